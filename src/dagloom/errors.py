@@ -1,0 +1,146 @@
+"""The exceptions dagloom raises: one root, each carrying the fields that say what went wrong.
+
+    DagloomError
+    ├── DefinitionError          a definition is malformed (cycle, missing input, duplicate name)
+    │   └── DagloomInvalidSelectionError   an asset selection names something that is not there
+    ├── ConfigError              config does not match its schema (file, key path, expected)
+    ├── UserCodeError            user code raised; wraps the original as __cause__
+    ├── Failure                  raised BY user code to fail a step on purpose, with metadata
+    ├── RetryRequested           raised BY user code to ask for the step to run again
+    ├── DagloomExecutionError    a run could not be executed (raised only when asked to raise)
+    ├── RunNotFoundError         no run with that id
+    ├── StorageError             storage unreachable, corrupt, or of an unknown schema
+    │   └── SchemaVersionError   the database's schema is newer or older than this code knows
+    └── ActorUnavailableError    a remote actor did not answer
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+class DagloomError(Exception):
+    """The root of every error dagloom raises on purpose."""
+
+
+class DefinitionError(DagloomError):
+    """A definition is malformed; `name` is the definition at fault, when there is one."""
+
+    def __init__(self, message: str, *, name: str | None = None) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class DagloomInvalidSelectionError(DefinitionError):
+    """An asset selection or step selection names keys that do not exist."""
+
+
+def format_key_path(path: Sequence[str | int]) -> str:
+    """Render a key path as `ops.my_op.config.limit` (list indexes as `[2]`)."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out or "<root>"
+
+
+class ConfigError(DagloomError):
+    """Config failed validation. Each problem names its key path; `source` names the file."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        problems: Sequence[tuple[Sequence[str | int], str]] = (),
+    ) -> None:
+        self.source = source
+        self.problems = [(tuple(path), text) for path, text in problems]
+        lines = [message if source is None else f"{source}: {message}"]
+        lines += [f"  at {format_key_path(path)}: {text}" for path, text in self.problems]
+        super().__init__("\n".join(lines))
+
+    @property
+    def key_paths(self) -> list[str]:
+        """Every failing key path, rendered, in the order reported."""
+        return [format_key_path(path) for path, _ in self.problems]
+
+
+class UserCodeError(DagloomError):
+    """User code raised while dagloom called it; the original exception is `__cause__`."""
+
+    def __init__(self, message: str, *, step_key: str | None = None) -> None:
+        super().__init__(message)
+        self.step_key = step_key
+
+
+class Failure(DagloomError):
+    """Raise from an op to fail its step with a description and metadata; it is not retried
+    unless `allow_retries` is true."""
+
+    def __init__(
+        self,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        allow_retries: bool | None = None,
+    ) -> None:
+        super().__init__(description or "")
+        self.description = description
+        self.metadata = dict(metadata or {})
+        self.allow_retries = bool(allow_retries)
+
+
+class RetryRequested(DagloomError):
+    """Raise from an op to have its step run again, up to `max_retries` times, after
+    `seconds_to_wait`."""
+
+    def __init__(self, max_retries: int | None = 1, seconds_to_wait: float | int = 0) -> None:
+        super().__init__(f"retry requested (max_retries={max_retries})")
+        self.max_retries = 1 if max_retries is None else max_retries
+        self.seconds_to_wait = float(seconds_to_wait)
+
+
+class DagloomExecutionError(DagloomError):
+    """A run failed and the caller asked for failures to raise (`raise_on_error=True`)."""
+
+    def __init__(self, message: str, *, run_id: str, step_key: str | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.step_key = step_key
+
+
+class RunNotFoundError(DagloomError):
+    """No run with this id is stored."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"no run with id {run_id!r}")
+        self.run_id = run_id
+
+
+class StorageError(DagloomError):
+    """Storage could not be opened or used; `location` says which database."""
+
+    def __init__(self, message: str, *, location: str | None = None) -> None:
+        super().__init__(message if location is None else f"{location}: {message}")
+        self.location = location
+
+
+class SchemaVersionError(StorageError):
+    """The database schema version is not one this code can use as it is."""
+
+    def __init__(self, message: str, *, location: str | None, found: int, expected: int) -> None:
+        super().__init__(message, location=location)
+        self.found = found
+        self.expected = expected
+
+
+class ActorUnavailableError(DagloomError):
+    """A remote actor did not answer; `actor` names it and `address` where it was sought."""
+
+    def __init__(self, message: str, *, actor: str, address: str | None = None) -> None:
+        super().__init__(message)
+        self.actor = actor
+        self.address = address

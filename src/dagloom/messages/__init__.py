@@ -1,0 +1,51 @@
+"""The protobuf messages dagloom exchanges and records, generated from proto/dagloom/v1.
+
+The classes live in `_generated` (rebuilt by `python proto/generate.py`, never edited by hand);
+this module re-exports the ones the rest of the package uses.
+"""
+
+from __future__ import annotations
+
+from dagloom.messages._generated.dagloom.v1 import (
+    AssetKey as AssetKeyMessage,
+)
+from dagloom.messages._generated.dagloom.v1 import (
+    AssetMaterializationData,
+    EngineEventData,
+    ErrorInfo,
+    Event,
+    EventRecord,
+    EventType,
+    HandledOutputData,
+    LoadedInputData,
+    LogLevel,
+    MetadataValue,
+    Run,
+    RunFailureData,
+    RunStatus,
+    StepFailureData,
+    StepOutputData,
+    StepRetryData,
+    StepSkippedData,
+)
+
+__all__ = [
+    "AssetKeyMessage",
+    "AssetMaterializationData",
+    "EngineEventData",
+    "ErrorInfo",
+    "Event",
+    "EventRecord",
+    "EventType",
+    "HandledOutputData",
+    "LoadedInputData",
+    "LogLevel",
+    "MetadataValue",
+    "Run",
+    "RunFailureData",
+    "RunStatus",
+    "StepFailureData",
+    "StepOutputData",
+    "StepRetryData",
+    "StepSkippedData",
+]
