@@ -49,3 +49,21 @@ __all__ = [
     "StepRetryData",
     "StepSkippedData",
 ]
+
+from dagloom.messages._generated.dagloom.v1 import (
+    DaemonHeartbeat,
+    InstigatorState,
+    InstigatorStatus,
+    InstigatorType,
+    Tick,
+    TickStatus,
+)
+
+__all__ += [
+    "DaemonHeartbeat",
+    "InstigatorState",
+    "InstigatorStatus",
+    "InstigatorType",
+    "Tick",
+    "TickStatus",
+]
