@@ -1,0 +1,204 @@
+"""What the SQL backends share: statements (written with `?` placeholders), row converters
+and the run filter, so SQLite and Postgres differ only in how they talk to their driver."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from dagloom.messages import AssetKeyMessage, Run, RunStatus
+from dagloom.storage._codec import EVENT_COLUMNS
+from dagloom.storage.base import RunsFilter, RunStatusChange
+
+RUN_COLUMNS = (
+    "run_id",
+    "job_name",
+    "status",
+    "code_location",
+    "run_config_json",
+    "tags",
+    "asset_selection",
+    "parent_run_id",
+    "root_run_id",
+    "create_time",
+    "start_time",
+    "end_time",
+    "job_snapshot_id",
+    "step_keys_to_execute",
+)
+RUN_SELECT = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
+INSERT_RUN = (
+    f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' for _ in RUN_COLUMNS)})"
+)
+INSERT_EVENT = (
+    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in EVENT_COLUMNS)})"
+)
+EVENT_SELECT = "SELECT id, run_id, event_type, step_key, timestamp, body FROM events"
+UPDATE_RUN_STATUS = (
+    "UPDATE runs SET status = ?, start_time = COALESCE(?, start_time), "
+    "end_time = COALESCE(?, end_time) WHERE run_id = ?"
+)
+INSERT_TAG = "INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)"
+UPSERT_TAG = (
+    "INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?) "
+    "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"
+)
+ACQUIRE_LEASE = (
+    "INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at "
+    "WHERE leases.owner = excluded.owner OR leases.expires_at <= ? "
+    "RETURNING name, owner, expires_at"
+)
+
+
+def run_row(run: Run) -> tuple[Any, ...]:
+    """The `runs` row for a run, in `RUN_COLUMNS` order."""
+    return (
+        run.run_id,
+        run.job_name,
+        int(run.status),
+        run.code_location,
+        run.run_config_json,
+        orjson.dumps(run.tags).decode(),
+        orjson.dumps([list(k.path) for k in run.asset_selection]).decode(),
+        run.parent_run_id,
+        run.root_run_id,
+        run.create_time,
+        run.start_time,
+        run.end_time,
+        run.job_snapshot_id,
+        orjson.dumps(list(run.step_keys_to_execute)).decode(),
+    )
+
+
+def row_run(row: Sequence[Any]) -> Run:
+    """The run a `RUN_SELECT` row holds."""
+    return Run(
+        run_id=row[0],
+        job_name=row[1],
+        status=RunStatus(row[2]),
+        code_location=row[3],
+        run_config_json=row[4],
+        tags=orjson.loads(row[5]),
+        asset_selection=[AssetKeyMessage(path=p) for p in orjson.loads(row[6])],
+        parent_run_id=row[7],
+        root_run_id=row[8],
+        create_time=row[9],
+        start_time=row[10],
+        end_time=row[11],
+        job_snapshot_id=row[12],
+        step_keys_to_execute=orjson.loads(row[13]),
+    )
+
+
+def status_row(change: RunStatusChange) -> tuple[Any, ...]:
+    """Parameters of `UPDATE_RUN_STATUS` for one change."""
+    return (int(change.status), change.start_time, change.end_time, change.run_id)
+
+
+def runs_where(filters: RunsFilter | None) -> tuple[str, list[Any]]:
+    """A WHERE clause (or "") selecting the runs that pass `filters`, and its parameters."""
+    if filters is None:
+        return "", []
+    clauses: list[str] = []
+    params: list[Any] = []
+    if filters.run_ids:
+        clauses.append(f"run_id IN ({', '.join('?' for _ in filters.run_ids)})")
+        params += list(filters.run_ids)
+    if filters.job_name is not None:
+        clauses.append("job_name = ?")
+        params.append(filters.job_name)
+    if filters.statuses:
+        clauses.append(f"status IN ({', '.join('?' for _ in filters.statuses)})")
+        params += [int(s) for s in filters.statuses]
+    for key, value in filters.tags.items():
+        clauses.append("run_id IN (SELECT run_id FROM run_tags WHERE key = ? AND value = ?)")
+        params += [key, value]
+    if filters.created_after is not None:
+        clauses.append("create_time > ?")
+        params.append(filters.created_after)
+    if filters.created_before is not None:
+        clauses.append("create_time < ?")
+        params.append(filters.created_before)
+    if not clauses:
+        return "", []
+    return " WHERE " + " AND ".join(clauses), params
+
+
+def runs_query(
+    filters: RunsFilter | None, limit: int | None, cursor_id: int | None
+) -> tuple[str, list[Any]]:
+    """The SELECT for `RunStorage.get_runs`: newest first, older than the cursor row."""
+    where, params = runs_where(filters)
+    if cursor_id is not None:
+        where += (" AND " if where else " WHERE ") + "id < ?"
+        params.append(cursor_id)
+    sql = f"{RUN_SELECT}{where} ORDER BY id DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return sql, params
+
+
+def events_query(
+    run_id: str, after: int | None, limit: int | None, event_types: Sequence[int]
+) -> tuple[str, list[Any]]:
+    """The SELECT for `EventLogStorage.get_events`."""
+    sql = f"{EVENT_SELECT} WHERE run_id = ?"
+    params: list[Any] = [run_id]
+    if after is not None:
+        sql += " AND id > ?"
+        params.append(after)
+    if event_types:
+        sql += f" AND event_type IN ({', '.join('?' for _ in event_types)})"
+        params += list(event_types)
+    sql += " ORDER BY id"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return sql, params
+
+
+def materializations_query(
+    asset_key: str, event_type: int, limit: int | None, before: int | None
+) -> tuple[str, list[Any]]:
+    """The SELECT for `EventLogStorage.get_materializations`: newest first."""
+    sql = f"{EVENT_SELECT} WHERE asset_key = ? AND event_type = ?"
+    params: list[Any] = [asset_key, event_type]
+    if before is not None:
+        sql += " AND id < ?"
+        params.append(before)
+    sql += " ORDER BY id DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return sql, params
+
+
+def ticks_query(
+    origin_id: str,
+    limit: int | None,
+    statuses: Sequence[int],
+    before: float | None,
+    after: float | None,
+) -> tuple[str, list[Any]]:
+    """The SELECT for `ScheduleStorage.get_ticks`: newest first."""
+    sql = "SELECT id, body FROM ticks WHERE origin_id = ?"
+    params: list[Any] = [origin_id]
+    if statuses:
+        sql += f" AND status IN ({', '.join('?' for _ in statuses)})"
+        params += list(statuses)
+    if before is not None:
+        sql += " AND timestamp < ?"
+        params.append(before)
+    if after is not None:
+        sql += " AND timestamp > ?"
+        params.append(after)
+    sql += " ORDER BY timestamp DESC, id DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return sql, params

@@ -1,0 +1,441 @@
+"""The three storage interfaces (runs, events, schedules), the records they exchange, and the
+rules every backend shares: how events move a run's status, and how step stats are folded.
+
+A backend is a family of three classes over one database (`memory.py`, `sqlite.py`,
+`postgres.py`). The contract tests in `tests/storage/contract.py` say what every backend owes.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from dagloom.messages import (
+    DaemonHeartbeat,
+    Event,
+    EventRecord,
+    EventType,
+    InstigatorState,
+    InstigatorType,
+    Run,
+    RunStatus,
+    Tick,
+    TickStatus,
+)
+
+# -- records ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunsFilter:
+    """Which runs a query returns; every field set must match (tags: every pair must match)."""
+
+    run_ids: Sequence[str] = ()
+    job_name: str | None = None
+    statuses: Sequence[RunStatus] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+    created_after: float | None = None
+    created_before: float | None = None
+
+
+class StepStatus(enum.StrEnum):
+    """Where a step stands according to its events."""
+
+    IN_PROGRESS = "in_progress"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class StepStats:
+    """What a run's events say about one step: status, times, attempts, materializations."""
+
+    run_id: str
+    step_key: str
+    status: StepStatus
+    start_time: float | None
+    end_time: float | None
+    attempts: int
+    materializations: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A named lease held by `owner` until `expires_at` (seconds since the epoch).
+
+    Daemon control loops hold one each so two daemons never run the same loop at once.
+    """
+
+    name: str
+    owner: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaInfo:
+    """The schema version a database is at and the version this code writes."""
+
+    location: str
+    current: int
+    latest: int
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.latest
+
+
+# -- how events move runs --------------------------------------------------------------------
+
+RUN_STATUS_BY_EVENT: Mapping[EventType, RunStatus] = {
+    EventType.RUN_ENQUEUED: RunStatus.QUEUED,
+    EventType.RUN_STARTING: RunStatus.STARTING,
+    EventType.RUN_START: RunStatus.STARTED,
+    EventType.RUN_SUCCESS: RunStatus.SUCCESS,
+    EventType.RUN_FAILURE: RunStatus.FAILURE,
+    EventType.RUN_CANCELING: RunStatus.CANCELING,
+    EventType.RUN_CANCELED: RunStatus.CANCELED,
+}
+"""Storing one of these events sets the run's status, as Dagster does."""
+
+RUN_END_EVENTS = frozenset({EventType.RUN_SUCCESS, EventType.RUN_FAILURE, EventType.RUN_CANCELED})
+"""The events that end a run: `watch_run_events` stops after one of them."""
+
+FINISHED_STATUSES = frozenset({RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.CANCELED})
+
+
+@dataclass(frozen=True, slots=True)
+class RunStatusChange:
+    """What a run-lifecycle event does to its run: the new status and the times it sets."""
+
+    run_id: str
+    status: RunStatus
+    start_time: float | None
+    end_time: float | None
+
+
+def run_status_changes(events: Iterable[Event]) -> list[RunStatusChange]:
+    """The status changes a batch of events makes, in order (events that move no run: none).
+
+    RUN_START sets the start time and the end events set the end time, both from the event's
+    timestamp. Applying the same change twice is harmless, so a backend may replay them.
+    """
+    changes: list[RunStatusChange] = []
+    for event in events:
+        status = RUN_STATUS_BY_EVENT.get(event.event_type)
+        if status is None:
+            continue
+        changes.append(
+            RunStatusChange(
+                run_id=event.run_id,
+                status=status,
+                start_time=event.timestamp if event.event_type == EventType.RUN_START else None,
+                end_time=event.timestamp if event.event_type in RUN_END_EVENTS else None,
+            )
+        )
+    return changes
+
+
+STEP_STATS_EVENTS = frozenset(
+    {
+        EventType.STEP_START,
+        EventType.STEP_SUCCESS,
+        EventType.STEP_FAILURE,
+        EventType.STEP_SKIPPED,
+        EventType.STEP_UP_FOR_RETRY,
+        EventType.STEP_RESTARTED,
+        EventType.ASSET_MATERIALIZATION,
+    }
+)
+"""The event types `fold_step_stats` reads; backends fetch only these."""
+
+
+def fold_step_stats(run_id: str, events: Iterable[Event]) -> list[StepStats]:
+    """Fold a run's step events, in storage order, into one `StepStats` per step.
+
+    A step is in progress from its first STEP_START; each STEP_START or STEP_RESTARTED is an
+    attempt; STEP_SUCCESS/FAILURE/SKIPPED set the status and end time. Steps come back in the
+    order they first appear.
+    """
+    order: list[str] = []
+    status: dict[str, StepStatus] = {}
+    start: dict[str, float] = {}
+    end: dict[str, float] = {}
+    attempts: dict[str, int] = {}
+    materialized: dict[str, list[tuple[str, ...]]] = {}
+    terminal = {
+        EventType.STEP_SUCCESS: StepStatus.SUCCESS,
+        EventType.STEP_FAILURE: StepStatus.FAILURE,
+        EventType.STEP_SKIPPED: StepStatus.SKIPPED,
+    }
+    for event in events:
+        key = event.step_key
+        if not key or event.event_type not in STEP_STATS_EVENTS:
+            continue
+        if key not in status:
+            order.append(key)
+            status[key] = StepStatus.IN_PROGRESS
+            attempts[key] = 0
+        kind = event.event_type
+        if kind in (EventType.STEP_START, EventType.STEP_RESTARTED):
+            start.setdefault(key, event.timestamp)
+            attempts[key] += 1
+            status[key] = StepStatus.IN_PROGRESS
+        elif kind in terminal:
+            status[key] = terminal[kind]
+            end[key] = event.timestamp
+        elif kind == EventType.ASSET_MATERIALIZATION:
+            data = event.asset_materialization
+            if data is not None and data.asset_key is not None:
+                materialized.setdefault(key, []).append(tuple(data.asset_key.path))
+    return [
+        StepStats(
+            run_id=run_id,
+            step_key=key,
+            status=status[key],
+            start_time=start.get(key),
+            end_time=end.get(key),
+            attempts=attempts[key],
+            materializations=tuple(materialized.get(key, ())),
+        )
+        for key in order
+    ]
+
+
+def run_matches(run: Run, filters: RunsFilter | None) -> bool:
+    """Whether `run` passes `filters` (the reference semantics for SQL backends)."""
+    if filters is None:
+        return True
+    if filters.run_ids and run.run_id not in filters.run_ids:
+        return False
+    if filters.job_name is not None and run.job_name != filters.job_name:
+        return False
+    if filters.statuses and run.status not in filters.statuses:
+        return False
+    if any(run.tags.get(k) != v for k, v in filters.tags.items()):
+        return False
+    if filters.created_after is not None and run.create_time <= filters.created_after:
+        return False
+    return filters.created_before is None or run.create_time < filters.created_before
+
+
+# -- the interfaces --------------------------------------------------------------------------
+
+
+@runtime_checkable
+class StorageLifecycle(Protocol):
+    """Opening and closing: what the instance does to every component it owns.
+
+    `open` connects (and, for a database, checks its schema); it raises `StorageError` with
+    one clear message when the database is unreachable, corrupt or foreign, and
+    `SchemaVersionError` when its schema is not the one this code writes. Storages that share
+    a database share its connection, counted: opening twice needs closing twice. `close` is
+    idempotent.
+    """
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def describe(self) -> str:
+        """One line naming the backend and where it keeps its data."""
+        ...
+
+
+@runtime_checkable
+class MigratableStorage(Protocol):
+    """A storage with a versioned schema: `dagloom instance migrate` upgrades it."""
+
+    async def schema_info(self) -> SchemaInfo:
+        """The stored schema version (0 for an empty database) and the latest one known."""
+        ...
+
+    async def migrate(self) -> SchemaInfo:
+        """Upgrade the schema to the latest version; safe to call on an up-to-date database,
+        and whether or not the storage is open."""
+        ...
+
+
+@runtime_checkable
+class RunStorage(StorageLifecycle, Protocol):
+    """Runs, their tags and job snapshots."""
+
+    async def add_run(self, run: Run) -> Run:
+        """Store a new run as given; `StorageError` if its run_id is already stored."""
+        ...
+
+    async def get_run(self, run_id: str) -> Run | None:
+        """The run with this id, or None."""
+        ...
+
+    async def get_runs(
+        self,
+        filters: RunsFilter | None = None,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> list[Run]:
+        """Runs matching `filters`, newest first. `cursor` is the run_id of the last run of the
+        previous page: only older runs follow it."""
+        ...
+
+    async def get_runs_count(self, filters: RunsFilter | None = None) -> int: ...
+
+    async def handle_run_events(self, events: Sequence[Event]) -> None:
+        """Apply the status changes these events make (`run_status_changes`) to stored runs.
+
+        Used when runs and events live in different databases; idempotent.
+        """
+        ...
+
+    async def add_run_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        """Add or overwrite tags of a stored run; `RunNotFoundError` if there is none."""
+        ...
+
+    async def delete_run(self, run_id: str) -> None:
+        """Delete a run and its tags (and its events, when they share the database);
+        `RunNotFoundError` if there is no such run."""
+        ...
+
+    async def add_job_snapshot(self, job_name: str, snapshot: bytes) -> str:
+        """Store a job snapshot and return its id (the SHA-256 of its bytes); idempotent."""
+        ...
+
+    async def get_job_snapshot(self, snapshot_id: str) -> bytes | None: ...
+
+
+@runtime_checkable
+class EventLogStorage(StorageLifecycle, Protocol):
+    """Every event of every run, in the order stored; and the asset materialization index."""
+
+    async def store_events(self, events: Sequence[Event]) -> None:
+        """Store events in one transaction; durable when this returns.
+
+        Concurrent callers may be committed together in one transaction, in call order. When
+        `updates_run_status_in(run_storage)` is true, the runs these events move (see
+        `run_status_changes`) are updated in the same transaction. If the call is cancelled
+        after the batch is handed to the writer, the batch is still written.
+        """
+        ...
+
+    def updates_run_status_in(self, run_storage: RunStorage) -> bool:
+        """Whether `store_events` updates the status of runs held by `run_storage` itself."""
+        ...
+
+    async def get_events(
+        self,
+        run_id: str,
+        *,
+        after: int | None = None,
+        limit: int | None = None,
+        event_types: Sequence[EventType] = (),
+    ) -> list[EventRecord]:
+        """A run's events in storage order, after the `after` cursor (a storage_id)."""
+        ...
+
+    def watch_run_events(
+        self, run_id: str, *, after: int | None = None, stop_at_end: bool = True
+    ) -> AsyncIterator[EventRecord]:
+        """Yield a run's events after `after` as they are stored, without end.
+
+        Woken at once by writes in this process (and by NOTIFY on Postgres); writes from
+        other processes are found by polling. With `stop_at_end`, the iterator finishes after
+        yielding a run's end event (RUN_SUCCESS, RUN_FAILURE, RUN_CANCELED).
+        """
+        ...
+
+    async def get_step_stats(self, run_id: str) -> list[StepStats]: ...
+
+    async def get_asset_keys(self) -> list[tuple[str, ...]]:
+        """Every asset key with a materialization or observation, sorted."""
+        ...
+
+    async def get_materializations(
+        self,
+        asset_key: Sequence[str],
+        *,
+        limit: int | None = None,
+        before: int | None = None,
+    ) -> list[EventRecord]:
+        """An asset's materializations, newest first, older than the `before` storage_id."""
+        ...
+
+    async def get_latest_materialization(self, asset_key: Sequence[str]) -> EventRecord | None: ...
+
+    async def delete_events(self, run_id: str) -> None:
+        """Delete every event of a run; deleting none is not an error."""
+        ...
+
+
+@runtime_checkable
+class ScheduleStorage(StorageLifecycle, Protocol):
+    """Schedule and sensor state, their ticks and cursors, control-loop leases and daemon
+    heartbeats."""
+
+    async def set_instigator_state(self, state: InstigatorState) -> None:
+        """Insert or replace the state for `state.origin_id`."""
+        ...
+
+    async def get_instigator_state(self, origin_id: str) -> InstigatorState | None: ...
+
+    async def get_instigator_states(
+        self, instigator_type: InstigatorType | None = None
+    ) -> list[InstigatorState]:
+        """Every stored state (of one type, if given), ordered by origin_id."""
+        ...
+
+    async def delete_instigator_state(self, origin_id: str) -> None: ...
+
+    async def set_sensor_cursor(self, origin_id: str, cursor: str) -> None:
+        """Set a stored sensor's cursor; `StorageError` if there is no state for it."""
+        ...
+
+    async def create_tick(self, tick: Tick) -> Tick:
+        """Store a new tick and return it with its storage-assigned `tick_id`."""
+        ...
+
+    async def update_tick(self, tick: Tick) -> None:
+        """Replace a stored tick (matched by tick_id); `StorageError` if it is not stored."""
+        ...
+
+    async def get_ticks(
+        self,
+        origin_id: str,
+        *,
+        limit: int | None = None,
+        statuses: Sequence[TickStatus] = (),
+        before: float | None = None,
+        after: float | None = None,
+    ) -> list[Tick]:
+        """An instigator's ticks, newest first, with timestamps strictly inside the bounds."""
+        ...
+
+    async def purge_ticks(self, origin_id: str, before: float) -> int:
+        """Delete ticks older than `before`; return how many went."""
+        ...
+
+    async def acquire_lease(
+        self, name: str, owner: str, *, duration: float, now: float
+    ) -> Lease | None:
+        """Take or renew lease `name` for `owner` until `now + duration`.
+
+        Succeeds when the lease is free, expired at `now`, or already held by `owner`; returns
+        None when another owner holds it. Atomic across processes.
+        """
+        ...
+
+    async def release_lease(self, name: str, owner: str) -> bool:
+        """Release the lease if `owner` holds it; return whether it did."""
+        ...
+
+    async def get_lease(self, name: str) -> Lease | None: ...
+
+    async def add_daemon_heartbeat(self, heartbeat: DaemonHeartbeat) -> None:
+        """Record the latest heartbeat of `heartbeat.daemon_type` (one kept per type)."""
+        ...
+
+    async def get_daemon_heartbeats(self) -> dict[str, DaemonHeartbeat]:
+        """The latest heartbeat of each daemon type."""
+        ...

@@ -1,0 +1,371 @@
+"""In-memory storage: the three interfaces over plain dicts, for tests and ephemeral instances.
+
+Nothing survives the process. Every call completes without blocking on I/O, so writes are
+atomic with respect to other tasks; events update run status in the same step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from dagloom.errors import RunNotFoundError, StorageError
+from dagloom.messages import (
+    DaemonHeartbeat,
+    Event,
+    EventRecord,
+    EventType,
+    InstigatorState,
+    InstigatorType,
+    Run,
+    Tick,
+    TickStatus,
+)
+from dagloom.storage._codec import decode_record, encode_event
+from dagloom.storage._watch import RunEventNotifier, watch_events
+from dagloom.storage.base import (
+    STEP_STATS_EVENTS,
+    Lease,
+    RunsFilter,
+    RunStorage,
+    StepStats,
+    fold_step_stats,
+    run_matches,
+    run_status_changes,
+)
+
+
+@dataclass(slots=True)
+class MemoryDatabase:
+    """The state the three memory storages share. Events are kept as encoded rows, so a stored
+    event is a copy: changing the emitted message afterwards does not change the record."""
+
+    runs: dict[str, Run] = field(default_factory=dict)
+    snapshots: dict[str, bytes] = field(default_factory=dict)
+    events: dict[int, tuple[int, str, int, str, float, str | None, str | None, bytes | None]] = (
+        field(default_factory=dict)
+    )
+    events_by_run: dict[str, list[int]] = field(default_factory=dict)
+    event_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    instigators: dict[str, InstigatorState] = field(default_factory=dict)
+    ticks: dict[int, Tick] = field(default_factory=dict)
+    tick_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    leases: dict[str, Lease] = field(default_factory=dict)
+    heartbeats: dict[str, DaemonHeartbeat] = field(default_factory=dict)
+    notifier: RunEventNotifier = field(default_factory=RunEventNotifier)
+
+    def record(self, storage_id: int) -> EventRecord:
+        sid, run_id, event_type, step_key, timestamp, _key, _part, body = self.events[storage_id]
+        return decode_record(sid, run_id, event_type, step_key, timestamp, body)
+
+    def apply_events(self, events: Sequence[Event]) -> None:
+        for change in run_status_changes(events):
+            run = self.runs.get(change.run_id)
+            if run is None:
+                continue
+            run.status = change.status
+            if change.start_time is not None:
+                run.start_time = change.start_time
+            if change.end_time is not None:
+                run.end_time = change.end_time
+
+
+class _MemoryLifecycle:
+    __slots__ = ("database",)
+
+    def __init__(self, database: MemoryDatabase | None = None) -> None:
+        self.database = database if database is not None else MemoryDatabase()
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def describe(self) -> str:
+        return "memory (not persisted)"
+
+
+def _copy_run(run: Run) -> Run:
+    # Runs are mutable messages; storage hands out copies so callers cannot edit stored state.
+    return Run(
+        run_id=run.run_id,
+        job_name=run.job_name,
+        status=run.status,
+        code_location=run.code_location,
+        run_config_json=run.run_config_json,
+        tags=dict(run.tags),
+        asset_selection=list(run.asset_selection),
+        parent_run_id=run.parent_run_id,
+        root_run_id=run.root_run_id,
+        create_time=run.create_time,
+        start_time=run.start_time,
+        end_time=run.end_time,
+        job_snapshot_id=run.job_snapshot_id,
+        step_keys_to_execute=list(run.step_keys_to_execute),
+    )
+
+
+class MemoryRunStorage(_MemoryLifecycle):
+    """`RunStorage` in memory; runs are listed newest first by insertion order."""
+
+    __slots__ = ()
+
+    async def add_run(self, run: Run) -> Run:
+        if run.run_id in self.database.runs:
+            raise StorageError(f"a run with id {run.run_id!r} is already stored")
+        self.database.runs[run.run_id] = _copy_run(run)
+        return _copy_run(run)
+
+    async def get_run(self, run_id: str) -> Run | None:
+        run = self.database.runs.get(run_id)
+        return None if run is None else _copy_run(run)
+
+    def _matching(self, filters: RunsFilter | None) -> list[Run]:
+        return [r for r in reversed(self.database.runs.values()) if run_matches(r, filters)]
+
+    async def get_runs(
+        self,
+        filters: RunsFilter | None = None,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> list[Run]:
+        runs = self._matching(filters)
+        if cursor is not None:
+            ids = list(reversed(self.database.runs))
+            if cursor not in self.database.runs:
+                raise RunNotFoundError(cursor)
+            older = set(ids[ids.index(cursor) + 1 :])
+            runs = [r for r in runs if r.run_id in older]
+        if limit is not None:
+            runs = runs[:limit]
+        return [_copy_run(r) for r in runs]
+
+    async def get_runs_count(self, filters: RunsFilter | None = None) -> int:
+        return len(self._matching(filters))
+
+    async def handle_run_events(self, events: Sequence[Event]) -> None:
+        self.database.apply_events(events)
+
+    async def add_run_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        run = self.database.runs.get(run_id)
+        if run is None:
+            raise RunNotFoundError(run_id)
+        run.tags.update(tags)
+
+    async def delete_run(self, run_id: str) -> None:
+        if self.database.runs.pop(run_id, None) is None:
+            raise RunNotFoundError(run_id)
+        for storage_id in self.database.events_by_run.pop(run_id, ()):
+            del self.database.events[storage_id]
+
+    async def add_job_snapshot(self, job_name: str, snapshot: bytes) -> str:
+        snapshot_id = hashlib.sha256(snapshot).hexdigest()
+        self.database.snapshots[snapshot_id] = bytes(snapshot)
+        return snapshot_id
+
+    async def get_job_snapshot(self, snapshot_id: str) -> bytes | None:
+        return self.database.snapshots.get(snapshot_id)
+
+
+class MemoryEventLogStorage(_MemoryLifecycle):
+    """`EventLogStorage` in memory; watchers are woken by every `store_events`."""
+
+    __slots__ = ()
+
+    async def store_events(self, events: Sequence[Event]) -> None:
+        db = self.database
+        touched: set[str] = set()
+        for event in events:
+            storage_id = next(db.event_ids)
+            db.events[storage_id] = (storage_id, *encode_event(event))
+            db.events_by_run.setdefault(event.run_id, []).append(storage_id)
+            touched.add(event.run_id)
+        db.apply_events(events)
+        for run_id in touched:
+            db.notifier.notify(run_id)
+
+    def updates_run_status_in(self, run_storage: RunStorage) -> bool:
+        return isinstance(run_storage, MemoryRunStorage) and run_storage.database is self.database
+
+    async def get_events(
+        self,
+        run_id: str,
+        *,
+        after: int | None = None,
+        limit: int | None = None,
+        event_types: Sequence[EventType] = (),
+    ) -> list[EventRecord]:
+        db = self.database
+        wanted = {int(t) for t in event_types}
+        out: list[EventRecord] = []
+        for storage_id in db.events_by_run.get(run_id, ()):
+            if after is not None and storage_id <= after:
+                continue
+            if wanted and db.events[storage_id][2] not in wanted:
+                continue
+            out.append(db.record(storage_id))
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    async def _fetch(self, run_id: str, after: int | None, limit: int) -> list[EventRecord]:
+        return await self.get_events(run_id, after=after, limit=limit)
+
+    def watch_run_events(
+        self, run_id: str, *, after: int | None = None, stop_at_end: bool = True
+    ) -> AsyncIterator[EventRecord]:
+        return watch_events(
+            self._fetch,
+            self.database.notifier,
+            run_id,
+            after=after,
+            stop_at_end=stop_at_end,
+            poll_interval=None,
+        )
+
+    async def get_step_stats(self, run_id: str) -> list[StepStats]:
+        records = await self.get_events(run_id, event_types=tuple(STEP_STATS_EVENTS))
+        return fold_step_stats(run_id, (r.event for r in records if r.event is not None))
+
+    def _asset_rows(self, key: str) -> list[int]:
+        materialization = int(EventType.ASSET_MATERIALIZATION)
+        return [
+            sid
+            for sid, row in self.database.events.items()
+            if row[5] == key and row[2] == materialization
+        ]
+
+    async def get_asset_keys(self) -> list[tuple[str, ...]]:
+        keys = {row[5] for row in self.database.events.values() if row[5] is not None}
+        return sorted(tuple(k.split("/")) for k in keys)
+
+    async def get_materializations(
+        self,
+        asset_key: Sequence[str],
+        *,
+        limit: int | None = None,
+        before: int | None = None,
+    ) -> list[EventRecord]:
+        ids = sorted(self._asset_rows("/".join(asset_key)), reverse=True)
+        if before is not None:
+            ids = [i for i in ids if i < before]
+        if limit is not None:
+            ids = ids[:limit]
+        return [self.database.record(i) for i in ids]
+
+    async def get_latest_materialization(self, asset_key: Sequence[str]) -> EventRecord | None:
+        found = await self.get_materializations(asset_key, limit=1)
+        return found[0] if found else None
+
+    async def delete_events(self, run_id: str) -> None:
+        for storage_id in self.database.events_by_run.pop(run_id, ()):
+            del self.database.events[storage_id]
+
+
+def _copy_tick(tick: Tick) -> Tick:
+    return Tick.parse(bytes(tick))
+
+
+class MemoryScheduleStorage(_MemoryLifecycle):
+    """`ScheduleStorage` in memory."""
+
+    __slots__ = ()
+
+    async def set_instigator_state(self, state: InstigatorState) -> None:
+        self.database.instigators[state.origin_id] = InstigatorState.parse(bytes(state))
+
+    async def get_instigator_state(self, origin_id: str) -> InstigatorState | None:
+        state = self.database.instigators.get(origin_id)
+        return None if state is None else InstigatorState.parse(bytes(state))
+
+    async def get_instigator_states(
+        self, instigator_type: InstigatorType | None = None
+    ) -> list[InstigatorState]:
+        states = sorted(self.database.instigators.values(), key=lambda s: s.origin_id)
+        return [
+            InstigatorState.parse(bytes(s))
+            for s in states
+            if instigator_type is None or s.instigator_type == instigator_type
+        ]
+
+    async def delete_instigator_state(self, origin_id: str) -> None:
+        self.database.instigators.pop(origin_id, None)
+
+    async def set_sensor_cursor(self, origin_id: str, cursor: str) -> None:
+        state = self.database.instigators.get(origin_id)
+        if state is None:
+            raise StorageError(f"no instigator state for {origin_id!r}")
+        state.cursor = cursor
+
+    async def create_tick(self, tick: Tick) -> Tick:
+        stored = _copy_tick(tick)
+        stored.tick_id = next(self.database.tick_ids)
+        self.database.ticks[stored.tick_id] = stored
+        return _copy_tick(stored)
+
+    async def update_tick(self, tick: Tick) -> None:
+        if tick.tick_id not in self.database.ticks:
+            raise StorageError(f"no tick with id {tick.tick_id}")
+        self.database.ticks[tick.tick_id] = _copy_tick(tick)
+
+    async def get_ticks(
+        self,
+        origin_id: str,
+        *,
+        limit: int | None = None,
+        statuses: Sequence[TickStatus] = (),
+        before: float | None = None,
+        after: float | None = None,
+    ) -> list[Tick]:
+        ticks = [
+            t
+            for t in self.database.ticks.values()
+            if t.origin_id == origin_id
+            and (not statuses or t.status in statuses)
+            and (before is None or t.timestamp < before)
+            and (after is None or t.timestamp > after)
+        ]
+        ticks.sort(key=lambda t: (t.timestamp, t.tick_id), reverse=True)
+        if limit is not None:
+            ticks = ticks[:limit]
+        return [_copy_tick(t) for t in ticks]
+
+    async def purge_ticks(self, origin_id: str, before: float) -> int:
+        doomed = [
+            i
+            for i, t in self.database.ticks.items()
+            if t.origin_id == origin_id and t.timestamp < before
+        ]
+        for i in doomed:
+            del self.database.ticks[i]
+        return len(doomed)
+
+    async def acquire_lease(
+        self, name: str, owner: str, *, duration: float, now: float
+    ) -> Lease | None:
+        held = self.database.leases.get(name)
+        if held is not None and held.owner != owner and held.expires_at > now:
+            return None
+        lease = Lease(name=name, owner=owner, expires_at=now + duration)
+        self.database.leases[name] = lease
+        return lease
+
+    async def release_lease(self, name: str, owner: str) -> bool:
+        held = self.database.leases.get(name)
+        if held is None or held.owner != owner:
+            return False
+        del self.database.leases[name]
+        return True
+
+    async def get_lease(self, name: str) -> Lease | None:
+        return self.database.leases.get(name)
+
+    async def add_daemon_heartbeat(self, heartbeat: DaemonHeartbeat) -> None:
+        self.database.heartbeats[heartbeat.daemon_type] = DaemonHeartbeat.parse(bytes(heartbeat))
+
+    async def get_daemon_heartbeats(self) -> dict[str, DaemonHeartbeat]:
+        return {k: DaemonHeartbeat.parse(bytes(v)) for k, v in self.database.heartbeats.items()}

@@ -1,0 +1,91 @@
+"""The SQLite schema, as migrations."""
+
+from __future__ import annotations
+
+from dagloom.storage.migrations import Migration
+
+SQLITE_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        version=1,
+        description="runs, run tags, job snapshots and the event log",
+        statements=(
+            """CREATE TABLE dagloom_schema (
+                version INTEGER NOT NULL,
+                migrated_at REAL NOT NULL
+            )""",
+            """CREATE TABLE runs (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                run_id TEXT NOT NULL UNIQUE,
+                job_name TEXT NOT NULL,
+                status INTEGER NOT NULL,
+                code_location TEXT NOT NULL,
+                run_config_json TEXT NOT NULL,
+                tags TEXT NOT NULL,
+                asset_selection TEXT NOT NULL,
+                parent_run_id TEXT NOT NULL,
+                root_run_id TEXT NOT NULL,
+                create_time REAL NOT NULL,
+                start_time REAL NOT NULL,
+                end_time REAL NOT NULL,
+                job_snapshot_id TEXT NOT NULL,
+                step_keys_to_execute TEXT NOT NULL
+            )""",
+            "CREATE INDEX runs_by_job ON runs (job_name, id)",
+            "CREATE INDEX runs_by_status ON runs (status, id)",
+            "CREATE INDEX runs_by_create_time ON runs (create_time)",
+            """CREATE TABLE run_tags (
+                run_id TEXT NOT NULL,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (run_id, key)
+            )""",
+            "CREATE INDEX run_tags_by_pair ON run_tags (key, value)",
+            """CREATE TABLE job_snapshots (
+                snapshot_id TEXT PRIMARY KEY,
+                job_name TEXT NOT NULL,
+                body BLOB NOT NULL
+            )""",
+            """CREATE TABLE events (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                run_id TEXT NOT NULL,
+                event_type INTEGER NOT NULL,
+                step_key TEXT NOT NULL,
+                timestamp REAL NOT NULL,
+                asset_key TEXT,
+                partition TEXT,
+                body BLOB
+            )""",
+            "CREATE INDEX events_by_run ON events (run_id, id)",
+            """CREATE INDEX events_by_asset ON events (asset_key, event_type, id)
+                WHERE asset_key IS NOT NULL""",
+        ),
+    ),
+    Migration(
+        version=2,
+        description="schedule storage: instigator state, ticks, leases, daemon heartbeats",
+        statements=(
+            """CREATE TABLE instigators (
+                origin_id TEXT PRIMARY KEY,
+                instigator_type INTEGER NOT NULL,
+                body BLOB NOT NULL
+            )""",
+            """CREATE TABLE ticks (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                origin_id TEXT NOT NULL,
+                status INTEGER NOT NULL,
+                timestamp REAL NOT NULL,
+                body BLOB NOT NULL
+            )""",
+            "CREATE INDEX ticks_by_origin ON ticks (origin_id, timestamp)",
+            """CREATE TABLE leases (
+                name TEXT PRIMARY KEY,
+                owner TEXT NOT NULL,
+                expires_at REAL NOT NULL
+            )""",
+            """CREATE TABLE daemon_heartbeats (
+                daemon_type TEXT PRIMARY KEY,
+                body BLOB NOT NULL
+            )""",
+        ),
+    ),
+)

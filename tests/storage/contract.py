@@ -1,0 +1,481 @@
+"""What every storage backend owes: one suite, subclassed per backend.
+
+A subclass provides the `storages` fixture yielding open (runs, events, schedules) storages
+over one fresh database.
+"""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from dagloom.errors import RunNotFoundError, StorageError
+from dagloom.messages import (
+    AssetKeyMessage,
+    AssetMaterializationData,
+    DaemonHeartbeat,
+    EngineEventData,
+    ErrorInfo,
+    Event,
+    EventType,
+    HandledOutputData,
+    InstigatorState,
+    InstigatorStatus,
+    InstigatorType,
+    LoadedInputData,
+    LogLevel,
+    MetadataValue,
+    Run,
+    RunFailureData,
+    RunStatus,
+    StepFailureData,
+    StepOutputData,
+    StepRetryData,
+    StepSkippedData,
+    Tick,
+    TickStatus,
+)
+from dagloom.storage.base import (
+    EventLogStorage,
+    RunsFilter,
+    RunStorage,
+    ScheduleStorage,
+    StepStatus,
+)
+
+Storages = tuple[RunStorage, EventLogStorage, ScheduleStorage]
+
+
+def make_run(run_id: str, job: str = "job", **fields: object) -> Run:
+    return Run(run_id=run_id, job_name=job, status=RunStatus.NOT_STARTED, **fields)  # type: ignore[arg-type]
+
+
+def ev(run_id: str, kind: EventType, step: str = "", ts: float = 1.0, **fields: object) -> Event:
+    return Event(run_id=run_id, event_type=kind, step_key=step, timestamp=ts, **fields)  # type: ignore[arg-type]
+
+
+def materialization(run_id: str, path: list[str], step: str = "s", ts: float = 1.0) -> Event:
+    return ev(
+        run_id,
+        EventType.ASSET_MATERIALIZATION,
+        step,
+        ts,
+        asset_materialization=AssetMaterializationData(
+            asset_key=AssetKeyMessage(path=path),
+            metadata={"rows": MetadataValue(int=3)},
+            partition="2024-01-01",
+        ),
+    )
+
+
+class StorageContract:
+    """The behaviour every backend's three storages share."""
+
+    # -- runs ----------------------------------------------------------------------------
+
+    async def test_a_stored_run_reads_back_with_every_field(self, storages: Storages) -> None:
+        runs, _, _ = storages
+        run = Run(
+            run_id="r1",
+            job_name="etl",
+            status=RunStatus.QUEUED,
+            code_location="loc",
+            run_config_json='{"ops": {}}',
+            tags={"team": "data", "prio": "1"},
+            asset_selection=[AssetKeyMessage(path=["a", "b"])],
+            parent_run_id="p",
+            root_run_id="root",
+            create_time=10.5,
+            job_snapshot_id="snap",
+            step_keys_to_execute=["x", "y"],
+        )
+        assert await runs.add_run(run) == run
+        assert await runs.get_run("r1") == run
+        assert await runs.get_run("missing") is None
+
+    async def test_adding_a_run_twice_is_an_error(self, storages: Storages) -> None:
+        runs, _, _ = storages
+        await runs.add_run(make_run("r1"))
+        with pytest.raises(StorageError, match="already stored"):
+            await runs.add_run(make_run("r1"))
+
+    async def test_runs_filter_by_job_status_tags_and_time(self, storages: Storages) -> None:
+        runs, _, _ = storages
+        await runs.add_run(make_run("a", "j1", tags={"t": "1"}, create_time=1.0))
+        await runs.add_run(make_run("b", "j2", tags={"t": "1", "u": "x"}, create_time=2.0))
+        await runs.add_run(
+            Run(run_id="c", job_name="j1", status=RunStatus.SUCCESS, create_time=3.0)
+        )
+        ids = lambda rs: [r.run_id for r in rs]  # noqa: E731
+        assert ids(await runs.get_runs()) == ["c", "b", "a"]
+        assert ids(await runs.get_runs(RunsFilter(job_name="j1"))) == ["c", "a"]
+        assert ids(await runs.get_runs(RunsFilter(statuses=[RunStatus.SUCCESS]))) == ["c"]
+        assert ids(await runs.get_runs(RunsFilter(tags={"t": "1"}))) == ["b", "a"]
+        assert ids(await runs.get_runs(RunsFilter(tags={"t": "1", "u": "x"}))) == ["b"]
+        assert ids(await runs.get_runs(RunsFilter(created_after=1.0))) == ["c", "b"]
+        assert ids(await runs.get_runs(RunsFilter(created_before=3.0))) == ["b", "a"]
+        assert ids(await runs.get_runs(RunsFilter(run_ids=["a", "c"]))) == ["c", "a"]
+        assert await runs.get_runs_count(RunsFilter(job_name="j1")) == 2
+        assert await runs.get_runs_count() == 3
+
+    async def test_runs_paginate_with_a_cursor(self, storages: Storages) -> None:
+        runs, _, _ = storages
+        for i in range(5):
+            await runs.add_run(make_run(f"r{i}"))
+        first = await runs.get_runs(limit=2)
+        assert [r.run_id for r in first] == ["r4", "r3"]
+        second = await runs.get_runs(limit=2, cursor=first[-1].run_id)
+        assert [r.run_id for r in second] == ["r2", "r1"]
+        third = await runs.get_runs(limit=2, cursor=second[-1].run_id)
+        assert [r.run_id for r in third] == ["r0"]
+
+    async def test_tags_are_added_and_filterable(self, storages: Storages) -> None:
+        runs, _, _ = storages
+        await runs.add_run(make_run("r1", tags={"a": "1"}))
+        await runs.add_run_tags("r1", {"a": "2", "b": "3"})
+        run = await runs.get_run("r1")
+        assert run is not None and run.tags == {"a": "2", "b": "3"}
+        assert [r.run_id for r in await runs.get_runs(RunsFilter(tags={"a": "2"}))] == ["r1"]
+        assert await runs.get_runs(RunsFilter(tags={"a": "1"})) == []
+        with pytest.raises(RunNotFoundError):
+            await runs.add_run_tags("nope", {"a": "1"})
+
+    async def test_job_snapshots_are_content_addressed(self, storages: Storages) -> None:
+        runs, _, _ = storages
+        first = await runs.add_job_snapshot("job", b'{"ops": ["a"]}')
+        again = await runs.add_job_snapshot("job", b'{"ops": ["a"]}')
+        assert first == again
+        assert await runs.get_job_snapshot(first) == b'{"ops": ["a"]}'
+        assert await runs.get_job_snapshot("0" * 64) is None
+
+    # -- events and run status -----------------------------------------------------------
+
+    async def test_events_round_trip_with_every_payload(self, storages: Storages) -> None:
+        _, events, _ = storages
+        error = ErrorInfo(
+            cls_name="ValueError",
+            message="bad",
+            stack="tb",
+            cause=ErrorInfo(cls_name="KeyError", message="k", stack=""),
+        )
+        sent = [
+            ev("r", EventType.RUN_START, job_name="job", message="started"),
+            ev(
+                "r",
+                EventType.STEP_OUTPUT,
+                "s",
+                step_output=StepOutputData(output_name="result", mapping_key="m1"),
+            ),
+            ev(
+                "r",
+                EventType.STEP_FAILURE,
+                "s",
+                step_failure=StepFailureData(
+                    error=error,
+                    user_failure=True,
+                    metadata={
+                        "t": MetadataValue(text="x"),
+                        "f": MetadataValue(float=1.5),
+                        "b": MetadataValue(bool=False),
+                        "j": MetadataValue(json="[1]"),
+                        "u": MetadataValue(url="http://x"),
+                        "p": MetadataValue(path="/p"),
+                        "md": MetadataValue(md="# h"),
+                        "n": MetadataValue(null=True),
+                        "a": MetadataValue(asset=AssetKeyMessage(path=["x", "y"])),
+                    },
+                ),
+            ),
+            ev(
+                "r",
+                EventType.STEP_UP_FOR_RETRY,
+                "s",
+                step_retry=StepRetryData(attempt=1, max_retries=3, delay_seconds=0.5, error=error),
+            ),
+            ev(
+                "r",
+                EventType.STEP_SKIPPED,
+                "t",
+                step_skipped=StepSkippedData(upstream_step_keys=["s"]),
+            ),
+            ev(
+                "r",
+                EventType.HANDLED_OUTPUT,
+                "s",
+                handled_output=HandledOutputData(
+                    output_name="result", manager_key="io_manager", mapping_key=""
+                ),
+            ),
+            ev(
+                "r",
+                EventType.LOADED_INPUT,
+                "t",
+                loaded_input=LoadedInputData(
+                    input_name="x",
+                    manager_key="io",
+                    upstream_step_key="s",
+                    upstream_output_name="result",
+                ),
+            ),
+            materialization("r", ["a", "b"]),
+            ev(
+                "r",
+                EventType.ENGINE_EVENT,
+                engine_event=EngineEventData(metadata={"pid": MetadataValue(int=42)}, error=None),
+            ),
+            ev("r", EventType.LOG_MESSAGE, "s", message="hello", level=LogLevel.WARNING),
+            ev(
+                "r",
+                EventType.RUN_FAILURE,
+                run_failure=RunFailureData(failed_step_keys=["s"], error=error),
+            ),
+        ]
+        await events.store_events(sent)
+        records = await events.get_events("r")
+        assert [r.event for r in records] == sent
+        ids = [r.storage_id for r in records]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+    async def test_events_read_after_a_cursor_with_limit_and_type(self, storages: Storages) -> None:
+        _, events, _ = storages
+        await events.store_events([ev("r", EventType.STEP_START, f"s{i}") for i in range(10)])
+        await events.store_events([ev("other", EventType.STEP_START, "x")])
+        first = await events.get_events("r", limit=4)
+        assert [r.event.step_key for r in first if r.event] == ["s0", "s1", "s2", "s3"]
+        rest = await events.get_events("r", after=first[-1].storage_id)
+        assert [r.event.step_key for r in rest if r.event] == [f"s{i}" for i in range(4, 10)]
+        await events.store_events([ev("r", EventType.STEP_SUCCESS, "s0")])
+        only = await events.get_events("r", event_types=[EventType.STEP_SUCCESS])
+        assert [r.event.event_type for r in only if r.event] == [EventType.STEP_SUCCESS]
+
+    async def test_run_events_move_run_status_and_times(self, storages: Storages) -> None:
+        runs, events, _ = storages
+        await runs.add_run(make_run("r"))
+        for kind, status in [
+            (EventType.RUN_ENQUEUED, RunStatus.QUEUED),
+            (EventType.RUN_STARTING, RunStatus.STARTING),
+            (EventType.RUN_START, RunStatus.STARTED),
+        ]:
+            await events.store_events([ev("r", kind, ts=5.0)])
+            if not events.updates_run_status_in(runs):
+                await runs.handle_run_events([ev("r", kind, ts=5.0)])
+            run = await runs.get_run("r")
+            assert run is not None and run.status == status
+        final = [ev("r", EventType.STEP_START, "s", 6.0), ev("r", EventType.RUN_SUCCESS, ts=9.0)]
+        await events.store_events(final)
+        if not events.updates_run_status_in(runs):
+            await runs.handle_run_events(final)
+        run = await runs.get_run("r")
+        assert run is not None
+        assert (run.status, run.start_time, run.end_time) == (RunStatus.SUCCESS, 5.0, 9.0)
+
+    async def test_deleting_a_run_deletes_its_events_and_tags(self, storages: Storages) -> None:
+        runs, events, _ = storages
+        await runs.add_run(make_run("r", tags={"k": "v"}))
+        await runs.add_run(make_run("keep", tags={"k": "v"}))
+        await events.store_events([ev("r", EventType.RUN_START), ev("keep", EventType.RUN_START)])
+        await runs.delete_run("r")
+        if not events.updates_run_status_in(runs):
+            await events.delete_events("r")
+        assert await runs.get_run("r") is None
+        assert await events.get_events("r") == []
+        assert [r.run_id for r in await runs.get_runs(RunsFilter(tags={"k": "v"}))] == ["keep"]
+        assert len(await events.get_events("keep")) == 1
+        with pytest.raises(RunNotFoundError):
+            await runs.delete_run("r")
+
+    async def test_step_stats_fold_the_step_events(self, storages: Storages) -> None:
+        _, events, _ = storages
+        await events.store_events(
+            [
+                ev("r", EventType.STEP_START, "a", 1.0),
+                materialization("r", ["x"], "a", 1.5),
+                ev("r", EventType.STEP_SUCCESS, "a", 2.0),
+                ev("r", EventType.STEP_START, "b", 2.0),
+                ev("r", EventType.STEP_UP_FOR_RETRY, "b", 3.0),
+                ev("r", EventType.STEP_RESTARTED, "b", 4.0),
+                ev("r", EventType.STEP_FAILURE, "b", 5.0),
+                ev("r", EventType.STEP_SKIPPED, "c", 5.0),
+                ev("r", EventType.STEP_START, "d", 6.0),
+            ]
+        )
+        stats = {s.step_key: s for s in await events.get_step_stats("r")}
+        assert list(stats) == ["a", "b", "c", "d"]
+        assert (stats["a"].status, stats["a"].start_time, stats["a"].end_time) == (
+            StepStatus.SUCCESS,
+            1.0,
+            2.0,
+        )
+        assert stats["a"].materializations == (("x",),)
+        assert (stats["b"].status, stats["b"].attempts) == (StepStatus.FAILURE, 2)
+        assert stats["c"].status == StepStatus.SKIPPED
+        assert stats["d"].status == StepStatus.IN_PROGRESS and stats["d"].end_time is None
+
+    async def test_asset_materializations_are_indexed(self, storages: Storages) -> None:
+        _, events, _ = storages
+        await events.store_events([materialization("r1", ["a", "b"], ts=1.0)])
+        await events.store_events([materialization("r2", ["a", "b"], ts=2.0)])
+        await events.store_events([materialization("r2", ["c"], ts=3.0)])
+        assert await events.get_asset_keys() == [("a", "b"), ("c",)]
+        history = await events.get_materializations(["a", "b"])
+        assert [r.event.run_id for r in history if r.event] == ["r2", "r1"]
+        older = await events.get_materializations(["a", "b"], before=history[0].storage_id)
+        assert [r.event.run_id for r in older if r.event] == ["r1"]
+        latest = await events.get_latest_materialization(["a", "b"])
+        assert latest is not None and latest.event is not None
+        assert latest.event.run_id == "r2"
+        data = latest.event.asset_materialization
+        assert data is not None and data.partition == "2024-01-01"
+        assert await events.get_latest_materialization(["nope"]) is None
+
+    async def test_a_watcher_sees_stored_events_at_once_and_stops_at_the_end(
+        self, storages: Storages
+    ) -> None:
+        _, events, _ = storages
+        await events.store_events([ev("r", EventType.RUN_START)])
+        seen: list[EventType] = []
+        first_seen = anyio.Event()
+
+        async def watch() -> None:
+            async for record in events.watch_run_events("r"):
+                assert record.event is not None
+                seen.append(record.event.event_type)
+                first_seen.set()
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(watch)
+                await first_seen.wait()
+                await events.store_events([ev("r", EventType.STEP_START, "s")])
+                await events.store_events([ev("other", EventType.RUN_SUCCESS)])
+                await events.store_events([ev("r", EventType.RUN_SUCCESS)])
+        assert seen == [EventType.RUN_START, EventType.STEP_START, EventType.RUN_SUCCESS]
+
+    async def test_a_watcher_starts_after_its_cursor(self, storages: Storages) -> None:
+        _, events, _ = storages
+        await events.store_events(
+            [
+                ev("r", EventType.RUN_START),
+                ev("r", EventType.STEP_START, "s"),
+                ev("r", EventType.RUN_SUCCESS),
+            ]
+        )
+        first = (await events.get_events("r"))[0]
+        with anyio.fail_after(10):
+            kinds = [
+                r.event.event_type
+                async for r in events.watch_run_events("r", after=first.storage_id)
+                if r.event
+            ]
+        assert kinds == [EventType.STEP_START, EventType.RUN_SUCCESS]
+
+    async def test_concurrent_writers_keep_each_callers_order(self, storages: Storages) -> None:
+        _, events, _ = storages
+
+        async def write(run_id: str) -> None:
+            for i in range(20):
+                await events.store_events([ev(run_id, EventType.STEP_START, f"{i}")])
+
+        async with anyio.create_task_group() as tg:
+            for n in range(5):
+                tg.start_soon(write, f"r{n}")
+        for n in range(5):
+            keys = [r.event.step_key for r in await events.get_events(f"r{n}") if r.event]
+            assert keys == [str(i) for i in range(20)]
+
+    # -- schedules -----------------------------------------------------------------------
+
+    async def test_instigator_state_and_sensor_cursor(self, storages: Storages) -> None:
+        _, _, schedules = storages
+        sensor = InstigatorState(
+            origin_id="loc:s",
+            name="s",
+            instigator_type=InstigatorType.SENSOR,
+            status=InstigatorStatus.RUNNING,
+            update_time=1.0,
+        )
+        schedule = InstigatorState(
+            origin_id="loc:a",
+            name="a",
+            instigator_type=InstigatorType.SCHEDULE,
+            status=InstigatorStatus.STOPPED,
+        )
+        await schedules.set_instigator_state(sensor)
+        await schedules.set_instigator_state(schedule)
+        assert await schedules.get_instigator_state("loc:s") == sensor
+        assert [s.origin_id for s in await schedules.get_instigator_states()] == ["loc:a", "loc:s"]
+        assert await schedules.get_instigator_states(InstigatorType.SENSOR) == [sensor]
+        await schedules.set_sensor_cursor("loc:s", "42")
+        stored = await schedules.get_instigator_state("loc:s")
+        assert stored is not None and stored.cursor == "42"
+        schedule.status = InstigatorStatus.RUNNING
+        await schedules.set_instigator_state(schedule)
+        assert await schedules.get_instigator_state("loc:a") == schedule
+        await schedules.delete_instigator_state("loc:a")
+        assert await schedules.get_instigator_state("loc:a") is None
+        with pytest.raises(StorageError):
+            await schedules.set_sensor_cursor("nope", "1")
+
+    async def test_ticks_record_status_and_the_runs_they_made(self, storages: Storages) -> None:
+        _, _, schedules = storages
+        ticks = []
+        for i in range(4):
+            ticks.append(
+                await schedules.create_tick(
+                    Tick(origin_id="loc:s", status=TickStatus.STARTED, timestamp=float(i))
+                )
+            )
+        assert len({t.tick_id for t in ticks}) == 4 and all(t.tick_id > 0 for t in ticks)
+        done = ticks[1]
+        done.status = TickStatus.SUCCESS
+        done.run_ids = ["r1", "r2"]
+        done.end_time = 1.5
+        await schedules.update_tick(done)
+        skipped = ticks[2]
+        skipped.status = TickStatus.SKIPPED
+        skipped.skip_reason = "nothing new"
+        await schedules.update_tick(skipped)
+        newest = await schedules.get_ticks("loc:s")
+        assert [t.timestamp for t in newest] == [3.0, 2.0, 1.0, 0.0]
+        assert newest[2] == done
+        assert await schedules.get_ticks("loc:s", statuses=[TickStatus.SUCCESS]) == [done]
+        assert [t.timestamp for t in await schedules.get_ticks("loc:s", limit=2)] == [3.0, 2.0]
+        assert [t.timestamp for t in await schedules.get_ticks("loc:s", before=3.0, after=0.0)] == [
+            2.0,
+            1.0,
+        ]
+        assert await schedules.purge_ticks("loc:s", before=2.0) == 2
+        assert [t.timestamp for t in await schedules.get_ticks("loc:s")] == [3.0, 2.0]
+        with pytest.raises(StorageError):
+            await schedules.update_tick(Tick(tick_id=10_000, origin_id="x"))
+
+    async def test_a_lease_has_one_owner_until_it_expires(self, storages: Storages) -> None:
+        _, _, schedules = storages
+        held = await schedules.acquire_lease("scheduler", "d1", duration=10, now=100)
+        assert held is not None and (held.owner, held.expires_at) == ("d1", 110)
+        assert await schedules.acquire_lease("scheduler", "d2", duration=10, now=105) is None
+        renewed = await schedules.acquire_lease("scheduler", "d1", duration=10, now=105)
+        assert renewed is not None and renewed.expires_at == 115
+        taken = await schedules.acquire_lease("scheduler", "d2", duration=10, now=115)
+        assert taken is not None and taken.owner == "d2"
+        assert await schedules.release_lease("scheduler", "d1") is False
+        assert await schedules.release_lease("scheduler", "d2") is True
+        assert await schedules.get_lease("scheduler") is None
+
+    async def test_daemon_heartbeats_keep_the_latest_per_type(self, storages: Storages) -> None:
+        _, _, schedules = storages
+        await schedules.add_daemon_heartbeat(
+            DaemonHeartbeat(daemon_type="SCHEDULER", daemon_id="a", timestamp=1.0)
+        )
+        latest = DaemonHeartbeat(
+            daemon_type="SCHEDULER",
+            daemon_id="a",
+            timestamp=2.0,
+            errors=[ErrorInfo(cls_name="E", message="m", stack="")],
+        )
+        await schedules.add_daemon_heartbeat(latest)
+        await schedules.add_daemon_heartbeat(
+            DaemonHeartbeat(daemon_type="SENSOR", daemon_id="b", timestamp=1.0)
+        )
+        beats = await schedules.get_daemon_heartbeats()
+        assert beats["SCHEDULER"] == latest and set(beats) == {"SCHEDULER", "SENSOR"}
