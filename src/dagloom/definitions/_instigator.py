@@ -1,0 +1,261 @@
+"""What schedules and sensors share: target naming, resources, tags, and calling user functions.
+
+Schedules and sensors are both *instigators*: definitions that decide, on a tick, which runs to
+request. This module holds the small pieces both need and that no one outside this package
+imports.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from dagloom.errors import DagloomError, DefinitionError, UserCodeError
+
+__all__ = [
+    "HasName",
+    "InstigatorResources",
+    "call_user_function",
+    "coerce_run_config",
+    "context_param_name",
+    "is_job_like",
+    "normalize_tags",
+    "split_invocation_args",
+    "user_code_boundary",
+    "validate_name",
+]
+
+# Dagster's rule for definition names: they end up in URLs, tags and file names.
+_VALID_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+# First-parameter names taken to mean "the evaluation context", whatever their annotation.
+_CONTEXT_NAMES = frozenset({"context", "_context", "ctx", "_ctx", "_"})
+
+
+class HasName(Protocol):
+    """Anything a schedule or sensor can target: a job, or an unresolved asset job."""
+
+    @property
+    def name(self) -> str: ...
+
+
+def is_job_like(value: object) -> bool:
+    """True for a job or an unresolved asset job: they carry a string `.name`, while asset
+    lists, selections and selection strings do not."""
+    return isinstance(getattr(value, "name", None), str) and not isinstance(value, str)
+
+
+def validate_name(name: str, *, kind: str) -> str:
+    """Return `name` if it is a valid definition name, else raise `DefinitionError`."""
+    if not isinstance(name, str) or not _VALID_NAME.match(name):
+        raise DefinitionError(
+            f"{kind} name {name!r} is not valid: use letters, digits and underscores only",
+            name=name if isinstance(name, str) else None,
+        )
+    return name
+
+
+class InstigatorResources:
+    """Attribute access to the resources given to a schedule or sensor: `context.resources.db`.
+
+    The objects are handed out as given; nothing is built or torn down here.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any] | None = None) -> None:
+        object.__setattr__(self, "_values", dict(values or {}))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(
+                f"no resource named {name!r}; available: {sorted(self._values)}"
+            ) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("resources are read-only")
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A copy of the resources, by key."""
+        return dict(self._values)
+
+    def __repr__(self) -> str:
+        return f"InstigatorResources({sorted(self._values)})"
+
+
+def coerce_run_config(run_config: Any) -> dict[str, Any]:
+    """Return run config as a plain dict (a shallow copy).
+
+    Accepts None (an empty config), a mapping, or a `RunConfig`-like object with
+    `to_config_dict()`. Anything else raises `DefinitionError`.
+    """
+    if run_config is None:
+        return {}
+    if isinstance(run_config, Mapping):
+        return dict(run_config)
+    to_config_dict = getattr(run_config, "to_config_dict", None)
+    if callable(to_config_dict):
+        result = to_config_dict()
+        if not isinstance(result, Mapping):
+            raise DefinitionError(
+                f"{type(run_config).__name__}.to_config_dict() returned "
+                f"{type(result).__name__}, expected a mapping"
+            )
+        return dict(result)
+    raise DefinitionError(
+        f"run_config must be a mapping or a RunConfig, got {type(run_config).__name__}"
+    )
+
+
+def normalize_tags(tags: Mapping[str, Any] | None, *, owner: str) -> dict[str, str]:
+    """Return `tags` as a `dict[str, str]`; a key or value that is not a string raises
+    `DefinitionError` naming `owner`, since run tags are stored and matched as strings."""
+    if tags is None:
+        return {}
+    if not isinstance(tags, Mapping):
+        raise DefinitionError(f"{owner}: tags must be a mapping, got {type(tags).__name__}")
+    out: dict[str, str] = {}
+    for key, value in tags.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise DefinitionError(
+                f"{owner}: tag {key!r}={value!r} is not a string pair; run tags are strings"
+            )
+        out[key] = value
+    return out
+
+
+@contextmanager
+def user_code_boundary(kind: str, name: str, what: str = "evaluation function") -> Iterator[None]:
+    """Turn an exception raised by user code into `UserCodeError`, raised from it.
+
+    dagloom's own errors pass through unchanged: they are part of the contract (a malformed
+    result, a bad `SensorResult`), not a failure of the user's code. `BaseException`s such as
+    cancellation and `KeyboardInterrupt` are never caught.
+    """
+    try:
+        yield
+    except DagloomError:
+        raise
+    except Exception as exc:
+        raise UserCodeError(
+            f"error in the {what} of {kind} {name!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def context_param_name(fn: Callable[..., Any]) -> str | None:
+    """The name of `fn`'s evaluation-context parameter, or None if it takes none.
+
+    As in Dagster, the context is the first parameter that is not a resource. A parameter is
+    taken to be a resource when it is annotated with something other than a context type
+    (resources are always annotated in Dagster's pythonic style) and is not named `context`.
+    """
+    params = list(inspect.signature(fn).parameters.values())
+    for param in params:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if param.name in _CONTEXT_NAMES or _is_context_annotation(param.annotation):
+            return param.name
+        if param.annotation is param.empty:
+            return param.name
+        # Annotated with a non-context type: a resource. Keep looking.
+    return None
+
+
+def _is_context_annotation(annotation: Any) -> bool:
+    if annotation is inspect.Parameter.empty:
+        return False
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    return "Context" in str(text)
+
+
+def call_user_function(
+    fn: Callable[..., Any],
+    context: Any,
+    *,
+    kind: str,
+    name: str,
+    extra_resources: Mapping[str, Any] | None = None,
+) -> Any:
+    """Call a schedule or sensor function the way Dagster does; return what it returns.
+
+    The context goes to the context parameter if `fn` has one; every other named parameter is
+    filled from `context.resources` (then `extra_resources`) by name. A parameter with no value
+    and no default raises `DefinitionError`. Exceptions from `fn` propagate unchanged; callers
+    that are a user-code boundary wrap the call in `user_code_boundary`.
+    """
+    ctx_name = context_param_name(fn)
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    resources: InstigatorResources = context.resources
+    extra = dict(extra_resources or {})
+    for param in inspect.signature(fn).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if param.name == ctx_name:
+            value = context
+        elif param.name in extra:
+            value = extra[param.name]
+        elif param.name in resources:
+            value = getattr(resources, param.name)
+        elif param.default is not param.empty:
+            continue
+        else:
+            raise DefinitionError(
+                f"{kind} {name!r} takes parameter {param.name!r}, but no resource with that "
+                f"key was provided (available: {sorted(resources)})",
+                name=name,
+            )
+        if param.kind is param.POSITIONAL_ONLY:
+            args.append(value)
+        else:
+            kwargs[param.name] = value
+    return fn(*args, **kwargs)
+
+
+def split_invocation_args(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    kind: str,
+    name: str,
+) -> tuple[Any, dict[str, Any]]:
+    """Split the arguments of a direct invocation (`my_sensor(context)`) into the context
+    (None if not given) and resources passed by keyword.
+
+    The context may come positionally or under its parameter name; more than one positional
+    argument raises `DefinitionError`.
+    """
+    ctx_name = context_param_name(fn)
+    kwargs = dict(kwargs)
+    if len(args) > 1:
+        raise DefinitionError(
+            f"{kind} {name!r} invoked with {len(args)} positional arguments; pass only the "
+            "context positionally",
+            name=name,
+        )
+    context = args[0] if args else None
+    if ctx_name is not None and ctx_name in kwargs:
+        if context is not None:
+            raise DefinitionError(
+                f"{kind} {name!r} got the context both positionally and as {ctx_name!r}",
+                name=name,
+            )
+        context = kwargs.pop(ctx_name)
+    elif "context" in kwargs and ctx_name is None:
+        context = kwargs.pop("context")
+    return context, kwargs
