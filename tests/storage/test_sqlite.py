@@ -3,11 +3,22 @@ files, durability under SIGKILL and several writer processes."""
 
 from __future__ import annotations
 
+import re
+import signal
+import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import pytest
+from anyio.streams.text import TextReceiveStream
 
+from dagloom.errors import SchemaVersionError, StorageError
+from dagloom.messages import EventRecord, EventType, Run, RunStatus
+from dagloom.storage import _sql
+from dagloom.storage.migrations import latest
+from dagloom.storage.migrations.sqlite import SQLITE_MIGRATIONS
 from dagloom.storage.sqlite import sqlite_storages
 from tests.storage.contract import StorageContract, Storages
 
@@ -23,3 +34,157 @@ class TestSqliteStorage(StorageContract):
         finally:
             for storage in trio:
                 await storage.close()
+
+
+def _writer(*args: object) -> list[str]:
+    return [sys.executable, str(Path(__file__).with_name("_writer.py")), *map(str, args)]
+
+
+async def test_a_fresh_file_gets_the_latest_schema(tmp_path: Path) -> None:
+    runs, _, _ = sqlite_storages(tmp_path / "sub" / "dagloom.db")
+    assert (await runs.schema_info()).current == 0
+    await runs.open()
+    await runs.close()
+    info = await runs.schema_info()
+    assert info.up_to_date and info.current == latest(SQLITE_MIGRATIONS)
+
+
+async def test_an_older_schema_must_be_migrated_and_keeps_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        for statement in SQLITE_MIGRATIONS[0].statements:
+            conn.execute(statement)
+        conn.execute("INSERT INTO dagloom_schema (version, migrated_at) VALUES (1, 0)")
+        conn.execute(_sql.INSERT_RUN, _sql.run_row(Run(run_id="old", job_name="j")))
+    runs, _, schedules = sqlite_storages(path)
+    with pytest.raises(SchemaVersionError, match="dagloom instance migrate") as caught:
+        await runs.open()
+    assert (caught.value.found, caught.value.expected) == (1, latest(SQLITE_MIGRATIONS))
+    info = await runs.migrate()
+    assert info.up_to_date
+    await runs.open()
+    await schedules.open()
+    try:
+        assert (await runs.get_run("old")) is not None
+        assert await schedules.get_daemon_heartbeats() == {}
+    finally:
+        await schedules.close()
+        await runs.close()
+    assert (await runs.migrate()).up_to_date
+
+
+async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    runs, _, _ = sqlite_storages(path)
+    await runs.open()
+    await runs.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO dagloom_schema (version, migrated_at) VALUES (99, 0)")
+    with pytest.raises(SchemaVersionError, match="newer than this dagloom"):
+        await runs.open()
+    with pytest.raises(SchemaVersionError):
+        await runs.migrate()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"this is a text file, not a database" * 200, "not a usable SQLite database"),
+        (None, "another application"),
+    ],
+)
+async def test_a_foreign_file_gives_one_clear_error(
+    tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    path = tmp_path / "dagloom.db"
+    if content is None:
+        with sqlite3.connect(path) as conn:
+            conn.execute("CREATE TABLE invoices (id INTEGER)")
+    else:
+        path.write_bytes(content)
+    runs, _, _ = sqlite_storages(path)
+    with pytest.raises(StorageError, match=message) as caught:
+        await runs.open()
+    assert str(path) in str(caught.value)
+
+
+async def test_a_directory_at_the_path_gives_one_clear_error(tmp_path: Path) -> None:
+    runs, _, _ = sqlite_storages(tmp_path)
+    with pytest.raises(StorageError, match="is a directory"):
+        await runs.open()
+
+
+async def test_sigkill_mid_write_keeps_every_acknowledged_batch(tmp_path: Path) -> None:
+    path = tmp_path / "dagloom.db"
+    acked = 0
+    with anyio.fail_after(60):
+        async with await anyio.open_process(_writer(path, "r", 0, 500)) as proc:
+            assert proc.stdout is not None
+            async for chunk in TextReceiveStream(proc.stdout):
+                acked = max([acked, *(int(x) for x in re.findall(r"ack (\d+)", chunk))])
+                if acked >= 20:
+                    proc.send_signal(signal.SIGKILL)
+                    break
+            await proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    runs, events, _ = sqlite_storages(path)
+    await runs.open()
+    try:
+        stored = await events.get_events("r")
+        batches = {int(r.event.step_key.split(":")[0]) for r in stored if r.event}
+        assert set(range(1, acked + 1)) <= batches
+        assert len(stored) == 500 * len(batches), "a batch was stored in part"
+    finally:
+        await runs.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+async def test_several_writer_processes_never_hit_database_is_locked(tmp_path: Path) -> None:
+    path = tmp_path / "dagloom.db"
+    writers, batches, size = 7, 40, 5
+    runs, events, _ = sqlite_storages(path)
+    await runs.open()
+    await runs.close()
+    with anyio.fail_after(120):
+        results: list[tuple[int, bytes]] = []
+
+        async def one(n: int) -> None:
+            done = await anyio.run_process(_writer(path, f"r{n}", batches, size), check=False)
+            results.append((done.returncode, done.stderr))
+
+        async with anyio.create_task_group() as tg:
+            for n in range(writers):
+                tg.start_soon(one, n)
+    assert [code for code, _ in results] == [0] * writers, [err for _, err in results]
+    await runs.open()
+    try:
+        assert await runs.get_runs_count() == writers
+        for n in range(writers):
+            stored = await events.get_events(f"r{n}")
+            assert len(stored) == batches * size + 1
+            run = await runs.get_run(f"r{n}")
+            assert run is not None and run.status == RunStatus.SUCCESS
+    finally:
+        await runs.close()
+
+
+async def test_a_watcher_finds_events_written_by_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "dagloom.db"
+    runs, events, _ = sqlite_storages(path, poll_interval=0.05)
+    await runs.open()
+    try:
+        seen: list[EventRecord] = []
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+
+                async def watch() -> None:
+                    async for record in events.watch_run_events("r"):
+                        seen.append(record)
+
+                tg.start_soon(watch)
+                await anyio.run_process(_writer(path, "r", 3, 10))
+        assert len(seen) == 31
+        assert seen[-1].event is not None and seen[-1].event.event_type == EventType.RUN_SUCCESS
+    finally:
+        await runs.close()

@@ -1,0 +1,132 @@
+"""The storage contract on Postgres, plus its own bad-input errors and NOTIFY wake-ups."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import anyio
+import asyncpg
+import pytest
+
+from dagloom.errors import SchemaVersionError, StorageError
+from dagloom.messages import Event, EventType
+from dagloom.storage.postgres import postgres_storages
+from tests.storage.contract import StorageContract, Storages
+from tests.storage.pg import PG_URL, fresh_schema
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def schema() -> AsyncIterator[str]:
+    async for name in fresh_schema():
+        yield name
+
+
+class TestPostgresStorage(StorageContract):
+    @pytest.fixture
+    async def storages(self, schema: str) -> AsyncIterator[Storages]:
+        trio = postgres_storages(PG_URL, schema=schema, poll_interval=60.0)
+        for storage in trio:
+            await storage.open()
+        try:
+            yield trio
+        finally:
+            for storage in trio:
+                await storage.close()
+
+
+async def test_notify_wakes_a_watcher_on_another_connection(schema: str) -> None:
+    # Two databases objects are two processes as far as Postgres can tell; polling is set
+    # too slow to matter, so only NOTIFY can deliver within the deadline.
+    _, watcher_events, _ = postgres_storages(PG_URL, schema=schema, poll_interval=3600)
+    _, writer_events, _ = postgres_storages(PG_URL, schema=schema, poll_interval=3600)
+    await watcher_events.open()
+    await writer_events.open()
+    try:
+        seen: list[EventType] = []
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                watching = anyio.Event()
+
+                async def watch() -> None:
+                    iterator = watcher_events.watch_run_events("r")
+                    watching.set()
+                    async for record in iterator:
+                        assert record.event is not None
+                        seen.append(record.event.event_type)
+
+                tg.start_soon(watch)
+                await watching.wait()
+                await watcher_events.database.listen()
+                await writer_events.store_events(
+                    [Event(run_id="r", event_type=EventType.RUN_START)]
+                )
+                await writer_events.store_events(
+                    [Event(run_id="r", event_type=EventType.RUN_SUCCESS)]
+                )
+        assert seen == [EventType.RUN_START, EventType.RUN_SUCCESS]
+    finally:
+        await writer_events.close()
+        await watcher_events.close()
+
+
+async def test_a_large_batch_goes_through_copy_and_reads_back(schema: str) -> None:
+    _, events, _ = postgres_storages(PG_URL, schema=schema)
+    await events.open()
+    try:
+        sent = [
+            Event(run_id="r", event_type=EventType.STEP_START, step_key=f"s{i}", message="m")
+            for i in range(1000)
+        ]
+        await events.store_events(sent)
+        assert [r.event for r in await events.get_events("r")] == sent
+    finally:
+        await events.close()
+
+
+async def test_a_newer_schema_is_refused(schema: str) -> None:
+    runs, _, _ = postgres_storages(PG_URL, schema=schema)
+    await runs.open()
+    await runs.close()
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        await conn.execute(
+            f'INSERT INTO "{schema}".dagloom_schema (version, migrated_at) VALUES (99, 0)'
+        )
+    finally:
+        await conn.close()
+    with pytest.raises(SchemaVersionError, match="newer than this dagloom"):
+        await runs.open()
+
+
+async def test_foreign_tables_in_the_schema_are_refused(schema: str) -> None:
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        await conn.execute(f'CREATE TABLE "{schema}".invoices (id int)')
+    finally:
+        await conn.close()
+    runs, _, _ = postgres_storages(PG_URL, schema=schema)
+    with pytest.raises(StorageError, match="another application"):
+        await runs.open()
+
+
+@pytest.mark.parametrize(
+    ("dsn", "message"),
+    [
+        ("postgresql://postgres@127.0.0.1:1/test", "cannot reach PostgreSQL at 127.0.0.1:1"),
+        (
+            "postgresql://no_such_user_dagloom:secret@127.0.0.1:5432/test",
+            "rejected the credentials of user 'no_such_user_dagloom'",
+        ),
+        ("postgresql://postgres@127.0.0.1:5432/no_such_db_dagloom", "no_such_db_dagloom"),
+    ],
+)
+async def test_bad_connection_settings_give_one_clear_error(
+    schema: str, dsn: str, message: str
+) -> None:
+    runs, _, _ = postgres_storages(dsn, schema=schema, connect_timeout=5)
+    with pytest.raises(StorageError, match=re.escape(message)) as caught:
+        await runs.open()
+    assert "secret" not in str(caught.value)
