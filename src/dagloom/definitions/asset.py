@@ -1,0 +1,432 @@
+"""@asset and @multi_asset: ops that materialize named, persistent data.
+
+An asset's parameters name the assets it reads (`def b(a)` reads asset `a`); `deps=` names
+assets it only runs after. Each AssetsDefinition wraps one op whose outputs are the assets.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, overload
+
+from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
+from dagloom.definitions.op import OpDefinition
+from dagloom.definitions.outputs import DEFAULT_OUTPUT, In, Out
+from dagloom.definitions.retry import RetryPolicy
+from dagloom.errors import DefinitionError
+
+
+@dataclass(frozen=True, slots=True)
+class AssetIn:
+    """How an asset parameter maps to an upstream asset."""
+
+    key: CoercibleToAssetKey | None = None
+    metadata: Mapping[str, Any] | None = None
+    key_prefix: str | Sequence[str] | None = None
+    input_manager_key: str | None = None
+    dagster_type: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class AssetDep:
+    """A dependency on an asset whose value is not passed in (`deps=[AssetDep("a")]`)."""
+
+    asset: Any  # CoercibleToAssetKey or AssetsDefinition
+    partition_mapping: Any = None
+
+    @property
+    def asset_key(self) -> AssetKey:
+        return _dep_key(self.asset)
+
+
+@dataclass(frozen=True, slots=True)
+class AssetOut:
+    """One output of a @multi_asset and the asset it materializes."""
+
+    key: CoercibleToAssetKey | None = None
+    key_prefix: str | Sequence[str] | None = None
+    description: str | None = None
+    is_required: bool = True
+    io_manager_key: str | None = None
+    metadata: Mapping[str, Any] | None = None
+    group_name: str | None = None
+    code_version: str | None = None
+    kinds: Iterable[str] | None = None
+    tags: Mapping[str, str] | None = None
+    owners: Sequence[str] | None = None
+    dagster_type: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class AssetSpec:
+    """What an asset is, without how to compute it."""
+
+    key: AssetKey
+    deps: tuple[AssetKey, ...] = ()
+    description: str | None = None
+    group_name: str = "default"
+    metadata: Mapping[str, Any] | None = None
+    kinds: frozenset[str] = frozenset()
+    tags: Mapping[str, str] | None = None
+    owners: tuple[str, ...] = ()
+    code_version: str | None = None
+
+
+def _dep_key(value: Any) -> AssetKey:
+    if isinstance(value, AssetsDefinition):
+        return value.key
+    if isinstance(value, AssetSpec):
+        return value.key
+    if isinstance(value, AssetDep):
+        return value.asset_key
+    return AssetKey.from_coercible(value)
+
+
+def _prefixed(name: str, prefix: str | Sequence[str] | None) -> AssetKey:
+    if prefix is None:
+        return AssetKey(name)
+    head = [prefix] if isinstance(prefix, str) else list(prefix)
+    return AssetKey([*head, name])
+
+
+class AssetsDefinition:
+    """One op and the assets its outputs materialize."""
+
+    def __init__(
+        self,
+        *,
+        op: OpDefinition,
+        specs_by_output: Mapping[str, AssetSpec],
+        keys_by_input: Mapping[str, AssetKey],
+        can_subset: bool = False,
+        resource_defs: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.op = op
+        self.specs_by_output = dict(specs_by_output)
+        self.keys_by_output = {name: spec.key for name, spec in self.specs_by_output.items()}
+        self.keys_by_input = dict(keys_by_input)
+        self.can_subset = can_subset
+        self.resource_defs = dict(resource_defs or {})
+        input_keys = set(self.keys_by_input.values())
+        self.deps_by_key: dict[AssetKey, tuple[AssetKey, ...]] = {}
+        for spec in self.specs_by_output.values():
+            merged = dict.fromkeys([*self.keys_by_input.values(), *spec.deps])
+            self.deps_by_key[spec.key] = tuple(merged)
+        self.input_keys = input_keys
+
+    @property
+    def key(self) -> AssetKey:
+        if len(self.keys_by_output) != 1:
+            raise DefinitionError(
+                f"{self.op.name!r} defines {len(self.keys_by_output)} assets; use .keys",
+                name=self.op.name,
+            )
+        return next(iter(self.keys_by_output.values()))
+
+    @property
+    def keys(self) -> set[AssetKey]:
+        return set(self.keys_by_output.values())
+
+    @property
+    def node_def(self) -> OpDefinition:
+        return self.op
+
+    @property
+    def specs(self) -> list[AssetSpec]:
+        return list(self.specs_by_output.values())
+
+    @property
+    def dependency_keys(self) -> set[AssetKey]:
+        return {k for deps in self.deps_by_key.values() for k in deps}
+
+    @property
+    def group_names_by_key(self) -> dict[AssetKey, str]:
+        return {spec.key: spec.group_name for spec in self.specs_by_output.values()}
+
+    @property
+    def descriptions_by_key(self) -> dict[AssetKey, str | None]:
+        return {spec.key: spec.description for spec in self.specs_by_output.values()}
+
+    def spec_for(self, key: AssetKey) -> AssetSpec:
+        for spec in self.specs_by_output.values():
+            if spec.key == key:
+                return spec
+        raise DefinitionError(f"{self.op.name!r} does not define asset {key}", name=self.op.name)
+
+    def output_for_key(self, key: AssetKey) -> str:
+        for name, found in self.keys_by_output.items():
+            if found == key:
+                return name
+        raise DefinitionError(f"{self.op.name!r} does not define asset {key}", name=self.op.name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the asset's function directly (for unit tests)."""
+        return self.op(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        keys = ", ".join(k.to_user_string() for k in self.keys_by_output.values())
+        return f"<AssetsDefinition {keys}>"
+
+
+def _asset_inputs(
+    fn: Callable[..., Any],
+    name: str,
+    ins: Mapping[str, AssetIn] | None,
+    key_prefix: str | Sequence[str] | None,
+) -> tuple[dict[str, In], dict[str, AssetKey]]:
+    """Map the function's data parameters to upstream asset keys."""
+    from dagloom.definitions.op import analyse_compute_fn
+
+    signature, _, _ = analyse_compute_fn(fn, name=name, explicit_ins=None)
+    given = dict(ins or {})
+    op_ins: dict[str, In] = {}
+    keys: dict[str, AssetKey] = {}
+    params = inspect.signature(fn).parameters
+    for input_name in signature.input_names:
+        spec = given.pop(input_name, None) or AssetIn()
+        if spec.key is not None:
+            key = AssetKey.from_coercible(spec.key)
+        else:
+            key = _prefixed(
+                input_name, spec.key_prefix if spec.key_prefix is not None else key_prefix
+            )
+        keys[input_name] = key
+        default = params[input_name].default
+        op_ins[input_name] = In(
+            dagster_type=spec.dagster_type,
+            metadata=spec.metadata,
+            asset_key=key,
+            input_manager_key=spec.input_manager_key,
+            **({"default_value": default} if default is not inspect.Parameter.empty else {}),
+        )
+    if given:
+        raise DefinitionError(
+            f"asset {name!r}: ins {sorted(given)} match no parameter of {fn.__name__}",
+            name=name,
+        )
+    return op_ins, keys
+
+
+def _kinds(kinds: Iterable[str] | None, compute_kind: str | None) -> frozenset[str]:
+    out = set(kinds or ())
+    if compute_kind:
+        out.add(compute_kind)
+    return frozenset(out)
+
+
+@overload
+def asset(fn: Callable[..., Any]) -> AssetsDefinition: ...
+
+
+@overload
+def asset(
+    fn: None = None,
+    *,
+    name: str | None = None,
+    key_prefix: str | Sequence[str] | None = None,
+    key: CoercibleToAssetKey | None = None,
+    ins: Mapping[str, AssetIn] | None = None,
+    deps: Iterable[Any] | None = None,
+    group_name: str | None = None,
+    description: str | None = None,
+    kinds: Iterable[str] | None = None,
+    compute_kind: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    owners: Sequence[str] | None = None,
+    config_schema: Any = None,
+    required_resource_keys: Sequence[str] | None = None,
+    resource_defs: Mapping[str, Any] | None = None,
+    io_manager_key: str | None = None,
+    retry_policy: RetryPolicy | None = None,
+    code_version: str | None = None,
+    op_tags: Mapping[str, Any] | None = None,
+    dagster_type: Any = None,
+) -> Callable[[Callable[..., Any]], AssetsDefinition]: ...
+
+
+def asset(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    key_prefix: str | Sequence[str] | None = None,
+    key: CoercibleToAssetKey | None = None,
+    ins: Mapping[str, AssetIn] | None = None,
+    deps: Iterable[Any] | None = None,
+    group_name: str | None = None,
+    description: str | None = None,
+    kinds: Iterable[str] | None = None,
+    compute_kind: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    owners: Sequence[str] | None = None,
+    config_schema: Any = None,
+    required_resource_keys: Sequence[str] | None = None,
+    resource_defs: Mapping[str, Any] | None = None,
+    io_manager_key: str | None = None,
+    retry_policy: RetryPolicy | None = None,
+    code_version: str | None = None,
+    op_tags: Mapping[str, Any] | None = None,
+    dagster_type: Any = None,
+) -> AssetsDefinition | Callable[[Callable[..., Any]], AssetsDefinition]:
+    """Declare an asset computed by a function; parameters read upstream assets by name."""
+
+    def wrap(func: Callable[..., Any]) -> AssetsDefinition:
+        if key is not None and (name is not None or key_prefix is not None):
+            raise DefinitionError("asset: give key, or name/key_prefix, not both")
+        asset_key = (
+            AssetKey.from_coercible(key)
+            if key is not None
+            else _prefixed(name or func.__name__, key_prefix)
+        )
+        op_name = asset_key.to_python_identifier()
+        op_ins, keys_by_input = _asset_inputs(func, op_name, ins, key_prefix)
+        dep_keys = tuple(_dep_key(d) for d in (deps or ()))
+        clash = set(dep_keys) & set(keys_by_input.values())
+        if clash:
+            raise DefinitionError(
+                f"asset {asset_key.to_user_string()!r}: {sorted(str(k) for k in clash)} given "
+                "both as a parameter and in deps",
+                name=op_name,
+            )
+        out = Out(
+            dagster_type=dagster_type,
+            description=description,
+            io_manager_key=io_manager_key or "io_manager",
+            metadata=metadata,
+            code_version=code_version,
+        )
+        op = OpDefinition(
+            func,
+            name=op_name,
+            ins=op_ins,
+            out={DEFAULT_OUTPUT: out},
+            description=description,
+            tags=op_tags,
+            config_schema=config_schema,
+            required_resource_keys=required_resource_keys,
+            retry_policy=retry_policy,
+            code_version=code_version,
+        )
+        spec = AssetSpec(
+            key=asset_key,
+            deps=dep_keys,
+            description=description or inspect.getdoc(func),
+            group_name=group_name or "default",
+            metadata=metadata,
+            kinds=_kinds(kinds, compute_kind),
+            tags=tags,
+            owners=tuple(owners or ()),
+            code_version=code_version,
+        )
+        return AssetsDefinition(
+            op=op,
+            specs_by_output={DEFAULT_OUTPUT: spec},
+            keys_by_input=keys_by_input,
+            resource_defs=resource_defs,
+        )
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def multi_asset(
+    *,
+    outs: Mapping[str, AssetOut] | None = None,
+    specs: Sequence[AssetSpec] | None = None,
+    name: str | None = None,
+    ins: Mapping[str, AssetIn] | None = None,
+    deps: Iterable[Any] | None = None,
+    description: str | None = None,
+    group_name: str | None = None,
+    can_subset: bool = False,
+    config_schema: Any = None,
+    required_resource_keys: Sequence[str] | None = None,
+    resource_defs: Mapping[str, Any] | None = None,
+    retry_policy: RetryPolicy | None = None,
+    op_tags: Mapping[str, Any] | None = None,
+    compute_kind: str | None = None,
+) -> Callable[[Callable[..., Any]], AssetsDefinition]:
+    """Declare several assets computed by one function, one per AssetOut (or AssetSpec)."""
+
+    def wrap(func: Callable[..., Any]) -> AssetsDefinition:
+        op_name = name or func.__name__
+        if not outs and not specs:
+            raise DefinitionError(f"multi_asset {op_name!r} needs outs= or specs=", name=op_name)
+        op_ins, keys_by_input = _asset_inputs(func, op_name, ins, None)
+        dep_keys = tuple(_dep_key(d) for d in (deps or ()))
+        op_outs: dict[str, Out] = {}
+        specs_by_output: dict[str, AssetSpec] = {}
+        for out_name, asset_out in (outs or {}).items():
+            key = (
+                AssetKey.from_coercible(asset_out.key)
+                if asset_out.key is not None
+                else _prefixed(out_name, asset_out.key_prefix)
+            )
+            op_outs[out_name] = Out(
+                dagster_type=asset_out.dagster_type,
+                description=asset_out.description,
+                is_required=asset_out.is_required,
+                io_manager_key=asset_out.io_manager_key or "io_manager",
+                metadata=asset_out.metadata,
+                code_version=asset_out.code_version,
+            )
+            specs_by_output[out_name] = AssetSpec(
+                key=key,
+                deps=dep_keys,
+                description=asset_out.description,
+                group_name=asset_out.group_name or group_name or "default",
+                metadata=asset_out.metadata,
+                kinds=_kinds(asset_out.kinds, compute_kind),
+                tags=asset_out.tags,
+                owners=tuple(asset_out.owners or ()),
+                code_version=asset_out.code_version,
+            )
+        for spec in specs or ():
+            out_name = spec.key.to_python_identifier()
+            op_outs[out_name] = Out(io_manager_key="io_manager", metadata=spec.metadata)
+            specs_by_output[out_name] = AssetSpec(
+                key=spec.key,
+                deps=tuple(dict.fromkeys([*spec.deps, *dep_keys])),
+                description=spec.description,
+                group_name=spec.group_name
+                if spec.group_name != "default"
+                else (group_name or "default"),
+                metadata=spec.metadata,
+                kinds=spec.kinds,
+                tags=spec.tags,
+                owners=spec.owners,
+                code_version=spec.code_version,
+            )
+        op = OpDefinition(
+            func,
+            name=op_name,
+            ins=op_ins,
+            out=op_outs,
+            description=description,
+            tags=op_tags,
+            config_schema=config_schema,
+            required_resource_keys=required_resource_keys,
+            retry_policy=retry_policy,
+        )
+        return AssetsDefinition(
+            op=op,
+            specs_by_output=specs_by_output,
+            keys_by_input=keys_by_input,
+            can_subset=can_subset,
+            resource_defs=resource_defs,
+        )
+
+    return wrap
+
+
+__all__ = [
+    "AssetDep",
+    "AssetIn",
+    "AssetOut",
+    "AssetSpec",
+    "AssetsDefinition",
+    "asset",
+    "multi_asset",
+]

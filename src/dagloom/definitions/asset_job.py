@@ -1,0 +1,257 @@
+"""Turning assets into jobs: define_asset_job, and materialize() for running them directly."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from dagloom.definitions.asset import AssetsDefinition, AssetSpec
+from dagloom.definitions.asset_key import AssetKey
+from dagloom.definitions.asset_selection import AssetGraph, AssetSelection, coerce_selection
+from dagloom.definitions.config import RunConfig
+from dagloom.definitions.executor import ExecutorDefinition
+from dagloom.definitions.graph import FromOutput, Node
+from dagloom.definitions.job import AssetLayer, JobDefinition
+from dagloom.definitions.op import check_name
+from dagloom.definitions.retry import RetryPolicy
+from dagloom.errors import DefinitionError
+
+if TYPE_CHECKING:
+    from dagloom.execution.result import ExecuteInProcessResult
+    from dagloom.instance import DagloomInstance
+
+IMPLICIT_ASSET_JOB_NAME = "__ASSET_JOB"
+
+
+def build_asset_job(
+    name: str,
+    assets: Iterable[AssetsDefinition],
+    selection: set[AssetKey] | None = None,
+    *,
+    resource_defs: Mapping[str, Any] | None = None,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    executor_def: ExecutorDefinition | None = None,
+    config: Mapping[str, Any] | RunConfig | None = None,
+    op_retry_policy: RetryPolicy | None = None,
+) -> JobDefinition:
+    """A job with one node per assets definition that has a selected key. Inputs from
+    assets outside the selection are loaded through their IO managers."""
+    graph = assets if isinstance(assets, AssetGraph) else AssetGraph(assets)
+    chosen = graph.keys if selection is None else set(selection)
+    included: list[AssetsDefinition] = []
+    for assets_def in graph.assets_defs:
+        if any(key in chosen for key in assets_def.keys_by_output.values()):
+            included.append(assets_def)
+    produced: dict[AssetKey, tuple[str, str]] = {}
+    for assets_def in included:
+        for out_name, key in assets_def.keys_by_output.items():
+            produced[key] = (assets_def.op.name, out_name)
+    nodes: dict[str, Node] = {}
+    outputs: dict[tuple[str, str], AssetKey] = {}
+    sources: dict[tuple[str, str], AssetKey] = {}
+    merged_resources: dict[str, Any] = {}
+    for assets_def in included:
+        op = assets_def.op
+        inputs: dict[str, Any] = {}
+        for input_name, key in assets_def.keys_by_input.items():
+            if key in produced:
+                inputs[input_name] = FromOutput(*produced[key])
+            elif op.ins[input_name].has_default:
+                continue
+            else:
+                sources[(op.name, input_name)] = key
+        after = tuple(
+            dict.fromkeys(
+                produced[dep][0]
+                for spec in assets_def.specs_by_output.values()
+                for dep in spec.deps
+                if dep in produced and produced[dep][0] != op.name
+            )
+        )
+        nodes[op.name] = Node(op.name, op, inputs, after=after)
+        for out_name, key in assets_def.keys_by_output.items():
+            outputs[(op.name, out_name)] = key
+        merged_resources.update(assets_def.resource_defs)
+    return JobDefinition(
+        name=name,
+        nodes=nodes,
+        description=description,
+        tags=tags,
+        resource_defs={**merged_resources, **dict(resource_defs or {})},
+        executor_def=executor_def,
+        config=config,
+        op_retry_policy=op_retry_policy,
+        asset_layer=AssetLayer(outputs, sources),
+    )
+
+
+class UnresolvedAssetJobDefinition:
+    """An asset job before the assets it selects are known; Definitions resolves it."""
+
+    def __init__(
+        self,
+        name: str,
+        selection: Any,
+        *,
+        config: Mapping[str, Any] | RunConfig | None = None,
+        description: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        run_tags: Mapping[str, Any] | None = None,
+        executor_def: ExecutorDefinition | None = None,
+        op_retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        check_name(name, "job")
+        self.name = name
+        self.selection = coerce_selection(selection)
+        self.config = config
+        self.description = description
+        self.tags = dict(tags or {})
+        self.run_tags = dict(run_tags or {})
+        self.executor_def = executor_def
+        self.op_retry_policy = op_retry_policy
+
+    def resolve(
+        self,
+        assets: Iterable[AssetsDefinition] | AssetGraph,
+        resource_defs: Mapping[str, Any] | None = None,
+        default_executor_def: ExecutorDefinition | None = None,
+    ) -> JobDefinition:
+        graph = assets if isinstance(assets, AssetGraph) else AssetGraph(assets)
+        keys = self.selection.resolve(graph)
+        if not keys:
+            raise DefinitionError(f"asset job {self.name!r} selects no assets", name=self.name)
+        return build_asset_job(
+            self.name,
+            graph,
+            keys,
+            resource_defs=resource_defs,
+            description=self.description,
+            tags={**self.tags, **self.run_tags},
+            executor_def=self.executor_def or default_executor_def,
+            config=self.config,
+            op_retry_policy=self.op_retry_policy,
+        )
+
+    def __repr__(self) -> str:
+        return f"<UnresolvedAssetJobDefinition {self.name}>"
+
+
+def define_asset_job(
+    name: str,
+    selection: Any = None,
+    config: Mapping[str, Any] | RunConfig | None = None,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    run_tags: Mapping[str, Any] | None = None,
+    executor_def: ExecutorDefinition | None = None,
+    op_retry_policy: RetryPolicy | None = None,
+    partitions_def: Any = None,
+) -> UnresolvedAssetJobDefinition:
+    """Declare a job that materializes the selected assets (all of them by default)."""
+    if partitions_def is not None:
+        raise DefinitionError(
+            f"asset job {name!r}: partitioned asset jobs are not supported", name=name
+        )
+    return UnresolvedAssetJobDefinition(
+        name,
+        selection if selection is not None else AssetSelection.all(),
+        config=config,
+        description=description,
+        tags=tags,
+        run_tags=run_tags,
+        executor_def=executor_def,
+        op_retry_policy=op_retry_policy,
+    )
+
+
+def _split_assets(assets: Sequence[Any]) -> list[AssetsDefinition]:
+    out: list[AssetsDefinition] = []
+    for item in assets:
+        if isinstance(item, AssetsDefinition):
+            out.append(item)
+        elif isinstance(item, AssetSpec):
+            continue  # an external asset: read through its IO manager, never computed here
+        else:
+            raise DefinitionError(f"materialize() takes assets, got {item!r}")
+    return out
+
+
+async def materialize_async(
+    assets: Sequence[Any],
+    run_config: Mapping[str, Any] | RunConfig | None = None,
+    instance: DagloomInstance | None = None,
+    resources: Mapping[str, Any] | None = None,
+    raise_on_error: bool = True,
+    tags: Mapping[str, str] | None = None,
+    selection: Any = None,
+    *,
+    in_memory: bool = False,
+) -> ExecuteInProcessResult:
+    """Materialize `assets` (or the `selection` of them) in the running event loop."""
+    from dagloom.definitions.io_manager import FilesystemIOManager, InMemoryIOManager
+
+    assets_defs = _split_assets(assets)
+    graph = AssetGraph(assets_defs)
+    keys = coerce_selection(selection).resolve(graph) if selection is not None else None
+    given = dict(resources or {})
+    if in_memory:
+        given["io_manager"] = InMemoryIOManager()
+    else:
+        given.setdefault("io_manager", FilesystemIOManager())
+    job = build_asset_job(IMPLICIT_ASSET_JOB_NAME, graph, keys, resource_defs=given)
+    return await job.execute_in_process_async(
+        run_config=run_config,
+        instance=instance,
+        raise_on_error=raise_on_error,
+        tags=tags,
+    )
+
+
+def materialize(
+    assets: Sequence[Any],
+    run_config: Mapping[str, Any] | RunConfig | None = None,
+    instance: DagloomInstance | None = None,
+    resources: Mapping[str, Any] | None = None,
+    raise_on_error: bool = True,
+    tags: Mapping[str, str] | None = None,
+    selection: Any = None,
+) -> ExecuteInProcessResult:
+    """Materialize assets in this process, storing values with the filesystem IO manager
+    (`$DAGLOOM_HOME/storage`) unless `resources` gives an `io_manager`."""
+    from dagloom.execution.run import run_sync
+
+    return run_sync(
+        materialize_async(assets, run_config, instance, resources, raise_on_error, tags, selection),
+        what="materialize()",
+    )
+
+
+def materialize_to_memory(
+    assets: Sequence[Any],
+    run_config: Mapping[str, Any] | RunConfig | None = None,
+    instance: DagloomInstance | None = None,
+    resources: Mapping[str, Any] | None = None,
+    raise_on_error: bool = True,
+    tags: Mapping[str, str] | None = None,
+    selection: Any = None,
+) -> ExecuteInProcessResult:
+    """Materialize assets in this process, keeping every value in memory."""
+    from dagloom.execution.run import run_sync
+
+    return run_sync(
+        materialize_async(
+            assets, run_config, instance, resources, raise_on_error, tags, selection, in_memory=True
+        ),
+        what="materialize_to_memory()",
+    )
+
+
+__all__ = [
+    "UnresolvedAssetJobDefinition",
+    "build_asset_job",
+    "define_asset_job",
+    "materialize",
+    "materialize_async",
+    "materialize_to_memory",
+]

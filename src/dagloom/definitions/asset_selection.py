@@ -1,0 +1,274 @@
+"""AssetSelection: which assets a job or command targets, composed with |, & and -.
+
+A selection is a small expression tree resolved against an AssetGraph; resolving an unknown
+key or group raises DagloomInvalidSelectionError naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dagloom.definitions.asset import AssetsDefinition
+from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
+from dagloom.errors import DagloomInvalidSelectionError, DefinitionError
+
+
+class AssetGraph:
+    """Assets by key, with their upstream and downstream keys."""
+
+    def __init__(self, assets: Iterable[AssetsDefinition]) -> None:
+        self.assets_defs = list(assets)
+        self.by_key: dict[AssetKey, AssetsDefinition] = {}
+        for assets_def in self.assets_defs:
+            for key in assets_def.keys_by_output.values():
+                if key in self.by_key:
+                    raise DefinitionError(
+                        f"asset {key.to_user_string()!r} is defined twice (by "
+                        f"{self.by_key[key].op.name!r} and {assets_def.op.name!r})",
+                        name=key.to_user_string(),
+                    )
+                self.by_key[key] = assets_def
+        self.upstream: dict[AssetKey, set[AssetKey]] = {}
+        self.downstream: dict[AssetKey, set[AssetKey]] = {k: set() for k in self.by_key}
+        for key, assets_def in self.by_key.items():
+            ups = set(assets_def.deps_by_key[key])
+            self.upstream[key] = ups
+            for up in ups:
+                self.downstream.setdefault(up, set()).add(key)
+
+    @property
+    def keys(self) -> set[AssetKey]:
+        return set(self.by_key)
+
+    def group_of(self, key: AssetKey) -> str:
+        return self.by_key[key].spec_for(key).group_name
+
+    def walk(self, start: set[AssetKey], direction: str, depth: int | None) -> set[AssetKey]:
+        edges = self.upstream if direction == "up" else self.downstream
+        seen = set(start)
+        frontier = set(start)
+        level = 0
+        while frontier and (depth is None or level < depth):
+            frontier = {n for f in frontier for n in edges.get(f, ()) if n in self.by_key} - seen
+            seen |= frontier
+            level += 1
+        return seen
+
+
+class AssetSelection:
+    """A set of assets, resolved against the assets a job or command can see."""
+
+    def resolve(self, graph: AssetGraph | Iterable[AssetsDefinition]) -> set[AssetKey]:
+        if not isinstance(graph, AssetGraph):
+            graph = AssetGraph(graph)
+        return self._resolve(graph)
+
+    def _resolve(self, graph: AssetGraph) -> set[AssetKey]:
+        raise DefinitionError(f"{type(self).__name__} cannot be resolved")
+
+    # constructors, Dagster's names
+    @staticmethod
+    def all() -> AssetSelection:
+        return _All()
+
+    @staticmethod
+    def groups(*group_strs: str) -> AssetSelection:
+        return _Groups(tuple(group_strs))
+
+    @staticmethod
+    def keys(*keys: CoercibleToAssetKey) -> AssetSelection:
+        return _Keys(tuple(AssetKey.from_coercible(k) for k in keys))
+
+    @staticmethod
+    def assets(*assets_defs: AssetsDefinition | CoercibleToAssetKey) -> AssetSelection:
+        keys: list[AssetKey] = []
+        for item in assets_defs:
+            if isinstance(item, AssetsDefinition):
+                keys.extend(item.keys_by_output.values())
+            else:
+                keys.append(AssetKey.from_coercible(item))
+        return _Keys(tuple(keys))
+
+    @staticmethod
+    def key_prefixes(*prefixes: str | Sequence[str]) -> AssetSelection:
+        return _Prefixes(tuple((p,) if isinstance(p, str) else tuple(p) for p in prefixes))
+
+    @staticmethod
+    def from_string(text: str) -> AssetSelection:
+        return parse_selection(text)
+
+    def upstream(self, depth: int | None = None, include_self: bool = True) -> AssetSelection:
+        return _Walk(self, "up", depth, include_self)
+
+    def downstream(self, depth: int | None = None, include_self: bool = True) -> AssetSelection:
+        return _Walk(self, "down", depth, include_self)
+
+    def roots(self) -> AssetSelection:
+        return _Ends(self, "up")
+
+    def sinks(self) -> AssetSelection:
+        return _Ends(self, "down")
+
+    def __or__(self, other: AssetSelection) -> AssetSelection:
+        return _Combine(self, other, "|")
+
+    def __and__(self, other: AssetSelection) -> AssetSelection:
+        return _Combine(self, other, "&")
+
+    def __sub__(self, other: AssetSelection) -> AssetSelection:
+        return _Combine(self, other, "-")
+
+
+@dataclass(frozen=True)
+class _All(AssetSelection):
+    def _resolve(self, graph: AssetGraph) -> set[AssetKey]:
+        return graph.keys
+
+
+@dataclass(frozen=True)
+class _Groups(AssetSelection):
+    names: tuple[str, ...]
+
+    def _resolve(self, graph: AssetGraph) -> set[AssetKey]:
+        known = {graph.group_of(k) for k in graph.keys}
+        unknown = [n for n in self.names if n not in known]
+        if unknown:
+            raise DagloomInvalidSelectionError(
+                f"asset selection names unknown group(s) {unknown}; groups are {sorted(known)}"
+            )
+        return {k for k in graph.keys if graph.group_of(k) in self.names}
+
+
+@dataclass(frozen=True)
+class _Keys(AssetSelection):
+    selected: tuple[AssetKey, ...]
+
+    def _resolve(self, graph: AssetGraph) -> set[AssetKey]:
+        unknown = [k.to_user_string() for k in self.selected if k not in graph.by_key]
+        if unknown:
+            raise DagloomInvalidSelectionError(
+                f"asset selection names unknown asset(s) {unknown}; assets are "
+                f"{sorted(k.to_user_string() for k in graph.keys)}"
+            )
+        return set(self.selected)
+
+
+@dataclass(frozen=True)
+class _Prefixes(AssetSelection):
+    prefixes: tuple[tuple[str, ...], ...]
+
+    def _resolve(self, graph: AssetGraph) -> set[AssetKey]:
+        return {k for k in graph.keys if any(k.path[: len(p)] == p for p in self.prefixes)}
+
+
+@dataclass(frozen=True)
+class _Walk(AssetSelection):
+    inner: AssetSelection
+    direction: str
+    depth: int | None
+    include_self: bool
+
+    def _resolve(self, graph: AssetGraph) -> set[AssetKey]:
+        start = self.inner._resolve(graph)
+        found = graph.walk(start, self.direction, self.depth)
+        return found if self.include_self else found - start
+
+
+@dataclass(frozen=True)
+class _Ends(AssetSelection):
+    inner: AssetSelection
+    direction: str
+
+    def _resolve(self, graph: AssetGraph) -> set[AssetKey]:
+        chosen = self.inner._resolve(graph)
+        edges = graph.upstream if self.direction == "up" else graph.downstream
+        return {k for k in chosen if not (edges.get(k, set()) & chosen)}
+
+
+@dataclass(frozen=True)
+class _Combine(AssetSelection):
+    left: AssetSelection
+    right: AssetSelection
+    op: str
+
+    def _resolve(self, graph: AssetGraph) -> set[AssetKey]:
+        a = self.left._resolve(graph)
+        b = self.right._resolve(graph)
+        if self.op == "|":
+            return a | b
+        if self.op == "&":
+            return a & b
+        return a - b
+
+
+def parse_selection(text: str) -> AssetSelection:
+    """Parse the command-line form: `group:name`, `key`, `a/b` (a key path), `key+`
+    (downstream), `+key` (upstream), `*`, and comma-separated unions of these."""
+    clauses = [c.strip() for c in text.split(",") if c.strip()]
+    if not clauses:
+        raise DagloomInvalidSelectionError(f"empty asset selection {text!r}")
+    result: AssetSelection | None = None
+    for clause in clauses:
+        part = _parse_clause(clause)
+        result = part if result is None else result | part
+    assert result is not None
+    return result
+
+
+def _parse_clause(clause: str) -> AssetSelection:
+    if clause == "*":
+        return AssetSelection.all()
+    up = down = 0
+    up_all = down_all = False
+    body = clause
+    if body.startswith("*"):
+        up_all, body = True, body[1:]
+    else:
+        while body.startswith("+"):
+            up, body = up + 1, body[1:]
+    if body.endswith("*"):
+        down_all, body = True, body[:-1]
+    else:
+        while body.endswith("+"):
+            down, body = down + 1, body[:-1]
+    if not body:
+        raise DagloomInvalidSelectionError(f"asset selection clause {clause!r} names nothing")
+    if body.startswith("group:"):
+        base: AssetSelection = AssetSelection.groups(body[len("group:") :])
+    elif body.startswith("key:"):
+        base = AssetSelection.keys(AssetKey.from_user_string(body[len("key:") :]))
+    else:
+        base = AssetSelection.keys(AssetKey.from_user_string(body))
+    if up_all or up:
+        base = base.upstream(None if up_all else up)
+    if down_all or down:
+        base = base | base.downstream(None if down_all else down)
+    return base
+
+
+CoercibleToAssetSelection = AssetSelection | str | Sequence[Any]
+
+
+def coerce_selection(value: Any) -> AssetSelection:
+    """A selection from an AssetSelection, a selection string, or a list of keys/assets."""
+    if isinstance(value, AssetSelection):
+        return value
+    if value is None:
+        return AssetSelection.all()
+    if isinstance(value, str):
+        return parse_selection(value)
+    if isinstance(value, AssetsDefinition | AssetKey):
+        return AssetSelection.assets(value)
+    if isinstance(value, Sequence | set | frozenset):
+        items = list(value)
+        if all(isinstance(i, str) for i in items):
+            return AssetSelection.keys(*(AssetKey.from_user_string(i) for i in items))
+        return AssetSelection.assets(*items)
+    if isinstance(value, Mapping):
+        raise DefinitionError("asset selection cannot be a mapping")
+    raise DefinitionError(f"cannot use {value!r} as an asset selection")
+
+
+__all__ = ["AssetGraph", "AssetSelection", "coerce_selection", "parse_selection"]

@@ -1,0 +1,207 @@
+"""Definitions: the one object a code location exposes — its assets, jobs, schedules,
+sensors and resources — checked together when it is built."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from dagloom.definitions.asset import AssetsDefinition, AssetSpec
+from dagloom.definitions.asset_job import (
+    IMPLICIT_ASSET_JOB_NAME,
+    UnresolvedAssetJobDefinition,
+    build_asset_job,
+)
+from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
+from dagloom.definitions.asset_selection import AssetGraph
+from dagloom.definitions.executor import ExecutorDefinition
+from dagloom.definitions.job import JobDefinition
+from dagloom.definitions.schedule import ScheduleDefinition
+from dagloom.definitions.sensor import SensorDefinition
+from dagloom.errors import DefinitionError
+
+
+def _unique(kind: str, items: Iterable[Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        name = item.name
+        if name in out and out[name] is not item:
+            raise DefinitionError(f"two {kind}s are named {name!r}", name=name)
+        out[name] = item
+    return out
+
+
+class Definitions:
+    """Everything one code location defines. Building it resolves asset jobs, binds
+    resources to jobs, and checks that names are unique and every target exists; errors
+    are DefinitionErrors naming the definition at fault."""
+
+    def __init__(
+        self,
+        assets: Iterable[AssetsDefinition | AssetSpec] | None = None,
+        jobs: Iterable[JobDefinition | UnresolvedAssetJobDefinition] | None = None,
+        schedules: Iterable[ScheduleDefinition] | None = None,
+        sensors: Iterable[SensorDefinition] | None = None,
+        resources: Mapping[str, Any] | None = None,
+        executor: ExecutorDefinition | None = None,
+        asset_checks: Iterable[Any] | None = None,
+        loggers: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.assets = list(assets or ())
+        self.schedules = list(schedules or ())
+        self.sensors = list(sensors or ())
+        self.resources = dict(resources or {})
+        self.executor = executor
+        self.metadata = dict(metadata or {})
+        self.loggers = dict(loggers or {})
+        for item in self.assets:
+            if not isinstance(item, AssetsDefinition | AssetSpec):
+                raise DefinitionError(
+                    f"Definitions(assets=...) got {item!r}; expected @asset or @multi_asset "
+                    "definitions"
+                )
+        self.asset_graph = AssetGraph(a for a in self.assets if isinstance(a, AssetsDefinition))
+        self._schedules = _unique("schedule", self.schedules)
+        self._sensors = _unique("sensor", self.sensors)
+
+        declared = list(jobs or ())
+        for item in declared:
+            if not isinstance(item, JobDefinition | UnresolvedAssetJobDefinition):
+                raise DefinitionError(
+                    f"Definitions(jobs=...) got {item!r}; expected @job or define_asset_job"
+                )
+        targets: list[Any] = list(declared)
+        for schedule in self.schedules:
+            if schedule.has_job:
+                targets.append(schedule.job)
+        for sensor in self.sensors:
+            if sensor.has_jobs:
+                targets.extend(sensor.jobs)
+        raw = _unique("job", targets)
+        self._jobs: dict[str, JobDefinition] = {}
+        for name, item in raw.items():
+            self._jobs[name] = self._resolve_job(item)
+        self.jobs = declared
+        for schedule in self.schedules:
+            if schedule.job_name not in self._jobs:
+                raise DefinitionError(
+                    f"schedule {schedule.name!r} targets job {schedule.job_name!r}, which is "
+                    f"not defined; jobs are {sorted(self._jobs)}",
+                    name=schedule.name,
+                )
+        for sensor in self.sensors:
+            for job_name in sensor.job_names:
+                if job_name not in self._jobs:
+                    raise DefinitionError(
+                        f"sensor {sensor.name!r} targets job {job_name!r}, which is not "
+                        f"defined; jobs are {sorted(self._jobs)}",
+                        name=sensor.name,
+                    )
+        for job in self._jobs.values():
+            missing = sorted(job.required_resource_keys - set(job.resource_defs) - {"io_manager"})
+            if missing:
+                raise DefinitionError(
+                    f"job {job.name!r} needs resources {missing}, which are not provided",
+                    name=job.name,
+                )
+
+    def _resolve_job(self, item: JobDefinition | UnresolvedAssetJobDefinition) -> JobDefinition:
+        if isinstance(item, UnresolvedAssetJobDefinition):
+            return item.resolve(self.asset_graph, self.resources, self.executor)
+        if self.resources:
+            return item.with_resources(self.resources)
+        return item
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    def get_job_def(self, name: str) -> JobDefinition:
+        """The job named `name` (asset jobs resolved, resources bound)."""
+        if name == IMPLICIT_ASSET_JOB_NAME and name not in self._jobs:
+            return self.get_implicit_global_asset_job_def()
+        try:
+            return self._jobs[name]
+        except KeyError:
+            raise DefinitionError(
+                f"no job named {name!r}; jobs are {sorted(self._jobs)}", name=name
+            ) from None
+
+    def has_job(self, name: str) -> bool:
+        return name in self._jobs
+
+    def get_all_job_defs(self) -> list[JobDefinition]:
+        return list(self._jobs.values())
+
+    @property
+    def job_names(self) -> list[str]:
+        return list(self._jobs)
+
+    def get_schedule_def(self, name: str) -> ScheduleDefinition:
+        try:
+            return self._schedules[name]  # type: ignore[no-any-return]
+        except KeyError:
+            raise DefinitionError(
+                f"no schedule named {name!r}; schedules are {sorted(self._schedules)}", name=name
+            ) from None
+
+    def get_sensor_def(self, name: str) -> SensorDefinition:
+        try:
+            return self._sensors[name]  # type: ignore[no-any-return]
+        except KeyError:
+            raise DefinitionError(
+                f"no sensor named {name!r}; sensors are {sorted(self._sensors)}", name=name
+            ) from None
+
+    def get_assets_def(self, key: CoercibleToAssetKey) -> AssetsDefinition:
+        asset_key = AssetKey.from_coercible(key)
+        try:
+            return self.asset_graph.by_key[asset_key]
+        except KeyError:
+            raise DefinitionError(
+                f"no asset {asset_key.to_user_string()!r}", name=asset_key.to_user_string()
+            ) from None
+
+    def get_implicit_global_asset_job_def(self) -> JobDefinition:
+        """A job that can materialize any selection of this location's assets."""
+        return build_asset_job(
+            IMPLICIT_ASSET_JOB_NAME,
+            self.asset_graph,
+            resource_defs=self.resources,
+            executor_def=self.executor,
+        )
+
+    def get_asset_job(
+        self, selection: set[AssetKey], name: str = IMPLICIT_ASSET_JOB_NAME
+    ) -> JobDefinition:
+        """A job materializing exactly `selection` (assets outside it are loaded)."""
+        return build_asset_job(
+            name,
+            self.asset_graph,
+            selection,
+            resource_defs=self.resources,
+            executor_def=self.executor,
+        )
+
+    @staticmethod
+    def merge(*defs: Definitions) -> Definitions:
+        """One Definitions holding everything in `defs`; a name defined twice is an error."""
+        resources: dict[str, Any] = {}
+        for d in defs:
+            for key, value in d.resources.items():
+                if key in resources and resources[key] is not value:
+                    raise DefinitionError(f"resource {key!r} is defined twice", name=key)
+                resources[key] = value
+        executors = {id(d.executor): d.executor for d in defs if d.executor is not None}
+        if len(executors) > 1:
+            raise DefinitionError("merged Definitions define different executors")
+        return Definitions(
+            assets=[a for d in defs for a in d.assets],
+            jobs=[j for d in defs for j in d.jobs],
+            schedules=[s for d in defs for s in d.schedules],
+            sensors=[s for d in defs for s in d.sensors],
+            resources=resources,
+            executor=next(iter(executors.values()), None),
+        )
+
+
+__all__ = ["Definitions"]

@@ -1,0 +1,651 @@
+"""@graph and GraphDefinition: ops wired together, flattened into named nodes.
+
+A @job or @graph body runs once at definition time inside a Composition: each op call records
+a node and returns handles to its outputs. Nested graphs are inlined with their node names
+prefixed (`outer.inner_op`), so a job holds one flat list of nodes, which is what the plan
+compiler wants.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple, overload
+
+from dagloom.definitions.op import OpDefinition, PendingNodeInvocation, check_name
+from dagloom.definitions.outputs import DEFAULT_OUTPUT
+from dagloom.definitions.retry import RetryPolicy
+from dagloom.errors import DefinitionError
+
+# ---------------------------------------------------------------------------------------
+# Bindings: where a node input gets its value.
+
+
+@dataclass(frozen=True, slots=True)
+class FromOutput:
+    """The value of one output of another node (one element, if that node is mapped)."""
+
+    node: str
+    output: str = DEFAULT_OUTPUT
+
+
+@dataclass(frozen=True, slots=True)
+class FromFanIn:
+    """A list of values, one per source, in order."""
+
+    sources: tuple[FromOutput, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FromDynamicElement:
+    """One element of a dynamic output; makes the receiving node mapped."""
+
+    node: str
+    output: str
+
+
+@dataclass(frozen=True, slots=True)
+class FromCollect:
+    """Every element of a dynamic output, or every instance of a mapped node's output, as a
+    list ordered by mapping key position."""
+
+    node: str
+    output: str
+
+
+@dataclass(frozen=True, slots=True)
+class FromGraphInput:
+    """A graph's own input; replaced by the caller's binding when the graph is inlined."""
+
+    name: str
+
+
+Binding = FromOutput | FromFanIn | FromDynamicElement | FromCollect | FromGraphInput
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One op in a job: its unique name, definition, and the binding of each input."""
+
+    name: str
+    op: OpDefinition
+    inputs: Mapping[str, Binding]
+    tags: Mapping[str, Any] = field(default_factory=dict)
+    retry_policy: RetryPolicy | None = None
+    after: tuple[str, ...] = ()  # nodes that must finish first, passing no data
+
+
+# ---------------------------------------------------------------------------------------
+# Handles returned by calls inside a composition.
+
+
+class InvokedOutput:
+    """An output of a node called in a composition body; pass it to another op call."""
+
+    __slots__ = ("node", "output")
+
+    def __init__(self, node: str, output: str) -> None:
+        self.node = node
+        self.output = output
+
+    def collect(self) -> CollectedOutput:
+        """All instances of this output of a mapped node, as one list input."""
+        return CollectedOutput(self.node, self.output)
+
+    def map(self, fn: Callable[[Any], Any]) -> Any:
+        raise DefinitionError(
+            f"output {self.output!r} of {self.node!r} is not dynamic; only a DynamicOut "
+            "can be mapped",
+            name=self.node,
+        )
+
+    def __iter__(self) -> Iterator[Any]:
+        raise DefinitionError(
+            f"output of {self.node!r} cannot be unpacked: the op has a single output; declare "
+            "out={...} with several Outs to return several values",
+            name=self.node,
+        )
+
+    def __repr__(self) -> str:
+        return f"InvokedOutput({self.node}.{self.output})"
+
+
+class InvokedDynamicOutput:
+    """A DynamicOut of a node called in a composition body: `.map(fn)` or `.collect()`."""
+
+    __slots__ = ("node", "output")
+
+    def __init__(self, node: str, output: str) -> None:
+        self.node = node
+        self.output = output
+
+    def map(self, fn: Callable[[Any], Any]) -> Any:
+        """Call `fn` once with a handle standing for each element; ops it calls run once per
+        element. Returns what `fn` returns (usually an output handle to `.collect()`)."""
+        return fn(_ElementHandle(self.node, self.output))
+
+    def collect(self) -> CollectedOutput:
+        return CollectedOutput(self.node, self.output)
+
+    def __repr__(self) -> str:
+        return f"InvokedDynamicOutput({self.node}.{self.output})"
+
+
+class _ElementHandle:
+    __slots__ = ("node", "output")
+
+    def __init__(self, node: str, output: str) -> None:
+        self.node = node
+        self.output = output
+
+
+class CollectedOutput:
+    __slots__ = ("node", "output")
+
+    def __init__(self, node: str, output: str) -> None:
+        self.node = node
+        self.output = output
+
+
+class GraphInputHandle:
+    """A graph body's parameter: stands for the graph's input until the graph is called."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _binding_of(value: Any, where: str) -> Binding:
+    if isinstance(value, InvokedOutput):
+        return FromOutput(value.node, value.output)
+    if isinstance(value, _ElementHandle):
+        return FromDynamicElement(value.node, value.output)
+    if isinstance(value, CollectedOutput):
+        return FromCollect(value.node, value.output)
+    if isinstance(value, GraphInputHandle):
+        return FromGraphInput(value.name)
+    if isinstance(value, InvokedDynamicOutput):
+        raise DefinitionError(
+            f"{where}: a dynamic output must be used through .map(fn) or .collect()"
+        )
+    if isinstance(value, list | tuple) and value:
+        sources: list[FromOutput] = []
+        for item in value:
+            if not isinstance(item, InvokedOutput):
+                raise DefinitionError(
+                    f"{where}: a fan-in list may only hold outputs of op calls, got {item!r}"
+                )
+            sources.append(FromOutput(item.node, item.output))
+        return FromFanIn(tuple(sources))
+    raise DefinitionError(
+        f"{where}: got {value!r}; inside a @job or @graph body an op input must be the output "
+        "of another op call (values come from run config or defaults)"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Composition
+
+
+_COMPOSITION: contextvars.ContextVar[Composition | None] = contextvars.ContextVar(
+    "dagloom_composition", default=None
+)
+
+
+def current_composition() -> Composition | None:
+    return _COMPOSITION.get()
+
+
+class Composition:
+    """Records the nodes a @job or @graph body calls. Not reentrant across threads."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.nodes: dict[str, Node] = {}
+        self._uses: dict[str, int] = {}
+
+    def _unique_name(self, base: str, explicit: bool) -> str:
+        if explicit:
+            if base in self.nodes or base in self._uses:
+                raise DefinitionError(
+                    f"{self.owner!r}: two nodes are named {base!r}; give one another alias",
+                    name=self.owner,
+                )
+            self._uses[base] = 1
+            return base
+        count = self._uses.get(base, 0) + 1
+        self._uses[base] = count
+        name = base if count == 1 else f"{base}_{count}"
+        while name in self.nodes:
+            count += 1
+            self._uses[base] = count
+            name = f"{base}_{count}"
+        return name
+
+    def invoke(
+        self,
+        definition: Any,
+        alias: str | None,
+        tags: Mapping[str, Any] | None,
+        retry_policy: RetryPolicy | None,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+    ) -> Any:
+        name = self._unique_name(alias or definition.name, alias is not None)
+        if isinstance(definition, GraphDefinition):
+            bound = _bind_args(definition.name, list(definition.input_names), args, kwargs)
+            return definition.inline_into(self, name, bound)
+        op: OpDefinition = definition
+        bound = _bind_args(op.name, list(op.signature.input_names), args, kwargs)
+        inputs = {
+            key: _binding_of(value, f"{self.owner}: input {key!r} of {name!r}")
+            for key, value in bound.items()
+        }
+        self.nodes[name] = Node(name, op, inputs, dict(tags or {}), retry_policy)
+        return _output_handles(name, op)
+
+    def add_node(self, node: Node) -> None:
+        if node.name in self.nodes:
+            raise DefinitionError(
+                f"{self.owner!r}: two nodes are named {node.name!r}", name=self.owner
+            )
+        self.nodes[node.name] = node
+
+
+def _bind_args(
+    name: str, input_names: list[str], args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> dict[str, Any]:
+    if len(args) > len(input_names):
+        raise DefinitionError(
+            f"{name!r} takes {len(input_names)} inputs ({input_names}) but was called with "
+            f"{len(args)} positional arguments",
+            name=name,
+        )
+    bound = dict(zip(input_names, args, strict=False))
+    for key, value in kwargs.items():
+        if key not in input_names:
+            raise DefinitionError(
+                f"{name!r} has no input named {key!r}; its inputs are {input_names}", name=name
+            )
+        if key in bound:
+            raise DefinitionError(f"{name!r}: input {key!r} given twice", name=name)
+        bound[key] = value
+    return bound
+
+
+def _output_handles(node: str, op: OpDefinition) -> Any:
+    handles = [
+        InvokedDynamicOutput(node, out_name) if out.is_dynamic else InvokedOutput(node, out_name)
+        for out_name, out in op.outs.items()
+    ]
+    if len(handles) == 1:
+        return handles[0]
+    if not handles:
+        return None
+    tuple_type = NamedTuple(  # type: ignore[misc]
+        f"{op.name}_outputs", [(out_name, Any) for out_name in op.outs]
+    )
+    return tuple_type(*handles)
+
+
+# ---------------------------------------------------------------------------------------
+# Graphs
+
+
+class GraphDefinition:
+    """Ops wired together; reusable inside jobs and other graphs, or turned into a job."""
+
+    def __init__(
+        self,
+        name: str,
+        nodes: Mapping[str, Node],
+        *,
+        input_names: Sequence[str] = (),
+        output_bindings: Mapping[str, Binding] | None = None,
+        description: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> None:
+        check_name(name, "graph")
+        self.name = name
+        self.nodes = dict(nodes)
+        self.input_names = tuple(input_names)
+        self.output_bindings = dict(output_bindings or {})
+        self.description = description
+        self.tags = dict(tags or {})
+        validate_nodes(name, self.nodes, allow_graph_inputs=True)
+
+    @staticmethod
+    def from_dependencies(
+        name: str,
+        node_defs: Sequence[OpDefinition],
+        dependencies: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        description: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> GraphDefinition:
+        """Build a graph the explicit way:
+        `dependencies={"b": {"x": DependencyDefinition("a")}}`."""
+        defs = {d.name: d for d in node_defs}
+        nodes: dict[str, Node] = {}
+        deps = dict(dependencies or {})
+        for key in deps:
+            alias = key.alias if isinstance(key, NodeInvocation) else key
+            base = key.name if isinstance(key, NodeInvocation) else key
+            if base not in defs:
+                raise DefinitionError(
+                    f"graph {name!r}: dependencies name {base!r}, which is not among the "
+                    f"node_defs {sorted(defs)}",
+                    name=name,
+                )
+            del alias
+        named: dict[str, tuple[OpDefinition, Mapping[str, Any]]] = {}
+        for key, value in deps.items():
+            if isinstance(key, NodeInvocation):
+                named[key.alias or key.name] = (defs[key.name], value)
+            else:
+                named[key] = (defs[key], value)
+        for d in node_defs:
+            if not any(op is d for op, _ in named.values()):
+                named[d.name] = (d, {})
+        for node_name, (op_def, input_deps) in named.items():
+            inputs: dict[str, Binding] = {}
+            for input_name, dep in input_deps.items():
+                if input_name not in op_def.ins:
+                    raise DefinitionError(
+                        f"graph {name!r}: {node_name!r} has no input {input_name!r}", name=name
+                    )
+                if isinstance(dep, DependencyDefinition):
+                    inputs[input_name] = FromOutput(dep.node, dep.output)
+                elif isinstance(dep, MultiDependencyDefinition):
+                    inputs[input_name] = FromFanIn(
+                        tuple(FromOutput(d.node, d.output) for d in dep.dependencies)
+                    )
+                else:
+                    raise DefinitionError(
+                        f"graph {name!r}: dependency of {node_name}.{input_name} must be a "
+                        "DependencyDefinition or MultiDependencyDefinition",
+                        name=name,
+                    )
+            nodes[node_name] = Node(node_name, op_def, inputs)
+        return GraphDefinition(name, nodes, description=description, tags=tags)
+
+    def inline_into(self, parent: Composition, prefix: str, bound: Mapping[str, Any]) -> Any:
+        """Copy this graph's nodes into `parent` under `prefix.`; return its output handles."""
+        where = f"{parent.owner}: graph {prefix!r}"
+        args = {key: _binding_of(value, f"{where} input {key!r}") for key, value in bound.items()}
+        missing = [n for n in self.input_names if n not in args]
+        if missing:
+            raise DefinitionError(f"{where} is missing inputs {missing}", name=self.name)
+        for node in self.nodes.values():
+            inputs = {k: _rebase(b, prefix, args) for k, b in node.inputs.items()}
+            parent.add_node(replace(node, name=f"{prefix}.{node.name}", inputs=inputs))
+        handles: list[Any] = []
+        for binding in self.output_bindings.values():
+            rebased = _rebase(binding, prefix, args)
+            if isinstance(rebased, FromOutput):
+                op = parent.nodes[rebased.node].op
+                if op.outs[rebased.output].is_dynamic:
+                    handles.append(InvokedDynamicOutput(rebased.node, rebased.output))
+                else:
+                    handles.append(InvokedOutput(rebased.node, rebased.output))
+            elif isinstance(rebased, FromCollect):
+                handles.append(CollectedOutput(rebased.node, rebased.output))
+            else:
+                raise DefinitionError(f"{where}: unsupported graph output", name=self.name)
+        if not handles:
+            return None
+        if len(handles) == 1:
+            return handles[0]
+        tuple_type = NamedTuple(  # type: ignore[misc]
+            f"{self.name}_outputs", [(key, Any) for key in self.output_bindings]
+        )
+        return tuple_type(*handles)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        composition = current_composition()
+        if composition is None:
+            raise DefinitionError(
+                f"graph {self.name!r} can only be called inside a @job or @graph body; use "
+                f"{self.name}.to_job() to run it",
+                name=self.name,
+            )
+        return composition.invoke(self, None, None, None, args, kwargs)
+
+    def alias(self, name: str) -> PendingNodeInvocation:
+        return PendingNodeInvocation(self, alias=name)
+
+    def to_job(self, name: str | None = None, **kwargs: Any) -> Any:
+        """A job that runs this graph; takes @job's keyword arguments."""
+        from dagloom.definitions.job import JobDefinition
+
+        return JobDefinition(
+            name=name or self.name,
+            nodes=self.nodes,
+            description=kwargs.pop("description", self.description),
+            tags={**self.tags, **dict(kwargs.pop("tags", None) or {})},
+            **kwargs,
+        )
+
+    def execute_in_process(self, **kwargs: Any) -> Any:
+        return self.to_job().execute_in_process(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"<GraphDefinition {self.name}>"
+
+
+def _rebase(binding: Binding, prefix: str, args: Mapping[str, Binding]) -> Binding:
+    if isinstance(binding, FromGraphInput):
+        return args[binding.name]
+    if isinstance(binding, FromOutput):
+        return FromOutput(f"{prefix}.{binding.node}", binding.output)
+    if isinstance(binding, FromFanIn):
+        return FromFanIn(tuple(FromOutput(f"{prefix}.{s.node}", s.output) for s in binding.sources))
+    if isinstance(binding, FromDynamicElement):
+        return FromDynamicElement(f"{prefix}.{binding.node}", binding.output)
+    return FromCollect(f"{prefix}.{binding.node}", binding.output)
+
+
+@dataclass(frozen=True, slots=True)
+class DependencyDefinition:
+    """`dependencies=` entry: the input comes from `node`'s `output`."""
+
+    node: str
+    output: str = DEFAULT_OUTPUT
+
+
+@dataclass(frozen=True, slots=True)
+class MultiDependencyDefinition:
+    """`dependencies=` entry: the input is a list fanned in from several outputs."""
+
+    dependencies: Sequence[DependencyDefinition]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInvocation:
+    """`dependencies=` key that uses an op under an alias."""
+
+    name: str
+    alias: str | None = None
+
+
+def compose(
+    owner: str, fn: Callable[..., Any], input_names: Sequence[str]
+) -> tuple[dict[str, Node], Any]:
+    """Run a @job/@graph body in a fresh Composition; return its nodes and return value."""
+    composition = Composition(owner)
+    token = _COMPOSITION.set(composition)
+    try:
+        returned = fn(*(GraphInputHandle(n) for n in input_names))
+    finally:
+        _COMPOSITION.reset(token)
+    return composition.nodes, returned
+
+
+def _output_bindings(name: str, returned: Any, out: Any) -> dict[str, Binding]:
+    if returned is None:
+        return {}
+    if isinstance(returned, InvokedOutput | InvokedDynamicOutput):
+        return {DEFAULT_OUTPUT: FromOutput(returned.node, returned.output)}
+    if isinstance(returned, CollectedOutput):
+        return {DEFAULT_OUTPUT: FromCollect(returned.node, returned.output)}
+    if isinstance(returned, Mapping):
+        result: dict[str, Binding] = {}
+        for key, value in returned.items():
+            result[key] = _binding_of(value, f"graph {name!r} output {key!r}")
+        return result
+    if isinstance(returned, tuple) and hasattr(returned, "_fields"):
+        return {
+            key: _binding_of(value, f"graph {name!r} output {key!r}")
+            for key, value in zip(returned._fields, returned, strict=True)
+        }
+    if isinstance(returned, tuple) and isinstance(out, Mapping):
+        return {
+            key: _binding_of(value, f"graph {name!r} output {key!r}")
+            for key, value in zip(out, returned, strict=True)
+        }
+    raise DefinitionError(
+        f"graph {name!r} returned {returned!r}; return an op output, a dict of them, or None",
+        name=name,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Validation
+
+
+def validate_nodes(owner: str, nodes: Mapping[str, Node], *, allow_graph_inputs: bool) -> None:
+    """Every binding names an existing node and output; dynamic outputs are only reached
+    through map/collect; no cycles. Raises DefinitionError naming the node and input."""
+    for node in nodes.values():
+        for input_name, binding in node.inputs.items():
+            where = f"{owner!r}: input {input_name!r} of {node.name!r}"
+            for source_node, output, mode in _sources(binding):
+                if source_node is None:
+                    if not allow_graph_inputs:
+                        raise DefinitionError(f"{where} refers to a graph input", name=owner)
+                    continue
+                upstream = nodes.get(source_node)
+                if upstream is None:
+                    raise DefinitionError(
+                        f"{where} depends on unknown node {source_node!r}", name=owner
+                    )
+                out = upstream.op.outs.get(output)
+                if out is None:
+                    raise DefinitionError(
+                        f"{where} depends on output {output!r} of {source_node!r}, which has "
+                        f"outputs {sorted(upstream.op.outs)}",
+                        name=owner,
+                    )
+                if out.is_dynamic and mode == "value":
+                    raise DefinitionError(
+                        f"{where}: dynamic output {source_node}.{output} must be used through "
+                        ".map(fn) or .collect()",
+                        name=owner,
+                    )
+    order = topological_order(owner, nodes)
+    del order
+
+
+def _sources(binding: Binding) -> list[tuple[str | None, str, str]]:
+    if isinstance(binding, FromOutput):
+        return [(binding.node, binding.output, "value")]
+    if isinstance(binding, FromFanIn):
+        return [(s.node, s.output, "value") for s in binding.sources]
+    if isinstance(binding, FromDynamicElement):
+        return [(binding.node, binding.output, "element")]
+    if isinstance(binding, FromCollect):
+        return [(binding.node, binding.output, "collect")]
+    return [(None, binding.name, "graph")]
+
+
+def upstream_nodes(node: Node) -> list[str]:
+    """Names of the nodes `node` reads from, in binding order, without repeats."""
+    seen: dict[str, None] = {}
+    for binding in node.inputs.values():
+        for source, _, _ in _sources(binding):
+            if source is not None:
+                seen[source] = None
+    for name in node.after:
+        seen[name] = None
+    return list(seen)
+
+
+def topological_order(owner: str, nodes: Mapping[str, Node]) -> list[str]:
+    """Nodes in dependency order (stable: declaration order among ready nodes); a cycle
+    raises DefinitionError naming the nodes on it."""
+    pending = {name: set(upstream_nodes(node)) & nodes.keys() for name, node in nodes.items()}
+    order: list[str] = []
+    ready = [name for name, deps in pending.items() if not deps]
+    downstream: dict[str, list[str]] = {name: [] for name in nodes}
+    for name, deps in pending.items():
+        for dep in deps:
+            downstream[dep].append(name)
+    index = 0
+    while index < len(ready):
+        name = ready[index]
+        index += 1
+        order.append(name)
+        for child in downstream[name]:
+            deps = pending[child]
+            deps.discard(name)
+            if not deps:
+                ready.append(child)
+    if len(order) != len(nodes):
+        stuck = sorted(set(nodes) - set(order))
+        raise DefinitionError(f"{owner!r} has a dependency cycle among {stuck}", name=owner)
+    return order
+
+
+@overload
+def graph(fn: Callable[..., Any]) -> GraphDefinition: ...
+
+
+@overload
+def graph(
+    fn: None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    out: Any = None,
+) -> Callable[[Callable[..., Any]], GraphDefinition]: ...
+
+
+def graph(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    out: Any = None,
+) -> GraphDefinition | Callable[[Callable[..., Any]], GraphDefinition]:
+    """Declare a graph: the body calls ops (and graphs); its parameters are graph inputs and
+    what it returns are graph outputs."""
+
+    def wrap(func: Callable[..., Any]) -> GraphDefinition:
+        graph_name = name or func.__name__
+        input_names = list(inspect.signature(func).parameters)
+        nodes, returned = compose(graph_name, func, input_names)
+        return GraphDefinition(
+            graph_name,
+            nodes,
+            input_names=input_names,
+            output_bindings=_output_bindings(graph_name, returned, out),
+            description=description or inspect.getdoc(func),
+            tags=tags,
+        )
+
+    return wrap(fn) if fn is not None else wrap
+
+
+__all__ = [
+    "DependencyDefinition",
+    "GraphDefinition",
+    "MultiDependencyDefinition",
+    "Node",
+    "NodeInvocation",
+    "graph",
+]

@@ -1,0 +1,237 @@
+"""@job and JobDefinition: a graph of ops with the resources, executor and config to run it."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, overload
+
+from dagloom.definitions.config import RunConfig, coerce_run_config
+from dagloom.definitions.executor import ExecutorDefinition, in_process_executor
+from dagloom.definitions.graph import Node, compose, validate_nodes
+from dagloom.definitions.op import check_name
+from dagloom.definitions.retry import RetryPolicy
+from dagloom.errors import DefinitionError
+
+if TYPE_CHECKING:
+    from dagloom.definitions.asset_key import AssetKey
+    from dagloom.execution.plan import ExecutionPlan
+    from dagloom.execution.result import ExecuteInProcessResult
+    from dagloom.instance import DagloomInstance
+
+
+class AssetLayer:
+    """Which node outputs are assets, and which node inputs read assets not in the job."""
+
+    __slots__ = ("asset_keys_by_output", "check_specs", "source_inputs")
+
+    def __init__(
+        self,
+        asset_keys_by_output: Mapping[tuple[str, str], AssetKey],
+        source_inputs: Mapping[tuple[str, str], AssetKey],
+    ) -> None:
+        self.asset_keys_by_output = dict(asset_keys_by_output)
+        self.source_inputs = dict(source_inputs)
+        self.check_specs: dict[str, Any] = {}
+
+    @property
+    def asset_keys(self) -> list[AssetKey]:
+        return list(self.asset_keys_by_output.values())
+
+
+class JobDefinition:
+    """A runnable graph of ops. `execute_in_process()` runs it in this process and returns a
+    result; the same object is what code locations serve and run workers execute."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        nodes: Mapping[str, Node],
+        description: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        run_tags: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        resource_defs: Mapping[str, Any] | None = None,
+        executor_def: ExecutorDefinition | None = None,
+        config: Mapping[str, Any] | RunConfig | None = None,
+        op_retry_policy: RetryPolicy | None = None,
+        asset_layer: AssetLayer | None = None,
+    ) -> None:
+        check_name(name, "job")
+        self.name = name
+        self.nodes = dict(nodes)
+        self.description = description
+        self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        self.run_tags = {str(k): str(v) for k, v in (run_tags or {}).items()}
+        self.metadata = dict(metadata or {})
+        self.resource_defs = dict(resource_defs or {})
+        self.executor_def = executor_def or in_process_executor
+        self.default_run_config = coerce_run_config(config)
+        self.op_retry_policy = op_retry_policy
+        self.asset_layer = asset_layer
+        validate_nodes(name, self.nodes, allow_graph_inputs=False)
+        self._plan: ExecutionPlan | None = None
+
+    @property
+    def node_names(self) -> list[str]:
+        return list(self.nodes)
+
+    @property
+    def op_defs(self) -> list[Any]:
+        seen: dict[int, Any] = {}
+        for node in self.nodes.values():
+            seen.setdefault(id(node.op), node.op)
+        return list(seen.values())
+
+    @property
+    def required_resource_keys(self) -> set[str]:
+        keys: set[str] = set()
+        for node in self.nodes.values():
+            keys |= node.op.required_resource_keys
+            for out in node.op.outs.values():
+                keys.add(out.io_manager_key)
+        return keys
+
+    def get_plan(self) -> ExecutionPlan:
+        """The compiled execution plan; built on first use and cached."""
+        if self._plan is None:
+            from dagloom.execution.plan import compile_plan
+
+            self._plan = compile_plan(self)
+        return self._plan
+
+    def with_resources(self, resource_defs: Mapping[str, Any]) -> JobDefinition:
+        return JobDefinition(
+            name=self.name,
+            nodes=self.nodes,
+            description=self.description,
+            tags=self.tags,
+            run_tags=self.run_tags,
+            metadata=self.metadata,
+            resource_defs={**resource_defs, **self.resource_defs},
+            executor_def=self.executor_def,
+            config=self.default_run_config,
+            op_retry_policy=self.op_retry_policy,
+            asset_layer=self.asset_layer,
+        )
+
+    def execute_in_process(
+        self,
+        run_config: Mapping[str, Any] | RunConfig | None = None,
+        instance: DagloomInstance | None = None,
+        resources: Mapping[str, Any] | None = None,
+        raise_on_error: bool = True,
+        op_selection: list[str] | None = None,
+        run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> ExecuteInProcessResult:
+        """Run this job here and now, blocking until it ends; see `execute_in_process_async`.
+        Raises RuntimeError when called from inside a running event loop."""
+        from dagloom.execution.run import run_sync
+
+        return run_sync(
+            self.execute_in_process_async(
+                run_config=run_config,
+                instance=instance,
+                resources=resources,
+                raise_on_error=raise_on_error,
+                op_selection=op_selection,
+                run_id=run_id,
+                tags=tags,
+            ),
+            what=f"{self.name}.execute_in_process()",
+        )
+
+    async def execute_in_process_async(
+        self,
+        run_config: Mapping[str, Any] | RunConfig | None = None,
+        instance: DagloomInstance | None = None,
+        resources: Mapping[str, Any] | None = None,
+        raise_on_error: bool = True,
+        op_selection: list[str] | None = None,
+        run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> ExecuteInProcessResult:
+        """Run this job in the running event loop with the in-process executor.
+
+        Run config is validated before the run exists (ConfigError names the key path). A
+        step that fails is recorded and its downstream steps skipped; with `raise_on_error`
+        the first step error is re-raised once the run has ended and its events are flushed.
+        """
+        from dagloom.execution.run import execute_job_in_process
+
+        return await execute_job_in_process(
+            self,
+            run_config=run_config,
+            instance=instance,
+            resources=resources,
+            raise_on_error=raise_on_error,
+            op_selection=op_selection,
+            run_id=run_id,
+            tags=tags,
+        )
+
+    def __repr__(self) -> str:
+        return f"<JobDefinition {self.name}>"
+
+
+@overload
+def job(fn: Callable[..., Any]) -> JobDefinition: ...
+
+
+@overload
+def job(
+    fn: None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    run_tags: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    resource_defs: Mapping[str, Any] | None = None,
+    executor_def: ExecutorDefinition | None = None,
+    config: Mapping[str, Any] | RunConfig | None = None,
+    op_retry_policy: RetryPolicy | None = None,
+) -> Callable[[Callable[..., Any]], JobDefinition]: ...
+
+
+def job(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    run_tags: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    resource_defs: Mapping[str, Any] | None = None,
+    executor_def: ExecutorDefinition | None = None,
+    config: Mapping[str, Any] | RunConfig | None = None,
+    op_retry_policy: RetryPolicy | None = None,
+) -> JobDefinition | Callable[[Callable[..., Any]], JobDefinition]:
+    """Declare a job: the body calls ops to wire them; it runs once, at definition time."""
+
+    def wrap(func: Callable[..., Any]) -> JobDefinition:
+        job_name = name or func.__name__
+        if inspect.signature(func).parameters:
+            raise DefinitionError(
+                f"job {job_name!r}: a @job body takes no parameters", name=job_name
+            )
+        nodes, _ = compose(job_name, func, [])
+        return JobDefinition(
+            name=job_name,
+            nodes=nodes,
+            description=description or inspect.getdoc(func),
+            tags=tags,
+            run_tags=run_tags,
+            metadata=metadata,
+            resource_defs=resource_defs,
+            executor_def=executor_def,
+            config=config,
+            op_retry_policy=op_retry_policy,
+        )
+
+    return wrap(fn) if fn is not None else wrap
+
+
+__all__ = ["AssetLayer", "JobDefinition", "job"]

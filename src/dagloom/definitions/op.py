@@ -1,0 +1,381 @@
+"""@op and OpDefinition: the smallest unit of work, a Python function with declared inputs,
+outputs, config and resources."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, overload
+
+from pydantic import BaseModel
+
+from dagloom.definitions.config import Config, validate_model
+from dagloom.definitions.outputs import DEFAULT_OUTPUT, NO_VALUE, In, Out
+from dagloom.definitions.resources import ConfigurableResource
+from dagloom.definitions.retry import RetryPolicy
+from dagloom.errors import DefinitionError
+
+_CONTEXT_NAMES = frozenset({"context", "_context", "ctx", "_ctx", "_"})
+
+
+@dataclass(frozen=True, slots=True)
+class ComputeSignature:
+    """How to call a compute function: which parameter gets what."""
+
+    takes_context: bool
+    input_names: tuple[str, ...]  # in call order
+    config_param: str | None
+    resource_params: tuple[str, ...]
+    is_async: bool
+    is_generator: bool
+
+
+def _is_context_annotation(annotation: Any) -> bool:
+    if isinstance(annotation, str):
+        return annotation.rsplit(".", 1)[-1] in {
+            "OpExecutionContext",
+            "AssetExecutionContext",
+            "AssetCheckExecutionContext",
+        }
+    name = getattr(annotation, "__name__", "")
+    return name in {"OpExecutionContext", "AssetExecutionContext"}
+
+
+def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn)
+    except Exception:
+        return {}
+
+
+def _subclass_of(value: Any, base: type) -> bool:
+    return isinstance(value, type) and issubclass(value, base)
+
+
+def analyse_compute_fn(
+    fn: Callable[..., Any], *, name: str, explicit_ins: Mapping[str, Any] | None
+) -> tuple[ComputeSignature, dict[str, In], type[BaseModel] | None]:
+    """Split a compute function's parameters into context, inputs, config and resources."""
+    params = list(inspect.signature(fn).parameters.values())
+    takes_context = False
+    if params and (
+        params[0].name in _CONTEXT_NAMES or _is_context_annotation(params[0].annotation)
+    ):
+        takes_context = True
+        params = params[1:]
+    inputs: dict[str, In] = {}
+    input_names: list[str] = []
+    config_param: str | None = None
+    config_model: type[BaseModel] | None = None
+    resource_params: list[str] = []
+    explicit = dict(explicit_ins or {})
+    hints = _type_hints(fn)
+    for param in params:
+        if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            raise DefinitionError(f"op {name!r}: *args and **kwargs are not supported", name=name)
+        annotation = hints.get(param.name, param.annotation)
+        if (
+            param.name not in explicit
+            and _subclass_of(annotation, Config)
+            and not _subclass_of(annotation, ConfigurableResource)
+        ):
+            config_param = param.name
+            config_model = annotation
+            continue
+        if param.name not in explicit and _subclass_of(annotation, ConfigurableResource):
+            resource_params.append(param.name)
+            continue
+        declared = explicit.pop(param.name, None)
+        if declared is None:
+            declared = In()
+        elif not isinstance(declared, In):
+            raise DefinitionError(
+                f"op {name!r}: ins[{param.name!r}] must be an In, got {type(declared).__name__}",
+                name=name,
+            )
+        if not declared.has_default and param.default is not inspect.Parameter.empty:
+            declared = In(
+                declared.dagster_type,
+                declared.description,
+                param.default,
+                declared.metadata,
+                declared.asset_key,
+                declared.input_manager_key,
+            )
+        if declared.dagster_type is None and annotation is not inspect.Parameter.empty:
+            declared = In(
+                annotation,
+                declared.description,
+                declared.default_value,
+                declared.metadata,
+                declared.asset_key,
+                declared.input_manager_key,
+            )
+        inputs[param.name] = declared
+        input_names.append(param.name)
+    if explicit:
+        raise DefinitionError(
+            f"op {name!r}: ins {sorted(explicit)} do not match any parameter of {fn.__name__}",
+            name=name,
+        )
+    signature = ComputeSignature(
+        takes_context=takes_context,
+        input_names=tuple(input_names),
+        config_param=config_param,
+        resource_params=tuple(resource_params),
+        is_async=inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn),
+        is_generator=inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn),
+    )
+    return signature, inputs, config_model
+
+
+def _config_model_from_schema(schema: Any, name: str) -> type[BaseModel] | None:
+    """`config_schema` as a pydantic model: a Config class, or a dict of field -> type."""
+    if schema is None:
+        return None
+    if _subclass_of(schema, BaseModel):
+        return schema  # type: ignore[no-any-return]
+    if isinstance(schema, Mapping):
+        from pydantic import create_model
+
+        fields: dict[str, Any] = {}
+        for key, kind in schema.items():
+            fields[key] = (kind, ...)
+        return create_model(f"{name}_config", __base__=Config, **fields)
+    if isinstance(schema, type):
+        from pydantic import RootModel
+
+        return RootModel[schema]  # type: ignore[valid-type]
+    raise DefinitionError(
+        f"{name!r}: config_schema must be a Config class or a dict of types", name=name
+    )
+
+
+def normalize_outs(out: Any, name: str) -> dict[str, Out]:
+    if out is None:
+        return {DEFAULT_OUTPUT: Out()}
+    if isinstance(out, Out):
+        return {DEFAULT_OUTPUT: out}
+    if isinstance(out, Mapping):
+        outs: dict[str, Out] = {}
+        for key, value in out.items():
+            if not isinstance(value, Out):
+                raise DefinitionError(
+                    f"op {name!r}: out[{key!r}] must be an Out, got {type(value).__name__}",
+                    name=name,
+                )
+            outs[key] = value
+        return outs
+    raise DefinitionError(f"op {name!r}: out must be an Out or a dict of Outs", name=name)
+
+
+class OpDefinition:
+    """A declared op. Call it inside a @job or @graph body to wire it into the graph; call it
+    anywhere else to run its function directly (for unit tests)."""
+
+    def __init__(
+        self,
+        compute_fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        ins: Mapping[str, In] | None = None,
+        out: Out | Mapping[str, Out] | None = None,
+        description: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        config_schema: Any = None,
+        required_resource_keys: Sequence[str] | None = None,
+        retry_policy: RetryPolicy | None = None,
+        code_version: str | None = None,
+    ) -> None:
+        self.name = name or compute_fn.__name__
+        _check_name(self.name, "op")
+        self.compute_fn = compute_fn
+        self.signature, self.ins, config_model = analyse_compute_fn(
+            compute_fn, name=self.name, explicit_ins=ins
+        )
+        schema_model = _config_model_from_schema(config_schema, self.name)
+        if schema_model is not None and config_model is not None:
+            raise DefinitionError(
+                f"op {self.name!r}: give config either as a Config parameter or as "
+                "config_schema, not both",
+                name=self.name,
+            )
+        self.config_model: type[BaseModel] | None = config_model or schema_model
+        self.config_from_schema = schema_model is not None
+        self.outs = normalize_outs(out, self.name)
+        self.has_dynamic_output = any(o.is_dynamic for o in self.outs.values())
+        self.description = description or inspect.getdoc(compute_fn)
+        self.tags = dict(tags or {})
+        self.required_resource_keys = frozenset(required_resource_keys or ()) | frozenset(
+            self.signature.resource_params
+        )
+        self.retry_policy = retry_policy
+        self.code_version = code_version
+
+    @property
+    def is_async(self) -> bool:
+        return self.signature.is_async
+
+    def validate_config(self, value: Any, path: Sequence[str | int]) -> Any:
+        """Validate this op's config; returns the model instance (or plain value for a
+        scalar schema) that `context.op_config` exposes."""
+        if self.config_model is None:
+            if value not in (None, {}):
+                raise _unexpected_config(self.name, path)
+            return None
+        model = validate_model(self.config_model, value, path, what=f"op {self.name!r}")
+        if self.config_from_schema:
+            root = getattr(model, "root", NO_VALUE)
+            return root if root is not NO_VALUE else model.model_dump(mode="python")
+        return model
+
+    def alias(self, name: str) -> PendingNodeInvocation:
+        return PendingNodeInvocation(self, alias=name)
+
+    def tag(self, tags: Mapping[str, Any]) -> PendingNodeInvocation:
+        return PendingNodeInvocation(self, tags=tags)
+
+    def with_retry_policy(self, retry_policy: RetryPolicy) -> PendingNodeInvocation:
+        return PendingNodeInvocation(self, retry_policy=retry_policy)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from dagloom.definitions.graph import current_composition
+
+        composition = current_composition()
+        if composition is not None:
+            return composition.invoke(self, None, None, None, args, kwargs)
+        from dagloom.execution.direct import invoke_op_directly
+
+        return invoke_op_directly(self, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<OpDefinition {self.name}>"
+
+
+def _unexpected_config(name: str, path: Sequence[str | int]) -> Exception:
+    from dagloom.errors import ConfigError
+
+    return ConfigError(
+        f"op {name!r} takes no config", problems=[(tuple(path), "unexpected config")]
+    )
+
+
+class PendingNodeInvocation:
+    """An op (or graph) with an alias, tags or a retry policy, waiting to be called."""
+
+    def __init__(
+        self,
+        definition: Any,
+        *,
+        alias: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        self.definition = definition
+        self.given_alias = alias
+        self.tags = dict(tags or {})
+        self.retry_policy = retry_policy
+
+    def alias(self, name: str) -> PendingNodeInvocation:
+        return PendingNodeInvocation(
+            self.definition, alias=name, tags=self.tags, retry_policy=self.retry_policy
+        )
+
+    def tag(self, tags: Mapping[str, Any]) -> PendingNodeInvocation:
+        return PendingNodeInvocation(
+            self.definition,
+            alias=self.given_alias,
+            tags={**self.tags, **tags},
+            retry_policy=self.retry_policy,
+        )
+
+    def with_retry_policy(self, retry_policy: RetryPolicy) -> PendingNodeInvocation:
+        return PendingNodeInvocation(
+            self.definition, alias=self.given_alias, tags=self.tags, retry_policy=retry_policy
+        )
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from dagloom.definitions.graph import current_composition
+
+        composition = current_composition()
+        if composition is None:
+            raise DefinitionError(
+                f"{self.definition.name!r} with an alias, tags or retry policy can only be "
+                "called inside a @job or @graph body",
+                name=self.definition.name,
+            )
+        return composition.invoke(
+            self.definition, self.given_alias, self.tags, self.retry_policy, args, kwargs
+        )
+
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _check_name(name: str, kind: str) -> None:
+    if not name or not set(name) <= _NAME_CHARS:
+        raise DefinitionError(
+            f"{kind} name {name!r} must be a non-empty string of letters, digits and '_'",
+            name=name,
+        )
+
+
+check_name = _check_name
+
+
+@overload
+def op(fn: Callable[..., Any]) -> OpDefinition: ...
+
+
+@overload
+def op(
+    fn: None = None,
+    *,
+    name: str | None = None,
+    ins: Mapping[str, In] | None = None,
+    out: Out | Mapping[str, Out] | None = None,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    config_schema: Any = None,
+    required_resource_keys: Sequence[str] | None = None,
+    retry_policy: RetryPolicy | None = None,
+    code_version: str | None = None,
+) -> Callable[[Callable[..., Any]], OpDefinition]: ...
+
+
+def op(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    ins: Mapping[str, In] | None = None,
+    out: Out | Mapping[str, Out] | None = None,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    config_schema: Any = None,
+    required_resource_keys: Sequence[str] | None = None,
+    retry_policy: RetryPolicy | None = None,
+    code_version: str | None = None,
+) -> OpDefinition | Callable[[Callable[..., Any]], OpDefinition]:
+    """Declare an op from a function (sync or `async def`). Parameters become inputs, except
+    a leading `context`, a `Config`-annotated `config`, and resource-annotated parameters."""
+
+    def wrap(func: Callable[..., Any]) -> OpDefinition:
+        return OpDefinition(
+            func,
+            name=name,
+            ins=ins,
+            out=out,
+            description=description,
+            tags=tags,
+            config_schema=config_schema,
+            required_resource_keys=required_resource_keys,
+            retry_policy=retry_policy,
+            code_version=code_version,
+        )
+
+    return wrap(fn) if fn is not None else wrap
+
+
+__all__ = ["OpDefinition", "PendingNodeInvocation", "op"]

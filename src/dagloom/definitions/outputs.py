@@ -1,0 +1,168 @@
+"""Inputs and outputs of ops: In, Out, DynamicOut, and the values ops return (Output, ...)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
+from dagloom.errors import DefinitionError
+
+T = TypeVar("T")
+
+DEFAULT_OUTPUT = "result"
+_NO_DEFAULT = object()
+
+
+class _NoValue:
+    """Marks an input with no default value."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NoValue"
+
+
+NO_VALUE: Any = _NoValue()
+
+
+@dataclass(frozen=True, slots=True)
+class In:
+    """Declares an op input: its type, description, default, and where its value comes from."""
+
+    dagster_type: Any = None
+    description: str | None = None
+    default_value: Any = NO_VALUE
+    metadata: Mapping[str, Any] | None = None
+    asset_key: AssetKey | None = None
+    input_manager_key: str | None = None
+
+    @property
+    def has_default(self) -> bool:
+        return self.default_value is not NO_VALUE
+
+
+@dataclass(frozen=True, slots=True)
+class Out:
+    """Declares an op output: its type, description, whether it may be skipped, and the IO
+    manager that stores it."""
+
+    dagster_type: Any = None
+    description: str | None = None
+    is_required: bool = True
+    io_manager_key: str = "io_manager"
+    metadata: Mapping[str, Any] | None = None
+    code_version: str | None = None
+
+    @property
+    def is_dynamic(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class DynamicOut(Out):
+    """An output that yields any number of DynamicOutputs, each mapped downstream separately."""
+
+    @property
+    def is_dynamic(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Output(Generic[T]):
+    """A value returned or yielded by an op, naming the output it fills and its metadata."""
+
+    value: T
+    output_name: str = DEFAULT_OUTPUT
+    metadata: Mapping[str, Any] | None = None
+    data_version: str | None = None
+    tags: Mapping[str, str] | None = None
+
+
+_MAPPING_KEY = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class DynamicOutput(Generic[T]):
+    """One element of a DynamicOut, told apart by `mapping_key` (letters, digits, `_`)."""
+
+    value: T
+    mapping_key: str
+    output_name: str = DEFAULT_OUTPUT
+    metadata: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if not _MAPPING_KEY.match(self.mapping_key):
+            raise DefinitionError(
+                f"DynamicOutput mapping_key {self.mapping_key!r} must contain only letters, "
+                "digits and underscores"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class AssetMaterialization:
+    """Reports that an asset was materialized, from an op that does not define it."""
+
+    asset_key: AssetKey
+    description: str | None = None
+    metadata: Mapping[str, Any] | None = None
+    partition: str | None = None
+
+    @staticmethod
+    def file(path: str, description: str | None = None) -> AssetMaterialization:
+        return AssetMaterialization(AssetKey(path), description, {"path": path})
+
+    def __init__(
+        self,
+        asset_key: CoercibleToAssetKey,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        partition: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "asset_key", AssetKey.from_coercible(asset_key))
+        object.__setattr__(self, "description", description)
+        object.__setattr__(self, "metadata", metadata)
+        object.__setattr__(self, "partition", partition)
+
+
+@dataclass(frozen=True, slots=True)
+class MaterializeResult:
+    """What an asset returns when it stores its data itself: metadata for the
+    materialization, and no value for the IO manager."""
+
+    asset_key: AssetKey | None = None
+    metadata: Mapping[str, Any] | None = None
+    data_version: str | None = None
+    tags: Mapping[str, str] | None = None
+    value: Any = field(default=NO_VALUE)
+
+    def __init__(
+        self,
+        *,
+        asset_key: CoercibleToAssetKey | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        data_version: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        value: Any = NO_VALUE,
+    ) -> None:
+        key = None if asset_key is None else AssetKey.from_coercible(asset_key)
+        object.__setattr__(self, "asset_key", key)
+        object.__setattr__(self, "metadata", metadata)
+        object.__setattr__(self, "data_version", data_version)
+        object.__setattr__(self, "tags", tags)
+        object.__setattr__(self, "value", value)
+
+
+__all__ = [
+    "DEFAULT_OUTPUT",
+    "NO_VALUE",
+    "AssetMaterialization",
+    "DynamicOut",
+    "DynamicOutput",
+    "In",
+    "MaterializeResult",
+    "Out",
+    "Output",
+]

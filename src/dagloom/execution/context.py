@@ -1,0 +1,259 @@
+"""What an op sees while it runs: OpExecutionContext (and AssetExecutionContext), its logger,
+and `build_op_context` for unit tests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from time import time
+from typing import TYPE_CHECKING, Any
+
+from dagloom.definitions.asset_key import AssetKey
+from dagloom.definitions.resources import Resources
+from dagloom.errors import DagloomError
+from dagloom.messages import Event, EventType, LogLevel
+
+if TYPE_CHECKING:
+    from dagloom.definitions.op import OpDefinition
+
+_python_logger = logging.getLogger("dagloom")
+
+_LEVELS = {
+    logging.DEBUG: LogLevel.DEBUG,
+    logging.INFO: LogLevel.INFO,
+    logging.WARNING: LogLevel.WARNING,
+    logging.ERROR: LogLevel.ERROR,
+    logging.CRITICAL: LogLevel.CRITICAL,
+}
+
+
+class DagloomLogManager:
+    """`context.log`: each call records a LOG_MESSAGE event in the run and also goes to the
+    `dagloom` Python logger."""
+
+    __slots__ = ("_emit", "_job_name", "_run_id", "_step_key")
+
+    def __init__(
+        self, run_id: str, job_name: str, step_key: str, emit: Callable[[Event], None] | None
+    ) -> None:
+        self._run_id = run_id
+        self._job_name = job_name
+        self._step_key = step_key
+        self._emit = emit
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        text = str(msg) % args if args else str(msg)
+        if self._emit is not None:
+            self._emit(
+                Event(
+                    run_id=self._run_id,
+                    event_type=EventType.LOG_MESSAGE,
+                    timestamp=time(),
+                    job_name=self._job_name,
+                    step_key=self._step_key,
+                    message=text,
+                    level=_LEVELS.get(level, LogLevel.INFO),
+                )
+            )
+        if _python_logger.isEnabledFor(level):
+            _python_logger.log(
+                level,
+                "%s",
+                text,
+                extra={"run_id": self._run_id, "step_key": self._step_key},
+                exc_info=kwargs.get("exc_info"),
+            )
+
+    def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.log(logging.DEBUG, msg, *args, **kwargs)
+
+    def info(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.log(logging.INFO, msg, *args, **kwargs)
+
+    def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.log(logging.WARNING, msg, *args, **kwargs)
+
+    warn = warning
+
+    def error(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.log(logging.ERROR, msg, *args, **kwargs)
+
+    def critical(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.log(logging.CRITICAL, msg, *args, **kwargs)
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.log(logging.ERROR, msg, *args, exc_info=True, **kwargs)
+
+
+class OpExecutionContext:
+    """The `context` argument of an op: run and step identity, config, resources, logging.
+
+    Created once per step attempt; cheap by design (the logger is built on first use).
+    """
+
+    __slots__ = (
+        "_asset_keys",
+        "_emit",
+        "_log",
+        "_output_metadata",
+        "job_name",
+        "mapping_key",
+        "op_config",
+        "op_def",
+        "resources",
+        "retry_number",
+        "run_config",
+        "run_id",
+        "run_tags",
+        "step_key",
+    )
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        job_name: str,
+        step_key: str,
+        op_def: OpDefinition | None,
+        op_config: Any,
+        resources: Resources,
+        emit: Callable[[Event], None] | None,
+        retry_number: int = 0,
+        mapping_key: str | None = None,
+        asset_keys: Mapping[str, AssetKey] | None = None,
+        run_config: Mapping[str, Any] | None = None,
+        run_tags: Mapping[str, str] | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.job_name = job_name
+        self.step_key = step_key
+        self.op_def = op_def
+        self.op_config = op_config
+        self.resources = resources
+        self._emit = emit
+        self.retry_number = retry_number
+        self.mapping_key = mapping_key
+        self._asset_keys = asset_keys
+        self.run_config = run_config or {}
+        self.run_tags = run_tags or {}
+        self._log: DagloomLogManager | None = None
+        self._output_metadata: dict[str, dict[str, Any]] | None = None
+
+    @property
+    def log(self) -> DagloomLogManager:
+        if self._log is None:
+            self._log = DagloomLogManager(self.run_id, self.job_name, self.step_key, self._emit)
+        return self._log
+
+    @property
+    def op(self) -> OpDefinition | None:
+        return self.op_def
+
+    @property
+    def job_def_name(self) -> str:
+        return self.job_name
+
+    @property
+    def has_assets_def(self) -> bool:
+        return bool(self._asset_keys)
+
+    @property
+    def asset_key(self) -> AssetKey:
+        """The key of the asset this step materializes (exactly one, else an error)."""
+        keys = list((self._asset_keys or {}).values())
+        if len(keys) != 1:
+            raise DagloomError(
+                f"step {self.step_key!r} materializes {len(keys)} assets; use "
+                "asset_key_for_output(name)"
+            )
+        return keys[0]
+
+    @property
+    def selected_asset_keys(self) -> set[AssetKey]:
+        return set((self._asset_keys or {}).values())
+
+    def asset_key_for_output(self, output_name: str = "result") -> AssetKey:
+        try:
+            return (self._asset_keys or {})[output_name]
+        except KeyError:
+            raise DagloomError(
+                f"output {output_name!r} of {self.step_key!r} is not an asset"
+            ) from None
+
+    def has_tag(self, key: str) -> bool:
+        return key in self.run_tags
+
+    def get_tag(self, key: str) -> str | None:
+        return self.run_tags.get(key)
+
+    def add_output_metadata(self, metadata: Mapping[str, Any], output_name: str = "result") -> None:
+        """Attach metadata to an output's STEP_OUTPUT and materialization events."""
+        if self._output_metadata is None:
+            self._output_metadata = {}
+        self._output_metadata.setdefault(output_name, {}).update(metadata)
+
+    def output_metadata_for(self, output_name: str) -> dict[str, Any] | None:
+        if self._output_metadata is None:
+            return None
+        return self._output_metadata.get(output_name)
+
+    @property
+    def pdb(self) -> Any:
+        import pdb
+
+        return pdb
+
+
+class AssetExecutionContext(OpExecutionContext):
+    """The `context` argument of an asset; the same object as an op's, named for assets."""
+
+    __slots__ = ()
+
+
+def build_op_context(
+    resources: Mapping[str, Any] | None = None,
+    op_config: Any = None,
+    config: Any = None,
+    run_id: str | None = None,
+    job_name: str = "__ephemeral__",
+    step_key: str = "op",
+    run_tags: Mapping[str, str] | None = None,
+) -> OpExecutionContext:
+    """A context for calling an op function directly in a unit test. Log calls go to the
+    Python logger only; resources are used as given (not set up or torn down)."""
+    return OpExecutionContext(
+        run_id=run_id or "ephemeral",
+        job_name=job_name,
+        step_key=step_key,
+        op_def=None,
+        op_config=op_config if op_config is not None else config,
+        resources=Resources(dict(resources or {})),
+        emit=None,
+        run_tags=run_tags,
+    )
+
+
+def build_asset_context(
+    resources: Mapping[str, Any] | None = None,
+    asset_config: Any = None,
+    run_id: str | None = None,
+) -> AssetExecutionContext:
+    """A context for calling an asset function directly in a unit test."""
+    return AssetExecutionContext(
+        run_id=run_id or "ephemeral",
+        job_name="__ephemeral__",
+        step_key="asset",
+        op_def=None,
+        op_config=asset_config,
+        resources=Resources(dict(resources or {})),
+        emit=None,
+    )
+
+
+__all__ = [
+    "AssetExecutionContext",
+    "DagloomLogManager",
+    "OpExecutionContext",
+    "build_asset_context",
+    "build_op_context",
+]

@@ -1,0 +1,68 @@
+"""Building event messages: one small function per fact, kept cheap for the hot path."""
+
+from __future__ import annotations
+
+import traceback
+from time import time
+
+from dagloom.messages import (
+    ErrorInfo,
+    Event,
+    EventType,
+    LogLevel,
+)
+
+RUN_START = EventType.RUN_START
+RUN_SUCCESS = EventType.RUN_SUCCESS
+RUN_FAILURE = EventType.RUN_FAILURE
+RUN_CANCELED = EventType.RUN_CANCELED
+STEP_START = EventType.STEP_START
+STEP_OUTPUT = EventType.STEP_OUTPUT
+STEP_SUCCESS = EventType.STEP_SUCCESS
+STEP_FAILURE = EventType.STEP_FAILURE
+STEP_UP_FOR_RETRY = EventType.STEP_UP_FOR_RETRY
+STEP_RESTARTED = EventType.STEP_RESTARTED
+STEP_SKIPPED = EventType.STEP_SKIPPED
+HANDLED_OUTPUT = EventType.HANDLED_OUTPUT
+LOADED_INPUT = EventType.LOADED_INPUT
+ASSET_MATERIALIZATION = EventType.ASSET_MATERIALIZATION
+ENGINE_EVENT = EventType.ENGINE_EVENT
+LOG_MESSAGE = EventType.LOG_MESSAGE
+
+INFO = LogLevel.INFO
+DEBUG = LogLevel.DEBUG
+ERROR = LogLevel.ERROR
+
+
+def error_info(exc: BaseException) -> ErrorInfo:
+    """An exception as a wire-safe ErrorInfo: class, message, stack, and its cause chain."""
+    cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    return ErrorInfo(
+        cls_name=type(exc).__name__,
+        message=str(exc),
+        stack="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        cause=error_info(cause) if cause is not None else None,
+    )
+
+
+def event(
+    run_id: str,
+    job_name: str,
+    event_type: EventType,
+    step_key: str = "",
+    message: str = "",
+    level: LogLevel = LogLevel.DEBUG,
+) -> Event:
+    """An event with no payload."""
+    return Event(
+        run_id=run_id,
+        event_type=event_type,
+        timestamp=time(),
+        job_name=job_name,
+        step_key=step_key,
+        message=message,
+        level=level,
+    )
+
+
+__all__ = ["error_info", "event"]

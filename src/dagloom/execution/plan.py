@@ -1,0 +1,306 @@
+"""The execution plan: a job compiled once into steps with dependency counts and successors.
+
+Pure and synchronous. Nodes downstream of a DynamicOut are *mapped*: they become step
+templates, expanded into one step per mapping key (`node[key]`) when the dynamic output's
+step finishes. A node that `.collect()`s waits for the dynamic source and then for every
+expanded instance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dagloom.definitions.graph import (
+    FromCollect,
+    FromDynamicElement,
+    FromFanIn,
+    FromOutput,
+    Node,
+    topological_order,
+)
+from dagloom.errors import DefinitionError
+
+if TYPE_CHECKING:
+    from dagloom.definitions.asset_key import AssetKey
+    from dagloom.definitions.job import JobDefinition
+    from dagloom.definitions.retry import RetryPolicy
+
+# How a step input gets its value.
+FROM_OUTPUT = 0  # one upstream output (same mapping key when both are mapped)
+FROM_FAN_IN = 1  # a list of upstream outputs
+FROM_ELEMENT = 2  # one element of a dynamic output
+FROM_COLLECT = 3  # every element / mapped instance, as a list
+FROM_ASSET = 4  # an asset outside the job, loaded by its IO manager
+FROM_DEFAULT = 5  # the input's default value
+FROM_CONFIG = 6  # `ops.<node>.inputs.<name>` in run config
+
+Scope = tuple[str, str]  # (node, output) of the DynamicOut a mapped node hangs from
+
+
+@dataclass(frozen=True, slots=True)
+class StepInput:
+    name: str
+    kind: int
+    sources: tuple[tuple[str, str], ...] = ()  # (node, output) pairs
+    asset_key: AssetKey | None = None
+    manager_key: str = "io_manager"
+    default: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepTemplate:
+    """One node compiled: what it reads, what it writes, whom it waits for."""
+
+    node: Node
+    inputs: tuple[StepInput, ...]
+    upstream: tuple[str, ...]  # static steps (or dynamic sources) it waits for
+    downstream: tuple[str, ...]  # static steps waiting for it
+    scope: Scope | None  # set for mapped nodes
+    asset_keys: dict[str, AssetKey]  # output name -> asset key
+    retry_policy: RetryPolicy | None
+    is_async: bool
+
+    @property
+    def key(self) -> str:
+        return self.node.name
+
+
+@dataclass(frozen=True, slots=True)
+class DynamicScope:
+    """Everything hanging from one DynamicOut: mapped templates in order, and collectors."""
+
+    source: Scope
+    templates: tuple[str, ...]
+    collectors: tuple[tuple[str, str], ...]  # (collector node, collected node)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionPlan:
+    job_name: str
+    steps: dict[str, StepTemplate]  # every node, in topological order
+    static_keys: tuple[str, ...]  # nodes that are steps from the start
+    dep_counts: dict[str, int]  # static step -> steps it waits for
+    scopes: dict[Scope, DynamicScope]
+    roots: tuple[str, ...]
+
+    def template(self, step_key: str) -> StepTemplate:
+        """The template of a step key, `node` or `node[mapping_key]`."""
+        bracket = step_key.find("[")
+        return self.steps[step_key if bracket < 0 else step_key[:bracket]]
+
+
+def _scope_of(node: Node, scopes: dict[str, Scope | None], nodes: dict[str, Node]) -> Scope | None:
+    found: Scope | None = None
+
+    def merge(scope: Scope | None, input_name: str) -> None:
+        nonlocal found
+        if scope is None:
+            return
+        if found is not None and found != scope:
+            raise DefinitionError(
+                f"node {node.name!r} input {input_name!r} mixes elements of two dynamic outputs "
+                f"({found[0]}.{found[1]} and {scope[0]}.{scope[1]})",
+                name=node.name,
+            )
+        found = scope
+
+    for input_name, binding in node.inputs.items():
+        if isinstance(binding, FromDynamicElement):
+            merge((binding.node, binding.output), input_name)
+        elif isinstance(binding, FromOutput):
+            merge(scopes[binding.node], input_name)
+        elif isinstance(binding, FromFanIn):
+            for source in binding.sources:
+                if scopes[source.node] is not None:
+                    raise DefinitionError(
+                        f"node {node.name!r} input {input_name!r}: fan-in of a mapped output; "
+                        "use .collect()",
+                        name=node.name,
+                    )
+        elif isinstance(binding, FromCollect):
+            source_op = nodes[binding.node].op
+            if scopes[binding.node] is None and not source_op.outs[binding.output].is_dynamic:
+                raise DefinitionError(
+                    f"node {node.name!r} input {input_name!r} collects {binding.node!r}, which "
+                    "is neither dynamic nor mapped",
+                    name=node.name,
+                )
+            inner = scopes[binding.node]
+            if inner is not None and scopes.get(inner[0]) is not None:
+                raise DefinitionError(
+                    f"node {node.name!r}: nested dynamic outputs are not supported",
+                    name=node.name,
+                )
+    return found
+
+
+def _collect_scope(binding: FromCollect, scopes: dict[str, Scope | None]) -> Scope:
+    inner = scopes[binding.node]
+    return inner if inner is not None else (binding.node, binding.output)
+
+
+def compile_plan(job: JobDefinition) -> ExecutionPlan:
+    """Compile `job` into an ExecutionPlan. Raises DefinitionError for shapes it cannot run."""
+    nodes = job.nodes
+    order = topological_order(job.name, nodes)
+    layer = job.asset_layer
+    scopes: dict[str, Scope | None] = {}
+    for name in order:
+        scopes[name] = _scope_of(nodes[name], scopes, nodes)
+
+    upstream: dict[str, list[str]] = {}
+    for name in order:
+        node = nodes[name]
+        waits: dict[str, None] = {}
+        for binding in node.inputs.values():
+            if isinstance(binding, FromOutput | FromDynamicElement):
+                src = binding.node
+                waits[src] = None
+            elif isinstance(binding, FromFanIn):
+                for source in binding.sources:
+                    waits[source.node] = None
+            elif isinstance(binding, FromCollect):
+                waits[_collect_scope(binding, scopes)[0]] = None
+        for dep in node.after:
+            waits[dep] = None
+        upstream[name] = list(waits)
+
+    downstream: dict[str, list[str]] = {name: [] for name in order}
+    for name in order:
+        for dep in upstream[name]:
+            downstream[dep].append(name)
+
+    steps: dict[str, StepTemplate] = {}
+    for name in order:
+        node = nodes[name]
+        op = node.op
+        inputs: list[StepInput] = []
+        for input_name, spec in op.ins.items():
+            binding = node.inputs.get(input_name)
+            manager = spec.input_manager_key or "io_manager"
+            if isinstance(binding, FromOutput):
+                kind = FROM_OUTPUT
+                sources: tuple[tuple[str, str], ...] = ((binding.node, binding.output),)
+            elif isinstance(binding, FromFanIn):
+                kind = FROM_FAN_IN
+                sources = tuple((s.node, s.output) for s in binding.sources)
+            elif isinstance(binding, FromDynamicElement):
+                kind = FROM_ELEMENT
+                sources = ((binding.node, binding.output),)
+            elif isinstance(binding, FromCollect):
+                kind = FROM_COLLECT
+                sources = ((binding.node, binding.output),)
+            elif layer is not None and (name, input_name) in layer.source_inputs:
+                inputs.append(
+                    StepInput(
+                        input_name,
+                        FROM_ASSET,
+                        asset_key=layer.source_inputs[(name, input_name)],
+                        manager_key=manager,
+                    )
+                )
+                continue
+            elif spec.has_default:
+                inputs.append(StepInput(input_name, FROM_DEFAULT, default=spec.default_value))
+                continue
+            else:
+                inputs.append(StepInput(input_name, FROM_CONFIG))
+                continue
+            inputs.append(StepInput(input_name, kind, sources, manager_key=manager))
+        asset_keys = {}
+        if layer is not None:
+            for out_name in op.outs:
+                key = layer.asset_keys_by_output.get((name, out_name))
+                if key is not None:
+                    asset_keys[out_name] = key
+        steps[name] = StepTemplate(
+            node=node,
+            inputs=tuple(inputs),
+            upstream=tuple(upstream[name]),
+            downstream=tuple(d for d in downstream[name] if scopes[d] is None),
+            scope=scopes[name],
+            asset_keys=asset_keys,
+            retry_policy=node.retry_policy or op.retry_policy or job.op_retry_policy,
+            is_async=op.is_async,
+        )
+
+    dynamic: dict[Scope, tuple[list[str], list[tuple[str, str]]]] = {}
+    for name in order:
+        scope = scopes[name]
+        if scope is not None:
+            dynamic.setdefault(scope, ([], []))[0].append(name)
+        for binding in nodes[name].inputs.values():
+            if isinstance(binding, FromCollect):
+                collect_scope = _collect_scope(binding, scopes)
+                dynamic.setdefault(collect_scope, ([], []))[1].append((name, binding.node))
+    for (source, _), (templates, _) in dynamic.items():
+        for template in templates:
+            for dep in upstream[template]:
+                if scopes[dep] is None and dep != source:
+                    raise DefinitionError(
+                        f"mapped node {template!r} also depends on {dep!r} outside the "
+                        f"mapping of {source!r}; pass that value into the op before mapping",
+                        name=template,
+                    )
+
+    static_keys = tuple(name for name in order if scopes[name] is None)
+    dep_counts = {name: len(upstream[name]) for name in static_keys}
+    return ExecutionPlan(
+        job_name=job.name,
+        steps=steps,
+        static_keys=static_keys,
+        dep_counts=dep_counts,
+        scopes={
+            scope: DynamicScope(scope, tuple(t), tuple(c)) for scope, (t, c) in dynamic.items()
+        },
+        roots=tuple(name for name in static_keys if dep_counts[name] == 0),
+    )
+
+
+def select_nodes(job: JobDefinition, selection: list[str]) -> set[str]:
+    """Resolve an op selection (`name`, `*name`, `name*`, `+name`, `name+`) to node names."""
+    from dagloom.definitions.graph import upstream_nodes
+
+    nodes = job.nodes
+    ups = {name: set(upstream_nodes(node)) for name, node in nodes.items()}
+    downs: dict[str, set[str]] = {name: set() for name in nodes}
+    for name, deps in ups.items():
+        for dep in deps:
+            downs[dep].add(name)
+
+    def walk(start: str, edges: dict[str, set[str]], depth: int | None) -> set[str]:
+        seen = {start}
+        frontier = {start}
+        level = 0
+        while frontier and (depth is None or level < depth):
+            frontier = {n for f in frontier for n in edges[f]} - seen
+            seen |= frontier
+            level += 1
+        return seen
+
+    chosen: set[str] = set()
+    for clause in selection:
+        text = clause.strip()
+        up_depth: int | None = 0
+        down_depth: int | None = 0
+        if text.startswith("*"):
+            up_depth, text = None, text[1:]
+        else:
+            plus = len(text) - len(text.lstrip("+"))
+            up_depth, text = plus, text[plus:]
+        if text.endswith("*"):
+            down_depth, text = None, text[:-1]
+        else:
+            plus = len(text) - len(text.rstrip("+"))
+            down_depth, text = plus, text[: len(text) - plus]
+        if text not in nodes:
+            from dagloom.errors import DagloomInvalidSelectionError
+
+            raise DagloomInvalidSelectionError(
+                f"op selection {clause!r}: job {job.name!r} has no op {text!r}; ops are "
+                f"{sorted(nodes)}",
+                name=job.name,
+            )
+        chosen |= walk(text, ups, up_depth) | walk(text, downs, down_depth)
+    return chosen

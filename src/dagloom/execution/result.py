@@ -1,0 +1,184 @@
+"""ExecuteInProcessResult: what a run in this process produced, its events and outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
+from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
+from dagloom.definitions.outputs import DEFAULT_OUTPUT
+from dagloom.errors import DagloomError
+from dagloom.messages import Event, EventType
+
+if TYPE_CHECKING:
+    from dagloom.definitions.job import JobDefinition
+    from dagloom.execution.executor import ExecutionState
+
+
+class ExecuteInProcessResult:
+    """The outcome of `execute_in_process`: success, every event, and output values (loaded
+    on demand through the IO manager that stored them)."""
+
+    def __init__(
+        self,
+        *,
+        job_def: JobDefinition,
+        run_id: str,
+        events: list[Event],
+        state: ExecutionState | None,
+        io_managers: Mapping[str, IOManager],
+        success: bool,
+    ) -> None:
+        self.job_def = job_def
+        self.run_id = run_id
+        self.all_events = events
+        self._state = state
+        self._io_managers = io_managers
+        self.success = success
+
+    @property
+    def dagster_run(self) -> Any:
+        return self
+
+    @property
+    def job_name(self) -> str:
+        return self.job_def.name
+
+    @property
+    def all_node_events(self) -> list[Event]:
+        return [e for e in self.all_events if e.step_key]
+
+    def events_for_node(self, node_name: str) -> list[Event]:
+        return [e for e in self.all_events if _node_of(e.step_key) == node_name]
+
+    def filter_events(self, event_type: EventType) -> list[Event]:
+        return [e for e in self.all_events if e.event_type == event_type]
+
+    def get_step_failure_events(self) -> list[Event]:
+        return self.filter_events(EventType.STEP_FAILURE)
+
+    def get_step_success_events(self) -> list[Event]:
+        return self.filter_events(EventType.STEP_SUCCESS)
+
+    def get_step_skipped_events(self) -> list[Event]:
+        return self.filter_events(EventType.STEP_SKIPPED)
+
+    def get_asset_materialization_events(self) -> list[Event]:
+        return self.filter_events(EventType.ASSET_MATERIALIZATION)
+
+    def asset_materializations_for_node(self, node_name: str) -> list[Event]:
+        return [
+            e
+            for e in self.events_for_node(node_name)
+            if e.event_type == EventType.ASSET_MATERIALIZATION
+        ]
+
+    def get_run_success_event(self) -> Event:
+        return self._one(EventType.RUN_SUCCESS)
+
+    def get_run_failure_event(self) -> Event:
+        return self._one(EventType.RUN_FAILURE)
+
+    def _one(self, event_type: EventType) -> Event:
+        found = self.filter_events(event_type)
+        if not found:
+            raise DagloomError(f"run {self.run_id} has no {event_type.name} event")
+        return found[0]
+
+    @property
+    def failed_steps(self) -> list[str]:
+        return [] if self._state is None else self._state.failed_steps
+
+    def is_node_success(self, node_name: str) -> bool:
+        return self._status(node_name) == "success"
+
+    def is_node_failed(self, node_name: str) -> bool:
+        return self._status(node_name) == "failed"
+
+    def is_node_skipped(self, node_name: str) -> bool:
+        return self._status(node_name) == "skipped"
+
+    def is_node_untouched(self, node_name: str) -> bool:
+        return self._status(node_name) is None
+
+    def _status(self, node_name: str) -> str | None:
+        if self._state is None:
+            return None
+        from dagloom.execution.executor import FAILED, SKIPPED, SUCCESS
+
+        names = {SUCCESS: "success", FAILED: "failed", SKIPPED: "skipped"}
+        found = [v for k, v in self._state.status.items() if _node_of(k) == node_name]
+        if not found:
+            return None
+        if FAILED in found:
+            return "failed"
+        if all(v == SKIPPED for v in found):
+            return "skipped"
+        return names[SUCCESS]
+
+    def output_for_node(self, node_name: str, output_name: str = DEFAULT_OUTPUT) -> Any:
+        """The value a node produced for `output_name`. For a mapped node or a dynamic output,
+        a dict of mapping key to value."""
+        if node_name not in self.job_def.nodes:
+            raise DagloomError(
+                f"job {self.job_def.name!r} has no node {node_name!r}; nodes are "
+                f"{sorted(self.job_def.nodes)}"
+            )
+        state = self._state
+        if state is None:
+            raise DagloomError(f"run {self.run_id} did not execute")
+        dynamic = state.dynamic_keys.get((node_name, output_name))
+        if dynamic is not None:
+            return {key: self._load(ctx) for key, ctx in dynamic.items()}
+        found = state.outputs.get((node_name, output_name))
+        if found is not None:
+            return self._load(found)
+        prefix = f"{node_name}["
+        mapped = {
+            key[len(prefix) : -1]: ctx
+            for (key, name), ctx in state.outputs.items()
+            if name == output_name and key.startswith(prefix)
+        }
+        if mapped:
+            return {key: self._load(ctx) for key, ctx in mapped.items()}
+        raise DagloomError(
+            f"node {node_name!r} produced no output {output_name!r} in run {self.run_id}"
+        )
+
+    def output_value(self, output_name: str = DEFAULT_OUTPUT) -> Any:
+        """For a job made from a single op or graph: the value of its output."""
+        if len(self.job_def.nodes) != 1:
+            raise DagloomError("output_value() needs a job with one node; use output_for_node")
+        return self.output_for_node(next(iter(self.job_def.nodes)), output_name)
+
+    def asset_value(self, asset_key: CoercibleToAssetKey) -> Any:
+        """The value materialized for an asset in this run."""
+        key = AssetKey.from_coercible(asset_key)
+        layer = self.job_def.asset_layer
+        if layer is None or self._state is None:
+            raise DagloomError(f"run {self.run_id} materialized no assets")
+        for (node, output), found in layer.asset_keys_by_output.items():
+            if found == key:
+                return self.output_for_node(node, output)
+        raise DagloomError(f"asset {key.to_user_string()!r} is not part of job {self.job_name!r}")
+
+    def _load(self, ctx: OutputContext) -> Any:
+        op = self.job_def.nodes[_node_of(ctx.step_key)].op
+        manager = self._io_managers[op.outs[ctx.name].io_manager_key]
+        return manager.load_input(
+            InputContext(ctx.name, None, ctx, asset_key=ctx.asset_key, resources=ctx.resources)
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<ExecuteInProcessResult {self.job_name} run_id={self.run_id} success={self.success}>"
+        )
+
+
+def _node_of(step_key: str) -> str:
+    bracket = step_key.find("[")
+    return step_key if bracket < 0 else step_key[:bracket]
+
+
+__all__ = ["ExecuteInProcessResult"]

@@ -1,0 +1,293 @@
+"""One run from start to end in this process: config, resources, events, executor, result."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Mapping
+from time import time
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import orjson
+
+from dagloom.definitions.config import RunConfig
+from dagloom.definitions.graph import FromCollect, FromDynamicElement, FromFanIn, FromOutput, Node
+from dagloom.definitions.io_manager import InMemoryIOManager, IOManager
+from dagloom.definitions.resources import ResourceScope
+from dagloom.execution.events import error_info
+from dagloom.execution.executor import FAILED, ExecutionState, RunFacts, execute_plan
+from dagloom.execution.plan import select_nodes
+from dagloom.execution.result import ExecuteInProcessResult
+from dagloom.execution.run_config import resolve_run_config
+from dagloom.execution.sink import EventSink, FanoutEventSink, ListEventSink
+from dagloom.messages import (
+    AssetKeyMessage,
+    Event,
+    EventType,
+    LogLevel,
+    Run,
+    RunFailureData,
+    RunStatus,
+)
+
+if TYPE_CHECKING:
+    from dagloom.definitions.job import JobDefinition
+    from dagloom.instance import DagloomInstance
+
+T = TypeVar("T")
+
+
+def run_sync(awaitable: Awaitable[T], *, what: str) -> T:
+    """Run a coroutine to completion on a new event loop; refuse inside a running loop."""
+    try:
+        import asyncio
+
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        close = getattr(awaitable, "close", None)
+        if close is not None:
+            close()
+        raise RuntimeError(
+            f"{what} was called inside a running event loop; await the _async variant instead"
+        )
+
+    async def main() -> T:
+        return await awaitable
+
+    return anyio.run(main)
+
+
+def subset_job(job: JobDefinition, selected: set[str]) -> JobDefinition:
+    """The job restricted to `selected` nodes; inputs from outside come from run config."""
+    from dagloom.definitions.job import JobDefinition
+
+    nodes: dict[str, Node] = {}
+    for name, node in job.nodes.items():
+        if name not in selected:
+            continue
+        inputs = {}
+        for input_name, binding in node.inputs.items():
+            if isinstance(binding, FromOutput | FromDynamicElement | FromCollect):
+                if binding.node in selected:
+                    inputs[input_name] = binding
+            elif isinstance(binding, FromFanIn):
+                kept = tuple(s for s in binding.sources if s.node in selected)
+                if kept:
+                    inputs[input_name] = FromFanIn(kept)
+        after = tuple(n for n in node.after if n in selected)
+        nodes[name] = Node(name, node.op, inputs, node.tags, node.retry_policy, after)
+    layer = job.asset_layer
+    sub_layer = None
+    if layer is not None:
+        from dagloom.definitions.job import AssetLayer
+
+        sub_layer = AssetLayer(
+            {k: v for k, v in layer.asset_keys_by_output.items() if k[0] in selected},
+            {
+                **{k: v for k, v in layer.source_inputs.items() if k[0] in selected},
+                **{
+                    (node, input_name): layer.asset_keys_by_output[(up.node, up.output)]
+                    for node, n in job.nodes.items()
+                    if node in selected
+                    for input_name, up in n.inputs.items()
+                    if isinstance(up, FromOutput)
+                    and up.node not in selected
+                    and (up.node, up.output) in layer.asset_keys_by_output
+                },
+            },
+        )
+    return JobDefinition(
+        name=job.name,
+        nodes=nodes,
+        description=job.description,
+        tags=job.tags,
+        run_tags=job.run_tags,
+        metadata=job.metadata,
+        resource_defs=job.resource_defs,
+        executor_def=job.executor_def,
+        config=job.default_run_config,
+        op_retry_policy=job.op_retry_policy,
+        asset_layer=sub_layer,
+    )
+
+
+def default_resource_defs(job: JobDefinition) -> dict[str, Any]:
+    """The job's resources, with an in-memory `io_manager` when none is given."""
+    defs = dict(job.resource_defs)
+    if "io_manager" not in defs:
+        defs["io_manager"] = InMemoryIOManager()
+    return defs
+
+
+def _run_event(
+    run_id: str,
+    job_name: str,
+    event_type: EventType,
+    message: str,
+    level: LogLevel = LogLevel.DEBUG,
+    **payload: Any,
+) -> Event:
+    return Event(
+        run_id=run_id,
+        event_type=event_type,
+        timestamp=time(),
+        job_name=job_name,
+        message=message,
+        level=level,
+        **payload,
+    )
+
+
+async def execute_job_in_process(
+    job: JobDefinition,
+    *,
+    run_config: Mapping[str, Any] | RunConfig | None = None,
+    instance: DagloomInstance | None = None,
+    resources: Mapping[str, Any] | None = None,
+    raise_on_error: bool = True,
+    op_selection: list[str] | None = None,
+    run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    sink: EventSink | None = None,
+) -> ExecuteInProcessResult:
+    """Execute `job` on the running loop and return its result (see
+    JobDefinition.execute_in_process_async for the contract)."""
+    if op_selection:
+        job = subset_job(job, select_nodes(job, op_selection))
+    if resources:
+        job = job.with_resources(resources)
+    resource_defs = default_resource_defs(job)
+    resolved = resolve_run_config(job, run_config, resource_defs)
+    missing = sorted(job.required_resource_keys - set(resource_defs))
+    if missing:
+        from dagloom.errors import DefinitionError
+
+        raise DefinitionError(
+            f"job {job.name!r} needs resources {missing} that are not provided; pass them in "
+            "Definitions(resources=...), @job(resource_defs=...) or resources=",
+            name=job.name,
+        )
+    run_id = run_id or str(uuid.uuid4())
+    run_tags = {**job.tags, **job.run_tags, **dict(tags or {})}
+    events = ListEventSink()
+    sinks: list[EventSink] = [events]
+    if sink is not None:
+        sinks.append(sink)
+    if instance is not None:
+        layer = job.asset_layer
+        await instance.create_run(
+            Run(
+                run_id=run_id,
+                job_name=job.name,
+                status=RunStatus.NOT_STARTED,
+                run_config_json=orjson.dumps(resolved.raw, default=str).decode(),
+                tags=run_tags,
+                asset_selection=[
+                    AssetKeyMessage(path=list(k.path)) for k in (layer.asset_keys if layer else [])
+                ],
+                root_run_id=run_id,
+                create_time=time(),
+            )
+        )
+        sinks.append(instance.event_sink())
+    out: EventSink = sinks[0] if len(sinks) == 1 else FanoutEventSink(*sinks)
+    emit = out.emit
+    emit(
+        _run_event(
+            run_id, job.name, EventType.RUN_START, f'Started execution of run for "{job.name}".'
+        )
+    )
+    state: ExecutionState | None = None
+    io_managers: dict[str, IOManager] = {}
+    run_error: BaseException | None = None
+    try:
+        scope = ResourceScope(resource_defs, resolved.resources, run_id)
+        try:
+            built = scope.__enter__()
+        except Exception as exc:
+            run_error = exc
+            built = None
+        if built is not None:
+            try:
+                for key, value in built.as_dict().items():
+                    if isinstance(value, IOManager):
+                        io_managers[key] = value
+                executor_config = resolved.executor_config
+                facts = RunFacts(
+                    run_id=run_id,
+                    job_name=job.name,
+                    plan=job.get_plan(),
+                    emit=emit,
+                    resources=built,
+                    io_managers=io_managers,
+                    op_configs=resolved.op_configs,
+                    input_values=resolved.input_values,
+                    run_config=resolved.raw,
+                    run_tags=run_tags,
+                )
+                state = await execute_plan(
+                    facts,
+                    max_concurrent=getattr(executor_config, "max_concurrent", 64) or 64,
+                    sync_op_threads=getattr(executor_config, "sync_op_threads", 0),
+                )
+            finally:
+                try:
+                    scope.close()
+                except Exception as exc:
+                    run_error = run_error or exc
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            emit(
+                _run_event(
+                    run_id,
+                    job.name,
+                    EventType.RUN_CANCELED,
+                    f'Run of "{job.name}" was canceled.',
+                    LogLevel.ERROR,
+                )
+            )
+            await out.flush()
+        raise
+    failed = [] if state is None else [k for k, v in state.status.items() if v == FAILED]
+    success = run_error is None and not failed
+    if success:
+        emit(
+            _run_event(
+                run_id,
+                job.name,
+                EventType.RUN_SUCCESS,
+                f'Finished execution of run for "{job.name}".',
+            )
+        )
+    else:
+        what = f"Steps failed: {failed}." if failed else f"{type(run_error).__name__}: {run_error}"
+        emit(
+            _run_event(
+                run_id,
+                job.name,
+                EventType.RUN_FAILURE,
+                f'Execution of run for "{job.name}" failed. {what}',
+                LogLevel.ERROR,
+                run_failure=RunFailureData(
+                    failed_step_keys=failed,
+                    error=error_info(run_error) if run_error is not None else None,
+                ),
+            )
+        )
+    await out.flush()
+    result = ExecuteInProcessResult(
+        job_def=job,
+        run_id=run_id,
+        events=events.events,
+        state=state,
+        io_managers=io_managers,
+        success=success,
+    )
+    if raise_on_error and not success:
+        if run_error is not None:
+            raise run_error
+        assert state is not None
+        raise state.errors[failed[0]]
+    return result
