@@ -25,7 +25,7 @@ IMPLICIT_ASSET_JOB_NAME = "__ASSET_JOB"
 
 def build_asset_job(
     name: str,
-    assets: Iterable[AssetsDefinition],
+    assets: Iterable[AssetsDefinition] | AssetGraph,
     selection: set[AssetKey] | None = None,
     *,
     resource_defs: Mapping[str, Any] | None = None,

@@ -66,10 +66,10 @@ class Definitions:
         self._sensors = _unique("sensor", self.sensors)
 
         declared = list(jobs or ())
-        for item in declared:
-            if not isinstance(item, JobDefinition | UnresolvedAssetJobDefinition):
+        for job_item in declared:
+            if not isinstance(job_item, JobDefinition | UnresolvedAssetJobDefinition):
                 raise DefinitionError(
-                    f"Definitions(jobs=...) got {item!r}; expected @job or define_asset_job"
+                    f"Definitions(jobs=...) got {job_item!r}; expected @job or define_asset_job"
                 )
         targets: list[Any] = list(declared)
         for schedule in self.schedules:

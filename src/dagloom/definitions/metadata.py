@@ -109,6 +109,8 @@ def from_metadata_message(message: MetadataValueMessage) -> Any:
     import betterproto2
 
     field, value = betterproto2.which_one_of(message, "value")
+    if value is None:
+        return None
     if field == "json":
         return orjson.loads(value)
     if field == "asset":

@@ -147,7 +147,7 @@ def _config_model_from_schema(schema: Any, name: str) -> type[BaseModel] | None:
     if isinstance(schema, type):
         from pydantic import RootModel
 
-        return RootModel[schema]  # type: ignore[valid-type]
+        return RootModel[schema]
     raise DefinitionError(
         f"{name!r}: config_schema must be a Config class or a dict of types", name=name
     )

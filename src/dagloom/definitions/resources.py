@@ -233,7 +233,7 @@ class ResourceScope:
         config = self._config.get(key)
         context = InitResourceContext(config, Resources(built), self._run_id, self._log)
         if isinstance(definition, ConfigurableResource):
-            value = definition
+            value: ConfigurableResource = definition
             if config:
                 merged = {**definition.model_dump(mode="python"), **dict(config)}
                 value = type(definition).model_validate(merged)
@@ -252,9 +252,9 @@ class ResourceScope:
                 )
             produced = definition.resource_fn(context)
             if inspect.isgenerator(produced):
-                value = next(produced)
+                first = next(produced)
                 self._stack.callback(_finish_generator, produced, key)
-                return value
+                return first
             return produced
         return definition
 

@@ -55,6 +55,7 @@ def calculate_delay(
 ) -> float:
     """The delay before retry `attempt` (from 1): linear is base*attempt, exponential
     base*(2**attempt - 1), as Dagster computes it; jitter then scatters the result."""
+    delay: float
     if backoff is Backoff.EXPONENTIAL:
         delay = base_delay * (2**attempt - 1)
     elif backoff is Backoff.LINEAR:
@@ -63,7 +64,7 @@ def calculate_delay(
         delay = base_delay
     if jitter is None:
         return delay
-    draw = (rng or random).random()
+    draw: float = (rng or random).random()
     if jitter is Jitter.FULL:
         return draw * delay
     return max(0.0, delay + delay * (2 * draw - 1))

@@ -257,13 +257,13 @@ class StepRunner:
         scope = plan.steps[node].scope
         items: list[Any] = []
         if scope is None:  # collecting the dynamic output itself
-            for upstream in state.dynamic_keys.get((node, output), {}).values():
-                items.append(self._load(step_key, input_name, upstream, manager))
+            for element in state.dynamic_keys.get((node, output), {}).values():
+                items.append(self._load(step_key, input_name, element, manager))
             return items
         for mapping_key in state.dynamic_keys.get(scope, {}):
-            upstream = state.outputs.get((f"{node}[{mapping_key}]", output))
-            if upstream is not None:
-                items.append(self._load(step_key, input_name, upstream, manager))
+            instance = state.outputs.get((f"{node}[{mapping_key}]", output))
+            if instance is not None:
+                items.append(self._load(step_key, input_name, instance, manager))
         return items
 
     # -- calling --------------------------------------------------------------------------

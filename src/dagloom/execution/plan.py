@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dagloom.definitions.graph import (
+    Binding,
     FromCollect,
     FromDynamicElement,
     FromFanIn,
@@ -177,20 +178,20 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
         op = node.op
         inputs: list[StepInput] = []
         for input_name, spec in op.ins.items():
-            binding = node.inputs.get(input_name)
+            bound: Binding | None = node.inputs.get(input_name)
             manager = spec.input_manager_key or "io_manager"
-            if isinstance(binding, FromOutput):
+            if isinstance(bound, FromOutput):
                 kind = FROM_OUTPUT
-                sources: tuple[tuple[str, str], ...] = ((binding.node, binding.output),)
-            elif isinstance(binding, FromFanIn):
+                sources: tuple[tuple[str, str], ...] = ((bound.node, bound.output),)
+            elif isinstance(bound, FromFanIn):
                 kind = FROM_FAN_IN
-                sources = tuple((s.node, s.output) for s in binding.sources)
-            elif isinstance(binding, FromDynamicElement):
+                sources = tuple((s.node, s.output) for s in bound.sources)
+            elif isinstance(bound, FromDynamicElement):
                 kind = FROM_ELEMENT
-                sources = ((binding.node, binding.output),)
-            elif isinstance(binding, FromCollect):
+                sources = ((bound.node, bound.output),)
+            elif isinstance(bound, FromCollect):
                 kind = FROM_COLLECT
-                sources = ((binding.node, binding.output),)
+                sources = ((bound.node, bound.output),)
             elif layer is not None and (name, input_name) in layer.source_inputs:
                 inputs.append(
                     StepInput(
@@ -234,13 +235,13 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
             if isinstance(binding, FromCollect):
                 collect_scope = _collect_scope(binding, scopes)
                 dynamic.setdefault(collect_scope, ([], []))[1].append((name, binding.node))
-    for (source, _), (templates, _) in dynamic.items():
+    for (source_node, _), (templates, _collectors) in dynamic.items():
         for template in templates:
             for dep in upstream[template]:
-                if scopes[dep] is None and dep != source:
+                if scopes[dep] is None and dep != source_node:
                     raise DefinitionError(
                         f"mapped node {template!r} also depends on {dep!r} outside the "
-                        f"mapping of {source!r}; pass that value into the op before mapping",
+                        f"mapping of {source_node!r}; pass that value into the op before mapping",
                         name=template,
                     )
 

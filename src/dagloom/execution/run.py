@@ -11,7 +11,14 @@ import anyio
 import orjson
 
 from dagloom.definitions.config import RunConfig
-from dagloom.definitions.graph import FromCollect, FromDynamicElement, FromFanIn, FromOutput, Node
+from dagloom.definitions.graph import (
+    Binding,
+    FromCollect,
+    FromDynamicElement,
+    FromFanIn,
+    FromOutput,
+    Node,
+)
 from dagloom.definitions.io_manager import InMemoryIOManager, IOManager
 from dagloom.definitions.resources import ResourceScope
 from dagloom.execution.events import error_info
@@ -67,7 +74,7 @@ def subset_job(job: JobDefinition, selected: set[str]) -> JobDefinition:
     for name, node in job.nodes.items():
         if name not in selected:
             continue
-        inputs = {}
+        inputs: dict[str, Binding] = {}
         for input_name, binding in node.inputs.items():
             if isinstance(binding, FromOutput | FromDynamicElement | FromCollect):
                 if binding.node in selected:
