@@ -1,0 +1,399 @@
+"""DagloomInstance: the async object that owns the configured storages and components."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+from anyio.abc import TaskGroup
+
+from dagloom.errors import StorageError
+from dagloom.instance._loader import BUILTINS, LoadContext, load_component
+from dagloom.instance.config import (
+    CONFIG_FILE,
+    ComponentConfig,
+    InstanceConfig,
+    SqliteStorageConfig,
+    default_home,
+    load_config_file,
+    parse_config,
+)
+from dagloom.messages import Event, EventRecord, EventType, Run, RunStatus
+from dagloom.storage.base import (
+    EventLogStorage,
+    MigratableStorage,
+    RunsFilter,
+    RunStorage,
+    ScheduleStorage,
+    SchemaInfo,
+    StepStats,
+    StorageLifecycle,
+)
+from dagloom.storage.sink import BATCH_SIZE, StorageEventSink
+
+_STORAGE_SECTIONS = (
+    ("run_storage", "RunStorage", RunStorage),
+    ("event_log_storage", "EventLogStorage", EventLogStorage),
+    ("schedule_storage", "ScheduleStorage", ScheduleStorage),
+)
+
+
+def _build_storages(
+    config: InstanceConfig, context: LoadContext
+) -> tuple[RunStorage, EventLogStorage, ScheduleStorage]:
+    built: list[object] = []
+    shorthand = config.storage
+    for section, kind, protocol in _STORAGE_SECTIONS:
+        if shorthand is not None:
+            if shorthand.postgres is not None:
+                built.append(BUILTINS[f"Postgres{kind}"].build(shorthand.postgres, context))
+            elif shorthand.memory is not None:
+                built.append(BUILTINS[f"Memory{kind}"].build(shorthand.memory, context))
+            else:
+                built.append(BUILTINS[f"Sqlite{kind}"].build(shorthand.sqlite, context))
+            continue
+        spec: ComponentConfig | None = getattr(config, section)
+        if spec is None:
+            built.append(BUILTINS[f"Sqlite{kind}"].build(SqliteStorageConfig(), context))
+        else:
+            built.append(load_component(spec, section=section, context=context, expected=protocol))
+    runs, events, schedules = built
+    assert isinstance(runs, RunStorage)
+    assert isinstance(events, EventLogStorage)
+    assert isinstance(schedules, ScheduleStorage)
+    return runs, events, schedules
+
+
+class DagloomInstance:
+    """The configured storages and components of one `$DAGLOOM_HOME`, used with `async with`.
+
+    Entering opens the storages (raising `StorageError`/`SchemaVersionError` with one clear
+    message) and a task group for background event writes; leaving waits for those writes and
+    closes the storages. An instance is entered once.
+
+    Run status follows the run's lifecycle events (RUN_ENQUEUED, RUN_STARTING, RUN_START,
+    RUN_SUCCESS, RUN_FAILURE, RUN_CANCELING, RUN_CANCELED). When runs and events share a
+    database, storing the event moves the status in the same transaction. When they do not
+    (e.g. `run_storage` on Postgres and `event_log_storage` elsewhere), the instance applies
+    the change to the run storage right after the events are durable; a crash between the two
+    leaves the event stored and the status behind, which replaying the run's events mends.
+    """
+
+    def __init__(
+        self,
+        *,
+        home: Path,
+        config: InstanceConfig,
+        run_storage: RunStorage,
+        event_log_storage: EventLogStorage,
+        schedule_storage: ScheduleStorage,
+        source: str | None = None,
+        context: LoadContext | None = None,
+        remove_home_on_exit: bool = False,
+    ) -> None:
+        self._home = home
+        self._config = config
+        self._source = source
+        self._context = context or LoadContext(home=home, source=source)
+        self._runs = run_storage
+        self._events = event_log_storage
+        self._schedules = schedule_storage
+        self._shared_db = event_log_storage.updates_run_status_in(run_storage)
+        self._remove_home = remove_home_on_exit
+        self._stack: AsyncExitStack | None = None
+        self._task_group: TaskGroup | None = None
+        self._entered = False
+
+    # -- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, home: str | Path | None = None) -> DagloomInstance:
+        """The instance of `home` (default `$DAGLOOM_HOME`, else `./.dagloom`), configured by
+        its dagloom.yaml when present, else by the defaults (SQLite at `home/dagloom.db`).
+
+        Reads and validates the config now (`ConfigError` names the file and key path);
+        connects on `async with`.
+        """
+        root = Path(home).resolve() if home is not None else default_home()
+        path = root / CONFIG_FILE
+        config = load_config_file(path)
+        return cls.from_config(config, home=root, source=str(path) if path.exists() else None)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: InstanceConfig | Mapping[str, Any],
+        *,
+        home: str | Path | None = None,
+        source: str | None = None,
+    ) -> DagloomInstance:
+        """An instance from a config model or a dagloom.yaml-shaped mapping."""
+        root = Path(home).resolve() if home is not None else default_home()
+        model = (
+            config
+            if isinstance(config, InstanceConfig)
+            else parse_config(dict(config), source=source)
+        )
+        context = LoadContext(home=root, source=source)
+        runs, events, schedules = _build_storages(model, context)
+        return cls(
+            home=root,
+            config=model,
+            run_storage=runs,
+            event_log_storage=events,
+            schedule_storage=schedules,
+            source=source,
+            context=context,
+        )
+
+    @classmethod
+    def ephemeral(cls) -> DagloomInstance:
+        """An in-memory instance whose home is a temporary directory removed on exit."""
+        home = Path(tempfile.mkdtemp(prefix="dagloom-"))
+        memory = InstanceConfig.model_validate({"storage": {"memory": {}}})
+        context = LoadContext(home=home)
+        runs, events, schedules = _build_storages(memory, context)
+        return cls(
+            home=home,
+            config=memory,
+            run_storage=runs,
+            event_log_storage=events,
+            schedule_storage=schedules,
+            context=context,
+            remove_home_on_exit=True,
+        )
+
+    # -- lifetime ----------------------------------------------------------------------------
+
+    def _distinct_storages(self) -> list[StorageLifecycle]:
+        return [self._runs, self._events, self._schedules]
+
+    async def __aenter__(self) -> Self:
+        if self._entered:
+            raise StorageError("a DagloomInstance is entered only once", location=str(self.home))
+        self._entered = True
+        async with AsyncExitStack() as stack:
+            if not self._remove_home:
+                self._home.mkdir(parents=True, exist_ok=True)
+            for storage in self._distinct_storages():
+                await storage.open()
+                stack.push_async_callback(storage.close)
+            self._task_group = await stack.enter_async_context(anyio.create_task_group())
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        stack, self._stack = self._stack, None
+        self._task_group = None
+        try:
+            if stack is not None:
+                return await stack.__aexit__(exc_type, exc, tb)
+            return None
+        finally:
+            if self._remove_home:
+                shutil.rmtree(self._home, ignore_errors=True)
+
+    # -- what it owns ------------------------------------------------------------------------
+
+    @property
+    def home(self) -> Path:
+        """The instance directory (`$DAGLOOM_HOME`)."""
+        return self._home
+
+    @property
+    def config(self) -> InstanceConfig:
+        return self._config
+
+    @property
+    def config_source(self) -> str | None:
+        """The dagloom.yaml the config came from, or None for the defaults."""
+        return self._source
+
+    @property
+    def is_ephemeral(self) -> bool:
+        """Whether this instance came from `ephemeral()`: in memory, home removed on exit."""
+        return self._remove_home
+
+    @property
+    def storage_dir(self) -> Path:
+        """Where the default filesystem IO manager keeps outputs: `home/storage`."""
+        return self._home / "storage"
+
+    @property
+    def compute_logs_dir(self) -> Path:
+        """Where the default compute log manager keeps captured output: `home/logs`."""
+        return self._home / "logs"
+
+    @property
+    def run_storage(self) -> RunStorage:
+        return self._runs
+
+    @property
+    def event_log_storage(self) -> EventLogStorage:
+        return self._events
+
+    @property
+    def schedule_storage(self) -> ScheduleStorage:
+        return self._schedules
+
+    def load_component(self, section: str, *, expected: type | None = None) -> object | None:
+        """Build the component configured in `section` (`run_coordinator`, `run_launcher`,
+        `compute_logs`, `scheduler`), or None when the section is absent (use the default).
+        Each call builds a new object."""
+        spec = getattr(self._config, section, None)
+        if spec is None:
+            return None
+        if not isinstance(spec, ComponentConfig):
+            raise ValueError(f"{section!r} is not a component section")
+        return load_component(spec, section=section, context=self._context, expected=expected)
+
+    def describe(self) -> list[tuple[str, str]]:
+        """(section, what is configured) for every storage and component section."""
+        rows = [
+            ("run_storage", self._runs.describe()),
+            ("event_log_storage", self._events.describe()),
+            ("schedule_storage", self._schedules.describe()),
+        ]
+        for section in ("run_coordinator", "run_launcher", "compute_logs", "scheduler"):
+            spec = getattr(self._config, section)
+            if spec is None:
+                rows.append((section, "default"))
+            else:
+                where = f"{spec.module}." if spec.module else ""
+                rows.append((section, f"{where}{spec.class_name}"))
+        return rows
+
+    def _migratable(self) -> list[tuple[str, MigratableStorage]]:
+        seen: set[int] = set()
+        out: list[tuple[str, MigratableStorage]] = []
+        for (section, _, _), storage in zip(
+            _STORAGE_SECTIONS, self._distinct_storages(), strict=True
+        ):
+            key = id(getattr(storage, "database", storage))
+            if isinstance(storage, MigratableStorage) and key not in seen:
+                seen.add(key)
+                out.append((section, storage))
+        return out
+
+    async def schema_info(self) -> list[tuple[str, SchemaInfo]]:
+        """The schema version of each distinct database (memory storages have none)."""
+        return [(section, await s.schema_info()) for section, s in self._migratable()]
+
+    async def migrate(self) -> list[tuple[str, SchemaInfo]]:
+        """Upgrade every database to the latest schema; works whether entered or not."""
+        return [(section, await s.migrate()) for section, s in self._migratable()]
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    async def create_run(self, run: Run) -> Run:
+        """Store a new run and return it as stored.
+
+        Fills what the caller left unset: a uuid4 `run_id`, `create_time` now, status
+        NOT_STARTED, and `root_run_id` from the parent run. `StorageError` if the id exists.
+        """
+        if not run.run_id:
+            run.run_id = str(uuid.uuid4())
+        if not run.create_time:
+            run.create_time = time.time()
+        if run.status == RunStatus.UNSPECIFIED:
+            run.status = RunStatus.NOT_STARTED
+        if run.parent_run_id and not run.root_run_id:
+            parent = await self._runs.get_run(run.parent_run_id)
+            run.root_run_id = (parent.root_run_id if parent else "") or run.parent_run_id
+        return await self._runs.add_run(run)
+
+    async def get_run(self, run_id: str) -> Run | None:
+        return await self._runs.get_run(run_id)
+
+    async def get_runs(
+        self,
+        filters: RunsFilter | None = None,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> list[Run]:
+        """Runs matching `filters`, newest first; see `RunStorage.get_runs`."""
+        return await self._runs.get_runs(filters, limit=limit, cursor=cursor)
+
+    async def get_runs_count(self, filters: RunsFilter | None = None) -> int:
+        return await self._runs.get_runs_count(filters)
+
+    async def add_run_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        await self._runs.add_run_tags(run_id, tags)
+
+    async def delete_run(self, run_id: str) -> None:
+        """Delete a run with its tags and events; `RunNotFoundError` if there is none."""
+        await self._runs.delete_run(run_id)
+        if not self._shared_db:
+            await self._events.delete_events(run_id)
+
+    # -- events -------------------------------------------------------------------------------
+
+    async def store_events(self, events: Sequence[Event]) -> None:
+        """Store events durably and move the status of the runs they concern."""
+        await self._events.store_events(events)
+        if not self._shared_db:
+            await self._runs.handle_run_events(events)
+
+    def event_sink(self, *, batch_size: int = BATCH_SIZE) -> StorageEventSink:
+        """A new batched sink into this instance's event log (see `StorageEventSink`).
+
+        Take one per run; `await sink.flush()` before reporting the run finished makes its
+        terminal event, and the status it sets, durable. Needs the instance entered.
+        """
+        if self._task_group is None:
+            raise StorageError(
+                "the instance is not open; use `async with instance:`", location=str(self.home)
+            )
+        return StorageEventSink(
+            self._events,
+            self._task_group,
+            batch_size=batch_size,
+            after_store=None if self._shared_db else self._runs.handle_run_events,
+        )
+
+    async def get_events(
+        self,
+        run_id: str,
+        *,
+        after: int | None = None,
+        limit: int | None = None,
+        event_types: Sequence[EventType] = (),
+    ) -> list[EventRecord]:
+        """A run's events in order, after the `after` cursor (a storage_id)."""
+        return await self._events.get_events(
+            run_id, after=after, limit=limit, event_types=event_types
+        )
+
+    def watch_run_events(
+        self, run_id: str, *, after: int | None = None, stop_at_end: bool = True
+    ) -> AsyncIterator[EventRecord]:
+        """Yield a run's events as they are stored; see `EventLogStorage.watch_run_events`."""
+        return self._events.watch_run_events(run_id, after=after, stop_at_end=stop_at_end)
+
+    async def get_step_stats(self, run_id: str) -> list[StepStats]:
+        return await self._events.get_step_stats(run_id)
+
+    async def get_asset_keys(self) -> list[tuple[str, ...]]:
+        return await self._events.get_asset_keys()
+
+    async def get_latest_materialization(self, asset_key: Sequence[str]) -> EventRecord | None:
+        return await self._events.get_latest_materialization(asset_key)
+
+    async def get_materializations(
+        self, asset_key: Sequence[str], *, limit: int | None = None, before: int | None = None
+    ) -> list[EventRecord]:
+        return await self._events.get_materializations(asset_key, limit=limit, before=before)

@@ -1,0 +1,254 @@
+"""The models of `$DAGLOOM_HOME/dagloom.yaml`, and reading it into them.
+
+Every section is optional; an absent one means the embedded default (SQLite under
+`$DAGLOOM_HOME`, the default coordinator and launcher, local compute logs). Components are
+swapped as in Dagster's dagster.yaml, with `module`/`class`/`config`; built-ins may omit
+`module`. Any string may instead be `{env: NAME}`, read from the environment when loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from dagloom.errors import ConfigError
+
+CONFIG_FILE = "dagloom.yaml"
+DEFAULT_HOME = ".dagloom"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ComponentConfig(_Model):
+    """A swappable component: the class `module.class`, built from `config`.
+
+    `module` may be omitted for a built-in, named by its class alone (`SqliteRunStorage`).
+    """
+
+    module: str | None = None
+    class_name: str = Field(alias="class")
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class SqliteStorageConfig(_Model):
+    """SQLite storage: the file is `path`, else `base_dir/dagloom.db`; relative paths are
+    under `$DAGLOOM_HOME`."""
+
+    base_dir: str | None = None
+    path: str | None = None
+    readers: int = Field(default=4, ge=1)
+    busy_timeout_seconds: float = Field(default=120.0, gt=0)
+    poll_interval_seconds: float = Field(default=0.5, gt=0)
+
+    def file(self, home: Path) -> Path:
+        if self.path is not None:
+            return home / self.path
+        return home / (self.base_dir or ".") / "dagloom.db"
+
+
+class PostgresDbConfig(_Model):
+    """Connection fields as in Dagster's `postgres_db`."""
+
+    username: str
+    password: str = ""
+    hostname: str
+    db_name: str
+    port: int = 5432
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class PostgresStorageConfig(_Model):
+    """Postgres storage: either `postgres_url` or `postgres_db`, plus a schema and pool size."""
+
+    postgres_url: str | None = None
+    postgres_db: PostgresDbConfig | None = None
+    db_schema: str = Field(default="public", alias="schema", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    pool_min_size: int = Field(default=1, ge=0)
+    pool_max_size: int = Field(default=10, ge=1)
+    poll_interval_seconds: float = Field(default=2.0, gt=0)
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> PostgresStorageConfig:
+        if (self.postgres_url is None) == (self.postgres_db is None):
+            raise ValueError("give exactly one of postgres_url and postgres_db")
+        return self
+
+    def dsn(self) -> str:
+        if self.postgres_url is not None:
+            return self.postgres_url
+        db = self.postgres_db
+        assert db is not None
+        auth = quote(db.username, safe="")
+        if db.password:
+            auth += ":" + quote(db.password, safe="")
+        query = f"?{urlencode(db.params)}" if db.params else ""
+        return f"postgresql://{auth}@{db.hostname}:{db.port}/{quote(db.db_name)}{query}"
+
+
+class MemoryStorageConfig(_Model):
+    """In-memory storage: nothing survives the process."""
+
+
+class StorageConfig(_Model):
+    """The `storage:` shorthand: one backend for runs, events and schedules."""
+
+    sqlite: SqliteStorageConfig | None = None
+    postgres: PostgresStorageConfig | None = None
+    memory: MemoryStorageConfig | None = None
+
+    @model_validator(mode="after")
+    def _one_backend(self) -> StorageConfig:
+        chosen = [n for n in ("sqlite", "postgres", "memory") if getattr(self, n) is not None]
+        if len(chosen) != 1:
+            raise ValueError("give exactly one of sqlite, postgres and memory")
+        return self
+
+
+class RunMonitoringConfig(_Model):
+    enabled: bool = False
+    start_timeout_seconds: float = 180.0
+    cancel_timeout_seconds: float = 180.0
+    max_resume_run_attempts: int = 0
+    poll_interval_seconds: float = 120.0
+    free_slots_after_run_end_seconds: float = 0.0
+
+
+class RunRetriesConfig(_Model):
+    enabled: bool = False
+    max_retries: int = 0
+    retry_on_asset_or_op_failure: bool = True
+
+
+class LoopConfig(_Model):
+    """Thread settings of the schedule and sensor loops, as in Dagster."""
+
+    use_threads: bool = False
+    num_workers: int | None = Field(default=None, ge=1)
+
+
+class TelemetryConfig(_Model):
+    enabled: bool = False
+
+
+class InstanceConfig(_Model):
+    """The whole of dagloom.yaml."""
+
+    storage: StorageConfig | None = None
+    run_storage: ComponentConfig | None = None
+    event_log_storage: ComponentConfig | None = None
+    schedule_storage: ComponentConfig | None = None
+    run_coordinator: ComponentConfig | None = None
+    run_launcher: ComponentConfig | None = None
+    compute_logs: ComponentConfig | None = None
+    scheduler: ComponentConfig | None = None
+    run_monitoring: RunMonitoringConfig = RunMonitoringConfig()
+    run_retries: RunRetriesConfig = RunRetriesConfig()
+    sensors: LoopConfig = LoopConfig()
+    schedules: LoopConfig = LoopConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+
+    @model_validator(mode="after")
+    def _storage_or_parts(self) -> InstanceConfig:
+        if self.storage is not None and any(
+            (self.run_storage, self.event_log_storage, self.schedule_storage)
+        ):
+            raise ValueError(
+                "give either `storage` or run_storage/event_log_storage/schedule_storage, not both"
+            )
+        return self
+
+
+def resolve_env(
+    value: Any,
+    path: tuple[str | int, ...] = (),
+    problems: list[tuple[tuple[str | int, ...], str]] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Any:
+    """Replace every `{env: NAME}` in a loaded YAML tree with the variable's value.
+
+    Unset variables are appended to `problems` as (key path, text) and left as None.
+    """
+    env = os.environ if environ is None else environ
+    if problems is None:
+        problems = []
+    if isinstance(value, dict):
+        if set(value) == {"env"} and isinstance(value["env"], str):
+            name = value["env"]
+            if name not in env:
+                problems.append((path, f"environment variable {name} is not set"))
+                return None
+            return env[name]
+        return {k: resolve_env(v, (*path, str(k)), problems, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_env(v, (*path, i), problems, env) for i, v in enumerate(value)]
+    return value
+
+
+def problems_of(
+    exc: ValidationError, prefix: tuple[str | int, ...] = ()
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Pydantic's errors as (key path, text) pairs for `ConfigError`."""
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    for error in exc.errors():
+        loc = tuple(p for p in error["loc"] if isinstance(p, str | int))
+        text = error["msg"]
+        if error["type"] == "extra_forbidden":
+            text = "unknown key"
+        elif error["type"] == "missing":
+            text = "required key is missing"
+        elif error["type"] == "value_error":
+            text = text.removeprefix("Value error, ")
+        out.append(((*prefix, *loc), text))
+    return out
+
+
+def parse_config(data: Any, *, source: str | None = None) -> InstanceConfig:
+    """Validate a loaded dagloom.yaml tree; `ConfigError` names `source` and each key path."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"expected a mapping of sections, found {type(data).__name__}", source=source
+        )
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    resolved = resolve_env(data, (), problems)
+    if problems:
+        raise ConfigError(
+            "instance config refers to unset variables", source=source, problems=problems
+        )
+    try:
+        return InstanceConfig.model_validate(resolved)
+    except ValidationError as exc:
+        raise ConfigError(
+            "invalid instance config", source=source, problems=problems_of(exc)
+        ) from exc
+
+
+def load_config_file(path: Path) -> InstanceConfig:
+    """Read and validate a dagloom.yaml; a missing file means every default."""
+    if not path.exists():
+        return InstanceConfig()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"not valid YAML{where}: {problem}", source=str(path)) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the file: {exc}", source=str(path)) from exc
+    return parse_config(data, source=str(path))
+
+
+def default_home() -> Path:
+    """`$DAGLOOM_HOME`, else `./.dagloom`, as an absolute path."""
+    return Path(os.environ.get("DAGLOOM_HOME") or DEFAULT_HOME).resolve()

@@ -1,0 +1,105 @@
+"""StorageEventSink: the executor's `EventSink` that writes to an `EventLogStorage` in
+batches."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+import anyio
+from anyio.abc import TaskGroup
+
+from dagloom.errors import StorageError
+from dagloom.messages import Event
+from dagloom.storage.base import EventLogStorage
+
+BATCH_SIZE = 500
+"""Events buffered before a background write starts: 500 rows per transaction is ~25x to
+~400x faster than one."""
+
+
+class StorageEventSink:
+    """Buffers emitted events and writes them to `storage` in batches, in emit order.
+
+    `emit` never blocks and never raises: once `batch_size` events are buffered it starts one
+    background write in `task_group`; events emitted while a write is in flight go in the next
+    one. `flush` returns once every event emitted before it is durable, and raises
+    `StorageError` if they could not be written (they stay buffered, and the next `flush`
+    tries again). Calling `flush` twice is safe. `after_store`, when given, is awaited with
+    each stored batch (the instance uses it to move run status in a separate run storage).
+
+    One sink may carry events of any number of runs; give each run its own so its `flush`
+    waits only for its own events.
+    """
+
+    __slots__ = (
+        "_after_store",
+        "_batch_size",
+        "_buffer",
+        "_error",
+        "_idle",
+        "_storage",
+        "_task_group",
+        "_writing",
+    )
+
+    def __init__(
+        self,
+        storage: EventLogStorage,
+        task_group: TaskGroup,
+        *,
+        batch_size: int = BATCH_SIZE,
+        after_store: Callable[[Sequence[Event]], Awaitable[None]] | None = None,
+    ) -> None:
+        self._storage = storage
+        self._task_group = task_group
+        self._batch_size = max(1, batch_size)
+        self._after_store = after_store
+        self._buffer: list[Event] = []
+        self._writing = False
+        self._idle = anyio.Event()
+        self._idle.set()
+        self._error: StorageError | None = None
+
+    def emit(self, event: Event) -> None:
+        self._buffer.append(event)
+        if len(self._buffer) >= self._batch_size and not self._writing and self._error is None:
+            self._start_writing()
+            self._task_group.start_soon(self._drain)
+
+    def _start_writing(self) -> None:
+        self._writing = True
+        self._idle = anyio.Event()
+
+    async def _drain(self) -> None:
+        try:
+            while self._buffer:
+                batch, self._buffer = self._buffer, []
+                try:
+                    # A batch taken from the buffer is written even if the caller is
+                    # cancelled, so no event is lost between buffer and database.
+                    with anyio.CancelScope(shield=True):
+                        await self._storage.store_events(batch)
+                        if self._after_store is not None:
+                            await self._after_store(batch)
+                except StorageError as exc:
+                    self._buffer[:0] = batch
+                    self._error = exc
+                    return
+                self._error = None
+        finally:
+            self._writing = False
+            self._idle.set()
+
+    async def flush(self) -> None:
+        while self._writing:
+            await self._idle.wait()
+        if self._buffer:
+            self._start_writing()
+            await self._drain()
+        if self._error is not None:
+            raise self._error
+
+    @property
+    def pending(self) -> int:
+        """Events emitted but not yet durable."""
+        return len(self._buffer)

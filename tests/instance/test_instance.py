@@ -1,0 +1,172 @@
+"""DagloomInstance: runs and events through the batched sink, persistence across processes,
+mixed backends, and the errors of a bad home."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from dagloom.errors import RunNotFoundError, StorageError
+from dagloom.instance import DagloomInstance
+from dagloom.messages import Event, EventType, Run, RunStatus
+from dagloom.storage import RunsFilter, StepStatus
+from tests.storage.pg import PG_URL, fresh_schema
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_events(run_id: str, steps: int) -> list[Event]:
+    events = [Event(run_id=run_id, event_type=EventType.RUN_START, timestamp=1.0)]
+    for i in range(steps):
+        events.append(Event(run_id=run_id, event_type=EventType.STEP_START, step_key=f"s{i}"))
+        events.append(Event(run_id=run_id, event_type=EventType.STEP_SUCCESS, step_key=f"s{i}"))
+    events.append(Event(run_id=run_id, event_type=EventType.RUN_SUCCESS, timestamp=2.0))
+    return events
+
+
+async def execute(instance: DagloomInstance, job: str, steps: int, batch: int = 500) -> Run:
+    """What the executor does: create the run, emit into a sink, flush before finishing."""
+    run = await instance.create_run(Run(job_name=job, tags={"team": "data"}))
+    sink = instance.event_sink(batch_size=batch)
+    for event in run_events(run.run_id, steps):
+        sink.emit(event)
+    await sink.flush()
+    return run
+
+
+async def test_a_run_persists_and_reads_back_from_a_new_instance(tmp_path: Path) -> None:
+    async with DagloomInstance.open(tmp_path) as instance:
+        run = await execute(instance, "etl", 1000, batch=64)
+        assert run.run_id and run.create_time > 0 and run.status == RunStatus.NOT_STARTED
+    async with DagloomInstance.open(tmp_path) as again:
+        stored = await again.get_run(run.run_id)
+        assert stored is not None
+        assert (stored.status, stored.start_time, stored.end_time) == (RunStatus.SUCCESS, 1.0, 2.0)
+        records = await again.get_events(run.run_id)
+        assert [r.event for r in records] == run_events(run.run_id, 1000)
+        stats = await again.get_step_stats(run.run_id)
+        assert len(stats) == 1000 and {s.status for s in stats} == {StepStatus.SUCCESS}
+        assert [r.run_id for r in await again.get_runs(RunsFilter(tags={"team": "data"}))] == [
+            run.run_id
+        ]
+
+
+async def test_events_are_readable_after_the_writing_process_exits(tmp_path: Path) -> None:
+    script = (
+        "import anyio\n"
+        "from dagloom.instance import DagloomInstance\n"
+        "from tests.instance.test_instance import execute\n"
+        "async def main():\n"
+        f"    async with DagloomInstance.open({str(tmp_path)!r}) as instance:\n"
+        "        run = await execute(instance, 'child', 10)\n"
+        "        print(run.run_id)\n"
+        "anyio.run(main)\n"
+    )
+    done = await anyio.run_process([sys.executable, "-c", script], cwd=ROOT)
+    run_id = done.stdout.decode().strip()
+    async with DagloomInstance.open(tmp_path) as instance:
+        run = await instance.get_run(run_id)
+        assert run is not None and run.status == RunStatus.SUCCESS
+        assert len(await instance.get_events(run_id)) == 22
+
+
+async def test_mixed_backends_still_move_run_status(tmp_path: Path) -> None:
+    config = {
+        "run_storage": {"class": "MemoryRunStorage"},
+        "event_log_storage": {"class": "SqliteEventLogStorage"},
+    }
+    async with DagloomInstance.from_config(config, home=tmp_path) as instance:
+        run = await execute(instance, "job", 3, batch=2)
+        stored = await instance.get_run(run.run_id)
+        assert stored is not None and stored.status == RunStatus.SUCCESS
+        await instance.delete_run(run.run_id)
+        assert await instance.get_events(run.run_id) == []
+        with pytest.raises(RunNotFoundError):
+            await instance.delete_run(run.run_id)
+
+
+async def test_a_watcher_follows_a_run_through_the_sink() -> None:
+    async with DagloomInstance.ephemeral() as instance:
+        run = await instance.create_run(Run(job_name="job"))
+        seen: list[EventType] = []
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+
+                async def watch() -> None:
+                    async for record in instance.watch_run_events(run.run_id):
+                        assert record.event is not None
+                        seen.append(record.event.event_type)
+
+                tg.start_soon(watch)
+                sink = instance.event_sink(batch_size=1)
+                for event in run_events(run.run_id, 2):
+                    sink.emit(event)
+                await sink.flush()
+        assert seen == [e.event_type for e in run_events(run.run_id, 2)]
+
+
+async def test_the_ephemeral_home_is_removed_on_exit() -> None:
+    async with DagloomInstance.ephemeral() as instance:
+        home = instance.home
+        assert home.is_dir() and instance.is_ephemeral
+    assert not home.exists()
+
+
+async def test_a_sink_needs_an_open_instance(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="not open"):
+        DagloomInstance.open(tmp_path).event_sink()
+
+
+async def test_a_corrupt_database_in_the_home_gives_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "dagloom.db").write_bytes(b"\x00garbage" * 1000)
+    with pytest.raises(StorageError, match="not a usable SQLite database"):
+        async with DagloomInstance.open(tmp_path):
+            pass
+
+
+async def test_a_failed_write_keeps_events_for_the_next_flush(tmp_path: Path) -> None:
+    async with DagloomInstance.open(tmp_path) as instance:
+        sink = instance.event_sink(batch_size=1000)
+        sink.emit(Event(run_id="r", event_type=EventType.RUN_START))
+        database = instance.event_log_storage.database  # type: ignore[attr-defined]
+        writer, database._writer = database._writer, None
+        with pytest.raises(StorageError, match="not open"):
+            await sink.flush()
+        assert sink.pending == 1
+        database._writer = writer
+        await sink.flush()
+        assert sink.pending == 0
+        assert len(await instance.get_events("r")) == 1
+
+
+def test_importing_the_instance_loads_no_database_driver() -> None:
+    code = (
+        "import sys, dagloom.instance, dagloom.storage\n"
+        "bad = {'aiosqlite', 'asyncpg', 'aiohttp'} & set(sys.modules)\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.fixture
+async def pg_schema() -> AsyncIterator[str]:
+    async for name in fresh_schema():
+        yield name
+
+
+@pytest.mark.postgres
+async def test_an_instance_on_postgres_runs_and_migrates(pg_schema: str) -> None:
+    config = {"storage": {"postgres": {"postgres_url": PG_URL, "schema": pg_schema}}}
+    instance = DagloomInstance.from_config(config)
+    assert [info.current for _, info in await instance.schema_info()] == [0]
+    async with instance:
+        run = await execute(instance, "job", 600)
+        stored = await instance.get_run(run.run_id)
+        assert stored is not None and stored.status == RunStatus.SUCCESS
+        assert len(await instance.get_events(run.run_id)) == 1202
+    assert [info.up_to_date for _, info in await instance.migrate()] == [True]
