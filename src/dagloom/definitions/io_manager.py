@@ -163,7 +163,9 @@ def io_manager(
 def _memory_key(context: OutputContext) -> tuple[str, ...]:
     if context.asset_key is not None:
         return ("asset", *context.asset_key.path)
-    return tuple(context.get_identifier())
+    if context.mapping_key is None:
+        return (context.run_id, context.step_key, context.name)
+    return (context.run_id, context.step_key, context.name, context.mapping_key)
 
 
 class InMemoryIOManager(IOManager):

@@ -45,6 +45,35 @@ def error_info(exc: BaseException) -> ErrorInfo:
     )
 
 
+_new = object.__new__
+# Every field of Event at its default. `new_event` copies this and sets what it knows: the
+# generated __init__ costs ~1.6 µs per event, this ~0.5 µs, and a run emits ~5 per step.
+# tests/execution/test_events.py checks the result is identical to a constructed Event.
+_BLANK: dict[str, object] = dict(Event().__dict__)
+
+
+def new_event(
+    run_id: str,
+    job_name: str,
+    event_type: EventType,
+    step_key: str,
+    message: str,
+    level: LogLevel,
+) -> Event:
+    """An Event with no payload, built without the generated constructor (see _BLANK)."""
+    made = _new(Event)
+    fields = _BLANK.copy()
+    fields["run_id"] = run_id
+    fields["event_type"] = event_type
+    fields["timestamp"] = time()
+    fields["job_name"] = job_name
+    fields["step_key"] = step_key
+    fields["message"] = message
+    fields["level"] = level
+    made.__dict__ = fields
+    return made
+
+
 def event(
     run_id: str,
     job_name: str,

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from time import perf_counter, time
+from time import perf_counter
 from typing import Any
 
 import anyio
@@ -32,7 +32,7 @@ from dagloom.definitions.outputs import (
 from dagloom.definitions.resources import Resources
 from dagloom.errors import DagloomError, Failure, RetryRequested
 from dagloom.execution.context import AssetExecutionContext, OpExecutionContext
-from dagloom.execution.events import error_info
+from dagloom.execution.events import error_info, new_event
 from dagloom.execution.plan import (
     FROM_ASSET,
     FROM_COLLECT,
@@ -107,6 +107,13 @@ class Outcome:
     error: BaseException | None = None
 
 
+_SUCCEEDED = Outcome(SUCCESS)
+# Tuples, not `A | B`: a union object is built anew each time the expression runs.
+_SEQUENCES = (list, tuple)
+_WRAPPED = (Output, MaterializeResult, DynamicOutput)
+_OUTPUT_LIKE = (Output, MaterializeResult)
+
+
 class ExecutionState:
     """The run's progress: step statuses, produced outputs, and user errors by step."""
 
@@ -161,28 +168,23 @@ class StepRunner:
             resources=facts.resources,
         )
         value = facts.io_managers[out_def_manager].load_input(context)
-        facts.emit(
-            Event(
-                run_id=facts.run_id,
-                event_type=_LOADED_INPUT,
-                timestamp=time(),
-                job_name=facts.job_name,
-                step_key=step_key,
-                message=f'Loaded input "{input_name}" using input manager "{manager}", from '
-                f'output "{upstream.name}" of step "{upstream.step_key}"',
-                level=_DEBUG,
-                loaded_input=LoadedInputData(
-                    input_name=input_name,
-                    manager_key=manager,
-                    upstream_step_key=upstream.step_key,
-                    upstream_output_name=upstream.name,
-                ),
-            )
+        made = new_event(
+            facts.run_id,
+            facts.job_name,
+            _LOADED_INPUT,
+            step_key,
+            f'Loaded input "{input_name}" using input manager "{manager}", from '
+            f'output "{upstream.name}" of step "{upstream.step_key}"',
+            _DEBUG,
         )
+        made.loaded_input = LoadedInputData(
+            input_name=input_name,
+            manager_key=manager,
+            upstream_step_key=upstream.step_key,
+            upstream_output_name=upstream.name,
+        )
+        facts.emit(made)
         return value
-
-    def _upstream_manager(self, node: str, output: str) -> str:
-        return self.facts.plan.steps[node].node.op.outs[output].io_manager_key
 
     def load_inputs(
         self, tmpl: StepTemplate, step_key: str, mapping_key: str | None
@@ -197,25 +199,24 @@ class StepRunner:
                 upstream = state.outputs.get((self._source_key(tmpl, node, mapping_key), output))
                 if upstream is None:
                     raise _Skip(f'upstream output "{output}" of "{node}" was not produced')
-                manager = self._upstream_manager(node, output)
-                values[spec.name] = self._load(step_key, spec.name, upstream, manager)
+                values[spec.name] = self._load(step_key, spec.name, upstream, spec.manager_key)
             elif kind == FROM_ELEMENT:
                 node, output = spec.sources[0]
                 upstream = state.dynamic_keys[(node, output)][mapping_key or ""]
-                manager = self._upstream_manager(node, output)
-                values[spec.name] = self._load(step_key, spec.name, upstream, manager)
+                values[spec.name] = self._load(step_key, spec.name, upstream, spec.manager_key)
             elif kind == FROM_FAN_IN:
                 items = []
                 for node, output in spec.sources:
                     upstream = state.outputs.get((node, output))
                     if upstream is not None:
-                        manager = self._upstream_manager(node, output)
-                        items.append(self._load(step_key, spec.name, upstream, manager))
+                        items.append(self._load(step_key, spec.name, upstream, spec.manager_key))
                 if not items:
                     raise _Skip(f'no upstream output of fan-in input "{spec.name}" was produced')
                 values[spec.name] = items
             elif kind == FROM_COLLECT:
-                values[spec.name] = self._collect(step_key, spec.name, spec.sources[0])
+                values[spec.name] = self._collect(
+                    step_key, spec.name, spec.sources[0], spec.manager_key
+                )
             elif kind == FROM_ASSET:
                 assert spec.asset_key is not None
                 context = InputContext(
@@ -235,25 +236,24 @@ class StepRunner:
 
     def _emit_loaded_asset(self, step_key: str, input_name: str, manager: str, key: Any) -> None:
         facts = self.facts
-        facts.emit(
-            Event(
-                run_id=facts.run_id,
-                event_type=_LOADED_INPUT,
-                timestamp=time(),
-                job_name=facts.job_name,
-                step_key=step_key,
-                message=f'Loaded input "{input_name}" using input manager "{manager}" from '
-                f'asset "{key.to_user_string()}"',
-                level=_DEBUG,
-                loaded_input=LoadedInputData(input_name=input_name, manager_key=manager),
-            )
+        made = new_event(
+            facts.run_id,
+            facts.job_name,
+            _LOADED_INPUT,
+            step_key,
+            f'Loaded input "{input_name}" using input manager "{manager}" from '
+            f'asset "{key.to_user_string()}"',
+            _DEBUG,
         )
+        made.loaded_input = LoadedInputData(input_name=input_name, manager_key=manager)
+        facts.emit(made)
 
-    def _collect(self, step_key: str, input_name: str, source: tuple[str, str]) -> list[Any]:
+    def _collect(
+        self, step_key: str, input_name: str, source: tuple[str, str], manager: str
+    ) -> list[Any]:
         node, output = source
         plan = self.facts.plan
         state = self.state
-        manager = self._upstream_manager(node, output)
         scope = plan.steps[node].scope
         items: list[Any] = []
         if scope is None:  # collecting the dynamic output itself
@@ -278,29 +278,25 @@ class StepRunner:
         tmpl = facts.plan.steps[node_name]
         op = tmpl.node.op
         if attempt == 0:
-            facts.emit(
-                Event(
-                    run_id=facts.run_id,
-                    event_type=_STEP_START,
-                    timestamp=time(),
-                    job_name=facts.job_name,
-                    step_key=step_key,
-                    message=f'Started execution of step "{step_key}".',
-                    level=_DEBUG,
-                )
+            made = new_event(
+                facts.run_id,
+                facts.job_name,
+                _STEP_START,
+                step_key,
+                f'Started execution of step "{step_key}".',
+                _DEBUG,
             )
+            facts.emit(made)
         else:
-            facts.emit(
-                Event(
-                    run_id=facts.run_id,
-                    event_type=_STEP_RESTARTED,
-                    timestamp=time(),
-                    job_name=facts.job_name,
-                    step_key=step_key,
-                    message=f'Started re-execution (attempt # {attempt + 1}) of step "{step_key}".',
-                    level=_DEBUG,
-                )
+            made = new_event(
+                facts.run_id,
+                facts.job_name,
+                _STEP_RESTARTED,
+                step_key,
+                f'Started re-execution (attempt # {attempt + 1}) of step "{step_key}".',
+                _DEBUG,
             )
+            facts.emit(made)
         context_type = AssetExecutionContext if tmpl.asset_keys else OpExecutionContext
         context = context_type(
             run_id=facts.run_id,
@@ -350,18 +346,16 @@ class StepRunner:
             kind = "a DynamicOutput" if out_def.is_dynamic else "an Output"
             raise DagloomError(f'output "{output_name}" of "{step_key}" must be given as {kind}')
         asset_key = tmpl.asset_keys.get(output_name)
-        facts.emit(
-            Event(
-                run_id=facts.run_id,
-                event_type=_STEP_OUTPUT,
-                timestamp=time(),
-                job_name=facts.job_name,
-                step_key=step_key,
-                message=f'Yielded output "{output_name}".',
-                level=_DEBUG,
-                step_output=StepOutputData(output_name=output_name, mapping_key=mapping_key or ""),
-            )
+        made = new_event(
+            facts.run_id,
+            facts.job_name,
+            _STEP_OUTPUT,
+            step_key,
+            f'Yielded output "{output_name}".',
+            _DEBUG,
         )
+        made.step_output = StepOutputData(output_name=output_name, mapping_key=mapping_key or "")
+        facts.emit(made)
         out_ctx = OutputContext(
             step_key,
             output_name,
@@ -375,22 +369,20 @@ class StepRunner:
         manager = out_def.io_manager_key
         if value is not NO_VALUE:
             facts.io_managers[manager].handle_output(out_ctx, value)
-            facts.emit(
-                Event(
-                    run_id=facts.run_id,
-                    event_type=_HANDLED_OUTPUT,
-                    timestamp=time(),
-                    job_name=facts.job_name,
-                    step_key=step_key,
-                    message=f'Handled output "{output_name}" using IO manager "{manager}"',
-                    level=_DEBUG,
-                    handled_output=HandledOutputData(
-                        output_name=output_name,
-                        manager_key=manager,
-                        mapping_key=mapping_key or "",
-                    ),
-                )
+            made = new_event(
+                facts.run_id,
+                facts.job_name,
+                _HANDLED_OUTPUT,
+                step_key,
+                f'Handled output "{output_name}" using IO manager "{manager}"',
+                _DEBUG,
             )
+            made.handled_output = HandledOutputData(
+                output_name=output_name,
+                manager_key=manager,
+                mapping_key=mapping_key or "",
+            )
+            facts.emit(made)
         if mapping_key is None:
             self.state.outputs[(step_key, output_name)] = out_ctx
         else:
@@ -410,22 +402,20 @@ class StepRunner:
         self, step_key: str, asset_key: Any, metadata: Mapping[str, Any], description: str | None
     ) -> None:
         facts = self.facts
-        facts.emit(
-            Event(
-                run_id=facts.run_id,
-                event_type=_ASSET_MATERIALIZATION,
-                timestamp=time(),
-                job_name=facts.job_name,
-                step_key=step_key,
-                message=f"Materialized value {asset_key.to_user_string()}.",
-                level=_INFO,
-                asset_materialization=AssetMaterializationData(
-                    asset_key=AssetKeyMessage(path=list(asset_key.path)),
-                    metadata=to_metadata_messages(metadata),
-                    description=description or "",
-                ),
-            )
+        made = new_event(
+            facts.run_id,
+            facts.job_name,
+            _ASSET_MATERIALIZATION,
+            step_key,
+            f"Materialized value {asset_key.to_user_string()}.",
+            _INFO,
         )
+        made.asset_materialization = AssetMaterializationData(
+            asset_key=AssetKeyMessage(path=list(asset_key.path)),
+            metadata=to_metadata_messages(metadata),
+            description=description or "",
+        )
+        facts.emit(made)
 
     def handle_item(
         self, tmpl: StepTemplate, context: OpExecutionContext, item: Any, seen: set[str]
@@ -482,11 +472,11 @@ class StepRunner:
         outs = op.outs
         if len(outs) == 1:
             out_name, out_def = next(iter(outs.items()))
-            if out_def.is_dynamic and isinstance(value, list | tuple):
+            if out_def.is_dynamic and isinstance(value, _SEQUENCES):
                 for item in value:
                     self.handle_item(tmpl, context, item, seen)
                 seen.add(out_name)  # an empty list is a valid dynamic result
-            elif isinstance(value, Output | MaterializeResult | DynamicOutput):
+            elif isinstance(value, _WRAPPED):
                 self.handle_item(tmpl, context, value, seen)
             elif value is None and not out_def.is_required:
                 pass
@@ -497,7 +487,7 @@ class StepRunner:
             pass
         elif isinstance(value, tuple) and len(value) == len(outs):
             for (out_name, _), item in zip(outs.items(), value, strict=True):
-                if isinstance(item, Output | MaterializeResult):
+                if isinstance(item, _OUTPUT_LIKE):
                     self.handle_item(tmpl, context, item, seen)
                 else:
                     seen.add(out_name)
@@ -524,18 +514,16 @@ class StepRunner:
     def succeed(self, step_key: str, started: float) -> Outcome:
         facts = self.facts
         elapsed_ms = (perf_counter() - started) * 1000
-        facts.emit(
-            Event(
-                run_id=facts.run_id,
-                event_type=_STEP_SUCCESS,
-                timestamp=time(),
-                job_name=facts.job_name,
-                step_key=step_key,
-                message=f'Finished execution of step "{step_key}" in {elapsed_ms:.2f}ms.',
-                level=_DEBUG,
-            )
+        made = new_event(
+            facts.run_id,
+            facts.job_name,
+            _STEP_SUCCESS,
+            step_key,
+            f'Finished execution of step "{step_key}" in {elapsed_ms:.2f}ms.',
+            _DEBUG,
         )
-        return Outcome(SUCCESS)
+        facts.emit(made)
+        return _SUCCEEDED
 
     def fail(self, step_key: str, attempt: int, exc: BaseException) -> Outcome:
         """Turn an exception from an attempt into a retry or a failure, with its event."""
@@ -551,45 +539,40 @@ class StepRunner:
             max_retries = policy.max_retries
             delay = policy.delay_for(attempt + 1, facts.rng)
         if attempt < max_retries:
-            facts.emit(
-                Event(
-                    run_id=facts.run_id,
-                    event_type=_STEP_UP_FOR_RETRY,
-                    timestamp=time(),
-                    job_name=facts.job_name,
-                    step_key=step_key,
-                    message=f'Execution of step "{step_key}" failed and has requested a retry '
-                    f"in {delay or 0:.3g} seconds.",
-                    level=_DEBUG,
-                    step_retry=StepRetryData(
-                        attempt=attempt + 1,
-                        max_retries=max_retries,
-                        delay_seconds=delay or 0.0,
-                        error=error_info(exc),
-                    ),
-                )
+            made = new_event(
+                facts.run_id,
+                facts.job_name,
+                _STEP_UP_FOR_RETRY,
+                step_key,
+                f'Execution of step "{step_key}" failed and has requested a retry '
+                f"in {delay or 0:.3g} seconds.",
+                _DEBUG,
             )
+            made.step_retry = StepRetryData(
+                attempt=attempt + 1,
+                max_retries=max_retries,
+                delay_seconds=delay or 0.0,
+                error=error_info(exc),
+            )
+            facts.emit(made)
             return Outcome(FAILED, retry_delay=delay or 0.0, error=exc)
         user_failure = isinstance(exc, Failure)
         metadata = exc.metadata if isinstance(exc, Failure) else None
         description = exc.description if isinstance(exc, Failure) and exc.description else str(exc)
-        facts.emit(
-            Event(
-                run_id=facts.run_id,
-                event_type=_STEP_FAILURE,
-                timestamp=time(),
-                job_name=facts.job_name,
-                step_key=step_key,
-                message=f'Execution of step "{step_key}" failed: '
-                f"{type(exc).__name__}: {description}",
-                level=_ERROR,
-                step_failure=StepFailureData(
-                    error=error_info(exc),
-                    user_failure=user_failure,
-                    metadata=to_metadata_messages(metadata),
-                ),
-            )
+        made = new_event(
+            facts.run_id,
+            facts.job_name,
+            _STEP_FAILURE,
+            step_key,
+            f'Execution of step "{step_key}" failed: {type(exc).__name__}: {description}',
+            _ERROR,
         )
+        made.step_failure = StepFailureData(
+            error=error_info(exc),
+            user_failure=user_failure,
+            metadata=to_metadata_messages(metadata),
+        )
+        facts.emit(made)
         self.state.errors[step_key] = exc
         return Outcome(FAILED, error=exc)
 
@@ -644,18 +627,16 @@ class StepRunner:
 
     def skip(self, step_key: str, reason: str, upstream: tuple[str, ...]) -> Outcome:
         facts = self.facts
-        facts.emit(
-            Event(
-                run_id=facts.run_id,
-                event_type=_STEP_SKIPPED,
-                timestamp=time(),
-                job_name=facts.job_name,
-                step_key=step_key,
-                message=f'Skipped execution of step "{step_key}": {reason}.',
-                level=_INFO,
-                step_skipped=StepSkippedData(upstream_step_keys=list(upstream)),
-            )
+        made = new_event(
+            facts.run_id,
+            facts.job_name,
+            _STEP_SKIPPED,
+            step_key,
+            f'Skipped execution of step "{step_key}": {reason}.',
+            _INFO,
         )
+        made.step_skipped = StepSkippedData(upstream_step_keys=list(upstream))
+        facts.emit(made)
         return Outcome(SKIPPED)
 
 

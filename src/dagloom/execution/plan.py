@@ -208,6 +208,10 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
             else:
                 inputs.append(StepInput(input_name, FROM_CONFIG))
                 continue
+            if not spec.input_manager_key:
+                # Dagster's rule: an input loads through the IO manager that stored it.
+                first_node, first_output = sources[0]
+                manager = nodes[first_node].op.outs[first_output].io_manager_key
             inputs.append(StepInput(input_name, kind, sources, manager_key=manager))
         asset_keys = {}
         if layer is not None:
