@@ -1,0 +1,39 @@
+"""The actor runtime: the actor base, its supervisor and the health reporter.
+
+Concrete actors (coordinator, launcher, daemon, ...) live in their own modules here and build
+on these names.
+"""
+
+from __future__ import annotations
+
+from dagloom.actors._backoff import Backoff
+from dagloom.actors._health import HealthReporter, HealthSource
+from dagloom.actors._protocol import Method, ServiceSpec
+from dagloom.actors._runtime import (
+    Actor,
+    ActorHealth,
+    Clock,
+    Envelope,
+    ReplySlot,
+    RepT,
+    ReqT,
+)
+from dagloom.actors._supervisor import RestartPolicy, Sleep, Supervisor
+
+__all__ = [
+    "Actor",
+    "ActorHealth",
+    "Backoff",
+    "Clock",
+    "Envelope",
+    "HealthReporter",
+    "HealthSource",
+    "Method",
+    "RepT",
+    "ReplySlot",
+    "ReqT",
+    "RestartPolicy",
+    "ServiceSpec",
+    "Sleep",
+    "Supervisor",
+]

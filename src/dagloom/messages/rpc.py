@@ -1,0 +1,23 @@
+"""The gRPC services dagloom's nodes serve, with their request and reply messages.
+
+Generated into `_generated/dagloom/v1/rpc` (package `dagloom.v1.rpc`), apart from the data
+messages, because generated services import grpclib and `import dagloom` must not.
+"""
+
+from __future__ import annotations
+
+from dagloom.messages._generated.dagloom.v1.rpc import (
+    ActorHeartbeat,
+    HealthBase,
+    HealthStub,
+    PingReply,
+    PingRequest,
+)
+
+__all__ = [
+    "ActorHeartbeat",
+    "HealthBase",
+    "HealthStub",
+    "PingReply",
+    "PingRequest",
+]

@@ -1,0 +1,44 @@
+"""Refs to actors, and the two transports that carry their messages: memory and gRPC.
+
+An actor is written once (`dagloom.actors.Actor`); the wiring picks how each caller reaches
+it: `MemoryTransport().ref(actor)` in the same process, `GrpcTransport.ref(...)` across
+processes. Both refs satisfy `ActorRef` and raise the same errors.
+"""
+
+from __future__ import annotations
+
+from dagloom.transport._codec import DEFAULT_MAX_MESSAGE_SIZE, BoundedProtoCodec, check_wire
+from dagloom.transport._grpc import (
+    ACTOR_HEADER,
+    DEFAULT_RECONNECT_BACKOFF,
+    TELL_HEADER,
+    GrpcRef,
+    GrpcTransport,
+    split_address,
+)
+from dagloom.transport._memory import (
+    STRICT_ENV,
+    MemoryRef,
+    MemoryTransport,
+    cross_wire,
+    strict_from_env,
+)
+from dagloom.transport._ref import ActorRef
+
+__all__ = [
+    "ACTOR_HEADER",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "DEFAULT_RECONNECT_BACKOFF",
+    "STRICT_ENV",
+    "TELL_HEADER",
+    "ActorRef",
+    "BoundedProtoCodec",
+    "GrpcRef",
+    "GrpcTransport",
+    "MemoryRef",
+    "MemoryTransport",
+    "check_wire",
+    "cross_wire",
+    "split_address",
+    "strict_from_env",
+]
