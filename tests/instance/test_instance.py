@@ -170,3 +170,13 @@ async def test_an_instance_on_postgres_runs_and_migrates(pg_schema: str) -> None
         assert stored is not None and stored.status == RunStatus.SUCCESS
         assert len(await instance.get_events(run.run_id)) == 1202
     assert [info.up_to_date for _, info in await instance.migrate()] == [True]
+
+
+async def test_an_error_in_the_body_propagates_unwrapped(tmp_path: Path) -> None:
+    with pytest.raises(RunNotFoundError):
+        async with DagloomInstance.open(tmp_path) as instance:
+            sink = instance.event_sink(batch_size=1)
+            sink.emit(Event(run_id="r", event_type=EventType.RUN_START))
+            raise RunNotFoundError("r")
+    async with DagloomInstance.open(tmp_path) as instance:
+        assert len(await instance.get_events("r")) == 1

@@ -200,7 +200,10 @@ class DagloomInstance:
         self._task_group = None
         try:
             if stack is not None:
-                return await stack.__aexit__(exc_type, exc, tb)
+                # The body's own exception is not handed to the task group, which would wrap
+                # it in an ExceptionGroup; it propagates unchanged once writes and storages
+                # are closed.
+                await stack.__aexit__(None, None, None)
             return None
         finally:
             if self._remove_home:

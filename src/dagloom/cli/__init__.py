@@ -1,0 +1,15 @@
+"""The `dagloom` command line: one typer app, each command family in its own module."""
+
+from __future__ import annotations
+
+from dagloom.cli import instance as _instance  # noqa: F401  # registers `dagloom instance`
+from dagloom.cli import run as _run  # noqa: F401  # registers `dagloom run`
+from dagloom.cli._app import app
+
+
+def main() -> None:
+    """Entry point of the `dagloom` script."""
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,183 @@
+"""`dagloom run list|show|logs|delete`: read runs and their events back from the instance."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from dagloom.cli._app import app
+from dagloom.cli._instance_option import HomeOption, console, run_command
+from dagloom.errors import RunNotFoundError
+from dagloom.messages import EventRecord, Run, RunStatus
+
+run_app = typer.Typer(help="List, inspect and delete runs stored in the instance.")
+app.add_typer(run_app, name="run")
+
+
+def _when(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S") if seconds else "-"
+
+
+def _duration(run: Run) -> str:
+    if run.start_time and run.end_time:
+        return f"{run.end_time - run.start_time:.3f}s"
+    return "-"
+
+
+def _status(status: RunStatus) -> str:
+    return status.name or str(int(status))
+
+
+def _event_text(record: EventRecord) -> str:
+    event = record.event
+    if event is None:
+        return ""
+    text = event.message
+    failure = event.step_failure or event.run_failure
+    if failure is not None and failure.error is not None:
+        text = f"{text} {failure.error.cls_name}: {failure.error.message}".strip()
+    data = event.asset_materialization
+    if data is not None and data.asset_key is not None:
+        text = f"{text} asset {'/'.join(data.asset_key.path)}".strip()
+    return text
+
+
+@run_app.command("list")
+def list_runs(
+    home: HomeOption = None,
+    limit: Annotated[int, typer.Option(help="Show at most this many runs.")] = 20,
+    job: Annotated[str | None, typer.Option(help="Only runs of this job.")] = None,
+    status: Annotated[
+        list[str] | None, typer.Option(help="Only runs in this status (repeatable).")
+    ] = None,
+) -> None:
+    """List runs, newest first."""
+    from dagloom.instance import DagloomInstance
+    from dagloom.storage import RunsFilter
+
+    statuses = []
+    for name in status or []:
+        try:
+            statuses.append(RunStatus[name.upper()])
+        except KeyError:
+            known = ", ".join(s.name for s in RunStatus if s.name and s != RunStatus.UNSPECIFIED)
+            raise typer.BadParameter(f"unknown status {name!r}; one of {known}") from None
+
+    async def main() -> None:
+        async with DagloomInstance.open(home) as instance:
+            runs = await instance.get_runs(RunsFilter(job_name=job, statuses=statuses), limit=limit)
+        table = Table("run id", "job", "status", "created", "duration", "tags")
+        for run in runs:
+            tags = ", ".join(f"{k}={v}" for k, v in sorted(run.tags.items()))
+            table.add_row(
+                run.run_id,
+                run.job_name,
+                _status(run.status),
+                _when(run.create_time),
+                _duration(run),
+                tags,
+            )
+        console.print(table)
+
+    run_command(main)
+
+
+@run_app.command("show")
+def show(run_id: str, home: HomeOption = None) -> None:
+    """Show a run's fields and the status of each of its steps."""
+    from dagloom.instance import DagloomInstance
+
+    async def main() -> None:
+        async with DagloomInstance.open(home) as instance:
+            run = await instance.get_run(run_id)
+            if run is None:
+                raise RunNotFoundError(run_id)
+            stats = await instance.get_step_stats(run_id)
+        fields = Table("field", "value", show_header=False)
+        fields.add_row("run id", run.run_id)
+        fields.add_row("job", run.job_name)
+        fields.add_row("status", _status(run.status))
+        fields.add_row("code location", run.code_location or "-")
+        fields.add_row("created", _when(run.create_time))
+        fields.add_row("started", _when(run.start_time))
+        fields.add_row("ended", _when(run.end_time))
+        fields.add_row("duration", _duration(run))
+        fields.add_row("parent run", run.parent_run_id or "-")
+        fields.add_row("root run", run.root_run_id or "-")
+        fields.add_row("tags", ", ".join(f"{k}={v}" for k, v in sorted(run.tags.items())) or "-")
+        fields.add_row("run config", run.run_config_json or "-")
+        console.print(fields)
+        steps = Table("step", "status", "attempts", "start", "end", "materializations")
+        for s in stats:
+            steps.add_row(
+                s.step_key,
+                s.status.value,
+                str(s.attempts),
+                _when(s.start_time or 0),
+                _when(s.end_time or 0),
+                ", ".join("/".join(k) for k in s.materializations),
+            )
+        console.print(steps)
+
+    run_command(main)
+
+
+@run_app.command("logs")
+def logs(
+    run_id: str,
+    home: HomeOption = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events until the run ends.")
+    ] = False,
+) -> None:
+    """Print a run's events in the order they were stored."""
+    from dagloom.instance import DagloomInstance
+
+    def line(record: EventRecord) -> None:
+        event = record.event
+        if event is None:
+            return
+        console.print(
+            f"{_when(event.timestamp)}  {event.event_type.name:<22} "
+            f"{event.step_key or '-':<24} {_event_text(record)}",
+            markup=False,
+        )
+
+    async def main() -> None:
+        async with DagloomInstance.open(home) as instance:
+            if await instance.get_run(run_id) is None:
+                raise RunNotFoundError(run_id)
+            if follow:
+                async for record in instance.watch_run_events(run_id):
+                    line(record)
+                return
+            cursor: int | None = None
+            while page := await instance.get_events(run_id, after=cursor, limit=1000):
+                for record in page:
+                    line(record)
+                cursor = page[-1].storage_id
+
+    run_command(main)
+
+
+@run_app.command("delete")
+def delete(
+    run_id: str,
+    home: HomeOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a run with its tags and events."""
+    from dagloom.instance import DagloomInstance
+
+    if not yes:
+        typer.confirm(f"Delete run {run_id} and all its events?", abort=True)
+
+    async def main() -> None:
+        async with DagloomInstance.open(home) as instance:
+            await instance.delete_run(run_id)
+        console.print(f"deleted run {run_id}")
+
+    run_command(main)
