@@ -1,0 +1,42 @@
+"""`python -m benchmarks <suite> [options]`: dispatch to one benchmark suite's `main(argv)`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Suites load lazily so one suite's imports (or absence) never affect another.
+SUITES = {
+    "core": "executor core: chain, fan, wide and seed-asset DAGs against a bare asyncio floor",
+    "storage": "storage backends",
+    "transport": "actor transports",
+    "launch": "run launchers",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Run one of dagloom's benchmark suites.",
+        epilog="suites: " + "; ".join(f"{name} ({what})" for name, what in SUITES.items()),
+    )
+    parser.add_argument("suite", choices=sorted(SUITES), help="which suite to run")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="the suite's own options")
+    ns = parser.parse_args(argv)
+    module_name = f"benchmarks.{ns.suite}"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        # Only the suite's own module being absent means "not available"; a missing
+        # dependency inside a present suite is a real error and propagates.
+        if exc.name != module_name:
+            raise
+        print(f"benchmark suite {ns.suite} is not available", file=sys.stderr)
+        return 2
+    return int(module.main(ns.args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
