@@ -158,9 +158,14 @@ async def execute_job_in_process(
     run_id: str | None = None,
     tags: Mapping[str, str] | None = None,
     sink: EventSink | None = None,
+    run_is_stored: bool = False,
 ) -> ExecuteInProcessResult:
     """Execute `job` on the running loop and return its result (see
-    JobDefinition.execute_in_process_async for the contract)."""
+    JobDefinition.execute_in_process_async for the contract).
+
+    `sink` receives every event too (live progress, streams). With `run_is_stored`, the run
+    `run_id` already exists in `instance` (a coordinator created it) and is not created again.
+    """
     if op_selection:
         job = subset_job(job, select_nodes(job, op_selection))
     if resources:
@@ -182,7 +187,7 @@ async def execute_job_in_process(
     sinks: list[EventSink] = [events]
     if sink is not None:
         sinks.append(sink)
-    if instance is not None:
+    if instance is not None and not run_is_stored:
         layer = job.asset_layer
         await instance.create_run(
             Run(
@@ -198,6 +203,7 @@ async def execute_job_in_process(
                 create_time=time(),
             )
         )
+    if instance is not None:
         sinks.append(instance.event_sink())
     out: EventSink = sinks[0] if len(sinks) == 1 else FanoutEventSink(*sinks)
     emit = out.emit
