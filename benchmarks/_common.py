@@ -119,8 +119,9 @@ def peak_rss_mb() -> float:
 # --- Spawning, in the parent ------------------------------------------------------------
 
 
-def run_worker(suite: str, workload: str, system: str, repetitions: int) -> Result:
-    """Measure one workload for one system in a fresh `python -m benchmarks._worker`."""
+def run_worker(suite: str, workload: str, system: str, repetitions: int) -> dict[str, Any]:
+    """Measure one workload for one system in a fresh `python -m benchmarks._worker`;
+    return its record `{"n_steps", "times", "peak_rss_mb"}`."""
     argv = [sys.executable, "-m", "benchmarks._worker", suite, workload, system, str(repetitions)]
     proc = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -129,10 +130,30 @@ def run_worker(suite: str, workload: str, system: str, repetitions: int) -> Resu
             f"{proc.stderr.strip()}"
         )
     # The worker's record is its last stdout line; anything above it is the workload's own.
-    record = json.loads(proc.stdout.strip().splitlines()[-1])
-    return Result.from_times(
-        workload, system, record["n_steps"], record["times"], record["peak_rss_mb"]
-    )
+    record: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return record
+
+
+def measure_in_workers(
+    suite: str, workload: str, systems: Sequence[str], repetitions: int, rounds: int = 1
+) -> list[Result]:
+    """Measure `workload` for each system, alternating systems over `rounds` fresh workers
+    each, so load that comes and goes on a shared machine falls on every system alike.
+    The median is over all rounds' runs; the peak RSS is the highest any worker reached."""
+    records: dict[str, list[dict[str, Any]]] = {system: [] for system in systems}
+    for _ in range(rounds):
+        for system in systems:
+            records[system].append(run_worker(suite, workload, system, repetitions))
+    return [
+        Result.from_times(
+            workload,
+            system,
+            found[0]["n_steps"],
+            [t for record in found for t in record["times"]],
+            max(record["peak_rss_mb"] for record in found),
+        )
+        for system, found in records.items()
+    ]
 
 
 # Appended to the code of one extra run; stdlib only, so it adds (almost) nothing to the peak.
@@ -156,10 +177,15 @@ def time_process(
     times: list[float] = []
     for i in range(warmups + repetitions):
         start = time.perf_counter()
-        proc = subprocess.run(argv, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, check=False)
+        proc = subprocess.run(
+            argv, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
+        )
         elapsed = time.perf_counter() - start
         if proc.returncode != 0:
-            raise RuntimeError(f"{workload} ({system}): python -c {code!r} failed")
+            raise RuntimeError(
+                f"{workload} ({system}): python -c {code!r} failed with exit code "
+                f"{proc.returncode}:\n{proc.stderr.decode(errors='replace').strip()}"
+            )
         if i >= warmups:
             times.append(elapsed)
     report = subprocess.run(

@@ -36,8 +36,8 @@ from benchmarks._common import (
     Prepared,
     Result,
     Target,
+    measure_in_workers,
     print_table,
-    run_worker,
     summarize,
     time_process,
     write_json,
@@ -64,8 +64,11 @@ TARGETS = (
     Target("import", "<0.3 s", max_seconds=0.3),
 )
 
-# Repetitions per workload: (full, --quick). The issue asks for a median of at least 5.
-REPETITIONS = {"default": (11, 3), "wide-10000": (5, 3), "import": (5, 3)}
+# Runs per worker process and worker rounds per system, as (full, --quick). The issue asks
+# for a median of at least 5 runs; full runs alternate floor and dagloom over three rounds.
+REPETITIONS = {"default": (7, 3), "wide-10000": (3, 2), "import": (7, 3)}
+ROUNDS = (3, 1)
+
 
 # --- The DAGs, built with the public API ------------------------------------------------
 
@@ -264,15 +267,21 @@ def prepare(workload: str, system: str) -> Prepared:
 def _measure(workload: str, quick: bool) -> list[Result]:
     full, fast = REPETITIONS.get(workload, REPETITIONS["default"])
     repetitions = fast if quick else full
-    results = []
-    for system in (FLOOR, DAGLOOM):
-        print(f"  {workload} {system} ...", file=sys.stderr, flush=True)
-        if workload == "import":
-            code = "pass" if system == FLOOR else "import dagloom"
-            results.append(time_process(workload, system, code, repetitions))
-        else:
-            results.append(run_worker(SUITE, workload, system, repetitions))
-    return results
+    print(f"  {workload} ...", file=sys.stderr, flush=True)
+    if workload == "import":
+        return [
+            time_process(workload, FLOOR, "pass", repetitions),
+            time_process(workload, DAGLOOM, "import dagloom", repetitions),
+        ]
+    rounds = ROUNDS[1] if quick else ROUNDS[0]
+    return measure_in_workers(SUITE, workload, (FLOOR, DAGLOOM), repetitions, rounds)
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -298,18 +307,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     print(
         f"dagloom {dg.__version__} core benchmarks: Python {platform.python_version()}, "
-        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
-        f"{', --quick' if ns.quick else ''}",
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"load average {_load()}{', --quick' if ns.quick else ''}",
         flush=True,
     )
     results: list[Result] = []
+    errors: list[str] = []
     for workload in selected:
-        results.extend(_measure(workload, ns.quick))
-    print()
+        # One broken workload is reported at the end; it does not discard the others.
+        try:
+            results.extend(_measure(workload, ns.quick))
+        except RuntimeError as exc:
+            errors.append(str(exc))
+    # Other processes' load skews medians; the reader should know what it was.
+    print(f"load average at the end {_load()}\n")
     print_table(results, TARGETS)
     passed, failed = summarize(results, TARGETS)
     print(f"\ntargets: {passed} passed, {failed} failed")
+    for error in errors:
+        print(f"\nerror: {error}", file=sys.stderr)
     if ns.json:
         write_json(Path(ns.json), results)
         print(f"wrote {ns.json}")
-    return 0
+    return 1 if errors else 0
