@@ -2,7 +2,8 @@
 
     DagloomError
     ├── DefinitionError          a definition is malformed (cycle, missing input, duplicate name)
-    │   └── DagloomInvalidSelectionError   an asset selection names something that is not there
+    │   ├── DagloomInvalidSelectionError   an asset selection names something that is not there
+    │   └── CodeLocationLoadError          user code did not import, or has no one Definitions
     ├── ConfigError              config does not match its schema (file, key path, expected)
     ├── UserCodeError            user code raised; wraps the original as __cause__
     ├── Failure                  raised BY user code to fail a step on purpose, with metadata
@@ -144,3 +145,17 @@ class ActorUnavailableError(DagloomError):
         super().__init__(message)
         self.actor = actor
         self.address = address
+
+
+class CodeLocationLoadError(DefinitionError):
+    """User code could not be loaded: importing it raised, or it exposes no usable (or more
+    than one) Definitions.
+
+    `location` names the file or module; `traceback_text` is the formatted traceback of what
+    user code raised (empty when nothing raised). The exception raised is `__cause__`.
+    """
+
+    def __init__(self, message: str, *, location: str, traceback_text: str = "") -> None:
+        super().__init__(message, name=location)
+        self.location = location
+        self.traceback_text = traceback_text
