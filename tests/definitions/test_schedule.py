@@ -531,3 +531,40 @@ def test_ticks_across_a_long_window_are_ordered_and_unique() -> None:
     # 02:45 do not exist and both run once at 03:00; in the repeated autumn hour each runs
     # once (the hour field is not `*`), at its second occurrence.
     assert len(ticks) == 366 * 24 - 1
+
+
+def test_decorator_should_execute_and_tags_fn_apply_at_evaluation_not_invocation() -> None:
+    calls: list[str] = []
+
+    def weekdays_only(context: ScheduleEvaluationContext) -> bool:
+        calls.append("should_execute")
+        return context.scheduled_execution_time.weekday() < 5
+
+    @schedule(
+        "0 9 * * *",
+        job=process_numbers,
+        should_execute=weekdays_only,
+        tags_fn=lambda context: {"day": str(context.scheduled_execution_time.day)},
+    )
+    def workday(context: ScheduleEvaluationContext) -> dict[str, Any]:
+        return {"ops": {}}
+
+    (request,) = workday.evaluate_tick(_context(datetime(2024, 5, 1, 9, tzinfo=UTC))).run_requests
+    assert request.tags["day"] == "1"
+    skipped = workday.evaluate_tick(_context(datetime(2024, 5, 4, 9, tzinfo=UTC)))
+    assert skipped.run_requests == []
+    assert skipped.skip_message == "should_execute function for workday returned false."
+    calls.clear()
+    assert workday(_context(datetime(2024, 5, 4, 9, tzinfo=UTC))) == {"ops": {}}
+    assert calls == []  # direct invocation calls only the decorated function
+
+
+def test_cron_schedule_list_and_timezone_are_exposed_as_given() -> None:
+    sched = ScheduleDefinition(
+        job=process_numbers,
+        cron_schedule=["0 9 * * 1-5", "0 12 * * 0,6"],
+        execution_timezone="Europe/Berlin",
+    )
+    assert sched.cron_schedule == ["0 9 * * 1-5", "0 12 * * 0,6"]
+    assert sched.execution_timezone == "Europe/Berlin"
+    assert sched.timezone == ZoneInfo("Europe/Berlin")
