@@ -474,6 +474,11 @@ class NodeSnapshot(betterproto2.Message):
 
     is_async: "bool" = betterproto2.field(7, betterproto2.TYPE_BOOL)
 
+    after_nodes: "list[str]" = betterproto2.field(8, betterproto2.TYPE_STRING, repeated=True)
+    """
+    nodes that must finish first, passing no data
+    """
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "NodeSnapshot", NodeSnapshot)
 
