@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dagloom.cli import asset as _asset  # noqa: F401  # registers `dagloom asset`
 from dagloom.cli import instance as _instance  # noqa: F401  # registers `dagloom instance`
+from dagloom.cli import job as _job  # noqa: F401  # registers `dagloom job`
 from dagloom.cli import run as _run  # noqa: F401  # registers `dagloom run`
 from dagloom.cli._app import app
 

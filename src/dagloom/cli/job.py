@@ -1,0 +1,81 @@
+"""`dagloom job`: list a code location's jobs and execute one in this process."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from dagloom.cli._app import app
+from dagloom.cli._common import (
+    AttributeOpt,
+    ConfigFilesOpt,
+    ConfigJsonOpt,
+    ModuleNameOpt,
+    PythonFileOpt,
+    RunConfigSources,
+    TagsOpt,
+    WorkingDirOpt,
+    consoles,
+    execute_or_exit,
+    fail,
+    load_or_exit,
+    parse_tags,
+)
+from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
+from dagloom.errors import ConfigError
+
+sub = typer.Typer(help="List and execute jobs.", no_args_is_help=True)
+app.add_typer(sub, name="job")
+
+
+@sub.command("list")
+def list_jobs(
+    python_file: PythonFileOpt = None,
+    module_name: ModuleNameOpt = None,
+    attribute: AttributeOpt = None,
+    working_directory: WorkingDirOpt = None,
+) -> None:
+    """Print the jobs the code defines, with their steps and descriptions."""
+    out, err = consoles()
+    defs = load_or_exit(err, python_file, module_name, attribute, working_directory)
+    table = Table()
+    table.add_column("job")
+    table.add_column("steps", justify="right")
+    table.add_column("description")
+    for job in sorted(defs.get_all_job_defs(), key=lambda j: j.name):
+        table.add_row(Text(job.name), str(len(job.nodes)), Text(job.description or ""))
+    out.print(table)
+
+
+@sub.command("execute")
+def execute(
+    job_name: Annotated[str, typer.Option("--job", "-j", help="The job to execute.")],
+    python_file: PythonFileOpt = None,
+    module_name: ModuleNameOpt = None,
+    attribute: AttributeOpt = None,
+    working_directory: WorkingDirOpt = None,
+    config: ConfigFilesOpt = None,
+    config_json: ConfigJsonOpt = None,
+    tags: TagsOpt = None,
+) -> None:
+    """Execute a job in this process, showing its steps as they run.
+
+    Exits 0 when the run succeeds, 1 when it fails, and 2 when it could not start (code that
+    does not load, an unknown job, invalid run config). The run is recorded in the instance
+    at $DAGLOOM_HOME when that is set.
+    """
+    out, err = consoles()
+    defs = load_or_exit(err, python_file, module_name, attribute, working_directory)
+    if not defs.has_job(job_name) and job_name != IMPLICIT_ASSET_JOB_NAME:
+        names = ", ".join(sorted(defs.job_names)) or "(none)"
+        fail(err, f"no job named {job_name!r}; jobs are: {names}")
+    job = defs.get_job_def(job_name)
+    try:
+        sources = RunConfigSources.read(config or [], config_json)
+        run_tags = parse_tags(tags)
+    except ConfigError as exc:
+        fail(err, str(exc))
+    execute_or_exit(job, sources=sources, tags=run_tags, title=f"job {job.name}", out=out, err=err)
