@@ -5,6 +5,8 @@
 
 __all__ = (
     "ActorHeartbeat",
+    "AdmitRunsReply",
+    "AdmitRunsRequest",
     "ApiCancelRunReply",
     "ApiCancelRunRequest",
     "ApiGetRunReply",
@@ -59,6 +61,8 @@ __all__ = (
     "TickResult",
     "ValidateRunReply",
     "ValidateRunRequest",
+    "WorkerExited",
+    "WorkerExitedReply",
 )
 
 from collections.abc import AsyncIterator
@@ -110,6 +114,27 @@ class ActorHeartbeat(betterproto2.Message):
 
 
 default_message_pool.register_message("dagloom.v1.rpc", "ActorHeartbeat", ActorHeartbeat)
+
+
+@dataclass(eq=False, repr=False)
+class AdmitRunsReply(betterproto2.Message):
+    launched_run_ids: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
+
+
+default_message_pool.register_message("dagloom.v1.rpc", "AdmitRunsReply", AdmitRunsReply)
+
+
+@dataclass(eq=False, repr=False)
+class AdmitRunsRequest(betterproto2.Message):
+    """
+    Asks a queued coordinator to look at its queue now (the daemon's queue loop, or its own
+    timer); a default coordinator has no queue and just replies.
+    """
+
+    pass
+
+
+default_message_pool.register_message("dagloom.v1.rpc", "AdmitRunsRequest", AdmitRunsRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -617,6 +642,16 @@ default_message_pool.register_message("dagloom.v1.rpc", "StopRunRequest", StopRu
 class SubmitRunReply(betterproto2.Message):
     run: "__v1__.Run | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
+    error: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    Set instead of `run` when the run was refused (unknown job, invalid run config): the
+    whole message as a user would read it, and each config problem with its key path.
+    """
+
+    problems: "list[ConfigProblem]" = betterproto2.field(
+        3, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "SubmitRunReply", SubmitRunReply)
 
@@ -730,6 +765,28 @@ class ValidateRunRequest(betterproto2.Message):
 
 
 default_message_pool.register_message("dagloom.v1.rpc", "ValidateRunRequest", ValidateRunRequest)
+
+
+@dataclass(eq=False, repr=False)
+class WorkerExited(betterproto2.Message):
+    """
+    Told to a launcher by its own monitors when a worker process it started has exited.
+    """
+
+    worker: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    exit_code: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
+
+
+default_message_pool.register_message("dagloom.v1.rpc", "WorkerExited", WorkerExited)
+
+
+@dataclass(eq=False, repr=False)
+class WorkerExitedReply(betterproto2.Message):
+    pass
+
+
+default_message_pool.register_message("dagloom.v1.rpc", "WorkerExitedReply", WorkerExitedReply)
 
 
 class CodeLocationStub(betterproto2_grpclib.ServiceStub):
@@ -1008,6 +1065,27 @@ class RunCoordinatorStub(betterproto2_grpclib.ServiceStub):
             metadata=metadata,
         )
 
+    async def admit_runs(
+        self,
+        message: "AdmitRunsRequest | None" = None,
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "AdmitRunsReply":
+
+        if message is None:
+            message = AdmitRunsRequest()
+
+        return await self._unary_unary(
+            "/dagloom.v1.rpc.RunCoordinator/AdmitRuns",
+            message,
+            AdmitRunsReply,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
 
 class RunLauncherStub(betterproto2_grpclib.ServiceStub):
     async def launch_run(
@@ -1041,6 +1119,45 @@ class RunLauncherStub(betterproto2_grpclib.ServiceStub):
             "/dagloom.v1.rpc.RunLauncher/TerminateRun",
             message,
             TerminateRunReply,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def notify_run_ended(
+        self,
+        message: "RunEnded",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "RunEndedReply":
+        """
+        A run this launcher started has ended (seen by its monitors); forwarded to the coordinator.
+        """
+
+        return await self._unary_unary(
+            "/dagloom.v1.rpc.RunLauncher/NotifyRunEnded",
+            message,
+            RunEndedReply,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def notify_worker_exited(
+        self,
+        message: "WorkerExited",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "WorkerExitedReply":
+
+        return await self._unary_unary(
+            "/dagloom.v1.rpc.RunLauncher/NotifyWorkerExited",
+            message,
+            WorkerExitedReply,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,
@@ -1325,6 +1442,10 @@ class RunCoordinatorBase(betterproto2_grpclib.ServiceBase):
 
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
+    async def admit_runs(self, message: "AdmitRunsRequest") -> "AdmitRunsReply":
+
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
     async def __rpc_submit_run(
         self, stream: "grpclib.server.Stream[SubmitRunRequest, SubmitRunReply]"
     ) -> None:
@@ -1349,6 +1470,14 @@ class RunCoordinatorBase(betterproto2_grpclib.ServiceBase):
         response = await self.notify_run_ended(request)
         await stream.send_message(response)
 
+    async def __rpc_admit_runs(
+        self, stream: "grpclib.server.Stream[AdmitRunsRequest, AdmitRunsReply]"
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        response = await self.admit_runs(request)
+        await stream.send_message(response)
+
     def __mapping__(self) -> "dict[str, grpclib.const.Handler]":
         return {
             "/dagloom.v1.rpc.RunCoordinator/SubmitRun": grpclib.const.Handler(
@@ -1369,6 +1498,12 @@ class RunCoordinatorBase(betterproto2_grpclib.ServiceBase):
                 RunEnded,
                 RunEndedReply,
             ),
+            "/dagloom.v1.rpc.RunCoordinator/AdmitRuns": grpclib.const.Handler(
+                self.__rpc_admit_runs,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                AdmitRunsRequest,
+                AdmitRunsReply,
+            ),
         }
 
 
@@ -1378,6 +1513,17 @@ class RunLauncherBase(betterproto2_grpclib.ServiceBase):
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
     async def terminate_run(self, message: "TerminateRunRequest") -> "TerminateRunReply":
+
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+    async def notify_run_ended(self, message: "RunEnded") -> "RunEndedReply":
+        """
+        A run this launcher started has ended (seen by its monitors); forwarded to the coordinator.
+        """
+
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+    async def notify_worker_exited(self, message: "WorkerExited") -> "WorkerExitedReply":
 
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
@@ -1397,6 +1543,22 @@ class RunLauncherBase(betterproto2_grpclib.ServiceBase):
         response = await self.terminate_run(request)
         await stream.send_message(response)
 
+    async def __rpc_notify_run_ended(
+        self, stream: "grpclib.server.Stream[RunEnded, RunEndedReply]"
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        response = await self.notify_run_ended(request)
+        await stream.send_message(response)
+
+    async def __rpc_notify_worker_exited(
+        self, stream: "grpclib.server.Stream[WorkerExited, WorkerExitedReply]"
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        response = await self.notify_worker_exited(request)
+        await stream.send_message(response)
+
     def __mapping__(self) -> "dict[str, grpclib.const.Handler]":
         return {
             "/dagloom.v1.rpc.RunLauncher/LaunchRun": grpclib.const.Handler(
@@ -1410,6 +1572,18 @@ class RunLauncherBase(betterproto2_grpclib.ServiceBase):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 TerminateRunRequest,
                 TerminateRunReply,
+            ),
+            "/dagloom.v1.rpc.RunLauncher/NotifyRunEnded": grpclib.const.Handler(
+                self.__rpc_notify_run_ended,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                RunEnded,
+                RunEndedReply,
+            ),
+            "/dagloom.v1.rpc.RunLauncher/NotifyWorkerExited": grpclib.const.Handler(
+                self.__rpc_notify_worker_exited,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                WorkerExited,
+                WorkerExitedReply,
             ),
         }
 
