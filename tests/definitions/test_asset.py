@@ -451,3 +451,55 @@ def test_materialize_failure_reraises_and_raise_on_error_false_reports() -> None
     assert not result.success
     assert _materialized_keys(result) == []
     assert result.is_node_skipped("downstream")
+
+
+def test_multi_asset_returns_one_materialize_result_per_asset() -> None:
+    @multi_asset(outs={"x": AssetOut(), "y": AssetOut()})
+    def xy():
+        return (
+            MaterializeResult(asset_key="x", metadata={"rows": 1}),
+            MaterializeResult(asset_key="y", metadata={"rows": 2}),
+        )
+
+    result = materialize_to_memory([xy])
+    rows = {
+        "/".join(e.asset_materialization.asset_key.path): e.asset_materialization.metadata[
+            "rows"
+        ].int
+        for e in result.filter_events(EventType.ASSET_MATERIALIZATION)
+    }
+    assert rows == {"x": 1, "y": 2}
+
+
+def test_asset_job_selecting_one_output_of_a_multi_asset_runs_the_whole_op() -> None:
+    from dagloom import AssetSelection, Definitions, define_asset_job
+
+    @multi_asset(outs={"p": AssetOut(), "q": AssetOut()})
+    def pq():
+        return 1, 2
+
+    @asset
+    def uses_q(q):
+        return q * 10
+
+    defs = Definitions(
+        assets=[pq, uses_q],
+        jobs=[define_asset_job("from_q", AssetSelection.keys("q").downstream())],
+    )
+    result = defs.get_job_def("from_q").execute_in_process()
+    assert result.asset_value("uses_q") == 20
+    assert sorted(_materialized_keys(result)) == ["p", "q", "uses_q"]
+
+
+def test_asset_config_schema_is_read_from_context_op_config() -> None:
+    from dagloom import build_asset_context
+
+    @asset(config_schema={"n": int})
+    def configured(context: AssetExecutionContext):
+        return context.op_config["n"]
+
+    result = materialize_to_memory(
+        [configured], run_config={"ops": {"configured": {"config": {"n": 3}}}}
+    )
+    assert result.asset_value("configured") == 3
+    assert configured(build_asset_context(asset_config={"n": 5})) == 5
