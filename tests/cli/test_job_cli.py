@@ -290,16 +290,19 @@ def test_executes_a_job_from_a_module(tmp_path: Path) -> None:
     assert "explode" in result.output
 
 
-def test_without_an_instance_nothing_is_written(
+def test_without_dagloom_home_runs_are_recorded_under_dot_dagloom(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DAGLOOM_HOME")
+    monkeypatch.chdir(tmp_path)
 
     result = runner.invoke(app, ["job", "execute", "-f", NUMBERS, "-j", "process_numbers"])
 
     assert result.exit_code == 0, result.output
-    assert "recorded" not in result.output
-    assert list(tmp_path.iterdir()) == []
+    listed = runner.invoke(app, ["run", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "process_numbers" in listed.output
+    assert (tmp_path / ".dagloom").is_dir()
 
 
 def test_list_prints_the_jobs() -> None:

@@ -205,16 +205,12 @@ def parse_tags(text: str | None) -> dict[str, str]:
 # -- the instance --------------------------------------------------------------------------
 
 
-def instance_home() -> Path | None:
-    """Where runs are recorded: `$DAGLOOM_HOME` when set (created if missing), else
-    `./.dagloom` when that directory exists; otherwise None, so that a quick `job execute`
-    in a fresh directory writes nothing."""
+def instance_home() -> Path:
+    """Where runs are recorded: `$DAGLOOM_HOME`, or `./.dagloom` when it is not set. The
+    instance there is created on first use with the embedded defaults (SQLite)."""
     from dagloom.instance.config import DEFAULT_HOME
 
-    home = os.environ.get("DAGLOOM_HOME")
-    if home:
-        return Path(home)
-    return Path(DEFAULT_HOME) if Path(DEFAULT_HOME).is_dir() else None
+    return Path(os.environ.get("DAGLOOM_HOME") or DEFAULT_HOME)
 
 
 @asynccontextmanager
