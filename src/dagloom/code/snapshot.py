@@ -1,0 +1,316 @@
+"""Snapshots: a code location's definitions, run requests and tick outcomes as wire messages.
+
+Everything here is pure and sync: it reads definitions and builds betterproto2 messages, with
+no I/O and no user code run, so it is tested without an event loop. The code location actor
+(`dagloom.actors.code_location`) calls it once per load and once per tick.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
+
+from dagloom.definitions.asset import AssetsDefinition, AssetSpec
+from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
+from dagloom.definitions.asset_key import AssetKey
+from dagloom.definitions.definitions import Definitions
+from dagloom.definitions.graph import (
+    Binding,
+    FromCollect,
+    FromDynamicElement,
+    FromFanIn,
+    FromGraphInput,
+    FromOutput,
+    Node,
+)
+from dagloom.definitions.job import JobDefinition
+from dagloom.definitions.run_request import RunRequest
+from dagloom.definitions.schedule import (
+    DefaultScheduleStatus,
+    ScheduleDefinition,
+    ScheduleExecutionData,
+)
+from dagloom.definitions.sensor import DefaultSensorStatus, SensorDefinition, SensorExecutionData
+from dagloom.errors import CodeLocationLoadError, DefinitionError
+from dagloom.execution.events import error_info
+from dagloom.messages import AssetKeyMessage, ErrorInfo
+from dagloom.messages.rpc import (
+    AssetSnapshot,
+    JobSnapshot,
+    LocationSnapshot,
+    NodeInputSnapshot,
+    NodeSnapshot,
+    RunRequestMessage,
+    ScheduleSnapshot,
+    SensorSnapshot,
+    TickResult,
+)
+
+__all__ = [
+    "asset_key_message",
+    "asset_snapshots",
+    "failed_snapshot",
+    "job_snapshot",
+    "load_error_info",
+    "location_snapshot",
+    "run_request_message",
+    "schedule_snapshot",
+    "schedule_tick_result",
+    "sensor_snapshot",
+    "sensor_tick_result",
+    "snapshot_jobs",
+    "tick_error",
+]
+
+
+# -- definitions -> LocationSnapshot -------------------------------------------------------
+
+
+def location_snapshot(
+    definitions: Definitions, *, location_name: str, loaded_at: float
+) -> LocationSnapshot:
+    """Everything `definitions` declares, as one message.
+
+    Jobs are those of `snapshot_jobs`; assets come with the jobs that materialize them;
+    `loaded_at` is when the code was imported (seconds since the epoch). Raises
+    `DefinitionError` if the implicit asset job cannot be built.
+    """
+    jobs = snapshot_jobs(definitions)
+    return LocationSnapshot(
+        location_name=location_name,
+        jobs=[job_snapshot(job) for job in jobs],
+        assets=asset_snapshots(definitions, jobs),
+        schedules=[schedule_snapshot(s) for s in definitions.schedules],
+        sensors=[sensor_snapshot(s) for s in definitions.sensors],
+        resource_keys=sorted(definitions.resources),
+        loaded_at=loaded_at,
+    )
+
+
+def failed_snapshot(location_name: str, error: ErrorInfo, *, loaded_at: float) -> LocationSnapshot:
+    """The snapshot of a location whose code never loaded: no definitions, and the error."""
+    return LocationSnapshot(location_name=location_name, load_error=error, loaded_at=loaded_at)
+
+
+def load_error_info(exc: BaseException) -> ErrorInfo:
+    """`exc` as an ErrorInfo whose stack is the user's traceback when the loader kept one.
+
+    `CodeLocationLoadError.traceback_text` leaves out the loader's and importlib's frames,
+    so the stack reads as the user's own code.
+    """
+    info = error_info(exc)
+    if isinstance(exc, CodeLocationLoadError) and exc.traceback_text:
+        info.stack = exc.traceback_text
+    return info
+
+
+def snapshot_jobs(definitions: Definitions) -> list[JobDefinition]:
+    """The jobs a location serves: every declared or targeted job (asset jobs resolved), then
+    the implicit asset job `__ASSET_JOB` when there are assets and it is not declared."""
+    jobs = definitions.get_all_job_defs()
+    if definitions.asset_graph.keys and not definitions.has_job(IMPLICIT_ASSET_JOB_NAME):
+        jobs.append(definitions.get_implicit_global_asset_job_def())
+    return jobs
+
+
+def job_snapshot(job: JobDefinition) -> JobSnapshot:
+    """`job` as data: its nodes in declaration order, its asset keys, and `snapshot_id`.
+
+    `snapshot_id` is the SHA-256 of the snapshot's own bytes (with an empty id), maps in key
+    order, so two loads of the same job give the same id and any change to the graph, tags or
+    executor gives another.
+    """
+    asset_keys = job.asset_layer.asset_keys if job.asset_layer is not None else []
+    snapshot = JobSnapshot(
+        name=job.name,
+        description=job.description or "",
+        tags=_string_map(job.tags),
+        nodes=[node_snapshot(node) for node in job.nodes.values()],
+        asset_keys=[asset_key_message(key) for key in asset_keys],
+        executor=job.executor_def.name,
+    )
+    snapshot.snapshot_id = hashlib.sha256(bytes(snapshot)).hexdigest()
+    return snapshot
+
+
+def node_snapshot(node: Node) -> NodeSnapshot:
+    """One node of a job: its op, each declared input with where it comes from, its outputs.
+
+    An input that no node feeds (loaded from an asset, a default or config) has no upstream
+    nodes; a fan-in input lists each source node and, when they agree, the output name.
+    """
+    inputs = []
+    for input_name in node.op.ins:
+        binding = node.inputs.get(input_name)
+        upstream, output = _upstream(binding) if binding is not None else ([], "")
+        inputs.append(
+            NodeInputSnapshot(name=input_name, upstream_nodes=upstream, upstream_output=output)
+        )
+    return NodeSnapshot(
+        name=node.name,
+        op_name=node.op.name,
+        description=node.op.description or "",
+        inputs=inputs,
+        outputs=list(node.op.outs),
+        tags=_string_map({**node.op.tags, **node.tags}),
+        is_async=node.op.is_async,
+        after_nodes=list(node.after),
+    )
+
+
+def _upstream(binding: Binding) -> tuple[list[str], str]:
+    match binding:
+        case FromOutput(node=node, output=output):
+            return [node], output
+        case FromDynamicElement(node=node, output=output) | FromCollect(node=node, output=output):
+            return [node], output
+        case FromFanIn(sources=sources):
+            outputs = {source.output for source in sources}
+            return [s.node for s in sources], outputs.pop() if len(outputs) == 1 else ""
+        case FromGraphInput():
+            # Jobs inline their graphs, so a job's nodes never read a graph input.
+            return [], ""
+
+
+def asset_snapshots(
+    definitions: Definitions, jobs: Iterable[JobDefinition] = ()
+) -> list[AssetSnapshot]:
+    """Every asset `definitions` declares, computed or external (an `AssetSpec`), in
+    declaration order; `job_names` lists those of `jobs` that materialize it."""
+    job_names: dict[AssetKey, list[str]] = {}
+    for job in jobs:
+        if job.asset_layer is not None:
+            for key in job.asset_layer.asset_keys:
+                job_names.setdefault(key, []).append(job.name)
+    out: list[AssetSnapshot] = []
+    for item in definitions.assets:
+        if isinstance(item, AssetsDefinition):
+            for spec in item.specs:
+                out.append(
+                    _asset(spec, item.deps_by_key[spec.key], item.op.name, job_names.get(spec.key))
+                )
+        else:
+            out.append(_asset(item, item.deps, "", job_names.get(item.key)))
+    return out
+
+
+def _asset(
+    spec: AssetSpec, deps: Sequence[AssetKey], op_name: str, job_names: list[str] | None
+) -> AssetSnapshot:
+    return AssetSnapshot(
+        key=asset_key_message(spec.key),
+        group_name=spec.group_name,
+        description=spec.description or "",
+        kinds=sorted(spec.kinds),
+        deps=[asset_key_message(dep) for dep in deps],
+        op_name=op_name,
+        job_names=list(job_names or ()),
+    )
+
+
+def schedule_snapshot(schedule: ScheduleDefinition) -> ScheduleSnapshot:
+    """A schedule's name, cron strings, target job, timezone and default status."""
+    cron = schedule.cron_schedule
+    return ScheduleSnapshot(
+        name=schedule.name,
+        cron_schedules=[cron] if isinstance(cron, str) else list(cron),
+        job_name=schedule.job_name,
+        execution_timezone=schedule.execution_timezone or "",
+        description=schedule.description or "",
+        default_running=schedule.default_status is DefaultScheduleStatus.RUNNING,
+    )
+
+
+def sensor_snapshot(sensor: SensorDefinition) -> SensorSnapshot:
+    """A sensor's name, target jobs, interval and default status."""
+    return SensorSnapshot(
+        name=sensor.name,
+        job_names=list(sensor.job_names),
+        minimum_interval_seconds=sensor.minimum_interval_seconds,
+        description=sensor.description or "",
+        default_running=sensor.default_status is DefaultSensorStatus.RUNNING,
+    )
+
+
+def asset_key_message(key: AssetKey) -> AssetKeyMessage:
+    """An AssetKey as its wire message."""
+    return AssetKeyMessage(path=list(key.path))
+
+
+def _string_map(values: Mapping[str, Any]) -> dict[str, str]:
+    # Sorted so the serialized map, and so the snapshot id, do not depend on insertion order.
+    return {str(k): str(values[k]) for k in sorted(values, key=str)}
+
+
+# -- ticks -> TickResult -------------------------------------------------------------------
+
+
+def run_request_message(
+    request: RunRequest, *, default_asset_selection: Collection[AssetKey] | None = None
+) -> RunRequestMessage:
+    """A run request as its wire message; run config travels as JSON with sorted keys.
+
+    `default_asset_selection` (sorted) fills in a request that names no assets, for a sensor
+    that targets assets rather than jobs. Raises `DefinitionError` when the run config is not
+    JSON (a set, an object) or an asset key is malformed, since neither can cross the wire.
+    """
+    try:
+        config_json = json.dumps(request.run_config, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise DefinitionError(
+            f"the run config of run request {request.run_key or '(no run key)'} is not "
+            f"JSON-serializable: {exc}"
+        ) from exc
+    if request.asset_selection is not None:
+        keys = [AssetKey.from_coercible(k) for k in request.asset_selection]
+    else:
+        keys = sorted(default_asset_selection or ())
+    return RunRequestMessage(
+        run_key=request.run_key or "",
+        job_name=request.job_name or "",
+        run_config_json=config_json,
+        tags=dict(request.tags),
+        asset_selection=[asset_key_message(key) for key in keys],
+    )
+
+
+def schedule_tick_result(data: ScheduleExecutionData) -> TickResult:
+    """A schedule tick's outcome as a TickResult (never a cursor; schedules have none).
+
+    Raises `DefinitionError` as `run_request_message` does.
+    """
+    return TickResult(
+        run_requests=[run_request_message(r) for r in data.run_requests],
+        skip_message=data.skip_message or "",
+    )
+
+
+def sensor_tick_result(
+    data: SensorExecutionData,
+    *,
+    previous_cursor: str | None,
+    default_asset_selection: Collection[AssetKey] | None = None,
+) -> TickResult:
+    """A sensor tick's outcome as a TickResult.
+
+    `cursor_updated` is true when the tick's cursor differs from `previous_cursor` (the one
+    the tick was evaluated with); `cursor` is then the new value, "" when it was cleared.
+    `default_asset_selection` is passed to `run_request_message`, whose errors this raises.
+    """
+    updated = data.cursor != previous_cursor
+    return TickResult(
+        run_requests=[
+            run_request_message(r, default_asset_selection=default_asset_selection)
+            for r in data.run_requests
+        ],
+        skip_message=data.skip_message or "",
+        cursor=(data.cursor or "") if updated else "",
+        cursor_updated=updated,
+    )
+
+
+def tick_error(exc: BaseException) -> TickResult:
+    """The TickResult of a tick whose evaluation raised `exc` (user code or a bad result)."""
+    return TickResult(error=error_info(exc))
