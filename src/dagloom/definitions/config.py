@@ -68,8 +68,17 @@ def _plain(value: BaseModel) -> dict[str, Any]:
 
 
 def _op_entry(value: Any) -> Any:
+    """One `ops:` entry in run-config shape; Config objects become `{"config": ...}` at any
+    depth of nested graphs."""
     if isinstance(value, BaseModel):
         return {"config": _plain(value)}
+    if isinstance(value, Mapping):
+        out = dict(value)
+        if isinstance(out.get("config"), BaseModel):
+            out["config"] = _plain(out["config"])
+        if isinstance(out.get("ops"), Mapping):
+            out["ops"] = {name: _op_entry(inner) for name, inner in out["ops"].items()}
+        return out
     return value
 
 

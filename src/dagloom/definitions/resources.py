@@ -73,6 +73,11 @@ class ResourceDefinition:
         self.config_schema = config_schema
         self.description = description
 
+    def __call__(self, context: InitResourceContext | None = None) -> Any:
+        """Build the resource directly, as a unit test does:
+        `my_resource(build_init_resource_context(config={...}))`."""
+        return self.resource_fn(context if context is not None else InitResourceContext())
+
     @staticmethod
     def hardcoded_resource(value: Any, description: str | None = None) -> ResourceDefinition:
         return ResourceDefinition(lambda _ctx: value, None, description)
