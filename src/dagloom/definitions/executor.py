@@ -58,4 +58,30 @@ class ExecutorDefinition:
 in_process_executor = ExecutorDefinition("in_process", InProcessExecutorConfig)
 multiprocess_executor = ExecutorDefinition("multiprocess", MultiprocessExecutorConfig)
 
-__all__ = ["ExecutorDefinition", "in_process_executor", "multiprocess_executor"]
+EXECUTORS: dict[str, ExecutorDefinition] = {
+    e.name: e for e in (in_process_executor, multiprocess_executor)
+}
+"""The built-in executors by name, which run config can pick (`select_executor`)."""
+
+
+def select_executor(default: ExecutorDefinition, run_config_value: Any) -> ExecutorDefinition:
+    """The executor a run uses: the one `execution.config` names, else the job's own.
+
+    Run config picks an executor as Dagster does, by nesting its config under its name:
+    `execution: {config: {multiprocess: {max_concurrent: 4}}}`. The job's executor keeps
+    the config it was `configured` with when run config names that same executor.
+    """
+    if isinstance(run_config_value, Mapping) and len(run_config_value) == 1:
+        (name,) = run_config_value
+        if name != default.name and name in EXECUTORS:
+            return EXECUTORS[name]
+    return default
+
+
+__all__ = [
+    "EXECUTORS",
+    "ExecutorDefinition",
+    "in_process_executor",
+    "multiprocess_executor",
+    "select_executor",
+]

@@ -186,6 +186,23 @@ class StepRunner:
         facts.emit(made)
         return value
 
+    def missing_outputs(self, step_key: str) -> tuple[str, ...]:
+        """Upstream steps that finished without the output this step reads (an optional
+        output not yielded); empty when every input can be loaded."""
+        node_name, mapping_key = _split_key(step_key)
+        tmpl = self.facts.plan.steps[node_name]
+        outputs = self.state.outputs
+        missing: list[str] = []
+        for spec in tmpl.inputs:
+            if spec.kind == FROM_OUTPUT:
+                node, output = spec.sources[0]
+                source = self._source_key(tmpl, node, mapping_key)
+                if (source, output) not in outputs:
+                    missing.append(source)
+            elif spec.kind == FROM_FAN_IN and not any(s in outputs for s in spec.sources):
+                missing.extend(node for node, _ in spec.sources)
+        return tuple(missing)
+
     def load_inputs(
         self, tmpl: StepTemplate, step_key: str, mapping_key: str | None
     ) -> dict[str, Any]:
@@ -660,15 +677,21 @@ async def execute_plan(
     max_concurrent: int = 64,
     sync_op_threads: int = 0,
     step_keys: frozenset[str] | None = None,
+    make_runner: Callable[[RunFacts, ExecutionState], StepRunner] = StepRunner,
+    every_step_concurrent: bool = False,
 ) -> ExecutionState:
     """Run every step of `facts.plan` (or only `step_keys`) and return the final state.
 
     Blocks until all steps have ended. Step failures are recorded, not raised. Cancelling the
     caller cancels running steps and re-raises the cancellation.
+
+    `make_runner` builds what runs the attempts (the multiprocess executor passes one that
+    sends them to step processes); `every_step_concurrent` runs sync steps as tasks too, at most
+    `max_concurrent` at once, through `runner.run_async`.
     """
     plan = facts.plan
     state = ExecutionState()
-    runner = StepRunner(facts, state)
+    runner = make_runner(facts, state)
     threads = anyio.CapacityLimiter(sync_op_threads) if sync_op_threads > 0 else None
     pending = dict(plan.dep_counts)
     successors: dict[str, list[str]] = {}
@@ -779,8 +802,18 @@ async def execute_plan(
                     )
                     complete(step_key, Outcome(SKIPPED))
                     continue
+                absent = runner.missing_outputs(step_key)
+                if absent:
+                    runner.skip(
+                        step_key,
+                        "outputs it reads were not produced by "
+                        + ", ".join(f'"{a}"' for a in absent),
+                        absent,
+                    )
+                    complete(step_key, Outcome(SKIPPED))
+                    continue
                 tmpl = plan.template(step_key)
-                if tmpl.is_async or threads is not None:
+                if tmpl.is_async or threads is not None or every_step_concurrent:
                     if in_flight >= max_concurrent:
                         ready.appendleft(step_key)
                         break

@@ -21,6 +21,7 @@ from dagloom.definitions.graph import (
 )
 from dagloom.definitions.io_manager import InMemoryIOManager, IOManager
 from dagloom.definitions.resources import ResourceScope
+from dagloom.errors import DefinitionError
 from dagloom.execution.events import error_info
 from dagloom.execution.executor import FAILED, ExecutionState, RunFacts, execute_plan
 from dagloom.execution.plan import select_nodes
@@ -39,6 +40,7 @@ from dagloom.messages import (
 
 if TYPE_CHECKING:
     from dagloom.definitions.job import JobDefinition
+    from dagloom.execution.origin import CodeOrigin
     from dagloom.instance import DagloomInstance
 
 T = TypeVar("T")
@@ -159,12 +161,15 @@ async def execute_job_in_process(
     tags: Mapping[str, str] | None = None,
     sink: EventSink | None = None,
     run_is_stored: bool = False,
+    code_origin: CodeOrigin | None = None,
 ) -> ExecuteInProcessResult:
     """Execute `job` on the running loop and return its result (see
     JobDefinition.execute_in_process_async for the contract).
 
     `sink` receives every event too (live progress, streams). With `run_is_stored`, the run
     `run_id` already exists in `instance` (a coordinator created it) and is not created again.
+    `code_origin` says where the job's code lives, for an executor whose step processes
+    import it themselves (multiprocess); without it, it is inferred from the job's module.
     """
     if op_selection:
         job = subset_job(job, select_nodes(job, op_selection))
@@ -174,8 +179,6 @@ async def execute_job_in_process(
     resolved = resolve_run_config(job, run_config, resource_defs)
     missing = sorted(job.required_resource_keys - set(resource_defs))
     if missing:
-        from dagloom.errors import DefinitionError
-
         raise DefinitionError(
             f"job {job.name!r} needs resources {missing} that are not provided; pass them in "
             "Definitions(resources=...), @job(resource_defs=...) or resources=",
@@ -240,11 +243,26 @@ async def execute_job_in_process(
                     run_config=resolved.raw,
                     run_tags=run_tags,
                 )
-                state = await execute_plan(
-                    facts,
-                    max_concurrent=getattr(executor_config, "max_concurrent", 64) or 64,
-                    sync_op_threads=getattr(executor_config, "sync_op_threads", 0),
-                )
+                executor_def = resolved.executor_def or job.executor_def
+                if executor_def.name == "multiprocess":
+                    from dagloom.execution.multiprocess import execute_plan_multiprocess
+
+                    try:
+                        state = await execute_plan_multiprocess(
+                            facts,
+                            job,
+                            executor_config,
+                            code_origin=code_origin,
+                            op_selection=op_selection,
+                        )
+                    except DefinitionError as exc:  # cannot run in step processes: a failure
+                        run_error = exc
+                else:
+                    state = await execute_plan(
+                        facts,
+                        max_concurrent=getattr(executor_config, "max_concurrent", 64) or 64,
+                        sync_op_threads=getattr(executor_config, "sync_op_threads", 0),
+                    )
             finally:
                 try:
                     scope.close()

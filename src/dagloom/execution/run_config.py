@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dagloom.definitions.config import RunConfig, coerce_run_config
+from dagloom.definitions.executor import ExecutorDefinition, select_executor
 from dagloom.definitions.resources import validate_resource_config
 from dagloom.errors import ConfigError
 from dagloom.execution.plan import FROM_CONFIG
@@ -33,6 +34,7 @@ class ResolvedRunConfig:
     input_values: dict[tuple[str, str], Any]  # (node, input) -> value
     resources: dict[str, Any]  # resource key -> config override
     executor_config: Config
+    executor_def: ExecutorDefinition | None = None  # None: the job's own
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -145,5 +147,8 @@ def resolve_run_config(
     execution = raw.get("execution") or {}
     if not isinstance(execution, Mapping) or set(execution) - {"config"}:
         raise _fail(("execution",), "expected a mapping with one key, 'config'")
-    executor_config = job.executor_def.resolve_config(execution.get("config"))
-    return ResolvedRunConfig(raw, op_configs, input_values, resources, executor_config)
+    executor_def = select_executor(job.executor_def, execution.get("config"))
+    executor_config = executor_def.resolve_config(execution.get("config"))
+    return ResolvedRunConfig(
+        raw, op_configs, input_values, resources, executor_config, executor_def
+    )

@@ -1,0 +1,379 @@
+"""The multiprocess executor: each step attempt runs in a warm process of a step pool.
+
+The parent keeps the in-process executor's scheduling (`execute_plan`: order, skips, retries,
+dynamic mapping) and swaps how an attempt runs. A step process imports the job's code
+location itself (by file or module path, once per process), builds the run's resources,
+loads inputs through the job's IO manager, runs the op, stores its outputs, and sends back
+its events as bytes of `Event` messages, which the parent emits in order. Steps therefore
+exchange outputs only through the IO manager, which must persist across processes
+(`FilesystemIOManager`, a database, object storage): an in-memory one is refused before the
+run starts.
+
+Pools are warm: a run checks one out of an idle set (starting it if none is idle) and hands
+it back when it ends, so the next run's steps find the code already imported. Concurrent
+runs never share a pool. A run cancelled while steps run terminates its pool's processes,
+so a cancelled op stops with it, and the pool is not reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import multiprocessing
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from dagloom.definitions.io_manager import InMemoryIOManager, IOManager, OutputContext
+from dagloom.definitions.resources import ResourceScope
+from dagloom.errors import DagloomError, DefinitionError
+from dagloom.execution.executor import (
+    FAILED,
+    ExecutionState,
+    Outcome,
+    RunFacts,
+    StepRunner,
+    execute_plan,
+)
+from dagloom.execution.origin import CodeOrigin, JobOrigin, infer_code_origin, load_job
+from dagloom.execution.plan import ExecutionPlan
+from dagloom.messages import Event
+
+if TYPE_CHECKING:
+    from dagloom.definitions.config import Config
+    from dagloom.definitions.job import JobDefinition
+
+
+class StepProcessError(DagloomError):
+    """A step failed in a step process, or the process could not run it; the message is the
+    original error's class and text (the exception itself stays in the child)."""
+
+    def __init__(self, message: str, *, step_key: str) -> None:
+        super().__init__(message)
+        self.step_key = step_key
+
+
+# -- what crosses the process boundary (plain, picklable data) --------------------------------
+
+OutputRef = tuple[str, str, str | None]
+"""An output that exists in the IO manager: (step key, output name, mapping key or None)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepTask:
+    """One attempt of one step, as a step process receives it."""
+
+    origin: JobOrigin
+    run_id: str
+    run_config: Mapping[str, Any]
+    run_tags: Mapping[str, str]
+    step_key: str
+    attempt: int
+    outputs: tuple[OutputRef, ...]  # every output produced so far in the run
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """How the attempt ended, the events it emitted (serialized) and the outputs it stored."""
+
+    status: int
+    retry_delay: float | None
+    error: str | None
+    events: tuple[bytes, ...]
+    outputs: tuple[OutputRef, ...]
+
+
+def _output_context(
+    plan: ExecutionPlan, run_id: str, job_name: str, ref: OutputRef, resources: Any
+) -> OutputContext:
+    step_key, name, mapping_key = ref
+    tmpl = plan.template(step_key)
+    out_def = tmpl.node.op.outs.get(name)
+    return OutputContext(
+        step_key,
+        name,
+        run_id,
+        mapping_key=mapping_key,
+        asset_key=tmpl.asset_keys.get(name),
+        job_name=job_name,
+        definition_metadata=out_def.metadata if out_def is not None else None,
+        resources=resources,
+    )
+
+
+def _record_outputs(
+    state: ExecutionState,
+    plan: ExecutionPlan,
+    run_id: str,
+    job_name: str,
+    refs: Sequence[OutputRef],
+    resources: Any,
+) -> None:
+    for ref in refs:
+        step_key, name, mapping_key = ref
+        context = _output_context(plan, run_id, job_name, ref, resources)
+        if mapping_key is None:
+            state.outputs[(step_key, name)] = context
+        else:
+            state.dynamic_keys.setdefault((step_key, name), {})[mapping_key] = context
+
+
+def _produced(state: ExecutionState) -> set[OutputRef]:
+    refs: set[OutputRef] = {(s, n, None) for (s, n) in state.outputs}
+    for (s, n), by_key in state.dynamic_keys.items():
+        refs.update((s, n, k) for k in by_key)
+    return refs
+
+
+def run_step(task: StepTask) -> StepResult:
+    """Run one step attempt in this (step) process and report it as plain data.
+
+    Blocks for the whole attempt. Whatever the op raises becomes a failed result with its
+    events (as in the in-process executor); failing to load the job or build resources
+    becomes a failed result with `error` set and no events, for the parent to record.
+    """
+    events: list[Event] = []
+    try:
+        from dagloom.execution.run import default_resource_defs
+        from dagloom.execution.run_config import resolve_run_config
+
+        job = load_job(task.origin)
+        resource_defs = default_resource_defs(job)
+        resolved = resolve_run_config(job, task.run_config, resource_defs)
+        plan = job.get_plan()
+        scope = ResourceScope(resource_defs, resolved.resources, task.run_id)
+        built = scope.__enter__()
+    except Exception as exc:  # the user-code boundary of a step process: reported, not raised
+        return StepResult(FAILED, None, f"{type(exc).__name__}: {exc}", (), ())
+    try:
+        io_managers = {k: v for k, v in built.as_dict().items() if isinstance(v, IOManager)}
+        facts = RunFacts(
+            run_id=task.run_id,
+            job_name=job.name,
+            plan=plan,
+            emit=events.append,
+            resources=built,
+            io_managers=io_managers,
+            op_configs=resolved.op_configs,
+            input_values=resolved.input_values,
+            run_config=resolved.raw,
+            run_tags=task.run_tags,
+        )
+        state = ExecutionState()
+        _record_outputs(state, plan, task.run_id, job.name, task.outputs, built)
+        before = _produced(state)
+        runner = StepRunner(facts, state)
+        if plan.template(task.step_key).is_async:
+            outcome = anyio.run(runner.run_async, task.step_key, task.attempt, None)
+        else:
+            outcome = runner.run_sync(task.step_key, task.attempt)
+    finally:
+        scope.close()
+    new = tuple(sorted(_produced(state) - before, key=lambda r: (r[0], r[1], r[2] or "")))
+    error = None
+    if outcome.error is not None:
+        error = f"{type(outcome.error).__name__}: {outcome.error}"
+    return StepResult(
+        outcome.status, outcome.retry_delay, error, tuple(bytes(e) for e in events), new
+    )
+
+
+# -- warm pools ------------------------------------------------------------------------------
+
+
+class StepPool:
+    """A `ProcessPoolExecutor` of `size` step processes, started with `spawn`.
+
+    `spawn` because the parent runs an event loop and threads, which `fork` would copy in
+    an unusable state. The processes start lazily on first use and stay until `close`.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._executor = ProcessPoolExecutor(
+            max_workers=size, mp_context=multiprocessing.get_context("spawn")
+        )
+
+    async def run(self, task: StepTask) -> StepResult:
+        """Run `task` in a step process; blocks until it ends.
+
+        Raises `BrokenProcessPool` if a step process died. Cancelling it abandons the
+        attempt (the process runs on until `terminate`).
+        """
+        future: Future[StepResult] = self._executor.submit(run_step, task)
+        # asyncio's bridge cancels a future still queued and wakes on completion without a
+        # thread per step; dagloom runs on the asyncio backend (see STYLE.md).
+        return await asyncio.wrap_future(future)
+
+    def close(self) -> None:
+        """Stop the processes once idle; does not block; idempotent."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def terminate(self) -> None:
+        """Kill the processes now, steps and all; does not block; idempotent."""
+        processes = list((getattr(self._executor, "_processes", None) or {}).values())
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+
+
+_idle: dict[int, list[StepPool]] = {}
+
+
+def checkout_pool(size: int) -> StepPool:
+    """An idle warm pool of `size` processes, or a new one; give it back with `checkin_pool`."""
+    pools = _idle.get(size)
+    return pools.pop() if pools else StepPool(size)
+
+
+def checkin_pool(pool: StepPool) -> None:
+    """Make `pool` available to the next run."""
+    _idle.setdefault(pool.size, []).append(pool)
+
+
+def close_pools() -> None:
+    """Close every idle pool; idempotent. Runs at interpreter exit."""
+    for pools in _idle.values():
+        for pool in pools:
+            pool.close()
+    _idle.clear()
+
+
+atexit.register(close_pools)
+
+
+# -- the parent side -------------------------------------------------------------------------
+
+
+class _RemoteStepRunner(StepRunner):
+    """Runs each attempt in a step process and replays its events and outputs here."""
+
+    __slots__ = ("origin", "pool")
+
+    def __init__(
+        self, facts: RunFacts, state: ExecutionState, *, origin: JobOrigin, pool: StepPool
+    ) -> None:
+        super().__init__(facts, state)
+        self.origin = origin
+        self.pool = pool
+
+    async def run_async(
+        self, step_key: str, attempt: int, threads: anyio.CapacityLimiter | None
+    ) -> Outcome:
+        facts = self.facts
+        task = StepTask(
+            origin=self.origin,
+            run_id=facts.run_id,
+            run_config=dict(facts.run_config),
+            run_tags=dict(facts.run_tags),
+            step_key=step_key,
+            attempt=attempt,
+            outputs=tuple(sorted(_produced(self.state), key=lambda r: (r[0], r[1], r[2] or ""))),
+        )
+        try:
+            result = await self.pool.run(task)
+        except BrokenProcessPool as exc:
+            error = StepProcessError(f"the step process died: {exc}", step_key=step_key)
+            return self.fail(step_key, attempt, error)
+        if result.error is not None and not result.events:
+            # The process could not even start the step: record it here, with retries.
+            return self.fail(step_key, attempt, StepProcessError(result.error, step_key=step_key))
+        emit = facts.emit
+        for data in result.events:
+            emit(Event.parse(data))
+        _record_outputs(
+            self.state, facts.plan, facts.run_id, facts.job_name, result.outputs, facts.resources
+        )
+        error_obj: BaseException | None = None
+        if result.error is not None:
+            error_obj = StepProcessError(result.error, step_key=step_key)
+            if result.status == FAILED and result.retry_delay is None:
+                self.state.errors[step_key] = error_obj
+        return Outcome(result.status, retry_delay=result.retry_delay, error=error_obj)
+
+    def run_sync(self, step_key: str, attempt: int) -> Outcome:
+        raise RuntimeError("the multiprocess executor runs every step through run_async")
+
+
+def check_persistent_io(plan: ExecutionPlan, io_managers: Mapping[str, IOManager]) -> None:
+    """Refuse a plan whose outputs would be kept by an in-memory IO manager.
+
+    Raises `DefinitionError` naming the IO manager keys and the fix; does not block.
+    """
+    keys = {
+        out.io_manager_key for tmpl in plan.steps.values() for out in tmpl.node.op.outs.values()
+    }
+    keys |= {spec.manager_key for tmpl in plan.steps.values() for spec in tmpl.inputs}
+    in_memory = sorted(k for k in keys if isinstance(io_managers.get(k), InMemoryIOManager))
+    if in_memory:
+        raise DefinitionError(
+            f"job {plan.job_name!r} uses the multiprocess executor, whose steps run in separate "
+            f"processes, but IO manager(s) {in_memory} keep outputs in memory; give the job a "
+            "persistent IO manager such as FilesystemIOManager (resources={'io_manager': "
+            "FilesystemIOManager(base_dir=...)})",
+            name=plan.job_name,
+        )
+
+
+def _job_origin(
+    job: JobDefinition, code: CodeOrigin, op_selection: Sequence[str] | None
+) -> JobOrigin:
+    layer = job.asset_layer
+    keys = sorted({k.path for k in layer.asset_keys}) if layer is not None else []
+    return JobOrigin(code, job.name, tuple(keys), tuple(op_selection or ()))
+
+
+async def execute_plan_multiprocess(
+    facts: RunFacts,
+    job: JobDefinition,
+    config: Config,
+    *,
+    code_origin: CodeOrigin | None = None,
+    op_selection: Sequence[str] | None = None,
+) -> ExecutionState:
+    """Run `facts.plan` with each step in a process of a warm pool; return the final state.
+
+    `config` is the run's `MultiprocessExecutorConfig` (`max_concurrent` 0: one process per
+    core). The step processes import the job from `code_origin` (default: inferred from the
+    module defining the job). Raises `DefinitionError` before any step runs when there is no
+    importable origin or an IO manager is in-memory. Blocks until every step ended; step
+    failures are recorded as events, not raised. Cancelling it terminates the step processes
+    of this run and re-raises.
+    """
+    origin = code_origin or infer_code_origin(job)
+    if origin is None:
+        raise DefinitionError(
+            f"job {job.name!r} uses the multiprocess executor, but its code is not in a file or "
+            "module another process can import (it is defined in __main__?); load it from a "
+            "code location",
+            name=job.name,
+        )
+    check_persistent_io(facts.plan, facts.io_managers)
+    size = int(getattr(config, "max_concurrent", 0) or 0) or os.cpu_count() or 1
+    pool = checkout_pool(size)
+
+    make_runner = partial(
+        _RemoteStepRunner, origin=_job_origin(job, origin, op_selection), pool=pool
+    )
+    reusable = False
+    try:
+        state = await execute_plan(
+            facts,
+            max_concurrent=size,
+            make_runner=make_runner,
+            every_step_concurrent=True,
+        )
+        reusable = True
+        return state
+    finally:
+        if reusable:
+            checkin_pool(pool)
+        else:
+            pool.terminate()

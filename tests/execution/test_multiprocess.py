@@ -1,0 +1,136 @@
+"""The multiprocess executor: steps run in warm step processes and meet through the IO manager."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import anyio
+import pytest
+
+from dagloom.code.loader import load_definitions
+from dagloom.errors import DefinitionError
+from dagloom.execution.multiprocess import close_pools
+from dagloom.execution.origin import CodeOrigin
+from dagloom.execution.run import execute_job_in_process
+from dagloom.instance import DagloomInstance
+from dagloom.messages import EventType, RunStatus
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "numbers.py"
+MULTIPROCESS = {"execution": {"config": {"multiprocess": {"max_concurrent": 2}}}}
+
+
+def write_seed_with_filesystem_io(tmp_path: Path) -> Path:
+    """A definitions file that serves the seed job with a FilesystemIOManager under tmp_path.
+
+    The seed file is loaded by path through the loader, never by putting examples/ on
+    sys.path (it would shadow the standard library's `numbers`).
+    """
+    path = tmp_path / "seed_fs.py"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            from dagloom import Definitions, FilesystemIOManager
+            from dagloom.code.loader import load_definitions
+
+            _job = load_definitions(python_file={str(EXAMPLE)!r}).get_job_def("process_numbers")
+            defs = Definitions(
+                jobs=[_job],
+                resources={{"io_manager": FilesystemIOManager(base_dir={str(tmp_path / "io")!r})}},
+            )
+            """
+        )
+    )
+    return path
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _close_warm_pools() -> object:
+    yield None
+    close_pools()
+
+
+async def test_the_seed_job_runs_in_step_processes_selected_by_run_config(tmp_path: Path) -> None:
+    """Run config picks the multiprocess executor; the outputs meet through files; 55."""
+    path = write_seed_with_filesystem_io(tmp_path)
+    job = load_definitions(python_file=path).get_job_def("process_numbers")
+    with anyio.fail_after(120):
+        async with DagloomInstance.ephemeral() as instance:
+            result = await execute_job_in_process(
+                job,
+                run_config=MULTIPROCESS,
+                instance=instance,
+                raise_on_error=False,
+                code_origin=CodeOrigin(python_file=str(path)),
+            )
+            assert result.success, [e.message for e in result.all_events]
+            assert result.output_for_node("sum_two_sums") == 55
+            run = await instance.get_run(result.run_id)
+            assert run is not None and run.status == RunStatus.SUCCESS
+            starts = [e for e in result.all_events if e.event_type == EventType.STEP_START]
+            assert len(starts) == 6
+    assert (tmp_path / "io" / result.run_id / "sum_two_sums" / "result").exists()
+
+
+async def test_a_job_with_executor_def_runs_its_steps_in_processes_and_a_step_can_fail(
+    tmp_path: Path,
+) -> None:
+    """`executor_def=multiprocess_executor` picks it per job; a raising op fails its step and
+    skips what depends on it; the origin is inferred from the file the job came from."""
+    path = tmp_path / "mp_jobs.py"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            import os
+            from dagloom import FilesystemIOManager, job, multiprocess_executor, op
+
+            @op
+            def pid():
+                return os.getpid()
+
+            @op
+            def boom(value):
+                raise ValueError(f"no good: {{value > 0}}")
+
+            @op
+            def after(value):
+                return value
+
+            @job(
+                executor_def=multiprocess_executor,
+                resource_defs={{"io_manager": FilesystemIOManager(base_dir={str(tmp_path)!r})}},
+            )
+            def failing():
+                after(boom(pid()))
+            """
+        )
+    )
+    job = load_definitions(python_file=path).get_job_def("failing")
+    with anyio.fail_after(120):
+        result = await job.execute_in_process_async(raise_on_error=False)
+    assert not result.success
+    by_type = {e.event_type: e for e in result.all_events}
+    assert "ValueError: no good: True" in by_type[EventType.STEP_FAILURE].message
+    assert by_type[EventType.STEP_SKIPPED].step_key == "after"
+
+    assert result.output_for_node("pid") != os.getpid()
+
+
+async def test_an_in_memory_io_manager_is_refused_with_the_fix(tmp_path: Path) -> None:
+    job = load_definitions(python_file=EXAMPLE).get_job_def("process_numbers")
+    with anyio.fail_after(60):
+        result = await execute_job_in_process(
+            job,
+            run_config=MULTIPROCESS,
+            raise_on_error=False,
+            code_origin=CodeOrigin(python_file=str(EXAMPLE)),
+        )
+    assert not result.success
+    failure = result.get_run_failure_event()
+    assert "keep outputs in memory" in failure.message
+    assert "FilesystemIOManager" in failure.message
+    with pytest.raises(DefinitionError, match="in memory"):
+        await execute_job_in_process(
+            job, run_config=MULTIPROCESS, code_origin=CodeOrigin(python_file=str(EXAMPLE))
+        )
