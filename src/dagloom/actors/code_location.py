@@ -1,0 +1,496 @@
+"""The code location: an actor that imports user code once and answers questions about it.
+
+`CodeLocationServer` serves the `CodeLocation` protocol: the snapshot of what the code
+defines, schedule and sensor ticks, run config validation, and reloads. Beside it are the
+pure functions it calls (`load_location`, `evaluate_schedule`, `evaluate_sensor`,
+`validate_run`, `resolve_job`), which run without an event loop.
+
+User code runs only in those functions, each a user-code boundary: whatever user code
+raises while importing or ticking becomes an error field in a reply, never a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import json
+import sys
+import threading
+import time
+import types
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import assert_never
+
+import anyio
+import structlog
+from anyio.abc import TaskStatus
+
+from dagloom.actors._runtime import Actor, Clock
+from dagloom.code.loader import load_definitions
+from dagloom.code.snapshot import (
+    failed_snapshot,
+    job_snapshot,
+    load_error_info,
+    location_snapshot,
+    schedule_tick_result,
+    sensor_tick_result,
+    tick_error,
+)
+from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
+from dagloom.definitions.asset_key import AssetKey
+from dagloom.definitions.asset_selection import coerce_selection
+from dagloom.definitions.definitions import Definitions
+from dagloom.definitions.job import JobDefinition
+from dagloom.definitions.schedule import build_schedule_context
+from dagloom.definitions.sensor import build_sensor_context
+from dagloom.errors import (
+    CodeLocationLoadError,
+    ConfigError,
+    DagloomError,
+    DagloomInvalidSelectionError,
+    format_key_path,
+)
+from dagloom.execution.run_config import resolve_run_config
+from dagloom.messages import AssetKeyMessage, ErrorInfo
+from dagloom.messages.rpc import (
+    CodeLocationBase,
+    ConfigProblem,
+    EvaluateScheduleRequest,
+    EvaluateSensorRequest,
+    GetSnapshotRequest,
+    LocationSnapshot,
+    ReloadRequest,
+    TickResult,
+    ValidateRunReply,
+    ValidateRunRequest,
+)
+
+__all__ = [
+    "CodeLocationReply",
+    "CodeLocationRequest",
+    "CodeLocationServer",
+    "CodeSource",
+    "LoadedLocation",
+    "evaluate_schedule",
+    "evaluate_sensor",
+    "load_location",
+    "resolve_job",
+    "validate_run",
+]
+
+CodeLocationRequest = (
+    GetSnapshotRequest
+    | EvaluateScheduleRequest
+    | EvaluateSensorRequest
+    | ReloadRequest
+    | ValidateRunRequest
+)
+CodeLocationReply = LocationSnapshot | TickResult | ValidateRunReply
+
+# The loader changes sys.path and sys.modules, which every location in the process shares;
+# loads run in worker threads, so two locations loading at once take turns here.
+_IMPORT_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSource:
+    """Where a location's code is: a Python file or an importable module (exactly one).
+
+    `attribute` picks the Definitions (or job) when the code exposes several;
+    `working_directory` is where a module is imported from (default: the current one).
+    """
+
+    python_file: str | None = None
+    module_name: str | None = None
+    attribute: str | None = None
+    working_directory: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.python_file is None) == (self.module_name is None):
+            raise ValueError("a code source is a python_file or a module_name, exactly one")
+
+    def describe(self) -> str:
+        """The file or module, as a user wrote it."""
+        return self.python_file or self.module_name or ""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedLocation:
+    """One successful import: the definitions, their snapshot, and each job's snapshot id."""
+
+    definitions: Definitions
+    snapshot: LocationSnapshot
+    job_snapshot_ids: dict[str, str]
+
+
+# -- the pure part: loading, ticks, validation ---------------------------------------------
+
+
+def load_location(
+    source: CodeSource, *, location_name: str, loaded_at: float, fresh: bool = False
+) -> LoadedLocation:
+    """Import `source` and snapshot its definitions. Blocks while user code imports.
+
+    `fresh` re-imports code already imported in this process: a file is executed again (as
+    it always is) after its cached bytecode is dropped; a module's whole top-level package is
+    dropped from `sys.modules` first, and put back if the import fails, so a failed reload
+    leaves the process as it was. Raises `CodeLocationLoadError` with the user's traceback
+    for anything importing or snapshotting raises.
+    """
+    with _IMPORT_LOCK:
+        forgotten: dict[str, types.ModuleType] = {}
+        if fresh:
+            importlib.invalidate_caches()
+            if source.python_file is not None:
+                _drop_bytecode(Path(source.python_file).resolve())
+            elif source.module_name is not None:
+                forgotten = _forget_package(source.module_name)
+        try:
+            definitions = load_definitions(
+                python_file=source.python_file,
+                module_name=source.module_name,
+                attribute=source.attribute,
+                working_directory=source.working_directory,
+            )
+            snapshot = location_snapshot(
+                definitions, location_name=location_name, loaded_at=loaded_at
+            )
+        except CodeLocationLoadError:
+            _restore(forgotten)
+            raise
+        except Exception as exc:  # the user-code boundary: whatever loading raises is reported
+            _restore(forgotten)
+            raise CodeLocationLoadError(
+                f"could not load {source.describe()}: {type(exc).__name__}: {exc}",
+                location=source.describe(),
+            ) from exc
+    return LoadedLocation(
+        definitions=definitions,
+        snapshot=snapshot,
+        job_snapshot_ids={job.name: job.snapshot_id for job in snapshot.jobs},
+    )
+
+
+def _drop_bytecode(path: Path) -> None:
+    # Bytecode is checked against the source's mtime in whole seconds and its size, so a file
+    # rewritten within a second at the same size would otherwise load its old code.
+    with contextlib.suppress(OSError, ValueError, NotImplementedError):
+        Path(importlib.util.cache_from_source(str(path))).unlink(missing_ok=True)
+
+
+def _forget_package(module_name: str) -> dict[str, types.ModuleType]:
+    top = module_name.partition(".")[0]
+    if top == "dagloom":
+        # Never re-import dagloom itself: user code's definitions must stay its classes.
+        return {}
+    forgotten = {
+        name: module
+        for name, module in list(sys.modules.items())
+        if name == top or name.startswith(f"{top}.")
+    }
+    for name, module in forgotten.items():
+        del sys.modules[name]
+        cached = getattr(module, "__cached__", None)
+        if isinstance(cached, str):
+            with contextlib.suppress(OSError):
+                Path(cached).unlink(missing_ok=True)
+    return forgotten
+
+
+def _restore(forgotten: dict[str, types.ModuleType]) -> None:
+    for name in [n for n in sys.modules if n in forgotten or n.partition(".")[0] in forgotten]:
+        del sys.modules[name]
+    sys.modules.update(forgotten)
+
+
+def evaluate_schedule(
+    definitions: Definitions, request: EvaluateScheduleRequest, *, now: float
+) -> TickResult:
+    """Run one tick of the schedule `request` names; blocks while user code runs.
+
+    The tick's time is `request.scheduled_execution_time`, or `now` when it is 0. The
+    schedule sees the location's resources. Anything raised (an unknown schedule, user code,
+    a result of the wrong shape) comes back as `TickResult.error`.
+    """
+    seconds = request.scheduled_execution_time or now
+    try:
+        schedule = definitions.get_schedule_def(request.schedule_name)
+        context = build_schedule_context(
+            scheduled_execution_time=datetime.fromtimestamp(seconds, UTC),
+            resources=definitions.resources,
+        )
+        return schedule_tick_result(schedule.evaluate_tick(context))
+    except Exception as exc:  # the user-code boundary: a tick's failure is its result
+        return tick_error(exc)
+
+
+def evaluate_sensor(definitions: Definitions, request: EvaluateSensorRequest) -> TickResult:
+    """Run one tick of the sensor `request` names; blocks while user code runs.
+
+    An empty cursor or run key and a zero completion time mean "none". A sensor that targets
+    assets gets its resolved selection on requests that name no assets. Anything raised
+    comes back as `TickResult.error`.
+    """
+    cursor = request.cursor or None
+    try:
+        sensor = definitions.get_sensor_def(request.sensor_name)
+        context = build_sensor_context(
+            cursor=cursor,
+            sensor_name=sensor.name,
+            resources=definitions.resources,
+            definitions=definitions,
+            last_tick_completion_time=request.last_tick_completion_time or None,
+            last_run_key=request.last_run_key or None,
+        )
+        data = sensor.evaluate_tick(context)
+        selection: set[AssetKey] | None = None
+        if sensor.asset_selection is not None:
+            selection = coerce_selection(sensor.asset_selection).resolve(definitions.asset_graph)
+        return sensor_tick_result(data, previous_cursor=cursor, default_asset_selection=selection)
+    except Exception as exc:  # the user-code boundary: a tick's failure is its result
+        return tick_error(exc)
+
+
+def resolve_job(
+    definitions: Definitions, job_name: str, asset_selection: Collection[AssetKey] = ()
+) -> JobDefinition:
+    """The job a run of `job_name` over `asset_selection` executes.
+
+    Without a selection it is the job itself (`__ASSET_JOB` is the implicit asset job). With
+    one it is an asset job materializing exactly those assets, which must exist and, when
+    `job_name` is a declared asset job, belong to it. Raises `DefinitionError` (or its
+    `DagloomInvalidSelectionError`) naming what is missing.
+    """
+    if not asset_selection:
+        return definitions.get_job_def(job_name)
+    keys = set(asset_selection)
+    unknown = keys - definitions.asset_graph.keys
+    if unknown:
+        names = sorted(k.to_user_string() for k in unknown)
+        raise DagloomInvalidSelectionError(f"no assets {names} in this location")
+    name = job_name or IMPLICIT_ASSET_JOB_NAME
+    if name != IMPLICIT_ASSET_JOB_NAME:
+        job = definitions.get_job_def(name)
+        allowed = set(job.asset_layer.asset_keys) if job.asset_layer is not None else set()
+        outside = keys - allowed
+        if outside:
+            names = sorted(k.to_user_string() for k in outside)
+            raise DagloomInvalidSelectionError(
+                f"assets {names} are not materialized by job {name!r}", name=name
+            )
+    return definitions.get_asset_job(keys, name=name)
+
+
+def validate_run(
+    definitions: Definitions,
+    request: ValidateRunRequest,
+    job_snapshot_ids: dict[str, str] | None = None,
+) -> ValidateRunReply:
+    """Check that `request` names a job here and that its run config fits the job.
+
+    Never raises for bad input: an unknown job or asset, config that is not a JSON object,
+    or config the job rejects comes back with `valid=False`, each config problem under its
+    key path (`ops.my_op.config.limit`), and the whole message in `error`. The reply's
+    `job_snapshot_id` is that of the job the run would execute, taken from
+    `job_snapshot_ids` when it is a whole job already snapshotted.
+    """
+    try:
+        run_config = json.loads(request.run_config_json) if request.run_config_json else {}
+    except ValueError as exc:
+        text = f"run config is not valid JSON: {exc}"
+        return _invalid(text, [ConfigProblem(key_path="<root>", message=text)])
+    if not isinstance(run_config, dict):
+        text = f"run config must be a JSON object, not {type(run_config).__name__}"
+        return _invalid(text, [ConfigProblem(key_path="<root>", message=text)])
+    try:
+        job = resolve_job(definitions, request.job_name, _asset_keys(request.asset_selection))
+        snapshot_id = (job_snapshot_ids or {}).get(job.name, "")
+        if request.asset_selection or not snapshot_id:
+            snapshot_id = job_snapshot(job).snapshot_id
+        resolve_run_config(job, run_config)
+    except ConfigError as exc:
+        problems = [
+            ConfigProblem(key_path=format_key_path(path), message=text)
+            for path, text in exc.problems
+        ]
+        return _invalid(str(exc), problems)
+    except Exception as exc:  # the user-code boundary: config models may run user validators
+        return _invalid(str(exc) if isinstance(exc, DagloomError) else repr(exc), [])
+    return ValidateRunReply(valid=True, job_snapshot_id=snapshot_id)
+
+
+def _invalid(error: str, problems: list[ConfigProblem]) -> ValidateRunReply:
+    return ValidateRunReply(valid=False, problems=problems, error=error)
+
+
+# -- the actor ------------------------------------------------------------------------------
+
+
+class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
+    """Serves one code location: imports its code at start, then answers from memory.
+
+    The actor is named for its location. A failed import does not stop it: it becomes
+    ready anyway, its snapshot carries `load_error` (with the user's traceback), ticks
+    answer with that error and `ValidateRun` with `valid=False`, until a `Reload` imports
+    the code. `Reload` re-imports fresh and swaps in the new definitions only if the import
+    succeeds; otherwise the old ones keep serving and the reply (and later snapshots) carry
+    the failure in `load_error` beside the definitions still served. User code runs in a
+    worker thread, so the event loop keeps serving other actors while a sensor blocks.
+
+    Replies are shared, not copied: callers must not mutate them. Restarting the actor
+    keeps what it loaded; it imports again only if it never loaded successfully.
+    """
+
+    service = CodeLocationBase
+
+    def __init__(
+        self,
+        location_name: str,
+        source: CodeSource,
+        *,
+        inbox_size: int = 64,
+        clock: Clock = time.time,
+    ) -> None:
+        super().__init__(location_name, inbox_size=inbox_size, clock=clock)
+        self.location_name = location_name
+        self.source = source
+        self._loaded: LoadedLocation | None = None
+        self._load_error: ErrorInfo | None = None
+        self._load_exception: CodeLocationLoadError | None = None
+        self._snapshot = failed_snapshot(
+            location_name,
+            ErrorInfo(cls_name="CodeLocationLoadError", message="not loaded yet"),
+            loaded_at=0.0,
+        )
+        self._log = structlog.get_logger("dagloom.actors").bind(
+            actor=self.name, location=location_name
+        )
+
+    # -- local access, for run workers in this process ----------------------------------
+
+    @property
+    def definitions(self) -> Definitions:
+        """The definitions being served; never blocks.
+
+        Raises `CodeLocationLoadError` (with the traceback) if the code never loaded.
+        """
+        if self._loaded is None:
+            raise self._load_exception or CodeLocationLoadError(
+                f"code location {self.location_name!r} has not loaded yet",
+                location=self.source.describe(),
+            )
+        return self._loaded.definitions
+
+    @property
+    def snapshot(self) -> LocationSnapshot:
+        """What `GetSnapshot` answers now; never blocks."""
+        return self._snapshot
+
+    def get_job(self, name: str, asset_selection: Collection[AssetKey] = ()) -> JobDefinition:
+        """The job a run of `name` over `asset_selection` executes (see `resolve_job`).
+
+        Raises `CodeLocationLoadError` if the code never loaded, `DefinitionError` if there
+        is no such job or asset.
+        """
+        return resolve_job(self.definitions, name, asset_selection)
+
+    # -- the actor ---------------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Import the code (unless already loaded), then serve; ready once the import ended,
+        whether or not it succeeded. Runs until cancelled."""
+        if self._loaded is None:
+            await self._load(fresh=self._load_error is not None)
+        await self.serve(task_status=task_status)
+
+    async def handle(self, message: CodeLocationRequest) -> CodeLocationReply:
+        match message:
+            case GetSnapshotRequest():
+                return self._snapshot
+            case ReloadRequest():
+                await self._load(fresh=True)
+                return self._snapshot
+            case EvaluateScheduleRequest():
+                if self._loaded is None:
+                    return TickResult(error=self._snapshot.load_error)
+                # User code may block (a sensor polling a database), so it runs in a thread;
+                # on cancellation the thread is left to finish on its own.
+                return await anyio.to_thread.run_sync(
+                    _evaluate_schedule_now,
+                    self._loaded.definitions,
+                    message,
+                    self._clock,
+                    abandon_on_cancel=True,
+                )
+            case EvaluateSensorRequest():
+                if self._loaded is None:
+                    return TickResult(error=self._snapshot.load_error)
+                return await anyio.to_thread.run_sync(
+                    evaluate_sensor, self._loaded.definitions, message, abandon_on_cancel=True
+                )
+            case ValidateRunRequest():
+                if self._loaded is None:
+                    return _invalid(self._not_loaded_message(), [])
+                return validate_run(
+                    self._loaded.definitions, message, self._loaded.job_snapshot_ids
+                )
+            case _:
+                assert_never(message)
+
+    async def _load(self, *, fresh: bool) -> None:
+        now = self._clock()
+        try:
+            loaded = await anyio.to_thread.run_sync(
+                _load_now, self.source, self.location_name, now, fresh, abandon_on_cancel=True
+            )
+        except CodeLocationLoadError as exc:
+            self._load_exception = exc
+            self._load_error = load_error_info(exc)
+            self._snapshot = self._with_error(self._load_error, now)
+            self._log.warning(
+                "code_location_load_failed", error=str(exc), serving_old=bool(self._loaded)
+            )
+            return
+        self._loaded = loaded
+        self._load_error = None
+        self._load_exception = None
+        self._snapshot = loaded.snapshot
+        self._log.info("code_location_loaded", jobs=len(loaded.snapshot.jobs))
+
+    def _with_error(self, error: ErrorInfo, now: float) -> LocationSnapshot:
+        if self._loaded is None:
+            return failed_snapshot(self.location_name, error, loaded_at=now)
+        old = self._loaded.snapshot
+        return LocationSnapshot(
+            location_name=old.location_name,
+            jobs=old.jobs,
+            assets=old.assets,
+            schedules=old.schedules,
+            sensors=old.sensors,
+            resource_keys=old.resource_keys,
+            load_error=error,
+            loaded_at=old.loaded_at,
+        )
+
+    def _not_loaded_message(self) -> str:
+        error = self._snapshot.load_error
+        detail = f": {error.message}" if error is not None else ""
+        return f"code location {self.location_name!r} failed to load{detail}"
+
+
+def _load_now(source: CodeSource, location_name: str, now: float, fresh: bool) -> LoadedLocation:
+    return load_location(source, location_name=location_name, loaded_at=now, fresh=fresh)
+
+
+def _evaluate_schedule_now(
+    definitions: Definitions, request: EvaluateScheduleRequest, clock: Clock
+) -> TickResult:
+    return evaluate_schedule(definitions, request, now=clock())
+
+
+def _asset_keys(messages: Iterable[AssetKeyMessage]) -> list[AssetKey]:
+    return [AssetKey(m.path) for m in messages]
