@@ -165,7 +165,13 @@ class Actor(ABC, Generic[ReqT, RepT]):
         task_status.started()
         try:
             while True:
-                envelope = await receive.receive()
+                # The fast path skips `receive`'s checkpoint, a full loop cycle (~6 us of a
+                # ~20 us ask). A handler that never awaits still yields once the inbox is
+                # empty, and the inbox is bounded, so nothing starves.
+                try:
+                    envelope = receive.receive_nowait()
+                except anyio.WouldBlock:
+                    envelope = await receive.receive()
                 self._busy_since = self._heartbeat = clock()
                 try:
                     reply = await self.handle(envelope.message)
@@ -198,11 +204,17 @@ class Actor(ABC, Generic[ReqT, RepT]):
     async def deliver(self, envelope: Envelope[ReqT, RepT]) -> None:
         """Put an envelope in the inbox, blocking while it is full.
 
-        Raises `ActorUnavailableError` if the actor is closed. Cancelling it while blocked
+        With room in the inbox it returns without yielding to the loop (that checkpoint
+        costs as much as the rest of a memory ask); tellers blocked on a full inbox keep
+        their turn, since anyio refills freed room from them first. Raises
+        `ActorUnavailableError` if the actor is closed. Cancelling it while blocked
         delivers nothing.
         """
         try:
-            await self._send.send(envelope)
+            try:
+                self._send.send_nowait(envelope)
+            except anyio.WouldBlock:
+                await self._send.send(envelope)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             raise ActorUnavailableError(f"actor {self.name!r} is closed", actor=self.name) from exc
 

@@ -36,6 +36,24 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _listening_socket(host: str, port: int) -> socket.socket:
+    # Bound here rather than by grpclib so the port chosen for port 0 can be read back.
+    # The socket is made with proto=IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY
+    # on sockets that say so, and without it Nagle's algorithm meets delayed ACKs and a
+    # call takes 40 ms instead of 0.5 ms.
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class _ServiceAdapter:
     """Serves one generated service by forwarding each call into a local actor's inbox.
 
@@ -308,7 +326,7 @@ class GrpcTransport:
         if self._running:
             raise RuntimeError("the gRPC server is already running")
         self._running = True
-        sock = socket.create_server((self.host, self.port), reuse_port=False)
+        sock = _listening_socket(self.host, self.port)
         server = Server(list(self._adapters.values()), codec=self._codec)
         try:
             await server.start(sock=sock)
