@@ -290,12 +290,6 @@ def test_run_config_object_with_a_dict_for_a_graph_op() -> None:
     assert result.output_for_node("wrapper.count") == 2
 
 
-@pytest.mark.xfail(
-    reason="RunConfig converts Config objects only at the top level of ops=; Dagster converts "
-    "them at any depth, so ops inside graphs can take Config objects "
-    "(definitions/config.py _op_entry)",
-    strict=True,
-)
 def test_run_config_object_with_a_config_object_for_a_graph_op() -> None:
     from dagloom import graph
 

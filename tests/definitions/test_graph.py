@@ -148,12 +148,6 @@ def test_config_for_an_op_inside_a_graph_is_nested_under_the_graph() -> None:
     assert result.output_for_node("stepping.stepper") == 11
 
 
-@pytest.mark.xfail(
-    reason="output_for_node cannot name a graph node: nested graphs are inlined and the "
-    "result only knows op nodes (execution/result.py output_for_node); Dagster resolves the "
-    "graph's output mapping",
-    strict=True,
-)
 def test_output_for_node_of_a_graph_returns_the_graph_output() -> None:
     @graph
     def inc(x):

@@ -216,12 +216,6 @@ def test_optional_output_not_yielded_skips_downstream_step() -> None:
     assert after.step_skipped.upstream_step_keys == ["on_maybe"]
 
 
-@pytest.mark.xfail(
-    reason="a step skipped for a missing optional input emits STEP_START before STEP_SKIPPED: "
-    "StepRunner.prepare emits STEP_START before load_inputs raises _Skip "
-    "(execution/executor.py prepare/run_sync)",
-    strict=True,
-)
 def test_step_skipped_for_a_missing_optional_input_never_starts() -> None:
     @op(out={"maybe": Out(is_required=False)})
     def branch():

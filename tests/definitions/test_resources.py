@@ -254,11 +254,6 @@ def test_resource_function_called_with_build_init_resource_context() -> None:
     assert doubled.resource_fn(build_init_resource_context(config={"n": 4})) == 8
 
 
-@pytest.mark.xfail(
-    reason="ResourceDefinition is not callable: Dagster lets a test call a @resource with "
-    "build_init_resource_context(); definitions/resources.py ResourceDefinition has no __call__",
-    strict=True,
-)
 def test_resource_called_directly_with_an_init_context() -> None:
     @resource
     def doubled(init_context: InitResourceContext) -> int:

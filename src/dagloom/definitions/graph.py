@@ -205,6 +205,8 @@ class Composition:
     def __init__(self, owner: str) -> None:
         self.owner = owner
         self.nodes: dict[str, Node] = {}
+        # (graph node name, graph output) -> (op node, output), for every inlined graph
+        self.graph_outputs: dict[tuple[str, str], tuple[str, str]] = {}
         self._uses: dict[str, int] = {}
 
     def _unique_name(self, base: str, explicit: bool) -> str:
@@ -307,12 +309,14 @@ class GraphDefinition:
         output_bindings: Mapping[str, Binding] | None = None,
         description: str | None = None,
         tags: Mapping[str, Any] | None = None,
+        graph_outputs: Mapping[tuple[str, str], tuple[str, str]] | None = None,
     ) -> None:
         check_name(name, "graph")
         self.name = name
         self.nodes = dict(nodes)
         self.input_names = tuple(input_names)
         self.output_bindings = dict(output_bindings or {})
+        self.graph_outputs = dict(graph_outputs or {})  # of graphs nested in this one
         self.description = description
         self.tags = dict(tags or {})
         validate_nodes(name, self.nodes, allow_graph_inputs=True)
@@ -382,10 +386,16 @@ class GraphDefinition:
         for node in self.nodes.values():
             inputs = {k: _rebase(b, prefix, args) for k, b in node.inputs.items()}
             parent.add_node(replace(node, name=f"{prefix}.{node.name}", inputs=inputs))
+        for (inner, out_name), (node_name, output) in self.graph_outputs.items():
+            parent.graph_outputs[(f"{prefix}.{inner}", out_name)] = (
+                f"{prefix}.{node_name}",
+                output,
+            )
         handles: list[Any] = []
-        for binding in self.output_bindings.values():
+        for out_name, binding in self.output_bindings.items():
             rebased = _rebase(binding, prefix, args)
             if isinstance(rebased, FromOutput):
+                parent.graph_outputs[(prefix, out_name)] = (rebased.node, rebased.output)
                 op = parent.nodes[rebased.node].op
                 if op.outs[rebased.output].is_dynamic:
                     handles.append(InvokedDynamicOutput(rebased.node, rebased.output))
@@ -424,6 +434,7 @@ class GraphDefinition:
         return JobDefinition(
             name=name or self.name,
             nodes=self.nodes,
+            graph_outputs=self.graph_outputs,
             description=kwargs.pop("description", self.description),
             tags={**self.tags, **dict(kwargs.pop("tags", None) or {})},
             **kwargs,
@@ -473,15 +484,15 @@ class NodeInvocation:
 
 def compose(
     owner: str, fn: Callable[..., Any], input_names: Sequence[str]
-) -> tuple[dict[str, Node], Any]:
-    """Run a @job/@graph body in a fresh Composition; return its nodes and return value."""
+) -> tuple[Composition, Any]:
+    """Run a @job/@graph body in a fresh Composition; return it and the body's return value."""
     composition = Composition(owner)
     token = _COMPOSITION.set(composition)
     try:
         returned = fn(*(GraphInputHandle(n) for n in input_names))
     finally:
         _COMPOSITION.reset(token)
-    return composition.nodes, returned
+    return composition, returned
 
 
 def _output_bindings(name: str, returned: Any, out: Any) -> dict[str, Binding]:
@@ -628,10 +639,11 @@ def graph(
     def wrap(func: Callable[..., Any]) -> GraphDefinition:
         graph_name = name or func.__name__
         input_names = list(inspect.signature(func).parameters)
-        nodes, returned = compose(graph_name, func, input_names)
+        composition, returned = compose(graph_name, func, input_names)
         return GraphDefinition(
             graph_name,
-            nodes,
+            composition.nodes,
+            graph_outputs=composition.graph_outputs,
             input_names=input_names,
             output_bindings=_output_bindings(graph_name, returned, out),
             description=description or inspect.getdoc(func),

@@ -57,6 +57,7 @@ class JobDefinition:
         config: Mapping[str, Any] | RunConfig | None = None,
         op_retry_policy: RetryPolicy | None = None,
         asset_layer: AssetLayer | None = None,
+        graph_outputs: Mapping[tuple[str, str], tuple[str, str]] | None = None,
     ) -> None:
         check_name(name, "job")
         self.name = name
@@ -70,6 +71,8 @@ class JobDefinition:
         self.default_run_config = coerce_run_config(config)
         self.op_retry_policy = op_retry_policy
         self.asset_layer = asset_layer
+        # (graph node name, graph output) -> (op node, output) for graphs inlined in the job
+        self.graph_outputs = dict(graph_outputs or {})
         validate_nodes(name, self.nodes, allow_graph_inputs=False)
         self._plan: ExecutionPlan | None = None
 
@@ -114,6 +117,7 @@ class JobDefinition:
             config=self.default_run_config,
             op_retry_policy=self.op_retry_policy,
             asset_layer=self.asset_layer,
+            graph_outputs=self.graph_outputs,
         )
 
     def execute_in_process(
@@ -217,10 +221,11 @@ def job(
             raise DefinitionError(
                 f"job {job_name!r}: a @job body takes no parameters", name=job_name
             )
-        nodes, _ = compose(job_name, func, [])
+        composition, _ = compose(job_name, func, [])
         return JobDefinition(
             name=job_name,
-            nodes=nodes,
+            nodes=composition.nodes,
+            graph_outputs=composition.graph_outputs,
             description=description or inspect.getdoc(func),
             tags=tags,
             run_tags=run_tags,

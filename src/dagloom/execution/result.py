@@ -119,7 +119,10 @@ class ExecuteInProcessResult:
 
     def output_for_node(self, node_name: str, output_name: str = DEFAULT_OUTPUT) -> Any:
         """The value a node produced for `output_name`. For a mapped node or a dynamic output,
-        a dict of mapping key to value."""
+        a dict of mapping key to value. A graph node's output is the output it maps to."""
+        mapped_to = self.job_def.graph_outputs.get((node_name, output_name))
+        if mapped_to is not None and node_name not in self.job_def.nodes:
+            return self.output_for_node(*mapped_to)
         if node_name not in self.job_def.nodes:
             raise DagloomError(
                 f"job {self.job_def.name!r} has no node {node_name!r}; nodes are "
