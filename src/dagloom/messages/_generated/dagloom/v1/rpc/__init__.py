@@ -406,6 +406,11 @@ class LaunchRunReply(betterproto2.Message):
     which worker took it
     """
 
+    error: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    set when no worker took it: why, as a user would read it
+    """
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "LaunchRunReply", LaunchRunReply)
 
