@@ -7,6 +7,7 @@ ConfigError naming its key path.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -53,7 +54,11 @@ def _fail(path: tuple[str | int, ...], text: str) -> ConfigError:
 
 
 def _flatten_ops(
-    ops: Any, prefix: str, path: tuple[str | int, ...], known: set[str], out: dict[str, Any]
+    ops: Any,
+    prefix: str,
+    path: tuple[str | int, ...],
+    known: frozenset[str],
+    out: dict[str, Any],
 ) -> None:
     if not isinstance(ops, Mapping):
         raise _fail(path, f"expected a mapping of op names, got {type(ops).__name__}")
@@ -87,6 +92,45 @@ def _node_path(name: str) -> tuple[str, ...]:
     return tuple(path)
 
 
+@dataclass(frozen=True, slots=True)
+class _ConfigShape:
+    """What run-config validation needs to know of a job, computed once per job."""
+
+    known: frozenset[str]  # node names and their graph prefixes
+    order: dict[str, int]  # node name -> position, for stable error order
+    needs_config: frozenset[str]  # nodes with a config schema or config-fed inputs
+    config_inputs: dict[str, tuple[str, ...]]
+
+
+_SHAPES: weakref.WeakKeyDictionary[JobDefinition, _ConfigShape] = weakref.WeakKeyDictionary()
+
+
+def _shape_of(job: JobDefinition) -> _ConfigShape:
+    shape = _SHAPES.get(job)
+    if shape is not None:
+        return shape
+    known: set[str] = set()
+    for name in job.nodes:
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):
+            known.add(".".join(parts[:i]))
+    plan = job.get_plan()
+    config_inputs = {
+        name: names
+        for name, tmpl in plan.steps.items()
+        if (names := tuple(i.name for i in tmpl.inputs if i.kind == FROM_CONFIG))
+    }
+    needs = {name for name, node in job.nodes.items() if node.op.config_model is not None}
+    shape = _ConfigShape(
+        frozenset(known),
+        {name: i for i, name in enumerate(job.nodes)},
+        frozenset(needs | config_inputs.keys()),
+        config_inputs,
+    )
+    _SHAPES[job] = shape
+    return shape
+
+
 def resolve_run_config(
     job: JobDefinition,
     run_config: Mapping[str, Any] | RunConfig | None,
@@ -98,19 +142,17 @@ def resolve_run_config(
     for key in raw:
         if key not in _TOP_LEVEL:
             raise _fail((key,), f"unknown key; expected one of {sorted(_TOP_LEVEL)}")
-    known: set[str] = set()
-    for name in job.nodes:
-        parts = name.split(".")
-        for i in range(1, len(parts) + 1):
-            known.add(".".join(parts[:i]))
+    shape = _shape_of(job)
     entries: dict[str, Any] = {}
-    _flatten_ops(raw.get("ops") or {}, "", ("ops",), known, entries)
+    _flatten_ops(raw.get("ops") or {}, "", ("ops",), shape.known, entries)
 
-    plan = job.get_plan()
     op_configs: dict[str, Any] = {}
     input_values: dict[tuple[str, str], Any] = {}
     problems: list[tuple[tuple[str | int, ...], str]] = []
-    for name, node in job.nodes.items():
+    # Nodes without config, config inputs or an entry have nothing to check: most of them.
+    chosen = shape.needs_config | (entries.keys() & shape.order.keys())
+    for name in sorted(chosen, key=shape.order.__getitem__):
+        node = job.nodes[name]
         entry = entries.get(name, {})
         base = _node_path(name)
         try:
@@ -121,8 +163,7 @@ def resolve_run_config(
         if not isinstance(given_inputs, Mapping):
             problems.append(((*base, "inputs"), "expected a mapping of input names"))
             continue
-        template = plan.steps[name]
-        config_inputs = {i.name for i in template.inputs if i.kind == FROM_CONFIG}
+        config_inputs = shape.config_inputs.get(name, ())
         for input_name, value in given_inputs.items():
             if input_name not in node.op.ins:
                 problems.append(((*base, "inputs", input_name), "unknown input"))
