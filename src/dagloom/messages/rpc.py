@@ -118,3 +118,34 @@ __all__ += [
     "WorkerExited",
     "WorkerExitedReply",
 ]
+
+# The public API (api.proto), served by the webserver node and wrapped by `AsyncClient`.
+from dagloom.messages._generated.dagloom.v1.rpc import (  # noqa: E402 - appended per family
+    ApiCancelRunReply,
+    ApiCancelRunRequest,
+    ApiGetRunReply,
+    ApiGetRunRequest,
+    ApiJob,
+    ApiLaunchRunReply,
+    ApiLaunchRunRequest,
+    ApiListJobsReply,
+    ApiListJobsRequest,
+    ApiStreamEventsRequest,
+    DagloomApiBase,
+    DagloomApiStub,
+)
+
+__all__ += [
+    "ApiCancelRunReply",
+    "ApiCancelRunRequest",
+    "ApiGetRunReply",
+    "ApiGetRunRequest",
+    "ApiJob",
+    "ApiLaunchRunReply",
+    "ApiLaunchRunRequest",
+    "ApiListJobsReply",
+    "ApiListJobsRequest",
+    "ApiStreamEventsRequest",
+    "DagloomApiBase",
+    "DagloomApiStub",
+]

@@ -1,0 +1,226 @@
+"""`AsyncClient`: launch runs, read them and follow their events through the public API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Protocol, Self, TypeVar
+
+from grpclib.client import Channel
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
+
+from dagloom.errors import (
+    ActorUnavailableError,
+    ConfigError,
+    DagloomError,
+    DefinitionError,
+    RunNotFoundError,
+)
+from dagloom.messages import AssetKeyMessage, EventRecord, Run
+from dagloom.messages.rpc import (
+    ApiCancelRunReply,
+    ApiCancelRunRequest,
+    ApiGetRunReply,
+    ApiGetRunRequest,
+    ApiJob,
+    ApiLaunchRunReply,
+    ApiLaunchRunRequest,
+    ApiListJobsReply,
+    ApiListJobsRequest,
+    ApiStreamEventsRequest,
+    DagloomApiStub,
+)
+from dagloom.storage.base import RUN_END_EVENTS
+from dagloom.transport import BoundedProtoCodec, split_address
+
+T = TypeVar("T")
+
+
+class ApiCalls(Protocol):
+    """The five calls of `DagloomApi`: what the generated stub and the service both offer."""
+
+    async def launch_run(self, message: ApiLaunchRunRequest) -> ApiLaunchRunReply: ...
+    async def get_run(self, message: ApiGetRunRequest) -> ApiGetRunReply: ...
+    def stream_run_events(self, message: ApiStreamEventsRequest) -> AsyncIterator[EventRecord]: ...
+    async def cancel_run(self, message: ApiCancelRunRequest) -> ApiCancelRunReply: ...
+    async def list_jobs(self, message: ApiListJobsRequest) -> ApiListJobsReply: ...
+
+
+def _problems(text: str) -> list[tuple[tuple[str | int, ...], str]]:
+    # The server lists each config problem as a line `  at key.path: text`.
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    for line in text.splitlines():
+        if line.startswith("  at "):
+            path, _, message = line[5:].partition(": ")
+            out.append((tuple(path.split(".")), message))
+    return out
+
+
+class AsyncClient:
+    """A client of one dagloom API, over gRPC (`connect`) or in-process (`in_process`).
+
+    Errors are dagloom's: `ConfigError` (with key paths) for a run config the job refuses,
+    `DefinitionError` for an unknown job or location, `RunNotFoundError`, and
+    `ActorUnavailableError` when the API (or an actor behind it) cannot be reached. No call
+    retries on its own, except `wait_for_run`, which resumes its stream from the last event
+    it saw. Use with `async with` to close the channel; closing twice is safe.
+    """
+
+    def __init__(self, api: ApiCalls, *, address: str = "in-process") -> None:
+        self._api = api
+        self.address = address
+        self._channel: Channel | None = None
+
+    @classmethod
+    def connect(cls, address: str) -> AsyncClient:
+        """A client of the API at `host:port`; connects on the first call."""
+        host, port = split_address(address)
+        channel = Channel(host, port, codec=BoundedProtoCodec())
+        client = cls(DagloomApiStub(channel), address=address)
+        client._channel = channel
+        return client
+
+    @classmethod
+    def in_process(cls, service: ApiCalls) -> AsyncClient:
+        """A client calling a `DagloomApiService` of this process directly."""
+        return cls(service)
+
+    def close(self) -> None:
+        """Close the channel; idempotent."""
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- calls -------------------------------------------------------------------------
+
+    async def launch_run(
+        self,
+        job_name: str,
+        *,
+        location_name: str = "",
+        run_config: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        asset_selection: Sequence[Sequence[str]] = (),
+    ) -> Run:
+        """Submit a run of `job_name` and return it as stored (it may not have started).
+
+        `location_name` may be empty when the API serves one location.
+        """
+        request = ApiLaunchRunRequest(
+            location_name=location_name,
+            job_name=job_name,
+            run_config_json=json.dumps(run_config) if run_config else "",
+            tags=dict(tags or {}),
+            asset_selection=[AssetKeyMessage(path=list(k)) for k in asset_selection],
+        )
+        reply = await self._call(self._api.launch_run, request, job=job_name)
+        assert reply.run is not None
+        return reply.run
+
+    async def get_run(self, run_id: str) -> Run:
+        """The run as stored now; `RunNotFoundError` if there is none."""
+        reply = await self._call(self._api.get_run, ApiGetRunRequest(run_id=run_id), run=run_id)
+        assert reply.run is not None
+        return reply.run
+
+    async def stream_events(
+        self, run_id: str, *, after: int = 0, until_run_ends: bool = True
+    ) -> AsyncIterator[EventRecord]:
+        """Yield the run's events after storage id `after`, as they are stored.
+
+        Blocks between events; with `until_run_ends` the stream ends after the terminal
+        event, otherwise it lasts until the caller stops iterating.
+        """
+        request = ApiStreamEventsRequest(
+            run_id=run_id, after_storage_id=after, until_run_ends=until_run_ends
+        )
+        try:
+            async for record in self._api.stream_run_events(request):
+                yield record
+        except GRPCError as exc:
+            raise self._translate(exc, run=run_id) from exc
+        except (OSError, StreamTerminatedError, ProtocolError) as exc:
+            raise self._lost(exc) from exc
+
+    async def wait_for_run(
+        self,
+        run_id: str,
+        *,
+        on_event: Callable[[EventRecord], Awaitable[None] | None] | None = None,
+    ) -> Run:
+        """Follow the run's events until it ends, then return it as stored.
+
+        `on_event` sees each event once, in order. A stream cut short (the API restarted)
+        is resumed after the last event seen, once; a second cut raises.
+        """
+        cursor = 0
+        resumed = False
+        while True:
+            try:
+                async for record in self.stream_events(run_id, after=cursor):
+                    cursor = record.storage_id
+                    if on_event is not None:
+                        result = on_event(record)
+                        if result is not None:
+                            await result
+                    event = record.event
+                    if event is not None and event.event_type in RUN_END_EVENTS:
+                        break
+            except ActorUnavailableError:
+                if resumed:
+                    raise
+                resumed = True
+                continue
+            return await self.get_run(run_id)
+
+    async def cancel_run(self, run_id: str) -> ApiCancelRunReply:
+        """Ask for the run to be canceled; `accepted` says whether it will be."""
+        return await self._call(
+            self._api.cancel_run, ApiCancelRunRequest(run_id=run_id), run=run_id
+        )
+
+    async def list_jobs(self) -> list[ApiJob]:
+        """Every job of every code location the API serves."""
+        reply = await self._call(self._api.list_jobs, ApiListJobsRequest())
+        return list(reply.jobs)
+
+    # -- errors ------------------------------------------------------------------------
+
+    async def _call(self, method: Callable[[Any], Awaitable[T]], request: Any, **what: str) -> T:
+        try:
+            return await method(request)
+        except GRPCError as exc:
+            raise self._translate(exc, **what) from exc
+        except (OSError, StreamTerminatedError, ProtocolError) as exc:
+            raise self._lost(exc) from exc
+
+    def _lost(self, exc: BaseException) -> ActorUnavailableError:
+        return ActorUnavailableError(
+            f"the dagloom API at {self.address} is unreachable ({exc!r})",
+            actor="api",
+            address=self.address,
+        )
+
+    def _translate(self, exc: GRPCError, *, run: str = "", job: str = "") -> DagloomError:
+        text = exc.message or exc.status.name
+        if exc.status is Status.INVALID_ARGUMENT:
+            head = text.splitlines()[0] if text else "invalid request"
+            return ConfigError(head, problems=_problems(text))
+        if exc.status is Status.NOT_FOUND:
+            return RunNotFoundError(run) if run else DefinitionError(text, name=job or None)
+        if exc.status in (Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED):
+            return ActorUnavailableError(text, actor="api", address=self.address)
+        return DagloomError(f"{exc.status.name}: {text}")

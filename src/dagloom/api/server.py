@@ -1,0 +1,247 @@
+"""The public gRPC API server: `DagloomApi` answered from the coordinator, code locations and
+storage, served with `Health` on the API port."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import anyio
+import structlog
+from anyio.abc import TaskStatus
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
+from grpclib.server import Server
+
+from dagloom.errors import ActorUnavailableError
+from dagloom.instance import DagloomInstance
+from dagloom.messages import EventRecord
+from dagloom.messages.rpc import (
+    ApiCancelRunReply,
+    ApiCancelRunRequest,
+    ApiGetRunReply,
+    ApiGetRunRequest,
+    ApiJob,
+    ApiLaunchRunReply,
+    ApiLaunchRunRequest,
+    ApiListJobsReply,
+    ApiListJobsRequest,
+    ApiStreamEventsRequest,
+    CancelRunReply,
+    CancelRunRequest,
+    DagloomApiBase,
+    GetSnapshotRequest,
+    HealthBase,
+    LocationSnapshot,
+    PingReply,
+    PingRequest,
+    SubmitRunReply,
+    SubmitRunRequest,
+)
+from dagloom.transport import ActorRef, BoundedProtoCodec
+
+DEFAULT_CALL_TIMEOUT = 60.0
+"""How long the API waits for an actor's reply before answering DEADLINE_EXCEEDED."""
+
+
+def _unavailable(exc: ActorUnavailableError | TimeoutError) -> GRPCError:
+    if isinstance(exc, TimeoutError):
+        return GRPCError(Status.DEADLINE_EXCEEDED, f"no reply in time: {exc}")
+    return GRPCError(Status.UNAVAILABLE, str(exc))
+
+
+class DagloomApiService(DagloomApiBase):
+    """The `DagloomApi` methods, over refs to the coordinator and the code locations.
+
+    `LaunchRun` submits to the coordinator and answers with the run as stored; a refused
+    submission answers INVALID_ARGUMENT (run config problems, one `  at key.path: text` line
+    each) or NOT_FOUND (unknown job or location), and stores nothing. `GetRun` and
+    `StreamRunEvents` read storage, so they answer whichever node executes the run;
+    `StreamRunEvents` blocks between events and, with `until_run_ends`, ends after the run's
+    terminal event. An actor that does not answer gives UNAVAILABLE. Every method is safe
+    to call concurrently; each call is independent.
+
+    The object is usable in-process too (tests, `AsyncClient.in_process`): its methods raise
+    the same `GRPCError`s a remote caller would receive.
+    """
+
+    def __init__(
+        self,
+        instance: DagloomInstance,
+        coordinator: ActorRef[Any, Any],
+        locations: Mapping[str, ActorRef[Any, Any]],
+        *,
+        timeout: float = DEFAULT_CALL_TIMEOUT,
+    ) -> None:
+        self._instance = instance
+        self._coordinator = coordinator
+        self._locations = dict(locations)
+        self._timeout = timeout
+        self._log = structlog.get_logger("dagloom.api")
+
+    def _location_name(self, name: str) -> str:
+        if name:
+            if name not in self._locations:
+                raise GRPCError(
+                    Status.NOT_FOUND,
+                    f"no code location named {name!r}; locations are {sorted(self._locations)}",
+                )
+            return name
+        if len(self._locations) == 1:
+            return next(iter(self._locations))
+        raise GRPCError(
+            Status.INVALID_ARGUMENT,
+            f"name the code location; there are {len(self._locations)}: {sorted(self._locations)}",
+        )
+
+    async def launch_run(self, message: ApiLaunchRunRequest) -> ApiLaunchRunReply:
+        location = self._location_name(message.location_name)
+        request = SubmitRunRequest(
+            location_name=location,
+            job_name=message.job_name,
+            run_config_json=message.run_config_json,
+            tags=dict(message.tags),
+            asset_selection=list(message.asset_selection),
+        )
+        try:
+            reply = await self._coordinator.ask(request, timeout=self._timeout)
+        except (ActorUnavailableError, TimeoutError) as exc:
+            raise _unavailable(exc) from exc
+        assert isinstance(reply, SubmitRunReply)
+        if reply.error:
+            status = Status.INVALID_ARGUMENT if reply.problems else Status.NOT_FOUND
+            text = reply.error
+            listed = [line for line in text.splitlines() if line.startswith("  at ")]
+            if reply.problems and not listed:
+                text += "".join(f"\n  at {p.key_path}: {p.message}" for p in reply.problems)
+            raise GRPCError(status, text)
+        assert reply.run is not None
+        self._log.info("api_run_launched", run_id=reply.run.run_id, job=message.job_name)
+        return ApiLaunchRunReply(run=reply.run)
+
+    async def get_run(self, message: ApiGetRunRequest) -> ApiGetRunReply:
+        run = await self._instance.get_run(message.run_id)
+        if run is None:
+            raise GRPCError(Status.NOT_FOUND, f"no run with id {message.run_id!r}")
+        return ApiGetRunReply(run=run)
+
+    async def stream_run_events(
+        self, message: ApiStreamEventsRequest
+    ) -> AsyncIterator[EventRecord]:
+        if await self._instance.get_run(message.run_id) is None:
+            raise GRPCError(Status.NOT_FOUND, f"no run with id {message.run_id!r}")
+        events = self._instance.watch_run_events(
+            message.run_id,
+            after=message.after_storage_id or None,
+            stop_at_end=message.until_run_ends,
+        )
+        async for record in events:
+            yield record
+
+    async def cancel_run(self, message: ApiCancelRunRequest) -> ApiCancelRunReply:
+        try:
+            reply = await self._coordinator.ask(
+                CancelRunRequest(run_id=message.run_id), timeout=self._timeout
+            )
+        except (ActorUnavailableError, TimeoutError) as exc:
+            raise _unavailable(exc) from exc
+        assert isinstance(reply, CancelRunReply)
+        return ApiCancelRunReply(accepted=reply.accepted, message=reply.message)
+
+    async def list_jobs(self, message: ApiListJobsRequest) -> ApiListJobsReply:
+        jobs: list[ApiJob] = []
+        for name, ref in sorted(self._locations.items()):
+            try:
+                snapshot = await ref.ask(GetSnapshotRequest(), timeout=self._timeout)
+            except (ActorUnavailableError, TimeoutError) as exc:
+                raise _unavailable(exc) from exc
+            assert isinstance(snapshot, LocationSnapshot)
+            jobs += [
+                ApiJob(location_name=name, job_name=job.name, description=job.description)
+                for job in snapshot.jobs
+            ]
+        return ApiListJobsReply(jobs=jobs)
+
+
+class _HealthService(HealthBase):
+    """`Health` on the API port, answered by the node's health reporter."""
+
+    def __init__(self, reporter: ActorRef[Any, Any]) -> None:
+        self._reporter = reporter
+
+    async def ping(self, message: PingRequest) -> PingReply:
+        try:
+            reply = await self._reporter.ask(message, timeout=DEFAULT_CALL_TIMEOUT)
+        except (ActorUnavailableError, TimeoutError) as exc:
+            raise _unavailable(exc) from exc
+        assert isinstance(reply, PingReply)
+        return reply
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    # As the gRPC transport does: bound here so port 0 can be read back, with
+    # IPPROTO_TCP so asyncio sets TCP_NODELAY (Nagle plus delayed ACKs cost 40 ms a call).
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class ApiServer:
+    """Serves a `DagloomApiService` (and `Health`, when given a reporter) on `host:port`.
+
+    Not an actor: calls are independent and each runs in its own grpclib task, so a slow
+    event stream never holds up a launch. `run` is not re-entrant.
+    """
+
+    def __init__(
+        self,
+        service: DagloomApiService,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        health: ActorRef[Any, Any] | None = None,
+    ) -> None:
+        self.service = service
+        self.host = host
+        self.port = port
+        self._health = health
+        self._address: str | None = None
+
+    @property
+    def address(self) -> str:
+        """`host:port` served; `RuntimeError` until `run` has started."""
+        if self._address is None:
+            raise RuntimeError("the API server is not running")
+        return self._address
+
+    async def run(self, *, task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled; `task_status.started(address)` once listening.
+
+        Raises `OSError` if the address is taken. On exit it stops accepting and drops
+        open calls (event streams end with the connection).
+        """
+        handlers: list[Any] = [self.service]
+        if self._health is not None:
+            handlers.append(_HealthService(self._health))
+        sock = _listening_socket(self.host, self.port)
+        server = Server(handlers, codec=BoundedProtoCodec())
+        try:
+            await server.start(sock=sock)
+            self._address = f"{self.host}:{sock.getsockname()[1]}"
+            task_status.started(self._address)
+            await anyio.sleep_forever()
+        finally:
+            server.close()
+            with anyio.CancelScope(shield=True):
+                await server.wait_closed()
+            sock.close()
+            self._address = None
