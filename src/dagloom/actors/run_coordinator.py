@@ -1,0 +1,533 @@
+"""Run coordinators: accept submitted runs, then launch them at once or queue them.
+
+`DefaultRunCoordinator` launches every run when it is submitted; `QueuedRunCoordinator`
+stores it QUEUED and admits queued runs in submission order under `max_concurrent_runs` and
+tag limits (the decision is `_queue.runs_to_admit`). Both validate a run (its job exists,
+its run config fits) before storing it, through a `RunValidator`, and both cancel runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, assert_never
+
+import anyio
+import orjson
+import structlog
+from anyio.abc import TaskStatus
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dagloom.actors._queue import QueuedRun, TagConcurrencyLimit, runs_to_admit
+from dagloom.actors._runtime import Actor, Clock, Envelope
+from dagloom.actors.job_source import JobSource
+from dagloom.actors.run_worker import record_run_end
+from dagloom.errors import ActorUnavailableError, ConfigError, DagloomError, DefinitionError
+from dagloom.messages import Event, EventType, LogLevel, Run, RunStatus
+from dagloom.messages.rpc import (
+    AdmitRunsReply,
+    AdmitRunsRequest,
+    CancelRunReply,
+    CancelRunRequest,
+    ConfigProblem,
+    LaunchRunReply,
+    LaunchRunRequest,
+    RunCoordinatorBase,
+    RunEnded,
+    RunEndedReply,
+    SubmitRunReply,
+    SubmitRunRequest,
+    TerminateRunReply,
+    TerminateRunRequest,
+    ValidateRunReply,
+    ValidateRunRequest,
+)
+from dagloom.storage.base import FINISHED_STATUSES, RunsFilter
+
+if TYPE_CHECKING:
+    from dagloom.instance import DagloomInstance
+    from dagloom.transport import ActorRef
+
+RunCoordinatorRequest = SubmitRunRequest | CancelRunRequest | RunEnded | AdmitRunsRequest
+RunCoordinatorReply = SubmitRunReply | CancelRunReply | RunEndedReply | AdmitRunsReply
+
+IN_PROGRESS = (RunStatus.STARTING, RunStatus.STARTED, RunStatus.CANCELING)
+"""Statuses of runs launched and not finished: what counts against the queue's limits."""
+
+
+# -- validation ------------------------------------------------------------------------------
+
+
+class RunValidator(Protocol):
+    """Checks a submission before any run is stored: the job exists, the run config fits.
+
+    Answers with a `ValidateRunReply` (valid, or the problems with their key paths and the
+    whole message); raises only when it cannot answer (`ActorUnavailableError`).
+    """
+
+    async def validate(self, request: SubmitRunRequest) -> ValidateRunReply: ...
+
+
+def _invalid(exc: DagloomError) -> ValidateRunReply:
+    problems = []
+    if isinstance(exc, ConfigError):
+        problems = [
+            ConfigProblem(key_path=k, message=t)
+            for k, (_, t) in zip(exc.key_paths, exc.problems, strict=True)
+        ]
+    return ValidateRunReply(valid=False, problems=problems, error=str(exc))
+
+
+def parse_run_config(run_config_json: str) -> dict[str, Any]:
+    """The run config of a submission; `ConfigError` at the root when it is not a JSON
+    object."""
+    if not run_config_json:
+        return {}
+    try:
+        value = orjson.loads(run_config_json)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError("invalid run config", problems=[((), f"not valid JSON: {exc}")]) from exc
+    if not isinstance(value, dict):
+        raise ConfigError(
+            "invalid run config", problems=[((), f"expected a mapping, got {type(value).__name__}")]
+        )
+    return value
+
+
+class JobSourceValidator:
+    """Validates against jobs this process can load (a `JobSource`): for a coordinator
+    beside its code location, and for tests. Blocks while a location first imports."""
+
+    def __init__(self, jobs: JobSource) -> None:
+        self._jobs = jobs
+
+    async def validate(self, request: SubmitRunRequest) -> ValidateRunReply:
+        from dagloom.execution.run import default_resource_defs
+        from dagloom.execution.run_config import resolve_run_config
+
+        try:
+            job = self._jobs.get_job(
+                request.location_name,
+                request.job_name,
+                [list(k.path) for k in request.asset_selection],
+            )
+            run_config = parse_run_config(request.run_config_json)
+            resolve_run_config(job, run_config, default_resource_defs(job))
+        except DagloomError as exc:
+            return _invalid(exc)
+        return ValidateRunReply(valid=True)
+
+
+class CodeLocationValidator:
+    """Validates by asking the code location actor of the run's location (`ValidateRun`),
+    for a coordinator on a node without user code."""
+
+    def __init__(
+        self, locations: Mapping[str, ActorRef[Any, Any]], *, timeout: float = 60.0
+    ) -> None:
+        self._locations = dict(locations)
+        self._timeout = timeout
+
+    async def validate(self, request: SubmitRunRequest) -> ValidateRunReply:
+        name = request.location_name
+        if not name and len(self._locations) == 1:
+            name = next(iter(self._locations))
+        ref = self._locations.get(name)
+        if ref is None:
+            return _invalid(
+                DefinitionError(
+                    f"no code location named {request.location_name!r}; locations are "
+                    f"{sorted(self._locations)}"
+                )
+            )
+        reply = await ref.ask(
+            ValidateRunRequest(
+                job_name=request.job_name,
+                run_config_json=request.run_config_json,
+                asset_selection=request.asset_selection,
+            ),
+            timeout=self._timeout,
+        )
+        assert isinstance(reply, ValidateRunReply)
+        return reply
+
+
+# -- the coordinators ------------------------------------------------------------------------
+
+
+class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
+    """What both coordinators share: validating, storing, launching and cancelling runs."""
+
+    service = RunCoordinatorBase
+
+    def __init__(
+        self,
+        instance: DagloomInstance,
+        launcher: ActorRef[Any, Any],
+        *,
+        validator: RunValidator | None,
+        name: str,
+        launch_timeout: float,
+        inbox_size: int,
+        clock: Clock,
+    ) -> None:
+        super().__init__(name, inbox_size=inbox_size, clock=clock)
+        self._instance = instance
+        self._launcher = launcher
+        self._validator = validator
+        self._launch_timeout = launch_timeout
+        self._log = structlog.get_logger("dagloom.actors")
+
+    async def _submit(self, request: SubmitRunRequest, status: RunStatus) -> SubmitRunReply | Run:
+        if self._validator is not None:
+            verdict = await self._validator.validate(request)
+            if not verdict.valid:
+                self._log.info("run_refused", actor=self.name, job=request.job_name)
+                return SubmitRunReply(error=verdict.error, problems=verdict.problems)
+        run = await self._instance.create_run(
+            Run(
+                run_id=request.run_id,
+                job_name=request.job_name,
+                status=status,
+                code_location=request.location_name,
+                run_config_json=request.run_config_json,
+                tags=dict(request.tags),
+                asset_selection=list(request.asset_selection),
+                parent_run_id=request.parent_run_id,
+                root_run_id=request.root_run_id,
+            )
+        )
+        return run
+
+    def _event(self, run: Run, event_type: EventType, message: str) -> Event:
+        return Event(
+            run_id=run.run_id,
+            event_type=event_type,
+            timestamp=self._clock(),
+            job_name=run.job_name,
+            message=message,
+            level=LogLevel.INFO,
+        )
+
+    async def _launch(self, run: Run) -> bool:
+        """Mark the run STARTING and hand it to the launcher; a run no worker took is
+        recorded FAILURE. Returns whether a worker took it."""
+        await self._instance.store_events(
+            [self._event(run, EventType.RUN_STARTING, "Launching run.")]
+        )
+        try:
+            reply = await self._launcher.ask(
+                LaunchRunRequest(run_id=run.run_id), timeout=self._launch_timeout
+            )
+            assert isinstance(reply, LaunchRunReply)
+            error = reply.error
+        except (ActorUnavailableError, TimeoutError) as exc:
+            error = f"the run launcher did not answer: {exc}"
+        if error:
+            self._log.error("run_launch_failed", actor=self.name, run_id=run.run_id, error=error)
+            await record_run_end(
+                self._instance,
+                run,
+                EventType.RUN_FAILURE,
+                f"Run could not be launched: {error}",
+                DagloomError(error),
+            )
+            return False
+        self._log.info("run_launched", actor=self.name, run_id=run.run_id, worker=reply.worker)
+        return True
+
+    async def _cancel(self, run_id: str) -> CancelRunReply:
+        run = await self._instance.get_run(run_id)
+        if run is None:
+            return CancelRunReply(accepted=False, message=f"no run with id {run_id!r}")
+        if run.status in FINISHED_STATUSES:
+            return CancelRunReply(
+                accepted=False, message=f"run {run_id} already finished ({run.status.name})"
+            )
+        if run.status == RunStatus.QUEUED:
+            await record_run_end(
+                self._instance, run, EventType.RUN_CANCELED, "Run canceled while queued."
+            )
+            return CancelRunReply(accepted=True, message="canceled while queued")
+        await self._instance.store_events(
+            [self._event(run, EventType.RUN_CANCELING, "Canceling run.")]
+        )
+        try:
+            reply = await self._launcher.ask(
+                TerminateRunRequest(run_id=run_id), timeout=self._launch_timeout
+            )
+            assert isinstance(reply, TerminateRunReply)
+            terminated = reply.terminated
+        except (ActorUnavailableError, TimeoutError):
+            terminated = False
+        if terminated:
+            return CancelRunReply(accepted=True, message="terminating")
+        # No worker has it (it never started, or its worker is gone): nobody else will
+        # record the end, so the coordinator does.
+        await record_run_end(
+            self._instance, run, EventType.RUN_CANCELED, "Run canceled; no worker was executing it."
+        )
+        return CancelRunReply(accepted=True, message="canceled; no worker was executing it")
+
+
+class DefaultRunCoordinator(_Coordinator):
+    """Launches each run as soon as it is submitted.
+
+    `SubmitRun` validates, stores the run, marks it STARTING and asks the launcher to
+    launch it, then replies with the run as stored at submission; a refused submission
+    stores nothing and replies with `error` and `problems`. Submitting with a `run_id`
+    that exists fails the ask (`ActorUnavailableError` from the storage error), so a retried
+    submission never runs twice. `CancelRun` cancels a queued or running run.
+    `NotifyRunEnded` and `AdmitRuns` have nothing to do here.
+    """
+
+    def __init__(
+        self,
+        instance: DagloomInstance,
+        launcher: ActorRef[Any, Any],
+        *,
+        validator: RunValidator | None = None,
+        name: str = "run_coordinator",
+        launch_timeout: float = 60.0,
+        inbox_size: int = 64,
+        clock: Clock = time.time,
+    ) -> None:
+        super().__init__(
+            instance,
+            launcher,
+            validator=validator,
+            name=name,
+            launch_timeout=launch_timeout,
+            inbox_size=inbox_size,
+            clock=clock,
+        )
+
+    async def handle(self, message: RunCoordinatorRequest) -> RunCoordinatorReply:
+        match message:
+            case SubmitRunRequest():
+                run = await self._submit(message, RunStatus.NOT_STARTED)
+                if isinstance(run, SubmitRunReply):
+                    return run
+                await self._launch(run)
+                return SubmitRunReply(run=run)
+            case CancelRunRequest():
+                return await self._cancel(message.run_id)
+            case RunEnded():
+                return RunEndedReply()
+            case AdmitRunsRequest():
+                return AdmitRunsReply()
+            case _:
+                assert_never(message)
+
+
+class QueuedRunCoordinator(_Coordinator):
+    """Stores submitted runs QUEUED and launches them in submission order, within limits.
+
+    At most `max_concurrent_runs` runs are in progress at once (None or negative: no limit)
+    and each `TagConcurrencyLimit` holds; a run a tag limit blocks waits while runs behind
+    it that the limit does not concern go ahead. Queue state lives in storage, not here:
+    admission reads the QUEUED and in-progress runs each time, so a restarted coordinator
+    (or one of several) picks up where the last left off.
+
+    The queue is looked at after each submission, on `NotifyRunEnded` (told by workers and
+    launchers, so a freed slot is reused at once; repeated notices are harmless), on
+    `AdmitRuns` (the daemon's queue loop), and every `dequeue_interval` seconds by this
+    actor's own timer (None: no timer), which also catches runs whose end nobody reported.
+    """
+
+    def __init__(
+        self,
+        instance: DagloomInstance,
+        launcher: ActorRef[Any, Any],
+        *,
+        max_concurrent_runs: int | None = 10,
+        tag_concurrency_limits: Sequence[TagConcurrencyLimit] = (),
+        dequeue_interval: float | None = 5.0,
+        validator: RunValidator | None = None,
+        name: str = "run_coordinator",
+        launch_timeout: float = 60.0,
+        inbox_size: int = 64,
+        clock: Clock = time.time,
+    ) -> None:
+        super().__init__(
+            instance,
+            launcher,
+            validator=validator,
+            name=name,
+            launch_timeout=launch_timeout,
+            inbox_size=inbox_size,
+            clock=clock,
+        )
+        self.max_concurrent_runs = max_concurrent_runs
+        self.tag_concurrency_limits = tuple(tag_concurrency_limits)
+        self._dequeue_interval = dequeue_interval
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled, with the dequeue timer as a child when it has one."""
+        async with anyio.create_task_group() as tg:
+            if self._dequeue_interval is not None:
+                tg.start_soon(self._timer, self._dequeue_interval)
+            try:
+                await self.serve(task_status=task_status)
+            finally:
+                tg.cancel_scope.cancel()
+
+    async def _timer(self, interval: float) -> None:
+        while True:
+            # Through the inbox, so admission still happens one message at a time; a full
+            # inbox means the queue will be looked at soon anyway.
+            with contextlib.suppress(anyio.WouldBlock):
+                self.deliver_nowait(Envelope(AdmitRunsRequest()))
+            await anyio.sleep(interval)
+
+    async def handle(self, message: RunCoordinatorRequest) -> RunCoordinatorReply:
+        match message:
+            case SubmitRunRequest():
+                run = await self._submit(message, RunStatus.QUEUED)
+                if isinstance(run, SubmitRunReply):
+                    return run
+                await self._instance.store_events(
+                    [self._event(run, EventType.RUN_ENQUEUED, "Run queued.")]
+                )
+                self._log.info("run_queued", actor=self.name, run_id=run.run_id)
+                await self._admit()
+                return SubmitRunReply(run=run)
+            case CancelRunRequest():
+                reply = await self._cancel(message.run_id)
+                await self._admit()
+                return reply
+            case RunEnded():
+                await self._admit()
+                return RunEndedReply()
+            case AdmitRunsRequest():
+                return AdmitRunsReply(launched_run_ids=await self._admit())
+            case _:
+                assert_never(message)
+
+    async def _admit(self) -> list[str]:
+        instance = self._instance
+        queued = list(reversed(await instance.get_runs(RunsFilter(statuses=[RunStatus.QUEUED]))))
+        if not queued:
+            return []
+        # Oldest first; storage lists newest first, and the sort is stable for equal times.
+        queued.sort(key=lambda r: r.create_time)
+        in_progress = await instance.get_runs(RunsFilter(statuses=list(IN_PROGRESS)))
+        chosen = runs_to_admit(
+            [QueuedRun(r.run_id, r.tags) for r in queued],
+            [r.tags for r in in_progress],
+            max_concurrent_runs=self.max_concurrent_runs,
+            tag_limits=self.tag_concurrency_limits,
+        )
+        by_id = {r.run_id: r for r in queued}
+        launched = []
+        for run_id in chosen:
+            if await self._launch(by_id[run_id]):
+                launched.append(run_id)
+        return launched
+
+
+# -- client side and configuration ----------------------------------------------------------
+
+
+async def submit_run(
+    coordinator: ActorRef[Any, Any],
+    request: SubmitRunRequest,
+    *,
+    timeout: float | None = None,  # noqa: ASYNC109 - passed on to ask, a deadline over gRPC
+) -> Run:
+    """Submit a run and return it as stored; raise what the coordinator refused.
+
+    Raises `ConfigError` (with every problem's key path) for a run config that does not
+    fit, `DefinitionError` for an unknown job or location. Blocks until the coordinator
+    replies (the run may not have started yet).
+    """
+    reply = await coordinator.ask(request, timeout=timeout)
+    assert isinstance(reply, SubmitRunReply)
+    if reply.error:
+        if reply.problems:
+            raise ConfigError(
+                f"invalid run config for job {request.job_name!r}",
+                problems=[(tuple(p.key_path.split(".")), p.message) for p in reply.problems],
+            )
+        raise DefinitionError(reply.error, name=request.job_name)
+    assert reply.run is not None
+    return reply.run
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TagConcurrencyLimitConfig(_Config):
+    """One entry of `tag_concurrency_limits`, as in Dagster's dagster.yaml."""
+
+    key: str
+    limit: int = Field(ge=0)
+    value: str | dict[str, Any] | None = None  # {applyLimitPerUniqueValue: true} per value
+
+
+class QueuedRunCoordinatorConfig(_Config):
+    """`run_coordinator: {class: QueuedRunCoordinator, config: ...}`."""
+
+    max_concurrent_runs: int = 10  # negative: no limit
+    tag_concurrency_limits: list[TagConcurrencyLimitConfig] = Field(default_factory=list)
+    dequeue_interval_seconds: float = Field(default=5.0, gt=0)
+
+    def limits(self) -> list[TagConcurrencyLimit]:
+        out = []
+        for entry in self.tag_concurrency_limits:
+            if isinstance(entry.value, dict):
+                per_value = bool(entry.value.get("applyLimitPerUniqueValue"))
+                out.append(TagConcurrencyLimit(entry.key, entry.limit, None, per_value))
+            else:
+                out.append(TagConcurrencyLimit(entry.key, entry.limit, entry.value))
+        return out
+
+
+def build_run_coordinator(
+    instance: DagloomInstance,
+    launcher: ActorRef[Any, Any],
+    *,
+    validator: RunValidator | None = None,
+    name: str = "run_coordinator",
+) -> DefaultRunCoordinator | QueuedRunCoordinator:
+    """The coordinator the instance's `run_coordinator` section configures (default:
+    `DefaultRunCoordinator`). Dagster's module paths name the same classes.
+
+    Raises `ConfigError` naming `run_coordinator.class` or the config key path at fault.
+    """
+    spec = instance.config.run_coordinator
+    source = instance.config_source
+    if spec is None or spec.class_name == "DefaultRunCoordinator":
+        return DefaultRunCoordinator(instance, launcher, validator=validator, name=name)
+    if spec.class_name != "QueuedRunCoordinator":
+        raise ConfigError(
+            "unknown run coordinator",
+            source=source,
+            problems=[
+                (
+                    ("run_coordinator", "class"),
+                    f"{spec.class_name!r}; expected DefaultRunCoordinator or QueuedRunCoordinator",
+                )
+            ],
+        )
+    try:
+        config = QueuedRunCoordinatorConfig.model_validate(spec.config)
+    except ValidationError as exc:
+        from dagloom.instance.config import problems_of
+
+        raise ConfigError(
+            "invalid run coordinator config",
+            source=source,
+            problems=problems_of(exc, ("run_coordinator", "config")),
+        ) from exc
+    return QueuedRunCoordinator(
+        instance,
+        launcher,
+        max_concurrent_runs=config.max_concurrent_runs,
+        tag_concurrency_limits=config.limits(),
+        dequeue_interval=config.dequeue_interval_seconds,
+        validator=validator,
+        name=name,
+    )

@@ -1,0 +1,16 @@
+"""Run launchers: give a stored run a worker, in this loop, in a new process, or in a warm pool.
+
+A family, as in Dagster: `base.py` holds what they share, one module per implementation.
+"""
+
+from __future__ import annotations
+
+from dagloom.actors.run_launcher.base import RunLauncher, RunLauncherReply, RunLauncherRequest
+from dagloom.actors.run_launcher.in_process import InProcessRunLauncher
+
+__all__ = [
+    "InProcessRunLauncher",
+    "RunLauncher",
+    "RunLauncherReply",
+    "RunLauncherRequest",
+]

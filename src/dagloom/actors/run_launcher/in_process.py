@@ -1,0 +1,101 @@
+"""The in-process launcher: runs execute on a run worker in this process's event loop."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, assert_never
+
+import anyio
+from anyio.abc import TaskStatus
+
+from dagloom.actors._runtime import Clock
+from dagloom.actors.job_source import JobSource
+from dagloom.actors.run_launcher.base import RunLauncher, RunLauncherReply, RunLauncherRequest
+from dagloom.actors.run_worker import RunWorker
+from dagloom.messages.rpc import (
+    ExecuteRunReply,
+    ExecuteRunRequest,
+    LaunchRunReply,
+    LaunchRunRequest,
+    RunEnded,
+    RunEndedReply,
+    StopRunReply,
+    StopRunRequest,
+    TerminateRunReply,
+    TerminateRunRequest,
+    WorkerExited,
+    WorkerExitedReply,
+)
+from dagloom.transport import MemoryTransport
+
+if TYPE_CHECKING:
+    from dagloom.instance import DagloomInstance
+    from dagloom.transport import ActorRef
+
+
+class InProcessRunLauncher(RunLauncher):
+    """Launches runs on a `RunWorker` it owns, in its own task group, on this event loop.
+
+    No isolation: a run shares the process with everything else, which is what tests and
+    `dagloom dev` want. The worker executes any number of runs at once (the coordinator
+    limits how many are launched) and tells the coordinator itself when each ends.
+    `TerminateRun` cancels the run's task; the run is recorded CANCELED. Cancelling `run`
+    cancels the worker and with it every run, each recorded CANCELED.
+    """
+
+    def __init__(
+        self,
+        instance: DagloomInstance,
+        jobs: JobSource,
+        *,
+        name: str = "run_launcher",
+        coordinator: ActorRef[Any, Any] | None = None,
+        heartbeat_interval: float = 30.0,
+        inbox_size: int = 64,
+        clock: Clock = time.time,
+    ) -> None:
+        super().__init__(
+            name, instance, coordinator=coordinator, inbox_size=inbox_size, clock=clock
+        )
+        self.worker = RunWorker(
+            instance,
+            jobs,
+            name=f"{name}.worker",
+            coordinator=coordinator,
+            heartbeat_interval=heartbeat_interval,
+            clock=clock,
+        )
+        self._worker_ref = MemoryTransport().ref(self.worker)
+
+    def report_to(self, coordinator: ActorRef[Any, Any] | None) -> None:
+        super().report_to(coordinator)
+        self.worker.report_to(coordinator)
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Start the worker as a child, then serve until cancelled."""
+        async with anyio.create_task_group() as tg:
+            await tg.start(self.worker.run)
+            try:
+                await self.serve(task_status=task_status)
+            finally:
+                tg.cancel_scope.cancel()
+
+    async def handle(self, message: RunLauncherRequest) -> RunLauncherReply:
+        match message:
+            case LaunchRunRequest():
+                reply = await self._worker_ref.ask(ExecuteRunRequest(run_id=message.run_id))
+                assert isinstance(reply, ExecuteRunReply)
+                if not reply.accepted:
+                    return LaunchRunReply(error=reply.message)
+                return LaunchRunReply(worker=self.worker.name)
+            case TerminateRunRequest():
+                stopped = await self._worker_ref.ask(StopRunRequest(run_id=message.run_id))
+                assert isinstance(stopped, StopRunReply)
+                return TerminateRunReply(terminated=stopped.stopped)
+            case RunEnded():
+                await self._report_end(message.run_id)
+                return RunEndedReply()
+            case WorkerExited():
+                return WorkerExitedReply()  # its worker is no process of its own
+            case _:
+                assert_never(message)

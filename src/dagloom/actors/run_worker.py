@@ -1,0 +1,232 @@
+"""The run worker: executes stored runs, writing their events to storage, and heartbeats."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, assert_never
+
+import anyio
+import orjson
+import structlog
+from anyio.abc import TaskGroup, TaskStatus
+
+from dagloom.actors._runtime import Actor, Clock
+from dagloom.actors.job_source import JobSource, OriginSource
+from dagloom.execution.events import error_info
+from dagloom.messages import Event, EventType, LogLevel, Run, RunFailureData, RunStatus
+from dagloom.messages.rpc import (
+    ExecuteRunReply,
+    ExecuteRunRequest,
+    RunEnded,
+    RunWorkerBase,
+    StopRunReply,
+    StopRunRequest,
+)
+from dagloom.storage.base import FINISHED_STATUSES
+
+if TYPE_CHECKING:
+    from dagloom.instance import DagloomInstance
+    from dagloom.transport import ActorRef
+
+RunWorkerRequest = ExecuteRunRequest | StopRunRequest
+RunWorkerReply = ExecuteRunReply | StopRunReply
+
+WORKER_TAG = "dagloom/run_worker"
+"""Run tag naming the worker executing the run."""
+HEARTBEAT_TAG = "dagloom/heartbeat"
+"""Run tag holding the worker's last heartbeat for the run (seconds since the epoch)."""
+
+
+async def record_run_end(
+    instance: DagloomInstance,
+    run: Run,
+    event_type: EventType,
+    message: str,
+    error: BaseException | None = None,
+) -> None:
+    """Store a terminal event for `run` unless storage already shows it finished.
+
+    For those who end a run its worker could not (a load error, a dead worker process).
+    Idempotent: a run already finished is left alone. Blocks until the event is durable.
+    """
+    stored = await instance.get_run(run.run_id)
+    if stored is None or stored.status in FINISHED_STATUSES:
+        return
+    event = Event(
+        run_id=run.run_id,
+        event_type=event_type,
+        timestamp=time.time(),
+        job_name=run.job_name,
+        message=message,
+        level=LogLevel.ERROR,
+    )
+    if event_type == EventType.RUN_FAILURE:
+        event.run_failure = RunFailureData(error=error_info(error) if error is not None else None)
+    await instance.store_events([event])
+
+
+class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
+    """Executes runs that are already stored, each in a task of its own task group.
+
+    `ExecuteRun` replies at once (accepted, or refused with a reason: no such run, already
+    finished, at `max_concurrent_runs`); asking again for a run it is executing is accepted
+    and changes nothing. The run's task loads the job from `jobs` (by the run's code
+    location, job name and asset selection), executes it with the executor the job or its
+    run config selects, and writes every event to the instance's storage; a job that fails
+    to load or a run config that no longer validates ends the run as FAILURE.
+
+    While a run executes, its task writes a heartbeat into the run's tags every
+    `heartbeat_interval` seconds (`dagloom/heartbeat`, with `dagloom/run_worker` naming the
+    worker): tags rather than the daemon-heartbeat table because run monitoring asks about
+    one run at a time, and the daemon table keeps one row per daemon type.
+
+    `StopRun` cancels the run's task: the run is recorded CANCELED (by the executor, or here
+    when it had not started executing yet). When a run ends the worker tells `coordinator`
+    `RunEnded` (if it has one). Cancelling `run` cancels every run it is executing, and
+    each is recorded CANCELED.
+    """
+
+    service = RunWorkerBase
+
+    def __init__(
+        self,
+        instance: DagloomInstance,
+        jobs: JobSource,
+        *,
+        name: str = "run_worker",
+        coordinator: ActorRef[Any, Any] | None = None,
+        max_concurrent_runs: int | None = None,
+        heartbeat_interval: float = 30.0,
+        inbox_size: int = 64,
+        clock: Clock = time.time,
+    ) -> None:
+        super().__init__(name, inbox_size=inbox_size, clock=clock)
+        self._instance = instance
+        self._jobs = jobs
+        self._coordinator = coordinator
+        self._max_runs = max_concurrent_runs
+        self._heartbeat_interval = heartbeat_interval
+        self._runs: dict[str, anyio.CancelScope] = {}
+        self._tg: TaskGroup | None = None
+        self._log = structlog.get_logger("dagloom.actors")
+
+    def report_to(self, coordinator: ActorRef[Any, Any] | None) -> None:
+        """Tell `coordinator` when runs end; call before `run` (wiring resolves the cycle
+        between a coordinator and the worker its launcher owns)."""
+        self._coordinator = coordinator
+
+    @property
+    def running(self) -> list[str]:
+        """The ids of the runs executing now; never blocks."""
+        return list(self._runs)
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled; runs execute as children of this call's task group."""
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            try:
+                await self.serve(task_status=task_status)
+            finally:
+                self._tg = None
+                tg.cancel_scope.cancel()
+
+    async def handle(self, message: RunWorkerRequest) -> RunWorkerReply:
+        match message:
+            case ExecuteRunRequest():
+                return await self._execute_run(message.run_id)
+            case StopRunRequest():
+                scope = self._runs.get(message.run_id)
+                if scope is not None:
+                    scope.cancel()
+                return StopRunReply(stopped=scope is not None)
+            case _:
+                assert_never(message)
+
+    async def _execute_run(self, run_id: str) -> ExecuteRunReply:
+        if run_id in self._runs:
+            return ExecuteRunReply(accepted=True, message=f"{self.name} is already executing it")
+        if self._max_runs is not None and len(self._runs) >= self._max_runs:
+            return ExecuteRunReply(
+                accepted=False,
+                message=f"{self.name} is executing {len(self._runs)} run(s), its limit",
+            )
+        run = await self._instance.get_run(run_id)
+        if run is None:
+            return ExecuteRunReply(accepted=False, message=f"no run with id {run_id!r}")
+        if run.status in FINISHED_STATUSES:
+            return ExecuteRunReply(accepted=False, message=f"run {run_id} already finished")
+        assert self._tg is not None, "handle runs only inside run()"
+        scope = anyio.CancelScope()
+        self._runs[run_id] = scope
+        self._tg.start_soon(self._run_task, run, scope, name=f"run {run_id}")
+        self._log.info("run_accepted", run_id=run_id, actor=self.name)
+        return ExecuteRunReply(accepted=True, message=self.name)
+
+    async def _run_task(self, run: Run, scope: anyio.CancelScope) -> None:
+        status = RunStatus.FAILURE
+        beat = anyio.CancelScope()
+        assert self._tg is not None
+        # The heartbeat is a sibling in the worker's task group, not a child of this task:
+        # stopping a run then cancels one scope and waits on no nested task group.
+        self._tg.start_soon(self._beat, run.run_id, beat, name=f"heartbeat {run.run_id}")
+        try:
+            with scope:
+                status = await self._execute(run)
+            if scope.cancelled_caught:
+                status = RunStatus.CANCELED
+                await record_run_end(
+                    self._instance,
+                    run,
+                    EventType.RUN_CANCELED,
+                    f'Run of "{run.job_name}" was canceled before it started executing.',
+                )
+        finally:
+            beat.cancel()
+            # Bookkeeping of this worker's own child; handlers never await between reading
+            # and using this dict, so it needs no lock.
+            self._runs.pop(run.run_id, None)
+        self._log.info("run_ended", run_id=run.run_id, actor=self.name, status=status.name)
+        if self._coordinator is not None:
+            await self._coordinator.tell(RunEnded(run_id=run.run_id, status=status))
+
+    async def _execute(self, run: Run) -> RunStatus:
+        from dagloom.execution.run import execute_job_in_process
+
+        jobs = self._jobs
+        try:
+            job = jobs.get_job(
+                run.code_location, run.job_name, [list(k.path) for k in run.asset_selection]
+            )
+            run_config = orjson.loads(run.run_config_json) if run.run_config_json else {}
+            origin = jobs.code_origin(run.code_location) if isinstance(jobs, OriginSource) else None
+            result = await execute_job_in_process(
+                job,
+                run_config=run_config,
+                instance=self._instance,
+                raise_on_error=False,
+                run_id=run.run_id,
+                tags=dict(run.tags),
+                run_is_stored=True,
+                code_origin=origin,
+            )
+        except Exception as exc:  # the supervision point of one run: it fails, the worker lives
+            self._log.error(
+                "run_failed_to_execute", run_id=run.run_id, actor=self.name, exc_info=exc
+            )
+            await record_run_end(
+                self._instance,
+                run,
+                EventType.RUN_FAILURE,
+                f'Run of "{run.job_name}" could not execute: {type(exc).__name__}: {exc}',
+                exc,
+            )
+            return RunStatus.FAILURE
+        return RunStatus.SUCCESS if result.success else RunStatus.FAILURE
+
+    async def _beat(self, run_id: str, scope: anyio.CancelScope) -> None:
+        with scope:
+            while True:
+                await self._instance.add_run_tags(
+                    run_id, {WORKER_TAG: self.name, HEARTBEAT_TAG: f"{self._clock():.3f}"}
+                )
+                await anyio.sleep(self._heartbeat_interval)

@@ -1,0 +1,124 @@
+"""What the run actor tests share: the seed job with a filesystem IO manager, jobs that wait
+on events, and waiting for a run to end."""
+
+from __future__ import annotations
+
+import pickle
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from dagloom import Definitions, FilesystemIOManager, job, op
+from dagloom.actors.job_source import DefinitionsJobSource
+from dagloom.actors.run_coordinator import (
+    DefaultRunCoordinator,
+    JobSourceValidator,
+    QueuedRunCoordinator,
+)
+from dagloom.actors.run_launcher.in_process import InProcessRunLauncher
+from dagloom.code.loader import load_definitions
+from dagloom.instance import DagloomInstance
+from dagloom.messages import Run
+from dagloom.transport import MemoryTransport
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "numbers.py"
+
+GATES: defaultdict[str, anyio.Event] = defaultdict(anyio.Event)
+"""Per-test gates an op waits on, by the run's `gate` tag; reset by `fresh_gates`."""
+STARTED: defaultdict[str, anyio.Event] = defaultdict(anyio.Event)
+"""Set by the gated op when the run with that `gate` tag has started executing."""
+ORDER: list[str] = []
+"""The `gate` tags of gated runs, in the order they started executing."""
+
+
+def fresh_gates() -> None:
+    GATES.clear()
+    STARTED.clear()
+    ORDER.clear()
+
+
+@op
+async def wait_at_gate(context: Any) -> str:
+    gate = context.run_tags["gate"]
+    ORDER.append(gate)
+    STARTED[gate].set()
+    await GATES[gate].wait()
+    return gate
+
+
+@job
+def gated() -> None:
+    wait_at_gate()
+
+
+@op
+def explode() -> int:
+    raise RuntimeError("the op broke")
+
+
+@op
+def never(value: int) -> int:
+    return value
+
+
+@job
+def failing() -> None:
+    never(explode())
+
+
+def seed_definitions(io_dir: Path) -> Definitions:
+    """The seed's op job, loaded by path, with its outputs pickled under `io_dir`, beside
+    the gated and failing jobs."""
+    seed = load_definitions(python_file=EXAMPLE).get_job_def("process_numbers")
+    return Definitions(
+        jobs=[seed, gated, failing],
+        resources={"io_manager": FilesystemIOManager(base_dir=str(io_dir))},
+    )
+
+
+def stored_output(io_dir: Path, run_id: str, step: str) -> Any:
+    with (io_dir / run_id / step / "result").open("rb") as handle:
+        return pickle.load(handle)
+
+
+async def wait_for_end(instance: DagloomInstance, run_id: str) -> Run:
+    """Block until the run's terminal event is stored; return the run."""
+    async for _ in instance.watch_run_events(run_id):
+        pass
+    run = await instance.get_run(run_id)
+    assert run is not None
+    return run
+
+
+@asynccontextmanager
+async def running_stack(
+    instance: DagloomInstance, io_dir: Path, *, queued: int | None = None
+) -> AsyncIterator[tuple[Any, InProcessRunLauncher]]:
+    """A coordinator (queued with that limit, else default) over an in-process launcher,
+    both running; yields a ref to the coordinator and the launcher."""
+    transport = MemoryTransport()
+    jobs = DefinitionsJobSource({"numbers": seed_definitions(io_dir)})
+    launcher = InProcessRunLauncher(instance, jobs, heartbeat_interval=3600)
+    coordinator: DefaultRunCoordinator | QueuedRunCoordinator
+    if queued is None:
+        coordinator = DefaultRunCoordinator(
+            instance, transport.ref(launcher), validator=JobSourceValidator(jobs)
+        )
+    else:
+        coordinator = QueuedRunCoordinator(
+            instance,
+            transport.ref(launcher),
+            max_concurrent_runs=queued,
+            dequeue_interval=None,
+            validator=JobSourceValidator(jobs),
+        )
+    launcher.report_to(transport.ref(coordinator))
+    async with anyio.create_task_group() as tg:
+        await tg.start(launcher.run)
+        await tg.start(coordinator.run)
+        yield transport.ref(coordinator), launcher
+        tg.cancel_scope.cancel()

@@ -1,0 +1,184 @@
+"""Run coordinators: validate before storing, launch at once or admit queued runs in order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import orjson
+import pytest
+
+from dagloom.actors._queue import QueuedRun, TagConcurrencyLimit, runs_to_admit
+from dagloom.actors.run_coordinator import submit_run
+from dagloom.errors import ConfigError, DefinitionError
+from dagloom.instance import DagloomInstance
+from dagloom.messages import EventType, RunStatus
+from dagloom.messages.rpc import (
+    AdmitRunsRequest,
+    CancelRunReply,
+    CancelRunRequest,
+    SubmitRunRequest,
+)
+
+from ._runs import GATES, ORDER, STARTED, fresh_gates, running_stack, stored_output, wait_for_end
+
+# -- admission, without an event loop -------------------------------------------------------
+
+
+def queued(*ids: str, **tags: str) -> list[QueuedRun]:
+    return [QueuedRun(i, dict(tags)) for i in ids]
+
+
+def test_admission_fills_free_slots_in_submission_order() -> None:
+    assert runs_to_admit(queued("a", "b", "c"), [{}], max_concurrent_runs=3) == ["a", "b"]
+
+
+def test_admission_without_a_limit_admits_everything() -> None:
+    assert runs_to_admit(queued("a", "b"), [{}] * 50, max_concurrent_runs=None) == ["a", "b"]
+    assert runs_to_admit(queued("a"), [{}] * 50, max_concurrent_runs=-1) == ["a"]
+
+
+def test_a_full_queue_admits_nothing() -> None:
+    assert runs_to_admit(queued("a"), [{}, {}], max_concurrent_runs=1) == []
+
+
+def test_a_tag_limit_holds_its_runs_and_lets_others_pass() -> None:
+    limit = TagConcurrencyLimit("db", 1)
+    runs = [QueuedRun("a", {"db": "x"}), QueuedRun("b", {"db": "y"}), QueuedRun("c", {})]
+    assert runs_to_admit(runs, [{"db": "z"}], max_concurrent_runs=10, tag_limits=[limit]) == ["c"]
+
+
+def test_a_per_value_tag_limit_counts_each_value_apart() -> None:
+    limit = TagConcurrencyLimit("db", 1, per_value=True)
+    runs = [QueuedRun("a", {"db": "x"}), QueuedRun("b", {"db": "x"}), QueuedRun("c", {"db": "y"})]
+    assert runs_to_admit(runs, [], max_concurrent_runs=None, tag_limits=[limit]) == ["a", "c"]
+
+
+def test_a_tag_value_limit_only_counts_that_value() -> None:
+    limit = TagConcurrencyLimit("db", 1, value="x")
+    runs = [QueuedRun("a", {"db": "x"}), QueuedRun("b", {"db": "y"})]
+    assert runs_to_admit(runs, [{"db": "x"}], max_concurrent_runs=None, tag_limits=[limit]) == ["b"]
+
+
+# -- the actors -------------------------------------------------------------------------------
+
+
+async def test_the_seed_job_submitted_to_the_default_coordinator_succeeds_with_55(
+    tmp_path: Path,
+) -> None:
+    with anyio.fail_after(30):
+        async with DagloomInstance.ephemeral() as instance:
+            async with running_stack(instance, tmp_path) as (coordinator, _):
+                run = await submit_run(
+                    coordinator,
+                    SubmitRunRequest(location_name="numbers", job_name="process_numbers"),
+                )
+                assert run.code_location == "numbers"
+                ended = await wait_for_end(instance, run.run_id)
+            assert ended.status == RunStatus.SUCCESS
+            types = [r.event.event_type for r in await instance.get_events(run.run_id)]
+            assert types[0] == EventType.RUN_STARTING
+            assert EventType.RUN_START in types and types[-1] == EventType.RUN_SUCCESS
+    assert stored_output(tmp_path, run.run_id, "sum_two_sums") == 55
+
+
+async def test_a_failing_step_ends_the_run_as_failure(tmp_path: Path) -> None:
+    with anyio.fail_after(30):
+        async with DagloomInstance.ephemeral() as instance:
+            async with running_stack(instance, tmp_path) as (coordinator, _):
+                run = await submit_run(coordinator, SubmitRunRequest(job_name="failing"))
+                ended = await wait_for_end(instance, run.run_id)
+            assert ended.status == RunStatus.FAILURE
+            events = [r.event for r in await instance.get_events(run.run_id)]
+            failure = next(e for e in events if e.event_type == EventType.STEP_FAILURE)
+            assert "the op broke" in failure.message
+
+
+async def test_a_run_config_error_is_refused_naming_its_key_path_and_stores_nothing(
+    tmp_path: Path,
+) -> None:
+    bad = {"ops": {"generate_numbers": {"config": {"x": 1}}, "nope": {}}}
+    with anyio.fail_after(30):
+        async with DagloomInstance.ephemeral() as instance:
+            async with running_stack(instance, tmp_path) as (coordinator, _):
+                with pytest.raises(ConfigError) as info:
+                    await submit_run(
+                        coordinator,
+                        SubmitRunRequest(
+                            job_name="process_numbers",
+                            run_config_json=orjson.dumps(bad).decode(),
+                        ),
+                    )
+                assert "ops.nope" in info.value.key_paths
+                assert "ops.nope" in str(info.value)
+                with pytest.raises(DefinitionError, match="no job named 'missing'"):
+                    await submit_run(coordinator, SubmitRunRequest(job_name="missing"))
+            assert await instance.get_runs() == []
+
+
+async def test_the_queued_coordinator_admits_one_run_at_a_time_in_submission_order(
+    tmp_path: Path,
+) -> None:
+    fresh_gates()
+    with anyio.fail_after(30):
+        async with (
+            DagloomInstance.ephemeral() as instance,
+            running_stack(instance, tmp_path, queued=1) as (coordinator, _),
+        ):
+            runs = [
+                await submit_run(
+                    coordinator, SubmitRunRequest(job_name="gated", tags={"gate": gate})
+                )
+                for gate in ("first", "second", "third")
+            ]
+            assert all(r.status == RunStatus.QUEUED for r in runs)
+            await STARTED["first"].wait()
+            statuses = [(await instance.get_run(r.run_id)).status for r in runs]  # type: ignore[union-attr]
+            assert statuses[1:] == [RunStatus.QUEUED, RunStatus.QUEUED]
+            # Nothing else may start while the first holds the only slot.
+            assert (await coordinator.ask(AdmitRunsRequest())).launched_run_ids == []
+            for gate, run in zip(("first", "second", "third"), runs, strict=True):
+                await STARTED[gate].wait()
+                GATES[gate].set()
+                assert (await wait_for_end(instance, run.run_id)).status == RunStatus.SUCCESS
+    assert ORDER == ["first", "second", "third"]
+
+
+async def test_cancelling_a_running_run_records_it_canceled(tmp_path: Path) -> None:
+    fresh_gates()
+    with anyio.fail_after(30):
+        async with DagloomInstance.ephemeral() as instance:
+            async with running_stack(instance, tmp_path) as (coordinator, launcher):
+                run = await submit_run(
+                    coordinator, SubmitRunRequest(job_name="gated", tags={"gate": "forever"})
+                )
+                await STARTED["forever"].wait()
+                reply = await coordinator.ask(CancelRunRequest(run_id=run.run_id))
+                assert isinstance(reply, CancelRunReply) and reply.accepted
+                ended = await wait_for_end(instance, run.run_id)
+                assert ended.status == RunStatus.CANCELED
+                again = await coordinator.ask(CancelRunRequest(run_id=run.run_id))
+                assert not again.accepted and "already finished" in again.message
+            tags = (await instance.get_run(run.run_id)).tags  # type: ignore[union-attr]
+            assert tags["dagloom/run_worker"] == launcher.worker.name
+            assert float(tags["dagloom/heartbeat"]) > 0
+
+
+async def test_cancelling_a_queued_run_cancels_it_without_launching(tmp_path: Path) -> None:
+    fresh_gates()
+    with anyio.fail_after(30):
+        async with DagloomInstance.ephemeral() as instance:
+            async with running_stack(instance, tmp_path, queued=1) as (coordinator, _):
+                first = await submit_run(
+                    coordinator, SubmitRunRequest(job_name="gated", tags={"gate": "a"})
+                )
+                second = await submit_run(
+                    coordinator, SubmitRunRequest(job_name="gated", tags={"gate": "b"})
+                )
+                assert (await coordinator.ask(CancelRunRequest(run_id=second.run_id))).accepted
+                await STARTED["a"].wait()
+                GATES["a"].set()
+                assert (await wait_for_end(instance, first.run_id)).status == RunStatus.SUCCESS
+            stored = await instance.get_run(second.run_id)
+            assert stored is not None and stored.status == RunStatus.CANCELED
+    assert ORDER == ["a"]
