@@ -1,0 +1,221 @@
+"""Commands that run a topology or talk to one: `dagloom serve` (one node), `dagloom dev`
+(the whole dev topology in one process) and `dagloom job launch` (a run through the API)."""
+
+from __future__ import annotations
+
+import functools
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import anyio
+import structlog
+import typer
+from rich.text import Text
+
+from dagloom.api import AsyncClient
+from dagloom.cli._app import app
+from dagloom.cli._common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    ConfigFilesOpt,
+    ConfigJsonOpt,
+    RunConfigSources,
+    TagsOpt,
+    consoles,
+    fail,
+    parse_tags,
+)
+from dagloom.cli.job import sub as job_app
+from dagloom.errors import ActorUnavailableError, ConfigError, DagloomError, DefinitionError
+from dagloom.messages import EventRecord, RunStatus
+from dagloom.topology import (
+    DEFAULT_API_PORT,
+    DEFAULT_HOST,
+    LocationConfig,
+    TopologyConfig,
+    dev_topology,
+    load_topology,
+)
+from dagloom.topology.wiring import RunningNode, run_node
+
+
+def listening_lines(node: RunningNode) -> list[str]:
+    """What a node prints once it serves: one `... listening on HOST:PORT` line per socket."""
+    return [
+        f"dagloom node {node.name!r}: {what} listening on {addr}" for what, addr in node.addresses()
+    ]
+
+
+async def _serve_until_signalled(topology: TopologyConfig, node_name: str) -> None:
+    async with anyio.create_task_group() as tg:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            node: RunningNode = await tg.start(functools.partial(run_node, topology, node_name))
+            for line in listening_lines(node):
+                print(line, flush=True)
+            print(f"dagloom node {node_name!r}: ready", flush=True)
+            async for _ in signals:
+                tg.cancel_scope.cancel()
+                break
+
+
+def _run(topology: TopologyConfig, node_name: str) -> None:
+    _, err = consoles()
+    # Logs go to stderr; stdout carries the addresses, for people and for scripts.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
+    try:
+        anyio.run(_serve_until_signalled, topology, node_name)
+    except ConfigError as exc:
+        fail(err, str(exc))
+    except OSError as exc:
+        fail(err, f"cannot listen: {exc}", 1)
+
+
+@app.command("serve")
+def serve(
+    topology_file: Annotated[
+        Path, typer.Option("--topology", "-t", help="The topology file (e.g. configs/dev.yaml).")
+    ],
+    node: Annotated[str, typer.Option("--node", "-n", help="The node of it to run here.")],
+) -> None:
+    """Run one node of a topology until SIGINT or SIGTERM.
+
+    Starts the actors the topology places on NODE, serves them on its gRPC port (and the
+    public API, on the API node), and reaches the other nodes' actors at their addresses;
+    nodes may start in any order. Exits 2 for a bad topology or unknown node, 1 when a
+    port is taken.
+    """
+    _, err = consoles()
+    try:
+        topology = load_topology(topology_file)
+        topology.node(node)
+    except ConfigError as exc:
+        fail(err, str(exc))
+    _run(topology, node)
+
+
+@app.command("dev")
+def dev(
+    python_file: Annotated[
+        list[Path] | None,
+        typer.Option("--python-file", "-f", help="A Python file of definitions (repeatable)."),
+    ] = None,
+    module_name: Annotated[
+        list[str] | None,
+        typer.Option("--module-name", "-m", help="A module of definitions (repeatable)."),
+    ] = None,
+    topology_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--topology", help="A single-node topology to run instead (configs/dev.yaml)."
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="The address to listen on.")] = DEFAULT_HOST,
+    api_port: Annotated[
+        int, typer.Option("--api-port", help="The public gRPC API's port.")
+    ] = DEFAULT_API_PORT,
+    grpc_port: Annotated[
+        int, typer.Option("--grpc-port", help="The actors' gRPC port (0: any free one).")
+    ] = 0,
+) -> None:
+    """Run the whole dev topology in one process.
+
+    The public API, the coordinator, an in-process launcher and the code locations share
+    one event loop, on the instance at $DAGLOOM_HOME (default ./.dagloom, SQLite). Prints
+    the addresses it listens on; stops on SIGINT or SIGTERM.
+    """
+    _, err = consoles()
+    if topology_file is not None:
+        if python_file or module_name:
+            fail(err, "give either --topology or -f/-m, not both")
+        try:
+            topology = load_topology(topology_file)
+        except ConfigError as exc:
+            fail(err, str(exc))
+        if len(topology.nodes) != 1:
+            fail(err, f"{topology_file}: `dagloom dev` runs a one-node topology; use `serve`")
+        _run(topology, next(iter(topology.nodes)))
+        return
+    locations: dict[str, LocationConfig] = {}
+    for path in python_file or []:
+        if not path.exists():
+            fail(err, f"no such file: {path}")
+        locations[path.stem] = LocationConfig(python_file=str(path.resolve()))
+    for module in module_name or []:
+        locations[module] = LocationConfig(module_name=module, working_directory=str(Path.cwd()))
+    if not locations:
+        fail(err, "give the code: -f defs.py or -m package.module (or --topology)", EXIT_USAGE)
+    _run(dev_topology(locations, host=host, grpc_port=grpc_port, api_port=api_port), "dev")
+
+
+def format_event(record: EventRecord) -> str:
+    """One line per event: time, type, step (if any) and message."""
+    event = record.event
+    if event is None:
+        return f"#{record.storage_id}"
+    stamp = time.strftime("%H:%M:%S", time.localtime(event.timestamp))
+    millis = int((event.timestamp % 1) * 1000)
+    step = f"  {event.step_key}" if event.step_key else ""
+    return f"{stamp}.{millis:03d}  {event.event_type.name:<22}{step}  {event.message}".rstrip()
+
+
+async def _launch_and_follow(
+    api: str,
+    job_name: str,
+    location: str,
+    sources: RunConfigSources,
+    tags: dict[str, str],
+) -> int:
+    out, err = consoles()
+    async with AsyncClient.connect(api) as client:
+        try:
+            run = await client.launch_run(
+                job_name, location_name=location, run_config=sources.merged, tags=tags
+            )
+        except (ConfigError, DefinitionError, ActorUnavailableError) as exc:
+            err.print(Text(f"Error: {exc}", style="bold red"), soft_wrap=True)
+            return EXIT_USAGE
+        out.print(Text(f"Launched run {run.run_id} of {job_name!r}"), soft_wrap=True)
+        started = time.monotonic()
+        try:
+            done = await client.wait_for_run(
+                run.run_id, on_event=lambda r: out.print(Text(format_event(r)), soft_wrap=True)
+            )
+        except DagloomError as exc:
+            err.print(Text(f"Error: lost the run {run.run_id}: {exc}", style="bold red"))
+            return EXIT_FAILED
+        took = time.monotonic() - started
+        style = "bold green" if done.status == RunStatus.SUCCESS else "bold red"
+        out.print(Text(f"Run {run.run_id} {done.status.name} in {took:.2f} s", style=style))
+        return 0 if done.status == RunStatus.SUCCESS else EXIT_FAILED
+
+
+@job_app.command("launch")
+def launch(
+    job_name: Annotated[str, typer.Option("--job", "-j", help="The job to launch.")],
+    location: Annotated[
+        str, typer.Option("--location", "-l", help="Its code location (if there are several).")
+    ] = "",
+    config: ConfigFilesOpt = None,
+    config_json: ConfigJsonOpt = None,
+    tags: TagsOpt = None,
+    api: Annotated[
+        str, typer.Option("--api", help="The public API's host:port.")
+    ] = f"{DEFAULT_HOST}:{DEFAULT_API_PORT}",
+) -> None:
+    """Launch a run through a running dagloom's API and follow it to its end.
+
+    Prints the run's events as they are stored. Exits 0 when the run succeeds, 1 when it
+    fails or is canceled, and 2 when it could not be launched (unknown job or location,
+    invalid run config, API unreachable).
+    """
+    _, err = consoles()
+    try:
+        sources = RunConfigSources.read(config or [], config_json)
+        run_tags = parse_tags(tags)
+    except ConfigError as exc:
+        fail(err, str(exc))
+    code = anyio.run(_launch_and_follow, api, job_name, location, sources, run_tags)
+    raise typer.Exit(code)

@@ -1,0 +1,340 @@
+"""Starting one node of a topology: one function per role builds its actors, and `run_node`
+is where their lifetimes are laid out.
+
+A node builds the actors its config places on it, reaches actors on its own node through
+the memory transport and the others through gRPC (`host:grpc_port` of the node hosting
+them), exposes its own on its gRPC port, and runs them all under one `Supervisor`, in one
+task group, beside the gRPC server and (on the API node) the public API server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.abc import TaskStatus
+
+from dagloom.actors import HealthReporter, Supervisor
+from dagloom.actors._runtime import Actor
+from dagloom.actors.code_location import CodeLocationServer, CodeSource
+from dagloom.actors.job_source import JobSource, LoaderJobSource
+from dagloom.actors.run_coordinator import (
+    CodeLocationValidator,
+    DefaultRunCoordinator,
+    build_run_coordinator,
+)
+from dagloom.actors.run_launcher.base import RunLauncher
+from dagloom.actors.run_launcher.in_process import InProcessRunLauncher
+from dagloom.actors.run_worker import RunWorker
+from dagloom.api.server import ApiServer, DagloomApiService
+from dagloom.definitions.asset_key import AssetKey
+from dagloom.definitions.job import JobDefinition
+from dagloom.errors import ConfigError
+from dagloom.execution.origin import CodeOrigin
+from dagloom.instance import DagloomInstance, load_config_file
+from dagloom.topology.config import InstanceRef, LocationConfig, NodeConfig, TopologyConfig
+from dagloom.topology.dispatch import WorkerPoolRunLauncher
+from dagloom.transport import ActorRef, GrpcTransport, MemoryTransport
+
+COORDINATOR = "run_coordinator"
+LAUNCHER = "run_launcher"
+HEALTH = "health"
+
+# A gRPC ref needs only the service a class serves; these concrete classes name the
+# coordinator's and launcher's, whichever implementation the remote node runs.
+_COORDINATOR_SERVICE: type[Actor[Any, Any]] = DefaultRunCoordinator
+_LAUNCHER_SERVICE: type[Actor[Any, Any]] = InProcessRunLauncher
+
+
+def worker_name(node: str, index: int) -> str:
+    """The name of a worker-pool node's `index`-th run worker."""
+    return f"{node}.worker-{index}"
+
+
+@dataclass(slots=True)
+class RunningNode:
+    """What a started node reports: where it listens, and its in-process handles."""
+
+    name: str
+    instance: DagloomInstance
+    supervisor: Supervisor
+    grpc_address: str | None = None
+    api_address: str | None = None
+    api: DagloomApiService | None = None
+    actors: dict[str, Actor[Any, Any]] = field(default_factory=dict)
+
+    def addresses(self) -> list[tuple[str, str]]:
+        """(what, host:port) for each listening socket, for printing."""
+        out = []
+        if self.api_address is not None:
+            out.append(("public gRPC API", self.api_address))
+        if self.grpc_address is not None:
+            out.append(("actors and Health (gRPC)", self.grpc_address))
+        return out
+
+
+def instance_for(ref: InstanceRef) -> DagloomInstance:
+    """The instance a topology names, not yet entered: configured by `config` if given,
+    else by `home/dagloom.yaml`. Reads the config file now (blocks briefly); `ConfigError`
+    names a missing or invalid file."""
+    if ref.config is not None:
+        path = Path(ref.config)
+        if not path.exists():
+            raise ConfigError("the instance config does not exist", source=str(path))
+        return DagloomInstance.from_config(load_config_file(path), home=ref.home, source=str(path))
+    return DagloomInstance.open(ref.home)
+
+
+def _code_source(location: LocationConfig) -> CodeSource:
+    return CodeSource(
+        python_file=location.python_file,
+        module_name=location.module_name,
+        attribute=location.attribute,
+        working_directory=location.working_directory,
+    )
+
+
+def _code_origin(location: LocationConfig) -> CodeOrigin:
+    return CodeOrigin(
+        python_file=location.python_file,
+        module_name=location.module_name,
+        attribute=location.attribute,
+        working_directory=location.working_directory,
+    )
+
+
+class NodeJobSource:
+    """Jobs for workers on a node: from the node's own code-location actors when they serve
+    the location (sharing their import and their reloads), else imported here once."""
+
+    def __init__(
+        self, local: dict[str, CodeLocationServer], origins: dict[str, CodeOrigin]
+    ) -> None:
+        self._local = local
+        self._origins = origins
+        self._loader = LoaderJobSource({n: o for n, o in origins.items() if n not in local})
+
+    def _name(self, location_name: str) -> str:
+        if not location_name and len(self._origins) == 1:
+            return next(iter(self._origins))
+        return location_name
+
+    def get_job(
+        self, location_name: str, job_name: str, asset_selection: Sequence[Sequence[str]] = ()
+    ) -> JobDefinition:
+        """The job; blocks while a location first imports here (never for local ones)."""
+        name = self._name(location_name)
+        server = self._local.get(name)
+        if server is not None:
+            return server.get_job(job_name, [AssetKey(list(k)) for k in asset_selection])
+        return self._loader.get_job(name, job_name, asset_selection)
+
+    def code_origin(self, location_name: str) -> CodeOrigin | None:
+        return self._origins.get(self._name(location_name))
+
+
+class _Refs:
+    """Refs from this node to any actor of the topology: memory if it is here, else gRPC."""
+
+    def __init__(
+        self,
+        topology: TopologyConfig,
+        here: str,
+        memory: MemoryTransport,
+        grpc: GrpcTransport | None,
+        local: dict[str, Actor[Any, Any]],
+    ) -> None:
+        self._topology = topology
+        self._here = here
+        self._memory = memory
+        self._grpc = grpc
+        self._local = local
+
+    def to(self, kind: type[Actor[Any, Any]], name: str, node: str) -> ActorRef[Any, Any]:
+        if node == self._here:
+            return self._memory.ref(self._local[name])
+        if self._grpc is None:
+            # Refs work without serving; a node with no port of its own still calls out.
+            self._grpc = GrpcTransport()
+        address = self._topology.nodes[node].grpc_address()
+        return self._grpc.ref(kind, name=name, address=address)
+
+
+# -- one function per role ---------------------------------------------------------------
+
+
+def wire_code_locations(topology: TopologyConfig, node: NodeConfig) -> list[CodeLocationServer]:
+    """The code-location actors the node serves, each named for its location."""
+    return [
+        CodeLocationServer(name, _code_source(topology.locations[name]))
+        for name in node.code_locations
+    ]
+
+
+def wire_worker_pool(
+    topology: TopologyConfig,
+    node_name: str,
+    node: NodeConfig,
+    instance: DagloomInstance,
+    jobs: JobSource,
+) -> list[RunWorker]:
+    """The node's run workers; they report run ends once `wire_coordinator` has run."""
+    pool = node.worker_pool
+    if pool is None:
+        return []
+    return [
+        RunWorker(
+            instance,
+            jobs,
+            name=worker_name(node_name, i),
+            max_concurrent_runs=pool.max_concurrent_runs,
+        )
+        for i in range(pool.workers)
+    ]
+
+
+def wire_launcher(
+    topology: TopologyConfig,
+    node: NodeConfig,
+    instance: DagloomInstance,
+    jobs: JobSource,
+    refs: _Refs,
+) -> RunLauncher | None:
+    """The run launcher, if the node hosts it: in-process, or over the worker-pool nodes."""
+    if node.launcher is None:
+        return None
+    if node.launcher.kind == "in_process":
+        return InProcessRunLauncher(instance, jobs, name=LAUNCHER)
+    workers = [
+        refs.to(RunWorker, worker_name(n, i), n)
+        for n in topology.worker_nodes()
+        for i in range(_pool_size(topology, n))
+    ]
+    return WorkerPoolRunLauncher(instance, workers, name=LAUNCHER)
+
+
+def _pool_size(topology: TopologyConfig, node: str) -> int:
+    pool = topology.nodes[node].worker_pool
+    assert pool is not None
+    return pool.workers
+
+
+def wire_coordinator(
+    topology: TopologyConfig, node: NodeConfig, instance: DagloomInstance, refs: _Refs
+) -> Actor[Any, Any] | None:
+    """The run coordinator the instance configures, if the node hosts it; it validates runs
+    with the code-location actors wherever they live."""
+    if node.coordinator is None:
+        return None
+    launcher_ref = refs.to(_LAUNCHER_SERVICE, LAUNCHER, topology.node_of("launcher"))
+    validator = CodeLocationValidator(_location_refs(topology, refs))
+    return build_run_coordinator(instance, launcher_ref, validator=validator, name=COORDINATOR)
+
+
+def _location_refs(topology: TopologyConfig, refs: _Refs) -> dict[str, ActorRef[Any, Any]]:
+    return {
+        name: refs.to(CodeLocationServer, name, topology.node_of_location(name))
+        for name in topology.locations
+    }
+
+
+def wire_api(
+    topology: TopologyConfig,
+    node: NodeConfig,
+    instance: DagloomInstance,
+    refs: _Refs,
+    health: ActorRef[Any, Any],
+) -> tuple[DagloomApiService, ApiServer | None] | None:
+    """The public API, if the node hosts it: the service, and its server unless the
+    config gives it no port (then it is reachable in-process only)."""
+    if node.api is None:
+        return None
+    coordinator = refs.to(_COORDINATOR_SERVICE, COORDINATOR, topology.node_of("coordinator"))
+    service = DagloomApiService(instance, coordinator, _location_refs(topology, refs))
+    if node.api.port is None:
+        return service, None
+    server = ApiServer(service, host=node.api.host or node.host, port=node.api.port, health=health)
+    return service, server
+
+
+# -- the node ----------------------------------------------------------------------------
+
+
+async def run_node(
+    topology: TopologyConfig,
+    node_name: str,
+    *,
+    instance: DagloomInstance | None = None,
+    memory: MemoryTransport | None = None,
+    task_status: TaskStatus[RunningNode] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the actors `topology` places on `node_name` until cancelled.
+
+    Opens the topology's instance unless one is given. The actors start in dependency
+    order under one supervisor (code locations, which import their code first, then
+    workers, launcher, coordinator, health); then the node's gRPC server and the API
+    server listen, and `task_status.started(RunningNode)` reports the addresses. Peers on
+    other nodes need not be up: calls to them fail with `ActorUnavailableError` and
+    reconnect once they are. Raises `ConfigError` for an unknown node, `OSError` when a
+    port is taken. Cancelling it stops the servers, then every actor, then closes the
+    instance it opened.
+    """
+    node = topology.node(node_name)
+    async with AsyncExitStack() as stack:
+        if instance is None:
+            instance = await stack.enter_async_context(instance_for(topology.instance))
+        memory = memory or MemoryTransport()
+        grpc = (
+            GrpcTransport(host=node.host, port=node.grpc_port)
+            if node.grpc_port is not None
+            else None
+        )
+        local: dict[str, Actor[Any, Any]] = {}
+        refs = _Refs(topology, node_name, memory, grpc, local)
+        supervisor = Supervisor(f"node {node_name}")
+
+        locations = wire_code_locations(topology, node)
+        local.update((a.name, a) for a in locations)
+        jobs = NodeJobSource(
+            {a.name: a for a in locations},
+            {name: _code_origin(loc) for name, loc in topology.locations.items()},
+        )
+        workers = wire_worker_pool(topology, node_name, node, instance, jobs)
+        local.update((a.name, a) for a in workers)
+        launcher = wire_launcher(topology, node, instance, jobs, refs)
+        if launcher is not None:
+            local[launcher.name] = launcher
+        coordinator = wire_coordinator(topology, node, instance, refs)
+        if coordinator is not None:
+            local[coordinator.name] = coordinator
+        # The coordinator refs the launcher; the launcher and workers report run ends back:
+        # that cycle is closed here, once both ends exist.
+        coordinator_ref = refs.to(
+            _COORDINATOR_SERVICE, COORDINATOR, topology.node_of("coordinator")
+        )
+        if launcher is not None:
+            launcher.report_to(coordinator_ref)
+        for worker in workers:
+            worker.report_to(coordinator_ref)
+        health = HealthReporter(supervisor.health, name=HEALTH)
+        for actor in (*local.values(), health):
+            supervisor.add(actor)
+            if grpc is not None:
+                grpc.expose(actor)
+        local[health.name] = health
+        api = wire_api(topology, node, instance, refs, memory.ref(health))
+
+        running = RunningNode(node_name, instance, supervisor, actors=dict(local))
+        async with anyio.create_task_group() as tg:
+            await tg.start(supervisor.run)
+            if grpc is not None:
+                running.grpc_address = await tg.start(grpc.run)
+            if api is not None:
+                running.api, server = api
+                if server is not None:
+                    running.api_address = await tg.start(server.run)
+            task_status.started(running)
