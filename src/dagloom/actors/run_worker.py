@@ -108,6 +108,7 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         self._heartbeat_interval = heartbeat_interval
         self._runs: dict[str, anyio.CancelScope] = {}
         self._tg: TaskGroup | None = None
+        self._idle = anyio.Event()
         self._log = structlog.get_logger("dagloom.actors")
 
     def report_to(self, coordinator: ActorRef[Any, Any] | None) -> None:
@@ -119,6 +120,13 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
     def running(self) -> list[str]:
         """The ids of the runs executing now; never blocks."""
         return list(self._runs)
+
+    async def wait_idle(self) -> None:
+        """Block until no run is executing (at once if none is); each ended run's events
+        are stored by then. Cancelling it only stops the wait."""
+        while self._runs:
+            self._idle = anyio.Event()
+            await self._idle.wait()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled; runs execute as children of this call's task group."""
@@ -185,6 +193,8 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             # Bookkeeping of this worker's own child; handlers never await between reading
             # and using this dict, so it needs no lock.
             self._runs.pop(run.run_id, None)
+            if not self._runs:
+                self._idle.set()
         self._log.info("run_ended", run_id=run.run_id, actor=self.name, status=status.name)
         if self._coordinator is not None:
             await self._coordinator.tell(RunEnded(run_id=run.run_id, status=status))

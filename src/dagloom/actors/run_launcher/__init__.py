@@ -7,10 +7,15 @@ from __future__ import annotations
 
 from dagloom.actors.run_launcher.base import RunLauncher, RunLauncherReply, RunLauncherRequest
 from dagloom.actors.run_launcher.in_process import InProcessRunLauncher
+from dagloom.actors.run_launcher.subprocess_launcher import SubprocessRunLauncher
+from dagloom.actors.run_launcher.warm_pool import WarmPoolRunLauncher, WorkerStartError
 
 __all__ = [
     "InProcessRunLauncher",
     "RunLauncher",
     "RunLauncherReply",
     "RunLauncherRequest",
+    "SubprocessRunLauncher",
+    "WarmPoolRunLauncher",
+    "WorkerStartError",
 ]

@@ -1,0 +1,174 @@
+"""The subprocess launcher: a new `dagloom run-worker --run-id` process for every run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, assert_never
+
+import anyio
+from anyio.abc import Process, TaskGroup, TaskStatus
+
+from dagloom.actors._runtime import Clock
+from dagloom.actors.run_launcher._process import check_shareable, log_path, worker_command
+from dagloom.actors.run_launcher.base import RunLauncher, RunLauncherReply, RunLauncherRequest
+from dagloom.actors.run_worker import record_run_end
+from dagloom.errors import DagloomError
+from dagloom.execution.origin import CodeOrigin
+from dagloom.messages import EventType
+from dagloom.messages.rpc import (
+    LaunchRunReply,
+    LaunchRunRequest,
+    RunEnded,
+    RunEndedReply,
+    TerminateRunReply,
+    TerminateRunRequest,
+    WorkerExited,
+    WorkerExitedReply,
+)
+
+if TYPE_CHECKING:
+    from dagloom.instance import DagloomInstance
+    from dagloom.transport import ActorRef
+
+
+class SubprocessRunLauncher(RunLauncher):
+    """Launches each run in a new worker process, for isolation from this one and each other.
+
+    The process (`python -m dagloom.cli.run_worker --run-id ID`) opens the same instance
+    (so storage must be SQLite or Postgres: an ephemeral instance is refused) and imports
+    the run's code location from `origins`; its stderr goes to
+    `home/logs/run_workers/<run id>.log`. `LaunchRun` replies once the process is started,
+    not once the run is.
+
+    `TerminateRun` sends SIGTERM: the worker cancels the run, which is recorded CANCELED;
+    a process still alive `terminate_grace` seconds later is killed. When a process exits,
+    the launcher checks storage: a run it left unfinished is recorded CANCELED (if it was
+    being terminated) or FAILURE (naming the exit code and log), and the coordinator is
+    told `RunEnded` either way. Cancelling `run` stops watching; worker processes keep
+    executing their runs and record their own ends.
+    """
+
+    def __init__(
+        self,
+        instance: DagloomInstance,
+        origins: Mapping[str, CodeOrigin],
+        *,
+        name: str = "run_launcher",
+        coordinator: ActorRef[Any, Any] | None = None,
+        python: str = sys.executable,
+        terminate_grace: float = 10.0,
+        heartbeat_interval: float = 30.0,
+        inbox_size: int = 64,
+        clock: Clock = time.time,
+    ) -> None:
+        super().__init__(
+            name, instance, coordinator=coordinator, inbox_size=inbox_size, clock=clock
+        )
+        check_shareable(instance, type(self).__name__)
+        self._origins = dict(origins)
+        self._python = python
+        self._grace = terminate_grace
+        self._heartbeat_interval = heartbeat_interval
+        self._processes: dict[str, Process] = {}
+        self._terminating: set[str] = set()
+        self._tg: TaskGroup | None = None
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled; process monitors are children of this call."""
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            try:
+                await self.serve(task_status=task_status)
+            finally:
+                self._tg = None
+                tg.cancel_scope.cancel()
+
+    async def handle(self, message: RunLauncherRequest) -> RunLauncherReply:
+        match message:
+            case LaunchRunRequest():
+                return await self._launch(message.run_id)
+            case TerminateRunRequest():
+                process = self._processes.get(message.run_id)
+                if process is None:
+                    return TerminateRunReply(terminated=False)
+                self._terminating.add(message.run_id)
+                process.terminate()
+                assert self._tg is not None
+                self._tg.start_soon(self._kill_after_grace, process)
+                return TerminateRunReply(terminated=True)
+            case RunEnded():
+                await self._report_end(message.run_id)
+                return RunEndedReply()
+            case WorkerExited():
+                await self._exited(message.worker, message.exit_code)
+                return WorkerExitedReply()
+            case _:
+                assert_never(message)
+
+    async def _launch(self, run_id: str) -> LaunchRunReply:
+        if run_id in self._processes:
+            return LaunchRunReply(worker=f"process {self._processes[run_id].pid}")
+        run = await self._instance.get_run(run_id)
+        if run is None:
+            return LaunchRunReply(error=f"no run with id {run_id!r}")
+        name = run.code_location
+        if not name and len(self._origins) == 1:
+            name = next(iter(self._origins))
+        origin = self._origins.get(name)
+        if origin is None:
+            return LaunchRunReply(
+                error=f"no code location named {run.code_location!r}; "
+                f"this launcher knows {sorted(self._origins)}"
+            )
+        command = worker_command(
+            self._instance.home,
+            {name: origin},
+            python=self._python,
+            extra=["--run-id", run_id, "--heartbeat-interval", str(self._heartbeat_interval)],
+        )
+        log = log_path(self._instance, run_id)
+        with log.open("ab") as stderr:
+            process = await anyio.open_process(
+                command, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr
+            )
+        self._processes[run_id] = process
+        assert self._tg is not None
+        self._tg.start_soon(self._watch, run_id, process)
+        return LaunchRunReply(worker=f"process {process.pid}")
+
+    async def _watch(self, run_id: str, process: Process) -> None:
+        code = await process.wait()
+        await self._notify_self(WorkerExited(worker=run_id, exit_code=code))
+
+    async def _kill_after_grace(self, process: Process) -> None:
+        await anyio.sleep(self._grace)
+        if process.returncode is None:
+            process.kill()
+
+    async def _exited(self, run_id: str, exit_code: int) -> None:
+        self._processes.pop(run_id, None)
+        terminating = run_id in self._terminating
+        self._terminating.discard(run_id)
+        run = await self._instance.get_run(run_id)
+        if run is not None:
+            log = log_path(self._instance, run_id)
+            if terminating:
+                await record_run_end(
+                    self._instance,
+                    run,
+                    EventType.RUN_CANCELED,
+                    f"Run canceled; its worker process was terminated (exit code {exit_code}).",
+                )
+            else:
+                what = f"its worker process exited with code {exit_code} (log: {log})"
+                await record_run_end(
+                    self._instance,
+                    run,
+                    EventType.RUN_FAILURE,
+                    f"Run failed: {what}.",
+                    DagloomError(what),
+                )
+        await self._report_end(run_id)

@@ -1,0 +1,289 @@
+"""The warm-pool launcher: long-lived worker processes that already imported the code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, assert_never
+
+import anyio
+from anyio.abc import Process, TaskGroup, TaskStatus
+
+from dagloom.actors._runtime import Clock
+from dagloom.actors.run_launcher._process import check_shareable, log_path, worker_command
+from dagloom.actors.run_launcher.base import RunLauncher, RunLauncherReply, RunLauncherRequest
+from dagloom.actors.run_worker import RunWorker, record_run_end
+from dagloom.errors import ActorUnavailableError, DagloomError
+from dagloom.execution.origin import CodeOrigin
+from dagloom.messages import EventType
+from dagloom.messages.rpc import (
+    ExecuteRunReply,
+    ExecuteRunRequest,
+    LaunchRunReply,
+    LaunchRunRequest,
+    RunEnded,
+    RunEndedReply,
+    StopRunReply,
+    StopRunRequest,
+    TerminateRunReply,
+    TerminateRunRequest,
+    WorkerExited,
+    WorkerExitedReply,
+)
+from dagloom.transport import GrpcRef, GrpcTransport
+
+if TYPE_CHECKING:
+    from dagloom.instance import DagloomInstance
+    from dagloom.transport import ActorRef
+
+
+@dataclass(slots=True)
+class _Member:
+    """One worker process of the pool and the runs it was given."""
+
+    name: str
+    process: Process
+    ref: GrpcRef[Any, Any]
+    runs: set[str] = field(default_factory=set)
+
+
+class WorkerStartError(DagloomError):
+    """A pool worker process exited or stayed silent before it served; `log` has its stderr."""
+
+    def __init__(self, message: str, *, log: str) -> None:
+        super().__init__(message)
+        self.log = log
+
+
+class WarmPoolRunLauncher(RunLauncher):
+    """Keeps `size` worker processes (`dagloom run-worker --serve`) that imported every code
+    location in `origins` at start, and launches a run by telling the least busy one
+    `ExecuteRun` over gRPC: launching is a message, not a process start.
+
+    `run` starts the members one by one and reports ready once all serve (a member that
+    fails to start raises `WorkerStartError` naming its log). Each launched run is watched
+    in storage; its end is forwarded to the coordinator. `TerminateRun` asks the member to
+    stop the run (recorded CANCELED by it); when the member is unreachable the launcher
+    records the run CANCELED itself. A member that exits is replaced, and its unfinished
+    runs are recorded FAILURE (or CANCELED if they were being terminated). Cancelling `run`
+    terminates the members, which record their runs CANCELED.
+
+    Storage must be shared with the members (SQLite or Postgres): an ephemeral instance is
+    refused.
+    """
+
+    def __init__(
+        self,
+        instance: DagloomInstance,
+        origins: Mapping[str, CodeOrigin],
+        *,
+        size: int = 2,
+        name: str = "run_launcher",
+        coordinator: ActorRef[Any, Any] | None = None,
+        python: str = sys.executable,
+        host: str = "127.0.0.1",
+        start_timeout: float = 120.0,
+        call_timeout: float = 30.0,
+        heartbeat_interval: float = 30.0,
+        inbox_size: int = 64,
+        clock: Clock = time.time,
+    ) -> None:
+        super().__init__(
+            name, instance, coordinator=coordinator, inbox_size=inbox_size, clock=clock
+        )
+        if size < 1:
+            raise ValueError("a warm pool needs at least one worker")
+        check_shareable(instance, type(self).__name__)
+        self.size = size
+        self._origins = dict(origins)
+        self._python = python
+        self._host = host
+        self._start_timeout = start_timeout
+        self._call_timeout = call_timeout
+        self._heartbeat_interval = heartbeat_interval
+        self._members: dict[str, _Member] = {}
+        self._where: dict[str, str] = {}  # run id -> member name
+        self._terminating: set[str] = set()
+        self._grpc: GrpcTransport | None = None
+        self._tg: TaskGroup | None = None
+
+    @property
+    def members(self) -> list[str]:
+        """The names of the members serving now; never blocks."""
+        return list(self._members)
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Start the members, serve until cancelled, then terminate the members."""
+        self._grpc = GrpcTransport(host=self._host)
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                try:
+                    for i in range(self.size):
+                        await tg.start(self._member, f"{self.name}.{i}")
+                    await self.serve(task_status=task_status)
+                finally:
+                    self._tg = None
+                    tg.cancel_scope.cancel()
+        finally:
+            self._grpc.close()
+
+    async def _member(self, name: str, *, task_status: TaskStatus[None]) -> None:
+        """Start one member, report it ready once it serves, and watch it until it exits."""
+        command = worker_command(
+            self._instance.home,
+            self._origins,
+            python=self._python,
+            extra=[
+                "--serve",
+                "--host",
+                self._host,
+                "--port",
+                "0",
+                "--heartbeat-interval",
+                str(self._heartbeat_interval),
+            ],
+        )
+        log = log_path(self._instance, name)
+        with log.open("ab") as stderr:
+            process = await anyio.open_process(
+                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr
+            )
+        try:
+            address = await self._read_address(process, log)
+            assert self._grpc is not None
+            ref = self._grpc.ref(RunWorker, name=_served_name(process), address=address)
+            self._members[name] = _Member(name, process, ref)
+            task_status.started()
+            code = await process.wait()
+            await self._notify_self(WorkerExited(worker=name, exit_code=code))
+        finally:
+            with anyio.CancelScope(shield=True):
+                if process.returncode is None:
+                    process.terminate()  # the member records its runs CANCELED and exits
+                    with anyio.move_on_after(10):
+                        await process.wait()
+                    if process.returncode is None:
+                        process.kill()
+                await process.aclose()
+
+    async def _read_address(self, process: Process, log: Any) -> str:
+        assert process.stdout is not None
+        line = b""
+        with anyio.move_on_after(self._start_timeout):
+            while not line.endswith(b"\n"):
+                try:
+                    line += await process.stdout.receive()
+                except anyio.EndOfStream:
+                    break
+        address = line.decode().strip()
+        if not address:
+            raise WorkerStartError(f"a warm pool worker did not start (see {log})", log=str(log))
+        return address
+
+    async def handle(self, message: RunLauncherRequest) -> RunLauncherReply:
+        match message:
+            case LaunchRunRequest():
+                return await self._launch(message.run_id)
+            case TerminateRunRequest():
+                return await self._terminate(message.run_id)
+            case RunEnded():
+                member = self._members.get(self._where.pop(message.run_id, ""))
+                if member is not None:
+                    member.runs.discard(message.run_id)
+                self._terminating.discard(message.run_id)
+                await self._report_end(message.run_id)
+                return RunEndedReply()
+            case WorkerExited():
+                await self._member_exited(message.worker, message.exit_code)
+                return WorkerExitedReply()
+            case _:
+                assert_never(message)
+
+    async def _launch(self, run_id: str) -> LaunchRunReply:
+        if run_id in self._where:
+            return LaunchRunReply(worker=self._where[run_id])
+        errors = []
+        for member in sorted(self._members.values(), key=lambda m: len(m.runs)):
+            try:
+                reply = await member.ref.ask(
+                    ExecuteRunRequest(run_id=run_id), timeout=self._call_timeout
+                )
+            except (ActorUnavailableError, TimeoutError) as exc:
+                errors.append(f"{member.name}: {exc}")
+                continue
+            assert isinstance(reply, ExecuteRunReply)
+            if not reply.accepted:
+                return LaunchRunReply(error=reply.message)
+            member.runs.add(run_id)
+            self._where[run_id] = member.name
+            assert self._tg is not None
+            self._tg.start_soon(self._watch_run, run_id)
+            return LaunchRunReply(worker=member.name)
+        return LaunchRunReply(error="no warm pool worker is serving: " + "; ".join(errors))
+
+    async def _watch_run(self, run_id: str) -> None:
+        async for _ in self._instance.watch_run_events(run_id):
+            pass
+        await self._notify_self(RunEnded(run_id=run_id))
+
+    async def _terminate(self, run_id: str) -> TerminateRunReply:
+        member = self._members.get(self._where.get(run_id, ""))
+        if member is None:
+            return TerminateRunReply(terminated=False)
+        self._terminating.add(run_id)
+        try:
+            reply = await member.ref.ask(StopRunRequest(run_id=run_id), timeout=self._call_timeout)
+            assert isinstance(reply, StopRunReply)
+            stopped = reply.stopped
+        except (ActorUnavailableError, TimeoutError):
+            stopped = False
+        if not stopped:
+            run = await self._instance.get_run(run_id)
+            if run is not None:
+                await record_run_end(
+                    self._instance,
+                    run,
+                    EventType.RUN_CANCELED,
+                    f"Run canceled; its worker {member.name} was not executing it.",
+                )
+        return TerminateRunReply(terminated=True)
+
+    async def _member_exited(self, name: str, exit_code: int) -> None:
+        member = self._members.pop(name, None)
+        if member is None:
+            return
+        for run_id in sorted(member.runs):
+            self._where.pop(run_id, None)
+            run = await self._instance.get_run(run_id)
+            if run is None:
+                continue
+            if run_id in self._terminating:
+                self._terminating.discard(run_id)
+                await record_run_end(
+                    self._instance, run, EventType.RUN_CANCELED, "Run canceled with its worker."
+                )
+            else:
+                what = f"warm pool worker {name} exited with code {exit_code}"
+                await record_run_end(
+                    self._instance,
+                    run,
+                    EventType.RUN_FAILURE,
+                    f"Run failed: {what}.",
+                    DagloomError(what),
+                )
+            await self._report_end(run_id)
+        if self._tg is not None:
+            self._tg.start_soon(self._restart, name)
+
+    async def _restart(self, name: str) -> None:
+        assert self._tg is not None
+        await self._tg.start(self._member, name)
+
+
+def _served_name(process: Process) -> str:
+    # The worker process names its RunWorker after its pid (see dagloom.cli.run_worker).
+    return f"run-worker-{process.pid}"

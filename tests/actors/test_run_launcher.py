@@ -1,0 +1,159 @@
+"""Launchers with real worker processes on a SQLite instance: per-run subprocesses and a warm
+pool; both run the seed job to 55 and terminate a running run as CANCELED."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from anyio.abc import SocketAttribute
+
+from dagloom.actors.job_source import LoaderJobSource
+from dagloom.actors.run_coordinator import DefaultRunCoordinator, JobSourceValidator, submit_run
+from dagloom.actors.run_launcher import (
+    RunLauncher,
+    SubprocessRunLauncher,
+    WarmPoolRunLauncher,
+)
+from dagloom.errors import ConfigError
+from dagloom.execution.origin import CodeOrigin
+from dagloom.instance import DagloomInstance
+from dagloom.messages import EventType, RunStatus
+from dagloom.messages.rpc import CancelRunRequest, SubmitRunRequest
+from dagloom.transport import MemoryTransport
+
+from ._runs import EXAMPLE, stored_output, wait_for_end
+
+pytestmark = pytest.mark.slow
+
+
+def write_location(tmp_path: Path) -> dict[str, CodeOrigin]:
+    """A code location with the seed job (outputs pickled under tmp_path/io) and a job whose
+    op waits forever."""
+    path = tmp_path / "location.py"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            import anyio
+            from dagloom import Definitions, FilesystemIOManager, job, op
+            from dagloom.code.loader import load_definitions
+
+            _seed = load_definitions(python_file={str(EXAMPLE)!r}).get_job_def("process_numbers")
+
+            @op
+            async def wait_forever(context):
+                # Tell the test this op is running (storage shows events only once a batch
+                # is written), then wait until cancelled.
+                await anyio.connect_tcp("127.0.0.1", int(context.run_tags["port"]))
+                await anyio.Event().wait()
+
+            @job
+            def stuck():
+                wait_forever()
+
+            defs = Definitions(
+                jobs=[_seed, stuck],
+                resources={{"io_manager": FilesystemIOManager(base_dir={str(tmp_path / "io")!r})}},
+            )
+            """
+        )
+    )
+    return {"location": CodeOrigin(python_file=str(path))}
+
+
+@asynccontextmanager
+async def op_started_signal() -> AsyncIterator[tuple[int, anyio.Event]]:
+    """A local port an op connects to when it runs, and the event set when it does."""
+    connected = anyio.Event()
+
+    async def accept(stream: Any) -> None:
+        connected.set()
+        await stream.aclose()
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, accept)
+        yield port, connected
+        tg.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def stack(instance: DagloomInstance, launcher: RunLauncher, jobs: Any) -> AsyncIterator[Any]:
+    transport = MemoryTransport()
+    coordinator = DefaultRunCoordinator(
+        instance, transport.ref(launcher), validator=JobSourceValidator(jobs)
+    )
+    launcher.report_to(transport.ref(coordinator))
+    async with anyio.create_task_group() as tg:
+        await tg.start(launcher.run)
+        await tg.start(coordinator.run)
+        yield transport.ref(coordinator)
+        tg.cancel_scope.cancel()
+
+
+def make_launcher(kind: str, instance: DagloomInstance, origins: Any) -> RunLauncher:
+    if kind == "subprocess":
+        return SubprocessRunLauncher(instance, origins, terminate_grace=20)
+    return WarmPoolRunLauncher(instance, origins, size=1)
+
+
+@pytest.mark.parametrize("kind", ["subprocess", "warm_pool"])
+async def test_the_seed_job_runs_in_a_worker_process_to_55(tmp_path: Path, kind: str) -> None:
+    origins = write_location(tmp_path)
+    with anyio.fail_after(120):
+        async with DagloomInstance.open(tmp_path / "home") as instance:
+            launcher = make_launcher(kind, instance, origins)
+            async with stack(instance, launcher, LoaderJobSource(origins)) as coordinator:
+                runs = []
+                for _ in range(2):
+                    run = await submit_run(
+                        coordinator, SubmitRunRequest(job_name="process_numbers")
+                    )
+                    ended = await wait_for_end(instance, run.run_id)
+                    assert ended.status == RunStatus.SUCCESS
+                    runs.append(ended)
+            for run in runs:
+                assert stored_output(tmp_path / "io", run.run_id, "sum_two_sums") == 55
+                assert run.tags["dagloom/run_worker"].startswith("run-worker-")
+            if kind == "warm_pool":
+                # One member served both runs: launching was a message, not a process start.
+                assert runs[0].tags["dagloom/run_worker"] == runs[1].tags["dagloom/run_worker"]
+
+
+@pytest.mark.parametrize("kind", ["subprocess", "warm_pool"])
+async def test_cancelling_a_run_in_a_worker_process_records_it_canceled(
+    tmp_path: Path, kind: str
+) -> None:
+    origins = write_location(tmp_path)
+    with anyio.fail_after(120):
+        async with DagloomInstance.open(tmp_path / "home") as instance:
+            launcher = make_launcher(kind, instance, origins)
+            async with (
+                stack(instance, launcher, LoaderJobSource(origins)) as coordinator,
+                op_started_signal() as (port, op_started),
+            ):
+                run = await submit_run(
+                    coordinator, SubmitRunRequest(job_name="stuck", tags={"port": str(port)})
+                )
+                await op_started.wait()
+                reply = await coordinator.ask(CancelRunRequest(run_id=run.run_id))
+                assert reply.accepted, reply.message
+                ended = await wait_for_end(instance, run.run_id)
+            assert ended.status == RunStatus.CANCELED
+            types = [r.event.event_type for r in await instance.get_events(run.run_id)]
+            # The worker itself recorded the end, not the launcher on its behalf.
+            assert types.count(EventType.RUN_CANCELED) == 1
+            assert EventType.RUN_START in types
+
+
+@pytest.mark.parametrize("launcher_type", [SubprocessRunLauncher, WarmPoolRunLauncher])
+async def test_process_launchers_refuse_an_in_memory_instance(launcher_type: Any) -> None:
+    async with DagloomInstance.ephemeral() as instance:
+        with pytest.raises(ConfigError, match="in-memory"):
+            launcher_type(instance, {})
