@@ -1,18 +1,18 @@
 """The exceptions dagloom raises: one root, each carrying the fields that say what went wrong.
 
-    DagloomError
-    ├── DefinitionError          a definition is malformed (cycle, missing input, duplicate name)
-    │   ├── DagloomInvalidSelectionError   an asset selection names something that is not there
-    │   └── CodeLocationLoadError          user code did not import, or has no one Definitions
-    ├── ConfigError              config does not match its schema (file, key path, expected)
-    ├── UserCodeError            user code raised; wraps the original as __cause__
-    ├── Failure                  raised BY user code to fail a step on purpose, with metadata
-    ├── RetryRequested           raised BY user code to ask for the step to run again
-    ├── DagloomExecutionError    a run could not be executed (raised only when asked to raise)
-    ├── RunNotFoundError         no run with that id
-    ├── StorageError             storage unreachable, corrupt, or of an unknown schema
-    │   └── SchemaVersionError   the database's schema is newer or older than this code knows
-    └── ActorUnavailableError    a remote actor did not answer
+DagloomError
+├── DefinitionError          a definition is malformed (cycle, missing input, duplicate name)
+│   ├── DagloomInvalidSelectionError   an asset selection names something that is not there
+│   └── CodeLocationLoadError          user code did not import, or has no one Definitions
+├── ConfigError              config does not match its schema (file, key path, expected)
+├── UserCodeError            user code raised; wraps the original as __cause__
+├── Failure                  raised BY user code to fail a step on purpose, with metadata
+├── RetryRequested           raised BY user code to ask for the step to run again
+├── DagloomExecutionError    a run could not be executed (raised only when asked to raise)
+├── RunNotFoundError         no run with that id
+├── StorageError             storage unreachable, corrupt, or of an unknown schema
+│   └── SchemaVersionError   the database's schema is newer or older than this code knows
+└── ActorUnavailableError    a remote actor did not answer
 """
 
 from __future__ import annotations
