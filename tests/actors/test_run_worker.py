@@ -1,0 +1,223 @@
+"""The run worker: executes stored runs, records their ends, heartbeats, honours StopRun."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import assert_never
+
+import anyio
+import orjson
+
+from dagloom.actors import Actor
+from dagloom.actors.job_source import DefinitionsJobSource, JobSource, LoaderJobSource
+from dagloom.actors.run_coordinator import RunCoordinatorReply, RunCoordinatorRequest
+from dagloom.actors.run_worker import HEARTBEAT_TAG, WORKER_TAG, RunWorker
+from dagloom.execution.multiprocess import close_pools
+from dagloom.execution.origin import CodeOrigin
+from dagloom.instance import DagloomInstance
+from dagloom.messages import EventType, Run, RunStatus
+from dagloom.messages.rpc import (
+    AdmitRunsReply,
+    AdmitRunsRequest,
+    CancelRunReply,
+    CancelRunRequest,
+    ExecuteRunReply,
+    ExecuteRunRequest,
+    RunCoordinatorBase,
+    RunEnded,
+    RunEndedReply,
+    StopRunReply,
+    StopRunRequest,
+    SubmitRunReply,
+    SubmitRunRequest,
+)
+from dagloom.transport import MemoryRef, MemoryTransport
+
+from ._runs import (
+    EXAMPLE,
+    GATES,
+    STARTED,
+    fresh_gates,
+    seed_definitions,
+    stored_output,
+    wait_for_end,
+)
+
+WorkerRef = MemoryRef[ExecuteRunRequest | StopRunRequest, ExecuteRunReply | StopRunReply]
+
+
+class EndsRecorder(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
+    """A stand-in coordinator that records the RunEnded notices it is told."""
+
+    service = RunCoordinatorBase
+
+    def __init__(self) -> None:
+        super().__init__("ends")
+        self.ended: list[tuple[str, RunStatus]] = []
+        self.told = anyio.Event()
+
+    async def handle(self, message: RunCoordinatorRequest) -> RunCoordinatorReply:
+        match message:
+            case RunEnded():
+                self.ended.append((message.run_id, message.status))
+                self.told.set()
+                return RunEndedReply()
+            case SubmitRunRequest():
+                return SubmitRunReply()
+            case CancelRunRequest():
+                return CancelRunReply()
+            case AdmitRunsRequest():
+                return AdmitRunsReply()
+            case _:
+                assert_never(message)
+
+
+@asynccontextmanager
+async def serving(
+    instance: DagloomInstance, jobs: JobSource
+) -> AsyncIterator[
+    tuple[
+        MemoryRef[ExecuteRunRequest | StopRunRequest, ExecuteRunReply | StopRunReply],
+        RunWorker,
+        EndsRecorder,
+    ]
+]:
+    transport = MemoryTransport()
+    ends = EndsRecorder()
+    worker = RunWorker(instance, jobs, coordinator=transport.ref(ends), heartbeat_interval=3600)
+    async with anyio.create_task_group() as tg:
+        await tg.start(ends.run)
+        await tg.start(worker.run)
+        yield transport.ref(worker), worker, ends
+        tg.cancel_scope.cancel()
+
+
+async def test_a_stored_run_executes_heartbeats_and_is_reported_ended(tmp_path: Path) -> None:
+    jobs = DefinitionsJobSource({"numbers": seed_definitions(tmp_path)})
+    with anyio.fail_after(30):
+        async with (
+            DagloomInstance.ephemeral() as instance,
+            serving(instance, jobs) as (
+                ref,
+                worker,
+                ends,
+            ),
+        ):
+            run = await instance.create_run(Run(job_name="process_numbers"))
+            reply = await ref.ask(ExecuteRunRequest(run_id=run.run_id))
+            assert isinstance(reply, ExecuteRunReply) and reply.accepted
+            again = await ref.ask(ExecuteRunRequest(run_id=run.run_id))
+            assert again.accepted  # type: ignore[union-attr]  # asking twice changes nothing
+            await worker.wait_idle()
+            await ends.told.wait()
+            stored = await instance.get_run(run.run_id)
+            assert stored is not None and stored.status == RunStatus.SUCCESS
+            assert stored.tags[WORKER_TAG] == worker.name and float(stored.tags[HEARTBEAT_TAG])
+            assert ends.ended == [(run.run_id, RunStatus.SUCCESS)]
+            finished = await ref.ask(ExecuteRunRequest(run_id=run.run_id))
+            assert not finished.accepted and "already finished" in finished.message  # type: ignore[union-attr]
+    assert stored_output(tmp_path, run.run_id, "sum_two_sums") == 55
+
+
+async def test_unknown_runs_are_refused_and_stop_of_an_idle_run_is_a_no(tmp_path: Path) -> None:
+    jobs = DefinitionsJobSource({"numbers": seed_definitions(tmp_path)})
+    with anyio.fail_after(30):
+        async with DagloomInstance.ephemeral() as instance, serving(instance, jobs) as (ref, _, _):
+            reply = await ref.ask(ExecuteRunRequest(run_id="nope"))
+            assert not reply.accepted and "no run" in reply.message  # type: ignore[union-attr]
+            stop = await ref.ask(StopRunRequest(run_id="nope"))
+            assert isinstance(stop, StopRunReply) and not stop.stopped
+
+
+async def test_a_job_that_cannot_be_loaded_ends_the_run_as_failure(tmp_path: Path) -> None:
+    jobs = DefinitionsJobSource({"numbers": seed_definitions(tmp_path)})
+    with anyio.fail_after(30):
+        async with (
+            DagloomInstance.ephemeral() as instance,
+            serving(instance, jobs) as (
+                ref,
+                _worker,
+                ends,
+            ),
+        ):
+            run = await instance.create_run(Run(job_name="gone", code_location="numbers"))
+            await ref.ask(ExecuteRunRequest(run_id=run.run_id))
+            ended = await wait_for_end(instance, run.run_id)
+            await ends.told.wait()
+    assert ended.status == RunStatus.FAILURE
+    assert ends.ended == [(run.run_id, RunStatus.FAILURE)]
+
+
+async def test_stop_run_cancels_a_running_run(tmp_path: Path) -> None:
+    fresh_gates()
+    jobs = DefinitionsJobSource({"numbers": seed_definitions(tmp_path)})
+    with anyio.fail_after(30):
+        async with (
+            DagloomInstance.ephemeral() as instance,
+            serving(instance, jobs) as (
+                ref,
+                worker,
+                ends,
+            ),
+        ):
+            run = await instance.create_run(Run(job_name="gated", tags={"gate": "held"}))
+            await ref.ask(ExecuteRunRequest(run_id=run.run_id))
+            await STARTED["held"].wait()
+            stop = await ref.ask(StopRunRequest(run_id=run.run_id))
+            assert stop.stopped  # type: ignore[union-attr]
+            await worker.wait_idle()
+            await ends.told.wait()
+            stored = await instance.get_run(run.run_id)
+            events = [r.event.event_type for r in await instance.get_events(run.run_id)]
+    assert not GATES["held"].is_set()
+    assert stored is not None and stored.status == RunStatus.CANCELED
+    assert events[-1] == EventType.RUN_CANCELED
+    assert ends.ended == [(run.run_id, RunStatus.CANCELED)]
+
+
+async def test_a_worker_loading_code_itself_runs_the_multiprocess_executor(tmp_path: Path) -> None:
+    """The worker hands the location's origin to the multiprocess executor, whose step
+    processes import the same file."""
+    path = tmp_path / "location.py"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            from dagloom import Definitions, FilesystemIOManager
+            from dagloom.code.loader import load_definitions
+
+            _job = load_definitions(python_file={str(EXAMPLE)!r}).get_job_def("process_numbers")
+            defs = Definitions(
+                jobs=[_job],
+                resources={{"io_manager": FilesystemIOManager(base_dir={str(tmp_path)!r})}},
+            )
+            """
+        )
+    )
+    jobs = LoaderJobSource({"numbers": CodeOrigin(python_file=str(path))})
+    config = {"execution": {"config": {"multiprocess": {"max_concurrent": 2}}}}
+    try:
+        with anyio.fail_after(120):
+            async with (
+                DagloomInstance.ephemeral() as instance,
+                serving(instance, jobs) as (
+                    ref,
+                    _,
+                    _,
+                ),
+            ):
+                run = await instance.create_run(
+                    Run(
+                        job_name="process_numbers",
+                        code_location="numbers",
+                        run_config_json=orjson.dumps(config).decode(),
+                    )
+                )
+                await ref.ask(ExecuteRunRequest(run_id=run.run_id))
+                ended = await wait_for_end(instance, run.run_id)
+    finally:
+        close_pools()
+    assert ended.status == RunStatus.SUCCESS
+    assert stored_output(tmp_path, run.run_id, "sum_two_sums") == 55
