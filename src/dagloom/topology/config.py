@@ -45,7 +45,7 @@ DEFAULT_WEBSERVER_PORT = 3000
 DEFAULT_CODE_LOCATION_PORT = 4000
 """Code-location nodes listen from here up."""
 
-LauncherKind = Literal["in_process", "worker_pool"]
+LauncherKind = Literal["in_process", "subprocess", "warm_pool", "worker_pool"]
 
 
 class _Model(BaseModel):
@@ -98,9 +98,13 @@ class CoordinatorConfig(_Model):
 
 class LauncherConfig(_Model):
     """The run launcher: `in_process` runs on a worker in the launcher's own event loop;
-    `worker_pool` hands runs to the run workers of the topology's `worker_pool` nodes."""
+    `subprocess` starts a worker process per run; `warm_pool` keeps `size` worker processes
+    that imported the code and hands them runs; `worker_pool` hands runs to the run workers
+    of the topology's `worker_pool` nodes. The processes of `subprocess` and `warm_pool`
+    run beside the launcher, on its node, and import every location of the topology."""
 
     kind: LauncherKind = "in_process"
+    size: int = Field(default=2, ge=1)
 
 
 class WorkerPoolConfig(_Model):

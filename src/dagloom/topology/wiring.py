@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 import anyio
 from anyio.abc import TaskStatus
@@ -27,8 +27,12 @@ from dagloom.actors.run_coordinator import (
     DefaultRunCoordinator,
     build_run_coordinator,
 )
+from dagloom.actors.run_launcher import (
+    InProcessRunLauncher,
+    SubprocessRunLauncher,
+    WarmPoolRunLauncher,
+)
 from dagloom.actors.run_launcher.base import RunLauncher
-from dagloom.actors.run_launcher.in_process import InProcessRunLauncher
 from dagloom.actors.run_worker import RunWorker
 from dagloom.api.server import ApiServer, DagloomApiService
 from dagloom.definitions.asset_key import AssetKey
@@ -207,8 +211,20 @@ def wire_launcher(
     """The run launcher, if the node hosts it: in-process, or over the worker-pool nodes."""
     if node.launcher is None:
         return None
-    if node.launcher.kind == "in_process":
-        return InProcessRunLauncher(instance, jobs, name=LAUNCHER)
+    origins = {name: _code_origin(loc) for name, loc in topology.locations.items()}
+    match node.launcher.kind:
+        case "in_process":
+            return InProcessRunLauncher(instance, jobs, name=LAUNCHER)
+        case "subprocess":
+            return SubprocessRunLauncher(instance, origins, name=LAUNCHER)
+        case "warm_pool":
+            return WarmPoolRunLauncher(
+                instance, origins, size=node.launcher.size, name=LAUNCHER, host=node.host
+            )
+        case "worker_pool":
+            pass
+        case _:
+            assert_never(node.launcher.kind)
     workers = [
         refs.to(RunWorker, worker_name(n, i), n)
         for n in topology.worker_nodes()
