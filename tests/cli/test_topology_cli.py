@@ -1,0 +1,117 @@
+"""`dagloom dev`, `dagloom serve` and `dagloom job launch`, as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import pytest
+from anyio.abc import Process
+from typer.testing import CliRunner
+
+from dagloom.cli import app
+from tests.integration._stacks import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+NUMBERS = REPO / "examples" / "numbers.py"
+SUITE = REPO / "tests" / "integration" / "defs.py"
+
+
+def test_serve_refuses_an_unknown_node() -> None:
+    result = CliRunner().invoke(
+        app, ["serve", "--topology", str(REPO / "configs" / "dev.yaml"), "--node", "nope"]
+    )
+    assert result.exit_code == 2
+    assert "no node named 'nope'" in result.output
+
+
+def test_serve_names_the_key_path_of_a_bad_topology(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("nodes:\n  one:\n    grpc_port: many\n")
+    result = CliRunner().invoke(app, ["serve", "--topology", str(path), "--node", "one"])
+    assert result.exit_code == 2
+    assert "nodes.one.grpc_port" in result.output
+
+
+def test_dev_needs_code() -> None:
+    result = CliRunner().invoke(app, ["dev"])
+    assert result.exit_code == 2
+
+
+@asynccontextmanager
+async def dev_server(home: Path) -> AsyncIterator[tuple[str, list[str]]]:
+    """`dagloom dev` on the two example files; yields the API address and what it printed
+    up to `ready`. Terminated on the way out."""
+    api = f"127.0.0.1:{free_port()}"
+    command = [
+        sys.executable,
+        "-m",
+        "dagloom.cli",
+        "dev",
+        "-f",
+        str(NUMBERS),
+        "-f",
+        str(SUITE),
+        "--api-port",
+        api.rpartition(":")[2],
+    ]
+    env = {**os.environ, "DAGLOOM_HOME": str(home)}
+    process: Process = await anyio.open_process(command, env=env, stderr=None)
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        buffered = ""
+        with anyio.fail_after(60):
+            while not any(line.endswith("ready") for line in lines):
+                chunk = await process.stdout.receive()
+                buffered += chunk.decode()
+                *done, buffered = buffered.split("\n")
+                lines += done
+        yield api, lines
+    finally:
+        process.terminate()
+        with anyio.fail_after(30):
+            await process.wait()
+
+
+async def _launch(api: str, *args: str) -> tuple[int, str]:
+    done = await anyio.run_process(
+        [sys.executable, "-m", "dagloom.cli", "job", "launch", "--api", api, *args],
+        check=False,
+    )
+    return done.returncode, done.stdout.decode() + done.stderr.decode()
+
+
+@pytest.mark.slow
+async def test_dev_serves_and_job_launch_follows_runs_to_their_end(tmp_path: Path) -> None:
+    async with dev_server(tmp_path / "home") as (api, printed):
+        assert f"public gRPC API listening on {api}" in "\n".join(printed)
+        with anyio.fail_after(120):
+            code, output = await _launch(api, "-j", "process_numbers", "-l", "numbers")
+            assert code == 0, output
+            assert "STEP_SUCCESS" in output and "RUN_SUCCESS" in output
+
+            code, output = await _launch(api, "-j", "failing_job", "-l", "defs")
+            assert code == 1, output
+            assert "RUN_FAILURE" in output
+
+            config = tmp_path / "run.yaml"
+            config.write_text("ops:\n  count_to:\n    config:\n      limit: many\n")
+            code, output = await _launch(
+                api, "-j", "configured_job", "-l", "defs", "-c", str(config)
+            )
+            assert code == 2, output
+            assert "ops.count_to.config.limit" in output
+
+            code, output = await _launch(api, "-j", "nope", "-l", "defs")
+            assert code == 2, output
+
+
+async def test_job_launch_without_an_api_exits_2() -> None:
+    code, output = await _launch(f"127.0.0.1:{free_port()}", "-j", "anything")
+    assert code == 2
+    assert "unreachable" in output
