@@ -9,7 +9,15 @@ import orjson
 import pytest
 
 from dagloom.actors._queue import QueuedRun, TagConcurrencyLimit, runs_to_admit
-from dagloom.actors.run_coordinator import submit_run
+from dagloom.actors.job_source import DefinitionsJobSource
+from dagloom.actors.run_coordinator import (
+    DefaultRunCoordinator,
+    QueuedRunCoordinator,
+    build_run_coordinator,
+    submit_run,
+)
+from dagloom.actors.run_launcher import InProcessRunLauncher
+from dagloom.definitions import Definitions
 from dagloom.errors import ConfigError, DefinitionError
 from dagloom.instance import DagloomInstance
 from dagloom.messages import EventType, RunStatus
@@ -19,8 +27,11 @@ from dagloom.messages.rpc import (
     CancelRunRequest,
     SubmitRunRequest,
 )
+from dagloom.transport import MemoryTransport
 
 from ._runs import GATES, ORDER, STARTED, fresh_gates, running_stack, stored_output, wait_for_end
+
+JOBS = DefinitionsJobSource({"empty": Definitions()})
 
 # -- admission, without an event loop -------------------------------------------------------
 
@@ -182,3 +193,21 @@ async def test_cancelling_a_queued_run_cancels_it_without_launching(tmp_path: Pa
             stored = await instance.get_run(second.run_id)
             assert stored is not None and stored.status == RunStatus.CANCELED
     assert ORDER == ["a"]
+
+
+def test_the_instance_config_picks_the_queued_coordinator_and_names_bad_keys(
+    tmp_path: Path,
+) -> None:
+    launcher = MemoryTransport().ref(InProcessRunLauncher(DagloomInstance.ephemeral(), JOBS))
+    section = {"class": "QueuedRunCoordinator", "config": {"max_concurrent_runs": 2}}
+    instance = DagloomInstance.from_config({"run_coordinator": section}, home=tmp_path)
+    coordinator = build_run_coordinator(instance, launcher)
+    assert isinstance(coordinator, QueuedRunCoordinator)
+    assert coordinator.max_concurrent_runs == 2
+    default = build_run_coordinator(DagloomInstance.from_config({}, home=tmp_path), launcher)
+    assert isinstance(default, DefaultRunCoordinator)
+    section = {"class": "QueuedRunCoordinator", "config": {"max_concurent_runs": 2}}
+    bad = DagloomInstance.from_config({"run_coordinator": section}, home=tmp_path)
+    with pytest.raises(ConfigError) as info:
+        build_run_coordinator(bad, launcher)
+    assert info.value.key_paths == ["run_coordinator.config.max_concurent_runs"]

@@ -19,6 +19,7 @@ from dagloom.actors.run_launcher import (
     RunLauncher,
     SubprocessRunLauncher,
     WarmPoolRunLauncher,
+    build_run_launcher,
 )
 from dagloom.errors import ConfigError
 from dagloom.execution.origin import CodeOrigin
@@ -157,3 +158,20 @@ async def test_process_launchers_refuse_an_in_memory_instance(launcher_type: Any
     async with DagloomInstance.ephemeral() as instance:
         with pytest.raises(ConfigError, match="in-memory"):
             launcher_type(instance, {})
+
+
+def test_the_instance_config_picks_and_configures_the_launcher(tmp_path: Path) -> None:
+    origins = write_location(tmp_path)
+    instance = DagloomInstance.from_config(
+        {"run_launcher": {"class": "WarmPoolRunLauncher", "config": {"size": 3}}}, home=tmp_path
+    )
+    launcher = build_run_launcher(instance, origins)
+    assert isinstance(launcher, WarmPoolRunLauncher) and launcher.size == 3
+    default = build_run_launcher(DagloomInstance.from_config({}, home=tmp_path), origins)
+    assert isinstance(default, WarmPoolRunLauncher)
+    bad = DagloomInstance.from_config(
+        {"run_launcher": {"class": "WarmPoolRunLauncher", "config": {"size": 0}}}, home=tmp_path
+    )
+    with pytest.raises(ConfigError) as info:
+        build_run_launcher(bad, origins)
+    assert info.value.key_paths == ["run_launcher.config.size"]
