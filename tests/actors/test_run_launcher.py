@@ -57,8 +57,18 @@ def write_location(tmp_path: Path) -> dict[str, CodeOrigin]:
             def stuck():
                 wait_forever()
 
+            @op
+            def die():
+                import os
+
+                os._exit(3)  # the worker process dies without recording anything
+
+            @job
+            def dies():
+                die()
+
             defs = Definitions(
-                jobs=[_seed, stuck],
+                jobs=[_seed, stuck, dies],
                 resources={{"io_manager": FilesystemIOManager(base_dir={str(tmp_path / "io")!r})}},
             )
             """
@@ -175,3 +185,18 @@ def test_the_instance_config_picks_and_configures_the_launcher(tmp_path: Path) -
     with pytest.raises(ConfigError) as info:
         build_run_launcher(bad, origins)
     assert info.value.key_paths == ["run_launcher.config.size"]
+
+
+async def test_a_worker_process_that_dies_leaves_its_run_recorded_as_failure(
+    tmp_path: Path,
+) -> None:
+    origins = write_location(tmp_path)
+    with anyio.fail_after(120):
+        async with DagloomInstance.open(tmp_path / "home") as instance:
+            launcher = SubprocessRunLauncher(instance, origins)
+            async with stack(instance, launcher, LoaderJobSource(origins)) as coordinator:
+                run = await submit_run(coordinator, SubmitRunRequest(job_name="dies"))
+                ended = await wait_for_end(instance, run.run_id)
+            assert ended.status == RunStatus.FAILURE
+            failure = (await instance.get_events(run.run_id))[-1].event
+            assert "exited with code 3" in failure.message
