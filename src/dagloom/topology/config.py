@@ -97,13 +97,15 @@ class CoordinatorConfig(_Model):
 
 
 class LauncherConfig(_Model):
-    """The run launcher: `in_process` runs on a worker in the launcher's own event loop;
-    `subprocess` starts a worker process per run; `warm_pool` keeps `size` worker processes
-    that imported the code and hands them runs; `worker_pool` hands runs to the run workers
-    of the topology's `worker_pool` nodes. The processes of `subprocess` and `warm_pool`
-    run beside the launcher, on its node, and import every location of the topology."""
+    """The run launcher. Without `kind`, the one the instance's `run_launcher` section in
+    dagloom.yaml configures (default: a warm pool). With it: `in_process` runs on a worker
+    in the launcher's own event loop; `subprocess` starts a worker process per run;
+    `warm_pool` keeps `size` worker processes that imported the code and hands them runs;
+    `worker_pool` hands runs to the run workers of the topology's `worker_pool` nodes. The
+    processes of `subprocess` and `warm_pool` run beside the launcher, on its node, and
+    import every location of the topology."""
 
-    kind: LauncherKind = "in_process"
+    kind: LauncherKind | None = None
     size: int = Field(default=2, ge=1)
 
 

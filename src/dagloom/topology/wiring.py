@@ -31,6 +31,7 @@ from dagloom.actors.run_launcher import (
     InProcessRunLauncher,
     SubprocessRunLauncher,
     WarmPoolRunLauncher,
+    build_run_launcher,
 )
 from dagloom.actors.run_launcher.base import RunLauncher
 from dagloom.actors.run_worker import RunWorker
@@ -208,11 +209,14 @@ def wire_launcher(
     jobs: JobSource,
     refs: _Refs,
 ) -> RunLauncher | None:
-    """The run launcher, if the node hosts it: in-process, or over the worker-pool nodes."""
+    """The run launcher, if the node hosts it: the kind the topology names, else the one
+    dagloom.yaml configures."""
     if node.launcher is None:
         return None
     origins = {name: _code_origin(loc) for name, loc in topology.locations.items()}
     match node.launcher.kind:
+        case None:
+            return build_run_launcher(instance, origins, jobs=jobs, name=LAUNCHER)
         case "in_process":
             return InProcessRunLauncher(instance, jobs, name=LAUNCHER)
         case "subprocess":
