@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dagloom.cli import asset as _asset  # noqa: F401  # registers `dagloom asset`
+from dagloom.cli import code_server as _code_server  # noqa: F401  # registers `dagloom code-server`
 from dagloom.cli import instance as _instance  # noqa: F401  # registers `dagloom instance`
 from dagloom.cli import job as _job  # noqa: F401  # registers `dagloom job`
 from dagloom.cli import run as _run  # noqa: F401  # registers `dagloom run`
