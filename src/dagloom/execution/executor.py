@@ -18,6 +18,7 @@ from time import perf_counter
 from typing import Any, Protocol
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 
 from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
@@ -133,6 +134,7 @@ class Outcome:
 
 
 _SUCCEEDED = Outcome(SUCCESS)
+_YIELD_AFTER = 0.01  # seconds of inline sync steps between checkpoints
 # Tuples, not `A | B`: a union object is built anew each time the expression runs.
 _SEQUENCES = (list, tuple)
 _WRAPPED = (Output, MaterializeResult, DynamicOutput)
@@ -809,6 +811,7 @@ async def execute_plan(
 
     send, receive = anyio.create_memory_object_stream[tuple[str, Outcome]](float("inf"))
     in_flight = 0
+    last_yield = perf_counter()
 
     async def run_task(step_key: str, attempt: int, delay: float) -> None:
         if delay > 0:
@@ -847,6 +850,12 @@ async def execute_plan(
                     tg.start_soon(run_task, step_key, 0, 0.0)
                     continue
                 outcome = runner.run_sync(step_key, 0)
+                now = perf_counter()
+                if now - last_yield > _YIELD_AFTER:
+                    # Long stretches of sync ops would starve the loop: event writers,
+                    # heartbeats and cancellation all wait for a checkpoint.
+                    await anyio.lowlevel.checkpoint()
+                    last_yield = perf_counter()
                 if settle(step_key, outcome):
                     attempts[step_key] = 1
                     in_flight += 1

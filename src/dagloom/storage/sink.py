@@ -16,16 +16,21 @@ BATCH_SIZE = 500
 """Events buffered before a background write starts: 500 rows per transaction is ~25x to
 ~400x faster than one."""
 
+MAX_DELAY = 0.05
+"""Seconds an event may wait in the buffer before a write starts anyway, so watchers of a
+live run see it within about this long even when fewer than BATCH_SIZE events come."""
+
 
 class StorageEventSink:
     """Buffers emitted events and writes them to `storage` in batches, in emit order.
 
-    `emit` never blocks and never raises: once `batch_size` events are buffered it starts one
-    background write in `task_group`; events emitted while a write is in flight go in the next
-    one. `flush` returns once every event emitted before it is durable, and raises
-    `StorageError` if they could not be written (they stay buffered, and the next `flush`
-    tries again). Calling `flush` twice is safe. `after_store`, when given, is awaited with
-    each stored batch (the instance uses it to move run status in a separate run storage).
+    `emit` never blocks and never raises: once `batch_size` events are buffered, or
+    `max_delay` seconds after the first buffered one, it starts one background write in
+    `task_group`; events emitted while a write is in flight go in the next one. `flush`
+    returns once every event emitted before it is durable, and raises `StorageError` if they
+    could not be written (they stay buffered, and the next `flush` tries again). Calling
+    `flush` twice is safe. `after_store`, when given, is awaited with each stored batch (the
+    instance uses it to move run status in a separate run storage).
 
     One sink may carry events of any number of runs; give each run its own so its `flush`
     waits only for its own events.
@@ -37,6 +42,8 @@ class StorageEventSink:
         "_buffer",
         "_error",
         "_idle",
+        "_lingering",
+        "_max_delay",
         "_storage",
         "_task_group",
         "_writing",
@@ -48,6 +55,7 @@ class StorageEventSink:
         task_group: TaskGroup,
         *,
         batch_size: int = BATCH_SIZE,
+        max_delay: float | None = MAX_DELAY,
         after_store: Callable[[Sequence[Event]], Awaitable[None]] | None = None,
     ) -> None:
         self._storage = storage
@@ -59,12 +67,29 @@ class StorageEventSink:
         self._idle = anyio.Event()
         self._idle.set()
         self._error: StorageError | None = None
+        self._max_delay = max_delay
+        self._lingering = False
 
     def emit(self, event: Event) -> None:
         self._buffer.append(event)
-        if len(self._buffer) >= self._batch_size and not self._writing and self._error is None:
+        if self._writing or self._error is not None:
+            return
+        if len(self._buffer) >= self._batch_size:
             self._start_writing()
             self._task_group.start_soon(self._drain)
+        elif not self._lingering and self._max_delay is not None:
+            self._lingering = True
+            self._task_group.start_soon(self._linger, self._max_delay)
+
+    async def _linger(self, delay: float) -> None:
+        """Write what is buffered `delay` seconds from now, if nothing else has by then."""
+        try:
+            await anyio.sleep(delay)
+        finally:
+            self._lingering = False
+        if self._buffer and not self._writing and self._error is None:
+            self._start_writing()
+            await self._drain()
 
     def _start_writing(self) -> None:
         self._writing = True
