@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -115,3 +116,14 @@ async def test_job_launch_without_an_api_exits_2() -> None:
     code, output = await _launch(f"127.0.0.1:{free_port()}", "-j", "anything")
     assert code == 2
     assert "unreachable" in output
+
+
+def test_dev_on_a_taken_port_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAGLOOM_HOME", str(tmp_path / "home"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["dev", "-f", str(NUMBERS), "--api-port", str(port)])
+    assert result.exit_code == 1
+    assert "cannot listen" in result.output

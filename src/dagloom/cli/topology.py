@@ -29,7 +29,13 @@ from dagloom.cli._common import (
     parse_tags,
 )
 from dagloom.cli.job import sub as job_app
-from dagloom.errors import ActorUnavailableError, ConfigError, DagloomError, DefinitionError
+from dagloom.errors import (
+    ActorUnavailableError,
+    ConfigError,
+    DagloomError,
+    DefinitionError,
+    StorageError,
+)
 from dagloom.messages import EventRecord, RunStatus
 from dagloom.topology import (
     DEFAULT_API_PORT,
@@ -67,10 +73,18 @@ def _run(topology: TopologyConfig, node_name: str) -> None:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
     try:
         anyio.run(_serve_until_signalled, topology, node_name)
-    except ConfigError as exc:
-        fail(err, str(exc))
-    except OSError as exc:
-        fail(err, f"cannot listen: {exc}", 1)
+    except Exception as exc:
+        # Task groups wrap what a node raised while starting; report the error itself.
+        error: BaseException = exc
+        while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+            error = error.exceptions[0]
+        if isinstance(error, ConfigError):
+            fail(err, str(error))
+        if isinstance(error, StorageError):
+            fail(err, str(error), EXIT_FAILED)
+        if isinstance(error, OSError):
+            fail(err, f"cannot listen: {error}", EXIT_FAILED)
+        raise
 
 
 @app.command("serve")

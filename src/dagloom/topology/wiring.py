@@ -162,9 +162,8 @@ class _Refs:
     def to(self, kind: type[Actor[Any, Any]], name: str, node: str) -> ActorRef[Any, Any]:
         if node == self._here:
             return self._memory.ref(self._local[name])
-        if self._grpc is None:
-            # Refs work without serving; a node with no port of its own still calls out.
-            self._grpc = GrpcTransport()
+        # Validation gives every node with remote peers a gRPC port, hence a transport.
+        assert self._grpc is not None, f"node {self._here!r} calls {node!r} but serves no gRPC"
         address = self._topology.nodes[node].grpc_address()
         return self._grpc.ref(kind, name=name, address=address)
 
