@@ -117,6 +117,13 @@ class CodeSource:
         """The file or module, as a user wrote it."""
         return self.python_file or self.module_name or ""
 
+    @property
+    def default_location_name(self) -> str:
+        """What the location is called unless named: the file's stem, or the module name."""
+        if self.python_file is not None:
+            return Path(self.python_file).stem
+        return self.module_name or ""
+
 
 @dataclass(frozen=True, slots=True)
 class LoadedLocation:

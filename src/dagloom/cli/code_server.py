@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import re
 import signal
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from anyio.abc import TaskStatus
 from dagloom.actors import HealthReporter, Supervisor
 from dagloom.actors.code_location import CodeLocationServer, CodeSource
 from dagloom.cli._app import app
+from dagloom.code.workspace import listening_line, parse_listening_line
 from dagloom.transport import GrpcTransport
 
 DEFAULT_HOST = "127.0.0.1"
@@ -26,31 +26,10 @@ DEFAULT_PORT = 4000
 PORT_ATTEMPTS = 100
 """How many ports past the first a server tries when none was given."""
 
-_LISTENING = re.compile(r"listening on (\S+)\s*$")
-
 code_server_app = typer.Typer(
     help="Serve a code location to other dagloom processes over gRPC.", no_args_is_help=True
 )
 app.add_typer(code_server_app, name="code-server")
-
-
-def listening_line(location_name: str, address: str) -> str:
-    """The line a code server prints once it serves: it ends with `listening on <address>`."""
-    return f"dagloom code server for location {location_name!r} listening on {address}"
-
-
-def parse_listening_line(line: str) -> str | None:
-    """The address in a line printed by a code server, or None if it is not that line."""
-    match = _LISTENING.search(line)
-    return match.group(1) if match else None
-
-
-def default_location_name(source: CodeSource) -> str:
-    """A file's stem or a module's name: what a location is called unless named."""
-    if source.python_file is not None:
-        return Path(source.python_file).stem
-    assert source.module_name is not None
-    return source.module_name
 
 
 async def run_code_server(
@@ -152,7 +131,7 @@ def start(
     )
     # Logs go to stderr: stdout carries the listening line that launchers read.
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
-    name = location_name or default_location_name(source)
+    name = location_name or source.default_location_name
     try:
         anyio.run(_serve_until_signalled, name, source, host, port)
     except (OSError, BaseExceptionGroup) as exc:
@@ -168,3 +147,14 @@ def _only_os_error(exc: BaseException) -> OSError | None:
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
     return exc if isinstance(exc, OSError) else None
+
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "code_server_app",
+    "listening_line",
+    "parse_listening_line",
+    "run_code_server",
+    "start",
+]
