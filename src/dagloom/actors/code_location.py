@@ -386,10 +386,16 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
         Raises `CodeLocationLoadError` (with the traceback) if the code never loaded.
         """
         if self._loaded is None:
-            raise self._load_exception or CodeLocationLoadError(
-                f"code location {self.location_name!r} has not loaded yet",
-                location=self.source.describe(),
-            )
+            failure = self._load_exception
+            if failure is None:
+                raise CodeLocationLoadError(
+                    f"code location {self.location_name!r} has not loaded yet",
+                    location=self.source.describe(),
+                )
+            # A new error each time, so callers do not pile tracebacks onto the stored one.
+            raise CodeLocationLoadError(
+                str(failure), location=failure.location, traceback_text=failure.traceback_text
+            ) from failure
         return self._loaded.definitions
 
     @property
