@@ -13,6 +13,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+import structlog
 
 from dagloom.actors import Supervisor
 from dagloom.actors.code_location import (
@@ -54,6 +55,13 @@ def _restore_import_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     for name in set(sys.modules) - before:
         del sys.modules[name]
+
+
+@pytest.fixture(autouse=True)
+def _default_logging() -> None:
+    """Log through structlog's defaults, whatever an earlier test configured (an in-process
+    CLI run may have pointed it at a stream that is closed now)."""
+    structlog.reset_defaults()
 
 
 @asynccontextmanager

@@ -19,6 +19,7 @@ from pathlib import Path
 import anyio
 import anyio.abc
 import pytest
+import structlog
 from typer.testing import CliRunner
 
 from dagloom.actors import Backoff, HealthReporter
@@ -50,6 +51,13 @@ NUMBERS = str(EXAMPLES / "numbers.py")
 Ref = GrpcRef[CodeLocationRequest, CodeLocationReply]
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _default_logging() -> None:
+    """Log through structlog's defaults, whatever an earlier test configured (an in-process
+    CLI run may have pointed it at a stream that is closed now)."""
+    structlog.reset_defaults()
 
 
 @pytest.fixture
