@@ -29,11 +29,13 @@ FLOOR = "floor"
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A workload ready to time: `run()` executes it once, `check(value)` raises when the
-    value `run()` returned is wrong (applied to the warm-up run only)."""
+    value `run()` returned is wrong (applied to the warm-up run only); `close()`, when given,
+    releases what the workload holds open once timing is done."""
 
     run: Callable[[], Any]
     n_steps: int
     check: Callable[[Any], None]
+    close: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ class Target:
     max_ratio: float | None = None  # dagloom us_per_step / floor us_per_step
     max_seconds: float | None = None  # dagloom median_s
     max_rss_mb: float | None = None  # dagloom peak_rss_mb
+    system: str = "dagloom"  # the row the target applies to
 
     def met(self, dagloom: Result, floor: Result | None) -> bool:
         if self.max_ratio is not None and (floor is None or ratio(dagloom, floor) > self.max_ratio):
@@ -227,7 +230,7 @@ def table_rows(results: Sequence[Result], targets: Sequence[Target]) -> list[tup
         marks = [
             (t.label, "PASS" if t.met(r, floor) else "FAIL")
             for t in targets
-            if t.workload == r.workload and r.system == DAGLOOM
+            if t.workload == r.workload and r.system == t.system
         ]
         base = (
             r.workload,

@@ -14,7 +14,11 @@ def main(argv: list[str]) -> int:
     suite_name, workload, system, repetitions = argv
     suite = importlib.import_module(f"benchmarks.{suite_name}")
     prepared = suite.prepare(workload, system)
-    times = time_runs(prepared, int(repetitions))
+    try:
+        times = time_runs(prepared, int(repetitions))
+    finally:
+        if prepared.close is not None:
+            prepared.close()
     record = {"n_steps": prepared.n_steps, "times": times, "peak_rss_mb": peak_rss_mb()}
     print(json.dumps(record))
     return 0

@@ -8,6 +8,10 @@ Workloads (`n_steps` in brackets):
 - `seed-assets` [6]: the six assets of `examples/numbers.py` via `materialize_to_memory`.
 - `import` [1]: `python -c "import dagloom"` as a whole process, against `python -c "pass"`.
 
+chain and fan also run as `dagloom-sqlite`: the same jobs recording every event in a durable
+SQLite instance (a fresh `$DAGLOOM_HOME` per worker, the embedded defaults), each run ending
+only once its events are on disk.
+
 The floor runs the same DAG, given as a dict of node -> (function, upstream names), with
 Kahn's algorithm inside `asyncio.run(...)`: dependency counters, a ready deque, and a plain
 call of each op's own function on its upstream values. No events, no IO manager, no context:
@@ -44,6 +48,7 @@ from benchmarks._common import (
 )
 
 SUITE = "core"
+SQLITE = "dagloom-sqlite"  # dagloom with a durable SQLite instance
 
 # name -> (shape, N); the order is the report's order.
 WORKLOADS: dict[str, tuple[str, int]] = {
@@ -59,6 +64,8 @@ WORKLOADS: dict[str, tuple[str, int]] = {
 TARGETS = (
     Target("chain-500", "<=10x floor/step", max_ratio=10),
     Target("fan-500", "<=10x floor/step", max_ratio=10),
+    Target("chain-500", "<=10x floor/step", max_ratio=10, system=SQLITE),
+    Target("fan-500", "<=10x floor/step", max_ratio=10, system=SQLITE),
     Target("seed-assets", "<5 ms", max_seconds=0.005),
     Target("wide-10000", "peak RSS <300 MB", max_rss_mb=300),
     Target("import", "<0.3 s", max_seconds=0.3),
@@ -244,6 +251,9 @@ def prepare(workload: str, system: str) -> Prepared:
             n_steps=n_steps,
             check=lambda values: _expect(workload, answer, values[last]),
         )
+    if system == SQLITE:
+        job = chain_job(n) if shape == "chain" else fan_job(n)
+        return _with_sqlite_instance(job, workload, answer, last, n_steps)
     if system != DAGLOOM:
         raise ValueError(f"unknown system {system!r}")
     if shape == "seed":
@@ -261,6 +271,39 @@ def prepare(workload: str, system: str) -> Prepared:
     )
 
 
+def _with_sqlite_instance(
+    job: dg.JobDefinition, workload: str, answer: Any, last: str, n_steps: int
+) -> Prepared:
+    """Runs of `job` recorded in a SQLite instance that stays open for the worker's life, on
+    an event loop in a portal thread (an instance lives inside one task group)."""
+    import functools
+    import shutil
+    import tempfile
+
+    from anyio.from_thread import start_blocking_portal
+
+    from dagloom.instance import DagloomInstance
+
+    home = tempfile.mkdtemp(prefix="dagloom-bench-")
+    portal_cm = start_blocking_portal()
+    portal = portal_cm.__enter__()
+    instance_cm = portal.wrap_async_context_manager(DagloomInstance.open(home))
+    instance = instance_cm.__enter__()
+    execute = functools.partial(job.execute_in_process_async, instance=instance)
+
+    def close() -> None:
+        instance_cm.__exit__(None, None, None)
+        portal_cm.__exit__(None, None, None)
+        shutil.rmtree(home, ignore_errors=True)
+
+    return Prepared(
+        run=lambda: portal.call(execute),
+        n_steps=n_steps,
+        check=lambda result: _expect(workload, answer, result.output_for_node(last)),
+        close=close,
+    )
+
+
 # --- main -------------------------------------------------------------------------------
 
 
@@ -274,7 +317,13 @@ def _measure(workload: str, quick: bool) -> list[Result]:
             time_process(workload, DAGLOOM, "import dagloom", repetitions),
         ]
     rounds = ROUNDS[1] if quick else ROUNDS[0]
-    return measure_in_workers(SUITE, workload, (FLOOR, DAGLOOM), repetitions, rounds)
+    shape = WORKLOADS[workload][0]
+    systems = (
+        (FLOOR, DAGLOOM, SQLITE)
+        if shape in ("chain", "fan") and "10000" not in workload
+        else (FLOOR, DAGLOOM)
+    )
+    return measure_in_workers(SUITE, workload, systems, repetitions, rounds)
 
 
 def _load() -> str:
