@@ -70,7 +70,9 @@ async def _serve_until_signalled(topology: TopologyConfig, node_name: str) -> No
 def _run(topology: TopologyConfig, node_name: str) -> None:
     _, err = consoles()
     # Logs go to stderr; stdout carries the addresses, for people and for scripts.
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
+    # The stream is looked up per logger, and the defaults come back afterwards, so a caller
+    # that swaps sys.stderr (a test runner) never leaves loggers writing to a closed file.
+    structlog.configure(logger_factory=lambda *_: structlog.PrintLogger(file=sys.stderr))
     try:
         anyio.run(_serve_until_signalled, topology, node_name)
     except Exception as exc:
@@ -85,6 +87,8 @@ def _run(topology: TopologyConfig, node_name: str) -> None:
         if isinstance(error, OSError):
             fail(err, f"cannot listen: {error}", EXIT_FAILED)
         raise
+    finally:
+        structlog.reset_defaults()
 
 
 @app.command("serve")
