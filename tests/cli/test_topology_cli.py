@@ -44,19 +44,18 @@ def test_dev_needs_code() -> None:
 
 
 @asynccontextmanager
-async def dev_server(home: Path) -> AsyncIterator[tuple[str, list[str]]]:
-    """`dagloom dev` on the two example files; yields the API address and what it printed
-    up to `ready`. Terminated on the way out."""
+async def dev_server(
+    home: Path, code: tuple[str, ...] = ("-f", str(NUMBERS), "-f", str(SUITE))
+) -> AsyncIterator[tuple[str, list[str]]]:
+    """`dagloom dev` on `code` (default: the two example files); yields the API address and
+    what it printed up to `ready`. Terminated on the way out."""
     api = f"127.0.0.1:{free_port()}"
     command = [
         sys.executable,
         "-m",
         "dagloom.cli",
         "dev",
-        "-f",
-        str(NUMBERS),
-        "-f",
-        str(SUITE),
+        *code,
         "--api-port",
         api.rpartition(":")[2],
     ]
@@ -127,3 +126,26 @@ def test_dev_on_a_taken_port_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyP
         result = CliRunner().invoke(app, ["dev", "-f", str(NUMBERS), "--api-port", str(port)])
     assert result.exit_code == 1
     assert "cannot listen" in result.output
+
+
+async def test_dev_serves_the_locations_of_a_workspace_file(tmp_path: Path) -> None:
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        f"load_from:\n  - python_file:\n      relative_path: {NUMBERS}\n      location_name: nums\n"
+    )
+    async with dev_server(tmp_path / "home", ("-w", str(workspace))) as (api, _):
+        with anyio.fail_after(120):
+            code, output = await _launch(api, "-j", "process_numbers", "-l", "nums")
+    assert code == 0, output
+    assert "RUN_SUCCESS" in output
+
+
+def test_dev_refuses_a_workspace_location_served_elsewhere(tmp_path: Path) -> None:
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n      port: 4266\n"
+        "      location_name: remote\n"
+    )
+    result = CliRunner().invoke(app, ["dev", "-w", str(workspace)])
+    assert result.exit_code == 2
+    assert "remote" in result.output

@@ -13,6 +13,7 @@ from typing import Annotated
 import anyio
 import structlog
 import typer
+from rich.console import Console
 from rich.text import Text
 
 from dagloom.api import AsyncClient
@@ -124,6 +125,10 @@ def dev(
         list[str] | None,
         typer.Option("--module-name", "-m", help="A module of definitions (repeatable)."),
     ] = None,
+    workspace_file: Annotated[
+        Path | None,
+        typer.Option("--workspace", "-w", help="A workspace.yaml naming the code locations."),
+    ] = None,
     topology_file: Annotated[
         Path | None,
         typer.Option(
@@ -146,8 +151,8 @@ def dev(
     """
     _, err = consoles()
     if topology_file is not None:
-        if python_file or module_name:
-            fail(err, "give either --topology or -f/-m, not both")
+        if python_file or module_name or workspace_file:
+            fail(err, "give either --topology or -f/-m/-w, not both")
         try:
             topology = load_topology(topology_file)
         except ConfigError as exc:
@@ -163,9 +168,45 @@ def dev(
         locations[path.stem] = LocationConfig(python_file=str(path.resolve()))
     for module in module_name or []:
         locations[module] = LocationConfig(module_name=module, working_directory=str(Path.cwd()))
+    if workspace_file is not None:
+        locations.update(_workspace_locations(workspace_file, err))
     if not locations:
-        fail(err, "give the code: -f defs.py or -m package.module (or --topology)", EXIT_USAGE)
+        fail(
+            err,
+            "give the code: -f defs.py, -m package.module or -w workspace.yaml (or --topology)",
+            EXIT_USAGE,
+        )
     _run(dev_topology(locations, host=host, grpc_port=grpc_port, api_port=api_port), "dev")
+
+
+def _workspace_locations(path: Path, err: Console) -> dict[str, LocationConfig]:
+    """The python_file / python_module locations of a workspace.yaml, for `dagloom dev`,
+    which serves every location in its own process and runs their jobs there too."""
+    from dagloom.code.workspace import InProcessLocation, read_workspace_plans
+
+    if not path.exists():
+        fail(err, f"no such file: {path}")
+    try:
+        plans = read_workspace_plans(path)
+    except ConfigError as exc:
+        fail(err, str(exc))
+    locations: dict[str, LocationConfig] = {}
+    for plan in plans:
+        if not isinstance(plan, InProcessLocation):
+            fail(
+                err,
+                f"{path}: location {plan.location_name!r} is served by a separate process "
+                "(grpc_server or managed); `dagloom dev` runs every location in its own "
+                "process: use `dagloom serve --topology` to place separate code servers",
+            )
+        source = plan.source
+        locations[plan.location_name] = LocationConfig(
+            python_file=source.python_file,
+            module_name=source.module_name,
+            attribute=source.attribute,
+            working_directory=source.working_directory,
+        )
+    return locations
 
 
 def format_event(record: EventRecord) -> str:
