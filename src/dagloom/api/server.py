@@ -3,7 +3,6 @@ storage, served with `Health` on the API port."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -12,7 +11,6 @@ import structlog
 from anyio.abc import TaskStatus
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
-from grpclib.server import Server
 
 from dagloom.errors import ActorUnavailableError
 from dagloom.instance import DagloomInstance
@@ -39,7 +37,7 @@ from dagloom.messages.rpc import (
     SubmitRunReply,
     SubmitRunRequest,
 )
-from dagloom.transport import ActorRef, BoundedProtoCodec
+from dagloom.transport import ActorRef, BoundedProtoCodec, open_grpc_server
 
 DEFAULT_CALL_TIMEOUT = 60.0
 """How long the API waits for an actor's reply before answering DEADLINE_EXCEEDED."""
@@ -179,22 +177,6 @@ class _HealthService(HealthBase):
         return reply
 
 
-def _listening_socket(host: str, port: int) -> socket.socket:
-    # As the gRPC transport does: bound here so port 0 can be read back, with
-    # IPPROTO_TCP so asyncio sets TCP_NODELAY (Nagle plus delayed ACKs cost 40 ms a call).
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
 class ApiServer:
     """Serves a `DagloomApiService` (and `Health`, when given a reporter) on `host:port`.
 
@@ -232,16 +214,12 @@ class ApiServer:
         handlers: list[Any] = [self.service]
         if self._health is not None:
             handlers.append(_HealthService(self._health))
-        sock = _listening_socket(self.host, self.port)
-        server = Server(handlers, codec=BoundedProtoCodec())
         try:
-            await server.start(sock=sock)
-            self._address = f"{self.host}:{sock.getsockname()[1]}"
-            task_status.started(self._address)
-            await anyio.sleep_forever()
+            async with open_grpc_server(
+                handlers, host=self.host, port=self.port, codec=BoundedProtoCodec()
+            ) as address:
+                self._address = address
+                task_status.started(address)
+                await anyio.sleep_forever()
         finally:
-            server.close()
-            with anyio.CancelScope(shield=True):
-                await server.wait_closed()
-            sock.close()
             self._address = None

@@ -14,6 +14,7 @@ from dagloom.transport._grpc import (
     TELL_HEADER,
     GrpcRef,
     GrpcTransport,
+    open_grpc_server,
     split_address,
 )
 from dagloom.transport._memory import (
@@ -39,6 +40,7 @@ __all__ = [
     "MemoryTransport",
     "check_wire",
     "cross_wire",
+    "open_grpc_server",
     "split_address",
     "strict_from_env",
 ]

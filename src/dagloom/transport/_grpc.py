@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any, Generic
 
 import anyio
@@ -52,6 +53,28 @@ def _listening_socket(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+@asynccontextmanager
+async def open_grpc_server(
+    handlers: Iterable[Any], *, host: str, port: int, codec: BoundedProtoCodec
+) -> AsyncIterator[str]:
+    """Serve grpclib `handlers` on `host:port` inside the block; yields the `host:port` bound.
+
+    Port 0 binds any free port, which the yielded address names. Raises `OSError` if the
+    address is taken. On exit it stops accepting, drops open calls and waits, shielded from
+    cancellation, for the server to close.
+    """
+    sock = _listening_socket(host, port)
+    server = Server(list(handlers), codec=codec)
+    try:
+        await server.start(sock=sock)
+        yield f"{host}:{sock.getsockname()[1]}"
+    finally:
+        server.close()
+        with anyio.CancelScope(shield=True):
+            await server.wait_closed()
+        sock.close()
 
 
 class _ServiceAdapter:
@@ -326,18 +349,14 @@ class GrpcTransport:
         if self._running:
             raise RuntimeError("the gRPC server is already running")
         self._running = True
-        sock = _listening_socket(self.host, self.port)
-        server = Server(list(self._adapters.values()), codec=self._codec)
         try:
-            await server.start(sock=sock)
-            self._address = f"{self.host}:{sock.getsockname()[1]}"
-            task_status.started(self._address)
-            await anyio.sleep_forever()
+            async with open_grpc_server(
+                self._adapters.values(), host=self.host, port=self.port, codec=self._codec
+            ) as address:
+                self._address = address
+                task_status.started(address)
+                await anyio.sleep_forever()
         finally:
-            server.close()
-            with anyio.CancelScope(shield=True):
-                await server.wait_closed()
-            sock.close()
             self._address = None
             self._running = False
             self.close()
