@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 import anyio
 import betterproto2
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 from anyio.streams.memory import (
     MemoryObjectReceiveStream,
     MemoryObjectSendStream,
@@ -127,6 +128,7 @@ class Actor(ABC, Generic[ReqT, RepT]):
         self._restarts = 0
         self._last_error: str | None = None
         self._closed = False
+        self._children: TaskGroup | None = None
 
     # -- what a concrete actor writes ---------------------------------------------------
 
@@ -146,6 +148,21 @@ class Actor(ABC, Generic[ReqT, RepT]):
         `__init__`. Runs until cancelled; raises what a handler raised.
         """
         await self.serve(task_status=task_status)
+
+    @asynccontextmanager
+    async def _open_children(self) -> AsyncIterator[TaskGroup]:
+        """Open the task group for the tasks this actor starts, `_children` inside the block.
+
+        For `run`, around `serve`. Leaving the block, by cancellation or a crash, cancels
+        the children and waits for them to end; `_children` is None outside it.
+        """
+        async with anyio.create_task_group() as tg:
+            self._children = tg
+            try:
+                yield tg
+            finally:
+                self._children = None
+                tg.cancel_scope.cancel()
 
     # -- the message loop ---------------------------------------------------------------
 

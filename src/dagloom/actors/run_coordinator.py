@@ -365,13 +365,10 @@ class QueuedRunCoordinator(_Coordinator):
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled, with the dequeue timer as a child when it has one."""
-        async with anyio.create_task_group() as tg:
+        async with self._open_children() as tg:
             if self._dequeue_interval is not None:
                 tg.start_soon(self._timer, self._dequeue_interval)
-            try:
-                await self.serve(task_status=task_status)
-            finally:
-                tg.cancel_scope.cancel()
+            await self.serve(task_status=task_status)
 
     async def _timer(self, interval: float) -> None:
         while True:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, assert_never
 import anyio
 import orjson
 import structlog
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskStatus
 
 from dagloom.actors._runtime import Actor, Clock
 from dagloom.actors.job_source import JobSource, OriginSource
@@ -107,7 +107,6 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         self._max_runs = max_concurrent_runs
         self._heartbeat_interval = heartbeat_interval
         self._runs: dict[str, anyio.CancelScope] = {}
-        self._tg: TaskGroup | None = None
         self._idle = anyio.Event()
         self._log = structlog.get_logger("dagloom.actors")
 
@@ -130,13 +129,8 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled; runs execute as children of this call's task group."""
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            try:
-                await self.serve(task_status=task_status)
-            finally:
-                self._tg = None
-                tg.cancel_scope.cancel()
+        async with self._open_children():
+            await self.serve(task_status=task_status)
 
     async def handle(self, message: RunWorkerRequest) -> RunWorkerReply:
         match message:
@@ -163,20 +157,20 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             return ExecuteRunReply(accepted=False, message=f"no run with id {run_id!r}")
         if run.status in FINISHED_STATUSES:
             return ExecuteRunReply(accepted=False, message=f"run {run_id} already finished")
-        assert self._tg is not None, "handle runs only inside run()"
+        assert self._children is not None, "handle runs only inside run()"
         scope = anyio.CancelScope()
         self._runs[run_id] = scope
-        self._tg.start_soon(self._run_task, run, scope, name=f"run {run_id}")
+        self._children.start_soon(self._run_task, run, scope, name=f"run {run_id}")
         self._log.info("run_accepted", run_id=run_id, actor=self.name)
         return ExecuteRunReply(accepted=True, message=self.name)
 
     async def _run_task(self, run: Run, scope: anyio.CancelScope) -> None:
         status = RunStatus.FAILURE
         beat = anyio.CancelScope()
-        assert self._tg is not None
+        assert self._children is not None
         # The heartbeat is a sibling in the worker's task group, not a child of this task:
         # stopping a run then cancels one scope and waits on no nested task group.
-        self._tg.start_soon(self._beat, run.run_id, beat, name=f"heartbeat {run.run_id}")
+        self._children.start_soon(self._beat, run.run_id, beat, name=f"heartbeat {run.run_id}")
         try:
             with scope:
                 status = await self._execute(run)

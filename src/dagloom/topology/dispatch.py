@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, Any
 
 from dagloom.actors._runtime import Clock
-from dagloom.actors.run_launcher.base import RunLauncher, RunLauncherReply, RunLauncherRequest
+from dagloom.actors.run_launcher.base import RunLauncher
 from dagloom.errors import ActorUnavailableError
 from dagloom.messages.rpc import (
     ExecuteRunReply,
     ExecuteRunRequest,
     LaunchRunReply,
-    LaunchRunRequest,
-    RunEnded,
-    RunEndedReply,
     StopRunReply,
     StopRunRequest,
     TerminateRunReply,
-    TerminateRunRequest,
-    WorkerExited,
-    WorkerExitedReply,
 )
 
 if TYPE_CHECKING:
@@ -59,29 +53,16 @@ class WorkerPoolRunLauncher(RunLauncher):
         self._next = 0
         self._timeout = call_timeout
 
-    async def handle(self, message: RunLauncherRequest) -> RunLauncherReply:
-        match message:
-            case LaunchRunRequest():
-                return await self._launch(message.run_id)
-            case TerminateRunRequest():
-                stopped = False
-                for worker in self._workers:
-                    try:
-                        reply = await worker.ask(
-                            StopRunRequest(run_id=message.run_id), timeout=self._timeout
-                        )
-                    except (ActorUnavailableError, TimeoutError):
-                        continue
-                    assert isinstance(reply, StopRunReply)
-                    stopped = stopped or reply.stopped
-                return TerminateRunReply(terminated=stopped)
-            case RunEnded():
-                await self._report_end(message.run_id)
-                return RunEndedReply()
-            case WorkerExited():
-                return WorkerExitedReply()  # the workers' processes are their nodes' own
-            case _:
-                assert_never(message)
+    async def _terminate(self, run_id: str) -> TerminateRunReply:
+        stopped = False
+        for worker in self._workers:
+            try:
+                reply = await worker.ask(StopRunRequest(run_id=run_id), timeout=self._timeout)
+            except (ActorUnavailableError, TimeoutError):
+                continue
+            assert isinstance(reply, StopRunReply)
+            stopped = stopped or reply.stopped
+        return TerminateRunReply(terminated=stopped)
 
     async def _launch(self, run_id: str) -> LaunchRunReply:
         refusals: list[str] = []

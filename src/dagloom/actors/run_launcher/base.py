@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import TYPE_CHECKING, Any
+from abc import abstractmethod
+from typing import TYPE_CHECKING, Any, assert_never
 
 from dagloom.actors._runtime import Actor, Clock, Envelope
-from dagloom.errors import ActorUnavailableError
-from dagloom.messages import RunStatus
+from dagloom.actors.run_worker import record_run_end
+from dagloom.errors import ActorUnavailableError, DagloomError
+from dagloom.messages import EventType, Run, RunStatus
 from dagloom.messages.rpc import (
     LaunchRunReply,
     LaunchRunRequest,
@@ -39,6 +41,9 @@ class RunLauncher(Actor[RunLauncherRequest, RunLauncherReply]):
     launcher's own monitors (through its inbox, so its state changes one message at a time);
     every run end it learns is forwarded to the coordinator (`report_to`), which treats a
     repeated notice as harmless.
+
+    An implementation writes `_launch` and `_terminate`, and overrides `_run_ended` and
+    `_worker_exited` when it keeps state about its runs or workers.
     """
 
     service = RunLauncherBase
@@ -68,8 +73,58 @@ class RunLauncher(Actor[RunLauncherRequest, RunLauncherReply]):
         status = run.status if run is not None else RunStatus.UNSPECIFIED
         await self._coordinator.tell(RunEnded(run_id=run_id, status=status))
 
+    async def _record_worker_lost(
+        self, run: Run, *, terminating: bool, canceled: str, failure: str
+    ) -> None:
+        """Record `run`, whose worker exited under it: CANCELED with the message `canceled`
+        if it was being terminated, else FAILURE because of `failure`.
+
+        Idempotent, as `record_run_end` is: a run the worker finished is left alone.
+        """
+        if terminating:
+            await record_run_end(self._instance, run, EventType.RUN_CANCELED, canceled)
+        else:
+            await record_run_end(
+                self._instance,
+                run,
+                EventType.RUN_FAILURE,
+                f"Run failed: {failure}.",
+                DagloomError(failure),
+            )
+
     async def _notify_self(self, message: RunEnded | WorkerExited) -> None:
         """Put a monitor's finding in this launcher's own inbox; dropped once it is closed."""
         # A closed launcher is shutting down; storage already holds what matters.
         with contextlib.suppress(ActorUnavailableError):
             await self.deliver(Envelope(message))
+
+    async def handle(self, message: RunLauncherRequest) -> RunLauncherReply:
+        match message:
+            case LaunchRunRequest():
+                return await self._launch(message.run_id)
+            case TerminateRunRequest():
+                return await self._terminate(message.run_id)
+            case RunEnded():
+                await self._run_ended(message.run_id)
+                return RunEndedReply()
+            case WorkerExited():
+                await self._worker_exited(message.worker, message.exit_code)
+                return WorkerExitedReply()
+            case _:
+                assert_never(message)
+
+    @abstractmethod
+    async def _launch(self, run_id: str) -> LaunchRunReply:
+        """Give the stored run `run_id` a worker; the reply names it or says why none took it."""
+
+    @abstractmethod
+    async def _terminate(self, run_id: str) -> TerminateRunReply:
+        """Stop the run `run_id` if this launcher started it; the reply says whether it did."""
+
+    async def _run_ended(self, run_id: str) -> None:
+        """A monitor saw `run_id` end: tell the coordinator."""
+        await self._report_end(run_id)
+
+    async def _worker_exited(self, worker: str, exit_code: int) -> None:
+        """A monitor saw the process of `worker` exit; nothing to do for a launcher that
+        starts no processes."""

@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import TaskStatus
 
 from dagloom.actors._runtime import Clock
 from dagloom.actors.job_source import JobSource
-from dagloom.actors.run_launcher.base import RunLauncher, RunLauncherReply, RunLauncherRequest
+from dagloom.actors.run_launcher.base import RunLauncher
 from dagloom.actors.run_worker import RunWorker
 from dagloom.messages.rpc import (
     ExecuteRunReply,
     ExecuteRunRequest,
     LaunchRunReply,
-    LaunchRunRequest,
-    RunEnded,
-    RunEndedReply,
     StopRunReply,
     StopRunRequest,
     TerminateRunReply,
-    TerminateRunRequest,
-    WorkerExited,
-    WorkerExitedReply,
 )
 from dagloom.transport import MemoryTransport
 
@@ -73,29 +67,18 @@ class InProcessRunLauncher(RunLauncher):
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Start the worker as a child, then serve until cancelled."""
-        async with anyio.create_task_group() as tg:
+        async with self._open_children() as tg:
             await tg.start(self.worker.run)
-            try:
-                await self.serve(task_status=task_status)
-            finally:
-                tg.cancel_scope.cancel()
+            await self.serve(task_status=task_status)
 
-    async def handle(self, message: RunLauncherRequest) -> RunLauncherReply:
-        match message:
-            case LaunchRunRequest():
-                reply = await self._worker_ref.ask(ExecuteRunRequest(run_id=message.run_id))
-                assert isinstance(reply, ExecuteRunReply)
-                if not reply.accepted:
-                    return LaunchRunReply(error=reply.message)
-                return LaunchRunReply(worker=self.worker.name)
-            case TerminateRunRequest():
-                stopped = await self._worker_ref.ask(StopRunRequest(run_id=message.run_id))
-                assert isinstance(stopped, StopRunReply)
-                return TerminateRunReply(terminated=stopped.stopped)
-            case RunEnded():
-                await self._report_end(message.run_id)
-                return RunEndedReply()
-            case WorkerExited():
-                return WorkerExitedReply()  # its worker is no process of its own
-            case _:
-                assert_never(message)
+    async def _launch(self, run_id: str) -> LaunchRunReply:
+        reply = await self._worker_ref.ask(ExecuteRunRequest(run_id=run_id))
+        assert isinstance(reply, ExecuteRunReply)
+        if not reply.accepted:
+            return LaunchRunReply(error=reply.message)
+        return LaunchRunReply(worker=self.worker.name)
+
+    async def _terminate(self, run_id: str) -> TerminateRunReply:
+        stopped = await self._worker_ref.ask(StopRunRequest(run_id=run_id))
+        assert isinstance(stopped, StopRunReply)
+        return TerminateRunReply(terminated=stopped.stopped)

@@ -6,28 +6,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, Any
 
 import anyio
-from anyio.abc import Process, TaskGroup, TaskStatus
+from anyio.abc import Process, TaskStatus
 
 from dagloom.actors._runtime import Clock
 from dagloom.actors.run_launcher._process import check_shareable, log_path, worker_command
-from dagloom.actors.run_launcher.base import RunLauncher, RunLauncherReply, RunLauncherRequest
-from dagloom.actors.run_worker import record_run_end
-from dagloom.errors import DagloomError
+from dagloom.actors.run_launcher.base import RunLauncher
 from dagloom.execution.origin import CodeOrigin
-from dagloom.messages import EventType
-from dagloom.messages.rpc import (
-    LaunchRunReply,
-    LaunchRunRequest,
-    RunEnded,
-    RunEndedReply,
-    TerminateRunReply,
-    TerminateRunRequest,
-    WorkerExited,
-    WorkerExitedReply,
-)
+from dagloom.messages.rpc import LaunchRunReply, TerminateRunReply, WorkerExited
 
 if TYPE_CHECKING:
     from dagloom.instance import DagloomInstance
@@ -74,39 +62,21 @@ class SubprocessRunLauncher(RunLauncher):
         self._heartbeat_interval = heartbeat_interval
         self._processes: dict[str, Process] = {}
         self._terminating: set[str] = set()
-        self._tg: TaskGroup | None = None
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled; process monitors are children of this call."""
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            try:
-                await self.serve(task_status=task_status)
-            finally:
-                self._tg = None
-                tg.cancel_scope.cancel()
+        async with self._open_children():
+            await self.serve(task_status=task_status)
 
-    async def handle(self, message: RunLauncherRequest) -> RunLauncherReply:
-        match message:
-            case LaunchRunRequest():
-                return await self._launch(message.run_id)
-            case TerminateRunRequest():
-                process = self._processes.get(message.run_id)
-                if process is None:
-                    return TerminateRunReply(terminated=False)
-                self._terminating.add(message.run_id)
-                process.terminate()
-                assert self._tg is not None
-                self._tg.start_soon(self._kill_after_grace, process)
-                return TerminateRunReply(terminated=True)
-            case RunEnded():
-                await self._report_end(message.run_id)
-                return RunEndedReply()
-            case WorkerExited():
-                await self._exited(message.worker, message.exit_code)
-                return WorkerExitedReply()
-            case _:
-                assert_never(message)
+    async def _terminate(self, run_id: str) -> TerminateRunReply:
+        process = self._processes.get(run_id)
+        if process is None:
+            return TerminateRunReply(terminated=False)
+        self._terminating.add(run_id)
+        process.terminate()
+        assert self._children is not None
+        self._children.start_soon(self._kill_after_grace, process)
+        return TerminateRunReply(terminated=True)
 
     async def _launch(self, run_id: str) -> LaunchRunReply:
         if run_id in self._processes:
@@ -135,8 +105,8 @@ class SubprocessRunLauncher(RunLauncher):
                 command, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr
             )
         self._processes[run_id] = process
-        assert self._tg is not None
-        self._tg.start_soon(self._watch, run_id, process)
+        assert self._children is not None
+        self._children.start_soon(self._watch, run_id, process)
         return LaunchRunReply(worker=f"process {process.pid}")
 
     async def _watch(self, run_id: str, process: Process) -> None:
@@ -148,27 +118,19 @@ class SubprocessRunLauncher(RunLauncher):
         if process.returncode is None:
             process.kill()
 
-    async def _exited(self, run_id: str, exit_code: int) -> None:
+    async def _worker_exited(self, run_id: str, exit_code: int) -> None:
         self._processes.pop(run_id, None)
         terminating = run_id in self._terminating
         self._terminating.discard(run_id)
         run = await self._instance.get_run(run_id)
         if run is not None:
             log = log_path(self._instance, run_id)
-            if terminating:
-                await record_run_end(
-                    self._instance,
-                    run,
-                    EventType.RUN_CANCELED,
-                    f"Run canceled; its worker process was terminated (exit code {exit_code}).",
-                )
-            else:
-                what = f"its worker process exited with code {exit_code} (log: {log})"
-                await record_run_end(
-                    self._instance,
-                    run,
-                    EventType.RUN_FAILURE,
-                    f"Run failed: {what}.",
-                    DagloomError(what),
-                )
+            await self._record_worker_lost(
+                run,
+                terminating=terminating,
+                canceled=(
+                    f"Run canceled; its worker process was terminated (exit code {exit_code})."
+                ),
+                failure=f"its worker process exited with code {exit_code} (log: {log})",
+            )
         await self._report_end(run_id)

@@ -7,14 +7,14 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, Any
 
 import anyio
-from anyio.abc import Process, TaskGroup, TaskStatus
+from anyio.abc import Process, TaskStatus
 
 from dagloom.actors._runtime import Clock
 from dagloom.actors.run_launcher._process import check_shareable, log_path, worker_command
-from dagloom.actors.run_launcher.base import RunLauncher, RunLauncherReply, RunLauncherRequest
+from dagloom.actors.run_launcher.base import RunLauncher
 from dagloom.actors.run_worker import RunWorker, record_run_end
 from dagloom.errors import ActorUnavailableError, DagloomError
 from dagloom.execution.origin import CodeOrigin
@@ -23,15 +23,11 @@ from dagloom.messages.rpc import (
     ExecuteRunReply,
     ExecuteRunRequest,
     LaunchRunReply,
-    LaunchRunRequest,
     RunEnded,
-    RunEndedReply,
     StopRunReply,
     StopRunRequest,
     TerminateRunReply,
-    TerminateRunRequest,
     WorkerExited,
-    WorkerExitedReply,
 )
 from dagloom.transport import GrpcRef, GrpcTransport
 
@@ -108,7 +104,6 @@ class WarmPoolRunLauncher(RunLauncher):
         self._where: dict[str, str] = {}  # run id -> member name
         self._terminating: set[str] = set()
         self._grpc: GrpcTransport | None = None
-        self._tg: TaskGroup | None = None
 
     @property
     def members(self) -> list[str]:
@@ -119,15 +114,10 @@ class WarmPoolRunLauncher(RunLauncher):
         """Start the members, serve until cancelled, then terminate the members."""
         self._grpc = GrpcTransport(host=self._host)
         try:
-            async with anyio.create_task_group() as tg:
-                self._tg = tg
-                try:
-                    for i in range(self.size):
-                        await tg.start(self._member, f"{self.name}.{i}")
-                    await self.serve(task_status=task_status)
-                finally:
-                    self._tg = None
-                    tg.cancel_scope.cancel()
+            async with self._open_children() as tg:
+                for i in range(self.size):
+                    await tg.start(self._member, f"{self.name}.{i}")
+                await self.serve(task_status=task_status)
         finally:
             self._grpc.close()
 
@@ -184,24 +174,12 @@ class WarmPoolRunLauncher(RunLauncher):
             raise WorkerStartError(f"a warm pool worker did not start (see {log})", log=str(log))
         return address
 
-    async def handle(self, message: RunLauncherRequest) -> RunLauncherReply:
-        match message:
-            case LaunchRunRequest():
-                return await self._launch(message.run_id)
-            case TerminateRunRequest():
-                return await self._terminate(message.run_id)
-            case RunEnded():
-                member = self._members.get(self._where.pop(message.run_id, ""))
-                if member is not None:
-                    member.runs.discard(message.run_id)
-                self._terminating.discard(message.run_id)
-                await self._report_end(message.run_id)
-                return RunEndedReply()
-            case WorkerExited():
-                await self._member_exited(message.worker, message.exit_code)
-                return WorkerExitedReply()
-            case _:
-                assert_never(message)
+    async def _run_ended(self, run_id: str) -> None:
+        member = self._members.get(self._where.pop(run_id, ""))
+        if member is not None:
+            member.runs.discard(run_id)
+        self._terminating.discard(run_id)
+        await self._report_end(run_id)
 
     async def _launch(self, run_id: str) -> LaunchRunReply:
         if run_id in self._where:
@@ -220,8 +198,8 @@ class WarmPoolRunLauncher(RunLauncher):
                 return LaunchRunReply(error=reply.message)
             member.runs.add(run_id)
             self._where[run_id] = member.name
-            assert self._tg is not None
-            self._tg.start_soon(self._watch_run, run_id)
+            assert self._children is not None
+            self._children.start_soon(self._watch_run, run_id)
             return LaunchRunReply(worker=member.name)
         return LaunchRunReply(error="no warm pool worker is serving: " + "; ".join(errors))
 
@@ -252,7 +230,7 @@ class WarmPoolRunLauncher(RunLauncher):
                 )
         return TerminateRunReply(terminated=True)
 
-    async def _member_exited(self, name: str, exit_code: int) -> None:
+    async def _worker_exited(self, name: str, exit_code: int) -> None:
         member = self._members.pop(name, None)
         if member is None:
             return
@@ -261,27 +239,21 @@ class WarmPoolRunLauncher(RunLauncher):
             run = await self._instance.get_run(run_id)
             if run is None:
                 continue
-            if run_id in self._terminating:
-                self._terminating.discard(run_id)
-                await record_run_end(
-                    self._instance, run, EventType.RUN_CANCELED, "Run canceled with its worker."
-                )
-            else:
-                what = f"warm pool worker {name} exited with code {exit_code}"
-                await record_run_end(
-                    self._instance,
-                    run,
-                    EventType.RUN_FAILURE,
-                    f"Run failed: {what}.",
-                    DagloomError(what),
-                )
+            terminating = run_id in self._terminating
+            self._terminating.discard(run_id)
+            await self._record_worker_lost(
+                run,
+                terminating=terminating,
+                canceled="Run canceled with its worker.",
+                failure=f"warm pool worker {name} exited with code {exit_code}",
+            )
             await self._report_end(run_id)
-        if self._tg is not None:
-            self._tg.start_soon(self._restart, name)
+        if self._children is not None:
+            self._children.start_soon(self._restart, name)
 
     async def _restart(self, name: str) -> None:
-        assert self._tg is not None
-        await self._tg.start(self._member, name)
+        assert self._children is not None
+        await self._children.start(self._member, name)
 
 
 def _served_name(process: Process) -> str:
