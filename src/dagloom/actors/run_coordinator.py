@@ -166,11 +166,11 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
         instance: DagloomInstance,
         launcher: ActorRef[Any, Any],
         *,
-        validator: RunValidator | None,
-        name: str,
-        launch_timeout: float,
-        inbox_size: int,
-        clock: Clock,
+        validator: RunValidator | None = None,
+        name: str = "run_coordinator",
+        launch_timeout: float = 60.0,
+        inbox_size: int = 64,
+        clock: Clock = time.time,
     ) -> None:
         super().__init__(name, inbox_size=inbox_size, clock=clock)
         self._instance = instance
@@ -281,27 +281,6 @@ class DefaultRunCoordinator(_Coordinator):
     submission never runs twice. `CancelRun` cancels a queued or running run.
     `NotifyRunEnded` and `AdmitRuns` have nothing to do here.
     """
-
-    def __init__(
-        self,
-        instance: DagloomInstance,
-        launcher: ActorRef[Any, Any],
-        *,
-        validator: RunValidator | None = None,
-        name: str = "run_coordinator",
-        launch_timeout: float = 60.0,
-        inbox_size: int = 64,
-        clock: Clock = time.time,
-    ) -> None:
-        super().__init__(
-            instance,
-            launcher,
-            validator=validator,
-            name=name,
-            launch_timeout=launch_timeout,
-            inbox_size=inbox_size,
-            clock=clock,
-        )
 
     async def handle(self, message: RunCoordinatorRequest) -> RunCoordinatorReply:
         match message:
