@@ -99,83 +99,90 @@ def status_row(change: RunStatusChange) -> tuple[Any, ...]:
     return (int(change.status), change.start_time, change.end_time, change.run_id)
 
 
+Conditions = Sequence[tuple[str, Sequence[Any]]]
+"""WHERE conditions, each with its parameters; one without parameters is left out."""
+
+
+def _in(column: str, values: Sequence[Any]) -> str:
+    return f"{column} IN ({', '.join('?' for _ in values)})"
+
+
+def _given(value: Any) -> list[Any]:
+    """`value` as the parameters of a condition that applies only when it is not None."""
+    return [] if value is None else [value]
+
+
+def _where(conditions: Conditions) -> tuple[str, list[Any]]:
+    """A WHERE clause (or "") joining by AND the conditions that have parameters, and those."""
+    kept = [(clause, params) for clause, params in conditions if params]
+    if not kept:
+        return "", []
+    return " WHERE " + " AND ".join(c for c, _ in kept), [v for _, p in kept for v in p]
+
+
+def _select(
+    head: str, conditions: Conditions, order_by: str, limit: int | None
+) -> tuple[str, list[Any]]:
+    """`head` with its WHERE clause, ORDER BY and LIMIT, and the parameters, in order."""
+    where, params = _where(conditions)
+    sql = f"{head}{where} ORDER BY {order_by}"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return sql, params
+
+
+def _run_conditions(filters: RunsFilter | None) -> list[tuple[str, Sequence[Any]]]:
+    if filters is None:
+        return []
+    return [
+        (_in("run_id", filters.run_ids), list(filters.run_ids)),
+        ("job_name = ?", _given(filters.job_name)),
+        (_in("status", filters.statuses), [int(s) for s in filters.statuses]),
+        *(
+            ("run_id IN (SELECT run_id FROM run_tags WHERE key = ? AND value = ?)", [key, value])
+            for key, value in filters.tags.items()
+        ),
+        ("create_time > ?", _given(filters.created_after)),
+        ("create_time < ?", _given(filters.created_before)),
+    ]
+
+
 def runs_where(filters: RunsFilter | None) -> tuple[str, list[Any]]:
     """A WHERE clause (or "") selecting the runs that pass `filters`, and its parameters."""
-    if filters is None:
-        return "", []
-    clauses: list[str] = []
-    params: list[Any] = []
-    if filters.run_ids:
-        clauses.append(f"run_id IN ({', '.join('?' for _ in filters.run_ids)})")
-        params += list(filters.run_ids)
-    if filters.job_name is not None:
-        clauses.append("job_name = ?")
-        params.append(filters.job_name)
-    if filters.statuses:
-        clauses.append(f"status IN ({', '.join('?' for _ in filters.statuses)})")
-        params += [int(s) for s in filters.statuses]
-    for key, value in filters.tags.items():
-        clauses.append("run_id IN (SELECT run_id FROM run_tags WHERE key = ? AND value = ?)")
-        params += [key, value]
-    if filters.created_after is not None:
-        clauses.append("create_time > ?")
-        params.append(filters.created_after)
-    if filters.created_before is not None:
-        clauses.append("create_time < ?")
-        params.append(filters.created_before)
-    if not clauses:
-        return "", []
-    return " WHERE " + " AND ".join(clauses), params
+    return _where(_run_conditions(filters))
 
 
 def runs_query(
     filters: RunsFilter | None, limit: int | None, cursor_id: int | None
 ) -> tuple[str, list[Any]]:
     """The SELECT for `RunStorage.get_runs`: newest first, older than the cursor row."""
-    where, params = runs_where(filters)
-    if cursor_id is not None:
-        where += (" AND " if where else " WHERE ") + "id < ?"
-        params.append(cursor_id)
-    sql = f"{RUN_SELECT}{where} ORDER BY id DESC"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    return sql, params
+    conditions = [*_run_conditions(filters), ("id < ?", _given(cursor_id))]
+    return _select(RUN_SELECT, conditions, "id DESC", limit)
 
 
 def events_query(
     run_id: str, after: int | None, limit: int | None, event_types: Sequence[int]
 ) -> tuple[str, list[Any]]:
     """The SELECT for `EventLogStorage.get_events`."""
-    sql = f"{EVENT_SELECT} WHERE run_id = ?"
-    params: list[Any] = [run_id]
-    if after is not None:
-        sql += " AND id > ?"
-        params.append(after)
-    if event_types:
-        sql += f" AND event_type IN ({', '.join('?' for _ in event_types)})"
-        params += list(event_types)
-    sql += " ORDER BY id"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    return sql, params
+    conditions: Conditions = [
+        ("run_id = ?", [run_id]),
+        ("id > ?", _given(after)),
+        (_in("event_type", event_types), event_types),
+    ]
+    return _select(EVENT_SELECT, conditions, "id", limit)
 
 
 def materializations_query(
     asset_key: str, event_type: int, limit: int | None, before: int | None
 ) -> tuple[str, list[Any]]:
     """The SELECT for `EventLogStorage.get_materializations`: newest first."""
-    sql = f"{EVENT_SELECT} WHERE asset_key = ? AND event_type = ?"
-    params: list[Any] = [asset_key, event_type]
-    if before is not None:
-        sql += " AND id < ?"
-        params.append(before)
-    sql += " ORDER BY id DESC"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    return sql, params
+    conditions: Conditions = [
+        ("asset_key = ?", [asset_key]),
+        ("event_type = ?", [event_type]),
+        ("id < ?", _given(before)),
+    ]
+    return _select(EVENT_SELECT, conditions, "id DESC", limit)
 
 
 def ticks_query(
@@ -186,19 +193,10 @@ def ticks_query(
     after: float | None,
 ) -> tuple[str, list[Any]]:
     """The SELECT for `ScheduleStorage.get_ticks`: newest first."""
-    sql = "SELECT id, body FROM ticks WHERE origin_id = ?"
-    params: list[Any] = [origin_id]
-    if statuses:
-        sql += f" AND status IN ({', '.join('?' for _ in statuses)})"
-        params += list(statuses)
-    if before is not None:
-        sql += " AND timestamp < ?"
-        params.append(before)
-    if after is not None:
-        sql += " AND timestamp > ?"
-        params.append(after)
-    sql += " ORDER BY timestamp DESC, id DESC"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    return sql, params
+    conditions: Conditions = [
+        ("origin_id = ?", [origin_id]),
+        (_in("status", statuses), statuses),
+        ("timestamp < ?", _given(before)),
+        ("timestamp > ?", _given(after)),
+    ]
+    return _select("SELECT id, body FROM ticks", conditions, "timestamp DESC, id DESC", limit)
