@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import anyio
 
 from dagloom.messages import EventRecord
-from dagloom.storage.base import RUN_END_EVENTS
+from dagloom.storage.base import RUN_END_EVENTS, EventLogStorage
 
 WATCH_PAGE = 1000
 """Events read per query while a watcher catches up."""
@@ -41,7 +41,7 @@ class RunEventNotifier:
 
 
 async def watch_events(
-    fetch: Callable[[str, int | None, int], Awaitable[list[EventRecord]]],
+    storage: EventLogStorage,
     notifier: RunEventNotifier,
     run_id: str,
     *,
@@ -49,7 +49,7 @@ async def watch_events(
     stop_at_end: bool,
     poll_interval: float | None,
 ) -> AsyncIterator[EventRecord]:
-    """Yield a run's events after `after` as `fetch(run_id, after, limit)` finds them.
+    """Yield a run's events after `after` as `storage.get_events` finds them.
 
     Between empty reads the loop waits for `notifier`, or at most `poll_interval` seconds
     (None: wait for the notifier alone), the fallback that finds writes from other processes.
@@ -57,7 +57,7 @@ async def watch_events(
     cursor = after
     while True:
         waiter = notifier.waiter(run_id)
-        records = await fetch(run_id, cursor, WATCH_PAGE)
+        records = await storage.get_events(run_id, after=cursor, limit=WATCH_PAGE)
         for record in records:
             cursor = record.storage_id
             yield record

@@ -369,6 +369,23 @@ class EventLogStorage(StorageLifecycle, Protocol):
         ...
 
 
+class DerivedEventReads:
+    """The `EventLogStorage` reads every backend derives alike from its `get_events` and
+    `get_materializations`; an event-log storage inherits them."""
+
+    __slots__ = ()
+
+    async def get_step_stats(self: EventLogStorage, run_id: str) -> list[StepStats]:
+        records = await self.get_events(run_id, event_types=tuple(STEP_STATS_EVENTS))
+        return fold_step_stats(run_id, (r.event for r in records if r.event is not None))
+
+    async def get_latest_materialization(
+        self: EventLogStorage, asset_key: Sequence[str]
+    ) -> EventRecord | None:
+        found = await self.get_materializations(asset_key, limit=1)
+        return found[0] if found else None
+
+
 @runtime_checkable
 class ScheduleStorage(StorageLifecycle, Protocol):
     """Schedule and sensor state, their ticks and cursors, control-loop leases and daemon

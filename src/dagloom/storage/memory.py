@@ -26,12 +26,10 @@ from dagloom.messages import (
 from dagloom.storage._codec import decode_record, encode_event
 from dagloom.storage._watch import RunEventNotifier, watch_events
 from dagloom.storage.base import (
-    STEP_STATS_EVENTS,
+    DerivedEventReads,
     Lease,
     RunsFilter,
     RunStorage,
-    StepStats,
-    fold_step_stats,
     run_matches,
     run_status_changes,
 )
@@ -171,7 +169,7 @@ class MemoryRunStorage(_MemoryLifecycle):
         return self.database.snapshots.get(snapshot_id)
 
 
-class MemoryEventLogStorage(_MemoryLifecycle):
+class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
     """`EventLogStorage` in memory; watchers are woken by every `store_events`."""
 
     __slots__ = ()
@@ -212,24 +210,17 @@ class MemoryEventLogStorage(_MemoryLifecycle):
                 break
         return out
 
-    async def _fetch(self, run_id: str, after: int | None, limit: int) -> list[EventRecord]:
-        return await self.get_events(run_id, after=after, limit=limit)
-
     def watch_run_events(
         self, run_id: str, *, after: int | None = None, stop_at_end: bool = True
     ) -> AsyncIterator[EventRecord]:
         return watch_events(
-            self._fetch,
+            self,
             self.database.notifier,
             run_id,
             after=after,
             stop_at_end=stop_at_end,
             poll_interval=None,
         )
-
-    async def get_step_stats(self, run_id: str) -> list[StepStats]:
-        records = await self.get_events(run_id, event_types=tuple(STEP_STATS_EVENTS))
-        return fold_step_stats(run_id, (r.event for r in records if r.event is not None))
 
     def _asset_rows(self, key: str) -> list[int]:
         materialization = int(EventType.ASSET_MATERIALIZATION)
@@ -256,10 +247,6 @@ class MemoryEventLogStorage(_MemoryLifecycle):
         if limit is not None:
             ids = ids[:limit]
         return [self.database.record(i) for i in ids]
-
-    async def get_latest_materialization(self, asset_key: Sequence[str]) -> EventRecord | None:
-        found = await self.get_materializations(asset_key, limit=1)
-        return found[0] if found else None
 
     async def delete_events(self, run_id: str) -> None:
         for storage_id in self.database.events_by_run.pop(run_id, ()):

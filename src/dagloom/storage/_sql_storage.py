@@ -1,0 +1,541 @@
+"""The SQL backends' shared half: the database lifecycle and the three storages over it.
+
+A backend subclasses `SqlDatabase` with what only its driver knows (connecting, reading the
+schema version, locking, committing event batches) and hands out `SqlConnection`s that run the
+`?`-placeholder statements of `_sql`; everything else here is written once for SQLite and
+Postgres.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+import anyio
+import orjson
+
+from dagloom.errors import RunNotFoundError, SchemaVersionError, StorageError
+from dagloom.messages import (
+    DaemonHeartbeat,
+    Event,
+    EventRecord,
+    EventType,
+    InstigatorState,
+    InstigatorType,
+    Run,
+    Tick,
+    TickStatus,
+)
+from dagloom.storage import _sql
+from dagloom.storage._codec import asset_key_text, decode_record
+from dagloom.storage._watch import RunEventNotifier, watch_events
+from dagloom.storage.base import (
+    DerivedEventReads,
+    Lease,
+    RunsFilter,
+    RunStorage,
+    SchemaInfo,
+    run_status_changes,
+)
+from dagloom.storage.migrations import Migration, latest, outdated_message, pending
+
+
+class SqlConnection(Protocol):
+    """A driver connection inside a transaction, running statements with `?` placeholders."""
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return how many rows it changed."""
+        ...
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run a query and return its rows."""
+        ...
+
+
+class _Closeable(Protocol):
+    async def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Closeable)
+"""A backend's raw driver connection."""
+R = TypeVar("R")
+
+
+class SqlDatabase(abc.ABC, Generic[C]):
+    """One SQL database shared by a backend's three storages.
+
+    `open`/`close` are counted, so each storage over the database opens and closes it; `close`
+    is idempotent and, once begun, finishes even if cancelled. `open` creates the schema in an
+    empty database and raises `SchemaVersionError` for a schema of another version (and
+    `StorageError` for a database it cannot use). Use from one event loop.
+    """
+
+    migrations: ClassVar[Sequence[Migration]]
+    row_lock: ClassVar[str] = ""
+    """Appended to a SELECT of a row the transaction rewrites, to lock it until commit."""
+
+    def __init__(self, *, poll_interval: float) -> None:
+        self.poll_interval = poll_interval
+        self.notifier = RunEventNotifier()
+        self._opened = 0
+
+    # -- what each backend supplies ----------------------------------------------------------
+
+    @property
+    @abc.abstractmethod
+    def location(self) -> str:
+        """Where the data lives, for messages (no password)."""
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """One line naming the backend and where it keeps its data."""
+
+    @abc.abstractmethod
+    def _errors(self, doing: str) -> AbstractContextManager[None]:
+        """Turn the driver's errors while `doing` into one-line `StorageError`s."""
+
+    @abc.abstractmethod
+    async def _connect(self) -> C:
+        """A new connection of its own; `StorageError` when the database is unusable."""
+
+    @abc.abstractmethod
+    async def _read_version(self, conn: C) -> int:
+        """The stored schema version (0 for an empty database); `StorageError` for a database
+        that holds another application's tables."""
+
+    @abc.abstractmethod
+    def _schema_transaction(self, conn: C) -> AbstractAsyncContextManager[SqlConnection]:
+        """A transaction on `conn` that no other process can migrate alongside."""
+
+    @abc.abstractmethod
+    async def _open(self) -> None:
+        """Connect and check the schema (with `_check_schema`); undo it all on failure."""
+
+    @abc.abstractmethod
+    async def _close(self) -> None:
+        """Close every connection `_open` made."""
+
+    @abc.abstractmethod
+    def rejected_as_duplicate(self, cause: BaseException | None) -> bool:
+        """Whether the driver error under a failed write says it broke a unique key."""
+
+    @abc.abstractmethod
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run a query (with `?` placeholders) outside any write transaction; its rows."""
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[SqlConnection]:
+        """A connection inside a write transaction, committed on success and rolled back on
+        error. Once begun, it finishes even if the caller is cancelled."""
+
+    @abc.abstractmethod
+    async def store_events(self, events: Sequence[Event]) -> None:
+        """Store a non-empty batch and the run status changes it makes in one transaction,
+        then wake the runs' watchers; see `EventLogStorage.store_events`."""
+
+    # -- shared ------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect (first call) and check the schema; see the class docstring."""
+        self._opened += 1
+        if self._opened > 1:
+            return
+        try:
+            await self._open()
+        except BaseException:
+            self._opened = 0
+            raise
+
+    async def close(self) -> None:
+        """Close the connections when the last opener closes; idempotent."""
+        if self._opened == 0:
+            return
+        self._opened -= 1
+        if self._opened:
+            return
+        with anyio.CancelScope(shield=True):
+            await self._close()
+
+    async def schema_info(self) -> SchemaInfo:
+        """The stored schema version (0 for an empty database) and the latest known."""
+        conn = await self._connect()
+        try:
+            with self._errors("reading the schema version"):
+                found = await self._read_version(conn)
+        finally:
+            await conn.close()
+        return SchemaInfo(self.location, found, latest(self.migrations))
+
+    async def migrate(self) -> SchemaInfo:
+        """Apply pending migrations in one transaction; a newer schema raises."""
+        conn = await self._connect()
+        try:
+            version = await self._settle_schema(conn, "migrating the schema", upgrade=True)
+        finally:
+            await conn.close()
+        expected = latest(self.migrations)
+        if version > expected:
+            raise self._version_error(version)
+        return SchemaInfo(self.location, version, expected)
+
+    async def _check_schema(self, conn: C) -> None:
+        """Create the schema in an empty database; raise unless it is at the latest version."""
+        found = await self._settle_schema(conn, "checking the schema", upgrade=False)
+        if found != latest(self.migrations):
+            raise self._version_error(found)
+
+    async def _settle_schema(self, conn: C, doing: str, *, upgrade: bool) -> int:
+        """Apply the pending migrations, in one transaction, and return the version reached.
+
+        Without `upgrade` only an empty database is migrated; a schema newer than the latest
+        is never touched.
+        """
+        with self._errors(doing):
+            async with self._schema_transaction(conn) as tx:
+                found = await self._read_version(conn)
+                if found > latest(self.migrations) or (found and not upgrade):
+                    return found
+                return await self._apply(tx, found)
+
+    async def _apply(self, tx: SqlConnection, current: int) -> int:
+        version = current
+        for migration in pending(self.migrations, current):
+            for statement in migration.statements:
+                await tx.execute(statement)
+            await tx.execute(
+                "INSERT INTO dagloom_schema (version, migrated_at) VALUES (?, ?)",
+                (migration.version, time.time()),
+            )
+            version = migration.version
+        return version
+
+    def _require(self, resource: R | None) -> R:
+        """`resource` (a connection or pool `_open` made); `StorageError` when not open."""
+        if resource is None:
+            raise StorageError("the storage is not open", location=self.location)
+        return resource
+
+    def _version_error(self, found: int) -> SchemaVersionError:
+        expected = latest(self.migrations)
+        return SchemaVersionError(
+            outdated_message(self.location, found, expected),
+            location=self.location,
+            found=found,
+            expected=expected,
+        )
+
+
+D = TypeVar("D", bound=SqlDatabase[Any])
+
+
+class SqlStorage(Generic[D]):
+    """A storage over a `SqlDatabase`: opening, closing and migrating go to the database."""
+
+    __slots__ = ("database",)
+
+    def __init__(self, database: D) -> None:
+        self.database = database
+
+    async def open(self) -> None:
+        await self.database.open()
+
+    async def close(self) -> None:
+        await self.database.close()
+
+    def describe(self) -> str:
+        return self.database.describe()
+
+    async def schema_info(self) -> SchemaInfo:
+        return await self.database.schema_info()
+
+    async def migrate(self) -> SchemaInfo:
+        return await self.database.migrate()
+
+
+class SqlRunStorage(SqlStorage[D]):
+    """`RunStorage` on a `SqlDatabase`."""
+
+    __slots__ = ()
+
+    async def add_run(self, run: Run) -> Run:
+        try:
+            async with self.database.transaction() as tx:
+                await tx.execute(_sql.INSERT_RUN, _sql.run_row(run))
+                await tx.executemany(
+                    _sql.INSERT_TAG, [(run.run_id, k, v) for k, v in run.tags.items()]
+                )
+        except StorageError as exc:
+            if self.database.rejected_as_duplicate(exc.__cause__):
+                raise StorageError(
+                    f"a run with id {run.run_id!r} is already stored",
+                    location=self.database.location,
+                ) from exc
+            raise
+        stored = await self.get_run(run.run_id)
+        if stored is None:
+            raise RunNotFoundError(run.run_id)
+        return stored
+
+    async def get_run(self, run_id: str) -> Run | None:
+        rows = await self.database.fetch(f"{_sql.RUN_SELECT} WHERE run_id = ?", (run_id,))
+        return _sql.row_run(rows[0]) if rows else None
+
+    async def get_runs(
+        self,
+        filters: RunsFilter | None = None,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> list[Run]:
+        cursor_id: int | None = None
+        if cursor is not None:
+            found = await self.database.fetch("SELECT id FROM runs WHERE run_id = ?", (cursor,))
+            if not found:
+                raise RunNotFoundError(cursor)
+            cursor_id = found[0][0]
+        sql, params = _sql.runs_query(filters, limit, cursor_id)
+        return [_sql.row_run(row) for row in await self.database.fetch(sql, params)]
+
+    async def get_runs_count(self, filters: RunsFilter | None = None) -> int:
+        where, params = _sql.runs_where(filters)
+        rows = await self.database.fetch(f"SELECT COUNT(*) FROM runs{where}", params)
+        return int(rows[0][0])
+
+    async def handle_run_events(self, events: Sequence[Event]) -> None:
+        changes = run_status_changes(events)
+        if changes:
+            async with self.database.transaction() as tx:
+                await tx.executemany(_sql.UPDATE_RUN_STATUS, [_sql.status_row(c) for c in changes])
+
+    async def add_run_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        async with self.database.transaction() as tx:
+            rows = await tx.fetch(
+                f"SELECT tags FROM runs WHERE run_id = ?{self.database.row_lock}", (run_id,)
+            )
+            if not rows:
+                raise RunNotFoundError(run_id)
+            merged = {**orjson.loads(rows[0][0]), **tags}
+            await tx.execute(
+                "UPDATE runs SET tags = ? WHERE run_id = ?", (orjson.dumps(merged).decode(), run_id)
+            )
+            await tx.executemany(_sql.UPSERT_TAG, [(run_id, k, v) for k, v in tags.items()])
+
+    async def delete_run(self, run_id: str) -> None:
+        async with self.database.transaction() as tx:
+            if await tx.execute("DELETE FROM runs WHERE run_id = ?", (run_id,)) == 0:
+                raise RunNotFoundError(run_id)
+            await tx.execute("DELETE FROM run_tags WHERE run_id = ?", (run_id,))
+            await tx.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
+
+    async def add_job_snapshot(self, job_name: str, snapshot: bytes) -> str:
+        snapshot_id = hashlib.sha256(snapshot).hexdigest()
+        async with self.database.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO job_snapshots (snapshot_id, job_name, body) VALUES (?, ?, ?) "
+                "ON CONFLICT (snapshot_id) DO NOTHING",
+                (snapshot_id, job_name, bytes(snapshot)),
+            )
+        return snapshot_id
+
+    async def get_job_snapshot(self, snapshot_id: str) -> bytes | None:
+        rows = await self.database.fetch(
+            "SELECT body FROM job_snapshots WHERE snapshot_id = ?", (snapshot_id,)
+        )
+        return bytes(rows[0][0]) if rows else None
+
+
+class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
+    """`EventLogStorage` on a `SqlDatabase`; run status moves in the same transaction."""
+
+    __slots__ = ()
+
+    async def store_events(self, events: Sequence[Event]) -> None:
+        if events:
+            await self.database.store_events(events)
+
+    def updates_run_status_in(self, run_storage: RunStorage) -> bool:
+        return isinstance(run_storage, SqlRunStorage) and run_storage.database is self.database
+
+    async def get_events(
+        self,
+        run_id: str,
+        *,
+        after: int | None = None,
+        limit: int | None = None,
+        event_types: Sequence[EventType] = (),
+    ) -> list[EventRecord]:
+        sql, params = _sql.events_query(run_id, after, limit, [int(t) for t in event_types])
+        return [decode_record(*row) for row in await self.database.fetch(sql, params)]
+
+    def watch_run_events(
+        self, run_id: str, *, after: int | None = None, stop_at_end: bool = True
+    ) -> AsyncIterator[EventRecord]:
+        return watch_events(
+            self,
+            self.database.notifier,
+            run_id,
+            after=after,
+            stop_at_end=stop_at_end,
+            poll_interval=self.database.poll_interval,
+        )
+
+    async def get_asset_keys(self) -> list[tuple[str, ...]]:
+        rows = await self.database.fetch(
+            "SELECT DISTINCT asset_key FROM events WHERE asset_key IS NOT NULL"
+        )
+        return sorted(tuple(row[0].split("/")) for row in rows)
+
+    async def get_materializations(
+        self,
+        asset_key: Sequence[str],
+        *,
+        limit: int | None = None,
+        before: int | None = None,
+    ) -> list[EventRecord]:
+        sql, params = _sql.materializations_query(
+            asset_key_text(list(asset_key)), int(EventType.ASSET_MATERIALIZATION), limit, before
+        )
+        return [decode_record(*row) for row in await self.database.fetch(sql, params)]
+
+    async def delete_events(self, run_id: str) -> None:
+        async with self.database.transaction() as tx:
+            await tx.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
+
+
+def _lease(rows: Sequence[Sequence[Any]]) -> Lease | None:
+    """The lease in the first of these (name, owner, expires_at) rows, if any."""
+    return Lease(name=rows[0][0], owner=rows[0][1], expires_at=rows[0][2]) if rows else None
+
+
+class SqlScheduleStorage(SqlStorage[D]):
+    """`ScheduleStorage` on a `SqlDatabase`."""
+
+    __slots__ = ()
+
+    async def set_instigator_state(self, state: InstigatorState) -> None:
+        async with self.database.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO instigators (origin_id, instigator_type, body) VALUES (?, ?, ?) "
+                "ON CONFLICT (origin_id) DO UPDATE SET "
+                "instigator_type = excluded.instigator_type, body = excluded.body",
+                (state.origin_id, int(state.instigator_type), bytes(state)),
+            )
+
+    async def get_instigator_state(self, origin_id: str) -> InstigatorState | None:
+        rows = await self.database.fetch(
+            "SELECT body FROM instigators WHERE origin_id = ?", (origin_id,)
+        )
+        return InstigatorState.parse(rows[0][0]) if rows else None
+
+    async def get_instigator_states(
+        self, instigator_type: InstigatorType | None = None
+    ) -> list[InstigatorState]:
+        if instigator_type is None:
+            rows = await self.database.fetch("SELECT body FROM instigators ORDER BY origin_id")
+        else:
+            rows = await self.database.fetch(
+                "SELECT body FROM instigators WHERE instigator_type = ? ORDER BY origin_id",
+                (int(instigator_type),),
+            )
+        return [InstigatorState.parse(row[0]) for row in rows]
+
+    async def delete_instigator_state(self, origin_id: str) -> None:
+        async with self.database.transaction() as tx:
+            await tx.execute("DELETE FROM instigators WHERE origin_id = ?", (origin_id,))
+
+    async def set_sensor_cursor(self, origin_id: str, cursor: str) -> None:
+        async with self.database.transaction() as tx:
+            rows = await tx.fetch(
+                f"SELECT body FROM instigators WHERE origin_id = ?{self.database.row_lock}",
+                (origin_id,),
+            )
+            if not rows:
+                raise StorageError(f"no instigator state for {origin_id!r}")
+            state = InstigatorState.parse(rows[0][0])
+            state.cursor = cursor
+            await tx.execute(
+                "UPDATE instigators SET body = ? WHERE origin_id = ?", (bytes(state), origin_id)
+            )
+
+    async def create_tick(self, tick: Tick) -> Tick:
+        stored = Tick.parse(bytes(tick))
+        stored.tick_id = 0
+        async with self.database.transaction() as tx:
+            rows = await tx.fetch(
+                "INSERT INTO ticks (origin_id, status, timestamp, body) VALUES (?, ?, ?, ?) "
+                "RETURNING id",
+                (stored.origin_id, int(stored.status), stored.timestamp, bytes(stored)),
+            )
+            stored.tick_id = rows[0][0]
+        return stored
+
+    async def update_tick(self, tick: Tick) -> None:
+        async with self.database.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE ticks SET origin_id = ?, status = ?, timestamp = ?, body = ? WHERE id = ?",
+                (tick.origin_id, int(tick.status), tick.timestamp, bytes(tick), tick.tick_id),
+            )
+            if changed == 0:
+                raise StorageError(f"no tick with id {tick.tick_id}")
+
+    async def get_ticks(
+        self,
+        origin_id: str,
+        *,
+        limit: int | None = None,
+        statuses: Sequence[TickStatus] = (),
+        before: float | None = None,
+        after: float | None = None,
+    ) -> list[Tick]:
+        sql, params = _sql.ticks_query(origin_id, limit, [int(s) for s in statuses], before, after)
+        ticks = []
+        for tick_id, body in await self.database.fetch(sql, params):
+            tick = Tick.parse(body)
+            tick.tick_id = tick_id
+            ticks.append(tick)
+        return ticks
+
+    async def purge_ticks(self, origin_id: str, before: float) -> int:
+        async with self.database.transaction() as tx:
+            return await tx.execute(
+                "DELETE FROM ticks WHERE origin_id = ? AND timestamp < ?", (origin_id, before)
+            )
+
+    async def acquire_lease(
+        self, name: str, owner: str, *, duration: float, now: float
+    ) -> Lease | None:
+        async with self.database.transaction() as tx:
+            rows = await tx.fetch(_sql.ACQUIRE_LEASE, (name, owner, now + duration, now))
+        return _lease(rows)
+
+    async def release_lease(self, name: str, owner: str) -> bool:
+        async with self.database.transaction() as tx:
+            deleted = await tx.execute(
+                "DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner)
+            )
+            return deleted > 0
+
+    async def get_lease(self, name: str) -> Lease | None:
+        return _lease(
+            await self.database.fetch(
+                "SELECT name, owner, expires_at FROM leases WHERE name = ?", (name,)
+            )
+        )
+
+    async def add_daemon_heartbeat(self, heartbeat: DaemonHeartbeat) -> None:
+        async with self.database.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO daemon_heartbeats (daemon_type, body) VALUES (?, ?) "
+                "ON CONFLICT (daemon_type) DO UPDATE SET body = excluded.body",
+                (heartbeat.daemon_type, bytes(heartbeat)),
+            )
+
+    async def get_daemon_heartbeats(self) -> dict[str, DaemonHeartbeat]:
+        rows = await self.database.fetch("SELECT daemon_type, body FROM daemon_heartbeats")
+        return {row[0]: DaemonHeartbeat.parse(row[1]) for row in rows}
