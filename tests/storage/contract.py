@@ -1,10 +1,13 @@
 """What every storage backend owes: one suite, subclassed per backend.
 
 A subclass provides the `storages` fixture yielding open (runs, events, schedules) storages
-over one fresh database.
+over one fresh database; `opened` opens and closes a backend's three.
 """
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import pytest
@@ -44,6 +47,18 @@ from dagloom.storage.base import (
 )
 
 Storages = tuple[RunStorage, EventLogStorage, ScheduleStorage]
+
+
+@asynccontextmanager
+async def opened(storages: Storages) -> AsyncIterator[Storages]:
+    """Open each of the storages, and close each again on the way out."""
+    for storage in storages:
+        await storage.open()
+    try:
+        yield storages
+    finally:
+        for storage in storages:
+            await storage.close()
 
 
 def make_run(run_id: str, job: str = "job", **fields: object) -> Run:

@@ -12,7 +12,7 @@ import pytest
 from dagloom.errors import SchemaVersionError, StorageError
 from dagloom.messages import Event, EventType
 from dagloom.storage.postgres import postgres_storages
-from tests.storage.contract import StorageContract, Storages
+from tests.storage.contract import StorageContract, Storages, opened
 from tests.storage.pg import PG_URL, fresh_schema
 
 pytestmark = pytest.mark.postgres
@@ -27,14 +27,8 @@ async def schema() -> AsyncIterator[str]:
 class TestPostgresStorage(StorageContract):
     @pytest.fixture
     async def storages(self, schema: str) -> AsyncIterator[Storages]:
-        trio = postgres_storages(PG_URL, schema=schema, poll_interval=60.0)
-        for storage in trio:
-            await storage.open()
-        try:
+        async with opened(postgres_storages(PG_URL, schema=schema, poll_interval=60.0)) as trio:
             yield trio
-        finally:
-            for storage in trio:
-                await storage.close()
 
 
 async def test_notify_wakes_a_watcher_on_another_connection(schema: str) -> None:

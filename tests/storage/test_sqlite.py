@@ -20,20 +20,14 @@ from dagloom.storage import _sql
 from dagloom.storage.migrations import latest
 from dagloom.storage.migrations.sqlite import SQLITE_MIGRATIONS
 from dagloom.storage.sqlite import sqlite_storages
-from tests.storage.contract import StorageContract, Storages
+from tests.storage.contract import StorageContract, Storages, opened
 
 
 class TestSqliteStorage(StorageContract):
     @pytest.fixture
     async def storages(self, tmp_path: Path) -> AsyncIterator[Storages]:
-        trio = sqlite_storages(tmp_path / "dagloom.db")
-        for storage in trio:
-            await storage.open()
-        try:
+        async with opened(sqlite_storages(tmp_path / "dagloom.db")) as trio:
             yield trio
-        finally:
-            for storage in trio:
-                await storage.close()
 
 
 def _writer(*args: object) -> list[str]:
