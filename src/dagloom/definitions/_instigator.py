@@ -1,4 +1,4 @@
-"""What schedules and sensors share: target naming, resources, tags, and calling user functions.
+"""What schedules and sensors share: names, contexts, tags, and calling user functions.
 
 Schedules and sensors are both *instigators*: definitions that decide, on a tick, which runs to
 request. This module holds the small pieces both need and that no one outside this package
@@ -8,19 +8,22 @@ imports.
 from __future__ import annotations
 
 import inspect
+import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+from dagloom.definitions.resources import Resources
 from dagloom.errors import DagloomError, DefinitionError, UserCodeError
 
 __all__ = [
     "HasName",
-    "InstigatorResources",
+    "InstigatorContext",
     "call_user_function",
     "coerce_run_config",
     "context_param_name",
+    "invoke_directly",
     "is_job_like",
     "normalize_tags",
     "split_invocation_args",
@@ -58,43 +61,43 @@ def validate_name(name: str, *, kind: str) -> str:
     return name
 
 
-class InstigatorResources:
-    """Attribute access to the resources given to a schedule or sensor: `context.resources.db`.
+class InstigatorContext:
+    """What a schedule or sensor function sees on any tick: the instance, resources, a logger.
 
-    The objects are handed out as given; nothing is built or torn down here.
+    `instance` is the dagloom instance, or None when built in a test without one;
+    `resources` gives attribute access to the resources given to the context; `log` is
+    `log` if given, else the logger `dagloom.<kind>.<name>`.
     """
 
-    __slots__ = ("_values",)
+    __slots__ = ("_instance", "_log", "_resources")
 
-    def __init__(self, values: Mapping[str, Any] | None = None) -> None:
-        object.__setattr__(self, "_values", dict(values or {}))
+    def __init__(
+        self,
+        *,
+        kind: str,
+        name: str | None,
+        instance: Any,
+        resources: Mapping[str, Any] | None,
+        log: logging.Logger | None,
+    ) -> None:
+        self._instance = instance
+        self._resources = Resources(resources)
+        self._log = log or logging.getLogger(f"dagloom.{kind}" + (f".{name}" if name else ""))
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._values[name]
-        except KeyError:
-            raise AttributeError(
-                f"no resource named {name!r}; available: {sorted(self._values)}"
-            ) from None
+    @property
+    def instance(self) -> Any:
+        """The dagloom instance evaluating the schedule or sensor, or None."""
+        return self._instance
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("resources are read-only")
+    @property
+    def resources(self) -> Resources:
+        """The resources available to the schedule or sensor function, by attribute."""
+        return self._resources
 
-    def __contains__(self, name: object) -> bool:
-        return name in self._values
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def as_dict(self) -> dict[str, Any]:
-        """A copy of the resources, by key."""
-        return dict(self._values)
-
-    def __repr__(self) -> str:
-        return f"InstigatorResources({sorted(self._values)})"
+    @property
+    def log(self) -> logging.Logger:
+        """A logger for this evaluation."""
+        return self._log
 
 
 def coerce_run_config(run_config: Any) -> dict[str, Any]:
@@ -200,7 +203,7 @@ def call_user_function(
     ctx_name = context_param_name(fn)
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
-    resources: InstigatorResources = context.resources
+    resources: Resources = context.resources
     extra = dict(extra_resources or {})
     for param in inspect.signature(fn).parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
@@ -259,3 +262,25 @@ def split_invocation_args(
     elif "context" in kwargs and ctx_name is None:
         context = kwargs.pop("context")
     return context, kwargs
+
+
+def invoke_directly(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    kind: str,
+    name: str,
+    build_context: Callable[[], Any],
+) -> Any:
+    """Call `fn` as a direct invocation of its schedule or sensor (`my_sensor(context)`)
+    does, and return what it returns.
+
+    The context comes as `split_invocation_args` finds it, or from `build_context()` when
+    none is given; other keyword arguments are resources. Exceptions from `fn` propagate
+    unchanged.
+    """
+    context, resources = split_invocation_args(fn, args, kwargs, kind=kind, name=name)
+    if context is None:
+        context = build_context()
+    return call_user_function(fn, context, kind=kind, name=name, extra_resources=resources)

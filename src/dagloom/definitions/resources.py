@@ -128,10 +128,16 @@ def resource(
 
 
 class Resources:
-    """Attribute access to a run's built resources: `context.resources.db`."""
+    """Attribute access to resources by key: `context.resources.db`.
 
-    def __init__(self, values: Mapping[str, Any]) -> None:
-        object.__setattr__(self, "_values", dict(values))
+    Holds a run's built resources, or those given to a schedule or sensor. Read-only; the
+    objects are handed out as given, nothing is built or torn down here.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any] | None = None) -> None:
+        object.__setattr__(self, "_values", dict(values or {}))
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -150,10 +156,15 @@ class Resources:
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
 
+    def __len__(self) -> int:
+        return len(self._values)
+
     def get(self, name: str, default: Any = None) -> Any:
+        """The resource `name`, or `default` when there is none."""
         return self._values.get(name, default)
 
     def as_dict(self) -> dict[str, Any]:
+        """A copy of the resources, by key."""
         return dict(self._values)
 
     def __repr__(self) -> str:

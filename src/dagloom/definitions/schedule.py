@@ -20,11 +20,11 @@ from typing import Any
 from dagloom.definitions._cron import cron_problem, iter_cron_ticks, load_timezone
 from dagloom.definitions._instigator import (
     HasName,
-    InstigatorResources,
+    InstigatorContext,
     call_user_function,
+    invoke_directly,
     is_job_like,
     normalize_tags,
-    split_invocation_args,
     user_code_boundary,
     validate_name,
 )
@@ -64,7 +64,7 @@ class ScheduleExecutionData:
     skip_message: str | None = None
 
 
-class ScheduleEvaluationContext:
+class ScheduleEvaluationContext(InstigatorContext):
     """What a schedule function sees on a tick.
 
     `scheduled_execution_time` is the tick's time (timezone-aware); it may differ slightly
@@ -73,7 +73,7 @@ class ScheduleEvaluationContext:
     given to the context. `log` is a logger for messages about this tick.
     """
 
-    __slots__ = ("_instance", "_log", "_resources", "_schedule_name", "_scheduled_execution_time")
+    __slots__ = ("_schedule_name", "_scheduled_execution_time")
 
     def __init__(
         self,
@@ -87,14 +87,12 @@ class ScheduleEvaluationContext:
         when = datetime.now(UTC) if scheduled_execution_time is None else scheduled_execution_time
         if not isinstance(when, datetime):
             raise TypeError(f"scheduled_execution_time must be a datetime, got {when!r}")
+        super().__init__(
+            kind="schedule", name=schedule_name, instance=instance, resources=resources, log=log
+        )
         # A naive time is read as UTC, the default schedule timezone.
         self._scheduled_execution_time = when if when.tzinfo else when.replace(tzinfo=UTC)
-        self._instance = instance
-        self._resources = InstigatorResources(resources)
         self._schedule_name = schedule_name
-        self._log = log or logging.getLogger(
-            "dagloom.schedule" + (f".{schedule_name}" if schedule_name else "")
-        )
 
     @property
     def scheduled_execution_time(self) -> datetime:
@@ -102,24 +100,9 @@ class ScheduleEvaluationContext:
         return self._scheduled_execution_time
 
     @property
-    def instance(self) -> Any:
-        """The dagloom instance evaluating the schedule, or None."""
-        return self._instance
-
-    @property
-    def resources(self) -> InstigatorResources:
-        """The resources available to the schedule function, by attribute."""
-        return self._resources
-
-    @property
     def schedule_name(self) -> str | None:
         """The name of the schedule being evaluated, when known."""
         return self._schedule_name
-
-    @property
-    def log(self) -> logging.Logger:
-        """A logger for this evaluation."""
-        return self._log
 
 
 def build_schedule_context(
@@ -410,17 +393,8 @@ class ScheduleDefinition:
         # Direct invocation calls the user's own function, without the decorator's
         # should_execute / tags_fn wrapping, as Dagster does.
         fn = getattr(self._execution_fn, "__wrapped__", self._execution_fn)
-        context, resources = split_invocation_args(
-            fn, args, kwargs, kind="schedule", name=self._name
-        )
-        if context is None:
-            context = build_schedule_context()
-        result = call_user_function(
-            fn,
-            context,
-            kind="schedule",
-            name=self._name,
-            extra_resources=resources,
+        result = invoke_directly(
+            fn, args, kwargs, kind="schedule", name=self._name, build_context=build_schedule_context
         )
         return copy.deepcopy(result) if isinstance(result, dict) else result
 

@@ -18,11 +18,11 @@ from typing import Any, overload
 
 from dagloom.definitions._instigator import (
     HasName,
-    InstigatorResources,
+    InstigatorContext,
     call_user_function,
+    invoke_directly,
     is_job_like,
     normalize_tags,
-    split_invocation_args,
     user_code_boundary,
     validate_name,
 )
@@ -66,7 +66,7 @@ class SensorExecutionData:
     cursor: str | None = None
 
 
-class SensorEvaluationContext:
+class SensorEvaluationContext(InstigatorContext):
     """What a sensor function sees on a tick.
 
     `cursor` is the value stored by the previous tick (None at first); `update_cursor` sets
@@ -78,14 +78,11 @@ class SensorEvaluationContext:
     __slots__ = (
         "_cursor",
         "_cursor_updated",
-        "_instance",
         "_last_run_key",
         "_last_sensor_start_time",
         "_last_tick_completion_time",
-        "_log",
         "_repository_def",
         "_repository_name",
-        "_resources",
         "_sensor_name",
     )
 
@@ -105,19 +102,17 @@ class SensorEvaluationContext:
     ) -> None:
         if cursor is not None and not isinstance(cursor, str):
             raise DefinitionError(f"a sensor cursor must be a string, got {cursor!r}")
+        super().__init__(
+            kind="sensor", name=sensor_name, instance=instance, resources=resources, log=log
+        )
         self._cursor = cursor
         self._cursor_updated = False
         self._last_tick_completion_time = last_tick_completion_time
         self._last_run_key = last_run_key
-        self._instance = instance
         self._repository_name = repository_name
         self._repository_def = repository_def
         self._sensor_name = sensor_name
-        self._resources = InstigatorResources(resources)
         self._last_sensor_start_time = last_sensor_start_time
-        self._log = log or logging.getLogger(
-            "dagloom.sensor" + (f".{sensor_name}" if sensor_name else "")
-        )
 
     @property
     def cursor(self) -> str | None:
@@ -157,11 +152,6 @@ class SensorEvaluationContext:
         return self._last_sensor_start_time
 
     @property
-    def instance(self) -> Any:
-        """The dagloom instance evaluating the sensor, or None."""
-        return self._instance
-
-    @property
     def repository_name(self) -> str | None:
         """The name of the code location's repository, when known."""
         return self._repository_name
@@ -175,16 +165,6 @@ class SensorEvaluationContext:
     def sensor_name(self) -> str | None:
         """The name of the sensor being evaluated, when known."""
         return self._sensor_name
-
-    @property
-    def resources(self) -> InstigatorResources:
-        """The resources available to the sensor function, by attribute."""
-        return self._resources
-
-    @property
-    def log(self) -> logging.Logger:
-        """A logger for this evaluation."""
-        return self._log
 
 
 def build_sensor_context(
@@ -497,17 +477,13 @@ class SensorDefinition:
         the function wants a context and none is given. Other keyword arguments are resources.
         Exceptions from the function propagate unchanged.
         """
-        context, resources = split_invocation_args(
-            self._evaluation_fn, args, kwargs, kind="sensor", name=self._name
-        )
-        if context is None:
-            context = build_sensor_context(sensor_name=self._name)
-        return call_user_function(
+        return invoke_directly(
             self._evaluation_fn,
-            context,
+            args,
+            kwargs,
             kind="sensor",
             name=self._name,
-            extra_resources=resources,
+            build_context=lambda: build_sensor_context(sensor_name=self._name),
         )
 
     # -- internals ------------------------------------------------------------------------
