@@ -105,19 +105,30 @@ class JobDefinition:
         return self._plan
 
     def with_resources(self, resource_defs: Mapping[str, Any]) -> JobDefinition:
+        return self.with_replaced_attrs(resource_defs={**resource_defs, **self.resource_defs})
+
+    def with_replaced_attrs(
+        self,
+        *,
+        nodes: Mapping[str, Node] | None = None,
+        resource_defs: Mapping[str, Any] | None = None,
+        asset_layer: AssetLayer | None = None,
+        graph_outputs: Mapping[tuple[str, str], tuple[str, str]] | None = None,
+    ) -> JobDefinition:
+        """A new job like this one, with the parts given (not None) replaced."""
         return JobDefinition(
             name=self.name,
-            nodes=self.nodes,
+            nodes=self.nodes if nodes is None else nodes,
             description=self.description,
             tags=self.tags,
             run_tags=self.run_tags,
             metadata=self.metadata,
-            resource_defs={**resource_defs, **self.resource_defs},
+            resource_defs=self.resource_defs if resource_defs is None else resource_defs,
             executor_def=self.executor_def,
             config=self.default_run_config,
             op_retry_policy=self.op_retry_policy,
-            asset_layer=self.asset_layer,
-            graph_outputs=self.graph_outputs,
+            asset_layer=self.asset_layer if asset_layer is None else asset_layer,
+            graph_outputs=self.graph_outputs if graph_outputs is None else graph_outputs,
         )
 
     def execute_in_process(

@@ -70,8 +70,6 @@ def run_sync(awaitable: Awaitable[T], *, what: str) -> T:
 
 def subset_job(job: JobDefinition, selected: set[str]) -> JobDefinition:
     """The job restricted to `selected` nodes; inputs from outside come from run config."""
-    from dagloom.definitions.job import JobDefinition
-
     nodes: dict[str, Node] = {}
     for name, node in job.nodes.items():
         if name not in selected:
@@ -107,19 +105,8 @@ def subset_job(job: JobDefinition, selected: set[str]) -> JobDefinition:
                 },
             },
         )
-    return JobDefinition(
-        name=job.name,
-        nodes=nodes,
-        description=job.description,
-        tags=job.tags,
-        run_tags=job.run_tags,
-        metadata=job.metadata,
-        resource_defs=job.resource_defs,
-        executor_def=job.executor_def,
-        config=job.default_run_config,
-        op_retry_policy=job.op_retry_policy,
-        asset_layer=sub_layer,
-    )
+    # A subset carries no graph outputs: they may name nodes it left out.
+    return job.with_replaced_attrs(nodes=nodes, asset_layer=sub_layer, graph_outputs={})
 
 
 def default_resource_defs(job: JobDefinition) -> dict[str, Any]:
