@@ -231,6 +231,17 @@ async def open_instance(home: Path | None) -> AsyncIterator[DagloomInstance | No
 # -- running a job -------------------------------------------------------------------------
 
 
+def run_options_or_exit(
+    err: Console, config: list[Path] | None, config_json: str | None, tags: str | None
+) -> tuple[RunConfigSources, dict[str, str]]:
+    """The run config sources and tags given by `--config`, `--config-json` and `--tags`;
+    exits 2 naming the file or option that is invalid."""
+    try:
+        return RunConfigSources.read(config or [], config_json), parse_tags(tags)
+    except ConfigError as exc:
+        fail(err, str(exc))
+
+
 def execute_or_exit(
     job: JobDefinition,
     *,

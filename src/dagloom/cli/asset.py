@@ -15,14 +15,13 @@ from dagloom.cli._common import (
     ConfigJsonOpt,
     ModuleNameOpt,
     PythonFileOpt,
-    RunConfigSources,
     TagsOpt,
     WorkingDirOpt,
     consoles,
     execute_or_exit,
     fail,
     load_or_exit,
-    parse_tags,
+    run_options_or_exit,
 )
 from dagloom.definitions.asset_selection import parse_selection
 from dagloom.errors import ConfigError, DefinitionError
@@ -86,10 +85,9 @@ def materialize(
         fail(err, f"selection {select!r} matches no assets")
     try:
         job = defs.get_asset_job(keys)
-        sources = RunConfigSources.read(config or [], config_json)
-        run_tags = parse_tags(tags)
     except (ConfigError, DefinitionError) as exc:
         fail(err, str(exc))
+    sources, run_tags = run_options_or_exit(err, config, config_json, tags)
     names = ", ".join(sorted(k.to_user_string() for k in keys))
     out.print(Text(f"Materializing {len(keys)} asset(s): {names}"), soft_wrap=True)
     execute_or_exit(

@@ -15,17 +15,15 @@ from dagloom.cli._common import (
     ConfigJsonOpt,
     ModuleNameOpt,
     PythonFileOpt,
-    RunConfigSources,
     TagsOpt,
     WorkingDirOpt,
     consoles,
     execute_or_exit,
     fail,
     load_or_exit,
-    parse_tags,
+    run_options_or_exit,
 )
 from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
-from dagloom.errors import ConfigError
 
 sub = typer.Typer(help="List and execute jobs.", no_args_is_help=True)
 app.add_typer(sub, name="job")
@@ -73,9 +71,5 @@ def execute(
         names = ", ".join(sorted(defs.job_names)) or "(none)"
         fail(err, f"no job named {job_name!r}; jobs are: {names}")
     job = defs.get_job_def(job_name)
-    try:
-        sources = RunConfigSources.read(config or [], config_json)
-        run_tags = parse_tags(tags)
-    except ConfigError as exc:
-        fail(err, str(exc))
+    sources, run_tags = run_options_or_exit(err, config, config_json, tags)
     execute_or_exit(job, sources=sources, tags=run_tags, title=f"job {job.name}", out=out, err=err)

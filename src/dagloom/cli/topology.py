@@ -27,7 +27,7 @@ from dagloom.cli._common import (
     TagsOpt,
     consoles,
     fail,
-    parse_tags,
+    run_options_or_exit,
 )
 from dagloom.cli.job import sub as job_app
 from dagloom.errors import (
@@ -271,10 +271,6 @@ def launch(
     invalid run config, API unreachable).
     """
     _, err = consoles()
-    try:
-        sources = RunConfigSources.read(config or [], config_json)
-        run_tags = parse_tags(tags)
-    except ConfigError as exc:
-        fail(err, str(exc))
+    sources, run_tags = run_options_or_exit(err, config, config_json, tags)
     code = anyio.run(_launch_and_follow, api, job_name, location, sources, run_tags)
     raise typer.Exit(code)
