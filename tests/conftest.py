@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -14,3 +16,13 @@ def _strict_messages(monkeypatch: pytest.MonkeyPatch) -> None:
     """Round-trip every memory-transport message through bytes, so nothing that could not
     cross a process boundary passes a test; a run may opt out with DAGLOOM_STRICT_MESSAGES=0."""
     monkeypatch.setenv(STRICT_ENV, os.environ.get(STRICT_ENV) or "1")
+
+
+@pytest.fixture
+def restore_import_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Undo what loading code does to sys.path and sys.modules, so tests do not leak."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    before = set(sys.modules)
+    yield
+    for name in set(sys.modules) - before:
+        del sys.modules[name]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import textwrap
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,14 +47,7 @@ NUMBERS = str(EXAMPLES / "numbers.py")
 Ref = ActorRef[CodeLocationRequest, CodeLocationReply]
 
 
-@pytest.fixture(autouse=True)
-def _restore_import_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Undo what loading does to sys.path and sys.modules, so tests do not leak."""
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    before = set(sys.modules)
-    yield
-    for name in set(sys.modules) - before:
-        del sys.modules[name]
+pytestmark = pytest.mark.usefixtures("restore_import_state")
 
 
 @pytest.fixture(autouse=True)

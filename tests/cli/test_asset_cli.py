@@ -4,8 +4,6 @@ against the code's assets, and outputs kept in the instance for later subsets.""
 from __future__ import annotations
 
 import re
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,18 +24,7 @@ ALL_SIX = [
 runner = CliRunner(env={"COLUMNS": "200"})
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh $DAGLOOM_HOME per test; the import state that loading code changes is undone."""
-    path = tmp_path / "home"
-    monkeypatch.setenv("DAGLOOM_HOME", str(path))
-    monkeypatch.delenv("CI", raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    before = set(sys.modules)
-    yield path
-    for name in set(sys.modules) - before:
-        del sys.modules[name]
+pytestmark = pytest.mark.usefixtures("home")
 
 
 def materialize(selection: str) -> tuple[int, str]:

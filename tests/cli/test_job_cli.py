@@ -3,9 +3,7 @@ the run recorded in the instance."""
 
 from __future__ import annotations
 
-import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -30,18 +28,7 @@ NUMBER_STEPS = [
 runner = CliRunner(env={"COLUMNS": "200"})
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh $DAGLOOM_HOME per test; the import state that loading code changes is undone."""
-    path = tmp_path / "home"
-    monkeypatch.setenv("DAGLOOM_HOME", str(path))
-    monkeypatch.delenv("CI", raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    before = set(sys.modules)
-    yield path
-    for name in set(sys.modules) - before:
-        del sys.modules[name]
+pytestmark = pytest.mark.usefixtures("home")
 
 
 def write(directory: Path, name: str, source: str) -> str:

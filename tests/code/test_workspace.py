@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -40,13 +40,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NUMBERS = EXAMPLES / "numbers.py"
 
 
-@pytest.fixture(autouse=True)
-def _restore_import_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    before = set(sys.modules)
-    yield
-    for name in set(sys.modules) - before:
-        del sys.modules[name]
+pytestmark = pytest.mark.usefixtures("restore_import_state")
 
 
 @pytest.fixture(autouse=True)
