@@ -22,7 +22,7 @@ from dagloom.definitions.graph import (
 from dagloom.definitions.io_manager import InMemoryIOManager, IOManager
 from dagloom.definitions.resources import ResourceScope
 from dagloom.errors import DefinitionError
-from dagloom.execution.events import error_info
+from dagloom.execution.events import error_info, event
 from dagloom.execution.executor import FAILED, ExecutionState, RunFacts, execute_plan
 from dagloom.execution.plan import select_nodes
 from dagloom.execution.result import ExecuteInProcessResult
@@ -30,7 +30,6 @@ from dagloom.execution.run_config import resolve_run_config
 from dagloom.execution.sink import EventSink, FanoutEventSink, ListEventSink
 from dagloom.messages import (
     AssetKeyMessage,
-    Event,
     EventType,
     LogLevel,
     Run,
@@ -117,25 +116,6 @@ def default_resource_defs(job: JobDefinition) -> dict[str, Any]:
     return defs
 
 
-def _run_event(
-    run_id: str,
-    job_name: str,
-    event_type: EventType,
-    message: str,
-    level: LogLevel = LogLevel.DEBUG,
-    **payload: Any,
-) -> Event:
-    return Event(
-        run_id=run_id,
-        event_type=event_type,
-        timestamp=time(),
-        job_name=job_name,
-        message=message,
-        level=level,
-        **payload,
-    )
-
-
 async def execute_job_in_process(
     job: JobDefinition,
     *,
@@ -198,8 +178,11 @@ async def execute_job_in_process(
     out: EventSink = sinks[0] if len(sinks) == 1 else FanoutEventSink(*sinks)
     emit = out.emit
     emit(
-        _run_event(
-            run_id, job.name, EventType.RUN_START, f'Started execution of run for "{job.name}".'
+        event(
+            run_id,
+            job.name,
+            EventType.RUN_START,
+            message=f'Started execution of run for "{job.name}".',
         )
     )
     state: ExecutionState | None = None
@@ -258,12 +241,12 @@ async def execute_job_in_process(
     except BaseException:
         with anyio.CancelScope(shield=True):
             emit(
-                _run_event(
+                event(
                     run_id,
                     job.name,
                     EventType.RUN_CANCELED,
-                    f'Run of "{job.name}" was canceled.',
-                    LogLevel.ERROR,
+                    message=f'Run of "{job.name}" was canceled.',
+                    level=LogLevel.ERROR,
                 )
             )
             await out.flush()
@@ -272,28 +255,27 @@ async def execute_job_in_process(
     success = run_error is None and not failed
     if success:
         emit(
-            _run_event(
+            event(
                 run_id,
                 job.name,
                 EventType.RUN_SUCCESS,
-                f'Finished execution of run for "{job.name}".',
+                message=f'Finished execution of run for "{job.name}".',
             )
         )
     else:
         what = f"Steps failed: {failed}." if failed else f"{type(run_error).__name__}: {run_error}"
-        emit(
-            _run_event(
-                run_id,
-                job.name,
-                EventType.RUN_FAILURE,
-                f'Execution of run for "{job.name}" failed. {what}',
-                LogLevel.ERROR,
-                run_failure=RunFailureData(
-                    failed_step_keys=failed,
-                    error=error_info(run_error) if run_error is not None else None,
-                ),
-            )
+        failure = event(
+            run_id,
+            job.name,
+            EventType.RUN_FAILURE,
+            message=f'Execution of run for "{job.name}" failed. {what}',
+            level=LogLevel.ERROR,
         )
+        failure.run_failure = RunFailureData(
+            failed_step_keys=failed,
+            error=error_info(run_error) if run_error is not None else None,
+        )
+        emit(failure)
     await out.flush()
     result = ExecuteInProcessResult(
         job_def=job,
