@@ -33,16 +33,10 @@ import anyio
 from dagloom.definitions.io_manager import InMemoryIOManager, IOManager, OutputContext
 from dagloom.definitions.resources import ResourceScope
 from dagloom.errors import DagloomError, DefinitionError
-from dagloom.execution.executor import (
-    FAILED,
-    ExecutionState,
-    Outcome,
-    RunFacts,
-    StepRunner,
-    execute_plan,
-)
+from dagloom.execution.executor import execute_plan
 from dagloom.execution.origin import CodeOrigin, JobOrigin, infer_code_origin, load_job
 from dagloom.execution.plan import ExecutionPlan
+from dagloom.execution.step import FAILED, ExecutionState, Outcome, RunFacts, StepRunner
 from dagloom.messages import Event
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from dagloom.messages import Event, EventType
 
 if TYPE_CHECKING:
     from dagloom.definitions.job import JobDefinition
-    from dagloom.execution.executor import ExecutionState
+    from dagloom.execution.step import ExecutionState
 
 
 class ExecuteInProcessResult:
@@ -105,7 +105,7 @@ class ExecuteInProcessResult:
     def _status(self, node_name: str) -> str | None:
         if self._state is None:
             return None
-        from dagloom.execution.executor import FAILED, SKIPPED, SUCCESS
+        from dagloom.execution.step import FAILED, SKIPPED, SUCCESS
 
         names = {SUCCESS: "success", FAILED: "failed", SKIPPED: "skipped"}
         found = [v for k, v in self._state.status.items() if _node_of(k) == node_name]

@@ -23,11 +23,12 @@ from dagloom.definitions.io_manager import InMemoryIOManager, IOManager
 from dagloom.definitions.resources import ResourceScope
 from dagloom.errors import DefinitionError
 from dagloom.execution.events import error_info, event
-from dagloom.execution.executor import FAILED, ExecutionState, RunFacts, execute_plan
+from dagloom.execution.executor import execute_plan
 from dagloom.execution.plan import select_nodes
 from dagloom.execution.result import ExecuteInProcessResult
 from dagloom.execution.run_config import resolve_run_config
 from dagloom.execution.sink import EventSink, FanoutEventSink, ListEventSink
+from dagloom.execution.step import FAILED, ExecutionState, RunFacts
 from dagloom.messages import (
     AssetKeyMessage,
     EventType,

@@ -1,0 +1,700 @@
+"""One step attempt: load its inputs, call its op inside the user-code boundary, store its
+outputs, and record each of these as events. `StepRunner` is what every executor drives."""
+
+from __future__ import annotations
+
+import inspect
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from time import perf_counter
+from typing import Any, Protocol
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+
+from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
+from dagloom.definitions.metadata import to_metadata_messages
+from dagloom.definitions.outputs import (
+    NO_VALUE,
+    AssetMaterialization,
+    DynamicOutput,
+    MaterializeResult,
+    Output,
+)
+from dagloom.definitions.resources import Resources
+from dagloom.errors import DagloomError, Failure, RetryRequested
+from dagloom.execution.context import AssetExecutionContext, OpExecutionContext
+from dagloom.execution.events import error_info, new_event
+from dagloom.execution.plan import (
+    FROM_ASSET,
+    FROM_COLLECT,
+    FROM_CONFIG,
+    FROM_DEFAULT,
+    FROM_ELEMENT,
+    FROM_FAN_IN,
+    FROM_OUTPUT,
+    ExecutionPlan,
+    StepTemplate,
+)
+from dagloom.messages import (
+    AssetKeyMessage,
+    AssetMaterializationData,
+    Event,
+    EventType,
+    HandledOutputData,
+    LoadedInputData,
+    LogLevel,
+    StepFailureData,
+    StepOutputData,
+    StepRetryData,
+    StepSkippedData,
+)
+
+SUCCESS = 0
+FAILED = 1
+SKIPPED = 2
+
+_STEP_START = EventType.STEP_START
+_STEP_RESTARTED = EventType.STEP_RESTARTED
+_STEP_OUTPUT = EventType.STEP_OUTPUT
+_STEP_SUCCESS = EventType.STEP_SUCCESS
+_STEP_FAILURE = EventType.STEP_FAILURE
+_STEP_SKIPPED = EventType.STEP_SKIPPED
+_STEP_UP_FOR_RETRY = EventType.STEP_UP_FOR_RETRY
+_HANDLED_OUTPUT = EventType.HANDLED_OUTPUT
+_LOADED_INPUT = EventType.LOADED_INPUT
+_ASSET_MATERIALIZATION = EventType.ASSET_MATERIALIZATION
+_DEBUG = LogLevel.DEBUG
+_INFO = LogLevel.INFO
+_ERROR = LogLevel.ERROR
+
+
+class StepScope(Protocol):
+    """What output handling needs of a step: its key and the metadata its op added."""
+
+    @property
+    def step_key(self) -> str: ...
+
+    def output_metadata_for(self, output_name: str) -> dict[str, Any] | None: ...
+
+
+class _BareScope:
+    """The StepScope of an op that takes no context: nothing can add metadata."""
+
+    __slots__ = ("step_key",)
+
+    def __init__(self, step_key: str) -> None:
+        self.step_key = step_key
+
+    def output_metadata_for(self, output_name: str) -> dict[str, Any] | None:
+        return None
+
+
+class _Skip(Exception):
+    """A step cannot run because an upstream output it needs was not produced."""
+
+    def __init__(self, reason: str, upstream: tuple[str, ...] = ()) -> None:
+        super().__init__(reason)
+        self.upstream = upstream
+
+
+@dataclass(slots=True)
+class RunFacts:
+    """What every step of one run shares."""
+
+    run_id: str
+    job_name: str
+    plan: ExecutionPlan
+    emit: Callable[[Event], None]
+    resources: Resources
+    io_managers: Mapping[str, IOManager]
+    op_configs: Mapping[str, Any]
+    input_values: Mapping[tuple[str, str], Any]
+    run_config: Mapping[str, Any] = field(default_factory=dict)
+    run_tags: Mapping[str, str] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=random.Random)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How one step attempt ended."""
+
+    status: int  # SUCCESS / FAILED; RETRY is FAILED with a delay
+    retry_delay: float | None = None
+    error: BaseException | None = None
+
+
+_SUCCEEDED = Outcome(SUCCESS)
+# Tuples, not `A | B`: a union object is built anew each time the expression runs.
+_SEQUENCES = (list, tuple)
+_WRAPPED = (Output, MaterializeResult, DynamicOutput)
+_OUTPUT_LIKE = (Output, MaterializeResult)
+
+
+class ExecutionState:
+    """The run's progress: step statuses, produced outputs, and user errors by step."""
+
+    __slots__ = ("dynamic_keys", "errors", "outputs", "status")
+
+    def __init__(self) -> None:
+        self.status: dict[str, int] = {}
+        self.outputs: dict[tuple[str, str], OutputContext] = {}
+        # (step key, dynamic output) -> {mapping key: OutputContext}, in yield order
+        self.dynamic_keys: dict[tuple[str, str], dict[str, OutputContext]] = {}
+        self.errors: dict[str, BaseException] = {}
+
+    @property
+    def failed_steps(self) -> list[str]:
+        return [key for key, value in self.status.items() if value == FAILED]
+
+
+def split_step_key(step_key: str) -> tuple[str, str | None]:
+    bracket = step_key.find("[")
+    if bracket < 0:
+        return step_key, None
+    return step_key[:bracket], step_key[bracket + 1 : -1]
+
+
+class StepRunner:
+    """Runs attempts of single steps: load inputs, call the op, store outputs, emit events.
+
+    Everything user code raises inside an attempt becomes an Outcome, never an exception.
+    """
+
+    __slots__ = ("facts", "state")
+
+    def __init__(self, facts: RunFacts, state: ExecutionState) -> None:
+        self.facts = facts
+        self.state = state
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def _source_key(self, tmpl: StepTemplate, node: str, mapping_key: str | None) -> str:
+        if mapping_key is not None and self.facts.plan.steps[node].scope is not None:
+            return f"{node}[{mapping_key}]"
+        return node
+
+    def _load(self, step_key: str, input_name: str, upstream: OutputContext, manager: str) -> Any:
+        facts = self.facts
+        out_def_manager = manager
+        context = InputContext(
+            input_name,
+            step_key,
+            upstream,
+            asset_key=upstream.asset_key,
+            resources=facts.resources,
+        )
+        value = facts.io_managers[out_def_manager].load_input(context)
+        made = new_event(
+            facts.run_id,
+            facts.job_name,
+            _LOADED_INPUT,
+            step_key,
+            f'Loaded input "{input_name}" using input manager "{manager}", from '
+            f'output "{upstream.name}" of step "{upstream.step_key}"',
+            _DEBUG,
+        )
+        made.loaded_input = LoadedInputData(
+            input_name=input_name,
+            manager_key=manager,
+            upstream_step_key=upstream.step_key,
+            upstream_output_name=upstream.name,
+        )
+        facts.emit(made)
+        return value
+
+    def missing_outputs(self, tmpl: StepTemplate, mapping_key: str | None) -> tuple[str, ...]:
+        """Upstream steps that finished without the output this step reads (an optional
+        output not yielded); empty when every input can be loaded."""
+        outputs = self.state.outputs
+        missing: list[str] = []
+        for spec in tmpl.inputs:
+            if spec.kind == FROM_OUTPUT:
+                node, output = spec.sources[0]
+                source = self._source_key(tmpl, node, mapping_key)
+                if (source, output) not in outputs:
+                    missing.append(source)
+            elif spec.kind == FROM_FAN_IN and not any(s in outputs for s in spec.sources):
+                missing.extend(node for node, _ in spec.sources)
+        return tuple(missing)
+
+    def load_inputs(
+        self, tmpl: StepTemplate, step_key: str, mapping_key: str | None
+    ) -> dict[str, Any]:
+        """The values of a step's inputs, loaded through their IO managers."""
+        state = self.state
+        values: dict[str, Any] = {}
+        for spec in tmpl.inputs:
+            kind = spec.kind
+            if kind == FROM_OUTPUT:
+                node, output = spec.sources[0]
+                upstream = state.outputs.get((self._source_key(tmpl, node, mapping_key), output))
+                if upstream is None:
+                    raise _Skip(f'upstream output "{output}" of "{node}" was not produced')
+                values[spec.name] = self._load(step_key, spec.name, upstream, spec.manager_key)
+            elif kind == FROM_ELEMENT:
+                node, output = spec.sources[0]
+                upstream = state.dynamic_keys[(node, output)][mapping_key or ""]
+                values[spec.name] = self._load(step_key, spec.name, upstream, spec.manager_key)
+            elif kind == FROM_FAN_IN:
+                items = []
+                for node, output in spec.sources:
+                    upstream = state.outputs.get((node, output))
+                    if upstream is not None:
+                        items.append(self._load(step_key, spec.name, upstream, spec.manager_key))
+                if not items:
+                    raise _Skip(f'no upstream output of fan-in input "{spec.name}" was produced')
+                values[spec.name] = items
+            elif kind == FROM_COLLECT:
+                values[spec.name] = self._collect(
+                    step_key, spec.name, spec.sources[0], spec.manager_key
+                )
+            elif kind == FROM_ASSET:
+                assert spec.asset_key is not None
+                context = InputContext(
+                    spec.name,
+                    step_key,
+                    None,
+                    asset_key=spec.asset_key,
+                    resources=self.facts.resources,
+                )
+                values[spec.name] = self.facts.io_managers[spec.manager_key].load_input(context)
+                self._emit_loaded_asset(step_key, spec.name, spec.manager_key, spec.asset_key)
+            elif kind == FROM_DEFAULT:
+                values[spec.name] = spec.default
+            elif kind == FROM_CONFIG:
+                values[spec.name] = self.facts.input_values[(tmpl.key, spec.name)]
+        return values
+
+    def _emit_loaded_asset(self, step_key: str, input_name: str, manager: str, key: Any) -> None:
+        facts = self.facts
+        made = new_event(
+            facts.run_id,
+            facts.job_name,
+            _LOADED_INPUT,
+            step_key,
+            f'Loaded input "{input_name}" using input manager "{manager}" from '
+            f'asset "{key.to_user_string()}"',
+            _DEBUG,
+        )
+        made.loaded_input = LoadedInputData(input_name=input_name, manager_key=manager)
+        facts.emit(made)
+
+    def _collect(
+        self, step_key: str, input_name: str, source: tuple[str, str], manager: str
+    ) -> list[Any]:
+        node, output = source
+        plan = self.facts.plan
+        state = self.state
+        scope = plan.steps[node].scope
+        items: list[Any] = []
+        if scope is None:  # collecting the dynamic output itself
+            for element in state.dynamic_keys.get((node, output), {}).values():
+                items.append(self._load(step_key, input_name, element, manager))
+            return items
+        for mapping_key in state.dynamic_keys.get(scope, {}):
+            instance = state.outputs.get((f"{node}[{mapping_key}]", output))
+            if instance is not None:
+                items.append(self._load(step_key, input_name, instance, manager))
+        return items
+
+    # -- calling --------------------------------------------------------------------------
+
+    def prepare(
+        self, step_key: str, attempt: int
+    ) -> tuple[StepTemplate, StepScope, Callable[[], Any]]:
+        """Emit the start event, build the context and load inputs; return a thunk that calls
+        the op. Raises what input loading raises (the caller turns it into an outcome).
+
+        An op that takes no context gets none: building one costs ~1 µs, a tenth of a step.
+        """
+        facts = self.facts
+        node_name, mapping_key = split_step_key(step_key)
+        tmpl = facts.plan.steps[node_name]
+        op = tmpl.node.op
+        absent = self.missing_outputs(tmpl, mapping_key)
+        if absent:
+            names = ", ".join(f'"{a}"' for a in absent)
+            raise _Skip(f"outputs it reads were not produced by {names}", absent)
+        if attempt == 0:
+            made = new_event(
+                facts.run_id,
+                facts.job_name,
+                _STEP_START,
+                step_key,
+                f'Started execution of step "{step_key}".',
+                _DEBUG,
+            )
+            facts.emit(made)
+        else:
+            made = new_event(
+                facts.run_id,
+                facts.job_name,
+                _STEP_RESTARTED,
+                step_key,
+                f'Started re-execution (attempt # {attempt + 1}) of step "{step_key}".',
+                _DEBUG,
+            )
+            facts.emit(made)
+        sig = op.signature
+        if not sig.takes_context:
+            kwargs = self.load_inputs(tmpl, step_key, mapping_key)
+            if sig.config_param is not None:
+                kwargs[sig.config_param] = facts.op_configs.get(node_name)
+            for name in sig.resource_params:
+                kwargs[name] = facts.resources.get(name)
+            return tmpl, _BareScope(step_key), partial(op.compute_fn, **kwargs)
+        context_type = AssetExecutionContext if tmpl.asset_keys else OpExecutionContext
+        context = context_type(
+            run_id=facts.run_id,
+            job_name=facts.job_name,
+            step_key=step_key,
+            op_def=op,
+            op_config=facts.op_configs.get(node_name),
+            resources=facts.resources,
+            emit=facts.emit,
+            retry_number=attempt,
+            mapping_key=mapping_key,
+            asset_keys=tmpl.asset_keys or None,
+            run_config=facts.run_config,
+            run_tags=facts.run_tags,
+        )
+        kwargs = self.load_inputs(tmpl, step_key, mapping_key)
+        if sig.config_param is not None:
+            kwargs[sig.config_param] = context.op_config
+        for name in sig.resource_params:
+            kwargs[name] = facts.resources.get(name)
+        return tmpl, context, partial(op.compute_fn, context, **kwargs)
+
+    # -- outputs --------------------------------------------------------------------------
+
+    def store_output(
+        self,
+        tmpl: StepTemplate,
+        context: StepScope,
+        value: Any,
+        output_name: str,
+        metadata: Mapping[str, Any] | None,
+        mapping_key: str | None = None,
+    ) -> None:
+        facts = self.facts
+        step_key = context.step_key
+        out_def = tmpl.node.op.outs.get(output_name)
+        if out_def is None:
+            raise DagloomError(
+                f'op "{tmpl.node.op.name}" returned output "{output_name}", which it does not '
+                f"declare; its outputs are {sorted(tmpl.node.op.outs)}"
+            )
+        if out_def.is_dynamic != (mapping_key is not None):
+            kind = "a DynamicOutput" if out_def.is_dynamic else "an Output"
+            raise DagloomError(f'output "{output_name}" of "{step_key}" must be given as {kind}')
+        asset_key = tmpl.asset_keys.get(output_name)
+        made = new_event(
+            facts.run_id,
+            facts.job_name,
+            _STEP_OUTPUT,
+            step_key,
+            f'Yielded output "{output_name}".',
+            _DEBUG,
+        )
+        made.step_output = StepOutputData(output_name=output_name, mapping_key=mapping_key or "")
+        facts.emit(made)
+        out_ctx = OutputContext(
+            step_key,
+            output_name,
+            facts.run_id,
+            mapping_key=mapping_key,
+            asset_key=asset_key,
+            job_name=facts.job_name,
+            definition_metadata=out_def.metadata,
+            resources=facts.resources,
+        )
+        manager = out_def.io_manager_key
+        if value is not NO_VALUE:
+            facts.io_managers[manager].handle_output(out_ctx, value)
+            made = new_event(
+                facts.run_id,
+                facts.job_name,
+                _HANDLED_OUTPUT,
+                step_key,
+                f'Handled output "{output_name}" using IO manager "{manager}"',
+                _DEBUG,
+            )
+            made.handled_output = HandledOutputData(
+                output_name=output_name,
+                manager_key=manager,
+                mapping_key=mapping_key or "",
+            )
+            facts.emit(made)
+        if mapping_key is None:
+            self.state.outputs[(step_key, output_name)] = out_ctx
+        else:
+            self.state.dynamic_keys.setdefault((step_key, output_name), {})[mapping_key] = out_ctx
+        if asset_key is not None:
+            combined: dict[str, Any] = {}
+            if out_ctx.user_metadata:
+                combined.update(out_ctx.user_metadata)
+            extra = context.output_metadata_for(output_name)
+            if extra:
+                combined.update(extra)
+            if metadata:
+                combined.update(metadata)
+            self.emit_materialization(step_key, asset_key, combined, None)
+
+    def emit_materialization(
+        self, step_key: str, asset_key: Any, metadata: Mapping[str, Any], description: str | None
+    ) -> None:
+        facts = self.facts
+        made = new_event(
+            facts.run_id,
+            facts.job_name,
+            _ASSET_MATERIALIZATION,
+            step_key,
+            f"Materialized value {asset_key.to_user_string()}.",
+            _INFO,
+        )
+        made.asset_materialization = AssetMaterializationData(
+            asset_key=AssetKeyMessage(path=list(asset_key.path)),
+            metadata=to_metadata_messages(metadata),
+            description=description or "",
+        )
+        facts.emit(made)
+
+    def handle_item(
+        self, tmpl: StepTemplate, context: StepScope, item: Any, seen: set[str]
+    ) -> None:
+        """One yielded (or returned) object of an op."""
+        if isinstance(item, Output):
+            seen.add(item.output_name)
+            self.store_output(tmpl, context, item.value, item.output_name, item.metadata)
+        elif isinstance(item, DynamicOutput):
+            seen.add(item.output_name)
+            self.store_output(
+                tmpl, context, item.value, item.output_name, item.metadata, item.mapping_key
+            )
+        elif isinstance(item, MaterializeResult):
+            output_name = self._output_for_asset(tmpl, item)
+            seen.add(output_name)
+            self.store_output(tmpl, context, item.value, output_name, item.metadata)
+        elif isinstance(item, AssetMaterialization):
+            self.emit_materialization(
+                context.step_key, item.asset_key, item.metadata or {}, item.description
+            )
+        else:
+            outs = tmpl.node.op.outs
+            if len(outs) == 1:
+                name = next(iter(outs))
+                seen.add(name)
+                self.store_output(tmpl, context, item, name, None)
+            else:
+                raise DagloomError(
+                    f'op "{tmpl.node.op.name}" yielded {type(item).__name__}; an op with several '
+                    "outputs must yield Output(value, output_name)"
+                )
+
+    def _output_for_asset(self, tmpl: StepTemplate, result: MaterializeResult) -> str:
+        if result.asset_key is None:
+            if len(tmpl.node.op.outs) != 1:
+                raise DagloomError(
+                    f'multi-asset "{tmpl.node.op.name}" must name asset_key in each '
+                    "MaterializeResult"
+                )
+            return next(iter(tmpl.node.op.outs))
+        for output_name, key in tmpl.asset_keys.items():
+            if key == result.asset_key:
+                return output_name
+        raise DagloomError(
+            f'"{tmpl.node.op.name}" returned a MaterializeResult for {result.asset_key}, which '
+            "it does not define"
+        )
+
+    def handle_return(self, tmpl: StepTemplate, context: StepScope, value: Any) -> None:
+        """What an op returned, spread over its outputs; checks required outputs."""
+        op = tmpl.node.op
+        seen: set[str] = set()
+        outs = op.outs
+        if len(outs) == 1:
+            out_name, out_def = next(iter(outs.items()))
+            if out_def.is_dynamic and isinstance(value, _SEQUENCES):
+                for item in value:
+                    self.handle_item(tmpl, context, item, seen)
+                seen.add(out_name)  # an empty list is a valid dynamic result
+            elif isinstance(value, _WRAPPED):
+                self.handle_item(tmpl, context, value, seen)
+            elif value is None and not out_def.is_required:
+                pass
+            else:
+                seen.add(out_name)
+                self.store_output(tmpl, context, value, out_name, None)
+        elif value is None:
+            pass
+        elif isinstance(value, tuple) and len(value) == len(outs):
+            for (out_name, _), item in zip(outs.items(), value, strict=True):
+                if isinstance(item, _OUTPUT_LIKE):
+                    self.handle_item(tmpl, context, item, seen)
+                else:
+                    seen.add(out_name)
+                    self.store_output(tmpl, context, item, out_name, None)
+        elif isinstance(value, tuple) and all(isinstance(v, MaterializeResult) for v in value):
+            for item in value:
+                self.handle_item(tmpl, context, item, seen)
+        else:
+            raise DagloomError(
+                f'op "{op.name}" has outputs {list(outs)} but returned {type(value).__name__}; '
+                "return a tuple with one value per output"
+            )
+        self.check_required(tmpl, seen)
+
+    def check_required(self, tmpl: StepTemplate, seen: set[str]) -> None:
+        for out_name, out_def in tmpl.node.op.outs.items():
+            if out_def.is_required and out_name not in seen and not out_def.is_dynamic:
+                raise DagloomError(
+                    f'op "{tmpl.node.op.name}" did not return or yield required output "{out_name}"'
+                )
+
+    # -- attempts -------------------------------------------------------------------------
+
+    def succeed(self, step_key: str, started: float) -> Outcome:
+        facts = self.facts
+        elapsed_ms = (perf_counter() - started) * 1000
+        made = new_event(
+            facts.run_id,
+            facts.job_name,
+            _STEP_SUCCESS,
+            step_key,
+            f'Finished execution of step "{step_key}" in {elapsed_ms:.2f}ms.',
+            _DEBUG,
+        )
+        facts.emit(made)
+        return _SUCCEEDED
+
+    def fail(self, step_key: str, attempt: int, exc: BaseException) -> Outcome:
+        """Turn an exception from an attempt into a retry or a failure, with its event."""
+        facts = self.facts
+        tmpl = facts.plan.template(step_key)
+        policy = tmpl.retry_policy
+        delay: float | None = None
+        max_retries = 0
+        if isinstance(exc, RetryRequested):
+            max_retries = exc.max_retries
+            delay = exc.seconds_to_wait
+        elif policy is not None and (not isinstance(exc, Failure) or exc.allow_retries):
+            max_retries = policy.max_retries
+            delay = policy.delay_for(attempt + 1, facts.rng)
+        if attempt < max_retries:
+            made = new_event(
+                facts.run_id,
+                facts.job_name,
+                _STEP_UP_FOR_RETRY,
+                step_key,
+                f'Execution of step "{step_key}" failed and has requested a retry '
+                f"in {delay or 0:.3g} seconds.",
+                _DEBUG,
+            )
+            made.step_retry = StepRetryData(
+                attempt=attempt + 1,
+                max_retries=max_retries,
+                delay_seconds=delay or 0.0,
+                error=error_info(exc),
+            )
+            facts.emit(made)
+            return Outcome(FAILED, retry_delay=delay or 0.0, error=exc)
+        user_failure = isinstance(exc, Failure)
+        metadata = exc.metadata if isinstance(exc, Failure) else None
+        description = exc.description if isinstance(exc, Failure) and exc.description else str(exc)
+        made = new_event(
+            facts.run_id,
+            facts.job_name,
+            _STEP_FAILURE,
+            step_key,
+            f'Execution of step "{step_key}" failed: {type(exc).__name__}: {description}',
+            _ERROR,
+        )
+        made.step_failure = StepFailureData(
+            error=error_info(exc),
+            user_failure=user_failure,
+            metadata=to_metadata_messages(metadata),
+        )
+        facts.emit(made)
+        self.state.errors[step_key] = exc
+        return Outcome(FAILED, error=exc)
+
+    def run_sync(self, step_key: str, attempt: int) -> Outcome:
+        """One attempt of a sync op, inline."""
+        started = perf_counter()
+        try:
+            tmpl, context, call = self.prepare(step_key, attempt)
+            result = call()
+            if inspect.isgenerator(result):
+                seen: set[str] = set()
+                for item in result:
+                    self.handle_item(tmpl, context, item, seen)
+                self.check_required(tmpl, seen)
+            else:
+                self.handle_return(tmpl, context, result)
+        except _Skip as skip:
+            return self.skip(step_key, str(skip), skip.upstream)
+        except Exception as exc:
+            return self.fail(step_key, attempt, exc)
+        return self.succeed(step_key, started)
+
+    async def run_async(
+        self, step_key: str, attempt: int, threads: anyio.CapacityLimiter | None
+    ) -> Outcome:
+        """One attempt of an async op (or of a sync op in a worker thread)."""
+        started = perf_counter()
+        try:
+            tmpl, context, call = self.prepare(step_key, attempt)
+            if threads is not None and not tmpl.is_async:
+                result = await anyio.to_thread.run_sync(_call_and_drain, call, limiter=threads)
+            else:
+                result = call()
+            seen: set[str] = set()
+            if inspect.isasyncgen(result):
+                async for item in result:
+                    self.handle_item(tmpl, context, item, seen)
+                self.check_required(tmpl, seen)
+            elif inspect.isawaitable(result):
+                self.handle_return(tmpl, context, await result)
+            elif isinstance(result, _Drained) or inspect.isgenerator(result):
+                for item in result.items if isinstance(result, _Drained) else result:
+                    self.handle_item(tmpl, context, item, seen)
+                self.check_required(tmpl, seen)
+            else:
+                self.handle_return(tmpl, context, result)
+        except _Skip as skip:
+            return self.skip(step_key, str(skip), skip.upstream)
+        except Exception as exc:
+            return self.fail(step_key, attempt, exc)
+        return self.succeed(step_key, started)
+
+    def skip(self, step_key: str, reason: str, upstream: tuple[str, ...]) -> Outcome:
+        facts = self.facts
+        made = new_event(
+            facts.run_id,
+            facts.job_name,
+            _STEP_SKIPPED,
+            step_key,
+            f'Skipped execution of step "{step_key}": {reason}.',
+            _INFO,
+        )
+        made.step_skipped = StepSkippedData(upstream_step_keys=list(upstream))
+        facts.emit(made)
+        return Outcome(SKIPPED)
+
+
+class _Drained:
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+
+
+def _call_and_drain(call: Callable[[], Any]) -> Any:
+    result = call()
+    if inspect.isgenerator(result):
+        return _Drained(list(result))
+    return result
