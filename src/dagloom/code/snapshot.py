@@ -16,7 +16,8 @@ from dagloom.definitions.asset import AssetsDefinition, AssetSpec
 from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.definitions import Definitions
-from dagloom.definitions.graph import (
+from dagloom.definitions.job import JobDefinition
+from dagloom.definitions.node import (
     Binding,
     FromCollect,
     FromDynamicElement,
@@ -25,7 +26,6 @@ from dagloom.definitions.graph import (
     FromOutput,
     Node,
 )
-from dagloom.definitions.job import JobDefinition
 from dagloom.definitions.run_request import RunRequest
 from dagloom.definitions.schedule import (
     DefaultScheduleStatus,

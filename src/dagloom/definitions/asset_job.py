@@ -10,8 +10,8 @@ from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.asset_selection import AssetGraph, AssetSelection, coerce_selection
 from dagloom.definitions.config import RunConfig
 from dagloom.definitions.executor import ExecutorDefinition
-from dagloom.definitions.graph import FromOutput, Node
 from dagloom.definitions.job import AssetLayer, JobDefinition
+from dagloom.definitions.node import FromOutput, Node
 from dagloom.definitions.op import check_name
 from dagloom.definitions.retry import RetryPolicy
 from dagloom.errors import DefinitionError

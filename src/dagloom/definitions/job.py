@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, overload
 
 from dagloom.definitions.config import RunConfig, coerce_run_config
 from dagloom.definitions.executor import ExecutorDefinition, in_process_executor
-from dagloom.definitions.graph import Node, compose, validate_nodes
+from dagloom.definitions.graph import compose
+from dagloom.definitions.node import Node, validate_nodes
 from dagloom.definitions.op import check_name
 from dagloom.definitions.retry import RetryPolicy
 from dagloom.errors import DefinitionError

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dagloom.definitions.graph import (
+from dagloom.definitions.node import (
     Binding,
     FromCollect,
     FromDynamicElement,
@@ -265,7 +265,7 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
 
 def select_nodes(job: JobDefinition, selection: list[str]) -> set[str]:
     """Resolve an op selection (`name`, `*name`, `name*`, `+name`, `name+`) to node names."""
-    from dagloom.definitions.graph import upstream_nodes
+    from dagloom.definitions.node import upstream_nodes
 
     nodes = job.nodes
     ups = {name: set(upstream_nodes(node)) for name, node in nodes.items()}

@@ -11,7 +11,8 @@ import anyio
 import orjson
 
 from dagloom.definitions.config import RunConfig
-from dagloom.definitions.graph import (
+from dagloom.definitions.io_manager import InMemoryIOManager, IOManager
+from dagloom.definitions.node import (
     Binding,
     FromCollect,
     FromDynamicElement,
@@ -19,7 +20,6 @@ from dagloom.definitions.graph import (
     FromOutput,
     Node,
 )
-from dagloom.definitions.io_manager import InMemoryIOManager, IOManager
 from dagloom.definitions.resources import ResourceScope
 from dagloom.errors import DefinitionError
 from dagloom.execution.events import error_info, event

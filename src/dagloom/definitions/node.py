@@ -1,0 +1,157 @@
+"""Nodes: one op placed in a job, the binding of each of its inputs, and the checks and
+orderings computed over a set of nodes (pure; no composition, no execution)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dagloom.definitions.op import OpDefinition
+from dagloom.definitions.outputs import DEFAULT_OUTPUT
+from dagloom.definitions.retry import RetryPolicy
+from dagloom.errors import DefinitionError
+
+# ---------------------------------------------------------------------------------------
+# Bindings: where a node input gets its value.
+
+
+@dataclass(frozen=True, slots=True)
+class FromOutput:
+    """The value of one output of another node (one element, if that node is mapped)."""
+
+    node: str
+    output: str = DEFAULT_OUTPUT
+
+
+@dataclass(frozen=True, slots=True)
+class FromFanIn:
+    """A list of values, one per source, in order."""
+
+    sources: tuple[FromOutput, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FromDynamicElement:
+    """One element of a dynamic output; makes the receiving node mapped."""
+
+    node: str
+    output: str
+
+
+@dataclass(frozen=True, slots=True)
+class FromCollect:
+    """Every element of a dynamic output, or every instance of a mapped node's output, as a
+    list ordered by mapping key position."""
+
+    node: str
+    output: str
+
+
+@dataclass(frozen=True, slots=True)
+class FromGraphInput:
+    """A graph's own input; replaced by the caller's binding when the graph is inlined."""
+
+    name: str
+
+
+Binding = FromOutput | FromFanIn | FromDynamicElement | FromCollect | FromGraphInput
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One op in a job: its unique name, definition, and the binding of each input."""
+
+    name: str
+    op: OpDefinition
+    inputs: Mapping[str, Binding]
+    tags: Mapping[str, Any] = field(default_factory=dict)
+    retry_policy: RetryPolicy | None = None
+    after: tuple[str, ...] = ()  # nodes that must finish first, passing no data
+
+
+# ---------------------------------------------------------------------------------------
+# Validation
+
+
+def validate_nodes(owner: str, nodes: Mapping[str, Node], *, allow_graph_inputs: bool) -> None:
+    """Every binding names an existing node and output; dynamic outputs are only reached
+    through map/collect; no cycles. Raises DefinitionError naming the node and input."""
+    for node in nodes.values():
+        for input_name, binding in node.inputs.items():
+            where = f"{owner!r}: input {input_name!r} of {node.name!r}"
+            for source_node, output, mode in _sources(binding):
+                if source_node is None:
+                    if not allow_graph_inputs:
+                        raise DefinitionError(f"{where} refers to a graph input", name=owner)
+                    continue
+                upstream = nodes.get(source_node)
+                if upstream is None:
+                    raise DefinitionError(
+                        f"{where} depends on unknown node {source_node!r}", name=owner
+                    )
+                out = upstream.op.outs.get(output)
+                if out is None:
+                    raise DefinitionError(
+                        f"{where} depends on output {output!r} of {source_node!r}, which has "
+                        f"outputs {sorted(upstream.op.outs)}",
+                        name=owner,
+                    )
+                if out.is_dynamic and mode == "value":
+                    raise DefinitionError(
+                        f"{where}: dynamic output {source_node}.{output} must be used through "
+                        ".map(fn) or .collect()",
+                        name=owner,
+                    )
+    order = topological_order(owner, nodes)
+    del order
+
+
+def _sources(binding: Binding) -> list[tuple[str | None, str, str]]:
+    if isinstance(binding, FromOutput):
+        return [(binding.node, binding.output, "value")]
+    if isinstance(binding, FromFanIn):
+        return [(s.node, s.output, "value") for s in binding.sources]
+    if isinstance(binding, FromDynamicElement):
+        return [(binding.node, binding.output, "element")]
+    if isinstance(binding, FromCollect):
+        return [(binding.node, binding.output, "collect")]
+    return [(None, binding.name, "graph")]
+
+
+def upstream_nodes(node: Node) -> list[str]:
+    """Names of the nodes `node` reads from, in binding order, without repeats."""
+    seen: dict[str, None] = {}
+    for binding in node.inputs.values():
+        for source, _, _ in _sources(binding):
+            if source is not None:
+                seen[source] = None
+    for name in node.after:
+        seen[name] = None
+    return list(seen)
+
+
+def topological_order(owner: str, nodes: Mapping[str, Node]) -> list[str]:
+    """Nodes in dependency order (stable: declaration order among ready nodes); a cycle
+    raises DefinitionError naming the nodes on it."""
+    pending = {name: set(upstream_nodes(node)) & nodes.keys() for name, node in nodes.items()}
+    order: list[str] = []
+    ready = [name for name, deps in pending.items() if not deps]
+    downstream: dict[str, list[str]] = {name: [] for name in nodes}
+    for name, deps in pending.items():
+        for dep in deps:
+            downstream[dep].append(name)
+    index = 0
+    while index < len(ready):
+        name = ready[index]
+        index += 1
+        order.append(name)
+        for child in downstream[name]:
+            deps = pending[child]
+            deps.discard(name)
+            if not deps:
+                ready.append(child)
+    if len(order) != len(nodes):
+        stuck = sorted(set(nodes) - set(order))
+        raise DefinitionError(f"{owner!r} has a dependency cycle among {stuck}", name=owner)
+    return order
