@@ -3,9 +3,11 @@ batches."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskGroup
 
 from dagloom.errors import StorageError
@@ -46,6 +48,7 @@ class StorageEventSink:
         "_max_delay",
         "_storage",
         "_task_group",
+        "_wake_at",
         "_writing",
     )
 
@@ -69,17 +72,36 @@ class StorageEventSink:
         self._error: StorageError | None = None
         self._max_delay = max_delay
         self._lingering = False
+        self._wake_at = 1
 
     def emit(self, event: Event) -> None:
-        self._buffer.append(event)
+        # The executor emits ~5 events per step: emit only appends until the buffer reaches
+        # `_wake_at`, the length at which `_wake` has something to do.
+        buffer = self._buffer
+        buffer.append(event)
+        if len(buffer) >= self._wake_at:
+            self._wake()
+
+    def _wake(self) -> None:
+        """Start a write when a batch is full, or the linger timer on a first event."""
         if self._writing or self._error is not None:
-            return
-        if len(self._buffer) >= self._batch_size:
+            pass
+        elif len(self._buffer) >= self._batch_size:
             self._start_writing()
-            self._task_group.start_soon(self._drain)
+            self._task_group.start_soon(self._drain_soon)
         elif not self._lingering and self._max_delay is not None:
             self._lingering = True
             self._task_group.start_soon(self._linger, self._max_delay)
+        self._set_wake_at()
+
+    def _set_wake_at(self) -> None:
+        """The buffer length at which `emit` calls `_wake` again, given the state now."""
+        if self._writing or self._error is not None:
+            self._wake_at = sys.maxsize
+        elif self._lingering or self._max_delay is None:
+            self._wake_at = self._batch_size
+        else:
+            self._wake_at = 1
 
     async def _linger(self, delay: float) -> None:
         """Write what is buffered `delay` seconds from now, if nothing else has by then."""
@@ -87,13 +109,22 @@ class StorageEventSink:
             await anyio.sleep(delay)
         finally:
             self._lingering = False
+            self._set_wake_at()
         if self._buffer and not self._writing and self._error is None:
             self._start_writing()
             await self._drain()
 
     def _start_writing(self) -> None:
         self._writing = True
+        self._wake_at = sys.maxsize
         self._idle = anyio.Event()
+
+    async def _drain_soon(self) -> None:
+        # Let the emitting task run on to its next wait first: what it emits until then (at
+        # the end of a run: its end event, just before `flush`) joins this write instead of
+        # needing a transaction of its own.
+        await anyio.lowlevel.checkpoint()
+        await self._drain()
 
     async def _drain(self) -> None:
         try:
@@ -113,6 +144,7 @@ class StorageEventSink:
                 self._error = None
         finally:
             self._writing = False
+            self._set_wake_at()
             self._idle.set()
 
     async def flush(self) -> None:
