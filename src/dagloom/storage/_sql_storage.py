@@ -178,6 +178,12 @@ class SqlDatabase(abc.ABC, Generic[C]):
         """A connection inside a write transaction, committed on success and rolled back on
         error. Once begun, it finishes even if the caller is cancelled."""
 
+    async def write(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        """Run each statement once per parameter row, all in one write transaction."""
+        async with self.transaction() as tx:
+            for sql, rows in statements:
+                await tx.executemany(sql, rows)
+
     @abc.abstractmethod
     async def store_events(self, events: Sequence[Event]) -> None:
         """Store a non-empty batch and the run status changes it makes in one transaction,
@@ -312,13 +318,14 @@ class SqlRunStorage(SqlStorage[D]):
     __slots__ = ()
 
     async def add_run(self, run: Run) -> Run:
+        row = _sql.run_row(run)
         try:
-            async with self.database.transaction() as tx:
-                await tx.execute(_sql.INSERT_RUN, _sql.run_row(run))
-                if run.tags:
-                    await tx.executemany(
-                        _sql.INSERT_TAG, [(run.run_id, k, v) for k, v in run.tags.items()]
-                    )
+            await self.database.write(
+                [
+                    (_sql.INSERT_RUN, [row]),
+                    (_sql.INSERT_TAG, [(run.run_id, k, v) for k, v in run.tags.items()]),
+                ]
+            )
         except StorageError as exc:
             if self.database.rejected_as_duplicate(exc.__cause__):
                 raise StorageError(
@@ -326,10 +333,8 @@ class SqlRunStorage(SqlStorage[D]):
                     location=self.database.location,
                 ) from exc
             raise
-        stored = await self.get_run(run.run_id)
-        if stored is None:
-            raise RunNotFoundError(run.run_id)
-        return stored
+        # The run as a read would return it, without the read: the row converters round-trip.
+        return _sql.row_run(row)
 
     async def get_run(self, run_id: str) -> Run | None:
         rows = await self.database.fetch(f"{_sql.RUN_SELECT} WHERE run_id = ?", (run_id,))

@@ -344,6 +344,25 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
                 if tx.begun:
                     await self._in_writer(_end)
 
+    async def write(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        """`SqlDatabase.write` in one call into the writer's thread."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            self._begin(conn)
+            try:
+                for sql, rows in statements:
+                    if rows:
+                        conn.executemany(sql, rows)
+            except BaseException:
+                _undo(conn)
+                raise
+            _end(conn)
+
+        self._require(self._writer)
+        async with self._write_lock:
+            with self._errors("writing"), anyio.CancelScope(shield=True):
+                await self._in_writer(write)
+
     def _begin(self, conn: sqlite3.Connection) -> None:
         self._retry_busy_sync(lambda: conn.execute("BEGIN IMMEDIATE"))
 
