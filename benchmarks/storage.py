@@ -1,5 +1,6 @@
 """Storage benchmark: events written and read back per second, SQLite and Postgres, each
-beside its raw-driver floor (the same rows inserted with no dagloom code in between).
+beside its raw-driver floor (the same chunk rows, encoded beforehand, inserted with no dagloom
+code in between).
 
     python -m benchmarks storage [--sizes 10000,100000] [--repeats 3] [--json PATH]
 
@@ -28,7 +29,7 @@ import anyio
 
 from dagloom.instance import DagloomInstance
 from dagloom.messages import Event, EventType, StepOutputData
-from dagloom.storage._codec import EVENT_COLUMNS, encode_event
+from dagloom.storage._codec import encode_chunks
 
 BATCH = 500
 
@@ -86,22 +87,40 @@ async def _instance_write_read(config: dict[str, Any], home: Path, n: int) -> tu
     return wrote, read
 
 
+CHUNK_COLUMNS = ("run_id", "first_storage_id", "last_storage_id", "body")
+
+
+def _chunk_rows(n: int) -> list[list[tuple[str, int, int, bytes]]]:
+    """The event_chunks rows of `n` events, one list per BATCH-event transaction."""
+    events = make_events("raw", n)
+    batches = []
+    first = 1
+    for i in range(0, n, BATCH):
+        rows = []
+        for chunk in encode_chunks(events[i : i + BATCH]):
+            rows.append((chunk.run_id, first, first + chunk.count - 1, chunk.body))
+            first += chunk.count
+        batches.append(rows)
+    return batches
+
+
 def _sqlite_raw(path: Path, n: int) -> float:
-    rows = [encode_event(e) for e in make_events("raw", n)]
+    batches = _chunk_rows(n)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute(
-        "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, "
-        "event_type INTEGER, step_key TEXT, timestamp REAL, asset_key TEXT, partition TEXT, "
-        "body BLOB)"
+        "CREATE TABLE IF NOT EXISTS event_chunks (id INTEGER PRIMARY KEY, run_id TEXT, "
+        "first_storage_id INTEGER, last_storage_id INTEGER, body BLOB)"
     )
-    conn.execute("CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, id)")
-    sql = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS event_chunks_by_run ON event_chunks (run_id, last_storage_id)"
+    )
+    sql = f"INSERT INTO event_chunks ({', '.join(CHUNK_COLUMNS)}) VALUES (?, ?, ?, ?)"
     start = time.perf_counter()
-    for i in range(0, n, BATCH):
+    for rows in batches:
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(sql, rows[i : i + BATCH])
+        conn.executemany(sql, rows)
         conn.execute("COMMIT")
     took = time.perf_counter() - start
     conn.close()
@@ -111,23 +130,22 @@ def _sqlite_raw(path: Path, n: int) -> float:
 async def _pg_raw(url: str, schema: str, n: int) -> float:
     import asyncpg  # type: ignore[import-untyped]
 
-    rows = [encode_event(e) for e in make_events("raw", n)]
+    batches = _chunk_rows(n)
     conn = await asyncpg.connect(url)
     try:
         await conn.execute(
-            f'CREATE TABLE IF NOT EXISTS "{schema}".raw_events (id BIGINT GENERATED ALWAYS AS '
-            "IDENTITY PRIMARY KEY, run_id TEXT, event_type INTEGER, step_key TEXT, "
-            "timestamp DOUBLE PRECISION, asset_key TEXT, partition TEXT, body BYTEA)"
+            f'CREATE TABLE IF NOT EXISTS "{schema}".raw_chunks (id BIGINT GENERATED ALWAYS AS '
+            "IDENTITY PRIMARY KEY, run_id TEXT, first_storage_id BIGINT, last_storage_id BIGINT, "
+            "body BYTEA)"
+        )
+        sql = (
+            f'INSERT INTO "{schema}".raw_chunks ({", ".join(CHUNK_COLUMNS)}) '
+            "VALUES ($1, $2, $3, $4)"
         )
         start = time.perf_counter()
-        for i in range(0, n, BATCH):
+        for rows in batches:
             async with conn.transaction():
-                await conn.copy_records_to_table(
-                    "raw_events",
-                    records=rows[i : i + BATCH],
-                    columns=EVENT_COLUMNS,
-                    schema_name=schema,
-                )
+                await conn.executemany(sql, rows)
         return time.perf_counter() - start
     finally:
         await conn.close()
@@ -208,7 +226,7 @@ async def run(sizes: Sequence[int], repeats: int) -> list[dict[str, Any]]:
             raw.append(f)
         results += [
             _row("write_events", n, "dagloom-postgres", writes),
-            _row("write_events", n, "asyncpg-copy-raw", raw),
+            _row("write_events", n, "asyncpg-raw", raw),
             _row("read_events", n, "dagloom-postgres", reads),
         ]
     return results
@@ -228,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{'events/s':>11}{'vs floor':>10}"
     )
     for r in results:
-        floor_name = {"dagloom-sqlite": "sqlite3-raw", "dagloom-postgres": "asyncpg-copy-raw"}
+        floor_name = {"dagloom-sqlite": "sqlite3-raw", "dagloom-postgres": "asyncpg-raw"}
         floor = floors.get((r["workload"], r["n_steps"], floor_name.get(r["system"], "")))
         ratio = f"{r['median_s'] / floor:.2f}x" if floor else ""
         print(

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from dagloom.errors import RunNotFoundError, StorageError
@@ -142,6 +143,21 @@ async def test_a_failed_write_keeps_events_for_the_next_flush(tmp_path: Path) ->
         await sink.flush()
         assert sink.pending == 0
         assert len(await instance.get_events("r")) == 1
+
+
+async def test_a_keeping_sink_keeps_every_event_and_writes_each_once(tmp_path: Path) -> None:
+    async with DagloomInstance.open(tmp_path) as instance:
+        sink = instance.event_sink(batch_size=3, keep=True)
+        sent = run_events("r", 5)
+        for event in sent[:4]:
+            sink.emit(event)
+        await anyio.lowlevel.checkpoint()  # a full batch starts writing in the background
+        for event in sent[4:]:
+            sink.emit(event)
+        await sink.flush()
+        await sink.flush()
+        assert sink.events == sent and sink.pending == 0
+        assert [r.event for r in await instance.get_events("r")] == sent
 
 
 def test_importing_the_instance_loads_no_database_driver() -> None:

@@ -263,6 +263,42 @@ class StorageContract:
         only = await events.get_events("r", event_types=[EventType.STEP_SUCCESS])
         assert [r.event.event_type for r in only if r.event] == [EventType.STEP_SUCCESS]
 
+    async def test_a_batch_of_interleaved_runs_keeps_order_across_chunks(
+        self, storages: Storages
+    ) -> None:
+        """Storage ids order every event, however a backend groups them, and a cursor or a
+        limit may fall anywhere (chunks hold up to 1000 events of one run)."""
+        _, events, _ = storages
+        sent = [
+            ev(f"r{i % 2}" if i < 300 else "r0", EventType.STEP_START, f"{i}") for i in range(2600)
+        ]
+        await events.store_events(sent)
+        await events.store_events([materialization("r1", ["a"]), ev("r0", EventType.RUN_SUCCESS)])
+        r0 = await events.get_events("r0")
+        assert [r.event.step_key for r in r0 if r.event][:-1] == [
+            e.step_key for e in sent if e.run_id == "r0"
+        ]
+        ids = [r.storage_id for r in r0]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids)
+        r1 = await events.get_events("r1")
+        assert [r.event.step_key for r in r1 if r.event] == [f"{i}" for i in range(1, 300, 2)] + [
+            "s"
+        ]
+        assert min(ids) < max(r.storage_id for r in r1) < max(ids)
+        pages: list[str] = []
+        cursor: int | None = None
+        while page := await events.get_events("r0", after=cursor, limit=333):
+            pages += [r.event.step_key for r in page if r.event]
+            cursor = page[-1].storage_id
+        assert pages == [r.event.step_key for r in r0 if r.event]
+        middle = r0[1500].storage_id
+        after = await events.get_events("r0", after=middle, limit=2)
+        assert [r.storage_id for r in after] == ids[1501:1503]
+        ends = await events.get_events("r0", after=middle, event_types=[EventType.RUN_SUCCESS])
+        assert [r.storage_id for r in ends] == [ids[-1]]
+        latest = await events.get_latest_materialization(["a"])
+        assert latest is not None and latest.storage_id == r1[-1].storage_id
+
     async def test_run_events_move_run_status_and_times(self, storages: Storages) -> None:
         runs, events, _ = storages
         await runs.add_run(make_run("r"))

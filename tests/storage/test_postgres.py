@@ -10,8 +10,10 @@ import asyncpg
 import pytest
 
 from dagloom.errors import SchemaVersionError, StorageError
-from dagloom.messages import Event, EventType
+from dagloom.messages import Event, EventRecord, EventType
+from dagloom.storage.migrations.postgres import POSTGRES_MIGRATIONS
 from dagloom.storage.postgres import postgres_storages
+from tests.storage._legacy import LEGACY_EVENTS, LEGACY_ROWS
 from tests.storage.contract import StorageContract, Storages, opened
 from tests.storage.pg import PG_URL, fresh_schema
 
@@ -66,7 +68,7 @@ async def test_notify_wakes_a_watcher_on_another_connection(schema: str) -> None
         await watcher_events.close()
 
 
-async def test_a_large_batch_goes_through_copy_and_reads_back(schema: str) -> None:
+async def test_a_large_batch_is_stored_in_chunks_and_reads_back(schema: str) -> None:
     _, events, _ = postgres_storages(PG_URL, schema=schema)
     await events.open()
     try:
@@ -78,6 +80,44 @@ async def test_a_large_batch_goes_through_copy_and_reads_back(schema: str) -> No
         assert [r.event for r in await events.get_events("r")] == sent
     finally:
         await events.close()
+
+
+async def test_migrating_from_schema_2_keeps_every_event_and_its_storage_id(
+    schema: str,
+) -> None:
+    conn = await asyncpg.connect(PG_URL, server_settings={"search_path": schema})
+    try:
+        for migration in POSTGRES_MIGRATIONS[:2]:
+            for statement in migration.statements:
+                await conn.execute(statement)
+        await conn.execute("INSERT INTO dagloom_schema (version, migrated_at) VALUES (2, 0)")
+        # Ids come from the table's identity, as schema 2 gave them out; 7 and 9 are deleted.
+        rows = [*LEGACY_ROWS[:6], (7, "gone", 10, "", 0.0, None, None, None), LEGACY_ROWS[6]]
+        rows.append((9, "gone", 10, "", 0.0, None, None, None))
+        await conn.executemany(
+            "INSERT INTO events (run_id, event_type, step_key, timestamp, asset_key, partition, "
+            "body) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            [row[1:] for row in rows],
+        )
+        await conn.execute("DELETE FROM events WHERE run_id = 'gone'")
+    finally:
+        await conn.close()
+    runs, _, _ = postgres_storages(PG_URL, schema=schema)
+    with pytest.raises(SchemaVersionError):
+        await runs.open()
+    assert (await runs.migrate()).up_to_date
+    async with opened(postgres_storages(PG_URL, schema=schema)) as (_, events, _):
+        r1 = await events.get_events("r1")
+        assert {r.storage_id: r.event for r in r1} == {
+            i: e for i, e in LEGACY_EVENTS.items() if e.run_id == "r1"
+        }
+        assert [(r.storage_id, r.event) for r in await events.get_events("r2")] == [
+            (3, LEGACY_EVENTS[3])
+        ]
+        latest = await events.get_latest_materialization(["a", "b"])
+        assert latest == EventRecord(storage_id=5, event=LEGACY_EVENTS[5])
+        await events.store_events([Event(run_id="r3", event_type=EventType.RUN_START)])
+        assert [r.storage_id for r in await events.get_events("r3")] == [10]
 
 
 async def test_a_newer_schema_is_refused(schema: str) -> None:

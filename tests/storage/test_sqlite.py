@@ -15,11 +15,12 @@ import pytest
 from anyio.streams.text import TextReceiveStream
 
 from dagloom.errors import SchemaVersionError, StorageError
-from dagloom.messages import EventRecord, EventType, Run, RunStatus
+from dagloom.messages import Event, EventRecord, EventType, Run, RunStatus
 from dagloom.storage import _sql
 from dagloom.storage.migrations import latest
 from dagloom.storage.migrations.sqlite import SQLITE_MIGRATIONS
 from dagloom.storage.sqlite import sqlite_storages
+from tests.storage._legacy import LEGACY_EVENTS, LEGACY_INSERT, LEGACY_ROWS
 from tests.storage.contract import StorageContract, Storages, opened
 
 
@@ -65,6 +66,45 @@ async def test_an_older_schema_must_be_migrated_and_keeps_its_runs(tmp_path: Pat
         await schedules.close()
         await runs.close()
     assert (await runs.migrate()).up_to_date
+
+
+async def test_migrating_from_schema_2_keeps_every_event_and_its_storage_id(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        for migration in SQLITE_MIGRATIONS[:2]:
+            for statement in migration.statements:
+                conn.execute(statement)
+        conn.execute("INSERT INTO dagloom_schema (version, migrated_at) VALUES (2, 0)")
+        conn.executemany(LEGACY_INSERT, LEGACY_ROWS)
+        # The highest id ever given out was deleted; it is never given out again.
+        conn.execute(LEGACY_INSERT, (9, "gone", 10, "", 0.0, None, None, None))
+        conn.execute("DELETE FROM events WHERE id = 9")
+    runs, _, _ = sqlite_storages(path)
+    with pytest.raises(SchemaVersionError):
+        await runs.open()
+    assert (await runs.migrate()).up_to_date
+    async with opened(sqlite_storages(path)) as (_, events, _):
+        r1 = await events.get_events("r1")
+        assert {r.storage_id: r.event for r in r1} == {
+            i: e for i, e in LEGACY_EVENTS.items() if e.run_id == "r1"
+        }
+        assert [(r.storage_id, r.event) for r in await events.get_events("r2")] == [
+            (3, LEGACY_EVENTS[3])
+        ]
+        assert [r.storage_id for r in await events.get_events("r1", after=2, limit=2)] == [4, 5]
+        assert await events.get_asset_keys() == [("a", "b")]
+        latest = await events.get_latest_materialization(["a", "b"])
+        assert latest == EventRecord(storage_id=5, event=LEGACY_EVENTS[5])
+        await events.store_events([Event(run_id="r3", event_type=EventType.RUN_START)])
+        assert [r.storage_id for r in await events.get_events("r3")] == [10]
+        await events.delete_events("r1")
+        assert await events.get_events("r1") == []
+        assert await events.get_asset_keys() == []
+    with sqlite3.connect(path) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        assert "events" not in tables
 
 
 async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from dagloom.definitions.job import JobDefinition
     from dagloom.execution.origin import CodeOrigin
     from dagloom.instance import DagloomInstance
+    from dagloom.storage.sink import StorageEventSink
 
 T = TypeVar("T")
 
@@ -154,10 +155,6 @@ async def execute_job_in_process(
         )
     run_id = run_id or str(uuid.uuid4())
     run_tags = {**job.tags, **job.run_tags, **dict(tags or {})}
-    events = ListEventSink()
-    sinks: list[EventSink] = [events]
-    if sink is not None:
-        sinks.append(sink)
     if instance is not None and not run_is_stored:
         layer = job.asset_layer
         await instance.create_run(
@@ -174,9 +171,12 @@ async def execute_job_in_process(
                 create_time=time(),
             )
         )
-    if instance is not None:
-        sinks.append(instance.event_sink())
-    out: EventSink = sinks[0] if len(sinks) == 1 else FanoutEventSink(*sinks)
+    # The run's own record of its events (for the result) is the storage sink's, when there
+    # is one: a second sink would cost the executor another call per event.
+    events: ListEventSink | StorageEventSink = (
+        ListEventSink() if instance is None else instance.event_sink(keep=True)
+    )
+    out: EventSink = events if sink is None else FanoutEventSink(events, sink)
     emit = out.emit
     emit(
         event(

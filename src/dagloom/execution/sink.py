@@ -39,14 +39,15 @@ class ListEventSink:
 class FanoutEventSink:
     """Emits each event to several sinks in order; `flush` flushes them all."""
 
-    __slots__ = ("_sinks",)
+    __slots__ = ("_emits", "_sinks")
 
     def __init__(self, *sinks: EventSink) -> None:
         self._sinks = sinks
+        self._emits = tuple(sink.emit for sink in sinks)
 
     def emit(self, event: Event) -> None:
-        for sink in self._sinks:
-            sink.emit(event)
+        for emit in self._emits:
+            emit(event)
 
     async def flush(self) -> None:
         for sink in self._sinks:

@@ -351,8 +351,9 @@ class DagloomInstance:
         if not self._shared_db:
             await self._runs.handle_run_events(events)
 
-    def event_sink(self, *, batch_size: int = BATCH_SIZE) -> StorageEventSink:
-        """A new batched sink into this instance's event log (see `StorageEventSink`).
+    def event_sink(self, *, batch_size: int = BATCH_SIZE, keep: bool = False) -> StorageEventSink:
+        """A new batched sink into this instance's event log (see `StorageEventSink`; with
+        `keep` it also keeps every event emitted, in its `events`).
 
         Take one per run; `await sink.flush()` before reporting the run finished makes its
         terminal event, and the status it sets, durable. Needs the instance entered.
@@ -366,6 +367,7 @@ class DagloomInstance:
             self._task_group,
             batch_size=batch_size,
             after_store=None if self._shared_db else self._runs.handle_run_events,
+            keep=keep,
         )
 
     async def get_events(

@@ -9,7 +9,6 @@ from typing import Any
 import orjson
 
 from dagloom.messages import AssetKeyMessage, Run, RunStatus
-from dagloom.storage._codec import EVENT_COLUMNS
 from dagloom.storage.base import RunsFilter, RunStatusChange
 
 RUN_COLUMNS = (
@@ -32,11 +31,18 @@ RUN_SELECT = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
 INSERT_RUN = (
     f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' for _ in RUN_COLUMNS)})"
 )
-INSERT_EVENT = (
-    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in EVENT_COLUMNS)})"
+ALLOCATE_STORAGE_IDS = (
+    "UPDATE event_storage_ids SET last_storage_id = last_storage_id + ? RETURNING last_storage_id"
 )
-EVENT_SELECT = "SELECT id, run_id, event_type, step_key, timestamp, body FROM events"
+"""Take the next `?` storage ids; returns the last one taken. The row stays locked (Postgres)
+or the file does (SQLite) until commit, so ids commit in the order they are taken."""
+INSERT_CHUNK = (
+    "INSERT INTO event_chunks (run_id, first_storage_id, last_storage_id, body) VALUES (?, ?, ?, ?)"
+)
+INSERT_ASSET_EVENT = (
+    "INSERT INTO asset_events (storage_id, run_id, event_type, asset_key, partition, body) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
 UPDATE_RUN_STATUS = (
     "UPDATE runs SET status = ?, start_time = COALESCE(?, start_time), "
     "end_time = COALESCE(?, end_time) WHERE run_id = ?"
@@ -161,16 +167,15 @@ def runs_query(
     return _select(RUN_SELECT, conditions, "id DESC", limit)
 
 
-def events_query(
-    run_id: str, after: int | None, limit: int | None, event_types: Sequence[int]
-) -> tuple[str, list[Any]]:
-    """The SELECT for `EventLogStorage.get_events`."""
-    conditions: Conditions = [
-        ("run_id = ?", [run_id]),
-        ("id > ?", _given(after)),
-        (_in("event_type", event_types), event_types),
-    ]
-    return _select(EVENT_SELECT, conditions, "id", limit)
+def chunks_query(run_id: str, after: int | None, limit: int | None) -> tuple[str, list[Any]]:
+    """The SELECT of a run's chunks holding events after the `after` storage id, in order."""
+    conditions: Conditions = [("run_id = ?", [run_id]), ("last_storage_id > ?", _given(after))]
+    return _select(
+        "SELECT first_storage_id, last_storage_id, body FROM event_chunks",
+        conditions,
+        "last_storage_id",
+        limit,
+    )
 
 
 def materializations_query(
@@ -180,9 +185,11 @@ def materializations_query(
     conditions: Conditions = [
         ("asset_key = ?", [asset_key]),
         ("event_type = ?", [event_type]),
-        ("id < ?", _given(before)),
+        ("storage_id < ?", _given(before)),
     ]
-    return _select(EVENT_SELECT, conditions, "id DESC", limit)
+    return _select(
+        "SELECT storage_id, run_id, body FROM asset_events", conditions, "storage_id DESC", limit
+    )
 
 
 def ticks_query(

@@ -31,7 +31,7 @@ from dagloom.messages import (
     TickStatus,
 )
 from dagloom.storage import _sql
-from dagloom.storage._codec import asset_key_text, decode_record
+from dagloom.storage._codec import Chunk, asset_key_text, decode_chunk, decode_record
 from dagloom.storage._watch import RunEventNotifier, watch_events
 from dagloom.storage.base import (
     DerivedEventReads,
@@ -56,6 +56,50 @@ class SqlConnection(Protocol):
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Run a query and return its rows."""
         ...
+
+
+CHUNKS_PER_READ = 8
+"""Chunks fetched per query by a `get_events` with a limit (a watcher reads 1000 events)."""
+
+
+def chunk_inserts(
+    chunks: Sequence[Chunk], first: int
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The `INSERT_CHUNK` and `INSERT_ASSET_EVENT` rows of `chunks`, given consecutive storage
+    ids from `first` on, in order."""
+    chunk_rows: list[tuple[Any, ...]] = []
+    asset_rows: list[tuple[Any, ...]] = []
+    for chunk in chunks:
+        chunk_rows.append((chunk.run_id, first, first + chunk.count - 1, chunk.body))
+        for a in chunk.assets:
+            asset_rows.append(
+                (first + a.index, chunk.run_id, a.event_type, a.asset_key, a.partition, a.body)
+            )
+        first += chunk.count
+    return chunk_rows, asset_rows
+
+
+async def insert_chunks(tx: SqlConnection, chunks: Sequence[Chunk]) -> None:
+    """Give `chunks` consecutive storage ids, in order, and insert them and their asset events.
+
+    The ids are taken from `event_storage_ids` inside `tx`, which holds that row (and, on
+    SQLite, the file) until commit: ids are committed in the order they are given, so a
+    watcher's cursor never passes an event that commits later.
+    """
+    total = sum(c.count for c in chunks)
+    if not total:
+        return
+    taken = await tx.fetch(_sql.ALLOCATE_STORAGE_IDS, (total,))
+    chunk_rows, asset_rows = chunk_inserts(chunks, int(taken[0][0]) - total + 1)
+    await tx.executemany(_sql.INSERT_CHUNK, chunk_rows)
+    if asset_rows:
+        await tx.executemany(_sql.INSERT_ASSET_EVENT, asset_rows)
+
+
+async def delete_run_events(tx: SqlConnection, run_id: str) -> None:
+    """Delete a run's chunks and its asset index entries."""
+    await tx.execute("DELETE FROM event_chunks WHERE run_id = ?", (run_id,))
+    await tx.execute("DELETE FROM asset_events WHERE run_id = ?", (run_id,))
 
 
 class _Closeable(Protocol):
@@ -134,6 +178,12 @@ class SqlDatabase(abc.ABC, Generic[C]):
         """A connection inside a write transaction, committed on success and rolled back on
         error. Once begun, it finishes even if the caller is cancelled."""
 
+    async def write(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        """Run each statement once per parameter row, all in one write transaction."""
+        async with self.transaction() as tx:
+            for sql, rows in statements:
+                await tx.executemany(sql, rows)
+
     @abc.abstractmethod
     async def store_events(self, events: Sequence[Event]) -> None:
         """Store a non-empty batch and the run status changes it makes in one transaction,
@@ -208,6 +258,10 @@ class SqlDatabase(abc.ABC, Generic[C]):
         for migration in pending(self.migrations, current):
             for statement in migration.statements:
                 await tx.execute(statement)
+            if migration.convert is not None:
+                await migration.convert(tx)
+            for statement in migration.cleanup:
+                await tx.execute(statement)
             await tx.execute(
                 "INSERT INTO dagloom_schema (version, migrated_at) VALUES (?, ?)",
                 (migration.version, time.time()),
@@ -264,12 +318,14 @@ class SqlRunStorage(SqlStorage[D]):
     __slots__ = ()
 
     async def add_run(self, run: Run) -> Run:
+        row = _sql.run_row(run)
         try:
-            async with self.database.transaction() as tx:
-                await tx.execute(_sql.INSERT_RUN, _sql.run_row(run))
-                await tx.executemany(
-                    _sql.INSERT_TAG, [(run.run_id, k, v) for k, v in run.tags.items()]
-                )
+            await self.database.write(
+                [
+                    (_sql.INSERT_RUN, [row]),
+                    (_sql.INSERT_TAG, [(run.run_id, k, v) for k, v in run.tags.items()]),
+                ]
+            )
         except StorageError as exc:
             if self.database.rejected_as_duplicate(exc.__cause__):
                 raise StorageError(
@@ -277,10 +333,8 @@ class SqlRunStorage(SqlStorage[D]):
                     location=self.database.location,
                 ) from exc
             raise
-        stored = await self.get_run(run.run_id)
-        if stored is None:
-            raise RunNotFoundError(run.run_id)
-        return stored
+        # The run as a read would return it, without the read: the row converters round-trip.
+        return _sql.row_run(row)
 
     async def get_run(self, run_id: str) -> Run | None:
         rows = await self.database.fetch(f"{_sql.RUN_SELECT} WHERE run_id = ?", (run_id,))
@@ -331,7 +385,7 @@ class SqlRunStorage(SqlStorage[D]):
             if await tx.execute("DELETE FROM runs WHERE run_id = ?", (run_id,)) == 0:
                 raise RunNotFoundError(run_id)
             await tx.execute("DELETE FROM run_tags WHERE run_id = ?", (run_id,))
-            await tx.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
+            await delete_run_events(tx, run_id)
 
     async def add_job_snapshot(self, job_name: str, snapshot: bytes) -> str:
         snapshot_id = hashlib.sha256(snapshot).hexdigest()
@@ -370,8 +424,19 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
         limit: int | None = None,
         event_types: Sequence[EventType] = (),
     ) -> list[EventRecord]:
-        sql, params = _sql.events_query(run_id, after, limit, [int(t) for t in event_types])
-        return [decode_record(*row) for row in await self.database.fetch(sql, params)]
+        wanted = frozenset(int(t) for t in event_types)
+        out: list[EventRecord] = []
+        # Without a limit every chunk is read at once; with one, a few chunks at a time.
+        page = None if limit is None else CHUNKS_PER_READ
+        cursor = after
+        while True:
+            sql, params = _sql.chunks_query(run_id, cursor, page)
+            chunks = await self.database.fetch(sql, params)
+            for first, _last, body in chunks:
+                decode_chunk(run_id, first, body, out, after=after, event_types=wanted, limit=limit)
+            if page is None or len(chunks) < page or (limit is not None and len(out) >= limit):
+                return out
+            cursor = chunks[-1][1]
 
     def watch_run_events(
         self, run_id: str, *, after: int | None = None, stop_at_end: bool = True
@@ -386,9 +451,7 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
         )
 
     async def get_asset_keys(self) -> list[tuple[str, ...]]:
-        rows = await self.database.fetch(
-            "SELECT DISTINCT asset_key FROM events WHERE asset_key IS NOT NULL"
-        )
+        rows = await self.database.fetch("SELECT DISTINCT asset_key FROM asset_events")
         return sorted(tuple(row[0].split("/")) for row in rows)
 
     async def get_materializations(
@@ -405,7 +468,7 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
 
     async def delete_events(self, run_id: str) -> None:
         async with self.database.transaction() as tx:
-            await tx.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
+            await delete_run_events(tx, run_id)
 
 
 def _lease(rows: Sequence[Sequence[Any]]) -> Lease | None:

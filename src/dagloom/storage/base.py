@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import attrgetter
 from typing import Protocol, runtime_checkable
 
 from dagloom.messages import (
@@ -105,6 +107,9 @@ RUN_END_EVENTS = frozenset({EventType.RUN_SUCCESS, EventType.RUN_FAILURE, EventT
 
 FINISHED_STATUSES = frozenset({RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.CANCELED})
 
+_event_type_of = attrgetter("event_type")
+_moves_a_run = RUN_STATUS_BY_EVENT.__contains__
+
 
 @dataclass(frozen=True, slots=True)
 class RunStatusChange:
@@ -116,17 +121,16 @@ class RunStatusChange:
     end_time: float | None
 
 
-def run_status_changes(events: Iterable[Event]) -> list[RunStatusChange]:
+def run_status_changes(events: Sequence[Event]) -> list[RunStatusChange]:
     """The status changes a batch of events makes, in order (events that move no run: none).
 
     RUN_START sets the start time and the end events set the end time, both from the event's
     timestamp. Applying the same change twice is harmless, so a backend may replay them.
     """
     changes: list[RunStatusChange] = []
-    for event in events:
-        status = RUN_STATUS_BY_EVENT.get(event.event_type)
-        if status is None:
-            continue
+    # Picked in C: a storage calls this on every batch, and few events move a run.
+    for event in compress(events, map(_moves_a_run, map(_event_type_of, events))):
+        status = RUN_STATUS_BY_EVENT[event.event_type]
         changes.append(
             RunStatusChange(
                 run_id=event.run_id,

@@ -23,7 +23,7 @@ from dagloom.messages import (
     Tick,
     TickStatus,
 )
-from dagloom.storage._codec import decode_record, encode_event
+from dagloom.storage._codec import asset_key_of, decode_record, dumps_row, encode_row
 from dagloom.storage._watch import RunEventNotifier, watch_events
 from dagloom.storage.base import (
     DerivedEventReads,
@@ -37,14 +37,13 @@ from dagloom.storage.base import (
 
 @dataclass(slots=True)
 class MemoryDatabase:
-    """The state the three memory storages share. Events are kept as encoded rows, so a stored
-    event is a copy: changing the emitted message afterwards does not change the record."""
+    """The state the three memory storages share. Events are kept as encoded rows (run_id,
+    event_type, asset_key, body), so a stored event is a copy: changing the emitted message
+    afterwards does not change the record."""
 
     runs: dict[str, Run] = field(default_factory=dict)
     snapshots: dict[str, bytes] = field(default_factory=dict)
-    events: dict[int, tuple[int, str, int, str, float, str | None, str | None, bytes | None]] = (
-        field(default_factory=dict)
-    )
+    events: dict[int, tuple[str, int, str | None, bytes]] = field(default_factory=dict)
     events_by_run: dict[str, list[int]] = field(default_factory=dict)
     event_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     instigators: dict[str, InstigatorState] = field(default_factory=dict)
@@ -55,8 +54,8 @@ class MemoryDatabase:
     notifier: RunEventNotifier = field(default_factory=RunEventNotifier)
 
     def record(self, storage_id: int) -> EventRecord:
-        sid, run_id, event_type, step_key, timestamp, _key, _part, body = self.events[storage_id]
-        return decode_record(sid, run_id, event_type, step_key, timestamp, body)
+        run_id, _type, _key, body = self.events[storage_id]
+        return decode_record(storage_id, run_id, body)
 
     def apply_events(self, events: Sequence[Event]) -> None:
         for change in run_status_changes(events):
@@ -179,7 +178,10 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
         touched: set[str] = set()
         for event in events:
             storage_id = next(db.event_ids)
-            db.events[storage_id] = (storage_id, *encode_event(event))
+            row = encode_row(event)
+            asset = asset_key_of(row)
+            key = None if asset is None else asset[0]
+            db.events[storage_id] = (event.run_id, int(row[0]), key, dumps_row(row))
             db.events_by_run.setdefault(event.run_id, []).append(storage_id)
             touched.add(event.run_id)
         db.apply_events(events)
@@ -203,7 +205,7 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
         for storage_id in db.events_by_run.get(run_id, ()):
             if after is not None and storage_id <= after:
                 continue
-            if wanted and db.events[storage_id][2] not in wanted:
+            if wanted and db.events[storage_id][1] not in wanted:
                 continue
             out.append(db.record(storage_id))
             if limit is not None and len(out) >= limit:
@@ -227,11 +229,11 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
         return [
             sid
             for sid, row in self.database.events.items()
-            if row[5] == key and row[2] == materialization
+            if row[2] == key and row[1] == materialization
         ]
 
     async def get_asset_keys(self) -> list[tuple[str, ...]]:
-        keys = {row[5] for row in self.database.events.values() if row[5] is not None}
+        keys = {row[2] for row in self.database.events.values() if row[2] is not None}
         return sorted(tuple(k.split("/")) for k in keys)
 
     async def get_materializations(

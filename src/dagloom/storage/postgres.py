@@ -1,8 +1,8 @@
 """Postgres storage through asyncpg: runs, events and schedules in one database schema.
 
-A connection pool serves reads and writes. Event batches are inserted with `COPY` (or
-`executemany` for small ones) under a transaction-scoped advisory lock, so storage ids commit
-in order and a watcher's cursor never skips an event committed late. Each batch sends
+A connection pool serves reads and writes. An event batch is inserted as chunks (one row per
+run's run of events, see `_codec`) under a transaction-scoped advisory lock, so storage ids
+commit in order and a watcher's cursor never skips an event committed late. Each batch sends
 `NOTIFY` in its transaction; a listener connection wakes this process's watchers at once, and
 watchers in any process poll as a fallback.
 """
@@ -23,19 +23,17 @@ import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type informat
 from dagloom.errors import StorageError
 from dagloom.messages import Event, EventRecord
 from dagloom.storage import _sql
-from dagloom.storage._codec import EVENT_COLUMNS, encode_event
+from dagloom.storage._codec import encode_chunks
 from dagloom.storage._sql_storage import (
     SqlConnection,
     SqlDatabase,
     SqlEventLogStorage,
     SqlRunStorage,
     SqlScheduleStorage,
+    insert_chunks,
 )
 from dagloom.storage.base import run_status_changes
 from dagloom.storage.migrations.postgres import POSTGRES_MIGRATIONS
-
-COPY_THRESHOLD = 64
-"""Batches at least this long go through COPY; below it `executemany` has less overhead."""
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,47}$")
 
@@ -226,7 +224,7 @@ class PostgresDatabase(SqlDatabase[asyncpg.Connection]):
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
-        """`transaction` with the bare asyncpg connection, for COPY and NOTIFY."""
+        """`transaction` with the bare asyncpg connection, for the advisory lock and NOTIFY."""
         pool = self._require(self._pool)
         with self._errors("writing"), anyio.CancelScope(shield=True):
             async with pool.acquire() as conn, conn.transaction():
@@ -253,17 +251,12 @@ class PostgresDatabase(SqlDatabase[asyncpg.Connection]):
         self.notifier.notify(str(payload))
 
     async def store_events(self, events: Sequence[Event]) -> None:
-        rows = [encode_event(e) for e in events]
+        chunks = encode_chunks(events)
         changes = run_status_changes(events)
-        run_ids = sorted({e.run_id for e in events})
+        run_ids = sorted({c.run_id for c in chunks})
         async with self._transaction() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", self._lock_key)
-            if len(rows) >= COPY_THRESHOLD:
-                await conn.copy_records_to_table(
-                    "events", records=rows, columns=EVENT_COLUMNS, schema_name=self.schema
-                )
-            else:
-                await conn.executemany(_pg(_sql.INSERT_EVENT), rows)
+            await insert_chunks(_PostgresConnection(conn), chunks)
             if changes:
                 await conn.executemany(
                     _pg(_sql.UPDATE_RUN_STATUS), [_sql.status_row(c) for c in changes]

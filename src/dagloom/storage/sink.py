@@ -3,9 +3,11 @@ batches."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskGroup
 
 from dagloom.errors import StorageError
@@ -32,21 +34,25 @@ class StorageEventSink:
     `flush` twice is safe. `after_store`, when given, is awaited with each stored batch (the
     instance uses it to move run status in a separate run storage).
 
-    One sink may carry events of any number of runs; give each run its own so its `flush`
-    waits only for its own events.
+    With `keep`, the sink also keeps every event emitted in `events` (a run's executor
+    gets its result's event list there, without a second sink). One sink may carry events of
+    any number of runs; give each run its own so its `flush` waits only for its own events.
     """
 
     __slots__ = (
         "_after_store",
         "_batch_size",
-        "_buffer",
         "_error",
+        "_events",
         "_idle",
+        "_keep",
         "_lingering",
         "_max_delay",
         "_storage",
         "_task_group",
+        "_wake_at",
         "_writing",
+        "_written",
     )
 
     def __init__(
@@ -57,29 +63,53 @@ class StorageEventSink:
         batch_size: int = BATCH_SIZE,
         max_delay: float | None = MAX_DELAY,
         after_store: Callable[[Sequence[Event]], Awaitable[None]] | None = None,
+        keep: bool = False,
     ) -> None:
         self._storage = storage
         self._task_group = task_group
         self._batch_size = max(1, batch_size)
         self._after_store = after_store
-        self._buffer: list[Event] = []
+        self._keep = keep
+        # Every event emitted and not yet dropped; those before `_written` are durable (and
+        # dropped after each write, unless kept).
+        self._events: list[Event] = []
+        self._written = 0
         self._writing = False
         self._idle = anyio.Event()
         self._idle.set()
         self._error: StorageError | None = None
         self._max_delay = max_delay
         self._lingering = False
+        self._wake_at = 1
 
     def emit(self, event: Event) -> None:
-        self._buffer.append(event)
+        # The executor emits ~5 events per step: emit only appends until the list reaches
+        # `_wake_at`, the length at which `_wake` has something to do.
+        events = self._events
+        events.append(event)
+        if len(events) >= self._wake_at:
+            self._wake()
+
+    def _wake(self) -> None:
+        """Start a write when a batch is full, or the linger timer on a first event."""
         if self._writing or self._error is not None:
-            return
-        if len(self._buffer) >= self._batch_size:
+            pass
+        elif self.pending >= self._batch_size:
             self._start_writing()
-            self._task_group.start_soon(self._drain)
+            self._task_group.start_soon(self._drain_soon)
         elif not self._lingering and self._max_delay is not None:
             self._lingering = True
             self._task_group.start_soon(self._linger, self._max_delay)
+        self._set_wake_at()
+
+    def _set_wake_at(self) -> None:
+        """The list length at which `emit` calls `_wake` again, given the state now."""
+        if self._writing or self._error is not None:
+            self._wake_at = sys.maxsize
+        elif self._lingering or self._max_delay is None:
+            self._wake_at = self._written + self._batch_size
+        else:
+            self._wake_at = self._written + 1
 
     async def _linger(self, delay: float) -> None:
         """Write what is buffered `delay` seconds from now, if nothing else has by then."""
@@ -87,44 +117,62 @@ class StorageEventSink:
             await anyio.sleep(delay)
         finally:
             self._lingering = False
-        if self._buffer and not self._writing and self._error is None:
+            self._set_wake_at()
+        if self.pending and not self._writing and self._error is None:
             self._start_writing()
             await self._drain()
 
     def _start_writing(self) -> None:
         self._writing = True
+        self._wake_at = sys.maxsize
         self._idle = anyio.Event()
+
+    async def _drain_soon(self) -> None:
+        # Let the emitting task run on to its next wait first: what it emits until then (at
+        # the end of a run: its end event, just before `flush`) joins this write instead of
+        # needing a transaction of its own.
+        await anyio.lowlevel.checkpoint()
+        await self._drain()
 
     async def _drain(self) -> None:
         try:
-            while self._buffer:
-                batch, self._buffer = self._buffer, []
+            while self.pending:
+                batch = self._events[self._written :]
                 try:
-                    # A batch taken from the buffer is written even if the caller is
-                    # cancelled, so no event is lost between buffer and database.
+                    # A batch taken for writing is written even if the caller is cancelled,
+                    # so no event is lost between buffer and database.
                     with anyio.CancelScope(shield=True):
                         await self._storage.store_events(batch)
                         if self._after_store is not None:
                             await self._after_store(batch)
                 except StorageError as exc:
-                    self._buffer[:0] = batch
                     self._error = exc
                     return
                 self._error = None
+                self._written += len(batch)
+                if not self._keep:
+                    del self._events[: self._written]
+                    self._written = 0
         finally:
             self._writing = False
+            self._set_wake_at()
             self._idle.set()
 
     async def flush(self) -> None:
         while self._writing:
             await self._idle.wait()
-        if self._buffer:
+        if self.pending:
             self._start_writing()
             await self._drain()
         if self._error is not None:
             raise self._error
 
     @property
+    def events(self) -> list[Event]:
+        """With `keep`, every event emitted so far, in order (the list itself, not a copy)."""
+        return self._events
+
+    @property
     def pending(self) -> int:
         """Events emitted but not yet durable."""
-        return len(self._buffer)
+        return len(self._events) - self._written

@@ -8,17 +8,27 @@ edit one that has shipped.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dagloom.storage._sql_storage import SqlConnection
+
+DataStep = Callable[["SqlConnection"], Awaitable[None]]
+"""Rewrites stored data inside the migration's transaction, where SQL alone cannot."""
 
 
 @dataclass(frozen=True, slots=True)
 class Migration:
-    """The statements that take a database from `version - 1` to `version`."""
+    """What takes a database from `version - 1` to `version`, in one transaction:
+    `statements`, then `convert` (when the stored data must be rewritten), then `cleanup`."""
 
     version: int
     description: str
     statements: tuple[str, ...]
+    convert: DataStep | None = None
+    cleanup: tuple[str, ...] = ()
 
 
 def pending(migrations: Sequence[Migration], current: int) -> list[Migration]:

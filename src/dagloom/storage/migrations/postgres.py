@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dagloom.storage.migrations import Migration
+from dagloom.storage.migrations._event_chunks import events_to_chunks
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -87,5 +88,36 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
                 body BYTEA NOT NULL
             )""",
         ),
+    ),
+    Migration(
+        version=3,
+        description="events stored in chunks, one row per batch of a run's events",
+        statements=(
+            """CREATE TABLE event_chunks (
+                id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                run_id TEXT NOT NULL,
+                first_storage_id BIGINT NOT NULL,
+                last_storage_id BIGINT NOT NULL,
+                body BYTEA NOT NULL
+            )""",
+            "CREATE INDEX event_chunks_by_run ON event_chunks (run_id, last_storage_id)",
+            """CREATE TABLE asset_events (
+                storage_id BIGINT PRIMARY KEY,
+                run_id TEXT NOT NULL,
+                event_type INTEGER NOT NULL,
+                asset_key TEXT NOT NULL,
+                partition TEXT,
+                body BYTEA NOT NULL
+            )""",
+            "CREATE INDEX asset_events_by_key ON asset_events (asset_key, event_type, storage_id)",
+            "CREATE INDEX asset_events_by_run ON asset_events (run_id)",
+            "CREATE TABLE event_storage_ids (last_storage_id BIGINT NOT NULL)",
+            "INSERT INTO event_storage_ids (last_storage_id) VALUES (0)",
+        ),
+        convert=events_to_chunks(
+            "SELECT GREATEST((SELECT MAX(id) FROM events), (SELECT pg_sequence_last_value("
+            "pg_get_serial_sequence('events', 'id')::regclass)))"
+        ),
+        cleanup=("DROP TABLE events",),
     ),
 )

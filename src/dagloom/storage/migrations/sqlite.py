@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dagloom.storage.migrations import Migration
+from dagloom.storage.migrations._event_chunks import events_to_chunks
 
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -87,5 +88,36 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
                 body BLOB NOT NULL
             )""",
         ),
+    ),
+    Migration(
+        version=3,
+        description="events stored in chunks, one row per batch of a run's events",
+        statements=(
+            """CREATE TABLE event_chunks (
+                id INTEGER PRIMARY KEY,
+                run_id TEXT NOT NULL,
+                first_storage_id INTEGER NOT NULL,
+                last_storage_id INTEGER NOT NULL,
+                body BLOB NOT NULL
+            )""",
+            "CREATE INDEX event_chunks_by_run ON event_chunks (run_id, last_storage_id)",
+            """CREATE TABLE asset_events (
+                storage_id INTEGER PRIMARY KEY,
+                run_id TEXT NOT NULL,
+                event_type INTEGER NOT NULL,
+                asset_key TEXT NOT NULL,
+                partition TEXT,
+                body BLOB NOT NULL
+            )""",
+            "CREATE INDEX asset_events_by_key ON asset_events (asset_key, event_type, storage_id)",
+            "CREATE INDEX asset_events_by_run ON asset_events (run_id)",
+            "CREATE TABLE event_storage_ids (last_storage_id INTEGER NOT NULL)",
+            "INSERT INTO event_storage_ids (last_storage_id) VALUES (0)",
+        ),
+        convert=events_to_chunks(
+            "SELECT MAX(v) FROM (SELECT MAX(id) AS v FROM events "
+            "UNION ALL SELECT seq FROM sqlite_sequence WHERE name = 'events')"
+        ),
+        cleanup=("DROP TABLE events",),
     ),
 )
