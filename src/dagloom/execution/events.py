@@ -9,7 +9,10 @@ from dagloom.messages import (
     ErrorInfo,
     Event,
     EventType,
+    HandledOutputData,
+    LoadedInputData,
     LogLevel,
+    StepOutputData,
 )
 
 RUN_START = EventType.RUN_START
@@ -47,9 +50,48 @@ def error_info(exc: BaseException) -> ErrorInfo:
 
 _new = object.__new__
 # Every field of Event at its default. `new_event` copies this and sets what it knows: the
-# generated __init__ costs ~1.6 µs per event, this ~0.5 µs, and a run emits ~5 per step.
-# tests/execution/test_events.py checks the result is identical to a constructed Event.
+# generated __init__ costs ~1.6 µs per event, this ~0.5 µs, and a run emits ~5 per step. The
+# payload builders below do the same for the three payloads of every step (~0.4 µs -> ~0.2).
+# tests/execution/test_fast_messages.py checks each equals the generated constructor's.
 _BLANK: dict[str, object] = dict(Event().__dict__)
+_LOADED_BLANK: dict[str, object] = dict(LoadedInputData().__dict__)
+_OUTPUT_BLANK: dict[str, object] = dict(StepOutputData().__dict__)
+_HANDLED_BLANK: dict[str, object] = dict(HandledOutputData().__dict__)
+
+
+def loaded_input_data(
+    input_name: str, manager_key: str, upstream_step_key: str, upstream_output_name: str
+) -> LoadedInputData:
+    """`LoadedInputData(...)` without the generated constructor (see _BLANK)."""
+    made = _new(LoadedInputData)
+    fields = _LOADED_BLANK.copy()
+    fields["input_name"] = input_name
+    fields["manager_key"] = manager_key
+    fields["upstream_step_key"] = upstream_step_key
+    fields["upstream_output_name"] = upstream_output_name
+    made.__dict__ = fields
+    return made
+
+
+def step_output_data(output_name: str, mapping_key: str) -> StepOutputData:
+    """`StepOutputData(...)` without the generated constructor (see _BLANK)."""
+    made = _new(StepOutputData)
+    fields = _OUTPUT_BLANK.copy()
+    fields["output_name"] = output_name
+    fields["mapping_key"] = mapping_key
+    made.__dict__ = fields
+    return made
+
+
+def handled_output_data(output_name: str, manager_key: str, mapping_key: str) -> HandledOutputData:
+    """`HandledOutputData(...)` without the generated constructor (see _BLANK)."""
+    made = _new(HandledOutputData)
+    fields = _HANDLED_BLANK.copy()
+    fields["output_name"] = output_name
+    fields["manager_key"] = manager_key
+    fields["mapping_key"] = mapping_key
+    made.__dict__ = fields
+    return made
 
 
 def new_event(

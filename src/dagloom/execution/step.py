@@ -27,7 +27,13 @@ from dagloom.definitions.outputs import (
 from dagloom.definitions.resources import Resources
 from dagloom.errors import DagloomError, Failure, RetryRequested
 from dagloom.execution.context import AssetExecutionContext, OpExecutionContext
-from dagloom.execution.events import error_info, new_event
+from dagloom.execution.events import (
+    error_info,
+    handled_output_data,
+    loaded_input_data,
+    new_event,
+    step_output_data,
+)
 from dagloom.execution.plan import (
     FROM_ASSET,
     FROM_COLLECT,
@@ -44,11 +50,9 @@ from dagloom.messages import (
     AssetMaterializationData,
     Event,
     EventType,
-    HandledOutputData,
     LoadedInputData,
     LogLevel,
     StepFailureData,
-    StepOutputData,
     StepRetryData,
     StepSkippedData,
 )
@@ -197,12 +201,7 @@ class StepRunner:
             f'output "{upstream.name}" of step "{upstream.step_key}"',
             _DEBUG,
         )
-        made.loaded_input = LoadedInputData(
-            input_name=input_name,
-            manager_key=manager,
-            upstream_step_key=upstream.step_key,
-            upstream_output_name=upstream.name,
-        )
+        made.loaded_input = loaded_input_data(input_name, manager, upstream.step_key, upstream.name)
         facts.emit(made)
         return value
 
@@ -214,9 +213,10 @@ class StepRunner:
         for spec in tmpl.inputs:
             if spec.kind == FROM_OUTPUT:
                 node, output = spec.sources[0]
-                source = self._source_key(tmpl, node, mapping_key)
-                if (source, output) not in outputs:
-                    missing.append(source)
+                if mapping_key is not None:
+                    node = self._source_key(tmpl, node, mapping_key)
+                if (node, output) not in outputs:
+                    missing.append(node)
             elif spec.kind == FROM_FAN_IN and not any(s in outputs for s in spec.sources):
                 missing.extend(node for node, _ in spec.sources)
         return tuple(missing)
@@ -231,7 +231,8 @@ class StepRunner:
             kind = spec.kind
             if kind == FROM_OUTPUT:
                 node, output = spec.sources[0]
-                upstream = state.outputs.get((self._source_key(tmpl, node, mapping_key), output))
+                source = node if mapping_key is None else self._source_key(tmpl, node, mapping_key)
+                upstream = state.outputs.get((source, output))
                 if upstream is None:
                     raise _Skip(f'upstream output "{output}" of "{node}" was not produced')
                 values[spec.name] = self._load(step_key, spec.name, upstream, spec.manager_key)
@@ -400,7 +401,7 @@ class StepRunner:
             f'Yielded output "{output_name}".',
             _DEBUG,
         )
-        made.step_output = StepOutputData(output_name=output_name, mapping_key=mapping_key or "")
+        made.step_output = step_output_data(output_name, mapping_key or "")
         facts.emit(made)
         out_ctx = OutputContext(
             step_key,
@@ -423,11 +424,7 @@ class StepRunner:
                 f'Handled output "{output_name}" using IO manager "{manager}"',
                 _DEBUG,
             )
-            made.handled_output = HandledOutputData(
-                output_name=output_name,
-                manager_key=manager,
-                mapping_key=mapping_key or "",
-            )
+            made.handled_output = handled_output_data(output_name, manager, mapping_key or "")
             facts.emit(made)
         if mapping_key is None:
             self.state.outputs[(step_key, output_name)] = out_ctx
