@@ -265,3 +265,17 @@ def test_resource_called_directly_with_an_init_context() -> None:
 def test_configurable_resource_fields_are_required_config() -> None:
     with pytest.raises(pydantic.ValidationError, match="prefix"):
         Plain()  # type: ignore[call-arg]
+
+
+def test_resources_given_to_execute_in_process_override_the_jobs_own() -> None:
+    @op(required_resource_keys={"greeting"})
+    def greet(context: OpExecutionContext) -> str:
+        return str(context.resources.greeting)
+
+    @job(resource_defs={"greeting": "hello"})
+    def greeter() -> None:
+        greet()
+
+    assert greeter.execute_in_process().output_for_node("greet") == "hello"
+    result = greeter.execute_in_process(resources={"greeting": "bonjour"})
+    assert result.output_for_node("greet") == "bonjour"

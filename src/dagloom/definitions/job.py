@@ -106,6 +106,8 @@ class JobDefinition:
         return self._plan
 
     def with_resources(self, resource_defs: Mapping[str, Any]) -> JobDefinition:
+        """This job with `resource_defs` for the keys it does not define itself (how
+        Definitions binds its resources to jobs)."""
         return self.with_replaced_attrs(resource_defs={**resource_defs, **self.resource_defs})
 
     def with_replaced_attrs(

@@ -143,7 +143,8 @@ async def execute_job_in_process(
     if op_selection:
         job = subset_job(job, select_nodes(job, op_selection))
     if resources:
-        job = job.with_resources(resources)
+        # As in Dagster, resources given for this run override the job's own.
+        job = job.with_replaced_attrs(resource_defs={**job.resource_defs, **resources})
     resource_defs = default_resource_defs(job)
     resolved = resolve_run_config(job, run_config, resource_defs)
     missing = sorted(job.required_resource_keys - set(resource_defs))
