@@ -305,3 +305,17 @@ def test_run_config_object_with_a_config_object_for_a_graph_op() -> None:
         RunConfig(ops={"wrapper": {"ops": {"fetch": FetchConfig(limit=2)}}})
     )
     assert result.output_for_node("wrapper.count") == 2
+
+
+def test_a_config_class_the_op_cannot_see_is_a_clear_definition_error() -> None:
+    from dagloom import Config, DefinitionError, op
+
+    class LocalConfig(Config):
+        limit: int
+
+    def body(config: LocalConfig) -> int:
+        return config.limit
+
+    body.__annotations__["config"] = "LocalConfig"  # as `from __future__ import annotations`
+    with pytest.raises(DefinitionError, match="define the Config class at module level"):
+        op(body)

@@ -3,6 +3,7 @@ outputs, config and resources."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -44,10 +45,19 @@ def _is_context_annotation(annotation: Any) -> bool:
 
 
 def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
-    try:
+    """The function's annotations, resolved one by one: one that cannot be resolved (a class
+    defined inside a function, under `from __future__ import annotations`) stays a string
+    instead of hiding the others."""
+    with contextlib.suppress(Exception):  # then resolve each annotation alone
         return typing.get_type_hints(fn)
-    except Exception:
-        return {}
+    scope = getattr(fn, "__globals__", {})
+    hints: dict[str, Any] = {}
+    for key, value in getattr(fn, "__annotations__", {}).items():
+        if isinstance(value, str):
+            with contextlib.suppress(Exception):  # an unresolvable one stays a string
+                value = eval(value, scope)  # an annotation, evaluated as typing does
+        hints[key] = value
+    return hints
 
 
 def _subclass_of(value: Any, base: type) -> bool:
@@ -76,6 +86,12 @@ def analyse_compute_fn(
         if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             raise DefinitionError(f"op {name!r}: *args and **kwargs are not supported", name=name)
         annotation = hints.get(param.name, param.annotation)
+        if param.name == "config" and param.name not in explicit and isinstance(annotation, str):
+            raise DefinitionError(
+                f"op {name!r}: the annotation {annotation!r} of parameter 'config' cannot be "
+                "resolved; define the Config class at module level so dagloom can see it",
+                name=name,
+            )
         if (
             param.name not in explicit
             and _subclass_of(annotation, Config)
