@@ -15,6 +15,7 @@ from time import perf_counter
 import anyio
 import anyio.lowlevel
 
+from dagloom.execution.plan import split_step_key
 from dagloom.execution.step import (
     SKIPPED,
     SUCCESS,
@@ -22,7 +23,6 @@ from dagloom.execution.step import (
     Outcome,
     RunFacts,
     StepRunner,
-    split_step_key,
 )
 
 _YIELD_AFTER = 0.01  # seconds of inline sync steps between checkpoints

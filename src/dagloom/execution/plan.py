@@ -87,8 +87,15 @@ class ExecutionPlan:
 
     def template(self, step_key: str) -> StepTemplate:
         """The template of a step key, `node` or `node[mapping_key]`."""
-        bracket = step_key.find("[")
-        return self.steps[step_key if bracket < 0 else step_key[:bracket]]
+        return self.steps[split_step_key(step_key)[0]]
+
+
+def split_step_key(step_key: str) -> tuple[str, str | None]:
+    """`node[mapping_key]` as (node, mapping_key); a plain `node` as (node, None)."""
+    bracket = step_key.find("[")
+    if bracket < 0:
+        return step_key, None
+    return step_key[:bracket], step_key[bracket + 1 : -1]
 
 
 def _scope_of(node: Node, scopes: dict[str, Scope | None], nodes: dict[str, Node]) -> Scope | None:

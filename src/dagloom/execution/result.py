@@ -9,6 +9,7 @@ from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
 from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
 from dagloom.definitions.outputs import DEFAULT_OUTPUT
 from dagloom.errors import DagloomError
+from dagloom.execution.plan import split_step_key
 from dagloom.messages import Event, EventType
 
 if TYPE_CHECKING:
@@ -180,8 +181,7 @@ class ExecuteInProcessResult:
 
 
 def _node_of(step_key: str) -> str:
-    bracket = step_key.find("[")
-    return step_key if bracket < 0 else step_key[:bracket]
+    return split_step_key(step_key)[0]
 
 
 __all__ = ["ExecuteInProcessResult"]

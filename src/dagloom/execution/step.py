@@ -44,6 +44,7 @@ from dagloom.execution.plan import (
     FROM_OUTPUT,
     ExecutionPlan,
     StepTemplate,
+    split_step_key,
 )
 from dagloom.messages import (
     AssetKeyMessage,
@@ -153,13 +154,6 @@ class ExecutionState:
     @property
     def failed_steps(self) -> list[str]:
         return [key for key, value in self.status.items() if value == FAILED]
-
-
-def split_step_key(step_key: str) -> tuple[str, str | None]:
-    bracket = step_key.find("[")
-    if bracket < 0:
-        return step_key, None
-    return step_key[:bracket], step_key[bracket + 1 : -1]
 
 
 class StepRunner:
