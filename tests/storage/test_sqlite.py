@@ -222,3 +222,31 @@ async def test_a_watcher_finds_events_written_by_another_process(tmp_path: Path)
         assert seen[-1].event is not None and seen[-1].event.event_type == EventType.RUN_SUCCESS
     finally:
         await runs.close()
+
+
+async def test_the_wal_is_checkpointed_in_the_background_and_restarts(tmp_path: Path) -> None:
+    path = tmp_path / "dagloom.db"
+    trio = sqlite_storages(path)
+    async with opened(trio) as (_, events, _):
+        checkpointer = trio[1].database._checkpointer
+        assert checkpointer is not None
+        big = "x" * 2000
+        stored = 0
+        with anyio.fail_after(20):
+            # ~1 MB a batch: the checkpointer wakes after about four.
+            while checkpointer.checkpoints == 0:
+                batch = [Event(run_id="r", event_type=EventType.LOG_MESSAGE, message=big)] * 500
+                await events.store_events(batch)
+                stored += len(batch)
+                await anyio.sleep(0.05)
+        assert checkpointer.failures == 0 and stored <= 3000
+        # All of it copied back: the next commit starts the WAL over instead of growing it.
+        wal = tmp_path / "dagloom.db-wal"
+        size = wal.stat().st_size
+        await events.store_events([Event(run_id="r", event_type=EventType.LOG_MESSAGE)])
+        assert wal.stat().st_size <= size
+        assert len(await events.get_events("r")) == stored + 1
+        thread = checkpointer._thread
+    assert not thread.is_alive()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
