@@ -29,6 +29,7 @@ import anyio
 
 from dagloom.instance import DagloomInstance
 from dagloom.messages import Event, EventType, StepOutputData
+from dagloom.messages.rows import row_of, rows_by_run
 from dagloom.storage._codec import encode_chunks
 
 BATCH = 500
@@ -69,11 +70,12 @@ def pg_url() -> str:
 async def _instance_write_read(config: dict[str, Any], home: Path, n: int) -> tuple[float, float]:
     events = make_events(f"run-{uuid.uuid4().hex}", n)
     run_id = events[0].run_id
+    rows = [row_of(e) for e in events]  # as the executor emits them
     async with DagloomInstance.from_config(config, home=home) as instance:
         start = time.perf_counter()
-        sink = instance.event_sink(batch_size=BATCH)
-        for event in events:
-            sink.emit(event)
+        sink = instance.event_sink(run_id, batch_size=BATCH)
+        for row in rows:
+            sink.emit(row)
         await sink.flush()
         wrote = time.perf_counter() - start
         start = time.perf_counter()
@@ -97,7 +99,7 @@ def _chunk_rows(n: int) -> list[list[tuple[str, int, int, bytes]]]:
     first = 1
     for i in range(0, n, BATCH):
         rows = []
-        for chunk in encode_chunks(events[i : i + BATCH]):
+        for chunk in encode_chunks(rows_by_run(events[i : i + BATCH])):
             rows.append((chunk.run_id, first, first + chunk.count - 1, chunk.body))
             first += chunk.count
         batches.append(rows)

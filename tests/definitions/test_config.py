@@ -77,7 +77,7 @@ def _config_error(run_config: Any) -> ConfigError:
 
     with pytest.raises(ConfigError):
         anyio.run(launch)
-    assert sink.events == []
+    assert sink.rows == []
     assert calls == []
     return caught.value
 

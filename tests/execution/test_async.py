@@ -133,7 +133,7 @@ async def test_cancelling_the_caller_cancels_the_run_and_records_it() -> None:
             await started.wait()
             tg.cancel_scope.cancel()
     assert finished == []
-    types = [e.event_type for e in sink.events]
+    types = [r[0] for r in sink.rows]
     assert types[0] == EventType.RUN_START
     assert types[-1] == EventType.RUN_CANCELED
     assert EventType.STEP_SUCCESS not in types

@@ -15,6 +15,7 @@ import pytest
 from dagloom.errors import RunNotFoundError, StorageError
 from dagloom.instance import DagloomInstance
 from dagloom.messages import Event, EventType, Run, RunStatus
+from dagloom.messages.rows import row_of
 from dagloom.storage import RunsFilter, StepStatus
 from tests.storage.pg import PG_URL, fresh_schema
 
@@ -33,9 +34,9 @@ def run_events(run_id: str, steps: int) -> list[Event]:
 async def execute(instance: DagloomInstance, job: str, steps: int, batch: int = 500) -> Run:
     """What the executor does: create the run, emit into a sink, flush before finishing."""
     run = await instance.create_run(Run(job_name=job, tags={"team": "data"}))
-    sink = instance.event_sink(batch_size=batch)
+    sink = instance.event_sink(run.run_id, batch_size=batch)
     for event in run_events(run.run_id, steps):
-        sink.emit(event)
+        sink.emit(row_of(event))
     await sink.flush()
     return run
 
@@ -104,9 +105,9 @@ async def test_a_watcher_follows_a_run_through_the_sink() -> None:
                         seen.append(record.event.event_type)
 
                 tg.start_soon(watch)
-                sink = instance.event_sink(batch_size=1)
+                sink = instance.event_sink(run.run_id, batch_size=1)
                 for event in run_events(run.run_id, 2):
-                    sink.emit(event)
+                    sink.emit(row_of(event))
                 await sink.flush()
         assert seen == [e.event_type for e in run_events(run.run_id, 2)]
 
@@ -120,7 +121,7 @@ async def test_the_ephemeral_home_is_removed_on_exit() -> None:
 
 async def test_a_sink_needs_an_open_instance(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="not open"):
-        DagloomInstance.open(tmp_path).event_sink()
+        DagloomInstance.open(tmp_path).event_sink("r")
 
 
 async def test_a_corrupt_database_in_the_home_gives_one_clear_error(tmp_path: Path) -> None:
@@ -132,8 +133,8 @@ async def test_a_corrupt_database_in_the_home_gives_one_clear_error(tmp_path: Pa
 
 async def test_a_failed_write_keeps_events_for_the_next_flush(tmp_path: Path) -> None:
     async with DagloomInstance.open(tmp_path) as instance:
-        sink = instance.event_sink(batch_size=1000)
-        sink.emit(Event(run_id="r", event_type=EventType.RUN_START))
+        sink = instance.event_sink("r", batch_size=1000)
+        sink.emit(row_of(Event(run_id="r", event_type=EventType.RUN_START)))
         database = instance.event_log_storage.database  # type: ignore[attr-defined]
         writer, database._writer = database._writer, None
         with pytest.raises(StorageError, match="not open"):
@@ -147,16 +148,16 @@ async def test_a_failed_write_keeps_events_for_the_next_flush(tmp_path: Path) ->
 
 async def test_a_keeping_sink_keeps_every_event_and_writes_each_once(tmp_path: Path) -> None:
     async with DagloomInstance.open(tmp_path) as instance:
-        sink = instance.event_sink(batch_size=3, keep=True)
+        sink = instance.event_sink("r", batch_size=3, keep=True)
         sent = run_events("r", 5)
         for event in sent[:4]:
-            sink.emit(event)
+            sink.emit(row_of(event))
         await anyio.lowlevel.checkpoint()  # a full batch starts writing in the background
         for event in sent[4:]:
-            sink.emit(event)
+            sink.emit(row_of(event))
         await sink.flush()
         await sink.flush()
-        assert sink.events == sent and sink.pending == 0
+        assert sink.rows == [row_of(e) for e in sent] and sink.pending == 0
         assert [r.event for r in await instance.get_events("r")] == sent
 
 
@@ -191,8 +192,8 @@ async def test_an_instance_on_postgres_runs_and_migrates(pg_schema: str) -> None
 async def test_an_error_in_the_body_propagates_unwrapped(tmp_path: Path) -> None:
     with pytest.raises(RunNotFoundError):
         async with DagloomInstance.open(tmp_path) as instance:
-            sink = instance.event_sink(batch_size=1)
-            sink.emit(Event(run_id="r", event_type=EventType.RUN_START))
+            sink = instance.event_sink("r", batch_size=1)
+            sink.emit(row_of(Event(run_id="r", event_type=EventType.RUN_START)))
             raise RunNotFoundError("r")
     async with DagloomInstance.open(tmp_path) as instance:
         assert len(await instance.get_events("r")) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import orjson
+
 from dagloom.messages import (
     AssetKeyMessage,
     AssetMaterializationData,
@@ -13,7 +15,8 @@ from dagloom.messages import (
     MetadataValue,
     StepOutputData,
 )
-from dagloom.storage._codec import decode_chunk, decode_record, encode_chunks
+from dagloom.messages.rows import rows_by_run
+from dagloom.storage._codec import decode_chunk, decode_record, decode_row, encode_chunks
 
 
 def step(run_id: str, i: int) -> Event:
@@ -22,14 +25,14 @@ def step(run_id: str, i: int) -> Event:
 
 def test_a_chunk_holds_consecutive_events_of_one_run_up_to_the_limit() -> None:
     events = [step("a", i) for i in range(5)] + [step("b", 5), step("a", 6)]
-    chunks = encode_chunks(events, max_size=3)
+    chunks = encode_chunks(rows_by_run(events), max_size=3)
     assert [(c.run_id, c.count) for c in chunks] == [("a", 3), ("a", 2), ("b", 1), ("a", 1)]
     assert encode_chunks([]) == []
 
 
 def test_a_chunk_decodes_from_its_first_storage_id_after_a_cursor() -> None:
     events = [step("a", i) for i in range(6)]
-    (chunk,) = encode_chunks(events)
+    (chunk,) = encode_chunks(rows_by_run(events))
     out: list[EventRecord] = []
     decode_chunk("a", 100, chunk.body, out, after=102, limit=2)
     assert [(r.storage_id, r.event) for r in out] == [(103, events[3]), (104, events[4])]
@@ -54,7 +57,7 @@ def test_every_field_and_an_unusual_payload_round_trip() -> None:
             engine_event=EngineEventData(metadata={"n": MetadataValue(null=True)}),
         ),
     ]
-    (chunk,) = encode_chunks(events)
+    (chunk,) = encode_chunks(rows_by_run(events))
     out: list[EventRecord] = []
     decode_chunk("r", 1, chunk.body, out)
     assert [r.event for r in out] == events
@@ -76,9 +79,29 @@ def test_only_asset_events_with_a_key_are_indexed() -> None:
         materialized(EventType.ASSET_MATERIALIZATION, None),
         materialized(EventType.ENGINE_EVENT, ["d"]),
     ]
-    (chunk,) = encode_chunks(events)
+    (chunk,) = encode_chunks(rows_by_run(events))
     assert [(a.index, a.asset_key, a.partition) for a in chunk.assets] == [
         (1, "a/b", "p"),
         (2, "c", "p"),
     ]
     assert decode_record(7, "r", chunk.assets[0].body) == EventRecord(storage_id=7, event=events[1])
+
+
+def test_rows_of_chunks_written_before_payload_kinds_still_decode() -> None:
+    # Such a row has one slot per payload field, null but for the one that is set.
+    legacy = orjson.loads(
+        b'[11,"s",1.5,"m",20,"j",{"output_name":"o","mapping_key":"k"},'
+        b"null,null,null,null,null,null,null,null]"
+    )
+    assert decode_row("r", legacy) == Event(
+        run_id="r",
+        event_type=EventType.STEP_OUTPUT,
+        step_key="s",
+        timestamp=1.5,
+        message="m",
+        level=LogLevel.INFO,
+        job_name="j",
+        step_output=StepOutputData(output_name="o", mapping_key="k"),
+    )
+    plain = orjson.loads(b'[10,"s",1.5,"m",10,"j",null,null,null,null,null,null,null,null,null]')
+    assert decode_row("r", plain).step_output is None

@@ -21,6 +21,7 @@ from rich.text import Text
 
 from dagloom.execution.plan import ExecutionPlan
 from dagloom.messages import Event, EventType
+from dagloom.messages.rows import STEP_KEY, TYPE, EventRow, event_of
 
 RUNNING = "running"
 RETRYING = "retrying"
@@ -87,10 +88,11 @@ class RunProgress:
 
     # -- EventSink ---------------------------------------------------------------------------
 
-    def emit(self, event: Event) -> None:
-        kind = event.event_type
-        if kind not in _WATCHED or not event.step_key:
+    def emit(self, row: EventRow) -> None:
+        kind = row[TYPE]
+        if kind not in _WATCHED or not row[STEP_KEY]:
             return
+        event = event_of("", row)
         record = self._steps.get(event.step_key)
         if record is None:
             record = self._steps[event.step_key] = StepRecord(event.step_key)

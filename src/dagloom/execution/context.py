@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from time import time
 from typing import TYPE_CHECKING, Any
 
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.resources import Resources
 from dagloom.errors import DagloomError
-from dagloom.messages import Event, EventType, LogLevel
+from dagloom.messages import EventType, LogLevel
+from dagloom.messages.rows import EventRow, row
 
 if TYPE_CHECKING:
     from dagloom.definitions.op import OpDefinition
@@ -34,7 +34,7 @@ class DagloomLogManager:
     __slots__ = ("_emit", "_job_name", "_run_id", "_step_key")
 
     def __init__(
-        self, run_id: str, job_name: str, step_key: str, emit: Callable[[Event], None] | None
+        self, run_id: str, job_name: str, step_key: str, emit: Callable[[EventRow], None] | None
     ) -> None:
         self._run_id = run_id
         self._job_name = job_name
@@ -45,14 +45,12 @@ class DagloomLogManager:
         text = str(msg) % args if args else str(msg)
         if self._emit is not None:
             self._emit(
-                Event(
-                    run_id=self._run_id,
-                    event_type=EventType.LOG_MESSAGE,
-                    timestamp=time(),
-                    job_name=self._job_name,
-                    step_key=self._step_key,
-                    message=text,
-                    level=_LEVELS.get(level, LogLevel.INFO),
+                row(
+                    EventType.LOG_MESSAGE,
+                    self._step_key,
+                    text,
+                    _LEVELS.get(level, LogLevel.INFO),
+                    self._job_name,
                 )
             )
         if _python_logger.isEnabledFor(level):
@@ -117,7 +115,7 @@ class OpExecutionContext:
         op_def: OpDefinition | None,
         op_config: Any,
         resources: Resources,
-        emit: Callable[[Event], None] | None,
+        emit: Callable[[EventRow], None] | None,
         retry_number: int = 0,
         mapping_key: str | None = None,
         asset_keys: Mapping[str, AssetKey] | None = None,

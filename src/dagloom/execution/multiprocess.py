@@ -4,7 +4,7 @@ The parent keeps the in-process executor's scheduling (`execute_plan`: order, sk
 dynamic mapping) and swaps how an attempt runs. A step process imports the job's code
 location itself (by file or module path, once per process), builds the run's resources,
 loads inputs through the job's IO manager, runs the op, stores its outputs, and sends back
-its events as bytes of `Event` messages, which the parent emits in order. Steps therefore
+its event rows as JSON, which the parent emits in order. Steps therefore
 exchange outputs only through the IO manager, which must persist across processes
 (`FilesystemIOManager`, a database, object storage): an in-memory one is refused before the
 run starts.
@@ -29,6 +29,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import orjson
 
 from dagloom.definitions.io_manager import InMemoryIOManager, IOManager, OutputContext
 from dagloom.definitions.resources import ResourceScope
@@ -37,7 +38,7 @@ from dagloom.execution.executor import execute_plan
 from dagloom.execution.origin import CodeOrigin, JobOrigin, infer_code_origin, load_job
 from dagloom.execution.plan import ExecutionPlan
 from dagloom.execution.step import FAILED, ExecutionState, Outcome, RunFacts, StepRunner
-from dagloom.messages import Event
+from dagloom.messages.rows import EventRow, loaded_row
 
 if TYPE_CHECKING:
     from dagloom.definitions.config import Config
@@ -79,7 +80,7 @@ class StepResult:
     status: int
     retry_delay: float | None
     error: str | None
-    events: tuple[bytes, ...]
+    events: tuple[bytes, ...]  # event rows, each as JSON (`dagloom.messages.rows`)
     outputs: tuple[OutputRef, ...]
 
 
@@ -132,7 +133,7 @@ def run_step(task: StepTask) -> StepResult:
     events (as in the in-process executor); failing to load the job or build resources
     becomes a failed result with `error` set and no events, for the parent to record.
     """
-    events: list[Event] = []
+    events: list[EventRow] = []
     try:
         from dagloom.execution.run import default_resource_defs
         from dagloom.execution.run_config import resolve_run_config
@@ -174,7 +175,7 @@ def run_step(task: StepTask) -> StepResult:
     if outcome.error is not None:
         error = f"{type(outcome.error).__name__}: {outcome.error}"
     return StepResult(
-        outcome.status, outcome.retry_delay, error, tuple(bytes(e) for e in events), new
+        outcome.status, outcome.retry_delay, error, tuple(map(orjson.dumps, events)), new
     )
 
 
@@ -281,7 +282,7 @@ class _RemoteStepRunner(StepRunner):
             return self.fail(step_key, attempt, StepProcessError(result.error, step_key=step_key))
         emit = facts.emit
         for data in result.events:
-            emit(Event.parse(data))
+            emit(loaded_row(orjson.loads(data)))
         _record_outputs(
             self.state, facts.plan, facts.run_id, facts.job_name, result.outputs, facts.resources
         )

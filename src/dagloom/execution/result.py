@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
@@ -11,6 +12,7 @@ from dagloom.definitions.outputs import DEFAULT_OUTPUT
 from dagloom.errors import DagloomError
 from dagloom.execution.plan import split_step_key
 from dagloom.messages import Event, EventType
+from dagloom.messages.rows import EventRow, event_of
 
 if TYPE_CHECKING:
     from dagloom.definitions.job import JobDefinition
@@ -19,24 +21,34 @@ if TYPE_CHECKING:
 
 class ExecuteInProcessResult:
     """The outcome of `execute_in_process`: success, every event, and output values (loaded
-    on demand through the IO manager that stored them)."""
+    on demand through the IO manager that stored them).
+
+    The run's events are kept as the rows the executor emitted; `all_events` builds the
+    `Event` messages the first time it is read.
+    """
 
     def __init__(
         self,
         *,
         job_def: JobDefinition,
         run_id: str,
-        events: list[Event],
+        rows: Sequence[EventRow],
         state: ExecutionState | None,
         io_managers: Mapping[str, IOManager],
         success: bool,
     ) -> None:
         self.job_def = job_def
         self.run_id = run_id
-        self.all_events = events
+        self._rows = rows
         self._state = state
         self._io_managers = io_managers
         self.success = success
+
+    @cached_property
+    def all_events(self) -> list[Event]:
+        """Every event of the run, in order."""
+        run_id = self.run_id
+        return [event_of(run_id, row) for row in self._rows]
 
     @property
     def dagster_run(self) -> Any:

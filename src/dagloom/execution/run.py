@@ -22,7 +22,7 @@ from dagloom.definitions.node import (
 )
 from dagloom.definitions.resources import ResourceScope
 from dagloom.errors import DefinitionError
-from dagloom.execution.events import error_info, event
+from dagloom.execution.events import error_info
 from dagloom.execution.executor import execute_plan
 from dagloom.execution.plan import select_nodes
 from dagloom.execution.result import ExecuteInProcessResult
@@ -37,6 +37,7 @@ from dagloom.messages import (
     RunFailureData,
     RunStatus,
 )
+from dagloom.messages.rows import RUN_FAILURE_DATA, row
 
 if TYPE_CHECKING:
     from dagloom.definitions.job import JobDefinition
@@ -175,16 +176,17 @@ async def execute_job_in_process(
     # The run's own record of its events (for the result) is the storage sink's, when there
     # is one: a second sink would cost the executor another call per event.
     events: ListEventSink | StorageEventSink = (
-        ListEventSink() if instance is None else instance.event_sink(keep=True)
+        ListEventSink() if instance is None else instance.event_sink(run_id, keep=True)
     )
     out: EventSink = events if sink is None else FanoutEventSink(events, sink)
     emit = out.emit
     emit(
-        event(
-            run_id,
-            job.name,
+        row(
             EventType.RUN_START,
-            message=f'Started execution of run for "{job.name}".',
+            "",
+            f'Started execution of run for "{job.name}".',
+            LogLevel.DEBUG,
+            job.name,
         )
     )
     state: ExecutionState | None = None
@@ -243,12 +245,12 @@ async def execute_job_in_process(
     except BaseException:
         with anyio.CancelScope(shield=True):
             emit(
-                event(
-                    run_id,
-                    job.name,
+                row(
                     EventType.RUN_CANCELED,
-                    message=f'Run of "{job.name}" was canceled.',
-                    level=LogLevel.ERROR,
+                    "",
+                    f'Run of "{job.name}" was canceled.',
+                    LogLevel.ERROR,
+                    job.name,
                 )
             )
             await out.flush()
@@ -257,32 +259,35 @@ async def execute_job_in_process(
     success = run_error is None and not failed
     if success:
         emit(
-            event(
-                run_id,
-                job.name,
+            row(
                 EventType.RUN_SUCCESS,
-                message=f'Finished execution of run for "{job.name}".',
+                "",
+                f'Finished execution of run for "{job.name}".',
+                LogLevel.DEBUG,
+                job.name,
             )
         )
     else:
         what = f"Steps failed: {failed}." if failed else f"{type(run_error).__name__}: {run_error}"
-        failure = event(
-            run_id,
-            job.name,
-            EventType.RUN_FAILURE,
-            message=f'Execution of run for "{job.name}" failed. {what}',
-            level=LogLevel.ERROR,
+        emit(
+            row(
+                EventType.RUN_FAILURE,
+                "",
+                f'Execution of run for "{job.name}" failed. {what}',
+                LogLevel.ERROR,
+                job.name,
+                RUN_FAILURE_DATA,
+                RunFailureData(
+                    failed_step_keys=failed,
+                    error=error_info(run_error) if run_error is not None else None,
+                ),
+            )
         )
-        failure.run_failure = RunFailureData(
-            failed_step_keys=failed,
-            error=error_info(run_error) if run_error is not None else None,
-        )
-        emit(failure)
     await out.flush()
     result = ExecuteInProcessResult(
         job_def=job,
         run_id=run_id,
-        events=events.events,
+        rows=events.rows,
         state=state,
         io_managers=io_managers,
         success=success,

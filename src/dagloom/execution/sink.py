@@ -1,14 +1,16 @@
-"""Where a run's events go: the executor emits into a sink; storage and lists implement it."""
+"""Where a run's events go: the executor emits event rows into a sink; storage and lists
+implement it."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from dagloom.messages import Event
+from dagloom.messages.rows import EventRow
 
 
 class EventSink(Protocol):
-    """Receives a run's events in the order they happen.
+    """Receives the rows of one run's events (see `dagloom.messages.rows`) in the order they
+    happen.
 
     `emit` never blocks and never raises for a storage reason: a sink buffers what it cannot
     write at once. `flush` returns once every event emitted before the call is durable (for a
@@ -16,28 +18,28 @@ class EventSink(Protocol):
     reports a run finished, so a terminal event is durable before anyone is told.
     """
 
-    def emit(self, event: Event) -> None: ...
+    def emit(self, row: EventRow) -> None: ...
 
     async def flush(self) -> None: ...
 
 
 class ListEventSink:
-    """Keeps events in a list in memory; `flush` has nothing to do."""
+    """Keeps rows in a list in memory; `flush` has nothing to do."""
 
-    __slots__ = ("events",)
+    __slots__ = ("rows",)
 
     def __init__(self) -> None:
-        self.events: list[Event] = []
+        self.rows: list[EventRow] = []
 
-    def emit(self, event: Event) -> None:
-        self.events.append(event)
+    def emit(self, row: EventRow) -> None:
+        self.rows.append(row)
 
     async def flush(self) -> None:
         return None
 
 
 class FanoutEventSink:
-    """Emits each event to several sinks in order; `flush` flushes them all."""
+    """Emits each row to several sinks in order; `flush` flushes them all."""
 
     __slots__ = ("_emits", "_sinks")
 
@@ -45,9 +47,9 @@ class FanoutEventSink:
         self._sinks = sinks
         self._emits = tuple(sink.emit for sink in sinks)
 
-    def emit(self, event: Event) -> None:
+    def emit(self, row: EventRow) -> None:
         for emit in self._emits:
-            emit(event)
+            emit(row)
 
     async def flush(self) -> None:
         for sink in self._sinks:

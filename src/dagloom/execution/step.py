@@ -8,7 +8,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from time import perf_counter
+from time import perf_counter, time
 from typing import Any, Protocol
 
 import anyio
@@ -27,13 +27,7 @@ from dagloom.definitions.outputs import (
 from dagloom.definitions.resources import Resources
 from dagloom.errors import DagloomError, Failure, RetryRequested
 from dagloom.execution.context import AssetExecutionContext, OpExecutionContext
-from dagloom.execution.events import (
-    error_info,
-    handled_output_data,
-    loaded_input_data,
-    new_event,
-    step_output_data,
-)
+from dagloom.execution.events import error_info
 from dagloom.execution.plan import (
     FROM_ASSET,
     FROM_COLLECT,
@@ -49,13 +43,24 @@ from dagloom.execution.plan import (
 from dagloom.messages import (
     AssetKeyMessage,
     AssetMaterializationData,
-    Event,
     EventType,
     LoadedInputData,
     LogLevel,
     StepFailureData,
     StepRetryData,
     StepSkippedData,
+)
+from dagloom.messages.rows import (
+    ASSET_MATERIALIZATION_DATA,
+    HANDLED_OUTPUT_DATA,
+    LOADED_INPUT_DATA,
+    NO_PAYLOAD,
+    STEP_FAILURE_DATA,
+    STEP_OUTPUT_DATA,
+    STEP_RETRY_DATA,
+    STEP_SKIPPED_DATA,
+    EventRow,
+    row,
 )
 
 SUCCESS = 0
@@ -75,6 +80,8 @@ _ASSET_MATERIALIZATION = EventType.ASSET_MATERIALIZATION
 _DEBUG = LogLevel.DEBUG
 _INFO = LogLevel.INFO
 _ERROR = LogLevel.ERROR
+# The events of every step are written out as row tuples (see `dagloom.messages.rows` for
+# their layout) rather than built by `row`: a call is a sixth of a row's cost.
 
 
 class StepScope(Protocol):
@@ -113,7 +120,7 @@ class RunFacts:
     run_id: str
     job_name: str
     plan: ExecutionPlan
-    emit: Callable[[Event], None]
+    emit: Callable[[EventRow], None]
     resources: Resources
     io_managers: Mapping[str, IOManager]
     op_configs: Mapping[str, Any]
@@ -186,17 +193,19 @@ class StepRunner:
             resources=facts.resources,
         )
         value = facts.io_managers[out_def_manager].load_input(context)
-        made = new_event(
-            facts.run_id,
-            facts.job_name,
-            _LOADED_INPUT,
-            step_key,
-            f'Loaded input "{input_name}" using input manager "{manager}", from '
-            f'output "{upstream.name}" of step "{upstream.step_key}"',
-            _DEBUG,
+        facts.emit(
+            (
+                _LOADED_INPUT,
+                step_key,
+                time(),
+                f'Loaded input "{input_name}" using input manager "{manager}", from '
+                f'output "{upstream.name}" of step "{upstream.step_key}"',
+                _DEBUG,
+                facts.job_name,
+                LOADED_INPUT_DATA,
+                (input_name, manager, upstream.step_key, upstream.name),
+            )
         )
-        made.loaded_input = loaded_input_data(input_name, manager, upstream.step_key, upstream.name)
-        facts.emit(made)
         return value
 
     def missing_outputs(self, tmpl: StepTemplate, mapping_key: str | None) -> tuple[str, ...]:
@@ -263,17 +272,18 @@ class StepRunner:
 
     def _emit_loaded_asset(self, step_key: str, input_name: str, manager: str, key: Any) -> None:
         facts = self.facts
-        made = new_event(
-            facts.run_id,
-            facts.job_name,
-            _LOADED_INPUT,
-            step_key,
-            f'Loaded input "{input_name}" using input manager "{manager}" from '
-            f'asset "{key.to_user_string()}"',
-            _DEBUG,
+        facts.emit(
+            row(
+                _LOADED_INPUT,
+                step_key,
+                f'Loaded input "{input_name}" using input manager "{manager}" from '
+                f'asset "{key.to_user_string()}"',
+                _DEBUG,
+                facts.job_name,
+                LOADED_INPUT_DATA,
+                LoadedInputData(input_name=input_name, manager_key=manager),
+            )
         )
-        made.loaded_input = LoadedInputData(input_name=input_name, manager_key=manager)
-        facts.emit(made)
 
     def _collect(
         self, step_key: str, input_name: str, source: tuple[str, str], manager: str
@@ -312,25 +322,28 @@ class StepRunner:
             names = ", ".join(f'"{a}"' for a in absent)
             raise _Skip(f"outputs it reads were not produced by {names}", absent)
         if attempt == 0:
-            made = new_event(
-                facts.run_id,
-                facts.job_name,
-                _STEP_START,
-                step_key,
-                f'Started execution of step "{step_key}".',
-                _DEBUG,
+            facts.emit(
+                (
+                    _STEP_START,
+                    step_key,
+                    time(),
+                    f'Started execution of step "{step_key}".',
+                    _DEBUG,
+                    facts.job_name,
+                    NO_PAYLOAD,
+                    None,
+                )
             )
-            facts.emit(made)
         else:
-            made = new_event(
-                facts.run_id,
-                facts.job_name,
-                _STEP_RESTARTED,
-                step_key,
-                f'Started re-execution (attempt # {attempt + 1}) of step "{step_key}".',
-                _DEBUG,
+            facts.emit(
+                row(
+                    _STEP_RESTARTED,
+                    step_key,
+                    f'Started re-execution (attempt # {attempt + 1}) of step "{step_key}".',
+                    _DEBUG,
+                    facts.job_name,
+                )
             )
-            facts.emit(made)
         sig = op.signature
         if not sig.takes_context:
             kwargs = self.load_inputs(tmpl, step_key, mapping_key)
@@ -384,16 +397,18 @@ class StepRunner:
             kind = "a DynamicOutput" if out_def.is_dynamic else "an Output"
             raise DagloomError(f'output "{output_name}" of "{step_key}" must be given as {kind}')
         asset_key = tmpl.asset_keys.get(output_name)
-        made = new_event(
-            facts.run_id,
-            facts.job_name,
-            _STEP_OUTPUT,
-            step_key,
-            f'Yielded output "{output_name}".',
-            _DEBUG,
+        facts.emit(
+            (
+                _STEP_OUTPUT,
+                step_key,
+                time(),
+                f'Yielded output "{output_name}".',
+                _DEBUG,
+                facts.job_name,
+                STEP_OUTPUT_DATA,
+                (output_name, mapping_key or ""),
+            )
         )
-        made.step_output = step_output_data(output_name, mapping_key or "")
-        facts.emit(made)
         out_ctx = OutputContext(
             step_key,
             output_name,
@@ -407,16 +422,18 @@ class StepRunner:
         manager = out_def.io_manager_key
         if value is not NO_VALUE:
             facts.io_managers[manager].handle_output(out_ctx, value)
-            made = new_event(
-                facts.run_id,
-                facts.job_name,
-                _HANDLED_OUTPUT,
-                step_key,
-                f'Handled output "{output_name}" using IO manager "{manager}"',
-                _DEBUG,
+            facts.emit(
+                (
+                    _HANDLED_OUTPUT,
+                    step_key,
+                    time(),
+                    f'Handled output "{output_name}" using IO manager "{manager}"',
+                    _DEBUG,
+                    facts.job_name,
+                    HANDLED_OUTPUT_DATA,
+                    (output_name, manager, mapping_key or ""),
+                )
             )
-            made.handled_output = handled_output_data(output_name, manager, mapping_key or "")
-            facts.emit(made)
         if mapping_key is None:
             self.state.outputs[(step_key, output_name)] = out_ctx
         else:
@@ -436,20 +453,21 @@ class StepRunner:
         self, step_key: str, asset_key: Any, metadata: Mapping[str, Any], description: str | None
     ) -> None:
         facts = self.facts
-        made = new_event(
-            facts.run_id,
-            facts.job_name,
-            _ASSET_MATERIALIZATION,
-            step_key,
-            f"Materialized value {asset_key.to_user_string()}.",
-            _INFO,
+        facts.emit(
+            row(
+                _ASSET_MATERIALIZATION,
+                step_key,
+                f"Materialized value {asset_key.to_user_string()}.",
+                _INFO,
+                facts.job_name,
+                ASSET_MATERIALIZATION_DATA,
+                AssetMaterializationData(
+                    asset_key=AssetKeyMessage(path=list(asset_key.path)),
+                    metadata=to_metadata_messages(metadata),
+                    description=description or "",
+                ),
+            )
         )
-        made.asset_materialization = AssetMaterializationData(
-            asset_key=AssetKeyMessage(path=list(asset_key.path)),
-            metadata=to_metadata_messages(metadata),
-            description=description or "",
-        )
-        facts.emit(made)
 
     def handle_item(
         self, tmpl: StepTemplate, context: StepScope, item: Any, seen: set[str]
@@ -548,15 +566,18 @@ class StepRunner:
     def succeed(self, step_key: str, started: float) -> Outcome:
         facts = self.facts
         elapsed_ms = (perf_counter() - started) * 1000
-        made = new_event(
-            facts.run_id,
-            facts.job_name,
-            _STEP_SUCCESS,
-            step_key,
-            f'Finished execution of step "{step_key}" in {elapsed_ms:.2f}ms.',
-            _DEBUG,
+        facts.emit(
+            (
+                _STEP_SUCCESS,
+                step_key,
+                time(),
+                f'Finished execution of step "{step_key}" in {elapsed_ms:.2f}ms.',
+                _DEBUG,
+                facts.job_name,
+                NO_PAYLOAD,
+                None,
+            )
         )
-        facts.emit(made)
         return _SUCCEEDED
 
     def fail(self, step_key: str, attempt: int, exc: BaseException) -> Outcome:
@@ -573,40 +594,42 @@ class StepRunner:
             max_retries = policy.max_retries
             delay = policy.delay_for(attempt + 1, facts.rng)
         if attempt < max_retries:
-            made = new_event(
-                facts.run_id,
-                facts.job_name,
-                _STEP_UP_FOR_RETRY,
-                step_key,
-                f'Execution of step "{step_key}" failed and has requested a retry '
-                f"in {delay or 0:.3g} seconds.",
-                _DEBUG,
+            facts.emit(
+                row(
+                    _STEP_UP_FOR_RETRY,
+                    step_key,
+                    f'Execution of step "{step_key}" failed and has requested a retry '
+                    f"in {delay or 0:.3g} seconds.",
+                    _DEBUG,
+                    facts.job_name,
+                    STEP_RETRY_DATA,
+                    StepRetryData(
+                        attempt=attempt + 1,
+                        max_retries=max_retries,
+                        delay_seconds=delay or 0.0,
+                        error=error_info(exc),
+                    ),
+                )
             )
-            made.step_retry = StepRetryData(
-                attempt=attempt + 1,
-                max_retries=max_retries,
-                delay_seconds=delay or 0.0,
-                error=error_info(exc),
-            )
-            facts.emit(made)
             return Outcome(FAILED, retry_delay=delay or 0.0, error=exc)
         user_failure = isinstance(exc, Failure)
         metadata = exc.metadata if isinstance(exc, Failure) else None
         description = exc.description if isinstance(exc, Failure) and exc.description else str(exc)
-        made = new_event(
-            facts.run_id,
-            facts.job_name,
-            _STEP_FAILURE,
-            step_key,
-            f'Execution of step "{step_key}" failed: {type(exc).__name__}: {description}',
-            _ERROR,
+        facts.emit(
+            row(
+                _STEP_FAILURE,
+                step_key,
+                f'Execution of step "{step_key}" failed: {type(exc).__name__}: {description}',
+                _ERROR,
+                facts.job_name,
+                STEP_FAILURE_DATA,
+                StepFailureData(
+                    error=error_info(exc),
+                    user_failure=user_failure,
+                    metadata=to_metadata_messages(metadata),
+                ),
+            )
         )
-        made.step_failure = StepFailureData(
-            error=error_info(exc),
-            user_failure=user_failure,
-            metadata=to_metadata_messages(metadata),
-        )
-        facts.emit(made)
         self.state.errors[step_key] = exc
         return Outcome(FAILED, error=exc)
 
@@ -661,16 +684,17 @@ class StepRunner:
 
     def skip(self, step_key: str, reason: str, upstream: tuple[str, ...]) -> Outcome:
         facts = self.facts
-        made = new_event(
-            facts.run_id,
-            facts.job_name,
-            _STEP_SKIPPED,
-            step_key,
-            f'Skipped execution of step "{step_key}": {reason}.',
-            _INFO,
+        facts.emit(
+            row(
+                _STEP_SKIPPED,
+                step_key,
+                f'Skipped execution of step "{step_key}": {reason}.',
+                _INFO,
+                facts.job_name,
+                STEP_SKIPPED_DATA,
+                StepSkippedData(upstream_step_keys=list(upstream)),
+            )
         )
-        made.step_skipped = StepSkippedData(upstream_step_keys=list(upstream))
-        facts.emit(made)
         return Outcome(SKIPPED)
 
 

@@ -27,6 +27,7 @@ from dagloom.instance.config import (
     parse_config,
 )
 from dagloom.messages import Event, EventRecord, EventType, Run, RunStatus
+from dagloom.messages.rows import EventRow, event_of
 from dagloom.storage.base import (
     EventLogStorage,
     MigratableStorage,
@@ -36,6 +37,7 @@ from dagloom.storage.base import (
     SchemaInfo,
     StepStats,
     StorageLifecycle,
+    moves_a_run,
 )
 from dagloom.storage.sink import BATCH_SIZE, StorageEventSink
 
@@ -351,9 +353,11 @@ class DagloomInstance:
         if not self._shared_db:
             await self._runs.handle_run_events(events)
 
-    def event_sink(self, *, batch_size: int = BATCH_SIZE, keep: bool = False) -> StorageEventSink:
-        """A new batched sink into this instance's event log (see `StorageEventSink`; with
-        `keep` it also keeps every event emitted, in its `events`).
+    def event_sink(
+        self, run_id: str, *, batch_size: int = BATCH_SIZE, keep: bool = False
+    ) -> StorageEventSink:
+        """A new batched sink of run `run_id`'s event rows into this instance's event log (see
+        `StorageEventSink`; with `keep` it also keeps every row emitted, in its `rows`).
 
         Take one per run; `await sink.flush()` before reporting the run finished makes its
         terminal event, and the status it sets, durable. Needs the instance entered.
@@ -365,10 +369,17 @@ class DagloomInstance:
         return StorageEventSink(
             self._events,
             self._task_group,
+            run_id,
             batch_size=batch_size,
-            after_store=None if self._shared_db else self._runs.handle_run_events,
+            after_store=None if self._shared_db else self._move_runs,
             keep=keep,
         )
+
+    async def _move_runs(self, run_id: str, rows: Sequence[EventRow]) -> None:
+        """Move the status of runs in a run storage apart from the event log."""
+        moving = [event_of(run_id, row) for row in rows if moves_a_run(row)]
+        if moving:
+            await self._runs.handle_run_events(moving)
 
     async def get_events(
         self,

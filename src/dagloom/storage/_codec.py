@@ -1,80 +1,44 @@
-"""Event chunks: a batch of one run's events as one orjson list of compact rows, and back.
+"""Event chunks: a batch of one run's event rows as one orjson list, and back.
 
 The SQL event log stores events in chunks, one table row per batch of a run's events, because a
 table row per event costs more than the executor's whole per-step budget (~2.6 µs to encode and
-2-4 µs to insert each, at ~5 events per step). Encoding a chunk costs ~0.35 µs per event with
-warm caches and ~0.75 µs at the end of a 500-step run, when the events are cold.
+2-4 µs to insert each, at ~5 events per step). A chunk is the JSON list of the batch's rows,
+as the executor made them (see `dagloom.messages.rows`): orjson writes the tuples and the
+payload messages (dataclasses) itself, so encoding runs no Python code per event. `run_id` is
+the chunk's, and an event's `storage_id` is the chunk's first storage id plus its index.
 
-An event is the row `(event_type, step_key, timestamp, message, level, job_name, *payloads)`:
-`payloads` has one slot per field of Event's `data` oneof (`PAYLOAD_FIELDS`, in order), null
-except for the field that is set, which holds that message as a JSON object. `run_id` is the
-chunk's, and an event's `storage_id` is the chunk's first storage id plus its index.
-
-Rows are built for the hot path: each is one `itemgetter` over the event's `__dict__` (in C,
-one tuple per event), and orjson serializes the payload messages (dataclasses) itself, so no
-Python code runs per event and there is one `orjson.dumps` per chunk. Collapsing the payload
-slots into one needs a Python step per event: measured inside a 500-step run, that costs
-~1.2 µs per event instead of ~0.75. Events are not encoded through betterproto2: its
-serialize+parse costs ~60 µs.
+Chunks written before rows had a payload kind hold rows of 15 columns: the six of a row ahead
+of its payload kind, then one slot per field of `PAYLOAD_FIELDS`, null but for the one that is
+set. They are still read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, count, repeat
-from operator import attrgetter, is_not, itemgetter
+from operator import eq, itemgetter
 from typing import Any
 
 import orjson
 
-from dagloom.messages import (
-    AssetKeyMessage,
-    AssetMaterializationData,
-    EngineEventData,
-    ErrorInfo,
-    Event,
-    EventRecord,
-    EventType,
-    HandledOutputData,
-    LoadedInputData,
-    LogLevel,
-    MetadataValue,
-    RunFailureData,
-    StepFailureData,
-    StepOutputData,
-    StepRetryData,
-    StepSkippedData,
+from dagloom.messages import Event, EventRecord, EventType
+from dagloom.messages.rows import (
+    ASSET_MATERIALIZATION_DATA,
+    NO_PAYLOAD,
+    PAYLOAD,
+    PAYLOAD_FIELDS,
+    EventRow,
+    event_of,
 )
-
-EventRow = tuple[Any, ...]
-"""One event in a chunk: see the module docstring."""
-
-PAYLOAD_FIELDS = (
-    "step_output",
-    "step_failure",
-    "step_retry",
-    "step_skipped",
-    "handled_output",
-    "loaded_input",
-    "asset_materialization",
-    "run_failure",
-    "engine_event",
-)
-"""The fields of Event's `data` oneof, in the order of a row's payload slots; stored rows
-depend on this order, so a new field only ever goes at the end."""
-
-HEAD = 6
-"""Columns of a row ahead of its payload slots."""
 
 MAX_CHUNK = 1000
 """Events per chunk at most: a read decodes whole chunks, so a chunk stays a sink batch or two
 (the sink writes 500 at a time)."""
 
-_EVENT_TYPES: dict[int, EventType] = {int(t): t for t in EventType}
-_LOG_LEVELS: dict[int, LogLevel] = {int(level): level for level in LogLevel}
+_LEGACY_HEAD = 6
+_LEGACY_WIDTH = _LEGACY_HEAD + len(PAYLOAD_FIELDS)
 _ASSET_EVENT_TYPES = frozenset({EventType.ASSET_MATERIALIZATION, EventType.ASSET_OBSERVATION})
-_MATERIALIZATION = HEAD + PAYLOAD_FIELDS.index("asset_materialization")
 
 
 def asset_key_text(path: tuple[str, ...] | list[str]) -> str:
@@ -88,12 +52,7 @@ def asset_key_text(path: tuple[str, ...] | list[str]) -> str:
 
 # -- encoding --------------------------------------------------------------------------------
 
-_dict_of = attrgetter("__dict__")
-_run_id_of = itemgetter("run_id")
-_row_of = itemgetter(
-    "event_type", "step_key", "timestamp", "message", "level", "job_name", *PAYLOAD_FIELDS
-)
-_materialization_of = itemgetter(_MATERIALIZATION)
+_kind_of = itemgetter(6)
 
 
 @dataclass(slots=True)
@@ -117,12 +76,6 @@ class Chunk:
     assets: list[AssetEntry] = field(default_factory=list)
 
 
-def encode_row(event: Event) -> EventRow:
-    """One event's row, as `encode_chunks` puts it in a chunk (payload still a message)."""
-    row: EventRow = _row_of(event.__dict__)
-    return row
-
-
 def dumps_row(row: EventRow) -> bytes:
     """One row as JSON (how the asset index and the memory backend keep an event)."""
     return orjson.dumps(row)
@@ -131,143 +84,52 @@ def dumps_row(row: EventRow) -> bytes:
 def asset_key_of(row: EventRow) -> tuple[str, str | None] | None:
     """The (asset_key, partition) an event row is indexed under, if it is an asset event:
     an ASSET_MATERIALIZATION or ASSET_OBSERVATION whose materialization payload has a key."""
-    data = row[_MATERIALIZATION]
-    if data is None or data.asset_key is None or row[0] not in _ASSET_EVENT_TYPES:
+    if row[6] != ASSET_MATERIALIZATION_DATA or row[0] not in _ASSET_EVENT_TYPES:
+        return None
+    data = row[PAYLOAD]
+    if data is None or data.asset_key is None:
         return None
     return asset_key_text(data.asset_key.path), data.partition or None
 
 
-def _runs(run_ids: list[str]) -> list[tuple[str, int, int]]:
-    """(run_id, start, stop) of each stretch of consecutive events of one run."""
-    first = run_ids[0]
-    if run_ids.count(first) == len(run_ids):
-        return [(first, 0, len(run_ids))]
-    out: list[tuple[str, int, int]] = []
-    start = 0
-    for index, run_id in enumerate(run_ids):
-        if run_id != run_ids[start]:
-            out.append((run_ids[start], start, index))
-            start = index
-    out.append((run_ids[start], start, len(run_ids)))
-    return out
-
-
-def encode_chunks(events: Sequence[Event], max_size: int = MAX_CHUNK) -> list[Chunk]:
-    """Encode events, in order, as chunks: a new chunk starts whenever the run changes and
-    after `max_size` events. Per event this runs only C code (see the module docstring)."""
-    if not events:
-        return []
-    dicts = list(map(_dict_of, events))
-    rows: list[EventRow] = list(map(_row_of, dicts))
-    slots = list(map(_materialization_of, rows))
-    materialized = (
-        []
-        if slots.count(None) == len(slots)
-        else list(compress(count(), map(is_not, slots, repeat(None))))
-    )
+def encode_chunks(
+    batches: Iterable[tuple[str, Sequence[EventRow]]], max_size: int = MAX_CHUNK
+) -> list[Chunk]:
+    """Encode each run's rows, in order, as chunks of at most `max_size` events. Per event
+    this runs only C code (see the module docstring)."""
     chunks: list[Chunk] = []
-    for run_id, start, stop in _runs(list(map(_run_id_of, dicts))):
-        for begin in range(start, stop, max_size):
-            end = min(begin + max_size, stop)
+    for run_id, rows in batches:
+        kinds = list(map(_kind_of, rows))
+        materialized = (
+            []
+            if ASSET_MATERIALIZATION_DATA not in kinds
+            else list(compress(count(), map(eq, kinds, repeat(ASSET_MATERIALIZATION_DATA))))
+        )
+        for begin in range(0, len(rows), max_size):
+            end = min(begin + max_size, len(rows))
             assets: list[AssetEntry] = []
             for index in materialized:
                 if begin <= index < end and (found := asset_key_of(rows[index])) is not None:
                     row = rows[index]
                     assets.append(AssetEntry(index - begin, int(row[0]), *found, orjson.dumps(row)))
-            chunks.append(Chunk(run_id, end - begin, orjson.dumps(rows[begin:end]), assets))
+            body = orjson.dumps(rows if begin == 0 and end == len(rows) else rows[begin:end])
+            chunks.append(Chunk(run_id, end - begin, body, assets))
     return chunks
 
 
 # -- decoding --------------------------------------------------------------------------------
 
 
-def _asset_key(data: Mapping[str, Any] | None) -> AssetKeyMessage | None:
-    return None if data is None else AssetKeyMessage(path=data["path"])
-
-
-def _error(data: Mapping[str, Any] | None) -> ErrorInfo | None:
-    if data is None:
-        return None
-    return ErrorInfo(
-        cls_name=data["cls_name"],
-        message=data["message"],
-        stack=data["stack"],
-        cause=_error(data["cause"]),
-    )
-
-
-def _metadata(data: Mapping[str, Mapping[str, Any]]) -> dict[str, MetadataValue]:
-    out: dict[str, MetadataValue] = {}
-    for key, value in data.items():
-        fields = {name: item for name, item in value.items() if item is not None}
-        if "asset" in fields:
-            fields["asset"] = _asset_key(fields["asset"])
-        out[key] = MetadataValue(**fields)
-    return out
-
-
-def _step_failure(d: Mapping[str, Any]) -> StepFailureData:
-    return StepFailureData(
-        error=_error(d["error"]), user_failure=d["user_failure"], metadata=_metadata(d["metadata"])
-    )
-
-
-def _step_retry(d: Mapping[str, Any]) -> StepRetryData:
-    return StepRetryData(
-        attempt=d["attempt"],
-        max_retries=d["max_retries"],
-        delay_seconds=d["delay_seconds"],
-        error=_error(d["error"]),
-    )
-
-
-def _materialization(d: Mapping[str, Any]) -> AssetMaterializationData:
-    return AssetMaterializationData(
-        asset_key=_asset_key(d["asset_key"]),
-        metadata=_metadata(d["metadata"]),
-        partition=d["partition"],
-        description=d["description"],
-    )
-
-
-def _run_failure(d: Mapping[str, Any]) -> RunFailureData:
-    return RunFailureData(failed_step_keys=d["failed_step_keys"], error=_error(d["error"]))
-
-
-def _engine_event(d: Mapping[str, Any]) -> EngineEventData:
-    return EngineEventData(metadata=_metadata(d["metadata"]), error=_error(d["error"]))
-
-
-# In `PAYLOAD_FIELDS` order: each rebuilds a payload message from its JSON object.
-_PAYLOADS: tuple[Callable[[Mapping[str, Any]], Any], ...] = (
-    lambda d: StepOutputData(**d),
-    _step_failure,
-    _step_retry,
-    lambda d: StepSkippedData(**d),
-    lambda d: HandledOutputData(**d),
-    lambda d: LoadedInputData(**d),
-    _materialization,
-    _run_failure,
-    _engine_event,
-)
-
-
 def decode_row(run_id: str, row: Sequence[Any]) -> Event:
     """Rebuild the `Event` a row (as stored, read back from JSON) was encoded from."""
-    event = Event(
-        run_id=run_id,
-        event_type=_EVENT_TYPES.get(row[0], EventType.UNSPECIFIED),
-        step_key=row[1],
-        timestamp=row[2],
-        message=row[3],
-        level=_LOG_LEVELS.get(row[4], LogLevel.UNSPECIFIED),
-        job_name=row[5],
-    )
-    for kind, data in enumerate(row[HEAD:]):
-        if data is not None:
-            setattr(event, PAYLOAD_FIELDS[kind], _PAYLOADS[kind](data))
-            break
-    return event
+    if len(row) == _LEGACY_WIDTH:
+        kind, payload = NO_PAYLOAD, None
+        for index, data in enumerate(row[_LEGACY_HEAD:]):
+            if data is not None:
+                kind, payload = index, data
+                break
+        row = (*row[:_LEGACY_HEAD], kind, payload)
+    return event_of(run_id, row)
 
 
 def decode_chunk(

@@ -30,6 +30,7 @@ from dagloom.messages import (
     Tick,
     TickStatus,
 )
+from dagloom.messages.rows import EventRow, rows_by_run
 from dagloom.storage import _sql
 from dagloom.storage._codec import Chunk, asset_key_text, decode_chunk, decode_record
 from dagloom.storage._watch import RunEventNotifier, watch_events
@@ -39,7 +40,7 @@ from dagloom.storage.base import (
     RunsFilter,
     RunStorage,
     SchemaInfo,
-    run_status_changes,
+    event_status_changes,
 )
 from dagloom.storage.migrations import Migration, latest, outdated_message, pending
 
@@ -185,9 +186,9 @@ class SqlDatabase(abc.ABC, Generic[C]):
                 await tx.executemany(sql, rows)
 
     @abc.abstractmethod
-    async def store_events(self, events: Sequence[Event]) -> None:
-        """Store a non-empty batch and the run status changes it makes in one transaction,
-        then wake the runs' watchers; see `EventLogStorage.store_events`."""
+    async def store_batches(self, batches: Sequence[tuple[str, Sequence[EventRow]]]) -> None:
+        """Store (run_id, rows) batches and the run status changes they make in one
+        transaction, then wake the runs' watchers; see `EventLogStorage.store_events`."""
 
     # -- shared ------------------------------------------------------------------------------
 
@@ -362,7 +363,7 @@ class SqlRunStorage(SqlStorage[D]):
         return int(rows[0][0])
 
     async def handle_run_events(self, events: Sequence[Event]) -> None:
-        changes = run_status_changes(events)
+        changes = event_status_changes(events)
         if changes:
             async with self.database.transaction() as tx:
                 await tx.executemany(_sql.UPDATE_RUN_STATUS, [_sql.status_row(c) for c in changes])
@@ -411,7 +412,11 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
 
     async def store_events(self, events: Sequence[Event]) -> None:
         if events:
-            await self.database.store_events(events)
+            await self.database.store_batches(rows_by_run(events))
+
+    async def store_rows(self, run_id: str, rows: Sequence[EventRow]) -> None:
+        if rows:
+            await self.database.store_batches([(run_id, rows)])
 
     def updates_run_status_in(self, run_storage: RunStorage) -> bool:
         return isinstance(run_storage, SqlRunStorage) and run_storage.database is self.database

@@ -11,7 +11,7 @@ import enum
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
-from operator import attrgetter
+from operator import itemgetter
 from typing import Protocol, runtime_checkable
 
 from dagloom.messages import (
@@ -26,6 +26,7 @@ from dagloom.messages import (
     Tick,
     TickStatus,
 )
+from dagloom.messages.rows import TIMESTAMP, EventRow, rows_by_run
 
 # -- records ---------------------------------------------------------------------------------
 
@@ -107,7 +108,7 @@ RUN_END_EVENTS = frozenset({EventType.RUN_SUCCESS, EventType.RUN_FAILURE, EventT
 
 FINISHED_STATUSES = frozenset({RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.CANCELED})
 
-_event_type_of = attrgetter("event_type")
+_event_type_of = itemgetter(0)
 _moves_a_run = RUN_STATUS_BY_EVENT.__contains__
 
 
@@ -121,25 +122,36 @@ class RunStatusChange:
     end_time: float | None
 
 
-def run_status_changes(events: Sequence[Event]) -> list[RunStatusChange]:
-    """The status changes a batch of events makes, in order (events that move no run: none).
+def run_status_changes(run_id: str, rows: Sequence[EventRow]) -> list[RunStatusChange]:
+    """The status changes a run's batch of event rows makes, in order (events that move no
+    run: none).
 
     RUN_START sets the start time and the end events set the end time, both from the event's
     timestamp. Applying the same change twice is harmless, so a backend may replay them.
     """
     changes: list[RunStatusChange] = []
     # Picked in C: a storage calls this on every batch, and few events move a run.
-    for event in compress(events, map(_moves_a_run, map(_event_type_of, events))):
-        status = RUN_STATUS_BY_EVENT[event.event_type]
+    for row in compress(rows, map(_moves_a_run, map(_event_type_of, rows))):
+        event_type = row[0]
         changes.append(
             RunStatusChange(
-                run_id=event.run_id,
-                status=status,
-                start_time=event.timestamp if event.event_type == EventType.RUN_START else None,
-                end_time=event.timestamp if event.event_type in RUN_END_EVENTS else None,
+                run_id=run_id,
+                status=RUN_STATUS_BY_EVENT[event_type],
+                start_time=row[TIMESTAMP] if event_type == EventType.RUN_START else None,
+                end_time=row[TIMESTAMP] if event_type in RUN_END_EVENTS else None,
             )
         )
     return changes
+
+
+def event_status_changes(events: Sequence[Event]) -> list[RunStatusChange]:
+    """`run_status_changes` of `Event`s of any runs."""
+    return [c for run_id, rows in rows_by_run(events) for c in run_status_changes(run_id, rows)]
+
+
+def moves_a_run(row: EventRow) -> bool:
+    """Whether storing this event row changes its run's status."""
+    return row[0] in RUN_STATUS_BY_EVENT
 
 
 STEP_STATS_EVENTS = frozenset(
@@ -322,6 +334,11 @@ class EventLogStorage(StorageLifecycle, Protocol):
         `run_status_changes`) are updated in the same transaction. If the call is cancelled
         after the batch is handed to the writer, the batch is still written.
         """
+        ...
+
+    async def store_rows(self, run_id: str, rows: Sequence[EventRow]) -> None:
+        """`store_events` for events of one run given as rows (`dagloom.messages.rows`), the
+        form the executor emits them in."""
         ...
 
     def updates_run_status_in(self, run_storage: RunStorage) -> bool:

@@ -23,13 +23,16 @@ from dagloom.messages import (
     Tick,
     TickStatus,
 )
-from dagloom.storage._codec import asset_key_of, decode_record, dumps_row, encode_row
+from dagloom.messages.rows import EventRow, rows_by_run
+from dagloom.storage._codec import asset_key_of, decode_record, dumps_row
 from dagloom.storage._watch import RunEventNotifier, watch_events
 from dagloom.storage.base import (
     DerivedEventReads,
     Lease,
     RunsFilter,
+    RunStatusChange,
     RunStorage,
+    event_status_changes,
     run_matches,
     run_status_changes,
 )
@@ -57,8 +60,8 @@ class MemoryDatabase:
         run_id, _type, _key, body = self.events[storage_id]
         return decode_record(storage_id, run_id, body)
 
-    def apply_events(self, events: Sequence[Event]) -> None:
-        for change in run_status_changes(events):
+    def apply_changes(self, changes: Sequence[RunStatusChange]) -> None:
+        for change in changes:
             run = self.runs.get(change.run_id)
             if run is None:
                 continue
@@ -145,7 +148,7 @@ class MemoryRunStorage(_MemoryLifecycle):
         return len(self._matching(filters))
 
     async def handle_run_events(self, events: Sequence[Event]) -> None:
-        self.database.apply_events(events)
+        self.database.apply_changes(event_status_changes(events))
 
     async def add_run_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         run = self.database.runs.get(run_id)
@@ -174,19 +177,25 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
     __slots__ = ()
 
     async def store_events(self, events: Sequence[Event]) -> None:
+        for run_id, rows in rows_by_run(events):
+            self._store(run_id, rows)
+
+    async def store_rows(self, run_id: str, rows: Sequence[EventRow]) -> None:
+        self._store(run_id, rows)
+
+    def _store(self, run_id: str, rows: Sequence[EventRow]) -> None:
+        if not rows:
+            return
         db = self.database
-        touched: set[str] = set()
-        for event in events:
+        ids = db.events_by_run.setdefault(run_id, [])
+        for row in rows:
             storage_id = next(db.event_ids)
-            row = encode_row(event)
             asset = asset_key_of(row)
             key = None if asset is None else asset[0]
-            db.events[storage_id] = (event.run_id, int(row[0]), key, dumps_row(row))
-            db.events_by_run.setdefault(event.run_id, []).append(storage_id)
-            touched.add(event.run_id)
-        db.apply_events(events)
-        for run_id in touched:
-            db.notifier.notify(run_id)
+            db.events[storage_id] = (run_id, int(row[0]), key, dumps_row(row))
+            ids.append(storage_id)
+        db.apply_changes(run_status_changes(run_id, rows))
+        db.notifier.notify(run_id)
 
     def updates_run_status_in(self, run_storage: RunStorage) -> bool:
         return isinstance(run_storage, MemoryRunStorage) and run_storage.database is self.database

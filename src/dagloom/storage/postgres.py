@@ -21,7 +21,8 @@ import anyio
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from dagloom.errors import StorageError
-from dagloom.messages import Event, EventRecord
+from dagloom.messages import EventRecord
+from dagloom.messages.rows import EventRow
 from dagloom.storage import _sql
 from dagloom.storage._codec import encode_chunks
 from dagloom.storage._sql_storage import (
@@ -250,9 +251,9 @@ class PostgresDatabase(SqlDatabase[asyncpg.Connection]):
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
         self.notifier.notify(str(payload))
 
-    async def store_events(self, events: Sequence[Event]) -> None:
-        chunks = encode_chunks(events)
-        changes = run_status_changes(events)
+    async def store_batches(self, batches: Sequence[tuple[str, Sequence[EventRow]]]) -> None:
+        chunks = encode_chunks(batches)
+        changes = [c for run_id, rows in batches for c in run_status_changes(run_id, rows)]
         run_ids = sorted({c.run_id for c in chunks})
         async with self._transaction() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", self._lock_key)

@@ -1,5 +1,5 @@
-"""StorageEventSink: the executor's `EventSink` that writes to an `EventLogStorage` in
-batches."""
+"""StorageEventSink: the executor's `EventSink` that writes a run's event rows to an
+`EventLogStorage` in batches."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import anyio.lowlevel
 from anyio.abc import TaskGroup
 
 from dagloom.errors import StorageError
-from dagloom.messages import Event
+from dagloom.messages.rows import EventRow
 from dagloom.storage.base import EventLogStorage
 
 BATCH_SIZE = 500
@@ -24,7 +24,8 @@ live run see it within about this long even when fewer than BATCH_SIZE events co
 
 
 class StorageEventSink:
-    """Buffers emitted events and writes them to `storage` in batches, in emit order.
+    """Buffers the event rows of run `run_id` as they are emitted and writes them to `storage`
+    in batches, in emit order.
 
     `emit` never blocks and never raises: once `batch_size` events are buffered, or
     `max_delay` seconds after the first buffered one, it starts one background write in
@@ -34,9 +35,8 @@ class StorageEventSink:
     `flush` twice is safe. `after_store`, when given, is awaited with each stored batch (the
     instance uses it to move run status in a separate run storage).
 
-    With `keep`, the sink also keeps every event emitted in `events` (a run's executor
-    gets its result's event list there, without a second sink). One sink may carry events of
-    any number of runs; give each run its own so its `flush` waits only for its own events.
+    With `keep`, the sink also keeps every row emitted in `rows` (a run's executor gets its
+    result's events there, without a second sink).
     """
 
     __slots__ = (
@@ -48,6 +48,7 @@ class StorageEventSink:
         "_keep",
         "_lingering",
         "_max_delay",
+        "_run_id",
         "_storage",
         "_task_group",
         "_wake_at",
@@ -59,20 +60,22 @@ class StorageEventSink:
         self,
         storage: EventLogStorage,
         task_group: TaskGroup,
+        run_id: str,
         *,
         batch_size: int = BATCH_SIZE,
         max_delay: float | None = MAX_DELAY,
-        after_store: Callable[[Sequence[Event]], Awaitable[None]] | None = None,
+        after_store: Callable[[str, Sequence[EventRow]], Awaitable[None]] | None = None,
         keep: bool = False,
     ) -> None:
         self._storage = storage
+        self._run_id = run_id
         self._task_group = task_group
         self._batch_size = max(1, batch_size)
         self._after_store = after_store
         self._keep = keep
         # Every event emitted and not yet dropped; those before `_written` are durable (and
         # dropped after each write, unless kept).
-        self._events: list[Event] = []
+        self._events: list[EventRow] = []
         self._written = 0
         self._writing = False
         self._idle = anyio.Event()
@@ -82,11 +85,11 @@ class StorageEventSink:
         self._lingering = False
         self._wake_at = 1
 
-    def emit(self, event: Event) -> None:
+    def emit(self, row: EventRow) -> None:
         # The executor emits ~5 events per step: emit only appends until the list reaches
         # `_wake_at`, the length at which `_wake` has something to do.
         events = self._events
-        events.append(event)
+        events.append(row)
         if len(events) >= self._wake_at:
             self._wake()
 
@@ -142,9 +145,9 @@ class StorageEventSink:
                     # A batch taken for writing is written even if the caller is cancelled,
                     # so no event is lost between buffer and database.
                     with anyio.CancelScope(shield=True):
-                        await self._storage.store_events(batch)
+                        await self._storage.store_rows(self._run_id, batch)
                         if self._after_store is not None:
-                            await self._after_store(batch)
+                            await self._after_store(self._run_id, batch)
                 except StorageError as exc:
                     self._error = exc
                     return
@@ -168,8 +171,8 @@ class StorageEventSink:
             raise self._error
 
     @property
-    def events(self) -> list[Event]:
-        """With `keep`, every event emitted so far, in order (the list itself, not a copy)."""
+    def rows(self) -> list[EventRow]:
+        """With `keep`, every row emitted so far, in order (the list itself, not a copy)."""
         return self._events
 
     @property

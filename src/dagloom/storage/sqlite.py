@@ -30,7 +30,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from dagloom.errors import StorageError
-from dagloom.messages import Event
+from dagloom.messages.rows import EventRow
 from dagloom.storage import _sql
 from dagloom.storage._codec import Chunk, encode_chunks
 from dagloom.storage._sql_storage import (
@@ -452,20 +452,21 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
     def _begin(self, conn: sqlite3.Connection) -> None:
         self._retry_busy_sync(lambda: conn.execute("BEGIN IMMEDIATE"))
 
-    async def store_events(self, events: Sequence[Event]) -> None:
-        """Store events, combined with concurrent callers into one transaction; see
-        `EventLogStorage.store_events`."""
+    async def store_batches(self, batches: Sequence[tuple[str, Sequence[EventRow]]]) -> None:
+        """Store runs' event rows, combined with concurrent callers into one transaction; see
+        `SqlDatabase.store_batches`."""
         self._require(self._writer)
-        chunks = encode_chunks(events)
-        batch = _Batch(chunks, run_status_changes(events), {c.run_id for c in chunks})
+        chunks = encode_chunks(batches)
+        changes = [c for run_id, rows in batches for c in run_status_changes(run_id, rows)]
+        batch = _Batch(chunks, changes, {c.run_id for c in chunks})
         self._queue.append(batch)
         if not self._committing:
             self._committing = True
             try:
                 with anyio.CancelScope(shield=True):
                     while self._queue:
-                        batches, self._queue = self._queue, []
-                        await self._commit(batches)
+                        queued, self._queue = self._queue, []
+                        await self._commit(queued)
             finally:
                 self._committing = False
         await batch.done.wait()

@@ -30,7 +30,8 @@ from dagloom.messages import (
     StepRetryData,
     StepSkippedData,
 )
-from dagloom.storage._codec import MAX_CHUNK, PAYLOAD_FIELDS, EventRow
+from dagloom.messages.rows import NO_PAYLOAD, PAYLOAD_FIELDS, EventRow
+from dagloom.storage._codec import MAX_CHUNK
 
 if TYPE_CHECKING:
     from dagloom.storage._sql_storage import SqlConnection
@@ -128,10 +129,10 @@ _INSERT_ASSET = (
 def legacy_row(event_type: int, step_key: str, timestamp: float, body: bytes | None) -> EventRow:
     """The chunk row of a schema-2 event row (its payload as a message, for orjson)."""
     fields: dict[str, Any] = orjson.loads(body) if body is not None else {}
-    payloads = dict.fromkeys(PAYLOAD_FIELDS)
+    kind, payload = NO_PAYLOAD, None
     for name, data in fields.items():
-        if name in payloads:
-            payloads[name] = _LEGACY_PAYLOADS[name](data)
+        if name in _LEGACY_PAYLOADS:
+            kind, payload = PAYLOAD_FIELDS.index(name), _LEGACY_PAYLOADS[name](data)
     return (
         event_type,
         step_key,
@@ -139,7 +140,8 @@ def legacy_row(event_type: int, step_key: str, timestamp: float, body: bytes | N
         fields.get("m", ""),
         fields.get("l", 0),
         fields.get("j", ""),
-        *payloads.values(),
+        kind,
+        payload,
     )
 
 
