@@ -46,6 +46,7 @@ class StorageEventSink:
         "_events",
         "_idle",
         "_keep",
+        "_linger_scope",
         "_lingering",
         "_max_delay",
         "_run_id",
@@ -83,6 +84,7 @@ class StorageEventSink:
         self._error: StorageError | None = None
         self._max_delay = max_delay
         self._lingering = False
+        self._linger_scope: anyio.CancelScope | None = None
         self._wake_at = 1
 
     def emit(self, row: EventRow) -> None:
@@ -115,12 +117,15 @@ class StorageEventSink:
             self._wake_at = self._written + 1
 
     async def _linger(self, delay: float) -> None:
-        """Write what is buffered `delay` seconds from now, if nothing else has by then."""
-        try:
-            await anyio.sleep(delay)
-        finally:
-            self._lingering = False
-            self._set_wake_at()
+        """Write what is buffered `delay` seconds from now, if nothing else has by then (a
+        `flush` that leaves nothing buffered ends the wait early)."""
+        with anyio.CancelScope() as self._linger_scope:
+            try:
+                await anyio.sleep(delay)
+            finally:
+                self._lingering = False
+                self._linger_scope = None
+                self._set_wake_at()
         if self.pending and not self._writing and self._error is None:
             self._start_writing()
             await self._drain()
@@ -169,6 +174,8 @@ class StorageEventSink:
             await self._drain()
         if self._error is not None:
             raise self._error
+        if self._linger_scope is not None:
+            self._linger_scope.cancel()
 
     @property
     def rows(self) -> list[EventRow]:
