@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 import asyncpg
@@ -12,7 +13,7 @@ import pytest
 from dagloom.errors import SchemaVersionError, StorageError
 from dagloom.messages import Event, EventRecord, EventType
 from dagloom.storage.migrations.postgres import POSTGRES_MIGRATIONS
-from dagloom.storage.postgres import postgres_storages
+from dagloom.storage.postgres import PostgresEventLogStorage, postgres_storages
 from tests.storage._legacy import LEGACY_EVENTS, LEGACY_ROWS
 from tests.storage.contract import StorageContract, Storages, opened
 from tests.storage.pg import PG_URL, fresh_schema
@@ -33,29 +34,39 @@ class TestPostgresStorage(StorageContract):
             yield trio
 
 
-async def test_notify_wakes_a_watcher_on_another_connection(schema: str) -> None:
+async def test_notify_wakes_a_watcher_on_another_connection(
+    schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Two databases objects are two processes as far as Postgres can tell; polling is set
-    # too slow to matter, so only NOTIFY can deliver within the deadline.
+    # too slow to matter, and the events are written only after the watcher's first read
+    # found nothing, so only NOTIFY can deliver them within the deadline.
     _, watcher_events, _ = postgres_storages(PG_URL, schema=schema, poll_interval=3600)
     _, writer_events, _ = postgres_storages(PG_URL, schema=schema, poll_interval=3600)
+    found_nothing = anyio.Event()
+    get_events = PostgresEventLogStorage.get_events
+
+    async def reading(self: PostgresEventLogStorage, *args: Any, **kwargs: Any) -> Any:
+        records = await get_events(self, *args, **kwargs)
+        if not records:
+            found_nothing.set()
+        return records
+
+    monkeypatch.setattr(PostgresEventLogStorage, "get_events", reading)
     await watcher_events.open()
     await writer_events.open()
     try:
         seen: list[EventType] = []
         with anyio.fail_after(20):
             async with anyio.create_task_group() as tg:
-                watching = anyio.Event()
 
                 async def watch() -> None:
-                    iterator = watcher_events.watch_run_events("r")
-                    watching.set()
-                    async for record in iterator:
+                    async for record in watcher_events.watch_run_events("r"):
                         assert record.event is not None
                         seen.append(record.event.event_type)
 
-                tg.start_soon(watch)
-                await watching.wait()
                 await watcher_events.database.listen()
+                tg.start_soon(watch)
+                await found_nothing.wait()
                 await writer_events.store_events(
                     [Event(run_id="r", event_type=EventType.RUN_START)]
                 )
