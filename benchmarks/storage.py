@@ -1,8 +1,13 @@
 """Storage benchmark: events written and read back per second, SQLite and Postgres, each
 beside its raw-driver floor (the same chunk rows, encoded beforehand, inserted with no dagloom
-code in between).
+code in between); then the executor-core workloads chain-500 and fan-500 run on the default
+SQLite instance (`dagloom-sqlite`, from the core suite) beside their asyncio floor.
 
-    python -m benchmarks storage [--sizes 10000,100000] [--repeats 3] [--json PATH]
+    python -m benchmarks storage [--sizes 10000,100000] [--repeats 3] [--no-executor]
+                                 [--json PATH]
+
+Targets: at least 100k events/s written to SQLite and 50k/s to Postgres, and the executor
+within 10x of the floor per step while it records every event in SQLite.
 
 Postgres runs against `DAGLOOM_BENCH_PG_URL` (default: `DAGLOOM_TEST_PG_URL`, else
 postgresql://postgres@127.0.0.1:5432/test) in a scratch schema, and is left out with a note
@@ -22,17 +27,26 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from benchmarks import core
+from benchmarks._common import FLOOR, Result, measure_in_workers, print_table, summarize
 from dagloom.instance import DagloomInstance
 from dagloom.messages import Event, EventType, StepOutputData
 from dagloom.messages.rows import row_of, rows_by_run
 from dagloom.storage._codec import encode_chunks
 
 BATCH = 500
+
+WRITE_TARGETS = {"dagloom-sqlite": 100_000, "dagloom-postgres": 50_000}
+"""Events per second each backend must write, at least."""
+
+EXECUTOR_WORKLOADS = ("chain-500", "fan-500")
+EXECUTOR_TARGETS = tuple(t for t in core.TARGETS if t.system == core.SQLITE)
 
 
 def make_events(run_id: str, n: int) -> list[Event]:
@@ -238,6 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks storage", description=__doc__)
     parser.add_argument("--sizes", default="10000,100000", help="event counts, comma-separated")
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument(
+        "--no-executor", action="store_true", help="leave out the executor-core workloads"
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     ns = parser.parse_args(argv)
     sizes = [int(s) for s in ns.sizes.split(",") if s]
@@ -255,9 +272,38 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{r['workload']:<14}{r['n_steps']:>9}  {r['system']:<18}{r['median_s']:>10.4f}"
             f"{r['us_per_step']:>10.2f}{r['events_per_s']:>11}{ratio:>10}"
         )
+    passed = failed = 0
+    print()
+    for r in results:
+        want = WRITE_TARGETS.get(r["system"])
+        if r["workload"] == "write_events" and want is not None:
+            ok = r["events_per_s"] >= want
+            passed, failed = passed + ok, failed + (not ok)
+            print(
+                f"{r['system']} writes {r['n_steps']} events at {r['events_per_s']}/s: "
+                f"target >={want // 1000}k/s {'PASS' if ok else 'FAIL'}"
+            )
+    if not ns.no_executor:
+        executor = _executor_results(ns.repeats)
+        print()
+        print_table(executor, EXECUTOR_TARGETS)
+        more_passed, more_failed = summarize(executor, EXECUTOR_TARGETS)
+        passed, failed = passed + more_passed, failed + more_failed
+        results += [asdict(r) for r in executor]
+    print(f"\ntargets: {passed} passed, {failed} failed")
     if ns.json is not None:
         ns.json.write_text(json.dumps(results, indent=2))
     return 0
+
+
+def _executor_results(repeats: int) -> list[Result]:
+    """The core suite's chain-500 and fan-500, floor and dagloom-sqlite, in fresh workers."""
+    runs, rounds = max(5, repeats), core.ROUNDS[0]
+    return [
+        result
+        for workload in EXECUTOR_WORKLOADS
+        for result in measure_in_workers(core.SUITE, workload, (FLOOR, core.SQLITE), runs, rounds)
+    ]
 
 
 if __name__ == "__main__":
