@@ -79,9 +79,11 @@ SQLite's own default of 1000 pages."""
 _PAGE = 4096
 """Bytes counted for a commit beyond its event bodies (the pages any transaction touches)."""
 
-BACKSTOP_PAGES = 16 * 1000
+BACKSTOP_PAGES = 4 * 1000
 """WAL pages at which the writer checkpoints in its own commit after all (SQLite's
-`wal_autocheckpoint`): only when the checkpointer falls far behind."""
+`wal_autocheckpoint`, ~16 MB). A passive checkpoint cannot start the WAL over while commits
+keep appending to it, so under writes without pauses this is what bounds the WAL; otherwise
+only when the checkpointer falls behind."""
 
 
 class _Checkpointer:
