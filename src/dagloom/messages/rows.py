@@ -12,9 +12,10 @@ A row is the tuple
 for one event of a run; the run id is kept beside the rows (by the sink, the chunk), not in
 each. `payload_kind` is the index in `PAYLOAD_FIELDS` of the field of Event's `data` oneof
 that is set, or `NO_PAYLOAD`. `payload` is that message; or, for the three payloads of every
-step (`POSITIONAL`), its field values in field order, as a tuple (a list once read back from
-JSON); or its JSON object, as read back from JSON. Stored rows depend on the order of
-`PAYLOAD_FIELDS` and of each message's fields, so a new one only ever goes at the end.
+step (output, handled output, loaded input), its field values in field order, as a tuple (a
+list once read back from JSON); or its JSON object, as read back from JSON. Stored rows depend
+on the order of `PAYLOAD_FIELDS` and of each message's fields, so a new one only ever goes at
+the end.
 """
 
 from __future__ import annotations
@@ -87,8 +88,6 @@ _POSITIONAL_TYPES: dict[int, type[Any]] = {
     HANDLED_OUTPUT_DATA: HandledOutputData,
     LOADED_INPUT_DATA: LoadedInputData,
 }
-POSITIONAL = frozenset(_POSITIONAL_TYPES)
-"""Payload kinds the executor gives as field values, in field order."""
 _POSITIONAL_FIELDS: dict[int, tuple[str, ...]] = {
     kind: tuple(name for name in cls.__dataclass_fields__ if not name.startswith("_"))
     for kind, cls in _POSITIONAL_TYPES.items()

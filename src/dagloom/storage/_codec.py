@@ -28,6 +28,8 @@ from dagloom.messages.rows import (
     NO_PAYLOAD,
     PAYLOAD,
     PAYLOAD_FIELDS,
+    PAYLOAD_KIND,
+    TYPE,
     EventRow,
     event_of,
 )
@@ -52,7 +54,7 @@ def asset_key_text(path: tuple[str, ...] | list[str]) -> str:
 
 # -- encoding --------------------------------------------------------------------------------
 
-_kind_of = itemgetter(6)
+_kind_of = itemgetter(PAYLOAD_KIND)
 
 
 @dataclass(slots=True)
@@ -84,7 +86,7 @@ def dumps_row(row: EventRow) -> bytes:
 def asset_key_of(row: EventRow) -> tuple[str, str | None] | None:
     """The (asset_key, partition) an event row is indexed under, if it is an asset event:
     an ASSET_MATERIALIZATION or ASSET_OBSERVATION whose materialization payload has a key."""
-    if row[6] != ASSET_MATERIALIZATION_DATA or row[0] not in _ASSET_EVENT_TYPES:
+    if row[PAYLOAD_KIND] != ASSET_MATERIALIZATION_DATA or row[TYPE] not in _ASSET_EVENT_TYPES:
         return None
     data = row[PAYLOAD]
     if data is None or data.asset_key is None:

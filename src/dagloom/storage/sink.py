@@ -43,12 +43,12 @@ class StorageEventSink:
         "_after_store",
         "_batch_size",
         "_error",
-        "_events",
         "_idle",
         "_keep",
         "_linger_scope",
         "_lingering",
         "_max_delay",
+        "_rows",
         "_run_id",
         "_storage",
         "_task_group",
@@ -76,7 +76,7 @@ class StorageEventSink:
         self._keep = keep
         # Every event emitted and not yet dropped; those before `_written` are durable (and
         # dropped after each write, unless kept).
-        self._events: list[EventRow] = []
+        self._rows: list[EventRow] = []
         self._written = 0
         self._writing = False
         self._idle = anyio.Event()
@@ -90,9 +90,9 @@ class StorageEventSink:
     def emit(self, row: EventRow) -> None:
         # The executor emits ~5 events per step: emit only appends until the list reaches
         # `_wake_at`, the length at which `_wake` has something to do.
-        events = self._events
-        events.append(row)
-        if len(events) >= self._wake_at:
+        rows = self._rows
+        rows.append(row)
+        if len(rows) >= self._wake_at:
             self._wake()
 
     def _wake(self) -> None:
@@ -145,7 +145,7 @@ class StorageEventSink:
     async def _drain(self) -> None:
         try:
             while self.pending:
-                batch = self._events[self._written :]
+                batch = self._rows[self._written :]
                 try:
                     # A batch taken for writing is written even if the caller is cancelled,
                     # so no event is lost between buffer and database.
@@ -159,7 +159,7 @@ class StorageEventSink:
                 self._error = None
                 self._written += len(batch)
                 if not self._keep:
-                    del self._events[: self._written]
+                    del self._rows[: self._written]
                     self._written = 0
         finally:
             self._writing = False
@@ -180,9 +180,9 @@ class StorageEventSink:
     @property
     def rows(self) -> list[EventRow]:
         """With `keep`, every row emitted so far, in order (the list itself, not a copy)."""
-        return self._events
+        return self._rows
 
     @property
     def pending(self) -> int:
         """Events emitted but not yet durable."""
-        return len(self._events) - self._written
+        return len(self._rows) - self._written
