@@ -34,7 +34,6 @@ from typing import Any
 
 import anyio
 import structlog
-import yaml
 from anyio.abc import ByteReceiveStream, Process, TaskStatus
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -46,7 +45,7 @@ from dagloom.actors.code_location import (
     CodeSource,
 )
 from dagloom.errors import ActorUnavailableError, ConfigError
-from dagloom.instance.config import problems_of
+from dagloom.instance.config import problems_of, read_yaml_file
 from dagloom.messages.rpc import PingRequest
 from dagloom.transport import ActorRef, GrpcTransport, MemoryTransport, split_address
 
@@ -201,16 +200,7 @@ def parse_workspace(data: Any, *, source: str | None = None) -> WorkspaceConfig:
 
 def load_workspace_config(path: Path) -> WorkspaceConfig:
     """Read and validate a workspace file; `ConfigError` names the file and key paths."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"not valid YAML{where}: {problem}", source=str(path)) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the file: {exc}", source=str(path)) from exc
-    return parse_workspace(data, source=str(path))
+    return parse_workspace(read_yaml_file(path), source=str(path))
 
 
 # -- the plan: how each location is reached -----------------------------------------------

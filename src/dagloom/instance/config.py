@@ -233,12 +233,11 @@ def parse_config(data: Any, *, source: str | None = None) -> InstanceConfig:
         ) from exc
 
 
-def load_config_file(path: Path) -> InstanceConfig:
-    """Read and validate a dagloom.yaml; a missing file means every default."""
-    if not path.exists():
-        return InstanceConfig()
+def read_yaml_file(path: Path) -> Any:
+    """The YAML document in a file; `ConfigError` naming the file (and the line and column of
+    a syntax error) when it cannot be read or parsed."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -246,7 +245,13 @@ def load_config_file(path: Path) -> InstanceConfig:
         raise ConfigError(f"not valid YAML{where}: {problem}", source=str(path)) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the file: {exc}", source=str(path)) from exc
-    return parse_config(data, source=str(path))
+
+
+def load_config_file(path: Path) -> InstanceConfig:
+    """Read and validate a dagloom.yaml; a missing file means every default."""
+    if not path.exists():
+        return InstanceConfig()
+    return parse_config(read_yaml_file(path), source=str(path))
 
 
 def default_home() -> Path:

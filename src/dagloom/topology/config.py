@@ -30,11 +30,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dagloom.errors import ConfigError
-from dagloom.instance.config import problems_of, resolve_env
+from dagloom.instance.config import problems_of, read_yaml_file, resolve_env
 
 DEFAULT_HOST = "127.0.0.1"
 """Everything binds to loopback unless a node says otherwise."""
@@ -297,16 +296,7 @@ def parse_topology(
 def load_topology(path: str | Path) -> TopologyConfig:
     """Read and validate a topology file; relative paths in it are relative to its folder."""
     file = Path(path)
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"not valid YAML{where}: {problem}", source=str(file)) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the file: {exc}", source=str(file)) from exc
-    return parse_topology(data, source=str(file), base=file.resolve().parent)
+    return parse_topology(read_yaml_file(file), source=str(file), base=file.resolve().parent)
 
 
 def dev_topology(
