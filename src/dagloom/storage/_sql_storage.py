@@ -32,7 +32,13 @@ from dagloom.messages import (
 )
 from dagloom.messages.rows import EventRow, rows_by_run
 from dagloom.storage import _sql
-from dagloom.storage._codec import Chunk, asset_key_text, decode_chunk, decode_record
+from dagloom.storage._codec import (
+    Chunk,
+    asset_key_text,
+    decode_chunk,
+    decode_record,
+    encode_chunks,
+)
 from dagloom.storage._watch import RunEventNotifier, watch_events
 from dagloom.storage.base import (
     DerivedEventReads,
@@ -40,6 +46,7 @@ from dagloom.storage.base import (
     RunsFilter,
     RunStorage,
     SchemaInfo,
+    batch_status_changes,
     event_status_changes,
 )
 from dagloom.storage.migrations import Migration, latest, outdated_message, pending
@@ -185,10 +192,18 @@ class SqlDatabase(abc.ABC, Generic[C]):
             for sql, rows in statements:
                 await tx.executemany(sql, rows)
 
-    @abc.abstractmethod
     async def store_batches(self, batches: Sequence[tuple[str, Sequence[EventRow]]]) -> None:
         """Store (run_id, rows) batches and the run status changes they make in one
         transaction, then wake the runs' watchers; see `EventLogStorage.store_events`."""
+        status_rows = [_sql.status_row(c) for c in batch_status_changes(batches)]
+        await self._store_chunks(encode_chunks(batches), status_rows)
+
+    @abc.abstractmethod
+    async def _store_chunks(
+        self, chunks: Sequence[Chunk], status_rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """`store_batches` once encoded: the chunks with their asset events (`insert_chunks`)
+        and the `UPDATE_RUN_STATUS` rows, in one transaction; then wake the runs' watchers."""
 
     # -- shared ------------------------------------------------------------------------------
 

@@ -144,9 +144,16 @@ def run_status_changes(run_id: str, rows: Sequence[EventRow]) -> list[RunStatusC
     return changes
 
 
+def batch_status_changes(
+    batches: Iterable[tuple[str, Sequence[EventRow]]],
+) -> list[RunStatusChange]:
+    """`run_status_changes` of several runs' (run_id, rows) batches, in order."""
+    return [c for run_id, rows in batches for c in run_status_changes(run_id, rows)]
+
+
 def event_status_changes(events: Sequence[Event]) -> list[RunStatusChange]:
     """`run_status_changes` of `Event`s of any runs."""
-    return [c for run_id, rows in rows_by_run(events) for c in run_status_changes(run_id, rows)]
+    return batch_status_changes(rows_by_run(events))
 
 
 def moves_a_run(row: EventRow) -> bool:

@@ -22,9 +22,8 @@ import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type informat
 
 from dagloom.errors import StorageError
 from dagloom.messages import EventRecord
-from dagloom.messages.rows import EventRow
 from dagloom.storage import _sql
-from dagloom.storage._codec import encode_chunks
+from dagloom.storage._codec import Chunk
 from dagloom.storage._sql_storage import (
     SqlConnection,
     SqlDatabase,
@@ -33,7 +32,6 @@ from dagloom.storage._sql_storage import (
     SqlScheduleStorage,
     insert_chunks,
 )
-from dagloom.storage.base import run_status_changes
 from dagloom.storage.migrations.postgres import POSTGRES_MIGRATIONS
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,47}$")
@@ -251,17 +249,15 @@ class PostgresDatabase(SqlDatabase[asyncpg.Connection]):
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
         self.notifier.notify(str(payload))
 
-    async def store_batches(self, batches: Sequence[tuple[str, Sequence[EventRow]]]) -> None:
-        chunks = encode_chunks(batches)
-        changes = [c for run_id, rows in batches for c in run_status_changes(run_id, rows)]
+    async def _store_chunks(
+        self, chunks: Sequence[Chunk], status_rows: Sequence[Sequence[Any]]
+    ) -> None:
         run_ids = sorted({c.run_id for c in chunks})
         async with self._transaction() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", self._lock_key)
             await insert_chunks(_PostgresConnection(conn), chunks)
-            if changes:
-                await conn.executemany(
-                    _pg(_sql.UPDATE_RUN_STATUS), [_sql.status_row(c) for c in changes]
-                )
+            if status_rows:
+                await conn.executemany(_pg(_sql.UPDATE_RUN_STATUS), status_rows)
             await conn.execute(
                 "SELECT pg_notify($1, r) FROM unnest($2::text[]) AS r", self.channel, run_ids
             )

@@ -30,9 +30,8 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from dagloom.errors import StorageError
-from dagloom.messages.rows import EventRow
 from dagloom.storage import _sql
-from dagloom.storage._codec import Chunk, encode_chunks
+from dagloom.storage._codec import Chunk
 from dagloom.storage._sql_storage import (
     SqlConnection,
     SqlDatabase,
@@ -41,7 +40,6 @@ from dagloom.storage._sql_storage import (
     SqlScheduleStorage,
     chunk_inserts,
 )
-from dagloom.storage.base import RunStatusChange, run_status_changes
 from dagloom.storage.migrations.sqlite import SQLITE_MIGRATIONS
 
 T = TypeVar("T")
@@ -184,8 +182,8 @@ class _WriterConnection:
 
 @dataclass(slots=True)
 class _Batch:
-    chunks: list[Chunk]
-    changes: list[RunStatusChange]
+    chunks: Sequence[Chunk]
+    status_rows: Sequence[Sequence[Any]]
     run_ids: set[str]
     done: anyio.Event = field(default_factory=anyio.Event)
     error: StorageError | None = None
@@ -431,11 +429,21 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
         """`SqlDatabase.write` in one call into the writer's thread."""
 
         def write(conn: sqlite3.Connection) -> None:
+            for sql, rows in statements:
+                if rows:
+                    conn.executemany(sql, rows)
+
+        await self._write_once(write, _PAGE)
+
+    async def _write_once(self, body: Callable[[sqlite3.Connection], None], nbytes: int) -> None:
+        """Run `body` inside `BEGIN IMMEDIATE` ... `COMMIT` (ROLLBACK if it raises) in one call
+        into the writer's thread, which finishes even if the caller is cancelled; count
+        `nbytes` committed for the checkpointer."""
+
+        def transaction(conn: sqlite3.Connection) -> None:
             self._begin(conn)
             try:
-                for sql, rows in statements:
-                    if rows:
-                        conn.executemany(sql, rows)
+                body(conn)
             except BaseException:
                 _undo(conn)
                 raise
@@ -444,8 +452,8 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
         self._require(self._writer)
         async with self._write_lock:
             with self._errors("writing"), anyio.CancelScope(shield=True):
-                await self._in_writer(write)
-        self._committed(_PAGE)
+                await self._in_writer(transaction)
+        self._committed(nbytes)
 
     def _committed(self, nbytes: int) -> None:
         if self._checkpointer is not None:
@@ -454,13 +462,12 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
     def _begin(self, conn: sqlite3.Connection) -> None:
         self._retry_busy_sync(lambda: conn.execute("BEGIN IMMEDIATE"))
 
-    async def store_batches(self, batches: Sequence[tuple[str, Sequence[EventRow]]]) -> None:
-        """Store runs' event rows, combined with concurrent callers into one transaction; see
-        `SqlDatabase.store_batches`."""
+    async def _store_chunks(
+        self, chunks: Sequence[Chunk], status_rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Combined with concurrent callers into one transaction."""
         self._require(self._writer)
-        chunks = encode_chunks(batches)
-        changes = [c for run_id, rows in batches for c in run_status_changes(run_id, rows)]
-        batch = _Batch(chunks, changes, {c.run_id for c in chunks})
+        batch = _Batch(chunks, status_rows, {c.run_id for c in chunks})
         self._queue.append(batch)
         if not self._committing:
             self._committing = True
@@ -477,29 +484,22 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
 
     async def _commit(self, batches: list[_Batch]) -> None:
         chunks = [c for b in batches for c in b.chunks]
-        changes = [_sql.status_row(c) for b in batches for c in b.changes]
+        status_rows = [row for b in batches for row in b.status_rows]
 
         def write(conn: sqlite3.Connection) -> None:
-            self._begin(conn)
-            try:
-                total = sum(c.count for c in chunks)
-                (last,) = conn.execute(_sql.ALLOCATE_STORAGE_IDS, (total,)).fetchone()
-                chunk_rows, asset_rows = chunk_inserts(chunks, last - total + 1)
-                conn.executemany(_sql.INSERT_CHUNK, chunk_rows)
-                if asset_rows:
-                    conn.executemany(_sql.INSERT_ASSET_EVENT, asset_rows)
-                if changes:
-                    conn.executemany(_sql.UPDATE_RUN_STATUS, changes)
-            except BaseException:
-                _undo(conn)
-                raise
-            _end(conn)
+            # `insert_chunks` in one call: each statement through `_WriterConnection` would
+            # be a hop into the writer's thread of its own.
+            total = sum(c.count for c in chunks)
+            (last,) = conn.execute(_sql.ALLOCATE_STORAGE_IDS, (total,)).fetchone()
+            chunk_rows, asset_rows = chunk_inserts(chunks, last - total + 1)
+            conn.executemany(_sql.INSERT_CHUNK, chunk_rows)
+            if asset_rows:
+                conn.executemany(_sql.INSERT_ASSET_EVENT, asset_rows)
+            if status_rows:
+                conn.executemany(_sql.UPDATE_RUN_STATUS, status_rows)
 
         try:
-            async with self._write_lock:
-                with self._errors("writing"):
-                    await self._in_writer(write)
-            self._committed(_PAGE + sum(len(c.body) for c in chunks))
+            await self._write_once(write, _PAGE + sum(len(c.body) for c in chunks))
         except StorageError as exc:
             for b in batches:
                 b.error = exc
