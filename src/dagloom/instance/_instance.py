@@ -37,7 +37,7 @@ from dagloom.storage.base import (
     SchemaInfo,
     StepStats,
     StorageLifecycle,
-    moves_a_run,
+    lifecycle_rows,
 )
 from dagloom.storage.sink import BATCH_SIZE, StorageEventSink
 
@@ -377,7 +377,7 @@ class DagloomInstance:
 
     async def _move_runs(self, run_id: str, rows: Sequence[EventRow]) -> None:
         """Move the status of runs in a run storage apart from the event log."""
-        moving = [event_of(run_id, row) for row in rows if moves_a_run(row)]
+        moving = [event_of(run_id, row) for row in lifecycle_rows(rows)]
         if moving:
             await self._runs.handle_run_events(moving)
 

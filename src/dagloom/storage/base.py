@@ -130,8 +130,7 @@ def run_status_changes(run_id: str, rows: Sequence[EventRow]) -> list[RunStatusC
     timestamp. Applying the same change twice is harmless, so a backend may replay them.
     """
     changes: list[RunStatusChange] = []
-    # Picked in C: a storage calls this on every batch, and few events move a run.
-    for row in compress(rows, map(_moves_a_run, map(_event_type_of, rows))):
+    for row in lifecycle_rows(rows):
         event_type = row[0]
         changes.append(
             RunStatusChange(
@@ -156,9 +155,12 @@ def event_status_changes(events: Sequence[Event]) -> list[RunStatusChange]:
     return batch_status_changes(rows_by_run(events))
 
 
-def moves_a_run(row: EventRow) -> bool:
-    """Whether storing this event row changes its run's status."""
-    return row[0] in RUN_STATUS_BY_EVENT
+def lifecycle_rows(rows: Sequence[EventRow]) -> list[EventRow]:
+    """The rows among these whose events move their run's status (`RUN_STATUS_BY_EVENT`).
+
+    Picked in C: a storage calls this on every batch, and few events move a run.
+    """
+    return list(compress(rows, map(_moves_a_run, map(_event_type_of, rows))))
 
 
 STEP_STATS_EVENTS = frozenset(

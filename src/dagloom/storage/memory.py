@@ -60,6 +60,11 @@ class MemoryDatabase:
         run_id, _type, _key, body = self.events[storage_id]
         return decode_record(storage_id, run_id, body)
 
+    def drop_events(self, run_id: str) -> None:
+        """Forget every event of a run."""
+        for storage_id in self.events_by_run.pop(run_id, ()):
+            del self.events[storage_id]
+
     def apply_changes(self, changes: Sequence[RunStatusChange]) -> None:
         for change in changes:
             run = self.runs.get(change.run_id)
@@ -159,8 +164,7 @@ class MemoryRunStorage(_MemoryLifecycle):
     async def delete_run(self, run_id: str) -> None:
         if self.database.runs.pop(run_id, None) is None:
             raise RunNotFoundError(run_id)
-        for storage_id in self.database.events_by_run.pop(run_id, ()):
-            del self.database.events[storage_id]
+        self.database.drop_events(run_id)
 
     async def add_job_snapshot(self, job_name: str, snapshot: bytes) -> str:
         snapshot_id = hashlib.sha256(snapshot).hexdigest()
@@ -260,8 +264,7 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
         return [self.database.record(i) for i in ids]
 
     async def delete_events(self, run_id: str) -> None:
-        for storage_id in self.database.events_by_run.pop(run_id, ()):
-            del self.database.events[storage_id]
+        self.database.drop_events(run_id)
 
 
 def _copy_tick(tick: Tick) -> Tick:
