@@ -51,20 +51,16 @@ _STORAGE_SECTIONS = (
 def _build_storages(
     config: InstanceConfig, context: LoadContext
 ) -> tuple[RunStorage, EventLogStorage, ScheduleStorage]:
+    # With the `storage:` shorthand every section is absent (the config says so); an absent
+    # section is the shorthand's backend, or SQLite by default.
+    backend, options = (
+        config.storage.chosen() if config.storage else ("Sqlite", SqliteStorageConfig())
+    )
     built: list[object] = []
-    shorthand = config.storage
     for section, kind, protocol in _STORAGE_SECTIONS:
-        if shorthand is not None:
-            if shorthand.postgres is not None:
-                built.append(BUILTINS[f"Postgres{kind}"].build(shorthand.postgres, context))
-            elif shorthand.memory is not None:
-                built.append(BUILTINS[f"Memory{kind}"].build(shorthand.memory, context))
-            else:
-                built.append(BUILTINS[f"Sqlite{kind}"].build(shorthand.sqlite, context))
-            continue
         spec: ComponentConfig | None = getattr(config, section)
         if spec is None:
-            built.append(BUILTINS[f"Sqlite{kind}"].build(SqliteStorageConfig(), context))
+            built.append(BUILTINS[f"{backend}{kind}"].build(options, context))
         else:
             built.append(load_component(spec, section=section, context=context, expected=protocol))
     runs, events, schedules = built

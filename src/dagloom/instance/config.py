@@ -112,6 +112,14 @@ class StorageConfig(_Model):
             raise ValueError("give exactly one of sqlite, postgres and memory")
         return self
 
+    def chosen(self) -> tuple[str, BaseModel]:
+        """The backend given, as the prefix of its built-in classes' names, and its config."""
+        for name in ("sqlite", "postgres", "memory"):
+            options = getattr(self, name)
+            if options is not None:
+                return name.capitalize(), options
+        raise AssertionError("validated to hold one backend")
+
 
 class RunMonitoringConfig(_Model):
     enabled: bool = False
