@@ -134,3 +134,40 @@ async def test_an_in_memory_io_manager_is_refused_with_the_fix(tmp_path: Path) -
         await execute_job_in_process(
             job, run_config=MULTIPROCESS, code_origin=CodeOrigin(python_file=str(EXAMPLE))
         )
+
+
+async def test_collected_values_follow_yield_order_across_step_processes(tmp_path: Path) -> None:
+    path = tmp_path / "mp_dynamic.py"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            from dagloom import (
+                DynamicOut, DynamicOutput, FilesystemIOManager, job, multiprocess_executor, op
+            )
+
+            @op(out=DynamicOut())
+            def backwards():
+                for n in [3, 10, 2]:
+                    yield DynamicOutput(n, mapping_key=f"k{{n}}")
+
+            @op
+            def double(n):
+                return 2 * n
+
+            @op
+            def as_list(values):
+                return values
+
+            @job(
+                executor_def=multiprocess_executor,
+                resource_defs={{"io_manager": FilesystemIOManager(base_dir={str(tmp_path)!r})}},
+            )
+            def ordered():
+                as_list(backwards().map(double).collect())
+            """
+        )
+    )
+    job = load_definitions(python_file=path).get_job_def("ordered")
+    with anyio.fail_after(120):
+        result = await job.execute_in_process_async()
+    assert result.output_for_node("as_list") == [6, 20, 4]

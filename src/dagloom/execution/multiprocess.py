@@ -119,10 +119,12 @@ def _record_outputs(
             state.dynamic_keys.setdefault((step_key, name), {})[mapping_key] = context
 
 
-def _produced(state: ExecutionState) -> set[OutputRef]:
-    refs: set[OutputRef] = {(s, n, None) for (s, n) in state.outputs}
+def _produced(state: ExecutionState) -> list[OutputRef]:
+    """Every output in `state`, a dynamic output's elements in the order they were yielded
+    (a step process rebuilds its state in this order, so `collect` keeps it)."""
+    refs: list[OutputRef] = [(s, n, None) for (s, n) in state.outputs]
     for (s, n), by_key in state.dynamic_keys.items():
-        refs.update((s, n, k) for k in by_key)
+        refs.extend((s, n, k) for k in by_key)
     return refs
 
 
@@ -162,7 +164,7 @@ def run_step(task: StepTask) -> StepResult:
         )
         state = ExecutionState()
         _record_outputs(state, plan, task.run_id, job.name, task.outputs, built)
-        before = _produced(state)
+        before = set(task.outputs)
         runner = StepRunner(facts, state)
         if plan.template(task.step_key).is_async:
             outcome = anyio.run(runner.run_async, task.step_key, task.attempt, None)
@@ -170,7 +172,7 @@ def run_step(task: StepTask) -> StepResult:
             outcome = runner.run_sync(task.step_key, task.attempt)
     finally:
         scope.close()
-    new = tuple(sorted(_produced(state) - before, key=lambda r: (r[0], r[1], r[2] or "")))
+    new = tuple(ref for ref in _produced(state) if ref not in before)
     error = None
     if outcome.error is not None:
         error = f"{type(outcome.error).__name__}: {outcome.error}"
@@ -270,7 +272,7 @@ class _RemoteStepRunner(StepRunner):
             run_tags=dict(facts.run_tags),
             step_key=step_key,
             attempt=attempt,
-            outputs=tuple(sorted(_produced(self.state), key=lambda r: (r[0], r[1], r[2] or ""))),
+            outputs=tuple(_produced(self.state)),
         )
         try:
             result = await self.pool.run(task)
