@@ -15,7 +15,6 @@ from time import perf_counter
 import anyio
 import anyio.lowlevel
 
-from dagloom.execution.plan import split_step_key
 from dagloom.execution.step import (
     SKIPPED,
     SUCCESS,
@@ -33,11 +32,10 @@ async def execute_plan(
     *,
     max_concurrent: int = 64,
     sync_op_threads: int = 0,
-    step_keys: frozenset[str] | None = None,
     make_runner: Callable[[RunFacts, ExecutionState], StepRunner] = StepRunner,
     every_step_concurrent: bool = False,
 ) -> ExecutionState:
-    """Run every step of `facts.plan` (or only `step_keys`) and return the final state.
+    """Run every step of `facts.plan` and return the final state.
 
     Blocks until all steps have ended. Step failures are recorded, not raised. Cancelling the
     caller cancels running steps and re-raises the cancellation.
@@ -53,7 +51,6 @@ async def execute_plan(
     pending = dict(plan.dep_counts)
     successors: dict[str, list[str]] = {}
     upstream_of: dict[str, tuple[str, ...]] = {}
-    attempts: dict[str, int] = {}
     ready: deque[str] = deque(plan.roots)
     status = state.status
 
@@ -95,18 +92,16 @@ async def execute_plan(
         status[step_key] = outcome.status
         if outcome.status == SUCCESS and step_key in dynamic_sources:
             expand(step_key)
-        node_name = step_key if step_key in plan.steps else split_step_key(step_key)[0]
+        tmpl = plan.steps.get(step_key)
         children: list[str] | tuple[str, ...]
-        if step_key == node_name:
-            children = plan.steps[node_name].downstream
+        if tmpl is None:  # a mapped step: its successors were made when it was
+            children = successors.get(step_key, ())
+        else:
+            children = tmpl.downstream
             extra = successors.get(step_key)
             if extra:
                 children = (*children, *extra)
-        else:
-            children = successors.get(step_key, ())
         for child in children:
-            if step_keys is not None and child not in step_keys and child in plan.steps:
-                continue
             left = pending[child] - 1
             pending[child] = left
             if left == 0:
@@ -121,16 +116,7 @@ async def execute_plan(
                 return tuple(u for u in ups if status.get(u, SUCCESS) != SUCCESS)
         return ()
 
-    if step_keys is not None:
-        # A subset: steps outside it count as done; their outputs must come from elsewhere.
-        for key in plan.static_keys:
-            if key not in step_keys:
-                pending.pop(key, None)
-        for key in list(pending):
-            pending[key] = sum(1 for u in plan.steps[key].upstream if u in step_keys)
-        ready = deque(k for k in plan.static_keys if k in step_keys and pending[k] == 0)
-
-    send, receive = anyio.create_memory_object_stream[tuple[str, Outcome]](float("inf"))
+    send, receive = anyio.create_memory_object_stream[tuple[str, int, Outcome]](float("inf"))
     in_flight = 0
     last_yield = perf_counter()
 
@@ -138,16 +124,19 @@ async def execute_plan(
         if delay > 0:
             await anyio.sleep(delay)
         outcome = await runner.run_async(step_key, attempt, threads)
-        send.send_nowait((step_key, outcome))
-
-    def settle(step_key: str, outcome: Outcome) -> bool:
-        """Record an outcome; returns True when a retry task must be started."""
-        if outcome.retry_delay is not None:
-            return True
-        complete(step_key, outcome)
-        return False
+        send.send_nowait((step_key, attempt, outcome))
 
     async with anyio.create_task_group() as tg:
+
+        def settle(step_key: str, attempt: int, outcome: Outcome) -> None:
+            """Record an attempt's outcome, or start the next attempt when it asks for one."""
+            nonlocal in_flight
+            if outcome.retry_delay is None:
+                complete(step_key, outcome)
+                return
+            in_flight += 1
+            tg.start_soon(run_task, step_key, attempt + 1, outcome.retry_delay)
+
         while True:
             while ready:
                 step_key = ready.popleft()
@@ -177,19 +166,12 @@ async def execute_plan(
                     # heartbeats and cancellation all wait for a checkpoint.
                     await anyio.lowlevel.checkpoint()
                     last_yield = perf_counter()
-                if settle(step_key, outcome):
-                    attempts[step_key] = 1
-                    in_flight += 1
-                    tg.start_soon(run_task, step_key, 1, outcome.retry_delay or 0.0)
+                settle(step_key, 0, outcome)
             if in_flight == 0:
                 break
-            step_key, outcome = await receive.receive()
+            finished = await receive.receive()
             in_flight -= 1
-            if settle(step_key, outcome):
-                attempt = attempts.get(step_key, 0) + 1
-                attempts[step_key] = attempt
-                in_flight += 1
-                tg.start_soon(run_task, step_key, attempt, outcome.retry_delay or 0.0)
+            settle(*finished)
     send.close()
     receive.close()
     return state
