@@ -177,14 +177,13 @@ class StepRunner:
 
     # -- inputs ---------------------------------------------------------------------------
 
-    def _source_key(self, tmpl: StepTemplate, node: str, mapping_key: str | None) -> str:
+    def _source_key(self, node: str, mapping_key: str | None) -> str:
         if mapping_key is not None and self.facts.plan.steps[node].scope is not None:
             return f"{node}[{mapping_key}]"
         return node
 
     def _load(self, step_key: str, input_name: str, upstream: OutputContext, manager: str) -> Any:
         facts = self.facts
-        out_def_manager = manager
         context = InputContext(
             input_name,
             step_key,
@@ -192,7 +191,7 @@ class StepRunner:
             asset_key=upstream.asset_key,
             resources=facts.resources,
         )
-        value = facts.io_managers[out_def_manager].load_input(context)
+        value = facts.io_managers[manager].load_input(context)
         facts.emit(
             (
                 _LOADED_INPUT,
@@ -217,7 +216,7 @@ class StepRunner:
             if spec.kind == FROM_OUTPUT:
                 node, output = spec.sources[0]
                 if mapping_key is not None:
-                    node = self._source_key(tmpl, node, mapping_key)
+                    node = self._source_key(node, mapping_key)
                 if (node, output) not in outputs:
                     missing.append(node)
             elif spec.kind == FROM_FAN_IN and not any(s in outputs for s in spec.sources):
@@ -234,7 +233,7 @@ class StepRunner:
             kind = spec.kind
             if kind == FROM_OUTPUT:
                 node, output = spec.sources[0]
-                source = node if mapping_key is None else self._source_key(tmpl, node, mapping_key)
+                source = node if mapping_key is None else self._source_key(node, mapping_key)
                 # `prepare` checked with `missing_outputs` that this output exists.
                 upstream = state.outputs[(source, output)]
                 values[spec.name] = self._load(step_key, spec.name, upstream, spec.manager_key)
@@ -345,12 +344,13 @@ class StepRunner:
                 )
             )
         sig = op.signature
+        op_config = facts.op_configs.get(node_name)
+        kwargs = self.load_inputs(tmpl, step_key, mapping_key)
+        if sig.config_param is not None:
+            kwargs[sig.config_param] = op_config
+        for name in sig.resource_params:
+            kwargs[name] = facts.resources.get(name)
         if not sig.takes_context:
-            kwargs = self.load_inputs(tmpl, step_key, mapping_key)
-            if sig.config_param is not None:
-                kwargs[sig.config_param] = facts.op_configs.get(node_name)
-            for name in sig.resource_params:
-                kwargs[name] = facts.resources.get(name)
             return tmpl, _BareScope(step_key), partial(op.compute_fn, **kwargs)
         context_type = AssetExecutionContext if tmpl.asset_keys else OpExecutionContext
         context = context_type(
@@ -358,7 +358,7 @@ class StepRunner:
             job_name=facts.job_name,
             step_key=step_key,
             op_def=op,
-            op_config=facts.op_configs.get(node_name),
+            op_config=op_config,
             resources=facts.resources,
             emit=facts.emit,
             retry_number=attempt,
@@ -367,11 +367,6 @@ class StepRunner:
             run_config=facts.run_config,
             run_tags=facts.run_tags,
         )
-        kwargs = self.load_inputs(tmpl, step_key, mapping_key)
-        if sig.config_param is not None:
-            kwargs[sig.config_param] = context.op_config
-        for name in sig.resource_params:
-            kwargs[name] = facts.resources.get(name)
         return tmpl, context, partial(op.compute_fn, context, **kwargs)
 
     # -- outputs --------------------------------------------------------------------------
@@ -473,13 +468,11 @@ class StepRunner:
         self, tmpl: StepTemplate, context: StepScope, item: Any, seen: set[str]
     ) -> None:
         """One yielded (or returned) object of an op."""
-        if isinstance(item, Output):
+        if isinstance(item, Output | DynamicOutput):
             seen.add(item.output_name)
-            self.store_output(tmpl, context, item.value, item.output_name, item.metadata)
-        elif isinstance(item, DynamicOutput):
-            seen.add(item.output_name)
+            mapping_key = item.mapping_key if isinstance(item, DynamicOutput) else None
             self.store_output(
-                tmpl, context, item.value, item.output_name, item.metadata, item.mapping_key
+                tmpl, context, item.value, item.output_name, item.metadata, mapping_key
             )
         elif isinstance(item, MaterializeResult):
             output_name = self._output_for_asset(tmpl, item)
@@ -633,19 +626,27 @@ class StepRunner:
         self.state.errors[step_key] = exc
         return Outcome(FAILED, error=exc)
 
+    def _consume(self, tmpl: StepTemplate, context: StepScope, result: Any) -> None:
+        """What a sync op produced: the items it yielded (drained in a worker thread, or not
+        yet), or the value it returned."""
+        if inspect.isgenerator(result):
+            items: Any = result
+        elif isinstance(result, _Drained):
+            items = result.items
+        else:
+            self.handle_return(tmpl, context, result)
+            return
+        seen: set[str] = set()
+        for item in items:
+            self.handle_item(tmpl, context, item, seen)
+        self.check_required(tmpl, seen)
+
     def run_sync(self, step_key: str, attempt: int) -> Outcome:
         """One attempt of a sync op, inline."""
         started = perf_counter()
         try:
             tmpl, context, call = self.prepare(step_key, attempt)
-            result = call()
-            if inspect.isgenerator(result):
-                seen: set[str] = set()
-                for item in result:
-                    self.handle_item(tmpl, context, item, seen)
-                self.check_required(tmpl, seen)
-            else:
-                self.handle_return(tmpl, context, result)
+            self._consume(tmpl, context, call())
         except _Skip as skip:
             return self.skip(step_key, str(skip), skip.upstream)
         except Exception as exc:
@@ -663,19 +664,15 @@ class StepRunner:
                 result = await anyio.to_thread.run_sync(_call_and_drain, call, limiter=threads)
             else:
                 result = call()
-            seen: set[str] = set()
             if inspect.isasyncgen(result):
+                seen: set[str] = set()
                 async for item in result:
                     self.handle_item(tmpl, context, item, seen)
                 self.check_required(tmpl, seen)
             elif inspect.isawaitable(result):
                 self.handle_return(tmpl, context, await result)
-            elif isinstance(result, _Drained) or inspect.isgenerator(result):
-                for item in result.items if isinstance(result, _Drained) else result:
-                    self.handle_item(tmpl, context, item, seen)
-                self.check_required(tmpl, seen)
             else:
-                self.handle_return(tmpl, context, result)
+                self._consume(tmpl, context, result)
         except _Skip as skip:
             return self.skip(step_key, str(skip), skip.upstream)
         except Exception as exc:
