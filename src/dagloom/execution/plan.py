@@ -71,7 +71,6 @@ class StepTemplate:
 class DynamicScope:
     """Everything hanging from one DynamicOut: mapped templates in order, and collectors."""
 
-    source: Scope
     templates: tuple[str, ...]
     collectors: tuple[tuple[str, str], ...]  # (collector node, collected node)
 
@@ -263,9 +262,7 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
         steps=steps,
         static_keys=static_keys,
         dep_counts=dep_counts,
-        scopes={
-            scope: DynamicScope(scope, tuple(t), tuple(c)) for scope, (t, c) in dynamic.items()
-        },
+        scopes={scope: DynamicScope(tuple(t), tuple(c)) for scope, (t, c) in dynamic.items()},
         roots=tuple(name for name in static_keys if dep_counts[name] == 0),
     )
 

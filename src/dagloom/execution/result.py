@@ -118,9 +118,8 @@ class ExecuteInProcessResult:
     def _status(self, node_name: str) -> str | None:
         if self._state is None:
             return None
-        from dagloom.execution.step import FAILED, SKIPPED, SUCCESS
+        from dagloom.execution.step import FAILED, SKIPPED
 
-        names = {SUCCESS: "success", FAILED: "failed", SKIPPED: "skipped"}
         found = [v for k, v in self._state.status.items() if _node_of(k) == node_name]
         if not found:
             return None
@@ -128,7 +127,7 @@ class ExecuteInProcessResult:
             return "failed"
         if all(v == SKIPPED for v in found):
             return "skipped"
-        return names[SUCCESS]
+        return "success"
 
     def output_for_node(self, node_name: str, output_name: str = DEFAULT_OUTPUT) -> Any:
         """The value a node produced for `output_name`. For a mapped node or a dynamic output,

@@ -28,7 +28,7 @@ from dagloom.execution.plan import select_nodes
 from dagloom.execution.result import ExecuteInProcessResult
 from dagloom.execution.run_config import resolve_run_config
 from dagloom.execution.sink import EventSink, FanoutEventSink, ListEventSink
-from dagloom.execution.step import FAILED, ExecutionState, RunFacts
+from dagloom.execution.step import ExecutionState, RunFacts
 from dagloom.messages import (
     AssetKeyMessage,
     EventType,
@@ -217,7 +217,7 @@ async def execute_job_in_process(
                     run_config=resolved.raw,
                     run_tags=run_tags,
                 )
-                executor_def = resolved.executor_def or job.executor_def
+                executor_def = resolved.executor_def
                 if executor_def.name == "multiprocess":
                     from dagloom.execution.multiprocess import execute_plan_multiprocess
 
@@ -255,7 +255,7 @@ async def execute_job_in_process(
             )
             await out.flush()
         raise
-    failed = [] if state is None else [k for k, v in state.status.items() if v == FAILED]
+    failed = [] if state is None else state.failed_steps
     success = run_error is None and not failed
     if success:
         emit(

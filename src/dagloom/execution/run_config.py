@@ -35,7 +35,7 @@ class ResolvedRunConfig:
     input_values: dict[tuple[str, str], Any]  # (node, input) -> value
     resources: dict[str, Any]  # resource key -> config override
     executor_config: Config
-    executor_def: ExecutorDefinition | None = None  # None: the job's own
+    executor_def: ExecutorDefinition  # the job's own, or the one run config picks
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
