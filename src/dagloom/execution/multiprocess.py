@@ -111,12 +111,7 @@ def _record_outputs(
     resources: Any,
 ) -> None:
     for ref in refs:
-        step_key, name, mapping_key = ref
-        context = _output_context(plan, run_id, job_name, ref, resources)
-        if mapping_key is None:
-            state.outputs[(step_key, name)] = context
-        else:
-            state.dynamic_keys.setdefault((step_key, name), {})[mapping_key] = context
+        state.record_output(_output_context(plan, run_id, job_name, ref, resources))
 
 
 def _produced(state: ExecutionState) -> list[OutputRef]:

@@ -162,6 +162,14 @@ class ExecutionState:
     def failed_steps(self) -> list[str]:
         return [key for key, value in self.status.items() if value == FAILED]
 
+    def record_output(self, output: OutputContext) -> None:
+        """Note that `output` is stored (a dynamic output's elements, by mapping key)."""
+        if output.mapping_key is None:
+            self.outputs[(output.step_key, output.name)] = output
+        else:
+            by_key = self.dynamic_keys.setdefault((output.step_key, output.name), {})
+            by_key[output.mapping_key] = output
+
 
 class StepRunner:
     """Runs attempts of single steps: load inputs, call the op, store outputs, emit events.
@@ -429,10 +437,7 @@ class StepRunner:
                     (output_name, manager, mapping_key or ""),
                 )
             )
-        if mapping_key is None:
-            self.state.outputs[(step_key, output_name)] = out_ctx
-        else:
-            self.state.dynamic_keys.setdefault((step_key, output_name), {})[mapping_key] = out_ctx
+        self.state.record_output(out_ctx)
         if asset_key is not None:
             combined: dict[str, Any] = {}
             if out_ctx.user_metadata:
