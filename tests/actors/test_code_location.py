@@ -3,6 +3,7 @@ import errors and reloads. (Over gRPC with a child-process server: tests/cli/tes
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 import uuid
@@ -332,6 +333,27 @@ def test_validate_run_over_an_asset_selection_names_the_subset_job(ticks_file: P
         ),
     )
     assert not unknown.valid and "nope" in unknown.error
+
+
+def test_validate_run_accepts_config_for_the_default_io_manager(ticks_file: Path) -> None:
+    # Execution gives a job without an io_manager the in-memory one; validation must agree.
+    defs = load_definitions(python_file=ticks_file)
+    assert "io_manager" not in defs.get_job_def("configured").resource_defs
+    ops = {"limited": {"config": {"limit": 1}}}
+
+    def check(resources: dict[str, object]) -> ValidateRunReply:
+        run_config = json.dumps({"ops": ops, "resources": resources})
+        request = ValidateRunRequest(job_name="configured", run_config_json=run_config)
+        return validate_run(defs, request)
+
+    accepted = check({"io_manager": {}})
+    assert accepted.valid and accepted.error == "" and accepted.job_snapshot_id
+    assert check({"io_manager": {"config": None}}).valid
+    bad_entry = check({"io_manager": {"nope": 1}})
+    assert not bad_entry.valid
+    assert [p.key_path for p in bad_entry.problems] == ["resources.io_manager"]
+    unknown = check({"nope": {}})
+    assert not unknown.valid and [p.key_path for p in unknown.problems] == ["resources.nope"]
 
 
 def test_resolve_job_refuses_assets_outside_a_named_asset_job(tmp_path: Path) -> None:

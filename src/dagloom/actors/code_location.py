@@ -3,7 +3,7 @@
 `CodeLocationServer` serves the `CodeLocation` protocol: the snapshot of what the code
 defines, schedule and sensor ticks, run config validation, and reloads. Beside it are the
 pure functions it calls (`load_location`, `evaluate_schedule`, `evaluate_sensor`,
-`validate_run`, `resolve_job`), which run without an event loop.
+`validate_run`, `check_run_config`, `resolve_job`), which run without an event loop.
 
 User code runs only in those functions, each a user-code boundary: whatever user code
 raises while importing or ticking becomes an error field in a reply, never a crash.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
-import json
 import sys
 import threading
 import time
@@ -23,9 +22,10 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import assert_never
+from typing import Any, assert_never
 
 import anyio
+import orjson
 import structlog
 from anyio.abc import TaskStatus
 
@@ -54,6 +54,7 @@ from dagloom.errors import (
     DagloomInvalidSelectionError,
     format_key_path,
 )
+from dagloom.execution.run import default_resource_defs
 from dagloom.execution.run_config import resolve_run_config
 from dagloom.messages import AssetKeyMessage, ErrorInfo
 from dagloom.messages.rpc import (
@@ -75,9 +76,11 @@ __all__ = [
     "CodeLocationServer",
     "CodeSource",
     "LoadedLocation",
+    "check_run_config",
     "evaluate_schedule",
     "evaluate_sensor",
     "load_location",
+    "refusal",
     "resolve_job",
     "validate_run",
 ]
@@ -299,39 +302,65 @@ def validate_run(
 ) -> ValidateRunReply:
     """Check that `request` names a job here and that its run config fits the job.
 
-    Never raises for bad input: an unknown job or asset, config that is not a JSON object,
-    or config the job rejects comes back with `valid=False`, each config problem under its
-    key path (`ops.my_op.config.limit`), and the whole message in `error`. The reply's
+    Never raises for bad input: an unknown job or asset, or run config that
+    `check_run_config` refuses, comes back with `valid=False`. The reply's
     `job_snapshot_id` is that of the job the run would execute, taken from
     `job_snapshot_ids` when it is a whole job already snapshotted.
     """
-    try:
-        run_config = json.loads(request.run_config_json) if request.run_config_json else {}
-    except ValueError as exc:
-        text = f"run config is not valid JSON: {exc}"
-        return _invalid(text, [ConfigProblem(key_path="<root>", message=text)])
-    if not isinstance(run_config, dict):
-        text = f"run config must be a JSON object, not {type(run_config).__name__}"
-        return _invalid(text, [ConfigProblem(key_path="<root>", message=text)])
     try:
         job = resolve_job(definitions, request.job_name, _asset_keys(request.asset_selection))
         snapshot_id = (job_snapshot_ids or {}).get(job.name, "")
         if request.asset_selection or not snapshot_id:
             snapshot_id = job_snapshot(job).snapshot_id
-        resolve_run_config(job, run_config)
-    except ConfigError as exc:
+    except Exception as exc:  # the user-code boundary: building a job may run user code
+        return refusal(exc)
+    reply = check_run_config(job, request.run_config_json)
+    if reply.valid:
+        reply.job_snapshot_id = snapshot_id
+    return reply
+
+
+def check_run_config(job: JobDefinition, run_config_json: str) -> ValidateRunReply:
+    """Check that `run_config_json` (a JSON object; empty means `{}`) fits `job` as a run
+    of it executes: over the job's resources plus the default in-memory `io_manager`.
+
+    Never raises for bad input: config that is not a JSON object, or that the job rejects,
+    comes back with `valid=False`, each problem under its key path
+    (`ops.my_op.config.limit`) and the whole message in `error`.
+    """
+    try:
+        resolve_run_config(job, _parse_run_config(run_config_json), default_resource_defs(job))
+    except Exception as exc:  # the user-code boundary: config models may run user validators
+        return refusal(exc)
+    return ValidateRunReply(valid=True)
+
+
+def refusal(exc: Exception) -> ValidateRunReply:
+    """`exc` as a refused validation: a `ConfigError`'s problems under their key paths, and
+    the whole message (a `DagloomError`'s text, else the exception's repr) in `error`."""
+    problems = []
+    if isinstance(exc, ConfigError):
         problems = [
             ConfigProblem(key_path=format_key_path(path), message=text)
             for path, text in exc.problems
         ]
-        return _invalid(str(exc), problems)
-    except Exception as exc:  # the user-code boundary: config models may run user validators
-        return _invalid(str(exc) if isinstance(exc, DagloomError) else repr(exc), [])
-    return ValidateRunReply(valid=True, job_snapshot_id=snapshot_id)
-
-
-def _invalid(error: str, problems: list[ConfigProblem]) -> ValidateRunReply:
+    error = str(exc) if isinstance(exc, DagloomError) else repr(exc)
     return ValidateRunReply(valid=False, problems=problems, error=error)
+
+
+def _parse_run_config(run_config_json: str) -> dict[str, Any]:
+    if not run_config_json:
+        return {}
+    try:
+        value = orjson.loads(run_config_json)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError("invalid run config", problems=[((), f"not valid JSON: {exc}")]) from exc
+    if not isinstance(value, dict):
+        raise ConfigError(
+            "invalid run config",
+            problems=[((), f"must be a JSON object, not {type(value).__name__}")],
+        )
+    return value
 
 
 # -- the actor ------------------------------------------------------------------------------
@@ -447,7 +476,7 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
                 )
             case ValidateRunRequest():
                 if self._loaded is None:
-                    return _invalid(self._not_loaded_message(), [])
+                    return ValidateRunReply(valid=False, error=self._not_loaded_message())
                 return validate_run(
                     self._loaded.definitions, message, self._loaded.job_snapshot_ids
                 )

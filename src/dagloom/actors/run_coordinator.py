@@ -14,13 +14,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, assert_never
 
 import anyio
-import orjson
 import structlog
 from anyio.abc import TaskStatus
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dagloom.actors._queue import QueuedRun, TagConcurrencyLimit, runs_to_admit
 from dagloom.actors._runtime import Actor, Clock, Envelope
+from dagloom.actors.code_location import check_run_config, refusal
 from dagloom.actors.job_source import JobSource
 from dagloom.actors.run_worker import record_run_end
 from dagloom.errors import ActorUnavailableError, ConfigError, DagloomError, DefinitionError
@@ -30,7 +30,6 @@ from dagloom.messages.rpc import (
     AdmitRunsRequest,
     CancelRunReply,
     CancelRunRequest,
-    ConfigProblem,
     LaunchRunReply,
     LaunchRunRequest,
     RunCoordinatorBase,
@@ -69,32 +68,6 @@ class RunValidator(Protocol):
     async def validate(self, request: SubmitRunRequest) -> ValidateRunReply: ...
 
 
-def _invalid(exc: DagloomError) -> ValidateRunReply:
-    problems = []
-    if isinstance(exc, ConfigError):
-        problems = [
-            ConfigProblem(key_path=k, message=t)
-            for k, (_, t) in zip(exc.key_paths, exc.problems, strict=True)
-        ]
-    return ValidateRunReply(valid=False, problems=problems, error=str(exc))
-
-
-def parse_run_config(run_config_json: str) -> dict[str, Any]:
-    """The run config of a submission; `ConfigError` at the root when it is not a JSON
-    object."""
-    if not run_config_json:
-        return {}
-    try:
-        value = orjson.loads(run_config_json)
-    except orjson.JSONDecodeError as exc:
-        raise ConfigError("invalid run config", problems=[((), f"not valid JSON: {exc}")]) from exc
-    if not isinstance(value, dict):
-        raise ConfigError(
-            "invalid run config", problems=[((), f"expected a mapping, got {type(value).__name__}")]
-        )
-    return value
-
-
 class JobSourceValidator:
     """Validates against jobs this process can load (a `JobSource`): for a coordinator
     beside its code location, and for tests. Blocks while a location first imports."""
@@ -103,20 +76,15 @@ class JobSourceValidator:
         self._jobs = jobs
 
     async def validate(self, request: SubmitRunRequest) -> ValidateRunReply:
-        from dagloom.execution.run import default_resource_defs
-        from dagloom.execution.run_config import resolve_run_config
-
         try:
             job = self._jobs.get_job(
                 request.location_name,
                 request.job_name,
                 [list(k.path) for k in request.asset_selection],
             )
-            run_config = parse_run_config(request.run_config_json)
-            resolve_run_config(job, run_config, default_resource_defs(job))
         except DagloomError as exc:
-            return _invalid(exc)
-        return ValidateRunReply(valid=True)
+            return refusal(exc)
+        return check_run_config(job, request.run_config_json)
 
 
 class CodeLocationValidator:
@@ -135,7 +103,7 @@ class CodeLocationValidator:
             name = next(iter(self._locations))
         ref = self._locations.get(name)
         if ref is None:
-            return _invalid(
+            return refusal(
                 DefinitionError(
                     f"no code location named {request.location_name!r}; locations are "
                     f"{sorted(self._locations)}"
