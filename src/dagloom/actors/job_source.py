@@ -7,7 +7,7 @@ worker in its own process does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from dagloom.errors import DefinitionError
@@ -40,7 +40,16 @@ class OriginSource(Protocol):
     def code_origin(self, location_name: str) -> CodeOrigin | None: ...
 
 
-def _unknown(location_name: str, known: Sequence[str]) -> DefinitionError:
+def pick_location(location_name: str, known: Collection[str]) -> str:
+    """The location a request means: `location_name`, or, when it is empty and `known` has
+    exactly one location, that one. Whether the name is known is the caller's check."""
+    if not location_name and len(known) == 1:
+        return next(iter(known))
+    return location_name
+
+
+def unknown_location(location_name: str, known: Iterable[str]) -> DefinitionError:
+    """The error for a location name that none of `known` answers to."""
     return DefinitionError(
         f"no code location named {location_name!r}; locations are {sorted(known)}",
         name=location_name,
@@ -63,23 +72,17 @@ class DefinitionsJobSource:
         self._locations = dict(locations)
         self._origins = dict(origins or {})
 
-    def _name(self, location_name: str) -> str:
-        if not location_name and len(self._locations) == 1:
-            return next(iter(self._locations))
-        return location_name
-
     def get_job(
         self, location_name: str, job_name: str, asset_selection: Sequence[Sequence[str]] = ()
     ) -> JobDefinition:
         """The job from the in-process Definitions; does not block."""
-        name = self._name(location_name)
-        defs = self._locations.get(name)
+        defs = self._locations.get(pick_location(location_name, self._locations))
         if defs is None:
-            raise _unknown(location_name, list(self._locations))
+            raise unknown_location(location_name, self._locations)
         return job_from_definitions(defs, job_name, asset_selection)
 
     def code_origin(self, location_name: str) -> CodeOrigin | None:
-        return self._origins.get(self._name(location_name))
+        return self._origins.get(pick_location(location_name, self._locations))
 
 
 class LoaderJobSource:
@@ -94,11 +97,6 @@ class LoaderJobSource:
         self._origins = dict(origins)
         self._loaded: dict[str, Definitions] = {}
 
-    def _name(self, location_name: str) -> str:
-        if not location_name and len(self._origins) == 1:
-            return next(iter(self._origins))
-        return location_name
-
     def load_all(self) -> None:
         """Import every location now; blocks; raises `CodeLocationLoadError` on the first
         that does not import."""
@@ -110,7 +108,7 @@ class LoaderJobSource:
         if defs is None:
             origin = self._origins.get(name)
             if origin is None:
-                raise _unknown(name, list(self._origins))
+                raise unknown_location(name, self._origins)
             defs = self._loaded[name] = origin.load()
         return defs
 
@@ -118,8 +116,8 @@ class LoaderJobSource:
         self, location_name: str, job_name: str, asset_selection: Sequence[Sequence[str]] = ()
     ) -> JobDefinition:
         """The job, importing its location first if needed (blocks while importing)."""
-        defs = self._definitions(self._name(location_name))
+        defs = self._definitions(pick_location(location_name, self._origins))
         return job_from_definitions(defs, job_name, asset_selection)
 
     def code_origin(self, location_name: str) -> CodeOrigin | None:
-        return self._origins.get(self._name(location_name))
+        return self._origins.get(pick_location(location_name, self._origins))

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dagloom.actors._queue import QueuedRun, TagConcurrencyLimit, runs_to_admit
 from dagloom.actors._runtime import Actor, Clock, Envelope
 from dagloom.actors.code_location import check_run_config, refusal
-from dagloom.actors.job_source import JobSource
+from dagloom.actors.job_source import JobSource, pick_location, unknown_location
 from dagloom.actors.run_worker import record_run_end
 from dagloom.errors import ActorUnavailableError, ConfigError, DagloomError, DefinitionError
 from dagloom.messages import Event, EventType, LogLevel, Run, RunStatus
@@ -98,17 +98,9 @@ class CodeLocationValidator:
         self._timeout = timeout
 
     async def validate(self, request: SubmitRunRequest) -> ValidateRunReply:
-        name = request.location_name
-        if not name and len(self._locations) == 1:
-            name = next(iter(self._locations))
-        ref = self._locations.get(name)
+        ref = self._locations.get(pick_location(request.location_name, self._locations))
         if ref is None:
-            return refusal(
-                DefinitionError(
-                    f"no code location named {request.location_name!r}; locations are "
-                    f"{sorted(self._locations)}"
-                )
-            )
+            return refusal(unknown_location(request.location_name, self._locations))
         reply = await ref.ask(
             ValidateRunRequest(
                 job_name=request.job_name,

@@ -12,6 +12,7 @@ from anyio.abc import TaskStatus
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
+from dagloom.actors.job_source import pick_location, unknown_location
 from dagloom.errors import ActorUnavailableError
 from dagloom.instance import DagloomInstance
 from dagloom.messages import EventRecord
@@ -79,15 +80,11 @@ class DagloomApiService(DagloomApiBase):
         self._log = structlog.get_logger("dagloom.api")
 
     def _location_name(self, name: str) -> str:
+        picked = pick_location(name, self._locations)
+        if picked in self._locations:
+            return picked
         if name:
-            if name not in self._locations:
-                raise GRPCError(
-                    Status.NOT_FOUND,
-                    f"no code location named {name!r}; locations are {sorted(self._locations)}",
-                )
-            return name
-        if len(self._locations) == 1:
-            return next(iter(self._locations))
+            raise GRPCError(Status.NOT_FOUND, str(unknown_location(name, self._locations)))
         raise GRPCError(
             Status.INVALID_ARGUMENT,
             f"name the code location; there are {len(self._locations)}: {sorted(self._locations)}",

@@ -21,7 +21,7 @@ from anyio.abc import TaskStatus
 from dagloom.actors import HealthReporter, Supervisor
 from dagloom.actors._runtime import Actor
 from dagloom.actors.code_location import CodeLocationServer, CodeSource
-from dagloom.actors.job_source import JobSource, LoaderJobSource
+from dagloom.actors.job_source import JobSource, LoaderJobSource, pick_location
 from dagloom.actors.run_coordinator import (
     CodeLocationValidator,
     DefaultRunCoordinator,
@@ -123,23 +123,18 @@ class NodeJobSource:
         self._origins = origins
         self._loader = LoaderJobSource({n: o for n, o in origins.items() if n not in local})
 
-    def _name(self, location_name: str) -> str:
-        if not location_name and len(self._origins) == 1:
-            return next(iter(self._origins))
-        return location_name
-
     def get_job(
         self, location_name: str, job_name: str, asset_selection: Sequence[Sequence[str]] = ()
     ) -> JobDefinition:
         """The job; blocks while a location first imports here (never for local ones)."""
-        name = self._name(location_name)
+        name = pick_location(location_name, self._origins)
         server = self._local.get(name)
         if server is not None:
             return server.get_job(job_name, [AssetKey(list(k)) for k in asset_selection])
         return self._loader.get_job(name, job_name, asset_selection)
 
     def code_origin(self, location_name: str) -> CodeOrigin | None:
-        return self._origins.get(self._name(location_name))
+        return self._origins.get(pick_location(location_name, self._origins))
 
 
 class _Refs:

@@ -12,6 +12,7 @@ import anyio
 from anyio.abc import Process, TaskStatus
 
 from dagloom.actors._runtime import Clock
+from dagloom.actors.job_source import pick_location, unknown_location
 from dagloom.actors.run_launcher._process import check_shareable, log_path, worker_command
 from dagloom.actors.run_launcher.base import RunLauncher
 from dagloom.execution.origin import CodeOrigin
@@ -84,15 +85,10 @@ class SubprocessRunLauncher(RunLauncher):
         run = await self._instance.get_run(run_id)
         if run is None:
             return LaunchRunReply(error=f"no run with id {run_id!r}")
-        name = run.code_location
-        if not name and len(self._origins) == 1:
-            name = next(iter(self._origins))
+        name = pick_location(run.code_location, self._origins)
         origin = self._origins.get(name)
         if origin is None:
-            return LaunchRunReply(
-                error=f"no code location named {run.code_location!r}; "
-                f"this launcher knows {sorted(self._origins)}"
-            )
+            return LaunchRunReply(error=str(unknown_location(run.code_location, self._origins)))
         command = worker_command(
             self._instance.home,
             {name: origin},
