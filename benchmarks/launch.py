@@ -32,7 +32,6 @@ import json
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -192,21 +191,6 @@ async def measure(workload: str, runs: int) -> list[float]:
     return times
 
 
-def record(workload: str, times: Sequence[float]) -> dict[str, Any]:
-    ordered = sorted(times)
-    median = statistics.median(ordered)
-    return {
-        "workload": workload,
-        "n_steps": 1,
-        "system": "dagloom",
-        "median_s": median,
-        "us_per_step": median * 1e6,
-        "peak_rss_mb": transport.peak_rss_mb(),
-        "p95_s": ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))],
-        "calls": len(ordered),
-    }
-
-
 def run_one(workload: str, runs: int) -> dict[str, Any]:
     """Measure `workload` in a fresh interpreter and return its record."""
     command = [sys.executable, "-m", "benchmarks.launch", "--one", workload, "--runs", str(runs)]
@@ -261,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if ns.one:
         times = anyio.run(measure, ns.one, ns.runs or RUNS, backend="asyncio")
-        print(json.dumps(record(ns.one, times)))
+        print(json.dumps(transport.record(ns.one, "dagloom", times)))
         return 0
 
     results: list[dict[str, Any]] = []

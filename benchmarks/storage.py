@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sqlite3
 import statistics
 import sys
@@ -34,7 +33,14 @@ from typing import Any
 import anyio
 
 from benchmarks import core
-from benchmarks._common import FLOOR, Result, measure_in_workers, print_table, summarize
+from benchmarks._common import (
+    FLOOR,
+    Result,
+    measure_in_workers,
+    peak_rss_mb,
+    print_table,
+    summarize,
+)
 from dagloom.instance import DagloomInstance
 from dagloom.messages import Event, EventType, StepOutputData
 from dagloom.messages.rows import row_of, rows_by_run
@@ -68,10 +74,6 @@ def make_events(run_id: str, n: int) -> list[Event]:
             )
         )
     return out
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def pg_url() -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,8 @@ from typing import Any
 
 import anyio
 from anyio.abc import TaskStatus
+
+from benchmarks._common import peak_rss_mb
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKLOADS = (
@@ -234,13 +235,8 @@ async def measure(workload: str, system: str, calls: int) -> list[float]:
 # -- one measurement per interpreter ---------------------------------------------------
 
 
-def peak_rss_mb() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    scale = 1 if sys.platform == "darwin" else 1024  # Linux reports KiB, macOS bytes
-    return usage.ru_maxrss * scale / (1024 * 1024)
-
-
 def record(workload: str, system: str, times: Sequence[float]) -> dict[str, Any]:
+    """One row of latencies (one call per step) and this process's peak RSS."""
     ordered = sorted(times)
     median = statistics.median(ordered)
     return {
