@@ -5,8 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -36,14 +37,13 @@ if TYPE_CHECKING:
     from dagloom.transport import ActorRef
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Member:
-    """One worker process of the pool and the runs it was given."""
+    """One worker process of the pool (the runs it was given are in `_where`)."""
 
     name: str
     process: Process
     ref: GrpcRef[Any, Any]
-    runs: set[str] = field(default_factory=set)
 
 
 class WorkerStartError(DagloomError):
@@ -101,14 +101,9 @@ class WarmPoolRunLauncher(RunLauncher):
         self._call_timeout = call_timeout
         self._heartbeat_interval = heartbeat_interval
         self._members: dict[str, _Member] = {}
-        self._where: dict[str, str] = {}  # run id -> member name
+        self._where: dict[str, str] = {}  # run id -> name of the member executing it
         self._terminating: set[str] = set()
         self._grpc: GrpcTransport | None = None
-
-    @property
-    def members(self) -> list[str]:
-        """The names of the members serving now; never blocks."""
-        return list(self._members)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Start the members, serve until cancelled, then terminate the members."""
@@ -175,9 +170,7 @@ class WarmPoolRunLauncher(RunLauncher):
         return address
 
     async def _run_ended(self, run_id: str) -> None:
-        member = self._members.get(self._where.pop(run_id, ""))
-        if member is not None:
-            member.runs.discard(run_id)
+        self._where.pop(run_id, None)
         self._terminating.discard(run_id)
         await self._report_end(run_id)
 
@@ -185,7 +178,8 @@ class WarmPoolRunLauncher(RunLauncher):
         if run_id in self._where:
             return LaunchRunReply(worker=self._where[run_id])
         errors = []
-        for member in sorted(self._members.values(), key=lambda m: len(m.runs)):
+        load = Counter(self._where.values())
+        for member in sorted(self._members.values(), key=lambda m: load[m.name]):
             try:
                 reply = await member.ref.ask(
                     ExecuteRunRequest(run_id=run_id), timeout=self._call_timeout
@@ -196,7 +190,6 @@ class WarmPoolRunLauncher(RunLauncher):
             assert isinstance(reply, ExecuteRunReply)
             if not reply.accepted:
                 return LaunchRunReply(error=reply.message)
-            member.runs.add(run_id)
             self._where[run_id] = member.name
             assert self._children is not None
             self._children.start_soon(self._watch_run, run_id)
@@ -234,7 +227,7 @@ class WarmPoolRunLauncher(RunLauncher):
         member = self._members.pop(name, None)
         if member is None:
             return
-        for run_id in sorted(member.runs):
+        for run_id in sorted(r for r, m in self._where.items() if m == name):
             self._where.pop(run_id, None)
             run = await self._instance.get_run(run_id)
             if run is None:
