@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
@@ -147,13 +148,9 @@ class AsyncClient:
         request = ApiStreamEventsRequest(
             run_id=run_id, after_storage_id=after, until_run_ends=until_run_ends
         )
-        try:
+        with self._errors(run=run_id):
             async for record in self._api.stream_run_events(request):
                 yield record
-        except GRPCError as exc:
-            raise self._translate(exc, run=run_id) from exc
-        except (OSError, StreamTerminatedError, ProtocolError) as exc:
-            raise self._lost(exc) from exc
 
     async def wait_for_run(
         self,
@@ -200,8 +197,15 @@ class AsyncClient:
     # -- errors ------------------------------------------------------------------------
 
     async def _call(self, method: Callable[[Any], Awaitable[T]], request: Any, **what: str) -> T:
-        try:
+        with self._errors(**what):
             return await method(request)
+
+    @contextmanager
+    def _errors(self, **what: str) -> Iterator[None]:
+        """Raise a call's gRPC status as its dagloom error, and a lost connection as
+        `ActorUnavailableError`; `what` names the run or job the call is about."""
+        try:
+            yield
         except GRPCError as exc:
             raise self._translate(exc, **what) from exc
         except (OSError, StreamTerminatedError, ProtocolError) as exc:
