@@ -15,7 +15,7 @@ import anyio
 import pytest
 import structlog
 
-from dagloom.actors import Backoff
+from dagloom.actors import Backoff, unwrap_exception_group
 from dagloom.actors.code_location import CodeSource
 from dagloom.cli.code_server import run_code_server
 from dagloom.code.workspace import (
@@ -316,12 +316,6 @@ async def test_a_managed_server_that_dies_is_restarted_on_its_port(
     assert [j.name for j in after.jobs] == [j.name for j in before.jobs]
 
 
-def _only(error: BaseException) -> BaseException:
-    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
-        error = error.exceptions[0]
-    return error
-
-
 async def test_a_managed_server_that_exits_before_serving_is_an_error_naming_it(
     tmp_path: Path, client: GrpcTransport
 ) -> None:
@@ -331,7 +325,7 @@ async def test_a_managed_server_that_exits_before_serving_is_an_error_naming_it(
     with anyio.fail_after(30), pytest.raises(BaseExceptionGroup) as info:
         async with open_workspace([plan], grpc=client):
             pass
-    error = _only(info.value)
+    error = unwrap_exception_group(info.value)
     assert isinstance(error, ActorUnavailableError)
     assert error.actor == "etl"
     assert "exit code 3" in str(error)
@@ -344,6 +338,6 @@ async def test_a_managed_server_whose_python_is_missing_is_an_error_naming_it(
     with anyio.fail_after(30), pytest.raises(BaseExceptionGroup) as info:
         async with open_workspace([plan], grpc=client):
             pass
-    error = _only(info.value)
+    error = unwrap_exception_group(info.value)
     assert isinstance(error, ActorUnavailableError)
     assert "cannot start the code server for location 'etl'" in str(error)

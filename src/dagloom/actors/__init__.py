@@ -18,7 +18,12 @@ from dagloom.actors._runtime import (
     RepT,
     ReqT,
 )
-from dagloom.actors._supervisor import RestartPolicy, Sleep, Supervisor
+from dagloom.actors._supervisor import (
+    RestartPolicy,
+    Sleep,
+    Supervisor,
+    unwrap_exception_group,
+)
 
 __all__ = [
     "Actor",
@@ -36,4 +41,5 @@ __all__ = [
     "ServiceSpec",
     "Sleep",
     "Supervisor",
+    "unwrap_exception_group",
 ]

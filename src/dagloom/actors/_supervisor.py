@@ -40,8 +40,9 @@ class _Child:
     policy: RestartPolicy
 
 
-def _unwrap(exc: BaseException) -> BaseException:
-    # Task groups wrap a child's error in an ExceptionGroup; log the error itself.
+def unwrap_exception_group(exc: BaseException) -> BaseException:
+    """The error inside `exc` when it is an exception group of one (nested groups of one
+    too), as a task group makes of what its one failing child raised; else `exc` itself."""
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
     return exc
@@ -122,7 +123,7 @@ class Supervisor:
                         reported = True
                 return
             except Exception as exc:  # the supervision point: every crash is recorded here
-                error = _unwrap(exc)
+                error = unwrap_exception_group(exc)  # log the error itself, not its group
                 if self._clock() - started_at >= policy.reset_after:
                     crashes = 0
                 restart = policy.restartable and (

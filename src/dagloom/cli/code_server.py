@@ -14,7 +14,7 @@ import structlog
 import typer
 from anyio.abc import TaskStatus
 
-from dagloom.actors import HealthReporter, Supervisor
+from dagloom.actors import HealthReporter, Supervisor, unwrap_exception_group
 from dagloom.actors.code_location import CodeLocationServer, CodeSource
 from dagloom.cli._app import app
 from dagloom.code.workspace import listening_line, parse_listening_line
@@ -144,9 +144,8 @@ def start(
 
 def _only_os_error(exc: BaseException) -> OSError | None:
     # Task groups wrap what a child raised; a bind failure arrives as a group of one.
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc if isinstance(exc, OSError) else None
+    error = unwrap_exception_group(exc)
+    return error if isinstance(error, OSError) else None
 
 
 __all__ = [

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from dagloom.actors import unwrap_exception_group
 from dagloom.api import AsyncClient
 from dagloom.cli._app import app
 from dagloom.cli._common import (
@@ -78,9 +79,7 @@ def _run(topology: TopologyConfig, node_name: str) -> None:
         anyio.run(_serve_until_signalled, topology, node_name)
     except Exception as exc:
         # Task groups wrap what a node raised while starting; report the error itself.
-        error: BaseException = exc
-        while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
-            error = error.exceptions[0]
+        error = unwrap_exception_group(exc)
         if isinstance(error, ConfigError):
             fail(err, str(error))
         if isinstance(error, StorageError):
