@@ -11,6 +11,10 @@ from dagloom import (
     job,
     op,
 )
+from dagloom.definitions.job import JobDefinition
+from dagloom.execution import plan as plan_module
+from dagloom.execution.plan import ExecutionPlan, select_nodes
+from dagloom.execution.run import subset_job
 from dagloom.messages import EventType
 
 
@@ -302,3 +306,33 @@ def test_job_requiring_a_missing_resource_fails_at_launch() -> None:
     with pytest.raises(DefinitionError, match="db"):
         querying.execute_in_process()
     assert calls == []
+
+
+def test_with_resources_reuses_the_compiled_plan() -> None:
+    plan = line.get_plan()
+    bound = line.with_resources({"db": object()})
+    assert bound.get_plan() is plan
+    assert bound.with_replaced_attrs(resource_defs={}).get_plan() is plan
+
+
+def test_a_job_with_other_nodes_compiles_its_own_plan() -> None:
+    plan = line.get_plan()
+    subset = subset_job(line, select_nodes(line, ["start", "middle"]))
+    assert subset.get_plan() is not plan
+    assert list(subset.get_plan().steps) == ["start", "middle"]
+
+
+def test_run_with_resources_does_not_recompile_the_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    line.get_plan()
+    compiled: list[str] = []
+    real = plan_module.compile_plan
+
+    def counting(job_def: JobDefinition) -> ExecutionPlan:
+        compiled.append(job_def.name)
+        return real(job_def)
+
+    monkeypatch.setattr(plan_module, "compile_plan", counting)
+    assert line.execute_in_process(resources={"db": object()}).success
+    assert compiled == []
+    line.execute_in_process(op_selection=["start"], resources={"db": object()})
+    assert compiled == ["line"]

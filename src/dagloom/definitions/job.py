@@ -118,8 +118,10 @@ class JobDefinition:
         asset_layer: AssetLayer | None = None,
         graph_outputs: Mapping[tuple[str, str], tuple[str, str]] | None = None,
     ) -> JobDefinition:
-        """A new job like this one, with the parts given (not None) replaced."""
-        return JobDefinition(
+        """A new job like this one, with the parts given (not None) replaced. A compiled plan
+        carries over unless `nodes` or `asset_layer` is replaced: besides those, it reads only
+        the name and op retry policy, which never change here."""
+        replaced = JobDefinition(
             name=self.name,
             nodes=self.nodes if nodes is None else nodes,
             description=self.description,
@@ -133,6 +135,9 @@ class JobDefinition:
             asset_layer=self.asset_layer if asset_layer is None else asset_layer,
             graph_outputs=self.graph_outputs if graph_outputs is None else graph_outputs,
         )
+        if nodes is None and asset_layer is None:
+            replaced._plan = self._plan
+        return replaced
 
     def execute_in_process(
         self,
