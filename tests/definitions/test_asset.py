@@ -162,6 +162,18 @@ def test_asset_in_key_prefix_applies_to_the_parameter_name() -> None:
     assert count.keys_by_input == {"events": AssetKey(["raw", "events"])}
 
 
+def test_asset_parameter_default_is_its_input_default() -> None:
+    @asset(ins={"rows": AssetIn(key="events", metadata={"m": 1})})
+    def counted(rows: int = 3, scale: int = 2) -> int:
+        return rows * scale
+
+    assert counted.op.ins["rows"].default_value == 3
+    assert counted.op.ins["rows"].asset_key == AssetKey("events")
+    assert counted.op.ins["rows"].metadata == {"m": 1}
+    assert counted.op.ins["scale"].default_value == 2
+    assert counted.op.ins["scale"].dagster_type is int
+
+
 def test_deps_order_assets_without_passing_data() -> None:
     order: list[str] = []
 

@@ -183,7 +183,6 @@ def _asset_inputs(
     given = dict(ins or {})
     op_ins: dict[str, In] = {}
     keys: dict[str, AssetKey] = {}
-    params = inspect.signature(fn).parameters
     for input_name in signature.input_names:
         spec = given.pop(input_name, None) or AssetIn()
         if spec.key is not None:
@@ -193,13 +192,12 @@ def _asset_inputs(
                 input_name, spec.key_prefix if spec.key_prefix is not None else key_prefix
             )
         keys[input_name] = key
-        default = params[input_name].default
+        # A parameter's default fills in when OpDefinition analyses the function.
         op_ins[input_name] = In(
             dagster_type=spec.dagster_type,
             metadata=spec.metadata,
             asset_key=key,
             input_manager_key=spec.input_manager_key,
-            **({"default_value": default} if default is not inspect.Parameter.empty else {}),
         )
     if given:
         raise DefinitionError(
