@@ -7,7 +7,7 @@ import contextlib
 import inspect
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, overload
 
 from pydantic import BaseModel
@@ -112,23 +112,9 @@ def analyse_compute_fn(
                 name=name,
             )
         if not declared.has_default and param.default is not inspect.Parameter.empty:
-            declared = In(
-                declared.dagster_type,
-                declared.description,
-                param.default,
-                declared.metadata,
-                declared.asset_key,
-                declared.input_manager_key,
-            )
+            declared = replace(declared, default_value=param.default)
         if declared.dagster_type is None and annotation is not inspect.Parameter.empty:
-            declared = In(
-                annotation,
-                declared.description,
-                declared.default_value,
-                declared.metadata,
-                declared.asset_key,
-                declared.input_manager_key,
-            )
+            declared = replace(declared, dagster_type=annotation)
         inputs[param.name] = declared
         input_names.append(param.name)
     if explicit:
