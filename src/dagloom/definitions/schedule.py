@@ -404,23 +404,18 @@ class ScheduleDefinition:
         """User code's result for this tick, flattened to a list of items."""
         with user_code_boundary("schedule", self._name):
             if self._execution_fn is not None:
-                raw = call_user_function(
-                    self._execution_fn, context, kind="schedule", name=self._name
-                )
-                items = list(raw) if inspect.isgenerator(raw) or isinstance(raw, list) else [raw]
-                return [self._item_from_decorated(item, context) for item in items]
-            if self._should_execute is not None and not self._call(self._should_execute, context):
-                return [SkipReason(f"should_execute function for {self._name} returned false.")]
+                raw = _call(self._execution_fn, context, self._name)
+                return [self._item_from_decorated(item, context) for item in _items_of(raw)]
+            skip = _skip_unless_should_execute(self._should_execute, context, self._name)
+            if skip is not None:
+                return [skip]
             if self._run_config_fn is not None:
-                run_config = self._call(self._run_config_fn, context)
+                run_config = _call(self._run_config_fn, context, self._name)
             else:
                 run_config = copy.deepcopy(self._run_config)
             tags = self._tags
             if self._tags_fn is not None:
-                tags = normalize_tags(
-                    self._call(self._tags_fn, context),
-                    owner=f"tags_fn of schedule {self._name!r}",
-                )
+                tags = _tags_from_fn(self._tags_fn, context, self._name)
             return [RunRequest(run_key=None, run_config=run_config, tags=tags)]
 
     def _item_from_decorated(self, item: Any, context: ScheduleEvaluationContext) -> Any:
@@ -430,9 +425,6 @@ class ScheduleDefinition:
         if isinstance(item, RunRequest) and self._tags:
             return item.with_replaced_attrs(tags={**self._tags, **item.tags})
         return item
-
-    def _call(self, fn: Callable[..., Any], context: ScheduleEvaluationContext) -> Any:
-        return call_user_function(fn, context, kind="schedule", name=self._name)
 
     def _resolve_request(self, request: RunRequest, tick_tags: Mapping[str, str]) -> RunRequest:
         if request.job_name is not None and request.job_name != self._job_name:
@@ -504,6 +496,34 @@ def schedule(
     return inner
 
 
+def _call(fn: Callable[..., Any], context: ScheduleEvaluationContext, name: str) -> Any:
+    return call_user_function(fn, context, kind="schedule", name=name)
+
+
+def _items_of(raw: Any) -> list[Any]:
+    """A schedule function's result as a list: a generator's or list's items, else itself."""
+    return list(raw) if inspect.isgenerator(raw) or isinstance(raw, list) else [raw]
+
+
+def _skip_unless_should_execute(
+    should_execute: Callable[[ScheduleEvaluationContext], bool] | None,
+    context: ScheduleEvaluationContext,
+    name: str,
+) -> SkipReason | None:
+    """The tick's SkipReason when `should_execute` returns false; None to go on."""
+    if should_execute is not None and not _call(should_execute, context, name):
+        return SkipReason(f"should_execute function for {name} returned false.")
+    return None
+
+
+def _tags_from_fn(
+    tags_fn: Callable[[ScheduleEvaluationContext], Mapping[str, str] | None],
+    context: ScheduleEvaluationContext,
+    name: str,
+) -> dict[str, str]:
+    return normalize_tags(_call(tags_fn, context, name), owner=f"tags_fn of schedule {name!r}")
+
+
 def _with_tags_fn_and_should_execute(
     fn: ScheduleEvaluationFunction,
     name: str,
@@ -513,19 +533,12 @@ def _with_tags_fn_and_should_execute(
     """Wrap a decorated schedule function with the decorator's `should_execute` / `tags_fn`."""
 
     def evaluate(context: ScheduleEvaluationContext) -> Iterator[Any]:
-        if should_execute is not None and not call_user_function(
-            should_execute, context, kind="schedule", name=name
-        ):
-            yield SkipReason(f"should_execute function for {name} returned false.")
+        skip = _skip_unless_should_execute(should_execute, context, name)
+        if skip is not None:
+            yield skip
             return
-        raw = call_user_function(fn, context, kind="schedule", name=name)
-        items = list(raw) if inspect.isgenerator(raw) or isinstance(raw, list) else [raw]
-        tags = {}
-        if tags_fn is not None:
-            tags = normalize_tags(
-                call_user_function(tags_fn, context, kind="schedule", name=name),
-                owner=f"tags_fn of schedule {name!r}",
-            )
+        items = _items_of(_call(fn, context, name))
+        tags = {} if tags_fn is None else _tags_from_fn(tags_fn, context, name)
         for item in items:
             if isinstance(item, Mapping):
                 yield RunRequest(run_key=None, run_config=item, tags=tags)
