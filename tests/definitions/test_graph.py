@@ -15,6 +15,7 @@ from dagloom import (
     job,
     op,
 )
+from dagloom.definitions import NodeInvocation
 
 
 class Step(Config):
@@ -250,6 +251,30 @@ def test_dependency_on_an_unknown_node_is_a_definition_error() -> None:
         GraphDefinition.from_dependencies(
             "dangling", [add_one], {"add_one": {"x": DependencyDefinition("missing")}}
         )
+
+
+def test_dependencies_naming_an_op_outside_node_defs_is_a_definition_error() -> None:
+    with pytest.raises(DefinitionError, match="'ghost', which is not among") as caught:
+        GraphDefinition.from_dependencies(
+            "unknown_key",
+            [one, add_one],
+            {
+                "add_one": {"x": DependencyDefinition("one")},
+                NodeInvocation("ghost", alias="g"): {},
+                "phantom": {},
+            },
+        )
+    assert "phantom" not in str(caught.value)
+
+
+def test_dependencies_may_use_an_op_under_an_alias() -> None:
+    built = GraphDefinition.from_dependencies(
+        "aliased",
+        [one, add_one],
+        {NodeInvocation("add_one", alias="plus"): {"x": DependencyDefinition("one")}},
+    )
+    assert sorted(built.nodes) == ["one", "plus"]
+    assert built.to_job().execute_in_process().output_for_node("plus") == 2
 
 
 def test_dependency_on_an_unknown_input_is_a_definition_error() -> None:

@@ -109,12 +109,10 @@ class AssetsDefinition:
         self.keys_by_input = dict(keys_by_input)
         self.can_subset = can_subset
         self.resource_defs = dict(resource_defs or {})
-        input_keys = set(self.keys_by_input.values())
         self.deps_by_key: dict[AssetKey, tuple[AssetKey, ...]] = {}
         for spec in self.specs_by_output.values():
             merged = dict.fromkeys([*self.keys_by_input.values(), *spec.deps])
             self.deps_by_key[spec.key] = tuple(merged)
-        self.input_keys = input_keys
 
     @property
     def key(self) -> AssetKey:
@@ -153,12 +151,6 @@ class AssetsDefinition:
         for spec in self.specs_by_output.values():
             if spec.key == key:
                 return spec
-        raise DefinitionError(f"{self.op.name!r} does not define asset {key}", name=self.op.name)
-
-    def output_for_key(self, key: AssetKey) -> str:
-        for name, found in self.keys_by_output.items():
-            if found == key:
-                return name
         raise DefinitionError(f"{self.op.name!r} does not define asset {key}", name=self.op.name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

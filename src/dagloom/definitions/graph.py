@@ -287,8 +287,8 @@ class GraphDefinition:
         defs = {d.name: d for d in node_defs}
         nodes: dict[str, Node] = {}
         deps = dict(dependencies or {})
-        for key in deps:
-            alias = key.alias if isinstance(key, NodeInvocation) else key
+        named: dict[str, tuple[OpDefinition, Mapping[str, Any]]] = {}
+        for key, value in deps.items():
             base = key.name if isinstance(key, NodeInvocation) else key
             if base not in defs:
                 raise DefinitionError(
@@ -296,13 +296,8 @@ class GraphDefinition:
                     f"node_defs {sorted(defs)}",
                     name=name,
                 )
-            del alias
-        named: dict[str, tuple[OpDefinition, Mapping[str, Any]]] = {}
-        for key, value in deps.items():
-            if isinstance(key, NodeInvocation):
-                named[key.alias or key.name] = (defs[key.name], value)
-            else:
-                named[key] = (defs[key], value)
+            node_name = (key.alias or key.name) if isinstance(key, NodeInvocation) else key
+            named[node_name] = (defs[base], value)
         for d in node_defs:
             if not any(op is d for op, _ in named.values()):
                 named[d.name] = (d, {})

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 class AssetLayer:
     """Which node outputs are assets, and which node inputs read assets not in the job."""
 
-    __slots__ = ("asset_keys_by_output", "check_specs", "source_inputs")
+    __slots__ = ("asset_keys_by_output", "source_inputs")
 
     def __init__(
         self,
@@ -33,7 +33,6 @@ class AssetLayer:
     ) -> None:
         self.asset_keys_by_output = dict(asset_keys_by_output)
         self.source_inputs = dict(source_inputs)
-        self.check_specs: dict[str, Any] = {}
 
     @property
     def asset_keys(self) -> list[AssetKey]:
@@ -80,13 +79,6 @@ class JobDefinition:
     @property
     def node_names(self) -> list[str]:
         return list(self.nodes)
-
-    @property
-    def op_defs(self) -> list[Any]:
-        seen: dict[int, Any] = {}
-        for node in self.nodes.values():
-            seen.setdefault(id(node.op), node.op)
-        return list(seen.values())
 
     @property
     def required_resource_keys(self) -> set[str]:

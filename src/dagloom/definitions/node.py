@@ -103,8 +103,7 @@ def validate_nodes(owner: str, nodes: Mapping[str, Node], *, allow_graph_inputs:
                         ".map(fn) or .collect()",
                         name=owner,
                     )
-    order = topological_order(owner, nodes)
-    del order
+    topological_order(owner, nodes)  # raises on a cycle
 
 
 def _sources(binding: Binding) -> list[tuple[str | None, str, str]]:

@@ -207,7 +207,6 @@ class OpDefinition:
         self.config_model: type[BaseModel] | None = config_model or schema_model
         self.config_from_schema = schema_model is not None
         self.outs = normalize_outs(out, self.name)
-        self.has_dynamic_output = any(o.is_dynamic for o in self.outs.values())
         self.description = description or inspect.getdoc(compute_fn)
         self.tags = dict(tags or {})
         self.required_resource_keys = frozenset(required_resource_keys or ()) | frozenset(

@@ -13,7 +13,6 @@ from dagloom.errors import DefinitionError
 T = TypeVar("T")
 
 DEFAULT_OUTPUT = "result"
-_NO_DEFAULT = object()
 
 
 class _NoValue:
