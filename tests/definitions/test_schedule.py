@@ -138,6 +138,20 @@ def test_schedule_needs_exactly_one_target() -> None:
         ScheduleDefinition(job=process_numbers, job_name="other", cron_schedule="@daily")
 
 
+def test_schedule_target_errors_name_the_options_and_the_nameless_job() -> None:
+    with pytest.raises(DefinitionError) as info:
+        ScheduleDefinition(
+            name="x", job=process_numbers, target=["asset_a"], cron_schedule="@daily"
+        )
+    assert str(info.value) == (
+        "schedule 'x': give only one of job, job_name or target, got ['job', 'target']"
+    )
+    nameless = object()
+    with pytest.raises(DefinitionError) as info:
+        ScheduleDefinition(name="x", job=nameless, cron_schedule="@daily")  # type: ignore[arg-type]
+    assert str(info.value) == f"schedule 'x': job {nameless!r} has no name"
+
+
 def test_run_config_fn_tags_fn_and_should_execute_are_called_with_the_context() -> None:
     seen: list[datetime] = []
 

@@ -161,6 +161,24 @@ def test_sensor_rejects_several_kinds_of_target() -> None:
             return None
 
 
+def test_sensor_target_errors_name_the_options_and_the_nameless_job() -> None:
+    def fn() -> None:
+        return None
+
+    with pytest.raises(DefinitionError) as info:
+        sensor(name="s", jobs=[process_numbers], asset_selection=["a"])(fn)
+    assert str(info.value) == (
+        "sensor 's': give only one of job, jobs, job_name, asset_selection or target, "
+        "got ['jobs', 'asset_selection']"
+    )
+    assert info.value.name == "s"
+    nameless = object()
+    with pytest.raises(DefinitionError) as info:
+        sensor(name="s", jobs=[process_numbers, nameless])(fn)  # type: ignore[list-item]
+    assert str(info.value) == f"sensor 's': job {nameless!r} has no name"
+    assert info.value.name == "s"
+
+
 def test_sensor_rejects_a_negative_interval_and_bad_names() -> None:
     def fn() -> None:
         return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -21,10 +21,12 @@ __all__ = [
     "HasName",
     "InstigatorContext",
     "call_user_function",
+    "check_one_target",
     "coerce_run_config",
     "context_param_name",
     "invoke_directly",
     "is_job_like",
+    "job_name_of",
     "normalize_tags",
     "split_invocation_args",
     "user_code_boundary",
@@ -49,6 +51,27 @@ def is_job_like(value: object) -> bool:
     """True for a job or an unresolved asset job: they carry a string `.name`, while asset
     lists, selections and selection strings do not."""
     return isinstance(getattr(value, "name", None), str) and not isinstance(value, str)
+
+
+def check_one_target(
+    label: str, options: Sequence[tuple[str, Any]], *, name: str | None = None
+) -> list[str]:
+    """The keys of the (key, value) `options` given (not None); more than one raises
+    `DefinitionError` listing every option, for `label` ("schedule 'x'")."""
+    given = [key for key, value in options if value is not None]
+    if len(given) > 1:
+        keys = [key for key, _ in options]
+        listed = f"{', '.join(keys[:-1])} or {keys[-1]}"
+        raise DefinitionError(f"{label}: give only one of {listed}, got {given}", name=name)
+    return given
+
+
+def job_name_of(job: Any, label: str, *, name: str | None = None) -> str:
+    """The string `.name` of a targeted job; `DefinitionError` for `label` without one."""
+    job_name = getattr(job, "name", None)
+    if not isinstance(job_name, str):
+        raise DefinitionError(f"{label}: job {job!r} has no name", name=name)
+    return job_name
 
 
 def validate_name(name: str, *, kind: str) -> str:

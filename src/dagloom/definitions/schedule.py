@@ -22,8 +22,10 @@ from dagloom.definitions._instigator import (
     HasName,
     InstigatorContext,
     call_user_function,
+    check_one_target,
     invoke_directly,
     is_job_like,
+    job_name_of,
     normalize_tags,
     user_code_boundary,
     validate_name,
@@ -553,32 +555,19 @@ def _resolve_schedule_target(
     name: str | None, *, job: HasName | None, job_name: str | None, target: Any
 ) -> tuple[HasName | None, str | None, Any]:
     """Return (job object or None, job name or None, non-job target or None)."""
-    given = [
-        key
-        for key, value in (("job", job), ("job_name", job_name), ("target", target))
-        if value is not None
-    ]
     label = f"schedule {name!r}" if name else "a schedule"
-    if len(given) > 1:
-        raise DefinitionError(f"{label}: give only one of job, job_name or target, got {given}")
+    given = check_one_target(label, (("job", job), ("job_name", job_name), ("target", target)))
     if not given:
         raise DefinitionError(f"{label}: give one of job, job_name or target", name=name)
     if job is not None:
-        return job, _name_of(job, label), None
+        return job, job_name_of(job, label), None
     if job_name is not None:
         if not isinstance(job_name, str):
             raise DefinitionError(f"{label}: job_name must be a string, got {job_name!r}")
         return None, job_name, None
     if is_job_like(target):
-        return target, _name_of(target, label), None
+        return target, job_name_of(target, label), None
     return None, None, target
-
-
-def _name_of(job: Any, label: str) -> str:
-    job_name = getattr(job, "name", None)
-    if not isinstance(job_name, str):
-        raise DefinitionError(f"{label}: job {job!r} has no name")
-    return job_name
 
 
 def _validate_cron_schedule(cron_schedule: Any, name: str) -> tuple[str, ...]:

@@ -20,8 +20,10 @@ from dagloom.definitions._instigator import (
     HasName,
     InstigatorContext,
     call_user_function,
+    check_one_target,
     invoke_directly,
     is_job_like,
+    job_name_of,
     normalize_tags,
     user_code_boundary,
     validate_name,
@@ -240,41 +242,30 @@ class SensorDefinition:
         self._name = validate_name(name, kind="sensor")
         label = f"sensor {self._name!r}"
 
-        given = [
-            key
-            for key, value in (
+        check_one_target(
+            label,
+            (
                 ("job", job),
                 ("jobs", jobs),
                 ("job_name", job_name),
                 ("asset_selection", asset_selection),
                 ("target", target),
-            )
-            if value is not None
-        ]
-        if len(given) > 1:
-            raise DefinitionError(
-                f"{label}: give only one of job, jobs, job_name, asset_selection or target, "
-                f"got {given}",
-                name=self._name,
-            )
+            ),
+            name=self._name,
+        )
         if target is not None:
             if is_job_like(target):
                 job = target
             else:
                 asset_selection = target
         self._jobs: list[HasName] = []
-        self._job_names: list[str] = []
         if job is not None:
             self._jobs = [job]
         elif jobs is not None:
             if isinstance(jobs, str) or not isinstance(jobs, Sequence) or not jobs:
                 raise DefinitionError(f"{label}: jobs must be a non-empty list", name=self._name)
             self._jobs = list(jobs)
-        for each in self._jobs:
-            each_name = getattr(each, "name", None)
-            if not isinstance(each_name, str):
-                raise DefinitionError(f"{label}: job {each!r} has no name", name=self._name)
-            self._job_names.append(each_name)
+        self._job_names = [job_name_of(each, label, name=self._name) for each in self._jobs]
         if len(set(self._job_names)) != len(self._job_names):
             raise DefinitionError(
                 f"{label}: targets the same job name twice: {self._job_names}", name=self._name
