@@ -13,12 +13,15 @@ from dagloom import (
     AssetKey,
     ConfigurableIOManager,
     FilesystemIOManager,
+    InitResourceContext,
     InMemoryIOManager,
     InputContext,
     IOManager,
+    IOManagerDefinition,
     Out,
     OutputContext,
     asset,
+    build_init_resource_context,
     io_manager,
     job,
     materialize,
@@ -155,6 +158,26 @@ def test_io_manager_decorator_builds_a_manager_from_a_function() -> None:
 
     assert piping.execute_in_process().output_for_node("consume") == "got 5"
     assert ("produce", "result") in manager.stored
+
+
+def test_io_manager_decorator_makes_an_io_manager_definition() -> None:
+    @io_manager
+    def plain() -> IOManager:
+        """Keeps values in memory."""
+        return InMemoryIOManager()
+
+    @io_manager(config_schema={"base_dir": str}, description="on disk")
+    def on_disk(init_context: InitResourceContext) -> IOManager:
+        return FilesystemIOManager(base_dir=init_context.resource_config["base_dir"])
+
+    assert isinstance(plain, IOManagerDefinition)
+    assert plain.description == "Keeps values in memory."
+    assert isinstance(plain(), InMemoryIOManager)
+    assert isinstance(on_disk, IOManagerDefinition)
+    assert on_disk.description == "on disk"
+    assert on_disk.config_schema == {"base_dir": str}
+    built = on_disk(build_init_resource_context(config={"base_dir": "/tmp/x"}))
+    assert built.base_dir == "/tmp/x"
 
 
 def test_io_manager_that_raises_in_handle_output_fails_the_step() -> None:

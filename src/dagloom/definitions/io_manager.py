@@ -151,11 +151,7 @@ def io_manager(
     """Declare an IO manager from a function of an InitResourceContext."""
 
     def wrap(func: Callable[..., IOManager]) -> IOManagerDefinition:
-        import inspect
-
-        takes_context = bool(inspect.signature(func).parameters)
-        build = func if takes_context else (lambda _ctx: func())
-        return IOManagerDefinition(build, config_schema, description or func.__doc__)
+        return IOManagerDefinition.from_function(func, config_schema, description)
 
     return wrap(fn) if fn is not None else wrap
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
-from typing import Any, TypeVar, overload
+from typing import Any, Self, TypeVar, overload
 
 from pydantic import BaseModel
 
@@ -78,6 +78,16 @@ class ResourceDefinition:
         `my_resource(build_init_resource_context(config={...}))`."""
         return self.resource_fn(context if context is not None else InitResourceContext())
 
+    @classmethod
+    def from_function(
+        cls, fn: Callable[..., Any], config_schema: Any = None, description: str | None = None
+    ) -> Self:
+        """A definition built by `fn`, a function of an InitResourceContext or of nothing;
+        its description defaults to `fn`'s docstring."""
+        takes_context = bool(inspect.signature(fn).parameters)
+        build = fn if takes_context else (lambda _ctx: fn())
+        return cls(build, config_schema, description or fn.__doc__)
+
     @staticmethod
     def hardcoded_resource(value: Any, description: str | None = None) -> ResourceDefinition:
         return ResourceDefinition(lambda _ctx: value, None, description)
@@ -120,9 +130,7 @@ def resource(
     """Declare a resource from a function of an InitResourceContext (or of nothing)."""
 
     def wrap(func: Callable[..., Any]) -> ResourceDefinition:
-        takes_context = bool(inspect.signature(func).parameters)
-        build = func if takes_context else (lambda _ctx: func())
-        return ResourceDefinition(build, config_schema, description or func.__doc__)
+        return ResourceDefinition.from_function(func, config_schema, description)
 
     return wrap(fn) if fn is not None else wrap
 
