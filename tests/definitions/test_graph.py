@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from dagloom import (
@@ -113,6 +115,41 @@ def test_graph_with_several_outputs_returns_a_dict_of_outputs() -> None:
 
     result = combined.execute_in_process()
     assert result.output_for_node("add") == 3 + 21
+
+
+def test_calls_with_several_outputs_return_named_tuples_of_handles() -> None:
+    @op(out={"low": Out(), "high": Out()})
+    def split():
+        return 2, 20
+
+    @graph(out={"low": Out(), "high": Out()})
+    def splitter():
+        low, high = split()
+        return {"low": add_one(low), "high": add_one.alias("inc_high")(high)}
+
+    @graph
+    def nothing():
+        one()
+
+    seen: dict[str, Any] = {}
+
+    @job
+    def combined():
+        seen["op"] = split.alias("split_again")()
+        seen["graph"] = splitter()
+        seen["none"] = nothing()
+
+    assert type(seen["op"]).__name__ == "split_outputs"
+    assert seen["op"]._fields == ("low", "high")
+    assert (seen["op"].low.node, seen["op"].high.output) == ("split_again", "high")
+    assert type(seen["graph"]).__name__ == "splitter_outputs"
+    assert seen["graph"]._fields == ("low", "high")
+    assert (seen["graph"].low.node, seen["graph"].high.node) == (
+        "splitter.add_one",
+        "splitter.inc_high",
+    )
+    assert seen["none"] is None
+    assert combined.graph_outputs[("splitter", "high")] == ("splitter.inc_high", "result")
 
 
 def test_same_graph_used_twice_gets_distinct_prefixes() -> None:

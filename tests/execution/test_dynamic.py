@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import anyio
 import pytest
 
-from dagloom import DefinitionError, DynamicOut, DynamicOutput, job, op
+from dagloom import DefinitionError, DynamicOut, DynamicOutput, graph, job, op
 from dagloom.messages import EventType
 
 
@@ -229,3 +229,15 @@ def test_mapped_steps_run_concurrently_when_async() -> None:
 
     result = meeting.execute_in_process()
     assert result.output_for_node("meet") == {"x": "x", "y": "y"}
+
+
+def test_a_graph_returning_a_dynamic_output_can_be_mapped_by_its_caller() -> None:
+    @graph
+    def listing():
+        return files()
+
+    @job
+    def mapped():
+        total(listing().map(length).collect())
+
+    assert mapped.execute_in_process().output_for_node("total") == 6

@@ -25,7 +25,7 @@ from dagloom.definitions.node import (
     validate_nodes,
 )
 from dagloom.definitions.op import OpDefinition, PendingNodeInvocation, check_name
-from dagloom.definitions.outputs import DEFAULT_OUTPUT
+from dagloom.definitions.outputs import DEFAULT_OUTPUT, Out
 from dagloom.definitions.retry import RetryPolicy
 from dagloom.errors import DefinitionError
 
@@ -199,7 +199,8 @@ class Composition:
             for key, value in bound.items()
         }
         self.nodes[name] = Node(name, op, inputs, dict(tags or {}), retry_policy)
-        return _output_handles(name, op)
+        handles = [_output_handle(name, out_name, out) for out_name, out in op.outs.items()]
+        return _pack_handles(op.name, list(op.outs), handles)
 
     def add_node(self, node: Node) -> None:
         if node.name in self.nodes:
@@ -230,17 +231,20 @@ def _bind_args(
     return bound
 
 
-def _output_handles(node: str, op: OpDefinition) -> Any:
-    handles = [
-        InvokedDynamicOutput(node, out_name) if out.is_dynamic else InvokedOutput(node, out_name)
-        for out_name, out in op.outs.items()
-    ]
-    if len(handles) == 1:
-        return handles[0]
+def _output_handle(node: str, output: str, out: Out) -> InvokedOutput | InvokedDynamicOutput:
+    """The handle a composition body gets for `output` of `node`, declared as `out`."""
+    return InvokedDynamicOutput(node, output) if out.is_dynamic else InvokedOutput(node, output)
+
+
+def _pack_handles(owner: str, names: Sequence[str], handles: Sequence[Any]) -> Any:
+    """What a call returns: None for no outputs, the handle for one, else a NamedTuple
+    `<owner>_outputs` of the handles under their output `names`."""
     if not handles:
         return None
+    if len(handles) == 1:
+        return handles[0]
     tuple_type = NamedTuple(  # type: ignore[misc]
-        f"{op.name}_outputs", [(out_name, Any) for out_name in op.outs]
+        f"{owner}_outputs", [(name, Any) for name in names]
     )
     return tuple_type(*handles)
 
@@ -343,23 +347,13 @@ class GraphDefinition:
             rebased = _rebase(binding, prefix, args)
             if isinstance(rebased, FromOutput):
                 parent.graph_outputs[(prefix, out_name)] = (rebased.node, rebased.output)
-                op = parent.nodes[rebased.node].op
-                if op.outs[rebased.output].is_dynamic:
-                    handles.append(InvokedDynamicOutput(rebased.node, rebased.output))
-                else:
-                    handles.append(InvokedOutput(rebased.node, rebased.output))
+                out = parent.nodes[rebased.node].op.outs[rebased.output]
+                handles.append(_output_handle(rebased.node, rebased.output, out))
             elif isinstance(rebased, FromCollect):
                 handles.append(CollectedOutput(rebased.node, rebased.output))
             else:
                 raise DefinitionError(f"{where}: unsupported graph output", name=self.name)
-        if not handles:
-            return None
-        if len(handles) == 1:
-            return handles[0]
-        tuple_type = NamedTuple(  # type: ignore[misc]
-            f"{self.name}_outputs", [(key, Any) for key in self.output_bindings]
-        )
-        return tuple_type(*handles)
+        return _pack_handles(self.name, list(self.output_bindings), handles)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         composition = current_composition()
