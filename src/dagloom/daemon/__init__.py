@@ -1,9 +1,10 @@
 """The daemon's decision logic: schedule ticks, sensor ticks, queue admission, run
 monitoring verdicts and run retries.
 
-Every function here is pure and sync, takes frozen records and an explicit `now`, and does no
-I/O, so the daemon's loops call them between storage reads and writes and tests call them
-without an event loop.
+Every function here is pure and sync, takes frozen records (and an explicit `now` where time
+matters) and does no I/O, so the daemon's loops call them between storage reads and writes,
+and tests call them without an event loop. Work that may be decided twice (a tick redone
+after a crash, a second daemon) gets a derived run id, so storage admits its run once.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ rules as `ScheduleDefinition.iter_ticks_after`.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -159,22 +160,23 @@ def schedule_ticks_due(state: ScheduleTickState, *, now: float) -> ScheduleTicks
 
     policy = state.catch_up
     count = 1 if policy.mode is CatchUp.LATEST else policy.limit
-    on_time_low = low
+    # One pass finds the ticks to evaluate, the latest one left out, and the next tick.
+    latest, next_tick = _latest_ticks(crons, tz, low, now_dt, count + 1)
+    chosen = latest[-count:]
     if policy.mode is CatchUp.NONE:
-        on_time_low = max(low, now_dt - timedelta(seconds=policy.grace_seconds) - _JUST_BEFORE)
-    chosen = _latest_ticks(crons, tz, on_time_low, now_dt, count)
+        on_time_low = now_dt - timedelta(seconds=policy.grace_seconds) - _JUST_BEFORE
+        chosen = [tick for tick in chosen if tick > on_time_low]
+    left_out = latest[: len(latest) - len(chosen)]
 
     skipped_first = skipped_last = None
-    before_chosen = chosen[0].astimezone(UTC) - _JUST_BEFORE if chosen else now_dt
-    left_out = _latest_ticks(crons, tz, low, before_chosen, 1)
     if left_out:
-        skipped_last = left_out[0]
+        skipped_last = left_out[-1]
         skipped_first = next(iter_cron_ticks(crons, tz, low))
 
     ticks = ([redone] if redone is not None else []) + chosen
     return ScheduleTicksDue(
         ticks=tuple(ticks),
-        next_tick=next(iter_cron_ticks(crons, tz, now_dt)),
+        next_tick=next_tick,
         redone=redone,
         skipped_first=skipped_first,
         skipped_last=skipped_last,
@@ -245,30 +247,34 @@ def _cron_strings(cron_schedule: str | Sequence[str]) -> list[str]:
     if not crons:
         raise ValueError("a schedule needs at least one cron string")
     for cron in crons:
-        problem = cron_problem(cron)
+        problem = _cron_problem(cron)
         if problem is not None:
             raise ValueError(f"cron string {cron!r} {problem}")
     return crons
 
 
+# A loop asks about the same few cron strings over and over; checking one costs ~0.5 ms.
+_cron_problem = functools.lru_cache(maxsize=1024)(cron_problem)
+
+
 def _latest_ticks(
     crons: Sequence[str], tz: tzinfo, low: datetime, high: datetime, count: int
-) -> list[datetime]:
-    """Up to `count` of the latest ticks `t` with `low < t <= high`, oldest first.
+) -> tuple[list[datetime], datetime]:
+    """Up to `count` of the latest ticks `t` with `low < t <= high`, oldest first, and the
+    first tick after `high`.
 
     Searches backwards from `high` in widening windows rather than forwards from `low`, so a
     minutely schedule behind by a year costs a few hundred tick computations, not 500,000.
     """
-    if high <= low:
-        return []
     span = _FIRST_SPAN
     while True:
         after = max(low, high - span)
         found: list[datetime] = []
-        for tick in iter_cron_ticks(crons, tz, after):
+        ticks = iter_cron_ticks(crons, tz, min(after, high))
+        for tick in ticks:
             if tick > high:
                 break
             found.append(tick)
         if len(found) >= count or after == low:
-            return found[-count:]
+            return found[-count:], tick
         span *= 4
