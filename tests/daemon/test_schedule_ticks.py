@@ -428,3 +428,58 @@ def test_a_tick_identity_matches_the_runs_evaluate_tick_tags() -> None:
     assert not ident.matches("loc", {**request.tags, RUN_KEY_TAG: "k"})
     with pytest.raises(ValueError, match="timezone-aware"):
         ScheduledRunIdentity("loc", "nightly", datetime(2026, 1, 1))
+
+
+class _Crash(Exception):
+    """The simulated daemon dies here."""
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(CRONS[:3]),
+    st.sampled_from(ZONES),
+    st.lists(st.integers(20, 1800), min_size=1, max_size=40),
+    st.sets(st.integers(0, 200), max_size=30),
+)
+def test_a_daemon_killed_mid_tick_submits_each_run_exactly_once(
+    cron: str, zone: str | None, steps: list[int], crash_at: set[int]
+) -> None:
+    """The scheduler loop's protocol over these functions: record the tick STARTED, create
+    each run under its derived id unless storage holds it, record the tick finished. Killing
+    the loop at any of those points and starting it again loses no run and doubles none."""
+    anchor = ANCHORS[1]
+    policy = CatchUpPolicy(CatchUp.ALL, limit=10_000)
+    keys = ["a", "b"]
+    runs: dict[str, tuple[float, str]] = {}  # storage: run id -> (tick, run key)
+    last: LastScheduleTick | None = None
+    point = 0
+
+    def maybe_crash() -> None:
+        nonlocal point
+        point += 1
+        if point in crash_at:
+            raise _Crash
+
+    now = anchor
+    for step in [*steps, 0]:  # the last round runs without crashing, to finish what is owed
+        now += step
+        if step == 0:
+            crash_at = set()
+        tick_state = ScheduleTickState(
+            cron, zone, started_at=anchor, last_tick=last, catch_up=policy
+        )
+        try:
+            for tick in schedule_ticks_due(tick_state, now=now).ticks:
+                last = LastScheduleTick(tick.timestamp(), finished=False)
+                maybe_crash()
+                for key in keys:
+                    run_id = ScheduledRunIdentity("loc", "s", tick, key).run_id
+                    if run_id not in runs:
+                        runs[run_id] = (tick.timestamp(), key)
+                    maybe_crash()
+                last = LastScheduleTick(tick.timestamp())
+        except _Crash:
+            continue
+    expected = [t.timestamp() for t in all_ticks(tick_state, anchor - 1e-6, now)]
+    made = sorted(runs.values())
+    assert made == sorted((t, key) for t in expected for key in keys)
