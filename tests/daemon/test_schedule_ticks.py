@@ -483,3 +483,9 @@ def test_a_daemon_killed_mid_tick_submits_each_run_exactly_once(
     expected = [t.timestamp() for t in all_ticks(tick_state, anchor - 1e-6, now)]
     made = sorted(runs.values())
     assert made == sorted((t, key) for t in expected for key in keys)
+
+
+def test_a_policy_mode_may_be_named() -> None:
+    assert CatchUpPolicy("all").mode is CatchUp.ALL
+    with pytest.raises(ValueError, match="'sometimes'"):
+        CatchUpPolicy("sometimes")

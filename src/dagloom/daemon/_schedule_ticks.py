@@ -51,6 +51,7 @@ class CatchUp(enum.StrEnum):
 class CatchUpPolicy:
     """A schedule's catch-up mode with its bounds.
 
+    `mode` may be given by name (`"all"`); a name that is no mode raises `ValueError`.
     `limit` (at least 1) caps how many ticks one evaluation returns under `all` and `none`;
     `grace_seconds` is how late a tick may be and still count as on time under `none`.
     """
@@ -60,6 +61,8 @@ class CatchUpPolicy:
     grace_seconds: float = DEFAULT_CATCH_UP_GRACE_SECONDS
 
     def __post_init__(self) -> None:
+        # A mode given by its name ("all") becomes the member, so `is` comparisons hold.
+        object.__setattr__(self, "mode", CatchUp(self.mode))
         if self.limit < 1:
             raise ValueError(f"a catch-up limit must be at least 1, got {self.limit}")
         if self.grace_seconds < 0:
