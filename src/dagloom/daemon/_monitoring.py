@@ -118,11 +118,13 @@ def monitoring_verdict(
     """The verdict on `run` at `now` under `settings`.
 
     - NOT_STARTED or STARTING longer than `start_timeout_seconds` (counted from
-      `status_time`, else the create time): FAIL, check START_TIMEOUT.
+      `status_time`, else the create time): FAIL with `terminate_worker` (a worker may
+      have taken it late), check START_TIMEOUT.
     - STARTED, with no sign of life from its worker for longer than
       `heartbeat_timeout_seconds` (the later of the `dagloom/heartbeat` tag and the start
-      time; an unreadable heartbeat counts as none): RESUME while `resume_attempts` is below
-      `max_resume_run_attempts`, else FAIL, check WORKER_LOST.
+      time; an unreadable heartbeat counts as none; the heartbeat is in the worker's clock,
+      so the timeout must exceed the clock skew between hosts): RESUME while
+      `resume_attempts` is below `max_resume_run_attempts`, else FAIL, check WORKER_LOST.
     - STARTED for longer than its max runtime (the `dagloom/max_runtime` or
       `dagster/max_runtime` tag, in seconds, else `max_runtime_seconds`; 0 or a tag that is
       not a positive number means none): FAIL with `terminate_worker`, check MAX_RUNTIME.
