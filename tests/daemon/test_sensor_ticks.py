@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dagloom.daemon import (
@@ -98,3 +98,52 @@ def test_a_sensor_run_identity_is_one_run_id_per_key() -> None:
     # Joined parts cannot collide: ("ab", "c") and ("a", "bc") differ.
     assert SensorRunIdentity("l", "ab", "c").run_id != SensorRunIdentity("l", "a", "bc").run_id
     assert ident.tags == {SENSOR_NAME_TAG: "files", RUN_KEY_TAG: "a.csv"}
+
+
+class _Crash(Exception):
+    """The simulated daemon dies here."""
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from("abcdefgh"), max_size=5), min_size=1, max_size=20),
+    st.sets(st.integers(0, 80), max_size=20),
+)
+def test_a_sensor_loop_killed_anywhere_runs_each_key_exactly_once(
+    ticks: list[list[str]], crash_at: set[int]
+) -> None:
+    """The sensor loop's protocol over these functions: look up the runs of the requested
+    keys, create each new run NOT_STARTED under its derived id, then submit it. Killing the
+    loop between any two steps (and the sensor asking for the same keys again later, as
+    sensors do) leaves exactly one submitted run per key."""
+    runs: dict[str, tuple[str, RunStatus]] = {}  # storage: run id -> (run key, status)
+    point = 0
+
+    def maybe_crash() -> None:
+        nonlocal point
+        point += 1
+        if point in crash_at:
+            raise _Crash
+
+    everything = sorted({key for tick in ticks for key in tick})
+    for keys in [*ticks, everything]:  # a last tick, uninterrupted, that asks for every key
+        if keys is everything:
+            crash_at = set()
+        existing = {key: KeyedRun(run_id, status) for run_id, (key, status) in runs.items()}
+        out = sensor_submissions([RunRequest(run_key=key) for key in keys], existing)
+        try:
+            for run_id in out.submit:
+                runs[run_id] = (runs[run_id][0], RunStatus.QUEUED)
+                maybe_crash()
+            for request in out.create:
+                assert request.run_key is not None
+                run_id = SensorRunIdentity("loc", "files", request.run_key).run_id
+                assert run_id not in runs
+                runs[run_id] = (request.run_key, RunStatus.NOT_STARTED)
+                maybe_crash()
+                runs[run_id] = (request.run_key, RunStatus.QUEUED)
+                maybe_crash()
+        except _Crash:
+            continue
+    assert sorted(key for key, _ in runs.values()) == everything
+    assert all(status == RunStatus.QUEUED for _, status in runs.values())
