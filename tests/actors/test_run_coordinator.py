@@ -8,7 +8,6 @@ import anyio
 import orjson
 import pytest
 
-from dagloom.actors._queue import QueuedRun, TagConcurrencyLimit, runs_to_admit
 from dagloom.actors.job_source import DefinitionsJobSource
 from dagloom.actors.run_coordinator import (
     DefaultRunCoordinator,
@@ -17,6 +16,7 @@ from dagloom.actors.run_coordinator import (
     submit_run,
 )
 from dagloom.actors.run_launcher import InProcessRunLauncher
+from dagloom.daemon import QueuedRun, TagConcurrencyLimit, runs_to_admit
 from dagloom.definitions import Definitions
 from dagloom.errors import ConfigError, DefinitionError
 from dagloom.instance import DagloomInstance

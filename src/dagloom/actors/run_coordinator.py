@@ -1,9 +1,10 @@
 """Run coordinators: accept submitted runs, then launch them at once or queue them.
 
 `DefaultRunCoordinator` launches every run when it is submitted; `QueuedRunCoordinator`
-stores it QUEUED and admits queued runs in submission order under `max_concurrent_runs` and
-tag limits (the decision is `_queue.runs_to_admit`). Both validate a run (its job exists,
-its run config fits) before storing it, through a `RunValidator`, and both cancel runs.
+stores it QUEUED and admits queued runs by priority, then submission order, under
+`max_concurrent_runs` and tag limits (the decision is `dagloom.daemon.runs_to_admit`). Both
+validate a run (its job exists, its run config fits) before storing it, through a
+`RunValidator`, and both cancel runs.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import structlog
 from anyio.abc import TaskStatus
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dagloom.actors._queue import QueuedRun, TagConcurrencyLimit, runs_to_admit
 from dagloom.actors._runtime import Actor, Clock, Envelope
 from dagloom.actors.code_location import check_run_config, refusal
 from dagloom.actors.job_source import JobSource, pick_location, unknown_location
 from dagloom.actors.run_worker import record_run_end
+from dagloom.daemon import QueuedRun, TagConcurrencyLimit, runs_to_admit
 from dagloom.errors import ActorUnavailableError, ConfigError, DagloomError, DefinitionError
 from dagloom.messages import Event, EventType, LogLevel, Run, RunStatus
 from dagloom.messages.rpc import (
@@ -261,7 +262,8 @@ class DefaultRunCoordinator(_Coordinator):
 
 
 class QueuedRunCoordinator(_Coordinator):
-    """Stores submitted runs QUEUED and launches them in submission order, within limits.
+    """Stores submitted runs QUEUED and launches them by priority tag, then submission order,
+    within limits.
 
     At most `max_concurrent_runs` runs are in progress at once (None or negative: no limit)
     and each `TagConcurrencyLimit` holds; a run a tag limit blocks waits while runs behind

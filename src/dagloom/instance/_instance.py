@@ -252,7 +252,7 @@ class DagloomInstance:
 
     def load_component(self, section: str, *, expected: type | None = None) -> object | None:
         """Build the component configured in `section` (`run_coordinator`, `run_launcher`,
-        `compute_logs`, `scheduler`), or None when the section is absent (use the default).
+        `compute_logs`), or None when the section is absent (use the default).
         Each call builds a new object."""
         spec = getattr(self._config, section, None)
         if spec is None:
