@@ -16,6 +16,7 @@ from multiprocessing.context import SpawnProcess
 from typing import TYPE_CHECKING, Literal
 
 import anyio
+import anyio.to_thread
 import structlog
 
 from dagloom.errors import UserCodeError, UserCodeTimeoutError
@@ -62,24 +63,28 @@ class _WorkerGone(Exception):
 class _Worker:
     """One evaluation process and the parent's end of its pipe; used by one task at a time."""
 
-    __slots__ = ("conn", "generation", "killed", "process", "ready")
+    __slots__ = ("_child", "conn", "generation", "killed", "process", "ready")
 
     def __init__(self, source: CodeSource, location_name: str, generation: int) -> None:
         context = multiprocessing.get_context("spawn")
-        self.conn, child = context.Pipe(duplex=True)
+        self.conn, self._child = context.Pipe(duplex=True)
         # `spawn`, since the parent runs an event loop and threads that `fork` would copy in
         # an unusable state; daemonic, so it never outlives the node.
         self.process: SpawnProcess = context.Process(
             target=_serve,
-            args=(child, source),
+            args=(self._child, source),
             name=f"dagloom-evaluator-{location_name}",
             daemon=True,
         )
-        self.process.start()
-        child.close()
         self.generation = generation
         self.ready = False
         self.killed = False
+
+    def start(self) -> None:
+        """Start the process; blocks for the ~2-25 ms a spawn takes, so callers on an event
+        loop run it in a thread."""
+        self.process.start()
+        self._child.close()
 
     async def receive(self) -> tuple[str, bytes]:
         """The worker's next message.
@@ -113,6 +118,10 @@ class _Worker:
             return
         self.killed = True
         with anyio.CancelScope(shield=True):
+            if self.process.pid is None:  # never started
+                self.conn.close()
+                self._child.close()
+                return
             if self.process.is_alive():
                 self.process.kill()
                 with anyio.move_on_after(5.0):
@@ -159,9 +168,11 @@ class InstigatorPool:
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self.settings.processes)
         async with self._limiter:
-            worker = self._idle.pop() if self._idle else self._start()
+            worker = self._idle.pop() if self._idle else self._new_worker()
             keep = False
             try:
+                if worker.process.pid is None:
+                    await anyio.to_thread.run_sync(worker.start)
                 result, keep = await self._evaluate_in(worker, kind, name, bytes(request), now)
                 return result
             finally:
@@ -207,7 +218,7 @@ class InstigatorPool:
         )
         return TickResult(error=error_info(error))
 
-    def _start(self) -> _Worker:
+    def _new_worker(self) -> _Worker:
         worker = _Worker(self.source, self.location_name, self._generation)
         self._live.add(worker)
         return worker
