@@ -1,5 +1,6 @@
 """A node whose definitions file calls `sys.exit()` keeps serving: the exit is that code
-location's load error, and every other location and the API go on."""
+location's load error, and every other location and the API go on. A location's
+`evaluation` settings reach its actor."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from pathlib import Path
 import anyio
 import pytest
 
-from dagloom.actors.code_location import CodeLocationServer
+from dagloom.actors.code_location import CodeLocationServer, EvaluationSettings
 from dagloom.api import AsyncClient
+from dagloom.errors import ConfigError
 from dagloom.instance import DagloomInstance
 from dagloom.messages import RunStatus
 from dagloom.topology import parse_topology
-from dagloom.topology.wiring import RunningNode, run_node
+from dagloom.topology.wiring import RunningNode, run_node, wire_code_locations
 
 DEFS = Path(__file__).resolve().parents[1] / "integration" / "defs.py"
 
@@ -81,3 +83,34 @@ async def test_a_definitions_file_calling_sys_exit_is_its_locations_load_error_o
     expected = f"could not load {exits}: it called sys.exit(3) while being imported"
     assert load_error.message == expected
     assert load_error.cause is not None and load_error.cause.cls_name == "SystemExit"
+
+
+def test_a_location_sets_how_it_evaluates_schedules_and_sensors() -> None:
+    data = {
+        "locations": {
+            "slow": {"python_file": str(DEFS), "evaluation": {"timeout_seconds": 900}},
+            "plain": {"python_file": str(DEFS)},
+        },
+        "nodes": {
+            "one": {
+                "api": {"port": None},
+                "coordinator": {},
+                "launcher": {},
+                "code_locations": ["slow", "plain"],
+            }
+        },
+    }
+    topology = parse_topology(data)
+    slow, plain = wire_code_locations(topology, topology.nodes["one"])
+    assert slow.evaluation == EvaluationSettings(timeout_seconds=900.0, processes=2)
+    assert plain.evaluation == EvaluationSettings(timeout_seconds=60.0, processes=2)
+
+
+def test_a_timeout_that_is_not_positive_is_refused_with_its_key_path() -> None:
+    data = {
+        "locations": {"slow": {"python_file": str(DEFS), "evaluation": {"timeout_seconds": 0}}},
+        "nodes": {"one": {"code_locations": ["slow"]}},
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_topology(data)
+    assert "locations.slow.evaluation.timeout_seconds" in caught.value.key_paths

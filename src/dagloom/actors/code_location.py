@@ -403,6 +403,7 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
         super().__init__(location_name, inbox_size=inbox_size, clock=clock)
         self.location_name = location_name
         self.source = source
+        self.evaluation = evaluation
         self._instigators = InstigatorPool(location_name, source, evaluation)
         self._loaded: LoadedLocation | None = None
         self._load_error: ErrorInfo | None = None
