@@ -31,6 +31,11 @@ __all__ = ["EvaluationSettings", "InstigatorKind", "InstigatorPool"]
 
 InstigatorKind = Literal["schedule", "sensor"]
 
+IMPORT_TIMEOUT_FLOOR = 60.0
+"""Seconds a new worker may always take to import the code, whatever the evaluation timeout:
+the location imported the same code already, and a short tick timeout must not turn a slow
+import into workers killed one after another."""
+
 _READY = "ready"
 _LOAD_ERROR = "load_error"
 _TICK = "tick"
@@ -40,10 +45,11 @@ _TICK = "tick"
 class EvaluationSettings:
     """How a code location evaluates schedules and sensors.
 
-    `timeout_seconds` bounds one evaluation (and a worker's import of the code before its
-    first one); past it the worker process is killed and the tick fails with
-    `UserCodeTimeoutError`. `processes` is how many evaluations run at once, each in its own
-    warm worker process; more wait their turn (outside the location's inbox).
+    `timeout_seconds` bounds one evaluation (a new worker's import of the code before its
+    first one may take at least `IMPORT_TIMEOUT_FLOOR`); past it the worker process is
+    killed and the tick fails with `UserCodeTimeoutError`. `processes` is how many
+    evaluations run at once, each in its own warm worker process; more wait their turn
+    (outside the location's inbox).
     """
 
     timeout_seconds: float = 60.0
@@ -109,8 +115,9 @@ class _Worker:
             raise _WorkerGone(self._gone()) from exc
 
     def _gone(self) -> str:
-        self.process.join(timeout=1.0)
-        return f"its evaluation process ended (exit code {self.process.exitcode})"
+        self.process.join(timeout=0)  # a poll: the loop never waits on a dying process
+        code = self.process.exitcode
+        return "its evaluation process ended" + ("" if code is None else f" (exit code {code})")
 
     async def kill(self) -> None:
         """Kill the process and wait until it is gone; idempotent, safe under cancellation."""
@@ -186,12 +193,13 @@ class InstigatorPool:
         self, worker: _Worker, kind: InstigatorKind, name: str, request: bytes, now: float
     ) -> tuple[TickResult, bool]:
         timeout = self.settings.timeout_seconds
+        import_timeout = max(timeout, IMPORT_TIMEOUT_FLOOR)
         try:
             if not worker.ready:
-                with anyio.move_on_after(timeout) as importing:
+                with anyio.move_on_after(import_timeout) as importing:
                     ready, data = await worker.receive()
                 if importing.cancelled_caught:
-                    return self._timed_out(kind, name, "importing its code"), False
+                    return self._timed_out(kind, name, "importing its code", import_timeout), False
                 if ready == _LOAD_ERROR:
                     return TickResult(error=ErrorInfo.parse(data)), False
                 worker.ready = True
@@ -203,11 +211,10 @@ class InstigatorPool:
             self._log.warning("instigator_worker_died", kind=kind, name=name, error=str(exc))
             return TickResult(error=error_info(error)), False
         if evaluating.cancelled_caught:
-            return self._timed_out(kind, name, "evaluating"), False
+            return self._timed_out(kind, name, "evaluating", timeout), False
         return TickResult.parse(data), True
 
-    def _timed_out(self, kind: InstigatorKind, name: str, doing: str) -> TickResult:
-        timeout = self.settings.timeout_seconds
+    def _timed_out(self, kind: InstigatorKind, name: str, doing: str, timeout: float) -> TickResult:
         self._log.warning("instigator_timed_out", kind=kind, name=name, timeout=timeout)
         error = UserCodeTimeoutError(
             f"{kind} {name!r} of code location {self.location_name!r} timed out after "
