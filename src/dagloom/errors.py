@@ -6,6 +6,7 @@ DagloomError
 │   └── CodeLocationLoadError          user code did not import, or has no one Definitions
 ├── ConfigError              config does not match its schema (file, key path, expected)
 ├── UserCodeError            user code raised; wraps the original as __cause__
+│   └── UserCodeTimeoutError   user code did not finish in time and was stopped
 ├── Failure                  raised BY user code to fail a step on purpose, with metadata
 ├── RetryRequested           raised BY user code to ask for the step to run again
 ├── DagloomExecutionError    a run could not be executed (raised only when asked to raise)
@@ -76,6 +77,17 @@ class UserCodeError(DagloomError):
     def __init__(self, message: str, *, step_key: str | None = None) -> None:
         super().__init__(message)
         self.step_key = step_key
+
+
+class UserCodeTimeoutError(UserCodeError):
+    """User code ran past its timeout and the process running it was killed; `kind` and
+    `name` say which definition, `timeout_seconds` what it was allowed."""
+
+    def __init__(self, message: str, *, kind: str, name: str, timeout_seconds: float) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.name = name
+        self.timeout_seconds = timeout_seconds
 
 
 class Failure(DagloomError):

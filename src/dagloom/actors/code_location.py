@@ -29,7 +29,8 @@ import orjson
 import structlog
 from anyio.abc import TaskStatus
 
-from dagloom.actors._runtime import Actor, Clock
+from dagloom.actors._instigator_pool import EvaluationSettings, InstigatorKind, InstigatorPool
+from dagloom.actors._runtime import Actor, Clock, ReplySlot
 from dagloom.code.loader import load_definitions
 from dagloom.code.snapshot import (
     failed_snapshot,
@@ -48,6 +49,7 @@ from dagloom.definitions.job import JobDefinition
 from dagloom.definitions.schedule import build_schedule_context
 from dagloom.definitions.sensor import build_sensor_context
 from dagloom.errors import (
+    ActorUnavailableError,
     CodeLocationLoadError,
     ConfigError,
     DagloomError,
@@ -75,6 +77,7 @@ __all__ = [
     "CodeLocationRequest",
     "CodeLocationServer",
     "CodeSource",
+    "EvaluationSettings",
     "LoadedLocation",
     "check_run_config",
     "evaluate_schedule",
@@ -374,8 +377,13 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
     answer with that error and `ValidateRun` with `valid=False`, until a `Reload` imports
     the code. `Reload` re-imports fresh and swaps in the new definitions only if the import
     succeeds; otherwise the old ones keep serving and the reply (and later snapshots) carry
-    the failure in `load_error` beside the definitions still served. User code runs in a
-    worker thread, so the event loop keeps serving other actors while a sensor blocks.
+    the failure in `load_error` beside the definitions still served. Imports run in a worker
+    thread, so the event loop keeps serving other actors while user code imports.
+
+    Schedule and sensor ticks are evaluated outside the inbox, in the location's warm
+    evaluation processes (`evaluation`: how many at once, and the timeout after which one is
+    killed and its tick answered with `UserCodeTimeoutError`), so a slow sensor never delays
+    `ValidateRun` or `GetSnapshot`; stopping the actor kills them.
 
     Replies are shared, not copied: callers must not mutate them. Restarting the actor
     keeps what it loaded; it imports again only if it never loaded successfully.
@@ -390,10 +398,13 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
         *,
         inbox_size: int = 64,
         clock: Clock = time.time,
+        evaluation: EvaluationSettings = EvaluationSettings(),  # noqa: B008 - frozen
     ) -> None:
         super().__init__(location_name, inbox_size=inbox_size, clock=clock)
         self.location_name = location_name
         self.source = source
+        self.evaluation = evaluation
+        self._instigators = InstigatorPool(location_name, source, evaluation)
         self._loaded: LoadedLocation | None = None
         self._load_error: ErrorInfo | None = None
         self._load_exception: CodeLocationLoadError | None = None
@@ -447,9 +458,51 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
         whether or not it succeeded. Runs until cancelled."""
         if self._loaded is None:
             await self._load(fresh=self._load_error is not None)
-        await self.serve(task_status=task_status)
+        try:
+            async with self._open_children():
+                await self.serve(task_status=task_status)
+        finally:
+            await self._instigators.aclose()
 
-    async def handle(self, message: CodeLocationRequest) -> CodeLocationReply:
+    def _evaluate_later(
+        self,
+        kind: InstigatorKind,
+        name: str,
+        request: EvaluateScheduleRequest | EvaluateSensorRequest,
+    ) -> None:
+        """Answer an evaluation from a child task, so the inbox moves on at once."""
+        assert self._children is not None, "evaluations are handled only while serving"
+        self._children.start_soon(
+            self._evaluate, self._detach_reply(), kind, name, request, self._clock()
+        )
+
+    async def _evaluate(
+        self,
+        slot: ReplySlot[CodeLocationReply] | None,
+        kind: InstigatorKind,
+        name: str,
+        request: EvaluateScheduleRequest | EvaluateSensorRequest,
+        now: float,
+    ) -> None:
+        try:
+            result = await self._instigators.evaluate(kind, name, request, now)
+        except Exception as exc:  # a supervision point: a broken pool fails this tick only
+            self._log.exception("instigator_evaluation_failed", kind=kind, name=name)
+            result = tick_error(exc)
+        except BaseException:
+            if slot is not None:
+                slot.set_error(
+                    ActorUnavailableError(
+                        f"code location {self.location_name!r} stopped while evaluating "
+                        f"{kind} {name!r}",
+                        actor=self.name,
+                    )
+                )
+            raise
+        if slot is not None:
+            slot.set_reply(result)
+
+    async def handle(self, message: CodeLocationRequest) -> CodeLocationReply | None:
         match message:
             case GetSnapshotRequest():
                 return self._snapshot
@@ -459,21 +512,13 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
             case EvaluateScheduleRequest():
                 if self._loaded is None:
                     return TickResult(error=self._snapshot.load_error)
-                # User code may block (a sensor polling a database), so it runs in a thread;
-                # on cancellation the thread is left to finish on its own.
-                return await anyio.to_thread.run_sync(
-                    _evaluate_schedule_now,
-                    self._loaded.definitions,
-                    message,
-                    self._clock,
-                    abandon_on_cancel=True,
-                )
+                self._evaluate_later("schedule", message.schedule_name, message)
+                return None
             case EvaluateSensorRequest():
                 if self._loaded is None:
                     return TickResult(error=self._snapshot.load_error)
-                return await anyio.to_thread.run_sync(
-                    evaluate_sensor, self._loaded.definitions, message, abandon_on_cancel=True
-                )
+                self._evaluate_later("sensor", message.sensor_name, message)
+                return None
             case ValidateRunRequest():
                 if self._loaded is None:
                     return ValidateRunReply(valid=False, error=self._not_loaded_message())
@@ -497,6 +542,8 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
                 "code_location_load_failed", error=str(exc), serving_old=bool(self._loaded)
             )
             return
+        if self._loaded is not None:
+            await self._instigators.reset()
         self._loaded = loaded
         self._load_error = None
         self._load_exception = None
@@ -526,12 +573,6 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
 
 def _load_now(source: CodeSource, location_name: str, now: float, fresh: bool) -> LoadedLocation:
     return load_location(source, location_name=location_name, loaded_at=now, fresh=fresh)
-
-
-def _evaluate_schedule_now(
-    definitions: Definitions, request: EvaluateScheduleRequest, clock: Clock
-) -> TickResult:
-    return evaluate_schedule(definitions, request, now=clock())
 
 
 def _asset_keys(messages: Iterable[AssetKeyMessage]) -> list[AssetKey]:

@@ -34,6 +34,7 @@ import orjson
 from dagloom.definitions.io_manager import InMemoryIOManager, IOManager, OutputContext
 from dagloom.definitions.resources import ResourceScope
 from dagloom.errors import DagloomError, DefinitionError
+from dagloom.execution.boundary import describe_user_error, is_cancellation
 from dagloom.execution.executor import execute_plan
 from dagloom.execution.origin import CodeOrigin, JobOrigin, infer_code_origin, load_job
 from dagloom.execution.plan import ExecutionPlan
@@ -141,8 +142,10 @@ def run_step(task: StepTask) -> StepResult:
         plan = job.get_plan()
         scope = ResourceScope(resource_defs, resolved.resources, task.run_id)
         built = scope.__enter__()
-    except Exception as exc:  # the user-code boundary of a step process: reported, not raised
-        return StepResult(FAILED, None, f"{type(exc).__name__}: {exc}", (), ())
+    except BaseException as exc:  # the user-code boundary of a step process: reported
+        if is_cancellation(exc):
+            raise
+        return StepResult(FAILED, None, describe_user_error(exc), (), ())
     try:
         io_managers = {k: v for k, v in built.as_dict().items() if isinstance(v, IOManager)}
         facts = RunFacts(

@@ -4,7 +4,9 @@ A topology is YAML like `configs/dev.yaml`::
 
     instance: {home: ../.dagloom}          # or {home: ..., config: prod.dagloom.yaml}
     locations:
-      numbers: {python_file: ../examples/numbers.py}
+      numbers:
+        python_file: ../examples/numbers.py
+        evaluation: {timeout_seconds: 60, processes: 2}   # schedule and sensor ticks
     nodes:
       control:
         host: 127.0.0.1
@@ -51,13 +53,23 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class EvaluationConfig(_Model):
+    """How a code location evaluates its schedules and sensors: `processes` warm worker
+    processes at once, each evaluation killed after `timeout_seconds` (no upper bound)."""
+
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    processes: int = Field(default=2, ge=1)
+
+
 class LocationConfig(_Model):
-    """One code location's source: a Python file or a module (exactly one)."""
+    """One code location's source: a Python file or a module (exactly one); `evaluation`
+    is how it evaluates schedules and sensors."""
 
     python_file: str | None = None
     module_name: str | None = None
     attribute: str | None = None
     working_directory: str | None = None
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
     @model_validator(mode="after")
     def _one_source(self) -> LocationConfig:

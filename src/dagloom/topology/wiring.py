@@ -20,7 +20,7 @@ from anyio.abc import TaskStatus
 
 from dagloom.actors import HealthReporter, Supervisor
 from dagloom.actors._runtime import Actor
-from dagloom.actors.code_location import CodeLocationServer, CodeSource
+from dagloom.actors.code_location import CodeLocationServer, CodeSource, EvaluationSettings
 from dagloom.actors.job_source import JobSource, LoaderJobSource, pick_location
 from dagloom.actors.run_coordinator import (
     CodeLocationValidator,
@@ -169,9 +169,18 @@ class _Refs:
 def wire_code_locations(topology: TopologyConfig, node: NodeConfig) -> list[CodeLocationServer]:
     """The code-location actors the node serves, each named for its location."""
     return [
-        CodeLocationServer(name, _code_source(topology.locations[name]))
+        CodeLocationServer(
+            name,
+            _code_source(topology.locations[name]),
+            evaluation=_evaluation(topology.locations[name]),
+        )
         for name in node.code_locations
     ]
+
+
+def _evaluation(location: LocationConfig) -> EvaluationSettings:
+    config = location.evaluation
+    return EvaluationSettings(timeout_seconds=config.timeout_seconds, processes=config.processes)
 
 
 def wire_worker_pool(
