@@ -8,7 +8,7 @@ from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, assert_never
 
 from dagloom.actors._runtime import Actor, Clock, Envelope
-from dagloom.actors.run_worker import record_run_end
+from dagloom.actors.run_worker import run_end_event
 from dagloom.errors import ActorUnavailableError, DagloomError
 from dagloom.messages import EventType, Run, RunStatus
 from dagloom.messages.rpc import (
@@ -79,18 +79,15 @@ class RunLauncher(Actor[RunLauncherRequest, RunLauncherReply]):
         """Record `run`, whose worker exited under it: CANCELED with the message `canceled`
         if it was being terminated, else FAILURE because of `failure`.
 
-        Idempotent, as `record_run_end` is: a run the worker finished is left alone.
+        Idempotent: storage refuses the end of a run that has ended already.
         """
         if terminating:
-            await record_run_end(self._instance, run, EventType.RUN_CANCELED, canceled)
+            event = run_end_event(run, EventType.RUN_CANCELED, canceled)
         else:
-            await record_run_end(
-                self._instance,
-                run,
-                EventType.RUN_FAILURE,
-                f"Run failed: {failure}.",
-                DagloomError(failure),
+            event = run_end_event(
+                run, EventType.RUN_FAILURE, f"Run failed: {failure}.", DagloomError(failure)
             )
+        await self._instance.transition_run(run.run_id, event)
 
     async def _notify_self(self, message: RunEnded | WorkerExited) -> None:
         """Put a monitor's finding in this launcher's own inbox; dropped once it is closed."""
