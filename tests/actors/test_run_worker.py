@@ -10,6 +10,7 @@ from typing import assert_never
 
 import anyio
 import orjson
+import structlog
 
 from dagloom.actors import Actor
 from dagloom.actors.job_source import DefinitionsJobSource, JobSource, LoaderJobSource
@@ -149,6 +150,35 @@ async def test_a_job_that_cannot_be_loaded_ends_the_run_as_failure(tmp_path: Pat
             await ends.told.wait()
     assert ended.status == RunStatus.FAILURE
     assert ends.ended == [(run.run_id, RunStatus.FAILURE)]
+
+
+async def test_a_run_another_worker_claimed_is_left_alone(tmp_path: Path) -> None:
+    """The claim is refused (the run is STARTED elsewhere): nothing executes, no failure is
+    recorded, nobody is told the run ended, and the worker says why."""
+    jobs = DefinitionsJobSource({"numbers": seed_definitions(tmp_path)})
+    with anyio.fail_after(30), structlog.testing.capture_logs() as logs:
+        async with (
+            DagloomInstance.ephemeral() as instance,
+            serving(instance, jobs) as (ref, worker, ends),
+        ):
+            run = await instance.create_run(
+                Run(job_name="process_numbers", status=RunStatus.STARTED)
+            )
+            reply = await ref.ask(ExecuteRunRequest(run_id=run.run_id))
+            assert reply.accepted  # type: ignore[union-attr]
+            await worker.wait_idle()
+            stored = await instance.get_run(run.run_id)
+            events = await instance.get_events(run.run_id)
+    assert stored is not None and stored.status == RunStatus.STARTED
+    assert events == [] and ends.ended == []
+    assert not (tmp_path / run.run_id).exists()
+    assert {
+        "event": "run_not_claimed",
+        "log_level": "info",
+        "run_id": run.run_id,
+        "actor": worker.name,
+        "status": "STARTED",
+    } in logs
 
 
 async def test_stop_run_cancels_a_running_run(tmp_path: Path) -> None:

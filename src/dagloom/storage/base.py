@@ -132,6 +132,8 @@ RUN_TRANSITIONS: Mapping[RunStatus, frozenset[RunStatus]] = MappingProxyType(
         # STARTED directly: `execute_in_process` with an instance claims the run it created.
         RunStatus.NOT_STARTED: _BEFORE_START | {RunStatus.QUEUED},
         RunStatus.QUEUED: _BEFORE_START - {RunStatus.STARTED},
+        # Dagster's status for a run another system executes and reports: not dagloom's to move.
+        RunStatus.MANAGED: frozenset(),
         RunStatus.STARTING: _BEFORE_START - {RunStatus.STARTING},
         RunStatus.STARTED: frozenset(
             {RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.CANCELING, RunStatus.CANCELED}
