@@ -129,6 +129,7 @@ async def test_an_error_in_dagloom_ends_the_run_failure_with_the_error(
         assert error is not None
         assert (error.cls_name, error.message) == ("RuntimeError", "the executor broke")
         assert "the executor broke" in error.stack and "broken" in error.stack
+        assert stored.failure == error
 
 
 async def test_ctrl_c_ends_the_run_canceled(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -156,6 +156,7 @@ class StorageContract:
             create_time=10.5,
             job_snapshot_id="snap",
             step_keys_to_execute=["x", "y"],
+            failure=ErrorInfo(cls_name="E", message="m", stack="s"),
         )
         assert await runs.add_run(run) == run
         assert await runs.get_run("r1") == run
@@ -427,6 +428,38 @@ class StorageContract:
         run = await runs.get_run("r")
         assert run is not None and (run.status, run.start_time) == (RunStatus.CANCELED, 0.0)
         assert await lifecycle_path(events, "r") == [RunStatus.CANCELED]
+
+    async def test_a_failure_stores_its_error_on_the_run(self, storages: Storages) -> None:
+        """The error a RUN_FAILURE carries is the run's `failure`, written with the status;
+        a refused second failure does not replace it."""
+        runs, _, _ = storages
+        await runs.add_run(make_run("r", status=RunStatus.STARTED))
+        error = ErrorInfo(
+            cls_name="RuntimeError",
+            message="the engine broke",
+            stack="Traceback ...",
+            cause=ErrorInfo(cls_name="OSError", message="disk", stack=""),
+        )
+        for message in ("the engine broke", "too late"):
+            await transition(
+                storages,
+                ev(
+                    "r",
+                    EventType.RUN_FAILURE,
+                    ts=4.0,
+                    run_failure=RunFailureData(
+                        error=ErrorInfo(
+                            cls_name="RuntimeError",
+                            message=message,
+                            stack="Traceback ...",
+                            cause=error.cause,
+                        )
+                    ),
+                ),
+            )
+        run = await runs.get_run("r")
+        assert run is not None
+        assert (run.status, run.end_time, run.failure) == (RunStatus.FAILURE, 4.0, error)
 
     async def test_a_batch_drops_only_its_refused_lifecycle_rows(self, storages: Storages) -> None:
         """As the executor's sink writes: rows checked in order, refused ones not stored,

@@ -65,7 +65,13 @@ async def test_an_older_schema_must_be_migrated_and_keeps_its_runs(tmp_path: Pat
         for statement in SQLITE_MIGRATIONS[0].statements:
             conn.execute(statement)
         conn.execute("INSERT INTO dagloom_schema (version, migrated_at) VALUES (1, 0)")
-        conn.execute(_sql.INSERT_RUN, _sql.run_row(Run(run_id="old", job_name="j")))
+        # Schema 1's runs table: every column up to `failure`, which came later.
+        width = _sql.RUN_COLUMNS.index("failure")
+        conn.execute(
+            f"INSERT INTO runs ({', '.join(_sql.RUN_COLUMNS[:width])}) "
+            f"VALUES ({', '.join('?' * width)})",
+            _sql.run_row(Run(run_id="old", job_name="j"))[:width],
+        )
     runs, _, schedules = sqlite_storages(path)
     with pytest.raises(SchemaVersionError, match="dagloom instance migrate") as caught:
         await runs.open()

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from dagloom.messages import AssetKeyMessage, Run, RunStatus
+from dagloom.messages import AssetKeyMessage, ErrorInfo, Run, RunStatus
 from dagloom.storage.base import RUN_TRANSITION_SOURCES, RunsFilter, RunStatusChange
 
 RUN_COLUMNS = (
@@ -26,6 +26,7 @@ RUN_COLUMNS = (
     "end_time",
     "job_snapshot_id",
     "step_keys_to_execute",
+    "failure",
 )
 RUN_SELECT = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
 INSERT_RUN = (
@@ -49,7 +50,8 @@ def _transition_run(status: RunStatus) -> str:
     sources = ", ".join(str(int(s)) for s in RUN_TRANSITION_SOURCES[status])
     return (
         "UPDATE runs SET status = ?, start_time = COALESCE(?, start_time), "
-        f"end_time = COALESCE(?, end_time) WHERE run_id = ? AND status IN ({sources})"
+        "end_time = COALESCE(?, end_time), failure = COALESCE(?, failure) "
+        f"WHERE run_id = ? AND status IN ({sources})"
     )
 
 
@@ -88,6 +90,7 @@ def run_row(run: Run) -> tuple[Any, ...]:
         run.end_time,
         run.job_snapshot_id,
         orjson.dumps(list(run.step_keys_to_execute)).decode(),
+        None if run.failure is None else bytes(run.failure),
     )
 
 
@@ -108,12 +111,14 @@ def row_run(row: Sequence[Any]) -> Run:
         end_time=row[11],
         job_snapshot_id=row[12],
         step_keys_to_execute=orjson.loads(row[13]),
+        failure=None if row[14] is None else ErrorInfo.parse(bytes(row[14])),
     )
 
 
 def status_row(change: RunStatusChange) -> tuple[Any, ...]:
     """Parameters of `TRANSITION_RUN[change.status]` for one change."""
-    return (int(change.status), change.start_time, change.end_time, change.run_id)
+    failure = None if change.failure is None else bytes(change.failure)
+    return (int(change.status), change.start_time, change.end_time, failure, change.run_id)
 
 
 Conditions = Sequence[tuple[str, Sequence[Any]]]

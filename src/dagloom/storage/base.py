@@ -19,17 +19,24 @@ import structlog
 
 from dagloom.messages import (
     DaemonHeartbeat,
+    ErrorInfo,
     Event,
     EventRecord,
     EventType,
     InstigatorState,
     InstigatorType,
     Run,
+    RunFailureData,
     RunStatus,
     Tick,
     TickStatus,
 )
-from dagloom.messages.rows import TIMESTAMP, EventRow
+from dagloom.messages.rows import (
+    PAYLOAD,
+    TIMESTAMP,
+    EventRow,
+    row_of,
+)
 
 _log = structlog.get_logger("dagloom.storage")
 
@@ -186,37 +193,37 @@ _moves_a_run = RUN_STATUS_BY_EVENT.__contains__
 
 @dataclass(frozen=True, slots=True)
 class RunStatusChange:
-    """What a run-lifecycle event does to its run: the new status and the times it sets."""
+    """What a run-lifecycle event does to its run: the new status, the times it sets, and
+    for a RUN_FAILURE the error the run failed with."""
 
     run_id: str
     status: RunStatus
     start_time: float | None
     end_time: float | None
+    failure: ErrorInfo | None = None
 
 
 def status_change(run_id: str, row: EventRow) -> RunStatusChange:
     """The change the lifecycle event in `row` asks of run `run_id`.
 
     RUN_START sets the start time and the end events set the end time, both from the event's
-    timestamp.
+    timestamp; RUN_FAILURE sets the run's `failure` from its RunFailureData's error.
     """
     event_type = row[0]
+    payload = row[PAYLOAD]
+    failure = payload.error if isinstance(payload, RunFailureData) else None
     return RunStatusChange(
         run_id=run_id,
         status=RUN_STATUS_BY_EVENT[event_type],
         start_time=row[TIMESTAMP] if event_type == EventType.RUN_START else None,
         end_time=row[TIMESTAMP] if event_type in RUN_END_EVENTS else None,
+        failure=failure,
     )
 
 
 def event_status_change(event: Event) -> RunStatusChange:
     """`status_change` of a lifecycle `Event`."""
-    return RunStatusChange(
-        run_id=event.run_id,
-        status=RUN_STATUS_BY_EVENT[event.event_type],
-        start_time=event.timestamp if event.event_type == EventType.RUN_START else None,
-        end_time=event.timestamp if event.event_type in RUN_END_EVENTS else None,
-    )
+    return status_change(event.run_id, row_of(event))
 
 
 def lifecycle_rows(rows: Sequence[EventRow]) -> list[EventRow]:

@@ -83,6 +83,8 @@ class MemoryDatabase:
             run.start_time = change.start_time
         if change.end_time is not None:
             run.end_time = change.end_time
+        if change.failure is not None:
+            run.failure = change.failure
         return RunTransition(applied=True, status=change.status)
 
 
@@ -119,6 +121,7 @@ def _copy_run(run: Run) -> Run:
         end_time=run.end_time,
         job_snapshot_id=run.job_snapshot_id,
         step_keys_to_execute=list(run.step_keys_to_execute),
+        failure=run.failure,
     )
 
 
