@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from dagloom.messages import RunStatus
+from dagloom.messages import EventType, LogLevel, RunStatus
+from dagloom.messages.rows import NO_PAYLOAD, EventRow
 from dagloom.storage.base import (
     FINISHED_STATUSES,
     RUN_STATUS_BY_EVENT,
     RUN_TRANSITION_SOURCES,
     RUN_TRANSITIONS,
+    RunTransition,
     allowed_transition,
+    batch_moves,
+    without_refused,
 )
 
 S = RunStatus
@@ -79,3 +83,26 @@ def test_moves_only_reach_statuses_an_event_sets() -> None:
     assert targets <= set(RUN_STATUS_BY_EVENT.values())
     for new, sources in RUN_TRANSITION_SOURCES.items():
         assert set(sources) == {old for old in RunStatus if allowed_transition(old, new)}
+
+
+def test_a_batch_loses_exactly_its_refused_rows() -> None:
+    def at(kind: EventType, ts: float) -> EventRow:
+        return (kind, "", ts, "", LogLevel.INFO, "job", NO_PAYLOAD, None)
+
+    rows_a = [at(EventType.RUN_START, 1.0), at(EventType.STEP_START, 2.0)]
+    rows_b = [at(EventType.RUN_SUCCESS, 3.0), at(EventType.RUN_CANCELED, 4.0)]
+    batches = [("a", rows_a), ("b", rows_b)]
+    moves = batch_moves(batches)
+    assert [(b, i, m.run_id, m.status) for b, i, m in moves] == [
+        (0, 0, "a", S.STARTED),
+        (1, 0, "b", S.SUCCESS),
+        (1, 1, "b", S.CANCELED),
+    ]
+    assert (moves[0][2].start_time, moves[1][2].end_time) == (1.0, 3.0)
+    applied = RunTransition(applied=True, status=S.STARTED)
+    refused = RunTransition(applied=False, status=S.SUCCESS)
+    assert without_refused(batches, moves, [applied, None, applied]) is None
+    assert without_refused(batches, moves, [applied, applied, refused]) == [
+        ("a", rows_a),
+        ("b", rows_b[:1]),
+    ]
