@@ -226,21 +226,17 @@ def event_status_change(event: Event) -> RunStatusChange:
     return status_change(event.run_id, row_of(event))
 
 
-def lifecycle_rows(rows: Sequence[EventRow]) -> list[EventRow]:
-    """The rows among these whose events move their run's status (`RUN_STATUS_BY_EVENT`).
-
-    Picked in C: a storage calls this on every batch, and few events move a run.
-    """
-    return list(compress(rows, map(_moves_a_run, map(_event_type_of, rows))))
-
-
 RunMove = tuple[int, int, RunStatusChange]
 """A lifecycle row of (run_id, rows) batches: the batch's index, the row's index in it, and
 the change it asks for."""
 
 
 def batch_moves(batches: Sequence[tuple[str, Sequence[EventRow]]]) -> list[RunMove]:
-    """The lifecycle rows of these batches, in order, each with where it is and its change."""
+    """The lifecycle rows of these batches (`RUN_STATUS_BY_EVENT`), in order, each with where
+    it is and its change.
+
+    Picked in C: a storage calls this on every batch, and few events move a run.
+    """
     moves: list[RunMove] = []
     for b, (run_id, rows) in enumerate(batches):
         for i in compress(range(len(rows)), map(_moves_a_run, map(_event_type_of, rows))):
