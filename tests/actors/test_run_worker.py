@@ -184,7 +184,7 @@ async def test_a_run_another_worker_claimed_is_left_alone(tmp_path: Path) -> Non
 async def test_stop_run_cancels_a_running_run(tmp_path: Path) -> None:
     fresh_gates()
     jobs = DefinitionsJobSource({"numbers": seed_definitions(tmp_path)})
-    with anyio.fail_after(30):
+    with anyio.fail_after(30), structlog.testing.capture_logs() as logs:
         async with (
             DagloomInstance.ephemeral() as instance,
             serving(instance, jobs) as (
@@ -206,6 +206,8 @@ async def test_stop_run_cancels_a_running_run(tmp_path: Path) -> None:
     assert stored is not None and stored.status == RunStatus.CANCELED
     assert events[-1] == EventType.RUN_CANCELED
     assert ends.ended == [(run.run_id, RunStatus.CANCELED)]
+    # The executor recorded the end; the worker does not try to record it again.
+    assert not [e for e in logs if e["event"] == "run_transition_refused"]
 
 
 async def test_a_worker_loading_code_itself_runs_the_multiprocess_executor(tmp_path: Path) -> None:

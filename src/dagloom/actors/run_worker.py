@@ -172,15 +172,7 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             with scope:
                 status = await self._execute(run)
             if scope.cancelled_caught:
-                moved = await self._instance.transition_run(
-                    run.run_id,
-                    run_end_event(
-                        run,
-                        EventType.RUN_CANCELED,
-                        f'Run of "{run.job_name}" was canceled before it started executing.',
-                    ),
-                )
-                status = moved.status
+                status = await self._record_stopped(run)
         finally:
             beat.cancel()
             # Bookkeeping of this worker's own child; handlers never await between reading
@@ -193,6 +185,22 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         self._log.info("run_ended", run_id=run.run_id, actor=self.name, status=status.name)
         if self._coordinator is not None:
             await self._coordinator.tell(RunEnded(run_id=run.run_id, status=status))
+
+    async def _record_stopped(self, run: Run) -> RunStatus:
+        """Record CANCELED a run stopped before its executor recorded an end (which it does
+        once it has started executing); return the status storage kept."""
+        stored = await self._instance.get_run(run.run_id)
+        if stored is not None and stored.status in FINISHED_STATUSES:
+            return stored.status
+        moved = await self._instance.transition_run(
+            run.run_id,
+            run_end_event(
+                run,
+                EventType.RUN_CANCELED,
+                f'Run of "{run.job_name}" was canceled before it started executing.',
+            ),
+        )
+        return moved.status
 
     async def _execute(self, run: Run) -> RunStatus | None:
         """Execute `run` and return the status storage kept for it; None when it was not

@@ -22,6 +22,7 @@ from dagloom.messages.rpc import (
     WorkerExited,
     WorkerExitedReply,
 )
+from dagloom.storage.base import FINISHED_STATUSES
 
 if TYPE_CHECKING:
     from dagloom.instance import DagloomInstance
@@ -81,6 +82,8 @@ class RunLauncher(Actor[RunLauncherRequest, RunLauncherReply]):
 
         Idempotent: storage refuses the end of a run that has ended already.
         """
+        if run.status in FINISHED_STATUSES:
+            return  # its worker ended it (the usual case): nothing to record, nor to refuse
         if terminating:
             event = run_end_event(run, EventType.RUN_CANCELED, canceled)
         else:

@@ -30,6 +30,7 @@ from dagloom.messages.rpc import (
     TerminateRunReply,
     WorkerExited,
 )
+from dagloom.storage.base import FINISHED_STATUSES
 from dagloom.transport import GrpcRef, GrpcTransport
 
 if TYPE_CHECKING:
@@ -214,7 +215,7 @@ class WarmPoolRunLauncher(RunLauncher):
             stopped = False
         if not stopped:
             run = await self._instance.get_run(run_id)
-            if run is not None:
+            if run is not None and run.status not in FINISHED_STATUSES:
                 await self._instance.transition_run(
                     run_id,
                     run_end_event(
