@@ -11,6 +11,7 @@ DagloomError
 ├── RetryRequested           raised BY user code to ask for the step to run again
 ├── DagloomExecutionError    a run could not be executed (raised only when asked to raise)
 ├── RunNotFoundError         no run with that id
+├── RunClaimRefusedError     a stored run could not be claimed for execution: it moved on
 ├── StorageError             storage unreachable, corrupt, or of an unknown schema
 │   └── SchemaVersionError   the database's schema is newer or older than this code knows
 └── ActorUnavailableError    a remote actor did not answer
@@ -19,7 +20,10 @@ DagloomError
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dagloom.messages import RunStatus
 
 
 class DagloomError(Exception):
@@ -131,6 +135,19 @@ class RunNotFoundError(DagloomError):
     def __init__(self, run_id: str) -> None:
         super().__init__(f"no run with id {run_id!r}")
         self.run_id = run_id
+
+
+class RunClaimRefusedError(DagloomError):
+    """Storage refused to move run `run_id` to STARTED for this executor: `status` is the
+    stored status that won (another executor claimed it first, or it was canceled or
+    finished), so this executor must not execute it."""
+
+    def __init__(self, run_id: str, status: RunStatus) -> None:
+        super().__init__(
+            f"run {run_id} was not claimed for execution: storage refused {status.name} -> STARTED"
+        )
+        self.run_id = run_id
+        self.status = status
 
 
 class StorageError(DagloomError):

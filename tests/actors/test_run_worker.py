@@ -10,6 +10,7 @@ from typing import assert_never
 
 import anyio
 import orjson
+import structlog
 
 from dagloom.actors import Actor
 from dagloom.actors.job_source import DefinitionsJobSource, JobSource, LoaderJobSource
@@ -151,10 +152,39 @@ async def test_a_job_that_cannot_be_loaded_ends_the_run_as_failure(tmp_path: Pat
     assert ends.ended == [(run.run_id, RunStatus.FAILURE)]
 
 
+async def test_a_run_another_worker_claimed_is_left_alone(tmp_path: Path) -> None:
+    """The claim is refused (the run is STARTED elsewhere): nothing executes, no failure is
+    recorded, nobody is told the run ended, and the worker says why."""
+    jobs = DefinitionsJobSource({"numbers": seed_definitions(tmp_path)})
+    with anyio.fail_after(30), structlog.testing.capture_logs() as logs:
+        async with (
+            DagloomInstance.ephemeral() as instance,
+            serving(instance, jobs) as (ref, worker, ends),
+        ):
+            run = await instance.create_run(
+                Run(job_name="process_numbers", status=RunStatus.STARTED)
+            )
+            reply = await ref.ask(ExecuteRunRequest(run_id=run.run_id))
+            assert reply.accepted  # type: ignore[union-attr]
+            await worker.wait_idle()
+            stored = await instance.get_run(run.run_id)
+            events = await instance.get_events(run.run_id)
+    assert stored is not None and stored.status == RunStatus.STARTED
+    assert events == [] and ends.ended == []
+    assert not (tmp_path / run.run_id).exists()
+    assert {
+        "event": "run_not_claimed",
+        "log_level": "info",
+        "run_id": run.run_id,
+        "actor": worker.name,
+        "status": "STARTED",
+    } in logs
+
+
 async def test_stop_run_cancels_a_running_run(tmp_path: Path) -> None:
     fresh_gates()
     jobs = DefinitionsJobSource({"numbers": seed_definitions(tmp_path)})
-    with anyio.fail_after(30):
+    with anyio.fail_after(30), structlog.testing.capture_logs() as logs:
         async with (
             DagloomInstance.ephemeral() as instance,
             serving(instance, jobs) as (
@@ -176,6 +206,8 @@ async def test_stop_run_cancels_a_running_run(tmp_path: Path) -> None:
     assert stored is not None and stored.status == RunStatus.CANCELED
     assert events[-1] == EventType.RUN_CANCELED
     assert ends.ended == [(run.run_id, RunStatus.CANCELED)]
+    # The executor recorded the end; the worker does not try to record it again.
+    assert not [e for e in logs if e["event"] == "run_transition_refused"]
 
 
 async def test_a_worker_loading_code_itself_runs_the_multiprocess_executor(tmp_path: Path) -> None:

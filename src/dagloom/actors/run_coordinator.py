@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dagloom.actors._runtime import Actor, Clock, Envelope
 from dagloom.actors.code_location import check_run_config, refusal
 from dagloom.actors.job_source import JobSource, pick_location, unknown_location
-from dagloom.actors.run_worker import record_run_end
+from dagloom.actors.run_worker import run_end_event
 from dagloom.daemon import QueuedRun, TagConcurrencyLimit, runs_to_admit
 from dagloom.errors import ActorUnavailableError, ConfigError, DagloomError, DefinitionError
 from dagloom.messages import Event, EventType, LogLevel, Run, RunStatus
@@ -173,10 +173,13 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
 
     async def _launch(self, run: Run) -> bool:
         """Mark the run STARTING and hand it to the launcher; a run no worker took is
-        recorded FAILURE. Returns whether a worker took it."""
-        await self._instance.store_events(
-            [self._event(run, EventType.RUN_STARTING, "Launching run.")]
+        recorded FAILURE. A run storage will not move to STARTING (canceled meanwhile) is
+        not launched. Returns whether a worker took it."""
+        starting = await self._instance.transition_run(
+            run.run_id, self._event(run, EventType.RUN_STARTING, "Launching run.")
         )
+        if not starting.applied:
+            return False
         try:
             reply = await self._launcher.ask(
                 LaunchRunRequest(run_id=run.run_id), timeout=self._launch_timeout
@@ -187,12 +190,14 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
             error = f"the run launcher did not answer: {exc}"
         if error:
             self._log.error("run_launch_failed", actor=self.name, run_id=run.run_id, error=error)
-            await record_run_end(
-                self._instance,
-                run,
-                EventType.RUN_FAILURE,
-                f"Run could not be launched: {error}",
-                DagloomError(error),
+            await self._instance.transition_run(
+                run.run_id,
+                run_end_event(
+                    run,
+                    EventType.RUN_FAILURE,
+                    f"Run could not be launched: {error}",
+                    DagloomError(error),
+                ),
             )
             return False
         self._log.info("run_launched", actor=self.name, run_id=run.run_id, worker=reply.worker)
@@ -207,13 +212,18 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
                 accepted=False, message=f"run {run_id} already finished ({run.status.name})"
             )
         if run.status == RunStatus.QUEUED:
-            await record_run_end(
-                self._instance, run, EventType.RUN_CANCELED, "Run canceled while queued."
+            moved = await self._instance.transition_run(
+                run_id, run_end_event(run, EventType.RUN_CANCELED, "Run canceled while queued.")
             )
-            return CancelRunReply(accepted=True, message="canceled while queued")
-        await self._instance.store_events(
-            [self._event(run, EventType.RUN_CANCELING, "Canceling run.")]
+            if moved.applied:
+                return CancelRunReply(accepted=True, message="canceled while queued")
+        canceling = await self._instance.transition_run(
+            run_id, self._event(run, EventType.RUN_CANCELING, "Canceling run.")
         )
+        if not canceling.applied:
+            return CancelRunReply(
+                accepted=False, message=f"run {run_id} is {canceling.status.name}"
+            )
         try:
             reply = await self._launcher.ask(
                 TerminateRunRequest(run_id=run_id), timeout=self._launch_timeout
@@ -226,8 +236,9 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
             return CancelRunReply(accepted=True, message="terminating")
         # No worker has it (it never started, or its worker is gone): nobody else will
         # record the end, so the coordinator does.
-        await record_run_end(
-            self._instance, run, EventType.RUN_CANCELED, "Run canceled; no worker was executing it."
+        await self._instance.transition_run(
+            run_id,
+            run_end_event(run, EventType.RUN_CANCELED, "Run canceled; no worker was executing it."),
         )
         return CancelRunReply(accepted=True, message="canceled; no worker was executing it")
 
@@ -322,12 +333,13 @@ class QueuedRunCoordinator(_Coordinator):
     async def handle(self, message: RunCoordinatorRequest) -> RunCoordinatorReply:
         match message:
             case SubmitRunRequest():
-                run = await self._submit(message, RunStatus.QUEUED)
+                run = await self._submit(message, RunStatus.NOT_STARTED)
                 if isinstance(run, SubmitRunReply):
                     return run
-                await self._instance.store_events(
-                    [self._event(run, EventType.RUN_ENQUEUED, "Run queued.")]
+                queued = await self._instance.transition_run(
+                    run.run_id, self._event(run, EventType.RUN_ENQUEUED, "Run queued.")
                 )
+                run.status = queued.status
                 self._log.info("run_queued", actor=self.name, run_id=run.run_id)
                 await self._admit()
                 return SubmitRunReply(run=run)

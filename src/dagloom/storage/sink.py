@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import anyio
 import anyio.lowlevel
@@ -12,7 +13,6 @@ from anyio.abc import TaskGroup
 
 from dagloom.errors import StorageError
 from dagloom.messages.rows import EventRow
-from dagloom.storage.base import EventLogStorage
 
 BATCH_SIZE = 500
 """Events buffered before a background write starts: 500 rows per transaction is ~25x to
@@ -21,6 +21,13 @@ BATCH_SIZE = 500
 MAX_DELAY = 0.05
 """Seconds an event may wait in the buffer before a write starts anyway, so watchers of a
 live run see it within about this long even when fewer than BATCH_SIZE events come."""
+
+
+class RowStore(Protocol):
+    """Where a sink writes: `EventLogStorage.store_rows`, or the instance's writer over a
+    run storage apart from its event log."""
+
+    async def store_rows(self, run_id: str, rows: Sequence[EventRow], /) -> object: ...
 
 
 class StorageEventSink:
@@ -32,15 +39,14 @@ class StorageEventSink:
     `task_group`; events emitted while a write is in flight go in the next one. `flush`
     returns once every event emitted before it is durable, and raises `StorageError` if they
     could not be written (they stay buffered, and the next `flush` tries again). Calling
-    `flush` twice is safe. `after_store`, when given, is awaited with each stored batch (the
-    instance uses it to move run status in a separate run storage).
+    `flush` twice is safe. A lifecycle event whose run transition storage refuses is dropped
+    there (see `EventLogStorage.store_events`), and logged, not raised.
 
     With `keep`, the sink also keeps every row emitted in `rows` (a run's executor gets its
     result's events there, without a second sink).
     """
 
     __slots__ = (
-        "_after_store",
         "_batch_size",
         "_error",
         "_idle",
@@ -59,20 +65,18 @@ class StorageEventSink:
 
     def __init__(
         self,
-        storage: EventLogStorage,
+        storage: RowStore,
         task_group: TaskGroup,
         run_id: str,
         *,
         batch_size: int = BATCH_SIZE,
         max_delay: float | None = MAX_DELAY,
-        after_store: Callable[[str, Sequence[EventRow]], Awaitable[None]] | None = None,
         keep: bool = False,
     ) -> None:
         self._storage = storage
         self._run_id = run_id
         self._task_group = task_group
         self._batch_size = max(1, batch_size)
-        self._after_store = after_store
         self._keep = keep
         # Every event emitted and not yet dropped; those before `_written` are durable (and
         # dropped after each write, unless kept).
@@ -151,8 +155,6 @@ class StorageEventSink:
                     # so no event is lost between buffer and database.
                     with anyio.CancelScope(shield=True):
                         await self._storage.store_rows(self._run_id, batch)
-                        if self._after_store is not None:
-                            await self._after_store(self._run_id, batch)
                 except StorageError as exc:
                     self._error = exc
                     return

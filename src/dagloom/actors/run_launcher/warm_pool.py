@@ -16,7 +16,7 @@ from anyio.abc import Process, TaskStatus
 from dagloom.actors._runtime import Clock
 from dagloom.actors.run_launcher._process import check_shareable, log_path, worker_command
 from dagloom.actors.run_launcher.base import RunLauncher
-from dagloom.actors.run_worker import RunWorker, record_run_end
+from dagloom.actors.run_worker import RunWorker, run_end_event
 from dagloom.errors import ActorUnavailableError, DagloomError
 from dagloom.execution.origin import CodeOrigin
 from dagloom.messages import EventType
@@ -30,6 +30,7 @@ from dagloom.messages.rpc import (
     TerminateRunReply,
     WorkerExited,
 )
+from dagloom.storage.base import FINISHED_STATUSES
 from dagloom.transport import GrpcRef, GrpcTransport
 
 if TYPE_CHECKING:
@@ -214,12 +215,14 @@ class WarmPoolRunLauncher(RunLauncher):
             stopped = False
         if not stopped:
             run = await self._instance.get_run(run_id)
-            if run is not None:
-                await record_run_end(
-                    self._instance,
-                    run,
-                    EventType.RUN_CANCELED,
-                    f"Run canceled; its worker {member.name} was not executing it.",
+            if run is not None and run.status not in FINISHED_STATUSES:
+                await self._instance.transition_run(
+                    run_id,
+                    run_end_event(
+                        run,
+                        EventType.RUN_CANCELED,
+                        f"Run canceled; its worker {member.name} was not executing it.",
+                    ),
                 )
         return TerminateRunReply(terminated=True)
 
