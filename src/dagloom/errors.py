@@ -10,6 +10,7 @@ DagloomError
 ├── RetryRequested           raised BY user code to ask for the step to run again
 ├── DagloomExecutionError    a run could not be executed (raised only when asked to raise)
 ├── RunNotFoundError         no run with that id
+├── SnapshotMismatchError    a worker's loaded code is not the code a run was validated against
 ├── StorageError             storage unreachable, corrupt, or of an unknown schema
 │   └── SchemaVersionError   the database's schema is newer or older than this code knows
 └── ActorUnavailableError    a remote actor did not answer
@@ -119,6 +120,25 @@ class RunNotFoundError(DagloomError):
     def __init__(self, run_id: str) -> None:
         super().__init__(f"no run with id {run_id!r}")
         self.run_id = run_id
+
+
+class SnapshotMismatchError(DagloomError):
+    """The job a worker would execute is not the one the run was validated against.
+
+    `expected` is the job snapshot id stored on the run, `actual` the one of the job the
+    worker's loaded code gives (after reloading it, where the worker can).
+    """
+
+    def __init__(self, *, location: str, job_name: str, expected: str, actual: str) -> None:
+        super().__init__(
+            f"job {job_name!r} of code location {location!r} was validated as job snapshot "
+            f"{expected} but the loaded code has job snapshot {actual}; the code changed "
+            "after the run was submitted"
+        )
+        self.location = location
+        self.job_name = job_name
+        self.expected = expected
+        self.actual = actual
 
 
 class StorageError(DagloomError):

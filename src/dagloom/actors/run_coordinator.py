@@ -20,9 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dagloom.actors._queue import QueuedRun, TagConcurrencyLimit, runs_to_admit
 from dagloom.actors._runtime import Actor, Clock, Envelope
-from dagloom.actors.code_location import check_run_config, refusal
+from dagloom.actors.code_location import check_run_config, refusal, run_snapshot_id
 from dagloom.actors.job_source import JobSource, pick_location, unknown_location
 from dagloom.actors.run_worker import record_run_end
+from dagloom.definitions.asset_key import AssetKey
 from dagloom.errors import ActorUnavailableError, ConfigError, DagloomError, DefinitionError
 from dagloom.messages import Event, EventType, LogLevel, Run, RunStatus
 from dagloom.messages.rpc import (
@@ -61,8 +62,9 @@ IN_PROGRESS = (RunStatus.STARTING, RunStatus.STARTED, RunStatus.CANCELING)
 class RunValidator(Protocol):
     """Checks a submission before any run is stored: the job exists, the run config fits.
 
-    Answers with a `ValidateRunReply` (valid, or the problems with their key paths and the
-    whole message); raises only when it cannot answer (`ActorUnavailableError`).
+    Answers with a `ValidateRunReply` (valid, with the snapshot id of the job the run would
+    execute, which is stored on the run; or the problems with their key paths and the whole
+    message); raises only when it cannot answer (`ActorUnavailableError`).
     """
 
     async def validate(self, request: SubmitRunRequest) -> ValidateRunReply: ...
@@ -82,9 +84,14 @@ class JobSourceValidator:
                 request.job_name,
                 [list(k.path) for k in request.asset_selection],
             )
+            keys = [AssetKey(k.path) for k in request.asset_selection]
+            snapshot_id = run_snapshot_id(job, keys, {})
         except DagloomError as exc:
             return refusal(exc)
-        return check_run_config(job, request.run_config_json)
+        reply = check_run_config(job, request.run_config_json)
+        if reply.valid:
+            reply.job_snapshot_id = snapshot_id
+        return reply
 
 
 class CodeLocationValidator:
@@ -140,6 +147,7 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
         self._log = structlog.get_logger("dagloom.actors")
 
     async def _submit(self, request: SubmitRunRequest, status: RunStatus) -> SubmitRunReply | Run:
+        verdict: ValidateRunReply | None = None
         if self._validator is not None:
             verdict = await self._validator.validate(request)
             if not verdict.valid:
@@ -152,6 +160,8 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
                 status=status,
                 code_location=request.location_name,
                 run_config_json=request.run_config_json,
+                # The code that runs must be the code validated here (workers check it).
+                job_snapshot_id=verdict.job_snapshot_id if verdict is not None else "",
                 tags=dict(request.tags),
                 asset_selection=list(request.asset_selection),
                 parent_run_id=request.parent_run_id,

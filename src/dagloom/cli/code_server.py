@@ -15,9 +15,10 @@ import typer
 from anyio.abc import TaskStatus
 
 from dagloom.actors import HealthReporter, Supervisor, unwrap_exception_group
-from dagloom.actors.code_location import CodeLocationServer, CodeSource
+from dagloom.actors.code_location import CodeLocationServer
 from dagloom.cli._app import app
 from dagloom.code.workspace import listening_line, parse_listening_line
+from dagloom.execution.origin import CodeOrigin
 from dagloom.transport import GrpcTransport
 
 DEFAULT_HOST = "127.0.0.1"
@@ -34,7 +35,7 @@ app.add_typer(code_server_app, name="code-server")
 
 async def run_code_server(
     location_name: str,
-    source: CodeSource,
+    source: CodeOrigin,
     *,
     host: str = DEFAULT_HOST,
     port: int | None = None,
@@ -75,7 +76,7 @@ async def run_code_server(
 
 
 async def _serve_until_signalled(
-    location_name: str, source: CodeSource, host: str, port: int | None
+    location_name: str, source: CodeOrigin, host: str, port: int | None
 ) -> None:
     async with anyio.create_task_group() as tg:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -123,7 +124,7 @@ def start(
     """
     if (python_file is None) == (module_name is None):
         raise typer.BadParameter("give exactly one of --python-file/-f and --module-name/-m")
-    source = CodeSource(
+    source = CodeOrigin(
         python_file=str(python_file) if python_file is not None else None,
         module_name=module_name,
         attribute=attribute,

@@ -8,13 +8,15 @@ command line), never a `JobDefinition`.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from dagloom.errors import DefinitionError
+from dagloom.errors import DagloomInvalidSelectionError
 
 if TYPE_CHECKING:
+    from dagloom.definitions.asset_key import AssetKey
     from dagloom.definitions.definitions import Definitions
     from dagloom.definitions.job import JobDefinition
 
@@ -23,10 +25,13 @@ _LOCATION_PACKAGE = "__dagloom_location__"  # dagloom.code.loader.LOCATION_PACKA
 
 @dataclass(frozen=True, slots=True)
 class CodeOrigin:
-    """A code location's source: a Python file or an importable module (exactly one).
+    """Where a code location's code lives: a Python file or an importable module (exactly
+    one); the one record for it, in workspaces, topologies, code servers and workers.
 
-    `attribute` picks one Definitions (or job) in it; `working_directory` is appended to
-    `sys.path` for a module.
+    `attribute` picks one Definitions (or job) in it; `working_directory` is where a module
+    is imported from (put on `sys.path`). Constructing one with neither or both of
+    `python_file` and `module_name` raises `ValueError` (which a pydantic model holding it
+    reports under its key path).
     """
 
     python_file: str | None = None
@@ -36,7 +41,31 @@ class CodeOrigin:
 
     def __post_init__(self) -> None:
         if (self.python_file is None) == (self.module_name is None):
-            raise DefinitionError("a code origin needs exactly one of python_file, module_name")
+            raise ValueError("give exactly one of python_file and module_name")
+
+    @classmethod
+    def from_dict(cls, fields: Mapping[str, Any]) -> CodeOrigin:
+        """The origin `to_dict` wrote; `TypeError`/`ValueError` for anything else."""
+        return cls(**fields)
+
+    def to_dict(self) -> dict[str, str | None]:
+        """The four fields, for JSON (a worker's command line) and YAML."""
+        return asdict(self)
+
+    def resolved(self, base: Path) -> CodeOrigin:
+        """This origin with its paths made absolute against `base`; pure."""
+        return replace(
+            self,
+            python_file=_under(base, self.python_file),
+            working_directory=_under(base, self.working_directory),
+        )
+
+    @property
+    def default_location_name(self) -> str:
+        """What the location is called unless named: the file's stem, or the module name."""
+        if self.python_file is not None:
+            return Path(self.python_file).stem
+        return self.module_name or ""
 
     def load(self) -> Definitions:
         """Import the code and return its Definitions; blocks while user code imports.
@@ -69,21 +98,52 @@ class JobOrigin:
     op_selection: tuple[str, ...] = field(default=())
 
 
+def _under(base: Path, path: str | None) -> str | None:
+    if path is None:
+        return None
+    return str((base / Path(path).expanduser()).resolve())
+
+
+def resolve_job(
+    definitions: Definitions, job_name: str, asset_selection: Collection[AssetKey] = ()
+) -> JobDefinition:
+    """The job a run of `job_name` over `asset_selection` executes: the one rule the code
+    location validates with and every worker executes with.
+
+    Without a selection it is the job itself (`__ASSET_JOB` is the implicit asset job). With
+    one it is an asset job materializing exactly those assets, which must exist and, when
+    `job_name` is a declared asset job, belong to it. Raises `DefinitionError` (or its
+    `DagloomInvalidSelectionError`) naming what is missing.
+    """
+    from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
+
+    if not asset_selection:
+        return definitions.get_job_def(job_name)
+    keys = set(asset_selection)
+    unknown = keys - definitions.asset_graph.keys
+    if unknown:
+        names = sorted(k.to_user_string() for k in unknown)
+        raise DagloomInvalidSelectionError(f"no assets {names} in this location")
+    name = job_name or IMPLICIT_ASSET_JOB_NAME
+    if name != IMPLICIT_ASSET_JOB_NAME:
+        job = definitions.get_job_def(name)
+        allowed = set(job.asset_layer.asset_keys) if job.asset_layer is not None else set()
+        outside = keys - allowed
+        if outside:
+            names = sorted(k.to_user_string() for k in outside)
+            raise DagloomInvalidSelectionError(
+                f"assets {names} are not materialized by job {name!r}", name=name
+            )
+    return definitions.get_asset_job(keys, name=name)
+
+
 def job_from_definitions(
     defs: Definitions, job_name: str, asset_selection: Sequence[Sequence[str]] = ()
 ) -> JobDefinition:
-    """The job `job_name` of `defs`, restricted to `asset_selection` when one is given.
-
-    Raises `DefinitionError` naming the job when there is no such job or asset.
-    """
+    """`resolve_job` with the selection given as key paths (as runs and origins hold it)."""
     from dagloom.definitions.asset_key import AssetKey
 
-    if not asset_selection:
-        return defs.get_job_def(job_name)
-    selection = {AssetKey(list(path)) for path in asset_selection}
-    for key in selection:
-        defs.get_assets_def(key)  # raises DefinitionError naming a key that is not there
-    return defs.get_asset_job(selection, name=job_name)
+    return resolve_job(defs, job_name, [AssetKey(list(path)) for path in asset_selection])
 
 
 _loaded: dict[CodeOrigin, Definitions] = {}

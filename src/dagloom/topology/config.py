@@ -33,6 +33,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dagloom.errors import ConfigError
+from dagloom.execution.origin import CodeOrigin
 from dagloom.instance.config import problems_of, read_yaml_file, resolve_env
 
 DEFAULT_HOST = "127.0.0.1"
@@ -49,30 +50,6 @@ LauncherKind = Literal["in_process", "subprocess", "warm_pool", "worker_pool"]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LocationConfig(_Model):
-    """One code location's source: a Python file or a module (exactly one)."""
-
-    python_file: str | None = None
-    module_name: str | None = None
-    attribute: str | None = None
-    working_directory: str | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> LocationConfig:
-        if (self.python_file is None) == (self.module_name is None):
-            raise ValueError("give exactly one of python_file and module_name")
-        return self
-
-    def resolved(self, base: Path) -> LocationConfig:
-        """This source with its paths made absolute against `base`."""
-        return self.model_copy(
-            update={
-                "python_file": _under(base, self.python_file),
-                "working_directory": _under(base, self.working_directory),
-            }
-        )
 
 
 class InstanceRef(_Model):
@@ -144,7 +121,7 @@ class TopologyConfig(_Model):
     """The whole topology: the instance, the code locations, and the nodes by name."""
 
     instance: InstanceRef = InstanceRef()
-    locations: dict[str, LocationConfig] = Field(default_factory=dict)
+    locations: dict[str, CodeOrigin] = Field(default_factory=dict)
     nodes: dict[str, NodeConfig]
 
     @model_validator(mode="after")
@@ -300,7 +277,7 @@ def load_topology(path: str | Path) -> TopologyConfig:
 
 
 def dev_topology(
-    locations: Mapping[str, LocationConfig],
+    locations: Mapping[str, CodeOrigin],
     *,
     home: str | None = None,
     host: str = DEFAULT_HOST,
@@ -310,7 +287,7 @@ def dev_topology(
 ) -> TopologyConfig:
     """Every actor on one node called `dev`, as `configs/dev.yaml` lays it out.
 
-    `locations` must already hold absolute paths (see `LocationConfig.resolved`).
+    `locations` must already hold absolute paths (see `CodeOrigin.resolved`).
     """
     nodes: dict[str, Any] = {
         "dev": {
@@ -327,7 +304,7 @@ def dev_topology(
     return TopologyConfig.model_validate(
         {
             "instance": {"home": home},
-            "locations": {n: loc.model_dump() for n, loc in locations.items()},
+            "locations": dict(locations),
             "nodes": nodes,
         }
     )

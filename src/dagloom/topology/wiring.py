@@ -20,8 +20,8 @@ from anyio.abc import TaskStatus
 
 from dagloom.actors import HealthReporter, Supervisor
 from dagloom.actors._runtime import Actor
-from dagloom.actors.code_location import CodeLocationServer, CodeSource
-from dagloom.actors.job_source import JobSource, LoaderJobSource, pick_location
+from dagloom.actors.code_location import CodeLocationServer
+from dagloom.actors.job_source import JobSource, LoaderJobSource, checked_job, pick_location
 from dagloom.actors.run_coordinator import (
     CodeLocationValidator,
     DefaultRunCoordinator,
@@ -36,12 +36,11 @@ from dagloom.actors.run_launcher import (
 from dagloom.actors.run_launcher.base import RunLauncher
 from dagloom.actors.run_worker import RunWorker
 from dagloom.api.server import ApiServer, DagloomApiService
-from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.job import JobDefinition
 from dagloom.errors import ConfigError
 from dagloom.execution.origin import CodeOrigin
 from dagloom.instance import DagloomInstance, load_config_file
-from dagloom.topology.config import InstanceRef, LocationConfig, NodeConfig, TopologyConfig
+from dagloom.topology.config import InstanceRef, NodeConfig, TopologyConfig
 from dagloom.topology.dispatch import WorkerPoolRunLauncher
 from dagloom.transport import ActorRef, GrpcTransport, MemoryTransport
 
@@ -94,24 +93,6 @@ def instance_for(ref: InstanceRef) -> DagloomInstance:
     return DagloomInstance.open(ref.home)
 
 
-def _code_source(location: LocationConfig) -> CodeSource:
-    return CodeSource(
-        python_file=location.python_file,
-        module_name=location.module_name,
-        attribute=location.attribute,
-        working_directory=location.working_directory,
-    )
-
-
-def _code_origin(location: LocationConfig) -> CodeOrigin:
-    return CodeOrigin(
-        python_file=location.python_file,
-        module_name=location.module_name,
-        attribute=location.attribute,
-        working_directory=location.working_directory,
-    )
-
-
 class NodeJobSource:
     """Jobs for workers on a node: from the node's own code-location actors when they serve
     the location (sharing their import and their reloads), else imported here once."""
@@ -124,14 +105,31 @@ class NodeJobSource:
         self._loader = LoaderJobSource({n: o for n, o in origins.items() if n not in local})
 
     def get_job(
-        self, location_name: str, job_name: str, asset_selection: Sequence[Sequence[str]] = ()
+        self,
+        location_name: str,
+        job_name: str,
+        asset_selection: Sequence[Sequence[str]] = (),
+        *,
+        snapshot_id: str = "",
     ) -> JobDefinition:
-        """The job; blocks while a location first imports here (never for local ones)."""
+        """The job; blocks while a location first imports here (never for local ones).
+
+        A local location's code is what the coordinator validated against, reloads
+        included; a run whose snapshot id it no longer has fails (`SnapshotMismatchError`).
+        """
         name = pick_location(location_name, self._origins)
         server = self._local.get(name)
         if server is not None:
-            return server.get_job(job_name, [AssetKey(list(k)) for k in asset_selection])
-        return self._loader.get_job(name, job_name, asset_selection)
+            loaded = server.loaded
+            return checked_job(
+                loaded.definitions,
+                loaded.job_snapshot_ids,
+                location_name=name,
+                job_name=job_name,
+                asset_selection=asset_selection,
+                snapshot_id=snapshot_id,
+            )
+        return self._loader.get_job(name, job_name, asset_selection, snapshot_id=snapshot_id)
 
     def code_origin(self, location_name: str) -> CodeOrigin | None:
         return self._origins.get(pick_location(location_name, self._origins))
@@ -168,10 +166,7 @@ class _Refs:
 
 def wire_code_locations(topology: TopologyConfig, node: NodeConfig) -> list[CodeLocationServer]:
     """The code-location actors the node serves, each named for its location."""
-    return [
-        CodeLocationServer(name, _code_source(topology.locations[name]))
-        for name in node.code_locations
-    ]
+    return [CodeLocationServer(name, topology.locations[name]) for name in node.code_locations]
 
 
 def wire_worker_pool(
@@ -207,7 +202,7 @@ def wire_launcher(
     dagloom.yaml configures."""
     if node.launcher is None:
         return None
-    origins = {name: _code_origin(loc) for name, loc in topology.locations.items()}
+    origins = dict(topology.locations)
     match node.launcher.kind:
         case None:
             return build_run_launcher(instance, origins, jobs=jobs, name=LAUNCHER)
@@ -315,7 +310,7 @@ async def run_node(
         local.update((a.name, a) for a in locations)
         jobs = NodeJobSource(
             {a.name: a for a in locations},
-            {name: _code_origin(loc) for name, loc in topology.locations.items()},
+            dict(topology.locations),
         )
         workers = wire_worker_pool(topology, node_name, node, instance, jobs)
         local.update((a.name, a) for a in workers)
