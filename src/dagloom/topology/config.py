@@ -108,6 +108,8 @@ class NodeConfig(_Model):
     coordinator: CoordinatorConfig | None = None
     launcher: LauncherConfig | None = None
     code_locations: list[str] = Field(default_factory=list)
+    reload_on_change: bool = False
+    """Reload this node's code locations when a Python file of theirs changes (dev)."""
     worker_pool: WorkerPoolConfig | None = None
 
     def grpc_address(self) -> str:
@@ -284,8 +286,10 @@ def dev_topology(
     grpc_port: int | None = 0,
     api_port: int | None = DEFAULT_API_PORT,
     launcher: LauncherKind = "in_process",
+    reload_on_change: bool = True,
 ) -> TopologyConfig:
-    """Every actor on one node called `dev`, as `configs/dev.yaml` lays it out.
+    """Every actor on one node called `dev`, as `configs/dev.yaml` lays it out; its code
+    locations reload when a file of theirs changes unless `reload_on_change` is false.
 
     `locations` must already hold absolute paths (see `CodeOrigin.resolved`).
     """
@@ -297,6 +301,7 @@ def dev_topology(
             "coordinator": {},
             "launcher": {"kind": launcher},
             "code_locations": list(locations),
+            "reload_on_change": reload_on_change,
         }
     }
     if launcher == "worker_pool":

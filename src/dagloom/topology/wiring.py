@@ -36,6 +36,7 @@ from dagloom.actors.run_launcher import (
 from dagloom.actors.run_launcher.base import RunLauncher
 from dagloom.actors.run_worker import RunWorker
 from dagloom.api.server import ApiServer, DagloomApiService
+from dagloom.code.watch import LocationWatcher
 from dagloom.definitions.job import JobDefinition
 from dagloom.errors import ConfigError
 from dagloom.execution.origin import CodeOrigin
@@ -70,6 +71,8 @@ class RunningNode:
     api_address: str | None = None
     api: DagloomApiService | None = None
     actors: dict[str, Actor[Any, Any]] = field(default_factory=dict)
+    watchers: dict[str, LocationWatcher] = field(default_factory=dict)
+    """The file watchers of the node's code locations, by location (`reload_on_change`)."""
 
     def addresses(self) -> list[tuple[str, str]]:
         """(what, host:port) for each listening socket, for printing."""
@@ -285,7 +288,8 @@ async def run_node(
 
     Opens the topology's instance unless one is given. The actors start in dependency
     order under one supervisor (code locations, which import their code first, then
-    workers, launcher, coordinator, health); then the node's gRPC server and the API
+    workers, launcher, coordinator, health); then, with `reload_on_change`, a watcher per
+    code location reloads it when its files change; then the node's gRPC server and the API
     server listen, and `task_status.started(RunningNode)` reports the addresses. Peers on
     other nodes need not be up: calls to them fail with `ActorUnavailableError` and
     reconnect once they are. Raises `ConfigError` for an unknown node, `OSError` when a
@@ -340,6 +344,13 @@ async def run_node(
         running = RunningNode(node_name, instance, supervisor, actors=dict(local))
         async with anyio.create_task_group() as tg:
             await tg.start(supervisor.run)
+            if node.reload_on_change:
+                for location in locations:
+                    watcher = LocationWatcher(
+                        location.name, memory.ref(location), topology.locations[location.name]
+                    )
+                    await tg.start(watcher.run)
+                    running.watchers[location.name] = watcher
             if grpc is not None:
                 running.grpc_address = await tg.start(grpc.run)
             if api is not None:
