@@ -11,13 +11,16 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, assert_never
 
 import anyio
 import structlog
 from anyio.abc import TaskStatus
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from dagloom._components import ComponentFamily, build_component
+from dagloom.actors._protocol import serves
 from dagloom.actors._queue import QueuedRun, TagConcurrencyLimit, runs_to_admit
 from dagloom.actors._runtime import Actor, Clock, Envelope
 from dagloom.actors.code_location import check_run_config, refusal, run_snapshot_id
@@ -118,6 +121,79 @@ class CodeLocationValidator:
         )
         assert isinstance(reply, ValidateRunReply)
         return reply
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TagConcurrencyLimitConfig(_Config):
+    """One entry of `tag_concurrency_limits`, as in Dagster's dagster.yaml."""
+
+    key: str
+    limit: int = Field(ge=0)
+    value: str | dict[str, Any] | None = None  # {applyLimitPerUniqueValue: true} per value
+
+
+class DefaultRunCoordinatorConfig(_Config):
+    """`run_coordinator: {class: DefaultRunCoordinator, config: ...}` (short name `default`)."""
+
+    launch_timeout_seconds: float = Field(default=60.0, gt=0)
+
+
+class QueuedRunCoordinatorConfig(DefaultRunCoordinatorConfig):
+    """`run_coordinator: {class: QueuedRunCoordinator, config: ...}` (short name `queued`).
+
+    `dequeue_use_threads` and `dequeue_num_workers` are accepted as Dagster's dagster.yaml
+    writes them; admission here is one actor's loop, so they change nothing.
+    """
+
+    max_concurrent_runs: int = 10  # negative: no limit
+    tag_concurrency_limits: list[TagConcurrencyLimitConfig] = Field(default_factory=list)
+    dequeue_interval_seconds: float = Field(default=5.0, gt=0)
+    dequeue_use_threads: bool = False
+    dequeue_num_workers: int | None = Field(default=None, ge=1)
+
+    def limits(self) -> list[TagConcurrencyLimit]:
+        out = []
+        for entry in self.tag_concurrency_limits:
+            if isinstance(entry.value, dict):
+                per_value = bool(entry.value.get("applyLimitPerUniqueValue"))
+                out.append(TagConcurrencyLimit(entry.key, entry.limit, None, per_value))
+            else:
+                out.append(TagConcurrencyLimit(entry.key, entry.limit, entry.value))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class CoordinatorContext:
+    """What a run coordinator's `from_config` gets besides its config: the instance, a ref
+    to the launcher, how to validate runs, and the actor's name."""
+
+    instance: DagloomInstance
+    launcher: ActorRef[Any, Any]
+    validator: RunValidator | None = None
+    name: str = "run_coordinator"
+
+
+RUN_COORDINATORS = ComponentFamily(
+    section="run_coordinator",
+    requirement="an actor serving the RunCoordinator protocol",
+    accepts=serves(RunCoordinatorBase),
+    builtins={
+        name: f"dagloom.actors.run_coordinator:{cls}"
+        for names, cls in (
+            (("default", "DefaultRunCoordinator"), "DefaultRunCoordinator"),
+            (("queued", "QueuedRunCoordinator"), "QueuedRunCoordinator"),
+        )
+        for name in names
+    },
+)
+"""The run coordinators: `default` launches at once, `queued` queues under limits; a user's
+is any actor serving `RunCoordinator`, named by `module` and `class`."""
 
 
 # -- the coordinators ------------------------------------------------------------------------
@@ -252,6 +328,21 @@ class DefaultRunCoordinator(_Coordinator):
     `NotifyRunEnded` and `AdmitRuns` have nothing to do here.
     """
 
+    config_model: type[BaseModel] = DefaultRunCoordinatorConfig
+
+    @classmethod
+    def from_config(
+        cls, config: DefaultRunCoordinatorConfig, context: CoordinatorContext
+    ) -> DefaultRunCoordinator:
+        """The coordinator `run_coordinator: {class: DefaultRunCoordinator}` configures."""
+        return cls(
+            context.instance,
+            context.launcher,
+            validator=context.validator,
+            name=context.name,
+            launch_timeout=config.launch_timeout_seconds,
+        )
+
     async def handle(self, message: RunCoordinatorRequest) -> RunCoordinatorReply:
         match message:
             case SubmitRunRequest():
@@ -284,6 +375,24 @@ class QueuedRunCoordinator(_Coordinator):
     `AdmitRuns` (the daemon's queue loop), and every `dequeue_interval` seconds by this
     actor's own timer (None: no timer), which also catches runs whose end nobody reported.
     """
+
+    config_model: type[BaseModel] = QueuedRunCoordinatorConfig
+
+    @classmethod
+    def from_config(
+        cls, config: QueuedRunCoordinatorConfig, context: CoordinatorContext
+    ) -> QueuedRunCoordinator:
+        """The coordinator `run_coordinator: {class: QueuedRunCoordinator, config}` configures."""
+        return cls(
+            context.instance,
+            context.launcher,
+            max_concurrent_runs=config.max_concurrent_runs,
+            tag_concurrency_limits=config.limits(),
+            dequeue_interval=config.dequeue_interval_seconds,
+            validator=context.validator,
+            name=context.name,
+            launch_timeout=config.launch_timeout_seconds,
+        )
 
     def __init__(
         self,
@@ -401,79 +510,31 @@ async def submit_run(
     return reply.run
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TagConcurrencyLimitConfig(_Config):
-    """One entry of `tag_concurrency_limits`, as in Dagster's dagster.yaml."""
-
-    key: str
-    limit: int = Field(ge=0)
-    value: str | dict[str, Any] | None = None  # {applyLimitPerUniqueValue: true} per value
-
-
-class QueuedRunCoordinatorConfig(_Config):
-    """`run_coordinator: {class: QueuedRunCoordinator, config: ...}`."""
-
-    max_concurrent_runs: int = 10  # negative: no limit
-    tag_concurrency_limits: list[TagConcurrencyLimitConfig] = Field(default_factory=list)
-    dequeue_interval_seconds: float = Field(default=5.0, gt=0)
-
-    def limits(self) -> list[TagConcurrencyLimit]:
-        out = []
-        for entry in self.tag_concurrency_limits:
-            if isinstance(entry.value, dict):
-                per_value = bool(entry.value.get("applyLimitPerUniqueValue"))
-                out.append(TagConcurrencyLimit(entry.key, entry.limit, None, per_value))
-            else:
-                out.append(TagConcurrencyLimit(entry.key, entry.limit, entry.value))
-        return out
-
-
 def build_run_coordinator(
     instance: DagloomInstance,
     launcher: ActorRef[Any, Any],
     *,
     validator: RunValidator | None = None,
     name: str = "run_coordinator",
-) -> DefaultRunCoordinator | QueuedRunCoordinator:
+) -> Actor[Any, Any]:
     """The coordinator the instance's `run_coordinator` section configures (default:
-    `DefaultRunCoordinator`). Dagster's module paths name the same classes.
+    `DefaultRunCoordinator`), built as every component is (`RUN_COORDINATORS`).
 
-    Raises `ConfigError` naming `run_coordinator.class` or the config key path at fault.
+    Raises `ConfigError` naming the file and `run_coordinator.module`, `.class` or the
+    config key path at fault. Builds the actor only; the wiring runs it.
     """
     spec = instance.config.run_coordinator
-    source = instance.config_source
-    if spec is None or spec.class_name == "DefaultRunCoordinator":
-        return DefaultRunCoordinator(instance, launcher, validator=validator, name=name)
-    if spec.class_name != "QueuedRunCoordinator":
-        raise ConfigError(
-            "unknown run coordinator",
-            source=source,
-            problems=[
-                (
-                    ("run_coordinator", "class"),
-                    f"{spec.class_name!r}; expected DefaultRunCoordinator or QueuedRunCoordinator",
-                )
-            ],
+    context = CoordinatorContext(instance, launcher, validator, name)
+    if spec is None:
+        coordinator = build_component(RUN_COORDINATORS, None, "default", {}, context)
+    else:
+        coordinator = build_component(
+            RUN_COORDINATORS,
+            spec.module,
+            spec.class_name,
+            spec.config,
+            context,
+            source=instance.config_source,
         )
-    try:
-        config = QueuedRunCoordinatorConfig.model_validate(spec.config)
-    except ValidationError as exc:
-        from dagloom.instance.config import problems_of
-
-        raise ConfigError(
-            "invalid run coordinator config",
-            source=source,
-            problems=problems_of(exc, ("run_coordinator", "config")),
-        ) from exc
-    return QueuedRunCoordinator(
-        instance,
-        launcher,
-        max_concurrent_runs=config.max_concurrent_runs,
-        tag_concurrency_limits=config.limits(),
-        dequeue_interval=config.dequeue_interval_seconds,
-        validator=validator,
-        name=name,
-    )
+    assert isinstance(coordinator, Actor)  # the family accepts actors only
+    return coordinator

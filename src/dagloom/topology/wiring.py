@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, assert_never
+from typing import Any
 
 import anyio
 from anyio.abc import TaskStatus
@@ -29,9 +29,9 @@ from dagloom.actors.run_coordinator import (
 )
 from dagloom.actors.run_launcher import (
     InProcessRunLauncher,
-    SubprocessRunLauncher,
-    WarmPoolRunLauncher,
+    LauncherContext,
     build_run_launcher,
+    make_run_launcher,
 )
 from dagloom.actors.run_launcher.base import RunLauncher
 from dagloom.actors.run_worker import RunWorker
@@ -42,7 +42,6 @@ from dagloom.errors import ConfigError
 from dagloom.execution.origin import CodeOrigin
 from dagloom.instance import DagloomInstance, load_config_file
 from dagloom.topology.config import InstanceRef, NodeConfig, TopologyConfig
-from dagloom.topology.dispatch import WorkerPoolRunLauncher
 from dagloom.transport import ActorRef, GrpcTransport, MemoryTransport
 
 COORDINATOR = "run_coordinator"
@@ -201,32 +200,26 @@ def wire_launcher(
     jobs: JobSource,
     refs: _Refs,
 ) -> RunLauncher | None:
-    """The run launcher, if the node hosts it: the kind the topology names, else the one
-    dagloom.yaml configures."""
+    """The run launcher, if the node hosts it: the `kind` the topology names (a short
+    name of the launcher family), else the one dagloom.yaml configures."""
     if node.launcher is None:
         return None
-    origins = dict(topology.locations)
-    match node.launcher.kind:
-        case None:
-            return build_run_launcher(instance, origins, jobs=jobs, name=LAUNCHER)
-        case "in_process":
-            return InProcessRunLauncher(instance, jobs, name=LAUNCHER)
-        case "subprocess":
-            return SubprocessRunLauncher(instance, origins, name=LAUNCHER)
-        case "warm_pool":
-            return WarmPoolRunLauncher(
-                instance, origins, size=node.launcher.size, name=LAUNCHER, host=node.host
-            )
-        case "worker_pool":
-            pass
-        case _:
-            assert_never(node.launcher.kind)
     workers = [
         refs.to(RunWorker, worker_name(n, i), n)
         for n in topology.worker_nodes()
         for i in range(_pool_size(topology, n))
     ]
-    return WorkerPoolRunLauncher(instance, workers, name=LAUNCHER)
+    context = LauncherContext(instance, dict(topology.locations), jobs, workers, LAUNCHER)
+    kind = node.launcher.kind
+    if kind is None:
+        return build_run_launcher(
+            instance, context.origins, jobs=jobs, workers=workers, name=LAUNCHER
+        )
+    config: dict[str, Any] = {}
+    if kind == "warm_pool":
+        config = {"size": node.launcher.size, "host": node.host}
+    path = ("nodes", topology.node_of("launcher"), "launcher")
+    return make_run_launcher(None, kind, config, context, path=path)
 
 
 def _pool_size(topology: TopologyConfig, node: str) -> int:
