@@ -26,15 +26,17 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 import orjson
+from pydantic import BaseModel
 
+from dagloom.definitions.executor import MultiprocessExecutorConfig
 from dagloom.definitions.io_manager import InMemoryIOManager, IOManager, OutputContext
 from dagloom.definitions.resources import ResourceScope
 from dagloom.errors import DagloomError, DefinitionError
-from dagloom.execution.executor import execute_plan
+from dagloom.execution.executor import ExecutorContext, execute_plan
 from dagloom.execution.origin import CodeOrigin, JobOrigin, infer_code_origin, load_job
 from dagloom.execution.plan import ExecutionPlan
 from dagloom.execution.step import FAILED, ExecutionState, Outcome, RunFacts, StepRunner
@@ -369,3 +371,28 @@ async def execute_plan_multiprocess(
             checkin_pool(pool)
         else:
             pool.terminate()
+
+
+class MultiprocessExecutor:
+    """The `multiprocess` executor: each step in a process of a warm pool of
+    `max_concurrent` processes (0: one per core); see `execute_plan_multiprocess`."""
+
+    config_model: ClassVar[type[BaseModel]] = MultiprocessExecutorConfig
+
+    def __init__(self, config: MultiprocessExecutorConfig | None = None) -> None:
+        self.config = config or MultiprocessExecutorConfig()
+
+    @classmethod
+    def from_config(
+        cls, config: MultiprocessExecutorConfig, context: object
+    ) -> MultiprocessExecutor:
+        return cls(config)
+
+    async def execute(self, context: ExecutorContext) -> ExecutionState:
+        return await execute_plan_multiprocess(
+            context.facts,
+            context.job,
+            self.config,
+            code_origin=context.code_origin,
+            op_selection=context.op_selection,
+        )

@@ -21,9 +21,9 @@ from dagloom.definitions.node import (
     Node,
 )
 from dagloom.definitions.resources import ResourceScope
-from dagloom.errors import DefinitionError
+from dagloom.errors import ConfigError, DefinitionError
 from dagloom.execution.events import error_info
-from dagloom.execution.executor import execute_plan
+from dagloom.execution.executor import ExecutorContext
 from dagloom.execution.plan import select_nodes
 from dagloom.execution.result import ExecuteInProcessResult
 from dagloom.execution.run_config import resolve_run_config
@@ -217,26 +217,12 @@ async def execute_job_in_process(
                     run_config=resolved.raw,
                     run_tags=run_tags,
                 )
-                executor_def = resolved.executor_def
-                if executor_def.name == "multiprocess":
-                    from dagloom.execution.multiprocess import execute_plan_multiprocess
-
-                    try:
-                        state = await execute_plan_multiprocess(
-                            facts,
-                            job,
-                            executor_config,
-                            code_origin=code_origin,
-                            op_selection=op_selection,
-                        )
-                    except DefinitionError as exc:  # cannot run in step processes: a failure
-                        run_error = exc
-                else:
-                    state = await execute_plan(
-                        facts,
-                        max_concurrent=getattr(executor_config, "max_concurrent", 64) or 64,
-                        sync_op_threads=getattr(executor_config, "sync_op_threads", 0),
-                    )
+                context = ExecutorContext(facts, job, executor_config, code_origin, op_selection)
+                try:
+                    executor = resolved.executor_def.create(executor_config)
+                    state = await executor.execute(context)
+                except (DefinitionError, ConfigError) as exc:  # cannot run this way: it fails
+                    run_error = exc
             finally:
                 try:
                     scope.close()
