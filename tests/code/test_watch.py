@@ -12,6 +12,7 @@ import pytest
 
 from dagloom.api import AsyncClient
 from dagloom.code.watch import watch_paths
+from dagloom.errors import DefinitionError
 from dagloom.execution.origin import CodeOrigin
 from dagloom.instance import DagloomInstance
 from dagloom.messages import RunStatus
@@ -86,3 +87,37 @@ async def test_saving_a_definitions_file_makes_the_next_run_use_the_new_code(
     assert _output(tmp_path, second.run_id) == 2
     assert first.job_snapshot_id and second.job_snapshot_id
     assert first.job_snapshot_id != second.job_snapshot_id
+
+
+async def test_a_reload_asked_through_the_api_makes_the_next_run_use_the_new_code(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "versioned.py"
+    path.write_text(VERSIONED.format(value=1, base=str(tmp_path)))
+    topology = dev_topology(
+        {"versioned": CodeOrigin(python_file=str(path))},
+        grpc_port=None,
+        api_port=None,
+        reload_on_change=False,
+    )
+    with anyio.fail_after(60):
+        async with DagloomInstance.ephemeral() as instance, anyio.create_task_group() as tg:
+            node: RunningNode = await tg.start(
+                functools.partial(run_node, topology, "dev", instance=instance)
+            )
+            assert node.api is not None and not node.watchers
+            client = AsyncClient.in_process(node.api)
+            path.write_text(VERSIONED.format(value=2, base=str(tmp_path)))
+            # Not watched: the location still serves what it imported at start.
+            stale = await client.launch_run("versioned")
+            assert (await client.wait_for_run(stale.run_id)).status == RunStatus.SUCCESS
+            snapshot = await client.reload_location("versioned")
+            assert snapshot.load_error is None
+            fresh = await client.launch_run("versioned")
+            assert (await client.wait_for_run(fresh.run_id)).status == RunStatus.SUCCESS
+            with pytest.raises(DefinitionError, match="no code location named 'nope'"):
+                await client.reload_location("nope")
+            tg.cancel_scope.cancel()
+    assert _output(tmp_path, stale.run_id) == 1
+    assert _output(tmp_path, fresh.run_id) == 2
+    assert [j.snapshot_id for j in snapshot.jobs] == [fresh.job_snapshot_id]
