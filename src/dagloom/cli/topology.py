@@ -141,12 +141,19 @@ def dev(
     grpc_port: Annotated[
         int, typer.Option("--grpc-port", help="The actors' gRPC port (0: any free one).")
     ] = 0,
+    reload: Annotated[
+        bool,
+        typer.Option(
+            "--reload/--no-reload", help="Reload a code location when a file of it changes."
+        ),
+    ] = True,
 ) -> None:
     """Run the whole dev topology in one process.
 
     The public API, the coordinator, an in-process launcher and the code locations share
-    one event loop, on the instance at $DAGLOOM_HOME (default ./.dagloom, SQLite). Prints
-    the addresses it listens on; stops on SIGINT or SIGTERM.
+    one event loop, on the instance at $DAGLOOM_HOME (default ./.dagloom, SQLite). A code
+    location reloads when a Python file of it changes (unless --no-reload), and the next
+    run uses the new code. Prints the addresses it listens on; stops on SIGINT or SIGTERM.
     """
     _, err = consoles()
     if topology_file is not None:
@@ -175,7 +182,10 @@ def dev(
             "give the code: -f defs.py, -m package.module or -w workspace.yaml (or --topology)",
             EXIT_USAGE,
         )
-    _run(dev_topology(locations, host=host, grpc_port=grpc_port, api_port=api_port), "dev")
+    topology = dev_topology(
+        locations, host=host, grpc_port=grpc_port, api_port=api_port, reload_on_change=reload
+    )
+    _run(topology, "dev")
 
 
 def _workspace_locations(path: Path, err: Console) -> dict[str, CodeOrigin]:
