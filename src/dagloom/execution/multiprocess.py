@@ -32,6 +32,7 @@ import anyio
 import orjson
 from pydantic import BaseModel
 
+from dagloom.code.snapshot import job_snapshot
 from dagloom.definitions.executor import MultiprocessExecutorConfig
 from dagloom.definitions.io_manager import InMemoryIOManager, IOManager, OutputContext
 from dagloom.definitions.resources import ResourceScope
@@ -321,7 +322,9 @@ def _job_origin(
 ) -> JobOrigin:
     layer = job.asset_layer
     keys = sorted({k.path for k in layer.asset_keys}) if layer is not None else []
-    return JobOrigin(code, job.name, tuple(keys), tuple(op_selection or ()))
+    # Step processes check they run this very job (a warm one may hold older code).
+    snapshot_id = job_snapshot(job).snapshot_id
+    return JobOrigin(code, job.name, tuple(keys), tuple(op_selection or ()), snapshot_id)
 
 
 async def execute_plan_multiprocess(

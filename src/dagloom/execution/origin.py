@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dagloom.errors import DagloomInvalidSelectionError
+from dagloom.errors import DagloomInvalidSelectionError, SnapshotMismatchError
 
 if TYPE_CHECKING:
     from dagloom.definitions.asset_key import AssetKey
@@ -90,12 +90,14 @@ class CodeOrigin:
 
 @dataclass(frozen=True, slots=True)
 class JobOrigin:
-    """One job of a code location, with the asset selection it was subset to (if any)."""
+    """One job of a code location, with the asset selection it was subset to (if any) and
+    the snapshot id of the job the parent executes ("": unchecked)."""
 
     code: CodeOrigin
     job_name: str
     asset_selection: tuple[tuple[str, ...], ...] = ()
     op_selection: tuple[str, ...] = field(default=())
+    snapshot_id: str = ""
 
 
 def _under(base: Path, path: str | None) -> str | None:
@@ -147,17 +149,51 @@ def job_from_definitions(
 
 
 _loaded: dict[CodeOrigin, Definitions] = {}
+_checked: dict[JobOrigin, JobDefinition] = {}
 
 
 def load_job(origin: JobOrigin) -> JobDefinition:
     """The job `origin` names, importing its code the first time this process asks.
 
     The Definitions is cached per `CodeOrigin` for the life of the process, so a warm step
-    process imports user code once. Blocks while importing.
+    process imports user code once, until a job origin names a snapshot id its code does
+    not give: then the code is imported again, fresh (the parent runs newer code), and
+    `SnapshotMismatchError` names both ids if it still differs. Blocks while importing.
     """
-    defs = _loaded.get(origin.code)
+    job = _checked.get(origin)
+    if job is not None:
+        return job
+    job = _job(origin, fresh=False)
+    if origin.snapshot_id:
+        from dagloom.code.snapshot import job_snapshot
+
+        if job_snapshot(job).snapshot_id != origin.snapshot_id:
+            job = _job(origin, fresh=True)
+            actual = job_snapshot(job).snapshot_id
+            if actual != origin.snapshot_id:
+                raise SnapshotMismatchError(
+                    location=origin.code.describe(),
+                    job_name=origin.job_name,
+                    expected=origin.snapshot_id,
+                    actual=actual,
+                )
+        _checked[origin] = job
+    return job
+
+
+def _job(origin: JobOrigin, *, fresh: bool) -> JobDefinition:
+    defs = None if fresh else _loaded.get(origin.code)
     if defs is None:
-        defs = _loaded[origin.code] = origin.code.load()
+        if fresh:
+            # The fresh import the code location does on a reload (bytecode dropped, a
+            # module's package forgotten); imported here, as it lives with the actors.
+            from dagloom.actors.code_location import load_location
+
+            loaded = load_location(origin.code, location_name="", loaded_at=0.0, fresh=True)
+            defs = loaded.definitions
+        else:
+            defs = origin.code.load()
+        _loaded[origin.code] = defs
     job = job_from_definitions(defs, origin.job_name, origin.asset_selection)
     if origin.op_selection:
         from dagloom.execution.plan import select_nodes
