@@ -12,6 +12,7 @@ DagloomError
 ├── DagloomExecutionError    a run could not be executed (raised only when asked to raise)
 ├── RunNotFoundError         no run with that id
 ├── RunClaimRefusedError     a stored run could not be claimed for execution: it moved on
+├── SnapshotMismatchError    a worker's loaded code is not the code a run was validated against
 ├── StorageError             storage unreachable, corrupt, or of an unknown schema
 │   └── SchemaVersionError   the database's schema is newer or older than this code knows
 └── ActorUnavailableError    a remote actor did not answer
@@ -148,6 +149,25 @@ class RunClaimRefusedError(DagloomError):
         )
         self.run_id = run_id
         self.status = status
+
+
+class SnapshotMismatchError(DagloomError):
+    """The job a worker would execute is not the one the run was validated against.
+
+    `expected` is the job snapshot id stored on the run, `actual` the one of the job the
+    worker's loaded code gives (after reloading it, where the worker can).
+    """
+
+    def __init__(self, *, location: str, job_name: str, expected: str, actual: str) -> None:
+        super().__init__(
+            f"job {job_name!r} of code location {location!r} was validated as job snapshot "
+            f"{expected} but the loaded code has job snapshot {actual}; the code changed "
+            "after the run was submitted"
+        )
+        self.location = location
+        self.job_name = job_name
+        self.expected = expected
+        self.actual = actual
 
 
 class StorageError(DagloomError):

@@ -26,9 +26,9 @@ from dagloom.actors.code_location import (
     CodeLocationReply,
     CodeLocationRequest,
     CodeLocationServer,
-    CodeSource,
     EvaluationSettings,
 )
+from dagloom.execution.origin import CodeOrigin
 from dagloom.messages.rpc import (
     EvaluateScheduleRequest,
     EvaluateSensorRequest,
@@ -170,7 +170,7 @@ async def test_a_sensor_past_its_timeout_is_killed_and_reported_while_validation
 ) -> None:
     actor = CodeLocationServer(
         "sensors",
-        CodeSource(python_file=str(sensors_file)),
+        CodeOrigin(python_file=str(sensors_file)),
         evaluation=EvaluationSettings(timeout_seconds=5.0),
     )
     order: list[str] = []
@@ -212,7 +212,7 @@ async def test_several_evaluations_run_at_once_and_a_stop_kills_their_processes(
 ) -> None:
     actor = CodeLocationServer(
         "sensors",
-        CodeSource(python_file=str(sensors_file)),
+        CodeOrigin(python_file=str(sensors_file)),
         evaluation=EvaluationSettings(processes=2),
     )
     results: dict[str, TickResult] = {}
@@ -249,7 +249,7 @@ async def test_a_sensor_calling_sys_exit_fails_its_tick_and_the_process_evaluate
 ) -> None:
     actor = CodeLocationServer(
         "sensors",
-        CodeSource(python_file=str(sensors_file)),
+        CodeOrigin(python_file=str(sensors_file)),
         evaluation=EvaluationSettings(processes=1),
     )
     with anyio.fail_after(60):
@@ -276,7 +276,7 @@ async def test_a_sensor_calling_sys_exit_fails_its_tick_and_the_process_evaluate
 
 async def test_after_a_reload_ticks_see_the_new_code(tmp_path: Path) -> None:
     path = write_sensors(tmp_path / f"sensors_{uuid.uuid4().hex[:8]}.py", version=1)
-    actor = CodeLocationServer("sensors", CodeSource(python_file=str(path)))
+    actor = CodeLocationServer("sensors", CodeOrigin(python_file=str(path)))
     with anyio.fail_after(60):
         async with serving(actor) as ref:
             before = await tick(ref, EvaluateSensorRequest(sensor_name="version"))

@@ -11,8 +11,8 @@ import structlog
 
 from dagloom import job, op
 from dagloom.errors import RunClaimRefusedError
-from dagloom.execution import run as run_module
-from dagloom.execution.run import execute_job_in_process, is_cancellation
+from dagloom.execution.executor import ExecutorContext
+from dagloom.execution.run import cancels_run, execute_job_in_process
 from dagloom.instance import DagloomInstance
 from dagloom.messages import EventType, Run, RunStatus
 
@@ -116,7 +116,7 @@ async def test_an_error_in_dagloom_ends_the_run_failure_with_the_error(
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the executor broke")
 
-    monkeypatch.setattr(run_module, "execute_plan", broken)
+    monkeypatch.setattr(ExecutorContext, "execute_plan", broken)
     async with DagloomInstance.ephemeral() as instance:
         with pytest.raises(RuntimeError, match="the executor broke"):
             await execute_job_in_process(counting, instance=instance, run_id="r")
@@ -136,7 +136,7 @@ async def test_ctrl_c_ends_the_run_canceled(monkeypatch: pytest.MonkeyPatch) -> 
     async def interrupted(*args: Any, **kwargs: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(run_module, "execute_plan", interrupted)
+    monkeypatch.setattr(ExecutorContext, "execute_plan", interrupted)
     async with DagloomInstance.ephemeral() as instance:
         with pytest.raises(KeyboardInterrupt):
             await execute_job_in_process(counting, instance=instance, run_id="r")
@@ -163,9 +163,9 @@ async def test_cancelling_the_caller_ends_the_run_canceled() -> None:
 
 async def test_only_cancellations_count_as_cancellation() -> None:
     cancelled = anyio.get_cancelled_exc_class()()
-    assert is_cancellation(cancelled)
-    assert is_cancellation(KeyboardInterrupt())
-    assert is_cancellation(BaseExceptionGroup("g", [cancelled, KeyboardInterrupt()]))
-    assert not is_cancellation(BaseExceptionGroup("g", [cancelled, RuntimeError("x")]))
-    assert not is_cancellation(RuntimeError("x"))
-    assert not is_cancellation(SystemExit(3))
+    assert cancels_run(cancelled)
+    assert cancels_run(KeyboardInterrupt())
+    assert cancels_run(BaseExceptionGroup("g", [cancelled, KeyboardInterrupt()]))
+    assert not cancels_run(BaseExceptionGroup("g", [cancelled, RuntimeError("x")]))
+    assert not cancels_run(RuntimeError("x"))
+    assert not cancels_run(SystemExit(3))

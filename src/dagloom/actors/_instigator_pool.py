@@ -25,7 +25,7 @@ from dagloom.messages import ErrorInfo
 from dagloom.messages.rpc import EvaluateScheduleRequest, EvaluateSensorRequest, TickResult
 
 if TYPE_CHECKING:
-    from dagloom.actors.code_location import CodeSource
+    from dagloom.execution.origin import CodeOrigin
 
 __all__ = ["EvaluationSettings", "InstigatorKind", "InstigatorPool"]
 
@@ -71,7 +71,7 @@ class _Worker:
 
     __slots__ = ("_child", "conn", "generation", "killed", "process", "ready")
 
-    def __init__(self, source: CodeSource, location_name: str, generation: int) -> None:
+    def __init__(self, source: CodeOrigin, location_name: str, generation: int) -> None:
         context = multiprocessing.get_context("spawn")
         self.conn, self._child = context.Pipe(duplex=True)
         # `spawn`, since the parent runs an event loop and threads that `fork` would copy in
@@ -149,7 +149,7 @@ class InstigatorPool:
     """
 
     def __init__(
-        self, location_name: str, source: CodeSource, settings: EvaluationSettings
+        self, location_name: str, source: CodeOrigin, settings: EvaluationSettings
     ) -> None:
         self.location_name = location_name
         self.source = source
@@ -247,23 +247,17 @@ class InstigatorPool:
             await worker.kill()
 
 
-def _serve(conn: multiprocessing.connection.Connection, source: CodeSource) -> None:
+def _serve(conn: multiprocessing.connection.Connection, source: CodeOrigin) -> None:
     """A worker process's life: import the code, say so, then evaluate ticks until the pipe
     closes. Interrupts are the parent's to handle (it kills this process), so SIGINT from a
     terminal's Ctrl-C is ignored here."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from dagloom.actors.code_location import evaluate_schedule, evaluate_sensor
-    from dagloom.code.loader import load_definitions
     from dagloom.code.snapshot import load_error_info
     from dagloom.errors import CodeLocationLoadError
 
     try:
-        definitions = load_definitions(
-            python_file=source.python_file,
-            module_name=source.module_name,
-            attribute=source.attribute,
-            working_directory=source.working_directory,
-        )
+        definitions = source.load()
     except CodeLocationLoadError as exc:
         conn.send((_LOAD_ERROR, bytes(load_error_info(exc))))
         return

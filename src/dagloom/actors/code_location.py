@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +41,6 @@ from dagloom.code.snapshot import (
     sensor_tick_result,
     tick_error,
 )
-from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.asset_selection import coerce_selection
 from dagloom.definitions.definitions import Definitions
@@ -53,9 +52,9 @@ from dagloom.errors import (
     CodeLocationLoadError,
     ConfigError,
     DagloomError,
-    DagloomInvalidSelectionError,
     format_key_path,
 )
+from dagloom.execution.origin import CodeOrigin, resolve_job
 from dagloom.execution.run import default_resource_defs
 from dagloom.execution.run_config import resolve_run_config
 from dagloom.messages import AssetKeyMessage, ErrorInfo
@@ -76,7 +75,6 @@ __all__ = [
     "CodeLocationReply",
     "CodeLocationRequest",
     "CodeLocationServer",
-    "CodeSource",
     "EvaluationSettings",
     "LoadedLocation",
     "check_run_config",
@@ -85,6 +83,7 @@ __all__ = [
     "load_location",
     "refusal",
     "resolve_job",
+    "run_snapshot_id",
     "validate_run",
 ]
 
@@ -103,35 +102,6 @@ _IMPORT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
-class CodeSource:
-    """Where a location's code is: a Python file or an importable module (exactly one).
-
-    `attribute` picks the Definitions (or job) when the code exposes several;
-    `working_directory` is where a module is imported from (default: the current one).
-    """
-
-    python_file: str | None = None
-    module_name: str | None = None
-    attribute: str | None = None
-    working_directory: str | None = None
-
-    def __post_init__(self) -> None:
-        if (self.python_file is None) == (self.module_name is None):
-            raise ValueError("a code source is a python_file or a module_name, exactly one")
-
-    def describe(self) -> str:
-        """The file or module, as a user wrote it."""
-        return self.python_file or self.module_name or ""
-
-    @property
-    def default_location_name(self) -> str:
-        """What the location is called unless named: the file's stem, or the module name."""
-        if self.python_file is not None:
-            return Path(self.python_file).stem
-        return self.module_name or ""
-
-
-@dataclass(frozen=True, slots=True)
 class LoadedLocation:
     """One successful import: the definitions, their snapshot, and each job's snapshot id."""
 
@@ -144,7 +114,7 @@ class LoadedLocation:
 
 
 def load_location(
-    source: CodeSource, *, location_name: str, loaded_at: float, fresh: bool = False
+    source: CodeOrigin, *, location_name: str, loaded_at: float, fresh: bool = False
 ) -> LoadedLocation:
     """Import `source` and snapshot its definitions. Blocks while user code imports.
 
@@ -268,36 +238,6 @@ def evaluate_sensor(definitions: Definitions, request: EvaluateSensorRequest) ->
         return tick_error(exc)
 
 
-def resolve_job(
-    definitions: Definitions, job_name: str, asset_selection: Collection[AssetKey] = ()
-) -> JobDefinition:
-    """The job a run of `job_name` over `asset_selection` executes.
-
-    Without a selection it is the job itself (`__ASSET_JOB` is the implicit asset job). With
-    one it is an asset job materializing exactly those assets, which must exist and, when
-    `job_name` is a declared asset job, belong to it. Raises `DefinitionError` (or its
-    `DagloomInvalidSelectionError`) naming what is missing.
-    """
-    if not asset_selection:
-        return definitions.get_job_def(job_name)
-    keys = set(asset_selection)
-    unknown = keys - definitions.asset_graph.keys
-    if unknown:
-        names = sorted(k.to_user_string() for k in unknown)
-        raise DagloomInvalidSelectionError(f"no assets {names} in this location")
-    name = job_name or IMPLICIT_ASSET_JOB_NAME
-    if name != IMPLICIT_ASSET_JOB_NAME:
-        job = definitions.get_job_def(name)
-        allowed = set(job.asset_layer.asset_keys) if job.asset_layer is not None else set()
-        outside = keys - allowed
-        if outside:
-            names = sorted(k.to_user_string() for k in outside)
-            raise DagloomInvalidSelectionError(
-                f"assets {names} are not materialized by job {name!r}", name=name
-            )
-    return definitions.get_asset_job(keys, name=name)
-
-
 def validate_run(
     definitions: Definitions,
     request: ValidateRunRequest,
@@ -311,16 +251,29 @@ def validate_run(
     `job_snapshot_ids` when it is a whole job already snapshotted.
     """
     try:
-        job = resolve_job(definitions, request.job_name, _asset_keys(request.asset_selection))
-        snapshot_id = (job_snapshot_ids or {}).get(job.name, "")
-        if request.asset_selection or not snapshot_id:
-            snapshot_id = job_snapshot(job).snapshot_id
+        keys = _asset_keys(request.asset_selection)
+        job = resolve_job(definitions, request.job_name, keys)
+        snapshot_id = run_snapshot_id(job, keys, job_snapshot_ids or {})
     except Exception as exc:  # the user-code boundary: building a job may run user code
         return refusal(exc)
     reply = check_run_config(job, request.run_config_json)
     if reply.valid:
         reply.job_snapshot_id = snapshot_id
     return reply
+
+
+def run_snapshot_id(
+    job: JobDefinition, asset_selection: Collection[AssetKey], job_snapshot_ids: Mapping[str, str]
+) -> str:
+    """The snapshot id of `job`, as `resolve_job` made it for a run over `asset_selection`.
+
+    A whole job's id comes from `job_snapshot_ids` (the location snapshot's) when it is
+    there; an asset subset's is computed. The code location validates runs and workers check
+    them by this one rule, so equal code gives equal ids in any process. Pure; may run user
+    code (building a job's snapshot), so callers hold the user-code boundary.
+    """
+    known = "" if asset_selection else job_snapshot_ids.get(job.name, "")
+    return known or job_snapshot(job).snapshot_id
 
 
 def check_run_config(job: JobDefinition, run_config_json: str) -> ValidateRunReply:
@@ -394,7 +347,7 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
     def __init__(
         self,
         location_name: str,
-        source: CodeSource,
+        source: CodeOrigin,
         *,
         inbox_size: int = 64,
         clock: Clock = time.time,
@@ -425,6 +378,14 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
 
         Raises `CodeLocationLoadError` (with the traceback) if the code never loaded.
         """
+        return self.loaded.definitions
+
+    @property
+    def loaded(self) -> LoadedLocation:
+        """The definitions being served with their job snapshot ids; never blocks.
+
+        Raises `CodeLocationLoadError` (with the traceback) if the code never loaded.
+        """
         if self._loaded is None:
             failure = self._load_exception
             if failure is None:
@@ -436,7 +397,7 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
             raise CodeLocationLoadError(
                 str(failure), location=failure.location, traceback_text=failure.traceback_text
             ) from failure
-        return self._loaded.definitions
+        return self._loaded
 
     @property
     def snapshot(self) -> LocationSnapshot:
@@ -571,7 +532,7 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
         return f"code location {self.location_name!r} failed to load{detail}"
 
 
-def _load_now(source: CodeSource, location_name: str, now: float, fresh: bool) -> LoadedLocation:
+def _load_now(source: CodeOrigin, location_name: str, now: float, fresh: bool) -> LoadedLocation:
     return load_location(source, location_name=location_name, loaded_at=now, fresh=fresh)
 
 

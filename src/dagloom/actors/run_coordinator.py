@@ -12,18 +12,22 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, assert_never
 
 import anyio
 import structlog
 from anyio.abc import TaskStatus
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from dagloom._components import ComponentFamily, build_component
+from dagloom.actors._protocol import serves
 from dagloom.actors._runtime import Actor, Clock, Envelope
-from dagloom.actors.code_location import check_run_config, refusal
+from dagloom.actors.code_location import check_run_config, refusal, run_snapshot_id
 from dagloom.actors.job_source import JobSource, pick_location, unknown_location
 from dagloom.actors.run_worker import run_end_event
 from dagloom.daemon import QueuedRun, TagConcurrencyLimit, runs_to_admit
+from dagloom.definitions.asset_key import AssetKey
 from dagloom.errors import ActorUnavailableError, ConfigError, DagloomError, DefinitionError
 from dagloom.messages import Event, EventType, LogLevel, Run, RunStatus
 from dagloom.messages.rpc import (
@@ -62,8 +66,9 @@ IN_PROGRESS = (RunStatus.STARTING, RunStatus.STARTED, RunStatus.CANCELING)
 class RunValidator(Protocol):
     """Checks a submission before any run is stored: the job exists, the run config fits.
 
-    Answers with a `ValidateRunReply` (valid, or the problems with their key paths and the
-    whole message); raises only when it cannot answer (`ActorUnavailableError`).
+    Answers with a `ValidateRunReply` (valid, with the snapshot id of the job the run would
+    execute, which is stored on the run; or the problems with their key paths and the whole
+    message); raises only when it cannot answer (`ActorUnavailableError`).
     """
 
     async def validate(self, request: SubmitRunRequest) -> ValidateRunReply: ...
@@ -83,9 +88,14 @@ class JobSourceValidator:
                 request.job_name,
                 [list(k.path) for k in request.asset_selection],
             )
+            keys = [AssetKey(k.path) for k in request.asset_selection]
+            snapshot_id = run_snapshot_id(job, keys, {})
         except DagloomError as exc:
             return refusal(exc)
-        return check_run_config(job, request.run_config_json)
+        reply = check_run_config(job, request.run_config_json)
+        if reply.valid:
+            reply.job_snapshot_id = snapshot_id
+        return reply
 
 
 class CodeLocationValidator:
@@ -112,6 +122,79 @@ class CodeLocationValidator:
         )
         assert isinstance(reply, ValidateRunReply)
         return reply
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TagConcurrencyLimitConfig(_Config):
+    """One entry of `tag_concurrency_limits`, as in Dagster's dagster.yaml."""
+
+    key: str
+    limit: int = Field(ge=0)
+    value: str | dict[str, Any] | None = None  # {applyLimitPerUniqueValue: true} per value
+
+
+class DefaultRunCoordinatorConfig(_Config):
+    """`run_coordinator: {class: DefaultRunCoordinator, config: ...}` (short name `default`)."""
+
+    launch_timeout_seconds: float = Field(default=60.0, gt=0)
+
+
+class QueuedRunCoordinatorConfig(DefaultRunCoordinatorConfig):
+    """`run_coordinator: {class: QueuedRunCoordinator, config: ...}` (short name `queued`).
+
+    `dequeue_use_threads` and `dequeue_num_workers` are accepted as Dagster's dagster.yaml
+    writes them; admission here is one actor's loop, so they change nothing.
+    """
+
+    max_concurrent_runs: int = 10  # negative: no limit
+    tag_concurrency_limits: list[TagConcurrencyLimitConfig] = Field(default_factory=list)
+    dequeue_interval_seconds: float = Field(default=5.0, gt=0)
+    dequeue_use_threads: bool = False
+    dequeue_num_workers: int | None = Field(default=None, ge=1)
+
+    def limits(self) -> list[TagConcurrencyLimit]:
+        out = []
+        for entry in self.tag_concurrency_limits:
+            if isinstance(entry.value, dict):
+                per_value = bool(entry.value.get("applyLimitPerUniqueValue"))
+                out.append(TagConcurrencyLimit(entry.key, entry.limit, None, per_value))
+            else:
+                out.append(TagConcurrencyLimit(entry.key, entry.limit, entry.value))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class CoordinatorContext:
+    """What a run coordinator's `from_config` gets besides its config: the instance, a ref
+    to the launcher, how to validate runs, and the actor's name."""
+
+    instance: DagloomInstance
+    launcher: ActorRef[Any, Any]
+    validator: RunValidator | None = None
+    name: str = "run_coordinator"
+
+
+RUN_COORDINATORS = ComponentFamily(
+    section="run_coordinator",
+    requirement="an actor serving the RunCoordinator protocol",
+    accepts=serves(RunCoordinatorBase),
+    builtins={
+        name: f"dagloom.actors.run_coordinator:{cls}"
+        for names, cls in (
+            (("default", "DefaultRunCoordinator"), "DefaultRunCoordinator"),
+            (("queued", "QueuedRunCoordinator"), "QueuedRunCoordinator"),
+        )
+        for name in names
+    },
+)
+"""The run coordinators: `default` launches at once, `queued` queues under limits; a user's
+is any actor serving `RunCoordinator`, named by `module` and `class`."""
 
 
 # -- the coordinators ------------------------------------------------------------------------
@@ -141,6 +224,7 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
         self._log = structlog.get_logger("dagloom.actors")
 
     async def _submit(self, request: SubmitRunRequest, status: RunStatus) -> SubmitRunReply | Run:
+        verdict: ValidateRunReply | None = None
         if self._validator is not None:
             verdict = await self._validator.validate(request)
             if not verdict.valid:
@@ -153,6 +237,8 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
                 status=status,
                 code_location=request.location_name,
                 run_config_json=request.run_config_json,
+                # The code that runs must be the code validated here (workers check it).
+                job_snapshot_id=verdict.job_snapshot_id if verdict is not None else "",
                 tags=dict(request.tags),
                 asset_selection=list(request.asset_selection),
                 parent_run_id=request.parent_run_id,
@@ -254,6 +340,21 @@ class DefaultRunCoordinator(_Coordinator):
     `NotifyRunEnded` and `AdmitRuns` have nothing to do here.
     """
 
+    config_model: type[BaseModel] = DefaultRunCoordinatorConfig
+
+    @classmethod
+    def from_config(
+        cls, config: DefaultRunCoordinatorConfig, context: CoordinatorContext
+    ) -> DefaultRunCoordinator:
+        """The coordinator `run_coordinator: {class: DefaultRunCoordinator}` configures."""
+        return cls(
+            context.instance,
+            context.launcher,
+            validator=context.validator,
+            name=context.name,
+            launch_timeout=config.launch_timeout_seconds,
+        )
+
     async def handle(self, message: RunCoordinatorRequest) -> RunCoordinatorReply:
         match message:
             case SubmitRunRequest():
@@ -287,6 +388,24 @@ class QueuedRunCoordinator(_Coordinator):
     `AdmitRuns` (the daemon's queue loop), and every `dequeue_interval` seconds by this
     actor's own timer (None: no timer), which also catches runs whose end nobody reported.
     """
+
+    config_model: type[BaseModel] = QueuedRunCoordinatorConfig
+
+    @classmethod
+    def from_config(
+        cls, config: QueuedRunCoordinatorConfig, context: CoordinatorContext
+    ) -> QueuedRunCoordinator:
+        """The coordinator `run_coordinator: {class: QueuedRunCoordinator, config}` configures."""
+        return cls(
+            context.instance,
+            context.launcher,
+            max_concurrent_runs=config.max_concurrent_runs,
+            tag_concurrency_limits=config.limits(),
+            dequeue_interval=config.dequeue_interval_seconds,
+            validator=context.validator,
+            name=context.name,
+            launch_timeout=config.launch_timeout_seconds,
+        )
 
     def __init__(
         self,
@@ -405,79 +524,31 @@ async def submit_run(
     return reply.run
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TagConcurrencyLimitConfig(_Config):
-    """One entry of `tag_concurrency_limits`, as in Dagster's dagster.yaml."""
-
-    key: str
-    limit: int = Field(ge=0)
-    value: str | dict[str, Any] | None = None  # {applyLimitPerUniqueValue: true} per value
-
-
-class QueuedRunCoordinatorConfig(_Config):
-    """`run_coordinator: {class: QueuedRunCoordinator, config: ...}`."""
-
-    max_concurrent_runs: int = 10  # negative: no limit
-    tag_concurrency_limits: list[TagConcurrencyLimitConfig] = Field(default_factory=list)
-    dequeue_interval_seconds: float = Field(default=5.0, gt=0)
-
-    def limits(self) -> list[TagConcurrencyLimit]:
-        out = []
-        for entry in self.tag_concurrency_limits:
-            if isinstance(entry.value, dict):
-                per_value = bool(entry.value.get("applyLimitPerUniqueValue"))
-                out.append(TagConcurrencyLimit(entry.key, entry.limit, None, per_value))
-            else:
-                out.append(TagConcurrencyLimit(entry.key, entry.limit, entry.value))
-        return out
-
-
 def build_run_coordinator(
     instance: DagloomInstance,
     launcher: ActorRef[Any, Any],
     *,
     validator: RunValidator | None = None,
     name: str = "run_coordinator",
-) -> DefaultRunCoordinator | QueuedRunCoordinator:
+) -> Actor[Any, Any]:
     """The coordinator the instance's `run_coordinator` section configures (default:
-    `DefaultRunCoordinator`). Dagster's module paths name the same classes.
+    `DefaultRunCoordinator`), built as every component is (`RUN_COORDINATORS`).
 
-    Raises `ConfigError` naming `run_coordinator.class` or the config key path at fault.
+    Raises `ConfigError` naming the file and `run_coordinator.module`, `.class` or the
+    config key path at fault. Builds the actor only; the wiring runs it.
     """
     spec = instance.config.run_coordinator
-    source = instance.config_source
-    if spec is None or spec.class_name == "DefaultRunCoordinator":
-        return DefaultRunCoordinator(instance, launcher, validator=validator, name=name)
-    if spec.class_name != "QueuedRunCoordinator":
-        raise ConfigError(
-            "unknown run coordinator",
-            source=source,
-            problems=[
-                (
-                    ("run_coordinator", "class"),
-                    f"{spec.class_name!r}; expected DefaultRunCoordinator or QueuedRunCoordinator",
-                )
-            ],
+    context = CoordinatorContext(instance, launcher, validator, name)
+    if spec is None:
+        coordinator = build_component(RUN_COORDINATORS, None, "default", {}, context)
+    else:
+        coordinator = build_component(
+            RUN_COORDINATORS,
+            spec.module,
+            spec.class_name,
+            spec.config,
+            context,
+            source=instance.config_source,
         )
-    try:
-        config = QueuedRunCoordinatorConfig.model_validate(spec.config)
-    except ValidationError as exc:
-        from dagloom.instance.config import problems_of
-
-        raise ConfigError(
-            "invalid run coordinator config",
-            source=source,
-            problems=problems_of(exc, ("run_coordinator", "config")),
-        ) from exc
-    return QueuedRunCoordinator(
-        instance,
-        launcher,
-        max_concurrent_runs=config.max_concurrent_runs,
-        tag_concurrency_limits=config.limits(),
-        dequeue_interval=config.dequeue_interval_seconds,
-        validator=validator,
-        name=name,
-    )
+    assert isinstance(coordinator, Actor)  # the family accepts actors only
+    return coordinator

@@ -66,7 +66,9 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
     and changes nothing. The run's task loads the job from `jobs` (by the run's code
     location, job name and asset selection), executes it with the executor the job or its
     run config selects, and writes every event to the instance's storage; a job that fails
-    to load or a run config that no longer validates ends the run as FAILURE.
+    to load, a run config that no longer validates, or loaded code whose job snapshot id is
+    not the one stored on the run (`SnapshotMismatchError`, after the source reloaded it
+    where it can) ends the run as FAILURE, with a message naming both ids.
 
     While a run executes, its task writes a heartbeat into the run's tags every
     `heartbeat_interval` seconds (`dagloom/heartbeat`, with `dagloom/run_worker` naming the
@@ -209,8 +211,12 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
 
         jobs = self._jobs
         try:
+            # A run validated against a job snapshot runs that snapshot or fails naming both.
             job = jobs.get_job(
-                run.code_location, run.job_name, [list(k.path) for k in run.asset_selection]
+                run.code_location,
+                run.job_name,
+                [list(k.path) for k in run.asset_selection],
+                snapshot_id=run.job_snapshot_id,
             )
             run_config = orjson.loads(run.run_config_json) if run.run_config_json else {}
             origin = jobs.code_origin(run.code_location) if isinstance(jobs, OriginSource) else None

@@ -15,9 +15,10 @@ import typer
 from anyio.abc import TaskStatus
 
 from dagloom.actors import HealthReporter, Supervisor, unwrap_exception_group
-from dagloom.actors.code_location import CodeLocationServer, CodeSource, EvaluationSettings
+from dagloom.actors.code_location import CodeLocationServer, EvaluationSettings
 from dagloom.cli._app import app
 from dagloom.code.workspace import listening_line, parse_listening_line
+from dagloom.execution.origin import CodeOrigin
 from dagloom.transport import GrpcTransport
 
 DEFAULT_HOST = "127.0.0.1"
@@ -34,7 +35,7 @@ app.add_typer(code_server_app, name="code-server")
 
 async def run_code_server(
     location_name: str,
-    source: CodeSource,
+    source: CodeOrigin,
     *,
     host: str = DEFAULT_HOST,
     port: int | None = None,
@@ -77,7 +78,7 @@ async def run_code_server(
 
 async def _serve_until_signalled(
     location_name: str,
-    source: CodeSource,
+    source: CodeOrigin,
     host: str,
     port: int | None,
     evaluation: EvaluationSettings,
@@ -149,7 +150,7 @@ def start(
     """
     if (python_file is None) == (module_name is None):
         raise typer.BadParameter("give exactly one of --python-file/-f and --module-name/-m")
-    source = CodeSource(
+    source = CodeOrigin(
         python_file=str(python_file) if python_file is not None else None,
         module_name=module_name,
         attribute=attribute,

@@ -21,9 +21,10 @@ from dagloom.definitions.node import (
     Node,
 )
 from dagloom.definitions.resources import ResourceScope
-from dagloom.errors import DefinitionError, RunClaimRefusedError
+from dagloom.errors import ConfigError, DefinitionError, RunClaimRefusedError
+from dagloom.execution.boundary import is_cancellation
 from dagloom.execution.events import error_info
-from dagloom.execution.executor import execute_plan
+from dagloom.execution.executor import ExecutorContext
 from dagloom.execution.plan import select_nodes
 from dagloom.execution.result import ExecuteInProcessResult
 from dagloom.execution.run_config import resolve_run_config
@@ -119,19 +120,20 @@ def default_resource_defs(job: JobDefinition) -> dict[str, Any]:
     return defs
 
 
-def is_cancellation(exc: BaseException) -> bool:
-    """Whether `exc` means the run was cancelled: its task's cancellation, or Ctrl-C
-    (`KeyboardInterrupt`, which reaches here only from the top of the process: the user-code
-    boundary turns one raised by user code into an error), or a group of only those."""
+def cancels_run(exc: BaseException) -> bool:
+    """Whether `exc` means the run was cancelled: its task's cancellation (the boundary's
+    `is_cancellation`), or Ctrl-C (`KeyboardInterrupt`, which reaches here only from the top
+    of the process: the user-code boundary turns one raised by user code into an error), or
+    a group of only those."""
     if isinstance(exc, BaseExceptionGroup):
-        return all(is_cancellation(e) for e in exc.exceptions)
-    return isinstance(exc, anyio.get_cancelled_exc_class() | KeyboardInterrupt)
+        return all(cancels_run(e) for e in exc.exceptions)
+    return isinstance(exc, KeyboardInterrupt) or is_cancellation(exc)
 
 
 def interrupted_run_row(job_name: str, exc: BaseException) -> EventRow:
     """The end event of a run that `exc` interrupted: RUN_CANCELED for a cancellation
-    (`is_cancellation`), else RUN_FAILURE with the error's class, message and stack."""
-    if is_cancellation(exc):
+    (`cancels_run`), else RUN_FAILURE with the error's class, message and stack."""
+    if cancels_run(exc):
         return row(
             EventType.RUN_CANCELED,
             "",
@@ -262,26 +264,12 @@ async def execute_job_in_process(
                     run_config=resolved.raw,
                     run_tags=run_tags,
                 )
-                executor_def = resolved.executor_def
-                if executor_def.name == "multiprocess":
-                    from dagloom.execution.multiprocess import execute_plan_multiprocess
-
-                    try:
-                        state = await execute_plan_multiprocess(
-                            facts,
-                            job,
-                            executor_config,
-                            code_origin=code_origin,
-                            op_selection=op_selection,
-                        )
-                    except DefinitionError as exc:  # cannot run in step processes: a failure
-                        run_error = exc
-                else:
-                    state = await execute_plan(
-                        facts,
-                        max_concurrent=getattr(executor_config, "max_concurrent", 64) or 64,
-                        sync_op_threads=getattr(executor_config, "sync_op_threads", 0),
-                    )
+                context = ExecutorContext(facts, job, executor_config, code_origin, op_selection)
+                try:
+                    executor = resolved.executor_def.create(executor_config)
+                    state = await executor.execute(context)
+                except (DefinitionError, ConfigError) as exc:  # cannot run this way: it fails
+                    run_error = exc
             finally:
                 try:
                     scope.close()
