@@ -8,7 +8,6 @@ its run config fits) before storing it, through a `RunValidator`, and both cance
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, assert_never
@@ -311,9 +310,9 @@ class QueuedRunCoordinator(_Coordinator):
 
     async def _timer(self, interval: float) -> None:
         while True:
-            # Through the inbox, so admission still happens one message at a time; a full
-            # inbox means the queue will be looked at soon anyway.
-            with contextlib.suppress(anyio.WouldBlock):
+            # Through the inbox, so admission still happens one message at a time; a busy
+            # inbox means the queue will be looked at soon anyway, so ticks never pile up.
+            if not self.statistics().current_buffer_used:
                 self.deliver_nowait(Envelope(AdmitRunsRequest()))
             await anyio.sleep(interval)
 
