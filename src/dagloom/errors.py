@@ -10,6 +10,7 @@ DagloomError
 ├── RetryRequested           raised BY user code to ask for the step to run again
 ├── DagloomExecutionError    a run could not be executed (raised only when asked to raise)
 ├── RunNotFoundError         no run with that id
+├── RunClaimRefusedError     another executor claimed the run first, or it already ended
 ├── StorageError             storage unreachable, corrupt, or of an unknown schema
 │   └── SchemaVersionError   the database's schema is newer or older than this code knows
 └── ActorUnavailableError    a remote actor did not answer
@@ -119,6 +120,17 @@ class RunNotFoundError(DagloomError):
     def __init__(self, run_id: str) -> None:
         super().__init__(f"no run with id {run_id!r}")
         self.run_id = run_id
+
+
+class RunClaimRefusedError(DagloomError):
+    """A stored run could not be claimed for execution: storage shows `status`, set by
+    whoever claimed or ended it first, so this executor must not run it."""
+
+    def __init__(self, run_id: str, status: Any) -> None:
+        name = getattr(status, "name", status)
+        super().__init__(f"run {run_id} was not claimed for execution: it is {name}")
+        self.run_id = run_id
+        self.status = status
 
 
 class StorageError(DagloomError):

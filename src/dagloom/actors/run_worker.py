@@ -12,6 +12,7 @@ from anyio.abc import TaskStatus
 
 from dagloom.actors._runtime import Actor, Clock
 from dagloom.actors.job_source import JobSource, OriginSource
+from dagloom.errors import RunClaimRefusedError
 from dagloom.execution.events import error_info
 from dagloom.messages import Event, EventType, LogLevel, Run, RunFailureData, RunStatus
 from dagloom.messages.rpc import (
@@ -52,6 +53,13 @@ async def record_run_end(
     stored = await instance.get_run(run.run_id)
     if stored is None or stored.status in FINISHED_STATUSES:
         return
+    await instance.store_events([run_end_event(run, event_type, message, error)])
+
+
+def run_end_event(
+    run: Run, event_type: EventType, message: str, error: BaseException | None = None
+) -> Event:
+    """The terminal event `event_type` of `run`, stamped now; a RUN_FAILURE carries `error`."""
     event = Event(
         run_id=run.run_id,
         event_type=event_type,
@@ -62,7 +70,7 @@ async def record_run_end(
     )
     if event_type == EventType.RUN_FAILURE:
         event.run_failure = RunFailureData(error=error_info(error) if error is not None else None)
-    await instance.store_events([event])
+    return event
 
 
 class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
@@ -70,7 +78,10 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
 
     `ExecuteRun` replies at once (accepted, or refused with a reason: no such run, already
     finished, at `max_concurrent_runs`); asking again for a run it is executing is accepted
-    and changes nothing. The run's task loads the job from `jobs` (by the run's code
+    and changes nothing. Accepting is not executing: the run's task first claims the run
+    in storage (its RUN_START), and leaves it alone, logging `run_claim_refused`, when
+    another executor claimed or ended it first; so a run handed to two workers executes
+    once. The run's task loads the job from `jobs` (by the run's code
     location, job name and asset selection), executes it with the executor the job or its
     run config selects, and writes every event to the instance's storage; a job that fails
     to load or a run config that no longer validates ends the run as FAILURE.
@@ -165,7 +176,7 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         return ExecuteRunReply(accepted=True, message=self.name)
 
     async def _run_task(self, run: Run, scope: anyio.CancelScope) -> None:
-        status = RunStatus.FAILURE
+        status: RunStatus | None = RunStatus.FAILURE
         beat = anyio.CancelScope()
         assert self._children is not None
         # The heartbeat is a sibling in the worker's task group, not a child of this task:
@@ -189,11 +200,14 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             self._runs.pop(run.run_id, None)
             if not self._runs:
                 self._idle.set()
+        if status is None:  # another executor has the run; it reports the end
+            return
         self._log.info("run_ended", run_id=run.run_id, actor=self.name, status=status.name)
         if self._coordinator is not None:
             await self._coordinator.tell(RunEnded(run_id=run.run_id, status=status))
 
-    async def _execute(self, run: Run) -> RunStatus:
+    async def _execute(self, run: Run) -> RunStatus | None:
+        """Execute `run` and return how it ended; None when the claim was refused."""
         from dagloom.execution.run import execute_job_in_process
 
         jobs = self._jobs
@@ -213,6 +227,11 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
                 run_is_stored=True,
                 code_origin=origin,
             )
+        except RunClaimRefusedError as exc:
+            self._log.warning(
+                "run_claim_refused", run_id=run.run_id, actor=self.name, status=exc.status.name
+            )
+            return None
         except Exception as exc:  # the supervision point of one run: it fails, the worker lives
             self._log.error(
                 "run_failed_to_execute", run_id=run.run_id, actor=self.name, exc_info=exc

@@ -21,7 +21,7 @@ from dagloom.definitions.node import (
     Node,
 )
 from dagloom.definitions.resources import ResourceScope
-from dagloom.errors import DefinitionError
+from dagloom.errors import DefinitionError, RunClaimRefusedError
 from dagloom.execution.events import error_info
 from dagloom.execution.executor import execute_plan
 from dagloom.execution.plan import select_nodes
@@ -31,6 +31,7 @@ from dagloom.execution.sink import EventSink, FanoutEventSink, ListEventSink
 from dagloom.execution.step import ExecutionState, RunFacts
 from dagloom.messages import (
     AssetKeyMessage,
+    Event,
     EventType,
     LogLevel,
     Run,
@@ -119,6 +120,26 @@ def default_resource_defs(job: JobDefinition) -> dict[str, Any]:
     return defs
 
 
+async def claim_run(instance: DagloomInstance, run_id: str, job_name: str, message: str) -> None:
+    """Claim the stored run `run_id` for execution: store its RUN_START as a transition.
+
+    Whoever executes a stored run claims it first, and only the first claim is applied, so
+    a run executes at most once however often it is handed out. Raises
+    `RunClaimRefusedError` (with the status that won) when storage refuses the claim.
+    """
+    event = Event(
+        run_id=run_id,
+        event_type=EventType.RUN_START,
+        timestamp=time(),
+        job_name=job_name,
+        message=message,
+        level=LogLevel.DEBUG,
+    )
+    claim = await instance.transition_run(run_id, event)
+    if not claim.applied:
+        raise RunClaimRefusedError(run_id, claim.status)
+
+
 async def execute_job_in_process(
     job: JobDefinition,
     *,
@@ -137,7 +158,9 @@ async def execute_job_in_process(
     JobDefinition.execute_in_process_async for the contract).
 
     `sink` receives every event too (live progress, streams). With `run_is_stored`, the run
-    `run_id` already exists in `instance` (a coordinator created it) and is not created again.
+    `run_id` already exists in `instance` (a coordinator created it) and is not created again;
+    it is claimed first (`claim_run`), and raises `RunClaimRefusedError`, executing nothing,
+    when storage refuses the claim.
     `code_origin` says where the job's code lives, for an executor whose step processes
     import it themselves (multiprocess); without it, it is inferred from the job's module.
     """
@@ -173,6 +196,11 @@ async def execute_job_in_process(
                 create_time=time(),
             )
         )
+    start_message = f'Started execution of run for "{job.name}".'
+    claimed = instance is not None and run_is_stored
+    if claimed:
+        assert instance is not None
+        await claim_run(instance, run_id, job.name, start_message)
     # The run's own record of its events (for the result) is the storage sink's, when there
     # is one: a second sink would cost the executor another call per event.
     events: ListEventSink | StorageEventSink = (
@@ -180,15 +208,8 @@ async def execute_job_in_process(
     )
     out: EventSink = events if sink is None else FanoutEventSink(events, sink)
     emit = out.emit
-    emit(
-        row(
-            EventType.RUN_START,
-            "",
-            f'Started execution of run for "{job.name}".',
-            LogLevel.DEBUG,
-            job.name,
-        )
-    )
+    if not claimed:
+        emit(row(EventType.RUN_START, "", start_message, LogLevel.DEBUG, job.name))
     state: ExecutionState | None = None
     io_managers: dict[str, IOManager] = {}
     run_error: BaseException | None = None

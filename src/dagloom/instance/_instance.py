@@ -13,9 +13,10 @@ from types import TracebackType
 from typing import Any, Self
 
 import anyio
+import structlog
 from anyio.abc import TaskGroup
 
-from dagloom.errors import StorageError
+from dagloom.errors import RunNotFoundError, StorageError
 from dagloom.instance._loader import BUILTINS, LoadContext, load_component
 from dagloom.instance.config import (
     CONFIG_FILE,
@@ -29,10 +30,13 @@ from dagloom.instance.config import (
 from dagloom.messages import Event, EventRecord, EventType, Run, RunStatus
 from dagloom.messages.rows import EventRow, event_of
 from dagloom.storage.base import (
+    FINISHED_STATUSES,
+    RUN_STATUS_BY_EVENT,
     EventLogStorage,
     MigratableStorage,
     RunsFilter,
     RunStorage,
+    RunTransition,
     ScheduleStorage,
     SchemaInfo,
     StepStats,
@@ -348,6 +352,29 @@ class DagloomInstance:
         await self._events.store_events(events)
         if not self._shared_db:
             await self._runs.handle_run_events(events)
+
+    async def transition_run(self, run_id: str, event: Event) -> RunTransition:
+        """Store `event`, a run-lifecycle event, only if the status it moves the run to may
+        follow the stored one; return whether it did, and the status that stands.
+
+        Durable when it returns. Refused (nothing written, `run_transition_refused` logged)
+        when the stored status is final, or when the event would start a run that already
+        started: that refusal is the claim that keeps a run from executing twice. The
+        compare and the write are two statements, so two writers in the same instant may
+        both pass the compare. `RunNotFoundError` if the run is not stored.
+        """
+        new = RUN_STATUS_BY_EVENT[event.event_type]
+        run = await self._runs.get_run(run_id)
+        if run is None:
+            raise RunNotFoundError(run_id)
+        started = (RunStatus.STARTED, RunStatus.CANCELING)
+        if run.status in FINISHED_STATUSES or (new == RunStatus.STARTED and run.status in started):
+            structlog.get_logger("dagloom.storage").info(
+                "run_transition_refused", run_id=run_id, **{"from": run.status.name, "to": new.name}
+            )
+            return RunTransition(applied=False, status=run.status)
+        await self.store_events([event])
+        return RunTransition(applied=True, status=new)
 
     def event_sink(
         self, run_id: str, *, batch_size: int = BATCH_SIZE, keep: bool = False

@@ -90,6 +90,15 @@ class SchemaInfo:
         return self.current == self.latest
 
 
+@dataclass(frozen=True, slots=True)
+class RunTransition:
+    """The outcome of a compare-and-set on a run's status: `applied`, or refused because the
+    stored `status` (the one that won) does not allow the move."""
+
+    applied: bool
+    status: RunStatus
+
+
 # -- how events move runs --------------------------------------------------------------------
 
 RUN_STATUS_BY_EVENT: Mapping[EventType, RunStatus] = {

@@ -28,7 +28,8 @@ class WorkerPoolRunLauncher(RunLauncher):
 
     `LaunchRun` offers the run to the workers in turn, starting after the one that took the
     last run, and replies with the first that accepts; a worker that is unreachable or
-    full is skipped, and when none accepts the reply's `error` says why each refused.
+    full is skipped, and when none accepts the reply's `error` says why each refused. A
+    worker that does not answer in time keeps the run (`RunLauncher._unanswered`).
     `TerminateRun` asks every worker to stop the run, so the launcher keeps no state and a
     restart loses nothing. Workers tell the coordinator themselves when runs end.
     """
@@ -72,9 +73,12 @@ class WorkerPoolRunLauncher(RunLauncher):
             worker = self._workers[index]
             try:
                 reply = await worker.ask(ExecuteRunRequest(run_id=run_id), timeout=self._timeout)
-            except (ActorUnavailableError, TimeoutError) as exc:
+            except ActorUnavailableError as exc:
                 refusals.append(f"{worker.actor}: {exc}")
                 continue
+            except TimeoutError:
+                self._next = (index + 1) % count
+                return await self._unanswered(run_id, worker.actor)
             assert isinstance(reply, ExecuteRunReply)
             if reply.accepted:
                 self._next = (index + 1) % count

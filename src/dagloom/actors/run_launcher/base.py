@@ -7,6 +7,8 @@ import time
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, assert_never
 
+import structlog
+
 from dagloom.actors._runtime import Actor, Clock, Envelope
 from dagloom.actors.run_worker import record_run_end
 from dagloom.errors import ActorUnavailableError, DagloomError
@@ -43,7 +45,10 @@ class RunLauncher(Actor[RunLauncherRequest, RunLauncherReply]):
     repeated notice as harmless.
 
     An implementation writes `_launch` and `_terminate`, and overrides `_run_ended` and
-    `_worker_exited` when it keeps state about its runs or workers.
+    `_worker_exited` when it keeps state about its runs or workers. A worker that does not
+    answer `ExecuteRun` in time keeps the run (`_unanswered`): a launcher never offers a
+    run to a second worker because the first was slow, and each worker claims its run in
+    storage before executing it, so a run executes at most once.
     """
 
     service = RunLauncherBase
@@ -60,6 +65,7 @@ class RunLauncher(Actor[RunLauncherRequest, RunLauncherReply]):
         super().__init__(name, inbox_size=inbox_size, clock=clock)
         self._instance = instance
         self._coordinator = coordinator
+        self._log = structlog.get_logger("dagloom.actors")
 
     def report_to(self, coordinator: ActorRef[Any, Any] | None) -> None:
         """Tell `coordinator` when runs end; call before `run`."""
@@ -72,6 +78,29 @@ class RunLauncher(Actor[RunLauncherRequest, RunLauncherReply]):
         run = await self._instance.get_run(run_id)
         status = run.status if run is not None else RunStatus.UNSPECIFIED
         await self._coordinator.tell(RunEnded(run_id=run_id, status=status))
+
+    async def _unanswered(self, run_id: str, worker: str) -> LaunchRunReply:
+        """Resolve an `ExecuteRun` of `run_id` that `worker` did not answer in time.
+
+        The request may sit in the worker's inbox behind a busy loop and still be served,
+        so the run stays with `worker` and the reply names it: storage, not a second
+        worker, settles it. The worker's claim starts the run when it gets to it; a run
+        ended meanwhile (cancelled) refuses that claim; a worker that exits first has its
+        unfinished runs recorded by the launcher that watches it (or by run monitoring).
+        Logs `run_launch_unanswered` with the status storage shows now.
+        """
+        run = await self._instance.get_run(run_id)
+        status = run.status if run is not None else RunStatus.UNSPECIFIED
+        self._log.warning(
+            "run_launch_unanswered",
+            actor=self.name,
+            run_id=run_id,
+            worker=worker,
+            status=status.name,
+        )
+        if run is None:
+            return LaunchRunReply(error=f"no run with id {run_id!r}")
+        return LaunchRunReply(worker=worker)
 
     async def _record_worker_lost(
         self, run: Run, *, terminating: bool, canceled: str, failure: str
