@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -157,9 +158,8 @@ class Actor(ABC, Generic[ReqT, RepT]):
             math.inf
         )
         self._ask_room = max(inbox_size, 1)
-        self._asks_queued = 0
-        self._askers_waiting = 0
-        self._room = anyio.Event()
+        self._asks_queued = 0  # asks in the inbox, plus room handed to woken askers
+        self._waiters: deque[anyio.Event] = deque()  # askers waiting for room, oldest first
         self._ready = False
         self._busy_since: float | None = None
         self._heartbeat = 0.0
@@ -228,7 +228,7 @@ class Actor(ABC, Generic[ReqT, RepT]):
                 except anyio.WouldBlock:
                     envelope = await receive.receive()
                 if envelope.reply is not None:
-                    self._took_ask()
+                    self._free_room()
                     if self.drop_abandoned_asks and envelope.reply.abandoned:
                         continue
                 self._busy_since = self._heartbeat = clock()
@@ -264,44 +264,54 @@ class Actor(ABC, Generic[ReqT, RepT]):
         """Put an envelope in the inbox; an ask blocks while the inbox is full of asks.
 
         A told envelope (no reply slot) never blocks. With room it returns without yielding
-        to the loop (that checkpoint costs as much as the rest of a memory ask). Raises
+        to the loop (that checkpoint costs as much as the rest of a memory ask). Blocked
+        askers get in in the order they came, each woken only when its room is free (so a
+        thousand waiting askers cost one wake-up per served ask). Raises
         `ActorUnavailableError` if the actor is closed. Cancelling it while blocked
         delivers nothing.
         """
-        if envelope.reply is not None and (
-            self._askers_waiting or self._asks_queued >= self._ask_room
-        ):
-            self._askers_waiting += 1
-            try:
-                while self._asks_queued >= self._ask_room and not self._closed:
-                    await self._room.wait()
-            finally:
-                self._askers_waiting -= 1
-        self.deliver_nowait(envelope)
+        if envelope.reply is None or (not self._waiters and self._asks_queued < self._ask_room):
+            self.deliver_nowait(envelope)
+            return
+        turn = anyio.Event()
+        self._waiters.append(turn)
+        try:
+            await turn.wait()
+        except BaseException:
+            if turn.is_set():
+                self._free_room()  # handed room it will not use: pass it on
+            else:
+                self._waiters.remove(turn)
+            raise
+        # The room freed for this ask is already counted in `_asks_queued`.
+        self._put(envelope)
 
     def deliver_nowait(self, envelope: Envelope[ReqT, RepT]) -> None:
         """Put an envelope in the inbox, or raise `anyio.WouldBlock` for an ask when the
-        inbox is full of asks; a told envelope always goes in.
+        inbox is full of asks (or askers wait for room); a told envelope always goes in.
 
         Raises `ActorUnavailableError` if the actor is closed.
         """
-        full = self._asks_queued >= self._ask_room and not self._closed
-        if envelope.reply is not None and full:
+        if envelope.reply is None:
+            self._put(envelope)
+            return
+        if (self._waiters or self._asks_queued >= self._ask_room) and not self._closed:
             raise anyio.WouldBlock
+        self._put(envelope)
+        self._asks_queued += 1
+
+    def _put(self, envelope: Envelope[ReqT, RepT]) -> None:
         try:
             self._send.send_nowait(envelope)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             raise ActorUnavailableError(f"actor {self.name!r} is closed", actor=self.name) from exc
-        if envelope.reply is not None:
-            self._asks_queued += 1
 
-    def _took_ask(self) -> None:
-        # An ask left the inbox: make room, and wake the askers waiting for it (the first
-        # woken takes it; the others wait again on a fresh event).
-        self._asks_queued -= 1
-        if self._askers_waiting:
-            room, self._room = self._room, anyio.Event()
-            room.set()
+    def _free_room(self) -> None:
+        # An ask left the inbox: hand its room to the longest-waiting asker, if any.
+        if self._waiters:
+            self._waiters.popleft().set()
+        else:
+            self._asks_queued -= 1
 
     # -- lifecycle and health -----------------------------------------------------------
 
@@ -315,7 +325,8 @@ class Actor(ABC, Generic[ReqT, RepT]):
         if self._closed:
             return
         self._closed = True
-        self._room.set()  # blocked askers wake, and find the inbox closed
+        while self._waiters:  # blocked askers wake, and find the inbox closed
+            self._waiters.popleft().set()
         while True:
             try:
                 envelope = self._receive.receive_nowait()
@@ -354,7 +365,7 @@ class Actor(ABC, Generic[ReqT, RepT]):
             max_buffer_size=self._ask_room,
             open_send_streams=stats.open_send_streams,
             open_receive_streams=stats.open_receive_streams,
-            tasks_waiting_send=self._askers_waiting,
+            tasks_waiting_send=len(self._waiters),
             tasks_waiting_receive=stats.tasks_waiting_receive,
         )
 

@@ -6,6 +6,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import anyio
+from anyio.abc import TaskStatus
+
 from dagloom.actors._runtime import Clock
 from dagloom.actors.run_launcher.base import RunLauncher
 from dagloom.errors import ActorUnavailableError
@@ -54,6 +57,11 @@ class WorkerPoolRunLauncher(RunLauncher):
         self._next = 0
         self._timeout = call_timeout
 
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled; offers of runs to slow workers are children of this call."""
+        async with self._open_children():
+            await self.serve(task_status=task_status)
+
     async def _terminate(self, run_id: str) -> TerminateRunReply:
         stopped = False
         for worker in self._workers:
@@ -78,7 +86,7 @@ class WorkerPoolRunLauncher(RunLauncher):
                 continue
             except TimeoutError:
                 self._next = (index + 1) % count
-                return await self._unanswered(run_id, worker.actor)
+                return await self._unanswered(run_id, worker, self._timeout)
             assert isinstance(reply, ExecuteRunReply)
             if reply.accepted:
                 self._next = (index + 1) % count

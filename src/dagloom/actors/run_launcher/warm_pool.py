@@ -192,7 +192,9 @@ class WarmPoolRunLauncher(RunLauncher):
                 continue
             except TimeoutError:
                 self._keep(run_id, member)
-                return await self._unanswered(run_id, member.name)
+                return await self._unanswered(
+                    run_id, member.ref, self._call_timeout, name=member.name
+                )
             assert isinstance(reply, ExecuteRunReply)
             if not reply.accepted:
                 return LaunchRunReply(error=reply.message)
