@@ -314,14 +314,14 @@ async def test_a_submission_given_up_before_the_coordinator_took_it_stores_nothi
 
 async def test_a_submission_that_fails_after_storing_its_run_is_rolled_back() -> None:
     async with DagloomInstance.ephemeral() as instance:
-        store_events = instance.store_events
+        transition_run = instance.transition_run
 
-        async def failing(events: Any) -> None:
-            if any(e.event_type == EventType.RUN_STARTING for e in events):
+        async def failing(run_id: str, event: Any) -> Any:
+            if event.event_type == EventType.RUN_STARTING:
                 raise StorageError("the disk is full")
-            await store_events(events)
+            return await transition_run(run_id, event)
 
-        instance.store_events = failing  # type: ignore[method-assign]
+        instance.transition_run = failing  # type: ignore[method-assign]
         coordinator = DefaultRunCoordinator(instance, MemoryTransport().ref(Slow()))
         with pytest.raises(StorageError, match="disk is full"):
             await coordinator.handle(SubmitRunRequest(job_name="any", request_id="r"))

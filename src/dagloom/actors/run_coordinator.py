@@ -54,7 +54,7 @@ from dagloom.messages.rpc import (
     ValidateRunReply,
     ValidateRunRequest,
 )
-from dagloom.storage.base import FINISHED_STATUSES, RunsFilter
+from dagloom.storage.base import FINISHED_STATUSES, RunsFilter, RunTransition
 
 if TYPE_CHECKING:
     from dagloom.instance import DagloomInstance
@@ -215,11 +215,11 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
         self._log.info("run_resubmitted", actor=self.name, run_id=run.run_id)
         return SubmitRunReply(run=run)
 
-    async def _store_or_roll_back(self, run: Run, event: Event) -> None:
-        """Store the first lifecycle event of the just-stored `run`; if that fails or is
+    async def _store_or_roll_back(self, run: Run, event: Event) -> RunTransition:
+        """Move the just-stored `run` by its first lifecycle `event`; if that fails or is
         cancelled, delete the run, so a submission that raises leaves nothing stored."""
         try:
-            await self._instance.store_events([event])
+            return await self._instance.transition_run(run.run_id, event)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 try:
@@ -242,18 +242,21 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
 
     async def _launch(self, run: Run, *, submitted: bool = False) -> bool:
         """Mark the run STARTING and hand it to the launcher; a run no worker took is
-        recorded FAILURE. Returns whether a worker took it.
+        recorded FAILURE. A run storage will not move to STARTING (canceled meanwhile) is
+        not launched. Returns whether a worker took it.
 
         `submitted`: the run was stored by the submission being handled, which is rolled
         back if marking it fails. A launcher that does not answer may still have handed
         the run on, so the FAILURE is a transition storage refuses once a worker claimed
         the run: then the run is launched after all.
         """
-        starting = self._event(run, EventType.RUN_STARTING, "Launching run.")
+        event = self._event(run, EventType.RUN_STARTING, "Launching run.")
         if submitted:
-            await self._store_or_roll_back(run, starting)
+            starting = await self._store_or_roll_back(run, event)
         else:
-            await self._instance.store_events([starting])
+            starting = await self._instance.transition_run(run.run_id, event)
+        if not starting.applied:  # canceled meanwhile
+            return False
         try:
             reply = await self._launcher.ask(
                 LaunchRunRequest(run_id=run.run_id), timeout=self._launch_timeout
@@ -403,12 +406,13 @@ class QueuedRunCoordinator(_Coordinator):
     async def handle(self, message: RunCoordinatorRequest) -> RunCoordinatorReply:
         match message:
             case SubmitRunRequest():
-                run = await self._submit(message, RunStatus.QUEUED)
+                run = await self._submit(message, RunStatus.NOT_STARTED)
                 if isinstance(run, SubmitRunReply):
                     return run
-                await self._store_or_roll_back(
+                queued = await self._store_or_roll_back(
                     run, self._event(run, EventType.RUN_ENQUEUED, "Run queued.")
                 )
+                run.status = queued.status
                 self._log.info("run_queued", actor=self.name, run_id=run.run_id)
                 await self._admit()
                 return SubmitRunReply(run=run)
