@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anyio
 import orjson
@@ -10,9 +11,11 @@ import pytest
 
 from dagloom.actors.job_source import DefinitionsJobSource
 from dagloom.actors.run_coordinator import (
+    REQUEST_ID_TAG,
     DefaultRunCoordinator,
     QueuedRunCoordinator,
     build_run_coordinator,
+    submission_run_id,
     submit_run,
 )
 from dagloom.actors.run_launcher import InProcessRunLauncher
@@ -20,7 +23,7 @@ from dagloom.code.loader import load_definitions
 from dagloom.code.snapshot import job_snapshot
 from dagloom.daemon import QueuedRun, TagConcurrencyLimit, runs_to_admit
 from dagloom.definitions import Definitions
-from dagloom.errors import ConfigError, DefinitionError
+from dagloom.errors import ConfigError, DefinitionError, StorageError
 from dagloom.instance import DagloomInstance
 from dagloom.messages import EventType, RunStatus
 from dagloom.messages.rpc import (
@@ -28,9 +31,11 @@ from dagloom.messages.rpc import (
     CancelRunReply,
     CancelRunRequest,
     SubmitRunRequest,
+    ValidateRunReply,
 )
 from dagloom.transport import MemoryTransport
 
+from ._flaky import Slow
 from ._runs import (
     EXAMPLE,
     GATES,
@@ -38,6 +43,7 @@ from ._runs import (
     STARTED,
     fresh_gates,
     running_stack,
+    seed_definitions,
     stored_output,
     wait_for_end,
 )
@@ -225,3 +231,104 @@ def test_the_instance_config_picks_the_queued_coordinator_and_names_bad_keys(
     with pytest.raises(ConfigError) as info:
         build_run_coordinator(bad, launcher)
     assert info.value.key_paths == ["run_coordinator.config.max_concurent_runs"]
+
+
+# -- at most once: request ids, abandoned and failed submissions -----------------------------
+
+
+def test_a_submission_run_id_comes_from_the_caller_its_request_id_or_nowhere() -> None:
+    retried = SubmitRunRequest(job_name="j", request_id="r1")
+    assert submission_run_id(retried) == submission_run_id(SubmitRunRequest(request_id="r1"))
+    assert submission_run_id(retried) != submission_run_id(SubmitRunRequest(request_id="r2"))
+    assert submission_run_id(SubmitRunRequest(run_id="mine", request_id="r1")) == "mine"
+    assert submission_run_id(SubmitRunRequest()) != submission_run_id(SubmitRunRequest())
+
+
+async def test_a_submission_retried_with_its_request_id_returns_the_first_run(
+    tmp_path: Path,
+) -> None:
+    request = SubmitRunRequest(job_name="process_numbers", request_id="launch-1")
+    with anyio.fail_after(30):
+        async with DagloomInstance.ephemeral() as instance:
+            async with running_stack(instance, tmp_path) as (coordinator, _):
+                runs = []
+
+                async def submit() -> None:
+                    runs.append(await submit_run(coordinator, request))
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(submit)
+                    tg.start_soon(submit)
+                await wait_for_end(instance, runs[0].run_id)
+                runs.append(await submit_run(coordinator, request))  # after it ended
+            assert len({r.run_id for r in runs}) == 1
+            assert runs[0].tags[REQUEST_ID_TAG] == "launch-1"
+            assert [r.run_id for r in await instance.get_runs()] == [runs[0].run_id]
+            types = [r.event.event_type for r in await instance.get_events(runs[0].run_id)]
+            assert types.count(EventType.RUN_STARTING) == 1
+            assert types.count(EventType.RUN_START) == 1
+
+
+class GatedValidator:
+    """Accepts every submission, holding the first until `gate` opens."""
+
+    def __init__(self) -> None:
+        self.entered = anyio.Event()
+        self.gate = anyio.Event()
+
+    async def validate(self, request: SubmitRunRequest) -> ValidateRunReply:
+        self.entered.set()
+        await self.gate.wait()
+        return ValidateRunReply(valid=True)
+
+
+async def test_a_submission_given_up_before_the_coordinator_took_it_stores_nothing(
+    tmp_path: Path,
+) -> None:
+    """The asker of `late` stops waiting while the coordinator is busy: `late` is dropped
+    unhandled, and submitting it again with its request id stores and runs it once."""
+    transport = MemoryTransport()
+    validator = GatedValidator()
+    with anyio.fail_after(30):
+        async with DagloomInstance.ephemeral() as instance:
+            jobs = DefinitionsJobSource({"numbers": seed_definitions(tmp_path)})
+            launcher = InProcessRunLauncher(instance, jobs)
+            coordinator = DefaultRunCoordinator(
+                instance, transport.ref(launcher), validator=validator
+            )
+            ref = transport.ref(coordinator)
+
+            def request(request_id: str) -> SubmitRunRequest:
+                return SubmitRunRequest(job_name="process_numbers", request_id=request_id)
+
+            async with anyio.create_task_group() as tg:
+                await tg.start(launcher.run)
+                await tg.start(coordinator.run)
+                tg.start_soon(submit_run, ref, request("first"))
+                await validator.entered.wait()
+                with pytest.raises(TimeoutError):
+                    await ref.ask(request("late"), timeout=0.05)
+                validator.gate.set()
+                await submit_run(ref, request("next"))  # queued behind `late`
+                stored = {r.tags[REQUEST_ID_TAG] for r in await instance.get_runs()}
+                assert stored == {"first", "next"}
+                late = await submit_run(ref, request("late"))
+                await wait_for_end(instance, late.run_id)
+                tg.cancel_scope.cancel()
+            assert len(await instance.get_runs()) == 3
+
+
+async def test_a_submission_that_fails_after_storing_its_run_is_rolled_back() -> None:
+    async with DagloomInstance.ephemeral() as instance:
+        transition_run = instance.transition_run
+
+        async def failing(run_id: str, event: Any) -> Any:
+            if event.event_type == EventType.RUN_STARTING:
+                raise StorageError("the disk is full")
+            return await transition_run(run_id, event)
+
+        instance.transition_run = failing  # type: ignore[method-assign]
+        coordinator = DefaultRunCoordinator(instance, MemoryTransport().ref(Slow()))
+        with pytest.raises(StorageError, match="disk is full"):
+            await coordinator.handle(SubmitRunRequest(job_name="any", request_id="r"))
+        assert await instance.get_runs() == []

@@ -3,7 +3,10 @@ pool; both run the seed job to 55 and terminate a running run as CANCELED."""
 
 from __future__ import annotations
 
+import os
+import signal
 import textwrap
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,8 +27,8 @@ from dagloom.actors.run_launcher import (
 from dagloom.errors import ConfigError
 from dagloom.execution.origin import CodeOrigin
 from dagloom.instance import DagloomInstance
-from dagloom.messages import EventType, RunStatus
-from dagloom.messages.rpc import CancelRunRequest, SubmitRunRequest
+from dagloom.messages import Event, EventType, Run, RunStatus
+from dagloom.messages.rpc import CancelRunRequest, LaunchRunRequest, SubmitRunRequest
 from dagloom.transport import MemoryTransport
 
 from ._runs import EXAMPLE, stored_output, wait_for_end
@@ -242,3 +245,52 @@ async def test_a_warm_worker_runs_the_code_a_reloaded_location_validated(tmp_pat
     assert stored_output(io, first.run_id, "answer") == 1
     assert stored_output(io, second.run_id, "answer") == 2
     assert first.tags["dagloom/run_worker"] == second.tags["dagloom/run_worker"]
+
+
+async def test_a_run_whose_execute_run_times_out_stays_with_its_worker_and_runs_once(
+    tmp_path: Path,
+) -> None:
+    """The first member is stopped (SIGSTOP, as a loop blocked by a sync op would be), so
+    its `ExecuteRun` times out: the launcher keeps the run there instead of handing it to
+    the second member, and once the first resumes it executes the run exactly once."""
+    origins = write_location(tmp_path)
+    with anyio.fail_after(120):
+        async with DagloomInstance.open(tmp_path / "home") as instance:
+            launcher = WarmPoolRunLauncher(instance, origins, size=2, call_timeout=0.5)
+            async with anyio.create_task_group() as tg:
+                await tg.start(launcher.run)
+                first = launcher._members["run_launcher.0"].process
+                run = await instance.create_run(
+                    Run(job_name="process_numbers", code_location="location")
+                )
+                await instance.store_events(
+                    [
+                        Event(
+                            run_id=run.run_id,
+                            event_type=EventType.RUN_STARTING,
+                            timestamp=time.time(),
+                            job_name=run.job_name,
+                        )
+                    ]
+                )
+                os.kill(first.pid, signal.SIGSTOP)
+                try:
+                    reply = (
+                        await MemoryTransport()
+                        .ref(launcher)
+                        .ask(LaunchRunRequest(run_id=run.run_id))
+                    )
+                    assert (reply.worker, reply.error) == ("run_launcher.0", "")
+                    stored = await instance.get_run(run.run_id)
+                    assert stored is not None
+                    assert stored.status == RunStatus.STARTING  # nobody executes it yet
+                finally:
+                    os.kill(first.pid, signal.SIGCONT)
+                ended = await wait_for_end(instance, run.run_id)
+                tg.cancel_scope.cancel()
+            records = await instance.get_events(run.run_id)
+    assert ended.status == RunStatus.SUCCESS
+    assert ended.tags["dagloom/run_worker"] == f"run-worker-{first.pid}"
+    types = [r.event.event_type for r in records if r.event is not None]
+    assert types.count(EventType.RUN_START) == 1
+    assert types.count(EventType.RUN_SUCCESS) == 1

@@ -8,7 +8,8 @@ import pytest
 from dagloom.actors import Actor, Envelope, HealthReporter, ReplySlot, ServiceSpec
 from dagloom.errors import ActorUnavailableError
 from dagloom.messages.rpc import HealthBase, HealthStub, PingReply, PingRequest
-from dagloom.transport import MemoryTransport
+from dagloom.transport import MemoryRef, MemoryTransport
+from tests.transport.echo_pb.dagloomtest.v1 import EchoBase, EchoReply, EchoRequest
 
 from ._flaky import FakeClock, Slow
 
@@ -157,3 +158,91 @@ async def test_a_handler_may_answer_later_while_the_inbox_moves_on() -> None:
     assert order == ["second answered", "first answered"]
     with pytest.raises(RuntimeError, match="not handling a message"):
         actor._detach_reply()
+
+
+class _Upper(Actor[EchoRequest, EchoReply]):
+    """Serves each ask by asking `lower`; counts the facts `lower` tells it."""
+
+    service = EchoBase
+
+    def __init__(self, lower: MemoryRef[EchoRequest, EchoReply]) -> None:
+        super().__init__("upper", inbox_size=1)
+        self.lower = lower
+        self.facts = 0
+
+    async def handle(self, message: EchoRequest) -> EchoReply:
+        if message.text == "fact":
+            self.facts += 1
+            return EchoReply()
+        return await self.lower.ask(message)
+
+
+class _Lower(Actor[EchoRequest, EchoReply]):
+    """Tells `upper` a fact before it answers each ask, as a launcher tells `RunEnded`."""
+
+    service = EchoBase
+
+    def __init__(self) -> None:
+        super().__init__("lower", inbox_size=1)
+        self.upper: MemoryRef[EchoRequest, EchoReply] | None = None
+
+    async def handle(self, message: EchoRequest) -> EchoReply:
+        assert self.upper is not None
+        await self.upper.tell(EchoRequest(text="fact"))
+        return EchoReply(number=message.number)
+
+
+async def test_a_fact_told_up_an_ask_chain_never_waits_on_the_asker_full_inbox() -> None:
+    """The cycle that once hung a coordinator and its launcher: the upper actor's inbox is
+    full of asks while it waits on the lower one, which tells it a fact before replying."""
+    transport = MemoryTransport()
+    lower = _Lower()
+    upper = _Upper(transport.ref(lower))
+    lower.upper = transport.ref(upper)
+    replies: list[int] = []
+
+    async def ask(number: int) -> None:
+        reply = await transport.ref(upper).ask(EchoRequest(number=number))
+        replies.append(reply.number)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            await tg.start(lower.run)
+            await tg.start(upper.run)
+            async with anyio.create_task_group() as askers:
+                for number in range(50):
+                    askers.start_soon(ask, number)
+            tg.cancel_scope.cancel()
+    assert sorted(replies) == list(range(50))
+    assert upper.facts == 50
+
+
+class _Counting(Slow):
+    handled = 0
+
+    async def handle(self, message: PingRequest) -> PingReply:
+        self.handled += 1
+        return await super().handle(message)
+
+
+class _Shedding(_Counting):
+    drop_abandoned_asks = True
+
+
+@pytest.mark.parametrize(("actor_type", "handled"), [(_Counting, 2), (_Shedding, 1)])
+async def test_an_actor_may_drop_the_asks_nobody_waits_for(
+    actor_type: type[_Counting], handled: int
+) -> None:
+    actor = actor_type()
+    ref = MemoryTransport().ref(actor)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            await tg.start(actor.run)
+            tg.start_soon(ref.ask, PingRequest())
+            await actor.entered.wait()
+            with pytest.raises(TimeoutError):
+                await ref.ask(PingRequest(), timeout=0.01)  # queued, then given up on
+            actor.gate.set()
+            await ref.ask(PingRequest())
+            tg.cancel_scope.cancel()
+    assert actor.handled == handled + 1

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import pytest
 
+from dagloom.actors._runtime import Envelope, ReplySlot
 from dagloom.errors import ActorUnavailableError
 from dagloom.messages.rpc import PingRequest
 from dagloom.transport import MemoryRef, MemoryTransport
@@ -134,53 +137,58 @@ def test_strict_mode_follows_the_environment(monkeypatch: pytest.MonkeyPatch) ->
 
 
 @pytest.mark.parametrize("kind", ["memory", "strict"])
-async def test_a_full_inbox_blocks_tell_and_tell_nowait_would_block(kind: str) -> None:
+async def test_a_full_inbox_blocks_asks_and_never_tells(kind: str) -> None:
     actor = EchoServer(inbox_size=1)
+    slot: ReplySlot[Any] = ReplySlot()
     with anyio.fail_after(10):
         async with serving(kind, actor) as (_, ref):
             assert isinstance(ref, MemoryRef)
             await ref.tell(HoldRequest(key="busy"))
             await actor.holding.wait()
-            ref.tell_nowait(EchoRequest(number=1))  # fills the one slot
+            actor.deliver_nowait(Envelope(EchoRequest(number=1), slot))  # the one ask's room
             with pytest.raises(anyio.WouldBlock):
-                ref.tell_nowait(EchoRequest(number=2))
+                actor.deliver_nowait(Envelope(EchoRequest(number=9), ReplySlot()))
+            # Facts always go in, however many asks wait.
+            ref.tell_nowait(EchoRequest(number=2))
+            await ref.tell(EchoRequest(number=3))
 
-            delivered = anyio.Event()
+            answered = anyio.Event()
 
-            async def blocked_tell() -> None:
-                await ref.tell(EchoRequest(number=3))
-                delivered.set()
+            async def blocked_ask() -> None:
+                await ref.ask(EchoRequest(number=4))
+                answered.set()
 
             async with anyio.create_task_group() as tg:
-                tg.start_soon(blocked_tell)
+                tg.start_soon(blocked_ask)
                 await wait_until(lambda: actor.statistics().tasks_waiting_send == 1)
-                assert not delivered.is_set()
+                assert not answered.is_set()
                 actor.gate.set()
-                await delivered.wait()
-            await ref.ask(EchoRequest(number=4))
-    assert [m.number for m in actor.handled if isinstance(m, EchoRequest)] == [1, 3, 4]
+                await answered.wait()
+            assert (await slot.wait()).number == 1
+    assert [m.number for m in actor.handled if isinstance(m, EchoRequest)] == [1, 2, 3, 4]
 
 
-async def test_over_grpc_a_full_remote_inbox_blocks_tell() -> None:
+async def test_over_grpc_a_full_remote_inbox_blocks_asks_and_never_tells() -> None:
     actor = EchoServer(inbox_size=1)
     with anyio.fail_after(10):
         async with serving("grpc", actor) as (_, ref):
             await ref.tell(HoldRequest(key="busy"))
             await actor.holding.wait()
-            await ref.tell(EchoRequest(number=1))
-            delivered = anyio.Event()
-
-            async def blocked_tell() -> None:
-                await ref.tell(EchoRequest(number=2))
-                delivered.set()
-
             async with anyio.create_task_group() as tg:
-                tg.start_soon(blocked_tell)
+                tg.start_soon(ref.ask, EchoRequest(number=1))
+                await wait_until(lambda: actor.statistics().current_buffer_used == 1)
+                await ref.tell(EchoRequest(number=2))  # returns though the inbox is full
+                answered = anyio.Event()
+
+                async def blocked_ask() -> None:
+                    await ref.ask(EchoRequest(number=3))
+                    answered.set()
+
+                tg.start_soon(blocked_ask)
                 await wait_until(lambda: actor.statistics().tasks_waiting_send == 1)
-                assert not delivered.is_set()
+                assert not answered.is_set()
                 actor.gate.set()
-                await delivered.wait()
-            await ref.ask(EchoRequest(number=3))
+                await answered.wait()
     assert [m.number for m in actor.handled if isinstance(m, EchoRequest)] == [1, 2, 3]
 
 

@@ -1,9 +1,21 @@
-"""The actor base: a typed inbox served one message at a time, and the envelopes in it."""
+"""The actor base: a typed inbox served one message at a time, and the envelopes in it.
+
+Why no cycle of actors can deadlock on full inboxes: only an `ask` ever waits for room in an
+inbox. A `tell` carries a fact (`RunEnded`, `WorkerExited`, `AdmitRuns`) and never waits:
+told messages always go in, whatever the inbox holds; a reply is set on its `ReplySlot`,
+which never waits either. So a wait-for cycle would need a cycle of asks, and the asks form
+a tree that points away from the user: API -> coordinator -> (code location, launcher) ->
+worker. Facts flow back up that tree as tells. The rule for new actors: ask only actors
+further down; report anything upward with `tell`. Facts are bounded by the work that
+produces them (one `RunEnded` per run), so the room they take is bounded too.
+"""
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -35,16 +47,23 @@ class ReplySlot(Generic[RepT]):
     """Where the answer to one `ask` lands: filled once by the actor, awaited by the asker.
 
     The first outcome wins; later ones are ignored, so an actor failing a slot it already
-    answered is harmless. An asker that stops waiting (timeout, cancellation) just drops
-    the slot; the actor still fills it and nobody reads it.
+    answered is harmless. An asker that stops waiting (timeout, cancellation) leaves the
+    slot `abandoned`; the actor still fills it and nobody reads it, unless the actor drops
+    abandoned asks unhandled (`Actor.drop_abandoned_asks`).
     """
 
-    __slots__ = ("_done", "_error", "_reply")
+    __slots__ = ("_abandoned", "_done", "_error", "_reply")
 
     def __init__(self) -> None:
         self._done = anyio.Event()
         self._reply: RepT | None = None
         self._error: BaseException | None = None
+        self._abandoned = False
+
+    @property
+    def abandoned(self) -> bool:
+        """Whether the asker stopped waiting before the slot was filled; never blocks."""
+        return self._abandoned
 
     def set_reply(self, reply: RepT) -> None:
         """Answer the ask with `reply`; does not block."""
@@ -59,8 +78,15 @@ class ReplySlot(Generic[RepT]):
             self._done.set()
 
     async def wait(self) -> RepT:
-        """Block until the slot is filled, then return the reply or raise the error."""
-        await self._done.wait()
+        """Block until the slot is filled, then return the reply or raise the error.
+
+        Cancelled before the slot is filled, it marks the slot `abandoned`.
+        """
+        try:
+            await self._done.wait()
+        finally:
+            if not self._done.is_set():
+                self._abandoned = True
         if self._error is not None:
             raise self._error
         assert self._reply is not None
@@ -101,14 +127,22 @@ class Actor(ABC, Generic[ReqT, RepT]):
     through refs (`dagloom.transport`), which put envelopes in the inbox; the actor cannot
     tell whether a message came by reference or over gRPC.
 
-    The inbox is bounded (`inbox_size`, 0 for a rendezvous): when it is full, `deliver`
-    blocks, which is the backpressure `tell` relies on. The inbox outlives `run`: a
-    supervisor that restarts a crashed actor calls `run` again on the same object and the
-    queued messages are served by the new run. `close` ends the inbox for good.
+    The inbox holds at most `inbox_size` (at least 1) asks waiting to be served: delivering
+    an ask to a full inbox blocks, which is the backpressure on new work. Told messages
+    (facts) never block and never count against that bound (see the module docstring for
+    why this rules out deadlocks). Messages are served in the order they arrived. The inbox
+    outlives `run`: a supervisor that restarts a crashed actor calls `run` again on the same
+    object and the queued messages are served by the new run. `close` ends the inbox for
+    good.
     """
 
     service: ClassVar[type[ServiceBase]]
     """The generated `XxxBase` whose methods this actor serves."""
+
+    drop_abandoned_asks: ClassVar[bool] = False
+    """True: an ask whose asker stopped waiting before the actor took it from the inbox is
+    dropped unhandled. For commands that must either be acknowledged or not happen at all
+    (a submitted run), so an overloaded actor sheds the work nobody waits for."""
 
     def __init__(self, name: str, *, inbox_size: int = 64, clock: Clock = time.time) -> None:
         service = getattr(type(self), "service", None)
@@ -119,9 +153,13 @@ class Actor(ABC, Generic[ReqT, RepT]):
         self._clock = clock
         self._send: MemoryObjectSendStream[Envelope[ReqT, RepT]]
         self._receive: MemoryObjectReceiveStream[Envelope[ReqT, RepT]]
+        # Unbounded, because tells never wait; asks are bounded by `_ask_room` instead.
         self._send, self._receive = anyio.create_memory_object_stream[Envelope[ReqT, RepT]](
-            inbox_size
+            math.inf
         )
+        self._ask_room = max(inbox_size, 1)
+        self._asks_queued = 0  # asks in the inbox, plus room handed to woken askers
+        self._waiters: deque[anyio.Event] = deque()  # askers waiting for room, oldest first
         self._ready = False
         self._busy_since: float | None = None
         self._heartbeat = 0.0
@@ -190,6 +228,10 @@ class Actor(ABC, Generic[ReqT, RepT]):
                     envelope = receive.receive_nowait()
                 except anyio.WouldBlock:
                     envelope = await receive.receive()
+                if envelope.reply is not None:
+                    self._free_room()
+                    if self.drop_abandoned_asks and envelope.reply.abandoned:
+                        continue
                 self._busy_since = self._heartbeat = clock()
                 self._handling = envelope
                 try:
@@ -237,31 +279,57 @@ class Actor(ABC, Generic[ReqT, RepT]):
     # -- what refs call -----------------------------------------------------------------
 
     async def deliver(self, envelope: Envelope[ReqT, RepT]) -> None:
-        """Put an envelope in the inbox, blocking while it is full.
+        """Put an envelope in the inbox; an ask blocks while the inbox is full of asks.
 
-        With room in the inbox it returns without yielding to the loop (that checkpoint
-        costs as much as the rest of a memory ask); tellers blocked on a full inbox keep
-        their turn, since anyio refills freed room from them first. Raises
+        A told envelope (no reply slot) never blocks. With room it returns without yielding
+        to the loop (that checkpoint costs as much as the rest of a memory ask). Blocked
+        askers get in in the order they came, each woken only when its room is free (so a
+        thousand waiting askers cost one wake-up per served ask). Raises
         `ActorUnavailableError` if the actor is closed. Cancelling it while blocked
         delivers nothing.
         """
+        if envelope.reply is None or (not self._waiters and self._asks_queued < self._ask_room):
+            self.deliver_nowait(envelope)
+            return
+        turn = anyio.Event()
+        self._waiters.append(turn)
         try:
-            try:
-                self._send.send_nowait(envelope)
-            except anyio.WouldBlock:
-                await self._send.send(envelope)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
-            raise ActorUnavailableError(f"actor {self.name!r} is closed", actor=self.name) from exc
+            await turn.wait()
+        except BaseException:
+            if turn.is_set():
+                self._free_room()  # handed room it will not use: pass it on
+            else:
+                self._waiters.remove(turn)
+            raise
+        # The room freed for this ask is already counted in `_asks_queued`.
+        self._put(envelope)
 
     def deliver_nowait(self, envelope: Envelope[ReqT, RepT]) -> None:
-        """Put an envelope in the inbox or raise `anyio.WouldBlock` if it is full.
+        """Put an envelope in the inbox, or raise `anyio.WouldBlock` for an ask when the
+        inbox is full of asks (or askers wait for room); a told envelope always goes in.
 
         Raises `ActorUnavailableError` if the actor is closed.
         """
+        if envelope.reply is None:
+            self._put(envelope)
+            return
+        if (self._waiters or self._asks_queued >= self._ask_room) and not self._closed:
+            raise anyio.WouldBlock
+        self._put(envelope)
+        self._asks_queued += 1
+
+    def _put(self, envelope: Envelope[ReqT, RepT]) -> None:
         try:
             self._send.send_nowait(envelope)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             raise ActorUnavailableError(f"actor {self.name!r} is closed", actor=self.name) from exc
+
+    def _free_room(self) -> None:
+        # An ask left the inbox: hand its room to the longest-waiting asker, if any.
+        if self._waiters:
+            self._waiters.popleft().set()
+        else:
+            self._asks_queued -= 1
 
     # -- lifecycle and health -----------------------------------------------------------
 
@@ -275,6 +343,8 @@ class Actor(ABC, Generic[ReqT, RepT]):
         if self._closed:
             return
         self._closed = True
+        while self._waiters:  # blocked askers wake, and find the inbox closed
+            self._waiters.popleft().set()
         while True:
             try:
                 envelope = self._receive.receive_nowait()
@@ -305,8 +375,17 @@ class Actor(ABC, Generic[ReqT, RepT]):
         )
 
     def statistics(self) -> MemoryObjectStreamStatistics:
-        """The inbox's statistics: queued messages, buffer size, blocked senders."""
-        return self._send.statistics()
+        """The inbox's statistics: messages queued (asks and tells), the room for asks, and
+        the askers blocked waiting for it."""
+        stats = self._send.statistics()
+        return MemoryObjectStreamStatistics(
+            current_buffer_used=stats.current_buffer_used,
+            max_buffer_size=self._ask_room,
+            open_send_streams=stats.open_send_streams,
+            open_receive_streams=stats.open_receive_streams,
+            tasks_waiting_send=len(self._waiters),
+            tasks_waiting_receive=stats.tasks_waiting_receive,
+        )
 
     def _record_restart(self, error: str) -> None:
         # Called by the supervisor, which is the one that knows a run is a restart.

@@ -5,12 +5,18 @@ stores it QUEUED and admits queued runs by priority, then submission order, unde
 `max_concurrent_runs` and tag limits (the decision is `dagloom.daemon.runs_to_admit`). Both
 validate a run (its job exists, its run config fits) before storing it, through a
 `RunValidator`, and both cancel runs.
+
+A submission is stored and acknowledged, or not stored at all: one whose asker gave up
+before the coordinator took it is dropped unhandled; one that fails before its run is
+handed on is rolled back; one handled while its asker gave up is stored, and the asker
+learns of it by submitting again with the same `request_id` (`submission_run_id`), which
+returns the stored run instead of storing another.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, assert_never
@@ -28,7 +34,13 @@ from dagloom.actors.job_source import JobSource, pick_location, unknown_location
 from dagloom.actors.run_worker import run_end_event
 from dagloom.daemon import QueuedRun, TagConcurrencyLimit, runs_to_admit
 from dagloom.definitions.asset_key import AssetKey
-from dagloom.errors import ActorUnavailableError, ConfigError, DagloomError, DefinitionError
+from dagloom.errors import (
+    ActorUnavailableError,
+    ConfigError,
+    DagloomError,
+    DefinitionError,
+    StorageError,
+)
 from dagloom.messages import Event, EventType, LogLevel, Run, RunStatus
 from dagloom.messages.rpc import (
     AdmitRunsReply,
@@ -47,7 +59,7 @@ from dagloom.messages.rpc import (
     ValidateRunReply,
     ValidateRunRequest,
 )
-from dagloom.storage.base import FINISHED_STATUSES, RunsFilter
+from dagloom.storage.base import FINISHED_STATUSES, RunsFilter, RunTransition
 
 if TYPE_CHECKING:
     from dagloom.instance import DagloomInstance
@@ -58,6 +70,28 @@ RunCoordinatorReply = SubmitRunReply | CancelRunReply | RunEndedReply | AdmitRun
 
 IN_PROGRESS = (RunStatus.STARTING, RunStatus.STARTED, RunStatus.CANCELING)
 """Statuses of runs launched and not finished: what counts against the queue's limits."""
+
+REQUEST_ID_TAG = "dagloom/request_id"
+"""Run tag holding the `request_id` of the submission that stored the run."""
+
+_REQUEST_IDS = uuid.UUID("7d0f5a43-52b1-4a0e-9a8e-0f3c4e6b1d27")
+"""The uuid5 namespace run ids are derived in from request ids."""
+
+
+def submission_run_id(request: SubmitRunRequest) -> str:
+    """The id a submission stores its run under: the caller's `run_id`; else one derived
+    from its `request_id`, so every retry of a submission names the same run and storage's
+    unique run id turns a second store into a no-op; else a fresh uuid4."""
+    if request.run_id:
+        return request.run_id
+    if request.request_id:
+        return str(uuid.uuid5(_REQUEST_IDS, request.request_id))
+    return str(uuid.uuid4())
+
+
+def same_submission(run: Run, request: SubmitRunRequest) -> bool:
+    """Whether the stored `run` is the one an earlier try of `request` stored."""
+    return bool(request.request_id) and run.tags.get(REQUEST_ID_TAG) == request.request_id
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -204,6 +238,7 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
     """What both coordinators share: validating, storing, launching and cancelling runs."""
 
     service = RunCoordinatorBase
+    drop_abandoned_asks = True
 
     def __init__(
         self,
@@ -224,28 +259,63 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
         self._log = structlog.get_logger("dagloom.actors")
 
     async def _submit(self, request: SubmitRunRequest, status: RunStatus) -> SubmitRunReply | Run:
+        """Validate and store the submitted run; return it to be handed on, or the reply
+        when there is nothing more to do (refused, or stored by an earlier try)."""
+        run_id = submission_run_id(request)
+        if request.request_id:
+            earlier = await self._instance.get_run(run_id)
+            if earlier is not None and same_submission(earlier, request):
+                return self._resubmitted(earlier)
         verdict: ValidateRunReply | None = None
         if self._validator is not None:
             verdict = await self._validator.validate(request)
             if not verdict.valid:
                 self._log.info("run_refused", actor=self.name, job=request.job_name)
                 return SubmitRunReply(error=verdict.error, problems=verdict.problems)
-        run = await self._instance.create_run(
-            Run(
-                run_id=request.run_id,
-                job_name=request.job_name,
-                status=status,
-                code_location=request.location_name,
-                run_config_json=request.run_config_json,
-                # The code that runs must be the code validated here (workers check it).
-                job_snapshot_id=verdict.job_snapshot_id if verdict is not None else "",
-                tags=dict(request.tags),
-                asset_selection=list(request.asset_selection),
-                parent_run_id=request.parent_run_id,
-                root_run_id=request.root_run_id,
+        tags = dict(request.tags)
+        if request.request_id:
+            tags[REQUEST_ID_TAG] = request.request_id
+        try:
+            return await self._instance.create_run(
+                Run(
+                    run_id=run_id,
+                    job_name=request.job_name,
+                    status=status,
+                    code_location=request.location_name,
+                    run_config_json=request.run_config_json,
+                    # The code that runs must be the code validated here (workers check it).
+                    job_snapshot_id=verdict.job_snapshot_id if verdict is not None else "",
+                    tags=tags,
+                    asset_selection=list(request.asset_selection),
+                    parent_run_id=request.parent_run_id,
+                    root_run_id=request.root_run_id,
+                )
             )
-        )
-        return run
+        except StorageError:
+            # Another coordinator stored this submission's run between the read and here.
+            earlier = await self._instance.get_run(run_id) if request.request_id else None
+            if earlier is not None and same_submission(earlier, request):
+                return self._resubmitted(earlier)
+            raise
+
+    def _resubmitted(self, run: Run) -> SubmitRunReply:
+        self._log.info("run_resubmitted", actor=self.name, run_id=run.run_id)
+        return SubmitRunReply(run=run)
+
+    async def _store_or_roll_back(self, run: Run, event: Event) -> RunTransition:
+        """Move the just-stored `run` by its first lifecycle `event`; if that fails or is
+        cancelled, delete the run, so a submission that raises leaves nothing stored."""
+        try:
+            return await self._instance.transition_run(run.run_id, event)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                try:
+                    await self._instance.delete_run(run.run_id)
+                except DagloomError as exc:
+                    self._log.error(
+                        "run_roll_back_failed", actor=self.name, run_id=run.run_id, error=str(exc)
+                    )
+            raise
 
     def _event(self, run: Run, event_type: EventType, message: str) -> Event:
         return Event(
@@ -257,14 +327,22 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
             level=LogLevel.INFO,
         )
 
-    async def _launch(self, run: Run) -> bool:
+    async def _launch(self, run: Run, *, submitted: bool = False) -> bool:
         """Mark the run STARTING and hand it to the launcher; a run no worker took is
         recorded FAILURE. A run storage will not move to STARTING (canceled meanwhile) is
-        not launched. Returns whether a worker took it."""
-        starting = await self._instance.transition_run(
-            run.run_id, self._event(run, EventType.RUN_STARTING, "Launching run.")
-        )
-        if not starting.applied:
+        not launched. Returns whether a worker took it.
+
+        `submitted`: the run was stored by the submission being handled, which is rolled
+        back if marking it fails. A launcher that does not answer may still have handed
+        the run on, so the FAILURE is a transition storage refuses once a worker claimed
+        the run: then the run is launched after all.
+        """
+        event = self._event(run, EventType.RUN_STARTING, "Launching run.")
+        if submitted:
+            starting = await self._store_or_roll_back(run, event)
+        else:
+            starting = await self._instance.transition_run(run.run_id, event)
+        if not starting.applied:  # canceled meanwhile
             return False
         try:
             reply = await self._launcher.ask(
@@ -275,16 +353,32 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
         except (ActorUnavailableError, TimeoutError) as exc:
             error = f"the run launcher did not answer: {exc}"
         if error:
-            self._log.error("run_launch_failed", actor=self.name, run_id=run.run_id, error=error)
-            await self._instance.transition_run(
-                run.run_id,
-                run_end_event(
-                    run,
-                    EventType.RUN_FAILURE,
-                    f"Run could not be launched: {error}",
-                    DagloomError(error),
-                ),
+            # A launcher that did not answer may still have handed the run on: a run a
+            # worker already claimed is its worker's to end, so only a run still STARTING
+            # is failed here (and a worker's later claim of it is then refused).
+            stored = await self._instance.get_run(run.run_id)
+            outcome = (
+                RunTransition(applied=False, status=stored.status)
+                if stored is not None and stored.status != RunStatus.STARTING
+                else await self._instance.transition_run(
+                    run.run_id,
+                    run_end_event(
+                        run,
+                        EventType.RUN_FAILURE,
+                        f"Run could not be launched: {error}",
+                        DagloomError(error),
+                    ),
+                )
             )
+            if not outcome.applied:
+                self._log.warning(
+                    "run_launch_unanswered_but_claimed",
+                    actor=self.name,
+                    run_id=run.run_id,
+                    status=outcome.status.name,
+                )
+                return True
+            self._log.error("run_launch_failed", actor=self.name, run_id=run.run_id, error=error)
             return False
         self._log.info("run_launched", actor=self.name, run_id=run.run_id, worker=reply.worker)
         return True
@@ -334,10 +428,11 @@ class DefaultRunCoordinator(_Coordinator):
 
     `SubmitRun` validates, stores the run, marks it STARTING and asks the launcher to
     launch it, then replies with the run as stored at submission; a refused submission
-    stores nothing and replies with `error` and `problems`. Submitting with a `run_id`
-    that exists fails the ask (`ActorUnavailableError` from the storage error), so a retried
-    submission never runs twice. `CancelRun` cancels a queued or running run.
-    `NotifyRunEnded` and `AdmitRuns` have nothing to do here.
+    stores nothing and replies with `error` and `problems`. Submitting again with the same
+    `request_id` replies with the run the first try stored and launches nothing; submitting
+    with a `run_id` that exists otherwise fails the ask (`ActorUnavailableError` from the
+    storage error), so a retried submission never runs twice. `CancelRun` cancels a queued
+    or running run. `NotifyRunEnded` and `AdmitRuns` have nothing to do here.
     """
 
     config_model: type[BaseModel] = DefaultRunCoordinatorConfig
@@ -361,7 +456,7 @@ class DefaultRunCoordinator(_Coordinator):
                 run = await self._submit(message, RunStatus.NOT_STARTED)
                 if isinstance(run, SubmitRunReply):
                     return run
-                await self._launch(run)
+                await self._launch(run, submitted=True)
                 return SubmitRunReply(run=run)
             case CancelRunRequest():
                 return await self._cancel(message.run_id)
@@ -443,9 +538,9 @@ class QueuedRunCoordinator(_Coordinator):
 
     async def _timer(self, interval: float) -> None:
         while True:
-            # Through the inbox, so admission still happens one message at a time; a full
-            # inbox means the queue will be looked at soon anyway.
-            with contextlib.suppress(anyio.WouldBlock):
+            # Through the inbox, so admission still happens one message at a time; a busy
+            # inbox means the queue will be looked at soon anyway, so ticks never pile up.
+            if not self.statistics().current_buffer_used:
                 self.deliver_nowait(Envelope(AdmitRunsRequest()))
             await anyio.sleep(interval)
 
@@ -455,8 +550,8 @@ class QueuedRunCoordinator(_Coordinator):
                 run = await self._submit(message, RunStatus.NOT_STARTED)
                 if isinstance(run, SubmitRunReply):
                     return run
-                queued = await self._instance.transition_run(
-                    run.run_id, self._event(run, EventType.RUN_ENQUEUED, "Run queued.")
+                queued = await self._store_or_roll_back(
+                    run, self._event(run, EventType.RUN_ENQUEUED, "Run queued.")
                 )
                 run.status = queued.status
                 self._log.info("run_queued", actor=self.name, run_id=run.run_id)

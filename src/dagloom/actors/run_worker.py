@@ -63,7 +63,10 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
 
     `ExecuteRun` replies at once (accepted, or refused with a reason: no such run, already
     finished, at `max_concurrent_runs`); asking again for a run it is executing is accepted
-    and changes nothing. The run's task loads the job from `jobs` (by the run's code
+    and changes nothing. Accepting is not executing: the run's task first claims the run
+    in storage (its RUN_START), and leaves it alone, logging `run_claim_refused`, when
+    another executor claimed or ended it first; so a run handed to two workers executes
+    once. The run's task loads the job from `jobs` (by the run's code
     location, job name and asset selection), executes it with the executor the job or its
     run config selects, and writes every event to the instance's storage; a job that fails
     to load, a run config that no longer validates, or loaded code whose job snapshot id is

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import TracebackType
@@ -121,10 +122,14 @@ class AsyncClient:
         run_config: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
         asset_selection: Sequence[Sequence[str]] = (),
+        request_id: str | None = None,
     ) -> Run:
         """Submit a run of `job_name` and return it as stored (it may not have started).
 
-        `location_name` may be empty when the API serves one location.
+        `location_name` may be empty when the API serves one location. `request_id` names
+        this launch (default: a fresh uuid4): when a call raises `ActorUnavailableError`
+        the run may or may not be stored, and calling again with the same `request_id` is
+        safe: it returns the run the first call stored, or launches it once.
         """
         request = ApiLaunchRunRequest(
             location_name=location_name,
@@ -132,6 +137,7 @@ class AsyncClient:
             run_config_json=json.dumps(run_config) if run_config else "",
             tags=dict(tags or {}),
             asset_selection=[AssetKeyMessage(path=list(k)) for k in asset_selection],
+            request_id=request_id or str(uuid.uuid4()),
         )
         reply = await self._call(self._api.launch_run, request, job=job_name)
         assert reply.run is not None

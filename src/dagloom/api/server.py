@@ -58,7 +58,9 @@ class DagloomApiService(DagloomApiBase):
 
     `LaunchRun` submits to the coordinator and answers with the run as stored; a refused
     submission answers INVALID_ARGUMENT (run config problems, one `  at key.path: text` line
-    each) or NOT_FOUND (unknown job or location), and stores nothing. `GetRun` and
+    each) or NOT_FOUND (unknown job or location), and stores nothing. A launch answered
+    DEADLINE_EXCEEDED or UNAVAILABLE may or may not be stored: calling again with the same
+    `request_id` answers with the run if it was, and launches it once if it was not. `GetRun` and
     `StreamRunEvents` read storage, so they answer whichever node executes the run;
     `StreamRunEvents` blocks between events and, with `until_run_ends`, ends after the run's
     terminal event. `ReloadLocation` has the code location import its code again and
@@ -104,6 +106,7 @@ class DagloomApiService(DagloomApiBase):
             run_config_json=message.run_config_json,
             tags=dict(message.tags),
             asset_selection=list(message.asset_selection),
+            request_id=message.request_id,
         )
         try:
             reply = await self._coordinator.ask(request, timeout=self._timeout)

@@ -6,6 +6,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import anyio
+from anyio.abc import TaskStatus
 from pydantic import BaseModel
 
 from dagloom.actors._runtime import Clock
@@ -31,7 +33,8 @@ class WorkerPoolRunLauncher(RunLauncher):
 
     `LaunchRun` offers the run to the workers in turn, starting after the one that took the
     last run, and replies with the first that accepts; a worker that is unreachable or
-    full is skipped, and when none accepts the reply's `error` says why each refused.
+    full is skipped, and when none accepts the reply's `error` says why each refused. A
+    worker that does not answer in time keeps the run (`RunLauncher._unanswered`).
     `TerminateRun` asks every worker to stop the run, so the launcher keeps no state and a
     restart loses nothing. Workers tell the coordinator themselves when runs end.
     """
@@ -56,6 +59,11 @@ class WorkerPoolRunLauncher(RunLauncher):
         self._next = 0
         self._timeout = call_timeout
 
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled; offers of runs to slow workers are children of this call."""
+        async with self._open_children():
+            await self.serve(task_status=task_status)
+
     async def _terminate(self, run_id: str) -> TerminateRunReply:
         stopped = False
         for worker in self._workers:
@@ -75,9 +83,12 @@ class WorkerPoolRunLauncher(RunLauncher):
             worker = self._workers[index]
             try:
                 reply = await worker.ask(ExecuteRunRequest(run_id=run_id), timeout=self._timeout)
-            except (ActorUnavailableError, TimeoutError) as exc:
+            except ActorUnavailableError as exc:
                 refusals.append(f"{worker.actor}: {exc}")
                 continue
+            except TimeoutError:
+                self._next = (index + 1) % count
+                return await self._unanswered(run_id, worker, self._timeout)
             assert isinstance(reply, ExecuteRunReply)
             if reply.accepted:
                 self._next = (index + 1) % count

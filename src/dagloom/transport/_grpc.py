@@ -217,7 +217,7 @@ class GrpcRef(Generic[ReqT, RepT]):
     async def tell(self, message: ReqT) -> None:
         """Queue `message` on the remote actor; see `ActorRef.tell`.
 
-        Returns once the remote inbox took it; blocks while that inbox is full.
+        Returns once the remote inbox took it, which never waits for room there.
         """
         await self._call(message, timeout=None, tell=True)
 

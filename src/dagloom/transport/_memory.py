@@ -74,11 +74,11 @@ class MemoryRef(Generic[ReqT, RepT]):
         return cross_wire(message, method.request_type)
 
     async def tell(self, message: ReqT) -> None:
-        """Queue `message`, blocking while the inbox is full; see `ActorRef.tell`."""
+        """Queue `message`; never waits for room (see `ActorRef.tell`)."""
         await self._actor.deliver(Envelope(self._outgoing(message)))
 
     def tell_nowait(self, message: ReqT) -> None:
-        """Queue `message` or raise `anyio.WouldBlock` at once if the inbox is full."""
+        """Queue `message` at once; a tell always finds room, so it never blocks."""
         self._actor.deliver_nowait(Envelope(self._outgoing(message)))
 
     async def ask(self, message: ReqT, *, timeout: float | None = None) -> RepT:  # noqa: ASYNC109 - over gRPC it travels as the call's deadline

@@ -18,8 +18,8 @@ class ActorRef(Protocol[ReqT_contra, RepT_co]):
     `ask` outlives its timeout. Neither call retries on its own, because a message that may
     have been delivered must not be delivered twice behind the caller's back.
 
-    There is no `tell_nowait` here: a non-blocking send cannot cross a network. The memory
-    transport's refs have one.
+    There is no `tell_nowait` here: a send that cannot wait cannot cross a network. The
+    memory transport's refs have one.
     """
 
     @property
@@ -28,18 +28,20 @@ class ActorRef(Protocol[ReqT_contra, RepT_co]):
         ...
 
     async def tell(self, message: ReqT_contra) -> None:
-        """Deliver `message` and return without its reply.
+        """Deliver `message`, a fact, and return without its reply.
 
-        Blocks while the actor's inbox is full (backpressure). Returns once the message is
-        queued, not once it is handled. Cancelling it before it returns may or may not have
-        delivered the message.
+        Never waits for room in the actor's inbox (only asks do, which is what keeps actors
+        that tell each other facts out of deadlocks); over gRPC it waits for the network.
+        Returns once the message is queued, not once it is handled. Cancelling it before it
+        returns may or may not have delivered the message.
         """
         ...
 
     async def ask(self, message: ReqT_contra, *, timeout: float | None = None) -> RepT_co:  # noqa: ASYNC109 - over gRPC it travels as the call's deadline
         """Deliver `message` and return the actor's reply.
 
-        Blocks while the inbox is full and until the reply comes; `timeout` (seconds) bounds
-        both and raises `TimeoutError`. A timed-out or cancelled ask may still be handled.
+        Blocks while the inbox is full of asks and until the reply comes; `timeout`
+        (seconds) bounds both and raises `TimeoutError`. A timed-out or cancelled ask may
+        still be handled (unless the actor drops asks nobody waits for and had not taken it).
         """
         ...

@@ -7,11 +7,15 @@ import time
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, assert_never
 
+import structlog
+
 from dagloom.actors._runtime import Actor, Clock, Envelope
 from dagloom.actors.run_worker import run_end_event
 from dagloom.errors import ActorUnavailableError, DagloomError
 from dagloom.messages import EventType, Run, RunStatus
 from dagloom.messages.rpc import (
+    ExecuteRunReply,
+    ExecuteRunRequest,
     LaunchRunReply,
     LaunchRunRequest,
     RunEnded,
@@ -44,7 +48,10 @@ class RunLauncher(Actor[RunLauncherRequest, RunLauncherReply]):
     repeated notice as harmless.
 
     An implementation writes `_launch` and `_terminate`, and overrides `_run_ended` and
-    `_worker_exited` when it keeps state about its runs or workers.
+    `_worker_exited` when it keeps state about its runs or workers. A worker that does not
+    answer `ExecuteRun` in time keeps the run (`_unanswered`): a launcher never offers a
+    run to a second worker because the first was slow, and each worker claims its run in
+    storage before executing it, so a run executes at most once.
     """
 
     service = RunLauncherBase
@@ -61,6 +68,7 @@ class RunLauncher(Actor[RunLauncherRequest, RunLauncherReply]):
         super().__init__(name, inbox_size=inbox_size, clock=clock)
         self._instance = instance
         self._coordinator = coordinator
+        self._log = structlog.get_logger("dagloom.actors")
 
     def report_to(self, coordinator: ActorRef[Any, Any] | None) -> None:
         """Tell `coordinator` when runs end; call before `run`."""
@@ -73,6 +81,68 @@ class RunLauncher(Actor[RunLauncherRequest, RunLauncherReply]):
         run = await self._instance.get_run(run_id)
         status = run.status if run is not None else RunStatus.UNSPECIFIED
         await self._coordinator.tell(RunEnded(run_id=run_id, status=status))
+
+    async def _unanswered(
+        self,
+        run_id: str,
+        worker: ActorRef[Any, Any],
+        call_timeout: float,
+        *,
+        name: str | None = None,
+    ) -> LaunchRunReply:
+        """Resolve an `ExecuteRun` of `run_id` that `worker` did not answer within `call_timeout`.
+
+        The request may sit behind the worker's busy loop and still be served, or may have
+        been dropped with its deadline: the run stays with `worker` (the reply names it,
+        as `name` when given),
+        and a child task offers it to that worker again until storage shows the run
+        claimed or ended (`_offer_until_settled`). It is never offered to a second worker.
+        Logs `run_launch_unanswered` with the status storage shows now.
+        """
+        run = await self._instance.get_run(run_id)
+        status = run.status if run is not None else RunStatus.UNSPECIFIED
+        self._log.warning(
+            "run_launch_unanswered",
+            actor=self.name,
+            run_id=run_id,
+            worker=worker.actor,
+            status=status.name,
+        )
+        if run is None:
+            return LaunchRunReply(error=f"no run with id {run_id!r}")
+        assert self._children is not None, "a launcher that can time out runs children"
+        self._children.start_soon(self._offer_until_settled, run, worker, call_timeout)
+        return LaunchRunReply(worker=name or worker.actor)
+
+    async def _offer_until_settled(
+        self, run: Run, worker: ActorRef[Any, Any], call_timeout: float
+    ) -> None:
+        """Ask `worker` to execute `run` until it answers or storage shows the run past
+        STARTING. Asking a worker again for a run it has changes nothing, and its claim
+        keeps the run single. A refusal or an unreachable worker ends the run FAILURE,
+        unless a claim got there first (the transition is refused then)."""
+        while True:
+            stored = await self._instance.get_run(run.run_id)
+            if stored is None or stored.status != RunStatus.STARTING:
+                return
+            try:
+                reply = await worker.ask(ExecuteRunRequest(run_id=run.run_id), timeout=call_timeout)
+            except TimeoutError:
+                continue
+            except ActorUnavailableError as exc:
+                error = f"its worker {worker.actor} is unreachable: {exc}"
+            else:
+                assert isinstance(reply, ExecuteRunReply)
+                if reply.accepted:
+                    return
+                error = f"its worker {worker.actor} refused it: {reply.message}"
+            await self._instance.transition_run(
+                run.run_id,
+                run_end_event(
+                    run, EventType.RUN_FAILURE, f"Run failed: {error}.", DagloomError(error)
+                ),
+            )
+            return
 
     async def _record_worker_lost(
         self, run: Run, *, terminating: bool, canceled: str, failure: str

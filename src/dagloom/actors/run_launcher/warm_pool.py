@@ -64,7 +64,9 @@ class WarmPoolRunLauncher(RunLauncher):
 
     `run` starts the members one by one and reports ready once all serve (a member that
     fails to start raises `WorkerStartError` naming its log). Each launched run is watched
-    in storage; its end is forwarded to the coordinator. `TerminateRun` asks the member to
+    in storage; its end is forwarded to the coordinator. A member that does not answer
+    `ExecuteRun` within `call_timeout` keeps the run (see `RunLauncher._unanswered`); an
+    unreachable one is skipped for the next. `TerminateRun` asks the member to
     stop the run (recorded CANCELED by it); when the member is unreachable the launcher
     records the run CANCELED itself. A member that exits is replaced, and its unfinished
     runs are recorded FAILURE (or CANCELED if they were being terminated). Cancelling `run`
@@ -187,17 +189,27 @@ class WarmPoolRunLauncher(RunLauncher):
                 reply = await member.ref.ask(
                     ExecuteRunRequest(run_id=run_id), timeout=self._call_timeout
                 )
-            except (ActorUnavailableError, TimeoutError) as exc:
+            except ActorUnavailableError as exc:
+                # Not served: the next member may take the run (its claim keeps it single).
                 errors.append(f"{member.name}: {exc}")
                 continue
+            except TimeoutError:
+                self._keep(run_id, member)
+                return await self._unanswered(
+                    run_id, member.ref, self._call_timeout, name=member.name
+                )
             assert isinstance(reply, ExecuteRunReply)
             if not reply.accepted:
                 return LaunchRunReply(error=reply.message)
-            self._where[run_id] = member.name
-            assert self._children is not None
-            self._children.start_soon(self._watch_run, run_id)
+            self._keep(run_id, member)
             return LaunchRunReply(worker=member.name)
         return LaunchRunReply(error="no warm pool worker is serving: " + "; ".join(errors))
+
+    def _keep(self, run_id: str, member: _Member) -> None:
+        """Note that `member` has the run, and watch the run until it ends."""
+        self._where[run_id] = member.name
+        assert self._children is not None
+        self._children.start_soon(self._watch_run, run_id)
 
     async def _watch_run(self, run_id: str) -> None:
         async for _ in self._instance.watch_run_events(run_id):

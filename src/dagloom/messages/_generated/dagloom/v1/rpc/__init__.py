@@ -214,6 +214,12 @@ class ApiLaunchRunRequest(betterproto2.Message):
         5, betterproto2.TYPE_MESSAGE, repeated=True
     )
 
+    request_id: "str" = betterproto2.field(30, betterproto2.TYPE_STRING)
+    """
+    optional: the client's id for this launch; retrying with the same id returns the run
+    the first call stored instead of launching another
+    """
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "ApiLaunchRunRequest", ApiLaunchRunRequest)
 
@@ -722,6 +728,12 @@ class SubmitRunRequest(betterproto2.Message):
     parent_run_id: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
 
     root_run_id: "str" = betterproto2.field(8, betterproto2.TYPE_STRING)
+
+    request_id: "str" = betterproto2.field(30, betterproto2.TYPE_STRING)
+    """
+    optional: the caller's id for this submission; submitting again with the same id
+    returns the run the first submission stored instead of storing another
+    """
 
 
 default_message_pool.register_message("dagloom.v1.rpc", "SubmitRunRequest", SubmitRunRequest)
