@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from dagloom.cli import app
 from dagloom.code.workspace import parse_listening_line
+from tests.integration._stacks import START_TIMEOUT
 
 REPO = Path(__file__).resolve().parents[2]
 NUMBERS = REPO / "examples" / "numbers.py"
@@ -57,7 +58,7 @@ async def dev_server(
         assert process.stdout is not None
         lines: list[str] = []
         buffered = ""
-        with anyio.fail_after(60):
+        with anyio.fail_after(START_TIMEOUT):
             while not any(line.endswith("ready") for line in lines):
                 chunk = await process.stdout.receive()
                 buffered += chunk.decode()

@@ -33,8 +33,9 @@ LOCATIONS = {
     "numbers": {"python_file": str(REPO / "examples" / "numbers.py")},
     "suite": {"python_file": str(Path(__file__).with_name("defs.py"))},
 }
-START_TIMEOUT = 60.0
-"""Seconds a node process may take to import dagloom and the user code and serve."""
+START_TIMEOUT = 120.0
+"""Seconds a node process may take to import dagloom and the user code and serve: a deadline,
+not a measure (a three-node stack took ~30 s to start on 2 cores at load average 11)."""
 
 
 @dataclass
