@@ -44,6 +44,7 @@ from dagloom.messages.rpc import (
     ValidateRunRequest,
 )
 from dagloom.transport import GrpcRef, GrpcTransport, split_address
+from tests._ports import reserved_ports
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NUMBERS = str(EXAMPLES / "numbers.py")
@@ -237,8 +238,14 @@ async def test_reload_over_grpc_picks_up_a_change_and_survives_a_broken_one(
 async def test_a_ref_survives_the_server_being_killed_and_restarted_on_its_port(
     tmp_path: Path, client: GrpcTransport
 ) -> None:
-    with anyio.fail_after(90):
-        async with code_server("-f", NUMBERS, "--port", "0", cwd=tmp_path) as (process, address):
+    # The port is held for the whole test, so nothing else can take it while the server
+    # is down.
+    with reserved_ports(["code"]) as ports, anyio.fail_after(90):
+        port = str(ports["code"])
+        async with code_server("-f", NUMBERS, "--port", port, cwd=tmp_path) as (
+            process,
+            address,
+        ):
             await wait_ready(client, address)
             ref = location(client, address, "numbers")
             before = await snapshot_of(ref)
@@ -249,8 +256,7 @@ async def test_a_ref_survives_the_server_being_killed_and_restarted_on_its_port(
             await ref.ask(GetSnapshotRequest(), timeout=5)
         assert info.value.address == address
 
-        _, port = split_address(address)
-        async with code_server("-f", NUMBERS, "--port", str(port), cwd=tmp_path) as (
+        async with code_server("-f", NUMBERS, "--port", port, cwd=tmp_path) as (
             _,
             same_address,
         ):

@@ -15,7 +15,8 @@ from anyio.abc import Process
 from typer.testing import CliRunner
 
 from dagloom.cli import app
-from tests.integration._stacks import free_port
+from dagloom.code.workspace import parse_listening_line
+from tests.integration._stacks import START_TIMEOUT
 
 REPO = Path(__file__).resolve().parents[2]
 NUMBERS = REPO / "examples" / "numbers.py"
@@ -47,30 +48,27 @@ def test_dev_needs_code() -> None:
 async def dev_server(
     home: Path, code: tuple[str, ...] = ("-f", str(NUMBERS), "-f", str(SUITE))
 ) -> AsyncIterator[tuple[str, list[str]]]:
-    """`dagloom dev` on `code` (default: the two example files); yields the API address and
-    what it printed up to `ready`. Terminated on the way out."""
-    api = f"127.0.0.1:{free_port()}"
-    command = [
-        sys.executable,
-        "-m",
-        "dagloom.cli",
-        "dev",
-        *code,
-        "--api-port",
-        api.rpartition(":")[2],
-    ]
+    """`dagloom dev` on `code` (default: the two example files), its API on a port the OS
+    picks; yields the API address it reports and what it printed up to `ready`. Terminated
+    on the way out."""
+    command = [sys.executable, "-m", "dagloom.cli", "dev", *code, "--api-port", "0"]
     env = {**os.environ, "DAGLOOM_HOME": str(home)}
     process: Process = await anyio.open_process(command, env=env, stderr=None)
     try:
         assert process.stdout is not None
         lines: list[str] = []
         buffered = ""
-        with anyio.fail_after(60):
+        with anyio.fail_after(START_TIMEOUT):
             while not any(line.endswith("ready") for line in lines):
                 chunk = await process.stdout.receive()
                 buffered += chunk.decode()
                 *done, buffered = buffered.split("\n")
                 lines += done
+        (api,) = [
+            address
+            for line in lines
+            if "public gRPC API" in line and (address := parse_listening_line(line)) is not None
+        ]
         yield api, lines
     finally:
         process.terminate()
@@ -112,7 +110,11 @@ async def test_dev_serves_and_job_launch_follows_runs_to_their_end(tmp_path: Pat
 
 
 async def test_job_launch_without_an_api_exits_2() -> None:
-    code, output = await _launch(f"127.0.0.1:{free_port()}", "-j", "anything")
+    # A port held bound but not listening: connecting to it is refused, and no other
+    # process can start listening on it meanwhile.
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        code, output = await _launch(f"127.0.0.1:{bound.getsockname()[1]}", "-j", "anything")
     assert code == 2
     assert "unreachable" in output
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 import functools
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,14 +26,16 @@ from dagloom.messages.rpc import PingReply, PingRequest
 from dagloom.topology import parse_topology
 from dagloom.topology.wiring import run_node
 from dagloom.transport import GrpcTransport, MemoryTransport
+from tests._ports import reserved_ports
 
 REPO = Path(__file__).resolve().parents[2]
 LOCATIONS = {
     "numbers": {"python_file": str(REPO / "examples" / "numbers.py")},
     "suite": {"python_file": str(Path(__file__).with_name("defs.py"))},
 }
-START_TIMEOUT = 60.0
-"""Seconds a node process may take to import dagloom and the user code and serve."""
+START_TIMEOUT = 120.0
+"""Seconds a node process may take to import dagloom and the user code and serve: a deadline,
+not a measure (a three-node stack took ~30 s to start on 2 cores at load average 11)."""
 
 
 @dataclass
@@ -43,13 +44,6 @@ class Stack:
 
     client: AsyncClient
     processes: dict[str, NodeProcess] = field(default_factory=dict)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @asynccontextmanager
@@ -151,15 +145,15 @@ class Hosts:
     prefix: dict[str, list[str]] = field(default_factory=dict)
 
 
+PORTS = ("control", "code", "workers", "api")
+"""What listens in a three-node stack: each node's gRPC port, and the API's."""
+
+
 def three_node_topology(
-    tmp: Path, instance: dict[str, Any], hosts: Hosts
+    tmp: Path, instance: dict[str, Any], hosts: Hosts, ports: dict[str, int]
 ) -> tuple[Path, dict[str, str], str]:
-    """Write a control/code/workers topology under `tmp`; return its path, each node's
-    gRPC address and the API address."""
-    ports = {name: free_port() for name in ("control", "code", "workers", "api")}
-    if hosts.prefix:
-        # Each namespace has its own ports; any fixed free-looking ones will do.
-        ports = {"control": 4100, "code": 4000, "workers": 4200, "api": 3030}
+    """Write a control/code/workers topology listening on `ports` (one for each of `PORTS`)
+    under `tmp`; return its path, each node's gRPC address and the API address."""
     topology = {
         "instance": instance,
         "locations": LOCATIONS,
@@ -200,7 +194,22 @@ async def process_stack(
     """Three `dagloom serve` processes (code, workers, control) on one instance; every
     child is terminated on the way out, whatever happened."""
     hosts = hosts or Hosts()
-    path, addresses, api = three_node_topology(tmp, instance, hosts)
+    with ExitStack() as held:
+        if hosts.prefix:
+            # Each network namespace has ports of its own, free whatever runs beside it.
+            ports = {"control": 4100, "code": 4000, "workers": 4200, "api": 3030}
+        else:
+            ports = held.enter_context(reserved_ports(PORTS))
+        path, addresses, api = three_node_topology(tmp, instance, hosts, ports)
+        async with _node_processes(tmp, hosts, path, addresses, api) as stack:
+            yield stack
+
+
+@asynccontextmanager
+async def _node_processes(
+    tmp: Path, hosts: Hosts, path: Path, addresses: dict[str, str], api: str
+) -> AsyncIterator[Stack]:
+    """Start the three nodes of the topology at `path`; stop them on the way out."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     nodes = {
         name: NodeProcess(

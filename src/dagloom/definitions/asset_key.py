@@ -9,6 +9,27 @@ from typing import Union
 from dagloom.errors import DefinitionError
 
 _PART = re.compile(r"^[A-Za-z0-9_\-.]+$")
+_SEPARATORS = ("/", "\\")
+
+
+def path_component_problem(part: object) -> str | None:
+    """Why `part` cannot be one component of a file path kept under a base folder, or None.
+
+    Refused: a non-string, the empty string, `.` and `..`, NUL, and `/` or `\\` (so no
+    absolute path either). Pure; the one rule that asset keys and the filesystem IO manager
+    both apply, so no key, run id, step key or output name can name a file outside it.
+    """
+    if not isinstance(part, str):
+        return f"is a {type(part).__name__}, not a string"
+    if not part:
+        return "is empty"
+    if part in (".", ".."):
+        return "names a folder itself, not a file in it"
+    if "\0" in part:
+        return "contains NUL"
+    if any(sep in part for sep in _SEPARATORS):
+        return "contains a path separator"
+    return None
 
 
 class AssetKey:
@@ -25,10 +46,15 @@ class AssetKey:
         if not parts:
             raise DefinitionError("an AssetKey needs at least one path component")
         for part in parts:
-            if not isinstance(part, str) or not _PART.match(part):
+            problem = path_component_problem(part)
+            if problem is None and isinstance(part, str) and not _PART.match(part):
+                problem = "has a character other than letters, digits, '_', '-' or '.'"
+            if problem is not None:
                 raise DefinitionError(
-                    f"asset key component {part!r} in {list(parts)!r} must be a non-empty "
-                    "string of letters, digits, '_', '-' or '.'"
+                    f"asset key {list(parts)!r}: component {part!r} {problem}; a component "
+                    "is a non-empty string of letters, digits, '_', '-' or '.', and not "
+                    "'.' or '..'",
+                    name="/".join(str(p) for p in parts),
                 )
         object.__setattr__(self, "path", parts)
         object.__setattr__(self, "_hash", hash(parts))
@@ -79,4 +105,4 @@ class AssetKey:
 CoercibleToAssetKey = Union[AssetKey, str, Sequence[str]]  # noqa: UP007 - runtime alias
 
 
-__all__ = ["AssetKey", "CoercibleToAssetKey"]
+__all__ = ["AssetKey", "CoercibleToAssetKey", "path_component_problem"]

@@ -3,6 +3,7 @@
 `InMemoryIOManager` keeps values in a dict (the default for `execute_in_process`);
 `FilesystemIOManager` pickles them under a base directory (`$DAGLOOM_HOME/storage` unless
 configured) — assets at their key path, op outputs under `<run_id>/<step_key>/<output>`.
+Every path it reads or writes is checked to lie inside that directory.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 import os
 import pickle
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dagloom.definitions.asset_key import AssetKey
+from dagloom.definitions.asset_key import AssetKey, path_component_problem
 from dagloom.definitions.resources import ConfigurableResource, ResourceDefinition
 from dagloom.errors import DagloomError
 
@@ -194,18 +195,55 @@ def default_storage_dir() -> Path:
     return Path(os.environ.get("DAGLOOM_HOME", ".dagloom")) / "storage"
 
 
+def contained_path(base: Path, parts: Sequence[str], what: str) -> Path:
+    """The file `base/parts[0]/…/parts[-1]`, resolved, after proving it lies inside `base`.
+
+    Each part must be one plain path component (see `path_component_problem`), and the
+    resolved path (symlinks followed, so a link inside `base` pointing out is caught too)
+    must be strictly below the resolved `base`; otherwise `DagloomError` names `what` and
+    the offending part. Pure apart from reading symlinks; creates nothing.
+    """
+    for part in parts:
+        problem = path_component_problem(part)
+        if problem is not None:
+            raise DagloomError(
+                f"{what}: path component {part!r} of {list(parts)!r} {problem}; refusing "
+                f"a path that could leave the storage folder {base}"
+            )
+    root = base.resolve()
+    path = root.joinpath(*parts).resolve()
+    if path == root or not path.is_relative_to(root):
+        raise DagloomError(
+            f"{what}: {'/'.join(parts)!r} resolves to {path}, outside the storage folder {root}"
+        )
+    return path
+
+
 class FilesystemIOManager(ConfigurableIOManager):
-    """Pickles values to files under `base_dir` (default `$DAGLOOM_HOME/storage`)."""
+    """Pickles values to files under `base_dir` (default `$DAGLOOM_HOME/storage`).
+
+    Every path it writes or unpickles is resolved and must lie inside `base_dir`: a key,
+    run id, step key, output or mapping key that would lead out of it (`..`, separators,
+    NUL, a symlink pointing out) is refused with `DagloomError` before any file is touched,
+    so values are only ever read from this manager's own storage.
+    """
 
     base_dir: str | None = None
 
     def _root(self) -> Path:
         return Path(self.base_dir) if self.base_dir else default_storage_dir()
 
+    def _asset_path(self, key: AssetKey) -> Path:
+        return contained_path(self._root(), key.path, f"asset {key.to_user_string()!r}")
+
     def _path(self, context: OutputContext) -> Path:
         if context.asset_key is not None:
-            return self._root().joinpath(*context.asset_key.path)
-        return self._root().joinpath(*context.get_identifier())
+            return self._asset_path(context.asset_key)
+        return contained_path(
+            self._root(),
+            context.get_identifier(),
+            f"output {context.name!r} of step {context.step_key!r} in run {context.run_id!r}",
+        )
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:
         path = self._path(context)
@@ -221,7 +259,7 @@ class FilesystemIOManager(ConfigurableIOManager):
         if upstream is not None:
             path = self._path(upstream)
         elif context.asset_key is not None:
-            path = self._root().joinpath(*context.asset_key.path)
+            path = self._asset_path(context.asset_key)
         else:
             raise DagloomError(f"input {context.name!r} has no upstream output to load")
         try:
