@@ -1,11 +1,17 @@
 """dagloom: declare ops, jobs, assets, schedules and sensors with Dagster's names; run them.
 
 This namespace holds the public API only. Importing it stays light (no server, gRPC or
-GraphQL stacks): those load when a server or client is started.
+GraphQL stacks): those load when a server or client is started, and the few names below that
+would pull in storage load on first use (`__getattr__`).
+
+`dagloom.definitions` is both the definitions package and Dagster's `@definitions` decorator.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from dagloom import definitions as definitions  # the package, callable as @definitions
 from dagloom.definitions import *  # noqa: F403 - the definitions API is the public API
 from dagloom.definitions import __all__ as _definitions_all
 from dagloom.errors import (
@@ -13,6 +19,8 @@ from dagloom.errors import (
     DagloomError,
     DagloomExecutionError,
     DagloomInvalidSelectionError,
+    DagsterInvalidConfigError,
+    DagsterInvalidDefinitionError,
     DefinitionError,
     Failure,
     RetryRequested,
@@ -26,11 +34,31 @@ from dagloom.execution.context import (
     build_asset_context,
     build_op_context,
 )
+from dagloom.execution.event_view import DagsterEvent, DagsterEventType
 from dagloom.execution.result import ExecuteInProcessResult
+from dagloom.execution.run_config import validate_run_config
 from dagloom.messages import EventType as DagloomEventType
 from dagloom.messages import RunStatus as DagloomRunStatus
 
+if TYPE_CHECKING:
+    from dagloom.instance import DagloomInstance
+    from dagloom.instance import DagloomInstance as DagsterInstance
+
 __version__ = "0.1.0"
+
+_LAZY = {"DagloomInstance": "DagloomInstance", "DagsterInstance": "DagloomInstance"}
+
+
+def __getattr__(name: str) -> Any:
+    """Names whose modules open storage load here, on first use."""
+    if name in _LAZY:
+        import dagloom.instance
+
+        value = getattr(dagloom.instance, _LAZY[name])
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'dagloom' has no attribute {name!r}")
+
 
 __all__ = [
     *_definitions_all,
@@ -39,8 +67,14 @@ __all__ = [
     "DagloomError",
     "DagloomEventType",
     "DagloomExecutionError",
+    "DagloomInstance",
     "DagloomInvalidSelectionError",
     "DagloomRunStatus",
+    "DagsterEvent",
+    "DagsterEventType",
+    "DagsterInstance",
+    "DagsterInvalidConfigError",
+    "DagsterInvalidDefinitionError",
     "DefinitionError",
     "ExecuteInProcessResult",
     "Failure",
@@ -51,4 +85,6 @@ __all__ = [
     "UserCodeError",
     "build_asset_context",
     "build_op_context",
+    "definitions",
+    "validate_run_config",
 ]

@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, overload
 
-from dagloom.definitions.config import RunConfig, coerce_run_config
+from dagloom.definitions.config import ConfigMapping, RunConfig, coerce_run_config
 from dagloom.definitions.executor import ExecutorDefinition, in_process_executor
 from dagloom.definitions.graph import compose
 from dagloom.definitions.node import Node, validate_nodes
@@ -54,7 +54,7 @@ class JobDefinition:
         metadata: Mapping[str, Any] | None = None,
         resource_defs: Mapping[str, Any] | None = None,
         executor_def: ExecutorDefinition | None = None,
-        config: Mapping[str, Any] | RunConfig | None = None,
+        config: Mapping[str, Any] | RunConfig | ConfigMapping | None = None,
         op_retry_policy: RetryPolicy | None = None,
         asset_layer: AssetLayer | None = None,
         graph_outputs: Mapping[tuple[str, str], tuple[str, str]] | None = None,
@@ -68,7 +68,11 @@ class JobDefinition:
         self.metadata = dict(metadata or {})
         self.resource_defs = dict(resource_defs or {})
         self.executor_def = executor_def or in_process_executor
-        self.default_run_config = coerce_run_config(config)
+        # With a ConfigMapping, run config is the mapping's outer config (see run_config.py).
+        self.config_mapping = config if isinstance(config, ConfigMapping) else None
+        self.default_run_config = (
+            {} if isinstance(config, ConfigMapping) else coerce_run_config(config)
+        )
         self.op_retry_policy = op_retry_policy
         self.asset_layer = asset_layer
         # (graph node name, graph output) -> (op node, output) for graphs inlined in the job
@@ -122,7 +126,7 @@ class JobDefinition:
             metadata=self.metadata,
             resource_defs=self.resource_defs if resource_defs is None else resource_defs,
             executor_def=self.executor_def,
-            config=self.default_run_config,
+            config=self.config_mapping or self.default_run_config,
             op_retry_policy=self.op_retry_policy,
             asset_layer=self.asset_layer if asset_layer is None else asset_layer,
             graph_outputs=self.graph_outputs if graph_outputs is None else graph_outputs,
@@ -206,7 +210,7 @@ def job(
     metadata: Mapping[str, Any] | None = None,
     resource_defs: Mapping[str, Any] | None = None,
     executor_def: ExecutorDefinition | None = None,
-    config: Mapping[str, Any] | RunConfig | None = None,
+    config: Mapping[str, Any] | RunConfig | ConfigMapping | None = None,
     op_retry_policy: RetryPolicy | None = None,
 ) -> Callable[[Callable[..., Any]], JobDefinition]: ...
 
@@ -221,7 +225,7 @@ def job(
     metadata: Mapping[str, Any] | None = None,
     resource_defs: Mapping[str, Any] | None = None,
     executor_def: ExecutorDefinition | None = None,
-    config: Mapping[str, Any] | RunConfig | None = None,
+    config: Mapping[str, Any] | RunConfig | ConfigMapping | None = None,
     op_retry_policy: RetryPolicy | None = None,
 ) -> JobDefinition | Callable[[Callable[..., Any]], JobDefinition]:
     """Declare a job: the body calls ops to wire them; it runs once, at definition time."""

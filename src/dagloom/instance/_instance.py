@@ -153,6 +153,11 @@ class DagloomInstance:
         )
 
     @classmethod
+    def get(cls) -> DagloomInstance:
+        """The instance of `$DAGLOOM_HOME` (Dagster's name for `open()`)."""
+        return cls.open()
+
+    @classmethod
     def ephemeral(cls) -> DagloomInstance:
         """An in-memory instance whose home is a temporary directory removed on exit."""
         home = Path(tempfile.mkdtemp(prefix="dagloom-"))
