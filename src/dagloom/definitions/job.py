@@ -149,16 +149,17 @@ class JobDefinition:
         Raises RuntimeError when called from inside a running event loop."""
         from dagloom.execution.run import run_sync
 
+        run = self.execute_in_process_async(
+            run_config=run_config,
+            instance=instance,
+            resources=resources,
+            raise_on_error=raise_on_error,
+            op_selection=op_selection,
+            run_id=run_id,
+            tags=tags,
+        )
         return run_sync(
-            self.execute_in_process_async(
-                run_config=run_config,
-                instance=instance,
-                resources=resources,
-                raise_on_error=raise_on_error,
-                op_selection=op_selection,
-                run_id=run_id,
-                tags=tags,
-            ),
+            run if instance is None else instance.run_open(run),
             what=f"{self.name}.execute_in_process()",
         )
 
