@@ -296,3 +296,13 @@ def test_a_malformed_schema_is_a_definition_error() -> None:
         @dg.op(config_schema={"xs": [int, str]})
         def bad_schema() -> None:
             return None
+
+
+def test_direct_invocation_with_bad_config_raises_dagster_invalid_config_error() -> None:
+    @dg.op(config_schema={"n": int})
+    def count(context: dg.OpExecutionContext) -> int:
+        return int(context.op_config["n"])
+
+    assert count(dg.build_op_context(config={"n": 3})) == 3
+    with pytest.raises(dg.DagsterInvalidConfigError):
+        count(dg.build_op_context(config={"n": "three"}))

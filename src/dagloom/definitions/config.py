@@ -12,7 +12,7 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel, ConfigDict
 
-from dagloom.errors import ConfigError
+from dagloom.errors import ConfigError, DagsterInvalidConfigError
 
 KeyPath = tuple[str | int, ...]
 
@@ -97,16 +97,10 @@ class ConfigMapping:
         """Validate `config` against the outer schema (raising DagsterInvalidConfigError
         with its key paths) and return the run config `config_fn` maps it to."""
         from dagloom.definitions.config_types import process_config
-        from dagloom.errors import DagsterInvalidConfigError
 
         value: Any = config
         if self.config_model is not None:
-            try:
-                value = validate_model(self.config_model, config, (), what="config mapping")
-            except ConfigError as exc:
-                raise DagsterInvalidConfigError(
-                    "invalid config for config mapping", problems=exc.problems
-                ) from exc
+            value = validate_model(self.config_model, config, (), what="config mapping")
         elif self.config_field is not None:
             value = process_config(self.config_field, config, (), "config mapping")
         return coerce_run_config(self.config_fn(value))
@@ -162,8 +156,8 @@ def coerce_run_config(run_config: Mapping[str, Any] | RunConfig | None) -> dict[
 def validate_model(
     model: type[BaseModel], value: Any, path: Sequence[str | int], *, what: str
 ) -> BaseModel:
-    """Validate `value` against `model`; on failure raise ConfigError naming each key path
-    below `path` and what was expected."""
+    """Validate `value` against `model`; on failure raise DagsterInvalidConfigError (a
+    ConfigError) naming each key path below `path` and what was expected."""
     if isinstance(value, model):
         return value
     if value is None:
@@ -173,7 +167,7 @@ def validate_model(
     try:
         return model.model_validate(value)
     except pydantic.ValidationError as exc:
-        raise ConfigError(
+        raise DagsterInvalidConfigError(
             f"invalid config for {what}", problems=problems_from(exc, tuple(path))
         ) from exc
 
