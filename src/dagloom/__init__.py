@@ -34,34 +34,84 @@ from dagloom.execution.context import (
     build_asset_context,
     build_op_context,
 )
-from dagloom.execution.event_view import DagsterEvent, DagsterEventType
 from dagloom.execution.result import ExecuteInProcessResult
-from dagloom.execution.run_config import validate_run_config
 from dagloom.messages import EventType as DagloomEventType
 from dagloom.messages import RunStatus as DagloomRunStatus
 
 if TYPE_CHECKING:
+    from dagloom.definitions.config_types import (
+        Array,
+        BoolSource,
+        Enum,
+        EnumValue,
+        Field,
+        IntSource,
+        Noneable,
+        Permissive,
+        Selector,
+        Shape,
+        StringSource,
+    )
+    from dagloom.execution.event_view import DagsterEvent, DagsterEventType
+    from dagloom.execution.run_config import validate_run_config
     from dagloom.instance import DagloomInstance
     from dagloom.instance import DagloomInstance as DagsterInstance
 
 __version__ = "0.1.0"
 
-_LAZY = {"DagloomInstance": "DagloomInstance", "DagsterInstance": "DagloomInstance"}
+_CONFIG_TYPES = "dagloom.definitions.config_types"
+# name -> (module, attribute): loaded on first use, so `import dagloom` does not pay for them.
+_LAZY: dict[str, tuple[str, str]] = {
+    **{
+        name: (_CONFIG_TYPES, name)
+        for name in (
+            "Array",
+            "BoolSource",
+            "Enum",
+            "EnumValue",
+            "Field",
+            "IntSource",
+            "Noneable",
+            "Permissive",
+            "Selector",
+            "Shape",
+            "StringSource",
+        )
+    },
+    "DagsterEvent": ("dagloom.execution.event_view", "DagsterEvent"),
+    "DagsterEventType": ("dagloom.execution.event_view", "DagsterEventType"),
+    "validate_run_config": ("dagloom.execution.run_config", "validate_run_config"),
+    "DagloomInstance": ("dagloom.instance", "DagloomInstance"),
+    "DagsterInstance": ("dagloom.instance", "DagloomInstance"),
+}
 
 
 def __getattr__(name: str) -> Any:
-    """Names whose modules open storage load here, on first use."""
-    if name in _LAZY:
-        import dagloom.instance
+    """The names of `_LAZY`, imported on first use and then kept as module globals."""
+    try:
+        module_name, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'dagloom' has no attribute {name!r}") from None
+    import importlib
 
-        value = getattr(dagloom.instance, _LAZY[name])
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'dagloom' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), attribute)
+    globals()[name] = value
+    return value
 
 
 __all__ = [
     *_definitions_all,
+    "Array",
+    "BoolSource",
+    "Enum",
+    "EnumValue",
+    "Field",
+    "IntSource",
+    "Noneable",
+    "Permissive",
+    "Selector",
+    "Shape",
+    "StringSource",
     "AssetExecutionContext",
     "ConfigError",
     "DagloomError",

@@ -31,19 +31,6 @@ from dagloom.definitions.asset_job import (
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.asset_selection import AssetSelection
 from dagloom.definitions.config import Config, ConfigMapping, PermissiveConfig, RunConfig
-from dagloom.definitions.config_types import (
-    Array,
-    BoolSource,
-    Enum,
-    EnumValue,
-    Field,
-    IntSource,
-    Noneable,
-    Permissive,
-    Selector,
-    Shape,
-    StringSource,
-)
 from dagloom.definitions.definitions import Definitions, definitions_decorator
 from dagloom.definitions.executor import (
     ExecutorDefinition,
@@ -106,7 +93,6 @@ from dagloom.definitions.sensor import (
 )
 
 __all__ = [
-    "Array",
     "AssetDep",
     "AssetIn",
     "AssetKey",
@@ -116,7 +102,6 @@ __all__ = [
     "AssetSpec",
     "AssetsDefinition",
     "Backoff",
-    "BoolSource",
     "Config",
     "ConfigMapping",
     "ConfigurableIOManager",
@@ -127,10 +112,7 @@ __all__ = [
     "DependencyDefinition",
     "DynamicOut",
     "DynamicOutput",
-    "Enum",
-    "EnumValue",
     "ExecutorDefinition",
-    "Field",
     "FilesystemIOManager",
     "GraphDefinition",
     "IOManager",
@@ -139,19 +121,16 @@ __all__ = [
     "InMemoryIOManager",
     "InitResourceContext",
     "InputContext",
-    "IntSource",
     "Jitter",
     "JobDefinition",
     "MaterializeResult",
     "MetadataValue",
     "MultiDependencyDefinition",
     "NodeInvocation",
-    "Noneable",
     "OpDefinition",
     "Out",
     "Output",
     "OutputContext",
-    "Permissive",
     "PermissiveConfig",
     "ResourceDefinition",
     "RetryPolicy",
@@ -159,13 +138,10 @@ __all__ = [
     "RunRequest",
     "ScheduleDefinition",
     "ScheduleEvaluationContext",
-    "Selector",
     "SensorDefinition",
     "SensorEvaluationContext",
     "SensorResult",
-    "Shape",
     "SkipReason",
-    "StringSource",
     "UnresolvedAssetJobDefinition",
     "asset",
     "build_init_resource_context",

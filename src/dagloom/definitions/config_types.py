@@ -93,9 +93,12 @@ class Field:
 
 def _defaults_itself(config_type: ConfigType) -> bool:
     """Whether an absent value of this type is valid on its own: None for Noneable, `{}`
-    for a Shape whose every field may be absent."""
+    for a Shape whose every field may be absent or a Selector of one defaulted field."""
     if isinstance(config_type, Noneable):
         return True
+    if isinstance(config_type, Selector):
+        fields = list(config_type.fields.values())
+        return len(fields) == 1 and fields[0].has_default_value
     return isinstance(config_type, Shape) and not config_type.has_required_fields
 
 
@@ -259,8 +262,6 @@ class Enum(ConfigType):
         return f"Enum {self.name}"
 
     def check(self, value: Any, path: KeyPath, problems: Problems) -> Any:
-        if value in self._by_name.values() and not isinstance(value, str):
-            return value
         if not isinstance(value, str) or value not in self._by_name:
             problems.append((path, f"expected one of {sorted(self._by_name)} of enum {self.name}"))
             return value

@@ -8,16 +8,18 @@ import inspect
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from pydantic import BaseModel
 
 from dagloom.definitions.config import Config, validate_model
-from dagloom.definitions.config_types import Field, as_field, process_config
 from dagloom.definitions.outputs import DEFAULT_OUTPUT, NO_VALUE, In, Out
 from dagloom.definitions.resources import ConfigurableResource
 from dagloom.definitions.retry import RetryPolicy
 from dagloom.errors import DagsterInvalidDefinitionError, DefinitionError
+
+if TYPE_CHECKING:
+    from dagloom.definitions.config_types import Field
 
 _CONTEXT_NAMES = frozenset({"context", "_context", "ctx", "_ctx", "_"})
 
@@ -141,6 +143,8 @@ def _config_from_schema(schema: Any, name: str) -> tuple[type[BaseModel] | None,
         return None, None
     if _subclass_of(schema, BaseModel):
         return schema, None
+    from dagloom.definitions.config_types import as_field
+
     try:
         return None, as_field(schema)
     except DagsterInvalidDefinitionError as exc:
@@ -223,6 +227,8 @@ class OpDefinition:
         """Validate this op's config; returns the model instance (or plain value for a
         scalar schema) that `context.op_config` exposes."""
         if self.config_field is not None:
+            from dagloom.definitions.config_types import process_config
+
             return process_config(self.config_field, value, tuple(path), f"op {self.name!r}")
         if self.config_model is None:
             if value not in (None, {}):

@@ -11,13 +11,13 @@ from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
 from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
 from dagloom.definitions.outputs import DEFAULT_OUTPUT, AssetMaterialization
 from dagloom.errors import DagloomError
-from dagloom.execution.event_view import DagsterEvent, DagsterEventType
 from dagloom.execution.plan import split_step_key
 from dagloom.messages import EventType, RunStatus
 from dagloom.messages.rows import EventRow, event_of
 
 if TYPE_CHECKING:
     from dagloom.definitions.job import JobDefinition
+    from dagloom.execution.event_view import DagsterEvent, DagsterEventType
     from dagloom.execution.step import ExecutionState
 
 
@@ -50,6 +50,8 @@ class ExecuteInProcessResult:
     @cached_property
     def all_events(self) -> list[DagsterEvent]:
         """Every event of the run, in order."""
+        from dagloom.execution.event_view import DagsterEvent
+
         run_id = self.run_id
         return [DagsterEvent(event_of(run_id, row)) for row in self._rows]
 
@@ -77,47 +79,49 @@ class ExecuteInProcessResult:
 
     def filter_events(self, event_type: DagsterEventType | EventType | str) -> list[DagsterEvent]:
         """The events of one type; the type as a DagsterEventType, an EventType or a name."""
+        from dagloom.execution.event_view import DagsterEventType
+
         wanted = DagsterEventType.of(event_type)
         return [e for e in self.all_events if e.event_type == wanted]
 
     def get_step_failure_events(self) -> list[DagsterEvent]:
-        return self.filter_events(DagsterEventType.STEP_FAILURE)
+        return self.filter_events("STEP_FAILURE")
 
     def get_step_success_events(self) -> list[DagsterEvent]:
-        return self.filter_events(DagsterEventType.STEP_SUCCESS)
+        return self.filter_events("STEP_SUCCESS")
 
     def get_step_skipped_events(self) -> list[DagsterEvent]:
-        return self.filter_events(DagsterEventType.STEP_SKIPPED)
+        return self.filter_events("STEP_SKIPPED")
 
     def get_asset_materialization_events(self) -> list[DagsterEvent]:
-        return self.filter_events(DagsterEventType.ASSET_MATERIALIZATION)
+        return self.filter_events("ASSET_MATERIALIZATION")
 
     def get_asset_observation_events(self) -> list[DagsterEvent]:
-        return self.filter_events(DagsterEventType.ASSET_OBSERVATION)
+        return self.filter_events("ASSET_OBSERVATION")
 
     def asset_materializations_for_node(self, node_name: str) -> list[AssetMaterialization]:
         """The materializations (asset key, metadata, partition) the node's steps reported."""
         return [
             e.materialization
             for e in self.events_for_node(node_name)
-            if e.event_type == DagsterEventType.ASSET_MATERIALIZATION
+            if e.event_type == "ASSET_MATERIALIZATION"
         ]
 
     def get_job_success_event(self) -> DagsterEvent:
         """The run's RUN_SUCCESS event; DagloomError when the run did not succeed."""
-        return self._one(DagsterEventType.RUN_SUCCESS)
+        return self._one("RUN_SUCCESS")
 
     def get_job_failure_event(self) -> DagsterEvent:
         """The run's RUN_FAILURE event; DagloomError when the run did not fail."""
-        return self._one(DagsterEventType.RUN_FAILURE)
+        return self._one("RUN_FAILURE")
 
     get_run_success_event = get_job_success_event
     get_run_failure_event = get_job_failure_event
 
-    def _one(self, event_type: DagsterEventType) -> DagsterEvent:
+    def _one(self, event_type: str) -> DagsterEvent:
         found = self.filter_events(event_type)
         if not found:
-            raise DagloomError(f"run {self.run_id} has no {event_type.value} event")
+            raise DagloomError(f"run {self.run_id} has no {event_type} event")
         return found[0]
 
     @property
