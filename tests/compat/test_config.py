@@ -306,3 +306,39 @@ def test_direct_invocation_with_bad_config_raises_dagster_invalid_config_error()
     assert count(dg.build_op_context(config={"n": 3})) == 3
     with pytest.raises(dg.DagsterInvalidConfigError):
         count(dg.build_op_context(config={"n": "three"}))
+
+
+def test_config_mapping_on_a_graph_inside_a_job() -> None:
+    @dg.op(config_schema={"threshold": int})
+    def filter_rows(context: dg.OpExecutionContext) -> int:
+        return int(context.op_config["threshold"])
+
+    @dg.op(config_schema={"threshold": int})
+    def count_rows(context: dg.OpExecutionContext) -> int:
+        return int(context.op_config["threshold"]) + 1
+
+    @dg.graph(
+        config=dg.ConfigMapping(
+            config_fn=lambda cfg: {
+                "filter_rows": {"config": {"threshold": cfg["max_value"]}},
+                "count_rows": {"config": {"threshold": cfg["max_value"] * 10}},
+            },
+            config_schema={"max_value": int},
+        )
+    )
+    def cleaning() -> None:
+        filter_rows()
+        count_rows()
+
+    @dg.job
+    def pipeline() -> None:
+        cleaning()
+
+    run_config = {"ops": {"cleaning": {"config": {"max_value": 3}}}}
+    result = pipeline.execute_in_process(run_config=run_config)
+    assert result.output_for_node("cleaning.filter_rows") == 3
+    assert result.output_for_node("cleaning.count_rows") == 31
+    assert run_config == {"ops": {"cleaning": {"config": {"max_value": 3}}}}
+    with pytest.raises(dg.DagsterInvalidConfigError) as caught:
+        pipeline.execute_in_process(run_config={"ops": {"cleaning": {"config": {"max": 3}}}})
+    assert "ops.cleaning.config.max_value" in caught.value.key_paths

@@ -93,16 +93,19 @@ class ConfigMapping:
         else:
             self.config_model = _first_param_model(config_fn)
 
-    def resolve_from_unvalidated_config(self, config: Any) -> dict[str, Any]:
+    def resolve_from_unvalidated_config(
+        self, config: Any, path: Sequence[str | int] = ()
+    ) -> dict[str, Any]:
         """Validate `config` against the outer schema (raising DagsterInvalidConfigError
-        with its key paths) and return the run config `config_fn` maps it to."""
+        naming key paths below `path`) and return what `config_fn` maps it to, as a dict:
+        run config for a job's mapping, its nodes' config for a graph's."""
         from dagloom.definitions.config_types import process_config
 
         value: Any = config
         if self.config_model is not None:
-            value = validate_model(self.config_model, config, (), what="config mapping")
+            value = validate_model(self.config_model, config, path, what="config mapping")
         elif self.config_field is not None:
-            value = process_config(self.config_field, config, (), "config mapping")
+            value = process_config(self.config_field, config, tuple(path), "config mapping")
         return coerce_run_config(self.config_fn(value))
 
 

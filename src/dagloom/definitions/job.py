@@ -58,6 +58,7 @@ class JobDefinition:
         op_retry_policy: RetryPolicy | None = None,
         asset_layer: AssetLayer | None = None,
         graph_outputs: Mapping[tuple[str, str], tuple[str, str]] | None = None,
+        graph_config_mappings: Mapping[str, ConfigMapping] | None = None,
     ) -> None:
         check_name(name, "job")
         self.name = name
@@ -77,6 +78,8 @@ class JobDefinition:
         self.asset_layer = asset_layer
         # (graph node name, graph output) -> (op node, output) for graphs inlined in the job
         self.graph_outputs = dict(graph_outputs or {})
+        # graph node name -> ConfigMapping of that graph (see run_config.py)
+        self.graph_config_mappings = dict(graph_config_mappings or {})
         validate_nodes(name, self.nodes, allow_graph_inputs=False)
         self._plan: ExecutionPlan | None = None
 
@@ -130,6 +133,7 @@ class JobDefinition:
             op_retry_policy=self.op_retry_policy,
             asset_layer=self.asset_layer if asset_layer is None else asset_layer,
             graph_outputs=self.graph_outputs if graph_outputs is None else graph_outputs,
+            graph_config_mappings=self.graph_config_mappings,
         )
         if nodes is None and asset_layer is None:
             replaced._plan = self._plan
@@ -242,6 +246,7 @@ def job(
             name=job_name,
             nodes=composition.nodes,
             graph_outputs=composition.graph_outputs,
+            graph_config_mappings=composition.config_mappings,
             description=description or inspect.getdoc(func),
             tags=tags,
             run_tags=run_tags,

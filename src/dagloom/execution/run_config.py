@@ -175,6 +175,44 @@ def normalize_execution(execution: Any) -> Any:
     return execution
 
 
+def _copy_mappings(value: Mapping[str, Any]) -> dict[str, Any]:
+    """`value` with every nested mapping copied, so mapping never edits the caller's dicts."""
+    return {
+        key: _copy_mappings(item) if isinstance(item, Mapping) else item
+        for key, item in value.items()
+    }
+
+
+def apply_graph_config_mappings(
+    mappings: Mapping[str, Any], ops: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`ops:` run config with each mapped graph's `config` replaced by the config its
+    ConfigMapping gives its nodes (laid under any `ops:` given for them). `mappings` is
+    graph node name (`outer.inner`) -> ConfigMapping; outer graphs map first, so an outer
+    mapping may set an inner graph's `config`."""
+    if not isinstance(ops, Mapping):
+        return ops  # reported by _flatten_ops
+    out = _copy_mappings(ops)
+    for name in sorted(mappings, key=lambda n: n.count(".")):
+        parts = name.split(".")
+        level: Any = out
+        for part in parts[:-1]:
+            entry = level.get(part) if isinstance(level, Mapping) else None
+            level = entry.setdefault("ops", {}) if isinstance(entry, dict) else None
+        if not isinstance(level, dict):
+            continue
+        entry = level.get(parts[-1])
+        if entry is None:
+            entry = level[parts[-1]] = {}
+        if not isinstance(entry, dict):
+            continue
+        mapped = mappings[name].resolve_from_unvalidated_config(
+            entry.pop("config", None), (*_node_path(name), "config")
+        )
+        entry["ops"] = deep_merge(mapped, entry.get("ops") or {})
+    return out
+
+
 def _resolve(
     job: JobDefinition,
     run_config: Mapping[str, Any] | RunConfig | None,
@@ -185,6 +223,8 @@ def _resolve(
             coerce_run_config(run_config) or None
         )
     raw = deep_merge(job.default_run_config, coerce_run_config(run_config))
+    if job.graph_config_mappings:
+        raw["ops"] = apply_graph_config_mappings(job.graph_config_mappings, raw.get("ops") or {})
     for key in raw:
         if key not in _TOP_LEVEL:
             raise _fail((key,), f"unknown key; expected one of {sorted(_TOP_LEVEL)}")
