@@ -1,11 +1,17 @@
 """dagloom: declare ops, jobs, assets, schedules and sensors with Dagster's names; run them.
 
 This namespace holds the public API only. Importing it stays light (no server, gRPC or
-GraphQL stacks): those load when a server or client is started.
+GraphQL stacks): those load when a server or client is started, and the few names below that
+would pull in storage load on first use (`__getattr__`).
+
+`dagloom.definitions` is both the definitions package and Dagster's `@definitions` decorator.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from dagloom import definitions as definitions  # the package, callable as @definitions
 from dagloom.definitions import *  # noqa: F403 - the definitions API is the public API
 from dagloom.definitions import __all__ as _definitions_all
 from dagloom.errors import (
@@ -13,6 +19,8 @@ from dagloom.errors import (
     DagloomError,
     DagloomExecutionError,
     DagloomInvalidSelectionError,
+    DagsterInvalidConfigError,
+    DagsterInvalidDefinitionError,
     DefinitionError,
     Failure,
     RetryRequested,
@@ -30,17 +38,93 @@ from dagloom.execution.result import ExecuteInProcessResult
 from dagloom.messages import EventType as DagloomEventType
 from dagloom.messages import RunStatus as DagloomRunStatus
 
+if TYPE_CHECKING:
+    from dagloom.definitions.config_types import (
+        Array,
+        BoolSource,
+        Enum,
+        EnumValue,
+        Field,
+        IntSource,
+        Noneable,
+        Permissive,
+        Selector,
+        Shape,
+        StringSource,
+    )
+    from dagloom.execution.event_view import DagsterEvent, DagsterEventType
+    from dagloom.execution.run_config import validate_run_config
+    from dagloom.instance import DagloomInstance
+    from dagloom.instance import DagloomInstance as DagsterInstance
+
 __version__ = "0.1.0"
+
+_CONFIG_TYPES = "dagloom.definitions.config_types"
+# name -> (module, attribute): loaded on first use, so `import dagloom` does not pay for them.
+_LAZY: dict[str, tuple[str, str]] = {
+    **{
+        name: (_CONFIG_TYPES, name)
+        for name in (
+            "Array",
+            "BoolSource",
+            "Enum",
+            "EnumValue",
+            "Field",
+            "IntSource",
+            "Noneable",
+            "Permissive",
+            "Selector",
+            "Shape",
+            "StringSource",
+        )
+    },
+    "DagsterEvent": ("dagloom.execution.event_view", "DagsterEvent"),
+    "DagsterEventType": ("dagloom.execution.event_view", "DagsterEventType"),
+    "validate_run_config": ("dagloom.execution.run_config", "validate_run_config"),
+    "DagloomInstance": ("dagloom.instance", "DagloomInstance"),
+    "DagsterInstance": ("dagloom.instance", "DagloomInstance"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The names of `_LAZY`, imported on first use and then kept as module globals."""
+    try:
+        module_name, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'dagloom' has no attribute {name!r}") from None
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), attribute)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     *_definitions_all,
+    "Array",
+    "BoolSource",
+    "Enum",
+    "EnumValue",
+    "Field",
+    "IntSource",
+    "Noneable",
+    "Permissive",
+    "Selector",
+    "Shape",
+    "StringSource",
     "AssetExecutionContext",
     "ConfigError",
     "DagloomError",
     "DagloomEventType",
     "DagloomExecutionError",
+    "DagloomInstance",
     "DagloomInvalidSelectionError",
     "DagloomRunStatus",
+    "DagsterEvent",
+    "DagsterEventType",
+    "DagsterInstance",
+    "DagsterInvalidConfigError",
+    "DagsterInvalidDefinitionError",
     "DefinitionError",
     "ExecuteInProcessResult",
     "Failure",
@@ -51,4 +135,6 @@ __all__ = [
     "UserCodeError",
     "build_asset_context",
     "build_op_context",
+    "definitions",
+    "validate_run_config",
 ]

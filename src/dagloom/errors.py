@@ -3,8 +3,10 @@
 DagloomError
 ├── DefinitionError          a definition is malformed (cycle, missing input, duplicate name)
 │   ├── DagloomInvalidSelectionError   an asset selection names something that is not there
-│   └── CodeLocationLoadError          user code did not import, or has no one Definitions
+│   ├── CodeLocationLoadError          user code did not import, or has no one Definitions
+│   └── DagsterInvalidDefinitionError  Dagster's name: a definition Dagster would reject
 ├── ConfigError              config does not match its schema (file, key path, expected)
+│   └── DagsterInvalidConfigError      Dagster's name: run or definition config is invalid
 ├── UserCodeError            user code raised; wraps the original as __cause__
 │   └── UserCodeTimeoutError   user code did not finish in time and was stopped
 ├── Failure                  raised BY user code to fail a step on purpose, with metadata
@@ -74,6 +76,22 @@ class ConfigError(DagloomError):
     def key_paths(self) -> list[str]:
         """Every failing key path, rendered, in the order reported."""
         return [format_key_path(path) for path, _ in self.problems]
+
+
+class DagsterInvalidDefinitionError(DefinitionError):
+    """A definition used in a way Dagster rejects (a malformed config schema, a bad
+    `@definitions` function); raised under Dagster's name so code catching it keeps working."""
+
+
+class DagsterInvalidConfigError(ConfigError):
+    """Run config or a definition's config failed validation, raised where Dagster raises
+    this class: `execute_in_process`, `materialize`, `validate_run_config`, and the config
+    types' own checks. `problems` and `key_paths` name every failing key."""
+
+    @property
+    def errors(self) -> list[str]:
+        """Each problem as `key.path: text`, in the order reported."""
+        return [f"{format_key_path(path)}: {text}" for path, text in self.problems]
 
 
 class UserCodeError(DagloomError):

@@ -90,7 +90,7 @@ def test_asset_step_emits_materialization_after_handling_its_output() -> None:
         EventType.STEP_SUCCESS,
     ]
     (materialization,) = result.asset_materializations_for_node("table")
-    assert list(materialization.asset_materialization.asset_key.path) == ["table"]
+    assert list(materialization.asset_key.path) == ["table"]
 
 
 def test_log_messages_land_inside_their_step() -> None:

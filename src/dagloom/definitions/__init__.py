@@ -1,9 +1,17 @@
 """What users declare: ops, graphs, jobs, assets, schedules, sensors, resources, config.
 
 Pure definitions: nothing here does I/O or imports the server stacks.
+
+This package is also Dagster's `@definitions` decorator: `dagloom.definitions` names both
+the package and the decorator (its module object is callable, see the end of this file), so
+`@dg.definitions` works while `from dagloom.definitions import ...` stays an import.
 """
 
 from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Callable
 
 from dagloom.definitions.asset import (
     AssetDep,
@@ -22,8 +30,8 @@ from dagloom.definitions.asset_job import (
 )
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.asset_selection import AssetSelection
-from dagloom.definitions.config import Config, PermissiveConfig, RunConfig
-from dagloom.definitions.definitions import Definitions
+from dagloom.definitions.config import Config, ConfigMapping, PermissiveConfig, RunConfig
+from dagloom.definitions.definitions import Definitions, definitions_decorator
 from dagloom.definitions.executor import (
     Executor,
     ExecutorDefinition,
@@ -98,6 +106,7 @@ __all__ = [
     "AssetsDefinition",
     "Backoff",
     "Config",
+    "ConfigMapping",
     "ConfigurableIOManager",
     "ConfigurableResource",
     "DefaultScheduleStatus",
@@ -160,3 +169,15 @@ __all__ = [
     "schedule",
     "sensor",
 ]
+
+
+class _DefinitionsPackage(types.ModuleType):
+    """This package's module type: calling the package applies `@definitions`."""
+
+    def __call__(self, fn: Callable[[], Definitions]) -> Definitions:
+        return definitions_decorator(fn)
+
+
+# Swapping a module's class keeps it the same object in sys.modules, so every import of
+# the package and its submodules is unaffected; only calling it gains a meaning.
+sys.modules[__name__].__class__ = _DefinitionsPackage

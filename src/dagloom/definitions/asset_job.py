@@ -221,8 +221,11 @@ def materialize(
     (`$DAGLOOM_HOME/storage`) unless `resources` gives an `io_manager`."""
     from dagloom.execution.run import run_sync
 
+    run = materialize_async(
+        assets, run_config, instance, resources, raise_on_error, tags, selection
+    )
     return run_sync(
-        materialize_async(assets, run_config, instance, resources, raise_on_error, tags, selection),
+        run if instance is None else instance.run_open(run),
         what="materialize()",
     )
 
@@ -239,10 +242,11 @@ def materialize_to_memory(
     """Materialize assets in this process, keeping every value in memory."""
     from dagloom.execution.run import run_sync
 
+    run = materialize_async(
+        assets, run_config, instance, resources, raise_on_error, tags, selection, in_memory=True
+    )
     return run_sync(
-        materialize_async(
-            assets, run_config, instance, resources, raise_on_error, tags, selection, in_memory=True
-        ),
+        run if instance is None else instance.run_open(run),
         what="materialize_to_memory()",
     )
 

@@ -6,13 +6,13 @@ user writes them in run config (`ops.fetch.config.limit`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pydantic
 from pydantic import BaseModel, ConfigDict
 
-from dagloom.errors import ConfigError
+from dagloom.errors import ConfigError, DagsterInvalidConfigError
 
 KeyPath = tuple[str | int, ...]
 
@@ -63,6 +63,67 @@ class RunConfig:
         return out
 
 
+class ConfigMapping:
+    """Maps a small outer config onto a job's full run config: `config_fn` takes the outer
+    config, validated against `config_schema` (or the Config class its first parameter is
+    annotated with), and returns run config (a dict or RunConfig).
+
+    Given as `@job(config=ConfigMapping(...))`, the job's run config is the outer config:
+    `job.execute_in_process(run_config={"simplified_param": "stuff"})`.
+    """
+
+    __slots__ = ("config_field", "config_fn", "config_model", "receive_processed_config_values")
+
+    def __init__(
+        self,
+        config_fn: Callable[[Any], Any],
+        config_schema: Any = None,
+        receive_processed_config_values: bool | None = None,
+    ) -> None:
+        from dagloom.definitions.config_types import as_field
+
+        self.config_fn = config_fn
+        self.receive_processed_config_values = receive_processed_config_values
+        self.config_model: type[BaseModel] | None = None
+        self.config_field = None
+        if isinstance(config_schema, type) and issubclass(config_schema, BaseModel):
+            self.config_model = config_schema
+        elif config_schema is not None:
+            self.config_field = as_field(config_schema)
+        else:
+            self.config_model = _first_param_model(config_fn)
+
+    def resolve_from_unvalidated_config(
+        self, config: Any, path: Sequence[str | int] = ()
+    ) -> dict[str, Any]:
+        """Validate `config` against the outer schema (raising DagsterInvalidConfigError
+        naming key paths below `path`) and return what `config_fn` maps it to, as a dict:
+        run config for a job's mapping, its nodes' config for a graph's."""
+        from dagloom.definitions.config_types import process_config
+
+        value: Any = config
+        if self.config_model is not None:
+            value = validate_model(self.config_model, config, path, what="config mapping")
+        elif self.config_field is not None:
+            value = process_config(self.config_field, config, tuple(path), "config mapping")
+        return coerce_run_config(self.config_fn(value))
+
+
+def _first_param_model(fn: Callable[..., Any]) -> type[BaseModel] | None:
+    import inspect
+    import typing
+
+    params = list(inspect.signature(fn).parameters)
+    if not params:
+        return None
+    try:
+        hints = typing.get_type_hints(fn)
+    except (NameError, TypeError):
+        return None
+    kind = hints.get(params[0])
+    return kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
+
+
 def _plain(value: BaseModel) -> dict[str, Any]:
     return value.model_dump(mode="python")
 
@@ -98,8 +159,8 @@ def coerce_run_config(run_config: Mapping[str, Any] | RunConfig | None) -> dict[
 def validate_model(
     model: type[BaseModel], value: Any, path: Sequence[str | int], *, what: str
 ) -> BaseModel:
-    """Validate `value` against `model`; on failure raise ConfigError naming each key path
-    below `path` and what was expected."""
+    """Validate `value` against `model`; on failure raise DagsterInvalidConfigError (a
+    ConfigError) naming each key path below `path` and what was expected."""
     if isinstance(value, model):
         return value
     if value is None:
@@ -109,7 +170,7 @@ def validate_model(
     try:
         return model.model_validate(value)
     except pydantic.ValidationError as exc:
-        raise ConfigError(
+        raise DagsterInvalidConfigError(
             f"invalid config for {what}", problems=problems_from(exc, tuple(path))
         ) from exc
 
@@ -130,4 +191,11 @@ def problems_from(exc: pydantic.ValidationError, prefix: KeyPath) -> list[tuple[
     return problems
 
 
-__all__ = ["Config", "PermissiveConfig", "RunConfig", "coerce_run_config", "validate_model"]
+__all__ = [
+    "Config",
+    "ConfigMapping",
+    "PermissiveConfig",
+    "RunConfig",
+    "coerce_run_config",
+    "validate_model",
+]

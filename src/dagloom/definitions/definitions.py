@@ -3,7 +3,7 @@ sensors and resources — checked together when it is built."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from dagloom.definitions.asset import AssetsDefinition, AssetSpec
@@ -18,7 +18,7 @@ from dagloom.definitions.executor import ExecutorDefinition
 from dagloom.definitions.job import JobDefinition
 from dagloom.definitions.schedule import ScheduleDefinition
 from dagloom.definitions.sensor import SensorDefinition
-from dagloom.errors import DefinitionError
+from dagloom.errors import DagsterInvalidDefinitionError, DefinitionError
 
 
 def _unique(kind: str, items: Iterable[Any]) -> dict[str, Any]:
@@ -161,6 +161,26 @@ class Definitions:
                 f"no asset {asset_key.to_user_string()!r}", name=asset_key.to_user_string()
             ) from None
 
+    def get_asset_def(self, key: CoercibleToAssetKey) -> AssetsDefinition:
+        """The assets definition that produces `key` (same as `get_assets_def`)."""
+        return self.get_assets_def(key)
+
+    # Dagster's newer names for the same lookups.
+    resolve_job_def = get_job_def
+    resolve_assets_def = get_assets_def
+    resolve_schedule_def = get_schedule_def
+    resolve_sensor_def = get_sensor_def
+
+    def resolve_all_job_defs(self) -> list[JobDefinition]:
+        """Every job, asset jobs resolved and resources bound."""
+        return self.get_all_job_defs()
+
+    def resolve_asset_graph(self) -> AssetGraph:
+        return self.asset_graph
+
+    def resolve_implicit_global_asset_job_def(self) -> JobDefinition:
+        return self.get_implicit_global_asset_job_def()
+
     def get_implicit_global_asset_job_def(self) -> JobDefinition:
         """A job that can materialize any selection of this location's assets."""
         return build_asset_job(
@@ -204,4 +224,27 @@ class Definitions:
         )
 
 
-__all__ = ["Definitions"]
+def definitions_decorator(fn: Callable[[], Definitions]) -> Definitions:
+    """`@definitions`: the Definitions a no-argument function returns, as a module global.
+
+    The function is called once, when the decorator is applied (so a code location that
+    imports the module finds the result like any `Definitions` global). A function that
+    takes parameters, or returns something else, raises DagsterInvalidDefinitionError.
+    """
+    import inspect
+
+    name = getattr(fn, "__name__", repr(fn))
+    if not callable(fn) or inspect.signature(fn).parameters:
+        raise DagsterInvalidDefinitionError(
+            f"@definitions decorates a function of no arguments; {name!r} is not one", name=name
+        )
+    produced = fn()
+    if not isinstance(produced, Definitions):
+        raise DagsterInvalidDefinitionError(
+            f"@definitions function {name!r} returned {type(produced).__name__}, not Definitions",
+            name=name,
+        )
+    return produced
+
+
+__all__ = ["Definitions", "definitions_decorator"]

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, overload
 
+from dagloom.definitions.config import ConfigMapping
 from dagloom.definitions.node import (
     Binding,
     FromCollect,
@@ -159,6 +160,8 @@ class Composition:
         self.nodes: dict[str, Node] = {}
         # (graph node name, graph output) -> (op node, output), for every inlined graph
         self.graph_outputs: dict[tuple[str, str], tuple[str, str]] = {}
+        # graph node name -> its ConfigMapping, for every inlined graph that has one
+        self.config_mappings: dict[str, ConfigMapping] = {}
         self._uses: dict[str, int] = {}
 
     def _unique_name(self, base: str, explicit: bool) -> str:
@@ -266,6 +269,8 @@ class GraphDefinition:
         description: str | None = None,
         tags: Mapping[str, Any] | None = None,
         graph_outputs: Mapping[tuple[str, str], tuple[str, str]] | None = None,
+        config: ConfigMapping | None = None,
+        config_mappings: Mapping[str, ConfigMapping] | None = None,
     ) -> None:
         check_name(name, "graph")
         self.name = name
@@ -273,6 +278,9 @@ class GraphDefinition:
         self.input_names = tuple(input_names)
         self.output_bindings = dict(output_bindings or {})
         self.graph_outputs = dict(graph_outputs or {})  # of graphs nested in this one
+        # `ops: {<this graph>: {config: ...}}` is mapped to its nodes' config through this
+        self.config_mapping = config
+        self.config_mappings = dict(config_mappings or {})  # of graphs nested in this one
         self.description = description
         self.tags = dict(tags or {})
         validate_nodes(name, self.nodes, allow_graph_inputs=True)
@@ -342,6 +350,10 @@ class GraphDefinition:
                 f"{prefix}.{node_name}",
                 output,
             )
+        if self.config_mapping is not None:
+            parent.config_mappings[prefix] = self.config_mapping
+        for inner, mapping in self.config_mappings.items():
+            parent.config_mappings[f"{prefix}.{inner}"] = mapping
         handles: list[Any] = []
         for out_name, binding in self.output_bindings.items():
             rebased = _rebase(binding, prefix, args)
@@ -376,6 +388,7 @@ class GraphDefinition:
             name=name or self.name,
             nodes=self.nodes,
             graph_outputs=self.graph_outputs,
+            graph_config_mappings=self.config_mappings,
             description=kwargs.pop("description", self.description),
             tags={**self.tags, **dict(kwargs.pop("tags", None) or {})},
             **kwargs,
@@ -476,6 +489,7 @@ def graph(
     description: str | None = None,
     tags: Mapping[str, Any] | None = None,
     out: Any = None,
+    config: ConfigMapping | None = None,
 ) -> Callable[[Callable[..., Any]], GraphDefinition]: ...
 
 
@@ -486,6 +500,7 @@ def graph(
     description: str | None = None,
     tags: Mapping[str, Any] | None = None,
     out: Any = None,
+    config: ConfigMapping | None = None,
 ) -> GraphDefinition | Callable[[Callable[..., Any]], GraphDefinition]:
     """Declare a graph: the body calls ops (and graphs); its parameters are graph inputs and
     what it returns are graph outputs."""
@@ -502,6 +517,8 @@ def graph(
             output_bindings=_output_bindings(graph_name, returned, out),
             description=description or inspect.getdoc(func),
             tags=tags,
+            config=config,
+            config_mappings=composition.config_mappings,
         )
 
     return wrap(fn) if fn is not None else wrap

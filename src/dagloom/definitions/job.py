@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, overload
 
-from dagloom.definitions.config import RunConfig, coerce_run_config
+from dagloom.definitions.config import ConfigMapping, RunConfig, coerce_run_config
 from dagloom.definitions.executor import ExecutorDefinition, in_process_executor
 from dagloom.definitions.graph import compose
 from dagloom.definitions.node import Node, validate_nodes
@@ -54,10 +54,11 @@ class JobDefinition:
         metadata: Mapping[str, Any] | None = None,
         resource_defs: Mapping[str, Any] | None = None,
         executor_def: ExecutorDefinition | None = None,
-        config: Mapping[str, Any] | RunConfig | None = None,
+        config: Mapping[str, Any] | RunConfig | ConfigMapping | None = None,
         op_retry_policy: RetryPolicy | None = None,
         asset_layer: AssetLayer | None = None,
         graph_outputs: Mapping[tuple[str, str], tuple[str, str]] | None = None,
+        graph_config_mappings: Mapping[str, ConfigMapping] | None = None,
     ) -> None:
         check_name(name, "job")
         self.name = name
@@ -68,11 +69,17 @@ class JobDefinition:
         self.metadata = dict(metadata or {})
         self.resource_defs = dict(resource_defs or {})
         self.executor_def = executor_def or in_process_executor
-        self.default_run_config = coerce_run_config(config)
+        # With a ConfigMapping, run config is the mapping's outer config (see run_config.py).
+        self.config_mapping = config if isinstance(config, ConfigMapping) else None
+        self.default_run_config = (
+            {} if isinstance(config, ConfigMapping) else coerce_run_config(config)
+        )
         self.op_retry_policy = op_retry_policy
         self.asset_layer = asset_layer
         # (graph node name, graph output) -> (op node, output) for graphs inlined in the job
         self.graph_outputs = dict(graph_outputs or {})
+        # graph node name -> ConfigMapping of that graph (see run_config.py)
+        self.graph_config_mappings = dict(graph_config_mappings or {})
         validate_nodes(name, self.nodes, allow_graph_inputs=False)
         self._plan: ExecutionPlan | None = None
 
@@ -122,10 +129,11 @@ class JobDefinition:
             metadata=self.metadata,
             resource_defs=self.resource_defs if resource_defs is None else resource_defs,
             executor_def=self.executor_def,
-            config=self.default_run_config,
+            config=self.config_mapping or self.default_run_config,
             op_retry_policy=self.op_retry_policy,
             asset_layer=self.asset_layer if asset_layer is None else asset_layer,
             graph_outputs=self.graph_outputs if graph_outputs is None else graph_outputs,
+            graph_config_mappings=self.graph_config_mappings,
         )
         if nodes is None and asset_layer is None:
             replaced._plan = self._plan
@@ -145,16 +153,17 @@ class JobDefinition:
         Raises RuntimeError when called from inside a running event loop."""
         from dagloom.execution.run import run_sync
 
+        run = self.execute_in_process_async(
+            run_config=run_config,
+            instance=instance,
+            resources=resources,
+            raise_on_error=raise_on_error,
+            op_selection=op_selection,
+            run_id=run_id,
+            tags=tags,
+        )
         return run_sync(
-            self.execute_in_process_async(
-                run_config=run_config,
-                instance=instance,
-                resources=resources,
-                raise_on_error=raise_on_error,
-                op_selection=op_selection,
-                run_id=run_id,
-                tags=tags,
-            ),
+            run if instance is None else instance.run_open(run),
             what=f"{self.name}.execute_in_process()",
         )
 
@@ -206,7 +215,7 @@ def job(
     metadata: Mapping[str, Any] | None = None,
     resource_defs: Mapping[str, Any] | None = None,
     executor_def: ExecutorDefinition | None = None,
-    config: Mapping[str, Any] | RunConfig | None = None,
+    config: Mapping[str, Any] | RunConfig | ConfigMapping | None = None,
     op_retry_policy: RetryPolicy | None = None,
 ) -> Callable[[Callable[..., Any]], JobDefinition]: ...
 
@@ -221,7 +230,7 @@ def job(
     metadata: Mapping[str, Any] | None = None,
     resource_defs: Mapping[str, Any] | None = None,
     executor_def: ExecutorDefinition | None = None,
-    config: Mapping[str, Any] | RunConfig | None = None,
+    config: Mapping[str, Any] | RunConfig | ConfigMapping | None = None,
     op_retry_policy: RetryPolicy | None = None,
 ) -> JobDefinition | Callable[[Callable[..., Any]], JobDefinition]:
     """Declare a job: the body calls ops to wire them; it runs once, at definition time."""
@@ -237,6 +246,7 @@ def job(
             name=job_name,
             nodes=composition.nodes,
             graph_outputs=composition.graph_outputs,
+            graph_config_mappings=composition.config_mappings,
             description=description or inspect.getdoc(func),
             tags=tags,
             run_tags=run_tags,

@@ -8,7 +8,7 @@ import inspect
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from pydantic import BaseModel
 
@@ -16,7 +16,10 @@ from dagloom.definitions.config import Config, validate_model
 from dagloom.definitions.outputs import DEFAULT_OUTPUT, NO_VALUE, In, Out
 from dagloom.definitions.resources import ConfigurableResource
 from dagloom.definitions.retry import RetryPolicy
-from dagloom.errors import DefinitionError
+from dagloom.errors import DagsterInvalidDefinitionError, DefinitionError
+
+if TYPE_CHECKING:
+    from dagloom.definitions.config_types import Field
 
 _CONTEXT_NAMES = frozenset({"context", "_context", "ctx", "_ctx", "_"})
 
@@ -133,26 +136,21 @@ def analyse_compute_fn(
     return signature, inputs, config_model
 
 
-def _config_model_from_schema(schema: Any, name: str) -> type[BaseModel] | None:
-    """`config_schema` as a pydantic model: a Config class, or a dict of field -> type."""
+def _config_from_schema(schema: Any, name: str) -> tuple[type[BaseModel] | None, Field | None]:
+    """`config_schema` as a pydantic model (a Config class) or as a Field of Dagster's config
+    types (anything else: a dict of field -> type, a scalar type, Field, Shape, ...)."""
     if schema is None:
-        return None
+        return None, None
     if _subclass_of(schema, BaseModel):
-        return schema  # type: ignore[no-any-return]
-    if isinstance(schema, Mapping):
-        from pydantic import create_model
+        return schema, None
+    from dagloom.definitions.config_types import as_field
 
-        fields: dict[str, Any] = {}
-        for key, kind in schema.items():
-            fields[key] = (kind, ...)
-        return create_model(f"{name}_config", __base__=Config, **fields)
-    if isinstance(schema, type):
-        from pydantic import RootModel
-
-        return RootModel[schema]
-    raise DefinitionError(
-        f"{name!r}: config_schema must be a Config class or a dict of types", name=name
-    )
+    try:
+        return None, as_field(schema)
+    except DagsterInvalidDefinitionError as exc:
+        raise DagsterInvalidDefinitionError(
+            f"{name!r}: invalid config_schema: {exc}", name=name
+        ) from exc
 
 
 def normalize_outs(out: Any, name: str) -> dict[str, Out]:
@@ -197,8 +195,8 @@ class OpDefinition:
         self.signature, self.ins, config_model = analyse_compute_fn(
             compute_fn, name=self.name, explicit_ins=ins
         )
-        schema_model = _config_model_from_schema(config_schema, self.name)
-        if schema_model is not None and config_model is not None:
+        schema_model, schema_field = _config_from_schema(config_schema, self.name)
+        if config_model is not None and (schema_model or schema_field) is not None:
             raise DefinitionError(
                 f"op {self.name!r}: give config either as a Config parameter or as "
                 "config_schema, not both",
@@ -206,6 +204,7 @@ class OpDefinition:
             )
         self.config_model: type[BaseModel] | None = config_model or schema_model
         self.config_from_schema = schema_model is not None
+        self.config_field = schema_field
         self.outs = normalize_outs(out, self.name)
         self.description = description or inspect.getdoc(compute_fn)
         self.tags = dict(tags or {})
@@ -216,12 +215,21 @@ class OpDefinition:
         self.code_version = code_version
 
     @property
+    def has_config(self) -> bool:
+        """Whether this op declares config (a Config parameter or a config_schema)."""
+        return self.config_model is not None or self.config_field is not None
+
+    @property
     def is_async(self) -> bool:
         return self.signature.is_async
 
     def validate_config(self, value: Any, path: Sequence[str | int]) -> Any:
         """Validate this op's config; returns the model instance (or plain value for a
         scalar schema) that `context.op_config` exposes."""
+        if self.config_field is not None:
+            from dagloom.definitions.config_types import process_config
+
+            return process_config(self.config_field, value, tuple(path), f"op {self.name!r}")
         if self.config_model is None:
             if value not in (None, {}):
                 raise _unexpected_config(self.name, path)

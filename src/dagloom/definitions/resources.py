@@ -217,8 +217,19 @@ def validate_resource_config(
             base = resource_defs[key].model_dump(mode="python")
             merged = {**base, **dict(config or {})}
             validate_model(schema, merged, ("resources", key, "config"), what=f"resource {key!r}")
+        elif schema is not None:
+            _process_schema_config(schema, config, key)
         out[key] = config
     return out
+
+
+def _process_schema_config(schema: Any, config: Any, key: str) -> Any:
+    """A resource's config checked against its Dagster-style `config_schema`, defaults filled."""
+    from dagloom.definitions.config_types import as_field, process_config
+
+    return process_config(
+        as_field(schema), config, ("resources", key, "config"), f"resource {key!r}"
+    )
 
 
 class ResourceScope:
@@ -276,6 +287,10 @@ class ResourceScope:
                     config,
                     ("resources", key, "config"),
                     what=f"resource {key!r}",
+                )
+            elif definition.config_schema is not None:
+                context.resource_config = _process_schema_config(
+                    definition.config_schema, config, key
                 )
             with user_code("resource", key, "setup"):
                 produced = definition.resource_fn(context)

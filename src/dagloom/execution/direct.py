@@ -37,7 +37,7 @@ def invoke_op_directly(op: OpDefinition, args: Sequence[Any], kwargs: Mapping[st
     if sig.config_param is not None and sig.config_param not in call_kwargs:
         raw = context.op_config if context is not None else None
         call_kwargs[sig.config_param] = op.validate_config(raw, ("config",))
-    elif sig.config_param is None and op.config_model is not None and context is not None:
+    elif sig.config_param is None and op.has_config and context is not None:
         context.op_config = op.validate_config(context.op_config, ("config",))
     for name in sig.resource_params:
         if name not in call_kwargs:

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
 from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
-from dagloom.definitions.outputs import DEFAULT_OUTPUT
+from dagloom.definitions.outputs import DEFAULT_OUTPUT, AssetMaterialization
 from dagloom.errors import DagloomError
 from dagloom.execution.plan import split_step_key
-from dagloom.messages import Event, EventType
+from dagloom.messages import EventType, RunStatus
 from dagloom.messages.rows import EventRow, event_of
 
 if TYPE_CHECKING:
     from dagloom.definitions.job import JobDefinition
+    from dagloom.execution.event_view import DagsterEvent, DagsterEventType
     from dagloom.execution.step import ExecutionState
 
 
@@ -24,7 +26,8 @@ class ExecuteInProcessResult:
     on demand through the IO manager that stored them).
 
     The run's events are kept as the rows the executor emitted; `all_events` builds the
-    `Event` messages the first time it is read.
+    `Event` messages, and the DagsterEvent views over them, the first time it is read.
+    Every method returning events returns DagsterEvents, in run order.
     """
 
     def __init__(
@@ -45,58 +48,80 @@ class ExecuteInProcessResult:
         self.success = success
 
     @cached_property
-    def all_events(self) -> list[Event]:
+    def all_events(self) -> list[DagsterEvent]:
         """Every event of the run, in order."""
+        from dagloom.execution.event_view import DagsterEvent
+
         run_id = self.run_id
-        return [event_of(run_id, row) for row in self._rows]
+        return [DagsterEvent(event_of(run_id, row)) for row in self._rows]
 
     @property
-    def dagster_run(self) -> Any:
-        return self
+    def dagster_run(self) -> RunView:
+        """The run's record: id, job name, status, success."""
+        return RunView(
+            self.run_id,
+            self.job_name,
+            RunStatus.SUCCESS if self.success else RunStatus.FAILURE,
+        )
 
     @property
     def job_name(self) -> str:
         return self.job_def.name
 
     @property
-    def all_node_events(self) -> list[Event]:
-        return [e for e in self.all_events if e.step_key]
+    def all_node_events(self) -> list[DagsterEvent]:
+        """Every event of a step, in order."""
+        return [e for e in self.all_events if e.event.step_key]
 
-    def events_for_node(self, node_name: str) -> list[Event]:
-        return [e for e in self.all_events if _node_of(e.step_key) == node_name]
+    def events_for_node(self, node_name: str) -> list[DagsterEvent]:
+        """The events of every step of `node_name` (all mapped copies of a mapped node)."""
+        return [e for e in self.all_events if _node_of(e.event.step_key) == node_name]
 
-    def filter_events(self, event_type: EventType) -> list[Event]:
-        return [e for e in self.all_events if e.event_type == event_type]
+    def filter_events(self, event_type: DagsterEventType | EventType | str) -> list[DagsterEvent]:
+        """The events of one type; the type as a DagsterEventType, an EventType or a name."""
+        from dagloom.execution.event_view import DagsterEventType
 
-    def get_step_failure_events(self) -> list[Event]:
-        return self.filter_events(EventType.STEP_FAILURE)
+        wanted = DagsterEventType.of(event_type)
+        return [e for e in self.all_events if e.event_type == wanted]
 
-    def get_step_success_events(self) -> list[Event]:
-        return self.filter_events(EventType.STEP_SUCCESS)
+    def get_step_failure_events(self) -> list[DagsterEvent]:
+        return self.filter_events("STEP_FAILURE")
 
-    def get_step_skipped_events(self) -> list[Event]:
-        return self.filter_events(EventType.STEP_SKIPPED)
+    def get_step_success_events(self) -> list[DagsterEvent]:
+        return self.filter_events("STEP_SUCCESS")
 
-    def get_asset_materialization_events(self) -> list[Event]:
-        return self.filter_events(EventType.ASSET_MATERIALIZATION)
+    def get_step_skipped_events(self) -> list[DagsterEvent]:
+        return self.filter_events("STEP_SKIPPED")
 
-    def asset_materializations_for_node(self, node_name: str) -> list[Event]:
+    def get_asset_materialization_events(self) -> list[DagsterEvent]:
+        return self.filter_events("ASSET_MATERIALIZATION")
+
+    def get_asset_observation_events(self) -> list[DagsterEvent]:
+        return self.filter_events("ASSET_OBSERVATION")
+
+    def asset_materializations_for_node(self, node_name: str) -> list[AssetMaterialization]:
+        """The materializations (asset key, metadata, partition) the node's steps reported."""
         return [
-            e
+            e.materialization
             for e in self.events_for_node(node_name)
-            if e.event_type == EventType.ASSET_MATERIALIZATION
+            if e.event_type == "ASSET_MATERIALIZATION"
         ]
 
-    def get_run_success_event(self) -> Event:
-        return self._one(EventType.RUN_SUCCESS)
+    def get_job_success_event(self) -> DagsterEvent:
+        """The run's RUN_SUCCESS event; DagloomError when the run did not succeed."""
+        return self._one("RUN_SUCCESS")
 
-    def get_run_failure_event(self) -> Event:
-        return self._one(EventType.RUN_FAILURE)
+    def get_job_failure_event(self) -> DagsterEvent:
+        """The run's RUN_FAILURE event; DagloomError when the run did not fail."""
+        return self._one("RUN_FAILURE")
 
-    def _one(self, event_type: EventType) -> Event:
+    get_run_success_event = get_job_success_event
+    get_run_failure_event = get_job_failure_event
+
+    def _one(self, event_type: str) -> DagsterEvent:
         found = self.filter_events(event_type)
         if not found:
-            raise DagloomError(f"run {self.run_id} has no {event_type.name} event")
+            raise DagloomError(f"run {self.run_id} has no {event_type} event")
         return found[0]
 
     @property
@@ -191,8 +216,25 @@ class ExecuteInProcessResult:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class RunView:
+    """What `result.dagster_run` tells of the run."""
+
+    run_id: str
+    job_name: str
+    status: RunStatus
+
+    @property
+    def is_success(self) -> bool:
+        return self.status == RunStatus.SUCCESS
+
+    @property
+    def is_failure(self) -> bool:
+        return self.status == RunStatus.FAILURE
+
+
 def _node_of(step_key: str) -> str:
     return split_step_key(step_key)[0]
 
 
-__all__ = ["ExecuteInProcessResult"]
+__all__ = ["ExecuteInProcessResult", "RunView"]

@@ -1,8 +1,10 @@
 """Run config for one run, validated against the job before the run exists.
 
 Shape, as in Dagster: `ops: {<node>: {config: ..., inputs: {...}, ops: {...nested graph...}}}`,
-`resources: {<key>: {config: ...}}`, `execution: {config: ...}`. Every problem raises one
-ConfigError naming its key path.
+`resources: {<key>: {config: ...}}`, `execution: {config: ...}` (or, naming the executor,
+`execution: {multiprocess: {config: ...}}`). A job with a ConfigMapping takes its outer config
+instead, mapped to this shape first. Every problem raises one DagsterInvalidConfigError (a
+ConfigError) naming its key path.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from dagloom.definitions.config import RunConfig, coerce_run_config
 from dagloom.definitions.executor import ExecutorDefinition, select_executor
 from dagloom.definitions.resources import validate_resource_config
-from dagloom.errors import ConfigError
+from dagloom.errors import ConfigError, DagsterInvalidConfigError
 from dagloom.execution.plan import FROM_CONFIG
 
 if TYPE_CHECKING:
@@ -50,7 +52,7 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 
 def _fail(path: tuple[str | int, ...], text: str) -> ConfigError:
-    return ConfigError("invalid run config", problems=[(path, text)])
+    return DagsterInvalidConfigError("invalid run config", problems=[(path, text)])
 
 
 def _flatten_ops(
@@ -120,7 +122,7 @@ def _shape_of(job: JobDefinition) -> _ConfigShape:
         for name, tmpl in plan.steps.items()
         if (names := tuple(i.name for i in tmpl.inputs if i.kind == FROM_CONFIG))
     }
-    needs = {name for name, node in job.nodes.items() if node.op.config_model is not None}
+    needs = {name for name, node in job.nodes.items() if node.op.has_config}
     shape = _ConfigShape(
         frozenset(known),
         {name: i for i, name in enumerate(job.nodes)},
@@ -136,9 +138,97 @@ def resolve_run_config(
     run_config: Mapping[str, Any] | RunConfig | None,
     resource_defs: Mapping[str, Any] | None = None,
 ) -> ResolvedRunConfig:
-    """Validate `run_config` (over the job's default config) for `job`, whose resources are
-    `resource_defs` (default: the job's own)."""
+    """Validate `run_config` (over the job's default config, or through its ConfigMapping)
+    for `job`, whose resources are `resource_defs` (default: the job's own). Raises
+    DagsterInvalidConfigError naming every failing key path."""
+    try:
+        return _resolve(job, run_config, resource_defs)
+    except DagsterInvalidConfigError:
+        raise
+    except ConfigError as exc:
+        first = str(exc).split("\n", 1)[0]
+        if exc.source is not None:
+            first = first.removeprefix(f"{exc.source}: ")
+        raise DagsterInvalidConfigError(first, source=exc.source, problems=exc.problems) from exc
+
+
+def validate_run_config(
+    job_def: JobDefinition, run_config: Mapping[str, Any] | RunConfig | None = None
+) -> dict[str, Any]:
+    """Check `run_config` against `job_def` as a run would, without running anything;
+    returns the run config with the job's defaults merged in, or raises
+    DagsterInvalidConfigError naming every failing key path."""
+    return resolve_run_config(job_def, run_config).raw
+
+
+_EXECUTOR_KEYS = ("in_process", "multiprocess")
+"""The built-in executors' short names, which Dagster's run config writes as keys."""
+
+
+def normalize_execution(execution: Any) -> Any:
+    """`execution:` as `{config: {<executor>: ...}}`: Dagster also writes the executor's name
+    at the top, `{multiprocess: {config: {...}}}` or `{in_process: {}}`; both mean the same."""
+    if isinstance(execution, Mapping) and len(execution) == 1:
+        ((name, value),) = execution.items()
+        if name in _EXECUTOR_KEYS:
+            if value is None:
+                value = {}
+            if not isinstance(value, Mapping) or set(value) - {"config"}:
+                raise _fail(("execution", name), "expected a mapping with one key, 'config'")
+            return {"config": {name: dict(value.get("config") or {})}}
+    return execution
+
+
+def _copy_mappings(value: Mapping[str, Any]) -> dict[str, Any]:
+    """`value` with every nested mapping copied, so mapping never edits the caller's dicts."""
+    return {
+        key: _copy_mappings(item) if isinstance(item, Mapping) else item
+        for key, item in value.items()
+    }
+
+
+def apply_graph_config_mappings(
+    mappings: Mapping[str, Any], ops: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`ops:` run config with each mapped graph's `config` replaced by the config its
+    ConfigMapping gives its nodes (laid under any `ops:` given for them). `mappings` is
+    graph node name (`outer.inner`) -> ConfigMapping; outer graphs map first, so an outer
+    mapping may set an inner graph's `config`."""
+    if not isinstance(ops, Mapping):
+        return ops  # reported by _flatten_ops
+    out = _copy_mappings(ops)
+    for name in sorted(mappings, key=lambda n: n.count(".")):
+        parts = name.split(".")
+        level: Any = out
+        for part in parts[:-1]:
+            entry = level.get(part) if isinstance(level, Mapping) else None
+            level = entry.setdefault("ops", {}) if isinstance(entry, dict) else None
+        if not isinstance(level, dict):
+            continue
+        entry = level.get(parts[-1])
+        if entry is None:
+            entry = level[parts[-1]] = {}
+        if not isinstance(entry, dict):
+            continue
+        mapped = mappings[name].resolve_from_unvalidated_config(
+            entry.pop("config", None), (*_node_path(name), "config")
+        )
+        entry["ops"] = deep_merge(mapped, entry.get("ops") or {})
+    return out
+
+
+def _resolve(
+    job: JobDefinition,
+    run_config: Mapping[str, Any] | RunConfig | None,
+    resource_defs: Mapping[str, Any] | None,
+) -> ResolvedRunConfig:
+    if job.config_mapping is not None:
+        run_config = job.config_mapping.resolve_from_unvalidated_config(
+            coerce_run_config(run_config) or None
+        )
     raw = deep_merge(job.default_run_config, coerce_run_config(run_config))
+    if job.graph_config_mappings:
+        raw["ops"] = apply_graph_config_mappings(job.graph_config_mappings, raw.get("ops") or {})
     for key in raw:
         if key not in _TOP_LEVEL:
             raise _fail((key,), f"unknown key; expected one of {sorted(_TOP_LEVEL)}")
@@ -181,11 +271,13 @@ def resolve_run_config(
                     )
                 )
     if problems:
-        raise ConfigError(f"invalid run config for job {job.name!r}", problems=problems)
+        raise DagsterInvalidConfigError(
+            f"invalid run config for job {job.name!r}", problems=problems
+        )
     resources = validate_resource_config(
         job.resource_defs if resource_defs is None else resource_defs, raw.get("resources")
     )
-    execution = raw.get("execution") or {}
+    execution = normalize_execution(raw.get("execution") or {})
     if not isinstance(execution, Mapping) or set(execution) - {"config", "module", "class"}:
         raise _fail(("execution",), "expected a mapping of 'config' (and 'module', 'class')")
     if "class" in execution:

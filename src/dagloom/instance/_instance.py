@@ -6,11 +6,11 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
@@ -113,6 +113,9 @@ class _SplitEventWriter:
         return [t for t in outcomes if t is not None]
 
 
+T = TypeVar("T")
+
+
 class DagloomInstance:
     """The configured storages and components of one `$DAGLOOM_HOME`, used with `async with`.
 
@@ -202,6 +205,11 @@ class DagloomInstance:
         )
 
     @classmethod
+    def get(cls) -> DagloomInstance:
+        """The instance of `$DAGLOOM_HOME` (Dagster's name for `open()`)."""
+        return cls.open()
+
+    @classmethod
     def ephemeral(cls) -> DagloomInstance:
         """An in-memory instance whose home is a temporary directory removed on exit."""
         home = Path(tempfile.mkdtemp(prefix="dagloom-"))
@@ -219,6 +227,21 @@ class DagloomInstance:
         )
 
     # -- lifetime ----------------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the instance is entered (its storages open) right now."""
+        return self._task_group is not None
+
+    async def run_open(self, awaitable: Awaitable[T]) -> T:
+        """Await `awaitable` with this instance open: as it is when already entered, else
+        entered for the duration and closed after (how a blocking `execute_in_process(
+        instance=...)` uses an instance no `async with` opened). An instance is entered only
+        once, so an unopened instance serves one such run."""
+        if self.is_open:
+            return await awaitable
+        async with self:
+            return await awaitable
 
     def _distinct_storages(self) -> list[StorageLifecycle]:
         return [self._runs, self._events, self._schedules]
