@@ -12,6 +12,7 @@ from anyio.abc import TaskStatus
 
 from dagloom.actors._runtime import Actor, Clock
 from dagloom.actors.job_source import JobSource, OriginSource
+from dagloom.errors import StorageError
 from dagloom.execution.events import error_info
 from dagloom.messages import Event, EventType, LogLevel, Run, RunFailureData, RunStatus
 from dagloom.messages.rpc import (
@@ -75,6 +76,10 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
     run config selects, and writes every event to the instance's storage; a job that fails
     to load or a run config that no longer validates ends the run as FAILURE.
 
+    A storage error never ends the worker: a heartbeat that fails is logged and tried again
+    at the next beat, and a run whose end cannot be stored is logged and its error kept in
+    `unrecorded` (a one-run worker process exits non-zero with it).
+
     While a run executes, its task writes a heartbeat into the run's tags every
     `heartbeat_interval` seconds (`dagloom/heartbeat`, with `dagloom/run_worker` naming the
     worker): tags rather than the daemon-heartbeat table because run monitoring asks about
@@ -107,6 +112,8 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         self._max_runs = max_concurrent_runs
         self._heartbeat_interval = heartbeat_interval
         self._runs: dict[str, anyio.CancelScope] = {}
+        self.unrecorded: list[StorageError] = []
+        """Storage errors that kept a failed run's end from being stored (see `_execute`)."""
         self._idle = anyio.Event()
         self._log = structlog.get_logger("dagloom.actors")
 
@@ -217,20 +224,33 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             self._log.error(
                 "run_failed_to_execute", run_id=run.run_id, actor=self.name, exc_info=exc
             )
-            await record_run_end(
-                self._instance,
-                run,
-                EventType.RUN_FAILURE,
-                f'Run of "{run.job_name}" could not execute: {type(exc).__name__}: {exc}',
-                exc,
-            )
+            try:
+                await record_run_end(
+                    self._instance,
+                    run,
+                    EventType.RUN_FAILURE,
+                    f'Run of "{run.job_name}" could not execute: {type(exc).__name__}: {exc}',
+                    exc,
+                )
+            except StorageError as lost:
+                # Storage is unreachable even for the run's end: the worker lives on (a
+                # server keeps serving), and says so; a one-run worker process exits 1.
+                self._log.error(
+                    "run_end_not_recorded", run_id=run.run_id, actor=self.name, error=str(lost)
+                )
+                self.unrecorded.append(lost)
             return RunStatus.FAILURE
         return RunStatus.SUCCESS if result.success else RunStatus.FAILURE
 
     async def _beat(self, run_id: str, scope: anyio.CancelScope) -> None:
         with scope:
             while True:
-                await self._instance.add_run_tags(
-                    run_id, {WORKER_TAG: self.name, HEARTBEAT_TAG: f"{self._clock():.3f}"}
-                )
+                try:
+                    await self._instance.add_run_tags(
+                        run_id, {WORKER_TAG: self.name, HEARTBEAT_TAG: f"{self._clock():.3f}"}
+                    )
+                except StorageError as exc:  # a missed beat; the next one may get through
+                    self._log.warning(
+                        "run_heartbeat_failed", run_id=run_id, actor=self.name, error=str(exc)
+                    )
                 await anyio.sleep(self._heartbeat_interval)
