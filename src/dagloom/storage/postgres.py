@@ -13,7 +13,7 @@ import functools
 import hashlib
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -50,6 +50,13 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 """Driver errors of a fault that may pass: the connection was lost or refused, the server is
 shutting down or out of connections, a lock or serialization conflict. Retried (see
 `_retry`); the asyncpg pool replaces a lost connection on the next acquire."""
+
+
+def _terminate(conn: asyncpg.Connection) -> None:
+    """Drop `conn` at once; one the pool already took back (asyncpg releases a connection
+    the server closed) needs nothing more."""
+    with suppress(asyncpg.InterfaceError):
+        conn.terminate()
 
 
 def _from_driver(exc: BaseException) -> bool:
@@ -304,7 +311,7 @@ class PostgresDatabase(SqlDatabase[asyncpg.Connection]):
             with anyio.fail_after(self.connect_timeout):
                 await pool.release(conn)
         except Exception:  # a broken connection: nothing to give back, so drop it
-            conn.terminate()
+            _terminate(conn)
 
     @asynccontextmanager
     async def _transaction(self, *, retry: bool = False) -> AsyncIterator[asyncpg.Connection]:
@@ -331,12 +338,11 @@ class PostgresDatabase(SqlDatabase[asyncpg.Connection]):
     async def _rollback(self, conn: asyncpg.Connection, tx: Any) -> None:
         """Roll `tx` back, or drop `conn` if that fails: the error that made the caller roll
         back is the one to report, not a second one from a connection already lost."""
-        if conn.is_closed():
-            return
         try:
-            await tx.rollback()
+            if not conn.is_closed():
+                await tx.rollback()
         except Exception:  # the connection is broken: dropping it ends the transaction
-            conn.terminate()
+            _terminate(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlConnection]:
