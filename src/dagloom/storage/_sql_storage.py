@@ -210,9 +210,13 @@ class SqlDatabase(abc.ABC, Generic[C]):
         database)."""
         await self._retrying("writing", lambda: self._write(statements))
 
+    def _transaction_once(self) -> AbstractAsyncContextManager[SqlConnection]:
+        """A `transaction` that does not retry beginning, for an operation retried whole."""
+        return self.transaction()
+
     async def _write(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
         """`write` once, without retrying."""
-        async with self.transaction() as tx:
+        async with self._transaction_once() as tx:
             for sql, rows in statements:
                 await tx.executemany(sql, rows)
 

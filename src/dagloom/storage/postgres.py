@@ -13,7 +13,7 @@ import functools
 import hashlib
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, suppress
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -306,9 +306,10 @@ class PostgresDatabase(SqlDatabase[asyncpg.Connection]):
 
     async def _release(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
         """Give `conn` back to `pool`; a connection that cannot be reset is dropped (the pool
-        opens a new one when next needed)."""
+        opens a new one when next needed). Runs to its end even if the caller is cancelled,
+        so a cancelled caller never leaks a pooled connection."""
         try:
-            with anyio.fail_after(self.connect_timeout):
+            with anyio.CancelScope(shield=True), anyio.fail_after(self.connect_timeout):
                 await pool.release(conn)
         except Exception:  # a broken connection: nothing to give back, so drop it
             _terminate(conn)
@@ -345,11 +346,15 @@ class PostgresDatabase(SqlDatabase[asyncpg.Connection]):
             _terminate(conn)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SqlConnection]:
+    async def transaction(self, *, retry: bool = True) -> AsyncIterator[SqlConnection]:
         """A pooled connection inside a transaction, committed on success. Once begun, it
-        finishes even if the caller is cancelled."""
-        async with self._transaction(retry=True) as conn:
+        finishes even if the caller is cancelled. With `retry`, getting the connection and
+        beginning are retried."""
+        async with self._transaction(retry=retry) as conn:
             yield _PostgresConnection(conn)
+
+    def _transaction_once(self) -> AbstractAsyncContextManager[SqlConnection]:
+        return self.transaction(retry=False)
 
     async def listen(self) -> None:
         """Start the LISTEN connection that wakes this process's watchers; idempotent, and
