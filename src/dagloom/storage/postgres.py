@@ -366,10 +366,17 @@ class PostgresDatabase(SqlDatabase[asyncpg.Connection]):
             try:
                 with self._errors("listening"):
                     await listener.add_listener(self.channel, self._on_notify)
+                    listener.add_termination_listener(self._on_listener_lost)
             except BaseException:
                 listener.terminate()
                 raise
             self._listener = listener
+
+    def _on_listener_lost(self, conn: object) -> None:
+        # Watchers poll until the next `listen` (the next watcher) connects again.
+        if conn is self._listener:
+            self._listener = None
+            _log.warning("storage_listener_lost", location=self.location)
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
         self.notifier.notify(str(payload))
