@@ -6,10 +6,13 @@ DagloomError
 │   └── CodeLocationLoadError          user code did not import, or has no one Definitions
 ├── ConfigError              config does not match its schema (file, key path, expected)
 ├── UserCodeError            user code raised; wraps the original as __cause__
+│   └── UserCodeTimeoutError   user code did not finish in time and was stopped
 ├── Failure                  raised BY user code to fail a step on purpose, with metadata
 ├── RetryRequested           raised BY user code to ask for the step to run again
 ├── DagloomExecutionError    a run could not be executed (raised only when asked to raise)
 ├── RunNotFoundError         no run with that id
+├── RunClaimRefusedError     a stored run could not be claimed for execution: it moved on
+├── SnapshotMismatchError    a worker's loaded code is not the code a run was validated against
 ├── StorageError             storage unreachable, corrupt, or of an unknown schema
 │   ├── StorageUnavailableError   a fault that may pass: connection lost, locked, disk full
 │   └── SchemaVersionError   the database's schema is newer or older than this code knows
@@ -19,7 +22,10 @@ DagloomError
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dagloom.messages import RunStatus
 
 
 class DagloomError(Exception):
@@ -79,6 +85,17 @@ class UserCodeError(DagloomError):
         self.step_key = step_key
 
 
+class UserCodeTimeoutError(UserCodeError):
+    """User code ran past its timeout and the process running it was killed; `kind` and
+    `name` say which definition, `timeout_seconds` what it was allowed."""
+
+    def __init__(self, message: str, *, kind: str, name: str, timeout_seconds: float) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.name = name
+        self.timeout_seconds = timeout_seconds
+
+
 class Failure(DagloomError):
     """Raise from an op to fail its step with a description and metadata; it is not retried
     unless `allow_retries` is true."""
@@ -120,6 +137,38 @@ class RunNotFoundError(DagloomError):
     def __init__(self, run_id: str) -> None:
         super().__init__(f"no run with id {run_id!r}")
         self.run_id = run_id
+
+
+class RunClaimRefusedError(DagloomError):
+    """Storage refused to move run `run_id` to STARTED for this executor: `status` is the
+    stored status that won (another executor claimed it first, or it was canceled or
+    finished), so this executor must not execute it."""
+
+    def __init__(self, run_id: str, status: RunStatus) -> None:
+        super().__init__(
+            f"run {run_id} was not claimed for execution: storage refused {status.name} -> STARTED"
+        )
+        self.run_id = run_id
+        self.status = status
+
+
+class SnapshotMismatchError(DagloomError):
+    """The job a worker would execute is not the one the run was validated against.
+
+    `expected` is the job snapshot id stored on the run, `actual` the one of the job the
+    worker's loaded code gives (after reloading it, where the worker can).
+    """
+
+    def __init__(self, *, location: str, job_name: str, expected: str, actual: str) -> None:
+        super().__init__(
+            f"job {job_name!r} of code location {location!r} was validated as job snapshot "
+            f"{expected} but the loaded code has job snapshot {actual}; the code changed "
+            "after the run was submitted"
+        )
+        self.location = location
+        self.job_name = job_name
+        self.expected = expected
+        self.actual = actual
 
 
 class StorageError(DagloomError):

@@ -21,7 +21,6 @@ from dagloom.actors.code_location import (
     CodeLocationReply,
     CodeLocationRequest,
     CodeLocationServer,
-    CodeSource,
     evaluate_schedule,
     resolve_job,
     validate_run,
@@ -29,6 +28,7 @@ from dagloom.actors.code_location import (
 from dagloom.code import load_definitions
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.errors import CodeLocationLoadError, DagloomInvalidSelectionError, DefinitionError
+from dagloom.execution.origin import CodeOrigin
 from dagloom.messages import AssetKeyMessage
 from dagloom.messages.rpc import (
     EvaluateScheduleRequest,
@@ -163,7 +163,7 @@ def ticks_file(tmp_path: Path) -> Path:
 
 
 async def test_serves_the_snapshot_of_the_numbers_example() -> None:
-    actor = CodeLocationServer("numbers", CodeSource(python_file=NUMBERS))
+    actor = CodeLocationServer("numbers", CodeOrigin(python_file=NUMBERS))
     with anyio.fail_after(10):
         async with serving(actor) as [ref]:
             snapshot = await snapshot_of(ref)
@@ -180,7 +180,7 @@ async def test_serves_the_snapshot_of_the_numbers_example() -> None:
 
 
 async def test_local_access_gives_the_loaded_definitions_and_jobs() -> None:
-    actor = CodeLocationServer("numbers", CodeSource(python_file=NUMBERS))
+    actor = CodeLocationServer("numbers", CodeOrigin(python_file=NUMBERS))
     with anyio.fail_after(10):
         async with serving(actor):
             assert sorted(actor.definitions.job_names) == [
@@ -198,7 +198,7 @@ async def test_local_access_gives_the_loaded_definitions_and_jobs() -> None:
 
 
 async def test_a_schedule_tick_requests_runs_for_its_job(ticks_file: Path) -> None:
-    actor = CodeLocationServer("ticks", CodeSource(python_file=str(ticks_file)))
+    actor = CodeLocationServer("ticks", CodeOrigin(python_file=str(ticks_file)))
     when = datetime(2024, 5, 1, 7, 0, tzinfo=UTC).timestamp()
     with anyio.fail_after(10):
         async with serving(actor) as [ref]:
@@ -218,7 +218,7 @@ async def test_the_numbers_sensor_skips_then_requests_a_run_when_its_file_appear
 ) -> None:
     check_file = tmp_path / "check"
     monkeypatch.setenv("DAGLOOM_EXAMPLE_CHECK_FILE", str(check_file))
-    actor = CodeLocationServer("numbers", CodeSource(python_file=NUMBERS))
+    actor = CodeLocationServer("numbers", CodeOrigin(python_file=NUMBERS))
     with anyio.fail_after(10):
         async with serving(actor) as [ref]:
             skipped = await tick(ref, EvaluateSensorRequest(sensor_name="check_file_sensor"))
@@ -230,7 +230,7 @@ async def test_the_numbers_sensor_skips_then_requests_a_run_when_its_file_appear
 
 
 async def test_a_sensor_cursor_goes_out_and_comes_back(ticks_file: Path) -> None:
-    actor = CodeLocationServer("ticks", CodeSource(python_file=str(ticks_file)))
+    actor = CodeLocationServer("ticks", CodeOrigin(python_file=str(ticks_file)))
     with anyio.fail_after(10):
         async with serving(actor) as [ref]:
             first = await tick(ref, EvaluateSensorRequest(sensor_name="counting"))
@@ -243,7 +243,7 @@ async def test_a_sensor_cursor_goes_out_and_comes_back(ticks_file: Path) -> None
 
 
 async def test_a_sensor_on_assets_requests_its_selection(ticks_file: Path) -> None:
-    actor = CodeLocationServer("ticks", CodeSource(python_file=str(ticks_file)))
+    actor = CodeLocationServer("ticks", CodeOrigin(python_file=str(ticks_file)))
     with anyio.fail_after(10):
         async with serving(actor) as [ref]:
             result = await tick(ref, EvaluateSensorRequest(sensor_name="on_assets"))
@@ -254,7 +254,7 @@ async def test_a_sensor_on_assets_requests_its_selection(ticks_file: Path) -> No
 async def test_a_sensor_that_raises_gives_an_error_and_the_location_keeps_serving(
     ticks_file: Path,
 ) -> None:
-    actor = CodeLocationServer("ticks", CodeSource(python_file=str(ticks_file)))
+    actor = CodeLocationServer("ticks", CodeOrigin(python_file=str(ticks_file)))
     with anyio.fail_after(10):
         async with serving(actor) as [ref]:
             failed = await tick(ref, EvaluateSensorRequest(sensor_name="broken"))
@@ -282,7 +282,7 @@ def test_a_schedule_tick_at_time_zero_uses_now(ticks_file: Path) -> None:
 
 
 async def test_validate_run_names_the_key_path_of_each_problem(ticks_file: Path) -> None:
-    actor = CodeLocationServer("ticks", CodeSource(python_file=str(ticks_file)))
+    actor = CodeLocationServer("ticks", CodeOrigin(python_file=str(ticks_file)))
     with anyio.fail_after(10):
         async with serving(actor) as [ref]:
             good = await validate(
@@ -383,8 +383,8 @@ async def test_an_import_error_is_the_locations_error_while_another_keeps_servin
     tmp_path: Path,
 ) -> None:
     broken_file = write(tmp_path / "broken_defs.py", BROKEN)
-    broken = CodeLocationServer("broken", CodeSource(python_file=str(broken_file)))
-    numbers = CodeLocationServer("numbers", CodeSource(python_file=NUMBERS))
+    broken = CodeLocationServer("broken", CodeOrigin(python_file=str(broken_file)))
+    numbers = CodeLocationServer("numbers", CodeOrigin(python_file=NUMBERS))
     with anyio.fail_after(10):
         async with serving(broken, numbers) as [broken_ref, numbers_ref]:
             snapshot = await snapshot_of(broken_ref)
@@ -428,7 +428,7 @@ async def test_reload_picks_up_a_changed_file_and_a_failed_reload_keeps_the_old_
     tmp_path: Path,
 ) -> None:
     path = write(tmp_path / "versioned.py", JOB_V.format(version=1))
-    actor = CodeLocationServer("versioned", CodeSource(python_file=str(path)))
+    actor = CodeLocationServer("versioned", CodeOrigin(python_file=str(path)))
     with anyio.fail_after(10):
         async with serving(actor) as [ref]:
             first = await snapshot_of(ref)
@@ -462,7 +462,7 @@ async def test_a_location_that_failed_to_load_serves_once_a_reload_succeeds(
     tmp_path: Path,
 ) -> None:
     path = write(tmp_path / "late.py", BROKEN)
-    actor = CodeLocationServer("late", CodeSource(python_file=str(path)))
+    actor = CodeLocationServer("late", CodeOrigin(python_file=str(path)))
     with anyio.fail_after(10):
         async with serving(actor) as [ref]:
             assert (await snapshot_of(ref)).load_error is not None
@@ -491,7 +491,7 @@ async def test_reload_reimports_a_module_and_its_package(tmp_path: Path) -> None
         defs = dg.Definitions(jobs=[dg.job(name=f"job_v{ops.VERSION}")(lambda: step())])
         """,
     )
-    source = CodeSource(module_name=f"{package}.defs", working_directory=str(tmp_path))
+    source = CodeOrigin(module_name=f"{package}.defs", working_directory=str(tmp_path))
     actor = CodeLocationServer("module", source)
     with anyio.fail_after(10):
         async with serving(actor) as [ref]:

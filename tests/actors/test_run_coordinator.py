@@ -8,7 +8,6 @@ import anyio
 import orjson
 import pytest
 
-from dagloom.actors._queue import QueuedRun, TagConcurrencyLimit, runs_to_admit
 from dagloom.actors.job_source import DefinitionsJobSource
 from dagloom.actors.run_coordinator import (
     DefaultRunCoordinator,
@@ -17,6 +16,9 @@ from dagloom.actors.run_coordinator import (
     submit_run,
 )
 from dagloom.actors.run_launcher import InProcessRunLauncher
+from dagloom.code.loader import load_definitions
+from dagloom.code.snapshot import job_snapshot
+from dagloom.daemon import QueuedRun, TagConcurrencyLimit, runs_to_admit
 from dagloom.definitions import Definitions
 from dagloom.errors import ConfigError, DefinitionError
 from dagloom.instance import DagloomInstance
@@ -29,7 +31,16 @@ from dagloom.messages.rpc import (
 )
 from dagloom.transport import MemoryTransport
 
-from ._runs import GATES, ORDER, STARTED, fresh_gates, running_stack, stored_output, wait_for_end
+from ._runs import (
+    EXAMPLE,
+    GATES,
+    ORDER,
+    STARTED,
+    fresh_gates,
+    running_stack,
+    stored_output,
+    wait_for_end,
+)
 
 JOBS = DefinitionsJobSource({"empty": Definitions()})
 
@@ -87,6 +98,9 @@ async def test_the_seed_job_submitted_to_the_default_coordinator_succeeds_with_5
                 assert run.code_location == "numbers"
                 ended = await wait_for_end(instance, run.run_id)
             assert ended.status == RunStatus.SUCCESS
+            # The run keeps the snapshot id of the job it was validated against.
+            seed = load_definitions(python_file=EXAMPLE).get_job_def("process_numbers")
+            assert ended.job_snapshot_id == job_snapshot(seed).snapshot_id
             types = [r.event.event_type for r in await instance.get_events(run.run_id)]
             assert types[0] == EventType.RUN_STARTING
             assert EventType.RUN_START in types and types[-1] == EventType.RUN_SUCCESS

@@ -200,3 +200,45 @@ async def test_a_worker_process_that_dies_leaves_its_run_recorded_as_failure(
             assert ended.status == RunStatus.FAILURE
             failure = (await instance.get_events(run.run_id))[-1].event
             assert "exited with code 3" in failure.message
+
+
+VERSIONED = """
+from dagloom import Definitions, FilesystemIOManager, job, op
+
+@op
+def answer() -> int:
+    return {value}
+
+@job
+def versioned() -> None:
+    answer()
+
+defs = Definitions(
+    jobs=[versioned], resources={{"io_manager": FilesystemIOManager(base_dir={base!r})}}
+)
+"""
+
+
+async def test_a_warm_worker_runs_the_code_a_reloaded_location_validated(tmp_path: Path) -> None:
+    """The warm member imported version 1; after the location reloads version 2 the next
+    run is validated against it, and the same member imports it again before running."""
+    path = tmp_path / "versioned.py"
+    io = tmp_path / "io"
+    path.write_text(VERSIONED.format(value=1, base=str(io)))
+    origins = {"versioned": CodeOrigin(python_file=str(path))}
+    location = LoaderJobSource(origins)  # stands for the code location the coordinator asks
+    with anyio.fail_after(120):
+        async with DagloomInstance.open(tmp_path / "home") as instance:
+            launcher = WarmPoolRunLauncher(instance, origins, size=1)
+            async with stack(instance, launcher, location) as coordinator:
+                first = await submit_run(coordinator, SubmitRunRequest(job_name="versioned"))
+                first = await wait_for_end(instance, first.run_id)
+                path.write_text(VERSIONED.format(value=2, base=str(io)))
+                location.reload("versioned")
+                second = await submit_run(coordinator, SubmitRunRequest(job_name="versioned"))
+                second = await wait_for_end(instance, second.run_id)
+    assert first.status == second.status == RunStatus.SUCCESS
+    assert first.job_snapshot_id != second.job_snapshot_id
+    assert stored_output(io, first.run_id, "answer") == 1
+    assert stored_output(io, second.run_id, "answer") == 2
+    assert first.tags["dagloom/run_worker"] == second.tags["dagloom/run_worker"]

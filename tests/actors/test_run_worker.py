@@ -10,11 +10,16 @@ from typing import assert_never
 
 import anyio
 import orjson
+import pytest
+import structlog
 
 from dagloom.actors import Actor
+from dagloom.actors.code_location import load_location
 from dagloom.actors.job_source import DefinitionsJobSource, JobSource, LoaderJobSource
 from dagloom.actors.run_coordinator import RunCoordinatorReply, RunCoordinatorRequest
 from dagloom.actors.run_worker import HEARTBEAT_TAG, WORKER_TAG, RunWorker
+from dagloom.code.snapshot import job_snapshot
+from dagloom.errors import SnapshotMismatchError
 from dagloom.execution.multiprocess import close_pools
 from dagloom.execution.origin import CodeOrigin
 from dagloom.instance import DagloomInstance
@@ -151,10 +156,39 @@ async def test_a_job_that_cannot_be_loaded_ends_the_run_as_failure(tmp_path: Pat
     assert ends.ended == [(run.run_id, RunStatus.FAILURE)]
 
 
+async def test_a_run_another_worker_claimed_is_left_alone(tmp_path: Path) -> None:
+    """The claim is refused (the run is STARTED elsewhere): nothing executes, no failure is
+    recorded, nobody is told the run ended, and the worker says why."""
+    jobs = DefinitionsJobSource({"numbers": seed_definitions(tmp_path)})
+    with anyio.fail_after(30), structlog.testing.capture_logs() as logs:
+        async with (
+            DagloomInstance.ephemeral() as instance,
+            serving(instance, jobs) as (ref, worker, ends),
+        ):
+            run = await instance.create_run(
+                Run(job_name="process_numbers", status=RunStatus.STARTED)
+            )
+            reply = await ref.ask(ExecuteRunRequest(run_id=run.run_id))
+            assert reply.accepted  # type: ignore[union-attr]
+            await worker.wait_idle()
+            stored = await instance.get_run(run.run_id)
+            events = await instance.get_events(run.run_id)
+    assert stored is not None and stored.status == RunStatus.STARTED
+    assert events == [] and ends.ended == []
+    assert not (tmp_path / run.run_id).exists()
+    assert {
+        "event": "run_not_claimed",
+        "log_level": "info",
+        "run_id": run.run_id,
+        "actor": worker.name,
+        "status": "STARTED",
+    } in logs
+
+
 async def test_stop_run_cancels_a_running_run(tmp_path: Path) -> None:
     fresh_gates()
     jobs = DefinitionsJobSource({"numbers": seed_definitions(tmp_path)})
-    with anyio.fail_after(30):
+    with anyio.fail_after(30), structlog.testing.capture_logs() as logs:
         async with (
             DagloomInstance.ephemeral() as instance,
             serving(instance, jobs) as (
@@ -176,6 +210,8 @@ async def test_stop_run_cancels_a_running_run(tmp_path: Path) -> None:
     assert stored is not None and stored.status == RunStatus.CANCELED
     assert events[-1] == EventType.RUN_CANCELED
     assert ends.ended == [(run.run_id, RunStatus.CANCELED)]
+    # The executor recorded the end; the worker does not try to record it again.
+    assert not [e for e in logs if e["event"] == "run_transition_refused"]
 
 
 async def test_a_worker_loading_code_itself_runs_the_multiprocess_executor(tmp_path: Path) -> None:
@@ -221,3 +257,81 @@ async def test_a_worker_loading_code_itself_runs_the_multiprocess_executor(tmp_p
         close_pools()
     assert ended.status == RunStatus.SUCCESS
     assert stored_output(tmp_path, run.run_id, "sum_two_sums") == 55
+
+
+async def test_a_run_validated_against_other_code_fails_naming_both_snapshot_ids(
+    tmp_path: Path,
+) -> None:
+    jobs = DefinitionsJobSource({"numbers": seed_definitions(tmp_path)})
+    validated = "0" * 64
+    with anyio.fail_after(30):
+        async with DagloomInstance.ephemeral() as instance, serving(instance, jobs) as (ref, _, _):
+            run = await instance.create_run(
+                Run(job_name="process_numbers", code_location="numbers", job_snapshot_id=validated)
+            )
+            await ref.ask(ExecuteRunRequest(run_id=run.run_id))
+            ended = await wait_for_end(instance, run.run_id)
+            failure = (await instance.get_events(run.run_id))[-1].event
+    loaded = job_snapshot(seed_definitions(tmp_path).get_job_def("process_numbers")).snapshot_id
+    assert ended.status == RunStatus.FAILURE
+    assert failure is not None and failure.event_type == EventType.RUN_FAILURE
+    assert "SnapshotMismatchError" in failure.message
+    assert validated in failure.message and loaded in failure.message
+    assert not (tmp_path / run.run_id).exists()  # no step ran
+
+
+VERSIONED = """
+from dagloom import Definitions, FilesystemIOManager, job, op
+
+@op
+def answer() -> int:
+    return {value}
+
+@job
+def versioned() -> None:
+    answer()
+
+defs = Definitions(
+    jobs=[versioned], resources={{"io_manager": FilesystemIOManager(base_dir={base!r})}}
+)
+"""
+
+
+async def test_a_worker_loading_code_itself_reloads_it_for_a_run_validated_against_new_code(
+    tmp_path: Path,
+) -> None:
+    """The worker imported version 1; the code location validated a run against version 2
+    (the file changed): the worker imports the file again and runs version 2."""
+    path = tmp_path / "versioned.py"
+    path.write_text(VERSIONED.format(value=1, base=str(tmp_path)))
+    origin = CodeOrigin(python_file=str(path))
+    jobs = LoaderJobSource({"versioned": origin})
+    jobs.load_all()
+    path.write_text(VERSIONED.format(value=2, base=str(tmp_path)))
+    # What the code location, reloading the changed file, validates runs against.
+    validated = load_location(origin, location_name="versioned", loaded_at=0.0, fresh=True)
+    snapshot_id = validated.job_snapshot_ids["versioned"]
+    with anyio.fail_after(30):
+        async with DagloomInstance.ephemeral() as instance, serving(instance, jobs) as (ref, _, _):
+            run = await instance.create_run(
+                Run(job_name="versioned", code_location="versioned", job_snapshot_id=snapshot_id)
+            )
+            await ref.ask(ExecuteRunRequest(run_id=run.run_id))
+            ended = await wait_for_end(instance, run.run_id)
+    assert ended.status == RunStatus.SUCCESS
+    assert stored_output(tmp_path, run.run_id, "answer") == 2
+
+
+def test_a_loader_source_refuses_a_snapshot_its_reloaded_code_does_not_have(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "versioned.py"
+    path.write_text(VERSIONED.format(value=1, base=str(tmp_path)))
+    jobs = LoaderJobSource({"versioned": CodeOrigin(python_file=str(path))})
+    current = jobs.get_job("versioned", "versioned")
+    assert jobs.get_job("versioned", "versioned", snapshot_id=job_snapshot(current).snapshot_id)
+    with pytest.raises(SnapshotMismatchError) as info:
+        jobs.get_job("versioned", "versioned", snapshot_id="f" * 64)
+    assert info.value.expected == "f" * 64
+    assert info.value.actual == job_snapshot(current).snapshot_id
+    assert info.value.location == "versioned" and info.value.job_name == "versioned"

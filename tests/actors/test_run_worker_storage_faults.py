@@ -31,18 +31,18 @@ def _break_writes(instance: DagloomInstance, monkeypatch: pytest.MonkeyPatch) ->
     for name in ("store_rows", "store_events"):
         original = getattr(MemoryEventLogStorage, name)
 
-        async def failing(*args: Any, _original: Any = original, **kwargs: Any) -> None:
+        async def failing(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
             if state["down"]:
                 raise StorageUnavailableError("connection lost", operation="writing events")
-            await _original(*args, **kwargs)
+            return await _original(*args, **kwargs)
 
         monkeypatch.setattr(MemoryEventLogStorage, name, failing)
     add_run_tags = instance.add_run_tags
 
-    async def failing_tags(*args: Any, **kwargs: Any) -> None:
+    async def failing_tags(*args: Any, **kwargs: Any) -> Any:
         if state["down"]:
             raise StorageUnavailableError("connection lost", operation="writing")
-        await add_run_tags(*args, **kwargs)
+        return await add_run_tags(*args, **kwargs)
 
     monkeypatch.setattr(instance, "add_run_tags", failing_tags)
     return state

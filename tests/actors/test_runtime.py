@@ -117,3 +117,43 @@ async def test_the_health_reporter_answers_for_others_and_itself() -> None:
             tg.cancel_scope.cancel()
     assert [(a.actor, a.ready) for a in reply.actors] == [("other", False), ("health", True)]
     assert reply.time == 7.0
+
+
+async def test_a_handler_may_answer_later_while_the_inbox_moves_on() -> None:
+    class Deferring(Actor[PingRequest, PingReply]):
+        service = HealthBase
+
+        def __init__(self) -> None:
+            super().__init__("deferring")
+            self.held: list[ReplySlot[PingReply] | None] = []
+
+        async def handle(self, message: PingRequest) -> PingReply | None:
+            if not self.held:
+                self.held.append(self._detach_reply())
+                return None
+            return PingReply()
+
+    actor = Deferring()
+    ref = MemoryTransport().ref(actor)
+    order: list[str] = []
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            await tg.start(actor.run)
+
+            async def first() -> None:
+                await ref.ask(PingRequest())
+                order.append("first answered")
+
+            tg.start_soon(first)
+            await anyio.wait_all_tasks_blocked()  # the first ask is held by the actor
+            assert len(actor.held) == 1
+            await ref.ask(PingRequest())
+            order.append("second answered")
+            (slot,) = actor.held
+            assert slot is not None
+            slot.set_reply(PingReply())
+            await anyio.wait_all_tasks_blocked()
+            tg.cancel_scope.cancel()
+    assert order == ["second answered", "first answered"]
+    with pytest.raises(RuntimeError, match="not handling a message"):
+        actor._detach_reply()

@@ -27,11 +27,11 @@ from dagloom.actors.code_location import (
     CodeLocationReply,
     CodeLocationRequest,
     CodeLocationServer,
-    CodeSource,
 )
 from dagloom.cli import app
 from dagloom.cli.code_server import DEFAULT_PORT, parse_listening_line, run_code_server
 from dagloom.errors import ActorUnavailableError
+from dagloom.execution.origin import CodeOrigin
 from dagloom.messages.rpc import (
     EvaluateScheduleRequest,
     EvaluateSensorRequest,
@@ -286,7 +286,7 @@ async def test_a_module_location_is_served_from_its_working_directory(
 
 
 async def test_without_a_port_it_listens_from_4000_up(client: GrpcTransport) -> None:
-    source = CodeSource(python_file=NUMBERS)
+    source = CodeOrigin(python_file=NUMBERS)
     with anyio.fail_after(30):
         async with anyio.create_task_group() as tg:
             address = await tg.start(functools.partial(run_code_server, "numbers", source))

@@ -19,6 +19,7 @@ from dagloom.messages import (
     Event,
     EventType,
     Run,
+    RunFailureData,
     StepFailureData,
 )
 from dagloom.storage.migrations.sqlite import SQLITE_MIGRATIONS
@@ -50,7 +51,15 @@ def seed(home: Path) -> str:
                             error=ErrorInfo(cls_name="ValueError", message="bad row")
                         ),
                     ),
-                    Event(run_id=run.run_id, event_type=EventType.RUN_FAILURE, timestamp=2.0),
+                    Event(
+                        run_id=run.run_id,
+                        event_type=EventType.RUN_FAILURE,
+                        timestamp=2.0,
+                        run_failure=RunFailureData(
+                            failed_step_keys=["load"],
+                            error=ErrorInfo(cls_name="EngineError", message="engine broke"),
+                        ),
+                    ),
                 ]
             )
             return run.run_id
@@ -74,6 +83,7 @@ def test_run_list_show_and_logs_print_what_was_stored(tmp_path: Path) -> None:
     assert (
         "load" in shown.output and "failure" in shown.output and "warehouse/orders" in shown.output
     )
+    assert "EngineError: engine broke" in shown.output
     logs = runner.invoke(app, ["run", "logs", run_id, "--home", str(tmp_path)])
     assert logs.exit_code == 0, logs.output
     kinds = re.findall(r"\b(?:RUN|STEP|ASSET)_[A-Z_]+\b", logs.output)

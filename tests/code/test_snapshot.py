@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,7 @@ import pytest
 import dagloom as dg
 from dagloom.code import load_definitions
 from dagloom.code.snapshot import (
+    code_digest,
     job_snapshot,
     load_error_info,
     location_snapshot,
@@ -295,3 +299,47 @@ def test_a_load_error_keeps_the_users_traceback() -> None:
         "could not load x",
         "TB here",
     )
+
+
+def test_an_ops_body_is_part_of_its_jobs_snapshot_id() -> None:
+    @dg.op(name="answer")
+    def one() -> int:
+        return 1
+
+    @dg.op(name="answer")
+    def two() -> int:
+        return 2
+
+    @dg.job(name="versioned")
+    def first() -> None:
+        one()
+
+    @dg.job(name="versioned")
+    def second() -> None:
+        two()
+
+    assert job_snapshot(first).snapshot_id == job_snapshot(first).snapshot_id
+    assert job_snapshot(first).snapshot_id != job_snapshot(second).snapshot_id
+    assert code_digest(one.compute_fn) != code_digest(two.compute_fn)
+    assert code_digest(len) == ""
+
+
+def test_a_code_digest_is_the_same_in_every_process() -> None:
+    """Set constants are ordered by string hashing, which each process seeds differently."""
+    program = (
+        "from dagloom.code.snapshot import code_digest\n"
+        "def member(x):\n"
+        "    return x in {'alpha', 'beta', 'gamma', 'delta', 'epsilon'}\n"
+        "print(code_digest(member))\n"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", program],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(digests) == 1

@@ -16,7 +16,6 @@ import pytest
 import structlog
 
 from dagloom.actors import Backoff, unwrap_exception_group
-from dagloom.actors.code_location import CodeSource
 from dagloom.cli.code_server import run_code_server
 from dagloom.code.workspace import (
     GrpcServerTarget,
@@ -33,6 +32,7 @@ from dagloom.code.workspace import (
     plan_locations,
 )
 from dagloom.errors import ActorUnavailableError, ConfigError
+from dagloom.execution.origin import CodeOrigin
 from dagloom.messages.rpc import GetSnapshotRequest, LocationSnapshot
 from dagloom.transport import GrpcTransport, MemoryRef
 
@@ -182,21 +182,21 @@ def test_the_plan_resolves_paths_against_the_workspace_directory(tmp_path: Path)
     )
     plans = plan_locations(config, base_dir=tmp_path)
     assert plans == [
-        InProcessLocation("defs", CodeSource(python_file=str(tmp_path / "defs.py"))),
+        InProcessLocation("defs", CodeOrigin(python_file=str(tmp_path / "defs.py"))),
         ManagedLocation(
             "etl",
-            CodeSource(python_file=str((tmp_path / "../other/etl.py").resolve())),
+            CodeOrigin(python_file=str((tmp_path / "../other/etl.py").resolve())),
             sys.executable,
         ),
         ManagedLocation(
             "analytics.defs",
-            CodeSource(
+            CodeOrigin(
                 module_name="analytics.defs", attribute="defs", working_directory=str(tmp_path)
             ),
             "/opt/venv/bin/python",
         ),
         InProcessLocation(
-            "ml", CodeSource(module_name="ml", working_directory=str(tmp_path / "src"))
+            "ml", CodeOrigin(module_name="ml", working_directory=str(tmp_path / "src"))
         ),
         RemoteLocation("far", "10.0.0.5:4001"),
     ]
@@ -205,7 +205,7 @@ def test_the_plan_resolves_paths_against_the_workspace_directory(tmp_path: Path)
 def test_a_managed_server_command_runs_the_code_server_cli() -> None:
     plan = ManagedLocation(
         "etl",
-        CodeSource(module_name="etl.defs", attribute="defs", working_directory="/code"),
+        CodeOrigin(module_name="etl.defs", attribute="defs", working_directory="/code"),
         "/venv/bin/python",
     )
     assert code_server_command(plan) == [
@@ -243,7 +243,7 @@ async def test_in_process_managed_and_remote_locations_serve_side_by_side(
     write(tmp_path / "broken.py", "raise RuntimeError('broken on purpose')\n")
     write(tmp_path / "managed_defs.py", "from numbers_copy import *  # noqa\n")
     (tmp_path / "numbers_copy.py").write_text(NUMBERS.read_text(encoding="utf-8"))
-    source = CodeSource(python_file=str(NUMBERS))
+    source = CodeOrigin(python_file=str(NUMBERS))
     with anyio.fail_after(90):
         async with anyio.create_task_group() as tg:
             remote = await tg.start(functools.partial(run_code_server, "remote", source, port=0))
@@ -294,7 +294,7 @@ async def test_in_process_managed_and_remote_locations_serve_side_by_side(
 async def test_a_managed_server_that_dies_is_restarted_on_its_port(
     tmp_path: Path, client: GrpcTransport
 ) -> None:
-    plan = ManagedLocation("numbers", CodeSource(python_file=str(NUMBERS)), sys.executable)
+    plan = ManagedLocation("numbers", CodeOrigin(python_file=str(NUMBERS)), sys.executable)
     backoff = Backoff(initial=0.0, maximum=0.0)
     with anyio.fail_after(90):
         async with open_workspace([plan], grpc=client, restart_backoff=backoff) as ws:
@@ -321,7 +321,7 @@ async def test_a_managed_server_that_exits_before_serving_is_an_error_naming_it(
 ) -> None:
     fake_python = write(tmp_path / "fake-python", "#!/bin/sh\nexit 3\n")
     fake_python.chmod(0o755)
-    plan = ManagedLocation("etl", CodeSource(python_file=str(NUMBERS)), str(fake_python))
+    plan = ManagedLocation("etl", CodeOrigin(python_file=str(NUMBERS)), str(fake_python))
     with anyio.fail_after(30), pytest.raises(BaseExceptionGroup) as info:
         async with open_workspace([plan], grpc=client):
             pass
@@ -334,7 +334,7 @@ async def test_a_managed_server_that_exits_before_serving_is_an_error_naming_it(
 async def test_a_managed_server_whose_python_is_missing_is_an_error_naming_it(
     tmp_path: Path, client: GrpcTransport
 ) -> None:
-    plan = ManagedLocation("etl", CodeSource(python_file=str(NUMBERS)), str(tmp_path / "nope"))
+    plan = ManagedLocation("etl", CodeOrigin(python_file=str(NUMBERS)), str(tmp_path / "nope"))
     with anyio.fail_after(30), pytest.raises(BaseExceptionGroup) as info:
         async with open_workspace([plan], grpc=client):
             pass

@@ -14,6 +14,7 @@ from dagloom import (
     DefinitionError,
     InitResourceContext,
     OpExecutionContext,
+    UserCodeError,
     build_init_resource_context,
     build_op_context,
     job,
@@ -208,13 +209,15 @@ def test_resource_that_fails_to_build_fails_the_run_without_running_steps() -> N
     def using():
         use()
 
-    with pytest.raises(ConnectionError, match="no server"):
+    with pytest.raises(UserCodeError, match="setup of resource 'broken'") as raised:
         using.execute_in_process()
+    assert isinstance(raised.value.__cause__, ConnectionError)
     result = using.execute_in_process(raise_on_error=False)
     assert not result.success
     assert lifecycle == []
     failure = result.get_run_failure_event()
-    assert failure.run_failure.error.cls_name == "ConnectionError"
+    assert failure.run_failure.error.cls_name == "UserCodeError"
+    assert failure.run_failure.error.cause.cls_name == "ConnectionError"
     assert result.filter_events(EventType.STEP_START) == []
 
 

@@ -171,3 +171,49 @@ async def test_collected_values_follow_yield_order_across_step_processes(tmp_pat
     with anyio.fail_after(120):
         result = await job.execute_in_process_async()
     assert result.output_for_node("as_list") == [6, 20, 4]
+
+
+VERSIONED = """
+import os
+from dagloom import Definitions, FilesystemIOManager, job, op
+
+@op
+def answer() -> tuple:
+    return ({value}, os.getpid())
+
+@job
+def versioned() -> None:
+    answer()
+
+defs = Definitions(
+    jobs=[versioned], resources={{"io_manager": FilesystemIOManager(base_dir={base!r})}}
+)
+"""
+
+
+async def test_a_warm_step_process_imports_the_code_again_when_the_run_is_newer(
+    tmp_path: Path,
+) -> None:
+    """The step process imported version 1; the next run executes version 2 (the file
+    changed and the worker reloaded it): the same step process imports it again."""
+    from dagloom.actors.code_location import load_location
+
+    path = tmp_path / "versioned.py"
+    origin = CodeOrigin(python_file=str(path))
+    config = {"execution": {"config": {"multiprocess": {"max_concurrent": 1}}}}
+    outputs = []
+    with anyio.fail_after(120):
+        for value in (1, 2):
+            path.write_text(VERSIONED.format(value=value, base=str(tmp_path / "io")))
+            loaded = load_location(origin, location_name="v", loaded_at=0.0, fresh=True)
+            result = await execute_job_in_process(
+                loaded.definitions.get_job_def("versioned"),
+                run_config=config,
+                raise_on_error=False,
+                code_origin=origin,
+            )
+            assert result.success, [e.message for e in result.all_events]
+            outputs.append(result.output_for_node("answer"))
+    (first, first_pid), (second, second_pid) = outputs
+    assert (first, second) == (1, 2)
+    assert first_pid == second_pid  # the same warm step process

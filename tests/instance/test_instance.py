@@ -17,6 +17,7 @@ from dagloom.instance import DagloomInstance
 from dagloom.messages import Event, EventType, Run, RunStatus
 from dagloom.messages.rows import row_of
 from dagloom.storage import RunsFilter, StepStatus
+from dagloom.storage.base import RunTransition
 from tests.storage.pg import PG_URL, fresh_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,6 +91,70 @@ async def test_mixed_backends_still_move_run_status(tmp_path: Path) -> None:
         assert await instance.get_events(run.run_id) == []
         with pytest.raises(RunNotFoundError):
             await instance.delete_run(run.run_id)
+
+
+MIXED = {
+    "run_storage": {"class": "MemoryRunStorage"},
+    "event_log_storage": {"class": "SqliteEventLogStorage"},
+}
+
+
+def lifecycle_event(kind: EventType, ts: float = 1.0) -> Event:
+    return Event(event_type=kind, timestamp=ts, message=kind.name)
+
+
+@pytest.mark.parametrize("config", [None, MIXED], ids=["one-database", "runs-apart"])
+async def test_transition_run_is_a_compare_and_set(
+    tmp_path: Path, config: dict[str, object] | None
+) -> None:
+    """Applied moves store their event; refused ones store nothing and answer the winner,
+    whether or not runs and events share a database."""
+    instance = (
+        DagloomInstance.ephemeral()
+        if config is None
+        else DagloomInstance.from_config(config, home=tmp_path)
+    )
+    async with instance:
+        run = await instance.create_run(Run(job_name="job"))
+        moves = [
+            (EventType.RUN_START, RunTransition(applied=True, status=RunStatus.STARTED)),
+            (EventType.RUN_START, RunTransition(applied=False, status=RunStatus.STARTED)),
+            (EventType.RUN_CANCELED, RunTransition(applied=True, status=RunStatus.CANCELED)),
+            (EventType.RUN_SUCCESS, RunTransition(applied=False, status=RunStatus.CANCELED)),
+        ]
+        for kind, expected in moves:
+            assert await instance.transition_run(run.run_id, lifecycle_event(kind)) == expected
+        stored = [r.event.event_type for r in await instance.get_events(run.run_id) if r.event]
+        assert stored == [EventType.RUN_START, EventType.RUN_CANCELED]
+        with pytest.raises(ValueError, match="STEP_START is not a run lifecycle event"):
+            await instance.transition_run(run.run_id, lifecycle_event(EventType.STEP_START))
+        with pytest.raises(RunNotFoundError):
+            await instance.transition_run("nope", lifecycle_event(EventType.RUN_START))
+        assert await instance.get_events("nope") == []
+
+
+@pytest.mark.parametrize("config", [None, MIXED], ids=["one-database", "runs-apart"])
+async def test_a_sink_drops_the_lifecycle_events_storage_refuses(
+    tmp_path: Path, config: dict[str, object] | None
+) -> None:
+    """A run canceled before its executor's first batch lands keeps its status; the
+    batch's other events are stored."""
+    instance = (
+        DagloomInstance.ephemeral()
+        if config is None
+        else DagloomInstance.from_config(config, home=tmp_path)
+    )
+    async with instance:
+        run = await instance.create_run(Run(job_name="job"))
+        await instance.transition_run(run.run_id, lifecycle_event(EventType.RUN_CANCELED))
+        sink = instance.event_sink(run.run_id)
+        for event in run_events(run.run_id, 1):
+            sink.emit(row_of(event))
+        await sink.flush()
+        stored = await instance.get_run(run.run_id)
+        assert stored is not None and stored.status == RunStatus.CANCELED
+        kinds = [r.event.event_type for r in await instance.get_events(run.run_id) if r.event]
+        assert kinds == [EventType.RUN_CANCELED, EventType.STEP_START, EventType.STEP_SUCCESS]
 
 
 async def test_a_watcher_follows_a_run_through_the_sink() -> None:

@@ -11,7 +11,7 @@ import sys
 
 import anyio
 
-from dagloom.messages import Event, EventType, Run
+from dagloom.messages import Event, EventType, Run, RunStatus
 from dagloom.storage.sqlite import sqlite_storages
 
 
@@ -19,7 +19,8 @@ async def main(path: str, run_id: str, batches: int, size: int) -> None:
     runs, events, _ = sqlite_storages(path, readers=1)
     await runs.open()
     try:
-        await runs.add_run(Run(run_id=run_id, job_name="job"))
+        # Stored as started: the run's end event below is a transition storage allows from there.
+        await runs.add_run(Run(run_id=run_id, job_name="job", status=RunStatus.STARTED))
         n = 0
         while batches == 0 or n < batches:
             n += 1

@@ -1,12 +1,14 @@
 """What every storage backend owes: one suite, subclassed per backend.
 
 A subclass provides the `storages` fixture yielding open (runs, events, schedules) storages
-over one fresh database; `opened` opens and closes a backend's three.
+over one fresh database, and the `race` fixture: a `Race` running writers concurrently on
+that database, each with storages of its own where the backend can have several (threads
+with their own event loops). `opened` opens and closes a backend's three.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import anyio
@@ -38,15 +40,29 @@ from dagloom.messages import (
     Tick,
     TickStatus,
 )
+from dagloom.messages.rows import row
+from dagloom.storage import _sql
+from dagloom.storage._sql_storage import SqlEventLogStorage
 from dagloom.storage.base import (
+    FINISHED_STATUSES,
+    RUN_STATUS_BY_EVENT,
+    RUN_TRANSITIONS,
     EventLogStorage,
     RunsFilter,
     RunStorage,
+    RunTransition,
     ScheduleStorage,
     StepStatus,
+    allowed_transition,
 )
 
 Storages = tuple[RunStorage, EventLogStorage, ScheduleStorage]
+
+Race = Callable[[str, int], Awaitable[list[list[RunTransition]]]]
+"""Run `n` writers of `tests.storage._racer` on run `run_id` at once; each one's outcomes."""
+
+EVENT_SETTING = {status: kind for kind, status in RUN_STATUS_BY_EVENT.items()}
+"""The lifecycle event that moves a run to each status."""
 
 
 @asynccontextmanager
@@ -62,7 +78,8 @@ async def opened(storages: Storages) -> AsyncIterator[Storages]:
 
 
 def make_run(run_id: str, job: str = "job", **fields: object) -> Run:
-    return Run(run_id=run_id, job_name=job, status=RunStatus.NOT_STARTED, **fields)  # type: ignore[arg-type]
+    fields.setdefault("status", RunStatus.NOT_STARTED)
+    return Run(run_id=run_id, job_name=job, **fields)  # type: ignore[arg-type]
 
 
 def ev(run_id: str, kind: EventType, step: str = "", ts: float = 1.0, **fields: object) -> Event:
@@ -81,6 +98,42 @@ def materialization(run_id: str, path: list[str], step: str = "s", ts: float = 1
             partition="2024-01-01",
         ),
     )
+
+
+async def transition(storages: Storages, event: Event) -> RunTransition | None:
+    """Store one lifecycle event as the instance would: in one step when the event log moves
+    the runs itself, else the run storage first and the event only if not refused."""
+    runs, events, _ = storages
+    if events.updates_run_status_in(runs):
+        moved = await events.store_events([event])
+        return moved[0] if moved else None
+    (outcome,) = await runs.handle_run_events([event])
+    if outcome is None or outcome.applied:
+        await events.store_events([event])
+    return outcome
+
+
+async def lifecycle_path(events: EventLogStorage, run_id: str) -> list[RunStatus]:
+    """The statuses a run's stored lifecycle events moved it through, in order."""
+    records = await events.get_events(run_id, event_types=list(RUN_STATUS_BY_EVENT))
+    return [RUN_STATUS_BY_EVENT[r.event.event_type] for r in records if r.event]
+
+
+def check_race(
+    start: RunStatus,
+    path: Sequence[RunStatus],
+    final: RunStatus,
+    outcomes: list[list[RunTransition]],
+) -> None:
+    """What racing writers must leave: a stored history that is a path through
+    `RUN_TRANSITIONS` from `start` ending at the run's status, one applied transition per
+    step of it (each step won once), and every refusal naming a status the run really had."""
+    steps = list(zip([start, *path], path, strict=False))
+    assert all(allowed_transition(old, new) for old, new in steps), path
+    assert final == (path[-1] if path else start)
+    applied = [o.status for writer in outcomes for o in writer if o.applied]
+    assert sorted(applied) == sorted(path)
+    assert {o.status for writer in outcomes for o in writer if not o.applied} <= {start, *path}
 
 
 class StorageContract:
@@ -103,6 +156,7 @@ class StorageContract:
             create_time=10.5,
             job_snapshot_id="snap",
             step_keys_to_execute=["x", "y"],
+            failure=ErrorInfo(cls_name="E", message="m", stack="s"),
         )
         assert await runs.add_run(run) == run
         assert await runs.get_run("r1") == run
@@ -319,6 +373,154 @@ class StorageContract:
         run = await runs.get_run("r")
         assert run is not None
         assert (run.status, run.start_time, run.end_time) == (RunStatus.SUCCESS, 5.0, 9.0)
+
+    # -- the run status state machine -----------------------------------------------------
+
+    async def test_every_move_is_applied_or_refused_as_the_transition_table_says(
+        self, storages: Storages
+    ) -> None:
+        """Table-driven from RUN_TRANSITIONS: every stored status against every lifecycle
+        event; an applied move stores the event with the status, a refused one stores
+        neither and answers the status that won."""
+        runs, events, _ = storages
+        for old in RUN_TRANSITIONS:
+            for new, kind in EVENT_SETTING.items():
+                run_id = f"{old.name}-{new.name}"
+                await runs.add_run(make_run(run_id, status=old))
+                outcome = await transition(storages, ev(run_id, kind, ts=7.0))
+                allowed = allowed_transition(old, new)
+                assert outcome == RunTransition(applied=allowed, status=new if allowed else old)
+                run = await runs.get_run(run_id)
+                assert run is not None and run.status == (new if allowed else old), run_id
+                assert await lifecycle_path(events, run_id) == ([new] if allowed else []), run_id
+
+    async def test_a_finished_run_stays_finished(self, storages: Storages) -> None:
+        runs, events, _ = storages
+        for end in FINISHED_STATUSES:
+            run_id = f"done-{end.name}"
+            await runs.add_run(make_run(run_id, status=end, end_time=3.0))
+            for kind in RUN_STATUS_BY_EVENT:
+                outcome = await transition(storages, ev(run_id, kind, ts=9.0))
+                assert outcome == RunTransition(applied=False, status=end)
+            run = await runs.get_run(run_id)
+            assert run is not None and (run.status, run.end_time) == (end, 3.0)
+            assert await events.get_events(run_id) == []
+
+    async def test_a_second_start_is_refused_with_the_status_that_won(
+        self, storages: Storages
+    ) -> None:
+        runs, events, _ = storages
+        await runs.add_run(make_run("r"))
+        first = await transition(storages, ev("r", EventType.RUN_START, ts=1.0))
+        second = await transition(storages, ev("r", EventType.RUN_START, ts=2.0))
+        assert first == RunTransition(applied=True, status=RunStatus.STARTED)
+        assert second == RunTransition(applied=False, status=RunStatus.STARTED)
+        run = await runs.get_run("r")
+        assert run is not None and run.start_time == 1.0
+        assert await lifecycle_path(events, "r") == [RunStatus.STARTED]
+
+    async def test_a_late_start_after_a_cancel_changes_nothing(self, storages: Storages) -> None:
+        runs, events, _ = storages
+        await runs.add_run(make_run("r", status=RunStatus.QUEUED))
+        await transition(storages, ev("r", EventType.RUN_CANCELED, ts=1.0))
+        late = await transition(storages, ev("r", EventType.RUN_START, ts=2.0))
+        assert late == RunTransition(applied=False, status=RunStatus.CANCELED)
+        run = await runs.get_run("r")
+        assert run is not None and (run.status, run.start_time) == (RunStatus.CANCELED, 0.0)
+        assert await lifecycle_path(events, "r") == [RunStatus.CANCELED]
+
+    async def test_a_failure_stores_its_error_on_the_run(self, storages: Storages) -> None:
+        """The error a RUN_FAILURE carries is the run's `failure`, written with the status;
+        a refused second failure does not replace it."""
+        runs, _, _ = storages
+        await runs.add_run(make_run("r", status=RunStatus.STARTED))
+        error = ErrorInfo(
+            cls_name="RuntimeError",
+            message="the engine broke",
+            stack="Traceback ...",
+            cause=ErrorInfo(cls_name="OSError", message="disk", stack=""),
+        )
+        for message in ("the engine broke", "too late"):
+            await transition(
+                storages,
+                ev(
+                    "r",
+                    EventType.RUN_FAILURE,
+                    ts=4.0,
+                    run_failure=RunFailureData(
+                        error=ErrorInfo(
+                            cls_name="RuntimeError",
+                            message=message,
+                            stack="Traceback ...",
+                            cause=error.cause,
+                        )
+                    ),
+                ),
+            )
+        run = await runs.get_run("r")
+        assert run is not None
+        assert (run.status, run.end_time, run.failure) == (RunStatus.FAILURE, 4.0, error)
+
+    async def test_a_batch_drops_only_its_refused_lifecycle_rows(self, storages: Storages) -> None:
+        """As the executor's sink writes: rows checked in order, refused ones not stored,
+        the rest of the batch stored as given."""
+        runs, events, _ = storages
+        if not events.updates_run_status_in(runs):
+            pytest.skip("the event log of this backend does not hold runs")
+        await runs.add_run(make_run("r"))
+        kinds = [
+            EventType.RUN_START,
+            EventType.STEP_START,
+            EventType.RUN_START,
+            EventType.STEP_SUCCESS,
+            EventType.RUN_SUCCESS,
+            EventType.RUN_CANCELED,
+        ]
+        rows = [
+            row(kind, "s" if kind.name.startswith("STEP") else "", "", LogLevel.INFO, "job")
+            for kind in kinds
+        ]
+        moved = await events.store_rows("r", rows)
+        assert moved == [
+            RunTransition(applied=True, status=RunStatus.STARTED),
+            RunTransition(applied=False, status=RunStatus.STARTED),
+            RunTransition(applied=True, status=RunStatus.SUCCESS),
+            RunTransition(applied=False, status=RunStatus.SUCCESS),
+        ]
+        stored = [r.event.event_type for r in await events.get_events("r") if r.event]
+        assert stored == [kinds[0], kinds[1], kinds[3], kinds[4]]
+        run = await runs.get_run("r")
+        assert run is not None and run.status == RunStatus.SUCCESS
+
+    async def test_a_failed_event_write_moves_no_run(
+        self, storages: Storages, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The lifecycle event and the status change are one transaction: when the event
+        cannot be written, the run has not moved either."""
+        runs, events, _ = storages
+        if not isinstance(events, SqlEventLogStorage):
+            pytest.skip("the memory backend cannot fail a write")
+        await runs.add_run(make_run("r"))
+        monkeypatch.setattr(_sql, "INSERT_CHUNK", "INSERT INTO no_such_table VALUES (?, ?, ?, ?)")
+        with pytest.raises(StorageError):
+            await events.store_events([ev("r", EventType.RUN_START)])
+        run = await runs.get_run("r")
+        assert run is not None and run.status == RunStatus.NOT_STARTED
+
+    async def test_racing_writers_take_each_step_once(self, storages: Storages, race: Race) -> None:
+        """Writers with storages of their own race to move one run through conflicting
+        transitions; the stored history is a possible one and each step was won once."""
+        runs, events, _ = storages
+        for trial in range(3):
+            run_id = f"race{trial}"
+            await runs.add_run(make_run(run_id))
+            with anyio.fail_after(120):
+                outcomes = await race(run_id, 6)
+            run = await runs.get_run(run_id)
+            assert run is not None
+            path = await lifecycle_path(events, run_id)
+            check_race(RunStatus.NOT_STARTED, path, run.status, outcomes)
+            assert path[:2] == [RunStatus.STARTING, RunStatus.STARTED]
 
     async def test_deleting_a_run_deletes_its_events_and_tags(self, storages: Storages) -> None:
         runs, events, _ = storages

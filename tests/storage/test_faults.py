@@ -181,12 +181,13 @@ async def test_a_batch_whose_commit_was_lost_is_not_stored_twice(
     original = SqliteDatabase._store_chunks
     lost = 0
 
-    async def commit_then_lose(self: SqliteDatabase, *args: Any) -> None:
+    async def commit_then_lose(self: SqliteDatabase, *args: Any) -> Any:
         nonlocal lost
-        await original(self, *args)
+        outcomes = await original(self, *args)
         if not lost:
             lost += 1
             raise StorageUnavailableError("connection lost after COMMIT", operation="writing")
+        return outcomes
 
     monkeypatch.setattr(SqliteDatabase, "_store_chunks", commit_then_lose)
     await events.store_rows(run.run_id, rows("r", 20))
@@ -203,12 +204,12 @@ async def test_a_batch_that_failed_before_commit_is_stored_on_retry(
     original = SqliteDatabase._store_chunks
     failures = 0
 
-    async def fail_twice(self: SqliteDatabase, *args: Any) -> None:
+    async def fail_twice(self: SqliteDatabase, *args: Any) -> Any:
         nonlocal failures
         if failures < 2:
             failures += 1
             raise StorageUnavailableError("database is locked", operation="writing")
-        await original(self, *args)
+        return await original(self, *args)
 
     monkeypatch.setattr(SqliteDatabase, "_store_chunks", fail_twice)
     await events.store_rows("r", rows("r", 5))
@@ -245,11 +246,11 @@ class _FailingEvents(MemoryEventLogStorage):
         self.fail_from = fail_from
         self.calls = 0
 
-    async def store_rows(self, run_id: str, rows: Sequence[EventRow]) -> None:
+    async def store_rows(self, run_id: str, rows: Sequence[EventRow]) -> Any:
         self.calls += 1
         if self.calls > self.fail_from:
             raise self.error()
-        await super().store_rows(run_id, rows)
+        return await super().store_rows(run_id, rows)
 
 
 async def test_a_sink_whose_write_failed_fails_every_flush_with_that_error() -> None:

@@ -15,7 +15,8 @@ from dagloom.messages import Event, EventRecord, EventType
 from dagloom.storage.migrations.postgres import POSTGRES_MIGRATIONS
 from dagloom.storage.postgres import PostgresEventLogStorage, postgres_storages
 from tests.storage._legacy import LEGACY_EVENTS, LEGACY_ROWS
-from tests.storage.contract import StorageContract, Storages, opened
+from tests.storage._racer import thread_race
+from tests.storage.contract import Race, StorageContract, Storages, opened
 from tests.storage.pg import PG_URL, fresh_schema
 
 pytestmark = pytest.mark.postgres
@@ -32,6 +33,12 @@ class TestPostgresStorage(StorageContract):
     async def storages(self, schema: str) -> AsyncIterator[Storages]:
         async with opened(postgres_storages(PG_URL, schema=schema, poll_interval=60.0)) as trio:
             yield trio
+
+    @pytest.fixture
+    def race(self, schema: str) -> Race:
+        return thread_race(
+            lambda: postgres_storages(PG_URL, schema=schema, max_size=2, poll_interval=60.0)
+        )
 
 
 async def test_notify_wakes_a_watcher_on_another_connection(

@@ -3,6 +3,7 @@ files, durability under SIGKILL and several writer processes."""
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 import signal
 import sqlite3
@@ -17,11 +18,21 @@ from anyio.streams.text import TextReceiveStream
 from dagloom.errors import SchemaVersionError, StorageError
 from dagloom.messages import Event, EventRecord, EventType, Run, RunStatus
 from dagloom.storage import _sql
+from dagloom.storage.base import RunTransition
 from dagloom.storage.migrations import latest
 from dagloom.storage.migrations.sqlite import SQLITE_MIGRATIONS
 from dagloom.storage.sqlite import sqlite_storages
 from tests.storage._legacy import LEGACY_EVENTS, LEGACY_INSERT, LEGACY_ROWS
-from tests.storage.contract import StorageContract, Storages, opened
+from tests.storage._racer import sqlite_writer_process, thread_race
+from tests.storage.contract import (
+    Race,
+    StorageContract,
+    Storages,
+    check_race,
+    lifecycle_path,
+    make_run,
+    opened,
+)
 
 
 class TestSqliteStorage(StorageContract):
@@ -29,6 +40,10 @@ class TestSqliteStorage(StorageContract):
     async def storages(self, tmp_path: Path) -> AsyncIterator[Storages]:
         async with opened(sqlite_storages(tmp_path / "dagloom.db")) as trio:
             yield trio
+
+    @pytest.fixture
+    def race(self, tmp_path: Path) -> Race:
+        return thread_race(lambda: sqlite_storages(tmp_path / "dagloom.db", readers=1))
 
 
 def _writer(*args: object) -> list[str]:
@@ -50,7 +65,13 @@ async def test_an_older_schema_must_be_migrated_and_keeps_its_runs(tmp_path: Pat
         for statement in SQLITE_MIGRATIONS[0].statements:
             conn.execute(statement)
         conn.execute("INSERT INTO dagloom_schema (version, migrated_at) VALUES (1, 0)")
-        conn.execute(_sql.INSERT_RUN, _sql.run_row(Run(run_id="old", job_name="j")))
+        # Schema 1's runs table: every column up to `failure`, which came later.
+        width = _sql.RUN_COLUMNS.index("failure")
+        conn.execute(
+            f"INSERT INTO runs ({', '.join(_sql.RUN_COLUMNS[:width])}) "
+            f"VALUES ({', '.join('?' * width)})",
+            _sql.run_row(Run(run_id="old", job_name="j"))[:width],
+        )
     runs, _, schedules = sqlite_storages(path)
     with pytest.raises(SchemaVersionError, match="dagloom instance migrate") as caught:
         await runs.open()
@@ -250,3 +271,40 @@ async def test_the_wal_is_checkpointed_in_the_background_and_restarts(tmp_path: 
     assert not thread.is_alive()
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+async def test_writer_processes_racing_on_one_run_take_each_step_once(tmp_path: Path) -> None:
+    """Spawned processes, each with its own connections to one file, race to move one run
+    through conflicting transitions: one wins each step and the history is a possible one."""
+    path = tmp_path / "dagloom.db"
+    runs, events, _ = sqlite_storages(path)
+    writers = 4
+    async with opened((runs, events, _)):
+        await runs.add_run(make_run("race"))
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(writers, timeout=120)
+    results = context.Queue()
+    processes = [
+        context.Process(target=sqlite_writer_process, args=(str(path), "race", n, barrier, results))
+        for n in range(writers)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        answers = [await anyio.to_thread.run_sync(results.get, True, 180) for _ in processes]
+    finally:
+        for process in processes:
+            await anyio.to_thread.run_sync(process.join, 30)
+            if process.is_alive():
+                process.kill()
+    assert [p.exitcode for p in processes] == [0] * writers
+    outcomes = [
+        [RunTransition(applied, RunStatus(status)) for applied, status in found]
+        for _, found in sorted(answers)
+    ]
+    async with opened((runs, events, _)):
+        run = await runs.get_run("race")
+        path_taken = await lifecycle_path(events, "race")
+    assert run is not None
+    check_race(RunStatus.NOT_STARTED, path_taken, run.status, outcomes)
+    assert path_taken[:2] == [RunStatus.STARTING, RunStatus.STARTED]

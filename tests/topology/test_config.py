@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from dagloom.errors import ConfigError
+from dagloom.execution.origin import CodeOrigin
 from dagloom.topology.config import (
     DEFAULT_API_PORT,
-    LocationConfig,
     dev_topology,
     load_topology,
     parse_topology,
@@ -113,7 +113,7 @@ def test_yaml_errors_name_the_file(tmp_path: Path) -> None:
 
 
 def test_the_dev_topology_puts_everything_on_one_node(tmp_path: Path) -> None:
-    topology = dev_topology({"defs": LocationConfig(python_file=str(tmp_path / "defs.py"))})
+    topology = dev_topology({"defs": CodeOrigin(python_file=str(tmp_path / "defs.py"))})
     assert list(topology.nodes) == ["dev"]
     dev = topology.nodes["dev"]
     assert dev.api is not None and dev.api.port == DEFAULT_API_PORT

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -91,3 +91,15 @@ def _spec_of(base: type[ServiceBase]) -> ServiceSpec:
     if not methods:
         raise TypeError(f"{base.__qualname__} has no methods")
     return ServiceSpec(service_name, base, stub, tuple(methods), by_request)
+
+
+def serves(service: type) -> Callable[[type], bool]:
+    """The membership test of an actor component family: a class belongs when it is an
+    `Actor` whose `service` is the generated `service` (e.g. `RunLauncherBase`)."""
+
+    def accepts(cls: type) -> bool:
+        from dagloom.actors._runtime import Actor
+
+        return issubclass(cls, Actor) and getattr(cls, "service", None) is service
+
+    return accepts

@@ -129,6 +129,7 @@ class Actor(ABC, Generic[ReqT, RepT]):
         self._last_error: str | None = None
         self._closed = False
         self._children: TaskGroup | None = None
+        self._handling: Envelope[ReqT, RepT] | None = None
 
     # -- what a concrete actor writes ---------------------------------------------------
 
@@ -190,11 +191,14 @@ class Actor(ABC, Generic[ReqT, RepT]):
                 except anyio.WouldBlock:
                     envelope = await receive.receive()
                 self._busy_since = self._heartbeat = clock()
+                self._handling = envelope
                 try:
                     reply = await self.handle(envelope.message)
                 except BaseException as exc:
                     self._fail(envelope, exc)
                     raise
+                finally:
+                    self._handling = None
                 if envelope.reply is not None:
                     if reply is None:
                         reply = self.spec.method_for(type(envelope.message)).reply_type()  # type: ignore[assignment]
@@ -203,6 +207,20 @@ class Actor(ABC, Generic[ReqT, RepT]):
         finally:
             self._ready = False
             self._busy_since = None
+
+    def _detach_reply(self) -> ReplySlot[RepT] | None:
+        """Take over answering the message being handled (None: it was told, not asked).
+
+        Call it from `handle` to answer later, from a child task, so that slow work does
+        not hold the inbox: `serve` then leaves the reply alone, and whoever holds the slot
+        must fill it (`set_reply` or `set_error`), also when cancelled. Outside `handle` it
+        raises `RuntimeError`.
+        """
+        envelope = self._handling
+        if envelope is None:
+            raise RuntimeError(f"actor {self.name!r} is not handling a message")
+        slot, envelope.reply = envelope.reply, None
+        return slot
 
     def _fail(self, envelope: Envelope[ReqT, RepT], exc: BaseException) -> None:
         kind = type(envelope.message).__name__

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +29,8 @@ import orjson
 import structlog
 from anyio.abc import TaskStatus
 
-from dagloom.actors._runtime import Actor, Clock
+from dagloom.actors._instigator_pool import EvaluationSettings, InstigatorKind, InstigatorPool
+from dagloom.actors._runtime import Actor, Clock, ReplySlot
 from dagloom.code.loader import load_definitions
 from dagloom.code.snapshot import (
     failed_snapshot,
@@ -40,7 +41,6 @@ from dagloom.code.snapshot import (
     sensor_tick_result,
     tick_error,
 )
-from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.asset_selection import coerce_selection
 from dagloom.definitions.definitions import Definitions
@@ -48,12 +48,13 @@ from dagloom.definitions.job import JobDefinition
 from dagloom.definitions.schedule import build_schedule_context
 from dagloom.definitions.sensor import build_sensor_context
 from dagloom.errors import (
+    ActorUnavailableError,
     CodeLocationLoadError,
     ConfigError,
     DagloomError,
-    DagloomInvalidSelectionError,
     format_key_path,
 )
+from dagloom.execution.origin import CodeOrigin, resolve_job
 from dagloom.execution.run import default_resource_defs
 from dagloom.execution.run_config import resolve_run_config
 from dagloom.messages import AssetKeyMessage, ErrorInfo
@@ -74,7 +75,7 @@ __all__ = [
     "CodeLocationReply",
     "CodeLocationRequest",
     "CodeLocationServer",
-    "CodeSource",
+    "EvaluationSettings",
     "LoadedLocation",
     "check_run_config",
     "evaluate_schedule",
@@ -82,6 +83,7 @@ __all__ = [
     "load_location",
     "refusal",
     "resolve_job",
+    "run_snapshot_id",
     "validate_run",
 ]
 
@@ -100,35 +102,6 @@ _IMPORT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
-class CodeSource:
-    """Where a location's code is: a Python file or an importable module (exactly one).
-
-    `attribute` picks the Definitions (or job) when the code exposes several;
-    `working_directory` is where a module is imported from (default: the current one).
-    """
-
-    python_file: str | None = None
-    module_name: str | None = None
-    attribute: str | None = None
-    working_directory: str | None = None
-
-    def __post_init__(self) -> None:
-        if (self.python_file is None) == (self.module_name is None):
-            raise ValueError("a code source is a python_file or a module_name, exactly one")
-
-    def describe(self) -> str:
-        """The file or module, as a user wrote it."""
-        return self.python_file or self.module_name or ""
-
-    @property
-    def default_location_name(self) -> str:
-        """What the location is called unless named: the file's stem, or the module name."""
-        if self.python_file is not None:
-            return Path(self.python_file).stem
-        return self.module_name or ""
-
-
-@dataclass(frozen=True, slots=True)
 class LoadedLocation:
     """One successful import: the definitions, their snapshot, and each job's snapshot id."""
 
@@ -141,7 +114,7 @@ class LoadedLocation:
 
 
 def load_location(
-    source: CodeSource, *, location_name: str, loaded_at: float, fresh: bool = False
+    source: CodeOrigin, *, location_name: str, loaded_at: float, fresh: bool = False
 ) -> LoadedLocation:
     """Import `source` and snapshot its definitions. Blocks while user code imports.
 
@@ -265,36 +238,6 @@ def evaluate_sensor(definitions: Definitions, request: EvaluateSensorRequest) ->
         return tick_error(exc)
 
 
-def resolve_job(
-    definitions: Definitions, job_name: str, asset_selection: Collection[AssetKey] = ()
-) -> JobDefinition:
-    """The job a run of `job_name` over `asset_selection` executes.
-
-    Without a selection it is the job itself (`__ASSET_JOB` is the implicit asset job). With
-    one it is an asset job materializing exactly those assets, which must exist and, when
-    `job_name` is a declared asset job, belong to it. Raises `DefinitionError` (or its
-    `DagloomInvalidSelectionError`) naming what is missing.
-    """
-    if not asset_selection:
-        return definitions.get_job_def(job_name)
-    keys = set(asset_selection)
-    unknown = keys - definitions.asset_graph.keys
-    if unknown:
-        names = sorted(k.to_user_string() for k in unknown)
-        raise DagloomInvalidSelectionError(f"no assets {names} in this location")
-    name = job_name or IMPLICIT_ASSET_JOB_NAME
-    if name != IMPLICIT_ASSET_JOB_NAME:
-        job = definitions.get_job_def(name)
-        allowed = set(job.asset_layer.asset_keys) if job.asset_layer is not None else set()
-        outside = keys - allowed
-        if outside:
-            names = sorted(k.to_user_string() for k in outside)
-            raise DagloomInvalidSelectionError(
-                f"assets {names} are not materialized by job {name!r}", name=name
-            )
-    return definitions.get_asset_job(keys, name=name)
-
-
 def validate_run(
     definitions: Definitions,
     request: ValidateRunRequest,
@@ -308,16 +251,29 @@ def validate_run(
     `job_snapshot_ids` when it is a whole job already snapshotted.
     """
     try:
-        job = resolve_job(definitions, request.job_name, _asset_keys(request.asset_selection))
-        snapshot_id = (job_snapshot_ids or {}).get(job.name, "")
-        if request.asset_selection or not snapshot_id:
-            snapshot_id = job_snapshot(job).snapshot_id
+        keys = _asset_keys(request.asset_selection)
+        job = resolve_job(definitions, request.job_name, keys)
+        snapshot_id = run_snapshot_id(job, keys, job_snapshot_ids or {})
     except Exception as exc:  # the user-code boundary: building a job may run user code
         return refusal(exc)
     reply = check_run_config(job, request.run_config_json)
     if reply.valid:
         reply.job_snapshot_id = snapshot_id
     return reply
+
+
+def run_snapshot_id(
+    job: JobDefinition, asset_selection: Collection[AssetKey], job_snapshot_ids: Mapping[str, str]
+) -> str:
+    """The snapshot id of `job`, as `resolve_job` made it for a run over `asset_selection`.
+
+    A whole job's id comes from `job_snapshot_ids` (the location snapshot's) when it is
+    there; an asset subset's is computed. The code location validates runs and workers check
+    them by this one rule, so equal code gives equal ids in any process. Pure; may run user
+    code (building a job's snapshot), so callers hold the user-code boundary.
+    """
+    known = "" if asset_selection else job_snapshot_ids.get(job.name, "")
+    return known or job_snapshot(job).snapshot_id
 
 
 def check_run_config(job: JobDefinition, run_config_json: str) -> ValidateRunReply:
@@ -374,8 +330,13 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
     answer with that error and `ValidateRun` with `valid=False`, until a `Reload` imports
     the code. `Reload` re-imports fresh and swaps in the new definitions only if the import
     succeeds; otherwise the old ones keep serving and the reply (and later snapshots) carry
-    the failure in `load_error` beside the definitions still served. User code runs in a
-    worker thread, so the event loop keeps serving other actors while a sensor blocks.
+    the failure in `load_error` beside the definitions still served. Imports run in a worker
+    thread, so the event loop keeps serving other actors while user code imports.
+
+    Schedule and sensor ticks are evaluated outside the inbox, in the location's warm
+    evaluation processes (`evaluation`: how many at once, and the timeout after which one is
+    killed and its tick answered with `UserCodeTimeoutError`), so a slow sensor never delays
+    `ValidateRun` or `GetSnapshot`; stopping the actor kills them.
 
     Replies are shared, not copied: callers must not mutate them. Restarting the actor
     keeps what it loaded; it imports again only if it never loaded successfully.
@@ -386,14 +347,17 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
     def __init__(
         self,
         location_name: str,
-        source: CodeSource,
+        source: CodeOrigin,
         *,
         inbox_size: int = 64,
         clock: Clock = time.time,
+        evaluation: EvaluationSettings = EvaluationSettings(),  # noqa: B008 - frozen
     ) -> None:
         super().__init__(location_name, inbox_size=inbox_size, clock=clock)
         self.location_name = location_name
         self.source = source
+        self.evaluation = evaluation
+        self._instigators = InstigatorPool(location_name, source, evaluation)
         self._loaded: LoadedLocation | None = None
         self._load_error: ErrorInfo | None = None
         self._load_exception: CodeLocationLoadError | None = None
@@ -414,6 +378,14 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
 
         Raises `CodeLocationLoadError` (with the traceback) if the code never loaded.
         """
+        return self.loaded.definitions
+
+    @property
+    def loaded(self) -> LoadedLocation:
+        """The definitions being served with their job snapshot ids; never blocks.
+
+        Raises `CodeLocationLoadError` (with the traceback) if the code never loaded.
+        """
         if self._loaded is None:
             failure = self._load_exception
             if failure is None:
@@ -425,7 +397,7 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
             raise CodeLocationLoadError(
                 str(failure), location=failure.location, traceback_text=failure.traceback_text
             ) from failure
-        return self._loaded.definitions
+        return self._loaded
 
     @property
     def snapshot(self) -> LocationSnapshot:
@@ -447,9 +419,51 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
         whether or not it succeeded. Runs until cancelled."""
         if self._loaded is None:
             await self._load(fresh=self._load_error is not None)
-        await self.serve(task_status=task_status)
+        try:
+            async with self._open_children():
+                await self.serve(task_status=task_status)
+        finally:
+            await self._instigators.aclose()
 
-    async def handle(self, message: CodeLocationRequest) -> CodeLocationReply:
+    def _evaluate_later(
+        self,
+        kind: InstigatorKind,
+        name: str,
+        request: EvaluateScheduleRequest | EvaluateSensorRequest,
+    ) -> None:
+        """Answer an evaluation from a child task, so the inbox moves on at once."""
+        assert self._children is not None, "evaluations are handled only while serving"
+        self._children.start_soon(
+            self._evaluate, self._detach_reply(), kind, name, request, self._clock()
+        )
+
+    async def _evaluate(
+        self,
+        slot: ReplySlot[CodeLocationReply] | None,
+        kind: InstigatorKind,
+        name: str,
+        request: EvaluateScheduleRequest | EvaluateSensorRequest,
+        now: float,
+    ) -> None:
+        try:
+            result = await self._instigators.evaluate(kind, name, request, now)
+        except Exception as exc:  # a supervision point: a broken pool fails this tick only
+            self._log.exception("instigator_evaluation_failed", kind=kind, name=name)
+            result = tick_error(exc)
+        except BaseException:
+            if slot is not None:
+                slot.set_error(
+                    ActorUnavailableError(
+                        f"code location {self.location_name!r} stopped while evaluating "
+                        f"{kind} {name!r}",
+                        actor=self.name,
+                    )
+                )
+            raise
+        if slot is not None:
+            slot.set_reply(result)
+
+    async def handle(self, message: CodeLocationRequest) -> CodeLocationReply | None:
         match message:
             case GetSnapshotRequest():
                 return self._snapshot
@@ -459,21 +473,13 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
             case EvaluateScheduleRequest():
                 if self._loaded is None:
                     return TickResult(error=self._snapshot.load_error)
-                # User code may block (a sensor polling a database), so it runs in a thread;
-                # on cancellation the thread is left to finish on its own.
-                return await anyio.to_thread.run_sync(
-                    _evaluate_schedule_now,
-                    self._loaded.definitions,
-                    message,
-                    self._clock,
-                    abandon_on_cancel=True,
-                )
+                self._evaluate_later("schedule", message.schedule_name, message)
+                return None
             case EvaluateSensorRequest():
                 if self._loaded is None:
                     return TickResult(error=self._snapshot.load_error)
-                return await anyio.to_thread.run_sync(
-                    evaluate_sensor, self._loaded.definitions, message, abandon_on_cancel=True
-                )
+                self._evaluate_later("sensor", message.sensor_name, message)
+                return None
             case ValidateRunRequest():
                 if self._loaded is None:
                     return ValidateRunReply(valid=False, error=self._not_loaded_message())
@@ -497,6 +503,8 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
                 "code_location_load_failed", error=str(exc), serving_old=bool(self._loaded)
             )
             return
+        if self._loaded is not None:
+            await self._instigators.reset()
         self._loaded = loaded
         self._load_error = None
         self._load_exception = None
@@ -524,14 +532,8 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
         return f"code location {self.location_name!r} failed to load{detail}"
 
 
-def _load_now(source: CodeSource, location_name: str, now: float, fresh: bool) -> LoadedLocation:
+def _load_now(source: CodeOrigin, location_name: str, now: float, fresh: bool) -> LoadedLocation:
     return load_location(source, location_name=location_name, loaded_at=now, fresh=fresh)
-
-
-def _evaluate_schedule_now(
-    definitions: Definitions, request: EvaluateScheduleRequest, clock: Clock
-) -> TickResult:
-    return evaluate_schedule(definitions, request, now=clock())
 
 
 def _asset_keys(messages: Iterable[AssetKeyMessage]) -> list[AssetKey]:

@@ -1,9 +1,10 @@
 """Run coordinators: accept submitted runs, then launch them at once or queue them.
 
 `DefaultRunCoordinator` launches every run when it is submitted; `QueuedRunCoordinator`
-stores it QUEUED and admits queued runs in submission order under `max_concurrent_runs` and
-tag limits (the decision is `_queue.runs_to_admit`). Both validate a run (its job exists,
-its run config fits) before storing it, through a `RunValidator`, and both cancel runs.
+stores it QUEUED and admits queued runs by priority, then submission order, under
+`max_concurrent_runs` and tag limits (the decision is `dagloom.daemon.runs_to_admit`). Both
+validate a run (its job exists, its run config fits) before storing it, through a
+`RunValidator`, and both cancel runs.
 """
 
 from __future__ import annotations
@@ -11,18 +12,22 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, assert_never
 
 import anyio
 import structlog
 from anyio.abc import TaskStatus
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from dagloom.actors._queue import QueuedRun, TagConcurrencyLimit, runs_to_admit
+from dagloom._components import ComponentFamily, build_component
+from dagloom.actors._protocol import serves
 from dagloom.actors._runtime import Actor, Clock, Envelope
-from dagloom.actors.code_location import check_run_config, refusal
+from dagloom.actors.code_location import check_run_config, refusal, run_snapshot_id
 from dagloom.actors.job_source import JobSource, pick_location, unknown_location
-from dagloom.actors.run_worker import record_run_end
+from dagloom.actors.run_worker import run_end_event
+from dagloom.daemon import QueuedRun, TagConcurrencyLimit, runs_to_admit
+from dagloom.definitions.asset_key import AssetKey
 from dagloom.errors import ActorUnavailableError, ConfigError, DagloomError, DefinitionError
 from dagloom.messages import Event, EventType, LogLevel, Run, RunStatus
 from dagloom.messages.rpc import (
@@ -61,8 +66,9 @@ IN_PROGRESS = (RunStatus.STARTING, RunStatus.STARTED, RunStatus.CANCELING)
 class RunValidator(Protocol):
     """Checks a submission before any run is stored: the job exists, the run config fits.
 
-    Answers with a `ValidateRunReply` (valid, or the problems with their key paths and the
-    whole message); raises only when it cannot answer (`ActorUnavailableError`).
+    Answers with a `ValidateRunReply` (valid, with the snapshot id of the job the run would
+    execute, which is stored on the run; or the problems with their key paths and the whole
+    message); raises only when it cannot answer (`ActorUnavailableError`).
     """
 
     async def validate(self, request: SubmitRunRequest) -> ValidateRunReply: ...
@@ -82,9 +88,14 @@ class JobSourceValidator:
                 request.job_name,
                 [list(k.path) for k in request.asset_selection],
             )
+            keys = [AssetKey(k.path) for k in request.asset_selection]
+            snapshot_id = run_snapshot_id(job, keys, {})
         except DagloomError as exc:
             return refusal(exc)
-        return check_run_config(job, request.run_config_json)
+        reply = check_run_config(job, request.run_config_json)
+        if reply.valid:
+            reply.job_snapshot_id = snapshot_id
+        return reply
 
 
 class CodeLocationValidator:
@@ -111,6 +122,79 @@ class CodeLocationValidator:
         )
         assert isinstance(reply, ValidateRunReply)
         return reply
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TagConcurrencyLimitConfig(_Config):
+    """One entry of `tag_concurrency_limits`, as in Dagster's dagster.yaml."""
+
+    key: str
+    limit: int = Field(ge=0)
+    value: str | dict[str, Any] | None = None  # {applyLimitPerUniqueValue: true} per value
+
+
+class DefaultRunCoordinatorConfig(_Config):
+    """`run_coordinator: {class: DefaultRunCoordinator, config: ...}` (short name `default`)."""
+
+    launch_timeout_seconds: float = Field(default=60.0, gt=0)
+
+
+class QueuedRunCoordinatorConfig(DefaultRunCoordinatorConfig):
+    """`run_coordinator: {class: QueuedRunCoordinator, config: ...}` (short name `queued`).
+
+    `dequeue_use_threads` and `dequeue_num_workers` are accepted as Dagster's dagster.yaml
+    writes them; admission here is one actor's loop, so they change nothing.
+    """
+
+    max_concurrent_runs: int = 10  # negative: no limit
+    tag_concurrency_limits: list[TagConcurrencyLimitConfig] = Field(default_factory=list)
+    dequeue_interval_seconds: float = Field(default=5.0, gt=0)
+    dequeue_use_threads: bool = False
+    dequeue_num_workers: int | None = Field(default=None, ge=1)
+
+    def limits(self) -> list[TagConcurrencyLimit]:
+        out = []
+        for entry in self.tag_concurrency_limits:
+            if isinstance(entry.value, dict):
+                per_value = bool(entry.value.get("applyLimitPerUniqueValue"))
+                out.append(TagConcurrencyLimit(entry.key, entry.limit, None, per_value))
+            else:
+                out.append(TagConcurrencyLimit(entry.key, entry.limit, entry.value))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class CoordinatorContext:
+    """What a run coordinator's `from_config` gets besides its config: the instance, a ref
+    to the launcher, how to validate runs, and the actor's name."""
+
+    instance: DagloomInstance
+    launcher: ActorRef[Any, Any]
+    validator: RunValidator | None = None
+    name: str = "run_coordinator"
+
+
+RUN_COORDINATORS = ComponentFamily(
+    section="run_coordinator",
+    requirement="an actor serving the RunCoordinator protocol",
+    accepts=serves(RunCoordinatorBase),
+    builtins={
+        name: f"dagloom.actors.run_coordinator:{cls}"
+        for names, cls in (
+            (("default", "DefaultRunCoordinator"), "DefaultRunCoordinator"),
+            (("queued", "QueuedRunCoordinator"), "QueuedRunCoordinator"),
+        )
+        for name in names
+    },
+)
+"""The run coordinators: `default` launches at once, `queued` queues under limits; a user's
+is any actor serving `RunCoordinator`, named by `module` and `class`."""
 
 
 # -- the coordinators ------------------------------------------------------------------------
@@ -140,6 +224,7 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
         self._log = structlog.get_logger("dagloom.actors")
 
     async def _submit(self, request: SubmitRunRequest, status: RunStatus) -> SubmitRunReply | Run:
+        verdict: ValidateRunReply | None = None
         if self._validator is not None:
             verdict = await self._validator.validate(request)
             if not verdict.valid:
@@ -152,6 +237,8 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
                 status=status,
                 code_location=request.location_name,
                 run_config_json=request.run_config_json,
+                # The code that runs must be the code validated here (workers check it).
+                job_snapshot_id=verdict.job_snapshot_id if verdict is not None else "",
                 tags=dict(request.tags),
                 asset_selection=list(request.asset_selection),
                 parent_run_id=request.parent_run_id,
@@ -172,10 +259,13 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
 
     async def _launch(self, run: Run) -> bool:
         """Mark the run STARTING and hand it to the launcher; a run no worker took is
-        recorded FAILURE. Returns whether a worker took it."""
-        await self._instance.store_events(
-            [self._event(run, EventType.RUN_STARTING, "Launching run.")]
+        recorded FAILURE. A run storage will not move to STARTING (canceled meanwhile) is
+        not launched. Returns whether a worker took it."""
+        starting = await self._instance.transition_run(
+            run.run_id, self._event(run, EventType.RUN_STARTING, "Launching run.")
         )
+        if not starting.applied:
+            return False
         try:
             reply = await self._launcher.ask(
                 LaunchRunRequest(run_id=run.run_id), timeout=self._launch_timeout
@@ -186,12 +276,14 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
             error = f"the run launcher did not answer: {exc}"
         if error:
             self._log.error("run_launch_failed", actor=self.name, run_id=run.run_id, error=error)
-            await record_run_end(
-                self._instance,
-                run,
-                EventType.RUN_FAILURE,
-                f"Run could not be launched: {error}",
-                DagloomError(error),
+            await self._instance.transition_run(
+                run.run_id,
+                run_end_event(
+                    run,
+                    EventType.RUN_FAILURE,
+                    f"Run could not be launched: {error}",
+                    DagloomError(error),
+                ),
             )
             return False
         self._log.info("run_launched", actor=self.name, run_id=run.run_id, worker=reply.worker)
@@ -206,13 +298,18 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
                 accepted=False, message=f"run {run_id} already finished ({run.status.name})"
             )
         if run.status == RunStatus.QUEUED:
-            await record_run_end(
-                self._instance, run, EventType.RUN_CANCELED, "Run canceled while queued."
+            moved = await self._instance.transition_run(
+                run_id, run_end_event(run, EventType.RUN_CANCELED, "Run canceled while queued.")
             )
-            return CancelRunReply(accepted=True, message="canceled while queued")
-        await self._instance.store_events(
-            [self._event(run, EventType.RUN_CANCELING, "Canceling run.")]
+            if moved.applied:
+                return CancelRunReply(accepted=True, message="canceled while queued")
+        canceling = await self._instance.transition_run(
+            run_id, self._event(run, EventType.RUN_CANCELING, "Canceling run.")
         )
+        if not canceling.applied:
+            return CancelRunReply(
+                accepted=False, message=f"run {run_id} is {canceling.status.name}"
+            )
         try:
             reply = await self._launcher.ask(
                 TerminateRunRequest(run_id=run_id), timeout=self._launch_timeout
@@ -225,8 +322,9 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
             return CancelRunReply(accepted=True, message="terminating")
         # No worker has it (it never started, or its worker is gone): nobody else will
         # record the end, so the coordinator does.
-        await record_run_end(
-            self._instance, run, EventType.RUN_CANCELED, "Run canceled; no worker was executing it."
+        await self._instance.transition_run(
+            run_id,
+            run_end_event(run, EventType.RUN_CANCELED, "Run canceled; no worker was executing it."),
         )
         return CancelRunReply(accepted=True, message="canceled; no worker was executing it")
 
@@ -241,6 +339,21 @@ class DefaultRunCoordinator(_Coordinator):
     submission never runs twice. `CancelRun` cancels a queued or running run.
     `NotifyRunEnded` and `AdmitRuns` have nothing to do here.
     """
+
+    config_model: type[BaseModel] = DefaultRunCoordinatorConfig
+
+    @classmethod
+    def from_config(
+        cls, config: DefaultRunCoordinatorConfig, context: CoordinatorContext
+    ) -> DefaultRunCoordinator:
+        """The coordinator `run_coordinator: {class: DefaultRunCoordinator}` configures."""
+        return cls(
+            context.instance,
+            context.launcher,
+            validator=context.validator,
+            name=context.name,
+            launch_timeout=config.launch_timeout_seconds,
+        )
 
     async def handle(self, message: RunCoordinatorRequest) -> RunCoordinatorReply:
         match message:
@@ -261,7 +374,8 @@ class DefaultRunCoordinator(_Coordinator):
 
 
 class QueuedRunCoordinator(_Coordinator):
-    """Stores submitted runs QUEUED and launches them in submission order, within limits.
+    """Stores submitted runs QUEUED and launches them by priority tag, then submission order,
+    within limits.
 
     At most `max_concurrent_runs` runs are in progress at once (None or negative: no limit)
     and each `TagConcurrencyLimit` holds; a run a tag limit blocks waits while runs behind
@@ -274,6 +388,24 @@ class QueuedRunCoordinator(_Coordinator):
     `AdmitRuns` (the daemon's queue loop), and every `dequeue_interval` seconds by this
     actor's own timer (None: no timer), which also catches runs whose end nobody reported.
     """
+
+    config_model: type[BaseModel] = QueuedRunCoordinatorConfig
+
+    @classmethod
+    def from_config(
+        cls, config: QueuedRunCoordinatorConfig, context: CoordinatorContext
+    ) -> QueuedRunCoordinator:
+        """The coordinator `run_coordinator: {class: QueuedRunCoordinator, config}` configures."""
+        return cls(
+            context.instance,
+            context.launcher,
+            max_concurrent_runs=config.max_concurrent_runs,
+            tag_concurrency_limits=config.limits(),
+            dequeue_interval=config.dequeue_interval_seconds,
+            validator=context.validator,
+            name=context.name,
+            launch_timeout=config.launch_timeout_seconds,
+        )
 
     def __init__(
         self,
@@ -320,12 +452,13 @@ class QueuedRunCoordinator(_Coordinator):
     async def handle(self, message: RunCoordinatorRequest) -> RunCoordinatorReply:
         match message:
             case SubmitRunRequest():
-                run = await self._submit(message, RunStatus.QUEUED)
+                run = await self._submit(message, RunStatus.NOT_STARTED)
                 if isinstance(run, SubmitRunReply):
                     return run
-                await self._instance.store_events(
-                    [self._event(run, EventType.RUN_ENQUEUED, "Run queued.")]
+                queued = await self._instance.transition_run(
+                    run.run_id, self._event(run, EventType.RUN_ENQUEUED, "Run queued.")
                 )
+                run.status = queued.status
                 self._log.info("run_queued", actor=self.name, run_id=run.run_id)
                 await self._admit()
                 return SubmitRunReply(run=run)
@@ -391,79 +524,31 @@ async def submit_run(
     return reply.run
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TagConcurrencyLimitConfig(_Config):
-    """One entry of `tag_concurrency_limits`, as in Dagster's dagster.yaml."""
-
-    key: str
-    limit: int = Field(ge=0)
-    value: str | dict[str, Any] | None = None  # {applyLimitPerUniqueValue: true} per value
-
-
-class QueuedRunCoordinatorConfig(_Config):
-    """`run_coordinator: {class: QueuedRunCoordinator, config: ...}`."""
-
-    max_concurrent_runs: int = 10  # negative: no limit
-    tag_concurrency_limits: list[TagConcurrencyLimitConfig] = Field(default_factory=list)
-    dequeue_interval_seconds: float = Field(default=5.0, gt=0)
-
-    def limits(self) -> list[TagConcurrencyLimit]:
-        out = []
-        for entry in self.tag_concurrency_limits:
-            if isinstance(entry.value, dict):
-                per_value = bool(entry.value.get("applyLimitPerUniqueValue"))
-                out.append(TagConcurrencyLimit(entry.key, entry.limit, None, per_value))
-            else:
-                out.append(TagConcurrencyLimit(entry.key, entry.limit, entry.value))
-        return out
-
-
 def build_run_coordinator(
     instance: DagloomInstance,
     launcher: ActorRef[Any, Any],
     *,
     validator: RunValidator | None = None,
     name: str = "run_coordinator",
-) -> DefaultRunCoordinator | QueuedRunCoordinator:
+) -> Actor[Any, Any]:
     """The coordinator the instance's `run_coordinator` section configures (default:
-    `DefaultRunCoordinator`). Dagster's module paths name the same classes.
+    `DefaultRunCoordinator`), built as every component is (`RUN_COORDINATORS`).
 
-    Raises `ConfigError` naming `run_coordinator.class` or the config key path at fault.
+    Raises `ConfigError` naming the file and `run_coordinator.module`, `.class` or the
+    config key path at fault. Builds the actor only; the wiring runs it.
     """
     spec = instance.config.run_coordinator
-    source = instance.config_source
-    if spec is None or spec.class_name == "DefaultRunCoordinator":
-        return DefaultRunCoordinator(instance, launcher, validator=validator, name=name)
-    if spec.class_name != "QueuedRunCoordinator":
-        raise ConfigError(
-            "unknown run coordinator",
-            source=source,
-            problems=[
-                (
-                    ("run_coordinator", "class"),
-                    f"{spec.class_name!r}; expected DefaultRunCoordinator or QueuedRunCoordinator",
-                )
-            ],
+    context = CoordinatorContext(instance, launcher, validator, name)
+    if spec is None:
+        coordinator = build_component(RUN_COORDINATORS, None, "default", {}, context)
+    else:
+        coordinator = build_component(
+            RUN_COORDINATORS,
+            spec.module,
+            spec.class_name,
+            spec.config,
+            context,
+            source=instance.config_source,
         )
-    try:
-        config = QueuedRunCoordinatorConfig.model_validate(spec.config)
-    except ValidationError as exc:
-        from dagloom.instance.config import problems_of
-
-        raise ConfigError(
-            "invalid run coordinator config",
-            source=source,
-            problems=problems_of(exc, ("run_coordinator", "config")),
-        ) from exc
-    return QueuedRunCoordinator(
-        instance,
-        launcher,
-        max_concurrent_runs=config.max_concurrent_runs,
-        tag_concurrency_limits=config.limits(),
-        dequeue_interval=config.dequeue_interval_seconds,
-        validator=validator,
-        name=name,
-    )
+    assert isinstance(coordinator, Actor)  # the family accepts actors only
+    return coordinator

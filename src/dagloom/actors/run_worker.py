@@ -12,7 +12,7 @@ from anyio.abc import TaskStatus
 
 from dagloom.actors._runtime import Actor, Clock
 from dagloom.actors.job_source import JobSource, OriginSource
-from dagloom.errors import StorageError
+from dagloom.errors import RunClaimRefusedError, StorageError
 from dagloom.execution.events import error_info
 from dagloom.messages import Event, EventType, LogLevel, Run, RunFailureData, RunStatus
 from dagloom.messages.rpc import (
@@ -38,21 +38,13 @@ HEARTBEAT_TAG = "dagloom/heartbeat"
 """Run tag holding the worker's last heartbeat for the run (seconds since the epoch)."""
 
 
-async def record_run_end(
-    instance: DagloomInstance,
-    run: Run,
-    event_type: EventType,
-    message: str,
-    error: BaseException | None = None,
-) -> None:
-    """Store a terminal event for `run` unless storage already shows it finished.
-
-    For those who end a run its worker could not (a load error, a dead worker process).
-    Idempotent: a run already finished is left alone. Blocks until the event is durable.
-    """
-    stored = await instance.get_run(run.run_id)
-    if stored is None or stored.status in FINISHED_STATUSES:
-        return
+def run_end_event(
+    run: Run, event_type: EventType, message: str, error: BaseException | None = None
+) -> Event:
+    """A lifecycle event of `run` (an end, usually) for those who record it in its worker's
+    stead (a load error, a dead worker process, a cancel nobody executes), to store with
+    `DagloomInstance.transition_run`: storage refuses it if the run has moved on already. A
+    RUN_FAILURE carries `error` (class, message, stack) in its RunFailureData."""
     event = Event(
         run_id=run.run_id,
         event_type=event_type,
@@ -63,7 +55,7 @@ async def record_run_end(
     )
     if event_type == EventType.RUN_FAILURE:
         event.run_failure = RunFailureData(error=error_info(error) if error is not None else None)
-    await instance.store_events([event])
+    return event
 
 
 class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
@@ -74,7 +66,9 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
     and changes nothing. The run's task loads the job from `jobs` (by the run's code
     location, job name and asset selection), executes it with the executor the job or its
     run config selects, and writes every event to the instance's storage; a job that fails
-    to load or a run config that no longer validates ends the run as FAILURE.
+    to load, a run config that no longer validates, or loaded code whose job snapshot id is
+    not the one stored on the run (`SnapshotMismatchError`, after the source reloaded it
+    where it can) ends the run as FAILURE, with a message naming both ids.
 
     A storage error never ends the worker: a heartbeat that fails is logged and tried again
     at the next beat, and a run whose end cannot be stored is logged and its error kept in
@@ -85,10 +79,14 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
     worker): tags rather than the daemon-heartbeat table because run monitoring asks about
     one run at a time, and the daemon table keeps one row per daemon type.
 
+    A run is claimed in storage before it executes (see `execute_job_in_process`): when the
+    claim is refused (another worker has it, or it was canceled or has ended) the run is not
+    this worker's, and nothing is executed or recorded for it.
+
     `StopRun` cancels the run's task: the run is recorded CANCELED (by the executor, or here
-    when it had not started executing yet). When a run ends the worker tells `coordinator`
-    `RunEnded` (if it has one). Cancelling `run` cancels every run it is executing, and
-    each is recorded CANCELED.
+    when it had not started executing yet). When a run of its own ends the worker tells
+    `coordinator` `RunEnded` (if it has one), with the status storage kept. Cancelling `run`
+    cancels every run it is executing, and each is recorded CANCELED.
     """
 
     service = RunWorkerBase
@@ -172,7 +170,7 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         return ExecuteRunReply(accepted=True, message=self.name)
 
     async def _run_task(self, run: Run, scope: anyio.CancelScope) -> None:
-        status = RunStatus.FAILURE
+        status: RunStatus | None = RunStatus.FAILURE
         beat = anyio.CancelScope()
         assert self._children is not None
         # The heartbeat is a sibling in the worker's task group, not a child of this task:
@@ -182,13 +180,7 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             with scope:
                 status = await self._execute(run)
             if scope.cancelled_caught:
-                status = RunStatus.CANCELED
-                await record_run_end(
-                    self._instance,
-                    run,
-                    EventType.RUN_CANCELED,
-                    f'Run of "{run.job_name}" was canceled before it started executing.',
-                )
+                status = await self._record_stopped(run)
         finally:
             beat.cancel()
             # Bookkeeping of this worker's own child; handlers never await between reading
@@ -196,17 +188,41 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             self._runs.pop(run.run_id, None)
             if not self._runs:
                 self._idle.set()
+        if status is None:
+            return
         self._log.info("run_ended", run_id=run.run_id, actor=self.name, status=status.name)
         if self._coordinator is not None:
             await self._coordinator.tell(RunEnded(run_id=run.run_id, status=status))
 
-    async def _execute(self, run: Run) -> RunStatus:
+    async def _record_stopped(self, run: Run) -> RunStatus:
+        """Record CANCELED a run stopped before its executor recorded an end (which it does
+        once it has started executing); return the status storage kept."""
+        stored = await self._instance.get_run(run.run_id)
+        if stored is not None and stored.status in FINISHED_STATUSES:
+            return stored.status
+        moved = await self._instance.transition_run(
+            run.run_id,
+            run_end_event(
+                run,
+                EventType.RUN_CANCELED,
+                f'Run of "{run.job_name}" was canceled before it started executing.',
+            ),
+        )
+        return moved.status
+
+    async def _execute(self, run: Run) -> RunStatus | None:
+        """Execute `run` and return the status storage kept for it; None when it was not
+        this worker's to execute (its claim was refused)."""
         from dagloom.execution.run import execute_job_in_process
 
         jobs = self._jobs
         try:
+            # A run validated against a job snapshot runs that snapshot or fails naming both.
             job = jobs.get_job(
-                run.code_location, run.job_name, [list(k.path) for k in run.asset_selection]
+                run.code_location,
+                run.job_name,
+                [list(k.path) for k in run.asset_selection],
+                snapshot_id=run.job_snapshot_id,
             )
             run_config = orjson.loads(run.run_config_json) if run.run_config_json else {}
             origin = jobs.code_origin(run.code_location) if isinstance(jobs, OriginSource) else None
@@ -220,17 +236,24 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
                 run_is_stored=True,
                 code_origin=origin,
             )
+        except RunClaimRefusedError as exc:
+            self._log.info(
+                "run_not_claimed", run_id=run.run_id, actor=self.name, status=exc.status.name
+            )
+            return None
         except Exception as exc:  # the supervision point of one run: it fails, the worker lives
             self._log.error(
                 "run_failed_to_execute", run_id=run.run_id, actor=self.name, exc_info=exc
             )
             try:
-                await record_run_end(
-                    self._instance,
-                    run,
-                    EventType.RUN_FAILURE,
-                    f'Run of "{run.job_name}" could not execute: {type(exc).__name__}: {exc}',
-                    exc,
+                moved = await self._instance.transition_run(
+                    run.run_id,
+                    run_end_event(
+                        run,
+                        EventType.RUN_FAILURE,
+                        f'Run of "{run.job_name}" could not execute: {type(exc).__name__}: {exc}',
+                        exc,
+                    ),
                 )
             except StorageError as lost:
                 # Storage is unreachable even for the run's end: the worker lives on (a
@@ -239,7 +262,8 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
                     "run_end_not_recorded", run_id=run.run_id, actor=self.name, error=str(lost)
                 )
                 self.unrecorded.append(lost)
-            return RunStatus.FAILURE
+                return RunStatus.FAILURE
+            return moved.status
         return RunStatus.SUCCESS if result.success else RunStatus.FAILURE
 
     async def _beat(self, run_id: str, scope: anyio.CancelScope) -> None:

@@ -33,8 +33,11 @@ from dagloom.messages.rpc import (
     ApiLaunchRunRequest,
     ApiListJobsReply,
     ApiListJobsRequest,
+    ApiReloadLocationReply,
+    ApiReloadLocationRequest,
     ApiStreamEventsRequest,
     DagloomApiStub,
+    LocationSnapshot,
 )
 from dagloom.storage.base import RUN_END_EVENTS
 from dagloom.transport import BoundedProtoCodec, split_address
@@ -51,13 +54,16 @@ _RESUME_BACKOFF = Backoff(initial=0.1, maximum=5.0)
 
 
 class ApiCalls(Protocol):
-    """The five calls of `DagloomApi`: what the generated stub and the service both offer."""
+    """The calls of `DagloomApi`: what the generated stub and the service both offer."""
 
     async def launch_run(self, message: ApiLaunchRunRequest) -> ApiLaunchRunReply: ...
     async def get_run(self, message: ApiGetRunRequest) -> ApiGetRunReply: ...
     def stream_run_events(self, message: ApiStreamEventsRequest) -> AsyncIterator[EventRecord]: ...
     async def cancel_run(self, message: ApiCancelRunRequest) -> ApiCancelRunReply: ...
     async def list_jobs(self, message: ApiListJobsRequest) -> ApiListJobsReply: ...
+    async def reload_location(
+        self, message: ApiReloadLocationRequest
+    ) -> ApiReloadLocationReply: ...
 
 
 def _problems(text: str) -> list[tuple[tuple[str | int, ...], str]]:
@@ -211,6 +217,21 @@ class AsyncClient:
         """Every job of every code location the API serves."""
         reply = await self._call(self._api.list_jobs, ApiListJobsRequest())
         return list(reply.jobs)
+
+    async def reload_location(self, location_name: str = "") -> LocationSnapshot:
+        """Have the code location import its code again; its snapshot after the reload.
+
+        When the new code does not import, the snapshot's `load_error` says why and the
+        old code keeps serving. Runs submitted afterwards are validated against, and
+        executed with, the new code. `DefinitionError` for an unknown location.
+        """
+        reply = await self._call(
+            self._api.reload_location,
+            ApiReloadLocationRequest(location_name=location_name),
+            job=location_name,
+        )
+        assert reply.snapshot is not None
+        return reply.snapshot
 
     # -- errors ------------------------------------------------------------------------
 

@@ -27,6 +27,8 @@ from dagloom.messages.rpc import (
     ApiLaunchRunRequest,
     ApiListJobsReply,
     ApiListJobsRequest,
+    ApiReloadLocationReply,
+    ApiReloadLocationRequest,
     ApiStreamEventsRequest,
     CancelRunReply,
     CancelRunRequest,
@@ -36,6 +38,7 @@ from dagloom.messages.rpc import (
     LocationSnapshot,
     PingReply,
     PingRequest,
+    ReloadRequest,
     SubmitRunReply,
     SubmitRunRequest,
 )
@@ -69,8 +72,11 @@ class DagloomApiService(DagloomApiBase):
     each) or NOT_FOUND (unknown job or location), and stores nothing. `GetRun` and
     `StreamRunEvents` read storage, so they answer whichever node executes the run;
     `StreamRunEvents` blocks between events and, with `until_run_ends`, ends after the run's
-    terminal event. An actor that does not answer, or storage that fails past its retries,
-    gives UNAVAILABLE. Every method is safe
+    terminal event. `ReloadLocation` has the code location import its code again and
+    answers with its snapshot (`load_error` set, the old code still served, when the new
+    code does not import); workers reach the new code before their next run. An actor that
+    does not answer, or storage that fails past its retries, gives UNAVAILABLE. Every method
+    is safe
     to call concurrently; each call is independent.
 
     The object is usable in-process too (tests, `AsyncClient.in_process`): its methods raise
@@ -171,6 +177,16 @@ class DagloomApiService(DagloomApiBase):
                 for job in snapshot.jobs
             ]
         return ApiListJobsReply(jobs=jobs)
+
+    async def reload_location(self, message: ApiReloadLocationRequest) -> ApiReloadLocationReply:
+        name = self._location_name(message.location_name)
+        try:
+            snapshot = await self._locations[name].ask(ReloadRequest(), timeout=self._timeout)
+        except (ActorUnavailableError, TimeoutError) as exc:
+            raise _unavailable(exc) from exc
+        assert isinstance(snapshot, LocationSnapshot)
+        self._log.info("code_location_reloaded", location=name, failed=bool(snapshot.load_error))
+        return ApiReloadLocationReply(snapshot=snapshot)
 
 
 class _HealthService(HealthBase):

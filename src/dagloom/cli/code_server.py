@@ -15,9 +15,10 @@ import typer
 from anyio.abc import TaskStatus
 
 from dagloom.actors import HealthReporter, Supervisor, unwrap_exception_group
-from dagloom.actors.code_location import CodeLocationServer, CodeSource
+from dagloom.actors.code_location import CodeLocationServer, EvaluationSettings
 from dagloom.cli._app import app
 from dagloom.code.workspace import listening_line, parse_listening_line
+from dagloom.execution.origin import CodeOrigin
 from dagloom.transport import GrpcTransport
 
 DEFAULT_HOST = "127.0.0.1"
@@ -34,10 +35,11 @@ app.add_typer(code_server_app, name="code-server")
 
 async def run_code_server(
     location_name: str,
-    source: CodeSource,
+    source: CodeOrigin,
     *,
     host: str = DEFAULT_HOST,
     port: int | None = None,
+    evaluation: EvaluationSettings = EvaluationSettings(),  # noqa: B008 - frozen
     task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the location and a `Health` reporter over gRPC until cancelled.
@@ -45,9 +47,9 @@ async def run_code_server(
     The code is imported first (an import error is served as the location's `load_error`),
     then the server binds `host:port` and reports its address through `task_status`. With
     `port` None it takes the first free port from 4000 up; port 0 asks the OS for one. A
-    given port that is taken raises `OSError`.
+    given port that is taken raises `OSError`. `evaluation` is how ticks are evaluated.
     """
-    location = CodeLocationServer(location_name, source)
+    location = CodeLocationServer(location_name, source, evaluation=evaluation)
     supervisor = Supervisor(f"code-server-{location_name}")
     health = HealthReporter(supervisor.health)
     supervisor.add(location)
@@ -75,12 +77,23 @@ async def run_code_server(
 
 
 async def _serve_until_signalled(
-    location_name: str, source: CodeSource, host: str, port: int | None
+    location_name: str,
+    source: CodeOrigin,
+    host: str,
+    port: int | None,
+    evaluation: EvaluationSettings,
 ) -> None:
     async with anyio.create_task_group() as tg:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             address = await tg.start(
-                functools.partial(run_code_server, location_name, source, host=host, port=port)
+                functools.partial(
+                    run_code_server,
+                    location_name,
+                    source,
+                    host=host,
+                    port=port,
+                    evaluation=evaluation,
+                )
             )
             print(listening_line(location_name, address), flush=True)
             async for _ in signals:
@@ -115,6 +128,20 @@ def start(
         int | None,
         typer.Option("--port", help="The port (default: the first free one from 4000; 0: any)."),
     ] = None,
+    evaluation_timeout: Annotated[
+        float,
+        typer.Option(
+            "--evaluation-timeout",
+            min=0.001,
+            help="Seconds a schedule or sensor tick may run before it is killed.",
+        ),
+    ] = EvaluationSettings().timeout_seconds,
+    evaluation_processes: Annotated[
+        int,
+        typer.Option(
+            "--evaluation-processes", min=1, help="Schedule and sensor ticks evaluated at once."
+        ),
+    ] = EvaluationSettings().processes,
 ) -> None:
     """Import the code once and serve it over gRPC until SIGINT or SIGTERM.
 
@@ -123,7 +150,7 @@ def start(
     """
     if (python_file is None) == (module_name is None):
         raise typer.BadParameter("give exactly one of --python-file/-f and --module-name/-m")
-    source = CodeSource(
+    source = CodeOrigin(
         python_file=str(python_file) if python_file is not None else None,
         module_name=module_name,
         attribute=attribute,
@@ -133,7 +160,10 @@ def start(
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
     name = location_name or source.default_location_name
     try:
-        anyio.run(_serve_until_signalled, name, source, host, port)
+        evaluation = EvaluationSettings(
+            timeout_seconds=evaluation_timeout, processes=evaluation_processes
+        )
+        anyio.run(_serve_until_signalled, name, source, host, port, evaluation)
     except (OSError, BaseExceptionGroup) as exc:
         error = _only_os_error(exc)
         if error is None:

@@ -100,6 +100,8 @@ def show(run_id: str, home: HomeOption = None) -> None:
         fields.add_row("run id", run.run_id)
         fields.add_row("job", run.job_name)
         fields.add_row("status", _status(run.status))
+        if run.failure is not None:
+            fields.add_row("error", f"{run.failure.cls_name}: {run.failure.message}")
         fields.add_row("code location", run.code_location or "-")
         fields.add_row("created", _when(run.create_time))
         fields.add_row("started", _when(run.start_time))

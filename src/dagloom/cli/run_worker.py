@@ -26,17 +26,7 @@ from dagloom.execution.origin import CodeOrigin
 
 def origins_to_json(origins: dict[str, CodeOrigin]) -> str:
     """The `--locations-json` value naming `origins`."""
-    return orjson.dumps(
-        {
-            name: {
-                "python_file": o.python_file,
-                "module_name": o.module_name,
-                "attribute": o.attribute,
-                "working_directory": o.working_directory,
-            }
-            for name, o in origins.items()
-        }
-    ).decode()
+    return orjson.dumps({name: o.to_dict() for name, o in origins.items()}).decode()
 
 
 def _origins(
@@ -50,8 +40,8 @@ def _origins(
     if locations_json:
         try:
             raw: dict[str, Any] = orjson.loads(locations_json)
-            return {name: CodeOrigin(**fields) for name, fields in raw.items()}
-        except (orjson.JSONDecodeError, TypeError, AttributeError) as exc:
+            return {name: CodeOrigin.from_dict(fields) for name, fields in raw.items()}
+        except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(
                 "invalid --locations-json", problems=[((), f"{type(exc).__name__}: {exc}")]
             ) from exc

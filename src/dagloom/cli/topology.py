@@ -38,11 +38,11 @@ from dagloom.errors import (
     DefinitionError,
     StorageError,
 )
+from dagloom.execution.origin import CodeOrigin
 from dagloom.messages import EventRecord, RunStatus
 from dagloom.topology import (
     DEFAULT_API_PORT,
     DEFAULT_HOST,
-    LocationConfig,
     TopologyConfig,
     dev_topology,
     load_topology,
@@ -141,12 +141,19 @@ def dev(
     grpc_port: Annotated[
         int, typer.Option("--grpc-port", help="The actors' gRPC port (0: any free one).")
     ] = 0,
+    reload: Annotated[
+        bool,
+        typer.Option(
+            "--reload/--no-reload", help="Reload a code location when a file of it changes."
+        ),
+    ] = True,
 ) -> None:
     """Run the whole dev topology in one process.
 
     The public API, the coordinator, an in-process launcher and the code locations share
-    one event loop, on the instance at $DAGLOOM_HOME (default ./.dagloom, SQLite). Prints
-    the addresses it listens on; stops on SIGINT or SIGTERM.
+    one event loop, on the instance at $DAGLOOM_HOME (default ./.dagloom, SQLite). A code
+    location reloads when a Python file of it changes (unless --no-reload), and the next
+    run uses the new code. Prints the addresses it listens on; stops on SIGINT or SIGTERM.
     """
     _, err = consoles()
     if topology_file is not None:
@@ -160,13 +167,13 @@ def dev(
             fail(err, f"{topology_file}: `dagloom dev` runs a one-node topology; use `serve`")
         _run(topology, next(iter(topology.nodes)))
         return
-    locations: dict[str, LocationConfig] = {}
+    locations: dict[str, CodeOrigin] = {}
     for path in python_file or []:
         if not path.exists():
             fail(err, f"no such file: {path}")
-        locations[path.stem] = LocationConfig(python_file=str(path.resolve()))
+        locations[path.stem] = CodeOrigin(python_file=str(path.resolve()))
     for module in module_name or []:
-        locations[module] = LocationConfig(module_name=module, working_directory=str(Path.cwd()))
+        locations[module] = CodeOrigin(module_name=module, working_directory=str(Path.cwd()))
     if workspace_file is not None:
         locations.update(_workspace_locations(workspace_file, err))
     if not locations:
@@ -175,10 +182,13 @@ def dev(
             "give the code: -f defs.py, -m package.module or -w workspace.yaml (or --topology)",
             EXIT_USAGE,
         )
-    _run(dev_topology(locations, host=host, grpc_port=grpc_port, api_port=api_port), "dev")
+    topology = dev_topology(
+        locations, host=host, grpc_port=grpc_port, api_port=api_port, reload_on_change=reload
+    )
+    _run(topology, "dev")
 
 
-def _workspace_locations(path: Path, err: Console) -> dict[str, LocationConfig]:
+def _workspace_locations(path: Path, err: Console) -> dict[str, CodeOrigin]:
     """The python_file / python_module locations of a workspace.yaml, for `dagloom dev`,
     which serves every location in its own process and runs their jobs there too."""
     from dagloom.code.workspace import InProcessLocation, read_workspace_plans
@@ -189,7 +199,7 @@ def _workspace_locations(path: Path, err: Console) -> dict[str, LocationConfig]:
         plans = read_workspace_plans(path)
     except ConfigError as exc:
         fail(err, str(exc))
-    locations: dict[str, LocationConfig] = {}
+    locations: dict[str, CodeOrigin] = {}
     for plan in plans:
         if not isinstance(plan, InProcessLocation):
             fail(
@@ -198,13 +208,7 @@ def _workspace_locations(path: Path, err: Console) -> dict[str, LocationConfig]:
                 "(grpc_server or managed); `dagloom dev` runs every location in its own "
                 "process: use `dagloom serve --topology` to place separate code servers",
             )
-        source = plan.source
-        locations[plan.location_name] = LocationConfig(
-            python_file=source.python_file,
-            module_name=source.module_name,
-            attribute=source.attribute,
-            working_directory=source.working_directory,
-        )
+        locations[plan.location_name] = plan.source
     return locations
 
 

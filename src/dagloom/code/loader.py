@@ -19,6 +19,7 @@ from dagloom.definitions.job import JobDefinition
 from dagloom.definitions.schedule import ScheduleDefinition
 from dagloom.definitions.sensor import SensorDefinition
 from dagloom.errors import CodeLocationLoadError, DefinitionError
+from dagloom.execution.boundary import describe_user_error, is_cancellation
 
 LOCATION_PACKAGE = "__dagloom_location__"
 """The package under which files are imported, so that a file never takes the name of an
@@ -44,7 +45,8 @@ def load_definitions(
     jobs, assets, schedules and sensors, as Dagster loads files without a Definitions.
 
     Raises `CodeLocationLoadError` naming the file or module, with the traceback in
-    `traceback_text`, when importing raises (syntax errors included), when the module
+    `traceback_text`, when importing raises (syntax errors, `sys.exit()` and
+    `KeyboardInterrupt` included: user code never stops the process), when the module
     exposes nothing to load, or when it has several Definitions and no `attribute`.
     Importing a file again re-executes it.
     """
@@ -148,7 +150,9 @@ def _import_file(path: Path, location: str) -> types.ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # the user-code boundary: whatever the file raises is reported
+    except BaseException as exc:  # the user-code boundary: whatever the file raises is reported
+        if is_cancellation(exc):
+            raise
         if previous is None:
             sys.modules.pop(name, None)
         else:
@@ -172,17 +176,21 @@ def _import_module(module_name: str, working_directory: Path) -> types.ModuleTyp
         sys.path.append(str(working_directory))
     try:
         return importlib.import_module(module_name)
-    except Exception as exc:  # the user-code boundary: whatever the module raises is reported
+    except BaseException as exc:  # the user-code boundary: whatever the module raises is reported
+        if is_cancellation(exc):
+            raise
         raise _load_error(module_name, exc) from exc
 
 
-def _load_error(location: str, exc: Exception) -> CodeLocationLoadError:
+def _load_error(location: str, exc: BaseException) -> CodeLocationLoadError:
     if isinstance(exc, ModuleNotFoundError):
         what = str(exc)
     elif isinstance(exc, SyntaxError):
         what = f"syntax error at line {exc.lineno}: {exc.msg}"
+    elif isinstance(exc, SystemExit | KeyboardInterrupt):
+        what = f"it {describe_user_error(exc)} while being imported"
     else:
-        what = f"{type(exc).__name__}: {exc}"
+        what = describe_user_error(exc)
     return CodeLocationLoadError(
         f"could not load {location}: {what}",
         location=location,

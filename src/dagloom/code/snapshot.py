@@ -8,7 +8,9 @@ no I/O and no user code run, so it is tested without an event loop. The code loc
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
+import types
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -119,8 +121,9 @@ def job_snapshot(job: JobDefinition) -> JobSnapshot:
     """`job` as data: its nodes in declaration order, its asset keys, and `snapshot_id`.
 
     `snapshot_id` is the SHA-256 of the snapshot's own bytes (with an empty id), maps in key
-    order, so two loads of the same job give the same id and any change to the graph, tags or
-    executor gives another.
+    order, and of each op's compiled code (`code_digest`), so two loads of the same job give
+    the same id, in any process of one Python version, and any change to the graph, tags,
+    executor or an op's body gives another. What an op calls elsewhere is not covered.
     """
     asset_keys = job.asset_layer.asset_keys if job.asset_layer is not None else []
     snapshot = JobSnapshot(
@@ -131,8 +134,36 @@ def job_snapshot(job: JobDefinition) -> JobSnapshot:
         asset_keys=[asset_key_message(key) for key in asset_keys],
         executor=job.executor_def.name,
     )
-    snapshot.snapshot_id = hashlib.sha256(bytes(snapshot)).hexdigest()
+    digest = hashlib.sha256(bytes(snapshot))
+    for node in job.nodes.values():
+        digest.update(code_digest(node.op.compute_fn).encode())
+    snapshot.snapshot_id = digest.hexdigest()
     return snapshot
+
+
+def code_digest(fn: object) -> str:
+    """The SHA-256 of `fn`'s compiled code (bytecode, constants, names; nested functions
+    included), or "" for a callable without code. Equal in every process running one Python
+    version: no addresses, file names or line numbers, and sets of constants sorted."""
+    code = getattr(inspect.unwrap(fn) if callable(fn) else fn, "__code__", None)
+    if not isinstance(code, types.CodeType):
+        return ""
+    digest = hashlib.sha256()
+    _hash_code(code, digest)
+    return digest.hexdigest()
+
+
+def _hash_code(code: types.CodeType, digest: Any) -> None:
+    digest.update(code.co_code)
+    digest.update(repr(code.co_names).encode())
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _hash_code(const, digest)
+        elif isinstance(const, frozenset):
+            # A set's order follows string hashing, which differs between processes.
+            digest.update(repr(sorted(repr(item) for item in const)).encode())
+        else:
+            digest.update(repr(const).encode())
 
 
 def node_snapshot(node: Node) -> NodeSnapshot:

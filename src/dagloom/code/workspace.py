@@ -42,9 +42,9 @@ from dagloom.actors.code_location import (
     CodeLocationReply,
     CodeLocationRequest,
     CodeLocationServer,
-    CodeSource,
 )
 from dagloom.errors import ActorUnavailableError, ConfigError
+from dagloom.execution.origin import CodeOrigin
 from dagloom.instance.config import problems_of, read_yaml_file
 from dagloom.messages.rpc import PingRequest
 from dagloom.transport import ActorRef, GrpcTransport, MemoryTransport, split_address
@@ -211,7 +211,7 @@ class InProcessLocation:
     """Served by a `CodeLocationServer` in this process."""
 
     location_name: str
-    source: CodeSource
+    source: CodeOrigin
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +219,7 @@ class ManagedLocation:
     """Served by a child `dagloom code-server start` process that the workspace owns."""
 
     location_name: str
-    source: CodeSource
+    source: CodeOrigin
     executable: str
     host: str = "127.0.0.1"
 
@@ -252,7 +252,7 @@ def plan_locations(config: WorkspaceConfig, *, base_dir: Path) -> list[LocationP
         if entry.python_file is not None:
             target = entry.python_file
             working = _under(base_dir, target.working_directory)
-            source = CodeSource(
+            source = CodeOrigin(
                 python_file=str(_under(base_dir, target.relative_path)),
                 attribute=target.attribute,
                 working_directory=str(working) if working is not None else None,
@@ -260,7 +260,7 @@ def plan_locations(config: WorkspaceConfig, *, base_dir: Path) -> list[LocationP
         else:
             assert entry.python_module is not None
             target = entry.python_module
-            source = CodeSource(
+            source = CodeOrigin(
                 module_name=target.module_name,
                 attribute=target.attribute,
                 working_directory=str(_under(base_dir, target.working_directory) or base_dir),

@@ -25,7 +25,10 @@ from dagloom.definitions.asset_selection import AssetSelection
 from dagloom.definitions.config import Config, PermissiveConfig, RunConfig
 from dagloom.definitions.definitions import Definitions
 from dagloom.definitions.executor import (
+    Executor,
     ExecutorDefinition,
+    InitExecutorContext,
+    executor,
     in_process_executor,
     multiprocess_executor,
 )
@@ -103,6 +106,7 @@ __all__ = [
     "DependencyDefinition",
     "DynamicOut",
     "DynamicOutput",
+    "Executor",
     "ExecutorDefinition",
     "FilesystemIOManager",
     "GraphDefinition",
@@ -110,6 +114,7 @@ __all__ = [
     "IOManagerDefinition",
     "In",
     "InMemoryIOManager",
+    "InitExecutorContext",
     "InitResourceContext",
     "InputContext",
     "Jitter",
@@ -139,6 +144,7 @@ __all__ = [
     "build_schedule_context",
     "build_sensor_context",
     "define_asset_job",
+    "executor",
     "fs_io_manager",
     "graph",
     "in_process_executor",

@@ -10,12 +10,11 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from dagloom.definitions.resources import Resources
-from dagloom.errors import DagloomError, DefinitionError, UserCodeError
+from dagloom.errors import DefinitionError
 
 __all__ = [
     "HasName",
@@ -29,7 +28,6 @@ __all__ = [
     "job_name_of",
     "normalize_tags",
     "split_invocation_args",
-    "user_code_boundary",
     "validate_name",
 ]
 
@@ -164,24 +162,6 @@ def normalize_tags(tags: Mapping[str, Any] | None, *, owner: str) -> dict[str, s
     return out
 
 
-@contextmanager
-def user_code_boundary(kind: str, name: str, what: str = "evaluation function") -> Iterator[None]:
-    """Turn an exception raised by user code into `UserCodeError`, raised from it.
-
-    dagloom's own errors pass through unchanged: they are part of the contract (a malformed
-    result, a bad `SensorResult`), not a failure of the user's code. `BaseException`s such as
-    cancellation and `KeyboardInterrupt` are never caught.
-    """
-    try:
-        yield
-    except DagloomError:
-        raise
-    except Exception as exc:
-        raise UserCodeError(
-            f"error in the {what} of {kind} {name!r}: {type(exc).__name__}: {exc}"
-        ) from exc
-
-
 def context_param_name(fn: Callable[..., Any]) -> str | None:
     """The name of `fn`'s evaluation-context parameter, or None if it takes none.
 
@@ -221,7 +201,7 @@ def call_user_function(
     The context goes to the context parameter if `fn` has one; every other named parameter is
     filled from `context.resources` (then `extra_resources`) by name. A parameter with no value
     and no default raises `DefinitionError`. Exceptions from `fn` propagate unchanged; callers
-    that are a user-code boundary wrap the call in `user_code_boundary`.
+    wrap the call in the user-code boundary (`dagloom.execution.boundary.user_code`).
     """
     ctx_name = context_param_name(fn)
     args: list[Any] = []

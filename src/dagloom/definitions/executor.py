@@ -1,14 +1,28 @@
-"""Executor definitions: which executor runs a job's steps, and its config."""
+"""Executor definitions: which executor runs a job's steps, and its config.
+
+Executors are a component family like the others (`dagloom._components`): an executor is
+a class implementing `Executor`, with a pydantic `config_model` and a classmethod
+`from_config(config, context)`; the built-ins are `in_process` and `multiprocess`. An
+`ExecutorDefinition` names one for a job: a built-in by short name, a class by
+`{module, class}` (also from run config: `execution: {module, class, config}`), or a
+function decorated with `@executor`, as in Dagster.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import Field
 
+from dagloom._components import ComponentFamily, KeyPath, component_class
 from dagloom.definitions.config import Config, validate_model
+from dagloom.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dagloom.execution.executor import ExecutorContext
+    from dagloom.execution.step import ExecutionState
 
 
 class InProcessExecutorConfig(Config):
@@ -26,19 +40,96 @@ class MultiprocessExecutorConfig(Config):
     retries: dict[str, Any] | None = None
 
 
+class EmptyExecutorConfig(Config):
+    """The config of an executor that takes none."""
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs the steps of one run.
+
+    `execute` blocks until every step ended and returns the final state; step failures are
+    recorded as events, not raised. It raises `DefinitionError` when the run cannot execute
+    this way (the run then ends FAILURE). Cancelling it cancels the steps and re-raises.
+    `context.execute_plan(...)` runs the plan with dagloom's executor core.
+    """
+
+    async def execute(self, context: ExecutorContext) -> ExecutionState: ...
+
+
+EXECUTORS = ComponentFamily(
+    section="execution",
+    requirement="an Executor (a class with `async def execute(self, context)`)",
+    accepts=lambda cls: issubclass(cls, Executor),
+    builtins={
+        "in_process": "dagloom.execution.executor:InProcessExecutor",
+        "InProcessExecutor": "dagloom.execution.executor:InProcessExecutor",
+        "multiprocess": "dagloom.execution.multiprocess:MultiprocessExecutor",
+        "MultiprocessExecutor": "dagloom.execution.multiprocess:MultiprocessExecutor",
+    },
+)
+"""The executor family: built-ins by short name and class name; a user's is an `Executor`
+class named by `module` and `class`."""
+
+
+@dataclass(frozen=True, slots=True)
+class InitExecutorContext:
+    """What an `@executor` function gets: the run's validated `executor_config`."""
+
+    executor_config: Config
+
+
 @dataclass(frozen=True, slots=True)
 class ExecutorDefinition:
-    """A named executor with a config schema and the config it was `configured` with."""
+    """A named executor with a config model and the config it was `configured` with.
+
+    What executes is made by `create`: `executor_creation_fn` when given (`@executor`),
+    else the `Executor` class `{module, class_name}` names in the executor family (a
+    built-in by its short name when both are absent: the definition's `name`).
+    """
 
     name: str
     config_model: type[Config]
     config: Mapping[str, Any] = field(default_factory=dict)
+    executor_creation_fn: Callable[[InitExecutorContext], Executor] | None = None
+    module: str | None = None
+    class_name: str | None = None
+
+    @classmethod
+    def from_component(
+        cls,
+        module: str | None,
+        class_name: str,
+        *,
+        path: KeyPath = ("execution",),
+        source: str | None = None,
+    ) -> ExecutorDefinition:
+        """The executor `{module, class}` names (a built-in without `module`), with its
+        class's `config_model` (default: no config). Imports it now; `ConfigError` names
+        `path` + `module`/`class` when it does not import or is not an `Executor`."""
+        executor_cls = component_class(EXECUTORS, module, class_name, path=path, source=source)
+        model = getattr(executor_cls, "config_model", None)
+        if not (isinstance(model, type) and issubclass(model, Config)):
+            model = EmptyExecutorConfig
+        return cls(
+            executor_cls.__name__ if module is not None else class_name,
+            model,
+            module=module,
+            class_name=class_name,
+        )
 
     def configured(self, config: Mapping[str, Any]) -> ExecutorDefinition:
         """The same executor with `config` as its defaults (validated now)."""
         merged = {**self.config, **config}
         validate_model(self.config_model, merged, ("execution", "config"), what=self.name)
-        return ExecutorDefinition(self.name, self.config_model, merged)
+        return ExecutorDefinition(
+            self.name,
+            self.config_model,
+            merged,
+            self.executor_creation_fn,
+            self.module,
+            self.class_name,
+        )
 
     def resolve_config(self, run_config_value: Any) -> Config:
         """This executor's config for a run: defaults, then `execution.config` from run
@@ -54,33 +145,66 @@ class ExecutorDefinition:
         assert isinstance(model, Config)
         return model
 
+    def create(self, config: Config) -> Executor:
+        """The executor for one run, given its validated `config` (`resolve_config`).
+        Raises `ConfigError` naming `execution.class` when what is made is no `Executor`."""
+        if self.executor_creation_fn is not None:
+            made: object = self.executor_creation_fn(InitExecutorContext(config))
+        else:
+            executor_cls = component_class(
+                EXECUTORS, self.module, self.class_name or self.name, path=("execution",)
+            )
+            from_config = getattr(executor_cls, "from_config", None)
+            made = from_config(config, None) if callable(from_config) else executor_cls()
+        if not isinstance(made, Executor):
+            raise ConfigError(
+                f"executor {self.name!r} did not make an Executor",
+                problems=[(("execution", "class"), f"got {type(made).__qualname__}")],
+            )
+        return made
+
+
+def executor(
+    name: str | None = None, config_schema: type[Config] | None = None
+) -> Callable[[Callable[[InitExecutorContext], Executor]], ExecutorDefinition]:
+    """Declare an executor, as Dagster's `@executor` does: the decorated function gets an
+    `InitExecutorContext` (with the run's validated `executor_config`, a `config_schema`
+    instance) and returns the `Executor` that runs the steps."""
+
+    def decorate(fn: Callable[[InitExecutorContext], Executor]) -> ExecutorDefinition:
+        return ExecutorDefinition(
+            name or fn.__name__,
+            config_schema or EmptyExecutorConfig,
+            executor_creation_fn=fn,
+        )
+
+    return decorate
+
 
 in_process_executor = ExecutorDefinition("in_process", InProcessExecutorConfig)
 multiprocess_executor = ExecutorDefinition("multiprocess", MultiprocessExecutorConfig)
 
-EXECUTORS: dict[str, ExecutorDefinition] = {
-    e.name: e for e in (in_process_executor, multiprocess_executor)
-}
-"""The built-in executors by name, which run config can pick (`select_executor`)."""
-
 
 def select_executor(default: ExecutorDefinition, run_config_value: Any) -> ExecutorDefinition:
-    """The executor a run uses: the one `execution.config` names, else the job's own.
+    """The executor a run uses: the built-in `execution.config` names, else the job's own.
 
-    Run config picks an executor as Dagster does, by nesting its config under its name:
-    `execution: {config: {multiprocess: {max_concurrent: 4}}}`. The job's executor keeps
-    the config it was `configured` with when run config names that same executor.
+    Run config picks a built-in as Dagster does, by nesting its config under its short
+    name: `execution: {config: {multiprocess: {max_concurrent: 4}}}`. The job's executor
+    keeps the config it was `configured` with when run config names that same executor.
     """
     if isinstance(run_config_value, Mapping) and len(run_config_value) == 1:
         (name,) = run_config_value
-        if name != default.name and name in EXECUTORS:
-            return EXECUTORS[name]
+        if name != default.name and name in EXECUTORS.builtins:
+            return ExecutorDefinition.from_component(None, name)
     return default
 
 
 __all__ = [
     "EXECUTORS",
+    "Executor",
     "ExecutorDefinition",
+    "InitExecutorContext",
+    "executor",
     "in_process_executor",
     "multiprocess_executor",
     "select_executor",

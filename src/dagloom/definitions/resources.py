@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from dagloom.definitions.config import Config, validate_model
 from dagloom.errors import ConfigError, DefinitionError
+from dagloom.execution.boundary import user_code
 
 
 class InitResourceContext:
@@ -225,7 +226,8 @@ class ResourceScope:
 
     Entering builds every resource (ConfigurableResource copies with run-config overrides,
     ResourceDefinition functions, plain objects as they are); leaving tears them down even
-    when the run failed. Calling `close` twice is safe.
+    when the run failed. Calling `close` twice is safe. What a resource's setup or teardown
+    raises (`SystemExit` included) becomes `UserCodeError` naming the resource, raised from it.
     """
 
     def __init__(
@@ -261,8 +263,9 @@ class ResourceScope:
             if config:
                 merged = {**definition.model_dump(mode="python"), **dict(config)}
                 value = type(definition).model_validate(merged)
-            value.setup_for_execution(context)
-            self._stack.callback(value.teardown_after_execution, context)
+            with user_code("resource", key, "setup"):
+                value.setup_for_execution(context)
+            self._stack.callback(_teardown, key, value.teardown_after_execution, context)
             return value
         if isinstance(definition, ResourceDefinition):
             if isinstance(definition.config_schema, type) and issubclass(
@@ -274,11 +277,12 @@ class ResourceScope:
                     ("resources", key, "config"),
                     what=f"resource {key!r}",
                 )
-            produced = definition.resource_fn(context)
-            if inspect.isgenerator(produced):
-                first = next(produced)
-                self._stack.callback(_finish_generator, produced, key)
-                return first
+            with user_code("resource", key, "setup"):
+                produced = definition.resource_fn(context)
+                if inspect.isgenerator(produced):
+                    first = next(produced)
+                    self._stack.callback(_finish_generator, produced, key)
+                    return first
             return produced
         return definition
 
@@ -289,11 +293,17 @@ class ResourceScope:
         self._stack.close()
 
 
+def _teardown(key: str, teardown: Callable[[InitResourceContext], None], context: Any) -> None:
+    with user_code("resource", key, "teardown"):
+        teardown(context)
+
+
 def _finish_generator(gen: Iterator[Any], key: str) -> None:
-    try:
-        next(gen)
-    except StopIteration:
-        return
+    with user_code("resource", key, "teardown"):
+        try:
+            next(gen)
+        except StopIteration:
+            return
     raise DefinitionError(f"resource {key!r} generator yielded more than once", name=key)
 
 

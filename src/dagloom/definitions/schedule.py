@@ -27,11 +27,11 @@ from dagloom.definitions._instigator import (
     is_job_like,
     job_name_of,
     normalize_tags,
-    user_code_boundary,
     validate_name,
 )
 from dagloom.definitions.run_request import RunRequest, SkipReason
 from dagloom.errors import DefinitionError
+from dagloom.execution.boundary import user_code
 
 __all__ = [
     "SCHEDULED_EXECUTION_TIME_TAG",
@@ -404,7 +404,7 @@ class ScheduleDefinition:
 
     def _evaluate(self, context: ScheduleEvaluationContext) -> list[Any]:
         """User code's result for this tick, flattened to a list of items."""
-        with user_code_boundary("schedule", self._name):
+        with user_code("schedule", self._name):
             if self._execution_fn is not None:
                 raw = _call(self._execution_fn, context, self._name)
                 return [self._item_from_decorated(item, context) for item in _items_of(raw)]

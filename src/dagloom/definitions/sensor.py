@@ -25,11 +25,11 @@ from dagloom.definitions._instigator import (
     is_job_like,
     job_name_of,
     normalize_tags,
-    user_code_boundary,
     validate_name,
 )
 from dagloom.definitions.run_request import RunRequest, SensorResult, SkipReason
 from dagloom.errors import DefinitionError
+from dagloom.execution.boundary import user_code
 
 __all__ = [
     "DEFAULT_SENSOR_INTERVAL_SECONDS",
@@ -403,7 +403,7 @@ class SensorDefinition:
         block as long as the user's function does.
         """
         self._check_resources(context)
-        with user_code_boundary("sensor", self._name):
+        with user_code("sensor", self._name):
             raw = call_user_function(self._evaluation_fn, context, kind="sensor", name=self._name)
             items = self._flatten(raw)
 

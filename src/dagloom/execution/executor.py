@@ -1,4 +1,5 @@
-"""The in-process executor: runs a plan's steps on the event loop, in dependency order.
+"""The executor core and the in-process executor: runs a plan's steps on the event loop, in
+dependency order; `ExecutorContext` is what every `Executor` gets for a run.
 
 Sync ops run inline, one at a time (or in a bounded thread pool when configured); async ops
 run concurrently as tasks, at most `max_concurrent` at once. Every step failure is recorded as
@@ -9,12 +10,17 @@ Cancellation does escape: the caller records the run as canceled.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from time import perf_counter
+from typing import TYPE_CHECKING, ClassVar
 
 import anyio
 import anyio.lowlevel
+from pydantic import BaseModel
 
+from dagloom.definitions.config import Config
+from dagloom.definitions.executor import InProcessExecutorConfig
 from dagloom.execution.step import (
     SKIPPED,
     SUCCESS,
@@ -23,6 +29,10 @@ from dagloom.execution.step import (
     RunFacts,
     StepRunner,
 )
+
+if TYPE_CHECKING:
+    from dagloom.definitions.job import JobDefinition
+    from dagloom.execution.origin import CodeOrigin
 
 _YIELD_AFTER = 0.01  # seconds of inline sync steps between checkpoints
 
@@ -175,3 +185,54 @@ async def execute_plan(
     send.close()
     receive.close()
     return state
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorContext:
+    """What an `Executor` gets for one run: the run's facts (plan, events, resources), its
+    job, its validated executor `config`, where the job's code lives (None: inferred from
+    the job's module) and the op selection it was subset to."""
+
+    facts: RunFacts
+    job: JobDefinition
+    config: Config
+    code_origin: CodeOrigin | None = None
+    op_selection: Sequence[str] | None = None
+
+    async def execute_plan(
+        self,
+        *,
+        max_concurrent: int = 64,
+        sync_op_threads: int = 0,
+        make_runner: Callable[[RunFacts, ExecutionState], StepRunner] = StepRunner,
+        every_step_concurrent: bool = False,
+    ) -> ExecutionState:
+        """Run the plan with the executor core (`execute_plan`); blocks until every step
+        ended."""
+        return await execute_plan(
+            self.facts,
+            max_concurrent=max_concurrent,
+            sync_op_threads=sync_op_threads,
+            make_runner=make_runner,
+            every_step_concurrent=every_step_concurrent,
+        )
+
+
+class InProcessExecutor:
+    """The `in_process` executor: steps on the run's event loop, async ones concurrently
+    (at most `max_concurrent`), sync ones inline or in `sync_op_threads` threads."""
+
+    config_model: ClassVar[type[BaseModel]] = InProcessExecutorConfig
+
+    def __init__(self, max_concurrent: int = 64, sync_op_threads: int = 0) -> None:
+        self.max_concurrent = max_concurrent
+        self.sync_op_threads = sync_op_threads
+
+    @classmethod
+    def from_config(cls, config: InProcessExecutorConfig, context: object) -> InProcessExecutor:
+        return cls(config.max_concurrent, config.sync_op_threads)
+
+    async def execute(self, context: ExecutorContext) -> ExecutionState:
+        return await context.execute_plan(
+            max_concurrent=self.max_concurrent, sync_op_threads=self.sync_op_threads
+        )

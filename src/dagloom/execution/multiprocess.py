@@ -26,15 +26,19 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 import orjson
+from pydantic import BaseModel
 
+from dagloom.code.snapshot import job_snapshot
+from dagloom.definitions.executor import MultiprocessExecutorConfig
 from dagloom.definitions.io_manager import InMemoryIOManager, IOManager, OutputContext
 from dagloom.definitions.resources import ResourceScope
 from dagloom.errors import DagloomError, DefinitionError
-from dagloom.execution.executor import execute_plan
+from dagloom.execution.boundary import describe_user_error, is_cancellation
+from dagloom.execution.executor import ExecutorContext, execute_plan
 from dagloom.execution.origin import CodeOrigin, JobOrigin, infer_code_origin, load_job
 from dagloom.execution.plan import ExecutionPlan
 from dagloom.execution.step import FAILED, ExecutionState, Outcome, RunFacts, StepRunner
@@ -141,8 +145,10 @@ def run_step(task: StepTask) -> StepResult:
         plan = job.get_plan()
         scope = ResourceScope(resource_defs, resolved.resources, task.run_id)
         built = scope.__enter__()
-    except Exception as exc:  # the user-code boundary of a step process: reported, not raised
-        return StepResult(FAILED, None, f"{type(exc).__name__}: {exc}", (), ())
+    except BaseException as exc:  # the user-code boundary of a step process: reported
+        if is_cancellation(exc):
+            raise
+        return StepResult(FAILED, None, describe_user_error(exc), (), ())
     try:
         io_managers = {k: v for k, v in built.as_dict().items() if isinstance(v, IOManager)}
         facts = RunFacts(
@@ -319,7 +325,9 @@ def _job_origin(
 ) -> JobOrigin:
     layer = job.asset_layer
     keys = sorted({k.path for k in layer.asset_keys}) if layer is not None else []
-    return JobOrigin(code, job.name, tuple(keys), tuple(op_selection or ()))
+    # Step processes check they run this very job (a warm one may hold older code).
+    snapshot_id = job_snapshot(job).snapshot_id
+    return JobOrigin(code, job.name, tuple(keys), tuple(op_selection or ()), snapshot_id)
 
 
 async def execute_plan_multiprocess(
@@ -369,3 +377,28 @@ async def execute_plan_multiprocess(
             checkin_pool(pool)
         else:
             pool.terminate()
+
+
+class MultiprocessExecutor:
+    """The `multiprocess` executor: each step in a process of a warm pool of
+    `max_concurrent` processes (0: one per core); see `execute_plan_multiprocess`."""
+
+    config_model: ClassVar[type[BaseModel]] = MultiprocessExecutorConfig
+
+    def __init__(self, config: MultiprocessExecutorConfig | None = None) -> None:
+        self.config = config or MultiprocessExecutorConfig()
+
+    @classmethod
+    def from_config(
+        cls, config: MultiprocessExecutorConfig, context: object
+    ) -> MultiprocessExecutor:
+        return cls(config)
+
+    async def execute(self, context: ExecutorContext) -> ExecutionState:
+        return await execute_plan_multiprocess(
+            context.facts,
+            context.job,
+            self.config,
+            code_origin=context.code_origin,
+            op_selection=context.op_selection,
+        )

@@ -8,13 +8,15 @@ command line), never a `JobDefinition`.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from dagloom.errors import DefinitionError
+from dagloom.errors import DagloomInvalidSelectionError, SnapshotMismatchError
 
 if TYPE_CHECKING:
+    from dagloom.definitions.asset_key import AssetKey
     from dagloom.definitions.definitions import Definitions
     from dagloom.definitions.job import JobDefinition
 
@@ -23,10 +25,13 @@ _LOCATION_PACKAGE = "__dagloom_location__"  # dagloom.code.loader.LOCATION_PACKA
 
 @dataclass(frozen=True, slots=True)
 class CodeOrigin:
-    """A code location's source: a Python file or an importable module (exactly one).
+    """Where a code location's code lives: a Python file or an importable module (exactly
+    one); the one record for it, in workspaces, topologies, code servers and workers.
 
-    `attribute` picks one Definitions (or job) in it; `working_directory` is appended to
-    `sys.path` for a module.
+    `attribute` picks one Definitions (or job) in it; `working_directory` is where a module
+    is imported from (put on `sys.path`). Constructing one with neither or both of
+    `python_file` and `module_name` raises `ValueError` (which a pydantic model holding it
+    reports under its key path).
     """
 
     python_file: str | None = None
@@ -36,7 +41,32 @@ class CodeOrigin:
 
     def __post_init__(self) -> None:
         if (self.python_file is None) == (self.module_name is None):
-            raise DefinitionError("a code origin needs exactly one of python_file, module_name")
+            raise ValueError("give exactly one of python_file and module_name")
+
+    @classmethod
+    def from_dict(cls, fields: Mapping[str, Any]) -> CodeOrigin:
+        """The origin `to_dict` wrote; `TypeError`/`ValueError` for anything else."""
+        return cls(**fields)
+
+    def to_dict(self) -> dict[str, str | None]:
+        """The four fields, for JSON (a worker's command line) and YAML; a subclass's own
+        fields are left out, so `CodeOrigin.from_dict` reads what any origin writes."""
+        return {f.name: getattr(self, f.name) for f in fields(CodeOrigin)}
+
+    def resolved(self, base: Path) -> CodeOrigin:
+        """This origin with its paths made absolute against `base`; pure."""
+        return replace(
+            self,
+            python_file=_under(base, self.python_file),
+            working_directory=_under(base, self.working_directory),
+        )
+
+    @property
+    def default_location_name(self) -> str:
+        """What the location is called unless named: the file's stem, or the module name."""
+        if self.python_file is not None:
+            return Path(self.python_file).stem
+        return self.module_name or ""
 
     def load(self) -> Definitions:
         """Import the code and return its Definitions; blocks while user code imports.
@@ -61,43 +91,110 @@ class CodeOrigin:
 
 @dataclass(frozen=True, slots=True)
 class JobOrigin:
-    """One job of a code location, with the asset selection it was subset to (if any)."""
+    """One job of a code location, with the asset selection it was subset to (if any) and
+    the snapshot id of the job the parent executes ("": unchecked)."""
 
     code: CodeOrigin
     job_name: str
     asset_selection: tuple[tuple[str, ...], ...] = ()
     op_selection: tuple[str, ...] = field(default=())
+    snapshot_id: str = ""
+
+
+def _under(base: Path, path: str | None) -> str | None:
+    if path is None:
+        return None
+    return str((base / Path(path).expanduser()).resolve())
+
+
+def resolve_job(
+    definitions: Definitions, job_name: str, asset_selection: Collection[AssetKey] = ()
+) -> JobDefinition:
+    """The job a run of `job_name` over `asset_selection` executes: the one rule the code
+    location validates with and every worker executes with.
+
+    Without a selection it is the job itself (`__ASSET_JOB` is the implicit asset job). With
+    one it is an asset job materializing exactly those assets, which must exist and, when
+    `job_name` is a declared asset job, belong to it. Raises `DefinitionError` (or its
+    `DagloomInvalidSelectionError`) naming what is missing.
+    """
+    from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
+
+    if not asset_selection:
+        return definitions.get_job_def(job_name)
+    keys = set(asset_selection)
+    unknown = keys - definitions.asset_graph.keys
+    if unknown:
+        names = sorted(k.to_user_string() for k in unknown)
+        raise DagloomInvalidSelectionError(f"no assets {names} in this location")
+    name = job_name or IMPLICIT_ASSET_JOB_NAME
+    if name != IMPLICIT_ASSET_JOB_NAME:
+        job = definitions.get_job_def(name)
+        allowed = set(job.asset_layer.asset_keys) if job.asset_layer is not None else set()
+        outside = keys - allowed
+        if outside:
+            names = sorted(k.to_user_string() for k in outside)
+            raise DagloomInvalidSelectionError(
+                f"assets {names} are not materialized by job {name!r}", name=name
+            )
+    return definitions.get_asset_job(keys, name=name)
 
 
 def job_from_definitions(
     defs: Definitions, job_name: str, asset_selection: Sequence[Sequence[str]] = ()
 ) -> JobDefinition:
-    """The job `job_name` of `defs`, restricted to `asset_selection` when one is given.
-
-    Raises `DefinitionError` naming the job when there is no such job or asset.
-    """
+    """`resolve_job` with the selection given as key paths (as runs and origins hold it)."""
     from dagloom.definitions.asset_key import AssetKey
 
-    if not asset_selection:
-        return defs.get_job_def(job_name)
-    selection = {AssetKey(list(path)) for path in asset_selection}
-    for key in selection:
-        defs.get_assets_def(key)  # raises DefinitionError naming a key that is not there
-    return defs.get_asset_job(selection, name=job_name)
+    return resolve_job(defs, job_name, [AssetKey(list(path)) for path in asset_selection])
 
 
 _loaded: dict[CodeOrigin, Definitions] = {}
+_checked: dict[JobOrigin, JobDefinition] = {}
 
 
 def load_job(origin: JobOrigin) -> JobDefinition:
     """The job `origin` names, importing its code the first time this process asks.
 
     The Definitions is cached per `CodeOrigin` for the life of the process, so a warm step
-    process imports user code once. Blocks while importing.
+    process imports user code once, until a job origin names a snapshot id its code does
+    not give: then the code is imported again, fresh (the parent runs newer code), and
+    `SnapshotMismatchError` names both ids if it still differs. Blocks while importing.
     """
-    defs = _loaded.get(origin.code)
+    job = _checked.get(origin)
+    if job is not None:
+        return job
+    job = _job(origin, fresh=False)
+    if origin.snapshot_id:
+        from dagloom.code.snapshot import job_snapshot
+
+        if job_snapshot(job).snapshot_id != origin.snapshot_id:
+            job = _job(origin, fresh=True)
+            actual = job_snapshot(job).snapshot_id
+            if actual != origin.snapshot_id:
+                raise SnapshotMismatchError(
+                    location=origin.code.describe(),
+                    job_name=origin.job_name,
+                    expected=origin.snapshot_id,
+                    actual=actual,
+                )
+        _checked[origin] = job
+    return job
+
+
+def _job(origin: JobOrigin, *, fresh: bool) -> JobDefinition:
+    defs = None if fresh else _loaded.get(origin.code)
     if defs is None:
-        defs = _loaded[origin.code] = origin.code.load()
+        if fresh:
+            # The fresh import the code location does on a reload (bytecode dropped, a
+            # module's package forgotten); imported here, as it lives with the actors.
+            from dagloom.actors.code_location import load_location
+
+            loaded = load_location(origin.code, location_name="", loaded_at=0.0, fresh=True)
+            defs = loaded.definitions
+        else:
+            defs = origin.code.load()
+        _loaded[origin.code] = defs
     job = job_from_definitions(defs, origin.job_name, origin.asset_selection)
     if origin.op_selection:
         from dagloom.execution.plan import select_nodes

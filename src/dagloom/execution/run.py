@@ -22,9 +22,10 @@ from dagloom.definitions.node import (
     Node,
 )
 from dagloom.definitions.resources import ResourceScope
-from dagloom.errors import DefinitionError, StorageError
+from dagloom.errors import ConfigError, DefinitionError, RunClaimRefusedError, StorageError
+from dagloom.execution.boundary import is_cancellation
 from dagloom.execution.events import error_info
-from dagloom.execution.executor import execute_plan
+from dagloom.execution.executor import ExecutorContext
 from dagloom.execution.plan import select_nodes
 from dagloom.execution.result import ExecuteInProcessResult
 from dagloom.execution.run_config import resolve_run_config
@@ -39,7 +40,7 @@ from dagloom.messages import (
     RunFailureData,
     RunStatus,
 )
-from dagloom.messages.rows import RUN_FAILURE_DATA, row
+from dagloom.messages.rows import RUN_FAILURE_DATA, EventRow, event_of, row
 
 if TYPE_CHECKING:
     from dagloom.definitions.job import JobDefinition
@@ -123,6 +124,38 @@ def default_resource_defs(job: JobDefinition) -> dict[str, Any]:
     return defs
 
 
+def cancels_run(exc: BaseException) -> bool:
+    """Whether `exc` means the run was cancelled: its task's cancellation (the boundary's
+    `is_cancellation`), or Ctrl-C (`KeyboardInterrupt`, which reaches here only from the top
+    of the process: the user-code boundary turns one raised by user code into an error), or
+    a group of only those."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(cancels_run(e) for e in exc.exceptions)
+    return isinstance(exc, KeyboardInterrupt) or is_cancellation(exc)
+
+
+def interrupted_run_row(job_name: str, exc: BaseException) -> EventRow:
+    """The end event of a run that `exc` interrupted: RUN_CANCELED for a cancellation
+    (`cancels_run`), else RUN_FAILURE with the error's class, message and stack."""
+    if cancels_run(exc):
+        return row(
+            EventType.RUN_CANCELED,
+            "",
+            f'Run of "{job_name}" was canceled.',
+            LogLevel.ERROR,
+            job_name,
+        )
+    return row(
+        EventType.RUN_FAILURE,
+        "",
+        f'Execution of run for "{job_name}" failed. {type(exc).__name__}: {exc}',
+        LogLevel.ERROR,
+        job_name,
+        RUN_FAILURE_DATA,
+        RunFailureData(error=error_info(exc)),
+    )
+
+
 async def _end_run_on_storage_error(
     instance: DagloomInstance, run_id: str, job_name: str, error: StorageError
 ) -> None:
@@ -138,7 +171,7 @@ async def _end_run_on_storage_error(
         run_failure=RunFailureData(error=error_info(error)),
     )
     try:
-        await instance.store_events([event])
+        await instance.transition_run(run_id, event)
     except StorageError as again:
         _log.error("run_end_not_stored", run_id=run_id, error=str(again))
 
@@ -161,14 +194,34 @@ async def execute_job_in_process(
     JobDefinition.execute_in_process_async for the contract).
 
     `sink` receives every event too (live progress, streams). With `run_is_stored`, the run
-    `run_id` already exists in `instance` (a coordinator created it) and is not created again.
-    `code_origin` says where the job's code lives, for an executor whose step processes
-    import it themselves (multiprocess); without it, it is inferred from the job's module.
+    `run_id` already exists in `instance` (a coordinator created it) and is not created again:
+    it is claimed first, by moving it to STARTED in storage (`transition_run` with RUN_START),
+    and when storage refuses that (another executor claimed it, or it was canceled or has
+    ended) `RunClaimRefusedError` is raised before anything else is done, so a stored run is
+    executed at most once. `code_origin` says where the job's code lives, for an executor whose
+    step processes import it themselves (multiprocess); without it, it is inferred from the
+    job's module.
+
+    Only cancellation (of the calling task, or Ctrl-C) ends the run CANCELED; anything else
+    raised while it executes ends it FAILURE with the error in its RunFailureData.
 
     When the run's events cannot all be stored (storage failed past its retries), the run is
     ended FAILURE with that `StorageError` if storage takes one more event, and the
     `StorageError` is raised either way.
     """
+    run_id = run_id or str(uuid.uuid4())
+    start = row(
+        EventType.RUN_START,
+        "",
+        f'Started execution of run for "{job.name}".',
+        LogLevel.DEBUG,
+        job.name,
+    )
+    claimed = instance is not None and run_is_stored
+    if instance is not None and run_is_stored:
+        moved = await instance.transition_run(run_id, event_of(run_id, start))
+        if not moved.applied:
+            raise RunClaimRefusedError(run_id, moved.status)
     if op_selection:
         job = subset_job(job, select_nodes(job, op_selection))
     if resources:
@@ -183,7 +236,6 @@ async def execute_job_in_process(
             "Definitions(resources=...), @job(resource_defs=...) or resources=",
             name=job.name,
         )
-    run_id = run_id or str(uuid.uuid4())
     run_tags = {**job.tags, **job.run_tags, **dict(tags or {})}
     if instance is not None and not run_is_stored:
         layer = job.asset_layer
@@ -208,15 +260,10 @@ async def execute_job_in_process(
     )
     out: EventSink = events if sink is None else FanoutEventSink(events, sink)
     emit = out.emit
-    emit(
-        row(
-            EventType.RUN_START,
-            "",
-            f'Started execution of run for "{job.name}".',
-            LogLevel.DEBUG,
-            job.name,
-        )
-    )
+    if not claimed:
+        emit(start)
+    elif sink is not None:
+        sink.emit(start)  # stored with the claim
     state: ExecutionState | None = None
     io_managers: dict[str, IOManager] = {}
     run_error: BaseException | None = None
@@ -245,42 +292,20 @@ async def execute_job_in_process(
                     run_config=resolved.raw,
                     run_tags=run_tags,
                 )
-                executor_def = resolved.executor_def
-                if executor_def.name == "multiprocess":
-                    from dagloom.execution.multiprocess import execute_plan_multiprocess
-
-                    try:
-                        state = await execute_plan_multiprocess(
-                            facts,
-                            job,
-                            executor_config,
-                            code_origin=code_origin,
-                            op_selection=op_selection,
-                        )
-                    except DefinitionError as exc:  # cannot run in step processes: a failure
-                        run_error = exc
-                else:
-                    state = await execute_plan(
-                        facts,
-                        max_concurrent=getattr(executor_config, "max_concurrent", 64) or 64,
-                        sync_op_threads=getattr(executor_config, "sync_op_threads", 0),
-                    )
+                context = ExecutorContext(facts, job, executor_config, code_origin, op_selection)
+                try:
+                    executor = resolved.executor_def.create(executor_config)
+                    state = await executor.execute(context)
+                except (DefinitionError, ConfigError) as exc:  # cannot run this way: it fails
+                    run_error = exc
             finally:
                 try:
                     scope.close()
                 except Exception as exc:
                     run_error = run_error or exc
-    except BaseException:
+    except BaseException as exc:
         with anyio.CancelScope(shield=True):
-            emit(
-                row(
-                    EventType.RUN_CANCELED,
-                    "",
-                    f'Run of "{job.name}" was canceled.',
-                    LogLevel.ERROR,
-                    job.name,
-                )
-            )
+            emit(interrupted_run_row(job.name, exc))
             await out.flush()
         raise
     failed = [] if state is None else state.failed_steps
@@ -320,7 +345,7 @@ async def execute_job_in_process(
     result = ExecuteInProcessResult(
         job_def=job,
         run_id=run_id,
-        rows=events.rows,
+        rows=[start, *events.rows] if claimed else events.rows,
         state=state,
         io_managers=io_managers,
         success=success,

@@ -186,9 +186,17 @@ def resolve_run_config(
         job.resource_defs if resource_defs is None else resource_defs, raw.get("resources")
     )
     execution = raw.get("execution") or {}
-    if not isinstance(execution, Mapping) or set(execution) - {"config"}:
-        raise _fail(("execution",), "expected a mapping with one key, 'config'")
-    executor_def = select_executor(job.executor_def, execution.get("config"))
+    if not isinstance(execution, Mapping) or set(execution) - {"config", "module", "class"}:
+        raise _fail(("execution",), "expected a mapping of 'config' (and 'module', 'class')")
+    if "class" in execution:
+        # An executor named as every component is: {module, class, config}.
+        executor_def = ExecutorDefinition.from_component(
+            execution.get("module"), str(execution["class"])
+        )
+    elif "module" in execution:
+        raise _fail(("execution", "class"), "required with 'module'")
+    else:
+        executor_def = select_executor(job.executor_def, execution.get("config"))
     executor_config = executor_def.resolve_config(execution.get("config"))
     return ResolvedRunConfig(
         raw, op_configs, input_values, resources, executor_config, executor_def

@@ -26,6 +26,7 @@ from dagloom.definitions.outputs import (
 )
 from dagloom.definitions.resources import Resources
 from dagloom.errors import DagloomError, Failure, RetryRequested
+from dagloom.execution.boundary import describe_user_error, is_cancellation
 from dagloom.execution.context import AssetExecutionContext, OpExecutionContext
 from dagloom.execution.events import error_info
 from dagloom.execution.plan import (
@@ -174,7 +175,10 @@ class ExecutionState:
 class StepRunner:
     """Runs attempts of single steps: load inputs, call the op, store outputs, emit events.
 
-    Everything user code raises inside an attempt becomes an Outcome, never an exception.
+    Everything user code raises inside an attempt (its op, IO managers, `SystemExit` and
+    `KeyboardInterrupt` included) becomes an Outcome with a STEP_FAILURE (or retry) event
+    carrying the original error, never an exception; cancellation propagates (see
+    `dagloom.execution.boundary`).
     """
 
     __slots__ = ("facts", "state")
@@ -612,12 +616,15 @@ class StepRunner:
             return Outcome(FAILED, retry_delay=delay or 0.0, error=exc)
         user_failure = isinstance(exc, Failure)
         metadata = exc.metadata if isinstance(exc, Failure) else None
-        description = exc.description if isinstance(exc, Failure) and exc.description else str(exc)
+        if isinstance(exc, Failure):
+            description = f"Failure: {exc.description or exc}"
+        else:
+            description = describe_user_error(exc)
         facts.emit(
             row(
                 _STEP_FAILURE,
                 step_key,
-                f'Execution of step "{step_key}" failed: {type(exc).__name__}: {description}',
+                f'Execution of step "{step_key}" failed: {description}',
                 _ERROR,
                 facts.job_name,
                 STEP_FAILURE_DATA,
@@ -654,7 +661,9 @@ class StepRunner:
             self._consume(tmpl, context, call())
         except _Skip as skip:
             return self.skip(step_key, str(skip), skip.upstream)
-        except Exception as exc:
+        except BaseException as exc:  # the user-code boundary of an op, at the cost of a `try`
+            if is_cancellation(exc):
+                raise
             return self.fail(step_key, attempt, exc)
         return self.succeed(step_key, started)
 
@@ -680,7 +689,9 @@ class StepRunner:
                 self._consume(tmpl, context, result)
         except _Skip as skip:
             return self.skip(step_key, str(skip), skip.upstream)
-        except Exception as exc:
+        except BaseException as exc:  # the user-code boundary of an op, at the cost of a `try`
+            if is_cancellation(exc):
+                raise
             return self.fail(step_key, attempt, exc)
         return self.succeed(step_key, started)
 

@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import anyio
 from anyio.abc import TaskGroup
 
-from dagloom.errors import StorageError
+from dagloom.errors import RunNotFoundError, StorageError
 from dagloom.instance._loader import BUILTINS, LoadContext, load_component
 from dagloom.instance.config import (
     CONFIG_FILE,
@@ -29,15 +29,18 @@ from dagloom.instance.config import (
 from dagloom.messages import Event, EventRecord, EventType, Run, RunStatus
 from dagloom.messages.rows import EventRow, event_of
 from dagloom.storage.base import (
+    RUN_STATUS_BY_EVENT,
     EventLogStorage,
     MigratableStorage,
     RunsFilter,
     RunStorage,
+    RunTransition,
     ScheduleStorage,
     SchemaInfo,
     StepStats,
     StorageLifecycle,
-    lifecycle_rows,
+    batch_moves,
+    without_refused,
 )
 from dagloom.storage.sink import BATCH_SIZE, StorageEventSink
 
@@ -70,6 +73,46 @@ def _build_storages(
     return runs, events, schedules
 
 
+class _EventWriter(Protocol):
+    async def store_events(self, events: Sequence[Event]) -> list[RunTransition]: ...
+
+    async def store_rows(self, run_id: str, rows: Sequence[EventRow]) -> list[RunTransition]: ...
+
+
+class _SplitEventWriter:
+    """Stores events in an event log apart from the run storage: the run storage moves the
+    runs first (`RunStorage.handle_run_events`), then the events whose transition was not
+    refused are stored."""
+
+    __slots__ = ("_events", "_runs")
+
+    def __init__(self, runs: RunStorage, events: EventLogStorage) -> None:
+        self._runs = runs
+        self._events = events
+
+    async def store_events(self, events: Sequence[Event]) -> list[RunTransition]:
+        moving = [i for i, e in enumerate(events) if e.event_type in RUN_STATUS_BY_EVENT]
+        if not moving:
+            await self._events.store_events(events)
+            return []
+        outcomes = await self._runs.handle_run_events([events[i] for i in moving])
+        refused = {i for i, t in zip(moving, outcomes, strict=True) if t and not t.applied}
+        await self._events.store_events([e for i, e in enumerate(events) if i not in refused])
+        return [t for t in outcomes if t is not None]
+
+    async def store_rows(self, run_id: str, rows: Sequence[EventRow]) -> list[RunTransition]:
+        moves = batch_moves([(run_id, rows)])
+        if not moves:
+            await self._events.store_rows(run_id, rows)
+            return []
+        outcomes = await self._runs.handle_run_events(
+            [event_of(run_id, rows[i]) for _, i, _ in moves]
+        )
+        kept = without_refused([(run_id, rows)], moves, outcomes)
+        await self._events.store_rows(run_id, rows if kept is None else kept[0][1])
+        return [t for t in outcomes if t is not None]
+
+
 class DagloomInstance:
     """The configured storages and components of one `$DAGLOOM_HOME`, used with `async with`.
 
@@ -78,11 +121,12 @@ class DagloomInstance:
     closes the storages. An instance is entered once.
 
     Run status follows the run's lifecycle events (RUN_ENQUEUED, RUN_STARTING, RUN_START,
-    RUN_SUCCESS, RUN_FAILURE, RUN_CANCELING, RUN_CANCELED). When runs and events share a
-    database, storing the event moves the status in the same transaction. When they do not
-    (e.g. `run_storage` on Postgres and `event_log_storage` elsewhere), the instance applies
-    the change to the run storage right after the events are durable; a crash between the two
-    leaves the event stored and the status behind, which replaying the run's events mends.
+    RUN_SUCCESS, RUN_FAILURE, RUN_CANCELING, RUN_CANCELED), each a compare-and-set that
+    `RUN_TRANSITIONS` allows or refuses (a refused event is not stored). When runs and events
+    share a database, the event and the status move in one transaction. When they do not
+    (e.g. `run_storage` on Postgres and `event_log_storage` elsewhere), the run storage moves
+    the status first and the event is stored right after; a crash between the two leaves the
+    run moved and the event missing, never an event the status contradicts.
     """
 
     def __init__(
@@ -105,6 +149,11 @@ class DagloomInstance:
         self._events = event_log_storage
         self._schedules = schedule_storage
         self._shared_db = event_log_storage.updates_run_status_in(run_storage)
+        self._writer: _EventWriter = (
+            event_log_storage
+            if self._shared_db
+            else _SplitEventWriter(run_storage, event_log_storage)
+        )
         self._remove_home = remove_home_on_exit
         self._stack: AsyncExitStack | None = None
         self._task_group: TaskGroup | None = None
@@ -252,7 +301,7 @@ class DagloomInstance:
 
     def load_component(self, section: str, *, expected: type | None = None) -> object | None:
         """Build the component configured in `section` (`run_coordinator`, `run_launcher`,
-        `compute_logs`, `scheduler`), or None when the section is absent (use the default).
+        `compute_logs`), or None when the section is absent (use the default).
         Each call builds a new object."""
         spec = getattr(self._config, section, None)
         if spec is None:
@@ -343,11 +392,33 @@ class DagloomInstance:
 
     # -- events -------------------------------------------------------------------------------
 
-    async def store_events(self, events: Sequence[Event]) -> None:
-        """Store events durably and move the status of the runs they concern."""
-        await self._events.store_events(events)
-        if not self._shared_db:
-            await self._runs.handle_run_events(events)
+    async def store_events(self, events: Sequence[Event]) -> list[RunTransition]:
+        """Store events durably and move the runs they concern: see
+        `EventLogStorage.store_events` (a lifecycle event whose transition is refused is not
+        stored). Returns the transitions of stored runs, in order."""
+        return await self._writer.store_events(events)
+
+    async def transition_run(self, run_id: str, event: Event) -> RunTransition:
+        """Move run `run_id` as lifecycle `event` says, storing the event with the move: a
+        compare-and-set on the stored status (`RUN_TRANSITIONS`).
+
+        Durable when it returns. When refused, nothing is stored, the refusal is logged
+        (`run_transition_refused`, with the run id and both statuses) and `status` is the
+        stored status that won. Calling it twice with the same event refuses the second.
+        `RunNotFoundError` when no such run is stored; `ValueError` for an event that moves
+        no run, or of another run.
+        """
+        if event.event_type not in RUN_STATUS_BY_EVENT:
+            raise ValueError(f"{event.event_type.name} is not a run lifecycle event")
+        if event.run_id and event.run_id != run_id:
+            raise ValueError(f"the event is of run {event.run_id}, not {run_id}")
+        event.run_id = run_id
+        if await self._runs.get_run(run_id) is None:
+            raise RunNotFoundError(run_id)
+        moved = await self._writer.store_events([event])
+        if not moved:  # deleted since the read above
+            raise RunNotFoundError(run_id)
+        return moved[0]
 
     def event_sink(
         self, run_id: str, *, batch_size: int = BATCH_SIZE, keep: bool = False
@@ -363,19 +434,8 @@ class DagloomInstance:
                 "the instance is not open; use `async with instance:`", location=str(self.home)
             )
         return StorageEventSink(
-            self._events,
-            self._task_group,
-            run_id,
-            batch_size=batch_size,
-            after_store=None if self._shared_db else self._move_runs,
-            keep=keep,
+            self._writer, self._task_group, run_id, batch_size=batch_size, keep=keep
         )
-
-    async def _move_runs(self, run_id: str, rows: Sequence[EventRow]) -> None:
-        """Move the status of runs in a run storage apart from the event log."""
-        moving = [event_of(run_id, row) for row in lifecycle_rows(rows)]
-        if moving:
-            await self._runs.handle_run_events(moving)
 
     async def get_events(
         self,

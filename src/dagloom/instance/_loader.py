@@ -1,29 +1,36 @@
 """Building components from `module`/`class`/`config`, for built-ins and users' classes alike.
 
-A user's class may declare `config_model`, a pydantic model its `config` is validated with,
-and a classmethod `from_config(config, context)`; without `from_config` it is called with the
-config's fields as keyword arguments. Built-ins are named by class alone; a `module` of
-Dagster's own (`dagster_postgres.run_storage`, `dagster.core.scheduler`) also resolves to the
-built-in of the same class name, so a copied dagster.yaml keeps working.
+Storages are one family of `dagloom._components`: a user's class may declare `config_model`,
+a pydantic model its `config` is validated with, and a classmethod `from_config(config,
+context)` given a `LoadContext`; without `from_config` it is called with the config's fields
+as keyword arguments. Built-ins are named by class alone; a `module` of Dagster's own
+(`dagster_postgres.run_storage`, `dagster.core.scheduler`) also resolves to the built-in of
+the same class name, so a copied dagster.yaml keeps working.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from dagloom._components import (
+    ComponentFamily,
+    build_component,
+    component_class,
+    component_config,
+    import_target,
+    target_of,
+)
 from dagloom.errors import ConfigError
 from dagloom.instance.config import (
     ComponentConfig,
     MemoryStorageConfig,
     PostgresStorageConfig,
     SqliteStorageConfig,
-    problems_of,
 )
 
 T = TypeVar("T")
@@ -101,7 +108,7 @@ class Builtin:
 
 def _over(database: Callable[[Any, LoadContext], Any], target: str) -> Callable[..., object]:
     def build(config: Any, context: LoadContext) -> object:
-        return _import(target)(database(config, context))
+        return import_target(target)(database(config, context))
 
     return build
 
@@ -143,16 +150,25 @@ BUILTINS: dict[str, Builtin] = {
         "dagloom.storage.memory:MemoryScheduleStorage", MemoryStorageConfig, memory_database
     ),
 }
-"""Built-in components by short name. Owners of other component families add theirs here."""
+"""Built-in storages by class name, with how each is built over its shared database."""
 
 
-def _import(target: str) -> Any:
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
+def _storage_family(section: str, expected: type | None) -> ComponentFamily:
+    def accepts(cls: type) -> bool:
+        if expected is None:
+            return True
+        try:
+            return issubclass(cls, expected)
+        except TypeError:  # a protocol with data members: checked on the built object
+            return True
 
-
-def _is_dagster_module(module: str) -> bool:
-    return module == "dagster" or module.startswith(("dagster.", "dagster_"))
+    name = expected.__name__ if expected is not None else "a component"
+    return ComponentFamily(
+        section=section,
+        requirement=f"a {name}",
+        accepts=accepts,
+        builtins={short: b.target for short, b in BUILTINS.items()},
+    )
 
 
 def load_component(
@@ -163,86 +179,29 @@ def load_component(
     expected: type | None = None,
 ) -> object:
     """Build the component `spec` describes; `ConfigError` names the file and key path of
-    whatever is wrong (unknown class, unimportable module, bad config, wrong kind)."""
+    whatever is wrong (unknown class, unimportable module, bad config, wrong kind).
+
+    The one mechanism of every family (`dagloom._components`), with `context` as what a
+    storage's `from_config` gets; a built-in storage over a database shares it with the
+    other sections on that database.
+    """
+    family = _storage_family(section, expected)
     path: tuple[str | int, ...] = (section,)
-    builtin: Builtin | None = None
-    if spec.module is None or _is_dagster_module(spec.module):
-        builtin = BUILTINS.get(spec.class_name)
-        if builtin is None:
-            known = ", ".join(sorted(BUILTINS))
-            raise ConfigError(
-                "unknown component",
-                source=context.source,
-                problems=[
-                    (
-                        (*path, "class"),
-                        f"{spec.class_name!r} is not a built-in class (built-ins: {known}); "
-                        "give `module` to load your own",
-                    )
-                ],
-            )
-        cls = _import(builtin.target)
-    else:
-        try:
-            module = importlib.import_module(spec.module)
-        except ImportError as exc:
-            raise ConfigError(
-                "cannot load component",
-                source=context.source,
-                problems=[((*path, "module"), f"cannot import {spec.module!r}: {exc}")],
-            ) from exc
-        cls = getattr(module, spec.class_name, None)
-        if not isinstance(cls, type):
-            raise ConfigError(
-                "cannot load component",
-                source=context.source,
-                problems=[
-                    ((*path, "class"), f"module {spec.module!r} has no class {spec.class_name!r}")
-                ],
-            )
-        builtin = next(
-            (b for b in BUILTINS.values() if b.target == f"{cls.__module__}:{cls.__name__}"),
-            None,
+    cls = component_class(family, spec.module, spec.class_name, path=path, source=context.source)
+    builtin = next((b for b in BUILTINS.values() if b.target == target_of(cls)), None)
+    if builtin is not None:
+        config = component_config(
+            builtin.config_model, spec.config, path=path, source=context.source
         )
-    component = _build(cls, builtin, spec.config, path, context)
+        component: object = builtin.build(config, context)
+    else:
+        component = build_component(
+            family, spec.module, spec.class_name, spec.config, context, source=context.source
+        )
     if expected is not None and not isinstance(component, expected):
         raise ConfigError(
-            "wrong kind of component",
+            f"wrong kind of {section}",
             source=context.source,
             problems=[((*path, "class"), f"{cls.__qualname__} is not a {expected.__name__}")],
         )
     return component
-
-
-def _build(
-    cls: type,
-    builtin: Builtin | None,
-    raw: dict[str, Any],
-    path: tuple[str | int, ...],
-    context: LoadContext,
-) -> object:
-    model = builtin.config_model if builtin is not None else getattr(cls, "config_model", None)
-    config: Any = raw
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        try:
-            config = model.model_validate(raw)
-        except ValidationError as exc:
-            raise ConfigError(
-                "invalid component config",
-                source=context.source,
-                problems=problems_of(exc, (*path, "config")),
-            ) from exc
-    if builtin is not None:
-        return builtin.build(config, context)
-    from_config = getattr(cls, "from_config", None)
-    if callable(from_config):
-        return from_config(config, context)
-    fields = config.model_dump() if isinstance(config, BaseModel) else dict(config)
-    try:
-        return cls(**fields)
-    except TypeError as exc:
-        raise ConfigError(
-            "invalid component config",
-            source=context.source,
-            problems=[((*path, "config"), f"{cls.__qualname__} does not accept it: {exc}")],
-        ) from exc

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
 import yaml
@@ -128,18 +128,60 @@ class StorageConfig(_Model):
 
 
 class RunMonitoringConfig(_Model):
+    """`run_monitoring:`: how the daemon ends runs that are stuck, lost or too long.
+
+    Keys as in Dagster's dagster.yaml, plus `heartbeat_timeout_seconds` (how long a STARTED
+    run's worker may send no heartbeat before it counts as lost). Times are in seconds;
+    `max_runtime_seconds` 0 means no instance-wide bound. `free_slots_after_run_end_seconds`
+    and `cancellation_thread_poll_interval_seconds` are accepted for Dagster files.
+    """
+
     enabled: bool = False
-    start_timeout_seconds: float = 180.0
-    cancel_timeout_seconds: float = 180.0
-    max_resume_run_attempts: int = 0
-    poll_interval_seconds: float = 120.0
-    free_slots_after_run_end_seconds: float = 0.0
+    start_timeout_seconds: float = Field(default=180.0, gt=0)
+    cancel_timeout_seconds: float = Field(default=180.0, gt=0)
+    max_runtime_seconds: float = Field(default=0.0, ge=0)
+    heartbeat_timeout_seconds: float = Field(default=120.0, gt=0)
+    max_resume_run_attempts: int = Field(default=0, ge=0)
+    poll_interval_seconds: float = Field(default=120.0, gt=0)
+    cancellation_thread_poll_interval_seconds: float = Field(default=10.0, gt=0)
+    free_slots_after_run_end_seconds: float = Field(default=0.0, ge=0)
 
 
 class RunRetriesConfig(_Model):
+    """`run_retries:`: whether failed runs are re-executed, and how many times."""
+
     enabled: bool = False
-    max_retries: int = 0
+    max_retries: int = Field(default=0, ge=0)
     retry_on_asset_or_op_failure: bool = True
+
+
+class SchedulerSettings(_Model):
+    """`scheduler.config`: Dagster's `DagsterDaemonScheduler` settings.
+
+    `max_catchup_runs` caps the missed ticks a schedule catches up on at once; it is the
+    default limit of `catch_up: all`. `max_tick_retries` is how many times a failed tick is
+    done again.
+    """
+
+    max_catchup_runs: int = Field(default=5, ge=1)
+    max_tick_retries: int = Field(default=0, ge=0)
+
+
+class SchedulerConfig(_Model):
+    """`scheduler:`: the daemon's scheduler, named as in Dagster's dagster.yaml.
+
+    There is one implementation, so `module` and `class` only accept the names a
+    dagster.yaml uses for it (or dagloom's own); `config` holds its settings.
+    """
+
+    module: (
+        Literal["dagster.core.scheduler", "dagster._core.scheduler", "dagster", "dagloom.daemon"]
+        | None
+    ) = None
+    class_name: Literal["DagsterDaemonScheduler", "DaemonScheduler"] = Field(
+        default="DagsterDaemonScheduler", alias="class"
+    )
+    config: SchedulerSettings = SchedulerSettings()
 
 
 class LoopConfig(_Model):
@@ -147,6 +189,26 @@ class LoopConfig(_Model):
 
     use_threads: bool = False
     num_workers: int | None = Field(default=None, ge=1)
+    num_submit_workers: int | None = Field(default=None, ge=1)
+
+
+class SchedulesConfig(LoopConfig):
+    """`schedules:`: the schedule loop.
+
+    `catch_up` is the policy of schedules that do not choose their own: `latest` (only the
+    most recent missed tick, as Dagster), `all` (up to `scheduler.config.max_catchup_runs`
+    missed ticks) or `none` (only ticks at most `catch_up_grace_seconds` late).
+    """
+
+    catch_up: Literal["latest", "all", "none"] = "latest"
+    catch_up_grace_seconds: float = Field(default=60.0, ge=0)
+
+
+class SensorsConfig(LoopConfig):
+    """`sensors:`: the sensor loop. `evaluation_timeout_seconds` bounds one sensor
+    evaluation (any positive value; Dagster's fixed gRPC deadline is 60 s)."""
+
+    evaluation_timeout_seconds: float = Field(default=60.0, gt=0)
 
 
 class TelemetryConfig(_Model):
@@ -163,11 +225,11 @@ class InstanceConfig(_Model):
     run_coordinator: ComponentConfig | None = None
     run_launcher: ComponentConfig | None = None
     compute_logs: ComponentConfig | None = None
-    scheduler: ComponentConfig | None = None
+    scheduler: SchedulerConfig | None = None
     run_monitoring: RunMonitoringConfig = RunMonitoringConfig()
     run_retries: RunRetriesConfig = RunRetriesConfig()
-    sensors: LoopConfig = LoopConfig()
-    schedules: LoopConfig = LoopConfig()
+    sensors: SensorsConfig = SensorsConfig()
+    schedules: SchedulesConfig = SchedulesConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
 
     @model_validator(mode="after")

@@ -7,24 +7,29 @@ imported only by their backend module, so importing this package stays light.
 from __future__ import annotations
 
 from dagloom.storage.base import (
+    RUN_TRANSITIONS,
     EventLogStorage,
     Lease,
     MigratableStorage,
     RunsFilter,
     RunStorage,
+    RunTransition,
     ScheduleStorage,
     SchemaInfo,
     StepStats,
     StepStatus,
     StorageLifecycle,
+    allowed_transition,
 )
 from dagloom.storage.sink import StorageEventSink
 
 __all__ = [
+    "RUN_TRANSITIONS",
     "EventLogStorage",
     "Lease",
     "MigratableStorage",
     "RunStorage",
+    "RunTransition",
     "RunsFilter",
     "ScheduleStorage",
     "SchemaInfo",
@@ -32,4 +37,5 @@ __all__ = [
     "StepStatus",
     "StorageEventSink",
     "StorageLifecycle",
+    "allowed_transition",
 ]

@@ -3,13 +3,13 @@ and the run filter, so SQLite and Postgres differ only in how they talk to their
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 
-from dagloom.messages import AssetKeyMessage, Run, RunStatus
-from dagloom.storage.base import RunsFilter, RunStatusChange
+from dagloom.messages import AssetKeyMessage, ErrorInfo, Run, RunStatus
+from dagloom.storage.base import RUN_TRANSITION_SOURCES, RunsFilter, RunStatusChange
 
 RUN_COLUMNS = (
     "run_id",
@@ -26,6 +26,7 @@ RUN_COLUMNS = (
     "end_time",
     "job_snapshot_id",
     "step_keys_to_execute",
+    "failure",
 )
 RUN_SELECT = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
 INSERT_RUN = (
@@ -43,10 +44,22 @@ INSERT_ASSET_EVENT = (
     "INSERT INTO asset_events (storage_id, run_id, event_type, asset_key, partition, body) "
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
-UPDATE_RUN_STATUS = (
-    "UPDATE runs SET status = ?, start_time = COALESCE(?, start_time), "
-    "end_time = COALESCE(?, end_time) WHERE run_id = ?"
-)
+
+
+def _transition_run(status: RunStatus) -> str:
+    sources = ", ".join(str(int(s)) for s in RUN_TRANSITION_SOURCES[status])
+    return (
+        "UPDATE runs SET status = ?, start_time = COALESCE(?, start_time), "
+        "end_time = COALESCE(?, end_time), failure = COALESCE(?, failure) "
+        f"WHERE run_id = ? AND status IN ({sources})"
+    )
+
+
+TRANSITION_RUN: Mapping[RunStatus, str] = {s: _transition_run(s) for s in RUN_TRANSITION_SOURCES}
+"""For each status an event sets, the compare-and-set moving one run there (`status_row`
+parameters): it changes the row only when the stored status may move there, in one
+statement, so two writers racing on one run cannot both move it."""
+RUN_STATUS = "SELECT status FROM runs WHERE run_id = ?"
 INSERT_TAG = "INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)"
 UPSERT_TAG = (
     "INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?) "
@@ -77,6 +90,7 @@ def run_row(run: Run) -> tuple[Any, ...]:
         run.end_time,
         run.job_snapshot_id,
         orjson.dumps(list(run.step_keys_to_execute)).decode(),
+        None if run.failure is None else bytes(run.failure),
     )
 
 
@@ -97,12 +111,14 @@ def row_run(row: Sequence[Any]) -> Run:
         end_time=row[11],
         job_snapshot_id=row[12],
         step_keys_to_execute=orjson.loads(row[13]),
+        failure=None if row[14] is None else ErrorInfo.parse(bytes(row[14])),
     )
 
 
 def status_row(change: RunStatusChange) -> tuple[Any, ...]:
-    """Parameters of `UPDATE_RUN_STATUS` for one change."""
-    return (int(change.status), change.start_time, change.end_time, change.run_id)
+    """Parameters of `TRANSITION_RUN[change.status]` for one change."""
+    failure = None if change.failure is None else bytes(change.failure)
+    return (int(change.status), change.start_time, change.end_time, failure, change.run_id)
 
 
 Conditions = Sequence[tuple[str, Sequence[Any]]]

@@ -32,6 +32,7 @@ from dagloom.messages import (
     InstigatorState,
     InstigatorType,
     Run,
+    RunStatus,
     Tick,
     TickStatus,
 )
@@ -47,13 +48,19 @@ from dagloom.storage._codec import (
 from dagloom.storage._retry import RETRY_TIMEOUT, retrying
 from dagloom.storage._watch import RunEventNotifier, watch_events
 from dagloom.storage.base import (
+    RUN_STATUS_BY_EVENT,
     DerivedEventReads,
     Lease,
+    RunMove,
     RunsFilter,
+    RunStatusChange,
     RunStorage,
+    RunTransition,
     SchemaInfo,
-    batch_status_changes,
-    event_status_changes,
+    batch_moves,
+    event_status_change,
+    refuse_transition,
+    without_refused,
 )
 from dagloom.storage.migrations import Migration, latest, outdated_message, pending
 
@@ -108,6 +115,28 @@ async def insert_chunks(tx: SqlConnection, chunks: Sequence[Chunk]) -> None:
     await tx.executemany(_sql.INSERT_CHUNK, chunk_rows)
     if asset_rows:
         await tx.executemany(_sql.INSERT_ASSET_EVENT, asset_rows)
+
+
+async def transition(tx: SqlConnection, change: RunStatusChange) -> RunTransition | None:
+    """Move a run as `change` asks, if `RUN_TRANSITIONS` allows it from its stored status:
+    one compare-and-set statement inside `tx` (and, when refused, one read of the status that
+    won). None when no such run is stored."""
+    if await tx.execute(_sql.TRANSITION_RUN[change.status], _sql.status_row(change)):
+        return RunTransition(applied=True, status=change.status)
+    found = await tx.fetch(_sql.RUN_STATUS, (change.run_id,))
+    return refuse_transition(change, RunStatus(found[0][0])) if found else None
+
+
+def kept_chunks(
+    batches: Sequence[tuple[str, Sequence[EventRow]]],
+    chunks: Sequence[Chunk],
+    moves: Sequence[RunMove],
+    outcomes: Sequence[RunTransition | None],
+) -> Sequence[Chunk]:
+    """The chunks to insert once the `moves` of these batches had these outcomes: `chunks`
+    (their encoding) as they are, or the batches encoded again without the refused rows."""
+    kept = without_refused(batches, moves, outcomes)
+    return chunks if kept is None else encode_chunks(kept)
 
 
 async def delete_run_events(tx: SqlConnection, run_id: str) -> None:
@@ -220,29 +249,33 @@ class SqlDatabase(abc.ABC, Generic[C]):
             for sql, rows in statements:
                 await tx.executemany(sql, rows)
 
-    async def store_batches(self, batches: Sequence[tuple[str, Sequence[EventRow]]]) -> None:
-        """Store (run_id, rows) batches and the run status changes they make in one
-        transaction, then wake the runs' watchers; see `EventLogStorage.store_events`.
+    async def store_batches(
+        self, batches: Sequence[tuple[str, Sequence[EventRow]]]
+    ) -> list[RunTransition]:
+        """Store (run_id, rows) batches and move the runs their lifecycle events concern, in
+        one transaction, then wake the runs' watchers; see `EventLogStorage.store_events`.
 
         Retried as the class docstring says. A connection lost during COMMIT leaves it
         unknown whether the batch was stored, so each retry first looks for the batch's first
-        chunk (same run, same bytes) and stops if it is there: a batch is stored once.
+        chunk (same run, same bytes); if it is there, the transaction committed with that
+        chunk whole, its transitions applied, and the batch is not stored again.
         """
-        status_rows = [_sql.status_row(c) for c in batch_status_changes(batches)]
+        moves = batch_moves(batches)
         chunks = encode_chunks(batches)
         failed = False
 
-        async def attempt() -> None:
+        async def attempt() -> list[RunTransition | None]:
             nonlocal failed
             if failed and await self._stored_already(chunks):
-                return
+                return [RunTransition(applied=True, status=change.status) for *_, change in moves]
             try:
-                await self._store_chunks(chunks, status_rows)
+                return await self._store_chunks(batches, chunks, moves)
             except StorageUnavailableError:
                 failed = True
                 raise
 
-        await self._retrying("writing events", attempt)
+        outcomes = await self._retrying("writing events", attempt)
+        return [t for t in outcomes if t is not None]
 
     async def _stored_already(self, chunks: Sequence[Chunk]) -> bool:
         """Whether the transaction that writes `chunks` committed (it wrote all or none)."""
@@ -266,10 +299,15 @@ class SqlDatabase(abc.ABC, Generic[C]):
 
     @abc.abstractmethod
     async def _store_chunks(
-        self, chunks: Sequence[Chunk], status_rows: Sequence[Sequence[Any]]
-    ) -> None:
-        """`store_batches` once encoded: the chunks with their asset events (`insert_chunks`)
-        and the `UPDATE_RUN_STATUS` rows, in one transaction; then wake the runs' watchers."""
+        self,
+        batches: Sequence[tuple[str, Sequence[EventRow]]],
+        chunks: Sequence[Chunk],
+        moves: Sequence[RunMove],
+    ) -> list[RunTransition | None]:
+        """`store_batches` once encoded (`chunks`), in one transaction: the compare-and-set
+        of each of `moves` in order (`transition`), then the chunks of what was not refused
+        (`kept_chunks`) with their asset events (`insert_chunks`); then wake the runs'
+        watchers. One outcome per move."""
 
     # -- shared ------------------------------------------------------------------------------
 
@@ -443,11 +481,16 @@ class SqlRunStorage(SqlStorage[D]):
         rows = await self.database.fetch(f"SELECT COUNT(*) FROM runs{where}", params)
         return int(rows[0][0])
 
-    async def handle_run_events(self, events: Sequence[Event]) -> None:
-        changes = event_status_changes(events)
-        if changes:
-            async with self.database.transaction() as tx:
-                await tx.executemany(_sql.UPDATE_RUN_STATUS, [_sql.status_row(c) for c in changes])
+    async def handle_run_events(self, events: Sequence[Event]) -> list[RunTransition | None]:
+        if not any(e.event_type in RUN_STATUS_BY_EVENT for e in events):
+            return [None] * len(events)
+        async with self.database.transaction() as tx:
+            return [
+                await transition(tx, event_status_change(e))
+                if e.event_type in RUN_STATUS_BY_EVENT
+                else None
+                for e in events
+            ]
 
     async def add_run_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         async with self.database.transaction() as tx:
@@ -491,13 +534,11 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
 
     __slots__ = ()
 
-    async def store_events(self, events: Sequence[Event]) -> None:
-        if events:
-            await self.database.store_batches(rows_by_run(events))
+    async def store_events(self, events: Sequence[Event]) -> list[RunTransition]:
+        return await self.database.store_batches(rows_by_run(events)) if events else []
 
-    async def store_rows(self, run_id: str, rows: Sequence[EventRow]) -> None:
-        if rows:
-            await self.database.store_batches([(run_id, rows)])
+    async def store_rows(self, run_id: str, rows: Sequence[EventRow]) -> list[RunTransition]:
+        return await self.database.store_batches([(run_id, rows)]) if rows else []
 
     def updates_run_status_in(self, run_storage: RunStorage) -> bool:
         return isinstance(run_storage, SqlRunStorage) and run_storage.database is self.database

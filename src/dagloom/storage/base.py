@@ -12,21 +12,33 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import itemgetter
+from types import MappingProxyType
 from typing import Protocol, runtime_checkable
+
+import structlog
 
 from dagloom.messages import (
     DaemonHeartbeat,
+    ErrorInfo,
     Event,
     EventRecord,
     EventType,
     InstigatorState,
     InstigatorType,
     Run,
+    RunFailureData,
     RunStatus,
     Tick,
     TickStatus,
 )
-from dagloom.messages.rows import TIMESTAMP, EventRow, rows_by_run
+from dagloom.messages.rows import (
+    PAYLOAD,
+    TIMESTAMP,
+    EventRow,
+    row_of,
+)
+
+_log = structlog.get_logger("dagloom.storage")
 
 # -- records ---------------------------------------------------------------------------------
 
@@ -101,12 +113,79 @@ RUN_STATUS_BY_EVENT: Mapping[EventType, RunStatus] = {
     EventType.RUN_CANCELING: RunStatus.CANCELING,
     EventType.RUN_CANCELED: RunStatus.CANCELED,
 }
-"""Storing one of these events sets the run's status, as Dagster does."""
+"""Storing one of these events sets the run's status, as Dagster does, when
+`RUN_TRANSITIONS` allows it."""
 
 RUN_END_EVENTS = frozenset({EventType.RUN_SUCCESS, EventType.RUN_FAILURE, EventType.RUN_CANCELED})
 """The events that end a run: `watch_run_events` stops after one of them."""
 
 FINISHED_STATUSES = frozenset({RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.CANCELED})
+
+_BEFORE_START = frozenset(
+    {
+        RunStatus.STARTING,
+        RunStatus.STARTED,
+        RunStatus.FAILURE,
+        RunStatus.CANCELING,
+        RunStatus.CANCELED,
+    }
+)
+"""Where a run that has not started may go: on towards execution, or failed or canceled."""
+
+RUN_TRANSITIONS: Mapping[RunStatus, frozenset[RunStatus]] = MappingProxyType(
+    {
+        # A run stored without a status moves as a NOT_STARTED one does.
+        RunStatus.UNSPECIFIED: _BEFORE_START | {RunStatus.QUEUED},
+        # STARTED directly: `execute_in_process` with an instance claims the run it created.
+        RunStatus.NOT_STARTED: _BEFORE_START | {RunStatus.QUEUED},
+        RunStatus.QUEUED: _BEFORE_START - {RunStatus.STARTED},
+        # Dagster's status for a run another system executes and reports: not dagloom's to move.
+        RunStatus.MANAGED: frozenset(),
+        RunStatus.STARTING: _BEFORE_START - {RunStatus.STARTING},
+        RunStatus.STARTED: frozenset(
+            {RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.CANCELING, RunStatus.CANCELED}
+        ),
+        # A run asked to cancel may still end by itself first, or lose its worker.
+        RunStatus.CANCELING: FINISHED_STATUSES,
+        RunStatus.SUCCESS: frozenset(),
+        RunStatus.FAILURE: frozenset(),
+        RunStatus.CANCELED: frozenset(),
+    }
+)
+"""The statuses a run may move to from each status; every other move is refused by storage.
+
+NOT_STARTED/QUEUED -> STARTING -> STARTED -> SUCCESS | FAILURE | CANCELING -> CANCELED, plus:
+NOT_STARTED -> QUEUED (enqueueing) and -> STARTED (a run executed where it was created); a
+run that never started may fail to launch or be canceled (-> FAILURE | CANCELING | CANCELED);
+a started run canceled in its own process (Ctrl-C) goes straight to CANCELED; a CANCELING run
+ends however it really ended. Terminal statuses are final, and no status moves to itself (a
+second RUN_START is a second execution, which is what this table exists to refuse)."""
+
+
+def allowed_transition(old: RunStatus, new: RunStatus) -> bool:
+    """Whether storage lets a run at status `old` move to `new` (see `RUN_TRANSITIONS`)."""
+    return new in RUN_TRANSITIONS.get(old, frozenset())
+
+
+RUN_TRANSITION_SOURCES: Mapping[RunStatus, tuple[RunStatus, ...]] = MappingProxyType(
+    {
+        new: tuple(old for old in RunStatus if allowed_transition(old, new))
+        for new in RUN_STATUS_BY_EVENT.values()
+    }
+)
+"""For each status an event sets, the statuses a run may move to it from: the SQL
+compare-and-set's `status IN (...)`."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunTransition:
+    """What storing one run-lifecycle event did: `applied` when the run moved (and the event
+    was stored with it); otherwise `status` is the stored status that won, and neither the
+    event nor a status change was written."""
+
+    applied: bool
+    status: RunStatus
+
 
 _event_type_of = itemgetter(0)
 _moves_a_run = RUN_STATUS_BY_EVENT.__contains__
@@ -114,53 +193,85 @@ _moves_a_run = RUN_STATUS_BY_EVENT.__contains__
 
 @dataclass(frozen=True, slots=True)
 class RunStatusChange:
-    """What a run-lifecycle event does to its run: the new status and the times it sets."""
+    """What a run-lifecycle event does to its run: the new status, the times it sets, and
+    for a RUN_FAILURE the error the run failed with."""
 
     run_id: str
     status: RunStatus
     start_time: float | None
     end_time: float | None
+    failure: ErrorInfo | None = None
 
 
-def run_status_changes(run_id: str, rows: Sequence[EventRow]) -> list[RunStatusChange]:
-    """The status changes a run's batch of event rows makes, in order (events that move no
-    run: none).
+def status_change(run_id: str, row: EventRow) -> RunStatusChange:
+    """The change the lifecycle event in `row` asks of run `run_id`.
 
     RUN_START sets the start time and the end events set the end time, both from the event's
-    timestamp. Applying the same change twice is harmless, so a backend may replay them.
+    timestamp; RUN_FAILURE sets the run's `failure` from its RunFailureData's error.
     """
-    changes: list[RunStatusChange] = []
-    for row in lifecycle_rows(rows):
-        event_type = row[0]
-        changes.append(
-            RunStatusChange(
-                run_id=run_id,
-                status=RUN_STATUS_BY_EVENT[event_type],
-                start_time=row[TIMESTAMP] if event_type == EventType.RUN_START else None,
-                end_time=row[TIMESTAMP] if event_type in RUN_END_EVENTS else None,
-            )
-        )
-    return changes
+    event_type = row[0]
+    payload = row[PAYLOAD]
+    failure = payload.error if isinstance(payload, RunFailureData) else None
+    return RunStatusChange(
+        run_id=run_id,
+        status=RUN_STATUS_BY_EVENT[event_type],
+        start_time=row[TIMESTAMP] if event_type == EventType.RUN_START else None,
+        end_time=row[TIMESTAMP] if event_type in RUN_END_EVENTS else None,
+        failure=failure,
+    )
 
 
-def batch_status_changes(
-    batches: Iterable[tuple[str, Sequence[EventRow]]],
-) -> list[RunStatusChange]:
-    """`run_status_changes` of several runs' (run_id, rows) batches, in order."""
-    return [c for run_id, rows in batches for c in run_status_changes(run_id, rows)]
+def event_status_change(event: Event) -> RunStatusChange:
+    """`status_change` of a lifecycle `Event`."""
+    return status_change(event.run_id, row_of(event))
 
 
-def event_status_changes(events: Sequence[Event]) -> list[RunStatusChange]:
-    """`run_status_changes` of `Event`s of any runs."""
-    return batch_status_changes(rows_by_run(events))
+RunMove = tuple[int, int, RunStatusChange]
+"""A lifecycle row of (run_id, rows) batches: the batch's index, the row's index in it, and
+the change it asks for."""
 
 
-def lifecycle_rows(rows: Sequence[EventRow]) -> list[EventRow]:
-    """The rows among these whose events move their run's status (`RUN_STATUS_BY_EVENT`).
+def batch_moves(batches: Sequence[tuple[str, Sequence[EventRow]]]) -> list[RunMove]:
+    """The lifecycle rows of these batches (`RUN_STATUS_BY_EVENT`), in order, each with where
+    it is and its change.
 
     Picked in C: a storage calls this on every batch, and few events move a run.
     """
-    return list(compress(rows, map(_moves_a_run, map(_event_type_of, rows))))
+    moves: list[RunMove] = []
+    for b, (run_id, rows) in enumerate(batches):
+        for i in compress(range(len(rows)), map(_moves_a_run, map(_event_type_of, rows))):
+            moves.append((b, i, status_change(run_id, rows[i])))
+    return moves
+
+
+def refuse_transition(change: RunStatusChange, stored: RunStatus) -> RunTransition:
+    """The refusal of `change` to a run whose stored status `stored` won; logged as
+    `run_transition_refused` with the run id and both statuses."""
+    # `from` and `to` are the log's keys; both are Python keywords, hence the mapping.
+    _log.warning(
+        "run_transition_refused",
+        run_id=change.run_id,
+        **{"from": stored.name, "to": change.status.name},
+    )
+    return RunTransition(applied=False, status=stored)
+
+
+def without_refused(
+    batches: Sequence[tuple[str, Sequence[EventRow]]],
+    moves: Sequence[RunMove],
+    outcomes: Sequence[RunTransition | None],
+) -> list[tuple[str, Sequence[EventRow]]] | None:
+    """The batches without the rows whose transition was refused; None when none was."""
+    refused: dict[int, set[int]] = {}
+    for (b, i, _), outcome in zip(moves, outcomes, strict=True):
+        if outcome is not None and not outcome.applied:
+            refused.setdefault(b, set()).add(i)
+    if not refused:
+        return None
+    return [
+        (run_id, [r for i, r in enumerate(rows) if i not in refused[b]] if b in refused else rows)
+        for b, (run_id, rows) in enumerate(batches)
+    ]
 
 
 STEP_STATS_EVENTS = frozenset(
@@ -308,10 +419,14 @@ class RunStorage(StorageLifecycle, Protocol):
 
     async def get_runs_count(self, filters: RunsFilter | None = None) -> int: ...
 
-    async def handle_run_events(self, events: Sequence[Event]) -> None:
-        """Apply the status changes these events make (`run_status_changes`) to stored runs.
+    async def handle_run_events(self, events: Sequence[Event]) -> list[RunTransition | None]:
+        """Move stored runs as these events ask, in order, each a compare-and-set on the
+        run's status (`RUN_TRANSITIONS`); one result per event, None for one that moves no
+        stored run (not a lifecycle event, or no such run).
 
-        Used when runs and events live in different databases; idempotent.
+        Used when runs and events live in different databases: the caller then stores only
+        the events whose transition was not refused. A refusal is logged
+        (`run_transition_refused`); applying the same event twice refuses the second.
         """
         ...
 
@@ -335,17 +450,21 @@ class RunStorage(StorageLifecycle, Protocol):
 class EventLogStorage(StorageLifecycle, Protocol):
     """Every event of every run, in the order stored; and the asset materialization index."""
 
-    async def store_events(self, events: Sequence[Event]) -> None:
+    async def store_events(self, events: Sequence[Event]) -> list[RunTransition]:
         """Store events in one transaction; durable when this returns.
 
         Concurrent callers may be committed together in one transaction, in call order. When
-        `updates_run_status_in(run_storage)` is true, the runs these events move (see
-        `run_status_changes`) are updated in the same transaction. If the call is cancelled
-        after the batch is handed to the writer, the batch is still written.
+        `updates_run_status_in(run_storage)` is true, each lifecycle event (see
+        `RUN_STATUS_BY_EVENT`) of a run stored there is a compare-and-set on the run's status
+        in the same transaction, in order: the event and the status change are written
+        together when `RUN_TRANSITIONS` allows the move from the stored status, and neither
+        is otherwise (the refusal is logged as `run_transition_refused`). Returns those
+        transitions, in order (events of runs not stored here have none). If the call is
+        cancelled after the batch is handed to the writer, the batch is still written.
         """
         ...
 
-    async def store_rows(self, run_id: str, rows: Sequence[EventRow]) -> None:
+    async def store_rows(self, run_id: str, rows: Sequence[EventRow]) -> list[RunTransition]:
         """`store_events` for events of one run given as rows (`dagloom.messages.rows`), the
         form the executor emits them in."""
         ...

@@ -27,14 +27,19 @@ from dagloom.messages.rows import EventRow, rows_by_run
 from dagloom.storage._codec import asset_key_of, decode_record, dumps_row
 from dagloom.storage._watch import RunEventNotifier, watch_events
 from dagloom.storage.base import (
+    RUN_STATUS_BY_EVENT,
     DerivedEventReads,
     Lease,
     RunsFilter,
     RunStatusChange,
     RunStorage,
-    event_status_changes,
+    RunTransition,
+    allowed_transition,
+    batch_moves,
+    event_status_change,
+    refuse_transition,
     run_matches,
-    run_status_changes,
+    without_refused,
 )
 
 
@@ -65,16 +70,22 @@ class MemoryDatabase:
         for storage_id in self.events_by_run.pop(run_id, ()):
             del self.events[storage_id]
 
-    def apply_changes(self, changes: Sequence[RunStatusChange]) -> None:
-        for change in changes:
-            run = self.runs.get(change.run_id)
-            if run is None:
-                continue
-            run.status = change.status
-            if change.start_time is not None:
-                run.start_time = change.start_time
-            if change.end_time is not None:
-                run.end_time = change.end_time
+    def transition(self, change: RunStatusChange) -> RunTransition | None:
+        """Apply `change` to its run if `RUN_TRANSITIONS` allows it; None for no such run.
+        Atomic with respect to other tasks: it never awaits."""
+        run = self.runs.get(change.run_id)
+        if run is None:
+            return None
+        if not allowed_transition(run.status, change.status):
+            return refuse_transition(change, run.status)
+        run.status = change.status
+        if change.start_time is not None:
+            run.start_time = change.start_time
+        if change.end_time is not None:
+            run.end_time = change.end_time
+        if change.failure is not None:
+            run.failure = change.failure
+        return RunTransition(applied=True, status=change.status)
 
 
 class _MemoryLifecycle:
@@ -110,6 +121,7 @@ def _copy_run(run: Run) -> Run:
         end_time=run.end_time,
         job_snapshot_id=run.job_snapshot_id,
         step_keys_to_execute=list(run.step_keys_to_execute),
+        failure=run.failure,
     )
 
 
@@ -152,8 +164,13 @@ class MemoryRunStorage(_MemoryLifecycle):
     async def get_runs_count(self, filters: RunsFilter | None = None) -> int:
         return len(self._matching(filters))
 
-    async def handle_run_events(self, events: Sequence[Event]) -> None:
-        self.database.apply_changes(event_status_changes(events))
+    async def handle_run_events(self, events: Sequence[Event]) -> list[RunTransition | None]:
+        return [
+            self.database.transition(event_status_change(e))
+            if e.event_type in RUN_STATUS_BY_EVENT
+            else None
+            for e in events
+        ]
 
     async def add_run_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         run = self.database.runs.get(run_id)
@@ -180,17 +197,21 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
 
     __slots__ = ()
 
-    async def store_events(self, events: Sequence[Event]) -> None:
-        for run_id, rows in rows_by_run(events):
-            self._store(run_id, rows)
+    async def store_events(self, events: Sequence[Event]) -> list[RunTransition]:
+        return [t for run_id, rows in rows_by_run(events) for t in self._store(run_id, rows)]
 
-    async def store_rows(self, run_id: str, rows: Sequence[EventRow]) -> None:
-        self._store(run_id, rows)
+    async def store_rows(self, run_id: str, rows: Sequence[EventRow]) -> list[RunTransition]:
+        return self._store(run_id, rows)
 
-    def _store(self, run_id: str, rows: Sequence[EventRow]) -> None:
+    def _store(self, run_id: str, rows: Sequence[EventRow]) -> list[RunTransition]:
         if not rows:
-            return
+            return []
         db = self.database
+        moves = batch_moves([(run_id, rows)])
+        outcomes = [db.transition(change) for _, _, change in moves]
+        kept = without_refused([(run_id, rows)], moves, outcomes)
+        if kept is not None:
+            rows = kept[0][1]
         ids = db.events_by_run.setdefault(run_id, [])
         for row in rows:
             storage_id = next(db.event_ids)
@@ -198,8 +219,8 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
             key = None if asset is None else asset[0]
             db.events[storage_id] = (run_id, int(row[0]), key, dumps_row(row))
             ids.append(storage_id)
-        db.apply_changes(run_status_changes(run_id, rows))
         db.notifier.notify(run_id)
+        return [t for t in outcomes if t is not None]
 
     def updates_run_status_in(self, run_storage: RunStorage) -> bool:
         return isinstance(run_storage, MemoryRunStorage) and run_storage.database is self.database

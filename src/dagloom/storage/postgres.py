@@ -23,7 +23,7 @@ import structlog
 
 from dagloom.errors import StorageError, StorageUnavailableError
 from dagloom.messages import EventRecord
-from dagloom.storage import _sql
+from dagloom.messages.rows import EventRow
 from dagloom.storage._codec import Chunk
 from dagloom.storage._retry import RETRY_TIMEOUT
 from dagloom.storage._sql_storage import (
@@ -33,7 +33,10 @@ from dagloom.storage._sql_storage import (
     SqlRunStorage,
     SqlScheduleStorage,
     insert_chunks,
+    kept_chunks,
+    transition,
 )
+from dagloom.storage.base import RunMove, RunTransition
 from dagloom.storage.migrations.postgres import POSTGRES_MIGRATIONS
 
 _TRANSIENT: tuple[type[BaseException], ...] = (
@@ -382,19 +385,23 @@ class PostgresDatabase(SqlDatabase[asyncpg.Connection]):
         self.notifier.notify(str(payload))
 
     async def _store_chunks(
-        self, chunks: Sequence[Chunk], status_rows: Sequence[Sequence[Any]]
-    ) -> None:
-        run_ids = sorted({c.run_id for c in chunks})
+        self,
+        batches: Sequence[tuple[str, Sequence[EventRow]]],
+        chunks: Sequence[Chunk],
+        moves: Sequence[RunMove],
+    ) -> list[RunTransition | None]:
+        run_ids = sorted({run_id for run_id, _ in batches})
         async with self._transaction() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", self._lock_key)
-            await insert_chunks(_PostgresConnection(conn), chunks)
-            if status_rows:
-                await conn.executemany(_pg(_sql.UPDATE_RUN_STATUS), status_rows)
+            tx = _PostgresConnection(conn)
+            outcomes = [await transition(tx, change) for _, _, change in moves]
+            await insert_chunks(tx, kept_chunks(batches, chunks, moves, outcomes))
             await conn.execute(
                 "SELECT pg_notify($1, r) FROM unnest($2::text[]) AS r", self.channel, run_ids
             )
         for run_id in run_ids:
             self.notifier.notify(run_id)
+        return outcomes
 
 
 class PostgresRunStorage(SqlRunStorage[PostgresDatabase]):

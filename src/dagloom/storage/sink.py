@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Protocol
 
 import anyio
 import anyio.lowlevel
@@ -13,7 +13,6 @@ from anyio.abc import TaskGroup
 
 from dagloom.errors import StorageError
 from dagloom.messages.rows import EventRow
-from dagloom.storage.base import EventLogStorage
 
 BATCH_SIZE = 500
 """Events buffered before a background write starts: 500 rows per transaction is ~25x to
@@ -29,6 +28,13 @@ Above any backend's own bound (SQLite waits up to its 120 s busy timeout per att
 storage retries a failed write for 30 s), so it only ends a wait that would never end."""
 
 
+class RowStore(Protocol):
+    """Where a sink writes: `EventLogStorage.store_rows`, or the instance's writer over a
+    run storage apart from its event log."""
+
+    async def store_rows(self, run_id: str, rows: Sequence[EventRow], /) -> object: ...
+
+
 class StorageEventSink:
     """Buffers the event rows of run `run_id` as they are emitted and writes them to `storage`
     in batches, in emit order.
@@ -36,9 +42,9 @@ class StorageEventSink:
     `emit` never blocks and never raises: once `batch_size` events are buffered, or
     `max_delay` seconds after the first buffered one, it starts one background write in
     `task_group`; events emitted while a write is in flight go in the next one. `flush`
-    returns once every event emitted before it is durable. Calling `flush` twice is safe.
-    `after_store`, when given, is awaited with each stored batch (the instance uses it to
-    move run status in a separate run storage).
+    returns once every event emitted before it is durable. Calling `flush` twice is safe. A
+    lifecycle event whose run transition storage refuses is dropped there (see
+    `EventLogStorage.store_events`), and logged, not raised.
 
     Storage retries a failed write itself; a write that still fails (or an error of any kind
     from `storage`, or a write or flush outlasting `write_timeout` seconds) fails the sink
@@ -51,7 +57,6 @@ class StorageEventSink:
     """
 
     __slots__ = (
-        "_after_store",
         "_batch_size",
         "_error",
         "_idle",
@@ -71,13 +76,12 @@ class StorageEventSink:
 
     def __init__(
         self,
-        storage: EventLogStorage,
+        storage: RowStore,
         task_group: TaskGroup,
         run_id: str,
         *,
         batch_size: int = BATCH_SIZE,
         max_delay: float | None = MAX_DELAY,
-        after_store: Callable[[str, Sequence[EventRow]], Awaitable[None]] | None = None,
         keep: bool = False,
         write_timeout: float = WRITE_TIMEOUT,
     ) -> None:
@@ -86,7 +90,6 @@ class StorageEventSink:
         self._run_id = run_id
         self._task_group = task_group
         self._batch_size = max(1, batch_size)
-        self._after_store = after_store
         self._keep = keep
         # Every event emitted and not yet dropped; those before `_written` are durable (and
         # dropped after each write, unless kept).
@@ -132,7 +135,6 @@ class StorageEventSink:
                 StorageError(
                     f"cannot write the events of run {self._run_id}: the sink's task group "
                     f"is closed ({exc})",
-                    location=self._storage.describe(),
                     operation="writing events",
                 )
             )
@@ -198,8 +200,6 @@ class StorageEventSink:
                     # so no event is lost between buffer and database.
                     with anyio.CancelScope(shield=True), anyio.fail_after(self._write_timeout):
                         await self._storage.store_rows(self._run_id, batch)
-                        if self._after_store is not None:
-                            await self._after_store(self._run_id, batch)
                 except StorageError as exc:
                     self._fail(exc)
                     return
@@ -222,7 +222,6 @@ class StorageEventSink:
             what = f"could not be written: {type(exc).__name__}: {exc}"
         error = StorageError(
             f"events of run {self._run_id} {what}",
-            location=self._storage.describe(),
             operation="writing events",
         )
         error.__cause__ = exc

@@ -30,6 +30,8 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from dagloom.errors import StorageError, StorageUnavailableError
+from dagloom.messages import RunStatus
+from dagloom.messages.rows import EventRow
 from dagloom.storage import _sql
 from dagloom.storage._codec import Chunk
 from dagloom.storage._retry import RETRY_TIMEOUT
@@ -40,7 +42,9 @@ from dagloom.storage._sql_storage import (
     SqlRunStorage,
     SqlScheduleStorage,
     chunk_inserts,
+    kept_chunks,
 )
+from dagloom.storage.base import RunMove, RunStatusChange, RunTransition, refuse_transition
 from dagloom.storage.migrations.sqlite import SQLITE_MIGRATIONS
 
 T = TypeVar("T")
@@ -189,11 +193,23 @@ class _WriterConnection:
         return await self._run(lambda c: c.execute(sql, params).fetchall())
 
 
+def _transition(conn: sqlite3.Connection, change: RunStatusChange) -> RunTransition | None:
+    """`_sql_storage.transition` on the writer, inside its transaction, in its thread."""
+    if conn.execute(_sql.TRANSITION_RUN[change.status], _sql.status_row(change)).rowcount:
+        return RunTransition(applied=True, status=change.status)
+    found = conn.execute(_sql.RUN_STATUS, (change.run_id,)).fetchone()
+    return None if found is None else refuse_transition(change, RunStatus(found[0]))
+
+
 @dataclass(slots=True)
 class _Batch:
+    """One `_store_chunks` call waiting for the commit that writes it with others."""
+
+    batches: Sequence[tuple[str, Sequence[EventRow]]]
     chunks: Sequence[Chunk]
-    status_rows: Sequence[Sequence[Any]]
+    moves: Sequence[RunMove]
     run_ids: set[str]
+    outcomes: list[RunTransition | None] = field(default_factory=list)
     done: anyio.Event = field(default_factory=anyio.Event)
     error: StorageError | None = None
 
@@ -483,11 +499,14 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
         self._retry_busy_sync(lambda: conn.execute("BEGIN IMMEDIATE"))
 
     async def _store_chunks(
-        self, chunks: Sequence[Chunk], status_rows: Sequence[Sequence[Any]]
-    ) -> None:
+        self,
+        batches: Sequence[tuple[str, Sequence[EventRow]]],
+        chunks: Sequence[Chunk],
+        moves: Sequence[RunMove],
+    ) -> list[RunTransition | None]:
         """Combined with concurrent callers into one transaction."""
         self._require(self._writer)
-        batch = _Batch(chunks, status_rows, {c.run_id for c in chunks})
+        batch = _Batch(batches, chunks, moves, {run_id for run_id, _ in batches})
         self._queue.append(batch)
         if not self._committing:
             self._committing = True
@@ -501,25 +520,27 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
         await batch.done.wait()
         if batch.error is not None:
             raise batch.error
+        return batch.outcomes
 
     async def _commit(self, batches: list[_Batch]) -> None:
-        chunks = [c for b in batches for c in b.chunks]
-        status_rows = [row for b in batches for row in b.status_rows]
-
         def write(conn: sqlite3.Connection) -> None:
-            # `insert_chunks` in one call: each statement through `_WriterConnection` would
-            # be a hop into the writer's thread of its own.
+            # The compare-and-sets and `insert_chunks` in one call: each statement through
+            # `_WriterConnection` would be a hop into the writer's thread of its own.
+            chunks: list[Chunk] = []
+            for b in batches:
+                b.outcomes = [_transition(conn, change) for _, _, change in b.moves]
+                chunks += kept_chunks(b.batches, b.chunks, b.moves, b.outcomes)
             total = sum(c.count for c in chunks)
             (last,) = conn.execute(_sql.ALLOCATE_STORAGE_IDS, (total,)).fetchone()
             chunk_rows, asset_rows = chunk_inserts(chunks, last - total + 1)
             conn.executemany(_sql.INSERT_CHUNK, chunk_rows)
             if asset_rows:
                 conn.executemany(_sql.INSERT_ASSET_EVENT, asset_rows)
-            if status_rows:
-                conn.executemany(_sql.UPDATE_RUN_STATUS, status_rows)
 
         try:
-            await self._write_once(write, _PAGE + sum(len(c.body) for c in chunks))
+            await self._write_once(
+                write, _PAGE + sum(len(c.body) for b in batches for c in b.chunks)
+            )
         except StorageError as exc:
             for b in batches:
                 b.error = exc

@@ -4,7 +4,9 @@ A topology is YAML like `configs/dev.yaml`::
 
     instance: {home: ../.dagloom}          # or {home: ..., config: prod.dagloom.yaml}
     locations:
-      numbers: {python_file: ../examples/numbers.py}
+      numbers:
+        python_file: ../examples/numbers.py
+        evaluation: {timeout_seconds: 60, processes: 2}   # schedule and sensor ticks
     nodes:
       control:
         host: 127.0.0.1
@@ -27,12 +29,14 @@ and every `ConfigError` names the file and the key path.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dagloom.errors import ConfigError
+from dagloom.execution.origin import CodeOrigin
 from dagloom.instance.config import problems_of, read_yaml_file, resolve_env
 
 DEFAULT_HOST = "127.0.0.1"
@@ -51,28 +55,20 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class LocationConfig(_Model):
-    """One code location's source: a Python file or a module (exactly one)."""
+class EvaluationConfig(_Model):
+    """How a code location evaluates its schedules and sensors: `processes` warm worker
+    processes at once, each evaluation killed after `timeout_seconds` (no upper bound)."""
 
-    python_file: str | None = None
-    module_name: str | None = None
-    attribute: str | None = None
-    working_directory: str | None = None
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    processes: int = Field(default=2, ge=1)
 
-    @model_validator(mode="after")
-    def _one_source(self) -> LocationConfig:
-        if (self.python_file is None) == (self.module_name is None):
-            raise ValueError("give exactly one of python_file and module_name")
-        return self
 
-    def resolved(self, base: Path) -> LocationConfig:
-        """This source with its paths made absolute against `base`."""
-        return self.model_copy(
-            update={
-                "python_file": _under(base, self.python_file),
-                "working_directory": _under(base, self.working_directory),
-            }
-        )
+@dataclass(frozen=True, slots=True)
+class LocationConfig(CodeOrigin):
+    """One code location of a topology: where its code lives (a `CodeOrigin`, whose fields
+    it takes inline) and how it evaluates its schedules and sensors."""
+
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
 
 class InstanceRef(_Model):
@@ -131,6 +127,8 @@ class NodeConfig(_Model):
     coordinator: CoordinatorConfig | None = None
     launcher: LauncherConfig | None = None
     code_locations: list[str] = Field(default_factory=list)
+    reload_on_change: bool = False
+    """Reload this node's code locations when a Python file of theirs changes (dev)."""
     worker_pool: WorkerPoolConfig | None = None
 
     def grpc_address(self) -> str:
@@ -300,17 +298,19 @@ def load_topology(path: str | Path) -> TopologyConfig:
 
 
 def dev_topology(
-    locations: Mapping[str, LocationConfig],
+    locations: Mapping[str, CodeOrigin],
     *,
     home: str | None = None,
     host: str = DEFAULT_HOST,
     grpc_port: int | None = 0,
     api_port: int | None = DEFAULT_API_PORT,
     launcher: LauncherKind = "in_process",
+    reload_on_change: bool = True,
 ) -> TopologyConfig:
-    """Every actor on one node called `dev`, as `configs/dev.yaml` lays it out.
+    """Every actor on one node called `dev`, as `configs/dev.yaml` lays it out; its code
+    locations reload when a file of theirs changes unless `reload_on_change` is false.
 
-    `locations` must already hold absolute paths (see `LocationConfig.resolved`).
+    `locations` must already hold absolute paths (see `CodeOrigin.resolved`).
     """
     nodes: dict[str, Any] = {
         "dev": {
@@ -320,6 +320,7 @@ def dev_topology(
             "coordinator": {},
             "launcher": {"kind": launcher},
             "code_locations": list(locations),
+            "reload_on_change": reload_on_change,
         }
     }
     if launcher == "worker_pool":
@@ -327,7 +328,7 @@ def dev_topology(
     return TopologyConfig.model_validate(
         {
             "instance": {"home": home},
-            "locations": {n: loc.model_dump() for n, loc in locations.items()},
+            "locations": {name: origin.to_dict() for name, origin in locations.items()},
             "nodes": nodes,
         }
     )

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel
 
 from dagloom.actors._runtime import Clock
 from dagloom.actors.run_launcher.base import RunLauncher
+from dagloom.actors.run_launcher.config import LauncherContext, WorkerPoolRunLauncherConfig
 from dagloom.errors import ActorUnavailableError
 from dagloom.messages.rpc import (
     ExecuteRunReply,
@@ -81,3 +84,18 @@ class WorkerPoolRunLauncher(RunLauncher):
                 return LaunchRunReply(worker=worker.actor)
             refusals.append(f"{worker.actor}: {reply.message}")
         return LaunchRunReply(error="no run worker took the run: " + "; ".join(refusals))
+
+    config_model: ClassVar[type[BaseModel]] = WorkerPoolRunLauncherConfig
+
+    @classmethod
+    def from_config(
+        cls, config: WorkerPoolRunLauncherConfig, context: LauncherContext
+    ) -> WorkerPoolRunLauncher:
+        """The launcher a topology's `launcher: {kind: worker_pool}` makes, over the run
+        workers of its worker nodes (`context.workers`, at least one)."""
+        return cls(
+            context.instance,
+            context.workers,
+            name=context.name,
+            call_timeout=config.call_timeout_seconds,
+        )

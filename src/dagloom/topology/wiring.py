@@ -13,15 +13,15 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, assert_never
+from typing import Any
 
 import anyio
 from anyio.abc import TaskStatus
 
 from dagloom.actors import HealthReporter, Supervisor
 from dagloom.actors._runtime import Actor
-from dagloom.actors.code_location import CodeLocationServer, CodeSource
-from dagloom.actors.job_source import JobSource, LoaderJobSource, pick_location
+from dagloom.actors.code_location import CodeLocationServer, EvaluationSettings
+from dagloom.actors.job_source import JobSource, LoaderJobSource, checked_job, pick_location
 from dagloom.actors.run_coordinator import (
     CodeLocationValidator,
     DefaultRunCoordinator,
@@ -29,20 +29,19 @@ from dagloom.actors.run_coordinator import (
 )
 from dagloom.actors.run_launcher import (
     InProcessRunLauncher,
-    SubprocessRunLauncher,
-    WarmPoolRunLauncher,
+    LauncherContext,
     build_run_launcher,
+    make_run_launcher,
 )
 from dagloom.actors.run_launcher.base import RunLauncher
 from dagloom.actors.run_worker import RunWorker
 from dagloom.api.server import ApiServer, DagloomApiService
-from dagloom.definitions.asset_key import AssetKey
+from dagloom.code.watch import LocationWatcher
 from dagloom.definitions.job import JobDefinition
 from dagloom.errors import ConfigError
 from dagloom.execution.origin import CodeOrigin
 from dagloom.instance import DagloomInstance, load_config_file
 from dagloom.topology.config import InstanceRef, LocationConfig, NodeConfig, TopologyConfig
-from dagloom.topology.dispatch import WorkerPoolRunLauncher
 from dagloom.transport import ActorRef, GrpcTransport, MemoryTransport
 
 COORDINATOR = "run_coordinator"
@@ -71,6 +70,8 @@ class RunningNode:
     api_address: str | None = None
     api: DagloomApiService | None = None
     actors: dict[str, Actor[Any, Any]] = field(default_factory=dict)
+    watchers: dict[str, LocationWatcher] = field(default_factory=dict)
+    """The file watchers of the node's code locations, by location (`reload_on_change`)."""
 
     def addresses(self) -> list[tuple[str, str]]:
         """(what, host:port) for each listening socket, for printing."""
@@ -94,24 +95,6 @@ def instance_for(ref: InstanceRef) -> DagloomInstance:
     return DagloomInstance.open(ref.home)
 
 
-def _code_source(location: LocationConfig) -> CodeSource:
-    return CodeSource(
-        python_file=location.python_file,
-        module_name=location.module_name,
-        attribute=location.attribute,
-        working_directory=location.working_directory,
-    )
-
-
-def _code_origin(location: LocationConfig) -> CodeOrigin:
-    return CodeOrigin(
-        python_file=location.python_file,
-        module_name=location.module_name,
-        attribute=location.attribute,
-        working_directory=location.working_directory,
-    )
-
-
 class NodeJobSource:
     """Jobs for workers on a node: from the node's own code-location actors when they serve
     the location (sharing their import and their reloads), else imported here once."""
@@ -124,14 +107,31 @@ class NodeJobSource:
         self._loader = LoaderJobSource({n: o for n, o in origins.items() if n not in local})
 
     def get_job(
-        self, location_name: str, job_name: str, asset_selection: Sequence[Sequence[str]] = ()
+        self,
+        location_name: str,
+        job_name: str,
+        asset_selection: Sequence[Sequence[str]] = (),
+        *,
+        snapshot_id: str = "",
     ) -> JobDefinition:
-        """The job; blocks while a location first imports here (never for local ones)."""
+        """The job; blocks while a location first imports here (never for local ones).
+
+        A local location's code is what the coordinator validated against, reloads
+        included; a run whose snapshot id it no longer has fails (`SnapshotMismatchError`).
+        """
         name = pick_location(location_name, self._origins)
         server = self._local.get(name)
         if server is not None:
-            return server.get_job(job_name, [AssetKey(list(k)) for k in asset_selection])
-        return self._loader.get_job(name, job_name, asset_selection)
+            loaded = server.loaded
+            return checked_job(
+                loaded.definitions,
+                loaded.job_snapshot_ids,
+                location_name=name,
+                job_name=job_name,
+                asset_selection=asset_selection,
+                snapshot_id=snapshot_id,
+            )
+        return self._loader.get_job(name, job_name, asset_selection, snapshot_id=snapshot_id)
 
     def code_origin(self, location_name: str) -> CodeOrigin | None:
         return self._origins.get(pick_location(location_name, self._origins))
@@ -169,9 +169,18 @@ class _Refs:
 def wire_code_locations(topology: TopologyConfig, node: NodeConfig) -> list[CodeLocationServer]:
     """The code-location actors the node serves, each named for its location."""
     return [
-        CodeLocationServer(name, _code_source(topology.locations[name]))
+        CodeLocationServer(
+            name,
+            topology.locations[name],
+            evaluation=_evaluation(topology.locations[name]),
+        )
         for name in node.code_locations
     ]
+
+
+def _evaluation(location: LocationConfig) -> EvaluationSettings:
+    config = location.evaluation
+    return EvaluationSettings(timeout_seconds=config.timeout_seconds, processes=config.processes)
 
 
 def wire_worker_pool(
@@ -203,32 +212,26 @@ def wire_launcher(
     jobs: JobSource,
     refs: _Refs,
 ) -> RunLauncher | None:
-    """The run launcher, if the node hosts it: the kind the topology names, else the one
-    dagloom.yaml configures."""
+    """The run launcher, if the node hosts it: the `kind` the topology names (a short
+    name of the launcher family), else the one dagloom.yaml configures."""
     if node.launcher is None:
         return None
-    origins = {name: _code_origin(loc) for name, loc in topology.locations.items()}
-    match node.launcher.kind:
-        case None:
-            return build_run_launcher(instance, origins, jobs=jobs, name=LAUNCHER)
-        case "in_process":
-            return InProcessRunLauncher(instance, jobs, name=LAUNCHER)
-        case "subprocess":
-            return SubprocessRunLauncher(instance, origins, name=LAUNCHER)
-        case "warm_pool":
-            return WarmPoolRunLauncher(
-                instance, origins, size=node.launcher.size, name=LAUNCHER, host=node.host
-            )
-        case "worker_pool":
-            pass
-        case _:
-            assert_never(node.launcher.kind)
     workers = [
         refs.to(RunWorker, worker_name(n, i), n)
         for n in topology.worker_nodes()
         for i in range(_pool_size(topology, n))
     ]
-    return WorkerPoolRunLauncher(instance, workers, name=LAUNCHER)
+    context = LauncherContext(instance, dict(topology.locations), jobs, workers, LAUNCHER)
+    kind = node.launcher.kind
+    if kind is None:
+        return build_run_launcher(
+            instance, context.origins, jobs=jobs, workers=workers, name=LAUNCHER
+        )
+    config: dict[str, Any] = {}
+    if kind == "warm_pool":
+        config = {"size": node.launcher.size, "host": node.host}
+    path = ("nodes", topology.node_of("launcher"), "launcher")
+    return make_run_launcher(None, kind, config, context, path=path)
 
 
 def _pool_size(topology: TopologyConfig, node: str) -> int:
@@ -290,7 +293,8 @@ async def run_node(
 
     Opens the topology's instance unless one is given. The actors start in dependency
     order under one supervisor (code locations, which import their code first, then
-    workers, launcher, coordinator, health); then the node's gRPC server and the API
+    workers, launcher, coordinator, health); then, with `reload_on_change`, a watcher per
+    code location reloads it when its files change; then the node's gRPC server and the API
     server listen, and `task_status.started(RunningNode)` reports the addresses. Peers on
     other nodes need not be up: calls to them fail with `ActorUnavailableError` and
     reconnect once they are. Raises `ConfigError` for an unknown node, `OSError` when a
@@ -315,7 +319,7 @@ async def run_node(
         local.update((a.name, a) for a in locations)
         jobs = NodeJobSource(
             {a.name: a for a in locations},
-            {name: _code_origin(loc) for name, loc in topology.locations.items()},
+            dict(topology.locations),
         )
         workers = wire_worker_pool(topology, node_name, node, instance, jobs)
         local.update((a.name, a) for a in workers)
@@ -345,6 +349,13 @@ async def run_node(
         running = RunningNode(node_name, instance, supervisor, actors=dict(local))
         async with anyio.create_task_group() as tg:
             await tg.start(supervisor.run)
+            if node.reload_on_change:
+                for location in locations:
+                    watcher = LocationWatcher(
+                        location.name, memory.ref(location), topology.locations[location.name]
+                    )
+                    await tg.start(watcher.run)
+                    running.watchers[location.name] = watcher
             if grpc is not None:
                 running.grpc_address = await tg.start(grpc.run)
             if api is not None:

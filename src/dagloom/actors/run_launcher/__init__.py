@@ -6,13 +6,20 @@ A family, as in Dagster: `base.py` holds what they share, one module per impleme
 from __future__ import annotations
 
 from dagloom.actors.run_launcher.base import RunLauncher, RunLauncherReply, RunLauncherRequest
-from dagloom.actors.run_launcher.config import build_run_launcher
+from dagloom.actors.run_launcher.config import (
+    RUN_LAUNCHERS,
+    LauncherContext,
+    build_run_launcher,
+    make_run_launcher,
+)
 from dagloom.actors.run_launcher.in_process import InProcessRunLauncher
 from dagloom.actors.run_launcher.subprocess_launcher import SubprocessRunLauncher
 from dagloom.actors.run_launcher.warm_pool import WarmPoolRunLauncher, WorkerStartError
 
 __all__ = [
+    "RUN_LAUNCHERS",
     "InProcessRunLauncher",
+    "LauncherContext",
     "RunLauncher",
     "RunLauncherReply",
     "RunLauncherRequest",
@@ -20,4 +27,5 @@ __all__ = [
     "WarmPoolRunLauncher",
     "WorkerStartError",
     "build_run_launcher",
+    "make_run_launcher",
 ]

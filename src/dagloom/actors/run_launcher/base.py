@@ -8,7 +8,7 @@ from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, assert_never
 
 from dagloom.actors._runtime import Actor, Clock, Envelope
-from dagloom.actors.run_worker import record_run_end
+from dagloom.actors.run_worker import run_end_event
 from dagloom.errors import ActorUnavailableError, DagloomError
 from dagloom.messages import EventType, Run, RunStatus
 from dagloom.messages.rpc import (
@@ -22,6 +22,7 @@ from dagloom.messages.rpc import (
     WorkerExited,
     WorkerExitedReply,
 )
+from dagloom.storage.base import FINISHED_STATUSES
 
 if TYPE_CHECKING:
     from dagloom.instance import DagloomInstance
@@ -79,18 +80,17 @@ class RunLauncher(Actor[RunLauncherRequest, RunLauncherReply]):
         """Record `run`, whose worker exited under it: CANCELED with the message `canceled`
         if it was being terminated, else FAILURE because of `failure`.
 
-        Idempotent, as `record_run_end` is: a run the worker finished is left alone.
+        Idempotent: storage refuses the end of a run that has ended already.
         """
+        if run.status in FINISHED_STATUSES:
+            return  # its worker ended it (the usual case): nothing to record, nor to refuse
         if terminating:
-            await record_run_end(self._instance, run, EventType.RUN_CANCELED, canceled)
+            event = run_end_event(run, EventType.RUN_CANCELED, canceled)
         else:
-            await record_run_end(
-                self._instance,
-                run,
-                EventType.RUN_FAILURE,
-                f"Run failed: {failure}.",
-                DagloomError(failure),
+            event = run_end_event(
+                run, EventType.RUN_FAILURE, f"Run failed: {failure}.", DagloomError(failure)
             )
+        await self._instance.transition_run(run.run_id, event)
 
     async def _notify_self(self, message: RunEnded | WorkerExited) -> None:
         """Put a monitor's finding in this launcher's own inbox; dropped once it is closed."""

@@ -1,22 +1,22 @@
-"""Building the launcher an instance's `run_launcher` section configures."""
+"""The run launcher family: each launcher's config model, what it is built from, and
+building the one an instance's `run_launcher` section (or a topology's `launcher`) names."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from dagloom._components import ComponentFamily, KeyPath, build_component
 from dagloom.actors.job_source import JobSource, LoaderJobSource
 from dagloom.actors.run_launcher.base import RunLauncher
-from dagloom.actors.run_launcher.in_process import InProcessRunLauncher
-from dagloom.actors.run_launcher.subprocess_launcher import SubprocessRunLauncher
-from dagloom.actors.run_launcher.warm_pool import WarmPoolRunLauncher
-from dagloom.errors import ConfigError
 from dagloom.execution.origin import CodeOrigin
 
 if TYPE_CHECKING:
     from dagloom.instance import DagloomInstance
+    from dagloom.transport import ActorRef
 
 
 class _Config(BaseModel):
@@ -24,27 +24,98 @@ class _Config(BaseModel):
 
 
 class InProcessRunLauncherConfig(_Config):
+    """`run_launcher: {class: in_process, config: ...}`."""
+
     heartbeat_interval_seconds: float = Field(default=30.0, gt=0)
 
 
 class SubprocessRunLauncherConfig(_Config):
+    """`run_launcher: {class: subprocess, config: ...}` (Dagster's `DefaultRunLauncher`)."""
+
     terminate_grace_seconds: float = Field(default=10.0, ge=0)
     heartbeat_interval_seconds: float = Field(default=30.0, gt=0)
 
 
 class WarmPoolRunLauncherConfig(_Config):
+    """`run_launcher: {class: warm_pool, config: ...}`."""
+
     size: int = Field(default=2, ge=1)
     host: str = "127.0.0.1"
     start_timeout_seconds: float = Field(default=120.0, gt=0)
     heartbeat_interval_seconds: float = Field(default=30.0, gt=0)
 
 
-_MODELS: dict[str, type[_Config]] = {
-    "InProcessRunLauncher": InProcessRunLauncherConfig,
-    "SubprocessRunLauncher": SubprocessRunLauncherConfig,
-    "DefaultRunLauncher": SubprocessRunLauncherConfig,  # Dagster's name for one per run
-    "WarmPoolRunLauncher": WarmPoolRunLauncherConfig,
-}
+class WorkerPoolRunLauncherConfig(_Config):
+    """`launcher: {kind: worker_pool}` in a topology: the workers are its worker nodes'."""
+
+    call_timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+@dataclass(frozen=True, slots=True)
+class LauncherContext:
+    """What a run launcher's `from_config` gets besides its config: the instance, where each
+    code location's code is (for worker processes), the jobs of an in-process worker
+    (default: imported from `origins`), the run workers of a topology's worker nodes, and
+    the actor's name."""
+
+    instance: DagloomInstance
+    origins: Mapping[str, CodeOrigin] = field(default_factory=dict)
+    jobs: JobSource | None = None
+    workers: Sequence[ActorRef[Any, Any]] = ()
+    name: str = "run_launcher"
+
+    def job_source(self) -> JobSource:
+        """`jobs`, else a source importing each location of `origins` itself."""
+        return self.jobs if self.jobs is not None else LoaderJobSource(self.origins)
+
+
+_LAUNCHERS = "dagloom.actors.run_launcher"
+
+RUN_LAUNCHERS = ComponentFamily(
+    section="run_launcher",
+    requirement="a RunLauncher (dagloom.actors.run_launcher.RunLauncher subclass)",
+    accepts=lambda cls: issubclass(cls, RunLauncher),
+    builtins={
+        name: target
+        for names, target in (
+            (
+                ("in_process", "InProcessRunLauncher"),
+                f"{_LAUNCHERS}.in_process:InProcessRunLauncher",
+            ),
+            (
+                ("subprocess", "SubprocessRunLauncher", "DefaultRunLauncher"),
+                f"{_LAUNCHERS}.subprocess_launcher:SubprocessRunLauncher",
+            ),
+            (("warm_pool", "WarmPoolRunLauncher"), f"{_LAUNCHERS}.warm_pool:WarmPoolRunLauncher"),
+            (
+                ("worker_pool", "WorkerPoolRunLauncher"),
+                "dagloom.topology.dispatch:WorkerPoolRunLauncher",
+            ),
+        )
+        for name in names
+    },
+)
+"""The run launchers, by short name and class name; a user's is a `RunLauncher` subclass
+(with `config_model` and `from_config(config, LauncherContext)`), named by `module` and
+`class`."""
+
+
+def make_run_launcher(
+    module: str | None,
+    class_name: str,
+    config: Mapping[str, Any] | None,
+    context: LauncherContext,
+    *,
+    path: KeyPath | None = None,
+    source: str | None = None,
+) -> RunLauncher:
+    """The launcher `{module, class, config}` describes, built for `context`; `ConfigError`
+    names `source` and the key path (under `path`, default `run_launcher`) at fault."""
+    launcher = build_component(
+        RUN_LAUNCHERS, module, class_name, config, context, path=path, source=source
+    )
+    assert isinstance(launcher, RunLauncher)  # the family accepts RunLaunchers only
+    return launcher
 
 
 def build_run_launcher(
@@ -52,64 +123,22 @@ def build_run_launcher(
     origins: Mapping[str, CodeOrigin],
     *,
     jobs: JobSource | None = None,
+    workers: Sequence[ActorRef[Any, Any]] = (),
     name: str = "run_launcher",
 ) -> RunLauncher:
     """The launcher the instance's `run_launcher` section configures.
 
-    Absent, it is a `WarmPoolRunLauncher` (an `InProcessRunLauncher` on an ephemeral
-    instance, whose storage no other process can reach). `origins` names each code
-    location's code for worker processes; `jobs` (default: loaded from `origins`) serves the
-    in-process launcher. Raises `ConfigError` naming `run_launcher.class` or the config key
+    Absent, it is `warm_pool` (`in_process` on an ephemeral instance, whose storage no other
+    process can reach). `origins` names each code location's code for worker processes;
+    `jobs` (default: loaded from `origins`) serves an in-process worker. Raises
+    `ConfigError` naming the file and `run_launcher.module`, `.class` or the config key
     path at fault. Builds the actor only; the wiring runs it.
     """
+    context = LauncherContext(instance, origins, jobs, workers, name)
     spec = instance.config.run_launcher
-    class_name = spec.class_name if spec is not None else None
-    raw: dict[str, Any] = dict(spec.config) if spec is not None else {}
-    if class_name is None:
-        class_name = "InProcessRunLauncher" if instance.is_ephemeral else "WarmPoolRunLauncher"
-    model = _MODELS.get(class_name)
-    if model is None:
-        raise ConfigError(
-            "unknown run launcher",
-            source=instance.config_source,
-            problems=[
-                (("run_launcher", "class"), f"{class_name!r}; expected one of {sorted(_MODELS)}")
-            ],
-        )
-    try:
-        config = model.model_validate(raw)
-    except ValidationError as exc:
-        from dagloom.instance.config import problems_of
-
-        raise ConfigError(
-            "invalid run launcher config",
-            source=instance.config_source,
-            problems=problems_of(exc, ("run_launcher", "config")),
-        ) from exc
-    match config:
-        case InProcessRunLauncherConfig():
-            return InProcessRunLauncher(
-                instance,
-                jobs or LoaderJobSource(origins),
-                name=name,
-                heartbeat_interval=config.heartbeat_interval_seconds,
-            )
-        case SubprocessRunLauncherConfig():
-            return SubprocessRunLauncher(
-                instance,
-                origins,
-                name=name,
-                terminate_grace=config.terminate_grace_seconds,
-                heartbeat_interval=config.heartbeat_interval_seconds,
-            )
-        case WarmPoolRunLauncherConfig():
-            return WarmPoolRunLauncher(
-                instance,
-                origins,
-                size=config.size,
-                host=config.host,
-                name=name,
-                start_timeout=config.start_timeout_seconds,
-                heartbeat_interval=config.heartbeat_interval_seconds,
-            )
-    raise AssertionError(f"no launcher for {type(config).__name__}")
+    if spec is None:
+        default = "in_process" if instance.is_ephemeral else "warm_pool"
+        return make_run_launcher(None, default, {}, context)
+    return make_run_launcher(
+        spec.module, spec.class_name, spec.config, context, source=instance.config_source
+    )

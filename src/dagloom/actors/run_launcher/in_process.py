@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 from anyio.abc import TaskStatus
+from pydantic import BaseModel
 
 from dagloom.actors._runtime import Clock
 from dagloom.actors.job_source import JobSource
 from dagloom.actors.run_launcher.base import RunLauncher
+from dagloom.actors.run_launcher.config import InProcessRunLauncherConfig, LauncherContext
 from dagloom.actors.run_worker import RunWorker
 from dagloom.messages.rpc import (
     ExecuteRunReply,
@@ -82,3 +84,17 @@ class InProcessRunLauncher(RunLauncher):
         stopped = await self._worker_ref.ask(StopRunRequest(run_id=run_id))
         assert isinstance(stopped, StopRunReply)
         return TerminateRunReply(terminated=stopped.stopped)
+
+    config_model: ClassVar[type[BaseModel]] = InProcessRunLauncherConfig
+
+    @classmethod
+    def from_config(
+        cls, config: InProcessRunLauncherConfig, context: LauncherContext
+    ) -> InProcessRunLauncher:
+        """The launcher `run_launcher: {class: in_process, config}` configures."""
+        return cls(
+            context.instance,
+            context.job_source(),
+            name=context.name,
+            heartbeat_interval=config.heartbeat_interval_seconds,
+        )

@@ -6,15 +6,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 from anyio.abc import Process, TaskStatus
+from pydantic import BaseModel
 
 from dagloom.actors._runtime import Clock
 from dagloom.actors.job_source import pick_location, unknown_location
 from dagloom.actors.run_launcher._process import check_shareable, log_path, worker_command
 from dagloom.actors.run_launcher.base import RunLauncher
+from dagloom.actors.run_launcher.config import LauncherContext, SubprocessRunLauncherConfig
 from dagloom.execution.origin import CodeOrigin
 from dagloom.messages.rpc import LaunchRunReply, TerminateRunReply, WorkerExited
 
@@ -130,3 +132,18 @@ class SubprocessRunLauncher(RunLauncher):
                 failure=f"its worker process exited with code {exit_code} (log: {log})",
             )
         await self._report_end(run_id)
+
+    config_model: ClassVar[type[BaseModel]] = SubprocessRunLauncherConfig
+
+    @classmethod
+    def from_config(
+        cls, config: SubprocessRunLauncherConfig, context: LauncherContext
+    ) -> SubprocessRunLauncher:
+        """The launcher `run_launcher: {class: subprocess, config}` configures."""
+        return cls(
+            context.instance,
+            context.origins,
+            name=context.name,
+            terminate_grace=config.terminate_grace_seconds,
+            heartbeat_interval=config.heartbeat_interval_seconds,
+        )

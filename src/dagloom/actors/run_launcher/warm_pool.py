@@ -8,15 +8,17 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 from anyio.abc import Process, TaskStatus
+from pydantic import BaseModel
 
 from dagloom.actors._runtime import Clock
 from dagloom.actors.run_launcher._process import check_shareable, log_path, worker_command
 from dagloom.actors.run_launcher.base import RunLauncher
-from dagloom.actors.run_worker import RunWorker, record_run_end
+from dagloom.actors.run_launcher.config import LauncherContext, WarmPoolRunLauncherConfig
+from dagloom.actors.run_worker import RunWorker, run_end_event
 from dagloom.errors import ActorUnavailableError, DagloomError
 from dagloom.execution.origin import CodeOrigin
 from dagloom.messages import EventType
@@ -30,6 +32,7 @@ from dagloom.messages.rpc import (
     TerminateRunReply,
     WorkerExited,
 )
+from dagloom.storage.base import FINISHED_STATUSES
 from dagloom.transport import GrpcRef, GrpcTransport
 
 if TYPE_CHECKING:
@@ -214,12 +217,14 @@ class WarmPoolRunLauncher(RunLauncher):
             stopped = False
         if not stopped:
             run = await self._instance.get_run(run_id)
-            if run is not None:
-                await record_run_end(
-                    self._instance,
-                    run,
-                    EventType.RUN_CANCELED,
-                    f"Run canceled; its worker {member.name} was not executing it.",
+            if run is not None and run.status not in FINISHED_STATUSES:
+                await self._instance.transition_run(
+                    run_id,
+                    run_end_event(
+                        run,
+                        EventType.RUN_CANCELED,
+                        f"Run canceled; its worker {member.name} was not executing it.",
+                    ),
                 )
         return TerminateRunReply(terminated=True)
 
@@ -247,6 +252,23 @@ class WarmPoolRunLauncher(RunLauncher):
     async def _restart(self, name: str) -> None:
         assert self._children is not None
         await self._children.start(self._member, name)
+
+    config_model: ClassVar[type[BaseModel]] = WarmPoolRunLauncherConfig
+
+    @classmethod
+    def from_config(
+        cls, config: WarmPoolRunLauncherConfig, context: LauncherContext
+    ) -> WarmPoolRunLauncher:
+        """The launcher `run_launcher: {class: warm_pool, config}` configures."""
+        return cls(
+            context.instance,
+            context.origins,
+            size=config.size,
+            host=config.host,
+            name=context.name,
+            start_timeout=config.start_timeout_seconds,
+            heartbeat_interval=config.heartbeat_interval_seconds,
+        )
 
 
 def _served_name(process: Process) -> str:

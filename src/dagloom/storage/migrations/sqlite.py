@@ -120,4 +120,9 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
         ),
         cleanup=("DROP TABLE events",),
     ),
+    Migration(
+        version=4,
+        description="the error a failed run failed with, on the run",
+        statements=("ALTER TABLE runs ADD COLUMN failure BLOB",),
+    ),
 )

@@ -670,6 +670,11 @@ class Run(betterproto2.Message):
     empty: every step
     """
 
+    failure: "ErrorInfo | None" = betterproto2.field(30, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    why the run failed, stored with its RUN_FAILURE (unset otherwise)
+    """
+
 
 default_message_pool.register_message("dagloom.v1", "Run", Run)
 

@@ -16,6 +16,8 @@ __all__ = (
     "ApiLaunchRunRequest",
     "ApiListJobsReply",
     "ApiListJobsRequest",
+    "ApiReloadLocationReply",
+    "ApiReloadLocationRequest",
     "ApiStreamEventsRequest",
     "AssetSnapshot",
     "CancelRunReply",
@@ -230,6 +232,34 @@ class ApiListJobsRequest(betterproto2.Message):
 
 
 default_message_pool.register_message("dagloom.v1.rpc", "ApiListJobsRequest", ApiListJobsRequest)
+
+
+@dataclass(eq=False, repr=False)
+class ApiReloadLocationReply(betterproto2.Message):
+    snapshot: "LocationSnapshot | None" = betterproto2.field(
+        1, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    load_error set when the new code did not import
+    """
+
+
+default_message_pool.register_message(
+    "dagloom.v1.rpc", "ApiReloadLocationReply", ApiReloadLocationReply
+)
+
+
+@dataclass(eq=False, repr=False)
+class ApiReloadLocationRequest(betterproto2.Message):
+    location_name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    may be empty when the workspace has one location
+    """
+
+
+default_message_pool.register_message(
+    "dagloom.v1.rpc", "ApiReloadLocationRequest", ApiReloadLocationRequest
+)
 
 
 @dataclass(eq=False, repr=False)
@@ -987,6 +1017,24 @@ class DagloomApiStub(betterproto2_grpclib.ServiceStub):
             metadata=metadata,
         )
 
+    async def reload_location(
+        self,
+        message: "ApiReloadLocationRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "ApiReloadLocationReply":
+
+        return await self._unary_unary(
+            "/dagloom.v1.rpc.DagloomApi/ReloadLocation",
+            message,
+            ApiReloadLocationReply,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
 
 class HealthStub(betterproto2_grpclib.ServiceStub):
     """
@@ -1330,6 +1378,12 @@ class DagloomApiBase(betterproto2_grpclib.ServiceBase):
 
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
+    async def reload_location(
+        self, message: "ApiReloadLocationRequest"
+    ) -> "ApiReloadLocationReply":
+
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
     async def __rpc_launch_run(
         self, stream: "grpclib.server.Stream[ApiLaunchRunRequest, ApiLaunchRunReply]"
     ) -> None:
@@ -1373,6 +1427,14 @@ class DagloomApiBase(betterproto2_grpclib.ServiceBase):
         response = await self.list_jobs(request)
         await stream.send_message(response)
 
+    async def __rpc_reload_location(
+        self, stream: "grpclib.server.Stream[ApiReloadLocationRequest, ApiReloadLocationReply]"
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        response = await self.reload_location(request)
+        await stream.send_message(response)
+
     def __mapping__(self) -> "dict[str, grpclib.const.Handler]":
         return {
             "/dagloom.v1.rpc.DagloomApi/LaunchRun": grpclib.const.Handler(
@@ -1404,6 +1466,12 @@ class DagloomApiBase(betterproto2_grpclib.ServiceBase):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 ApiListJobsRequest,
                 ApiListJobsReply,
+            ),
+            "/dagloom.v1.rpc.DagloomApi/ReloadLocation": grpclib.const.Handler(
+                self.__rpc_reload_location,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                ApiReloadLocationRequest,
+                ApiReloadLocationReply,
             ),
         }
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from dagloom.daemon._tags import PRIORITY_TAGS, tag_value
+
 
 @dataclass(frozen=True, slots=True)
 class TagConcurrencyLimit:
@@ -20,6 +22,12 @@ class TagConcurrencyLimit:
     limit: int
     value: str | None = None
     per_value: bool = False
+
+    def __post_init__(self) -> None:
+        if self.limit < 0:
+            raise ValueError(f"tag concurrency limit for {self.key!r} is negative: {self.limit}")
+        if self.value is not None and self.per_value:
+            raise ValueError(f"tag limit for {self.key!r}: give value or per_value, not both")
 
     def bucket(self, tags: Mapping[str, str]) -> str | None:
         """Which counter a run with `tags` falls in under this limit; None: not limited."""
@@ -39,6 +47,24 @@ class QueuedRun:
     tags: Mapping[str, str]
 
 
+def run_priority(tags: Mapping[str, str]) -> int:
+    """A run's queue priority: its `dagloom/priority` tag, else `dagster/priority`, as an
+    integer; 0 when neither is set or the value is not an integer (as Dagster reads it)."""
+    found = tag_value(tags, PRIORITY_TAGS)
+    if found is None:
+        return 0
+    try:
+        return int(found[1].strip())
+    except ValueError:
+        return 0
+
+
+def admission_order(queued: Sequence[QueuedRun]) -> list[QueuedRun]:
+    """`queued` (in submission order) in the order admission considers it: higher priority
+    first, submission order within a priority."""
+    return sorted(queued, key=lambda run: -run_priority(run.tags))
+
+
 def runs_to_admit(
     queued: Sequence[QueuedRun],
     in_progress: Sequence[Mapping[str, str]],
@@ -46,13 +72,21 @@ def runs_to_admit(
     max_concurrent_runs: int | None,
     tag_limits: Sequence[TagConcurrencyLimit] = (),
 ) -> list[str]:
-    """The ids of the queued runs to launch now, in submission order.
+    """The ids of the queued runs to launch now, in the order to launch them.
 
-    `queued` is in submission order; `in_progress` holds the tags of each run already
-    launched and not finished. At most `max_concurrent_runs` runs are in progress after
-    admission (None or negative: no limit). A run that would exceed a tag limit stays
-    queued, and runs behind it that the limit does not concern may go ahead of it, so one
-    busy tag never blocks the whole queue; the global limit, by contrast, stops admission.
+    `queued` is in submission order; runs are considered in `admission_order` (priority
+    tags first). `in_progress` holds the tags of each run already launched and not finished
+    (STARTING, STARTED, CANCELING). At most `max_concurrent_runs` runs are in progress after
+    admission (None or negative: no limit; 0: the queue is paused), and for each
+    `TagConcurrencyLimit` at most `limit` runs are in progress in each of its buckets, the
+    in-progress runs included (so limits already exceeded admit nothing more). A run that
+    would exceed a tag limit stays queued, and runs behind it that the limit does not
+    concern go ahead of it, so one busy tag never blocks the whole queue; once the global
+    limit is reached admission stops.
+
+    Greedy in admission order, hence maximal: every run left out would, at its turn, have
+    broken a limit given the in-progress runs and the runs admitted before it. Pure: the
+    same input gives the same output.
     """
     room: int | None = None
     if max_concurrent_runs is not None and max_concurrent_runs >= 0:
@@ -64,7 +98,7 @@ def runs_to_admit(
             if bucket is not None:
                 counts[(i, bucket)] = counts.get((i, bucket), 0) + 1
     admitted: list[str] = []
-    for run in queued:
+    for run in admission_order(queued):
         if room is not None and len(admitted) >= room:
             break
         hits = [

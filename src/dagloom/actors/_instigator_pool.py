@@ -1,0 +1,274 @@
+"""Warm processes that evaluate a code location's schedules and sensors, each under a timeout.
+
+A schedule or sensor function is user code that may block for ever (a sensor polling a
+database that hangs). A thread running it cannot be stopped, so the code location runs them
+in child processes instead: each imports the location's code once, then evaluates ticks one
+at a time; one that runs past its timeout is killed, so nothing of it is left running.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import signal
+from dataclasses import dataclass
+from multiprocessing.context import SpawnProcess
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+import anyio.to_thread
+import structlog
+
+from dagloom.errors import UserCodeError, UserCodeTimeoutError
+from dagloom.execution.events import error_info
+from dagloom.messages import ErrorInfo
+from dagloom.messages.rpc import EvaluateScheduleRequest, EvaluateSensorRequest, TickResult
+
+if TYPE_CHECKING:
+    from dagloom.execution.origin import CodeOrigin
+
+__all__ = ["EvaluationSettings", "InstigatorKind", "InstigatorPool"]
+
+InstigatorKind = Literal["schedule", "sensor"]
+
+IMPORT_TIMEOUT_FLOOR = 60.0
+"""Seconds a new worker may always take to import the code, whatever the evaluation timeout:
+the location imported the same code already, and a short tick timeout must not turn a slow
+import into workers killed one after another."""
+
+_READY = "ready"
+_LOAD_ERROR = "load_error"
+_TICK = "tick"
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationSettings:
+    """How a code location evaluates schedules and sensors.
+
+    `timeout_seconds` bounds one evaluation (a new worker's import of the code before its
+    first one may take at least `IMPORT_TIMEOUT_FLOOR`); past it the worker process is
+    killed and the tick fails with `UserCodeTimeoutError`. `processes` is how many
+    evaluations run at once, each in its own warm worker process; more wait their turn
+    (outside the location's inbox).
+    """
+
+    timeout_seconds: float = 60.0
+    processes: int = 2
+
+    def __post_init__(self) -> None:
+        if not self.timeout_seconds > 0:
+            raise ValueError(f"timeout_seconds must be positive, not {self.timeout_seconds}")
+        if self.processes < 1:
+            raise ValueError(f"processes must be at least 1, not {self.processes}")
+
+
+class _WorkerGone(Exception):
+    """The worker process ended (or its pipe broke) before it answered."""
+
+
+class _Worker:
+    """One evaluation process and the parent's end of its pipe; used by one task at a time."""
+
+    __slots__ = ("_child", "conn", "generation", "killed", "process", "ready")
+
+    def __init__(self, source: CodeOrigin, location_name: str, generation: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.conn, self._child = context.Pipe(duplex=True)
+        # `spawn`, since the parent runs an event loop and threads that `fork` would copy in
+        # an unusable state; daemonic, so it never outlives the node.
+        self.process: SpawnProcess = context.Process(
+            target=_serve,
+            args=(self._child, source),
+            name=f"dagloom-evaluator-{location_name}",
+            daemon=True,
+        )
+        self.generation = generation
+        self.ready = False
+        self.killed = False
+
+    def start(self) -> None:
+        """Start the process; blocks for the ~2-25 ms a spawn takes, so callers on an event
+        loop run it in a thread."""
+        self.process.start()
+        self._child.close()
+
+    async def receive(self) -> tuple[str, bytes]:
+        """The worker's next message.
+
+        Waits without a thread, on the pipe becoming readable (the message is then read
+        whole: the worker writes it in one go). Raises `_WorkerGone` if the process ended
+        first. Cancelling it reads nothing.
+        """
+        await anyio.wait_readable(self.conn.fileno())
+        try:
+            kind, data = self.conn.recv()
+        except (EOFError, OSError) as exc:
+            raise _WorkerGone(self._gone()) from exc
+        return str(kind), bytes(data)
+
+    def send(self, kind: InstigatorKind, request: bytes, now: float) -> None:
+        """Hand the worker one evaluation; does not wait for it (a request is a few hundred
+        bytes, well within a pipe's buffer)."""
+        try:
+            self.conn.send((kind, request, now))
+        except OSError as exc:
+            raise _WorkerGone(self._gone()) from exc
+
+    def _gone(self) -> str:
+        self.process.join(timeout=0)  # a poll: the loop never waits on a dying process
+        code = self.process.exitcode
+        return "its evaluation process ended" + ("" if code is None else f" (exit code {code})")
+
+    async def kill(self) -> None:
+        """Kill the process and wait until it is gone; idempotent, safe under cancellation."""
+        if self.killed:
+            return
+        self.killed = True
+        with anyio.CancelScope(shield=True):
+            if self.process.pid is None:  # never started
+                self.conn.close()
+                self._child.close()
+                return
+            if self.process.is_alive():
+                self.process.kill()
+                with anyio.move_on_after(5.0):
+                    await anyio.wait_readable(self.process.sentinel)
+            self.process.join(timeout=1.0)
+            self.conn.close()
+            self.process.close()
+
+
+class InstigatorPool:
+    """Evaluates one location's schedules and sensors in warm worker processes.
+
+    At most `settings.processes` evaluations run at once; later ones wait in the caller's
+    task. Workers start on first use and import the code once; one is killed (and later
+    replaced) when an evaluation runs past `settings.timeout_seconds` or the worker dies.
+    `reset` makes later evaluations use freshly imported code. `evaluate` never raises for
+    what user code does; cancelling it kills the worker it was using.
+    """
+
+    def __init__(
+        self, location_name: str, source: CodeOrigin, settings: EvaluationSettings
+    ) -> None:
+        self.location_name = location_name
+        self.source = source
+        self.settings = settings
+        self._idle: list[_Worker] = []
+        self._live: set[_Worker] = set()
+        self._generation = 0
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._log = structlog.get_logger("dagloom.actors").bind(location=location_name)
+
+    async def evaluate(
+        self,
+        kind: InstigatorKind,
+        name: str,
+        request: EvaluateScheduleRequest | EvaluateSensorRequest,
+        now: float,
+    ) -> TickResult:
+        """One tick of the schedule or sensor `name`, evaluated in a worker process.
+
+        Blocks until the tick ends, its timeout passes, or its worker dies; each of these
+        is a TickResult (the last two with an error naming the instigator).
+        """
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.settings.processes)
+        async with self._limiter:
+            worker = self._idle.pop() if self._idle else self._new_worker()
+            keep = False
+            try:
+                if worker.process.pid is None:
+                    await anyio.to_thread.run_sync(worker.start)
+                result, keep = await self._evaluate_in(worker, kind, name, bytes(request), now)
+                return result
+            finally:
+                if keep and worker.generation == self._generation:
+                    self._idle.append(worker)
+                else:
+                    self._live.discard(worker)
+                    await worker.kill()
+
+    async def _evaluate_in(
+        self, worker: _Worker, kind: InstigatorKind, name: str, request: bytes, now: float
+    ) -> tuple[TickResult, bool]:
+        timeout = self.settings.timeout_seconds
+        import_timeout = max(timeout, IMPORT_TIMEOUT_FLOOR)
+        try:
+            if not worker.ready:
+                with anyio.move_on_after(import_timeout) as importing:
+                    ready, data = await worker.receive()
+                if importing.cancelled_caught:
+                    return self._timed_out(kind, name, "importing its code", import_timeout), False
+                if ready == _LOAD_ERROR:
+                    return TickResult(error=ErrorInfo.parse(data)), False
+                worker.ready = True
+            worker.send(kind, request, now)
+            with anyio.move_on_after(timeout) as evaluating:
+                _, data = await worker.receive()
+        except _WorkerGone as exc:
+            error = UserCodeError(f"evaluating {kind} {name!r} failed: {exc}")
+            self._log.warning("instigator_worker_died", kind=kind, name=name, error=str(exc))
+            return TickResult(error=error_info(error)), False
+        if evaluating.cancelled_caught:
+            return self._timed_out(kind, name, "evaluating", timeout), False
+        return TickResult.parse(data), True
+
+    def _timed_out(self, kind: InstigatorKind, name: str, doing: str, timeout: float) -> TickResult:
+        self._log.warning("instigator_timed_out", kind=kind, name=name, timeout=timeout)
+        error = UserCodeTimeoutError(
+            f"{kind} {name!r} of code location {self.location_name!r} timed out after "
+            f"{timeout:g} s {doing}; its evaluation process was killed",
+            kind=kind,
+            name=name,
+            timeout_seconds=timeout,
+        )
+        return TickResult(error=error_info(error))
+
+    def _new_worker(self) -> _Worker:
+        worker = _Worker(self.source, self.location_name, self._generation)
+        self._live.add(worker)
+        return worker
+
+    async def reset(self) -> None:
+        """Use freshly imported code from now on: idle workers are killed now, busy ones
+        when their evaluation ends."""
+        self._generation += 1
+        idle, self._idle = self._idle, []
+        for worker in idle:
+            self._live.discard(worker)
+            await worker.kill()
+
+    async def aclose(self) -> None:
+        """Kill every worker, busy or idle; idempotent. The pool may be used again after."""
+        self._idle = []
+        live, self._live = self._live, set()
+        for worker in live:
+            await worker.kill()
+
+
+def _serve(conn: multiprocessing.connection.Connection, source: CodeOrigin) -> None:
+    """A worker process's life: import the code, say so, then evaluate ticks until the pipe
+    closes. Interrupts are the parent's to handle (it kills this process), so SIGINT from a
+    terminal's Ctrl-C is ignored here."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from dagloom.actors.code_location import evaluate_schedule, evaluate_sensor
+    from dagloom.code.snapshot import load_error_info
+    from dagloom.errors import CodeLocationLoadError
+
+    try:
+        definitions = source.load()
+    except CodeLocationLoadError as exc:
+        conn.send((_LOAD_ERROR, bytes(load_error_info(exc))))
+        return
+    conn.send((_READY, b""))
+    while True:
+        try:
+            kind, request, now = conn.recv()
+        except EOFError:
+            return
+        if kind == "schedule":
+            result = evaluate_schedule(definitions, EvaluateScheduleRequest.parse(request), now=now)
+        else:
+            result = evaluate_sensor(definitions, EvaluateSensorRequest.parse(request))
+        conn.send((_TICK, bytes(result)))
