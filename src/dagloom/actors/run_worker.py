@@ -194,20 +194,30 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         if self._coordinator is not None:
             await self._coordinator.tell(RunEnded(run_id=run.run_id, status=status))
 
+    def _end_not_recorded(self, run: Run, lost: StorageError) -> None:
+        """Storage is unreachable even for the run's end: the worker lives on (a server keeps
+        serving) and says so; a one-run worker process exits 1 with `unrecorded`."""
+        self._log.error("run_end_not_recorded", run_id=run.run_id, actor=self.name, error=str(lost))
+        self.unrecorded.append(lost)
+
     async def _record_stopped(self, run: Run) -> RunStatus:
         """Record CANCELED a run stopped before its executor recorded an end (which it does
         once it has started executing); return the status storage kept."""
-        stored = await self._instance.get_run(run.run_id)
-        if stored is not None and stored.status in FINISHED_STATUSES:
-            return stored.status
-        moved = await self._instance.transition_run(
-            run.run_id,
-            run_end_event(
-                run,
-                EventType.RUN_CANCELED,
-                f'Run of "{run.job_name}" was canceled before it started executing.',
-            ),
-        )
+        try:
+            stored = await self._instance.get_run(run.run_id)
+            if stored is not None and stored.status in FINISHED_STATUSES:
+                return stored.status
+            moved = await self._instance.transition_run(
+                run.run_id,
+                run_end_event(
+                    run,
+                    EventType.RUN_CANCELED,
+                    f'Run of "{run.job_name}" was canceled before it started executing.',
+                ),
+            )
+        except StorageError as lost:
+            self._end_not_recorded(run, lost)
+            return RunStatus.CANCELED
         return moved.status
 
     async def _execute(self, run: Run) -> RunStatus | None:
@@ -256,12 +266,7 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
                     ),
                 )
             except StorageError as lost:
-                # Storage is unreachable even for the run's end: the worker lives on (a
-                # server keeps serving), and says so; a one-run worker process exits 1.
-                self._log.error(
-                    "run_end_not_recorded", run_id=run.run_id, actor=self.name, error=str(lost)
-                )
-                self.unrecorded.append(lost)
+                self._end_not_recorded(run, lost)
                 return RunStatus.FAILURE
             return moved.status
         return RunStatus.SUCCESS if result.success else RunStatus.FAILURE
