@@ -16,6 +16,7 @@ DagloomError
 ├── RunClaimRefusedError     a stored run could not be claimed for execution: it moved on
 ├── SnapshotMismatchError    a worker's loaded code is not the code a run was validated against
 ├── StorageError             storage unreachable, corrupt, or of an unknown schema
+│   ├── StorageUnavailableError   a fault that may pass: connection lost, locked, disk full
 │   └── SchemaVersionError   the database's schema is newer or older than this code knows
 └── ActorUnavailableError    a remote actor did not answer
 """
@@ -189,11 +190,28 @@ class SnapshotMismatchError(DagloomError):
 
 
 class StorageError(DagloomError):
-    """Storage could not be opened or used; `location` says which database."""
+    """Storage could not be opened or used; `location` says which database and `operation`
+    what was being done ("writing", "reading", ...), when known.
 
-    def __init__(self, message: str, *, location: str | None = None) -> None:
+    Every fault of a storage backend reaches callers as one of these, raised from the driver's
+    own exception, never as the driver's exception itself.
+    """
+
+    def __init__(
+        self, message: str, *, location: str | None = None, operation: str | None = None
+    ) -> None:
         super().__init__(message if location is None else f"{location}: {message}")
         self.location = location
+        self.operation = operation
+
+
+class StorageUnavailableError(StorageError):
+    """A storage fault that may pass if the operation is tried again: the connection was
+    lost, the database stayed locked past its timeout, the disk was full.
+
+    Storage retries these itself for a bounded time before raising one; a caller that gets
+    one knows that time has passed.
+    """
 
 
 class SchemaVersionError(StorageError):

@@ -196,19 +196,22 @@ async def test_a_corrupt_database_in_the_home_gives_one_clear_error(tmp_path: Pa
             pass
 
 
-async def test_a_failed_write_keeps_events_for_the_next_flush(tmp_path: Path) -> None:
+async def test_a_failed_write_fails_every_later_flush_with_its_error(tmp_path: Path) -> None:
+    # Storage retries a write itself; one that still fails fails the sink for good, and
+    # its events stay pending rather than being written out of order later.
     async with DagloomInstance.open(tmp_path) as instance:
         sink = instance.event_sink("r", batch_size=1000)
         sink.emit(row_of(Event(run_id="r", event_type=EventType.RUN_START)))
         database = instance.event_log_storage.database  # type: ignore[attr-defined]
         writer, database._writer = database._writer, None
-        with pytest.raises(StorageError, match="not open"):
+        with pytest.raises(StorageError, match="not open") as first:
             await sink.flush()
         assert sink.pending == 1
         database._writer = writer
-        await sink.flush()
-        assert sink.pending == 0
-        assert len(await instance.get_events("r")) == 1
+        with pytest.raises(StorageError) as again:
+            await sink.flush()
+        assert again.value is first.value and sink.pending == 1
+        assert await instance.get_events("r") == []
 
 
 async def test_a_keeping_sink_keeps_every_event_and_writes_each_once(tmp_path: Path) -> None:

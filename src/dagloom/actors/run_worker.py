@@ -12,7 +12,7 @@ from anyio.abc import TaskStatus
 
 from dagloom.actors._runtime import Actor, Clock
 from dagloom.actors.job_source import JobSource, OriginSource
-from dagloom.errors import RunClaimRefusedError
+from dagloom.errors import RunClaimRefusedError, StorageError
 from dagloom.execution.events import error_info
 from dagloom.messages import Event, EventType, LogLevel, Run, RunFailureData, RunStatus
 from dagloom.messages.rpc import (
@@ -73,6 +73,10 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
     not the one stored on the run (`SnapshotMismatchError`, after the source reloaded it
     where it can) ends the run as FAILURE, with a message naming both ids.
 
+    A storage error never ends the worker: a heartbeat that fails is logged and tried again
+    at the next beat, and a run whose end cannot be stored is logged and its error kept in
+    `unrecorded` (a one-run worker process exits non-zero with it).
+
     While a run executes, its task writes a heartbeat into the run's tags every
     `heartbeat_interval` seconds (`dagloom/heartbeat`, with `dagloom/run_worker` naming the
     worker): tags rather than the daemon-heartbeat table because run monitoring asks about
@@ -109,6 +113,8 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         self._max_runs = max_concurrent_runs
         self._heartbeat_interval = heartbeat_interval
         self._runs: dict[str, anyio.CancelScope] = {}
+        self.unrecorded: list[StorageError] = []
+        """Storage errors that kept a failed run's end from being stored (see `_execute`)."""
         self._idle = anyio.Event()
         self._log = structlog.get_logger("dagloom.actors")
 
@@ -191,20 +197,30 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         if self._coordinator is not None:
             await self._coordinator.tell(RunEnded(run_id=run.run_id, status=status))
 
+    def _end_not_recorded(self, run: Run, lost: StorageError) -> None:
+        """Storage is unreachable even for the run's end: the worker lives on (a server keeps
+        serving) and says so; a one-run worker process exits 1 with `unrecorded`."""
+        self._log.error("run_end_not_recorded", run_id=run.run_id, actor=self.name, error=str(lost))
+        self.unrecorded.append(lost)
+
     async def _record_stopped(self, run: Run) -> RunStatus:
         """Record CANCELED a run stopped before its executor recorded an end (which it does
         once it has started executing); return the status storage kept."""
-        stored = await self._instance.get_run(run.run_id)
-        if stored is not None and stored.status in FINISHED_STATUSES:
-            return stored.status
-        moved = await self._instance.transition_run(
-            run.run_id,
-            run_end_event(
-                run,
-                EventType.RUN_CANCELED,
-                f'Run of "{run.job_name}" was canceled before it started executing.',
-            ),
-        )
+        try:
+            stored = await self._instance.get_run(run.run_id)
+            if stored is not None and stored.status in FINISHED_STATUSES:
+                return stored.status
+            moved = await self._instance.transition_run(
+                run.run_id,
+                run_end_event(
+                    run,
+                    EventType.RUN_CANCELED,
+                    f'Run of "{run.job_name}" was canceled before it started executing.',
+                ),
+            )
+        except StorageError as lost:
+            self._end_not_recorded(run, lost)
+            return RunStatus.CANCELED
         return moved.status
 
     async def _execute(self, run: Run) -> RunStatus | None:
@@ -242,22 +258,31 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             self._log.error(
                 "run_failed_to_execute", run_id=run.run_id, actor=self.name, exc_info=exc
             )
-            moved = await self._instance.transition_run(
-                run.run_id,
-                run_end_event(
-                    run,
-                    EventType.RUN_FAILURE,
-                    f'Run of "{run.job_name}" could not execute: {type(exc).__name__}: {exc}',
-                    exc,
-                ),
-            )
+            try:
+                moved = await self._instance.transition_run(
+                    run.run_id,
+                    run_end_event(
+                        run,
+                        EventType.RUN_FAILURE,
+                        f'Run of "{run.job_name}" could not execute: {type(exc).__name__}: {exc}',
+                        exc,
+                    ),
+                )
+            except StorageError as lost:
+                self._end_not_recorded(run, lost)
+                return RunStatus.FAILURE
             return moved.status
         return RunStatus.SUCCESS if result.success else RunStatus.FAILURE
 
     async def _beat(self, run_id: str, scope: anyio.CancelScope) -> None:
         with scope:
             while True:
-                await self._instance.add_run_tags(
-                    run_id, {WORKER_TAG: self.name, HEARTBEAT_TAG: f"{self._clock():.3f}"}
-                )
+                try:
+                    await self._instance.add_run_tags(
+                        run_id, {WORKER_TAG: self.name, HEARTBEAT_TAG: f"{self._clock():.3f}"}
+                    )
+                except StorageError as exc:  # a missed beat; the next one may get through
+                    self._log.warning(
+                        "run_heartbeat_failed", run_id=run_id, actor=self.name, error=str(exc)
+                    )
                 await anyio.sleep(self._heartbeat_interval)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
+import anyio
 from grpclib.client import Channel
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 
+from dagloom.actors._backoff import Backoff
 from dagloom.errors import (
     ActorUnavailableError,
     ConfigError,
@@ -41,6 +44,14 @@ from dagloom.storage.base import RUN_END_EVENTS
 from dagloom.transport import BoundedProtoCodec, split_address
 
 T = TypeVar("T")
+
+RESUME_TIMEOUT = 120.0
+"""Seconds `wait_for_run` keeps resuming a stream that brings nothing before giving up:
+longer than storage's own retries (30 s), so a follower outlives a storage outage its run
+rides out."""
+
+_RESUME_BACKOFF = Backoff(initial=0.1, maximum=5.0)
+"""Waits between resumed streams: 0.1 s, 0.2 s, ... capped at 5 s."""
 
 
 class ApiCalls(Protocol):
@@ -71,9 +82,9 @@ class AsyncClient:
 
     Errors are dagloom's: `ConfigError` (with key paths) for a run config the job refuses,
     `DefinitionError` for an unknown job or location, `RunNotFoundError`, and
-    `ActorUnavailableError` when the API (or an actor behind it) cannot be reached. No call
-    retries on its own, except `wait_for_run`, which resumes its stream from the last event
-    it saw. Use with `async with` to close the channel; closing twice is safe.
+    `ActorUnavailableError` when the API (or an actor or storage behind it) cannot be
+    reached. No call retries on its own, except `wait_for_run`, which resumes its stream from
+    the last event it saw. Use with `async with` to close the channel; closing twice is safe.
     """
 
     def __init__(self, api: ApiCalls, *, address: str = "in-process") -> None:
@@ -169,18 +180,23 @@ class AsyncClient:
         run_id: str,
         *,
         on_event: Callable[[EventRecord], Awaitable[None] | None] | None = None,
+        resume_timeout: float = RESUME_TIMEOUT,
     ) -> Run:
         """Follow the run's events until it ends, then return it as stored.
 
-        `on_event` sees each event once, in order. A stream cut short (the API restarted)
-        is resumed after the last event seen, once; a second cut raises.
+        `on_event` sees each event once, in order. A stream cut short (the API restarted, or
+        its storage failed for a while: `ActorUnavailableError`) is resumed after the last
+        event seen, with backoff; after `resume_timeout` seconds without an event or an
+        answer, the last `ActorUnavailableError` is raised.
         """
         cursor = 0
-        resumed = False
+        failures = 0
+        first_failure: float | None = None
         while True:
             try:
                 async for record in self.stream_events(run_id, after=cursor):
                     cursor = record.storage_id
+                    failures, first_failure = 0, None
                     if on_event is not None:
                         result = on_event(record)
                         if result is not None:
@@ -188,12 +204,14 @@ class AsyncClient:
                     event = record.event
                     if event is not None and event.event_type in RUN_END_EVENTS:
                         break
+                return await self.get_run(run_id)
             except ActorUnavailableError:
-                if resumed:
+                now = time.monotonic()
+                first_failure = now if first_failure is None else first_failure
+                if now - first_failure >= resume_timeout:
                     raise
-                resumed = True
-                continue
-            return await self.get_run(run_id)
+            await anyio.sleep(_RESUME_BACKOFF.delay(failures))
+            failures += 1
 
     async def cancel_run(self, run_id: str) -> ApiCancelRunReply:
         """Ask for the run to be canceled; `accepted` says whether it will be."""

@@ -3,7 +3,8 @@ storage, served with `Health` on the API port."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -13,7 +14,7 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from dagloom.actors.job_source import pick_location, unknown_location
-from dagloom.errors import ActorUnavailableError
+from dagloom.errors import ActorUnavailableError, StorageError
 from dagloom.instance import DagloomInstance
 from dagloom.messages import EventRecord
 from dagloom.messages.rpc import (
@@ -47,10 +48,20 @@ DEFAULT_CALL_TIMEOUT = 60.0
 """How long the API waits for an actor's reply before answering DEADLINE_EXCEEDED."""
 
 
-def _unavailable(exc: ActorUnavailableError | TimeoutError) -> GRPCError:
+def _unavailable(exc: ActorUnavailableError | TimeoutError | StorageError) -> GRPCError:
     if isinstance(exc, TimeoutError):
         return GRPCError(Status.DEADLINE_EXCEEDED, f"no reply in time: {exc}")
     return GRPCError(Status.UNAVAILABLE, str(exc))
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    """Answer a call that storage failed as UNAVAILABLE: the server lives on, and a client
+    may try again (a follower resumes its stream from its last event)."""
+    try:
+        yield
+    except StorageError as exc:
+        raise _unavailable(exc) from exc
 
 
 class DagloomApiService(DagloomApiBase):
@@ -66,7 +77,8 @@ class DagloomApiService(DagloomApiBase):
     terminal event. `ReloadLocation` has the code location import its code again and
     answers with its snapshot (`load_error` set, the old code still served, when the new
     code does not import); workers reach the new code before their next run. An actor that
-    does not answer gives UNAVAILABLE. Every method is safe
+    does not answer, or storage that fails past its retries, gives UNAVAILABLE. Every method
+    is safe
     to call concurrently; each call is independent.
 
     The object is usable in-process too (tests, `AsyncClient.in_process`): its methods raise
@@ -125,7 +137,8 @@ class DagloomApiService(DagloomApiBase):
         return ApiLaunchRunReply(run=reply.run)
 
     async def get_run(self, message: ApiGetRunRequest) -> ApiGetRunReply:
-        run = await self._instance.get_run(message.run_id)
+        with _storage_errors():
+            run = await self._instance.get_run(message.run_id)
         if run is None:
             raise GRPCError(Status.NOT_FOUND, f"no run with id {message.run_id!r}")
         return ApiGetRunReply(run=run)
@@ -133,15 +146,16 @@ class DagloomApiService(DagloomApiBase):
     async def stream_run_events(
         self, message: ApiStreamEventsRequest
     ) -> AsyncIterator[EventRecord]:
-        if await self._instance.get_run(message.run_id) is None:
-            raise GRPCError(Status.NOT_FOUND, f"no run with id {message.run_id!r}")
-        events = self._instance.watch_run_events(
-            message.run_id,
-            after=message.after_storage_id or None,
-            stop_at_end=message.until_run_ends,
-        )
-        async for record in events:
-            yield record
+        with _storage_errors():
+            if await self._instance.get_run(message.run_id) is None:
+                raise GRPCError(Status.NOT_FOUND, f"no run with id {message.run_id!r}")
+            events = self._instance.watch_run_events(
+                message.run_id,
+                after=message.after_storage_id or None,
+                stop_at_end=message.until_run_ends,
+            )
+            async for record in events:
+                yield record
 
     async def cancel_run(self, message: ApiCancelRunRequest) -> ApiCancelRunReply:
         try:

@@ -23,6 +23,7 @@ from dagloom.errors import (
     ConfigError,
     DagloomError,
     DefinitionError,
+    StorageError,
     format_key_path,
 )
 from dagloom.execution.run_config import deep_merge
@@ -252,7 +253,8 @@ def execute_or_exit(
     err: Console,
 ) -> None:
     """Validate the run config, run `job` with a live view, print a summary, and exit:
-    0 when the run succeeded, 1 when it failed, 2 when it could not start.
+    0 when the run succeeded, 1 when it failed (storage failing under it included), 2 when
+    it could not start.
 
     With an instance (see `instance_home`) the run is recorded there, and a job without its
     own `io_manager` keeps outputs in the instance's storage directory, as Dagster's default
@@ -297,14 +299,18 @@ async def _execute(
                 fail(err, explain_config_error(exc, sources))
             view = RunProgress(job.get_plan(), out, title=title)
             with view:
-                result = await execute_job_in_process(
-                    job,
-                    run_config=run_config,
-                    instance=instance,
-                    raise_on_error=False,
-                    tags=tags,
-                    sink=view,
-                )
+                try:
+                    result = await execute_job_in_process(
+                        job,
+                        run_config=run_config,
+                        instance=instance,
+                        raise_on_error=False,
+                        tags=tags,
+                        sink=view,
+                    )
+                except StorageError as exc:
+                    # The run started: its events, or its end, could not all be stored.
+                    fail(err, f"storage failed under the run: {exc}", EXIT_FAILED)
     except DagloomError as exc:
         fail(err, str(exc))
 

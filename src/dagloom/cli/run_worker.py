@@ -146,6 +146,8 @@ async def _execute_one(
             raise DagloomError(f"run {run_id} was not executed: {reply.message}")
         await worker.wait_idle()
         tg.cancel_scope.cancel()
+    if worker.unrecorded:
+        raise worker.unrecorded[-1]
 
 
 async def _serve(

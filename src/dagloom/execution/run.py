@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import orjson
+import structlog
 
 from dagloom.definitions.config import RunConfig
 from dagloom.definitions.io_manager import InMemoryIOManager, IOManager
@@ -21,7 +22,7 @@ from dagloom.definitions.node import (
     Node,
 )
 from dagloom.definitions.resources import ResourceScope
-from dagloom.errors import ConfigError, DefinitionError, RunClaimRefusedError
+from dagloom.errors import ConfigError, DefinitionError, RunClaimRefusedError, StorageError
 from dagloom.execution.boundary import is_cancellation
 from dagloom.execution.events import error_info
 from dagloom.execution.executor import ExecutorContext
@@ -32,6 +33,7 @@ from dagloom.execution.sink import EventSink, FanoutEventSink, ListEventSink
 from dagloom.execution.step import ExecutionState, RunFacts
 from dagloom.messages import (
     AssetKeyMessage,
+    Event,
     EventType,
     LogLevel,
     Run,
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
     from dagloom.storage.sink import StorageEventSink
 
 T = TypeVar("T")
+
+_log = structlog.get_logger("dagloom.execution")
 
 
 def run_sync(awaitable: Awaitable[T], *, what: str) -> T:
@@ -152,6 +156,26 @@ def interrupted_run_row(job_name: str, exc: BaseException) -> EventRow:
     )
 
 
+async def _end_run_on_storage_error(
+    instance: DagloomInstance, run_id: str, job_name: str, error: StorageError
+) -> None:
+    """Store RUN_FAILURE with `error` for a run whose events could not all be stored, if
+    storage takes that one event now; if it does not, the caller's error says enough."""
+    event = Event(
+        run_id=run_id,
+        event_type=EventType.RUN_FAILURE,
+        timestamp=time(),
+        job_name=job_name,
+        message=f'Execution of run for "{job_name}" failed: its events could not be stored.',
+        level=LogLevel.ERROR,
+        run_failure=RunFailureData(error=error_info(error)),
+    )
+    try:
+        await instance.transition_run(run_id, event)
+    except StorageError as again:
+        _log.error("run_end_not_stored", run_id=run_id, error=str(again))
+
+
 async def execute_job_in_process(
     job: JobDefinition,
     *,
@@ -180,6 +204,10 @@ async def execute_job_in_process(
 
     Only cancellation (of the calling task, or Ctrl-C) ends the run CANCELED; anything else
     raised while it executes ends it FAILURE with the error in its RunFailureData.
+
+    When the run's events cannot all be stored (storage failed past its retries), the run is
+    ended FAILURE with that `StorageError` if storage takes one more event, and the
+    `StorageError` is raised either way.
     """
     run_id = run_id or str(uuid.uuid4())
     start = row(
@@ -308,7 +336,12 @@ async def execute_job_in_process(
                 ),
             )
         )
-    await out.flush()
+    try:
+        await out.flush()
+    except StorageError as exc:
+        if instance is not None:
+            await _end_run_on_storage_error(instance, run_id, job.name, exc)
+        raise
     result = ExecuteInProcessResult(
         job_def=job,
         run_id=run_id,

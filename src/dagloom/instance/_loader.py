@@ -66,6 +66,7 @@ def sqlite_database(config: SqliteStorageConfig, context: LoadContext) -> Any:
             readers=config.readers,
             busy_timeout=config.busy_timeout_seconds,
             poll_interval=config.poll_interval_seconds,
+            retry_timeout=config.retry_timeout_seconds,
         ),
     )
 
@@ -83,6 +84,9 @@ def postgres_database(config: PostgresStorageConfig, context: LoadContext) -> An
             max_size=config.pool_max_size,
             poll_interval=config.poll_interval_seconds,
             connect_timeout=config.connect_timeout_seconds,
+            command_timeout=config.command_timeout_seconds,
+            retry_timeout=config.retry_timeout_seconds,
+            application_name=config.application_name,
         ),
     )
 

@@ -47,6 +47,8 @@ class SqliteStorageConfig(_Model):
     readers: int = Field(default=4, ge=1)
     busy_timeout_seconds: float = Field(default=120.0, gt=0)
     poll_interval_seconds: float = Field(default=0.5, gt=0)
+    retry_timeout_seconds: float = Field(default=30.0, ge=0)
+    """How long a failed write or read (locked, disk full) is retried before it fails."""
 
     def file(self, home: Path) -> Path:
         if self.path is not None:
@@ -75,6 +77,10 @@ class PostgresStorageConfig(_Model):
     pool_max_size: int = Field(default=10, ge=1)
     poll_interval_seconds: float = Field(default=2.0, gt=0)
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    command_timeout_seconds: float = Field(default=60.0, gt=0)
+    retry_timeout_seconds: float = Field(default=30.0, ge=0)
+    """How long a failed write or read (connection lost) is retried before it fails."""
+    application_name: str = "dagloom"
 
     @model_validator(mode="after")
     def _one_target(self) -> PostgresStorageConfig:

@@ -11,14 +11,19 @@ from __future__ import annotations
 import abc
 import hashlib
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import anyio
 import orjson
 
-from dagloom.errors import RunNotFoundError, SchemaVersionError, StorageError
+from dagloom.errors import (
+    RunNotFoundError,
+    SchemaVersionError,
+    StorageError,
+    StorageUnavailableError,
+)
 from dagloom.messages import (
     DaemonHeartbeat,
     Event,
@@ -40,6 +45,7 @@ from dagloom.storage._codec import (
     decode_record,
     encode_chunks,
 )
+from dagloom.storage._retry import RETRY_TIMEOUT, retrying
 from dagloom.storage._watch import RunEventNotifier, watch_events
 from dagloom.storage.base import (
     RUN_STATUS_BY_EVENT,
@@ -155,14 +161,21 @@ class SqlDatabase(abc.ABC, Generic[C]):
     is idempotent and, once begun, finishes even if cancelled. `open` creates the schema in an
     empty database and raises `SchemaVersionError` for a schema of another version (and
     `StorageError` for a database it cannot use). Use from one event loop.
+
+    Every driver error leaves as a `StorageError`. Reads (`fetch`), `write` and
+    `store_batches` retry a `StorageUnavailableError` (connection lost, locked, disk full)
+    with backoff for `retry_timeout` seconds after the first failure, reconnecting as they
+    go, then raise it; a `transaction` retries getting its connection and beginning, not the
+    statements of its body, which may have run once already.
     """
 
     migrations: ClassVar[Sequence[Migration]]
     row_lock: ClassVar[str] = ""
     """Appended to a SELECT of a row the transaction rewrites, to lock it until commit."""
 
-    def __init__(self, *, poll_interval: float) -> None:
+    def __init__(self, *, poll_interval: float, retry_timeout: float = RETRY_TIMEOUT) -> None:
         self.poll_interval = poll_interval
+        self.retry_timeout = retry_timeout
         self.notifier = RunEventNotifier()
         self._opened = 0
 
@@ -207,17 +220,32 @@ class SqlDatabase(abc.ABC, Generic[C]):
         """Whether the driver error under a failed write says it broke a unique key."""
 
     @abc.abstractmethod
-    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        """Run a query (with `?` placeholders) outside any write transaction; its rows."""
+    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """`fetch` once, without retrying."""
 
     @abc.abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[SqlConnection]:
         """A connection inside a write transaction, committed on success and rolled back on
         error. Once begun, it finishes even if the caller is cancelled."""
 
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run a query (with `?` placeholders) outside any write transaction; its rows.
+        Retried as the class docstring says."""
+        return await self._retrying("reading", lambda: self._fetch(sql, params))
+
     async def write(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
-        """Run each statement once per parameter row, all in one write transaction."""
-        async with self.transaction() as tx:
+        """Run each statement once per parameter row, all in one write transaction. Retried
+        as the class docstring says (a failed attempt rolled back or never reached the
+        database)."""
+        await self._retrying("writing", lambda: self._write(statements))
+
+    def _transaction_once(self) -> AbstractAsyncContextManager[SqlConnection]:
+        """A `transaction` that does not retry beginning, for an operation retried whole."""
+        return self.transaction()
+
+    async def _write(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        """`write` once, without retrying."""
+        async with self._transaction_once() as tx:
             for sql, rows in statements:
                 await tx.executemany(sql, rows)
 
@@ -225,10 +253,49 @@ class SqlDatabase(abc.ABC, Generic[C]):
         self, batches: Sequence[tuple[str, Sequence[EventRow]]]
     ) -> list[RunTransition]:
         """Store (run_id, rows) batches and move the runs their lifecycle events concern, in
-        one transaction, then wake the runs' watchers; see `EventLogStorage.store_events`."""
+        one transaction, then wake the runs' watchers; see `EventLogStorage.store_events`.
+
+        Retried as the class docstring says. A connection lost during COMMIT leaves it
+        unknown whether the batch was stored, so each retry first looks for the batch's first
+        chunk (same run, same bytes); if it is there, the transaction committed with that
+        chunk whole, its transitions applied, and the batch is not stored again.
+        """
         moves = batch_moves(batches)
-        outcomes = await self._store_chunks(batches, encode_chunks(batches), moves)
+        chunks = encode_chunks(batches)
+        failed = False
+
+        async def attempt() -> list[RunTransition | None]:
+            nonlocal failed
+            if failed and await self._stored_already(chunks):
+                return [RunTransition(applied=True, status=change.status) for *_, change in moves]
+            try:
+                return await self._store_chunks(batches, chunks, moves)
+            except StorageUnavailableError:
+                failed = True
+                raise
+
+        outcomes = await self._retrying("writing events", attempt)
         return [t for t in outcomes if t is not None]
+
+    async def _stored_already(self, chunks: Sequence[Chunk]) -> bool:
+        """Whether the transaction that writes `chunks` committed (it wrote all or none)."""
+        first = next((c for c in chunks if c.count), None)
+        if first is None:
+            return False
+        found = await self._fetch(
+            "SELECT 1 FROM event_chunks WHERE run_id = ? AND body = ? LIMIT 1",
+            (first.run_id, first.body),
+        )
+        if found:
+            for run_id in {c.run_id for c in chunks}:
+                self.notifier.notify(run_id)
+        return bool(found)
+
+    async def _retrying(self, operation: str, attempt: Callable[[], Awaitable[R]]) -> R:
+        """`attempt()`, retried on `StorageUnavailableError` for `retry_timeout` seconds."""
+        return await retrying(
+            attempt, timeout=self.retry_timeout, operation=operation, location=self.location
+        )
 
     @abc.abstractmethod
     async def _store_chunks(
@@ -508,6 +575,7 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
             after=after,
             stop_at_end=stop_at_end,
             poll_interval=self.database.poll_interval,
+            retry_timeout=self.database.retry_timeout,
         )
 
     async def get_asset_keys(self) -> list[tuple[str, ...]]:

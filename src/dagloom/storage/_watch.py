@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import anyio
+import structlog
 
+from dagloom.errors import StorageError
 from dagloom.messages import EventRecord
+from dagloom.storage._retry import RETRY_TIMEOUT, STORAGE_BACKOFF, retry_deadline_passed
 from dagloom.storage.base import RUN_END_EVENTS, EventLogStorage
 
 WATCH_PAGE = 1000
 """Events read per query while a watcher catches up."""
+
+_log = structlog.get_logger("dagloom.storage")
 
 
 class RunEventNotifier:
@@ -48,16 +54,37 @@ async def watch_events(
     after: int | None,
     stop_at_end: bool,
     poll_interval: float | None,
+    retry_timeout: float = RETRY_TIMEOUT,
 ) -> AsyncIterator[EventRecord]:
     """Yield a run's events after `after` as `storage.get_events` finds them.
 
     Between empty reads the loop waits for `notifier`, or at most `poll_interval` seconds
     (None: wait for the notifier alone), the fallback that finds writes from other processes.
+
+    A read that raises `StorageError` is tried again from the last event yielded, with
+    backoff, so a follower rides out a lost connection without missing or repeating an
+    event; after `retry_timeout` seconds of failed reads in a row the error is raised.
     """
     cursor = after
+    first_failure: float | None = None
+    failures = 0
     while True:
         waiter = notifier.waiter(run_id)
-        records = await storage.get_events(run_id, after=cursor, limit=WATCH_PAGE)
+        try:
+            records = await storage.get_events(run_id, after=cursor, limit=WATCH_PAGE)
+        except StorageError as exc:
+            now = time.monotonic()
+            first_failure = now if first_failure is None else first_failure
+            if retry_deadline_passed(first_failure, now, retry_timeout):
+                raise
+            delay = STORAGE_BACKOFF.delay(failures)
+            failures += 1
+            _log.warning(
+                "watch_read_failed", run_id=run_id, cursor=cursor, retry_in=delay, error=str(exc)
+            )
+            await anyio.sleep(delay)
+            continue
+        first_failure, failures = None, 0
         for record in records:
             cursor = record.storage_id
             yield record

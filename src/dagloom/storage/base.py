@@ -491,7 +491,9 @@ class EventLogStorage(StorageLifecycle, Protocol):
 
         Woken at once by writes in this process (and by NOTIFY on Postgres); writes from
         other processes are found by polling. With `stop_at_end`, the iterator finishes after
-        yielding a run's end event (RUN_SUCCESS, RUN_FAILURE, RUN_CANCELED).
+        yielding a run's end event (RUN_SUCCESS, RUN_FAILURE, RUN_CANCELED). A failed read is
+        retried from the last event yielded, with backoff, for a bounded time before its
+        `StorageError` is raised.
         """
         ...
 

@@ -13,17 +13,19 @@ import functools
 import hashlib
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, suppress
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+import structlog
 
-from dagloom.errors import StorageError
+from dagloom.errors import StorageError, StorageUnavailableError
 from dagloom.messages import EventRecord
 from dagloom.messages.rows import EventRow
 from dagloom.storage._codec import Chunk
+from dagloom.storage._retry import RETRY_TIMEOUT
 from dagloom.storage._sql_storage import (
     SqlConnection,
     SqlDatabase,
@@ -36,6 +38,36 @@ from dagloom.storage._sql_storage import (
 )
 from dagloom.storage.base import RunMove, RunTransition
 from dagloom.storage.migrations.postgres import POSTGRES_MIGRATIONS
+
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.TransactionRollbackError,
+    asyncpg.LockNotAvailableError,
+)
+"""Driver errors of a fault that may pass: the connection was lost or refused, the server is
+shutting down or out of connections, a lock or serialization conflict. Retried (see
+`_retry`); the asyncpg pool replaces a lost connection on the next acquire."""
+
+
+def _terminate(conn: asyncpg.Connection) -> None:
+    """Drop `conn` at once; one the pool already took back (asyncpg releases a connection
+    the server closed) needs nothing more."""
+    with suppress(asyncpg.InterfaceError):
+        conn.terminate()
+
+
+def _from_driver(exc: BaseException) -> bool:
+    """Whether asyncpg raised `exc` (any of its exception classes)."""
+    return type(exc).__module__.startswith("asyncpg")
+
+
+_log = structlog.get_logger("dagloom.storage")
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,47}$")
 
@@ -91,6 +123,12 @@ class PostgresDatabase(SqlDatabase[asyncpg.Connection]):
     absent, and raises `StorageError` with one clear line when the server is unreachable,
     rejects the credentials or lacks the database, and `SchemaVersionError` for tables of
     another version. Use from one event loop.
+
+    No wait on the server is unbounded: connecting and taking a pooled connection wait at
+    most `connect_timeout` seconds, a statement `command_timeout`, and `close` at most
+    `connect_timeout` for connections in use before it drops them. Connections carry
+    `application_name`, so operators (and tests) can find this storage's backends in
+    `pg_stat_activity`.
     """
 
     migrations = POSTGRES_MIGRATIONS
@@ -105,15 +143,20 @@ class PostgresDatabase(SqlDatabase[asyncpg.Connection]):
         max_size: int = 10,
         poll_interval: float = 2.0,
         connect_timeout: float = 10.0,
+        command_timeout: float = 60.0,
+        retry_timeout: float = RETRY_TIMEOUT,
+        application_name: str = "dagloom",
     ) -> None:
         if not _SCHEMA_NAME.match(schema):
             raise StorageError(f"invalid Postgres schema name {schema!r}")
-        super().__init__(poll_interval=poll_interval)
+        super().__init__(poll_interval=poll_interval, retry_timeout=retry_timeout)
         self.dsn = dsn
         self.schema = schema
         self.min_size = min_size
         self.max_size = max_size
         self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self.application_name = application_name
         self.channel = f"dagloom_events_{schema}"
         # Event inserts in one schema serialize on this key, so ids commit in order.
         self._lock_key = int.from_bytes(
@@ -145,27 +188,43 @@ class PostgresDatabase(SqlDatabase[asyncpg.Connection]):
                 f"{doing} failed: PostgreSQL at {server} rejected the credentials of user "
                 f"{parts.username or '(default)'!r} ({exc})",
                 location=self.location,
+                operation=doing,
             ) from exc
-        except asyncpg.InvalidCatalogNameError as exc:
-            raise StorageError(f"{doing} failed: {exc}", location=self.location) from exc
-        except asyncpg.PostgresError as exc:
-            raise StorageError(f"{doing} failed: {exc}", location=self.location) from exc
-        except (OSError, TimeoutError, asyncpg.InterfaceError) as exc:
-            raise StorageError(
+        except _TRANSIENT as exc:
+            raise StorageUnavailableError(
                 f"{doing} failed: cannot reach PostgreSQL at {server} "
-                f"({exc or type(exc).__name__})",
+                f"({type(exc).__name__}: {exc or 'no detail'})",
                 location=self.location,
+                operation=doing,
+            ) from exc
+        except asyncpg.PostgresError as exc:
+            raise StorageError(
+                f"{doing} failed: {exc}", location=self.location, operation=doing
+            ) from exc
+        except Exception as exc:
+            # The storage boundary: whatever else asyncpg raises (its `_base` errors, a
+            # protocol's RuntimeError) leaves as a StorageError, never as itself.
+            if not _from_driver(exc):
+                raise
+            raise StorageError(
+                f"{doing} failed: {type(exc).__name__}: {exc}",
+                location=self.location,
+                operation=doing,
             ) from exc
 
     def rejected_as_duplicate(self, cause: BaseException | None) -> bool:
         return isinstance(cause, asyncpg.UniqueViolationError)
+
+    def _server_settings(self) -> dict[str, str]:
+        return {"search_path": self.schema, "application_name": self.application_name}
 
     async def _connect(self) -> asyncpg.Connection:
         with self._errors("connecting"):
             conn: asyncpg.Connection = await asyncpg.connect(
                 self.dsn,
                 timeout=self.connect_timeout,
-                server_settings={"search_path": self.schema},
+                command_timeout=self.command_timeout,
+                server_settings=self._server_settings(),
             )
             return conn
 
@@ -207,47 +266,120 @@ class PostgresDatabase(SqlDatabase[asyncpg.Connection]):
                 min_size=self.min_size,
                 max_size=self.max_size,
                 timeout=self.connect_timeout,
-                server_settings={"search_path": self.schema},
+                command_timeout=self.command_timeout,
+                server_settings=self._server_settings(),
             )
 
     async def _close(self) -> None:
         pool, self._pool = self._pool, None
         listener, self._listener = self._listener, None
         if listener is not None:
-            await listener.close()
+            listener.terminate()
         if pool is not None:
-            await pool.close()
+            # A graceful close waits for connections in use; a server gone quiet could make
+            # that forever, so after `connect_timeout` they are dropped.
+            with anyio.move_on_after(self.connect_timeout) as waited:
+                try:
+                    await pool.close()
+                except Exception:  # the pool goes either way: terminated below
+                    waited.cancel()
+            if waited.cancel_called:
+                pool.terminate()
 
-    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Run a query (with `?` placeholders) on a pooled connection."""
         with self._errors("reading"):
-            rows: list[Any] = await self._require(self._pool).fetch(_pg(sql), *params)
+            rows: list[Any] = await self._require(self._pool).fetch(
+                _pg(sql), *params, timeout=self.command_timeout
+            )
             return rows
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
-        """`transaction` with the bare asyncpg connection, for the advisory lock and NOTIFY."""
-        pool = self._require(self._pool)
-        with self._errors("writing"), anyio.CancelScope(shield=True):
-            async with pool.acquire() as conn, conn.transaction():
-                yield conn
+    async def _begin(self, pool: asyncpg.Pool) -> tuple[asyncpg.Connection, Any]:
+        """A pooled connection and its begun transaction (the connection is released if
+        beginning fails)."""
+        with self._errors("beginning a transaction"):
+            conn: asyncpg.Connection = await pool.acquire(timeout=self.connect_timeout)
+            try:
+                tx = conn.transaction()
+                await tx.start()
+            except BaseException:
+                await self._release(pool, conn)
+                raise
+            return conn, tx
+
+    async def _release(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+        """Give `conn` back to `pool`; a connection that cannot be reset is dropped (the pool
+        opens a new one when next needed). Runs to its end even if the caller is cancelled,
+        so a cancelled caller never leaks a pooled connection."""
+        try:
+            with anyio.CancelScope(shield=True), anyio.fail_after(self.connect_timeout):
+                await pool.release(conn)
+        except Exception:  # a broken connection: nothing to give back, so drop it
+            _terminate(conn)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SqlConnection]:
+    async def _transaction(self, *, retry: bool = False) -> AsyncIterator[asyncpg.Connection]:
+        """`transaction` with the bare asyncpg connection, for the advisory lock and NOTIFY;
+        with `retry`, getting a connection and beginning are retried (see `SqlDatabase`).
+        Cancellation interrupts the beginning; once begun, the transaction finishes."""
+        pool = self._require(self._pool)
+        if retry:
+            conn, tx = await self._retrying("beginning a transaction", lambda: self._begin(pool))
+        else:
+            conn, tx = await self._begin(pool)
+        with anyio.CancelScope(shield=True):
+            try:
+                with self._errors("writing"):
+                    try:
+                        yield conn
+                    except BaseException:
+                        await self._rollback(conn, tx)
+                        raise
+                    await tx.commit()
+            finally:
+                await self._release(pool, conn)
+
+    async def _rollback(self, conn: asyncpg.Connection, tx: Any) -> None:
+        """Roll `tx` back, or drop `conn` if that fails: the error that made the caller roll
+        back is the one to report, not a second one from a connection already lost."""
+        try:
+            if not conn.is_closed():
+                await tx.rollback()
+        except Exception:  # the connection is broken: dropping it ends the transaction
+            _terminate(conn)
+
+    @asynccontextmanager
+    async def transaction(self, *, retry: bool = True) -> AsyncIterator[SqlConnection]:
         """A pooled connection inside a transaction, committed on success. Once begun, it
-        finishes even if the caller is cancelled."""
-        async with self._transaction() as conn:
+        finishes even if the caller is cancelled. With `retry`, getting the connection and
+        beginning are retried."""
+        async with self._transaction(retry=retry) as conn:
             yield _PostgresConnection(conn)
 
+    def _transaction_once(self) -> AbstractAsyncContextManager[SqlConnection]:
+        return self.transaction(retry=False)
+
     async def listen(self) -> None:
-        """Start the LISTEN connection that wakes this process's watchers; idempotent."""
+        """Start the LISTEN connection that wakes this process's watchers; idempotent, and
+        after that connection was lost, starts a new one."""
         async with self._listen_lock:
-            if self._listener is not None:
+            if self._listener is not None and not self._listener.is_closed():
                 return
             listener = await self._connect()
-            with self._errors("listening"):
-                await listener.add_listener(self.channel, self._on_notify)
+            try:
+                with self._errors("listening"):
+                    await listener.add_listener(self.channel, self._on_notify)
+                    listener.add_termination_listener(self._on_listener_lost)
+            except BaseException:
+                listener.terminate()
+                raise
             self._listener = listener
+
+    def _on_listener_lost(self, conn: object) -> None:
+        # Watchers poll until the next `listen` (the next watcher) connects again.
+        if conn is self._listener:
+            self._listener = None
+            _log.warning("storage_listener_lost", location=self.location)
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
         self.notifier.notify(str(payload))
@@ -287,7 +419,11 @@ class PostgresEventLogStorage(SqlEventLogStorage[PostgresDatabase]):
         self, run_id: str, *, after: int | None = None, stop_at_end: bool = True
     ) -> AsyncIterator[EventRecord]:
         # LISTEN before the first read, so a NOTIFY from another process wakes the watcher.
-        await self.database.listen()
+        # Without it (storage down for now) the watcher still finds events by polling.
+        try:
+            await self.database.listen()
+        except StorageError as exc:
+            _log.warning("storage_listen_failed", location=self.database.location, error=str(exc))
         async for record in super().watch_run_events(run_id, after=after, stop_at_end=stop_at_end):
             yield record
 

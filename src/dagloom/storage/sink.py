@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Protocol
 
 import anyio
 import anyio.lowlevel
@@ -22,6 +22,11 @@ MAX_DELAY = 0.05
 """Seconds an event may wait in the buffer before a write starts anyway, so watchers of a
 live run see it within about this long even when fewer than BATCH_SIZE events come."""
 
+WRITE_TIMEOUT = 600.0
+"""Seconds one batch write, or a `flush`, may take before the sink gives up on storage.
+Above any backend's own bound (SQLite waits up to its 120 s busy timeout per attempt, and
+storage retries a failed write for 30 s), so it only ends a wait that would never end."""
+
 
 class RowStore(Protocol):
     """Where a sink writes: `EventLogStorage.store_rows`, or the instance's writer over a
@@ -37,10 +42,15 @@ class StorageEventSink:
     `emit` never blocks and never raises: once `batch_size` events are buffered, or
     `max_delay` seconds after the first buffered one, it starts one background write in
     `task_group`; events emitted while a write is in flight go in the next one. `flush`
-    returns once every event emitted before it is durable, and raises `StorageError` if they
-    could not be written (they stay buffered, and the next `flush` tries again). Calling
-    `flush` twice is safe. A lifecycle event whose run transition storage refuses is dropped
-    there (see `EventLogStorage.store_events`), and logged, not raised.
+    returns once every event emitted before it is durable. Calling `flush` twice is safe. A
+    lifecycle event whose run transition storage refuses is dropped there (see
+    `EventLogStorage.store_events`), and logged, not raised.
+
+    Storage retries a failed write itself; a write that still fails (or an error of any kind
+    from `storage`, or a write or flush outlasting `write_timeout` seconds) fails the sink
+    for good: no more writes start, and every pending and later `flush` raises that
+    `StorageError` (`error` holds it). Cancelling `flush` stops its wait; a batch already
+    taken for writing is still written.
 
     With `keep`, the sink also keeps every row emitted in `rows` (a run's executor gets its
     result's events there, without a second sink).
@@ -59,6 +69,7 @@ class StorageEventSink:
         "_storage",
         "_task_group",
         "_wake_at",
+        "_write_timeout",
         "_writing",
         "_written",
     )
@@ -72,8 +83,10 @@ class StorageEventSink:
         batch_size: int = BATCH_SIZE,
         max_delay: float | None = MAX_DELAY,
         keep: bool = False,
+        write_timeout: float = WRITE_TIMEOUT,
     ) -> None:
         self._storage = storage
+        self._write_timeout = write_timeout
         self._run_id = run_id
         self._task_group = task_group
         self._batch_size = max(1, batch_size)
@@ -105,11 +118,27 @@ class StorageEventSink:
             pass
         elif self.pending >= self._batch_size:
             self._start_writing()
-            self._task_group.start_soon(self._drain_soon)
+            self._start_soon(self._drain_soon)
         elif not self._lingering and self._max_delay is not None:
             self._lingering = True
-            self._task_group.start_soon(self._linger, self._max_delay)
+            self._start_soon(self._linger, self._max_delay)
         self._set_wake_at()
+
+    def _start_soon(self, task: Callable[..., Coroutine[Any, Any, None]], *args: object) -> None:
+        """Start `task` in the task group; a group that no longer takes tasks fails the sink
+        (its writes could never happen)."""
+        try:
+            self._task_group.start_soon(task, *args)
+        except RuntimeError as exc:
+            self._lingering = False
+            self._fail(
+                StorageError(
+                    f"cannot write the events of run {self._run_id}: the sink's task group "
+                    f"is closed ({exc})",
+                    operation="writing events",
+                )
+            )
+            self._stop_writing()
 
     def _set_wake_at(self) -> None:
         """The list length at which `emit` calls `_wake` again, given the state now."""
@@ -139,45 +168,84 @@ class StorageEventSink:
         self._wake_at = sys.maxsize
         self._idle = anyio.Event()
 
+    def _stop_writing(self) -> None:
+        self._writing = False
+        self._set_wake_at()
+        self._idle.set()
+
+    def _fail(self, error: StorageError) -> None:
+        """Fail the sink for good with `error` (the first failure is the one kept)."""
+        if self._error is None:
+            self._error = error
+        self._set_wake_at()
+
     async def _drain_soon(self) -> None:
         # Let the emitting task run on to its next wait first: what it emits until then (at
         # the end of a run: its end event, just before `flush`) joins this write instead of
-        # needing a transaction of its own.
-        await anyio.lowlevel.checkpoint()
+        # needing a transaction of its own. Cancelled at that checkpoint (the task group is
+        # ending), the write never starts, and a `flush` must not wait for it.
+        try:
+            await anyio.lowlevel.checkpoint()
+        except BaseException:
+            self._stop_writing()
+            raise
         await self._drain()
 
     async def _drain(self) -> None:
         try:
-            while self.pending:
+            while self.pending and self._error is None:
                 batch = self._rows[self._written :]
                 try:
                     # A batch taken for writing is written even if the caller is cancelled,
                     # so no event is lost between buffer and database.
-                    with anyio.CancelScope(shield=True):
+                    with anyio.CancelScope(shield=True), anyio.fail_after(self._write_timeout):
                         await self._storage.store_rows(self._run_id, batch)
                 except StorageError as exc:
-                    self._error = exc
+                    self._fail(exc)
                     return
-                self._error = None
+                except Exception as exc:
+                    # The storage boundary of a background task: anything else storage
+                    # raises (a timeout included) fails the sink, not the task group.
+                    self._fail(self._error_from(exc))
+                    return
                 self._written += len(batch)
                 if not self._keep:
                     del self._rows[: self._written]
                     self._written = 0
         finally:
-            self._writing = False
-            self._set_wake_at()
-            self._idle.set()
+            self._stop_writing()
+
+    def _error_from(self, exc: BaseException) -> StorageError:
+        if isinstance(exc, TimeoutError):
+            what = f"not stored within {self._write_timeout:g} s"
+        else:
+            what = f"could not be written: {type(exc).__name__}: {exc}"
+        error = StorageError(
+            f"events of run {self._run_id} {what}",
+            operation="writing events",
+        )
+        error.__cause__ = exc
+        return error
 
     async def flush(self) -> None:
-        while self._writing:
-            await self._idle.wait()
-        if self.pending:
+        try:
+            with anyio.fail_after(self._write_timeout):
+                while self._writing:
+                    await self._idle.wait()
+        except TimeoutError as exc:
+            self._fail(self._error_from(exc))
+        if self.pending and self._error is None:
             self._start_writing()
             await self._drain()
         if self._error is not None:
             raise self._error
         if self._linger_scope is not None:
             self._linger_scope.cancel()
+
+    @property
+    def error(self) -> StorageError | None:
+        """The error that failed the sink, or None while it works."""
+        return self._error
 
     @property
     def rows(self) -> list[EventRow]:

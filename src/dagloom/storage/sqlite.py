@@ -29,11 +29,12 @@ import aiosqlite
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from dagloom.errors import StorageError
+from dagloom.errors import StorageError, StorageUnavailableError
 from dagloom.messages import RunStatus
 from dagloom.messages.rows import EventRow
 from dagloom.storage import _sql
 from dagloom.storage._codec import Chunk
+from dagloom.storage._retry import RETRY_TIMEOUT
 from dagloom.storage._sql_storage import (
     SqlConnection,
     SqlDatabase,
@@ -49,10 +50,18 @@ from dagloom.storage.migrations.sqlite import SQLITE_MIGRATIONS
 T = TypeVar("T")
 
 _BUSY_MARKERS = ("database is locked", "database is busy", "database table is locked")
+_TRANSIENT_MARKERS = (*_BUSY_MARKERS, "database or disk is full", "disk i/o error")
+"""Errors of a fault that may pass (a lock held past the busy timeout, a full disk, an I/O
+error): retried for a bounded time (see `_retry`). A read-only file is not among them."""
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and any(m in str(exc) for m in _BUSY_MARKERS)
+
+
+def _is_transient(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return any(m in text for m in _TRANSIENT_MARKERS)
 
 
 class _SqliteConnection:
@@ -225,8 +234,9 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
         readers: int = 4,
         busy_timeout: float = 120.0,
         poll_interval: float = 0.5,
+        retry_timeout: float = RETRY_TIMEOUT,
     ) -> None:
-        super().__init__(poll_interval=poll_interval)
+        super().__init__(poll_interval=poll_interval, retry_timeout=retry_timeout)
         self.path = Path(path)
         self.readers = max(1, readers)
         self.busy_timeout = busy_timeout
@@ -252,13 +262,23 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
     def _errors(self, doing: str) -> Iterator[None]:
         try:
             yield
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
             text = str(exc)
             if "file is not a database" in text or "malformed" in text:
                 text = f"the file is not a usable SQLite database ({text})"
-            raise StorageError(f"{doing} failed: {text}", location=self.location) from exc
-        except sqlite3.Error as exc:
-            raise StorageError(f"{doing} failed: {exc}", location=self.location) from exc
+            error = StorageUnavailableError if _is_transient(exc) else StorageError
+            raise error(f"{doing} failed: {text}", location=self.location, operation=doing) from exc
+        except OSError as exc:
+            raise StorageUnavailableError(
+                f"{doing} failed: {exc}", location=self.location, operation=doing
+            ) from exc
+        except ValueError as exc:
+            # aiosqlite and sqlite3 raise ValueError for a connection closed under them.
+            if "closed" not in str(exc):
+                raise
+            raise StorageError(
+                f"{doing} failed: {exc}", location=self.location, operation=doing
+            ) from exc
 
     def rejected_as_duplicate(self, cause: BaseException | None) -> bool:
         return isinstance(cause, sqlite3.IntegrityError)
@@ -410,7 +430,7 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
 
     # -- reads and writes --------------------------------------------------------------------
 
-    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Run a query on a reader connection and return its rows."""
         pool_recv, pool_send = self._require(self._pool_recv), self._require(self._pool_send)
         reader = await pool_recv.receive()
@@ -441,8 +461,8 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
                     await self._in_writer(_end)
                     self._committed(_PAGE)
 
-    async def write(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
-        """`SqlDatabase.write` in one call into the writer's thread."""
+    async def _write(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        """`SqlDatabase._write` in one call into the writer's thread."""
 
         def write(conn: sqlite3.Connection) -> None:
             for sql, rows in statements:
