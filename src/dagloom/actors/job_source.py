@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 class JobSource(Protocol):
     """Gives a worker the job of a run, by code location and job name.
 
-    `get_job` may block while user code imports (the first time), so a caller on an event
-    loop calls it where a short block is acceptable. It raises `DefinitionError` (or its
+    `get_job` may block while user code imports (the first time), so a run worker calls it
+    on the run's own thread, never on a loop serving actors. It raises `DefinitionError` (or its
     `CodeLocationLoadError`) naming what is missing; it never returns None.
     """
 

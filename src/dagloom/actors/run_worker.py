@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING, Any, assert_never
 
@@ -13,6 +14,7 @@ from anyio.abc import TaskStatus
 from dagloom.actors._runtime import Actor, Clock
 from dagloom.actors.job_source import JobSource, OriginSource
 from dagloom.execution.events import error_info
+from dagloom.execution.run_thread import run_on_own_thread
 from dagloom.messages import Event, EventType, LogLevel, Run, RunFailureData, RunStatus
 from dagloom.messages.rpc import (
     ExecuteRunReply,
@@ -25,6 +27,7 @@ from dagloom.messages.rpc import (
 from dagloom.storage.base import FINISHED_STATUSES
 
 if TYPE_CHECKING:
+    from dagloom.execution.result import ExecuteInProcessResult
     from dagloom.instance import DagloomInstance
     from dagloom.transport import ActorRef
 
@@ -70,20 +73,29 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
 
     `ExecuteRun` replies at once (accepted, or refused with a reason: no such run, already
     finished, at `max_concurrent_runs`); asking again for a run it is executing is accepted
-    and changes nothing. The run's task loads the job from `jobs` (by the run's code
-    location, job name and asset selection), executes it with the executor the job or its
-    run config selects, and writes every event to the instance's storage; a job that fails
-    to load or a run config that no longer validates ends the run as FAILURE.
+    and changes nothing. The run loads the job from `jobs` (by the run's code location, job
+    name and asset selection), executes it with the executor the job or its run config
+    selects, and writes every event to the instance's storage; a job that fails to load or a
+    run config that no longer validates ends the run as FAILURE.
+
+    Loading and executing happen on a thread of the run's own, in an event loop of its own
+    (`run_on_own_thread`): ops (inline by default, async ones concurrently, as anywhere),
+    resources, IO managers, hooks and the import of user code run there, so a sync op that
+    sleeps or spins never delays this worker's loop, its heartbeats or the actors sharing
+    it. The run reaches storage through the instance, which hands its calls and event rows
+    to this loop (see `DagloomInstance`).
 
     While a run executes, its task writes a heartbeat into the run's tags every
     `heartbeat_interval` seconds (`dagloom/heartbeat`, with `dagloom/run_worker` naming the
     worker): tags rather than the daemon-heartbeat table because run monitoring asks about
     one run at a time, and the daemon table keeps one row per daemon type.
 
-    `StopRun` cancels the run's task: the run is recorded CANCELED (by the executor, or here
-    when it had not started executing yet). When a run ends the worker tells `coordinator`
-    `RunEnded` (if it has one). Cancelling `run` cancels every run it is executing, and
-    each is recorded CANCELED.
+    `StopRun` cancels the run's task, and through it the run's loop: the run is recorded
+    CANCELED (by the executor, or here when it had not started executing yet) once the op
+    it is in reaches a checkpoint (a sync op cannot be interrupted: it ends first). When a
+    run ends the worker tells `coordinator` `RunEnded` (if it has one). Cancelling `run`
+    cancels every run it is executing, each recorded CANCELED, and returns once every run's
+    thread has ended.
     """
 
     service = RunWorkerBase
@@ -194,24 +206,9 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             await self._coordinator.tell(RunEnded(run_id=run.run_id, status=status))
 
     async def _execute(self, run: Run) -> RunStatus:
-        from dagloom.execution.run import execute_job_in_process
-
-        jobs = self._jobs
         try:
-            job = jobs.get_job(
-                run.code_location, run.job_name, [list(k.path) for k in run.asset_selection]
-            )
-            run_config = orjson.loads(run.run_config_json) if run.run_config_json else {}
-            origin = jobs.code_origin(run.code_location) if isinstance(jobs, OriginSource) else None
-            result = await execute_job_in_process(
-                job,
-                run_config=run_config,
-                instance=self._instance,
-                raise_on_error=False,
-                run_id=run.run_id,
-                tags=dict(run.tags),
-                run_is_stored=True,
-                code_origin=origin,
+            result = await run_on_own_thread(
+                functools.partial(self._load_and_execute, run), name=f"dagloom run {run.run_id}"
             )
         except Exception as exc:  # the supervision point of one run: it fails, the worker lives
             self._log.error(
@@ -226,6 +223,28 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             )
             return RunStatus.FAILURE
         return RunStatus.SUCCESS if result.success else RunStatus.FAILURE
+
+    async def _load_and_execute(self, run: Run) -> ExecuteInProcessResult:
+        """Load the run's job and execute it; on the run's own thread and loop, so neither
+        the import of user code nor the ops block this worker's loop."""
+        from dagloom.execution.run import execute_job_in_process
+
+        jobs = self._jobs
+        job = jobs.get_job(
+            run.code_location, run.job_name, [list(k.path) for k in run.asset_selection]
+        )
+        run_config = orjson.loads(run.run_config_json) if run.run_config_json else {}
+        origin = jobs.code_origin(run.code_location) if isinstance(jobs, OriginSource) else None
+        return await execute_job_in_process(
+            job,
+            run_config=run_config,
+            instance=self._instance,
+            raise_on_error=False,
+            run_id=run.run_id,
+            tags=dict(run.tags),
+            run_is_stored=True,
+            code_origin=origin,
+        )
 
     async def _beat(self, run_id: str, scope: anyio.CancelScope) -> None:
         with scope:

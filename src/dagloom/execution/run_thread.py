@@ -1,0 +1,147 @@
+"""Running a coroutine on a thread of its own, with its own event loop: how a run executes
+without blocking the loop that hosts the actors."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Generic, TypeVar
+
+import anyio
+
+from dagloom.errors import DagloomError
+
+T = TypeVar("T")
+
+
+class _Canceled(Exception):
+    """The thread's coroutine ended canceled, and not by `OwnThread.cancel`."""
+
+
+class OwnThread(Generic[T]):
+    """One thread running `fn()` in an asyncio loop of its own, and what both sides know of it.
+
+    The thread's loop lives only for `fn`: tasks `fn` left behind are cancelled when it
+    ends, the loop's default executor is joined, and `anyio.to_thread`'s worker threads,
+    idle by then, are told to exit (anyio stops them with the loop's root task). State read
+    by both threads is guarded by `_lock`, except the outcome, which the thread writes before
+    it sets `_done`.
+    """
+
+    __slots__ = ("_caller", "_cancel_asked", "_done", "_fn", "_lock", "_loop", "_outcome", "_scope")
+
+    def __init__(self, fn: Callable[[], Awaitable[T]], caller: asyncio.AbstractEventLoop) -> None:
+        self._fn = fn
+        self._caller = caller
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._cancel_asked = False
+        self._done = anyio.Event()  # of the caller's loop
+        self._outcome: tuple[T] | BaseException | None = None
+
+    def main(self) -> None:
+        """The thread's body: run `fn` to its end, then tell the caller's loop, last."""
+        try:
+            self._outcome = (_run_in_new_loop(self._root()),)
+        except asyncio.CancelledError:
+            # A cancellation from the thread's loop must not pass for one of the caller's.
+            self._outcome = _Canceled()
+        except (SystemExit, KeyboardInterrupt) as exc:
+            # Nor may an exit asked for on this thread end the caller's process.
+            error = DagloomError(f"{threading.current_thread().name} raised {exc!r}")
+            error.__cause__ = exc
+            self._outcome = error
+        except BaseException as exc:  # handed to the caller's loop, which raises it
+            self._outcome = exc
+        finally:
+            self._caller.call_soon_threadsafe(self._done.set)
+
+    async def _root(self) -> T:
+        with anyio.CancelScope() as scope:
+            with self._lock:
+                self._loop = asyncio.get_running_loop()
+                self._scope = scope
+                if self._cancel_asked:
+                    scope.cancel()
+            try:
+                return await self._fn()
+            finally:
+                with self._lock:
+                    self._loop = self._scope = None
+        raise _Canceled
+
+    def cancel(self) -> None:
+        """Cancel `fn` at its next checkpoint (at once if it has not started); thread-safe,
+        never blocks, safe to call twice or after `fn` ended."""
+        with self._lock:
+            self._cancel_asked = True
+            if self._loop is not None and self._scope is not None:
+                self._loop.call_soon_threadsafe(self._scope.cancel)
+
+    async def wait(self) -> T:
+        """Block until the thread has run `fn`; return its result or raise its exception.
+
+        Cancelling the wait cancels `fn` and waits, shielded, for the thread's end before
+        the cancellation propagates.
+        """
+        try:
+            await self._done.wait()
+        finally:
+            if not self._done.is_set():
+                self.cancel()
+                with anyio.CancelScope(shield=True):
+                    await self._done.wait()
+        outcome = self._outcome
+        if isinstance(outcome, _Canceled):
+            raise DagloomError("the thread's work ended canceled, though nothing canceled it")
+        if isinstance(outcome, BaseException):
+            raise outcome
+        assert outcome is not None
+        return outcome[0]
+
+
+def _run_in_new_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` in a new asyncio loop of this thread and close the loop, as `asyncio.run`
+    does (tasks left behind are cancelled, async generators finalized, the default executor's
+    threads joined), without its signal handling and at about half its cost (~0.1 ms less a
+    run; a launch costs ~4 ms)."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        try:
+            left = asyncio.all_tasks(loop)
+            for task in left:
+                task.cancel()
+            if left:
+                loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+async def run_on_own_thread(fn: Callable[[], Awaitable[T]], *, name: str) -> T:
+    """Run `fn()` on a new thread named `name`, in an event loop of its own, and return its
+    result or raise its exception.
+
+    The calling loop stays free meanwhile; whatever `fn` does (sync code included) blocks
+    only its own thread. Cancelling the caller cancels `fn` (its loop's root scope, from
+    this loop, thread-safely), waits for the thread to end, and then raises the caller's
+    cancellation: what `fn` does when cancelled (record a run CANCELED, close resources)
+    is done by then. A sync call that never returns cannot be cancelled, so neither can this
+    wait. No thread outlives the call. Objects of the caller's loop are reached from `fn`
+    through `dagloom.instance._threads.on_loop`; an instance hops by itself.
+    """
+    own = OwnThread(fn, asyncio.get_running_loop())
+    thread = threading.Thread(target=own.main, name=name, daemon=True)
+    thread.start()
+    try:
+        return await own.wait()
+    finally:
+        # The thread told this loop it was done as its last act: this join ends at once.
+        thread.join()
