@@ -150,7 +150,8 @@ async def test_a_runs_events_are_stored_in_the_order_it_executed_them(tmp_path: 
 
 async def test_heartbeats_flow_while_a_sync_op_blocks_the_run(tmp_path: Path) -> None:
     """The run's thread is blocked in a sync op; the worker's loop goes on writing the run's
-    heartbeat (its clock is read, and the tag written, beat after beat)."""
+    heartbeat (its clock is read, and the tag written, beat after beat) and answering asks,
+    as a warm-pool worker answers gRPC."""
     fresh_gates()
     ticks = itertools.count(1)
     during_block: list[float] = []
@@ -177,6 +178,8 @@ async def test_heartbeats_flow_while_a_sync_op_blocks_the_run(tmp_path: Path) ->
                 await STARTED["sync"].wait()
                 await beating.wait()
                 beat = await instance.get_run(run.run_id)
+                # The worker also answers its own protocol meanwhile.
+                asked = await ref.ask(StopRunRequest(run_id="another"))
                 blocked = not GATES["sync"].is_set()
             finally:
                 GATES["sync"].set()
@@ -184,6 +187,7 @@ async def test_heartbeats_flow_while_a_sync_op_blocks_the_run(tmp_path: Path) ->
             ended = await instance.get_run(run.run_id)
             tg.cancel_scope.cancel()
     assert blocked and beat is not None and float(beat.tags[HEARTBEAT_TAG]) >= during_block[1]
+    assert isinstance(asked, StopRunReply) and not asked.stopped
     assert ended is not None and ended.status == RunStatus.SUCCESS
     assert run_threads() == []
 

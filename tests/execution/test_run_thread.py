@@ -13,7 +13,7 @@ import anyio.lowlevel
 import pytest
 
 from dagloom.errors import DagloomError
-from dagloom.execution.run_thread import run_on_own_thread
+from dagloom.execution.run_thread import SWITCH_INTERVAL, run_on_own_thread
 from tests.actors._runs import CrossThreadEvent
 
 NAME = "dagloom run test"
@@ -122,3 +122,15 @@ async def test_a_cancellation_raised_inside_the_coroutine_is_not_the_callers() -
 
     with anyio.fail_after(30), pytest.raises(DagloomError, match="canceled"):
         await run_on_own_thread(raise_cancelled, name=NAME)
+
+
+async def test_the_switch_interval_is_short_while_a_run_thread_lives_then_restored() -> None:
+    before = sys.getswitchinterval()
+
+    async def read_interval() -> float:
+        return sys.getswitchinterval()
+
+    with anyio.fail_after(30):
+        during = await run_on_own_thread(read_interval, name=NAME)
+    assert during == min(before, SWITCH_INTERVAL)
+    assert sys.getswitchinterval() == before

@@ -7,6 +7,7 @@ worker in its own process does.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -90,12 +91,15 @@ class LoaderJobSource:
 
     `load_all` imports every location now (a warm worker calls it before it serves). A
     location that failed to import is tried again on the next call, so fixing the file
-    helps without a restart.
+    helps without a restart. Thread-safe: callers on several threads import a location
+    once, one import at a time.
     """
 
     def __init__(self, origins: Mapping[str, CodeOrigin]) -> None:
         self._origins = dict(origins)
         self._loaded: dict[str, Definitions] = {}
+        # Runs load on threads of their own: two asking at once import a location once.
+        self._loading = threading.Lock()
 
     def load_all(self) -> None:
         """Import every location now; blocks; raises `CodeLocationLoadError` on the first
@@ -109,7 +113,10 @@ class LoaderJobSource:
             origin = self._origins.get(name)
             if origin is None:
                 raise unknown_location(name, self._origins)
-            defs = self._loaded[name] = origin.load()
+            with self._loading:
+                defs = self._loaded.get(name)
+                if defs is None:
+                    defs = self._loaded[name] = origin.load()
         return defs
 
     def get_job(

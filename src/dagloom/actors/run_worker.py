@@ -226,7 +226,12 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
 
     async def _load_and_execute(self, run: Run) -> ExecuteInProcessResult:
         """Load the run's job and execute it; on the run's own thread and loop, so neither
-        the import of user code nor the ops block this worker's loop."""
+        the import of user code nor the ops block this worker's loop.
+
+        What runs here reaches storage only through the instance (whose calls hop to this
+        worker's loop) and actors not at all: their refs belong to the worker's loop, so
+        asking one is for `_execute`, before or after this.
+        """
         from dagloom.execution.run import execute_job_in_process
 
         jobs = self._jobs
