@@ -16,12 +16,15 @@ from dagloom.errors import DagloomError
 
 T = TypeVar("T")
 
-SWITCH_INTERVAL = 0.0005
+SWITCH_INTERVAL = 0.0001
 """Seconds a thread may hold the GIL while another waits for it, while runs execute on their
-own threads (the interpreter's default is 0.005). A request to the loop serving the actors
-takes the GIL back ~6 times (wake-up, storage thread, reply), each time after up to this
-long when an op spins on the CPU: at 5 ms, GetRun then took ~25 ms; at 0.5 ms, ~3 ms. An
-idle loop asks for nothing, so a lone run pays nothing for it."""
+own threads (the interpreter's default is 0.005). Each time a thread gives the GIL up (a
+system call, a wait) while another runs Python, it waits up to this long to get it back: a
+request to the loop serving the actors does so ~6 times, a run's loop at every iteration.
+Measured on 2 cores: GetRun while an op spins took ~25 ms at 5 ms, ~4 ms at 0.5 ms; a
+one-op launch in-process took ~1.5 ms more than on one loop at 0.5 ms, ~0.5 ms at 0.1 ms.
+Threads that do not compete for the GIL pay nothing for it.
+"""
 
 _switch_lock = threading.Lock()
 _switch_users = 0
@@ -54,20 +57,34 @@ class _Canceled(Exception):
 class OwnThread(Generic[T]):
     """One thread running `fn()` in an asyncio loop of its own, and what both sides know of it.
 
-    The thread's loop lives only for `fn`: tasks `fn` left behind are cancelled when it
-    ends, the loop's default executor is joined, and `anyio.to_thread`'s worker threads,
-    idle by then, are told to exit (anyio stops them with the loop's root task). State read
-    by both threads is guarded by `_lock`, except the outcome, which the thread writes before
-    it sets `_done`.
+    The caller makes the loop and closes it once the thread has ended: making and closing
+    a loop are system calls that release the GIL, and a thread that gives the GIL up while
+    the caller's loop is busy waits up to a switch interval to get it back (measured: ~0.5 ms
+    of a launch each). The loop lives only for `fn`: tasks `fn` left behind are cancelled
+    when it ends, the loop's default executor is joined, and `anyio.to_thread`'s worker
+    threads, idle by then, are told to exit (anyio stops them with the loop's root task).
+    State read by both threads is guarded by `_lock`, except the outcome, which the thread
+    writes before it sets `_done`.
     """
 
-    __slots__ = ("_caller", "_cancel_asked", "_done", "_fn", "_lock", "_loop", "_outcome", "_scope")
+    __slots__ = (
+        "_caller",
+        "_cancel_asked",
+        "_done",
+        "_fn",
+        "_lock",
+        "_loop",
+        "_outcome",
+        "_running",
+        "_scope",
+    )
 
     def __init__(self, fn: Callable[[], Awaitable[T]], caller: asyncio.AbstractEventLoop) -> None:
         self._fn = fn
         self._caller = caller
+        self._loop = asyncio.new_event_loop()
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running = False  # whether `_scope` may be cancelled through `_loop`
         self._scope: anyio.CancelScope | None = None
         self._cancel_asked = False
         self._done = anyio.Event()  # of the caller's loop
@@ -76,7 +93,7 @@ class OwnThread(Generic[T]):
     def main(self) -> None:
         """The thread's body: run `fn` to its end, then tell the caller's loop, last."""
         try:
-            self._outcome = (_run_in_new_loop(self._root()),)
+            self._outcome = (_run_until_complete(self._loop, self._root()),)
         except asyncio.CancelledError:
             # A cancellation from the thread's loop must not pass for one of the caller's.
             self._outcome = _Canceled()
@@ -93,15 +110,16 @@ class OwnThread(Generic[T]):
     async def _root(self) -> T:
         with anyio.CancelScope() as scope:
             with self._lock:
-                self._loop = asyncio.get_running_loop()
                 self._scope = scope
+                self._running = True
                 if self._cancel_asked:
                     scope.cancel()
             try:
                 return await self._fn()
             finally:
                 with self._lock:
-                    self._loop = self._scope = None
+                    self._running = False
+                    self._scope = None
         raise _Canceled
 
     def cancel(self) -> None:
@@ -109,8 +127,12 @@ class OwnThread(Generic[T]):
         never blocks, safe to call twice or after `fn` ended."""
         with self._lock:
             self._cancel_asked = True
-            if self._loop is not None and self._scope is not None:
+            if self._running and self._scope is not None:
                 self._loop.call_soon_threadsafe(self._scope.cancel)
+
+    def close(self) -> None:
+        """Close the thread's loop; call once the thread has ended. Idempotent."""
+        self._loop.close()
 
     async def wait(self) -> T:
         """Block until the thread has run `fn`; return its result or raise its exception.
@@ -134,12 +156,10 @@ class OwnThread(Generic[T]):
         return outcome[0]
 
 
-def _run_in_new_loop(coro: Coroutine[Any, Any, T]) -> T:
-    """Run `coro` in a new asyncio loop of this thread and close the loop, as `asyncio.run`
-    does (tasks left behind are cancelled, async generators finalized, the default executor's
-    threads joined), without its signal handling and at about half its cost (~0.1 ms less a
-    run; a launch costs ~4 ms)."""
-    loop = asyncio.new_event_loop()
+def _run_until_complete(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` in `loop` on this thread and wind the loop down as `asyncio.run` does
+    (tasks left behind are cancelled, async generators finalized, the default executor's
+    threads joined), without its signal handling and without closing the loop."""
     asyncio.set_event_loop(loop)
     try:
         return loop.run_until_complete(coro)
@@ -154,7 +174,6 @@ def _run_in_new_loop(coro: Coroutine[Any, Any, T]) -> T:
             loop.run_until_complete(loop.shutdown_default_executor())
         finally:
             asyncio.set_event_loop(None)
-            loop.close()
 
 
 async def run_on_own_thread(fn: Callable[[], Awaitable[T]], *, name: str) -> T:
@@ -172,11 +191,15 @@ async def run_on_own_thread(fn: Callable[[], Awaitable[T]], *, name: str) -> T:
     through `dagloom.instance._threads.on_loop`; an instance hops by itself.
     """
     own = OwnThread(fn, asyncio.get_running_loop())
-    thread = threading.Thread(target=own.main, name=name, daemon=True)
-    with _short_switch_interval():
-        thread.start()
-        try:
-            return await own.wait()
-        finally:
-            # The thread told this loop it was done as its last act: this join ends at once.
-            thread.join()
+    try:
+        thread = threading.Thread(target=own.main, name=name, daemon=True)
+        with _short_switch_interval():
+            thread.start()
+            try:
+                return await own.wait()
+            finally:
+                # The thread told this loop it was done as its last act: this join ends at
+                # once.
+                thread.join()
+    finally:
+        own.close()
