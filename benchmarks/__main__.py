@@ -13,6 +13,7 @@ SUITES = {
     "storage": "storage backends",
     "transport": "actor transports",
     "launch": "run launchers",
+    "responsiveness": "GetRun latency in `dagloom dev` while a run's sync ops hold their thread",
 }
 
 

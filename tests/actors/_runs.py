@@ -1,10 +1,15 @@
 """What the run actor tests share: the seed job with a filesystem IO manager, jobs that wait
-on events, and waiting for a run to end."""
+on events, and waiting for a run to end.
+
+Runs execute on threads of their own, each with its own event loop, so the events a test and
+a run's op share are `CrossThreadEvent`s, not anyio's (which belong to one loop).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import pickle
-from collections import defaultdict
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,9 +32,72 @@ from dagloom.transport import MemoryTransport
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "numbers.py"
 
-GATES: defaultdict[str, anyio.Event] = defaultdict(anyio.Event)
+BLOCKING_LIMIT = 120.0
+
+
+class CrossThreadEvent:
+    """An event set from any thread and awaited on any thread's event loop.
+
+    `wait` blocks its task (not its loop) until `set`; cancelling it only stops the wait.
+    `wait_blocking` blocks the calling thread (for sync ops), for at most `BLOCKING_LIMIT`
+    seconds: a sync op cannot be cancelled, so a failed test must not leave it blocking the
+    stack's shutdown for ever.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flag = threading.Event()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    def set(self) -> None:
+        with self._lock:
+            self._flag.set()
+            waiters, self._waiters = self._waiters, []
+        for loop, future in waiters:
+            loop.call_soon_threadsafe(_resolve, future)
+
+    def is_set(self) -> bool:
+        return self._flag.is_set()
+
+    async def wait(self) -> None:
+        with self._lock:
+            if self._flag.is_set():
+                return
+            future = asyncio.get_running_loop().create_future()
+            self._waiters.append((asyncio.get_running_loop(), future))
+        await future
+
+    def wait_blocking(self) -> None:
+        self._flag.wait(BLOCKING_LIMIT)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class Events:
+    """`CrossThreadEvent`s by name, made on first use; safe to use from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: dict[str, CrossThreadEvent] = {}
+
+    def __getitem__(self, name: str) -> CrossThreadEvent:
+        with self._lock:
+            found = self._events.get(name)
+            if found is None:
+                found = self._events[name] = CrossThreadEvent()
+            return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._events.clear()
+
+
+GATES = Events()
 """Per-test gates an op waits on, by the run's `gate` tag; reset by `fresh_gates`."""
-STARTED: defaultdict[str, anyio.Event] = defaultdict(anyio.Event)
+STARTED = Events()
 """Set by the gated op when the run with that `gate` tag has started executing."""
 ORDER: list[str] = []
 """The `gate` tags of gated runs, in the order they started executing."""
@@ -56,6 +124,19 @@ def gated() -> None:
 
 
 @op
+def block_at_gate(context: Any) -> str:
+    gate = context.run_tags["gate"]
+    STARTED[gate].set()
+    GATES[gate].wait_blocking()  # blocks the run's thread, as time.sleep would
+    return gate
+
+
+@job
+def sync_gated() -> None:
+    block_at_gate()
+
+
+@op
 def explode() -> int:
     raise RuntimeError("the op broke")
 
@@ -72,10 +153,10 @@ def failing() -> None:
 
 def seed_definitions(io_dir: Path) -> Definitions:
     """The seed's op job, loaded by path, with its outputs pickled under `io_dir`, beside
-    the gated and failing jobs."""
+    the gated (in async or sync code) and failing jobs."""
     seed = load_definitions(python_file=EXAMPLE).get_job_def("process_numbers")
     return Definitions(
-        jobs=[seed, gated, failing],
+        jobs=[seed, gated, sync_gated, failing],
         resources={"io_manager": FilesystemIOManager(base_dir=str(io_dir))},
     )
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import textwrap
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -50,6 +52,12 @@ from ._runs import (
     stored_output,
     wait_for_end,
 )
+
+
+def run_threads() -> list[str]:
+    """The names of the run threads alive now."""
+    return [t.name for t in threading.enumerate() if t.name.startswith("dagloom run ")]
+
 
 WorkerRef = MemoryRef[ExecuteRunRequest | StopRunRequest, ExecuteRunReply | StopRunReply]
 
@@ -125,6 +133,68 @@ async def test_a_stored_run_executes_heartbeats_and_is_reported_ended(tmp_path: 
             finished = await ref.ask(ExecuteRunRequest(run_id=run.run_id))
             assert not finished.accepted and "already finished" in finished.message  # type: ignore[union-attr]
     assert stored_output(tmp_path, run.run_id, "sum_two_sums") == 55
+
+
+async def test_a_runs_events_are_stored_in_the_order_it_executed_them(tmp_path: Path) -> None:
+    """Every event the executor emits on the run's thread reaches storage, in order: the
+    same sequence as the job executed in-process without storage."""
+    definitions = seed_definitions(tmp_path)
+    jobs = DefinitionsJobSource({"numbers": definitions})
+    with anyio.fail_after(30):
+        async with DagloomInstance.ephemeral() as instance, serving(instance, jobs) as (ref, w, _):
+            run = await instance.create_run(Run(job_name="process_numbers"))
+            await ref.ask(ExecuteRunRequest(run_id=run.run_id))
+            await w.wait_idle()
+            records = await instance.get_events(run.run_id)
+    stored = [(r.event.event_type.name, r.event.step_key) for r in records if r.event is not None]
+    direct = await definitions.get_job_def("process_numbers").execute_in_process_async()
+    assert stored == [(e.event_type_value, e.step_key or "") for e in direct.all_events]
+    assert [r.storage_id for r in records] == sorted(r.storage_id for r in records)
+    assert run_threads() == []
+
+
+async def test_heartbeats_flow_while_a_sync_op_blocks_the_run(tmp_path: Path) -> None:
+    """The run's thread is blocked in a sync op; the worker's loop goes on writing the run's
+    heartbeat (its clock is read, and the tag written, beat after beat) and answering asks,
+    as a warm-pool worker answers gRPC."""
+    fresh_gates()
+    ticks = itertools.count(1)
+    during_block: list[float] = []
+    beating = anyio.Event()
+
+    def clock() -> float:
+        now = float(next(ticks))
+        if STARTED["sync"].is_set() and not GATES["sync"].is_set():
+            during_block.append(now)
+            if len(during_block) == 3:
+                beating.set()
+        return now
+
+    jobs = DefinitionsJobSource({"numbers": seed_definitions(tmp_path)})
+    instance = DagloomInstance.ephemeral()
+    worker = RunWorker(instance, jobs, heartbeat_interval=0.001, clock=clock)
+    with anyio.fail_after(30):
+        async with instance, anyio.create_task_group() as tg:
+            await tg.start(worker.run)
+            ref = MemoryTransport().ref(worker)
+            run = await instance.create_run(Run(job_name="sync_gated", tags={"gate": "sync"}))
+            await ref.ask(ExecuteRunRequest(run_id=run.run_id))
+            try:
+                await STARTED["sync"].wait()
+                await beating.wait()
+                beat = await instance.get_run(run.run_id)
+                # The worker also answers its own protocol meanwhile.
+                asked = await ref.ask(StopRunRequest(run_id="another"))
+                blocked = not GATES["sync"].is_set()
+            finally:
+                GATES["sync"].set()
+            await worker.wait_idle()
+            ended = await instance.get_run(run.run_id)
+            tg.cancel_scope.cancel()
+    assert blocked and beat is not None and float(beat.tags[HEARTBEAT_TAG]) >= during_block[1]
+    assert isinstance(asked, StopRunReply) and not asked.stopped
+    assert ended is not None and ended.status == RunStatus.SUCCESS
+    assert run_threads() == []
 
 
 async def test_unknown_runs_are_refused_and_stop_of_an_idle_run_is_a_no(tmp_path: Path) -> None:
@@ -208,6 +278,7 @@ async def test_stop_run_cancels_a_running_run(tmp_path: Path) -> None:
             events = [r.event.event_type for r in await instance.get_events(run.run_id)]
     assert not GATES["held"].is_set()
     assert stored is not None and stored.status == RunStatus.CANCELED
+    assert run_threads() == []
     assert events[-1] == EventType.RUN_CANCELED
     assert ends.ended == [(run.run_id, RunStatus.CANCELED)]
     # The executor recorded the end; the worker does not try to record it again.

@@ -9,6 +9,7 @@ it does not have. Every source picks a run's job with the code location's own ru
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
 class JobSource(Protocol):
     """Gives a worker the job of a run, by code location and job name.
 
-    `get_job` may block while user code imports, so a caller on an event loop calls it
-    where a short block is acceptable. It raises `DefinitionError` (or its
+    `get_job` may block while user code imports, so a run worker calls it on the run's own
+    thread, never on a loop serving actors. It raises `DefinitionError` (or its
     `CodeLocationLoadError`) naming what is missing; it never returns None. With a
     `snapshot_id` (the one stored on the run) the job must have that snapshot id: a source
     that imports code itself imports it again once when its loaded code has another id (or
@@ -142,11 +143,14 @@ class LoaderJobSource:
     helps without a restart. A run validated against other code than the one loaded (its
     snapshot id differs, or the job is missing) makes the location import again, fresh,
     before the run executes: that is how a reloaded code location reaches this worker.
+    Thread-safe: callers on several threads import a location once, one import at a time.
     """
 
     def __init__(self, origins: Mapping[str, CodeOrigin]) -> None:
         self._origins = dict(origins)
         self._loaded: dict[str, LoadedLocation] = {}
+        # Runs load on threads of their own: two asking at once import a location once.
+        self._loading = threading.Lock()
 
     def load_all(self) -> None:
         """Import every location now; blocks; raises `CodeLocationLoadError` on the first
@@ -161,9 +165,10 @@ class LoaderJobSource:
         origin = self._origins.get(name)
         if origin is None:
             raise unknown_location(location_name, self._origins)
-        self._loaded[name] = load_location(
-            origin, location_name=name, loaded_at=time.time(), fresh=True
-        )
+        with self._loading:
+            self._loaded[name] = load_location(
+                origin, location_name=name, loaded_at=time.time(), fresh=True
+            )
 
     def _location(self, name: str) -> LoadedLocation:
         loaded = self._loaded.get(name)
@@ -171,9 +176,12 @@ class LoaderJobSource:
             origin = self._origins.get(name)
             if origin is None:
                 raise unknown_location(name, self._origins)
-            loaded = self._loaded[name] = load_location(
-                origin, location_name=name, loaded_at=time.time()
-            )
+            with self._loading:
+                loaded = self._loaded.get(name)
+                if loaded is None:
+                    loaded = self._loaded[name] = load_location(
+                        origin, location_name=name, loaded_at=time.time()
+                    )
         return loaded
 
     def get_job(

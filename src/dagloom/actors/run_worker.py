@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING, Any, assert_never
 
@@ -14,6 +15,7 @@ from dagloom.actors._runtime import Actor, Clock
 from dagloom.actors.job_source import JobSource, OriginSource
 from dagloom.errors import RunClaimRefusedError, StorageError
 from dagloom.execution.events import error_info
+from dagloom.execution.run_thread import run_on_own_thread
 from dagloom.messages import Event, EventType, LogLevel, Run, RunFailureData, RunStatus
 from dagloom.messages.rpc import (
     ExecuteRunReply,
@@ -26,6 +28,7 @@ from dagloom.messages.rpc import (
 from dagloom.storage.base import FINISHED_STATUSES
 
 if TYPE_CHECKING:
+    from dagloom.execution.result import ExecuteInProcessResult
     from dagloom.instance import DagloomInstance
     from dagloom.transport import ActorRef
 
@@ -63,15 +66,22 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
 
     `ExecuteRun` replies at once (accepted, or refused with a reason: no such run, already
     finished, at `max_concurrent_runs`); asking again for a run it is executing is accepted
-    and changes nothing. Accepting is not executing: the run's task first claims the run
-    in storage (its RUN_START), and leaves it alone, logging `run_claim_refused`, when
-    another executor claimed or ended it first; so a run handed to two workers executes
-    once. The run's task loads the job from `jobs` (by the run's code
-    location, job name and asset selection), executes it with the executor the job or its
-    run config selects, and writes every event to the instance's storage; a job that fails
-    to load, a run config that no longer validates, or loaded code whose job snapshot id is
-    not the one stored on the run (`SnapshotMismatchError`, after the source reloaded it
-    where it can) ends the run as FAILURE, with a message naming both ids.
+    and changes nothing. Accepting is not executing: the run first claims itself in storage
+    (its RUN_START), and is left alone, logging `run_not_claimed`, when another executor
+    claimed or ended it first; so a run handed to two workers executes once. The run loads
+    the job from `jobs` (by the run's code location, job name and asset selection),
+    executes it with the executor the job or its run config selects, and writes every event
+    to the instance's storage; a job that fails to load, a run config that no longer
+    validates, or loaded code whose job snapshot id is not the one stored on the run
+    (`SnapshotMismatchError`, after the source reloaded it where it can) ends the run as
+    FAILURE, with a message naming both ids.
+
+    Loading and executing happen on a thread of the run's own, in an event loop of its own
+    (`run_on_own_thread`): ops (inline by default, async ones concurrently, as anywhere),
+    resources, IO managers, hooks and the import of user code run there, so a sync op that
+    sleeps or spins never delays this worker's loop, its heartbeats or the actors sharing
+    it. The run reaches storage through the instance, which hands its calls and event rows
+    to this loop (see `DagloomInstance`).
 
     A storage error never ends the worker: a heartbeat that fails is logged and tried again
     at the next beat, and a run whose end cannot be stored is logged and its error kept in
@@ -82,14 +92,12 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
     worker): tags rather than the daemon-heartbeat table because run monitoring asks about
     one run at a time, and the daemon table keeps one row per daemon type.
 
-    A run is claimed in storage before it executes (see `execute_job_in_process`): when the
-    claim is refused (another worker has it, or it was canceled or has ended) the run is not
-    this worker's, and nothing is executed or recorded for it.
-
-    `StopRun` cancels the run's task: the run is recorded CANCELED (by the executor, or here
-    when it had not started executing yet). When a run of its own ends the worker tells
-    `coordinator` `RunEnded` (if it has one), with the status storage kept. Cancelling `run`
-    cancels every run it is executing, and each is recorded CANCELED.
+    `StopRun` cancels the run's task, and through it the run's loop: the run is recorded
+    CANCELED (by the executor, or here when it had not started executing yet) once the op
+    it is in reaches a checkpoint (a sync op cannot be interrupted: it ends first). When a
+    run of its own ends the worker tells `coordinator` `RunEnded` (if it has one), with the
+    status storage kept. Cancelling `run` cancels every run it is executing, each recorded
+    CANCELED, and returns once every run's thread has ended.
     """
 
     service = RunWorkerBase
@@ -224,30 +232,11 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         return moved.status
 
     async def _execute(self, run: Run) -> RunStatus | None:
-        """Execute `run` and return the status storage kept for it; None when it was not
-        this worker's to execute (its claim was refused)."""
-        from dagloom.execution.run import execute_job_in_process
-
-        jobs = self._jobs
+        """Execute `run` on a thread of its own and return the status storage kept for it;
+        None when it was not this worker's to execute (its claim was refused)."""
         try:
-            # A run validated against a job snapshot runs that snapshot or fails naming both.
-            job = jobs.get_job(
-                run.code_location,
-                run.job_name,
-                [list(k.path) for k in run.asset_selection],
-                snapshot_id=run.job_snapshot_id,
-            )
-            run_config = orjson.loads(run.run_config_json) if run.run_config_json else {}
-            origin = jobs.code_origin(run.code_location) if isinstance(jobs, OriginSource) else None
-            result = await execute_job_in_process(
-                job,
-                run_config=run_config,
-                instance=self._instance,
-                raise_on_error=False,
-                run_id=run.run_id,
-                tags=dict(run.tags),
-                run_is_stored=True,
-                code_origin=origin,
+            result = await run_on_own_thread(
+                functools.partial(self._load_and_execute, run), name=f"dagloom run {run.run_id}"
             )
         except RunClaimRefusedError as exc:
             self._log.info(
@@ -273,6 +262,37 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
                 return RunStatus.FAILURE
             return moved.status
         return RunStatus.SUCCESS if result.success else RunStatus.FAILURE
+
+    async def _load_and_execute(self, run: Run) -> ExecuteInProcessResult:
+        """Load the run's job and execute it; on the run's own thread and loop, so neither
+        the import of user code nor the ops block this worker's loop.
+
+        What runs here reaches storage only through the instance (whose calls hop to this
+        worker's loop) and actors not at all: their refs belong to the worker's loop, so
+        asking one is for `_execute`, before or after this.
+        """
+        from dagloom.execution.run import execute_job_in_process
+
+        jobs = self._jobs
+        # A run validated against a job snapshot runs that snapshot or fails naming both.
+        job = jobs.get_job(
+            run.code_location,
+            run.job_name,
+            [list(k.path) for k in run.asset_selection],
+            snapshot_id=run.job_snapshot_id,
+        )
+        run_config = orjson.loads(run.run_config_json) if run.run_config_json else {}
+        origin = jobs.code_origin(run.code_location) if isinstance(jobs, OriginSource) else None
+        return await execute_job_in_process(
+            job,
+            run_config=run_config,
+            instance=self._instance,
+            raise_on_error=False,
+            run_id=run.run_id,
+            tags=dict(run.tags),
+            run_is_stored=True,
+            code_origin=origin,
+        )
 
     async def _beat(self, run_id: str, scope: anyio.CancelScope) -> None:
         with scope:

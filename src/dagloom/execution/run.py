@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from dagloom.definitions.job import JobDefinition
     from dagloom.execution.origin import CodeOrigin
     from dagloom.instance import DagloomInstance
+    from dagloom.instance._threads import HandoffEventSink
     from dagloom.storage.sink import StorageEventSink
 
 T = TypeVar("T")
@@ -255,7 +256,7 @@ async def execute_job_in_process(
         )
     # The run's own record of its events (for the result) is the storage sink's, when there
     # is one: a second sink would cost the executor another call per event.
-    events: ListEventSink | StorageEventSink = (
+    events: ListEventSink | StorageEventSink | HandoffEventSink = (
         ListEventSink() if instance is None else instance.event_sink(run_id, keep=True)
     )
     out: EventSink = events if sink is None else FanoutEventSink(events, sink)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 import time
@@ -17,6 +18,7 @@ from anyio.abc import TaskGroup
 
 from dagloom.errors import RunNotFoundError, StorageError
 from dagloom.instance._loader import BUILTINS, LoadContext, load_component
+from dagloom.instance._threads import HandoffEventSink, hop_to_owner_loop, on_foreign_loop
 from dagloom.instance.config import (
     CONFIG_FILE,
     ComponentConfig,
@@ -116,12 +118,20 @@ class _SplitEventWriter:
 T = TypeVar("T")
 
 
+@hop_to_owner_loop
 class DagloomInstance:
     """The configured storages and components of one `$DAGLOOM_HOME`, used with `async with`.
 
     Entering opens the storages (raising `StorageError`/`SchemaVersionError` with one clear
     message) and a task group for background event writes; leaving waits for those writes and
     closes the storages. An instance is entered once.
+
+    An entered instance belongs to the event loop that entered it (`owner_loop`), as its
+    storages do. Its coroutine methods may still be awaited from another thread's event loop
+    (a run executing on its own thread): they then run on the owner loop while the caller's
+    loop waits, and cancelling the caller lets the call finish first (see `on_loop`).
+    `event_sink` called there returns a sink that hands rows over to the owner loop. The
+    owner loop must outlive such calls.
 
     Run status follows the run's lifecycle events (RUN_ENQUEUED, RUN_STARTING, RUN_START,
     RUN_SUCCESS, RUN_FAILURE, RUN_CANCELING, RUN_CANCELED), each a compare-and-set that
@@ -160,6 +170,7 @@ class DagloomInstance:
         self._remove_home = remove_home_on_exit
         self._stack: AsyncExitStack | None = None
         self._task_group: TaskGroup | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._entered = False
 
     # -- construction ------------------------------------------------------------------------
@@ -258,6 +269,7 @@ class DagloomInstance:
                 stack.push_async_callback(storage.close)
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
             self._stack = stack.pop_all()
+        self._loop = asyncio.get_running_loop()
         return self
 
     async def __aexit__(
@@ -268,6 +280,7 @@ class DagloomInstance:
     ) -> bool | None:
         stack, self._stack = self._stack, None
         self._task_group = None
+        self._loop = None
         try:
             if stack is not None:
                 # The body's own exception is not handed to the task group, which would wrap
@@ -285,6 +298,11 @@ class DagloomInstance:
     def home(self) -> Path:
         """The instance directory (`$DAGLOOM_HOME`)."""
         return self._home
+
+    @property
+    def owner_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop that entered this instance, or None while it is not entered."""
+        return self._loop
 
     @property
     def config(self) -> InstanceConfig:
@@ -445,20 +463,29 @@ class DagloomInstance:
 
     def event_sink(
         self, run_id: str, *, batch_size: int = BATCH_SIZE, keep: bool = False
-    ) -> StorageEventSink:
+    ) -> StorageEventSink | HandoffEventSink:
         """A new batched sink of run `run_id`'s event rows into this instance's event log (see
         `StorageEventSink`; with `keep` it also keeps every row emitted, in its `rows`).
 
         Take one per run; `await sink.flush()` before reporting the run finished makes its
-        terminal event, and the status it sets, durable. Needs the instance entered.
+        terminal event, and the status it sets, durable. Needs the instance entered. Called
+        from another thread's event loop, it returns a `HandoffEventSink` feeding such a sink
+        on the owner loop.
         """
-        if self._task_group is None:
+        task_group = self._task_group
+        if task_group is None:
             raise StorageError(
                 "the instance is not open; use `async with instance:`", location=str(self.home)
             )
-        return StorageEventSink(
-            self._writer, self._task_group, run_id, batch_size=batch_size, keep=keep
-        )
+
+        def storage_sink(keep: bool) -> StorageEventSink:
+            return StorageEventSink(
+                self._writer, task_group, run_id, batch_size=batch_size, keep=keep
+            )
+
+        if self._loop is not None and on_foreign_loop(self._loop):
+            return HandoffEventSink(self._loop, lambda: storage_sink(False), keep=keep)
+        return storage_sink(keep)
 
     async def get_events(
         self,

@@ -1,4 +1,5 @@
-"""The in-process launcher: runs execute on a run worker in this process's event loop."""
+"""The in-process launcher: runs execute on a run worker in this process, each on a thread
+and event loop of its own."""
 
 from __future__ import annotations
 
@@ -30,13 +31,16 @@ if TYPE_CHECKING:
 
 
 class InProcessRunLauncher(RunLauncher):
-    """Launches runs on a `RunWorker` it owns, in its own task group, on this event loop.
+    """Launches runs on a `RunWorker` it owns, in its own task group.
 
-    No isolation: a run shares the process with everything else, which is what tests and
-    `dagloom dev` want. The worker executes any number of runs at once (the coordinator
-    limits how many are launched) and tells the coordinator itself when each ends.
-    `TerminateRun` cancels the run's task; the run is recorded CANCELED. Cancelling `run`
-    cancels the worker and with it every run, each recorded CANCELED.
+    No process isolation: a run shares the process with everything else, which is what
+    tests and `dagloom dev` want; but each run executes on its own thread and event loop
+    (see `RunWorker`), so its ops, resources and the import of its code never block the
+    loop this launcher, the API and the other actors share. The worker executes any number
+    of runs at once (the coordinator limits how many are launched) and tells the coordinator
+    itself when each ends. `TerminateRun` cancels the run; it is recorded CANCELED. Cancelling
+    `run` cancels the worker and with it every run, each recorded CANCELED, and returns once
+    every run's thread has ended.
     """
 
     def __init__(

@@ -1,0 +1,159 @@
+"""Using an instance from a thread other than the one whose event loop entered it.
+
+Storages belong to the event loop that opened them: aiosqlite's writer, asyncpg's pool and
+the memory backend's watchers all wake tasks of that loop. A run executing on its own thread
+(with its own loop) reaches them only through the owner loop: the instance's coroutine
+methods hop there (`hop_to_owner_loop`), and its event sinks hand their rows there in
+batches (`HandoffEventSink`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, TypeVar
+
+import anyio
+
+from dagloom.execution.sink import EventSink
+from dagloom.messages.rows import EventRow
+
+T = TypeVar("T")
+C = TypeVar("C", bound=type)
+
+
+class LoopOwned(Protocol):
+    """An object whose coroutines must run on one event loop (None: whichever runs them)."""
+
+    @property
+    def owner_loop(self) -> asyncio.AbstractEventLoop | None: ...
+
+
+def on_foreign_loop(owner: asyncio.AbstractEventLoop | None) -> bool:
+    """Whether the running loop is not `owner` (so `owner`'s objects must be reached through
+    `on_loop`); False when there is no owner. Never blocks; needs a running loop."""
+    return owner is not None and owner is not asyncio.get_running_loop()
+
+
+async def on_loop(owner: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` on `owner`, another thread's running loop, and return its result here.
+
+    The calling loop stays free while it waits. A call once started completes on `owner`:
+    cancelling the caller does not cancel it, the caller's cancellation is delivered once the
+    call has ended (so a storage write is never left half-known). Raises what `coro` raises;
+    `RuntimeError` if `owner` is closed (the coroutine is then closed unrun).
+    """
+    try:
+        future = asyncio.run_coroutine_threadsafe(coro, owner)
+    except RuntimeError:
+        coro.close()
+        raise
+    with anyio.CancelScope(shield=True):
+        result = await asyncio.wrap_future(future)
+    return result
+
+
+def hop_to_owner_loop(cls: C) -> C:
+    """Make every coroutine method of `cls` (a `LoopOwned`; dunders excepted) run on the
+    instance's `owner_loop` when awaited on another loop, through `on_loop`.
+
+    On the owner loop itself (or when there is no owner) the method runs as written, at the
+    cost of one extra coroutine frame. Methods that return iterators are not coroutine
+    methods and are left alone: they work on the owner loop only.
+    """
+    for name, method in list(vars(cls).items()):
+        if name.startswith("__") or not inspect.iscoroutinefunction(method):
+            continue
+        setattr(cls, name, _hopping(method))
+    return cls
+
+
+def _hopping(
+    method: Callable[..., Coroutine[Any, Any, Any]],
+) -> Callable[..., Coroutine[Any, Any, Any]]:
+    @functools.wraps(method)
+    async def hop(self: LoopOwned, *args: Any, **kwargs: Any) -> Any:
+        owner = self.owner_loop
+        if owner is not None and on_foreign_loop(owner):
+            return await on_loop(owner, method(self, *args, **kwargs))
+        return await method(self, *args, **kwargs)
+
+    return hop
+
+
+class HandoffEventSink:
+    """The event sink of a run executing on a thread other than its instance's owner loop:
+    hands every row, in emit order, to a sink living on the owner loop.
+
+    `emit` (on the run's thread) appends to a queue and, unless a hand-over is already
+    scheduled, schedules one on the owner loop; the hand-over moves every queued row into the
+    target sink, which batches writes as it does for any run. So a busy run costs one
+    cross-thread wake-up per hand-over, not per event, and `emit` never blocks nor raises.
+    The target is made by `make_target` on the owner loop, at the first hand-over.
+
+    `flush` returns once every row emitted before it is durable (it hands over what is queued
+    and awaits the target's `flush` on the owner loop; the run's loop stays free meanwhile),
+    and raises what that flush raises (`StorageError`). Calling it twice is safe. With `keep`
+    the sink also keeps every row emitted in `rows`, on the run's thread.
+
+    One thread emits; the queue (a `deque`, whose appends and pops are atomic) and the
+    scheduled flag are the only state both threads touch.
+    """
+
+    __slots__ = ("_keep", "_make_target", "_owner", "_queue", "_rows", "_scheduled", "_target")
+
+    def __init__(
+        self,
+        owner: asyncio.AbstractEventLoop,
+        make_target: Callable[[], EventSink],
+        *,
+        keep: bool = False,
+    ) -> None:
+        self._owner = owner
+        self._make_target = make_target
+        self._target: EventSink | None = None
+        self._queue: deque[EventRow] = deque()
+        self._scheduled = False
+        self._keep = keep
+        self._rows: list[EventRow] = []
+
+    def emit(self, row: EventRow) -> None:
+        # Append before reading the flag, and the owner clears the flag before it drains the
+        # queue: a row is then either drained by a hand-over under way or schedules one.
+        self._queue.append(row)
+        if self._keep:
+            self._rows.append(row)
+        if not self._scheduled:
+            self._scheduled = True
+            # A task, not a bare callback: the target starts its writes in a task group,
+            # which needs to know the loop's async library, as only a task tells.
+            self._owner.call_soon_threadsafe(self._owner.create_task, self._hand_over_soon())
+
+    def _hand_over(self) -> EventSink:
+        """On the owner loop: move every queued row into the target; return the target."""
+        target = self._target
+        if target is None:
+            target = self._target = self._make_target()
+        self._scheduled = False
+        queue = self._queue
+        emit = target.emit
+        while queue:
+            emit(queue.popleft())
+        return target
+
+    async def _hand_over_soon(self) -> None:
+        self._hand_over()
+
+    async def _flush_on_owner(self) -> None:
+        await self._hand_over().flush()
+
+    async def flush(self) -> None:
+        await on_loop(self._owner, self._flush_on_owner())
+
+    @property
+    def rows(self) -> list[EventRow]:
+        """With `keep`, every row emitted so far, in order (the list itself, not a copy)."""
+        return self._rows

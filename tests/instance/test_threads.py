@@ -1,0 +1,118 @@
+"""An instance used from a run's own thread: its coroutine methods hop to the loop that
+entered it, and its event sink hands rows over there, in order, on every backend."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import pytest
+
+from dagloom.errors import StorageError
+from dagloom.execution.run_thread import run_on_own_thread
+from dagloom.execution.sink import ListEventSink
+from dagloom.instance import DagloomInstance
+from dagloom.instance._threads import HandoffEventSink, on_foreign_loop
+from dagloom.messages import Run, RunStatus
+from dagloom.messages.rows import row_of
+from tests.instance.test_instance import run_events
+from tests.storage.pg import PG_URL, fresh_schema
+
+
+@asynccontextmanager
+async def _postgres() -> AsyncIterator[DagloomInstance]:
+    async for schema in fresh_schema():
+        config = {"storage": {"postgres": {"postgres_url": PG_URL, "schema": schema}}}
+        async with DagloomInstance.from_config(config) as instance:
+            yield instance
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def open_instance(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], object]:
+    """Opens a fresh instance on the parameter's backend: `async with open_instance()`."""
+    if request.param == "memory":
+        return DagloomInstance.ephemeral
+    if request.param == "sqlite":
+        return functools.partial(DagloomInstance.open, tmp_path)
+    return _postgres
+
+
+async def test_coroutine_methods_hop_to_the_owner_loop_from_a_run_thread(
+    open_instance: Callable[[], DagloomInstance],
+) -> None:
+    async with open_instance() as instance:
+
+        async def on_the_run_thread() -> tuple[bool, Run | None]:
+            foreign = on_foreign_loop(instance.owner_loop)
+            run = await instance.create_run(Run(job_name="hopping"))
+            await instance.add_run_tags(run.run_id, {"where": "run thread"})
+            return foreign, await instance.get_run(run.run_id)
+
+        with anyio.fail_after(30):
+            foreign, stored = await run_on_own_thread(on_the_run_thread, name="dagloom run t")
+        assert foreign
+        assert stored is not None and stored.tags["where"] == "run thread"
+        assert not on_foreign_loop(instance.owner_loop)
+
+
+async def test_the_event_sink_of_a_run_thread_stores_every_row_in_order(
+    open_instance: Callable[[], DagloomInstance],
+) -> None:
+    """1,200 steps' events (more than two batches) emitted on the run's thread, with a
+    flush in the middle, are all stored in emit order and move the run's status."""
+    async with open_instance() as instance:
+        run = await instance.create_run(Run(job_name="handed_over"))
+        events = run_events(run.run_id, 1200)
+
+        async def execute() -> list[object]:
+            sink = instance.event_sink(run.run_id, keep=True)
+            assert isinstance(sink, HandoffEventSink)
+            for i, event in enumerate(events):
+                sink.emit(row_of(event))
+                if i == 1000:
+                    await sink.flush()
+            await sink.flush()
+            await sink.flush()  # twice is safe
+            return list(sink.rows)
+
+        with anyio.fail_after(60):
+            kept = await run_on_own_thread(execute, name="dagloom run t")
+        stored = await instance.get_events(run.run_id)
+        after = await instance.get_run(run.run_id)
+    assert [r.event for r in stored] == events
+    assert kept == [row_of(e) for e in events]
+    assert after is not None and after.status == RunStatus.SUCCESS
+
+
+async def test_the_event_sink_on_the_owner_loop_is_the_storage_sink_itself() -> None:
+    async with DagloomInstance.ephemeral() as instance:
+        assert not isinstance(instance.event_sink("r"), HandoffEventSink)
+
+
+class _FailingFlush(ListEventSink):
+    async def flush(self) -> None:
+        raise StorageError("disk full", location="here")
+
+
+async def test_a_failed_flush_on_the_owner_loop_is_raised_on_the_run_thread() -> None:
+    targets: list[ListEventSink] = []
+
+    def make_target() -> ListEventSink:
+        targets.append(_FailingFlush())
+        return targets[-1]
+
+    owner = asyncio.get_running_loop()
+    first = row_of(run_events("r", 0)[0])
+
+    async def emit_and_flush() -> None:
+        sink = HandoffEventSink(owner, make_target)
+        sink.emit(first)
+        await sink.flush()
+
+    with anyio.fail_after(30), pytest.raises(StorageError, match="disk full"):
+        await run_on_own_thread(emit_and_flush, name="dagloom run t")
+    assert [t.rows for t in targets] == [[first]]
