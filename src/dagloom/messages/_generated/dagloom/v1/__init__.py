@@ -379,6 +379,23 @@ class DaemonHeartbeat(betterproto2.Message):
 
     errors: "list[ErrorInfo]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
 
+    last_error: "ErrorInfo | None" = betterproto2.field(
+        30, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    the latest error the loop met, kept until a newer one
+    """
+
+    last_error_time: "float" = betterproto2.field(31, betterproto2.TYPE_DOUBLE)
+    """
+    when it met it; 0 if never
+    """
+
+    interval: "float" = betterproto2.field(32, betterproto2.TYPE_DOUBLE)
+    """
+    seconds between the loop's rounds
+    """
+
 
 default_message_pool.register_message("dagloom.v1", "DaemonHeartbeat", DaemonHeartbeat)
 
