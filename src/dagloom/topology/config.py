@@ -315,7 +315,7 @@ def dev_topology(
     daemon: bool = True,
 ) -> TopologyConfig:
     """Every actor on one node called `dev`, as `configs/dev.yaml` lays it out (the daemon
-    too, unless `daemon` is false; no public API when `api_port` is None); its code
+    too, unless `daemon` is false; the public API in-process only when `api_port` is None); its code
     locations reload when a file of theirs changes unless `reload_on_change` is false.
     `launcher` None means the instance's `run_launcher`.
 
@@ -325,7 +325,7 @@ def dev_topology(
         "dev": {
             "host": host,
             "grpc_port": grpc_port,
-            "api": {"port": api_port} if api_port is not None else None,
+            "api": {"port": api_port},
             "coordinator": {},
             "launcher": {"kind": launcher},
             "code_locations": list(locations),
