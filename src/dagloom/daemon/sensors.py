@@ -236,9 +236,9 @@ class SensorLoop:
         await storage.update_tick(ended)
         if error is None and result.cursor_updated:
             await storage.set_sensor_cursor(state.origin_id, cursor)
-        self._log.info(
-            "sensor_tick", sensor=sensor.name, status=ended.status.name, run_ids=done.run_ids
-        )
+        # A skipped tick every few seconds is routine: only ticks that did something inform.
+        log = self._log.debug if ended.status == TickStatus.SKIPPED else self._log.info
+        log("sensor_tick", sensor=sensor.name, status=ended.status.name, run_ids=done.run_ids)
 
 
 def _as_request(message: RunRequestMessage) -> RunRequest:
