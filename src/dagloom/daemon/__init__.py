@@ -16,6 +16,7 @@ from dagloom.daemon._admission import (
     run_priority,
     runs_to_admit,
 )
+from dagloom.daemon._loop import DaemonLoop
 from dagloom.daemon._monitoring import (
     MonitorAction,
     MonitorCheck,
@@ -81,6 +82,7 @@ __all__ = [
     "WILL_RETRY_TAG",
     "CatchUp",
     "CatchUpPolicy",
+    "DaemonLoop",
     "FailedRun",
     "GroupRun",
     "KeyedRun",

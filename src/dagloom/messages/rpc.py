@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from dagloom.messages._generated.dagloom.v1.rpc import (
     ActorHeartbeat,
+    DaemonBase,
+    DaemonLoopStatus,
+    DaemonStatusReply,
+    DaemonStatusRequest,
+    DaemonStub,
     HealthBase,
     HealthStub,
     PingReply,
@@ -16,6 +21,11 @@ from dagloom.messages._generated.dagloom.v1.rpc import (
 
 __all__ = [
     "ActorHeartbeat",
+    "DaemonBase",
+    "DaemonLoopStatus",
+    "DaemonStatusReply",
+    "DaemonStatusRequest",
+    "DaemonStub",
     "HealthBase",
     "HealthStub",
     "PingReply",

@@ -91,6 +91,11 @@ class CoordinatorConfig(_Model):
     the instance's `run_coordinator` section in dagloom.yaml."""
 
 
+class DaemonConfig(_Model):
+    """The daemon (schedules and sensors). Any number of nodes may host one: loops that
+    must not run twice at once take turns through storage leases."""
+
+
 class LauncherConfig(_Model):
     """The run launcher. Without `kind`, the one the instance's `run_launcher` section in
     dagloom.yaml configures (default: a warm pool). With it: `in_process` runs on a worker
@@ -130,6 +135,7 @@ class NodeConfig(_Model):
     reload_on_change: bool = False
     """Reload this node's code locations when a Python file of theirs changes (dev)."""
     worker_pool: WorkerPoolConfig | None = None
+    daemon: DaemonConfig | None = None
 
     def grpc_address(self) -> str:
         """`host:grpc_port`; `ValueError` when the node serves no gRPC."""
@@ -304,11 +310,14 @@ def dev_topology(
     host: str = DEFAULT_HOST,
     grpc_port: int | None = 0,
     api_port: int | None = DEFAULT_API_PORT,
-    launcher: LauncherKind = "in_process",
+    launcher: LauncherKind | None = "in_process",
     reload_on_change: bool = True,
+    daemon: bool = True,
 ) -> TopologyConfig:
-    """Every actor on one node called `dev`, as `configs/dev.yaml` lays it out; its code
+    """Every actor on one node called `dev`, as `configs/dev.yaml` lays it out (the daemon
+    too, unless `daemon` is false; the public API in-process only when `api_port` is None); its code
     locations reload when a file of theirs changes unless `reload_on_change` is false.
+    `launcher` None means the instance's `run_launcher`.
 
     `locations` must already hold absolute paths (see `CodeOrigin.resolved`).
     """
@@ -321,6 +330,7 @@ def dev_topology(
             "launcher": {"kind": launcher},
             "code_locations": list(locations),
             "reload_on_change": reload_on_change,
+            "daemon": {} if daemon else None,
         }
     }
     if launcher == "worker_pool":

@@ -9,6 +9,7 @@ task group, beside the gRPC server and (on the API node) the public API server.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -37,6 +38,10 @@ from dagloom.actors.run_launcher.base import RunLauncher
 from dagloom.actors.run_worker import RunWorker
 from dagloom.api.server import ApiServer, DagloomApiService
 from dagloom.code.watch import LocationWatcher
+from dagloom.daemon import DaemonLoop
+from dagloom.daemon.daemon import Daemon
+from dagloom.daemon.scheduler import SchedulerLoop
+from dagloom.daemon.sensors import SensorLoop
 from dagloom.definitions.job import JobDefinition
 from dagloom.errors import ConfigError
 from dagloom.execution.origin import CodeOrigin
@@ -47,6 +52,7 @@ from dagloom.transport import ActorRef, GrpcTransport, MemoryTransport
 COORDINATOR = "run_coordinator"
 LAUNCHER = "run_launcher"
 HEALTH = "health"
+DAEMON = "daemon"
 
 # A gRPC ref needs only the service a class serves; these concrete classes name the
 # coordinator's and launcher's, whichever implementation the remote node runs.
@@ -252,6 +258,24 @@ def wire_coordinator(
     return build_run_coordinator(instance, launcher_ref, validator=validator, name=COORDINATOR)
 
 
+def wire_daemon(
+    topology: TopologyConfig, node: NodeConfig, instance: DagloomInstance, refs: _Refs
+) -> Daemon | None:
+    """The daemon, if the node hosts one: the scheduler and sensor loops, which evaluate
+    in the code-location actors and submit to the coordinator, wherever those live. Each
+    daemon has its own id, the owner of the leases its loops take."""
+    if node.daemon is None:
+        return None
+    coordinator = refs.to(_COORDINATOR_SERVICE, COORDINATOR, topology.node_of("coordinator"))
+    locations = _location_refs(topology, refs)
+    daemon_id = str(uuid.uuid4())
+    loops: list[DaemonLoop] = [
+        SchedulerLoop(instance, locations, coordinator, owner=daemon_id),
+        SensorLoop(instance, locations, coordinator, owner=daemon_id),
+    ]
+    return Daemon(instance.schedule_storage, loops, name=DAEMON, daemon_id=daemon_id)
+
+
 def _location_refs(topology: TopologyConfig, refs: _Refs) -> dict[str, ActorRef[Any, Any]]:
     return {
         name: refs.to(CodeLocationServer, name, topology.node_of_location(name))
@@ -293,7 +317,7 @@ async def run_node(
 
     Opens the topology's instance unless one is given. The actors start in dependency
     order under one supervisor (code locations, which import their code first, then
-    workers, launcher, coordinator, health); then, with `reload_on_change`, a watcher per
+    workers, launcher, coordinator, daemon, health); then, with `reload_on_change`, a watcher per
     code location reloads it when its files change; then the node's gRPC server and the API
     server listen, and `task_status.started(RunningNode)` reports the addresses. Peers on
     other nodes need not be up: calls to them fail with `ActorUnavailableError` and
@@ -329,6 +353,9 @@ async def run_node(
         coordinator = wire_coordinator(topology, node, instance, refs)
         if coordinator is not None:
             local[coordinator.name] = coordinator
+        daemon = wire_daemon(topology, node, instance, refs)
+        if daemon is not None:
+            local[daemon.name] = daemon
         # The coordinator refs the launcher; the launcher and workers report run ends back:
         # that cycle is closed here, once both ends exist.
         coordinator_ref = refs.to(

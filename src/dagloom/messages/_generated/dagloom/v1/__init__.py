@@ -379,6 +379,23 @@ class DaemonHeartbeat(betterproto2.Message):
 
     errors: "list[ErrorInfo]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
 
+    last_error: "ErrorInfo | None" = betterproto2.field(
+        30, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    the latest error the loop met, kept until a newer one
+    """
+
+    last_error_time: "float" = betterproto2.field(31, betterproto2.TYPE_DOUBLE)
+    """
+    when it met it; 0 if never
+    """
+
+    interval: "float" = betterproto2.field(32, betterproto2.TYPE_DOUBLE)
+    """
+    seconds between the loop's rounds
+    """
+
 
 default_message_pool.register_message("dagloom.v1", "DaemonHeartbeat", DaemonHeartbeat)
 
@@ -545,6 +562,31 @@ class InstigatorState(betterproto2.Message):
     """
     0 until the first tick
     """
+
+    cron_schedules: "list[str]" = betterproto2.field(30, betterproto2.TYPE_STRING, repeated=True)
+    """
+    What the daemon last saw of the definition, so tools that cannot import the code can
+    show and preview it.
+
+    schedules
+    """
+
+    execution_timezone: "str" = betterproto2.field(31, betterproto2.TYPE_STRING)
+    """
+    schedules; empty means UTC
+    """
+
+    default_running: "bool" = betterproto2.field(32, betterproto2.TYPE_BOOL)
+    """
+    the definition's default_status is RUNNING
+    """
+
+    minimum_interval_seconds: "int" = betterproto2.field(33, betterproto2.TYPE_INT32)
+    """
+    sensors
+    """
+
+    job_names: "list[str]" = betterproto2.field(34, betterproto2.TYPE_STRING, repeated=True)
 
 
 default_message_pool.register_message("dagloom.v1", "InstigatorState", InstigatorState)

@@ -25,6 +25,11 @@ __all__ = (
     "CodeLocationBase",
     "CodeLocationStub",
     "ConfigProblem",
+    "DaemonBase",
+    "DaemonLoopStatus",
+    "DaemonStatusReply",
+    "DaemonStatusRequest",
+    "DaemonStub",
     "DagloomApiBase",
     "DagloomApiStub",
     "EvaluateScheduleRequest",
@@ -334,6 +339,63 @@ class ConfigProblem(betterproto2.Message):
 
 
 default_message_pool.register_message("dagloom.v1.rpc", "ConfigProblem", ConfigProblem)
+
+
+@dataclass(eq=False, repr=False)
+class DaemonLoopStatus(betterproto2.Message):
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    interval: "float" = betterproto2.field(2, betterproto2.TYPE_DOUBLE)
+    """
+    seconds between rounds
+    """
+
+    last_heartbeat: "float" = betterproto2.field(3, betterproto2.TYPE_DOUBLE)
+    """
+    when its last round ended; 0 before the first
+    """
+
+    rounds: "int" = betterproto2.field(4, betterproto2.TYPE_INT64)
+    """
+    rounds done since this daemon started
+    """
+
+    last_error: "__v1__.ErrorInfo | None" = betterproto2.field(
+        5, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    what its latest failed round raised
+    """
+
+    last_error_time: "float" = betterproto2.field(6, betterproto2.TYPE_DOUBLE)
+
+
+default_message_pool.register_message("dagloom.v1.rpc", "DaemonLoopStatus", DaemonLoopStatus)
+
+
+@dataclass(eq=False, repr=False)
+class DaemonStatusReply(betterproto2.Message):
+    daemon_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    loops: "list[DaemonLoopStatus]" = betterproto2.field(
+        2, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+
+
+default_message_pool.register_message("dagloom.v1.rpc", "DaemonStatusReply", DaemonStatusReply)
+
+
+@dataclass(eq=False, repr=False)
+class DaemonStatusRequest(betterproto2.Message):
+    """
+    ---------------------------------------------------------------------------------------
+    Daemon: runs the control loops (scheduler, sensors, ...); answers how each one is doing.
+    """
+
+    pass
+
+
+default_message_pool.register_message("dagloom.v1.rpc", "DaemonStatusRequest", DaemonStatusRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -934,6 +996,29 @@ class CodeLocationStub(betterproto2_grpclib.ServiceStub):
         )
 
 
+class DaemonStub(betterproto2_grpclib.ServiceStub):
+    async def get_status(
+        self,
+        message: "DaemonStatusRequest | None" = None,
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "DaemonStatusReply":
+
+        if message is None:
+            message = DaemonStatusRequest()
+
+        return await self._unary_unary(
+            "/dagloom.v1.rpc.Daemon/GetStatus",
+            message,
+            DaemonStatusReply,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+
 class DagloomApiStub(betterproto2_grpclib.ServiceStub):
     async def launch_run(
         self,
@@ -1362,6 +1447,30 @@ class CodeLocationBase(betterproto2_grpclib.ServiceBase):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 ValidateRunRequest,
                 ValidateRunReply,
+            ),
+        }
+
+
+class DaemonBase(betterproto2_grpclib.ServiceBase):
+    async def get_status(self, message: "DaemonStatusRequest") -> "DaemonStatusReply":
+
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+    async def __rpc_get_status(
+        self, stream: "grpclib.server.Stream[DaemonStatusRequest, DaemonStatusReply]"
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        response = await self.get_status(request)
+        await stream.send_message(response)
+
+    def __mapping__(self) -> "dict[str, grpclib.const.Handler]":
+        return {
+            "/dagloom.v1.rpc.Daemon/GetStatus": grpclib.const.Handler(
+                self.__rpc_get_status,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                DaemonStatusRequest,
+                DaemonStatusReply,
             ),
         }
 

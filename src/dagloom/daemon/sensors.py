@@ -1,0 +1,246 @@
+"""The sensor loop: evaluates each running sensor once its interval has passed, with its
+cursor, launches the runs it asks for (once per run key over the sensor's whole history),
+and stores the cursor with the tick."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+import structlog
+
+from dagloom.daemon._instigators import is_running, sensor_state, sync_state
+from dagloom.daemon._sensor_ticks import (
+    KeyedRun,
+    SensorRunIdentity,
+    SensorTickState,
+    sensor_due,
+    sensor_submissions,
+)
+from dagloom.daemon._submit import (
+    Location,
+    finished,
+    hold_lease,
+    loaded_locations,
+    named_error,
+    submission,
+    submit_all,
+    timed_out,
+)
+from dagloom.daemon._tags import derived_run_id
+from dagloom.definitions.run_request import RunRequest
+from dagloom.instance import DagloomInstance
+from dagloom.messages import InstigatorState, InstigatorType, Tick, TickStatus
+from dagloom.messages.rpc import (
+    EvaluateSensorRequest,
+    RunRequestMessage,
+    SensorSnapshot,
+    SubmitRunRequest,
+    TickResult,
+)
+from dagloom.storage.base import RunsFilter
+from dagloom.transport import ActorRef
+
+SENSOR_LEASE = "daemon/sensors"
+"""The storage lease the sensor loop of one daemon at a time holds."""
+
+DEFAULT_SENSOR_WORKERS = 4
+"""Sensors evaluated at once when `sensors.num_workers` is not set."""
+
+
+class SensorLoop:
+    """Every `interval` seconds, ticks each running sensor whose `minimum_interval_seconds`
+    has passed since its last tick (a `DaemonLoop`).
+
+    A sensor runs when started (`dagloom sensor start`) or, never toggled, when its
+    `default_status` is RUNNING. A tick is recorded STARTED, the sensor is evaluated in its
+    code location with the stored cursor (several sensors at once, up to
+    `sensors.num_workers`, each bounded by `sensors.evaluation_timeout_seconds`), its run
+    requests are deduplicated by run key over the sensor's whole history
+    (`sensor_submissions`; a keyed run's id is derived from the sensor and key), the new runs
+    are submitted, and the tick is finished with its runs and cursor; the cursor is stored
+    in the sensor's state only when the tick did not fail. A tick cut short is resumed on
+    the next round and evaluated again from the cursor it started with, so keyed runs are
+    never doubled. A sensor that raises, times out or returns what is not a sensor result
+    ends its tick FAILURE with the error, and the loop goes on with the others.
+
+    Only the daemon holding the `daemon/sensors` lease ticks sensors.
+    """
+
+    name = "sensors"
+
+    def __init__(
+        self,
+        instance: DagloomInstance,
+        locations: Mapping[str, ActorRef[Any, Any]],
+        coordinator: ActorRef[Any, Any],
+        *,
+        owner: str,
+        interval: float = 5.0,
+        lease_seconds: float | None = None,
+        ask_timeout: float | None = None,
+    ) -> None:
+        self.interval = interval
+        self._instance = instance
+        self._locations = dict(locations)
+        self._coordinator = coordinator
+        self._owner = owner
+        self._lease_seconds = (
+            lease_seconds if lease_seconds is not None else max(60.0, 3 * interval)
+        )
+        config = instance.config.sensors
+        self._timeout = ask_timeout or config.evaluation_timeout_seconds
+        self._workers = config.num_workers or DEFAULT_SENSOR_WORKERS
+        self._log = structlog.get_logger("dagloom.daemon").bind(loop=self.name)
+
+    async def tick(self, now: float) -> None:
+        """One round at `now`; raises the first problem met after trying every sensor."""
+        storage = self._instance.schedule_storage
+        if not await hold_lease(
+            storage, SENSOR_LEASE, self._owner, now=now, duration=self._lease_seconds
+        ):
+            return
+        locations, problems = await loaded_locations(self._locations, ask_timeout=self._timeout)
+        limiter = anyio.CapacityLimiter(self._workers)
+
+        async def one(location: Location, sensor: SensorSnapshot) -> None:
+            async with limiter:
+                try:
+                    await self._sensor(location, sensor, now)
+                except Exception as exc:  # a supervision point: one sensor stops no other
+                    self._log.exception("sensor_round_failed", sensor=sensor.name)
+                    problems.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for location in locations:
+                for sensor in location.snapshot.sensors:
+                    tg.start_soon(one, location, sensor)
+        if problems:
+            raise problems[0]
+
+    async def _sensor(self, location: Location, sensor: SensorSnapshot, now: float) -> None:
+        storage = self._instance.schedule_storage
+        state = await sync_state(storage, sensor_state(location.name, sensor, now=now))
+        if not is_running(state):
+            return
+        recent = await storage.get_ticks(state.origin_id, limit=1)
+        last = recent[0] if recent else None
+        due = sensor_due(
+            SensorTickState(
+                minimum_interval_seconds=sensor.minimum_interval_seconds,
+                last_tick_time=last.timestamp if last is not None else None,
+                last_tick_finished=last is None or last.status != TickStatus.STARTED,
+            ),
+            now=now,
+        )
+        if not due.due:
+            return
+        if due.resume and last is not None:
+            tick = last
+        else:
+            tick = await storage.create_tick(
+                Tick(
+                    origin_id=state.origin_id,
+                    instigator_name=sensor.name,
+                    instigator_type=InstigatorType.SENSOR,
+                    status=TickStatus.STARTED,
+                    timestamp=now,
+                    cursor=state.cursor,
+                )
+            )
+        await self._evaluate(location, sensor, state, tick, last, now)
+
+    async def _evaluate(
+        self,
+        location: Location,
+        sensor: SensorSnapshot,
+        state: InstigatorState,
+        tick: Tick,
+        last: Tick | None,
+        now: float,
+    ) -> None:
+        storage = self._instance.schedule_storage
+        completed = last.end_time if last is not None and last is not tick else 0.0
+        try:
+            result = await location.ref.ask(
+                EvaluateSensorRequest(
+                    sensor_name=sensor.name,
+                    cursor=state.cursor,
+                    last_tick_completion_time=completed,
+                ),
+                timeout=self._timeout,
+            )
+        except TimeoutError:
+            result = TickResult(error=timed_out(self._timeout))
+        assert isinstance(result, TickResult)
+        if result.error is not None:
+            failure = named_error(result.error, "sensor", sensor.name)
+            ended = finished(tick, now=now, run_ids=[], run_keys=[], error=failure)
+            ended.cursor = state.cursor
+            await storage.update_tick(ended)
+            self._log.info("sensor_tick_failed", sensor=sensor.name, error=failure.message)
+            return
+
+        requests = [_as_request(m) for m in result.run_requests]
+        by_request = {id(r): m for r, m in zip(requests, result.run_requests, strict=True)}
+        identities = {
+            r.run_key: SensorRunIdentity(location.name, sensor.name, r.run_key)
+            for r in requests
+            if r.run_key is not None
+        }
+        existing: dict[str, KeyedRun] = {}
+        if identities:
+            by_id = {i.run_id: key for key, i in identities.items()}
+            for run in await self._instance.get_runs(RunsFilter(run_ids=list(by_id))):
+                existing[by_id[run.run_id]] = KeyedRun(run.run_id, run.status)
+        plan = sensor_submissions(requests, existing)
+        submissions: list[SubmitRunRequest] = []
+        default_job = sensor.job_names[0] if len(sensor.job_names) == 1 else ""
+        for index, request in enumerate(plan.create):
+            if request.run_key is not None:
+                identity = identities[request.run_key]
+                run_id, tags = identity.run_id, identity.tags
+            else:
+                # Unkeyed: one run per request of this tick, also when the tick is resumed.
+                parts = ("sensor", location.name, sensor.name, "tick", str(tick.tick_id))
+                run_id, tags = derived_run_id(*parts, str(index)), {}
+            submissions.append(
+                submission(
+                    location.name,
+                    by_request[id(request)],
+                    default_job=default_job,
+                    run_id=run_id,
+                    tags=tags,
+                )
+            )
+        if plan.submit:
+            # Created by a submission that died before it was handed on; the coordinator
+            # rolls such runs back, so one left NOT_STARTED is only reported.
+            self._log.warning("sensor_runs_not_started", sensor=sensor.name, run_ids=plan.submit)
+        done = await submit_all(self._coordinator, submissions, ask_timeout=self._timeout)
+        skip = result.skip_message
+        if not done.run_ids and plan.skipped_keys and not skip:
+            skip = f"runs already requested for run keys: {', '.join(plan.skipped_keys)}"
+        cursor = result.cursor if result.cursor_updated else state.cursor
+        error = named_error(done.errors[0], "sensor", sensor.name) if done.errors else None
+        ended = finished(
+            tick,
+            now=now,
+            run_ids=done.run_ids,
+            run_keys=[r.run_key for r in requests if r.run_key is not None],
+            skip_reason=skip,
+            error=error,
+        )
+        ended.cursor = cursor
+        await storage.update_tick(ended)
+        if error is None and result.cursor_updated:
+            await storage.set_sensor_cursor(state.origin_id, cursor)
+        # A skipped tick every few seconds is routine: only ticks that did something inform.
+        log = self._log.debug if ended.status == TickStatus.SKIPPED else self._log.info
+        log("sensor_tick", sensor=sensor.name, status=ended.status.name, run_ids=done.run_ids)
+
+
+def _as_request(message: RunRequestMessage) -> RunRequest:
+    """The parts of a requested run that deduplication looks at."""
+    return RunRequest(run_key=message.run_key or None, job_name=message.job_name or None)
