@@ -75,6 +75,20 @@ def test_nothing_input_is_skipped_when_its_upstream_fails() -> None:
     assert result.is_node_skipped("create_table_2")
 
 
+def test_an_out_of_type_nothing_feeds_a_nothing_input() -> None:
+    @dg.op(out=dg.Out(dg.Nothing))
+    def load_raw() -> None:
+        CALLS.append("load_raw")
+
+    @dg.job
+    def nothing_out() -> None:
+        create_table_2(start=load_raw())
+
+    CALLS.clear()
+    assert nothing_out.execute_in_process().success
+    assert CALLS == ["load_raw", "create_table_2"]
+
+
 def test_nothing_input_cannot_be_a_parameter() -> None:
     with pytest.raises(dg.DagsterInvalidDefinitionError, match=r"bad_op.*Nothing"):
 
