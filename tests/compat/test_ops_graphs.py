@@ -322,3 +322,108 @@ def test_op_selection_of_an_unknown_op_names_it() -> None:
 
     with pytest.raises(dg.DagloomInvalidSelectionError, match="nope"):
         small.execute_in_process(op_selection=["nope"])
+
+
+# -- Graph-backed assets --------------------------------------------------------------------
+
+
+@dg.asset
+def upstream_asset() -> int:
+    return 1
+
+
+@dg.op
+def add_one_to(input_num: int) -> int:
+    return input_num + 1
+
+
+@dg.op
+def double_it(input_num: int) -> int:
+    return input_num * 2
+
+
+@dg.graph_asset
+def middle_asset(upstream_asset: int) -> int:
+    return double_it(add_one_to(upstream_asset))
+
+
+@dg.asset
+def downstream_asset(middle_asset: int) -> int:
+    return middle_asset + 7
+
+
+@dg.op(out={"one": dg.Out(), "two": dg.Out()})
+def split(number: int) -> tuple[int, int]:
+    return number + 1, number + 2
+
+
+@dg.graph_multi_asset(outs={"first_asset": dg.AssetOut(), "second_asset": dg.AssetOut()})
+def two_assets(upstream_asset: int) -> dict[str, int]:
+    one, two = split(upstream_asset)
+    return {"first_asset": one, "second_asset": two}
+
+
+def test_graph_asset_runs_each_op_as_a_step_and_materializes_once() -> None:
+    result = dg.materialize(
+        [upstream_asset, middle_asset, downstream_asset],
+        resources={"io_manager": dg.mem_io_manager},
+    )
+    assert result.success
+    assert [e.step_key for e in result.get_step_success_events()] == [
+        "upstream_asset",
+        "middle_asset.add_one_to",
+        "middle_asset.double_it",
+        "downstream_asset",
+    ]
+    keys = [e.asset_key for e in result.get_asset_materialization_events()]
+    assert keys == [
+        dg.AssetKey("upstream_asset"),
+        dg.AssetKey("middle_asset"),
+        dg.AssetKey("downstream_asset"),
+    ]
+    assert result.output_for_node("middle_asset") == 4
+    assert result.output_for_node("downstream_asset") == 11
+    assert middle_asset.key == dg.AssetKey("middle_asset")
+    assert middle_asset.dependency_keys == {dg.AssetKey("upstream_asset")}
+
+
+def test_graph_multi_asset_materializes_each_returned_output() -> None:
+    result = dg.materialize(
+        [upstream_asset, two_assets], resources={"io_manager": dg.mem_io_manager}
+    )
+    assert result.success
+    assert two_assets.keys == {dg.AssetKey("first_asset"), dg.AssetKey("second_asset")}
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert materialized == {
+        dg.AssetKey("upstream_asset"),
+        dg.AssetKey("first_asset"),
+        dg.AssetKey("second_asset"),
+    }
+    assert result.output_for_node("two_assets", "second_asset") == 3
+
+
+def test_graph_asset_reads_an_upstream_asset_outside_the_selection() -> None:
+    class Stored(dg.InMemoryIOManager):
+        pass
+
+    storage = Stored()
+    assert dg.materialize([upstream_asset], resources={"io_manager": storage}).success
+    result = dg.materialize([middle_asset], resources={"io_manager": storage})
+    assert result.success
+    assert result.output_for_node("middle_asset") == 4
+
+
+def test_graph_asset_in_definitions_and_asset_jobs() -> None:
+    defs = dg.Definitions(
+        assets=[upstream_asset, middle_asset, downstream_asset],
+        jobs=[dg.define_asset_job("all_assets")],
+        resources={"io_manager": dg.mem_io_manager},
+    )
+    result = defs.get_job_def("all_assets").execute_in_process()
+    assert result.success
+    assert result.output_for_node("downstream_asset") == 11
+
+
+def test_a_graph_asset_cannot_be_called_directly() -> None:
+    with pytest.raises(dg.DagsterInvalidInvocationError, match="middle_asset"):
+        middle_asset(1)

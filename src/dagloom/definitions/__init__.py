@@ -56,6 +56,7 @@ from dagloom.definitions.graph import (
     NodeInvocation,
     graph,
 )
+from dagloom.definitions.graph_asset import graph_asset, graph_multi_asset
 from dagloom.definitions.hook import (
     HookContext,
     HookDefinition,
@@ -189,6 +190,8 @@ __all__ = [
     "file_relative_path",
     "fs_io_manager",
     "graph",
+    "graph_asset",
+    "graph_multi_asset",
     "in_process_executor",
     "io_manager",
     "job",

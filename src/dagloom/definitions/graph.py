@@ -378,7 +378,7 @@ class GraphDefinition:
         if missing:
             raise DefinitionError(f"{where} is missing inputs {missing}", name=self.name)
         for node in self.nodes.values():
-            inputs = {k: _rebase(b, prefix, args) for k, b in node.inputs.items()}
+            inputs = {k: rebase_binding(b, prefix, args) for k, b in node.inputs.items()}
             parent.add_node(
                 replace(node, name=f"{prefix}.{node.name}", inputs=inputs, hooks=node.hooks | hooks)
             )
@@ -393,7 +393,7 @@ class GraphDefinition:
             parent.config_mappings[f"{prefix}.{inner}"] = mapping
         handles: list[Any] = []
         for out_name, binding in self.output_bindings.items():
-            rebased = _rebase(binding, prefix, args)
+            rebased = rebase_binding(binding, prefix, args)
             if isinstance(rebased, FromOutput):
                 parent.graph_outputs[(prefix, out_name)] = (rebased.node, rebased.output)
                 out = parent.nodes[rebased.node].op.outs[rebased.output]
@@ -442,7 +442,9 @@ class GraphDefinition:
         return f"<GraphDefinition {self.name}>"
 
 
-def _rebase(binding: Binding, prefix: str, args: Mapping[str, Binding]) -> Binding:
+def rebase_binding(binding: Binding, prefix: str, args: Mapping[str, Binding]) -> Binding:
+    """`binding` of a node of a graph inlined under `prefix`: node names prefixed, graph
+    inputs replaced by their `args`."""
     if isinstance(binding, FromGraphInput):
         return args[binding.name]
     if isinstance(binding, FromOutput):
