@@ -208,3 +208,17 @@ def test_a_hook_takes_exactly_one_context_argument() -> None:
         @dg.success_hook
         def two_args(context: dg.HookContext, extra: int) -> None:
             del context, extra
+
+
+def test_hooks_must_be_hook_definitions() -> None:
+    def not_a_hook(context: dg.HookContext) -> None:
+        del context
+
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="a_job"):
+
+        @dg.job(hooks={not_a_hook})  # type: ignore[arg-type]
+        def a_job() -> None:
+            a()
+
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="'a'"):
+        a.with_hooks({not_a_hook})  # type: ignore[arg-type]

@@ -427,3 +427,34 @@ def test_graph_asset_in_definitions_and_asset_jobs() -> None:
 def test_a_graph_asset_cannot_be_called_directly() -> None:
     with pytest.raises(dg.DagsterInvalidInvocationError, match="middle_asset"):
         middle_asset(1)
+
+
+def test_graph_asset_ins_and_deps_name_upstream_assets() -> None:
+    @dg.asset
+    def raw_numbers() -> int:
+        return 5
+
+    @dg.asset
+    def setup_table() -> None:
+        return None
+
+    @dg.graph_asset(ins={"numbers": dg.AssetIn("raw_numbers")}, deps=[setup_table])
+    def prepared(numbers: int) -> int:
+        return add_one_to(numbers)
+
+    assert prepared.dependency_keys == {dg.AssetKey("raw_numbers"), dg.AssetKey("setup_table")}
+    result = dg.materialize(
+        [raw_numbers, setup_table, prepared], resources={"io_manager": dg.mem_io_manager}
+    )
+    assert result.success
+    assert result.output_for_node("prepared") == 6
+    steps = [e.step_key for e in result.get_step_success_events()]
+    assert steps.index("setup_table") < steps.index("prepared.add_one_to")
+
+
+def test_graph_asset_ins_must_name_a_parameter() -> None:
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="bad_graph_asset"):
+
+        @dg.graph_asset(ins={"missing": dg.AssetIn("raw")})
+        def bad_graph_asset(numbers: int) -> int:
+            return add_one_to(numbers)

@@ -10,7 +10,7 @@ the step's or the run's outcome.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any, overload
 
@@ -21,6 +21,7 @@ __all__ = [
     "HookContext",
     "HookDefinition",
     "build_hook_context",
+    "check_hooks",
     "failure_hook",
     "success_hook",
 ]
@@ -133,6 +134,21 @@ class HookDefinition:
 
     def __repr__(self) -> str:
         return f"<HookDefinition {self.name} ({self.kind})>"
+
+
+def check_hooks(hooks: Iterable[Any] | None, owner: str) -> frozenset[HookDefinition]:
+    """`hooks` as a frozenset, each checked to be a HookDefinition (else
+    DagsterInvalidDefinitionError naming `owner`, the job or op they were given to)."""
+    checked: set[HookDefinition] = set()
+    for hook in hooks or ():
+        if not isinstance(hook, HookDefinition):
+            raise DagsterInvalidDefinitionError(
+                f"{owner}: hooks must be HookDefinitions (from @success_hook or "
+                f"@failure_hook), got {type(hook).__name__}",
+                name=owner,
+            )
+        checked.add(hook)
+    return frozenset(checked)
 
 
 def _hook_decorator(

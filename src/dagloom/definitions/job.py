@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, overload
 from dagloom.definitions.config import ConfigMapping, RunConfig, coerce_run_config
 from dagloom.definitions.executor import ExecutorDefinition, in_process_executor
 from dagloom.definitions.graph import compose
-from dagloom.definitions.hook import HookDefinition
+from dagloom.definitions.hook import HookDefinition, check_hooks
 from dagloom.definitions.node import Node, validate_nodes
 from dagloom.definitions.op import check_name
 from dagloom.definitions.retry import RetryPolicy
@@ -84,7 +84,7 @@ class JobDefinition:
         # graph node name -> ConfigMapping of that graph (see run_config.py)
         self.graph_config_mappings = dict(graph_config_mappings or {})
         # run after every step of the job, besides each node's own (`op.with_hooks`)
-        self.hook_defs: frozenset[HookDefinition] = frozenset(hooks or ())
+        self.hook_defs = check_hooks(hooks, f"job {name!r}")
         validate_nodes(name, self.nodes, allow_graph_inputs=False)
         self._plan: ExecutionPlan | None = None
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from dagloom.definitions.config import Config, validate_model
 from dagloom.definitions.dagster_type import DagsterType, is_nothing
+from dagloom.definitions.hook import check_hooks
 from dagloom.definitions.outputs import DEFAULT_OUTPUT, NO_VALUE, In, Out
 from dagloom.definitions.resources import ConfigurableResource
 from dagloom.definitions.retry import RetryPolicy
@@ -386,7 +387,7 @@ class PendingNodeInvocation:
         self.given_alias = alias
         self.tags = dict(tags or {})
         self.retry_policy = retry_policy
-        self.hooks: frozenset[HookDefinition] = frozenset(hooks or ())
+        self.hooks = check_hooks(hooks, f"{definition.name!r}")
 
     def alias(self, name: str) -> PendingNodeInvocation:
         return PendingNodeInvocation(
@@ -421,7 +422,7 @@ class PendingNodeInvocation:
             alias=self.given_alias,
             tags=self.tags,
             retry_policy=self.retry_policy,
-            hooks=self.hooks | frozenset(hook_defs),
+            hooks=self.hooks | check_hooks(hook_defs, f"{self.definition.name!r}"),
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
