@@ -4,13 +4,15 @@ DagloomError
 ├── DefinitionError          a definition is malformed (cycle, missing input, duplicate name)
 │   ├── DagloomInvalidSelectionError   an asset selection names something that is not there
 │   ├── CodeLocationLoadError          user code did not import, or has no one Definitions
-│   └── DagsterInvalidDefinitionError  Dagster's name: a definition Dagster would reject
+│   ├── DagsterInvalidDefinitionError  Dagster's name: a definition Dagster would reject
+│   └── DagsterInvalidInvocationError  Dagster's name: a definition called in a way Dagster rejects
 ├── ConfigError              config does not match its schema (file, key path, expected)
 │   └── DagsterInvalidConfigError      Dagster's name: run or definition config is invalid
 ├── UserCodeError            user code raised; wraps the original as __cause__
 │   └── UserCodeTimeoutError   user code did not finish in time and was stopped
 ├── Failure                  raised BY user code to fail a step on purpose, with metadata
 ├── RetryRequested           raised BY user code to ask for the step to run again
+├── DagsterTypeCheckDidNotPass   an op's input or output failed its DagsterType's check
 ├── DagloomExecutionError    a run could not be executed (raised only when asked to raise)
 ├── RunNotFoundError         no run with that id
 ├── RunClaimRefusedError     a stored run could not be claimed for execution: it moved on
@@ -84,6 +86,11 @@ class DagsterInvalidDefinitionError(DefinitionError):
     `@definitions` function); raised under Dagster's name so code catching it keeps working."""
 
 
+class DagsterInvalidInvocationError(DefinitionError):
+    """A definition called in a way Dagster rejects (a hook or op given arguments it does not
+    take, a graph called outside a composition); `name` is the definition."""
+
+
 class DagsterInvalidConfigError(ConfigError):
     """Run config or a definition's config failed validation, raised where Dagster raises
     this class: `execute_in_process`, `materialize`, `validate_run_config`, and the config
@@ -138,6 +145,29 @@ class RetryRequested(DagloomError):
         super().__init__(f"retry requested (max_retries={max_retries})")
         self.max_retries = 1 if max_retries is None else max_retries
         self.seconds_to_wait = float(seconds_to_wait)
+
+
+class DagsterTypeCheckDidNotPass(DagloomError):
+    """A value did not pass the type check of the DagsterType declared for an op's input or
+    output: the step fails with this error (and `execute_in_process` raises it).
+
+    `description` and `metadata` come from the failed `TypeCheck`; `dagster_type` is the
+    type; `step_key` and `name` (`input "x"` / `output "result"`) say where it was checked.
+    """
+
+    def __init__(
+        self,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        dagster_type: Any = None,
+        *,
+        step_key: str | None = None,
+    ) -> None:
+        super().__init__(description or "type check did not pass")
+        self.description = description
+        self.metadata = dict(metadata or {})
+        self.dagster_type = dagster_type
+        self.step_key = step_key
 
 
 class DagloomExecutionError(DagloomError):

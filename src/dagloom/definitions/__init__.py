@@ -31,6 +31,13 @@ from dagloom.definitions.asset_job import (
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.asset_selection import AssetSelection
 from dagloom.definitions.config import Config, ConfigMapping, PermissiveConfig, RunConfig
+from dagloom.definitions.dagster_type import (
+    DagsterType,
+    Nothing,
+    PythonObjectDagsterType,
+    TypeCheck,
+    TypeCheckContext,
+)
 from dagloom.definitions.definitions import Definitions, definitions_decorator
 from dagloom.definitions.executor import (
     Executor,
@@ -43,9 +50,19 @@ from dagloom.definitions.executor import (
 from dagloom.definitions.graph import (
     DependencyDefinition,
     GraphDefinition,
+    GraphIn,
+    GraphOut,
     MultiDependencyDefinition,
     NodeInvocation,
     graph,
+)
+from dagloom.definitions.graph_asset import graph_asset, graph_multi_asset
+from dagloom.definitions.hook import (
+    HookContext,
+    HookDefinition,
+    build_hook_context,
+    failure_hook,
+    success_hook,
 )
 from dagloom.definitions.io_manager import (
     ConfigurableIOManager,
@@ -61,16 +78,18 @@ from dagloom.definitions.io_manager import (
 )
 from dagloom.definitions.job import JobDefinition, job
 from dagloom.definitions.metadata import MetadataValue
-from dagloom.definitions.op import OpDefinition, op
+from dagloom.definitions.op import InputDefinition, OpDefinition, OutputDefinition, op
 from dagloom.definitions.outputs import (
     AssetMaterialization,
     DynamicOut,
     DynamicOutput,
+    ExpectationResult,
     In,
     MaterializeResult,
     Out,
     Output,
 )
+from dagloom.definitions.paths import file_relative_path
 from dagloom.definitions.resources import (
     ConfigurableResource,
     InitResourceContext,
@@ -109,6 +128,7 @@ __all__ = [
     "ConfigMapping",
     "ConfigurableIOManager",
     "ConfigurableResource",
+    "DagsterType",
     "DefaultScheduleStatus",
     "DefaultSensorStatus",
     "Definitions",
@@ -117,8 +137,13 @@ __all__ = [
     "DynamicOutput",
     "Executor",
     "ExecutorDefinition",
+    "ExpectationResult",
     "FilesystemIOManager",
     "GraphDefinition",
+    "GraphIn",
+    "GraphOut",
+    "HookContext",
+    "HookDefinition",
     "IOManager",
     "IOManagerDefinition",
     "In",
@@ -126,17 +151,21 @@ __all__ = [
     "InitExecutorContext",
     "InitResourceContext",
     "InputContext",
+    "InputDefinition",
     "Jitter",
     "JobDefinition",
     "MaterializeResult",
     "MetadataValue",
     "MultiDependencyDefinition",
     "NodeInvocation",
+    "Nothing",
     "OpDefinition",
     "Out",
     "Output",
     "OutputContext",
+    "OutputDefinition",
     "PermissiveConfig",
+    "PythonObjectDagsterType",
     "ResourceDefinition",
     "RetryPolicy",
     "RunConfig",
@@ -147,15 +176,22 @@ __all__ = [
     "SensorEvaluationContext",
     "SensorResult",
     "SkipReason",
+    "TypeCheck",
+    "TypeCheckContext",
     "UnresolvedAssetJobDefinition",
     "asset",
+    "build_hook_context",
     "build_init_resource_context",
     "build_schedule_context",
     "build_sensor_context",
     "define_asset_job",
     "executor",
+    "failure_hook",
+    "file_relative_path",
     "fs_io_manager",
     "graph",
+    "graph_asset",
+    "graph_multi_asset",
     "in_process_executor",
     "io_manager",
     "job",
@@ -168,6 +204,7 @@ __all__ = [
     "resource",
     "schedule",
     "sensor",
+    "success_hook",
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from dagloom.definitions.asset import AssetsDefinition, AssetSpec
@@ -10,8 +11,10 @@ from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.asset_selection import AssetGraph, AssetSelection, coerce_selection
 from dagloom.definitions.config import RunConfig
 from dagloom.definitions.executor import ExecutorDefinition
+from dagloom.definitions.graph import rebase_binding
+from dagloom.definitions.graph_asset import GraphAssetsDefinition
 from dagloom.definitions.job import AssetLayer, JobDefinition
-from dagloom.definitions.node import FromOutput, Node
+from dagloom.definitions.node import Binding, FromGraphInput, FromOutput, Node
 from dagloom.definitions.op import check_name
 from dagloom.definitions.retry import RetryPolicy
 from dagloom.errors import DefinitionError
@@ -46,12 +49,21 @@ def build_asset_job(
     produced: dict[AssetKey, tuple[str, str]] = {}
     for assets_def in included:
         for out_name, key in assets_def.keys_by_output.items():
-            produced[key] = (assets_def.op.name, out_name)
+            if isinstance(assets_def, GraphAssetsDefinition):
+                node, output = assets_def.output_nodes[out_name]
+                produced[key] = (f"{assets_def.graph_def.name}.{node}", output)
+            else:
+                produced[key] = (assets_def.op.name, out_name)
     nodes: dict[str, Node] = {}
     outputs: dict[tuple[str, str], AssetKey] = {}
     sources: dict[tuple[str, str], AssetKey] = {}
     merged_resources: dict[str, Any] = {}
+    graph_outputs: dict[tuple[str, str], tuple[str, str]] = {}
     for assets_def in included:
+        merged_resources.update(assets_def.resource_defs)
+        if isinstance(assets_def, GraphAssetsDefinition):
+            _add_graph_asset(assets_def, produced, nodes, outputs, sources, graph_outputs)
+            continue
         op = assets_def.op
         inputs: dict[str, Any] = {}
         for input_name, key in assets_def.keys_by_input.items():
@@ -72,7 +84,6 @@ def build_asset_job(
         nodes[op.name] = Node(op.name, op, inputs, after=after)
         for out_name, key in assets_def.keys_by_output.items():
             outputs[(op.name, out_name)] = key
-        merged_resources.update(assets_def.resource_defs)
     return JobDefinition(
         name=name,
         nodes=nodes,
@@ -83,7 +94,47 @@ def build_asset_job(
         config=config,
         op_retry_policy=op_retry_policy,
         asset_layer=AssetLayer(outputs, sources),
+        graph_outputs=graph_outputs,
     )
+
+
+def _add_graph_asset(
+    assets_def: GraphAssetsDefinition,
+    produced: Mapping[AssetKey, tuple[str, str]],
+    nodes: dict[str, Node],
+    outputs: dict[tuple[str, str], AssetKey],
+    sources: dict[tuple[str, str], AssetKey],
+    graph_outputs: dict[tuple[str, str], tuple[str, str]],
+) -> None:
+    """Add a graph asset's ops as `<graph>.<op>` nodes: a graph input reads the node that
+    produces its asset in this job, or else the asset through its IO manager. Each asset
+    output is also recorded as an output of the graph node (`output_for_node(<graph>)`)."""
+    graph_def = assets_def.graph_def
+    prefix = graph_def.name
+    after = tuple(
+        dict.fromkeys(
+            produced[dep][0]
+            for spec in assets_def.specs_by_output.values()
+            for dep in spec.deps
+            if dep in produced and not produced[dep][0].startswith(f"{prefix}.")
+        )
+    )
+    for node in graph_def.nodes.values():
+        name = f"{prefix}.{node.name}"
+        inputs: dict[str, Binding] = {}
+        for input_name, binding in node.inputs.items():
+            if isinstance(binding, FromGraphInput):
+                key = assets_def.keys_by_input[binding.name]
+                if key in produced:
+                    inputs[input_name] = FromOutput(*produced[key])
+                else:
+                    sources[(name, input_name)] = key
+            else:
+                inputs[input_name] = rebase_binding(binding, prefix, {})
+        nodes[name] = replace(node, name=name, inputs=inputs, after=(*node.after, *after))
+    for out_name, key in assets_def.keys_by_output.items():
+        outputs[produced[key]] = key
+        graph_outputs[(prefix, out_name)] = produced[key]
 
 
 class UnresolvedAssetJobDefinition:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, overload
 
@@ -28,7 +29,7 @@ from dagloom.definitions.node import (
 from dagloom.definitions.op import OpDefinition, PendingNodeInvocation, check_name
 from dagloom.definitions.outputs import DEFAULT_OUTPUT, Out
 from dagloom.definitions.retry import RetryPolicy
-from dagloom.errors import DefinitionError
+from dagloom.errors import DagsterInvalidDefinitionError, DefinitionError
 
 # ---------------------------------------------------------------------------------------
 # Handles returned by calls inside a composition.
@@ -76,14 +77,37 @@ class InvokedDynamicOutput:
 
     def map(self, fn: Callable[[Any], Any]) -> Any:
         """Call `fn` once with a handle standing for each element; ops it calls run once per
-        element. Returns what `fn` returns (usually an output handle to `.collect()`)."""
-        return fn(_ElementHandle(self.node, self.output))
+        element. Returns what `fn` returns, an op output becoming a mapped output that can be
+        mapped again (`.map(a).map(b)`) or collected."""
+        return _as_mapped(fn(_ElementHandle(self.node, self.output)))
 
     def collect(self) -> CollectedOutput:
         return CollectedOutput(self.node, self.output)
 
     def __repr__(self) -> str:
         return f"InvokedDynamicOutput({self.node}.{self.output})"
+
+
+class MappedOutput(InvokedOutput):
+    """An output of an op mapped over a dynamic output: one value per mapping key. It can be
+    mapped again (each call runs once per key, like the first) or collected as a list."""
+
+    __slots__ = ()
+
+    def map(self, fn: Callable[[Any], Any]) -> Any:
+        return _as_mapped(fn(InvokedOutput(self.node, self.output)))
+
+    def __repr__(self) -> str:
+        return f"MappedOutput({self.node}.{self.output})"
+
+
+def _as_mapped(returned: Any) -> Any:
+    """What a `.map(fn)` returns: the op outputs in what `fn` returned, as MappedOutputs."""
+    if type(returned) is InvokedOutput:
+        return MappedOutput(returned.node, returned.output)
+    if isinstance(returned, tuple) and hasattr(returned, "_fields"):
+        return type(returned)(*(_as_mapped(item) for item in returned))
+    return returned
 
 
 class _ElementHandle:
@@ -190,18 +214,21 @@ class Composition:
         retry_policy: RetryPolicy | None,
         args: Sequence[Any],
         kwargs: Mapping[str, Any],
+        *,
+        hooks: frozenset[Any] = frozenset(),
     ) -> Any:
         name = self._unique_name(alias or definition.name, alias is not None)
         if isinstance(definition, GraphDefinition):
             bound = _bind_args(definition.name, list(definition.input_names), args, kwargs)
-            return definition.inline_into(self, name, bound)
+            return definition.inline_into(self, name, bound, hooks=hooks)
         op: OpDefinition = definition
-        bound = _bind_args(op.name, list(op.signature.input_names), args, kwargs)
+        sig = op.signature
+        bound = _bind_args(op.name, [*sig.input_names, *sig.nothing_inputs], args, kwargs)
         inputs = {
             key: _binding_of(value, f"{self.owner}: input {key!r} of {name!r}")
             for key, value in bound.items()
         }
-        self.nodes[name] = Node(name, op, inputs, dict(tags or {}), retry_policy)
+        self.nodes[name] = Node(name, op, inputs, dict(tags or {}), retry_policy, hooks=hooks)
         handles = [_output_handle(name, out_name, out) for out_name, out in op.outs.items()]
         return _pack_handles(op.name, list(op.outs), handles)
 
@@ -335,16 +362,26 @@ class GraphDefinition:
             nodes[node_name] = Node(node_name, op_def, inputs)
         return GraphDefinition(name, nodes, description=description, tags=tags)
 
-    def inline_into(self, parent: Composition, prefix: str, bound: Mapping[str, Any]) -> Any:
-        """Copy this graph's nodes into `parent` under `prefix.`; return its output handles."""
+    def inline_into(
+        self,
+        parent: Composition,
+        prefix: str,
+        bound: Mapping[str, Any],
+        *,
+        hooks: frozenset[Any] = frozenset(),
+    ) -> Any:
+        """Copy this graph's nodes into `parent` under `prefix.`, each with `hooks` added;
+        return its output handles."""
         where = f"{parent.owner}: graph {prefix!r}"
         args = {key: _binding_of(value, f"{where} input {key!r}") for key, value in bound.items()}
         missing = [n for n in self.input_names if n not in args]
         if missing:
             raise DefinitionError(f"{where} is missing inputs {missing}", name=self.name)
         for node in self.nodes.values():
-            inputs = {k: _rebase(b, prefix, args) for k, b in node.inputs.items()}
-            parent.add_node(replace(node, name=f"{prefix}.{node.name}", inputs=inputs))
+            inputs = {k: rebase_binding(b, prefix, args) for k, b in node.inputs.items()}
+            parent.add_node(
+                replace(node, name=f"{prefix}.{node.name}", inputs=inputs, hooks=node.hooks | hooks)
+            )
         for (inner, out_name), (node_name, output) in self.graph_outputs.items():
             parent.graph_outputs[(f"{prefix}.{inner}", out_name)] = (
                 f"{prefix}.{node_name}",
@@ -356,7 +393,7 @@ class GraphDefinition:
             parent.config_mappings[f"{prefix}.{inner}"] = mapping
         handles: list[Any] = []
         for out_name, binding in self.output_bindings.items():
-            rebased = _rebase(binding, prefix, args)
+            rebased = rebase_binding(binding, prefix, args)
             if isinstance(rebased, FromOutput):
                 parent.graph_outputs[(prefix, out_name)] = (rebased.node, rebased.output)
                 out = parent.nodes[rebased.node].op.outs[rebased.output]
@@ -380,6 +417,10 @@ class GraphDefinition:
     def alias(self, name: str) -> PendingNodeInvocation:
         return PendingNodeInvocation(self, alias=name)
 
+    def with_hooks(self, hook_defs: AbstractSet[Any]) -> PendingNodeInvocation:
+        """This graph with `hook_defs` run after each of its ops' steps, to call in a body."""
+        return PendingNodeInvocation(self, hooks=hook_defs)
+
     def to_job(self, name: str | None = None, **kwargs: Any) -> Any:
         """A job that runs this graph; takes @job's keyword arguments."""
         from dagloom.definitions.job import JobDefinition
@@ -401,7 +442,9 @@ class GraphDefinition:
         return f"<GraphDefinition {self.name}>"
 
 
-def _rebase(binding: Binding, prefix: str, args: Mapping[str, Binding]) -> Binding:
+def rebase_binding(binding: Binding, prefix: str, args: Mapping[str, Binding]) -> Binding:
+    """`binding` of a node of a graph inlined under `prefix`: node names prefixed, graph
+    inputs replaced by their `args`."""
     if isinstance(binding, FromGraphInput):
         return args[binding.name]
     if isinstance(binding, FromOutput):
@@ -411,6 +454,22 @@ def _rebase(binding: Binding, prefix: str, args: Mapping[str, Binding]) -> Bindi
     if isinstance(binding, FromDynamicElement):
         return FromDynamicElement(f"{prefix}.{binding.node}", binding.output)
     return FromCollect(f"{prefix}.{binding.node}", binding.output)
+
+
+@dataclass(frozen=True, slots=True)
+class GraphIn:
+    """Describes an input of a @graph (`ins={"x": GraphIn(description=...)}`); the graph's
+    parameters are its inputs, so this only documents them."""
+
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GraphOut:
+    """Describes an output of a @graph (`out={"a": GraphOut(), "b": GraphOut()}`); what the
+    body returns, in this order or by these names, fills the outputs."""
+
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -490,6 +549,7 @@ def graph(
     tags: Mapping[str, Any] | None = None,
     out: Any = None,
     config: ConfigMapping | None = None,
+    ins: Mapping[str, GraphIn] | None = None,
 ) -> Callable[[Callable[..., Any]], GraphDefinition]: ...
 
 
@@ -501,13 +561,22 @@ def graph(
     tags: Mapping[str, Any] | None = None,
     out: Any = None,
     config: ConfigMapping | None = None,
+    ins: Mapping[str, GraphIn] | None = None,
 ) -> GraphDefinition | Callable[[Callable[..., Any]], GraphDefinition]:
     """Declare a graph: the body calls ops (and graphs); its parameters are graph inputs and
-    what it returns are graph outputs."""
+    what it returns are graph outputs. `ins` (GraphIn) and `out` (GraphOut) describe them;
+    an `ins` key that is not a parameter raises DagsterInvalidDefinitionError."""
 
     def wrap(func: Callable[..., Any]) -> GraphDefinition:
         graph_name = name or func.__name__
         input_names = list(inspect.signature(func).parameters)
+        unknown = sorted(set(ins or ()) - set(input_names))
+        if unknown:
+            raise DagsterInvalidDefinitionError(
+                f"graph {graph_name!r}: ins {unknown} do not match any parameter of "
+                f"{func.__name__}",
+                name=graph_name,
+            )
         composition, returned = compose(graph_name, func, input_names)
         return GraphDefinition(
             graph_name,
@@ -527,6 +596,8 @@ def graph(
 __all__ = [
     "DependencyDefinition",
     "GraphDefinition",
+    "GraphIn",
+    "GraphOut",
     "MultiDependencyDefinition",
     "Node",
     "NodeInvocation",

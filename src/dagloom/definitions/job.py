@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, overload
 
 from dagloom.definitions.config import ConfigMapping, RunConfig, coerce_run_config
 from dagloom.definitions.executor import ExecutorDefinition, in_process_executor
 from dagloom.definitions.graph import compose
+from dagloom.definitions.hook import HookDefinition, check_hooks
 from dagloom.definitions.node import Node, validate_nodes
 from dagloom.definitions.op import check_name
 from dagloom.definitions.retry import RetryPolicy
@@ -59,6 +61,7 @@ class JobDefinition:
         asset_layer: AssetLayer | None = None,
         graph_outputs: Mapping[tuple[str, str], tuple[str, str]] | None = None,
         graph_config_mappings: Mapping[str, ConfigMapping] | None = None,
+        hooks: AbstractSet[HookDefinition] | None = None,
     ) -> None:
         check_name(name, "job")
         self.name = name
@@ -80,6 +83,8 @@ class JobDefinition:
         self.graph_outputs = dict(graph_outputs or {})
         # graph node name -> ConfigMapping of that graph (see run_config.py)
         self.graph_config_mappings = dict(graph_config_mappings or {})
+        # run after every step of the job, besides each node's own (`op.with_hooks`)
+        self.hook_defs = check_hooks(hooks, f"job {name!r}")
         validate_nodes(name, self.nodes, allow_graph_inputs=False)
         self._plan: ExecutionPlan | None = None
 
@@ -94,6 +99,10 @@ class JobDefinition:
             keys |= node.op.required_resource_keys
             for out in node.op.outs.values():
                 keys.add(out.io_manager_key)
+            for hook in node.hooks:
+                keys |= hook.required_resource_keys
+        for hook in self.hook_defs:
+            keys |= hook.required_resource_keys
         return keys
 
     def get_plan(self) -> ExecutionPlan:
@@ -116,10 +125,11 @@ class JobDefinition:
         resource_defs: Mapping[str, Any] | None = None,
         asset_layer: AssetLayer | None = None,
         graph_outputs: Mapping[tuple[str, str], tuple[str, str]] | None = None,
+        hooks: AbstractSet[HookDefinition] | None = None,
     ) -> JobDefinition:
         """A new job like this one, with the parts given (not None) replaced. A compiled plan
-        carries over unless `nodes` or `asset_layer` is replaced: besides those, it reads only
-        the name and op retry policy, which never change here."""
+        carries over unless `nodes`, `asset_layer` or `hooks` is replaced: besides those, it
+        reads only the name and op retry policy, which never change here."""
         replaced = JobDefinition(
             name=self.name,
             nodes=self.nodes if nodes is None else nodes,
@@ -134,8 +144,9 @@ class JobDefinition:
             asset_layer=self.asset_layer if asset_layer is None else asset_layer,
             graph_outputs=self.graph_outputs if graph_outputs is None else graph_outputs,
             graph_config_mappings=self.graph_config_mappings,
+            hooks=self.hook_defs if hooks is None else hooks,
         )
-        if nodes is None and asset_layer is None:
+        if nodes is None and asset_layer is None and hooks is None:
             replaced._plan = self._plan
         return replaced
 
@@ -217,6 +228,7 @@ def job(
     executor_def: ExecutorDefinition | None = None,
     config: Mapping[str, Any] | RunConfig | ConfigMapping | None = None,
     op_retry_policy: RetryPolicy | None = None,
+    hooks: AbstractSet[HookDefinition] | None = None,
 ) -> Callable[[Callable[..., Any]], JobDefinition]: ...
 
 
@@ -232,8 +244,10 @@ def job(
     executor_def: ExecutorDefinition | None = None,
     config: Mapping[str, Any] | RunConfig | ConfigMapping | None = None,
     op_retry_policy: RetryPolicy | None = None,
+    hooks: AbstractSet[HookDefinition] | None = None,
 ) -> JobDefinition | Callable[[Callable[..., Any]], JobDefinition]:
-    """Declare a job: the body calls ops to wire them; it runs once, at definition time."""
+    """Declare a job: the body calls ops to wire them; it runs once, at definition time.
+    `hooks` run after every step of the job (success or failure hooks)."""
 
     def wrap(func: Callable[..., Any]) -> JobDefinition:
         job_name = name or func.__name__
@@ -255,6 +269,7 @@ def job(
             executor_def=executor_def,
             config=config,
             op_retry_policy=op_retry_policy,
+            hooks=hooks,
         )
 
     return wrap(fn) if fn is not None else wrap

@@ -68,6 +68,7 @@ class Node:
     tags: Mapping[str, Any] = field(default_factory=dict)
     retry_policy: RetryPolicy | None = None
     after: tuple[str, ...] = ()  # nodes that must finish first, passing no data
+    hooks: frozenset[Any] = frozenset()  # HookDefinitions run after this node's steps
 
 
 # ---------------------------------------------------------------------------------------

@@ -7,12 +7,15 @@ import contextlib
 import inspect
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, overload
 
 from pydantic import BaseModel
 
 from dagloom.definitions.config import Config, validate_model
+from dagloom.definitions.dagster_type import DagsterType, is_nothing
+from dagloom.definitions.hook import check_hooks
 from dagloom.definitions.outputs import DEFAULT_OUTPUT, NO_VALUE, In, Out
 from dagloom.definitions.resources import ConfigurableResource
 from dagloom.definitions.retry import RetryPolicy
@@ -20,6 +23,36 @@ from dagloom.errors import DagsterInvalidDefinitionError, DefinitionError
 
 if TYPE_CHECKING:
     from dagloom.definitions.config_types import Field
+    from dagloom.definitions.hook import HookDefinition
+
+
+@dataclass(frozen=True, slots=True)
+class InputDefinition:
+    """One input of an op, as `OpDefinition.input_defs` lists it."""
+
+    name: str
+    dagster_type: Any = None
+    description: str | None = None
+    default_value: Any = NO_VALUE
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_default_value(self) -> bool:
+        return self.default_value is not NO_VALUE
+
+
+@dataclass(frozen=True, slots=True)
+class OutputDefinition:
+    """One output of an op, as `OpDefinition.output_defs` lists it."""
+
+    name: str
+    dagster_type: Any = None
+    description: str | None = None
+    is_required: bool = True
+    io_manager_key: str = "io_manager"
+    is_dynamic: bool = False
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
 
 _CONTEXT_NAMES = frozenset({"context", "_context", "ctx", "_ctx", "_"})
 
@@ -34,6 +67,7 @@ class ComputeSignature:
     resource_params: tuple[str, ...]
     is_async: bool
     is_generator: bool
+    nothing_inputs: tuple[str, ...] = ()  # `In(Nothing)` inputs: wired, never passed
 
 
 def _is_context_annotation(annotation: Any) -> bool:
@@ -107,6 +141,12 @@ def analyse_compute_fn(
             resource_params.append(param.name)
             continue
         declared = explicit.pop(param.name, None)
+        if isinstance(declared, In) and is_nothing(declared.dagster_type):
+            raise DagsterInvalidDefinitionError(
+                f"op {name!r}: input {param.name!r} is of type Nothing, so it carries no value "
+                f"and must not be a parameter of {fn.__name__}",
+                name=name,
+            )
         if declared is None:
             declared = In()
         elif not isinstance(declared, In):
@@ -120,6 +160,11 @@ def analyse_compute_fn(
             declared = replace(declared, dagster_type=annotation)
         inputs[param.name] = declared
         input_names.append(param.name)
+    nothing_inputs: list[str] = []
+    for input_name, declared in list(explicit.items()):
+        if isinstance(declared, In) and is_nothing(declared.dagster_type):
+            inputs[input_name] = explicit.pop(input_name)
+            nothing_inputs.append(input_name)
     if explicit:
         raise DefinitionError(
             f"op {name!r}: ins {sorted(explicit)} do not match any parameter of {fn.__name__}",
@@ -132,6 +177,7 @@ def analyse_compute_fn(
         resource_params=tuple(resource_params),
         is_async=inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn),
         is_generator=inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn),
+        nothing_inputs=tuple(nothing_inputs),
     )
     return signature, inputs, config_model
 
@@ -213,6 +259,56 @@ class OpDefinition:
         )
         self.retry_policy = retry_policy
         self.code_version = code_version
+        # The inputs and outputs whose DagsterType is checked when the step runs; empty (and
+        # so free on the executor's path) unless the op declares a DagsterType.
+        self.input_type_checks: tuple[tuple[str, DagsterType], ...] = tuple(
+            (input_name, spec.dagster_type)
+            for input_name, spec in self.ins.items()
+            if isinstance(spec.dagster_type, DagsterType) and not is_nothing(spec.dagster_type)
+        )
+        self.output_type_checks: dict[str, DagsterType] = {
+            out_name: out.dagster_type
+            for out_name, out in self.outs.items()
+            if isinstance(out.dagster_type, DagsterType)
+        }
+
+    @property
+    def input_defs(self) -> list[InputDefinition]:
+        """The op's inputs as Dagster's InputDefinitions, in declaration order."""
+        return [
+            InputDefinition(
+                name=input_name,
+                dagster_type=spec.dagster_type,
+                description=spec.description,
+                default_value=spec.default_value,
+                metadata=dict(spec.metadata or {}),
+            )
+            for input_name, spec in self.ins.items()
+        ]
+
+    @property
+    def output_defs(self) -> list[OutputDefinition]:
+        """The op's outputs as Dagster's OutputDefinitions, in declaration order."""
+        return [
+            OutputDefinition(
+                name=out_name,
+                dagster_type=out.dagster_type,
+                description=out.description,
+                is_required=out.is_required,
+                io_manager_key=out.io_manager_key,
+                is_dynamic=out.is_dynamic,
+                metadata=dict(out.metadata or {}),
+            )
+            for out_name, out in self.outs.items()
+        ]
+
+    @property
+    def input_dict(self) -> dict[str, InputDefinition]:
+        return {d.name: d for d in self.input_defs}
+
+    @property
+    def output_dict(self) -> dict[str, OutputDefinition]:
+        return {d.name: d for d in self.output_defs}
 
     @property
     def has_config(self) -> bool:
@@ -249,6 +345,10 @@ class OpDefinition:
     def with_retry_policy(self, retry_policy: RetryPolicy) -> PendingNodeInvocation:
         return PendingNodeInvocation(self, retry_policy=retry_policy)
 
+    def with_hooks(self, hook_defs: AbstractSet[HookDefinition]) -> PendingNodeInvocation:
+        """This op with `hook_defs` run after each of its steps, to call in a job body."""
+        return PendingNodeInvocation(self, hooks=hook_defs)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from dagloom.definitions.graph import current_composition
 
@@ -281,15 +381,21 @@ class PendingNodeInvocation:
         alias: str | None = None,
         tags: Mapping[str, Any] | None = None,
         retry_policy: RetryPolicy | None = None,
+        hooks: AbstractSet[HookDefinition] | None = None,
     ) -> None:
         self.definition = definition
         self.given_alias = alias
         self.tags = dict(tags or {})
         self.retry_policy = retry_policy
+        self.hooks = check_hooks(hooks, f"{definition.name!r}")
 
     def alias(self, name: str) -> PendingNodeInvocation:
         return PendingNodeInvocation(
-            self.definition, alias=name, tags=self.tags, retry_policy=self.retry_policy
+            self.definition,
+            alias=name,
+            tags=self.tags,
+            retry_policy=self.retry_policy,
+            hooks=self.hooks,
         )
 
     def tag(self, tags: Mapping[str, Any]) -> PendingNodeInvocation:
@@ -298,11 +404,25 @@ class PendingNodeInvocation:
             alias=self.given_alias,
             tags={**self.tags, **tags},
             retry_policy=self.retry_policy,
+            hooks=self.hooks,
         )
 
     def with_retry_policy(self, retry_policy: RetryPolicy) -> PendingNodeInvocation:
         return PendingNodeInvocation(
-            self.definition, alias=self.given_alias, tags=self.tags, retry_policy=retry_policy
+            self.definition,
+            alias=self.given_alias,
+            tags=self.tags,
+            retry_policy=retry_policy,
+            hooks=self.hooks,
+        )
+
+    def with_hooks(self, hook_defs: AbstractSet[HookDefinition]) -> PendingNodeInvocation:
+        return PendingNodeInvocation(
+            self.definition,
+            alias=self.given_alias,
+            tags=self.tags,
+            retry_policy=self.retry_policy,
+            hooks=self.hooks | check_hooks(hook_defs, f"{self.definition.name!r}"),
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -316,7 +436,13 @@ class PendingNodeInvocation:
                 name=self.definition.name,
             )
         return composition.invoke(
-            self.definition, self.given_alias, self.tags, self.retry_policy, args, kwargs
+            self.definition,
+            self.given_alias,
+            self.tags,
+            self.retry_policy,
+            args,
+            kwargs,
+            hooks=self.hooks,
         )
 
 
@@ -387,4 +513,4 @@ def op(
     return wrap(fn) if fn is not None else wrap
 
 
-__all__ = ["OpDefinition", "PendingNodeInvocation", "op"]
+__all__ = ["InputDefinition", "OpDefinition", "OutputDefinition", "PendingNodeInvocation", "op"]

@@ -127,6 +127,18 @@ class AssetMaterialization:
 
 
 @dataclass(frozen=True, slots=True)
+class ExpectationResult:
+    """The outcome of a data quality check an op ran, yielded by it or given to
+    `context.log_event`; recorded as a STEP_EXPECTATION_RESULT event (a failed expectation
+    does not fail the step)."""
+
+    success: bool
+    label: str | None = None
+    description: str | None = None
+    metadata: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MaterializeResult:
     """What an asset returns when it stores its data itself: metadata for the
     materialization, and no value for the IO manager."""
@@ -160,6 +172,7 @@ __all__ = [
     "AssetMaterialization",
     "DynamicOut",
     "DynamicOutput",
+    "ExpectationResult",
     "In",
     "MaterializeResult",
     "Out",

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.resources import Resources
-from dagloom.errors import DagloomError
-from dagloom.messages import EventType, LogLevel
+from dagloom.errors import DagloomError, DagsterInvalidInvocationError
+from dagloom.messages import EventType, LogLevel, RunStatus
 from dagloom.messages.rows import EventRow, row
 
 if TYPE_CHECKING:
@@ -25,6 +26,21 @@ _LEVELS = {
     logging.ERROR: LogLevel.ERROR,
     logging.CRITICAL: LogLevel.CRITICAL,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """`context.run`: the run a step belongs to, as Dagster's `DagsterRun` shows it."""
+
+    run_id: str
+    job_name: str
+    tags: Mapping[str, str]
+    run_config: Mapping[str, Any]
+
+    @property
+    def status(self) -> RunStatus:
+        """A step only runs while its run is STARTED."""
+        return RunStatus.STARTED
 
 
 class DagloomLogManager:
@@ -147,6 +163,42 @@ class OpExecutionContext:
     def op(self) -> OpDefinition | None:
         return self.op_def
 
+    def get_mapping_key(self) -> str | None:
+        """The mapping key of this step when it runs for one element of a dynamic output
+        (`op[key]`), else None."""
+        return self.mapping_key
+
+    @property
+    def run(self) -> RunInfo:
+        """The run this step belongs to: `run_id`, `job_name`, `tags`, `run_config`."""
+        return RunInfo(self.run_id, self.job_name, dict(self.run_tags), dict(self.run_config))
+
+    @property
+    def dagster_run(self) -> RunInfo:
+        return self.run
+
+    def log_event(self, event: Any) -> None:
+        """Record an AssetMaterialization or ExpectationResult as an event of this step (as
+        yielding it would). Anything else raises DagsterInvalidInvocationError. Without a
+        run (a context from build_op_context), nothing is recorded."""
+        from dagloom.definitions.outputs import AssetMaterialization, ExpectationResult
+        from dagloom.execution.events import expectation_row, materialization_row
+
+        if isinstance(event, AssetMaterialization):
+            record = materialization_row(
+                self.step_key, self.job_name, event.asset_key, event.metadata, event.description
+            )
+        elif isinstance(event, ExpectationResult):
+            record = expectation_row(self.step_key, self.job_name, event)
+        else:
+            raise DagsterInvalidInvocationError(
+                f"step {self.step_key!r}: context.log_event takes an AssetMaterialization or "
+                f"an ExpectationResult, got {type(event).__name__}",
+                name=self.step_key,
+            )
+        if self._emit is not None:
+            self._emit(record)
+
     @property
     def job_def_name(self) -> str:
         return self.job_name
@@ -252,6 +304,7 @@ __all__ = [
     "AssetExecutionContext",
     "DagloomLogManager",
     "OpExecutionContext",
+    "RunInfo",
     "build_asset_context",
     "build_op_context",
 ]

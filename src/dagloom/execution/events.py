@@ -1,10 +1,22 @@
-"""What the executor records besides its event rows (`dagloom.messages.rows`): errors."""
+"""What the executor records besides its hot-path event rows (`dagloom.messages.rows`):
+errors, and the rows of the events an op reports itself (materializations, expectations)."""
 
 from __future__ import annotations
 
 import traceback
+from collections.abc import Mapping
+from typing import Any
 
-from dagloom.messages import ErrorInfo
+from dagloom.definitions.metadata import to_metadata_messages
+from dagloom.definitions.outputs import ExpectationResult
+from dagloom.messages import (
+    AssetKeyMessage,
+    AssetMaterializationData,
+    ErrorInfo,
+    EventType,
+    LogLevel,
+)
+from dagloom.messages.rows import ASSET_MATERIALIZATION_DATA, EventRow, row
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
@@ -18,4 +30,44 @@ def error_info(exc: BaseException) -> ErrorInfo:
     )
 
 
-__all__ = ["error_info"]
+def materialization_row(
+    step_key: str,
+    job_name: str,
+    asset_key: Any,
+    metadata: Mapping[str, Any] | None,
+    description: str | None,
+) -> EventRow:
+    """The ASSET_MATERIALIZATION event of `asset_key` (an AssetKey) reported by a step."""
+    return row(
+        EventType.ASSET_MATERIALIZATION,
+        step_key,
+        f"Materialized value {asset_key.to_user_string()}.",
+        LogLevel.INFO,
+        job_name,
+        ASSET_MATERIALIZATION_DATA,
+        AssetMaterializationData(
+            asset_key=AssetKeyMessage(path=list(asset_key.path)),
+            metadata=to_metadata_messages(metadata or {}),
+            description=description or "",
+        ),
+    )
+
+
+def expectation_row(step_key: str, job_name: str, result: ExpectationResult) -> EventRow:
+    """The STEP_EXPECTATION_RESULT event of an ExpectationResult a step reported; a failed
+    expectation is a warning, not a step failure."""
+    label = f' "{result.label}"' if result.label else ""
+    verdict = "passed" if result.success else "failed"
+    text = f"Expectation{label} {verdict}"
+    if result.description:
+        text += f": {result.description}"
+    return row(
+        EventType.STEP_EXPECTATION_RESULT,
+        step_key,
+        text,
+        LogLevel.INFO if result.success else LogLevel.WARNING,
+        job_name,
+    )
+
+
+__all__ = ["error_info", "expectation_row", "materialization_row"]

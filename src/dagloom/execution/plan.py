@@ -24,6 +24,7 @@ from dagloom.errors import DefinitionError
 
 if TYPE_CHECKING:
     from dagloom.definitions.asset_key import AssetKey
+    from dagloom.definitions.hook import HookDefinition
     from dagloom.definitions.job import JobDefinition
     from dagloom.definitions.retry import RetryPolicy
 
@@ -61,6 +62,7 @@ class StepTemplate:
     asset_keys: dict[str, AssetKey]  # output name -> asset key
     retry_policy: RetryPolicy | None
     is_async: bool
+    hooks: tuple[HookDefinition, ...] = ()  # the node's and the job's, by name
 
     @property
     def key(self) -> str:
@@ -184,6 +186,8 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
         op = node.op
         inputs: list[StepInput] = []
         for input_name, spec in op.ins.items():
+            if input_name in op.signature.nothing_inputs:
+                continue  # orders the step (see `upstream`), carries no value
             bound: Binding | None = node.inputs.get(input_name)
             manager = spec.input_manager_key or "io_manager"
             if isinstance(bound, FromOutput):
@@ -234,6 +238,7 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
             asset_keys=asset_keys,
             retry_policy=node.retry_policy or op.retry_policy or job.op_retry_policy,
             is_async=op.is_async,
+            hooks=tuple(sorted(node.hooks | job.hook_defs, key=lambda hook: hook.name)),
         )
 
     dynamic: dict[Scope, tuple[list[str], list[tuple[str, str]]]] = {}

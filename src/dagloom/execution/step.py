@@ -15,20 +15,28 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
+from dagloom.definitions.dagster_type import TypeCheckContext, check_value
+from dagloom.definitions.hook import HookContext
 from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
 from dagloom.definitions.metadata import to_metadata_messages
+from dagloom.definitions.op import OpDefinition
 from dagloom.definitions.outputs import (
     NO_VALUE,
     AssetMaterialization,
     DynamicOutput,
+    ExpectationResult,
     MaterializeResult,
     Output,
 )
 from dagloom.definitions.resources import Resources
 from dagloom.errors import DagloomError, Failure, RetryRequested
-from dagloom.execution.boundary import describe_user_error, is_cancellation
-from dagloom.execution.context import AssetExecutionContext, OpExecutionContext
-from dagloom.execution.events import error_info
+from dagloom.execution.boundary import describe_user_error, is_cancellation, user_code
+from dagloom.execution.context import (
+    AssetExecutionContext,
+    DagloomLogManager,
+    OpExecutionContext,
+)
+from dagloom.execution.events import error_info, expectation_row, materialization_row
 from dagloom.execution.plan import (
     FROM_ASSET,
     FROM_COLLECT,
@@ -42,8 +50,6 @@ from dagloom.execution.plan import (
     split_step_key,
 )
 from dagloom.messages import (
-    AssetKeyMessage,
-    AssetMaterializationData,
     EventType,
     LoadedInputData,
     LogLevel,
@@ -52,7 +58,6 @@ from dagloom.messages import (
     StepSkippedData,
 )
 from dagloom.messages.rows import (
-    ASSET_MATERIALIZATION_DATA,
     HANDLED_OUTPUT_DATA,
     LOADED_INPUT_DATA,
     NO_PAYLOAD,
@@ -77,7 +82,9 @@ _STEP_SKIPPED = EventType.STEP_SKIPPED
 _STEP_UP_FOR_RETRY = EventType.STEP_UP_FOR_RETRY
 _HANDLED_OUTPUT = EventType.HANDLED_OUTPUT
 _LOADED_INPUT = EventType.LOADED_INPUT
-_ASSET_MATERIALIZATION = EventType.ASSET_MATERIALIZATION
+_HOOK_COMPLETED = EventType.HOOK_COMPLETED
+_HOOK_ERRORED = EventType.HOOK_ERRORED
+_HOOK_SKIPPED = EventType.HOOK_SKIPPED
 _DEBUG = LogLevel.DEBUG
 _INFO = LogLevel.INFO
 _ERROR = LogLevel.ERROR
@@ -358,6 +365,16 @@ class StepRunner:
         sig = op.signature
         op_config = facts.op_configs.get(node_name)
         kwargs = self.load_inputs(tmpl, step_key, mapping_key)
+        if op.input_type_checks:
+            for input_name, dagster_type in op.input_type_checks:
+                if input_name in kwargs:
+                    check_value(
+                        dagster_type,
+                        self._type_check_context(step_key),
+                        kwargs[input_name],
+                        where=f'input "{input_name}"',
+                        step_key=step_key,
+                    )
         if sig.config_param is not None:
             kwargs[sig.config_param] = op_config
         for name in sig.resource_params:
@@ -403,6 +420,15 @@ class StepRunner:
         if out_def.is_dynamic != (mapping_key is not None):
             kind = "a DynamicOutput" if out_def.is_dynamic else "an Output"
             raise DagloomError(f'output "{output_name}" of "{step_key}" must be given as {kind}')
+        checks = tmpl.node.op.output_type_checks
+        if checks and output_name in checks and value is not NO_VALUE:
+            check_value(
+                checks[output_name],
+                self._type_check_context(step_key),
+                value,
+                where=f'output "{output_name}"',
+                step_key=step_key,
+            )
         asset_key = tmpl.asset_keys.get(output_name)
         facts.emit(
             (
@@ -457,21 +483,12 @@ class StepRunner:
         self, step_key: str, asset_key: Any, metadata: Mapping[str, Any], description: str | None
     ) -> None:
         facts = self.facts
-        facts.emit(
-            row(
-                _ASSET_MATERIALIZATION,
-                step_key,
-                f"Materialized value {asset_key.to_user_string()}.",
-                _INFO,
-                facts.job_name,
-                ASSET_MATERIALIZATION_DATA,
-                AssetMaterializationData(
-                    asset_key=AssetKeyMessage(path=list(asset_key.path)),
-                    metadata=to_metadata_messages(metadata),
-                    description=description or "",
-                ),
-            )
-        )
+        facts.emit(materialization_row(step_key, facts.job_name, asset_key, metadata, description))
+
+    def _type_check_context(self, step_key: str) -> TypeCheckContext:
+        facts = self.facts
+        log = DagloomLogManager(facts.run_id, facts.job_name, step_key, facts.emit)
+        return TypeCheckContext(facts.run_id, facts.resources, log)
 
     def handle_item(
         self, tmpl: StepTemplate, context: StepScope, item: Any, seen: set[str]
@@ -491,6 +508,8 @@ class StepRunner:
             self.emit_materialization(
                 context.step_key, item.asset_key, item.metadata or {}, item.description
             )
+        elif isinstance(item, ExpectationResult):
+            self.facts.emit(expectation_row(context.step_key, self.facts.job_name, item))
         else:
             outs = tmpl.node.op.outs
             if len(outs) == 1:
@@ -636,6 +655,8 @@ class StepRunner:
             )
         )
         self.state.errors[step_key] = exc
+        if tmpl.hooks:
+            self.run_hooks(tmpl, step_key, exc)
         return Outcome(FAILED, error=exc)
 
     def _consume(self, tmpl: StepTemplate, context: StepScope, result: Any) -> None:
@@ -665,7 +686,10 @@ class StepRunner:
             if is_cancellation(exc):
                 raise
             return self.fail(step_key, attempt, exc)
-        return self.succeed(step_key, started)
+        outcome = self.succeed(step_key, started)
+        if tmpl.hooks:
+            self.run_hooks(tmpl, step_key, None)
+        return outcome
 
     async def run_async(
         self, step_key: str, attempt: int, threads: anyio.CapacityLimiter | None
@@ -693,7 +717,99 @@ class StepRunner:
             if is_cancellation(exc):
                 raise
             return self.fail(step_key, attempt, exc)
-        return self.succeed(step_key, started)
+        outcome = self.succeed(step_key, started)
+        if tmpl.hooks:
+            self.run_hooks(tmpl, step_key, None)
+        return outcome
+
+    # -- hooks --------------------------------------------------------------------------
+
+    def run_hooks(self, tmpl: StepTemplate, step_key: str, error: BaseException | None) -> None:
+        """Run the step's hooks after its success (`error` None) or final failure: those
+        that trigger run inside the user-code boundary and record HOOK_COMPLETED or
+        HOOK_ERRORED, the others HOOK_SKIPPED. What a hook raises never reaches the step's
+        outcome; cancellation propagates."""
+        facts = self.facts
+        node_name, _ = split_step_key(step_key)
+        op = tmpl.node.op
+        log = DagloomLogManager(facts.run_id, facts.job_name, step_key, facts.emit)
+        for hook in tmpl.hooks:
+            if not hook.triggers_on(error is None):
+                facts.emit(
+                    row(
+                        _HOOK_SKIPPED,
+                        step_key,
+                        f'Skipped the execution of hook "{hook.name}": it triggers on '
+                        f"{hook.kind} only.",
+                        _DEBUG,
+                        facts.job_name,
+                    )
+                )
+                continue
+            context = HookContext(
+                hook_def=hook,
+                run_id=facts.run_id,
+                job_name=facts.job_name,
+                step_key=step_key,
+                op=op,
+                op_config=facts.op_configs.get(node_name),
+                resources=facts.resources,
+                log=log,
+                op_exception=error,
+                output_values=partial(self._output_values, op, step_key),
+            )
+            try:
+                with user_code("hook", hook.name, "hook function"):
+                    hook.decorated_fn(context)
+            except DagloomError as exc:
+                facts.emit(
+                    row(
+                        _HOOK_ERRORED,
+                        step_key,
+                        f'Error in hook "{hook.name}" triggered for step "{step_key}": {exc}',
+                        _ERROR,
+                        facts.job_name,
+                    )
+                )
+                continue
+            facts.emit(
+                row(
+                    _HOOK_COMPLETED,
+                    step_key,
+                    f'Finished the execution of hook "{hook.name}" triggered for "{step_key}".',
+                    _DEBUG,
+                    facts.job_name,
+                )
+            )
+
+    def _output_values(self, op: OpDefinition, step_key: str) -> dict[str, Any]:
+        """The values a step stored, loaded back through their IO managers (for a dynamic
+        output, mapping key -> value)."""
+        facts = self.facts
+        state = self.state
+        values: dict[str, Any] = {}
+        for out_name, out_def in op.outs.items():
+            manager = facts.io_managers[out_def.io_manager_key]
+            if out_def.is_dynamic:
+                elements = state.dynamic_keys.get((step_key, out_name), {})
+                values[out_name] = {
+                    key: manager.load_input(self._reader(step_key, element))
+                    for key, element in elements.items()
+                }
+                continue
+            stored = state.outputs.get((step_key, out_name))
+            if stored is not None:
+                values[out_name] = manager.load_input(self._reader(step_key, stored))
+        return values
+
+    def _reader(self, step_key: str, upstream: OutputContext) -> InputContext:
+        return InputContext(
+            upstream.name,
+            step_key,
+            upstream,
+            asset_key=upstream.asset_key,
+            resources=self.facts.resources,
+        )
 
     def skip(self, step_key: str, reason: str, upstream: tuple[str, ...]) -> Outcome:
         facts = self.facts

@@ -90,6 +90,14 @@ class EventType(betterproto2.Enum):
 
     LOG_MESSAGE = 31
 
+    STEP_EXPECTATION_RESULT = 40
+
+    HOOK_COMPLETED = 41
+
+    HOOK_ERRORED = 42
+
+    HOOK_SKIPPED = 43
+
     @classmethod
     def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
         return {
@@ -115,6 +123,10 @@ class EventType(betterproto2.Enum):
             23: "EVENT_TYPE_ASSET_OBSERVATION",
             30: "EVENT_TYPE_ENGINE_EVENT",
             31: "EVENT_TYPE_LOG_MESSAGE",
+            40: "EVENT_TYPE_STEP_EXPECTATION_RESULT",
+            41: "EVENT_TYPE_HOOK_COMPLETED",
+            42: "EVENT_TYPE_HOOK_ERRORED",
+            43: "EVENT_TYPE_HOOK_SKIPPED",
         }
 
     @classmethod
@@ -142,6 +154,10 @@ class EventType(betterproto2.Enum):
             "EVENT_TYPE_ASSET_OBSERVATION": 23,
             "EVENT_TYPE_ENGINE_EVENT": 30,
             "EVENT_TYPE_LOG_MESSAGE": 31,
+            "EVENT_TYPE_STEP_EXPECTATION_RESULT": 40,
+            "EVENT_TYPE_HOOK_COMPLETED": 41,
+            "EVENT_TYPE_HOOK_ERRORED": 42,
+            "EVENT_TYPE_HOOK_SKIPPED": 43,
         }
 
 

@@ -1,0 +1,225 @@
+"""@graph_asset and @graph_multi_asset: assets computed by a graph of ops rather than one op.
+
+The body is a @graph body: its parameters are the upstream assets it reads (by name, or as
+`ins=` says), and the op outputs it returns are the assets. In an asset job the graph's ops
+become steps named `<graph>.<op>`, and the step of the op whose output is an asset records
+its materialization.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, overload
+
+from dagloom.definitions.asset import (
+    AssetIn,
+    AssetOut,
+    AssetsDefinition,
+    AssetSpec,
+    _dep_key,
+    _prefixed,
+)
+from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
+from dagloom.definitions.graph import GraphDefinition, graph
+from dagloom.definitions.node import FromOutput
+from dagloom.definitions.outputs import DEFAULT_OUTPUT
+from dagloom.errors import DagsterInvalidDefinitionError, DagsterInvalidInvocationError
+
+__all__ = ["GraphAssetsDefinition", "graph_asset", "graph_multi_asset"]
+
+
+class GraphAssetsDefinition(AssetsDefinition):
+    """Assets whose values a graph computes: `graph` is the graph, `output_nodes` maps each
+    asset output to the (node, output) inside the graph that produces it. `op` is the op of
+    the first asset output's node (what `AssetsDefinition` lists it under); the job built
+    from it runs every op of the graph."""
+
+    def __init__(
+        self,
+        *,
+        graph_def: GraphDefinition,
+        specs_by_output: Mapping[str, AssetSpec],
+        keys_by_input: Mapping[str, AssetKey],
+        resource_defs: Mapping[str, Any] | None = None,
+    ) -> None:
+        output_nodes: dict[str, tuple[str, str]] = {}
+        for out_name in specs_by_output:
+            binding = graph_def.output_bindings.get(out_name)
+            if not isinstance(binding, FromOutput):
+                raise DagsterInvalidDefinitionError(
+                    f"graph asset {graph_def.name!r}: output {out_name!r} must be returned as "
+                    "the output of an op call",
+                    name=graph_def.name,
+                )
+            output_nodes[out_name] = (binding.node, binding.output)
+        first_node = next(iter(output_nodes.values()))[0]
+        super().__init__(
+            op=graph_def.nodes[first_node].op,
+            specs_by_output=specs_by_output,
+            keys_by_input=keys_by_input,
+            resource_defs=resource_defs,
+        )
+        self.graph_def = graph_def
+        self.output_nodes = output_nodes
+
+    @property
+    def node_def(self) -> Any:
+        return self.graph_def
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise DagsterInvalidInvocationError(
+            f"graph asset {self.graph_def.name!r} cannot be called directly; materialize it, "
+            "or call its ops directly to test them",
+            name=self.graph_def.name,
+        )
+
+
+def _input_keys(
+    fn: Callable[..., Any],
+    name: str,
+    ins: Mapping[str, AssetIn] | None,
+    key_prefix: str | Sequence[str] | None,
+) -> dict[str, AssetKey]:
+    params = list(inspect.signature(fn).parameters)
+    given = dict(ins or {})
+    unknown = sorted(set(given) - set(params))
+    if unknown:
+        raise DagsterInvalidDefinitionError(
+            f"graph asset {name!r}: ins {unknown} match no parameter of {fn.__name__}", name=name
+        )
+    keys: dict[str, AssetKey] = {}
+    for param in params:
+        spec = given.get(param) or AssetIn()
+        if spec.key is not None:
+            keys[param] = AssetKey.from_coercible(spec.key)
+        else:
+            prefix = spec.key_prefix if spec.key_prefix is not None else key_prefix
+            keys[param] = _prefixed(param, prefix)
+    return keys
+
+
+@overload
+def graph_asset(compose_fn: Callable[..., Any]) -> GraphAssetsDefinition: ...
+
+
+@overload
+def graph_asset(
+    compose_fn: None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    ins: Mapping[str, AssetIn] | None = None,
+    deps: Iterable[Any] | None = None,
+    key_prefix: str | Sequence[str] | None = None,
+    key: CoercibleToAssetKey | None = None,
+    group_name: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    owners: Sequence[str] | None = None,
+    kinds: Iterable[str] | None = None,
+    code_version: str | None = None,
+    resource_defs: Mapping[str, Any] | None = None,
+) -> Callable[[Callable[..., Any]], GraphAssetsDefinition]: ...
+
+
+def graph_asset(
+    compose_fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    ins: Mapping[str, AssetIn] | None = None,
+    deps: Iterable[Any] | None = None,
+    key_prefix: str | Sequence[str] | None = None,
+    key: CoercibleToAssetKey | None = None,
+    group_name: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    owners: Sequence[str] | None = None,
+    kinds: Iterable[str] | None = None,
+    code_version: str | None = None,
+    resource_defs: Mapping[str, Any] | None = None,
+) -> GraphAssetsDefinition | Callable[[Callable[..., Any]], GraphAssetsDefinition]:
+    """Declare one asset computed by a graph: the body calls ops and returns the output that
+    is the asset; its parameters read upstream assets by name."""
+
+    def wrap(fn: Callable[..., Any]) -> GraphAssetsDefinition:
+        if key is not None and (name is not None or key_prefix is not None):
+            raise DagsterInvalidDefinitionError(
+                f"graph asset {fn.__name__!r}: give key, or name/key_prefix, not both",
+                name=fn.__name__,
+            )
+        asset_key = (
+            AssetKey.from_coercible(key)
+            if key is not None
+            else _prefixed(name or fn.__name__, key_prefix)
+        )
+        graph_name = asset_key.to_python_identifier()
+        graph_def = graph(name=graph_name)(fn)
+        keys_by_input = _input_keys(fn, graph_name, ins, key_prefix)
+        spec = AssetSpec(
+            key=asset_key,
+            deps=tuple(_dep_key(d) for d in (deps or ())),
+            description=description or inspect.getdoc(fn),
+            group_name=group_name or "default",
+            metadata=metadata,
+            kinds=frozenset(kinds or ()),
+            tags=tags,
+            owners=tuple(owners or ()),
+            code_version=code_version,
+        )
+        return GraphAssetsDefinition(
+            graph_def=graph_def,
+            specs_by_output={DEFAULT_OUTPUT: spec},
+            keys_by_input=keys_by_input,
+            resource_defs=resource_defs,
+        )
+
+    return wrap(compose_fn) if compose_fn is not None else wrap
+
+
+def graph_multi_asset(
+    *,
+    outs: Mapping[str, AssetOut],
+    name: str | None = None,
+    ins: Mapping[str, AssetIn] | None = None,
+    group_name: str | None = None,
+    resource_defs: Mapping[str, Any] | None = None,
+) -> Callable[[Callable[..., Any]], GraphAssetsDefinition]:
+    """Declare several assets computed by one graph: the body returns a dict (or tuple, in
+    `outs` order) of op outputs, one per `AssetOut`."""
+
+    def wrap(fn: Callable[..., Any]) -> GraphAssetsDefinition:
+        graph_name = name or fn.__name__
+        graph_def = graph(name=graph_name, out=dict(outs))(fn)
+        missing = sorted(set(outs) - set(graph_def.output_bindings))
+        if missing:
+            raise DagsterInvalidDefinitionError(
+                f"graph multi-asset {graph_name!r} does not return outputs {missing}",
+                name=graph_name,
+            )
+        specs: dict[str, AssetSpec] = {}
+        for out_name, out in outs.items():
+            asset_key = (
+                AssetKey.from_coercible(out.key)
+                if out.key is not None
+                else _prefixed(out_name, out.key_prefix)
+            )
+            specs[out_name] = AssetSpec(
+                key=asset_key,
+                description=out.description,
+                group_name=out.group_name or group_name or "default",
+                metadata=out.metadata,
+                kinds=frozenset(out.kinds or ()),
+                tags=out.tags,
+                owners=tuple(out.owners or ()),
+                code_version=out.code_version,
+            )
+        return GraphAssetsDefinition(
+            graph_def=graph_def,
+            specs_by_output=specs,
+            keys_by_input=_input_keys(fn, graph_name, ins, None),
+            resource_defs=resource_defs,
+        )
+
+    return wrap
