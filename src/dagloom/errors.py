@@ -4,7 +4,9 @@ DagloomError
 ├── DefinitionError          a definition is malformed (cycle, missing input, duplicate name)
 │   ├── DagloomInvalidSelectionError   an asset selection names something that is not there
 │   ├── CodeLocationLoadError          user code did not import, or has no one Definitions
-│   └── DagsterInvalidDefinitionError  Dagster's name: a definition Dagster would reject
+│   ├── DagsterInvalidDefinitionError  Dagster's name: a definition Dagster would reject
+│   └── DagsterInvalidInvocationError  Dagster's name: a definition called directly with bad
+│                                      arguments (unknown or missing inputs, config, resources)
 ├── ConfigError              config does not match its schema (file, key path, expected)
 │   └── DagsterInvalidConfigError      Dagster's name: run or definition config is invalid
 ├── UserCodeError            user code raised; wraps the original as __cause__
@@ -81,6 +83,11 @@ class ConfigError(DagloomError):
 class DagsterInvalidDefinitionError(DefinitionError):
     """A definition used in a way Dagster rejects (a malformed config schema, a bad
     `@definitions` function); raised under Dagster's name so code catching it keeps working."""
+
+
+class DagsterInvalidInvocationError(DefinitionError):
+    """An op or asset called directly (as a unit test does) with arguments Dagster rejects:
+    too many, unknown, or missing inputs, a missing resource. `name` is the definition."""
 
 
 class DagsterInvalidConfigError(ConfigError):

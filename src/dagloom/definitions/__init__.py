@@ -21,6 +21,7 @@ from dagloom.definitions.asset import (
     AssetSpec,
     asset,
     multi_asset,
+    with_resources,
 )
 from dagloom.definitions.asset_job import (
     UnresolvedAssetJobDefinition,
@@ -49,13 +50,19 @@ from dagloom.definitions.graph import (
 )
 from dagloom.definitions.io_manager import (
     ConfigurableIOManager,
+    ConfigurableIOManagerFactory,
     FilesystemIOManager,
     InMemoryIOManager,
     InputContext,
+    InputManager,
+    InputManagerDefinition,
     IOManager,
     IOManagerDefinition,
     OutputContext,
+    build_input_context,
+    build_output_context,
     fs_io_manager,
+    input_manager,
     io_manager,
     mem_io_manager,
 )
@@ -73,9 +80,14 @@ from dagloom.definitions.outputs import (
 )
 from dagloom.definitions.resources import (
     ConfigurableResource,
+    ConfigurableResourceFactory,
+    EnvVar,
     InitResourceContext,
     ResourceDefinition,
+    ResourceDependency,
+    ResourceParam,
     build_init_resource_context,
+    build_resources,
     resource,
 )
 from dagloom.definitions.retry import Backoff, Jitter, RetryPolicy
@@ -108,13 +120,16 @@ __all__ = [
     "Config",
     "ConfigMapping",
     "ConfigurableIOManager",
+    "ConfigurableIOManagerFactory",
     "ConfigurableResource",
+    "ConfigurableResourceFactory",
     "DefaultScheduleStatus",
     "DefaultSensorStatus",
     "Definitions",
     "DependencyDefinition",
     "DynamicOut",
     "DynamicOutput",
+    "EnvVar",
     "Executor",
     "ExecutorDefinition",
     "FilesystemIOManager",
@@ -126,6 +141,8 @@ __all__ = [
     "InitExecutorContext",
     "InitResourceContext",
     "InputContext",
+    "InputManager",
+    "InputManagerDefinition",
     "Jitter",
     "JobDefinition",
     "MaterializeResult",
@@ -138,6 +155,8 @@ __all__ = [
     "OutputContext",
     "PermissiveConfig",
     "ResourceDefinition",
+    "ResourceDependency",
+    "ResourceParam",
     "RetryPolicy",
     "RunConfig",
     "RunRequest",
@@ -150,6 +169,9 @@ __all__ = [
     "UnresolvedAssetJobDefinition",
     "asset",
     "build_init_resource_context",
+    "build_input_context",
+    "build_output_context",
+    "build_resources",
     "build_schedule_context",
     "build_sensor_context",
     "define_asset_job",
@@ -157,6 +179,7 @@ __all__ = [
     "fs_io_manager",
     "graph",
     "in_process_executor",
+    "input_manager",
     "io_manager",
     "job",
     "materialize",
@@ -168,6 +191,7 @@ __all__ = [
     "resource",
     "schedule",
     "sensor",
+    "with_resources",
 ]
 
 
