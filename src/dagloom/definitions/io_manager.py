@@ -106,6 +106,7 @@ class InputContext:
         "definition_metadata",
         "log",
         "name",
+        "resource_config",
         "resources",
         "step_key",
         "upstream_output",
@@ -131,6 +132,7 @@ class InputContext:
         self.log = log
         self.config: Any = None
         self.dagster_type: Any = None
+        self.resource_config: Any = None
 
     @property
     def has_asset_key(self) -> bool:
@@ -320,40 +322,43 @@ def input_manager(
     required_resource_keys: Any = None,
     version: str | None = None,
 ) -> Any:
-    """Declare an input manager: a function of an InitResourceContext returning an
-    `InputManager`, or (as Dagster allows) a function of an `InputContext` that loads the
-    input itself."""
+    """Declare an input manager, as Dagster does: the function is called each time an input
+    with `In(input_manager_key=...)` loads, with that input's `InputContext` (or with no
+    argument), and its return value is the input; if it returns an `InputManager`, that
+    manager's `load_input` gives the value. `context.resource_config` holds the manager's
+    validated config."""
 
     def wrap(func: Callable[..., Any]) -> IOManagerDefinition:
-        params = list(inspect.signature(func).parameters.values())
-        annotation = params[0].annotation if params else None
-        if annotation in (InputContext, "InputContext"):
-            loader = func
+        takes_context = bool(inspect.signature(func).parameters)
 
-            class _FunctionInputManager(InputManager):
-                def load_input(self, context: InputContext) -> Any:
-                    return loader(context)
+        def build(init: InitResourceContext) -> InputManager:
+            return _FunctionInputManager(func, takes_context, init.resource_config)
 
-            return _manager_definition(
-                InputManagerDefinition,
-                lambda: _FunctionInputManager(),
-                config_schema,
-                description or func.__doc__,
-                required_resource_keys,
-                input_config_schema,
-                None,
-            )
-        return _manager_definition(
-            InputManagerDefinition,
-            func,
+        return InputManagerDefinition(
+            build,
             config_schema,
-            description,
+            description or func.__doc__,
             required_resource_keys,
-            input_config_schema,
-            None,
+            input_config_schema=input_config_schema,
         )
 
     return wrap(fn) if fn is not None else wrap
+
+
+class _FunctionInputManager(InputManager):
+    """The input manager `@input_manager` builds from a load function."""
+
+    def __init__(self, load_fn: Callable[..., Any], takes_context: bool, config: Any) -> None:
+        self._load_fn = load_fn
+        self._takes_context = takes_context
+        self._config = config
+
+    def load_input(self, context: InputContext) -> Any:
+        context.resource_config = self._config
+        value = self._load_fn(context) if self._takes_context else self._load_fn()
+        if isinstance(value, InputManager):
+            return value.load_input(context)
+        return value
 
 
 def _memory_key(context: OutputContext) -> tuple[str, ...]:
