@@ -30,6 +30,11 @@ from dagloom.definitions.asset_job import (
     materialize_to_memory,
 )
 from dagloom.definitions.asset_key import AssetKey
+from dagloom.definitions.asset_loading import (
+    load_assets_from_modules,
+    load_assets_from_package_module,
+    load_assets_from_package_name,
+)
 from dagloom.definitions.asset_selection import AssetSelection
 from dagloom.definitions.config import Config, ConfigMapping, PermissiveConfig, RunConfig
 from dagloom.definitions.definitions import Definitions, definitions_decorator
@@ -182,6 +187,9 @@ __all__ = [
     "input_manager",
     "io_manager",
     "job",
+    "load_assets_from_modules",
+    "load_assets_from_package_module",
+    "load_assets_from_package_name",
     "materialize",
     "materialize_to_memory",
     "mem_io_manager",

@@ -298,6 +298,7 @@ def asset(
     code_version: str | None = None,
     op_tags: Mapping[str, Any] | None = None,
     dagster_type: Any = None,
+    output_required: bool = True,
 ) -> Callable[[Callable[..., Any]], AssetsDefinition]: ...
 
 
@@ -324,8 +325,11 @@ def asset(
     code_version: str | None = None,
     op_tags: Mapping[str, Any] | None = None,
     dagster_type: Any = None,
+    output_required: bool = True,
 ) -> AssetsDefinition | Callable[[Callable[..., Any]], AssetsDefinition]:
-    """Declare an asset computed by a function; parameters read upstream assets by name."""
+    """Declare an asset computed by a function; parameters read upstream assets by name.
+    With `output_required=False` the function may yield no Output: the asset is then not
+    materialized and the assets downstream of it are skipped."""
 
     def wrap(func: Callable[..., Any]) -> AssetsDefinition:
         if key is not None and (name is not None or key_prefix is not None):
@@ -348,6 +352,7 @@ def asset(
         out = Out(
             dagster_type=dagster_type,
             description=description,
+            is_required=output_required,
             io_manager_key=io_manager_key or "io_manager",
             metadata=metadata,
             code_version=code_version,
@@ -401,8 +406,15 @@ def multi_asset(
     retry_policy: RetryPolicy | None = None,
     op_tags: Mapping[str, Any] | None = None,
     compute_kind: str | None = None,
+    internal_asset_deps: Mapping[str, set[AssetKey]] | None = None,
 ) -> Callable[[Callable[..., Any]], AssetsDefinition]:
-    """Declare several assets computed by one function, one per AssetOut (or AssetSpec)."""
+    """Declare several assets computed by one function, one per AssetOut (or AssetSpec).
+
+    `internal_asset_deps` maps an output name to the asset keys that asset alone depends
+    on (by default each depends on every input and dep). With `can_subset=True` a run may
+    select some of the assets: `context.selected_output_names` says which to yield, the
+    others are neither required nor recorded as materialized.
+    """
 
     def wrap(func: Callable[..., Any]) -> AssetsDefinition:
         op_name = name or func.__name__
@@ -467,13 +479,23 @@ def multi_asset(
             required_resource_keys=required_resource_keys,
             retry_policy=retry_policy,
         )
-        return AssetsDefinition(
+        assets_def = AssetsDefinition(
             op=op,
             specs_by_output=specs_by_output,
             keys_by_input=keys_by_input,
             can_subset=can_subset,
             resource_defs=resource_defs,
         )
+        for out_name, upstream in (internal_asset_deps or {}).items():
+            if out_name not in specs_by_output:
+                raise DagsterInvalidDefinitionError(
+                    f"multi_asset {op_name!r}: internal_asset_deps names output {out_name!r}, "
+                    f"which is not among its outputs {sorted(specs_by_output)}",
+                    name=op_name,
+                )
+            key = specs_by_output[out_name].key
+            assets_def.deps_by_key[key] = tuple(AssetKey.from_coercible(k) for k in upstream)
+        return assets_def
 
     return wrap
 

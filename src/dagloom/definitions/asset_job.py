@@ -45,7 +45,7 @@ def build_asset_job(
             included.append(assets_def)
     produced: dict[AssetKey, tuple[str, str]] = {}
     for assets_def in included:
-        for out_name, key in assets_def.keys_by_output.items():
+        for out_name, key in _materialized(assets_def, chosen):
             produced[key] = (assets_def.op.name, out_name)
     nodes: dict[str, Node] = {}
     outputs: dict[tuple[str, str], AssetKey] = {}
@@ -70,7 +70,7 @@ def build_asset_job(
             )
         )
         nodes[op.name] = Node(op.name, op, inputs, after=after)
-        for out_name, key in assets_def.keys_by_output.items():
+        for out_name, key in _materialized(assets_def, chosen):
             outputs[(op.name, out_name)] = key
         merged_resources.update(assets_def.resource_defs)
     return JobDefinition(
@@ -82,8 +82,19 @@ def build_asset_job(
         executor_def=executor_def,
         config=config,
         op_retry_policy=op_retry_policy,
-        asset_layer=AssetLayer(outputs, sources),
+        asset_layer=AssetLayer(outputs, sources, graph),
     )
+
+
+def _materialized(
+    assets_def: AssetsDefinition, chosen: set[AssetKey]
+) -> list[tuple[str, AssetKey]]:
+    """The (output, key) pairs a job materializes of `assets_def`: all of them, or only the
+    chosen ones when the definition can be subset (`can_subset=True`)."""
+    pairs = list(assets_def.keys_by_output.items())
+    if assets_def.can_subset:
+        return [(name, key) for name, key in pairs if key in chosen]
+    return pairs
 
 
 class UnresolvedAssetJobDefinition:
