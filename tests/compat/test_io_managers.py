@@ -249,3 +249,35 @@ def test_filesystem_io_manager_refuses_a_key_that_leaves_its_folder(tmp_path: Pa
         manager.handle_output(dg.build_output_context(asset_key=["..", "escape"]), 1)
     assert "escape" in str(info.value)
     assert not (tmp_path / "escape").exists()
+
+
+def test_input_manager_loads_an_input_that_has_no_upstream() -> None:
+    @dg.input_manager
+    def table_loader(context: dg.InputContext) -> list[int]:
+        assert context.upstream_output is None
+        return [1, 2, 3] if context.name == "rows" else []
+
+    @dg.op(ins={"rows": dg.In(input_manager_key="table_loader")})
+    def count(rows: list[int]) -> int:
+        return len(rows)
+
+    @dg.job(resource_defs={"table_loader": table_loader})
+    def pipeline() -> None:
+        count()
+
+    assert pipeline.execute_in_process().output_for_node("count") == 3
+
+
+def test_a_missing_input_manager_names_the_job_and_key() -> None:
+    @dg.op(ins={"rows": dg.In(input_manager_key="table_loader")})
+    def count(rows: list[int]) -> int:
+        return len(rows)
+
+    @dg.job
+    def pipeline() -> None:
+        count()
+
+    with pytest.raises(dg.DefinitionError) as info:
+        pipeline.execute_in_process()
+    assert "pipeline" in str(info.value)
+    assert "table_loader" in str(info.value)

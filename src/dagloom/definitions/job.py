@@ -97,6 +97,9 @@ class JobDefinition:
             keys |= node.op.required_resource_keys
             for out in node.op.outs.values():
                 keys.add(out.io_manager_key)
+            for spec in node.op.ins.values():
+                if spec.input_manager_key:
+                    keys.add(spec.input_manager_key)
         return keys
 
     def get_plan(self) -> ExecutionPlan:
