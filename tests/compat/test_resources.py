@@ -53,6 +53,13 @@ class Tracked(dg.ConfigurableResource):
         LOG.append(f"teardown {self.name}")
 
 
+class WriterResource(dg.ConfigurableResource):
+    prefix: str
+
+    def create_resource(self, context: dg.InitResourceContext) -> Client:
+        return Client(self.prefix)
+
+
 class Holder(dg.ConfigurableResource):
     inner: dg.ResourceDependency[str]
 
@@ -173,6 +180,41 @@ def test_configurable_resource_factory_gives_ops_what_create_resource_returns() 
         fetch()
 
     assert pipeline.execute_in_process().output_for_node("fetch") == "https://example.test"
+
+
+def test_configurable_resource_create_resource_vends_another_object() -> None:
+    @dg.asset
+    def use_writer(writer: dg.ResourceParam[Client]) -> str:
+        return writer.url
+
+    result = dg.materialize_to_memory(
+        [use_writer], resources={"writer": WriterResource(prefix="w")}
+    )
+    assert result.output_for_node("use_writer") == "w"
+
+
+def test_run_config_env_reference_is_read_at_run_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_USER", "from-env")
+    monkeypatch.setenv("APP_PORT", "9000")
+
+    @dg.asset
+    def who(credentials: Credentials, port: Port) -> str:
+        return f"{credentials.username}:{port.port}"
+
+    result = dg.materialize_to_memory(
+        [who],
+        resources={
+            "credentials": Credentials.configure_at_launch(password="p"),
+            "port": Port.configure_at_launch(),
+        },
+        run_config={
+            "resources": {
+                "credentials": {"config": {"username": {"env": "DB_USER"}}},
+                "port": {"config": {"port": {"env": "APP_PORT"}}},
+            }
+        },
+    )
+    assert result.output_for_node("who") == "from-env:9000"
 
 
 def test_resource_param_passes_a_plain_object() -> None:

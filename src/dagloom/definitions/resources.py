@@ -402,7 +402,7 @@ def validate_resource_config(
         schema = resource_config_schema(resource_defs[key])
         if isinstance(schema, type) and issubclass(schema, BaseModel):
             merged = with_stand_ins(
-                schema, {**_given_fields(resource_defs[key]), **dict(config or {})}
+                schema, {**_given_fields(resource_defs[key]), **env_references(schema, config)}
             )
             validate_model(schema, merged, ("resources", key, "config"), what=f"resource {key!r}")
         elif schema is not None:
@@ -418,6 +418,19 @@ def _process_schema_config(schema: Any, config: Any, key: str) -> Any:
     return process_config(
         as_field(schema), config, ("resources", key, "config"), f"resource {key!r}"
     )
+
+
+def env_references(cls: type[BaseModel], config: Any) -> dict[str, Any]:
+    """Run config for a configurable resource, with each `{"env": "NAME"}` value (Dagster's
+    way to read a field from the environment in run config) made an `EnvVar`, an integer
+    one for an `int` field, so it is read when the run builds the resource. Pure."""
+    out = dict(config or {})
+    fields = cls.model_fields
+    for key, value in out.items():
+        if isinstance(value, Mapping) and set(value) == {"env"} and isinstance(value["env"], str):
+            is_int = key in fields and fields[key].annotation is int
+            out[key] = EnvVar.int(value["env"]) if is_int else EnvVar(value["env"])
+    return out
 
 
 def _given_fields(definition: Any) -> dict[str, Any]:
@@ -550,7 +563,7 @@ class ResourceScope:
             cls: type[ConfigurableResourceFactory[Any]] = definition.resource_cls
         else:
             cls = type(definition)
-        fields = {**_given_fields(definition), **dict(config or {})}
+        fields = {**_given_fields(definition), **env_references(cls, config)}
         value = self._resolve_fields(key, cls, fields, ("resources", key, "config"), context)
         with user_code("resource", key, "setup"):
             value.setup_for_execution(context)
