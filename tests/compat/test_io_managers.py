@@ -281,3 +281,36 @@ def test_a_missing_input_manager_names_the_job_and_key() -> None:
         pipeline.execute_in_process()
     assert "pipeline" in str(info.value)
     assert "table_loader" in str(info.value)
+
+
+class LoggingIOManager(dg.IOManager):
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, ...], Any] = {}
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        context.log.info("storing %s", context.name)
+        self.values[tuple(context.get_identifier())] = obj
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        context.log.info("loading %s", context.name)
+        return self.values[tuple(context.get_identifier())]
+
+
+def test_io_manager_logs_and_identifies_op_outputs() -> None:
+    @dg.op
+    def emit() -> int:
+        return 3
+
+    @dg.op
+    def read(value: int) -> int:
+        return value + 1
+
+    @dg.job(
+        resource_defs={
+            "io_manager": dg.IOManagerDefinition.hardcoded_io_manager(LoggingIOManager())
+        }
+    )
+    def pipeline() -> None:
+        read(emit())
+
+    assert pipeline.execute_in_process().output_for_node("read") == 4

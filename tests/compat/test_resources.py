@@ -417,3 +417,32 @@ def test_resources_in_definitions_reach_assets() -> None:
     )
     job = defs.get_implicit_global_asset_job_def()
     assert job.execute_in_process().output_for_node("who") == "ada"
+
+
+def test_string_and_mock_resources() -> None:
+    @dg.op(required_resource_keys={"label", "client"})
+    def use(context: dg.OpExecutionContext) -> str:
+        context.resources.client.send("x")
+        context.resources.client.send.assert_called_once_with("x")
+        return str(context.resources.label)
+
+    @dg.job(
+        resource_defs={
+            "label": dg.ResourceDefinition.string_resource(),
+            "client": dg.ResourceDefinition.mock_resource(),
+        }
+    )
+    def pipeline() -> None:
+        use()
+
+    result = pipeline.execute_in_process(run_config={"resources": {"label": {"config": "tag"}}})
+    assert result.output_for_node("use") == "tag"
+
+
+def test_from_resource_context_builds_a_configurable_resource_in_a_resource_function() -> None:
+    @dg.resource(config_schema={"username": str, "password": str})
+    def legacy(context: dg.InitResourceContext) -> Credentials:
+        return Credentials.from_resource_context(context)  # type: ignore[no-any-return]
+
+    built = legacy(dg.build_init_resource_context(config={"username": "u", "password": "p"}))
+    assert built == Credentials(username="u", password="p")

@@ -9,6 +9,7 @@ Every path it reads or writes is checked to lie inside that directory.
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import pickle
 from abc import ABC, abstractmethod
@@ -25,6 +26,9 @@ from dagloom.definitions.resources import (
     Resources,
 )
 from dagloom.errors import DagloomError, DagsterInvalidDefinitionError
+
+# Where an IO manager's `context.log` writes when the run hands it no logger of its own.
+_LOGGER_NAME = "dagloom.io_manager"
 
 
 class OutputContext:
@@ -66,7 +70,7 @@ class OutputContext:
         self.job_name = job_name
         self.definition_metadata = definition_metadata or {}
         self.resources = resources
-        self.log = log
+        self.log = log if log is not None else logging.getLogger(_LOGGER_NAME)
         self.user_metadata: dict[str, Any] = {}
         self.config: Any = None
         self.dagster_type: Any = None
@@ -129,7 +133,7 @@ class InputContext:
         self.asset_key = asset_key
         self.definition_metadata = definition_metadata or {}
         self.resources = resources
-        self.log = log
+        self.log = log if log is not None else logging.getLogger(_LOGGER_NAME)
         self.config: Any = None
         self.dagster_type: Any = None
         self.resource_config: Any = None
@@ -142,6 +146,12 @@ class InputContext:
     def metadata(self) -> Mapping[str, Any]:
         """The metadata the input was declared with (`In(metadata=...)`)."""
         return self.definition_metadata
+
+    def get_identifier(self) -> list[str]:
+        """Where the upstream output this input reads lives (see OutputContext's)."""
+        if self.upstream_output is None:
+            raise DagloomError(f"input {self.name!r} has no upstream output")
+        return self.upstream_output.get_identifier()
 
     def get_asset_identifier(self) -> list[str]:
         if self.asset_key is None:
@@ -255,6 +265,13 @@ class IOManagerDefinition(ResourceDefinition):
         super().__init__(resource_fn, config_schema, description, required_resource_keys)
         self.input_config_schema = input_config_schema
         self.output_config_schema = output_config_schema
+
+    @staticmethod
+    def hardcoded_io_manager(
+        value: InputManager, description: str | None = None
+    ) -> IOManagerDefinition:
+        """A definition whose every run uses the IO manager object `value`."""
+        return IOManagerDefinition(lambda _ctx: value, None, description)
 
 
 class InputManagerDefinition(IOManagerDefinition):

@@ -178,6 +178,16 @@ class ConfigurableResourceFactory(Config, Generic[T]):
         )
 
     @classmethod
+    def from_resource_context(cls, context: InitResourceContext) -> Any:
+        """The resource built from an init context's config, as a `@resource` function
+        wrapping this class does: `MyResource.from_resource_context(context)`."""
+        value = validate_model(
+            cls, context.resource_config, ("config",), what=f"resource {cls.__name__}"
+        )
+        assert isinstance(value, ConfigurableResourceFactory)
+        return value.create_resource(context)
+
+    @classmethod
     def configure_at_launch(cls, **values: Any) -> PartialResource:
         """This resource with its config (or the rest of it, beyond `values`) given in the
         run config under `resources.<key>.config` when a run is launched."""
@@ -268,6 +278,18 @@ class ResourceDefinition:
     @staticmethod
     def none_resource(description: str | None = None) -> ResourceDefinition:
         return ResourceDefinition.hardcoded_resource(None, description)
+
+    @staticmethod
+    def mock_resource(description: str | None = None) -> ResourceDefinition:
+        """A resource that is a fresh `unittest.mock.MagicMock` in each run."""
+        from unittest import mock
+
+        return ResourceDefinition(lambda _ctx: mock.MagicMock(), None, description)
+
+    @staticmethod
+    def string_resource(description: str | None = None) -> ResourceDefinition:
+        """A resource whose value is its config, a string."""
+        return ResourceDefinition(lambda ctx: ctx.resource_config, str, description)
 
     def configured(self, config: Mapping[str, Any]) -> ResourceDefinition:
         """The same resource with its config fixed to `config`."""
