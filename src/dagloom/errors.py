@@ -5,7 +5,8 @@ DagloomError
 │   ├── DagloomInvalidSelectionError   an asset selection names something that is not there
 │   ├── CodeLocationLoadError          user code did not import, or has no one Definitions
 │   ├── DagsterInvalidDefinitionError  Dagster's name: a definition Dagster would reject
-│   └── DagsterInvalidInvocationError  Dagster's name: a definition called in a way Dagster rejects
+│   └── DagsterInvalidInvocationError  Dagster's name: a definition called in a way Dagster
+│                                      rejects (bad arguments, a graph called outside one)
 ├── ConfigError              config does not match its schema (file, key path, expected)
 │   └── DagsterInvalidConfigError      Dagster's name: run or definition config is invalid
 ├── UserCodeError            user code raised; wraps the original as __cause__
@@ -87,8 +88,10 @@ class DagsterInvalidDefinitionError(DefinitionError):
 
 
 class DagsterInvalidInvocationError(DefinitionError):
-    """A definition called in a way Dagster rejects (a hook or op given arguments it does not
-    take, a graph called outside a composition); `name` is the definition."""
+    """A definition called in a way Dagster rejects: an op or asset called directly (as a unit
+    test does) with too many, unknown or missing inputs, config or resources; a hook given
+    arguments it does not take; a graph called outside a composition. `name` is the
+    definition."""
 
 
 class DagsterInvalidConfigError(ConfigError):

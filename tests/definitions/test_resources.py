@@ -282,3 +282,50 @@ def test_resources_given_to_execute_in_process_override_the_jobs_own() -> None:
     assert greeter.execute_in_process().output_for_node("greet") == "hello"
     result = greeter.execute_in_process(resources={"greeting": "bonjour"})
     assert result.output_for_node("greet") == "bonjour"
+
+
+def test_resource_order_builds_required_keys_first_and_keeps_the_rest_in_order() -> None:
+    from dagloom.definitions.resources import ResourceDefinition, resource_order
+
+    def needs(*keys: str) -> ResourceDefinition:
+        return ResourceDefinition(lambda _ctx: None, required_resource_keys=set(keys))
+
+    defs = {"api": needs("url", "token"), "plain": 1, "url": needs(), "token": needs("url")}
+    assert resource_order(defs) == ["url", "token", "api", "plain"]
+
+
+def test_resource_order_names_a_cycle() -> None:
+    from dagloom.definitions.resources import ResourceDefinition, resource_order
+    from dagloom.errors import DagsterInvalidDefinitionError
+
+    defs = {
+        "a": ResourceDefinition(lambda _ctx: None, required_resource_keys={"b"}),
+        "b": ResourceDefinition(lambda _ctx: None, required_resource_keys={"a"}),
+    }
+    with pytest.raises(DagsterInvalidDefinitionError, match="a -> b -> a"):
+        resource_order(defs)
+
+
+def test_env_references_turn_env_mappings_into_env_vars() -> None:
+    from dagloom.definitions.resources import EnvVar, env_references
+
+    class Settings(pydantic.BaseModel):
+        host: str
+        port: int
+
+    refs = env_references(Settings, {"host": {"env": "H"}, "port": {"env": "P"}, "x": 1})
+    assert isinstance(refs["host"], EnvVar) and refs["host"].env_var_name == "H"
+    assert repr(refs["port"]) == "IntEnvVar('P')"
+    assert refs["x"] == 1
+    assert env_references(Settings, None) == {}
+
+
+def test_with_stand_ins_replaces_env_vars_by_values_of_the_field_type() -> None:
+    from dagloom.definitions.resources import EnvVar, with_stand_ins
+
+    class Settings(pydantic.BaseModel):
+        host: str
+        port: int
+
+    data = with_stand_ins(Settings, {"host": EnvVar("H"), "port": EnvVar.int("P")})
+    assert Settings.model_validate(data) == Settings(host="", port=0)

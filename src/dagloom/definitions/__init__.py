@@ -21,6 +21,7 @@ from dagloom.definitions.asset import (
     AssetSpec,
     asset,
     multi_asset,
+    with_resources,
 )
 from dagloom.definitions.asset_job import (
     UnresolvedAssetJobDefinition,
@@ -29,6 +30,11 @@ from dagloom.definitions.asset_job import (
     materialize_to_memory,
 )
 from dagloom.definitions.asset_key import AssetKey
+from dagloom.definitions.asset_loading import (
+    load_assets_from_modules,
+    load_assets_from_package_module,
+    load_assets_from_package_name,
+)
 from dagloom.definitions.asset_selection import AssetSelection
 from dagloom.definitions.config import Config, ConfigMapping, PermissiveConfig, RunConfig
 from dagloom.definitions.dagster_type import (
@@ -66,13 +72,19 @@ from dagloom.definitions.hook import (
 )
 from dagloom.definitions.io_manager import (
     ConfigurableIOManager,
+    ConfigurableIOManagerFactory,
     FilesystemIOManager,
     InMemoryIOManager,
     InputContext,
+    InputManager,
+    InputManagerDefinition,
     IOManager,
     IOManagerDefinition,
     OutputContext,
+    build_input_context,
+    build_output_context,
     fs_io_manager,
+    input_manager,
     io_manager,
     mem_io_manager,
 )
@@ -92,9 +104,14 @@ from dagloom.definitions.outputs import (
 from dagloom.definitions.paths import file_relative_path
 from dagloom.definitions.resources import (
     ConfigurableResource,
+    ConfigurableResourceFactory,
+    EnvVar,
     InitResourceContext,
     ResourceDefinition,
+    ResourceDependency,
+    ResourceParam,
     build_init_resource_context,
+    build_resources,
     resource,
 )
 from dagloom.definitions.retry import Backoff, Jitter, RetryPolicy
@@ -127,7 +144,9 @@ __all__ = [
     "Config",
     "ConfigMapping",
     "ConfigurableIOManager",
+    "ConfigurableIOManagerFactory",
     "ConfigurableResource",
+    "ConfigurableResourceFactory",
     "DagsterType",
     "DefaultScheduleStatus",
     "DefaultSensorStatus",
@@ -135,6 +154,7 @@ __all__ = [
     "DependencyDefinition",
     "DynamicOut",
     "DynamicOutput",
+    "EnvVar",
     "Executor",
     "ExecutorDefinition",
     "ExpectationResult",
@@ -152,6 +172,8 @@ __all__ = [
     "InitResourceContext",
     "InputContext",
     "InputDefinition",
+    "InputManager",
+    "InputManagerDefinition",
     "Jitter",
     "JobDefinition",
     "MaterializeResult",
@@ -167,6 +189,8 @@ __all__ = [
     "PermissiveConfig",
     "PythonObjectDagsterType",
     "ResourceDefinition",
+    "ResourceDependency",
+    "ResourceParam",
     "RetryPolicy",
     "RunConfig",
     "RunRequest",
@@ -182,6 +206,9 @@ __all__ = [
     "asset",
     "build_hook_context",
     "build_init_resource_context",
+    "build_input_context",
+    "build_output_context",
+    "build_resources",
     "build_schedule_context",
     "build_sensor_context",
     "define_asset_job",
@@ -193,8 +220,12 @@ __all__ = [
     "graph_asset",
     "graph_multi_asset",
     "in_process_executor",
+    "input_manager",
     "io_manager",
     "job",
+    "load_assets_from_modules",
+    "load_assets_from_package_module",
+    "load_assets_from_package_name",
     "materialize",
     "materialize_to_memory",
     "mem_io_manager",
@@ -205,6 +236,7 @@ __all__ = [
     "schedule",
     "sensor",
     "success_hook",
+    "with_resources",
 ]
 
 

@@ -6,6 +6,7 @@ assets it only runs after. Each AssetsDefinition wraps one op whose outputs are 
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
 from dagloom.definitions.op import OpDefinition
 from dagloom.definitions.outputs import DEFAULT_OUTPUT, In, Out
 from dagloom.definitions.retry import RetryPolicy
-from dagloom.errors import DefinitionError
+from dagloom.errors import DagsterInvalidDefinitionError, DefinitionError
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,52 @@ class AssetSpec:
     tags: Mapping[str, str] | None = None
     owners: tuple[str, ...] = ()
     code_version: str | None = None
+    io_manager_key: str | None = None
+
+    def __post_init__(self) -> None:
+        # Dagster takes a key as a string, a list of strings or an AssetKey everywhere, and
+        # deps as keys, specs or assets; the record holds AssetKeys only.
+        object.__setattr__(self, "key", AssetKey.from_coercible(self.key))
+        object.__setattr__(self, "deps", tuple(_dep_key(d) for d in self.deps or ()))
+        object.__setattr__(self, "kinds", frozenset(self.kinds or ()))
+        object.__setattr__(self, "owners", tuple(self.owners or ()))
+        if self.group_name is None:
+            object.__setattr__(self, "group_name", "default")
+
+    def replace_attributes(self, **changes: Any) -> AssetSpec:
+        """This spec with the given attributes replaced (`key`, `deps`, `description`,
+        `group_name`, `metadata`, `kinds`, `tags`, `owners`, `code_version`...)."""
+        unknown = set(changes) - set(self.__dataclass_fields__)
+        if unknown:
+            raise DagsterInvalidDefinitionError(
+                f"AssetSpec {self.key.to_user_string()!r}: no attributes {sorted(unknown)}",
+                name=self.key.to_user_string(),
+            )
+        return dataclasses.replace(self, **changes)
+
+    def merge_attributes(
+        self,
+        *,
+        deps: Iterable[Any] = (),
+        metadata: Mapping[str, Any] | None = None,
+        owners: Iterable[str] = (),
+        tags: Mapping[str, str] | None = None,
+        kinds: Iterable[str] = (),
+    ) -> AssetSpec:
+        """This spec with `deps`, `owners` and `kinds` added and `metadata` and `tags`
+        merged over its own."""
+        return dataclasses.replace(
+            self,
+            deps=tuple(dict.fromkeys([*self.deps, *(_dep_key(d) for d in deps)])),
+            metadata={**(self.metadata or {}), **(metadata or {})},
+            owners=tuple(dict.fromkeys([*self.owners, *owners])),
+            tags={**(self.tags or {}), **(tags or {})},
+            kinds=self.kinds | frozenset(kinds),
+        )
+
+    def with_io_manager_key(self, io_manager_key: str) -> AssetSpec:
+        """This spec stored and loaded by the IO manager `io_manager_key`."""
+        return dataclasses.replace(self, io_manager_key=io_manager_key)
 
 
 def _dep_key(value: Any) -> AssetKey:
@@ -152,6 +199,23 @@ class AssetsDefinition:
             if spec.key == key:
                 return spec
         raise DefinitionError(f"{self.op.name!r} does not define asset {key}", name=self.op.name)
+
+    def get_asset_spec(self, key: CoercibleToAssetKey | None = None) -> AssetSpec:
+        """The spec of asset `key` (a string, list or AssetKey); of the only asset when
+        `key` is omitted."""
+        if key is None:
+            return self.spec_for(self.key)
+        return self.spec_for(AssetKey.from_coercible(key))
+
+    def with_resources(self, resource_defs: Mapping[str, Any]) -> AssetsDefinition:
+        """This definition with `resource_defs` for the keys it does not bind itself."""
+        return AssetsDefinition(
+            op=self.op,
+            specs_by_output=self.specs_by_output,
+            keys_by_input=self.keys_by_input,
+            can_subset=self.can_subset,
+            resource_defs={**resource_defs, **self.resource_defs},
+        )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the asset's function directly (for unit tests)."""
@@ -234,6 +298,7 @@ def asset(
     code_version: str | None = None,
     op_tags: Mapping[str, Any] | None = None,
     dagster_type: Any = None,
+    output_required: bool = True,
 ) -> Callable[[Callable[..., Any]], AssetsDefinition]: ...
 
 
@@ -260,8 +325,11 @@ def asset(
     code_version: str | None = None,
     op_tags: Mapping[str, Any] | None = None,
     dagster_type: Any = None,
+    output_required: bool = True,
 ) -> AssetsDefinition | Callable[[Callable[..., Any]], AssetsDefinition]:
-    """Declare an asset computed by a function; parameters read upstream assets by name."""
+    """Declare an asset computed by a function; parameters read upstream assets by name.
+    With `output_required=False` the function may yield no Output: the asset is then not
+    materialized and the assets downstream of it are skipped."""
 
     def wrap(func: Callable[..., Any]) -> AssetsDefinition:
         if key is not None and (name is not None or key_prefix is not None):
@@ -284,6 +352,7 @@ def asset(
         out = Out(
             dagster_type=dagster_type,
             description=description,
+            is_required=output_required,
             io_manager_key=io_manager_key or "io_manager",
             metadata=metadata,
             code_version=code_version,
@@ -337,8 +406,15 @@ def multi_asset(
     retry_policy: RetryPolicy | None = None,
     op_tags: Mapping[str, Any] | None = None,
     compute_kind: str | None = None,
+    internal_asset_deps: Mapping[str, set[AssetKey]] | None = None,
 ) -> Callable[[Callable[..., Any]], AssetsDefinition]:
-    """Declare several assets computed by one function, one per AssetOut (or AssetSpec)."""
+    """Declare several assets computed by one function, one per AssetOut (or AssetSpec).
+
+    `internal_asset_deps` maps an output name to the asset keys that asset alone depends
+    on (by default each depends on every input and dep). With `can_subset=True` a run may
+    select some of the assets: `context.selected_output_names` says which to yield, the
+    others are neither required nor recorded as materialized.
+    """
 
     def wrap(func: Callable[..., Any]) -> AssetsDefinition:
         op_name = name or func.__name__
@@ -375,7 +451,9 @@ def multi_asset(
             )
         for spec in specs or ():
             out_name = spec.key.to_python_identifier()
-            op_outs[out_name] = Out(io_manager_key="io_manager", metadata=spec.metadata)
+            op_outs[out_name] = Out(
+                io_manager_key=spec.io_manager_key or "io_manager", metadata=spec.metadata
+            )
             specs_by_output[out_name] = AssetSpec(
                 key=spec.key,
                 deps=tuple(dict.fromkeys([*spec.deps, *dep_keys])),
@@ -388,6 +466,7 @@ def multi_asset(
                 tags=spec.tags,
                 owners=spec.owners,
                 code_version=spec.code_version,
+                io_manager_key=spec.io_manager_key,
             )
         op = OpDefinition(
             func,
@@ -400,15 +479,55 @@ def multi_asset(
             required_resource_keys=required_resource_keys,
             retry_policy=retry_policy,
         )
-        return AssetsDefinition(
+        assets_def = AssetsDefinition(
             op=op,
             specs_by_output=specs_by_output,
             keys_by_input=keys_by_input,
             can_subset=can_subset,
             resource_defs=resource_defs,
         )
+        for out_name, upstream in (internal_asset_deps or {}).items():
+            if out_name not in specs_by_output:
+                raise DagsterInvalidDefinitionError(
+                    f"multi_asset {op_name!r}: internal_asset_deps names output {out_name!r}, "
+                    f"which is not among its outputs {sorted(specs_by_output)}",
+                    name=op_name,
+                )
+            key = specs_by_output[out_name].key
+            assets_def.deps_by_key[key] = tuple(AssetKey.from_coercible(k) for k in upstream)
+        return assets_def
 
     return wrap
+
+
+def with_resources(
+    definitions: Iterable[AssetsDefinition],
+    resource_defs: Mapping[str, Any],
+    resource_config_by_key: Mapping[str, Any] | None = None,
+) -> list[AssetsDefinition]:
+    """Copies of `definitions` bound to `resource_defs` (keys they bind themselves win).
+
+    `resource_config_by_key` fixes resources' config, shaped as run config's `resources:`
+    section (`{"db": {"config": {...}}}`); a key it names that `resource_defs` lacks raises
+    `DagsterInvalidDefinitionError` naming it.
+    """
+    from dagloom.definitions.resources import ConfigurableResourceFactory, ResourceDefinition
+
+    bound = dict(resource_defs)
+    for key, entry in (resource_config_by_key or {}).items():
+        if key not in bound:
+            raise DagsterInvalidDefinitionError(
+                f"with_resources: resource_config_by_key names {key!r}, which is not among "
+                f"the resources {sorted(bound)}",
+                name=key,
+            )
+        config = dict(entry.get("config") or {}) if isinstance(entry, Mapping) else {}
+        value = bound[key]
+        if isinstance(value, ResourceDefinition):
+            bound[key] = value.configured(config)
+        elif isinstance(value, ConfigurableResourceFactory):
+            bound[key] = value.model_copy(update=config)
+    return [d.with_resources(bound) for d in definitions]
 
 
 __all__ = [
@@ -419,4 +538,5 @@ __all__ = [
     "AssetsDefinition",
     "asset",
     "multi_asset",
+    "with_resources",
 ]

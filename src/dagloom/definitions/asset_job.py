@@ -48,7 +48,7 @@ def build_asset_job(
             included.append(assets_def)
     produced: dict[AssetKey, tuple[str, str]] = {}
     for assets_def in included:
-        for out_name, key in assets_def.keys_by_output.items():
+        for out_name, key in _materialized(assets_def, chosen):
             if isinstance(assets_def, GraphAssetsDefinition):
                 node, output = assets_def.output_nodes[out_name]
                 produced[key] = (f"{assets_def.graph_def.name}.{node}", output)
@@ -82,7 +82,7 @@ def build_asset_job(
             )
         )
         nodes[op.name] = Node(op.name, op, inputs, after=after)
-        for out_name, key in assets_def.keys_by_output.items():
+        for out_name, key in _materialized(assets_def, chosen):
             outputs[(op.name, out_name)] = key
     return JobDefinition(
         name=name,
@@ -93,7 +93,7 @@ def build_asset_job(
         executor_def=executor_def,
         config=config,
         op_retry_policy=op_retry_policy,
-        asset_layer=AssetLayer(outputs, sources),
+        asset_layer=AssetLayer(outputs, sources, graph),
         graph_outputs=graph_outputs,
     )
 
@@ -135,6 +135,17 @@ def _add_graph_asset(
     for out_name, key in assets_def.keys_by_output.items():
         outputs[produced[key]] = key
         graph_outputs[(prefix, out_name)] = produced[key]
+
+
+def _materialized(
+    assets_def: AssetsDefinition, chosen: set[AssetKey]
+) -> list[tuple[str, AssetKey]]:
+    """The (output, key) pairs a job materializes of `assets_def`: all of them, or only the
+    chosen ones when the definition can be subset (`can_subset=True`)."""
+    pairs = list(assets_def.keys_by_output.items())
+    if assets_def.can_subset:
+        return [(name, key) for name, key in pairs if key in chosen]
+    return pairs
 
 
 class UnresolvedAssetJobDefinition:

@@ -8,6 +8,8 @@ Every path it reads or writes is checked to lie inside that directory.
 
 from __future__ import annotations
 
+import inspect
+import logging
 import os
 import pickle
 from abc import ABC, abstractmethod
@@ -16,8 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from dagloom.definitions.asset_key import AssetKey, path_component_problem
-from dagloom.definitions.resources import ConfigurableResource, ResourceDefinition
-from dagloom.errors import DagloomError
+from dagloom.definitions.resources import (
+    ConfigurableResource,
+    ConfigurableResourceFactory,
+    InitResourceContext,
+    ResourceDefinition,
+    Resources,
+)
+from dagloom.errors import DagloomError, DagsterInvalidDefinitionError
+
+# Where an IO manager's `context.log` writes when the run hands it no logger of its own.
+_LOGGER_NAME = "dagloom.io_manager"
 
 
 class OutputContext:
@@ -25,6 +36,8 @@ class OutputContext:
 
     __slots__ = (
         "asset_key",
+        "config",
+        "dagster_type",
         "definition_metadata",
         "job_name",
         "log",
@@ -57,12 +70,19 @@ class OutputContext:
         self.job_name = job_name
         self.definition_metadata = definition_metadata or {}
         self.resources = resources
-        self.log = log
+        self.log = log if log is not None else logging.getLogger(_LOGGER_NAME)
         self.user_metadata: dict[str, Any] = {}
+        self.config: Any = None
+        self.dagster_type: Any = None
 
     @property
     def has_asset_key(self) -> bool:
         return self.asset_key is not None
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        """The metadata the output was declared with (`Out(metadata=...)`)."""
+        return self.definition_metadata
 
     def add_output_metadata(self, metadata: Mapping[str, Any]) -> None:
         self.user_metadata.update(metadata)
@@ -85,9 +105,12 @@ class InputContext:
 
     __slots__ = (
         "asset_key",
+        "config",
+        "dagster_type",
         "definition_metadata",
         "log",
         "name",
+        "resource_config",
         "resources",
         "step_key",
         "upstream_output",
@@ -110,11 +133,25 @@ class InputContext:
         self.asset_key = asset_key
         self.definition_metadata = definition_metadata or {}
         self.resources = resources
-        self.log = log
+        self.log = log if log is not None else logging.getLogger(_LOGGER_NAME)
+        self.config: Any = None
+        self.dagster_type: Any = None
+        self.resource_config: Any = None
 
     @property
     def has_asset_key(self) -> bool:
         return self.asset_key is not None
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        """The metadata the input was declared with (`In(metadata=...)`)."""
+        return self.definition_metadata
+
+    def get_identifier(self) -> list[str]:
+        """Where the upstream output this input reads lives (see OutputContext's)."""
+        if self.upstream_output is None:
+            raise DagloomError(f"input {self.name!r} has no upstream output")
+        return self.upstream_output.get_identifier()
 
     def get_asset_identifier(self) -> list[str]:
         if self.asset_key is None:
@@ -122,25 +159,147 @@ class InputContext:
         return list(self.asset_key.path)
 
 
-class IOManager(ABC):
+def build_output_context(
+    step_key: str | None = None,
+    name: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+    mapping_key: str | None = None,
+    config: Any = None,
+    dagster_type: Any = None,
+    resources: Mapping[str, Any] | None = None,
+    asset_key: AssetKey | str | Sequence[str] | None = None,
+    job_name: str | None = None,
+) -> OutputContext:
+    """An OutputContext for calling an IO manager's `handle_output` in a unit test; every
+    argument is optional, an asset key may be a string."""
+    context = OutputContext(
+        step_key or "",
+        name or "result",
+        run_id or "",
+        mapping_key=mapping_key,
+        asset_key=None if asset_key is None else AssetKey.from_coercible(asset_key),
+        job_name=job_name,
+        definition_metadata=metadata,
+        resources=Resources(resources),
+    )
+    context.config = config
+    context.dagster_type = dagster_type
+    return context
+
+
+def build_input_context(
+    name: str | None = None,
+    config: Any = None,
+    metadata: Mapping[str, Any] | None = None,
+    upstream_output: OutputContext | None = None,
+    dagster_type: Any = None,
+    resources: Mapping[str, Any] | None = None,
+    asset_key: AssetKey | str | Sequence[str] | None = None,
+    step_key: str | None = None,
+) -> InputContext:
+    """An InputContext for calling an IO or input manager's `load_input` in a unit test;
+    every argument is optional, an asset key may be a string."""
+    context = InputContext(
+        name or "input",
+        step_key,
+        upstream_output,
+        asset_key=None if asset_key is None else AssetKey.from_coercible(asset_key),
+        definition_metadata=metadata,
+        resources=Resources(resources),
+    )
+    context.config = config
+    context.dagster_type = dagster_type
+    return context
+
+
+class InputManager(ABC):
+    """Loads an input (`In(input_manager_key=...)`), called inside the run's step, so what it
+    raises fails that step."""
+
+    @abstractmethod
+    def load_input(self, context: InputContext) -> Any: ...
+
+
+class IOManager(InputManager):
     """Stores outputs and loads inputs. Both methods are called inside the run's step, so
     what they raise fails that step."""
 
     @abstractmethod
     def handle_output(self, context: OutputContext, obj: Any) -> None: ...
 
-    @abstractmethod
-    def load_input(self, context: InputContext) -> Any: ...
-
 
 class ConfigurableIOManager(ConfigurableResource, IOManager):
     """An IO manager whose fields are its config."""
 
 
+class ConfigurableIOManagerFactory(ConfigurableResourceFactory[IOManager]):
+    """An IO manager whose fields are its config and which builds the IO manager a run uses
+    with `create_io_manager` (called once per run, after `setup_for_execution`)."""
+
+    def create_io_manager(self, context: InitResourceContext) -> IOManager:
+        """The IO manager for this run."""
+        raise DagsterInvalidDefinitionError(
+            f"{type(self).__name__} must override create_io_manager", name=type(self).__name__
+        )
+
+    def create_resource(self, context: InitResourceContext) -> IOManager:
+        return self.create_io_manager(context)
+
+
 class IOManagerDefinition(ResourceDefinition):
-    """A resource definition that builds an IOManager."""
+    """A resource definition that builds an IOManager; `input_config_schema` and
+    `output_config_schema` describe the config its contexts carry."""
+
+    __slots__ = ("input_config_schema", "output_config_schema")
+
+    def __init__(
+        self,
+        resource_fn: Callable[..., Any],
+        config_schema: Any = None,
+        description: str | None = None,
+        required_resource_keys: Any = None,
+        input_config_schema: Any = None,
+        output_config_schema: Any = None,
+    ) -> None:
+        super().__init__(resource_fn, config_schema, description, required_resource_keys)
+        self.input_config_schema = input_config_schema
+        self.output_config_schema = output_config_schema
+
+    @staticmethod
+    def hardcoded_io_manager(
+        value: InputManager, description: str | None = None
+    ) -> IOManagerDefinition:
+        """A definition whose every run uses the IO manager object `value`."""
+        return IOManagerDefinition(lambda _ctx: value, None, description)
+
+
+class InputManagerDefinition(IOManagerDefinition):
+    """A resource definition that builds an InputManager."""
 
     __slots__ = ()
+
+
+def _manager_definition(
+    cls: type[IOManagerDefinition],
+    func: Callable[..., Any],
+    config_schema: Any,
+    description: str | None,
+    required_resource_keys: Any,
+    input_config_schema: Any,
+    output_config_schema: Any,
+) -> IOManagerDefinition:
+    base = ResourceDefinition.from_function(
+        func, config_schema, description, required_resource_keys
+    )
+    return cls(
+        base.resource_fn,
+        config_schema,
+        base.description,
+        required_resource_keys,
+        input_config_schema=input_config_schema,
+        output_config_schema=output_config_schema,
+    )
 
 
 def io_manager(
@@ -148,13 +307,75 @@ def io_manager(
     *,
     config_schema: Any = None,
     description: str | None = None,
+    output_config_schema: Any = None,
+    input_config_schema: Any = None,
+    required_resource_keys: Any = None,
+    version: str | None = None,
 ) -> Any:
-    """Declare an IO manager from a function of an InitResourceContext."""
+    """Declare an IO manager from a function of an InitResourceContext (or of nothing);
+    `output_config_schema` and `input_config_schema` describe per-output and per-input
+    config."""
 
     def wrap(func: Callable[..., IOManager]) -> IOManagerDefinition:
-        return IOManagerDefinition.from_function(func, config_schema, description)
+        return _manager_definition(
+            IOManagerDefinition,
+            func,
+            config_schema,
+            description,
+            required_resource_keys,
+            input_config_schema,
+            output_config_schema,
+        )
 
     return wrap(fn) if fn is not None else wrap
+
+
+def input_manager(
+    fn: Callable[..., Any] | None = None,
+    *,
+    config_schema: Any = None,
+    description: str | None = None,
+    input_config_schema: Any = None,
+    required_resource_keys: Any = None,
+    version: str | None = None,
+) -> Any:
+    """Declare an input manager, as Dagster does: the function is called each time an input
+    with `In(input_manager_key=...)` loads, with that input's `InputContext` (or with no
+    argument), and its return value is the input; if it returns an `InputManager`, that
+    manager's `load_input` gives the value. `context.resource_config` holds the manager's
+    validated config."""
+
+    def wrap(func: Callable[..., Any]) -> IOManagerDefinition:
+        takes_context = bool(inspect.signature(func).parameters)
+
+        def build(init: InitResourceContext) -> InputManager:
+            return _FunctionInputManager(func, takes_context, init.resource_config)
+
+        return InputManagerDefinition(
+            build,
+            config_schema,
+            description or func.__doc__,
+            required_resource_keys,
+            input_config_schema=input_config_schema,
+        )
+
+    return wrap(fn) if fn is not None else wrap
+
+
+class _FunctionInputManager(InputManager):
+    """The input manager `@input_manager` builds from a load function."""
+
+    def __init__(self, load_fn: Callable[..., Any], takes_context: bool, config: Any) -> None:
+        self._load_fn = load_fn
+        self._takes_context = takes_context
+        self._config = config
+
+    def load_input(self, context: InputContext) -> Any:
+        context.resource_config = self._config
+        value = self._load_fn(context) if self._takes_context else self._load_fn()
+        if isinstance(value, InputManager):
+            return value.load_input(context)
+        return value
 
 
 def _memory_key(context: OutputContext) -> tuple[str, ...]:
@@ -284,13 +505,19 @@ fs_io_manager = IOManagerDefinition(_fs_from_context, None, "filesystem (pickle)
 
 __all__ = [
     "ConfigurableIOManager",
+    "ConfigurableIOManagerFactory",
     "FilesystemIOManager",
     "IOManager",
     "IOManagerDefinition",
     "InMemoryIOManager",
     "InputContext",
+    "InputManager",
+    "InputManagerDefinition",
     "OutputContext",
+    "build_input_context",
+    "build_output_context",
     "fs_io_manager",
+    "input_manager",
     "io_manager",
     "mem_io_manager",
 ]

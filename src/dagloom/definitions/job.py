@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, overload
 
@@ -26,15 +26,18 @@ if TYPE_CHECKING:
 class AssetLayer:
     """Which node outputs are assets, and which node inputs read assets not in the job."""
 
-    __slots__ = ("asset_keys_by_output", "source_inputs")
+    __slots__ = ("asset_graph", "asset_keys_by_output", "source_inputs")
 
     def __init__(
         self,
         asset_keys_by_output: Mapping[tuple[str, str], AssetKey],
         source_inputs: Mapping[tuple[str, str], AssetKey],
+        asset_graph: Any = None,
     ) -> None:
         self.asset_keys_by_output = dict(asset_keys_by_output)
         self.source_inputs = dict(source_inputs)
+        # The AssetGraph the job was built from, so `asset_selection=` can subset it.
+        self.asset_graph = asset_graph
 
     @property
     def asset_keys(self) -> list[AssetKey]:
@@ -99,6 +102,9 @@ class JobDefinition:
             keys |= node.op.required_resource_keys
             for out in node.op.outs.values():
                 keys.add(out.io_manager_key)
+            for spec in node.op.ins.values():
+                if spec.input_manager_key:
+                    keys.add(spec.input_manager_key)
             for hook in node.hooks:
                 keys |= hook.required_resource_keys
         for hook in self.hook_defs:
@@ -159,6 +165,7 @@ class JobDefinition:
         op_selection: list[str] | None = None,
         run_id: str | None = None,
         tags: Mapping[str, str] | None = None,
+        asset_selection: Any = None,
     ) -> ExecuteInProcessResult:
         """Run this job here and now, blocking until it ends; see `execute_in_process_async`.
         Raises RuntimeError when called from inside a running event loop."""
@@ -172,6 +179,7 @@ class JobDefinition:
             op_selection=op_selection,
             run_id=run_id,
             tags=tags,
+            asset_selection=asset_selection,
         )
         return run_sync(
             run if instance is None else instance.run_open(run),
@@ -187,17 +195,21 @@ class JobDefinition:
         op_selection: list[str] | None = None,
         run_id: str | None = None,
         tags: Mapping[str, str] | None = None,
+        asset_selection: Any = None,
     ) -> ExecuteInProcessResult:
         """Run this job in the running event loop with the in-process executor.
 
         Run config is validated before the run exists (ConfigError names the key path). A
         step that fails is recorded and its downstream steps skipped; with `raise_on_error`
         the first step error is re-raised once the run has ended and its events are flushed.
+        `asset_selection` (asset keys, strings or an AssetSelection) runs only those assets
+        of an asset job.
         """
         from dagloom.execution.run import execute_job_in_process
 
+        job = self if asset_selection is None else self.asset_subset(asset_selection)
         return await execute_job_in_process(
-            self,
+            job,
             run_config=run_config,
             instance=instance,
             resources=resources,
@@ -205,6 +217,47 @@ class JobDefinition:
             op_selection=op_selection,
             run_id=run_id,
             tags=tags,
+        )
+
+    def asset_subset(self, selection: Any) -> JobDefinition:
+        """This asset job reduced to the assets `selection` names (keys, strings, lists of
+        either, or an AssetSelection), with its resources, executor and config.
+
+        `DagsterInvalidInvocationError` names the job when it has no assets, and the keys
+        when the selection names assets the job does not materialize.
+        """
+        from dagloom.definitions.asset_job import build_asset_job
+        from dagloom.definitions.asset_key import AssetKey
+        from dagloom.definitions.asset_selection import coerce_selection
+        from dagloom.errors import DagsterInvalidInvocationError
+
+        layer = self.asset_layer
+        if layer is None or layer.asset_graph is None:
+            raise DagsterInvalidInvocationError(
+                f"job {self.name!r} materializes no assets; asset_selection does not apply",
+                name=self.name,
+            )
+        if isinstance(selection, Sequence) and not isinstance(selection, str):
+            # Dagster takes keys here: a list of strings is a list of one-part keys.
+            selection = [AssetKey.from_coercible(k) if isinstance(k, str) else k for k in selection]
+        keys = coerce_selection(selection).resolve(layer.asset_graph)
+        outside = keys - set(layer.asset_keys)
+        if outside:
+            raise DagsterInvalidInvocationError(
+                f"job {self.name!r}: asset_selection names assets it does not materialize: "
+                f"{sorted(k.to_user_string() for k in outside)}",
+                name=self.name,
+            )
+        return build_asset_job(
+            self.name,
+            layer.asset_graph,
+            keys,
+            resource_defs=self.resource_defs,
+            description=self.description,
+            tags=self.tags,
+            executor_def=self.executor_def,
+            config=self.default_run_config,
+            op_retry_policy=self.op_retry_policy,
         )
 
     def __repr__(self) -> str:

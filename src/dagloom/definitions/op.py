@@ -17,7 +17,7 @@ from dagloom.definitions.config import Config, validate_model
 from dagloom.definitions.dagster_type import DagsterType, is_nothing
 from dagloom.definitions.hook import check_hooks
 from dagloom.definitions.outputs import DEFAULT_OUTPUT, NO_VALUE, In, Out
-from dagloom.definitions.resources import ConfigurableResource
+from dagloom.definitions.resources import ConfigurableResource, is_resource_param
 from dagloom.definitions.retry import RetryPolicy
 from dagloom.errors import DagsterInvalidDefinitionError, DefinitionError
 
@@ -86,7 +86,7 @@ def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
     defined inside a function, under `from __future__ import annotations`) stays a string
     instead of hiding the others."""
     with contextlib.suppress(Exception):  # then resolve each annotation alone
-        return typing.get_type_hints(fn)
+        return typing.get_type_hints(fn, include_extras=True)
     scope = getattr(fn, "__globals__", {})
     hints: dict[str, Any] = {}
     for key, value in getattr(fn, "__annotations__", {}).items():
@@ -137,9 +137,13 @@ def analyse_compute_fn(
             config_param = param.name
             config_model = annotation
             continue
-        if param.name not in explicit and _subclass_of(annotation, ConfigurableResource):
+        if param.name not in explicit and (
+            _subclass_of(annotation, ConfigurableResource) or is_resource_param(annotation)
+        ):
             resource_params.append(param.name)
             continue
+        if typing.get_origin(annotation) is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
         declared = explicit.pop(param.name, None)
         if isinstance(declared, In) and is_nothing(declared.dagster_type):
             raise DagsterInvalidDefinitionError(

@@ -1,28 +1,45 @@
 """Resources: objects ops reach by parameter name or `context.resources`, built once per run.
 
-Three ways to declare one, as in Dagster: a `ConfigurableResource` subclass instance, a plain
+The ways to declare one, as in Dagster: a `ConfigurableResource` (or
+`ConfigurableResourceFactory`) instance, or its class's `configure_at_launch()`, a plain
 object (used as it is), or a `ResourceDefinition` from `@resource` (a function of an init
 context). Run config may override a resource's config under `resources.<key>.config`.
+`ResourceScope` builds a run's resources and tears them down; `EnvVar` and the parameter
+markers live in `resource_types`.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack
-from typing import Any, Self, TypeVar, overload
+from contextlib import ContextDecorator, ExitStack, contextmanager
+from typing import Any, Generic, Self, TypeVar, overload
 
 from pydantic import BaseModel
 
-from dagloom.definitions.config import Config, validate_model
-from dagloom.errors import ConfigError, DefinitionError
+from dagloom.definitions.config import Config, KeyPath, validate_model
+from dagloom.definitions.resource_types import (
+    EnvVar,
+    ResourceDependency,
+    ResourceParam,
+    env_references,
+    is_resource_param,
+    with_stand_ins,
+)
+from dagloom.errors import (
+    ConfigError,
+    DagsterInvalidDefinitionError,
+    DefinitionError,
+)
 from dagloom.execution.boundary import user_code
+
+T = TypeVar("T")
 
 
 class InitResourceContext:
     """What a resource sees while it is built: its config, the run, and other resources."""
 
-    __slots__ = ("log", "resource_config", "resources", "run_id")
+    __slots__ = ("instance", "log", "resource_config", "resources", "run_id")
 
     def __init__(
         self,
@@ -30,49 +47,116 @@ class InitResourceContext:
         resources: Any = None,
         run_id: str | None = None,
         log: Any = None,
+        instance: Any = None,
     ) -> None:
         self.resource_config = resource_config
         self.resources = resources
         self.run_id = run_id
         self.log = log
+        self.instance = instance
 
 
 def build_init_resource_context(
-    config: Mapping[str, Any] | None = None, resources: Mapping[str, Any] | None = None
+    config: Any = None,
+    resources: Mapping[str, Any] | None = None,
+    instance: Any = None,
 ) -> InitResourceContext:
     """An init context for calling a resource function in a unit test."""
-    return InitResourceContext(dict(config or {}), Resources(dict(resources or {})))
+    return InitResourceContext(
+        dict(config) if isinstance(config, Mapping) else config,
+        Resources(dict(resources or {})),
+        instance=instance,
+    )
 
 
-class ConfigurableResource(Config):
-    """A resource whose fields are its config. Override `setup_for_execution` and
-    `teardown_after_execution` for work around a run; both are called once per run."""
+class ConfigurableResourceFactory(Config, Generic[T]):
+    """A resource whose fields are its config and whose value for a run is what
+    `create_resource` returns (a client, a connection...). Fields may be `EnvVar`s, read
+    when the run builds the resource, and other resources (built first).
+
+    `setup_for_execution` and `teardown_after_execution` bracket the run: teardown is called
+    once the run ends, also when it failed, and only if setup returned.
+    """
+
+    def __init__(self, **data: Any) -> None:
+        env = {key: value for key, value in data.items() if isinstance(value, EnvVar)}
+        # The variables are read when a run builds the resource: validate the other fields
+        # now (with a stand-in for each variable) and keep the EnvVar objects as the values.
+        super().__init__(**with_stand_ins(type(self), data))
+        for key, value in env.items():
+            self.__dict__[key] = value
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        """Called before the run's first step that needs this resource."""
+        """Called when a run builds this resource, before any step uses it."""
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         """Called once the run ends, also when it failed."""
 
+    def create_resource(self, context: InitResourceContext) -> T:
+        """The value ops and assets receive for this resource."""
+        raise DagsterInvalidDefinitionError(
+            f"{type(self).__name__} must override create_resource", name=type(self).__name__
+        )
+
+    @classmethod
+    def from_resource_context(cls, context: InitResourceContext) -> Any:
+        """The resource built from an init context's config, as a `@resource` function
+        wrapping this class does: `MyResource.from_resource_context(context)`."""
+        value = validate_model(
+            cls, context.resource_config, ("config",), what=f"resource {cls.__name__}"
+        )
+        assert isinstance(value, ConfigurableResourceFactory)
+        return value.create_resource(context)
+
+    @classmethod
+    def configure_at_launch(cls, **values: Any) -> PartialResource:
+        """This resource with its config (or the rest of it, beyond `values`) given in the
+        run config under `resources.<key>.config` when a run is launched."""
+        return PartialResource(cls, values)
+
     def get_resource_definition(self) -> ResourceDefinition:
         return ResourceDefinition.hardcoded_resource(self)
+
+
+class ConfigurableResource(ConfigurableResourceFactory[Any]):
+    """A resource whose fields are its config: ops receive the object itself (a copy with
+    the run's config and environment variables filled in)."""
+
+    def create_resource(self, context: InitResourceContext) -> Any:
+        return self
+
+
+class PartialResource:
+    """A `ConfigurableResource` class whose config comes at launch
+    (`MyResource.configure_at_launch()`); the run config fills the fields not given here."""
+
+    __slots__ = ("resource_cls", "values")
+
+    def __init__(self, resource_cls: type[ConfigurableResourceFactory[Any]], values: Any) -> None:
+        self.resource_cls = resource_cls
+        self.values = dict(values)
+
+    def __repr__(self) -> str:
+        return f"{self.resource_cls.__name__}.configure_at_launch({self.values!r})"
 
 
 class ResourceDefinition:
     """A resource built by a function of an InitResourceContext; may be a generator to
     clean up after the run."""
 
-    __slots__ = ("config_schema", "description", "resource_fn")
+    __slots__ = ("config_schema", "description", "required_resource_keys", "resource_fn")
 
     def __init__(
         self,
         resource_fn: Callable[..., Any],
         config_schema: Any = None,
         description: str | None = None,
+        required_resource_keys: Any = None,
     ) -> None:
         self.resource_fn = resource_fn
         self.config_schema = config_schema
         self.description = description
+        self.required_resource_keys = frozenset(required_resource_keys or ())
 
     def __call__(self, context: InitResourceContext | None = None) -> Any:
         """Build the resource directly, as a unit test does:
@@ -81,13 +165,17 @@ class ResourceDefinition:
 
     @classmethod
     def from_function(
-        cls, fn: Callable[..., Any], config_schema: Any = None, description: str | None = None
+        cls,
+        fn: Callable[..., Any],
+        config_schema: Any = None,
+        description: str | None = None,
+        required_resource_keys: Any = None,
     ) -> Self:
         """A definition built by `fn`, a function of an InitResourceContext or of nothing;
         its description defaults to `fn`'s docstring."""
         takes_context = bool(inspect.signature(fn).parameters)
         build = fn if takes_context else (lambda _ctx: fn())
-        return cls(build, config_schema, description or fn.__doc__)
+        return cls(build, config_schema, description or fn.__doc__, required_resource_keys)
 
     @staticmethod
     def hardcoded_resource(value: Any, description: str | None = None) -> ResourceDefinition:
@@ -96,6 +184,18 @@ class ResourceDefinition:
     @staticmethod
     def none_resource(description: str | None = None) -> ResourceDefinition:
         return ResourceDefinition.hardcoded_resource(None, description)
+
+    @staticmethod
+    def mock_resource(description: str | None = None) -> ResourceDefinition:
+        """A resource that is a fresh `unittest.mock.MagicMock` in each run."""
+        from unittest import mock
+
+        return ResourceDefinition(lambda _ctx: mock.MagicMock(), None, description)
+
+    @staticmethod
+    def string_resource(description: str | None = None) -> ResourceDefinition:
+        """A resource whose value is its config, a string."""
+        return ResourceDefinition(lambda ctx: ctx.resource_config, str, description)
 
     def configured(self, config: Mapping[str, Any]) -> ResourceDefinition:
         """The same resource with its config fixed to `config`."""
@@ -106,7 +206,7 @@ class ResourceDefinition:
             inner = InitResourceContext(fixed, ctx.resources, ctx.run_id, ctx.log)
             return outer.resource_fn(inner)
 
-        return ResourceDefinition(build, None, self.description)
+        return ResourceDefinition(build, None, self.description, self.required_resource_keys)
 
 
 R = TypeVar("R")
@@ -118,7 +218,11 @@ def resource(fn: Callable[..., Any]) -> ResourceDefinition: ...
 
 @overload
 def resource(
-    fn: None = None, *, config_schema: Any = None, description: str | None = None
+    fn: None = None,
+    *,
+    config_schema: Any = None,
+    description: str | None = None,
+    required_resource_keys: Any = None,
 ) -> Callable[[Callable[..., Any]], ResourceDefinition]: ...
 
 
@@ -127,11 +231,20 @@ def resource(
     *,
     config_schema: Any = None,
     description: str | None = None,
+    required_resource_keys: Any = None,
 ) -> ResourceDefinition | Callable[[Callable[..., Any]], ResourceDefinition]:
-    """Declare a resource from a function of an InitResourceContext (or of nothing)."""
+    """Declare a resource from a function of an InitResourceContext (or of nothing).
+
+    The function may return the resource, yield it once (the code after `yield` runs when
+    the run ends, also when it failed), or return a context manager (`@contextmanager`),
+    exited when the run ends. `required_resource_keys` names the resources it reads from
+    `context.resources`; they are built first.
+    """
 
     def wrap(func: Callable[..., Any]) -> ResourceDefinition:
-        return ResourceDefinition.from_function(func, config_schema, description)
+        return ResourceDefinition.from_function(
+            func, config_schema, description, required_resource_keys
+        )
 
     return wrap(fn) if fn is not None else wrap
 
@@ -182,8 +295,10 @@ class Resources:
 
 def resource_config_schema(value: Any) -> Any:
     """The pydantic model or dict schema of a resource, if any."""
-    if isinstance(value, ConfigurableResource):
+    if isinstance(value, ConfigurableResourceFactory):
         return type(value)
+    if isinstance(value, PartialResource):
+        return value.resource_cls
     if isinstance(value, ResourceDefinition):
         return value.config_schema
     return None
@@ -214,8 +329,9 @@ def validate_resource_config(
         config = entry.get("config")
         schema = resource_config_schema(resource_defs[key])
         if isinstance(schema, type) and issubclass(schema, BaseModel):
-            base = resource_defs[key].model_dump(mode="python")
-            merged = {**base, **dict(config or {})}
+            merged = with_stand_ins(
+                schema, {**_given_fields(resource_defs[key]), **env_references(schema, config)}
+            )
             validate_model(schema, merged, ("resources", key, "config"), what=f"resource {key!r}")
         elif schema is not None:
             _process_schema_config(schema, config, key)
@@ -230,6 +346,50 @@ def _process_schema_config(schema: Any, config: Any, key: str) -> Any:
     return process_config(
         as_field(schema), config, ("resources", key, "config"), f"resource {key!r}"
     )
+
+
+def _given_fields(definition: Any) -> dict[str, Any]:
+    """The field values a configurable resource was declared with (EnvVars and nested
+    resources as they are), without the defaults pydantic would fill in."""
+    if isinstance(definition, PartialResource):
+        return dict(definition.values)
+    return {key: definition.__dict__[key] for key in definition.model_fields_set}
+
+
+def resource_order(resource_defs: Mapping[str, Any]) -> list[str]:
+    """The keys of `resource_defs` in an order that builds each `@resource` after the
+    resources its `required_resource_keys` name. Pure.
+
+    `DagsterInvalidDefinitionError` names the resource and key when a required key is not
+    among `resource_defs`, or when resources require each other in a cycle.
+    """
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1 while visiting, 2 once placed
+
+    def visit(key: str, path: tuple[str, ...]) -> None:
+        if state.get(key) == 2:
+            return
+        if state.get(key) == 1:
+            cycle = " -> ".join((*path, key))
+            raise DagsterInvalidDefinitionError(
+                f"resources require each other in a cycle: {cycle}", name=key
+            )
+        state[key] = 1
+        definition = resource_defs[key]
+        for needed in sorted(getattr(definition, "required_resource_keys", ()) or ()):
+            if needed not in resource_defs:
+                raise DagsterInvalidDefinitionError(
+                    f"resource {key!r} requires resource {needed!r}, which is not provided; "
+                    f"provided: {sorted(resource_defs)}",
+                    name=key,
+                )
+            visit(needed, (*path, key))
+        state[key] = 2
+        order.append(key)
+
+    for key in resource_defs:
+        visit(key, ())
+    return order
 
 
 class ResourceScope:
@@ -258,8 +418,8 @@ class ResourceScope:
     def __enter__(self) -> Resources:
         built: dict[str, Any] = {}
         try:
-            for key, definition in self._defs.items():
-                built[key] = self._build(key, definition, built)
+            for key in resource_order(self._defs):
+                built[key] = self._build(key, self._defs[key], built)
         except BaseException:
             self._stack.close()
             raise
@@ -269,15 +429,8 @@ class ResourceScope:
     def _build(self, key: str, definition: Any, built: dict[str, Any]) -> Any:
         config = self._config.get(key)
         context = InitResourceContext(config, Resources(built), self._run_id, self._log)
-        if isinstance(definition, ConfigurableResource):
-            value: ConfigurableResource = definition
-            if config:
-                merged = {**definition.model_dump(mode="python"), **dict(config)}
-                value = type(definition).model_validate(merged)
-            with user_code("resource", key, "setup"):
-                value.setup_for_execution(context)
-            self._stack.callback(_teardown, key, value.teardown_after_execution, context)
-            return value
+        if isinstance(definition, PartialResource | ConfigurableResourceFactory):
+            return self._build_configurable(key, definition, config, context)
         if isinstance(definition, ResourceDefinition):
             if isinstance(definition.config_schema, type) and issubclass(
                 definition.config_schema, BaseModel
@@ -292,14 +445,81 @@ class ResourceScope:
                 context.resource_config = _process_schema_config(
                     definition.config_schema, config, key
                 )
-            with user_code("resource", key, "setup"):
-                produced = definition.resource_fn(context)
-                if inspect.isgenerator(produced):
-                    first = next(produced)
-                    self._stack.callback(_finish_generator, produced, key)
-                    return first
-            return produced
+            return self._build_function(key, definition, context)
         return definition
+
+    def _build_function(
+        self, key: str, definition: ResourceDefinition, context: InitResourceContext
+    ) -> Any:
+        """Call a `@resource` function; a generator or context manager it returns is
+        finished when the scope closes."""
+        with user_code("resource", key, "setup"):
+            produced = definition.resource_fn(context)
+            if inspect.isgenerator(produced):
+                first = next(produced)
+                self._stack.callback(_finish_generator, produced, key)
+                return first
+            if isinstance(produced, ContextDecorator) and hasattr(produced, "__enter__"):
+                value = produced.__enter__()
+                self._stack.callback(_exit_context_manager, produced, key)
+                return value
+        return produced
+
+    def _build_configurable(
+        self,
+        key: str,
+        definition: PartialResource | ConfigurableResourceFactory[Any],
+        config: Any,
+        context: InitResourceContext,
+    ) -> Any:
+        """A configurable resource for this run: its declared fields, overridden by run
+        config, with EnvVars read and nested resources built; set up, torn down on close."""
+        if isinstance(definition, PartialResource):
+            cls: type[ConfigurableResourceFactory[Any]] = definition.resource_cls
+        else:
+            cls = type(definition)
+        fields = {**_given_fields(definition), **env_references(cls, config)}
+        value = self._resolve_fields(key, cls, fields, ("resources", key, "config"), context)
+        with user_code("resource", key, "setup"):
+            value.setup_for_execution(context)
+        self._stack.callback(_teardown, key, value.teardown_after_execution, context)
+        with user_code("resource", key, "setup"):
+            return value.create_resource(context)
+
+    def _resolve_fields(
+        self,
+        key: str,
+        cls: type[ConfigurableResourceFactory[Any]],
+        fields: Mapping[str, Any],
+        path: KeyPath,
+        context: InitResourceContext,
+    ) -> ConfigurableResourceFactory[Any]:
+        resolved: dict[str, Any] = {}
+        for name, field_value in fields.items():
+            field_path = (*path, name)
+            if isinstance(field_value, EnvVar):
+                resolved[name] = field_value.resolve(field_path)
+            elif isinstance(field_value, ConfigurableResourceFactory):
+                nested = self._resolve_fields(
+                    key, type(field_value), _given_fields(field_value), field_path, context
+                )
+                with user_code("resource", f"{key}.{name}", "setup"):
+                    nested.setup_for_execution(context)
+                self._stack.callback(
+                    _teardown, f"{key}.{name}", nested.teardown_after_execution, context
+                )
+                resolved[name] = (
+                    nested
+                    if isinstance(nested, ConfigurableResource)
+                    else nested.create_resource(context)
+                )
+            elif isinstance(field_value, ResourceDefinition):
+                resolved[name] = self._build_function(f"{key}.{name}", field_value, context)
+            else:
+                resolved[name] = field_value
+        value = validate_model(cls, resolved, path, what=f"resource {key!r}")
+        assert isinstance(value, ConfigurableResourceFactory)
+        return value
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
@@ -313,6 +533,32 @@ def _teardown(key: str, teardown: Callable[[InitResourceContext], None], context
         teardown(context)
 
 
+def _exit_context_manager(manager: Any, key: str) -> None:
+    with user_code("resource", key, "teardown"):
+        manager.__exit__(None, None, None)
+
+
+@contextmanager
+def build_resources(
+    resources: Mapping[str, Any],
+    instance: Any = None,
+    resource_config: Mapping[str, Any] | None = None,
+    dagster_run: Any = None,
+    log_manager: Any = None,
+) -> Iterator[Resources]:
+    """Build `resources` outside any run, as a test or script does:
+    `with build_resources({"db": db}) as resources: resources.db.query(...)`.
+
+    `resource_config` is shaped as run config's `resources:` section (`{"db": {"config":
+    {...}}}`) and is validated first (`DagsterInvalidConfigError` names the key path).
+    Leaving the block tears every resource down in reverse order, also on an exception.
+    """
+    config = validate_resource_config(resources, resource_config)
+    run_id = getattr(dagster_run, "run_id", None)
+    with ResourceScope(resources, config, run_id, log_manager) as built:
+        yield built
+
+
 def _finish_generator(gen: Iterator[Any], key: str) -> None:
     with user_code("resource", key, "teardown"):
         try:
@@ -324,10 +570,18 @@ def _finish_generator(gen: Iterator[Any], key: str) -> None:
 
 __all__ = [
     "ConfigurableResource",
+    "ConfigurableResourceFactory",
+    "EnvVar",
     "InitResourceContext",
+    "PartialResource",
     "ResourceDefinition",
+    "ResourceDependency",
+    "ResourceParam",
     "ResourceScope",
     "Resources",
     "build_init_resource_context",
+    "build_resources",
+    "is_resource_param",
     "resource",
+    "resource_order",
 ]

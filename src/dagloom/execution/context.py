@@ -222,6 +222,14 @@ class OpExecutionContext:
     def selected_asset_keys(self) -> set[AssetKey]:
         return set((self._asset_keys or {}).values())
 
+    @property
+    def selected_output_names(self) -> set[str]:
+        """The outputs this run asks the step to produce: for an asset step, those of the
+        selected assets (a subset of a multi-asset may select some); otherwise every output."""
+        if self._asset_keys:
+            return set(self._asset_keys)
+        return set(self.op_def.outs) if self.op_def is not None else set()
+
     def asset_key_for_output(self, output_name: str = "result") -> AssetKey:
         try:
             return (self._asset_keys or {})[output_name]

@@ -26,7 +26,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import anyio
 import orjson
@@ -34,7 +34,12 @@ from pydantic import BaseModel
 
 from dagloom.code.snapshot import job_snapshot
 from dagloom.definitions.executor import MultiprocessExecutorConfig
-from dagloom.definitions.io_manager import InMemoryIOManager, IOManager, OutputContext
+from dagloom.definitions.io_manager import (
+    InMemoryIOManager,
+    InputManager,
+    IOManager,
+    OutputContext,
+)
 from dagloom.definitions.resources import ResourceScope
 from dagloom.errors import DagloomError, DefinitionError
 from dagloom.execution.boundary import describe_user_error, is_cancellation
@@ -150,7 +155,10 @@ def run_step(task: StepTask) -> StepResult:
             raise
         return StepResult(FAILED, None, describe_user_error(exc), (), ())
     try:
-        io_managers = {k: v for k, v in built.as_dict().items() if isinstance(v, IOManager)}
+        # An input manager only ever loads (In(input_manager_key=...)).
+        io_managers = {
+            k: cast(IOManager, v) for k, v in built.as_dict().items() if isinstance(v, InputManager)
+        }
         facts = RunFacts(
             run_id=task.run_id,
             job_name=job.name,

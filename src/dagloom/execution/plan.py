@@ -36,6 +36,7 @@ FROM_COLLECT = 3  # every element / mapped instance, as a list
 FROM_ASSET = 4  # an asset outside the job, loaded by its IO manager
 FROM_DEFAULT = 5  # the input's default value
 FROM_CONFIG = 6  # `ops.<node>.inputs.<name>` in run config
+FROM_MANAGER = 7  # no upstream: loaded by its `In(input_manager_key=...)` input manager
 
 Scope = tuple[str, str]  # (node, output) of the DynamicOut a mapped node hangs from
 
@@ -211,6 +212,9 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
                         manager_key=manager,
                     )
                 )
+                continue
+            elif spec.input_manager_key:
+                inputs.append(StepInput(input_name, FROM_MANAGER, manager_key=manager))
                 continue
             elif spec.has_default:
                 inputs.append(StepInput(input_name, FROM_DEFAULT, default=spec.default_value))

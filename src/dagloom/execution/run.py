@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Mapping
 from time import time
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
 import orjson
 import structlog
 
 from dagloom.definitions.config import RunConfig
-from dagloom.definitions.io_manager import InMemoryIOManager, IOManager
+from dagloom.definitions.io_manager import InMemoryIOManager, InputManager, IOManager
 from dagloom.definitions.node import (
     Binding,
     FromCollect,
@@ -278,8 +278,9 @@ async def execute_job_in_process(
         if built is not None:
             try:
                 for key, value in built.as_dict().items():
-                    if isinstance(value, IOManager):
-                        io_managers[key] = value
+                    if isinstance(value, InputManager):
+                        # An input manager only ever loads (In(input_manager_key=...)).
+                        io_managers[key] = cast(IOManager, value)
                 executor_config = resolved.executor_config
                 facts = RunFacts(
                     run_id=run_id,

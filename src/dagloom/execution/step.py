@@ -44,6 +44,7 @@ from dagloom.execution.plan import (
     FROM_DEFAULT,
     FROM_ELEMENT,
     FROM_FAN_IN,
+    FROM_MANAGER,
     FROM_OUTPUT,
     ExecutionPlan,
     StepTemplate,
@@ -286,6 +287,9 @@ class StepRunner:
                 values[spec.name] = spec.default
             elif kind == FROM_CONFIG:
                 values[spec.name] = self.facts.input_values[(tmpl.key, spec.name)]
+            elif kind == FROM_MANAGER:
+                context = InputContext(spec.name, step_key, None, resources=self.facts.resources)
+                values[spec.name] = self.facts.io_managers[spec.manager_key].load_input(context)
         return values
 
     def _emit_loaded_asset(self, step_key: str, input_name: str, manager: str, key: Any) -> None:
