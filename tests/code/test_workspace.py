@@ -309,6 +309,10 @@ async def test_a_managed_server_that_dies_is_restarted_on_its_port(
                     break
                 except ActorUnavailableError:
                     await anyio.sleep(0.05)  # the poll interval
+            # The new server may answer before the workspace has read its listening line and
+            # recorded its pid: wait for that record (under the deadline above).
+            while ws.pid("numbers") == first_pid:  # noqa: ASYNC110 - no event marks a pid
+                await anyio.sleep(0.05)
             second_pid = ws.pid("numbers")
     assert isinstance(before, LocationSnapshot) and isinstance(after, LocationSnapshot)
     assert second_pid != first_pid
