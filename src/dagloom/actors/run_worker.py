@@ -232,6 +232,8 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
                 tags=dict(run.tags),
                 run_is_stored=True,
                 code_origin=origin,
+                parent_run_id=run.parent_run_id or None,
+                step_keys_to_execute=list(run.step_keys_to_execute),
             )
         except RunClaimRefusedError as exc:
             self._log.info(

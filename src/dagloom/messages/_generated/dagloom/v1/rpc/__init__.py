@@ -735,6 +735,13 @@ class SubmitRunRequest(betterproto2.Message):
     returns the run the first submission stored instead of storing another
     """
 
+    step_keys_to_execute: "list[str]" = betterproto2.field(
+        31, betterproto2.TYPE_STRING, repeated=True
+    )
+    """
+    optional: re-execute only these steps of the parent run's job (empty: every step)
+    """
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "SubmitRunRequest", SubmitRunRequest)
 
