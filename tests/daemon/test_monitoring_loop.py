@@ -40,7 +40,7 @@ class FakeLauncher:
     def __init__(self) -> None:
         self.terminated: list[str] = []
 
-    async def ask(self, message: Any, *, timeout: float | None = None) -> Any:
+    async def ask(self, message: Any, *, timeout: float | None = None) -> Any:  # noqa: ASYNC109 - the ActorRef signature
         assert isinstance(message, TerminateRunRequest)
         self.terminated.append(message.run_id)
         return TerminateRunReply(terminated=True)

@@ -3,18 +3,18 @@ more runs than the limits allow, and never one run twice."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import random
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
-import random
-
 import anyio
+import anyio.lowlevel
 import pytest
 
+from dagloom.actors.run_coordinator import IN_PROGRESS
 from dagloom.daemon import TagConcurrencyLimit
 from dagloom.daemon.queue_loop import RunQueueLoop
-from dagloom.actors.run_coordinator import IN_PROGRESS
 from dagloom.messages import EventType, RunStatus
 from dagloom.messages.rpc import LaunchRunReply, LaunchRunRequest
 from dagloom.storage.base import RunsFilter
@@ -36,9 +36,9 @@ class FakeLauncher:
         self.launched = launched
         self._on_launch = on_launch
 
-    async def ask(self, message: Any, *, timeout: float | None = None) -> Any:
+    async def ask(self, message: Any, *, timeout: float | None = None) -> Any:  # noqa: ASYNC109 - the ActorRef signature
         assert isinstance(message, LaunchRunRequest)
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         self.launched.append(message.run_id)
         if self._on_launch is not None:
             await self._on_launch()
@@ -114,7 +114,7 @@ class CountingLauncher:
         self.launched: list[str] = []
         self.most_in_progress = 0
 
-    async def ask(self, message: Any, *, timeout: float | None = None) -> Any:
+    async def ask(self, message: Any, *, timeout: float | None = None) -> Any:  # noqa: ASYNC109 - the ActorRef signature
         assert isinstance(message, LaunchRunRequest)
         self.launched.append(message.run_id)
         in_progress = await self.instance.get_runs_count(RunsFilter(statuses=list(IN_PROGRESS)))
@@ -166,7 +166,7 @@ class BlockingLauncher(CountingLauncher):
         self.blocked = anyio.Event()
         self.release = anyio.Event()
 
-    async def ask(self, message: Any, *, timeout: float | None = None) -> Any:
+    async def ask(self, message: Any, *, timeout: float | None = None) -> Any:  # noqa: ASYNC109 - the ActorRef signature
         if not self.blocked.is_set():
             self.blocked.set()
             await self.release.wait()
