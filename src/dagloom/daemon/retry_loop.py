@@ -19,7 +19,7 @@ from dagloom.daemon._retries import (
     failure_reason,
     retry_decision,
 )
-from dagloom.daemon._tags import AUTO_RETRY_RUN_ID_TAG, WILL_RETRY_TAG
+from dagloom.daemon._tags import AUTO_RETRY_RUN_ID_TAG, RETRY_NUMBER_TAG, WILL_RETRY_TAG
 from dagloom.errors import DagloomError
 from dagloom.messages import EventType, Run, RunStatus
 from dagloom.messages.rpc import SubmitRunRequest
@@ -37,6 +37,25 @@ ROOT_RUN_ID_TAG = "dagloom/root_run_id"
 _MONITOR_CHECK = re.compile(r"^Run monitoring \((\w+)\):")
 
 
+def reexecution_tags(parent: Run, tags: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The tags of a re-execution of `parent`: `tags` (default: the parent's, less what
+    describes its own execution and retry bookkeeping), plus the lineage tags. Pure."""
+    from dagloom.actors.run_coordinator import REQUEST_ID_TAG
+    from dagloom.daemon._retries import NOT_INHERITED_TAGS
+
+    if tags is None:
+        dropped = NOT_INHERITED_TAGS | {RETRY_NUMBER_TAG, REQUEST_ID_TAG}
+        tags = {k: v for k, v in parent.tags.items() if k not in dropped}
+    root = parent.root_run_id or parent.run_id
+    return {**tags, PARENT_RUN_ID_TAG: parent.run_id, ROOT_RUN_ID_TAG: root}
+
+
+def steps_not_succeeded(run: FailedRun) -> list[str]:
+    """The steps of `run` that did not succeed, in its order: what re-executing it from
+    failure executes."""
+    return [key for key in run.step_keys if run.step_statuses.get(key) != StepStatus.SUCCESS]
+
+
 def reexecution_request(
     parent: Run,
     *,
@@ -48,16 +67,15 @@ def reexecution_request(
     """The submission of a re-execution of `parent`: the same job, code location, run
     config and asset selection, with `tags` plus the lineage tags, parent and root run ids,
     and only `step_keys_to_execute` (empty: every step). Pure."""
-    root = parent.root_run_id or parent.run_id
     return SubmitRunRequest(
         location_name=parent.code_location,
         job_name=parent.job_name,
         run_config_json=parent.run_config_json,
-        tags={**tags, PARENT_RUN_ID_TAG: parent.run_id, ROOT_RUN_ID_TAG: root},
+        tags=reexecution_tags(parent, tags),
         asset_selection=list(parent.asset_selection),
         run_id=run_id,
         parent_run_id=parent.run_id,
-        root_run_id=root,
+        root_run_id=parent.root_run_id or parent.run_id,
         request_id=request_id,
         step_keys_to_execute=list(step_keys_to_execute),
     )
