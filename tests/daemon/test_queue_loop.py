@@ -203,3 +203,41 @@ async def test_a_loop_admitting_while_another_is_mid_admission_admits_nothing(
         await second.tick(T0 + 12)  # the lease is free again; the limit is reached
         stored = await instance.get_run(urgent.run_id)
         assert stored is not None and stored.status == RunStatus.QUEUED
+
+
+def test_the_loops_are_configured_from_dagloom_yaml(tmp_path: Path) -> None:
+    """`run_coordinator: queued` gives a queue loop with its limits; `run_monitoring` and
+    `run_retries` give their loops only when enabled; a bad limit names its key path."""
+    from dagloom.daemon.monitoring_loop import RunMonitoringLoop
+    from dagloom.daemon.retry_loop import RunRetryLoop
+    from dagloom.errors import ConfigError
+    from dagloom.instance import DagloomInstance
+
+    launcher: Any = object()
+    plain = DagloomInstance.from_config({}, home=tmp_path)
+    assert RunQueueLoop.from_instance(plain, launcher) is None
+    assert RunMonitoringLoop.from_instance(plain, launcher) is None
+    assert RunRetryLoop.from_instance(plain, launcher) is None
+    configured = DagloomInstance.from_config(
+        {
+            "run_coordinator": {
+                "class": "QueuedRunCoordinator",
+                "config": {"max_concurrent_runs": 2, "dequeue_interval_seconds": 3},
+            },
+            "run_monitoring": {"enabled": True, "poll_interval_seconds": 7},
+            "run_retries": {"enabled": True, "max_retries": 2},
+        },
+        home=tmp_path,
+    )
+    queue = RunQueueLoop.from_instance(configured, launcher)
+    assert queue is not None and queue.interval == 3
+    monitoring = RunMonitoringLoop.from_instance(configured, launcher)
+    assert monitoring is not None and monitoring.interval == 7
+    assert RunRetryLoop.from_instance(configured, launcher) is not None
+    bad = DagloomInstance.from_config(
+        {"run_coordinator": {"class": "queued", "config": {"max_concurrent_runs": "x"}}},
+        home=tmp_path,
+    )
+    with pytest.raises(ConfigError) as info:
+        RunQueueLoop.from_instance(bad, launcher)
+    assert info.value.key_paths == ["run_coordinator.config.max_concurrent_runs"]

@@ -75,6 +75,22 @@ class RunMonitoringLoop:
         self._terminate_timeout = terminate_timeout
         self._log = structlog.get_logger("dagloom.daemon")
 
+    @classmethod
+    def from_instance(
+        cls, instance: DagloomInstance, launcher: ActorRef[Any, Any] | None
+    ) -> RunMonitoringLoop | None:
+        """The loop the instance's `run_monitoring` section configures, ticking every
+        `poll_interval_seconds`; None when `enabled` is false (the default, as in Dagster)."""
+        config = instance.config.run_monitoring
+        if not config.enabled:
+            return None
+        return cls(
+            instance,
+            launcher,
+            MonitoringSettings.from_config(config),
+            interval=config.poll_interval_seconds,
+        )
+
     async def tick(self, now: float) -> None:
         """Judge every monitored run at `now` and act on the verdicts (see the class)."""
         runs = await self._instance.get_runs(RunsFilter(statuses=list(MONITORED_STATUSES)))

@@ -7,8 +7,11 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from dagloom.actors.run_coordinator import admit_queued_runs
+from pydantic import ValidationError
+
+from dagloom.actors.run_coordinator import QueuedRunCoordinatorConfig, admit_queued_runs
 from dagloom.daemon._admission import TagConcurrencyLimit
+from dagloom.errors import ConfigError
 
 if TYPE_CHECKING:
     from dagloom.instance import DagloomInstance
@@ -48,6 +51,39 @@ class RunQueueLoop:
         self._tag_limits = tuple(tag_limits)
         self._launch_timeout = launch_timeout
         self._owner = owner or f"{self.name}/{uuid.uuid4()}"
+
+    @classmethod
+    def from_instance(
+        cls, instance: DagloomInstance, launcher: ActorRef[Any, Any]
+    ) -> RunQueueLoop | None:
+        """The loop for the instance's `run_coordinator` section when it names the built-in
+        `QueuedRunCoordinator` (or `queued`), with its limits, ticking every
+        `dequeue_interval_seconds`; None for any other coordinator (nothing is queued).
+        Raises `ConfigError` naming the key path for a config that does not validate."""
+        spec = instance.config.run_coordinator
+        if spec is None or spec.module not in (None, "dagloom.actors.run_coordinator"):
+            return None
+        if spec.class_name not in ("queued", "QueuedRunCoordinator"):
+            return None
+        try:
+            config = QueuedRunCoordinatorConfig.model_validate(spec.config)
+        except ValidationError as exc:
+            raise ConfigError(
+                "invalid run_coordinator.config",
+                source=instance.config_source,
+                problems=[
+                    (("run_coordinator", "config", *map(str, e["loc"])), e["msg"])
+                    for e in exc.errors()
+                ],
+            ) from exc
+        return cls(
+            instance,
+            launcher,
+            max_concurrent_runs=config.max_concurrent_runs,
+            tag_limits=config.limits(),
+            interval=config.dequeue_interval_seconds,
+            launch_timeout=config.launch_timeout_seconds,
+        )
 
     async def tick(self, now: float) -> None:
         """Admit what fits now (see the class); blocks while the launcher takes the runs."""

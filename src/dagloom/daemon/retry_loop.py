@@ -155,6 +155,21 @@ class RunRetryLoop:
         self._submit_timeout = submit_timeout
         self._log = structlog.get_logger("dagloom.daemon")
 
+    @classmethod
+    def from_instance(
+        cls,
+        instance: DagloomInstance,
+        coordinator: ActorRef[Any, Any],
+        *,
+        launcher: ActorRef[Any, Any] | None = None,
+    ) -> RunRetryLoop | None:
+        """The loop the instance's `run_retries` section configures; None when `enabled` is
+        false (the default)."""
+        config = instance.config.run_retries
+        if not config.enabled:
+            return None
+        return cls(instance, coordinator, RetrySettings.from_config(config), launcher=launcher)
+
     async def tick(self, now: float) -> None:
         """Decide on and act for every undecided failed run (see the class)."""
         if not self._settings.enabled:
