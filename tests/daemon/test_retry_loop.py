@@ -152,3 +152,33 @@ async def test_runs_without_retries_enabled_or_allowed_are_not_retried(tmp_path:
             stored = await instance.get_run(failed.run_id)
             assert stored is not None and stored.tags[WILL_RETRY_TAG] == "false"
             assert await instance.get_runs_count() == 1
+
+
+async def test_the_api_re_executes_a_run_from_failure(tmp_path: Path) -> None:
+    """`AsyncClient.reexecute_run` submits the re-execution through the coordinator; a run
+    that did not fail cannot be re-executed from failure, and an unknown run is not found."""
+    from dagloom.api.client import AsyncClient
+    from dagloom.api.server import DagloomApiService
+    from dagloom.errors import DagloomError, RunNotFoundError
+
+    CALLS.clear()
+    with anyio.fail_after(60):
+        async with (
+            open_instance("sqlite", tmp_path) as instance,
+            stack(instance, tmp_path / "io") as coord,
+        ):
+            client = AsyncClient.in_process(DagloomApiService(instance, coord, {}))
+            failed = await submit_run(coord, SubmitRunRequest(job_name="pipeline"))
+            assert (await client.wait_for_run(failed.run_id)).status == RunStatus.FAILURE
+            child = await client.reexecute_run(failed.run_id, from_failure=True)
+            done = await client.wait_for_run(child.run_id)
+            assert done.status == RunStatus.SUCCESS
+            assert done.parent_run_id == failed.run_id
+            assert CALLS == ["load", "flaky", "flaky", "report"]
+            with pytest.raises(DagloomError, match="only a failed run"):
+                await client.reexecute_run(child.run_id, from_failure=True)
+            with pytest.raises(RunNotFoundError):
+                await client.reexecute_run("no-such-run")
+            everything = await client.reexecute_run(child.run_id)
+            assert (await client.wait_for_run(everything.run_id)).status == RunStatus.SUCCESS
+            assert CALLS[-3:] == ["load", "flaky", "report"]

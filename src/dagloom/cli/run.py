@@ -219,7 +219,7 @@ def reexecute(
         instance_home,
         load_or_exit,
     )
-    from dagloom.daemon.retry_loop import failed_run_view, reexecution_tags, steps_not_succeeded
+    from dagloom.daemon.retry_loop import reexecution_steps, reexecution_tags
     from dagloom.instance import DagloomInstance
 
     out, err = consoles()
@@ -230,17 +230,10 @@ def reexecute(
             parent = await instance.get_run(run_id)
             if parent is None:
                 raise RunNotFoundError(run_id)
-            steps: list[str] = []
-            if from_failure:
-                if parent.status != RunStatus.FAILURE:
-                    fail(
-                        err,
-                        f"run {run_id} is {_status(parent.status)}: only a failed run "
-                        "can be re-executed from failure",
-                    )
-                steps = steps_not_succeeded(await failed_run_view(instance, parent))
-                if not steps:
-                    fail(err, f"every step of run {run_id} succeeded; nothing to re-execute")
+            try:
+                steps = await reexecution_steps(instance, parent, from_failure=from_failure)
+            except DagloomError as exc:
+                fail(err, str(exc))
             return parent, steps
 
     parent, steps = run_command(read)

@@ -56,16 +56,36 @@ def steps_not_succeeded(run: FailedRun) -> list[str]:
     return [key for key in run.step_keys if run.step_statuses.get(key) != StepStatus.SUCCESS]
 
 
+async def reexecution_steps(
+    instance: DagloomInstance, parent: Run, *, from_failure: bool
+) -> list[str]:
+    """The steps a re-execution of `parent` executes: every step (an empty list) or, with
+    `from_failure`, those that did not succeed. Raises `DagloomError` saying why when
+    `parent` cannot be re-executed from failure (it did not fail, or every step
+    succeeded). Reads its events only."""
+    if not from_failure:
+        return []
+    if parent.status != RunStatus.FAILURE:
+        raise DagloomError(
+            f"run {parent.run_id} is {parent.status.name}: only a failed run can be "
+            "re-executed from failure"
+        )
+    steps = steps_not_succeeded(await failed_run_view(instance, parent))
+    if not steps:
+        raise DagloomError(f"every step of run {parent.run_id} succeeded; nothing to re-execute")
+    return steps
+
+
 def reexecution_request(
     parent: Run,
     *,
-    tags: Mapping[str, str],
+    tags: Mapping[str, str] | None = None,
     step_keys_to_execute: Sequence[str] = (),
     run_id: str = "",
     request_id: str = "",
 ) -> SubmitRunRequest:
     """The submission of a re-execution of `parent`: the same job, code location, run
-    config and asset selection, with `tags` plus the lineage tags, parent and root run ids,
+    config and asset selection, with `reexecution_tags(parent, tags)`, parent and root run ids,
     and only `step_keys_to_execute` (empty: every step). Pure."""
     return SubmitRunRequest(
         location_name=parent.code_location,
