@@ -190,3 +190,55 @@ async def test_a_sigkilled_worker_process_leaves_its_run_failed_within_two_polls
             message = await end_message(instance, run)
             assert message.startswith("FAILURE: Run monitoring (worker_lost): Run worker lost: ")
             assert stored.tags[WORKER_TAG] in message
+
+
+async def test_a_run_executing_in_process_heartbeats_so_monitoring_leaves_it(
+    tmp_path: Path,
+) -> None:
+    """`execute_job_in_process` with an instance (`dagloom job execute`) writes heartbeat
+    tags while the run executes: a long run is not taken for a dead one."""
+    from dagloom import job, op
+    from dagloom.execution.run import execute_job_in_process
+
+    release = anyio.Event()
+    beating = anyio.Event()
+
+    @op
+    async def long_op() -> int:
+        await release.wait()
+        return 1
+
+    @job
+    def long_job() -> None:
+        long_op()
+
+    async with open_instance("sqlite", tmp_path) as instance:
+
+        async def watch() -> None:
+            while True:
+                runs = await instance.get_runs()
+                # RUN_START reaches storage with the sink's first batch, the tag with a beat.
+                if runs and runs[0].status == RunStatus.STARTED and HEARTBEAT_TAG in runs[0].tags:
+                    beating.set()
+                    return
+                await anyio.sleep(0.01)
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(watch)
+                tg.start_soon(
+                    lambda: execute_job_in_process(
+                        long_job, instance=instance, heartbeat_interval=0.02
+                    )
+                )
+                await beating.wait()
+                (run,) = await instance.get_runs()
+                beat = float(run.tags[HEARTBEAT_TAG])
+                assert run.tags[WORKER_TAG].startswith(f"pid {os.getpid()} on ")
+                loop = RunMonitoringLoop(instance, None, SETTINGS)
+                await loop.tick(beat + 100)  # long after the start, soon after the beat
+                stored = await instance.get_run(run.run_id)
+                assert stored is not None and stored.status == RunStatus.STARTED
+                release.set()
+        stored = await instance.get_run(run.run_id)
+        assert stored is not None and stored.status == RunStatus.SUCCESS

@@ -234,6 +234,7 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
                 code_origin=origin,
                 parent_run_id=run.parent_run_id or None,
                 step_keys_to_execute=list(run.step_keys_to_execute),
+                heartbeat_interval=None,  # this worker beats for its runs (`_beat`)
             )
         except RunClaimRefusedError as exc:
             self._log.info(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from collections.abc import Awaitable, Mapping, Sequence
 from time import time
@@ -224,6 +226,7 @@ async def execute_job_in_process(
     code_origin: CodeOrigin | None = None,
     parent_run_id: str | None = None,
     step_keys_to_execute: Sequence[str] = (),
+    heartbeat_interval: float | None = 30.0,
 ) -> ExecuteInProcessResult:
     """Execute `job` on the running loop and return its result (see
     JobDefinition.execute_in_process_async for the contract).
@@ -236,6 +239,11 @@ async def execute_job_in_process(
     executed at most once. `code_origin` says where the job's code lives, for an executor whose
     step processes import it themselves (multiprocess); without it, it is inferred from the
     job's module.
+
+    With an instance, the run's heartbeat tags are written every `heartbeat_interval`
+    seconds while it executes (`DagloomInstance.start_run_heartbeat`), so run monitoring
+    tells a long run from one whose process died; None writes none (a run worker beats
+    for its runs itself).
 
     Only cancellation (of the calling task, or Ctrl-C) ends the run CANCELED; anything else
     raised while it executes ends it FAILURE with the error in its RunFailureData.
@@ -328,11 +336,23 @@ async def execute_job_in_process(
                     reused=reused,
                 )
                 context = ExecutorContext(facts, job, executor_config, code_origin, op_selection)
+                beat = (
+                    instance.start_run_heartbeat(
+                        run_id,
+                        f"pid {os.getpid()} on {socket.gethostname()}",
+                        interval=heartbeat_interval,
+                    )
+                    if instance is not None and heartbeat_interval is not None
+                    else None
+                )
                 try:
                     executor = resolved.executor_def.create(executor_config)
                     state = await executor.execute(context)
                 except (DefinitionError, ConfigError) as exc:  # cannot run this way: it fails
                     run_error = exc
+                finally:
+                    if beat is not None:
+                        beat.cancel()
             finally:
                 try:
                     scope.close()
