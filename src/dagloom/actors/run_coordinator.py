@@ -234,9 +234,11 @@ is any actor serving `RunCoordinator`, named by `module` and `class`."""
 # -- launching and admitting ----------------------------------------------------------------
 
 
-ADMISSION_LEASE = "run_queue"
+ADMISSION_LEASE = "run_queue/admission"
 """The storage lease whoever admits queued runs holds while it does (coordinators and the
-daemon's queue loop alike), so admissions never overlap and limits hold across processes."""
+daemon's queue loop alike), so admissions never overlap and limits hold across processes.
+Distinct from any lease a daemon holds to run its `run_queue` loop: it is held for one
+admission round only."""
 
 
 async def launch_stored_run(

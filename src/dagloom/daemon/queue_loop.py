@@ -22,12 +22,14 @@ class RunQueueLoop:
     """Each tick, launches the queued runs that fit under `max_concurrent_runs` (None or
     negative: no limit; 0: paused) and `tag_limits`, by priority tag then submission order.
 
-    Admission is `admit_queued_runs`: it holds the storage lease `run_queue` as this loop's
-    `owner` (unique per loop unless given) while it counts and moves runs, so queue loops
-    in several daemons, and queued coordinators, never admit over a limit together; a tick
-    that finds the lease held by another does nothing. `launched` holds the ids of the runs
-    this loop's last tick launched. Cancelling a tick releases the lease (shielded); a run
-    moved to STARTING whose launch was cut off is failed by run monitoring's start timeout.
+    Admission is `admit_queued_runs`: it holds the storage lease `run_queue/admission` as
+    this loop's `owner` (unique per loop unless given) while it counts and moves runs, so
+    queue loops in several daemons, and queued coordinators, never admit over a limit
+    together; a tick that finds the lease held by another does nothing. The lease expires
+    by `now`, so `now` must be the wall clock the other admitters use. `launched` holds the
+    ids of the runs this loop's last tick launched. Cancelling a tick releases the lease
+    (shielded); a run moved to STARTING whose launch was cut off is failed by run
+    monitoring's start timeout.
     """
 
     name = "run_queue"
