@@ -242,3 +242,111 @@ async def test_a_run_executing_in_process_heartbeats_so_monitoring_leaves_it(
                 release.set()
         stored = await instance.get_run(run.run_id)
         assert stored is not None and stored.status == RunStatus.SUCCESS
+
+
+ONCE = """
+from pathlib import Path
+
+import anyio
+from dagloom import Definitions, FilesystemIOManager, job, op
+
+HERE = Path({here!r})
+
+
+@op
+def first() -> int:
+    with (HERE / "calls.txt").open("a") as calls:
+        calls.write("first\\n")
+    return 20
+
+
+@op
+async def hang_once(context, value: int) -> int:
+    if not (HERE / "fixed").exists():
+        await anyio.connect_tcp("127.0.0.1", int(context.run_tags["port"]))
+        await anyio.Event().wait()
+    return value + 1
+
+
+@job
+def once() -> None:
+    hang_once(first())
+
+
+defs = Definitions(
+    jobs=[once], resources={{"io_manager": FilesystemIOManager(base_dir={io!r})}}
+)
+"""
+
+
+@pytest.mark.slow
+async def test_a_sigkilled_run_ends_failure_and_its_retry_succeeds_from_failure(
+    tmp_path: Path,
+) -> None:
+    """The whole path: a worker process is SIGKILLed mid-run; monitoring fails the run as
+    worker lost; the retry loop re-executes it from failure in a new worker process, which
+    reuses the output of the step that had succeeded and succeeds."""
+    from dagloom.actors.job_source import LoaderJobSource
+    from dagloom.actors.run_launcher import SubprocessRunLauncher
+    from dagloom.daemon import RetrySettings, derived_run_id
+    from dagloom.daemon.retry_loop import RunRetryLoop
+    from dagloom.execution.origin import CodeOrigin
+    from tests.actors._runs import stored_output, wait_for_end
+    from tests.actors.test_run_launcher import stack
+
+    path = tmp_path / "once_defs.py"
+    path.write_text(ONCE.format(here=str(tmp_path), io=str(tmp_path / "io")))
+    origins = {"location": CodeOrigin(python_file=str(path))}
+    poll = 60.0
+    with anyio.fail_after(120):
+        async with (
+            DagloomInstance.open(tmp_path / "home") as instance,
+            op_started_signal() as (port, op_started),
+        ):
+            run = await instance.create_run(
+                Run(
+                    job_name="once",
+                    code_location="location",
+                    tags={"port": str(port), "dagster/max_retries": "1"},
+                )
+            )
+            process = await anyio.open_process(
+                [
+                    sys.executable,
+                    "-m",
+                    "dagloom.cli.run_worker",
+                    "--home",
+                    str(tmp_path / "home"),
+                    "--locations-json",
+                    origins_to_json(origins),
+                    "--run-id",
+                    run.run_id,
+                ]
+            )
+            async with process:
+                await op_started.wait()
+                while True:  # until the events of `first` and `hang_once` are stored
+                    stats = {s.step_key for s in await instance.get_step_stats(run.run_id)}
+                    if stats == {"first", "hang_once"}:
+                        break
+                    await anyio.sleep(0.01)
+                os.kill(process.pid, signal.SIGKILL)
+                await process.wait()
+            stored = await instance.get_run(run.run_id)
+            assert stored is not None
+            beat = float(stored.tags[HEARTBEAT_TAG])
+            monitoring = RunMonitoringLoop(
+                instance, None, MonitoringSettings(heartbeat_timeout_seconds=poll)
+            )
+            await monitoring.tick(beat + 2 * poll)
+            assert "(worker_lost)" in await end_message(instance, run)
+
+            (tmp_path / "fixed").touch()
+            launcher = SubprocessRunLauncher(instance, origins)
+            async with stack(instance, launcher, LoaderJobSource(origins)) as coordinator:
+                await RunRetryLoop(instance, coordinator, RetrySettings(enabled=True)).tick(0)
+                retry = await wait_for_end(instance, derived_run_id("retry", run.run_id))
+            assert retry.status == RunStatus.SUCCESS
+            assert list(retry.step_keys_to_execute) == ["hang_once"]
+            assert stored_output(tmp_path / "io", retry.run_id, "hang_once") == 21
+    assert (tmp_path / "calls.txt").read_text() == "first\n"

@@ -182,3 +182,29 @@ async def test_the_api_re_executes_a_run_from_failure(tmp_path: Path) -> None:
             everything = await client.reexecute_run(child.run_id)
             assert (await client.wait_for_run(everything.run_id)).status == RunStatus.SUCCESS
             assert CALLS[-3:] == ["load", "flaky", "report"]
+
+
+async def test_a_run_that_failed_with_no_step_failed_is_re_executed_whole(
+    tmp_path: Path,
+) -> None:
+    """A run whose events show only succeeded steps (its worker died before the next step's
+    events were stored) lists no steps, so its retry executes every step."""
+    from dagloom.daemon.retry_loop import failed_run_view, reexecution_steps
+    from dagloom.messages import Event, EventType
+
+    from ._stores import move, run_at
+
+    async with open_instance("memory", tmp_path) as instance:
+        run = await run_at(instance, RunStatus.STARTED, at=1.0, job_name="pipeline")
+        await instance.store_events(
+            [
+                Event(run_id=run.run_id, event_type=t, step_key="load", timestamp=2.0)
+                for t in (EventType.STEP_START, EventType.STEP_SUCCESS)
+            ]
+        )
+        await move(instance, run.run_id, EventType.RUN_FAILURE, 3.0)
+        failed = await instance.get_run(run.run_id)
+        assert failed is not None
+        view = await failed_run_view(instance, failed)
+        assert view.step_keys == () and view.step_statuses["load"].value == "success"
+        assert await reexecution_steps(instance, failed, from_failure=True) == []

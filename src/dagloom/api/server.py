@@ -72,7 +72,7 @@ class DagloomApiService(DagloomApiBase):
     submits a new run of a stored run's job, config and tags, with that run as its parent
     (`from_failure`: only its steps that did not succeed, the others' outputs reused);
     NOT_FOUND for an unknown run, FAILED_PRECONDITION when it cannot be re-executed from
-    failure (it did not fail, or nothing failed), and `request_id` as for `LaunchRun`. An
+    failure (it did not fail), and `request_id` as for `LaunchRun`. An
     actor that
     does not answer gives UNAVAILABLE. Every method is safe
     to call concurrently; each call is independent.

@@ -60,9 +60,9 @@ async def reexecution_steps(
     instance: DagloomInstance, parent: Run, *, from_failure: bool
 ) -> list[str]:
     """The steps a re-execution of `parent` executes: every step (an empty list) or, with
-    `from_failure`, those that did not succeed. Raises `DagloomError` saying why when
-    `parent` cannot be re-executed from failure (it did not fail, or every step
-    succeeded). Reads its events only."""
+    `from_failure`, those that did not succeed (every step, when its events show none
+    that did not: see `failed_run_view`). Raises `DagloomError` saying why when `parent`
+    did not fail. Reads its events only."""
     if not from_failure:
         return []
     if parent.status != RunStatus.FAILURE:
@@ -70,10 +70,8 @@ async def reexecution_steps(
             f"run {parent.run_id} is {parent.status.name}: only a failed run can be "
             "re-executed from failure"
         )
-    steps = steps_not_succeeded(await failed_run_view(instance, parent))
-    if not steps:
-        raise DagloomError(f"every step of run {parent.run_id} succeeded; nothing to re-execute")
-    return steps
+    # Empty when its events show no step that did not succeed: then every step executes.
+    return steps_not_succeeded(await failed_run_view(instance, parent))
 
 
 def reexecution_request(
@@ -103,7 +101,11 @@ def reexecution_request(
 
 async def failed_run_view(instance: DagloomInstance, run: Run) -> FailedRun:
     """`run` as `retry_decision` sees it: why it failed (the run monitoring check that ended
-    it, else its failed steps) and what each of its steps did, from its events."""
+    it, else its failed steps) and what each of its steps did, from its events.
+
+    Its `step_keys` are the steps it was to execute, as far as its events tell (no step
+    keys, meaning every step, when its events show no step that did not succeed).
+    """
     check: MonitorCheck | None = None
     failed_steps: list[str] = []
     ends = await instance.get_events(run.run_id, event_types=[EventType.RUN_FAILURE])
@@ -117,6 +119,12 @@ async def failed_run_view(instance: DagloomInstance, run: Run) -> FailedRun:
     stats = sorted(await instance.get_step_stats(run.run_id), key=lambda s: s.start_time or 0)
     statuses: dict[str, StepStatus] = {s.step_key: s.status for s in stats}
     step_keys = tuple(run.step_keys_to_execute) or tuple(statuses)
+    if all(statuses.get(key) == StepStatus.SUCCESS for key in step_keys):
+        # Its events show no step that did not succeed, yet it failed: it ended (a lost
+        # worker, a run-level error) before any event of the steps still to run was stored,
+        # and which steps those are only the job knows. Re-executing "from failure" then
+        # means every step; listing none says so.
+        step_keys = ()
     return FailedRun(
         run_id=run.run_id,
         status=run.status,
