@@ -231,6 +231,142 @@ RUN_COORDINATORS = ComponentFamily(
 is any actor serving `RunCoordinator`, named by `module` and `class`."""
 
 
+# -- launching and admitting ----------------------------------------------------------------
+
+
+ADMISSION_LEASE = "run_queue/admission"
+"""The storage lease whoever admits queued runs holds while it does (coordinators and the
+daemon's queue loop alike), so admissions never overlap and limits hold across processes.
+Distinct from any lease a daemon holds to run its `run_queue` loop: it is held for one
+admission round only."""
+
+
+async def launch_stored_run(
+    instance: DagloomInstance,
+    launcher: ActorRef[Any, Any],
+    run: Run,
+    *,
+    timeout: float,  # noqa: ASYNC109 - the launcher's ask deadline, over gRPC too
+    clock: Clock = time.time,
+    name: str = "run_coordinator",
+    starting: RunTransition | None = None,
+) -> bool:
+    """Mark the stored run STARTING (unless `starting` says it already was) and hand it to
+    `launcher`; a run no worker took is recorded FAILURE. A run storage will not move to
+    STARTING (canceled meanwhile, or admitted by someone else) is not launched. Returns
+    whether a worker took it.
+
+    A launcher that does not answer may still have handed the run on, so the FAILURE is a
+    transition storage refuses once a worker claimed the run: then the run is launched
+    after all.
+    """
+    log = structlog.get_logger("dagloom.actors")
+    if starting is None:
+        event = Event(
+            run_id=run.run_id,
+            event_type=EventType.RUN_STARTING,
+            timestamp=clock(),
+            job_name=run.job_name,
+            message="Launching run.",
+            level=LogLevel.INFO,
+        )
+        starting = await instance.transition_run(run.run_id, event)
+    if not starting.applied:  # canceled meanwhile
+        return False
+    try:
+        reply = await launcher.ask(LaunchRunRequest(run_id=run.run_id), timeout=timeout)
+        assert isinstance(reply, LaunchRunReply)
+        error = reply.error
+    except (ActorUnavailableError, TimeoutError) as exc:
+        error = f"the run launcher did not answer: {exc}"
+    if error:
+        # A launcher that did not answer may still have handed the run on: a run a
+        # worker already claimed is its worker's to end, so only a run still STARTING
+        # is failed here (and a worker's later claim of it is then refused).
+        stored = await instance.get_run(run.run_id)
+        outcome = (
+            RunTransition(applied=False, status=stored.status)
+            if stored is not None and stored.status != RunStatus.STARTING
+            else await instance.transition_run(
+                run.run_id,
+                run_end_event(
+                    run,
+                    EventType.RUN_FAILURE,
+                    f"Run could not be launched: {error}",
+                    DagloomError(error),
+                ),
+            )
+        )
+        if not outcome.applied:
+            log.warning(
+                "run_launch_unanswered_but_claimed",
+                actor=name,
+                run_id=run.run_id,
+                status=outcome.status.name,
+            )
+            return True
+        log.error("run_launch_failed", actor=name, run_id=run.run_id, error=error)
+        return False
+    log.info("run_launched", actor=name, run_id=run.run_id, worker=reply.worker)
+    return True
+
+
+async def admit_queued_runs(
+    instance: DagloomInstance,
+    launcher: ActorRef[Any, Any],
+    *,
+    max_concurrent_runs: int | None,
+    tag_limits: Sequence[TagConcurrencyLimit] = (),
+    owner: str,
+    launch_timeout: float = 60.0,
+    lease_seconds: float = 300.0,
+    clock: Clock = time.time,
+    name: str = "run_coordinator",
+) -> list[str]:
+    """Launch the queued runs `runs_to_admit` picks; return the ids of those a worker took.
+
+    The one place queued runs are admitted, by a `QueuedRunCoordinator` and by the daemon's
+    queue loop. It holds the `ADMISSION_LEASE` in storage as `owner` while it reads the
+    queue and the in-progress runs and moves the chosen runs to STARTING, and releases it
+    after: when another owner holds the lease it admits nothing and returns [] (that owner
+    is admitting; the queue is looked at again on the next tick). So two admitters never
+    count the same free slots, and `max_concurrent_runs` and the tag limits hold across
+    daemons and coordinators; each run's QUEUED -> STARTING move is a compare-and-set
+    besides, so no run is launched twice. A holder that dies leaves the lease to expire
+    after `lease_seconds`.
+    """
+    storage = instance.schedule_storage
+    if (
+        await storage.acquire_lease(ADMISSION_LEASE, owner, duration=lease_seconds, now=clock())
+        is None
+    ):
+        return []
+    try:
+        queued = list(reversed(await instance.get_runs(RunsFilter(statuses=[RunStatus.QUEUED]))))
+        if not queued:
+            return []
+        # Oldest first; storage lists newest first, and the sort is stable for equal times.
+        queued.sort(key=lambda r: r.create_time)
+        in_progress = await instance.get_runs(RunsFilter(statuses=list(IN_PROGRESS)))
+        chosen = runs_to_admit(
+            [QueuedRun(r.run_id, r.tags) for r in queued],
+            [r.tags for r in in_progress],
+            max_concurrent_runs=max_concurrent_runs,
+            tag_limits=tag_limits,
+        )
+        by_id = {r.run_id: r for r in queued}
+        launched = []
+        for run_id in chosen:
+            if await launch_stored_run(
+                instance, launcher, by_id[run_id], timeout=launch_timeout, clock=clock, name=name
+            ):
+                launched.append(run_id)
+        return launched
+    finally:
+        with anyio.CancelScope(shield=True):
+            await storage.release_lease(ADMISSION_LEASE, owner)
+
+
 # -- the coordinators ------------------------------------------------------------------------
 
 
@@ -289,6 +425,7 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
                     asset_selection=list(request.asset_selection),
                     parent_run_id=request.parent_run_id,
                     root_run_id=request.root_run_id,
+                    step_keys_to_execute=list(request.step_keys_to_execute),
                 )
             )
         except StorageError:
@@ -328,60 +465,25 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
         )
 
     async def _launch(self, run: Run, *, submitted: bool = False) -> bool:
-        """Mark the run STARTING and hand it to the launcher; a run no worker took is
-        recorded FAILURE. A run storage will not move to STARTING (canceled meanwhile) is
-        not launched. Returns whether a worker took it.
+        """Mark the run STARTING and hand it to the launcher (`launch_stored_run`).
 
         `submitted`: the run was stored by the submission being handled, which is rolled
-        back if marking it fails. A launcher that does not answer may still have handed
-        the run on, so the FAILURE is a transition storage refuses once a worker claimed
-        the run: then the run is launched after all.
+        back if marking it fails.
         """
         event = self._event(run, EventType.RUN_STARTING, "Launching run.")
         if submitted:
             starting = await self._store_or_roll_back(run, event)
-        else:
-            starting = await self._instance.transition_run(run.run_id, event)
-        if not starting.applied:  # canceled meanwhile
-            return False
-        try:
-            reply = await self._launcher.ask(
-                LaunchRunRequest(run_id=run.run_id), timeout=self._launch_timeout
-            )
-            assert isinstance(reply, LaunchRunReply)
-            error = reply.error
-        except (ActorUnavailableError, TimeoutError) as exc:
-            error = f"the run launcher did not answer: {exc}"
-        if error:
-            # A launcher that did not answer may still have handed the run on: a run a
-            # worker already claimed is its worker's to end, so only a run still STARTING
-            # is failed here (and a worker's later claim of it is then refused).
-            stored = await self._instance.get_run(run.run_id)
-            outcome = (
-                RunTransition(applied=False, status=stored.status)
-                if stored is not None and stored.status != RunStatus.STARTING
-                else await self._instance.transition_run(
-                    run.run_id,
-                    run_end_event(
-                        run,
-                        EventType.RUN_FAILURE,
-                        f"Run could not be launched: {error}",
-                        DagloomError(error),
-                    ),
-                )
-            )
-            if not outcome.applied:
-                self._log.warning(
-                    "run_launch_unanswered_but_claimed",
-                    actor=self.name,
-                    run_id=run.run_id,
-                    status=outcome.status.name,
-                )
-                return True
-            self._log.error("run_launch_failed", actor=self.name, run_id=run.run_id, error=error)
-            return False
-        self._log.info("run_launched", actor=self.name, run_id=run.run_id, worker=reply.worker)
-        return True
+            if not starting.applied:
+                return False
+        return await launch_stored_run(
+            self._instance,
+            self._launcher,
+            run,
+            timeout=self._launch_timeout,
+            clock=self._clock,
+            name=self.name,
+            starting=None if not submitted else starting,
+        )
 
     async def _cancel(self, run_id: str) -> CancelRunReply:
         run = await self._instance.get_run(run_id)
@@ -528,6 +630,8 @@ class QueuedRunCoordinator(_Coordinator):
         self.max_concurrent_runs = max_concurrent_runs
         self.tag_concurrency_limits = tuple(tag_concurrency_limits)
         self._dequeue_interval = dequeue_interval
+        # Unique per coordinator, so coordinators sharing a storage take turns admitting.
+        self._owner = f"{name}/{uuid.uuid4()}"
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled, with the dequeue timer as a child when it has one."""
@@ -570,25 +674,16 @@ class QueuedRunCoordinator(_Coordinator):
                 assert_never(message)
 
     async def _admit(self) -> list[str]:
-        instance = self._instance
-        queued = list(reversed(await instance.get_runs(RunsFilter(statuses=[RunStatus.QUEUED]))))
-        if not queued:
-            return []
-        # Oldest first; storage lists newest first, and the sort is stable for equal times.
-        queued.sort(key=lambda r: r.create_time)
-        in_progress = await instance.get_runs(RunsFilter(statuses=list(IN_PROGRESS)))
-        chosen = runs_to_admit(
-            [QueuedRun(r.run_id, r.tags) for r in queued],
-            [r.tags for r in in_progress],
+        return await admit_queued_runs(
+            self._instance,
+            self._launcher,
             max_concurrent_runs=self.max_concurrent_runs,
             tag_limits=self.tag_concurrency_limits,
+            owner=self._owner,
+            launch_timeout=self._launch_timeout,
+            clock=self._clock,
+            name=self.name,
         )
-        by_id = {r.run_id: r for r in queued}
-        launched = []
-        for run_id in chosen:
-            if await self._launch(by_id[run_id]):
-                launched.append(run_id)
-        return launched
 
 
 # -- client side and configuration ----------------------------------------------------------

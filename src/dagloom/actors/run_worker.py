@@ -292,6 +292,9 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             tags=dict(run.tags),
             run_is_stored=True,
             code_origin=origin,
+            parent_run_id=run.parent_run_id or None,
+            step_keys_to_execute=list(run.step_keys_to_execute),
+            heartbeat_interval=None,  # this worker beats for its runs (`_beat`)
         )
 
     async def _beat(self, run_id: str, scope: anyio.CancelScope) -> None:

@@ -34,6 +34,8 @@ from dagloom.messages.rpc import (
     ApiLaunchRunRequest,
     ApiListJobsReply,
     ApiListJobsRequest,
+    ApiReexecuteRunReply,
+    ApiReexecuteRunRequest,
     ApiReloadLocationReply,
     ApiReloadLocationRequest,
     ApiStreamEventsRequest,
@@ -65,6 +67,7 @@ class ApiCalls(Protocol):
     async def reload_location(
         self, message: ApiReloadLocationRequest
     ) -> ApiReloadLocationReply: ...
+    async def reexecute_run(self, message: ApiReexecuteRunRequest) -> ApiReexecuteRunReply: ...
 
 
 def _problems(text: str) -> list[tuple[tuple[str | int, ...], str]]:
@@ -151,6 +154,23 @@ class AsyncClient:
             request_id=request_id or str(uuid.uuid4()),
         )
         reply = await self._call(self._api.launch_run, request, job=job_name)
+        assert reply.run is not None
+        return reply.run
+
+    async def reexecute_run(
+        self, run_id: str, *, from_failure: bool = False, request_id: str | None = None
+    ) -> Run:
+        """Submit a re-execution of run `run_id` and return the new run as stored: the same
+        job, run config and tags, with `run_id` as its parent. With `from_failure` only the
+        steps that did not succeed execute, the others' outputs loaded from the runs that
+        stored them. `RunNotFoundError` for an unknown run; `DagloomError` when it cannot be
+        re-executed from failure. `request_id` makes retrying the call safe, as for
+        `launch_run`.
+        """
+        request = ApiReexecuteRunRequest(
+            run_id=run_id, from_failure=from_failure, request_id=request_id or str(uuid.uuid4())
+        )
+        reply = await self._call(self._api.reexecute_run, request, run=run_id)
         assert reply.run is not None
         return reply.run
 

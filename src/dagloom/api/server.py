@@ -14,9 +14,10 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from dagloom.actors.job_source import pick_location, unknown_location
-from dagloom.errors import ActorUnavailableError, StorageError
+from dagloom.daemon.retry_loop import reexecution_request, reexecution_steps
+from dagloom.errors import ActorUnavailableError, DagloomError, StorageError
 from dagloom.instance import DagloomInstance
-from dagloom.messages import EventRecord
+from dagloom.messages import EventRecord, Run
 from dagloom.messages.rpc import (
     ApiCancelRunReply,
     ApiCancelRunRequest,
@@ -27,6 +28,8 @@ from dagloom.messages.rpc import (
     ApiLaunchRunRequest,
     ApiListJobsReply,
     ApiListJobsRequest,
+    ApiReexecuteRunReply,
+    ApiReexecuteRunRequest,
     ApiReloadLocationReply,
     ApiReloadLocationRequest,
     ApiStreamEventsRequest,
@@ -76,9 +79,12 @@ class DagloomApiService(DagloomApiBase):
     `StreamRunEvents` blocks between events and, with `until_run_ends`, ends after the run's
     terminal event. `ReloadLocation` has the code location import its code again and
     answers with its snapshot (`load_error` set, the old code still served, when the new
-    code does not import); workers reach the new code before their next run. An actor that
-    does not answer, or storage that fails past its retries, gives UNAVAILABLE. Every method
-    is safe
+    code does not import); workers reach the new code before their next run. `ReexecuteRun`
+    submits a new run of a stored run's job, config and tags, with that run as its parent
+    (`from_failure`: only its steps that did not succeed, the others' outputs reused);
+    NOT_FOUND for an unknown run, FAILED_PRECONDITION when it cannot be re-executed from
+    failure (it did not fail), and `request_id` as for `LaunchRun`. An actor that does not
+    answer, or storage that fails past its retries, gives UNAVAILABLE. Every method is safe
     to call concurrently; each call is independent.
 
     The object is usable in-process too (tests, `AsyncClient.in_process`): its methods raise
@@ -120,6 +126,29 @@ class DagloomApiService(DagloomApiBase):
             asset_selection=list(message.asset_selection),
             request_id=message.request_id,
         )
+        run = await self._submit(request)
+        self._log.info("api_run_launched", run_id=run.run_id, job=message.job_name)
+        return ApiLaunchRunReply(run=run)
+
+    async def reexecute_run(self, message: ApiReexecuteRunRequest) -> ApiReexecuteRunReply:
+        parent = await self._instance.get_run(message.run_id)
+        if parent is None:
+            raise GRPCError(Status.NOT_FOUND, f"no run with id {message.run_id!r}")
+        try:
+            steps = await reexecution_steps(
+                self._instance, parent, from_failure=message.from_failure
+            )
+        except DagloomError as exc:
+            raise GRPCError(Status.FAILED_PRECONDITION, str(exc)) from exc
+        request = reexecution_request(
+            parent, step_keys_to_execute=steps, request_id=message.request_id
+        )
+        run = await self._submit(request)
+        self._log.info("api_run_reexecuted", run_id=run.run_id, parent_run_id=parent.run_id)
+        return ApiReexecuteRunReply(run=run)
+
+    async def _submit(self, request: SubmitRunRequest) -> Run:
+        """Submit to the coordinator; its refusal as the gRPC status it means."""
         try:
             reply = await self._coordinator.ask(request, timeout=self._timeout)
         except (ActorUnavailableError, TimeoutError) as exc:
@@ -133,8 +162,7 @@ class DagloomApiService(DagloomApiBase):
                 text += "".join(f"\n  at {p.key_path}: {p.message}" for p in reply.problems)
             raise GRPCError(status, text)
         assert reply.run is not None
-        self._log.info("api_run_launched", run_id=reply.run.run_id, job=message.job_name)
-        return ApiLaunchRunReply(run=reply.run)
+        return reply.run
 
     async def get_run(self, message: ApiGetRunRequest) -> ApiGetRunReply:
         with _storage_errors():

@@ -30,6 +30,7 @@ from dagloom.execution.run_config import deep_merge
 
 if TYPE_CHECKING:
     from dagloom.instance import DagloomInstance
+    from dagloom.messages import Run
 
 EXIT_FAILED = 1
 """The run started and failed."""
@@ -251,17 +252,24 @@ def execute_or_exit(
     title: str,
     out: Console,
     err: Console,
+    run: Run | None = None,
+    home: Path | None = None,
 ) -> None:
     """Validate the run config, run `job` with a live view, print a summary, and exit:
     0 when the run succeeded, 1 when it failed (storage failing under it included), 2 when
     it could not start.
+
+    `run` is a run to store and execute as it is given (a re-execution, with its parent,
+    root and steps to execute), in the instance at `home` (default: `instance_home()`).
 
     With an instance (see `instance_home`) the run is recorded there, and a job without its
     own `io_manager` keeps outputs in the instance's storage directory, as Dagster's default
     filesystem IO manager does, so a later run of a subset can load what this one stored.
     Without one, outputs stay in memory and nothing is written.
     """
-    code = anyio.run(_execute, job, sources, dict(tags), instance_home(), title, out, err)
+    code = anyio.run(
+        _execute, job, sources, dict(tags), home or instance_home(), title, out, err, run
+    )
     raise typer.Exit(code)
 
 
@@ -282,6 +290,7 @@ async def _execute(
     title: str,
     out: Console,
     err: Console,
+    run: Run | None = None,
 ) -> int:
     from dagloom.cli._progress import RunProgress
     from dagloom.execution.run import default_resource_defs, execute_job_in_process
@@ -297,6 +306,8 @@ async def _execute(
                 resolve_run_config(job, run_config, default_resource_defs(job))
             except ConfigError as exc:
                 fail(err, explain_config_error(exc, sources))
+            if run is not None and instance is not None:
+                run = await instance.create_run(run)
             view = RunProgress(job.get_plan(), out, title=title)
             with view:
                 try:
@@ -307,6 +318,10 @@ async def _execute(
                         raise_on_error=False,
                         tags=tags,
                         sink=view,
+                        run_id=run.run_id if run is not None else None,
+                        run_is_stored=run is not None and instance is not None,
+                        parent_run_id=run.parent_run_id if run is not None else None,
+                        step_keys_to_execute=list(run.step_keys_to_execute) if run else (),
                     )
                 except StorageError as exc:
                     # The run started: its events, or its end, could not all be stored.

@@ -1,4 +1,5 @@
-"""`dagloom run list|show|logs|delete`: read runs and their events back from the instance."""
+"""`dagloom run list|show|logs|delete|reexecute`: read runs and their events back from the
+instance, and re-execute them."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import typer
 from rich.table import Table
 
 from dagloom.cli._app import app
+from dagloom.cli._common import AttributeOpt, ModuleNameOpt, PythonFileOpt, WorkingDirOpt
 from dagloom.cli._instance_option import HomeOption, console, run_command
-from dagloom.errors import RunNotFoundError
+from dagloom.errors import DagloomError, RunNotFoundError
 from dagloom.messages import EventRecord, Run, RunStatus
 
 run_app = typer.Typer(help="List, inspect and delete runs stored in the instance.")
@@ -183,3 +185,84 @@ def delete(
         console.print(f"deleted run {run_id}")
 
     run_command(main)
+
+
+@run_app.command("reexecute")
+def reexecute(
+    run_id: str,
+    from_failure: Annotated[
+        bool,
+        typer.Option(
+            "--from-failure",
+            help="Execute only the steps that did not succeed; reuse the others' outputs.",
+        ),
+    ] = False,
+    python_file: PythonFileOpt = None,
+    module_name: ModuleNameOpt = None,
+    attribute: AttributeOpt = None,
+    working_directory: WorkingDirOpt = None,
+    home: HomeOption = None,
+) -> None:
+    """Re-execute a stored run in this process, as a new run of the same job, run config
+    and tags, whose parent is RUN_ID (-f/-m name the code, as for `dagloom job execute`).
+
+    With --from-failure (RUN_ID must have failed) only its steps that did not succeed
+    execute; the others' outputs are loaded from the runs that stored them. Exits 0 when
+    the new run succeeds, 1 when it fails, 2 when it cannot start.
+    """
+    from dagloom.actors.job_source import DefinitionsJobSource
+    from dagloom.cli._common import (
+        RunConfigSources,
+        consoles,
+        execute_or_exit,
+        fail,
+        instance_home,
+        load_or_exit,
+    )
+    from dagloom.daemon.retry_loop import reexecution_steps, reexecution_tags
+    from dagloom.instance import DagloomInstance
+
+    out, err = consoles()
+    where = home or instance_home()
+
+    async def read() -> tuple[Run, list[str]]:
+        async with DagloomInstance.open(where) as instance:
+            parent = await instance.get_run(run_id)
+            if parent is None:
+                raise RunNotFoundError(run_id)
+            try:
+                steps = await reexecution_steps(instance, parent, from_failure=from_failure)
+            except DagloomError as exc:
+                fail(err, str(exc))
+            return parent, steps
+
+    parent, steps = run_command(read)
+    defs = load_or_exit(err, python_file, module_name, attribute, working_directory)
+    try:
+        job = DefinitionsJobSource({"": defs}).get_job(
+            "", parent.job_name, [list(k.path) for k in parent.asset_selection]
+        )
+    except DagloomError as exc:
+        fail(err, str(exc))
+    sources = RunConfigSources.read([], parent.run_config_json or None)
+    new = Run(
+        job_name=parent.job_name,
+        code_location=parent.code_location,
+        run_config_json=parent.run_config_json,
+        tags=reexecution_tags(parent),
+        asset_selection=list(parent.asset_selection),
+        parent_run_id=parent.run_id,
+        root_run_id=parent.root_run_id or parent.run_id,
+        step_keys_to_execute=steps,
+    )
+    what = "from failure" if from_failure else "all steps"
+    execute_or_exit(
+        job,
+        sources=sources,
+        tags=new.tags,
+        title=f"re-execution of {run_id} ({what})",
+        out=out,
+        err=err,
+        run=new,
+        home=where,
+    )

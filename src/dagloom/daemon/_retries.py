@@ -30,8 +30,8 @@ from dagloom.storage.base import StepStatus
 if TYPE_CHECKING:
     from dagloom.instance.config import RunRetriesConfig
 
-# Tags that describe one run's execution or its retry bookkeeping: a retry starts afresh.
-_NOT_INHERITED = frozenset({HEARTBEAT_TAG, WORKER_TAG, WILL_RETRY_TAG, AUTO_RETRY_RUN_ID_TAG})
+NOT_INHERITED_TAGS = frozenset({HEARTBEAT_TAG, WORKER_TAG, WILL_RETRY_TAG, AUTO_RETRY_RUN_ID_TAG})
+"""Tags that describe one run's execution or its retry bookkeeping: a retry starts afresh."""
 
 
 class RetryStrategy(enum.StrEnum):
@@ -245,7 +245,7 @@ def retry_decision(
         if not steps:
             return _no("every step succeeded; there is nothing to re-execute")
     run_id = derived_run_id("retry", run.run_id)
-    tags = {k: v for k, v in run.tags.items() if k not in _NOT_INHERITED}
+    tags = {k: v for k, v in run.tags.items() if k not in NOT_INHERITED_TAGS}
     tags[RETRY_NUMBER_TAG] = str(group_size)
     return RetryDecision(
         RetryAction.RETRY,

@@ -118,6 +118,7 @@ async def execute_plan(
                 ready.append(child)
 
     dynamic_sources = {source for source, _ in plan.scopes}
+    reused = facts.reused
 
     def blocked_by(step_key: str) -> tuple[str, ...]:
         ups = upstream_keys(step_key)
@@ -150,6 +151,10 @@ async def execute_plan(
         while True:
             while ready:
                 step_key = ready.popleft()
+                if reused and step_key in reused:  # a re-execution: stored by an earlier run
+                    runner.reuse(step_key, reused[step_key])
+                    complete(step_key, Outcome(SUCCESS))
+                    continue
                 blockers = blocked_by(step_key)
                 if blockers:
                     runner.skip(

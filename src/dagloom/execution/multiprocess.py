@@ -24,7 +24,7 @@ import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -80,6 +80,8 @@ class StepTask:
     step_key: str
     attempt: int
     outputs: tuple[OutputRef, ...]  # every output produced so far in the run
+    # steps a re-execution does not execute: step key -> {output name: run that stored it}
+    reused: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,11 +172,14 @@ def run_step(task: StepTask) -> StepResult:
             input_values=resolved.input_values,
             run_config=resolved.raw,
             run_tags=task.run_tags,
+            reused=task.reused,
         )
         state = ExecutionState()
         _record_outputs(state, plan, task.run_id, job.name, task.outputs, built)
         before = set(task.outputs)
         runner = StepRunner(facts, state)
+        for reused_key, reused_outputs in task.reused.items():
+            runner.reuse(reused_key, reused_outputs)  # stored by earlier runs, not this one
         if plan.template(task.step_key).is_async:
             outcome = anyio.run(runner.run_async, task.step_key, task.attempt, None)
         else:
@@ -282,6 +287,7 @@ class _RemoteStepRunner(StepRunner):
             step_key=step_key,
             attempt=attempt,
             outputs=tuple(_produced(self.state)),
+            reused=facts.reused,
         )
         try:
             result = await self.pool.run(task)

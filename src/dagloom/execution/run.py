@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from time import time
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -117,6 +119,63 @@ def subset_job(job: JobDefinition, selected: set[str]) -> JobDefinition:
     return job.with_replaced_attrs(nodes=nodes, asset_layer=sub_layer, graph_outputs={})
 
 
+async def reused_steps(
+    instance: DagloomInstance,
+    job: JobDefinition,
+    parent_run_id: str,
+    step_keys_to_execute: Sequence[str],
+) -> dict[str, dict[str, str]]:
+    """The steps of `job` a re-execution of `parent_run_id` does not execute: each static
+    step not named (nor its node) in `step_keys_to_execute`, without dynamic outputs, that
+    succeeded in the parent or, failing that, in the nearest run up the parent lineage;
+    with, for each, the outputs it stored there (output name -> that run's id).
+
+    Reads events only. Steps no run of the lineage succeeded in are left out (so they
+    execute).
+    """
+    from dagloom.execution.plan import split_step_key
+
+    plan = job.get_plan()
+    listed = {split_step_key(key)[0] for key in step_keys_to_execute}
+    wanted = {
+        key
+        for key, tmpl in plan.steps.items()
+        if key not in listed
+        and tmpl.scope is None
+        and not any(out.is_dynamic for out in tmpl.node.op.outs.values())
+    }
+    found: dict[str, dict[str, str]] = {}
+    seen: set[str] = set()
+    run_id: str | None = parent_run_id
+    while run_id and run_id not in seen and wanted - set(found):
+        seen.add(run_id)
+        records = await instance.get_events(
+            run_id, event_types=[EventType.STEP_SUCCESS, EventType.HANDLED_OUTPUT]
+        )
+        events = [r.event for r in records if r.event is not None]
+        succeeded = {
+            e.step_key
+            for e in events
+            if e.event_type == EventType.STEP_SUCCESS
+            and e.step_key in wanted
+            and e.step_key not in found
+        }
+        for key in succeeded:
+            found[key] = {}
+        for event in events:
+            handled = event.handled_output
+            if (
+                event.event_type == EventType.HANDLED_OUTPUT
+                and event.step_key in succeeded
+                and handled is not None
+                and not handled.mapping_key
+            ):
+                found[event.step_key][handled.output_name] = run_id
+        parent = await instance.get_run(run_id)
+        run_id = parent.parent_run_id if parent is not None else None
+    return found
+
+
 def default_resource_defs(job: JobDefinition) -> dict[str, Any]:
     """The job's resources, with an in-memory `io_manager` when none is given."""
     defs = dict(job.resource_defs)
@@ -190,6 +249,9 @@ async def execute_job_in_process(
     sink: EventSink | None = None,
     run_is_stored: bool = False,
     code_origin: CodeOrigin | None = None,
+    parent_run_id: str | None = None,
+    step_keys_to_execute: Sequence[str] = (),
+    heartbeat_interval: float | None = 30.0,
 ) -> ExecuteInProcessResult:
     """Execute `job` on the running loop and return its result (see
     JobDefinition.execute_in_process_async for the contract).
@@ -202,6 +264,11 @@ async def execute_job_in_process(
     executed at most once. `code_origin` says where the job's code lives, for an executor whose
     step processes import it themselves (multiprocess); without it, it is inferred from the
     job's module.
+
+    With an instance, the run's heartbeat tags are written every `heartbeat_interval`
+    seconds while it executes (`DagloomInstance.start_run_heartbeat`), so run monitoring
+    tells a long run from one whose process died; None writes none (a run worker beats
+    for its runs itself).
 
     Only cancellation (of the calling task, or Ctrl-C) ends the run CANCELED; anything else
     raised while it executes ends it FAILURE with the error in its RunFailureData.
@@ -230,6 +297,9 @@ async def execute_job_in_process(
         job = job.with_replaced_attrs(resource_defs={**job.resource_defs, **resources})
     resource_defs = default_resource_defs(job)
     resolved = resolve_run_config(job, run_config, resource_defs)
+    reused: dict[str, dict[str, str]] = {}
+    if instance is not None and parent_run_id and step_keys_to_execute:
+        reused = await reused_steps(instance, job, parent_run_id, step_keys_to_execute)
     missing = sorted(job.required_resource_keys - set(resource_defs))
     if missing:
         raise DefinitionError(
@@ -293,13 +363,26 @@ async def execute_job_in_process(
                     input_values=resolved.input_values,
                     run_config=resolved.raw,
                     run_tags=run_tags,
+                    reused=reused,
                 )
                 context = ExecutorContext(facts, job, executor_config, code_origin, op_selection)
+                beat = (
+                    instance.start_run_heartbeat(
+                        run_id,
+                        f"pid {os.getpid()} on {socket.gethostname()}",
+                        interval=heartbeat_interval,
+                    )
+                    if instance is not None and heartbeat_interval is not None
+                    else None
+                )
                 try:
                     executor = resolved.executor_def.create(executor_config)
                     state = await executor.execute(context)
                 except (DefinitionError, ConfigError) as exc:  # cannot run this way: it fails
                     run_error = exc
+                finally:
+                    if beat is not None:
+                        beat.cancel()
             finally:
                 try:
                     scope.close()

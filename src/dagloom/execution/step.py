@@ -137,6 +137,9 @@ class RunFacts:
     run_config: Mapping[str, Any] = field(default_factory=dict)
     run_tags: Mapping[str, str] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
+    reused: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Steps not executed in this run (a re-execution): step key -> {output name: id of the
+    run that stored it}; their outputs are loaded from those runs."""
 
 
 @dataclass(slots=True)
@@ -194,6 +197,25 @@ class StepRunner:
     def __init__(self, facts: RunFacts, state: ExecutionState) -> None:
         self.facts = facts
         self.state = state
+
+    def reuse(self, step_key: str, outputs: Mapping[str, str]) -> None:
+        """Record the outputs of a step this run does not execute, as stored by the runs
+        `outputs` names (output name -> run id), for downstream steps to load."""
+        facts = self.facts
+        tmpl = facts.plan.steps[step_key]
+        for output_name, run_id in outputs.items():
+            out_def = tmpl.node.op.outs[output_name]
+            self.state.record_output(
+                OutputContext(
+                    step_key,
+                    output_name,
+                    run_id,
+                    asset_key=tmpl.asset_keys.get(output_name),
+                    job_name=facts.job_name,
+                    definition_metadata=out_def.metadata,
+                    resources=facts.resources,
+                )
+            )
 
     # -- inputs ---------------------------------------------------------------------------
 

@@ -7,16 +7,17 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
 import anyio
+import structlog
 from anyio.abc import TaskGroup
 
-from dagloom.errors import RunNotFoundError, StorageError
+from dagloom.errors import DagloomError, RunNotFoundError, StorageError
 from dagloom.instance._loader import BUILTINS, LoadContext, load_component
 from dagloom.instance._threads import HandoffEventSink, hop_to_owner_loop, on_foreign_loop
 from dagloom.instance.config import (
@@ -45,6 +46,8 @@ from dagloom.storage.base import (
     without_refused,
 )
 from dagloom.storage.sink import BATCH_SIZE, StorageEventSink
+
+_log = structlog.get_logger("dagloom.instance")
 
 _STORAGE_SECTIONS = (
     ("run_storage", "RunStorage", RunStorage),
@@ -486,6 +489,43 @@ class DagloomInstance:
         if self._loop is not None and on_foreign_loop(self._loop):
             return HandoffEventSink(self._loop, lambda: storage_sink(False), keep=keep)
         return storage_sink(keep)
+
+    def start_run_heartbeat(
+        self,
+        run_id: str,
+        worker: str,
+        *,
+        interval: float,
+        clock: Callable[[], float] = time.time,
+    ) -> anyio.CancelScope:
+        """Write run `run_id`'s heartbeat tags (`dagloom/heartbeat`: `clock()`,
+        `dagloom/run_worker`: `worker`) every `interval` seconds, the first after one interval
+        (run monitoring counts from the run's start until then, so short runs write none),
+        in the instance's task group, until the returned scope is cancelled (cancelling it
+        twice is safe). A write that fails is logged and tried again at the next beat.
+        Never blocks; needs the instance entered.
+        """
+        from dagloom.actors.run_worker import HEARTBEAT_TAG, WORKER_TAG
+
+        if self._task_group is None:
+            raise StorageError(
+                "the instance is not open; use `async with instance:`", location=str(self.home)
+            )
+        scope = anyio.CancelScope()
+
+        async def beat() -> None:
+            with scope:
+                while True:
+                    await anyio.sleep(interval)
+                    try:
+                        await self._runs.add_run_tags(
+                            run_id, {WORKER_TAG: worker, HEARTBEAT_TAG: f"{clock():.3f}"}
+                        )
+                    except DagloomError as exc:
+                        _log.warning("run_heartbeat_failed", run_id=run_id, error=str(exc))
+
+        self._task_group.start_soon(beat, name=f"heartbeat {run_id}")
+        return scope
 
     async def get_events(
         self,

@@ -40,6 +40,9 @@ from dagloom.api.server import ApiServer, DagloomApiService
 from dagloom.code.watch import LocationWatcher
 from dagloom.daemon import DaemonLoop
 from dagloom.daemon.daemon import Daemon
+from dagloom.daemon.monitoring_loop import RunMonitoringLoop
+from dagloom.daemon.queue_loop import RunQueueLoop
+from dagloom.daemon.retry_loop import RunRetryLoop
 from dagloom.daemon.scheduler import SchedulerLoop
 from dagloom.daemon.sensors import SensorLoop
 from dagloom.definitions.job import JobDefinition
@@ -262,17 +265,25 @@ def wire_daemon(
     topology: TopologyConfig, node: NodeConfig, instance: DagloomInstance, refs: _Refs
 ) -> Daemon | None:
     """The daemon, if the node hosts one: the scheduler and sensor loops, which evaluate
-    in the code-location actors and submit to the coordinator, wherever those live. Each
-    daemon has its own id, the owner of the leases its loops take."""
+    in the code-location actors and submit to the coordinator, wherever those live; and the
+    run queue, run monitoring and run retry loops their `dagloom.yaml` sections turn on.
+    Each daemon has its own id, the owner of the leases its loops take."""
     if node.daemon is None:
         return None
     coordinator = refs.to(_COORDINATOR_SERVICE, COORDINATOR, topology.node_of("coordinator"))
+    launcher = refs.to(_LAUNCHER_SERVICE, LAUNCHER, topology.node_of("launcher"))
     locations = _location_refs(topology, refs)
     daemon_id = str(uuid.uuid4())
     loops: list[DaemonLoop] = [
         SchedulerLoop(instance, locations, coordinator, owner=daemon_id),
         SensorLoop(instance, locations, coordinator, owner=daemon_id),
     ]
+    optional = (
+        RunQueueLoop.from_instance(instance, launcher),
+        RunMonitoringLoop.from_instance(instance, launcher),
+        RunRetryLoop.from_instance(instance, coordinator, launcher=launcher),
+    )
+    loops.extend(loop for loop in optional if loop is not None)
     return Daemon(instance.schedule_storage, loops, name=DAEMON, daemon_id=daemon_id)
 
 

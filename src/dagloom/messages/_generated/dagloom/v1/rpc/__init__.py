@@ -16,6 +16,8 @@ __all__ = (
     "ApiLaunchRunRequest",
     "ApiListJobsReply",
     "ApiListJobsRequest",
+    "ApiReexecuteRunReply",
+    "ApiReexecuteRunRequest",
     "ApiReloadLocationReply",
     "ApiReloadLocationRequest",
     "ApiStreamEventsRequest",
@@ -243,6 +245,40 @@ class ApiListJobsRequest(betterproto2.Message):
 
 
 default_message_pool.register_message("dagloom.v1.rpc", "ApiListJobsRequest", ApiListJobsRequest)
+
+
+@dataclass(eq=False, repr=False)
+class ApiReexecuteRunReply(betterproto2.Message):
+    run: "__v1__.Run | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+
+default_message_pool.register_message(
+    "dagloom.v1.rpc", "ApiReexecuteRunReply", ApiReexecuteRunReply
+)
+
+
+@dataclass(eq=False, repr=False)
+class ApiReexecuteRunRequest(betterproto2.Message):
+    run_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    the run to re-execute: the new run's parent
+    """
+
+    from_failure: "bool" = betterproto2.field(2, betterproto2.TYPE_BOOL)
+    """
+    only the steps that did not succeed (the run must have failed)
+    """
+
+    request_id: "str" = betterproto2.field(30, betterproto2.TYPE_STRING)
+    """
+    optional: the client's id for this re-execution; retrying with the same id returns
+    the run the first call stored instead of launching another
+    """
+
+
+default_message_pool.register_message(
+    "dagloom.v1.rpc", "ApiReexecuteRunRequest", ApiReexecuteRunRequest
+)
 
 
 @dataclass(eq=False, repr=False)
@@ -797,6 +833,13 @@ class SubmitRunRequest(betterproto2.Message):
     returns the run the first submission stored instead of storing another
     """
 
+    step_keys_to_execute: "list[str]" = betterproto2.field(
+        31, betterproto2.TYPE_STRING, repeated=True
+    )
+    """
+    optional: re-execute only these steps of the parent run's job (empty: every step)
+    """
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "SubmitRunRequest", SubmitRunRequest)
 
@@ -1127,6 +1170,24 @@ class DagloomApiStub(betterproto2_grpclib.ServiceStub):
             "/dagloom.v1.rpc.DagloomApi/ReloadLocation",
             message,
             ApiReloadLocationReply,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def reexecute_run(
+        self,
+        message: "ApiReexecuteRunRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "ApiReexecuteRunReply":
+
+        return await self._unary_unary(
+            "/dagloom.v1.rpc.DagloomApi/ReexecuteRun",
+            message,
+            ApiReexecuteRunReply,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,
@@ -1505,6 +1566,10 @@ class DagloomApiBase(betterproto2_grpclib.ServiceBase):
 
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
+    async def reexecute_run(self, message: "ApiReexecuteRunRequest") -> "ApiReexecuteRunReply":
+
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
     async def __rpc_launch_run(
         self, stream: "grpclib.server.Stream[ApiLaunchRunRequest, ApiLaunchRunReply]"
     ) -> None:
@@ -1556,6 +1621,14 @@ class DagloomApiBase(betterproto2_grpclib.ServiceBase):
         response = await self.reload_location(request)
         await stream.send_message(response)
 
+    async def __rpc_reexecute_run(
+        self, stream: "grpclib.server.Stream[ApiReexecuteRunRequest, ApiReexecuteRunReply]"
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        response = await self.reexecute_run(request)
+        await stream.send_message(response)
+
     def __mapping__(self) -> "dict[str, grpclib.const.Handler]":
         return {
             "/dagloom.v1.rpc.DagloomApi/LaunchRun": grpclib.const.Handler(
@@ -1593,6 +1666,12 @@ class DagloomApiBase(betterproto2_grpclib.ServiceBase):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 ApiReloadLocationRequest,
                 ApiReloadLocationReply,
+            ),
+            "/dagloom.v1.rpc.DagloomApi/ReexecuteRun": grpclib.const.Handler(
+                self.__rpc_reexecute_run,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                ApiReexecuteRunRequest,
+                ApiReexecuteRunReply,
             ),
         }
 
