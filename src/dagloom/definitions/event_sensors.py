@@ -102,7 +102,7 @@ class RunStatusSensorContext:
         self,
         *,
         sensor_name: str,
-        dagster_run: Run,
+        dagster_run: Any,
         dagster_event: DagsterEvent,
         instance: Any = None,
         resources: Any = None,
@@ -120,7 +120,7 @@ class RunStatusSensorContext:
         return self._sensor_name
 
     @property
-    def dagster_run(self) -> Run:
+    def dagster_run(self) -> Any:
         return self._run
 
     @property
@@ -165,11 +165,14 @@ def build_run_status_sensor_context(
     sensor_name: str,
     dagster_event: DagsterEvent,
     dagster_instance: Any,
-    dagster_run: Run,
+    dagster_run: Any,
     context: Any = None,
     resources: Any = None,
 ) -> RunStatusSensorContext:
-    """A context to invoke a run status sensor with directly, as in tests."""
+    """A context to invoke a run status sensor with directly, as in tests: `dagster_run`
+    is a run (`result.dagster_run` of an in-process execution will do), `dagster_event` its
+    end event (`result.get_run_success_event()`). `.for_run_failure()` gives the failure
+    context."""
     del context  # Dagster's optional sensor context; nothing here reads it.
     return RunStatusSensorContext(
         sensor_name=sensor_name,
