@@ -82,7 +82,8 @@ def broken(context: dg.RunFailureSensorContext) -> None:
 def orders_changed(context: Any, asset_event: dg.EventLogEntry) -> dg.RunRequest:
     assert asset_event.dagster_event.asset_key == dg.AssetKey("orders")
     assert asset_event.asset_materialization is not None
-    return dg.RunRequest(run_key=str(asset_event.storage_id))
+    assert context.cursor == str(asset_event.storage_id)
+    return dg.RunRequest(run_key=context.cursor)
 
 
 def origin(name: str) -> str:

@@ -11,7 +11,7 @@ materialization and gathers what the calls requested into one tick.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -235,7 +235,7 @@ class _EventSensor(SensorDefinition):
         context: SensorEvaluationContext,
         runs: Sequence[Run],
         events: Sequence[EventRecord],
-    ) -> list[tuple[Any, tuple[Any, ...]]]:
+    ) -> Iterator[tuple[Any, tuple[Any, ...]]]:
         raise DefinitionError(f"sensor {self.name!r} has no event evaluation", name=self.name)
 
 
@@ -306,8 +306,7 @@ class RunStatusSensorDefinition(_EventSensor):
         context: SensorEvaluationContext,
         runs: Sequence[Run],
         events: Sequence[EventRecord],
-    ) -> list[tuple[Any, tuple[Any, ...]]]:
-        calls: list[tuple[Any, tuple[Any, ...]]] = []
+    ) -> Iterator[tuple[Any, tuple[Any, ...]]]:
         for run, record in zip(runs, events, strict=True):
             assert record.event is not None
             run_context = RunStatusSensorContext(
@@ -317,10 +316,7 @@ class RunStatusSensorDefinition(_EventSensor):
                 instance=context.instance,
                 resources=context.resources,
             )
-            calls.append(
-                (run_context.for_run_failure() if self._failure_context else run_context, ())
-            )
-        return calls
+            yield (run_context.for_run_failure() if self._failure_context else run_context), ()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Invoke the function directly with a context, as Dagster's tests do."""
@@ -351,8 +347,11 @@ class AssetSensorDefinition(_EventSensor):
         context: SensorEvaluationContext,
         runs: Sequence[Run],
         events: Sequence[EventRecord],
-    ) -> list[tuple[Any, tuple[Any, ...]]]:
-        return [(context, (EventLogEntry.of(record),)) for record in events]
+    ) -> Iterator[tuple[Any, tuple[Any, ...]]]:
+        for record in events:
+            # As in Dagster, the function sees the cursor of the event it is called for.
+            context.update_cursor(str(record.storage_id))
+            yield context, (EventLogEntry.of(record),)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Invoke the function directly with `(context, asset_event)`."""
