@@ -54,7 +54,8 @@ def follow_up() -> None:
 
 @dg.run_failure_sensor(minimum_interval_seconds=30, default_status=RUNNING)
 def on_failure(context: dg.RunFailureSensorContext) -> None:
-    SEEN.append(f"{context.dagster_run.run_id}:{context.failure_event.message}")
+    steps = ",".join(e.step_key or "" for e in context.get_step_failure_events())
+    SEEN.append(f"{context.dagster_run.run_id}:{context.failure_event.message}:{steps}")
 
 
 @dg.run_status_sensor(
@@ -99,12 +100,16 @@ async def ended_run(
     instance: DagloomInstance, job_name: str, event_type: EventType, at: float, message: str = ""
 ) -> Run:
     run = await instance.create_run(Run(job_name=job_name, code_location="here", create_time=at))
-    for step in (EventType.RUN_STARTING, EventType.RUN_START, event_type):
+    steps = [EventType.RUN_STARTING, EventType.RUN_START]
+    if event_type == EventType.RUN_FAILURE:
+        steps.append(EventType.STEP_FAILURE)
+    for step in (*steps, event_type):
         await instance.store_events(
             [
                 Event(
                     run_id=run.run_id,
                     event_type=step,
+                    step_key="noop" if step == EventType.STEP_FAILURE else "",
                     job_name=job_name,
                     timestamp=at,
                     message=message if step == event_type else "",
@@ -143,9 +148,9 @@ async def test_a_run_failure_sensor_fires_once_per_failed_run() -> None:
         failed = await ended_run(instance, "watched", EventType.RUN_FAILURE, 2.0, "boom")
         await ended_run(instance, "watched", EventType.RUN_SUCCESS, 3.0)
         await sensors.tick(T0 + 30)
-        assert [f"{failed.run_id}:boom"] == SEEN
+        assert [f"{failed.run_id}:boom:noop"] == SEEN
         await sensors.tick(T0 + 60)
-        assert [f"{failed.run_id}:boom"] == SEEN
+        assert [f"{failed.run_id}:boom:noop"] == SEEN
 
 
 async def test_a_run_status_sensor_requests_a_run_after_a_monitored_job_succeeds() -> None:

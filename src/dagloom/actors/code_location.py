@@ -232,7 +232,9 @@ def evaluate_sensor(definitions: Definitions, request: EvaluateSensorRequest) ->
             last_run_key=request.last_run_key or None,
         )
         if isinstance(sensor, RunStatusSensorDefinition | AssetSensorDefinition):
-            data = sensor.evaluate_events(context, request.runs, request.events)
+            data = sensor.evaluate_events(
+                context, request.runs, request.events, request.step_failure_events
+            )
         else:
             data = sensor.evaluate_tick(context)
         selection: set[AssetKey] | None = None

@@ -5,7 +5,7 @@ and stores the cursor with the tick."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -183,6 +183,7 @@ class SensorLoop:
                     last_tick_completion_time=completed,
                     runs=inputs.runs,
                     events=inputs.events,
+                    step_failure_events=inputs.step_failures,
                 ),
                 timeout=self._timeout,
             )
@@ -278,7 +279,13 @@ class SensorLoop:
                 cursor or None,
             )
             records = [await self._end_event(run) for run in selection.runs]
-            return _StoredInputs(selection.runs, records, selection.cursor, past_failures=True)
+            step_failures: list[EventRecord] = []
+            if status == RunStatus.FAILURE:
+                for run in selection.runs:
+                    step_failures += await events_storage.get_events(
+                        run.run_id, event_types=[EventType.STEP_FAILURE]
+                    )
+            return _StoredInputs(selection.runs, records, selection.cursor, True, step_failures)
         if sensor.monitored_asset_key is not None:
             newest = await events_storage.get_materializations(
                 list(sensor.monitored_asset_key.path), limit=1
@@ -327,6 +334,7 @@ class _StoredInputs:
     events: list[EventRecord]
     cursor: str | None
     past_failures: bool
+    step_failures: list[EventRecord] = field(default_factory=list)
 
 
 def _as_request(message: RunRequestMessage) -> RunRequest:

@@ -139,8 +139,10 @@ class RunStatusSensorContext:
     def log(self) -> logging.Logger:
         return self._log
 
-    def for_run_failure(self) -> RunFailureSensorContext:
-        """This context as a `RunFailureSensorContext`."""
+    def for_run_failure(
+        self, step_failure_events: Sequence[DagsterEvent] = ()
+    ) -> RunFailureSensorContext:
+        """This context as a `RunFailureSensorContext`, with the run's STEP_FAILURE events."""
         return RunFailureSensorContext(
             sensor_name=self._sensor_name,
             dagster_run=self._run,
@@ -148,17 +150,28 @@ class RunStatusSensorContext:
             instance=self._instance,
             resources=self._resources,
             logger=self._log,
+            step_failure_events=step_failure_events,
         )
 
 
 class RunFailureSensorContext(RunStatusSensorContext):
-    """A run status context for a failed run; `failure_event` is its RUN_FAILURE event."""
+    """A run status context for a failed run; `failure_event` is its RUN_FAILURE event and
+    `get_step_failure_events()` the STEP_FAILURE events of the run (as the daemon found them
+    in storage; none for a context built by `build_run_status_sensor_context`)."""
 
-    __slots__ = ()
+    __slots__ = ("_step_failures",)
+
+    def __init__(self, *, step_failure_events: Sequence[DagsterEvent] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._step_failures = list(step_failure_events)
 
     @property
     def failure_event(self) -> DagsterEvent:
         return self.dagster_event
+
+    def get_step_failure_events(self) -> list[DagsterEvent]:
+        """The run's STEP_FAILURE events, in run order."""
+        return list(self._step_failures)
 
 
 def build_run_status_sensor_context(
@@ -221,12 +234,14 @@ class _EventSensor(SensorDefinition):
         context: SensorEvaluationContext,
         runs: Sequence[Run],
         events: Sequence[EventRecord],
+        step_failures: Sequence[EventRecord] = (),
     ) -> SensorExecutionData:
         """Call the function once per run (run status sensors; `events[i]` ended `runs[i]`)
         or per event (asset sensors) and return what the calls requested together, or why
-        none did. Raises as `evaluate_tick` does, at the first call that raises."""
+        none did; `step_failures` are the runs' STEP_FAILURE events (run failure sensors).
+        Raises as `evaluate_tick` does, at the first call that raises."""
         items: list[Any] = []
-        for context_for_call, extra in self._calls(context, runs, events):
+        for context_for_call, extra in self._calls(context, runs, events, step_failures):
             items.extend(self._call(context_for_call, extra))
         return self._execution_data(_gathered(items), context)
 
@@ -235,6 +250,7 @@ class _EventSensor(SensorDefinition):
         context: SensorEvaluationContext,
         runs: Sequence[Run],
         events: Sequence[EventRecord],
+        step_failures: Sequence[EventRecord],
     ) -> Iterator[tuple[Any, tuple[Any, ...]]]:
         raise DefinitionError(f"sensor {self.name!r} has no event evaluation", name=self.name)
 
@@ -306,6 +322,7 @@ class RunStatusSensorDefinition(_EventSensor):
         context: SensorEvaluationContext,
         runs: Sequence[Run],
         events: Sequence[EventRecord],
+        step_failures: Sequence[EventRecord],
     ) -> Iterator[tuple[Any, tuple[Any, ...]]]:
         for run, record in zip(runs, events, strict=True):
             assert record.event is not None
@@ -316,7 +333,15 @@ class RunStatusSensorDefinition(_EventSensor):
                 instance=context.instance,
                 resources=context.resources,
             )
-            yield (run_context.for_run_failure() if self._failure_context else run_context), ()
+            if not self._failure_context:
+                yield run_context, ()
+                continue
+            failures = [
+                DagsterEvent(each.event)
+                for each in step_failures
+                if each.event is not None and each.event.run_id == run.run_id
+            ]
+            yield run_context.for_run_failure(failures), ()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Invoke the function directly with a context, as Dagster's tests do."""
@@ -347,6 +372,7 @@ class AssetSensorDefinition(_EventSensor):
         context: SensorEvaluationContext,
         runs: Sequence[Run],
         events: Sequence[EventRecord],
+        step_failures: Sequence[EventRecord],
     ) -> Iterator[tuple[Any, tuple[Any, ...]]]:
         for record in events:
             # As in Dagster, the function sees the cursor of the event it is called for.

@@ -471,6 +471,13 @@ class EvaluateSensorRequest(betterproto2.Message):
     Run status sensors: each run's end event; asset sensors: the new materializations.
     """
 
+    step_failure_events: "list[__v1__.EventRecord]" = betterproto2.field(
+        32, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    Run failure sensors: the STEP_FAILURE events of those runs.
+    """
+
 
 default_message_pool.register_message(
     "dagloom.v1.rpc", "EvaluateSensorRequest", EvaluateSensorRequest
