@@ -108,7 +108,8 @@ class _Worker:
 
     def send(self, kind: InstigatorKind, request: bytes, now: float) -> None:
         """Hand the worker one evaluation; does not wait for it (a request is a few hundred
-        bytes, well within a pipe's buffer)."""
+        bytes, or for a run status sensor a few KB per run it carries, at most 25: within a
+        pipe's buffer, and read whole by the idle worker)."""
         try:
             self.conn.send((kind, request, now))
         except OSError as exc:

@@ -44,6 +44,7 @@ from dagloom.code.snapshot import (
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.asset_selection import coerce_selection
 from dagloom.definitions.definitions import Definitions
+from dagloom.definitions.event_sensors import AssetSensorDefinition, RunStatusSensorDefinition
 from dagloom.definitions.job import JobDefinition
 from dagloom.definitions.schedule import build_schedule_context
 from dagloom.definitions.sensor import build_sensor_context
@@ -214,7 +215,8 @@ def evaluate_schedule(
 def evaluate_sensor(definitions: Definitions, request: EvaluateSensorRequest) -> TickResult:
     """Run one tick of the sensor `request` names; blocks while user code runs.
 
-    An empty cursor or run key and a zero completion time mean "none". A sensor that targets
+    An empty cursor or run key and a zero completion time mean "none". A run status or
+    asset sensor is called once per run or event the request carries. A sensor that targets
     assets gets its resolved selection on requests that name no assets. Anything raised
     comes back as `TickResult.error`.
     """
@@ -229,7 +231,12 @@ def evaluate_sensor(definitions: Definitions, request: EvaluateSensorRequest) ->
             last_tick_completion_time=request.last_tick_completion_time or None,
             last_run_key=request.last_run_key or None,
         )
-        data = sensor.evaluate_tick(context)
+        if isinstance(sensor, RunStatusSensorDefinition | AssetSensorDefinition):
+            data = sensor.evaluate_events(
+                context, request.runs, request.events, request.step_failure_events
+            )
+        else:
+            data = sensor.evaluate_tick(context)
         selection: set[AssetKey] | None = None
         if sensor.asset_selection is not None:
             selection = coerce_selection(sensor.asset_selection).resolve(definitions.asset_graph)

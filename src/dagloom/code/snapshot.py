@@ -18,6 +18,7 @@ from dagloom.definitions.asset import AssetsDefinition, AssetSpec
 from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.definitions import Definitions
+from dagloom.definitions.event_sensors import AssetSensorDefinition, RunStatusSensorDefinition
 from dagloom.definitions.job import JobDefinition
 from dagloom.definitions.node import (
     Binding,
@@ -262,7 +263,21 @@ def sensor_snapshot(sensor: SensorDefinition) -> SensorSnapshot:
         minimum_interval_seconds=sensor.minimum_interval_seconds,
         description=sensor.description or "",
         default_running=sensor.default_status is DefaultSensorStatus.RUNNING,
+        **_event_sensor_fields(sensor),
     )
+
+
+def _event_sensor_fields(sensor: SensorDefinition) -> dict[str, Any]:
+    """What the daemon must look up in storage for a run status or asset sensor."""
+    if isinstance(sensor, RunStatusSensorDefinition):
+        return {
+            "monitored_run_status": sensor.run_status.name,
+            "monitored_job_names": sensor.monitored_job_names,
+            "monitor_all_code_locations": sensor.monitor_all_code_locations,
+        }
+    if isinstance(sensor, AssetSensorDefinition):
+        return {"monitored_asset_key": asset_key_message(sensor.asset_key)}
+    return {}
 
 
 def asset_key_message(key: AssetKey) -> AssetKeyMessage:

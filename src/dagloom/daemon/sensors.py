@@ -5,11 +5,13 @@ and stores the cursor with the tick."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 import structlog
 
+from dagloom.daemon._event_sensors import monitored_status, select_materialization, select_runs
 from dagloom.daemon._instigators import is_running, sensor_state, sync_state
 from dagloom.daemon._sensor_ticks import (
     KeyedRun,
@@ -31,7 +33,17 @@ from dagloom.daemon._submit import (
 from dagloom.daemon._tags import derived_run_id
 from dagloom.definitions.run_request import RunRequest
 from dagloom.instance import DagloomInstance
-from dagloom.messages import InstigatorState, InstigatorType, Tick, TickStatus
+from dagloom.messages import (
+    Event,
+    EventRecord,
+    EventType,
+    InstigatorState,
+    InstigatorType,
+    Run,
+    RunStatus,
+    Tick,
+    TickStatus,
+)
 from dagloom.messages.rpc import (
     EvaluateSensorRequest,
     RunRequestMessage,
@@ -162,22 +174,34 @@ class SensorLoop:
     ) -> None:
         storage = self._instance.schedule_storage
         completed = last.end_time if last is not None and last is not tick else 0.0
+        inputs = await self._stored_inputs(location, sensor, state.cursor)
         try:
             result = await location.ref.ask(
                 EvaluateSensorRequest(
                     sensor_name=sensor.name,
                     cursor=state.cursor,
                     last_tick_completion_time=completed,
+                    runs=inputs.runs,
+                    events=inputs.events,
+                    step_failure_events=inputs.step_failures,
                 ),
                 timeout=self._timeout,
             )
         except TimeoutError:
             result = TickResult(error=timed_out(self._timeout))
         assert isinstance(result, TickResult)
+        if inputs.cursor is not None:
+            # Run and asset sensors: the cursor is where the stored inputs end.
+            result.cursor, result.cursor_updated = inputs.cursor, inputs.cursor != state.cursor
         if result.error is not None:
             failure = named_error(result.error, "sensor", sensor.name)
             ended = finished(tick, now=now, run_ids=[], run_keys=[], error=failure)
             ended.cursor = state.cursor
+            if inputs.past_failures and result.cursor_updated:
+                # As in Dagster, a run status sensor does not see a run again after a
+                # failed evaluation.
+                ended.cursor = result.cursor
+                await storage.set_sensor_cursor(state.origin_id, result.cursor)
             await storage.update_tick(ended)
             self._log.info("sensor_tick_failed", sensor=sensor.name, error=failure.message)
             return
@@ -239,6 +263,78 @@ class SensorLoop:
         # A skipped tick every few seconds is routine: only ticks that did something inform.
         log = self._log.debug if ended.status == TickStatus.SKIPPED else self._log.info
         log("sensor_tick", sensor=sensor.name, status=ended.status.name, run_ids=done.run_ids)
+
+    async def _stored_inputs(
+        self, location: Location, sensor: SensorSnapshot, cursor: str
+    ) -> _StoredInputs:
+        """The runs or materializations a run status or asset sensor is evaluated on, and
+        its cursor after them; nothing (and no cursor) for another sensor."""
+        status = monitored_status(sensor)
+        events_storage = self._instance.event_log_storage
+        if status is not None:
+            selection = select_runs(
+                sensor,
+                location.name,
+                await self._instance.get_runs(RunsFilter(statuses=[status])),
+                cursor or None,
+            )
+            records = [await self._end_event(run) for run in selection.runs]
+            step_failures: list[EventRecord] = []
+            if status == RunStatus.FAILURE:
+                for run in selection.runs:
+                    step_failures += await events_storage.get_events(
+                        run.run_id, event_types=[EventType.STEP_FAILURE]
+                    )
+            return _StoredInputs(selection.runs, records, selection.cursor, True, step_failures)
+        if sensor.monitored_asset_key is not None:
+            newest = await events_storage.get_materializations(
+                list(sensor.monitored_asset_key.path), limit=1
+            )
+            record = select_materialization(newest, cursor or None)
+            if record is None:
+                return _StoredInputs([], [], cursor, past_failures=False)
+            return _StoredInputs([], [record], str(record.storage_id), past_failures=False)
+        return _StoredInputs([], [], None, past_failures=False)
+
+    async def _end_event(self, run: Run) -> EventRecord:
+        """The event that ended `run` (its status's), or one made from the run when none
+        was stored (a run ended by storage alone)."""
+        event_type = _END_EVENTS[run.status]
+        stored = await self._instance.event_log_storage.get_events(
+            run.run_id, event_types=[event_type]
+        )
+        if stored:
+            return stored[-1]
+        return EventRecord(
+            storage_id=0,
+            event=Event(
+                run_id=run.run_id,
+                event_type=event_type,
+                timestamp=run.end_time,
+                job_name=run.job_name,
+                message=run.failure.message if run.failure is not None else "",
+            ),
+        )
+
+
+_END_EVENTS = {
+    RunStatus.SUCCESS: EventType.RUN_SUCCESS,
+    RunStatus.FAILURE: EventType.RUN_FAILURE,
+    RunStatus.CANCELED: EventType.RUN_CANCELED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredInputs:
+    """What a sensor tick is evaluated on from storage, and the cursor after it (None: the
+    sensor keeps its own cursor). `past_failures`: the cursor moves even when the
+    evaluation fails."""
+
+    runs: list[Run]
+    events: list[EventRecord]
+    cursor: str | None
+    past_failures: bool
+    step_failures: list[EventRecord] = field(default_factory=list)
 
 
 def _as_request(message: RunRequestMessage) -> RunRequest:

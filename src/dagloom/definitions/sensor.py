@@ -406,7 +406,12 @@ class SensorDefinition:
         with user_code("sensor", self._name):
             raw = call_user_function(self._evaluation_fn, context, kind="sensor", name=self._name)
             items = self._flatten(raw)
+        return self._execution_data(items, context)
 
+    def _execution_data(
+        self, items: list[Any], context: SensorEvaluationContext
+    ) -> SensorExecutionData:
+        """What the items a sensor function produced request (see `evaluate_tick`)."""
         skip_message: str | None = None
         run_requests: list[RunRequest] = []
         cursor = context.cursor

@@ -459,6 +459,25 @@ class EvaluateSensorRequest(betterproto2.Message):
 
     last_run_key: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
 
+    runs: "list[__v1__.Run]" = betterproto2.field(30, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    Run status sensors: the newly ended runs, each with its end event (same order).
+    """
+
+    events: "list[__v1__.EventRecord]" = betterproto2.field(
+        31, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    Run status sensors: each run's end event; asset sensors: the new materializations.
+    """
+
+    step_failure_events: "list[__v1__.EventRecord]" = betterproto2.field(
+        32, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    Run failure sensors: the STEP_FAILURE events of those runs.
+    """
+
 
 default_message_pool.register_message(
     "dagloom.v1.rpc", "EvaluateSensorRequest", EvaluateSensorRequest
@@ -756,6 +775,27 @@ class SensorSnapshot(betterproto2.Message):
     description: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
 
     default_running: "bool" = betterproto2.field(5, betterproto2.TYPE_BOOL)
+
+    monitored_run_status: "str" = betterproto2.field(30, betterproto2.TYPE_STRING)
+    """
+    Run status sensors: the run status watched (e.g. "FAILURE"); "" for other sensors.
+    """
+
+    monitored_job_names: "list[str]" = betterproto2.field(
+        31, betterproto2.TYPE_STRING, repeated=True
+    )
+    """
+    empty: every job of its code location
+    """
+
+    monitor_all_code_locations: "bool" = betterproto2.field(32, betterproto2.TYPE_BOOL)
+
+    monitored_asset_key: "__v1__.AssetKey | None" = betterproto2.field(
+        33, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    asset sensors: the key watched
+    """
 
 
 default_message_pool.register_message("dagloom.v1.rpc", "SensorSnapshot", SensorSnapshot)
