@@ -13,6 +13,7 @@ SUITES = {
     "storage": "storage backends",
     "transport": "actor transports",
     "launch": "run launchers",
+    "daemon": "queued runs admitted per second and sensor ticks per second, vs bare writes",
     "responsiveness": "GetRun latency in `dagloom dev` while a run's sync ops hold their thread",
 }
 

@@ -3,6 +3,7 @@ home written by another instance."""
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from pathlib import Path
@@ -134,3 +135,42 @@ def test_a_malformed_config_is_one_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "dagloom.yaml" in result.output and "storage.sqlite.readers" in result.output
     assert "Traceback" not in result.output
+
+
+def test_run_list_json_is_an_array_of_run_objects_honouring_filters_and_limit(
+    tmp_path: Path,
+) -> None:
+    failed_id = seed(tmp_path)
+
+    async def add_child() -> str:
+        async with DagloomInstance.open(tmp_path) as instance:
+            child = await instance.create_run(
+                Run(
+                    job_name="etl",
+                    parent_run_id=failed_id,
+                    root_run_id=failed_id,
+                    tags={"dagster/parent_run_id": failed_id},
+                )
+            )
+            return child.run_id
+
+    child_id = anyio.run(add_child)
+    listed = runner.invoke(app, ["run", "list", "--json", "--home", str(tmp_path)])
+    assert listed.exit_code == 0, listed.output
+    runs = json.loads(listed.output)
+    assert [r["run_id"] for r in runs] == [child_id, failed_id]
+    child, failed = runs
+    assert failed["status"] == "FAILURE" and failed["job_name"] == "etl"
+    assert failed["tags"] == {"team": "data"}
+    assert failed["parent_run_id"] is None and failed["root_run_id"] is None
+    assert isinstance(failed["start_time"], float) and isinstance(failed["end_time"], float)
+    assert failed["end_time"] >= failed["start_time"]
+    assert child["parent_run_id"] == failed_id and child["root_run_id"] == failed_id
+    assert child["status"] == "NOT_STARTED"
+    assert child["start_time"] is None and child["end_time"] is None
+    only_failed = runner.invoke(
+        app, ["run", "list", "--json", "--status", "failure", "--home", str(tmp_path)]
+    )
+    assert [r["run_id"] for r in json.loads(only_failed.output)] == [failed_id]
+    limited = runner.invoke(app, ["run", "list", "--json", "--limit", "1", "--home", str(tmp_path)])
+    assert [r["run_id"] for r in json.loads(limited.output)] == [child_id]

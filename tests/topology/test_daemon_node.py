@@ -15,7 +15,7 @@ from dagloom.execution.origin import CodeOrigin
 from dagloom.instance import DagloomInstance
 from dagloom.messages import RunStatus, TickStatus
 from dagloom.topology import dev_topology
-from dagloom.topology.wiring import DAEMON, RunningNode, run_node
+from dagloom.topology.wiring import DAEMON, RunningNode, run_node, wire_daemon
 from tests.actors._runs import wait_for_end
 
 pytestmark = pytest.mark.usefixtures("restore_import_state")
@@ -74,3 +74,50 @@ def test_dev_topology_places_a_daemon_unless_told_not_to(tmp_path: Path) -> None
     origin = {"defs": CodeOrigin(python_file=str(tmp_path / "defs.py"))}
     assert dev_topology(origin).nodes["dev"].daemon is not None
     assert dev_topology(origin, daemon=False).nodes["dev"].daemon is None
+
+
+class _NoPeers:
+    """Stands in for the node's refs: the loops are only constructed, never ticked."""
+
+    def to(self, kind: type, name: str, node: str) -> object:
+        return f"{node}/{name}"
+
+
+ALL_LOOPS = """
+run_coordinator:
+  class: QueuedRunCoordinator
+  config: {max_concurrent_runs: 2}
+run_monitoring: {enabled: true}
+run_retries: {enabled: true}
+"""
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (None, ["scheduler", "sensors"]),
+        (
+            "run_monitoring: {enabled: false}\nrun_retries: {enabled: false}\n",
+            ["scheduler", "sensors"],
+        ),
+        (ALL_LOOPS, ["scheduler", "sensors", "run_queue", "run_monitoring", "run_retries"]),
+    ],
+)
+async def test_the_daemon_hosts_the_loops_its_instance_config_enables(
+    tmp_path: Path, config: str | None, expected: list[str]
+) -> None:
+    if config is not None:
+        (tmp_path / "dagloom.yaml").write_text(config)
+    topology = dev_topology(
+        {"defs": CodeOrigin(python_file=str(tmp_path / "defs.py"))},
+        api_port=None,
+        grpc_port=None,
+        reload_on_change=False,
+    )
+    async with DagloomInstance.open(tmp_path) as instance:
+        daemon = wire_daemon(topology, topology.nodes["dev"], instance, _NoPeers())  # type: ignore[arg-type]
+    assert daemon is not None
+    assert [loop.name for loop in daemon.loops] == expected
+    no_daemon = dev_topology({}, daemon=False, api_port=None, grpc_port=None)
+    async with DagloomInstance.ephemeral() as instance:
+        assert wire_daemon(no_daemon, no_daemon.nodes["dev"], instance, _NoPeers()) is None  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
+import orjson
 import typer
 from rich.table import Table
 
@@ -33,6 +34,23 @@ def _status(status: RunStatus) -> str:
     return status.name or str(int(status))
 
 
+def run_summary(run: Run) -> dict[str, object]:
+    """A run as the JSON object `dagloom run list --json` prints: ids, status name, job, tags,
+    lineage (null when the run has none) and times in seconds since the epoch (null when the run
+    has not reached that point)."""
+    return {
+        "run_id": run.run_id,
+        "status": _status(run.status),
+        "job_name": run.job_name,
+        "tags": dict(run.tags),
+        "parent_run_id": run.parent_run_id or None,
+        "root_run_id": run.root_run_id or None,
+        "create_time": run.create_time or None,
+        "start_time": run.start_time or None,
+        "end_time": run.end_time or None,
+    }
+
+
 def _event_text(record: EventRecord) -> str:
     event = record.event
     if event is None:
@@ -55,8 +73,14 @@ def list_runs(
     status: Annotated[
         list[str] | None, typer.Option(help="Only runs in this status (repeatable).")
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print a JSON array of run objects instead of a table."),
+    ] = False,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first. With `--json`, print one JSON array (same filters and limit)
+    whose objects carry `run_id`, `status`, `job_name`, `tags`, `parent_run_id`,
+    `root_run_id`, `create_time`, `start_time` and `end_time` (seconds since the epoch or null)."""
     from dagloom.instance import DagloomInstance
     from dagloom.storage import RunsFilter
 
@@ -71,6 +95,9 @@ def list_runs(
     async def main() -> None:
         async with DagloomInstance.open(home) as instance:
             runs = await instance.get_runs(RunsFilter(job_name=job, statuses=statuses), limit=limit)
+        if as_json:
+            typer.echo(orjson.dumps([run_summary(run) for run in runs]).decode())
+            return
         table = Table("run id", "job", "status", "created", "duration", "tags")
         for run in runs:
             tags = ", ".join(f"{k}={v}" for k, v in sorted(run.tags.items()))

@@ -1,0 +1,322 @@
+"""Daemon throughput: queued runs admitted and launched per second by `RunQueueLoop`, and
+sensor ticks evaluated per second by `SensorLoop`, each against a baseline of the same
+storage writes measured in the same run.
+
+Workloads:
+
+    queue       N runs of a one-op job submitted to a `QueuedRunCoordinator` that admits
+                nothing itself (`max_concurrent_runs: 0`), so they are stored QUEUED; then a
+                `RunQueueLoop` (its own `max_concurrent_runs`) ticks until every run has
+                ended. Timed from the first tick to the last run's end. One process: the
+                coordinator, launcher and code location of a node on the memory transport,
+                SQLite under a temp dir. The launcher is `warm_pool` (worker processes
+                started once) unless `--launcher` says otherwise.
+    queue_floor the same number of runs through the bare storage writes of the run
+                lifecycle, no actors: create the run QUEUED, then RUN_STARTING, RUN_START and
+                RUN_SUCCESS transitions.
+    sensors     100 sensors (RUNNING by default, each returning a skip reason and a new
+                cursor) ticked by a `SensorLoop` for R rounds, each round at a `now` one
+                minimum interval later so every sensor is due; evaluations run in the code
+                location. Rate = ticks / second.
+    sensors_floor the same number of ticks as bare storage writes: create the tick STARTED,
+                finish it SKIPPED with its cursor, store the sensor's cursor.
+
+    python -m benchmarks daemon [--runs N] [--rounds R] [--launcher L] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import structlog
+import yaml
+
+DEFS = Path(__file__).with_name("_launch_defs.py")
+RUNS = 500
+ROUNDS = 5
+SENSORS = 100
+SENSOR_INTERVAL = 30
+MAX_CONCURRENT = 50
+QUEUE_TARGET = 200.0
+"""Queued runs admitted, launched and ended per second (Dagster's reported backfill
+throughput is about 1 run/s)."""
+
+SENSOR_DEFS = """
+import dagloom as dg
+
+def _make(index):
+    @dg.sensor(
+        name=f"sensor_{index}",
+        job=one_op,
+        minimum_interval_seconds=INTERVAL,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def _sensor(context):
+        cursor = int(context.cursor or 0) + 1
+        return dg.SensorResult(skip_reason="nothing new", cursor=str(cursor))
+
+    return _sensor
+
+@dg.op
+def one() -> int:
+    return 1
+
+@dg.job
+def one_op():
+    one()
+
+defs = dg.Definitions(jobs=[one_op], sensors=[_make(i) for i in range(COUNT)])
+"""
+
+
+def _write_home(root: Path, config: dict[str, Any]) -> Path:
+    home = root / "home"
+    home.mkdir()
+    (home / "dagloom.yaml").write_text(yaml.safe_dump(config))
+    return home
+
+
+def _topology(home: Path, location: Path, launcher: str) -> dict[str, Any]:
+    node: dict[str, Any] = {
+        "coordinator": {},
+        "launcher": {"kind": launcher, "size": 2},
+        "api": {"port": None},
+        "code_locations": ["one"],
+    }
+    return {
+        "instance": {"home": str(home)},
+        "locations": {"one": {"python_file": str(location)}},
+        "nodes": {"all": node},
+    }
+
+
+async def measure_queue(runs: int, launcher: str, max_concurrent: int) -> float:
+    """Seconds for a `RunQueueLoop` to admit `runs` queued runs and see them all end."""
+    from dagloom.api import AsyncClient
+    from dagloom.daemon.queue_loop import RunQueueLoop
+    from dagloom.messages import RunStatus
+    from dagloom.storage import RunsFilter
+    from dagloom.topology import parse_topology
+    from dagloom.topology.wiring import LAUNCHER, run_node
+    from dagloom.transport import MemoryTransport
+
+    ended = [RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.CANCELED]
+    with tempfile.TemporaryDirectory(prefix="dagloom-daemon-") as tmp:
+        coordinator = {
+            "class": "QueuedRunCoordinator",
+            "config": {"max_concurrent_runs": 0, "dequeue_interval_seconds": 3600},
+        }
+        home = _write_home(Path(tmp), {"run_coordinator": coordinator})
+        topology = parse_topology(_topology(home, DEFS, launcher))
+        memory = MemoryTransport()
+        async with anyio.create_task_group() as tg:
+            node = await tg.start(functools.partial(run_node, topology, "all", memory=memory))
+            client = AsyncClient.in_process(node.api)
+            for _ in range(runs):
+                await client.launch_run("one_op", location_name="one")
+            instance = node.instance
+            queued = await instance.get_runs_count(RunsFilter(statuses=[RunStatus.QUEUED]))
+            if queued != runs:
+                raise RuntimeError(f"expected {runs} queued runs, found {queued}")
+            loop = RunQueueLoop(
+                instance, memory.ref(node.actors[LAUNCHER]), max_concurrent_runs=max_concurrent
+            )
+            start = time.perf_counter()
+            done = 0
+            while done < runs:
+                await loop.tick(time.time())
+                done = await instance.get_runs_count(RunsFilter(statuses=ended))
+                if not loop.launched and done < runs:
+                    await anyio.sleep(0.002)  # nothing admitted: runs are still executing
+            elapsed = time.perf_counter() - start
+            succeeded = await instance.get_runs_count(RunsFilter(statuses=[RunStatus.SUCCESS]))
+            tg.cancel_scope.cancel()
+    if succeeded != runs:
+        raise RuntimeError(f"only {succeeded} of {runs} runs succeeded")
+    return elapsed
+
+
+async def measure_queue_floor(runs: int) -> float:
+    """Seconds for the bare lifecycle writes of `runs` runs on SQLite."""
+    from dagloom.instance import DagloomInstance
+    from dagloom.messages import Event, EventType, Run, RunStatus
+
+    lifecycle = (EventType.RUN_STARTING, EventType.RUN_START, EventType.RUN_SUCCESS)
+    with tempfile.TemporaryDirectory(prefix="dagloom-daemon-") as tmp:
+        async with DagloomInstance.open(Path(tmp)) as instance:
+            start = time.perf_counter()
+            for _ in range(runs):
+                run = await instance.create_run(Run(job_name="one_op", status=RunStatus.QUEUED))
+                for kind in lifecycle:
+                    moved = await instance.transition_run(run.run_id, Event(event_type=kind))
+                    if not moved.applied:
+                        raise RuntimeError(f"{kind.name} refused for {run.run_id}")
+            return time.perf_counter() - start
+
+
+async def measure_sensors(rounds: int) -> float:
+    """Seconds for `rounds` sensor-loop rounds over `SENSORS` due sensors; checks every
+    tick was recorded and every cursor advanced."""
+    from dagloom.daemon.sensors import SensorLoop
+    from dagloom.messages import TickStatus
+    from dagloom.topology import parse_topology
+    from dagloom.topology.wiring import COORDINATOR, run_node
+    from dagloom.transport import MemoryTransport
+
+    with tempfile.TemporaryDirectory(prefix="dagloom-daemon-") as tmp:
+        source = Path(tmp) / "sensor_defs.py"
+        defs = textwrap.dedent(SENSOR_DEFS)
+        defs = defs.replace("INTERVAL", str(SENSOR_INTERVAL)).replace("COUNT", str(SENSORS))
+        source.write_text(defs)
+        home = _write_home(Path(tmp), {})
+        topology = parse_topology(_topology(home, source, "in_process"))
+        memory = MemoryTransport()
+        async with anyio.create_task_group() as tg:
+            node = await tg.start(functools.partial(run_node, topology, "all", memory=memory))
+            loop = SensorLoop(
+                node.instance,
+                {"one": memory.ref(node.actors["one"])},
+                memory.ref(node.actors[COORDINATOR]),
+                owner="benchmark",
+            )
+            now = time.time()
+            await loop.tick(now)  # warm-up: loads the snapshot, stores the states
+            start = time.perf_counter()
+            for _ in range(rounds):
+                now += SENSOR_INTERVAL
+                await loop.tick(now)
+            elapsed = time.perf_counter() - start
+            storage = node.instance.schedule_storage
+            states = await storage.get_instigator_states()
+            skipped = 0
+            for state in states:
+                ticks = await storage.get_ticks(state.origin_id, limit=rounds + 1)
+                skipped += sum(t.status == TickStatus.SKIPPED for t in ticks)
+            tg.cancel_scope.cancel()
+    if skipped != SENSORS * (rounds + 1):
+        raise RuntimeError(f"expected {SENSORS * (rounds + 1)} skipped ticks, found {skipped}")
+    return elapsed
+
+
+async def measure_sensors_floor(rounds: int) -> float:
+    """Seconds for the bare tick and cursor writes of `rounds` rounds of `SENSORS` ticks."""
+    from dagloom.daemon._submit import finished
+    from dagloom.instance import DagloomInstance
+    from dagloom.messages import (
+        InstigatorState,
+        InstigatorStatus,
+        InstigatorType,
+        Tick,
+        TickStatus,
+    )
+
+    with tempfile.TemporaryDirectory(prefix="dagloom-daemon-") as tmp:
+        async with DagloomInstance.open(Path(tmp)) as instance:
+            storage = instance.schedule_storage
+            origins = [f"sensor:one:sensor_{i}" for i in range(SENSORS)]
+            for index, origin in enumerate(origins):
+                await storage.set_instigator_state(
+                    InstigatorState(
+                        origin_id=origin,
+                        name=f"sensor_{index}",
+                        instigator_type=InstigatorType.SENSOR,
+                        status=InstigatorStatus.RUNNING,
+                    )
+                )
+            now = time.time()
+            start = time.perf_counter()
+            for round_ in range(rounds):
+                now += SENSOR_INTERVAL
+                for index, origin in enumerate(origins):
+                    tick = await storage.create_tick(
+                        Tick(
+                            origin_id=origin,
+                            instigator_name=f"sensor_{index}",
+                            instigator_type=InstigatorType.SENSOR,
+                            status=TickStatus.STARTED,
+                            timestamp=now,
+                            cursor=str(round_),
+                        )
+                    )
+                    ended = finished(
+                        tick, now=now, run_ids=[], run_keys=[], skip_reason="nothing new"
+                    )
+                    ended.cursor = str(round_ + 1)
+                    await storage.update_tick(ended)
+                    await storage.set_sensor_cursor(origin, str(round_ + 1))
+            return time.perf_counter() - start
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks daemon", description=__doc__)
+    parser.add_argument("--runs", type=int, default=RUNS, help="queued runs to admit")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="sensor-loop rounds")
+    parser.add_argument(
+        "--launcher",
+        default="warm_pool",
+        choices=("warm_pool", "in_process"),
+        help="the run launcher the queued runs go to",
+    )
+    parser.add_argument(
+        "--max-concurrent", type=int, default=MAX_CONCURRENT, help="the queue loop's limit"
+    )
+    parser.add_argument("--json", type=Path, help="also write the records here")
+    ns = parser.parse_args(argv)
+    # Per-tick debug lines would be part of what is timed: keep warnings and errors only.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+    queue = anyio.run(measure_queue, ns.runs, ns.launcher, ns.max_concurrent)
+    queue_floor = anyio.run(measure_queue_floor, ns.runs)
+    sensors = anyio.run(measure_sensors, ns.rounds)
+    sensors_floor = anyio.run(measure_sensors_floor, ns.rounds)
+    ticks = SENSORS * ns.rounds
+    records = [
+        {
+            "workload": f"queue/{ns.launcher}",
+            "items": ns.runs,
+            "seconds": queue,
+            "per_second": ns.runs / queue,
+            "floor_per_second": ns.runs / queue_floor,
+            "target_per_second": QUEUE_TARGET,
+        },
+        {
+            "workload": "sensors",
+            "items": ticks,
+            "seconds": sensors,
+            "per_second": ticks / sensors,
+            "floor_per_second": ticks / sensors_floor,
+            "target_per_second": None,
+        },
+    ]
+    print(f"{'workload':<20} {'items':>6} {'per s':>10} {'floor per s':>12} {'ratio':>7}  target")
+    for r in records:
+        ratio = r["floor_per_second"] / r["per_second"]
+        target = r["target_per_second"]
+        verdict = (
+            "-"
+            if target is None
+            else f">= {target:.0f}/s {'PASS' if r['per_second'] >= target else 'FAIL'}"
+        )
+        print(
+            f"{r['workload']:<20} {r['items']:>6} {r['per_second']:>10.1f} "
+            f"{r['floor_per_second']:>12.1f} {ratio:>6.1f}x  {verdict}"
+        )
+    print("ratio = floor rate / dagloom rate (how many times slower than the bare writes)")
+    if ns.json is not None:
+        ns.json.write_text(json.dumps(records, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
