@@ -342,15 +342,28 @@ async def admit_queued_runs(
     ):
         return []
     try:
+        # Only the tag limits look at the in-progress runs' tags; without them a count
+        # serves, and when that count fills every slot the queue need not be read at all.
+        in_progress_filter = RunsFilter(statuses=list(IN_PROGRESS))
+        in_progress_tags: list[Mapping[str, str]]
+        if tag_limits:
+            in_progress_tags = [r.tags for r in await instance.get_runs(in_progress_filter)]
+        else:
+            in_progress_tags = [{}] * await instance.get_runs_count(in_progress_filter)
+        if (
+            max_concurrent_runs is not None
+            and max_concurrent_runs >= 0
+            and len(in_progress_tags) >= max_concurrent_runs
+        ):
+            return []
         queued = list(reversed(await instance.get_runs(RunsFilter(statuses=[RunStatus.QUEUED]))))
         if not queued:
             return []
         # Oldest first; storage lists newest first, and the sort is stable for equal times.
         queued.sort(key=lambda r: r.create_time)
-        in_progress = await instance.get_runs(RunsFilter(statuses=list(IN_PROGRESS)))
         chosen = runs_to_admit(
             [QueuedRun(r.run_id, r.tags) for r in queued],
-            [r.tags for r in in_progress],
+            in_progress_tags,
             max_concurrent_runs=max_concurrent_runs,
             tag_limits=tag_limits,
         )
