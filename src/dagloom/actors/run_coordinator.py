@@ -241,6 +241,21 @@ Distinct from any lease a daemon holds to run its `run_queue` loop: it is held f
 admission round only."""
 
 
+LAUNCH_CONCURRENCY = 16
+"""How many admitted runs one admission round hands to the launcher at once."""
+
+
+def _starting_event(run: Run, clock: Clock) -> Event:
+    return Event(
+        run_id=run.run_id,
+        event_type=EventType.RUN_STARTING,
+        timestamp=clock(),
+        job_name=run.job_name,
+        message="Launching run.",
+        level=LogLevel.INFO,
+    )
+
+
 async def launch_stored_run(
     instance: DagloomInstance,
     launcher: ActorRef[Any, Any],
@@ -262,15 +277,7 @@ async def launch_stored_run(
     """
     log = structlog.get_logger("dagloom.actors")
     if starting is None:
-        event = Event(
-            run_id=run.run_id,
-            event_type=EventType.RUN_STARTING,
-            timestamp=clock(),
-            job_name=run.job_name,
-            message="Launching run.",
-            level=LogLevel.INFO,
-        )
-        starting = await instance.transition_run(run.run_id, event)
+        starting = await instance.transition_run(run.run_id, _starting_event(run, clock))
     if not starting.applied:  # canceled meanwhile
         return False
     try:
@@ -333,7 +340,9 @@ async def admit_queued_runs(
     count the same free slots, and `max_concurrent_runs` and the tag limits hold across
     daemons and coordinators; each run's QUEUED -> STARTING move is a compare-and-set
     besides, so no run is launched twice. A holder that dies leaves the lease to expire
-    after `lease_seconds`.
+    after `lease_seconds`. The chosen runs move to STARTING in admission order, then are
+    handed to the launcher concurrently (at most `LAUNCH_CONCURRENCY` at once); the call
+    returns once every launch has answered or timed out.
     """
     storage = instance.schedule_storage
     if (
@@ -342,26 +351,60 @@ async def admit_queued_runs(
     ):
         return []
     try:
+        # Only the tag limits look at the in-progress runs' tags; without them a count
+        # serves, and when that count fills every slot the queue need not be read at all.
+        in_progress_filter = RunsFilter(statuses=list(IN_PROGRESS))
+        in_progress_tags: list[Mapping[str, str]]
+        if tag_limits:
+            in_progress_tags = [r.tags for r in await instance.get_runs(in_progress_filter)]
+        else:
+            in_progress_tags = [{}] * await instance.get_runs_count(in_progress_filter)
+        if (
+            max_concurrent_runs is not None
+            and max_concurrent_runs >= 0
+            and len(in_progress_tags) >= max_concurrent_runs
+        ):
+            return []
         queued = list(reversed(await instance.get_runs(RunsFilter(statuses=[RunStatus.QUEUED]))))
         if not queued:
             return []
         # Oldest first; storage lists newest first, and the sort is stable for equal times.
         queued.sort(key=lambda r: r.create_time)
-        in_progress = await instance.get_runs(RunsFilter(statuses=list(IN_PROGRESS)))
         chosen = runs_to_admit(
             [QueuedRun(r.run_id, r.tags) for r in queued],
-            [r.tags for r in in_progress],
+            in_progress_tags,
             max_concurrent_runs=max_concurrent_runs,
             tag_limits=tag_limits,
         )
         by_id = {r.run_id: r for r in queued}
-        launched = []
+        # Runs move to STARTING one by one in admission order; the launcher is then asked
+        # for them concurrently (at most LAUNCH_CONCURRENCY at once), so one round waits
+        # about as long as its slowest launch rather than the sum of them.
+        starting: list[tuple[Run, RunTransition]] = []
         for run_id in chosen:
-            if await launch_stored_run(
-                instance, launcher, by_id[run_id], timeout=launch_timeout, clock=clock, name=name
-            ):
-                launched.append(run_id)
-        return launched
+            run = by_id[run_id]
+            transition = await instance.transition_run(run_id, _starting_event(run, clock))
+            if transition.applied:
+                starting.append((run, transition))
+        taken: dict[str, bool] = {}
+        limiter = anyio.CapacityLimiter(LAUNCH_CONCURRENCY)
+
+        async def launch(run: Run, transition: RunTransition) -> None:
+            async with limiter:
+                taken[run.run_id] = await launch_stored_run(
+                    instance,
+                    launcher,
+                    run,
+                    timeout=launch_timeout,
+                    clock=clock,
+                    name=name,
+                    starting=transition,
+                )
+
+        async with anyio.create_task_group() as tg:
+            for run, transition in starting:
+                tg.start_soon(launch, run, transition)
+        return [run.run_id for run, _ in starting if taken.get(run.run_id)]
     finally:
         with anyio.CancelScope(shield=True):
             await storage.release_lease(ADMISSION_LEASE, owner)
