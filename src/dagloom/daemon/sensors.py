@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import anyio
-import structlog
 
 from dagloom.daemon._instigators import is_running, sensor_state, sync_state
 from dagloom.daemon._sensor_ticks import (
@@ -19,10 +18,9 @@ from dagloom.daemon._sensor_ticks import (
     sensor_submissions,
 )
 from dagloom.daemon._submit import (
+    LeasedInstigatorLoop,
     Location,
     finished,
-    hold_lease,
-    loaded_locations,
     named_error,
     submission,
     submit_all,
@@ -49,7 +47,7 @@ DEFAULT_SENSOR_WORKERS = 4
 """Sensors evaluated at once when `sensors.num_workers` is not set."""
 
 
-class SensorLoop:
+class SensorLoop(LeasedInstigatorLoop):
     """Every `interval` seconds, ticks each running sensor whose `minimum_interval_seconds`
     has passed since its last tick (a `DaemonLoop`).
 
@@ -69,6 +67,7 @@ class SensorLoop:
     """
 
     name = "sensors"
+    lease = SENSOR_LEASE
 
     def __init__(
         self,
@@ -81,27 +80,24 @@ class SensorLoop:
         lease_seconds: float | None = None,
         ask_timeout: float | None = None,
     ) -> None:
-        self.interval = interval
-        self._instance = instance
-        self._locations = dict(locations)
-        self._coordinator = coordinator
-        self._owner = owner
-        self._lease_seconds = (
-            lease_seconds if lease_seconds is not None else max(60.0, 3 * interval)
-        )
         config = instance.config.sensors
-        self._timeout = ask_timeout or config.evaluation_timeout_seconds
+        super().__init__(
+            instance,
+            locations,
+            coordinator,
+            owner=owner,
+            interval=interval,
+            lease_seconds=lease_seconds,
+            ask_timeout=ask_timeout or config.evaluation_timeout_seconds,
+        )
         self._workers = config.num_workers or DEFAULT_SENSOR_WORKERS
-        self._log = structlog.get_logger("dagloom.daemon").bind(loop=self.name)
 
     async def tick(self, now: float) -> None:
         """One round at `now`; raises the first problem met after trying every sensor."""
-        storage = self._instance.schedule_storage
-        if not await hold_lease(
-            storage, SENSOR_LEASE, self._owner, now=now, duration=self._lease_seconds
-        ):
+        leased = await self._leased_locations(now)
+        if leased is None:
             return
-        locations, problems = await loaded_locations(self._locations, ask_timeout=self._timeout)
+        locations, problems = leased
         limiter = anyio.CapacityLimiter(self._workers)
 
         async def one(location: Location, sensor: SensorSnapshot) -> None:
