@@ -20,10 +20,13 @@ from dagloom.errors import ConfigError, DefinitionError
 from dagloom.execution.events import error_info
 from dagloom.messages import ErrorInfo, Tick, TickStatus
 from dagloom.messages.rpc import (
+    EvaluateScheduleRequest,
+    EvaluateSensorRequest,
     GetSnapshotRequest,
     LocationSnapshot,
     RunRequestMessage,
     SubmitRunRequest,
+    TickResult,
 )
 from dagloom.storage.base import ScheduleStorage
 from dagloom.transport import ActorRef
@@ -114,6 +117,18 @@ class LeasedInstigatorLoop:
         ):
             return None
         return await loaded_locations(self._locations, ask_timeout=self._timeout)
+
+    async def _evaluated(
+        self, location: Location, request: EvaluateScheduleRequest | EvaluateSensorRequest
+    ) -> TickResult:
+        """The code location's answer to `request`; an evaluation that does not answer
+        within the ask timeout becomes a result with the `timed_out` error."""
+        try:
+            result = await location.ref.ask(request, timeout=self._timeout)
+        except TimeoutError:
+            return TickResult(error=timed_out(self._timeout))
+        assert isinstance(result, TickResult)
+        return result
 
 
 def submission(

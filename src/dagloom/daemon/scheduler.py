@@ -22,11 +22,10 @@ from dagloom.daemon._submit import (
     named_error,
     submission,
     submit_all,
-    timed_out,
 )
 from dagloom.instance import DagloomInstance
 from dagloom.messages import InstigatorType, Tick, TickStatus
-from dagloom.messages.rpc import EvaluateScheduleRequest, ScheduleSnapshot, TickResult
+from dagloom.messages.rpc import EvaluateScheduleRequest, ScheduleSnapshot
 from dagloom.transport import ActorRef
 
 SCHEDULER_LEASE = "daemon/scheduler"
@@ -163,16 +162,12 @@ class SchedulerLoop(LeasedInstigatorLoop):
             scheduled=when.isoformat(),
             redone=bool(resumed),
         )
-        try:
-            result = await location.ref.ask(
-                EvaluateScheduleRequest(
-                    schedule_name=schedule.name, scheduled_execution_time=when.timestamp()
-                ),
-                timeout=self._timeout,
-            )
-        except TimeoutError:
-            result = TickResult(error=timed_out(self._timeout))
-        assert isinstance(result, TickResult)
+        result = await self._evaluated(
+            location,
+            EvaluateScheduleRequest(
+                schedule_name=schedule.name, scheduled_execution_time=when.timestamp()
+            ),
+        )
         if result.error is not None:
             error = named_error(result.error, "schedule", schedule.name)
             await storage.update_tick(finished(tick, now=now, run_ids=[], run_keys=[], error=error))

@@ -24,7 +24,6 @@ from dagloom.daemon._submit import (
     named_error,
     submission,
     submit_all,
-    timed_out,
 )
 from dagloom.daemon._tags import derived_run_id
 from dagloom.definitions.run_request import RunRequest
@@ -35,7 +34,6 @@ from dagloom.messages.rpc import (
     RunRequestMessage,
     SensorSnapshot,
     SubmitRunRequest,
-    TickResult,
 )
 from dagloom.storage.base import RunsFilter
 from dagloom.transport import ActorRef
@@ -158,18 +156,14 @@ class SensorLoop(LeasedInstigatorLoop):
     ) -> None:
         storage = self._instance.schedule_storage
         completed = last.end_time if last is not None and last is not tick else 0.0
-        try:
-            result = await location.ref.ask(
-                EvaluateSensorRequest(
-                    sensor_name=sensor.name,
-                    cursor=state.cursor,
-                    last_tick_completion_time=completed,
-                ),
-                timeout=self._timeout,
-            )
-        except TimeoutError:
-            result = TickResult(error=timed_out(self._timeout))
-        assert isinstance(result, TickResult)
+        result = await self._evaluated(
+            location,
+            EvaluateSensorRequest(
+                sensor_name=sensor.name,
+                cursor=state.cursor,
+                last_tick_completion_time=completed,
+            ),
+        )
         if result.error is not None:
             failure = named_error(result.error, "sensor", sensor.name)
             ended = finished(tick, now=now, run_ids=[], run_keys=[], error=failure)
