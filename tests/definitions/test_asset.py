@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,12 +16,14 @@ from dagloom import (
     AssetKey,
     AssetOut,
     Config,
+    DagsterInvalidDefinitionError,
     DefinitionError,
     FilesystemIOManager,
     MaterializeResult,
     MetadataValue,
     Output,
     asset,
+    graph_asset,
     materialize,
     materialize_to_memory,
     multi_asset,
@@ -515,3 +518,13 @@ def test_asset_config_schema_is_read_from_context_op_config() -> None:
     )
     assert result.asset_value("configured") == 3
     assert configured(build_asset_context(asset_config={"n": 5})) == 5
+
+
+@pytest.mark.parametrize("decorate", [asset, graph_asset], ids=["asset", "graph_asset"])
+def test_key_with_name_or_key_prefix_is_rejected(decorate: Any) -> None:
+    def fn() -> None: ...
+
+    with pytest.raises(DagsterInvalidDefinitionError, match="'fn': give key, or name/key_prefix"):
+        decorate(key="k", key_prefix="p")(fn)
+    with pytest.raises(DagsterInvalidDefinitionError, match="not both"):
+        decorate(key="k", name="n")(fn)

@@ -57,6 +57,18 @@ WorkingDirOpt = Annotated[
     Path | None,
     typer.Option("--working-directory", "-d", help="Where -m modules are found (default: here)."),
 ]
+PythonFilesOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--python-file", "-f", help="A Python file of definitions (repeatable)."),
+]
+ModuleNamesOpt = Annotated[
+    list[str] | None,
+    typer.Option("--module-name", "-m", help="A module of definitions (repeatable)."),
+]
+WorkspaceFileOpt = Annotated[
+    Path | None,
+    typer.Option("--workspace", "-w", help="A workspace.yaml naming the code locations."),
+]
 ConfigFilesOpt = Annotated[
     list[Path] | None,
     typer.Option("--config", "-c", help="A run config YAML file; later files override."),

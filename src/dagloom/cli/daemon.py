@@ -10,7 +10,13 @@ import typer
 from rich.table import Table
 
 from dagloom.cli._app import app
-from dagloom.cli._common import consoles, fail
+from dagloom.cli._common import (
+    ModuleNamesOpt,
+    PythonFilesOpt,
+    WorkspaceFileOpt,
+    consoles,
+    fail,
+)
 from dagloom.cli._instance_option import (
     ConfigOption,
     HomeOption,
@@ -19,7 +25,6 @@ from dagloom.cli._instance_option import (
     run_command,
 )
 from dagloom.errors import ConfigError
-from dagloom.execution.origin import CodeOrigin
 
 daemon_app = typer.Typer(
     help="Run the daemon (schedules and sensors) and check on it.", no_args_is_help=True
@@ -32,18 +37,9 @@ STALE_INTERVALS = 3
 
 @daemon_app.command("run")
 def run(
-    python_file: Annotated[
-        list[Path] | None,
-        typer.Option("--python-file", "-f", help="A Python file of definitions (repeatable)."),
-    ] = None,
-    module_name: Annotated[
-        list[str] | None,
-        typer.Option("--module-name", "-m", help="A module of definitions (repeatable)."),
-    ] = None,
-    workspace_file: Annotated[
-        Path | None,
-        typer.Option("--workspace", "-w", help="A workspace.yaml naming the code locations."),
-    ] = None,
+    python_file: PythonFilesOpt = None,
+    module_name: ModuleNamesOpt = None,
+    workspace_file: WorkspaceFileOpt = None,
     topology_file: Annotated[
         Path | None, typer.Option("--topology", "-t", help="A topology file, with --node.")
     ] = None,
@@ -59,7 +55,7 @@ def run(
     --topology and --node: that node, which must host `daemon: {}`. Several daemons may
     run against one instance; they take turns through storage leases.
     """
-    from dagloom.cli.topology import _run, _workspace_locations
+    from dagloom.cli.topology import _dev_locations, _run
     from dagloom.topology import dev_topology, load_topology
 
     _, err = consoles()
@@ -76,19 +72,7 @@ def run(
             fail(err, str(exc))
         _run(topology, node)
         return
-    locations: dict[str, CodeOrigin] = {}
-    for path in python_file or []:
-        if not path.exists():
-            fail(err, f"no such file: {path}")
-        locations[path.stem] = CodeOrigin(python_file=str(path.resolve()))
-    for module in module_name or []:
-        locations[module] = CodeOrigin(module_name=module, working_directory=str(Path.cwd()))
-    if workspace_file is not None:
-        locations.update(_workspace_locations(workspace_file, err))
-    if not locations:
-        fail(
-            err, "give the code: -f defs.py, -m package.module or -w workspace.yaml (or --topology)"
-        )
+    locations = _dev_locations(python_file, module_name, workspace_file, err)
     topology = dev_topology(locations, api_port=None, launcher=None, reload_on_change=False)
     _run(topology, "dev")
 

@@ -11,7 +11,7 @@ import itertools
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -27,6 +27,9 @@ from dagloom.cli._instance_option import (
     run_command,
 )
 from dagloom.messages import InstigatorState, InstigatorStatus, InstigatorType, Tick
+
+if TYPE_CHECKING:
+    from dagloom.storage.base import ScheduleStorage
 
 schedule_app = typer.Typer(help="List, start, stop and inspect schedules.", no_args_is_help=True)
 sensor_app = typer.Typer(help="List, start, stop and inspect sensors.", no_args_is_help=True)
@@ -69,6 +72,16 @@ async def _states(
     return out
 
 
+async def _stored_state(
+    storage: ScheduleStorage, kind: InstigatorType, name: str, location: str | None
+) -> InstigatorState:
+    """The stored state of the schedule or sensor `name` (`find_state`: raises
+    `DefinitionError` when none or several match)."""
+    from dagloom.daemon._instigators import find_state
+
+    return find_state(await storage.get_instigator_states(kind), kind, name, location)
+
+
 def _toggle(
     kind: InstigatorType,
     name: str,
@@ -77,12 +90,12 @@ def _toggle(
     home: Path | None,
     config: Path | None,
 ) -> None:
-    from dagloom.daemon._instigators import find_state, toggled
+    from dagloom.daemon._instigators import toggled
 
     async def main() -> None:
         async with open_instance(home, config) as instance:
             storage = instance.schedule_storage
-            state = find_state(await storage.get_instigator_states(kind), kind, name, location)
+            state = await _stored_state(storage, kind, name, location)
             await storage.set_instigator_state(toggled(state, running=running, now=time.time()))
         word = "schedule" if kind == InstigatorType.SCHEDULE else "sensor"
         console.print(
@@ -100,12 +113,10 @@ def _ticks(
     home: Path | None,
     config: Path | None,
 ) -> None:
-    from dagloom.daemon._instigators import find_state
-
     async def main() -> None:
         async with open_instance(home, config) as instance:
             storage = instance.schedule_storage
-            state = find_state(await storage.get_instigator_states(kind), kind, name, location)
+            state = await _stored_state(storage, kind, name, location)
             ticks = await storage.get_ticks(state.origin_id, limit=limit)
         table = Table("tick", "time", "status", "runs", "run keys", "cursor", "skip reason / error")
         for tick in ticks:
@@ -175,13 +186,12 @@ def schedule_preview(
     config: ConfigOption = None,
 ) -> None:
     """Print the schedule's next tick times, in its timezone."""
-    from dagloom.daemon._instigators import find_state
     from dagloom.definitions._cron import iter_cron_ticks, load_timezone
 
     async def main() -> None:
         async with open_instance(home, config) as instance:
-            states = await instance.schedule_storage.get_instigator_states(InstigatorType.SCHEDULE)
-        state = find_state(states, InstigatorType.SCHEDULE, name, location)
+            storage = instance.schedule_storage
+            state = await _stored_state(storage, InstigatorType.SCHEDULE, name, location)
         tz = load_timezone(state.execution_timezone or None)
         upcoming = iter_cron_ticks(list(state.cron_schedules), tz, datetime.now(UTC))
         for tick in itertools.islice(upcoming, ticks):
@@ -265,13 +275,11 @@ def sensor_cursor(
     config: ConfigOption = None,
 ) -> None:
     """Print a sensor's stored cursor, or store a new one with --set."""
-    from dagloom.daemon._instigators import find_state
 
     async def main() -> None:
         async with open_instance(home, config) as instance:
             storage = instance.schedule_storage
-            states = await storage.get_instigator_states(InstigatorType.SENSOR)
-            state = find_state(states, InstigatorType.SENSOR, name, location)
+            state = await _stored_state(storage, InstigatorType.SENSOR, name, location)
             if set_value is not None:
                 await storage.set_sensor_cursor(state.origin_id, set_value)
         if set_value is None:

@@ -24,8 +24,11 @@ from dagloom.cli._common import (
     EXIT_USAGE,
     ConfigFilesOpt,
     ConfigJsonOpt,
+    ModuleNamesOpt,
+    PythonFilesOpt,
     RunConfigSources,
     TagsOpt,
+    WorkspaceFileOpt,
     consoles,
     fail,
     run_options_or_exit,
@@ -116,18 +119,9 @@ def serve(
 
 @app.command("dev")
 def dev(
-    python_file: Annotated[
-        list[Path] | None,
-        typer.Option("--python-file", "-f", help="A Python file of definitions (repeatable)."),
-    ] = None,
-    module_name: Annotated[
-        list[str] | None,
-        typer.Option("--module-name", "-m", help="A module of definitions (repeatable)."),
-    ] = None,
-    workspace_file: Annotated[
-        Path | None,
-        typer.Option("--workspace", "-w", help="A workspace.yaml naming the code locations."),
-    ] = None,
+    python_file: PythonFilesOpt = None,
+    module_name: ModuleNamesOpt = None,
+    workspace_file: WorkspaceFileOpt = None,
     topology_file: Annotated[
         Path | None,
         typer.Option(
@@ -167,6 +161,21 @@ def dev(
             fail(err, f"{topology_file}: `dagloom dev` runs a one-node topology; use `serve`")
         _run(topology, next(iter(topology.nodes)))
         return
+    locations = _dev_locations(python_file, module_name, workspace_file, err)
+    topology = dev_topology(
+        locations, host=host, grpc_port=grpc_port, api_port=api_port, reload_on_change=reload
+    )
+    _run(topology, "dev")
+
+
+def _dev_locations(
+    python_file: list[Path] | None,
+    module_name: list[str] | None,
+    workspace_file: Path | None,
+    err: Console,
+) -> dict[str, CodeOrigin]:
+    """The code locations given with -f, -m and -w, each named for its file, module or
+    workspace entry; exits 2 when a file is missing or none is given."""
     locations: dict[str, CodeOrigin] = {}
     for path in python_file or []:
         if not path.exists():
@@ -182,10 +191,7 @@ def dev(
             "give the code: -f defs.py, -m package.module or -w workspace.yaml (or --topology)",
             EXIT_USAGE,
         )
-    topology = dev_topology(
-        locations, host=host, grpc_port=grpc_port, api_port=api_port, reload_on_change=reload
-    )
-    _run(topology, "dev")
+    return locations
 
 
 def _workspace_locations(path: Path, err: Console) -> dict[str, CodeOrigin]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -20,13 +20,19 @@ from dagloom.errors import ConfigError, DefinitionError
 from dagloom.execution.events import error_info
 from dagloom.messages import ErrorInfo, Tick, TickStatus
 from dagloom.messages.rpc import (
+    EvaluateScheduleRequest,
+    EvaluateSensorRequest,
     GetSnapshotRequest,
     LocationSnapshot,
     RunRequestMessage,
     SubmitRunRequest,
+    TickResult,
 )
 from dagloom.storage.base import ScheduleStorage
 from dagloom.transport import ActorRef
+
+if TYPE_CHECKING:
+    from dagloom.instance import DagloomInstance
 
 _log = structlog.get_logger("dagloom.daemon")
 
@@ -67,6 +73,62 @@ async def hold_lease(
     """Take or renew the loop's lease; False when another daemon holds it (this round is
     then theirs). A daemon that stops renewing loses it `duration` seconds later."""
     return await storage.acquire_lease(name, owner, duration=duration, now=now) is not None
+
+
+class LeasedInstigatorLoop:
+    """What the scheduler and sensor loops hold alike: the instance, the code locations, the
+    coordinator runs are submitted to, this daemon's id as lease owner, and the lease.
+
+    A subclass names its `lease` and calls `_leased_locations(now)` at the start of a round.
+    `lease_seconds` defaults to three intervals, at least 60 s.
+    """
+
+    name: str
+    lease: str
+
+    def __init__(
+        self,
+        instance: DagloomInstance,
+        locations: Mapping[str, ActorRef[Any, Any]],
+        coordinator: ActorRef[Any, Any],
+        *,
+        owner: str,
+        interval: float,
+        lease_seconds: float | None,
+        ask_timeout: float,
+    ) -> None:
+        self.interval = interval
+        self._instance = instance
+        self._locations = dict(locations)
+        self._coordinator = coordinator
+        self._owner = owner
+        self._lease_seconds = (
+            lease_seconds if lease_seconds is not None else max(60.0, 3 * interval)
+        )
+        self._timeout = ask_timeout
+        self._log = structlog.get_logger("dagloom.daemon").bind(loop=self.name)
+
+    async def _leased_locations(self, now: float) -> tuple[list[Location], list[Exception]] | None:
+        """None when another daemon holds the lease (the round is theirs); otherwise the
+        locations that answered and what the others raised (`loaded_locations`)."""
+        storage = self._instance.schedule_storage
+        if not await hold_lease(
+            storage, self.lease, self._owner, now=now, duration=self._lease_seconds
+        ):
+            return None
+        return await loaded_locations(self._locations, ask_timeout=self._timeout)
+
+    async def _evaluated(
+        self, location: Location, request: EvaluateScheduleRequest | EvaluateSensorRequest
+    ) -> TickResult:
+        """The code location's answer to `request`; an evaluation that does not answer
+        within the ask timeout becomes a result with the `timed_out` error."""
+        try:
+            result = await location.ref.ask(request, timeout=self._timeout)
+        except TimeoutError:
+            return TickResult(error=timed_out(self._timeout))
+        assert isinstance(result, TickResult)
+        return result
 
 
 def submission(

@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import structlog
-
 from dagloom.daemon._instigators import is_running, schedule_state, started_at, sync_state
 from dagloom.daemon._schedule_ticks import (
     CatchUpPolicy,
@@ -18,25 +16,23 @@ from dagloom.daemon._schedule_ticks import (
     schedule_ticks_due,
 )
 from dagloom.daemon._submit import (
+    LeasedInstigatorLoop,
     Location,
     finished,
-    hold_lease,
-    loaded_locations,
     named_error,
     submission,
     submit_all,
-    timed_out,
 )
 from dagloom.instance import DagloomInstance
 from dagloom.messages import InstigatorType, Tick, TickStatus
-from dagloom.messages.rpc import EvaluateScheduleRequest, ScheduleSnapshot, TickResult
+from dagloom.messages.rpc import EvaluateScheduleRequest, ScheduleSnapshot
 from dagloom.transport import ActorRef
 
 SCHEDULER_LEASE = "daemon/scheduler"
 """The storage lease the scheduler loop of one daemon at a time holds."""
 
 
-class SchedulerLoop:
+class SchedulerLoop(LeasedInstigatorLoop):
     """Every `interval` seconds, fires the due ticks of every running schedule of every
     code location (a `DaemonLoop`).
 
@@ -56,6 +52,7 @@ class SchedulerLoop:
     """
 
     name = "scheduler"
+    lease = SCHEDULER_LEASE
 
     def __init__(
         self,
@@ -68,31 +65,28 @@ class SchedulerLoop:
         lease_seconds: float | None = None,
         ask_timeout: float | None = None,
     ) -> None:
-        self.interval = interval
-        self._instance = instance
-        self._locations = dict(locations)
-        self._coordinator = coordinator
-        self._owner = owner
-        self._lease_seconds = (
-            lease_seconds if lease_seconds is not None else max(60.0, 3 * interval)
-        )
         config = instance.config
+        # A schedule's evaluation is bounded in its code location; this only bounds the wait.
+        super().__init__(
+            instance,
+            locations,
+            coordinator,
+            owner=owner,
+            interval=interval,
+            lease_seconds=lease_seconds,
+            ask_timeout=ask_timeout or config.sensors.evaluation_timeout_seconds + 30.0,
+        )
         self._catch_up = CatchUpPolicy.from_config(config)
         self._max_tick_retries = (
             config.scheduler.config.max_tick_retries if config.scheduler is not None else 0
         )
-        # A schedule's evaluation is bounded in its code location; this only bounds the wait.
-        self._timeout = ask_timeout or config.sensors.evaluation_timeout_seconds + 30.0
-        self._log = structlog.get_logger("dagloom.daemon").bind(loop=self.name)
 
     async def tick(self, now: float) -> None:
         """One round at `now`; raises the first problem met after trying every schedule."""
-        storage = self._instance.schedule_storage
-        if not await hold_lease(
-            storage, SCHEDULER_LEASE, self._owner, now=now, duration=self._lease_seconds
-        ):
+        leased = await self._leased_locations(now)
+        if leased is None:
             return
-        locations, problems = await loaded_locations(self._locations, ask_timeout=self._timeout)
+        locations, problems = leased
         for location in locations:
             for schedule in location.snapshot.schedules:
                 try:
@@ -168,16 +162,12 @@ class SchedulerLoop:
             scheduled=when.isoformat(),
             redone=bool(resumed),
         )
-        try:
-            result = await location.ref.ask(
-                EvaluateScheduleRequest(
-                    schedule_name=schedule.name, scheduled_execution_time=when.timestamp()
-                ),
-                timeout=self._timeout,
-            )
-        except TimeoutError:
-            result = TickResult(error=timed_out(self._timeout))
-        assert isinstance(result, TickResult)
+        result = await self._evaluated(
+            location,
+            EvaluateScheduleRequest(
+                schedule_name=schedule.name, scheduled_execution_time=when.timestamp()
+            ),
+        )
         if result.error is not None:
             error = named_error(result.error, "schedule", schedule.name)
             await storage.update_tick(finished(tick, now=now, run_ids=[], run_keys=[], error=error))

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-import structlog
 
 from dagloom.daemon._event_sensors import monitored_status, select_materialization, select_runs
 from dagloom.daemon._instigators import is_running, sensor_state, sync_state
@@ -21,14 +20,12 @@ from dagloom.daemon._sensor_ticks import (
     sensor_submissions,
 )
 from dagloom.daemon._submit import (
+    LeasedInstigatorLoop,
     Location,
     finished,
-    hold_lease,
-    loaded_locations,
     named_error,
     submission,
     submit_all,
-    timed_out,
 )
 from dagloom.daemon._tags import derived_run_id
 from dagloom.definitions.run_request import RunRequest
@@ -49,7 +46,6 @@ from dagloom.messages.rpc import (
     RunRequestMessage,
     SensorSnapshot,
     SubmitRunRequest,
-    TickResult,
 )
 from dagloom.storage.base import RunsFilter
 from dagloom.transport import ActorRef
@@ -61,7 +57,7 @@ DEFAULT_SENSOR_WORKERS = 4
 """Sensors evaluated at once when `sensors.num_workers` is not set."""
 
 
-class SensorLoop:
+class SensorLoop(LeasedInstigatorLoop):
     """Every `interval` seconds, ticks each running sensor whose `minimum_interval_seconds`
     has passed since its last tick (a `DaemonLoop`).
 
@@ -81,6 +77,7 @@ class SensorLoop:
     """
 
     name = "sensors"
+    lease = SENSOR_LEASE
 
     def __init__(
         self,
@@ -93,27 +90,24 @@ class SensorLoop:
         lease_seconds: float | None = None,
         ask_timeout: float | None = None,
     ) -> None:
-        self.interval = interval
-        self._instance = instance
-        self._locations = dict(locations)
-        self._coordinator = coordinator
-        self._owner = owner
-        self._lease_seconds = (
-            lease_seconds if lease_seconds is not None else max(60.0, 3 * interval)
-        )
         config = instance.config.sensors
-        self._timeout = ask_timeout or config.evaluation_timeout_seconds
+        super().__init__(
+            instance,
+            locations,
+            coordinator,
+            owner=owner,
+            interval=interval,
+            lease_seconds=lease_seconds,
+            ask_timeout=ask_timeout or config.evaluation_timeout_seconds,
+        )
         self._workers = config.num_workers or DEFAULT_SENSOR_WORKERS
-        self._log = structlog.get_logger("dagloom.daemon").bind(loop=self.name)
 
     async def tick(self, now: float) -> None:
         """One round at `now`; raises the first problem met after trying every sensor."""
-        storage = self._instance.schedule_storage
-        if not await hold_lease(
-            storage, SENSOR_LEASE, self._owner, now=now, duration=self._lease_seconds
-        ):
+        leased = await self._leased_locations(now)
+        if leased is None:
             return
-        locations, problems = await loaded_locations(self._locations, ask_timeout=self._timeout)
+        locations, problems = leased
         limiter = anyio.CapacityLimiter(self._workers)
 
         async def one(location: Location, sensor: SensorSnapshot) -> None:
@@ -175,21 +169,17 @@ class SensorLoop:
         storage = self._instance.schedule_storage
         completed = last.end_time if last is not None and last is not tick else 0.0
         inputs = await self._stored_inputs(location, sensor, state.cursor)
-        try:
-            result = await location.ref.ask(
-                EvaluateSensorRequest(
-                    sensor_name=sensor.name,
-                    cursor=state.cursor,
-                    last_tick_completion_time=completed,
-                    runs=inputs.runs,
-                    events=inputs.events,
-                    step_failure_events=inputs.step_failures,
-                ),
-                timeout=self._timeout,
-            )
-        except TimeoutError:
-            result = TickResult(error=timed_out(self._timeout))
-        assert isinstance(result, TickResult)
+        result = await self._evaluated(
+            location,
+            EvaluateSensorRequest(
+                sensor_name=sensor.name,
+                cursor=state.cursor,
+                last_tick_completion_time=completed,
+                runs=inputs.runs,
+                events=inputs.events,
+                step_failure_events=inputs.step_failures,
+            ),
+        )
         if inputs.cursor is not None:
             # Run and asset sensors: the cursor is where the stored inputs end.
             result.cursor, result.cursor_updated = inputs.cursor, inputs.cursor != state.cursor

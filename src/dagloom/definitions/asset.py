@@ -138,6 +138,27 @@ def _prefixed(name: str, prefix: str | Sequence[str] | None) -> AssetKey:
     return AssetKey([*head, name])
 
 
+def _decorated_key(
+    what: str,
+    fn_name: str,
+    key: CoercibleToAssetKey | None,
+    name: str | None,
+    key_prefix: str | Sequence[str] | None,
+) -> AssetKey:
+    """The key of the asset a decorator (`what`: "asset", "graph asset") declares on
+    `fn_name`: `key`, else `name` (default: the function's name) under `key_prefix`.
+
+    Raises `DagsterInvalidDefinitionError` when `key` comes with `name` or `key_prefix`.
+    """
+    if key is not None and (name is not None or key_prefix is not None):
+        raise DagsterInvalidDefinitionError(
+            f"{what} {fn_name!r}: give key, or name/key_prefix, not both", name=fn_name
+        )
+    if key is not None:
+        return AssetKey.from_coercible(key)
+    return _prefixed(name or fn_name, key_prefix)
+
+
 class AssetsDefinition:
     """One op and the assets its outputs materialize."""
 
@@ -332,13 +353,7 @@ def asset(
     materialized and the assets downstream of it are skipped."""
 
     def wrap(func: Callable[..., Any]) -> AssetsDefinition:
-        if key is not None and (name is not None or key_prefix is not None):
-            raise DefinitionError("asset: give key, or name/key_prefix, not both")
-        asset_key = (
-            AssetKey.from_coercible(key)
-            if key is not None
-            else _prefixed(name or func.__name__, key_prefix)
-        )
+        asset_key = _decorated_key("asset", func.__name__, key, name, key_prefix)
         op_name = asset_key.to_python_identifier()
         op_ins, keys_by_input = _asset_inputs(func, op_name, ins, key_prefix)
         dep_keys = tuple(_dep_key(d) for d in (deps or ()))

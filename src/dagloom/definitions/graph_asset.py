@@ -17,6 +17,7 @@ from dagloom.definitions.asset import (
     AssetOut,
     AssetsDefinition,
     AssetSpec,
+    _decorated_key,
     _dep_key,
     _prefixed,
 )
@@ -144,16 +145,7 @@ def graph_asset(
     is the asset; its parameters read upstream assets by name."""
 
     def wrap(fn: Callable[..., Any]) -> GraphAssetsDefinition:
-        if key is not None and (name is not None or key_prefix is not None):
-            raise DagsterInvalidDefinitionError(
-                f"graph asset {fn.__name__!r}: give key, or name/key_prefix, not both",
-                name=fn.__name__,
-            )
-        asset_key = (
-            AssetKey.from_coercible(key)
-            if key is not None
-            else _prefixed(name or fn.__name__, key_prefix)
-        )
+        asset_key = _decorated_key("graph asset", fn.__name__, key, name, key_prefix)
         graph_name = asset_key.to_python_identifier()
         graph_def = graph(name=graph_name)(fn)
         keys_by_input = _input_keys(fn, graph_name, ins, key_prefix)
