@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import signal
 import sys
 import time
@@ -77,7 +78,11 @@ def _run(topology: TopologyConfig, node_name: str) -> None:
     # Logs go to stderr; stdout carries the addresses, for people and for scripts.
     # The stream is looked up per logger, and the defaults come back afterwards, so a caller
     # that swaps sys.stderr (a test runner) never leaves loggers writing to a closed file.
-    structlog.configure(logger_factory=lambda *_: structlog.PrintLogger(file=sys.stderr))
+    # Debug lines (a skipped sensor tick every few seconds) are left out of a node's log.
+    structlog.configure(
+        logger_factory=lambda *_: structlog.PrintLogger(file=sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+    )
     try:
         anyio.run(_serve_until_signalled, topology, node_name)
     except Exception as exc:
