@@ -45,15 +45,19 @@ from dagloom.storage import _sql
 from dagloom.storage._sql_storage import SqlEventLogStorage
 from dagloom.storage.base import (
     FINISHED_STATUSES,
+    RUN_DURATION_BUCKETS,
     RUN_STATUS_BY_EVENT,
     RUN_TRANSITIONS,
+    DurationHistogram,
     EventLogStorage,
     RunsFilter,
+    RunStats,
     RunStorage,
     RunTransition,
     ScheduleStorage,
     StepStatus,
     allowed_transition,
+    fold_run_stats,
 )
 
 Storages = tuple[RunStorage, EventLogStorage, ScheduleStorage]
@@ -732,3 +736,61 @@ class StorageContract:
         )
         beats = await schedules.get_daemon_heartbeats()
         assert beats["SCHEDULER"] == latest and set(beats) == {"SCHEDULER", "SENSOR"}
+
+    # -- aggregates for metrics ---------------------------------------------------------------
+
+    async def test_run_stats_count_runs_by_job_and_status_and_bucket_durations(
+        self, storages: Storages
+    ) -> None:
+        runs, _, _ = storages
+        assert await runs.get_run_stats((1.0, 5.0)) == RunStats(counts={}, durations={})
+        for run in [
+            make_run("a1", "a", status=RunStatus.SUCCESS, start_time=100.0, end_time=100.5),
+            make_run("a2", "a", status=RunStatus.FAILURE, start_time=100.0, end_time=105.0),
+            make_run("a3", "a", status=RunStatus.SUCCESS, start_time=100.0, end_time=160.0),
+            make_run("a4", "a", status=RunStatus.QUEUED),
+            make_run("a5", "a", status=RunStatus.STARTED, start_time=100.0),
+            make_run("b1", "b", status=RunStatus.QUEUED),
+            make_run("b2", "b", status=RunStatus.CANCELED, end_time=50.0),  # never started
+            make_run("b3", "b", status=RunStatus.SUCCESS, start_time=9.0, end_time=8.0),  # skew
+        ]:
+            await runs.add_run(run)
+        stats = await runs.get_run_stats((1.0, 5.0, 10.0))
+        assert stats.counts == {
+            ("a", RunStatus.SUCCESS): 2,
+            ("a", RunStatus.FAILURE): 1,
+            ("a", RunStatus.QUEUED): 1,
+            ("a", RunStatus.STARTED): 1,
+            ("b", RunStatus.QUEUED): 1,
+            ("b", RunStatus.CANCELED): 1,
+            ("b", RunStatus.SUCCESS): 1,
+        }
+        # A duration on a bound counts at that bound (Prometheus' `le`).
+        assert stats.durations == {
+            "a": DurationHistogram(
+                bounds=(1.0, 5.0, 10.0), cumulative=(1, 2, 2), count=3, total=65.5
+            )
+        }
+        assert stats == fold_run_stats(await runs.get_runs(), (1.0, 5.0, 10.0))
+        default = await runs.get_run_stats()
+        assert default.durations["a"].bounds == RUN_DURATION_BUCKETS
+
+    async def test_run_stats_follow_lifecycle_events(self, storages: Storages) -> None:
+        runs, _, _ = storages
+        await runs.add_run(make_run("r", "j"))
+        for kind, ts in [
+            (EventType.RUN_STARTING, 10.0),
+            (EventType.RUN_START, 10.0),
+            (EventType.RUN_SUCCESS, 13.0),
+        ]:
+            await transition(storages, ev("r", kind, ts=ts))
+        stats = await runs.get_run_stats((2.0, 4.0))
+        assert stats.counts == {("j", RunStatus.SUCCESS): 1}
+        assert stats.durations["j"] == DurationHistogram(
+            bounds=(2.0, 4.0), cumulative=(0, 1), count=1, total=3.0
+        )
+
+    async def test_run_stats_refuse_buckets_that_do_not_increase(self, storages: Storages) -> None:
+        runs, _, _ = storages
+        with pytest.raises(ValueError, match="strictly increase"):
+            await runs.get_run_stats((5.0, 1.0))

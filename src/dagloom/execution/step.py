@@ -15,6 +15,7 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
+from dagloom._counters import PROCESS
 from dagloom.definitions.dagster_type import TypeCheckContext, check_value
 from dagloom.definitions.hook import HookContext
 from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
@@ -81,6 +82,7 @@ _STEP_SUCCESS = EventType.STEP_SUCCESS
 _STEP_FAILURE = EventType.STEP_FAILURE
 _STEP_SKIPPED = EventType.STEP_SKIPPED
 _STEP_UP_FOR_RETRY = EventType.STEP_UP_FOR_RETRY
+_STEP_DURATIONS = PROCESS.step_durations
 _HANDLED_OUTPUT = EventType.HANDLED_OUTPUT
 _LOADED_INPUT = EventType.LOADED_INPUT
 _HOOK_COMPLETED = EventType.HOOK_COMPLETED
@@ -612,7 +614,9 @@ class StepRunner:
 
     def succeed(self, step_key: str, started: float) -> Outcome:
         facts = self.facts
-        elapsed_ms = (perf_counter() - started) * 1000
+        elapsed = perf_counter() - started
+        _STEP_DURATIONS.observe(elapsed)
+        elapsed_ms = elapsed * 1000
         facts.emit(
             (
                 _STEP_SUCCESS,

@@ -29,13 +29,15 @@ from dagloom.instance.config import (
     load_config_file,
     parse_config,
 )
-from dagloom.messages import Event, EventRecord, EventType, Run, RunStatus
+from dagloom.messages import DaemonHeartbeat, Event, EventRecord, EventType, Run, RunStatus
 from dagloom.messages.rows import EventRow, event_of
 from dagloom.storage.base import (
+    RUN_DURATION_BUCKETS,
     RUN_STATUS_BY_EVENT,
     EventLogStorage,
     MigratableStorage,
     RunsFilter,
+    RunStats,
     RunStorage,
     RunTransition,
     ScheduleStorage,
@@ -424,6 +426,16 @@ class DagloomInstance:
 
     async def get_runs_count(self, filters: RunsFilter | None = None) -> int:
         return await self._runs.get_runs_count(filters)
+
+    async def get_run_stats(
+        self, duration_buckets: Sequence[float] = RUN_DURATION_BUCKETS
+    ) -> RunStats:
+        """Runs by job and status and run durations by job: see `RunStorage.get_run_stats`."""
+        return await self._runs.get_run_stats(duration_buckets)
+
+    async def get_daemon_heartbeats(self) -> dict[str, DaemonHeartbeat]:
+        """The latest heartbeat of each daemon loop, by loop name."""
+        return await self._schedules.get_daemon_heartbeats()
 
     async def add_run_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         await self._runs.add_run_tags(run_id, tags)

@@ -5,7 +5,7 @@ The one call a web app makes::
     def add_routes(
         app: aiohttp.web.Application,
         *,
-        instance: DagloomInstance,
+        instance: DagloomInstance,      # or anything with get_run_stats, get_daemon_heartbeats
         sources: MetricsSources | None = None,
         path: str = "/metrics",
     ) -> None
@@ -25,8 +25,51 @@ replica over one storage) or counted in this process (plain integers read at scr
     class MetricsSources:
         actors: Callable[[], Iterable[Actor]] | None = None   # None: every live actor here
         locations: Callable[[], Awaitable[Iterable[LocationSnapshot]]] | None = None
+        process_collectors: bool = True    # also prometheus-client's process_*/python_*
 
-Also: `async def render_metrics(instance, *, sources=None) -> tuple[bytes, str]` (body and
-content type) for callers that serve it themselves, and `serve_metrics(...)` for a node with
-no webserver (topology node option `metrics: {port: N}`).
+Also: `async def render_metrics(instance, *, sources=None, accept=None) -> tuple[bytes, str]`
+(body and content type) for callers that serve it themselves, `metrics_handler(instance,
+sources)` (the handler alone), and `serve_metrics(instance, host=, port=)` for a node with no
+webserver. To guard `/metrics` (auth), match the route name `ROUTE_NAME` in a middleware.
+
+Several webserver replicas over one storage each report the same storage figures (take
+`max` over replicas in queries) and their own process figures (`sum` them).
 """
+
+from __future__ import annotations
+
+from dagloom.metrics._families import (
+    ActorFigures,
+    LocationFigures,
+    MetricsSnapshot,
+    loop_lag,
+    metric_families,
+)
+from dagloom.metrics._serve import (
+    LOCATIONS_TIMEOUT,
+    ROUTE_NAME,
+    MetricsInstance,
+    MetricsSources,
+    add_routes,
+    gather,
+    metrics_handler,
+    render_metrics,
+    serve_metrics,
+)
+
+__all__ = [
+    "LOCATIONS_TIMEOUT",
+    "ROUTE_NAME",
+    "ActorFigures",
+    "LocationFigures",
+    "MetricsInstance",
+    "MetricsSnapshot",
+    "MetricsSources",
+    "add_routes",
+    "gather",
+    "loop_lag",
+    "metric_families",
+    "metrics_handler",
+    "render_metrics",
+    "serve_metrics",
+]

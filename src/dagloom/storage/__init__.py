@@ -7,11 +7,14 @@ imported only by their backend module, so importing this package stays light.
 from __future__ import annotations
 
 from dagloom.storage.base import (
+    RUN_DURATION_BUCKETS,
     RUN_TRANSITIONS,
+    DurationHistogram,
     EventLogStorage,
     Lease,
     MigratableStorage,
     RunsFilter,
+    RunStats,
     RunStorage,
     RunTransition,
     ScheduleStorage,
@@ -24,10 +27,13 @@ from dagloom.storage.base import (
 from dagloom.storage.sink import StorageEventSink
 
 __all__ = [
+    "RUN_DURATION_BUCKETS",
     "RUN_TRANSITIONS",
+    "DurationHistogram",
     "EventLogStorage",
     "Lease",
     "MigratableStorage",
+    "RunStats",
     "RunStorage",
     "RunTransition",
     "RunsFilter",

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import anyio
 import orjson
 
+from dagloom._counters import PROCESS
 from dagloom.errors import (
     RunNotFoundError,
     SchemaVersionError,
@@ -48,16 +49,20 @@ from dagloom.storage._codec import (
 from dagloom.storage._retry import RETRY_TIMEOUT, retrying
 from dagloom.storage._watch import RunEventNotifier, watch_events
 from dagloom.storage.base import (
+    RUN_DURATION_BUCKETS,
     RUN_STATUS_BY_EVENT,
     DerivedEventReads,
     Lease,
     RunMove,
     RunsFilter,
+    RunStats,
     RunStatusChange,
     RunStorage,
     RunTransition,
     SchemaInfo,
     batch_moves,
+    bucketed,
+    check_duration_buckets,
     event_status_change,
     refuse_transition,
     without_refused,
@@ -481,6 +486,23 @@ class SqlRunStorage(SqlStorage[D]):
         rows = await self.database.fetch(f"SELECT COUNT(*) FROM runs{where}", params)
         return int(rows[0][0])
 
+    async def get_run_stats(
+        self, duration_buckets: Sequence[float] = RUN_DURATION_BUCKETS
+    ) -> RunStats:
+        bounds = check_duration_buckets(duration_buckets)
+        rows = await self.database.fetch(_sql.run_stats_query(len(bounds)), bounds)
+        counts: dict[tuple[str, RunStatus], int] = {}
+        per_bucket: dict[str, list[tuple[int, int, float]]] = {}
+        for kind, job, key, n, total in rows:
+            if kind == 0:
+                counts[(job, RunStatus(key))] = int(n)
+            else:
+                per_bucket.setdefault(job, []).append((int(key), int(n), float(total)))
+        return RunStats(
+            counts=counts,
+            durations={job: bucketed(bounds, found) for job, found in per_bucket.items()},
+        )
+
     async def handle_run_events(self, events: Sequence[Event]) -> list[RunTransition | None]:
         if not any(e.event_type in RUN_STATUS_BY_EVENT for e in events):
             return [None] * len(events)
@@ -535,10 +557,18 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
     __slots__ = ()
 
     async def store_events(self, events: Sequence[Event]) -> list[RunTransition]:
-        return await self.database.store_batches(rows_by_run(events)) if events else []
+        if not events:
+            return []
+        transitions = await self.database.store_batches(rows_by_run(events))
+        PROCESS.events_written += len(events)
+        return transitions
 
     async def store_rows(self, run_id: str, rows: Sequence[EventRow]) -> list[RunTransition]:
-        return await self.database.store_batches([(run_id, rows)]) if rows else []
+        if not rows:
+            return []
+        transitions = await self.database.store_batches([(run_id, rows)])
+        PROCESS.events_written += len(rows)
+        return transitions
 
     def updates_run_status_in(self, run_storage: RunStorage) -> bool:
         return isinstance(run_storage, SqlRunStorage) and run_storage.database is self.database

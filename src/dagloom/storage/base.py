@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import accumulate, compress, pairwise
 from operator import itemgetter
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
@@ -100,6 +100,85 @@ class SchemaInfo:
     @property
     def up_to_date(self) -> bool:
         return self.current == self.latest
+
+
+RUN_DURATION_BUCKETS: tuple[float, ...] = (
+    1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0,
+)  # fmt: skip
+"""Default upper bounds (seconds) of the run duration histogram's buckets; +Inf follows."""
+
+
+@dataclass(frozen=True, slots=True)
+class DurationHistogram:
+    """Durations counted into buckets: `cumulative[i]` is how many were at most `bounds[i]`
+    (Prometheus' `le`); `count` is all of them and `total` their sum in seconds."""
+
+    bounds: tuple[float, ...]
+    cumulative: tuple[int, ...]
+    count: int
+    total: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunStats:
+    """Aggregates over every stored run, for metrics.
+
+    `counts` maps (job name, status) to how many runs of that job are in that status (pairs
+    with none are absent); `durations` maps a job name to the durations (start to end) of
+    its runs that started and ended, ended no earlier than they started.
+    """
+
+    counts: Mapping[tuple[str, RunStatus], int]
+    durations: Mapping[str, DurationHistogram]
+
+
+def check_duration_buckets(bounds: Sequence[float]) -> tuple[float, ...]:
+    """`bounds` as floats; `ValueError` unless they strictly increase."""
+    out = tuple(float(b) for b in bounds)
+    if any(b >= c for b, c in pairwise(out)):
+        raise ValueError(f"duration buckets must strictly increase, got {list(out)}")
+    return out
+
+
+def bucketed(
+    bounds: tuple[float, ...], buckets: Iterable[tuple[int, int, float]]
+) -> DurationHistogram:
+    """The histogram of (bucket index, count, total duration) triples, bucket i holding
+    durations in (bounds[i-1], bounds[i]] and bucket len(bounds) those above every bound."""
+    counts = [0] * (len(bounds) + 1)
+    total = 0.0
+    for bucket, n, seconds in buckets:
+        counts[bucket] += n
+        total += seconds
+    cumulative = list(accumulate(counts))
+    return DurationHistogram(
+        bounds=bounds, cumulative=tuple(cumulative[:-1]), count=cumulative[-1], total=total
+    )
+
+
+def fold_run_stats(runs: Iterable[Run], bounds: Sequence[float]) -> RunStats:
+    """`RunStats` of `runs`, the reference every backend's aggregate query agrees with."""
+    bounds = check_duration_buckets(bounds)
+    counts: dict[tuple[str, RunStatus], int] = {}
+    durations: dict[str, list[float]] = {}
+    for run in runs:
+        key = (run.job_name, run.status)
+        counts[key] = counts.get(key, 0) + 1
+        if run.start_time > 0 and run.end_time > 0 and run.end_time >= run.start_time:
+            durations.setdefault(run.job_name, []).append(run.end_time - run.start_time)
+    return RunStats(
+        counts=counts,
+        durations={job: _histogram(bounds, found) for job, found in durations.items()},
+    )
+
+
+def _histogram(bounds: tuple[float, ...], durations: Sequence[float]) -> DurationHistogram:
+    return DurationHistogram(
+        bounds=bounds,
+        cumulative=tuple(sum(1 for d in durations if d <= b) for b in bounds),
+        count=len(durations),
+        total=float(sum(durations)),
+    )
 
 
 # -- how events move runs --------------------------------------------------------------------
@@ -418,6 +497,14 @@ class RunStorage(StorageLifecycle, Protocol):
         ...
 
     async def get_runs_count(self, filters: RunsFilter | None = None) -> int: ...
+
+    async def get_run_stats(
+        self, duration_buckets: Sequence[float] = RUN_DURATION_BUCKETS
+    ) -> RunStats:
+        """Runs by job and status, and finished runs' durations by job in `duration_buckets`
+        (`RunStats`), by aggregate queries: cheap over many runs. `ValueError` if the
+        buckets do not strictly increase."""
+        ...
 
     async def handle_run_events(self, events: Sequence[Event]) -> list[RunTransition | None]:
         """Move stored runs as these events ask, in order, each a compare-and-set on the

@@ -11,6 +11,7 @@ import itertools
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from dagloom._counters import PROCESS
 from dagloom.errors import RunNotFoundError, StorageError
 from dagloom.messages import (
     DaemonHeartbeat,
@@ -27,16 +28,19 @@ from dagloom.messages.rows import EventRow, rows_by_run
 from dagloom.storage._codec import asset_key_of, decode_record, dumps_row
 from dagloom.storage._watch import RunEventNotifier, watch_events
 from dagloom.storage.base import (
+    RUN_DURATION_BUCKETS,
     RUN_STATUS_BY_EVENT,
     DerivedEventReads,
     Lease,
     RunsFilter,
+    RunStats,
     RunStatusChange,
     RunStorage,
     RunTransition,
     allowed_transition,
     batch_moves,
     event_status_change,
+    fold_run_stats,
     refuse_transition,
     run_matches,
     without_refused,
@@ -164,6 +168,11 @@ class MemoryRunStorage(_MemoryLifecycle):
     async def get_runs_count(self, filters: RunsFilter | None = None) -> int:
         return len(self._matching(filters))
 
+    async def get_run_stats(
+        self, duration_buckets: Sequence[float] = RUN_DURATION_BUCKETS
+    ) -> RunStats:
+        return fold_run_stats(self.database.runs.values(), duration_buckets)
+
     async def handle_run_events(self, events: Sequence[Event]) -> list[RunTransition | None]:
         return [
             self.database.transition(event_status_change(e))
@@ -219,6 +228,7 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
             key = None if asset is None else asset[0]
             db.events[storage_id] = (run_id, int(row[0]), key, dumps_row(row))
             ids.append(storage_id)
+        PROCESS.events_written += len(rows)
         db.notifier.notify(run_id)
         return [t for t in outcomes if t is not None]
 

@@ -125,4 +125,11 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         description="the error a failed run failed with, on the run",
         statements=("ALTER TABLE runs ADD COLUMN failure BYTEA",),
     ),
+    Migration(
+        version=5,
+        description="an index covering the runs-by-job-and-status and run-duration aggregates",
+        statements=(
+            "CREATE INDEX runs_for_stats ON runs (job_name, status, start_time, end_time)",
+        ),
+    ),
 )
