@@ -12,6 +12,7 @@ A topology is YAML like `configs/dev.yaml`::
         host: 127.0.0.1
         grpc_port: 4100
         api: {port: 3030}
+        metrics: {port: 9464}                # GET /metrics for Prometheus
         coordinator: {}
         launcher: {kind: in_process}
       code:
@@ -86,6 +87,14 @@ class ApiConfig(_Model):
     port: int | None = Field(default=DEFAULT_API_PORT, ge=0, le=65535)
 
 
+class MetricsConfig(_Model):
+    """A metrics-only HTTP endpoint (`GET /metrics`) for a node with no webserver; `host`
+    defaults to the node's, `port` 0 picks a free one."""
+
+    host: str | None = None
+    port: int = Field(ge=0, le=65535)
+
+
 class CoordinatorConfig(_Model):
     """Where the run coordinator lives; which one (default or queued, and its limits) is
     the instance's `run_coordinator` section in dagloom.yaml."""
@@ -136,6 +145,7 @@ class NodeConfig(_Model):
     """Reload this node's code locations when a Python file of theirs changes (dev)."""
     worker_pool: WorkerPoolConfig | None = None
     daemon: DaemonConfig | None = None
+    metrics: MetricsConfig | None = None
 
     def grpc_address(self) -> str:
         """`host:grpc_port`; `ValueError` when the node serves no gRPC."""

@@ -13,11 +13,12 @@ import uuid
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import anyio
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 
 from dagloom.actors import HealthReporter, Supervisor
 from dagloom.actors._runtime import Actor
@@ -49,7 +50,13 @@ from dagloom.definitions.job import JobDefinition
 from dagloom.errors import ConfigError
 from dagloom.execution.origin import CodeOrigin
 from dagloom.instance import DagloomInstance, load_config_file
-from dagloom.topology.config import InstanceRef, LocationConfig, NodeConfig, TopologyConfig
+from dagloom.topology.config import (
+    InstanceRef,
+    LocationConfig,
+    MetricsConfig,
+    NodeConfig,
+    TopologyConfig,
+)
 from dagloom.transport import ActorRef, GrpcTransport, MemoryTransport
 
 COORDINATOR = "run_coordinator"
@@ -61,6 +68,24 @@ DAEMON = "daemon"
 # coordinator's and launcher's, whichever implementation the remote node runs.
 _COORDINATOR_SERVICE: type[Actor[Any, Any]] = DefaultRunCoordinator
 _LAUNCHER_SERVICE: type[Actor[Any, Any]] = InProcessRunLauncher
+
+
+async def _serve_metrics(
+    tg: TaskGroup,
+    node: NodeConfig,
+    config: MetricsConfig,
+    instance: DagloomInstance,
+    actors: list[Actor[Any, Any]],
+) -> str:
+    """Start the node's metrics-only endpoint in `tg`, reporting `actors`; its host:port."""
+    from dagloom.metrics import MetricsSources, serve_metrics  # aiohttp only when asked
+
+    host = config.host or node.host
+    sources = MetricsSources(actors=lambda: actors)
+    port = await tg.start(
+        partial(serve_metrics, instance, host=host, port=config.port, sources=sources)
+    )
+    return f"{host}:{port}"
 
 
 def worker_name(node: str, index: int) -> str:
@@ -77,6 +102,7 @@ class RunningNode:
     supervisor: Supervisor
     grpc_address: str | None = None
     api_address: str | None = None
+    metrics_address: str | None = None
     api: DagloomApiService | None = None
     actors: dict[str, Actor[Any, Any]] = field(default_factory=dict)
     watchers: dict[str, LocationWatcher] = field(default_factory=dict)
@@ -87,6 +113,8 @@ class RunningNode:
         out = []
         if self.api_address is not None:
             out.append(("public gRPC API", self.api_address))
+        if self.metrics_address is not None:
+            out.append(("metrics (HTTP /metrics)", self.metrics_address))
         if self.grpc_address is not None:
             out.append(("actors and Health (gRPC)", self.grpc_address))
         return out
@@ -400,4 +428,8 @@ async def run_node(
                 running.api, server = api
                 if server is not None:
                     running.api_address = await tg.start(server.run)
+            if node.metrics is not None:
+                running.metrics_address = await _serve_metrics(
+                    tg, node, node.metrics, instance, list(local.values())
+                )
             task_status.started(running)
