@@ -14,6 +14,7 @@ SUITES = {
     "transport": "actor transports",
     "launch": "run launchers",
     "daemon": "queued runs admitted per second and sensor ticks per second, vs bare writes",
+    "metrics": "one /metrics scrape over 100,000 runs beside a runs page; step counting cost",
     "responsiveness": "GetRun latency in `dagloom dev` while a run's sync ops hold their thread",
 }
 

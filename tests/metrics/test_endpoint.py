@@ -80,6 +80,7 @@ async def test_a_scrape_after_running_jobs_reports_runs_durations_queue_and_daem
 ) -> None:
     async with open_instance(backend, tmp_path) as instance:
         events_before = PROCESS.events_written
+        PROCESS.step_durations.fold()
         steps_before = PROCESS.step_durations.count
         for _ in range(2):
             result = await counting.execute_in_process_async(instance=instance)

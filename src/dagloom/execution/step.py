@@ -15,7 +15,7 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
-from dagloom._counters import PROCESS
+from dagloom._counters import PENDING_LIMIT, PROCESS
 from dagloom.definitions.dagster_type import TypeCheckContext, check_value
 from dagloom.definitions.hook import HookContext
 from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
@@ -83,6 +83,7 @@ _STEP_FAILURE = EventType.STEP_FAILURE
 _STEP_SKIPPED = EventType.STEP_SKIPPED
 _STEP_UP_FOR_RETRY = EventType.STEP_UP_FOR_RETRY
 _STEP_DURATIONS = PROCESS.step_durations
+_STEP_DURATIONS_PENDING = _STEP_DURATIONS.pending
 _HANDLED_OUTPUT = EventType.HANDLED_OUTPUT
 _LOADED_INPUT = EventType.LOADED_INPUT
 _HOOK_COMPLETED = EventType.HOOK_COMPLETED
@@ -615,7 +616,9 @@ class StepRunner:
     def succeed(self, step_key: str, started: float) -> Outcome:
         facts = self.facts
         elapsed = perf_counter() - started
-        _STEP_DURATIONS.observe(elapsed)
+        _STEP_DURATIONS_PENDING.append(elapsed)
+        if len(_STEP_DURATIONS_PENDING) >= PENDING_LIMIT:
+            _STEP_DURATIONS.fold()
         elapsed_ms = elapsed * 1000
         facts.emit(
             (

@@ -65,9 +65,9 @@ class MetricsSources:
 
 def _step_durations() -> DurationHistogram:
     h = PROCESS.step_durations
-    cumulative = h.cumulative()
+    cumulative = h.cumulative()  # folds the pending observations first
     return DurationHistogram(
-        bounds=h.bounds, cumulative=tuple(cumulative[:-1]), count=h.count, total=h.total
+        bounds=h.bounds, cumulative=tuple(cumulative[:-1]), count=cumulative[-1], total=h.total
     )
 
 
