@@ -92,13 +92,18 @@ def test_without_storage_only_process_figures_are_reported() -> None:
 def test_daemon_loops_report_their_last_heartbeat_and_lag() -> None:
     beats = {
         "scheduler": DaemonHeartbeat(daemon_type="scheduler", timestamp=990.0, interval=30.0),
-        "sensors": DaemonHeartbeat(daemon_type="sensors", timestamp=900.0, interval=30.0),
+        "sensors": DaemonHeartbeat(
+            daemon_type="sensors", timestamp=900.0, interval=30.0, last_error_time=850.0
+        ),
     }
     got = samples(snapshot(heartbeats=beats, now=1000.0))
     stamp = "dagloom_daemon_loop_last_heartbeat_timestamp_seconds"
     assert got[(stamp, (("loop", "scheduler"),))] == 990.0
     assert got[("dagloom_daemon_loop_lag_seconds", (("loop", "scheduler"),))] == 0.0
     assert got[("dagloom_daemon_loop_lag_seconds", (("loop", "sensors"),))] == 70.0
+    failed = "dagloom_daemon_loop_last_error_timestamp_seconds"
+    assert got[(failed, (("loop", "sensors"),))] == 850.0
+    assert got[(failed, (("loop", "scheduler"),))] == 0.0
 
 
 @given(
@@ -141,15 +146,25 @@ def test_code_locations_report_failing_and_failed_loads_where_known() -> None:
     assert ("dagloom_code_location_load_errors_total", (("location", "remote"),)) not in got
 
 
-@given(st.lists(st.floats(0, 5000, allow_nan=False), max_size=50))
+@given(
+    st.lists(st.tuples(st.floats(0, 5000, allow_nan=False), st.booleans()), max_size=50),
+)
 def test_the_step_histogram_counts_each_observation_once_at_its_bound(
-    values: list[float],
+    observations: list[tuple[float, bool]],
 ) -> None:
+    """Whether observed at once or appended to `pending` (as the step runner does) and
+    folded later, in any mix, each value counts once in every bucket at or above it."""
     h = Histogram((0.5, 1.0, 60.0))
-    for v in values:
-        h.observe(v)
+    values = [v for v, _ in observations]
+    for v, at_once in observations:
+        if at_once:
+            h.observe(v)
+        else:
+            h.pending.append(v)
+            if len(h.pending) >= 7:
+                h.fold()
     cumulative = h.cumulative()
-    assert cumulative[-1] == h.count == len(values)
+    assert cumulative[-1] == h.count == len(values) and not h.pending
     for bound, n in zip(h.bounds, cumulative, strict=False):
         assert n == sum(1 for v in values if v <= bound)
 

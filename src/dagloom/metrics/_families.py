@@ -130,11 +130,17 @@ def _daemon_families(heartbeats: Mapping[str, DaemonHeartbeat], now: float) -> l
         "How long each daemon loop's next round is overdue (0 while on time)",
         labels=["loop"],
     )
+    failed = GaugeMetricFamily(
+        "dagloom_daemon_loop_last_error_timestamp_seconds",
+        "When each daemon loop last met an error (seconds since the epoch; 0: never)",
+        labels=["loop"],
+    )
     for name in sorted(heartbeats):
         beat = heartbeats[name]
         last.add_metric([name], beat.timestamp)
         lag.add_metric([name], loop_lag(beat, now))
-    return [last, lag]
+        failed.add_metric([name], beat.last_error_time)
+    return [last, lag, failed]
 
 
 def _process_families(snapshot: MetricsSnapshot) -> list[Metric]:
