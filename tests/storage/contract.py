@@ -8,6 +8,7 @@ with their own event loops). `opened` opens and closes a backend's three.
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
@@ -774,6 +775,28 @@ class StorageContract:
         assert stats == fold_run_stats(await runs.get_runs(), (1.0, 5.0, 10.0))
         default = await runs.get_run_stats()
         assert default.durations["a"].bounds == RUN_DURATION_BUCKETS
+
+    async def test_run_stats_agree_with_folding_every_run(self, storages: Storages) -> None:
+        runs, _, _ = storages
+        rng = random.Random(11)
+        for i in range(300):
+            start = rng.choice([0.0, 1000.0 + rng.random() * 10])
+            end = rng.choice([0.0, start + rng.choice([-1.0, 0.0, 1.0, 5.0, rng.random() * 50])])
+            status = rng.choice(list(RunStatus))
+            await runs.add_run(
+                make_run(f"r{i}", f"job{i % 4}", status=status, start_time=start, end_time=end)
+            )
+        bounds = (1.0, 5.0, 10.0, 30.0)
+        got = await runs.get_run_stats(bounds)
+        want = fold_run_stats(await runs.get_runs(), bounds)
+        assert got.counts == want.counts
+        assert got.durations.keys() == want.durations.keys()
+        for job, h in want.durations.items():
+            assert (got.durations[job].cumulative, got.durations[job].count) == (
+                h.cumulative,
+                h.count,
+            )
+            assert got.durations[job].total == pytest.approx(h.total)
 
     async def test_run_stats_follow_lifecycle_events(self, storages: Storages) -> None:
         runs, _, _ = storages
