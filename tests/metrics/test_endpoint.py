@@ -25,6 +25,7 @@ from dagloom.instance import DagloomInstance
 from dagloom.messages import DaemonHeartbeat, RunStatus
 from dagloom.messages.rpc import HealthBase, LocationSnapshot, PingReply, PingRequest
 from dagloom.metrics import MetricsSources, add_routes, render_metrics, serve_metrics
+from dagloom.metrics import _serve as metrics_serve
 from dagloom.storage.base import RUN_DURATION_BUCKETS, RunStats
 from dagloom.transport import MemoryTransport
 from tests.daemon._stores import BACKENDS, open_instance, run_at
@@ -237,3 +238,19 @@ async def test_a_taken_port_is_a_clear_error() -> None:
         async with DagloomInstance.ephemeral() as instance:
             with pytest.raises(OSError, match=f"cannot serve metrics on 127.0.0.1:{port}"):
                 await serve_metrics(instance, port=port)
+
+
+async def test_code_locations_that_do_not_answer_are_left_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(metrics_serve, "LOCATIONS_TIMEOUT", 0.05)
+
+    async def silent() -> Iterable[LocationSnapshot]:
+        await anyio.sleep_forever()
+        raise AssertionError("not reached")
+
+    async with DagloomInstance.ephemeral() as instance:
+        with anyio.fail_after(10):
+            got = parse(await scrape(instance, MetricsSources(locations=silent)))
+    assert got[("dagloom_storage_up", ())] == 1
+    assert not any(name == "dagloom_code_location_load_failing" for name, _ in got)

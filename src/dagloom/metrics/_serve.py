@@ -101,11 +101,15 @@ async def _location_figures(
             )
     if sources.locations is not None:
         snapshots: Iterable[LocationSnapshot] = ()
-        with anyio.move_on_after(LOCATIONS_TIMEOUT):
+        with anyio.move_on_after(LOCATIONS_TIMEOUT) as waited:
             try:
                 snapshots = list(await sources.locations())
             except (DagloomError, OSError) as exc:
                 _log.warning("metrics_locations_unavailable", error=str(exc))
+        if waited.cancelled_caught:
+            _log.warning(
+                "metrics_locations_unavailable", error=f"no answer in {LOCATIONS_TIMEOUT} s"
+            )
         for snap in snapshots:
             local = figures.get(snap.location_name)
             figures[snap.location_name] = LocationFigures(
