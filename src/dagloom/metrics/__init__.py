@@ -1,4 +1,4 @@
-"""Prometheus metrics: `/metrics` in Prometheus' text exposition format.
+"""Prometheus metrics: `/metrics` in Prometheus' text format (or OpenMetrics, when asked).
 
 The one call a web app makes::
 
@@ -14,10 +14,13 @@ It adds `GET path` (route name `"metrics"`), answered by one handler that render
 below on each scrape. Everything it reads is either aggregated by storage (the same for every
 replica over one storage) or counted in this process (plain integers read at scrape time):
 
-- from storage (`instance`): runs by status and job, queue depth, run durations and step
-  durations (histograms), daemon loop heartbeats and lag;
+- from storage (`instance`, one aggregate query: `RunStorage.get_run_stats`): runs by status
+  and job, queue depth, run durations (histogram by job); daemon loop heartbeats, lag and
+  last error;
 - from this process (`sources`, default: every live actor in this process): actor inbox depth
-  and restarts, events written by this process, code location load errors.
+  and restarts, events it stored, durations of the steps it ran (histogram), code location
+  load failures. Steps run by worker processes (subprocess or warm-pool launchers) are
+  counted in those processes, which serve no metrics.
 
 `MetricsSources` names where process-local figures come from (all optional)::
 
