@@ -81,6 +81,7 @@ async def test_a_scrape_after_running_jobs_reports_runs_durations_queue_and_daem
 ) -> None:
     async with open_instance(backend, tmp_path) as instance:
         events_before = PROCESS.events_written
+        assert await instance.get_events_stored() == 0
         PROCESS.step_durations.fold()
         steps_before = PROCESS.step_durations.count
         for _ in range(2):
@@ -110,6 +111,9 @@ async def test_a_scrape_after_running_jobs_reports_runs_durations_queue_and_daem
     assert got[("dagloom_daemon_loop_lag_seconds", (("loop", "scheduler"),))] > 0
     # This process wrote the runs' events and ran their four successful steps.
     assert got[("dagloom_events_written_total", ())] - events_before >= 3 * 4
+    # Every event stored went through this process; the enqueued run stored one more.
+    written = got[("dagloom_events_written_total", ())] - events_before
+    assert got[("dagloom_events_stored_total", ())] == written
     assert got[("dagloom_step_duration_seconds_count", ())] - steps_before == 4
     assert (
         got[("dagloom_step_duration_seconds_bucket", (("le", "+Inf"),))]
@@ -190,6 +194,9 @@ async def test_code_locations_report_failed_loads(tmp_path: Path) -> None:
 class _DownStorage:
     async def get_run_stats(self, duration_buckets: Any = ()) -> RunStats:
         raise StorageError("the database is unreachable", location="db")
+
+    async def get_events_stored(self) -> int:
+        raise AssertionError("not reached")
 
     async def get_daemon_heartbeats(self) -> dict[str, DaemonHeartbeat]:
         raise AssertionError("not reached")

@@ -82,6 +82,12 @@ def test_run_durations_are_a_histogram_per_job() -> None:
     assert got[("dagloom_run_duration_seconds_sum", (("job", "etl"),))] == 42.5
 
 
+def test_events_stored_is_a_storage_counter_beside_this_processs_writes() -> None:
+    got = samples(snapshot(events_stored=120, events_written=7))
+    assert got[("dagloom_events_stored_total", ())] == 120
+    assert got[("dagloom_events_written_total", ())] == 7
+
+
 def test_without_storage_only_process_figures_are_reported() -> None:
     got = samples(snapshot(storage_up=False, run_stats=None, heartbeats=None, events_written=7))
     assert got[("dagloom_storage_up", ())] == 0

@@ -813,6 +813,20 @@ class StorageContract:
             bounds=(2.0, 4.0), cumulative=(0, 1), count=1, total=3.0
         )
 
+    async def test_events_stored_counts_every_stored_event_and_never_drops(
+        self, storages: Storages
+    ) -> None:
+        runs, events, _ = storages
+        assert await events.get_events_stored() == 0
+        await runs.add_run(make_run("r"))
+        await events.store_events([ev("r", EventType.STEP_START, "s") for _ in range(3)])
+        await transition(storages, ev("r", EventType.RUN_START))
+        refused = await transition(storages, ev("r", EventType.RUN_START))  # not stored
+        assert refused is not None and not refused.applied
+        assert await events.get_events_stored() == 4
+        await events.delete_events("r")
+        assert await events.get_events_stored() == 4
+
     async def test_run_stats_refuse_buckets_that_do_not_increase(self, storages: Storages) -> None:
         runs, _, _ = storages
         with pytest.raises(ValueError, match="strictly increase"):

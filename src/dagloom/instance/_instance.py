@@ -433,6 +433,10 @@ class DagloomInstance:
         """Runs by job and status and run durations by job: see `RunStorage.get_run_stats`."""
         return await self._runs.get_run_stats(duration_buckets)
 
+    async def get_events_stored(self) -> int:
+        """How many events were ever stored: see `EventLogStorage.get_events_stored`."""
+        return await self._events.get_events_stored()
+
     async def get_daemon_heartbeats(self) -> dict[str, DaemonHeartbeat]:
         """The latest heartbeat of each daemon loop, by loop name."""
         return await self._schedules.get_daemon_heartbeats()

@@ -47,8 +47,9 @@ class LocationFigures:
 
 @dataclass(frozen=True, slots=True)
 class MetricsSnapshot:
-    """Everything one scrape reports. `run_stats` and `heartbeats` are None when storage
-    could not be read (then `storage_up` is False and their families are left out)."""
+    """Everything one scrape reports. `run_stats`, `heartbeats` and `events_stored` are None
+    when storage could not be read (then `storage_up` is False and their families are left
+    out)."""
 
     now: float
     storage_up: bool
@@ -56,6 +57,7 @@ class MetricsSnapshot:
     heartbeats: Mapping[str, DaemonHeartbeat] | None
     events_written: int
     step_durations: DurationHistogram
+    events_stored: int | None = None
     actors: Sequence[ActorFigures] = ()
     locations: Sequence[LocationFigures] = field(default_factory=tuple)
 
@@ -90,6 +92,12 @@ def metric_families(snapshot: MetricsSnapshot) -> list[Metric]:
     out.append(up)
     if snapshot.run_stats is not None:
         out.extend(_run_families(snapshot.run_stats))
+    if snapshot.events_stored is not None:
+        stored = CounterMetricFamily(
+            "dagloom_events_stored", "Run events ever stored in the event log, by any process"
+        )
+        stored.add_metric([], float(snapshot.events_stored))
+        out.append(stored)
     if snapshot.heartbeats is not None:
         out.extend(_daemon_families(snapshot.heartbeats, snapshot.now))
     out.extend(_process_families(snapshot))

@@ -42,6 +42,8 @@ class MetricsInstance(Protocol):
         self, duration_buckets: Sequence[float] = RUN_DURATION_BUCKETS
     ) -> RunStats: ...
 
+    async def get_events_stored(self) -> int: ...
+
     async def get_daemon_heartbeats(self) -> dict[str, DaemonHeartbeat]: ...
 
 
@@ -128,12 +130,14 @@ async def gather(
     sources = sources or MetricsSources()
     run_stats: RunStats | None = None
     heartbeats: dict[str, DaemonHeartbeat] | None = None
+    events_stored: int | None = None
     try:
         run_stats = await instance.get_run_stats()
+        events_stored = await instance.get_events_stored()
         heartbeats = await instance.get_daemon_heartbeats()
     except (DagloomError, OSError) as exc:
         _log.warning("metrics_storage_unavailable", error=str(exc))
-        run_stats = heartbeats = None
+        run_stats = heartbeats = events_stored = None
     actors = list(sources.actors() if sources.actors is not None else live_actors())
     return MetricsSnapshot(
         now=sources.clock(),
@@ -141,6 +145,7 @@ async def gather(
         run_stats=run_stats,
         heartbeats=heartbeats,
         events_written=PROCESS.events_written,
+        events_stored=events_stored,
         step_durations=_step_durations(),
         actors=_actor_figures(actors),
         locations=await _location_figures(actors, sources),

@@ -608,6 +608,10 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
             retry_timeout=self.database.retry_timeout,
         )
 
+    async def get_events_stored(self) -> int:
+        rows = await self.database.fetch("SELECT last_storage_id FROM event_storage_ids")
+        return int(rows[0][0]) if rows else 0
+
     async def get_asset_keys(self) -> list[tuple[str, ...]]:
         rows = await self.database.fetch("SELECT DISTINCT asset_key FROM asset_events")
         return sorted(tuple(row[0].split("/")) for row in rows)

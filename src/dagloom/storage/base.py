@@ -606,6 +606,11 @@ class EventLogStorage(StorageLifecycle, Protocol):
         """Delete every event of a run; deleting none is not an error."""
         ...
 
+    async def get_events_stored(self) -> int:
+        """How many events were ever stored here (the last storage id given out): a counter,
+        so deleting events does not lower it. One cheap read, for metrics."""
+        ...
+
 
 class DerivedEventReads:
     """The `EventLogStorage` reads every backend derives alike from its `get_events` and

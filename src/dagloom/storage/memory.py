@@ -58,6 +58,7 @@ class MemoryDatabase:
     events: dict[int, tuple[str, int, str | None, bytes]] = field(default_factory=dict)
     events_by_run: dict[str, list[int]] = field(default_factory=dict)
     event_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    events_stored: int = 0
     instigators: dict[str, InstigatorState] = field(default_factory=dict)
     ticks: dict[int, Tick] = field(default_factory=dict)
     tick_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -228,6 +229,7 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
             key = None if asset is None else asset[0]
             db.events[storage_id] = (run_id, int(row[0]), key, dumps_row(row))
             ids.append(storage_id)
+        db.events_stored += len(rows)
         PROCESS.events_written += len(rows)
         db.notifier.notify(run_id)
         return [t for t in outcomes if t is not None]
@@ -275,6 +277,9 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
             for sid, row in self.database.events.items()
             if row[2] == key and row[1] == materialization
         ]
+
+    async def get_events_stored(self) -> int:
+        return self.database.events_stored
 
     async def get_asset_keys(self) -> list[tuple[str, ...]]:
         keys = {row[2] for row in self.database.events.values() if row[2] is not None}
