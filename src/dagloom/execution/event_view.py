@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from dagloom.definitions.asset_key import AssetKey
-from dagloom.definitions.metadata import TypedMetadataValue, from_metadata_message
-from dagloom.definitions.outputs import AssetMaterialization
+from dagloom.definitions.metadata import metadata_values_of
+from dagloom.definitions.outputs import AssetMaterialization, AssetObservation
 from dagloom.execution.plan import split_step_key
 from dagloom.messages import AssetMaterializationData, Event, EventType
 from dagloom.messages.rows import PAYLOAD_FIELDS
@@ -93,16 +93,26 @@ class StepMaterializationData:
     materialization: AssetMaterialization
 
 
+@dataclass(frozen=True, slots=True)
+class AssetObservationData:
+    """What an ASSET_OBSERVATION event carries: the observation."""
+
+    asset_observation: AssetObservation
+
+
+def observation_of(data: AssetMaterializationData) -> AssetObservation:
+    """An observation payload as the AssetObservation user code built, its metadata as
+    typed values."""
+    key = AssetKey(list(data.asset_key.path)) if data.asset_key is not None else AssetKey([])
+    metadata = metadata_values_of(data.metadata)
+    return AssetObservation(key, data.description or None, metadata, data.partition or None)
+
+
 def materialization_of(data: AssetMaterializationData) -> AssetMaterialization:
     """A materialization payload as the AssetMaterialization user code built, its metadata
     as typed values (`metadata["rows"].value`)."""
     key = AssetKey(list(data.asset_key.path)) if data.asset_key is not None else AssetKey([])
-    import betterproto2
-
-    metadata: dict[str, Any] = {}
-    for name, message in data.metadata.items():
-        kind, _ = betterproto2.which_one_of(message, "value")
-        metadata[name] = TypedMetadataValue(kind or "null", from_metadata_message(message))
+    metadata = metadata_values_of(data.metadata)
     return AssetMaterialization(key, data.description or None, metadata, data.partition or None)
 
 
@@ -208,13 +218,26 @@ class DagsterEvent:
         return self.event_type == DagsterEventType.ENGINE_EVENT
 
     @property
+    def is_asset_observation(self) -> bool:
+        return self.event_type == DagsterEventType.ASSET_OBSERVATION
+
+    @property
     def materialization(self) -> AssetMaterialization:
         """The materialization of an ASSET_MATERIALIZATION event; other events raise
         AttributeError."""
         data = self._event.asset_materialization
-        if data is None:
+        if data is None or not self.is_asset_materialization:
             raise AttributeError(f"a {self.event_type_value} event has no materialization")
         return materialization_of(data)
+
+    @property
+    def asset_observation_data(self) -> AssetObservationData:
+        """The observation of an ASSET_OBSERVATION event (`.asset_observation`); other
+        events raise AttributeError."""
+        data = self._event.asset_materialization
+        if data is None or not self.is_asset_observation:
+            raise AttributeError(f"a {self.event_type_value} event has no observation")
+        return AssetObservationData(observation_of(data))
 
     @property
     def step_materialization_data(self) -> StepMaterializationData:
@@ -222,7 +245,7 @@ class DagsterEvent:
 
     @property
     def asset_key(self) -> AssetKey | None:
-        """The asset a materialization is of; None for other events."""
+        """The asset a materialization or observation is of; None for other events."""
         data = self._event.asset_materialization
         if data is None or data.asset_key is None:
             return None
@@ -236,10 +259,12 @@ class DagsterEvent:
     @property
     def event_specific_data(self) -> Any:
         """The payload particular to this kind of event: StepMaterializationData for a
-        materialization, else the message's payload (StepFailureData with `.error`, ...), or
-        None."""
+        materialization, AssetObservationData for an observation, else the message's payload
+        (StepFailureData with `.error`, ...), or None."""
         event = self._event
         if event.asset_materialization is not None:
+            if self.is_asset_observation:
+                return self.asset_observation_data
             return self.step_materialization_data
         for name in PAYLOAD_FIELDS:
             value = getattr(event, name)
@@ -265,4 +290,11 @@ class DagsterEvent:
         return f"<DagsterEvent {self.event_type_value} step={self.step_key!r}>"
 
 
-__all__ = ["DagsterEvent", "DagsterEventType", "StepMaterializationData", "materialization_of"]
+__all__ = [
+    "AssetObservationData",
+    "DagsterEvent",
+    "DagsterEventType",
+    "StepMaterializationData",
+    "materialization_of",
+    "observation_of",
+]

@@ -23,6 +23,7 @@ from dagloom.definitions.op import OpDefinition
 from dagloom.definitions.outputs import (
     NO_VALUE,
     AssetMaterialization,
+    AssetObservation,
     DynamicOutput,
     ExpectationResult,
     MaterializeResult,
@@ -36,7 +37,12 @@ from dagloom.execution.context import (
     DagloomLogManager,
     OpExecutionContext,
 )
-from dagloom.execution.events import error_info, expectation_row, materialization_row
+from dagloom.execution.events import (
+    error_info,
+    expectation_row,
+    materialization_row,
+    observation_row,
+)
 from dagloom.execution.plan import (
     FROM_ASSET,
     FROM_COLLECT,
@@ -506,10 +512,19 @@ class StepRunner:
             self.emit_materialization(step_key, asset_key, combined, None)
 
     def emit_materialization(
-        self, step_key: str, asset_key: Any, metadata: Mapping[str, Any], description: str | None
+        self,
+        step_key: str,
+        asset_key: Any,
+        metadata: Mapping[str, Any],
+        description: str | None,
+        partition: str | None = None,
     ) -> None:
         facts = self.facts
-        facts.emit(materialization_row(step_key, facts.job_name, asset_key, metadata, description))
+        facts.emit(
+            materialization_row(
+                step_key, facts.job_name, asset_key, metadata, description, partition
+            )
+        )
 
     def _type_check_context(self, step_key: str) -> TypeCheckContext:
         facts = self.facts
@@ -532,8 +547,14 @@ class StepRunner:
             self.store_output(tmpl, context, item.value, output_name, item.metadata)
         elif isinstance(item, AssetMaterialization):
             self.emit_materialization(
-                context.step_key, item.asset_key, item.metadata or {}, item.description
+                context.step_key,
+                item.asset_key,
+                item.metadata or {},
+                item.description,
+                item.partition,
             )
+        elif isinstance(item, AssetObservation):
+            self.facts.emit(observation_row(context.step_key, self.facts.job_name, item))
         elif isinstance(item, ExpectationResult):
             self.facts.emit(expectation_row(context.step_key, self.facts.job_name, item))
         else:
