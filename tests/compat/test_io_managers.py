@@ -314,3 +314,147 @@ def test_io_manager_logs_and_identifies_op_outputs() -> None:
         read(emit())
 
     assert pipeline.execute_in_process().output_for_node("read") == 4
+
+
+class TableIOManager(dg.IOManager):
+    """Writes each output to the table its run config names; reads it back by that name."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, Any] = {}
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        self.tables[context.config["table"]] = (obj, context.config["mode"])
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        return self.tables[context.upstream_output.config["table"]][0]
+
+
+def test_output_config_schema_is_read_from_run_config_outputs() -> None:
+    manager = TableIOManager()
+
+    @dg.io_manager(output_config_schema={"table": str, "mode": dg.Field(str, default_value="w")})
+    def table_io_manager(_: dg.InitResourceContext) -> TableIOManager:
+        return manager
+
+    @dg.op
+    def op_1() -> int:
+        return 1
+
+    @dg.op
+    def op_2(a: int) -> int:
+        return a + 1
+
+    @dg.job(resource_defs={"io_manager": table_io_manager})
+    def my_job() -> None:
+        op_2(op_1())
+
+    result = my_job.execute_in_process(
+        run_config={
+            "ops": {
+                "op_1": {"outputs": {"result": {"table": "table1"}}},
+                "op_2": {"outputs": {"result": {"table": "table2", "mode": "a"}}},
+            }
+        },
+    )
+    assert result.success
+    assert manager.tables == {"table1": (1, "w"), "table2": (2, "a")}
+    with pytest.raises(dg.DagsterInvalidConfigError) as caught:
+        my_job.execute_in_process(
+            run_config={"ops": {"op_1": {"outputs": {"result": {"table": "t"}}}}}
+        )
+    assert caught.value.key_paths == ["ops.op_2.outputs.result"]
+    with pytest.raises(dg.DagsterInvalidConfigError) as caught:
+        my_job.execute_in_process(
+            run_config={
+                "ops": {
+                    "op_1": {"outputs": {"result": {"table": "t", "colour": "red"}}},
+                    "op_2": {"outputs": {"other": {"table": "u"}}},
+                }
+            }
+        )
+    assert set(caught.value.key_paths) == {
+        "ops.op_1.outputs.result.colour",
+        "ops.op_2.outputs.other",
+        "ops.op_2.outputs.result",
+    }
+
+
+def test_output_config_for_a_manager_without_a_schema_is_rejected() -> None:
+    @dg.op
+    def plain() -> int:
+        return 1
+
+    @dg.job
+    def plain_job() -> None:
+        plain()
+
+    with pytest.raises(dg.DagsterInvalidConfigError, match="no output config") as caught:
+        plain_job.execute_in_process(
+            run_config={"ops": {"plain": {"outputs": {"result": {"table": "t"}}}}}
+        )
+    assert caught.value.key_paths == ["ops.plain.outputs.result"]
+
+
+def test_input_config_schema_is_read_from_run_config_inputs() -> None:
+    tables = {"table1": [1, 2, 3]}
+
+    @dg.input_manager(input_config_schema={"table_name": str})
+    def table_loader(context: dg.InputContext) -> Any:
+        return tables[context.config["table_name"]]
+
+    @dg.op(ins={"dataframe": dg.In(input_manager_key="my_loader")})
+    def my_op(dataframe: list[int]) -> int:
+        return sum(dataframe)
+
+    @dg.job(resource_defs={"my_loader": table_loader})
+    def my_job() -> None:
+        my_op()
+
+    result = my_job.execute_in_process(
+        run_config={"ops": {"my_op": {"inputs": {"dataframe": {"table_name": "table1"}}}}}
+    )
+    assert result.output_for_node("my_op") == 6
+    with pytest.raises(dg.DagsterInvalidConfigError) as caught:
+        my_job.execute_in_process()
+    assert caught.value.key_paths == ["ops.my_op.inputs.dataframe"]
+
+
+def test_io_manager_input_config_schema_for_inputs_loaded_from_upstream() -> None:
+    seen: list[Any] = []
+
+    class Recording(dg.IOManager):
+        def __init__(self) -> None:
+            self.values: dict[str, Any] = {}
+
+        def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+            self.values[context.step_key] = obj
+
+        def load_input(self, context: dg.InputContext) -> Any:
+            seen.append(context.config)
+            return self.values[context.upstream_output.step_key]
+
+    recording = Recording()
+
+    @dg.io_manager(input_config_schema={"sample": dg.Field(float, default_value=1.0)})
+    def sampling_io_manager(_: dg.InitResourceContext) -> Recording:
+        return recording
+
+    @dg.op
+    def produce() -> int:
+        return 4
+
+    @dg.op
+    def consume(n: int) -> int:
+        return n * 2
+
+    @dg.job(resource_defs={"io_manager": sampling_io_manager})
+    def sampled() -> None:
+        consume(produce())
+
+    result = sampled.execute_in_process(
+        run_config={"ops": {"consume": {"inputs": {"n": {"sample": 0.5}}}}}
+    )
+    assert result.output_for_node("consume") == 8
+    assert seen[0] == {"sample": 0.5}
+    sampled.execute_in_process()
+    assert seen[-1] == {"sample": 1.0}

@@ -361,6 +361,8 @@ async def execute_job_in_process(
                     io_managers=io_managers,
                     op_configs=resolved.op_configs,
                     input_values=resolved.input_values,
+                    output_configs=resolved.output_configs,
+                    input_configs=resolved.input_configs,
                     run_config=resolved.raw,
                     run_tags=run_tags,
                     reused=reused,

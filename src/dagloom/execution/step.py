@@ -146,6 +146,10 @@ class RunFacts:
     reused: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Steps not executed in this run (a re-execution): step key -> {output name: id of the
     run that stored it}; their outputs are loaded from those runs."""
+    output_configs: Mapping[tuple[str, str], Any] = field(default_factory=dict)
+    """(node, output) -> the config its IO manager's `output_config_schema` took."""
+    input_configs: Mapping[tuple[str, str], Any] = field(default_factory=dict)
+    """(node, input) -> the config its loader's `input_config_schema` took."""
 
 
 @dataclass(slots=True)
@@ -239,6 +243,7 @@ class StepRunner:
             asset_key=upstream.asset_key,
             resources=facts.resources,
         )
+        self._set_input_config(context, step_key, input_name)
         value = facts.io_managers[manager].load_input(context)
         facts.emit(
             (
@@ -309,6 +314,7 @@ class StepRunner:
                     asset_key=spec.asset_key,
                     resources=self.facts.resources,
                 )
+                self._set_input_config(context, step_key, spec.name)
                 values[spec.name] = self.facts.io_managers[spec.manager_key].load_input(context)
                 self._emit_loaded_asset(step_key, spec.name, spec.manager_key, spec.asset_key)
             elif kind == FROM_DEFAULT:
@@ -317,8 +323,15 @@ class StepRunner:
                 values[spec.name] = self.facts.input_values[(tmpl.key, spec.name)]
             elif kind == FROM_MANAGER:
                 context = InputContext(spec.name, step_key, None, resources=self.facts.resources)
+                self._set_input_config(context, step_key, spec.name)
                 values[spec.name] = self.facts.io_managers[spec.manager_key].load_input(context)
         return values
+
+    def _set_input_config(self, context: InputContext, step_key: str, input_name: str) -> None:
+        """Give the loader's context the config its `input_config_schema` took, if any."""
+        configs = self.facts.input_configs
+        if configs:
+            context.config = configs.get((split_step_key(step_key)[0], input_name))
 
     def _emit_loaded_asset(self, step_key: str, input_name: str, manager: str, key: Any) -> None:
         facts = self.facts
@@ -484,6 +497,8 @@ class StepRunner:
             definition_metadata=out_def.metadata,
             resources=facts.resources,
         )
+        if facts.output_configs:
+            out_ctx.config = facts.output_configs.get((tmpl.key, output_name))
         manager = out_def.io_manager_key
         if value is not NO_VALUE:
             facts.io_managers[manager].handle_output(out_ctx, value)
