@@ -102,3 +102,32 @@ def test_instance_get_reads_the_home(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     instance = dg.DagsterInstance.get()
     assert isinstance(instance, dg.DagsterInstance)
     assert Path(instance.home) == tmp_path
+
+
+def test_a_schedule_targeting_an_asset_selection_makes_definitions_build_its_job() -> None:
+    @dg.asset
+    def customers() -> int:
+        return 1
+
+    @dg.asset
+    def orders() -> int:
+        return 2
+
+    daily = dg.ScheduleDefinition(
+        name="daily_refresh",
+        target=dg.AssetSelection.assets(orders),
+        cron_schedule="0 0 * * *",
+    )
+
+    @dg.schedule(cron_schedule="0 * * * *", target=dg.AssetSelection.assets(customers))
+    def hourly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        return dg.RunRequest()
+
+    defs = dg.Definitions(assets=[customers, orders], schedules=[daily, hourly])
+    job = defs.get_job_def(defs.get_schedule_def("daily_refresh").job.name)
+    result = job.execute_in_process()
+    assert [e.asset_key for e in result.get_asset_materialization_events()] == [
+        dg.AssetKey("orders")
+    ]
+    hourly_job = defs.get_job_def(defs.get_schedule_def("hourly").job_name)
+    assert set(hourly_job.asset_layer.asset_keys) == {dg.AssetKey("customers")}  # type: ignore[union-attr]
