@@ -257,3 +257,35 @@ def test_load_assets_from_package_module_walks_submodules(
     finally:
         for name in [m for m in sys.modules if m.split(".")[0] == "shop_assets"]:
             del sys.modules[name]
+
+
+def test_load_assets_from_current_module_in_a_definitions_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "shop_defs.py").write_text(
+        "import dagloom as dg\n\n"
+        "@dg.asset\ndef raw_orders():\n    return [1, 2]\n\n"
+        "@dg.asset\ndef order_total(raw_orders):\n    return sum(raw_orders)\n\n"
+        "defs = dg.Definitions(assets=dg.load_assets_from_current_module(group_name='shop'))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        import shop_defs  # type: ignore[import-not-found]
+
+        defs = shop_defs.defs
+        assert defs.get_assets_def("order_total").get_asset_spec().group_name == "shop"
+        assert dg.materialize_to_memory(defs.assets).output_for_node("order_total") == 3
+    finally:
+        sys.modules.pop("shop_defs", None)
+
+
+def test_assets_definition_by_key_accessors() -> None:
+    @dg.asset(metadata={"owner": "sales"}, tags={"tier": "gold"}, deps=["raw"])
+    def orders() -> int:
+        return 1
+
+    key = dg.AssetKey("orders")
+    assert orders.metadata_by_key == {key: {"owner": "sales"}}
+    assert orders.tags_by_key == {key: {"tier": "gold"}}
+    assert orders.asset_deps == {key: {dg.AssetKey("raw")}}
+    assert orders.group_names_by_key == {key: "default"}

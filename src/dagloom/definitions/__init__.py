@@ -31,6 +31,7 @@ from dagloom.definitions.asset_job import (
 )
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.asset_loading import (
+    load_assets_from_current_module,
     load_assets_from_modules,
     load_assets_from_package_module,
     load_assets_from_package_name,
@@ -287,6 +288,7 @@ __all__ = [
     "input_manager",
     "io_manager",
     "job",
+    "load_assets_from_current_module",
     "load_assets_from_modules",
     "load_assets_from_package_module",
     "load_assets_from_package_name",

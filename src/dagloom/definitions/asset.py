@@ -215,6 +215,19 @@ class AssetsDefinition:
     def descriptions_by_key(self) -> dict[AssetKey, str | None]:
         return {spec.key: spec.description for spec in self.specs_by_output.values()}
 
+    @property
+    def metadata_by_key(self) -> dict[AssetKey, Mapping[str, Any]]:
+        return {spec.key: dict(spec.metadata or {}) for spec in self.specs_by_output.values()}
+
+    @property
+    def tags_by_key(self) -> dict[AssetKey, Mapping[str, str]]:
+        return {spec.key: dict(spec.tags or {}) for spec in self.specs_by_output.values()}
+
+    @property
+    def asset_deps(self) -> dict[AssetKey, set[AssetKey]]:
+        """Each asset's upstream asset keys."""
+        return {key: set(deps) for key, deps in self.deps_by_key.items()}
+
     def spec_for(self, key: AssetKey) -> AssetSpec:
         for spec in self.specs_by_output.values():
             if spec.key == key:
