@@ -56,6 +56,7 @@ from dagloom.execution.plan import (
     StepTemplate,
     split_step_key,
 )
+from dagloom.execution.step_log import CURRENT_STEP
 from dagloom.messages import (
     EventType,
     LoadedInputData,
@@ -93,6 +94,7 @@ _HOOK_COMPLETED = EventType.HOOK_COMPLETED
 _HOOK_ERRORED = EventType.HOOK_ERRORED
 _HOOK_SKIPPED = EventType.HOOK_SKIPPED
 _DEBUG = LogLevel.DEBUG
+_set_current_step = CURRENT_STEP.set
 _INFO = LogLevel.INFO
 _ERROR = LogLevel.ERROR
 # The events of every step are written out as row tuples (see `dagloom.messages.rows` for
@@ -384,6 +386,9 @@ class StepRunner:
         if absent:
             names = ", ".join(f'"{a}"' for a in absent)
             raise _Skip(f"outputs it reads were not produced by {names}", absent)
+        # The step get_dagster_logger records to, from here in this task (and the threads
+        # and tasks it starts) until the next step is prepared in it.
+        _set_current_step((step_key, facts.job_name, facts.emit))
         if attempt == 0:
             facts.emit(
                 (
