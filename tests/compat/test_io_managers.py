@@ -458,3 +458,70 @@ def test_io_manager_input_config_schema_for_inputs_loaded_from_upstream() -> Non
     assert seen[0] == {"sample": 0.5}
     sampled.execute_in_process()
     assert seen[-1] == {"sample": 1.0}
+
+
+class JsonIOManager(dg.UPathIOManager):
+    """Stores values as JSON files, as Dagster's UPathIOManager examples store parquet."""
+
+    extension: str = ".json"
+
+    def dump_to_path(self, context: dg.OutputContext, obj: Any, path: Any) -> None:
+        import json
+
+        with path.open("w") as file:
+            json.dump(obj, file)
+
+    def load_from_path(self, context: dg.InputContext, path: Any) -> Any:
+        import json
+
+        with path.open("r") as file:
+            return json.load(file)
+
+    def get_metadata(self, context: dg.OutputContext, obj: Any) -> dict[str, Any]:
+        return {"items": len(obj)} if isinstance(obj, list) else {}
+
+
+def test_upath_io_manager_stores_assets_and_op_outputs_in_files(tmp_path: Path) -> None:
+    @dg.asset(key_prefix=["shop"])
+    def orders() -> list[int]:
+        return [1, 2, 3]
+
+    @dg.asset(ins={"orders": dg.AssetIn(key_prefix=["shop"])})
+    def order_count(orders: list[int]) -> list[int]:
+        return [len(orders)]
+
+    manager = JsonIOManager(base_path=str(tmp_path))
+    result = dg.materialize([orders, order_count], resources={"io_manager": manager})
+    assert result.success
+    assert (tmp_path / "shop" / "orders.json").read_text() == "[1, 2, 3]"
+    assert (tmp_path / "order_count.json").read_text() == "[3]"
+    (event, _) = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    assert metadata["path"] == dg.MetadataValue.path(str(tmp_path / "shop" / "orders.json"))
+    assert metadata["items"].value == 3
+
+    @dg.op
+    def numbers() -> list[int]:
+        return [4, 5]
+
+    @dg.op
+    def total(values: list[int]) -> int:
+        return sum(values)
+
+    @dg.job(resource_defs={"io_manager": JsonIOManager(base_path=tmp_path / "ops")})
+    def totals() -> None:
+        total(numbers())
+
+    run = totals.execute_in_process()
+    assert run.output_for_node("total") == 9
+    stored = tmp_path / "ops" / run.run_id / "numbers" / "result.json"
+    assert stored.read_text() == "[4, 5]"
+
+
+def test_upath_io_manager_refuses_paths_leaving_its_base(tmp_path: Path) -> None:
+    manager = JsonIOManager(base_path=tmp_path)
+    context = dg.build_output_context(step_key="..", name="result", run_id="r")
+    with pytest.raises(dg.DagloomError, match="storage folder"):
+        manager.handle_output(context, [1])
+    with pytest.raises(dg.DagloomError, match="nothing stored"):
+        manager.load_input(dg.build_input_context(asset_key="missing"))
