@@ -17,7 +17,13 @@ from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.metadata import metadata_values_of
 from dagloom.definitions.outputs import AssetMaterialization, AssetObservation
 from dagloom.execution.plan import split_step_key
-from dagloom.messages import AssetMaterializationData, Event, EventType
+from dagloom.messages import (
+    AssetMaterializationData,
+    ErrorInfo,
+    Event,
+    EventType,
+    StepFailureData,
+)
 from dagloom.messages.rows import PAYLOAD_FIELDS
 
 
@@ -98,6 +104,40 @@ class AssetObservationData:
     """What an ASSET_OBSERVATION event carries: the observation."""
 
     asset_observation: AssetObservation
+
+
+@dataclass(frozen=True, slots=True)
+class UserFailureData:
+    """What a `Failure` raised by user code said: its description and typed metadata."""
+
+    description: str | None
+    metadata: dict[str, Any]
+
+
+class StepFailureView:
+    """A STEP_FAILURE event's payload as Dagster reads it: `error` (class name, message,
+    stack, cause) and `user_failure_data` (None unless user code raised `Failure`); other
+    attributes are the stored message's."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: StepFailureData) -> None:
+        self._data = data
+
+    @property
+    def error(self) -> ErrorInfo | None:
+        return self._data.error
+
+    @property
+    def user_failure_data(self) -> UserFailureData | None:
+        data = self._data
+        if not data.user_failure:
+            return None
+        message = data.error.message if data.error is not None else ""
+        return UserFailureData(message or None, metadata_values_of(data.metadata))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._data, name)
 
 
 def observation_of(data: AssetMaterializationData) -> AssetObservation:
@@ -240,6 +280,22 @@ class DagsterEvent:
         return AssetObservationData(observation_of(data))
 
     @property
+    def step_failure_data(self) -> StepFailureView:
+        """The failure of a STEP_FAILURE event; other events raise AttributeError."""
+        data = self._event.step_failure
+        if data is None:
+            raise AttributeError(f"a {self.event_type_value} event has no step failure data")
+        return StepFailureView(data)
+
+    @property
+    def step_output_data(self) -> Any:
+        """The output (`output_name`, `mapping_key`) of a STEP_OUTPUT event."""
+        data = self._event.step_output
+        if data is None:
+            raise AttributeError(f"a {self.event_type_value} event has no step output data")
+        return data
+
+    @property
     def step_materialization_data(self) -> StepMaterializationData:
         return StepMaterializationData(self.materialization)
 
@@ -262,6 +318,8 @@ class DagsterEvent:
         materialization, AssetObservationData for an observation, else the message's payload
         (StepFailureData with `.error`, ...), or None."""
         event = self._event
+        if event.step_failure is not None:
+            return StepFailureView(event.step_failure)
         if event.asset_materialization is not None:
             if self.is_asset_observation:
                 return self.asset_observation_data
@@ -294,7 +352,9 @@ __all__ = [
     "AssetObservationData",
     "DagsterEvent",
     "DagsterEventType",
+    "StepFailureView",
     "StepMaterializationData",
+    "UserFailureData",
     "materialization_of",
     "observation_of",
 ]
