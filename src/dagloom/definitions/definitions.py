@@ -61,7 +61,10 @@ class Definitions:
                     f"Definitions(assets=...) got {item!r}; expected @asset or @multi_asset "
                     "definitions"
                 )
-        self.asset_graph = AssetGraph(a for a in self.assets if isinstance(a, AssetsDefinition))
+        self.asset_graph = AssetGraph(
+            (a for a in self.assets if isinstance(a, AssetsDefinition)),
+            [a for a in self.assets if isinstance(a, AssetSpec)],
+        )
         self._schedules = _unique("schedule", self.schedules)
         self._sensors = _unique("sensor", self.sensors)
 

@@ -114,6 +114,7 @@ def subset_job(job: JobDefinition, selected: set[str]) -> JobDefinition:
                     and (up.node, up.output) in layer.asset_keys_by_output
                 },
             },
+            layer.asset_graph,
         )
     # A subset carries no graph outputs: they may name nodes it left out.
     return job.with_replaced_attrs(nodes=nodes, asset_layer=sub_layer, graph_outputs={})
