@@ -586,6 +586,25 @@ class StorageContract:
         assert data is not None and data.partition == "2024-01-01"
         assert await events.get_latest_materialization(["nope"]) is None
 
+    async def test_asset_observations_are_indexed_apart_from_materializations(
+        self, storages: Storages
+    ) -> None:
+        _, events, _ = storages
+        observed = materialization("r1", ["a"], ts=1.0)
+        observed.event_type = EventType.ASSET_OBSERVATION
+        later = materialization("r2", ["a"], ts=2.0)
+        later.event_type = EventType.ASSET_OBSERVATION
+        await events.store_events([observed, materialization("r1", ["a"], ts=1.5), later])
+        seen = await events.get_observations(["a"])
+        assert [r.event.run_id for r in seen if r.event] == ["r2", "r1"]
+        assert [
+            r.event.run_id for r in await events.get_observations(["a"], limit=1) if r.event
+        ] == ["r2"]
+        older = await events.get_observations(["a"], before=seen[0].storage_id)
+        assert [r.event.run_id for r in older if r.event] == ["r1"]
+        assert len(await events.get_materializations(["a"])) == 1
+        assert await events.get_observations(["nope"]) == []
+
     async def test_a_watcher_sees_stored_events_at_once_and_stops_at_the_end(
         self, storages: Storages
     ) -> None:

@@ -169,7 +169,12 @@ class ScheduleDefinition:
             name = f"{self._job_name}_schedule"
         self._name = validate_name(name, kind="schedule")
         if self._job_name is None:
+            # Assets as the target: the schedule runs an asset job of its own, which
+            # Definitions resolves like any other.
+            from dagloom.definitions.asset_job import define_asset_job
+
             self._job_name = f"__anonymous_asset_job_{self._name}"
+            self._job = define_asset_job(self._job_name, selection=self._target)
 
         self._cron_strings = _validate_cron_schedule(cron_schedule, self._name)
         self._cron_schedule: str | Sequence[str] = (

@@ -575,3 +575,9 @@ class DagloomInstance:
         self, asset_key: Sequence[str], *, limit: int | None = None, before: int | None = None
     ) -> list[EventRecord]:
         return await self._events.get_materializations(asset_key, limit=limit, before=before)
+
+    async def get_observations(
+        self, asset_key: Sequence[str], *, limit: int | None = None, before: int | None = None
+    ) -> list[EventRecord]:
+        """An asset's observations (AssetObservation events), newest first."""
+        return await self._events.get_observations(asset_key, limit=limit, before=before)

@@ -628,6 +628,18 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
         )
         return [decode_record(*row) for row in await self.database.fetch(sql, params)]
 
+    async def get_observations(
+        self,
+        asset_key: Sequence[str],
+        *,
+        limit: int | None = None,
+        before: int | None = None,
+    ) -> list[EventRecord]:
+        sql, params = _sql.materializations_query(
+            asset_key_text(list(asset_key)), int(EventType.ASSET_OBSERVATION), limit, before
+        )
+        return [decode_record(*row) for row in await self.database.fetch(sql, params)]
+
     async def delete_events(self, run_id: str) -> None:
         async with self.database.transaction() as tx:
             await delete_run_events(tx, run_id)

@@ -600,6 +600,16 @@ class EventLogStorage(StorageLifecycle, Protocol):
         """An asset's materializations, newest first, older than the `before` storage_id."""
         ...
 
+    async def get_observations(
+        self,
+        asset_key: Sequence[str],
+        *,
+        limit: int | None = None,
+        before: int | None = None,
+    ) -> list[EventRecord]:
+        """An asset's observations, newest first, older than the `before` storage_id."""
+        ...
+
     async def get_latest_materialization(self, asset_key: Sequence[str]) -> EventRecord | None: ...
 
     async def delete_events(self, run_id: str) -> None:

@@ -270,12 +270,12 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
             poll_interval=None,
         )
 
-    def _asset_rows(self, key: str) -> list[int]:
-        materialization = int(EventType.ASSET_MATERIALIZATION)
+    def _asset_rows(
+        self, key: str, event_type: EventType = EventType.ASSET_MATERIALIZATION
+    ) -> list[int]:
+        wanted = int(event_type)
         return [
-            sid
-            for sid, row in self.database.events.items()
-            if row[2] == key and row[1] == materialization
+            sid for sid, row in self.database.events.items() if row[2] == key and row[1] == wanted
         ]
 
     async def get_events_stored(self) -> int:
@@ -292,7 +292,25 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
         limit: int | None = None,
         before: int | None = None,
     ) -> list[EventRecord]:
-        ids = sorted(self._asset_rows("/".join(asset_key)), reverse=True)
+        return self._asset_records(asset_key, EventType.ASSET_MATERIALIZATION, limit, before)
+
+    async def get_observations(
+        self,
+        asset_key: Sequence[str],
+        *,
+        limit: int | None = None,
+        before: int | None = None,
+    ) -> list[EventRecord]:
+        return self._asset_records(asset_key, EventType.ASSET_OBSERVATION, limit, before)
+
+    def _asset_records(
+        self,
+        asset_key: Sequence[str],
+        event_type: EventType,
+        limit: int | None,
+        before: int | None,
+    ) -> list[EventRecord]:
+        ids = sorted(self._asset_rows("/".join(asset_key), event_type), reverse=True)
         if before is not None:
             ids = [i for i in ids if i < before]
         if limit is not None:
