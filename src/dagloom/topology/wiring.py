@@ -51,6 +51,7 @@ from dagloom.execution.origin import CodeOrigin
 from dagloom.instance import DagloomInstance, load_config_file
 from dagloom.topology.config import InstanceRef, LocationConfig, NodeConfig, TopologyConfig
 from dagloom.transport import ActorRef, GrpcTransport, MemoryTransport
+from dagloom.webserver import Backend, Webserver
 
 COORDINATOR = "run_coordinator"
 LAUNCHER = "run_launcher"
@@ -78,6 +79,7 @@ class RunningNode:
     grpc_address: str | None = None
     api_address: str | None = None
     api: DagloomApiService | None = None
+    webserver_address: str | None = None
     actors: dict[str, Actor[Any, Any]] = field(default_factory=dict)
     watchers: dict[str, LocationWatcher] = field(default_factory=dict)
     """The file watchers of the node's code locations, by location (`reload_on_change`)."""
@@ -85,6 +87,8 @@ class RunningNode:
     def addresses(self) -> list[tuple[str, str]]:
         """(what, host:port) for each listening socket, for printing."""
         out = []
+        if self.webserver_address is not None:
+            out.append(("webserver (GraphQL at /graphql)", f"http://{self.webserver_address}"))
         if self.api_address is not None:
             out.append(("public gRPC API", self.api_address))
         if self.grpc_address is not None:
@@ -313,6 +317,18 @@ def wire_api(
     return service, server
 
 
+def wire_webserver(
+    topology: TopologyConfig, node: NodeConfig, instance: DagloomInstance, refs: _Refs
+) -> Webserver | None:
+    """The webserver, if the node hosts one: it reads the instance and reaches the
+    coordinator and every code location through refs, wherever they live."""
+    if node.webserver is None:
+        return None
+    coordinator = refs.to(_COORDINATOR_SERVICE, COORDINATOR, topology.node_of("coordinator"))
+    backend = Backend(instance, coordinator, _location_refs(topology, refs))
+    return Webserver(backend, host=node.webserver.host or node.host, port=node.webserver.port)
+
+
 # -- the node ----------------------------------------------------------------------------
 
 
@@ -329,12 +345,12 @@ async def run_node(
     Opens the topology's instance unless one is given. The actors start in dependency
     order under one supervisor (code locations, which import their code first, then
     workers, launcher, coordinator, daemon, health); then, with `reload_on_change`, a watcher per
-    code location reloads it when its files change; then the node's gRPC server and the API
-    server listen, and `task_status.started(RunningNode)` reports the addresses. Peers on
-    other nodes need not be up: calls to them fail with `ActorUnavailableError` and
-    reconnect once they are. Raises `ConfigError` for an unknown node, `OSError` when a
-    port is taken. Cancelling it stops the servers, then every actor, then closes the
-    instance it opened.
+    code location reloads it when its files change; then the node's gRPC server, the API
+    server and the webserver listen, and `task_status.started(RunningNode)` reports the
+    addresses. Peers on other nodes need not be up: calls to them fail with
+    `ActorUnavailableError` and reconnect once they are. Raises `ConfigError` for an unknown
+    node, `OSError` when a port is taken. Cancelling it stops the servers, then every actor,
+    then closes the instance it opened.
     """
     node = topology.node(node_name)
     async with AsyncExitStack() as stack:
@@ -383,6 +399,7 @@ async def run_node(
                 grpc.expose(actor)
         local[health.name] = health
         api = wire_api(topology, node, instance, refs, memory.ref(health))
+        webserver = wire_webserver(topology, node, instance, refs)
 
         running = RunningNode(node_name, instance, supervisor, actors=dict(local))
         async with anyio.create_task_group() as tg:
@@ -400,4 +417,6 @@ async def run_node(
                 running.api, server = api
                 if server is not None:
                     running.api_address = await tg.start(server.run)
+            if webserver is not None:
+                running.webserver_address = await tg.start(webserver.run)
             task_status.started(running)
