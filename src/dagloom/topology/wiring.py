@@ -80,6 +80,7 @@ class RunningNode:
     api_address: str | None = None
     api: DagloomApiService | None = None
     webserver_address: str | None = None
+    webserver: Webserver | None = None
     actors: dict[str, Actor[Any, Any]] = field(default_factory=dict)
     watchers: dict[str, LocationWatcher] = field(default_factory=dict)
     """The file watchers of the node's code locations, by location (`reload_on_change`)."""
@@ -418,5 +419,6 @@ async def run_node(
                 if server is not None:
                     running.api_address = await tg.start(server.run)
             if webserver is not None:
+                running.webserver = webserver
                 running.webserver_address = await tg.start(webserver.run)
             task_status.started(running)

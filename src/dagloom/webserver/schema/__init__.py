@@ -7,8 +7,10 @@ import functools
 
 import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
 
 from dagloom.webserver.schema.errors import CONFIG_ERROR_TYPES
+from dagloom.webserver.schema.inputs import SCALARS
 from dagloom.webserver.schema.mutations import Mutation
 from dagloom.webserver.schema.query import Query
 from dagloom.webserver.schema.runs import EVENT_TYPES
@@ -32,6 +34,7 @@ def build_schema() -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         types=[*CONFIG_ERROR_TYPES, *EVENT_TYPES],
+        config=StrawberryConfig(scalar_map=SCALARS),
         extensions=[
             functools.partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
             functools.partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),

@@ -29,12 +29,17 @@ def _parse_run_config(value: Any) -> Any:
     return value
 
 
-RunConfigData = strawberry.scalar(
-    NewType("RunConfigData", object),
-    description="Run config: a mapping (`ops`, `resources`, `execution`), or its YAML text.",
-    serialize=lambda v: v,
-    parse_value=_parse_run_config,
-)
+RunConfigData = NewType("RunConfigData", object)
+"""Run config as a client sends it; `SCALARS` says how GraphQL reads it."""
+
+SCALARS: dict[object, Any] = {
+    RunConfigData: strawberry.scalar(
+        name="RunConfigData",
+        description="Run config: a mapping (`ops`, `resources`, `execution`), or its YAML text.",
+        serialize=lambda v: v,
+        parse_value=_parse_run_config,
+    )
+}
 
 
 def run_config_json(value: Any) -> str:
@@ -80,7 +85,7 @@ class ExecutionMetadata:
 @strawberry.input
 class ExecutionParams:
     selector: JobOrPipelineSelector
-    runConfigData: RunConfigData | None = None  # type: ignore[valid-type]
+    runConfigData: RunConfigData | None = None
     mode: str | None = None
     executionMetadata: ExecutionMetadata | None = None
     stepKeys: list[str] | None = None

@@ -385,7 +385,7 @@ class Query:
         self,
         info: strawberry.Info,
         pipeline: PipelineSelector,
-        runConfigData: RunConfigData | None = None,  # type: ignore[valid-type]
+        runConfigData: RunConfigData | None = None,
         mode: str | None = None,
     ) -> PipelineConfigValidationResult:  # type: ignore[valid-type]
         found = await _pipeline(info.context, pipeline)
