@@ -176,11 +176,12 @@ class Subscription:
     async def runStatusChanges(
         self, info: strawberry.Info
     ) -> AsyncGenerator[RunStatusChanges, None]:
-        """Runs whose status changed, in batches: first the newest runs as they stand,
-        then each change seen (the newest runs and every unfinished one are read each
-        second)."""
+        """Runs whose status changed, in batches: first the newest runs as they stand (an
+        empty batch when there are none), then each change seen (the newest runs and every
+        unfinished one are read each second)."""
         instance: DagloomInstance = info.context.instance
         seen: dict[str, RunStatus] = {}
+        first = True
         while True:
             runs = await instance.get_runs(RunsFilter(), limit=STATUS_WINDOW)
             newest = {r.run_id for r in runs}
@@ -188,8 +189,9 @@ class Subscription:
             if open_ids:
                 runs += await instance.get_runs(RunsFilter(run_ids=open_ids))
             changes = _changes(seen, runs)
-            if changes:
+            if changes or first:
                 yield RunStatusChanges(changes=changes)
+            first = False
             # Forget finished runs that fell out of the window.
             for run_id in [i for i, s in seen.items() if s in _ENDED and i not in newest]:
                 del seen[run_id]
