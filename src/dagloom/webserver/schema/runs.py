@@ -330,18 +330,23 @@ def event_object(record: EventRecord) -> Any:
     return cls(record=record)
 
 
+_TYPENAMES = {kind: cls.__name__ for kind, cls in _EVENT_CLASSES.items()}
+_LEVELS = {level: _level(level).value for level in LogLevel}
+
+
 def event_json(record: EventRecord) -> dict[str, Any]:
     """An event as plain JSON, for clients that take a batch as one value (much cheaper than
     resolving each event's fields: a 10,000-step run has ~50,000 events)."""
     event = record.event
     assert event is not None
+    kind = event.event_type
     out: dict[str, Any] = {
-        "__typename": _EVENT_CLASSES.get(event.event_type, EngineEvent).__name__,
+        "__typename": _TYPENAMES.get(kind, "EngineEvent"),
         "storageId": record.storage_id,
         "runId": event.run_id,
         "timestamp": event.timestamp,
-        "eventType": event.event_type.name,
-        "level": _level(event.level).value,
+        "eventType": kind.name,
+        "level": _LEVELS.get(event.level, "INFO"),
         "stepKey": event.step_key or None,
         "message": event.message,
     }

@@ -4,6 +4,7 @@ instance (`runStatusChanges`)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncGenerator
 from typing import Any, cast
@@ -108,21 +109,37 @@ async def run_event_batches(
     instance: DagloomInstance, run_id: str, after: int
 ) -> AsyncGenerator[list[EventRecord], None]:
     """A run's events after `after`, in batches of at most `EVENT_BATCH`, as they are
-    stored; ends after the run's terminal event. Each batch is one storage read."""
-    while True:
-        records = await instance.get_events(run_id, after=after or None, limit=EVENT_BATCH)
-        if records:
-            after = records[-1].storage_id
-            yield records
-            if any(r.event is not None and r.event.event_type in RUN_END_EVENTS for r in records):
+    stored; ends after the run's terminal event. Each batch is one storage read; while a
+    full batch is being sent, the next one is already being read."""
+    pending: asyncio.Future[list[EventRecord]] | None = None
+    try:
+        while True:
+            if pending is not None:
+                records, pending = await pending, None
+            else:
+                records = await instance.get_events(run_id, after=after or None, limit=EVENT_BATCH)
+            if records:
+                after = records[-1].storage_id
+                if any(
+                    r.event is not None and r.event.event_type in RUN_END_EVENTS for r in records
+                ):
+                    yield records
+                    return
+                if len(records) == EVENT_BATCH:
+                    pending = asyncio.ensure_future(
+                        instance.get_events(run_id, after=after, limit=EVENT_BATCH)
+                    )
+                yield records
+                continue
+            run = await instance.get_run(run_id)
+            if run is None or RunStatus.of(run.status) in _ENDED:
                 return
-            continue
-        run = await instance.get_run(run_id)
-        if run is None or RunStatus.of(run.status) in _ENDED:
-            return
-        if not await _wait_for_event(instance, run_id, after):
-            # Ended: one last read picks up what the watch saw.
-            continue
+            # When the watch ends without an event, the run ended: one last read picks up
+            # anything stored meanwhile.
+            await _wait_for_event(instance, run_id, after)
+    finally:
+        if pending is not None:
+            pending.cancel()
 
 
 def _changes(seen: dict[str, Any], runs: list[RunMessage]) -> list[RunStatusChange]:
