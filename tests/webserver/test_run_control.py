@@ -56,3 +56,26 @@ async def test_terminate_a_running_run_then_reexecute_a_failed_one_from_failure(
         assert child["parentRunId"] == failed
         assert child["stepKeysToExecute"], child
         assert await web.wait_for_end(child["runId"]) == "FAILURE"
+
+
+async def test_jobs_carry_their_run_config_schema() -> None:
+    async with open_node("suite", SUITE) as node, aiohttp.ClientSession() as session:
+        assert node.webserver_address is not None
+        web = Web(f"http://{node.webserver_address}", node, session)
+        data = await web.data(
+            "query($s: PipelineSelector!) { pipelineOrError(params: $s) { ... on Pipeline {"
+            " runConfigJsonSchema solids { name definition { configSchema } } } } }",
+            {
+                "s": {
+                    "repositoryLocationName": "suite",
+                    "repositoryName": "__repository__",
+                    "pipelineName": "configured_job",
+                }
+            },
+        )
+        job = data["pipelineOrError"]
+        (solid,) = job["solids"]
+        assert solid["definition"]["configSchema"]["required"] == ["limit"]
+        schema = job["runConfigJsonSchema"]
+        assert schema["required"] == ["ops"]
+        assert schema["properties"]["ops"]["required"] == [solid["name"]]

@@ -11,8 +11,11 @@ import enum
 import itertools
 import time
 from datetime import UTC, datetime
+from typing import Any, cast
 
+import orjson
 import strawberry
+from strawberry.scalars import JSON
 
 from dagloom.daemon._instigators import is_running, origin_id, schedule_state, sensor_state
 from dagloom.definitions._cron import iter_cron_ticks, load_timezone
@@ -48,6 +51,9 @@ def is_repository_name(name: str | None, location: str) -> bool:
 class SolidDefinition:
     name: str
     description: str | None
+    configSchema: JSON | None = strawberry.field(
+        description="The JSON Schema of the op's `config`; null when it takes none."
+    )
 
 
 @strawberry.type
@@ -93,7 +99,11 @@ def _solids(job: JobSnapshot) -> list[Solid]:
     return [
         Solid(
             name=node.name,
-            definition=SolidDefinition(name=node.op_name, description=node.description or None),
+            definition=SolidDefinition(
+                name=node.op_name,
+                description=node.description or None,
+                configSchema=_schema(node.config_schema_json),
+            ),
             inputs=[
                 Input(
                     definition=InputDefinition(name=inp.name),
@@ -113,6 +123,40 @@ def _solids(job: JobSnapshot) -> list[Solid]:
         )
         for node in job.nodes
     ]
+
+
+def _schema(text: str) -> JSON | None:
+    return cast(JSON, orjson.loads(text)) if text else None
+
+
+def run_config_json_schema(job: JobSnapshot) -> dict[str, Any]:
+    """The JSON Schema of a job's run config: `ops.<node>.config` for each node whose op
+    takes config (required when its schema has required fields)."""
+    ops: dict[str, Any] = {}
+    required: list[str] = []
+    for node in job.nodes:
+        if not node.config_schema_json:
+            continue
+        config = orjson.loads(node.config_schema_json)
+        entry: dict[str, Any] = {"type": "object", "properties": {"config": config}}
+        if config.get("required"):
+            entry["required"] = ["config"]
+            required.append(node.name)
+        ops[node.name] = entry
+    ops_schema: dict[str, Any] = {"type": "object", "properties": ops}
+    if required:
+        ops_schema["required"] = required
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "ops": ops_schema,
+            "resources": {"type": "object"},
+            "execution": {"type": "object"},
+        },
+    }
+    if required:
+        schema["required"] = ["ops"]
+    return schema
 
 
 @strawberry.interface
@@ -159,6 +203,10 @@ class IPipelineSnapshot:
     @strawberry.field
     def assetKeys(self) -> list[AssetKey]:
         return [AssetKey(path=list(k.path)) for k in self.snapshot.asset_keys]
+
+    @strawberry.field(description="The JSON Schema of the job's run config (`ops.*.config`).")
+    def runConfigJsonSchema(self) -> JSON:
+        return cast(JSON, run_config_json_schema(self.snapshot))
 
 
 @strawberry.type
