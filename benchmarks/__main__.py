@@ -16,6 +16,7 @@ SUITES = {
     "daemon": "queued runs admitted per second and sensor ticks per second, vs bare writes",
     "metrics": "one /metrics scrape over 100,000 runs beside a runs page; step counting cost",
     "responsiveness": "GetRun latency in `dagloom dev` while a run's sync ops hold their thread",
+    "webserver": "run-event subscription vs storage reads, runs query p95, asset graph size",
 }
 
 

@@ -95,6 +95,14 @@ class MetricsConfig(_Model):
     port: int = Field(ge=0, le=65535)
 
 
+class WebserverConfig(_Model):
+    """The webserver (GraphQL, GraphiQL, `/health`) on `host:port`; any number of nodes may
+    host one, each reading the same storage."""
+
+    host: str | None = None
+    port: int = Field(default=DEFAULT_WEBSERVER_PORT, ge=0, le=65535)
+
+
 class CoordinatorConfig(_Model):
     """Where the run coordinator lives; which one (default or queued, and its limits) is
     the instance's `run_coordinator` section in dagloom.yaml."""
@@ -146,6 +154,7 @@ class NodeConfig(_Model):
     worker_pool: WorkerPoolConfig | None = None
     daemon: DaemonConfig | None = None
     metrics: MetricsConfig | None = None
+    webserver: WebserverConfig | None = None
 
     def grpc_address(self) -> str:
         """`host:grpc_port`; `ValueError` when the node serves no gRPC."""
@@ -323,11 +332,13 @@ def dev_topology(
     launcher: LauncherKind | None = "in_process",
     reload_on_change: bool = True,
     daemon: bool = True,
+    webserver_port: int | None = None,
 ) -> TopologyConfig:
     """Every actor on one node called `dev`, as `configs/dev.yaml` lays it out (the daemon
     too, unless `daemon` is false; the public API in-process only when `api_port` is None); its code
     locations reload when a file of theirs changes unless `reload_on_change` is false.
-    `launcher` None means the instance's `run_launcher`.
+    `launcher` None means the instance's `run_launcher`; the webserver listens on
+    `webserver_port` when it is given.
 
     `locations` must already hold absolute paths (see `CodeOrigin.resolved`).
     """
@@ -341,6 +352,7 @@ def dev_topology(
             "code_locations": list(locations),
             "reload_on_change": reload_on_change,
             "daemon": {} if daemon else None,
+            "webserver": {"port": webserver_port} if webserver_port is not None else None,
         }
     }
     if launcher == "worker_pool":

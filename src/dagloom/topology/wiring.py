@@ -58,6 +58,7 @@ from dagloom.topology.config import (
     TopologyConfig,
 )
 from dagloom.transport import ActorRef, GrpcTransport, MemoryTransport
+from dagloom.webserver import Backend, Webserver
 
 COORDINATOR = "run_coordinator"
 LAUNCHER = "run_launcher"
@@ -104,6 +105,8 @@ class RunningNode:
     api_address: str | None = None
     metrics_address: str | None = None
     api: DagloomApiService | None = None
+    webserver_address: str | None = None
+    webserver: Webserver | None = None
     actors: dict[str, Actor[Any, Any]] = field(default_factory=dict)
     watchers: dict[str, LocationWatcher] = field(default_factory=dict)
     """The file watchers of the node's code locations, by location (`reload_on_change`)."""
@@ -111,6 +114,8 @@ class RunningNode:
     def addresses(self) -> list[tuple[str, str]]:
         """(what, host:port) for each listening socket, for printing."""
         out = []
+        if self.webserver_address is not None:
+            out.append(("webserver (GraphQL at /graphql)", f"http://{self.webserver_address}"))
         if self.api_address is not None:
             out.append(("public gRPC API", self.api_address))
         if self.metrics_address is not None:
@@ -341,6 +346,18 @@ def wire_api(
     return service, server
 
 
+def wire_webserver(
+    topology: TopologyConfig, node: NodeConfig, instance: DagloomInstance, refs: _Refs
+) -> Webserver | None:
+    """The webserver, if the node hosts one: it reads the instance and reaches the
+    coordinator and every code location through refs, wherever they live."""
+    if node.webserver is None:
+        return None
+    coordinator = refs.to(_COORDINATOR_SERVICE, COORDINATOR, topology.node_of("coordinator"))
+    backend = Backend(instance, coordinator, _location_refs(topology, refs))
+    return Webserver(backend, host=node.webserver.host or node.host, port=node.webserver.port)
+
+
 # -- the node ----------------------------------------------------------------------------
 
 
@@ -357,12 +374,12 @@ async def run_node(
     Opens the topology's instance unless one is given. The actors start in dependency
     order under one supervisor (code locations, which import their code first, then
     workers, launcher, coordinator, daemon, health); then, with `reload_on_change`, a watcher per
-    code location reloads it when its files change; then the node's gRPC server and the API
-    server listen, and `task_status.started(RunningNode)` reports the addresses. Peers on
-    other nodes need not be up: calls to them fail with `ActorUnavailableError` and
-    reconnect once they are. Raises `ConfigError` for an unknown node, `OSError` when a
-    port is taken. Cancelling it stops the servers, then every actor, then closes the
-    instance it opened.
+    code location reloads it when its files change; then the node's gRPC server, the API
+    server and the webserver listen, and `task_status.started(RunningNode)` reports the
+    addresses. Peers on other nodes need not be up: calls to them fail with
+    `ActorUnavailableError` and reconnect once they are. Raises `ConfigError` for an unknown
+    node, `OSError` when a port is taken. Cancelling it stops the servers, then every actor,
+    then closes the instance it opened.
     """
     node = topology.node(node_name)
     async with AsyncExitStack() as stack:
@@ -411,6 +428,7 @@ async def run_node(
                 grpc.expose(actor)
         local[health.name] = health
         api = wire_api(topology, node, instance, refs, memory.ref(health))
+        webserver = wire_webserver(topology, node, instance, refs)
 
         running = RunningNode(node_name, instance, supervisor, actors=dict(local))
         async with anyio.create_task_group() as tg:
@@ -432,4 +450,7 @@ async def run_node(
                 running.metrics_address = await _serve_metrics(
                     tg, node, node.metrics, instance, list(local.values())
                 )
+            if webserver is not None:
+                running.webserver = webserver
+                running.webserver_address = await tg.start(webserver.run)
             task_status.started(running)
