@@ -345,10 +345,8 @@ async def admit_queued_runs(
     returns once every launch has answered or timed out.
     """
     storage = instance.schedule_storage
-    if (
-        await storage.acquire_lease(ADMISSION_LEASE, owner, duration=lease_seconds, now=clock())
-        is None
-    ):
+    lease = await storage.acquire_lease(ADMISSION_LEASE, owner, duration=lease_seconds, now=clock())
+    if lease is None:
         return []
     try:
         # Only the tag limits look at the in-progress runs' tags; without them a count
@@ -381,6 +379,10 @@ async def admit_queued_runs(
         # for them concurrently (at most LAUNCH_CONCURRENCY at once), so one round waits
         # about as long as its slowest launch rather than the sum of them.
         starting: list[tuple[Run, RunTransition]] = []
+        if chosen:
+            # Paused past the lease while reading, this round's counts may be stale: another
+            # admitter that took the lease since is the one to admit (`LeaseLostError`).
+            await storage.check_fence(lease.fence)
         for run_id in chosen:
             run = by_id[run_id]
             transition = await instance.transition_run(run_id, _starting_event(run, clock))

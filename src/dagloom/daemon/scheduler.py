@@ -21,8 +21,8 @@ from dagloom.daemon._submit import (
     finished,
     named_error,
     submission,
-    submit_all,
 )
+from dagloom.errors import LeaseLostError
 from dagloom.instance import DagloomInstance
 from dagloom.messages import InstigatorType, Tick, TickStatus
 from dagloom.messages.rpc import EvaluateScheduleRequest, ScheduleSnapshot
@@ -47,8 +47,9 @@ class SchedulerLoop(LeasedInstigatorLoop):
     unknown job ends its tick FAILURE with the error, naming the schedule.
 
     Only the daemon holding the `daemon/scheduler` lease (renewed each round, lost
-    `lease_seconds` after its holder stops) fires ticks; the derived run ids keep a second
-    holder, after a pause longer than the lease, harmless.
+    `lease_seconds` after its holder stops) fires ticks. Its tick writes carry the lease's
+    fencing token, so a holder paused past its lease has them refused once another daemon
+    took over, and stops; the derived run ids make its submissions harmless besides.
     """
 
     name = "scheduler"
@@ -91,6 +92,9 @@ class SchedulerLoop(LeasedInstigatorLoop):
             for schedule in location.snapshot.schedules:
                 try:
                     await self._schedule(location, schedule, now)
+                except LeaseLostError as exc:
+                    self._log.warning("scheduler_lease_lost", error=str(exc))
+                    return
                 except Exception as exc:  # a supervision point: one schedule stops no other
                     self._log.exception("schedule_round_failed", schedule=schedule.name)
                     problems.append(exc)
@@ -154,7 +158,8 @@ class SchedulerLoop(LeasedInstigatorLoop):
                 instigator_type=InstigatorType.SCHEDULE,
                 status=TickStatus.STARTED,
                 timestamp=when.timestamp(),
-            )
+            ),
+            fence=self.fence,
         )
         self._log.info(
             "schedule_tick",
@@ -170,7 +175,9 @@ class SchedulerLoop(LeasedInstigatorLoop):
         )
         if result.error is not None:
             error = named_error(result.error, "schedule", schedule.name)
-            await storage.update_tick(finished(tick, now=now, run_ids=[], run_keys=[], error=error))
+            await storage.update_tick(
+                finished(tick, now=now, run_ids=[], run_keys=[], error=error), fence=self.fence
+            )
             return
         submissions = []
         for request in result.run_requests:
@@ -189,7 +196,7 @@ class SchedulerLoop(LeasedInstigatorLoop):
                     tags=identity.tags,
                 )
             )
-        done = await submit_all(self._coordinator, submissions, ask_timeout=self._timeout)
+        done = await self._submit(submissions)
         await storage.update_tick(
             finished(
                 tick,
@@ -200,5 +207,6 @@ class SchedulerLoop(LeasedInstigatorLoop):
                 error=named_error(done.errors[0], "schedule", schedule.name)
                 if done.errors
                 else None,
-            )
+            ),
+            fence=self.fence,
         )

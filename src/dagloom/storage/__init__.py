@@ -9,6 +9,7 @@ from __future__ import annotations
 from dagloom.storage.base import (
     RUN_TRANSITIONS,
     EventLogStorage,
+    Fence,
     Lease,
     MigratableStorage,
     RunsFilter,
@@ -26,6 +27,7 @@ from dagloom.storage.sink import StorageEventSink
 __all__ = [
     "RUN_TRANSITIONS",
     "EventLogStorage",
+    "Fence",
     "Lease",
     "MigratableStorage",
     "RunStorage",

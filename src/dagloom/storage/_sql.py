@@ -66,11 +66,18 @@ UPSERT_TAG = (
     "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"
 )
 ACQUIRE_LEASE = (
-    "INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?) "
-    "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at "
+    "INSERT INTO leases (name, owner, expires_at, token) VALUES (?, ?, ?, 1) "
+    "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at, "
+    "token = CASE WHEN leases.owner = excluded.owner THEN leases.token "
+    "ELSE leases.token + 1 END "
     "WHERE leases.owner = excluded.owner OR leases.expires_at <= ? "
-    "RETURNING name, owner, expires_at"
+    "RETURNING name, owner, expires_at, token"
 )
+"""Take or renew a lease: the token grows when the lease passes to another owner."""
+RELEASE_LEASE = (
+    "UPDATE leases SET owner = '', expires_at = -1.0 WHERE name = ? AND owner = ? AND owner <> ''"
+)
+"""Release a lease, keeping its row (and token) so the next owner's token is greater."""
 
 
 def run_row(run: Run) -> tuple[Any, ...]:

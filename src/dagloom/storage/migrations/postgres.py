@@ -125,4 +125,9 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         description="the error a failed run failed with, on the run",
         statements=("ALTER TABLE runs ADD COLUMN failure BYTEA",),
     ),
+    Migration(
+        version=5,
+        description="a fencing token on each lease",
+        statements=("ALTER TABLE leases ADD COLUMN token BIGINT NOT NULL DEFAULT 0",),
+    ),
 )

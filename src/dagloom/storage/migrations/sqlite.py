@@ -125,4 +125,9 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
         description="the error a failed run failed with, on the run",
         statements=("ALTER TABLE runs ADD COLUMN failure BLOB",),
     ),
+    Migration(
+        version=5,
+        description="a fencing token on each lease",
+        statements=("ALTER TABLE leases ADD COLUMN token INTEGER NOT NULL DEFAULT 0",),
+    ),
 )
