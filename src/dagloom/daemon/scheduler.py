@@ -38,7 +38,8 @@ class SchedulerLoop(LeasedInstigatorLoop):
 
     A schedule runs when started (`dagloom schedule start`) or, never toggled, when its
     `default_status` is RUNNING; no tick before it was (last) started is ever due. Due ticks
-    follow `schedule_ticks_due` and the instance's catch-up policy. Each tick is recorded
+    follow `schedule_ticks_due` and the schedule's catch-up policy (its own `catch_up`, else
+    the instance's `schedules.catch_up`). Each tick is recorded
     STARTED, then evaluated in the code location, then its runs are submitted to
     `coordinator` under derived run ids, then the tick is updated with the runs and its
     outcome. A round killed anywhere in between leaves the tick STARTED, and the next round
@@ -77,7 +78,7 @@ class SchedulerLoop(LeasedInstigatorLoop):
             lease_seconds=lease_seconds,
             ask_timeout=ask_timeout or config.sensors.evaluation_timeout_seconds + 30.0,
         )
-        self._catch_up = CatchUpPolicy.from_config(config)
+        self._config = config
         self._max_tick_retries = (
             config.scheduler.config.max_tick_retries if config.scheduler is not None else 0
         )
@@ -126,7 +127,7 @@ class SchedulerLoop(LeasedInstigatorLoop):
                 execution_timezone=schedule.execution_timezone or None,
                 started_at=started_at(state),
                 last_tick=last_tick,
-                catch_up=self._catch_up,
+                catch_up=CatchUpPolicy.from_config(self._config, schedule.catch_up or None),
                 max_tick_retries=self._max_tick_retries,
             ),
             now=now,

@@ -760,6 +760,11 @@ class ScheduleSnapshot(betterproto2.Message):
 
     default_running: "bool" = betterproto2.field(6, betterproto2.TYPE_BOOL)
 
+    catch_up: "str" = betterproto2.field(30, betterproto2.TYPE_STRING)
+    """
+    latest | all | none; empty: the instance's schedules.catch_up
+    """
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "ScheduleSnapshot", ScheduleSnapshot)
 
