@@ -39,6 +39,7 @@ from dagloom.errors import (
     ConfigError,
     DagloomError,
     DefinitionError,
+    LeaseLostError,
     StorageError,
 )
 from dagloom.messages import Event, EventType, LogLevel, Run, RunStatus
@@ -381,8 +382,15 @@ async def admit_queued_runs(
         starting: list[tuple[Run, RunTransition]] = []
         if chosen:
             # Paused past the lease while reading, this round's counts may be stale: another
-            # admitter that took the lease since is the one to admit (`LeaseLostError`).
-            await storage.check_fence(lease.fence)
+            # admitter that took the lease since is the one to admit, so this round admits
+            # nothing.
+            try:
+                await storage.check_fence(lease.fence)
+            except LeaseLostError as exc:
+                structlog.get_logger("dagloom.actors").warning(
+                    "admission_lease_lost", actor=name, error=str(exc)
+                )
+                return []
         for run_id in chosen:
             run = by_id[run_id]
             transition = await instance.transition_run(run_id, _starting_event(run, clock))
