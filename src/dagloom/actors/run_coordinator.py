@@ -273,8 +273,8 @@ async def launch_stored_run(
     whether a worker took it.
 
     A launcher that does not answer may still have handed the run on, so the FAILURE is a
-    transition storage refuses once a worker claimed the run: then the run is launched
-    after all.
+    transition only from STARTING, which storage refuses once a worker claimed the run:
+    then the run is launched after all.
     """
     log = structlog.get_logger("dagloom.actors")
     if starting is None:
@@ -290,20 +290,17 @@ async def launch_stored_run(
     if error:
         # A launcher that did not answer may still have handed the run on: a run a
         # worker already claimed is its worker's to end, so only a run still STARTING
-        # is failed here (and a worker's later claim of it is then refused).
-        stored = await instance.get_run(run.run_id)
-        outcome = (
-            RunTransition(applied=False, status=stored.status)
-            if stored is not None and stored.status != RunStatus.STARTING
-            else await instance.transition_run(
-                run.run_id,
-                run_end_event(
-                    run,
-                    EventType.RUN_FAILURE,
-                    f"Run could not be launched: {error}",
-                    DagloomError(error),
-                ),
-            )
+        # is failed here, in one compare-and-set (and a worker's later claim of it is
+        # then refused).
+        outcome = await instance.transition_run(
+            run.run_id,
+            run_end_event(
+                run,
+                EventType.RUN_FAILURE,
+                f"Run could not be launched: {error}",
+                DagloomError(error),
+            ),
+            only_from=(RunStatus.STARTING,),
         )
         if not outcome.applied:
             log.warning(

@@ -123,7 +123,8 @@ async def transition(tx: SqlConnection, change: RunStatusChange) -> RunTransitio
     """Move a run as `change` asks, if `RUN_TRANSITIONS` allows it from its stored status:
     one compare-and-set statement inside `tx` (and, when refused, one read of the status that
     won). None when no such run is stored."""
-    if await tx.execute(_sql.TRANSITION_RUN[change.status], _sql.status_row(change)):
+    sql = _sql.transition_run(change)
+    if sql is not None and await tx.execute(sql, _sql.status_row(change)):
         return RunTransition(applied=True, status=change.status)
     found = await tx.fetch(_sql.RUN_STATUS, (change.run_id,))
     return refuse_transition(change, RunStatus(found[0][0])) if found else None

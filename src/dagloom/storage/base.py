@@ -219,6 +219,17 @@ class RunStatusChange:
     start_time: float | None
     end_time: float | None
     failure: ErrorInfo | None = None
+    only_from: frozenset[RunStatus] | None = None
+    """When set, the move applies only from these statuses (and where `RUN_TRANSITIONS`
+    allows it): a RUN_FAILURE's `only_from_statuses`."""
+
+    @property
+    def sources(self) -> tuple[RunStatus, ...]:
+        """The stored statuses this change may move a run from."""
+        allowed = RUN_TRANSITION_SOURCES[self.status]
+        if self.only_from is None:
+            return allowed
+        return tuple(s for s in allowed if s in self.only_from)
 
 
 def status_change(run_id: str, row: EventRow) -> RunStatusChange:
@@ -229,13 +240,18 @@ def status_change(run_id: str, row: EventRow) -> RunStatusChange:
     """
     event_type = row[0]
     payload = row[PAYLOAD]
-    failure = payload.error if isinstance(payload, RunFailureData) else None
+    failure = only_from = None
+    if isinstance(payload, RunFailureData):
+        failure = payload.error
+        if payload.only_from_statuses:
+            only_from = frozenset(RunStatus(s) for s in payload.only_from_statuses)
     return RunStatusChange(
         run_id=run_id,
         status=RUN_STATUS_BY_EVENT[event_type],
         start_time=row[TIMESTAMP] if event_type == EventType.RUN_START else None,
         end_time=row[TIMESTAMP] if event_type in RUN_END_EVENTS else None,
         failure=failure,
+        only_from=only_from,
     )
 
 

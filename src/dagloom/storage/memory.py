@@ -35,7 +35,6 @@ from dagloom.storage.base import (
     RunStatusChange,
     RunStorage,
     RunTransition,
-    allowed_transition,
     batch_moves,
     event_status_change,
     refuse_transition,
@@ -77,7 +76,7 @@ class MemoryDatabase:
         run = self.runs.get(change.run_id)
         if run is None:
             return None
-        if not allowed_transition(run.status, change.status):
+        if run.status not in change.sources:
             return refuse_transition(change, run.status)
         run.status = change.status
         if change.start_time is not None:
