@@ -274,15 +274,29 @@ class PausingLocation(InProcessLocation):
         return await super().ask(message, timeout=timeout)
 
 
-async def test_a_daemon_paused_past_its_lease_cannot_finish_the_tick_another_took_over(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+EVALUATIONS = [0]
+
+
+@dg.schedule(
+    job=nothing,
+    cron_schedule="* * * * *",
+    name="every_minute",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def each_evaluation_differs(context: Any) -> dg.RunRequest:
+    EVALUATIONS[0] += 1
+    return dg.RunRequest(run_key=f"e{EVALUATIONS[0]}")
+
+
+async def test_a_daemon_paused_past_its_lease_cannot_finish_the_tick_another_took_over() -> None:
+    EVALUATIONS[0] = 0
+    defs = Definitions(jobs=[nothing], schedules=[each_evaluation_differs])
     async with DagloomInstance.ephemeral() as instance, storing_coordinator(instance) as coord:
-        slow_location = PausingLocation("here", DEFS)
+        slow_location = PausingLocation("here", defs)
         slow = SchedulerLoop(
             instance, {"here": cast(Any, slow_location)}, coord, owner="a", lease_seconds=30
         )
-        other = loop(instance, coord, owner="b", lease_seconds=30)
+        other = loop(instance, coord, owner="b", lease_seconds=30, defs=defs)
         await slow.tick(T0)  # 12:00:30: takes the lease, nothing due yet
         async with anyio.create_task_group() as tg:
             tg.start_soon(slow.tick, T0 + 40)  # 12:01 is recorded STARTED, then "a" pauses
@@ -293,8 +307,10 @@ async def test_a_daemon_paused_past_its_lease_cannot_finish_the_tick_another_too
             lease = await instance.schedule_storage.get_lease(SCHEDULER_LEASE)
             assert lease is not None and lease.owner == "b"
             slow_location.resume.set()  # "a" wakes up and tries to go on under its old token
+        # "b" evaluated first (run key e1); "a"'s later evaluation (e2) submitted nothing.
+        assert EVALUATIONS[0] == 2
         ticks = await instance.schedule_storage.get_ticks(ORIGIN)
-        assert [t.status for t in ticks] == [TickStatus.SUCCESS]
+        assert [(t.status, t.run_keys) for t in ticks] == [(TickStatus.SUCCESS, ["e1"])]
         runs = await scheduled_runs(instance)
         assert minutes(runs) == ["2026-03-01T12:01:00+00:00"]
         assert ticks[0].run_ids == [runs[0].run_id]
