@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 
-from dagloom.errors import RunNotFoundError, StorageError
+from dagloom.errors import LeaseLostError, RunNotFoundError, StorageError
 from dagloom.messages import (
     AssetKeyMessage,
     AssetMaterializationData,
@@ -51,6 +51,7 @@ from dagloom.storage.base import (
     RUN_TRANSITIONS,
     DurationHistogram,
     EventLogStorage,
+    Fence,
     RunsFilter,
     RunStats,
     RunStorage,
@@ -738,6 +739,52 @@ class StorageContract:
         assert await schedules.release_lease("scheduler", "d1") is False
         assert await schedules.release_lease("scheduler", "d2") is True
         assert await schedules.get_lease("scheduler") is None
+
+    async def test_a_leases_token_grows_with_each_new_owner_and_never_goes_back(
+        self, storages: Storages
+    ) -> None:
+        _, _, schedules = storages
+        first = await schedules.acquire_lease("loop", "d1", duration=10, now=0)
+        assert first is not None
+        renewed = await schedules.acquire_lease("loop", "d1", duration=10, now=5)
+        assert renewed is not None and renewed.token == first.token
+        taken = await schedules.acquire_lease("loop", "d2", duration=10, now=20)
+        assert taken is not None and taken.token == first.token + 1
+        assert await schedules.release_lease("loop", "d2") is True
+        again = await schedules.acquire_lease("loop", "d1", duration=10, now=21)
+        assert again is not None and again.token == taken.token + 1
+        held = await schedules.get_lease("loop")
+        assert held is not None and held.fence == again.fence
+
+    async def test_writes_under_a_stale_fence_are_refused_and_store_nothing(
+        self, storages: Storages
+    ) -> None:
+        _, _, schedules = storages
+        old = await schedules.acquire_lease("scheduler", "d1", duration=10, now=0)
+        assert old is not None
+        tick = await schedules.create_tick(
+            Tick(origin_id="loc:s", status=TickStatus.STARTED, timestamp=1.0), fence=old.fence
+        )
+        await schedules.check_fence(old.fence)
+        new = await schedules.acquire_lease("scheduler", "d2", duration=10, now=11)
+        assert new is not None
+        with pytest.raises(LeaseLostError) as lost:
+            await schedules.create_tick(
+                Tick(origin_id="loc:s", status=TickStatus.STARTED, timestamp=2.0), fence=old.fence
+            )
+        assert lost.value.current == new.token
+        ended = Tick.parse(bytes(tick))
+        ended.tick_id = tick.tick_id
+        ended.status = TickStatus.SUCCESS
+        with pytest.raises(LeaseLostError):
+            await schedules.update_tick(ended, fence=old.fence)
+        with pytest.raises(LeaseLostError):
+            await schedules.check_fence(old.fence)
+        assert [t.status for t in await schedules.get_ticks("loc:s")] == [TickStatus.STARTED]
+        await schedules.update_tick(ended, fence=new.fence)
+        assert [t.status for t in await schedules.get_ticks("loc:s")] == [TickStatus.SUCCESS]
+        with pytest.raises(LeaseLostError):
+            await schedules.check_fence(Fence("never-taken", 1))
 
     async def test_daemon_heartbeats_keep_the_latest_per_type(self, storages: Storages) -> None:
         _, _, schedules = storages

@@ -263,6 +263,7 @@ def schedule_snapshot(schedule: ScheduleDefinition) -> ScheduleSnapshot:
         execution_timezone=schedule.execution_timezone or "",
         description=schedule.description or "",
         default_running=schedule.default_status is DefaultScheduleStatus.RUNNING,
+        catch_up=schedule.catch_up or "",
     )
 
 

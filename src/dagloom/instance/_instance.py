@@ -7,7 +7,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -29,7 +29,15 @@ from dagloom.instance.config import (
     load_config_file,
     parse_config,
 )
-from dagloom.messages import DaemonHeartbeat, Event, EventRecord, EventType, Run, RunStatus
+from dagloom.messages import (
+    DaemonHeartbeat,
+    Event,
+    EventRecord,
+    EventType,
+    Run,
+    RunFailureData,
+    RunStatus,
+)
 from dagloom.messages.rows import EventRow, event_of
 from dagloom.storage.base import (
     RUN_DURATION_BUCKETS,
@@ -458,9 +466,13 @@ class DagloomInstance:
         stored). Returns the transitions of stored runs, in order."""
         return await self._writer.store_events(events)
 
-    async def transition_run(self, run_id: str, event: Event) -> RunTransition:
+    async def transition_run(
+        self, run_id: str, event: Event, *, only_from: Collection[RunStatus] | None = None
+    ) -> RunTransition:
         """Move run `run_id` as lifecycle `event` says, storing the event with the move: a
-        compare-and-set on the stored status (`RUN_TRANSITIONS`).
+        compare-and-set on the stored status (`RUN_TRANSITIONS`), narrowed, for a
+        RUN_FAILURE, to the statuses in `only_from` (e.g. fail a run only if it is still
+        STARTING, never one a worker has claimed since it was read).
 
         Durable when it returns. When refused, nothing is stored, the refusal is logged
         (`run_transition_refused`, with the run id and both statuses) and `status` is the
@@ -472,6 +484,12 @@ class DagloomInstance:
             raise ValueError(f"{event.event_type.name} is not a run lifecycle event")
         if event.run_id and event.run_id != run_id:
             raise ValueError(f"the event is of run {event.run_id}, not {run_id}")
+        if only_from is not None:
+            if event.event_type != EventType.RUN_FAILURE:
+                raise ValueError(f"only_from narrows a RUN_FAILURE, not {event.event_type.name}")
+            if event.run_failure is None:
+                event.run_failure = RunFailureData()
+            event.run_failure.only_from_statuses = sorted(int(s) for s in only_from)
         event.run_id = run_id
         if await self._runs.get_run(run_id) is None:
             raise RunNotFoundError(run_id)

@@ -167,3 +167,30 @@ __all__ += [
     "DagloomApiBase",
     "DagloomApiStub",
 ]
+
+# The public API's schedule, sensor and daemon calls (instigator_api.proto).
+from dagloom.messages._generated.dagloom.v1.rpc import (  # noqa: E402 - appended per family
+    ApiDaemonLoop,
+    ApiDaemonStatusReply,
+    ApiDaemonStatusRequest,
+    ApiGetTicksReply,
+    ApiGetTicksRequest,
+    ApiInstigator,
+    ApiListInstigatorsReply,
+    ApiListInstigatorsRequest,
+    ApiSetInstigatorRunningReply,
+    ApiSetInstigatorRunningRequest,
+)
+
+__all__ += [
+    "ApiDaemonLoop",
+    "ApiDaemonStatusReply",
+    "ApiDaemonStatusRequest",
+    "ApiGetTicksReply",
+    "ApiGetTicksRequest",
+    "ApiInstigator",
+    "ApiListInstigatorsReply",
+    "ApiListInstigatorsRequest",
+    "ApiSetInstigatorRunningReply",
+    "ApiSetInstigatorRunningRequest",
+]

@@ -46,8 +46,8 @@ INSERT_ASSET_EVENT = (
 )
 
 
-def _transition_run(status: RunStatus) -> str:
-    sources = ", ".join(str(int(s)) for s in RUN_TRANSITION_SOURCES[status])
+def _transition_run(status: RunStatus, allowed: Sequence[RunStatus] | None = None) -> str:
+    sources = ", ".join(str(int(s)) for s in (allowed or RUN_TRANSITION_SOURCES[status]))
     return (
         "UPDATE runs SET status = ?, start_time = COALESCE(?, start_time), "
         "end_time = COALESCE(?, end_time), failure = COALESCE(?, failure) "
@@ -59,6 +59,17 @@ TRANSITION_RUN: Mapping[RunStatus, str] = {s: _transition_run(s) for s in RUN_TR
 """For each status an event sets, the compare-and-set moving one run there (`status_row`
 parameters): it changes the row only when the stored status may move there, in one
 statement, so two writers racing on one run cannot both move it."""
+
+
+def transition_run(change: RunStatusChange) -> str | None:
+    """The compare-and-set statement for `change` (`TRANSITION_RUN`, narrowed to its
+    `only_from`); None when no stored status may move as it asks."""
+    if change.only_from is None:
+        return TRANSITION_RUN[change.status]
+    sources = change.sources
+    return _transition_run(change.status, sources) if sources else None
+
+
 RUN_STATUS = "SELECT status FROM runs WHERE run_id = ?"
 INSERT_TAG = "INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)"
 UPSERT_TAG = (
@@ -66,11 +77,18 @@ UPSERT_TAG = (
     "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"
 )
 ACQUIRE_LEASE = (
-    "INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?) "
-    "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at "
+    "INSERT INTO leases (name, owner, expires_at, token) VALUES (?, ?, ?, 1) "
+    "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at, "
+    "token = CASE WHEN leases.owner = excluded.owner THEN leases.token "
+    "ELSE leases.token + 1 END "
     "WHERE leases.owner = excluded.owner OR leases.expires_at <= ? "
-    "RETURNING name, owner, expires_at"
+    "RETURNING name, owner, expires_at, token"
 )
+"""Take or renew a lease: the token grows when the lease passes to another owner."""
+RELEASE_LEASE = (
+    "UPDATE leases SET owner = '', expires_at = -1.0 WHERE name = ? AND owner = ? AND owner <> ''"
+)
+"""Release a lease, keeping its row (and token) so the next owner's token is greater."""
 
 
 def run_row(run: Run) -> tuple[Any, ...]:

@@ -20,6 +20,7 @@ import orjson
 
 from dagloom._counters import PROCESS
 from dagloom.errors import (
+    LeaseLostError,
     RunNotFoundError,
     SchemaVersionError,
     StorageError,
@@ -52,6 +53,7 @@ from dagloom.storage.base import (
     RUN_DURATION_BUCKETS,
     RUN_STATUS_BY_EVENT,
     DerivedEventReads,
+    Fence,
     Lease,
     RunMove,
     RunsFilter,
@@ -126,7 +128,8 @@ async def transition(tx: SqlConnection, change: RunStatusChange) -> RunTransitio
     """Move a run as `change` asks, if `RUN_TRANSITIONS` allows it from its stored status:
     one compare-and-set statement inside `tx` (and, when refused, one read of the status that
     won). None when no such run is stored."""
-    if await tx.execute(_sql.TRANSITION_RUN[change.status], _sql.status_row(change)):
+    sql = _sql.transition_run(change)
+    if sql is not None and await tx.execute(sql, _sql.status_row(change)):
         return RunTransition(applied=True, status=change.status)
     found = await tx.fetch(_sql.RUN_STATUS, (change.run_id,))
     return refuse_transition(change, RunStatus(found[0][0])) if found else None
@@ -646,8 +649,12 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
 
 
 def _lease(rows: Sequence[Sequence[Any]]) -> Lease | None:
-    """The lease in the first of these (name, owner, expires_at) rows, if any."""
-    return Lease(name=rows[0][0], owner=rows[0][1], expires_at=rows[0][2]) if rows else None
+    """The lease in the first of these (name, owner, expires_at, token) rows, if any (a
+    released one, with no owner, is none)."""
+    if not rows or not rows[0][1]:
+        return None
+    name, owner, expires_at, token = rows[0]
+    return Lease(name=name, owner=owner, expires_at=expires_at, token=token)
 
 
 class SqlScheduleStorage(SqlStorage[D]):
@@ -686,8 +693,11 @@ class SqlScheduleStorage(SqlStorage[D]):
         async with self.database.transaction() as tx:
             await tx.execute("DELETE FROM instigators WHERE origin_id = ?", (origin_id,))
 
-    async def set_sensor_cursor(self, origin_id: str, cursor: str) -> None:
+    async def set_sensor_cursor(
+        self, origin_id: str, cursor: str, *, fence: Fence | None = None
+    ) -> None:
         async with self.database.transaction() as tx:
+            await self._fenced(tx, fence)
             rows = await tx.fetch(
                 f"SELECT body FROM instigators WHERE origin_id = ?{self.database.row_lock}",
                 (origin_id,),
@@ -700,10 +710,27 @@ class SqlScheduleStorage(SqlStorage[D]):
                 "UPDATE instigators SET body = ? WHERE origin_id = ?", (bytes(state), origin_id)
             )
 
-    async def create_tick(self, tick: Tick) -> Tick:
+    async def _fenced(self, tx: SqlConnection, fence: Fence | None) -> None:
+        """`LeaseLostError` unless `fence` (if any) is current, locking the lease's row until
+        the transaction ends so the lease cannot pass on before the write commits."""
+        if fence is None:
+            return
+        rows = await tx.fetch(
+            f"SELECT token FROM leases WHERE name = ?{self.database.row_lock}", (fence.name,)
+        )
+        current = rows[0][0] if rows else None
+        if current != fence.token:
+            raise LeaseLostError(fence.name, fence.token, current)
+
+    async def check_fence(self, fence: Fence) -> None:
+        async with self.database.transaction() as tx:
+            await self._fenced(tx, fence)
+
+    async def create_tick(self, tick: Tick, *, fence: Fence | None = None) -> Tick:
         stored = Tick.parse(bytes(tick))
         stored.tick_id = 0
         async with self.database.transaction() as tx:
+            await self._fenced(tx, fence)
             rows = await tx.fetch(
                 "INSERT INTO ticks (origin_id, status, timestamp, body) VALUES (?, ?, ?, ?) "
                 "RETURNING id",
@@ -712,8 +739,9 @@ class SqlScheduleStorage(SqlStorage[D]):
             stored.tick_id = rows[0][0]
         return stored
 
-    async def update_tick(self, tick: Tick) -> None:
+    async def update_tick(self, tick: Tick, *, fence: Fence | None = None) -> None:
         async with self.database.transaction() as tx:
+            await self._fenced(tx, fence)
             changed = await tx.execute(
                 "UPDATE ticks SET origin_id = ?, status = ?, timestamp = ?, body = ? WHERE id = ?",
                 (tick.origin_id, int(tick.status), tick.timestamp, bytes(tick), tick.tick_id),
@@ -753,15 +781,12 @@ class SqlScheduleStorage(SqlStorage[D]):
 
     async def release_lease(self, name: str, owner: str) -> bool:
         async with self.database.transaction() as tx:
-            deleted = await tx.execute(
-                "DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner)
-            )
-            return deleted > 0
+            return await tx.execute(_sql.RELEASE_LEASE, (name, owner)) > 0
 
     async def get_lease(self, name: str) -> Lease | None:
         return _lease(
             await self.database.fetch(
-                "SELECT name, owner, expires_at FROM leases WHERE name = ?", (name,)
+                "SELECT name, owner, expires_at, token FROM leases WHERE name = ?", (name,)
             )
         )
 

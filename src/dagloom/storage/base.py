@@ -78,15 +78,33 @@ class StepStats:
 
 
 @dataclass(frozen=True, slots=True)
+class Fence:
+    """The fencing token of lease `name` a write is made under: storage refuses the write
+    (`LeaseLostError`) unless `token` is still the lease's token, so a holder that was
+    paused past its lease cannot act after another owner took the lease."""
+
+    name: str
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
 class Lease:
     """A named lease held by `owner` until `expires_at` (seconds since the epoch).
 
     Daemon control loops hold one each so two daemons never run the same loop at once.
+    `token` is the lease's fencing token: it grows by one each time the lease passes to
+    another owner (never when its owner renews it, nor on release), and never goes back,
+    so writes made under `fence` are refused once anyone else has held the lease.
     """
 
     name: str
     owner: str
     expires_at: float
+    token: int = 0
+
+    @property
+    def fence(self) -> Fence:
+        return Fence(self.name, self.token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +298,17 @@ class RunStatusChange:
     start_time: float | None
     end_time: float | None
     failure: ErrorInfo | None = None
+    only_from: frozenset[RunStatus] | None = None
+    """When set, the move applies only from these statuses (and where `RUN_TRANSITIONS`
+    allows it): a RUN_FAILURE's `only_from_statuses`."""
+
+    @property
+    def sources(self) -> tuple[RunStatus, ...]:
+        """The stored statuses this change may move a run from."""
+        allowed = RUN_TRANSITION_SOURCES[self.status]
+        if self.only_from is None:
+            return allowed
+        return tuple(s for s in allowed if s in self.only_from)
 
 
 def status_change(run_id: str, row: EventRow) -> RunStatusChange:
@@ -290,13 +319,18 @@ def status_change(run_id: str, row: EventRow) -> RunStatusChange:
     """
     event_type = row[0]
     payload = row[PAYLOAD]
-    failure = payload.error if isinstance(payload, RunFailureData) else None
+    failure = only_from = None
+    if isinstance(payload, RunFailureData):
+        failure = payload.error
+        if payload.only_from_statuses:
+            only_from = frozenset(RunStatus(s) for s in payload.only_from_statuses)
     return RunStatusChange(
         run_id=run_id,
         status=RUN_STATUS_BY_EVENT[event_type],
         start_time=row[TIMESTAMP] if event_type == EventType.RUN_START else None,
         end_time=row[TIMESTAMP] if event_type in RUN_END_EVENTS else None,
         failure=failure,
+        only_from=only_from,
     )
 
 
@@ -658,16 +692,24 @@ class ScheduleStorage(StorageLifecycle, Protocol):
 
     async def delete_instigator_state(self, origin_id: str) -> None: ...
 
-    async def set_sensor_cursor(self, origin_id: str, cursor: str) -> None:
-        """Set a stored sensor's cursor; `StorageError` if there is no state for it."""
+    async def set_sensor_cursor(
+        self, origin_id: str, cursor: str, *, fence: Fence | None = None
+    ) -> None:
+        """Set a stored sensor's cursor; `StorageError` if there is no state for it,
+        `LeaseLostError` (nothing written) if `fence` is stale."""
         ...
 
-    async def create_tick(self, tick: Tick) -> Tick:
-        """Store a new tick and return it with its storage-assigned `tick_id`."""
+    async def create_tick(self, tick: Tick, *, fence: Fence | None = None) -> Tick:
+        """Store a new tick and return it with its storage-assigned `tick_id`.
+
+        With `fence`, in the same transaction as the lease's token check: `LeaseLostError`
+        and nothing stored when the lease has passed to another owner since.
+        """
         ...
 
-    async def update_tick(self, tick: Tick) -> None:
-        """Replace a stored tick (matched by tick_id); `StorageError` if it is not stored."""
+    async def update_tick(self, tick: Tick, *, fence: Fence | None = None) -> None:
+        """Replace a stored tick (matched by tick_id); `StorageError` if it is not stored,
+        `LeaseLostError` (nothing written) if `fence` is stale."""
         ...
 
     async def get_ticks(
@@ -692,15 +734,23 @@ class ScheduleStorage(StorageLifecycle, Protocol):
         """Take or renew lease `name` for `owner` until `now + duration`.
 
         Succeeds when the lease is free, expired at `now`, or already held by `owner`; returns
-        None when another owner holds it. Atomic across processes.
+        None when another owner holds it. Atomic across processes. The lease's token grows
+        by one when it passes to another owner (`Lease`).
         """
         ...
 
     async def release_lease(self, name: str, owner: str) -> bool:
-        """Release the lease if `owner` holds it; return whether it did."""
+        """Release the lease if `owner` holds it; return whether it did. Its token is kept,
+        so the next owner's is greater."""
         ...
 
-    async def get_lease(self, name: str) -> Lease | None: ...
+    async def get_lease(self, name: str) -> Lease | None:
+        """The lease `name` as last taken, expired or not; None if never taken or released."""
+        ...
+
+    async def check_fence(self, fence: Fence) -> None:
+        """`LeaseLostError` unless `fence.token` is still lease `fence.name`'s token."""
+        ...
 
     async def add_daemon_heartbeat(self, heartbeat: DaemonHeartbeat) -> None:
         """Record the latest heartbeat of `heartbeat.daemon_type` (one kept per type)."""

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dagloom._counters import PROCESS
-from dagloom.errors import RunNotFoundError, StorageError
+from dagloom.errors import LeaseLostError, RunNotFoundError, StorageError
 from dagloom.messages import (
     DaemonHeartbeat,
     Event,
@@ -31,13 +31,13 @@ from dagloom.storage.base import (
     RUN_DURATION_BUCKETS,
     RUN_STATUS_BY_EVENT,
     DerivedEventReads,
+    Fence,
     Lease,
     RunsFilter,
     RunStats,
     RunStatusChange,
     RunStorage,
     RunTransition,
-    allowed_transition,
     batch_moves,
     event_status_change,
     fold_run_stats,
@@ -81,7 +81,7 @@ class MemoryDatabase:
         run = self.runs.get(change.run_id)
         if run is None:
             return None
-        if not allowed_transition(run.status, change.status):
+        if run.status not in change.sources:
             return refuse_transition(change, run.status)
         run.status = change.status
         if change.start_time is not None:
@@ -350,19 +350,32 @@ class MemoryScheduleStorage(_MemoryLifecycle):
     async def delete_instigator_state(self, origin_id: str) -> None:
         self.database.instigators.pop(origin_id, None)
 
-    async def set_sensor_cursor(self, origin_id: str, cursor: str) -> None:
+    async def set_sensor_cursor(
+        self, origin_id: str, cursor: str, *, fence: Fence | None = None
+    ) -> None:
+        self._fenced(fence)
         state = self.database.instigators.get(origin_id)
         if state is None:
             raise StorageError(f"no instigator state for {origin_id!r}")
         state.cursor = cursor
 
-    async def create_tick(self, tick: Tick) -> Tick:
+    def _fenced(self, fence: Fence | None) -> None:
+        if fence is None:
+            return
+        held = self.database.leases.get(fence.name)
+        current = held.token if held is not None else None
+        if current != fence.token:
+            raise LeaseLostError(fence.name, fence.token, current)
+
+    async def create_tick(self, tick: Tick, *, fence: Fence | None = None) -> Tick:
+        self._fenced(fence)
         stored = _copy_tick(tick)
         stored.tick_id = next(self.database.tick_ids)
         self.database.ticks[stored.tick_id] = stored
         return _copy_tick(stored)
 
-    async def update_tick(self, tick: Tick) -> None:
+    async def update_tick(self, tick: Tick, *, fence: Fence | None = None) -> None:
+        self._fenced(fence)
         if tick.tick_id not in self.database.ticks:
             raise StorageError(f"no tick with id {tick.tick_id}")
         self.database.ticks[tick.tick_id] = _copy_tick(tick)
@@ -405,19 +418,24 @@ class MemoryScheduleStorage(_MemoryLifecycle):
         held = self.database.leases.get(name)
         if held is not None and held.owner != owner and held.expires_at > now:
             return None
-        lease = Lease(name=name, owner=owner, expires_at=now + duration)
+        token = 1 if held is None else held.token + (held.owner != owner)
+        lease = Lease(name=name, owner=owner, expires_at=now + duration, token=token)
         self.database.leases[name] = lease
         return lease
 
     async def release_lease(self, name: str, owner: str) -> bool:
         held = self.database.leases.get(name)
-        if held is None or held.owner != owner:
+        if held is None or not owner or held.owner != owner:
             return False
-        del self.database.leases[name]
+        self.database.leases[name] = Lease(name=name, owner="", expires_at=-1.0, token=held.token)
         return True
 
     async def get_lease(self, name: str) -> Lease | None:
-        return self.database.leases.get(name)
+        held = self.database.leases.get(name)
+        return held if held is not None and held.owner else None
+
+    async def check_fence(self, fence: Fence) -> None:
+        self._fenced(fence)
 
     async def add_daemon_heartbeat(self, heartbeat: DaemonHeartbeat) -> None:
         self.database.heartbeats[heartbeat.daemon_type] = DaemonHeartbeat.parse(bytes(heartbeat))

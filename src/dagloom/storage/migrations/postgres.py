@@ -132,4 +132,9 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX runs_for_stats ON runs (job_name, status, start_time, end_time)",
         ),
     ),
+    Migration(
+        version=6,
+        description="a fencing token on each lease",
+        statements=("ALTER TABLE leases ADD COLUMN token BIGINT NOT NULL DEFAULT 0",),
+    ),
 )

@@ -781,6 +781,12 @@ class RunFailureData(betterproto2.Message):
     set when the run failed outside any step
     """
 
+    only_from_statuses: "list[int]" = betterproto2.field(30, betterproto2.TYPE_INT32, repeated=True)
+    """
+    When set, the failure applies only to a run at one of these statuses (RunStatus
+    values), besides what the run state machine allows: an "only from" compare-and-set.
+    """
+
 
 default_message_pool.register_message("dagloom.v1", "RunFailureData", RunFailureData)
 
