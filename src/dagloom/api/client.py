@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from ssl import SSLContext
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
@@ -16,11 +18,14 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 
 from dagloom.actors._backoff import Backoff
+from dagloom.auth import TlsConfig, bearer_metadata, client_ssl_context
 from dagloom.errors import (
     ActorUnavailableError,
+    AuthenticationError,
     ConfigError,
     DagloomError,
     DefinitionError,
+    PermissionDeniedError,
     RunNotFoundError,
 )
 from dagloom.messages import AssetKeyMessage, EventRecord, Run
@@ -46,6 +51,9 @@ from dagloom.storage.base import RUN_END_EVENTS
 from dagloom.transport import BoundedProtoCodec, split_address
 
 T = TypeVar("T")
+
+TOKEN_ENV = "DAGLOOM_TOKEN"
+"""The API token a client presents when none is passed to it."""
 
 RESUME_TIMEOUT = 120.0
 """Seconds `wait_for_run` keeps resuming a stream that brings nothing before giving up:
@@ -83,7 +91,8 @@ def _problems(text: str) -> list[tuple[tuple[str | int, ...], str]]:
 class AsyncClient:
     """A client of one dagloom API, over gRPC (`connect`) or in-process (`in_process`).
 
-    Errors are dagloom's: `ConfigError` (with key paths) for a run config the job refuses,
+    Errors are dagloom's: `AuthenticationError` / `PermissionDeniedError` when the API
+    refuses the caller, `ConfigError` (with key paths) for a run config the job refuses,
     `DefinitionError` for an unknown job or location, `RunNotFoundError`, and
     `ActorUnavailableError` when the API (or an actor or storage behind it) cannot be
     reached. No call retries on its own, except `wait_for_run`, which resumes its stream from
@@ -96,11 +105,25 @@ class AsyncClient:
         self._channel: Channel | None = None
 
     @classmethod
-    def connect(cls, address: str) -> AsyncClient:
-        """A client of the API at `host:port`; connects on the first call."""
+    def connect(
+        cls,
+        address: str,
+        *,
+        token: str | None = None,
+        tls: TlsConfig | SSLContext | None = None,
+    ) -> AsyncClient:
+        """A client of the API at `host:port`; connects on the first call.
+
+        `token` (default: `$DAGLOOM_TOKEN`, if set) is sent with every call; a deployment
+        with auth enabled answers calls without one `AuthenticationError`. `tls` connects
+        over TLS, checking the server against `tls.ca` and presenting `tls.cert` when set.
+        """
         host, port = split_address(address)
-        channel = Channel(host, port, codec=BoundedProtoCodec())
-        client = cls(DagloomApiStub(channel), address=address)
+        if token is None:
+            token = os.environ.get(TOKEN_ENV) or None
+        ssl = client_ssl_context(tls) if isinstance(tls, TlsConfig) else tls
+        channel = Channel(host, port, codec=BoundedProtoCodec(), ssl=ssl)
+        client = cls(DagloomApiStub(channel, metadata=bearer_metadata(token)), address=address)
         client._channel = channel
         return client
 
@@ -290,6 +313,10 @@ class AsyncClient:
             return ConfigError(head, problems=_problems(text))
         if exc.status is Status.NOT_FOUND:
             return RunNotFoundError(run) if run else DefinitionError(text, name=job or None)
+        if exc.status is Status.UNAUTHENTICATED:
+            return AuthenticationError(f"the API refused the call: {text}", reason="refused")
+        if exc.status is Status.PERMISSION_DENIED:
+            return PermissionDeniedError(text, operation="", role="", user="")
         if exc.status in (Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED):
             return ActorUnavailableError(text, actor="api", address=self.address)
         return DagloomError(f"{exc.status.name}: {text}")

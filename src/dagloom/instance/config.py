@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from dagloom.auth import TlsConfig
 from dagloom.errors import ConfigError
 
 CONFIG_FILE = "dagloom.yaml"
@@ -215,6 +216,16 @@ class TelemetryConfig(_Model):
     enabled: bool = False
 
 
+class AuthConfig(_Model):
+    """`auth:`: whether callers need an API token (`enabled`), and the secret every node
+    of a deployment presents to the others' actor servers (`cluster_secret`; give it as
+    `{env: NAME}` so it stays out of the file). Without a cluster secret, actor servers
+    rely on mutual TLS (`tls.ca`) or on listening on loopback only."""
+
+    enabled: bool = False
+    cluster_secret: str | None = Field(default=None, min_length=16, repr=False)
+
+
 class InstanceConfig(_Model):
     """The whole of dagloom.yaml."""
 
@@ -231,6 +242,10 @@ class InstanceConfig(_Model):
     sensors: SensorsConfig = SensorsConfig()
     schedules: SchedulesConfig = SchedulesConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
+    auth: AuthConfig = AuthConfig()
+    tls: TlsConfig | None = None
+    """TLS for every server and channel of the instance's nodes: see `dagloom.auth.TlsConfig`;
+    relative paths are under `$DAGLOOM_HOME`."""
 
     @model_validator(mode="after")
     def _storage_or_parts(self) -> InstanceConfig:

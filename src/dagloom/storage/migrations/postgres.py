@@ -125,4 +125,19 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         description="the error a failed run failed with, on the run",
         statements=("ALTER TABLE runs ADD COLUMN failure BYTEA",),
     ),
+    Migration(
+        version=5,
+        description="API tokens: name, role, hashed secret, expiry and revocation",
+        statements=(
+            """CREATE TABLE api_tokens (
+                token_id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                role INTEGER NOT NULL,
+                secret_hash TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION,
+                revoked_at DOUBLE PRECISION
+            )""",
+        ),
+    ),
 )

@@ -125,4 +125,19 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
         description="the error a failed run failed with, on the run",
         statements=("ALTER TABLE runs ADD COLUMN failure BLOB",),
     ),
+    Migration(
+        version=5,
+        description="API tokens: name, role, hashed secret, expiry and revocation",
+        statements=(
+            """CREATE TABLE api_tokens (
+                token_id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                role INTEGER NOT NULL,
+                secret_hash TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                expires_at REAL,
+                revoked_at REAL
+            )""",
+        ),
+    ),
 )
