@@ -15,7 +15,7 @@ from dagloom.errors import AuthenticationError, PermissionDeniedError, StorageEr
 
 COOKIE_NAME = "dagloom_token"
 """The HTTP-only cookie the UI's login page stores the token in."""
-IDENTITY_KEY = "dagloom_identity"
+IDENTITY_KEY = web.RequestKey("dagloom_identity", Identity)
 """Where the middleware leaves the caller's `Identity` on the request."""
 
 OperationOf = Callable[[web.Request], Operation | None]
