@@ -10,7 +10,14 @@ import typer
 from rich.table import Table
 
 from dagloom.cli._app import app
-from dagloom.cli._instance_option import HomeOption, console, errors, run_command
+from dagloom.cli._instance_option import (
+    ConfigOption,
+    HomeOption,
+    console,
+    errors,
+    open_instance,
+    run_command,
+)
 
 token_app = typer.Typer(help="Create, list and revoke API tokens (stored hashed).")
 app.add_typer(token_app, name="token")
@@ -33,13 +40,13 @@ def create(
         typer.Option("--expires", help="A duration (30d, 12h, 2w) or an ISO date; default never."),
     ] = None,
     home: HomeOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Create a token and print it once: the token alone is the last line of stdout.
 
     Only a hash of it is stored; a lost token cannot be shown again, only revoked.
     """
     from dagloom.auth import Role, new_token, parse_expiry
-    from dagloom.instance import DagloomInstance
     from dagloom.topology.security import token_storage
 
     now = time.time()
@@ -51,7 +58,7 @@ def create(
         raise _usage(str(exc)) from None
 
     async def main() -> None:
-        async with DagloomInstance.open(home) as instance:
+        async with open_instance(home, config) as instance:
             await token_storage(instance).add_api_token(stored)
 
     run_command(main)
@@ -69,13 +76,12 @@ def _usage(message: str) -> typer.Exit:
 
 
 @token_app.command("list")
-def list_tokens(home: HomeOption = None) -> None:
+def list_tokens(home: HomeOption = None, config: ConfigOption = None) -> None:
     """List every token: id, name, role, state, created and expiry (never the secret)."""
-    from dagloom.instance import DagloomInstance
     from dagloom.topology.security import token_storage
 
     async def main() -> None:
-        async with DagloomInstance.open(home) as instance:
+        async with open_instance(home, config) as instance:
             tokens = await token_storage(instance).get_api_tokens()
         now = time.time()
         table = Table("id", "name", "role", "state", "created", "expires")
@@ -97,15 +103,15 @@ def list_tokens(home: HomeOption = None) -> None:
 def revoke(
     token_id: Annotated[str, typer.Argument(help="The token's id (see `dagloom token list`).")],
     home: HomeOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Revoke a token: calls presenting it are refused from now on (within 5 s on nodes
     that checked it recently). Revoking twice is safe."""
     from dagloom.errors import DagloomError
-    from dagloom.instance import DagloomInstance
     from dagloom.topology.security import token_storage
 
     async def main() -> None:
-        async with DagloomInstance.open(home) as instance:
+        async with open_instance(home, config) as instance:
             token = await token_storage(instance).revoke_api_token(token_id, time.time())
         if token is None:
             raise DagloomError(f"no token with id {token_id!r}")
