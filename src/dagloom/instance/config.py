@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dagloom.auth import TlsConfig
 from dagloom.errors import ConfigError
+from dagloom.instance.yaml_bounds import read_yaml_path
 
 CONFIG_FILE = "dagloom.yaml"
 DEFAULT_HOME = ".dagloom"
@@ -326,16 +326,9 @@ def parse_config(data: Any, *, source: str | None = None) -> InstanceConfig:
 
 def read_yaml_file(path: Path) -> Any:
     """The YAML document in a file; `ConfigError` naming the file (and the line and column of
-    a syntax error) when it cannot be read or parsed."""
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"not valid YAML{where}: {problem}", source=str(path)) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the file: {exc}", source=str(path)) from exc
+    a syntax error) when it cannot be read or parsed, or breaks a bound of
+    `dagloom.instance.yaml_bounds` (size, nesting, alias expansion, UTF-8)."""
+    return read_yaml_path(path)
 
 
 def load_config_file(path: Path) -> InstanceConfig:

@@ -15,7 +15,7 @@ import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, suppress
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import anyio
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
@@ -82,13 +82,20 @@ def _pg(sql: str) -> str:
     return "".join(out)
 
 
+_SCHEME = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:)?//")
+_USERINFO_PASSWORD = re.compile(r"^(?P<user>[^:/?#@\s]*):\S*@")
+_KEYWORD_PASSWORD = re.compile(r"(?i)(?P<key>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s&]*)")
+
+
 def redact(dsn: str) -> str:
-    """The DSN with its password replaced by `***`, for messages."""
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """The DSN with any password replaced by `***`, for messages: in the user info of a
+    URL with or without its scheme (`user:pw@host/db`), and as a `password=` keyword or
+    query parameter. When in doubt it masks more, never less."""
+    scheme = _SCHEME.match(dsn)
+    head = scheme.group(0) if scheme else ""
+    rest = _USERINFO_PASSWORD.sub(lambda m: f"{m.group('user')}:***@", dsn[len(head) :], count=1)
+    masked = head + rest
+    return _KEYWORD_PASSWORD.sub(lambda m: f"{m.group('key')}***", masked)
 
 
 def _status_count(status: str) -> int:
