@@ -35,6 +35,7 @@ from dagloom.cli._common import (
     fail,
     run_options_or_exit,
 )
+from dagloom.cli._escape import escape_control
 from dagloom.cli.job import sub as job_app
 from dagloom.errors import (
     ActorUnavailableError,
@@ -268,7 +269,8 @@ def format_event(record: EventRecord) -> str:
     stamp = time.strftime("%H:%M:%S", time.localtime(event.timestamp))
     millis = int((event.timestamp % 1) * 1000)
     step = f"  {event.step_key}" if event.step_key else ""
-    return f"{stamp}.{millis:03d}  {event.event_type.name:<22}{step}  {event.message}".rstrip()
+    text = f"{stamp}.{millis:03d}  {event.event_type.name:<22}{step}  {event.message}".rstrip()
+    return escape_control(text, keep_newlines=True)
 
 
 async def _launch_and_follow(

@@ -87,6 +87,11 @@ class PostgresStorageConfig(_Model):
     def _one_target(self) -> PostgresStorageConfig:
         if (self.postgres_url is None) == (self.postgres_db is None):
             raise ValueError("give exactly one of postgres_url and postgres_db")
+        if self.postgres_url is not None and not self.postgres_url.startswith(
+            ("postgresql://", "postgres://")
+        ):
+            # The value is not repeated: it may carry a password.
+            raise ValueError("postgres_url must start with postgresql:// or postgres://")
         return self
 
     def dsn(self) -> str:
