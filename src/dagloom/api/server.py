@@ -3,7 +3,6 @@ storage, served with `Health` on the API port."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from ssl import SSLContext
@@ -17,19 +16,12 @@ from grpclib.exceptions import GRPCError
 
 from dagloom.actors.job_source import pick_location, unknown_location
 from dagloom.auth import Authenticator, api_guard, current_identity
+from dagloom.auth.audit import audit_event
 from dagloom.auth.tags import USER_TAG, reserved_tags
 from dagloom.daemon.retry_loop import reexecution_request, reexecution_steps
 from dagloom.errors import ActorUnavailableError, DagloomError, StorageError
 from dagloom.instance import DagloomInstance
-from dagloom.messages import (
-    EngineEventData,
-    Event,
-    EventRecord,
-    EventType,
-    LogLevel,
-    MetadataValue,
-    Run,
-)
+from dagloom.messages import EventRecord, Run
 from dagloom.messages.rpc import (
     ApiCancelRunReply,
     ApiCancelRunRequest,
@@ -89,24 +81,6 @@ def _with_user(tags: Mapping[str, str]) -> dict[str, str]:
     else:
         out.pop(USER_TAG, None)
     return out
-
-
-def audit_event(run: Run, action: str, user: str, *, now: float | None = None) -> Event:
-    """The engine event recording that `user` asked for `action` on `run`."""
-    return Event(
-        run_id=run.run_id,
-        event_type=EventType.ENGINE_EVENT,
-        timestamp=time.time() if now is None else now,
-        job_name=run.job_name,
-        message=f"{action} requested by {user}",
-        level=LogLevel.INFO,
-        engine_event=EngineEventData(
-            metadata={
-                "action": MetadataValue(text=action),
-                USER_TAG: MetadataValue(text=user),
-            }
-        ),
-    )
 
 
 class DagloomApiService(DagloomApiBase):
