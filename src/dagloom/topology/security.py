@@ -25,10 +25,14 @@ def token_storage(instance: DagloomInstance) -> TokenStorage:
 
 
 def api_authenticator(instance: DagloomInstance) -> Authenticator:
-    """The authenticator for the instance's entry points: enabled by `auth.enabled`."""
-    if not instance.config.auth.enabled:
+    """The authenticator for the instance's entry points: enabled by `auth.enabled`, tokens
+    cached for `auth.token_cache_seconds`."""
+    auth = instance.config.auth
+    if not auth.enabled:
         return Authenticator.disabled()
-    return Authenticator(token_storage(instance), enabled=True)
+    return Authenticator(
+        token_storage(instance), enabled=True, cache_seconds=auth.token_cache_seconds
+    )
 
 
 def cluster_security(instance: DagloomInstance) -> ClusterSecurity:
