@@ -124,3 +124,15 @@ def test_an_alias_bomb_run_config_fails_at_once_naming_the_file(tmp_path: Path) 
     )
     assert result.exit_code != 0
     assert str(bomb) in result.output and "expands" in result.output
+
+
+def test_dev_on_all_addresses_without_auth_refuses_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DAGLOOM_HOME", str(tmp_path))
+    defs = Path(__file__).resolve().parents[1] / "integration" / "defs.py"
+    result = runner.invoke(
+        app, ["dev", "-f", str(defs), "--host", "0.0.0.0", "--api-port", "0", "--no-reload"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "auth" in result.output and "--insecure" in result.output
