@@ -99,7 +99,10 @@ class DagloomApiService(DagloomApiBase):
     submits a new run of a stored run's job, config and tags, with that run as its parent
     (`from_failure`: only its steps that did not succeed, the others' outputs reused);
     NOT_FOUND for an unknown run, FAILED_PRECONDITION when it cannot be re-executed from
-    failure (it did not fail), and `request_id` as for `LaunchRun`. An actor that does not
+    failure (it did not fail), and `request_id` as for `LaunchRun`. A launch or re-execution
+    by an authenticated caller is tagged `dagloom/user`; a launch setting a reserved
+    `dagloom/` tag answers INVALID_ARGUMENT; `CancelRun` records who asked in the run's log.
+    Who may call what is the server's guard's business (`ApiServer`). An actor that does not
     answer, or storage that fails past its retries, gives UNAVAILABLE. Every method is safe
     to call concurrently; each call is independent.
 
