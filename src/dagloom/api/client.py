@@ -48,7 +48,13 @@ from dagloom.messages.rpc import (
     LocationSnapshot,
 )
 from dagloom.storage.base import RUN_END_EVENTS
-from dagloom.transport import BoundedProtoCodec, split_address
+from dagloom.transport import (
+    TLS_CA_ENV,
+    TLS_CERT_ENV,
+    TLS_KEY_ENV,
+    BoundedProtoCodec,
+    split_address,
+)
 
 T = TypeVar("T")
 
@@ -116,11 +122,19 @@ class AsyncClient:
 
         `token` (default: `$DAGLOOM_TOKEN`, if set) is sent with every call; a deployment
         with auth enabled answers calls without one `AuthenticationError`. `tls` connects
-        over TLS, checking the server against `tls.ca` and presenting `tls.cert` when set.
+        over TLS, checking the server against `tls.ca` and presenting `tls.cert` when set
+        (default: `$DAGLOOM_TLS_CA`, `$DAGLOOM_TLS_CERT` and `$DAGLOOM_TLS_KEY`, when the
+        CA is set).
         """
         host, port = split_address(address)
         if token is None:
             token = os.environ.get(TOKEN_ENV) or None
+        if tls is None and os.environ.get(TLS_CA_ENV):
+            tls = TlsConfig(
+                ca=os.environ[TLS_CA_ENV],
+                cert=os.environ.get(TLS_CERT_ENV) or None,
+                key=os.environ.get(TLS_KEY_ENV) or None,
+            )
         ssl = client_ssl_context(tls) if isinstance(tls, TlsConfig) else tls
         channel = Channel(host, port, codec=BoundedProtoCodec(), ssl=ssl)
         client = cls(DagloomApiStub(channel, metadata=bearer_metadata(token)), address=address)
