@@ -98,6 +98,7 @@ def test_instance_info_and_connection_errors_never_print_secrets(
         info = runner.invoke(app, ["instance", "info", "--home", str(tmp_path)])
         assert info.exit_code == 0, info.output
         assert "hunter2" not in info.output and "s3cret" not in info.output
+        assert "auth: enabled; cluster secret: set; tls: off" in info.output
     unreachable = {
         "storage": {
             "postgres": {
