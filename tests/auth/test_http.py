@@ -14,7 +14,15 @@ import trustme
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from dagloom.auth import Authenticator, Operation, Role, TlsConfig, new_token, server_ssl_context
+from dagloom.auth import (
+    Authenticator,
+    Operation,
+    Role,
+    TlsConfig,
+    allows,
+    new_token,
+    server_ssl_context,
+)
 from dagloom.auth.http import (
     COOKIE_NAME,
     auth_middleware,
@@ -122,3 +130,42 @@ async def test_the_tls_context_serves_https_to_clients_trusting_the_ca(tmp_path:
                 await session.get(f"https://127.0.0.1:{port}/runs")
     finally:
         await runner.cleanup()
+
+
+async def test_every_operation_answers_each_credential_as_the_table_says() -> None:
+    """One route per operation of the permission table, tried with no token, a malformed,
+    an unknown, an expired and a revoked token and each role's."""
+    store = MemoryScheduleStorage()
+    now = time.time()
+    tokens: dict[str, str] = {}
+    for role in Role:
+        stored, tokens[role.label] = new_token(role.label, role, now=now)
+        await store.add_api_token(stored)
+    stored, tokens["expired"] = new_token("old", Role.ADMIN, now=now - 10, expires_at=now - 1)
+    await store.add_api_token(stored)
+    stored, tokens["revoked"] = new_token("gone", Role.ADMIN, now=now)
+    await store.add_api_token(stored.revoked(now))
+    _, tokens["unknown"] = new_token("never", Role.ADMIN, now=now)
+    tokens["malformed"] = "x"
+
+    def operation_of(request: web.Request) -> Operation | None:
+        return Operation(request.match_info["op"])
+
+    app = web.Application(
+        middlewares=[auth_middleware(Authenticator(store, enabled=True), operation_of)]
+    )
+    app.router.add_get("/{op}", _whoami)
+    got: dict[tuple[str, Operation], int] = {}
+    expected: dict[tuple[str, Operation], int] = {}
+    async with TestClient(TestServer(app)) as client:
+        for credential in ["none", *tokens]:
+            token = tokens.get(credential)
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            role = Role.parse(credential) if credential in {r.label for r in Role} else None
+            for op in Operation:
+                got[credential, op] = (await client.get(f"/{op.value}", headers=headers)).status
+                expected[credential, op] = (
+                    200 if allows(role, op) else 403 if role is not None else 401
+                )
+    assert got == expected
+    assert len(got) == 9 * len(Operation)
