@@ -17,6 +17,7 @@ SUITES = {
     "metrics": "one /metrics scrape over 100,000 runs beside a runs page; step counting cost",
     "responsiveness": "GetRun latency in `dagloom dev` while a run's sync ops hold their thread",
     "webserver": "run-event subscription vs storage reads, runs query p95, asset graph size",
+    "auth": "GetRun latency with a token check and with mutual TLS, vs neither",
 }
 
 

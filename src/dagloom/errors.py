@@ -22,7 +22,9 @@ DagloomError
 ├── StorageError             storage unreachable, corrupt, or of an unknown schema
 │   ├── StorageUnavailableError   a fault that may pass: connection lost, locked, disk full
 │   └── SchemaVersionError   the database's schema is newer or older than this code knows
-└── ActorUnavailableError    a remote actor did not answer
+├── ActorUnavailableError    a remote actor did not answer
+├── AuthenticationError      no credential, or one that is unknown, expired or revoked
+└── PermissionDeniedError    the caller's role does not allow the operation
 """
 
 from __future__ import annotations
@@ -293,3 +295,23 @@ class CodeLocationLoadError(DefinitionError):
         super().__init__(message, name=location)
         self.location = location
         self.traceback_text = traceback_text
+
+
+class AuthenticationError(DagloomError):
+    """The caller could not be identified: no token, or one that is malformed, unknown,
+    expired or revoked. `reason` is the short cause ("missing", "expired", ...); the message
+    never contains the credential itself."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class PermissionDeniedError(DagloomError):
+    """The caller is known but its role does not allow `operation`."""
+
+    def __init__(self, message: str, *, operation: str, role: str, user: str) -> None:
+        super().__init__(message)
+        self.operation = operation
+        self.role = role
+        self.user = user

@@ -137,7 +137,11 @@ def test_malformed_yaml_names_the_file_and_line(tmp_path: Path) -> None:
     [
         ("bogus: 1\n", "bogus", "unknown key"),
         ("storage:\n  sqlite: {readers: 0}\n", "storage.sqlite.readers", "greater than"),
-        ("storage:\n  sqlite: {}\n  postgres: {postgres_url: x}\n", "storage", "exactly one"),
+        (
+            "storage:\n  sqlite: {}\n  postgres: {postgres_url: 'postgresql://x'}\n",
+            "storage",
+            "exactly one",
+        ),
         ("storage:\n  postgres: {}\n", "storage.postgres", "exactly one of postgres_url"),
         (
             "storage:\n  postgres:\n    postgres_db: {username: u}\n",

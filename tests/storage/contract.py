@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 
+from dagloom.auth import Role, TokenStorage, new_token
 from dagloom.errors import LeaseLostError, RunNotFoundError, StorageError
 from dagloom.messages import (
     AssetKeyMessage,
@@ -726,6 +727,27 @@ class StorageContract:
         assert [t.timestamp for t in await schedules.get_ticks("loc:s")] == [3.0, 2.0]
         with pytest.raises(StorageError):
             await schedules.update_tick(Tick(tick_id=10_000, origin_id="x"))
+
+    async def test_api_tokens_store_hashes_list_and_revoke_once(self, storages: Storages) -> None:
+        _, _, schedules = storages
+        assert isinstance(schedules, TokenStorage)
+        stored, text = new_token("ci", Role.LAUNCHER, now=10.0, expires_at=99.5)
+        other, _ = new_token("ops", Role.ADMIN, now=20.0)
+        await schedules.add_api_token(stored)
+        await schedules.add_api_token(other)
+        assert await schedules.get_api_token(stored.token_id) == stored
+        assert await schedules.get_api_token("000000000000") is None
+        assert [t.name for t in await schedules.get_api_tokens()] == ["ci", "ops"]
+        assert text.rsplit("_", 1)[-1] not in repr(await schedules.get_api_tokens())
+        with pytest.raises(StorageError):
+            await schedules.add_api_token(stored)
+        revoked = await schedules.revoke_api_token(stored.token_id, 30.0)
+        assert revoked is not None and revoked.revoked_at == 30.0
+        again = await schedules.revoke_api_token(stored.token_id, 40.0)
+        assert again is not None and again.revoked_at == 30.0
+        assert await schedules.revoke_api_token("000000000000", 40.0) is None
+        kept = await schedules.get_api_token(other.token_id)
+        assert kept is not None and kept.revoked_at is None
 
     async def test_a_lease_has_one_owner_until_it_expires(self, storages: Storages) -> None:
         _, _, schedules = storages

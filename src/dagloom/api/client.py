@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from ssl import SSLContext
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
@@ -16,11 +18,14 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 
 from dagloom.actors._backoff import Backoff
+from dagloom.auth import TlsConfig, bearer_metadata, client_ssl_context
 from dagloom.errors import (
     ActorUnavailableError,
+    AuthenticationError,
     ConfigError,
     DagloomError,
     DefinitionError,
+    PermissionDeniedError,
     RunNotFoundError,
 )
 from dagloom.messages import AssetKeyMessage, EventRecord, InstigatorType, Run, Tick
@@ -52,9 +57,18 @@ from dagloom.messages.rpc import (
     LocationSnapshot,
 )
 from dagloom.storage.base import RUN_END_EVENTS
-from dagloom.transport import BoundedProtoCodec, split_address
+from dagloom.transport import (
+    TLS_CA_ENV,
+    TLS_CERT_ENV,
+    TLS_KEY_ENV,
+    BoundedProtoCodec,
+    split_address,
+)
 
 T = TypeVar("T")
+
+TOKEN_ENV = "DAGLOOM_TOKEN"
+"""The API token a client presents when none is passed to it."""
 
 RESUME_TIMEOUT = 120.0
 """Seconds `wait_for_run` keeps resuming a stream that brings nothing before giving up:
@@ -100,7 +114,8 @@ def _problems(text: str) -> list[tuple[tuple[str | int, ...], str]]:
 class AsyncClient:
     """A client of one dagloom API, over gRPC (`connect`) or in-process (`in_process`).
 
-    Errors are dagloom's: `ConfigError` (with key paths) for a run config the job refuses,
+    Errors are dagloom's: `AuthenticationError` / `PermissionDeniedError` when the API
+    refuses the caller, `ConfigError` (with key paths) for a run config the job refuses,
     `DefinitionError` for an unknown job or location, `RunNotFoundError`, and
     `ActorUnavailableError` when the API (or an actor or storage behind it) cannot be
     reached. No call retries on its own, except `wait_for_run`, which resumes its stream from
@@ -113,11 +128,33 @@ class AsyncClient:
         self._channel: Channel | None = None
 
     @classmethod
-    def connect(cls, address: str) -> AsyncClient:
-        """A client of the API at `host:port`; connects on the first call."""
+    def connect(
+        cls,
+        address: str,
+        *,
+        token: str | None = None,
+        tls: TlsConfig | SSLContext | None = None,
+    ) -> AsyncClient:
+        """A client of the API at `host:port`; connects on the first call.
+
+        `token` (default: `$DAGLOOM_TOKEN`, if set) is sent with every call; a deployment
+        with auth enabled answers calls without one `AuthenticationError`. `tls` connects
+        over TLS, checking the server against `tls.ca` and presenting `tls.cert` when set
+        (default: `$DAGLOOM_TLS_CA`, `$DAGLOOM_TLS_CERT` and `$DAGLOOM_TLS_KEY`, when the
+        CA is set).
+        """
         host, port = split_address(address)
-        channel = Channel(host, port, codec=BoundedProtoCodec())
-        client = cls(DagloomApiStub(channel), address=address)
+        if token is None:
+            token = os.environ.get(TOKEN_ENV) or None
+        if tls is None and os.environ.get(TLS_CA_ENV):
+            tls = TlsConfig(
+                ca=os.environ[TLS_CA_ENV],
+                cert=os.environ.get(TLS_CERT_ENV) or None,
+                key=os.environ.get(TLS_KEY_ENV) or None,
+            )
+        ssl = client_ssl_context(tls) if isinstance(tls, TlsConfig) else tls
+        channel = Channel(host, port, codec=BoundedProtoCodec(), ssl=ssl)
+        client = cls(DagloomApiStub(channel, metadata=bearer_metadata(token)), address=address)
         client._channel = channel
         return client
 
@@ -368,6 +405,10 @@ class AsyncClient:
             return ConfigError(head, problems=_problems(text))
         if exc.status is Status.NOT_FOUND:
             return RunNotFoundError(run) if run else DefinitionError(text, name=job or None)
+        if exc.status is Status.UNAUTHENTICATED:
+            return AuthenticationError(f"the API refused the call: {text}", reason="refused")
+        if exc.status is Status.PERMISSION_DENIED:
+            return PermissionDeniedError(text, operation="", role="", user="")
         if exc.status in (Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED):
             return ActorUnavailableError(text, actor="api", address=self.address)
         return DagloomError(f"{exc.status.name}: {text}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
+from ssl import SSLContext
 from typing import Any
 
 import anyio
@@ -15,6 +16,9 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from dagloom.actors.job_source import pick_location, unknown_location
+from dagloom.auth import Authenticator, api_guard, current_identity
+from dagloom.auth.audit import audit_event
+from dagloom.auth.tags import USER_TAG, reserved_tags
 from dagloom.daemon._instigators import (
     find_state,
     heartbeat_fresh,
@@ -88,6 +92,18 @@ def _storage_errors() -> Iterator[None]:
         raise _unavailable(exc) from exc
 
 
+def _with_user(tags: Mapping[str, str]) -> dict[str, str]:
+    """`tags` plus `dagloom/user`: the caller's token name, when the call was authenticated
+    (a re-execution is recorded as launched by whoever asked for it)."""
+    out = dict(tags)
+    identity = current_identity()
+    if identity is not None and identity.authenticated:
+        out[USER_TAG] = identity.name
+    else:
+        out.pop(USER_TAG, None)
+    return out
+
+
 class DagloomApiService(DagloomApiBase):
     """The `DagloomApi` methods, over refs to the coordinator and the code locations.
 
@@ -104,7 +120,10 @@ class DagloomApiService(DagloomApiBase):
     submits a new run of a stored run's job, config and tags, with that run as its parent
     (`from_failure`: only its steps that did not succeed, the others' outputs reused);
     NOT_FOUND for an unknown run, FAILED_PRECONDITION when it cannot be re-executed from
-    failure (it did not fail), and `request_id` as for `LaunchRun`.
+    failure (it did not fail), and `request_id` as for `LaunchRun`. A launch or re-execution
+    by an authenticated caller is tagged `dagloom/user`; a launch setting a reserved
+    `dagloom/` tag answers INVALID_ARGUMENT; `CancelRun` records who asked in the run's log.
+    Who may call what is the server's guard's business (`ApiServer`).
 
     `ListInstigators`, `SetInstigatorRunning`, `GetTicks` and `DaemonStatus` read and write
     schedule storage only, as `dagloom schedule|sensor|daemon` do: the schedules and sensors
@@ -145,11 +164,17 @@ class DagloomApiService(DagloomApiBase):
 
     async def launch_run(self, message: ApiLaunchRunRequest) -> ApiLaunchRunReply:
         location = self._location_name(message.location_name)
+        refused = reserved_tags(message.tags)
+        if refused:
+            raise GRPCError(
+                Status.INVALID_ARGUMENT,
+                f"tags {refused} are reserved for dagloom itself and cannot be set by a client",
+            )
         request = SubmitRunRequest(
             location_name=location,
             job_name=message.job_name,
             run_config_json=message.run_config_json,
-            tags=dict(message.tags),
+            tags=_with_user(message.tags),
             asset_selection=list(message.asset_selection),
             request_id=message.request_id,
         )
@@ -170,6 +195,7 @@ class DagloomApiService(DagloomApiBase):
         request = reexecution_request(
             parent, step_keys_to_execute=steps, request_id=message.request_id
         )
+        request.tags = _with_user(request.tags)
         run = await self._submit(request)
         self._log.info("api_run_reexecuted", run_id=run.run_id, parent_run_id=parent.run_id)
         return ApiReexecuteRunReply(run=run)
@@ -190,6 +216,20 @@ class DagloomApiService(DagloomApiBase):
             raise GRPCError(status, text)
         assert reply.run is not None
         return reply.run
+
+    async def _audit(self, run_id: str, action: str) -> None:
+        """Record who asked for `action` on run `run_id`, as an engine event in the run's
+        log (the audit trail) and a log line. Nothing is recorded for an unknown run, or
+        for callers of an API without auth (nobody to name)."""
+        identity = current_identity()
+        if identity is None or not identity.authenticated:
+            return
+        self._log.info("audit", action=action, run_id=run_id, user=identity.name)
+        with _storage_errors():
+            run = await self._instance.get_run(run_id)
+            if run is None:
+                return
+            await self._instance.store_events([audit_event(run, action, identity.name)])
 
     async def get_run(self, message: ApiGetRunRequest) -> ApiGetRunReply:
         with _storage_errors():
@@ -213,6 +253,7 @@ class DagloomApiService(DagloomApiBase):
                 yield record
 
     async def cancel_run(self, message: ApiCancelRunRequest) -> ApiCancelRunReply:
+        await self._audit(message.run_id, "cancel_run")
         try:
             reply = await self._coordinator.ask(
                 CancelRunRequest(run_id=message.run_id), timeout=self._timeout
@@ -243,7 +284,13 @@ class DagloomApiService(DagloomApiBase):
         except (ActorUnavailableError, TimeoutError) as exc:
             raise _unavailable(exc) from exc
         assert isinstance(snapshot, LocationSnapshot)
-        self._log.info("code_location_reloaded", location=name, failed=bool(snapshot.load_error))
+        identity = current_identity()
+        self._log.info(
+            "code_location_reloaded",
+            location=name,
+            failed=bool(snapshot.load_error),
+            user=identity.name if identity is not None else "",
+        )
         return ApiReloadLocationReply(snapshot=snapshot)
 
     # -- schedules, sensors and the daemon --------------------------------------------------
@@ -330,6 +377,11 @@ class _HealthService(HealthBase):
 class ApiServer:
     """Serves a `DagloomApiService` (and `Health`, when given a reporter) on `host:port`.
 
+    With an enabled `authenticator`, each call needs a `Bearer` token whose role the
+    permission table allows for the method (`Health` needs none): UNAUTHENTICATED or
+    PERMISSION_DENIED otherwise, decided before the request's message is read. With `ssl`
+    it serves TLS only.
+
     Not an actor: calls are independent and each runs in its own grpclib task, so a slow
     event stream never holds up a launch. `run` is not re-entrant.
     """
@@ -341,11 +393,15 @@ class ApiServer:
         host: str = "127.0.0.1",
         port: int = 0,
         health: ActorRef[Any, Any] | None = None,
+        authenticator: Authenticator | None = None,
+        ssl: SSLContext | None = None,
     ) -> None:
         self.service = service
         self.host = host
         self.port = port
         self._health = health
+        self._authenticator = authenticator
+        self._ssl = ssl
         self._address: str | None = None
 
     @property
@@ -365,8 +421,14 @@ class ApiServer:
         if self._health is not None:
             handlers.append(_HealthService(self._health))
         try:
+            auth = self._authenticator
             async with open_grpc_server(
-                handlers, host=self.host, port=self.port, codec=BoundedProtoCodec()
+                handlers,
+                host=self.host,
+                port=self.port,
+                codec=BoundedProtoCodec(),
+                guard=api_guard(auth) if auth is not None and auth.enabled else None,
+                ssl=self._ssl,
             ) as address:
                 self._address = address
                 task_status.started(address)

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import anyio
 import typer
-import yaml
 from rich.console import Console
 from rich.text import Text
 
@@ -27,6 +26,8 @@ from dagloom.errors import (
     format_key_path,
 )
 from dagloom.execution.run_config import deep_merge
+from dagloom.instance.config import read_yaml_file
+from dagloom.instance.yaml_bounds import expanded_size
 
 if TYPE_CHECKING:
     from dagloom.instance import DagloomInstance
@@ -136,18 +137,18 @@ class RunConfigSources:
         naming it."""
         out = cls()
         for path in files:
-            try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except OSError as exc:
-                raise ConfigError(f"cannot read run config: {exc}", source=str(path)) from exc
-            except yaml.YAMLError as exc:
-                raise ConfigError(f"not valid YAML: {exc}", source=str(path)) from exc
-            out._add(str(path), data)
+            out._add(str(path), read_yaml_file(path))
         if config_json is not None:
             try:
                 data = json.loads(config_json)
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"not valid JSON: {exc}", source="--config-json") from exc
+            except RecursionError as exc:
+                raise ConfigError("nested too deeply", source="--config-json") from exc
+            try:
+                expanded_size(data)
+            except ValueError as exc:
+                raise ConfigError(f"refused: {exc}", source="--config-json") from exc
             out._add("--config-json", data)
         return out
 

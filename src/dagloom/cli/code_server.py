@@ -142,14 +142,35 @@ def start(
             "--evaluation-processes", min=1, help="Schedule and sensor ticks evaluated at once."
         ),
     ] = EvaluationSettings().processes,
+    insecure: Annotated[
+        bool,
+        typer.Option("--insecure", help="Listen beyond loopback without a cluster secret."),
+    ] = False,
 ) -> None:
     """Import the code once and serve it over gRPC until SIGINT or SIGTERM.
 
     Prints `... listening on HOST:PORT` once it serves. Code that fails to import is served
-    as the location's error, so the server still starts; fix the code and reload it.
+    as the location's error, so the server still starts; fix the code and reload it. Calls
+    must carry `$DAGLOOM_CLUSTER_SECRET` when it is set; listening beyond loopback without
+    it (or a TLS CA in `$DAGLOOM_TLS_CA`) exits 2 unless --insecure.
     """
     if (python_file is None) == (module_name is None):
         raise typer.BadParameter("give exactly one of --python-file/-f and --module-name/-m")
+    from dagloom.errors import ConfigError
+    from dagloom.topology.security import check_exposure
+    from dagloom.transport import ClusterSecurity
+
+    security = ClusterSecurity.from_env()
+    try:
+        check_exposure(
+            [("actors", host)],
+            auth_enabled=False,
+            secured_actors=bool(security.secret or (security.tls and security.tls.ca)),
+            insecure=insecure,
+        )
+    except ConfigError as exc:
+        typer.echo(f"dagloom code-server: {exc}", err=True)
+        raise typer.Exit(2) from None
     source = CodeOrigin(
         python_file=str(python_file) if python_file is not None else None,
         module_name=module_name,

@@ -25,6 +25,13 @@ def info(home: HomeOption = None) -> None:
         for section, what in instance.describe():
             table.add_row(section, what)
         console.print(table)
+        auth, tls = instance.config.auth, instance.config.tls
+        console.print(
+            f"auth: {'enabled' if auth.enabled else 'disabled'}; cluster secret: "
+            f"{'set' if auth.cluster_secret else 'not set'}; tls: "
+            + ("off" if tls is None else "mutual" if tls.ca and tls.cert else "on"),
+            markup=False,
+        )
         versions = Table("database", "schema version", "latest", "state")
         for section, schema in await instance.schema_info():
             state = (

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from dagloom.cli._app import app
 from dagloom.cli._common import AttributeOpt, ModuleNameOpt, PythonFileOpt, WorkingDirOpt
+from dagloom.cli._escape import escape_control, safe
 from dagloom.cli._instance_option import HomeOption, console, run_command
 from dagloom.errors import DagloomError, RunNotFoundError
 from dagloom.messages import EventRecord, Run, RunStatus
@@ -102,12 +103,12 @@ def list_runs(
         for run in runs:
             tags = ", ".join(f"{k}={v}" for k, v in sorted(run.tags.items()))
             table.add_row(
-                run.run_id,
-                run.job_name,
+                safe(run.run_id),
+                safe(run.job_name),
                 _status(run.status),
                 _when(run.create_time),
                 _duration(run),
-                tags,
+                safe(tags),
             )
         console.print(table)
 
@@ -126,30 +127,31 @@ def show(run_id: str, home: HomeOption = None) -> None:
                 raise RunNotFoundError(run_id)
             stats = await instance.get_step_stats(run_id)
         fields = Table("field", "value", show_header=False)
-        fields.add_row("run id", run.run_id)
-        fields.add_row("job", run.job_name)
+        fields.add_row("run id", safe(run.run_id))
+        fields.add_row("job", safe(run.job_name))
         fields.add_row("status", _status(run.status))
         if run.failure is not None:
-            fields.add_row("error", f"{run.failure.cls_name}: {run.failure.message}")
-        fields.add_row("code location", run.code_location or "-")
+            fields.add_row("error", safe(f"{run.failure.cls_name}: {run.failure.message}"))
+        fields.add_row("code location", safe(run.code_location or "-"))
         fields.add_row("created", _when(run.create_time))
         fields.add_row("started", _when(run.start_time))
         fields.add_row("ended", _when(run.end_time))
         fields.add_row("duration", _duration(run))
-        fields.add_row("parent run", run.parent_run_id or "-")
-        fields.add_row("root run", run.root_run_id or "-")
-        fields.add_row("tags", ", ".join(f"{k}={v}" for k, v in sorted(run.tags.items())) or "-")
-        fields.add_row("run config", run.run_config_json or "-")
+        fields.add_row("parent run", safe(run.parent_run_id or "-"))
+        fields.add_row("root run", safe(run.root_run_id or "-"))
+        tags = ", ".join(f"{k}={v}" for k, v in sorted(run.tags.items()))
+        fields.add_row("tags", safe(tags or "-"))
+        fields.add_row("run config", safe(run.run_config_json or "-"))
         console.print(fields)
         steps = Table("step", "status", "attempts", "start", "end", "materializations")
         for s in stats:
             steps.add_row(
-                s.step_key,
+                safe(s.step_key),
                 s.status.value,
                 str(s.attempts),
                 _when(s.start_time or 0),
                 _when(s.end_time or 0),
-                ", ".join("/".join(k) for k in s.materializations),
+                safe(", ".join("/".join(k) for k in s.materializations)),
             )
         console.print(steps)
 
@@ -173,8 +175,10 @@ def logs(
             return
         console.print(
             f"{_when(event.timestamp)}  {event.event_type.name:<22} "
-            f"{event.step_key or '-':<24} {_event_text(record)}",
+            f"{escape_control(event.step_key or '-'):<24} "
+            f"{escape_control(_event_text(record), keep_newlines=True)}",
             markup=False,
+            highlight=False,
         )
 
     async def main() -> None:

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from dagloom.actors import unwrap_exception_group
 from dagloom.api import AsyncClient
+from dagloom.auth import TlsConfig
 from dagloom.cli._app import app
 from dagloom.cli._common import (
     EXIT_FAILED,
@@ -34,12 +35,15 @@ from dagloom.cli._common import (
     fail,
     run_options_or_exit,
 )
+from dagloom.cli._escape import escape_control
 from dagloom.cli.job import sub as job_app
 from dagloom.errors import (
     ActorUnavailableError,
+    AuthenticationError,
     ConfigError,
     DagloomError,
     DefinitionError,
+    PermissionDeniedError,
     StorageError,
 )
 from dagloom.execution.origin import CodeOrigin
@@ -54,6 +58,32 @@ from dagloom.topology import (
 )
 from dagloom.topology.wiring import RunningNode, run_node
 
+InsecureOpt = Annotated[
+    bool,
+    typer.Option(
+        "--insecure",
+        help="Listen beyond loopback even without auth (anyone reaching the ports is trusted).",
+    ),
+]
+
+
+TokenOpt = Annotated[
+    str | None,
+    typer.Option("--token", envvar="DAGLOOM_TOKEN", help="The API token to present."),
+]
+TlsCaOpt = Annotated[
+    Path | None,
+    typer.Option("--tls-ca", envvar="DAGLOOM_TLS_CA", help="Connect over TLS, trusting this CA."),
+]
+TlsCertOpt = Annotated[
+    Path | None,
+    typer.Option("--tls-cert", envvar="DAGLOOM_TLS_CERT", help="Client certificate (mutual TLS)."),
+]
+TlsKeyOpt = Annotated[
+    Path | None,
+    typer.Option("--tls-key", envvar="DAGLOOM_TLS_KEY", help="The client certificate's key."),
+]
+
 
 def listening_lines(node: RunningNode) -> list[str]:
     """What a node prints once it serves: one `... listening on HOST:PORT` line per socket."""
@@ -62,10 +92,16 @@ def listening_lines(node: RunningNode) -> list[str]:
     ]
 
 
-async def _serve_until_signalled(topology: TopologyConfig, node_name: str) -> None:
+async def _serve_until_signalled(
+    topology: TopologyConfig, node_name: str, insecure: bool = False
+) -> None:
     async with anyio.create_task_group() as tg:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            node: RunningNode = await tg.start(functools.partial(run_node, topology, node_name))
+            node: RunningNode = await tg.start(
+                functools.partial(
+                    run_node, topology, node_name, insecure=insecure, export_security=True
+                )
+            )
             for line in listening_lines(node):
                 print(line, flush=True)
             print(f"dagloom node {node_name!r}: ready", flush=True)
@@ -74,7 +110,7 @@ async def _serve_until_signalled(topology: TopologyConfig, node_name: str) -> No
                 break
 
 
-def _run(topology: TopologyConfig, node_name: str) -> None:
+def _run(topology: TopologyConfig, node_name: str, insecure: bool = False) -> None:
     _, err = consoles()
     # Logs go to stderr; stdout carries the addresses, for people and for scripts.
     # The stream is looked up per logger, and the defaults come back afterwards, so a caller
@@ -85,7 +121,7 @@ def _run(topology: TopologyConfig, node_name: str) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
     )
     try:
-        anyio.run(_serve_until_signalled, topology, node_name)
+        anyio.run(_serve_until_signalled, topology, node_name, insecure)
     except Exception as exc:
         # Task groups wrap what a node raised while starting; report the error itself.
         error = unwrap_exception_group(exc)
@@ -106,13 +142,14 @@ def serve(
         Path, typer.Option("--topology", "-t", help="The topology file (e.g. configs/dev.yaml).")
     ],
     node: Annotated[str, typer.Option("--node", "-n", help="The node of it to run here.")],
+    insecure: InsecureOpt = False,
 ) -> None:
     """Run one node of a topology until SIGINT or SIGTERM.
 
     Starts the actors the topology places on NODE, serves them on its gRPC port (and the
     public API, on the API node), and reaches the other nodes' actors at their addresses;
-    nodes may start in any order. Exits 2 for a bad topology or unknown node, 1 when a
-    port is taken.
+    nodes may start in any order. Exits 2 for a bad topology or unknown node, or for a node
+    listening beyond loopback without auth (unless --insecure), 1 when a port is taken.
     """
     _, err = consoles()
     try:
@@ -120,7 +157,7 @@ def serve(
         topology.node(node)
     except ConfigError as exc:
         fail(err, str(exc))
-    _run(topology, node)
+    _run(topology, node, insecure)
 
 
 @app.command("dev")
@@ -150,6 +187,7 @@ def dev(
             "--reload/--no-reload", help="Reload a code location when a file of it changes."
         ),
     ] = True,
+    insecure: InsecureOpt = False,
 ) -> None:
     """Run the whole dev topology in one process.
 
@@ -169,7 +207,7 @@ def dev(
             fail(err, str(exc))
         if len(topology.nodes) != 1:
             fail(err, f"{topology_file}: `dagloom dev` runs a one-node topology; use `serve`")
-        _run(topology, next(iter(topology.nodes)))
+        _run(topology, next(iter(topology.nodes)), insecure)
         return
     locations = _dev_locations(python_file, module_name, workspace_file, err)
     topology = dev_topology(
@@ -180,7 +218,7 @@ def dev(
         reload_on_change=reload,
         webserver_port=port,
     )
-    _run(topology, "dev")
+    _run(topology, "dev", insecure)
 
 
 def _dev_locations(
@@ -241,7 +279,8 @@ def format_event(record: EventRecord) -> str:
     stamp = time.strftime("%H:%M:%S", time.localtime(event.timestamp))
     millis = int((event.timestamp % 1) * 1000)
     step = f"  {event.step_key}" if event.step_key else ""
-    return f"{stamp}.{millis:03d}  {event.event_type.name:<22}{step}  {event.message}".rstrip()
+    text = f"{stamp}.{millis:03d}  {event.event_type.name:<22}{step}  {event.message}".rstrip()
+    return escape_control(text, keep_newlines=True)
 
 
 async def _launch_and_follow(
@@ -250,14 +289,22 @@ async def _launch_and_follow(
     location: str,
     sources: RunConfigSources,
     tags: dict[str, str],
+    token: str | None = None,
+    tls: TlsConfig | None = None,
 ) -> int:
     out, err = consoles()
-    async with AsyncClient.connect(api) as client:
+    async with AsyncClient.connect(api, token=token, tls=tls) as client:
         try:
             run = await client.launch_run(
                 job_name, location_name=location, run_config=sources.merged, tags=tags
             )
-        except (ConfigError, DefinitionError, ActorUnavailableError) as exc:
+        except (
+            ConfigError,
+            DefinitionError,
+            ActorUnavailableError,
+            AuthenticationError,
+            PermissionDeniedError,
+        ) as exc:
             err.print(Text(f"Error: {exc}", style="bold red"), soft_wrap=True)
             return EXIT_USAGE
         out.print(Text(f"Launched run {run.run_id} of {job_name!r}"), soft_wrap=True)
@@ -287,14 +334,29 @@ def launch(
     api: Annotated[
         str, typer.Option("--api", help="The public API's host:port.")
     ] = f"{DEFAULT_HOST}:{DEFAULT_API_PORT}",
+    token: TokenOpt = None,
+    tls_ca: TlsCaOpt = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
 ) -> None:
     """Launch a run through a running dagloom's API and follow it to its end.
 
     Prints the run's events as they are stored. Exits 0 when the run succeeds, 1 when it
     fails or is canceled, and 2 when it could not be launched (unknown job or location,
-    invalid run config, API unreachable).
+    invalid run config, API unreachable, token missing or refused).
     """
     _, err = consoles()
     sources, run_tags = run_options_or_exit(err, config, config_json, tags)
-    code = anyio.run(_launch_and_follow, api, job_name, location, sources, run_tags)
+    tls = None
+    if tls_ca or tls_cert:
+        tls = TlsConfig(
+            ca=str(tls_ca) if tls_ca else None,
+            cert=str(tls_cert) if tls_cert else None,
+            key=str(tls_key) if tls_key else None,
+        )
+    code = anyio.run(
+        functools.partial(
+            _launch_and_follow, api, job_name, location, sources, run_tags, token, tls
+        )
+    )
     raise typer.Exit(code)

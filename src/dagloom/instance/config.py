@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from dagloom.auth import TlsConfig
 from dagloom.errors import ConfigError
+from dagloom.instance.yaml_bounds import read_yaml_path
 
 CONFIG_FILE = "dagloom.yaml"
 DEFAULT_HOME = ".dagloom"
@@ -86,6 +87,11 @@ class PostgresStorageConfig(_Model):
     def _one_target(self) -> PostgresStorageConfig:
         if (self.postgres_url is None) == (self.postgres_db is None):
             raise ValueError("give exactly one of postgres_url and postgres_db")
+        if self.postgres_url is not None and not self.postgres_url.startswith(
+            ("postgresql://", "postgres://")
+        ):
+            # The value is not repeated: it may carry a password.
+            raise ValueError("postgres_url must start with postgresql:// or postgres://")
         return self
 
     def dsn(self) -> str:
@@ -215,6 +221,19 @@ class TelemetryConfig(_Model):
     enabled: bool = False
 
 
+class AuthConfig(_Model):
+    """`auth:`: whether callers need an API token (`enabled`), and the secret every node
+    of a deployment presents to the others' actor servers (`cluster_secret`; give it as
+    `{env: NAME}` so it stays out of the file). Without a cluster secret, actor servers
+    rely on mutual TLS (`tls.ca`) or on listening on loopback only."""
+
+    enabled: bool = False
+    cluster_secret: str | None = Field(default=None, min_length=16, repr=False)
+    token_cache_seconds: float = Field(default=5.0, ge=0)
+    """How long a node trusts a token it verified before reading it again: a revoked token
+    works at most this long on nodes that saw it recently. 0 reads storage on every call."""
+
+
 class InstanceConfig(_Model):
     """The whole of dagloom.yaml."""
 
@@ -231,6 +250,10 @@ class InstanceConfig(_Model):
     sensors: SensorsConfig = SensorsConfig()
     schedules: SchedulesConfig = SchedulesConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
+    auth: AuthConfig = AuthConfig()
+    tls: TlsConfig | None = None
+    """TLS for every server and channel of the instance's nodes: see `dagloom.auth.TlsConfig`;
+    relative paths are under `$DAGLOOM_HOME`."""
 
     @model_validator(mode="after")
     def _storage_or_parts(self) -> InstanceConfig:
@@ -311,16 +334,9 @@ def parse_config(data: Any, *, source: str | None = None) -> InstanceConfig:
 
 def read_yaml_file(path: Path) -> Any:
     """The YAML document in a file; `ConfigError` naming the file (and the line and column of
-    a syntax error) when it cannot be read or parsed."""
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"not valid YAML{where}: {problem}", source=str(path)) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the file: {exc}", source=str(path)) from exc
+    a syntax error) when it cannot be read or parsed, or breaks a bound of
+    `dagloom.instance.yaml_bounds` (size, nesting, alias expansion, UTF-8)."""
+    return read_yaml_path(path)
 
 
 def load_config_file(path: Path) -> InstanceConfig:

@@ -19,6 +19,7 @@ import anyio
 import orjson
 
 from dagloom._counters import PROCESS
+from dagloom.auth import Role, StoredToken
 from dagloom.errors import (
     LeaseLostError,
     RunNotFoundError,
@@ -801,3 +802,55 @@ class SqlScheduleStorage(SqlStorage[D]):
     async def get_daemon_heartbeats(self) -> dict[str, DaemonHeartbeat]:
         rows = await self.database.fetch("SELECT daemon_type, body FROM daemon_heartbeats")
         return {row[0]: DaemonHeartbeat.parse(row[1]) for row in rows}
+
+    # -- API tokens (`dagloom.auth.TokenStorage`) -----------------------------------------
+
+    async def add_api_token(self, token: StoredToken) -> None:
+        async with self.database.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO api_tokens (token_id, name, role, secret_hash, created_at, "
+                "expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    token.token_id,
+                    token.name,
+                    int(token.role),
+                    token.secret_hash,
+                    token.created_at,
+                    token.expires_at,
+                    token.revoked_at,
+                ),
+            )
+
+    async def get_api_token(self, token_id: str) -> StoredToken | None:
+        rows = await self.database.fetch(f"{_TOKEN_COLUMNS} WHERE token_id = ?", (token_id,))
+        return _token(rows[0]) if rows else None
+
+    async def get_api_tokens(self) -> list[StoredToken]:
+        rows = await self.database.fetch(f"{_TOKEN_COLUMNS} ORDER BY created_at, token_id")
+        return [_token(row) for row in rows]
+
+    async def revoke_api_token(self, token_id: str, now: float) -> StoredToken | None:
+        async with self.database.transaction() as tx:
+            await tx.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL",
+                (now, token_id),
+            )
+            rows = await tx.fetch(f"{_TOKEN_COLUMNS} WHERE token_id = ?", (token_id,))
+        return _token(rows[0]) if rows else None
+
+
+_TOKEN_COLUMNS = (
+    "SELECT token_id, name, role, secret_hash, created_at, expires_at, revoked_at FROM api_tokens"
+)
+
+
+def _token(row: Sequence[Any]) -> StoredToken:
+    return StoredToken(
+        token_id=row[0],
+        name=row[1],
+        role=Role(row[2]),
+        secret_hash=row[3],
+        created_at=row[4],
+        expires_at=row[5],
+        revoked_at=row[6],
+    )

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dagloom._counters import PROCESS
+from dagloom.auth import StoredToken
 from dagloom.errors import LeaseLostError, RunNotFoundError, StorageError
 from dagloom.messages import (
     DaemonHeartbeat,
@@ -64,6 +65,7 @@ class MemoryDatabase:
     tick_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     leases: dict[str, Lease] = field(default_factory=dict)
     heartbeats: dict[str, DaemonHeartbeat] = field(default_factory=dict)
+    api_tokens: dict[str, StoredToken] = field(default_factory=dict)
     notifier: RunEventNotifier = field(default_factory=RunEventNotifier)
 
     def record(self, storage_id: int) -> EventRecord:
@@ -442,3 +444,22 @@ class MemoryScheduleStorage(_MemoryLifecycle):
 
     async def get_daemon_heartbeats(self) -> dict[str, DaemonHeartbeat]:
         return {k: DaemonHeartbeat.parse(bytes(v)) for k, v in self.database.heartbeats.items()}
+
+    # -- API tokens (`dagloom.auth.TokenStorage`) -----------------------------------------
+
+    async def add_api_token(self, token: StoredToken) -> None:
+        if token.token_id in self.database.api_tokens:
+            raise StorageError(f"an API token with id {token.token_id!r} exists already")
+        self.database.api_tokens[token.token_id] = token
+
+    async def get_api_token(self, token_id: str) -> StoredToken | None:
+        return self.database.api_tokens.get(token_id)
+
+    async def get_api_tokens(self) -> list[StoredToken]:
+        return sorted(self.database.api_tokens.values(), key=lambda t: (t.created_at, t.token_id))
+
+    async def revoke_api_token(self, token_id: str, now: float) -> StoredToken | None:
+        token = self.database.api_tokens.get(token_id)
+        if token is not None and token.revoked_at is None:
+            token = self.database.api_tokens[token_id] = token.revoked(now)
+        return token

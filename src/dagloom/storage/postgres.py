@@ -15,7 +15,7 @@ import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, suppress
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import anyio
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
@@ -82,13 +82,43 @@ def _pg(sql: str) -> str:
     return "".join(out)
 
 
+_SCHEME = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:)?//")
+_USERINFO_PASSWORD = re.compile(r"^(?P<user>[^:/?#@\s]*):\S*@")
+_KEYWORD_PASSWORD = re.compile(r"(?i)(?P<key>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s&]*)")
+
+
+def dsn_password(dsn: str) -> str | None:
+    """The password a DSN carries, wherever it is written; None if it has none."""
+    scheme = _SCHEME.match(dsn)
+    userinfo = _USERINFO_PASSWORD.match(dsn[scheme.end() if scheme else 0 :])
+    if userinfo is not None:
+        return userinfo.group(0)[len(userinfo.group("user")) + 1 : -1] or None
+    keyword = _KEYWORD_PASSWORD.search(dsn)
+    if keyword is not None:
+        return keyword.group(0)[len(keyword.group("key")) :].strip("'") or None
+    return None
+
+
+def scrub(text: str, dsn: str) -> str:
+    """`text` (a driver's error, say) with the DSN's password, should it appear, masked."""
+    password = dsn_password(dsn)
+    if password:
+        text = text.replace(password, "***")
+        unquoted = unquote(password)
+        if unquoted != password:
+            text = text.replace(unquoted, "***")
+    return text
+
+
 def redact(dsn: str) -> str:
-    """The DSN with its password replaced by `***`, for messages."""
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """The DSN with any password replaced by `***`, for messages: in the user info of a
+    URL with or without its scheme (`user:pw@host/db`), and as a `password=` keyword or
+    query parameter. When in doubt it masks more, never less."""
+    scheme = _SCHEME.match(dsn)
+    head = scheme.group(0) if scheme else ""
+    rest = _USERINFO_PASSWORD.sub(lambda m: f"{m.group('user')}:***@", dsn[len(head) :], count=1)
+    masked = head + rest
+    return _KEYWORD_PASSWORD.sub(lambda m: f"{m.group('key')}***", masked)
 
 
 def _status_count(status: str) -> int:
@@ -185,21 +215,27 @@ class PostgresDatabase(SqlDatabase[asyncpg.Connection]):
             asyncpg.InvalidAuthorizationSpecificationError,
         ) as exc:
             raise StorageError(
-                f"{doing} failed: PostgreSQL at {server} rejected the credentials of user "
-                f"{parts.username or '(default)'!r} ({exc})",
+                scrub(
+                    f"{doing} failed: PostgreSQL at {server} rejected the credentials of user "
+                    f"{parts.username or '(default)'!r} ({exc})",
+                    self.dsn,
+                ),
                 location=self.location,
                 operation=doing,
             ) from exc
         except _TRANSIENT as exc:
             raise StorageUnavailableError(
-                f"{doing} failed: cannot reach PostgreSQL at {server} "
-                f"({type(exc).__name__}: {exc or 'no detail'})",
+                scrub(
+                    f"{doing} failed: cannot reach PostgreSQL at {server} "
+                    f"({type(exc).__name__}: {exc or 'no detail'})",
+                    self.dsn,
+                ),
                 location=self.location,
                 operation=doing,
             ) from exc
         except asyncpg.PostgresError as exc:
             raise StorageError(
-                f"{doing} failed: {exc}", location=self.location, operation=doing
+                scrub(f"{doing} failed: {exc}", self.dsn), location=self.location, operation=doing
             ) from exc
         except Exception as exc:
             # The storage boundary: whatever else asyncpg raises (its `_base` errors, a

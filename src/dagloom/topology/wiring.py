@@ -9,6 +9,7 @@ task group, beside the gRPC server and (on the API node) the public API server.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
@@ -57,6 +58,7 @@ from dagloom.topology.config import (
     NodeConfig,
     TopologyConfig,
 )
+from dagloom.topology.security import api_authenticator, check_exposure, cluster_security
 from dagloom.transport import ActorRef, GrpcTransport, MemoryTransport
 from dagloom.webserver import Backend, Webserver
 
@@ -342,7 +344,15 @@ def wire_api(
     service = DagloomApiService(instance, coordinator, _location_refs(topology, refs))
     if node.api.port is None:
         return service, None
-    server = ApiServer(service, host=node.api.host or node.host, port=node.api.port, health=health)
+    security = cluster_security(instance)
+    server = ApiServer(
+        service,
+        host=node.api.host or node.host,
+        port=node.api.port,
+        health=health,
+        authenticator=api_authenticator(instance),
+        ssl=security.server_ssl,
+    )
     return service, server
 
 
@@ -361,15 +371,32 @@ def wire_webserver(
 # -- the node ----------------------------------------------------------------------------
 
 
+def _listening_hosts(node: NodeConfig) -> list[tuple[str, str]]:
+    hosts: list[tuple[str, str]] = []
+    if node.grpc_port is not None:
+        hosts.append(("actors", node.host))
+    if node.api is not None and node.api.port is not None:
+        hosts.append(("api", node.api.host or node.host))
+    return hosts
+
+
 async def run_node(
     topology: TopologyConfig,
     node_name: str,
     *,
     instance: DagloomInstance | None = None,
     memory: MemoryTransport | None = None,
+    insecure: bool = False,
+    export_security: bool = False,
     task_status: TaskStatus[RunningNode] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the actors `topology` places on `node_name` until cancelled.
+
+    A node listening beyond loopback needs the instance's `auth.enabled` for its API and a
+    cluster secret or mutual TLS for its actors, else it raises `ConfigError` before
+    binding anything, unless `insecure`. With `export_security` the cluster secret and TLS
+    paths are put in this process's environment, where the run workers and code servers it
+    starts find them (`ClusterSecurity.from_env`).
 
     Opens the topology's instance unless one is given. The actors start in dependency
     order under one supervisor (code locations, which import their code first, then
@@ -386,8 +413,17 @@ async def run_node(
         if instance is None:
             instance = await stack.enter_async_context(instance_for(topology.instance))
         memory = memory or MemoryTransport()
+        security = cluster_security(instance)
+        check_exposure(
+            _listening_hosts(node),
+            auth_enabled=instance.config.auth.enabled,
+            secured_actors=bool(security.secret) or bool(security.tls and security.tls.ca),
+            insecure=insecure,
+        )
+        if export_security:
+            os.environ.update(security.environ())
         grpc = (
-            GrpcTransport(host=node.host, port=node.grpc_port)
+            GrpcTransport(host=node.host, port=node.grpc_port, security=security)
             if node.grpc_port is not None
             else None
         )

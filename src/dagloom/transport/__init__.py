@@ -25,15 +25,27 @@ from dagloom.transport._memory import (
     strict_from_env,
 )
 from dagloom.transport._ref import ActorRef
+from dagloom.transport._security import (
+    SECRET_ENV,
+    TLS_CA_ENV,
+    TLS_CERT_ENV,
+    TLS_KEY_ENV,
+    ClusterSecurity,
+)
 
 __all__ = [
     "ACTOR_HEADER",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "DEFAULT_RECONNECT_BACKOFF",
+    "SECRET_ENV",
     "STRICT_ENV",
     "TELL_HEADER",
+    "TLS_CA_ENV",
+    "TLS_CERT_ENV",
+    "TLS_KEY_ENV",
     "ActorRef",
     "BoundedProtoCodec",
+    "ClusterSecurity",
     "GrpcRef",
     "GrpcTransport",
     "MemoryRef",

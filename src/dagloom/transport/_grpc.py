@@ -6,20 +6,24 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from contextlib import asynccontextmanager
+from ssl import SSLContext
 from typing import Any, Generic
 
 import anyio
 from anyio.abc import TaskStatus
 from grpclib.client import Channel
 from grpclib.const import Cardinality, Handler, Status
+from grpclib.events import RecvRequest, listen
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 from grpclib.server import Server, Stream
 
 from dagloom.actors._backoff import Backoff
 from dagloom.actors._protocol import Method, ServiceSpec
 from dagloom.actors._runtime import Actor, Clock, Envelope, ReplySlot, RepT, ReqT
+from dagloom.auth import RequestGuard
 from dagloom.errors import ActorUnavailableError
 from dagloom.transport._codec import DEFAULT_MAX_MESSAGE_SIZE, BoundedProtoCodec
+from dagloom.transport._security import ClusterSecurity
 
 ACTOR_HEADER = "dagloom-actor"
 """Request metadata naming the target actor, for a node hosting two actors of one service."""
@@ -55,20 +59,77 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _BoundedReads:
+    """A grpclib request stream whose message reads refuse, before reading, a length prefix
+    over the limit: grpclib reads a message whole before its codec sees it, so without this
+    a peer announcing 256 MiB gets 256 MiB buffered. HTTP/2 flow control holds back what
+    was not read, so a refused message costs at most one flow-control window (64 KiB)."""
+
+    __slots__ = ("_inner", "_limit")
+
+    def __init__(self, inner: Any, limit: int) -> None:
+        self._inner = inner
+        self._limit = limit
+
+    async def recv_data(self, size: int) -> bytes:
+        if size > self._limit:
+            raise GRPCError(
+                Status.RESOURCE_EXHAUSTED,
+                f"message of {size} bytes exceeds the limit of {self._limit}",
+            )
+        data: bytes = await self._inner.recv_data(size)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _guarded(server: Server, guard: RequestGuard | None, max_message_size: int) -> None:
+    """Check each request with `guard` once its headers arrive, before any of its message is
+    read, and bound the size of the messages it reads."""
+
+    async def on_request(event: RecvRequest) -> None:
+        if guard is not None:
+            await guard(event)
+        handle = event.method_func
+        # The 5-byte gRPC frame header is read first, then the announced length.
+        limit = max(max_message_size, 5)
+
+        async def bounded(stream: Stream[Any, Any]) -> None:
+            # grpclib keeps the HTTP/2 stream in a private attribute; this is the one place
+            # that touches it, and `test_grpc` proves the bound holds.
+            stream._stream = _BoundedReads(stream._stream, limit)  # type: ignore[assignment]
+            await handle(stream)
+
+        event.method_func = bounded
+
+    listen(server, RecvRequest, on_request)
+
+
 @asynccontextmanager
 async def open_grpc_server(
-    handlers: Iterable[Any], *, host: str, port: int, codec: BoundedProtoCodec
+    handlers: Iterable[Any],
+    *,
+    host: str,
+    port: int,
+    codec: BoundedProtoCodec,
+    guard: RequestGuard | None = None,
+    ssl: SSLContext | None = None,
 ) -> AsyncIterator[str]:
     """Serve grpclib `handlers` on `host:port` inside the block; yields the `host:port` bound.
 
     Port 0 binds any free port, which the yielded address names. Raises `OSError` if the
-    address is taken. On exit it stops accepting, drops open calls and waits, shielded from
-    cancellation, for the server to close.
+    address is taken. `guard` checks each call before its message is read (see
+    `dagloom.auth.RequestGuard`); messages longer than the codec's `max_message_size` are
+    refused as their length arrives; `ssl` serves TLS only (a plain-text client fails). On
+    exit it stops accepting, drops open calls and waits, shielded from cancellation, for
+    the server to close.
     """
     sock = _listening_socket(host, port)
     server = Server(list(handlers), codec=codec)
+    _guarded(server, guard, codec.max_message_size)
     try:
-        await server.start(sock=sock)
+        await server.start(sock=sock, ssl=ssl)
         yield f"{host}:{sock.getsockname()[1]}"
     finally:
         server.close()
@@ -138,9 +199,16 @@ class _Peer:
     """The channel to one remote node, and when it may next be tried after failing."""
 
     def __init__(
-        self, address: str, *, codec: BoundedProtoCodec, backoff: Backoff, clock: Clock
+        self,
+        address: str,
+        *,
+        codec: BoundedProtoCodec,
+        backoff: Backoff,
+        clock: Clock,
+        security: ClusterSecurity,
     ) -> None:
         self.address = address
+        self.security = security
         self._host, self._port = split_address(address)
         self._codec = codec
         self._backoff = backoff
@@ -162,7 +230,9 @@ class _Peer:
             )
         if self._channel is None:
             # grpclib binds a channel to the running loop, so it is made on first use.
-            self._channel = Channel(self._host, self._port, codec=self._codec)
+            self._channel = Channel(
+                self._host, self._port, codec=self._codec, ssl=self.security.client_ssl
+            )
         stub = self._stubs.get(spec.stub)
         if stub is None:
             stub = self._stubs[spec.stub] = spec.stub(self._channel)
@@ -229,7 +299,7 @@ class GrpcRef(Generic[ReqT, RepT]):
     async def _call(self, message: ReqT, *, timeout: float | None, tell: bool) -> Any:  # noqa: ASYNC109 - over gRPC it travels as the call's deadline
         method = self._spec.method_for(type(message))
         stub = self._peer.stub(self._spec, self._name)
-        metadata = {ACTOR_HEADER: self._name}
+        metadata = {ACTOR_HEADER: self._name, **self._peer.security.metadata()}
         if tell:
             metadata[TELL_HEADER] = "1"
         replies: list[Any] = []
@@ -294,8 +364,10 @@ class GrpcTransport:
 
     Every request and reply goes through `BoundedProtoCodec`: messages over
     `max_message_size` bytes or with mistyped fields are refused with a gRPC status, and
-    the server keeps serving. `run` serves until cancelled; refs work whether or not this
-    process serves anything, and `close` (called by `run` on exit) releases their channels.
+    the server keeps serving. `security` (default: `ClusterSecurity.from_env()`) is the
+    deployment's shared secret and TLS, for the server and every channel alike. `run` serves
+    until cancelled; refs work whether or not this process serves anything, and `close`
+    (called by `run` on exit) releases their channels.
     """
 
     def __init__(
@@ -306,9 +378,11 @@ class GrpcTransport:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         reconnect_backoff: Backoff = DEFAULT_RECONNECT_BACKOFF,
         clock: Clock = time.monotonic,
+        security: ClusterSecurity | None = None,
     ) -> None:
         self.host = host
         self.port = port
+        self.security = security if security is not None else ClusterSecurity.from_env()
         self._codec = BoundedProtoCodec(max_message_size)
         self._backoff = reconnect_backoff
         self._clock = clock
@@ -351,7 +425,12 @@ class GrpcTransport:
         self._running = True
         try:
             async with open_grpc_server(
-                self._adapters.values(), host=self.host, port=self.port, codec=self._codec
+                self._adapters.values(),
+                host=self.host,
+                port=self.port,
+                codec=self._codec,
+                guard=self.security.guard,
+                ssl=self.security.server_ssl,
             ) as address:
                 self._address = address
                 task_status.started(address)
@@ -371,7 +450,11 @@ class GrpcTransport:
         peer = self._peers.get(address)
         if peer is None:
             peer = self._peers[address] = _Peer(
-                address, codec=self._codec, backoff=self._backoff, clock=self._clock
+                address,
+                codec=self._codec,
+                backoff=self._backoff,
+                clock=self._clock,
+                security=self.security,
             )
         return GrpcRef(peer, ServiceSpec.of(actor_type.service), name)
 

@@ -137,4 +137,19 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         description="a fencing token on each lease",
         statements=("ALTER TABLE leases ADD COLUMN token BIGINT NOT NULL DEFAULT 0",),
     ),
+    Migration(
+        version=7,
+        description="API tokens: name, role, hashed secret, expiry and revocation",
+        statements=(
+            """CREATE TABLE api_tokens (
+                token_id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                role INTEGER NOT NULL,
+                secret_hash TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION,
+                revoked_at DOUBLE PRECISION
+            )""",
+        ),
+    ),
 )

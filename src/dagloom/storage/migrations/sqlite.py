@@ -137,4 +137,19 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
         description="a fencing token on each lease",
         statements=("ALTER TABLE leases ADD COLUMN token INTEGER NOT NULL DEFAULT 0",),
     ),
+    Migration(
+        version=7,
+        description="API tokens: name, role, hashed secret, expiry and revocation",
+        statements=(
+            """CREATE TABLE api_tokens (
+                token_id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                role INTEGER NOT NULL,
+                secret_hash TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                expires_at REAL,
+                revoked_at REAL
+            )""",
+        ),
+    ),
 )

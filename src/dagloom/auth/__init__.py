@@ -1,0 +1,81 @@
+"""Who may do what: API tokens, roles, the permission table, and the hooks every entry
+point (gRPC API, actor gRPC, HTTP) uses to enforce them; TLS contexts for servers and
+channels.
+
+Tokens are stored hashed in the instance's schedule storage (`TokenStorage`). An entry point
+asks an `Authenticator` for the caller's `Identity` and whether its `Role` allows the
+`Operation`; `PERMISSIONS` is the one table that answers. The aiohttp pieces (middleware,
+login cookie) are in `dagloom.auth.http`, imported on its own.
+"""
+
+from __future__ import annotations
+
+from dagloom.auth._authenticator import CACHE_SECONDS, Authenticator, TokenStorage
+from dagloom.auth._grpc import (
+    AUTHORIZATION,
+    CLUSTER_SECRET_HEADER,
+    RequestGuard,
+    api_guard,
+    bearer_metadata,
+    cluster_guard,
+    current_identity,
+)
+from dagloom.auth._permissions import (
+    GRPC_API_OPERATIONS,
+    PERMISSIONS,
+    UNLISTED_ROLE,
+    Operation,
+    Role,
+    allows,
+    grpc_operation,
+    permission_table,
+    required_role,
+    route_allows,
+)
+from dagloom.auth._tls import TlsConfig, client_ssl_context, server_ssl_context
+from dagloom.auth._tokens import (
+    ANONYMOUS,
+    Identity,
+    StoredToken,
+    bearer_token,
+    check_name,
+    new_token,
+    parse_expiry,
+    split_token,
+    verify,
+)
+
+__all__ = [
+    "ANONYMOUS",
+    "AUTHORIZATION",
+    "CACHE_SECONDS",
+    "CLUSTER_SECRET_HEADER",
+    "GRPC_API_OPERATIONS",
+    "PERMISSIONS",
+    "UNLISTED_ROLE",
+    "Authenticator",
+    "Identity",
+    "Operation",
+    "RequestGuard",
+    "Role",
+    "StoredToken",
+    "TlsConfig",
+    "TokenStorage",
+    "allows",
+    "api_guard",
+    "bearer_metadata",
+    "bearer_token",
+    "check_name",
+    "client_ssl_context",
+    "cluster_guard",
+    "current_identity",
+    "grpc_operation",
+    "new_token",
+    "parse_expiry",
+    "permission_table",
+    "required_role",
+    "route_allows",
+    "server_ssl_context",
+    "split_token",
+    "verify",
+]
