@@ -113,6 +113,40 @@ from dagloom.definitions.outputs import (
     Out,
     Output,
 )
+from dagloom.definitions.partition_mapping import (
+    AllPartitionMapping,
+    IdentityPartitionMapping,
+    LastPartitionMapping,
+    MultiToSingleDimensionPartitionMapping,
+    PartitionMapping,
+    StaticPartitionMapping,
+    TimeWindowPartitionMapping,
+)
+from dagloom.definitions.partitioned_config import (
+    PartitionedConfig,
+    daily_partitioned_config,
+    dynamic_partitioned_config,
+    hourly_partitioned_config,
+    monthly_partitioned_config,
+    static_partitioned_config,
+    weekly_partitioned_config,
+)
+from dagloom.definitions.partitions import (
+    AddDynamicPartitionsRequest,
+    DailyPartitionsDefinition,
+    DeleteDynamicPartitionsRequest,
+    DynamicPartitionsDefinition,
+    HourlyPartitionsDefinition,
+    MonthlyPartitionsDefinition,
+    MultiPartitionKey,
+    MultiPartitionsDefinition,
+    PartitionKeyRange,
+    PartitionsDefinition,
+    StaticPartitionsDefinition,
+    TimeWindow,
+    TimeWindowPartitionsDefinition,
+    WeeklyPartitionsDefinition,
+)
 from dagloom.definitions.paths import file_relative_path
 from dagloom.definitions.resources import (
     ConfigurableResource,
@@ -259,6 +293,37 @@ __all__ = [
     "sensor",
     "success_hook",
     "with_resources",
+]
+# Partitions: kept as their own list so the definitions above stay one sorted block.
+__all__ += [
+    "AddDynamicPartitionsRequest",
+    "AllPartitionMapping",
+    "DailyPartitionsDefinition",
+    "DeleteDynamicPartitionsRequest",
+    "DynamicPartitionsDefinition",
+    "HourlyPartitionsDefinition",
+    "IdentityPartitionMapping",
+    "LastPartitionMapping",
+    "MonthlyPartitionsDefinition",
+    "MultiPartitionKey",
+    "MultiPartitionsDefinition",
+    "MultiToSingleDimensionPartitionMapping",
+    "PartitionKeyRange",
+    "PartitionMapping",
+    "PartitionedConfig",
+    "PartitionsDefinition",
+    "StaticPartitionMapping",
+    "StaticPartitionsDefinition",
+    "TimeWindow",
+    "TimeWindowPartitionMapping",
+    "TimeWindowPartitionsDefinition",
+    "WeeklyPartitionsDefinition",
+    "daily_partitioned_config",
+    "dynamic_partitioned_config",
+    "hourly_partitioned_config",
+    "monthly_partitioned_config",
+    "static_partitioned_config",
+    "weekly_partitioned_config",
 ]
 
 

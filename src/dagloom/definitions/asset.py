@@ -15,6 +15,8 @@ from typing import Any, overload
 from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
 from dagloom.definitions.op import OpDefinition
 from dagloom.definitions.outputs import DEFAULT_OUTPUT, In, Out
+from dagloom.definitions.partition_mapping import PartitionMapping
+from dagloom.definitions.partitions import PartitionsDefinition
 from dagloom.definitions.retry import RetryPolicy
 from dagloom.errors import DagsterInvalidDefinitionError, DefinitionError
 
@@ -28,6 +30,7 @@ class AssetIn:
     key_prefix: str | Sequence[str] | None = None
     input_manager_key: str | None = None
     dagster_type: Any = None
+    partition_mapping: Any = None  # a PartitionMapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +173,13 @@ class AssetsDefinition:
         keys_by_input: Mapping[str, AssetKey],
         can_subset: bool = False,
         resource_defs: Mapping[str, Any] | None = None,
+        partitions_def: PartitionsDefinition | None = None,
+        partition_mappings: Mapping[AssetKey, PartitionMapping] | None = None,
     ) -> None:
         self.op = op
+        self.partitions_def = partitions_def
+        # Upstream key -> how this asset's partitions read it (absent: the default mapping).
+        self.partition_mappings = dict(partition_mappings or {})
         self.specs_by_output = dict(specs_by_output)
         self.keys_by_output = {name: spec.key for name, spec in self.specs_by_output.items()}
         self.keys_by_input = dict(keys_by_input)
@@ -236,7 +244,13 @@ class AssetsDefinition:
             keys_by_input=self.keys_by_input,
             can_subset=self.can_subset,
             resource_defs={**resource_defs, **self.resource_defs},
+            partitions_def=self.partitions_def,
+            partition_mappings=self.partition_mappings,
         )
+
+    def get_partition_mapping(self, upstream: CoercibleToAssetKey) -> PartitionMapping | None:
+        """The mapping given for `upstream` (AssetIn or AssetDep), if any."""
+        return self.partition_mappings.get(AssetKey.from_coercible(upstream))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the asset's function directly (for unit tests)."""
@@ -284,6 +298,22 @@ def _asset_inputs(
     return op_ins, keys
 
 
+def _partition_mappings(
+    ins: Mapping[str, AssetIn] | None,
+    keys_by_input: Mapping[str, AssetKey],
+    deps: Iterable[Any] | None,
+) -> dict[AssetKey, PartitionMapping]:
+    """Upstream key -> the PartitionMapping its AssetIn or AssetDep names."""
+    out: dict[AssetKey, PartitionMapping] = {}
+    for input_name, spec in (ins or {}).items():
+        if spec.partition_mapping is not None and input_name in keys_by_input:
+            out[keys_by_input[input_name]] = spec.partition_mapping
+    for dep in deps or ():
+        if isinstance(dep, AssetDep) and dep.partition_mapping is not None:
+            out[dep.asset_key] = dep.partition_mapping
+    return out
+
+
 def _kinds(kinds: Iterable[str] | None, compute_kind: str | None) -> frozenset[str]:
     out = set(kinds or ())
     if compute_kind:
@@ -320,6 +350,7 @@ def asset(
     op_tags: Mapping[str, Any] | None = None,
     dagster_type: Any = None,
     output_required: bool = True,
+    partitions_def: PartitionsDefinition | None = None,
 ) -> Callable[[Callable[..., Any]], AssetsDefinition]: ...
 
 
@@ -347,6 +378,7 @@ def asset(
     op_tags: Mapping[str, Any] | None = None,
     dagster_type: Any = None,
     output_required: bool = True,
+    partitions_def: PartitionsDefinition | None = None,
 ) -> AssetsDefinition | Callable[[Callable[..., Any]], AssetsDefinition]:
     """Declare an asset computed by a function; parameters read upstream assets by name.
     With `output_required=False` the function may yield no Output: the asset is then not
@@ -400,6 +432,8 @@ def asset(
             specs_by_output={DEFAULT_OUTPUT: spec},
             keys_by_input=keys_by_input,
             resource_defs=resource_defs,
+            partitions_def=partitions_def,
+            partition_mappings=_partition_mappings(ins, keys_by_input, deps),
         )
 
     return wrap(fn) if fn is not None else wrap
@@ -422,6 +456,7 @@ def multi_asset(
     op_tags: Mapping[str, Any] | None = None,
     compute_kind: str | None = None,
     internal_asset_deps: Mapping[str, set[AssetKey]] | None = None,
+    partitions_def: PartitionsDefinition | None = None,
 ) -> Callable[[Callable[..., Any]], AssetsDefinition]:
     """Declare several assets computed by one function, one per AssetOut (or AssetSpec).
 
@@ -500,6 +535,8 @@ def multi_asset(
             keys_by_input=keys_by_input,
             can_subset=can_subset,
             resource_defs=resource_defs,
+            partitions_def=partitions_def,
+            partition_mappings=_partition_mappings(ins, keys_by_input, deps),
         )
         for out_name, upstream in (internal_asset_deps or {}).items():
             if out_name not in specs_by_output:

@@ -16,8 +16,9 @@ from dagloom.definitions.graph_asset import GraphAssetsDefinition
 from dagloom.definitions.job import AssetLayer, JobDefinition
 from dagloom.definitions.node import Binding, FromGraphInput, FromOutput, Node
 from dagloom.definitions.op import check_name
+from dagloom.definitions.partitions import PartitionsDefinition
 from dagloom.definitions.retry import RetryPolicy
-from dagloom.errors import DefinitionError
+from dagloom.errors import DagsterInvalidDefinitionError, DefinitionError
 
 if TYPE_CHECKING:
     from dagloom.execution.result import ExecuteInProcessResult
@@ -37,9 +38,14 @@ def build_asset_job(
     executor_def: ExecutorDefinition | None = None,
     config: Mapping[str, Any] | RunConfig | None = None,
     op_retry_policy: RetryPolicy | None = None,
+    partitions_def: Any = None,
 ) -> JobDefinition:
     """A job with one node per assets definition that has a selected key. Inputs from
-    assets outside the selection are loaded through their IO managers."""
+    assets outside the selection are loaded through their IO managers.
+
+    Its selected partitioned assets must share one partitions definition (and match
+    `partitions_def` when given): a run is for one partition (or range) of all of them.
+    """
     graph = assets if isinstance(assets, AssetGraph) else AssetGraph(assets)
     chosen = graph.keys if selection is None else set(selection)
     included: list[AssetsDefinition] = []
@@ -95,7 +101,30 @@ def build_asset_job(
         op_retry_policy=op_retry_policy,
         asset_layer=AssetLayer(outputs, sources, graph),
         graph_outputs=graph_outputs,
+        partitions_def=_job_partitions(name, graph, set(outputs.values()), partitions_def),
     )
+
+
+def _job_partitions(
+    name: str, graph: AssetGraph, keys: set[AssetKey], given: Any
+) -> PartitionsDefinition | None:
+    """The one partitions definition the job's partitioned assets share (or `given`).
+    Raises DagsterInvalidDefinitionError naming the job and the assets when they differ."""
+    found: dict[PartitionsDefinition, list[str]] = {}
+    for key in sorted(keys, key=lambda k: k.to_user_string()):
+        part = graph.partitions_def(key)
+        if part is not None:
+            found.setdefault(part, []).append(key.to_user_string())
+    if given is not None:
+        found.setdefault(given, [])
+    if len(found) > 1:
+        listed = "; ".join(f"{assets or 'the job'}: {part}" for part, assets in found.items())
+        raise DagsterInvalidDefinitionError(
+            f"asset job {name!r}: its assets have different partitions definitions ({listed}); "
+            "select assets that share one",
+            name=name,
+        )
+    return given if given is not None else next(iter(found), None)
 
 
 def _add_graph_asset(
@@ -162,9 +191,11 @@ class UnresolvedAssetJobDefinition:
         run_tags: Mapping[str, Any] | None = None,
         executor_def: ExecutorDefinition | None = None,
         op_retry_policy: RetryPolicy | None = None,
+        partitions_def: Any = None,
     ) -> None:
         check_name(name, "job")
         self.name = name
+        self.partitions_def = partitions_def
         self.selection = coerce_selection(selection)
         self.config = config
         self.description = description
@@ -193,6 +224,7 @@ class UnresolvedAssetJobDefinition:
             executor_def=self.executor_def or default_executor_def,
             config=self.config,
             op_retry_policy=self.op_retry_policy,
+            partitions_def=self.partitions_def,
         )
 
     def __repr__(self) -> str:
@@ -210,11 +242,8 @@ def define_asset_job(
     op_retry_policy: RetryPolicy | None = None,
     partitions_def: Any = None,
 ) -> UnresolvedAssetJobDefinition:
-    """Declare a job that materializes the selected assets (all of them by default)."""
-    if partitions_def is not None:
-        raise DefinitionError(
-            f"asset job {name!r}: partitioned asset jobs are not supported", name=name
-        )
+    """Declare a job that materializes the selected assets (all of them by default);
+    `partitions_def` names its partitions (by default, those its assets share)."""
     return UnresolvedAssetJobDefinition(
         name,
         selection if selection is not None else AssetSelection.all(),
@@ -224,6 +253,7 @@ def define_asset_job(
         run_tags=run_tags,
         executor_def=executor_def,
         op_retry_policy=op_retry_policy,
+        partitions_def=partitions_def,
     )
 
 
@@ -249,8 +279,10 @@ async def materialize_async(
     selection: Any = None,
     *,
     in_memory: bool = False,
+    partition_key: str | None = None,
 ) -> ExecuteInProcessResult:
-    """Materialize `assets` (or the `selection` of them) in the running event loop."""
+    """Materialize `assets` (or the `selection` of them) in the running event loop, for
+    `partition_key` of the partitioned ones when given."""
     from dagloom.definitions.io_manager import FilesystemIOManager, InMemoryIOManager
 
     assets_defs = _split_assets(assets)
@@ -267,6 +299,7 @@ async def materialize_async(
         instance=instance,
         raise_on_error=raise_on_error,
         tags=tags,
+        partition_key=partition_key,
     )
 
 
@@ -278,13 +311,22 @@ def materialize(
     raise_on_error: bool = True,
     tags: Mapping[str, str] | None = None,
     selection: Any = None,
+    partition_key: str | None = None,
 ) -> ExecuteInProcessResult:
     """Materialize assets in this process, storing values with the filesystem IO manager
-    (`$DAGLOOM_HOME/storage`) unless `resources` gives an `io_manager`."""
+    (`$DAGLOOM_HOME/storage`) unless `resources` gives an `io_manager`; `partition_key`
+    materializes that partition of the partitioned assets."""
     from dagloom.execution.run import run_sync
 
     run = materialize_async(
-        assets, run_config, instance, resources, raise_on_error, tags, selection
+        assets,
+        run_config,
+        instance,
+        resources,
+        raise_on_error,
+        tags,
+        selection,
+        partition_key=partition_key,
     )
     return run_sync(
         run if instance is None else instance.run_open(run),
@@ -300,12 +342,21 @@ def materialize_to_memory(
     raise_on_error: bool = True,
     tags: Mapping[str, str] | None = None,
     selection: Any = None,
+    partition_key: str | None = None,
 ) -> ExecuteInProcessResult:
     """Materialize assets in this process, keeping every value in memory."""
     from dagloom.execution.run import run_sync
 
     run = materialize_async(
-        assets, run_config, instance, resources, raise_on_error, tags, selection, in_memory=True
+        assets,
+        run_config,
+        instance,
+        resources,
+        raise_on_error,
+        tags,
+        selection,
+        in_memory=True,
+        partition_key=partition_key,
     )
     return run_sync(
         run if instance is None else instance.run_open(run),

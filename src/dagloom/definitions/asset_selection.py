@@ -37,6 +37,28 @@ class AssetGraph:
             self.upstream[key] = ups
             for up in ups:
                 self.downstream.setdefault(up, set()).add(key)
+        for key, ups in self.upstream.items():
+            for up in ups:
+                if up in self.by_key:
+                    self.partition_mapping(key, up)  # refuses incompatible definitions now
+
+    def partitions_def(self, key: AssetKey) -> Any:
+        """The PartitionsDefinition of asset `key`, or None (unpartitioned or not here)."""
+        assets_def = self.by_key.get(key)
+        return None if assets_def is None else assets_def.partitions_def
+
+    def partition_mapping(self, downstream: AssetKey, upstream: AssetKey) -> Any:
+        """How `downstream`'s partitions read `upstream`'s (None: upstream unpartitioned).
+        Raises DagsterInvalidDefinitionError naming both assets when the mapping given
+        cannot relate their partitions definitions."""
+        from dagloom.definitions.partition_mapping import infer_partition_mapping
+
+        return infer_partition_mapping(
+            self.by_key[downstream].partition_mappings.get(upstream),
+            self.partitions_def(upstream),
+            self.partitions_def(downstream),
+            where=f"asset {downstream.to_user_string()!r} reading {upstream.to_user_string()!r}",
+        )
 
     @property
     def keys(self) -> set[AssetKey]:

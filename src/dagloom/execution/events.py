@@ -36,12 +36,15 @@ def materialization_row(
     asset_key: Any,
     metadata: Mapping[str, Any] | None,
     description: str | None,
+    partition: str | None = None,
 ) -> EventRow:
-    """The ASSET_MATERIALIZATION event of `asset_key` (an AssetKey) reported by a step."""
+    """The ASSET_MATERIALIZATION event of `asset_key` (an AssetKey) reported by a step, for
+    one `partition` of it when given."""
     return row(
         EventType.ASSET_MATERIALIZATION,
         step_key,
-        f"Materialized value {asset_key.to_user_string()}.",
+        f"Materialized value {asset_key.to_user_string()}"
+        + (f" partition {partition}." if partition else "."),
         LogLevel.INFO,
         job_name,
         ASSET_MATERIALIZATION_DATA,
@@ -49,6 +52,7 @@ def materialization_row(
             asset_key=AssetKeyMessage(path=list(asset_key.path)),
             metadata=to_metadata_messages(metadata or {}),
             description=description or "",
+            partition=partition or "",
         ),
     )
 

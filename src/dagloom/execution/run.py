@@ -28,6 +28,7 @@ from dagloom.errors import ConfigError, DefinitionError, RunClaimRefusedError, S
 from dagloom.execution.boundary import is_cancellation
 from dagloom.execution.events import error_info
 from dagloom.execution.executor import ExecutorContext
+from dagloom.execution.partitions import run_partitions
 from dagloom.execution.plan import select_nodes
 from dagloom.execution.result import ExecuteInProcessResult
 from dagloom.execution.run_config import resolve_run_config
@@ -364,6 +365,10 @@ async def execute_job_in_process(
                     run_config=resolved.raw,
                     run_tags=run_tags,
                     reused=reused,
+                    partitions=run_partitions(
+                        job.asset_layer.asset_graph if job.asset_layer else None,
+                        run_tags,
+                    ),
                 )
                 context = ExecutorContext(facts, job, executor_config, code_origin, op_selection)
                 beat = (

@@ -37,6 +37,7 @@ from dagloom.execution.context import (
     OpExecutionContext,
 )
 from dagloom.execution.events import error_info, expectation_row, materialization_row
+from dagloom.execution.partitions import RunPartitions
 from dagloom.execution.plan import (
     FROM_ASSET,
     FROM_COLLECT,
@@ -140,6 +141,8 @@ class RunFacts:
     reused: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Steps not executed in this run (a re-execution): step key -> {output name: id of the
     run that stored it}; their outputs are loaded from those runs."""
+    partitions: RunPartitions | None = None
+    """The partitions the run targets (from its tags), or None for an unpartitioned run."""
 
 
 @dataclass(slots=True)
@@ -233,6 +236,8 @@ class StepRunner:
             asset_key=upstream.asset_key,
             resources=facts.resources,
         )
+        if facts.partitions is not None and upstream.asset_key is not None:
+            self._set_input_partitions(context, step_key, upstream.asset_key)
         value = facts.io_managers[manager].load_input(context)
         facts.emit(
             (
@@ -303,6 +308,8 @@ class StepRunner:
                     asset_key=spec.asset_key,
                     resources=self.facts.resources,
                 )
+                if self.facts.partitions is not None:
+                    self._set_input_partitions(context, step_key, spec.asset_key)
                 values[spec.name] = self.facts.io_managers[spec.manager_key].load_input(context)
                 self._emit_loaded_asset(step_key, spec.name, spec.manager_key, spec.asset_key)
             elif kind == FROM_DEFAULT:
@@ -313,6 +320,17 @@ class StepRunner:
                 context = InputContext(spec.name, step_key, None, resources=self.facts.resources)
                 values[spec.name] = self.facts.io_managers[spec.manager_key].load_input(context)
         return values
+
+    def _set_input_partitions(self, context: InputContext, step_key: str, upstream: Any) -> None:
+        """Give an input context the upstream partitions its asset's mapping reads."""
+        parts = self.facts.partitions
+        assert parts is not None
+        node_name, _ = split_step_key(step_key)
+        written = self.facts.plan.steps[node_name].asset_keys
+        downstream = next(iter(written.values()), None)
+        keys = parts.keys_for_input(downstream, upstream)
+        if keys is not None:
+            context.set_partitions(keys, parts.partitions_def(upstream), parts.run_partition_key)
 
     def _emit_loaded_asset(self, step_key: str, input_name: str, manager: str, key: Any) -> None:
         facts = self.facts
@@ -421,6 +439,7 @@ class StepRunner:
             asset_keys=tmpl.asset_keys or None,
             run_config=facts.run_config,
             run_tags=facts.run_tags,
+            partitions=facts.partitions,
         )
         return tmpl, context, partial(op.compute_fn, context, **kwargs)
 
@@ -478,6 +497,15 @@ class StepRunner:
             definition_metadata=out_def.metadata,
             resources=facts.resources,
         )
+        partition_keys: list[str] | None = None
+        parts = facts.partitions
+        if parts is not None:
+            run_key = parts.run_partition_key
+            if asset_key is not None:
+                partition_keys = parts.keys_for_asset(asset_key)
+                out_ctx.set_partitions(partition_keys, parts.partitions_def(asset_key), run_key)
+            else:
+                out_ctx.set_partitions(None, None, run_key)
         manager = out_def.io_manager_key
         if value is not NO_VALUE:
             facts.io_managers[manager].handle_output(out_ctx, value)
@@ -503,13 +531,24 @@ class StepRunner:
                 combined.update(extra)
             if metadata:
                 combined.update(metadata)
-            self.emit_materialization(step_key, asset_key, combined, None)
+            for partition in partition_keys or (None,):
+                self.emit_materialization(step_key, asset_key, combined, None, partition)
 
     def emit_materialization(
-        self, step_key: str, asset_key: Any, metadata: Mapping[str, Any], description: str | None
+        self,
+        step_key: str,
+        asset_key: Any,
+        metadata: Mapping[str, Any],
+        description: str | None,
+        partition: str | None = None,
     ) -> None:
+        """Record one ASSET_MATERIALIZATION (of one partition, when given)."""
         facts = self.facts
-        facts.emit(materialization_row(step_key, facts.job_name, asset_key, metadata, description))
+        facts.emit(
+            materialization_row(
+                step_key, facts.job_name, asset_key, metadata, description, partition
+            )
+        )
 
     def _type_check_context(self, step_key: str) -> TypeCheckContext:
         facts = self.facts
@@ -532,7 +571,11 @@ class StepRunner:
             self.store_output(tmpl, context, item.value, output_name, item.metadata)
         elif isinstance(item, AssetMaterialization):
             self.emit_materialization(
-                context.step_key, item.asset_key, item.metadata or {}, item.description
+                context.step_key,
+                item.asset_key,
+                item.metadata or {},
+                item.description,
+                item.partition,
             )
         elif isinstance(item, ExpectationResult):
             self.facts.emit(expectation_row(context.step_key, self.facts.job_name, item))
@@ -829,13 +872,20 @@ class StepRunner:
         return values
 
     def _reader(self, step_key: str, upstream: OutputContext) -> InputContext:
-        return InputContext(
+        reader = InputContext(
             upstream.name,
             step_key,
             upstream,
             asset_key=upstream.asset_key,
             resources=self.facts.resources,
         )
+        if upstream.has_asset_partitions:
+            reader.set_partitions(
+                upstream.asset_partition_keys,
+                upstream.asset_partitions_def,
+                upstream.partition_key if upstream.has_partition_key else None,
+            )
+        return reader
 
     def skip(self, step_key: str, reason: str, upstream: tuple[str, ...]) -> Outcome:
         facts = self.facts
