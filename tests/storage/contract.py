@@ -86,7 +86,13 @@ def ev(run_id: str, kind: EventType, step: str = "", ts: float = 1.0, **fields: 
     return Event(run_id=run_id, event_type=kind, step_key=step, timestamp=ts, **fields)  # type: ignore[arg-type]
 
 
-def materialization(run_id: str, path: list[str], step: str = "s", ts: float = 1.0) -> Event:
+def materialization(
+    run_id: str,
+    path: list[str],
+    step: str = "s",
+    ts: float = 1.0,
+    partition: str = "2024-01-01",
+) -> Event:
     return ev(
         run_id,
         EventType.ASSET_MATERIALIZATION,
@@ -95,7 +101,7 @@ def materialization(run_id: str, path: list[str], step: str = "s", ts: float = 1
         asset_materialization=AssetMaterializationData(
             asset_key=AssetKeyMessage(path=path),
             metadata={"rows": MetadataValue(int=3)},
-            partition="2024-01-01",
+            partition=partition,
         ),
     )
 
@@ -580,6 +586,33 @@ class StorageContract:
         data = latest.event.asset_materialization
         assert data is not None and data.partition == "2024-01-01"
         assert await events.get_latest_materialization(["nope"]) is None
+
+    async def test_materialized_partitions_are_indexed(self, storages: Storages) -> None:
+        _, events, _ = storages
+        await events.store_events(
+            [materialization("r1", ["daily"], partition=f"2024-01-0{d}") for d in (1, 2, 3)]
+        )
+        await events.store_events([materialization("r2", ["daily"], partition="2024-01-02")])
+        await events.store_events([materialization("r2", ["plain"], partition="")])
+        found = await events.get_materialized_partitions(["daily"])
+        assert sorted(found) == ["2024-01-01", "2024-01-02", "2024-01-03"]
+        latest = await events.get_latest_materialization(["daily"])
+        assert latest is not None and found["2024-01-02"].storage_id == latest.storage_id
+        assert found["2024-01-02"].run_id == "r2" and found["2024-01-01"].run_id == "r1"
+        assert await events.get_materialized_partitions(["plain"]) == {}
+        await events.delete_events("r1")
+        assert sorted(await events.get_materialized_partitions(["daily"])) == ["2024-01-02"]
+
+    async def test_dynamic_partitions_keep_the_order_added(self, storages: Storages) -> None:
+        _, events, _ = storages
+        await events.add_dynamic_partitions("fruits", ["pear", "apple"])
+        await events.add_dynamic_partitions("fruits", ["apple", "fig"])
+        await events.add_dynamic_partitions("veg", ["kale"])
+        assert await events.get_dynamic_partitions("fruits") == ["pear", "apple", "fig"]
+        await events.delete_dynamic_partition("fruits", "apple")
+        await events.delete_dynamic_partition("fruits", "nope")
+        assert await events.get_dynamic_partitions("fruits") == ["pear", "fig"]
+        assert await events.get_dynamic_partitions("none") == []
 
     async def test_a_watcher_sees_stored_events_at_once_and_stops_at_the_end(
         self, storages: Storages

@@ -273,7 +273,13 @@ class JobDefinition:
         from dagloom.execution.run import execute_job_in_process
 
         job = self if asset_selection is None else self.asset_subset(asset_selection)
-        run_config, tags = self.partition_run(partition_key, run_config, tags, instance)
+        store = None
+        if partition_key is not None and instance is not None:
+            from dagloom.definitions.partitions import dynamic_partition_names
+
+            names = dynamic_partition_names(self.partitions_def)
+            store = await instance.dynamic_partitions_snapshot(names) if names else None
+        run_config, tags = self.partition_run(partition_key, run_config, tags, store)
         return await execute_job_in_process(
             job,
             run_config=run_config,

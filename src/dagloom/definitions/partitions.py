@@ -138,7 +138,7 @@ def _slice(keys: Sequence[str], key_range: PartitionKeyRange, what: str) -> list
     return list(keys[first : last + 1])
 
 
-def _check_key(key: object, where: str) -> str:
+def check_partition_key(key: object, where: str) -> str:
     if not isinstance(key, str):
         raise DagsterInvalidDefinitionError(
             f"{where}: partition keys are strings, got {key!r}", name=where
@@ -156,7 +156,7 @@ class StaticPartitionsDefinition(PartitionsDefinition):
     """A fixed list of keys (`StaticPartitionsDefinition(["us", "eu"])`)."""
 
     def __init__(self, partition_keys: Sequence[str]) -> None:
-        keys = [_check_key(k, "StaticPartitionsDefinition") for k in partition_keys]
+        keys = [check_partition_key(k, "StaticPartitionsDefinition") for k in partition_keys]
         duplicates = sorted({k for k in keys if keys.count(k) > 1})
         if duplicates:
             raise DagsterInvalidDefinitionError(
@@ -678,7 +678,7 @@ class MultiPartitionsDefinition(PartitionsDefinition):
                 name="MultiPartitionsDefinition",
             )
         for dim, part in partitions_defs.items():
-            _check_key(dim, "MultiPartitionsDefinition dimension name")
+            check_partition_key(dim, "MultiPartitionsDefinition dimension name")
             if isinstance(part, MultiPartitionsDefinition):
                 raise DagsterInvalidDefinitionError(
                     f"MultiPartitionsDefinition: dimension {dim!r} is itself multi-partitioned",
@@ -767,6 +767,15 @@ class MultiPartitionsDefinition(PartitionsDefinition):
         return "multi-partitions " + " x ".join(
             f"{d.name}: {d.partitions_def}" for d in self.partitions_defs
         )
+
+
+def dynamic_partition_names(partitions_def: PartitionsDefinition | None) -> list[str]:
+    """The names of the stored dynamic partitions a definition (or its dimensions) uses."""
+    if isinstance(partitions_def, DynamicPartitionsDefinition) and partitions_def.name:
+        return [partitions_def.name]
+    if isinstance(partitions_def, MultiPartitionsDefinition):
+        return [n for d in partitions_def.partitions_defs for n in dynamic_partition_names(d[1])]
+    return []
 
 
 def partition_keys_for_range(

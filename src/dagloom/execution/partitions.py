@@ -122,6 +122,15 @@ class RunPartitions:
         return [_as_key(up_def, k) for k in keys]
 
 
+def dynamic_partition_names_of(graph: AssetGraph | None) -> list[str]:
+    """The stored dynamic partitions the assets of `graph` use, by name."""
+    from dagloom.definitions.partitions import dynamic_partition_names
+
+    if graph is None:
+        return []
+    return sorted({n for d in graph.assets_defs for n in dynamic_partition_names(d.partitions_def)})
+
+
 def run_partitions(
     graph: AssetGraph | None, tags: Mapping[str, str], store: Any = None
 ) -> RunPartitions | None:
@@ -141,6 +150,7 @@ __all__ = [
     "PARTITION_SET_TAG",
     "PARTITION_TAG",
     "RunPartitions",
+    "dynamic_partition_names_of",
     "partition_tags",
     "range_from_tags",
     "run_partitions",

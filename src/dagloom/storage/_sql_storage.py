@@ -51,6 +51,7 @@ from dagloom.storage.base import (
     RUN_STATUS_BY_EVENT,
     DerivedEventReads,
     Lease,
+    PartitionMaterialization,
     RunMove,
     RunsFilter,
     RunStatusChange,
@@ -593,6 +594,43 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
             asset_key_text(list(asset_key)), int(EventType.ASSET_MATERIALIZATION), limit, before
         )
         return [decode_record(*row) for row in await self.database.fetch(sql, params)]
+
+    async def get_materialized_partitions(
+        self, asset_key: Sequence[str]
+    ) -> dict[str, PartitionMaterialization]:
+        # Served by the covering index asset_events_by_partition alone; in storage order, so
+        # each partition's last row is its latest.
+        rows = await self.database.fetch(
+            "SELECT partition, storage_id, run_id FROM asset_events "
+            "WHERE asset_key = ? AND event_type = ? AND partition IS NOT NULL "
+            "ORDER BY storage_id",
+            (asset_key_text(list(asset_key)), int(EventType.ASSET_MATERIALIZATION)),
+        )
+        return {p: PartitionMaterialization(int(sid), run_id) for p, sid, run_id in rows}
+
+    async def add_dynamic_partitions(
+        self, partitions_def_name: str, partition_keys: Sequence[str]
+    ) -> None:
+        async with self.database.transaction() as tx:
+            await tx.executemany(
+                "INSERT INTO dynamic_partitions (partitions_def_name, partition) VALUES (?, ?) "
+                "ON CONFLICT (partitions_def_name, partition) DO NOTHING",
+                [(partitions_def_name, key) for key in dict.fromkeys(partition_keys)],
+            )
+
+    async def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> None:
+        async with self.database.transaction() as tx:
+            await tx.execute(
+                "DELETE FROM dynamic_partitions WHERE partitions_def_name = ? AND partition = ?",
+                (partitions_def_name, partition_key),
+            )
+
+    async def get_dynamic_partitions(self, partitions_def_name: str) -> list[str]:
+        rows = await self.database.fetch(
+            "SELECT partition FROM dynamic_partitions WHERE partitions_def_name = ? ORDER BY id",
+            (partitions_def_name,),
+        )
+        return [row[0] for row in rows]
 
     async def delete_events(self, run_id: str) -> None:
         async with self.database.transaction() as tx:

@@ -55,6 +55,14 @@ class RunsFilter:
     created_before: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PartitionMaterialization:
+    """The latest materialization of one partition of an asset: where and by which run."""
+
+    storage_id: int
+    run_id: str
+
+
 class StepStatus(enum.StrEnum):
     """Where a step stands according to its events."""
 
@@ -514,6 +522,28 @@ class EventLogStorage(StorageLifecycle, Protocol):
         ...
 
     async def get_latest_materialization(self, asset_key: Sequence[str]) -> EventRecord | None: ...
+
+    async def get_materialized_partitions(
+        self, asset_key: Sequence[str]
+    ) -> dict[str, PartitionMaterialization]:
+        """Each partition of an asset that has a materialization -> its latest one (storage
+        id and run); answered from an index alone, no event is decoded."""
+        ...
+
+    async def add_dynamic_partitions(
+        self, partitions_def_name: str, partition_keys: Sequence[str]
+    ) -> None:
+        """Add keys to the dynamic partitions `partitions_def_name`, after those it has;
+        keys it has already are left where they are (idempotent)."""
+        ...
+
+    async def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> None:
+        """Remove one key; removing a key that is not there is not an error."""
+        ...
+
+    async def get_dynamic_partitions(self, partitions_def_name: str) -> list[str]:
+        """The keys of the dynamic partitions `partitions_def_name`, in the order added."""
+        ...
 
     async def delete_events(self, run_id: str) -> None:
         """Delete every event of a run; deleting none is not an error."""

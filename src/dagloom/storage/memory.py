@@ -30,6 +30,7 @@ from dagloom.storage.base import (
     RUN_STATUS_BY_EVENT,
     DerivedEventReads,
     Lease,
+    PartitionMaterialization,
     RunsFilter,
     RunStatusChange,
     RunStorage,
@@ -53,6 +54,10 @@ class MemoryDatabase:
     snapshots: dict[str, bytes] = field(default_factory=dict)
     events: dict[int, tuple[str, int, str | None, bytes]] = field(default_factory=dict)
     events_by_run: dict[str, list[int]] = field(default_factory=dict)
+    # storage_id -> partition, for the asset events that name one
+    event_partitions: dict[int, str] = field(default_factory=dict)
+    # partitions_def_name -> keys, in the order added (a dict keeps that order)
+    dynamic_partitions: dict[str, dict[str, None]] = field(default_factory=dict)
     event_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     instigators: dict[str, InstigatorState] = field(default_factory=dict)
     ticks: dict[int, Tick] = field(default_factory=dict)
@@ -69,6 +74,7 @@ class MemoryDatabase:
         """Forget every event of a run."""
         for storage_id in self.events_by_run.pop(run_id, ()):
             del self.events[storage_id]
+            self.event_partitions.pop(storage_id, None)
 
     def transition(self, change: RunStatusChange) -> RunTransition | None:
         """Apply `change` to its run if `RUN_TRANSITIONS` allows it; None for no such run.
@@ -218,6 +224,8 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
             asset = asset_key_of(row)
             key = None if asset is None else asset[0]
             db.events[storage_id] = (run_id, int(row[0]), key, dumps_row(row))
+            if asset is not None and asset[1] is not None:
+                db.event_partitions[storage_id] = asset[1]
             ids.append(storage_id)
         db.notifier.notify(run_id)
         return [t for t in outcomes if t is not None]
@@ -283,6 +291,29 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
         if limit is not None:
             ids = ids[:limit]
         return [self.database.record(i) for i in ids]
+
+    async def get_materialized_partitions(
+        self, asset_key: Sequence[str]
+    ) -> dict[str, PartitionMaterialization]:
+        db = self.database
+        latest: dict[str, PartitionMaterialization] = {}
+        for storage_id in sorted(self._asset_rows("/".join(asset_key))):
+            partition = db.event_partitions.get(storage_id)
+            if partition is not None:
+                latest[partition] = PartitionMaterialization(storage_id, db.events[storage_id][0])
+        return latest
+
+    async def add_dynamic_partitions(
+        self, partitions_def_name: str, partition_keys: Sequence[str]
+    ) -> None:
+        keys = self.database.dynamic_partitions.setdefault(partitions_def_name, {})
+        keys.update(dict.fromkeys(partition_keys))
+
+    async def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> None:
+        self.database.dynamic_partitions.get(partitions_def_name, {}).pop(partition_key, None)
+
+    async def get_dynamic_partitions(self, partitions_def_name: str) -> list[str]:
+        return list(self.database.dynamic_partitions.get(partitions_def_name, {}))
 
     async def delete_events(self, run_id: str) -> None:
         self.database.drop_events(run_id)

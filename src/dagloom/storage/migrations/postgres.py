@@ -125,4 +125,18 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         description="the error a failed run failed with, on the run",
         statements=("ALTER TABLE runs ADD COLUMN failure BYTEA",),
     ),
+    Migration(
+        version=5,
+        description="partitions: an index of materialized partitions, dynamic partitions",
+        statements=(
+            "CREATE INDEX asset_events_by_partition "
+            "ON asset_events (asset_key, event_type, partition, storage_id, run_id)",
+            """CREATE TABLE dynamic_partitions (
+                id BIGSERIAL PRIMARY KEY,
+                partitions_def_name TEXT NOT NULL,
+                partition TEXT NOT NULL,
+                UNIQUE (partitions_def_name, partition)
+            )""",
+        ),
+    ),
 )
