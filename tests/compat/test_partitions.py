@@ -238,3 +238,57 @@ def test_build_asset_context_with_a_partition() -> None:
     context = dg.build_asset_context(partition_key="2024-01-02")
     assert context.partition_key == "2024-01-02"
     assert context.has_partition_key
+
+
+def test_schedule_from_a_partitioned_asset_job_runs_the_day_that_ended() -> None:
+    job = dg.define_asset_job("orders_job", selection=[raw_orders], partitions_def=daily)
+    schedule = dg.build_schedule_from_partitioned_job(job)
+    assert schedule.cron_schedule == "0 0 * * *"
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2024, 1, 3))
+    (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == "2024-01-02"
+    assert request.run_key == "2024-01-02"
+
+
+def test_caught_up_ticks_run_each_missed_partition() -> None:
+    from datetime import UTC
+
+    from dagloom.definitions._cron import iter_cron_ticks
+
+    job = dg.define_asset_job("orders_job", selection=[raw_orders], partitions_def=daily)
+    schedule = dg.build_schedule_from_partitioned_job(job, hour_of_day=1)
+    # The scheduler was down from midnight of the 2nd: it owes the 1 AM ticks since, and
+    # each runs the day that had ended by then.
+    ticks = iter_cron_ticks([str(schedule.cron_schedule)], UTC, datetime(2024, 1, 2, tzinfo=UTC))
+    owed = [next(ticks) for _ in range(3)]
+    keys = [
+        schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=t))
+        .run_requests[0]
+        .partition_key
+        for t in owed
+    ]
+    assert keys == ["2024-01-01", "2024-01-02", "2024-01-03"]
+
+
+def test_schedule_from_a_partitioned_config_job_carries_its_config() -> None:
+    schedule = dg.build_schedule_from_partitioned_job(process_job)
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2024, 3, 2, 0, 5))
+    (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == "2024-03-01"
+    assert request.run_config == {"ops": {"process_day": {"config": {"date": "2024-03-01"}}}}
+
+
+def test_a_run_request_for_a_partition_carries_the_partition_tag() -> None:
+    from dagloom.code.snapshot import run_request_message
+
+    message = run_request_message(dg.RunRequest(run_key="k", partition_key="2024-01-02"))
+    assert message.tags["dagster/partition"] == "2024-01-02"
+
+
+def test_schedule_from_an_unpartitioned_job_names_it() -> None:
+    @dg.job
+    def plain() -> None:
+        process_day()
+
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="'plain'"):
+        dg.build_schedule_from_partitioned_job(plain)

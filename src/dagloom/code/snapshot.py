@@ -313,11 +313,16 @@ def run_request_message(
         keys = [AssetKey.from_coercible(k) for k in request.asset_selection]
     else:
         keys = sorted(default_asset_selection or ())
+    tags = dict(request.tags)
+    if request.partition_key is not None:
+        from dagloom.execution.partitions import PARTITION_TAG
+
+        tags[PARTITION_TAG] = request.partition_key  # how a run names its partition
     return RunRequestMessage(
         run_key=request.run_key or "",
         job_name=request.job_name or "",
         run_config_json=config_json,
-        tags=dict(request.tags),
+        tags=tags,
         asset_selection=[asset_key_message(key) for key in keys],
     )
 

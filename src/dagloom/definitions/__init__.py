@@ -131,6 +131,7 @@ from dagloom.definitions.partitioned_config import (
     static_partitioned_config,
     weekly_partitioned_config,
 )
+from dagloom.definitions.partitioned_schedule import build_schedule_from_partitioned_job
 from dagloom.definitions.partitions import (
     AddDynamicPartitionsRequest,
     DailyPartitionsDefinition,
@@ -318,6 +319,7 @@ __all__ += [
     "TimeWindowPartitionMapping",
     "TimeWindowPartitionsDefinition",
     "WeeklyPartitionsDefinition",
+    "build_schedule_from_partitioned_job",
     "daily_partitioned_config",
     "dynamic_partitioned_config",
     "hourly_partitioned_config",
