@@ -603,6 +603,37 @@ class StorageContract:
         await events.delete_events("r1")
         assert sorted(await events.get_materialized_partitions(["daily"])) == ["2024-01-02"]
 
+    async def test_backfills_are_stored_listed_and_updated(self, storages: Storages) -> None:
+        from dagloom.errors import StorageError
+        from dagloom.messages import Backfill, BackfillStatus
+
+        runs, _, _ = storages
+        first = Backfill(
+            backfill_id="b1",
+            status=BackfillStatus.REQUESTED,
+            job_name="__ASSET_JOB",
+            partition_keys=["2024-01-01", "2024-01-02"],
+            partitions_per_run=1,
+            create_time=1.0,
+        )
+        await runs.add_backfill(first)
+        await runs.add_backfill(Backfill(backfill_id="b2", status=BackfillStatus.COMPLETED))
+        with pytest.raises(StorageError, match="b1"):
+            await runs.add_backfill(first)
+        assert [b.backfill_id for b in await runs.get_backfills()] == ["b2", "b1"]
+        requested = await runs.get_backfills([BackfillStatus.REQUESTED])
+        assert [b.backfill_id for b in requested] == ["b1"]
+        first.num_submitted = 2
+        first.status = BackfillStatus.COMPLETED
+        await runs.update_backfill(first)
+        stored = await runs.get_backfill("b1")
+        assert stored is not None and stored.num_submitted == 2
+        assert stored.partition_keys == ["2024-01-01", "2024-01-02"]
+        assert await runs.get_backfills([BackfillStatus.REQUESTED]) == []
+        assert await runs.get_backfill("nope") is None
+        with pytest.raises(StorageError, match="nope"):
+            await runs.update_backfill(Backfill(backfill_id="nope"))
+
     async def test_dynamic_partitions_keep_the_order_added(self, storages: Storages) -> None:
         _, events, _ = storages
         await events.add_dynamic_partitions("fruits", ["pear", "apple"])

@@ -36,6 +36,7 @@ from dagloom.definitions.asset_loading import (
     load_assets_from_package_name,
 )
 from dagloom.definitions.asset_selection import AssetSelection
+from dagloom.definitions.backfill_policy import BackfillPolicy
 from dagloom.definitions.config import Config, ConfigMapping, PermissiveConfig, RunConfig
 from dagloom.definitions.dagster_type import (
     DagsterType,
@@ -299,6 +300,7 @@ __all__ = [
 __all__ += [
     "AddDynamicPartitionsRequest",
     "AllPartitionMapping",
+    "BackfillPolicy",
     "DailyPartitionsDefinition",
     "DeleteDynamicPartitionsRequest",
     "DynamicPartitionsDefinition",

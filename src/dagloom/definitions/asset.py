@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, overload
 
 from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
+from dagloom.definitions.backfill_policy import BackfillPolicy
 from dagloom.definitions.op import OpDefinition
 from dagloom.definitions.outputs import DEFAULT_OUTPUT, In, Out
 from dagloom.definitions.partition_mapping import PartitionMapping
@@ -175,8 +176,10 @@ class AssetsDefinition:
         resource_defs: Mapping[str, Any] | None = None,
         partitions_def: PartitionsDefinition | None = None,
         partition_mappings: Mapping[AssetKey, PartitionMapping] | None = None,
+        backfill_policy: BackfillPolicy | None = None,
     ) -> None:
         self.op = op
+        self.backfill_policy = backfill_policy
         self.partitions_def = partitions_def
         # Upstream key -> how this asset's partitions read it (absent: the default mapping).
         self.partition_mappings = dict(partition_mappings or {})
@@ -246,6 +249,7 @@ class AssetsDefinition:
             resource_defs={**resource_defs, **self.resource_defs},
             partitions_def=self.partitions_def,
             partition_mappings=self.partition_mappings,
+            backfill_policy=self.backfill_policy,
         )
 
     def get_partition_mapping(self, upstream: CoercibleToAssetKey) -> PartitionMapping | None:
@@ -351,6 +355,7 @@ def asset(
     dagster_type: Any = None,
     output_required: bool = True,
     partitions_def: PartitionsDefinition | None = None,
+    backfill_policy: BackfillPolicy | None = None,
 ) -> Callable[[Callable[..., Any]], AssetsDefinition]: ...
 
 
@@ -379,6 +384,7 @@ def asset(
     dagster_type: Any = None,
     output_required: bool = True,
     partitions_def: PartitionsDefinition | None = None,
+    backfill_policy: BackfillPolicy | None = None,
 ) -> AssetsDefinition | Callable[[Callable[..., Any]], AssetsDefinition]:
     """Declare an asset computed by a function; parameters read upstream assets by name.
     With `output_required=False` the function may yield no Output: the asset is then not
@@ -434,6 +440,7 @@ def asset(
             resource_defs=resource_defs,
             partitions_def=partitions_def,
             partition_mappings=_partition_mappings(ins, keys_by_input, deps),
+            backfill_policy=backfill_policy,
         )
 
     return wrap(fn) if fn is not None else wrap
@@ -457,6 +464,7 @@ def multi_asset(
     compute_kind: str | None = None,
     internal_asset_deps: Mapping[str, set[AssetKey]] | None = None,
     partitions_def: PartitionsDefinition | None = None,
+    backfill_policy: BackfillPolicy | None = None,
 ) -> Callable[[Callable[..., Any]], AssetsDefinition]:
     """Declare several assets computed by one function, one per AssetOut (or AssetSpec).
 
@@ -537,6 +545,7 @@ def multi_asset(
             resource_defs=resource_defs,
             partitions_def=partitions_def,
             partition_mappings=_partition_mappings(ins, keys_by_input, deps),
+            backfill_policy=backfill_policy,
         )
         for out_name, upstream in (internal_asset_deps or {}).items():
             if out_name not in specs_by_output:

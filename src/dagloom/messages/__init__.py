@@ -11,6 +11,8 @@ from dagloom.messages._generated.dagloom.v1 import (
 )
 from dagloom.messages._generated.dagloom.v1 import (
     AssetMaterializationData,
+    Backfill,
+    BackfillStatus,
     EngineEventData,
     ErrorInfo,
     Event,
@@ -32,6 +34,8 @@ from dagloom.messages._generated.dagloom.v1 import (
 __all__ = [
     "AssetKeyMessage",
     "AssetMaterializationData",
+    "Backfill",
+    "BackfillStatus",
     "EngineEventData",
     "ErrorInfo",
     "Event",

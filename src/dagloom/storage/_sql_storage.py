@@ -25,6 +25,8 @@ from dagloom.errors import (
     StorageUnavailableError,
 )
 from dagloom.messages import (
+    Backfill,
+    BackfillStatus,
     DaemonHeartbeat,
     Event,
     EventRecord,
@@ -481,6 +483,57 @@ class SqlRunStorage(SqlStorage[D]):
         where, params = _sql.runs_where(filters)
         rows = await self.database.fetch(f"SELECT COUNT(*) FROM runs{where}", params)
         return int(rows[0][0])
+
+    async def add_backfill(self, backfill: Backfill) -> None:
+        try:
+            async with self.database.transaction() as tx:
+                await tx.execute(
+                    "INSERT INTO backfills (backfill_id, status, create_time, body) "
+                    "VALUES (?, ?, ?, ?)",
+                    (
+                        backfill.backfill_id,
+                        int(backfill.status),
+                        backfill.create_time,
+                        bytes(backfill),
+                    ),
+                )
+        except StorageError as exc:
+            if self.database.rejected_as_duplicate(exc.__cause__):
+                raise StorageError(
+                    f"a backfill with id {backfill.backfill_id!r} is already stored",
+                    location=self.database.location,
+                ) from exc
+            raise
+
+    async def get_backfill(self, backfill_id: str) -> Backfill | None:
+        rows = await self.database.fetch(
+            "SELECT body FROM backfills WHERE backfill_id = ?", (backfill_id,)
+        )
+        return Backfill.parse(bytes(rows[0][0])) if rows else None
+
+    async def get_backfills(
+        self, statuses: Sequence[BackfillStatus] = (), *, limit: int | None = None
+    ) -> list[Backfill]:
+        sql = "SELECT body FROM backfills"
+        params: list[Any] = [int(s) for s in statuses]
+        if statuses:
+            sql += f" WHERE status IN ({', '.join('?' for _ in statuses)})"
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [Backfill.parse(bytes(row[0])) for row in await self.database.fetch(sql, params)]
+
+    async def update_backfill(self, backfill: Backfill) -> None:
+        async with self.database.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE backfills SET status = ?, body = ? WHERE backfill_id = ?",
+                (int(backfill.status), bytes(backfill), backfill.backfill_id),
+            )
+        if not changed:
+            raise StorageError(
+                f"no backfill with id {backfill.backfill_id!r}", location=self.database.location
+            )
 
     async def handle_run_events(self, events: Sequence[Event]) -> list[RunTransition | None]:
         if not any(e.event_type in RUN_STATUS_BY_EVENT for e in events):

@@ -18,6 +18,8 @@ from typing import Protocol, runtime_checkable
 import structlog
 
 from dagloom.messages import (
+    Backfill,
+    BackfillStatus,
     DaemonHeartbeat,
     ErrorInfo,
     Event,
@@ -426,6 +428,22 @@ class RunStorage(StorageLifecycle, Protocol):
         ...
 
     async def get_runs_count(self, filters: RunsFilter | None = None) -> int: ...
+
+    async def add_backfill(self, backfill: Backfill) -> None:
+        """Store a new backfill; `StorageError` if its id is taken."""
+        ...
+
+    async def get_backfill(self, backfill_id: str) -> Backfill | None: ...
+
+    async def get_backfills(
+        self, statuses: Sequence[BackfillStatus] = (), *, limit: int | None = None
+    ) -> list[Backfill]:
+        """Backfills (of these statuses, if given), newest first."""
+        ...
+
+    async def update_backfill(self, backfill: Backfill) -> None:
+        """Replace a stored backfill (status, cursor, error); `StorageError` if unknown."""
+        ...
 
     async def handle_run_events(self, events: Sequence[Event]) -> list[RunTransition | None]:
         """Move stored runs as these events ask, in order, each a compare-and-set on the

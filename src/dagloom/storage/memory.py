@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from dagloom.errors import RunNotFoundError, StorageError
 from dagloom.messages import (
+    Backfill,
+    BackfillStatus,
     DaemonHeartbeat,
     Event,
     EventRecord,
@@ -56,6 +58,8 @@ class MemoryDatabase:
     events_by_run: dict[str, list[int]] = field(default_factory=dict)
     # storage_id -> partition, for the asset events that name one
     event_partitions: dict[int, str] = field(default_factory=dict)
+    # backfill id -> encoded Backfill, in the order added
+    backfills: dict[str, bytes] = field(default_factory=dict)
     # partitions_def_name -> keys, in the order added (a dict keeps that order)
     dynamic_partitions: dict[str, dict[str, None]] = field(default_factory=dict)
     event_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -169,6 +173,30 @@ class MemoryRunStorage(_MemoryLifecycle):
 
     async def get_runs_count(self, filters: RunsFilter | None = None) -> int:
         return len(self._matching(filters))
+
+    async def add_backfill(self, backfill: Backfill) -> None:
+        stored = self.database.backfills
+        if backfill.backfill_id in stored:
+            raise StorageError(f"a backfill with id {backfill.backfill_id!r} is already stored")
+        stored[backfill.backfill_id] = bytes(backfill)
+
+    async def get_backfill(self, backfill_id: str) -> Backfill | None:
+        body = self.database.backfills.get(backfill_id)
+        return None if body is None else Backfill.parse(body)
+
+    async def get_backfills(
+        self, statuses: Sequence[BackfillStatus] = (), *, limit: int | None = None
+    ) -> list[Backfill]:
+        found = [Backfill.parse(b) for b in reversed(self.database.backfills.values())]
+        if statuses:
+            found = [b for b in found if b.status in statuses]
+        return found[:limit] if limit is not None else found
+
+    async def update_backfill(self, backfill: Backfill) -> None:
+        stored = self.database.backfills
+        if backfill.backfill_id not in stored:
+            raise StorageError(f"no backfill with id {backfill.backfill_id!r}")
+        stored[backfill.backfill_id] = bytes(backfill)
 
     async def handle_run_events(self, events: Sequence[Event]) -> list[RunTransition | None]:
         return [
