@@ -13,7 +13,8 @@ SUITES = {
     "storage": "storage backends",
     "transport": "actor transports",
     "launch": "run launchers",
-    "daemon": "queued runs admitted per second and sensor ticks per second, vs bare writes",
+    "daemon": "queued runs admitted, sensor ticks and backfill runs submitted per second, "
+    "vs bare writes",
     "responsiveness": "GetRun latency in `dagloom dev` while a run's sync ops hold their thread",
 }
 
