@@ -23,6 +23,16 @@ from dagloom.definitions.asset import (
     multi_asset,
     with_resources,
 )
+from dagloom.definitions.asset_checks import (
+    AssetCheckEvaluation,
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    asset_check,
+    multi_asset_check,
+)
 from dagloom.definitions.asset_job import (
     UnresolvedAssetJobDefinition,
     define_asset_job,
@@ -300,6 +310,12 @@ __all__ = [
 __all__ += [
     "AddDynamicPartitionsRequest",
     "AllPartitionMapping",
+    "AssetCheckEvaluation",
+    "AssetCheckKey",
+    "AssetCheckResult",
+    "AssetCheckSeverity",
+    "AssetCheckSpec",
+    "AssetChecksDefinition",
     "BackfillPolicy",
     "DailyPartitionsDefinition",
     "DeleteDynamicPartitionsRequest",
@@ -321,11 +337,13 @@ __all__ += [
     "TimeWindowPartitionMapping",
     "TimeWindowPartitionsDefinition",
     "WeeklyPartitionsDefinition",
+    "asset_check",
     "build_schedule_from_partitioned_job",
     "daily_partitioned_config",
     "dynamic_partitioned_config",
     "hourly_partitioned_config",
     "monthly_partitioned_config",
+    "multi_asset_check",
     "static_partitioned_config",
     "weekly_partitioned_config",
 ]

@@ -177,8 +177,10 @@ class AssetsDefinition:
         partitions_def: PartitionsDefinition | None = None,
         partition_mappings: Mapping[AssetKey, PartitionMapping] | None = None,
         backfill_policy: BackfillPolicy | None = None,
+        check_specs: Sequence[Any] | None = None,
     ) -> None:
         self.op = op
+        self.check_specs = list(check_specs or ())  # AssetCheckSpecs its function reports
         self.backfill_policy = backfill_policy
         self.partitions_def = partitions_def
         # Upstream key -> how this asset's partitions read it (absent: the default mapping).
@@ -250,6 +252,7 @@ class AssetsDefinition:
             partitions_def=self.partitions_def,
             partition_mappings=self.partition_mappings,
             backfill_policy=self.backfill_policy,
+            check_specs=self.check_specs,
         )
 
     def get_partition_mapping(self, upstream: CoercibleToAssetKey) -> PartitionMapping | None:
@@ -318,6 +321,23 @@ def _partition_mappings(
     return out
 
 
+def _checked_specs(
+    check_specs: Sequence[Any] | None, specs_by_output: Mapping[str, AssetSpec]
+) -> list[Any]:
+    """`check_specs`, each checking one of these assets (else DagsterInvalidDefinitionError
+    naming the check and the asset)."""
+    keys = {spec.key for spec in specs_by_output.values()}
+    for check in check_specs or ():
+        if check.asset_key not in keys:
+            raise DagsterInvalidDefinitionError(
+                f"check spec {check.name!r} checks asset "
+                f"{check.asset_key.to_user_string()!r}, which this definition does not "
+                f"materialize ({sorted(k.to_user_string() for k in keys)})",
+                name=check.name,
+            )
+    return list(check_specs or ())
+
+
 def _kinds(kinds: Iterable[str] | None, compute_kind: str | None) -> frozenset[str]:
     out = set(kinds or ())
     if compute_kind:
@@ -356,6 +376,7 @@ def asset(
     output_required: bool = True,
     partitions_def: PartitionsDefinition | None = None,
     backfill_policy: BackfillPolicy | None = None,
+    check_specs: Sequence[Any] | None = None,
 ) -> Callable[[Callable[..., Any]], AssetsDefinition]: ...
 
 
@@ -385,6 +406,7 @@ def asset(
     output_required: bool = True,
     partitions_def: PartitionsDefinition | None = None,
     backfill_policy: BackfillPolicy | None = None,
+    check_specs: Sequence[Any] | None = None,
 ) -> AssetsDefinition | Callable[[Callable[..., Any]], AssetsDefinition]:
     """Declare an asset computed by a function; parameters read upstream assets by name.
     With `output_required=False` the function may yield no Output: the asset is then not
@@ -441,6 +463,7 @@ def asset(
             partitions_def=partitions_def,
             partition_mappings=_partition_mappings(ins, keys_by_input, deps),
             backfill_policy=backfill_policy,
+            check_specs=_checked_specs(check_specs, {DEFAULT_OUTPUT: spec}),
         )
 
     return wrap(fn) if fn is not None else wrap
@@ -465,6 +488,7 @@ def multi_asset(
     internal_asset_deps: Mapping[str, set[AssetKey]] | None = None,
     partitions_def: PartitionsDefinition | None = None,
     backfill_policy: BackfillPolicy | None = None,
+    check_specs: Sequence[Any] | None = None,
 ) -> Callable[[Callable[..., Any]], AssetsDefinition]:
     """Declare several assets computed by one function, one per AssetOut (or AssetSpec).
 
@@ -546,6 +570,7 @@ def multi_asset(
             partitions_def=partitions_def,
             partition_mappings=_partition_mappings(ins, keys_by_input, deps),
             backfill_policy=backfill_policy,
+            check_specs=_checked_specs(check_specs, specs_by_output),
         )
         for out_name, upstream in (internal_asset_deps or {}).items():
             if out_name not in specs_by_output:

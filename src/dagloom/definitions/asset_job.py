@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from dagloom.definitions.asset import AssetsDefinition, AssetSpec
+from dagloom.definitions.asset_checks import AssetChecksDefinition
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.asset_selection import AssetGraph, AssetSelection, coerce_selection
 from dagloom.definitions.config import RunConfig
@@ -90,6 +91,7 @@ def build_asset_job(
         nodes[op.name] = Node(op.name, op, inputs, after=after)
         for out_name, key in _materialized(assets_def, chosen):
             outputs[(op.name, out_name)] = key
+    check_specs = _add_checks(graph, produced, nodes, sources)
     return JobDefinition(
         name=name,
         nodes=nodes,
@@ -99,10 +101,62 @@ def build_asset_job(
         executor_def=executor_def,
         config=config,
         op_retry_policy=op_retry_policy,
-        asset_layer=AssetLayer(outputs, sources, graph),
+        asset_layer=AssetLayer(outputs, sources, graph, check_specs),
         graph_outputs=graph_outputs,
         partitions_def=_job_partitions(name, graph, set(outputs.values()), partitions_def),
     )
+
+
+def _add_checks(
+    graph: AssetGraph,
+    produced: Mapping[AssetKey, tuple[str, str]],
+    nodes: dict[str, Node],
+    sources: dict[tuple[str, str], AssetKey],
+) -> dict[str, list[Any]]:
+    """Add a node for each check of the assets the job materializes, and make the nodes
+    reading an asset wait for its blocking checks (a failed one skips them). Returns node
+    name -> the check specs its results report (asset nodes with `check_specs` included)."""
+    specs_by_node: dict[str, list[Any]] = {}
+    for assets_def in graph.assets_defs:
+        if assets_def.check_specs and assets_def.op.name in nodes:
+            specs_by_node[assets_def.op.name] = list(assets_def.check_specs)
+    blocking: dict[AssetKey, list[str]] = {}
+    for checks_def in graph.checks_defs:
+        if not all(spec.asset_key in produced for spec in checks_def.specs):
+            continue
+        op = checks_def.op
+        inputs: dict[str, Any] = {}
+        for input_name, key in checks_def.keys_by_input.items():
+            if key in produced:
+                inputs[input_name] = FromOutput(*produced[key])
+            else:
+                sources[(op.name, input_name)] = key
+        after = tuple(
+            dict.fromkeys(
+                produced[spec.asset_key][0]
+                for spec in checks_def.specs
+                if produced[spec.asset_key][0] not in {b.node for b in inputs.values()}
+            )
+        )
+        nodes[op.name] = Node(op.name, op, inputs, after=after)
+        specs_by_node[op.name] = list(checks_def.specs)
+        for spec in checks_def.specs:
+            if spec.blocking:
+                blocking.setdefault(spec.asset_key, []).append(op.name)
+    if blocking:
+        for assets_def in graph.assets_defs:
+            node = nodes.get(assets_def.op.name)
+            if node is None:
+                continue
+            waits = [
+                check
+                for key in assets_def.dependency_keys
+                for check in blocking.get(key, ())
+                if check != node.name
+            ]
+            if waits:
+                nodes[node.name] = replace(node, after=tuple(dict.fromkeys([*node.after, *waits])))
+    return specs_by_node
 
 
 def _job_partitions(
@@ -262,6 +316,8 @@ def _split_assets(assets: Sequence[Any]) -> list[AssetsDefinition]:
     for item in assets:
         if isinstance(item, AssetsDefinition):
             out.append(item)
+        elif isinstance(item, AssetChecksDefinition):
+            continue  # see _split_checks
         elif isinstance(item, AssetSpec):
             continue  # an external asset: read through its IO manager, never computed here
         else:
@@ -286,7 +342,9 @@ async def materialize_async(
     from dagloom.definitions.io_manager import FilesystemIOManager, InMemoryIOManager
 
     assets_defs = _split_assets(assets)
-    graph = AssetGraph(assets_defs)
+    graph = AssetGraph(
+        assets_defs, checks=[c for c in assets if isinstance(c, AssetChecksDefinition)]
+    )
     keys = coerce_selection(selection).resolve(graph) if selection is not None else None
     given = dict(resources or {})
     if in_memory:

@@ -18,8 +18,10 @@ from dagloom.errors import DagloomInvalidSelectionError, DefinitionError
 class AssetGraph:
     """Assets by key, with their upstream and downstream keys."""
 
-    def __init__(self, assets: Iterable[AssetsDefinition]) -> None:
+    def __init__(self, assets: Iterable[AssetsDefinition], checks: Iterable[Any] = ()) -> None:
         self.assets_defs = list(assets)
+        # AssetChecksDefinitions: each checks assets of this graph (or external ones).
+        self.checks_defs = list(checks)
         self.by_key: dict[AssetKey, AssetsDefinition] = {}
         for assets_def in self.assets_defs:
             for key in assets_def.keys_by_output.values():
@@ -41,6 +43,14 @@ class AssetGraph:
             for up in ups:
                 if up in self.by_key:
                     self.partition_mapping(key, up)  # refuses incompatible definitions now
+        for checks_def in self.checks_defs:
+            for spec in checks_def.specs:
+                if spec.asset_key not in self.by_key:
+                    raise DefinitionError(
+                        f"asset check {spec.name!r} ({checks_def.name!r}) checks asset "
+                        f"{spec.asset_key.to_user_string()!r}, which is not defined",
+                        name=checks_def.name,
+                    )
 
     def partitions_def(self, key: AssetKey) -> Any:
         """The PartitionsDefinition of asset `key`, or None (unpartitioned or not here)."""

@@ -28,14 +28,17 @@ if TYPE_CHECKING:
 class AssetLayer:
     """Which node outputs are assets, and which node inputs read assets not in the job."""
 
-    __slots__ = ("asset_graph", "asset_keys_by_output", "source_inputs")
+    __slots__ = ("asset_graph", "asset_keys_by_output", "check_specs_by_node", "source_inputs")
 
     def __init__(
         self,
         asset_keys_by_output: Mapping[tuple[str, str], AssetKey],
         source_inputs: Mapping[tuple[str, str], AssetKey],
         asset_graph: Any = None,
+        check_specs_by_node: Mapping[str, Sequence[Any]] | None = None,
     ) -> None:
+        # node name -> the AssetCheckSpecs whose results the node reports
+        self.check_specs_by_node = {k: list(v) for k, v in (check_specs_by_node or {}).items()}
         self.asset_keys_by_output = dict(asset_keys_by_output)
         self.source_inputs = dict(source_inputs)
         # The AssetGraph the job was built from, so `asset_selection=` can subset it.

@@ -177,6 +177,7 @@ def run_step(task: StepTask) -> StepResult:
             partitions=run_partitions(
                 job.asset_layer.asset_graph if job.asset_layer else None, task.run_tags
             ),
+            check_specs=job.asset_layer.check_specs_by_node if job.asset_layer else {},
         )
         state = ExecutionState()
         _record_outputs(state, plan, task.run_id, job.name, task.outputs, built)

@@ -115,6 +115,8 @@ def subset_job(job: JobDefinition, selected: set[str]) -> JobDefinition:
                     and (up.node, up.output) in layer.asset_keys_by_output
                 },
             },
+            layer.asset_graph,
+            {k: v for k, v in layer.check_specs_by_node.items() if k in selected},
         )
     # A subset carries no graph outputs: they may name nodes it left out.
     return job.with_replaced_attrs(nodes=nodes, asset_layer=sub_layer, graph_outputs={})
@@ -373,6 +375,7 @@ async def execute_job_in_process(
                     run_tags=run_tags,
                     reused=reused,
                     partitions=run_partitions(graph, run_tags, store),
+                    check_specs=job.asset_layer.check_specs_by_node if job.asset_layer else {},
                 )
                 context = ExecutorContext(facts, job, executor_config, code_origin, op_selection)
                 beat = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from time import perf_counter, time
@@ -15,6 +15,7 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
+from dagloom.definitions.asset_checks import AssetCheckResult, AssetCheckSeverity
 from dagloom.definitions.dagster_type import TypeCheckContext, check_value
 from dagloom.definitions.hook import HookContext
 from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
@@ -36,7 +37,13 @@ from dagloom.execution.context import (
     DagloomLogManager,
     OpExecutionContext,
 )
-from dagloom.execution.events import error_info, expectation_row, materialization_row
+from dagloom.execution.events import (
+    check_evaluation_row,
+    error_info,
+    expectation_row,
+    match_check_spec,
+    materialization_row,
+)
 from dagloom.execution.partitions import RunPartitions
 from dagloom.execution.plan import (
     FROM_ASSET,
@@ -143,6 +150,8 @@ class RunFacts:
     run that stored it}; their outputs are loaded from those runs."""
     partitions: RunPartitions | None = None
     """The partitions the run targets (from its tags), or None for an unpartitioned run."""
+    check_specs: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    """Node name -> the AssetCheckSpecs whose AssetCheckResults the node reports."""
 
 
 @dataclass(slots=True)
@@ -164,10 +173,12 @@ _OUTPUT_LIKE = (Output, MaterializeResult)
 class ExecutionState:
     """The run's progress: step statuses, produced outputs, and user errors by step."""
 
-    __slots__ = ("dynamic_keys", "errors", "outputs", "status")
+    __slots__ = ("blocking_failures", "dynamic_keys", "errors", "outputs", "status")
 
     def __init__(self) -> None:
         self.status: dict[str, int] = {}
+        # node -> the blocking check that failed in its current attempt
+        self.blocking_failures: dict[str, str] = {}
         self.outputs: dict[tuple[str, str], OutputContext] = {}
         # (step key, dynamic output) -> {mapping key: OutputContext}, in yield order
         self.dynamic_keys: dict[tuple[str, str], dict[str, OutputContext]] = {}
@@ -579,6 +590,8 @@ class StepRunner:
             )
         elif isinstance(item, ExpectationResult):
             self.facts.emit(expectation_row(context.step_key, self.facts.job_name, item))
+        elif isinstance(item, AssetCheckResult):
+            self.record_check(tmpl, context.step_key, item)
         else:
             outs = tmpl.node.op.outs
             if len(outs) == 1:
@@ -590,6 +603,17 @@ class StepRunner:
                     f'op "{tmpl.node.op.name}" yielded {type(item).__name__}; an op with several '
                     "outputs must yield Output(value, output_name)"
                 )
+
+    def record_check(self, tmpl: StepTemplate, step_key: str, result: AssetCheckResult) -> None:
+        """Record a check's result; a failed blocking check of severity ERROR fails the step
+        once its function has returned (`check_required`)."""
+        facts = self.facts
+        spec = match_check_spec(facts.check_specs.get(tmpl.key, ()), result, tmpl.key)
+        parts = facts.partitions
+        partition = parts.run_partition_key if parts is not None else None
+        facts.emit(check_evaluation_row(step_key, facts.job_name, spec, result, partition))
+        if not result.passed and spec.blocking and result.severity == AssetCheckSeverity.ERROR:
+            self.state.blocking_failures[tmpl.key] = spec.key.to_user_string()
 
     def _output_for_asset(self, tmpl: StepTemplate, result: MaterializeResult) -> str:
         if result.asset_key is None:
@@ -612,6 +636,13 @@ class StepRunner:
         op = tmpl.node.op
         seen: set[str] = set()
         outs = op.outs
+        if isinstance(value, AssetCheckResult) or (
+            isinstance(value, _SEQUENCES) and value and isinstance(value[0], AssetCheckResult)
+        ):
+            for item in value if isinstance(value, _SEQUENCES) else (value,):
+                self.handle_item(tmpl, context, item, seen)
+            self.check_required(tmpl, seen)
+            return
         if len(outs) == 1:
             out_name, out_def = next(iter(outs.items()))
             if out_def.is_dynamic and isinstance(value, _SEQUENCES):
@@ -645,6 +676,12 @@ class StepRunner:
         self.check_required(tmpl, seen)
 
     def check_required(self, tmpl: StepTemplate, seen: set[str]) -> None:
+        failed_check = self.state.blocking_failures.pop(tmpl.key, None)
+        if failed_check is not None:
+            raise DagloomError(
+                f'blocking asset check "{failed_check}" failed; assets downstream of it are '
+                "not materialized"
+            )
         for out_name, out_def in tmpl.node.op.outs.items():
             if out_def.is_required and out_name not in seen and not out_def.is_dynamic:
                 raise DagloomError(

@@ -27,7 +27,6 @@ from dagloom.messages.rows import (
     ASSET_MATERIALIZATION_DATA,
     NO_PAYLOAD,
     PAYLOAD,
-    PAYLOAD_FIELDS,
     PAYLOAD_KIND,
     TYPE,
     EventRow,
@@ -39,7 +38,7 @@ MAX_CHUNK = 1000
 (the sink writes 500 at a time)."""
 
 _LEGACY_HEAD = 6
-_LEGACY_WIDTH = _LEGACY_HEAD + len(PAYLOAD_FIELDS)
+_LEGACY_WIDTH = _LEGACY_HEAD + 9  # PAYLOAD_FIELDS had nine entries when chunks were so written
 _ASSET_EVENT_TYPES = frozenset({EventType.ASSET_MATERIALIZATION, EventType.ASSET_OBSERVATION})
 
 

@@ -4,6 +4,7 @@
 # This file has been @generated
 
 __all__ = (
+    "AssetCheckEvaluationData",
     "AssetKey",
     "AssetMaterializationData",
     "Backfill",
@@ -144,6 +145,8 @@ class EventType(betterproto2.Enum):
 
     HOOK_SKIPPED = 43
 
+    ASSET_CHECK_EVALUATION = 50
+
     @classmethod
     def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
         return {
@@ -173,6 +176,7 @@ class EventType(betterproto2.Enum):
             41: "EVENT_TYPE_HOOK_COMPLETED",
             42: "EVENT_TYPE_HOOK_ERRORED",
             43: "EVENT_TYPE_HOOK_SKIPPED",
+            50: "EVENT_TYPE_ASSET_CHECK_EVALUATION",
         }
 
     @classmethod
@@ -204,6 +208,7 @@ class EventType(betterproto2.Enum):
             "EVENT_TYPE_HOOK_COMPLETED": 41,
             "EVENT_TYPE_HOOK_ERRORED": 42,
             "EVENT_TYPE_HOOK_SKIPPED": 43,
+            "EVENT_TYPE_ASSET_CHECK_EVALUATION": 50,
         }
 
 
@@ -397,6 +402,41 @@ class TickStatus(betterproto2.Enum):
             "TICK_STATUS_SUCCESS": 3,
             "TICK_STATUS_FAILURE": 4,
         }
+
+
+@dataclass(eq=False, repr=False)
+class AssetCheckEvaluationData(betterproto2.Message):
+    """
+    The outcome of one asset check (Dagster's AssetCheckEvaluation).
+    """
+
+    asset_key: "AssetKey | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+    check_name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+    passed: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
+
+    severity: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    """
+    "ERROR" or "WARN"
+    """
+
+    metadata: "dict[str, MetadataValue]" = betterproto2.field(
+        5,
+        betterproto2.TYPE_MAP,
+        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE),
+    )
+
+    description: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+
+    blocking: "bool" = betterproto2.field(7, betterproto2.TYPE_BOOL)
+
+    partition: "str" = betterproto2.field(8, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message(
+    "dagloom.v1", "AssetCheckEvaluationData", AssetCheckEvaluationData
+)
 
 
 @dataclass(eq=False, repr=False)
@@ -617,6 +657,10 @@ class Event(betterproto2.Message):
 
     engine_event: "EngineEventData | None" = betterproto2.field(
         18, betterproto2.TYPE_MESSAGE, optional=True, group="data"
+    )
+
+    asset_check_evaluation: "AssetCheckEvaluationData | None" = betterproto2.field(
+        30, betterproto2.TYPE_MESSAGE, optional=True, group="data"
     )
 
 
