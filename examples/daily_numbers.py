@@ -1,5 +1,6 @@
 """The numbers assets, partitioned by day: each day's numbers come from its date, a weekly
-rollup reads its seven days through a time window mapping, and an asset job runs a day."""
+rollup reads its seven days through a time window mapping, a check looks at each day's
+total, and an asset job runs a day."""
 
 import dagloom as dg
 from dagloom import AssetIn, DailyPartitionsDefinition, Definitions, asset, define_asset_job
@@ -58,6 +59,11 @@ def trailing_week_total(context: dg.AssetExecutionContext, summed_two_sums):
     return sum(summed_two_sums.values())
 
 
+@dg.asset_check(asset=summed_two_sums, description="Each day's numbers add up to more than 0")
+def total_is_positive(summed_two_sums):
+    return dg.AssetCheckResult(passed=summed_two_sums > 0, metadata={"total": summed_two_sums})
+
+
 process_day = define_asset_job(
     name="process_day", selection=dg.AssetSelection.groups("daily_numbers")
 )
@@ -72,5 +78,6 @@ defs = Definitions(
         summed_two_sums,
         trailing_week_total,
     ],
+    asset_checks=[total_is_positive],
     jobs=[process_day],
 )

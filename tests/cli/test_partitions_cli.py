@@ -105,3 +105,22 @@ def test_partitions_shows_materialized_failed_and_missing() -> None:
 def test_partitions_of_an_unpartitioned_or_unknown_asset_exit_2() -> None:
     code, output = invoke("asset", "partitions", "-f", DAILY, "--select", "nope")
     assert code == 2 and "no asset 'nope'" in output
+
+
+def test_checks_shows_the_recorded_results_of_an_assets_checks() -> None:
+    code, output = invoke("asset", "checks", "--select", "summed_two_sums")
+    assert code == 0 and "no check results" in output
+    code, output = invoke(
+        "asset",
+        "materialize",
+        "-f",
+        DAILY,
+        "--select",
+        "group:daily_numbers",
+        "--partition",
+        "2024-01-01",
+    )
+    assert code == 0, output
+    code, output = invoke("asset", "checks", "--select", "summed_two_sums")
+    assert code == 0, output
+    assert "total_is_positive" in output and "passed" in output and "2024-01-01" in output

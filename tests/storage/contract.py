@@ -603,6 +603,38 @@ class StorageContract:
         await events.delete_events("r1")
         assert sorted(await events.get_materialized_partitions(["daily"])) == ["2024-01-02"]
 
+    async def test_asset_check_evaluations_are_indexed_by_asset(self, storages: Storages) -> None:
+        from dagloom.messages import AssetCheckEvaluationData
+
+        _, events, _ = storages
+
+        def check(run_id: str, name: str, passed: bool) -> Event:
+            return ev(
+                run_id,
+                EventType.ASSET_CHECK_EVALUATION,
+                "s",
+                asset_check_evaluation=AssetCheckEvaluationData(
+                    asset_key=AssetKeyMessage(path=["orders"]),
+                    check_name=name,
+                    passed=passed,
+                    severity="ERROR",
+                ),
+            )
+
+        await events.store_events([check("r1", "not_empty", True), check("r1", "fresh", False)])
+        await events.store_events([materialization("r2", ["orders"]), check("r2", "fresh", True)])
+        found = await events.get_asset_check_evaluations(["orders"])
+        seen = [
+            (r.event.run_id, r.event.asset_check_evaluation.check_name)
+            for r in found
+            if r.event and r.event.asset_check_evaluation
+        ]
+        assert seen == [("r2", "fresh"), ("r1", "fresh"), ("r1", "not_empty")]
+        assert len(await events.get_asset_check_evaluations(["orders"], limit=1)) == 1
+        assert await events.get_asset_check_evaluations(["other"]) == []
+        history = await events.get_materializations(["orders"])
+        assert [r.event.run_id for r in history if r.event] == ["r2"]
+
     async def test_backfills_are_stored_listed_and_updated(self, storages: Storages) -> None:
         from dagloom.errors import StorageError
         from dagloom.messages import Backfill, BackfillStatus

@@ -209,3 +209,47 @@ def partitions(
     for first, last, state in status.ranges():
         table.add_row(Text(first if first == last else f"{first}...{last}"), Text(state.value))
     out.print(table)
+
+
+@sub.command("checks")
+def checks(
+    select: Annotated[str, typer.Option("--select", help="The asset whose checks to show.")],
+    limit: Annotated[int, typer.Option("--limit", help="Evaluations to show, newest first.")] = 20,
+) -> None:
+    """Print the recorded results of an asset's checks, newest first, from the instance."""
+    from datetime import datetime
+
+    from dagloom.cli._common import instance_home, open_instance
+    from dagloom.definitions.asset_key import AssetKey
+
+    out, err = consoles()
+    key = AssetKey.from_user_string(select)
+
+    async def read() -> Any:
+        async with open_instance(instance_home()) as instance:
+            assert instance is not None
+            return await instance.get_asset_check_evaluations(list(key.path), limit=limit)
+
+    try:
+        records = anyio.run(read)
+    except DagloomError as exc:
+        fail(err, str(exc))
+    if not records:
+        out.print(Text(f"{select}: no check results recorded"), soft_wrap=True)
+        return
+    table = Table()
+    for column in ("check", "result", "severity", "partition", "run", "when"):
+        table.add_column(column)
+    for record in records:
+        event = record.event
+        data = event.asset_check_evaluation
+        when = datetime.fromtimestamp(event.timestamp).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(
+            Text(data.check_name),
+            Text("passed" if data.passed else "failed"),
+            Text(data.severity + (" (blocking)" if data.blocking else "")),
+            Text(data.partition or "-"),
+            Text(event.run_id),
+            Text(when),
+        )
+    out.print(table)

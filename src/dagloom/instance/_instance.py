@@ -598,6 +598,12 @@ class DagloomInstance:
     ) -> dict[str, PartitionMaterialization]:
         return await self._events.get_materialized_partitions(asset_key)
 
+    async def get_asset_check_evaluations(
+        self, asset_key: Sequence[str], *, limit: int | None = None
+    ) -> list[EventRecord]:
+        """The recorded results of checks of an asset, newest first."""
+        return await self._events.get_asset_check_evaluations(asset_key, limit=limit)
+
     async def get_partition_status(
         self, asset_key: Sequence[str], partitions_def: PartitionsDefinition
     ) -> AssetPartitionStatus:

@@ -648,6 +648,14 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
         )
         return [decode_record(*row) for row in await self.database.fetch(sql, params)]
 
+    async def get_asset_check_evaluations(
+        self, asset_key: Sequence[str], *, limit: int | None = None
+    ) -> list[EventRecord]:
+        sql, params = _sql.materializations_query(
+            asset_key_text(list(asset_key)), int(EventType.ASSET_CHECK_EVALUATION), limit, None
+        )
+        return [decode_record(*row) for row in await self.database.fetch(sql, params)]
+
     async def get_materialized_partitions(
         self, asset_key: Sequence[str]
     ) -> dict[str, PartitionMaterialization]:

@@ -541,6 +541,12 @@ class EventLogStorage(StorageLifecycle, Protocol):
 
     async def get_latest_materialization(self, asset_key: Sequence[str]) -> EventRecord | None: ...
 
+    async def get_asset_check_evaluations(
+        self, asset_key: Sequence[str], *, limit: int | None = None
+    ) -> list[EventRecord]:
+        """The ASSET_CHECK_EVALUATION events of checks of an asset, newest first."""
+        ...
+
     async def get_materialized_partitions(
         self, asset_key: Sequence[str]
     ) -> dict[str, PartitionMaterialization]:

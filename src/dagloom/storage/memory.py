@@ -294,13 +294,21 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
             poll_interval=None,
         )
 
-    def _asset_rows(self, key: str) -> list[int]:
-        materialization = int(EventType.ASSET_MATERIALIZATION)
+    def _asset_rows(
+        self, key: str, event_type: EventType = EventType.ASSET_MATERIALIZATION
+    ) -> list[int]:
+        wanted = int(event_type)
         return [
-            sid
-            for sid, row in self.database.events.items()
-            if row[2] == key and row[1] == materialization
+            sid for sid, row in self.database.events.items() if row[2] == key and row[1] == wanted
         ]
+
+    async def get_asset_check_evaluations(
+        self, asset_key: Sequence[str], *, limit: int | None = None
+    ) -> list[EventRecord]:
+        ids = sorted(
+            self._asset_rows("/".join(asset_key), EventType.ASSET_CHECK_EVALUATION), reverse=True
+        )
+        return [self.database.record(i) for i in ids[:limit]]
 
     async def get_asset_keys(self) -> list[tuple[str, ...]]:
         keys = {row[2] for row in self.database.events.values() if row[2] is not None}
