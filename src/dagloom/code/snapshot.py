@@ -29,6 +29,7 @@ from dagloom.definitions.node import (
     FromOutput,
     Node,
 )
+from dagloom.definitions.partitions import DeleteDynamicPartitionsRequest
 from dagloom.definitions.run_request import RunRequest
 from dagloom.definitions.schedule import (
     DefaultScheduleStatus,
@@ -38,7 +39,7 @@ from dagloom.definitions.schedule import (
 from dagloom.definitions.sensor import DefaultSensorStatus, SensorDefinition, SensorExecutionData
 from dagloom.errors import CodeLocationLoadError, DefinitionError
 from dagloom.execution.events import error_info
-from dagloom.messages import AssetKeyMessage, ErrorInfo
+from dagloom.messages import AssetKeyMessage, DynamicPartitionsRequestMessage, ErrorInfo
 from dagloom.messages.rpc import (
     AssetSnapshot,
     JobSnapshot,
@@ -359,6 +360,14 @@ def sensor_tick_result(
         skip_message=data.skip_message or "",
         cursor=(data.cursor or "") if updated else "",
         cursor_updated=updated,
+        dynamic_partitions_requests=[
+            DynamicPartitionsRequestMessage(
+                partitions_def_name=change.partitions_def_name,
+                partition_keys=list(change.partition_keys),
+                delete=isinstance(change, DeleteDynamicPartitionsRequest),
+            )
+            for change in data.dynamic_partitions_requests
+        ],
     )
 
 
