@@ -260,6 +260,7 @@ class TimeWindowPartitionsDefinition(PartitionsDefinition):
         self.day_offset = day_offset
         # Window starts computed so far, in order; extended as time passes.
         self._starts: list[datetime] = []
+        self._keys: list[str] = []  # the keys of the first windows of _starts, formatted
         self._ticks: Iterator[datetime] = self._iter_ticks()
         self._next_tick: datetime | None = None
 
@@ -315,8 +316,11 @@ class TimeWindowPartitionsDefinition(PartitionsDefinition):
         count = self._window_count(current_time)
         if count:
             self._window_at(count - 1)
-        fmt = self.fmt
-        return [start.strftime(fmt) for start in self._starts[:count]]
+        keys = self._keys
+        if len(keys) < count:  # format each start once: 10,000 strftime calls cost ~60 ms
+            fmt = self.fmt
+            keys.extend(start.strftime(fmt) for start in self._starts[len(keys) : count])
+        return keys[:count]
 
     def get_partition_time_windows(self, current_time: datetime | None = None) -> list[TimeWindow]:
         return [self._window_at(i) for i in range(self._window_count(current_time))]
