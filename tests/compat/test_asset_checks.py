@@ -118,3 +118,37 @@ def test_a_check_spec_on_another_asset_is_refused() -> None:
 
 def test_a_check_function_can_be_called_directly() -> None:
     assert no_negative_orders([1, 2]).passed
+
+
+def test_selections_with_and_without_checks() -> None:
+    everything = [orders, order_totals, orders_not_empty, no_negative_orders]
+    graph_job = dg.define_asset_job("no_checks", selection=dg.AssetSelection.all().without_checks())
+    defs = dg.Definitions(
+        assets=[orders, order_totals],
+        asset_checks=[orders_not_empty, no_negative_orders],
+        jobs=[graph_job],
+        resources={"io_manager": dg.InMemoryIOManager()},
+    )
+    result = defs.get_job_def("no_checks").execute_in_process()
+    assert result.success and result.get_asset_check_evaluations() == []
+
+    io = dg.InMemoryIOManager()
+    dg.materialize(
+        everything,
+        selection=dg.AssetSelection.assets(orders).without_checks(),
+        resources={"io_manager": io},
+    )
+    only_checks = dg.materialize(
+        everything,
+        selection=dg.AssetSelection.checks_for_assets(orders),
+        resources={"io_manager": io},
+        raise_on_error=False,
+    )
+    assert only_checks.get_asset_materialization_events() == []
+    assert evaluations(only_checks) == {"orders_not_empty": True, "no_negative_orders": False}
+    one = dg.materialize(
+        everything,
+        selection=dg.AssetSelection.checks(orders_not_empty),
+        resources={"io_manager": io},
+    )
+    assert evaluations(one) == {"orders_not_empty": True}

@@ -40,9 +40,11 @@ def build_asset_job(
     config: Mapping[str, Any] | RunConfig | None = None,
     op_retry_policy: RetryPolicy | None = None,
     partitions_def: Any = None,
+    checks: set[Any] | None = None,
 ) -> JobDefinition:
-    """A job with one node per assets definition that has a selected key. Inputs from
-    assets outside the selection are loaded through their IO managers.
+    """A job with one node per assets definition that has a selected key, and one per
+    selected check (`checks`: AssetCheckKeys; default: every check of the selected assets).
+    Inputs from assets outside the selection are loaded through their IO managers.
 
     Its selected partitioned assets must share one partitions definition (and match
     `partitions_def` when given): a run is for one partition (or range) of all of them.
@@ -91,7 +93,8 @@ def build_asset_job(
         nodes[op.name] = Node(op.name, op, inputs, after=after)
         for out_name, key in _materialized(assets_def, chosen):
             outputs[(op.name, out_name)] = key
-    check_specs = _add_checks(graph, produced, nodes, sources)
+    selected_checks = graph.check_keys_for(chosen) if checks is None else checks
+    check_specs = _add_checks(graph, produced, nodes, sources, selected_checks)
     return JobDefinition(
         name=name,
         nodes=nodes,
@@ -112,6 +115,7 @@ def _add_checks(
     produced: Mapping[AssetKey, tuple[str, str]],
     nodes: dict[str, Node],
     sources: dict[tuple[str, str], AssetKey],
+    selected: set[Any],
 ) -> dict[str, list[Any]]:
     """Add a node for each check of the assets the job materializes, and make the nodes
     reading an asset wait for its blocking checks (a failed one skips them). Returns node
@@ -122,7 +126,7 @@ def _add_checks(
             specs_by_node[assets_def.op.name] = list(assets_def.check_specs)
     blocking: dict[AssetKey, list[str]] = {}
     for checks_def in graph.checks_defs:
-        if not all(spec.asset_key in produced for spec in checks_def.specs):
+        if not any(spec.key in selected for spec in checks_def.specs):
             continue
         op = checks_def.op
         inputs: dict[str, Any] = {}
@@ -135,7 +139,8 @@ def _add_checks(
             dict.fromkeys(
                 produced[spec.asset_key][0]
                 for spec in checks_def.specs
-                if produced[spec.asset_key][0] not in {b.node for b in inputs.values()}
+                if spec.asset_key in produced
+                and produced[spec.asset_key][0] not in {b.node for b in inputs.values()}
             )
         )
         nodes[op.name] = Node(op.name, op, inputs, after=after)
@@ -266,7 +271,8 @@ class UnresolvedAssetJobDefinition:
     ) -> JobDefinition:
         graph = assets if isinstance(assets, AssetGraph) else AssetGraph(assets)
         keys = self.selection.resolve(graph)
-        if not keys:
+        checks = self.selection.resolve_checks(graph)
+        if not keys and not checks:
             raise DefinitionError(f"asset job {self.name!r} selects no assets", name=self.name)
         return build_asset_job(
             self.name,
@@ -279,6 +285,7 @@ class UnresolvedAssetJobDefinition:
             config=self.config,
             op_retry_policy=self.op_retry_policy,
             partitions_def=self.partitions_def,
+            checks=checks,
         )
 
     def __repr__(self) -> str:
@@ -345,13 +352,15 @@ async def materialize_async(
     graph = AssetGraph(
         assets_defs, checks=[c for c in assets if isinstance(c, AssetChecksDefinition)]
     )
-    keys = coerce_selection(selection).resolve(graph) if selection is not None else None
+    chosen = coerce_selection(selection) if selection is not None else None
+    keys = chosen.resolve(graph) if chosen is not None else None
+    checks = chosen.resolve_checks(graph) if chosen is not None else None
     given = dict(resources or {})
     if in_memory:
         given["io_manager"] = InMemoryIOManager()
     else:
         given.setdefault("io_manager", FilesystemIOManager())
-    job = build_asset_job(IMPLICIT_ASSET_JOB_NAME, graph, keys, resource_defs=given)
+    job = build_asset_job(IMPLICIT_ASSET_JOB_NAME, graph, keys, resource_defs=given, checks=checks)
     return await job.execute_in_process_async(
         run_config=run_config,
         instance=instance,
