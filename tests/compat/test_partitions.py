@@ -292,3 +292,21 @@ def test_schedule_from_an_unpartitioned_job_names_it() -> None:
 
     with pytest.raises(dg.DagsterInvalidDefinitionError, match="'plain'"):
         dg.build_schedule_from_partitioned_job(plain)
+
+
+def test_a_partitioned_graph_asset(tmp_path: Path) -> None:
+    @dg.op
+    def fetch(context: dg.OpExecutionContext) -> str:
+        return context.partition_key
+
+    @dg.op
+    def shout(value: str) -> str:
+        return value.upper() + "!"
+
+    @dg.graph_asset(partitions_def=dg.StaticPartitionsDefinition(["us", "eu"]))
+    def loud_region():
+        return shout(fetch())
+
+    result = dg.materialize([loud_region], partition_key="eu", resources=_io(tmp_path))
+    assert result.output_for_node("loud_region") == "EU!"
+    assert (tmp_path / "loud_region" / "eu").is_file()
