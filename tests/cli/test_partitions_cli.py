@@ -124,3 +124,36 @@ def test_checks_shows_the_recorded_results_of_an_assets_checks() -> None:
     code, output = invoke("asset", "checks", "--select", "summed_two_sums")
     assert code == 0, output
     assert "total_is_positive" in output and "passed" in output and "2024-01-01" in output
+
+
+JOB = """
+from datetime import datetime
+import dagloom as dg
+
+@dg.op(config_schema={"date": str})
+def process_day(context):
+    return context.op_config["date"]
+
+@dg.daily_partitioned_config(start_date=datetime(2024, 1, 1))
+def day_config(start, _end):
+    return {"ops": {"process_day": {"config": {"date": start.strftime("%Y-%m-%d")}}}}
+
+@dg.job(config=day_config)
+def process_job():
+    process_day()
+
+defs = dg.Definitions(jobs=[process_job])
+"""
+
+
+def test_job_execute_a_partition_takes_the_partitioned_config(tmp_path: Path) -> None:
+    source = tmp_path / "pjob.py"
+    source.write_text(JOB)
+    code, output = invoke(
+        "job", "execute", "-f", str(source), "-j", "process_job", "--partition", "2024-01-05"
+    )
+    assert code == 0, output
+    code, output = invoke(
+        "job", "execute", "-f", str(source), "-j", "process_job", "--partition", "2023-01-05"
+    )
+    assert code == 2 and "'2023-01-05' is not a partition" in output
