@@ -60,3 +60,12 @@ def test_from_failure_with_nothing_failed_has_nothing_to_do() -> None:
 def test_show_an_unknown_backfill_exits_1() -> None:
     code, output = invoke("backfill", "show", "nope")
     assert code == 1 and "no backfill 'nope'" in output
+
+
+def test_a_job_with_partitioned_config_is_refused_naming_it(tmp_path: Path) -> None:
+    from tests.cli.test_partitions_cli import JOB
+
+    source = tmp_path / "pjob.py"
+    source.write_text(JOB)
+    code, output = invoke("backfill", "launch", "-f", str(source), "--job", "process_job", "--all")
+    assert code == 2 and "'process_job' takes a partitioned config" in output
