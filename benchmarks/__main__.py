@@ -13,8 +13,10 @@ SUITES = {
     "storage": "storage backends",
     "transport": "actor transports",
     "launch": "run launchers",
-    "daemon": "queued runs admitted per second and sensor ticks per second, vs bare writes",
     "metrics": "one /metrics scrape over 100,000 runs beside a runs page; step counting cost",
+    "daemon": "queued runs admitted, sensor ticks and backfill runs submitted per second, "
+    "vs bare writes",
+    "partitions": "an asset's partition status over 10,000 daily partitions, vs the index read",
     "responsiveness": "GetRun latency in `dagloom dev` while a run's sync ops hold their thread",
     "webserver": "run-event subscription vs storage reads, runs query p95, asset graph size",
     "auth": "GetRun latency with a token check and with mutual TLS, vs neither",

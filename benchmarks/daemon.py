@@ -20,8 +20,13 @@ Workloads:
                 location. Rate = ticks / second.
     sensors_floor the same number of ticks as bare storage writes: create the tick STARTED,
                 finish it SKIPPED with its cursor, store the sensor's cursor.
+    backfill    a backfill of 1,000 daily partitions of one asset, submitted by a
+                `BackfillLoop` to a `QueuedRunCoordinator` that admits nothing (each run is
+                validated against the code location and stored QUEUED). Timed from the first
+                round to the backfill being COMPLETED. Rate = runs submitted / second.
+    backfill_floor the same number of runs as bare storage writes: create each run QUEUED.
 
-    python -m benchmarks daemon [--runs N] [--rounds R] [--launcher L] [--json PATH]
+    python -m benchmarks daemon [--only W] [--runs N] [--rounds R] [--launcher L] [--json PATH]
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +49,10 @@ import structlog
 import yaml
 
 DEFS = Path(__file__).with_name("_launch_defs.py")
+BACKFILL_DEFS = Path(__file__).with_name("_backfill_defs.py")
+BACKFILL_PARTITIONS = 1000
+BACKFILL_TARGET = 1.0
+"""Backfill runs submitted per second: Dagster users report about one run per second."""
 RUNS = 500
 ROUNDS = 5
 SENSORS = 100
@@ -165,6 +175,76 @@ async def measure_queue_floor(runs: int) -> float:
             return time.perf_counter() - start
 
 
+async def measure_backfill(partitions: int) -> float:
+    """Seconds for a `BackfillLoop` to submit a backfill of `partitions` daily partitions;
+    checks every partition got exactly one run."""
+    from dagloom.daemon.backfill_loop import BackfillLoop
+    from dagloom.messages import AssetKeyMessage, Backfill, BackfillStatus, RunStatus
+    from dagloom.storage import RunsFilter
+    from dagloom.topology import parse_topology
+    from dagloom.topology.wiring import COORDINATOR, run_node
+    from dagloom.transport import MemoryTransport
+
+    days = [
+        (datetime(2020, 1, 1) + timedelta(days=i)).strftime("%Y-%m-%d") for i in range(partitions)
+    ]
+    with tempfile.TemporaryDirectory(prefix="dagloom-daemon-") as tmp:
+        coordinator = {
+            "class": "QueuedRunCoordinator",
+            "config": {"max_concurrent_runs": 0, "dequeue_interval_seconds": 3600},
+        }
+        home = _write_home(Path(tmp), {"run_coordinator": coordinator})
+        topology = parse_topology(_topology(home, BACKFILL_DEFS, "in_process"))
+        memory = MemoryTransport()
+        async with anyio.create_task_group() as tg:
+            node = await tg.start(functools.partial(run_node, topology, "all", memory=memory))
+            instance = node.instance
+            await instance.run_storage.add_backfill(
+                Backfill(
+                    backfill_id="bench",
+                    status=BackfillStatus.REQUESTED,
+                    location_name="one",
+                    job_name="__ASSET_JOB",
+                    asset_selection=[AssetKeyMessage(path=["daily_value"])],
+                    partition_keys=days,
+                    partitions_per_run=1,
+                    run_config_json="{}",
+                    create_time=time.time(),
+                )
+            )
+            loop = BackfillLoop(instance, memory.ref(node.actors[COORDINATOR]), owner="bench")
+            start = time.perf_counter()
+            while True:
+                await loop.tick(time.time())
+                stored = await instance.run_storage.get_backfill("bench")
+                if stored is not None and stored.status != BackfillStatus.REQUESTED:
+                    break
+            elapsed = time.perf_counter() - start
+            queued = await instance.get_runs(RunsFilter(statuses=[RunStatus.QUEUED]))
+            tg.cancel_scope.cancel()
+    if stored.status != BackfillStatus.COMPLETED:
+        raise RuntimeError(f"the backfill ended {stored.status.name}: {stored.error}")
+    found = sorted(r.tags.get("dagster/partition", "") for r in queued)
+    if found != days:
+        raise RuntimeError(f"expected one run per partition, found {len(found)} runs")
+    return elapsed
+
+
+async def measure_backfill_floor(partitions: int) -> float:
+    """Seconds to store `partitions` QUEUED runs on SQLite, nothing else."""
+    from dagloom.instance import DagloomInstance
+    from dagloom.messages import Run, RunStatus
+
+    with tempfile.TemporaryDirectory(prefix="dagloom-daemon-") as tmp:
+        async with DagloomInstance.open(Path(tmp)) as instance:
+            start = time.perf_counter()
+            for i in range(partitions):
+                await instance.create_run(
+                    Run(job_name="__ASSET_JOB", status=RunStatus.QUEUED, tags={"i": str(i)})
+                )
+            return time.perf_counter() - start
+
+
 async def measure_sensors(rounds: int) -> float:
     """Seconds for `rounds` sensor-loop rounds over `SENSORS` due sensors; checks every
     tick was recorded and every cursor advanced."""
@@ -272,33 +352,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--max-concurrent", type=int, default=MAX_CONCURRENT, help="the queue loop's limit"
     )
     parser.add_argument("--json", type=Path, help="also write the records here")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=("queue", "sensors", "backfill"),
+        help="run only these workloads (repeatable; default: all)",
+    )
     ns = parser.parse_args(argv)
+    only = set(ns.only or ("queue", "sensors", "backfill"))
     # Per-tick debug lines would be part of what is timed: keep warnings and errors only.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
-    queue = anyio.run(measure_queue, ns.runs, ns.launcher, ns.max_concurrent)
-    queue_floor = anyio.run(measure_queue_floor, ns.runs)
-    sensors = anyio.run(measure_sensors, ns.rounds)
-    sensors_floor = anyio.run(measure_sensors_floor, ns.rounds)
-    ticks = SENSORS * ns.rounds
-    records = [
-        {
-            "workload": f"queue/{ns.launcher}",
-            "items": ns.runs,
-            "seconds": queue,
-            "per_second": ns.runs / queue,
-            "floor_per_second": ns.runs / queue_floor,
-            "target_per_second": QUEUE_TARGET,
-        },
-        {
-            "workload": "sensors",
-            "items": ticks,
-            "seconds": sensors,
-            "per_second": ticks / sensors,
-            "floor_per_second": ticks / sensors_floor,
-            "target_per_second": None,
-        },
-    ]
+    records: list[dict[str, Any]] = []
+    if "queue" in only:
+        queue = anyio.run(measure_queue, ns.runs, ns.launcher, ns.max_concurrent)
+        queue_floor = anyio.run(measure_queue_floor, ns.runs)
+        records.append(
+            {
+                "workload": f"queue/{ns.launcher}",
+                "items": ns.runs,
+                "seconds": queue,
+                "per_second": ns.runs / queue,
+                "floor_per_second": ns.runs / queue_floor,
+                "target_per_second": QUEUE_TARGET,
+            }
+        )
+    if "sensors" in only:
+        sensors = anyio.run(measure_sensors, ns.rounds)
+        sensors_floor = anyio.run(measure_sensors_floor, ns.rounds)
+        ticks = SENSORS * ns.rounds
+        records.append(
+            {
+                "workload": "sensors",
+                "items": ticks,
+                "seconds": sensors,
+                "per_second": ticks / sensors,
+                "floor_per_second": ticks / sensors_floor,
+                "target_per_second": None,
+            }
+        )
+    if "backfill" in only:
+        backfill = anyio.run(measure_backfill, BACKFILL_PARTITIONS)
+        backfill_floor = anyio.run(measure_backfill_floor, BACKFILL_PARTITIONS)
+        records.append(
+            {
+                "workload": "backfill",
+                "items": BACKFILL_PARTITIONS,
+                "seconds": backfill,
+                "per_second": BACKFILL_PARTITIONS / backfill,
+                "floor_per_second": BACKFILL_PARTITIONS / backfill_floor,
+                "target_per_second": BACKFILL_TARGET,
+            }
+        )
     print(f"{'workload':<20} {'items':>6} {'per s':>10} {'floor per s':>12} {'ratio':>7}  target")
     for r in records:
         ratio = r["floor_per_second"] / r["per_second"]

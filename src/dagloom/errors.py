@@ -7,6 +7,7 @@ DagloomError
 │   ├── DagsterInvalidDefinitionError  Dagster's name: a definition Dagster would reject
 │   └── DagsterInvalidInvocationError  Dagster's name: a definition called in a way Dagster
 │                                      rejects (bad arguments, a graph called outside one)
+│       └── DagsterUnknownPartitionError  a partition key or range the definition lacks
 ├── ConfigError              config does not match its schema (file, key path, expected)
 │   └── DagsterInvalidConfigError      Dagster's name: run or definition config is invalid
 ├── UserCodeError            user code raised; wraps the original as __cause__
@@ -315,3 +316,8 @@ class PermissionDeniedError(DagloomError):
         self.operation = operation
         self.role = role
         self.user = user
+
+
+class DagsterUnknownPartitionError(DagsterInvalidInvocationError):
+    """A partition key (or an end of a partition range) is not a partition of the asset or
+    job it was given for, or a range is reversed; `name` is the key at fault."""

@@ -93,7 +93,13 @@ def ev(run_id: str, kind: EventType, step: str = "", ts: float = 1.0, **fields: 
     return Event(run_id=run_id, event_type=kind, step_key=step, timestamp=ts, **fields)  # type: ignore[arg-type]
 
 
-def materialization(run_id: str, path: list[str], step: str = "s", ts: float = 1.0) -> Event:
+def materialization(
+    run_id: str,
+    path: list[str],
+    step: str = "s",
+    ts: float = 1.0,
+    partition: str = "2024-01-01",
+) -> Event:
     return ev(
         run_id,
         EventType.ASSET_MATERIALIZATION,
@@ -102,7 +108,7 @@ def materialization(run_id: str, path: list[str], step: str = "s", ts: float = 1
         asset_materialization=AssetMaterializationData(
             asset_key=AssetKeyMessage(path=path),
             metadata={"rows": MetadataValue(int=3)},
-            partition="2024-01-01",
+            partition=partition,
         ),
     )
 
@@ -606,6 +612,96 @@ class StorageContract:
         assert [r.event.run_id for r in older if r.event] == ["r1"]
         assert len(await events.get_materializations(["a"])) == 1
         assert await events.get_observations(["nope"]) == []
+
+    async def test_materialized_partitions_are_indexed(self, storages: Storages) -> None:
+        _, events, _ = storages
+        await events.store_events(
+            [materialization("r1", ["daily"], partition=f"2024-01-0{d}") for d in (1, 2, 3)]
+        )
+        await events.store_events([materialization("r2", ["daily"], partition="2024-01-02")])
+        await events.store_events([materialization("r2", ["plain"], partition="")])
+        found = await events.get_materialized_partitions(["daily"])
+        assert sorted(found) == ["2024-01-01", "2024-01-02", "2024-01-03"]
+        latest = await events.get_latest_materialization(["daily"])
+        assert latest is not None and found["2024-01-02"].storage_id == latest.storage_id
+        assert found["2024-01-02"].run_id == "r2" and found["2024-01-01"].run_id == "r1"
+        assert await events.get_materialized_partitions(["plain"]) == {}
+        await events.delete_events("r1")
+        assert sorted(await events.get_materialized_partitions(["daily"])) == ["2024-01-02"]
+
+    async def test_asset_check_evaluations_are_indexed_by_asset(self, storages: Storages) -> None:
+        from dagloom.messages import AssetCheckEvaluationData
+
+        _, events, _ = storages
+
+        def check(run_id: str, name: str, passed: bool) -> Event:
+            return ev(
+                run_id,
+                EventType.ASSET_CHECK_EVALUATION,
+                "s",
+                asset_check_evaluation=AssetCheckEvaluationData(
+                    asset_key=AssetKeyMessage(path=["orders"]),
+                    check_name=name,
+                    passed=passed,
+                    severity="ERROR",
+                ),
+            )
+
+        await events.store_events([check("r1", "not_empty", True), check("r1", "fresh", False)])
+        await events.store_events([materialization("r2", ["orders"]), check("r2", "fresh", True)])
+        found = await events.get_asset_check_evaluations(["orders"])
+        seen = [
+            (r.event.run_id, r.event.asset_check_evaluation.check_name)
+            for r in found
+            if r.event and r.event.asset_check_evaluation
+        ]
+        assert seen == [("r2", "fresh"), ("r1", "fresh"), ("r1", "not_empty")]
+        assert len(await events.get_asset_check_evaluations(["orders"], limit=1)) == 1
+        assert await events.get_asset_check_evaluations(["other"]) == []
+        history = await events.get_materializations(["orders"])
+        assert [r.event.run_id for r in history if r.event] == ["r2"]
+
+    async def test_backfills_are_stored_listed_and_updated(self, storages: Storages) -> None:
+        from dagloom.errors import StorageError
+        from dagloom.messages import Backfill, BackfillStatus
+
+        runs, _, _ = storages
+        first = Backfill(
+            backfill_id="b1",
+            status=BackfillStatus.REQUESTED,
+            job_name="__ASSET_JOB",
+            partition_keys=["2024-01-01", "2024-01-02"],
+            partitions_per_run=1,
+            create_time=1.0,
+        )
+        await runs.add_backfill(first)
+        await runs.add_backfill(Backfill(backfill_id="b2", status=BackfillStatus.COMPLETED))
+        with pytest.raises(StorageError, match="b1"):
+            await runs.add_backfill(first)
+        assert [b.backfill_id for b in await runs.get_backfills()] == ["b2", "b1"]
+        requested = await runs.get_backfills([BackfillStatus.REQUESTED])
+        assert [b.backfill_id for b in requested] == ["b1"]
+        first.num_submitted = 2
+        first.status = BackfillStatus.COMPLETED
+        await runs.update_backfill(first)
+        stored = await runs.get_backfill("b1")
+        assert stored is not None and stored.num_submitted == 2
+        assert stored.partition_keys == ["2024-01-01", "2024-01-02"]
+        assert await runs.get_backfills([BackfillStatus.REQUESTED]) == []
+        assert await runs.get_backfill("nope") is None
+        with pytest.raises(StorageError, match="nope"):
+            await runs.update_backfill(Backfill(backfill_id="nope"))
+
+    async def test_dynamic_partitions_keep_the_order_added(self, storages: Storages) -> None:
+        _, events, _ = storages
+        await events.add_dynamic_partitions("fruits", ["pear", "apple"])
+        await events.add_dynamic_partitions("fruits", ["apple", "fig"])
+        await events.add_dynamic_partitions("veg", ["kale"])
+        assert await events.get_dynamic_partitions("fruits") == ["pear", "apple", "fig"]
+        await events.delete_dynamic_partition("fruits", "apple")
+        await events.delete_dynamic_partition("fruits", "nope")
+        assert await events.get_dynamic_partitions("fruits") == ["pear", "fig"]
+        assert await events.get_dynamic_partitions("none") == []
 
     async def test_a_watcher_sees_stored_events_at_once_and_stops_at_the_end(
         self, storages: Storages

@@ -57,7 +57,7 @@ async def test_a_daemon_node_launches_a_sensors_keyed_run_once(tmp_path: Path) -
             )
             daemon = node.actors[DAEMON]
             assert isinstance(daemon, Daemon)
-            assert [loop.name for loop in daemon.loops] == ["scheduler", "sensors"]
+            assert [loop.name for loop in daemon.loops] == ["scheduler", "sensors", "backfills"]
             ticks = instance.schedule_storage.get_ticks
             # The next due round finds the key's run and skips: wait for that tick.
             # Ticks have no watch in storage, so this polls (under the fail_after above).
@@ -95,12 +95,15 @@ run_retries: {enabled: true}
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        (None, ["scheduler", "sensors"]),
+        (None, ["scheduler", "sensors", "backfills"]),
         (
             "run_monitoring: {enabled: false}\nrun_retries: {enabled: false}\n",
-            ["scheduler", "sensors"],
+            ["scheduler", "sensors", "backfills"],
         ),
-        (ALL_LOOPS, ["scheduler", "sensors", "run_queue", "run_monitoring", "run_retries"]),
+        (
+            ALL_LOOPS,
+            ["scheduler", "sensors", "backfills", "run_queue", "run_monitoring", "run_retries"],
+        ),
     ],
 )
 async def test_the_daemon_hosts_the_loops_its_instance_config_enables(

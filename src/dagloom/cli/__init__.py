@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dagloom.cli import asset as _asset  # noqa: F401  # registers `dagloom asset`
+from dagloom.cli import backfill as _backfill  # noqa: F401  # registers `dagloom backfill`
 from dagloom.cli import code_server as _code_server  # noqa: F401  # registers `dagloom code-server`
 from dagloom.cli import daemon as _daemon  # noqa: F401  # registers `dagloom daemon`
 from dagloom.cli import instance as _instance  # noqa: F401  # registers `dagloom instance`

@@ -24,6 +24,7 @@ from dagloom.cli._common import (
     run_options_or_exit,
 )
 from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
+from dagloom.errors import DagloomError
 
 sub = typer.Typer(help="List and execute jobs.", no_args_is_help=True)
 app.add_typer(sub, name="job")
@@ -58,8 +59,13 @@ def execute(
     config: ConfigFilesOpt = None,
     config_json: ConfigJsonOpt = None,
     tags: TagsOpt = None,
+    partition: Annotated[
+        str | None,
+        typer.Option("--partition", help="Run this partition of a partitioned job."),
+    ] = None,
 ) -> None:
-    """Execute a job in this process, showing its steps as they run.
+    """Execute a job in this process, showing its steps as they run. With `--partition`, a
+    partitioned config gives the run config unless `--config` does.
 
     Exits 0 when the run succeeds, 1 when it fails, and 2 when it could not start (code that
     does not load, an unknown job, invalid run config). The run is recorded in the instance
@@ -72,4 +78,12 @@ def execute(
         fail(err, f"no job named {job_name!r}; jobs are: {names}")
     job = defs.get_job_def(job_name)
     sources, run_tags = run_options_or_exit(err, config, config_json, tags)
+    if partition is not None:
+        given = sources.merged if sources.layers else None
+        try:
+            run_config, run_tags = job.partition_run(partition, given, run_tags)
+        except DagloomError as exc:
+            fail(err, str(exc))
+        if given is None and isinstance(run_config, dict) and run_config:
+            sources.layers.append(("the partitioned config", run_config))
     execute_or_exit(job, sources=sources, tags=run_tags, title=f"job {job.name}", out=out, err=err)

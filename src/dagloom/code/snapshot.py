@@ -31,6 +31,7 @@ from dagloom.definitions.node import (
     FromOutput,
     Node,
 )
+from dagloom.definitions.partitions import DeleteDynamicPartitionsRequest
 from dagloom.definitions.run_request import RunRequest
 from dagloom.definitions.schedule import (
     DefaultScheduleStatus,
@@ -40,7 +41,7 @@ from dagloom.definitions.schedule import (
 from dagloom.definitions.sensor import DefaultSensorStatus, SensorDefinition, SensorExecutionData
 from dagloom.errors import CodeLocationLoadError, DefinitionError
 from dagloom.execution.events import error_info
-from dagloom.messages import AssetKeyMessage, ErrorInfo
+from dagloom.messages import AssetKeyMessage, DynamicPartitionsRequestMessage, ErrorInfo
 from dagloom.messages.rpc import (
     AssetSnapshot,
     JobSnapshot,
@@ -325,11 +326,16 @@ def run_request_message(
         keys = [AssetKey.from_coercible(k) for k in request.asset_selection]
     else:
         keys = sorted(default_asset_selection or ())
+    tags = dict(request.tags)
+    if request.partition_key is not None:
+        from dagloom.execution.partitions import PARTITION_TAG
+
+        tags[PARTITION_TAG] = request.partition_key  # how a run names its partition
     return RunRequestMessage(
         run_key=request.run_key or "",
         job_name=request.job_name or "",
         run_config_json=config_json,
-        tags=dict(request.tags),
+        tags=tags,
         asset_selection=[asset_key_message(key) for key in keys],
     )
 
@@ -366,6 +372,14 @@ def sensor_tick_result(
         skip_message=data.skip_message or "",
         cursor=(data.cursor or "") if updated else "",
         cursor_updated=updated,
+        dynamic_partitions_requests=[
+            DynamicPartitionsRequestMessage(
+                partitions_def_name=change.partitions_def_name,
+                partition_keys=list(change.partition_keys),
+                delete=isinstance(change, DeleteDynamicPartitionsRequest),
+            )
+            for change in data.dynamic_partitions_requests
+        ],
     )
 
 

@@ -207,6 +207,16 @@ class SensorLoop(LeasedInstigatorLoop):
             self._log.info("sensor_tick_failed", sensor=sensor.name, error=failure.message)
             return
 
+        # Dynamic partitions first, so runs for new partitions find them (idempotent: a
+        # redone tick applies them again harmlessly).
+        for change in result.dynamic_partitions_requests:
+            if change.delete:
+                for key in change.partition_keys:
+                    await self._instance.delete_dynamic_partition(change.partitions_def_name, key)
+            else:
+                await self._instance.add_dynamic_partitions(
+                    change.partitions_def_name, change.partition_keys
+                )
         requests = [_as_request(m) for m in result.run_requests]
         by_request = {id(r): m for r, m in zip(requests, result.run_requests, strict=True)}
         identities = {

@@ -24,6 +24,16 @@ from dagloom.definitions.asset import (
     multi_asset,
     with_resources,
 )
+from dagloom.definitions.asset_checks import (
+    AssetCheckEvaluation,
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    asset_check,
+    multi_asset_check,
+)
 from dagloom.definitions.asset_job import (
     UnresolvedAssetJobDefinition,
     define_asset_job,
@@ -38,6 +48,7 @@ from dagloom.definitions.asset_loading import (
     load_assets_from_package_name,
 )
 from dagloom.definitions.asset_selection import AssetSelection
+from dagloom.definitions.backfill_policy import BackfillPolicy
 from dagloom.definitions.config import Config, ConfigMapping, PermissiveConfig, RunConfig
 from dagloom.definitions.dagster_type import (
     DagsterType,
@@ -138,6 +149,41 @@ from dagloom.definitions.outputs import (
     MaterializeResult,
     Out,
     Output,
+)
+from dagloom.definitions.partition_mapping import (
+    AllPartitionMapping,
+    IdentityPartitionMapping,
+    LastPartitionMapping,
+    MultiToSingleDimensionPartitionMapping,
+    PartitionMapping,
+    StaticPartitionMapping,
+    TimeWindowPartitionMapping,
+)
+from dagloom.definitions.partitioned_config import (
+    PartitionedConfig,
+    daily_partitioned_config,
+    dynamic_partitioned_config,
+    hourly_partitioned_config,
+    monthly_partitioned_config,
+    static_partitioned_config,
+    weekly_partitioned_config,
+)
+from dagloom.definitions.partitioned_schedule import build_schedule_from_partitioned_job
+from dagloom.definitions.partitions import (
+    AddDynamicPartitionsRequest,
+    DailyPartitionsDefinition,
+    DeleteDynamicPartitionsRequest,
+    DynamicPartitionsDefinition,
+    HourlyPartitionsDefinition,
+    MonthlyPartitionsDefinition,
+    MultiPartitionKey,
+    MultiPartitionsDefinition,
+    PartitionKeyRange,
+    PartitionsDefinition,
+    StaticPartitionsDefinition,
+    TimeWindow,
+    TimeWindowPartitionsDefinition,
+    WeeklyPartitionsDefinition,
 )
 from dagloom.definitions.paths import file_relative_path
 from dagloom.definitions.resources import (
@@ -309,6 +355,47 @@ __all__ = [
     "sensor",
     "success_hook",
     "with_resources",
+]
+# Partitions: kept as their own list so the definitions above stay one sorted block.
+__all__ += [
+    "AddDynamicPartitionsRequest",
+    "AllPartitionMapping",
+    "AssetCheckEvaluation",
+    "AssetCheckKey",
+    "AssetCheckResult",
+    "AssetCheckSeverity",
+    "AssetCheckSpec",
+    "AssetChecksDefinition",
+    "BackfillPolicy",
+    "DailyPartitionsDefinition",
+    "DeleteDynamicPartitionsRequest",
+    "DynamicPartitionsDefinition",
+    "HourlyPartitionsDefinition",
+    "IdentityPartitionMapping",
+    "LastPartitionMapping",
+    "MonthlyPartitionsDefinition",
+    "MultiPartitionKey",
+    "MultiPartitionsDefinition",
+    "MultiToSingleDimensionPartitionMapping",
+    "PartitionKeyRange",
+    "PartitionMapping",
+    "PartitionedConfig",
+    "PartitionsDefinition",
+    "StaticPartitionMapping",
+    "StaticPartitionsDefinition",
+    "TimeWindow",
+    "TimeWindowPartitionMapping",
+    "TimeWindowPartitionsDefinition",
+    "WeeklyPartitionsDefinition",
+    "asset_check",
+    "build_schedule_from_partitioned_job",
+    "daily_partitioned_config",
+    "dynamic_partitioned_config",
+    "hourly_partitioned_config",
+    "monthly_partitioned_config",
+    "multi_asset_check",
+    "static_partitioned_config",
+    "weekly_partitioned_config",
 ]
 
 

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from typing import Any, overload
 
 from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
+from dagloom.definitions.backfill_policy import BackfillPolicy
 from dagloom.definitions.op import OpDefinition
 from dagloom.definitions.outputs import DEFAULT_OUTPUT, In, Out
+from dagloom.definitions.partition_mapping import PartitionMapping
+from dagloom.definitions.partitions import PartitionsDefinition
 from dagloom.definitions.retry import RetryPolicy
 from dagloom.errors import DagsterInvalidDefinitionError, DefinitionError
 
@@ -28,6 +31,7 @@ class AssetIn:
     key_prefix: str | Sequence[str] | None = None
     input_manager_key: str | None = None
     dagster_type: Any = None
+    partition_mapping: Any = None  # a PartitionMapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,8 +208,17 @@ class AssetsDefinition:
         keys_by_input: Mapping[str, AssetKey],
         can_subset: bool = False,
         resource_defs: Mapping[str, Any] | None = None,
+        partitions_def: PartitionsDefinition | None = None,
+        partition_mappings: Mapping[AssetKey, PartitionMapping] | None = None,
+        backfill_policy: BackfillPolicy | None = None,
+        check_specs: Sequence[Any] | None = None,
     ) -> None:
         self.op = op
+        self.check_specs = list(check_specs or ())  # AssetCheckSpecs its function reports
+        self.backfill_policy = backfill_policy
+        self.partitions_def = partitions_def
+        # Upstream key -> how this asset's partitions read it (absent: the default mapping).
+        self.partition_mappings = dict(partition_mappings or {})
         self.specs_by_output = dict(specs_by_output)
         self.keys_by_output = {name: spec.key for name, spec in self.specs_by_output.items()}
         self.keys_by_input = dict(keys_by_input)
@@ -283,7 +296,15 @@ class AssetsDefinition:
             keys_by_input=self.keys_by_input,
             can_subset=self.can_subset,
             resource_defs={**resource_defs, **self.resource_defs},
+            partitions_def=self.partitions_def,
+            partition_mappings=self.partition_mappings,
+            backfill_policy=self.backfill_policy,
+            check_specs=self.check_specs,
         )
+
+    def get_partition_mapping(self, upstream: CoercibleToAssetKey) -> PartitionMapping | None:
+        """The mapping given for `upstream` (AssetIn or AssetDep), if any."""
+        return self.partition_mappings.get(AssetKey.from_coercible(upstream))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the asset's function directly (for unit tests)."""
@@ -331,6 +352,39 @@ def _asset_inputs(
     return op_ins, keys
 
 
+def _partition_mappings(
+    ins: Mapping[str, AssetIn] | None,
+    keys_by_input: Mapping[str, AssetKey],
+    deps: Iterable[Any] | None,
+) -> dict[AssetKey, PartitionMapping]:
+    """Upstream key -> the PartitionMapping its AssetIn or AssetDep names."""
+    out: dict[AssetKey, PartitionMapping] = {}
+    for input_name, spec in (ins or {}).items():
+        if spec.partition_mapping is not None and input_name in keys_by_input:
+            out[keys_by_input[input_name]] = spec.partition_mapping
+    for dep in deps or ():
+        if isinstance(dep, AssetDep) and dep.partition_mapping is not None:
+            out[dep.asset_key] = dep.partition_mapping
+    return out
+
+
+def _checked_specs(
+    check_specs: Sequence[Any] | None, specs_by_output: Mapping[str, AssetSpec]
+) -> list[Any]:
+    """`check_specs`, each checking one of these assets (else DagsterInvalidDefinitionError
+    naming the check and the asset)."""
+    keys = {spec.key for spec in specs_by_output.values()}
+    for check in check_specs or ():
+        if check.asset_key not in keys:
+            raise DagsterInvalidDefinitionError(
+                f"check spec {check.name!r} checks asset "
+                f"{check.asset_key.to_user_string()!r}, which this definition does not "
+                f"materialize ({sorted(k.to_user_string() for k in keys)})",
+                name=check.name,
+            )
+    return list(check_specs or ())
+
+
 def _kinds(kinds: Iterable[str] | None, compute_kind: str | None) -> frozenset[str]:
     out = set(kinds or ())
     if compute_kind:
@@ -367,6 +421,9 @@ def asset(
     op_tags: Mapping[str, Any] | None = None,
     dagster_type: Any = None,
     output_required: bool = True,
+    partitions_def: PartitionsDefinition | None = None,
+    backfill_policy: BackfillPolicy | None = None,
+    check_specs: Sequence[Any] | None = None,
 ) -> Callable[[Callable[..., Any]], AssetsDefinition]: ...
 
 
@@ -394,6 +451,9 @@ def asset(
     op_tags: Mapping[str, Any] | None = None,
     dagster_type: Any = None,
     output_required: bool = True,
+    partitions_def: PartitionsDefinition | None = None,
+    backfill_policy: BackfillPolicy | None = None,
+    check_specs: Sequence[Any] | None = None,
 ) -> AssetsDefinition | Callable[[Callable[..., Any]], AssetsDefinition]:
     """Declare an asset computed by a function; parameters read upstream assets by name.
     With `output_required=False` the function may yield no Output: the asset is then not
@@ -447,6 +507,10 @@ def asset(
             specs_by_output={DEFAULT_OUTPUT: spec},
             keys_by_input=keys_by_input,
             resource_defs=resource_defs,
+            partitions_def=partitions_def,
+            partition_mappings=_partition_mappings(ins, keys_by_input, deps),
+            backfill_policy=backfill_policy,
+            check_specs=_checked_specs(check_specs, {DEFAULT_OUTPUT: spec}),
         )
 
     return wrap(fn) if fn is not None else wrap
@@ -469,6 +533,9 @@ def multi_asset(
     op_tags: Mapping[str, Any] | None = None,
     compute_kind: str | None = None,
     internal_asset_deps: Mapping[str, set[AssetKey]] | None = None,
+    partitions_def: PartitionsDefinition | None = None,
+    backfill_policy: BackfillPolicy | None = None,
+    check_specs: Sequence[Any] | None = None,
 ) -> Callable[[Callable[..., Any]], AssetsDefinition]:
     """Declare several assets computed by one function, one per AssetOut (or AssetSpec).
 
@@ -547,6 +614,10 @@ def multi_asset(
             keys_by_input=keys_by_input,
             can_subset=can_subset,
             resource_defs=resource_defs,
+            partitions_def=partitions_def,
+            partition_mappings=_partition_mappings(ins, keys_by_input, deps),
+            backfill_policy=backfill_policy,
+            check_specs=_checked_specs(check_specs, specs_by_output),
         )
         for out_name, upstream in (internal_asset_deps or {}).items():
             if out_name not in specs_by_output:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from dagloom.definitions.asset import AssetsDefinition, AssetSpec
+from dagloom.definitions.asset_checks import AssetChecksDefinition
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.asset_selection import AssetGraph, AssetSelection, coerce_selection
 from dagloom.definitions.config import RunConfig
@@ -16,8 +17,9 @@ from dagloom.definitions.graph_asset import GraphAssetsDefinition
 from dagloom.definitions.job import AssetLayer, JobDefinition
 from dagloom.definitions.node import Binding, FromGraphInput, FromOutput, Node
 from dagloom.definitions.op import check_name
+from dagloom.definitions.partitions import PartitionsDefinition
 from dagloom.definitions.retry import RetryPolicy
-from dagloom.errors import DefinitionError
+from dagloom.errors import DagsterInvalidDefinitionError, DefinitionError
 
 if TYPE_CHECKING:
     from dagloom.execution.result import ExecuteInProcessResult
@@ -37,9 +39,16 @@ def build_asset_job(
     executor_def: ExecutorDefinition | None = None,
     config: Mapping[str, Any] | RunConfig | None = None,
     op_retry_policy: RetryPolicy | None = None,
+    partitions_def: Any = None,
+    checks: set[Any] | None = None,
 ) -> JobDefinition:
-    """A job with one node per assets definition that has a selected key. Inputs from
-    assets outside the selection are loaded through their IO managers."""
+    """A job with one node per assets definition that has a selected key, and one per
+    selected check (`checks`: AssetCheckKeys; default: every check of the selected assets).
+    Inputs from assets outside the selection are loaded through their IO managers.
+
+    Its selected partitioned assets must share one partitions definition (and match
+    `partitions_def` when given): a run is for one partition (or range) of all of them.
+    """
     graph = assets if isinstance(assets, AssetGraph) else AssetGraph(assets)
     chosen = graph.keys if selection is None else set(selection)
     included: list[AssetsDefinition] = []
@@ -84,6 +93,8 @@ def build_asset_job(
         nodes[op.name] = Node(op.name, op, inputs, after=after)
         for out_name, key in _materialized(assets_def, chosen):
             outputs[(op.name, out_name)] = key
+    selected_checks = graph.check_keys_for(chosen) if checks is None else checks
+    check_specs = _add_checks(graph, produced, nodes, sources, selected_checks)
     return JobDefinition(
         name=name,
         nodes=nodes,
@@ -93,9 +104,86 @@ def build_asset_job(
         executor_def=executor_def,
         config=config,
         op_retry_policy=op_retry_policy,
-        asset_layer=AssetLayer(outputs, sources, graph),
+        asset_layer=AssetLayer(outputs, sources, graph, check_specs),
         graph_outputs=graph_outputs,
+        partitions_def=_job_partitions(name, graph, set(outputs.values()), partitions_def),
     )
+
+
+def _add_checks(
+    graph: AssetGraph,
+    produced: Mapping[AssetKey, tuple[str, str]],
+    nodes: dict[str, Node],
+    sources: dict[tuple[str, str], AssetKey],
+    selected: set[Any],
+) -> dict[str, list[Any]]:
+    """Add a node for each check of the assets the job materializes, and make the nodes
+    reading an asset wait for its blocking checks (a failed one skips them). Returns node
+    name -> the check specs its results report (asset nodes with `check_specs` included)."""
+    specs_by_node: dict[str, list[Any]] = {}
+    for assets_def in graph.assets_defs:
+        if assets_def.check_specs and assets_def.op.name in nodes:
+            specs_by_node[assets_def.op.name] = list(assets_def.check_specs)
+    blocking: dict[AssetKey, list[str]] = {}
+    for checks_def in graph.checks_defs:
+        if not any(spec.key in selected for spec in checks_def.specs):
+            continue
+        op = checks_def.op
+        inputs: dict[str, Any] = {}
+        for input_name, key in checks_def.keys_by_input.items():
+            if key in produced:
+                inputs[input_name] = FromOutput(*produced[key])
+            else:
+                sources[(op.name, input_name)] = key
+        after = tuple(
+            dict.fromkeys(
+                produced[spec.asset_key][0]
+                for spec in checks_def.specs
+                if spec.asset_key in produced
+                and produced[spec.asset_key][0] not in {b.node for b in inputs.values()}
+            )
+        )
+        nodes[op.name] = Node(op.name, op, inputs, after=after)
+        specs_by_node[op.name] = list(checks_def.specs)
+        for spec in checks_def.specs:
+            if spec.blocking:
+                blocking.setdefault(spec.asset_key, []).append(op.name)
+    if blocking:
+        for assets_def in graph.assets_defs:
+            node = nodes.get(assets_def.op.name)
+            if node is None:
+                continue
+            waits = [
+                check
+                for key in assets_def.dependency_keys
+                for check in blocking.get(key, ())
+                if check != node.name
+            ]
+            if waits:
+                nodes[node.name] = replace(node, after=tuple(dict.fromkeys([*node.after, *waits])))
+    return specs_by_node
+
+
+def _job_partitions(
+    name: str, graph: AssetGraph, keys: set[AssetKey], given: Any
+) -> PartitionsDefinition | None:
+    """The one partitions definition the job's partitioned assets share (or `given`).
+    Raises DagsterInvalidDefinitionError naming the job and the assets when they differ."""
+    found: dict[PartitionsDefinition, list[str]] = {}
+    for key in sorted(keys, key=lambda k: k.to_user_string()):
+        part = graph.partitions_def(key)
+        if part is not None:
+            found.setdefault(part, []).append(key.to_user_string())
+    if given is not None:
+        found.setdefault(given, [])
+    if len(found) > 1:
+        listed = "; ".join(f"{assets or 'the job'}: {part}" for part, assets in found.items())
+        raise DagsterInvalidDefinitionError(
+            f"asset job {name!r}: its assets have different partitions definitions ({listed}); "
+            "select assets that share one",
+            name=name,
+        )
+    return given if given is not None else next(iter(found), None)
 
 
 def _add_graph_asset(
@@ -162,9 +250,11 @@ class UnresolvedAssetJobDefinition:
         run_tags: Mapping[str, Any] | None = None,
         executor_def: ExecutorDefinition | None = None,
         op_retry_policy: RetryPolicy | None = None,
+        partitions_def: Any = None,
     ) -> None:
         check_name(name, "job")
         self.name = name
+        self.partitions_def = partitions_def
         self.selection = coerce_selection(selection)
         self.config = config
         self.description = description
@@ -181,7 +271,8 @@ class UnresolvedAssetJobDefinition:
     ) -> JobDefinition:
         graph = assets if isinstance(assets, AssetGraph) else AssetGraph(assets)
         keys = self.selection.resolve(graph)
-        if not keys:
+        checks = self.selection.resolve_checks(graph)
+        if not keys and not checks:
             raise DefinitionError(f"asset job {self.name!r} selects no assets", name=self.name)
         return build_asset_job(
             self.name,
@@ -193,6 +284,8 @@ class UnresolvedAssetJobDefinition:
             executor_def=self.executor_def or default_executor_def,
             config=self.config,
             op_retry_policy=self.op_retry_policy,
+            partitions_def=self.partitions_def,
+            checks=checks,
         )
 
     def __repr__(self) -> str:
@@ -210,11 +303,8 @@ def define_asset_job(
     op_retry_policy: RetryPolicy | None = None,
     partitions_def: Any = None,
 ) -> UnresolvedAssetJobDefinition:
-    """Declare a job that materializes the selected assets (all of them by default)."""
-    if partitions_def is not None:
-        raise DefinitionError(
-            f"asset job {name!r}: partitioned asset jobs are not supported", name=name
-        )
+    """Declare a job that materializes the selected assets (all of them by default);
+    `partitions_def` names its partitions (by default, those its assets share)."""
     return UnresolvedAssetJobDefinition(
         name,
         selection if selection is not None else AssetSelection.all(),
@@ -224,6 +314,7 @@ def define_asset_job(
         run_tags=run_tags,
         executor_def=executor_def,
         op_retry_policy=op_retry_policy,
+        partitions_def=partitions_def,
     )
 
 
@@ -232,6 +323,8 @@ def _split_assets(assets: Sequence[Any]) -> list[AssetsDefinition]:
     for item in assets:
         if isinstance(item, AssetsDefinition):
             out.append(item)
+        elif isinstance(item, AssetChecksDefinition):
+            continue  # see _split_checks
         elif isinstance(item, AssetSpec):
             continue  # an external asset: read through its IO manager, never computed here
         else:
@@ -249,24 +342,33 @@ async def materialize_async(
     selection: Any = None,
     *,
     in_memory: bool = False,
+    partition_key: str | None = None,
 ) -> ExecuteInProcessResult:
-    """Materialize `assets` (or the `selection` of them) in the running event loop."""
+    """Materialize `assets` (or the `selection` of them) in the running event loop, for
+    `partition_key` of the partitioned ones when given."""
     from dagloom.definitions.io_manager import FilesystemIOManager, InMemoryIOManager
 
     assets_defs = _split_assets(assets)
-    graph = AssetGraph(assets_defs, [item for item in assets if isinstance(item, AssetSpec)])
-    keys = coerce_selection(selection).resolve(graph) if selection is not None else None
+    graph = AssetGraph(
+        assets_defs,
+        [item for item in assets if isinstance(item, AssetSpec)],
+        checks=[c for c in assets if isinstance(c, AssetChecksDefinition)],
+    )
+    chosen = coerce_selection(selection) if selection is not None else None
+    keys = chosen.resolve(graph) if chosen is not None else None
+    checks = chosen.resolve_checks(graph) if chosen is not None else None
     given = dict(resources or {})
     if in_memory:
         given["io_manager"] = InMemoryIOManager()
     else:
         given.setdefault("io_manager", FilesystemIOManager())
-    job = build_asset_job(IMPLICIT_ASSET_JOB_NAME, graph, keys, resource_defs=given)
+    job = build_asset_job(IMPLICIT_ASSET_JOB_NAME, graph, keys, resource_defs=given, checks=checks)
     return await job.execute_in_process_async(
         run_config=run_config,
         instance=instance,
         raise_on_error=raise_on_error,
         tags=tags,
+        partition_key=partition_key,
     )
 
 
@@ -278,13 +380,22 @@ def materialize(
     raise_on_error: bool = True,
     tags: Mapping[str, str] | None = None,
     selection: Any = None,
+    partition_key: str | None = None,
 ) -> ExecuteInProcessResult:
     """Materialize assets in this process, storing values with the filesystem IO manager
-    (`$DAGLOOM_HOME/storage`) unless `resources` gives an `io_manager`."""
+    (`$DAGLOOM_HOME/storage`) unless `resources` gives an `io_manager`; `partition_key`
+    materializes that partition of the partitioned assets."""
     from dagloom.execution.run import run_sync
 
     run = materialize_async(
-        assets, run_config, instance, resources, raise_on_error, tags, selection
+        assets,
+        run_config,
+        instance,
+        resources,
+        raise_on_error,
+        tags,
+        selection,
+        partition_key=partition_key,
     )
     return run_sync(
         run if instance is None else instance.run_open(run),
@@ -300,12 +411,21 @@ def materialize_to_memory(
     raise_on_error: bool = True,
     tags: Mapping[str, str] | None = None,
     selection: Any = None,
+    partition_key: str | None = None,
 ) -> ExecuteInProcessResult:
     """Materialize assets in this process, keeping every value in memory."""
     from dagloom.execution.run import run_sync
 
     run = materialize_async(
-        assets, run_config, instance, resources, raise_on_error, tags, selection, in_memory=True
+        assets,
+        run_config,
+        instance,
+        resources,
+        raise_on_error,
+        tags,
+        selection,
+        in_memory=True,
+        partition_key=partition_key,
     )
     return run_sync(
         run if instance is None else instance.run_open(run),

@@ -139,6 +139,9 @@ def _rewrite(
             keys_by_input={name: move(k) for name, k in assets_def.keys_by_input.items()},
             can_subset=assets_def.can_subset,
             resource_defs=assets_def.resource_defs,
+            partitions_def=assets_def.partitions_def,
+            partition_mappings={move(k): m for k, m in assets_def.partition_mappings.items()},
+            backfill_policy=assets_def.backfill_policy,
         )
         copy.deps_by_key = {
             move(key): tuple(move(d) for d in deps) for key, deps in assets_def.deps_by_key.items()

@@ -19,11 +19,16 @@ class AssetGraph:
     """Assets by key, with their upstream and downstream keys."""
 
     def __init__(
-        self, assets: Iterable[AssetsDefinition], external: Iterable[AssetSpec] = ()
+        self,
+        assets: Iterable[AssetsDefinition],
+        external: Iterable[AssetSpec] = (),
+        checks: Iterable[Any] = (),
     ) -> None:
         self.assets_defs = list(assets)
         # Assets declared by an AssetSpec (or SourceAsset) and made elsewhere: read only.
         self.external_specs: dict[AssetKey, AssetSpec] = {spec.key: spec for spec in external}
+        # AssetChecksDefinitions: each checks assets of this graph (or external ones).
+        self.checks_defs = list(checks)
         self.by_key: dict[AssetKey, AssetsDefinition] = {}
         for assets_def in self.assets_defs:
             for key in assets_def.keys_by_output.values():
@@ -41,6 +46,45 @@ class AssetGraph:
             self.upstream[key] = ups
             for up in ups:
                 self.downstream.setdefault(up, set()).add(key)
+        for key, ups in self.upstream.items():
+            for up in ups:
+                if up in self.by_key:
+                    self.partition_mapping(key, up)  # refuses incompatible definitions now
+        for checks_def in self.checks_defs:
+            for spec in checks_def.specs:
+                if spec.asset_key not in self.by_key:
+                    raise DefinitionError(
+                        f"asset check {spec.name!r} ({checks_def.name!r}) checks asset "
+                        f"{spec.asset_key.to_user_string()!r}, which is not defined",
+                        name=checks_def.name,
+                    )
+
+    def check_keys_for(self, keys: set[AssetKey]) -> set[Any]:
+        """The AssetCheckKeys of every check (standalone or in check_specs) of `keys`."""
+        found: set[Any] = set()
+        for checks_def in self.checks_defs:
+            found.update(s.key for s in checks_def.specs if s.asset_key in keys)
+        for assets_def in self.assets_defs:
+            found.update(s.key for s in assets_def.check_specs if s.asset_key in keys)
+        return found
+
+    def partitions_def(self, key: AssetKey) -> Any:
+        """The PartitionsDefinition of asset `key`, or None (unpartitioned or not here)."""
+        assets_def = self.by_key.get(key)
+        return None if assets_def is None else assets_def.partitions_def
+
+    def partition_mapping(self, downstream: AssetKey, upstream: AssetKey) -> Any:
+        """How `downstream`'s partitions read `upstream`'s (None: upstream unpartitioned).
+        Raises DagsterInvalidDefinitionError naming both assets when the mapping given
+        cannot relate their partitions definitions."""
+        from dagloom.definitions.partition_mapping import infer_partition_mapping
+
+        return infer_partition_mapping(
+            self.by_key[downstream].partition_mappings.get(upstream),
+            self.partitions_def(upstream),
+            self.partitions_def(downstream),
+            where=f"asset {downstream.to_user_string()!r} reading {upstream.to_user_string()!r}",
+        )
 
     @property
     def keys(self) -> set[AssetKey]:
@@ -84,6 +128,32 @@ class AssetSelection:
 
     def _resolve(self, graph: AssetGraph) -> set[AssetKey]:
         raise DefinitionError(f"{type(self).__name__} cannot be resolved")
+
+    def resolve_checks(self, graph: AssetGraph | Iterable[AssetsDefinition]) -> set[Any]:
+        """The AssetCheckKeys selected: by default every check of the selected assets."""
+        if not isinstance(graph, AssetGraph):
+            graph = AssetGraph(graph)
+        return self._resolve_checks(graph)
+
+    def _resolve_checks(self, graph: AssetGraph) -> set[Any]:
+        return graph.check_keys_for(self._resolve(graph))
+
+    @staticmethod
+    def checks_for_assets(*assets: AssetsDefinition | CoercibleToAssetKey) -> AssetSelection:
+        """The checks of these assets, without the assets themselves."""
+        return _ChecksOnly(AssetSelection.assets(*assets))
+
+    @staticmethod
+    def checks(*checks: Any) -> AssetSelection:
+        """These checks (AssetChecksDefinitions or AssetCheckKeys), without their assets."""
+        keys: list[Any] = []
+        for item in checks:
+            keys.extend(item.check_keys if hasattr(item, "check_keys") else [item])
+        return _CheckKeys(tuple(keys))
+
+    def without_checks(self) -> AssetSelection:
+        """This selection's assets, none of their checks."""
+        return _WithoutChecks(self)
 
     # constructors, Dagster's names
     @staticmethod
@@ -211,13 +281,55 @@ class _Combine(AssetSelection):
     op: str
 
     def _resolve(self, graph: AssetGraph) -> set[AssetKey]:
-        a = self.left._resolve(graph)
-        b = self.right._resolve(graph)
-        if self.op == "|":
-            return a | b
-        if self.op == "&":
-            return a & b
-        return a - b
+        return _apply(self.op, self.left._resolve(graph), self.right._resolve(graph))
+
+    def _resolve_checks(self, graph: AssetGraph) -> set[Any]:
+        return _apply(self.op, self.left._resolve_checks(graph), self.right._resolve_checks(graph))
+
+
+def _apply(op: str, a: set[Any], b: set[Any]) -> set[Any]:
+    if op == "|":
+        return a | b
+    if op == "&":
+        return a & b
+    return a - b
+
+
+@dataclass(frozen=True)
+class _ChecksOnly(AssetSelection):
+    inner: AssetSelection
+
+    def _resolve(self, graph: AssetGraph) -> set[AssetKey]:
+        return set()
+
+    def _resolve_checks(self, graph: AssetGraph) -> set[Any]:
+        return graph.check_keys_for(self.inner._resolve(graph))
+
+
+@dataclass(frozen=True)
+class _CheckKeys(AssetSelection):
+    selected: tuple[Any, ...]
+
+    def _resolve(self, graph: AssetGraph) -> set[AssetKey]:
+        return set()
+
+    def _resolve_checks(self, graph: AssetGraph) -> set[Any]:
+        known = graph.check_keys_for(graph.keys)
+        unknown = [k.to_user_string() for k in self.selected if k not in known]
+        if unknown:
+            raise DagloomInvalidSelectionError(f"asset selection names unknown check(s) {unknown}")
+        return set(self.selected)
+
+
+@dataclass(frozen=True)
+class _WithoutChecks(AssetSelection):
+    inner: AssetSelection
+
+    def _resolve(self, graph: AssetGraph) -> set[AssetKey]:
+        return self.inner._resolve(graph)
+
+    def _resolve_checks(self, graph: AssetGraph) -> set[Any]:
+        return set()
 
 
 def parse_selection(text: str) -> AssetSelection:

@@ -61,9 +61,11 @@ class Definitions:
                     f"Definitions(assets=...) got {item!r}; expected @asset or @multi_asset "
                     "definitions"
                 )
+        self.asset_checks = list(asset_checks or ())
         self.asset_graph = AssetGraph(
             (a for a in self.assets if isinstance(a, AssetsDefinition)),
             [a for a in self.assets if isinstance(a, AssetSpec)],
+            checks=self.asset_checks,
         )
         self._schedules = _unique("schedule", self.schedules)
         self._sensors = _unique("sensor", self.sensors)

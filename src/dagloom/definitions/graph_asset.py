@@ -43,6 +43,7 @@ class GraphAssetsDefinition(AssetsDefinition):
         specs_by_output: Mapping[str, AssetSpec],
         keys_by_input: Mapping[str, AssetKey],
         resource_defs: Mapping[str, Any] | None = None,
+        partitions_def: Any = None,
     ) -> None:
         output_nodes: dict[str, tuple[str, str]] = {}
         for out_name in specs_by_output:
@@ -60,6 +61,7 @@ class GraphAssetsDefinition(AssetsDefinition):
             specs_by_output=specs_by_output,
             keys_by_input=keys_by_input,
             resource_defs=resource_defs,
+            partitions_def=partitions_def,
         )
         self.graph_def = graph_def
         self.output_nodes = output_nodes
@@ -121,6 +123,7 @@ def graph_asset(
     kinds: Iterable[str] | None = None,
     code_version: str | None = None,
     resource_defs: Mapping[str, Any] | None = None,
+    partitions_def: Any = None,
 ) -> Callable[[Callable[..., Any]], GraphAssetsDefinition]: ...
 
 
@@ -140,6 +143,7 @@ def graph_asset(
     kinds: Iterable[str] | None = None,
     code_version: str | None = None,
     resource_defs: Mapping[str, Any] | None = None,
+    partitions_def: Any = None,
 ) -> GraphAssetsDefinition | Callable[[Callable[..., Any]], GraphAssetsDefinition]:
     """Declare one asset computed by a graph: the body calls ops and returns the output that
     is the asset; its parameters read upstream assets by name."""
@@ -165,6 +169,7 @@ def graph_asset(
             specs_by_output={DEFAULT_OUTPUT: spec},
             keys_by_input=keys_by_input,
             resource_defs=resource_defs,
+            partitions_def=partitions_def,
         )
 
     return wrap(compose_fn) if compose_fn is not None else wrap
@@ -177,6 +182,7 @@ def graph_multi_asset(
     ins: Mapping[str, AssetIn] | None = None,
     group_name: str | None = None,
     resource_defs: Mapping[str, Any] | None = None,
+    partitions_def: Any = None,
 ) -> Callable[[Callable[..., Any]], GraphAssetsDefinition]:
     """Declare several assets computed by one graph: the body returns a dict (or tuple, in
     `outs` order) of op outputs, one per `AssetOut`."""
@@ -212,6 +218,7 @@ def graph_multi_asset(
             specs_by_output=specs,
             keys_by_input=_input_keys(fn, graph_name, ins, None),
             resource_defs=resource_defs,
+            partitions_def=partitions_def,
         )
 
     return wrap

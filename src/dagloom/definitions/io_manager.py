@@ -31,7 +31,81 @@ from dagloom.errors import DagloomError, DagsterInvalidDefinitionError
 _LOGGER_NAME = "dagloom.io_manager"
 
 
-class OutputContext:
+class _PartitionFields:
+    """The partition fields of an IO manager context (Dagster's names).
+
+    `partition_key` is the run's partition; `asset_partition_keys` the partitions of the
+    asset this context stores or loads (for an input, the upstream partitions its mapping
+    picks). Unpartitioned, `has_asset_partitions` is False and the accessors raise.
+    """
+
+    __slots__ = ("_asset_partition_keys", "_run_partition_key", "asset_partitions_def")
+
+    name: str
+
+    @property
+    def has_partition_key(self) -> bool:
+        return self._run_partition_key is not None
+
+    @property
+    def partition_key(self) -> str:
+        if self._run_partition_key is None:
+            raise DagloomError(f"{self.name!r}: the run is not for one partition")
+        return self._run_partition_key
+
+    @property
+    def has_asset_partitions(self) -> bool:
+        return self._asset_partition_keys is not None
+
+    @property
+    def asset_partition_keys(self) -> list[str]:
+        if self._asset_partition_keys is None:
+            raise DagloomError(f"{self.name!r}: the asset is not partitioned")
+        return list(self._asset_partition_keys)
+
+    @property
+    def asset_partition_key(self) -> str:
+        keys = self.asset_partition_keys
+        if len(keys) != 1:
+            raise DagloomError(
+                f"{self.name!r} covers {len(keys)} partitions; use asset_partition_keys"
+            )
+        return keys[0]
+
+    @property
+    def asset_partition_key_range(self) -> Any:
+        from dagloom.definitions.partitions import PartitionKeyRange
+
+        keys = self.asset_partition_keys
+        return PartitionKeyRange(keys[0], keys[-1])
+
+    @property
+    def asset_partitions_time_window(self) -> Any:
+        from dagloom.definitions.partitions import TimeWindow, TimeWindowPartitionsDefinition
+
+        part = self.asset_partitions_def
+        if not isinstance(part, TimeWindowPartitionsDefinition):
+            raise DagloomError(f"{self.name!r}: the asset is not partitioned by time windows")
+        keys = self.asset_partition_keys
+        first = part.time_window_for_partition_key(keys[0])
+        last = part.time_window_for_partition_key(keys[-1])
+        return TimeWindow(first.start, last.end)
+
+    def set_partitions(
+        self,
+        asset_partition_keys: Sequence[str] | None,
+        asset_partitions_def: Any,
+        run_partition_key: str | None,
+    ) -> None:
+        """Record the partitions this context is for (the step runner calls this)."""
+        self._asset_partition_keys = (
+            None if asset_partition_keys is None else tuple(asset_partition_keys)
+        )
+        self.asset_partitions_def = asset_partitions_def
+        self._run_partition_key = run_partition_key
+
+
+class OutputContext(_PartitionFields):
     """What an IO manager knows about an output it stores."""
 
     __slots__ = (
@@ -74,6 +148,9 @@ class OutputContext:
         self.user_metadata: dict[str, Any] = {}
         self.config: Any = None
         self.dagster_type: Any = None
+        self._asset_partition_keys: tuple[str, ...] | None = None
+        self._run_partition_key: str | None = None
+        self.asset_partitions_def: Any = None
 
     @property
     def has_asset_key(self) -> bool:
@@ -100,7 +177,7 @@ class OutputContext:
         return list(self.asset_key.path)
 
 
-class InputContext:
+class InputContext(_PartitionFields):
     """What an IO manager knows about an input it loads: the output it comes from, if any."""
 
     __slots__ = (
@@ -137,6 +214,9 @@ class InputContext:
         self.config: Any = None
         self.dagster_type: Any = None
         self.resource_config: Any = None
+        self._asset_partition_keys: tuple[str, ...] | None = None
+        self._run_partition_key: str | None = None
+        self.asset_partitions_def: Any = None
 
     @property
     def has_asset_key(self) -> bool:
@@ -170,6 +250,7 @@ def build_output_context(
     resources: Mapping[str, Any] | None = None,
     asset_key: AssetKey | str | Sequence[str] | None = None,
     job_name: str | None = None,
+    partition_key: str | None = None,
 ) -> OutputContext:
     """An OutputContext for calling an IO manager's `handle_output` in a unit test; every
     argument is optional, an asset key may be a string."""
@@ -185,6 +266,8 @@ def build_output_context(
     )
     context.config = config
     context.dagster_type = dagster_type
+    if partition_key is not None:
+        context.set_partitions([partition_key], None, partition_key)
     return context
 
 
@@ -197,6 +280,8 @@ def build_input_context(
     resources: Mapping[str, Any] | None = None,
     asset_key: AssetKey | str | Sequence[str] | None = None,
     step_key: str | None = None,
+    partition_key: str | None = None,
+    asset_partition_key_range: Any = None,
 ) -> InputContext:
     """An InputContext for calling an IO or input manager's `load_input` in a unit test;
     every argument is optional, an asset key may be a string."""
@@ -210,6 +295,11 @@ def build_input_context(
     )
     context.config = config
     context.dagster_type = dagster_type
+    if asset_partition_key_range is not None:
+        ends = [asset_partition_key_range.start, asset_partition_key_range.end]
+        context.set_partitions(list(dict.fromkeys(ends)), None, partition_key)
+    elif partition_key is not None:
+        context.set_partitions([partition_key], None, partition_key)
     return context
 
 
@@ -457,8 +547,20 @@ class FilesystemIOManager(ConfigurableIOManager):
     def _asset_path(self, key: AssetKey) -> Path:
         return contained_path(self._root(), key.path, f"asset {key.to_user_string()!r}")
 
+    def _partition_path(self, key: AssetKey, partition: str) -> Path:
+        # A multi-partition key "a|b" is stored as directories a/b, one per dimension.
+        parts = getattr(partition, "keys_by_dimension", None)
+        tail = list(parts.values()) if parts else [partition]
+        return contained_path(
+            self._root(),
+            [*key.path, *tail],
+            f"asset {key.to_user_string()!r} partition {partition!r}",
+        )
+
     def _path(self, context: OutputContext) -> Path:
         if context.asset_key is not None:
+            if context.has_asset_partitions:
+                return self._partition_path(context.asset_key, context.asset_partition_key)
             return self._asset_path(context.asset_key)
         return contained_path(
             self._root(),
@@ -467,15 +569,39 @@ class FilesystemIOManager(ConfigurableIOManager):
         )
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:
+        """Store `obj`: one file per asset, per partition of a partitioned asset (a run of
+        several partitions hands a dict of partition key -> value)."""
+        if context.asset_key is not None and context.has_asset_partitions:
+            keys = context.asset_partition_keys
+            if len(keys) > 1:
+                if not isinstance(obj, Mapping) or set(obj) != set(keys):
+                    raise DagloomError(
+                        f"asset {context.asset_key.to_user_string()!r}: a run of "
+                        f"{len(keys)} partitions must output a dict keyed by those partitions"
+                    )
+                for key in keys:
+                    self._write(self._partition_path(context.asset_key, key), obj[key])
+                return
         path = self._path(context)
+        self._write(path, obj)
+        context.add_output_metadata({"path": str(path)})
+
+    def _write(self, path: Path, obj: Any) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         with tmp.open("wb") as handle:
             pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)  # readers never see a half-written file
-        context.add_output_metadata({"path": str(path)})
 
     def load_input(self, context: InputContext) -> Any:
+        """Load what the input reads; from a partitioned asset, its one mapped partition's
+        value, or a dict of partition key -> value when the mapping picks several."""
+        if context.asset_key is not None and context.has_asset_partitions:
+            keys = context.asset_partition_keys
+            paths = {k: self._partition_path(context.asset_key, k) for k in keys}
+            if len(keys) == 1:
+                return self._read(context, paths[keys[0]])
+            return {k: self._read(context, p) for k, p in paths.items()}
         upstream = context.upstream_output
         if upstream is not None:
             path = self._path(upstream)
@@ -483,6 +609,9 @@ class FilesystemIOManager(ConfigurableIOManager):
             path = self._asset_path(context.asset_key)
         else:
             raise DagloomError(f"input {context.name!r} has no upstream output to load")
+        return self._read(context, path)
+
+    def _read(self, context: InputContext, path: Path) -> Any:
         try:
             with path.open("rb") as handle:
                 return pickle.load(handle)

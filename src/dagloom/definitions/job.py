@@ -13,6 +13,8 @@ from dagloom.definitions.graph import compose
 from dagloom.definitions.hook import HookDefinition, check_hooks
 from dagloom.definitions.node import Node, validate_nodes
 from dagloom.definitions.op import check_name
+from dagloom.definitions.partitioned_config import PartitionedConfig
+from dagloom.definitions.partitions import PartitionsDefinition
 from dagloom.definitions.retry import RetryPolicy
 from dagloom.errors import DefinitionError
 
@@ -26,14 +28,17 @@ if TYPE_CHECKING:
 class AssetLayer:
     """Which node outputs are assets, and which node inputs read assets not in the job."""
 
-    __slots__ = ("asset_graph", "asset_keys_by_output", "source_inputs")
+    __slots__ = ("asset_graph", "asset_keys_by_output", "check_specs_by_node", "source_inputs")
 
     def __init__(
         self,
         asset_keys_by_output: Mapping[tuple[str, str], AssetKey],
         source_inputs: Mapping[tuple[str, str], AssetKey],
         asset_graph: Any = None,
+        check_specs_by_node: Mapping[str, Sequence[Any]] | None = None,
     ) -> None:
+        # node name -> the AssetCheckSpecs whose results the node reports
+        self.check_specs_by_node = {k: list(v) for k, v in (check_specs_by_node or {}).items()}
         self.asset_keys_by_output = dict(asset_keys_by_output)
         self.source_inputs = dict(source_inputs)
         # The AssetGraph the job was built from, so `asset_selection=` can subset it.
@@ -59,14 +64,21 @@ class JobDefinition:
         metadata: Mapping[str, Any] | None = None,
         resource_defs: Mapping[str, Any] | None = None,
         executor_def: ExecutorDefinition | None = None,
-        config: Mapping[str, Any] | RunConfig | ConfigMapping | None = None,
+        config: Mapping[str, Any] | RunConfig | ConfigMapping | PartitionedConfig | None = None,
         op_retry_policy: RetryPolicy | None = None,
         asset_layer: AssetLayer | None = None,
         graph_outputs: Mapping[tuple[str, str], tuple[str, str]] | None = None,
         graph_config_mappings: Mapping[str, ConfigMapping] | None = None,
         hooks: AbstractSet[HookDefinition] | None = None,
+        partitions_def: PartitionsDefinition | None = None,
     ) -> None:
         check_name(name, "job")
+        # A PartitionedConfig makes the job partitioned; its run config comes per partition.
+        self.partitioned_config = config if isinstance(config, PartitionedConfig) else None
+        if isinstance(config, PartitionedConfig):
+            partitions_def = partitions_def or config.partitions_def
+            config = None
+        self._partitions_def = partitions_def
         self.name = name
         self.nodes = dict(nodes)
         self.description = description
@@ -90,6 +102,54 @@ class JobDefinition:
         self.hook_defs = check_hooks(hooks, f"job {name!r}")
         validate_nodes(name, self.nodes, allow_graph_inputs=False)
         self._plan: ExecutionPlan | None = None
+
+    @property
+    def partitions_def(self) -> PartitionsDefinition | None:
+        """The job's partitions: given (`partitions_def=`, a partitioned config), else the
+        one definition its partitioned assets share (None when it has none)."""
+        if self._partitions_def is not None:
+            return self._partitions_def
+        layer = self.asset_layer
+        if layer is None or layer.asset_graph is None:
+            return None
+        found = {layer.asset_graph.partitions_def(k) for k in layer.asset_keys} - {None}
+        return found.pop() if len(found) == 1 else None
+
+    def partition_run(
+        self,
+        partition_key: str | None,
+        run_config: Mapping[str, Any] | RunConfig | None,
+        tags: Mapping[str, str] | None,
+        dynamic_partitions_store: Any = None,
+    ) -> tuple[Mapping[str, Any] | RunConfig | None, dict[str, str]]:
+        """The run config and tags of a run of this job for `partition_key`.
+
+        Raises `DagsterUnknownPartitionError` naming the job when the key is not one of its
+        partitions, and `DagsterInvalidInvocationError` when the job is not partitioned.
+        """
+        from dagloom.errors import DagsterInvalidInvocationError
+        from dagloom.execution.partitions import partition_tags
+
+        merged = dict(tags or {})
+        if partition_key is None:
+            return run_config, merged
+        partitions_def = self.partitions_def
+        if partitions_def is None:
+            raise DagsterInvalidInvocationError(
+                f"job {self.name!r} is not partitioned; it takes no partition_key",
+                name=self.name,
+            )
+        partitions_def.validate_partition_key(
+            partition_key,
+            what=f"job {self.name!r}",
+            dynamic_partitions_store=dynamic_partitions_store,
+        )
+        merged.update(partition_tags(partition_key))
+        if self.partitioned_config is not None:
+            merged = {**self.partitioned_config.get_tags_for_partition_key(partition_key), **merged}
+            if run_config is None:
+                run_config = self.partitioned_config.get_run_config_for_partition_key(partition_key)
+        return run_config, merged
 
     @property
     def node_names(self) -> list[str]:
@@ -151,7 +211,9 @@ class JobDefinition:
             graph_outputs=self.graph_outputs if graph_outputs is None else graph_outputs,
             graph_config_mappings=self.graph_config_mappings,
             hooks=self.hook_defs if hooks is None else hooks,
+            partitions_def=self._partitions_def,
         )
+        replaced.partitioned_config = self.partitioned_config
         if nodes is None and asset_layer is None and hooks is None:
             replaced._plan = self._plan
         return replaced
@@ -166,12 +228,14 @@ class JobDefinition:
         run_id: str | None = None,
         tags: Mapping[str, str] | None = None,
         asset_selection: Any = None,
+        partition_key: str | None = None,
     ) -> ExecuteInProcessResult:
         """Run this job here and now, blocking until it ends; see `execute_in_process_async`.
         Raises RuntimeError when called from inside a running event loop."""
         from dagloom.execution.run import run_sync
 
         run = self.execute_in_process_async(
+            partition_key=partition_key,
             run_config=run_config,
             instance=instance,
             resources=resources,
@@ -196,8 +260,12 @@ class JobDefinition:
         run_id: str | None = None,
         tags: Mapping[str, str] | None = None,
         asset_selection: Any = None,
+        partition_key: str | None = None,
     ) -> ExecuteInProcessResult:
         """Run this job in the running event loop with the in-process executor.
+
+        `partition_key` runs one partition of a partitioned job (tagged
+        `dagster/partition`; a partitioned config gives the run config).
 
         Run config is validated before the run exists (ConfigError names the key path). A
         step that fails is recorded and its downstream steps skipped; with `raise_on_error`
@@ -208,6 +276,13 @@ class JobDefinition:
         from dagloom.execution.run import execute_job_in_process
 
         job = self if asset_selection is None else self.asset_subset(asset_selection)
+        store = None
+        if partition_key is not None and instance is not None:
+            from dagloom.definitions.partitions import dynamic_partition_names
+
+            names = dynamic_partition_names(self.partitions_def)
+            store = await instance.dynamic_partitions_snapshot(names) if names else None
+        run_config, tags = self.partition_run(partition_key, run_config, tags, store)
         return await execute_job_in_process(
             job,
             run_config=run_config,
@@ -279,9 +354,10 @@ def job(
     metadata: Mapping[str, Any] | None = None,
     resource_defs: Mapping[str, Any] | None = None,
     executor_def: ExecutorDefinition | None = None,
-    config: Mapping[str, Any] | RunConfig | ConfigMapping | None = None,
+    config: Mapping[str, Any] | RunConfig | ConfigMapping | PartitionedConfig | None = None,
     op_retry_policy: RetryPolicy | None = None,
     hooks: AbstractSet[HookDefinition] | None = None,
+    partitions_def: PartitionsDefinition | None = None,
 ) -> Callable[[Callable[..., Any]], JobDefinition]: ...
 
 
@@ -295,9 +371,10 @@ def job(
     metadata: Mapping[str, Any] | None = None,
     resource_defs: Mapping[str, Any] | None = None,
     executor_def: ExecutorDefinition | None = None,
-    config: Mapping[str, Any] | RunConfig | ConfigMapping | None = None,
+    config: Mapping[str, Any] | RunConfig | ConfigMapping | PartitionedConfig | None = None,
     op_retry_policy: RetryPolicy | None = None,
     hooks: AbstractSet[HookDefinition] | None = None,
+    partitions_def: PartitionsDefinition | None = None,
 ) -> JobDefinition | Callable[[Callable[..., Any]], JobDefinition]:
     """Declare a job: the body calls ops to wire them; it runs once, at definition time.
     `hooks` run after every step of the job (success or failure hooks)."""
@@ -323,6 +400,7 @@ def job(
             config=config,
             op_retry_policy=op_retry_policy,
             hooks=hooks,
+            partitions_def=partitions_def,
         )
 
     return wrap(fn) if fn is not None else wrap

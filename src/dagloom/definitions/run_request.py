@@ -107,13 +107,27 @@ class SensorResult:
     run_requests: Sequence[RunRequest] | None
     skip_reason: SkipReason | None
     cursor: str | None
+    dynamic_partitions_requests: Sequence[Any] | None
 
     def __init__(
         self,
         run_requests: Sequence[RunRequest] | None = None,
         skip_reason: SkipReason | str | None = None,
         cursor: str | None = None,
+        dynamic_partitions_requests: Sequence[Any] | None = None,
     ) -> None:
+        from dagloom.definitions.partitions import (
+            AddDynamicPartitionsRequest,
+            DeleteDynamicPartitionsRequest,
+        )
+
+        for change in dynamic_partitions_requests or ():
+            if not isinstance(change, AddDynamicPartitionsRequest | DeleteDynamicPartitionsRequest):
+                raise DefinitionError(
+                    "SensorResult dynamic_partitions_requests must be "
+                    "AddDynamicPartitionsRequest or DeleteDynamicPartitionsRequest, got "
+                    f"{type(change).__name__}"
+                )
         requests = None if run_requests is None else list(run_requests)
         for request in requests or ():
             if not isinstance(request, RunRequest):
@@ -136,3 +150,8 @@ class SensorResult:
         _set(self, "run_requests", requests)
         _set(self, "skip_reason", reason)
         _set(self, "cursor", cursor)
+        _set(
+            self,
+            "dynamic_partitions_requests",
+            None if dynamic_partitions_requests is None else list(dynamic_partitions_requests),
+        )

@@ -66,6 +66,8 @@ class SensorExecutionData:
     run_requests: list[RunRequest]
     skip_message: str | None = None
     cursor: str | None = None
+    # Add/DeleteDynamicPartitionsRequests of a SensorResult, applied before the runs
+    dynamic_partitions_requests: tuple[Any, ...] = ()
 
 
 class SensorEvaluationContext(InstigatorContext):
@@ -414,6 +416,7 @@ class SensorDefinition:
         """What the items a sensor function produced request (see `evaluate_tick`)."""
         skip_message: str | None = None
         run_requests: list[RunRequest] = []
+        changes: tuple[Any, ...] = ()
         cursor = context.cursor
         items = [item for item in items if item is not None]
         if not items:
@@ -421,9 +424,10 @@ class SensorDefinition:
         elif len(items) == 1 and isinstance(items[0], SensorResult):
             result = items[0]
             run_requests = list(result.run_requests or ())
+            changes = tuple(result.dynamic_partitions_requests or ())
             if result.skip_reason is not None:
                 skip_message = result.skip_reason.skip_message
-            elif not run_requests:
+            elif not run_requests and not changes:
                 skip_message = _EMPTY_RESULT
             if result.cursor is not None:
                 if context.cursor_updated:
@@ -464,7 +468,12 @@ class SensorDefinition:
             if skips:
                 skip_message = skips[0].skip_message
         resolved = [self._resolve_request(request) for request in run_requests]
-        return SensorExecutionData(run_requests=resolved, skip_message=skip_message, cursor=cursor)
+        return SensorExecutionData(
+            run_requests=resolved,
+            skip_message=skip_message,
+            cursor=cursor,
+            dynamic_partitions_requests=changes,
+        )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Invoke the sensor function directly, as Dagster does, and return its raw result.

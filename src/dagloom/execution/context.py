@@ -9,6 +9,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dagloom.definitions.asset_key import AssetKey
+from dagloom.definitions.partitions import (
+    MultiPartitionsDefinition,
+    PartitionKeyRange,
+    PartitionsDefinition,
+    TimeWindow,
+    TimeWindowPartitionsDefinition,
+)
 from dagloom.definitions.resources import Resources
 from dagloom.errors import DagloomError, DagsterInvalidInvocationError
 from dagloom.messages import EventType, LogLevel, RunStatus
@@ -16,6 +23,7 @@ from dagloom.messages.rows import EventRow, row
 
 if TYPE_CHECKING:
     from dagloom.definitions.op import OpDefinition
+    from dagloom.execution.partitions import RunPartitions
 
 _python_logger = logging.getLogger("dagloom")
 
@@ -110,6 +118,7 @@ class OpExecutionContext:
         "_emit",
         "_log",
         "_output_metadata",
+        "_partitions",
         "job_name",
         "mapping_key",
         "op_config",
@@ -137,6 +146,7 @@ class OpExecutionContext:
         asset_keys: Mapping[str, AssetKey] | None = None,
         run_config: Mapping[str, Any] | None = None,
         run_tags: Mapping[str, str] | None = None,
+        partitions: RunPartitions | None = None,
     ) -> None:
         self.run_id = run_id
         self.job_name = job_name
@@ -152,6 +162,7 @@ class OpExecutionContext:
         self.run_tags = run_tags or {}
         self._log: DagloomLogManager | None = None
         self._output_metadata: dict[str, dict[str, Any]] | None = None
+        self._partitions = partitions
 
     @property
     def log(self) -> DagloomLogManager:
@@ -267,6 +278,147 @@ class OpExecutionContext:
             return None
         return self._output_metadata.get(output_name)
 
+    # -- partitions ---------------------------------------------------------------------
+
+    def _run_partitions(self) -> RunPartitions:
+        if self._partitions is None or self._partitions.key_range is None:
+            raise DagloomError(f"step {self.step_key!r}: the run is not partitioned")
+        return self._partitions
+
+    @property
+    def has_partition_key(self) -> bool:
+        """Whether the run is for one partition."""
+        return self._partitions is not None and self._partitions.is_single
+
+    @property
+    def has_partition_key_range(self) -> bool:
+        return self._partitions is not None and self._partitions.key_range is not None
+
+    @property
+    def partition_key(self) -> str:
+        """The run's partition; an error when the run is for a range or none."""
+        parts = self._run_partitions()
+        key = parts.run_partition_key
+        if key is None:
+            key_range = self.partition_key_range
+            raise DagloomError(
+                f"step {self.step_key!r}: the run is for partitions "
+                f"{key_range.start}...{key_range.end}; use partition_key_range"
+            )
+        keys = self._asset_keys_partitions()
+        return keys[0] if keys else key
+
+    @property
+    def partition_key_range(self) -> PartitionKeyRange:
+        key_range = self._run_partitions().key_range
+        assert key_range is not None
+        return key_range
+
+    def _asset_keys_partitions(self) -> list[str] | None:
+        parts = self._run_partitions()
+        for key in (self._asset_keys or {}).values():
+            keys = parts.keys_for_asset(key)
+            if keys is not None:
+                return keys
+        return None
+
+    @property
+    def partition_keys(self) -> list[str]:
+        """Every partition key the run covers, in the asset's definition."""
+        keys = self._asset_keys_partitions()
+        if keys is not None:
+            return keys
+        key_range = self.partition_key_range
+        if key_range.start == key_range.end:
+            return [key_range.start]
+        raise DagloomError(
+            f"step {self.step_key!r}: no partitions definition to list "
+            f"{key_range.start}...{key_range.end} with"
+        )
+
+    @property
+    def partition_time_window(self) -> TimeWindow:
+        """The time window the run's partitions cover (time-partitioned assets only)."""
+        part = self.assets_partitions_def
+        time_def = part
+        if isinstance(part, MultiPartitionsDefinition) and part.time_window_dimension:
+            time_def = part.time_window_dimension.partitions_def
+        if not isinstance(time_def, TimeWindowPartitionsDefinition):
+            raise DagloomError(f"step {self.step_key!r}: not partitioned by time windows")
+        keys = self.partition_keys
+        if isinstance(part, MultiPartitionsDefinition):
+            dim = part.time_window_dimension
+            assert dim is not None
+            keys = [part.get_partition_key_from_str(k).keys_by_dimension[dim.name] for k in keys]
+        return TimeWindow(
+            time_def.time_window_for_partition_key(keys[0]).start,
+            time_def.time_window_for_partition_key(keys[-1]).end,
+        )
+
+    @property
+    def assets_partitions_def(self) -> PartitionsDefinition | None:
+        parts = self._partitions
+        for key in (self._asset_keys or {}).values():
+            if parts is not None:
+                return parts.partitions_def(key)
+        return None
+
+    @property
+    def asset_partitions_def(self) -> PartitionsDefinition | None:
+        return self.assets_partitions_def
+
+    def asset_partitions_def_for_output(self, output_name: str = "result") -> Any:
+        key = self.asset_key_for_output(output_name)
+        return None if self._partitions is None else self._partitions.partitions_def(key)
+
+    def asset_partition_key_for_output(self, output_name: str = "result") -> str:
+        keys = self.asset_partition_keys_for_output(output_name)
+        if len(keys) != 1:
+            raise DagloomError(
+                f"output {output_name!r} of {self.step_key!r} covers {len(keys)} partitions"
+            )
+        return keys[0]
+
+    def asset_partition_keys_for_output(self, output_name: str = "result") -> list[str]:
+        keys = self._run_partitions().keys_for_asset(self.asset_key_for_output(output_name))
+        if keys is None:
+            raise DagloomError(f"output {output_name!r} of {self.step_key!r} is not partitioned")
+        return keys
+
+    def asset_partition_key_range_for_output(
+        self, output_name: str = "result"
+    ) -> PartitionKeyRange:
+        keys = self.asset_partition_keys_for_output(output_name)
+        return PartitionKeyRange(keys[0], keys[-1])
+
+    def asset_partition_keys_for_input(self, input_name: str) -> list[str]:
+        """The upstream partitions input `input_name` reads, through its mapping."""
+        upstream = self._input_asset_key(input_name)
+        downstream = next(iter((self._asset_keys or {}).values()), None)
+        keys = self._run_partitions().keys_for_input(downstream, upstream)
+        if keys is None:
+            raise DagloomError(f"input {input_name!r} of {self.step_key!r} is not partitioned")
+        return keys
+
+    def asset_partition_key_range_for_input(self, input_name: str) -> PartitionKeyRange:
+        keys = self.asset_partition_keys_for_input(input_name)
+        return PartitionKeyRange(keys[0], keys[-1])
+
+    def asset_partition_key_for_input(self, input_name: str) -> str:
+        keys = self.asset_partition_keys_for_input(input_name)
+        if len(keys) != 1:
+            raise DagloomError(
+                f"input {input_name!r} of {self.step_key!r} reads {len(keys)} partitions"
+            )
+        return keys[0]
+
+    def _input_asset_key(self, input_name: str) -> AssetKey:
+        spec = None if self.op_def is None else self.op_def.ins.get(input_name)
+        key = None if spec is None else spec.asset_key
+        if key is None:
+            raise DagloomError(f"input {input_name!r} of {self.step_key!r} reads no asset")
+        return key
+
     @property
     def pdb(self) -> Any:
         import pdb
@@ -288,9 +440,14 @@ def build_op_context(
     job_name: str = "__ephemeral__",
     step_key: str = "op",
     run_tags: Mapping[str, str] | None = None,
+    partition_key: str | None = None,
+    partition_key_range: PartitionKeyRange | None = None,
 ) -> OpExecutionContext:
     """A context for calling an op function directly in a unit test. Log calls go to the
     Python logger only; resources are used as given (not set up or torn down)."""
+    from dagloom.execution.partitions import partition_tags, run_partitions
+
+    tags = {**(run_tags or {}), **partition_tags(partition_key, partition_key_range)}
     return OpExecutionContext(
         run_id=run_id or "ephemeral",
         job_name=job_name,
@@ -299,7 +456,8 @@ def build_op_context(
         op_config=op_config if op_config is not None else config,
         resources=Resources(dict(resources or {})),
         emit=None,
-        run_tags=run_tags,
+        run_tags=tags,
+        partitions=run_partitions(None, tags),
     )
 
 
@@ -307,8 +465,14 @@ def build_asset_context(
     resources: Mapping[str, Any] | None = None,
     asset_config: Any = None,
     run_id: str | None = None,
+    partition_key: str | None = None,
+    partition_key_range: PartitionKeyRange | None = None,
 ) -> AssetExecutionContext:
-    """A context for calling an asset function directly in a unit test."""
+    """A context for calling an asset function directly in a unit test; `partition_key` or
+    `partition_key_range` makes it a partitioned run's."""
+    from dagloom.execution.partitions import partition_tags, run_partitions
+
+    tags = partition_tags(partition_key, partition_key_range)
     return AssetExecutionContext(
         run_id=run_id or "ephemeral",
         job_name="__ephemeral__",
@@ -317,6 +481,8 @@ def build_asset_context(
         op_config=asset_config,
         resources=Resources(dict(resources or {})),
         emit=None,
+        run_tags=tags,
+        partitions=run_partitions(None, tags),
     )
 
 

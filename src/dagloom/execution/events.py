@@ -5,19 +5,26 @@ expectations)."""
 from __future__ import annotations
 
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dagloom.definitions.metadata import to_metadata_messages
 from dagloom.definitions.outputs import AssetObservation, ExpectationResult
+from dagloom.errors import DagloomError
 from dagloom.messages import (
+    AssetCheckEvaluationData,
     AssetKeyMessage,
     AssetMaterializationData,
     ErrorInfo,
     EventType,
     LogLevel,
 )
-from dagloom.messages.rows import ASSET_MATERIALIZATION_DATA, EventRow, row
+from dagloom.messages.rows import (
+    ASSET_CHECK_EVALUATION_DATA,
+    ASSET_MATERIALIZATION_DATA,
+    EventRow,
+    row,
+)
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
@@ -39,10 +46,12 @@ def materialization_row(
     description: str | None,
     partition: str | None = None,
 ) -> EventRow:
-    """The ASSET_MATERIALIZATION event of `asset_key` (an AssetKey) reported by a step."""
+    """The ASSET_MATERIALIZATION event of `asset_key` (an AssetKey) reported by a step, for
+    one `partition` of it when given."""
     return _asset_event_row(
         EventType.ASSET_MATERIALIZATION,
-        f"Materialized value {asset_key.to_user_string()}.",
+        f"Materialized value {asset_key.to_user_string()}"
+        + (f" partition {partition}." if partition else "."),
         step_key,
         job_name,
         asset_key,
@@ -111,4 +120,57 @@ def expectation_row(step_key: str, job_name: str, result: ExpectationResult) -> 
     )
 
 
-__all__ = ["error_info", "expectation_row", "materialization_row", "observation_row"]
+def match_check_spec(specs: Sequence[Any], result: Any, node: str) -> Any:
+    """The AssetCheckSpec of `specs` a result reports: the one named by its `asset_key` and
+    `check_name`, or the only one. Raises DagloomError naming the node otherwise."""
+    from dagloom.definitions.asset_key import AssetKey
+
+    wanted_key = None if result.asset_key is None else AssetKey.from_coercible(result.asset_key)
+    found = [
+        s
+        for s in specs
+        if (wanted_key is None or s.asset_key == wanted_key)
+        and (result.check_name is None or s.name == result.check_name)
+    ]
+    if len(found) != 1:
+        declared = sorted(s.key.to_user_string() for s in specs)
+        raise DagloomError(
+            f'"{node}" reported an AssetCheckResult (asset {wanted_key}, check '
+            f"{result.check_name!r}) that matches {len(found)} of its checks {declared}"
+        )
+    return found[0]
+
+
+def check_evaluation_row(
+    step_key: str, job_name: str, spec: Any, result: Any, partition: str | None
+) -> EventRow:
+    """The ASSET_CHECK_EVALUATION event of a check's result."""
+    verdict = "passed" if result.passed else "failed"
+    return row(
+        EventType.ASSET_CHECK_EVALUATION,
+        step_key,
+        f'Asset check "{spec.key.to_user_string()}" {verdict}.',
+        LogLevel.INFO if result.passed else LogLevel.WARNING,
+        job_name,
+        ASSET_CHECK_EVALUATION_DATA,
+        AssetCheckEvaluationData(
+            asset_key=AssetKeyMessage(path=list(spec.asset_key.path)),
+            check_name=spec.name,
+            passed=bool(result.passed),
+            severity=result.severity.value,
+            metadata=to_metadata_messages(result.metadata or {}),
+            description=result.description or "",
+            blocking=spec.blocking,
+            partition=partition or "",
+        ),
+    )
+
+
+__all__ = [
+    "check_evaluation_row",
+    "error_info",
+    "expectation_row",
+    "match_check_spec",
+    "materialization_row",
+    "observation_row",
+]

@@ -45,6 +45,7 @@ from dagloom.errors import DagloomError, DefinitionError
 from dagloom.execution.boundary import describe_user_error, is_cancellation
 from dagloom.execution.executor import ExecutorContext, execute_plan
 from dagloom.execution.origin import CodeOrigin, JobOrigin, infer_code_origin, load_job
+from dagloom.execution.partitions import run_partitions
 from dagloom.execution.plan import ExecutionPlan
 from dagloom.execution.step import FAILED, ExecutionState, Outcome, RunFacts, StepRunner
 from dagloom.messages.rows import EventRow, loaded_row
@@ -175,6 +176,10 @@ def run_step(task: StepTask) -> StepResult:
             run_config=resolved.raw,
             run_tags=task.run_tags,
             reused=task.reused,
+            partitions=run_partitions(
+                job.asset_layer.asset_graph if job.asset_layer else None, task.run_tags
+            ),
+            check_specs=job.asset_layer.check_specs_by_node if job.asset_layer else {},
         )
         state = ExecutionState()
         _record_outputs(state, plan, task.run_id, job.name, task.outputs, built)

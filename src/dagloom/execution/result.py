@@ -16,6 +16,7 @@ from dagloom.messages import EventType, RunStatus
 from dagloom.messages.rows import EventRow, event_of
 
 if TYPE_CHECKING:
+    from dagloom.definitions.asset_checks import AssetCheckEvaluation
     from dagloom.definitions.job import JobDefinition
     from dagloom.execution.event_view import DagsterEvent, DagsterEventType
     from dagloom.execution.step import ExecutionState
@@ -95,6 +96,31 @@ class ExecuteInProcessResult:
 
     def get_asset_materialization_events(self) -> list[DagsterEvent]:
         return self.filter_events("ASSET_MATERIALIZATION")
+
+    def get_asset_check_evaluations(self) -> list[AssetCheckEvaluation]:
+        """The results of the asset checks the run executed, in order."""
+        from dagloom.definitions.asset_checks import AssetCheckEvaluation, AssetCheckSeverity
+        from dagloom.definitions.asset_key import AssetKey
+        from dagloom.definitions.metadata import from_metadata_message
+
+        out: list[AssetCheckEvaluation] = []
+        for e in self.filter_events("ASSET_CHECK_EVALUATION"):
+            data = e.event.asset_check_evaluation
+            if data is None or data.asset_key is None:
+                continue
+            out.append(
+                AssetCheckEvaluation(
+                    asset_key=AssetKey(list(data.asset_key.path)),
+                    check_name=data.check_name,
+                    passed=data.passed,
+                    severity=AssetCheckSeverity(data.severity or "ERROR"),
+                    metadata={k: from_metadata_message(v) for k, v in data.metadata.items()},
+                    description=data.description or None,
+                    blocking=data.blocking,
+                    partition=data.partition or None,
+                )
+            )
+        return out
 
     def get_asset_observation_events(self) -> list[DagsterEvent]:
         return self.filter_events("ASSET_OBSERVATION")

@@ -28,6 +28,7 @@ from dagloom.errors import ConfigError, DefinitionError, RunClaimRefusedError, S
 from dagloom.execution.boundary import is_cancellation
 from dagloom.execution.events import error_info
 from dagloom.execution.executor import ExecutorContext
+from dagloom.execution.partitions import dynamic_partition_names_of, run_partitions
 from dagloom.execution.plan import select_nodes
 from dagloom.execution.result import ExecuteInProcessResult
 from dagloom.execution.run_config import resolve_run_config
@@ -115,6 +116,7 @@ def subset_job(job: JobDefinition, selected: set[str]) -> JobDefinition:
                 },
             },
             layer.asset_graph,
+            {k: v for k, v in layer.check_specs_by_node.items() if k in selected},
         )
     # A subset carries no graph outputs: they may name nodes it left out.
     return job.with_replaced_attrs(nodes=nodes, asset_layer=sub_layer, graph_outputs={})
@@ -309,6 +311,13 @@ async def execute_job_in_process(
             name=job.name,
         )
     run_tags = {**job.tags, **job.run_tags, **dict(tags or {})}
+    graph = job.asset_layer.asset_graph if job.asset_layer else None
+    dynamic = dynamic_partition_names_of(graph)
+    store = (
+        await instance.dynamic_partitions_snapshot(dynamic)
+        if instance is not None and dynamic
+        else None
+    )
     if instance is not None and not run_is_stored:
         layer = job.asset_layer
         await instance.create_run(
@@ -367,6 +376,8 @@ async def execute_job_in_process(
                     run_config=resolved.raw,
                     run_tags=run_tags,
                     reused=reused,
+                    partitions=run_partitions(graph, run_tags, store),
+                    check_specs=job.asset_layer.check_specs_by_node if job.asset_layer else {},
                 )
                 context = ExecutorContext(facts, job, executor_config, code_origin, op_selection)
                 beat = (

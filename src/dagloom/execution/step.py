@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from time import perf_counter, time
@@ -16,6 +16,7 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from dagloom._counters import PENDING_LIMIT, PROCESS
+from dagloom.definitions.asset_checks import AssetCheckResult, AssetCheckSeverity
 from dagloom.definitions.dagster_type import TypeCheckContext, check_value
 from dagloom.definitions.hook import HookContext
 from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
@@ -39,11 +40,14 @@ from dagloom.execution.context import (
     OpExecutionContext,
 )
 from dagloom.execution.events import (
+    check_evaluation_row,
     error_info,
     expectation_row,
+    match_check_spec,
     materialization_row,
     observation_row,
 )
+from dagloom.execution.partitions import RunPartitions
 from dagloom.execution.plan import (
     FROM_ASSET,
     FROM_COLLECT,
@@ -155,6 +159,10 @@ class RunFacts:
     """(node, output) -> the config its IO manager's `output_config_schema` took."""
     input_configs: Mapping[tuple[str, str], Any] = field(default_factory=dict)
     """(node, input) -> the config its loader's `input_config_schema` took."""
+    partitions: RunPartitions | None = None
+    """The partitions the run targets (from its tags), or None for an unpartitioned run."""
+    check_specs: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    """Node name -> the AssetCheckSpecs whose AssetCheckResults the node reports."""
 
 
 @dataclass(slots=True)
@@ -176,10 +184,12 @@ _OUTPUT_LIKE = (Output, MaterializeResult)
 class ExecutionState:
     """The run's progress: step statuses, produced outputs, and user errors by step."""
 
-    __slots__ = ("dynamic_keys", "errors", "outputs", "status")
+    __slots__ = ("blocking_failures", "dynamic_keys", "errors", "outputs", "status")
 
     def __init__(self) -> None:
         self.status: dict[str, int] = {}
+        # node -> the blocking check that failed in its current attempt
+        self.blocking_failures: dict[str, str] = {}
         self.outputs: dict[tuple[str, str], OutputContext] = {}
         # (step key, dynamic output) -> {mapping key: OutputContext}, in yield order
         self.dynamic_keys: dict[tuple[str, str], dict[str, OutputContext]] = {}
@@ -249,6 +259,8 @@ class StepRunner:
             resources=facts.resources,
         )
         self._set_input_config(context, step_key, input_name)
+        if facts.partitions is not None and upstream.asset_key is not None:
+            self._set_input_partitions(context, step_key, upstream.asset_key)
         value = facts.io_managers[manager].load_input(context)
         facts.emit(
             (
@@ -320,6 +332,8 @@ class StepRunner:
                     resources=self.facts.resources,
                 )
                 self._set_input_config(context, step_key, spec.name)
+                if self.facts.partitions is not None:
+                    self._set_input_partitions(context, step_key, spec.asset_key)
                 values[spec.name] = self.facts.io_managers[spec.manager_key].load_input(context)
                 self._emit_loaded_asset(step_key, spec.name, spec.manager_key, spec.asset_key)
             elif kind == FROM_DEFAULT:
@@ -337,6 +351,17 @@ class StepRunner:
         configs = self.facts.input_configs
         if configs:
             context.config = configs.get((split_step_key(step_key)[0], input_name))
+
+    def _set_input_partitions(self, context: InputContext, step_key: str, upstream: Any) -> None:
+        """Give an input context the upstream partitions its asset's mapping reads."""
+        parts = self.facts.partitions
+        assert parts is not None
+        node_name, _ = split_step_key(step_key)
+        written = self.facts.plan.steps[node_name].asset_keys
+        downstream = next(iter(written.values()), None)
+        keys = parts.keys_for_input(downstream, upstream)
+        if keys is not None:
+            context.set_partitions(keys, parts.partitions_def(upstream), parts.run_partition_key)
 
     def _emit_loaded_asset(self, step_key: str, input_name: str, manager: str, key: Any) -> None:
         facts = self.facts
@@ -448,6 +473,7 @@ class StepRunner:
             asset_keys=tmpl.asset_keys or None,
             run_config=facts.run_config,
             run_tags=facts.run_tags,
+            partitions=facts.partitions,
         )
         return tmpl, context, partial(op.compute_fn, context, **kwargs)
 
@@ -507,6 +533,15 @@ class StepRunner:
         )
         if facts.output_configs:
             out_ctx.config = facts.output_configs.get((tmpl.key, output_name))
+        partition_keys: list[str] | None = None
+        parts = facts.partitions
+        if parts is not None:
+            run_key = parts.run_partition_key
+            if asset_key is not None:
+                partition_keys = parts.keys_for_asset(asset_key)
+                out_ctx.set_partitions(partition_keys, parts.partitions_def(asset_key), run_key)
+            else:
+                out_ctx.set_partitions(None, None, run_key)
         manager = out_def.io_manager_key
         if value is not NO_VALUE:
             facts.io_managers[manager].handle_output(out_ctx, value)
@@ -532,7 +567,8 @@ class StepRunner:
                 combined.update(extra)
             if metadata:
                 combined.update(metadata)
-            self.emit_materialization(step_key, asset_key, combined, None)
+            for partition in partition_keys or (None,):
+                self.emit_materialization(step_key, asset_key, combined, None, partition)
 
     def emit_materialization(
         self,
@@ -542,6 +578,7 @@ class StepRunner:
         description: str | None,
         partition: str | None = None,
     ) -> None:
+        """Record one ASSET_MATERIALIZATION (of one partition, when given)."""
         facts = self.facts
         facts.emit(
             materialization_row(
@@ -580,6 +617,8 @@ class StepRunner:
             self.facts.emit(observation_row(context.step_key, self.facts.job_name, item))
         elif isinstance(item, ExpectationResult):
             self.facts.emit(expectation_row(context.step_key, self.facts.job_name, item))
+        elif isinstance(item, AssetCheckResult):
+            self.record_check(tmpl, context.step_key, item)
         else:
             outs = tmpl.node.op.outs
             if len(outs) == 1:
@@ -591,6 +630,17 @@ class StepRunner:
                     f'op "{tmpl.node.op.name}" yielded {type(item).__name__}; an op with several '
                     "outputs must yield Output(value, output_name)"
                 )
+
+    def record_check(self, tmpl: StepTemplate, step_key: str, result: AssetCheckResult) -> None:
+        """Record a check's result; a failed blocking check of severity ERROR fails the step
+        once its function has returned (`check_required`)."""
+        facts = self.facts
+        spec = match_check_spec(facts.check_specs.get(tmpl.key, ()), result, tmpl.key)
+        parts = facts.partitions
+        partition = parts.run_partition_key if parts is not None else None
+        facts.emit(check_evaluation_row(step_key, facts.job_name, spec, result, partition))
+        if not result.passed and spec.blocking and result.severity == AssetCheckSeverity.ERROR:
+            self.state.blocking_failures[tmpl.key] = spec.key.to_user_string()
 
     def _output_for_asset(self, tmpl: StepTemplate, result: MaterializeResult) -> str:
         if result.asset_key is None:
@@ -613,6 +663,13 @@ class StepRunner:
         op = tmpl.node.op
         seen: set[str] = set()
         outs = op.outs
+        if isinstance(value, AssetCheckResult) or (
+            isinstance(value, _SEQUENCES) and value and isinstance(value[0], AssetCheckResult)
+        ):
+            for item in value if isinstance(value, _SEQUENCES) else (value,):
+                self.handle_item(tmpl, context, item, seen)
+            self.check_required(tmpl, seen)
+            return
         if len(outs) == 1:
             out_name, out_def = next(iter(outs.items()))
             if out_def.is_dynamic and isinstance(value, _SEQUENCES):
@@ -646,6 +703,12 @@ class StepRunner:
         self.check_required(tmpl, seen)
 
     def check_required(self, tmpl: StepTemplate, seen: set[str]) -> None:
+        failed_check = self.state.blocking_failures.pop(tmpl.key, None)
+        if failed_check is not None:
+            raise DagloomError(
+                f'blocking asset check "{failed_check}" failed; assets downstream of it are '
+                "not materialized"
+            )
         for out_name, out_def in tmpl.node.op.outs.items():
             if out_def.is_required and out_name not in seen and not out_def.is_dynamic:
                 raise DagloomError(
@@ -877,13 +940,20 @@ class StepRunner:
         return values
 
     def _reader(self, step_key: str, upstream: OutputContext) -> InputContext:
-        return InputContext(
+        reader = InputContext(
             upstream.name,
             step_key,
             upstream,
             asset_key=upstream.asset_key,
             resources=self.facts.resources,
         )
+        if upstream.has_asset_partitions:
+            reader.set_partitions(
+                upstream.asset_partition_keys,
+                upstream.asset_partitions_def,
+                upstream.partition_key if upstream.has_partition_key else None,
+            )
+        return reader
 
     def skip(self, step_key: str, reason: str, upstream: tuple[str, ...]) -> Outcome:
         facts = self.facts

@@ -7,11 +7,19 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 import anyio
 import structlog
@@ -44,6 +52,7 @@ from dagloom.storage.base import (
     RUN_STATUS_BY_EVENT,
     EventLogStorage,
     MigratableStorage,
+    PartitionMaterialization,
     RunsFilter,
     RunStats,
     RunStorage,
@@ -56,6 +65,10 @@ from dagloom.storage.base import (
     without_refused,
 )
 from dagloom.storage.sink import BATCH_SIZE, StorageEventSink
+
+if TYPE_CHECKING:
+    from dagloom.definitions.partitions import PartitionsDefinition
+    from dagloom.instance.partition_status import AssetPartitionStatus
 
 _log = structlog.get_logger("dagloom.instance")
 
@@ -599,3 +612,98 @@ class DagloomInstance:
     ) -> list[EventRecord]:
         """An asset's observations (AssetObservation events), newest first."""
         return await self._events.get_observations(asset_key, limit=limit, before=before)
+
+    # -- partitions -------------------------------------------------------------------------
+
+    async def add_dynamic_partitions(
+        self, partitions_def_name: str, partition_keys: Sequence[str]
+    ) -> None:
+        """Add keys to the dynamic partitions `partitions_def_name` (idempotent)."""
+        from dagloom.definitions.partitions import check_partition_key
+
+        for key in partition_keys:
+            check_partition_key(key, f"dynamic partitions {partitions_def_name!r}")
+        await self._events.add_dynamic_partitions(partitions_def_name, partition_keys)
+
+    async def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> None:
+        await self._events.delete_dynamic_partition(partitions_def_name, partition_key)
+
+    async def get_dynamic_partitions(self, partitions_def_name: str) -> list[str]:
+        return await self._events.get_dynamic_partitions(partitions_def_name)
+
+    async def has_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> bool:
+        return partition_key in await self._events.get_dynamic_partitions(partitions_def_name)
+
+    async def dynamic_partitions_snapshot(self, names: Iterable[str]) -> DynamicPartitionsSnapshot:
+        """The keys of the dynamic partitions `names`, read now, as a synchronous store for
+        definitions code (a run's steps read it without touching storage)."""
+        return DynamicPartitionsSnapshot(
+            {name: await self._events.get_dynamic_partitions(name) for name in set(names)}
+        )
+
+    async def get_materialized_partitions(
+        self, asset_key: Sequence[str]
+    ) -> dict[str, PartitionMaterialization]:
+        return await self._events.get_materialized_partitions(asset_key)
+
+    async def get_asset_check_evaluations(
+        self, asset_key: Sequence[str], *, limit: int | None = None
+    ) -> list[EventRecord]:
+        """The recorded results of checks of an asset, newest first."""
+        return await self._events.get_asset_check_evaluations(asset_key, limit=limit)
+
+    async def get_partition_status(
+        self, asset_key: Sequence[str], partitions_def: PartitionsDefinition
+    ) -> AssetPartitionStatus:
+        """Each partition of an asset and whether it is materialized, failed, in progress or
+        missing: the materialization index plus the failed and unfinished runs that targeted
+        the asset (see `partition_status`)."""
+        from dagloom.definitions.partitions import dynamic_partition_names
+        from dagloom.execution.partitions import range_from_tags
+        from dagloom.instance.partition_status import PartitionRun, fold_partition_status
+
+        store = await self.dynamic_partitions_snapshot(dynamic_partition_names(partitions_def))
+        keys = partitions_def.get_partition_keys(dynamic_partitions_store=store)
+        materialized = await self._events.get_materialized_partitions(asset_key)
+        path = list(asset_key)
+        candidates = await self._runs.get_runs(
+            RunsFilter(statuses=[RunStatus.FAILURE, *_UNFINISHED_STATUSES])
+        )
+        runs: list[PartitionRun] = []
+        for run in candidates:
+            key_range = range_from_tags(run.tags)
+            if key_range is None or not any(k.path == path for k in run.asset_selection):
+                continue
+            try:
+                covered = partitions_def.get_partition_keys_in_range(key_range, store)
+            except DagloomError:
+                continue  # a run for partitions this definition no longer has
+            runs.append(PartitionRun(run.run_id, run.status, run.create_time, covered))
+        run_ids = sorted({m.run_id for m in materialized.values()})
+        created: dict[str, float] = {}
+        if any(r.status == RunStatus.FAILURE for r in runs) and run_ids:
+            for run in await self._runs.get_runs(RunsFilter(run_ids=run_ids)):
+                created[run.run_id] = run.create_time
+        return fold_partition_status(keys, materialized, runs, created)
+
+
+_UNFINISHED_STATUSES = (
+    RunStatus.NOT_STARTED,
+    RunStatus.QUEUED,
+    RunStatus.STARTING,
+    RunStatus.STARTED,
+    RunStatus.CANCELING,
+)
+
+
+class DynamicPartitionsSnapshot:
+    """Dynamic partition keys read from storage at one moment; a synchronous
+    `DynamicPartitionsStore`."""
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, keys: Mapping[str, Sequence[str]]) -> None:
+        self._keys = {name: list(values) for name, values in keys.items()}
+
+    def get_dynamic_partitions(self, partitions_def_name: str) -> list[str]:
+        return list(self._keys.get(partitions_def_name, ()))

@@ -7,10 +7,11 @@ this module re-exports the ones the rest of the package uses.
 from __future__ import annotations
 
 from dagloom.messages._generated.dagloom.v1 import (
-    AssetKey as AssetKeyMessage,
-)
-from dagloom.messages._generated.dagloom.v1 import (
+    AssetCheckEvaluationData,
     AssetMaterializationData,
+    Backfill,
+    BackfillStatus,
+    DynamicPartitionsRequestMessage,
     EngineEventData,
     ErrorInfo,
     Event,
@@ -28,10 +29,17 @@ from dagloom.messages._generated.dagloom.v1 import (
     StepRetryData,
     StepSkippedData,
 )
+from dagloom.messages._generated.dagloom.v1 import (
+    AssetKey as AssetKeyMessage,
+)
 
 __all__ = [
+    "AssetCheckEvaluationData",
     "AssetKeyMessage",
     "AssetMaterializationData",
+    "Backfill",
+    "BackfillStatus",
+    "DynamicPartitionsRequestMessage",
     "EngineEventData",
     "ErrorInfo",
     "Event",

@@ -25,6 +25,7 @@ from time import time
 from typing import Any
 
 from dagloom.messages import (
+    AssetCheckEvaluationData,
     AssetKeyMessage,
     AssetMaterializationData,
     EngineEventData,
@@ -55,6 +56,7 @@ PAYLOAD_FIELDS = (
     "asset_materialization",
     "run_failure",
     "engine_event",
+    "asset_check_evaluation",
 )
 """The fields of Event's `data` oneof; a row's `payload_kind` is an index into this."""
 
@@ -69,6 +71,7 @@ NO_PAYLOAD = -1
     ASSET_MATERIALIZATION_DATA,
     RUN_FAILURE_DATA,
     ENGINE_EVENT_DATA,
+    ASSET_CHECK_EVALUATION_DATA,
 ) = range(len(PAYLOAD_FIELDS))
 """Payload kinds, by the field of `PAYLOAD_FIELDS` they name."""
 
@@ -243,6 +246,19 @@ def _engine_event(d: Mapping[str, Any]) -> EngineEventData:
     return EngineEventData(metadata=_metadata(d["metadata"]), error=_error(d["error"]))
 
 
+def _check_evaluation(d: Mapping[str, Any]) -> AssetCheckEvaluationData:
+    return AssetCheckEvaluationData(
+        asset_key=_asset_key(d["asset_key"]),
+        check_name=d["check_name"],
+        passed=d["passed"],
+        severity=d["severity"],
+        metadata=_metadata(d["metadata"]),
+        description=d["description"],
+        blocking=d["blocking"],
+        partition=d["partition"],
+    )
+
+
 PAYLOAD_FROM_JSON: tuple[Callable[[Mapping[str, Any]], Any], ...] = (
     lambda d: StepOutputData(**d),
     _step_failure,
@@ -253,5 +269,6 @@ PAYLOAD_FROM_JSON: tuple[Callable[[Mapping[str, Any]], Any], ...] = (
     _materialization,
     _run_failure,
     _engine_event,
+    _check_evaluation,
 )
 """In `PAYLOAD_FIELDS` order: each rebuilds a payload message from its JSON object."""

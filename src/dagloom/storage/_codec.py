@@ -24,10 +24,10 @@ import orjson
 
 from dagloom.messages import Event, EventRecord, EventType
 from dagloom.messages.rows import (
+    ASSET_CHECK_EVALUATION_DATA,
     ASSET_MATERIALIZATION_DATA,
     NO_PAYLOAD,
     PAYLOAD,
-    PAYLOAD_FIELDS,
     PAYLOAD_KIND,
     TYPE,
     EventRow,
@@ -39,7 +39,7 @@ MAX_CHUNK = 1000
 (the sink writes 500 at a time)."""
 
 _LEGACY_HEAD = 6
-_LEGACY_WIDTH = _LEGACY_HEAD + len(PAYLOAD_FIELDS)
+_LEGACY_WIDTH = _LEGACY_HEAD + 9  # PAYLOAD_FIELDS had nine entries when chunks were so written
 _ASSET_EVENT_TYPES = frozenset({EventType.ASSET_MATERIALIZATION, EventType.ASSET_OBSERVATION})
 
 
@@ -85,8 +85,15 @@ def dumps_row(row: EventRow) -> bytes:
 
 def asset_key_of(row: EventRow) -> tuple[str, str | None] | None:
     """The (asset_key, partition) an event row is indexed under, if it is an asset event:
-    an ASSET_MATERIALIZATION or ASSET_OBSERVATION whose materialization payload has a key."""
-    if row[PAYLOAD_KIND] != ASSET_MATERIALIZATION_DATA or row[TYPE] not in _ASSET_EVENT_TYPES:
+    an ASSET_MATERIALIZATION or ASSET_OBSERVATION whose materialization payload has a key,
+    or an ASSET_CHECK_EVALUATION (under the checked asset)."""
+    kind = row[PAYLOAD_KIND]
+    if kind == ASSET_CHECK_EVALUATION_DATA and row[TYPE] == EventType.ASSET_CHECK_EVALUATION:
+        check = row[PAYLOAD]
+        if check is None or check.asset_key is None:
+            return None
+        return asset_key_text(check.asset_key.path), check.partition or None
+    if kind != ASSET_MATERIALIZATION_DATA or row[TYPE] not in _ASSET_EVENT_TYPES:
         return None
     data = row[PAYLOAD]
     if data is None or data.asset_key is None:
@@ -107,6 +114,13 @@ def encode_chunks(
             if ASSET_MATERIALIZATION_DATA not in kinds
             else list(compress(count(), map(eq, kinds, repeat(ASSET_MATERIALIZATION_DATA))))
         )
+        if ASSET_CHECK_EVALUATION_DATA in kinds:  # rare: only runs with asset checks
+            materialized = sorted(
+                [
+                    *materialized,
+                    *(i for i, k in enumerate(kinds) if k == ASSET_CHECK_EVALUATION_DATA),
+                ]
+            )
         for begin in range(0, len(rows), max_size):
             end = min(begin + max_size, len(rows))
             assets: list[AssetEntry] = []

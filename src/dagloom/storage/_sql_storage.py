@@ -28,6 +28,8 @@ from dagloom.errors import (
     StorageUnavailableError,
 )
 from dagloom.messages import (
+    Backfill,
+    BackfillStatus,
     DaemonHeartbeat,
     Event,
     EventRecord,
@@ -56,6 +58,7 @@ from dagloom.storage.base import (
     DerivedEventReads,
     Fence,
     Lease,
+    PartitionMaterialization,
     RunMove,
     RunsFilter,
     RunStats,
@@ -507,6 +510,57 @@ class SqlRunStorage(SqlStorage[D]):
             durations={job: bucketed(bounds, found) for job, found in per_bucket.items()},
         )
 
+    async def add_backfill(self, backfill: Backfill) -> None:
+        try:
+            async with self.database.transaction() as tx:
+                await tx.execute(
+                    "INSERT INTO backfills (backfill_id, status, create_time, body) "
+                    "VALUES (?, ?, ?, ?)",
+                    (
+                        backfill.backfill_id,
+                        int(backfill.status),
+                        backfill.create_time,
+                        bytes(backfill),
+                    ),
+                )
+        except StorageError as exc:
+            if self.database.rejected_as_duplicate(exc.__cause__):
+                raise StorageError(
+                    f"a backfill with id {backfill.backfill_id!r} is already stored",
+                    location=self.database.location,
+                ) from exc
+            raise
+
+    async def get_backfill(self, backfill_id: str) -> Backfill | None:
+        rows = await self.database.fetch(
+            "SELECT body FROM backfills WHERE backfill_id = ?", (backfill_id,)
+        )
+        return Backfill.parse(bytes(rows[0][0])) if rows else None
+
+    async def get_backfills(
+        self, statuses: Sequence[BackfillStatus] = (), *, limit: int | None = None
+    ) -> list[Backfill]:
+        sql = "SELECT body FROM backfills"
+        params: list[Any] = [int(s) for s in statuses]
+        if statuses:
+            sql += f" WHERE status IN ({', '.join('?' for _ in statuses)})"
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [Backfill.parse(bytes(row[0])) for row in await self.database.fetch(sql, params)]
+
+    async def update_backfill(self, backfill: Backfill) -> None:
+        async with self.database.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE backfills SET status = ?, body = ? WHERE backfill_id = ?",
+                (int(backfill.status), bytes(backfill), backfill.backfill_id),
+            )
+        if not changed:
+            raise StorageError(
+                f"no backfill with id {backfill.backfill_id!r}", location=self.database.location
+            )
+
     async def handle_run_events(self, events: Sequence[Event]) -> list[RunTransition | None]:
         if not any(e.event_type in RUN_STATUS_BY_EVENT for e in events):
             return [None] * len(events)
@@ -643,6 +697,51 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
             asset_key_text(list(asset_key)), int(EventType.ASSET_OBSERVATION), limit, before
         )
         return [decode_record(*row) for row in await self.database.fetch(sql, params)]
+
+    async def get_asset_check_evaluations(
+        self, asset_key: Sequence[str], *, limit: int | None = None
+    ) -> list[EventRecord]:
+        sql, params = _sql.materializations_query(
+            asset_key_text(list(asset_key)), int(EventType.ASSET_CHECK_EVALUATION), limit, None
+        )
+        return [decode_record(*row) for row in await self.database.fetch(sql, params)]
+
+    async def get_materialized_partitions(
+        self, asset_key: Sequence[str]
+    ) -> dict[str, PartitionMaterialization]:
+        # Served by the covering index asset_events_by_partition alone; in storage order, so
+        # each partition's last row is its latest.
+        rows = await self.database.fetch(
+            "SELECT partition, storage_id, run_id FROM asset_events "
+            "WHERE asset_key = ? AND event_type = ? AND partition IS NOT NULL "
+            "ORDER BY storage_id",
+            (asset_key_text(list(asset_key)), int(EventType.ASSET_MATERIALIZATION)),
+        )
+        return {p: PartitionMaterialization(int(sid), run_id) for p, sid, run_id in rows}
+
+    async def add_dynamic_partitions(
+        self, partitions_def_name: str, partition_keys: Sequence[str]
+    ) -> None:
+        async with self.database.transaction() as tx:
+            await tx.executemany(
+                "INSERT INTO dynamic_partitions (partitions_def_name, partition) VALUES (?, ?) "
+                "ON CONFLICT (partitions_def_name, partition) DO NOTHING",
+                [(partitions_def_name, key) for key in dict.fromkeys(partition_keys)],
+            )
+
+    async def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> None:
+        async with self.database.transaction() as tx:
+            await tx.execute(
+                "DELETE FROM dynamic_partitions WHERE partitions_def_name = ? AND partition = ?",
+                (partitions_def_name, partition_key),
+            )
+
+    async def get_dynamic_partitions(self, partitions_def_name: str) -> list[str]:
+        rows = await self.database.fetch(
+            "SELECT partition FROM dynamic_partitions WHERE partitions_def_name = ? ORDER BY id",
+            (partitions_def_name,),
+        )
+        return [row[0] for row in rows]
 
     async def delete_events(self, run_id: str) -> None:
         async with self.database.transaction() as tx:

@@ -18,6 +18,8 @@ from typing import Protocol, runtime_checkable
 import structlog
 
 from dagloom.messages import (
+    Backfill,
+    BackfillStatus,
     DaemonHeartbeat,
     ErrorInfo,
     Event,
@@ -53,6 +55,14 @@ class RunsFilter:
     tags: Mapping[str, str] = field(default_factory=dict)
     created_after: float | None = None
     created_before: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionMaterialization:
+    """The latest materialization of one partition of an asset: where and by which run."""
+
+    storage_id: int
+    run_id: str
 
 
 class StepStatus(enum.StrEnum):
@@ -538,6 +548,21 @@ class RunStorage(StorageLifecycle, Protocol):
         """Runs by job and status, and finished runs' durations by job in `duration_buckets`
         (`RunStats`), by aggregate queries: cheap over many runs. `ValueError` if the
         buckets do not strictly increase."""
+
+    async def add_backfill(self, backfill: Backfill) -> None:
+        """Store a new backfill; `StorageError` if its id is taken."""
+        ...
+
+    async def get_backfill(self, backfill_id: str) -> Backfill | None: ...
+
+    async def get_backfills(
+        self, statuses: Sequence[BackfillStatus] = (), *, limit: int | None = None
+    ) -> list[Backfill]:
+        """Backfills (of these statuses, if given), newest first."""
+        ...
+
+    async def update_backfill(self, backfill: Backfill) -> None:
+        """Replace a stored backfill (status, cursor, error); `StorageError` if unknown."""
         ...
 
     async def handle_run_events(self, events: Sequence[Event]) -> list[RunTransition | None]:
@@ -645,6 +670,34 @@ class EventLogStorage(StorageLifecycle, Protocol):
         ...
 
     async def get_latest_materialization(self, asset_key: Sequence[str]) -> EventRecord | None: ...
+
+    async def get_asset_check_evaluations(
+        self, asset_key: Sequence[str], *, limit: int | None = None
+    ) -> list[EventRecord]:
+        """The ASSET_CHECK_EVALUATION events of checks of an asset, newest first."""
+        ...
+
+    async def get_materialized_partitions(
+        self, asset_key: Sequence[str]
+    ) -> dict[str, PartitionMaterialization]:
+        """Each partition of an asset that has a materialization -> its latest one (storage
+        id and run); answered from an index alone, no event is decoded."""
+        ...
+
+    async def add_dynamic_partitions(
+        self, partitions_def_name: str, partition_keys: Sequence[str]
+    ) -> None:
+        """Add keys to the dynamic partitions `partitions_def_name`, after those it has;
+        keys it has already are left where they are (idempotent)."""
+        ...
+
+    async def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> None:
+        """Remove one key; removing a key that is not there is not an error."""
+        ...
+
+    async def get_dynamic_partitions(self, partitions_def_name: str) -> list[str]:
+        """The keys of the dynamic partitions `partitions_def_name`, in the order added."""
+        ...
 
     async def delete_events(self, run_id: str) -> None:
         """Delete every event of a run; deleting none is not an error."""

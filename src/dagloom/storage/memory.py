@@ -15,6 +15,8 @@ from dagloom._counters import PROCESS
 from dagloom.auth import StoredToken
 from dagloom.errors import LeaseLostError, RunNotFoundError, StorageError
 from dagloom.messages import (
+    Backfill,
+    BackfillStatus,
     DaemonHeartbeat,
     Event,
     EventRecord,
@@ -34,6 +36,7 @@ from dagloom.storage.base import (
     DerivedEventReads,
     Fence,
     Lease,
+    PartitionMaterialization,
     RunsFilter,
     RunStats,
     RunStatusChange,
@@ -58,6 +61,12 @@ class MemoryDatabase:
     snapshots: dict[str, bytes] = field(default_factory=dict)
     events: dict[int, tuple[str, int, str | None, bytes]] = field(default_factory=dict)
     events_by_run: dict[str, list[int]] = field(default_factory=dict)
+    # storage_id -> partition, for the asset events that name one
+    event_partitions: dict[int, str] = field(default_factory=dict)
+    # backfill id -> encoded Backfill, in the order added
+    backfills: dict[str, bytes] = field(default_factory=dict)
+    # partitions_def_name -> keys, in the order added (a dict keeps that order)
+    dynamic_partitions: dict[str, dict[str, None]] = field(default_factory=dict)
     event_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     events_stored: int = 0
     instigators: dict[str, InstigatorState] = field(default_factory=dict)
@@ -76,6 +85,7 @@ class MemoryDatabase:
         """Forget every event of a run."""
         for storage_id in self.events_by_run.pop(run_id, ()):
             del self.events[storage_id]
+            self.event_partitions.pop(storage_id, None)
 
     def transition(self, change: RunStatusChange) -> RunTransition | None:
         """Apply `change` to its run if `RUN_TRANSITIONS` allows it; None for no such run.
@@ -176,6 +186,30 @@ class MemoryRunStorage(_MemoryLifecycle):
     ) -> RunStats:
         return fold_run_stats(self.database.runs.values(), duration_buckets)
 
+    async def add_backfill(self, backfill: Backfill) -> None:
+        stored = self.database.backfills
+        if backfill.backfill_id in stored:
+            raise StorageError(f"a backfill with id {backfill.backfill_id!r} is already stored")
+        stored[backfill.backfill_id] = bytes(backfill)
+
+    async def get_backfill(self, backfill_id: str) -> Backfill | None:
+        body = self.database.backfills.get(backfill_id)
+        return None if body is None else Backfill.parse(body)
+
+    async def get_backfills(
+        self, statuses: Sequence[BackfillStatus] = (), *, limit: int | None = None
+    ) -> list[Backfill]:
+        found = [Backfill.parse(b) for b in reversed(self.database.backfills.values())]
+        if statuses:
+            found = [b for b in found if b.status in statuses]
+        return found[:limit] if limit is not None else found
+
+    async def update_backfill(self, backfill: Backfill) -> None:
+        stored = self.database.backfills
+        if backfill.backfill_id not in stored:
+            raise StorageError(f"no backfill with id {backfill.backfill_id!r}")
+        stored[backfill.backfill_id] = bytes(backfill)
+
     async def handle_run_events(self, events: Sequence[Event]) -> list[RunTransition | None]:
         return [
             self.database.transition(event_status_change(e))
@@ -230,6 +264,8 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
             asset = asset_key_of(row)
             key = None if asset is None else asset[0]
             db.events[storage_id] = (run_id, int(row[0]), key, dumps_row(row))
+            if asset is not None and asset[1] is not None:
+                db.event_partitions[storage_id] = asset[1]
             ids.append(storage_id)
         db.events_stored += len(rows)
         PROCESS.events_written += len(rows)
@@ -283,6 +319,14 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
     async def get_events_stored(self) -> int:
         return self.database.events_stored
 
+    async def get_asset_check_evaluations(
+        self, asset_key: Sequence[str], *, limit: int | None = None
+    ) -> list[EventRecord]:
+        ids = sorted(
+            self._asset_rows("/".join(asset_key), EventType.ASSET_CHECK_EVALUATION), reverse=True
+        )
+        return [self.database.record(i) for i in ids[:limit]]
+
     async def get_asset_keys(self) -> list[tuple[str, ...]]:
         keys = {row[2] for row in self.database.events.values() if row[2] is not None}
         return sorted(tuple(k.split("/")) for k in keys)
@@ -318,6 +362,29 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
         if limit is not None:
             ids = ids[:limit]
         return [self.database.record(i) for i in ids]
+
+    async def get_materialized_partitions(
+        self, asset_key: Sequence[str]
+    ) -> dict[str, PartitionMaterialization]:
+        db = self.database
+        latest: dict[str, PartitionMaterialization] = {}
+        for storage_id in sorted(self._asset_rows("/".join(asset_key))):
+            partition = db.event_partitions.get(storage_id)
+            if partition is not None:
+                latest[partition] = PartitionMaterialization(storage_id, db.events[storage_id][0])
+        return latest
+
+    async def add_dynamic_partitions(
+        self, partitions_def_name: str, partition_keys: Sequence[str]
+    ) -> None:
+        keys = self.database.dynamic_partitions.setdefault(partitions_def_name, {})
+        keys.update(dict.fromkeys(partition_keys))
+
+    async def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> None:
+        self.database.dynamic_partitions.get(partitions_def_name, {}).pop(partition_key, None)
+
+    async def get_dynamic_partitions(self, partitions_def_name: str) -> list[str]:
+        return list(self.database.dynamic_partitions.get(partitions_def_name, {}))
 
     async def delete_events(self, run_id: str) -> None:
         self.database.drop_events(run_id)

@@ -41,6 +41,7 @@ from dagloom.actors.run_worker import RunWorker
 from dagloom.api.server import ApiServer, DagloomApiService
 from dagloom.code.watch import LocationWatcher
 from dagloom.daemon import DaemonLoop
+from dagloom.daemon.backfill_loop import BackfillLoop
 from dagloom.daemon.daemon import Daemon
 from dagloom.daemon.monitoring_loop import RunMonitoringLoop
 from dagloom.daemon.queue_loop import RunQueueLoop
@@ -312,6 +313,7 @@ def wire_daemon(
     loops: list[DaemonLoop] = [
         SchedulerLoop(instance, locations, coordinator, owner=daemon_id),
         SensorLoop(instance, locations, coordinator, owner=daemon_id),
+        BackfillLoop(instance, coordinator, owner=daemon_id),
     ]
     optional = (
         RunQueueLoop.from_instance(instance, launcher),

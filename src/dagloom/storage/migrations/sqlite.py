@@ -152,4 +152,26 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        version=8,
+        description="partitions: an index of materialized partitions, dynamic partitions, "
+        "backfills",
+        statements=(
+            "CREATE INDEX asset_events_by_partition "
+            "ON asset_events (asset_key, event_type, partition, storage_id, run_id)",
+            """CREATE TABLE dynamic_partitions (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                partitions_def_name TEXT NOT NULL,
+                partition TEXT NOT NULL,
+                UNIQUE (partitions_def_name, partition)
+            )""",
+            """CREATE TABLE backfills (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                backfill_id TEXT NOT NULL UNIQUE,
+                status INTEGER NOT NULL,
+                create_time REAL NOT NULL,
+                body BLOB NOT NULL
+            )""",
+        ),
+    ),
 )

@@ -1114,6 +1114,13 @@ class TickResult(betterproto2.Message):
     user code raised while evaluating
     """
 
+    dynamic_partitions_requests: "list[__v1__.DynamicPartitionsRequestMessage]" = (
+        betterproto2.field(30, betterproto2.TYPE_MESSAGE, repeated=True)
+    )
+    """
+    sensors: dynamic partitions to add or remove, applied before the runs are submitted
+    """
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "TickResult", TickResult)
 

@@ -1,0 +1,112 @@
+"""Partition status: how long `instance.get_partition_status` takes for an asset with
+10,000 daily partitions, half materialized, on SQLite, against a baseline measured in the
+same run.
+
+Workloads:
+
+    status          `get_partition_status(asset, daily)`: the materialization index read
+                    (one row per partition), the failed and unfinished runs, the fold.
+    index_floor     `get_materialized_partitions(asset)` alone: the index read every answer
+                    makes (one row per materialized partition).
+    events_floor    the same answer read the slow way: every materialization event of the
+                    asset decoded (`get_materializations`), what an index avoids.
+
+    python -m benchmarks partitions [--partitions N] [--repeat R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+PARTITIONS = 10_000
+REPEAT = 20
+
+
+async def _median_ms(fn: Callable[[], Awaitable[Any]], repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        await fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+async def measure(partitions: int, repeat: int) -> dict[str, float]:
+    from dagloom.definitions.partitions import DailyPartitionsDefinition
+    from dagloom.instance import DagloomInstance
+    from dagloom.messages import (
+        AssetKeyMessage,
+        AssetMaterializationData,
+        Event,
+        EventType,
+    )
+
+    start = DailyPartitionsDefinition(start_date="1990-01-01")
+    keys = start.get_partition_keys()[:partitions]
+    end = start.time_window_for_partition_key(keys[-1]).end
+    daily = DailyPartitionsDefinition(start_date="1990-01-01", end_date=end)
+
+    def materialized(key: str) -> Event:
+        return Event(
+            run_id="r1",
+            event_type=EventType.ASSET_MATERIALIZATION,
+            step_key="days",
+            timestamp=1.0,
+            asset_materialization=AssetMaterializationData(
+                asset_key=AssetKeyMessage(path=["days"]), partition=key
+            ),
+        )
+
+    with tempfile.TemporaryDirectory(prefix="dagloom-partitions-") as tmp:
+        async with DagloomInstance.open(Path(tmp)) as instance:
+            batch = [materialized(k) for k in keys[::2]]
+            for i in range(0, len(batch), 500):
+                await instance.event_log_storage.store_events(batch[i : i + 500])
+            status = await instance.get_partition_status(["days"], daily)
+            if len(status.materialized) != len(batch):
+                raise RuntimeError(f"expected {len(batch)} materialized partitions")
+
+            async def index_only() -> Any:
+                return await instance.get_materialized_partitions(["days"])
+
+            async def by_events() -> Any:
+                records = await instance.get_materializations(["days"])
+                return {
+                    r.event.asset_materialization.partition
+                    for r in records
+                    if r.event and r.event.asset_materialization
+                }
+
+            return {
+                "status": await _median_ms(
+                    lambda: instance.get_partition_status(["days"], daily), repeat
+                ),
+                "index_floor": await _median_ms(index_only, repeat),
+                "events_floor": await _median_ms(by_events, max(repeat // 4, 3)),
+            }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks partitions", description=__doc__)
+    parser.add_argument("--partitions", type=int, default=PARTITIONS)
+    parser.add_argument("--repeat", type=int, default=REPEAT)
+    ns = parser.parse_args(argv)
+    results = anyio.run(measure, ns.partitions, ns.repeat)
+    print(f"{'workload':<14} {'median ms':>10} {'ratio to status':>16}")
+    for name, ms in results.items():
+        print(f"{name:<14} {ms:>10.2f} {ms / results['status']:>15.2f}x")
+    print(f"{ns.partitions} daily partitions, half materialized, SQLite")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,398 @@
+"""Partition mappings: which partitions of an upstream asset a downstream partition reads.
+
+Pure, sync code. Each mapping answers `upstream_partition_keys(downstream keys, downstream
+definition, upstream definition)`, and checks at definition time that it can relate the two
+definitions it is placed between (`validate_partition_mapping`), raising
+`DagsterInvalidDefinitionError` naming both assets when it cannot.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from dagloom.definitions.partitions import (
+    DynamicPartitionsStore,
+    MultiPartitionKey,
+    MultiPartitionsDefinition,
+    PartitionsDefinition,
+    StaticPartitionsDefinition,
+    TimeWindow,
+    TimeWindowPartitionsDefinition,
+)
+from dagloom.errors import DagsterInvalidDefinitionError, DagsterUnknownPartitionError
+
+
+class PartitionMapping(ABC):
+    """How a downstream asset's partitions read an upstream asset's."""
+
+    def validate_partition_mapping(
+        self,
+        upstream_partitions_def: PartitionsDefinition | None,
+        downstream_partitions_def: PartitionsDefinition | None,
+        *,
+        where: str = "partition mapping",
+    ) -> None:
+        """Raise `DagsterInvalidDefinitionError` (naming `where`) when this mapping cannot
+        relate the two definitions. The default accepts any pair."""
+        return None
+
+    @abstractmethod
+    def upstream_partition_keys(
+        self,
+        downstream_partition_keys: Sequence[str] | None,
+        downstream_partitions_def: PartitionsDefinition | None,
+        upstream_partitions_def: PartitionsDefinition,
+        dynamic_partitions_store: DynamicPartitionsStore | None = None,
+    ) -> list[str]:
+        """The upstream keys the downstream keys read (`None`: an unpartitioned downstream),
+        in upstream order. Raises `DagsterUnknownPartitionError` when a mapped key does not
+        exist upstream and the mapping does not allow that."""
+
+
+def _refuse(where: str, message: str) -> DagsterInvalidDefinitionError:
+    return DagsterInvalidDefinitionError(f"{where}: {message}", name=where)
+
+
+def _ordered(
+    upstream: PartitionsDefinition, wanted: set[str], store: DynamicPartitionsStore | None
+) -> list[str]:
+    return [k for k in upstream.get_partition_keys(dynamic_partitions_store=store) if k in wanted]
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityPartitionMapping(PartitionMapping):
+    """Each downstream partition reads the upstream partition with the same key."""
+
+    def validate_partition_mapping(
+        self,
+        upstream_partitions_def: PartitionsDefinition | None,
+        downstream_partitions_def: PartitionsDefinition | None,
+        *,
+        where: str = "partition mapping",
+    ) -> None:
+        if (upstream_partitions_def is None) != (downstream_partitions_def is None):
+            raise _refuse(where, "IdentityPartitionMapping needs both assets partitioned")
+        if type(upstream_partitions_def) is not type(downstream_partitions_def):
+            raise _refuse(
+                where,
+                f"IdentityPartitionMapping between different kinds of partitions "
+                f"({upstream_partitions_def} upstream, {downstream_partitions_def} downstream)",
+            )
+
+    def upstream_partition_keys(
+        self,
+        downstream_partition_keys: Sequence[str] | None,
+        downstream_partitions_def: PartitionsDefinition | None,
+        upstream_partitions_def: PartitionsDefinition,
+        dynamic_partitions_store: DynamicPartitionsStore | None = None,
+    ) -> list[str]:
+        keys = list(downstream_partition_keys or ())
+        missing = [
+            k
+            for k in keys
+            if not upstream_partitions_def.has_partition_key(
+                k, dynamic_partitions_store=dynamic_partitions_store
+            )
+        ]
+        if missing:
+            raise DagsterUnknownPartitionError(
+                f"partitions {missing} do not exist upstream in {upstream_partitions_def}",
+                name=missing[0],
+            )
+        return keys
+
+
+@dataclass(frozen=True, slots=True)
+class AllPartitionMapping(PartitionMapping):
+    """Every downstream partition reads every upstream partition."""
+
+    def upstream_partition_keys(
+        self,
+        downstream_partition_keys: Sequence[str] | None,
+        downstream_partitions_def: PartitionsDefinition | None,
+        upstream_partitions_def: PartitionsDefinition,
+        dynamic_partitions_store: DynamicPartitionsStore | None = None,
+    ) -> list[str]:
+        return upstream_partitions_def.get_partition_keys(
+            dynamic_partitions_store=dynamic_partitions_store
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LastPartitionMapping(PartitionMapping):
+    """Every downstream partition reads the upstream's last partition."""
+
+    def upstream_partition_keys(
+        self,
+        downstream_partition_keys: Sequence[str] | None,
+        downstream_partitions_def: PartitionsDefinition | None,
+        upstream_partitions_def: PartitionsDefinition,
+        dynamic_partitions_store: DynamicPartitionsStore | None = None,
+    ) -> list[str]:
+        last = upstream_partitions_def.get_last_partition_key(
+            dynamic_partitions_store=dynamic_partitions_store
+        )
+        return [] if last is None else [last]
+
+
+@dataclass(frozen=True, slots=True)
+class StaticPartitionMapping(PartitionMapping):
+    """Upstream key -> the downstream key (or keys) that read it, between static partitions
+    (`StaticPartitionMapping({"us-east": "us", "us-west": "us"})`)."""
+
+    downstream_partition_keys_by_upstream_partition_key: Mapping[str, str | Sequence[str]] = field(
+        default_factory=dict
+    )
+
+    def _by_downstream(self) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for up, downs in self.downstream_partition_keys_by_upstream_partition_key.items():
+            for down in [downs] if isinstance(downs, str) else downs:
+                out.setdefault(down, set()).add(up)
+        return out
+
+    def validate_partition_mapping(
+        self,
+        upstream_partitions_def: PartitionsDefinition | None,
+        downstream_partitions_def: PartitionsDefinition | None,
+        *,
+        where: str = "partition mapping",
+    ) -> None:
+        for side, definition in (
+            ("upstream", upstream_partitions_def),
+            ("downstream", downstream_partitions_def),
+        ):
+            if not isinstance(definition, StaticPartitionsDefinition):
+                raise _refuse(
+                    where,
+                    f"StaticPartitionMapping needs static partitions {side}, got {definition}",
+                )
+        assert upstream_partitions_def is not None and downstream_partitions_def is not None
+        ups = set(upstream_partitions_def.get_partition_keys())
+        downs = set(downstream_partitions_def.get_partition_keys())
+        unknown_up = sorted(set(self.downstream_partition_keys_by_upstream_partition_key) - ups)
+        unknown_down = sorted(set(self._by_downstream()) - downs)
+        if unknown_up:
+            raise _refuse(
+                where, f"StaticPartitionMapping names upstream keys {unknown_up} that do not exist"
+            )
+        if unknown_down:
+            raise _refuse(
+                where,
+                f"StaticPartitionMapping names downstream keys {unknown_down} that do not exist",
+            )
+
+    def upstream_partition_keys(
+        self,
+        downstream_partition_keys: Sequence[str] | None,
+        downstream_partitions_def: PartitionsDefinition | None,
+        upstream_partitions_def: PartitionsDefinition,
+        dynamic_partitions_store: DynamicPartitionsStore | None = None,
+    ) -> list[str]:
+        by_down = self._by_downstream()
+        wanted = {up for down in downstream_partition_keys or () for up in by_down.get(down, ())}
+        return _ordered(upstream_partitions_def, wanted, dynamic_partitions_store)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindowPartitionMapping(PartitionMapping):
+    """A downstream time partition reads the upstream windows overlapping it, widened by
+    `start_offset` and `end_offset` upstream windows (`start_offset=-1, end_offset=-1`: the
+    window before). Outside the upstream's windows is an error unless
+    `allow_nonexistent_upstream_partitions`, when such keys are left out."""
+
+    start_offset: int = 0
+    end_offset: int = 0
+    allow_nonexistent_upstream_partitions: bool = False
+
+    def validate_partition_mapping(
+        self,
+        upstream_partitions_def: PartitionsDefinition | None,
+        downstream_partitions_def: PartitionsDefinition | None,
+        *,
+        where: str = "partition mapping",
+    ) -> None:
+        for side, definition in (
+            ("upstream", upstream_partitions_def),
+            ("downstream", downstream_partitions_def),
+        ):
+            if not isinstance(definition, TimeWindowPartitionsDefinition):
+                raise _refuse(
+                    where,
+                    f"TimeWindowPartitionMapping needs time window partitions {side}, got "
+                    f"{definition}",
+                )
+        if self.start_offset > self.end_offset:
+            raise _refuse(
+                where,
+                f"TimeWindowPartitionMapping start_offset {self.start_offset} is after "
+                f"end_offset {self.end_offset}",
+            )
+
+    def upstream_partition_keys(
+        self,
+        downstream_partition_keys: Sequence[str] | None,
+        downstream_partitions_def: PartitionsDefinition | None,
+        upstream_partitions_def: PartitionsDefinition,
+        dynamic_partitions_store: DynamicPartitionsStore | None = None,
+    ) -> list[str]:
+        assert isinstance(downstream_partitions_def, TimeWindowPartitionsDefinition)
+        assert isinstance(upstream_partitions_def, TimeWindowPartitionsDefinition)
+        keys = list(downstream_partition_keys or ())
+        if not keys:
+            return []
+        windows = [downstream_partitions_def.time_window_for_partition_key(k) for k in keys]
+        span = TimeWindow(min(w.start for w in windows), max(w.end for w in windows))
+        up_keys = upstream_partitions_def.get_partition_keys()
+        up_windows = upstream_partitions_def.get_partition_time_windows()
+        hits = [i for i, w in enumerate(up_windows) if w.start < span.end and span.start < w.end]
+        if not hits:
+            # No upstream window exists there yet: locate where it would be.
+            if self.allow_nonexistent_upstream_partitions:
+                return []
+            raise DagsterUnknownPartitionError(
+                f"downstream partitions {keys[0]}...{keys[-1]} map to upstream windows from "
+                f"{span.start} to {span.end}, where {upstream_partitions_def} has none",
+                name=keys[0],
+            )
+        first = hits[0] + self.start_offset
+        last = hits[-1] + self.end_offset
+        outside = first < 0 or last >= len(up_keys)
+        if outside and not self.allow_nonexistent_upstream_partitions:
+            raise DagsterUnknownPartitionError(
+                f"downstream partitions {keys[0]}...{keys[-1]} map, with offsets "
+                f"{self.start_offset}/{self.end_offset}, to upstream partitions that do "
+                f"not exist in {upstream_partitions_def}",
+                name=keys[0],
+            )
+        return up_keys[max(first, 0) : min(last, len(up_keys) - 1) + 1]
+
+
+@dataclass(frozen=True, slots=True)
+class MultiToSingleDimensionPartitionMapping(PartitionMapping):
+    """Between a multi-partitioned asset and a single-partitioned one whose definition is
+    one of its dimensions: a partition reads every partition sharing that dimension's key.
+    `partition_dimension_name` picks the dimension when both could match."""
+
+    partition_dimension_name: str | None = None
+
+    def _dimension(
+        self, multi: MultiPartitionsDefinition, single: PartitionsDefinition | None, where: str
+    ) -> str:
+        names = [
+            d.name
+            for d in multi.partitions_defs
+            if self.partition_dimension_name in (None, d.name) and d.partitions_def == single
+        ]
+        if self.partition_dimension_name is not None and not names:
+            raise _refuse(
+                where,
+                f"MultiToSingleDimensionPartitionMapping: dimension "
+                f"{self.partition_dimension_name!r} of {multi} is not {single}",
+            )
+        if len(names) != 1:
+            raise _refuse(
+                where,
+                f"MultiToSingleDimensionPartitionMapping: {single} matches "
+                f"{len(names)} dimensions of {multi}; name one with partition_dimension_name",
+            )
+        return names[0]
+
+    def validate_partition_mapping(
+        self,
+        upstream_partitions_def: PartitionsDefinition | None,
+        downstream_partitions_def: PartitionsDefinition | None,
+        *,
+        where: str = "partition mapping",
+    ) -> None:
+        if isinstance(upstream_partitions_def, MultiPartitionsDefinition):
+            self._dimension(upstream_partitions_def, downstream_partitions_def, where)
+        elif isinstance(downstream_partitions_def, MultiPartitionsDefinition):
+            self._dimension(downstream_partitions_def, upstream_partitions_def, where)
+        else:
+            raise _refuse(
+                where, "MultiToSingleDimensionPartitionMapping needs one side multi-partitioned"
+            )
+
+    def upstream_partition_keys(
+        self,
+        downstream_partition_keys: Sequence[str] | None,
+        downstream_partitions_def: PartitionsDefinition | None,
+        upstream_partitions_def: PartitionsDefinition,
+        dynamic_partitions_store: DynamicPartitionsStore | None = None,
+    ) -> list[str]:
+        keys = list(downstream_partition_keys or ())
+        if isinstance(upstream_partitions_def, MultiPartitionsDefinition):
+            dim = self._dimension(upstream_partitions_def, downstream_partitions_def, "mapping")
+            wanted = set(keys)
+            return [
+                k
+                for k in upstream_partitions_def.get_partition_keys(
+                    dynamic_partitions_store=dynamic_partitions_store
+                )
+                if isinstance(k, MultiPartitionKey) and k.keys_by_dimension[dim] in wanted
+            ]
+        assert isinstance(downstream_partitions_def, MultiPartitionsDefinition)
+        dim = self._dimension(downstream_partitions_def, upstream_partitions_def, "mapping")
+        picked = {
+            downstream_partitions_def.get_partition_key_from_str(k).keys_by_dimension[dim]
+            for k in keys
+        }
+        return _ordered(upstream_partitions_def, picked, dynamic_partitions_store)
+
+
+def infer_partition_mapping(
+    partition_mapping: PartitionMapping | None,
+    upstream_partitions_def: PartitionsDefinition | None,
+    downstream_partitions_def: PartitionsDefinition | None,
+    *,
+    where: str,
+) -> PartitionMapping | None:
+    """The mapping a dependency uses: the one given, else Dagster's default for the pair
+    (time windows: TimeWindowPartitionMapping; a multi and one of its dimensions:
+    MultiToSingleDimensionPartitionMapping; an unpartitioned downstream: all partitions;
+    otherwise identity). None when the upstream is not partitioned. Validated either way."""
+    if upstream_partitions_def is None:
+        if partition_mapping is not None and downstream_partitions_def is not None:
+            raise _refuse(where, f"{type(partition_mapping).__name__} on an unpartitioned upstream")
+        return None
+    mapping = partition_mapping
+    if mapping is None:
+        if downstream_partitions_def is None:
+            mapping = AllPartitionMapping()
+        elif isinstance(upstream_partitions_def, TimeWindowPartitionsDefinition) and isinstance(
+            downstream_partitions_def, TimeWindowPartitionsDefinition
+        ):
+            mapping = TimeWindowPartitionMapping()
+        elif isinstance(upstream_partitions_def, MultiPartitionsDefinition) != isinstance(
+            downstream_partitions_def, MultiPartitionsDefinition
+        ):
+            mapping = MultiToSingleDimensionPartitionMapping()
+        else:
+            mapping = IdentityPartitionMapping()
+    if downstream_partitions_def is None and not isinstance(
+        mapping, AllPartitionMapping | LastPartitionMapping
+    ):
+        raise _refuse(
+            where,
+            f"{type(mapping).__name__} needs a partitioned downstream; an unpartitioned asset "
+            "reads its upstream through AllPartitionMapping or LastPartitionMapping",
+        )
+    mapping.validate_partition_mapping(
+        upstream_partitions_def, downstream_partitions_def, where=where
+    )
+    return mapping
+
+
+__all__ = [
+    "AllPartitionMapping",
+    "IdentityPartitionMapping",
+    "LastPartitionMapping",
+    "MultiToSingleDimensionPartitionMapping",
+    "PartitionMapping",
+    "StaticPartitionMapping",
+    "TimeWindowPartitionMapping",
+    "infer_partition_mapping",
+]
