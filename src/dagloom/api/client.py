@@ -27,6 +27,7 @@ from dagloom.messages import AssetKeyMessage, EventRecord, Run
 from dagloom.messages.rpc import (
     ApiCancelRunReply,
     ApiCancelRunRequest,
+    ApiEventBatch,
     ApiGetRunReply,
     ApiGetRunRequest,
     ApiJob,
@@ -39,6 +40,7 @@ from dagloom.messages.rpc import (
     ApiReloadLocationReply,
     ApiReloadLocationRequest,
     ApiStreamEventsRequest,
+    DagloomApiEventsStub,
     DagloomApiStub,
     LocationSnapshot,
 )
@@ -70,6 +72,10 @@ class ApiCalls(Protocol):
     async def reexecute_run(self, message: ApiReexecuteRunRequest) -> ApiReexecuteRunReply: ...
 
 
+EventBatches = Callable[[ApiStreamEventsRequest], AsyncIterator[ApiEventBatch]]
+"""`DagloomApiEvents.StreamRunEventBatches`: a run's events, several per message."""
+
+
 def _problems(text: str) -> list[tuple[tuple[str | int, ...], str]]:
     # The server lists each config problem as a line `  at key.path: text`.
     out: list[tuple[tuple[str | int, ...], str]] = []
@@ -90,24 +96,32 @@ class AsyncClient:
     the last event it saw. Use with `async with` to close the channel; closing twice is safe.
     """
 
-    def __init__(self, api: ApiCalls, *, address: str = "in-process") -> None:
+    def __init__(
+        self,
+        api: ApiCalls,
+        *,
+        address: str = "in-process",
+        event_batches: EventBatches | None = None,
+    ) -> None:
         self._api = api
         self.address = address
         self._channel: Channel | None = None
+        self._event_batches = event_batches
 
     @classmethod
     def connect(cls, address: str) -> AsyncClient:
         """A client of the API at `host:port`; connects on the first call."""
         host, port = split_address(address)
         channel = Channel(host, port, codec=BoundedProtoCodec())
-        client = cls(DagloomApiStub(channel), address=address)
+        batches = DagloomApiEventsStub(channel).stream_run_event_batches
+        client = cls(DagloomApiStub(channel), address=address, event_batches=batches)
         client._channel = channel
         return client
 
     @classmethod
     def in_process(cls, service: ApiCalls) -> AsyncClient:
         """A client calling a `DagloomApiService` of this process directly."""
-        return cls(service)
+        return cls(service, event_batches=getattr(service, "stream_run_event_batches", None))
 
     def close(self) -> None:
         """Close the channel; idempotent."""
@@ -192,8 +206,14 @@ class AsyncClient:
             run_id=run_id, after_storage_id=after, until_run_ends=until_run_ends
         )
         with self._errors(run=run_id):
-            async for record in self._api.stream_run_events(request):
-                yield record
+            if self._event_batches is None:
+                async for record in self._api.stream_run_events(request):
+                    yield record
+                return
+            # Several events per message: one per read of the server's storage.
+            async for batch in self._event_batches(request):
+                for record in batch.records:
+                    yield record
 
     async def wait_for_run(
         self,

@@ -21,6 +21,7 @@ from dagloom.messages import EventRecord, Run
 from dagloom.messages.rpc import (
     ApiCancelRunReply,
     ApiCancelRunRequest,
+    ApiEventBatch,
     ApiGetRunReply,
     ApiGetRunRequest,
     ApiJob,
@@ -36,6 +37,7 @@ from dagloom.messages.rpc import (
     CancelRunReply,
     CancelRunRequest,
     DagloomApiBase,
+    DagloomApiEventsBase,
     GetSnapshotRequest,
     HealthBase,
     LocationSnapshot,
@@ -185,6 +187,21 @@ class DagloomApiService(DagloomApiBase):
             async for record in events:
                 yield record
 
+    async def stream_run_event_batches(
+        self, message: ApiStreamEventsRequest
+    ) -> AsyncIterator[ApiEventBatch]:
+        """`StreamRunEvents`, as one message per read of storage (DagloomApiEvents)."""
+        with _storage_errors():
+            if await self._instance.get_run(message.run_id) is None:
+                raise GRPCError(Status.NOT_FOUND, f"no run with id {message.run_id!r}")
+            batches = self._instance.watch_run_event_batches(
+                message.run_id,
+                after=message.after_storage_id or None,
+                stop_at_end=message.until_run_ends,
+            )
+            async for batch in batches:
+                yield ApiEventBatch(records=batch)
+
     async def cancel_run(self, message: ApiCancelRunRequest) -> ApiCancelRunReply:
         try:
             reply = await self._coordinator.ask(
@@ -218,6 +235,18 @@ class DagloomApiService(DagloomApiBase):
         assert isinstance(snapshot, LocationSnapshot)
         self._log.info("code_location_reloaded", location=name, failed=bool(snapshot.load_error))
         return ApiReloadLocationReply(snapshot=snapshot)
+
+
+class _EventsService(DagloomApiEventsBase):
+    """`DagloomApiEvents` on the API port: the service's batched event stream."""
+
+    def __init__(self, service: DagloomApiService) -> None:
+        self._service = service
+
+    def stream_run_event_batches(
+        self, message: ApiStreamEventsRequest
+    ) -> AsyncIterator[ApiEventBatch]:
+        return self._service.stream_run_event_batches(message)
 
 
 class _HealthService(HealthBase):
@@ -269,7 +298,7 @@ class ApiServer:
         Raises `OSError` if the address is taken. On exit it stops accepting and drops
         open calls (event streams end with the connection).
         """
-        handlers: list[Any] = [self.service]
+        handlers: list[Any] = [self.service, _EventsService(self.service)]
         if self._health is not None:
             handlers.append(_HealthService(self._health))
         try:

@@ -546,6 +546,21 @@ class DagloomInstance:
         """Yield a run's events as they are stored; see `EventLogStorage.watch_run_events`."""
         return self._events.watch_run_events(run_id, after=after, stop_at_end=stop_at_end)
 
+    def watch_run_event_batches(
+        self, run_id: str, *, after: int | None = None, stop_at_end: bool = True
+    ) -> AsyncIterator[list[EventRecord]]:
+        """A run's events as they are stored, one list per read of storage; see
+        `EventLogStorage.watch_run_event_batches`."""
+        watch = getattr(self._events, "watch_run_event_batches", None)
+        if watch is None:  # a storage of the user's own that watches event by event
+            return _one_by_one(
+                self._events.watch_run_events(run_id, after=after, stop_at_end=stop_at_end)
+            )
+        batches: AsyncIterator[list[EventRecord]] = watch(
+            run_id, after=after, stop_at_end=stop_at_end
+        )
+        return batches
+
     async def get_step_stats(self, run_id: str) -> list[StepStats]:
         return await self._events.get_step_stats(run_id)
 
@@ -559,3 +574,8 @@ class DagloomInstance:
         self, asset_key: Sequence[str], *, limit: int | None = None, before: int | None = None
     ) -> list[EventRecord]:
         return await self._events.get_materializations(asset_key, limit=limit, before=before)
+
+
+async def _one_by_one(records: AsyncIterator[EventRecord]) -> AsyncIterator[list[EventRecord]]:
+    async for record in records:
+        yield [record]

@@ -167,3 +167,12 @@ __all__ += [
     "DagloomApiBase",
     "DagloomApiStub",
 ]
+
+# The public API's batched event stream (api_events.proto), served beside DagloomApi.
+from dagloom.messages._generated.dagloom.v1.rpc import (  # noqa: E402 - appended per family
+    ApiEventBatch,
+    DagloomApiEventsBase,
+    DagloomApiEventsStub,
+)
+
+__all__ += ["ApiEventBatch", "DagloomApiEventsBase", "DagloomApiEventsStub"]
