@@ -14,6 +14,7 @@ SUITES = {
     "transport": "actor transports",
     "launch": "run launchers",
     "daemon": "queued runs admitted per second and sensor ticks per second, vs bare writes",
+    "service": "one-op runs through `dagloom dev`'s API (1 and 20 in flight) vs in-process",
     "responsiveness": "GetRun latency in `dagloom dev` while a run's sync ops hold their thread",
 }
 
