@@ -69,7 +69,8 @@ async def test_a_finished_runs_events_come_in_one_message_and_match_the_stream(
                 try:
                     stub = DagloomApiEventsStub(channel)
                     request = ApiStreamEventsRequest(run_id=run.run_id, until_run_ends=True)
-                    batches = [b.records async for b in stub.stream_run_event_batches(request)]
+                    whole = [b async for b in stub.stream_run_event_batches(request)]
+                    batches = [b.records for b in whole]
                     after = ApiStreamEventsRequest(
                         run_id=run.run_id,
                         after_storage_id=stored[1].storage_id,
@@ -84,3 +85,5 @@ async def test_a_finished_runs_events_come_in_one_message_and_match_the_stream(
     assert batches[0][-1].event is not None
     assert batches[0][-1].event.event_type == EventType.RUN_SUCCESS
     assert tail == [stored[2:]]
+    # The last batch carries the run as it ended: following needs no GetRun.
+    assert whole[-1].run == done

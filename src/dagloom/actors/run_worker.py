@@ -177,7 +177,8 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         scope = anyio.CancelScope()
         self._runs[run_id] = scope
         self._children.start_soon(self._run_task, run, scope, name=f"run {run_id}")
-        self._log.info("run_accepted", run_id=run_id, actor=self.name)
+        # Debug: the coordinator logs each launch, naming the worker, at info.
+        self._log.debug("run_accepted", run_id=run_id, actor=self.name)
         return ExecuteRunReply(accepted=True, message=self.name)
 
     async def _run_task(self, run: Run, scope: anyio.CancelScope) -> None:

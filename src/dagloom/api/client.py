@@ -202,18 +202,26 @@ class AsyncClient:
         Blocks between events; with `until_run_ends` the stream ends after the terminal
         event, otherwise it lasts until the caller stops iterating.
         """
+        async for batch in self._batches(run_id, after=after, until_run_ends=until_run_ends):
+            for record in batch.records:
+                yield record
+
+    async def _batches(
+        self, run_id: str, *, after: int, until_run_ends: bool
+    ) -> AsyncIterator[ApiEventBatch]:
+        """The run's events as the server sends them: several per message, one message per
+        read of its storage, the run as stored with the last (`until_run_ends`). From an
+        API without batches, one event per batch and no run."""
         request = ApiStreamEventsRequest(
             run_id=run_id, after_storage_id=after, until_run_ends=until_run_ends
         )
         with self._errors(run=run_id):
             if self._event_batches is None:
                 async for record in self._api.stream_run_events(request):
-                    yield record
+                    yield ApiEventBatch(records=[record])
                 return
-            # Several events per message: one per read of the server's storage.
             async for batch in self._event_batches(request):
-                for record in batch.records:
-                    yield record
+                yield batch
 
     async def wait_for_run(
         self,
@@ -234,17 +242,20 @@ class AsyncClient:
         first_failure: float | None = None
         while True:
             try:
-                async for record in self.stream_events(run_id, after=cursor):
-                    cursor = record.storage_id
-                    failures, first_failure = 0, None
-                    if on_event is not None:
-                        result = on_event(record)
-                        if result is not None:
-                            await result
-                    event = record.event
-                    if event is not None and event.event_type in RUN_END_EVENTS:
+                ended: Run | None = None
+                async for batch in self._batches(run_id, after=cursor, until_run_ends=True):
+                    for record in batch.records:
+                        cursor = record.storage_id
+                        failures, first_failure = 0, None
+                        if on_event is not None:
+                            result = on_event(record)
+                            if result is not None:
+                                await result
+                    last = batch.records[-1].event if batch.records else None
+                    if last is not None and last.event_type in RUN_END_EVENTS:
+                        ended = batch.run  # the run as it ended, when the API sends it
                         break
-                return await self.get_run(run_id)
+                return ended if ended is not None else await self.get_run(run_id)
             except ActorUnavailableError:
                 now = time.monotonic()
                 first_failure = now if first_failure is None else first_failure

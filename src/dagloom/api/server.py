@@ -47,6 +47,7 @@ from dagloom.messages.rpc import (
     SubmitRunReply,
     SubmitRunRequest,
 )
+from dagloom.storage.base import RUN_END_EVENTS
 from dagloom.transport import ActorRef, BoundedProtoCodec, open_grpc_server
 
 DEFAULT_CALL_TIMEOUT = 60.0
@@ -129,7 +130,8 @@ class DagloomApiService(DagloomApiBase):
             request_id=message.request_id,
         )
         run = await self._submit(request)
-        self._log.info("api_run_launched", run_id=run.run_id, job=message.job_name)
+        # Debug: the coordinator logs each launch at info already.
+        self._log.debug("api_run_launched", run_id=run.run_id, job=message.job_name)
         return ApiLaunchRunReply(run=run)
 
     async def reexecute_run(self, message: ApiReexecuteRunRequest) -> ApiReexecuteRunReply:
@@ -200,6 +202,13 @@ class DagloomApiService(DagloomApiBase):
                 stop_at_end=message.until_run_ends,
             )
             async for batch in batches:
+                last = batch[-1].event
+                if message.until_run_ends and last and last.event_type in RUN_END_EVENTS:
+                    # The end is stored, so is the status it set: save the follower a GetRun.
+                    yield ApiEventBatch(
+                        records=batch, run=await self._instance.get_run(message.run_id)
+                    )
+                    return
                 yield ApiEventBatch(records=batch)
 
     async def cancel_run(self, message: ApiCancelRunRequest) -> ApiCancelRunReply:

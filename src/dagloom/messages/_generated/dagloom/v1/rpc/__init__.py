@@ -176,6 +176,12 @@ class ApiEventBatch(betterproto2.Message):
     in storage order, never empty
     """
 
+    run: "__v1__.Run | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    With until_run_ends, the last batch (ending with the run's end event) carries the run
+    as stored after it, so a follower needs no GetRun to learn how it ended.
+    """
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "ApiEventBatch", ApiEventBatch)
 
