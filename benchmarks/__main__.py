@@ -15,7 +15,9 @@ SUITES = {
     "launch": "run launchers",
     "daemon": "queued runs admitted per second and sensor ticks per second, vs bare writes",
     "service": "one-op runs through `dagloom dev`'s API (1 and 20 in flight) vs in-process",
+    "metrics": "one /metrics scrape over 100,000 runs beside a runs page; step counting cost",
     "responsiveness": "GetRun latency in `dagloom dev` while a run's sync ops hold their thread",
+    "webserver": "run-event subscription vs storage reads, runs query p95, asset graph size",
 }
 
 

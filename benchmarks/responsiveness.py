@@ -87,6 +87,8 @@ def start_dev(home: Path) -> tuple[subprocess.Popen[str], str]:
         "0",
         "--grpc-port",
         "0",
+        "--port",
+        "0",
     ]
     env = {**os.environ, "DAGLOOM_HOME": str(home)}
     log = (home / "dev.log").open("w")

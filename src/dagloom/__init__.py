@@ -48,14 +48,17 @@ if TYPE_CHECKING:
         EnumValue,
         Field,
         IntSource,
+        Map,
         Noneable,
         Permissive,
+        ScalarUnion,
         Selector,
         Shape,
         StringSource,
     )
     from dagloom.execution.event_view import DagsterEvent, DagsterEventType
     from dagloom.execution.run_config import validate_run_config
+    from dagloom.execution.step_log import get_dagster_logger
     from dagloom.instance import DagloomInstance
     from dagloom.instance import DagloomInstance as DagsterInstance
 
@@ -73,8 +76,10 @@ _LAZY: dict[str, tuple[str, str]] = {
             "EnumValue",
             "Field",
             "IntSource",
+            "Map",
             "Noneable",
             "Permissive",
+            "ScalarUnion",
             "Selector",
             "Shape",
             "StringSource",
@@ -83,6 +88,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "DagsterEvent": ("dagloom.execution.event_view", "DagsterEvent"),
     "DagsterEventType": ("dagloom.execution.event_view", "DagsterEventType"),
     "validate_run_config": ("dagloom.execution.run_config", "validate_run_config"),
+    "get_dagster_logger": ("dagloom.execution.step_log", "get_dagster_logger"),
     "DagloomInstance": ("dagloom.instance", "DagloomInstance"),
     "DagsterInstance": ("dagloom.instance", "DagloomInstance"),
 }
@@ -109,8 +115,10 @@ __all__ = [
     "EnumValue",
     "Field",
     "IntSource",
+    "Map",
     "Noneable",
     "Permissive",
+    "ScalarUnion",
     "Selector",
     "Shape",
     "StringSource",
@@ -140,5 +148,6 @@ __all__ = [
     "build_asset_context",
     "build_op_context",
     "definitions",
+    "get_dagster_logger",
     "validate_run_config",
 ]

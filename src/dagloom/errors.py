@@ -17,6 +17,7 @@ DagloomError
 ├── DagloomExecutionError    a run could not be executed (raised only when asked to raise)
 ├── RunNotFoundError         no run with that id
 ├── RunClaimRefusedError     a stored run could not be claimed for execution: it moved on
+├── LeaseLostError           a write under a storage lease another owner has taken since
 ├── SnapshotMismatchError    a worker's loaded code is not the code a run was validated against
 ├── StorageError             storage unreachable, corrupt, or of an unknown schema
 │   ├── StorageUnavailableError   a fault that may pass: connection lost, locked, disk full
@@ -201,6 +202,21 @@ class RunClaimRefusedError(DagloomError):
         )
         self.run_id = run_id
         self.status = status
+
+
+class LeaseLostError(DagloomError):
+    """A write made under lease `name` with fencing token `token` was refused: the lease has
+    since passed to another owner (whose token is `current`), so this holder must stop
+    acting under it."""
+
+    def __init__(self, name: str, token: int, current: int | None) -> None:
+        super().__init__(
+            f"lease {name!r} was lost: this holder's fencing token is {token}, "
+            f"the lease's is now {current if current is not None else 'gone'}"
+        )
+        self.name = name
+        self.token = token
+        self.current = current
 
 
 class SnapshotMismatchError(DagloomError):

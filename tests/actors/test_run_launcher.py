@@ -301,3 +301,20 @@ async def test_a_run_whose_execute_run_times_out_stays_with_its_worker_and_runs_
     types = [r.event.event_type for r in records if r.event is not None]
     assert types.count(EventType.RUN_START) == 1
     assert types.count(EventType.RUN_SUCCESS) == 1
+
+
+async def test_a_run_launched_while_the_only_warm_worker_restarts_waits_for_it(
+    tmp_path: Path,
+) -> None:
+    """A run whose worker died is retried at once; with a pool of one, the retry reaches the
+    launcher while the member is being started again, and must wait for it, not fail."""
+    origins = write_location(tmp_path)
+    with anyio.fail_after(180):
+        async with DagloomInstance.open(tmp_path / "home") as instance:
+            launcher = WarmPoolRunLauncher(instance, origins, size=1)
+            async with stack(instance, launcher, LoaderJobSource(origins)) as coordinator:
+                died = await submit_run(coordinator, SubmitRunRequest(job_name="dies"))
+                assert (await wait_for_end(instance, died.run_id)).status == RunStatus.FAILURE
+                run = await submit_run(coordinator, SubmitRunRequest(job_name="process_numbers"))
+                ended = await wait_for_end(instance, run.run_id)
+            assert ended.status == RunStatus.SUCCESS, ended.failure

@@ -51,7 +51,7 @@ async def dev_server(
     """`dagloom dev` on `code` (default: the two example files), its API on a port the OS
     picks; yields the API address it reports and what it printed up to `ready`. Terminated
     on the way out."""
-    command = [sys.executable, "-m", "dagloom.cli", "dev", *code, "--api-port", "0"]
+    command = [sys.executable, "-m", "dagloom.cli", "dev", *code, "--api-port", "0", "--port", "0"]
     env = {**os.environ, "DAGLOOM_HOME": str(home)}
     process: Process = await anyio.open_process(command, env=env, stderr=None)
     try:
@@ -125,7 +125,9 @@ def test_dev_on_a_taken_port_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyP
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = CliRunner().invoke(app, ["dev", "-f", str(NUMBERS), "--api-port", str(port)])
+        result = CliRunner().invoke(
+            app, ["dev", "-f", str(NUMBERS), "--api-port", str(port), "--port", "0"]
+        )
     assert result.exit_code == 1
     assert "cannot listen" in result.output
 

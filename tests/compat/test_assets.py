@@ -257,3 +257,93 @@ def test_load_assets_from_package_module_walks_submodules(
     finally:
         for name in [m for m in sys.modules if m.split(".")[0] == "shop_assets"]:
             del sys.modules[name]
+
+
+def test_load_assets_from_current_module_in_a_definitions_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "shop_defs.py").write_text(
+        "import dagloom as dg\n\n"
+        "@dg.asset\ndef raw_orders():\n    return [1, 2]\n\n"
+        "@dg.asset\ndef order_total(raw_orders):\n    return sum(raw_orders)\n\n"
+        "defs = dg.Definitions(assets=dg.load_assets_from_current_module(group_name='shop'))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        import shop_defs  # type: ignore[import-not-found]
+
+        defs = shop_defs.defs
+        assert defs.get_assets_def("order_total").get_asset_spec().group_name == "shop"
+        assert dg.materialize_to_memory(defs.assets).output_for_node("order_total") == 3
+    finally:
+        sys.modules.pop("shop_defs", None)
+
+
+def test_assets_definition_by_key_accessors() -> None:
+    @dg.asset(metadata={"owner": "sales"}, tags={"tier": "gold"}, deps=["raw"])
+    def orders() -> int:
+        return 1
+
+    key = dg.AssetKey("orders")
+    assert orders.metadata_by_key == {key: {"owner": "sales"}}
+    assert orders.tags_by_key == {key: {"tier": "gold"}}
+    assert orders.asset_deps == {key: {dg.AssetKey("raw")}}
+    assert orders.group_names_by_key == {key: "default"}
+
+
+def test_source_asset_is_loaded_through_its_io_manager() -> None:
+    class WarehouseIOManager(dg.IOManager):
+        def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+            raise AssertionError("a source asset is never stored")
+
+        def load_input(self, context: dg.InputContext) -> Any:
+            return [context.asset_key.to_user_string(), 2]
+
+    raw_orders = dg.SourceAsset(
+        key=dg.AssetKey("raw_orders"), io_manager_key="warehouse", description="loaded nightly"
+    )
+
+    @dg.asset
+    def order_count(raw_orders: list[Any]) -> int:
+        return len(raw_orders)
+
+    defs = dg.Definitions(
+        assets=[raw_orders, order_count], resources={"warehouse": WarehouseIOManager()}
+    )
+    result = defs.get_implicit_global_asset_job_def().execute_in_process()
+    assert result.output_for_node("order_count") == 2
+    assert isinstance(raw_orders, dg.AssetSpec)
+    assert raw_orders.description == "loaded nightly"
+    moved = raw_orders.with_io_manager_key("lake")
+    assert isinstance(moved, dg.SourceAsset) and moved.io_manager_key == "lake"
+    assert moved.key == dg.AssetKey("raw_orders")
+
+
+def test_an_unselected_upstream_asset_loads_through_its_own_io_manager() -> None:
+    class Tagged(dg.IOManager):
+        def __init__(self, tag: str) -> None:
+            self.tag = tag
+
+        def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+            return None
+
+        def load_input(self, context: dg.InputContext) -> Any:
+            return self.tag
+
+    seen: list[str] = []
+
+    @dg.asset(io_manager_key="lake")
+    def upstream() -> int:
+        return 1
+
+    @dg.asset
+    def downstream(upstream: str) -> None:
+        seen.append(upstream)
+
+    resources = {"io_manager": Tagged("default"), "lake": Tagged("lake")}
+    dg.materialize([upstream, downstream], selection=["downstream"], resources=resources)
+    assert seen == ["lake"]
+    job = dg.define_asset_job("only_downstream", selection=["downstream"])
+    defs = dg.Definitions(assets=[upstream, downstream], jobs=[job], resources=resources)
+    defs.get_job_def("only_downstream").execute_in_process()
+    assert seen == ["lake", "lake"]

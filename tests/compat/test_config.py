@@ -342,3 +342,46 @@ def test_config_mapping_on_a_graph_inside_a_job() -> None:
     with pytest.raises(dg.DagsterInvalidConfigError) as caught:
         pipeline.execute_in_process(run_config={"ops": {"cleaning": {"config": {"max": 3}}}})
     assert "ops.cleaning.config.max_value" in caught.value.key_paths
+
+
+def test_map_config_takes_any_keys_of_its_key_type() -> None:
+    @dg.op(config_schema={"weights": dg.Map(str, float, key_label_name="name")})
+    def weigh(context: dg.OpExecutionContext) -> float:
+        return sum(context.op_config["weights"].values())
+
+    assert _run_one(weigh, {"weights": {"a": 1, "b": 2.5}}) == 3.5
+    with pytest.raises(dg.DagsterInvalidConfigError) as caught:
+        _run_one(weigh, {"weights": {"a": "heavy"}})
+    assert "ops.weigh.config.weights.a" in caught.value.key_paths
+
+    @dg.op(config_schema=dg.Map(int, str))
+    def by_number(context: dg.OpExecutionContext) -> dict[int, str]:
+        return dict(context.op_config)
+
+    assert _run_one(by_number, {1: "one"}) == {1: "one"}
+    with pytest.raises(dg.DagsterInvalidConfigError, match="key must be Int"):
+        _run_one(by_number, {"one": "one"})
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="Map keys"):
+        dg.Map(list, int)
+
+
+def test_scalar_union_takes_the_scalar_or_the_schema() -> None:
+    @dg.op(
+        config_schema={
+            "target": dg.ScalarUnion(
+                scalar_type=str, non_scalar_schema={"path": str, "mode": dg.Field(str, "w")}
+            )
+        }
+    )
+    def write(context: dg.OpExecutionContext) -> Any:
+        return context.op_config["target"]
+
+    assert _run_one(write, {"target": "/tmp/out"}) == "/tmp/out"
+    assert _run_one(write, {"target": {"path": "/tmp/out"}}) == {"path": "/tmp/out", "mode": "w"}
+    with pytest.raises(dg.DagsterInvalidConfigError, match="expected String"):
+        _run_one(write, {"target": 3})
+    with pytest.raises(dg.DagsterInvalidConfigError) as caught:
+        _run_one(write, {"target": {"mode": "a"}})
+    assert "ops.write.config.target.path" in caught.value.key_paths
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="non_scalar_schema"):
+        dg.ScalarUnion(str, int)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,3 +103,57 @@ def test_instance_get_reads_the_home(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     instance = dg.DagsterInstance.get()
     assert isinstance(instance, dg.DagsterInstance)
     assert Path(instance.home) == tmp_path
+
+
+def test_a_schedule_targeting_an_asset_selection_makes_definitions_build_its_job() -> None:
+    @dg.asset
+    def customers() -> int:
+        return 1
+
+    @dg.asset
+    def orders() -> int:
+        return 2
+
+    daily = dg.ScheduleDefinition(
+        name="daily_refresh",
+        target=dg.AssetSelection.assets(orders),
+        cron_schedule="0 0 * * *",
+    )
+
+    @dg.schedule(cron_schedule="0 * * * *", target=dg.AssetSelection.assets(customers))
+    def hourly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        return dg.RunRequest()
+
+    defs = dg.Definitions(assets=[customers, orders], schedules=[daily, hourly])
+    job = defs.get_job_def(defs.get_schedule_def("daily_refresh").job.name)
+    result = job.execute_in_process()
+    assert [e.asset_key for e in result.get_asset_materialization_events()] == [
+        dg.AssetKey("orders")
+    ]
+    hourly_job = defs.get_job_def(defs.get_schedule_def("hourly").job_name)
+    assert set(hourly_job.asset_layer.asset_keys) == {dg.AssetKey("customers")}  # type: ignore[union-attr]
+
+
+def test_load_asset_value_reads_what_materialize_stored(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DAGLOOM_HOME", str(tmp_path))
+
+    @dg.asset
+    def numbers() -> list[int]:
+        return [1, 2, 3]
+
+    class Lake(dg.IOManager):
+        def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+            raise AssertionError("not stored here")
+
+        def load_input(self, context: dg.InputContext) -> Any:
+            return (context.asset_key.to_user_string(), context.dagster_type)
+
+    raw = dg.AssetSpec("raw").with_io_manager_key("lake")
+    defs = dg.Definitions(assets=[numbers, raw], resources={"lake": Lake()})
+    dg.materialize([numbers])
+    assert defs.load_asset_value("numbers") == [1, 2, 3]
+    assert defs.load_asset_value(dg.AssetKey("raw"), python_type=dict) == ("raw", dict)
+    with pytest.raises(dg.DefinitionError, match="no asset 'nope'"):
+        defs.load_asset_value("nope")

@@ -314,3 +314,214 @@ def test_io_manager_logs_and_identifies_op_outputs() -> None:
         read(emit())
 
     assert pipeline.execute_in_process().output_for_node("read") == 4
+
+
+class TableIOManager(dg.IOManager):
+    """Writes each output to the table its run config names; reads it back by that name."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, Any] = {}
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        self.tables[context.config["table"]] = (obj, context.config["mode"])
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        return self.tables[context.upstream_output.config["table"]][0]
+
+
+def test_output_config_schema_is_read_from_run_config_outputs() -> None:
+    manager = TableIOManager()
+
+    @dg.io_manager(output_config_schema={"table": str, "mode": dg.Field(str, default_value="w")})
+    def table_io_manager(_: dg.InitResourceContext) -> TableIOManager:
+        return manager
+
+    @dg.op
+    def op_1() -> int:
+        return 1
+
+    @dg.op
+    def op_2(a: int) -> int:
+        return a + 1
+
+    @dg.job(resource_defs={"io_manager": table_io_manager})
+    def my_job() -> None:
+        op_2(op_1())
+
+    result = my_job.execute_in_process(
+        run_config={
+            "ops": {
+                "op_1": {"outputs": {"result": {"table": "table1"}}},
+                "op_2": {"outputs": {"result": {"table": "table2", "mode": "a"}}},
+            }
+        },
+    )
+    assert result.success
+    assert manager.tables == {"table1": (1, "w"), "table2": (2, "a")}
+    with pytest.raises(dg.DagsterInvalidConfigError) as caught:
+        my_job.execute_in_process(
+            run_config={"ops": {"op_1": {"outputs": {"result": {"table": "t"}}}}}
+        )
+    assert caught.value.key_paths == ["ops.op_2.outputs.result"]
+    with pytest.raises(dg.DagsterInvalidConfigError) as caught:
+        my_job.execute_in_process(
+            run_config={
+                "ops": {
+                    "op_1": {"outputs": {"result": {"table": "t", "colour": "red"}}},
+                    "op_2": {"outputs": {"other": {"table": "u"}}},
+                }
+            }
+        )
+    assert set(caught.value.key_paths) == {
+        "ops.op_1.outputs.result.colour",
+        "ops.op_2.outputs.other",
+        "ops.op_2.outputs.result",
+    }
+
+
+def test_output_config_for_a_manager_without_a_schema_is_rejected() -> None:
+    @dg.op
+    def plain() -> int:
+        return 1
+
+    @dg.job
+    def plain_job() -> None:
+        plain()
+
+    with pytest.raises(dg.DagsterInvalidConfigError, match="no output config") as caught:
+        plain_job.execute_in_process(
+            run_config={"ops": {"plain": {"outputs": {"result": {"table": "t"}}}}}
+        )
+    assert caught.value.key_paths == ["ops.plain.outputs.result"]
+
+
+def test_input_config_schema_is_read_from_run_config_inputs() -> None:
+    tables = {"table1": [1, 2, 3]}
+
+    @dg.input_manager(input_config_schema={"table_name": str})
+    def table_loader(context: dg.InputContext) -> Any:
+        return tables[context.config["table_name"]]
+
+    @dg.op(ins={"dataframe": dg.In(input_manager_key="my_loader")})
+    def my_op(dataframe: list[int]) -> int:
+        return sum(dataframe)
+
+    @dg.job(resource_defs={"my_loader": table_loader})
+    def my_job() -> None:
+        my_op()
+
+    result = my_job.execute_in_process(
+        run_config={"ops": {"my_op": {"inputs": {"dataframe": {"table_name": "table1"}}}}}
+    )
+    assert result.output_for_node("my_op") == 6
+    with pytest.raises(dg.DagsterInvalidConfigError) as caught:
+        my_job.execute_in_process()
+    assert caught.value.key_paths == ["ops.my_op.inputs.dataframe"]
+
+
+def test_io_manager_input_config_schema_for_inputs_loaded_from_upstream() -> None:
+    seen: list[Any] = []
+
+    class Recording(dg.IOManager):
+        def __init__(self) -> None:
+            self.values: dict[str, Any] = {}
+
+        def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+            self.values[context.step_key] = obj
+
+        def load_input(self, context: dg.InputContext) -> Any:
+            seen.append(context.config)
+            return self.values[context.upstream_output.step_key]
+
+    recording = Recording()
+
+    @dg.io_manager(input_config_schema={"sample": dg.Field(float, default_value=1.0)})
+    def sampling_io_manager(_: dg.InitResourceContext) -> Recording:
+        return recording
+
+    @dg.op
+    def produce() -> int:
+        return 4
+
+    @dg.op
+    def consume(n: int) -> int:
+        return n * 2
+
+    @dg.job(resource_defs={"io_manager": sampling_io_manager})
+    def sampled() -> None:
+        consume(produce())
+
+    result = sampled.execute_in_process(
+        run_config={"ops": {"consume": {"inputs": {"n": {"sample": 0.5}}}}}
+    )
+    assert result.output_for_node("consume") == 8
+    assert seen[0] == {"sample": 0.5}
+    sampled.execute_in_process()
+    assert seen[-1] == {"sample": 1.0}
+
+
+class JsonIOManager(dg.UPathIOManager):
+    """Stores values as JSON files, as Dagster's UPathIOManager examples store parquet."""
+
+    extension: str = ".json"
+
+    def dump_to_path(self, context: dg.OutputContext, obj: Any, path: Any) -> None:
+        import json
+
+        with path.open("w") as file:
+            json.dump(obj, file)
+
+    def load_from_path(self, context: dg.InputContext, path: Any) -> Any:
+        import json
+
+        with path.open("r") as file:
+            return json.load(file)
+
+    def get_metadata(self, context: dg.OutputContext, obj: Any) -> dict[str, Any]:
+        return {"items": len(obj)} if isinstance(obj, list) else {}
+
+
+def test_upath_io_manager_stores_assets_and_op_outputs_in_files(tmp_path: Path) -> None:
+    @dg.asset(key_prefix=["shop"])
+    def orders() -> list[int]:
+        return [1, 2, 3]
+
+    @dg.asset(ins={"orders": dg.AssetIn(key_prefix=["shop"])})
+    def order_count(orders: list[int]) -> list[int]:
+        return [len(orders)]
+
+    manager = JsonIOManager(base_path=str(tmp_path))
+    result = dg.materialize([orders, order_count], resources={"io_manager": manager})
+    assert result.success
+    assert (tmp_path / "shop" / "orders.json").read_text() == "[1, 2, 3]"
+    assert (tmp_path / "order_count.json").read_text() == "[3]"
+    (event, _) = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    assert metadata["path"] == dg.MetadataValue.path(str(tmp_path / "shop" / "orders.json"))
+    assert metadata["items"].value == 3
+
+    @dg.op
+    def numbers() -> list[int]:
+        return [4, 5]
+
+    @dg.op
+    def total(values: list[int]) -> int:
+        return sum(values)
+
+    @dg.job(resource_defs={"io_manager": JsonIOManager(base_path=tmp_path / "ops")})
+    def totals() -> None:
+        total(numbers())
+
+    run = totals.execute_in_process()
+    assert run.output_for_node("total") == 9
+    stored = tmp_path / "ops" / run.run_id / "numbers" / "result.json"
+    assert stored.read_text() == "[4, 5]"
+
+
+def test_upath_io_manager_refuses_paths_leaving_its_base(tmp_path: Path) -> None:
+    manager = JsonIOManager(base_path=tmp_path)
+    context = dg.build_output_context(step_key="..", name="result", run_id="r")
+    with pytest.raises(dg.DagloomError, match="storage folder"):
+        manager.handle_output(context, [1])
+    with pytest.raises(dg.DagloomError, match="nothing stored"):
+        manager.load_input(dg.build_input_context(asset_key="missing"))

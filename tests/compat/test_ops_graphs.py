@@ -4,10 +4,12 @@ them: order-only inputs, graph ins and outs, chained mapping, the op context, op
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
 import dagloom as dg
+from dagloom.messages import LogLevel
 
 # -- Nothing: order-only dependencies -------------------------------------------------------
 
@@ -458,3 +460,57 @@ def test_graph_asset_ins_must_name_a_parameter() -> None:
         @dg.graph_asset(ins={"missing": dg.AssetIn("raw")})
         def bad_graph_asset(numbers: int) -> int:
             return add_one_to(numbers)
+
+
+def test_get_dagster_logger_records_log_messages_of_the_step_that_logs() -> None:
+    import logging
+
+    @dg.op
+    def sync_op() -> int:
+        logger = dg.get_dagster_logger()
+        logger.info("sync says %s", "hi")
+        return 1
+
+    @dg.op
+    async def async_op(n: int) -> int:
+        dg.get_dagster_logger("mine").warning("async says hi")
+        return n + 1
+
+    @dg.op
+    def generator_op(n: int) -> Any:
+        dg.get_dagster_logger().debug("generator says hi")
+        yield dg.Output(n)
+
+    @dg.job
+    def logging_job() -> None:
+        generator_op(async_op(sync_op()))
+
+    result = logging_job.execute_in_process()
+    logged = {
+        (e.step_key, e.message, e.level)
+        for e in result.all_events
+        if e.event_type == dg.DagsterEventType.LOG_MESSAGE
+    }
+    assert ("sync_op", "sync says hi", LogLevel.INFO) in logged
+    assert ("async_op", "async says hi", LogLevel.WARNING) in logged
+    assert ("generator_op", "generator says hi", LogLevel.DEBUG) in logged
+    assert dg.get_dagster_logger("mine").name == "dagster.builtin.mine"
+    assert logging.getLogger("dagster.builtin").level == logging.DEBUG
+
+
+def test_get_dagster_logger_outside_a_step_records_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @dg.op
+    def quiet() -> int:
+        return 1
+
+    @dg.job
+    def quiet_job() -> None:
+        quiet()
+
+    with caplog.at_level("INFO", logger="dagster.builtin"):
+        dg.get_dagster_logger().info("before the run")
+    result = quiet_job.execute_in_process()
+    assert "before the run" in caplog.text
+    assert not any(e.event_type == dg.DagsterEventType.LOG_MESSAGE for e in result.all_events)

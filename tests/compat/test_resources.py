@@ -446,3 +446,66 @@ def test_from_resource_context_builds_a_configurable_resource_in_a_resource_func
 
     built = legacy(dg.build_init_resource_context(config={"username": "u", "password": "p"}))
     assert built == Credentials(username="u", password="p")
+
+
+class Pooled(dg.ConfigurableResource):
+    """Holds a connection pool open for the whole run, as `yield_for_execution` allows."""
+
+    size: int
+
+    @contextlib.contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[Pooled]:
+        LOG.append(f"open pool of {self.size}")
+        try:
+            yield self
+        finally:
+            LOG.append("close pool")
+
+
+class Shelf(dg.ConfigurableResource):
+    pool: Pooled
+
+
+def test_yield_for_execution_holds_the_resource_open_around_a_failed_run() -> None:
+    @dg.op
+    def query(pool: Pooled) -> None:
+        LOG.append(f"query with {pool.size}")
+        raise RuntimeError("query failed")
+
+    @dg.job(resource_defs={"pool": Pooled(size=4)})
+    def pipeline() -> None:
+        query()
+
+    result = pipeline.execute_in_process(raise_on_error=False)
+    assert not result.success
+    assert LOG == ["open pool of 4", "query with 4", "close pool"]
+
+
+def test_default_yield_for_execution_runs_setup_create_and_teardown() -> None:
+    tracked = Tracked(name="x")
+    with tracked.yield_for_execution(dg.build_init_resource_context()) as value:
+        assert value is tracked
+        assert LOG == ["setup x"]
+    assert LOG == ["setup x", "teardown x"]
+
+
+def test_nested_resource_yield_for_execution_and_build_resources() -> None:
+    with dg.build_resources({"shelf": Shelf(pool=Pooled(size=2))}) as resources:
+        assert resources.shelf.pool.size == 2
+        assert LOG == ["open pool of 2"]
+    assert LOG == ["open pool of 2", "close pool"]
+
+
+def test_a_failing_yield_for_execution_is_a_user_code_error_naming_the_resource() -> None:
+    class Broken(dg.ConfigurableResource):
+        @contextlib.contextmanager
+        def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[Broken]:
+            raise ConnectionError("refused")
+            yield self
+
+    with (
+        pytest.raises(dg.UserCodeError, match="broken") as caught,
+        dg.build_resources({"broken": Broken()}),
+    ):
+        pass
+    assert isinstance(caught.value.__cause__, ConnectionError)

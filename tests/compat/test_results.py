@@ -133,3 +133,42 @@ def test_events_that_are_not_materializations_have_no_asset_key() -> None:
     (start, *_) = result.filter_events("STEP_START")
     assert start.asset_key is None
     assert start.event_specific_data is None
+
+
+def test_step_failure_data_reads_the_error_and_user_failure() -> None:
+    @dg.op
+    def start() -> int:
+        return 1
+
+    @dg.op
+    def check_rows(rows: int) -> None:
+        raise dg.Failure(
+            description="too few rows",
+            metadata={"rows": rows, "docs": dg.MetadataValue.url("https://example.com")},
+        )
+
+    @dg.op
+    def crash() -> None:
+        raise KeyError("missing")
+
+    @dg.job
+    def checks() -> None:
+        check_rows(start())
+        crash()
+
+    result = checks.execute_in_process(raise_on_error=False)
+    failures = {e.step_key: e for e in result.get_step_failure_events()}
+    user = failures["check_rows"].step_failure_data
+    assert user.error is not None and user.error.cls_name == "Failure"
+    assert user.user_failure_data is not None
+    assert user.user_failure_data.description == "too few rows"
+    assert user.user_failure_data.metadata == {
+        "rows": dg.IntMetadataValue(1),
+        "docs": dg.MetadataValue.url("https://example.com"),
+    }
+    assert failures["check_rows"].event_specific_data.user_failure_data is not None
+    crashed = failures["crash"].step_failure_data
+    assert crashed.error is not None and crashed.error.cls_name == "KeyError"
+    assert crashed.user_failure_data is None
+    (output,) = [e for e in result.events_for_node("start") if e.is_successful_output]
+    assert output.step_output_data.output_name == "result"

@@ -12,7 +12,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from dagloom.actors.run_coordinator import IN_PROGRESS
+from dagloom.actors.run_coordinator import ADMISSION_LEASE, IN_PROGRESS, admit_queued_runs
 from dagloom.daemon import TagConcurrencyLimit
 from dagloom.daemon.queue_loop import RunQueueLoop
 from dagloom.messages import EventType, RunStatus
@@ -241,3 +241,39 @@ def test_the_loops_are_configured_from_dagloom_yaml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         RunQueueLoop.from_instance(bad, launcher)
     assert info.value.key_paths == ["run_coordinator.config.max_concurrent_runs"]
+
+
+async def test_an_admitter_paused_past_its_lease_admits_nothing_after_a_takeover(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Admitter "a" reads the queue, then is paused long enough for its lease to expire and
+    "b" to take it: the runs "a" chose are not moved (its fence is stale), so its counts,
+    read before "b" admitted anything, cannot break the limits."""
+    async with open_instance("memory", Path()) as instance:
+        for i in range(2):
+            await run_at(instance, RunStatus.QUEUED, at=T0 + i)
+        reads = instance.get_runs
+
+        async def paused_read(*args: Any, **kwargs: Any) -> Any:
+            found = await reads(*args, **kwargs)
+            taken = await instance.schedule_storage.acquire_lease(
+                ADMISSION_LEASE, "b", duration=60, now=T0 + 10_000
+            )
+            assert taken is not None
+            return found
+
+        monkeypatch.setattr(instance, "get_runs", paused_read)
+        launched: list[str] = []
+        admitted = await admit_queued_runs(
+            instance,
+            FakeLauncher(launched),  # type: ignore[arg-type]
+            max_concurrent_runs=5,
+            owner="a",
+            lease_seconds=300,
+            clock=lambda: T0,
+        )
+        assert admitted == launched == []
+        queued = await reads(RunsFilter(statuses=[RunStatus.QUEUED]))
+        assert len(queued) == 2
+        lease = await instance.schedule_storage.get_lease(ADMISSION_LEASE)
+        assert lease is not None and lease.owner == "b"

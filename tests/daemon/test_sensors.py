@@ -154,3 +154,63 @@ async def test_only_running_sensors_tick() -> None:
         await storage.set_instigator_state(toggled(state, running=True, now=T0 + 1))
         await sensors.tick(T0 + 2)
         assert len(await instance.get_runs()) == 1
+
+
+class PausingLocation(InProcessLocation):
+    """A location whose first sensor evaluation waits for `resume`: a daemon paused in the
+    middle of a tick."""
+
+    def __init__(self, name: str, definitions: Definitions) -> None:
+        super().__init__(name, definitions)
+        self.paused = anyio.Event()
+        self.resume = anyio.Event()
+
+    async def ask(self, message: Any, *, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+        if isinstance(message, EvaluateSensorRequest) and not self.paused.is_set():
+            self.paused.set()
+            await self.resume.wait()
+        return await super().ask(message, timeout=timeout)
+
+
+EVALUATIONS = [0]
+
+
+@dg.sensor(job=nothing, minimum_interval_seconds=30, default_status=RUNNING)
+def each_evaluation_differs(context: Any) -> dg.SensorResult:
+    EVALUATIONS[0] += 1
+    n = EVALUATIONS[0]
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"e{n}")], cursor=str(n))
+
+
+async def test_a_daemon_paused_past_its_lease_writes_no_tick_or_cursor_after_a_takeover() -> None:
+    EVALUATIONS[0] = 0
+    defs = Definitions(jobs=[nothing], sensors=[each_evaluation_differs])
+    async with DagloomInstance.ephemeral() as instance, storing_coordinator(instance) as coord:
+        slow_location = PausingLocation("here", defs)
+        slow = SensorLoop(
+            instance, {"here": cast(Any, slow_location)}, coord, owner="a", lease_seconds=20
+        )
+        other = SensorLoop(
+            instance,
+            {"here": cast(Any, InProcessLocation("here", defs))},
+            coord,
+            owner="b",
+            lease_seconds=20,
+        )
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(slow.tick, T0)  # "a" records a tick with cursor "", then pauses
+            with anyio.fail_after(10):
+                await slow_location.paused.wait()
+            await other.tick(T0 + 25)  # "b" takes the lease over and redoes that tick
+            slow_location.resume.set()  # "a" wakes and would submit, end the tick, move on
+        # "b" evaluated first (e1); "a"'s later evaluation (e2) submitted and stored nothing.
+        assert EVALUATIONS[0] == 2
+        ticks = await instance.schedule_storage.get_ticks(origin("each_evaluation_differs"))
+        assert [(t.status, t.run_keys, t.cursor) for t in ticks] == [
+            (TickStatus.SUCCESS, ["e1"], "1")
+        ]
+        state = await instance.schedule_storage.get_instigator_state(
+            origin("each_evaluation_differs")
+        )
+        assert state is not None and state.cursor == "1"
+        assert len(await instance.get_runs()) == 1

@@ -3,6 +3,7 @@ mixed backends, and the errors of a bad home."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from dagloom.messages import Event, EventType, Run, RunStatus
 from dagloom.messages.rows import row_of
 from dagloom.storage import RunsFilter, StepStatus
 from dagloom.storage.base import RunTransition
+from tests.daemon._stores import open_instance
 from tests.storage.pg import PG_URL, fresh_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,6 +133,46 @@ async def test_transition_run_is_a_compare_and_set(
         with pytest.raises(RunNotFoundError):
             await instance.transition_run("nope", lifecycle_event(EventType.RUN_START))
         assert await instance.get_events("nope") == []
+
+
+@pytest.mark.parametrize(
+    "backend", ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "mixed"]
+)
+async def test_a_failure_only_from_starting_leaves_a_claimed_run_alone(
+    tmp_path: Path, backend: str
+) -> None:
+    """`only_from` narrows the compare-and-set: a failure meant for a run still STARTING is
+    refused once a worker claimed it (STARTED), and applies to one still STARTING."""
+    async with contextlib.AsyncExitStack() as stack:
+        if backend == "mixed":
+            instance = await stack.enter_async_context(
+                DagloomInstance.from_config(MIXED, home=tmp_path)
+            )
+        else:
+            instance = await stack.enter_async_context(open_instance(backend, tmp_path))
+        claimed = await instance.create_run(Run(job_name="job"))
+        waiting = await instance.create_run(Run(job_name="job"))
+        for run in (claimed, waiting):
+            await instance.transition_run(run.run_id, lifecycle_event(EventType.RUN_STARTING))
+        await instance.transition_run(claimed.run_id, lifecycle_event(EventType.RUN_START))
+        for run, expected in (
+            (claimed, RunTransition(applied=False, status=RunStatus.STARTED)),
+            (waiting, RunTransition(applied=True, status=RunStatus.FAILURE)),
+        ):
+            moved = await instance.transition_run(
+                run.run_id,
+                lifecycle_event(EventType.RUN_FAILURE, ts=2.0),
+                only_from=[RunStatus.STARTING],
+            )
+            assert moved == expected
+        kinds = [r.event.event_type for r in await instance.get_events(claimed.run_id) if r.event]
+        assert kinds == [EventType.RUN_STARTING, EventType.RUN_START]
+        with pytest.raises(ValueError, match="only_from narrows a RUN_FAILURE"):
+            await instance.transition_run(
+                claimed.run_id,
+                lifecycle_event(EventType.RUN_CANCELED),
+                only_from=[RunStatus.STARTED],
+            )
 
 
 @pytest.mark.parametrize("config", [None, MIXED], ids=["one-database", "runs-apart"])

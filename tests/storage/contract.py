@@ -8,13 +8,14 @@ with their own event loops). `opened` opens and closes a backend's three.
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import anyio
 import pytest
 
-from dagloom.errors import RunNotFoundError, StorageError
+from dagloom.errors import LeaseLostError, RunNotFoundError, StorageError
 from dagloom.messages import (
     AssetKeyMessage,
     AssetMaterializationData,
@@ -45,15 +46,20 @@ from dagloom.storage import _sql
 from dagloom.storage._sql_storage import SqlEventLogStorage
 from dagloom.storage.base import (
     FINISHED_STATUSES,
+    RUN_DURATION_BUCKETS,
     RUN_STATUS_BY_EVENT,
     RUN_TRANSITIONS,
+    DurationHistogram,
     EventLogStorage,
+    Fence,
     RunsFilter,
+    RunStats,
     RunStorage,
     RunTransition,
     ScheduleStorage,
     StepStatus,
     allowed_transition,
+    fold_run_stats,
 )
 
 Storages = tuple[RunStorage, EventLogStorage, ScheduleStorage]
@@ -581,6 +587,25 @@ class StorageContract:
         assert data is not None and data.partition == "2024-01-01"
         assert await events.get_latest_materialization(["nope"]) is None
 
+    async def test_asset_observations_are_indexed_apart_from_materializations(
+        self, storages: Storages
+    ) -> None:
+        _, events, _ = storages
+        observed = materialization("r1", ["a"], ts=1.0)
+        observed.event_type = EventType.ASSET_OBSERVATION
+        later = materialization("r2", ["a"], ts=2.0)
+        later.event_type = EventType.ASSET_OBSERVATION
+        await events.store_events([observed, materialization("r1", ["a"], ts=1.5), later])
+        seen = await events.get_observations(["a"])
+        assert [r.event.run_id for r in seen if r.event] == ["r2", "r1"]
+        assert [
+            r.event.run_id for r in await events.get_observations(["a"], limit=1) if r.event
+        ] == ["r2"]
+        older = await events.get_observations(["a"], before=seen[0].storage_id)
+        assert [r.event.run_id for r in older if r.event] == ["r1"]
+        assert len(await events.get_materializations(["a"])) == 1
+        assert await events.get_observations(["nope"]) == []
+
     async def test_a_watcher_sees_stored_events_at_once_and_stops_at_the_end(
         self, storages: Storages
     ) -> None:
@@ -757,6 +782,52 @@ class StorageContract:
         assert await schedules.release_lease("scheduler", "d2") is True
         assert await schedules.get_lease("scheduler") is None
 
+    async def test_a_leases_token_grows_with_each_new_owner_and_never_goes_back(
+        self, storages: Storages
+    ) -> None:
+        _, _, schedules = storages
+        first = await schedules.acquire_lease("loop", "d1", duration=10, now=0)
+        assert first is not None
+        renewed = await schedules.acquire_lease("loop", "d1", duration=10, now=5)
+        assert renewed is not None and renewed.token == first.token
+        taken = await schedules.acquire_lease("loop", "d2", duration=10, now=20)
+        assert taken is not None and taken.token == first.token + 1
+        assert await schedules.release_lease("loop", "d2") is True
+        again = await schedules.acquire_lease("loop", "d1", duration=10, now=21)
+        assert again is not None and again.token == taken.token + 1
+        held = await schedules.get_lease("loop")
+        assert held is not None and held.fence == again.fence
+
+    async def test_writes_under_a_stale_fence_are_refused_and_store_nothing(
+        self, storages: Storages
+    ) -> None:
+        _, _, schedules = storages
+        old = await schedules.acquire_lease("scheduler", "d1", duration=10, now=0)
+        assert old is not None
+        tick = await schedules.create_tick(
+            Tick(origin_id="loc:s", status=TickStatus.STARTED, timestamp=1.0), fence=old.fence
+        )
+        await schedules.check_fence(old.fence)
+        new = await schedules.acquire_lease("scheduler", "d2", duration=10, now=11)
+        assert new is not None
+        with pytest.raises(LeaseLostError) as lost:
+            await schedules.create_tick(
+                Tick(origin_id="loc:s", status=TickStatus.STARTED, timestamp=2.0), fence=old.fence
+            )
+        assert lost.value.current == new.token
+        ended = Tick.parse(bytes(tick))
+        ended.tick_id = tick.tick_id
+        ended.status = TickStatus.SUCCESS
+        with pytest.raises(LeaseLostError):
+            await schedules.update_tick(ended, fence=old.fence)
+        with pytest.raises(LeaseLostError):
+            await schedules.check_fence(old.fence)
+        assert [t.status for t in await schedules.get_ticks("loc:s")] == [TickStatus.STARTED]
+        await schedules.update_tick(ended, fence=new.fence)
+        assert [t.status for t in await schedules.get_ticks("loc:s")] == [TickStatus.SUCCESS]
+        with pytest.raises(LeaseLostError):
+            await schedules.check_fence(Fence("never-taken", 1))
+
     async def test_daemon_heartbeats_keep_the_latest_per_type(self, storages: Storages) -> None:
         _, _, schedules = storages
         await schedules.add_daemon_heartbeat(
@@ -774,3 +845,97 @@ class StorageContract:
         )
         beats = await schedules.get_daemon_heartbeats()
         assert beats["SCHEDULER"] == latest and set(beats) == {"SCHEDULER", "SENSOR"}
+
+    # -- aggregates for metrics ---------------------------------------------------------------
+
+    async def test_run_stats_count_runs_by_job_and_status_and_bucket_durations(
+        self, storages: Storages
+    ) -> None:
+        runs, _, _ = storages
+        assert await runs.get_run_stats((1.0, 5.0)) == RunStats(counts={}, durations={})
+        for run in [
+            make_run("a1", "a", status=RunStatus.SUCCESS, start_time=100.0, end_time=100.5),
+            make_run("a2", "a", status=RunStatus.FAILURE, start_time=100.0, end_time=105.0),
+            make_run("a3", "a", status=RunStatus.SUCCESS, start_time=100.0, end_time=160.0),
+            make_run("a4", "a", status=RunStatus.QUEUED),
+            make_run("a5", "a", status=RunStatus.STARTED, start_time=100.0),
+            make_run("b1", "b", status=RunStatus.QUEUED),
+            make_run("b2", "b", status=RunStatus.CANCELED, end_time=50.0),  # never started
+            make_run("b3", "b", status=RunStatus.SUCCESS, start_time=9.0, end_time=8.0),  # skew
+        ]:
+            await runs.add_run(run)
+        stats = await runs.get_run_stats((1.0, 5.0, 10.0))
+        assert stats.counts == {
+            ("a", RunStatus.SUCCESS): 2,
+            ("a", RunStatus.FAILURE): 1,
+            ("a", RunStatus.QUEUED): 1,
+            ("a", RunStatus.STARTED): 1,
+            ("b", RunStatus.QUEUED): 1,
+            ("b", RunStatus.CANCELED): 1,
+            ("b", RunStatus.SUCCESS): 1,
+        }
+        # A duration on a bound counts at that bound (Prometheus' `le`).
+        assert stats.durations == {
+            "a": DurationHistogram(
+                bounds=(1.0, 5.0, 10.0), cumulative=(1, 2, 2), count=3, total=65.5
+            )
+        }
+        assert stats == fold_run_stats(await runs.get_runs(), (1.0, 5.0, 10.0))
+        default = await runs.get_run_stats()
+        assert default.durations["a"].bounds == RUN_DURATION_BUCKETS
+
+    async def test_run_stats_agree_with_folding_every_run(self, storages: Storages) -> None:
+        runs, _, _ = storages
+        rng = random.Random(11)
+        for i in range(300):
+            start = rng.choice([0.0, 1000.0 + rng.random() * 10])
+            end = rng.choice([0.0, start + rng.choice([-1.0, 0.0, 1.0, 5.0, rng.random() * 50])])
+            status = rng.choice(list(RunStatus))
+            await runs.add_run(
+                make_run(f"r{i}", f"job{i % 4}", status=status, start_time=start, end_time=end)
+            )
+        bounds = (1.0, 5.0, 10.0, 30.0)
+        got = await runs.get_run_stats(bounds)
+        want = fold_run_stats(await runs.get_runs(), bounds)
+        assert got.counts == want.counts
+        assert got.durations.keys() == want.durations.keys()
+        for job, h in want.durations.items():
+            assert (got.durations[job].cumulative, got.durations[job].count) == (
+                h.cumulative,
+                h.count,
+            )
+            assert got.durations[job].total == pytest.approx(h.total)
+
+    async def test_run_stats_follow_lifecycle_events(self, storages: Storages) -> None:
+        runs, _, _ = storages
+        await runs.add_run(make_run("r", "j"))
+        for kind, ts in [
+            (EventType.RUN_STARTING, 10.0),
+            (EventType.RUN_START, 10.0),
+            (EventType.RUN_SUCCESS, 13.0),
+        ]:
+            await transition(storages, ev("r", kind, ts=ts))
+        stats = await runs.get_run_stats((2.0, 4.0))
+        assert stats.counts == {("j", RunStatus.SUCCESS): 1}
+        assert stats.durations["j"] == DurationHistogram(
+            bounds=(2.0, 4.0), cumulative=(0, 1), count=1, total=3.0
+        )
+
+    async def test_events_stored_counts_every_stored_event_and_never_drops(
+        self, storages: Storages
+    ) -> None:
+        runs, events, _ = storages
+        assert await events.get_events_stored() == 0
+        await runs.add_run(make_run("r"))
+        await events.store_events([ev("r", EventType.STEP_START, "s") for _ in range(3)])
+        await transition(storages, ev("r", EventType.RUN_START))
+        refused = await transition(storages, ev("r", EventType.RUN_START))  # not stored
+        assert refused is not None and not refused.applied
+        assert await events.get_events_stored() == 4
+        await events.delete_events("r")
+        assert await events.get_events_stored() == 4
+
+    async def test_run_stats_refuse_buckets_that_do_not_increase(self, storages: Storages) -> None:
+        runs, _, _ = storages
+        with pytest.raises(ValueError, match="strictly increase"):
+            await runs.get_run_stats((5.0, 1.0))

@@ -17,6 +17,7 @@ from dagloom.actors._runtime import (
     ReplySlot,
     RepT,
     ReqT,
+    live_actors,
 )
 from dagloom.actors._supervisor import (
     RestartPolicy,
@@ -41,5 +42,6 @@ __all__ = [
     "ServiceSpec",
     "Sleep",
     "Supervisor",
+    "live_actors",
     "unwrap_exception_group",
 ]

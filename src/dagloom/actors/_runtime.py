@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import anyio
 import betterproto2
@@ -41,6 +42,16 @@ RepT = TypeVar("RepT", bound=betterproto2.Message)
 
 Clock = Callable[[], float]
 """A function returning seconds; injected wherever tests need to control time."""
+
+_ACTORS: weakref.WeakSet[Actor[Any, Any]] = weakref.WeakSet()
+"""Every actor object of this process that is still referenced, for `live_actors`."""
+
+
+def live_actors() -> list[Actor[Any, Any]]:
+    """The actors of this process that are not closed, for metrics (inbox depth, restarts).
+
+    An actor counts from its construction until `close` (or until nothing refers to it)."""
+    return [actor for actor in list(_ACTORS) if not actor.closed]
 
 
 class ReplySlot(Generic[RepT]):
@@ -168,6 +179,7 @@ class Actor(ABC, Generic[ReqT, RepT]):
         self._closed = False
         self._children: TaskGroup | None = None
         self._handling: Envelope[ReqT, RepT] | None = None
+        _ACTORS.add(self)
 
     # -- what a concrete actor writes ---------------------------------------------------
 

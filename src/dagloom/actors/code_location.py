@@ -368,6 +368,7 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
         self._loaded: LoadedLocation | None = None
         self._load_error: ErrorInfo | None = None
         self._load_exception: CodeLocationLoadError | None = None
+        self._load_failures = 0
         self._snapshot = failed_snapshot(
             location_name,
             ErrorInfo(cls_name="CodeLocationLoadError", message="not loaded yet"),
@@ -410,6 +411,11 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
     def snapshot(self) -> LocationSnapshot:
         """What `GetSnapshot` answers now; never blocks."""
         return self._snapshot
+
+    @property
+    def load_failures(self) -> int:
+        """How many times importing the code failed since this server was made."""
+        return self._load_failures
 
     def get_job(self, name: str, asset_selection: Collection[AssetKey] = ()) -> JobDefinition:
         """The job a run of `name` over `asset_selection` executes (see `resolve_job`).
@@ -503,6 +509,7 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
                 _load_now, self.source, self.location_name, now, fresh, abandon_on_cancel=True
             )
         except CodeLocationLoadError as exc:
+            self._load_failures += 1
             self._load_exception = exc
             self._load_error = load_error_info(exc)
             self._snapshot = self._with_error(self._load_error, now)

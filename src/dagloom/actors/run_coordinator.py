@@ -39,6 +39,7 @@ from dagloom.errors import (
     ConfigError,
     DagloomError,
     DefinitionError,
+    LeaseLostError,
     StorageError,
 )
 from dagloom.messages import Event, EventType, LogLevel, Run, RunStatus
@@ -272,8 +273,8 @@ async def launch_stored_run(
     whether a worker took it.
 
     A launcher that does not answer may still have handed the run on, so the FAILURE is a
-    transition storage refuses once a worker claimed the run: then the run is launched
-    after all.
+    transition only from STARTING, which storage refuses once a worker claimed the run:
+    then the run is launched after all.
     """
     log = structlog.get_logger("dagloom.actors")
     if starting is None:
@@ -289,20 +290,17 @@ async def launch_stored_run(
     if error:
         # A launcher that did not answer may still have handed the run on: a run a
         # worker already claimed is its worker's to end, so only a run still STARTING
-        # is failed here (and a worker's later claim of it is then refused).
-        stored = await instance.get_run(run.run_id)
-        outcome = (
-            RunTransition(applied=False, status=stored.status)
-            if stored is not None and stored.status != RunStatus.STARTING
-            else await instance.transition_run(
-                run.run_id,
-                run_end_event(
-                    run,
-                    EventType.RUN_FAILURE,
-                    f"Run could not be launched: {error}",
-                    DagloomError(error),
-                ),
-            )
+        # is failed here, in one compare-and-set (and a worker's later claim of it is
+        # then refused).
+        outcome = await instance.transition_run(
+            run.run_id,
+            run_end_event(
+                run,
+                EventType.RUN_FAILURE,
+                f"Run could not be launched: {error}",
+                DagloomError(error),
+            ),
+            only_from=(RunStatus.STARTING,),
         )
         if not outcome.applied:
             log.warning(
@@ -345,10 +343,8 @@ async def admit_queued_runs(
     returns once every launch has answered or timed out.
     """
     storage = instance.schedule_storage
-    if (
-        await storage.acquire_lease(ADMISSION_LEASE, owner, duration=lease_seconds, now=clock())
-        is None
-    ):
+    lease = await storage.acquire_lease(ADMISSION_LEASE, owner, duration=lease_seconds, now=clock())
+    if lease is None:
         return []
     try:
         # Only the tag limits look at the in-progress runs' tags; without them a count
@@ -381,6 +377,17 @@ async def admit_queued_runs(
         # for them concurrently (at most LAUNCH_CONCURRENCY at once), so one round waits
         # about as long as its slowest launch rather than the sum of them.
         starting: list[tuple[Run, RunTransition]] = []
+        if chosen:
+            # Paused past the lease while reading, this round's counts may be stale: another
+            # admitter that took the lease since is the one to admit, so this round admits
+            # nothing.
+            try:
+                await storage.check_fence(lease.fence)
+            except LeaseLostError as exc:
+                structlog.get_logger("dagloom.actors").warning(
+                    "admission_lease_lost", actor=name, error=str(exc)
+                )
+                return []
         for run_id in chosen:
             run = by_id[run_id]
             transition = await instance.transition_run(run_id, _starting_event(run, clock))

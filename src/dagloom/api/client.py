@@ -23,22 +23,31 @@ from dagloom.errors import (
     DefinitionError,
     RunNotFoundError,
 )
-from dagloom.messages import AssetKeyMessage, EventRecord, Run
+from dagloom.messages import AssetKeyMessage, EventRecord, InstigatorType, Run, Tick
 from dagloom.messages.rpc import (
     ApiCancelRunReply,
     ApiCancelRunRequest,
+    ApiDaemonStatusReply,
+    ApiDaemonStatusRequest,
     ApiEventBatch,
     ApiGetRunReply,
     ApiGetRunRequest,
+    ApiGetTicksReply,
+    ApiGetTicksRequest,
+    ApiInstigator,
     ApiJob,
     ApiLaunchRunReply,
     ApiLaunchRunRequest,
+    ApiListInstigatorsReply,
+    ApiListInstigatorsRequest,
     ApiListJobsReply,
     ApiListJobsRequest,
     ApiReexecuteRunReply,
     ApiReexecuteRunRequest,
     ApiReloadLocationReply,
     ApiReloadLocationRequest,
+    ApiSetInstigatorRunningReply,
+    ApiSetInstigatorRunningRequest,
     ApiStreamEventsRequest,
     DagloomApiEventsStub,
     DagloomApiStub,
@@ -70,6 +79,14 @@ class ApiCalls(Protocol):
         self, message: ApiReloadLocationRequest
     ) -> ApiReloadLocationReply: ...
     async def reexecute_run(self, message: ApiReexecuteRunRequest) -> ApiReexecuteRunReply: ...
+    async def list_instigators(
+        self, message: ApiListInstigatorsRequest
+    ) -> ApiListInstigatorsReply: ...
+    async def set_instigator_running(
+        self, message: ApiSetInstigatorRunningRequest
+    ) -> ApiSetInstigatorRunningReply: ...
+    async def get_ticks(self, message: ApiGetTicksRequest) -> ApiGetTicksReply: ...
+    async def daemon_status(self, message: ApiDaemonStatusRequest) -> ApiDaemonStatusReply: ...
 
 
 EventBatches = Callable[[ApiStreamEventsRequest], AsyncIterator[ApiEventBatch]]
@@ -289,6 +306,67 @@ class AsyncClient:
         )
         assert reply.snapshot is not None
         return reply.snapshot
+
+    # -- schedules, sensors and the daemon ----------------------------------------------
+
+    async def list_instigators(
+        self, instigator_type: InstigatorType = InstigatorType.UNSPECIFIED
+    ) -> list[ApiInstigator]:
+        """The schedules and sensors the daemon has recorded (only one type, if given),
+        each with its stored state, whether it runs, its next tick time (0 when stopped)
+        and its last tick."""
+        reply = await self._call(
+            self._api.list_instigators, ApiListInstigatorsRequest(instigator_type=instigator_type)
+        )
+        return list(reply.instigators)
+
+    async def start_instigator(
+        self, instigator_type: InstigatorType, name: str, *, location_name: str = ""
+    ) -> ApiInstigator:
+        """Start the schedule or sensor `name` (a running daemon honours it on its next
+        round; a schedule fires no tick from before now). `DefinitionError` when no
+        recorded one has that name, or several locations do and none is named."""
+        return await self._set_running(instigator_type, name, location_name, running=True)
+
+    async def stop_instigator(
+        self, instigator_type: InstigatorType, name: str, *, location_name: str = ""
+    ) -> ApiInstigator:
+        """Stop the schedule or sensor `name`, whatever its default status."""
+        return await self._set_running(instigator_type, name, location_name, running=False)
+
+    async def _set_running(
+        self, instigator_type: InstigatorType, name: str, location_name: str, *, running: bool
+    ) -> ApiInstigator:
+        request = ApiSetInstigatorRunningRequest(
+            instigator_type=instigator_type,
+            name=name,
+            location_name=location_name,
+            running=running,
+        )
+        reply = await self._call(self._api.set_instigator_running, request, job=name)
+        assert reply.instigator is not None
+        return reply.instigator
+
+    async def get_ticks(
+        self,
+        instigator_type: InstigatorType,
+        name: str,
+        *,
+        location_name: str = "",
+        limit: int = 0,
+    ) -> list[Tick]:
+        """The schedule's or sensor's ticks, newest first (at most `limit`; 0: 20), each
+        with its status, runs, run keys, cursor and skip reason or error."""
+        request = ApiGetTicksRequest(
+            instigator_type=instigator_type, name=name, location_name=location_name, limit=limit
+        )
+        reply = await self._call(self._api.get_ticks, request, job=name)
+        return list(reply.ticks)
+
+    async def daemon_status(self) -> ApiDaemonStatusReply:
+        """Each daemon loop's latest heartbeat and last error, whether it is healthy (its
+        heartbeat at most three intervals old), and whether all are."""
+        return await self._call(self._api.daemon_status, ApiDaemonStatusRequest())
 
     # -- errors ------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ storage, served with `Health` on the API port."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -14,25 +15,42 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from dagloom.actors.job_source import pick_location, unknown_location
+from dagloom.daemon._instigators import (
+    find_state,
+    heartbeat_fresh,
+    is_running,
+    next_tick_time,
+    toggled,
+)
 from dagloom.daemon.retry_loop import reexecution_request, reexecution_steps
-from dagloom.errors import ActorUnavailableError, DagloomError, StorageError
+from dagloom.errors import ActorUnavailableError, DagloomError, DefinitionError, StorageError
 from dagloom.instance import DagloomInstance
-from dagloom.messages import EventRecord, Run
+from dagloom.messages import EventRecord, InstigatorState, InstigatorType, Run
 from dagloom.messages.rpc import (
     ApiCancelRunReply,
     ApiCancelRunRequest,
+    ApiDaemonLoop,
+    ApiDaemonStatusReply,
+    ApiDaemonStatusRequest,
     ApiEventBatch,
     ApiGetRunReply,
     ApiGetRunRequest,
+    ApiGetTicksReply,
+    ApiGetTicksRequest,
+    ApiInstigator,
     ApiJob,
     ApiLaunchRunReply,
     ApiLaunchRunRequest,
+    ApiListInstigatorsReply,
+    ApiListInstigatorsRequest,
     ApiListJobsReply,
     ApiListJobsRequest,
     ApiReexecuteRunReply,
     ApiReexecuteRunRequest,
     ApiReloadLocationReply,
     ApiReloadLocationRequest,
+    ApiSetInstigatorRunningReply,
+    ApiSetInstigatorRunningRequest,
     ApiStreamEventsRequest,
     CancelRunReply,
     CancelRunRequest,
@@ -52,6 +70,9 @@ from dagloom.transport import ActorRef, BoundedProtoCodec, open_grpc_server
 
 DEFAULT_CALL_TIMEOUT = 60.0
 """How long the API waits for an actor's reply before answering DEADLINE_EXCEEDED."""
+
+DEFAULT_TICKS = 20
+"""How many ticks `GetTicks` answers with when the request sets no limit."""
 
 
 def _unavailable(exc: ActorUnavailableError | TimeoutError | StorageError) -> GRPCError:
@@ -86,7 +107,13 @@ class DagloomApiService(DagloomApiBase):
     submits a new run of a stored run's job, config and tags, with that run as its parent
     (`from_failure`: only its steps that did not succeed, the others' outputs reused);
     NOT_FOUND for an unknown run, FAILED_PRECONDITION when it cannot be re-executed from
-    failure (it did not fail), and `request_id` as for `LaunchRun`. An actor that does not
+    failure (it did not fail), and `request_id` as for `LaunchRun`.
+
+    `ListInstigators`, `SetInstigatorRunning`, `GetTicks` and `DaemonStatus` read and write
+    schedule storage only, as `dagloom schedule|sensor|daemon` do: the schedules and sensors
+    a daemon has recorded, each with whether it runs and when it ticks next; a start or stop
+    is stored and a running daemon honours it on its next round. An unknown (or, without a
+    location, ambiguous) name answers NOT_FOUND. An actor that does not
     answer, or storage that fails past its retries, gives UNAVAILABLE. Every method is safe
     to call concurrently; each call is independent.
 
@@ -244,6 +271,71 @@ class DagloomApiService(DagloomApiBase):
         assert isinstance(snapshot, LocationSnapshot)
         self._log.info("code_location_reloaded", location=name, failed=bool(snapshot.load_error))
         return ApiReloadLocationReply(snapshot=snapshot)
+
+    # -- schedules, sensors and the daemon --------------------------------------------------
+
+    async def _instigator(self, state: InstigatorState, now: float) -> ApiInstigator:
+        ticks = await self._instance.schedule_storage.get_ticks(state.origin_id, limit=1)
+        last = ticks[0] if ticks else None
+        return ApiInstigator(
+            state=state,
+            running=is_running(state),
+            next_tick_time=next_tick_time(
+                state, last_tick_time=last.timestamp if last is not None else None, now=now
+            ),
+            last_tick=last,
+        )
+
+    async def _find(self, kind: InstigatorType, name: str, location: str) -> InstigatorState:
+        if kind not in (InstigatorType.SCHEDULE, InstigatorType.SENSOR):
+            raise GRPCError(Status.INVALID_ARGUMENT, "instigator_type must be SCHEDULE or SENSOR")
+        states = await self._instance.schedule_storage.get_instigator_states(kind)
+        try:
+            return find_state(states, kind, name, location or None)
+        except DefinitionError as exc:
+            raise GRPCError(Status.NOT_FOUND, str(exc)) from exc
+
+    async def list_instigators(self, message: ApiListInstigatorsRequest) -> ApiListInstigatorsReply:
+        kind = message.instigator_type or None
+        now = time.time()
+        with _storage_errors():
+            states = await self._instance.schedule_storage.get_instigator_states(kind)
+            found = [await self._instigator(state, now) for state in states]
+        return ApiListInstigatorsReply(instigators=found)
+
+    async def set_instigator_running(
+        self, message: ApiSetInstigatorRunningRequest
+    ) -> ApiSetInstigatorRunningReply:
+        now = time.time()
+        with _storage_errors():
+            state = await self._find(message.instigator_type, message.name, message.location_name)
+            changed = toggled(state, running=message.running, now=now)
+            await self._instance.schedule_storage.set_instigator_state(changed)
+            instigator = await self._instigator(changed, now)
+        self._log.info(
+            "api_instigator_toggled", origin_id=changed.origin_id, running=message.running
+        )
+        return ApiSetInstigatorRunningReply(instigator=instigator)
+
+    async def get_ticks(self, message: ApiGetTicksRequest) -> ApiGetTicksReply:
+        with _storage_errors():
+            state = await self._find(message.instigator_type, message.name, message.location_name)
+            ticks = await self._instance.schedule_storage.get_ticks(
+                state.origin_id, limit=message.limit if message.limit > 0 else DEFAULT_TICKS
+            )
+        return ApiGetTicksReply(ticks=ticks)
+
+    async def daemon_status(self, message: ApiDaemonStatusRequest) -> ApiDaemonStatusReply:
+        now = time.time()
+        with _storage_errors():
+            beats = await self._instance.schedule_storage.get_daemon_heartbeats()
+        loops = [
+            ApiDaemonLoop(heartbeat=beat, healthy=heartbeat_fresh(beat, now=now))
+            for _, beat in sorted(beats.items())
+        ]
+        return ApiDaemonStatusReply(
+            loops=loops, healthy=bool(loops) and all(loop.healthy for loop in loops)
+        )
 
 
 class _EventsService(DagloomApiEventsBase):

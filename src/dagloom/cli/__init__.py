@@ -11,6 +11,7 @@ from dagloom.cli import job as _job  # noqa: F401  # registers `dagloom job`
 from dagloom.cli import run as _run  # noqa: F401  # registers `dagloom run`
 from dagloom.cli import run_worker as _run_worker  # noqa: F401  # registers `dagloom run-worker`
 from dagloom.cli import topology as _topology  # noqa: F401  # registers `serve`, `dev`, `job launch`
+from dagloom.cli import webserver as _webserver  # noqa: F401  # registers `dagloom webserver`
 from dagloom.cli._app import app
 
 

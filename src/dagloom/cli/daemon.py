@@ -31,9 +31,6 @@ daemon_app = typer.Typer(
 )
 app.add_typer(daemon_app, name="daemon")
 
-STALE_INTERVALS = 3
-"""A loop whose last heartbeat is older than this many of its intervals is shown stale."""
-
 
 @daemon_app.command("run")
 def run(
@@ -84,6 +81,8 @@ def status(home: HomeOption = None, config: ConfigOption = None) -> None:
     Exits 1 when no daemon ever ran or a loop's heartbeat is stale.
     """
 
+    from dagloom.daemon._instigators import heartbeat_fresh
+
     async def main() -> bool:
         async with open_instance(home, config) as instance:
             beats = await instance.schedule_storage.get_daemon_heartbeats()
@@ -92,7 +91,7 @@ def status(home: HomeOption = None, config: ConfigOption = None) -> None:
         table = Table("loop", "daemon", "last heartbeat", "state", "last error")
         for name, beat in sorted(beats.items()):
             age = now - beat.timestamp
-            fresh = beat.interval <= 0 or age <= STALE_INTERVALS * max(beat.interval, 1.0)
+            fresh = heartbeat_fresh(beat, now=now)
             healthy = healthy and fresh
             error = "-"
             if beat.last_error is not None:

@@ -47,6 +47,7 @@ from dagloom.messages import EventRecord, RunStatus
 from dagloom.topology import (
     DEFAULT_API_PORT,
     DEFAULT_HOST,
+    DEFAULT_WEBSERVER_PORT,
     TopologyConfig,
     dev_topology,
     load_topology,
@@ -140,6 +141,9 @@ def dev(
     grpc_port: Annotated[
         int, typer.Option("--grpc-port", help="The actors' gRPC port (0: any free one).")
     ] = 0,
+    port: Annotated[
+        int, typer.Option("--port", "-p", help="The webserver's HTTP port (0: any free one).")
+    ] = DEFAULT_WEBSERVER_PORT,
     reload: Annotated[
         bool,
         typer.Option(
@@ -149,10 +153,11 @@ def dev(
 ) -> None:
     """Run the whole dev topology in one process.
 
-    The public API, the coordinator, an in-process launcher and the code locations share
-    one event loop, on the instance at $DAGLOOM_HOME (default ./.dagloom, SQLite). A code
-    location reloads when a Python file of it changes (unless --no-reload), and the next
-    run uses the new code. Prints the addresses it listens on; stops on SIGINT or SIGTERM.
+    The webserver (GraphQL at http://HOST:PORT/graphql), the public API, the coordinator,
+    an in-process launcher and the code locations share one event loop, on the instance at
+    $DAGLOOM_HOME (default ./.dagloom, SQLite). A code location reloads when a Python file
+    of it changes (unless --no-reload), and the next run uses the new code. Prints the
+    addresses it listens on; stops on SIGINT or SIGTERM.
     """
     _, err = consoles()
     if topology_file is not None:
@@ -168,7 +173,12 @@ def dev(
         return
     locations = _dev_locations(python_file, module_name, workspace_file, err)
     topology = dev_topology(
-        locations, host=host, grpc_port=grpc_port, api_port=api_port, reload_on_change=reload
+        locations,
+        host=host,
+        grpc_port=grpc_port,
+        api_port=api_port,
+        reload_on_change=reload,
+        webserver_port=port,
     )
     _run(topology, "dev")
 

@@ -10,9 +10,11 @@ Pure and sync, except `sync_state`, which is one read and at most one write.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
+from dagloom.definitions._cron import iter_cron_ticks, load_timezone
 from dagloom.errors import DefinitionError
-from dagloom.messages import InstigatorState, InstigatorStatus, InstigatorType
+from dagloom.messages import DaemonHeartbeat, InstigatorState, InstigatorStatus, InstigatorType
 from dagloom.messages.rpc import ScheduleSnapshot, SensorSnapshot
 from dagloom.storage.base import ScheduleStorage
 
@@ -32,6 +34,31 @@ def is_running(state: InstigatorState) -> bool:
     if state.status == InstigatorStatus.STOPPED:
         return False
     return state.default_running
+
+
+def next_tick_time(state: InstigatorState, *, last_tick_time: float | None, now: float) -> float:
+    """When it ticks next (seconds since the epoch), 0 when it is stopped: a schedule's first
+    cron tick after `now` in its timezone; a sensor's `minimum_interval_seconds` after its
+    last tick, or `now` when that has passed or it never ticked."""
+    if not is_running(state):
+        return 0.0
+    if state.instigator_type == InstigatorType.SCHEDULE:
+        tz = load_timezone(state.execution_timezone or None)
+        upcoming = iter_cron_ticks(list(state.cron_schedules), tz, datetime.fromtimestamp(now, UTC))
+        return next(upcoming).timestamp()
+    if last_tick_time is None:
+        return now
+    return max(now, last_tick_time + state.minimum_interval_seconds)
+
+
+STALE_INTERVALS = 3
+"""A loop whose last heartbeat is older than this many of its intervals is stale."""
+
+
+def heartbeat_fresh(beat: DaemonHeartbeat, *, now: float) -> bool:
+    """Whether a daemon loop's latest heartbeat is at most `STALE_INTERVALS` of its intervals
+    (at least 1 s each) old at `now`; a loop that gave no interval is always fresh."""
+    return beat.interval <= 0 or now - beat.timestamp <= STALE_INTERVALS * max(beat.interval, 1.0)
 
 
 def started_at(state: InstigatorState) -> float:

@@ -28,7 +28,7 @@ from dagloom.messages.rpc import (
     SubmitRunRequest,
     TickResult,
 )
-from dagloom.storage.base import ScheduleStorage
+from dagloom.storage.base import Fence, ScheduleStorage
 from dagloom.transport import ActorRef
 
 if TYPE_CHECKING:
@@ -69,18 +69,22 @@ async def loaded_locations(
 
 async def hold_lease(
     storage: ScheduleStorage, name: str, owner: str, *, now: float, duration: float
-) -> bool:
-    """Take or renew the loop's lease; False when another daemon holds it (this round is
-    then theirs). A daemon that stops renewing loses it `duration` seconds later."""
-    return await storage.acquire_lease(name, owner, duration=duration, now=now) is not None
+) -> Fence | None:
+    """Take or renew the loop's lease and return its fence; None when another daemon holds
+    it (this round is then theirs). A daemon that stops renewing loses it `duration`
+    seconds later, and with it every write under the returned fence."""
+    lease = await storage.acquire_lease(name, owner, duration=duration, now=now)
+    return lease.fence if lease is not None else None
 
 
 class LeasedInstigatorLoop:
     """What the scheduler and sensor loops hold alike: the instance, the code locations, the
     coordinator runs are submitted to, this daemon's id as lease owner, and the lease.
 
-    A subclass names its `lease` and calls `_leased_locations(now)` at the start of a round.
-    `lease_seconds` defaults to three intervals, at least 60 s.
+    A subclass names its `lease` and calls `_leased_locations(now)` at the start of a round;
+    the round's storage writes then go under `fence`, the lease's fencing token, so a daemon
+    paused past its lease has them refused (`LeaseLostError`) once another took the lease,
+    and ends its round there. `lease_seconds` defaults to three intervals, at least 60 s.
     """
 
     name: str
@@ -106,15 +110,17 @@ class LeasedInstigatorLoop:
             lease_seconds if lease_seconds is not None else max(60.0, 3 * interval)
         )
         self._timeout = ask_timeout
+        self.fence: Fence | None = None
         self._log = structlog.get_logger("dagloom.daemon").bind(loop=self.name)
 
     async def _leased_locations(self, now: float) -> tuple[list[Location], list[Exception]] | None:
         """None when another daemon holds the lease (the round is theirs); otherwise the
         locations that answered and what the others raised (`loaded_locations`)."""
         storage = self._instance.schedule_storage
-        if not await hold_lease(
+        self.fence = await hold_lease(
             storage, self.lease, self._owner, now=now, duration=self._lease_seconds
-        ):
+        )
+        if self.fence is None:
             return None
         return await loaded_locations(self._locations, ask_timeout=self._timeout)
 
@@ -129,6 +135,13 @@ class LeasedInstigatorLoop:
             return TickResult(error=timed_out(self._timeout))
         assert isinstance(result, TickResult)
         return result
+
+    async def _submit(self, submissions: list[SubmitRunRequest]) -> Submitted:
+        """Submit a tick's runs, unless the lease was lost meanwhile (`LeaseLostError`):
+        an evaluation may take long, and the new holder redoes the tick."""
+        if submissions and self.fence is not None:
+            await self._instance.schedule_storage.check_fence(self.fence)
+        return await submit_all(self._coordinator, submissions, ask_timeout=self._timeout)
 
 
 def submission(

@@ -84,6 +84,13 @@ class RunMonitoringLoop:
         config = instance.config.run_monitoring
         if not config.enabled:
             return None
+        if config.max_resume_run_attempts > 0:
+            structlog.get_logger("dagloom.daemon").warning(
+                "run_resume_not_supported",
+                max_resume_run_attempts=config.max_resume_run_attempts,
+                message="runs whose worker was lost are failed, not resumed "
+                "(run_retries re-executes them from failure)",
+            )
         return cls(
             instance,
             launcher,

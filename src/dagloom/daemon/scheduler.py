@@ -21,8 +21,8 @@ from dagloom.daemon._submit import (
     finished,
     named_error,
     submission,
-    submit_all,
 )
+from dagloom.errors import LeaseLostError
 from dagloom.instance import DagloomInstance
 from dagloom.messages import InstigatorType, Tick, TickStatus
 from dagloom.messages.rpc import EvaluateScheduleRequest, ScheduleSnapshot
@@ -38,7 +38,8 @@ class SchedulerLoop(LeasedInstigatorLoop):
 
     A schedule runs when started (`dagloom schedule start`) or, never toggled, when its
     `default_status` is RUNNING; no tick before it was (last) started is ever due. Due ticks
-    follow `schedule_ticks_due` and the instance's catch-up policy. Each tick is recorded
+    follow `schedule_ticks_due` and the schedule's catch-up policy (its own `catch_up`, else
+    the instance's `schedules.catch_up`). Each tick is recorded
     STARTED, then evaluated in the code location, then its runs are submitted to
     `coordinator` under derived run ids, then the tick is updated with the runs and its
     outcome. A round killed anywhere in between leaves the tick STARTED, and the next round
@@ -47,8 +48,9 @@ class SchedulerLoop(LeasedInstigatorLoop):
     unknown job ends its tick FAILURE with the error, naming the schedule.
 
     Only the daemon holding the `daemon/scheduler` lease (renewed each round, lost
-    `lease_seconds` after its holder stops) fires ticks; the derived run ids keep a second
-    holder, after a pause longer than the lease, harmless.
+    `lease_seconds` after its holder stops) fires ticks. Its tick writes carry the lease's
+    fencing token, so a holder paused past its lease has them refused once another daemon
+    took over, and stops; the derived run ids make its submissions harmless besides.
     """
 
     name = "scheduler"
@@ -76,7 +78,7 @@ class SchedulerLoop(LeasedInstigatorLoop):
             lease_seconds=lease_seconds,
             ask_timeout=ask_timeout or config.sensors.evaluation_timeout_seconds + 30.0,
         )
-        self._catch_up = CatchUpPolicy.from_config(config)
+        self._config = config
         self._max_tick_retries = (
             config.scheduler.config.max_tick_retries if config.scheduler is not None else 0
         )
@@ -91,6 +93,9 @@ class SchedulerLoop(LeasedInstigatorLoop):
             for schedule in location.snapshot.schedules:
                 try:
                     await self._schedule(location, schedule, now)
+                except LeaseLostError as exc:
+                    self._log.warning("scheduler_lease_lost", error=str(exc))
+                    return
                 except Exception as exc:  # a supervision point: one schedule stops no other
                     self._log.exception("schedule_round_failed", schedule=schedule.name)
                     problems.append(exc)
@@ -122,7 +127,7 @@ class SchedulerLoop(LeasedInstigatorLoop):
                 execution_timezone=schedule.execution_timezone or None,
                 started_at=started_at(state),
                 last_tick=last_tick,
-                catch_up=self._catch_up,
+                catch_up=CatchUpPolicy.from_config(self._config, schedule.catch_up or None),
                 max_tick_retries=self._max_tick_retries,
             ),
             now=now,
@@ -154,7 +159,8 @@ class SchedulerLoop(LeasedInstigatorLoop):
                 instigator_type=InstigatorType.SCHEDULE,
                 status=TickStatus.STARTED,
                 timestamp=when.timestamp(),
-            )
+            ),
+            fence=self.fence,
         )
         self._log.info(
             "schedule_tick",
@@ -170,7 +176,9 @@ class SchedulerLoop(LeasedInstigatorLoop):
         )
         if result.error is not None:
             error = named_error(result.error, "schedule", schedule.name)
-            await storage.update_tick(finished(tick, now=now, run_ids=[], run_keys=[], error=error))
+            await storage.update_tick(
+                finished(tick, now=now, run_ids=[], run_keys=[], error=error), fence=self.fence
+            )
             return
         submissions = []
         for request in result.run_requests:
@@ -189,7 +197,7 @@ class SchedulerLoop(LeasedInstigatorLoop):
                     tags=identity.tags,
                 )
             )
-        done = await submit_all(self._coordinator, submissions, ask_timeout=self._timeout)
+        done = await self._submit(submissions)
         await storage.update_tick(
             finished(
                 tick,
@@ -200,5 +208,6 @@ class SchedulerLoop(LeasedInstigatorLoop):
                 error=named_error(done.errors[0], "schedule", schedule.name)
                 if done.errors
                 else None,
-            )
+            ),
+            fence=self.fence,
         )

@@ -25,10 +25,10 @@ from dagloom.daemon._submit import (
     finished,
     named_error,
     submission,
-    submit_all,
 )
 from dagloom.daemon._tags import derived_run_id
 from dagloom.definitions.run_request import RunRequest
+from dagloom.errors import LeaseLostError
 from dagloom.instance import DagloomInstance
 from dagloom.messages import (
     Event,
@@ -73,7 +73,9 @@ class SensorLoop(LeasedInstigatorLoop):
     never doubled. A sensor that raises, times out or returns what is not a sensor result
     ends its tick FAILURE with the error, and the loop goes on with the others.
 
-    Only the daemon holding the `daemon/sensors` lease ticks sensors.
+    Only the daemon holding the `daemon/sensors` lease ticks sensors, and its tick and
+    cursor writes carry the lease's fencing token: a daemon paused past its lease has them
+    refused once another took over, and ends its round.
     """
 
     name = "sensors"
@@ -109,11 +111,16 @@ class SensorLoop(LeasedInstigatorLoop):
             return
         locations, problems = leased
         limiter = anyio.CapacityLimiter(self._workers)
+        lost: list[LeaseLostError] = []
 
         async def one(location: Location, sensor: SensorSnapshot) -> None:
             async with limiter:
+                if lost:
+                    return
                 try:
                     await self._sensor(location, sensor, now)
+                except LeaseLostError as exc:
+                    lost.append(exc)
                 except Exception as exc:  # a supervision point: one sensor stops no other
                     self._log.exception("sensor_round_failed", sensor=sensor.name)
                     problems.append(exc)
@@ -122,6 +129,9 @@ class SensorLoop(LeasedInstigatorLoop):
             for location in locations:
                 for sensor in location.snapshot.sensors:
                     tg.start_soon(one, location, sensor)
+        if lost:
+            self._log.warning("sensors_lease_lost", error=str(lost[0]))
+            return
         if problems:
             raise problems[0]
 
@@ -153,7 +163,8 @@ class SensorLoop(LeasedInstigatorLoop):
                     status=TickStatus.STARTED,
                     timestamp=now,
                     cursor=state.cursor,
-                )
+                ),
+                fence=self.fence,
             )
         await self._evaluate(location, sensor, state, tick, last, now)
 
@@ -191,8 +202,8 @@ class SensorLoop(LeasedInstigatorLoop):
                 # As in Dagster, a run status sensor does not see a run again after a
                 # failed evaluation.
                 ended.cursor = result.cursor
-                await storage.set_sensor_cursor(state.origin_id, result.cursor)
-            await storage.update_tick(ended)
+                await storage.set_sensor_cursor(state.origin_id, result.cursor, fence=self.fence)
+            await storage.update_tick(ended, fence=self.fence)
             self._log.info("sensor_tick_failed", sensor=sensor.name, error=failure.message)
             return
 
@@ -232,7 +243,7 @@ class SensorLoop(LeasedInstigatorLoop):
             # Created by a submission that died before it was handed on; the coordinator
             # rolls such runs back, so one left NOT_STARTED is only reported.
             self._log.warning("sensor_runs_not_started", sensor=sensor.name, run_ids=plan.submit)
-        done = await submit_all(self._coordinator, submissions, ask_timeout=self._timeout)
+        done = await self._submit(submissions)
         skip = result.skip_message
         if not done.run_ids and plan.skipped_keys and not skip:
             skip = f"runs already requested for run keys: {', '.join(plan.skipped_keys)}"
@@ -247,9 +258,9 @@ class SensorLoop(LeasedInstigatorLoop):
             error=error,
         )
         ended.cursor = cursor
-        await storage.update_tick(ended)
+        await storage.update_tick(ended, fence=self.fence)
         if error is None and result.cursor_updated:
-            await storage.set_sensor_cursor(state.origin_id, cursor)
+            await storage.set_sensor_cursor(state.origin_id, cursor, fence=self.fence)
         # A skipped tick every few seconds is routine: only ticks that did something inform.
         log = self._log.debug if ended.status == TickStatus.SKIPPED else self._log.info
         log("sensor_tick", sensor=sensor.name, status=ended.status.name, run_ids=done.run_ids)

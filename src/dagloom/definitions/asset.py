@@ -121,6 +121,40 @@ class AssetSpec:
         return dataclasses.replace(self, io_manager_key=io_manager_key)
 
 
+@dataclass(frozen=True, slots=True, init=False)
+class SourceAsset(AssetSpec):
+    """An asset made outside this code location, as older Dagster code declares one:
+    `SourceAsset(key="raw_orders", io_manager_key="warehouse")`. It is an `AssetSpec`
+    with Dagster's SourceAsset argument order; assets depending on it by parameter name
+    load its value through its IO manager."""
+
+    def __init__(
+        self,
+        key: CoercibleToAssetKey,
+        metadata: Mapping[str, Any] | None = None,
+        io_manager_key: str | None = None,
+        description: str | None = None,
+        group_name: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        owners: Sequence[str] | None = None,
+        kinds: Iterable[str] | None = None,
+        **spec_fields: Any,
+    ) -> None:
+        # Further AssetSpec fields (deps, code_version) come by name, as `replace` passes them.
+        AssetSpec.__init__(
+            self,
+            key=key,  # type: ignore[arg-type]
+            description=description,
+            group_name=group_name or "default",
+            metadata=metadata,
+            kinds=kinds or frozenset(),  # type: ignore[arg-type]
+            tags=tags,
+            owners=tuple(owners or ()),
+            io_manager_key=io_manager_key,
+            **spec_fields,
+        )
+
+
 def _dep_key(value: Any) -> AssetKey:
     if isinstance(value, AssetsDefinition):
         return value.key
@@ -214,6 +248,19 @@ class AssetsDefinition:
     @property
     def descriptions_by_key(self) -> dict[AssetKey, str | None]:
         return {spec.key: spec.description for spec in self.specs_by_output.values()}
+
+    @property
+    def metadata_by_key(self) -> dict[AssetKey, Mapping[str, Any]]:
+        return {spec.key: dict(spec.metadata or {}) for spec in self.specs_by_output.values()}
+
+    @property
+    def tags_by_key(self) -> dict[AssetKey, Mapping[str, str]]:
+        return {spec.key: dict(spec.tags or {}) for spec in self.specs_by_output.values()}
+
+    @property
+    def asset_deps(self) -> dict[AssetKey, set[AssetKey]]:
+        """Each asset's upstream asset keys."""
+        return {key: set(deps) for key, deps in self.deps_by_key.items()}
 
     def spec_for(self, key: AssetKey) -> AssetSpec:
         for spec in self.specs_by_output.values():

@@ -254,7 +254,7 @@ async def materialize_async(
     from dagloom.definitions.io_manager import FilesystemIOManager, InMemoryIOManager
 
     assets_defs = _split_assets(assets)
-    graph = AssetGraph(assets_defs)
+    graph = AssetGraph(assets_defs, [item for item in assets if isinstance(item, AssetSpec)])
     keys = coerce_selection(selection).resolve(graph) if selection is not None else None
     given = dict(resources or {})
     if in_memory:

@@ -72,6 +72,30 @@ def load_assets_from_package_name(
     return load_assets_from_package_module(package, group_name, key_prefix)
 
 
+def load_assets_from_current_module(
+    group_name: str | None = None,
+    key_prefix: str | Sequence[str] | None = None,
+) -> list[AssetsDefinition]:
+    """`load_assets_from_modules` over the module that calls it (`__main__` included).
+
+    Raises `DagsterInvalidDefinitionError` when the caller is not a module's code (an
+    interactive prompt, `exec` without a module name)."""
+    import inspect
+    import sys
+
+    frame = inspect.currentframe()
+    caller = frame.f_back if frame is not None else None
+    module_name = caller.f_globals.get("__name__") if caller is not None else None
+    del frame, caller
+    module = sys.modules.get(module_name) if isinstance(module_name, str) else None
+    if module is None:
+        raise DagsterInvalidDefinitionError(
+            "load_assets_from_current_module could not find the calling module "
+            f"({module_name!r} is not in sys.modules); use load_assets_from_modules"
+        )
+    return load_assets_from_modules([module], group_name, key_prefix)
+
+
 def _package_modules(package: ModuleType) -> list[ModuleType]:
     modules = [package]
     path = getattr(package, "__path__", None)
@@ -124,6 +148,7 @@ def _rewrite(
 
 
 __all__ = [
+    "load_assets_from_current_module",
     "load_assets_from_modules",
     "load_assets_from_package_module",
     "load_assets_from_package_name",

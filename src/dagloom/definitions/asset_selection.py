@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dagloom.definitions.asset import AssetsDefinition
+from dagloom.definitions.asset import AssetsDefinition, AssetSpec
 from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
 from dagloom.errors import DagloomInvalidSelectionError, DefinitionError
 
@@ -18,8 +18,12 @@ from dagloom.errors import DagloomInvalidSelectionError, DefinitionError
 class AssetGraph:
     """Assets by key, with their upstream and downstream keys."""
 
-    def __init__(self, assets: Iterable[AssetsDefinition]) -> None:
+    def __init__(
+        self, assets: Iterable[AssetsDefinition], external: Iterable[AssetSpec] = ()
+    ) -> None:
         self.assets_defs = list(assets)
+        # Assets declared by an AssetSpec (or SourceAsset) and made elsewhere: read only.
+        self.external_specs: dict[AssetKey, AssetSpec] = {spec.key: spec for spec in external}
         self.by_key: dict[AssetKey, AssetsDefinition] = {}
         for assets_def in self.assets_defs:
             for key in assets_def.keys_by_output.values():
@@ -41,6 +45,19 @@ class AssetGraph:
     @property
     def keys(self) -> set[AssetKey]:
         return set(self.by_key)
+
+    def io_manager_key_of(self, key: AssetKey) -> str:
+        """The IO manager that stores asset `key` (an input reading it loads through it):
+        its output's, or its external spec's, else `io_manager`."""
+        assets_def = self.by_key.get(key)
+        if assets_def is not None:
+            for out_name, out_key in assets_def.keys_by_output.items():
+                if out_key == key:
+                    return assets_def.op.outs[out_name].io_manager_key
+        spec = self.external_specs.get(key)
+        if spec is not None and spec.io_manager_key:
+            return spec.io_manager_key
+        return "io_manager"
 
     def group_of(self, key: AssetKey) -> str:
         return self.by_key[key].spec_for(key).group_name

@@ -231,6 +231,66 @@ class Array(ConfigType):
         return [self.inner.check(item, (*path, i), problems) for i, item in enumerate(value)]
 
 
+class Map(ConfigType):
+    """A dict of any keys of `key_type` (str, int, float or bool) to values of `inner_type`:
+    `Map(str, int)` takes `{"a": 1, "b": 2}`. `key_label_name` names the keys in docs."""
+
+    def __init__(self, key_type: Any, inner_type: Any, key_label_name: str | None = None) -> None:
+        key = _BUILTINS.get(key_type) if _hashable(key_type) else None
+        if not isinstance(key, _Scalar):
+            raise DagsterInvalidDefinitionError(
+                f"Map keys must be str, int, float or bool, got {key_type!r}"
+            )
+        self.key_type = key
+        self.inner_type = resolve_config_type(inner_type)
+        self.key_label_name = key_label_name
+
+    def describe(self) -> str:
+        return f"Map({self.key_type.describe()}, {self.inner_type.describe()})"
+
+    def check(self, value: Any, path: KeyPath, problems: Problems) -> Any:
+        if not isinstance(value, Mapping):
+            problems.append((path, f"expected a dict, got {type(value).__name__} {value!r}"))
+            return value
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            key_problems: Problems = []
+            self.key_type.check(key, (*path, key), key_problems)
+            if key_problems:
+                problems.append(((*path, key), f"key must be {self.key_type.describe()}"))
+                continue
+            out[key] = self.inner_type.check(item, (*path, key), problems)
+        return out
+
+
+class ScalarUnion(ConfigType):
+    """Either a scalar of `scalar_type` or a value of `non_scalar_schema`: a string path,
+    say, or a dict with more settings."""
+
+    def __init__(self, scalar_type: Any, non_scalar_schema: Any, _key: str | None = None) -> None:
+        scalar = _BUILTINS.get(scalar_type) if _hashable(scalar_type) else scalar_type
+        if not isinstance(scalar, _Scalar):
+            raise DagsterInvalidDefinitionError(
+                f"ScalarUnion's scalar_type must be str, int, float or bool, got {scalar_type!r}"
+            )
+        non_scalar = resolve_config_type(non_scalar_schema)
+        if isinstance(non_scalar, _Scalar | _Source):
+            raise DagsterInvalidDefinitionError(
+                "ScalarUnion's non_scalar_schema must be a dict or list schema, got "
+                f"{non_scalar.describe()}"
+            )
+        self.scalar_type = scalar
+        self.non_scalar_type = non_scalar
+
+    def describe(self) -> str:
+        return f"ScalarUnion({self.scalar_type.describe()}, {self.non_scalar_type.describe()})"
+
+    def check(self, value: Any, path: KeyPath, problems: Problems) -> Any:
+        if isinstance(value, Mapping | list | tuple):
+            return self.non_scalar_type.check(value, path, problems)
+        return self.scalar_type.check(value, path, problems)
+
+
 class EnumValue:
     """One value of an Enum: written as `config_value` in config, handed to code as
     `python_value` (default: the same string)."""
@@ -454,8 +514,10 @@ __all__ = [
     "EnumValue",
     "Field",
     "IntSource",
+    "Map",
     "Noneable",
     "Permissive",
+    "ScalarUnion",
     "Selector",
     "Shape",
     "StringSource",

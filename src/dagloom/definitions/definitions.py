@@ -61,7 +61,10 @@ class Definitions:
                     f"Definitions(assets=...) got {item!r}; expected @asset or @multi_asset "
                     "definitions"
                 )
-        self.asset_graph = AssetGraph(a for a in self.assets if isinstance(a, AssetsDefinition))
+        self.asset_graph = AssetGraph(
+            (a for a in self.assets if isinstance(a, AssetsDefinition)),
+            [a for a in self.assets if isinstance(a, AssetSpec)],
+        )
         self._schedules = _unique("schedule", self.schedules)
         self._sensors = _unique("sensor", self.sensors)
 
@@ -180,6 +183,43 @@ class Definitions:
 
     def resolve_implicit_global_asset_job_def(self) -> JobDefinition:
         return self.get_implicit_global_asset_job_def()
+
+    def load_asset_value(
+        self,
+        asset_key: CoercibleToAssetKey,
+        *,
+        python_type: type | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        resource_config: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """The stored value of asset `asset_key`, loaded through the IO manager that stores it
+        (its `io_manager_key`; `io_manager` defaults to the filesystem IO manager under
+        `$DAGLOOM_HOME/storage`, as `materialize` stores). This location's resources are
+        built for the call (`resource_config` as run config's `resources:` section) and
+        torn down after it. `python_type` is the type the IO manager sees as the input's
+        `dagster_type`, for managers that load differently by type."""
+        from dagloom.definitions.io_manager import FilesystemIOManager, InputContext
+        from dagloom.definitions.resources import build_resources
+
+        key = AssetKey.from_coercible(asset_key)
+        if key not in self.asset_graph.keys and key not in self.asset_graph.external_specs:
+            raise DefinitionError(f"no asset {key.to_user_string()!r}", name=key.to_user_string())
+        manager_key = self.asset_graph.io_manager_key_of(key)
+        resources = dict(self.resources)
+        if manager_key == "io_manager" and manager_key not in resources:
+            resources[manager_key] = FilesystemIOManager()
+        with build_resources(resources, resource_config=resource_config) as built:
+            context = InputContext(
+                key.path[-1],
+                None,
+                None,
+                asset_key=key,
+                definition_metadata=metadata,
+                resources=built,
+            )
+            if python_type is not None:
+                context.dagster_type = python_type
+            return getattr(built, manager_key).load_input(context)
 
     def get_implicit_global_asset_job_def(self) -> JobDefinition:
         """A job that can materialize any selection of this location's assets."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from dagloom.definitions._instigator import HasName, call_user_function, job_name_of
 from dagloom.definitions.asset_key import AssetKey
-from dagloom.definitions.outputs import AssetMaterialization
+from dagloom.definitions.outputs import AssetMaterialization, AssetObservation
 from dagloom.definitions.run_request import RunRequest, SkipReason
 from dagloom.definitions.sensor import (
     DefaultSensorStatus,
@@ -27,7 +27,7 @@ from dagloom.definitions.sensor import (
 )
 from dagloom.errors import DefinitionError
 from dagloom.execution.boundary import user_code
-from dagloom.execution.event_view import DagsterEvent, materialization_of
+from dagloom.execution.event_view import DagsterEvent, materialization_of, observation_of
 from dagloom.messages import EventRecord, Run
 from dagloom.messages import RunStatus as DagsterRunStatus
 
@@ -86,8 +86,20 @@ class EventLogEntry:
     @property
     def asset_materialization(self) -> AssetMaterialization | None:
         """The materialization this event records, or None for another kind of event."""
-        data = self.dagster_event.event.asset_materialization
-        return materialization_of(data) if data is not None else None
+        event = self.dagster_event
+        data = event.event.asset_materialization
+        if data is None or not event.is_asset_materialization:
+            return None
+        return materialization_of(data)
+
+    @property
+    def asset_observation(self) -> AssetObservation | None:
+        """The observation this event records, or None for another kind of event."""
+        event = self.dagster_event
+        data = event.event.asset_materialization
+        if data is None or not event.is_asset_observation:
+            return None
+        return observation_of(data)
 
 
 class RunStatusSensorContext:

@@ -492,6 +492,93 @@ class FilesystemIOManager(ConfigurableIOManager):
             ) from None
 
 
+class UPathIOManager(IOManager):
+    """An IO manager that stores each value in a file of its own under `base_path`, written
+    by `dump_to_path` and read by `load_from_path`, which subclasses give.
+
+    An asset is stored at `base_path/<key path>`, an op output at `base_path/<run id>/<step
+    key>/<output>`, each with `extension` appended (`".parquet"`). `base_path` is a `str`
+    or `Path` (default `$DAGLOOM_HOME/storage`), whose files must stay inside it, or any
+    path object with `/` and `open` (a `upath.UPath`). Handling an output adds its `path`
+    and `get_metadata(context, obj)` to the output's metadata.
+    """
+
+    extension: str = ""
+
+    def __init__(self, base_path: Any = None) -> None:
+        if base_path is None:
+            base_path = default_storage_dir()
+        self._base_path: Any = Path(base_path) if isinstance(base_path, str) else base_path
+
+    @property
+    def base_path(self) -> Any:
+        return self._base_path
+
+    @abstractmethod
+    def dump_to_path(self, context: OutputContext, obj: Any, path: Any) -> None:
+        """Write `obj` to `path`."""
+
+    @abstractmethod
+    def load_from_path(self, context: InputContext, path: Any) -> Any:
+        """Read the value stored at `path`."""
+
+    def get_metadata(self, context: OutputContext, obj: Any) -> dict[str, Any]:
+        """Metadata to record for `obj` beside its path; none by default."""
+        return {}
+
+    def path_exists(self, path: Any) -> bool:
+        return bool(path.exists())
+
+    def make_directory(self, path: Any) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+
+    def unlink(self, path: Any) -> None:
+        path.unlink()
+
+    def _join(self, parts: Sequence[str], what: str) -> Any:
+        base = self._base_path
+        if isinstance(base, Path):
+            path: Any = contained_path(base, list(parts), what)
+        else:
+            path = base.joinpath(*parts)
+        return path.with_name(path.name + self.extension) if self.extension else path
+
+    def get_asset_path(self, asset_key: AssetKey) -> Any:
+        return self._join(asset_key.path, f"asset {asset_key.to_user_string()!r}")
+
+    def _get_path(self, context: OutputContext) -> Any:
+        if context.asset_key is not None:
+            return self.get_asset_path(context.asset_key)
+        return self._join(
+            context.get_identifier(),
+            f"output {context.name!r} of step {context.step_key!r} in run {context.run_id!r}",
+        )
+
+    def handle_output(self, context: OutputContext, obj: Any) -> None:
+        path = self._get_path(context)
+        self.make_directory(path.parent)
+        self.dump_to_path(context, obj, path)
+        from dagloom.definitions.metadata import MetadataValue
+
+        context.add_output_metadata(
+            {"path": MetadataValue.path(str(path)), **self.get_metadata(context, obj)}
+        )
+
+    def load_input(self, context: InputContext) -> Any:
+        upstream = context.upstream_output
+        if upstream is not None:
+            path = self._get_path(upstream)
+        elif context.asset_key is not None:
+            path = self.get_asset_path(context.asset_key)
+        else:
+            raise DagloomError(f"input {context.name!r} has no upstream output to load")
+        if not self.path_exists(path):
+            raise DagloomError(
+                f"input {context.name!r}: nothing stored at {path} (was it materialized?)"
+            )
+        return self.load_from_path(context, path)
+
+
 mem_io_manager = IOManagerDefinition(lambda _ctx: InMemoryIOManager(), None, "in-memory")
 
 
@@ -514,6 +601,7 @@ __all__ = [
     "InputManager",
     "InputManagerDefinition",
     "OutputContext",
+    "UPathIOManager",
     "build_input_context",
     "build_output_context",
     "fs_io_manager",

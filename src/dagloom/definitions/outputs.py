@@ -127,6 +127,29 @@ class AssetMaterialization:
 
 
 @dataclass(frozen=True, slots=True)
+class AssetObservation:
+    """Reports what was seen of an asset without materializing it (a row count, a file's
+    age), given to `context.log_event` or yielded; stored as an ASSET_OBSERVATION event."""
+
+    asset_key: AssetKey
+    description: str | None = None
+    metadata: Mapping[str, Any] | None = None
+    partition: str | None = None
+
+    def __init__(
+        self,
+        asset_key: CoercibleToAssetKey,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        partition: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "asset_key", AssetKey.from_coercible(asset_key))
+        object.__setattr__(self, "description", description)
+        object.__setattr__(self, "metadata", metadata)
+        object.__setattr__(self, "partition", partition)
+
+
+@dataclass(frozen=True, slots=True)
 class ExpectationResult:
     """The outcome of a data quality check an op ran, yielded by it or given to
     `context.log_event`; recorded as a STEP_EXPECTATION_RESULT event (a failed expectation
@@ -170,6 +193,7 @@ __all__ = [
     "DEFAULT_OUTPUT",
     "NO_VALUE",
     "AssetMaterialization",
+    "AssetObservation",
     "DynamicOut",
     "DynamicOutput",
     "ExpectationResult",

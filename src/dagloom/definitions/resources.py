@@ -92,6 +92,18 @@ class ConfigurableResourceFactory(Config, Generic[T]):
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         """Called once the run ends, also when it failed."""
 
+    @contextmanager
+    def yield_for_execution(self, context: InitResourceContext) -> Iterator[T]:
+        """The resource's whole life in a run, as a context manager: by default
+        `setup_for_execution`, then `create_resource`'s value for the run, then
+        `teardown_after_execution` once the run ends. Override it (decorated with
+        `@contextmanager`) to hold something open around the run."""
+        self.setup_for_execution(context)
+        try:
+            yield self.create_resource(context)
+        finally:
+            self.teardown_after_execution(context)
+
     def create_resource(self, context: InitResourceContext) -> T:
         """The value ops and assets receive for this resource."""
         raise DagsterInvalidDefinitionError(
@@ -480,11 +492,22 @@ class ResourceScope:
             cls = type(definition)
         fields = {**_given_fields(definition), **env_references(cls, config)}
         value = self._resolve_fields(key, cls, fields, ("resources", key, "config"), context)
+        return self._enter_for_execution(key, value, context)
+
+    def _enter_for_execution(
+        self, key: str, resource: ConfigurableResourceFactory[Any], context: InitResourceContext
+    ) -> Any:
+        """Enter `resource.yield_for_execution` (a context manager, or a bare generator an
+        override forgot to decorate) and leave it when the scope closes."""
         with user_code("resource", key, "setup"):
-            value.setup_for_execution(context)
-        self._stack.callback(_teardown, key, value.teardown_after_execution, context)
-        with user_code("resource", key, "setup"):
-            return value.create_resource(context)
+            manager: Any = resource.yield_for_execution(context)
+            if inspect.isgenerator(manager):
+                value = next(manager)
+                self._stack.callback(_finish_generator, manager, key)
+                return value
+            value = manager.__enter__()
+        self._stack.callback(_exit_context_manager, manager, key)
+        return value
 
     def _resolve_fields(
         self,
@@ -503,16 +526,7 @@ class ResourceScope:
                 nested = self._resolve_fields(
                     key, type(field_value), _given_fields(field_value), field_path, context
                 )
-                with user_code("resource", f"{key}.{name}", "setup"):
-                    nested.setup_for_execution(context)
-                self._stack.callback(
-                    _teardown, f"{key}.{name}", nested.teardown_after_execution, context
-                )
-                resolved[name] = (
-                    nested
-                    if isinstance(nested, ConfigurableResource)
-                    else nested.create_resource(context)
-                )
+                resolved[name] = self._enter_for_execution(f"{key}.{name}", nested, context)
             elif isinstance(field_value, ResourceDefinition):
                 resolved[name] = self._build_function(f"{key}.{name}", field_value, context)
             else:
@@ -526,11 +540,6 @@ class ResourceScope:
 
     def close(self) -> None:
         self._stack.close()
-
-
-def _teardown(key: str, teardown: Callable[[InitResourceContext], None], context: Any) -> None:
-    with user_code("resource", key, "teardown"):
-        teardown(context)
 
 
 def _exit_context_manager(manager: Any, key: str) -> None:

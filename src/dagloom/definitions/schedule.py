@@ -46,6 +46,8 @@ __all__ = [
 
 SCHEDULE_NAME_TAG = "dagloom/schedule_name"
 SCHEDULED_EXECUTION_TIME_TAG = "dagloom/scheduled_execution_time"
+CATCH_UP_MODES = ("latest", "all", "none")
+"""The values of a schedule's `catch_up` (see `ScheduleDefinition`)."""
 
 ScheduleEvaluationFunction = Callable[..., Any]
 """`(context) -> RunRequest | SkipReason | run config dict | iterator of those | None`."""
@@ -135,6 +137,12 @@ class ScheduleDefinition:
     here; `execution_timezone` is an IANA name, UTC if omitted. Either raise
     `DefinitionError` naming the schedule and the bad value.
 
+    `catch_up` (dagloom's own) chooses this schedule's catch-up after downtime: `latest`
+    (Dagster's behaviour: only the most recent missed tick), `all` (every missed tick, up to
+    `scheduler.config.max_catchup_runs`) or `none` (only ticks within
+    `schedules.catch_up_grace_seconds`); None takes `schedules.catch_up` from dagloom.yaml.
+    No mode fires a tick from before the schedule was started.
+
     What a tick requests comes from `execution_fn` (used by `@schedule`) or, for a plain
     schedule, from `run_config` / `run_config_fn`, `tags` / `tags_fn` and `should_execute`.
     Constructing a schedule does no I/O and never calls user code.
@@ -159,6 +167,7 @@ class ScheduleDefinition:
         default_status: DefaultScheduleStatus = DefaultScheduleStatus.STOPPED,
         target: Any = None,
         metadata: Mapping[str, Any] | None = None,
+        catch_up: str | None = None,
     ) -> None:
         self._job, self._job_name, self._target = _resolve_schedule_target(
             name, job=job, job_name=job_name, target=target
@@ -169,7 +178,12 @@ class ScheduleDefinition:
             name = f"{self._job_name}_schedule"
         self._name = validate_name(name, kind="schedule")
         if self._job_name is None:
+            # Assets as the target: the schedule runs an asset job of its own, which
+            # Definitions resolves like any other.
+            from dagloom.definitions.asset_job import define_asset_job
+
             self._job_name = f"__anonymous_asset_job_{self._name}"
+            self._job = define_asset_job(self._job_name, selection=self._target)
 
         self._cron_strings = _validate_cron_schedule(cron_schedule, self._name)
         self._cron_schedule: str | Sequence[str] = (
@@ -222,6 +236,13 @@ class ScheduleDefinition:
         self._description = description
         self._default_status = default_status
         self._metadata = dict(metadata or {})
+        if catch_up is not None and catch_up not in CATCH_UP_MODES:
+            raise DefinitionError(
+                f"schedule {self._name!r}: catch_up must be one of {list(CATCH_UP_MODES)}, "
+                f"got {catch_up!r}",
+                name=self._name,
+            )
+        self._catch_up = catch_up
 
     # -- identity -------------------------------------------------------------------------
 
@@ -244,6 +265,12 @@ class ScheduleDefinition:
     def description(self) -> str | None:
         """A human-readable description, if any."""
         return self._description
+
+    @property
+    def catch_up(self) -> str | None:
+        """How missed ticks are caught up after downtime: `latest`, `all` or `none`; None
+        for the instance's default (`schedules.catch_up` in dagloom.yaml)."""
+        return self._catch_up
 
     @property
     def default_status(self) -> DefaultScheduleStatus:
@@ -455,6 +482,7 @@ def schedule(
     job: HasName | None = None,
     default_status: DefaultScheduleStatus = DefaultScheduleStatus.STOPPED,
     target: Any = None,
+    catch_up: str | None = None,
 ) -> Callable[[ScheduleEvaluationFunction], ScheduleDefinition]:
     """Make a schedule from a function `(context) -> ...` (the context parameter is optional).
 
@@ -490,6 +518,7 @@ def schedule(
             default_status=default_status,
             target=target,
             metadata=metadata,
+            catch_up=catch_up,
         )
         definition.__doc__ = fn.__doc__
         definition.__wrapped__ = fn  # type: ignore[attr-defined]  # as functools.wraps sets it

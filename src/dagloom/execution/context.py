@@ -178,22 +178,34 @@ class OpExecutionContext:
         return self.run
 
     def log_event(self, event: Any) -> None:
-        """Record an AssetMaterialization or ExpectationResult as an event of this step (as
-        yielding it would). Anything else raises DagsterInvalidInvocationError. Without a
-        run (a context from build_op_context), nothing is recorded."""
-        from dagloom.definitions.outputs import AssetMaterialization, ExpectationResult
-        from dagloom.execution.events import expectation_row, materialization_row
+        """Record an AssetMaterialization, AssetObservation or ExpectationResult as an event
+        of this step (as yielding it would). Anything else raises
+        DagsterInvalidInvocationError. Without a run (a context from build_op_context),
+        nothing is recorded."""
+        from dagloom.definitions.outputs import (
+            AssetMaterialization,
+            AssetObservation,
+            ExpectationResult,
+        )
+        from dagloom.execution.events import expectation_row, materialization_row, observation_row
 
         if isinstance(event, AssetMaterialization):
             record = materialization_row(
-                self.step_key, self.job_name, event.asset_key, event.metadata, event.description
+                self.step_key,
+                self.job_name,
+                event.asset_key,
+                event.metadata,
+                event.description,
+                event.partition,
             )
+        elif isinstance(event, AssetObservation):
+            record = observation_row(self.step_key, self.job_name, event)
         elif isinstance(event, ExpectationResult):
             record = expectation_row(self.step_key, self.job_name, event)
         else:
             raise DagsterInvalidInvocationError(
-                f"step {self.step_key!r}: context.log_event takes an AssetMaterialization or "
-                f"an ExpectationResult, got {type(event).__name__}",
+                f"step {self.step_key!r}: context.log_event takes an AssetMaterialization, an "
+                f"AssetObservation or an ExpectationResult, got {type(event).__name__}",
                 name=self.step_key,
             )
         if self._emit is not None:

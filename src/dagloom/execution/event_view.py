@@ -14,10 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from dagloom.definitions.asset_key import AssetKey
-from dagloom.definitions.metadata import TypedMetadataValue, from_metadata_message
-from dagloom.definitions.outputs import AssetMaterialization
+from dagloom.definitions.metadata import metadata_values_of
+from dagloom.definitions.outputs import AssetMaterialization, AssetObservation
 from dagloom.execution.plan import split_step_key
-from dagloom.messages import AssetMaterializationData, Event, EventType
+from dagloom.messages import (
+    AssetMaterializationData,
+    ErrorInfo,
+    Event,
+    EventType,
+    StepFailureData,
+)
 from dagloom.messages.rows import PAYLOAD_FIELDS
 
 
@@ -93,16 +99,60 @@ class StepMaterializationData:
     materialization: AssetMaterialization
 
 
+@dataclass(frozen=True, slots=True)
+class AssetObservationData:
+    """What an ASSET_OBSERVATION event carries: the observation."""
+
+    asset_observation: AssetObservation
+
+
+@dataclass(frozen=True, slots=True)
+class UserFailureData:
+    """What a `Failure` raised by user code said: its description and typed metadata."""
+
+    description: str | None
+    metadata: dict[str, Any]
+
+
+class StepFailureView:
+    """A STEP_FAILURE event's payload as Dagster reads it: `error` (class name, message,
+    stack, cause) and `user_failure_data` (None unless user code raised `Failure`); other
+    attributes are the stored message's."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: StepFailureData) -> None:
+        self._data = data
+
+    @property
+    def error(self) -> ErrorInfo | None:
+        return self._data.error
+
+    @property
+    def user_failure_data(self) -> UserFailureData | None:
+        data = self._data
+        if not data.user_failure:
+            return None
+        message = data.error.message if data.error is not None else ""
+        return UserFailureData(message or None, metadata_values_of(data.metadata))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._data, name)
+
+
+def observation_of(data: AssetMaterializationData) -> AssetObservation:
+    """An observation payload as the AssetObservation user code built, its metadata as
+    typed values."""
+    key = AssetKey(list(data.asset_key.path)) if data.asset_key is not None else AssetKey([])
+    metadata = metadata_values_of(data.metadata)
+    return AssetObservation(key, data.description or None, metadata, data.partition or None)
+
+
 def materialization_of(data: AssetMaterializationData) -> AssetMaterialization:
     """A materialization payload as the AssetMaterialization user code built, its metadata
     as typed values (`metadata["rows"].value`)."""
     key = AssetKey(list(data.asset_key.path)) if data.asset_key is not None else AssetKey([])
-    import betterproto2
-
-    metadata: dict[str, Any] = {}
-    for name, message in data.metadata.items():
-        kind, _ = betterproto2.which_one_of(message, "value")
-        metadata[name] = TypedMetadataValue(kind or "null", from_metadata_message(message))
+    metadata = metadata_values_of(data.metadata)
     return AssetMaterialization(key, data.description or None, metadata, data.partition or None)
 
 
@@ -208,13 +258,42 @@ class DagsterEvent:
         return self.event_type == DagsterEventType.ENGINE_EVENT
 
     @property
+    def is_asset_observation(self) -> bool:
+        return self.event_type == DagsterEventType.ASSET_OBSERVATION
+
+    @property
     def materialization(self) -> AssetMaterialization:
         """The materialization of an ASSET_MATERIALIZATION event; other events raise
         AttributeError."""
         data = self._event.asset_materialization
-        if data is None:
+        if data is None or not self.is_asset_materialization:
             raise AttributeError(f"a {self.event_type_value} event has no materialization")
         return materialization_of(data)
+
+    @property
+    def asset_observation_data(self) -> AssetObservationData:
+        """The observation of an ASSET_OBSERVATION event (`.asset_observation`); other
+        events raise AttributeError."""
+        data = self._event.asset_materialization
+        if data is None or not self.is_asset_observation:
+            raise AttributeError(f"a {self.event_type_value} event has no observation")
+        return AssetObservationData(observation_of(data))
+
+    @property
+    def step_failure_data(self) -> StepFailureView:
+        """The failure of a STEP_FAILURE event; other events raise AttributeError."""
+        data = self._event.step_failure
+        if data is None:
+            raise AttributeError(f"a {self.event_type_value} event has no step failure data")
+        return StepFailureView(data)
+
+    @property
+    def step_output_data(self) -> Any:
+        """The output (`output_name`, `mapping_key`) of a STEP_OUTPUT event."""
+        data = self._event.step_output
+        if data is None:
+            raise AttributeError(f"a {self.event_type_value} event has no step output data")
+        return data
 
     @property
     def step_materialization_data(self) -> StepMaterializationData:
@@ -222,7 +301,7 @@ class DagsterEvent:
 
     @property
     def asset_key(self) -> AssetKey | None:
-        """The asset a materialization is of; None for other events."""
+        """The asset a materialization or observation is of; None for other events."""
         data = self._event.asset_materialization
         if data is None or data.asset_key is None:
             return None
@@ -236,10 +315,14 @@ class DagsterEvent:
     @property
     def event_specific_data(self) -> Any:
         """The payload particular to this kind of event: StepMaterializationData for a
-        materialization, else the message's payload (StepFailureData with `.error`, ...), or
-        None."""
+        materialization, AssetObservationData for an observation, else the message's payload
+        (StepFailureData with `.error`, ...), or None."""
         event = self._event
+        if event.step_failure is not None:
+            return StepFailureView(event.step_failure)
         if event.asset_materialization is not None:
+            if self.is_asset_observation:
+                return self.asset_observation_data
             return self.step_materialization_data
         for name in PAYLOAD_FIELDS:
             value = getattr(event, name)
@@ -265,4 +348,13 @@ class DagsterEvent:
         return f"<DagsterEvent {self.event_type_value} step={self.step_key!r}>"
 
 
-__all__ = ["DagsterEvent", "DagsterEventType", "StepMaterializationData", "materialization_of"]
+__all__ = [
+    "AssetObservationData",
+    "DagsterEvent",
+    "DagsterEventType",
+    "StepFailureView",
+    "StepMaterializationData",
+    "UserFailureData",
+    "materialization_of",
+    "observation_of",
+]

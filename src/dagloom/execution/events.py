@@ -1,5 +1,6 @@
 """What the executor records besides its hot-path event rows (`dagloom.messages.rows`):
-errors, and the rows of the events an op reports itself (materializations, expectations)."""
+errors, and the rows of the events an op reports itself (materializations, observations,
+expectations)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dagloom.definitions.metadata import to_metadata_messages
-from dagloom.definitions.outputs import ExpectationResult
+from dagloom.definitions.outputs import AssetObservation, ExpectationResult
 from dagloom.messages import (
     AssetKeyMessage,
     AssetMaterializationData,
@@ -36,12 +37,51 @@ def materialization_row(
     asset_key: Any,
     metadata: Mapping[str, Any] | None,
     description: str | None,
+    partition: str | None = None,
 ) -> EventRow:
     """The ASSET_MATERIALIZATION event of `asset_key` (an AssetKey) reported by a step."""
-    return row(
+    return _asset_event_row(
         EventType.ASSET_MATERIALIZATION,
-        step_key,
         f"Materialized value {asset_key.to_user_string()}.",
+        step_key,
+        job_name,
+        asset_key,
+        metadata,
+        description,
+        partition,
+    )
+
+
+def observation_row(step_key: str, job_name: str, observation: AssetObservation) -> EventRow:
+    """The ASSET_OBSERVATION event of an AssetObservation a step reported; it carries the
+    same payload as a materialization, so storage indexes it under its asset key."""
+    key = observation.asset_key
+    return _asset_event_row(
+        EventType.ASSET_OBSERVATION,
+        f"Observed asset {key.to_user_string()}.",
+        step_key,
+        job_name,
+        key,
+        observation.metadata,
+        observation.description,
+        observation.partition,
+    )
+
+
+def _asset_event_row(
+    event_type: EventType,
+    text: str,
+    step_key: str,
+    job_name: str,
+    asset_key: Any,
+    metadata: Mapping[str, Any] | None,
+    description: str | None,
+    partition: str | None,
+) -> EventRow:
+    return row(
+        event_type,
+        step_key,
+        text,
         LogLevel.INFO,
         job_name,
         ASSET_MATERIALIZATION_DATA,
@@ -49,6 +89,7 @@ def materialization_row(
             asset_key=AssetKeyMessage(path=list(asset_key.path)),
             metadata=to_metadata_messages(metadata or {}),
             description=description or "",
+            partition=partition or "",
         ),
     )
 
@@ -70,4 +111,4 @@ def expectation_row(step_key: str, job_name: str, result: ExpectationResult) -> 
     )
 
 
-__all__ = ["error_info", "expectation_row", "materialization_row"]
+__all__ = ["error_info", "expectation_row", "materialization_row", "observation_row"]

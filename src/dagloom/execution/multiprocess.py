@@ -170,6 +170,8 @@ def run_step(task: StepTask) -> StepResult:
             io_managers=io_managers,
             op_configs=resolved.op_configs,
             input_values=resolved.input_values,
+            output_configs=resolved.output_configs,
+            input_configs=resolved.input_configs,
             run_config=resolved.raw,
             run_tags=task.run_tags,
             reused=task.reused,

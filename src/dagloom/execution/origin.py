@@ -115,8 +115,9 @@ def resolve_job(
 
     Without a selection it is the job itself (`__ASSET_JOB` is the implicit asset job). With
     one it is an asset job materializing exactly those assets, which must exist and, when
-    `job_name` is a declared asset job, belong to it. Raises `DefinitionError` (or its
-    `DagloomInvalidSelectionError`) naming what is missing.
+    `job_name` is a declared asset job, belong to it (that job itself when the selection is
+    all of its assets, else its subset, with its executor, config, tags and resources).
+    Raises `DefinitionError` (or its `DagloomInvalidSelectionError`) naming what is missing.
     """
     from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
 
@@ -137,6 +138,9 @@ def resolve_job(
             raise DagloomInvalidSelectionError(
                 f"assets {names} are not materialized by job {name!r}", name=name
             )
+        # A declared asset job keeps its own executor, config, tags and resources, over all
+        # its assets or a subset of them.
+        return job if keys == allowed else job.asset_subset(keys)
     return definitions.get_asset_job(keys, name=name)
 
 

@@ -204,13 +204,12 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
                 kind = FROM_COLLECT
                 sources = ((bound.node, bound.output),)
             elif layer is not None and (name, input_name) in layer.source_inputs:
+                source_key = layer.source_inputs[(name, input_name)]
+                if not spec.input_manager_key and layer.asset_graph is not None:
+                    # Read through the IO manager that stores the asset, as Dagster does.
+                    manager = layer.asset_graph.io_manager_key_of(source_key)
                 inputs.append(
-                    StepInput(
-                        input_name,
-                        FROM_ASSET,
-                        asset_key=layer.source_inputs[(name, input_name)],
-                        manager_key=manager,
-                    )
+                    StepInput(input_name, FROM_ASSET, asset_key=source_key, manager_key=manager)
                 )
                 continue
             elif spec.input_manager_key:

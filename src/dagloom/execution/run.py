@@ -114,6 +114,7 @@ def subset_job(job: JobDefinition, selected: set[str]) -> JobDefinition:
                     and (up.node, up.output) in layer.asset_keys_by_output
                 },
             },
+            layer.asset_graph,
         )
     # A subset carries no graph outputs: they may name nodes it left out.
     return job.with_replaced_attrs(nodes=nodes, asset_layer=sub_layer, graph_outputs={})
@@ -361,6 +362,8 @@ async def execute_job_in_process(
                     io_managers=io_managers,
                     op_configs=resolved.op_configs,
                     input_values=resolved.input_values,
+                    output_configs=resolved.output_configs,
+                    input_configs=resolved.input_configs,
                     run_config=resolved.raw,
                     run_tags=run_tags,
                     reused=reused,

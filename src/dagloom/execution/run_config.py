@@ -1,6 +1,9 @@
 """Run config for one run, validated against the job before the run exists.
 
-Shape, as in Dagster: `ops: {<node>: {config: ..., inputs: {...}, ops: {...nested graph...}}}`,
+Shape, as in Dagster: `ops: {<node>: {config: ..., inputs: {...}, outputs: {...}, ops: {...nested
+graph...}}}`, where `outputs: {<output>: ...}` is checked against the output's IO manager's
+`output_config_schema` and an input loaded by a manager with an `input_config_schema` takes
+its config under `inputs: {<input>: ...}`;
 `resources: {<key>: {config: ...}}`, `execution: {config: ...}` (or, naming the executor,
 `execution: {multiprocess: {config: ...}}`). A job with a ConfigMapping takes its outer config
 instead, mapped to this shape first. Every problem raises one DagsterInvalidConfigError (a
@@ -11,14 +14,14 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dagloom.definitions.config import RunConfig, coerce_run_config
 from dagloom.definitions.executor import ExecutorDefinition, select_executor
 from dagloom.definitions.resources import validate_resource_config
 from dagloom.errors import ConfigError, DagsterInvalidConfigError
-from dagloom.execution.plan import FROM_CONFIG
+from dagloom.execution.plan import FROM_CONFIG, FROM_DEFAULT
 
 if TYPE_CHECKING:
     from dagloom.definitions.config import Config
@@ -38,6 +41,10 @@ class ResolvedRunConfig:
     resources: dict[str, Any]  # resource key -> config override
     executor_config: Config
     executor_def: ExecutorDefinition  # the job's own, or the one run config picks
+    output_configs: dict[tuple[str, str], Any] = field(default_factory=dict)
+    """(node, output) -> config for its IO manager's `output_config_schema`."""
+    input_configs: dict[tuple[str, str], Any] = field(default_factory=dict)
+    """(node, input) -> config for its loader's `input_config_schema`."""
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -270,13 +277,13 @@ def _resolve(
                         "output and no default value",
                     )
                 )
+    defs = job.resource_defs if resource_defs is None else resource_defs
+    output_configs, input_configs = _io_configs(job, entries, defs, input_values, problems)
     if problems:
         raise DagsterInvalidConfigError(
             f"invalid run config for job {job.name!r}", problems=problems
         )
-    resources = validate_resource_config(
-        job.resource_defs if resource_defs is None else resource_defs, raw.get("resources")
-    )
+    resources = validate_resource_config(defs, raw.get("resources"))
     execution = normalize_execution(raw.get("execution") or {})
     if not isinstance(execution, Mapping) or set(execution) - {"config", "module", "class"}:
         raise _fail(("execution",), "expected a mapping of 'config' (and 'module', 'class')")
@@ -291,5 +298,93 @@ def _resolve(
         executor_def = select_executor(job.executor_def, execution.get("config"))
     executor_config = executor_def.resolve_config(execution.get("config"))
     return ResolvedRunConfig(
-        raw, op_configs, input_values, resources, executor_config, executor_def
+        raw,
+        op_configs,
+        input_values,
+        resources,
+        executor_config,
+        executor_def,
+        output_configs,
+        input_configs,
     )
+
+
+def _io_configs(
+    job: JobDefinition,
+    entries: Mapping[str, Any],
+    resource_defs: Mapping[str, Any],
+    input_values: dict[tuple[str, str], Any],
+    problems: list[tuple[tuple[str | int, ...], str]],
+) -> tuple[dict[tuple[str, str], Any], dict[tuple[str, str], Any]]:
+    """The config of outputs and inputs whose IO or input managers declare an
+    `output_config_schema` / `input_config_schema`, checked (defaults filled, missing
+    required config reported). Input config moves out of `input_values`. A job whose
+    managers declare no such schema (nearly every job) costs a scan of its resources."""
+    from dagloom.definitions.config_types import as_field, process_config
+
+    output_schemas = {
+        key: d.output_config_schema
+        for key, d in resource_defs.items()
+        if getattr(d, "output_config_schema", None) is not None
+    }
+    input_schemas = {
+        key: d.input_config_schema
+        for key, d in resource_defs.items()
+        if getattr(d, "input_config_schema", None) is not None
+    }
+    output_configs: dict[tuple[str, str], Any] = {}
+    input_configs: dict[tuple[str, str], Any] = {}
+    for name, entry in entries.items():
+        given = entry.get("outputs") if isinstance(entry, Mapping) else None
+        if given is None or name not in job.nodes:
+            continue
+        base = (*_node_path(name), "outputs")
+        if not isinstance(given, Mapping):
+            problems.append((base, "expected a mapping of output names"))
+            continue
+        outs = job.nodes[name].op.outs
+        for output_name in given:
+            if output_name not in outs:
+                problems.append(((*base, output_name), f"unknown output; expected {sorted(outs)}"))
+            elif outs[output_name].io_manager_key not in output_schemas:
+                problems.append(
+                    (
+                        (*base, output_name),
+                        f"IO manager {outs[output_name].io_manager_key!r} of this output takes "
+                        "no output config (no output_config_schema)",
+                    )
+                )
+    if not output_schemas and not input_schemas:
+        return output_configs, input_configs
+    plan = job.get_plan()
+    for name, node in job.nodes.items():
+        entry = entries.get(name) or {}
+        given_outputs = entry.get("outputs") if isinstance(entry, Mapping) else None
+        given_outputs = given_outputs if isinstance(given_outputs, Mapping) else {}
+        for output_name, out in node.op.outs.items():
+            schema = output_schemas.get(out.io_manager_key)
+            if schema is None:
+                continue
+            path = (*_node_path(name), "outputs", output_name)
+            try:
+                output_configs[(name, output_name)] = process_config(
+                    as_field(schema), given_outputs.get(output_name), path, f"output {name}"
+                )
+            except ConfigError as exc:
+                problems += exc.problems
+        tmpl = plan.steps.get(name)
+        if tmpl is None:
+            continue
+        for spec in tmpl.inputs:
+            schema = input_schemas.get(spec.manager_key)
+            if schema is None or spec.kind in (FROM_CONFIG, FROM_DEFAULT):
+                continue
+            path = (*_node_path(name), "inputs", spec.name)
+            value = input_values.pop((name, spec.name), None)
+            try:
+                input_configs[(name, spec.name)] = process_config(
+                    as_field(schema), value, path, f"input {name}"
+                )
+            except ConfigError as exc:
+                problems += exc.problems
+    return output_configs, input_configs

@@ -15,6 +15,7 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
+from dagloom._counters import PENDING_LIMIT, PROCESS
 from dagloom.definitions.dagster_type import TypeCheckContext, check_value
 from dagloom.definitions.hook import HookContext
 from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
@@ -23,6 +24,7 @@ from dagloom.definitions.op import OpDefinition
 from dagloom.definitions.outputs import (
     NO_VALUE,
     AssetMaterialization,
+    AssetObservation,
     DynamicOutput,
     ExpectationResult,
     MaterializeResult,
@@ -36,7 +38,12 @@ from dagloom.execution.context import (
     DagloomLogManager,
     OpExecutionContext,
 )
-from dagloom.execution.events import error_info, expectation_row, materialization_row
+from dagloom.execution.events import (
+    error_info,
+    expectation_row,
+    materialization_row,
+    observation_row,
+)
 from dagloom.execution.plan import (
     FROM_ASSET,
     FROM_COLLECT,
@@ -50,6 +57,7 @@ from dagloom.execution.plan import (
     StepTemplate,
     split_step_key,
 )
+from dagloom.execution.step_log import CURRENT_STEP
 from dagloom.messages import (
     EventType,
     LoadedInputData,
@@ -81,12 +89,15 @@ _STEP_SUCCESS = EventType.STEP_SUCCESS
 _STEP_FAILURE = EventType.STEP_FAILURE
 _STEP_SKIPPED = EventType.STEP_SKIPPED
 _STEP_UP_FOR_RETRY = EventType.STEP_UP_FOR_RETRY
+_STEP_DURATIONS = PROCESS.step_durations
+_STEP_DURATIONS_PENDING = _STEP_DURATIONS.pending
 _HANDLED_OUTPUT = EventType.HANDLED_OUTPUT
 _LOADED_INPUT = EventType.LOADED_INPUT
 _HOOK_COMPLETED = EventType.HOOK_COMPLETED
 _HOOK_ERRORED = EventType.HOOK_ERRORED
 _HOOK_SKIPPED = EventType.HOOK_SKIPPED
 _DEBUG = LogLevel.DEBUG
+_set_current_step = CURRENT_STEP.set
 _INFO = LogLevel.INFO
 _ERROR = LogLevel.ERROR
 # The events of every step are written out as row tuples (see `dagloom.messages.rows` for
@@ -140,6 +151,10 @@ class RunFacts:
     reused: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Steps not executed in this run (a re-execution): step key -> {output name: id of the
     run that stored it}; their outputs are loaded from those runs."""
+    output_configs: Mapping[tuple[str, str], Any] = field(default_factory=dict)
+    """(node, output) -> the config its IO manager's `output_config_schema` took."""
+    input_configs: Mapping[tuple[str, str], Any] = field(default_factory=dict)
+    """(node, input) -> the config its loader's `input_config_schema` took."""
 
 
 @dataclass(slots=True)
@@ -233,6 +248,7 @@ class StepRunner:
             asset_key=upstream.asset_key,
             resources=facts.resources,
         )
+        self._set_input_config(context, step_key, input_name)
         value = facts.io_managers[manager].load_input(context)
         facts.emit(
             (
@@ -303,6 +319,7 @@ class StepRunner:
                     asset_key=spec.asset_key,
                     resources=self.facts.resources,
                 )
+                self._set_input_config(context, step_key, spec.name)
                 values[spec.name] = self.facts.io_managers[spec.manager_key].load_input(context)
                 self._emit_loaded_asset(step_key, spec.name, spec.manager_key, spec.asset_key)
             elif kind == FROM_DEFAULT:
@@ -311,8 +328,15 @@ class StepRunner:
                 values[spec.name] = self.facts.input_values[(tmpl.key, spec.name)]
             elif kind == FROM_MANAGER:
                 context = InputContext(spec.name, step_key, None, resources=self.facts.resources)
+                self._set_input_config(context, step_key, spec.name)
                 values[spec.name] = self.facts.io_managers[spec.manager_key].load_input(context)
         return values
+
+    def _set_input_config(self, context: InputContext, step_key: str, input_name: str) -> None:
+        """Give the loader's context the config its `input_config_schema` took, if any."""
+        configs = self.facts.input_configs
+        if configs:
+            context.config = configs.get((split_step_key(step_key)[0], input_name))
 
     def _emit_loaded_asset(self, step_key: str, input_name: str, manager: str, key: Any) -> None:
         facts = self.facts
@@ -365,6 +389,9 @@ class StepRunner:
         if absent:
             names = ", ".join(f'"{a}"' for a in absent)
             raise _Skip(f"outputs it reads were not produced by {names}", absent)
+        # The step get_dagster_logger records to, from here in this task (and the threads
+        # and tasks it starts) until the next step is prepared in it.
+        _set_current_step((step_key, facts.job_name, facts.emit))
         if attempt == 0:
             facts.emit(
                 (
@@ -478,6 +505,8 @@ class StepRunner:
             definition_metadata=out_def.metadata,
             resources=facts.resources,
         )
+        if facts.output_configs:
+            out_ctx.config = facts.output_configs.get((tmpl.key, output_name))
         manager = out_def.io_manager_key
         if value is not NO_VALUE:
             facts.io_managers[manager].handle_output(out_ctx, value)
@@ -506,10 +535,19 @@ class StepRunner:
             self.emit_materialization(step_key, asset_key, combined, None)
 
     def emit_materialization(
-        self, step_key: str, asset_key: Any, metadata: Mapping[str, Any], description: str | None
+        self,
+        step_key: str,
+        asset_key: Any,
+        metadata: Mapping[str, Any],
+        description: str | None,
+        partition: str | None = None,
     ) -> None:
         facts = self.facts
-        facts.emit(materialization_row(step_key, facts.job_name, asset_key, metadata, description))
+        facts.emit(
+            materialization_row(
+                step_key, facts.job_name, asset_key, metadata, description, partition
+            )
+        )
 
     def _type_check_context(self, step_key: str) -> TypeCheckContext:
         facts = self.facts
@@ -532,8 +570,14 @@ class StepRunner:
             self.store_output(tmpl, context, item.value, output_name, item.metadata)
         elif isinstance(item, AssetMaterialization):
             self.emit_materialization(
-                context.step_key, item.asset_key, item.metadata or {}, item.description
+                context.step_key,
+                item.asset_key,
+                item.metadata or {},
+                item.description,
+                item.partition,
             )
+        elif isinstance(item, AssetObservation):
+            self.facts.emit(observation_row(context.step_key, self.facts.job_name, item))
         elif isinstance(item, ExpectationResult):
             self.facts.emit(expectation_row(context.step_key, self.facts.job_name, item))
         else:
@@ -612,7 +656,11 @@ class StepRunner:
 
     def succeed(self, step_key: str, started: float) -> Outcome:
         facts = self.facts
-        elapsed_ms = (perf_counter() - started) * 1000
+        elapsed = perf_counter() - started
+        _STEP_DURATIONS_PENDING.append(elapsed)
+        if len(_STEP_DURATIONS_PENDING) >= PENDING_LIMIT:
+            _STEP_DURATIONS.fold()
+        elapsed_ms = elapsed * 1000
         facts.emit(
             (
                 _STEP_SUCCESS,

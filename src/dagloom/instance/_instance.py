@@ -7,7 +7,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -29,13 +29,23 @@ from dagloom.instance.config import (
     load_config_file,
     parse_config,
 )
-from dagloom.messages import Event, EventRecord, EventType, Run, RunStatus
+from dagloom.messages import (
+    DaemonHeartbeat,
+    Event,
+    EventRecord,
+    EventType,
+    Run,
+    RunFailureData,
+    RunStatus,
+)
 from dagloom.messages.rows import EventRow, event_of
 from dagloom.storage.base import (
+    RUN_DURATION_BUCKETS,
     RUN_STATUS_BY_EVENT,
     EventLogStorage,
     MigratableStorage,
     RunsFilter,
+    RunStats,
     RunStorage,
     RunTransition,
     ScheduleStorage,
@@ -425,6 +435,20 @@ class DagloomInstance:
     async def get_runs_count(self, filters: RunsFilter | None = None) -> int:
         return await self._runs.get_runs_count(filters)
 
+    async def get_run_stats(
+        self, duration_buckets: Sequence[float] = RUN_DURATION_BUCKETS
+    ) -> RunStats:
+        """Runs by job and status and run durations by job: see `RunStorage.get_run_stats`."""
+        return await self._runs.get_run_stats(duration_buckets)
+
+    async def get_events_stored(self) -> int:
+        """How many events were ever stored: see `EventLogStorage.get_events_stored`."""
+        return await self._events.get_events_stored()
+
+    async def get_daemon_heartbeats(self) -> dict[str, DaemonHeartbeat]:
+        """The latest heartbeat of each daemon loop, by loop name."""
+        return await self._schedules.get_daemon_heartbeats()
+
     async def add_run_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         await self._runs.add_run_tags(run_id, tags)
 
@@ -442,9 +466,13 @@ class DagloomInstance:
         stored). Returns the transitions of stored runs, in order."""
         return await self._writer.store_events(events)
 
-    async def transition_run(self, run_id: str, event: Event) -> RunTransition:
+    async def transition_run(
+        self, run_id: str, event: Event, *, only_from: Collection[RunStatus] | None = None
+    ) -> RunTransition:
         """Move run `run_id` as lifecycle `event` says, storing the event with the move: a
-        compare-and-set on the stored status (`RUN_TRANSITIONS`).
+        compare-and-set on the stored status (`RUN_TRANSITIONS`), narrowed, for a
+        RUN_FAILURE, to the statuses in `only_from` (e.g. fail a run only if it is still
+        STARTING, never one a worker has claimed since it was read).
 
         Durable when it returns. When refused, nothing is stored, the refusal is logged
         (`run_transition_refused`, with the run id and both statuses) and `status` is the
@@ -456,6 +484,12 @@ class DagloomInstance:
             raise ValueError(f"{event.event_type.name} is not a run lifecycle event")
         if event.run_id and event.run_id != run_id:
             raise ValueError(f"the event is of run {event.run_id}, not {run_id}")
+        if only_from is not None:
+            if event.event_type != EventType.RUN_FAILURE:
+                raise ValueError(f"only_from narrows a RUN_FAILURE, not {event.event_type.name}")
+            if event.run_failure is None:
+                event.run_failure = RunFailureData()
+            event.run_failure.only_from_statuses = sorted(int(s) for s in only_from)
         event.run_id = run_id
         if await self._runs.get_run(run_id) is None:
             raise RunNotFoundError(run_id)
@@ -574,6 +608,12 @@ class DagloomInstance:
         self, asset_key: Sequence[str], *, limit: int | None = None, before: int | None = None
     ) -> list[EventRecord]:
         return await self._events.get_materializations(asset_key, limit=limit, before=before)
+
+    async def get_observations(
+        self, asset_key: Sequence[str], *, limit: int | None = None, before: int | None = None
+    ) -> list[EventRecord]:
+        """An asset's observations (AssetObservation events), newest first."""
+        return await self._events.get_observations(asset_key, limit=limit, before=before)
 
 
 async def _one_by_one(records: AsyncIterator[EventRecord]) -> AsyncIterator[list[EventRecord]]:

@@ -176,3 +176,29 @@ from dagloom.messages._generated.dagloom.v1.rpc import (  # noqa: E402 - appende
 )
 
 __all__ += ["ApiEventBatch", "DagloomApiEventsBase", "DagloomApiEventsStub"]
+# The public API's schedule, sensor and daemon calls (instigator_api.proto).
+from dagloom.messages._generated.dagloom.v1.rpc import (  # noqa: E402 - appended per family
+    ApiDaemonLoop,
+    ApiDaemonStatusReply,
+    ApiDaemonStatusRequest,
+    ApiGetTicksReply,
+    ApiGetTicksRequest,
+    ApiInstigator,
+    ApiListInstigatorsReply,
+    ApiListInstigatorsRequest,
+    ApiSetInstigatorRunningReply,
+    ApiSetInstigatorRunningRequest,
+)
+
+__all__ += [
+    "ApiDaemonLoop",
+    "ApiDaemonStatusReply",
+    "ApiDaemonStatusRequest",
+    "ApiGetTicksReply",
+    "ApiGetTicksRequest",
+    "ApiInstigator",
+    "ApiListInstigatorsReply",
+    "ApiListInstigatorsRequest",
+    "ApiSetInstigatorRunningReply",
+    "ApiSetInstigatorRunningRequest",
+]

@@ -7,11 +7,15 @@ imported only by their backend module, so importing this package stays light.
 from __future__ import annotations
 
 from dagloom.storage.base import (
+    RUN_DURATION_BUCKETS,
     RUN_TRANSITIONS,
+    DurationHistogram,
     EventLogStorage,
+    Fence,
     Lease,
     MigratableStorage,
     RunsFilter,
+    RunStats,
     RunStorage,
     RunTransition,
     ScheduleStorage,
@@ -24,10 +28,14 @@ from dagloom.storage.base import (
 from dagloom.storage.sink import StorageEventSink
 
 __all__ = [
+    "RUN_DURATION_BUCKETS",
     "RUN_TRANSITIONS",
+    "DurationHistogram",
     "EventLogStorage",
+    "Fence",
     "Lease",
     "MigratableStorage",
+    "RunStats",
     "RunStorage",
     "RunTransition",
     "RunsFilter",

@@ -46,8 +46,8 @@ INSERT_ASSET_EVENT = (
 )
 
 
-def _transition_run(status: RunStatus) -> str:
-    sources = ", ".join(str(int(s)) for s in RUN_TRANSITION_SOURCES[status])
+def _transition_run(status: RunStatus, allowed: Sequence[RunStatus] | None = None) -> str:
+    sources = ", ".join(str(int(s)) for s in (allowed or RUN_TRANSITION_SOURCES[status]))
     return (
         "UPDATE runs SET status = ?, start_time = COALESCE(?, start_time), "
         "end_time = COALESCE(?, end_time), failure = COALESCE(?, failure) "
@@ -59,6 +59,17 @@ TRANSITION_RUN: Mapping[RunStatus, str] = {s: _transition_run(s) for s in RUN_TR
 """For each status an event sets, the compare-and-set moving one run there (`status_row`
 parameters): it changes the row only when the stored status may move there, in one
 statement, so two writers racing on one run cannot both move it."""
+
+
+def transition_run(change: RunStatusChange) -> str | None:
+    """The compare-and-set statement for `change` (`TRANSITION_RUN`, narrowed to its
+    `only_from`); None when no stored status may move as it asks."""
+    if change.only_from is None:
+        return TRANSITION_RUN[change.status]
+    sources = change.sources
+    return _transition_run(change.status, sources) if sources else None
+
+
 RUN_STATUS = "SELECT status FROM runs WHERE run_id = ?"
 INSERT_TAG = "INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)"
 UPSERT_TAG = (
@@ -66,11 +77,18 @@ UPSERT_TAG = (
     "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"
 )
 ACQUIRE_LEASE = (
-    "INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?) "
-    "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at "
+    "INSERT INTO leases (name, owner, expires_at, token) VALUES (?, ?, ?, 1) "
+    "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at, "
+    "token = CASE WHEN leases.owner = excluded.owner THEN leases.token "
+    "ELSE leases.token + 1 END "
     "WHERE leases.owner = excluded.owner OR leases.expires_at <= ? "
-    "RETURNING name, owner, expires_at"
+    "RETURNING name, owner, expires_at, token"
 )
+"""Take or renew a lease: the token grows when the lease passes to another owner."""
+RELEASE_LEASE = (
+    "UPDATE leases SET owner = '', expires_at = -1.0 WHERE name = ? AND owner = ? AND owner <> ''"
+)
+"""Release a lease, keeping its row (and token) so the next owner's token is greater."""
 
 
 def run_row(run: Run) -> tuple[Any, ...]:
@@ -168,6 +186,24 @@ def _run_conditions(filters: RunsFilter | None) -> list[tuple[str, Sequence[Any]
         ("create_time > ?", _given(filters.created_after)),
         ("create_time < ?", _given(filters.created_before)),
     ]
+
+
+def run_stats_query(buckets: int) -> str:
+    """`RunStorage.get_run_stats` in one statement, so one snapshot on every backend.
+
+    Rows (0, job, status, runs, 0.0) count runs by job and status. Rows (1, job, bucket,
+    runs, seconds) count, per job, the runs that started and ended (no earlier than they
+    started) taking at most the bucket's bound and more than the one before (the parameters,
+    increasing; bucket `buckets` is above them all), with their total duration.
+    """
+    duration = "(end_time - start_time)"
+    bucket = " ".join(f"WHEN {duration} <= ? THEN {i}" for i in range(buckets))
+    return (
+        "SELECT 0, job_name, status, COUNT(*), 0.0 FROM runs GROUP BY job_name, status "
+        f"UNION ALL SELECT 1, job_name, CASE {bucket} ELSE {buckets} END, COUNT(*), "
+        f"SUM({duration}) FROM runs "
+        "WHERE start_time > 0 AND end_time > 0 AND end_time >= start_time GROUP BY 2, 3"
+    )
 
 
 def runs_where(filters: RunsFilter | None) -> tuple[str, list[Any]]:

@@ -18,7 +18,9 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import anyio
 import orjson
 
+from dagloom._counters import PROCESS
 from dagloom.errors import (
+    LeaseLostError,
     RunNotFoundError,
     SchemaVersionError,
     StorageError,
@@ -48,16 +50,21 @@ from dagloom.storage._codec import (
 from dagloom.storage._retry import RETRY_TIMEOUT, retrying
 from dagloom.storage._watch import RunEventNotifier, watch_event_batches, watch_events
 from dagloom.storage.base import (
+    RUN_DURATION_BUCKETS,
     RUN_STATUS_BY_EVENT,
     DerivedEventReads,
+    Fence,
     Lease,
     RunMove,
     RunsFilter,
+    RunStats,
     RunStatusChange,
     RunStorage,
     RunTransition,
     SchemaInfo,
     batch_moves,
+    bucketed,
+    check_duration_buckets,
     event_status_change,
     refuse_transition,
     without_refused,
@@ -121,7 +128,8 @@ async def transition(tx: SqlConnection, change: RunStatusChange) -> RunTransitio
     """Move a run as `change` asks, if `RUN_TRANSITIONS` allows it from its stored status:
     one compare-and-set statement inside `tx` (and, when refused, one read of the status that
     won). None when no such run is stored."""
-    if await tx.execute(_sql.TRANSITION_RUN[change.status], _sql.status_row(change)):
+    sql = _sql.transition_run(change)
+    if sql is not None and await tx.execute(sql, _sql.status_row(change)):
         return RunTransition(applied=True, status=change.status)
     found = await tx.fetch(_sql.RUN_STATUS, (change.run_id,))
     return refuse_transition(change, RunStatus(found[0][0])) if found else None
@@ -481,6 +489,23 @@ class SqlRunStorage(SqlStorage[D]):
         rows = await self.database.fetch(f"SELECT COUNT(*) FROM runs{where}", params)
         return int(rows[0][0])
 
+    async def get_run_stats(
+        self, duration_buckets: Sequence[float] = RUN_DURATION_BUCKETS
+    ) -> RunStats:
+        bounds = check_duration_buckets(duration_buckets)
+        rows = await self.database.fetch(_sql.run_stats_query(len(bounds)), bounds)
+        counts: dict[tuple[str, RunStatus], int] = {}
+        per_bucket: dict[str, list[tuple[int, int, float]]] = {}
+        for kind, job, key, n, total in rows:
+            if kind == 0:
+                counts[(job, RunStatus(key))] = int(n)
+            else:
+                per_bucket.setdefault(job, []).append((int(key), int(n), float(total)))
+        return RunStats(
+            counts=counts,
+            durations={job: bucketed(bounds, found) for job, found in per_bucket.items()},
+        )
+
     async def handle_run_events(self, events: Sequence[Event]) -> list[RunTransition | None]:
         if not any(e.event_type in RUN_STATUS_BY_EVENT for e in events):
             return [None] * len(events)
@@ -535,10 +560,18 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
     __slots__ = ()
 
     async def store_events(self, events: Sequence[Event]) -> list[RunTransition]:
-        return await self.database.store_batches(rows_by_run(events)) if events else []
+        if not events:
+            return []
+        transitions = await self.database.store_batches(rows_by_run(events))
+        PROCESS.events_written += len(events)
+        return transitions
 
     async def store_rows(self, run_id: str, rows: Sequence[EventRow]) -> list[RunTransition]:
-        return await self.database.store_batches([(run_id, rows)]) if rows else []
+        if not rows:
+            return []
+        transitions = await self.database.store_batches([(run_id, rows)])
+        PROCESS.events_written += len(rows)
+        return transitions
 
     def updates_run_status_in(self, run_storage: RunStorage) -> bool:
         return isinstance(run_storage, SqlRunStorage) and run_storage.database is self.database
@@ -591,6 +624,10 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
             retry_timeout=self.database.retry_timeout,
         )
 
+    async def get_events_stored(self) -> int:
+        rows = await self.database.fetch("SELECT last_storage_id FROM event_storage_ids")
+        return int(rows[0][0]) if rows else 0
+
     async def get_asset_keys(self) -> list[tuple[str, ...]]:
         rows = await self.database.fetch("SELECT DISTINCT asset_key FROM asset_events")
         return sorted(tuple(row[0].split("/")) for row in rows)
@@ -607,14 +644,30 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
         )
         return [decode_record(*row) for row in await self.database.fetch(sql, params)]
 
+    async def get_observations(
+        self,
+        asset_key: Sequence[str],
+        *,
+        limit: int | None = None,
+        before: int | None = None,
+    ) -> list[EventRecord]:
+        sql, params = _sql.materializations_query(
+            asset_key_text(list(asset_key)), int(EventType.ASSET_OBSERVATION), limit, before
+        )
+        return [decode_record(*row) for row in await self.database.fetch(sql, params)]
+
     async def delete_events(self, run_id: str) -> None:
         async with self.database.transaction() as tx:
             await delete_run_events(tx, run_id)
 
 
 def _lease(rows: Sequence[Sequence[Any]]) -> Lease | None:
-    """The lease in the first of these (name, owner, expires_at) rows, if any."""
-    return Lease(name=rows[0][0], owner=rows[0][1], expires_at=rows[0][2]) if rows else None
+    """The lease in the first of these (name, owner, expires_at, token) rows, if any (a
+    released one, with no owner, is none)."""
+    if not rows or not rows[0][1]:
+        return None
+    name, owner, expires_at, token = rows[0]
+    return Lease(name=name, owner=owner, expires_at=expires_at, token=token)
 
 
 class SqlScheduleStorage(SqlStorage[D]):
@@ -653,8 +706,11 @@ class SqlScheduleStorage(SqlStorage[D]):
         async with self.database.transaction() as tx:
             await tx.execute("DELETE FROM instigators WHERE origin_id = ?", (origin_id,))
 
-    async def set_sensor_cursor(self, origin_id: str, cursor: str) -> None:
+    async def set_sensor_cursor(
+        self, origin_id: str, cursor: str, *, fence: Fence | None = None
+    ) -> None:
         async with self.database.transaction() as tx:
+            await self._fenced(tx, fence)
             rows = await tx.fetch(
                 f"SELECT body FROM instigators WHERE origin_id = ?{self.database.row_lock}",
                 (origin_id,),
@@ -667,10 +723,27 @@ class SqlScheduleStorage(SqlStorage[D]):
                 "UPDATE instigators SET body = ? WHERE origin_id = ?", (bytes(state), origin_id)
             )
 
-    async def create_tick(self, tick: Tick) -> Tick:
+    async def _fenced(self, tx: SqlConnection, fence: Fence | None) -> None:
+        """`LeaseLostError` unless `fence` (if any) is current, locking the lease's row until
+        the transaction ends so the lease cannot pass on before the write commits."""
+        if fence is None:
+            return
+        rows = await tx.fetch(
+            f"SELECT token FROM leases WHERE name = ?{self.database.row_lock}", (fence.name,)
+        )
+        current = rows[0][0] if rows else None
+        if current != fence.token:
+            raise LeaseLostError(fence.name, fence.token, current)
+
+    async def check_fence(self, fence: Fence) -> None:
+        async with self.database.transaction() as tx:
+            await self._fenced(tx, fence)
+
+    async def create_tick(self, tick: Tick, *, fence: Fence | None = None) -> Tick:
         stored = Tick.parse(bytes(tick))
         stored.tick_id = 0
         async with self.database.transaction() as tx:
+            await self._fenced(tx, fence)
             rows = await tx.fetch(
                 "INSERT INTO ticks (origin_id, status, timestamp, body) VALUES (?, ?, ?, ?) "
                 "RETURNING id",
@@ -679,8 +752,9 @@ class SqlScheduleStorage(SqlStorage[D]):
             stored.tick_id = rows[0][0]
         return stored
 
-    async def update_tick(self, tick: Tick) -> None:
+    async def update_tick(self, tick: Tick, *, fence: Fence | None = None) -> None:
         async with self.database.transaction() as tx:
+            await self._fenced(tx, fence)
             changed = await tx.execute(
                 "UPDATE ticks SET origin_id = ?, status = ?, timestamp = ?, body = ? WHERE id = ?",
                 (tick.origin_id, int(tick.status), tick.timestamp, bytes(tick), tick.tick_id),
@@ -720,15 +794,12 @@ class SqlScheduleStorage(SqlStorage[D]):
 
     async def release_lease(self, name: str, owner: str) -> bool:
         async with self.database.transaction() as tx:
-            deleted = await tx.execute(
-                "DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner)
-            )
-            return deleted > 0
+            return await tx.execute(_sql.RELEASE_LEASE, (name, owner)) > 0
 
     async def get_lease(self, name: str) -> Lease | None:
         return _lease(
             await self.database.fetch(
-                "SELECT name, owner, expires_at FROM leases WHERE name = ?", (name,)
+                "SELECT name, owner, expires_at, token FROM leases WHERE name = ?", (name,)
             )
         )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import accumulate, compress, pairwise
 from operator import itemgetter
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
@@ -78,15 +78,33 @@ class StepStats:
 
 
 @dataclass(frozen=True, slots=True)
+class Fence:
+    """The fencing token of lease `name` a write is made under: storage refuses the write
+    (`LeaseLostError`) unless `token` is still the lease's token, so a holder that was
+    paused past its lease cannot act after another owner took the lease."""
+
+    name: str
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
 class Lease:
     """A named lease held by `owner` until `expires_at` (seconds since the epoch).
 
     Daemon control loops hold one each so two daemons never run the same loop at once.
+    `token` is the lease's fencing token: it grows by one each time the lease passes to
+    another owner (never when its owner renews it, nor on release), and never goes back,
+    so writes made under `fence` are refused once anyone else has held the lease.
     """
 
     name: str
     owner: str
     expires_at: float
+    token: int = 0
+
+    @property
+    def fence(self) -> Fence:
+        return Fence(self.name, self.token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +118,85 @@ class SchemaInfo:
     @property
     def up_to_date(self) -> bool:
         return self.current == self.latest
+
+
+RUN_DURATION_BUCKETS: tuple[float, ...] = (
+    1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0,
+)  # fmt: skip
+"""Default upper bounds (seconds) of the run duration histogram's buckets; +Inf follows."""
+
+
+@dataclass(frozen=True, slots=True)
+class DurationHistogram:
+    """Durations counted into buckets: `cumulative[i]` is how many were at most `bounds[i]`
+    (Prometheus' `le`); `count` is all of them and `total` their sum in seconds."""
+
+    bounds: tuple[float, ...]
+    cumulative: tuple[int, ...]
+    count: int
+    total: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunStats:
+    """Aggregates over every stored run, for metrics.
+
+    `counts` maps (job name, status) to how many runs of that job are in that status (pairs
+    with none are absent); `durations` maps a job name to the durations (start to end) of
+    its runs that started and ended, ended no earlier than they started.
+    """
+
+    counts: Mapping[tuple[str, RunStatus], int]
+    durations: Mapping[str, DurationHistogram]
+
+
+def check_duration_buckets(bounds: Sequence[float]) -> tuple[float, ...]:
+    """`bounds` as floats; `ValueError` unless they strictly increase."""
+    out = tuple(float(b) for b in bounds)
+    if any(b >= c for b, c in pairwise(out)):
+        raise ValueError(f"duration buckets must strictly increase, got {list(out)}")
+    return out
+
+
+def bucketed(
+    bounds: tuple[float, ...], buckets: Iterable[tuple[int, int, float]]
+) -> DurationHistogram:
+    """The histogram of (bucket index, count, total duration) triples, bucket i holding
+    durations in (bounds[i-1], bounds[i]] and bucket len(bounds) those above every bound."""
+    counts = [0] * (len(bounds) + 1)
+    total = 0.0
+    for bucket, n, seconds in buckets:
+        counts[bucket] += n
+        total += seconds
+    cumulative = list(accumulate(counts))
+    return DurationHistogram(
+        bounds=bounds, cumulative=tuple(cumulative[:-1]), count=cumulative[-1], total=total
+    )
+
+
+def fold_run_stats(runs: Iterable[Run], bounds: Sequence[float]) -> RunStats:
+    """`RunStats` of `runs`, the reference every backend's aggregate query agrees with."""
+    bounds = check_duration_buckets(bounds)
+    counts: dict[tuple[str, RunStatus], int] = {}
+    durations: dict[str, list[float]] = {}
+    for run in runs:
+        key = (run.job_name, run.status)
+        counts[key] = counts.get(key, 0) + 1
+        if run.start_time > 0 and run.end_time > 0 and run.end_time >= run.start_time:
+            durations.setdefault(run.job_name, []).append(run.end_time - run.start_time)
+    return RunStats(
+        counts=counts,
+        durations={job: _histogram(bounds, found) for job, found in durations.items()},
+    )
+
+
+def _histogram(bounds: tuple[float, ...], durations: Sequence[float]) -> DurationHistogram:
+    return DurationHistogram(
+        bounds=bounds,
+        cumulative=tuple(sum(1 for d in durations if d <= b) for b in bounds),
+        count=len(durations),
+        total=float(sum(durations)),
+    )
 
 
 # -- how events move runs --------------------------------------------------------------------
@@ -201,6 +298,17 @@ class RunStatusChange:
     start_time: float | None
     end_time: float | None
     failure: ErrorInfo | None = None
+    only_from: frozenset[RunStatus] | None = None
+    """When set, the move applies only from these statuses (and where `RUN_TRANSITIONS`
+    allows it): a RUN_FAILURE's `only_from_statuses`."""
+
+    @property
+    def sources(self) -> tuple[RunStatus, ...]:
+        """The stored statuses this change may move a run from."""
+        allowed = RUN_TRANSITION_SOURCES[self.status]
+        if self.only_from is None:
+            return allowed
+        return tuple(s for s in allowed if s in self.only_from)
 
 
 def status_change(run_id: str, row: EventRow) -> RunStatusChange:
@@ -211,13 +319,18 @@ def status_change(run_id: str, row: EventRow) -> RunStatusChange:
     """
     event_type = row[0]
     payload = row[PAYLOAD]
-    failure = payload.error if isinstance(payload, RunFailureData) else None
+    failure = only_from = None
+    if isinstance(payload, RunFailureData):
+        failure = payload.error
+        if payload.only_from_statuses:
+            only_from = frozenset(RunStatus(s) for s in payload.only_from_statuses)
     return RunStatusChange(
         run_id=run_id,
         status=RUN_STATUS_BY_EVENT[event_type],
         start_time=row[TIMESTAMP] if event_type == EventType.RUN_START else None,
         end_time=row[TIMESTAMP] if event_type in RUN_END_EVENTS else None,
         failure=failure,
+        only_from=only_from,
     )
 
 
@@ -419,6 +532,14 @@ class RunStorage(StorageLifecycle, Protocol):
 
     async def get_runs_count(self, filters: RunsFilter | None = None) -> int: ...
 
+    async def get_run_stats(
+        self, duration_buckets: Sequence[float] = RUN_DURATION_BUCKETS
+    ) -> RunStats:
+        """Runs by job and status, and finished runs' durations by job in `duration_buckets`
+        (`RunStats`), by aggregate queries: cheap over many runs. `ValueError` if the
+        buckets do not strictly increase."""
+        ...
+
     async def handle_run_events(self, events: Sequence[Event]) -> list[RunTransition | None]:
         """Move stored runs as these events ask, in order, each a compare-and-set on the
         run's status (`RUN_TRANSITIONS`); one result per event, None for one that moves no
@@ -519,10 +640,25 @@ class EventLogStorage(StorageLifecycle, Protocol):
         """An asset's materializations, newest first, older than the `before` storage_id."""
         ...
 
+    async def get_observations(
+        self,
+        asset_key: Sequence[str],
+        *,
+        limit: int | None = None,
+        before: int | None = None,
+    ) -> list[EventRecord]:
+        """An asset's observations, newest first, older than the `before` storage_id."""
+        ...
+
     async def get_latest_materialization(self, asset_key: Sequence[str]) -> EventRecord | None: ...
 
     async def delete_events(self, run_id: str) -> None:
         """Delete every event of a run; deleting none is not an error."""
+        ...
+
+    async def get_events_stored(self) -> int:
+        """How many events were ever stored here (the last storage id given out): a counter,
+        so deleting events does not lower it. One cheap read, for metrics."""
         ...
 
 
@@ -562,16 +698,24 @@ class ScheduleStorage(StorageLifecycle, Protocol):
 
     async def delete_instigator_state(self, origin_id: str) -> None: ...
 
-    async def set_sensor_cursor(self, origin_id: str, cursor: str) -> None:
-        """Set a stored sensor's cursor; `StorageError` if there is no state for it."""
+    async def set_sensor_cursor(
+        self, origin_id: str, cursor: str, *, fence: Fence | None = None
+    ) -> None:
+        """Set a stored sensor's cursor; `StorageError` if there is no state for it,
+        `LeaseLostError` (nothing written) if `fence` is stale."""
         ...
 
-    async def create_tick(self, tick: Tick) -> Tick:
-        """Store a new tick and return it with its storage-assigned `tick_id`."""
+    async def create_tick(self, tick: Tick, *, fence: Fence | None = None) -> Tick:
+        """Store a new tick and return it with its storage-assigned `tick_id`.
+
+        With `fence`, in the same transaction as the lease's token check: `LeaseLostError`
+        and nothing stored when the lease has passed to another owner since.
+        """
         ...
 
-    async def update_tick(self, tick: Tick) -> None:
-        """Replace a stored tick (matched by tick_id); `StorageError` if it is not stored."""
+    async def update_tick(self, tick: Tick, *, fence: Fence | None = None) -> None:
+        """Replace a stored tick (matched by tick_id); `StorageError` if it is not stored,
+        `LeaseLostError` (nothing written) if `fence` is stale."""
         ...
 
     async def get_ticks(
@@ -596,15 +740,23 @@ class ScheduleStorage(StorageLifecycle, Protocol):
         """Take or renew lease `name` for `owner` until `now + duration`.
 
         Succeeds when the lease is free, expired at `now`, or already held by `owner`; returns
-        None when another owner holds it. Atomic across processes.
+        None when another owner holds it. Atomic across processes. The lease's token grows
+        by one when it passes to another owner (`Lease`).
         """
         ...
 
     async def release_lease(self, name: str, owner: str) -> bool:
-        """Release the lease if `owner` holds it; return whether it did."""
+        """Release the lease if `owner` holds it; return whether it did. Its token is kept,
+        so the next owner's is greater."""
         ...
 
-    async def get_lease(self, name: str) -> Lease | None: ...
+    async def get_lease(self, name: str) -> Lease | None:
+        """The lease `name` as last taken, expired or not; None if never taken or released."""
+        ...
+
+    async def check_fence(self, fence: Fence) -> None:
+        """`LeaseLostError` unless `fence.token` is still lease `fence.name`'s token."""
+        ...
 
     async def add_daemon_heartbeat(self, heartbeat: DaemonHeartbeat) -> None:
         """Record the latest heartbeat of `heartbeat.daemon_type` (one kept per type)."""

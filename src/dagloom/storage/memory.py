@@ -11,7 +11,8 @@ import itertools
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from dagloom.errors import RunNotFoundError, StorageError
+from dagloom._counters import PROCESS
+from dagloom.errors import LeaseLostError, RunNotFoundError, StorageError
 from dagloom.messages import (
     DaemonHeartbeat,
     Event,
@@ -27,16 +28,19 @@ from dagloom.messages.rows import EventRow, rows_by_run
 from dagloom.storage._codec import asset_key_of, decode_record, dumps_row
 from dagloom.storage._watch import RunEventNotifier, watch_event_batches, watch_events
 from dagloom.storage.base import (
+    RUN_DURATION_BUCKETS,
     RUN_STATUS_BY_EVENT,
     DerivedEventReads,
+    Fence,
     Lease,
     RunsFilter,
+    RunStats,
     RunStatusChange,
     RunStorage,
     RunTransition,
-    allowed_transition,
     batch_moves,
     event_status_change,
+    fold_run_stats,
     refuse_transition,
     run_matches,
     without_refused,
@@ -54,6 +58,7 @@ class MemoryDatabase:
     events: dict[int, tuple[str, int, str | None, bytes]] = field(default_factory=dict)
     events_by_run: dict[str, list[int]] = field(default_factory=dict)
     event_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    events_stored: int = 0
     instigators: dict[str, InstigatorState] = field(default_factory=dict)
     ticks: dict[int, Tick] = field(default_factory=dict)
     tick_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -76,7 +81,7 @@ class MemoryDatabase:
         run = self.runs.get(change.run_id)
         if run is None:
             return None
-        if not allowed_transition(run.status, change.status):
+        if run.status not in change.sources:
             return refuse_transition(change, run.status)
         run.status = change.status
         if change.start_time is not None:
@@ -164,6 +169,11 @@ class MemoryRunStorage(_MemoryLifecycle):
     async def get_runs_count(self, filters: RunsFilter | None = None) -> int:
         return len(self._matching(filters))
 
+    async def get_run_stats(
+        self, duration_buckets: Sequence[float] = RUN_DURATION_BUCKETS
+    ) -> RunStats:
+        return fold_run_stats(self.database.runs.values(), duration_buckets)
+
     async def handle_run_events(self, events: Sequence[Event]) -> list[RunTransition | None]:
         return [
             self.database.transition(event_status_change(e))
@@ -219,6 +229,8 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
             key = None if asset is None else asset[0]
             db.events[storage_id] = (run_id, int(row[0]), key, dumps_row(row))
             ids.append(storage_id)
+        db.events_stored += len(rows)
+        PROCESS.events_written += len(rows)
         db.notifier.notify(run_id)
         return [t for t in outcomes if t is not None]
 
@@ -270,13 +282,16 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
             poll_interval=None,
         )
 
-    def _asset_rows(self, key: str) -> list[int]:
-        materialization = int(EventType.ASSET_MATERIALIZATION)
+    def _asset_rows(
+        self, key: str, event_type: EventType = EventType.ASSET_MATERIALIZATION
+    ) -> list[int]:
+        wanted = int(event_type)
         return [
-            sid
-            for sid, row in self.database.events.items()
-            if row[2] == key and row[1] == materialization
+            sid for sid, row in self.database.events.items() if row[2] == key and row[1] == wanted
         ]
+
+    async def get_events_stored(self) -> int:
+        return self.database.events_stored
 
     async def get_asset_keys(self) -> list[tuple[str, ...]]:
         keys = {row[2] for row in self.database.events.values() if row[2] is not None}
@@ -289,7 +304,25 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
         limit: int | None = None,
         before: int | None = None,
     ) -> list[EventRecord]:
-        ids = sorted(self._asset_rows("/".join(asset_key)), reverse=True)
+        return self._asset_records(asset_key, EventType.ASSET_MATERIALIZATION, limit, before)
+
+    async def get_observations(
+        self,
+        asset_key: Sequence[str],
+        *,
+        limit: int | None = None,
+        before: int | None = None,
+    ) -> list[EventRecord]:
+        return self._asset_records(asset_key, EventType.ASSET_OBSERVATION, limit, before)
+
+    def _asset_records(
+        self,
+        asset_key: Sequence[str],
+        event_type: EventType,
+        limit: int | None,
+        before: int | None,
+    ) -> list[EventRecord]:
+        ids = sorted(self._asset_rows("/".join(asset_key), event_type), reverse=True)
         if before is not None:
             ids = [i for i in ids if i < before]
         if limit is not None:
@@ -329,19 +362,32 @@ class MemoryScheduleStorage(_MemoryLifecycle):
     async def delete_instigator_state(self, origin_id: str) -> None:
         self.database.instigators.pop(origin_id, None)
 
-    async def set_sensor_cursor(self, origin_id: str, cursor: str) -> None:
+    async def set_sensor_cursor(
+        self, origin_id: str, cursor: str, *, fence: Fence | None = None
+    ) -> None:
+        self._fenced(fence)
         state = self.database.instigators.get(origin_id)
         if state is None:
             raise StorageError(f"no instigator state for {origin_id!r}")
         state.cursor = cursor
 
-    async def create_tick(self, tick: Tick) -> Tick:
+    def _fenced(self, fence: Fence | None) -> None:
+        if fence is None:
+            return
+        held = self.database.leases.get(fence.name)
+        current = held.token if held is not None else None
+        if current != fence.token:
+            raise LeaseLostError(fence.name, fence.token, current)
+
+    async def create_tick(self, tick: Tick, *, fence: Fence | None = None) -> Tick:
+        self._fenced(fence)
         stored = _copy_tick(tick)
         stored.tick_id = next(self.database.tick_ids)
         self.database.ticks[stored.tick_id] = stored
         return _copy_tick(stored)
 
-    async def update_tick(self, tick: Tick) -> None:
+    async def update_tick(self, tick: Tick, *, fence: Fence | None = None) -> None:
+        self._fenced(fence)
         if tick.tick_id not in self.database.ticks:
             raise StorageError(f"no tick with id {tick.tick_id}")
         self.database.ticks[tick.tick_id] = _copy_tick(tick)
@@ -384,19 +430,24 @@ class MemoryScheduleStorage(_MemoryLifecycle):
         held = self.database.leases.get(name)
         if held is not None and held.owner != owner and held.expires_at > now:
             return None
-        lease = Lease(name=name, owner=owner, expires_at=now + duration)
+        token = 1 if held is None else held.token + (held.owner != owner)
+        lease = Lease(name=name, owner=owner, expires_at=now + duration, token=token)
         self.database.leases[name] = lease
         return lease
 
     async def release_lease(self, name: str, owner: str) -> bool:
         held = self.database.leases.get(name)
-        if held is None or held.owner != owner:
+        if held is None or not owner or held.owner != owner:
             return False
-        del self.database.leases[name]
+        self.database.leases[name] = Lease(name=name, owner="", expires_at=-1.0, token=held.token)
         return True
 
     async def get_lease(self, name: str) -> Lease | None:
-        return self.database.leases.get(name)
+        held = self.database.leases.get(name)
+        return held if held is not None and held.owner else None
+
+    async def check_fence(self, fence: Fence) -> None:
+        self._fenced(fence)
 
     async def add_daemon_heartbeat(self, heartbeat: DaemonHeartbeat) -> None:
         self.database.heartbeats[heartbeat.daemon_type] = DaemonHeartbeat.parse(bytes(heartbeat))

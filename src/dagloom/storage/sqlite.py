@@ -195,7 +195,8 @@ class _WriterConnection:
 
 def _transition(conn: sqlite3.Connection, change: RunStatusChange) -> RunTransition | None:
     """`_sql_storage.transition` on the writer, inside its transaction, in its thread."""
-    if conn.execute(_sql.TRANSITION_RUN[change.status], _sql.status_row(change)).rowcount:
+    sql = _sql.transition_run(change)
+    if sql is not None and conn.execute(sql, _sql.status_row(change)).rowcount:
         return RunTransition(applied=True, status=change.status)
     found = conn.execute(_sql.RUN_STATUS, (change.run_id,)).fetchone()
     return None if found is None else refuse_transition(change, RunStatus(found[0]))

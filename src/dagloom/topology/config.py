@@ -12,6 +12,7 @@ A topology is YAML like `configs/dev.yaml`::
         host: 127.0.0.1
         grpc_port: 4100
         api: {port: 3030}
+        metrics: {port: 9464}                # GET /metrics for Prometheus
         coordinator: {}
         launcher: {kind: in_process}
       code:
@@ -86,6 +87,22 @@ class ApiConfig(_Model):
     port: int | None = Field(default=DEFAULT_API_PORT, ge=0, le=65535)
 
 
+class MetricsConfig(_Model):
+    """A metrics-only HTTP endpoint (`GET /metrics`) for a node with no webserver; `host`
+    defaults to the node's, `port` 0 picks a free one."""
+
+    host: str | None = None
+    port: int = Field(ge=0, le=65535)
+
+
+class WebserverConfig(_Model):
+    """The webserver (GraphQL, GraphiQL, `/health`) on `host:port`; any number of nodes may
+    host one, each reading the same storage."""
+
+    host: str | None = None
+    port: int = Field(default=DEFAULT_WEBSERVER_PORT, ge=0, le=65535)
+
+
 class CoordinatorConfig(_Model):
     """Where the run coordinator lives; which one (default or queued, and its limits) is
     the instance's `run_coordinator` section in dagloom.yaml."""
@@ -136,6 +153,8 @@ class NodeConfig(_Model):
     """Reload this node's code locations when a Python file of theirs changes (dev)."""
     worker_pool: WorkerPoolConfig | None = None
     daemon: DaemonConfig | None = None
+    metrics: MetricsConfig | None = None
+    webserver: WebserverConfig | None = None
 
     def grpc_address(self) -> str:
         """`host:grpc_port`; `ValueError` when the node serves no gRPC."""
@@ -313,11 +332,13 @@ def dev_topology(
     launcher: LauncherKind | None = "in_process",
     reload_on_change: bool = True,
     daemon: bool = True,
+    webserver_port: int | None = None,
 ) -> TopologyConfig:
     """Every actor on one node called `dev`, as `configs/dev.yaml` lays it out (the daemon
     too, unless `daemon` is false; the public API in-process only when `api_port` is None); its code
     locations reload when a file of theirs changes unless `reload_on_change` is false.
-    `launcher` None means the instance's `run_launcher`.
+    `launcher` None means the instance's `run_launcher`; the webserver listens on
+    `webserver_port` when it is given.
 
     `locations` must already hold absolute paths (see `CodeOrigin.resolved`).
     """
@@ -331,6 +352,7 @@ def dev_topology(
             "code_locations": list(locations),
             "reload_on_change": reload_on_change,
             "daemon": {} if daemon else None,
+            "webserver": {"port": webserver_port} if webserver_port is not None else None,
         }
     }
     if launcher == "worker_pool":

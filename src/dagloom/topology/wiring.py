@@ -13,11 +13,12 @@ import uuid
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import anyio
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 
 from dagloom.actors import HealthReporter, Supervisor
 from dagloom.actors._runtime import Actor
@@ -49,8 +50,15 @@ from dagloom.definitions.job import JobDefinition
 from dagloom.errors import ConfigError
 from dagloom.execution.origin import CodeOrigin
 from dagloom.instance import DagloomInstance, load_config_file
-from dagloom.topology.config import InstanceRef, LocationConfig, NodeConfig, TopologyConfig
+from dagloom.topology.config import (
+    InstanceRef,
+    LocationConfig,
+    MetricsConfig,
+    NodeConfig,
+    TopologyConfig,
+)
 from dagloom.transport import ActorRef, GrpcTransport, MemoryTransport
+from dagloom.webserver import Backend, Webserver
 
 COORDINATOR = "run_coordinator"
 LAUNCHER = "run_launcher"
@@ -61,6 +69,24 @@ DAEMON = "daemon"
 # coordinator's and launcher's, whichever implementation the remote node runs.
 _COORDINATOR_SERVICE: type[Actor[Any, Any]] = DefaultRunCoordinator
 _LAUNCHER_SERVICE: type[Actor[Any, Any]] = InProcessRunLauncher
+
+
+async def _serve_metrics(
+    tg: TaskGroup,
+    node: NodeConfig,
+    config: MetricsConfig,
+    instance: DagloomInstance,
+    actors: list[Actor[Any, Any]],
+) -> str:
+    """Start the node's metrics-only endpoint in `tg`, reporting `actors`; its host:port."""
+    from dagloom.metrics import MetricsSources, serve_metrics  # aiohttp only when asked
+
+    host = config.host or node.host
+    sources = MetricsSources(actors=lambda: actors)
+    port = await tg.start(
+        partial(serve_metrics, instance, host=host, port=config.port, sources=sources)
+    )
+    return f"{host}:{port}"
 
 
 def worker_name(node: str, index: int) -> str:
@@ -77,7 +103,10 @@ class RunningNode:
     supervisor: Supervisor
     grpc_address: str | None = None
     api_address: str | None = None
+    metrics_address: str | None = None
     api: DagloomApiService | None = None
+    webserver_address: str | None = None
+    webserver: Webserver | None = None
     actors: dict[str, Actor[Any, Any]] = field(default_factory=dict)
     watchers: dict[str, LocationWatcher] = field(default_factory=dict)
     """The file watchers of the node's code locations, by location (`reload_on_change`)."""
@@ -85,8 +114,12 @@ class RunningNode:
     def addresses(self) -> list[tuple[str, str]]:
         """(what, host:port) for each listening socket, for printing."""
         out = []
+        if self.webserver_address is not None:
+            out.append(("webserver (GraphQL at /graphql)", f"http://{self.webserver_address}"))
         if self.api_address is not None:
             out.append(("public gRPC API", self.api_address))
+        if self.metrics_address is not None:
+            out.append(("metrics (HTTP /metrics)", self.metrics_address))
         if self.grpc_address is not None:
             out.append(("actors and Health (gRPC)", self.grpc_address))
         return out
@@ -313,6 +346,18 @@ def wire_api(
     return service, server
 
 
+def wire_webserver(
+    topology: TopologyConfig, node: NodeConfig, instance: DagloomInstance, refs: _Refs
+) -> Webserver | None:
+    """The webserver, if the node hosts one: it reads the instance and reaches the
+    coordinator and every code location through refs, wherever they live."""
+    if node.webserver is None:
+        return None
+    coordinator = refs.to(_COORDINATOR_SERVICE, COORDINATOR, topology.node_of("coordinator"))
+    backend = Backend(instance, coordinator, _location_refs(topology, refs))
+    return Webserver(backend, host=node.webserver.host or node.host, port=node.webserver.port)
+
+
 # -- the node ----------------------------------------------------------------------------
 
 
@@ -329,12 +374,12 @@ async def run_node(
     Opens the topology's instance unless one is given. The actors start in dependency
     order under one supervisor (code locations, which import their code first, then
     workers, launcher, coordinator, daemon, health); then, with `reload_on_change`, a watcher per
-    code location reloads it when its files change; then the node's gRPC server and the API
-    server listen, and `task_status.started(RunningNode)` reports the addresses. Peers on
-    other nodes need not be up: calls to them fail with `ActorUnavailableError` and
-    reconnect once they are. Raises `ConfigError` for an unknown node, `OSError` when a
-    port is taken. Cancelling it stops the servers, then every actor, then closes the
-    instance it opened.
+    code location reloads it when its files change; then the node's gRPC server, the API
+    server and the webserver listen, and `task_status.started(RunningNode)` reports the
+    addresses. Peers on other nodes need not be up: calls to them fail with
+    `ActorUnavailableError` and reconnect once they are. Raises `ConfigError` for an unknown
+    node, `OSError` when a port is taken. Cancelling it stops the servers, then every actor,
+    then closes the instance it opened.
     """
     node = topology.node(node_name)
     async with AsyncExitStack() as stack:
@@ -383,6 +428,7 @@ async def run_node(
                 grpc.expose(actor)
         local[health.name] = health
         api = wire_api(topology, node, instance, refs, memory.ref(health))
+        webserver = wire_webserver(topology, node, instance, refs)
 
         running = RunningNode(node_name, instance, supervisor, actors=dict(local))
         async with anyio.create_task_group() as tg:
@@ -400,4 +446,11 @@ async def run_node(
                 running.api, server = api
                 if server is not None:
                     running.api_address = await tg.start(server.run)
+            if node.metrics is not None:
+                running.metrics_address = await _serve_metrics(
+                    tg, node, node.metrics, instance, list(local.values())
+                )
+            if webserver is not None:
+                running.webserver = webserver
+                running.webserver_address = await tg.start(webserver.run)
             task_status.started(running)

@@ -69,8 +69,9 @@ class WarmPoolRunLauncher(RunLauncher):
     unreachable one is skipped for the next. `TerminateRun` asks the member to
     stop the run (recorded CANCELED by it); when the member is unreachable the launcher
     records the run CANCELED itself. A member that exits is replaced, and its unfinished
-    runs are recorded FAILURE (or CANCELED if they were being terminated). Cancelling `run`
-    terminates the members, which record their runs CANCELED.
+    runs are recorded FAILURE (or CANCELED if they were being terminated); a run launched
+    while every member is being replaced waits up to `call_timeout` for one to serve.
+    Cancelling `run` terminates the members, which record their runs CANCELED.
 
     Storage must be shared with the members (SQLite or Postgres): an ephemeral instance is
     refused.
@@ -109,6 +110,8 @@ class WarmPoolRunLauncher(RunLauncher):
         self._where: dict[str, str] = {}  # run id -> name of the member executing it
         self._terminating: set[str] = set()
         self._grpc: GrpcTransport | None = None
+        self._restarting = 0  # members being started again after they exited
+        self._joined = anyio.Event()  # set (then replaced) each time a member serves
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Start the members, serve until cancelled, then terminate the members."""
@@ -147,6 +150,8 @@ class WarmPoolRunLauncher(RunLauncher):
             assert self._grpc is not None
             ref = self._grpc.ref(RunWorker, name=_served_name(process), address=address)
             self._members[name] = _Member(name, process, ref)
+            self._joined.set()
+            self._joined = anyio.Event()
             task_status.started()
             code = await process.wait()
             await self._notify_self(WorkerExited(worker=name, exit_code=code))
@@ -182,6 +187,12 @@ class WarmPoolRunLauncher(RunLauncher):
     async def _launch(self, run_id: str) -> LaunchRunReply:
         if run_id in self._where:
             return LaunchRunReply(worker=self._where[run_id])
+        if not self._members and self._restarting:
+            # Every member exited and is being started again (a retry launched right after
+            # its run's worker died): wait for one rather than refuse the run.
+            with anyio.move_on_after(self._call_timeout):
+                while not self._members:
+                    await self._joined.wait()
         errors = []
         load = Counter(self._where.values())
         for member in sorted(self._members.values(), key=lambda m: load[m.name]):
@@ -259,11 +270,15 @@ class WarmPoolRunLauncher(RunLauncher):
             )
             await self._report_end(run_id)
         if self._children is not None:
+            self._restarting += 1
             self._children.start_soon(self._restart, name)
 
     async def _restart(self, name: str) -> None:
         assert self._children is not None
-        await self._children.start(self._member, name)
+        try:
+            await self._children.start(self._member, name)
+        finally:
+            self._restarting -= 1
 
     config_model: ClassVar[type[BaseModel]] = WarmPoolRunLauncherConfig
 

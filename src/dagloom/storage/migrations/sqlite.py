@@ -125,4 +125,16 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
         description="the error a failed run failed with, on the run",
         statements=("ALTER TABLE runs ADD COLUMN failure BLOB",),
     ),
+    Migration(
+        version=5,
+        description="an index covering the runs-by-job-and-status and run-duration aggregates",
+        statements=(
+            "CREATE INDEX runs_for_stats ON runs (job_name, status, start_time, end_time)",
+        ),
+    ),
+    Migration(
+        version=6,
+        description="a fencing token on each lease",
+        statements=("ALTER TABLE leases ADD COLUMN token INTEGER NOT NULL DEFAULT 0",),
+    ),
 )

@@ -672,6 +672,41 @@ class MetadataValue(betterproto2.Message):
         10, betterproto2.TYPE_BOOL, optional=True, group="value"
     )
 
+    table: "str | None" = betterproto2.field(
+        30, betterproto2.TYPE_STRING, optional=True, group="value"
+    )
+    """
+    JSON: {"records": [{column: value}], "schema": <table_schema>}
+    """
+
+    table_schema: "str | None" = betterproto2.field(
+        31, betterproto2.TYPE_STRING, optional=True, group="value"
+    )
+    """
+    JSON: {"columns": [...], "constraints": {"other": [...]}}
+    """
+
+    dagster_run: "str | None" = betterproto2.field(
+        32, betterproto2.TYPE_STRING, optional=True, group="value"
+    )
+    """
+    a run id
+    """
+
+    timestamp: "builtins.float | None" = betterproto2.field(
+        33, betterproto2.TYPE_DOUBLE, optional=True, group="value"
+    )
+    """
+    seconds since the epoch
+    """
+
+    notebook: "str | None" = betterproto2.field(
+        34, betterproto2.TYPE_STRING, optional=True, group="value"
+    )
+    """
+    a notebook's path
+    """
+
 
 default_message_pool.register_message("dagloom.v1", "MetadataValue", MetadataValue)
 
@@ -744,6 +779,12 @@ class RunFailureData(betterproto2.Message):
     error: "ErrorInfo | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
     """
     set when the run failed outside any step
+    """
+
+    only_from_statuses: "list[int]" = betterproto2.field(30, betterproto2.TYPE_INT32, repeated=True)
+    """
+    When set, the failure applies only to a run at one of these statuses (RunStatus
+    values), besides what the run state machine allows: an "only from" compare-and-set.
     """
 
 
