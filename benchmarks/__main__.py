@@ -13,6 +13,7 @@ SUITES = {
     "storage": "storage backends",
     "transport": "actor transports",
     "launch": "run launchers",
+    "service": "one-op runs through `dagloom dev`'s API (1 and 20 in flight) vs in-process",
     "metrics": "one /metrics scrape over 100,000 runs beside a runs page; step counting cost",
     "daemon": "queued runs admitted, sensor ticks and backfill runs submitted per second, "
     "vs bare writes",

@@ -744,6 +744,48 @@ class StorageContract:
             ]
         assert kinds == [EventType.STEP_START, EventType.RUN_SUCCESS]
 
+    async def test_a_batch_watcher_gets_each_read_whole_and_stops_at_the_end(
+        self, storages: Storages
+    ) -> None:
+        _, events, _ = storages
+        await events.store_events(
+            [
+                ev("r", EventType.RUN_START),
+                ev("r", EventType.STEP_START, "s"),
+                ev("r", EventType.STEP_SUCCESS, "s"),
+            ]
+        )
+        batches: list[list[EventType]] = []
+        first_seen = anyio.Event()
+
+        async def watch() -> None:
+            async for batch in events.watch_run_event_batches("r"):
+                assert batch, "a batch is never empty"
+                batches.append([r.event.event_type for r in batch if r.event])
+                first_seen.set()
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(watch)
+                await first_seen.wait()
+                # The end event and one stored after it in the same write: the batch
+                # ends with the end event.
+                await events.store_events(
+                    [ev("r", EventType.RUN_SUCCESS), ev("r", EventType.ENGINE_EVENT)]
+                )
+        assert batches == [
+            [EventType.RUN_START, EventType.STEP_START, EventType.STEP_SUCCESS],
+            [EventType.RUN_SUCCESS],
+        ]
+        first = (await events.get_events("r"))[0]
+        with anyio.fail_after(10):
+            after = [
+                [r.storage_id for r in batch]
+                async for batch in events.watch_run_event_batches("r", after=first.storage_id)
+            ]
+        assert [len(b) for b in after] == [3]
+        assert after[0][0] > first.storage_id
+
     async def test_concurrent_writers_keep_each_callers_order(self, storages: Storages) -> None:
         _, events, _ = storages
 

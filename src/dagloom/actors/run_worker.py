@@ -87,10 +87,12 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
     at the next beat, and a run whose end cannot be stored is logged and its error kept in
     `unrecorded` (a one-run worker process exits non-zero with it).
 
-    While a run executes, its task writes a heartbeat into the run's tags every
-    `heartbeat_interval` seconds (`dagloom/heartbeat`, with `dagloom/run_worker` naming the
-    worker): tags rather than the daemon-heartbeat table because run monitoring asks about
-    one run at a time, and the daemon table keeps one row per daemon type.
+    Every `heartbeat_interval` seconds one task of the worker writes a heartbeat into the
+    tags of each run executing then (`dagloom/heartbeat`, with `dagloom/run_worker` naming
+    the worker): tags rather than the daemon-heartbeat table because run monitoring asks
+    about one run at a time, and the daemon table keeps one row per daemon type. A run's
+    first beat comes within one interval of its start, which monitoring counts as a beat,
+    so a run shorter than the interval costs no heartbeat write at all.
 
     `StopRun` cancels the run's task, and through it the run's loop: the run is recorded
     CANCELED (by the executor, or here when it had not started executing yet) once the op
@@ -145,7 +147,8 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled; runs execute as children of this call's task group."""
-        async with self._open_children():
+        async with self._open_children() as children:
+            children.start_soon(self._beat, name=f"{self.name} heartbeats")
             await self.serve(task_status=task_status)
 
     async def handle(self, message: RunWorkerRequest) -> RunWorkerReply:
@@ -177,23 +180,18 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         scope = anyio.CancelScope()
         self._runs[run_id] = scope
         self._children.start_soon(self._run_task, run, scope, name=f"run {run_id}")
-        self._log.info("run_accepted", run_id=run_id, actor=self.name)
+        # Debug: the coordinator logs each launch, naming the worker, at info.
+        self._log.debug("run_accepted", run_id=run_id, actor=self.name)
         return ExecuteRunReply(accepted=True, message=self.name)
 
     async def _run_task(self, run: Run, scope: anyio.CancelScope) -> None:
         status: RunStatus | None = RunStatus.FAILURE
-        beat = anyio.CancelScope()
-        assert self._children is not None
-        # The heartbeat is a sibling in the worker's task group, not a child of this task:
-        # stopping a run then cancels one scope and waits on no nested task group.
-        self._children.start_soon(self._beat, run.run_id, beat, name=f"heartbeat {run.run_id}")
         try:
             with scope:
                 status = await self._execute(run)
             if scope.cancelled_caught:
                 status = await self._record_stopped(run)
         finally:
-            beat.cancel()
             # Bookkeeping of this worker's own child; handlers never await between reading
             # and using this dict, so it needs no lock.
             self._runs.pop(run.run_id, None)
@@ -297,9 +295,13 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             heartbeat_interval=None,  # this worker beats for its runs (`_beat`)
         )
 
-    async def _beat(self, run_id: str, scope: anyio.CancelScope) -> None:
-        with scope:
-            while True:
+    async def _beat(self) -> None:
+        """Beat for every run executing, once per interval, for as long as the worker runs."""
+        while True:
+            await anyio.sleep(self._heartbeat_interval)
+            for run_id in list(self._runs):
+                if run_id not in self._runs:
+                    continue  # it ended during an earlier run's beat
                 try:
                     await self._instance.add_run_tags(
                         run_id, {WORKER_TAG: self.name, HEARTBEAT_TAG: f"{self._clock():.3f}"}
@@ -308,4 +310,3 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
                     self._log.warning(
                         "run_heartbeat_failed", run_id=run_id, actor=self.name, error=str(exc)
                     )
-                await anyio.sleep(self._heartbeat_interval)

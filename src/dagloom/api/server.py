@@ -36,6 +36,7 @@ from dagloom.messages.rpc import (
     ApiDaemonLoop,
     ApiDaemonStatusReply,
     ApiDaemonStatusRequest,
+    ApiEventBatch,
     ApiGetRunReply,
     ApiGetRunRequest,
     ApiGetTicksReply,
@@ -58,6 +59,7 @@ from dagloom.messages.rpc import (
     CancelRunReply,
     CancelRunRequest,
     DagloomApiBase,
+    DagloomApiEventsBase,
     GetSnapshotRequest,
     HealthBase,
     LocationSnapshot,
@@ -67,6 +69,7 @@ from dagloom.messages.rpc import (
     SubmitRunReply,
     SubmitRunRequest,
 )
+from dagloom.storage.base import RUN_END_EVENTS
 from dagloom.transport import ActorRef, BoundedProtoCodec, open_grpc_server
 
 DEFAULT_CALL_TIMEOUT = 60.0
@@ -179,7 +182,8 @@ class DagloomApiService(DagloomApiBase):
             request_id=message.request_id,
         )
         run = await self._submit(request)
-        self._log.info("api_run_launched", run_id=run.run_id, job=message.job_name)
+        # Debug: the coordinator logs each launch at info already.
+        self._log.debug("api_run_launched", run_id=run.run_id, job=message.job_name)
         return ApiLaunchRunReply(run=run)
 
     async def reexecute_run(self, message: ApiReexecuteRunRequest) -> ApiReexecuteRunReply:
@@ -251,6 +255,28 @@ class DagloomApiService(DagloomApiBase):
             )
             async for record in events:
                 yield record
+
+    async def stream_run_event_batches(
+        self, message: ApiStreamEventsRequest
+    ) -> AsyncIterator[ApiEventBatch]:
+        """`StreamRunEvents`, as one message per read of storage (DagloomApiEvents)."""
+        with _storage_errors():
+            if await self._instance.get_run(message.run_id) is None:
+                raise GRPCError(Status.NOT_FOUND, f"no run with id {message.run_id!r}")
+            batches = self._instance.watch_run_event_batches(
+                message.run_id,
+                after=message.after_storage_id or None,
+                stop_at_end=message.until_run_ends,
+            )
+            async for batch in batches:
+                last = batch[-1].event
+                if message.until_run_ends and last and last.event_type in RUN_END_EVENTS:
+                    # The end is stored, so is the status it set: save the follower a GetRun.
+                    yield ApiEventBatch(
+                        records=batch, run=await self._instance.get_run(message.run_id)
+                    )
+                    return
+                yield ApiEventBatch(records=batch)
 
     async def cancel_run(self, message: ApiCancelRunRequest) -> ApiCancelRunReply:
         await self._audit(message.run_id, "cancel_run")
@@ -359,6 +385,18 @@ class DagloomApiService(DagloomApiBase):
         )
 
 
+class _EventsService(DagloomApiEventsBase):
+    """`DagloomApiEvents` on the API port: the service's batched event stream."""
+
+    def __init__(self, service: DagloomApiService) -> None:
+        self._service = service
+
+    def stream_run_event_batches(
+        self, message: ApiStreamEventsRequest
+    ) -> AsyncIterator[ApiEventBatch]:
+        return self._service.stream_run_event_batches(message)
+
+
 class _HealthService(HealthBase):
     """`Health` on the API port, answered by the node's health reporter."""
 
@@ -417,7 +455,7 @@ class ApiServer:
         Raises `OSError` if the address is taken. On exit it stops accepting and drops
         open calls (event streams end with the connection).
         """
-        handlers: list[Any] = [self.service]
+        handlers: list[Any] = [self.service, _EventsService(self.service)]
         if self._health is not None:
             handlers.append(_HealthService(self._health))
         try:

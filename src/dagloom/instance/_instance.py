@@ -593,6 +593,21 @@ class DagloomInstance:
         """Yield a run's events as they are stored; see `EventLogStorage.watch_run_events`."""
         return self._events.watch_run_events(run_id, after=after, stop_at_end=stop_at_end)
 
+    def watch_run_event_batches(
+        self, run_id: str, *, after: int | None = None, stop_at_end: bool = True
+    ) -> AsyncIterator[list[EventRecord]]:
+        """A run's events as they are stored, one list per read of storage; see
+        `EventLogStorage.watch_run_event_batches`."""
+        watch = getattr(self._events, "watch_run_event_batches", None)
+        if watch is None:  # a storage of the user's own that watches event by event
+            return _one_by_one(
+                self._events.watch_run_events(run_id, after=after, stop_at_end=stop_at_end)
+            )
+        batches: AsyncIterator[list[EventRecord]] = watch(
+            run_id, after=after, stop_at_end=stop_at_end
+        )
+        return batches
+
     async def get_step_stats(self, run_id: str) -> list[StepStats]:
         return await self._events.get_step_stats(run_id)
 
@@ -707,3 +722,8 @@ class DynamicPartitionsSnapshot:
 
     def get_dynamic_partitions(self, partitions_def_name: str) -> list[str]:
         return list(self._keys.get(partitions_def_name, ()))
+
+
+async def _one_by_one(records: AsyncIterator[EventRecord]) -> AsyncIterator[list[EventRecord]]:
+    async for record in records:
+        yield [record]

@@ -168,6 +168,14 @@ __all__ += [
     "DagloomApiStub",
 ]
 
+# The public API's batched event stream (api_events.proto), served beside DagloomApi.
+from dagloom.messages._generated.dagloom.v1.rpc import (  # noqa: E402 - appended per family
+    ApiEventBatch,
+    DagloomApiEventsBase,
+    DagloomApiEventsStub,
+)
+
+__all__ += ["ApiEventBatch", "DagloomApiEventsBase", "DagloomApiEventsStub"]
 # The public API's schedule, sensor and daemon calls (instigator_api.proto).
 from dagloom.messages._generated.dagloom.v1.rpc import (  # noqa: E402 - appended per family
     ApiDaemonLoop,

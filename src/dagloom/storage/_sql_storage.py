@@ -51,7 +51,7 @@ from dagloom.storage._codec import (
     encode_chunks,
 )
 from dagloom.storage._retry import RETRY_TIMEOUT, retrying
-from dagloom.storage._watch import RunEventNotifier, watch_events
+from dagloom.storage._watch import RunEventNotifier, watch_event_batches, watch_events
 from dagloom.storage.base import (
     RUN_DURATION_BUCKETS,
     RUN_STATUS_BY_EVENT,
@@ -657,6 +657,19 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
         self, run_id: str, *, after: int | None = None, stop_at_end: bool = True
     ) -> AsyncIterator[EventRecord]:
         return watch_events(
+            self,
+            self.database.notifier,
+            run_id,
+            after=after,
+            stop_at_end=stop_at_end,
+            poll_interval=self.database.poll_interval,
+            retry_timeout=self.database.retry_timeout,
+        )
+
+    def watch_run_event_batches(
+        self, run_id: str, *, after: int | None = None, stop_at_end: bool = True
+    ) -> AsyncIterator[list[EventRecord]]:
+        return watch_event_batches(
             self,
             self.database.notifier,
             run_id,

@@ -643,6 +643,12 @@ class EventLogStorage(StorageLifecycle, Protocol):
         """
         ...
 
+    def watch_run_event_batches(
+        self, run_id: str, *, after: int | None = None, stop_at_end: bool = True
+    ) -> AsyncIterator[list[EventRecord]]:
+        """The events of `watch_run_events`, as one non-empty list per read of storage."""
+        ...
+
     async def get_step_stats(self, run_id: str) -> list[StepStats]: ...
 
     async def get_asset_keys(self) -> list[tuple[str, ...]]:
