@@ -13,6 +13,7 @@ import anyio
 import orjson
 import structlog
 
+from dagloom.compute_logs.capture import install_routers, uninstall_routers
 from dagloom.definitions.config import RunConfig
 from dagloom.definitions.io_manager import InMemoryIOManager, InputManager, IOManager
 from dagloom.definitions.node import (
@@ -45,6 +46,7 @@ from dagloom.messages import (
 from dagloom.messages.rows import RUN_FAILURE_DATA, EventRow, event_of, row
 
 if TYPE_CHECKING:
+    from dagloom.compute_logs.base import ComputeLogManager
     from dagloom.definitions.job import JobDefinition
     from dagloom.execution.origin import CodeOrigin
     from dagloom.instance import DagloomInstance
@@ -236,6 +238,14 @@ async def _end_run_on_storage_error(
         _log.error("run_end_not_stored", run_id=run_id, error=str(again))
 
 
+def _capturing_manager(instance: DagloomInstance | None) -> ComputeLogManager | None:
+    """The instance's compute log manager when it captures output, else None."""
+    if instance is None:
+        return None
+    manager = instance.compute_log_manager
+    return manager if manager.captures else None
+
+
 async def execute_job_in_process(
     job: JobDefinition,
     *,
@@ -337,6 +347,7 @@ async def execute_job_in_process(
         sink.emit(start)  # stored with the claim
     state: ExecutionState | None = None
     io_managers: dict[str, IOManager] = {}
+    compute_logs = _capturing_manager(instance)
     run_error: BaseException | None = None
     try:
         scope = ResourceScope(resource_defs, resolved.resources, run_id)
@@ -364,6 +375,7 @@ async def execute_job_in_process(
                     run_config=resolved.raw,
                     run_tags=run_tags,
                     reused=reused,
+                    compute_logs=compute_logs,
                 )
                 context = ExecutorContext(facts, job, executor_config, code_origin, op_selection)
                 beat = (
@@ -375,12 +387,18 @@ async def execute_job_in_process(
                     if instance is not None and heartbeat_interval is not None
                     else None
                 )
+                if compute_logs is not None:
+                    install_routers()
                 try:
                     executor = resolved.executor_def.create(executor_config)
                     state = await executor.execute(context)
                 except (DefinitionError, ConfigError) as exc:  # cannot run this way: it fails
                     run_error = exc
                 finally:
+                    if compute_logs is not None:
+                        uninstall_routers()
+                        with anyio.CancelScope(shield=True):
+                            await compute_logs.wait_uploads()
                     if beat is not None:
                         beat.cancel()
             finally:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from time import perf_counter, time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.lowlevel
@@ -69,6 +69,9 @@ from dagloom.messages.rows import (
     EventRow,
     row,
 )
+
+if TYPE_CHECKING:
+    from dagloom.compute_logs.base import ComputeLogManager
 
 SUCCESS = 0
 FAILED = 1
@@ -140,6 +143,8 @@ class RunFacts:
     reused: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Steps not executed in this run (a re-execution): step key -> {output name: id of the
     run that stored it}; their outputs are loaded from those runs."""
+    compute_logs: ComputeLogManager | None = None
+    """Where each attempt's stdout and stderr go; None: not captured."""
 
 
 @dataclass(slots=True)

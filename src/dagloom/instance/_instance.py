@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 import anyio
 import structlog
@@ -46,6 +46,9 @@ from dagloom.storage.base import (
     without_refused,
 )
 from dagloom.storage.sink import BATCH_SIZE, StorageEventSink
+
+if TYPE_CHECKING:
+    from dagloom.compute_logs.base import ComputeLogManager
 
 _log = structlog.get_logger("dagloom.instance")
 
@@ -175,6 +178,7 @@ class DagloomInstance:
         self._task_group: TaskGroup | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._entered = False
+        self._compute_logs: ComputeLogManager | None = None
 
     # -- construction ------------------------------------------------------------------------
 
@@ -330,6 +334,19 @@ class DagloomInstance:
     def compute_logs_dir(self) -> Path:
         """Where the default compute log manager keeps captured output: `home/logs`."""
         return self._home / "logs"
+
+    @property
+    def compute_log_manager(self) -> ComputeLogManager:
+        """The manager of steps' captured stdout/stderr, built from `compute_logs` on first
+        use (default: `LocalComputeLogManager` under `home/compute_logs`; the ephemeral
+        instance captures nothing). `ConfigError` when the section is wrong."""
+        if self._compute_logs is None:
+            from dagloom.compute_logs._family import build_compute_log_manager
+
+            self._compute_logs = build_compute_log_manager(
+                self._config.compute_logs, self._context, ephemeral=self._remove_home
+            )
+        return self._compute_logs
 
     @property
     def run_storage(self) -> RunStorage:

@@ -1,0 +1,174 @@
+"""The compute log manager interface: where each step attempt's stdout and stderr are
+written while it runs, and how they are read back by byte cursor."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import anyio.to_thread
+
+from dagloom.compute_logs.capture import STDERR, STDOUT, IOType, StepLog, log_suffix, stream_of
+from dagloom.definitions.io_manager import contained_path
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_READ_BYTES",
+    "ComputeLogManager",
+    "LocalLogFiles",
+    "LogChunk",
+]
+
+DEFAULT_MAX_BYTES: Final = 64 * 1024 * 1024
+"""Per stream of one step attempt; past it the log is cut with a marker line."""
+
+DEFAULT_READ_BYTES: Final = 1024 * 1024
+"""At most this much per `read`; a reader asks again from the returned cursor."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogChunk:
+    """Bytes of one log from a cursor on: `data` starts at the cursor asked for and
+    `cursor` is the offset to ask for next. `attempt` is the attempt read (None: the step
+    has no log yet)."""
+
+    data: bytes
+    cursor: int
+    attempt: int | None
+
+
+class ComputeLogManager(ABC):
+    """Keeps step attempts' captured output. Capturing and finishing are sync (they run on
+    the step's own path); reading is async (it may go to the network).
+
+    A manager is shared by every run of the process that built it, and by concurrent steps:
+    implementations are thread-safe.
+    """
+
+    @property
+    def captures(self) -> bool:
+        """Whether steps' output is captured at all (False: no routing is installed)."""
+        return True
+
+    @abstractmethod
+    def open_step(self, run_id: str, step_key: str, attempt: int) -> StepLog:
+        """The log one attempt writes; creates nothing until it is written. `DagloomError`
+        when the run id or step key cannot name a log (a path separator, `..`)."""
+
+    def step_finished(self, log: StepLog) -> None:
+        """The attempt ended: close its log (and, for a remote store, start its upload).
+        Never raises for a failed upload; idempotent."""
+        log.close()
+
+    async def wait_uploads(self) -> None:  # noqa: B027  # nothing to wait for on local disk
+        """Wait until logs of ended attempts are stored (uploads done or given up)."""
+
+    @abstractmethod
+    async def attempts(self, run_id: str, step_key: str) -> list[int]:
+        """The attempts of the step that have a log, ascending."""
+
+    @abstractmethod
+    async def step_keys(self, run_id: str) -> list[str]:
+        """The steps of the run that have a log, sorted."""
+
+    @abstractmethod
+    async def read_bytes(
+        self, run_id: str, step_key: str, attempt: int, stream: int, cursor: int, max_bytes: int
+    ) -> bytes:
+        """Up to `max_bytes` of one log from byte `cursor` (b"" at its end or when absent)."""
+
+    async def read(
+        self,
+        run_id: str,
+        step_key: str,
+        io_type: IOType = "stdout",
+        *,
+        attempt: int | None = None,
+        cursor: int = 0,
+        max_bytes: int = DEFAULT_READ_BYTES,
+    ) -> LogChunk:
+        """Output of the attempt (default: the latest) from byte `cursor` on, at most
+        `max_bytes`; an empty chunk when there is none (yet)."""
+        stream = stream_of(io_type)
+        if cursor < 0:
+            raise ValueError(f"cursor must be >= 0, not {cursor}")
+        if attempt is None:
+            found = await self.attempts(run_id, step_key)
+            if not found:
+                return LogChunk(b"", cursor, None)
+            attempt = found[-1]
+        data = await self.read_bytes(run_id, step_key, attempt, stream, cursor, max_bytes)
+        return LogChunk(data, cursor + len(data), attempt)
+
+    def describe(self) -> str:
+        """One line saying where logs go."""
+        return type(self).__name__
+
+
+class LocalLogFiles:
+    """Log files under `base_dir`: `<run_id>/<step_key>/<attempt>.out` and `.err`. Each
+    part must be one plain path component that stays inside `base_dir`."""
+
+    __slots__ = ("base_dir",)
+
+    def __init__(self, base_dir: Path) -> None:
+        self.base_dir = base_dir
+
+    def paths(self, run_id: str, step_key: str, attempt: int) -> tuple[Path, Path]:
+        what = f"compute log of step {step_key!r} in run {run_id!r}"
+        return (
+            contained_path(self.base_dir, [run_id, step_key, f"{attempt}.out"], what),
+            contained_path(self.base_dir, [run_id, step_key, f"{attempt}.err"], what),
+        )
+
+    def open_step(self, run_id: str, step_key: str, attempt: int, *, limit: int) -> StepLog:
+        return StepLog(
+            run_id, step_key, attempt, self.paths(run_id, step_key, attempt), limit=limit
+        )
+
+    def attempts_now(self, run_id: str, step_key: str) -> list[int]:
+        folder = self.paths(run_id, step_key, 0)[STDOUT].parent
+        found: set[int] = set()
+        try:
+            names = [p.name for p in folder.iterdir()]
+        except FileNotFoundError:
+            return []
+        for name in names:
+            stem, _, suffix = name.rpartition(".")
+            if f".{suffix}" in (log_suffix(STDOUT), log_suffix(STDERR)) and stem.isdigit():
+                found.add(int(stem))
+        return sorted(found)
+
+    def step_keys_now(self, run_id: str) -> list[str]:
+        folder = contained_path(self.base_dir, [run_id], f"compute logs of run {run_id!r}")
+        try:
+            return sorted(p.name for p in folder.iterdir() if p.is_dir())
+        except FileNotFoundError:
+            return []
+
+    def read_now(
+        self, run_id: str, step_key: str, attempt: int, stream: int, cursor: int, max_bytes: int
+    ) -> bytes | None:
+        """The bytes, or None when the file does not exist."""
+        path = self.paths(run_id, step_key, attempt)[stream]
+        try:
+            with path.open("rb") as file:
+                file.seek(cursor)
+                return file.read(max_bytes)
+        except FileNotFoundError:
+            return None
+
+    async def attempts(self, run_id: str, step_key: str) -> list[int]:
+        return await anyio.to_thread.run_sync(self.attempts_now, run_id, step_key)
+
+    async def step_keys(self, run_id: str) -> list[str]:
+        return await anyio.to_thread.run_sync(self.step_keys_now, run_id)
+
+    async def read(
+        self, run_id: str, step_key: str, attempt: int, stream: int, cursor: int, max_bytes: int
+    ) -> bytes | None:
+        return await anyio.to_thread.run_sync(
+            self.read_now, run_id, step_key, attempt, stream, cursor, max_bytes
+        )

@@ -1,0 +1,314 @@
+"""Capturing a step attempt's stdout and stderr: per task on one event loop, per process by
+file descriptor.
+
+In one process, steps run concurrently (async ops as tasks, sync ops in threads), so the
+process's file descriptors cannot be split between them. Instead `sys.stdout` and
+`sys.stderr` are replaced, while any run captures, by routers whose `write` looks up the
+`StepLog` of the current context (a `ContextVar` set around each attempt) and falls back to
+the stream they replaced. Tasks copy the context when they start, and so do
+`anyio.to_thread.run_sync` and `asyncio.to_thread`, so a step's own tasks and worker threads
+land in its log. Not caught this way: writes to file descriptor 1 or 2 from C code or child
+processes, and a bare `threading.Thread` (it starts with an empty context).
+
+A step process of the multiprocess executor owns its process, so there the attempt's log
+files take over file descriptors 1 and 2 (`redirect_fds`), which catches everything.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
+from pathlib import Path
+from typing import IO, Any, Final, Literal, TextIO, cast
+
+__all__ = [
+    "STDERR",
+    "STDOUT",
+    "IOType",
+    "StepLog",
+    "console_echo",
+    "current_step_log",
+    "install_routers",
+    "redirect_fds",
+    "set_console_echo",
+    "truncation_marker",
+    "uninstall_routers",
+]
+
+IOType = Literal["stdout", "stderr"]
+STDOUT: Final = 0
+STDERR: Final = 1
+_SUFFIXES: Final = (".out", ".err")
+
+
+def truncation_marker(limit: int) -> bytes:
+    """The line that ends a log cut at `limit` bytes."""
+    return f"\n[dagloom: output truncated after {limit} bytes]\n".encode()
+
+
+class StepLog:
+    """The stdout and stderr files of one step attempt, written as the step prints.
+
+    Files are created on the first write (a step that prints nothing costs no file), written
+    unbuffered so a reader can tail them, and each stops at `limit` bytes with a marker line
+    (the step goes on; later output is dropped). `write` is thread-safe. `close` is
+    idempotent.
+    """
+
+    __slots__ = (
+        "_fd_written",
+        "_files",
+        "_lock",
+        "_sizes",
+        "attempt",
+        "echo",
+        "limit",
+        "paths",
+        "run_id",
+        "step_key",
+    )
+
+    def __init__(
+        self,
+        run_id: str,
+        step_key: str,
+        attempt: int,
+        paths: tuple[Path, Path],
+        *,
+        limit: int,
+        echo: bool | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.step_key = step_key
+        self.attempt = attempt
+        self.paths = paths
+        self.limit = limit
+        self.echo = _echo if echo is None else echo
+        self._files: list[IO[bytes] | None] = [None, None]
+        self._sizes = [0, 0]
+        self._lock = threading.Lock()
+        self._fd_written = False
+
+    def write(self, stream: int, text: str) -> None:
+        """Append `text` to stream STDOUT or STDERR, up to the limit."""
+        data = text.encode("utf-8", "replace")
+        with self._lock:
+            size = self._sizes[stream]
+            if size > self.limit:  # already cut
+                return
+            file = self._files[stream]
+            if file is None:
+                file = self._open(stream)
+            if size + len(data) > self.limit:
+                data = data[: self.limit - size] + truncation_marker(self.limit)
+                self._sizes[stream] = self.limit + 1
+            else:
+                self._sizes[stream] = size + len(data)
+            file.write(data)
+
+    def _open(self, stream: int) -> IO[bytes]:
+        path = self.paths[stream]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file = path.open("ab", buffering=0)
+        self._files[stream] = file
+        return file
+
+    def fd_paths(self) -> tuple[str, str]:
+        """Create both files (empty) and return their paths, for a process that writes
+        them through its own file descriptors."""
+        self._fd_written = True
+        for stream in (STDOUT, STDERR):
+            path = self.paths[stream]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        return (str(self.paths[STDOUT]), str(self.paths[STDERR]))
+
+    def close(self) -> None:
+        """Close the files. Files a process wrote through its file descriptors are cut to
+        the limit and, when echoing, copied to the console now. Idempotent."""
+        with self._lock:
+            for stream, file in enumerate(self._files):
+                if file is not None:
+                    file.close()
+                    self._files[stream] = None
+            if self._fd_written:
+                self._fd_written = False
+                for stream, path in enumerate(self.paths):
+                    _cut(path, self.limit)
+                    if self.echo:
+                        _echo_file(path, sys.stdout if stream == STDOUT else sys.stderr)
+
+    def written(self) -> list[Path]:
+        """The files that exist (were written or created)."""
+        return [p for p in self.paths if p.exists()]
+
+
+def _cut(path: Path, limit: int) -> None:
+    """Truncate a file a process wrote directly to `limit` bytes plus the marker."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return
+    if size <= limit:
+        return
+    with path.open("r+b") as file:
+        file.truncate(limit)
+        file.seek(limit)
+        file.write(truncation_marker(limit))
+
+
+def _echo_file(path: Path, console: TextIO) -> None:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    if data:
+        console.write(data.decode("utf-8", "replace"))
+        console.flush()
+
+
+# -- routing in one process -------------------------------------------------------------------
+
+_current: ContextVar[StepLog | None] = ContextVar("dagloom_step_log", default=None)
+_echo = True
+
+
+def set_console_echo(enabled: bool) -> None:
+    """Whether captured output is also written to the console (the streams the routers
+    replaced); the default for step logs opened from now on. Process-wide, as the console
+    is."""
+    global _echo
+    _echo = enabled
+
+
+def console_echo() -> bool:
+    """Whether captured output is echoed to the console (see `set_console_echo`)."""
+    return _echo
+
+
+def current_step_log() -> StepLog | None:
+    """The log the current context's writes go to, or None."""
+    return _current.get()
+
+
+class _Router:
+    """Stands in for sys.stdout or sys.stderr: writes go to the current step's log (and,
+    when it echoes, to the replaced stream); without one, to the replaced stream. Every
+    other attribute is the replaced stream's."""
+
+    def __init__(self, stream: int, original: TextIO) -> None:
+        self._stream = stream
+        self._original = original
+
+    def write(self, text: str) -> int:
+        log = _current.get()
+        if log is None:
+            return self._original.write(text)
+        log.write(self._stream, text)
+        if log.echo:
+            self._original.write(text)
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._original.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._original, name)
+
+
+_install_lock = threading.Lock()
+_installed = 0
+
+
+def install_routers() -> None:
+    """Route sys.stdout and sys.stderr by context; counted, so each call needs one
+    `uninstall_routers`."""
+    global _installed
+    with _install_lock:
+        if _installed == 0:
+            sys.stdout = cast(TextIO, _Router(STDOUT, sys.stdout))
+            sys.stderr = cast(TextIO, _Router(STDERR, sys.stderr))
+        _installed += 1
+
+
+def uninstall_routers() -> None:
+    """Undo one `install_routers`; the last one puts the replaced streams back (unless
+    something replaced the routers since, which is then left alone)."""
+    global _installed
+    with _install_lock:
+        _installed -= 1
+        if _installed > 0:
+            return
+        for name in ("stdout", "stderr"):
+            router = getattr(sys, name)
+            if isinstance(router, _Router):
+                setattr(sys, name, router._original)
+
+
+@contextmanager
+def routed_to(log: StepLog) -> Iterator[None]:
+    """Send this context's sys.stdout/sys.stderr writes to `log` for the block."""
+    token = _current.set(log)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def set_current(log: StepLog | None) -> object:
+    """Route this context's writes to `log`; returns the token for `reset_current`."""
+    return _current.set(log)
+
+
+def reset_current(token: object) -> None:
+    _current.reset(token)  # type: ignore[arg-type]  # a token from set_current
+
+
+# -- a whole process ---------------------------------------------------------------------------
+
+
+@contextmanager
+def redirect_fds(stdout_path: str, stderr_path: str) -> Iterator[None]:
+    """Point file descriptors 1 and 2 of this process at the two files for the block, so
+    C-level writes and child processes are caught too; for a process that runs one step at
+    a time (a step process). Python's buffers are flushed on the way in and out."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = (os.dup(1), os.dup(2))
+    try:
+        for fd, path in ((1, stdout_path), (2, stderr_path)):
+            target = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.dup2(target, fd)
+            finally:
+                os.close(target)
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with suppress(OSError, ValueError):  # a stream user code closed: nothing to flush
+                stream.flush()
+        for fd, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+def log_suffix(stream: int) -> str:
+    """`.out` or `.err`."""
+    return _SUFFIXES[stream]
+
+
+def stream_of(io_type: IOType) -> int:
+    """STDOUT or STDERR for `"stdout"` / `"stderr"`; ValueError otherwise."""
+    if io_type == "stdout":
+        return STDOUT
+    if io_type == "stderr":
+        return STDERR
+    raise ValueError(f"io_type must be 'stdout' or 'stderr', not {io_type!r}")
