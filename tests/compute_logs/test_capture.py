@@ -141,11 +141,18 @@ def test_a_log_past_its_limit_is_cut_with_a_marker_and_the_step_goes_on(tmp_path
     assert not (tmp_path / "e").exists()
 
 
-def test_a_step_key_that_would_leave_base_dir_is_refused(tmp_path: Path) -> None:
-    manager = LocalComputeLogManager(tmp_path)
+def test_a_step_key_that_would_leave_base_dir_is_refused_and_its_output_dropped(
+    tmp_path: Path,
+) -> None:
+    """No file outside base_dir is ever named; printing to such a log does not raise."""
+    manager = LocalComputeLogManager(tmp_path / "logs")
     for run_id, step_key in (("..", "s"), ("r", "../../etc"), ("r/x", "s"), ("r", "")):
         with pytest.raises(dg.DagloomError):
-            manager.open_step(run_id, step_key, 0)
+            manager.files.paths(run_id, step_key, 0)
+        log = manager.open_step(run_id, step_key, 0)
+        log.write(0, "dropped")
+        manager.step_finished(log)
+    assert list(tmp_path.rglob("*")) == []
 
 
 async def test_output_is_echoed_to_the_console_unless_turned_off(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Final
 
@@ -54,8 +55,9 @@ class ComputeLogManager(ABC):
 
     @abstractmethod
     def open_step(self, run_id: str, step_key: str, attempt: int) -> StepLog:
-        """The log one attempt writes; creates nothing until it is written. `DagloomError`
-        when the run id or step key cannot name a log (a path separator, `..`)."""
+        """The log one attempt writes. Cheap: nothing is created or checked until it is
+        written; output a log cannot keep (a run id or step key that cannot name a file,
+        a full disk) is dropped and logged, never raised into the step."""
 
     def step_finished(self, log: StepLog) -> None:
         """The attempt ended: close its log (and, for a remote store, start its upload).
@@ -124,9 +126,8 @@ class LocalLogFiles:
         )
 
     def open_step(self, run_id: str, step_key: str, attempt: int, *, limit: int) -> StepLog:
-        return StepLog(
-            run_id, step_key, attempt, self.paths(run_id, step_key, attempt), limit=limit
-        )
+        paths = partial(self.paths, run_id, step_key, attempt)
+        return StepLog(run_id, step_key, attempt, paths, limit=limit)
 
     def attempts_now(self, run_id: str, step_key: str) -> list[int]:
         folder = self.paths(run_id, step_key, 0)[STDOUT].parent

@@ -19,11 +19,15 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
 from typing import IO, Any, Final, Literal, TextIO, cast
+
+import structlog
+
+from dagloom.errors import DagloomError
 
 __all__ = [
     "STDERR",
@@ -38,6 +42,8 @@ __all__ = [
     "truncation_marker",
     "uninstall_routers",
 ]
+
+_log = structlog.get_logger("dagloom.compute_logs")
 
 IOType = Literal["stdout", "stderr"]
 STDOUT: Final = 0
@@ -63,11 +69,12 @@ class StepLog:
         "_fd_written",
         "_files",
         "_lock",
+        "_paths",
         "_sizes",
+        "_where",
         "attempt",
         "echo",
         "limit",
-        "paths",
         "run_id",
         "step_key",
     )
@@ -77,7 +84,7 @@ class StepLog:
         run_id: str,
         step_key: str,
         attempt: int,
-        paths: tuple[Path, Path],
+        paths: tuple[Path, Path] | Callable[[], tuple[Path, Path]],
         *,
         limit: int,
         echo: bool | None = None,
@@ -85,13 +92,24 @@ class StepLog:
         self.run_id = run_id
         self.step_key = step_key
         self.attempt = attempt
-        self.paths = paths
+        # Resolving and checking the paths costs syscalls: done on the first write only.
+        self._paths = paths if isinstance(paths, tuple) else None
+        self._where = paths if not isinstance(paths, tuple) else None
         self.limit = limit
         self.echo = _echo if echo is None else echo
         self._files: list[IO[bytes] | None] = [None, None]
         self._sizes = [0, 0]
         self._lock = threading.Lock()
         self._fd_written = False
+
+    @property
+    def paths(self) -> tuple[Path, Path]:
+        """The stdout and stderr files (resolved on first use; `DagloomError` when the run
+        id or step key cannot name a file inside the manager's folder)."""
+        if self._paths is None:
+            assert self._where is not None
+            self._paths = self._where()
+        return self._paths
 
     def write(self, stream: int, text: str) -> None:
         """Append `text` to stream STDOUT or STDERR, up to the limit."""
@@ -102,7 +120,18 @@ class StepLog:
                 return
             file = self._files[stream]
             if file is None:
-                file = self._open(stream)
+                try:
+                    file = self._open(stream)
+                except (DagloomError, OSError) as exc:
+                    # Output that cannot be kept never fails the step: it is dropped.
+                    self._sizes = [self.limit + 1, self.limit + 1]
+                    _log.warning(
+                        "compute_log_unavailable",
+                        run_id=self.run_id,
+                        step_key=self.step_key,
+                        error=str(exc),
+                    )
+                    return
             if size + len(data) > self.limit:
                 data = data[: self.limit - size] + truncation_marker(self.limit)
                 self._sizes[stream] = self.limit + 1
@@ -130,6 +159,8 @@ class StepLog:
     def close(self) -> None:
         """Close the files. Files a process wrote through its file descriptors are cut to
         the limit and, when echoing, copied to the console now. Idempotent."""
+        if self._paths is None:  # never written: no files
+            return
         with self._lock:
             for stream, file in enumerate(self._files):
                 if file is not None:
@@ -144,7 +175,9 @@ class StepLog:
 
     def written(self) -> list[Path]:
         """The files that exist (were written or created)."""
-        return [p for p in self.paths if p.exists()]
+        if self._paths is None:
+            return []
+        return [p for p in self._paths if p.exists()]
 
 
 def _cut(path: Path, limit: int) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+
 import anyio
 import structlog
 
@@ -9,8 +12,22 @@ from dagloom.compute_logs.base import ComputeLogManager
 from dagloom.compute_logs.capture import StepLog, reset_current, set_current
 from dagloom.errors import DagloomError
 from dagloom.execution.step import ExecutionState, Outcome, RunFacts, StepRunner
+from dagloom.messages.rows import EventRow
 
 _log = structlog.get_logger("dagloom.compute_logs")
+
+
+def uncaptured(emit: Callable[[EventRow], None]) -> Callable[[EventRow], None]:
+    """`emit`, called with this context's writes routed to the console."""
+
+    def emit_uncaptured(event: EventRow) -> None:
+        token = set_current(None)
+        try:
+            emit(event)
+        finally:
+            reset_current(token)
+
+    return emit_uncaptured
 
 
 def open_step_log(
@@ -33,8 +50,10 @@ class CapturingStepRunner(StepRunner):
     __slots__ = ("manager",)
 
     def __init__(self, facts: RunFacts, state: ExecutionState) -> None:
-        super().__init__(facts, state)
         assert facts.compute_logs is not None
+        # Events are dagloom's, not the step's: whatever their sinks print (the CLI's
+        # progress) goes to the console, not into the step's log.
+        super().__init__(replace(facts, emit=uncaptured(facts.emit)), state)
         self.manager = facts.compute_logs
 
     def run_sync(self, step_key: str, attempt: int) -> Outcome:
