@@ -25,7 +25,7 @@ from dagloom.compute_logs.base import ComputeLogManager, LocalLogFiles
 from dagloom.compute_logs.capture import STDERR, STDOUT, StepLog, log_suffix
 from dagloom.definitions.asset_key import path_component_problem
 from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
-from dagloom.errors import DagloomError
+from dagloom.errors import DagloomError, ObjectStoreError
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, ObjectStore, RetryConfig
@@ -42,18 +42,6 @@ __all__ = [
 _log = structlog.get_logger("dagloom.object_store")
 # S3 error codes for refused credentials (obstore reports them as generic errors).
 _CREDENTIAL_CODES = ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch")
-
-
-class ObjectStoreError(DagloomError):
-    """Reading or writing an object failed: a missing bucket or object, refused
-    credentials, an unreachable endpoint, or a value that cannot be stored. Names the
-    object's `uri` (`s3://bucket/key`), `bucket` and `key`."""
-
-    def __init__(self, message: str, *, bucket: str, key: str, uri: str) -> None:
-        super().__init__(message)
-        self.bucket = bucket
-        self.key = key
-        self.uri = uri
 
 
 def retry_config(max_attempts: int, timeout_seconds: float) -> RetryConfig:

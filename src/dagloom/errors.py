@@ -21,7 +21,8 @@ DagloomError
 ├── StorageError             storage unreachable, corrupt, or of an unknown schema
 │   ├── StorageUnavailableError   a fault that may pass: connection lost, locked, disk full
 │   └── SchemaVersionError   the database's schema is newer or older than this code knows
-└── ActorUnavailableError    a remote actor did not answer
+├── ActorUnavailableError    a remote actor did not answer
+└── ObjectStoreError         an object store (S3, GCS, Azure) refused or failed a read or write
 """
 
 from __future__ import annotations
@@ -277,3 +278,15 @@ class CodeLocationLoadError(DefinitionError):
         super().__init__(message, name=location)
         self.location = location
         self.traceback_text = traceback_text
+
+
+class ObjectStoreError(DagloomError):
+    """Reading or writing an object failed: a missing bucket or object, refused
+    credentials, an unreachable endpoint, or a value that cannot be stored. `uri`
+    (`s3://bucket/key`), `bucket` and `key` name the object."""
+
+    def __init__(self, message: str, *, bucket: str, key: str, uri: str) -> None:
+        super().__init__(message)
+        self.bucket = bucket
+        self.key = key
+        self.uri = uri

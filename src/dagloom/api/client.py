@@ -27,6 +27,7 @@ from dagloom.messages import AssetKeyMessage, EventRecord, Run
 from dagloom.messages.rpc import (
     ApiCancelRunReply,
     ApiCancelRunRequest,
+    ApiComputeLogChunk,
     ApiGetRunReply,
     ApiGetRunRequest,
     ApiJob,
@@ -34,6 +35,7 @@ from dagloom.messages.rpc import (
     ApiLaunchRunRequest,
     ApiListJobsReply,
     ApiListJobsRequest,
+    ApiReadComputeLogRequest,
     ApiReexecuteRunReply,
     ApiReexecuteRunRequest,
     ApiReloadLocationReply,
@@ -68,6 +70,10 @@ class ApiCalls(Protocol):
         self, message: ApiReloadLocationRequest
     ) -> ApiReloadLocationReply: ...
     async def reexecute_run(self, message: ApiReexecuteRunRequest) -> ApiReexecuteRunReply: ...
+    async def read_compute_log(self, message: ApiReadComputeLogRequest) -> ApiComputeLogChunk: ...
+    def tail_compute_log(
+        self, message: ApiReadComputeLogRequest
+    ) -> AsyncIterator[ApiComputeLogChunk]: ...
 
 
 def _problems(text: str) -> list[tuple[tuple[str | int, ...], str]]:
@@ -258,6 +264,48 @@ class AsyncClient:
         )
         assert reply.snapshot is not None
         return reply.snapshot
+
+    async def read_compute_log(
+        self,
+        run_id: str,
+        step_key: str,
+        *,
+        stderr: bool = False,
+        cursor: int = 0,
+        attempt: int | None = None,
+        max_bytes: int = 0,
+    ) -> ApiComputeLogChunk:
+        """What the step printed to stdout (or `stderr`) from byte `cursor` on, of `attempt`
+        (default: the latest); pass the chunk's `cursor` back to read on. An empty chunk
+        when there is nothing (yet). `RunNotFoundError` for an unknown run."""
+        request = ApiReadComputeLogRequest(
+            run_id=run_id,
+            step_key=step_key,
+            stderr=stderr,
+            cursor=cursor,
+            attempt=attempt,
+            max_bytes=max_bytes,
+        )
+        return await self._call(self._api.read_compute_log, request, run=run_id)
+
+    async def tail_compute_log(
+        self,
+        run_id: str,
+        step_key: str,
+        *,
+        stderr: bool = False,
+        cursor: int = 0,
+        attempt: int | None = None,
+    ) -> AsyncIterator[ApiComputeLogChunk]:
+        """Yield the step's output as it is printed, until its run has ended and the log is
+        read to its end; without `attempt`, following each new attempt (each chunk names
+        its attempt)."""
+        request = ApiReadComputeLogRequest(
+            run_id=run_id, step_key=step_key, stderr=stderr, cursor=cursor, attempt=attempt
+        )
+        with self._errors(run=run_id):
+            async for chunk in self._api.tail_compute_log(request):
+                yield chunk
 
     # -- errors ------------------------------------------------------------------------
 

@@ -14,13 +14,21 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from dagloom.actors.job_source import pick_location, unknown_location
+from dagloom.compute_logs import DEFAULT_READ_BYTES, read_compute_log, tail_compute_log
 from dagloom.daemon.retry_loop import reexecution_request, reexecution_steps
-from dagloom.errors import ActorUnavailableError, DagloomError, StorageError
+from dagloom.errors import (
+    ActorUnavailableError,
+    DagloomError,
+    ObjectStoreError,
+    RunNotFoundError,
+    StorageError,
+)
 from dagloom.instance import DagloomInstance
 from dagloom.messages import EventRecord, Run
 from dagloom.messages.rpc import (
     ApiCancelRunReply,
     ApiCancelRunRequest,
+    ApiComputeLogChunk,
     ApiGetRunReply,
     ApiGetRunRequest,
     ApiJob,
@@ -28,6 +36,7 @@ from dagloom.messages.rpc import (
     ApiLaunchRunRequest,
     ApiListJobsReply,
     ApiListJobsRequest,
+    ApiReadComputeLogRequest,
     ApiReexecuteRunReply,
     ApiReexecuteRunRequest,
     ApiReloadLocationReply,
@@ -218,6 +227,60 @@ class DagloomApiService(DagloomApiBase):
         assert isinstance(snapshot, LocationSnapshot)
         self._log.info("code_location_reloaded", location=name, failed=bool(snapshot.load_error))
         return ApiReloadLocationReply(snapshot=snapshot)
+
+    # -- compute logs --------------------------------------------------------------------
+
+    async def read_compute_log(self, message: ApiReadComputeLogRequest) -> ApiComputeLogChunk:
+        with _compute_log_errors(message.run_id):
+            chunk = await read_compute_log(
+                self._instance,
+                message.run_id,
+                message.step_key,
+                "stderr" if message.stderr else "stdout",
+                message.cursor,
+                attempt=message.attempt,
+                max_bytes=_chunk_bytes(message.max_bytes),
+            )
+        return ApiComputeLogChunk(data=chunk.data, cursor=chunk.cursor, attempt=chunk.attempt)
+
+    async def tail_compute_log(
+        self, message: ApiReadComputeLogRequest
+    ) -> AsyncIterator[ApiComputeLogChunk]:
+        with _compute_log_errors(message.run_id):
+            chunks = tail_compute_log(
+                self._instance,
+                message.run_id,
+                message.step_key,
+                "stderr" if message.stderr else "stdout",
+                message.cursor,
+                attempt=message.attempt,
+                max_bytes=_chunk_bytes(message.max_bytes),
+            )
+            async for chunk in chunks:
+                yield ApiComputeLogChunk(
+                    data=chunk.data, cursor=chunk.cursor, attempt=chunk.attempt
+                )
+
+
+_MAX_CHUNK = 2 * 1024 * 1024  # well under gRPC's 4 MiB message limit
+
+
+def _chunk_bytes(asked: int) -> int:
+    return DEFAULT_READ_BYTES if asked <= 0 else min(asked, _MAX_CHUNK)
+
+
+@contextmanager
+def _compute_log_errors(run_id: str) -> Iterator[None]:
+    """NOT_FOUND for an unknown run, INVALID_ARGUMENT for a step key or cursor that cannot
+    name a log, UNAVAILABLE when storage or the object store fails."""
+    try:
+        yield
+    except RunNotFoundError as exc:
+        raise GRPCError(Status.NOT_FOUND, f"no run with id {run_id!r}") from exc
+    except (StorageError, ObjectStoreError) as exc:
+        raise GRPCError(Status.UNAVAILABLE, str(exc)) from exc
+    except (DagloomError, ValueError) as exc:
+        raise GRPCError(Status.INVALID_ARGUMENT, str(exc)) from exc
 
 
 class _HealthService(HealthBase):

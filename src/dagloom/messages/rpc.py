@@ -167,3 +167,11 @@ __all__ += [
     "DagloomApiBase",
     "DagloomApiStub",
 ]
+
+# Compute logs through the public API (compute_logs.proto).
+from dagloom.messages._generated.dagloom.v1.rpc import (  # noqa: E402 - appended per family
+    ApiComputeLogChunk,
+    ApiReadComputeLogRequest,
+)
+
+__all__ += ["ApiComputeLogChunk", "ApiReadComputeLogRequest"]
