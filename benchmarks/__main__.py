@@ -15,6 +15,7 @@ SUITES = {
     "launch": "run launchers",
     "daemon": "queued runs admitted per second and sensor ticks per second, vs bare writes",
     "responsiveness": "GetRun latency in `dagloom dev` while a run's sync ops hold their thread",
+    "compute_logs": "runs with steps' stdout/stderr captured, against runs without capture",
 }
 
 

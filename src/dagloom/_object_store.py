@@ -21,8 +21,13 @@ from obstore.exceptions import (
     UnauthenticatedError,
 )
 
-from dagloom.compute_logs.base import ComputeLogManager, LocalLogFiles
-from dagloom.compute_logs.capture import STDERR, STDOUT, StepLog, log_suffix
+from dagloom.compute_logs.base import (
+    ComputeLogManager,
+    LocalLogFiles,
+    log_name,
+    parse_log_name,
+)
+from dagloom.compute_logs.capture import StepLog, flush_writes
 from dagloom.definitions.asset_key import path_component_problem
 from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
 from dagloom.errors import DagloomError, ObjectStoreError
@@ -227,7 +232,7 @@ class PickleObjectStoreIOManager(IOManager):
 
 class ObjectStoreComputeLogManager(ComputeLogManager):
     """Writes step logs to local files under `local_dir` while the step runs (readers tail
-    them there) and uploads each attempt's files to `prefix/<run_id>/<step_key>/<attempt>
+    them there) and uploads each attempt's files to `prefix/<run_id>/<step_key>.<attempt>
     .out|.err` when it ends, keeping the local copy. Reads prefer the local copy and fall
     back to the store, so another machine reads what this one uploaded.
 
@@ -252,10 +257,7 @@ class ObjectStoreComputeLogManager(ComputeLogManager):
 
     def step_finished(self, log: StepLog) -> None:
         log.close()
-        files = [p for p in log.written() if p.stat().st_size > 0]
-        if not files:
-            return
-        future = self._uploads.submit(self._upload, log.run_id, log.step_key, log.attempt, files)
+        future = self._uploads.submit(self._upload, log)
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._done)
@@ -264,11 +266,13 @@ class ObjectStoreComputeLogManager(ComputeLogManager):
         with self._lock:
             self._pending.discard(future)
 
-    def _upload(self, run_id: str, step_key: str, attempt: int, files: list[Path]) -> None:
-        for path in files:
-            key = self.location.key(
-                [run_id, step_key, path.name], f"compute log of step {step_key!r}"
-            )
+    def _upload(self, log: StepLog) -> None:
+        flush_writes().result()  # the log's files are written and closed
+        run_id, step_key, attempt = log.run_id, log.step_key, log.attempt
+        for path in log.written():
+            if path.stat().st_size == 0:
+                continue
+            key = self.location.key([run_id, path.name], f"compute log of step {step_key!r}")
             try:
                 self.location.put(key, path)
             except ObjectStoreError as exc:
@@ -284,6 +288,7 @@ class ObjectStoreComputeLogManager(ComputeLogManager):
                 )
 
     async def wait_uploads(self) -> None:
+        await super().wait_uploads()
         with self._lock:
             pending = list(self._pending)
         for future in pending:
@@ -291,38 +296,35 @@ class ObjectStoreComputeLogManager(ComputeLogManager):
 
     def _remote(self, run_id: str, step_key: str, attempt: int, stream: int) -> str:
         return self.location.key(
-            [run_id, step_key, f"{attempt}{log_suffix(stream)}"],
+            [run_id, log_name(step_key, attempt, stream)],
             f"compute log of step {step_key!r} in run {run_id!r}",
         )
 
-    async def _listed(
-        self, parts: list[str], what: str, local: object
-    ) -> tuple[list[str], list[str]]:
-        """The store's listing; when the store fails but local copies exist, those serve
-        (the failure is logged)."""
+    async def _listed(self, run_id: str, local: object) -> list[str]:
+        """Names of the run's logs in the store; when the store fails but local copies
+        exist, those serve (the failure is logged)."""
         try:
-            return await self.location.list_async(parts, what)
+            names, _ = await self.location.list_async([run_id], f"compute logs of run {run_id!r}")
         except ObjectStoreError as exc:
             if not local:
                 raise
             _log.warning("compute_log_listing_failed", error=str(exc), bucket=exc.bucket)
-            return [], []
+            return []
+        return names
 
     async def attempts(self, run_id: str, step_key: str) -> list[int]:
         found = set(await self.files.attempts(run_id, step_key))
-        names, _ = await self._listed(
-            [run_id, step_key], f"compute logs of step {step_key!r} in run {run_id!r}", found
-        )
-        for name in names:
-            stem, _, suffix = name.rpartition(".")
-            if f".{suffix}" in (log_suffix(STDOUT), log_suffix(STDERR)) and stem.isdigit():
-                found.add(int(stem))
+        for key, attempt in map(parse_log_name, await self._listed(run_id, found)):
+            if key == step_key:
+                found.add(attempt)
         return sorted(found)
 
     async def step_keys(self, run_id: str) -> list[str]:
-        local = set(await self.files.step_keys(run_id))
-        _, folders = await self._listed([run_id], f"compute logs of run {run_id!r}", local)
-        return sorted(local | set(folders))
+        found = set(await self.files.step_keys(run_id))
+        for key, _ in map(parse_log_name, await self._listed(run_id, found)):
+            if key is not None:
+                found.add(key)
+        return sorted(found)
 
     async def read_bytes(
         self, run_id: str, step_key: str, attempt: int, stream: int, cursor: int, max_bytes: int

@@ -73,7 +73,7 @@ async def test_logs_are_uploaded_and_read_back_elsewhere(
         aws_access_key_id="root",
         aws_secret_access_key="root123!",
     ).get_store(bucket)
-    key = f"compute-log/{result.run_id}/chatty/0.out"
+    key = f"compute-log/{result.run_id}/chatty.0.out"
     assert bytes(obstore.get(store, key).bytes()) == b"chatty says hello\n"
 
     # Another machine: same storage, its own (empty) local folder.
@@ -109,8 +109,8 @@ async def test_a_failed_upload_keeps_the_local_copy_and_the_step_succeeds(
     assert out.data == b"chatty says hello\n"
     failed = [e for e in logs if e["event"] == "compute_log_upload_failed"]
     assert {e["key"] for e in failed} == {
-        f"compute-log/{result.run_id}/chatty/0.out",
-        f"compute-log/{result.run_id}/chatty/0.err",
+        f"compute-log/{result.run_id}/chatty.0.out",
+        f"compute-log/{result.run_id}/chatty.0.err",
     }
     assert all(e["bucket"] == "no-such-bucket" for e in failed)
     assert "does not exist" in failed[0]["error"]

@@ -66,4 +66,4 @@ async def test_the_seed_example_runs_with_its_outputs_and_logs_in_s3(
     ).get_store(bucket)
     keys = {m["path"] for m in obstore.list(store, "").collect()}
     assert f"io-manager/{result.run_id}/sum_two_sums/result" in keys
-    assert f"compute-log/{result.run_id}/sum_two_sums/0.out" in keys
+    assert f"compute-log/{result.run_id}/sum_two_sums.0.out" in keys

@@ -11,7 +11,7 @@ import pytest
 
 import dagloom as dg
 from dagloom.compute_logs import LocalComputeLogManager, read_compute_log
-from dagloom.compute_logs.capture import StepLog, truncation_marker
+from dagloom.compute_logs.capture import StepLog, flush_writes, truncation_marker
 from dagloom.instance import DagloomInstance
 
 
@@ -137,6 +137,8 @@ def test_a_log_past_its_limit_is_cut_with_a_marker_and_the_step_goes_on(tmp_path
     log.write(0, "abcdef")
     log.write(0, "never")
     log.close()
+    log.write(0, "after close")
+    flush_writes().result(timeout=30)
     assert (tmp_path / "o").read_bytes() == b"12345678ab" + truncation_marker(10)
     assert not (tmp_path / "e").exists()
 
@@ -152,6 +154,7 @@ def test_a_step_key_that_would_leave_base_dir_is_refused_and_its_output_dropped(
         log = manager.open_step(run_id, step_key, 0)
         log.write(0, "dropped")
         manager.step_finished(log)
+    flush_writes().result(timeout=30)
     assert list(tmp_path.rglob("*")) == []
 
 

@@ -217,7 +217,7 @@ class S3ComputeLogManagerConfig(BaseModel):
 
 class S3ComputeLogManager(ObjectStoreComputeLogManager):
     """Step logs written locally under `local_dir` (default `$DAGLOOM_HOME/compute_logs`)
-    while the step runs and uploaded to `s3://<bucket>/<prefix>/<run_id>/<step_key>/
+    while the step runs and uploaded to `s3://<bucket>/<prefix>/<run_id>/<step_key>.
     <attempt>.out|.err` when it ends; a failed upload is logged and the local copy kept."""
 
     config_model: ClassVar[type[BaseModel]] = S3ComputeLogManagerConfig

@@ -3,6 +3,7 @@ written while it runs, and how they are read back by byte cursor."""
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import partial
@@ -11,8 +12,19 @@ from typing import Final
 
 import anyio.to_thread
 
-from dagloom.compute_logs.capture import STDERR, STDOUT, IOType, StepLog, log_suffix, stream_of
+from dagloom.compute_logs.capture import (
+    STDERR,
+    STDOUT,
+    IOType,
+    StepLog,
+    flush_writes,
+    log_suffix,
+    no_follow,
+    stream_of,
+)
+from dagloom.definitions.asset_key import path_component_problem
 from dagloom.definitions.io_manager import contained_path
+from dagloom.errors import DagloomError
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -20,6 +32,8 @@ __all__ = [
     "ComputeLogManager",
     "LocalLogFiles",
     "LogChunk",
+    "log_name",
+    "parse_log_name",
 ]
 
 DEFAULT_MAX_BYTES: Final = 64 * 1024 * 1024
@@ -38,6 +52,21 @@ class LogChunk:
     data: bytes
     cursor: int
     attempt: int | None
+
+
+def log_name(step_key: str, attempt: int, stream: int) -> str:
+    """`<step_key>.<attempt>.out` (or `.err`): one attempt's log file or object name."""
+    return f"{step_key}.{attempt}{log_suffix(stream)}"
+
+
+def parse_log_name(name: str) -> tuple[str | None, int]:
+    """(step key, attempt) of a `log_name`, or (None, -1) for any other name."""
+    if not name.endswith((log_suffix(STDOUT), log_suffix(STDERR))):
+        return None, -1
+    step_key, _, attempt = name[:-4].rpartition(".")
+    if not step_key or not attempt.isdigit():
+        return None, -1
+    return step_key, int(attempt)
 
 
 class ComputeLogManager(ABC):
@@ -64,8 +93,10 @@ class ComputeLogManager(ABC):
         Never raises for a failed upload; idempotent."""
         log.close()
 
-    async def wait_uploads(self) -> None:  # noqa: B027  # nothing to wait for on local disk
-        """Wait until logs of ended attempts are stored (uploads done or given up)."""
+    async def wait_uploads(self) -> None:
+        """Wait until logs of ended attempts are stored: written to disk (and, for a remote
+        store, uploaded or given up)."""
+        await asyncio.wrap_future(flush_writes())
 
     @abstractmethod
     async def attempts(self, run_id: str, step_key: str) -> list[int]:
@@ -110,44 +141,56 @@ class ComputeLogManager(ABC):
 
 
 class LocalLogFiles:
-    """Log files under `base_dir`: `<run_id>/<step_key>/<attempt>.out` and `.err`. Each
-    part must be one plain path component that stays inside `base_dir`."""
+    """Log files under `base_dir`: `<run_id>/<step_key>.<attempt>.out` and `.err`.
 
-    __slots__ = ("base_dir",)
+    The run's folder is checked with `contained_path` (once per run, cached: resolving
+    costs a syscall per path component) and each file name must be one plain path
+    component; files are opened without following a symbolic link in their place
+    (`O_NOFOLLOW`), so nothing outside `base_dir` is written or read."""
+
+    __slots__ = ("_run_dirs", "base_dir")
 
     def __init__(self, base_dir: Path) -> None:
         self.base_dir = base_dir
+        self._run_dirs: dict[str, Path] = {}
+
+    def run_dir(self, run_id: str) -> Path:
+        found = self._run_dirs.get(run_id)
+        if found is None:
+            found = contained_path(self.base_dir, [run_id], f"compute logs of run {run_id!r}")
+            if len(self._run_dirs) >= 1024:  # runs come and go: keep the recent ones
+                self._run_dirs.clear()
+            self._run_dirs[run_id] = found
+        return found
 
     def paths(self, run_id: str, step_key: str, attempt: int) -> tuple[Path, Path]:
-        what = f"compute log of step {step_key!r} in run {run_id!r}"
-        return (
-            contained_path(self.base_dir, [run_id, step_key, f"{attempt}.out"], what),
-            contained_path(self.base_dir, [run_id, step_key, f"{attempt}.err"], what),
-        )
+        folder = self.run_dir(run_id)
+        names = (log_name(step_key, attempt, STDOUT), log_name(step_key, attempt, STDERR))
+        for name in (step_key, *names):
+            problem = path_component_problem(name)
+            if problem is not None:
+                raise DagloomError(
+                    f"compute log of step {step_key!r} in run {run_id!r}: {name!r} {problem}; "
+                    f"refusing a path that could leave {self.base_dir}"
+                )
+        return (folder / names[0], folder / names[1])
 
     def open_step(self, run_id: str, step_key: str, attempt: int, *, limit: int) -> StepLog:
         paths = partial(self.paths, run_id, step_key, attempt)
         return StepLog(run_id, step_key, attempt, paths, limit=limit)
 
-    def attempts_now(self, run_id: str, step_key: str) -> list[int]:
-        folder = self.paths(run_id, step_key, 0)[STDOUT].parent
-        found: set[int] = set()
+    def _names(self, run_id: str) -> list[str]:
         try:
-            names = [p.name for p in folder.iterdir()]
+            return [p.name for p in self.run_dir(run_id).iterdir()]
         except FileNotFoundError:
             return []
-        for name in names:
-            stem, _, suffix = name.rpartition(".")
-            if f".{suffix}" in (log_suffix(STDOUT), log_suffix(STDERR)) and stem.isdigit():
-                found.add(int(stem))
-        return sorted(found)
+
+    def attempts_now(self, run_id: str, step_key: str) -> list[int]:
+        self.paths(run_id, step_key, 0)  # refuses a step key that cannot name a file
+        return sorted({a for k, a in map(parse_log_name, self._names(run_id)) if k == step_key})
 
     def step_keys_now(self, run_id: str) -> list[str]:
-        folder = contained_path(self.base_dir, [run_id], f"compute logs of run {run_id!r}")
-        try:
-            return sorted(p.name for p in folder.iterdir() if p.is_dir())
-        except FileNotFoundError:
-            return []
+        return sorted({k for k, _ in map(parse_log_name, self._names(run_id)) if k is not None})
 
     def read_now(
         self, run_id: str, step_key: str, attempt: int, stream: int, cursor: int, max_bytes: int
@@ -155,7 +198,7 @@ class LocalLogFiles:
         """The bytes, or None when the file does not exist."""
         path = self.paths(run_id, step_key, attempt)[stream]
         try:
-            with path.open("rb") as file:
+            with open(path, "rb", opener=no_follow) as file:
                 file.seek(cursor)
                 return file.read(max_bytes)
         except FileNotFoundError:

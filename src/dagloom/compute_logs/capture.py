@@ -16,10 +16,13 @@ files take over file descriptors 1 and 2 (`redirect_fds`), which catches everyth
 
 from __future__ import annotations
 
+import atexit
 import os
+import queue
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
@@ -37,6 +40,7 @@ __all__ = [
     "console_echo",
     "current_step_log",
     "install_routers",
+    "no_follow",
     "redirect_fds",
     "set_console_echo",
     "truncation_marker",
@@ -59,13 +63,19 @@ def truncation_marker(limit: int) -> bytes:
 class StepLog:
     """The stdout and stderr files of one step attempt, written as the step prints.
 
-    Files are created on the first write (a step that prints nothing costs no file), written
-    unbuffered so a reader can tail them, and each stops at `limit` bytes with a marker line
-    (the step goes on; later output is dropped). `write` is thread-safe. `close` is
-    idempotent.
+    `write` is cheap and never blocks on the disk: it counts the bytes against `limit`
+    (past it the log is cut with a marker line; the step goes on, later output is dropped)
+    and hands them to the process's log writer thread, which creates the files on first
+    use and writes them unbuffered, in order, so a reader can tail them a moment later. A
+    step that prints nothing costs no file. Output that cannot be kept (a path that would
+    leave the manager's folder, a full disk) is dropped with a warning, never raised into
+    the step. `write` is thread-safe; `close` is idempotent; `flush_writes()` waits for
+    what was handed over so far.
     """
 
     __slots__ = (
+        "_closed",
+        "_dropped",
         "_fd_written",
         "_files",
         "_lock",
@@ -92,7 +102,7 @@ class StepLog:
         self.run_id = run_id
         self.step_key = step_key
         self.attempt = attempt
-        # Resolving and checking the paths costs syscalls: done on the first write only.
+        # Resolving and checking the paths costs syscalls: done by the writer, on first use.
         self._paths = paths if isinstance(paths, tuple) else None
         self._where = paths if not isinstance(paths, tuple) else None
         self.limit = limit
@@ -101,6 +111,8 @@ class StepLog:
         self._sizes = [0, 0]
         self._lock = threading.Lock()
         self._fd_written = False
+        self._dropped = False
+        self._closed = False
 
     @property
     def paths(self) -> tuple[Path, Path]:
@@ -116,35 +128,46 @@ class StepLog:
         data = text.encode("utf-8", "replace")
         with self._lock:
             size = self._sizes[stream]
-            if size > self.limit:  # already cut
+            if size > self.limit or self._closed:  # already cut, or the attempt is over
                 return
-            file = self._files[stream]
-            if file is None:
-                try:
-                    file = self._open(stream)
-                except (DagloomError, OSError) as exc:
-                    # Output that cannot be kept never fails the step: it is dropped.
-                    self._sizes = [self.limit + 1, self.limit + 1]
-                    _log.warning(
-                        "compute_log_unavailable",
-                        run_id=self.run_id,
-                        step_key=self.step_key,
-                        error=str(exc),
-                    )
-                    return
             if size + len(data) > self.limit:
                 data = data[: self.limit - size] + truncation_marker(self.limit)
                 self._sizes[stream] = self.limit + 1
             else:
                 self._sizes[stream] = size + len(data)
-            file.write(data)
+            _writer.put((self, stream, data))
 
-    def _open(self, stream: int) -> IO[bytes]:
-        path = self.paths[stream]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        file = path.open("ab", buffering=0)
-        self._files[stream] = file
-        return file
+    # -- on the writer thread ---------------------------------------------------------------
+
+    def _write_now(self, stream: int, data: bytes) -> None:
+        if self._dropped:
+            return
+        file = self._files[stream]
+        try:
+            if file is None:
+                path = self.paths[stream]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                # Open for the attempt's life; `_close_now` closes it.
+                file = open(path, "ab", buffering=0, opener=no_follow)  # noqa: SIM115
+                self._files[stream] = file
+            file.write(data)
+        except (DagloomError, OSError) as exc:
+            self._dropped = True
+            _log.warning(
+                "compute_log_unavailable",
+                run_id=self.run_id,
+                step_key=self.step_key,
+                error=str(exc),
+            )
+
+    def _close_now(self) -> None:
+        for stream, file in enumerate(self._files):
+            if file is not None:
+                self._files[stream] = None
+                with suppress(OSError):
+                    file.close()
+
+    # -- the step's side -----------------------------------------------------------------
 
     def fd_paths(self) -> tuple[str, str]:
         """Create both files (empty) and return their paths, for a process that writes
@@ -153,31 +176,99 @@ class StepLog:
         for stream in (STDOUT, STDERR):
             path = self.paths[stream]
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
+            os.close(no_follow(str(path), os.O_WRONLY | os.O_CREAT | os.O_APPEND))
         return (str(self.paths[STDOUT]), str(self.paths[STDERR]))
 
     def close(self) -> None:
-        """Close the files. Files a process wrote through its file descriptors are cut to
-        the limit and, when echoing, copied to the console now. Idempotent."""
-        if self._paths is None:  # never written: no files
-            return
+        """End the attempt's log: later writes are dropped, its files are closed once the
+        writer has written what came before. Files a process wrote through its file
+        descriptors are cut to the limit and, when echoing, copied to the console now.
+        Idempotent; does not block on the writer."""
         with self._lock:
-            for stream, file in enumerate(self._files):
-                if file is not None:
-                    file.close()
-                    self._files[stream] = None
-            if self._fd_written:
-                self._fd_written = False
-                for stream, path in enumerate(self.paths):
-                    _cut(path, self.limit)
-                    if self.echo:
-                        _echo_file(path, sys.stdout if stream == STDOUT else sys.stderr)
+            if self._closed:
+                return
+            self._closed = True
+            written = self._sizes != [0, 0]
+        if written:
+            _writer.put((self, _CLOSE, b""))
+        if self._fd_written:
+            self._fd_written = False
+            for stream, path in enumerate(self.paths):
+                _cut(path, self.limit)
+                if self.echo:
+                    _echo_file(path, sys.stdout if stream == STDOUT else sys.stderr)
 
     def written(self) -> list[Path]:
         """The files that exist (were written or created)."""
         if self._paths is None:
             return []
         return [p for p in self._paths if p.exists()]
+
+
+_CLOSE: Final = -1
+
+
+def no_follow(path: str | os.PathLike[str], flags: int) -> int:
+    """`os.open` that refuses a symbolic link in the file's place (an `opener` for
+    `open`): a link planted where a log goes cannot send writes or reads elsewhere."""
+    return os.open(path, flags | os.O_NOFOLLOW, 0o644)
+
+
+class _Writer:
+    """The thread that does step logs' file work, in the order it was handed over, so
+    steps never wait for the disk (creating a file took milliseconds on a busy machine).
+    Started on first use; a daemon, drained at interpreter exit."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[StepLog | None, int, Any]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def put(self, item: tuple[StepLog | None, int, Any]) -> None:
+        if self._thread is None:
+            self._start()
+        self._queue.put(item)
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                thread = threading.Thread(target=self._run, name="compute-log-writer", daemon=True)
+                thread.start()
+                self._thread = thread
+                atexit.register(self._drain_at_exit)
+
+    def _run(self) -> None:
+        get = self._queue.get
+        while True:
+            log, stream, data = get()
+            if log is None:
+                data.set_result(None)  # a flush marker: everything before it is written
+            elif stream == _CLOSE:
+                log._close_now()
+            else:
+                log._write_now(stream, data)
+
+    def flush(self) -> Future[None]:
+        """A future done once everything handed over before this call is written."""
+        done: Future[None] = Future()
+        if self._thread is None:
+            done.set_result(None)
+        else:
+            self._queue.put((None, 0, done))
+        return done
+
+    def _drain_at_exit(self) -> None:
+        with suppress(TimeoutError):
+            self.flush().result(timeout=5)
+
+
+_writer = _Writer()
+
+
+def flush_writes() -> Future[None]:
+    """A future done once every step log write handed over so far is on disk (and logs
+    closed so far have their files closed)."""
+    return _writer.flush()
 
 
 def _cut(path: Path, limit: int) -> None:
@@ -188,7 +279,7 @@ def _cut(path: Path, limit: int) -> None:
         return
     if size <= limit:
         return
-    with path.open("r+b") as file:
+    with open(path, "r+b", opener=no_follow) as file:
         file.truncate(limit)
         file.seek(limit)
         file.write(truncation_marker(limit))
@@ -196,7 +287,8 @@ def _cut(path: Path, limit: int) -> None:
 
 def _echo_file(path: Path, console: TextIO) -> None:
     try:
-        data = path.read_bytes()
+        with open(path, "rb", opener=no_follow) as file:
+            data = file.read()
     except FileNotFoundError:
         return
     if data:
@@ -318,7 +410,7 @@ def redirect_fds(stdout_path: str, stderr_path: str) -> Iterator[None]:
     saved = (os.dup(1), os.dup(2))
     try:
         for fd, path in ((1, stdout_path), (2, stderr_path)):
-            target = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            target = no_follow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             try:
                 os.dup2(target, fd)
             finally:

@@ -31,7 +31,7 @@ def resolve_dir(base_dir: str | None, home: Path, default: str = "compute_logs")
 
 
 class LocalComputeLogManager(ComputeLogManager):
-    """Writes `<base_dir>/<run_id>/<step_key>/<attempt>.out` and `.err` as the step
+    """Writes `<base_dir>/<run_id>/<step_key>.<attempt>.out` and `.err` as the step
     prints; readers tail the same files."""
 
     config_model: ClassVar[type[BaseModel]] = LocalComputeLogManagerConfig

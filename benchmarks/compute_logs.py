@@ -1,0 +1,201 @@
+"""The compute-logs suite: what capturing steps' stdout/stderr costs the executor.
+
+Each workload runs on a durable SQLite instance three ways, in alternating fresh workers:
+
+- `floor`: `compute_logs: NoOpComputeLogManager` (nothing captured; the baseline);
+- `local`: the default `LocalComputeLogManager`, echo to the console off;
+- `local-echo`: the same with echo on (output goes to the log file and the console).
+
+Workloads (`n_steps` in brackets):
+
+- `chain-500` [500]: sync ops in a line that print nothing (the cost of capture alone);
+- `chain-500-print` [500]: the same, each op printing one line;
+- `fan-500-async-print` [502]: 500 async ops printing one line each, concurrently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import dagloom as dg
+from benchmarks._common import (
+    FLOOR,
+    Prepared,
+    Result,
+    Target,
+    measure_in_workers,
+    print_table,
+    summarize,
+    write_json,
+)
+
+SUITE = "compute_logs"
+LOCAL = "local"
+LOCAL_ECHO = "local-echo"
+SYSTEMS = (FLOOR, LOCAL, LOCAL_ECHO)
+WORKLOADS = ("chain-500", "chain-500-print", "fan-500-async-print")
+TARGETS = (
+    Target("chain-500", "<=1.1x no capture", max_ratio=1.1, system=LOCAL),
+    Target("chain-500", "<=1.1x no capture", max_ratio=1.1, system=LOCAL_ECHO),
+)
+REPETITIONS = (7, 3)
+ROUNDS = (3, 1)
+N = 500
+
+
+@dg.op
+def first() -> int:
+    return 0
+
+
+@dg.op
+def step(x: int) -> int:
+    return x + 1
+
+
+@dg.op
+def first_printing() -> int:
+    print("step 0")
+    return 0
+
+
+@dg.op
+def step_printing(x: int) -> int:
+    print(f"step {x + 1}")
+    return x + 1
+
+
+@dg.op
+async def source() -> int:
+    return 1
+
+
+@dg.op
+async def middle_printing(x: int) -> int:
+    print(f"middle got {x}")
+    return x
+
+
+@dg.op
+def total(xs: list[int]) -> int:
+    return sum(xs)
+
+
+def _chain(printing: bool) -> dg.JobDefinition:
+    head, body = (first_printing, step_printing) if printing else (first, step)
+
+    @dg.job(name="chain_print" if printing else "chain")
+    def chain() -> None:
+        value = head()
+        for i in range(N - 1):
+            value = body.alias(f"step_{i}")(value)
+
+    return chain
+
+
+def _fan() -> dg.JobDefinition:
+    @dg.job(name="fan_print")
+    def fan() -> None:
+        value = source()
+        total([middle_printing.alias(f"middle_{i}")(value) for i in range(N)])
+
+    return fan
+
+
+_JOBS = {
+    "chain-500": (lambda: _chain(False), N - 1, f"step_{N - 2}", N),
+    "chain-500-print": (lambda: _chain(True), N - 1, f"step_{N - 2}", N),
+    "fan-500-async-print": (_fan, N, "total", N + 2),
+}
+
+_NOOP = """compute_logs:
+  module: dagster.core.storage.noop_compute_log_manager
+  class: NoOpComputeLogManager
+"""
+
+
+def prepare(workload: str, system: str) -> Prepared:
+    """Runs of the workload's job on a SQLite instance (open for the worker's life, on an
+    event loop in a portal thread) with the system's compute log manager."""
+    from anyio.from_thread import start_blocking_portal
+
+    from dagloom.compute_logs import set_console_echo
+    from dagloom.instance import DagloomInstance
+
+    build, answer, last, n_steps = _JOBS[workload]
+    job = build()
+    home = Path(tempfile.mkdtemp(prefix="dagloom-bench-"))
+    if system == FLOOR:
+        (home / "dagloom.yaml").write_text(_NOOP)
+    set_console_echo(system == LOCAL_ECHO)
+    portal_cm = start_blocking_portal()
+    portal = portal_cm.__enter__()
+    instance_cm = portal.wrap_async_context_manager(DagloomInstance.open(home))
+    instance = instance_cm.__enter__()
+    execute = functools.partial(job.execute_in_process_async, instance=instance)
+
+    def check(result: Any) -> None:
+        got = result.output_for_node(last)
+        if got != answer:
+            raise RuntimeError(f"{workload}: expected {answer!r}, got {got!r}")
+
+    def close() -> None:
+        instance_cm.__exit__(None, None, None)
+        portal_cm.__exit__(None, None, None)
+        shutil.rmtree(home, ignore_errors=True)
+
+    return Prepared(run=lambda: portal.call(execute), n_steps=n_steps, check=check, close=close)
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks compute_logs",
+        description="Time runs with steps' output captured against runs without capture.",
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions and rounds")
+    parser.add_argument(
+        "--only", action="append", choices=WORKLOADS, metavar="WORKLOAD", help="repeatable"
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write the results here as JSON")
+    ns = parser.parse_args(argv)
+    print(
+        f"dagloom {dg.__version__} compute-logs benchmarks: Python "
+        f"{platform.python_version()}, {os.cpu_count()} CPUs, load average {_load()}\n"
+        "floor = NoOpComputeLogManager; local = LocalComputeLogManager (echo off); "
+        "local-echo = echo on",
+        flush=True,
+    )
+    results: list[Result] = []
+    for workload in ns.only or WORKLOADS:
+        print(f"  {workload} ...", file=sys.stderr, flush=True)
+        results += measure_in_workers(
+            SUITE,
+            workload,
+            SYSTEMS,
+            REPETITIONS[1] if ns.quick else REPETITIONS[0],
+            ROUNDS[1] if ns.quick else ROUNDS[0],
+        )
+    print(f"load average at the end {_load()}\n")
+    print_table(results, TARGETS)
+    passed, failed = summarize(results, TARGETS)
+    print(f"\ntargets: {passed} passed, {failed} failed")
+    if ns.json:
+        write_json(Path(ns.json), results)
+        print(f"wrote {ns.json}")
+    return 0
