@@ -71,7 +71,9 @@ async def test_sync_ops_inline_and_in_threads_are_captured(tmp_path: Path) -> No
 
     @dg.op
     def two(x: int) -> int:
-        print(f"two got {x}")
+        print(f"two got {x}", end="")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(b" (bytes too)\n")
         return x + 1
 
     @dg.job
@@ -84,7 +86,8 @@ async def test_sync_ops_inline_and_in_threads_are_captured(tmp_path: Path) -> No
             assert (await read_compute_log(instance, result.run_id, "one")).data == (
                 b"one says hi\n"
             )
-            assert (await read_compute_log(instance, result.run_id, "two")).data == b"two got 1\n"
+            two_out = await read_compute_log(instance, result.run_id, "two")
+            assert two_out.data == b"two got 1 (bytes too)\n"
 
 
 async def test_each_retry_attempt_has_its_own_log(tmp_path: Path) -> None:

@@ -125,7 +125,10 @@ class StepLog:
 
     def write(self, stream: int, text: str) -> None:
         """Append `text` to stream STDOUT or STDERR, up to the limit."""
-        data = text.encode("utf-8", "replace")
+        self.write_bytes(stream, text.encode("utf-8", "replace"))
+
+    def write_bytes(self, stream: int, data: bytes) -> None:
+        """Append `data` to stream STDOUT or STDERR, up to the limit."""
         with self._lock:
             size = self._sizes[stream]
             if size > self.limit or self._closed:  # already cut, or the attempt is over
@@ -341,6 +344,34 @@ class _Router:
     def writelines(self, lines: Any) -> None:
         for line in lines:
             self.write(line)
+
+    def flush(self) -> None:
+        self._original.flush()
+
+    @property
+    def buffer(self) -> Any:
+        """The replaced stream's binary buffer, routed the same way."""
+        return _BinaryRouter(self._stream, self._original.buffer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._original, name)
+
+
+class _BinaryRouter:
+    """`sys.stdout.buffer` while routed: bytes go where the text would."""
+
+    def __init__(self, stream: int, original: Any) -> None:
+        self._stream = stream
+        self._original = original
+
+    def write(self, data: bytes) -> int:
+        log = _current.get()
+        if log is None:
+            return int(self._original.write(data))
+        log.write_bytes(self._stream, bytes(data))
+        if log.echo:
+            self._original.write(data)
+        return len(data)
 
     def flush(self) -> None:
         self._original.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -179,6 +180,7 @@ class DagloomInstance:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._entered = False
         self._compute_logs: ComputeLogManager | None = None
+        self._compute_logs_lock = threading.Lock()
 
     # -- construction ------------------------------------------------------------------------
 
@@ -343,9 +345,11 @@ class DagloomInstance:
         if self._compute_logs is None:
             from dagloom.compute_logs._family import build_compute_log_manager
 
-            self._compute_logs = build_compute_log_manager(
-                self._config.compute_logs, self._context, ephemeral=self._remove_home
-            )
+            with self._compute_logs_lock:  # runs on several threads may ask at once
+                if self._compute_logs is None:
+                    self._compute_logs = build_compute_log_manager(
+                        self._config.compute_logs, self._context, ephemeral=self._remove_home
+                    )
         return self._compute_logs
 
     @property
