@@ -211,3 +211,29 @@ async def test_no_capture_without_an_instance_or_with_the_noop_manager(tmp_path:
         assert (await read_compute_log(instance, result.run_id, "quiet")).data == b""
     assert not (home / "compute_logs").exists()
     assert sys.stdout is stdout
+
+
+async def test_a_compute_logs_section_that_cannot_be_built_leaves_runs_uncaptured(
+    tmp_path: Path,
+) -> None:
+    """The run succeeds and the error is logged; the section's error names the key path."""
+    from structlog.testing import capture_logs
+
+    @dg.op
+    def fine() -> int:
+        print("still runs")
+        return 1
+
+    @dg.job
+    def ok() -> None:
+        fine()
+
+    (tmp_path / "dagloom.yaml").write_text(
+        "compute_logs:\n  class: LocalComputeLogManager\n  config: {max_bytes: -1}\n"
+    )
+    async with DagloomInstance.open(tmp_path) as instance:
+        with capture_logs() as logs:
+            result = await ok.execute_in_process_async(instance=instance)
+    assert result.success
+    [logged] = [e for e in logs if e["event"] == "compute_log_manager_unavailable"]
+    assert "compute_logs.config.max_bytes" in logged["error"]

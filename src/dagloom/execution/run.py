@@ -25,7 +25,13 @@ from dagloom.definitions.node import (
     Node,
 )
 from dagloom.definitions.resources import ResourceScope
-from dagloom.errors import ConfigError, DefinitionError, RunClaimRefusedError, StorageError
+from dagloom.errors import (
+    ConfigError,
+    DagloomError,
+    DefinitionError,
+    RunClaimRefusedError,
+    StorageError,
+)
 from dagloom.execution.boundary import is_cancellation
 from dagloom.execution.events import error_info
 from dagloom.execution.executor import ExecutorContext
@@ -238,11 +244,17 @@ async def _end_run_on_storage_error(
         _log.error("run_end_not_stored", run_id=run_id, error=str(again))
 
 
-def _capturing_manager(instance: DagloomInstance | None) -> ComputeLogManager | None:
-    """The instance's compute log manager when it captures output, else None."""
+def _capturing_manager(instance: DagloomInstance | None, run_id: str) -> ComputeLogManager | None:
+    """The instance's compute log manager when it captures output, else None. A manager
+    that cannot be built (a wrong `compute_logs` section) is logged and the run goes on
+    uncaptured: logs are never a reason for a run to fail."""
     if instance is None:
         return None
-    manager = instance.compute_log_manager
+    try:
+        manager = instance.compute_log_manager
+    except DagloomError as exc:
+        _log.error("compute_log_manager_unavailable", run_id=run_id, error=str(exc))
+        return None
     return manager if manager.captures else None
 
 
@@ -347,7 +359,7 @@ async def execute_job_in_process(
         sink.emit(start)  # stored with the claim
     state: ExecutionState | None = None
     io_managers: dict[str, IOManager] = {}
-    compute_logs = _capturing_manager(instance)
+    compute_logs = _capturing_manager(instance, run_id)
     run_error: BaseException | None = None
     try:
         scope = ResourceScope(resource_defs, resolved.resources, run_id)
