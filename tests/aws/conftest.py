@@ -24,6 +24,19 @@ class S3Server:
             assert response.status == 200
         return name
 
+    def require_auth(self, enabled: bool) -> None:
+        """From now on check every request's credentials against the server's IAM (which
+        knows none), or stop checking. Process-wide in moto: tests run one at a time."""
+        count = b"0" if enabled else b"inf"
+        request = urllib.request.Request(
+            f"{self.endpoint}/moto-api/reset-auth",
+            data=count,
+            method="POST",
+            headers={"Content-Type": "text/plain"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:

@@ -129,6 +129,22 @@ def test_an_unreachable_endpoint_fails_the_step_naming_the_key(bucket: str) -> N
     assert f"writing s3://{bucket}/io/" in str(caught.value)
 
 
+def test_refused_credentials_fail_the_step_naming_bucket_and_key(
+    s3_server: S3Server, bucket: str
+) -> None:
+    resources = seed_resources(s3_server.endpoint, bucket, "io")
+    s3_server.require_auth(True)
+    try:
+        result = evens.execute_in_process(resources=resources, raise_on_error=False)
+    finally:
+        s3_server.require_auth(False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert f"writing s3://{bucket}/io/" in failure.message
+    assert "generate_numbers/result" in failure.message
+    assert "the credentials were refused" in failure.message
+
+
 def test_a_value_that_cannot_be_pickled_names_its_output(s3_server: S3Server, bucket: str) -> None:
     @dg.op
     def make_lock() -> Any:
