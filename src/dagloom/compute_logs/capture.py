@@ -74,6 +74,7 @@ class StepLog:
     """
 
     __slots__ = (
+        "_close_marked",
         "_closed",
         "_dropped",
         "_fd_written",
@@ -113,6 +114,7 @@ class StepLog:
         self._fd_written = False
         self._dropped = False
         self._closed = False
+        self._close_marked = False
 
     @property
     def paths(self) -> tuple[Path, Path]:
@@ -154,6 +156,10 @@ class StepLog:
                 file = open(path, "ab", buffering=0, opener=no_follow)  # noqa: SIM115
                 self._files[stream] = file
             file.write(data)
+            if self._closed and self._close_marked is False:
+                # Closed without a marker (it saw nothing written) while this write was
+                # on its way: nothing follows it.
+                self._close_now()
         except (DagloomError, OSError) as exc:
             self._dropped = True
             _log.warning(
@@ -187,11 +193,18 @@ class StepLog:
         writer has written what came before. Files a process wrote through its file
         descriptors are cut to the limit and, when echoing, copied to the console now.
         Idempotent; does not block on the writer."""
+        sizes = self._sizes
+        if sizes[0] == 0 and sizes[1] == 0 and not self._fd_written:
+            # Nothing written (most steps): no lock, no marker. A write racing this one
+            # from a stray thread is dropped, or closes its file itself (`_write_now`).
+            self._closed = True
+            return
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            written = self._sizes != [0, 0]
+            self._close_marked = True
+            written = sizes != [0, 0]
         if written:
             _writer.put((self, _CLOSE, b""))
         if self._fd_written:

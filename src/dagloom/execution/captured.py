@@ -2,32 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
-
 import anyio
 import structlog
 
 from dagloom.compute_logs.base import ComputeLogManager
 from dagloom.compute_logs.capture import StepLog, reset_current, set_current
 from dagloom.errors import DagloomError
+from dagloom.execution.sink import EventSink
 from dagloom.execution.step import ExecutionState, Outcome, RunFacts, StepRunner
 from dagloom.messages.rows import EventRow
 
 _log = structlog.get_logger("dagloom.compute_logs")
 
 
-def uncaptured(emit: Callable[[EventRow], None]) -> Callable[[EventRow], None]:
-    """`emit`, called with this context's writes routed to the console."""
+class UncapturedSink:
+    """An event sink whose events are emitted with writes routed to the console: events
+    are dagloom's, not the step's, so what a sink prints (the CLI's progress) stays out of
+    the step's log. Only sinks that print need it; the storage sink does not."""
 
-    def emit_uncaptured(event: EventRow) -> None:
+    __slots__ = ("_sink",)
+
+    def __init__(self, sink: EventSink) -> None:
+        self._sink = sink
+
+    def emit(self, row: EventRow) -> None:
         token = set_current(None)
         try:
-            emit(event)
+            self._sink.emit(row)
         finally:
             reset_current(token)
 
-    return emit_uncaptured
+    async def flush(self) -> None:
+        await self._sink.flush()
 
 
 def open_step_log(
@@ -50,10 +56,8 @@ class CapturingStepRunner(StepRunner):
     __slots__ = ("manager",)
 
     def __init__(self, facts: RunFacts, state: ExecutionState) -> None:
+        super().__init__(facts, state)
         assert facts.compute_logs is not None
-        # Events are dagloom's, not the step's: whatever their sinks print (the CLI's
-        # progress) goes to the console, not into the step's log.
-        super().__init__(replace(facts, emit=uncaptured(facts.emit)), state)
         self.manager = facts.compute_logs
 
     def run_sync(self, step_key: str, attempt: int) -> Outcome:

@@ -33,6 +33,7 @@ from dagloom.errors import (
     StorageError,
 )
 from dagloom.execution.boundary import is_cancellation
+from dagloom.execution.captured import UncapturedSink
 from dagloom.execution.events import error_info
 from dagloom.execution.executor import ExecutorContext
 from dagloom.execution.plan import select_nodes
@@ -351,6 +352,9 @@ async def execute_job_in_process(
     events: ListEventSink | StorageEventSink | HandoffEventSink = (
         ListEventSink() if instance is None else instance.event_sink(run_id, keep=True)
     )
+    compute_logs = _capturing_manager(instance, run_id)
+    if sink is not None and compute_logs is not None:
+        sink = UncapturedSink(sink)  # what it prints stays out of the steps' logs
     out: EventSink = events if sink is None else FanoutEventSink(events, sink)
     emit = out.emit
     if not claimed:
@@ -359,7 +363,6 @@ async def execute_job_in_process(
         sink.emit(start)  # stored with the claim
     state: ExecutionState | None = None
     io_managers: dict[str, IOManager] = {}
-    compute_logs = _capturing_manager(instance, run_id)
     run_error: BaseException | None = None
     try:
         scope = ResourceScope(resource_defs, resolved.resources, run_id)
