@@ -9,7 +9,7 @@ hands out obstore stores), not a boto3 client. Every failure names the bucket an
 
 from __future__ import annotations
 
-from pathlib import Path
+import functools
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from obstore.store import S3Store
@@ -142,13 +142,20 @@ class S3PickleIOManager(ConfigurableIOManager):
     s3_prefix: str = "dagster"
 
     def _manager(self) -> PickleObjectStoreIOManager:
-        return PickleObjectStoreIOManager(self.s3_resource.location(self.s3_bucket, self.s3_prefix))
+        return _pickle_manager(self.s3_resource, self.s3_bucket, self.s3_prefix)
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:
         self._manager().handle_output(context, obj)
 
     def load_input(self, context: InputContext) -> Any:
         return self._manager().load_input(context)
+
+
+@functools.lru_cache(maxsize=64)
+def _pickle_manager(resource: S3Resource, bucket: str, prefix: str) -> PickleObjectStoreIOManager:
+    """One manager (and so one store and its connection pool) per settings, bucket and
+    prefix, rather than a new client per output."""
+    return PickleObjectStoreIOManager(resource.location(bucket, prefix))
 
 
 def _pickle_manager_from_context(context: InitResourceContext) -> PickleObjectStoreIOManager:
@@ -246,10 +253,3 @@ class S3ComputeLogManager(ObjectStoreComputeLogManager):
             resolve_dir(config.local_dir, context.home),
             max_bytes=config.max_bytes,
         )
-
-    @classmethod
-    def for_bucket(
-        cls, resource: S3Resource, bucket: str, prefix: str, local_dir: str | Path
-    ) -> S3ComputeLogManager:
-        """A manager using an `S3Resource`'s settings (for code that builds one itself)."""
-        return cls(resource.location(bucket, prefix), Path(local_dir), max_bytes=DEFAULT_MAX_BYTES)
