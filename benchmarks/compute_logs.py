@@ -1,6 +1,8 @@
 """The compute-logs suite: what capturing steps' stdout/stderr costs the executor.
 
-Each workload runs on a durable SQLite instance three ways, in alternating fresh workers:
+Each workload runs on a durable SQLite instance three ways, in one process that alternates
+them run by run (so load that comes and goes on a shared machine falls on each alike; the
+console is /dev/null for all three):
 
 - `floor`: `compute_logs: NoOpComputeLogManager` (nothing captured; the baseline);
 - `local`: the default `LocalComputeLogManager`, echo to the console off;
@@ -17,14 +19,19 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import os
 import platform
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
+
+import anyio
 
 import dagloom as dg
 from benchmarks._common import (
@@ -32,7 +39,7 @@ from benchmarks._common import (
     Prepared,
     Result,
     Target,
-    measure_in_workers,
+    peak_rss_mb,
     print_table,
     summarize,
     write_json,
@@ -47,8 +54,7 @@ TARGETS = (
     Target("chain-500", "<=1.1x no capture", max_ratio=1.1, system=LOCAL),
     Target("chain-500", "<=1.1x no capture", max_ratio=1.1, system=LOCAL_ECHO),
 )
-REPETITIONS = (7, 3)
-ROUNDS = (3, 1)
+REPETITIONS = (21, 5)  # runs per system, alternating
 N = 500
 
 
@@ -163,6 +169,38 @@ def _load() -> str:
         return "unknown"
 
 
+async def _interleaved(workload: str, repetitions: int) -> list[Result]:
+    from dagloom.compute_logs import set_console_echo
+    from dagloom.instance import DagloomInstance
+
+    build, answer, last, n_steps = _JOBS[workload]
+    job = build()
+    homes = {system: Path(tempfile.mkdtemp(prefix="dagloom-bench-")) for system in SYSTEMS}
+    (homes[FLOOR] / "dagloom.yaml").write_text(_NOOP)
+    times: dict[str, list[float]] = {system: [] for system in SYSTEMS}
+    try:
+        async with AsyncExitStack() as stack:
+            instances = {
+                system: await stack.enter_async_context(DagloomInstance.open(home))
+                for system, home in homes.items()
+            }
+            for i in range(repetitions + 1):  # the first round warms up
+                for system in SYSTEMS:
+                    set_console_echo(system == LOCAL_ECHO)
+                    gc.collect()
+                    start = time.perf_counter()
+                    result = await job.execute_in_process_async(instance=instances[system])
+                    elapsed = time.perf_counter() - start
+                    if i == 0 and result.output_for_node(last) != answer:
+                        raise RuntimeError(f"{workload} ({system}): wrong answer")
+                    if i > 0:
+                        times[system].append(elapsed)
+    finally:
+        for home in homes.values():
+            shutil.rmtree(home, ignore_errors=True)
+    return [Result.from_times(workload, s, n_steps, times[s], peak_rss_mb()) for s in SYSTEMS]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks compute_logs",
@@ -184,13 +222,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[Result] = []
     for workload in ns.only or WORKLOADS:
         print(f"  {workload} ...", file=sys.stderr, flush=True)
-        results += measure_in_workers(
-            SUITE,
-            workload,
-            SYSTEMS,
-            REPETITIONS[1] if ns.quick else REPETITIONS[0],
-            ROUNDS[1] if ns.quick else ROUNDS[0],
-        )
+        repetitions = REPETITIONS[1] if ns.quick else REPETITIONS[0]
+        console = sys.stdout
+        with open(os.devnull, "w") as devnull:
+            sys.stdout = devnull
+            try:
+                results += anyio.run(_interleaved, workload, repetitions)
+            finally:
+                sys.stdout = console
     print(f"load average at the end {_load()}\n")
     print_table(results, TARGETS)
     passed, failed = summarize(results, TARGETS)
