@@ -18,7 +18,6 @@ Workloads (`n_steps` in brackets):
 from __future__ import annotations
 
 import argparse
-import functools
 import gc
 import os
 import platform
@@ -29,14 +28,12 @@ import time
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
 
 import anyio
 
 import dagloom as dg
 from benchmarks._common import (
     FLOOR,
-    Prepared,
     Result,
     Target,
     peak_rss_mb,
@@ -127,39 +124,6 @@ _NOOP = """compute_logs:
   module: dagster.core.storage.noop_compute_log_manager
   class: NoOpComputeLogManager
 """
-
-
-def prepare(workload: str, system: str) -> Prepared:
-    """Runs of the workload's job on a SQLite instance (open for the worker's life, on an
-    event loop in a portal thread) with the system's compute log manager."""
-    from anyio.from_thread import start_blocking_portal
-
-    from dagloom.compute_logs import set_console_echo
-    from dagloom.instance import DagloomInstance
-
-    build, answer, last, n_steps = _JOBS[workload]
-    job = build()
-    home = Path(tempfile.mkdtemp(prefix="dagloom-bench-"))
-    if system == FLOOR:
-        (home / "dagloom.yaml").write_text(_NOOP)
-    set_console_echo(system == LOCAL_ECHO)
-    portal_cm = start_blocking_portal()
-    portal = portal_cm.__enter__()
-    instance_cm = portal.wrap_async_context_manager(DagloomInstance.open(home))
-    instance = instance_cm.__enter__()
-    execute = functools.partial(job.execute_in_process_async, instance=instance)
-
-    def check(result: Any) -> None:
-        got = result.output_for_node(last)
-        if got != answer:
-            raise RuntimeError(f"{workload}: expected {answer!r}, got {got!r}")
-
-    def close() -> None:
-        instance_cm.__exit__(None, None, None)
-        portal_cm.__exit__(None, None, None)
-        shutil.rmtree(home, ignore_errors=True)
-
-    return Prepared(run=lambda: portal.call(execute), n_steps=n_steps, check=check, close=close)
 
 
 def _load() -> str:
