@@ -21,6 +21,7 @@ SUITES = {
     "responsiveness": "GetRun latency in `dagloom dev` while a run's sync ops hold their thread",
     "webserver": "run-event subscription vs storage reads, runs query p95, asset graph size",
     "auth": "GetRun latency with a token check and with mutual TLS, vs neither",
+    "compute_logs": "runs with steps' stdout/stderr captured, against runs without capture",
 }
 
 

@@ -32,6 +32,7 @@ from dagloom.messages import AssetKeyMessage, EventRecord, InstigatorType, Run, 
 from dagloom.messages.rpc import (
     ApiCancelRunReply,
     ApiCancelRunRequest,
+    ApiComputeLogChunk,
     ApiDaemonStatusReply,
     ApiDaemonStatusRequest,
     ApiEventBatch,
@@ -47,6 +48,7 @@ from dagloom.messages.rpc import (
     ApiListInstigatorsRequest,
     ApiListJobsReply,
     ApiListJobsRequest,
+    ApiReadComputeLogRequest,
     ApiReexecuteRunReply,
     ApiReexecuteRunRequest,
     ApiReloadLocationReply,
@@ -101,6 +103,11 @@ class ApiCalls(Protocol):
     ) -> ApiSetInstigatorRunningReply: ...
     async def get_ticks(self, message: ApiGetTicksRequest) -> ApiGetTicksReply: ...
     async def daemon_status(self, message: ApiDaemonStatusRequest) -> ApiDaemonStatusReply: ...
+
+    async def read_compute_log(self, message: ApiReadComputeLogRequest) -> ApiComputeLogChunk: ...
+    def tail_compute_log(
+        self, message: ApiReadComputeLogRequest
+    ) -> AsyncIterator[ApiComputeLogChunk]: ...
 
 
 EventBatches = Callable[[ApiStreamEventsRequest], AsyncIterator[ApiEventBatch]]
@@ -407,6 +414,48 @@ class AsyncClient:
         """Each daemon loop's latest heartbeat and last error, whether it is healthy (its
         heartbeat at most three intervals old), and whether all are."""
         return await self._call(self._api.daemon_status, ApiDaemonStatusRequest())
+
+    async def read_compute_log(
+        self,
+        run_id: str,
+        step_key: str,
+        *,
+        stderr: bool = False,
+        cursor: int = 0,
+        attempt: int | None = None,
+        max_bytes: int = 0,
+    ) -> ApiComputeLogChunk:
+        """What the step printed to stdout (or `stderr`) from byte `cursor` on, of `attempt`
+        (default: the latest); pass the chunk's `cursor` back to read on. An empty chunk
+        when there is nothing (yet). `RunNotFoundError` for an unknown run."""
+        request = ApiReadComputeLogRequest(
+            run_id=run_id,
+            step_key=step_key,
+            stderr=stderr,
+            cursor=cursor,
+            attempt=attempt,
+            max_bytes=max_bytes,
+        )
+        return await self._call(self._api.read_compute_log, request, run=run_id)
+
+    async def tail_compute_log(
+        self,
+        run_id: str,
+        step_key: str,
+        *,
+        stderr: bool = False,
+        cursor: int = 0,
+        attempt: int | None = None,
+    ) -> AsyncIterator[ApiComputeLogChunk]:
+        """Yield the step's output as it is printed, until its run has ended and the log is
+        read to its end; without `attempt`, following each new attempt (each chunk names
+        its attempt)."""
+        request = ApiReadComputeLogRequest(
+            run_id=run_id, step_key=step_key, stderr=stderr, cursor=cursor, attempt=attempt
+        )
+        with self._errors(run=run_id):
+            async for chunk in self._api.tail_compute_log(request):
+                yield chunk
 
     # -- errors ------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from dagloom.actors.job_source import pick_location, unknown_location
 from dagloom.auth import Authenticator, api_guard, current_identity
 from dagloom.auth.audit import audit_event
 from dagloom.auth.tags import USER_TAG, reserved_tags
+from dagloom.compute_logs import DEFAULT_READ_BYTES, read_compute_log, tail_compute_log
 from dagloom.daemon._instigators import (
     find_state,
     heartbeat_fresh,
@@ -27,12 +28,20 @@ from dagloom.daemon._instigators import (
     toggled,
 )
 from dagloom.daemon.retry_loop import reexecution_request, reexecution_steps
-from dagloom.errors import ActorUnavailableError, DagloomError, DefinitionError, StorageError
+from dagloom.errors import (
+    ActorUnavailableError,
+    DagloomError,
+    DefinitionError,
+    ObjectStoreError,
+    RunNotFoundError,
+    StorageError,
+)
 from dagloom.instance import DagloomInstance
 from dagloom.messages import EventRecord, InstigatorState, InstigatorType, Run
 from dagloom.messages.rpc import (
     ApiCancelRunReply,
     ApiCancelRunRequest,
+    ApiComputeLogChunk,
     ApiDaemonLoop,
     ApiDaemonStatusReply,
     ApiDaemonStatusRequest,
@@ -49,6 +58,7 @@ from dagloom.messages.rpc import (
     ApiListInstigatorsRequest,
     ApiListJobsReply,
     ApiListJobsRequest,
+    ApiReadComputeLogRequest,
     ApiReexecuteRunReply,
     ApiReexecuteRunRequest,
     ApiReloadLocationReply,
@@ -384,6 +394,39 @@ class DagloomApiService(DagloomApiBase):
             loops=loops, healthy=bool(loops) and all(loop.healthy for loop in loops)
         )
 
+    # -- compute logs --------------------------------------------------------------------
+
+    async def read_compute_log(self, message: ApiReadComputeLogRequest) -> ApiComputeLogChunk:
+        with _compute_log_errors(message.run_id):
+            chunk = await read_compute_log(
+                self._instance,
+                message.run_id,
+                message.step_key,
+                "stderr" if message.stderr else "stdout",
+                message.cursor,
+                attempt=message.attempt,
+                max_bytes=_chunk_bytes(message.max_bytes),
+            )
+        return ApiComputeLogChunk(data=chunk.data, cursor=chunk.cursor, attempt=chunk.attempt)
+
+    async def tail_compute_log(
+        self, message: ApiReadComputeLogRequest
+    ) -> AsyncIterator[ApiComputeLogChunk]:
+        with _compute_log_errors(message.run_id):
+            chunks = tail_compute_log(
+                self._instance,
+                message.run_id,
+                message.step_key,
+                "stderr" if message.stderr else "stdout",
+                message.cursor,
+                attempt=message.attempt,
+                max_bytes=_chunk_bytes(message.max_bytes),
+            )
+            async for chunk in chunks:
+                yield ApiComputeLogChunk(
+                    data=chunk.data, cursor=chunk.cursor, attempt=chunk.attempt
+                )
+
 
 class _EventsService(DagloomApiEventsBase):
     """`DagloomApiEvents` on the API port: the service's batched event stream."""
@@ -395,6 +438,27 @@ class _EventsService(DagloomApiEventsBase):
         self, message: ApiStreamEventsRequest
     ) -> AsyncIterator[ApiEventBatch]:
         return self._service.stream_run_event_batches(message)
+
+
+_MAX_CHUNK = 2 * 1024 * 1024  # well under gRPC's 4 MiB message limit
+
+
+def _chunk_bytes(asked: int) -> int:
+    return DEFAULT_READ_BYTES if asked <= 0 else min(asked, _MAX_CHUNK)
+
+
+@contextmanager
+def _compute_log_errors(run_id: str) -> Iterator[None]:
+    """NOT_FOUND for an unknown run, INVALID_ARGUMENT for a step key or cursor that cannot
+    name a log, UNAVAILABLE when storage or the object store fails."""
+    try:
+        yield
+    except RunNotFoundError as exc:
+        raise GRPCError(Status.NOT_FOUND, f"no run with id {run_id!r}") from exc
+    except (StorageError, ObjectStoreError) as exc:
+        raise GRPCError(Status.UNAVAILABLE, str(exc)) from exc
+    except (DagloomError, ValueError) as exc:
+        raise GRPCError(Status.INVALID_ARGUMENT, str(exc)) from exc
 
 
 class _HealthService(HealthBase):

@@ -112,6 +112,8 @@ GRPC_API_OPERATIONS: Mapping[str, Operation] = MappingProxyType(
         f"{API_SERVICE}GetTicks": Operation.READ,
         f"{API_SERVICE}DaemonStatus": Operation.READ,
         f"{API_SERVICE}SetInstigatorRunning": Operation.TOGGLE_INSTIGATOR,
+        f"{API_SERVICE}ReadComputeLog": Operation.READ,
+        f"{API_SERVICE}TailComputeLog": Operation.READ,
         f"{API_EVENTS_SERVICE}StreamRunEventBatches": Operation.READ,
         f"{HEALTH_SERVICE}Ping": Operation.HEALTH,
     }

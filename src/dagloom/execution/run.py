@@ -13,6 +13,7 @@ import anyio
 import orjson
 import structlog
 
+from dagloom.compute_logs.capture import install_routers, uninstall_routers
 from dagloom.definitions.config import RunConfig
 from dagloom.definitions.io_manager import InMemoryIOManager, InputManager, IOManager
 from dagloom.definitions.node import (
@@ -24,8 +25,15 @@ from dagloom.definitions.node import (
     Node,
 )
 from dagloom.definitions.resources import ResourceScope
-from dagloom.errors import ConfigError, DefinitionError, RunClaimRefusedError, StorageError
+from dagloom.errors import (
+    ConfigError,
+    DagloomError,
+    DefinitionError,
+    RunClaimRefusedError,
+    StorageError,
+)
 from dagloom.execution.boundary import is_cancellation
+from dagloom.execution.captured import UncapturedSink
 from dagloom.execution.events import error_info
 from dagloom.execution.executor import ExecutorContext
 from dagloom.execution.partitions import dynamic_partition_names_of, run_partitions
@@ -46,6 +54,7 @@ from dagloom.messages import (
 from dagloom.messages.rows import RUN_FAILURE_DATA, EventRow, event_of, row
 
 if TYPE_CHECKING:
+    from dagloom.compute_logs.base import ComputeLogManager
     from dagloom.definitions.job import JobDefinition
     from dagloom.execution.origin import CodeOrigin
     from dagloom.instance import DagloomInstance
@@ -239,6 +248,20 @@ async def _end_run_on_storage_error(
         _log.error("run_end_not_stored", run_id=run_id, error=str(again))
 
 
+def _capturing_manager(instance: DagloomInstance | None, run_id: str) -> ComputeLogManager | None:
+    """The instance's compute log manager when it captures output, else None. A manager
+    that cannot be built (a wrong `compute_logs` section) is logged and the run goes on
+    uncaptured: logs are never a reason for a run to fail."""
+    if instance is None:
+        return None
+    try:
+        manager = instance.compute_log_manager
+    except DagloomError as exc:
+        _log.error("compute_log_manager_unavailable", run_id=run_id, error=str(exc))
+        return None
+    return manager if manager.captures else None
+
+
 async def execute_job_in_process(
     job: JobDefinition,
     *,
@@ -339,6 +362,9 @@ async def execute_job_in_process(
     events: ListEventSink | StorageEventSink | HandoffEventSink = (
         ListEventSink() if instance is None else instance.event_sink(run_id, keep=True)
     )
+    compute_logs = _capturing_manager(instance, run_id)
+    if sink is not None and compute_logs is not None:
+        sink = UncapturedSink(sink)  # what it prints stays out of the steps' logs
     out: EventSink = events if sink is None else FanoutEventSink(events, sink)
     emit = out.emit
     if not claimed:
@@ -378,6 +404,7 @@ async def execute_job_in_process(
                     reused=reused,
                     partitions=run_partitions(graph, run_tags, store),
                     check_specs=job.asset_layer.check_specs_by_node if job.asset_layer else {},
+                    compute_logs=compute_logs,
                 )
                 context = ExecutorContext(facts, job, executor_config, code_origin, op_selection)
                 beat = (
@@ -389,12 +416,18 @@ async def execute_job_in_process(
                     if instance is not None and heartbeat_interval is not None
                     else None
                 )
+                if compute_logs is not None:
+                    install_routers()
                 try:
                     executor = resolved.executor_def.create(executor_config)
                     state = await executor.execute(context)
                 except (DefinitionError, ConfigError) as exc:  # cannot run this way: it fails
                     run_error = exc
                 finally:
+                    if compute_logs is not None:
+                        uninstall_routers()
+                        with anyio.CancelScope(shield=True):
+                            await compute_logs.wait_uploads()
                     if beat is not None:
                         beat.cancel()
             finally:

@@ -202,3 +202,10 @@ __all__ += [
     "ApiSetInstigatorRunningReply",
     "ApiSetInstigatorRunningRequest",
 ]
+# Compute logs through the public API (compute_logs.proto).
+from dagloom.messages._generated.dagloom.v1.rpc import (  # noqa: E402 - appended per family
+    ApiComputeLogChunk,
+    ApiReadComputeLogRequest,
+)
+
+__all__ += ["ApiComputeLogChunk", "ApiReadComputeLogRequest"]
