@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from dagloom.actors.run_worker import HEARTBEAT_TAG, is_resumed, resumed_steps
-from dagloom.daemon import MonitoringSettings
+from dagloom.daemon import WILL_RETRY_TAG, MonitoringSettings, RetrySettings, derived_run_id
 from dagloom.daemon._monitoring import (
     MonitorAction,
     MonitoredRun,
@@ -25,9 +26,15 @@ from dagloom.daemon._monitoring import (
 )
 from dagloom.daemon._run_claims import RunClaims, run_claim_name
 from dagloom.daemon.monitoring_loop import RunMonitoringLoop
+from dagloom.daemon.retry_loop import RunRetryLoop
 from dagloom.instance import DagloomInstance
 from dagloom.messages import EngineEventData, Event, EventType, LogLevel, Run, RunStatus
-from dagloom.messages.rpc import LaunchRunReply, LaunchRunRequest
+from dagloom.messages.rpc import (
+    LaunchRunReply,
+    LaunchRunRequest,
+    SubmitRunReply,
+    SubmitRunRequest,
+)
 from dagloom.storage.base import (
     RESUME_ATTEMPT_KEY,
     RUN_TRANSITIONS,
@@ -254,6 +261,58 @@ async def test_a_run_claimed_by_another_daemon_is_left_to_it(backend: str, tmp_p
             pass
         await loop.tick(T0 + 301)
         assert launcher.launched == [run.run_id]
+
+
+class CountingCoordinator:
+    """Stores each submitted run (once per run id) and counts the submissions."""
+
+    actor = "run_coordinator"
+
+    def __init__(self, instance: DagloomInstance) -> None:
+        self.instance = instance
+        self.submitted: list[str] = []
+
+    async def ask(self, message: Any, *, timeout: float | None = None) -> Any:  # noqa: ASYNC109 - the ActorRef signature
+        assert isinstance(message, SubmitRunRequest)
+        self.submitted.append(message.run_id)
+        await anyio.lowlevel.checkpoint()  # let another loop interleave here
+        run = await self.instance.get_run(message.run_id)
+        if run is None:
+            run = await self.instance.create_run(
+                Run(
+                    run_id=message.run_id,
+                    job_name=message.job_name,
+                    tags=dict(message.tags),
+                    parent_run_id=message.parent_run_id,
+                    root_run_id=message.root_run_id,
+                    status=RunStatus.QUEUED,
+                )
+            )
+        return SubmitRunReply(run=run)
+
+
+async def test_two_retry_loops_submit_each_retry_once(backend: str, tmp_path: Path) -> None:
+    async with open_instance(backend, tmp_path) as instance:
+        coordinators = [CountingCoordinator(instance), CountingCoordinator(instance)]
+        loops = [
+            RunRetryLoop(instance, c, RetrySettings(enabled=True), owner=f"daemon-{i}")  # type: ignore[arg-type]
+            for i, c in enumerate(coordinators)
+        ]
+        failed = []
+        for _ in range(4):
+            run = await run_at(
+                instance, RunStatus.STARTED, at=T0, tags={"dagster/max_retries": "1"}
+            )
+            await move(instance, run.run_id, EventType.RUN_FAILURE, T0 + 1)
+            failed.append(run)
+        async with anyio.create_task_group() as tg:
+            for loop in loops:
+                tg.start_soon(loop.tick, T0 + 10)
+        submitted = coordinators[0].submitted + coordinators[1].submitted
+        assert sorted(submitted) == sorted(derived_run_id("retry", r.run_id) for r in failed)
+        for run in failed:
+            stored = await instance.get_run(run.run_id)
+            assert stored is not None and stored.tags[WILL_RETRY_TAG] == "true"
 
 
 # -- a real worker process ---------------------------------------------------------------------
