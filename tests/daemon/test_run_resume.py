@@ -220,6 +220,27 @@ async def test_a_lost_run_is_resumed_until_the_attempts_are_spent_then_failed(
         assert launcher.launched == [run.run_id] * 2
 
 
+async def test_a_resume_never_launched_is_failed_by_the_start_timeout(
+    backend: str, tmp_path: Path
+) -> None:
+    """As after a daemon that died between the resume claim and the launch: the run sits
+    STARTING with its attempt counted, and the start timeout ends it."""
+    async with open_instance(backend, tmp_path) as instance:
+        loop = RunMonitoringLoop(instance, None, SETTINGS)
+        run = await run_at(instance, RunStatus.STARTED, at=T0, tags={HEARTBEAT_TAG: str(T0)})
+        await loop.tick(T0 + 200)
+        assert await resume_claims(instance, run.run_id) == [1]
+        await loop.tick(T0 + 200 + SETTINGS.start_timeout_seconds - 1)
+        stored = await instance.get_run(run.run_id)
+        assert stored is not None and stored.status == RunStatus.STARTING
+        await loop.tick(T0 + 201 + SETTINGS.start_timeout_seconds)
+        failures = await instance.get_events(run.run_id, event_types=[EventType.RUN_FAILURE])
+        assert [f.event.message.split(":")[0] for f in failures if f.event is not None] == [
+            "Run monitoring (start_timeout)"
+        ]
+        assert await resume_claims(instance, run.run_id) == [1]
+
+
 async def test_two_loops_resume_each_run_once(backend: str, tmp_path: Path) -> None:
     async with open_instance(backend, tmp_path) as instance:
         launchers = [FakeLauncher(), FakeLauncher()]
