@@ -151,7 +151,8 @@ class FakeLauncher:
         return LaunchRunReply(worker="fake")
 
 
-async def resume_claims(instance: DagloomInstance, run_id: str) -> list[int]:
+async def resume_claims(instance: DagloomInstance, run_id: str) -> list[int | None]:
+    """The attempt numbers of the run's resume claims, in order."""
     records = await instance.get_events(run_id, event_types=[EventType.RUN_STARTING])
     return [
         r.event.engine_event.metadata[RESUME_ATTEMPT_KEY].int
@@ -385,15 +386,16 @@ defs = Definitions(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("kind", ["subprocess", "warm_pool"])
 async def test_a_sigkilled_worker_is_resumed_on_a_new_one_that_runs_the_remaining_steps(
-    tmp_path: Path,
+    tmp_path: Path, kind: str
 ) -> None:
-    """A subprocess-launched worker is SIGKILLed while its run's second step runs; with
-    resuming on, the launcher leaves the run STARTED, monitoring resumes it once its heartbeat
-    is overdue, and the new worker process executes the second and third steps only,
-    loading the first step's stored output, and the run succeeds."""
+    """A worker process (one per run, or a warm pool's only member) is SIGKILLed while its
+    run's second step runs; with resuming on, the launcher leaves the run STARTED, monitoring
+    resumes it once its heartbeat is overdue, and the new worker executes the second and
+    third steps only, loading the first step's stored output, and the run succeeds."""
     from dagloom.actors.run_coordinator import launch_stored_run
-    from dagloom.actors.run_launcher import SubprocessRunLauncher
+    from dagloom.actors.run_launcher import SubprocessRunLauncher, WarmPoolRunLauncher
     from dagloom.execution.origin import CodeOrigin
     from dagloom.transport import MemoryTransport
     from tests.actors._runs import stored_output, wait_for_end
@@ -416,7 +418,19 @@ async def test_a_sigkilled_worker_is_resumed_on_a_new_one_that_runs_the_remainin
     )
     with anyio.fail_after(120):
         async with instance, op_started_signal() as (port, op_started):
-            launcher = SubprocessRunLauncher(instance, origins, heartbeat_interval=poll)
+            launcher: SubprocessRunLauncher | WarmPoolRunLauncher
+            if kind == "subprocess":
+                launcher = SubprocessRunLauncher(instance, origins, heartbeat_interval=poll)
+            else:
+                launcher = WarmPoolRunLauncher(instance, origins, size=1, heartbeat_interval=poll)
+
+            def worker_of(run_id: str) -> Any:
+                """The process executing `run_id`, None once the launcher saw it exit."""
+                if isinstance(launcher, SubprocessRunLauncher):
+                    return launcher._processes.get(run_id)
+                name = launcher._where.get(run_id)
+                return None if name is None else launcher._members[name].process
+
             ref = MemoryTransport().ref(launcher)
             async with anyio.create_task_group() as tg:
                 await tg.start(launcher.run)
@@ -430,10 +444,9 @@ async def test_a_sigkilled_worker_is_resumed_on_a_new_one_that_runs_the_remainin
                     if stats == {"first", "hang_once"}:
                         break
                     await anyio.sleep(0.01)
-                process = launcher._processes[run.run_id]
-                os.kill(process.pid, signal.SIGKILL)
+                os.kill(worker_of(run.run_id).pid, signal.SIGKILL)
                 while True:  # until the launcher has seen it exit
-                    if run.run_id not in launcher._processes:
+                    if worker_of(run.run_id) is None:
                         break
                     await anyio.sleep(0.01)
                 stored = await instance.get_run(run.run_id)
@@ -448,8 +461,8 @@ async def test_a_sigkilled_worker_is_resumed_on_a_new_one_that_runs_the_remainin
                 await monitoring.tick(beat + 2 * poll)
                 assert await resume_claims(instance, run.run_id) == [1]
                 ended = await wait_for_end(instance, run.run_id)
-                while True:  # until the new worker process has exited
-                    if run.run_id not in launcher._processes:
+                while kind == "subprocess":  # until the new worker process has exited
+                    if worker_of(run.run_id) is None:
                         break
                     await anyio.sleep(0.01)
                 tg.cancel_scope.cancel()
