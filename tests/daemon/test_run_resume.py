@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -475,3 +476,84 @@ async def test_a_sigkilled_worker_is_resumed_on_a_new_one_that_runs_the_remainin
         "hang_once",
         "last",
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["in_process", "worker_pool"])
+async def test_a_lost_run_is_resumed_by_a_launcher_with_in_process_workers(
+    tmp_path: Path, kind: str
+) -> None:
+    """A run whose worker process (`dagloom run-worker --run-id`, as a `dagloom dev` that
+    was killed) died mid-run is resumed by a later daemon on an in-process launcher, or on
+    a worker pool's worker by ref, executing the remaining steps only."""
+    from dagloom.actors.job_source import LoaderJobSource
+    from dagloom.actors.run_launcher import InProcessRunLauncher
+    from dagloom.actors.run_worker import RunWorker
+    from dagloom.cli.run_worker import origins_to_json
+    from dagloom.execution.origin import CodeOrigin
+    from dagloom.topology.dispatch import WorkerPoolRunLauncher
+    from dagloom.transport import MemoryTransport
+    from tests.actors._runs import stored_output, wait_for_end
+    from tests.actors.test_run_launcher import op_started_signal
+
+    path = tmp_path / "three_defs.py"
+    path.write_text(THREE.format(here=str(tmp_path), io=str(tmp_path / "io")))
+    origins = {"location": CodeOrigin(python_file=str(path))}
+    poll = 60.0
+    with anyio.fail_after(120):
+        async with (
+            DagloomInstance.open(tmp_path / "home") as instance,
+            op_started_signal() as (port, op_started),
+        ):
+            run = await instance.create_run(
+                Run(job_name="three", code_location="location", tags={"port": str(port)})
+            )
+            process = await anyio.open_process(
+                [
+                    sys.executable,
+                    "-m",
+                    "dagloom.cli.run_worker",
+                    "--home",
+                    str(tmp_path / "home"),
+                    "--locations-json",
+                    origins_to_json(origins),
+                    "--run-id",
+                    run.run_id,
+                ]
+            )
+            async with process:
+                await op_started.wait()
+                while True:  # until the events of `first` and `hang_once` are stored
+                    stats = {s.step_key for s in await instance.get_step_stats(run.run_id)}
+                    if stats == {"first", "hang_once"}:
+                        break
+                    await anyio.sleep(0.01)
+                os.kill(process.pid, signal.SIGKILL)
+                await process.wait()
+            stored = await instance.get_run(run.run_id)
+            assert stored is not None and stored.status == RunStatus.STARTED
+            beat = float(stored.tags[HEARTBEAT_TAG])
+
+            (tmp_path / "fixed").touch()
+            transport = MemoryTransport()
+            jobs = LoaderJobSource(origins)
+            async with anyio.create_task_group() as tg:
+                if kind == "in_process":
+                    launcher: Any = InProcessRunLauncher(instance, jobs)
+                else:
+                    worker = RunWorker(instance, jobs, name="remote_worker")
+                    await tg.start(worker.run)
+                    launcher = WorkerPoolRunLauncher(instance, [transport.ref(worker)])
+                await tg.start(launcher.run)
+                settings = MonitoringSettings(
+                    heartbeat_timeout_seconds=poll, max_resume_run_attempts=1
+                )
+                monitoring = RunMonitoringLoop(instance, transport.ref(launcher), settings)
+                await monitoring.tick(beat + 2 * poll)
+                assert await resume_claims(instance, run.run_id) == [1]
+                ended = await wait_for_end(instance, run.run_id)
+                tg.cancel_scope.cancel()
+    assert ended.status == RunStatus.SUCCESS
+    assert stored_output(tmp_path / "io", run.run_id, "last") == 42
+    calls = (tmp_path / "calls.txt").read_text().split()
+    assert calls == ["first", "hang_once", "hang_once", "last"]
