@@ -387,14 +387,16 @@ defs = Definitions(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["subprocess", "warm_pool"])
+@pytest.mark.parametrize("kind", ["subprocess", "warm_pool", "subprocess_stopped"])
 async def test_a_sigkilled_worker_is_resumed_on_a_new_one_that_runs_the_remaining_steps(
     tmp_path: Path, kind: str
 ) -> None:
     """A worker process (one per run, or a warm pool's only member) is SIGKILLed while its
     run's second step runs; with resuming on, the launcher leaves the run STARTED, monitoring
     resumes it once its heartbeat is overdue, and the new worker executes the second and
-    third steps only, loading the first step's stored output, and the run succeeds."""
+    third steps only, loading the first step's stored output, and the run succeeds. A
+    worker process SIGSTOPped instead (alive, silent) is killed by the launcher when the run
+    is resumed, and replaced."""
     from dagloom.actors.run_coordinator import launch_stored_run
     from dagloom.actors.run_launcher import SubprocessRunLauncher, WarmPoolRunLauncher
     from dagloom.execution.origin import CodeOrigin
@@ -420,7 +422,7 @@ async def test_a_sigkilled_worker_is_resumed_on_a_new_one_that_runs_the_remainin
     with anyio.fail_after(120):
         async with instance, op_started_signal() as (port, op_started):
             launcher: SubprocessRunLauncher | WarmPoolRunLauncher
-            if kind == "subprocess":
+            if kind.startswith("subprocess"):
                 launcher = SubprocessRunLauncher(instance, origins, heartbeat_interval=poll)
             else:
                 launcher = WarmPoolRunLauncher(instance, origins, size=1, heartbeat_interval=poll)
@@ -445,11 +447,15 @@ async def test_a_sigkilled_worker_is_resumed_on_a_new_one_that_runs_the_remainin
                     if stats == {"first", "hang_once"}:
                         break
                     await anyio.sleep(0.01)
-                os.kill(worker_of(run.run_id).pid, signal.SIGKILL)
-                while True:  # until the launcher has seen it exit
-                    if worker_of(run.run_id) is None:
-                        break
-                    await anyio.sleep(0.01)
+                lost = worker_of(run.run_id)
+                if kind == "subprocess_stopped":
+                    os.kill(lost.pid, signal.SIGSTOP)
+                else:
+                    os.kill(lost.pid, signal.SIGKILL)
+                    while True:  # until the launcher has seen it exit
+                        if worker_of(run.run_id) is None:
+                            break
+                        await anyio.sleep(0.01)
                 stored = await instance.get_run(run.run_id)
                 assert stored is not None and stored.status == RunStatus.STARTED
                 beat = float(stored.tags[HEARTBEAT_TAG])
@@ -462,7 +468,9 @@ async def test_a_sigkilled_worker_is_resumed_on_a_new_one_that_runs_the_remainin
                 await monitoring.tick(beat + 2 * poll)
                 assert await resume_claims(instance, run.run_id) == [1]
                 ended = await wait_for_end(instance, run.run_id)
-                while kind == "subprocess":  # until the new worker process has exited
+                if kind == "subprocess_stopped":
+                    assert await lost.wait() == -signal.SIGKILL
+                while kind.startswith("subprocess"):  # until the new worker process has exited
                     if worker_of(run.run_id) is None:
                         break
                     await anyio.sleep(0.01)
