@@ -17,7 +17,9 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from dagloom.errors import StorageError
 from dagloom.messages.rpc import LocationSnapshot
 from dagloom.metrics import MetricsSources, add_routes
+from dagloom.webserver._auth import webserver_middleware
 from dagloom.webserver._context import Backend, GraphQLContext
+from dagloom.webserver._login import login_routes
 from dagloom.webserver.schema import MAX_DOCUMENT_BYTES, build_schema
 
 HEALTH_TIMEOUT = 5.0
@@ -81,9 +83,11 @@ async def _health(request: web.Request) -> web.Response:
 def build_app(backend: Backend, *, graphiql: bool = True) -> web.Application:
     """The application for `backend`: `/graphql` (POST and GET queries, websocket
     subscriptions over `graphql-transport-ws` and `graphql-ws`, GraphiQL in a browser
-    unless `graphiql` is false), `/health` and `/metrics`."""
+    unless `graphiql` is false), `/health`, `/metrics` and the login page. Tokens are
+    checked by `backend.authenticator` (HTTP) and `backend.gate` (GraphQL fields)."""
+    auth = webserver_middleware(backend.authenticator, metrics_public=backend.metrics_public)
     app = web.Application(
-        middlewares=[_document_size_limit], client_max_size=MAX_DOCUMENT_BYTES + 1
+        middlewares=[_document_size_limit, auth], client_max_size=MAX_DOCUMENT_BYTES + 1
     )
     app[BACKEND_KEY] = backend
     view = DagloomGraphQLView(
@@ -95,6 +99,7 @@ def build_app(backend: Backend, *, graphiql: bool = True) -> web.Application:
     )
     app.router.add_route("*", "/graphql", view)
     app.router.add_get("/health", _health)
+    app.router.add_routes(login_routes(backend.authenticator))
     add_routes(
         app, instance=backend.instance, sources=MetricsSources(locations=_snapshots(backend))
     )
