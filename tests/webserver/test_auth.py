@@ -34,6 +34,7 @@ from graphql import (
 )
 
 from dagloom.auth import UNLISTED_ROLE, Operation, Role, allows, new_token
+from dagloom.auth.audit import AuditStorage
 from dagloom.auth.tags import USER_TAG
 from dagloom.errors import ConfigError
 from dagloom.execution.origin import CodeOrigin
@@ -338,6 +339,41 @@ async def test_a_cancel_leaves_an_audit_event_naming_who(secured: Secured) -> No
     assert len(audits) == 1
     assert audits[0].engine_event is not None
     assert audits[0].engine_event.metadata[USER_TAG].text == "launcher"
+
+
+async def test_deletes_toggles_and_reloads_are_kept_in_the_audit_log(secured: Secured) -> None:
+    run = await secured.node.instance.create_run(Run(job_name="process_numbers"))
+    selector = {**REPO, "scheduleName": "process_numbers_schedule"}
+    documents = [
+        ("mutation($id: String!) { deleteRun(runId: $id) { __typename } }", {"id": run.run_id}),
+        (
+            "mutation($s: ScheduleSelector!) { startSchedule(scheduleSelector: $s) {"
+            " __typename } }",
+            {"s": selector},
+        ),
+        (
+            'mutation { reloadRepositoryLocation(repositoryLocationName: "numbers") {'
+            " __typename } }",
+            None,
+        ),
+    ]
+    for document, variables in documents:
+        answer = await secured.post(document, "editor", variables)
+        (value,) = answer["data"].values()
+        assert "Error" not in value["__typename"], answer
+    storage = secured.node.instance.schedule_storage
+    assert isinstance(storage, AuditStorage)
+    entries = await storage.get_audit_entries()
+    assert [(e.user, e.action, e.target, e.via) for e in entries] == [
+        ("editor", "reload_location", "location:numbers", "graphql"),
+        (
+            "editor",
+            "start_instigator",
+            "instigator:numbers/process_numbers_schedule",
+            "graphql",
+        ),
+        ("editor", "delete_run", f"run:{run.run_id}", "graphql"),
+    ]
 
 
 async def test_the_login_page_stores_the_token_in_an_http_only_cookie(secured: Secured) -> None:

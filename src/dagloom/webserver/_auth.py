@@ -15,18 +15,15 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
-import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from dagloom.auth import UNLISTED_ROLE, Authenticator, Identity, Operation, bearer_token
-from dagloom.auth.audit import audit_event
+from dagloom.auth.audit import record_audit
 from dagloom.auth.http import Handler, auth_middleware, request_token
 from dagloom.auth.tags import USER_TAG, reserved_tags
 from dagloom.errors import AuthenticationError, PermissionDeniedError, StorageError
 from dagloom.messages import Run
-
-_log = structlog.get_logger("dagloom.webserver")
 
 GRAPHQL_OPERATIONS: Mapping[str, Operation] = MappingProxyType(
     {
@@ -182,14 +179,10 @@ def with_user(tags: Mapping[str, str], context: Any) -> dict[str, str]:
     return out
 
 
-async def audit(context: Any, action: str, *, run: Run | None = None, **fields: str) -> None:
-    """Record that the caller asked for `action`: a log line (`audit`) always, and with
-    `run` an engine event in that run's log. Nothing for callers without auth."""
+async def audit(context: Any, action: str, target: str, *, run: Run | None = None) -> None:
+    """Record that the caller asked for `action` on `target` (`run:<id>`,
+    `instigator:<location>/<name>`, `location:<name>`): see `record_audit`. Nothing for
+    callers without auth (there is nobody to name)."""
     user = user_of(context)
-    if user is None:
-        return
-    if run is not None:
-        fields = {**fields, "run_id": run.run_id}
-    _log.info("audit", action=action, user=user.name, **fields)
-    if run is not None:
-        await context.instance.store_events([audit_event(run, action, user.name)])
+    if user is not None:
+        await record_audit(context.instance, user.name, action, target, via="graphql", run=run)

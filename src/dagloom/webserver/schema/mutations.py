@@ -360,7 +360,7 @@ async def _terminate(context: GraphQLContext, run_id: str, policy: TerminateRunP
                 run=Run(run=run),
                 message=f"Run {run_id} is {moved.status.name}: it cannot be canceled.",
             )
-        await audit(context, "cancel_run", run=run)
+        await audit(context, "cancel_run", f"run:{run_id}", run=run)
         return TerminateRunSuccess(run=Run(run=run))
     try:
         reply = await context.backend.coordinator.ask(
@@ -374,7 +374,7 @@ async def _terminate(context: GraphQLContext, run_id: str, policy: TerminateRunP
         return TerminateRunFailure(
             run=Run(run=run), message=reply.message or f"Run {run_id} could not be terminated."
         )
-    await audit(context, "cancel_run", run=run)
+    await audit(context, "cancel_run", f"run:{run_id}", run=run)
     return TerminateRunSuccess(run=Run(run=run))
 
 
@@ -391,12 +391,8 @@ async def _toggle(
     _log.info(
         "instigator_toggled", name=updated.name, location=updated.code_location, running=running
     )
-    await audit(
-        context,
-        "start_instigator" if running else "stop_instigator",
-        instigator=updated.name,
-        location=updated.code_location,
-    )
+    action = "start_instigator" if running else "stop_instigator"
+    await audit(context, action, f"instigator:{updated.code_location}/{updated.name}")
     return InstigationState(state=updated)
 
 
@@ -577,7 +573,7 @@ async def _delete(context: GraphQLContext, run_id: str) -> object:
     except NoRun:
         return RunNotFoundError.of(run_id)
     _log.info("run_deleted", run_id=run_id)
-    await audit(context, "delete_run", deleted_run_id=run_id)
+    await audit(context, "delete_run", f"run:{run_id}")
     return DeletePipelineRunSuccess(runId=run_id)
 
 
@@ -595,5 +591,5 @@ async def _reload(
     assert isinstance(snapshot, LocationSnapshot)
     context.drop_cached(name)
     _log.info("code_location_reloaded", location=name, failed=bool(snapshot.load_error))
-    await audit(context, "reload_location", location=name)
+    await audit(context, "reload_location", f"location:{name}")
     return name
