@@ -11,6 +11,7 @@ import anyio
 import orjson
 import strawberry
 from aiohttp import web
+from cross_web import HTTPException
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
@@ -37,6 +38,15 @@ class DagloomGraphQLView(GraphQLView[GraphQLContext, None]):
 
     async def get_context(self, request: web.Request, response: Any) -> GraphQLContext:
         return GraphQLContext(self._backend, request=request, response=response)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        # A body that is JSON but not an operation (`"query"`, `1`, `[1]`) is the client's
+        # mistake: 400, not the 500 of the view reading fields off it.
+        parsed = super().parse_json(data)
+        items = parsed if isinstance(parsed, list) else [parsed]
+        if not all(isinstance(item, dict) for item in items):
+            raise HTTPException(400, "the body must be a GraphQL operation: a JSON object")
+        return parsed
 
     def encode_json(self, data: object) -> str:
         # orjson: a 40,000-event subscription batch encodes ~5x faster than with `json`.
