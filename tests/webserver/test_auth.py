@@ -49,6 +49,7 @@ from dagloom.webserver._operations import UNAUTHORIZED_CODE
 
 NUMBERS = Path(__file__).resolve().parents[2] / "examples" / "numbers.py"
 REPO = {"repositoryLocationName": "numbers", "repositoryName": "__repository__"}
+CLUSTER_SECRET = "cluster-secret-never-shown-0123"
 CREDENTIALS = [None, "malformed", "unknown", "expired", "revoked", *(r.label for r in Role)]
 
 
@@ -90,7 +91,11 @@ async def secured_node(
     )
     config: dict[str, Any] = {
         "storage": {"sqlite": {}},
-        "auth": {"enabled": True, "metrics_public": metrics_public},
+        "auth": {
+            "enabled": True,
+            "metrics_public": metrics_public,
+            "cluster_secret": CLUSTER_SECRET,
+        },
     }
     if tls is not None:
         config["tls"] = tls
@@ -420,6 +425,8 @@ async def test_instance_info_carries_no_secrets(secured: Secured) -> None:
     assert "errors" not in result, result
     for token in secured.tokens.values():
         assert token not in text
+    assert CLUSTER_SECRET not in text
+    assert "cluster-secret" not in text
 
 
 async def test_metrics_may_be_public_and_tls_serves_https(tmp_path: Path) -> None:
