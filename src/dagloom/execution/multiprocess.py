@@ -26,7 +26,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 import anyio
 import orjson
@@ -265,13 +265,23 @@ atexit.register(close_pools)
 # -- the parent side -------------------------------------------------------------------------
 
 
-class _RemoteStepRunner(StepRunner):
-    """Runs each attempt in a step process and replays its events and outputs here."""
+class StepSubmitter(Protocol):
+    """Where a `RemoteStepRunner` sends attempts: a warm step pool, or a Dask cluster."""
+
+    async def run(self, task: StepTask) -> StepResult:
+        """Run `task` elsewhere and return its result; blocks until it ends. A failure to
+        run it at all is a result with `error` set and no events (or `BrokenProcessPool`)."""
+        ...
+
+
+class RemoteStepRunner(StepRunner):
+    """Runs each attempt through a `StepSubmitter` (in a step process, on a Dask worker) and
+    replays its events and outputs here."""
 
     __slots__ = ("origin", "pool")
 
     def __init__(
-        self, facts: RunFacts, state: ExecutionState, *, origin: JobOrigin, pool: StepPool
+        self, facts: RunFacts, state: ExecutionState, *, origin: JobOrigin, pool: StepSubmitter
     ) -> None:
         super().__init__(facts, state)
         self.origin = origin
@@ -313,13 +323,16 @@ class _RemoteStepRunner(StepRunner):
         return Outcome(result.status, retry_delay=result.retry_delay, error=error_obj)
 
     def run_sync(self, step_key: str, attempt: int) -> Outcome:
-        raise RuntimeError("the multiprocess executor runs every step through run_async")
+        raise RuntimeError("a remote executor runs every step through run_async")
 
 
-def check_persistent_io(plan: ExecutionPlan, io_managers: Mapping[str, IOManager]) -> None:
+def check_persistent_io(
+    plan: ExecutionPlan, io_managers: Mapping[str, IOManager], *, executor: str = "multiprocess"
+) -> None:
     """Refuse a plan whose outputs would be kept by an in-memory IO manager.
 
-    Raises `DefinitionError` naming the IO manager keys and the fix; does not block.
+    Raises `DefinitionError` naming the IO manager keys, the `executor` and the fix; does
+    not block.
     """
     keys = {
         out.io_manager_key for tmpl in plan.steps.values() for out in tmpl.node.op.outs.values()
@@ -328,7 +341,7 @@ def check_persistent_io(plan: ExecutionPlan, io_managers: Mapping[str, IOManager
     in_memory = sorted(k for k in keys if isinstance(io_managers.get(k), InMemoryIOManager))
     if in_memory:
         raise DefinitionError(
-            f"job {plan.job_name!r} uses the multiprocess executor, whose steps run in separate "
+            f"job {plan.job_name!r} uses the {executor} executor, whose steps run in separate "
             f"processes, but IO manager(s) {in_memory} keep outputs in memory; give the job a "
             "persistent IO manager such as FilesystemIOManager (resources={'io_manager': "
             "FilesystemIOManager(base_dir=...)})",
@@ -336,7 +349,7 @@ def check_persistent_io(plan: ExecutionPlan, io_managers: Mapping[str, IOManager
         )
 
 
-def _job_origin(
+def job_origin(
     job: JobDefinition, code: CodeOrigin, op_selection: Sequence[str] | None
 ) -> JobOrigin:
     layer = job.asset_layer
@@ -376,7 +389,7 @@ async def execute_plan_multiprocess(
     pool = checkout_pool(size)
 
     make_runner = partial(
-        _RemoteStepRunner, origin=_job_origin(job, origin, op_selection), pool=pool
+        RemoteStepRunner, origin=job_origin(job, origin, op_selection), pool=pool
     )
     reusable = False
     try:
