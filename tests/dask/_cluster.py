@@ -172,8 +172,19 @@ def write_definitions(directory: Path) -> Path:
             def slow_fan():
                 count(spread().map(slow).collect())
 
+            @op
+            async def wait_forever(context):
+                import anyio
+
+                (MARKS / f"{{context.run_id}}.stuck.{{os.getpid()}}").touch()
+                await anyio.sleep_forever()
+
+            @job
+            def stuck():
+                wait_forever()
+
             defs = Definitions(
-                jobs=[_seed, fan, retrying, slow_fan],
+                jobs=[_seed, fan, retrying, slow_fan, stuck, assets_job],
                 assets=[raw, total],
                 resources={{"io_manager": FilesystemIOManager(base_dir={str(directory / "io")!r})}},
             )

@@ -131,20 +131,18 @@ class DaskRunLauncher(RunLauncher):
         """Connect to the scheduler, serve until cancelled, then disconnect (runs go on)."""
         from distributed import Client
 
-        async with (
-            Client(
-                self.address,
-                asynchronous=True,
-                set_as_default=False,
-                timeout=self._connect_timeout,
-            ) as client,
-            self._open_children(),
-        ):
-            self._client = client
-            try:
+        client = await Client(
+            self.address, asynchronous=True, set_as_default=False, timeout=self._connect_timeout
+        )
+        try:
+            async with self._open_children():
+                self._client = client
                 await self.serve(task_status=task_status)
-            finally:
-                self._client = None
+        finally:
+            self._client = None
+            # Fire-and-forget tasks outlive the client; a cancelled launcher still closes it.
+            with anyio.CancelScope(shield=True):
+                await client.close()
 
     async def _launch(self, run_id: str) -> LaunchRunReply:
         from distributed import fire_and_forget

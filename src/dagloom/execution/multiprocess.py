@@ -388,9 +388,7 @@ async def execute_plan_multiprocess(
     size = int(getattr(config, "max_concurrent", 0) or 0) or os.cpu_count() or 1
     pool = checkout_pool(size)
 
-    make_runner = partial(
-        RemoteStepRunner, origin=job_origin(job, origin, op_selection), pool=pool
-    )
+    make_runner = partial(RemoteStepRunner, origin=job_origin(job, origin, op_selection), pool=pool)
     reusable = False
     try:
         state = await execute_plan(
