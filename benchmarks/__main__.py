@@ -15,6 +15,7 @@ SUITES = {
     "launch": "run launchers",
     "daemon": "queued runs admitted per second and sensor ticks per second, vs bare writes",
     "metrics": "one /metrics scrape over 100,000 runs beside a runs page; step counting cost",
+    "dask": "the Dask executor against the multiprocess executor and bare client.submit",
     "responsiveness": "GetRun latency in `dagloom dev` while a run's sync ops hold their thread",
 }
 
