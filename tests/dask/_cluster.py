@@ -164,7 +164,7 @@ def write_definitions(directory: Path) -> Path:
 
             @op
             def slow(context, i):
-                (MARKS / f"{{context.run_id}}.{{i}}.{{os.getpid()}}").touch()
+                (MARKS / f"{{context.run_id}}.slow.{{os.getpid()}}").touch()
                 time.sleep(float(context.run_tags.get("slow_seconds", "1")))
                 return i
 
@@ -183,8 +183,21 @@ def write_definitions(directory: Path) -> Path:
             def stuck():
                 wait_forever()
 
+            @op
+            def gate(context):
+                (MARKS / f"{{context.run_id}}.gated.{{os.getpid()}}").touch()
+                release = Path(context.run_tags["release"])
+                deadline = time.monotonic() + 120
+                while not release.exists() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                return 1
+
+            @job
+            def gated():
+                gate()
+
             defs = Definitions(
-                jobs=[_seed, fan, retrying, slow_fan, stuck, assets_job],
+                jobs=[_seed, fan, retrying, slow_fan, stuck, gated, assets_job],
                 assets=[raw, total],
                 resources={{"io_manager": FilesystemIOManager(base_dir={str(directory / "io")!r})}},
             )
@@ -194,10 +207,13 @@ def write_definitions(directory: Path) -> Path:
     return path
 
 
-def started_marks(directory: Path, run_id: str | None = None) -> list[tuple[str, int]]:
-    """(run id, pid) of every slow step that started, from its mark file."""
+def started_marks(
+    directory: Path, run_id: str | None = None, kind: str = "slow"
+) -> list[tuple[str, int]]:
+    """(run id, pid) of every step of `kind` (slow, stuck, gated) that started, from its
+    mark file."""
     found = []
-    for mark in (directory / "marks").glob("*.*.*"):
+    for mark in (directory / "marks").glob(f"*.{kind}.*"):
         run, _, pid = mark.name.split(".")
         if run_id is None or run == run_id:
             found.append((run, int(pid)))

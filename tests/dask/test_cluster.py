@@ -165,7 +165,9 @@ async def test_the_dask_run_launcher_runs_runs_as_dask_tasks_and_terminates_them
                 assert stored_output(defs_path.parent / "io", run.run_id, "sum_two_sums") == 55
 
                 stuck = await submit_run(coordinator, SubmitRunRequest(job_name="stuck"))
-                await poll_until(lambda: bool(started_marks(defs_path.parent, stuck.run_id)))
+                await poll_until(
+                    lambda: bool(started_marks(defs_path.parent, stuck.run_id, kind="stuck"))
+                )
                 reply = await coordinator.ask(CancelRunRequest(run_id=stuck.run_id))
                 assert reply.accepted, reply.message
                 canceled = await wait_for_end(instance, stuck.run_id)

@@ -154,3 +154,48 @@ async def test_cancelling_a_run_releases_its_dask_tasks(defs_path: Path, address
                 if not [k for k in keys if k.startswith(run_id)]:
                     break
                 await anyio.sleep(0.05)  # polling the scheduler until it forgets the tasks
+
+
+async def test_a_running_steps_events_reach_the_event_log_before_it_ends(
+    defs_path: Path, address: str
+) -> None:
+    """STEP_START of a step still running (blocked on a file) is already stored."""
+    marks_dir = defs_path.parent
+    release = marks_dir / "release"
+    job = load_definitions(python_file=defs_path).get_job_def("gated")
+    with anyio.fail_after(120):
+        async with DagloomInstance.ephemeral() as instance, anyio.create_task_group() as tg:
+            results: list[Any] = []
+
+            async def run() -> None:
+                results.append(
+                    await execute_job_in_process(
+                        job,
+                        run_config=dask_run_config(address),
+                        instance=instance,
+                        raise_on_error=False,
+                        code_origin=CodeOrigin(python_file=str(defs_path)),
+                        tags={"release": str(release)},
+                    )
+                )
+
+            tg.start_soon(run)
+            await poll_until(lambda: bool(started_marks(marks_dir, kind="gated")))
+            run_id = started_marks(marks_dir, kind="gated")[0][0]
+
+            async def started() -> bool:
+                records = await instance.get_events(run_id)
+                return any(
+                    r.event.event_type == EventType.STEP_START and r.event.step_key == "gate"
+                    for r in records
+                )
+
+            while not await started():  # noqa: ASYNC110 - storage is polled as a watcher would
+                await anyio.sleep(0.05)
+            assert not release.exists()
+            release.touch()
+    (result,) = results
+    assert result.success
+    kinds = [e.event_type for e in result.all_events if e.step_key == "gate"]
+    assert kinds.count(EventType.STEP_START) == 1
+    assert kinds.count(EventType.STEP_SUCCESS) == 1

@@ -3,10 +3,12 @@
 The run keeps dagloom's executor core (`execute_plan`: order, skips, retries, dynamic
 mapping) and the multiprocess executor's step entry (`run_step`): a Dask worker imports the
 job's code location, builds the run's resources, loads inputs through the IO manager, runs
-the op and stores its outputs; its event rows come back with the task's result and are
-emitted in order, preceded by an engine event naming the worker. Dask futures only carry
-the attempts. Outputs therefore pass through the IO manager, which must persist across
-processes: an in-memory one is refused before any step runs.
+the op and stores its outputs. Its events, led by an engine event naming the worker, stream
+back while the step runs (on Dask's event topic `EVENTS_TOPIC`), so the run's event log
+shows a running step live; the task's result carries them all too, and each is emitted
+once, in order. Dask futures only carry the attempts. Outputs therefore pass through the IO
+manager, which must persist across processes: an in-memory one is refused before any step
+runs.
 
 Each attempt is the task `run_id:step_key:attempt`, so concurrent runs of one job never
 share a key. A worker lost under a step makes Dask run the task on another worker; when
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import atexit
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -42,7 +44,7 @@ from dagloom.execution.multiprocess import (
 from dagloom.execution.origin import infer_code_origin
 from dagloom.execution.step import FAILED, ExecutionState
 from dagloom.messages import EventType, LogLevel
-from dagloom.messages.rows import ENGINE_EVENT_DATA, row
+from dagloom.messages.rows import ENGINE_EVENT_DATA, EventRow, loaded_row, row
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -97,6 +99,8 @@ class DaskExecutorConfig(Config):
 
     cluster: DaskClusterConfig = Field(default_factory=DaskClusterConfig)
     max_concurrent: int = Field(default=0, ge=0)  # step tasks in flight; 0: no limit
+    # Store each step's events while it runs (else when its attempt ends).
+    stream_events: bool = True
     retries: dict[str, Any] | None = None
 
 
@@ -105,28 +109,49 @@ def step_task_key(task: StepTask) -> str:
     return f"{task.run_id}:{task.step_key}:{task.attempt}"
 
 
+EVENTS_TOPIC = "dagloom-step-events"
+"""The Dask event topic steps stream their events on while they run. One topic for every run
+(the scheduler keeps a bounded log per topic); each message names its task key."""
+
+
 def run_step_on_worker(task: StepTask) -> StepResult:
     """Run `task` on this Dask worker (`run_step`), its events led by an engine event that
-    names the worker. Blocks for the whole attempt."""
+    names the worker. Each event is also sent on `EVENTS_TOPIC` as it is emitted, as
+    `{"key", "i", "row"}` (`i` its index among the result's events). Blocks for the whole
+    attempt."""
     from distributed import get_worker
 
-    address = get_worker().address
-    result = run_step(task)
-    where = row(
-        EventType.ENGINE_EVENT,
-        task.step_key,
-        f'Step "{task.step_key}" attempt {task.attempt} executed on Dask worker {address}.',
-        LogLevel.DEBUG,
-        task.origin.job_name,
-        ENGINE_EVENT_DATA,
-        {"metadata": {"dask_worker": {"text": address}}, "error": None},
+    worker = get_worker()
+    address = worker.address
+    key = step_task_key(task)
+    sent = 0
+
+    def stream(event: EventRow) -> bytes:
+        nonlocal sent
+        data = orjson.dumps(event)
+        worker.log_event(EVENTS_TOPIC, {"key": key, "i": sent, "row": data})
+        sent += 1
+        return data
+
+    where = stream(
+        row(
+            EventType.ENGINE_EVENT,
+            task.step_key,
+            f'Step "{task.step_key}" attempt {task.attempt} executed on Dask worker {address}.',
+            LogLevel.DEBUG,
+            task.origin.job_name,
+            ENGINE_EVENT_DATA,
+            {"metadata": {"dask_worker": {"text": address}}, "error": None},
+        )
     )
+    result = run_step(task, stream)
     return StepResult(
         result.status,
         result.retry_delay,
         result.error,
-        (orjson.dumps(where), *result.events),
+        (where, *result.events),
         result.outputs,
+        result.started,
     )
 
 
@@ -174,11 +199,32 @@ atexit.register(close_local_clusters)
 
 
 class _DaskSubmitter:
-    """Sends attempts to the cluster behind `client` and keeps the futures in flight."""
+    """Sends attempts to the cluster behind `client`, keeps the futures in flight, and emits
+    each attempt's events as they stream in (`on_streamed`) and the rest with its result.
 
-    def __init__(self, client: Client) -> None:
+    Every event is emitted once and in order: a streamed event is taken only when it is the
+    next one of its attempt; whatever did not stream (or came out of order) is emitted from
+    the result, which carries all of them. Sync methods run on the run's event loop."""
+
+    def __init__(self, client: Client, run_id: str, emit: Callable[[EventRow], None]) -> None:
         self._client = client
+        self._prefix = f"{run_id}:"
+        self._emit = emit
         self.in_flight: dict[str, Future[StepResult]] = {}
+        self._streamed: dict[str, int] = {}  # task key -> events emitted so far
+
+    def on_streamed(self, event: tuple[float, Any]) -> None:
+        """A message on `EVENTS_TOPIC`: emit it if it is the next event of a running attempt
+        of this run."""
+        message = event[1]
+        key = message["key"]
+        if not key.startswith(self._prefix) or key not in self.in_flight:
+            return
+        done = self._streamed.get(key, 0)
+        if message["i"] != done:
+            return
+        self._emit(loaded_row(orjson.loads(message["row"])))
+        self._streamed[key] = done + 1
 
     async def run(self, task: StepTask) -> StepResult:
         key = step_task_key(task)
@@ -188,10 +234,20 @@ class _DaskSubmitter:
             result: StepResult = await future
         except Exception as exc:  # the cluster could not run it (lost workers, no scheduler)
             message = f"Dask could not run task {key!r}: {type(exc).__name__}: {exc}"
-            return StepResult(FAILED, None, message, (), ())
+            return StepResult(FAILED, None, message, (), (), started=False)
         finally:
             self.in_flight.pop(key, None)
-        return result
+            emitted = self._streamed.pop(key, 0)
+        if not emitted:
+            return result
+        return StepResult(
+            result.status,
+            result.retry_delay,
+            result.error,
+            result.events[emitted:],
+            result.outputs,
+            result.started,
+        )
 
 
 @contextmanager
@@ -251,7 +307,9 @@ class DaskExecutor:
         where = job_origin(job, origin, context.op_selection)
         client = await Client(address, asynchronous=True, set_as_default=False)
         try:
-            with _releasing(_DaskSubmitter(client)) as submitter:
+            with _releasing(_DaskSubmitter(client, facts.run_id, facts.emit)) as submitter:
+                if self.config.stream_events:
+                    client.subscribe_topic(EVENTS_TOPIC, submitter.on_streamed)
 
                 def make_runner(facts_: Any, state: ExecutionState) -> RemoteStepRunner:
                     return RemoteStepRunner(facts_, state, origin=where, pool=submitter)

@@ -21,7 +21,7 @@ import asyncio
 import atexit
 import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -93,6 +93,7 @@ class StepResult:
     error: str | None
     events: tuple[bytes, ...]  # event rows, each as JSON (`dagloom.messages.rows`)
     outputs: tuple[OutputRef, ...]
+    started: bool = True  # False: the step could not start (no events; `error` says why)
 
 
 def _output_context(
@@ -134,14 +135,23 @@ def _produced(state: ExecutionState) -> list[OutputRef]:
     return refs
 
 
-def run_step(task: StepTask) -> StepResult:
+def run_step(task: StepTask, on_event: Callable[[EventRow], object] | None = None) -> StepResult:
     """Run one step attempt in this (step) process and report it as plain data.
 
     Blocks for the whole attempt. Whatever the op raises becomes a failed result with its
     events (as in the in-process executor); failing to load the job or build resources
     becomes a failed result with `error` set and no events, for the parent to record.
+    `on_event` also sees each event as it is emitted (to stream them while the step runs).
     """
     events: list[EventRow] = []
+    emit: Callable[[EventRow], None] = events.append
+    if on_event is not None:
+        tee = on_event
+
+        def emit(event: EventRow) -> None:
+            events.append(event)
+            tee(event)
+
     try:
         from dagloom.execution.run import default_resource_defs
         from dagloom.execution.run_config import resolve_run_config
@@ -155,7 +165,7 @@ def run_step(task: StepTask) -> StepResult:
     except BaseException as exc:  # the user-code boundary of a step process: reported
         if is_cancellation(exc):
             raise
-        return StepResult(FAILED, None, describe_user_error(exc), (), ())
+        return StepResult(FAILED, None, describe_user_error(exc), (), (), started=False)
     try:
         # An input manager only ever loads (In(input_manager_key=...)).
         io_managers = {
@@ -165,7 +175,7 @@ def run_step(task: StepTask) -> StepResult:
             run_id=task.run_id,
             job_name=job.name,
             plan=plan,
-            emit=events.append,
+            emit=emit,
             resources=built,
             io_managers=io_managers,
             op_configs=resolved.op_configs,
@@ -306,7 +316,7 @@ class RemoteStepRunner(StepRunner):
         except BrokenProcessPool as exc:
             error = StepProcessError(f"the step process died: {exc}", step_key=step_key)
             return self.fail(step_key, attempt, error)
-        if result.error is not None and not result.events:
+        if not result.started and result.error is not None:
             # The process could not even start the step: record it here, with retries.
             return self.fail(step_key, attempt, StepProcessError(result.error, step_key=step_key))
         emit = facts.emit
