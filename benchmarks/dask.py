@@ -2,9 +2,9 @@
 against bare `client.submit` of the same functions (the floor), and throughput across 1, 2
 and 4 Dask worker processes for a fan of CPU-bound steps.
 
-Every system runs in this one process, in the same run, on a local cluster of worker
-processes started here (one thread each). Target: the Dask executor within 3x the floor's
-time per step.
+Every system runs from this one process, in the same run, on a cluster of processes started
+here: a `dask scheduler` and worker processes of one thread each. Target: the Dask executor
+within 3x the floor's time per step.
 """
 
 from __future__ import annotations
@@ -14,13 +14,17 @@ import asyncio
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 TARGET_RATIO = 3.0
+_DASK = (sys.executable, "-m")
 DEFS = Path(__file__).resolve().parent / "_dask_defs.py"
 
 
@@ -87,16 +91,55 @@ def _dask_run_config(address: str) -> dict[str, Any]:
     return {"execution": {"config": {"dask": {"cluster": {"existing": {"address": address}}}}}}
 
 
-def _cluster(workers: int) -> Any:
-    from distributed import LocalCluster
+@contextmanager
+def _cluster(workers: int) -> Iterator[str]:
+    """A `dask scheduler` process and `workers` worker processes (one thread each) on
+    127.0.0.1, as in production: nothing of the cluster shares this process's GIL. Yields the
+    scheduler's address once every worker serves."""
+    from distributed import Client
 
-    return LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        file = str(Path(tmp) / "scheduler.json")
+        quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        common = ["--scheduler-file", file, "--no-dashboard"]
+        procs = [
+            subprocess.Popen(
+                [*_DASK, "distributed.cli.dask_scheduler", "--host", "127.0.0.1", *common],
+                **quiet,
+            )
+        ]
+        try:
+            procs.append(
+                subprocess.Popen(
+                    [
+                        *_DASK,
+                        "distributed.cli.dask_worker",
+                        "--host",
+                        "127.0.0.1",
+                        *common,
+                        "--nworkers",
+                        str(workers),
+                        "--nthreads",
+                        "1",
+                    ],
+                    **quiet,
+                )
+            )
+            deadline = time.monotonic() + 120
+            while not Path(file).exists():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the Dask scheduler did not start")
+                time.sleep(0.1)
+            with Client(scheduler_file=file, set_as_default=False) as client:
+                client.wait_for_workers(workers, timeout=120)
+                yield str(client.scheduler.address)
+        finally:
+            for proc in reversed(procs):
+                proc.terminate()
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,14 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
     failed = 0
-    with _cluster(ns.workers) as cluster, Client(cluster, set_as_default=False) as client:
-        dask_config = {
-            "execution": {
-                "config": {
-                    "dask": {"cluster": {"existing": {"address": cluster.scheduler_address}}}
-                }
-            }
-        }
+    with _cluster(ns.workers) as address, Client(address, set_as_default=False) as client:
+        dask_config = _dask_run_config(address)
         mp_config = {"execution": {"config": {"multiprocess": {"max_concurrent": ns.workers}}}}
         print(f"\n{'workload':<10} {'system':<14} {'median s':>9} {'us/step':>9} {'x floor':>8}")
         for workload in ("fan", "chain"):
@@ -158,8 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{'workers':>7} {'dask executor s':>16} {'steps/s':>8} {'bare dask s':>12} {'steps/s':>8}"
     )
     for workers in (1, 2, 4):
-        with _cluster(workers) as cluster, Client(cluster, set_as_default=False) as client:
-            config = _dask_run_config(cluster.scheduler_address)
+        with _cluster(workers) as address, Client(address, set_as_default=False) as client:
+            config = _dask_run_config(address)
             ours = _median_seconds(_dagloom("cpu_fan", config, ns.cpu_width), 1)
             bare = _median_seconds(_floor(client, "cpu_fan", ns.cpu_width), 1)
             print(
