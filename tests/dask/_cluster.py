@@ -95,9 +95,11 @@ def dask_cluster(workers: int = 2, threads: int = 2) -> Iterator[Cluster]:
                     proc.wait()
 
 
-def dask_run_config(address: str) -> dict[str, Any]:
-    """Run config that picks the Dask executor on the scheduler at `address`."""
-    return {"execution": {"config": {"dask": {"cluster": {"existing": {"address": address}}}}}}
+def dask_run_config(address: str, **options: Any) -> dict[str, Any]:
+    """Run config that picks the Dask executor on the scheduler at `address`, with `options`
+    (more of its config)."""
+    config = {"cluster": {"existing": {"address": address}}, **options}
+    return {"execution": {"config": {"dask": config}}}
 
 
 def write_definitions(directory: Path) -> Path:
@@ -196,8 +198,22 @@ def write_definitions(directory: Path) -> Path:
             def gated():
                 gate()
 
+            @op
+            def cooperative(context):
+                from dagloom.dask import run_canceled
+
+                (MARKS / f"{{context.run_id}}.polling.{{os.getpid()}}").touch()
+                deadline = time.monotonic() + 120
+                while not run_canceled() and time.monotonic() < deadline:
+                    time.sleep(0.05)  # a chunk of work
+                (MARKS / f"{{context.run_id}}.stopped.{{os.getpid()}}").touch()
+
+            @job
+            def cancellable():
+                cooperative()
+
             defs = Definitions(
-                jobs=[_seed, fan, retrying, slow_fan, stuck, gated, assets_job],
+                jobs=[_seed, fan, retrying, slow_fan, stuck, gated, cancellable, assets_job],
                 assets=[raw, total],
                 resources={{"io_manager": FilesystemIOManager(base_dir={str(directory / "io")!r})}},
             )

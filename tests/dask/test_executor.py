@@ -35,12 +35,14 @@ def defs_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_definitions(tmp_path_factory.mktemp("dask_local"))
 
 
-async def _execute(path: Path, name: str, address: str, **kwargs: Any) -> Any:
+async def _execute(
+    path: Path, name: str, address: str, options: dict[str, Any] | None = None, **kwargs: Any
+) -> Any:
     job = load_definitions(python_file=path).get_job_def(name)
     async with DagloomInstance.ephemeral() as instance:
         return await execute_job_in_process(
             job,
-            run_config=dask_run_config(address),
+            run_config=dask_run_config(address, **(options or {})),
             instance=instance,
             raise_on_error=False,
             code_origin=CodeOrigin(python_file=str(path)),
@@ -137,12 +139,8 @@ async def test_cancelling_a_run_releases_its_dask_tasks(defs_path: Path, address
     marks_dir = defs_path.parent
     with anyio.fail_after(120):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(
-                _execute,
-                defs_path,
-                "slow_fan",
-                address,
-            )
+            # No grace period: the sleeping steps are abandoned at once.
+            tg.start_soon(_execute, defs_path, "slow_fan", address, {"cancel_grace_seconds": 0})
             await poll_until(lambda: bool(started_marks(marks_dir)))
             run_id = started_marks(marks_dir)[0][0]
             tg.cancel_scope.cancel()
@@ -199,3 +197,20 @@ async def test_a_running_steps_events_reach_the_event_log_before_it_ends(
     kinds = [e.event_type for e in result.all_events if e.step_key == "gate"]
     assert kinds.count(EventType.STEP_START) == 1
     assert kinds.count(EventType.STEP_SUCCESS) == 1
+
+
+async def test_a_cancelled_run_stops_a_step_that_polls_run_canceled(
+    defs_path: Path, address: str
+) -> None:
+    """Dask cannot interrupt the op; it sees `run_canceled()` turn True within the grace
+    period and returns."""
+    marks_dir = defs_path.parent
+    with anyio.fail_after(120):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_execute, defs_path, "cancellable", address)
+            await poll_until(lambda: bool(started_marks(marks_dir, kind="polling")))
+            run_id = started_marks(marks_dir, kind="polling")[0][0]
+            assert not started_marks(marks_dir, run_id, kind="stopped")
+            tg.cancel_scope.cancel()
+        # The executor waited (up to its grace period) for the step to stop.
+        assert started_marks(marks_dir, run_id, kind="stopped")

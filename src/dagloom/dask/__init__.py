@@ -7,6 +7,7 @@ from dagloom.dask.executor import (
     DaskExecutor,
     DaskExecutorConfig,
     dask_executor,
+    run_canceled,
 )
 from dagloom.dask.launcher import DaskRunLauncher, DaskRunLauncherConfig
 
@@ -16,4 +17,5 @@ __all__ = [
     "DaskRunLauncher",
     "DaskRunLauncherConfig",
     "dask_executor",
+    "run_canceled",
 ]

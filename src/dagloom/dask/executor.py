@@ -13,8 +13,10 @@ runs.
 Each attempt is the task `run_id:step_key:attempt`, so concurrent runs of one job never
 share a key. A worker lost under a step makes Dask run the task on another worker; when
 Dask gives up (`KilledWorker`) or the cluster is unreachable, the attempt fails with a
-clear error and the step's `RetryPolicy` applies. Cancelling the run cancels its
-futures; Dask cannot interrupt a task already running, which runs on and is discarded.
+clear error and the step's `RetryPolicy` applies. Dask cannot interrupt a running task, so
+cancelling the run sets its cancel event, which a long op polls with `run_canceled()`
+between chunks of work; after `cancel_grace_seconds` the run's futures are released and a
+step still running is abandoned (its result discarded).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pydantic import BaseModel, Field, model_validator
 from dagloom.definitions.config import Config
 from dagloom.definitions.executor import ExecutorDefinition
 from dagloom.errors import DefinitionError
+from dagloom.execution.boundary import is_cancellation
 from dagloom.execution.multiprocess import (
     RemoteStepRunner,
     StepResult,
@@ -57,7 +60,9 @@ __all__ = [
     "DaskExecutorConfig",
     "ExistingClusterConfig",
     "LocalClusterConfig",
+    "cancel_event_name",
     "dask_executor",
+    "run_canceled",
     "step_task_key",
 ]
 
@@ -101,6 +106,8 @@ class DaskExecutorConfig(Config):
     max_concurrent: int = Field(default=0, ge=0)  # step tasks in flight; 0: no limit
     # Store each step's events while it runs (else when its attempt ends).
     stream_events: bool = True
+    # After a cancel, how long running steps get to see `run_canceled()` and end.
+    cancel_grace_seconds: float = Field(default=10.0, ge=0)
     retries: dict[str, Any] | None = None
 
 
@@ -112,6 +119,30 @@ def step_task_key(task: StepTask) -> str:
 EVENTS_TOPIC = "dagloom-step-events"
 """The Dask event topic steps stream their events on while they run. One topic for every run
 (the scheduler keeps a bounded log per topic); each message names its task key."""
+
+
+def cancel_event_name(run_id: str) -> str:
+    """The Dask `Event` set when `run_id` is cancelled, for its running steps to see."""
+    return f"dagloom-cancel:{run_id}"
+
+
+_current = threading.local()
+
+
+def run_canceled() -> bool:
+    """Whether the run of the step executing on this thread was cancelled (False outside a
+    Dask executor's step).
+
+    Dask cannot interrupt a running task: a long op calls this between chunks of work and
+    returns (or raises) once it is True. Each call asks the scheduler (one round trip, about
+    a millisecond), so call it every chunk, not every item.
+    """
+    run_id = getattr(_current, "run_id", None)
+    if run_id is None:
+        return False
+    from distributed import Event, get_client
+
+    return bool(Event(cancel_event_name(run_id), client=get_client()).is_set())
 
 
 def run_step_on_worker(task: StepTask) -> StepResult:
@@ -144,7 +175,11 @@ def run_step_on_worker(task: StepTask) -> StepResult:
             {"metadata": {"dask_worker": {"text": address}}, "error": None},
         )
     )
-    result = run_step(task, stream)
+    _current.run_id = task.run_id
+    try:
+        result = run_step(task, stream)
+    finally:
+        _current.run_id = None
     return StepResult(
         result.status,
         result.retry_delay,
@@ -230,14 +265,16 @@ class _DaskSubmitter:
         key = step_task_key(task)
         future = self._client.submit(run_step_on_worker, task, key=key, pure=False, retries=0)
         self.in_flight[key] = future
+        # Cancelled, the future stays in `in_flight`: the executor stops and releases it.
         try:
             result: StepResult = await future
         except Exception as exc:  # the cluster could not run it (lost workers, no scheduler)
+            self.in_flight.pop(key, None)
+            self._streamed.pop(key, None)
             message = f"Dask could not run task {key!r}: {type(exc).__name__}: {exc}"
             return StepResult(FAILED, None, message, (), (), started=False)
-        finally:
-            self.in_flight.pop(key, None)
-            emitted = self._streamed.pop(key, 0)
+        self.in_flight.pop(key, None)
+        emitted = self._streamed.pop(key, 0)
         if not emitted:
             return result
         return StepResult(
@@ -314,15 +351,31 @@ class DaskExecutor:
                 def make_runner(facts_: Any, state: ExecutionState) -> RemoteStepRunner:
                     return RemoteStepRunner(facts_, state, origin=where, pool=submitter)
 
-                return await context.execute_plan(
-                    max_concurrent=self.config.max_concurrent or _UNLIMITED,
-                    make_runner=make_runner,
-                    every_step_concurrent=True,
-                )
+                try:
+                    return await context.execute_plan(
+                        max_concurrent=self.config.max_concurrent or _UNLIMITED,
+                        make_runner=make_runner,
+                        every_step_concurrent=True,
+                    )
+                except BaseException as exc:
+                    if is_cancellation(exc) and submitter.in_flight:
+                        with anyio.CancelScope(shield=True):
+                            await self._stop_steps(client, facts.run_id, submitter)
+                    raise
         finally:
             # Closing releases the run's futures; a cancelled run must still get there.
             with anyio.CancelScope(shield=True):
                 await client.close()
+
+    async def _stop_steps(self, client: Client, run_id: str, submitter: _DaskSubmitter) -> None:
+        """Tell the run's running steps it was cancelled (`run_canceled`) and give them
+        `cancel_grace_seconds` to end; the futures are released after, ended or not."""
+        from distributed import Event, wait
+
+        await Event(cancel_event_name(run_id), client=client).set()
+        futures = list(submitter.in_flight.values())
+        with anyio.move_on_after(self.config.cancel_grace_seconds):
+            await wait(futures)
 
 
 dask_executor = ExecutorDefinition(
