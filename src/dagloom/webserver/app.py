@@ -16,6 +16,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from dagloom.errors import StorageError
 from dagloom.webserver._context import Backend, GraphQLContext
 from dagloom.webserver.schema import MAX_DOCUMENT_BYTES, build_schema
+from dagloom.webserver.ui import add_ui_routes
 
 HEALTH_TIMEOUT = 5.0
 """How long `/health` waits for storage before answering 503."""
@@ -78,7 +79,7 @@ async def _health(request: web.Request) -> web.Response:
 def build_app(backend: Backend, *, graphiql: bool = True) -> web.Application:
     """The application for `backend`: `/graphql` (POST and GET queries, websocket
     subscriptions over `graphql-transport-ws` and `graphql-ws`, GraphiQL in a browser
-    unless `graphiql` is false) and `/health`."""
+    unless `graphiql` is false), `/health`, and the web UI at every other path."""
     app = web.Application(
         middlewares=[_document_size_limit], client_max_size=MAX_DOCUMENT_BYTES + 1
     )
@@ -92,4 +93,5 @@ def build_app(backend: Backend, *, graphiql: bool = True) -> web.Application:
     )
     app.router.add_route("*", "/graphql", view.run)
     app.router.add_get("/health", _health)
+    add_ui_routes(app)
     return app
