@@ -75,10 +75,11 @@ class Web:
 
 
 @asynccontextmanager
-async def open_node() -> AsyncIterator[RunningNode]:
-    """A dev node serving examples/numbers.py with its webserver on a free port."""
+async def open_node(location: str = "numbers", path: Path = NUMBERS) -> AsyncIterator[RunningNode]:
+    """A dev node serving one code location (default examples/numbers.py) with its webserver
+    on a free port."""
     topology = dev_topology(
-        {"numbers": CodeOrigin(python_file=str(NUMBERS))},
+        {location: CodeOrigin(python_file=str(path))},
         grpc_port=None,
         api_port=None,
         reload_on_change=False,

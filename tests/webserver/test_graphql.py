@@ -279,6 +279,20 @@ async def test_malformed_documents_get_graphql_errors(
     assert result.get("errors"), result
 
 
+async def test_a_body_that_is_not_json_is_a_client_error(web: Web) -> None:
+    async with web.session.post(
+        f"{web.url}/graphql", data=b"{not json", headers={"Content-Type": "application/json"}
+    ) as response:
+        assert 400 <= response.status < 500
+
+
+async def test_queries_may_come_by_get(web: Web) -> None:
+    params = {"query": "{ version }"}
+    async with web.session.get(f"{web.url}/graphql", params=params) as response:
+        assert response.status == 200
+        assert (await response.json())["data"]["version"]
+
+
 async def test_deep_documents_are_refused_before_execution(web: Web) -> None:
     def nested(depth: int) -> str:
         inner = "message"

@@ -14,6 +14,8 @@ import types
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from dagloom.definitions.asset import AssetsDefinition, AssetSpec
 from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
 from dagloom.definitions.asset_key import AssetKey
@@ -189,7 +191,16 @@ def node_snapshot(node: Node) -> NodeSnapshot:
         tags=_string_map({**node.op.tags, **node.tags}),
         is_async=node.op.is_async,
         after_nodes=list(node.after),
+        config_schema_json=_config_schema_json(node),
     )
+
+
+def _config_schema_json(node: Node) -> str:
+    """The JSON Schema of the node's op config as JSON text; "" when it takes none."""
+    from dagloom.definitions.config_schema import op_config_schema
+
+    schema = op_config_schema(node.op.config_model, node.op.config_field)
+    return orjson.dumps(schema, default=str).decode() if schema is not None else ""
 
 
 def _upstream(binding: Binding) -> tuple[list[str], str]:

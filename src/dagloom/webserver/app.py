@@ -91,7 +91,7 @@ def build_app(backend: Backend, *, graphiql: bool = True) -> web.Application:
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
         connection_init_wait_timeout=timedelta(seconds=30),
     )
-    app.router.add_route("*", "/graphql", view.run)
+    app.router.add_route("*", "/graphql", view)
     app.router.add_get("/health", _health)
     add_ui_routes(app)
     return app

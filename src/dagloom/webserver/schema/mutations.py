@@ -61,12 +61,10 @@ from dagloom.webserver.schema.inputs import (
     TerminateRunPolicy,
     run_config_json,
 )
+from dagloom.webserver.schema.instigators import InstigationState, Schedule, Sensor
 from dagloom.webserver.schema.query import find_schedule, find_sensor
 from dagloom.webserver.schema.runs import Run
 from dagloom.webserver.schema.workspace import (
-    InstigationState,
-    Schedule,
-    Sensor,
     Workspace,
     WorkspaceLocationEntry,
     is_repository_name,

@@ -37,6 +37,7 @@ from dagloom.webserver.schema.inputs import (
     SensorSelector,
     run_config_json,
 )
+from dagloom.webserver.schema.instigators import Schedule, Sensor
 from dagloom.webserver.schema.runs import (
     AssetKeyInput,
     EventConnection,
@@ -53,8 +54,6 @@ from dagloom.webserver.schema.workspace import (
     Pipeline,
     Repository,
     RepositoryConnection,
-    Schedule,
-    Sensor,
     Workspace,
     WorkspaceLocationEntry,
     asset_nodes,

@@ -662,6 +662,11 @@ class NodeSnapshot(betterproto2.Message):
     nodes that must finish first, passing no data
     """
 
+    config_schema_json: "str" = betterproto2.field(30, betterproto2.TYPE_STRING)
+    """
+    JSON Schema of the op's `config`; "" when it takes none
+    """
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "NodeSnapshot", NodeSnapshot)
 
