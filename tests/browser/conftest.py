@@ -1,5 +1,6 @@
 """Browser tests: Debian's chromium, driven by Playwright for Python, against a dev node
-serving examples/numbers.py with its webserver (and so the UI) on a free port.
+serving examples/numbers.py and tests/integration/defs.py, with its webserver (and so the
+UI) on a free port.
 
 The node runs on its own thread and event loop, so the tests drive the browser with
 Playwright's synchronous API. Screenshots of each page go to `ui-screenshots/` (git-ignored;
@@ -29,6 +30,8 @@ from dagloom.topology.wiring import RunningNode, run_node
 
 ROOT = Path(__file__).resolve().parents[2]
 NUMBERS = ROOT / "examples" / "numbers.py"
+EXTRA = ROOT / "tests" / "integration" / "defs.py"
+"""A second code location: a job that fails, one that runs until canceled, one with config."""
 CHROMIUM = os.environ.get("DAGLOOM_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("DAGLOOM_UI_SCREENSHOTS", ROOT / "ui-screenshots"))
 STATIC_INDEX = ROOT / "src" / "dagloom" / "webserver" / "static" / "index.html"
@@ -85,7 +88,10 @@ def server() -> Iterator[Server]:
 
     async def serve() -> None:
         topology = dev_topology(
-            {"numbers": CodeOrigin(python_file=str(NUMBERS))},
+            {
+                "numbers": CodeOrigin(python_file=str(NUMBERS)),
+                "extra": CodeOrigin(python_file=str(EXTRA)),
+            },
             grpc_port=None,
             api_port=None,
             reload_on_change=False,

@@ -172,3 +172,43 @@ def test_unknown_paths_load_the_ui_and_say_so(page: Any) -> None:
     page.wait_for_selector("text=No page at /no/such/page.")
     page.goto("/runs/00000000-0000-0000-0000-000000000000")
     page.wait_for_selector(".error")
+
+
+def test_launchpad_scaffolds_required_config(page: Any) -> None:
+    page.goto("/jobs/extra/configured_job/launchpad")
+    page.wait_for_selector(".editor[data-ready=true] .cm-content")
+    text = page.locator(".cm-content").inner_text()
+    assert "count_to:" in text and "limit: 0" in text
+    page.wait_for_selector("[data-valid=true]")
+    page.click("text=Launch run")
+    page.wait_for_url(re.compile(r"/runs/[0-9a-f-]+$"))
+    page.wait_for_selector(".status-success", timeout=RUN_TIMEOUT)
+
+
+def test_failed_run_shows_its_error_and_reexecutes_from_failure(page: Any, server: Server) -> None:
+    launched = server.graphql(
+        """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
+          ... on LaunchRunSuccess { run { runId } } } }""",
+        {
+            "p": {
+                "selector": {
+                    "repositoryName": "__repository__",
+                    "repositoryLocationName": "extra",
+                    "jobName": "failing_job",
+                }
+            }
+        },
+    )
+    run_id = launched["launchRun"]["run"]["runId"]
+    page.goto(f"/runs/{run_id}")
+    page.wait_for_selector("h1 + .status-failure", timeout=RUN_TIMEOUT)
+    page.wait_for_selector(".gantt-row[data-step=explode][data-status=FAILURE]")
+    error = page.locator(".step-error[data-step=explode] .error")
+    error.locator("pre").wait_for()
+    assert "Traceback" in error.inner_text() or "line" in error.inner_text()
+    screenshot(page, "run-failure")
+
+    page.click("text=Re-execute from failure")
+    page.wait_for_url(re.compile(r"/runs/(?!" + run_id + r")[0-9a-f-]+$"))
+    page.wait_for_selector("text=Re-execution of")
+    page.wait_for_selector("h1 + .status-failure", timeout=RUN_TIMEOUT)

@@ -1,17 +1,14 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { gql } from "../gql";
 import { navigate } from "../router";
+import { scaffoldYaml } from "../scaffold";
 import { selectorFor } from "./Jobs";
 
 type Problem = { message: string; path: string[]; reason: string };
 type Validation = { __typename: string; errors?: Problem[]; message?: string };
 
-const SCAFFOLD_QUERY = `query($p: PipelineSelector!) { pipelineOrError(params: $p) { ... on Pipeline { solids { name } } } }`;
-
-/** A starting document: the job's ops, commented, under `ops:`. */
-function scaffold(ops: string[]): string {
-  return ["# Run config for this job (YAML).", "# ops:", ...ops.map((o) => `#   ${o}:\n#     config: {}`), "{}", ""].join("\n");
-}
+const SCAFFOLD_QUERY = `query($p: PipelineSelector!) { pipelineOrError(params: $p) { __typename
+  ... on Pipeline { runConfigJsonSchema } ... on Error { message } } }`;
 
 function parseTags(text: string): { key: string; value: string }[] | string {
   const tags = [];
@@ -40,8 +37,9 @@ export function LaunchpadPage({ location, job }: { location: string; job: string
     let live = true;
     (async () => {
       const params = await selectorFor(location, job);
-      const d = await gql<{ pipelineOrError: { solids?: { name: string }[] } }>(SCAFFOLD_QUERY, { p: params });
-      const initial = scaffold((d.pipelineOrError.solids ?? []).map((s) => s.name));
+      const d = await gql<{ pipelineOrError: { runConfigJsonSchema?: object; message?: string } }>(SCAFFOLD_QUERY, { p: params });
+      if (!d.pipelineOrError.runConfigJsonSchema) throw new Error(d.pipelineOrError.message ?? "no such job");
+      const initial = scaffoldYaml(d.pipelineOrError.runConfigJsonSchema);
       const { createEditor } = await import("../editor");
       if (!live || !host.current) return;
       view = createEditor(host.current, initial, (doc) => setText(doc));

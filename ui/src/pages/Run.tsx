@@ -84,6 +84,41 @@ function Gantt({ steps, t0, t1 }: { steps: StepTimeline[]; t0: number; t1: numbe
   );
 }
 
+/** The full error (with its stack) of each event that carries one, read one by one from
+ * the log at its cursor: the stream sends only class and message. */
+function StepErrors({ runId, events }: { runId: string; events: RunEvent[] }) {
+  const [full, setFull] = useState<Record<string, PythonError>>({});
+  const key = events.map((e) => e.storageId).join(",");
+  useEffect(() => {
+    let live = true;
+    for (const e of events.slice(0, 20)) {
+      const id = String(e.storageId);
+      if (full[id]) continue;
+      void gql<{ logsForRun: { events?: { error?: PythonError | null }[] } }>(
+        `query($id: ID!, $after: String) { logsForRun(runId: $id, afterCursor: $after, limit: 1) {
+          ... on EventConnection { events { ... on ErrorEvent { error { ${ERROR_FIELDS} } } } } } }`,
+        { id: runId, after: String(Number(e.storageId) - 1) },
+      ).then((d) => {
+        const error = d.logsForRun.events?.[0]?.error;
+        if (live && error) setFull((f) => ({ ...f, [id]: error }));
+      });
+    }
+    return () => void (live = false);
+  }, [key]);
+  if (events.length === 0) return null;
+  return (
+    <>
+      <h2>Errors</h2>
+      {events.slice(0, 20).map((e) => (
+        <div class="step-error" data-step={e.stepKey ?? ""}>
+          <b>{e.stepKey ?? "run"}</b> <span class="muted">{e.eventType}</span>
+          <ErrorBox error={full[String(e.storageId)] ?? { message: e.error!.message, className: e.error!.className }} />
+        </div>
+      ))}
+    </>
+  );
+}
+
 export function RunPage({ runId }: { runId: string }) {
   const { data, error, reload } = useLoad(() => gql<{ runOrError: RunData & { __typename: string; message?: string } }>(RUN, { id: runId }), [runId]);
   const events = useRef<RunEvent[]>([]);
@@ -204,6 +239,7 @@ export function RunPage({ runId }: { runId: string }) {
         <tr><th>Tags</th><td><Tags tags={run.tags} /></td></tr>
       </table>
       <ErrorBox error={run.failure} />
+      <StepErrors runId={runId} events={allEvents.filter((e) => e.error && e.eventType !== "RUN_FAILURE")} />
       {streamError && <div class="error">Event stream: {streamError}</div>}
       <h2>Timeline</h2>
       <Gantt steps={timeline} t0={t0} t1={t1} />
