@@ -16,6 +16,7 @@ SUITES = {
     "daemon": "queued runs admitted per second and sensor ticks per second, vs bare writes",
     "responsiveness": "GetRun latency in `dagloom dev` while a run's sync ops hold their thread",
     "webserver": "run-event subscription vs storage reads, runs query p95, asset graph size",
+    "ui": "the web UI in chromium: asset graphs and a 10,000-step run page vs their fetch",
 }
 
 

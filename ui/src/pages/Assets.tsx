@@ -1,6 +1,6 @@
-import { useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useState } from "preact/hooks";
 import { GraphView } from "../GraphView";
-import { gql } from "../gql";
+import { gql, subscribe } from "../gql";
 import { navigate } from "../router";
 import { select } from "../selection";
 import { useLoad, when } from "../util";
@@ -55,6 +55,25 @@ export function AssetsPage() {
   const [query, setQuery] = useState("");
   const [picked, setPicked] = useState<Set<string>>(new Set());
   const [message, setMessage] = useState<string | null>(null);
+
+  // A run that ends may have materialized assets: read them again (at most every 2 s).
+  useEffect(() => {
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const stop = subscribe<{ runStatusChanges: { changes: { status: string }[] } }>(
+      "subscription { runStatusChanges { changes { status } } }",
+      {},
+      {
+        next: (d) => {
+          if (!d.runStatusChanges.changes.some((c) => ["SUCCESS", "FAILURE", "CANCELED"].includes(c.status))) return;
+          if (timer === null) timer = setTimeout(() => ((timer = null), reload()), 2000);
+        },
+      },
+    );
+    return () => {
+      stop();
+      if (timer) clearTimeout(timer);
+    };
+  }, []);
 
   const model = useMemo(() => {
     const byKey = new Map<string, AssetNodeData>();
@@ -172,7 +191,7 @@ export function AssetsPage() {
               {n.state === "missing" ? "Never materialized" : when(n.data.latestMaterialization!.timestamp)}
               {n.state === "stale" ? " · stale" : ""}
             </text>
-            <text x="10" y="55" class="node-kind">{n.data.kinds.join(" · ")}</text>
+            <text x="10" y="55" class="node-kind">{[n.group, ...n.data.kinds].join(" · ")}</text>
             <a href={`/assets/${n.id}`}>
               <text x="186" y="20" class="node-link">↗</text>
             </a>
