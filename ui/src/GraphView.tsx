@@ -11,11 +11,21 @@ type Props<N extends GraphNode> = {
   height: number;
   renderNode: (node: N) => ComponentChildren;
   highlighted?: Set<string>;
+  /** The class of a node's box when drawn without detail (a large graph zoomed out). */
+  nodeClass?: (node: N) => string;
   onClickNode?: (node: N, event: MouseEvent) => void;
   onBackground?: () => void;
 };
 
-/** A laid-out graph drawn as SVG, with zoom (wheel) and pan (drag). */
+/** Graphs with more nodes than this are drawn without text when zoomed out below
+ * DETAIL_ZOOM, and their edges as one path: thousands of labelled SVG groups and
+ * marker-ended paths take the browser seconds to paint. */
+const LARGE = 300;
+const DETAIL_ZOOM = 0.4;
+const BATCH_EDGES = 1000;
+
+/** A laid-out graph drawn as SVG, with zoom (wheel) and pan (drag). Only the nodes in view
+ * are drawn. */
 export function GraphView<N extends GraphNode>(props: Props<N>) {
   const { nodes, edges, width, height } = props;
   const [laid, setLaid] = useState<LayoutResult | null>(null);
@@ -32,8 +42,12 @@ export function GraphView<N extends GraphNode>(props: Props<N>) {
       (result) => {
         if (!live) return;
         const box = svg.current?.getBoundingClientRect();
-        const k = box && result.width > 0 ? Math.min(1, box.width / result.width, box.height / result.height) : 1;
-        setView({ x: 0, y: 0, k: Math.max(k, 0.05) });
+        const fit = box && result.width > 0 ? Math.min(1, box.width / result.width, box.height / result.height) : 1;
+        const k = Math.max(fit, 0.02);
+        // Centred, or from the top-left corner when even the smallest zoom cannot fit it.
+        const x = box ? Math.max(0, (box.width - result.width * k) / 2) : 0;
+        const y = box ? Math.max(0, (box.height - result.height * k) / 2) : 0;
+        setView({ x, y, k });
         setLaid(result);
       },
       (e: Error) => live && setError(e.message),
@@ -74,6 +88,15 @@ export function GraphView<N extends GraphNode>(props: Props<N>) {
 
   const byId = new Map(nodes.map((n) => [n.id, n]));
   const hl = props.highlighted;
+  const detailed = nodes.length <= LARGE || view.k >= DETAIL_ZOOM;
+  const box = svg.current?.getBoundingClientRect();
+  const seen = box
+    ? { x0: -view.x / view.k, y0: -view.y / view.k, x1: (box.width - view.x) / view.k, y1: (box.height - view.y) / view.k }
+    : null;
+  const inView = (p: { x: number; y: number }) =>
+    !seen || (p.x + width >= seen.x0 && p.x <= seen.x1 && p.y + height >= seen.y0 && p.y <= seen.y1);
+  const batched = laid !== null && laid.edges.length > BATCH_EDGES;
+  const pathOf = (e: LayoutResult["edges"][number]) => `M${e.points.map((p) => p.join(",")).join(" L")}`;
   return (
     <div class="graph">
       {error && <div class="error">Layout failed: {error}</div>}
@@ -101,18 +124,24 @@ export function GraphView<N extends GraphNode>(props: Props<N>) {
                 <text x={g.x + 10} y={g.y + 18}>{g.name}</text>
               </g>
             ))}
-            {laid.edges.map((e) => (
+            {batched && (
+              <path
+                class="edge"
+                d={laid.edges.filter((e) => !(hl && hl.has(e.from) && hl.has(e.to))).map(pathOf).join(" ")}
+              />
+            )}
+            {laid.edges.filter((e) => !batched || (hl && hl.has(e.from) && hl.has(e.to))).map((e) => (
               <path
                 key={`${e.from}->${e.to}`}
                 class={`edge${hl && hl.has(e.from) && hl.has(e.to) ? " edge-hl" : ""}`}
                 data-edge={`${e.from}->${e.to}`}
-                d={`M${e.points.map((p) => p.join(",")).join(" L")}`}
-                marker-end="url(#arrow)"
+                d={pathOf(e)}
+                marker-end={batched ? undefined : "url(#arrow)"}
               />
             ))}
             {nodes.map((n) => {
               const p = laid.nodes[n.id];
-              if (!p) return null;
+              if (!p || !inView(p)) return null;
               return (
                 <g
                   key={n.id}
@@ -121,7 +150,7 @@ export function GraphView<N extends GraphNode>(props: Props<N>) {
                   transform={`translate(${p.x},${p.y})`}
                   onClick={(e) => clickNode(byId.get(n.id)!, e as unknown as MouseEvent)}
                 >
-                  {props.renderNode(n)}
+                  {detailed ? props.renderNode(n) : <rect width={width} height={height} rx="6" class={props.nodeClass?.(n) ?? ""} />}
                 </g>
               );
             })}

@@ -173,6 +173,7 @@ export function AssetsPage() {
         width={200}
         height={64}
         highlighted={selected}
+        nodeClass={(n) => `asset asset-${n.state}`}
         onBackground={() => (setPicked(new Set()), setQuery(""))}
         onClickNode={(n, e) => {
           if (e.shiftKey || e.metaKey || e.ctrlKey) {
