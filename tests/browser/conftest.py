@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 import pytest
 
 from dagloom.execution.origin import CodeOrigin
@@ -77,6 +79,25 @@ class Server:
         assert "errors" not in result, result["errors"]
         data: dict[str, Any] = result["data"]
         return data
+
+    def launch(self, location: str, job: str) -> str:
+        """Launch `job` of `location` over GraphQL; its run id."""
+        data = self.graphql(
+            """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
+              __typename ... on LaunchRunSuccess { run { runId } } ... on Error { message } } }""",
+            {
+                "p": {
+                    "selector": {
+                        "repositoryName": "__repository__",
+                        "repositoryLocationName": location,
+                        "jobName": job,
+                    }
+                }
+            },
+        )
+        assert data["launchRun"]["__typename"] == "LaunchRunSuccess", data
+        run_id: str = data["launchRun"]["run"]["runId"]
+        return run_id
 
 
 @pytest.fixture(scope="module")

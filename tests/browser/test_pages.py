@@ -186,20 +186,7 @@ def test_launchpad_scaffolds_required_config(page: Any) -> None:
 
 
 def test_failed_run_shows_its_error_and_reexecutes_from_failure(page: Any, server: Server) -> None:
-    launched = server.graphql(
-        """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
-          ... on LaunchRunSuccess { run { runId } } } }""",
-        {
-            "p": {
-                "selector": {
-                    "repositoryName": "__repository__",
-                    "repositoryLocationName": "extra",
-                    "jobName": "failing_job",
-                }
-            }
-        },
-    )
-    run_id = launched["launchRun"]["run"]["runId"]
+    run_id = server.launch("extra", "failing_job")
     page.goto(f"/runs/{run_id}")
     page.wait_for_selector("h1 + .status-failure", timeout=RUN_TIMEOUT)
     page.wait_for_selector(".gantt-row[data-step=explode][data-status=FAILURE]")
@@ -212,3 +199,25 @@ def test_failed_run_shows_its_error_and_reexecutes_from_failure(page: Any, serve
     page.wait_for_url(re.compile(r"/runs/(?!" + run_id + r")[0-9a-f-]+$"))
     page.wait_for_selector("text=Re-execution of")
     page.wait_for_selector("h1 + .status-failure", timeout=RUN_TIMEOUT)
+
+
+def test_runs_list_shows_a_new_run_and_its_status_live(page: Any, server: Server) -> None:
+    page.goto("/runs")
+    page.wait_for_selector("h1:text('Runs')")
+    run_id = server.launch("numbers", "process_numbers")
+    page.wait_for_selector(f"tr[data-run='{run_id}'] .status-success", timeout=RUN_TIMEOUT)
+
+
+def test_a_running_step_grows_on_the_timeline_until_terminated(page: Any, server: Server) -> None:
+    run_id = server.launch("extra", "endless_job")
+    page.goto(f"/runs/{run_id}")
+    page.wait_for_selector(".gantt-row[data-step=wait_forever][data-status=IN_PROGRESS]")
+    bar = page.locator(".gantt-row[data-step=wait_forever] .gantt-bar")
+    first = bar.bounding_box()["width"]
+    page.wait_for_function(
+        f"document.querySelector('.gantt-row[data-step=wait_forever] .gantt-bar')"
+        f".getBoundingClientRect().width > {first} + 1"
+    )
+    page.click("text=Terminate")
+    page.wait_for_selector("h1 + .status-canceled", timeout=RUN_TIMEOUT)
+    assert page.locator("text=Terminate").is_disabled()
