@@ -26,6 +26,8 @@ async def test_the_bundle_is_served_and_cached_for_good(web: Web) -> None:
         async with web.session.get(f"{web.url}{src}") as response:
             assert response.status == 200, src
             assert "immutable" in response.headers["Cache-Control"]
+            # Its gzip copy, to a client that accepts gzip (aiohttp's does).
+            assert response.headers["Content-Encoding"] == "gzip"
             assert len(await response.read()) > 0
     async with web.session.get(f"{web.url}/_ui/missing.js") as response:
         assert response.status == 404
