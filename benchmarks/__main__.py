@@ -23,6 +23,7 @@ SUITES = {
     "webserver": "run-event subscription vs storage reads, runs query p95, asset graph size",
     "auth": "GetRun latency with a token check and with mutual TLS, vs neither",
     "compute_logs": "runs with steps' stdout/stderr captured, against runs without capture",
+    "ui": "the web UI in chromium: asset graphs and a 10,000-step run page vs their fetch",
 }
 
 
