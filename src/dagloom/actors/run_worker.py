@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any, assert_never
 
 import anyio
 import orjson
-import structlog
 from anyio.abc import TaskStatus
 
+from dagloom._logging import get_logger
 from dagloom.actors._runtime import Actor, Clock
 from dagloom.actors.job_source import JobSource, OriginSource
 from dagloom.errors import RunClaimRefusedError, StorageError
@@ -124,7 +124,7 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         self.unrecorded: list[StorageError] = []
         """Storage errors that kept a failed run's end from being stored (see `_execute`)."""
         self._idle = anyio.Event()
-        self._log = structlog.get_logger("dagloom.actors")
+        self._log = get_logger("dagloom.actors")
 
     def report_to(self, coordinator: ActorRef[Any, Any] | None) -> None:
         """Tell `coordinator` when runs end; call before `run` (wiring resolves the cycle

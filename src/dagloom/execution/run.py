@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
 import orjson
-import structlog
 
+from dagloom._logging import get_logger
 from dagloom.definitions.config import RunConfig
 from dagloom.definitions.io_manager import InMemoryIOManager, InputManager, IOManager
 from dagloom.definitions.node import (
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-_log = structlog.get_logger("dagloom.execution")
+_log = get_logger("dagloom.execution")
 
 
 def run_sync(awaitable: Awaitable[T], *, what: str) -> T:
