@@ -19,6 +19,7 @@ SUITES = {
     "partitions": "an asset's partition status over 10,000 daily partitions, vs the index read",
     "responsiveness": "GetRun latency in `dagloom dev` while a run's sync ops hold their thread",
     "webserver": "run-event subscription vs storage reads, runs query p95, asset graph size",
+    "startup": "whole-process start-up (--help, import, a 1-op job execute) vs `python -c pass`",
     "auth": "GetRun latency with a token check and with mutual TLS, vs neither",
 }
 
