@@ -11,9 +11,11 @@ Each workload is a whole process, started the way a user starts it:
                  fresh SQLite instance
 
 Rounds rotate through the workloads so load on the machine hits each alike; each figure is
-the median over rounds. Bytecode is compiled once, in a warm-up round, into a private cache
-(`PYTHONPYCACHEPREFIX`), as an installed package's would be. A last workload runs in one
-process: the first `execute_in_process` of a 1-op job, against the median of the next ones.
+the median over rounds, of wall time (the targets' measure) and of CPU time (user +
+system, steadier when the machine is loaded). Bytecode is compiled once, in a warm-up
+round, into a private cache (`PYTHONPYCACHEPREFIX`), as an installed package's would be.
+A last workload runs in one process: the first `execute_in_process` of a 1-op job, against
+the median of the next ones.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -86,13 +89,17 @@ def _commands(work: Path) -> dict[str, list[str]]:
     }
 
 
-def _time(command: list[str], env: dict[str, str], cwd: Path) -> float:
+def _time(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of one whole process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def _first_run(env: dict[str, str], work: Path) -> tuple[float, float]:
@@ -128,27 +135,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             _time(command, env, work)
         load_before = os.getloadavg()
         times: dict[str, list[float]] = {name: [] for name in commands}
+        cpu: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(ns.rounds):
             for name, command in commands.items():
-                times[name].append(_time(command, env, work))
+                wall, cpu_s = _time(command, env, work)
+                times[name].append(wall)
+                cpu[name].append(cpu_s)
         first, warm = _first_run(env, work)
         load_after = os.getloadavg()
 
     base = statistics.median(times["pass"])
+    cpu_base = statistics.median(cpu["pass"])
     rows: list[dict[str, object]] = []
-    print(f"{'workload':<12}{'median s':>10}{'ratio':>9}{'target':>9}")
+    print(f"{'workload':<12}{'median s':>10}{'ratio':>9}{'cpu s':>8}{'cpu ratio':>11}{'target':>9}")
     for name, values in times.items():
         median = statistics.median(values)
+        cpu_median = statistics.median(cpu[name])
         target = TARGETS_S[name] / BASELINE_S if name in TARGETS_S else None
         verdict = "" if target is None else ("PASS" if median / base <= target else "MISSED")
         target_text = "" if target is None else f"<={target:.0f}x"
-        print(f"{name:<12}{median:>10.3f}{median / base:>8.2f}x{target_text:>9} {verdict}")
+        print(
+            f"{name:<12}{median:>10.3f}{median / base:>8.2f}x{cpu_median:>8.3f}"
+            f"{cpu_median / cpu_base:>10.2f}x{target_text:>9} {verdict}"
+        )
         rows.append(
             {
                 "workload": name,
                 "rounds": len(values),
                 "median_s": median,
                 "ratio_to_pass": median / base,
+                "cpu_median_s": cpu_median,
+                "cpu_ratio_to_pass": cpu_median / cpu_base,
                 "target_ratio": target,
             }
         )
