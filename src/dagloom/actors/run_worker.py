@@ -15,6 +15,8 @@ from dagloom.actors._runtime import Actor, Clock
 from dagloom.actors.job_source import JobSource, OriginSource
 from dagloom.errors import RunClaimRefusedError, StorageError
 from dagloom.execution.events import error_info
+from dagloom.execution.run_tags import HEARTBEAT_TAG as HEARTBEAT_TAG
+from dagloom.execution.run_tags import WORKER_TAG as WORKER_TAG
 from dagloom.execution.run_thread import run_on_own_thread
 from dagloom.messages import Event, EventType, LogLevel, Run, RunFailureData, RunStatus
 from dagloom.messages.rpc import (
@@ -34,11 +36,6 @@ if TYPE_CHECKING:
 
 RunWorkerRequest = ExecuteRunRequest | StopRunRequest
 RunWorkerReply = ExecuteRunReply | StopRunReply
-
-WORKER_TAG = "dagloom/run_worker"
-"""Run tag naming the worker executing the run."""
-HEARTBEAT_TAG = "dagloom/heartbeat"
-"""Run tag holding the worker's last heartbeat for the run (seconds since the epoch)."""
 
 
 def run_end_event(

@@ -552,7 +552,7 @@ class DagloomInstance:
         twice is safe). A write that fails is logged and tried again at the next beat.
         Never blocks; needs the instance entered.
         """
-        from dagloom.actors.run_worker import HEARTBEAT_TAG, WORKER_TAG
+        from dagloom.execution.run_tags import HEARTBEAT_TAG, WORKER_TAG
 
         if self._task_group is None:
             raise StorageError(
