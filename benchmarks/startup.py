@@ -63,8 +63,9 @@ print(json.dumps(times))
 """
 
 # Targets as seconds with a ~25 ms interpreter; checked as ratios to this run's baseline.
+# `import dagloom` alone loads next to nothing, so its target also applies to the API import.
 BASELINE_S = 0.025
-TARGETS_S = {"import": 0.25, "help": 0.35, "execute": 0.5}
+TARGETS_S = {"import": 0.25, "import-api": 0.25, "help": 0.35, "execute": 0.5}
 FIRST_RUN_TARGET = 2.0
 
 
