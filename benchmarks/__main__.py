@@ -13,6 +13,7 @@ SUITES = {
     "storage": "storage backends",
     "transport": "actor transports",
     "launch": "run launchers",
+    "service": "one-op runs through `dagloom dev`'s API (1 and 20 in flight) vs in-process",
     "metrics": "one /metrics scrape over 100,000 runs beside a runs page; step counting cost",
     "daemon": "queued runs admitted, sensor ticks and backfill runs submitted per second, "
     "vs bare writes",
@@ -21,6 +22,7 @@ SUITES = {
     "webserver": "run-event subscription vs storage reads, runs query p95, asset graph size",
     "startup": "whole-process start-up (--help, import, a 1-op job execute) vs `python -c pass`",
     "auth": "GetRun latency with a token check and with mutual TLS, vs neither",
+    "compute_logs": "runs with steps' stdout/stderr captured, against runs without capture",
 }
 
 

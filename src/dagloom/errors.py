@@ -25,7 +25,8 @@ DagloomError
 │   └── SchemaVersionError   the database's schema is newer or older than this code knows
 ├── ActorUnavailableError    a remote actor did not answer
 ├── AuthenticationError      no credential, or one that is unknown, expired or revoked
-└── PermissionDeniedError    the caller's role does not allow the operation
+├── PermissionDeniedError    the caller's role does not allow the operation
+└── ObjectStoreError         an object store (S3, GCS, Azure) refused or failed a read or write
 """
 
 from __future__ import annotations
@@ -321,3 +322,15 @@ class PermissionDeniedError(DagloomError):
 class DagsterUnknownPartitionError(DagsterInvalidInvocationError):
     """A partition key (or an end of a partition range) is not a partition of the asset or
     job it was given for, or a range is reversed; `name` is the key at fault."""
+
+
+class ObjectStoreError(DagloomError):
+    """Reading or writing an object failed: a missing bucket or object, refused
+    credentials, an unreachable endpoint, or a value that cannot be stored. `uri`
+    (`s3://bucket/key`), `bucket` and `key` name the object."""
+
+    def __init__(self, message: str, *, bucket: str, key: str, uri: str) -> None:
+        super().__init__(message)
+        self.bucket = bucket
+        self.key = key
+        self.uri = uri

@@ -179,7 +179,7 @@ async def test_cancelling_a_running_run_records_it_canceled(tmp_path: Path) -> N
     fresh_gates()
     with anyio.fail_after(30):
         async with DagloomInstance.ephemeral() as instance:
-            async with running_stack(instance, tmp_path) as (coordinator, launcher):
+            async with running_stack(instance, tmp_path) as (coordinator, _launcher):
                 run = await submit_run(
                     coordinator, SubmitRunRequest(job_name="gated", tags={"gate": "forever"})
                 )
@@ -191,8 +191,8 @@ async def test_cancelling_a_running_run_records_it_canceled(tmp_path: Path) -> N
                 again = await coordinator.ask(CancelRunRequest(run_id=run.run_id))
                 assert not again.accepted and "already finished" in again.message
             tags = (await instance.get_run(run.run_id)).tags  # type: ignore[union-attr]
-            assert tags["dagloom/run_worker"] == launcher.worker.name
-            assert float(tags["dagloom/heartbeat"]) > 0
+            # Canceled well within the worker's first heartbeat interval: none was written.
+            assert "dagloom/heartbeat" not in tags
 
 
 async def test_cancelling_a_queued_run_cancels_it_without_launching(tmp_path: Path) -> None:

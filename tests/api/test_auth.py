@@ -20,10 +20,11 @@ from grpclib.client import Channel
 from dagloom.api import AsyncClient
 from dagloom.auth import Role, new_token, route_allows
 from dagloom.auth._permissions import API_SERVICE, HEALTH_SERVICE
+from dagloom.auth.audit import AuditStorage
 from dagloom.errors import (
     AuthenticationError,
     ConfigError,
-    DefinitionError,
+    DagloomError,
     PermissionDeniedError,
 )
 from dagloom.instance import DagloomInstance
@@ -95,6 +96,11 @@ async def _first_event(client: AsyncClient, run: Run) -> Any:
         return record
 
 
+async def _first_log_chunk(client: AsyncClient, run: Run) -> Any:
+    async for chunk in client.tail_compute_log(run.run_id, "fail"):
+        return chunk
+
+
 CALLS: dict[str, Call] = {
     "LaunchRun": lambda c, r: c.launch_run("failing_job"),
     "ReexecuteRun": lambda c, r: c.reexecute_run(r.run_id),
@@ -107,6 +113,8 @@ CALLS: dict[str, Call] = {
     "SetInstigatorRunning": lambda c, r: c.stop_instigator(InstigatorType.SCHEDULE, "none_such"),
     "GetTicks": lambda c, r: c.get_ticks(InstigatorType.SCHEDULE, "none_such"),
     "DaemonStatus": lambda c, r: c.daemon_status(),
+    "ReadComputeLog": lambda c, r: c.read_compute_log(r.run_id, "fail"),
+    "TailComputeLog": _first_log_chunk,
 }
 """One call per method of the public API (an unknown schedule is answered NOT_FOUND once the
 caller is let through, which counts as allowed)."""
@@ -154,7 +162,7 @@ async def _check_table(secured: Secured) -> None:
                     got = "unauthenticated"
                 except PermissionDeniedError:
                     got = "denied"
-                except DefinitionError:
+                except DagloomError:  # let through, then answered (an unknown name, say)
                     got = "allowed"
                 table[credential, method] = got
     expected = {
@@ -163,7 +171,7 @@ async def _check_table(secured: Secured) -> None:
         for method in CALLS
     }
     assert table == expected
-    assert len(table) == len(CREDENTIALS) * len(API_METHODS) == 99
+    assert len(table) == len(CREDENTIALS) * len(API_METHODS) == 117
     # Each role is allowed something and denied something else, except admin.
     assert {v for (c, _), v in table.items() if c == "viewer"} == {"allowed", "denied"}
     assert {v for (c, _), v in table.items() if c == "admin"} == {"allowed"}
@@ -233,3 +241,15 @@ async def _check_audit(secured: Secured) -> None:
     assert len(audits) == 1
     assert audits[0].engine_event is not None
     assert audits[0].engine_event.metadata["dagloom/user"].text == "editor"
+    async with AsyncClient.connect(
+        secured.node.api_address, token=secured.tokens["editor"]
+    ) as client:
+        with anyio.fail_after(60):
+            await client.reload_location("suite")
+    storage = secured.node.instance.schedule_storage
+    assert isinstance(storage, AuditStorage)
+    entries = [(e.user, e.action, e.target, e.via) for e in await storage.get_audit_entries()]
+    assert entries == [
+        ("editor", "reload_location", "location:suite", "grpc"),
+        ("editor", "cancel_run", f"run:{run.run_id}", "grpc"),
+    ]

@@ -171,12 +171,18 @@ async def test_a_sigkilled_worker_process_leaves_its_run_failed_within_two_polls
                     origins_to_json(origins),
                     "--run-id",
                     run.run_id,
+                    "--heartbeat-interval",
+                    "0.05",
                 ]
             )
             async with process:
                 await op_started.wait()
+                # Its first heartbeat comes within one interval of the start.
                 stored = await instance.get_run(run.run_id)
-                assert stored is not None and stored.status == RunStatus.STARTED
+                while stored is None or HEARTBEAT_TAG not in stored.tags:
+                    await anyio.sleep(0.01)
+                    stored = await instance.get_run(run.run_id)
+                assert stored.status == RunStatus.STARTED
                 os.kill(process.pid, signal.SIGKILL)
                 assert await process.wait() == -signal.SIGKILL
             stored = await instance.get_run(run.run_id)
@@ -321,13 +327,17 @@ async def test_a_sigkilled_run_ends_failure_and_its_retry_succeeds_from_failure(
                     origins_to_json(origins),
                     "--run-id",
                     run.run_id,
+                    "--heartbeat-interval",
+                    "0.05",
                 ]
             )
             async with process:
                 await op_started.wait()
-                while True:  # until the events of `first` and `hang_once` are stored
+                while True:  # until `first` and `hang_once` are stored, and a heartbeat
                     stats = {s.step_key for s in await instance.get_step_stats(run.run_id)}
-                    if stats == {"first", "hang_once"}:
+                    beating = await instance.get_run(run.run_id)
+                    assert beating is not None
+                    if stats == {"first", "hang_once"} and HEARTBEAT_TAG in beating.tags:
                         break
                     await anyio.sleep(0.01)
                 os.kill(process.pid, signal.SIGKILL)

@@ -224,6 +224,9 @@ async def _node_processes(
                 str(path),
                 "--node",
                 name,
+                # Separate hosts listen beyond loopback; what that takes (tokens, a cluster
+                # secret, TLS) is the secured stack's test, not this one's.
+                *(["--insecure"] if hosts.prefix else []),
             ],
             addresses[name],
             tmp / f"{name}.log",

@@ -16,6 +16,7 @@ import anyio
 import pytest
 
 from dagloom.auth import Role, TokenStorage, new_token
+from dagloom.auth.audit import AuditEntry, AuditStorage
 from dagloom.errors import LeaseLostError, RunNotFoundError, StorageError
 from dagloom.messages import (
     AssetKeyMessage,
@@ -744,6 +745,48 @@ class StorageContract:
             ]
         assert kinds == [EventType.STEP_START, EventType.RUN_SUCCESS]
 
+    async def test_a_batch_watcher_gets_each_read_whole_and_stops_at_the_end(
+        self, storages: Storages
+    ) -> None:
+        _, events, _ = storages
+        await events.store_events(
+            [
+                ev("r", EventType.RUN_START),
+                ev("r", EventType.STEP_START, "s"),
+                ev("r", EventType.STEP_SUCCESS, "s"),
+            ]
+        )
+        batches: list[list[EventType]] = []
+        first_seen = anyio.Event()
+
+        async def watch() -> None:
+            async for batch in events.watch_run_event_batches("r"):
+                assert batch, "a batch is never empty"
+                batches.append([r.event.event_type for r in batch if r.event])
+                first_seen.set()
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(watch)
+                await first_seen.wait()
+                # The end event and one stored after it in the same write: the batch
+                # ends with the end event.
+                await events.store_events(
+                    [ev("r", EventType.RUN_SUCCESS), ev("r", EventType.ENGINE_EVENT)]
+                )
+        assert batches == [
+            [EventType.RUN_START, EventType.STEP_START, EventType.STEP_SUCCESS],
+            [EventType.RUN_SUCCESS],
+        ]
+        first = (await events.get_events("r"))[0]
+        with anyio.fail_after(10):
+            after = [
+                [r.storage_id for r in batch]
+                async for batch in events.watch_run_event_batches("r", after=first.storage_id)
+            ]
+        assert [len(b) for b in after] == [3]
+        assert after[0][0] > first.storage_id
+
     async def test_concurrent_writers_keep_each_callers_order(self, storages: Storages) -> None:
         _, events, _ = storages
 
@@ -844,6 +887,21 @@ class StorageContract:
         assert await schedules.revoke_api_token("000000000000", 40.0) is None
         kept = await schedules.get_api_token(other.token_id)
         assert kept is not None and kept.revoked_at is None
+
+    async def test_the_audit_log_keeps_entries_newest_first(self, storages: Storages) -> None:
+        _, _, schedules = storages
+        assert isinstance(schedules, AuditStorage)
+        assert list(await schedules.get_audit_entries()) == []
+        for i, action in enumerate(["delete_run", "stop_instigator", "reload_location"]):
+            entry = AuditEntry(float(i), "ops", action, f"target-{i}", "graphql")
+            await schedules.add_audit_entry(entry)
+        entries = list(await schedules.get_audit_entries(limit=2))
+        assert [(e.action, e.target, e.timestamp) for e in entries] == [
+            ("reload_location", "target-2", 2.0),
+            ("stop_instigator", "target-1", 1.0),
+        ]
+        assert entries[0].entry_id > entries[1].entry_id > 0
+        assert {(e.user, e.via) for e in entries} == {("ops", "graphql")}
 
     async def test_a_lease_has_one_owner_until_it_expires(self, storages: Storages) -> None:
         _, _, schedules = storages

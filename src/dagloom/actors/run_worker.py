@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any, assert_never
 
 import anyio
@@ -58,6 +59,18 @@ def run_end_event(
     return event
 
 
+def is_resumed(run: Run) -> bool:
+    """Whether a stored run is being resumed: it is STARTING yet started before (a resume
+    claim moved it back from STARTED; a run's start time is set by its first RUN_START)."""
+    return run.status == RunStatus.STARTING and bool(run.start_time)
+
+
+def resumed_steps(step_keys: Sequence[str], succeeded: Collection[str]) -> list[str]:
+    """The steps a resumed run still executes: those of `step_keys` (the steps it was to
+    execute, in order) that are not in `succeeded`. Pure."""
+    return [key for key in step_keys if key not in succeeded]
+
+
 class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
     """Executes runs that are already stored, each in a task of its own task group.
 
@@ -84,10 +97,12 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
     at the next beat, and a run whose end cannot be stored is logged and its error kept in
     `unrecorded` (a one-run worker process exits non-zero with it).
 
-    While a run executes, its task writes a heartbeat into the run's tags every
-    `heartbeat_interval` seconds (`dagloom/heartbeat`, with `dagloom/run_worker` naming the
-    worker): tags rather than the daemon-heartbeat table because run monitoring asks about
-    one run at a time, and the daemon table keeps one row per daemon type.
+    Every `heartbeat_interval` seconds one task of the worker writes a heartbeat into the
+    tags of each run executing then (`dagloom/heartbeat`, with `dagloom/run_worker` naming
+    the worker): tags rather than the daemon-heartbeat table because run monitoring asks
+    about one run at a time, and the daemon table keeps one row per daemon type. A run's
+    first beat comes within one interval of its start, which monitoring counts as a beat,
+    so a run shorter than the interval costs no heartbeat write at all.
 
     `StopRun` cancels the run's task, and through it the run's loop: the run is recorded
     CANCELED (by the executor, or here when it had not started executing yet) once the op
@@ -142,7 +157,8 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled; runs execute as children of this call's task group."""
-        async with self._open_children():
+        async with self._open_children() as children:
+            children.start_soon(self._beat, name=f"{self.name} heartbeats")
             await self.serve(task_status=task_status)
 
     async def handle(self, message: RunWorkerRequest) -> RunWorkerReply:
@@ -174,23 +190,18 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         scope = anyio.CancelScope()
         self._runs[run_id] = scope
         self._children.start_soon(self._run_task, run, scope, name=f"run {run_id}")
-        self._log.info("run_accepted", run_id=run_id, actor=self.name)
+        # Debug: the coordinator logs each launch, naming the worker, at info.
+        self._log.debug("run_accepted", run_id=run_id, actor=self.name)
         return ExecuteRunReply(accepted=True, message=self.name)
 
     async def _run_task(self, run: Run, scope: anyio.CancelScope) -> None:
         status: RunStatus | None = RunStatus.FAILURE
-        beat = anyio.CancelScope()
-        assert self._children is not None
-        # The heartbeat is a sibling in the worker's task group, not a child of this task:
-        # stopping a run then cancels one scope and waits on no nested task group.
-        self._children.start_soon(self._beat, run.run_id, beat, name=f"heartbeat {run.run_id}")
         try:
             with scope:
                 status = await self._execute(run)
             if scope.cancelled_caught:
                 status = await self._record_stopped(run)
         finally:
-            beat.cancel()
             # Bookkeeping of this worker's own child; handlers never await between reading
             # and using this dict, so it needs no lock.
             self._runs.pop(run.run_id, None)
@@ -280,6 +291,17 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         )
         run_config = orjson.loads(run.run_config_json) if run.run_config_json else {}
         origin = jobs.code_origin(run.code_location) if isinstance(jobs, OriginSource) else None
+        resuming = is_resumed(run)
+        steps = list(run.step_keys_to_execute)
+        if resuming:
+            records = await self._instance.get_events(
+                run.run_id, event_types=[EventType.STEP_SUCCESS]
+            )
+            succeeded = {r.event.step_key for r in records if r.event is not None}
+            steps = resumed_steps(steps or list(job.get_plan().steps), succeeded)
+            self._log.info(
+                "run_resumed", run_id=run.run_id, actor=self.name, steps_to_execute=steps
+            )
         return await execute_job_in_process(
             job,
             run_config=run_config,
@@ -290,13 +312,18 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             run_is_stored=True,
             code_origin=origin,
             parent_run_id=run.parent_run_id or None,
-            step_keys_to_execute=list(run.step_keys_to_execute),
+            step_keys_to_execute=steps,
             heartbeat_interval=None,  # this worker beats for its runs (`_beat`)
+            resuming=resuming,
         )
 
-    async def _beat(self, run_id: str, scope: anyio.CancelScope) -> None:
-        with scope:
-            while True:
+    async def _beat(self) -> None:
+        """Beat for every run executing, once per interval, for as long as the worker runs."""
+        while True:
+            await anyio.sleep(self._heartbeat_interval)
+            for run_id in list(self._runs):
+                if run_id not in self._runs:
+                    continue  # it ended during an earlier run's beat
                 try:
                     await self._instance.add_run_tags(
                         run_id, {WORKER_TAG: self.name, HEARTBEAT_TAG: f"{self._clock():.3f}"}
@@ -305,4 +332,3 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
                     self._log.warning(
                         "run_heartbeat_failed", run_id=run_id, actor=self.name, error=str(exc)
                     )
-                await anyio.sleep(self._heartbeat_interval)

@@ -32,8 +32,10 @@ from dagloom.messages import AssetKeyMessage, EventRecord, InstigatorType, Run, 
 from dagloom.messages.rpc import (
     ApiCancelRunReply,
     ApiCancelRunRequest,
+    ApiComputeLogChunk,
     ApiDaemonStatusReply,
     ApiDaemonStatusRequest,
+    ApiEventBatch,
     ApiGetRunReply,
     ApiGetRunRequest,
     ApiGetTicksReply,
@@ -46,6 +48,7 @@ from dagloom.messages.rpc import (
     ApiListInstigatorsRequest,
     ApiListJobsReply,
     ApiListJobsRequest,
+    ApiReadComputeLogRequest,
     ApiReexecuteRunReply,
     ApiReexecuteRunRequest,
     ApiReloadLocationReply,
@@ -53,6 +56,7 @@ from dagloom.messages.rpc import (
     ApiSetInstigatorRunningReply,
     ApiSetInstigatorRunningRequest,
     ApiStreamEventsRequest,
+    DagloomApiEventsStub,
     DagloomApiStub,
     LocationSnapshot,
 )
@@ -100,6 +104,15 @@ class ApiCalls(Protocol):
     async def get_ticks(self, message: ApiGetTicksRequest) -> ApiGetTicksReply: ...
     async def daemon_status(self, message: ApiDaemonStatusRequest) -> ApiDaemonStatusReply: ...
 
+    async def read_compute_log(self, message: ApiReadComputeLogRequest) -> ApiComputeLogChunk: ...
+    def tail_compute_log(
+        self, message: ApiReadComputeLogRequest
+    ) -> AsyncIterator[ApiComputeLogChunk]: ...
+
+
+EventBatches = Callable[[ApiStreamEventsRequest], AsyncIterator[ApiEventBatch]]
+"""`DagloomApiEvents.StreamRunEventBatches`: a run's events, several per message."""
+
 
 def _problems(text: str) -> list[tuple[tuple[str | int, ...], str]]:
     # The server lists each config problem as a line `  at key.path: text`.
@@ -122,10 +135,17 @@ class AsyncClient:
     the last event it saw. Use with `async with` to close the channel; closing twice is safe.
     """
 
-    def __init__(self, api: ApiCalls, *, address: str = "in-process") -> None:
+    def __init__(
+        self,
+        api: ApiCalls,
+        *,
+        address: str = "in-process",
+        event_batches: EventBatches | None = None,
+    ) -> None:
         self._api = api
         self.address = address
         self._channel: Channel | None = None
+        self._event_batches = event_batches
 
     @classmethod
     def connect(
@@ -154,14 +174,18 @@ class AsyncClient:
             )
         ssl = client_ssl_context(tls) if isinstance(tls, TlsConfig) else tls
         channel = Channel(host, port, codec=BoundedProtoCodec(), ssl=ssl)
-        client = cls(DagloomApiStub(channel, metadata=bearer_metadata(token)), address=address)
+        metadata = bearer_metadata(token)
+        batches = DagloomApiEventsStub(channel, metadata=metadata).stream_run_event_batches
+        client = cls(
+            DagloomApiStub(channel, metadata=metadata), address=address, event_batches=batches
+        )
         client._channel = channel
         return client
 
     @classmethod
     def in_process(cls, service: ApiCalls) -> AsyncClient:
         """A client calling a `DagloomApiService` of this process directly."""
-        return cls(service)
+        return cls(service, event_batches=getattr(service, "stream_run_event_batches", None))
 
     def close(self) -> None:
         """Close the channel; idempotent."""
@@ -242,12 +266,26 @@ class AsyncClient:
         Blocks between events; with `until_run_ends` the stream ends after the terminal
         event, otherwise it lasts until the caller stops iterating.
         """
+        async for batch in self._batches(run_id, after=after, until_run_ends=until_run_ends):
+            for record in batch.records:
+                yield record
+
+    async def _batches(
+        self, run_id: str, *, after: int, until_run_ends: bool
+    ) -> AsyncIterator[ApiEventBatch]:
+        """The run's events as the server sends them: several per message, one message per
+        read of its storage, the run as stored with the last (`until_run_ends`). From an
+        API without batches, one event per batch and no run."""
         request = ApiStreamEventsRequest(
             run_id=run_id, after_storage_id=after, until_run_ends=until_run_ends
         )
         with self._errors(run=run_id):
-            async for record in self._api.stream_run_events(request):
-                yield record
+            if self._event_batches is None:
+                async for record in self._api.stream_run_events(request):
+                    yield ApiEventBatch(records=[record])
+                return
+            async for batch in self._event_batches(request):
+                yield batch
 
     async def wait_for_run(
         self,
@@ -268,17 +306,20 @@ class AsyncClient:
         first_failure: float | None = None
         while True:
             try:
-                async for record in self.stream_events(run_id, after=cursor):
-                    cursor = record.storage_id
-                    failures, first_failure = 0, None
-                    if on_event is not None:
-                        result = on_event(record)
-                        if result is not None:
-                            await result
-                    event = record.event
-                    if event is not None and event.event_type in RUN_END_EVENTS:
+                ended: Run | None = None
+                async for batch in self._batches(run_id, after=cursor, until_run_ends=True):
+                    for record in batch.records:
+                        cursor = record.storage_id
+                        failures, first_failure = 0, None
+                        if on_event is not None:
+                            result = on_event(record)
+                            if result is not None:
+                                await result
+                    last = batch.records[-1].event if batch.records else None
+                    if last is not None and last.event_type in RUN_END_EVENTS:
+                        ended = batch.run  # the run as it ended, when the API sends it
                         break
-                return await self.get_run(run_id)
+                return ended if ended is not None else await self.get_run(run_id)
             except ActorUnavailableError:
                 now = time.monotonic()
                 first_failure = now if first_failure is None else first_failure
@@ -373,6 +414,48 @@ class AsyncClient:
         """Each daemon loop's latest heartbeat and last error, whether it is healthy (its
         heartbeat at most three intervals old), and whether all are."""
         return await self._call(self._api.daemon_status, ApiDaemonStatusRequest())
+
+    async def read_compute_log(
+        self,
+        run_id: str,
+        step_key: str,
+        *,
+        stderr: bool = False,
+        cursor: int = 0,
+        attempt: int | None = None,
+        max_bytes: int = 0,
+    ) -> ApiComputeLogChunk:
+        """What the step printed to stdout (or `stderr`) from byte `cursor` on, of `attempt`
+        (default: the latest); pass the chunk's `cursor` back to read on. An empty chunk
+        when there is nothing (yet). `RunNotFoundError` for an unknown run."""
+        request = ApiReadComputeLogRequest(
+            run_id=run_id,
+            step_key=step_key,
+            stderr=stderr,
+            cursor=cursor,
+            attempt=attempt,
+            max_bytes=max_bytes,
+        )
+        return await self._call(self._api.read_compute_log, request, run=run_id)
+
+    async def tail_compute_log(
+        self,
+        run_id: str,
+        step_key: str,
+        *,
+        stderr: bool = False,
+        cursor: int = 0,
+        attempt: int | None = None,
+    ) -> AsyncIterator[ApiComputeLogChunk]:
+        """Yield the step's output as it is printed, until its run has ended and the log is
+        read to its end; without `attempt`, following each new attempt (each chunk names
+        its attempt)."""
+        request = ApiReadComputeLogRequest(
+            run_id=run_id, step_key=step_key, stderr=stderr, cursor=cursor, attempt=attempt
+        )
+        with self._errors(run=run_id):
+            async for chunk in self._api.tail_compute_log(request):
+                yield chunk
 
     # -- errors ------------------------------------------------------------------------
 

@@ -17,8 +17,9 @@ from grpclib.exceptions import GRPCError
 
 from dagloom.actors.job_source import pick_location, unknown_location
 from dagloom.auth import Authenticator, api_guard, current_identity
-from dagloom.auth.audit import audit_event
+from dagloom.auth.audit import record_audit
 from dagloom.auth.tags import USER_TAG, reserved_tags
+from dagloom.compute_logs import DEFAULT_READ_BYTES, read_compute_log, tail_compute_log
 from dagloom.daemon._instigators import (
     find_state,
     heartbeat_fresh,
@@ -27,15 +28,24 @@ from dagloom.daemon._instigators import (
     toggled,
 )
 from dagloom.daemon.retry_loop import reexecution_request, reexecution_steps
-from dagloom.errors import ActorUnavailableError, DagloomError, DefinitionError, StorageError
+from dagloom.errors import (
+    ActorUnavailableError,
+    DagloomError,
+    DefinitionError,
+    ObjectStoreError,
+    RunNotFoundError,
+    StorageError,
+)
 from dagloom.instance import DagloomInstance
 from dagloom.messages import EventRecord, InstigatorState, InstigatorType, Run
 from dagloom.messages.rpc import (
     ApiCancelRunReply,
     ApiCancelRunRequest,
+    ApiComputeLogChunk,
     ApiDaemonLoop,
     ApiDaemonStatusReply,
     ApiDaemonStatusRequest,
+    ApiEventBatch,
     ApiGetRunReply,
     ApiGetRunRequest,
     ApiGetTicksReply,
@@ -48,6 +58,7 @@ from dagloom.messages.rpc import (
     ApiListInstigatorsRequest,
     ApiListJobsReply,
     ApiListJobsRequest,
+    ApiReadComputeLogRequest,
     ApiReexecuteRunReply,
     ApiReexecuteRunRequest,
     ApiReloadLocationReply,
@@ -58,6 +69,7 @@ from dagloom.messages.rpc import (
     CancelRunReply,
     CancelRunRequest,
     DagloomApiBase,
+    DagloomApiEventsBase,
     GetSnapshotRequest,
     HealthBase,
     LocationSnapshot,
@@ -67,6 +79,7 @@ from dagloom.messages.rpc import (
     SubmitRunReply,
     SubmitRunRequest,
 )
+from dagloom.storage.base import RUN_END_EVENTS
 from dagloom.transport import ActorRef, BoundedProtoCodec, open_grpc_server
 
 DEFAULT_CALL_TIMEOUT = 60.0
@@ -179,7 +192,8 @@ class DagloomApiService(DagloomApiBase):
             request_id=message.request_id,
         )
         run = await self._submit(request)
-        self._log.info("api_run_launched", run_id=run.run_id, job=message.job_name)
+        # Debug: the coordinator logs each launch at info already.
+        self._log.debug("api_run_launched", run_id=run.run_id, job=message.job_name)
         return ApiLaunchRunReply(run=run)
 
     async def reexecute_run(self, message: ApiReexecuteRunRequest) -> ApiReexecuteRunReply:
@@ -224,12 +238,22 @@ class DagloomApiService(DagloomApiBase):
         identity = current_identity()
         if identity is None or not identity.authenticated:
             return
-        self._log.info("audit", action=action, run_id=run_id, user=identity.name)
         with _storage_errors():
             run = await self._instance.get_run(run_id)
             if run is None:
                 return
-            await self._instance.store_events([audit_event(run, action, identity.name)])
+            await record_audit(
+                self._instance, identity.name, action, f"run:{run_id}", via="grpc", run=run
+            )
+
+    async def _audit_target(self, action: str, target: str) -> None:
+        """Record who asked for `action` on `target` (an instigator or a location) in the
+        instance's audit log; nothing for callers of an API without auth."""
+        identity = current_identity()
+        if identity is None or not identity.authenticated:
+            return
+        with _storage_errors():
+            await record_audit(self._instance, identity.name, action, target, via="grpc")
 
     async def get_run(self, message: ApiGetRunRequest) -> ApiGetRunReply:
         with _storage_errors():
@@ -251,6 +275,28 @@ class DagloomApiService(DagloomApiBase):
             )
             async for record in events:
                 yield record
+
+    async def stream_run_event_batches(
+        self, message: ApiStreamEventsRequest
+    ) -> AsyncIterator[ApiEventBatch]:
+        """`StreamRunEvents`, as one message per read of storage (DagloomApiEvents)."""
+        with _storage_errors():
+            if await self._instance.get_run(message.run_id) is None:
+                raise GRPCError(Status.NOT_FOUND, f"no run with id {message.run_id!r}")
+            batches = self._instance.watch_run_event_batches(
+                message.run_id,
+                after=message.after_storage_id or None,
+                stop_at_end=message.until_run_ends,
+            )
+            async for batch in batches:
+                last = batch[-1].event
+                if message.until_run_ends and last and last.event_type in RUN_END_EVENTS:
+                    # The end is stored, so is the status it set: save the follower a GetRun.
+                    yield ApiEventBatch(
+                        records=batch, run=await self._instance.get_run(message.run_id)
+                    )
+                    return
+                yield ApiEventBatch(records=batch)
 
     async def cancel_run(self, message: ApiCancelRunRequest) -> ApiCancelRunReply:
         await self._audit(message.run_id, "cancel_run")
@@ -291,6 +337,7 @@ class DagloomApiService(DagloomApiBase):
             failed=bool(snapshot.load_error),
             user=identity.name if identity is not None else "",
         )
+        await self._audit_target("reload_location", f"location:{name}")
         return ApiReloadLocationReply(snapshot=snapshot)
 
     # -- schedules, sensors and the daemon --------------------------------------------------
@@ -336,6 +383,8 @@ class DagloomApiService(DagloomApiBase):
         self._log.info(
             "api_instigator_toggled", origin_id=changed.origin_id, running=message.running
         )
+        action = "start_instigator" if message.running else "stop_instigator"
+        await self._audit_target(action, f"instigator:{changed.code_location}/{changed.name}")
         return ApiSetInstigatorRunningReply(instigator=instigator)
 
     async def get_ticks(self, message: ApiGetTicksRequest) -> ApiGetTicksReply:
@@ -357,6 +406,72 @@ class DagloomApiService(DagloomApiBase):
         return ApiDaemonStatusReply(
             loops=loops, healthy=bool(loops) and all(loop.healthy for loop in loops)
         )
+
+    # -- compute logs --------------------------------------------------------------------
+
+    async def read_compute_log(self, message: ApiReadComputeLogRequest) -> ApiComputeLogChunk:
+        with _compute_log_errors(message.run_id):
+            chunk = await read_compute_log(
+                self._instance,
+                message.run_id,
+                message.step_key,
+                "stderr" if message.stderr else "stdout",
+                message.cursor,
+                attempt=message.attempt,
+                max_bytes=_chunk_bytes(message.max_bytes),
+            )
+        return ApiComputeLogChunk(data=chunk.data, cursor=chunk.cursor, attempt=chunk.attempt)
+
+    async def tail_compute_log(
+        self, message: ApiReadComputeLogRequest
+    ) -> AsyncIterator[ApiComputeLogChunk]:
+        with _compute_log_errors(message.run_id):
+            chunks = tail_compute_log(
+                self._instance,
+                message.run_id,
+                message.step_key,
+                "stderr" if message.stderr else "stdout",
+                message.cursor,
+                attempt=message.attempt,
+                max_bytes=_chunk_bytes(message.max_bytes),
+            )
+            async for chunk in chunks:
+                yield ApiComputeLogChunk(
+                    data=chunk.data, cursor=chunk.cursor, attempt=chunk.attempt
+                )
+
+
+class _EventsService(DagloomApiEventsBase):
+    """`DagloomApiEvents` on the API port: the service's batched event stream."""
+
+    def __init__(self, service: DagloomApiService) -> None:
+        self._service = service
+
+    def stream_run_event_batches(
+        self, message: ApiStreamEventsRequest
+    ) -> AsyncIterator[ApiEventBatch]:
+        return self._service.stream_run_event_batches(message)
+
+
+_MAX_CHUNK = 2 * 1024 * 1024  # well under gRPC's 4 MiB message limit
+
+
+def _chunk_bytes(asked: int) -> int:
+    return DEFAULT_READ_BYTES if asked <= 0 else min(asked, _MAX_CHUNK)
+
+
+@contextmanager
+def _compute_log_errors(run_id: str) -> Iterator[None]:
+    """NOT_FOUND for an unknown run, INVALID_ARGUMENT for a step key or cursor that cannot
+    name a log, UNAVAILABLE when storage or the object store fails."""
+    try:
+        yield
+    except RunNotFoundError as exc:
+        raise GRPCError(Status.NOT_FOUND, f"no run with id {run_id!r}") from exc
+    except (StorageError, ObjectStoreError) as exc:
+        raise GRPCError(Status.UNAVAILABLE, str(exc)) from exc
+    except (DagloomError, ValueError) as exc:
+        raise GRPCError(Status.INVALID_ARGUMENT, str(exc)) from exc
 
 
 class _HealthService(HealthBase):
@@ -417,7 +532,7 @@ class ApiServer:
         Raises `OSError` if the address is taken. On exit it stops accepting and drops
         open calls (event streams end with the connection).
         """
-        handlers: list[Any] = [self.service]
+        handlers: list[Any] = [self.service, _EventsService(self.service)]
         if self._health is not None:
             handlers.append(_HealthService(self._health))
         try:

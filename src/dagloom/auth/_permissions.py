@@ -97,6 +97,7 @@ def permission_table() -> list[tuple[Operation, dict[Role, bool]]]:
 
 API_SERVICE = "/dagloom.v1.rpc.DagloomApi/"
 HEALTH_SERVICE = "/dagloom.v1.rpc.Health/"
+API_EVENTS_SERVICE = "/dagloom.v1.rpc.DagloomApiEvents/"
 
 GRPC_API_OPERATIONS: Mapping[str, Operation] = MappingProxyType(
     {
@@ -111,6 +112,9 @@ GRPC_API_OPERATIONS: Mapping[str, Operation] = MappingProxyType(
         f"{API_SERVICE}GetTicks": Operation.READ,
         f"{API_SERVICE}DaemonStatus": Operation.READ,
         f"{API_SERVICE}SetInstigatorRunning": Operation.TOGGLE_INSTIGATOR,
+        f"{API_SERVICE}ReadComputeLog": Operation.READ,
+        f"{API_SERVICE}TailComputeLog": Operation.READ,
+        f"{API_EVENTS_SERVICE}StreamRunEventBatches": Operation.READ,
         f"{HEALTH_SERVICE}Ping": Operation.HEALTH,
     }
 )

@@ -63,6 +63,13 @@ def execute(
         str | None,
         typer.Option("--partition", help="Run this partition of a partitioned job."),
     ] = None,
+    echo_logs: Annotated[
+        bool,
+        typer.Option(
+            "--echo-logs/--no-echo-logs",
+            help="Also print what steps print to the console while their compute logs capture it.",
+        ),
+    ] = True,
 ) -> None:
     """Execute a job in this process, showing its steps as they run. With `--partition`, a
     partitioned config gives the run config unless `--config` does.
@@ -71,6 +78,9 @@ def execute(
     does not load, an unknown job, invalid run config). The run is recorded in the instance
     at $DAGLOOM_HOME when that is set.
     """
+    from dagloom.compute_logs import set_console_echo
+
+    set_console_echo(echo_logs)
     out, err = consoles()
     defs = load_or_exit(err, python_file, module_name, attribute, working_directory)
     if not defs.has_job(job_name) and job_name != IMPLICIT_ASSET_JOB_NAME:

@@ -4,7 +4,8 @@ instance, and re-execute them."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
 import orjson
 import typer
@@ -165,9 +166,27 @@ def logs(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new events until the run ends.")
     ] = False,
+    step: Annotated[
+        str | None,
+        typer.Option("--step", help="Print this step's captured stdout instead of events."),
+    ] = None,
+    stderr: Annotated[
+        bool, typer.Option("--stderr", help="With --step: the step's stderr instead.")
+    ] = False,
+    attempt: Annotated[
+        int | None,
+        typer.Option("--attempt", min=0, help="With --step: this attempt (default: the latest)."),
+    ] = None,
 ) -> None:
-    """Print a run's events in the order they were stored."""
+    """Print a run's events in the order they were stored, or with --step the output a
+    step printed (its compute log)."""
     from dagloom.instance import DagloomInstance
+
+    if step is not None:
+        _step_logs(run_id, step, home, stderr=stderr, attempt=attempt, follow=follow)
+        return
+    if stderr or attempt is not None:
+        raise typer.BadParameter("--stderr and --attempt go with --step")
 
     def line(record: EventRecord) -> None:
         event = record.event
@@ -198,13 +217,59 @@ def logs(
     run_command(main)
 
 
+def _step_logs(
+    run_id: str,
+    step: str,
+    home: Path | None,
+    *,
+    stderr: bool,
+    attempt: int | None,
+    follow: bool,
+) -> None:
+    """Write a step's captured output to stdout as it was printed (bytes unchanged)."""
+    import sys
+
+    from dagloom.compute_logs import read_compute_log, tail_compute_log
+    from dagloom.instance import DagloomInstance
+
+    io_type: Literal["stdout", "stderr"] = "stderr" if stderr else "stdout"
+    out = sys.stdout.buffer
+
+    async def main() -> None:
+        async with DagloomInstance.open(home) as instance:
+            if follow:
+                shown: int | None = None
+                async for chunk in tail_compute_log(
+                    instance, run_id, step, io_type, attempt=attempt
+                ):
+                    if shown is not None and chunk.attempt != shown:
+                        out.write(f"--- attempt {chunk.attempt} ---\n".encode())
+                    shown = chunk.attempt
+                    out.write(chunk.data)
+                    out.flush()
+                return
+            cursor = 0
+            while True:
+                chunk = await read_compute_log(
+                    instance, run_id, step, io_type, cursor, attempt=attempt
+                )
+                if not chunk.data:
+                    break
+                out.write(chunk.data)
+                cursor = chunk.cursor
+            out.flush()
+
+    run_command(main)
+
+
 @run_app.command("delete")
 def delete(
     run_id: str,
     home: HomeOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Delete a run with its tags and events."""
+    """Delete a run with its tags and events (recorded in the instance's audit log)."""
+    from dagloom.auth.audit import local_user, record_audit
     from dagloom.instance import DagloomInstance
 
     if not yes:
@@ -213,6 +278,7 @@ def delete(
     async def main() -> None:
         async with DagloomInstance.open(home) as instance:
             await instance.delete_run(run_id)
+            await record_audit(instance, local_user(), "delete_run", f"run:{run_id}", via="cli")
         console.print(f"deleted run {run_id}")
 
     run_command(main)

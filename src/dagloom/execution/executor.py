@@ -56,6 +56,10 @@ async def execute_plan(
     """
     plan = facts.plan
     state = ExecutionState()
+    if make_runner is StepRunner and facts.compute_logs is not None:
+        from dagloom.execution.captured import CapturingStepRunner
+
+        make_runner = CapturingStepRunner
     runner = make_runner(facts, state)
     threads = anyio.CapacityLimiter(sync_op_threads) if sync_op_threads > 0 else None
     pending = dict(plan.dep_counts)

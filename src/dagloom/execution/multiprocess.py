@@ -33,6 +33,7 @@ import orjson
 from pydantic import BaseModel
 
 from dagloom.code.snapshot import job_snapshot
+from dagloom.compute_logs.capture import StepLog, redirect_fds
 from dagloom.definitions.executor import MultiprocessExecutorConfig
 from dagloom.definitions.io_manager import (
     InMemoryIOManager,
@@ -43,6 +44,7 @@ from dagloom.definitions.io_manager import (
 from dagloom.definitions.resources import ResourceScope
 from dagloom.errors import DagloomError, DefinitionError
 from dagloom.execution.boundary import describe_user_error, is_cancellation
+from dagloom.execution.captured import open_step_log
 from dagloom.execution.executor import ExecutorContext, execute_plan
 from dagloom.execution.origin import CodeOrigin, JobOrigin, infer_code_origin, load_job
 from dagloom.execution.partitions import run_partitions
@@ -83,6 +85,8 @@ class StepTask:
     outputs: tuple[OutputRef, ...]  # every output produced so far in the run
     # steps a re-execution does not execute: step key -> {output name: run that stored it}
     reused: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # the attempt's stdout and stderr files, which take over fds 1 and 2; None: not captured
+    log_paths: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +145,16 @@ def run_step(task: StepTask) -> StepResult:
     Blocks for the whole attempt. Whatever the op raises becomes a failed result with its
     events (as in the in-process executor); failing to load the job or build resources
     becomes a failed result with `error` set and no events, for the parent to record.
+    With `task.log_paths`, the process's stdout and stderr (file descriptors 1 and 2, so
+    C-level writes and child processes too) go to those files for the attempt.
     """
+    if task.log_paths is None:
+        return _run_step(task)
+    with redirect_fds(*task.log_paths):
+        return _run_step(task)
+
+
+def _run_step(task: StepTask) -> StepResult:
     events: list[EventRow] = []
     try:
         from dagloom.execution.run import default_resource_defs
@@ -286,6 +299,18 @@ class _RemoteStepRunner(StepRunner):
         self, step_key: str, attempt: int, threads: anyio.CapacityLimiter | None
     ) -> Outcome:
         facts = self.facts
+        manager = facts.compute_logs
+        log = None
+        if manager is not None:
+            log = open_step_log(manager, facts.run_id, step_key, attempt)
+        try:
+            return await self._run_remote(step_key, attempt, log)
+        finally:
+            if manager is not None and log is not None:
+                manager.step_finished(log)
+
+    async def _run_remote(self, step_key: str, attempt: int, log: StepLog | None) -> Outcome:
+        facts = self.facts
         task = StepTask(
             origin=self.origin,
             run_id=facts.run_id,
@@ -295,6 +320,7 @@ class _RemoteStepRunner(StepRunner):
             attempt=attempt,
             outputs=tuple(_produced(self.state)),
             reused=facts.reused,
+            log_paths=log.fd_paths() if log is not None else None,
         )
         try:
             result = await self.pool.run(task)

@@ -13,6 +13,7 @@ import anyio
 import orjson
 
 from dagloom._logging import get_logger
+from dagloom.compute_logs.capture import install_routers, uninstall_routers
 from dagloom.definitions.config import RunConfig
 from dagloom.definitions.io_manager import InMemoryIOManager, InputManager, IOManager
 from dagloom.definitions.node import (
@@ -24,8 +25,15 @@ from dagloom.definitions.node import (
     Node,
 )
 from dagloom.definitions.resources import ResourceScope
-from dagloom.errors import ConfigError, DefinitionError, RunClaimRefusedError, StorageError
+from dagloom.errors import (
+    ConfigError,
+    DagloomError,
+    DefinitionError,
+    RunClaimRefusedError,
+    StorageError,
+)
 from dagloom.execution.boundary import is_cancellation
+from dagloom.execution.captured import UncapturedSink
 from dagloom.execution.events import error_info
 from dagloom.execution.executor import ExecutorContext
 from dagloom.execution.partitions import dynamic_partition_names_of, run_partitions
@@ -46,6 +54,7 @@ from dagloom.messages import (
 from dagloom.messages.rows import RUN_FAILURE_DATA, EventRow, event_of, row
 
 if TYPE_CHECKING:
+    from dagloom.compute_logs.base import ComputeLogManager
     from dagloom.definitions.job import JobDefinition
     from dagloom.execution.origin import CodeOrigin
     from dagloom.instance import DagloomInstance
@@ -239,6 +248,20 @@ async def _end_run_on_storage_error(
         _log.error("run_end_not_stored", run_id=run_id, error=str(again))
 
 
+def _capturing_manager(instance: DagloomInstance | None, run_id: str) -> ComputeLogManager | None:
+    """The instance's compute log manager when it captures output, else None. A manager
+    that cannot be built (a wrong `compute_logs` section) is logged and the run goes on
+    uncaptured: logs are never a reason for a run to fail."""
+    if instance is None:
+        return None
+    try:
+        manager = instance.compute_log_manager
+    except DagloomError as exc:
+        _log.error("compute_log_manager_unavailable", run_id=run_id, error=str(exc))
+        return None
+    return manager if manager.captures else None
+
+
 async def execute_job_in_process(
     job: JobDefinition,
     *,
@@ -255,6 +278,7 @@ async def execute_job_in_process(
     parent_run_id: str | None = None,
     step_keys_to_execute: Sequence[str] = (),
     heartbeat_interval: float | None = 30.0,
+    resuming: bool = False,
 ) -> ExecuteInProcessResult:
     """Execute `job` on the running loop and return its result (see
     JobDefinition.execute_in_process_async for the contract).
@@ -272,6 +296,11 @@ async def execute_job_in_process(
     seconds while it executes (`DagloomInstance.start_run_heartbeat`), so run monitoring
     tells a long run from one whose process died; None writes none (a run worker beats
     for its runs itself).
+
+    With `resuming`, the stored run carries on where a lost worker left it: what is reused
+    is looked up from the run itself first (`reused_steps` from `run_id`, then up its
+    parent lineage), so every step outside `step_keys_to_execute` that succeeded there is
+    not executed again and its stored outputs are loaded instead; steps named execute.
 
     Only cancellation (of the calling task, or Ctrl-C) ends the run CANCELED; anything else
     raised while it executes ends it FAILURE with the error in its RunFailureData.
@@ -301,7 +330,9 @@ async def execute_job_in_process(
     resource_defs = default_resource_defs(job)
     resolved = resolve_run_config(job, run_config, resource_defs)
     reused: dict[str, dict[str, str]] = {}
-    if instance is not None and parent_run_id and step_keys_to_execute:
+    if instance is not None and resuming:
+        reused = await reused_steps(instance, job, run_id, step_keys_to_execute)
+    elif instance is not None and parent_run_id and step_keys_to_execute:
         reused = await reused_steps(instance, job, parent_run_id, step_keys_to_execute)
     missing = sorted(job.required_resource_keys - set(resource_defs))
     if missing:
@@ -339,6 +370,9 @@ async def execute_job_in_process(
     events: ListEventSink | StorageEventSink | HandoffEventSink = (
         ListEventSink() if instance is None else instance.event_sink(run_id, keep=True)
     )
+    compute_logs = _capturing_manager(instance, run_id)
+    if sink is not None and compute_logs is not None:
+        sink = UncapturedSink(sink)  # what it prints stays out of the steps' logs
     out: EventSink = events if sink is None else FanoutEventSink(events, sink)
     emit = out.emit
     if not claimed:
@@ -378,6 +412,7 @@ async def execute_job_in_process(
                     reused=reused,
                     partitions=run_partitions(graph, run_tags, store),
                     check_specs=job.asset_layer.check_specs_by_node if job.asset_layer else {},
+                    compute_logs=compute_logs,
                 )
                 context = ExecutorContext(facts, job, executor_config, code_origin, op_selection)
                 beat = (
@@ -389,12 +424,18 @@ async def execute_job_in_process(
                     if instance is not None and heartbeat_interval is not None
                     else None
                 )
+                if compute_logs is not None:
+                    install_routers()
                 try:
                     executor = resolved.executor_def.create(executor_config)
                     state = await executor.execute(context)
                 except (DefinitionError, ConfigError) as exc:  # cannot run this way: it fails
                     run_error = exc
                 finally:
+                    if compute_logs is not None:
+                        uninstall_routers()
+                        with anyio.CancelScope(shield=True):
+                            await compute_logs.wait_uploads()
                     if beat is not None:
                         beat.cancel()
             finally:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from time import perf_counter, time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.lowlevel
@@ -81,6 +81,9 @@ from dagloom.messages.rows import (
     EventRow,
     row,
 )
+
+if TYPE_CHECKING:
+    from dagloom.compute_logs.base import ComputeLogManager
 
 SUCCESS = 0
 FAILED = 1
@@ -163,6 +166,8 @@ class RunFacts:
     """The partitions the run targets (from its tags), or None for an unpartitioned run."""
     check_specs: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     """Node name -> the AssetCheckSpecs whose AssetCheckResults the node reports."""
+    compute_logs: ComputeLogManager | None = None
+    """Where each attempt's stdout and stderr go; None: not captured."""
 
 
 @dataclass(slots=True)

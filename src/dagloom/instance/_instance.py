@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import (
@@ -67,6 +68,7 @@ from dagloom.storage.base import (
 from dagloom.storage.sink import BATCH_SIZE, StorageEventSink
 
 if TYPE_CHECKING:
+    from dagloom.compute_logs.base import ComputeLogManager
     from dagloom.definitions.partitions import PartitionsDefinition
     from dagloom.instance.partition_status import AssetPartitionStatus
 
@@ -198,6 +200,8 @@ class DagloomInstance:
         self._task_group: TaskGroup | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._entered = False
+        self._compute_logs: ComputeLogManager | None = None
+        self._compute_logs_lock = threading.Lock()
 
     # -- construction ------------------------------------------------------------------------
 
@@ -353,6 +357,21 @@ class DagloomInstance:
     def compute_logs_dir(self) -> Path:
         """Where the default compute log manager keeps captured output: `home/logs`."""
         return self._home / "logs"
+
+    @property
+    def compute_log_manager(self) -> ComputeLogManager:
+        """The manager of steps' captured stdout/stderr, built from `compute_logs` on first
+        use (default: `LocalComputeLogManager` under `home/compute_logs`; the ephemeral
+        instance captures nothing). `ConfigError` when the section is wrong."""
+        if self._compute_logs is None:
+            from dagloom.compute_logs._family import build_compute_log_manager
+
+            with self._compute_logs_lock:  # runs on several threads may ask at once
+                if self._compute_logs is None:
+                    self._compute_logs = build_compute_log_manager(
+                        self._config.compute_logs, self._context, ephemeral=self._remove_home
+                    )
+        return self._compute_logs
 
     @property
     def run_storage(self) -> RunStorage:
@@ -593,6 +612,21 @@ class DagloomInstance:
         """Yield a run's events as they are stored; see `EventLogStorage.watch_run_events`."""
         return self._events.watch_run_events(run_id, after=after, stop_at_end=stop_at_end)
 
+    def watch_run_event_batches(
+        self, run_id: str, *, after: int | None = None, stop_at_end: bool = True
+    ) -> AsyncIterator[list[EventRecord]]:
+        """A run's events as they are stored, one list per read of storage; see
+        `EventLogStorage.watch_run_event_batches`."""
+        watch = getattr(self._events, "watch_run_event_batches", None)
+        if watch is None:  # a storage of the user's own that watches event by event
+            return _one_by_one(
+                self._events.watch_run_events(run_id, after=after, stop_at_end=stop_at_end)
+            )
+        batches: AsyncIterator[list[EventRecord]] = watch(
+            run_id, after=after, stop_at_end=stop_at_end
+        )
+        return batches
+
     async def get_step_stats(self, run_id: str) -> list[StepStats]:
         return await self._events.get_step_stats(run_id)
 
@@ -707,3 +741,8 @@ class DynamicPartitionsSnapshot:
 
     def get_dynamic_partitions(self, partitions_def_name: str) -> list[str]:
         return list(self._keys.get(partitions_def_name, ()))
+
+
+async def _one_by_one(records: AsyncIterator[EventRecord]) -> AsyncIterator[list[EventRecord]]:
+    async for record in records:
+        yield [record]

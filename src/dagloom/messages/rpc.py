@@ -168,6 +168,14 @@ __all__ += [
     "DagloomApiStub",
 ]
 
+# The public API's batched event stream (api_events.proto), served beside DagloomApi.
+from dagloom.messages._generated.dagloom.v1.rpc import (  # noqa: E402 - appended per family
+    ApiEventBatch,
+    DagloomApiEventsBase,
+    DagloomApiEventsStub,
+)
+
+__all__ += ["ApiEventBatch", "DagloomApiEventsBase", "DagloomApiEventsStub"]
 # The public API's schedule, sensor and daemon calls (instigator_api.proto).
 from dagloom.messages._generated.dagloom.v1.rpc import (  # noqa: E402 - appended per family
     ApiDaemonLoop,
@@ -194,3 +202,10 @@ __all__ += [
     "ApiSetInstigatorRunningReply",
     "ApiSetInstigatorRunningRequest",
 ]
+# Compute logs through the public API (compute_logs.proto).
+from dagloom.messages._generated.dagloom.v1.rpc import (  # noqa: E402 - appended per family
+    ApiComputeLogChunk,
+    ApiReadComputeLogRequest,
+)
+
+__all__ += ["ApiComputeLogChunk", "ApiReadComputeLogRequest"]

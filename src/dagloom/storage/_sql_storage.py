@@ -20,6 +20,7 @@ import orjson
 
 from dagloom._counters import PROCESS
 from dagloom.auth import Role, StoredToken
+from dagloom.auth.audit import AuditEntry
 from dagloom.errors import (
     LeaseLostError,
     RunNotFoundError,
@@ -51,7 +52,7 @@ from dagloom.storage._codec import (
     encode_chunks,
 )
 from dagloom.storage._retry import RETRY_TIMEOUT, retrying
-from dagloom.storage._watch import RunEventNotifier, watch_events
+from dagloom.storage._watch import RunEventNotifier, watch_event_batches, watch_events
 from dagloom.storage.base import (
     RUN_DURATION_BUCKETS,
     RUN_STATUS_BY_EVENT,
@@ -666,6 +667,19 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
             retry_timeout=self.database.retry_timeout,
         )
 
+    def watch_run_event_batches(
+        self, run_id: str, *, after: int | None = None, stop_at_end: bool = True
+    ) -> AsyncIterator[list[EventRecord]]:
+        return watch_event_batches(
+            self,
+            self.database.notifier,
+            run_id,
+            after=after,
+            stop_at_end=stop_at_end,
+            poll_interval=self.database.poll_interval,
+            retry_timeout=self.database.retry_timeout,
+        )
+
     async def get_events_stored(self) -> int:
         rows = await self.database.fetch("SELECT last_storage_id FROM event_storage_ids")
         return int(rows[0][0]) if rows else 0
@@ -936,6 +950,34 @@ class SqlScheduleStorage(SqlStorage[D]):
             )
             rows = await tx.fetch(f"{_TOKEN_COLUMNS} WHERE token_id = ?", (token_id,))
         return _token(rows[0]) if rows else None
+
+    # -- the audit log (`dagloom.auth.audit.AuditStorage`) ------------------------------------
+
+    async def add_audit_entry(self, entry: AuditEntry) -> None:
+        async with self.database.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO audit_log (timestamp, user_name, action, target, via) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (entry.timestamp, entry.user, entry.action, entry.target, entry.via),
+            )
+
+    async def get_audit_entries(self, *, limit: int = 100) -> list[AuditEntry]:
+        rows = await self.database.fetch(
+            "SELECT entry_id, timestamp, user_name, action, target, via FROM audit_log "
+            "ORDER BY entry_id DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            AuditEntry(
+                entry_id=row[0],
+                timestamp=row[1],
+                user=row[2],
+                action=row[3],
+                target=row[4],
+                via=row[5],
+            )
+            for row in rows
+        ]
 
 
 _TOKEN_COLUMNS = (

@@ -56,10 +56,37 @@ async def watch_events(
     poll_interval: float | None,
     retry_timeout: float = RETRY_TIMEOUT,
 ) -> AsyncIterator[EventRecord]:
-    """Yield a run's events after `after` as `storage.get_events` finds them.
+    """Yield a run's events after `after` one by one; see `watch_event_batches`."""
+    batches = watch_event_batches(
+        storage,
+        notifier,
+        run_id,
+        after=after,
+        stop_at_end=stop_at_end,
+        poll_interval=poll_interval,
+        retry_timeout=retry_timeout,
+    )
+    async for batch in batches:
+        for record in batch:
+            yield record
+
+
+async def watch_event_batches(
+    storage: EventLogStorage,
+    notifier: RunEventNotifier,
+    run_id: str,
+    *,
+    after: int | None,
+    stop_at_end: bool,
+    poll_interval: float | None,
+    retry_timeout: float = RETRY_TIMEOUT,
+) -> AsyncIterator[list[EventRecord]]:
+    """Yield a run's events after `after` as `storage.get_events` finds them: each read's
+    events as one list (never empty), in storage order.
 
     Between empty reads the loop waits for `notifier`, or at most `poll_interval` seconds
     (None: wait for the notifier alone), the fallback that finds writes from other processes.
+    With `stop_at_end` the last list ends with the run's end event.
 
     A read that raises `StorageError` is tried again from the last event yielded, with
     backoff, so a follower rides out a lost connection without missing or repeating an
@@ -85,12 +112,15 @@ async def watch_events(
             await anyio.sleep(delay)
             continue
         first_failure, failures = None, 0
-        for record in records:
-            cursor = record.storage_id
-            yield record
-            event = record.event
-            if stop_at_end and event is not None and event.event_type in RUN_END_EVENTS:
-                return
+        if records:
+            cursor = records[-1].storage_id
+            if stop_at_end:
+                for index, record in enumerate(records):
+                    event = record.event
+                    if event is not None and event.event_type in RUN_END_EVENTS:
+                        yield records[: index + 1]
+                        return
+            yield records
         if len(records) == WATCH_PAGE:
             continue
         if poll_interval is None:

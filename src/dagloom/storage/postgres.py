@@ -451,17 +451,28 @@ class PostgresEventLogStorage(SqlEventLogStorage[PostgresDatabase]):
 
     __slots__ = ()
 
-    async def watch_run_events(
-        self, run_id: str, *, after: int | None = None, stop_at_end: bool = True
-    ) -> AsyncIterator[EventRecord]:
+    async def _listen(self) -> None:
         # LISTEN before the first read, so a NOTIFY from another process wakes the watcher.
         # Without it (storage down for now) the watcher still finds events by polling.
         try:
             await self.database.listen()
         except StorageError as exc:
             _log.warning("storage_listen_failed", location=self.database.location, error=str(exc))
+
+    async def watch_run_events(
+        self, run_id: str, *, after: int | None = None, stop_at_end: bool = True
+    ) -> AsyncIterator[EventRecord]:
+        await self._listen()
         async for record in super().watch_run_events(run_id, after=after, stop_at_end=stop_at_end):
             yield record
+
+    async def watch_run_event_batches(
+        self, run_id: str, *, after: int | None = None, stop_at_end: bool = True
+    ) -> AsyncIterator[list[EventRecord]]:
+        await self._listen()
+        batches = super().watch_run_event_batches(run_id, after=after, stop_at_end=stop_at_end)
+        async for batch in batches:
+            yield batch
 
 
 class PostgresScheduleStorage(SqlScheduleStorage[PostgresDatabase]):

@@ -1,0 +1,342 @@
+"""Object storage (S3, GCS, Azure) through obstore: errors that name the bucket and key,
+the pickle IO manager and the compute log manager that the `aws`, `gcp` and `azure`
+packages configure. Needs the `s3` extra (`pip install 'dagloom[s3]'`)."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import obstore
+import structlog
+from obstore.exceptions import (
+    BaseError,
+    PermissionDeniedError,
+    UnauthenticatedError,
+)
+
+from dagloom.compute_logs.base import (
+    ComputeLogManager,
+    LocalLogFiles,
+    log_name,
+    parse_log_name,
+)
+from dagloom.compute_logs.capture import StepLog, flush_writes
+from dagloom.definitions.asset_key import path_component_problem
+from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
+from dagloom.errors import DagloomError, ObjectStoreError
+
+if TYPE_CHECKING:
+    from obstore.store import ClientConfig, ObjectStore, RetryConfig
+
+__all__ = [
+    "ObjectStoreComputeLogManager",
+    "ObjectStoreError",
+    "PickleObjectStoreIOManager",
+    "StoreLocation",
+    "client_options",
+    "retry_config",
+]
+
+_log = structlog.get_logger("dagloom.object_store")
+# S3 error codes for refused credentials (obstore reports them as generic errors).
+_CREDENTIAL_CODES = ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch")
+
+
+def retry_config(max_attempts: int, timeout_seconds: float) -> RetryConfig:
+    """obstore's retries, bounded: `max_attempts` tries in all within `timeout_seconds`,
+    so an unreachable endpoint fails the step in seconds rather than obstore's default
+    three minutes."""
+    return {
+        "max_retries": max(0, max_attempts - 1),
+        "retry_timeout": timedelta(seconds=timeout_seconds),
+        "backoff": {
+            "init_backoff": timedelta(milliseconds=100),
+            "max_backoff": timedelta(seconds=5),
+            "base": 2,
+        },
+    }
+
+
+def client_options(
+    *, allow_http: bool, allow_invalid_certificates: bool = False, timeout_seconds: float = 60.0
+) -> ClientConfig:
+    """HTTP client settings: plain HTTP allowed (a local S3-compatible server), TLS
+    certificates checked, and timeouts so a silent endpoint cannot hang a step."""
+    return {
+        "allow_http": allow_http,
+        "allow_invalid_certificates": allow_invalid_certificates,
+        "connect_timeout": timedelta(seconds=min(10.0, timeout_seconds)),
+        "timeout": timedelta(seconds=timeout_seconds),
+    }
+
+
+class StoreLocation:
+    """A bucket (or container) and a key prefix in it, with the store that reaches it
+    (built on first use). Keys are `prefix/part/part/...`; every part is one plain path
+    component (no `/`, `..` or NUL), so a run id or step key cannot name another object."""
+
+    def __init__(
+        self, scheme: str, bucket: str, prefix: str, build: Callable[[], ObjectStore]
+    ) -> None:
+        self.scheme = scheme
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self._build = build
+        self._store: ObjectStore | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def store(self) -> ObjectStore:
+        with self._lock:
+            if self._store is None:
+                self._store = self._build()
+            return self._store
+
+    def key(self, parts: Sequence[str], what: str) -> str:
+        """`prefix/parts…`; `DagloomError` naming `what` for a part that is not one plain
+        path component."""
+        for part in parts:
+            problem = path_component_problem(part)
+            if problem is not None:
+                raise DagloomError(
+                    f"{what}: key part {part!r} of {list(parts)!r} {problem}; refusing a key "
+                    f"outside {self.uri(self.prefix)}"
+                )
+        return "/".join([self.prefix, *parts] if self.prefix else parts)
+
+    def uri(self, key: str) -> str:
+        return f"{self.scheme}://{self.bucket}/{key}"
+
+    def error(self, action: str, key: str, exc: BaseException) -> ObjectStoreError:
+        """`exc` from obstore as an `ObjectStoreError` saying what failed, on which object."""
+        text = str(exc).split("\n", 1)[0]
+        if "NoSuchBucket" in str(exc):
+            reason = f"bucket {self.bucket!r} does not exist"
+        elif isinstance(exc, FileNotFoundError):
+            reason = "no such object"
+        elif isinstance(exc, PermissionDeniedError | UnauthenticatedError) or any(
+            code in str(exc)
+            for code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch")
+        ):
+            reason = f"the credentials were refused ({text})"
+        else:
+            reason = text
+        return ObjectStoreError(
+            f"{action} {self.uri(key)} failed: {reason}",
+            bucket=self.bucket,
+            key=key,
+            uri=self.uri(key),
+        )
+
+    def put(self, key: str, data: bytes | Path) -> None:
+        """Store `data` (bytes or a file's content) at `key`; `ObjectStoreError` on failure."""
+        try:
+            obstore.put(self.store, key, data)
+        except (BaseError, OSError) as exc:
+            raise self.error("writing", key, exc) from exc
+
+    def get(self, key: str) -> bytes:
+        """The object at `key`; `ObjectStoreError` when absent or unreadable."""
+        try:
+            return bytes(obstore.get(self.store, key).bytes())
+        except (BaseError, OSError) as exc:
+            raise self.error("reading", key, exc) from exc
+
+    async def size_async(self, key: str) -> int | None:
+        """The object's size, or None when it does not exist."""
+        try:
+            meta = await obstore.head_async(self.store, key)
+        except FileNotFoundError:
+            return None
+        except (BaseError, OSError) as exc:
+            raise self.error("reading", key, exc) from exc
+        return int(meta["size"])
+
+    async def range_async(self, key: str, start: int, end: int) -> bytes:
+        try:
+            return bytes(await obstore.get_range_async(self.store, key, start=start, end=end))
+        except (BaseError, OSError) as exc:
+            raise self.error("reading", key, exc) from exc
+
+    async def list_async(self, parts: Sequence[str], what: str) -> tuple[list[str], list[str]]:
+        """(object names, folder names) directly under `prefix/parts…/`."""
+        folder = self.key(parts, what) + "/"
+        try:
+            found = await obstore.list_with_delimiter_async(self.store, folder)
+        except (BaseError, OSError) as exc:
+            raise self.error("listing", folder, exc) from exc
+        names = [str(meta["path"]).rsplit("/", 1)[-1] for meta in found["objects"]]
+        folders = [str(p).rstrip("/").rsplit("/", 1)[-1] for p in found["common_prefixes"]]
+        return names, folders
+
+
+# -- the pickle IO manager ---------------------------------------------------------------------
+
+
+class PickleObjectStoreIOManager(IOManager):
+    """Pickles outputs to objects under `location`: an asset at `prefix/<asset key path>`,
+    an op output at `prefix/<run id>/<step key>/<output name>` (with the mapping key last
+    for a dynamic output). Every failure fails the step with an `ObjectStoreError` naming
+    the bucket and key; a value that cannot be pickled names its output too."""
+
+    def __init__(self, location: StoreLocation) -> None:
+        self.location = location
+
+    def _key(self, context: OutputContext) -> str:
+        if context.asset_key is not None:
+            return self.location.key(
+                list(context.asset_key.path), f"asset {context.asset_key.to_user_string()!r}"
+            )
+        return self.location.key(
+            list(context.get_identifier()),
+            f"output {context.name!r} of step {context.step_key!r} in run {context.run_id!r}",
+        )
+
+    def handle_output(self, context: OutputContext, obj: Any) -> None:
+        key = self._key(context)
+        try:
+            data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # whatever pickling a user's value raises
+            raise ObjectStoreError(
+                f"output {context.name!r} of step {context.step_key!r} cannot be pickled for "
+                f"{self.location.uri(key)}: {type(exc).__name__}: {exc}",
+                bucket=self.location.bucket,
+                key=key,
+                uri=self.location.uri(key),
+            ) from exc
+        self.location.put(key, data)
+        context.add_output_metadata({"uri": self.location.uri(key)})
+
+    def load_input(self, context: InputContext) -> Any:
+        upstream = context.upstream_output
+        if upstream is not None:
+            key = self._key(upstream)
+        elif context.asset_key is not None:
+            key = self.location.key(
+                list(context.asset_key.path), f"asset {context.asset_key.to_user_string()!r}"
+            )
+        else:
+            raise DagloomError(f"input {context.name!r} has no upstream output to load")
+        return pickle.loads(self.location.get(key))
+
+
+# -- the compute log manager -------------------------------------------------------------------
+
+
+class ObjectStoreComputeLogManager(ComputeLogManager):
+    """Writes step logs to local files under `local_dir` while the step runs (readers tail
+    them there) and uploads each attempt's files to `prefix/<run_id>/<step_key>.<attempt>
+    .out|.err` when it ends, keeping the local copy. Reads prefer the local copy and fall
+    back to the store, so another machine reads what this one uploaded.
+
+    An upload that fails (missing bucket, refused credentials, unreachable endpoint) never
+    fails the step: it is logged as `compute_log_upload_failed` with the bucket and key, and
+    the local copy stays. Uploads run on `upload_threads` threads; `wait_uploads` waits for
+    those started so far.
+    """
+
+    def __init__(
+        self, location: StoreLocation, local_dir: Path, *, max_bytes: int, upload_threads: int = 2
+    ) -> None:
+        self.location = location
+        self.files = LocalLogFiles(local_dir)
+        self.max_bytes = max_bytes
+        self._uploads = ThreadPoolExecutor(upload_threads, thread_name_prefix="compute-log-upload")
+        self._pending: set[Future[None]] = set()
+        self._lock = threading.Lock()
+
+    def open_step(self, run_id: str, step_key: str, attempt: int) -> StepLog:
+        return self.files.open_step(run_id, step_key, attempt, limit=self.max_bytes)
+
+    def step_finished(self, log: StepLog) -> None:
+        log.close()
+        future = self._uploads.submit(self._upload, log)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def _upload(self, log: StepLog) -> None:
+        flush_writes().result()  # the log's files are written and closed
+        run_id, step_key, attempt = log.run_id, log.step_key, log.attempt
+        for path in log.written():
+            if path.stat().st_size == 0:
+                continue
+            key = self.location.key([run_id, path.name], f"compute log of step {step_key!r}")
+            try:
+                self.location.put(key, path)
+            except ObjectStoreError as exc:
+                _log.warning(
+                    "compute_log_upload_failed",
+                    run_id=run_id,
+                    step_key=step_key,
+                    attempt=attempt,
+                    bucket=exc.bucket,
+                    key=exc.key,
+                    error=str(exc),
+                    kept=str(path),
+                )
+
+    async def wait_uploads(self) -> None:
+        await super().wait_uploads()
+        with self._lock:
+            pending = list(self._pending)
+        for future in pending:
+            await asyncio.wrap_future(future)
+
+    def _remote(self, run_id: str, step_key: str, attempt: int, stream: int) -> str:
+        return self.location.key(
+            [run_id, log_name(step_key, attempt, stream)],
+            f"compute log of step {step_key!r} in run {run_id!r}",
+        )
+
+    async def _listed(self, run_id: str, local: object) -> list[str]:
+        """Names of the run's logs in the store; when the store fails but local copies
+        exist, those serve (the failure is logged)."""
+        try:
+            names, _ = await self.location.list_async([run_id], f"compute logs of run {run_id!r}")
+        except ObjectStoreError as exc:
+            if not local:
+                raise
+            _log.warning("compute_log_listing_failed", error=str(exc), bucket=exc.bucket)
+            return []
+        return names
+
+    async def attempts(self, run_id: str, step_key: str) -> list[int]:
+        found = set(await self.files.attempts(run_id, step_key))
+        for key, attempt in map(parse_log_name, await self._listed(run_id, found)):
+            if key == step_key:
+                found.add(attempt)
+        return sorted(found)
+
+    async def step_keys(self, run_id: str) -> list[str]:
+        found = set(await self.files.step_keys(run_id))
+        for key, _ in map(parse_log_name, await self._listed(run_id, found)):
+            if key is not None:
+                found.add(key)
+        return sorted(found)
+
+    async def read_bytes(
+        self, run_id: str, step_key: str, attempt: int, stream: int, cursor: int, max_bytes: int
+    ) -> bytes:
+        local = await self.files.read(run_id, step_key, attempt, stream, cursor, max_bytes)
+        if local is not None:
+            return local
+        key = self._remote(run_id, step_key, attempt, stream)
+        size = await self.location.size_async(key)
+        if size is None or cursor >= size:
+            return b""
+        return await self.location.range_async(key, cursor, min(size, cursor + max_bytes))
+
+    def describe(self) -> str:
+        return f"{type(self).__name__} at {self.location.uri(self.location.prefix)}"

@@ -1,0 +1,146 @@
+"""S3ComputeLogManager against a real S3-compatible server: built from the seed's
+`compute_logs` section, uploads each attempt's logs when it ends, reads them back on
+another machine, and never fails a step for an upload."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import anyio
+import obstore
+from structlog.testing import capture_logs
+
+import dagloom as dg
+from dagloom.aws.s3 import S3ComputeLogManager, S3Resource
+from dagloom.compute_logs import read_compute_log
+from dagloom.instance import DagloomInstance
+from tests.aws.conftest import S3Server
+
+
+def write_home(home: Path, endpoint: str, bucket: str, local_dir: str = "compute_logs") -> Path:
+    """A home whose dagloom.yaml has the seed's compute_logs section (Dagster's names)."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagloom.yaml").write_text(
+        textwrap.dedent(
+            f"""
+            compute_logs:
+              module: "dagster_obstore.s3.compute_log_manager"
+              class: "S3ComputeLogManager"
+              config:
+                access_key_id: root
+                allow_http: true
+                allow_invalid_certificates: true
+                bucket: {bucket}
+                endpoint: {endpoint}
+                prefix: compute-log
+                region: default
+                secret_access_key: root123!
+                local_dir: {local_dir}
+                max_attempts: 1
+                timeout_seconds: 5
+            """
+        )
+    )
+    return home
+
+
+@dg.op
+async def chatty() -> int:
+    print("chatty says hello")
+    print("chatty warns", file=sys.stderr)
+    return 1
+
+
+@dg.job
+def chat() -> None:
+    chatty()
+
+
+async def test_logs_are_uploaded_and_read_back_elsewhere(
+    tmp_path: Path, s3_server: S3Server, bucket: str
+) -> None:
+    home = write_home(tmp_path / "a", s3_server.endpoint, bucket)
+    async with DagloomInstance.open(home) as instance:
+        manager = instance.compute_log_manager
+        assert isinstance(manager, S3ComputeLogManager)
+        with anyio.fail_after(60):
+            result = await chat.execute_in_process_async(instance=instance)
+    store = S3Resource(
+        endpoint_url=s3_server.endpoint,
+        use_ssl=False,
+        aws_access_key_id="root",
+        aws_secret_access_key="root123!",
+    ).get_store(bucket)
+    key = f"compute-log/{result.run_id}/chatty.0.out"
+    assert bytes(obstore.get(store, key).bytes()) == b"chatty says hello\n"
+
+    # Another machine: same storage, its own (empty) local folder.
+    other = write_home(tmp_path / "b", s3_server.endpoint, bucket, local_dir="elsewhere")
+    (other / "dagloom.yaml").write_text(
+        (other / "dagloom.yaml").read_text()
+        + "storage:\n  sqlite:\n    base_dir: "
+        + str(home)
+        + "\n"
+    )
+    async with DagloomInstance.open(other) as instance:
+        manager = instance.compute_log_manager
+        assert await manager.step_keys(result.run_id) == ["chatty"]
+        assert await manager.attempts(result.run_id, "chatty") == [0]
+        out = await read_compute_log(instance, result.run_id, "chatty")
+        err = await read_compute_log(instance, result.run_id, "chatty", "stderr")
+        tail = await read_compute_log(instance, result.run_id, "chatty", cursor=7, max_bytes=4)
+    assert not (other / "elsewhere").exists()
+    assert out.data == b"chatty says hello\n"
+    assert err.data == b"chatty warns\n"
+    assert (tail.data, tail.cursor) == (b"says", 11)
+
+
+async def test_a_failed_upload_keeps_the_local_copy_and_the_step_succeeds(
+    tmp_path: Path, s3_server: S3Server
+) -> None:
+    home = write_home(tmp_path / "home", s3_server.endpoint, "no-such-bucket")
+    async with DagloomInstance.open(home) as instance:
+        with capture_logs() as logs, anyio.fail_after(60):
+            result = await chat.execute_in_process_async(instance=instance)
+        assert result.success
+        out = await read_compute_log(instance, result.run_id, "chatty")
+    assert out.data == b"chatty says hello\n"
+    failed = [e for e in logs if e["event"] == "compute_log_upload_failed"]
+    assert {e["key"] for e in failed} == {
+        f"compute-log/{result.run_id}/chatty.0.out",
+        f"compute-log/{result.run_id}/chatty.0.err",
+    }
+    assert all(e["bucket"] == "no-such-bucket" for e in failed)
+    assert "does not exist" in failed[0]["error"]
+
+
+def test_dagster_aws_names_configure_it_too(tmp_path: Path) -> None:
+    """`endpoint_url`, `use_ssl` and `verify` (dagster_aws's manager) are accepted."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagloom.yaml").write_text(
+        "compute_logs:\n"
+        "  module: dagster_aws.s3.compute_log_manager\n"
+        "  class: S3ComputeLogManager\n"
+        "  config: {bucket: logs, endpoint_url: 'http://127.0.0.1:9', use_ssl: false}\n"
+    )
+    manager = DagloomInstance.open(home).compute_log_manager
+    assert isinstance(manager, S3ComputeLogManager)
+    assert manager.describe() == "S3ComputeLogManager at s3://logs/dagster"
+
+
+def test_a_wrong_compute_logs_section_names_the_key_path(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagloom.yaml").write_text(
+        "compute_logs:\n  class: S3ComputeLogManager\n  config: {prefix: x, bukket: y}\n"
+    )
+    try:
+        DagloomInstance.open(home).compute_log_manager  # noqa: B018  # building it is the test
+    except dg.ConfigError as exc:
+        assert exc.key_paths == ["compute_logs.config.bucket", "compute_logs.config.bukket"]
+        assert str(home / "dagloom.yaml") in str(exc)
+    else:
+        raise AssertionError("no ConfigError")
