@@ -21,6 +21,7 @@ SUITES = {
     "dask": "the Dask executor against the multiprocess executor and bare client.submit",
     "responsiveness": "GetRun latency in `dagloom dev` while a run's sync ops hold their thread",
     "webserver": "run-event subscription vs storage reads, runs query p95, asset graph size",
+    "startup": "whole-process start-up (--help, import, a 1-op job execute) vs `python -c pass`",
     "auth": "GetRun latency with a token check and with mutual TLS, vs neither",
     "compute_logs": "runs with steps' stdout/stderr captured, against runs without capture",
     "ui": "the web UI in chromium: asset graphs and a 10,000-step run page vs their fetch",

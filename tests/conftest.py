@@ -8,6 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
+# `import dagloom` loads its names on first use; the API modules load here, before any test
+# records `sys.modules` (`restore_import_state`), so no test unloads modules others share.
+import dagloom.definitions
+import dagloom.execution.context
+import dagloom.execution.result
+import dagloom.messages  # noqa: F401
 from dagloom.transport import STRICT_ENV
 
 

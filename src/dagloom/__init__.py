@@ -1,8 +1,8 @@
 """dagloom: declare ops, jobs, assets, schedules and sensors with Dagster's names; run them.
 
-This namespace holds the public API only. Importing it stays light (no server, gRPC or
-GraphQL stacks): those load when a server or client is started, and the few names below that
-would pull in storage load on first use (`__getattr__`).
+This namespace holds the public API only. Importing it costs next to nothing: every name loads
+on first use (`__getattr__`), the definitions API as a whole, the names of `_LAZY` one module
+each, and the server, gRPC and GraphQL stacks only when a server or client is started.
 
 `dagloom.definitions` is both the definitions package and Dagster's `@definitions` decorator.
 """
@@ -11,37 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dagloom import definitions as definitions  # the package, callable as @definitions
-from dagloom.definitions import *  # noqa: F403 - the definitions API is the public API
-from dagloom.definitions import __all__ as _definitions_all
-from dagloom.errors import (
-    ConfigError,
-    DagloomError,
-    DagloomExecutionError,
-    DagloomInvalidSelectionError,
-    DagsterInvalidConfigError,
-    DagsterInvalidDefinitionError,
-    DagsterInvalidInvocationError,
-    DagsterTypeCheckDidNotPass,
-    DagsterUnknownPartitionError,
-    DefinitionError,
-    Failure,
-    RetryRequested,
-    RunNotFoundError,
-    StorageError,
-    UserCodeError,
-)
-from dagloom.execution.context import (
-    AssetExecutionContext,
-    OpExecutionContext,
-    build_asset_context,
-    build_op_context,
-)
-from dagloom.execution.result import ExecuteInProcessResult
-from dagloom.messages import EventType as DagloomEventType
-from dagloom.messages import RunStatus as DagloomRunStatus
-
 if TYPE_CHECKING:
+    from dagloom import definitions as definitions
+    from dagloom.definitions import *  # noqa: F403 - the definitions API is the public API
     from dagloom.definitions.config_types import (
         Array,
         BoolSource,
@@ -57,16 +29,46 @@ if TYPE_CHECKING:
         Shape,
         StringSource,
     )
+    from dagloom.errors import (
+        ConfigError,
+        DagloomError,
+        DagloomExecutionError,
+        DagloomInvalidSelectionError,
+        DagsterInvalidConfigError,
+        DagsterInvalidDefinitionError,
+        DagsterInvalidInvocationError,
+        DagsterTypeCheckDidNotPass,
+        DagsterUnknownPartitionError,
+        DefinitionError,
+        Failure,
+        RetryRequested,
+        RunNotFoundError,
+        StorageError,
+        UserCodeError,
+    )
+    from dagloom.execution.context import (
+        AssetExecutionContext,
+        OpExecutionContext,
+        build_asset_context,
+        build_op_context,
+    )
     from dagloom.execution.event_view import DagsterEvent, DagsterEventType
+    from dagloom.execution.result import ExecuteInProcessResult
     from dagloom.execution.run_config import validate_run_config
     from dagloom.execution.step_log import get_dagster_logger
     from dagloom.instance import DagloomInstance
     from dagloom.instance import DagloomInstance as DagsterInstance
+    from dagloom.messages import EventType as DagloomEventType
+    from dagloom.messages import RunStatus as DagloomRunStatus
 
 __version__ = "0.1.0"
 
 _CONFIG_TYPES = "dagloom.definitions.config_types"
-# name -> (module, attribute): loaded on first use, so `import dagloom` does not pay for them.
+_ERRORS = "dagloom.errors"
+_CONTEXT = "dagloom.execution.context"
+# name -> (module, attribute): loaded on first use, so `import dagloom` costs next to nothing
+# (the command line imports this package for `dagloom --help`). Any other public name is the
+# definitions API's (`dagloom.definitions.__all__`), which loads whole on first use.
 _LAZY: dict[str, tuple[str, str]] = {
     **{
         name: (_CONFIG_TYPES, name)
@@ -86,6 +88,38 @@ _LAZY: dict[str, tuple[str, str]] = {
             "StringSource",
         )
     },
+    **{
+        name: (_ERRORS, name)
+        for name in (
+            "ConfigError",
+            "DagloomError",
+            "DagloomExecutionError",
+            "DagloomInvalidSelectionError",
+            "DagsterInvalidConfigError",
+            "DagsterInvalidDefinitionError",
+            "DagsterInvalidInvocationError",
+            "DagsterTypeCheckDidNotPass",
+            "DagsterUnknownPartitionError",
+            "DefinitionError",
+            "Failure",
+            "RetryRequested",
+            "RunNotFoundError",
+            "StorageError",
+            "UserCodeError",
+        )
+    },
+    **{
+        name: (_CONTEXT, name)
+        for name in (
+            "AssetExecutionContext",
+            "OpExecutionContext",
+            "build_asset_context",
+            "build_op_context",
+        )
+    },
+    "ExecuteInProcessResult": ("dagloom.execution.result", "ExecuteInProcessResult"),
+    "DagloomEventType": ("dagloom.messages", "EventType"),
+    "DagloomRunStatus": ("dagloom.messages", "RunStatus"),
     "DagsterEvent": ("dagloom.execution.event_view", "DagsterEvent"),
     "DagsterEventType": ("dagloom.execution.event_view", "DagsterEventType"),
     "validate_run_config": ("dagloom.execution.run_config", "validate_run_config"),
@@ -96,60 +130,74 @@ _LAZY: dict[str, tuple[str, str]] = {
 
 
 def __getattr__(name: str) -> Any:
-    """The names of `_LAZY`, imported on first use and then kept as module globals."""
-    try:
-        module_name, attribute = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'dagloom' has no attribute {name!r}") from None
+    """Public names, imported on first use and then kept as module globals."""
     import importlib
 
-    value = getattr(importlib.import_module(module_name), attribute)
+    if name == "__all__":
+        package = importlib.import_module("dagloom.definitions")
+        value: Any = [*package.__all__, *sorted(_LAZY), "definitions"]
+    elif name in _LAZY:
+        module_name, attribute = _LAZY[name]
+        value = getattr(importlib.import_module(module_name), attribute)
+    elif name == "definitions":
+        value = importlib.import_module("dagloom.definitions")
+    elif name.startswith("_"):
+        raise AttributeError(f"module 'dagloom' has no attribute {name!r}")
+    else:
+        package = importlib.import_module("dagloom.definitions")
+        if name not in package.__all__:
+            raise AttributeError(f"module 'dagloom' has no attribute {name!r}")
+        value = getattr(package, name)
     globals()[name] = value
     return value
 
 
-__all__ = [
-    *_definitions_all,
-    "Array",
-    "BoolSource",
-    "Enum",
-    "EnumValue",
-    "Field",
-    "IntSource",
-    "Map",
-    "Noneable",
-    "Permissive",
-    "ScalarUnion",
-    "Selector",
-    "Shape",
-    "StringSource",
-    "AssetExecutionContext",
-    "ConfigError",
-    "DagloomError",
-    "DagloomEventType",
-    "DagloomExecutionError",
-    "DagloomInstance",
-    "DagloomInvalidSelectionError",
-    "DagloomRunStatus",
-    "DagsterEvent",
-    "DagsterEventType",
-    "DagsterInstance",
-    "DagsterInvalidConfigError",
-    "DagsterInvalidDefinitionError",
-    "DagsterInvalidInvocationError",
-    "DagsterUnknownPartitionError",
-    "DagsterTypeCheckDidNotPass",
-    "DefinitionError",
-    "ExecuteInProcessResult",
-    "Failure",
-    "OpExecutionContext",
-    "RetryRequested",
-    "RunNotFoundError",
-    "StorageError",
-    "UserCodeError",
-    "build_asset_context",
-    "build_op_context",
-    "definitions",
-    "get_dagster_logger",
-    "validate_run_config",
-]
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__getattr__("__all__")})
+
+
+if TYPE_CHECKING:
+    __all__ = [
+        "Array",
+        "AssetExecutionContext",
+        "BoolSource",
+        "ConfigError",
+        "DagloomError",
+        "DagloomEventType",
+        "DagloomExecutionError",
+        "DagloomInstance",
+        "DagloomInvalidSelectionError",
+        "DagloomRunStatus",
+        "DagsterEvent",
+        "DagsterEventType",
+        "DagsterInstance",
+        "DagsterInvalidConfigError",
+        "DagsterInvalidDefinitionError",
+        "DagsterInvalidInvocationError",
+        "DagsterTypeCheckDidNotPass",
+        "DagsterUnknownPartitionError",
+        "DefinitionError",
+        "Enum",
+        "EnumValue",
+        "ExecuteInProcessResult",
+        "Failure",
+        "Field",
+        "IntSource",
+        "Map",
+        "Noneable",
+        "OpExecutionContext",
+        "Permissive",
+        "RetryRequested",
+        "RunNotFoundError",
+        "ScalarUnion",
+        "Selector",
+        "Shape",
+        "StorageError",
+        "StringSource",
+        "UserCodeError",
+        "build_asset_context",
+        "build_op_context",
+        "definitions",
+        "get_dagster_logger",
+        "validate_run_config",
+    ]

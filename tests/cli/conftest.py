@@ -6,6 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from dagloom.cli._app import import_all_commands
+
+# Commands load on first use; loaded here, before any test records `sys.modules`, so that
+# `restore_import_state` never unloads a command module a later test runs again.
+import_all_commands()
+
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_import_state: None) -> Path:

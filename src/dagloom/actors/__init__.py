@@ -6,8 +6,9 @@ on these names.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from dagloom.actors._backoff import Backoff
-from dagloom.actors._health import HealthReporter, HealthSource
 from dagloom.actors._protocol import Method, ServiceSpec
 from dagloom.actors._runtime import (
     Actor,
@@ -25,6 +26,21 @@ from dagloom.actors._supervisor import (
     Supervisor,
     unwrap_exception_group,
 )
+
+if TYPE_CHECKING:
+    from dagloom.actors._health import HealthReporter, HealthSource
+
+
+def __getattr__(name: str) -> Any:
+    """The health reporter loads on first use: it pulls in the gRPC stubs of the messages."""
+    if name not in ("HealthReporter", "HealthSource"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from dagloom.actors import _health
+
+    value = getattr(_health, name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Actor",

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Literal
 
 import anyio
 import anyio.to_thread
-import structlog
 
+from dagloom._logging import get_logger
 from dagloom.errors import UserCodeError, UserCodeTimeoutError
 from dagloom.execution.events import error_info
 from dagloom.messages import ErrorInfo
@@ -159,7 +159,7 @@ class InstigatorPool:
         self._live: set[_Worker] = set()
         self._generation = 0
         self._limiter: anyio.CapacityLimiter | None = None
-        self._log = structlog.get_logger("dagloom.actors").bind(location=location_name)
+        self._log = get_logger("dagloom.actors").bind(location=location_name)
 
     async def evaluate(
         self,

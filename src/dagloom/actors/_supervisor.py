@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-import structlog
 from anyio.abc import TaskStatus
 
+from dagloom._logging import get_logger
 from dagloom.actors._backoff import Backoff
 from dagloom.actors._runtime import Actor, ActorHealth, Clock
 
@@ -70,7 +70,7 @@ class Supervisor:
         self._sleep = sleep
         self._children: list[_Child] = []
         self._running = False
-        self._log = structlog.get_logger("dagloom.actors")
+        self._log = get_logger("dagloom.actors")
 
     def add(self, actor: Actor[Any, Any], policy: RestartPolicy | None = None) -> None:
         """Supervise `actor` under `policy` (restartable with default backoff if None).

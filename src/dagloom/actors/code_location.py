@@ -26,9 +26,9 @@ from typing import Any, assert_never
 
 import anyio
 import orjson
-import structlog
 from anyio.abc import TaskStatus
 
+from dagloom._logging import get_logger
 from dagloom.actors._instigator_pool import EvaluationSettings, InstigatorKind, InstigatorPool
 from dagloom.actors._runtime import Actor, Clock, ReplySlot
 from dagloom.code.loader import load_definitions
@@ -374,9 +374,7 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
             ErrorInfo(cls_name="CodeLocationLoadError", message="not loaded yet"),
             loaded_at=0.0,
         )
-        self._log = structlog.get_logger("dagloom.actors").bind(
-            actor=self.name, location=location_name
-        )
+        self._log = get_logger("dagloom.actors").bind(actor=self.name, location=location_name)
 
     # -- local access, for run workers in this process ----------------------------------
 

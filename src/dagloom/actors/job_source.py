@@ -14,12 +14,12 @@ import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from dagloom.actors.code_location import LoadedLocation, load_location, run_snapshot_id
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.errors import DefinitionError, SnapshotMismatchError
 from dagloom.execution.origin import CodeOrigin, resolve_job
 
 if TYPE_CHECKING:
+    from dagloom.actors.code_location import LoadedLocation
     from dagloom.definitions.definitions import Definitions
     from dagloom.definitions.job import JobDefinition
 
@@ -77,6 +77,10 @@ def checked_job(
     keys = [AssetKey(list(path)) for path in asset_selection]
     job = resolve_job(definitions, job_name, keys)
     if snapshot_id:
+        # Imported here: the code location module loads the gRPC stubs, which a run in this
+        # process from definitions already loaded does not need.
+        from dagloom.actors.code_location import run_snapshot_id
+
         actual = run_snapshot_id(job, keys, job_snapshot_ids)
         if actual != snapshot_id:
             raise SnapshotMismatchError(
@@ -165,6 +169,8 @@ class LoaderJobSource:
         origin = self._origins.get(name)
         if origin is None:
             raise unknown_location(location_name, self._origins)
+        from dagloom.actors.code_location import load_location
+
         with self._loading:
             self._loaded[name] = load_location(
                 origin, location_name=name, loaded_at=time.time(), fresh=True
@@ -176,6 +182,8 @@ class LoaderJobSource:
             origin = self._origins.get(name)
             if origin is None:
                 raise unknown_location(name, self._origins)
+            from dagloom.actors.code_location import load_location
+
             with self._loading:
                 loaded = self._loaded.get(name)
                 if loaded is None:

@@ -9,13 +9,15 @@ from typing import TYPE_CHECKING, Any, assert_never
 
 import anyio
 import orjson
-import structlog
 from anyio.abc import TaskStatus
 
+from dagloom._logging import get_logger
 from dagloom.actors._runtime import Actor, Clock
 from dagloom.actors.job_source import JobSource, OriginSource
 from dagloom.errors import RunClaimRefusedError, StorageError
 from dagloom.execution.events import error_info
+from dagloom.execution.run_tags import HEARTBEAT_TAG as HEARTBEAT_TAG
+from dagloom.execution.run_tags import WORKER_TAG as WORKER_TAG
 from dagloom.execution.run_thread import run_on_own_thread
 from dagloom.messages import Event, EventType, LogLevel, Run, RunFailureData, RunStatus
 from dagloom.messages.rpc import (
@@ -35,11 +37,6 @@ if TYPE_CHECKING:
 
 RunWorkerRequest = ExecuteRunRequest | StopRunRequest
 RunWorkerReply = ExecuteRunReply | StopRunReply
-
-WORKER_TAG = "dagloom/run_worker"
-"""Run tag naming the worker executing the run."""
-HEARTBEAT_TAG = "dagloom/heartbeat"
-"""Run tag holding the worker's last heartbeat for the run (seconds since the epoch)."""
 
 
 def run_end_event(
@@ -139,7 +136,7 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         self.unrecorded: list[StorageError] = []
         """Storage errors that kept a failed run's end from being stored (see `_execute`)."""
         self._idle = anyio.Event()
-        self._log = structlog.get_logger("dagloom.actors")
+        self._log = get_logger("dagloom.actors")
 
     def report_to(self, coordinator: ActorRef[Any, Any] | None) -> None:
         """Tell `coordinator` when runs end; call before `run` (wiring resolves the cycle

@@ -10,16 +10,9 @@ login cookie) are in `dagloom.auth.http`, imported on its own.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from dagloom.auth._authenticator import CACHE_SECONDS, Authenticator, TokenStorage
-from dagloom.auth._grpc import (
-    AUTHORIZATION,
-    CLUSTER_SECRET_HEADER,
-    RequestGuard,
-    api_guard,
-    bearer_metadata,
-    cluster_guard,
-    current_identity,
-)
 from dagloom.auth._permissions import (
     GRPC_API_OPERATIONS,
     PERMISSIONS,
@@ -44,6 +37,42 @@ from dagloom.auth._tokens import (
     split_token,
     verify,
 )
+
+if TYPE_CHECKING:
+    from dagloom.auth._grpc import (
+        AUTHORIZATION,
+        CLUSTER_SECRET_HEADER,
+        RequestGuard,
+        api_guard,
+        bearer_metadata,
+        cluster_guard,
+        current_identity,
+    )
+
+# The gRPC hooks load on first use: the instance config and the HTTP side need no grpclib.
+_GRPC_NAMES = frozenset(
+    {
+        "AUTHORIZATION",
+        "CLUSTER_SECRET_HEADER",
+        "RequestGuard",
+        "api_guard",
+        "bearer_metadata",
+        "cluster_guard",
+        "current_identity",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    """The gRPC hooks, imported on first use and then kept as module globals."""
+    if name not in _GRPC_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module("dagloom.auth._grpc"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ANONYMOUS",

@@ -7,8 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-import structlog
-
+from dagloom._logging import get_logger
 from dagloom.auth._permissions import Operation, allows, required_role, route_allows
 from dagloom.auth._tokens import ANONYMOUS, Identity, StoredToken, split_token, verify
 from dagloom.errors import AuthenticationError, PermissionDeniedError
@@ -60,7 +59,7 @@ class Authenticator:
         self._clock = clock
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, StoredToken]] = {}
-        self._log = structlog.get_logger("dagloom.auth")
+        self._log = get_logger("dagloom.auth")
 
     @classmethod
     def disabled(cls) -> Authenticator:

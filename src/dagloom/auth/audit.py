@@ -9,12 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-import structlog
-
+from dagloom._logging import get_logger
 from dagloom.auth.tags import USER_TAG
 from dagloom.messages import EngineEventData, Event, EventType, LogLevel, MetadataValue, Run
 
-_log = structlog.get_logger("dagloom.audit")
+_log = get_logger("dagloom.audit")
 
 
 def audit_event(run: Run, action: str, user: str, *, now: float | None = None) -> Event:

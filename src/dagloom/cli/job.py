@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from dagloom.cli._app import app
+from dagloom.cli._app import JobGroup, app
 from dagloom.cli._common import (
     AttributeOpt,
     ConfigFilesOpt,
@@ -26,7 +26,7 @@ from dagloom.cli._common import (
 from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
 from dagloom.errors import DagloomError
 
-sub = typer.Typer(help="List and execute jobs.", no_args_is_help=True)
+sub = typer.Typer(help="List and execute jobs.", no_args_is_help=True, cls=JobGroup)
 app.add_typer(sub, name="job")
 
 

@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import structlog
 from anyio.abc import ByteReceiveStream, Process, TaskStatus
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from dagloom._logging import get_logger
 from dagloom.actors import Backoff, HealthReporter, Supervisor
 from dagloom.actors.code_location import (
     CodeLocationReply,
@@ -455,7 +455,7 @@ async def _run_managed(
     The first start must serve (else `ActorUnavailableError`); later starts reuse its port,
     so refs made from the reported address keep working, and are retried after `backoff`.
     """
-    log = structlog.get_logger("dagloom.code").bind(location=plan.location_name)
+    log = get_logger("dagloom.code").bind(location=plan.location_name)
     port: int | None = None
     reported = False
     failures = 0

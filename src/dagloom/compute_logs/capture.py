@@ -28,8 +28,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import IO, Any, Final, Literal, TextIO, cast
 
-import structlog
-
+from dagloom._logging import get_logger
 from dagloom.errors import DagloomError
 
 __all__ = [
@@ -47,7 +46,7 @@ __all__ = [
     "uninstall_routers",
 ]
 
-_log = structlog.get_logger("dagloom.compute_logs")
+_log = get_logger("dagloom.compute_logs")
 
 IOType = Literal["stdout", "stderr"]
 STDOUT: Final = 0

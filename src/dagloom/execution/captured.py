@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import anyio
-import structlog
 
+from dagloom._logging import get_logger
 from dagloom.compute_logs.base import ComputeLogManager
 from dagloom.compute_logs.capture import StepLog, reset_current, set_current
 from dagloom.errors import DagloomError
@@ -12,7 +12,7 @@ from dagloom.execution.sink import EventSink
 from dagloom.execution.step import ExecutionState, Outcome, RunFacts, StepRunner
 from dagloom.messages.rows import EventRow
 
-_log = structlog.get_logger("dagloom.compute_logs")
+_log = get_logger("dagloom.compute_logs")
 
 
 class UncapturedSink:

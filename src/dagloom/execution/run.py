@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
 import orjson
-import structlog
 
+from dagloom._logging import get_logger
 from dagloom.compute_logs.capture import install_routers, uninstall_routers
 from dagloom.definitions.config import RunConfig
 from dagloom.definitions.io_manager import InMemoryIOManager, InputManager, IOManager
@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-_log = structlog.get_logger("dagloom.execution")
+_log = get_logger("dagloom.execution")
 
 
 def run_sync(awaitable: Awaitable[T], *, what: str) -> T:

@@ -23,9 +23,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 import anyio
-import structlog
 from anyio.abc import TaskGroup
 
+from dagloom._logging import get_logger
 from dagloom.errors import DagloomError, RunNotFoundError, StorageError
 from dagloom.instance._loader import BUILTINS, LoadContext, load_component
 from dagloom.instance._threads import HandoffEventSink, hop_to_owner_loop, on_foreign_loop
@@ -72,7 +72,7 @@ if TYPE_CHECKING:
     from dagloom.definitions.partitions import PartitionsDefinition
     from dagloom.instance.partition_status import AssetPartitionStatus
 
-_log = structlog.get_logger("dagloom.instance")
+_log = get_logger("dagloom.instance")
 
 _STORAGE_SECTIONS = (
     ("run_storage", "RunStorage", RunStorage),
@@ -571,7 +571,7 @@ class DagloomInstance:
         twice is safe). A write that fails is logged and tried again at the next beat.
         Never blocks; needs the instance entered.
         """
-        from dagloom.actors.run_worker import HEARTBEAT_TAG, WORKER_TAG
+        from dagloom.execution.run_tags import HEARTBEAT_TAG, WORKER_TAG
 
         if self._task_group is None:
             raise StorageError(

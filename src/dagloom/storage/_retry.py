@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import anyio
-import structlog
 
+from dagloom._logging import get_logger
 from dagloom.actors._backoff import Backoff
 from dagloom.errors import StorageUnavailableError
 
@@ -23,7 +23,7 @@ STORAGE_BACKOFF = Backoff(initial=0.05, maximum=2.0)
 """Waits between attempts: 50 ms, 100 ms, ... capped at 2 s, so a connection dropped once
 is reconnected at once and a server that is down is not hammered."""
 
-_log = structlog.get_logger("dagloom.storage")
+_log = get_logger("dagloom.storage")
 
 
 def retry_deadline_passed(first_failure: float, now: float, timeout: float) -> bool:

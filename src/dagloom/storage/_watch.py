@@ -6,8 +6,8 @@ import time
 from collections.abc import AsyncIterator
 
 import anyio
-import structlog
 
+from dagloom._logging import get_logger
 from dagloom.errors import StorageError
 from dagloom.messages import EventRecord
 from dagloom.storage._retry import RETRY_TIMEOUT, STORAGE_BACKOFF, retry_deadline_passed
@@ -16,7 +16,7 @@ from dagloom.storage.base import RUN_END_EVENTS, EventLogStorage
 WATCH_PAGE = 1000
 """Events read per query while a watcher catches up."""
 
-_log = structlog.get_logger("dagloom.storage")
+_log = get_logger("dagloom.storage")
 
 
 class RunEventNotifier:

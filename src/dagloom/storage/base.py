@@ -15,8 +15,7 @@ from operator import itemgetter
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
-import structlog
-
+from dagloom._logging import get_logger
 from dagloom.messages import (
     Backfill,
     BackfillStatus,
@@ -41,7 +40,7 @@ from dagloom.messages.rows import (
     row_of,
 )
 
-_log = structlog.get_logger("dagloom.storage")
+_log = get_logger("dagloom.storage")
 
 # -- records ---------------------------------------------------------------------------------
 

@@ -7,8 +7,7 @@ import time
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, assert_never
 
-import structlog
-
+from dagloom._logging import get_logger
 from dagloom.actors._runtime import Actor, Clock, Envelope
 from dagloom.actors.run_worker import run_end_event
 from dagloom.errors import ActorUnavailableError, DagloomError
@@ -68,7 +67,7 @@ class RunLauncher(Actor[RunLauncherRequest, RunLauncherReply]):
         super().__init__(name, inbox_size=inbox_size, clock=clock)
         self._instance = instance
         self._coordinator = coordinator
-        self._log = structlog.get_logger("dagloom.actors")
+        self._log = get_logger("dagloom.actors")
 
     def report_to(self, coordinator: ActorRef[Any, Any] | None) -> None:
         """Tell `coordinator` when runs end; call before `run`."""
