@@ -1,5 +1,5 @@
-"""Asset check results over GraphQL: `assetCheckExecutions` after the checked asset's
-partitions are materialized, newest first, paged by cursor."""
+"""Asset partitions and checks over GraphQL: the partition and check fields of
+`AssetNode`, and `assetCheckExecutions` (newest first, paged by cursor)."""
 
 from __future__ import annotations
 
@@ -64,3 +64,43 @@ async def test_check_executions_are_listed_newest_first_and_paged(extras: Web) -
     assert [e["runId"] for e in older] == [first]
     last = (await extras.data(EXECUTIONS, {"c": older[0]["id"]}))["assetCheckExecutions"]
     assert last == []
+
+
+NODE = (
+    "{ assetNodes { assetKey { path } isPartitioned partitionKeys"
+    " partitionDefinition { type description name }"
+    " assetPartitionStatuses { materializedPartitions failedPartitions"
+    " unmaterializedPartitions materializingPartitions }"
+    " assetChecksOrError { ... on AssetChecks { checks { name blocking assetKey { path } } } } } }"
+)
+
+
+async def test_asset_nodes_carry_partitions_their_statuses_and_checks(extras: Web) -> None:
+    before = (await extras.data(NODE))["assetNodes"]
+    (node,) = [n for n in before if n["assetKey"]["path"] == ["lettered"]]
+    assert node["isPartitioned"] and node["partitionKeys"] == ["a", "b", "c"]
+    assert node["partitionDefinition"]["type"] == "STATIC"
+    assert "a, b, c" in node["partitionDefinition"]["description"]
+    assert node["assetPartitionStatuses"]["unmaterializedPartitions"] == ["a", "b", "c"]
+    assert node["assetChecksOrError"]["checks"] == [
+        {"name": "is_a_letter", "blocking": False, "assetKey": {"path": ["lettered"]}}
+    ]
+    await _materialize(extras, "b")
+    after = (await extras.data(NODE))["assetNodes"]
+    (node,) = [n for n in after if n["assetKey"]["path"] == ["lettered"]]
+    statuses = node["assetPartitionStatuses"]
+    assert statuses["materializedPartitions"] == ["b"]
+    assert statuses["unmaterializedPartitions"] == ["a", "c"]
+    assert statuses["failedPartitions"] == statuses["materializingPartitions"] == []
+
+
+def test_partition_snapshots_name_dynamic_partitions_and_list_the_others() -> None:
+    import dagloom as dg
+    from dagloom.code.snapshot import partitions_snapshot
+
+    assert partitions_snapshot(None) is None
+    dynamic = partitions_snapshot(dg.DynamicPartitionsDefinition(name="regions"))
+    assert dynamic is not None
+    assert (dynamic.type, dynamic.dynamic_name, list(dynamic.keys)) == ("dynamic", "regions", [])
+    static = partitions_snapshot(dg.StaticPartitionsDefinition(["x", "y"]))
+    assert static is not None and (static.type, list(static.keys)) == ("static", ["x", "y"])

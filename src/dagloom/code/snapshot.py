@@ -7,6 +7,7 @@ no I/O and no user code run, so it is tested without an event loop. The code loc
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
@@ -31,7 +32,14 @@ from dagloom.definitions.node import (
     FromOutput,
     Node,
 )
-from dagloom.definitions.partitions import DeleteDynamicPartitionsRequest
+from dagloom.definitions.partitions import (
+    DeleteDynamicPartitionsRequest,
+    DynamicPartitionsDefinition,
+    MultiPartitionsDefinition,
+    PartitionsDefinition,
+    StaticPartitionsDefinition,
+    TimeWindowPartitionsDefinition,
+)
 from dagloom.definitions.run_request import RunRequest
 from dagloom.definitions.schedule import (
     DefaultScheduleStatus,
@@ -41,7 +49,13 @@ from dagloom.definitions.schedule import (
 from dagloom.definitions.sensor import DefaultSensorStatus, SensorDefinition, SensorExecutionData
 from dagloom.errors import CodeLocationLoadError, DefinitionError
 from dagloom.execution.events import error_info
-from dagloom.messages import AssetKeyMessage, DynamicPartitionsRequestMessage, ErrorInfo
+from dagloom.messages import (
+    AssetCheckSnapshot,
+    AssetKeyMessage,
+    DynamicPartitionsRequestMessage,
+    ErrorInfo,
+    PartitionsSnapshot,
+)
 from dagloom.messages.rpc import (
     AssetSnapshot,
     JobSnapshot,
@@ -228,15 +242,59 @@ def asset_snapshots(
         if job.asset_layer is not None:
             for key in job.asset_layer.asset_keys:
                 job_names.setdefault(key, []).append(job.name)
+    checks: dict[AssetKey, list[AssetCheckSnapshot]] = {}
+    check_specs = [spec for c in definitions.asset_checks for spec in c.specs]
+    check_specs += [
+        spec
+        for item in definitions.assets
+        if isinstance(item, AssetsDefinition)
+        for spec in item.check_specs
+    ]
+    for check in check_specs:
+        checks.setdefault(check.asset_key, []).append(
+            AssetCheckSnapshot(
+                name=check.name, description=check.description or "", blocking=check.blocking
+            )
+        )
     out: list[AssetSnapshot] = []
     for item in definitions.assets:
         if isinstance(item, AssetsDefinition):
+            partitions = partitions_snapshot(item.partitions_def)
             for spec in item.specs:
-                out.append(
-                    _asset(spec, item.deps_by_key[spec.key], item.op.name, job_names.get(spec.key))
+                snapshot = _asset(
+                    spec, item.deps_by_key[spec.key], item.op.name, job_names.get(spec.key)
                 )
+                snapshot.partitions = partitions
+                snapshot.checks = checks.get(spec.key, [])
+                out.append(snapshot)
         else:
-            out.append(_asset(item, item.deps, "", job_names.get(item.key)))
+            snapshot = _asset(item, item.deps, "", job_names.get(item.key))
+            snapshot.partitions = partitions_snapshot(getattr(item, "partitions_def", None))
+            snapshot.checks = checks.get(item.key, [])
+            out.append(snapshot)
+    return out
+
+
+def partitions_snapshot(partitions_def: PartitionsDefinition | None) -> PartitionsSnapshot | None:
+    """An asset's partitions as data: their kind, the definition as text, and the keys it
+    has now (dynamic partitions: the instance's name for them instead). None when the
+    asset is not partitioned."""
+    if partitions_def is None:
+        return None
+    kinds: list[tuple[type[PartitionsDefinition], str]] = [
+        (StaticPartitionsDefinition, "static"),
+        (TimeWindowPartitionsDefinition, "time_window"),
+        (DynamicPartitionsDefinition, "dynamic"),
+        (MultiPartitionsDefinition, "multi"),
+    ]
+    kind = next((name for cls, name in kinds if isinstance(partitions_def, cls)), "custom")
+    out = PartitionsSnapshot(type=kind, description=str(partitions_def))
+    if isinstance(partitions_def, DynamicPartitionsDefinition) and partitions_def.name:
+        out.dynamic_name = partitions_def.name
+        return out
+    # Keys that need the instance (a multi-dimension with a dynamic one) are left out.
+    with contextlib.suppress(DefinitionError):
+        out.keys = list(partitions_def.get_partition_keys())
     return out
 
 

@@ -601,6 +601,17 @@ class AssetSnapshot(betterproto2.Message):
 
     job_names: "list[str]" = betterproto2.field(7, betterproto2.TYPE_STRING, repeated=True)
 
+    partitions: "__v1__.PartitionsSnapshot | None" = betterproto2.field(
+        30, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    unset: not partitioned
+    """
+
+    checks: "list[__v1__.AssetCheckSnapshot]" = betterproto2.field(
+        31, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "AssetSnapshot", AssetSnapshot)
 
