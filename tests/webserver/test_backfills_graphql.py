@@ -38,13 +38,18 @@ async def extras(tmp_path: Path) -> AsyncIterator[Web]:
 def test_partition_set_names_and_partition_choices() -> None:
     assert job_of_partition_set("talking_partition_set") == "talking"
     assert job_of_partition_set("talking") == "talking"
-    assert partition_names(["b", "a", "b"], None, None) == ["b", "a"]
+    known = ["a", "b", "c"]
+    assert partition_names(["b", "a", "b"], None, known) == ["b", "a"]
+    assert partition_names(None, True, known) == known
+    assert partition_names(["anything"], None, None) == ["anything"]
     with pytest.raises(ValueError, match="no partitions"):
-        partition_names([], None, None)
+        partition_names([], None, known)
+    with pytest.raises(ValueError, match="no partition 'z'"):
+        partition_names(["a", "z"], None, known)
     with pytest.raises(ValueError, match="allPartitions"):
         partition_names(None, True, None)
-    with pytest.raises(ValueError, match="fromFailure"):
-        partition_names(["a"], None, True)
+    with pytest.raises(ValueError, match="not both"):
+        partition_names(["a"], True, known)
 
 
 async def _launch(web: Web, params: dict[str, Any]) -> dict[str, Any]:
@@ -69,23 +74,23 @@ async def test_an_asset_backfill_is_launched_run_by_the_daemon_and_listed(extras
         extras,
         {
             "assetSelection": [{"path": ["lettered"]}],
-            "partitionNames": ["a", "b"],
+            "allPartitions": True,
             "tags": [{"key": "team", "value": "x"}],
         },
     )
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     backfill_id = launched["backfillId"]
     backfill = await _until_done(extras, backfill_id)
-    assert backfill["partitionNames"] == ["a", "b"] and backfill["isAssetBackfill"]
+    assert backfill["partitionNames"] == ["a", "b", "c"] and backfill["isAssetBackfill"]
     assert backfill["assetSelection"] == [{"path": ["lettered"]}]
     assert backfill["partitionSetName"] is None
     assert {"key": "team", "value": "x"} in backfill["tags"]
     counts = {c["runStatus"]: c["count"] for c in backfill["partitionStatusCounts"]}
-    assert counts == {"NOT_STARTED": 0, "STARTED": 0, "SUCCESS": 2, "FAILURE": 0}
+    assert counts == {"NOT_STARTED": 0, "STARTED": 0, "SUCCESS": 3, "FAILURE": 0}
     partitions = sorted(
         t["value"] for r in backfill["runs"] for t in r["tags"] if t["key"] == "dagster/partition"
     )
-    assert partitions == ["a", "b"]
+    assert partitions == ["a", "b", "c"]
     listed = await extras.data(
         "{ partitionBackfillsOrError { ... on PartitionBackfills { results { id } } } }"
     )
@@ -135,11 +140,17 @@ async def test_what_cannot_be_backfilled_is_a_typed_error(extras: Web) -> None:
     )
     assert unknown_asset["__typename"] == "InvalidBackfillError"
     assert "missing" in unknown_asset["message"]
-    everything = await _launch(
-        extras, {"assetSelection": [{"path": ["lettered"]}], "allPartitions": True}
+    unknown_partition = await _launch(
+        extras, {"assetSelection": [{"path": ["lettered"]}], "partitionNames": ["a", "q"]}
     )
-    assert everything["__typename"] == "InvalidBackfillError"
-    assert "allPartitions" in everything["message"]
+    assert unknown_partition["__typename"] == "InvalidBackfillError"
+    assert "'q'" in unknown_partition["message"]
+    nothing_failed = await _launch(
+        extras,
+        {"assetSelection": [{"path": ["lettered"]}], "allPartitions": True, "fromFailure": True},
+    )
+    assert nothing_failed["__typename"] == "InvalidBackfillError"
+    assert "none of them failed" in nothing_failed["message"]
     no_location = await _launch(
         extras,
         {

@@ -2,9 +2,8 @@
 `partitionBackfillOrError`, `launchPartitionBackfill` and `cancelPartitionBackfill`.
 
 A backfill launched here is stored like one from `dagloom backfill launch`; the daemon
-submits its runs. The webserver holds no user code, so the partitions to backfill are
-named by the caller (`partitionNames`) and the target is checked against the location's
-snapshot (a job, or assets of the location).
+submits its runs, one per partition. The webserver holds no user code: the target and its
+partitions are checked against the location's snapshot.
 """
 
 from __future__ import annotations
@@ -18,12 +17,13 @@ import strawberry
 
 from dagloom.daemon._backfills import BACKFILL_ID_TAG, backfill_progress, total_runs
 from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
-from dagloom.messages import AssetKeyMessage, Backfill, BackfillStatus
+from dagloom.messages import AssetKeyMessage, Backfill, BackfillStatus, PartitionsSnapshot
 from dagloom.messages.rpc import LocationSnapshot
 from dagloom.storage.base import RunsFilter
 from dagloom.webserver._context import GraphQLContext
 from dagloom.webserver._operations import guarded
 from dagloom.webserver.schema._unions import named_union
+from dagloom.webserver.schema.asset_partitions import definition_of, partition_keys
 from dagloom.webserver.schema.errors import (
     Error,
     PythonError,
@@ -90,23 +90,45 @@ def backfill_target(
     return Target(IMPLICIT_ASSET_JOB_NAME, selection)
 
 
+def target_partitions(snapshot: LocationSnapshot, target: Target) -> PartitionsSnapshot | None:
+    """The partitions of the target's assets as the snapshot has them (the assets
+    selected, or those of the job); None when none of them is partitioned (an op job)."""
+    paths = set(target.asset_selection)
+    if not paths:
+        job = next((j for j in snapshot.jobs if j.name == target.job_name), None)
+        paths = {tuple(k.path) for k in job.asset_keys} if job is not None else set()
+    for asset in snapshot.assets:
+        if asset.key is not None and tuple(asset.key.path) in paths and asset.partitions:
+            return asset.partitions
+    return None
+
+
 def partition_names(
-    names: list[str] | None, all_partitions: bool | None, from_failure: bool | None
+    names: list[str] | None, all_partitions: bool | None, known: list[str] | None
 ) -> list[str]:
-    """The partitions asked for, in order and without repeats; `ValueError` when none, or
-    for a choice that needs the partitions definition (which the webserver does not load)."""
-    for flag, given, cli in (
-        ("allPartitions", all_partitions, "--all"),
-        ("fromFailure", from_failure, "--from-failure"),
-    ):
-        if given:
+    """The partitions asked for, in the order given (every one of `known` with
+    `all_partitions`), without repeats. `ValueError` when there are none, when a name is
+    not one of `known`, or for `all_partitions` when the partitions are not known."""
+    if all_partitions:
+        if names:
+            raise ValueError("give partitionNames or allPartitions, not both")
+        if known is None:
             raise ValueError(
-                f"{flag} needs the partitions definition, which the webserver does not load:"
-                f" name the partitions (partitionNames) or use `dagloom backfill launch {cli}`"
+                "allPartitions needs the target's partitions, which its code location's "
+                "snapshot does not list (a partitioned op job): name them (partitionNames)"
             )
-    keys = list(dict.fromkeys(names or []))
+        keys = list(known)
+    else:
+        keys = list(dict.fromkeys(names or []))
     if not keys:
-        raise ValueError("no partitions to backfill: give partitionNames")
+        raise ValueError("no partitions to backfill")
+    if known is not None:
+        have = set(known)
+        unknown = [k for k in keys if k not in have]
+        if unknown:
+            shown = ", ".join(repr(k) for k in unknown[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise ValueError(f"the target has no partition {shown}{more}")
     return keys
 
 
@@ -252,7 +274,8 @@ class LaunchBackfillParams:
         description="The location of an asset backfill (default: the only location).",
     )
     fromFailure: bool | None = strawberry.field(
-        default=None, description="Not served here: use `dagloom backfill launch`."
+        default=None,
+        description="Only the partitions whose latest run failed (an asset selection).",
     )
     allPartitions: bool | None = None
     tags: list[ExecutionTag] | None = None
@@ -343,6 +366,26 @@ async def _location(
     return view.snapshot
 
 
+async def _failed_only(
+    context: GraphQLContext,
+    target: Target,
+    partitions: PartitionsSnapshot | None,
+    keys: list[str],
+) -> list[str]:
+    """Those of `keys` that failed for any of the selected assets; `ValueError` when the
+    backfill selects no partitioned assets, or when none of `keys` failed."""
+    if not target.asset_selection or partitions is None:
+        raise ValueError("fromFailure needs an asset selection of partitioned assets")
+    failed: set[str] = set()
+    for path in target.asset_selection:
+        status = await context.instance.get_partition_status(list(path), definition_of(partitions))
+        failed.update(status.failed)
+    chosen = [k for k in keys if k in failed]
+    if not chosen:
+        raise ValueError("no partitions to backfill: none of them failed")
+    return chosen
+
+
 @strawberry.type
 class BackfillsMutation:
     @strawberry.mutation(extensions=guarded("launch_backfill"))
@@ -369,8 +412,14 @@ class BackfillsMutation:
                     partitionSetName=params.selector.partitionSetName, message=str(exc)
                 )
             return InvalidBackfillError(message=str(exc))
+        partitions = target_partitions(snapshot, target)
+        known = None
+        if partitions is not None:
+            known = await partition_keys(context.instance, partitions)
         try:
-            keys = partition_names(params.partitionNames, params.allPartitions, params.fromFailure)
+            keys = partition_names(params.partitionNames, params.allPartitions, known)
+            if params.fromFailure:
+                keys = await _failed_only(context, target, partitions, keys)
         except ValueError as exc:
             return InvalidBackfillError(message=str(exc))
         tags = {t.key: t.value for t in params.tags or []}
@@ -385,7 +434,7 @@ class BackfillsMutation:
             tags=tags,
             run_config_json="{}",
             create_time=time.time(),
-            from_failure=False,
+            from_failure=bool(params.fromFailure),
         )
         await context.instance.run_storage.add_backfill(backfill)
         return LaunchBackfillSuccess(backfillId=backfill.backfill_id, launchedRunIds=[])
@@ -413,4 +462,5 @@ __all__ = [
     "backfill_target",
     "job_of_partition_set",
     "partition_names",
+    "target_partitions",
 ]
