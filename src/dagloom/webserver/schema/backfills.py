@@ -388,7 +388,7 @@ async def _failed_only(
 
 @strawberry.type
 class BackfillsMutation:
-    @strawberry.mutation(extensions=guarded("launch_backfill"))
+    @strawberry.mutation(extensions=guarded("launch_partition_backfill"))
     async def launchPartitionBackfill(
         self, info: strawberry.Info, backfillParams: LaunchBackfillParams
     ) -> LaunchBackfillResult:  # type: ignore[valid-type]
@@ -439,7 +439,7 @@ class BackfillsMutation:
         await context.instance.run_storage.add_backfill(backfill)
         return LaunchBackfillSuccess(backfillId=backfill.backfill_id, launchedRunIds=[])
 
-    @strawberry.mutation(extensions=guarded("launch_backfill"))
+    @strawberry.mutation(extensions=guarded("cancel_partition_backfill"))
     async def cancelPartitionBackfill(
         self, info: strawberry.Info, backfillId: str
     ) -> CancelBackfillResult:  # type: ignore[valid-type]
