@@ -20,6 +20,7 @@ from grpclib.client import Channel
 from dagloom.api import AsyncClient
 from dagloom.auth import Role, new_token, route_allows
 from dagloom.auth._permissions import API_SERVICE, HEALTH_SERVICE
+from dagloom.auth.audit import AuditStorage
 from dagloom.errors import (
     AuthenticationError,
     ConfigError,
@@ -240,3 +241,15 @@ async def _check_audit(secured: Secured) -> None:
     assert len(audits) == 1
     assert audits[0].engine_event is not None
     assert audits[0].engine_event.metadata["dagloom/user"].text == "editor"
+    async with AsyncClient.connect(
+        secured.node.api_address, token=secured.tokens["editor"]
+    ) as client:
+        with anyio.fail_after(60):
+            await client.reload_location("suite")
+    storage = secured.node.instance.schedule_storage
+    assert isinstance(storage, AuditStorage)
+    entries = [(e.user, e.action, e.target, e.via) for e in await storage.get_audit_entries()]
+    assert entries == [
+        ("editor", "reload_location", "location:suite", "grpc"),
+        ("editor", "cancel_run", f"run:{run.run_id}", "grpc"),
+    ]

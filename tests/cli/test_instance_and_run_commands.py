@@ -11,6 +11,7 @@ from pathlib import Path
 import anyio
 from typer.testing import CliRunner
 
+from dagloom.auth.audit import local_user
 from dagloom.cli import app
 from dagloom.instance import DagloomInstance
 from dagloom.messages import (
@@ -108,6 +109,9 @@ def test_run_delete_removes_the_run_and_a_missing_run_is_one_line(tmp_path: Path
     assert missing.exit_code == 1
     assert f"no run with id {run_id!r}" in missing.output
     assert "Traceback" not in missing.output
+    with sqlite3.connect(tmp_path / "dagloom.db") as conn:
+        rows = conn.execute("SELECT user_name, action, target, via FROM audit_log").fetchall()
+    assert rows == [(local_user(), "delete_run", f"run:{run_id}", "cli")]
 
 
 def test_instance_info_and_migrate(tmp_path: Path) -> None:

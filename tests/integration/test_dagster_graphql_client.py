@@ -26,6 +26,7 @@ from anyio.abc import Process
 DAGSTER_GRAPHQL_VERSION = "1.13.29"
 NUMBERS = Path(__file__).resolve().parents[2] / "examples" / "numbers.py"
 SCRIPT = Path(__file__).with_name("_dagster_client.py")
+SECURED_SCRIPT = Path(__file__).with_name("_dagster_client_secured.py")
 START_TIMEOUT = 120
 LISTENING = re.compile(r"webserver .* listening on http://(\S+):(\d+)")
 
@@ -137,3 +138,42 @@ async def test_dagster_graphql_client_works_unchanged(client_python: Path, tmp_p
     assert calls["terminate_unknown"]["error"]["args"][0] == "RunNotFoundError"
     # One run already finished, one unknown: every termination failed.
     assert calls["terminate_runs"]["error"]["args"][0] == "TerminateRunsError"
+
+
+def _token(home: Path, role: str) -> str:
+    """A new token of `role` from `dagloom token create` (the token is its last line)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "dagloom.cli", "token", "create", "--role", role, "--name", role],
+        env={**os.environ, "DAGLOOM_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+async def test_dagster_graphql_client_sends_its_token_in_headers(
+    client_python: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagloom.yaml").write_text("auth:\n  enabled: true\n")
+    launcher, viewer = _token(home, "launcher"), _token(home, "viewer")
+    async with dev_webserver(home) as port:
+        with anyio.fail_after(240):
+            done = await anyio.run_process(
+                [client_python, SECURED_SCRIPT, str(port), launcher, viewer], check=False
+            )
+    output = done.stdout.decode()
+    assert done.returncode == 0, output + done.stderr.decode()
+    calls = {
+        record["call"]: record
+        for record in (json.loads(line) for line in output.splitlines() if line.startswith("{"))
+    }
+    assert calls["launcher_submit"]["status"] == "SUCCESS"
+    assert calls["viewer_status"]["status"] == "SUCCESS"
+    assert "UnauthorizedError" in json.dumps(calls["viewer_submit"]["error"])
+    assert "a token is required" in json.dumps(calls["anonymous_status"]["error"])
+    # Without a token even the client's first read (the job's repository) is refused.
+    assert "UNAUTHORIZED" in json.dumps(calls["anonymous_submit"]["error"])

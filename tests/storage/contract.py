@@ -16,6 +16,7 @@ import anyio
 import pytest
 
 from dagloom.auth import Role, TokenStorage, new_token
+from dagloom.auth.audit import AuditEntry, AuditStorage
 from dagloom.errors import LeaseLostError, RunNotFoundError, StorageError
 from dagloom.messages import (
     AssetKeyMessage,
@@ -886,6 +887,21 @@ class StorageContract:
         assert await schedules.revoke_api_token("000000000000", 40.0) is None
         kept = await schedules.get_api_token(other.token_id)
         assert kept is not None and kept.revoked_at is None
+
+    async def test_the_audit_log_keeps_entries_newest_first(self, storages: Storages) -> None:
+        _, _, schedules = storages
+        assert isinstance(schedules, AuditStorage)
+        assert list(await schedules.get_audit_entries()) == []
+        for i, action in enumerate(["delete_run", "stop_instigator", "reload_location"]):
+            entry = AuditEntry(float(i), "ops", action, f"target-{i}", "graphql")
+            await schedules.add_audit_entry(entry)
+        entries = list(await schedules.get_audit_entries(limit=2))
+        assert [(e.action, e.target, e.timestamp) for e in entries] == [
+            ("reload_location", "target-2", 2.0),
+            ("stop_instigator", "target-1", 1.0),
+        ]
+        assert entries[0].entry_id > entries[1].entry_id > 0
+        assert {(e.user, e.via) for e in entries} == {("ops", "graphql")}
 
     async def test_a_lease_has_one_owner_until_it_expires(self, storages: Storages) -> None:
         _, _, schedules = storages

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any, assert_never
 
 import anyio
@@ -59,6 +60,18 @@ def run_end_event(
     if event_type == EventType.RUN_FAILURE:
         event.run_failure = RunFailureData(error=error_info(error) if error is not None else None)
     return event
+
+
+def is_resumed(run: Run) -> bool:
+    """Whether a stored run is being resumed: it is STARTING yet started before (a resume
+    claim moved it back from STARTED; a run's start time is set by its first RUN_START)."""
+    return run.status == RunStatus.STARTING and bool(run.start_time)
+
+
+def resumed_steps(step_keys: Sequence[str], succeeded: Collection[str]) -> list[str]:
+    """The steps a resumed run still executes: those of `step_keys` (the steps it was to
+    execute, in order) that are not in `succeeded`. Pure."""
+    return [key for key in step_keys if key not in succeeded]
 
 
 class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
@@ -281,6 +294,17 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         )
         run_config = orjson.loads(run.run_config_json) if run.run_config_json else {}
         origin = jobs.code_origin(run.code_location) if isinstance(jobs, OriginSource) else None
+        resuming = is_resumed(run)
+        steps = list(run.step_keys_to_execute)
+        if resuming:
+            records = await self._instance.get_events(
+                run.run_id, event_types=[EventType.STEP_SUCCESS]
+            )
+            succeeded = {r.event.step_key for r in records if r.event is not None}
+            steps = resumed_steps(steps or list(job.get_plan().steps), succeeded)
+            self._log.info(
+                "run_resumed", run_id=run.run_id, actor=self.name, steps_to_execute=steps
+            )
         return await execute_job_in_process(
             job,
             run_config=run_config,
@@ -291,8 +315,9 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             run_is_stored=True,
             code_origin=origin,
             parent_run_id=run.parent_run_id or None,
-            step_keys_to_execute=list(run.step_keys_to_execute),
+            step_keys_to_execute=steps,
             heartbeat_interval=None,  # this worker beats for its runs (`_beat`)
+            resuming=resuming,
         )
 
     async def _beat(self) -> None:

@@ -17,7 +17,7 @@ from grpclib.exceptions import GRPCError
 
 from dagloom.actors.job_source import pick_location, unknown_location
 from dagloom.auth import Authenticator, api_guard, current_identity
-from dagloom.auth.audit import audit_event
+from dagloom.auth.audit import record_audit
 from dagloom.auth.tags import USER_TAG, reserved_tags
 from dagloom.compute_logs import DEFAULT_READ_BYTES, read_compute_log, tail_compute_log
 from dagloom.daemon._instigators import (
@@ -238,12 +238,22 @@ class DagloomApiService(DagloomApiBase):
         identity = current_identity()
         if identity is None or not identity.authenticated:
             return
-        self._log.info("audit", action=action, run_id=run_id, user=identity.name)
         with _storage_errors():
             run = await self._instance.get_run(run_id)
             if run is None:
                 return
-            await self._instance.store_events([audit_event(run, action, identity.name)])
+            await record_audit(
+                self._instance, identity.name, action, f"run:{run_id}", via="grpc", run=run
+            )
+
+    async def _audit_target(self, action: str, target: str) -> None:
+        """Record who asked for `action` on `target` (an instigator or a location) in the
+        instance's audit log; nothing for callers of an API without auth."""
+        identity = current_identity()
+        if identity is None or not identity.authenticated:
+            return
+        with _storage_errors():
+            await record_audit(self._instance, identity.name, action, target, via="grpc")
 
     async def get_run(self, message: ApiGetRunRequest) -> ApiGetRunReply:
         with _storage_errors():
@@ -327,6 +337,7 @@ class DagloomApiService(DagloomApiBase):
             failed=bool(snapshot.load_error),
             user=identity.name if identity is not None else "",
         )
+        await self._audit_target("reload_location", f"location:{name}")
         return ApiReloadLocationReply(snapshot=snapshot)
 
     # -- schedules, sensors and the daemon --------------------------------------------------
@@ -372,6 +383,8 @@ class DagloomApiService(DagloomApiBase):
         self._log.info(
             "api_instigator_toggled", origin_id=changed.origin_id, running=message.running
         )
+        action = "start_instigator" if message.running else "stop_instigator"
+        await self._audit_target(action, f"instigator:{changed.code_location}/{changed.name}")
         return ApiSetInstigatorRunningReply(instigator=instigator)
 
     async def get_ticks(self, message: ApiGetTicksRequest) -> ApiGetTicksReply:

@@ -90,6 +90,7 @@ def _toggle(
     home: Path | None,
     config: Path | None,
 ) -> None:
+    from dagloom.auth.audit import local_user, record_audit
     from dagloom.daemon._instigators import toggled
 
     async def main() -> None:
@@ -97,6 +98,13 @@ def _toggle(
             storage = instance.schedule_storage
             state = await _stored_state(storage, kind, name, location)
             await storage.set_instigator_state(toggled(state, running=running, now=time.time()))
+            await record_audit(
+                instance,
+                local_user(),
+                "start_instigator" if running else "stop_instigator",
+                f"instigator:{state.code_location}/{state.name}",
+                via="cli",
+            )
         word = "schedule" if kind == InstigatorType.SCHEDULE else "sensor"
         console.print(
             f"{'started' if running else 'stopped'} {word} {name} ({state.code_location})"

@@ -268,7 +268,8 @@ def delete(
     home: HomeOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Delete a run with its tags and events."""
+    """Delete a run with its tags and events (recorded in the instance's audit log)."""
+    from dagloom.auth.audit import local_user, record_audit
     from dagloom.instance import DagloomInstance
 
     if not yes:
@@ -277,6 +278,7 @@ def delete(
     async def main() -> None:
         async with DagloomInstance.open(home) as instance:
             await instance.delete_run(run_id)
+            await record_audit(instance, local_user(), "delete_run", f"run:{run_id}", via="cli")
         console.print(f"deleted run {run_id}")
 
     run_command(main)

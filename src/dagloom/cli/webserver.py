@@ -9,7 +9,7 @@ import typer
 
 from dagloom.cli._app import app
 from dagloom.cli._common import ModuleNamesOpt, PythonFilesOpt, WorkspaceFileOpt, consoles
-from dagloom.cli.topology import _dev_locations, _run
+from dagloom.cli.topology import InsecureOpt, _dev_locations, _run
 from dagloom.topology import DEFAULT_HOST, DEFAULT_WEBSERVER_PORT, dev_topology
 
 
@@ -24,6 +24,7 @@ def webserver(
     port: Annotated[
         int, typer.Option("--port", "-p", help="The HTTP port (0: any free one).")
     ] = DEFAULT_WEBSERVER_PORT,
+    insecure: InsecureOpt = False,
 ) -> None:
     """Serve GraphQL at http://HOST:PORT/graphql (GraphiQL in a browser) for the given code.
 
@@ -32,7 +33,9 @@ def webserver(
     locations import the code in this process, never on the webserver's requests. Schedules
     and sensors tick only where a daemon runs (`dagloom daemon`, `dagloom dev`). For several
     replicas over one storage, give each node of a topology a `webserver` role and run it
-    with `dagloom serve`. Stops on SIGINT or SIGTERM.
+    with `dagloom serve`. With `auth: {enabled: true}` in dagloom.yaml every request needs
+    a token (`/login` for browsers) and `tls:` serves HTTPS; a host beyond loopback without
+    auth is refused unless --insecure. Stops on SIGINT or SIGTERM.
     """
     _, err = consoles()
     locations = _dev_locations(python_file, module_name, workspace_file, err)
@@ -46,4 +49,4 @@ def webserver(
         daemon=False,
         webserver_port=port,
     )
-    _run(topology, "dev")
+    _run(topology, "dev", insecure)

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dagloom.actors.run_worker import HEARTBEAT_TAG, WORKER_TAG
 from dagloom.daemon._tags import MAX_RUNTIME_TAGS, tag_value
-from dagloom.messages import RunStatus
+from dagloom.messages import (
+    EngineEventData,
+    Event,
+    EventType,
+    LogLevel,
+    MetadataValue,
+    RunStatus,
+)
+from dagloom.storage.base import RESUME_ATTEMPT_KEY, is_resume_claim
 
 if TYPE_CHECKING:
     from dagloom.instance.config import RunMonitoringConfig
@@ -168,6 +176,34 @@ def monitoring_verdict(
             return _LEAVE
 
 
+def resume_attempts(events: Iterable[Event]) -> int:
+    """How many times the run whose lifecycle `events` these are was resumed: its resume
+    claims (RUN_STARTING events with `RESUME_ATTEMPT_KEY`), each stored with the move back
+    to STARTING it made, so the count survives a daemon that dies after making one. Pure."""
+    return sum(
+        1
+        for e in events
+        if e.event_type == EventType.RUN_STARTING and is_resume_claim(e.event_type, e.engine_event)
+    )
+
+
+def resume_claim_event(
+    run_id: str, job_name: str, attempt: int, message: str, *, now: float
+) -> Event:
+    """The resume claim of attempt `attempt` on run `run_id` (see `is_resume_claim`): stored
+    with `DagloomInstance.transition_run`, it moves the STARTED run back to STARTING for a
+    new worker to claim, or is refused when the run is no longer STARTED."""
+    return Event(
+        run_id=run_id,
+        event_type=EventType.RUN_STARTING,
+        timestamp=now,
+        job_name=job_name,
+        message=message,
+        level=LogLevel.WARNING,
+        engine_event=EngineEventData(metadata={RESUME_ATTEMPT_KEY: MetadataValue(int=attempt)}),
+    )
+
+
 def max_runtime_of(tags: Mapping[str, str], default: float) -> float | None:
     """The run's max runtime in seconds: its tag when that is a positive number, else
     `default` when positive, else None (no bound)."""
@@ -197,7 +233,12 @@ def _started_verdict(
                 f"(attempt {attempt} of {settings.max_resume_run_attempts}).",
                 MonitorCheck.WORKER_LOST,
             )
-        tried = f" after {run.resume_attempts} resume attempt(s)" if run.resume_attempts else ""
+        tried = (
+            f" after {run.resume_attempts} resume attempt(s), exhausting "
+            f"run_monitoring.max_resume_run_attempts ({settings.max_resume_run_attempts})"
+            if settings.max_resume_run_attempts > 0
+            else ""
+        )
         return MonitoringVerdict(
             MonitorAction.FAIL,
             f"Run worker lost: {silence} (run_monitoring.heartbeat_timeout_seconds is "

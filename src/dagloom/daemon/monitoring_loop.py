@@ -3,26 +3,32 @@ long, or stayed canceling, as `monitoring_verdict` decides."""
 
 from __future__ import annotations
 
-import dataclasses
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from dagloom.actors.run_coordinator import launch_stored_run
 from dagloom.actors.run_worker import run_end_event
 from dagloom.daemon._monitoring import (
     MonitorAction,
+    MonitorCheck,
     MonitoredRun,
     MonitoringSettings,
     MonitoringVerdict,
     monitoring_verdict,
+    resume_attempts,
+    resume_claim_event,
 )
-from dagloom.errors import ActorUnavailableError, DagloomError, RunNotFoundError
+from dagloom.daemon._run_claims import RunClaims
+from dagloom.errors import ActorUnavailableError, DagloomError, LeaseLostError, RunNotFoundError
 from dagloom.messages import EventType, Run, RunStatus
 from dagloom.messages.rpc import TerminateRunRequest
 from dagloom.storage.base import RUN_STATUS_BY_EVENT, RunsFilter
 
 if TYPE_CHECKING:
     from dagloom.instance import DagloomInstance
+    from dagloom.storage.base import Fence
     from dagloom.transport import ActorRef
 
 MONITORED_STATUSES = (
@@ -43,16 +49,25 @@ class RunMonitoringLoop:
     FAIL stores a RUN_FAILURE whose message names the check and why; CANCEL stores a
     RUN_CANCELED. Both go through `DagloomInstance.transition_run`, a compare-and-set: when
     the run moved meanwhile (it ended, or another daemon acted first) storage refuses and
-    nothing more is done, so two daemons monitoring one storage end each run once. A verdict
-    asking to stop the worker (start timeout, max runtime) is carried out only by the daemon
-    whose transition applied, by telling `launcher` `TerminateRun` (a launcher that is down
-    or has no such run changes nothing: the run is already ended in storage, so a worker
-    that goes on is refused its events' transitions).
+    nothing more is done. A verdict asking to stop the worker (start timeout, max runtime)
+    is carried out only by the daemon whose transition applied, by telling `launcher`
+    `TerminateRun` (a launcher that is down or has no such run changes nothing: the run is
+    already ended in storage, so a worker that goes on is refused its events' transitions).
 
-    Resuming a run on a new worker is not done: a STARTED run cannot be claimed again, so
-    `max_resume_run_attempts` is taken as 0 and a lost worker's run is failed.
+    RESUME (a STARTED run whose worker went silent, while `max_resume_run_attempts` allows)
+    stores a resume claim (`resume_claim_event`: the run moves back to STARTING, in a
+    compare-and-set from STARTED only, with the attempt's number in the event), then hands
+    the run to `launcher`, whose new worker claims it and executes only the steps that had
+    not succeeded (see `RunWorker`). Attempts are counted from those events, so a daemon that
+    dies between claim and launch does not make the count wrong: the run then sits STARTING
+    and the start timeout fails it. When the attempts are spent, the run is failed saying so.
 
-    A tick reads storage and writes only to runs it ends; calling it twice with the same
+    A verdict other than LEAVE is acted on under a per-run claim (`RunClaims`, taken as
+    `owner`): the run is read again and judged again under it, and the claim's fence is
+    checked before each write, so two daemons monitoring one storage act on each run once.
+    Runs left alone cost no claim.
+
+    A tick reads storage and writes only to runs it acts on; calling it twice with the same
     `now` acts once. Cancelling a tick may leave a run failed but its worker not yet told;
     a max-runtime worker's own later events are then refused.
     """
@@ -67,12 +82,16 @@ class RunMonitoringLoop:
         *,
         interval: float = 120.0,
         terminate_timeout: float = 30.0,
+        launch_timeout: float = 60.0,
+        owner: str | None = None,
     ) -> None:
         self.interval = interval
         self._instance = instance
         self._launcher = launcher
-        self._settings = dataclasses.replace(settings, max_resume_run_attempts=0)
+        self._settings = settings
         self._terminate_timeout = terminate_timeout
+        self._launch_timeout = launch_timeout
+        self._claims = RunClaims(instance, owner or f"{self.name}/{uuid.uuid4()}")
         self._log = structlog.get_logger("dagloom.daemon")
 
     @classmethod
@@ -84,13 +103,6 @@ class RunMonitoringLoop:
         config = instance.config.run_monitoring
         if not config.enabled:
             return None
-        if config.max_resume_run_attempts > 0:
-            structlog.get_logger("dagloom.daemon").warning(
-                "run_resume_not_supported",
-                max_resume_run_attempts=config.max_resume_run_attempts,
-                message="runs whose worker was lost are failed, not resumed "
-                "(run_retries re-executes them from failure)",
-            )
         return cls(
             instance,
             launcher,
@@ -105,22 +117,85 @@ class RunMonitoringLoop:
             await self._monitor(run, now)
 
     async def _monitor(self, run: Run, now: float) -> None:
-        watched = MonitoredRun(
+        verdict = monitoring_verdict(await self._view(run, attempts=False), self._settings, now=now)
+        if verdict.action == MonitorAction.LEAVE:
+            return
+        async with self._claims.claim(run.run_id, now) as fence:
+            if fence is None:
+                self._log.debug("run_claimed_elsewhere", run_id=run.run_id)
+                return
+            fresh = await self._instance.get_run(run.run_id)
+            if fresh is None:
+                return  # deleted since it was listed
+            watched = await self._view(fresh, attempts=True)
+            verdict = monitoring_verdict(watched, self._settings, now=now)
+            try:
+                match verdict.action:
+                    case MonitorAction.LEAVE:
+                        return
+                    case MonitorAction.FAIL:
+                        await self._end(fresh, EventType.RUN_FAILURE, verdict, now, fence)
+                    case MonitorAction.CANCEL:
+                        await self._end(fresh, EventType.RUN_CANCELED, verdict, now, fence)
+                    case MonitorAction.RESUME:
+                        await self._resume(fresh, verdict, watched.resume_attempts + 1, now, fence)
+            except LeaseLostError as exc:
+                self._log.warning("run_claim_lost", run_id=run.run_id, error=str(exc))
+
+    async def _view(self, run: Run, *, attempts: bool) -> MonitoredRun:
+        """`run` as monitoring judges it; with `attempts`, a STARTED run's resume attempts
+        are read from its events (judging it without them can only ask for more action,
+        never less, so they are read only under a claim)."""
+        count = 0
+        if attempts and run.status == RunStatus.STARTED:
+            records = await self._instance.get_events(
+                run.run_id, event_types=[EventType.RUN_STARTING]
+            )
+            count = resume_attempts(r.event for r in records if r.event is not None)
+        return MonitoredRun(
             run_id=run.run_id,
             status=run.status,
             create_time=run.create_time,
             tags=dict(run.tags),
             start_time=run.start_time or None,
             status_time=await self._status_time(run),
+            resume_attempts=count,
         )
-        verdict = monitoring_verdict(watched, self._settings, now=now)
-        match verdict.action:
-            case MonitorAction.LEAVE | MonitorAction.RESUME:
-                return
-            case MonitorAction.FAIL:
-                await self._end(run, EventType.RUN_FAILURE, verdict, now)
-            case MonitorAction.CANCEL:
-                await self._end(run, EventType.RUN_CANCELED, verdict, now)
+
+    async def _resume(
+        self, run: Run, verdict: MonitoringVerdict, attempt: int, now: float, fence: Fence
+    ) -> None:
+        """Store the resume claim of `attempt` and hand the run to the launcher."""
+        claim = resume_claim_event(
+            run.run_id,
+            run.job_name,
+            attempt,
+            f"Run monitoring ({MonitorCheck.WORKER_LOST.value}): {verdict.message}",
+            now=now,
+        )
+        await self._instance.schedule_storage.check_fence(fence)
+        try:
+            moved = await self._instance.transition_run(run.run_id, claim)
+        except RunNotFoundError:
+            return
+        if not moved.applied:
+            return  # it ended meanwhile, or another daemon resumed it first
+        self._log.warning(
+            "run_resumed_by_monitoring", run_id=run.run_id, attempt=attempt, message=verdict.message
+        )
+        if self._launcher is None:
+            # Nobody to launch it here: it stays STARTING and the start timeout fails it.
+            self._log.error("run_resume_not_launched", run_id=run.run_id, error="no launcher")
+            return
+        await launch_stored_run(
+            self._instance,
+            self._launcher,
+            run,
+            timeout=self._launch_timeout,
+            clock=lambda: now,
+            name=self.name,
+            starting=moved,
+        )
 
     async def _status_time(self, run: Run) -> float | None:
         """When the run entered its current status: the time of the latest event that set
@@ -133,7 +208,12 @@ class RunMonitoringLoop:
         return times[-1] if times else None
 
     async def _end(
-        self, run: Run, event_type: EventType, verdict: MonitoringVerdict, now: float
+        self,
+        run: Run,
+        event_type: EventType,
+        verdict: MonitoringVerdict,
+        now: float,
+        fence: Fence,
     ) -> None:
         check = verdict.check.value if verdict.check is not None else "monitoring"
         event = run_end_event(
@@ -143,6 +223,7 @@ class RunMonitoringLoop:
             DagloomError(verdict.message) if event_type == EventType.RUN_FAILURE else None,
         )
         event.timestamp = now
+        await self._instance.schedule_storage.check_fence(fence)
         try:
             moved = await self._instance.transition_run(run.run_id, event)
         except RunNotFoundError:

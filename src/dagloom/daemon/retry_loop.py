@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,14 +20,16 @@ from dagloom.daemon._retries import (
     failure_reason,
     retry_decision,
 )
+from dagloom.daemon._run_claims import RunClaims
 from dagloom.daemon._tags import AUTO_RETRY_RUN_ID_TAG, RETRY_NUMBER_TAG, WILL_RETRY_TAG
-from dagloom.errors import DagloomError
+from dagloom.errors import DagloomError, LeaseLostError
 from dagloom.messages import EventType, Run, RunStatus
 from dagloom.messages.rpc import SubmitRunRequest
 from dagloom.storage.base import RunsFilter, StepStatus
 
 if TYPE_CHECKING:
     from dagloom.instance import DagloomInstance
+    from dagloom.storage.base import Fence
     from dagloom.transport import ActorRef
 
 PARENT_RUN_ID_TAG = "dagloom/parent_run_id"
@@ -161,6 +164,11 @@ class RunRetryLoop:
     A coordinator that refuses the retry (its job is gone, its config no longer fits)
     records `dagloom/will_retry=false`, so it is not tried forever. Does nothing when
     retries are disabled.
+
+    Each decision is taken under a per-run claim on the failed run (`RunClaims`, as
+    `owner`), with the run read again under it and the claim's fence checked before the
+    retry is submitted: a run another daemon's retry loop is deciding on is left to it, and
+    one it has decided on meanwhile is seen decided. Runs already decided cost no claim.
     """
 
     name = "run_retries"
@@ -174,8 +182,10 @@ class RunRetryLoop:
         launcher: ActorRef[Any, Any] | None = None,
         interval: float = 30.0,
         submit_timeout: float = 60.0,
+        owner: str | None = None,
     ) -> None:
         self.interval = interval
+        self._claims = RunClaims(instance, owner or f"{self.name}/{uuid.uuid4()}")
         self._instance = instance
         self._coordinator = coordinator
         self._launcher = launcher
@@ -204,20 +214,33 @@ class RunRetryLoop:
             return
         failed = await self._instance.get_runs(RunsFilter(statuses=[RunStatus.FAILURE]))
         for run in reversed(failed):  # oldest first
-            decided = run.tags.get(WILL_RETRY_TAG, "").lower()
-            if decided == "false":
+            if not await self._undecided(run):
                 continue
-            if decided == "true" and not await self._retry_pending(run):
-                continue
-            await self._decide(run)
+            async with self._claims.claim(run.run_id, now) as fence:
+                if fence is None:
+                    continue  # another daemon is deciding on it
+                fresh = await self._instance.get_run(run.run_id)
+                if fresh is None or not await self._undecided(fresh):
+                    continue
+                try:
+                    await self._decide(fresh, fence)
+                except LeaseLostError as exc:
+                    self._log.warning("run_claim_lost", run_id=run.run_id, error=str(exc))
+
+    async def _undecided(self, run: Run) -> bool:
+        decided = run.tags.get(WILL_RETRY_TAG, "").lower()
+        if decided == "false":
+            return False
+        return decided != "true" or await self._retry_pending(run)
 
     async def _retry_pending(self, run: Run) -> bool:
         retry = await self._instance.get_run(run.tags.get(AUTO_RETRY_RUN_ID_TAG, ""))
         return retry is None or retry.status == RunStatus.NOT_STARTED
 
-    async def _decide(self, run: Run) -> None:
+    async def _decide(self, run: Run, fence: Fence) -> None:
         view = await failed_run_view(self._instance, run)
         decision = retry_decision(view, await run_group(self._instance, run), self._settings)
+        await self._instance.schedule_storage.check_fence(fence)
         match decision.action:
             case RetryAction.NO_RETRY | RetryAction.DONE:
                 pass

@@ -278,6 +278,7 @@ async def execute_job_in_process(
     parent_run_id: str | None = None,
     step_keys_to_execute: Sequence[str] = (),
     heartbeat_interval: float | None = 30.0,
+    resuming: bool = False,
 ) -> ExecuteInProcessResult:
     """Execute `job` on the running loop and return its result (see
     JobDefinition.execute_in_process_async for the contract).
@@ -295,6 +296,11 @@ async def execute_job_in_process(
     seconds while it executes (`DagloomInstance.start_run_heartbeat`), so run monitoring
     tells a long run from one whose process died; None writes none (a run worker beats
     for its runs itself).
+
+    With `resuming`, the stored run carries on where a lost worker left it: what is reused
+    is looked up from the run itself first (`reused_steps` from `run_id`, then up its
+    parent lineage), so every step outside `step_keys_to_execute` that succeeded there is
+    not executed again and its stored outputs are loaded instead; steps named execute.
 
     Only cancellation (of the calling task, or Ctrl-C) ends the run CANCELED; anything else
     raised while it executes ends it FAILURE with the error in its RunFailureData.
@@ -324,7 +330,9 @@ async def execute_job_in_process(
     resource_defs = default_resource_defs(job)
     resolved = resolve_run_config(job, run_config, resource_defs)
     reused: dict[str, dict[str, str]] = {}
-    if instance is not None and parent_run_id and step_keys_to_execute:
+    if instance is not None and resuming:
+        reused = await reused_steps(instance, job, run_id, step_keys_to_execute)
+    elif instance is not None and parent_run_id and step_keys_to_execute:
         reused = await reused_steps(instance, job, parent_run_id, step_keys_to_execute)
     missing = sorted(job.required_resource_keys - set(resource_defs))
     if missing:

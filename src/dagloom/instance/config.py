@@ -229,6 +229,9 @@ class AuthConfig(_Model):
 
     enabled: bool = False
     cluster_secret: str | None = Field(default=None, min_length=16, repr=False)
+    metrics_public: bool = False
+    """Whether the webserver's `/metrics` answers without a token while auth is enabled
+    (for a scraper inside a trusted network); otherwise it needs a viewer's token."""
     token_cache_seconds: float = Field(default=5.0, ge=0)
     """How long a node trusts a token it verified before reading it again: a revoked token
     works at most this long on nodes that saw it recently. 0 reads storage on every call."""

@@ -63,8 +63,9 @@ statement, so two writers racing on one run cannot both move it."""
 
 def transition_run(change: RunStatusChange) -> str | None:
     """The compare-and-set statement for `change` (`TRANSITION_RUN`, narrowed to its
-    `only_from`); None when no stored status may move as it asks."""
-    if change.only_from is None:
+    `only_from`, or from STARTED alone for a resume claim); None when no stored status may
+    move as it asks."""
+    if change.only_from is None and not change.resume:
         return TRANSITION_RUN[change.status]
     sources = change.sources
     return _transition_run(change.status, sources) if sources else None

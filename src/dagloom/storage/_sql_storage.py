@@ -20,6 +20,7 @@ import orjson
 
 from dagloom._counters import PROCESS
 from dagloom.auth import Role, StoredToken
+from dagloom.auth.audit import AuditEntry
 from dagloom.errors import (
     LeaseLostError,
     RunNotFoundError,
@@ -949,6 +950,34 @@ class SqlScheduleStorage(SqlStorage[D]):
             )
             rows = await tx.fetch(f"{_TOKEN_COLUMNS} WHERE token_id = ?", (token_id,))
         return _token(rows[0]) if rows else None
+
+    # -- the audit log (`dagloom.auth.audit.AuditStorage`) ------------------------------------
+
+    async def add_audit_entry(self, entry: AuditEntry) -> None:
+        async with self.database.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO audit_log (timestamp, user_name, action, target, via) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (entry.timestamp, entry.user, entry.action, entry.target, entry.via),
+            )
+
+    async def get_audit_entries(self, *, limit: int = 100) -> list[AuditEntry]:
+        rows = await self.database.fetch(
+            "SELECT entry_id, timestamp, user_name, action, target, via FROM audit_log "
+            "ORDER BY entry_id DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            AuditEntry(
+                entry_id=row[0],
+                timestamp=row[1],
+                user=row[2],
+                action=row[3],
+                target=row[4],
+                via=row[5],
+            )
+            for row in rows
+        ]
 
 
 _TOKEN_COLUMNS = (

@@ -21,6 +21,7 @@ from dagloom.messages import (
     Backfill,
     BackfillStatus,
     DaemonHeartbeat,
+    EngineEventData,
     ErrorInfo,
     Event,
     EventRecord,
@@ -266,7 +267,25 @@ NOT_STARTED -> QUEUED (enqueueing) and -> STARTED (a run executed where it was c
 run that never started may fail to launch or be canceled (-> FAILURE | CANCELING | CANCELED);
 a started run canceled in its own process (Ctrl-C) goes straight to CANCELED; a CANCELING run
 ends however it really ended. Terminal statuses are final, and no status moves to itself (a
-second RUN_START is a second execution, which is what this table exists to refuse)."""
+second RUN_START is a second execution, which is what this table exists to refuse).
+
+One move is outside the table: a resume claim (`is_resume_claim`), a RUN_STARTING whose
+engine-event metadata carries `RESUME_ATTEMPT_KEY`, moves a STARTED run, and only a STARTED
+one, back to STARTING, so that a new worker may claim it (RUN_START) after its worker was
+lost. It is a compare-and-set like every move: of two daemons resuming one run, one does."""
+
+RESUME_ATTEMPT_KEY = "dagloom/resume_attempt"
+"""Metadata key of a resume claim's engine-event data: which resume attempt it is (1, 2, ...)."""
+
+
+def is_resume_claim(event_type: EventType, payload: object) -> bool:
+    """Whether a lifecycle event (its type and payload) is a resume claim: a RUN_STARTING
+    whose `EngineEventData` metadata has `RESUME_ATTEMPT_KEY`."""
+    return (
+        event_type == EventType.RUN_STARTING
+        and isinstance(payload, EngineEventData)
+        and RESUME_ATTEMPT_KEY in payload.metadata
+    )
 
 
 def allowed_transition(old: RunStatus, new: RunStatus) -> bool:
@@ -311,10 +330,14 @@ class RunStatusChange:
     only_from: frozenset[RunStatus] | None = None
     """When set, the move applies only from these statuses (and where `RUN_TRANSITIONS`
     allows it): a RUN_FAILURE's `only_from_statuses`."""
+    resume: bool = False
+    """A resume claim: STARTED -> STARTING, and from no other status (`is_resume_claim`)."""
 
     @property
     def sources(self) -> tuple[RunStatus, ...]:
         """The stored statuses this change may move a run from."""
+        if self.resume:
+            return (RunStatus.STARTED,)
         allowed = RUN_TRANSITION_SOURCES[self.status]
         if self.only_from is None:
             return allowed
@@ -341,6 +364,7 @@ def status_change(run_id: str, row: EventRow) -> RunStatusChange:
         end_time=row[TIMESTAMP] if event_type in RUN_END_EVENTS else None,
         failure=failure,
         only_from=only_from,
+        resume=is_resume_claim(event_type, payload),
     )
 
 

@@ -6,6 +6,7 @@ atomic with respect to other tasks; events update run status in the same step.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 
 from dagloom._counters import PROCESS
 from dagloom.auth import StoredToken
+from dagloom.auth.audit import AuditEntry
 from dagloom.errors import LeaseLostError, RunNotFoundError, StorageError
 from dagloom.messages import (
     Backfill,
@@ -75,6 +77,7 @@ class MemoryDatabase:
     leases: dict[str, Lease] = field(default_factory=dict)
     heartbeats: dict[str, DaemonHeartbeat] = field(default_factory=dict)
     api_tokens: dict[str, StoredToken] = field(default_factory=dict)
+    audit_log: list[AuditEntry] = field(default_factory=list)
     notifier: RunEventNotifier = field(default_factory=RunEventNotifier)
 
     def record(self, storage_id: int) -> EventRecord:
@@ -542,3 +545,12 @@ class MemoryScheduleStorage(_MemoryLifecycle):
         if token is not None and token.revoked_at is None:
             token = self.database.api_tokens[token_id] = token.revoked(now)
         return token
+
+    # -- the audit log (`dagloom.auth.audit.AuditStorage`) ------------------------------------
+
+    async def add_audit_entry(self, entry: AuditEntry) -> None:
+        log = self.database.audit_log
+        log.append(dataclasses.replace(entry, entry_id=len(log) + 1))
+
+    async def get_audit_entries(self, *, limit: int = 100) -> list[AuditEntry]:
+        return list(reversed(self.database.audit_log[-limit:])) if limit > 0 else []

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 
-from dagloom.auth import Authenticator, TokenStorage
+from dagloom.auth import Authenticator, TlsConfig, TokenStorage, server_ssl_context
 from dagloom.errors import ConfigError
 from dagloom.instance import DagloomInstance
 from dagloom.transport import ClusterSecurity
@@ -45,6 +46,16 @@ def cluster_security(instance: DagloomInstance) -> ClusterSecurity:
     return ClusterSecurity(secret=config.auth.cluster_secret or from_env.secret, tls=tls)
 
 
+def webserver_ssl_context(instance: DagloomInstance) -> ssl.SSLContext | None:
+    """The webserver's HTTPS context from the instance's `tls.cert` and `tls.key`; None
+    without them. Browsers present no client certificate, so `tls.ca` (mutual TLS between
+    nodes) is not required of the webserver's clients."""
+    tls = cluster_security(instance).tls
+    if tls is None or not (tls.cert and tls.key):
+        return None
+    return server_ssl_context(TlsConfig(cert=tls.cert, key=tls.key), alpn=("http/1.1",))
+
+
 def is_loopback(host: str) -> bool:
     """Whether `host` (a name or an address) only ever reaches this machine."""
     if host == "localhost":
@@ -64,16 +75,18 @@ def check_exposure(
     hosts: list[tuple[str, str]], *, auth_enabled: bool, secured_actors: bool, insecure: bool
 ) -> None:
     """Refuse to listen beyond loopback without auth: `hosts` is (what, host) per listening
-    socket, `what` either `api` or `actors`. The API needs `auth.enabled`; actor servers need
-    a cluster secret or mutual TLS. `--insecure` (`insecure`) accepts the risk."""
+    socket, `what` `api`, `webserver` or `actors`. The API and the webserver need
+    `auth.enabled`; actor servers need a cluster secret or mutual TLS. `--insecure`
+    (`insecure`) accepts the risk."""
     if insecure:
         return
     for what, host in hosts:
         if is_loopback(host):
             continue
-        if what == "api" and not auth_enabled:
+        if what in ("api", "webserver") and not auth_enabled:
+            name = "the API" if what == "api" else "the webserver"
             raise ConfigError(
-                f"the API would listen on {host} with auth disabled: anyone who reaches it "
+                f"{name} would listen on {host} with auth disabled: anyone who reaches it "
                 "could launch and cancel runs; set `auth: {enabled: true}` in dagloom.yaml "
                 "or pass --insecure",
                 problems=[(("auth", "enabled"), "must be true to listen beyond loopback")],

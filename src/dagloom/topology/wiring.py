@@ -59,9 +59,14 @@ from dagloom.topology.config import (
     NodeConfig,
     TopologyConfig,
 )
-from dagloom.topology.security import api_authenticator, check_exposure, cluster_security
+from dagloom.topology.security import (
+    api_authenticator,
+    check_exposure,
+    cluster_security,
+    webserver_ssl_context,
+)
 from dagloom.transport import ActorRef, GrpcTransport, MemoryTransport
-from dagloom.webserver import Backend, Webserver
+from dagloom.webserver import Backend, TokenGate, Webserver
 
 COORDINATOR = "run_coordinator"
 LAUNCHER = "run_launcher"
@@ -118,7 +123,9 @@ class RunningNode:
         """(what, host:port) for each listening socket, for printing."""
         out = []
         if self.webserver_address is not None:
-            out.append(("webserver (GraphQL at /graphql)", f"http://{self.webserver_address}"))
+            tls = self.webserver is not None and self.webserver.ssl_context is not None
+            scheme = "https" if tls else "http"
+            out.append(("webserver (GraphQL at /graphql)", f"{scheme}://{self.webserver_address}"))
         if self.api_address is not None:
             out.append(("public gRPC API", self.api_address))
         if self.metrics_address is not None:
@@ -366,8 +373,21 @@ def wire_webserver(
     if node.webserver is None:
         return None
     coordinator = refs.to(_COORDINATOR_SERVICE, COORDINATOR, topology.node_of("coordinator"))
-    backend = Backend(instance, coordinator, _location_refs(topology, refs))
-    return Webserver(backend, host=node.webserver.host or node.host, port=node.webserver.port)
+    authenticator = api_authenticator(instance)
+    backend = Backend(
+        instance,
+        coordinator,
+        _location_refs(topology, refs),
+        gate=TokenGate(authenticator),
+        authenticator=authenticator,
+        metrics_public=instance.config.auth.metrics_public,
+    )
+    return Webserver(
+        backend,
+        host=node.webserver.host or node.host,
+        port=node.webserver.port,
+        ssl_context=webserver_ssl_context(instance),
+    )
 
 
 # -- the node ----------------------------------------------------------------------------
@@ -379,6 +399,8 @@ def _listening_hosts(node: NodeConfig) -> list[tuple[str, str]]:
         hosts.append(("actors", node.host))
     if node.api is not None and node.api.port is not None:
         hosts.append(("api", node.api.host or node.host))
+    if node.webserver is not None:
+        hosts.append(("webserver", node.webserver.host or node.host))
     return hosts
 
 

@@ -3,6 +3,7 @@ over aiohttp. It never runs user code."""
 
 from __future__ import annotations
 
+from dagloom.webserver._auth import GRAPHQL_OPERATIONS, TokenGate, graphql_operation
 from dagloom.webserver._context import Backend, GraphQLContext
 from dagloom.webserver._operations import OPERATIONS, AllowAll, OperationGate
 from dagloom.webserver.app import build_app
@@ -10,12 +11,15 @@ from dagloom.webserver.schema import build_schema
 from dagloom.webserver.server import Webserver
 
 __all__ = [
+    "GRAPHQL_OPERATIONS",
     "OPERATIONS",
     "AllowAll",
     "Backend",
     "GraphQLContext",
     "OperationGate",
+    "TokenGate",
     "Webserver",
     "build_app",
     "build_schema",
+    "graphql_operation",
 ]

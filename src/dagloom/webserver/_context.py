@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dagloom.auth import Authenticator, Identity
 from dagloom.errors import ActorUnavailableError
 from dagloom.instance import DagloomInstance
 from dagloom.messages.rpc import GetSnapshotRequest, LocationSnapshot
@@ -30,6 +31,11 @@ class Backend:
     locations: Mapping[str, ActorRef[Any, Any]]
     timeout: float = DEFAULT_CALL_TIMEOUT
     gate: OperationGate = field(default_factory=AllowAll)
+    authenticator: Authenticator = field(default_factory=Authenticator.disabled)
+    """Checks the tokens of HTTP requests (`/metrics`, the login page); with auth enabled,
+    `gate` should be a `TokenGate` over the same authenticator (`secured_backend`)."""
+    metrics_public: bool = False
+    """Whether `/metrics` answers without a token while auth is enabled."""
 
 
 @dataclass(slots=True)
@@ -48,6 +54,10 @@ class GraphQLContext:
     backend: Backend
     request: Any = None
     response: Any = None
+    connection_params: Any = None
+    """A websocket's `connection_init` payload (it may carry the token)."""
+    identity: Identity | None = None
+    """Who the gate let run this operation; None until it has, or without auth."""
     _views: dict[str, LocationView] = field(default_factory=dict)
 
     @property

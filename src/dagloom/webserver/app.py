@@ -11,13 +11,16 @@ import anyio
 import orjson
 import strawberry
 from aiohttp import web
+from cross_web import HTTPException
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 from dagloom.errors import StorageError
 from dagloom.messages.rpc import LocationSnapshot
 from dagloom.metrics import MetricsSources, add_routes
+from dagloom.webserver._auth import webserver_middleware
 from dagloom.webserver._context import Backend, GraphQLContext
+from dagloom.webserver._login import login_routes
 from dagloom.webserver.schema import MAX_DOCUMENT_BYTES, build_schema
 
 HEALTH_TIMEOUT = 5.0
@@ -35,6 +38,15 @@ class DagloomGraphQLView(GraphQLView[GraphQLContext, None]):
 
     async def get_context(self, request: web.Request, response: Any) -> GraphQLContext:
         return GraphQLContext(self._backend, request=request, response=response)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        # A body that is JSON but not an operation (`"query"`, `1`, `[1]`) is the client's
+        # mistake: 400, not the 500 of the view reading fields off it.
+        parsed = super().parse_json(data)
+        items = parsed if isinstance(parsed, list) else [parsed]
+        if not all(isinstance(item, dict) for item in items):
+            raise HTTPException(400, "the body must be a GraphQL operation: a JSON object")
+        return parsed
 
     def encode_json(self, data: object) -> str:
         # orjson: a 40,000-event subscription batch encodes ~5x faster than with `json`.
@@ -81,9 +93,11 @@ async def _health(request: web.Request) -> web.Response:
 def build_app(backend: Backend, *, graphiql: bool = True) -> web.Application:
     """The application for `backend`: `/graphql` (POST and GET queries, websocket
     subscriptions over `graphql-transport-ws` and `graphql-ws`, GraphiQL in a browser
-    unless `graphiql` is false), `/health` and `/metrics`."""
+    unless `graphiql` is false), `/health`, `/metrics` and the login page. Tokens are
+    checked by `backend.authenticator` (HTTP) and `backend.gate` (GraphQL fields)."""
+    auth = webserver_middleware(backend.authenticator, metrics_public=backend.metrics_public)
     app = web.Application(
-        middlewares=[_document_size_limit], client_max_size=MAX_DOCUMENT_BYTES + 1
+        middlewares=[_document_size_limit, auth], client_max_size=MAX_DOCUMENT_BYTES + 1
     )
     app[BACKEND_KEY] = backend
     view = DagloomGraphQLView(
@@ -95,6 +109,7 @@ def build_app(backend: Backend, *, graphiql: bool = True) -> web.Application:
     )
     app.router.add_route("*", "/graphql", view)
     app.router.add_get("/health", _health)
+    app.router.add_routes(login_routes(backend.authenticator))
     add_routes(
         app, instance=backend.instance, sources=MetricsSources(locations=_snapshots(backend))
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 
 import anyio
 import structlog
@@ -17,7 +18,8 @@ SHUTDOWN_TIMEOUT = 5.0
 
 
 class Webserver:
-    """Serves GraphQL, GraphiQL and `/health` for `backend` on `host:port` (0: any free port).
+    """Serves GraphQL, GraphiQL and `/health` for `backend` on `host:port` (0: any free port),
+    over HTTPS when given `ssl_context` (`dagloom.auth.server_ssl_context`).
 
     Not an actor: each HTTP request and websocket runs in its own aiohttp task, so a long
     subscription never holds up a query. It runs no user code: it reads storage through the
@@ -26,9 +28,16 @@ class Webserver:
     """
 
     def __init__(
-        self, backend: Backend, *, host: str = "127.0.0.1", port: int = 0, graphiql: bool = True
+        self,
+        backend: Backend,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        graphiql: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.backend = backend
+        self.ssl_context = ssl_context
         self.host = host
         self.port = port
         self._graphiql = graphiql
@@ -62,11 +71,13 @@ class Webserver:
             except OSError:
                 sock.close()
                 raise
-            site = web.SockSite(runner, sock)
+            site = web.SockSite(runner, sock, ssl_context=self.ssl_context)
             await site.start()
             port = sock.getsockname()[1]
             self._address = f"{self.host}:{port}"
-            self._log.info("webserver_listening", address=self._address)
+            self._log.info(
+                "webserver_listening", address=self._address, tls=self.ssl_context is not None
+            )
             task_status.started(self._address)
             await anyio.sleep_forever()
         finally:

@@ -151,9 +151,23 @@ class RunLauncher(Actor[RunLauncherRequest, RunLauncherReply]):
         if it was being terminated, else FAILURE because of `failure`.
 
         Idempotent: storage refuses the end of a run that has ended already.
+
+        A STARTED run lost (not terminated) while the instance's run monitoring resumes
+        runs (`run_monitoring.enabled` with `max_resume_run_attempts` > 0) is left STARTED,
+        logging `run_worker_lost`: run monitoring resumes it on a new worker once its
+        heartbeat is overdue, and fails it when its attempts are spent.
         """
         if run.status in FINISHED_STATUSES:
             return  # its worker ended it (the usual case): nothing to record, nor to refuse
+        monitoring = self._instance.config.run_monitoring
+        if (
+            not terminating
+            and run.status == RunStatus.STARTED
+            and monitoring.enabled
+            and monitoring.max_resume_run_attempts > 0
+        ):
+            self._log.warning("run_worker_lost", actor=self.name, run_id=run.run_id, error=failure)
+            return
         if terminating:
             event = run_end_event(run, EventType.RUN_CANCELED, canceled)
         else:

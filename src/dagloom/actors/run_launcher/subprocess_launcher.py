@@ -17,7 +17,9 @@ from dagloom.actors.job_source import pick_location, unknown_location
 from dagloom.actors.run_launcher._process import check_shareable, log_path, worker_command
 from dagloom.actors.run_launcher.base import RunLauncher
 from dagloom.actors.run_launcher.config import LauncherContext, SubprocessRunLauncherConfig
+from dagloom.actors.run_worker import is_resumed
 from dagloom.execution.origin import CodeOrigin
+from dagloom.messages import Run
 from dagloom.messages.rpc import LaunchRunReply, TerminateRunReply, WorkerExited
 
 if TYPE_CHECKING:
@@ -40,6 +42,9 @@ class SubprocessRunLauncher(RunLauncher):
     being terminated) or FAILURE (naming the exit code and log), and the coordinator is
     told `RunEnded` either way. Cancelling `run` stops watching; worker processes keep
     executing their runs and record their own ends.
+
+    A resume launch (`is_resumed`: run monitoring judged the run's worker lost) of a run
+    whose process still lives kills that process and starts a new one.
     """
 
     def __init__(
@@ -64,6 +69,8 @@ class SubprocessRunLauncher(RunLauncher):
         self._grace = terminate_grace
         self._heartbeat_interval = heartbeat_interval
         self._processes: dict[str, Process] = {}
+        self._launched_at_start: dict[str, float] = {}
+        """The run's start time when its process was launched (0: it had not started)."""
         self._terminating: set[str] = set()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -82,9 +89,15 @@ class SubprocessRunLauncher(RunLauncher):
         return TerminateRunReply(terminated=True)
 
     async def _launch(self, run_id: str) -> LaunchRunReply:
-        if run_id in self._processes:
-            return LaunchRunReply(worker=f"process {self._processes[run_id].pid}")
         run = await self._instance.get_run(run_id)
+        if run_id in self._processes:
+            if not (run is not None and self._lost_to(run)):
+                return LaunchRunReply(worker=f"process {self._processes[run_id].pid}")
+            # Resumed while its process lives on, silent (stopped, or cut off from storage):
+            # that process is lost to the run. Untracked first, so its exit records nothing.
+            lost = self._processes.pop(run_id)
+            lost.kill()
+            self._log.warning("run_worker_replaced", run_id=run_id, pid=lost.pid)
         if run is None:
             return LaunchRunReply(error=f"no run with id {run_id!r}")
         name = pick_location(run.code_location, self._origins)
@@ -103,12 +116,21 @@ class SubprocessRunLauncher(RunLauncher):
                 command, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr
             )
         self._processes[run_id] = process
+        self._launched_at_start[run_id] = run.start_time
         assert self._children is not None
         self._children.start_soon(self._watch, run_id, process)
         return LaunchRunReply(worker=f"process {process.pid}")
 
+    def _lost_to(self, run: Run) -> bool:
+        """Whether the tracked process of `run` is lost to it: the run is being resumed
+        and started since that process was launched (so that process claimed it, and was
+        then judged lost); a second LaunchRun of the same resume is not that."""
+        return is_resumed(run) and run.start_time != self._launched_at_start.get(run.run_id)
+
     async def _watch(self, run_id: str, process: Process) -> None:
         code = await process.wait()
+        if self._processes.get(run_id) is not process:
+            return  # replaced by a resume's new process: nothing to record for this one
         await self._notify_self(WorkerExited(worker=run_id, exit_code=code))
 
     async def _kill_after_grace(self, process: Process) -> None:
@@ -118,6 +140,7 @@ class SubprocessRunLauncher(RunLauncher):
 
     async def _worker_exited(self, run_id: str, exit_code: int) -> None:
         self._processes.pop(run_id, None)
+        self._launched_at_start.pop(run_id, None)
         terminating = run_id in self._terminating
         self._terminating.discard(run_id)
         run = await self._instance.get_run(run_id)

@@ -174,4 +174,18 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        version=9,
+        description="the audit log: who asked to cancel, delete, toggle or reload what",
+        statements=(
+            """CREATE TABLE audit_log (
+                entry_id BIGSERIAL PRIMARY KEY,
+                timestamp DOUBLE PRECISION NOT NULL,
+                user_name TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT NOT NULL,
+                via TEXT NOT NULL
+            )""",
+        ),
+    ),
 )

@@ -174,4 +174,18 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        version=9,
+        description="the audit log: who asked to cancel, delete, toggle or reload what",
+        statements=(
+            """CREATE TABLE audit_log (
+                entry_id INTEGER PRIMARY KEY AUTOINCREMENT,
+                timestamp REAL NOT NULL,
+                user_name TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT NOT NULL,
+                via TEXT NOT NULL
+            )""",
+        ),
+    ),
 )

@@ -29,6 +29,7 @@ from dagloom.messages.rpc import (
     SubmitRunReply,
     SubmitRunRequest,
 )
+from dagloom.webserver._auth import audit, reserved_tag_refusal, with_user
 from dagloom.webserver._context import GraphQLContext
 from dagloom.webserver._operations import guarded
 from dagloom.webserver.schema._unions import named_union
@@ -278,11 +279,15 @@ async def _launch_request(
     except ValueError as exc:
         return PythonError.from_exception(exc)
     metadata = params.executionMetadata
+    tags = {t.key: t.value for t in (metadata.tags if metadata else None) or []}
+    refusal = reserved_tag_refusal(tags)
+    if refusal is not None:
+        return PythonError(message=refusal, className="ReservedTagError")
     return SubmitRunRequest(
         location_name=location,
         job_name=job_name,
         run_config_json=config_json,
-        tags={t.key: t.value for t in (metadata.tags if metadata else None) or []},
+        tags=with_user(tags, context),
         asset_selection=[AssetKeyMessage(path=list(k.path)) for k in selector.assetSelection or []],
         parent_run_id=(metadata.parentRunId or "") if metadata else "",
         root_run_id=(metadata.rootRunId or "") if metadata else "",
@@ -320,9 +325,13 @@ async def _reexecute(
     except DagloomError as exc:
         return ReexecutionNotPossibleError(message=str(exc))
     tags = {t.key: t.value for t in reexecution.extraTags or []}
+    refusal = reserved_tag_refusal(tags)
+    if refusal is not None:
+        return PythonError(message=refusal, className="ReservedTagError")
     request = reexecution_request(
         parent, tags=tags, step_keys_to_execute=steps, request_id=str(uuid.uuid4())
     )
+    request.tags = with_user(request.tags, context)
     return await _submit(context, request)
 
 
@@ -351,6 +360,7 @@ async def _terminate(context: GraphQLContext, run_id: str, policy: TerminateRunP
                 run=Run(run=run),
                 message=f"Run {run_id} is {moved.status.name}: it cannot be canceled.",
             )
+        await audit(context, "cancel_run", f"run:{run_id}", run=run)
         return TerminateRunSuccess(run=Run(run=run))
     try:
         reply = await context.backend.coordinator.ask(
@@ -364,6 +374,7 @@ async def _terminate(context: GraphQLContext, run_id: str, policy: TerminateRunP
         return TerminateRunFailure(
             run=Run(run=run), message=reply.message or f"Run {run_id} could not be terminated."
         )
+    await audit(context, "cancel_run", f"run:{run_id}", run=run)
     return TerminateRunSuccess(run=Run(run=run))
 
 
@@ -380,6 +391,8 @@ async def _toggle(
     _log.info(
         "instigator_toggled", name=updated.name, location=updated.code_location, running=running
     )
+    action = "start_instigator" if running else "stop_instigator"
+    await audit(context, action, f"instigator:{updated.code_location}/{updated.name}")
     return InstigationState(state=updated)
 
 
@@ -560,6 +573,7 @@ async def _delete(context: GraphQLContext, run_id: str) -> object:
     except NoRun:
         return RunNotFoundError.of(run_id)
     _log.info("run_deleted", run_id=run_id)
+    await audit(context, "delete_run", f"run:{run_id}")
     return DeletePipelineRunSuccess(runId=run_id)
 
 
@@ -577,4 +591,5 @@ async def _reload(
     assert isinstance(snapshot, LocationSnapshot)
     context.drop_cached(name)
     _log.info("code_location_reloaded", location=name, failed=bool(snapshot.load_error))
+    await audit(context, "reload_location", f"location:{name}")
     return name
