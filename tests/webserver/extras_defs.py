@@ -1,5 +1,6 @@
 """Definitions for the compute log, backfill and asset check GraphQL tests: a job whose op
-writes to stdout and stderr, and a partitioned asset with a check."""
+writes to stdout and stderr, one whose op is retried once, and a partitioned asset with a
+check."""
 
 import sys
 
@@ -20,6 +21,18 @@ def talking() -> None:
     talk()
 
 
+@dg.op(retry_policy=dg.RetryPolicy(max_retries=1))
+def flaky(context: dg.OpExecutionContext) -> None:
+    print(f"attempt {context.retry_number}")
+    if context.retry_number == 0:
+        raise RuntimeError("first attempt fails")
+
+
+@dg.job
+def retrying() -> None:
+    flaky()
+
+
 @dg.asset(partitions_def=letters)
 def lettered(context: dg.AssetExecutionContext) -> str:
     return context.partition_key
@@ -30,4 +43,4 @@ def is_a_letter(lettered: str) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=lettered.isalpha(), metadata={"letter": lettered})
 
 
-defs = dg.Definitions(assets=[lettered], asset_checks=[is_a_letter], jobs=[talking])
+defs = dg.Definitions(assets=[lettered], asset_checks=[is_a_letter], jobs=[talking, retrying])

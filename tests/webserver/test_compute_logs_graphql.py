@@ -28,11 +28,11 @@ async def extras(tmp_path: Path) -> AsyncIterator[Web]:
         yield web
 
 
-async def _run_talking(web: Web) -> str:
+async def _run_talking(web: Web, job: str = "talking") -> str:
     selector = {
         "repositoryLocationName": "extras",
         "repositoryName": "__repository__",
-        "jobName": "talking",
+        "jobName": job,
     }
     data = await web.data(
         "mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {"
@@ -125,3 +125,19 @@ async def test_the_subscription_streams_the_output_and_completes(extras: Web) ->
     with anyio.fail_after(60):
         rest = await _subscribe(extras, query, {"k": [run_id, "talk"], "c": after})
     assert rest == []
+
+
+async def test_the_subscription_follows_a_retry_into_the_next_attempt(extras: Web) -> None:
+    run_id = await _run_talking(extras, "retrying")
+    query = (
+        "subscription($k: [String!]!, $c: String) { capturedLogs(logKey: $k, cursor: $c) {"
+        " stdout cursor } }"
+    )
+    key = [run_id, "compute_logs", "flaky"]
+    with anyio.fail_after(60):
+        chunks = await _subscribe(extras, query, {"k": key, "c": "0:0:0"})
+    outputs = [c["capturedLogs"]["stdout"] for c in chunks if c["capturedLogs"]["stdout"]]
+    assert outputs == ["attempt 0\n", "attempt 1\n"]
+    assert chunks[-1]["capturedLogs"]["cursor"] == "1:10:0"
+    latest = (await extras.data(LOGS, {"k": key}))["capturedLogs"]
+    assert latest["stdout"] == "attempt 1\n"
