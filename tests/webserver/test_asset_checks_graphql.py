@@ -96,7 +96,7 @@ async def test_asset_nodes_carry_partitions_their_statuses_and_checks(extras: We
 
 def test_partition_snapshots_name_dynamic_partitions_and_list_the_others() -> None:
     import dagloom as dg
-    from dagloom.code.snapshot import partitions_snapshot
+    from dagloom.code.snapshot import location_snapshot, partitions_snapshot
 
     assert partitions_snapshot(None) is None
     dynamic = partitions_snapshot(dg.DynamicPartitionsDefinition(name="regions"))
@@ -104,3 +104,21 @@ def test_partition_snapshots_name_dynamic_partitions_and_list_the_others() -> No
     assert (dynamic.type, dynamic.dynamic_name, list(dynamic.keys)) == ("dynamic", "regions", [])
     static = partitions_snapshot(dg.StaticPartitionsDefinition(["x", "y"]))
     assert static is not None and (static.type, list(static.keys)) == ("static", ["x", "y"])
+
+    daily = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+    also_daily = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+
+    @dg.asset(partitions_def=daily)
+    def first() -> None: ...
+
+    @dg.asset(partitions_def=also_daily)
+    def second() -> None: ...
+
+    @dg.asset
+    def plain() -> None: ...
+
+    snapshot = location_snapshot(
+        dg.Definitions(assets=[first, second, plain]), location_name="x", loaded_at=0
+    )
+    assert len(snapshot.partitions_defs) == 1  # the keys are sent once
+    assert [a.partitions_index for a in snapshot.assets] == [1, 1, 0]

@@ -98,10 +98,16 @@ def location_snapshot(
     `DefinitionError` if the implicit asset job cannot be built.
     """
     jobs = snapshot_jobs(definitions)
+    assets = asset_snapshots(definitions, jobs)
+    partitions_defs, index = partitions_snapshots(definitions)
+    for asset in assets:
+        if asset.key is not None:
+            asset.partitions_index = index.get(tuple(asset.key.path), 0)
     return LocationSnapshot(
         location_name=location_name,
         jobs=[job_snapshot(job) for job in jobs],
-        assets=asset_snapshots(definitions, jobs),
+        assets=assets,
+        partitions_defs=partitions_defs,
         schedules=[schedule_snapshot(s) for s in definitions.schedules],
         sensors=[sensor_snapshot(s) for s in definitions.sensors],
         resource_keys=sorted(definitions.resources),
@@ -259,20 +265,49 @@ def asset_snapshots(
     out: list[AssetSnapshot] = []
     for item in definitions.assets:
         if isinstance(item, AssetsDefinition):
-            partitions = partitions_snapshot(item.partitions_def)
             for spec in item.specs:
                 snapshot = _asset(
                     spec, item.deps_by_key[spec.key], item.op.name, job_names.get(spec.key)
                 )
-                snapshot.partitions = partitions
                 snapshot.checks = checks.get(spec.key, [])
                 out.append(snapshot)
         else:
             snapshot = _asset(item, item.deps, "", job_names.get(item.key))
-            snapshot.partitions = partitions_snapshot(getattr(item, "partitions_def", None))
             snapshot.checks = checks.get(item.key, [])
             out.append(snapshot)
     return out
+
+
+def partitions_snapshots(
+    definitions: Definitions,
+) -> tuple[list[PartitionsSnapshot], dict[tuple[str, ...], int]]:
+    """Each distinct partitions definition of the assets once, and for each partitioned
+    asset's key path the 1-based index of its own: many assets share one definition, and
+    its keys are sent once."""
+    out: list[PartitionsSnapshot] = []
+    seen: dict[int, int] = {}
+    same: dict[bytes, int] = {}
+    index: dict[tuple[str, ...], int] = {}
+    for item in definitions.assets:
+        partitions_def = getattr(item, "partitions_def", None)
+        if partitions_def is None:
+            continue
+        position = seen.get(id(partitions_def))
+        if position is None:
+            snapshot = partitions_snapshot(partitions_def)
+            assert snapshot is not None
+            wire = bytes(snapshot)
+            position = same.get(wire)
+            if position is None:
+                out.append(snapshot)
+                position = same[wire] = len(out)
+            seen[id(partitions_def)] = position
+        keys = (
+            [spec.key for spec in item.specs] if isinstance(item, AssetsDefinition) else [item.key]
+        )
+        for key in keys:
+            index[tuple(key.path)] = position
+    return out, index
 
 
 def partitions_snapshot(partitions_def: PartitionsDefinition | None) -> PartitionsSnapshot | None:

@@ -20,7 +20,7 @@ from dagloom.definitions.partitions import (
 )
 from dagloom.instance import DagloomInstance
 from dagloom.messages import PartitionsSnapshot
-from dagloom.messages.rpc import AssetSnapshot
+from dagloom.messages.rpc import AssetSnapshot, LocationSnapshot
 from dagloom.webserver.schema._unions import named_union
 from dagloom.webserver.schema.runs import AssetKey
 
@@ -74,6 +74,14 @@ class AssetChecks:
 AssetChecksOrError = named_union("AssetChecksOrError", (AssetChecks,))
 
 
+def partitions_of(location: LocationSnapshot, asset: AssetSnapshot) -> PartitionsSnapshot | None:
+    """The asset's partitions definition in its location's snapshot; None: not partitioned."""
+    position = asset.partitions_index
+    if position <= 0 or position > len(location.partitions_defs):
+        return None
+    return location.partitions_defs[position - 1]
+
+
 def definition_of(partitions: PartitionsSnapshot) -> PartitionsDefinition:
     """A definition with the snapshot's keys, to read statuses with: the instance's dynamic
     partitions for a dynamic one, else the keys the snapshot lists, in its order."""
@@ -94,14 +102,21 @@ class AssetNodePartitions:
     """The partition and check fields of `AssetNode` (which inherits them)."""
 
     snapshot: strawberry.Private[AssetSnapshot]
+    location_name: strawberry.Private[str]
+
+    async def _partitions(self, info: strawberry.Info) -> PartitionsSnapshot | None:
+        if self.snapshot.partitions_index <= 0:
+            return None
+        view = await info.context.location(self.location_name)
+        return partitions_of(view.snapshot, self.snapshot) if view.snapshot else None
 
     @strawberry.field
     def isPartitioned(self) -> bool:
-        return self.snapshot.partitions is not None
+        return self.snapshot.partitions_index > 0
 
     @strawberry.field
-    def partitionDefinition(self) -> PartitionDefinition | None:
-        partitions = self.snapshot.partitions
+    async def partitionDefinition(self, info: strawberry.Info) -> PartitionDefinition | None:
+        partitions = await self._partitions(info)
         if partitions is None:
             return None
         return PartitionDefinition(
@@ -112,7 +127,7 @@ class AssetNodePartitions:
 
     @strawberry.field(description="The asset's partition keys, in order.")
     async def partitionKeys(self, info: strawberry.Info) -> list[str]:
-        partitions = self.snapshot.partitions
+        partitions = await self._partitions(info)
         if partitions is None:
             return []
         return await partition_keys(info.context.instance, partitions)
@@ -125,7 +140,7 @@ class AssetNodePartitions:
     async def assetPartitionStatuses(
         self, info: strawberry.Info
     ) -> DefaultPartitionStatuses | None:
-        partitions = self.snapshot.partitions
+        partitions = await self._partitions(info)
         if partitions is None or self.snapshot.key is None:
             return None
         instance: DagloomInstance = info.context.instance
@@ -156,4 +171,4 @@ class AssetNodePartitions:
         )
 
 
-__all__ = ["AssetNodePartitions", "definition_of", "partition_keys"]
+__all__ = ["AssetNodePartitions", "definition_of", "partition_keys", "partitions_of"]

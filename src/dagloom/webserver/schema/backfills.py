@@ -23,7 +23,11 @@ from dagloom.storage.base import RunsFilter
 from dagloom.webserver._context import GraphQLContext
 from dagloom.webserver._operations import guarded
 from dagloom.webserver.schema._unions import named_union
-from dagloom.webserver.schema.asset_partitions import definition_of, partition_keys
+from dagloom.webserver.schema.asset_partitions import (
+    definition_of,
+    partition_keys,
+    partitions_of,
+)
 from dagloom.webserver.schema.errors import (
     Error,
     PythonError,
@@ -98,8 +102,10 @@ def target_partitions(snapshot: LocationSnapshot, target: Target) -> PartitionsS
         job = next((j for j in snapshot.jobs if j.name == target.job_name), None)
         paths = {tuple(k.path) for k in job.asset_keys} if job is not None else set()
     for asset in snapshot.assets:
-        if asset.key is not None and tuple(asset.key.path) in paths and asset.partitions:
-            return asset.partitions
+        if asset.key is not None and tuple(asset.key.path) in paths:
+            partitions = partitions_of(snapshot, asset)
+            if partitions is not None:
+                return partitions
     return None
 
 

@@ -601,11 +601,9 @@ class AssetSnapshot(betterproto2.Message):
 
     job_names: "list[str]" = betterproto2.field(7, betterproto2.TYPE_STRING, repeated=True)
 
-    partitions: "__v1__.PartitionsSnapshot | None" = betterproto2.field(
-        30, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    partitions_index: "int" = betterproto2.field(30, betterproto2.TYPE_INT32)
     """
-    unset: not partitioned
+    1-based index into LocationSnapshot.partitions_defs; 0: not partitioned
     """
 
     checks: "list[__v1__.AssetCheckSnapshot]" = betterproto2.field(
@@ -874,6 +872,13 @@ class LocationSnapshot(betterproto2.Message):
     """
 
     loaded_at: "float" = betterproto2.field(8, betterproto2.TYPE_DOUBLE)
+
+    partitions_defs: "list[__v1__.PartitionsSnapshot]" = betterproto2.field(
+        30, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    The assets' partitions definitions, each once (assets name theirs by index).
+    """
 
 
 default_message_pool.register_message("dagloom.v1.rpc", "LocationSnapshot", LocationSnapshot)
