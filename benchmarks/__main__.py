@@ -18,10 +18,12 @@ SUITES = {
     "daemon": "queued runs admitted, sensor ticks and backfill runs submitted per second, "
     "vs bare writes",
     "partitions": "an asset's partition status over 10,000 daily partitions, vs the index read",
+    "dask": "the Dask executor against the multiprocess executor and bare client.submit",
     "responsiveness": "GetRun latency in `dagloom dev` while a run's sync ops hold their thread",
     "webserver": "run-event subscription vs storage reads, runs query p95, asset graph size",
     "auth": "GetRun latency with a token check and with mutual TLS, vs neither",
     "compute_logs": "runs with steps' stdout/stderr captured, against runs without capture",
+    "ui": "the web UI in chromium: asset graphs and a 10,000-step run page vs their fetch",
 }
 
 

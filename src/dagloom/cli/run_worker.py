@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -108,16 +109,25 @@ def run_worker(
             locations_json, python_file, module_name, attribute, working_directory, location_name
         )
         if run_id is not None:
-            await _execute_one(home, origins, run_id, heartbeat_interval)
+            await execute_one(home, origins, run_id, heartbeat_interval)
         else:
             await _serve(home, origins, host, port, heartbeat_interval)
 
     run_command(main)
 
 
-async def _execute_one(
-    home: Path | None, origins: dict[str, CodeOrigin], run_id: str, heartbeat_interval: float
+async def execute_one(
+    home: Path | None,
+    origins: dict[str, CodeOrigin],
+    run_id: str,
+    heartbeat_interval: float,
+    *,
+    stop_requested: Callable[[], Awaitable[object]] | None = None,
 ) -> None:
+    """Execute the stored run `run_id` here with a `RunWorker` over the instance at `home`;
+    blocks until the run ended. The run is stopped (recorded CANCELED) each time
+    `stop_requested()` returns (default: on SIGTERM or SIGINT). Raises `DagloomError` when
+    the worker did not take the run, or the error of an end it could not record."""
     from dagloom.actors.job_source import LoaderJobSource
     from dagloom.actors.run_worker import RunWorker
     from dagloom.instance import DagloomInstance
@@ -134,12 +144,16 @@ async def _execute_one(
         ref = MemoryTransport(strict=False).ref(worker)
         await tg.start(worker.run)
 
-        async def stop_on_signal() -> None:
+        async def stop_when_asked() -> None:
+            if stop_requested is not None:
+                while True:
+                    await stop_requested()
+                    await ref.ask(StopRunRequest(run_id=run_id))
             with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
                 async for _ in signals:
                     await ref.ask(StopRunRequest(run_id=run_id))
 
-        tg.start_soon(stop_on_signal)
+        tg.start_soon(stop_when_asked)
         reply = await ref.ask(ExecuteRunRequest(run_id=run_id))
         assert isinstance(reply, ExecuteRunReply)
         if not reply.accepted:

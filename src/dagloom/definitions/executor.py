@@ -66,6 +66,9 @@ EXECUTORS = ComponentFamily(
         "InProcessExecutor": "dagloom.execution.executor:InProcessExecutor",
         "multiprocess": "dagloom.execution.multiprocess:MultiprocessExecutor",
         "MultiprocessExecutor": "dagloom.execution.multiprocess:MultiprocessExecutor",
+        # needs the `dask` extra; imported only when a run selects it
+        "dask": "dagloom.dask.executor:DaskExecutor",
+        "DaskExecutor": "dagloom.dask.executor:DaskExecutor",
     },
 )
 """The executor family: built-ins by short name and class name; a user's is an `Executor`

@@ -21,12 +21,12 @@ import asyncio
 import atexit
 import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 import anyio
 import orjson
@@ -98,6 +98,7 @@ class StepResult:
     error: str | None
     events: tuple[bytes, ...]  # event rows, each as JSON (`dagloom.messages.rows`)
     outputs: tuple[OutputRef, ...]
+    started: bool = True  # False: the step could not start (no events; `error` says why)
 
 
 def _output_context(
@@ -139,7 +140,7 @@ def _produced(state: ExecutionState) -> list[OutputRef]:
     return refs
 
 
-def run_step(task: StepTask) -> StepResult:
+def run_step(task: StepTask, on_event: Callable[[EventRow], object] | None = None) -> StepResult:
     """Run one step attempt in this (step) process and report it as plain data.
 
     Blocks for the whole attempt. Whatever the op raises becomes a failed result with its
@@ -147,15 +148,24 @@ def run_step(task: StepTask) -> StepResult:
     becomes a failed result with `error` set and no events, for the parent to record.
     With `task.log_paths`, the process's stdout and stderr (file descriptors 1 and 2, so
     C-level writes and child processes too) go to those files for the attempt.
+    `on_event` also sees each event as it is emitted (to stream them while the step runs).
     """
     if task.log_paths is None:
-        return _run_step(task)
+        return _run_step(task, on_event)
     with redirect_fds(*task.log_paths):
-        return _run_step(task)
+        return _run_step(task, on_event)
 
 
-def _run_step(task: StepTask) -> StepResult:
+def _run_step(task: StepTask, on_event: Callable[[EventRow], object] | None) -> StepResult:
     events: list[EventRow] = []
+    emit: Callable[[EventRow], None] = events.append
+    if on_event is not None:
+        tee = on_event
+
+        def emit(event: EventRow) -> None:
+            events.append(event)
+            tee(event)
+
     try:
         from dagloom.execution.run import default_resource_defs
         from dagloom.execution.run_config import resolve_run_config
@@ -169,7 +179,7 @@ def _run_step(task: StepTask) -> StepResult:
     except BaseException as exc:  # the user-code boundary of a step process: reported
         if is_cancellation(exc):
             raise
-        return StepResult(FAILED, None, describe_user_error(exc), (), ())
+        return StepResult(FAILED, None, describe_user_error(exc), (), (), started=False)
     try:
         # An input manager only ever loads (In(input_manager_key=...)).
         io_managers = {
@@ -179,7 +189,7 @@ def _run_step(task: StepTask) -> StepResult:
             run_id=task.run_id,
             job_name=job.name,
             plan=plan,
-            emit=events.append,
+            emit=emit,
             resources=built,
             io_managers=io_managers,
             op_configs=resolved.op_configs,
@@ -283,13 +293,23 @@ atexit.register(close_pools)
 # -- the parent side -------------------------------------------------------------------------
 
 
-class _RemoteStepRunner(StepRunner):
-    """Runs each attempt in a step process and replays its events and outputs here."""
+class StepSubmitter(Protocol):
+    """Where a `RemoteStepRunner` sends attempts: a warm step pool, or a Dask cluster."""
+
+    async def run(self, task: StepTask) -> StepResult:
+        """Run `task` elsewhere and return its result; blocks until it ends. A failure to
+        run it at all is a result with `error` set and no events (or `BrokenProcessPool`)."""
+        ...
+
+
+class RemoteStepRunner(StepRunner):
+    """Runs each attempt through a `StepSubmitter` (in a step process, on a Dask worker) and
+    replays its events and outputs here."""
 
     __slots__ = ("origin", "pool")
 
     def __init__(
-        self, facts: RunFacts, state: ExecutionState, *, origin: JobOrigin, pool: StepPool
+        self, facts: RunFacts, state: ExecutionState, *, origin: JobOrigin, pool: StepSubmitter
     ) -> None:
         super().__init__(facts, state)
         self.origin = origin
@@ -327,7 +347,7 @@ class _RemoteStepRunner(StepRunner):
         except BrokenProcessPool as exc:
             error = StepProcessError(f"the step process died: {exc}", step_key=step_key)
             return self.fail(step_key, attempt, error)
-        if result.error is not None and not result.events:
+        if not result.started and result.error is not None:
             # The process could not even start the step: record it here, with retries.
             return self.fail(step_key, attempt, StepProcessError(result.error, step_key=step_key))
         emit = facts.emit
@@ -344,13 +364,16 @@ class _RemoteStepRunner(StepRunner):
         return Outcome(result.status, retry_delay=result.retry_delay, error=error_obj)
 
     def run_sync(self, step_key: str, attempt: int) -> Outcome:
-        raise RuntimeError("the multiprocess executor runs every step through run_async")
+        raise RuntimeError("a remote executor runs every step through run_async")
 
 
-def check_persistent_io(plan: ExecutionPlan, io_managers: Mapping[str, IOManager]) -> None:
+def check_persistent_io(
+    plan: ExecutionPlan, io_managers: Mapping[str, IOManager], *, executor: str = "multiprocess"
+) -> None:
     """Refuse a plan whose outputs would be kept by an in-memory IO manager.
 
-    Raises `DefinitionError` naming the IO manager keys and the fix; does not block.
+    Raises `DefinitionError` naming the IO manager keys, the `executor` and the fix; does
+    not block.
     """
     keys = {
         out.io_manager_key for tmpl in plan.steps.values() for out in tmpl.node.op.outs.values()
@@ -359,7 +382,7 @@ def check_persistent_io(plan: ExecutionPlan, io_managers: Mapping[str, IOManager
     in_memory = sorted(k for k in keys if isinstance(io_managers.get(k), InMemoryIOManager))
     if in_memory:
         raise DefinitionError(
-            f"job {plan.job_name!r} uses the multiprocess executor, whose steps run in separate "
+            f"job {plan.job_name!r} uses the {executor} executor, whose steps run in separate "
             f"processes, but IO manager(s) {in_memory} keep outputs in memory; give the job a "
             "persistent IO manager such as FilesystemIOManager (resources={'io_manager': "
             "FilesystemIOManager(base_dir=...)})",
@@ -367,7 +390,7 @@ def check_persistent_io(plan: ExecutionPlan, io_managers: Mapping[str, IOManager
         )
 
 
-def _job_origin(
+def job_origin(
     job: JobDefinition, code: CodeOrigin, op_selection: Sequence[str] | None
 ) -> JobOrigin:
     layer = job.asset_layer
@@ -406,9 +429,7 @@ async def execute_plan_multiprocess(
     size = int(getattr(config, "max_concurrent", 0) or 0) or os.cpu_count() or 1
     pool = checkout_pool(size)
 
-    make_runner = partial(
-        _RemoteStepRunner, origin=_job_origin(job, origin, op_selection), pool=pool
-    )
+    make_runner = partial(RemoteStepRunner, origin=job_origin(job, origin, op_selection), pool=pool)
     reusable = False
     try:
         state = await execute_plan(

@@ -22,6 +22,7 @@ from dagloom.webserver._auth import webserver_middleware
 from dagloom.webserver._context import Backend, GraphQLContext
 from dagloom.webserver._login import login_routes
 from dagloom.webserver.schema import MAX_DOCUMENT_BYTES, build_schema
+from dagloom.webserver.ui import add_ui_routes
 
 HEALTH_TIMEOUT = 5.0
 """How long `/health` waits for storage before answering 503."""
@@ -93,8 +94,9 @@ async def _health(request: web.Request) -> web.Response:
 def build_app(backend: Backend, *, graphiql: bool = True) -> web.Application:
     """The application for `backend`: `/graphql` (POST and GET queries, websocket
     subscriptions over `graphql-transport-ws` and `graphql-ws`, GraphiQL in a browser
-    unless `graphiql` is false), `/health`, `/metrics` and the login page. Tokens are
-    checked by `backend.authenticator` (HTTP) and `backend.gate` (GraphQL fields)."""
+    unless `graphiql` is false), `/health`, `/metrics`, the login page and the web UI at every
+    other path. Tokens are checked by `backend.authenticator` (HTTP) and `backend.gate`
+    (GraphQL fields)."""
     auth = webserver_middleware(backend.authenticator, metrics_public=backend.metrics_public)
     app = web.Application(
         middlewares=[_document_size_limit, auth], client_max_size=MAX_DOCUMENT_BYTES + 1
@@ -113,6 +115,7 @@ def build_app(backend: Backend, *, graphiql: bool = True) -> web.Application:
     add_routes(
         app, instance=backend.instance, sources=MetricsSources(locations=_snapshots(backend))
     )
+    add_ui_routes(app)
     return app
 
 

@@ -1,0 +1,389 @@
+"""The Dask executor: each step attempt runs as one task on a Dask distributed cluster.
+
+The run keeps dagloom's executor core (`execute_plan`: order, skips, retries, dynamic
+mapping) and the multiprocess executor's step entry (`run_step`): a Dask worker imports the
+job's code location, builds the run's resources, loads inputs through the IO manager, runs
+the op and stores its outputs. Its events, led by an engine event naming the worker, stream
+back while the step runs (on Dask's event topic `EVENTS_TOPIC`), so the run's event log
+shows a running step live; the task's result carries them all too, and each is emitted
+once, in order. Dask futures only carry the attempts. Outputs therefore pass through the IO
+manager, which must persist across processes: an in-memory one is refused before any step
+runs.
+
+Each attempt is the task `run_id:step_key:attempt`, so concurrent runs of one job never
+share a key. A worker lost under a step makes Dask run the task on another worker; when
+Dask gives up (`KilledWorker`) or the cluster is unreachable, the attempt fails with a
+clear error and the step's `RetryPolicy` applies. Dask cannot interrupt a running task, so
+cancelling the run sets its cancel event, which a long op polls with `run_canceled()`
+between chunks of work; after `cancel_grace_seconds` the run's futures are released and a
+step still running is abandoned (its result discarded).
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import anyio
+import anyio.to_thread
+import orjson
+from pydantic import BaseModel, Field, model_validator
+
+from dagloom.definitions.config import Config
+from dagloom.definitions.executor import ExecutorDefinition
+from dagloom.errors import DefinitionError
+from dagloom.execution.boundary import is_cancellation
+from dagloom.execution.multiprocess import (
+    RemoteStepRunner,
+    StepResult,
+    StepTask,
+    check_persistent_io,
+    job_origin,
+    run_step,
+)
+from dagloom.execution.origin import infer_code_origin
+from dagloom.execution.step import FAILED, ExecutionState
+from dagloom.messages import EventType, LogLevel
+from dagloom.messages.rows import ENGINE_EVENT_DATA, EventRow, loaded_row, row
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+    from dagloom.execution.executor import ExecutorContext
+
+__all__ = [
+    "DaskClusterConfig",
+    "DaskExecutor",
+    "DaskExecutorConfig",
+    "ExistingClusterConfig",
+    "LocalClusterConfig",
+    "cancel_event_name",
+    "dask_executor",
+    "run_canceled",
+    "step_task_key",
+]
+
+# Unbounded in practice: the scheduler queues tasks itself; this only caps the futures a
+# run holds at once (a fan of 10,000 steps holds 10,000 small futures).
+_UNLIMITED = 1_000_000
+
+
+class ExistingClusterConfig(Config):
+    """`cluster: {existing: {address}}`: a running scheduler, e.g. `tcp://host:8786`."""
+
+    address: str
+
+
+class LocalClusterConfig(Config):
+    """`cluster: {local: {...}}`: a cluster this process starts (once, then kept warm)."""
+
+    n_workers: int | None = Field(default=None, ge=1)
+    threads_per_worker: int | None = Field(default=None, ge=1)
+    processes: bool = True
+
+
+class DaskClusterConfig(Config):
+    """Exactly one of `existing` and `local` (none: a local cluster with Dask's defaults)."""
+
+    existing: ExistingClusterConfig | None = None
+    local: LocalClusterConfig | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> DaskClusterConfig:
+        if self.existing is not None and self.local is not None:
+            raise ValueError("give one of `existing` and `local`, not both")
+        return self
+
+
+class DaskExecutorConfig(Config):
+    """`execution: {config: {cluster: ..., max_concurrent: ...}}` for the Dask executor, in
+    Dagster's shape (`cluster: {existing: {address}}` or `{local: {n_workers, ...}}`)."""
+
+    cluster: DaskClusterConfig = Field(default_factory=DaskClusterConfig)
+    max_concurrent: int = Field(default=0, ge=0)  # step tasks in flight; 0: no limit
+    # Store each step's events while it runs (else when its attempt ends).
+    stream_events: bool = True
+    # After a cancel, how long running steps get to see `run_canceled()` and end.
+    cancel_grace_seconds: float = Field(default=10.0, ge=0)
+    retries: dict[str, Any] | None = None
+
+
+def step_task_key(task: StepTask) -> str:
+    """The Dask key of one attempt: unique across runs, steps and attempts."""
+    return f"{task.run_id}:{task.step_key}:{task.attempt}"
+
+
+EVENTS_TOPIC = "dagloom-step-events"
+"""The Dask event topic steps stream their events on while they run. One topic for every run
+(the scheduler keeps a bounded log per topic); each message names its task key."""
+
+
+def cancel_event_name(run_id: str) -> str:
+    """The Dask `Event` set when `run_id` is cancelled, for its running steps to see."""
+    return f"dagloom-cancel:{run_id}"
+
+
+_current = threading.local()
+
+
+def run_canceled() -> bool:
+    """Whether the run of the step executing on this thread was cancelled (False outside a
+    Dask executor's step).
+
+    Dask cannot interrupt a running task: a long op calls this between chunks of work and
+    returns (or raises) once it is True. Each call asks the scheduler (one round trip, about
+    a millisecond), so call it every chunk, not every item.
+    """
+    run_id = getattr(_current, "run_id", None)
+    if run_id is None:
+        return False
+    from distributed import Event, get_client
+
+    return bool(Event(cancel_event_name(run_id), client=get_client()).is_set())
+
+
+def run_step_on_worker(task: StepTask) -> StepResult:
+    """Run `task` on this Dask worker (`run_step`), its events led by an engine event that
+    names the worker. Each event is also sent on `EVENTS_TOPIC` as it is emitted, as
+    `{"key", "i", "row"}` (`i` its index among the result's events). Blocks for the whole
+    attempt."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    address = worker.address
+    key = step_task_key(task)
+    sent = 0
+
+    def stream(event: EventRow) -> bytes:
+        nonlocal sent
+        data = orjson.dumps(event)
+        worker.log_event(EVENTS_TOPIC, {"key": key, "i": sent, "row": data})
+        sent += 1
+        return data
+
+    where = stream(
+        row(
+            EventType.ENGINE_EVENT,
+            task.step_key,
+            f'Step "{task.step_key}" attempt {task.attempt} executed on Dask worker {address}.',
+            LogLevel.DEBUG,
+            task.origin.job_name,
+            ENGINE_EVENT_DATA,
+            {"metadata": {"dask_worker": {"text": address}}, "error": None},
+        )
+    )
+    _current.run_id = task.run_id
+    try:
+        result = run_step(task, stream)
+    finally:
+        _current.run_id = None
+    return StepResult(
+        result.status,
+        result.retry_delay,
+        result.error,
+        (where, *result.events),
+        result.outputs,
+        result.started,
+    )
+
+
+# -- local clusters, kept warm per config ------------------------------------------------------
+
+_local_clusters: dict[LocalClusterConfig, Any] = {}
+_local_lock = threading.Lock()
+
+
+def local_cluster_address(config: LocalClusterConfig) -> str:
+    """The scheduler address of this process's local cluster for `config`, starting it the
+    first time; blocks while it starts. Closed at interpreter exit."""
+    from distributed import LocalCluster
+
+    with _local_lock:
+        cluster = _local_clusters.get(config)
+        if cluster is None:
+            options: dict[str, Any] = {
+                "processes": config.processes,
+                "protocol": "tcp://",
+                "host": "127.0.0.1",
+                "dashboard_address": None,
+            }
+            if config.n_workers is not None:
+                options["n_workers"] = config.n_workers
+            if config.threads_per_worker is not None:
+                options["threads_per_worker"] = config.threads_per_worker
+            cluster = LocalCluster(**options)
+            _local_clusters[config] = cluster
+        return str(cluster.scheduler_address)
+
+
+def close_local_clusters() -> None:
+    """Close every local cluster this process started; idempotent."""
+    with _local_lock:
+        for cluster in _local_clusters.values():
+            cluster.close()
+        _local_clusters.clear()
+
+
+atexit.register(close_local_clusters)
+
+
+# -- the run's side --------------------------------------------------------------------------
+
+
+class _DaskSubmitter:
+    """Sends attempts to the cluster behind `client`, keeps the futures in flight, and emits
+    each attempt's events as they stream in (`on_streamed`) and the rest with its result.
+
+    Every event is emitted once and in order: a streamed event is taken only when it is the
+    next one of its attempt; whatever did not stream (or came out of order) is emitted from
+    the result, which carries all of them. Sync methods run on the run's event loop."""
+
+    def __init__(self, client: Client, run_id: str, emit: Callable[[EventRow], None]) -> None:
+        self._client = client
+        self._prefix = f"{run_id}:"
+        self._emit = emit
+        self.in_flight: dict[str, Future[StepResult]] = {}
+        self._streamed: dict[str, int] = {}  # task key -> events emitted so far
+
+    def on_streamed(self, event: tuple[float, Any]) -> None:
+        """A message on `EVENTS_TOPIC`: emit it if it is the next event of a running attempt
+        of this run."""
+        message = event[1]
+        key = message["key"]
+        if not key.startswith(self._prefix) or key not in self.in_flight:
+            return
+        done = self._streamed.get(key, 0)
+        if message["i"] != done:
+            return
+        self._emit(loaded_row(orjson.loads(message["row"])))
+        self._streamed[key] = done + 1
+
+    async def run(self, task: StepTask) -> StepResult:
+        key = step_task_key(task)
+        # A Dask worker runs many tasks on its threads at once, on another host perhaps: it
+        # must never point its process's stdout and stderr at one step's log files.
+        task = replace(task, log_paths=None)
+        future = self._client.submit(run_step_on_worker, task, key=key, pure=False, retries=0)
+        self.in_flight[key] = future
+        # Cancelled, the future stays in `in_flight`: the executor stops and releases it.
+        try:
+            result: StepResult = await future
+        except Exception as exc:  # the cluster could not run it (lost workers, no scheduler)
+            self.in_flight.pop(key, None)
+            self._streamed.pop(key, None)
+            message = f"Dask could not run task {key!r}: {type(exc).__name__}: {exc}"
+            return StepResult(FAILED, None, message, (), (), started=False)
+        self.in_flight.pop(key, None)
+        emitted = self._streamed.pop(key, 0)
+        if not emitted:
+            return result
+        return StepResult(
+            result.status,
+            result.retry_delay,
+            result.error,
+            result.events[emitted:],
+            result.outputs,
+            result.started,
+        )
+
+
+@contextmanager
+def _releasing(submitter: _DaskSubmitter) -> Iterator[_DaskSubmitter]:
+    try:
+        yield submitter
+    finally:
+        for future in list(submitter.in_flight.values()):
+            future.release()
+        submitter.in_flight.clear()
+
+
+class DaskExecutor:
+    """The `dask` executor: each step attempt a task on a Dask cluster (see the module
+    docstring); `cluster` names an existing scheduler or a local cluster kept warm in this
+    process."""
+
+    config_model: ClassVar[type[BaseModel]] = DaskExecutorConfig
+
+    def __init__(self, config: DaskExecutorConfig | None = None) -> None:
+        self.config = config or DaskExecutorConfig()
+
+    @classmethod
+    def from_config(cls, config: DaskExecutorConfig, context: object) -> DaskExecutor:
+        return cls(config)
+
+    async def scheduler_address(self) -> str:
+        """The address of the scheduler this executor's steps go to; starts a local cluster
+        (in a thread) the first time one is configured."""
+        cluster = self.config.cluster
+        if cluster.existing is not None:
+            return cluster.existing.address
+        local = cluster.local or LocalClusterConfig()
+        return await anyio.to_thread.run_sync(local_cluster_address, local)
+
+    async def execute(self, context: ExecutorContext) -> ExecutionState:
+        """Run the plan with every attempt on the cluster; blocks until every step ended.
+
+        Raises `DefinitionError` before any step runs when the job's code cannot be imported
+        by another process or an IO manager keeps outputs in memory. Cancelling it cancels
+        the run's futures and re-raises.
+        """
+        from distributed import Client
+
+        facts = context.facts
+        job = context.job
+        origin = context.code_origin or infer_code_origin(job)
+        if origin is None:
+            raise DefinitionError(
+                f"job {job.name!r} uses the dask executor, but its code is not in a file or "
+                "module a Dask worker can import (it is defined in __main__?); load it from a "
+                "code location",
+                name=job.name,
+            )
+        check_persistent_io(facts.plan, facts.io_managers, executor="dask")
+        address = await self.scheduler_address()
+        where = job_origin(job, origin, context.op_selection)
+        client = await Client(address, asynchronous=True, set_as_default=False)
+        try:
+            with _releasing(_DaskSubmitter(client, facts.run_id, facts.emit)) as submitter:
+                if self.config.stream_events:
+                    client.subscribe_topic(EVENTS_TOPIC, submitter.on_streamed)
+
+                def make_runner(facts_: Any, state: ExecutionState) -> RemoteStepRunner:
+                    return RemoteStepRunner(facts_, state, origin=where, pool=submitter)
+
+                try:
+                    return await context.execute_plan(
+                        max_concurrent=self.config.max_concurrent or _UNLIMITED,
+                        make_runner=make_runner,
+                        every_step_concurrent=True,
+                    )
+                except BaseException as exc:
+                    if is_cancellation(exc) and submitter.in_flight:
+                        with anyio.CancelScope(shield=True):
+                            await self._stop_steps(client, facts.run_id, submitter)
+                    raise
+        finally:
+            # Closing releases the run's futures; a cancelled run must still get there.
+            with anyio.CancelScope(shield=True):
+                await client.close()
+
+    async def _stop_steps(self, client: Client, run_id: str, submitter: _DaskSubmitter) -> None:
+        """Tell the run's running steps it was cancelled (`run_canceled`) and give them
+        `cancel_grace_seconds` to end; the futures are released after, ended or not."""
+        from distributed import Event, wait
+
+        await Event(cancel_event_name(run_id), client=client).set()
+        futures = list(submitter.in_flight.values())
+        with anyio.move_on_after(self.config.cancel_grace_seconds):
+            await wait(futures)
+
+
+dask_executor = ExecutorDefinition(
+    "dask", DaskExecutorConfig, module="dagloom.dask.executor", class_name="DaskExecutor"
+)
+"""Dagster's `dask_executor`: `@job(executor_def=dask_executor)`, or
+`dask_executor.configured({"cluster": {"existing": {"address": ...}}})`."""

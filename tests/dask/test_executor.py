@@ -1,0 +1,216 @@
+"""The Dask executor on an in-process local cluster: fast checks of its contract."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from dagloom.code.loader import load_definitions
+from dagloom.dask import dask_executor
+from dagloom.dask.executor import LocalClusterConfig, close_local_clusters, local_cluster_address
+from dagloom.errors import ConfigError
+from dagloom.execution.origin import CodeOrigin
+from dagloom.execution.run import execute_job_in_process
+from dagloom.instance import DagloomInstance
+from dagloom.messages import EventType
+
+from ._cluster import dask_run_config, poll_until, started_marks, write_definitions
+
+LOCAL = LocalClusterConfig(n_workers=2, threads_per_worker=4, processes=False)
+
+
+@pytest.fixture(scope="module")
+def address() -> Any:
+    """The scheduler of an in-process local cluster of two workers (threads)."""
+    yield local_cluster_address(LOCAL)
+    close_local_clusters()
+
+
+@pytest.fixture(scope="module")
+def defs_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_definitions(tmp_path_factory.mktemp("dask_local"))
+
+
+async def _execute(
+    path: Path, name: str, address: str, options: dict[str, Any] | None = None, **kwargs: Any
+) -> Any:
+    job = load_definitions(python_file=path).get_job_def(name)
+    async with DagloomInstance.ephemeral() as instance:
+        return await execute_job_in_process(
+            job,
+            run_config=dask_run_config(address, **(options or {})),
+            instance=instance,
+            raise_on_error=False,
+            code_origin=CodeOrigin(python_file=str(path)),
+            **kwargs,
+        )
+
+
+async def test_the_seed_job_runs_as_dask_tasks_to_55(defs_path: Path, address: str) -> None:
+    """Run config picks the executor by name; each step's events are led by an engine event
+    naming the Dask worker that ran it."""
+    with anyio.fail_after(120):
+        result = await _execute(defs_path, "process_numbers", address)
+    assert result.success, [e.message for e in result.all_events]
+    assert result.output_for_node("sum_two_sums") == 55
+    workers = [
+        e
+        for e in result.all_events
+        if e.event_type == EventType.ENGINE_EVENT and "Dask worker" in e.message
+    ]
+    assert len(workers) == 6
+    assert all(
+        e.event_specific_data.metadata["dask_worker"].text.startswith("tcp://") for e in workers
+    )
+
+
+async def test_a_step_failing_once_succeeds_on_its_retry(defs_path: Path, address: str) -> None:
+    with anyio.fail_after(120):
+        result = await _execute(defs_path, "retrying", address)
+    assert result.success
+    types = [e.event_type for e in result.all_events if e.step_key == "flaky"]
+    assert types.count(EventType.STEP_UP_FOR_RETRY) == 1
+    assert result.output_for_node("flaky") == 1
+
+
+async def test_two_runs_of_one_job_at_once_keep_apart(defs_path: Path, address: str) -> None:
+    """Each attempt's task key carries its run id, so the runs share no task."""
+    results: list[Any] = []
+
+    async def one() -> None:
+        results.append(await _execute(defs_path, "fan", address, tags={"width": "20"}))
+
+    with anyio.fail_after(120):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(one)
+            tg.start_soon(one)
+    assert [r.success for r in results] == [True, True]
+    assert results[0].run_id != results[1].run_id
+    assert [r.output_for_node("count") for r in results] == [20, 20]
+
+
+async def test_an_in_memory_io_manager_is_refused_naming_the_dask_executor(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "in_memory.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            from dagloom import job, op
+            from dagloom.dask import dask_executor
+
+            @op
+            def one():
+                return 1
+
+            @job(executor_def=dask_executor)
+            def in_memory():
+                one()
+            """
+        )
+    )
+    job = load_definitions(python_file=path).get_job_def("in_memory")
+    with anyio.fail_after(60):
+        result = await job.execute_in_process_async(raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == EventType.RUN_FAILURE)
+    assert "dask executor" in failure.message and "FilesystemIOManager" in failure.message
+
+
+def test_cluster_config_takes_one_kind_and_names_the_key_path() -> None:
+    with pytest.raises(ConfigError) as info:
+        dask_executor.configured(
+            {"cluster": {"existing": {"address": "tcp://x:1"}, "local": {"n_workers": 1}}}
+        )
+    assert "one of `existing` and `local`" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        dask_executor.configured({"cluster": {"existing": {}}})
+    assert "execution.config.cluster.existing.address" in str(info.value)
+
+
+async def test_cancelling_a_run_releases_its_dask_tasks(defs_path: Path, address: str) -> None:
+    """The run's futures are released on cancellation: the scheduler forgets its tasks."""
+    from distributed import Client
+
+    marks_dir = defs_path.parent
+    with anyio.fail_after(120):
+        async with anyio.create_task_group() as tg:
+            # No grace period: the sleeping steps are abandoned at once.
+            tg.start_soon(_execute, defs_path, "slow_fan", address, {"cancel_grace_seconds": 0})
+            await poll_until(lambda: bool(started_marks(marks_dir)))
+            run_id = started_marks(marks_dir)[0][0]
+            tg.cancel_scope.cancel()
+        async with Client(address, asynchronous=True, set_as_default=False) as client:
+            while True:
+                keys = await client.run_on_scheduler(
+                    lambda dask_scheduler: [str(k) for k in dask_scheduler.tasks]
+                )
+                if not [k for k in keys if k.startswith(run_id)]:
+                    break
+                await anyio.sleep(0.05)  # polling the scheduler until it forgets the tasks
+
+
+async def test_a_running_steps_events_reach_the_event_log_before_it_ends(
+    defs_path: Path, address: str
+) -> None:
+    """STEP_START of a step still running (blocked on a file) is already stored."""
+    marks_dir = defs_path.parent
+    release = marks_dir / "release"
+    job = load_definitions(python_file=defs_path).get_job_def("gated")
+    with anyio.fail_after(120):
+        async with DagloomInstance.ephemeral() as instance, anyio.create_task_group() as tg:
+            results: list[Any] = []
+
+            async def run() -> None:
+                results.append(
+                    await execute_job_in_process(
+                        job,
+                        run_config=dask_run_config(address),
+                        instance=instance,
+                        raise_on_error=False,
+                        code_origin=CodeOrigin(python_file=str(defs_path)),
+                        tags={"release": str(release)},
+                    )
+                )
+
+            tg.start_soon(run)
+            await poll_until(lambda: bool(started_marks(marks_dir, kind="gated")))
+            run_id = started_marks(marks_dir, kind="gated")[0][0]
+
+            async def started() -> bool:
+                records = await instance.get_events(run_id)
+                return any(
+                    r.event.event_type == EventType.STEP_START and r.event.step_key == "gate"
+                    for r in records
+                )
+
+            while not await started():  # noqa: ASYNC110 - storage is polled as a watcher would
+                await anyio.sleep(0.05)
+            assert not release.exists()
+            release.touch()
+    (result,) = results
+    assert result.success
+    kinds = [e.event_type for e in result.all_events if e.step_key == "gate"]
+    assert kinds.count(EventType.STEP_START) == 1
+    assert kinds.count(EventType.STEP_SUCCESS) == 1
+
+
+async def test_a_cancelled_run_stops_a_step_that_polls_run_canceled(
+    defs_path: Path, address: str
+) -> None:
+    """Dask cannot interrupt the op; it sees `run_canceled()` turn True within the grace
+    period and returns."""
+    marks_dir = defs_path.parent
+    with anyio.fail_after(120):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_execute, defs_path, "cancellable", address)
+            await poll_until(lambda: bool(started_marks(marks_dir, kind="polling")))
+            run_id = started_marks(marks_dir, kind="polling")[0][0]
+            assert not started_marks(marks_dir, run_id, kind="stopped")
+            tg.cancel_scope.cancel()
+        # The run's own thread finishes the cancel: the op sees it and stops.
+        await poll_until(lambda: bool(started_marks(marks_dir, run_id, kind="stopped")))

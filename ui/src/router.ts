@@ -1,0 +1,34 @@
+import { useEffect, useState } from "preact/hooks";
+
+// History-API routing: the webserver answers any unknown path with index.html.
+
+const listeners = new Set<() => void>();
+
+export function navigate(path: string): void {
+  if (path === location.pathname + location.search) return;
+  history.pushState(null, "", path);
+  listeners.forEach((l) => l());
+}
+
+window.addEventListener("popstate", () => listeners.forEach((l) => l()));
+
+export function usePath(): string {
+  const [path, setPath] = useState(location.pathname + location.search);
+  useEffect(() => {
+    const update = () => setPath(location.pathname + location.search);
+    listeners.add(update);
+    return () => void listeners.delete(update);
+  }, []);
+  return path;
+}
+
+/** Links that route inside the page; a modified click opens a tab as usual. */
+export function onLink(event: MouseEvent): void {
+  const anchor = (event.target as HTMLElement).closest("a");
+  if (!anchor || event.defaultPrevented || event.button !== 0) return;
+  if (event.metaKey || event.ctrlKey || event.shiftKey || anchor.target) return;
+  const url = new URL(anchor.href, location.href);
+  if (url.origin !== location.origin || url.pathname.startsWith("/graphql")) return;
+  event.preventDefault();
+  navigate(url.pathname + url.search);
+}
