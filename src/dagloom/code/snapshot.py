@@ -7,6 +7,7 @@ no I/O and no user code run, so it is tested without an event loop. The code loc
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
@@ -31,7 +32,14 @@ from dagloom.definitions.node import (
     FromOutput,
     Node,
 )
-from dagloom.definitions.partitions import DeleteDynamicPartitionsRequest
+from dagloom.definitions.partitions import (
+    DeleteDynamicPartitionsRequest,
+    DynamicPartitionsDefinition,
+    MultiPartitionsDefinition,
+    PartitionsDefinition,
+    StaticPartitionsDefinition,
+    TimeWindowPartitionsDefinition,
+)
 from dagloom.definitions.run_request import RunRequest
 from dagloom.definitions.schedule import (
     DefaultScheduleStatus,
@@ -41,7 +49,13 @@ from dagloom.definitions.schedule import (
 from dagloom.definitions.sensor import DefaultSensorStatus, SensorDefinition, SensorExecutionData
 from dagloom.errors import CodeLocationLoadError, DefinitionError
 from dagloom.execution.events import error_info
-from dagloom.messages import AssetKeyMessage, DynamicPartitionsRequestMessage, ErrorInfo
+from dagloom.messages import (
+    AssetCheckSnapshot,
+    AssetKeyMessage,
+    DynamicPartitionsRequestMessage,
+    ErrorInfo,
+    PartitionsSnapshot,
+)
 from dagloom.messages.rpc import (
     AssetSnapshot,
     JobSnapshot,
@@ -84,10 +98,16 @@ def location_snapshot(
     `DefinitionError` if the implicit asset job cannot be built.
     """
     jobs = snapshot_jobs(definitions)
+    assets = asset_snapshots(definitions, jobs)
+    partitions_defs, index = partitions_snapshots(definitions)
+    for asset in assets:
+        if asset.key is not None:
+            asset.partitions_index = index.get(tuple(asset.key.path), 0)
     return LocationSnapshot(
         location_name=location_name,
         jobs=[job_snapshot(job) for job in jobs],
-        assets=asset_snapshots(definitions, jobs),
+        assets=assets,
+        partitions_defs=partitions_defs,
         schedules=[schedule_snapshot(s) for s in definitions.schedules],
         sensors=[sensor_snapshot(s) for s in definitions.sensors],
         resource_keys=sorted(definitions.resources),
@@ -228,15 +248,88 @@ def asset_snapshots(
         if job.asset_layer is not None:
             for key in job.asset_layer.asset_keys:
                 job_names.setdefault(key, []).append(job.name)
+    checks: dict[AssetKey, list[AssetCheckSnapshot]] = {}
+    check_specs = [spec for c in definitions.asset_checks for spec in c.specs]
+    check_specs += [
+        spec
+        for item in definitions.assets
+        if isinstance(item, AssetsDefinition)
+        for spec in item.check_specs
+    ]
+    for check in check_specs:
+        checks.setdefault(check.asset_key, []).append(
+            AssetCheckSnapshot(
+                name=check.name, description=check.description or "", blocking=check.blocking
+            )
+        )
     out: list[AssetSnapshot] = []
     for item in definitions.assets:
         if isinstance(item, AssetsDefinition):
             for spec in item.specs:
-                out.append(
-                    _asset(spec, item.deps_by_key[spec.key], item.op.name, job_names.get(spec.key))
+                snapshot = _asset(
+                    spec, item.deps_by_key[spec.key], item.op.name, job_names.get(spec.key)
                 )
+                snapshot.checks = checks.get(spec.key, [])
+                out.append(snapshot)
         else:
-            out.append(_asset(item, item.deps, "", job_names.get(item.key)))
+            snapshot = _asset(item, item.deps, "", job_names.get(item.key))
+            snapshot.checks = checks.get(item.key, [])
+            out.append(snapshot)
+    return out
+
+
+def partitions_snapshots(
+    definitions: Definitions,
+) -> tuple[list[PartitionsSnapshot], dict[tuple[str, ...], int]]:
+    """Each distinct partitions definition of the assets once, and for each partitioned
+    asset's key path the 1-based index of its own: many assets share one definition, and
+    its keys are sent once."""
+    out: list[PartitionsSnapshot] = []
+    seen: dict[int, int] = {}
+    same: dict[bytes, int] = {}
+    index: dict[tuple[str, ...], int] = {}
+    for item in definitions.assets:
+        partitions_def = getattr(item, "partitions_def", None)
+        if partitions_def is None:
+            continue
+        position = seen.get(id(partitions_def))
+        if position is None:
+            snapshot = partitions_snapshot(partitions_def)
+            assert snapshot is not None
+            wire = bytes(snapshot)
+            position = same.get(wire)
+            if position is None:
+                out.append(snapshot)
+                position = same[wire] = len(out)
+            seen[id(partitions_def)] = position
+        keys = (
+            [spec.key for spec in item.specs] if isinstance(item, AssetsDefinition) else [item.key]
+        )
+        for key in keys:
+            index[tuple(key.path)] = position
+    return out, index
+
+
+def partitions_snapshot(partitions_def: PartitionsDefinition | None) -> PartitionsSnapshot | None:
+    """An asset's partitions as data: their kind, the definition as text, and the keys it
+    has now (dynamic partitions: the instance's name for them instead). None when the
+    asset is not partitioned."""
+    if partitions_def is None:
+        return None
+    kinds: list[tuple[type[PartitionsDefinition], str]] = [
+        (StaticPartitionsDefinition, "static"),
+        (TimeWindowPartitionsDefinition, "time_window"),
+        (DynamicPartitionsDefinition, "dynamic"),
+        (MultiPartitionsDefinition, "multi"),
+    ]
+    kind = next((name for cls, name in kinds if isinstance(partitions_def, cls)), "custom")
+    out = PartitionsSnapshot(type=kind, description=str(partitions_def))
+    if isinstance(partitions_def, DynamicPartitionsDefinition) and partitions_def.name:
+        out.dynamic_name = partitions_def.name
+        return out
+    # Keys that need the instance (a multi-dimension with a dynamic one) are left out.
+    with contextlib.suppress(DefinitionError):
+        out.keys = list(partitions_def.get_partition_keys())
     return out
 
 

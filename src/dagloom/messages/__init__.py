@@ -10,6 +10,7 @@ from __future__ import annotations
 from dagloom.messages import _defaults  # noqa: F401
 from dagloom.messages._generated.dagloom.v1 import (
     AssetCheckEvaluationData,
+    AssetCheckSnapshot,
     AssetMaterializationData,
     Backfill,
     BackfillStatus,
@@ -23,6 +24,7 @@ from dagloom.messages._generated.dagloom.v1 import (
     LoadedInputData,
     LogLevel,
     MetadataValue,
+    PartitionsSnapshot,
     Run,
     RunFailureData,
     RunStatus,
@@ -37,6 +39,7 @@ from dagloom.messages._generated.dagloom.v1 import (
 
 __all__ = [
     "AssetCheckEvaluationData",
+    "AssetCheckSnapshot",
     "AssetKeyMessage",
     "AssetMaterializationData",
     "Backfill",
@@ -51,6 +54,7 @@ __all__ = [
     "LoadedInputData",
     "LogLevel",
     "MetadataValue",
+    "PartitionsSnapshot",
     "Run",
     "RunFailureData",
     "RunStatus",

@@ -15,7 +15,11 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 
+from dagloom.webserver.schema.asset_checks import AssetChecksQuery
+from dagloom.webserver.schema.backfills import BackfillsMutation, BackfillsQuery
+from dagloom.webserver.schema.compute_logs import ComputeLogsQuery, ComputeLogsSubscription
 from dagloom.webserver.schema.errors import CONFIG_ERROR_TYPES
 from dagloom.webserver.schema.inputs import SCALARS
 from dagloom.webserver.schema.mutations import Mutation
@@ -51,9 +55,9 @@ def build_schema() -> strawberry.Schema:
         MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
     ]
     return strawberry.Schema(
-        query=Query,
-        mutation=Mutation,
-        subscription=Subscription,
+        query=merge_types("Query", (Query, ComputeLogsQuery, BackfillsQuery, AssetChecksQuery)),
+        mutation=merge_types("Mutation", (Mutation, BackfillsMutation)),
+        subscription=merge_types("Subscription", (Subscription, ComputeLogsSubscription)),
         types=[*CONFIG_ERROR_TYPES, *EVENT_TYPES],
         config=StrawberryConfig(scalar_map=SCALARS),
         extensions=[

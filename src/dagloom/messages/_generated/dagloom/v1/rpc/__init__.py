@@ -601,6 +601,15 @@ class AssetSnapshot(betterproto2.Message):
 
     job_names: "list[str]" = betterproto2.field(7, betterproto2.TYPE_STRING, repeated=True)
 
+    partitions_index: "int" = betterproto2.field(30, betterproto2.TYPE_INT32)
+    """
+    1-based index into LocationSnapshot.partitions_defs; 0: not partitioned
+    """
+
+    checks: "list[__v1__.AssetCheckSnapshot]" = betterproto2.field(
+        31, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "AssetSnapshot", AssetSnapshot)
 
@@ -863,6 +872,13 @@ class LocationSnapshot(betterproto2.Message):
     """
 
     loaded_at: "float" = betterproto2.field(8, betterproto2.TYPE_DOUBLE)
+
+    partitions_defs: "list[__v1__.PartitionsSnapshot]" = betterproto2.field(
+        30, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    The assets' partitions definitions, each once (assets name theirs by index).
+    """
 
 
 default_message_pool.register_message("dagloom.v1.rpc", "LocationSnapshot", LocationSnapshot)
