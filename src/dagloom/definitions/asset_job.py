@@ -385,7 +385,7 @@ def materialize(
     """Materialize assets in this process, storing values with the filesystem IO manager
     (`$DAGLOOM_HOME/storage`) unless `resources` gives an `io_manager`; `partition_key`
     materializes that partition of the partitioned assets."""
-    from dagloom.execution.run import run_sync
+    from dagloom.execution.run import run_sync_with
 
     run = materialize_async(
         assets,
@@ -397,10 +397,7 @@ def materialize(
         selection,
         partition_key=partition_key,
     )
-    return run_sync(
-        run if instance is None else instance.run_open(run),
-        what="materialize()",
-    )
+    return run_sync_with(run, instance, what="materialize()")
 
 
 def materialize_to_memory(
@@ -414,7 +411,7 @@ def materialize_to_memory(
     partition_key: str | None = None,
 ) -> ExecuteInProcessResult:
     """Materialize assets in this process, keeping every value in memory."""
-    from dagloom.execution.run import run_sync
+    from dagloom.execution.run import run_sync_with
 
     run = materialize_async(
         assets,
@@ -427,10 +424,7 @@ def materialize_to_memory(
         in_memory=True,
         partition_key=partition_key,
     )
-    return run_sync(
-        run if instance is None else instance.run_open(run),
-        what="materialize_to_memory()",
-    )
+    return run_sync_with(run, instance, what="materialize_to_memory()")
 
 
 __all__ = [

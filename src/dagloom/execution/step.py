@@ -168,6 +168,8 @@ class RunFacts:
     """Node name -> the AssetCheckSpecs whose AssetCheckResults the node reports."""
     compute_logs: ComputeLogManager | None = None
     """Where each attempt's stdout and stderr go; None: not captured."""
+    instance: Any = None
+    """The run's DagloomInstance (`context.instance`), or None for a run without storage."""
 
 
 @dataclass(slots=True)
@@ -479,6 +481,7 @@ class StepRunner:
             run_config=facts.run_config,
             run_tags=facts.run_tags,
             partitions=facts.partitions,
+            instance=facts.instance,
         )
         return tmpl, context, partial(op.compute_fn, context, **kwargs)
 
