@@ -236,7 +236,7 @@ def asset_snapshots(
                     _asset(spec, item.deps_by_key[spec.key], item.op.name, job_names.get(spec.key))
                 )
         else:
-            out.append(_asset(item, item.deps, "", job_names.get(item.key)))
+            out.append(_asset(item, item.dep_keys, "", job_names.get(item.key)))
     return out
 
 

@@ -86,7 +86,7 @@ def build_asset_job(
             dict.fromkeys(
                 produced[dep][0]
                 for spec in assets_def.specs_by_output.values()
-                for dep in spec.deps
+                for dep in spec.dep_keys
                 if dep in produced and produced[dep][0] != op.name
             )
         )
@@ -203,7 +203,7 @@ def _add_graph_asset(
         dict.fromkeys(
             produced[dep][0]
             for spec in assets_def.specs_by_output.values()
-            for dep in spec.deps
+            for dep in spec.dep_keys
             if dep in produced and not produced[dep][0].startswith(f"{prefix}.")
         )
     )
