@@ -517,6 +517,9 @@ class StepRunner:
                 step_key=step_key,
             )
         asset_key = tmpl.asset_keys.get(output_name)
+        added = context.output_metadata_for(output_name)
+        if added:
+            metadata = {**added, **(metadata or {})}
         facts.emit(
             (
                 _STEP_OUTPUT,
@@ -526,7 +529,9 @@ class StepRunner:
                 _DEBUG,
                 facts.job_name,
                 STEP_OUTPUT_DATA,
-                (output_name, mapping_key or ""),
+                (output_name, mapping_key or "", to_metadata_messages(metadata))
+                if metadata
+                else (output_name, mapping_key or ""),
             )
         )
         out_ctx = OutputContext(
@@ -570,9 +575,6 @@ class StepRunner:
             combined: dict[str, Any] = {}
             if out_ctx.user_metadata:
                 combined.update(out_ctx.user_metadata)
-            extra = context.output_metadata_for(output_name)
-            if extra:
-                combined.update(extra)
             if metadata:
                 combined.update(metadata)
             for partition in partition_keys or (None,):
