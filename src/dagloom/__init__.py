@@ -19,6 +19,7 @@ from dagloom.errors import (
     DagloomError,
     DagloomExecutionError,
     DagloomInvalidSelectionError,
+    DagsterError,
     DagsterInvalidConfigError,
     DagsterInvalidDefinitionError,
     DagsterInvalidInvocationError,
@@ -42,6 +43,7 @@ from dagloom.messages import EventType as DagloomEventType
 from dagloom.messages import RunStatus as DagloomRunStatus
 
 if TYPE_CHECKING:
+    from dagloom.definitions.config_files import config_from_files, config_from_yaml_strings
     from dagloom.definitions.config_types import (
         Array,
         BoolSource,
@@ -62,6 +64,12 @@ if TYPE_CHECKING:
     from dagloom.execution.step_log import get_dagster_logger
     from dagloom.instance import DagloomInstance
     from dagloom.instance import DagloomInstance as DagsterInstance
+    from dagloom.instance.sync import (
+        AssetRecordsFilter,
+        EventLogRecord,
+        EventRecordsFilter,
+        EventRecordsResult,
+    )
 
 __version__ = "0.1.0"
 
@@ -92,6 +100,12 @@ _LAZY: dict[str, tuple[str, str]] = {
     "get_dagster_logger": ("dagloom.execution.step_log", "get_dagster_logger"),
     "DagloomInstance": ("dagloom.instance", "DagloomInstance"),
     "DagsterInstance": ("dagloom.instance", "DagloomInstance"),
+    "config_from_files": ("dagloom.definitions.config_files", "config_from_files"),
+    "config_from_yaml_strings": ("dagloom.definitions.config_files", "config_from_yaml_strings"),
+    "AssetRecordsFilter": ("dagloom.instance.sync", "AssetRecordsFilter"),
+    "EventRecordsFilter": ("dagloom.instance.sync", "EventRecordsFilter"),
+    "EventRecordsResult": ("dagloom.instance.sync", "EventRecordsResult"),
+    "EventLogRecord": ("dagloom.instance.sync", "EventLogRecord"),
 }
 
 
@@ -132,6 +146,7 @@ __all__ = [
     "DagloomInvalidSelectionError",
     "DagloomRunStatus",
     "DagsterEvent",
+    "DagsterError",
     "DagsterEventType",
     "DagsterInstance",
     "DagsterInvalidConfigError",
@@ -152,4 +167,10 @@ __all__ = [
     "definitions",
     "get_dagster_logger",
     "validate_run_config",
+    "config_from_files",
+    "config_from_yaml_strings",
+    "AssetRecordsFilter",
+    "EventRecordsFilter",
+    "EventRecordsResult",
+    "EventLogRecord",
 ]

@@ -136,3 +136,33 @@ def test_without_an_instance_the_error_says_how_to_give_one() -> None:
     context = dg.build_op_context()
     with pytest.raises(dg.DagsterInvalidInvocationError, match="no instance"):
         _ = context.instance
+
+
+async def test_fetch_takes_asset_records_filters() -> None:
+    found: dict[str, int] = {}
+
+    @dg.op
+    def count(context: dg.OpExecutionContext) -> None:
+        new = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("orders")), limit=10
+        )
+        old = context.instance.fetch_materializations(
+            dg.EventRecordsFilter(
+                event_type=dg.DagsterEventType.ASSET_MATERIALIZATION, asset_key="orders"
+            ),
+            limit=10,
+        )
+        found["new"], found["old"] = len(new.records), len(old.records)
+        with pytest.raises(dg.DagsterInvalidInvocationError, match="asset_partitions"):
+            context.instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key="orders", asset_partitions=["a"]), limit=1
+            )
+
+    @dg.job
+    def counter() -> None:
+        count()
+
+    async with dg.DagsterInstance.ephemeral() as instance:
+        await blocking(dg.materialize_to_memory, [orders], instance=instance)
+        assert (await blocking(counter.execute_in_process, instance=instance)).success
+    assert found == {"new": 1, "old": 1}

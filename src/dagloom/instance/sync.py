@@ -56,6 +56,29 @@ class EventLogRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class AssetRecordsFilter:
+    """Which asset's events `fetch_materializations` / `fetch_observations` read. Only
+    `asset_key` narrows the read; other filters raise DagsterInvalidInvocationError."""
+
+    asset_key: CoercibleToAssetKey
+    asset_partitions: Sequence[str] | None = None
+    after_storage_id: int | None = None
+    before_storage_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecordsFilter:
+    """The older filter form: `event_type` and `asset_key` (the method chooses the event
+    type; `asset_key` is what is read)."""
+
+    event_type: Any
+    asset_key: CoercibleToAssetKey | None = None
+    asset_partitions: Sequence[str] | None = None
+    after_cursor: int | None = None
+    before_cursor: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EventRecordsResult:
     """A page of event records, newest first: `records`, the `cursor` to pass for the next
     page (the last record's storage id, as a string), and whether there are more."""
@@ -151,8 +174,19 @@ class SyncInstance:
         if limit < 1:
             raise DagsterInvalidInvocationError(f"context.instance.{what}: limit must be >= 1")
         raw_key = getattr(records_filter, "asset_key", records_filter)
+        if raw_key is None:
+            raise DagsterInvalidInvocationError(
+                f"context.instance.{what}: the filter names no asset_key"
+            )
+        for unsupported in ("asset_partitions", "after_storage_id", "after_cursor"):
+            if getattr(records_filter, unsupported, None) is not None:
+                raise DagsterInvalidInvocationError(
+                    f"context.instance.{what}: filtering by {unsupported} is not supported"
+                )
         key = AssetKey.from_coercible(raw_key)
-        before: int | None = None
+        before: int | None = getattr(records_filter, "before_storage_id", None) or getattr(
+            records_filter, "before_cursor", None
+        )
         if cursor is not None:
             try:
                 before = int(cursor)
@@ -204,4 +238,10 @@ class SyncInstance:
         )
 
 
-__all__ = ["EventLogRecord", "EventRecordsResult", "SyncInstance"]
+__all__ = [
+    "AssetRecordsFilter",
+    "EventLogRecord",
+    "EventRecordsFilter",
+    "EventRecordsResult",
+    "SyncInstance",
+]
