@@ -73,6 +73,13 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
+# Dagster's names for the scalar types of config schemas and op inputs and outputs; dagloom
+# takes the Python types themselves in both places.
+Bool = bool
+Float = float
+Int = int
+String = str
+
 _CONFIG_TYPES = "dagloom.definitions.config_types"
 # name -> (module, attribute): loaded on first use, so `import dagloom` does not pay for them.
 _LAZY: dict[str, tuple[str, str]] = {
@@ -167,6 +174,10 @@ __all__ = [
     "definitions",
     "get_dagster_logger",
     "validate_run_config",
+    "Bool",
+    "Float",
+    "Int",
+    "String",
     "config_from_files",
     "config_from_yaml_strings",
     "AssetRecordsFilter",

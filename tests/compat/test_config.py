@@ -411,3 +411,31 @@ def test_config_from_files_and_yaml_strings(tmp_path: Path) -> None:
         dg.config_from_files([str(tmp_path / "nope.yaml")])
     with pytest.raises(dg.ConfigError, match=r"yaml_strings\[1\].*mapping"):
         dg.config_from_yaml_strings(["ops: {}", "- a list"])
+
+
+def test_dagster_scalar_type_names_in_config_and_ins() -> None:
+    @dg.op(
+        config_schema={"factor": dg.Field(dg.Int, default_value=2), "label": dg.String},
+        ins={"x": dg.In(dagster_type=dg.Float)},
+        out=dg.Out(dg.Float),
+    )
+    def scale(context: dg.OpExecutionContext, x: float) -> float:
+        assert context.op_config["label"] == "scaled"
+        return context.op_config["factor"] * x
+
+    @dg.op(config_schema={"on": dg.Bool})
+    def source(context: dg.OpExecutionContext) -> float:
+        return 1.5 if context.op_config["on"] else 0.0
+
+    @dg.job
+    def scaling() -> None:
+        scale(source())
+
+    config = {"ops": {"source": {"config": {"on": True}}, "scale": {"config": {"label": "scaled"}}}}
+    assert scaling.execute_in_process(run_config=config).output_for_node("scale") == 3.0
+    with pytest.raises(dg.DagsterInvalidConfigError, match="factor"):
+        bad = {
+            **config,
+            "ops": {**config["ops"], "scale": {"config": {"label": "x", "factor": "two"}}},
+        }
+        scaling.execute_in_process(run_config=bad)
