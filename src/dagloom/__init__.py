@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from dagloom.execution.step_log import get_dagster_logger
     from dagloom.instance import DagloomInstance
     from dagloom.instance import DagloomInstance as DagsterInstance
+    from dagloom.instance.for_test import instance_for_test
     from dagloom.instance.sync import (
         AssetRecordsFilter,
         EventLogRecord,
@@ -113,6 +114,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "EventRecordsFilter": ("dagloom.instance.sync", "EventRecordsFilter"),
     "EventRecordsResult": ("dagloom.instance.sync", "EventRecordsResult"),
     "EventLogRecord": ("dagloom.instance.sync", "EventLogRecord"),
+    "instance_for_test": ("dagloom.instance.for_test", "instance_for_test"),
 }
 
 
@@ -184,4 +186,5 @@ __all__ = [
     "EventRecordsFilter",
     "EventRecordsResult",
     "EventLogRecord",
+    "instance_for_test",
 ]

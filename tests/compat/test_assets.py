@@ -4,6 +4,7 @@ assets from modules and packages, and selecting assets to run."""
 
 from __future__ import annotations
 
+import pickle
 import sys
 import types
 from pathlib import Path
@@ -65,6 +66,7 @@ def test_asset_key_string_forms() -> None:
     assert dg.AssetKey.from_escaped_user_string(key.to_escaped_user_string()) == key
     assert dg.AssetKey.from_graphql_input(key.to_graphql_input()) == key
     assert key.has_prefix(["lake"]) and not key.has_prefix(["sea"])
+    assert pickle.loads(pickle.dumps({key: [key]})) == {key: [key]}
 
 
 def test_asset_spec_replace_and_merge_attributes() -> None:

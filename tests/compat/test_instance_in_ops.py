@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -166,3 +167,24 @@ async def test_fetch_takes_asset_records_filters() -> None:
         await blocking(dg.materialize_to_memory, [orders], instance=instance)
         assert (await blocking(counter.execute_in_process, instance=instance)).success
     assert found == {"new": 1, "old": 1}
+
+
+def test_instance_for_test_serves_several_blocking_runs() -> None:
+    import asyncio
+
+    with dg.instance_for_test() as instance:
+        first = dg.materialize([orders], instance=instance)
+        second = dg.materialize([orders, order_report], instance=instance)
+        assert first.success and second.success
+        report = second.output_for_node("order_report")
+        assert report["page"] == [dg.AssetKey("orders")]
+        stored = asyncio.run(instance.get_materializations(["orders"]))
+        assert [r.event.run_id for r in stored if r.event] == [second.run_id, first.run_id]
+    assert not instance.is_open
+
+
+def test_instance_for_test_raises_what_opening_raised(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    with pytest.raises((dg.DagloomError, OSError)), dg.instance_for_test(temp_dir=not_a_dir):
+        pytest.fail("the block ran with an instance that did not open")

@@ -64,6 +64,11 @@ class AssetKey:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("AssetKey is immutable")
 
+    def __reduce__(self) -> tuple[type[AssetKey], tuple[tuple[str, ...]]]:
+        # Pickled (an output value holding keys, a process boundary) as its path, so
+        # unpickling goes through __init__ rather than setting the immutable slots.
+        return (AssetKey, (self.path,))
+
     @classmethod
     def from_user_string(cls, text: str) -> AssetKey:
         """Parse `a/b/c` into AssetKey(["a", "b", "c"])."""
