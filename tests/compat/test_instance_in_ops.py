@@ -188,3 +188,16 @@ def test_instance_for_test_raises_what_opening_raised(tmp_path: Path) -> None:
     not_a_dir.write_text("")
     with pytest.raises((dg.DagloomError, OSError)), dg.instance_for_test(temp_dir=not_a_dir):
         pytest.fail("the block ran with an instance that did not open")
+
+
+def test_a_step_reads_what_an_earlier_step_of_its_run_recorded() -> None:
+    seen: list[str | None] = []
+
+    @dg.asset(deps=[orders])
+    def audit(context: dg.AssetExecutionContext) -> None:
+        latest = context.instance.get_latest_materialization_event("orders")
+        seen.append(latest.run_id if latest is not None else None)
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([orders, audit], instance=instance)
+    assert seen == [result.run_id]

@@ -118,6 +118,7 @@ class OpExecutionContext:
     __slots__ = (
         "_asset_keys",
         "_emit",
+        "_flush_events",
         "_instance",
         "_log",
         "_output_metadata",
@@ -151,6 +152,7 @@ class OpExecutionContext:
         run_tags: Mapping[str, str] | None = None,
         partitions: RunPartitions | None = None,
         instance: DagloomInstance | None = None,
+        flush_events: Callable[[], None] | None = None,
     ) -> None:
         self.run_id = run_id
         self.job_name = job_name
@@ -168,6 +170,7 @@ class OpExecutionContext:
         self._output_metadata: dict[str, dict[str, Any]] | None = None
         self._partitions = partitions
         self._instance = instance
+        self._flush_events = flush_events
 
     @property
     def instance(self) -> SyncInstance:
@@ -182,7 +185,7 @@ class OpExecutionContext:
                 f"step {self.step_key!r} of job {self.job_name!r} has no instance: pass one "
                 "to execute_in_process(instance=...) or build_op_context(instance=...)"
             )
-        return SyncInstance(self._instance)
+        return SyncInstance(self._instance, self._flush_events)
 
     @property
     def log(self) -> DagloomLogManager:

@@ -420,6 +420,8 @@ async def execute_job_in_process(
                     check_specs=job.asset_layer.check_specs_by_node if job.asset_layer else {},
                     compute_logs=compute_logs,
                     instance=instance,
+                    # Only a run off its instance's loop can wait for its own events.
+                    flush_events=getattr(events, "flush_blocking", None),
                 )
                 context = ExecutorContext(facts, job, executor_config, code_origin, op_selection)
                 beat = (

@@ -170,6 +170,8 @@ class RunFacts:
     """Where each attempt's stdout and stderr go; None: not captured."""
     instance: Any = None
     """The run's DagloomInstance (`context.instance`), or None for a run without storage."""
+    flush_events: Callable[[], None] | None = None
+    """Makes the run's events so far durable, blocking (before `context.instance` reads)."""
 
 
 @dataclass(slots=True)
@@ -482,6 +484,7 @@ class StepRunner:
             run_tags=facts.run_tags,
             partitions=facts.partitions,
             instance=facts.instance,
+            flush_events=facts.flush_events,
         )
         return tmpl, context, partial(op.compute_fn, context, **kwargs)
 

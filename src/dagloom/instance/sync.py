@@ -10,7 +10,7 @@ and `execute_in_process(instance=...)` do), and sync ops in worker threads wait 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -95,10 +95,13 @@ class SyncInstance:
     for code that needs the rest of it from a coroutine of its owner loop.
     """
 
-    __slots__ = ("_instance",)
+    __slots__ = ("_flush_events", "_instance")
 
-    def __init__(self, instance: DagloomInstance) -> None:
+    def __init__(
+        self, instance: DagloomInstance, flush_events: Callable[[], None] | None = None
+    ) -> None:
         self._instance = instance
+        self._flush_events = flush_events
 
     @property
     def instance(self) -> DagloomInstance:
@@ -123,6 +126,14 @@ class SyncInstance:
                 "instance's storage, which would wait for itself; from a coroutine of that "
                 "loop, await `context.instance.instance` methods instead"
             )
+        if self._flush_events is not None:
+            # The run's events are written in batches: make those so far durable first, so
+            # a read sees what this run has recorded (as Dagster's synchronous writes do).
+            try:
+                self._flush_events()
+            except BaseException:
+                coro.close()
+                raise
         return asyncio.run_coroutine_threadsafe(coro, owner).result()
 
     # -- asset events -----------------------------------------------------------------------
