@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dagloom import definitions as definitions
     from dagloom.definitions import *  # noqa: F403 - the definitions API is the public API
+    from dagloom.definitions.config_files import config_from_files, config_from_yaml_strings
     from dagloom.definitions.config_types import (
         Array,
         BoolSource,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         DagloomError,
         DagloomExecutionError,
         DagloomInvalidSelectionError,
+        DagsterError,
         DagsterInvalidConfigError,
         DagsterInvalidDefinitionError,
         DagsterInvalidInvocationError,
@@ -58,10 +60,25 @@ if TYPE_CHECKING:
     from dagloom.execution.step_log import get_dagster_logger
     from dagloom.instance import DagloomInstance
     from dagloom.instance import DagloomInstance as DagsterInstance
+    from dagloom.instance.for_test import instance_for_test
+    from dagloom.instance.sync import (
+        AssetRecordsFilter,
+        EventLogRecord,
+        EventRecordsFilter,
+        EventRecordsResult,
+    )
     from dagloom.messages import EventType as DagloomEventType
     from dagloom.messages import RunStatus as DagloomRunStatus
 
 __version__ = "0.1.0"
+
+# Dagster's names for the scalar types of config schemas and op inputs and outputs; dagloom
+# takes the Python types themselves in both places.
+Bool = bool
+Float = float
+Int = int
+String = str
+_SCALARS = ("Bool", "Float", "Int", "String")
 
 _CONFIG_TYPES = "dagloom.definitions.config_types"
 _ERRORS = "dagloom.errors"
@@ -95,6 +112,7 @@ _LAZY: dict[str, tuple[str, str]] = {
             "DagloomError",
             "DagloomExecutionError",
             "DagloomInvalidSelectionError",
+            "DagsterError",
             "DagsterInvalidConfigError",
             "DagsterInvalidDefinitionError",
             "DagsterInvalidInvocationError",
@@ -126,6 +144,13 @@ _LAZY: dict[str, tuple[str, str]] = {
     "get_dagster_logger": ("dagloom.execution.step_log", "get_dagster_logger"),
     "DagloomInstance": ("dagloom.instance", "DagloomInstance"),
     "DagsterInstance": ("dagloom.instance", "DagloomInstance"),
+    "config_from_files": ("dagloom.definitions.config_files", "config_from_files"),
+    "config_from_yaml_strings": ("dagloom.definitions.config_files", "config_from_yaml_strings"),
+    "AssetRecordsFilter": ("dagloom.instance.sync", "AssetRecordsFilter"),
+    "EventRecordsFilter": ("dagloom.instance.sync", "EventRecordsFilter"),
+    "EventRecordsResult": ("dagloom.instance.sync", "EventRecordsResult"),
+    "EventLogRecord": ("dagloom.instance.sync", "EventLogRecord"),
+    "instance_for_test": ("dagloom.instance.for_test", "instance_for_test"),
 }
 
 
@@ -135,7 +160,7 @@ def __getattr__(name: str) -> Any:
 
     if name == "__all__":
         package = importlib.import_module("dagloom.definitions")
-        value: Any = [*package.__all__, *sorted(_LAZY), "definitions"]
+        value: Any = [*package.__all__, *sorted(_LAZY), *_SCALARS, "definitions"]
     elif name in _LAZY:
         module_name, attribute = _LAZY[name]
         value = getattr(importlib.import_module(module_name), attribute)
@@ -160,6 +185,8 @@ if TYPE_CHECKING:
     __all__ = [
         "Array",
         "AssetExecutionContext",
+        "AssetRecordsFilter",
+        "Bool",
         "BoolSource",
         "ConfigError",
         "DagloomError",
@@ -168,6 +195,7 @@ if TYPE_CHECKING:
         "DagloomInstance",
         "DagloomInvalidSelectionError",
         "DagloomRunStatus",
+        "DagsterError",
         "DagsterEvent",
         "DagsterEventType",
         "DagsterInstance",
@@ -179,9 +207,14 @@ if TYPE_CHECKING:
         "DefinitionError",
         "Enum",
         "EnumValue",
+        "EventLogRecord",
+        "EventRecordsFilter",
+        "EventRecordsResult",
         "ExecuteInProcessResult",
         "Failure",
         "Field",
+        "Float",
+        "Int",
         "IntSource",
         "Map",
         "Noneable",
@@ -193,11 +226,15 @@ if TYPE_CHECKING:
         "Selector",
         "Shape",
         "StorageError",
+        "String",
         "StringSource",
         "UserCodeError",
         "build_asset_context",
         "build_op_context",
+        "config_from_files",
+        "config_from_yaml_strings",
         "definitions",
         "get_dagster_logger",
+        "instance_for_test",
         "validate_run_config",
     ]

@@ -42,6 +42,11 @@ class DagloomError(Exception):
     """The root of every error dagloom raises on purpose."""
 
 
+DagsterError = DagloomError
+"""Dagster's name for the root of its errors: `except DagsterError` catches every error
+dagloom raises on purpose."""
+
+
 class DefinitionError(DagloomError):
     """A definition is malformed; `name` is the definition at fault, when there is one."""
 

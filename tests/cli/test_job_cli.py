@@ -299,3 +299,36 @@ def test_list_prints_the_jobs() -> None:
     assert "process_numbers " in result.output
     assert "process_numbers_asset" in result.output
     assert "Process numbers" in result.output
+
+
+INSTANCE_READER = """
+    import dagloom as dg
+
+    @dg.asset
+    def orders():
+        return 3
+
+    @dg.asset(deps=[orders])
+    def report(context):
+        context.instance.add_dynamic_partitions("regions", ["eu"])
+        latest = context.instance.get_latest_materialization_event("orders")
+        context.log.info(f"regions {context.instance.get_dynamic_partitions('regions')}")
+        context.log.info(f"orders from run {latest.run_id}")
+
+    defs = dg.Definitions(
+        assets=[orders, report], jobs=[dg.define_asset_job("all", selection="*")]
+    )
+"""
+
+
+def test_ops_reach_the_instance_through_the_context(tmp_path: Path, home: Path) -> None:
+    source = write(tmp_path, "reader.py", INSTANCE_READER)
+    first = runner.invoke(app, ["job", "execute", "-f", source, "-j", "all"])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, ["job", "execute", "-f", source, "-j", "all"])
+    assert second.exit_code == 0, second.output
+    run_id = stored_runs(home)[0].run_id
+    logs = runner.invoke(app, ["run", "logs", run_id])
+    assert "regions ['eu']" in logs.output
+    # The step reads the materialization an earlier step of its own run recorded.
+    assert f"orders from run {run_id}" in logs.output

@@ -4,6 +4,7 @@ assets from modules and packages, and selecting assets to run."""
 
 from __future__ import annotations
 
+import pickle
 import sys
 import types
 from pathlib import Path
@@ -21,8 +22,51 @@ def _materialized(result: dg.ExecuteInProcessResult) -> set[str]:
 def test_asset_spec_takes_string_keys_and_deps() -> None:
     spec = dg.AssetSpec(key="orders", deps=["raw_orders", ["lake", "customers"]])
     assert spec.key == dg.AssetKey("orders")
-    assert spec.deps == (dg.AssetKey("raw_orders"), dg.AssetKey(["lake", "customers"]))
+    assert [dep.asset_key for dep in spec.deps] == [
+        dg.AssetKey("raw_orders"),
+        dg.AssetKey(["lake", "customers"]),
+    ]
+    assert all(isinstance(dep, dg.AssetDep) for dep in spec.deps)
     assert dg.AssetSpec(["a", "b"]).key == dg.AssetKey(["a", "b"])
+
+
+def test_asset_deps_are_asset_deps_keeping_their_partition_mapping() -> None:
+    daily = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+    mapping = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
+
+    @dg.asset(partitions_def=daily)
+    def events() -> None: ...
+
+    @dg.asset(partitions_def=daily, deps=[dg.AssetDep(events, partition_mapping=mapping), "raw"])
+    def yesterday() -> None: ...
+
+    spec = yesterday.specs_by_key[dg.AssetKey("yesterday")]
+    first, second = spec.deps
+    assert first.asset_key == dg.AssetKey("events")
+    assert first.partition_mapping is mapping
+    assert second == dg.AssetDep(dg.AssetKey("raw"))
+    assert second.partition_mapping is None
+    assert yesterday.get_partition_mapping("events") is mapping
+
+    merged = dg.AssetSpec("report", deps=[events]).merge_attributes(
+        deps=[dg.AssetDep("events", partition_mapping=mapping), "raw"]
+    )
+    assert [d.asset_key.to_user_string() for d in merged.deps] == ["events", "raw"]
+    assert merged.deps[0].partition_mapping is mapping
+
+
+def test_asset_key_string_forms() -> None:
+    key = dg.AssetKey(["lake", "orders"])
+    assert key.to_string() == '["lake", "orders"]'
+    assert dg.AssetKey.from_db_string(key.to_string()) == key
+    assert dg.AssetKey.from_db_string("lake.orders") == key
+    assert dg.AssetKey.from_db_string(None) is None
+    assert key.to_user_string() == "lake/orders"
+    assert dg.AssetKey.from_user_string("lake/orders") == key
+    assert dg.AssetKey.from_escaped_user_string(key.to_escaped_user_string()) == key
+    assert dg.AssetKey.from_graphql_input(key.to_graphql_input()) == key
+    assert key.has_prefix(["lake"]) and not key.has_prefix(["sea"])
+    assert pickle.loads(pickle.dumps({key: [key]})) == {key: [key]}
 
 
 def test_asset_spec_replace_and_merge_attributes() -> None:

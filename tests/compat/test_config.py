@@ -3,6 +3,7 @@ Config with RunConfig, config mapping, validate_run_config, and the errors bad c
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -385,3 +386,56 @@ def test_scalar_union_takes_the_scalar_or_the_schema() -> None:
     assert "ops.write.config.target.path" in caught.value.key_paths
     with pytest.raises(dg.DagsterInvalidDefinitionError, match="non_scalar_schema"):
         dg.ScalarUnion(str, int)
+
+
+def test_config_from_files_and_yaml_strings(tmp_path: Path) -> None:
+    base = tmp_path / "base.yaml"
+    base.write_text("ops:\n  load:\n    config:\n      table: orders\n      limit: 10\n")
+    local = tmp_path / "local.yaml"
+    local.write_text("ops:\n  load:\n    config:\n      limit: 5\n")
+    expected = {"ops": {"load": {"config": {"table": "orders", "limit": 5}}}}
+    assert dg.config_from_files([str(base), str(local)]) == expected
+    assert dg.config_from_files([tmp_path / "b*.yaml", local]) == expected
+    assert (
+        dg.config_from_yaml_strings(
+            [
+                "ops: {load: {config: {table: orders, limit: 10}}}",
+                "ops: {load: {config: {limit: 5}}}",
+            ]
+        )
+        == expected
+    )
+    with pytest.raises(dg.ConfigError, match="no file matches"):
+        dg.config_from_files([str(tmp_path / "missing*.yaml")])
+    with pytest.raises(dg.ConfigError, match=r"nope\.yaml"):
+        dg.config_from_files([str(tmp_path / "nope.yaml")])
+    with pytest.raises(dg.ConfigError, match=r"yaml_strings\[1\].*mapping"):
+        dg.config_from_yaml_strings(["ops: {}", "- a list"])
+
+
+def test_dagster_scalar_type_names_in_config_and_ins() -> None:
+    @dg.op(
+        config_schema={"factor": dg.Field(dg.Int, default_value=2), "label": dg.String},
+        ins={"x": dg.In(dagster_type=dg.Float)},
+        out=dg.Out(dg.Float),
+    )
+    def scale(context: dg.OpExecutionContext, x: float) -> float:
+        assert context.op_config["label"] == "scaled"
+        return context.op_config["factor"] * x
+
+    @dg.op(config_schema={"on": dg.Bool})
+    def source(context: dg.OpExecutionContext) -> float:
+        return 1.5 if context.op_config["on"] else 0.0
+
+    @dg.job
+    def scaling() -> None:
+        scale(source())
+
+    config = {"ops": {"source": {"config": {"on": True}}, "scale": {"config": {"label": "scaled"}}}}
+    assert scaling.execute_in_process(run_config=config).output_for_node("scale") == 3.0
+    with pytest.raises(dg.DagsterInvalidConfigError, match="factor"):
+        bad = {
+            **config,
+            "ops": {**config["ops"], "scale": {"config": {"label": "x", "factor": "two"}}},
+        }
+        scaling.execute_in_process(run_config=bad)

@@ -3,6 +3,8 @@ result's outputs and events."""
 
 from __future__ import annotations
 
+import pytest
+
 import dagloom as dg
 
 
@@ -172,3 +174,9 @@ def test_step_failure_data_reads_the_error_and_user_failure() -> None:
     assert crashed.user_failure_data is None
     (output,) = [e for e in result.events_for_node("start") if e.is_successful_output]
     assert output.step_output_data.output_name == "result"
+
+
+def test_dagster_error_is_the_root_of_raised_errors() -> None:
+    with pytest.raises(dg.DagsterError):
+        dg.AssetKey([])
+    assert issubclass(dg.DagsterInvalidDefinitionError, dg.DagsterError)

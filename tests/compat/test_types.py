@@ -197,3 +197,21 @@ def test_a_job_without_dagster_types_checks_nothing() -> None:
     assert double.input_type_checks == ()
     assert halve.input_type_checks == (("num", EvenDagsterType),)
     assert four.output_type_checks == {}
+
+
+def test_check_dagster_type_in_a_unit_test() -> None:
+    even = dg.DagsterType(
+        lambda _, value: isinstance(value, int) and value % 2 == 0, name="EvenInt"
+    )
+    assert dg.check_dagster_type(even, 4).success
+    assert not dg.check_dagster_type(even, 3).success
+    failed = dg.check_dagster_type(int, "3")
+    assert not failed.success and "expected value to be of Python type int" in (
+        failed.description or ""
+    )
+    assert dg.check_dagster_type(dg.Nothing, None).success
+    needs = dg.DagsterType(lambda _, v: True, name="Stored", required_resource_keys={"db"})
+    with pytest.raises(dg.DagsterInvalidInvocationError, match="Stored"):
+        dg.check_dagster_type(needs, 1)
+    with pytest.raises(dg.DagsterInvalidInvocationError, match="DagsterType or a Python class"):
+        dg.check_dagster_type("int", 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -308,6 +309,7 @@ async def _execute(
     from dagloom.cli._progress import RunProgress
     from dagloom.execution.run import default_resource_defs, execute_job_in_process
     from dagloom.execution.run_config import resolve_run_config
+    from dagloom.execution.run_thread import run_on_own_thread
     from dagloom.messages import EventType
 
     run_config = sources.merged
@@ -323,18 +325,26 @@ async def _execute(
                 run = await instance.create_run(run)
             view = RunProgress(job.get_plan(), out, title=title)
             with view:
+                execute = functools.partial(
+                    execute_job_in_process,
+                    job,
+                    run_config=run_config,
+                    instance=instance,
+                    raise_on_error=False,
+                    tags=tags,
+                    sink=view,
+                    run_id=run.run_id if run is not None else None,
+                    run_is_stored=run is not None and instance is not None,
+                    parent_run_id=run.parent_run_id if run is not None else None,
+                    step_keys_to_execute=list(run.step_keys_to_execute) if run else (),
+                )
                 try:
-                    result = await execute_job_in_process(
-                        job,
-                        run_config=run_config,
-                        instance=instance,
-                        raise_on_error=False,
-                        tags=tags,
-                        sink=view,
-                        run_id=run.run_id if run is not None else None,
-                        run_is_stored=run is not None and instance is not None,
-                        parent_run_id=run.parent_run_id if run is not None else None,
-                        step_keys_to_execute=list(run.step_keys_to_execute) if run else (),
+                    # With an instance the run executes on a thread of its own, so op code
+                    # can call `context.instance` without waiting on this loop.
+                    result = await (
+                        run_on_own_thread(execute, name=f"dagloom run of {job.name}")
+                        if instance is not None
+                        else execute()
                     )
                 except StorageError as exc:
                     # The run started: its events, or its end, could not all be stored.

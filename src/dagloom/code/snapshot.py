@@ -272,7 +272,7 @@ def asset_snapshots(
                 snapshot.checks = checks.get(spec.key, [])
                 out.append(snapshot)
         else:
-            snapshot = _asset(item, item.deps, "", job_names.get(item.key))
+            snapshot = _asset(item, item.dep_keys, "", job_names.get(item.key))
             snapshot.checks = checks.get(item.key, [])
             out.append(snapshot)
     return out

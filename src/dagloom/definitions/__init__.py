@@ -56,6 +56,7 @@ from dagloom.definitions.dagster_type import (
     PythonObjectDagsterType,
     TypeCheck,
     TypeCheckContext,
+    check_dagster_type,
 )
 from dagloom.definitions.definitions import Definitions, definitions_decorator
 from dagloom.definitions.event_sensors import (
@@ -326,6 +327,7 @@ __all__ = [
     "build_run_status_sensor_context",
     "build_schedule_context",
     "build_sensor_context",
+    "check_dagster_type",
     "define_asset_job",
     "executor",
     "failure_hook",

@@ -69,7 +69,7 @@ class AssetSpec:
     """What an asset is, without how to compute it."""
 
     key: AssetKey
-    deps: tuple[AssetKey, ...] = ()
+    deps: tuple[AssetDep, ...] = ()
     description: str | None = None
     group_name: str = "default"
     metadata: Mapping[str, Any] | None = None
@@ -81,9 +81,10 @@ class AssetSpec:
 
     def __post_init__(self) -> None:
         # Dagster takes a key as a string, a list of strings or an AssetKey everywhere, and
-        # deps as keys, specs or assets; the record holds AssetKeys only.
+        # deps as keys, specs, assets or AssetDeps; the record holds one AssetDep (naming an
+        # AssetKey) per upstream asset.
         object.__setattr__(self, "key", AssetKey.from_coercible(self.key))
-        object.__setattr__(self, "deps", tuple(_dep_key(d) for d in self.deps or ()))
+        object.__setattr__(self, "deps", _merged_deps(self.deps or ()))
         object.__setattr__(self, "kinds", frozenset(self.kinds or ()))
         object.__setattr__(self, "owners", tuple(self.owners or ()))
         if self.group_name is None:
@@ -113,12 +114,17 @@ class AssetSpec:
         merged over its own."""
         return dataclasses.replace(
             self,
-            deps=tuple(dict.fromkeys([*self.deps, *(_dep_key(d) for d in deps)])),
+            deps=_merged_deps([*self.deps, *deps]),
             metadata={**(self.metadata or {}), **(metadata or {})},
             owners=tuple(dict.fromkeys([*self.owners, *owners])),
             tags={**(self.tags or {}), **(tags or {})},
             kinds=self.kinds | frozenset(kinds),
         )
+
+    @property
+    def dep_keys(self) -> tuple[AssetKey, ...]:
+        """The keys of the assets this one depends on, in order."""
+        return tuple(dep.asset_key for dep in self.deps)
 
     def with_io_manager_key(self, io_manager_key: str) -> AssetSpec:
         """This spec stored and loaded by the IO manager `io_manager_key`."""
@@ -167,6 +173,20 @@ def _dep_key(value: Any) -> AssetKey:
     if isinstance(value, AssetDep):
         return value.asset_key
     return AssetKey.from_coercible(value)
+
+
+def _merged_deps(deps: Iterable[Any]) -> tuple[AssetDep, ...]:
+    """One AssetDep naming an AssetKey per upstream asset of `deps` (keys, specs, assets or
+    AssetDeps), first mention first; a later mention's partition mapping fills in one the
+    first lacked."""
+    merged: dict[AssetKey, AssetDep] = {}
+    for dep in deps:
+        key = _dep_key(dep)
+        mapping = dep.partition_mapping if isinstance(dep, AssetDep) else None
+        seen = merged.get(key)
+        if seen is None or (seen.partition_mapping is None and mapping is not None):
+            merged[key] = AssetDep(key, partition_mapping=mapping)
+    return tuple(merged.values())
 
 
 def _prefixed(name: str, prefix: str | Sequence[str] | None) -> AssetKey:
@@ -226,7 +246,7 @@ class AssetsDefinition:
         self.resource_defs = dict(resource_defs or {})
         self.deps_by_key: dict[AssetKey, tuple[AssetKey, ...]] = {}
         for spec in self.specs_by_output.values():
-            merged = dict.fromkeys([*self.keys_by_input.values(), *spec.deps])
+            merged = dict.fromkeys([*self.keys_by_input.values(), *spec.dep_keys])
             self.deps_by_key[spec.key] = tuple(merged)
 
     @property
@@ -249,6 +269,10 @@ class AssetsDefinition:
     @property
     def specs(self) -> list[AssetSpec]:
         return list(self.specs_by_output.values())
+
+    @property
+    def specs_by_key(self) -> dict[AssetKey, AssetSpec]:
+        return {spec.key: spec for spec in self.specs_by_output.values()}
 
     @property
     def dependency_keys(self) -> set[AssetKey]:
@@ -493,7 +517,7 @@ def asset(
         )
         spec = AssetSpec(
             key=asset_key,
-            deps=dep_keys,
+            deps=tuple(deps or ()),
             description=description or inspect.getdoc(func),
             group_name=group_name or "default",
             metadata=metadata,
@@ -550,7 +574,6 @@ def multi_asset(
         if not outs and not specs:
             raise DefinitionError(f"multi_asset {op_name!r} needs outs= or specs=", name=op_name)
         op_ins, keys_by_input = _asset_inputs(func, op_name, ins, None)
-        dep_keys = tuple(_dep_key(d) for d in (deps or ()))
         op_outs: dict[str, Out] = {}
         specs_by_output: dict[str, AssetSpec] = {}
         for out_name, asset_out in (outs or {}).items():
@@ -569,7 +592,7 @@ def multi_asset(
             )
             specs_by_output[out_name] = AssetSpec(
                 key=key,
-                deps=dep_keys,
+                deps=tuple(deps or ()),
                 description=asset_out.description,
                 group_name=asset_out.group_name or group_name or "default",
                 metadata=asset_out.metadata,
@@ -585,7 +608,7 @@ def multi_asset(
             )
             specs_by_output[out_name] = AssetSpec(
                 key=spec.key,
-                deps=tuple(dict.fromkeys([*spec.deps, *dep_keys])),
+                deps=_merged_deps([*spec.deps, *(deps or ())]),
                 description=spec.description,
                 group_name=spec.group_name
                 if spec.group_name != "default"
@@ -615,7 +638,9 @@ def multi_asset(
             can_subset=can_subset,
             resource_defs=resource_defs,
             partitions_def=partitions_def,
-            partition_mappings=_partition_mappings(ins, keys_by_input, deps),
+            partition_mappings=_partition_mappings(
+                ins, keys_by_input, [d for spec in specs_by_output.values() for d in spec.deps]
+            ),
             backfill_policy=backfill_policy,
             check_specs=_checked_specs(check_specs, specs_by_output),
         )

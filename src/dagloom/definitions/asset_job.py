@@ -86,7 +86,7 @@ def build_asset_job(
             dict.fromkeys(
                 produced[dep][0]
                 for spec in assets_def.specs_by_output.values()
-                for dep in spec.deps
+                for dep in spec.dep_keys
                 if dep in produced and produced[dep][0] != op.name
             )
         )
@@ -203,7 +203,7 @@ def _add_graph_asset(
         dict.fromkeys(
             produced[dep][0]
             for spec in assets_def.specs_by_output.values()
-            for dep in spec.deps
+            for dep in spec.dep_keys
             if dep in produced and not produced[dep][0].startswith(f"{prefix}.")
         )
     )
@@ -385,7 +385,7 @@ def materialize(
     """Materialize assets in this process, storing values with the filesystem IO manager
     (`$DAGLOOM_HOME/storage`) unless `resources` gives an `io_manager`; `partition_key`
     materializes that partition of the partitioned assets."""
-    from dagloom.execution.run import run_sync
+    from dagloom.execution.run import run_sync_with
 
     run = materialize_async(
         assets,
@@ -397,10 +397,7 @@ def materialize(
         selection,
         partition_key=partition_key,
     )
-    return run_sync(
-        run if instance is None else instance.run_open(run),
-        what="materialize()",
-    )
+    return run_sync_with(run, instance, what="materialize()")
 
 
 def materialize_to_memory(
@@ -414,7 +411,7 @@ def materialize_to_memory(
     partition_key: str | None = None,
 ) -> ExecuteInProcessResult:
     """Materialize assets in this process, keeping every value in memory."""
-    from dagloom.execution.run import run_sync
+    from dagloom.execution.run import run_sync_with
 
     run = materialize_async(
         assets,
@@ -427,10 +424,7 @@ def materialize_to_memory(
         in_memory=True,
         partition_key=partition_key,
     )
-    return run_sync(
-        run if instance is None else instance.run_open(run),
-        what="materialize_to_memory()",
-    )
+    return run_sync_with(run, instance, what="materialize_to_memory()")
 
 
 __all__ = [

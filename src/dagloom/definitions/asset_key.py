@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Union
 
 from dagloom.errors import DefinitionError
 
 _PART = re.compile(r"^[A-Za-z0-9_\-.]+$")
 _SEPARATORS = ("/", "\\")
+_LEGACY_SPLIT = re.compile(r"[^A-Za-z0-9_]")
 
 
 def path_component_problem(part: object) -> str | None:
@@ -62,6 +64,11 @@ class AssetKey:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("AssetKey is immutable")
 
+    def __reduce__(self) -> tuple[type[AssetKey], tuple[tuple[str, ...]]]:
+        # Pickled (an output value holding keys, a process boundary) as its path, so
+        # unpickling goes through __init__ rather than setting the immutable slots.
+        return (AssetKey, (self.path,))
+
     @classmethod
     def from_user_string(cls, text: str) -> AssetKey:
         """Parse `a/b/c` into AssetKey(["a", "b", "c"])."""
@@ -77,6 +84,51 @@ class AssetKey:
 
     def to_user_string(self) -> str:
         return "/".join(self.path)
+
+    def to_escaped_user_string(self) -> str:
+        """The user string; components never hold `/`, so there is nothing to escape."""
+        return self.to_user_string()
+
+    @classmethod
+    def from_escaped_user_string(cls, text: str) -> AssetKey:
+        """The inverse of `to_escaped_user_string` (components never hold `/`)."""
+        return cls.from_user_string(text)
+
+    def to_string(self) -> str:
+        """The key as a JSON list of its components: `'["a", "b"]'` (Dagster's storage
+        form, also `to_db_string`)."""
+        return json.dumps(list(self.path))
+
+    def to_db_string(self) -> str:
+        return self.to_string()
+
+    @classmethod
+    def from_db_string(cls, text: str | None) -> AssetKey | None:
+        """The key `to_string` wrote (`'["a", "b"]'`); None for None or "". A string that
+        is not a JSON list is split on every character other than letters, digits and `_`,
+        as Dagster reads such legacy keys."""
+        if not text:
+            return None
+        if text.startswith("["):
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, list):
+                return cls(parsed)
+        return cls([part for part in _LEGACY_SPLIT.split(text) if part])
+
+    def to_graphql_input(self) -> dict[str, list[str]]:
+        return {"path": list(self.path)}
+
+    @classmethod
+    def from_graphql_input(cls, value: Mapping[str, Sequence[str]]) -> AssetKey:
+        return cls(value["path"])
+
+    def has_prefix(self, prefix: Sequence[str]) -> bool:
+        """Whether the key's first components are `prefix`."""
+        head = tuple(prefix)
+        return self.path[: len(head)] == head
 
     def with_prefix(self, prefix: str | Sequence[str]) -> AssetKey:
         head = (prefix,) if isinstance(prefix, str) else tuple(prefix)

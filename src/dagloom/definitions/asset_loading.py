@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from types import ModuleType
 from typing import Any
 
-from dagloom.definitions.asset import AssetsDefinition, AssetSpec
+from dagloom.definitions.asset import AssetDep, AssetsDefinition, AssetSpec
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.errors import DagsterInvalidDefinitionError
 from dagloom.execution.boundary import user_code
@@ -128,7 +128,10 @@ def _rewrite(
         for name, spec in assets_def.specs_by_output.items():
             changes: dict[str, Any] = {
                 "key": move(spec.key),
-                "deps": tuple(move(d) for d in spec.deps),
+                "deps": tuple(
+                    AssetDep(move(d.asset_key), partition_mapping=d.partition_mapping)
+                    for d in spec.deps
+                ),
             }
             if group_name is not None:
                 changes["group_name"] = group_name

@@ -22,6 +22,7 @@ __all__ = [
     "PythonObjectDagsterType",
     "TypeCheck",
     "TypeCheckContext",
+    "check_dagster_type",
     "check_value",
     "is_nothing",
 ]
@@ -159,6 +160,34 @@ Nothing = DagsterType(_is_none, name="Nothing", description="An input that carri
 def is_nothing(dagster_type: Any) -> bool:
     """Whether `dagster_type` is `Nothing`: an input of this type carries no value."""
     return dagster_type is Nothing
+
+
+def check_dagster_type(dagster_type: Any, value: Any) -> TypeCheck:
+    """Run `dagster_type`'s check on `value` outside a run, for a unit test: a DagsterType,
+    or a Python class (checked with isinstance). A type that needs resources cannot be
+    checked so (DagsterInvalidInvocationError naming it)."""
+    import logging
+
+    from dagloom.definitions.resources import Resources
+    from dagloom.errors import DagsterInvalidInvocationError
+
+    if isinstance(dagster_type, type) or (
+        isinstance(dagster_type, tuple) and all(isinstance(t, type) for t in dagster_type)
+    ):
+        dagster_type = PythonObjectDagsterType(dagster_type)
+    if not isinstance(dagster_type, DagsterType):
+        raise DagsterInvalidInvocationError(
+            f"check_dagster_type takes a DagsterType or a Python class, not {dagster_type!r}"
+        )
+    if dagster_type.required_resource_keys:
+        raise DagsterInvalidInvocationError(
+            f"DagsterType {dagster_type.name!r} needs resources "
+            f"{sorted(dagster_type.required_resource_keys)}; check_dagster_type runs without "
+            "any: run it in a job with those resources instead",
+            name=dagster_type.name,
+        )
+    context = TypeCheckContext("ephemeral", Resources({}), logging.getLogger("dagloom"))
+    return dagster_type.type_check(context, value)
 
 
 def check_value(

@@ -18,7 +18,6 @@ from dagloom.definitions.asset import (
     AssetsDefinition,
     AssetSpec,
     _decorated_key,
-    _dep_key,
     _prefixed,
 )
 from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
@@ -155,7 +154,7 @@ def graph_asset(
         keys_by_input = _input_keys(fn, graph_name, ins, key_prefix)
         spec = AssetSpec(
             key=asset_key,
-            deps=tuple(_dep_key(d) for d in (deps or ())),
+            deps=tuple(deps or ()),
             description=description or inspect.getdoc(fn),
             group_name=group_name or "default",
             metadata=metadata,

@@ -232,7 +232,7 @@ class JobDefinition:
     ) -> ExecuteInProcessResult:
         """Run this job here and now, blocking until it ends; see `execute_in_process_async`.
         Raises RuntimeError when called from inside a running event loop."""
-        from dagloom.execution.run import run_sync
+        from dagloom.execution.run import run_sync_with
 
         run = self.execute_in_process_async(
             partition_key=partition_key,
@@ -245,10 +245,7 @@ class JobDefinition:
             tags=tags,
             asset_selection=asset_selection,
         )
-        return run_sync(
-            run if instance is None else instance.run_open(run),
-            what=f"{self.name}.execute_in_process()",
-        )
+        return run_sync_with(run, instance, what=f"{self.name}.execute_in_process()")
 
     async def execute_in_process_async(
         self,

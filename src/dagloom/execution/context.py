@@ -24,6 +24,8 @@ from dagloom.messages.rows import EventRow, row
 if TYPE_CHECKING:
     from dagloom.definitions.op import OpDefinition
     from dagloom.execution.partitions import RunPartitions
+    from dagloom.instance import DagloomInstance
+    from dagloom.instance.sync import SyncInstance
 
 _python_logger = logging.getLogger("dagloom")
 
@@ -116,6 +118,8 @@ class OpExecutionContext:
     __slots__ = (
         "_asset_keys",
         "_emit",
+        "_flush_events",
+        "_instance",
         "_log",
         "_output_metadata",
         "_partitions",
@@ -147,6 +151,8 @@ class OpExecutionContext:
         run_config: Mapping[str, Any] | None = None,
         run_tags: Mapping[str, str] | None = None,
         partitions: RunPartitions | None = None,
+        instance: DagloomInstance | None = None,
+        flush_events: Callable[[], None] | None = None,
     ) -> None:
         self.run_id = run_id
         self.job_name = job_name
@@ -163,6 +169,23 @@ class OpExecutionContext:
         self._log: DagloomLogManager | None = None
         self._output_metadata: dict[str, dict[str, Any]] | None = None
         self._partitions = partitions
+        self._instance = instance
+        self._flush_events = flush_events
+
+    @property
+    def instance(self) -> SyncInstance:
+        """The run's instance, called synchronously (`get_latest_materialization_event`,
+        `fetch_materializations`, `fetch_observations`, `get_dynamic_partitions`,
+        `add_dynamic_partitions`...). Raises DagsterInvalidInvocationError in a run without
+        an instance (`execute_in_process()` without `instance=`, `build_op_context`)."""
+        from dagloom.instance.sync import SyncInstance
+
+        if self._instance is None:
+            raise DagsterInvalidInvocationError(
+                f"step {self.step_key!r} of job {self.job_name!r} has no instance: pass one "
+                "to execute_in_process(instance=...) or build_op_context(instance=...)"
+            )
+        return SyncInstance(self._instance, self._flush_events)
 
     @property
     def log(self) -> DagloomLogManager:
@@ -442,6 +465,7 @@ def build_op_context(
     run_tags: Mapping[str, str] | None = None,
     partition_key: str | None = None,
     partition_key_range: PartitionKeyRange | None = None,
+    instance: DagloomInstance | None = None,
 ) -> OpExecutionContext:
     """A context for calling an op function directly in a unit test. Log calls go to the
     Python logger only; resources are used as given (not set up or torn down)."""
@@ -458,6 +482,7 @@ def build_op_context(
         emit=None,
         run_tags=tags,
         partitions=run_partitions(None, tags),
+        instance=instance,
     )
 
 
@@ -467,6 +492,7 @@ def build_asset_context(
     run_id: str | None = None,
     partition_key: str | None = None,
     partition_key_range: PartitionKeyRange | None = None,
+    instance: DagloomInstance | None = None,
 ) -> AssetExecutionContext:
     """A context for calling an asset function directly in a unit test; `partition_key` or
     `partition_key_range` makes it a partitioned run's."""
@@ -483,6 +509,7 @@ def build_asset_context(
         emit=None,
         run_tags=tags,
         partitions=run_partitions(None, tags),
+        instance=instance,
     )
 
 

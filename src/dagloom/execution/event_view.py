@@ -15,14 +15,20 @@ from typing import Any
 
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.metadata import metadata_values_of
-from dagloom.definitions.outputs import AssetMaterialization, AssetObservation
+from dagloom.definitions.outputs import (
+    AssetMaterialization,
+    AssetObservation,
+    ExpectationResult,
+)
 from dagloom.execution.plan import split_step_key
 from dagloom.messages import (
     AssetMaterializationData,
     ErrorInfo,
     Event,
     EventType,
+    StepExpectationResultData,
     StepFailureData,
+    StepOutputData,
 )
 from dagloom.messages.rows import PAYLOAD_FIELDS
 
@@ -139,6 +145,46 @@ class StepFailureView:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._data, name)
+
+
+class StepOutputView:
+    """A STEP_OUTPUT event's payload as Dagster reads it: `output_name`, `mapping_key`
+    (None unless a dynamic output's) and `metadata` as typed values."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: StepOutputData) -> None:
+        self._data = data
+
+    @property
+    def output_name(self) -> str:
+        return self._data.output_name
+
+    @property
+    def mapping_key(self) -> str | None:
+        return self._data.mapping_key or None
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return metadata_values_of(self._data.metadata)
+
+
+@dataclass(frozen=True, slots=True)
+class StepExpectationResultView:
+    """A STEP_EXPECTATION_RESULT event's payload: the `expectation_result`."""
+
+    expectation_result: ExpectationResult
+
+
+def expectation_result_of(data: StepExpectationResultData) -> ExpectationResult:
+    """An expectation payload as the ExpectationResult user code built, its metadata as
+    typed values."""
+    return ExpectationResult(
+        success=data.success,
+        label=data.label or None,
+        description=data.description or None,
+        metadata=metadata_values_of(data.metadata),
+    )
 
 
 def observation_of(data: AssetMaterializationData) -> AssetObservation:
@@ -289,12 +335,29 @@ class DagsterEvent:
         return StepFailureView(data)
 
     @property
-    def step_output_data(self) -> Any:
-        """The output (`output_name`, `mapping_key`) of a STEP_OUTPUT event."""
+    def step_output_data(self) -> StepOutputView:
+        """The output (`output_name`, `mapping_key`, `metadata`) of a STEP_OUTPUT event."""
         data = self._event.step_output
         if data is None:
             raise AttributeError(f"a {self.event_type_value} event has no step output data")
-        return data
+        return StepOutputView(data)
+
+    @property
+    def is_expectation_result(self) -> bool:
+        return self.event_type == DagsterEventType.STEP_EXPECTATION_RESULT
+
+    @property
+    def step_expectation_result_data(self) -> StepExpectationResultView:
+        """The `expectation_result` of a STEP_EXPECTATION_RESULT event; other events raise
+        AttributeError."""
+        data = self._event.step_expectation_result
+        if data is None:
+            raise AttributeError(f"a {self.event_type_value} event has no expectation result")
+        return StepExpectationResultView(expectation_result_of(data))
+
+    @property
+    def expectation_result(self) -> ExpectationResult:
+        return self.step_expectation_result_data.expectation_result
 
     @property
     def step_materialization_data(self) -> StepMaterializationData:
@@ -325,6 +388,10 @@ class DagsterEvent:
             if self.is_asset_observation:
                 return self.asset_observation_data
             return self.step_materialization_data
+        if event.step_output is not None:
+            return StepOutputView(event.step_output)
+        if event.step_expectation_result is not None:
+            return StepExpectationResultView(expectation_result_of(event.step_expectation_result))
         for name in PAYLOAD_FIELDS:
             value = getattr(event, name)
             if value is not None:

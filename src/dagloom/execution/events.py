@@ -18,10 +18,12 @@ from dagloom.messages import (
     ErrorInfo,
     EventType,
     LogLevel,
+    StepExpectationResultData,
 )
 from dagloom.messages.rows import (
     ASSET_CHECK_EVALUATION_DATA,
     ASSET_MATERIALIZATION_DATA,
+    STEP_EXPECTATION_RESULT_DATA,
     EventRow,
     row,
 )
@@ -117,6 +119,13 @@ def expectation_row(step_key: str, job_name: str, result: ExpectationResult) -> 
         text,
         LogLevel.INFO if result.success else LogLevel.WARNING,
         job_name,
+        STEP_EXPECTATION_RESULT_DATA,
+        StepExpectationResultData(
+            success=bool(result.success),
+            label=result.label or "",
+            description=result.description or "",
+            metadata=to_metadata_messages(result.metadata),
+        ),
     )
 
 

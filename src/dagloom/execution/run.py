@@ -88,6 +88,20 @@ def run_sync(awaitable: Awaitable[T], *, what: str) -> T:
     return anyio.run(main)
 
 
+def run_sync_with(awaitable: Awaitable[T], instance: DagloomInstance | None, *, what: str) -> T:
+    """`run_sync` for a run that may use `instance`: the instance is opened on a new loop
+    (unless open) and the run executes on a thread of its own, so op code can call
+    `context.instance` synchronously without waiting on its own loop."""
+    if instance is None:
+        return run_sync(awaitable, what=what)
+    from dagloom.execution.run_thread import run_on_own_thread
+
+    async def on_own_thread() -> T:
+        return await run_on_own_thread(lambda: awaitable, name=f"dagloom {what}")
+
+    return run_sync(instance.run_open(on_own_thread()), what=what)
+
+
 def subset_job(job: JobDefinition, selected: set[str]) -> JobDefinition:
     """The job restricted to `selected` nodes; inputs from outside come from run config."""
     nodes: dict[str, Node] = {}
@@ -413,6 +427,9 @@ async def execute_job_in_process(
                     partitions=run_partitions(graph, run_tags, store),
                     check_specs=job.asset_layer.check_specs_by_node if job.asset_layer else {},
                     compute_logs=compute_logs,
+                    instance=instance,
+                    # Only a run off its instance's loop can wait for its own events.
+                    flush_events=getattr(events, "flush_blocking", None),
                 )
                 context = ExecutorContext(facts, job, executor_config, code_origin, op_selection)
                 beat = (

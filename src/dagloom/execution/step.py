@@ -168,6 +168,10 @@ class RunFacts:
     """Node name -> the AssetCheckSpecs whose AssetCheckResults the node reports."""
     compute_logs: ComputeLogManager | None = None
     """Where each attempt's stdout and stderr go; None: not captured."""
+    instance: Any = None
+    """The run's DagloomInstance (`context.instance`), or None for a run without storage."""
+    flush_events: Callable[[], None] | None = None
+    """Makes the run's events so far durable, blocking (before `context.instance` reads)."""
 
 
 @dataclass(slots=True)
@@ -479,6 +483,8 @@ class StepRunner:
             run_config=facts.run_config,
             run_tags=facts.run_tags,
             partitions=facts.partitions,
+            instance=facts.instance,
+            flush_events=facts.flush_events,
         )
         return tmpl, context, partial(op.compute_fn, context, **kwargs)
 
@@ -514,6 +520,9 @@ class StepRunner:
                 step_key=step_key,
             )
         asset_key = tmpl.asset_keys.get(output_name)
+        added = context.output_metadata_for(output_name)
+        if added:
+            metadata = {**added, **(metadata or {})}
         facts.emit(
             (
                 _STEP_OUTPUT,
@@ -523,7 +532,9 @@ class StepRunner:
                 _DEBUG,
                 facts.job_name,
                 STEP_OUTPUT_DATA,
-                (output_name, mapping_key or ""),
+                (output_name, mapping_key or "", to_metadata_messages(metadata))
+                if metadata
+                else (output_name, mapping_key or ""),
             )
         )
         out_ctx = OutputContext(
@@ -567,9 +578,6 @@ class StepRunner:
             combined: dict[str, Any] = {}
             if out_ctx.user_metadata:
                 combined.update(out_ctx.user_metadata)
-            extra = context.output_metadata_for(output_name)
-            if extra:
-                combined.update(extra)
             if metadata:
                 combined.update(metadata)
             for partition in partition_keys or (None,):

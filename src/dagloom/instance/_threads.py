@@ -153,6 +153,11 @@ class HandoffEventSink:
     async def flush(self) -> None:
         await on_loop(self._owner, self._flush_on_owner())
 
+    def flush_blocking(self) -> None:
+        """`flush`, waited for on the calling thread (any but the owner loop's): what op
+        code reading storage calls first, so it reads its own run's events."""
+        asyncio.run_coroutine_threadsafe(self._flush_on_owner(), self._owner).result()
+
     @property
     def rows(self) -> list[EventRow]:
         """With `keep`, every row emitted so far, in order (the list itself, not a copy)."""

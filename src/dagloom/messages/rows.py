@@ -37,6 +37,7 @@ from dagloom.messages import (
     LogLevel,
     MetadataValue,
     RunFailureData,
+    StepExpectationResultData,
     StepFailureData,
     StepOutputData,
     StepRetryData,
@@ -57,6 +58,7 @@ PAYLOAD_FIELDS = (
     "run_failure",
     "engine_event",
     "asset_check_evaluation",
+    "step_expectation_result",
 )
 """The fields of Event's `data` oneof; a row's `payload_kind` is an index into this."""
 
@@ -72,6 +74,7 @@ NO_PAYLOAD = -1
     RUN_FAILURE_DATA,
     ENGINE_EVENT_DATA,
     ASSET_CHECK_EVALUATION_DATA,
+    STEP_EXPECTATION_RESULT_DATA,
 ) = range(len(PAYLOAD_FIELDS))
 """Payload kinds, by the field of `PAYLOAD_FIELDS` they name."""
 
@@ -169,6 +172,13 @@ def payload_message(kind: int, payload: Any) -> Any:
         made = _new(_POSITIONAL_TYPES[kind])
         fields = _POSITIONAL_BLANKS[kind].copy()
         fields.update(zip(_POSITIONAL_FIELDS[kind], payload, strict=False))
+        metadata = fields.get("metadata")
+        if (
+            isinstance(metadata, dict)
+            and metadata
+            and not isinstance(next(iter(metadata.values())), MetadataValue)
+        ):
+            fields["metadata"] = _metadata(metadata)  # read back from JSON
         made.__dict__ = fields
         return made
     if isinstance(payload, dict):
@@ -212,6 +222,23 @@ def _metadata(data: Mapping[str, Mapping[str, Any]]) -> dict[str, MetadataValue]
             fields["asset"] = _asset_key(fields["asset"])
         out[key] = MetadataValue(**fields)
     return out
+
+
+def _step_output(d: Mapping[str, Any]) -> StepOutputData:
+    return StepOutputData(
+        output_name=d["output_name"],
+        mapping_key=d["mapping_key"],
+        metadata=_metadata(d.get("metadata") or {}),
+    )
+
+
+def _expectation(d: Mapping[str, Any]) -> StepExpectationResultData:
+    return StepExpectationResultData(
+        success=d["success"],
+        label=d["label"],
+        description=d["description"],
+        metadata=_metadata(d["metadata"]),
+    )
 
 
 def _step_failure(d: Mapping[str, Any]) -> StepFailureData:
@@ -260,7 +287,7 @@ def _check_evaluation(d: Mapping[str, Any]) -> AssetCheckEvaluationData:
 
 
 PAYLOAD_FROM_JSON: tuple[Callable[[Mapping[str, Any]], Any], ...] = (
-    lambda d: StepOutputData(**d),
+    _step_output,
     _step_failure,
     _step_retry,
     lambda d: StepSkippedData(**d),
@@ -270,5 +297,6 @@ PAYLOAD_FROM_JSON: tuple[Callable[[Mapping[str, Any]], Any], ...] = (
     _run_failure,
     _engine_event,
     _check_evaluation,
+    _expectation,
 )
 """In `PAYLOAD_FIELDS` order: each rebuilds a payload message from its JSON object."""

@@ -28,6 +28,7 @@ __all__ = (
     "Run",
     "RunFailureData",
     "RunStatus",
+    "StepExpectationResultData",
     "StepFailureData",
     "StepOutputData",
     "StepRetryData",
@@ -696,6 +697,10 @@ class Event(betterproto2.Message):
         30, betterproto2.TYPE_MESSAGE, optional=True, group="data"
     )
 
+    step_expectation_result: "StepExpectationResultData | None" = betterproto2.field(
+        31, betterproto2.TYPE_MESSAGE, optional=True, group="data"
+    )
+
 
 default_message_pool.register_message("dagloom.v1", "Event", Event)
 
@@ -1002,6 +1007,30 @@ default_message_pool.register_message("dagloom.v1", "RunFailureData", RunFailure
 
 
 @dataclass(eq=False, repr=False)
+class StepExpectationResultData(betterproto2.Message):
+    """
+    An ExpectationResult a step reported (STEP_EXPECTATION_RESULT).
+    """
+
+    success: "bool" = betterproto2.field(1, betterproto2.TYPE_BOOL)
+
+    label: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+    description: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+    metadata: "dict[str, MetadataValue]" = betterproto2.field(
+        4,
+        betterproto2.TYPE_MAP,
+        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE),
+    )
+
+
+default_message_pool.register_message(
+    "dagloom.v1", "StepExpectationResultData", StepExpectationResultData
+)
+
+
+@dataclass(eq=False, repr=False)
 class StepFailureData(betterproto2.Message):
     error: "ErrorInfo | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
@@ -1027,6 +1056,15 @@ class StepOutputData(betterproto2.Message):
     mapping_key: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
     set for a DynamicOutput
+    """
+
+    metadata: "dict[str, MetadataValue]" = betterproto2.field(
+        30,
+        betterproto2.TYPE_MAP,
+        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE),
+    )
+    """
+    Output(metadata=...) / MaterializeResult
     """
 
 

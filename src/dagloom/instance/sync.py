@@ -1,0 +1,258 @@
+"""`context.instance`: the run's instance, called synchronously from an op's body.
+
+Ops are plain functions; the instance's storage belongs to the event loop that entered it
+(`DagloomInstance.owner_loop`). Each call here submits the storage coroutine to that loop
+and waits for its answer on the calling thread. That works from any thread but the owner
+loop's own: a run executes on a thread of its own (`run_on_own_thread`, as the run worker
+and `execute_in_process(instance=...)` do), and sync ops in worker threads wait there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
+from dagloom.errors import DagsterInvalidInvocationError
+
+if TYPE_CHECKING:
+    from dagloom.definitions.event_sensors import EventLogEntry
+    from dagloom.definitions.outputs import AssetMaterialization, AssetObservation
+    from dagloom.instance._instance import DagloomInstance
+    from dagloom.messages import EventRecord
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class EventLogRecord:
+    """One stored event and its storage id, as `fetch_materializations` returns them."""
+
+    storage_id: int
+    event_log_entry: EventLogEntry
+
+    @property
+    def run_id(self) -> str:
+        return self.event_log_entry.run_id
+
+    @property
+    def timestamp(self) -> float:
+        return self.event_log_entry.timestamp
+
+    @property
+    def asset_key(self) -> AssetKey | None:
+        event = self.asset_materialization or self.asset_observation
+        return event.asset_key if event is not None else None
+
+    @property
+    def asset_materialization(self) -> AssetMaterialization | None:
+        return self.event_log_entry.asset_materialization
+
+    @property
+    def asset_observation(self) -> AssetObservation | None:
+        return self.event_log_entry.asset_observation
+
+
+@dataclass(frozen=True, slots=True)
+class AssetRecordsFilter:
+    """Which asset's events `fetch_materializations` / `fetch_observations` read. Only
+    `asset_key` narrows the read; other filters raise DagsterInvalidInvocationError."""
+
+    asset_key: CoercibleToAssetKey
+    asset_partitions: Sequence[str] | None = None
+    after_storage_id: int | None = None
+    before_storage_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecordsFilter:
+    """The older filter form: `event_type` and `asset_key` (the method chooses the event
+    type; `asset_key` is what is read)."""
+
+    event_type: Any
+    asset_key: CoercibleToAssetKey | None = None
+    asset_partitions: Sequence[str] | None = None
+    after_cursor: int | None = None
+    before_cursor: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecordsResult:
+    """A page of event records, newest first: `records`, the `cursor` to pass for the next
+    page (the last record's storage id, as a string), and whether there are more."""
+
+    records: Sequence[EventLogRecord]
+    cursor: str | None
+    has_more: bool
+
+
+class SyncInstance:
+    """The run's instance seen from op code, answering as Dagster's `DagsterInstance` does.
+
+    Every method blocks until storage answers. `instance` is the async `DagloomInstance`
+    for code that needs the rest of it from a coroutine of its owner loop.
+    """
+
+    __slots__ = ("_flush_events", "_instance")
+
+    def __init__(
+        self, instance: DagloomInstance, flush_events: Callable[[], None] | None = None
+    ) -> None:
+        self._instance = instance
+        self._flush_events = flush_events
+
+    @property
+    def instance(self) -> DagloomInstance:
+        return self._instance
+
+    def _call(self, what: str, coro: Coroutine[Any, Any, T]) -> T:
+        owner = self._instance.owner_loop
+        if owner is None:
+            coro.close()
+            raise DagsterInvalidInvocationError(
+                f"context.instance.{what}: the run's instance is not open; open it "
+                "(`async with instance:`) or pass it to execute_in_process(instance=...)"
+            )
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is owner:
+            coro.close()
+            raise DagsterInvalidInvocationError(
+                f"context.instance.{what} was called on the event loop that owns the "
+                "instance's storage, which would wait for itself; from a coroutine of that "
+                "loop, await `context.instance.instance` methods instead"
+            )
+        if self._flush_events is not None:
+            # The run's events are written in batches: make those so far durable first, so
+            # a read sees what this run has recorded (as Dagster's synchronous writes do).
+            try:
+                self._flush_events()
+            except BaseException:
+                coro.close()
+                raise
+        return asyncio.run_coroutine_threadsafe(coro, owner).result()
+
+    # -- asset events -----------------------------------------------------------------------
+
+    def get_latest_materialization_event(
+        self, asset_key: CoercibleToAssetKey
+    ) -> EventLogEntry | None:
+        """The newest materialization of `asset_key`, or None if it has none."""
+        from dagloom.definitions.event_sensors import EventLogEntry
+
+        key = AssetKey.from_coercible(asset_key)
+        record = self._call(
+            "get_latest_materialization_event",
+            self._instance.get_latest_materialization(key.path),
+        )
+        return EventLogEntry.of(record) if record is not None else None
+
+    def fetch_materializations(
+        self,
+        records_filter: Any,
+        limit: int,
+        cursor: str | None = None,
+        ascending: bool = False,
+    ) -> EventRecordsResult:
+        """Up to `limit` materializations of an asset (an asset key, or a filter with an
+        `asset_key`), newest first; `cursor` continues from an earlier page."""
+        return self._fetch("fetch_materializations", records_filter, limit, cursor, ascending)
+
+    def fetch_observations(
+        self,
+        records_filter: Any,
+        limit: int,
+        cursor: str | None = None,
+        ascending: bool = False,
+    ) -> EventRecordsResult:
+        """Up to `limit` observations of an asset, as `fetch_materializations`."""
+        return self._fetch("fetch_observations", records_filter, limit, cursor, ascending)
+
+    def _fetch(
+        self, what: str, records_filter: Any, limit: int, cursor: str | None, ascending: bool
+    ) -> EventRecordsResult:
+        from dagloom.definitions.event_sensors import EventLogEntry
+
+        if ascending:
+            raise DagsterInvalidInvocationError(
+                f"context.instance.{what}: records are read newest first; ascending=True "
+                "is not supported"
+            )
+        if limit < 1:
+            raise DagsterInvalidInvocationError(f"context.instance.{what}: limit must be >= 1")
+        raw_key = getattr(records_filter, "asset_key", records_filter)
+        if raw_key is None:
+            raise DagsterInvalidInvocationError(
+                f"context.instance.{what}: the filter names no asset_key"
+            )
+        for unsupported in ("asset_partitions", "after_storage_id", "after_cursor"):
+            if getattr(records_filter, unsupported, None) is not None:
+                raise DagsterInvalidInvocationError(
+                    f"context.instance.{what}: filtering by {unsupported} is not supported"
+                )
+        key = AssetKey.from_coercible(raw_key)
+        before: int | None = getattr(records_filter, "before_storage_id", None) or getattr(
+            records_filter, "before_cursor", None
+        )
+        if cursor is not None:
+            try:
+                before = int(cursor)
+            except ValueError:
+                raise DagsterInvalidInvocationError(
+                    f"context.instance.{what}: cursor {cursor!r} is not one this method returned"
+                ) from None
+        read = (
+            self._instance.get_materializations
+            if what == "fetch_materializations"
+            else self._instance.get_observations
+        )
+        rows: list[EventRecord] = self._call(what, read(key.path, limit=limit + 1, before=before))
+        page = rows[:limit]
+        records = [EventLogRecord(r.storage_id, EventLogEntry.of(r)) for r in page]
+        return EventRecordsResult(
+            records=records,
+            cursor=str(records[-1].storage_id) if records else cursor,
+            has_more=len(rows) > limit,
+        )
+
+    # -- dynamic partitions -----------------------------------------------------------------
+
+    def get_dynamic_partitions(self, partitions_def_name: str) -> list[str]:
+        """The keys of the dynamic partitions `partitions_def_name`, in the order added."""
+        return self._call(
+            "get_dynamic_partitions", self._instance.get_dynamic_partitions(partitions_def_name)
+        )
+
+    def add_dynamic_partitions(
+        self, partitions_def_name: str, partition_keys: Sequence[str]
+    ) -> None:
+        """Add keys to the dynamic partitions `partitions_def_name` (those it has stay)."""
+        self._call(
+            "add_dynamic_partitions",
+            self._instance.add_dynamic_partitions(partitions_def_name, list(partition_keys)),
+        )
+
+    def has_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> bool:
+        return self._call(
+            "has_dynamic_partition",
+            self._instance.has_dynamic_partition(partitions_def_name, partition_key),
+        )
+
+    def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> None:
+        self._call(
+            "delete_dynamic_partition",
+            self._instance.delete_dynamic_partition(partitions_def_name, partition_key),
+        )
+
+
+__all__ = [
+    "AssetRecordsFilter",
+    "EventLogRecord",
+    "EventRecordsFilter",
+    "EventRecordsResult",
+    "SyncInstance",
+]
