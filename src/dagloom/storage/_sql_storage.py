@@ -695,10 +695,7 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
         limit: int | None = None,
         before: int | None = None,
     ) -> list[EventRecord]:
-        sql, params = _sql.materializations_query(
-            asset_key_text(list(asset_key)), int(EventType.ASSET_MATERIALIZATION), limit, before
-        )
-        return [decode_record(*row) for row in await self.database.fetch(sql, params)]
+        return await self._asset_records(asset_key, EventType.ASSET_MATERIALIZATION, limit, before)
 
     async def get_observations(
         self,
@@ -707,16 +704,23 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
         limit: int | None = None,
         before: int | None = None,
     ) -> list[EventRecord]:
-        sql, params = _sql.materializations_query(
-            asset_key_text(list(asset_key)), int(EventType.ASSET_OBSERVATION), limit, before
-        )
-        return [decode_record(*row) for row in await self.database.fetch(sql, params)]
+        return await self._asset_records(asset_key, EventType.ASSET_OBSERVATION, limit, before)
 
     async def get_asset_check_evaluations(
         self, asset_key: Sequence[str], *, limit: int | None = None
     ) -> list[EventRecord]:
+        return await self._asset_records(asset_key, EventType.ASSET_CHECK_EVALUATION, limit, None)
+
+    async def _asset_records(
+        self,
+        asset_key: Sequence[str],
+        event_type: EventType,
+        limit: int | None,
+        before: int | None,
+    ) -> list[EventRecord]:
+        """An asset's events of one type, newest first, older than the `before` storage_id."""
         sql, params = _sql.materializations_query(
-            asset_key_text(list(asset_key)), int(EventType.ASSET_CHECK_EVALUATION), limit, None
+            asset_key_text(list(asset_key)), int(event_type), limit, before
         )
         return [decode_record(*row) for row in await self.database.fetch(sql, params)]
 

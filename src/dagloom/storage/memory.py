@@ -337,10 +337,7 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
     async def get_asset_check_evaluations(
         self, asset_key: Sequence[str], *, limit: int | None = None
     ) -> list[EventRecord]:
-        ids = sorted(
-            self._asset_rows("/".join(asset_key), EventType.ASSET_CHECK_EVALUATION), reverse=True
-        )
-        return [self.database.record(i) for i in ids[:limit]]
+        return self._asset_records(asset_key, EventType.ASSET_CHECK_EVALUATION, limit, None)
 
     async def get_asset_keys(self) -> list[tuple[str, ...]]:
         keys = {row[2] for row in self.database.events.values() if row[2] is not None}
