@@ -100,6 +100,20 @@ class DynamicOutput(Generic[T]):
             )
 
 
+def _set_asset_event(
+    event: AssetMaterialization | AssetObservation,
+    asset_key: CoercibleToAssetKey,
+    description: str | None,
+    metadata: Mapping[str, Any] | None,
+    partition: str | None,
+) -> None:
+    """Fills a frozen asset event's fields, the key coerced from any of its accepted forms."""
+    object.__setattr__(event, "asset_key", AssetKey.from_coercible(asset_key))
+    object.__setattr__(event, "description", description)
+    object.__setattr__(event, "metadata", metadata)
+    object.__setattr__(event, "partition", partition)
+
+
 @dataclass(frozen=True, slots=True)
 class AssetMaterialization:
     """Reports that an asset was materialized, from an op that does not define it."""
@@ -120,10 +134,7 @@ class AssetMaterialization:
         metadata: Mapping[str, Any] | None = None,
         partition: str | None = None,
     ) -> None:
-        object.__setattr__(self, "asset_key", AssetKey.from_coercible(asset_key))
-        object.__setattr__(self, "description", description)
-        object.__setattr__(self, "metadata", metadata)
-        object.__setattr__(self, "partition", partition)
+        _set_asset_event(self, asset_key, description, metadata, partition)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,10 +154,7 @@ class AssetObservation:
         metadata: Mapping[str, Any] | None = None,
         partition: str | None = None,
     ) -> None:
-        object.__setattr__(self, "asset_key", AssetKey.from_coercible(asset_key))
-        object.__setattr__(self, "description", description)
-        object.__setattr__(self, "metadata", metadata)
-        object.__setattr__(self, "partition", partition)
+        _set_asset_event(self, asset_key, description, metadata, partition)
 
 
 @dataclass(frozen=True, slots=True)
