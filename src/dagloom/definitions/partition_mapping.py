@@ -55,6 +55,20 @@ def _refuse(where: str, message: str) -> DagsterInvalidDefinitionError:
     return DagsterInvalidDefinitionError(f"{where}: {message}", name=where)
 
 
+def _require_both(
+    where: str,
+    needs: str,
+    kind: type[PartitionsDefinition],
+    upstream: PartitionsDefinition | None,
+    downstream: PartitionsDefinition | None,
+) -> None:
+    """Refuses a mapping unless both sides are partitioned by `kind`; `needs` starts the
+    message (`"... needs static partitions"`), which goes on to name the side and what it has."""
+    for side, definition in (("upstream", upstream), ("downstream", downstream)):
+        if not isinstance(definition, kind):
+            raise _refuse(where, f"{needs} {side}, got {definition}")
+
+
 def _ordered(
     upstream: PartitionsDefinition, wanted: set[str], store: DynamicPartitionsStore | None
 ) -> list[str]:
@@ -160,15 +174,13 @@ class StaticPartitionMapping(PartitionMapping):
         *,
         where: str = "partition mapping",
     ) -> None:
-        for side, definition in (
-            ("upstream", upstream_partitions_def),
-            ("downstream", downstream_partitions_def),
-        ):
-            if not isinstance(definition, StaticPartitionsDefinition):
-                raise _refuse(
-                    where,
-                    f"StaticPartitionMapping needs static partitions {side}, got {definition}",
-                )
+        _require_both(
+            where,
+            "StaticPartitionMapping needs static partitions",
+            StaticPartitionsDefinition,
+            upstream_partitions_def,
+            downstream_partitions_def,
+        )
         assert upstream_partitions_def is not None and downstream_partitions_def is not None
         ups = set(upstream_partitions_def.get_partition_keys())
         downs = set(downstream_partitions_def.get_partition_keys())
@@ -214,16 +226,13 @@ class TimeWindowPartitionMapping(PartitionMapping):
         *,
         where: str = "partition mapping",
     ) -> None:
-        for side, definition in (
-            ("upstream", upstream_partitions_def),
-            ("downstream", downstream_partitions_def),
-        ):
-            if not isinstance(definition, TimeWindowPartitionsDefinition):
-                raise _refuse(
-                    where,
-                    f"TimeWindowPartitionMapping needs time window partitions {side}, got "
-                    f"{definition}",
-                )
+        _require_both(
+            where,
+            "TimeWindowPartitionMapping needs time window partitions",
+            TimeWindowPartitionsDefinition,
+            upstream_partitions_def,
+            downstream_partitions_def,
+        )
         if self.start_offset > self.end_offset:
             raise _refuse(
                 where,
