@@ -256,18 +256,21 @@ class DagloomApiService(DagloomApiBase):
             await record_audit(self._instance, identity.name, action, target, via="grpc")
 
     async def get_run(self, message: ApiGetRunRequest) -> ApiGetRunReply:
+        return ApiGetRunReply(run=await self._known_run(message.run_id))
+
+    async def _known_run(self, run_id: str) -> Run:
+        """The stored run, or NOT_FOUND; UNAVAILABLE when storage fails."""
         with _storage_errors():
-            run = await self._instance.get_run(message.run_id)
+            run = await self._instance.get_run(run_id)
         if run is None:
-            raise GRPCError(Status.NOT_FOUND, f"no run with id {message.run_id!r}")
-        return ApiGetRunReply(run=run)
+            raise GRPCError(Status.NOT_FOUND, f"no run with id {run_id!r}")
+        return run
 
     async def stream_run_events(
         self, message: ApiStreamEventsRequest
     ) -> AsyncIterator[EventRecord]:
         with _storage_errors():
-            if await self._instance.get_run(message.run_id) is None:
-                raise GRPCError(Status.NOT_FOUND, f"no run with id {message.run_id!r}")
+            await self._known_run(message.run_id)
             events = self._instance.watch_run_events(
                 message.run_id,
                 after=message.after_storage_id or None,
@@ -281,8 +284,7 @@ class DagloomApiService(DagloomApiBase):
     ) -> AsyncIterator[ApiEventBatch]:
         """`StreamRunEvents`, as one message per read of storage (DagloomApiEvents)."""
         with _storage_errors():
-            if await self._instance.get_run(message.run_id) is None:
-                raise GRPCError(Status.NOT_FOUND, f"no run with id {message.run_id!r}")
+            await self._known_run(message.run_id)
             batches = self._instance.watch_run_event_batches(
                 message.run_id,
                 after=message.after_storage_id or None,
