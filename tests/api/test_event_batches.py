@@ -7,11 +7,19 @@ import functools
 from pathlib import Path
 
 import anyio
+import pytest
 from grpclib.client import Channel
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
 
 from dagloom.api import AsyncClient
 from dagloom.messages import EventRecord, EventType, RunStatus
-from dagloom.messages.rpc import ApiStreamEventsRequest, DagloomApiEventsStub
+from dagloom.messages.rpc import (
+    ApiGetRunRequest,
+    ApiStreamEventsRequest,
+    DagloomApiEventsStub,
+    DagloomApiStub,
+)
 from dagloom.topology import parse_topology
 from dagloom.topology.wiring import run_node
 from dagloom.transport import BoundedProtoCodec, split_address
@@ -77,6 +85,14 @@ async def test_a_finished_runs_events_come_in_one_message_and_match_the_stream(
                         until_run_ends=True,
                     )
                     tail = [b.records async for b in stub.stream_run_event_batches(after)]
+                    unknown = ApiStreamEventsRequest(run_id="no-such-run")
+                    api = DagloomApiStub(channel)
+                    with pytest.raises(GRPCError) as batches_of_unknown:
+                        _ = [b async for b in stub.stream_run_event_batches(unknown)]
+                    with pytest.raises(GRPCError) as events_of_unknown:
+                        _ = [r async for r in api.stream_run_events(unknown)]
+                    with pytest.raises(GRPCError) as unknown_run:
+                        await api.get_run(ApiGetRunRequest(run_id="no-such-run"))
                 finally:
                     channel.close()
             tg.cancel_scope.cancel()
@@ -87,3 +103,7 @@ async def test_a_finished_runs_events_come_in_one_message_and_match_the_stream(
     assert tail == [stored[2:]]
     # The last batch carries the run as it ended: following needs no GetRun.
     assert whole[-1].run == done
+    # A run that does not exist is NOT_FOUND, named, on every call that reads one.
+    for refused in (batches_of_unknown, events_of_unknown, unknown_run):
+        assert refused.value.status is Status.NOT_FOUND
+        assert refused.value.message == "no run with id 'no-such-run'"
