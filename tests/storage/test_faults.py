@@ -353,13 +353,13 @@ async def test_a_watcher_resumes_from_its_cursor_after_read_errors(
 
 
 async def test_a_watcher_gives_up_after_its_retry_budget() -> None:
-    from dagloom.storage._watch import RunEventNotifier, watch_events
+    from dagloom.storage._watch import RunEventNotifier, watch_event_batches
 
     class Down(MemoryEventLogStorage):
         async def get_events(self, *args: Any, **kwargs: Any) -> Any:
             raise StorageUnavailableError("server down", operation="reading")
 
-    watcher = watch_events(
+    watcher = watch_event_batches(
         Down(),
         RunEventNotifier(),
         "r",

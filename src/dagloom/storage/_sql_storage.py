@@ -52,7 +52,7 @@ from dagloom.storage._codec import (
     encode_chunks,
 )
 from dagloom.storage._retry import RETRY_TIMEOUT, retrying
-from dagloom.storage._watch import RunEventNotifier, watch_event_batches, watch_events
+from dagloom.storage._watch import RunEventNotifier, watch_event_batches
 from dagloom.storage.base import (
     RUN_DURATION_BUCKETS,
     RUN_STATUS_BY_EVENT,
@@ -653,19 +653,6 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
             if page is None or len(chunks) < page or (limit is not None and len(out) >= limit):
                 return out
             cursor = chunks[-1][1]
-
-    def watch_run_events(
-        self, run_id: str, *, after: int | None = None, stop_at_end: bool = True
-    ) -> AsyncIterator[EventRecord]:
-        return watch_events(
-            self,
-            self.database.notifier,
-            run_id,
-            after=after,
-            stop_at_end=stop_at_end,
-            poll_interval=self.database.poll_interval,
-            retry_timeout=self.database.retry_timeout,
-        )
 
     def watch_run_event_batches(
         self, run_id: str, *, after: int | None = None, stop_at_end: bool = True

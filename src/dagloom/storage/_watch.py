@@ -46,31 +46,6 @@ class RunEventNotifier:
             waiter.set()
 
 
-async def watch_events(
-    storage: EventLogStorage,
-    notifier: RunEventNotifier,
-    run_id: str,
-    *,
-    after: int | None,
-    stop_at_end: bool,
-    poll_interval: float | None,
-    retry_timeout: float = RETRY_TIMEOUT,
-) -> AsyncIterator[EventRecord]:
-    """Yield a run's events after `after` one by one; see `watch_event_batches`."""
-    batches = watch_event_batches(
-        storage,
-        notifier,
-        run_id,
-        after=after,
-        stop_at_end=stop_at_end,
-        poll_interval=poll_interval,
-        retry_timeout=retry_timeout,
-    )
-    async for batch in batches:
-        for record in batch:
-            yield record
-
-
 async def watch_event_batches(
     storage: EventLogStorage,
     notifier: RunEventNotifier,

@@ -739,10 +739,18 @@ class EventLogStorage(StorageLifecycle, Protocol):
 
 
 class DerivedEventReads:
-    """The `EventLogStorage` reads every backend derives alike from its `get_events` and
-    `get_materializations`; an event-log storage inherits them."""
+    """The `EventLogStorage` reads every backend derives alike from its `get_events`,
+    `get_materializations` and `watch_run_event_batches`; an event-log storage inherits them."""
 
     __slots__ = ()
+
+    async def watch_run_events(
+        self: EventLogStorage, run_id: str, *, after: int | None = None, stop_at_end: bool = True
+    ) -> AsyncIterator[EventRecord]:
+        batches = self.watch_run_event_batches(run_id, after=after, stop_at_end=stop_at_end)
+        async for batch in batches:
+            for record in batch:
+                yield record
 
     async def get_step_stats(self: EventLogStorage, run_id: str) -> list[StepStats]:
         records = await self.get_events(run_id, event_types=tuple(STEP_STATS_EVENTS))

@@ -31,7 +31,7 @@ from dagloom.messages import (
 )
 from dagloom.messages.rows import EventRow, rows_by_run
 from dagloom.storage._codec import asset_key_of, decode_record, dumps_row
-from dagloom.storage._watch import RunEventNotifier, watch_event_batches, watch_events
+from dagloom.storage._watch import RunEventNotifier, watch_event_batches
 from dagloom.storage.base import (
     RUN_DURATION_BUCKETS,
     RUN_STATUS_BY_EVENT,
@@ -298,18 +298,6 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
             if limit is not None and len(out) >= limit:
                 break
         return out
-
-    def watch_run_events(
-        self, run_id: str, *, after: int | None = None, stop_at_end: bool = True
-    ) -> AsyncIterator[EventRecord]:
-        return watch_events(
-            self,
-            self.database.notifier,
-            run_id,
-            after=after,
-            stop_at_end=stop_at_end,
-            poll_interval=None,
-        )
 
     def watch_run_event_batches(
         self, run_id: str, *, after: int | None = None, stop_at_end: bool = True

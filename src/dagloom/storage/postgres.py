@@ -459,13 +459,6 @@ class PostgresEventLogStorage(SqlEventLogStorage[PostgresDatabase]):
         except StorageError as exc:
             _log.warning("storage_listen_failed", location=self.database.location, error=str(exc))
 
-    async def watch_run_events(
-        self, run_id: str, *, after: int | None = None, stop_at_end: bool = True
-    ) -> AsyncIterator[EventRecord]:
-        await self._listen()
-        async for record in super().watch_run_events(run_id, after=after, stop_at_end=stop_at_end):
-            yield record
-
     async def watch_run_event_batches(
         self, run_id: str, *, after: int | None = None, stop_at_end: bool = True
     ) -> AsyncIterator[list[EventRecord]]:
