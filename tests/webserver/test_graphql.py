@@ -219,12 +219,13 @@ async def test_schedules_and_sensors_start_and_stop(web: Web) -> None:
         "query($s: RepositorySelector!) {"
         " schedulesOrError(repositorySelector: $s) { ... on Schedules {"
         " results { name cronSchedule futureTicks(limit: 2) { results { timestamp } }"
-        " scheduleState { status } } } }"
+        " defaultStatus scheduleState { status } } } }"
         " sensorsOrError(repositorySelector: $s) { ... on Sensors {"
-        " results { name sensorState { status } } } } }",
+        " results { name defaultStatus sensorState { status } nextTick { timestamp } } } } }",
         {"s": REPO},
     )
     schedule = listing["schedulesOrError"]["results"][0]
+    assert schedule["defaultStatus"] == "STOPPED"
     assert len(schedule["futureTicks"]["results"]) == 2
     selector = {**REPO, "scheduleName": schedule["name"]}
     started = await web.data(
@@ -242,13 +243,18 @@ async def test_schedules_and_sensors_start_and_stop(web: Web) -> None:
     assert stopped["stopRunningSchedule"]["scheduleState"]["status"] == "STOPPED"
     sensors = listing["sensorsOrError"]["results"]
     if sensors:
+        # A stopped sensor is not due; a started one is due an interval after its start.
+        assert sensors[0]["defaultStatus"] == "STOPPED"
+        assert sensors[0]["sensorState"]["status"] == "STOPPED"
+        assert sensors[0]["nextTick"] is None
         sensor = {**REPO, "sensorName": sensors[0]["name"]}
         on = await web.data(
             "mutation($s: SensorSelector!) { startSensor(sensorSelector: $s) {"
-            " ... on Sensor { sensorState { status } } } }",
+            " ... on Sensor { sensorState { status } nextTick { timestamp } } } }",
             {"s": sensor},
         )
         assert on["startSensor"]["sensorState"]["status"] == "RUNNING"
+        assert on["startSensor"]["nextTick"]["timestamp"] > 0
     missing = await web.data(
         "mutation($s: ScheduleSelector!) { startSchedule(scheduleSelector: $s) { __typename } }",
         {"s": {**REPO, "scheduleName": "nope"}},

@@ -31,6 +31,10 @@ class InstigationStatus(enum.Enum):
     DECLARED_IN_CODE = "DECLARED_IN_CODE"
 
 
+def running_or_stopped(running: bool) -> InstigationStatus:
+    return InstigationStatus.RUNNING if running else InstigationStatus.STOPPED
+
+
 @strawberry.enum
 class InstigationTickStatus(enum.Enum):
     STARTED = "STARTED"
@@ -114,7 +118,7 @@ class InstigationState:
 
     @strawberry.field(description="RUNNING or STOPPED, the default applied when declared in code.")
     def status(self) -> InstigationStatus:
-        return InstigationStatus.RUNNING if is_running(self.state) else InstigationStatus.STOPPED
+        return running_or_stopped(is_running(self.state))
 
     @strawberry.field
     def isDeclaredInCode(self) -> bool:
@@ -188,11 +192,7 @@ class Schedule:
 
     @strawberry.field
     def defaultStatus(self) -> InstigationStatus:
-        return (
-            InstigationStatus.RUNNING
-            if self.snapshot.default_running
-            else InstigationStatus.STOPPED
-        )
+        return running_or_stopped(self.snapshot.default_running)
 
     @strawberry.field
     async def scheduleState(self, info: strawberry.Info) -> InstigationState:
@@ -250,21 +250,19 @@ class Sensor:
 
     @strawberry.field
     def defaultStatus(self) -> InstigationStatus:
-        return (
-            InstigationStatus.RUNNING
-            if self.snapshot.default_running
-            else InstigationStatus.STOPPED
-        )
+        return running_or_stopped(self.snapshot.default_running)
+
+    async def _state(self, info: strawberry.Info) -> InstigatorState:
+        fallback = sensor_state(self.location_name, self.snapshot, now=time.time())
+        return await stored_state(info, fallback)
 
     @strawberry.field
     async def sensorState(self, info: strawberry.Info) -> InstigationState:
-        fallback = sensor_state(self.location_name, self.snapshot, now=time.time())
-        return InstigationState(state=await stored_state(info, fallback))
+        return InstigationState(state=await self._state(info))
 
     @strawberry.field(description="When the sensor is next due: its last tick plus its interval.")
     async def nextTick(self, info: strawberry.Info) -> FutureInstigationTick | None:
-        fallback = sensor_state(self.location_name, self.snapshot, now=time.time())
-        state = await stored_state(info, fallback)
+        state = await self._state(info)
         if not is_running(state):
             return None
         last = state.last_tick_time or time.time()
