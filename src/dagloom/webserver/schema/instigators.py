@@ -194,10 +194,13 @@ class Schedule:
     def defaultStatus(self) -> InstigationStatus:
         return running_or_stopped(self.snapshot.default_running)
 
+    def declared_state(self) -> InstigatorState:
+        """The state its definition declares, which holds until a daemon stores one."""
+        return schedule_state(self.location_name, self.snapshot, now=time.time())
+
     @strawberry.field
     async def scheduleState(self, info: strawberry.Info) -> InstigationState:
-        fallback = schedule_state(self.location_name, self.snapshot, now=time.time())
-        return InstigationState(state=await stored_state(info, fallback))
+        return InstigationState(state=await stored_state(info, self.declared_state()))
 
     @strawberry.field(description="The next tick times after `cursor` (default: now).")
     def futureTicks(
@@ -252,17 +255,17 @@ class Sensor:
     def defaultStatus(self) -> InstigationStatus:
         return running_or_stopped(self.snapshot.default_running)
 
-    async def _state(self, info: strawberry.Info) -> InstigatorState:
-        fallback = sensor_state(self.location_name, self.snapshot, now=time.time())
-        return await stored_state(info, fallback)
+    def declared_state(self) -> InstigatorState:
+        """The state its definition declares, which holds until a daemon stores one."""
+        return sensor_state(self.location_name, self.snapshot, now=time.time())
 
     @strawberry.field
     async def sensorState(self, info: strawberry.Info) -> InstigationState:
-        return InstigationState(state=await self._state(info))
+        return InstigationState(state=await stored_state(info, self.declared_state()))
 
     @strawberry.field(description="When the sensor is next due: its last tick plus its interval.")
     async def nextTick(self, info: strawberry.Info) -> FutureInstigationTick | None:
-        state = await self._state(info)
+        state = await stored_state(info, self.declared_state())
         if not is_running(state):
             return None
         last = state.last_tick_time or time.time()

@@ -15,7 +15,7 @@ import uuid
 import strawberry
 import structlog
 
-from dagloom.daemon._instigators import schedule_state, sensor_state, toggled
+from dagloom.daemon._instigators import toggled
 from dagloom.daemon.retry_loop import reexecution_request, reexecution_steps
 from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
 from dagloom.errors import ActorUnavailableError, DagloomError
@@ -510,7 +510,7 @@ class Mutation:
         found = await find_schedule(info.context, scheduleSelector)
         if not isinstance(found, Schedule):
             return found
-        fallback = schedule_state(found.location_name, found.snapshot, now=time.time())
+        fallback = found.declared_state()
         return ScheduleStateResult(scheduleState=await _toggle(info.context, fallback, True))
 
     @strawberry.mutation(extensions=guarded("stop_running_schedule"))
@@ -525,7 +525,7 @@ class Mutation:
             found = await find_schedule(info.context, scheduleSelector)
             if not isinstance(found, Schedule):
                 return found
-            fallback = schedule_state(found.location_name, found.snapshot, now=time.time())
+            fallback = found.declared_state()
             return ScheduleStateResult(scheduleState=await _toggle(info.context, fallback, False))
         key = id or scheduleOriginId or ""
         stored = await _stored_by_id(info.context, key)
@@ -540,8 +540,7 @@ class Mutation:
         found = await find_sensor(info.context, sensorSelector)
         if not isinstance(found, Sensor):
             return found
-        fallback = sensor_state(found.location_name, found.snapshot, now=time.time())
-        await _toggle(info.context, fallback, True)
+        await _toggle(info.context, found.declared_state(), True)
         return found
 
     @strawberry.mutation(extensions=guarded("edit_sensor"))
@@ -556,9 +555,8 @@ class Mutation:
             found = await find_sensor(info.context, sensorSelector)
             if not isinstance(found, Sensor):
                 return found
-            fallback = sensor_state(found.location_name, found.snapshot, now=time.time())
             return StopSensorMutationResult(
-                instigationState=await _toggle(info.context, fallback, False)
+                instigationState=await _toggle(info.context, found.declared_state(), False)
             )
         key = id or jobOriginId or ""
         stored = await _stored_by_id(info.context, key)
