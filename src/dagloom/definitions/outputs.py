@@ -100,61 +100,42 @@ class DynamicOutput(Generic[T]):
             )
 
 
-def _set_asset_event(
-    event: AssetMaterialization | AssetObservation,
-    asset_key: CoercibleToAssetKey,
-    description: str | None,
-    metadata: Mapping[str, Any] | None,
-    partition: str | None,
-) -> None:
-    """Fills a frozen asset event's fields, the key coerced from any of its accepted forms."""
-    object.__setattr__(event, "asset_key", AssetKey.from_coercible(asset_key))
-    object.__setattr__(event, "description", description)
-    object.__setattr__(event, "metadata", metadata)
-    object.__setattr__(event, "partition", partition)
-
-
 @dataclass(frozen=True, slots=True)
-class AssetMaterialization:
-    """Reports that an asset was materialized, from an op that does not define it."""
+class _AssetEvent:
+    """What an asset materialization and an asset observation both carry; the key is
+    coerced from any of its accepted forms."""
 
     asset_key: AssetKey
     description: str | None = None
     metadata: Mapping[str, Any] | None = None
     partition: str | None = None
+
+    def __init__(
+        self,
+        asset_key: CoercibleToAssetKey,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        partition: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "asset_key", AssetKey.from_coercible(asset_key))
+        object.__setattr__(self, "description", description)
+        object.__setattr__(self, "metadata", metadata)
+        object.__setattr__(self, "partition", partition)
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class AssetMaterialization(_AssetEvent):
+    """Reports that an asset was materialized, from an op that does not define it."""
 
     @staticmethod
     def file(path: str, description: str | None = None) -> AssetMaterialization:
         return AssetMaterialization(AssetKey(path), description, {"path": path})
 
-    def __init__(
-        self,
-        asset_key: CoercibleToAssetKey,
-        description: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        partition: str | None = None,
-    ) -> None:
-        _set_asset_event(self, asset_key, description, metadata, partition)
 
-
-@dataclass(frozen=True, slots=True)
-class AssetObservation:
+@dataclass(frozen=True, slots=True, init=False)
+class AssetObservation(_AssetEvent):
     """Reports what was seen of an asset without materializing it (a row count, a file's
     age), given to `context.log_event` or yielded; stored as an ASSET_OBSERVATION event."""
-
-    asset_key: AssetKey
-    description: str | None = None
-    metadata: Mapping[str, Any] | None = None
-    partition: str | None = None
-
-    def __init__(
-        self,
-        asset_key: CoercibleToAssetKey,
-        description: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        partition: str | None = None,
-    ) -> None:
-        _set_asset_event(self, asset_key, description, metadata, partition)
 
 
 @dataclass(frozen=True, slots=True)
