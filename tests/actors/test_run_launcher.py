@@ -19,6 +19,7 @@ from anyio.abc import SocketAttribute
 from dagloom.actors.job_source import LoaderJobSource
 from dagloom.actors.run_coordinator import DefaultRunCoordinator, JobSourceValidator, submit_run
 from dagloom.actors.run_launcher import (
+    InProcessRunLauncher,
     RunLauncher,
     SubprocessRunLauncher,
     WarmPoolRunLauncher,
@@ -318,3 +319,19 @@ async def test_a_run_launched_while_the_only_warm_worker_restarts_waits_for_it(
                 run = await submit_run(coordinator, SubmitRunRequest(job_name="process_numbers"))
                 ended = await wait_for_end(instance, run.run_id)
             assert ended.status == RunStatus.SUCCESS, ended.failure
+
+
+async def test_a_launcher_cancels_a_run_only_while_it_has_not_ended() -> None:
+    """What the warm pool records for a run its worker was not executing, and the Dask
+    launcher for a task that outlived its grace: CANCELED with the launcher's message, once."""
+    async with DagloomInstance.ephemeral() as instance:
+        launcher = InProcessRunLauncher(instance, LoaderJobSource({}))
+        run = await instance.create_run(Run(job_name="process_numbers"))
+        await launcher._cancel_unfinished(run.run_id, "Run canceled; its worker w1 was gone.")
+        await launcher._cancel_unfinished(run.run_id, "Run canceled a second time.")
+        ended = await instance.get_run(run.run_id)
+        assert ended is not None and ended.status == RunStatus.CANCELED
+        events = [r.event for r in await instance.get_events(run.run_id) if r.event is not None]
+        assert [e.message for e in events if e.event_type == EventType.RUN_CANCELED] == [
+            "Run canceled; its worker w1 was gone."
+        ]

@@ -16,11 +16,8 @@ from dagloom.actors.job_source import pick_location, unknown_location
 from dagloom.actors.run_launcher._process import check_shareable
 from dagloom.actors.run_launcher.base import RunLauncher
 from dagloom.actors.run_launcher.config import LauncherContext
-from dagloom.actors.run_worker import run_end_event
 from dagloom.execution.origin import CodeOrigin
-from dagloom.messages import EventType
 from dagloom.messages.rpc import LaunchRunReply, RunEnded, TerminateRunReply, WorkerExited
-from dagloom.storage.base import FINISHED_STATUSES
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -218,16 +215,9 @@ class DaskRunLauncher(RunLauncher):
             async for _ in self._instance.watch_run_events(run_id):
                 pass
             return
-        run = await self._instance.get_run(run_id)
-        if run is not None and run.status not in FINISHED_STATUSES:
-            await self._instance.transition_run(
-                run_id,
-                run_end_event(
-                    run,
-                    EventType.RUN_CANCELED,
-                    f"Run canceled; its Dask task did not stop within {self._grace:g} s.",
-                ),
-            )
+        await self._cancel_unfinished(
+            run_id, f"Run canceled; its Dask task did not stop within {self._grace:g} s."
+        )
         if self._client is not None:
             await self._client.cancel([future], force=True)
         await self._notify_self(RunEnded(run_id=run_id))

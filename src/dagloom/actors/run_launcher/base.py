@@ -175,6 +175,15 @@ class RunLauncher(Actor[RunLauncherRequest, RunLauncherReply]):
             )
         await self._instance.transition_run(run.run_id, event)
 
+    async def _cancel_unfinished(self, run_id: str, message: str) -> None:
+        """Record `run_id` CANCELED with `message`, unless it has ended already (its worker
+        stopped it in time, or it finished)."""
+        run = await self._instance.get_run(run_id)
+        if run is not None and run.status not in FINISHED_STATUSES:
+            await self._instance.transition_run(
+                run_id, run_end_event(run, EventType.RUN_CANCELED, message)
+            )
+
     async def _notify_self(self, message: RunEnded | WorkerExited) -> None:
         """Put a monitor's finding in this launcher's own inbox; dropped once it is closed."""
         # A closed launcher is shutting down; storage already holds what matters.

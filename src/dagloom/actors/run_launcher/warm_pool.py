@@ -18,10 +18,9 @@ from dagloom.actors._runtime import Clock
 from dagloom.actors.run_launcher._process import check_shareable, log_path, worker_command
 from dagloom.actors.run_launcher.base import RunLauncher
 from dagloom.actors.run_launcher.config import LauncherContext, WarmPoolRunLauncherConfig
-from dagloom.actors.run_worker import RunWorker, run_end_event
+from dagloom.actors.run_worker import RunWorker
 from dagloom.errors import ActorUnavailableError, DagloomError
 from dagloom.execution.origin import CodeOrigin
-from dagloom.messages import EventType
 from dagloom.messages.rpc import (
     ExecuteRunReply,
     ExecuteRunRequest,
@@ -32,7 +31,6 @@ from dagloom.messages.rpc import (
     TerminateRunReply,
     WorkerExited,
 )
-from dagloom.storage.base import FINISHED_STATUSES
 from dagloom.transport import GrpcRef, GrpcTransport
 
 if TYPE_CHECKING:
@@ -239,16 +237,9 @@ class WarmPoolRunLauncher(RunLauncher):
         except (ActorUnavailableError, TimeoutError):
             stopped = False
         if not stopped:
-            run = await self._instance.get_run(run_id)
-            if run is not None and run.status not in FINISHED_STATUSES:
-                await self._instance.transition_run(
-                    run_id,
-                    run_end_event(
-                        run,
-                        EventType.RUN_CANCELED,
-                        f"Run canceled; its worker {member.name} was not executing it.",
-                    ),
-                )
+            await self._cancel_unfinished(
+                run_id, f"Run canceled; its worker {member.name} was not executing it."
+            )
         return TerminateRunReply(terminated=True)
 
     async def _worker_exited(self, name: str, exit_code: int) -> None:
