@@ -4,6 +4,7 @@ daemon health and instance info, with Dagster's field names."""
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 import strawberry
 
@@ -173,9 +174,17 @@ class Instance:
 # -- helpers ------------------------------------------------------------------------------
 
 
+class _RepositorySelection(Protocol):
+    """What every selector names of the repository it looks in."""
+
+    repositoryLocationName: str
+    repositoryName: str
+
+
 async def _repository(
-    context: GraphQLContext, location: str, repository: str
+    context: GraphQLContext, selector: _RepositorySelection
 ) -> tuple[str, LocationSnapshot] | RepositoryNotFoundError | PythonError:
+    location, repository = selector.repositoryLocationName, selector.repositoryName
     if location not in context.backend.locations or not is_repository_name(repository, location):
         return RepositoryNotFoundError(
             message=f"Could not find Repository {repository}@{location}.",
@@ -221,11 +230,7 @@ class Query:
         self, info: strawberry.Info, repositorySelector: RepositorySelector | None = None
     ) -> RepositoriesOrError:  # type: ignore[valid-type]
         if repositorySelector is not None:
-            found = await _repository(
-                info.context,
-                repositorySelector.repositoryLocationName,
-                repositorySelector.repositoryName,
-            )
+            found = await _repository(info.context, repositorySelector)
             if not isinstance(found, tuple):
                 return found
             return RepositoryConnection(
@@ -242,11 +247,7 @@ class Query:
     async def repositoryOrError(
         self, info: strawberry.Info, repositorySelector: RepositorySelector
     ) -> RepositoryOrError:  # type: ignore[valid-type]
-        found = await _repository(
-            info.context,
-            repositorySelector.repositoryLocationName,
-            repositorySelector.repositoryName,
-        )
+        found = await _repository(info.context, repositorySelector)
         if not isinstance(found, tuple):
             return found
         return Repository(snapshot=found[1], location_name=found[0])
@@ -337,11 +338,7 @@ class Query:
     async def schedulesOrError(
         self, info: strawberry.Info, repositorySelector: RepositorySelector
     ) -> SchedulesOrError:  # type: ignore[valid-type]
-        found = await _repository(
-            info.context,
-            repositorySelector.repositoryLocationName,
-            repositorySelector.repositoryName,
-        )
+        found = await _repository(info.context, repositorySelector)
         if not isinstance(found, tuple):
             return found
         name, snapshot = found
@@ -360,11 +357,7 @@ class Query:
     async def sensorsOrError(
         self, info: strawberry.Info, repositorySelector: RepositorySelector
     ) -> SensorsOrError:  # type: ignore[valid-type]
-        found = await _repository(
-            info.context,
-            repositorySelector.repositoryLocationName,
-            repositorySelector.repositoryName,
-        )
+        found = await _repository(info.context, repositorySelector)
         if not isinstance(found, tuple):
             return found
         name, snapshot = found
@@ -434,7 +427,7 @@ async def _pipeline(
         repositoryName=selector.repositoryName,
         repositoryLocationName=location,
     )
-    found = await _repository(context, location, selector.repositoryName)
+    found = await _repository(context, selector)
     if isinstance(found, PythonError):
         return found
     if not isinstance(found, tuple):
@@ -450,7 +443,7 @@ async def _pipeline(
 async def find_schedule(
     context: GraphQLContext, selector: ScheduleSelector
 ) -> Schedule | ScheduleNotFoundError | PythonError:
-    found = await _repository(context, selector.repositoryLocationName, selector.repositoryName)
+    found = await _repository(context, selector)
     if isinstance(found, tuple):
         for schedule in found[1].schedules:
             if schedule.name == selector.scheduleName:
@@ -467,7 +460,7 @@ async def find_schedule(
 async def find_sensor(
     context: GraphQLContext, selector: SensorSelector
 ) -> Sensor | SensorNotFoundError | PythonError:
-    found = await _repository(context, selector.repositoryLocationName, selector.repositoryName)
+    found = await _repository(context, selector)
     if isinstance(found, tuple):
         for sensor in found[1].sensors:
             if sensor.name == selector.sensorName:
