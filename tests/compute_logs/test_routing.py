@@ -3,10 +3,12 @@ the stream they replaced when it is closed, written from many threads, or replac
 
 from __future__ import annotations
 
+import gc
 import io
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO, cast
@@ -133,3 +135,20 @@ def test_routers_never_wrap_routers_and_follow_a_replaced_stream(
     uninstall_routers()
     assert sys.stdout is replacement
     assert replacement.getvalue() == "routed\n"
+
+
+def test_a_router_taken_off_stays_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`print()` keeps sys.stdout only as a borrowed reference while the router writes; a
+    router freed by another thread's uninstall meanwhile would be written after free."""
+    console = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", console)
+    install_routers()
+    router = weakref.ref(sys.stdout)
+    uninstall_routers()
+    assert sys.stdout is console
+    gc.collect()
+    kept = router()
+    assert isinstance(kept, _Router)
+    install_routers()
+    assert sys.stdout is kept  # reused for the same stream, not one more per install
+    uninstall_routers()

@@ -449,12 +449,27 @@ _install_lock = threading.Lock()
 _installed = 0
 
 
+# Every router made, for the life of the process. `print()` holds sys.stdout as a borrowed
+# reference while it calls the router's `write` (Python code, so other threads run); a thread
+# that puts the replaced stream back meanwhile (`uninstall_routers`, a test runner swapping
+# its capture) would free the router under that `print` and corrupt the heap. Kept here, a
+# router taken off sys.stdout stays alive; one per replaced stream, reused.
+_routers: list[_Router] = []
+
+
 def _route(name: str, stream: int) -> None:
     """Put a router in place of sys.<name>, unless one is there already (never a router
     around a router)."""
     current = getattr(sys, name)
-    if not isinstance(current, _Router):
-        setattr(sys, name, _Router(stream, current))
+    if isinstance(current, _Router):
+        return
+    for router in _routers:
+        if router._stream == stream and router._original is current:
+            break
+    else:
+        router = _Router(stream, current)
+        _routers.append(router)
+    setattr(sys, name, router)
 
 
 def install_routers() -> None:
