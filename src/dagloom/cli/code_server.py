@@ -178,7 +178,8 @@ def start(
         working_directory=str(working_directory) if working_directory is not None else None,
     )
     # Logs go to stderr: stdout carries the listening line that launchers read.
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
+    # sys.stderr is looked up per logger: a stream held from now could be closed later.
+    structlog.configure(logger_factory=lambda *_: structlog.PrintLogger(file=sys.stderr))
     name = location_name or source.default_location_name
     try:
         evaluation = EvaluationSettings(

@@ -102,7 +102,8 @@ def run_worker(
         errors.print("give exactly one of --run-id ID and --serve")
         raise typer.Exit(2)
     # stdout carries the address (with --serve); logs must not fill its pipe.
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    # sys.stderr is looked up per logger: a stream held from now could be closed later.
+    structlog.configure(logger_factory=lambda *_: structlog.PrintLogger(file=sys.stderr))
 
     async def main() -> None:
         origins = _origins(

@@ -26,7 +26,7 @@ from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
-from typing import IO, Any, Final, Literal, TextIO, cast
+from typing import IO, Any, Final, Literal, TextIO
 
 from dagloom._logging import get_logger
 from dagloom.errors import DagloomError
@@ -335,22 +335,54 @@ def current_step_log() -> StepLog | None:
     return _current.get()
 
 
+# Every write that reaches a replaced stream holds this lock. Text streams are not safe to
+# write from several threads at once (CPython's TextIOWrapper can corrupt its pending buffer
+# and crash the interpreter), and steps in threads print concurrently. Reentrant: a stream
+# that logs while writing must not deadlock.
+_console_lock = threading.RLock()
+
+
+def _is_closed(stream: Any) -> bool:
+    try:
+        return bool(stream.closed)
+    except (AttributeError, ValueError):
+        return False
+
+
 class _Router:
     """Stands in for sys.stdout or sys.stderr: writes go to the current step's log (and,
     when it echoes, to the replaced stream); without one, to the replaced stream. Every
-    other attribute is the replaced stream's."""
+    other public attribute is the replaced stream's.
+
+    The replaced stream may be closed while the router is still in use (a test runner's
+    capture ends, a logger kept the router); writes then go to the process's own stream
+    (`sys.__stdout__` / `sys.__stderr__`), so a closed stream is never written."""
 
     def __init__(self, stream: int, original: TextIO) -> None:
         self._stream = stream
         self._original = original
 
+    def _console(self) -> Any:
+        """Where writes that are not captured go, resolved now."""
+        if not _is_closed(self._original):
+            return self._original
+        own = sys.__stdout__ if self._stream == STDOUT else sys.__stderr__
+        return None if own is None or _is_closed(own) else own
+
+    def _to_console(self, text: str) -> None:
+        with _console_lock:
+            console = self._console()
+            if console is not None:
+                with suppress(ValueError):  # closed between the check and the write
+                    console.write(text)
+
     def write(self, text: str) -> int:
         log = _current.get()
-        if log is None:
-            return self._original.write(text)
-        log.write(self._stream, text)
-        if log.echo:
-            self._original.write(text)
+        if log is not None:
+            log.write(self._stream, text)
+            if not log.echo:
+                return len(text)
+        self._to_console(text)
         return len(text)
 
     def writelines(self, lines: Any) -> None:
@@ -358,52 +390,95 @@ class _Router:
             self.write(line)
 
     def flush(self) -> None:
-        self._original.flush()
+        with _console_lock:
+            console = self._console()
+            if console is not None:
+                with suppress(ValueError):
+                    console.flush()
 
     @property
     def buffer(self) -> Any:
         """The replaced stream's binary buffer, routed the same way."""
-        return _BinaryRouter(self._stream, self._original.buffer)
+        return _BinaryRouter(self)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            # Never delegated: a router without its fields (copied, half-built) must fail
+            # here instead of looking `_original` up through itself without end.
+            raise AttributeError(name)
         return getattr(self._original, name)
 
 
 class _BinaryRouter:
     """`sys.stdout.buffer` while routed: bytes go where the text would."""
 
-    def __init__(self, stream: int, original: Any) -> None:
-        self._stream = stream
-        self._original = original
+    def __init__(self, text: _Router) -> None:
+        self._text = text
+
+    def _to_console(self, data: bytes) -> None:
+        with _console_lock:
+            console = self._text._console()
+            if console is not None:
+                with suppress(ValueError, AttributeError):  # closed, or a text-only stream
+                    console.buffer.write(data)
 
     def write(self, data: bytes) -> int:
         log = _current.get()
-        if log is None:
-            return int(self._original.write(data))
-        log.write_bytes(self._stream, bytes(data))
-        if log.echo:
-            self._original.write(data)
+        if log is not None:
+            log.write_bytes(self._text._stream, bytes(data))
+            if not log.echo:
+                return len(data)
+        self._to_console(bytes(data))
         return len(data)
 
     def flush(self) -> None:
-        self._original.flush()
+        with _console_lock:
+            console = self._text._console()
+            if console is not None:
+                with suppress(ValueError, AttributeError):
+                    console.buffer.flush()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._original, name)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._text._original.buffer, name)
 
 
 _install_lock = threading.Lock()
 _installed = 0
 
 
+# Every router made, for the life of the process. `print()` holds sys.stdout as a borrowed
+# reference while it calls the router's `write` (Python code, so other threads run); a thread
+# that puts the replaced stream back meanwhile (`uninstall_routers`, a test runner swapping
+# its capture) would free the router under that `print` and corrupt the heap. Kept here, a
+# router taken off sys.stdout stays alive; one per replaced stream, reused.
+_routers: list[_Router] = []
+
+
+def _route(name: str, stream: int) -> None:
+    """Put a router in place of sys.<name>, unless one is there already (never a router
+    around a router)."""
+    current = getattr(sys, name)
+    if isinstance(current, _Router):
+        return
+    for router in _routers:
+        if router._stream == stream and router._original is current:
+            break
+    else:
+        router = _Router(stream, current)
+        _routers.append(router)
+    setattr(sys, name, router)
+
+
 def install_routers() -> None:
     """Route sys.stdout and sys.stderr by context; counted, so each call needs one
-    `uninstall_routers`."""
+    `uninstall_routers`. A stream someone put in place of the routers since the first call
+    (a test runner's capture) is routed too."""
     global _installed
     with _install_lock:
-        if _installed == 0:
-            sys.stdout = cast(TextIO, _Router(STDOUT, sys.stdout))
-            sys.stderr = cast(TextIO, _Router(STDERR, sys.stderr))
+        _route("stdout", STDOUT)
+        _route("stderr", STDERR)
         _installed += 1
 
 
@@ -412,7 +487,7 @@ def uninstall_routers() -> None:
     something replaced the routers since, which is then left alone)."""
     global _installed
     with _install_lock:
-        _installed -= 1
+        _installed = max(_installed - 1, 0)
         if _installed > 0:
             return
         for name in ("stdout", "stderr"):
