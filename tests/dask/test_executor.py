@@ -214,3 +214,71 @@ async def test_a_cancelled_run_stops_a_step_that_polls_run_canceled(
             tg.cancel_scope.cancel()
         # The run's own thread finishes the cancel: the op sees it and stops.
         await poll_until(lambda: bool(started_marks(marks_dir, run_id, kind="stopped")))
+
+
+async def test_a_steps_prints_on_a_worker_reach_its_compute_log(
+    tmp_path: Path, address: str
+) -> None:
+    """What an op prints on a Dask worker's thread lands in that step's compute log."""
+    from dagloom.compute_logs import read_compute_log
+
+    path = tmp_path / "printing.py"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            import sys
+
+            from dagloom import Definitions, FilesystemIOManager, job, op
+
+            @op
+            def speak():
+                print("hello from a dask worker")
+                sys.stderr.write("and its stderr\\n")
+                return 1
+
+            @job
+            def printing():
+                speak()
+
+            defs = Definitions(
+                jobs=[printing],
+                resources={{"io_manager": FilesystemIOManager(base_dir={str(tmp_path / "io")!r})}},
+            )
+            """
+        )
+    )
+    job = load_definitions(python_file=path).get_job_def("printing")
+    async with DagloomInstance.open(tmp_path / "home") as instance:
+        with anyio.fail_after(120):
+            result = await execute_job_in_process(
+                job,
+                run_config=dask_run_config(address),
+                instance=instance,
+                raise_on_error=False,
+                code_origin=CodeOrigin(python_file=str(path)),
+            )
+        assert result.success, [e.message for e in result.all_events]
+        out = await read_compute_log(instance, result.run_id, "speak")
+        err = await read_compute_log(instance, result.run_id, "speak", "stderr")
+    assert out.data == b"hello from a dask worker\n"
+    assert err.data == b"and its stderr\n"
+
+
+def test_a_workers_memory_log_keeps_each_stream_up_to_the_limit() -> None:
+    """Past the limit a stream is cut with the marker line and later output is dropped;
+    after `take` nothing more is kept."""
+    from dagloom.compute_logs.capture import STDERR, STDOUT, truncation_marker
+    from dagloom.dask.executor import _MemoryLog
+    from dagloom.execution.multiprocess import StepTask
+    from dagloom.execution.origin import JobOrigin
+
+    origin = JobOrigin(CodeOrigin(python_file="defs.py"), "job")
+    task = StepTask(origin, "run", {}, {}, "step", 0, ())
+    log = _MemoryLog(task, 8)
+    log.write(STDOUT, "12345")
+    log.write(STDOUT, "6789")
+    log.write(STDOUT, "dropped")
+    log.write(STDERR, "err")
+    assert log.take() == (b"12345678" + truncation_marker(8), b"err")
+    log.write(STDERR, "late")
+    assert log.take() == (b"12345678" + truncation_marker(8), b"err")

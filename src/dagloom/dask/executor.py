@@ -6,9 +6,11 @@ job's code location, builds the run's resources, loads inputs through the IO man
 the op and stores its outputs. Its events, led by an engine event naming the worker, stream
 back while the step runs (on Dask's event topic `EVENTS_TOPIC`), so the run's event log
 shows a running step live; the task's result carries them all too, and each is emitted
-once, in order. Dask futures only carry the attempts. Outputs therefore pass through the IO
-manager, which must persist across processes: an in-memory one is refused before any step
-runs.
+once, in order. What the step writes to sys.stdout and sys.stderr (from its own thread) is
+kept in memory on the worker, up to the compute log manager's limit, and comes back with
+the result into the step attempt's compute log. Dask futures only carry the attempts.
+Outputs therefore pass through the IO manager, which must persist across processes: an
+in-memory one is refused before any step runs.
 
 Each attempt is the task `run_id:step_key:attempt`, so concurrent runs of one job never
 share a key. A worker lost under a step makes Dask run the task on another worker; when
@@ -26,6 +28,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
@@ -33,9 +36,18 @@ import anyio.to_thread
 import orjson
 from pydantic import BaseModel, Field, model_validator
 
+from dagloom.compute_logs.capture import (
+    STDERR,
+    STDOUT,
+    StepLog,
+    install_routers,
+    routed_to,
+    truncation_marker,
+    uninstall_routers,
+)
 from dagloom.definitions.config import Config
 from dagloom.definitions.executor import ExecutorDefinition
-from dagloom.errors import DefinitionError
+from dagloom.errors import DagloomError, DefinitionError
 from dagloom.execution.boundary import is_cancellation
 from dagloom.execution.multiprocess import (
     RemoteStepRunner,
@@ -177,8 +189,12 @@ def run_step_on_worker(task: StepTask) -> StepResult:
         )
     )
     _current.run_id = task.run_id
+    output: tuple[bytes, bytes] = (b"", b"")
     try:
-        result = run_step(task, stream)
+        if task.capture_limit is None:
+            result = run_step(task, stream)
+        else:
+            result, output = _run_captured(task, stream, task.capture_limit)
     finally:
         _current.run_id = None
     return StepResult(
@@ -188,7 +204,59 @@ def run_step_on_worker(task: StepTask) -> StepResult:
         (where, *result.events),
         result.outputs,
         result.started,
+        output,
     )
+
+
+class _MemoryLog(StepLog):
+    """A step attempt's stdout and stderr kept in memory on the worker, each cut at `limit`
+    bytes with the usual marker; never echoed, never written to a file."""
+
+    __slots__ = ("_chunks",)
+
+    def __init__(self, task: StepTask, limit: int) -> None:
+        super().__init__(
+            task.run_id, task.step_key, task.attempt, _no_files, limit=limit, echo=False
+        )
+        self._chunks: tuple[list[bytes], list[bytes]] = ([], [])
+
+    def write_bytes(self, stream: int, data: bytes) -> None:
+        with self._lock:
+            size = self._sizes[stream]
+            if size > self.limit or self._closed:
+                return
+            if size + len(data) > self.limit:
+                data = data[: self.limit - size] + truncation_marker(self.limit)
+                self._sizes[stream] = self.limit + 1
+            else:
+                self._sizes[stream] = size + len(data)
+            self._chunks[stream].append(data)
+
+    def take(self) -> tuple[bytes, bytes]:
+        """End the log and return what it kept, stdout and stderr."""
+        with self._lock:
+            self._closed = True
+            return (b"".join(self._chunks[STDOUT]), b"".join(self._chunks[STDERR]))
+
+
+def _no_files() -> tuple[Path, Path]:
+    raise DagloomError("a step's output on a Dask worker is kept in memory, not in files")
+
+
+def _run_captured(
+    task: StepTask, stream: Callable[[EventRow], bytes], limit: int
+) -> tuple[StepResult, tuple[bytes, bytes]]:
+    """`run_step` with this thread's sys.stdout/sys.stderr writes kept in memory (at most
+    `limit` bytes each): other tasks on the worker's threads print to their own logs or the
+    worker's console."""
+    log = _MemoryLog(task, limit)
+    install_routers()
+    try:
+        with routed_to(log):
+            result = run_step(task, stream)
+    finally:
+        uninstall_routers()
+    return result, log.take()
 
 
 # -- local clusters, kept warm per config ------------------------------------------------------
@@ -242,6 +310,8 @@ class _DaskSubmitter:
     next one of its attempt; whatever did not stream (or came out of order) is emitted from
     the result, which carries all of them. Sync methods run on the run's event loop."""
 
+    captures_in_memory: ClassVar[bool] = True
+
     def __init__(self, client: Client, run_id: str, emit: Callable[[EventRow], None]) -> None:
         self._client = client
         self._prefix = f"{run_id}:"
@@ -265,7 +335,8 @@ class _DaskSubmitter:
     async def run(self, task: StepTask) -> StepResult:
         key = step_task_key(task)
         # A Dask worker runs many tasks on its threads at once, on another host perhaps: it
-        # must never point its process's stdout and stderr at one step's log files.
+        # never points its process's stdout and stderr at one step's log files; the step's
+        # output comes back in the result (`captures_in_memory`).
         task = replace(task, log_paths=None)
         future = self._client.submit(run_step_on_worker, task, key=key, pure=False, retries=0)
         self.in_flight[key] = future
@@ -288,6 +359,7 @@ class _DaskSubmitter:
             result.events[emitted:],
             result.outputs,
             result.started,
+            result.output,
         )
 
 

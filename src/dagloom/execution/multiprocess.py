@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
@@ -87,6 +87,9 @@ class StepTask:
     reused: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # the attempt's stdout and stderr files, which take over fds 1 and 2; None: not captured
     log_paths: tuple[str, str] | None = None
+    # capture sys.stdout/sys.stderr in memory, up to this many bytes each, into the result's
+    # `output` (for a runner that shares its process with other steps); None: not captured
+    capture_limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,7 @@ class StepResult:
     events: tuple[bytes, ...]  # event rows, each as JSON (`dagloom.messages.rows`)
     outputs: tuple[OutputRef, ...]
     started: bool = True  # False: the step could not start (no events; `error` says why)
+    output: tuple[bytes, bytes] = (b"", b"")  # stdout, stderr captured with `capture_limit`
 
 
 def _output_context(
@@ -235,6 +239,8 @@ class StepPool:
     an unusable state. The processes start lazily on first use and stay until `close`.
     """
 
+    captures_in_memory: ClassVar[bool] = False  # one attempt at a time: fds are redirected
+
     def __init__(self, size: int) -> None:
         self.size = size
         self._executor = ProcessPoolExecutor(
@@ -294,7 +300,12 @@ atexit.register(close_pools)
 
 
 class StepSubmitter(Protocol):
-    """Where a `RemoteStepRunner` sends attempts: a warm step pool, or a Dask cluster."""
+    """Where a `RemoteStepRunner` sends attempts: a warm step pool, or a Dask cluster.
+
+    One whose attempts share their process with others (`captures_in_memory`) gets a task
+    with `capture_limit` instead of `log_paths` and returns the output in the result."""
+
+    captures_in_memory: ClassVar[bool]
 
     async def run(self, task: StepTask) -> StepResult:
         """Run `task` elsewhere and return its result; blocks until it ends. A failure to
@@ -340,8 +351,11 @@ class RemoteStepRunner(StepRunner):
             attempt=attempt,
             outputs=tuple(_produced(self.state)),
             reused=facts.reused,
-            log_paths=log.fd_paths() if log is not None else None,
         )
+        if log is not None and self.pool.captures_in_memory:
+            task = replace(task, capture_limit=log.limit)
+        elif log is not None:
+            task = replace(task, log_paths=log.fd_paths())
         try:
             result = await self.pool.run(task)
         except BrokenProcessPool as exc:
@@ -350,6 +364,10 @@ class RemoteStepRunner(StepRunner):
         if not result.started and result.error is not None:
             # The process could not even start the step: record it here, with retries.
             return self.fail(step_key, attempt, StepProcessError(result.error, step_key=step_key))
+        if log is not None:
+            for stream, data in enumerate(result.output):
+                if data:
+                    log.write_bytes(stream, data)
         emit = facts.emit
         for data in result.events:
             emit(loaded_row(orjson.loads(data)))
