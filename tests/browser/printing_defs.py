@@ -1,6 +1,9 @@
-"""A code location whose job's op writes a line to stdout and one to stderr."""
+"""A code location with a job whose op writes a line to stdout and one to stderr, and one
+whose op prints a line and then waits until the run is canceled."""
 
 import sys
+
+import anyio
 
 from dagloom import Definitions, job, op
 
@@ -16,4 +19,15 @@ def printing_job():
     say_hello()
 
 
-defs = Definitions(jobs=[printing_job])
+@op
+async def print_then_wait() -> None:
+    print("working on it", flush=True)
+    await anyio.sleep_forever()
+
+
+@job(description="Prints a line, then runs until canceled.")
+def chatty_job():
+    print_then_wait()
+
+
+defs = Definitions(jobs=[printing_job, chatty_job])
