@@ -13,6 +13,7 @@ import functools
 import json
 import os
 import shutil
+import tempfile
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -34,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[2]
 NUMBERS = ROOT / "examples" / "numbers.py"
 EXTRA = ROOT / "tests" / "integration" / "defs.py"
 """A second code location: a job that fails, one that runs until canceled, one with config."""
+PRINTING = Path(__file__).resolve().parent / "printing_defs.py"
+"""A third code location: a job whose op prints to stdout and stderr."""
 CHROMIUM = os.environ.get("DAGLOOM_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("DAGLOOM_UI_SCREENSHOTS", ROOT / "ui-screenshots"))
 STATIC_INDEX = ROOT / "src" / "dagloom" / "webserver" / "static" / "index.html"
@@ -112,6 +115,7 @@ def server() -> Iterator[Server]:
             {
                 "numbers": CodeOrigin(python_file=str(NUMBERS)),
                 "extra": CodeOrigin(python_file=str(EXTRA)),
+                "printing": CodeOrigin(python_file=str(PRINTING)),
             },
             grpc_port=None,
             api_port=None,
@@ -122,14 +126,18 @@ def server() -> Iterator[Server]:
         stop.append(anyio.Event())
         loop_token.append(anyio.lowlevel.current_token())
         try:
-            async with DagloomInstance.ephemeral() as instance, anyio.create_task_group() as tg:
-                node: RunningNode = await tg.start(
-                    functools.partial(run_node, topology, "dev", instance=instance)
-                )
-                started["address"] = node.webserver_address
-                ready.set()
-                await stop[0].wait()
-                tg.cancel_scope.cancel()
+            # In memory, but with a home so steps' stdout/stderr are captured (the ephemeral
+            # instance captures nothing).
+            with tempfile.TemporaryDirectory(prefix="dagloom-ui-") as home:
+                instance = DagloomInstance.from_config({"storage": {"memory": {}}}, home=home)
+                async with instance, anyio.create_task_group() as tg:
+                    node: RunningNode = await tg.start(
+                        functools.partial(run_node, topology, "dev", instance=instance)
+                    )
+                    started["address"] = node.webserver_address
+                    ready.set()
+                    await stop[0].wait()
+                    tg.cancel_scope.cancel()
         except BaseException as exc:
             started["error"] = exc
             raise

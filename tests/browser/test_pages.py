@@ -221,3 +221,33 @@ def test_a_running_step_grows_on_the_timeline_until_terminated(page: Any, server
     page.click("text=Terminate")
     page.wait_for_selector("h1 + .status-canceled", timeout=RUN_TIMEOUT)
     assert page.locator("text=Terminate").is_disabled()
+
+
+def test_selecting_a_step_shows_its_stdout_and_stderr(page: Any, server: Server) -> None:
+    run_id = server.launch("printing", "printing_job")
+    page.goto(f"/runs/{run_id}")
+    page.wait_for_selector(".status-success", timeout=RUN_TIMEOUT)
+    page.click(".gantt-row[data-step=say_hello]")
+    logs = page.locator(".step-logs[data-step=say_hello] .step-log-text[data-stream=stdout]")
+    logs.filter(has_text="hello from say_hello").wait_for()
+    assert "a warning" not in logs.inner_text()
+    page.click(".step-logs button[data-tab=stderr]")
+    stderr = page.locator(".step-log-text[data-stream=stderr]")
+    stderr.filter(has_text="a warning from say_hello").wait_for()
+    page.click(".step-logs button[data-tab=stdout]")
+    screenshot(page, "run-step-output")
+
+
+def test_a_running_steps_output_streams_in_before_it_ends(page: Any, server: Server) -> None:
+    run_id = server.launch("printing", "chatty_job")
+    page.goto(f"/runs/{run_id}")
+    row = ".gantt-row[data-step=print_then_wait][data-status=IN_PROGRESS]"
+    page.wait_for_selector(row, timeout=RUN_TIMEOUT)
+    page.click(row)
+    panel = page.locator(".step-logs[data-step=print_then_wait]")
+    panel.locator(".step-log-text").filter(has_text="working on it").wait_for()
+    assert panel.locator("text=streaming…").is_visible()
+    page.click("text=Terminate")
+    page.wait_for_selector("h1 + .status-canceled", timeout=RUN_TIMEOUT)
+    panel.locator("text=complete").wait_for(timeout=RUN_TIMEOUT)
+    assert "working on it" in panel.locator(".step-log-text").inner_text()

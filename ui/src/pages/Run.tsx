@@ -4,6 +4,7 @@ import { navigate } from "../router";
 import { foldSteps, type RunEvent, type StepTimeline } from "../steps";
 import { duration, ErrorBox, Status, Tags, toMs, useLoad, when } from "../util";
 import { Virtual } from "../Virtual";
+import { StepLogs } from "../StepLogs";
 
 type RunData = {
   runId: string;
@@ -48,7 +49,7 @@ const COLORS: Record<string, string> = {
   SKIPPED: "#adb5bd",
 };
 
-function Gantt({ steps, t0, t1 }: { steps: StepTimeline[]; t0: number; t1: number }) {
+function Gantt({ steps, t0, t1, selected, onSelect }: { steps: StepTimeline[]; t0: number; t1: number; selected: string; onSelect: (key: string) => void }) {
   const span = Math.max(t1 - t0, 1);
   const pct = (t: number) => `${(((t - t0) / span) * 100).toFixed(3)}%`;
   return (
@@ -62,7 +63,7 @@ function Gantt({ steps, t0, t1 }: { steps: StepTimeline[]; t0: number; t1: numbe
         rowHeight={22}
         height={Math.min(300, Math.max(steps.length, 1) * 22 + 4)}
         row={(s) => (
-          <div class="gantt-row" data-step={s.key} data-status={s.status} key={s.key}>
+          <div class={s.key === selected ? "gantt-row selected" : "gantt-row"} data-step={s.key} data-status={s.status} key={s.key} onClick={() => onSelect(s.key === selected ? "" : s.key)}>
             <div class="gantt-label" title={s.key}>{s.key}</div>
             <div class="gantt-track">
               {s.attempts.map((a, i) => {
@@ -242,7 +243,13 @@ export function RunPage({ runId }: { runId: string }) {
       <StepErrors runId={runId} events={allEvents.filter((e) => e.error && e.eventType !== "RUN_FAILURE")} />
       {streamError && <div class="error">Event stream: {streamError}</div>}
       <h2>Timeline</h2>
-      <Gantt steps={timeline} t0={t0} t1={t1} />
+      <Gantt steps={timeline} t0={t0} t1={t1} selected={step} onSelect={setStep} />
+      {step && (
+        <>
+          <h2>Output of <span class="mono">{step}</span></h2>
+          <StepLogs runId={runId} stepKey={step} />
+        </>
+      )}
       <h2>Events <span class="muted" data-events={allEvents.length}>({filtered.length} of {allEvents.length})</span></h2>
       <div class="toolbar">
         <select value={level} onChange={(e) => setLevel((e.target as HTMLSelectElement).value)}>
