@@ -139,7 +139,11 @@ class StepLog:
                 self._sizes[stream] = self.limit + 1
             else:
                 self._sizes[stream] = size + len(data)
-            _writer.put((self, stream, data))
+            self._keep(stream, data)
+
+    def _keep(self, stream: int, data: bytes) -> None:
+        """Where bytes within the limit go (under the log's lock): to the writer thread."""
+        _writer.put((self, stream, data))
 
     # -- on the writer thread ---------------------------------------------------------------
 

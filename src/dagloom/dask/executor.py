@@ -42,7 +42,6 @@ from dagloom.compute_logs.capture import (
     StepLog,
     install_routers,
     routed_to,
-    truncation_marker,
     uninstall_routers,
 )
 from dagloom.definitions.config import Config
@@ -220,17 +219,8 @@ class _MemoryLog(StepLog):
         )
         self._chunks: tuple[list[bytes], list[bytes]] = ([], [])
 
-    def write_bytes(self, stream: int, data: bytes) -> None:
-        with self._lock:
-            size = self._sizes[stream]
-            if size > self.limit or self._closed:
-                return
-            if size + len(data) > self.limit:
-                data = data[: self.limit - size] + truncation_marker(self.limit)
-                self._sizes[stream] = self.limit + 1
-            else:
-                self._sizes[stream] = size + len(data)
-            self._chunks[stream].append(data)
+    def _keep(self, stream: int, data: bytes) -> None:
+        self._chunks[stream].append(data)
 
     def take(self) -> tuple[bytes, bytes]:
         """End the log and return what it kept, stdout and stderr."""
