@@ -595,6 +595,23 @@ class StorageContract:
         assert data is not None and data.partition == "2024-01-01"
         assert await events.get_latest_materialization(["nope"]) is None
 
+    async def test_latest_materializations_are_read_in_batches(self, storages: Storages) -> None:
+        _, events, _ = storages
+        keys = [["k", str(i)] for i in range(_sql.LATEST_BATCH + 20)]
+        await events.store_events([materialization("r1", k, ts=1.0) for k in keys])
+        await events.store_events([materialization("r2", k, ts=2.0) for k in keys[::2]])
+        observed = materialization("r3", ["k", "1"], ts=3.0)
+        observed.event_type = EventType.ASSET_OBSERVATION
+        await events.store_events([observed])
+        latest = await events.get_latest_materializations([*keys, ["never"]])
+        assert set(latest) == {tuple(k) for k in keys}
+        runs = {k: r.event.run_id for k, r in latest.items() if r.event is not None}
+        assert runs[("k", "0")] == "r2" and runs[("k", "1")] == "r1"
+        assert runs[("k", str(_sql.LATEST_BATCH + 18))] == "r2"
+        one = await events.get_latest_materialization(["k", "4"])
+        assert one is not None and latest[("k", "4")].storage_id == one.storage_id
+        assert await events.get_latest_materializations([]) == {}
+
     async def test_asset_observations_are_indexed_apart_from_materializations(
         self, storages: Storages
     ) -> None:

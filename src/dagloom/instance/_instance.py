@@ -636,6 +636,11 @@ class DagloomInstance:
     async def get_latest_materialization(self, asset_key: Sequence[str]) -> EventRecord | None:
         return await self._events.get_latest_materialization(asset_key)
 
+    async def get_latest_materializations(
+        self, asset_keys: Sequence[Sequence[str]]
+    ) -> dict[tuple[str, ...], EventRecord]:
+        return await self._events.get_latest_materializations(asset_keys)
+
     async def get_materializations(
         self, asset_key: Sequence[str], *, limit: int | None = None, before: int | None = None
     ) -> list[EventRecord]:

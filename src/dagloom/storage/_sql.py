@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from dagloom.messages import AssetKeyMessage, ErrorInfo, Run, RunStatus
+from dagloom.messages import AssetKeyMessage, ErrorInfo, EventType, Run, RunStatus
 from dagloom.storage.base import RUN_TRANSITION_SOURCES, RunsFilter, RunStatusChange
 
 RUN_COLUMNS = (
@@ -243,6 +243,24 @@ def materializations_query(
     return _select(
         "SELECT storage_id, run_id, body FROM asset_events", conditions, "storage_id DESC", limit
     )
+
+
+LATEST_BATCH = 500
+"""Asset keys per `latest_materializations_query`: well under SQLite's 32,766 parameters and
+Postgres' 32,767, and a 5,000-asset graph in ten queries."""
+
+
+def latest_materializations_query(asset_keys: Sequence[str]) -> tuple[str, list[Any]]:
+    """The SELECT for `EventLogStorage.get_latest_materializations` of up to LATEST_BATCH
+    keys: each key's newest materialization row (storage_id, run_id, body, asset_key), found
+    by the asset_events_by_key index."""
+    marks = ", ".join("?" for _ in asset_keys)
+    sql = (
+        "SELECT storage_id, run_id, body, asset_key FROM asset_events WHERE storage_id IN "
+        "(SELECT MAX(storage_id) FROM asset_events "
+        f"WHERE event_type = ? AND asset_key IN ({marks}) GROUP BY asset_key)"
+    )
+    return sql, [int(EventType.ASSET_MATERIALIZATION), *asset_keys]
 
 
 def ticks_query(

@@ -684,6 +684,19 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
     ) -> list[EventRecord]:
         return await self._asset_records(asset_key, EventType.ASSET_MATERIALIZATION, limit, before)
 
+    async def get_latest_materializations(
+        self, asset_keys: Sequence[Sequence[str]]
+    ) -> dict[tuple[str, ...], EventRecord]:
+        wanted = {asset_key_text(list(k)): tuple(k) for k in asset_keys}
+        texts = list(wanted)
+        found: dict[tuple[str, ...], EventRecord] = {}
+        for start in range(0, len(texts), _sql.LATEST_BATCH):
+            batch = texts[start : start + _sql.LATEST_BATCH]
+            sql, params = _sql.latest_materializations_query(batch)
+            for storage_id, run_id, body, key in await self.database.fetch(sql, params):
+                found[wanted[key]] = decode_record(storage_id, run_id, body)
+        return found
+
     async def get_observations(
         self,
         asset_key: Sequence[str],

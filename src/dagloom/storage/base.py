@@ -700,6 +700,14 @@ class EventLogStorage(StorageLifecycle, Protocol):
 
     async def get_latest_materialization(self, asset_key: Sequence[str]) -> EventRecord | None: ...
 
+    async def get_latest_materializations(
+        self, asset_keys: Sequence[Sequence[str]]
+    ) -> dict[tuple[str, ...], EventRecord]:
+        """Each of `asset_keys` that was ever materialized -> its latest materialization;
+        keys never materialized are absent. SQL backends read a few hundred keys per query
+        rather than one key per query: the asset graph asks for thousands at once."""
+        ...
+
     async def get_asset_check_evaluations(
         self, asset_key: Sequence[str], *, limit: int | None = None
     ) -> list[EventRecord]:

@@ -340,6 +340,17 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
     ) -> list[EventRecord]:
         return self._asset_records(asset_key, EventType.ASSET_MATERIALIZATION, limit, before)
 
+    async def get_latest_materializations(
+        self, asset_keys: Sequence[Sequence[str]]
+    ) -> dict[tuple[str, ...], EventRecord]:
+        wanted = {"/".join(k): tuple(k) for k in asset_keys}
+        kind = int(EventType.ASSET_MATERIALIZATION)
+        latest: dict[str, int] = {}
+        for sid, row in self.database.events.items():
+            if row[1] == kind and row[2] in wanted and sid > latest.get(row[2], -1):
+                latest[row[2]] = sid
+        return {wanted[k]: self.database.record(sid) for k, sid in latest.items()}
+
     async def get_observations(
         self,
         asset_key: Sequence[str],
