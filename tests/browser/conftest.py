@@ -16,7 +16,8 @@ import shutil
 import tempfile
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,28 +84,36 @@ class Server:
         data: dict[str, Any] = result["data"]
         return data
 
-    def launch(self, location: str, job: str) -> str:
-        """Launch `job` of `location` over GraphQL; its run id."""
+    def launch(self, location: str, job: str, assets: list[str] | None = None) -> str:
+        """Launch `job` of `location` over GraphQL (with an asset selection, when given);
+        its run id."""
+        selector: dict[str, Any] = {
+            "repositoryName": "__repository__",
+            "repositoryLocationName": location,
+            "jobName": job,
+        }
+        if assets is not None:
+            selector["assetSelection"] = [{"path": a.split("/")} for a in assets]
         data = self.graphql(
             """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
               __typename ... on LaunchRunSuccess { run { runId } } ... on Error { message } } }""",
-            {
-                "p": {
-                    "selector": {
-                        "repositoryName": "__repository__",
-                        "repositoryLocationName": location,
-                        "jobName": job,
-                    }
-                }
-            },
+            {"p": {"selector": selector}},
         )
         assert data["launchRun"]["__typename"] == "LaunchRunSuccess", data
         run_id: str = data["launchRun"]["run"]["runId"]
         return run_id
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
+@contextmanager
+def serving(
+    locations: Mapping[str, Path],
+    config: Mapping[str, Any] | None = None,
+    prepare: Callable[[DagloomInstance], Awaitable[None]] | None = None,
+) -> Iterator[Server]:
+    """A dev node serving `locations` (name -> definitions file) on its own thread, with
+    its webserver on a free port, over an instance of `config` (default: in memory) in a
+    temporary home. `prepare` runs on the instance before the node starts (to store tokens,
+    say). Stops the node on exit."""
     started: dict[str, Any] = {}
     ready = threading.Event()
     stop: list[anyio.Event] = []
@@ -112,11 +121,7 @@ def server() -> Iterator[Server]:
 
     async def serve() -> None:
         topology = dev_topology(
-            {
-                "numbers": CodeOrigin(python_file=str(NUMBERS)),
-                "extra": CodeOrigin(python_file=str(EXTRA)),
-                "printing": CodeOrigin(python_file=str(PRINTING)),
-            },
+            {name: CodeOrigin(python_file=str(path)) for name, path in locations.items()},
             grpc_port=None,
             api_port=None,
             reload_on_change=False,
@@ -126,11 +131,15 @@ def server() -> Iterator[Server]:
         stop.append(anyio.Event())
         loop_token.append(anyio.lowlevel.current_token())
         try:
-            # In memory, but with a home so steps' stdout/stderr are captured (the ephemeral
-            # instance captures nothing).
+            # A home, so steps' stdout/stderr are captured (the ephemeral instance captures
+            # nothing).
             with tempfile.TemporaryDirectory(prefix="dagloom-ui-") as home:
-                instance = DagloomInstance.from_config({"storage": {"memory": {}}}, home=home)
+                instance = DagloomInstance.from_config(
+                    dict(config or {"storage": {"memory": {}}}), home=home
+                )
                 async with instance, anyio.create_task_group() as tg:
+                    if prepare is not None:
+                        await prepare(instance)
                     node: RunningNode = await tg.start(
                         functools.partial(run_node, topology, "dev", instance=instance)
                     )
@@ -154,6 +163,12 @@ def server() -> Iterator[Server]:
     finally:
         anyio.from_thread.run_sync(stop[0].set, token=loop_token[0])
         thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    with serving({"numbers": NUMBERS, "extra": EXTRA, "printing": PRINTING}) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

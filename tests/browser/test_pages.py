@@ -82,7 +82,7 @@ def test_materialize_the_group_and_watch_the_run_succeed(page: Any, server: Serv
     # The graph now shows each asset's materialization.
     page.click("nav >> text=Assets")
     page.wait_for_selector("svg.graph-svg[data-drawn=true]")
-    assert page.locator("rect.asset-fresh").count() == 6
+    page.wait_for_function("document.querySelectorAll('rect.asset-materialized').length === 6")
     page.goto("/assets/summed_two_sums")
     page.wait_for_selector("text=Materializations (1)")
     screenshot(page, "asset")

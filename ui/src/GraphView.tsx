@@ -23,6 +23,8 @@ type Props<N extends GraphNode> = {
 const LARGE = 300;
 const DETAIL_ZOOM = 0.4;
 const BATCH_EDGES = 1000;
+/** Below this zoom a group's name stops growing (it would outgrow its box). */
+const MIN_LABEL_K = 0.05;
 
 /** A laid-out graph drawn as SVG, with zoom (wheel) and pan (drag). Only the nodes in view
  * are drawn. */
@@ -95,6 +97,8 @@ export function GraphView<N extends GraphNode>(props: Props<N>) {
     : null;
   const inView = (p: { x: number; y: number }) =>
     !seen || (p.x + width >= seen.x0 && p.x <= seen.x1 && p.y + height >= seen.y0 && p.y <= seen.y1);
+  const labelK = Math.min(1, Math.max(view.k, MIN_LABEL_K));
+  const labelStyle = labelK < 1 ? { fontSize: `${13 / labelK}px` } : undefined;
   const batched = laid !== null && laid.edges.length > BATCH_EDGES;
   const pathOf = (e: LayoutResult["edges"][number]) => `M${e.points.map((p) => p.join(",")).join(" L")}`;
   return (
@@ -119,9 +123,12 @@ export function GraphView<N extends GraphNode>(props: Props<N>) {
         {laid && (
           <g transform={`translate(${view.x},${view.y}) scale(${view.k})`}>
             {laid.groups.map((g) => (
-              <g class="group-box" key={g.name}>
+              <g class="group-box" key={g.name} data-group={g.name}>
                 <rect x={g.x} y={g.y} width={g.w} height={g.h} rx="8" />
-                <text x={g.x + 10} y={g.y + 18}>{g.name}</text>
+                {/* Zoomed out, a group's name keeps its size on screen. */}
+                <text x={g.x + 10 / labelK} y={g.y + 18 / labelK} style={labelStyle}>
+                  {g.name}
+                </text>
               </g>
             ))}
             {batched && (

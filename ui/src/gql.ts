@@ -3,13 +3,28 @@
 
 export class GraphQLError extends Error {}
 
+/** Send the browser to the login page, which brings it back here after. */
+export function toLogin(): void {
+  const here = location.pathname + location.search;
+  if (location.pathname !== "/login") location.assign(`/login?next=${encodeURIComponent(here)}`);
+}
+
+type ErrorBody = { message: string; extensions?: { code?: string } };
+
 export async function gql<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
   const response = await fetch("/graphql", {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ query, variables }),
   });
-  const body = await response.json();
+  // Not signed in (no token, or one expired or revoked): a 401, or a field refused with
+  // UNAUTHORIZED. A typed UnauthorizedError (a mutation the token's role may not run) is the
+  // page's to show.
+  const body = response.status === 401 ? null : await response.json();
+  if (body === null || body.errors?.some((e: ErrorBody) => e.extensions?.code === "UNAUTHORIZED")) {
+    toLogin();
+    throw new GraphQLError("Not signed in: going to the login page");
+  }
   if (body.errors?.length) {
     throw new GraphQLError(body.errors.map((e: { message: string }) => e.message).join("; "));
   }
@@ -44,6 +59,7 @@ export function subscribe<T>(
       { query, variables },
       {
         next: (msg) => {
+          if (msg.errors?.some((e) => (e.extensions as ErrorBody["extensions"])?.code === "UNAUTHORIZED")) toLogin();
           if (msg.errors?.length) sink.error?.(new GraphQLError(msg.errors.map((e) => e.message).join("; ")));
           else if (msg.data) sink.next(msg.data as T);
         },

@@ -6,8 +6,8 @@ import type { LayoutRequest, LayoutResult } from "./layout";
 // compound layout) when it manages (it cannot always route an edge that crosses clusters;
 // then flat). dagre's cost grows with the edges' length in ranks, and a lineage of
 // thousands of assets takes it minutes, so larger graphs get `layered`: ranks by longest
-// path, a few barycentre sweeps to order each rank, straight edges, the group named on
-// each node. Linear per sweep: a 5,000-asset graph lays out in well under a second.
+// path, a few barycentre sweeps to order each rank, straight edges, each group a band of
+// its own with its box around it. Linear per sweep: a 5,000-asset graph lays out in well under a second.
 const DAGRE_UP_TO = 300;
 
 self.onmessage = (event: MessageEvent<LayoutRequest>) => {
@@ -29,6 +29,9 @@ self.onmessage = (event: MessageEvent<LayoutRequest>) => {
 const RANK_GAP = 60;
 const NODE_GAP = 18;
 const MARGIN = 20;
+const GROUP_LABEL = 30;
+const GROUP_PAD = 12;
+const GROUP_GAP = 40;
 
 function layered(request: LayoutRequest): LayoutResult {
   const { nodes, edges, width, height } = request;
@@ -53,39 +56,88 @@ function layered(request: LayoutRequest): LayoutResult {
       if (--waiting[c] === 0) queue.push(c);
     }
   }
+  // Groups are horizontal bands, upstream groups (lower mean rank) on top: each rank of a
+  // group is a column inside its band, so a group's box holds its nodes and nothing else.
+  const groupNames = [...new Set(nodes.map((n) => n.group ?? ""))];
+  const meanRank = new Map(groupNames.map((g) => [g, { sum: 0, n: 0 }]));
+  nodes.forEach((n, i) => {
+    const m = meanRank.get(n.group ?? "")!;
+    m.sum += rank[i];
+    m.n += 1;
+  });
+  const mean = (g: string) => meanRank.get(g)!.sum / meanRank.get(g)!.n;
+  groupNames.sort((a, b) => mean(a) - mean(b) || a.localeCompare(b));
+  const band = new Map(groupNames.map((g, i) => [g, i]));
+  const bandOf = nodes.map((n) => band.get(n.group ?? "")!);
+
   const layers: number[][] = [];
   for (let i = 0; i < nodes.length; i++) (layers[rank[i]] ??= []).push(i);
   const pos = new Float64Array(nodes.length);
   const place = () => layers.forEach((layer) => layer.forEach((v, i) => (pos[v] = i)));
+  layers.forEach((layer) => layer?.sort((a, b) => bandOf[a] - bandOf[b]));
   place();
+  // Barycentre sweeps order each rank; a node never leaves its group's band.
   const sweep = (layer: number[], next: number[][]) => {
     const key = new Map<number, number>();
     for (const v of layer) {
       const ns = next[v];
       key.set(v, ns.length ? ns.reduce((sum, n) => sum + pos[n], 0) / ns.length : pos[v]);
     }
-    layer.sort((a, b) => key.get(a)! - key.get(b)!);
+    layer.sort((a, b) => bandOf[a] - bandOf[b] || key.get(a)! - key.get(b)!);
     layer.forEach((v, i) => (pos[v] = i));
   };
   for (let round = 0; round < 4; round++) {
     for (let r = 1; r < layers.length; r++) if (layers[r]) sweep(layers[r], parents);
     for (let r = layers.length - 2; r >= 0; r--) if (layers[r]) sweep(layers[r], children);
   }
-  const tallest = Math.max(...layers.map((l) => l?.length ?? 0));
+  // Each band is as tall as its group's fullest rank.
+  const rows = groupNames.map(() => 0);
+  const counts = layers.map((layer) => {
+    const c = groupNames.map(() => 0);
+    layer?.forEach((v) => c[bandOf[v]]++);
+    c.forEach((k, b) => (rows[b] = Math.max(rows[b], k)));
+    return c;
+  });
+  const grouped = nodes.some((n) => n.group);
   const step = height + NODE_GAP;
+  const label = grouped ? GROUP_LABEL : 0;
+  const top: number[] = [];
+  let y = MARGIN;
+  rows.forEach((r, b) => {
+    top[b] = y + label;
+    y += label + r * step - NODE_GAP + (grouped ? GROUP_GAP : NODE_GAP);
+  });
   const result: LayoutResult = {
     nodes: {},
     edges: [],
     groups: [],
-    width: MARGIN * 2 + layers.length * (width + RANK_GAP) - RANK_GAP,
-    height: MARGIN * 2 + tallest * step - NODE_GAP,
+    width: MARGIN * 2 + layers.length * (width + RANK_GAP) - RANK_GAP + (grouped ? 2 * GROUP_PAD : 0),
+    height: y - (grouped ? GROUP_GAP : NODE_GAP) + MARGIN,
   };
+  const x0 = MARGIN + (grouped ? GROUP_PAD : 0);
+  const spans = groupNames.map(() => ({ first: Infinity, last: -Infinity }));
   layers.forEach((layer, r) => {
-    const offset = ((tallest - (layer?.length ?? 0)) * step) / 2;
-    layer?.forEach((v, i) => {
-      result.nodes[nodes[v].id] = { x: MARGIN + r * (width + RANK_GAP), y: MARGIN + offset + i * step };
+    const seen = groupNames.map(() => 0);
+    layer?.forEach((v) => {
+      const b = bandOf[v];
+      const offset = ((rows[b] - counts[r][b]) * step) / 2;
+      result.nodes[nodes[v].id] = { x: x0 + r * (width + RANK_GAP), y: top[b] + offset + seen[b]++ * step };
+      spans[b].first = Math.min(spans[b].first, r);
+      spans[b].last = Math.max(spans[b].last, r);
     });
   });
+  if (grouped) {
+    groupNames.forEach((name, b) => {
+      const { first, last } = spans[b];
+      result.groups.push({
+        name: name || "default",
+        x: x0 + first * (width + RANK_GAP) - GROUP_PAD,
+        y: top[b] - label,
+        w: (last - first) * (width + RANK_GAP) + width + 2 * GROUP_PAD,
+        h: label + rows[b] * step - NODE_GAP + GROUP_PAD,
+      });
+    });
+  }
   for (let a = 0; a < nodes.length; a++) {
     const pa = result.nodes[nodes[a].id];
     for (const b of children[a]) {

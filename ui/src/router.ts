@@ -32,3 +32,17 @@ export function onLink(event: MouseEvent): void {
   event.preventDefault();
   navigate(url.pathname + url.search);
 }
+
+/** Set (or, when empty, drop) one query parameter of the current address in place: no new
+ * history entry and no re-render of the page, so a page keeps its state in its URL. */
+export function replaceParam(name: string, value: string): void {
+  const url = new URL(location.href);
+  if (value) url.searchParams.set(name, value);
+  else url.searchParams.delete(name);
+  history.replaceState(history.state, "", url.pathname + url.search + url.hash);
+}
+
+/** One query parameter of the current address ("" when absent). */
+export function param(name: string): string {
+  return new URLSearchParams(location.search).get(name) ?? "";
+}

@@ -1,6 +1,7 @@
-import { useEffect, useMemo, useState } from "preact/hooks";
+import { useMemo, useState } from "preact/hooks";
 import { GraphView } from "../GraphView";
-import { gql, subscribe } from "../gql";
+import { gql } from "../gql";
+import { statusText, useLatestInfo } from "../latest";
 import { navigate } from "../router";
 import { select } from "../selection";
 import { useLoad, when } from "../util";
@@ -14,7 +15,6 @@ type AssetNodeData = {
   jobNames: string[];
   repositoryLocationName: string;
   dependencyKeys: { path: string[] }[];
-  latestMaterialization: { timestamp: string; runId: string } | null;
 };
 
 type Repo = { name: string; location: { name: string }; assetNodes: AssetNodeData[] };
@@ -24,31 +24,13 @@ type Asset = {
   group: string;
   data: AssetNodeData;
   repo: string;
-  state: "fresh" | "stale" | "missing";
 };
 
 const QUERY = `{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name }
   assetNodes { id assetKey { path } groupName description kinds jobNames repositoryLocationName
-    dependencyKeys { path } latestMaterialization { timestamp runId } } } } } }`;
+    dependencyKeys { path } } } } } }`;
 
 export const keyOf = (k: { path: string[] }) => k.path.join("/");
-
-/** Missing: never materialized. Stale: a parent was materialized after it. */
-function states(assets: Map<string, AssetNodeData>): Map<string, Asset["state"]> {
-  const out = new Map<string, Asset["state"]>();
-  for (const [key, a] of assets) {
-    const mine = a.latestMaterialization ? Number(a.latestMaterialization.timestamp) : null;
-    if (mine === null) out.set(key, "missing");
-    else {
-      const newer = a.dependencyKeys.some((d) => {
-        const p = assets.get(keyOf(d))?.latestMaterialization;
-        return p !== null && p !== undefined && Number(p.timestamp) > mine;
-      });
-      out.set(key, newer ? "stale" : "fresh");
-    }
-  }
-  return out;
-}
 
 export function AssetsPage() {
   const { data, error, reload } = useLoad(() => gql<{ repositoriesOrError: { nodes?: Repo[] } }>(QUERY), []);
@@ -56,24 +38,8 @@ export function AssetsPage() {
   const [picked, setPicked] = useState<Set<string>>(new Set());
   const [message, setMessage] = useState<string | null>(null);
 
-  // A run that ends may have materialized assets: read them again (at most every 2 s).
-  useEffect(() => {
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    const stop = subscribe<{ runStatusChanges: { changes: { status: string }[] } }>(
-      "subscription { runStatusChanges { changes { status } } }",
-      {},
-      {
-        next: (d) => {
-          if (!d.runStatusChanges.changes.some((c) => ["SUCCESS", "FAILURE", "CANCELED"].includes(c.status))) return;
-          if (timer === null) timer = setTimeout(() => ((timer = null), reload()), 2000);
-        },
-      },
-    );
-    return () => {
-      stop();
-      if (timer) clearTimeout(timer);
-    };
-  }, []);
+  const latest = useLatestInfo();
+  const stateOf = (key: string) => (latest?.get(key)?.status ?? "MISSING").toLowerCase().replace("_", "-");
 
   const model = useMemo(() => {
     const byKey = new Map<string, AssetNodeData>();
@@ -84,13 +50,11 @@ export function AssetsPage() {
         repoOf.set(keyOf(a.assetKey), r);
       }
     }
-    const st = states(byKey);
     const nodes: Asset[] = [...byKey].map(([key, a]) => ({
       id: key,
       group: a.groupName,
       data: a,
       repo: repoOf.get(key)!.name,
-      state: st.get(key)!,
     }));
     const edges: [string, string][] = [];
     const parents = new Map<string, string[]>();
@@ -173,7 +137,7 @@ export function AssetsPage() {
         width={200}
         height={64}
         highlighted={selected}
-        nodeClass={(n) => `asset asset-${n.state}`}
+        nodeClass={(n) => `asset asset-${stateOf(n.id)}`}
         onBackground={() => (setPicked(new Set()), setQuery(""))}
         onClickNode={(n, e) => {
           if (e.shiftKey || e.metaKey || e.ctrlKey) {
@@ -186,12 +150,9 @@ export function AssetsPage() {
         }}
         renderNode={(n) => (
           <>
-            <rect width="200" height="64" rx="6" class={`asset asset-${n.state}`} />
+            <rect width="200" height="64" rx="6" class={`asset asset-${stateOf(n.id)}`} data-status={stateOf(n.id)} />
             <text x="10" y="20" class="node-title">{n.id.length > 26 ? `${n.id.slice(0, 25)}…` : n.id}</text>
-            <text x="10" y="38" class="node-sub">
-              {n.state === "missing" ? "Never materialized" : when(n.data.latestMaterialization!.timestamp)}
-              {n.state === "stale" ? " · stale" : ""}
-            </text>
+            <text x="10" y="38" class="node-sub">{statusText(latest?.get(n.id), when)}</text>
             <text x="10" y="55" class="node-kind">{[n.group, ...n.data.kinds].join(" · ")}</text>
             <a href={`/assets/${n.id}`}>
               <text x="186" y="20" class="node-link">↗</text>

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { ERROR_FIELDS, gql, subscribe, type PythonError } from "../gql";
-import { navigate } from "../router";
+import { navigate, param, replaceParam } from "../router";
 import { foldSteps, type RunEvent, type StepTimeline } from "../steps";
 import { duration, ErrorBox, Status, Tags, toMs, useLoad, when } from "../util";
 import { Virtual } from "../Virtual";
@@ -130,7 +130,9 @@ export function RunPage({ runId }: { runId: string }) {
   const [now, setNow] = useState(Date.now());
   const [level, setLevel] = useState("");
   const [type, setType] = useState("");
-  const [step, setStep] = useState("");
+  // The selected step is in the address (`?step=`), so a link can open a step's output.
+  const [step, pickStep] = useState(() => param("step"));
+  const setStep = (key: string) => (pickStep(key), replaceParam("step", key));
   const [search, setSearch] = useState("");
   const [actionMessage, setActionMessage] = useState<string | null>(null);
 
