@@ -154,6 +154,7 @@ export function GraphView<N extends GraphNode>(props: Props<N>) {
                   key={n.id}
                   class={`node${hl?.has(n.id) ? " node-hl" : ""}`}
                   data-node={n.id}
+                  data-group={n.group}
                   transform={`translate(${p.x},${p.y})`}
                   onClick={(e) => clickNode(byId.get(n.id)!, e as unknown as MouseEvent)}
                 >
