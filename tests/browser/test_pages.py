@@ -251,3 +251,19 @@ def test_a_running_steps_output_streams_in_before_it_ends(page: Any, server: Ser
     page.wait_for_selector("h1 + .status-canceled", timeout=RUN_TIMEOUT)
     panel.locator("text=complete").wait_for(timeout=RUN_TIMEOUT)
     assert "working on it" in panel.locator(".step-log-text").inner_text()
+
+
+def test_the_selected_step_is_kept_in_the_address(page: Any, server: Server) -> None:
+    run_id = server.launch("printing", "printing_job")
+    page.goto(f"/runs/{run_id}")
+    page.wait_for_selector(".status-success", timeout=RUN_TIMEOUT)
+    page.click(".gantt-row[data-step=say_hello]")
+    page.wait_for_url(f"**/runs/{run_id}?step=say_hello")
+    # Opened from its address (a link, a refresh), the page shows that step's output.
+    page.goto(f"/runs/{run_id}?step=say_hello")
+    page.locator(".step-logs[data-step=say_hello] .step-log-text").filter(
+        has_text="hello from say_hello"
+    ).wait_for()
+    assert page.locator("select >> nth=2").input_value() == "say_hello"
+    page.click(".gantt-row[data-step=say_hello]")
+    page.wait_for_url(f"**/runs/{run_id}")
