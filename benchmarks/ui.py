@@ -5,9 +5,11 @@ Workloads:
 
     assets-N    A code location of N assets (10 groups, up to 3 deps each; N = 500, 2,000,
                 5,000): from navigation to `/assets` until the graph is laid out (dagre in
-                a Web Worker) and drawn as SVG, and one more animation frame has run (the
-                page answers input). Floor: the UI's own `repositoriesOrError` asset query
-                over HTTP. Target for 5,000: at most 3x its fetch.
+                a Web Worker) and drawn as SVG with every asset's status mark, and one more
+                animation frame has run (the page answers input). Half the assets are
+                materialized. Floor: the UI's own two queries (`repositoriesOrError` for
+                the graph, `assetsLatestInfo` for the marks), sent together over HTTP.
+                Target for 5,000: at most 3x its fetch.
     run         A 10,000-step run's ~40,000 events: from navigation to `/runs/<id>` until
                 the event log holds them all and the timeline has every step. Floor: the
                 same `pipelineRunLogs` subscription (`messagesJson`) read by a bare client.
@@ -45,33 +47,72 @@ from benchmarks.webserver import (
     _subscribe,
 )
 from dagloom.instance import DagloomInstance
+from dagloom.messages import (
+    AssetKeyMessage,
+    AssetMaterializationData,
+    Event,
+    EventType,
+    Run,
+    RunStatus,
+)
 from dagloom.webserver import Backend, Webserver
 
 CHROMIUM = os.environ.get("DAGLOOM_CHROMIUM", "/usr/bin/chromium")
 GRAPH_RATIO_TARGET = 3.0
 
-# The query the Assets page sends (ui/src/pages/Assets.tsx), so the floor fetches what the
-# page fetches.
+# The queries the Assets page sends at once (ui/src/pages/Assets.tsx, ui/src/latest.ts), so
+# the floor fetches what the page fetches.
 UI_ASSETS_QUERY = """{ repositoriesOrError { ... on RepositoryConnection {
   nodes { name location { name } assetNodes { id assetKey { path } groupName description kinds
-    jobNames repositoryLocationName
-    dependencyKeys { path } latestMaterialization { timestamp runId } } } } } }"""
+    jobNames repositoryLocationName dependencyKeys { path } } } } } }"""
+UI_LATEST_QUERY = """{ assetsLatestInfo(assetKeys: []) { id status
+  latestMaterialization { timestamp runId } latestRun { runId status }
+  inProgressRunIds unstartedRunIds } }"""
 
 NEXT_FRAME = "() => new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)))"
 
 
-async def _fetch(session: aiohttp.ClientSession, url: str) -> float:
-    start = time.perf_counter()
-    async with session.post(url, json={"query": UI_ASSETS_QUERY}) as response:
+async def _post(session: aiohttp.ClientSession, url: str, query: str) -> None:
+    async with session.post(url, json={"query": query}) as response:
         body = await response.json()
     assert "errors" not in body, body["errors"]
+
+
+async def _fetch(session: aiohttp.ClientSession, url: str) -> float:
+    """Both of the page's queries, sent together as the page sends them."""
+    start = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_post, session, url, UI_ASSETS_QUERY)
+        tg.start_soon(_post, session, url, UI_LATEST_QUERY)
     return time.perf_counter() - start
+
+
+async def _seed_materializations(instance: DagloomInstance, count: int) -> None:
+    """One run that materialized every other asset, so the graph has each kind of mark."""
+    run = await instance.create_run(Run(job_name="__ASSET_JOB", status=RunStatus.NOT_STARTED))
+    now = time.time()
+    await instance.store_events(
+        [
+            Event(
+                run_id=run.run_id,
+                event_type=EventType.ASSET_MATERIALIZATION,
+                timestamp=now,
+                job_name="__ASSET_JOB",
+                step_key=f"a{i}",
+                asset_materialization=AssetMaterializationData(
+                    asset_key=AssetKeyMessage(path=["assets", f"a{i}"])
+                ),
+            )
+            for i in range(0, count, 2)
+        ]
+    )
 
 
 async def _graph(page: Any, base: str, count: int) -> float:
     start = time.perf_counter()
     await page.goto(f"{base}/assets")
     await page.wait_for_selector("svg.graph-svg[data-drawn=true]", timeout=600_000)
+    await page.wait_for_selector("[data-latest=true]", timeout=600_000)
     await page.evaluate(NEXT_FRAME)
     seconds = time.perf_counter() - start
     drawn = await page.locator("[data-node]").count()
@@ -106,6 +147,7 @@ async def bench(sizes: list[int], steps: int, repeats: int) -> dict[str, Any]:
         ):
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             page = await browser.new_page(viewport={"width": 1400, "height": 900})
+            await _seed_materializations(instance, max(sizes))
             for count in sizes:
                 backend = Backend(
                     instance, _NoCoordinator(), {"bench": _SnapshotRef(_asset_snapshot(count))}

@@ -110,7 +110,7 @@ export function AssetsPage() {
   if (error) return <div class="error">Could not load assets: {error}</div>;
   if (!data) return <div class="muted">Loading assets…</div>;
   return (
-    <div class="page page-fill">
+    <div class="page page-fill" data-latest={latest ? "true" : "false"}>
       <div class="toolbar">
         <h1>Assets</h1>
         <input
