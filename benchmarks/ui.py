@@ -65,9 +65,9 @@ GRAPH_RATIO_TARGET = 3.0
 UI_ASSETS_QUERY = """{ repositoriesOrError { ... on RepositoryConnection {
   nodes { name location { name } assetNodes { id assetKey { path } groupName description kinds
     jobNames repositoryLocationName dependencyKeys { path } } } } } }"""
-UI_LATEST_QUERY = """{ assetsLatestInfo(assetKeys: []) { id status
-  latestMaterialization { timestamp runId } latestRun { runId status }
-  inProgressRunIds unstartedRunIds } }"""
+UI_LATEST_QUERY = (
+    "{ assetsLatestInfo(assetKeys: []) { id status latestMaterialization { timestamp } } }"
+)
 
 NEXT_FRAME = "() => new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)))"
 
