@@ -83,6 +83,7 @@ def test_materialize_the_group_and_watch_the_run_succeed(page: Any, server: Serv
     page.click("nav >> text=Assets")
     page.wait_for_selector("svg.graph-svg[data-drawn=true]")
     page.wait_for_function("document.querySelectorAll('rect.asset-materialized').length === 6")
+    screenshot(page, "assets-materialized")
     page.goto("/assets/summed_two_sums")
     page.wait_for_selector("text=Materializations (1)")
     screenshot(page, "asset")
