@@ -17,9 +17,11 @@ export const LATEST_QUERY = `{ assetsLatestInfo(assetKeys: []) { id status lates
 /** Status changes closer together than this are answered with one read. */
 const SETTLE_MS = 300;
 
-/** Every asset's latest info by key (`a/b`), or null until the first read. */
-export function useLatestInfo(): Map<string, LatestInfo> | null {
+/** Every asset's latest info by key (`a/b`), or null until the first read; `refresh` reads
+ * it again. */
+export function useLatestInfo(): { latest: Map<string, LatestInfo> | null; refresh: () => void } {
   const [latest, setLatest] = useState<Map<string, LatestInfo> | null>(null);
+  const [tick, setTick] = useState(0);
   useEffect(() => {
     let live = true;
     let timer: ReturnType<typeof setTimeout> | null = null;
@@ -53,8 +55,8 @@ export function useLatestInfo(): Map<string, LatestInfo> | null {
       stop();
       if (timer) clearTimeout(timer);
     };
-  }, []);
-  return latest;
+  }, [tick]);
+  return { latest, refresh: () => setTick((t) => t + 1) };
 }
 
 /** The words under an asset's name on the graph. */

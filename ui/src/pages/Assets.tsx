@@ -38,7 +38,7 @@ export function AssetsPage() {
   const [picked, setPicked] = useState<Set<string>>(new Set());
   const [message, setMessage] = useState<string | null>(null);
 
-  const latest = useLatestInfo();
+  const { latest, refresh } = useLatestInfo();
   const stateOf = (key: string) => (latest?.get(key)?.status ?? "MISSING").toLowerCase().replace("_", "-");
 
   const model = useMemo(() => {
@@ -125,7 +125,7 @@ export function AssetsPage() {
           {fromQuery && fromQuery.unknown.length > 0 && ` — no asset ${fromQuery.unknown.join(", ")}`}
         </span>
         <span class="spacer" />
-        <button onClick={reload}>Refresh</button>
+        <button onClick={() => (reload(), refresh())}>Refresh</button>
         <button class="primary" disabled={model.nodes.length === 0} onClick={() => void materialize()}>
           {selected.size ? `Materialize selected (${selected.size})` : "Materialize all"}
         </button>
