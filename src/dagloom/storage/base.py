@@ -770,6 +770,17 @@ class DerivedEventReads:
         found = await self.get_materializations(asset_key, limit=1)
         return found[0] if found else None
 
+    async def get_latest_materializations(
+        self: EventLogStorage, asset_keys: Sequence[Sequence[str]]
+    ) -> dict[tuple[str, ...], EventRecord]:
+        # One read per key: the built-in backends override this with batched reads.
+        found: dict[tuple[str, ...], EventRecord] = {}
+        for key in asset_keys:
+            record = await self.get_latest_materialization(key)
+            if record is not None:
+                found[tuple(key)] = record
+        return found
+
 
 @runtime_checkable
 class ScheduleStorage(StorageLifecycle, Protocol):
