@@ -338,5 +338,8 @@ class ObjectStoreComputeLogManager(ComputeLogManager):
             return b""
         return await self.location.range_async(key, cursor, min(size, cursor + max_bytes))
 
+    def log_location(self, run_id: str, step_key: str, attempt: int, stream: int) -> str | None:
+        return self.location.uri(self._remote(run_id, step_key, attempt, stream))
+
     def describe(self) -> str:
         return f"{type(self).__name__} at {self.location.uri(self.location.prefix)}"
