@@ -233,8 +233,10 @@ class PickleObjectStoreIOManager(IOManager):
 class ObjectStoreComputeLogManager(ComputeLogManager):
     """Writes step logs to local files under `local_dir` while the step runs (readers tail
     them there) and uploads each attempt's files to `prefix/<run_id>/<step_key>.<attempt>
-    .out|.err` when it ends, keeping the local copy. Reads prefer the local copy and fall
-    back to the store, so another machine reads what this one uploaded.
+    .out|.err` when it ends, keeping the local copy. With `upload_interval` (seconds), what
+    a running step has written so far is also uploaded that often, so readers on other
+    machines see it before the step ends. Reads prefer the local copy and fall back to the
+    store, so another machine reads what this one uploaded.
 
     An upload that fails (missing bucket, refused credentials, unreachable endpoint) never
     fails the step: it is logged as `compute_log_upload_failed` with the bucket and key, and
@@ -243,21 +245,50 @@ class ObjectStoreComputeLogManager(ComputeLogManager):
     """
 
     def __init__(
-        self, location: StoreLocation, local_dir: Path, *, max_bytes: int, upload_threads: int = 2
+        self,
+        location: StoreLocation,
+        local_dir: Path,
+        *,
+        max_bytes: int,
+        upload_interval: float | None = None,
+        upload_threads: int = 2,
     ) -> None:
+        if upload_interval is not None and upload_interval <= 0:
+            raise ValueError(f"upload_interval must be > 0 seconds, not {upload_interval}")
         self.location = location
         self.files = LocalLogFiles(local_dir)
         self.max_bytes = max_bytes
+        self.upload_interval = upload_interval
         self._uploads = ThreadPoolExecutor(upload_threads, thread_name_prefix="compute-log-upload")
         self._pending: set[Future[None]] = set()
         self._lock = threading.Lock()
+        # Running attempts whose partial output is uploaded every `upload_interval`, each
+        # with the lock that orders its partial uploads before its final one.
+        self._running: dict[StepLog, threading.Lock] = {}
+        self._partial_failed: set[StepLog] = set()
+        self._ticker: threading.Thread | None = None
+        self._tick = threading.Event()
 
     def open_step(self, run_id: str, step_key: str, attempt: int) -> StepLog:
-        return self.files.open_step(run_id, step_key, attempt, limit=self.max_bytes)
+        log = self.files.open_step(run_id, step_key, attempt, limit=self.max_bytes)
+        if self.upload_interval is not None:
+            with self._lock:
+                self._running[log] = threading.Lock()
+                if self._ticker is None:
+                    self._ticker = threading.Thread(
+                        target=self._upload_periodically,
+                        name="compute-log-partial-upload",
+                        daemon=True,
+                    )
+                    self._ticker.start()
+        return log
 
     def step_finished(self, log: StepLog) -> None:
         log.close()
-        future = self._uploads.submit(self._upload, log)
+        with self._lock:
+            order = self._running.pop(log, None)
+            self._partial_failed.discard(log)
+        future = self._uploads.submit(self._upload, log, order)
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._done)
@@ -266,26 +297,88 @@ class ObjectStoreComputeLogManager(ComputeLogManager):
         with self._lock:
             self._pending.discard(future)
 
-    def _upload(self, log: StepLog) -> None:
-        flush_writes().result()  # the log's files are written and closed
-        run_id, step_key, attempt = log.run_id, log.step_key, log.attempt
+    def _upload_periodically(self) -> None:
+        """The partial-upload thread: every `upload_interval` seconds, upload what the
+        running attempts wrote; ends when none is running (`open_step` starts it again)."""
+        assert self.upload_interval is not None
+        while True:
+            self._tick.wait(self.upload_interval)
+            with self._lock:
+                if not self._running:
+                    self._ticker = None
+                    return
+            self.upload_running()
+
+    def upload_running(self) -> None:
+        """Upload what each running attempt has written so far (blocks until done). A
+        failure is logged once per attempt and never raised."""
+        with self._lock:
+            running = list(self._running.items())
+        if not running:
+            return
+        flush_writes().result()  # what was printed so far is on disk
+        for log, order in running:
+            with order:
+                with self._lock:
+                    if log not in self._running:  # ended meanwhile: the final upload follows
+                        continue
+                failure = self._put_files(log)
+            if failure is not None:
+                with self._lock:
+                    first = log not in self._partial_failed and log in self._running
+                    self._partial_failed.add(log)
+                if first:
+                    self._log_failure(log, failure, partial=True)
+
+    def _put_files(self, log: StepLog) -> tuple[ObjectStoreError, Path] | None:
+        """Upload the attempt's non-empty files; the first failure and its file, if any."""
         for path in log.written():
             if path.stat().st_size == 0:
                 continue
-            key = self.location.key([run_id, path.name], f"compute log of step {step_key!r}")
+            key = self.location.key(
+                [log.run_id, path.name], f"compute log of step {log.step_key!r}"
+            )
             try:
                 self.location.put(key, path)
             except ObjectStoreError as exc:
-                _log.warning(
-                    "compute_log_upload_failed",
-                    run_id=run_id,
-                    step_key=step_key,
-                    attempt=attempt,
-                    bucket=exc.bucket,
-                    key=exc.key,
-                    error=str(exc),
-                    kept=str(path),
-                )
+                return exc, path
+        return None
+
+    def _log_failure(
+        self, log: StepLog, failure: tuple[ObjectStoreError, Path], *, partial: bool
+    ) -> None:
+        exc, path = failure
+        _log.warning(
+            "compute_log_upload_failed",
+            run_id=log.run_id,
+            step_key=log.step_key,
+            attempt=log.attempt,
+            partial=partial,
+            bucket=exc.bucket,
+            key=exc.key,
+            error=str(exc),
+            kept=str(path),
+        )
+
+    def _upload(self, log: StepLog, order: threading.Lock | None) -> None:
+        flush_writes().result()  # the log's files are written and closed
+        if order is None:
+            self._final_upload(log)
+            return
+        with order:  # after any partial upload of the same attempt
+            self._final_upload(log)
+
+    def _final_upload(self, log: StepLog) -> None:
+        for path in log.written():
+            if path.stat().st_size == 0:
+                continue
+            key = self.location.key(
+                [log.run_id, path.name], f"compute log of step {log.step_key!r}"
+            )
+            try:
+                self.location.put(key, path)
+            except ObjectStoreError as exc:
+                self._log_failure(log, (exc, path), partial=False)
 
     async def wait_uploads(self) -> None:
         await super().wait_uploads()
