@@ -20,8 +20,10 @@ from obstore.exceptions import (
     PermissionDeniedError,
     UnauthenticatedError,
 )
+from pydantic import BaseModel, ConfigDict, Field
 
 from dagloom.compute_logs.base import (
+    DEFAULT_MAX_BYTES,
     ComputeLogManager,
     LocalLogFiles,
     log_name,
@@ -29,24 +31,40 @@ from dagloom.compute_logs.base import (
 )
 from dagloom.compute_logs.capture import StepLog, flush_writes
 from dagloom.definitions.asset_key import path_component_problem
-from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
-from dagloom.errors import DagloomError, ObjectStoreError
+from dagloom.definitions.io_manager import (
+    InputContext,
+    IOManager,
+    IOManagerDefinition,
+    OutputContext,
+)
+from dagloom.definitions.resources import InitResourceContext
+from dagloom.errors import ConfigError, DagloomError, ObjectStoreError
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, ObjectStore, RetryConfig
 
 __all__ = [
+    "ObjectStoreComputeLogConfig",
     "ObjectStoreComputeLogManager",
     "ObjectStoreError",
     "PickleObjectStoreIOManager",
     "StoreLocation",
     "client_options",
+    "pickle_io_manager_definition",
     "retry_config",
 ]
 
 _log = structlog.get_logger("dagloom.object_store")
 # S3 error codes for refused credentials (obstore reports them as generic errors).
-_CREDENTIAL_CODES = ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch")
+_CREDENTIAL_CODES = (
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AuthorizationFailure",
+    "AuthenticationFailed",
+)
+# Error codes of S3 and GCS (XML API) and Azure for a missing bucket or container.
+_MISSING_BUCKET_CODES = ("NoSuchBucket", "ContainerNotFound")
 
 
 def retry_config(max_attempts: int, timeout_seconds: float) -> RetryConfig:
@@ -83,11 +101,18 @@ class StoreLocation:
     component (no `/`, `..` or NUL), so a run id or step key cannot name another object."""
 
     def __init__(
-        self, scheme: str, bucket: str, prefix: str, build: Callable[[], ObjectStore]
+        self,
+        scheme: str,
+        bucket: str,
+        prefix: str,
+        build: Callable[[], ObjectStore],
+        *,
+        root: str | None = None,
     ) -> None:
         self.scheme = scheme
         self.bucket = bucket
         self.prefix = prefix.strip("/")
+        self.root = root if root is not None else f"{scheme}://{bucket}"
         self._build = build
         self._store: ObjectStore | None = None
         self._lock = threading.Lock()
@@ -112,18 +137,22 @@ class StoreLocation:
         return "/".join([self.prefix, *parts] if self.prefix else parts)
 
     def uri(self, key: str) -> str:
-        return f"{self.scheme}://{self.bucket}/{key}"
+        """The object's URI: `s3://bucket/key`, `gs://bucket/key`, `abfss://container@
+        account.dfs.core.windows.net/key`."""
+        return f"{self.root}/{key}"
 
     def error(self, action: str, key: str, exc: BaseException) -> ObjectStoreError:
         """`exc` from obstore as an `ObjectStoreError` saying what failed, on which object."""
         text = str(exc).split("\n", 1)[0]
-        if "NoSuchBucket" in str(exc):
+        if any(code in str(exc) for code in _MISSING_BUCKET_CODES) or (
+            action == "writing" and isinstance(exc, FileNotFoundError)
+        ):
+            # Writing an object answers 404 only when its bucket (container) is missing.
             reason = f"bucket {self.bucket!r} does not exist"
         elif isinstance(exc, FileNotFoundError):
             reason = "no such object"
         elif isinstance(exc, PermissionDeniedError | UnauthenticatedError) or any(
-            code in str(exc)
-            for code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch")
+            code in str(exc) for code in _CREDENTIAL_CODES
         ):
             reason = f"the credentials were refused ({text})"
         else:
@@ -436,3 +465,64 @@ class ObjectStoreComputeLogManager(ComputeLogManager):
 
     def describe(self) -> str:
         return f"{type(self).__name__} at {self.location.uri(self.location.prefix)}"
+
+
+# -- pieces the gcp and azure packages share -------------------------------------------------
+
+
+class ObjectStoreComputeLogConfig(BaseModel):
+    """The settings every object-store compute log manager has: `prefix`, `local_dir`
+    (default `$DAGLOOM_HOME/compute_logs`), `upload_interval` (seconds between uploads of
+    a running step's output; None: only when it ends), `max_bytes` per stream, and the
+    bounded retries of each request."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prefix: str = "dagster"
+    local_dir: str | None = None
+    upload_interval: float | None = Field(default=None, gt=0)
+    max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+def pickle_io_manager_definition(
+    *,
+    name: str,
+    resource_key: str,
+    resource_type: type[Any],
+    bucket_key: str,
+    prefix_key: str,
+    description: str,
+) -> IOManagerDefinition:
+    """A Dagster function-style pickle IO manager (`gcs_pickle_io_manager`, ...): config
+    `{bucket_key, prefix_key}` (prefix default "dagster") beside the resource
+    `resource_key`, an instance of `resource_type` with `location(bucket, prefix)`.
+    `ConfigError` names the manager and the key for a missing bucket, an unknown key or
+    a resource of another type."""
+
+    def build(context: InitResourceContext) -> PickleObjectStoreIOManager:
+        config = dict(context.resource_config or {})
+        bucket = config.pop(bucket_key, None)
+        prefix = config.pop(prefix_key, "dagster")
+        if not isinstance(bucket, str) or not bucket:
+            raise ConfigError(
+                f"{name} needs its {bucket_key}",
+                problems=[(("config", bucket_key), "give the name as a string")],
+            )
+        if config:
+            known = f"{bucket_key}, {prefix_key}"
+            raise ConfigError(
+                f"{name} config",
+                problems=[(("config", key), f"unknown key (known: {known})") for key in config],
+            )
+        resource = getattr(context.resources, resource_key, None)
+        if not isinstance(resource, resource_type):
+            raise ConfigError(
+                f"{name} needs the resource {resource_key!r} to be a {resource_type.__name__}, "
+                f"not {type(resource).__name__}"
+            )
+        location: StoreLocation = resource.location(bucket, str(prefix))
+        return PickleObjectStoreIOManager(location)
+
+    return IOManagerDefinition(build, None, description, required_resource_keys={resource_key})
