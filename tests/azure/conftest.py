@@ -8,7 +8,6 @@ import base64
 import email.utils
 import hashlib
 import hmac
-import os
 import signal
 import socket
 import subprocess
@@ -22,7 +21,12 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("obstore")
+from tests._servers import server_missing
+
+try:
+    import obstore  # noqa: F401  # the client under test
+except ImportError:
+    server_missing("obstore", "pip install '.[dev]'")
 
 AZURITE = Path(__file__).with_name("azurite") / "node_modules" / ".bin" / "azurite-blob"
 ACCOUNT = "devstoreaccount1"
@@ -87,9 +91,7 @@ def _wait_ready(endpoint: str, process: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="session")
 def azure_server() -> Iterator[AzureServer]:
     if not AZURITE.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Azurite is not installed: run `npm ci` in {AZURITE.parents[2]}")
-        pytest.skip("Azurite is not installed (npm ci in tests/azure/azurite)")
+        server_missing("Azurite", "npm ci in tests/azure/azurite")
     port = _free_port()
     process = subprocess.Popen(
         [
