@@ -355,7 +355,8 @@ class ObjectStoreComputeLogManager(ComputeLogManager):
             if failure is not None:
                 with self._lock:
                     first = log not in self._partial_failed and log in self._running
-                    self._partial_failed.add(log)
+                    if first:  # an ended attempt is no longer tracked
+                        self._partial_failed.add(log)
                 if first:
                     self._log_failure(log, failure, partial=True)
 
