@@ -4,6 +4,7 @@ another machine, and never fails a step for an upload."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 import textwrap
 import threading
@@ -231,3 +232,25 @@ def test_upload_interval_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(dg.ConfigError) as caught:
         DagloomInstance.open(home).compute_log_manager  # noqa: B018  # building it is the test
     assert caught.value.key_paths == ["compute_logs.config.upload_interval"]
+
+
+async def test_the_webserver_names_and_serves_logs_kept_in_the_bucket(
+    tmp_path: Path, s3_server: S3Server, bucket: str
+) -> None:
+    from tests.webserver.extras_node import serve_extras
+    from tests.webserver.test_compute_logs_graphql import _run_talking
+
+    home = write_home(tmp_path / "home", s3_server.endpoint, bucket)
+    async with serve_extras(home) as web:
+        run_id = await _run_talking(web)
+        shutil.rmtree(home / "compute_logs")  # only the bucket has them now
+        meta = await web.data(
+            "query($k: [String!]!) { capturedLogsMetadata(logKey: $k) { stdoutLocation"
+            " stdoutDownloadUrl } }",
+            {"k": [run_id, "compute_logs", "talk"]},
+        )
+        found = meta["capturedLogsMetadata"]
+        assert found["stdoutLocation"] == f"s3://{bucket}/compute-log/{run_id}/talk.0.out"
+        async with web.session.get(web.url + found["stdoutDownloadUrl"]) as response:
+            assert response.status == 200
+            assert await response.text() == "first line\nsecond line\n"
