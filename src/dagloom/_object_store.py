@@ -1,6 +1,7 @@
 """Object storage (S3, GCS, Azure) through obstore: errors that name the bucket and key,
 the pickle IO manager and the compute log manager that the `aws`, `gcp` and `azure`
-packages configure. Needs the `s3` extra (`pip install 'dagloom[s3]'`)."""
+packages configure. Needs one of the `s3`, `gcp` or `azure` extras (each installs
+obstore)."""
 
 from __future__ import annotations
 
