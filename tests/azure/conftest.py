@@ -13,10 +13,12 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -64,6 +66,27 @@ class AzureServer:
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 201
         return name
+
+    def account_sas(self) -> str:
+        """An account SAS token for blobs (read, write, delete, list, add, create), valid
+        for an hour."""
+        expiry = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        version = "2021-08-06"
+        # account, permissions, services, resource types, start, expiry, IP, protocols,
+        # version, encryption scope, and a closing newline.
+        fields = [ACCOUNT, "rwdlac", "b", "sco", "", expiry, "", "https,http", version, "", ""]
+        digest = hmac.new(base64.b64decode(KEY), "\n".join(fields).encode(), hashlib.sha256)
+        return urllib.parse.urlencode(
+            {
+                "sv": version,
+                "ss": "b",
+                "srt": "sco",
+                "sp": "rwdlac",
+                "se": expiry,
+                "spr": "https,http",
+                "sig": base64.b64encode(digest.digest()).decode(),
+            }
+        )
 
 
 def _free_port() -> int:

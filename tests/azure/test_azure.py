@@ -101,6 +101,27 @@ def test_dagster_credential_forms_are_accepted() -> None:
     )
 
 
+def test_a_sas_token_in_dagster_form_signs_the_requests(
+    azure_server: AzureServer, container: str
+) -> None:
+    configured = {
+        "io_manager": adls2_pickle_io_manager.configured(
+            {"adls2_file_system": container, "adls2_prefix": "io"}
+        ),
+        "adls2": adls2_resource.configured(
+            {
+                "storage_account": ACCOUNT,
+                "credential": {"sas": azure_server.account_sas()},
+                "endpoint_url": azure_server.endpoint,
+            }
+        ),
+    }
+    result = evens.execute_in_process(resources=configured)
+    assert result.output_for_node("sum_numbers") == 30
+    store = _resource(azure_server.endpoint).get_store(container)
+    assert obstore.head(store, f"io/{result.run_id}/sum_numbers/result")["size"] > 0
+
+
 def test_a_missing_container_fails_the_step_naming_it_and_the_key(
     azure_server: AzureServer,
 ) -> None:
