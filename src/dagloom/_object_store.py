@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
@@ -50,6 +51,7 @@ __all__ = [
     "ObjectStoreError",
     "PickleObjectStoreIOManager",
     "StoreLocation",
+    "UploadBreaker",
     "client_options",
     "pickle_io_manager_definition",
     "retry_config",
@@ -260,6 +262,43 @@ class PickleObjectStoreIOManager(IOManager):
 # -- the compute log manager -------------------------------------------------------------------
 
 
+UPLOAD_COOLDOWN_SECONDS = 60.0
+"""After a failed compute-log upload, how long later uploads are not tried. A store that is
+down would otherwise cost each log its whole retry budget (30 s by default): 1,000 logs
+on 2 threads would hold a run's end for over four hours."""
+
+
+class UploadBreaker:
+    """Decides whether a compute-log upload is tried: after one fails, the others are not
+    for `cooldown` seconds (then they are tried again), so a store that is down delays a
+    run's end by about one request timeout rather than one per log. Thread-safe; `clock`
+    is injected for tests."""
+
+    def __init__(
+        self, cooldown: float = UPLOAD_COOLDOWN_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.cooldown = cooldown
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failed_at: float | None = None
+        self._failure: ObjectStoreError | None = None
+
+    def refusal(self) -> ObjectStoreError | None:
+        """None when an upload may be tried now; else the failure that closed the way."""
+        with self._lock:
+            if self._failed_at is None or self._clock() - self._failed_at >= self.cooldown:
+                return None
+            return self._failure
+
+    def record(self, failure: ObjectStoreError | None) -> None:
+        """The outcome of a tried upload: None when it succeeded."""
+        with self._lock:
+            if failure is None:
+                self._failed_at = self._failure = None
+            else:
+                self._failed_at, self._failure = self._clock(), failure
+
+
 class ObjectStoreComputeLogManager(ComputeLogManager):
     """Writes step logs to local files under `local_dir` while the step runs (readers tail
     them there) and uploads each attempt's files to `prefix/<run_id>/<step_key>.<attempt>
@@ -270,7 +309,8 @@ class ObjectStoreComputeLogManager(ComputeLogManager):
 
     An upload that fails (missing bucket, refused credentials, unreachable endpoint) never
     fails the step: it is logged as `compute_log_upload_failed` with the bucket and key, and
-    the local copy stays. Uploads run on `upload_threads` threads; `wait_uploads` waits for
+    the local copy stays. For a minute after a failure, uploads are not tried (`breaker`),
+    so a store that is down cannot hold a run's end for a timeout per log. Uploads run on `upload_threads` threads; `wait_uploads` waits for
     those started so far.
     """
 
@@ -298,6 +338,7 @@ class ObjectStoreComputeLogManager(ComputeLogManager):
         self._partial_failed: set[StepLog] = set()
         self._ticker: threading.Thread | None = None
         self._tick = threading.Event()
+        self.breaker = UploadBreaker()
 
     def open_step(self, run_id: str, step_key: str, attempt: int) -> StepLog:
         log = self.files.open_step(run_id, step_key, attempt, limit=self.max_bytes)
@@ -370,10 +411,29 @@ class ObjectStoreComputeLogManager(ComputeLogManager):
                 [log.run_id, path.name], f"compute log of step {log.step_key!r}"
             )
             try:
-                self.location.put(key, path)
+                self._put(key, path)
             except ObjectStoreError as exc:
                 return exc, path
         return None
+
+    def _put(self, key: str, path: Path) -> None:
+        """Upload one file unless an upload failed within the breaker's cooldown (then
+        `ObjectStoreError` saying it was not tried, and why)."""
+        earlier = self.breaker.refusal()
+        if earlier is not None:
+            raise ObjectStoreError(
+                f"not tried: an upload to {self.location.uri(self.location.prefix)} failed "
+                f"less than {self.breaker.cooldown:.0f} s ago ({earlier})",
+                bucket=self.location.bucket,
+                key=key,
+                uri=self.location.uri(key),
+            )
+        try:
+            self.location.put(key, path)
+        except ObjectStoreError as exc:
+            self.breaker.record(exc)
+            raise
+        self.breaker.record(None)
 
     def _log_failure(
         self, log: StepLog, failure: tuple[ObjectStoreError, Path], *, partial: bool
@@ -407,7 +467,7 @@ class ObjectStoreComputeLogManager(ComputeLogManager):
                 [log.run_id, path.name], f"compute log of step {log.step_key!r}"
             )
             try:
-                self.location.put(key, path)
+                self._put(key, path)
             except ObjectStoreError as exc:
                 self._log_failure(log, (exc, path), partial=False)
 

@@ -8,6 +8,7 @@ import shutil
 import sys
 import textwrap
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import anyio
@@ -254,3 +255,38 @@ async def test_the_webserver_names_and_serves_logs_kept_in_the_bucket(
         async with web.session.get(web.url + found["stdoutDownloadUrl"]) as response:
             assert response.status == 200
             assert await response.text() == "first line\nsecond line\n"
+
+
+@dg.op
+async def chatty_too() -> int:
+    print("another step speaks")
+    return 2
+
+
+@dg.job
+def chat_twice() -> None:
+    chatty()
+    chatty_too()
+
+
+async def test_after_a_failed_upload_the_others_are_not_tried(tmp_path: Path) -> None:
+    """A store that is down costs one request, not one per log: the other uploads of the
+    cooldown are logged as not tried, and the local copies stay."""
+    from tests.aws.test_s3_io_manager import socket_nobody_listens_on
+
+    with socket_nobody_listens_on() as endpoint:
+        home = write_home(tmp_path / "home", endpoint, "logs")
+        async with DagloomInstance.open(home) as instance:
+            manager = instance.compute_log_manager
+            assert isinstance(manager, S3ComputeLogManager)
+            manager._uploads = ThreadPoolExecutor(1)  # one upload at a time: a strict order
+            with capture_logs() as logs, anyio.fail_after(60):
+                result = await chat_twice.execute_in_process_async(instance=instance)
+            assert result.success
+            out = await read_compute_log(instance, result.run_id, "chatty_too")
+    assert out.data == b"another step speaks\n"
+    failed = [e for e in logs if e["event"] == "compute_log_upload_failed"]
+    assert len(failed) == 3  # chatty's .out and .err, chatty_too's .out
+    tried = [e for e in failed if not e["error"].startswith("not tried")]
+    assert len(tried) == 1
+    assert all("less than 60 s ago" in e["error"] for e in failed if e not in tried)
