@@ -1,12 +1,14 @@
 """Object storage (S3, GCS, Azure) through obstore: errors that name the bucket and key,
 the pickle IO manager and the compute log manager that the `aws`, `gcp` and `azure`
-packages configure. Needs the `s3` extra (`pip install 'dagloom[s3]'`)."""
+packages configure. Needs one of the `s3`, `gcp` or `azure` extras (each installs
+obstore)."""
 
 from __future__ import annotations
 
 import asyncio
 import pickle
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
@@ -20,8 +22,10 @@ from obstore.exceptions import (
     PermissionDeniedError,
     UnauthenticatedError,
 )
+from pydantic import BaseModel, ConfigDict, Field
 
 from dagloom.compute_logs.base import (
+    DEFAULT_MAX_BYTES,
     ComputeLogManager,
     LocalLogFiles,
     log_name,
@@ -29,24 +33,41 @@ from dagloom.compute_logs.base import (
 )
 from dagloom.compute_logs.capture import StepLog, flush_writes
 from dagloom.definitions.asset_key import path_component_problem
-from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
-from dagloom.errors import DagloomError, ObjectStoreError
+from dagloom.definitions.io_manager import (
+    InputContext,
+    IOManager,
+    IOManagerDefinition,
+    OutputContext,
+)
+from dagloom.definitions.resources import InitResourceContext
+from dagloom.errors import ConfigError, DagloomError, ObjectStoreError
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, ObjectStore, RetryConfig
 
 __all__ = [
+    "ObjectStoreComputeLogConfig",
     "ObjectStoreComputeLogManager",
     "ObjectStoreError",
     "PickleObjectStoreIOManager",
     "StoreLocation",
+    "UploadBreaker",
     "client_options",
+    "pickle_io_manager_definition",
     "retry_config",
 ]
 
 _log = structlog.get_logger("dagloom.object_store")
 # S3 error codes for refused credentials (obstore reports them as generic errors).
-_CREDENTIAL_CODES = ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch")
+_CREDENTIAL_CODES = (
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AuthorizationFailure",
+    "AuthenticationFailed",
+)
+# Error codes of S3 and GCS (XML API) and Azure for a missing bucket or container.
+_MISSING_BUCKET_CODES = ("NoSuchBucket", "ContainerNotFound")
 
 
 def retry_config(max_attempts: int, timeout_seconds: float) -> RetryConfig:
@@ -83,11 +104,18 @@ class StoreLocation:
     component (no `/`, `..` or NUL), so a run id or step key cannot name another object."""
 
     def __init__(
-        self, scheme: str, bucket: str, prefix: str, build: Callable[[], ObjectStore]
+        self,
+        scheme: str,
+        bucket: str,
+        prefix: str,
+        build: Callable[[], ObjectStore],
+        *,
+        root: str | None = None,
     ) -> None:
         self.scheme = scheme
         self.bucket = bucket
         self.prefix = prefix.strip("/")
+        self.root = root if root is not None else f"{scheme}://{bucket}"
         self._build = build
         self._store: ObjectStore | None = None
         self._lock = threading.Lock()
@@ -112,18 +140,22 @@ class StoreLocation:
         return "/".join([self.prefix, *parts] if self.prefix else parts)
 
     def uri(self, key: str) -> str:
-        return f"{self.scheme}://{self.bucket}/{key}"
+        """The object's URI: `s3://bucket/key`, `gs://bucket/key`, `abfss://container@
+        account.dfs.core.windows.net/key`."""
+        return f"{self.root}/{key}"
 
     def error(self, action: str, key: str, exc: BaseException) -> ObjectStoreError:
         """`exc` from obstore as an `ObjectStoreError` saying what failed, on which object."""
         text = str(exc).split("\n", 1)[0]
-        if "NoSuchBucket" in str(exc):
+        if any(code in str(exc) for code in _MISSING_BUCKET_CODES) or (
+            action == "writing" and isinstance(exc, FileNotFoundError)
+        ):
+            # Writing an object answers 404 only when its bucket (container) is missing.
             reason = f"bucket {self.bucket!r} does not exist"
         elif isinstance(exc, FileNotFoundError):
             reason = "no such object"
         elif isinstance(exc, PermissionDeniedError | UnauthenticatedError) or any(
-            code in str(exc)
-            for code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch")
+            code in str(exc) for code in _CREDENTIAL_CODES
         ):
             reason = f"the credentials were refused ({text})"
         else:
@@ -230,34 +262,104 @@ class PickleObjectStoreIOManager(IOManager):
 # -- the compute log manager -------------------------------------------------------------------
 
 
+UPLOAD_COOLDOWN_SECONDS = 60.0
+"""After a failed compute-log upload, how long later uploads are not tried. A store that is
+down would otherwise cost each log its whole retry budget (30 s by default): 1,000 logs
+on 2 threads would hold a run's end for over four hours."""
+
+
+class UploadBreaker:
+    """Decides whether a compute-log upload is tried: after one fails, the others are not
+    for `cooldown` seconds (then they are tried again), so a store that is down delays a
+    run's end by about one request timeout rather than one per log. Thread-safe; `clock`
+    is injected for tests."""
+
+    def __init__(
+        self, cooldown: float = UPLOAD_COOLDOWN_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.cooldown = cooldown
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failed_at: float | None = None
+        self._failure: ObjectStoreError | None = None
+
+    def refusal(self) -> ObjectStoreError | None:
+        """None when an upload may be tried now; else the failure that closed the way."""
+        with self._lock:
+            if self._failed_at is None or self._clock() - self._failed_at >= self.cooldown:
+                return None
+            return self._failure
+
+    def record(self, failure: ObjectStoreError | None) -> None:
+        """The outcome of a tried upload: None when it succeeded."""
+        with self._lock:
+            if failure is None:
+                self._failed_at = self._failure = None
+            else:
+                self._failed_at, self._failure = self._clock(), failure
+
+
 class ObjectStoreComputeLogManager(ComputeLogManager):
     """Writes step logs to local files under `local_dir` while the step runs (readers tail
     them there) and uploads each attempt's files to `prefix/<run_id>/<step_key>.<attempt>
-    .out|.err` when it ends, keeping the local copy. Reads prefer the local copy and fall
-    back to the store, so another machine reads what this one uploaded.
+    .out|.err` when it ends, keeping the local copy. With `upload_interval` (seconds), what
+    a running step has written so far is also uploaded that often, so readers on other
+    machines see it before the step ends. Reads prefer the local copy and fall back to the
+    store, so another machine reads what this one uploaded.
 
     An upload that fails (missing bucket, refused credentials, unreachable endpoint) never
     fails the step: it is logged as `compute_log_upload_failed` with the bucket and key, and
-    the local copy stays. Uploads run on `upload_threads` threads; `wait_uploads` waits for
+    the local copy stays. For a minute after a failure, uploads are not tried (`breaker`),
+    so a store that is down cannot hold a run's end for a timeout per log. Uploads run on `upload_threads` threads; `wait_uploads` waits for
     those started so far.
     """
 
     def __init__(
-        self, location: StoreLocation, local_dir: Path, *, max_bytes: int, upload_threads: int = 2
+        self,
+        location: StoreLocation,
+        local_dir: Path,
+        *,
+        max_bytes: int,
+        upload_interval: float | None = None,
+        upload_threads: int = 2,
     ) -> None:
+        if upload_interval is not None and upload_interval <= 0:
+            raise ValueError(f"upload_interval must be > 0 seconds, not {upload_interval}")
         self.location = location
         self.files = LocalLogFiles(local_dir)
         self.max_bytes = max_bytes
+        self.upload_interval = upload_interval
         self._uploads = ThreadPoolExecutor(upload_threads, thread_name_prefix="compute-log-upload")
         self._pending: set[Future[None]] = set()
         self._lock = threading.Lock()
+        # Running attempts whose partial output is uploaded every `upload_interval`, each
+        # with the lock that orders its partial uploads before its final one.
+        self._running: dict[StepLog, threading.Lock] = {}
+        self._partial_failed: set[StepLog] = set()
+        self._ticker: threading.Thread | None = None
+        self._tick = threading.Event()
+        self.breaker = UploadBreaker()
 
     def open_step(self, run_id: str, step_key: str, attempt: int) -> StepLog:
-        return self.files.open_step(run_id, step_key, attempt, limit=self.max_bytes)
+        log = self.files.open_step(run_id, step_key, attempt, limit=self.max_bytes)
+        if self.upload_interval is not None:
+            with self._lock:
+                self._running[log] = threading.Lock()
+                if self._ticker is None:
+                    self._ticker = threading.Thread(
+                        target=self._upload_periodically,
+                        name="compute-log-partial-upload",
+                        daemon=True,
+                    )
+                    self._ticker.start()
+        return log
 
     def step_finished(self, log: StepLog) -> None:
         log.close()
-        future = self._uploads.submit(self._upload, log)
+        with self._lock:
+            order = self._running.pop(log, None)
+            self._partial_failed.discard(log)
+        future = self._uploads.submit(self._upload, log, order)
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._done)
@@ -266,26 +368,108 @@ class ObjectStoreComputeLogManager(ComputeLogManager):
         with self._lock:
             self._pending.discard(future)
 
-    def _upload(self, log: StepLog) -> None:
-        flush_writes().result()  # the log's files are written and closed
-        run_id, step_key, attempt = log.run_id, log.step_key, log.attempt
+    def _upload_periodically(self) -> None:
+        """The partial-upload thread: every `upload_interval` seconds, upload what the
+        running attempts wrote; ends when none is running (`open_step` starts it again)."""
+        assert self.upload_interval is not None
+        while True:
+            self._tick.wait(self.upload_interval)
+            with self._lock:
+                if not self._running:
+                    self._ticker = None
+                    return
+            self.upload_running()
+
+    def upload_running(self) -> None:
+        """Upload what each running attempt has written so far (blocks until done). A
+        failure is logged once per attempt and never raised."""
+        with self._lock:
+            running = list(self._running.items())
+        if not running:
+            return
+        flush_writes().result()  # what was printed so far is on disk
+        for log, order in running:
+            with order:
+                with self._lock:
+                    if log not in self._running:  # ended meanwhile: the final upload follows
+                        continue
+                failure = self._put_files(log)
+            if failure is not None:
+                with self._lock:
+                    first = log not in self._partial_failed and log in self._running
+                    if first:  # an ended attempt is no longer tracked
+                        self._partial_failed.add(log)
+                if first:
+                    self._log_failure(log, failure, partial=True)
+
+    def _put_files(self, log: StepLog) -> tuple[ObjectStoreError, Path] | None:
+        """Upload the attempt's non-empty files; the first failure and its file, if any."""
         for path in log.written():
             if path.stat().st_size == 0:
                 continue
-            key = self.location.key([run_id, path.name], f"compute log of step {step_key!r}")
+            key = self.location.key(
+                [log.run_id, path.name], f"compute log of step {log.step_key!r}"
+            )
             try:
-                self.location.put(key, path)
+                self._put(key, path)
             except ObjectStoreError as exc:
-                _log.warning(
-                    "compute_log_upload_failed",
-                    run_id=run_id,
-                    step_key=step_key,
-                    attempt=attempt,
-                    bucket=exc.bucket,
-                    key=exc.key,
-                    error=str(exc),
-                    kept=str(path),
-                )
+                return exc, path
+        return None
+
+    def _put(self, key: str, path: Path) -> None:
+        """Upload one file unless an upload failed within the breaker's cooldown (then
+        `ObjectStoreError` saying it was not tried, and why)."""
+        earlier = self.breaker.refusal()
+        if earlier is not None:
+            raise ObjectStoreError(
+                f"not tried: an upload to {self.location.uri(self.location.prefix)} failed "
+                f"less than {self.breaker.cooldown:.0f} s ago ({earlier})",
+                bucket=self.location.bucket,
+                key=key,
+                uri=self.location.uri(key),
+            )
+        try:
+            self.location.put(key, path)
+        except ObjectStoreError as exc:
+            self.breaker.record(exc)
+            raise
+        self.breaker.record(None)
+
+    def _log_failure(
+        self, log: StepLog, failure: tuple[ObjectStoreError, Path], *, partial: bool
+    ) -> None:
+        exc, path = failure
+        _log.warning(
+            "compute_log_upload_failed",
+            run_id=log.run_id,
+            step_key=log.step_key,
+            attempt=log.attempt,
+            partial=partial,
+            bucket=exc.bucket,
+            key=exc.key,
+            error=str(exc),
+            kept=str(path),
+        )
+
+    def _upload(self, log: StepLog, order: threading.Lock | None) -> None:
+        flush_writes().result()  # the log's files are written and closed
+        if order is None:
+            self._final_upload(log)
+            return
+        with order:  # after any partial upload of the same attempt
+            self._final_upload(log)
+
+    def _final_upload(self, log: StepLog) -> None:
+        for path in log.written():
+            if path.stat().st_size == 0:
+                continue
+            key = self.location.key(
+                [log.run_id, path.name], f"compute log of step {log.step_key!r}"
+            )
+            try:
+                self._put(key, path)
+            except ObjectStoreError as exc:
+                self._log_failure(log, (exc, path), partial=False)
 
     async def wait_uploads(self) -> None:
         await super().wait_uploads()
@@ -338,5 +522,69 @@ class ObjectStoreComputeLogManager(ComputeLogManager):
             return b""
         return await self.location.range_async(key, cursor, min(size, cursor + max_bytes))
 
+    def log_location(self, run_id: str, step_key: str, attempt: int, stream: int) -> str | None:
+        return self.location.uri(self._remote(run_id, step_key, attempt, stream))
+
     def describe(self) -> str:
         return f"{type(self).__name__} at {self.location.uri(self.location.prefix)}"
+
+
+# -- pieces the gcp and azure packages share -------------------------------------------------
+
+
+class ObjectStoreComputeLogConfig(BaseModel):
+    """The settings every object-store compute log manager has: `prefix`, `local_dir`
+    (default `$DAGLOOM_HOME/compute_logs`), `upload_interval` (seconds between uploads of
+    a running step's output; None: only when it ends), `max_bytes` per stream, and the
+    bounded retries of each request."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prefix: str = "dagster"
+    local_dir: str | None = None
+    upload_interval: float | None = Field(default=None, gt=0)
+    max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+def pickle_io_manager_definition(
+    *,
+    name: str,
+    resource_key: str,
+    resource_type: type[Any],
+    bucket_key: str,
+    prefix_key: str,
+    description: str,
+) -> IOManagerDefinition:
+    """A Dagster function-style pickle IO manager (`gcs_pickle_io_manager`, ...): config
+    `{bucket_key, prefix_key}` (prefix default "dagster") beside the resource
+    `resource_key`, an instance of `resource_type` with `location(bucket, prefix)`.
+    `ConfigError` names the manager and the key for a missing bucket, an unknown key or
+    a resource of another type."""
+
+    def build(context: InitResourceContext) -> PickleObjectStoreIOManager:
+        config = dict(context.resource_config or {})
+        bucket = config.pop(bucket_key, None)
+        prefix = config.pop(prefix_key, "dagster")
+        if not isinstance(bucket, str) or not bucket:
+            raise ConfigError(
+                f"{name} needs its {bucket_key}",
+                problems=[(("config", bucket_key), "give the name as a string")],
+            )
+        if config:
+            known = f"{bucket_key}, {prefix_key}"
+            raise ConfigError(
+                f"{name} config",
+                problems=[(("config", key), f"unknown key (known: {known})") for key in config],
+            )
+        resource = getattr(context.resources, resource_key, None)
+        if not isinstance(resource, resource_type):
+            raise ConfigError(
+                f"{name} needs the resource {resource_key!r} to be a {resource_type.__name__}, "
+                f"not {type(resource).__name__}"
+            )
+        location: StoreLocation = resource.location(bucket, str(prefix))
+        return PickleObjectStoreIOManager(location)
+
+    return IOManagerDefinition(build, None, description, required_resource_keys={resource_key})

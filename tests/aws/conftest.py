@@ -9,7 +9,12 @@ from dataclasses import dataclass
 
 import pytest
 
-moto_server = pytest.importorskip("moto.server")
+from tests._servers import server_missing
+
+try:
+    import moto.server as moto_server
+except ImportError:
+    server_missing("moto's S3 server", "pip install '.[dev]'")
 
 
 @dataclass(frozen=True)

@@ -235,6 +235,10 @@ def test_selecting_a_step_shows_its_stdout_and_stderr(page: Any, server: Server)
     page.click(".step-logs button[data-tab=stderr]")
     stderr = page.locator(".step-log-text[data-stream=stderr]")
     stderr.filter(has_text="a warning from say_hello").wait_for()
+    link = page.locator(".step-logs a[data-download=stderr]")
+    assert link.get_attribute("href") == f"/logs/{run_id}/compute_logs/say_hello/err"
+    downloaded = page.request.get(link.get_attribute("href"))
+    assert downloaded.status == 200 and "a warning from say_hello" in downloaded.text()
     page.click(".step-logs button[data-tab=stdout]")
     screenshot(page, "run-step-output")
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from dagloom.cli import app
+from dagloom.cli.run import unknown_step_problem
 
 runner = CliRunner(env={"COLUMNS": "250"})
 
@@ -70,3 +71,16 @@ def test_run_logs_step_refuses_a_step_key_leaving_the_log_folder(home: Path) -> 
     assert "path separator" in escaped.output
     unknown = runner.invoke(app, ["run", "logs", "no-such-run", "--step", "alpha"])
     assert unknown.exit_code == 1 and "no run with id" in unknown.output
+    misspelt = runner.invoke(app, ["run", "logs", run_id, "--step", "alhpa"])
+    assert misspelt.exit_code == 1
+    assert "no step 'alhpa' that started (its steps: alpha, beta)" in misspelt.output
+
+
+def test_an_unknown_step_is_named_with_the_runs_steps() -> None:
+    assert unknown_step_problem("r", "alpha", ["alpha", "beta"]) is None
+    assert unknown_step_problem("r", "x", ["b", "a"]) == (
+        "run r has no step 'x' that started (its steps: a, b)"
+    )
+    assert (
+        unknown_step_problem("r", "x", []) == "run r has no step 'x' that started (its steps: none)"
+    )

@@ -261,6 +261,7 @@ async def test_the_operation_role_table_holds_for_every_field_and_route(
     operation_of = http_operation(metrics_public=False)
     routes = {"/health": None, "/login": None, "/metrics": Operation.READ_METRICS}
     routes["/some/page"] = Operation.READ
+    routes["/logs/no-such-run/compute_logs/step/out"] = Operation.READ
     for path, operation in routes.items():
         request = type("R", (), {"path": path})()
         assert operation_of(request) == operation, path  # type: ignore[arg-type]

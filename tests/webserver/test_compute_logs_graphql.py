@@ -74,11 +74,48 @@ async def test_captured_logs_read_from_a_cursor(extras: Web) -> None:
     assert rest["stdout"] == "line\nsecond line\n" and rest["stderr"] is None
     end = (await extras.data(LOGS, {"k": key, "c": rest["cursor"]}))["capturedLogs"]
     assert (end["stdout"], end["stderr"], end["cursor"]) == (None, None, rest["cursor"])
+
+
+async def test_metadata_urls_download_each_stream(extras: Web) -> None:
+    run_id = await _run_talking(extras)
     meta = await extras.data(
-        "query($k: [String!]!) { capturedLogsMetadata(logKey: $k) { stdoutDownloadUrl } }",
-        {"k": key},
+        "query($k: [String!]!) { capturedLogsMetadata(logKey: $k) { stdoutDownloadUrl"
+        " stdoutLocation stderrDownloadUrl stderrLocation } }",
+        {"k": [run_id, "compute_logs", "talk"]},
     )
-    assert meta["capturedLogsMetadata"] == {"stdoutDownloadUrl": None}
+    found = meta["capturedLogsMetadata"]
+    assert found["stdoutDownloadUrl"] == f"/logs/{run_id}/compute_logs/talk/out"
+    assert found["stderrDownloadUrl"] == f"/logs/{run_id}/compute_logs/talk/err"
+    assert found["stdoutLocation"].endswith(f"{run_id}/talk.0.out")
+    async with extras.session.get(extras.url + found["stdoutDownloadUrl"]) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain")
+        assert "talk.0.out" in response.headers["Content-Disposition"]
+        assert await response.text() == "first line\nsecond line\n"
+    async with extras.session.get(extras.url + found["stderrDownloadUrl"]) as response:
+        assert await response.text() == "oops\n"
+    async with extras.session.get(extras.url + found["stdoutDownloadUrl"] + "?attempt=0") as r:
+        assert await r.text() == "first line\nsecond line\n"
+    none = await extras.data(
+        "query($k: [String!]!) { capturedLogsMetadata(logKey: $k) { stdoutDownloadUrl } }",
+        {"k": [run_id, "compute_logs", "silent-step"]},
+    )
+    assert none["capturedLogsMetadata"] == {"stdoutDownloadUrl": None}
+
+
+async def test_log_downloads_refuse_what_names_no_log(extras: Web) -> None:
+    run_id = await _run_talking(extras)
+    cases = {
+        f"/logs/{run_id}/compute_logs/talk/both": 404,
+        f"/logs/{run_id}/compute_logs/talk/out?attempt=7": 404,
+        f"/logs/{run_id}/compute_logs/talk/out?attempt=-1": 400,
+        f"/logs/{run_id}/compute_logs/nobody/out": 404,
+        "/logs/no-such-run/compute_logs/talk/out": 404,
+        f"/logs/{run_id}/compute_logs/..%2Fx/out": 400,
+    }
+    for path, status in cases.items():
+        async with extras.session.get(extras.url + path) as response:
+            assert response.status == status, (path, await response.text())
 
 
 async def test_bad_log_keys_and_unknown_runs_are_errors(extras: Web) -> None:

@@ -20,6 +20,12 @@ export function foldCaptured(shown: Streams, answer: Captured["capturedLogs"]): 
   return { attempt, stdout: base.stdout + (answer.stdout ?? ""), stderr: base.stderr + (answer.stderr ?? "") };
 }
 
+/** The webserver path that downloads a step's latest stdout or stderr as plain text. */
+export function downloadUrl(runId: string, stepKey: string, stream: "stdout" | "stderr"): string {
+  const part = stream === "stdout" ? "out" : "err";
+  return `/logs/${encodeURIComponent(runId)}/compute_logs/${encodeURIComponent(stepKey)}/${part}`;
+}
+
 /** One step's captured stdout and stderr, in tabs, following the output while it is written. */
 export function StepLogs({ runId, stepKey }: { runId: string; stepKey: string }) {
   const [shown, setShown] = useState<Streams>({ attempt: "", stdout: "", stderr: "" });
@@ -46,6 +52,11 @@ export function StepLogs({ runId, stepKey }: { runId: string; stepKey: string })
           </button>
         ))}
         <span class="muted">{done ? "complete" : "streaming…"}</span>
+        {shown[tab] ? (
+          <a class="download" data-download={tab} href={downloadUrl(runId, stepKey, tab)} download>
+            download {tab}
+          </a>
+        ) : null}
       </div>
       {error && <div class="error">Captured output: {error}</div>}
       <pre class="step-log-text" data-stream={tab}>{text || (done ? `No ${tab} captured.` : "")}</pre>

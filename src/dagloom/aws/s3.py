@@ -218,6 +218,7 @@ class S3ComputeLogManagerConfig(BaseModel):
     verify: bool | None = None
     local_dir: str | None = None
     max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)
+    upload_interval: float | None = Field(default=None, gt=0)
     max_attempts: int = Field(default=3, ge=1)
     timeout_seconds: float = Field(default=30.0, gt=0)
 
@@ -225,7 +226,8 @@ class S3ComputeLogManagerConfig(BaseModel):
 class S3ComputeLogManager(ObjectStoreComputeLogManager):
     """Step logs written locally under `local_dir` (default `$DAGLOOM_HOME/compute_logs`)
     while the step runs and uploaded to `s3://<bucket>/<prefix>/<run_id>/<step_key>.
-    <attempt>.out|.err` when it ends; a failed upload is logged and the local copy kept."""
+    <attempt>.out|.err` when it ends (and every `upload_interval` seconds while it runs,
+    when set); a failed upload is logged and the local copy kept."""
 
     config_model: ClassVar[type[BaseModel]] = S3ComputeLogManagerConfig
 
@@ -252,4 +254,5 @@ class S3ComputeLogManager(ObjectStoreComputeLogManager):
             StoreLocation("s3", config.bucket, config.prefix, build),
             resolve_dir(config.local_dir, context.home),
             max_bytes=config.max_bytes,
+            upload_interval=config.upload_interval,
         )

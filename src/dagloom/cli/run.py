@@ -217,6 +217,15 @@ def logs(
     run_command(main)
 
 
+def unknown_step_problem(run_id: str, step: str, started: list[str]) -> str | None:
+    """What is wrong when a step without a log is not among the run's `started` steps
+    (a misspelt key, most likely); None when it started (it printed nothing)."""
+    if step in started:
+        return None
+    known = ", ".join(sorted(started)) or "none"
+    return f"run {run_id} has no step {step!r} that started (its steps: {known})"
+
+
 def _step_logs(
     run_id: str,
     step: str,
@@ -253,6 +262,11 @@ def _step_logs(
                 chunk = await read_compute_log(
                     instance, run_id, step, io_type, cursor, attempt=attempt
                 )
+                if chunk.attempt is None:
+                    started = [s.step_key for s in await instance.get_step_stats(run_id)]
+                    problem = unknown_step_problem(run_id, step, started)
+                    if problem is not None:
+                        raise DagloomError(problem)
                 if not chunk.data:
                     break
                 out.write(chunk.data)

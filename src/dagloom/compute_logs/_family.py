@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 _LOCAL = "dagloom.compute_logs.local:LocalComputeLogManager"
 _NOOP = "dagloom.compute_logs.noop:NoOpComputeLogManager"
 _S3 = "dagloom.aws.s3:S3ComputeLogManager"
+_GCS = "dagloom.gcp.gcs:GCSComputeLogManager"
+_AZURE = "dagloom.azure.blob:AzureBlobComputeLogManager"
 
 COMPUTE_LOG_MANAGERS = ComponentFamily(
     section="compute_logs",
@@ -26,11 +28,16 @@ COMPUTE_LOG_MANAGERS = ComponentFamily(
         "NoOpComputeLogManager": _NOOP,
         "s3": _S3,
         "S3ComputeLogManager": _S3,
+        "gcs": _GCS,
+        "GCSComputeLogManager": _GCS,
+        "azure": _AZURE,
+        "AzureBlobComputeLogManager": _AZURE,
     },
 )
 """Compute log managers by short name and class name. A `module` of Dagster's own
 (`dagster.core.storage.local_compute_log_manager`, `dagster_obstore.s3.compute_log_manager`,
-`dagster_aws.s3.compute_log_manager`) names the built-in of the same class name."""
+`dagster_aws.s3.compute_log_manager`, `dagster_gcp.gcs.compute_log_manager`,
+`dagster_azure.blob.compute_log_manager`) names the built-in of the same class name."""
 
 
 def build_compute_log_manager(

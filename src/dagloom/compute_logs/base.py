@@ -135,6 +135,11 @@ class ComputeLogManager(ABC):
         data = await self.read_bytes(run_id, step_key, attempt, stream, cursor, max_bytes)
         return LogChunk(data, cursor + len(data), attempt)
 
+    def log_location(self, run_id: str, step_key: str, attempt: int, stream: int) -> str | None:
+        """Where one attempt's log is kept (a path or an object URI), for display; None
+        when it is kept nowhere a reader could name."""
+        return None
+
     def describe(self) -> str:
         """One line saying where logs go."""
         return type(self).__name__

@@ -64,5 +64,8 @@ class LocalComputeLogManager(ComputeLogManager):
     ) -> bytes:
         return await self.files.read(run_id, step_key, attempt, stream, cursor, max_bytes) or b""
 
+    def log_location(self, run_id: str, step_key: str, attempt: int, stream: int) -> str | None:
+        return str(self.files.paths(run_id, step_key, attempt)[stream])
+
     def describe(self) -> str:
         return f"LocalComputeLogManager at {self.base_dir}"

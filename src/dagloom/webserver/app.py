@@ -21,6 +21,7 @@ from dagloom.metrics import MetricsSources, add_routes
 from dagloom.webserver._auth import webserver_middleware
 from dagloom.webserver._context import Backend, GraphQLContext
 from dagloom.webserver._login import login_routes
+from dagloom.webserver.logs import add_log_routes
 from dagloom.webserver.schema import MAX_DOCUMENT_BYTES, build_schema
 from dagloom.webserver.ui import add_ui_routes
 
@@ -94,9 +95,9 @@ async def _health(request: web.Request) -> web.Response:
 def build_app(backend: Backend, *, graphiql: bool = True) -> web.Application:
     """The application for `backend`: `/graphql` (POST and GET queries, websocket
     subscriptions over `graphql-transport-ws` and `graphql-ws`, GraphiQL in a browser
-    unless `graphiql` is false), `/health`, `/metrics`, the login page and the web UI at every
-    other path. Tokens are checked by `backend.authenticator` (HTTP) and `backend.gate`
-    (GraphQL fields)."""
+    unless `graphiql` is false), `/health`, `/metrics`, step log downloads (`/logs/...`), the
+    login page and the web UI at every other path. Tokens are checked by
+    `backend.authenticator` (HTTP) and `backend.gate` (GraphQL fields)."""
     auth = webserver_middleware(backend.authenticator, metrics_public=backend.metrics_public)
     app = web.Application(
         middlewares=[_document_size_limit, auth], client_max_size=MAX_DOCUMENT_BYTES + 1
@@ -115,6 +116,7 @@ def build_app(backend: Backend, *, graphiql: bool = True) -> web.Application:
     add_routes(
         app, instance=backend.instance, sources=MetricsSources(locations=_snapshots(backend))
     )
+    add_log_routes(app, backend.instance)
     add_ui_routes(app)
     return app
 

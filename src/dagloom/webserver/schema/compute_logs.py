@@ -16,10 +16,12 @@ import strawberry
 
 from dagloom.compute_logs import read_compute_log
 from dagloom.compute_logs.base import LogChunk
+from dagloom.compute_logs.capture import STDERR, STDOUT
 from dagloom.errors import DagloomError
 from dagloom.instance import DagloomInstance
 from dagloom.storage.base import FINISHED_STATUSES
 from dagloom.webserver._operations import guarded
+from dagloom.webserver.logs import download_url
 
 COMPUTE_LOGS_NAMESPACE = "compute_logs"
 MAX_LIMIT = 4 * 1024 * 1024
@@ -164,10 +166,20 @@ class ComputeLogsQuery:
     async def capturedLogsMetadata(
         self, info: strawberry.Info, logKey: list[str]
     ) -> CapturedLogsMetadata:
-        """Where the step's logs are kept: a download URL when the compute log manager
-        serves one, else none (read them with `capturedLogs`)."""
-        parse_log_key(logKey)
-        return CapturedLogsMetadata()
+        """Where the latest attempt's logs are kept (a path or object URI) and the
+        webserver URLs that download them; all null while the step has no log."""
+        run_id, step_key = parse_log_key(logKey)
+        instance: DagloomInstance = info.context.instance
+        attempt = await _latest_attempt(instance, run_id, step_key)
+        if attempt is None:
+            return CapturedLogsMetadata()
+        manager = instance.compute_log_manager
+        return CapturedLogsMetadata(
+            stdoutDownloadUrl=download_url(run_id, step_key, "stdout"),
+            stdoutLocation=manager.log_location(run_id, step_key, attempt, STDOUT),
+            stderrDownloadUrl=download_url(run_id, step_key, "stderr"),
+            stderrLocation=manager.log_location(run_id, step_key, attempt, STDERR),
+        )
 
 
 @strawberry.type
