@@ -234,6 +234,29 @@ def test_static_partitioned_config() -> None:
         letters.execute_in_process(partition_key="c")
 
 
+def test_partitioned_config_over_any_partitions_definition() -> None:
+    regions = dg.StaticPartitionsDefinition(["eu", "us"])
+
+    @dg.partitioned_config(
+        partitions_def=regions, tags_for_partition_key_fn=lambda key: {"region": key}
+    )
+    def region_config(partition_key: str) -> dict[str, Any]:
+        return {"ops": {"process_day": {"config": {"date": partition_key}}}}
+
+    @dg.job(config=region_config)
+    def per_region() -> None:
+        process_day()
+
+    assert per_region.partitions_def == regions
+    result = per_region.execute_in_process(partition_key="us")
+    assert result.output_for_node("process_day") == "us"
+    assert result.dagster_run.tags["dagster/partition"] == "us"
+    assert result.dagster_run.tags["region"] == "us"
+    assert result.dagster_run.run_config == {"ops": {"process_day": {"config": {"date": "us"}}}}
+    with pytest.raises(TypeError, match="PartitionsDefinition"):
+        dg.partitioned_config(partitions_def=["eu"])  # type: ignore[arg-type]
+
+
 def test_build_asset_context_with_a_partition() -> None:
     context = dg.build_asset_context(partition_key="2024-01-02")
     assert context.partition_key == "2024-01-02"

@@ -166,6 +166,7 @@ from dagloom.definitions.partitioned_config import (
     dynamic_partitioned_config,
     hourly_partitioned_config,
     monthly_partitioned_config,
+    partitioned_config,
     static_partitioned_config,
     weekly_partitioned_config,
 )
@@ -395,6 +396,7 @@ __all__ += [
     "dynamic_partitioned_config",
     "hourly_partitioned_config",
     "monthly_partitioned_config",
+    "partitioned_config",
     "multi_asset_check",
     "static_partitioned_config",
     "weekly_partitioned_config",
