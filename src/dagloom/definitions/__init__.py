@@ -396,8 +396,8 @@ __all__ += [
     "dynamic_partitioned_config",
     "hourly_partitioned_config",
     "monthly_partitioned_config",
-    "partitioned_config",
     "multi_asset_check",
+    "partitioned_config",
     "static_partitioned_config",
     "weekly_partitioned_config",
 ]
