@@ -97,6 +97,45 @@ async def test_an_asset_backfill_is_launched_run_by_the_daemon_and_listed(extras
     assert [b["id"] for b in listed["partitionBackfillsOrError"]["results"]] == [backfill_id]
 
 
+async def test_a_single_run_asset_backfills_its_partitions_in_one_run(extras: Web) -> None:
+    launched = await _launch(
+        extras, {"assetSelection": [{"path": ["lettered_batch"]}], "allPartitions": True}
+    )
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill = await _until_done(extras, launched["backfillId"])
+    assert len(backfill["runs"]) == 1
+    tags = {t["key"]: t["value"] for t in backfill["runs"][0]["tags"]}
+    assert tags["dagster/asset_partition_range_start"] == "a"
+    assert tags["dagster/asset_partition_range_end"] == "c"
+    counts = {c["runStatus"]: c["count"] for c in backfill["partitionStatusCounts"]}
+    assert counts["SUCCESS"] == 3
+    stored = await extras.node.instance.get_materialized_partitions(["lettered_batch"])
+    assert sorted(stored) == ["a", "b", "c"]
+
+
+async def test_a_partitioned_config_job_backfills_each_partition_with_its_config(
+    extras: Web,
+) -> None:
+    launched = await _launch(
+        extras,
+        {
+            "selector": {
+                "partitionSetName": "per_letter_partition_set",
+                "repositorySelector": REPO,
+            },
+            "allPartitions": True,
+        },
+    )
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill = await _until_done(extras, launched["backfillId"])
+    assert backfill["partitionNames"] == ["a", "b", "c"] and not backfill["isAssetBackfill"]
+    runs = await extras.node.instance.get_runs()
+    configs = sorted(r.run_config_json for r in runs if r.job_name == "per_letter")
+    assert configs == [
+        f'{{"ops":{{"say_letter":{{"config":{{"letter":"{letter}"}}}}}}}}' for letter in "abc"
+    ]
+
+
 async def test_a_requested_backfill_is_canceled(extras: Web) -> None:
     # Stored directly so the daemon has nothing of it submitted when it is canceled.
     stored = Backfill(

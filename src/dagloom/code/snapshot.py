@@ -58,6 +58,7 @@ from dagloom.messages import (
 )
 from dagloom.messages.rpc import (
     AssetSnapshot,
+    BackfillPolicySnapshot,
     JobSnapshot,
     LocationSnapshot,
     NodeInputSnapshot,
@@ -271,6 +272,10 @@ def asset_snapshots(
                     spec, item.deps_by_key[spec.key], item.op.name, job_names.get(spec.key)
                 )
                 snapshot.checks = checks.get(spec.key, [])
+                if item.backfill_policy is not None:
+                    snapshot.backfill_policy = BackfillPolicySnapshot(
+                        max_partitions_per_run=item.backfill_policy.max_partitions_per_run or 0
+                    )
                 out.append(snapshot)
         else:
             snapshot = _asset(item, item.dep_keys, "", job_names.get(item.key))

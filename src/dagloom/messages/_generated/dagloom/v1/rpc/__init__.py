@@ -35,6 +35,7 @@ __all__ = (
     "ApiSetInstigatorRunningRequest",
     "ApiStreamEventsRequest",
     "AssetSnapshot",
+    "BackfillPolicySnapshot",
     "CancelRunReply",
     "CancelRunRequest",
     "CodeLocationBase",
@@ -610,8 +611,32 @@ class AssetSnapshot(betterproto2.Message):
         31, betterproto2.TYPE_MESSAGE, repeated=True
     )
 
+    backfill_policy: "BackfillPolicySnapshot | None" = betterproto2.field(
+        140, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    unset: the asset has none
+    """
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "AssetSnapshot", AssetSnapshot)
+
+
+@dataclass(eq=False, repr=False)
+class BackfillPolicySnapshot(betterproto2.Message):
+    """
+    An asset's BackfillPolicy: how many partitions one run of a backfill may take.
+    """
+
+    max_partitions_per_run: "int" = betterproto2.field(1, betterproto2.TYPE_INT32)
+    """
+    0: all of them (BackfillPolicy.single_run())
+    """
+
+
+default_message_pool.register_message(
+    "dagloom.v1.rpc", "BackfillPolicySnapshot", BackfillPolicySnapshot
+)
 
 
 @dataclass(eq=False, repr=False)
