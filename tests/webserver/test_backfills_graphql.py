@@ -207,3 +207,32 @@ async def test_what_cannot_be_backfilled_is_a_typed_error(extras: Web) -> None:
         'mutation { cancelPartitionBackfill(backfillId: "none") { __typename } }'
     )
     assert cancel["cancelPartitionBackfill"]["__typename"] == "BackfillNotFoundError"
+
+
+PARTITION_SET = (
+    "query($n: String!, $k: String!) { partitionSetOrError(partitionSetName: $n) { __typename"
+    " ... on PartitionSet { name pipelineName partitionsOrError { ... on Partitions {"
+    " results { name } } } partition(partitionName: $k) { name runConfigOrError {"
+    " ... on PartitionRunConfig { yaml } ... on PythonError { message } } tagsOrError {"
+    " ... on PartitionTags { results { key value } } } } }"
+    " ... on PartitionSetNotFoundError { message } } }"
+)
+
+
+async def test_a_partition_set_gives_each_partitions_run_config_and_tags(extras: Web) -> None:
+    data = await extras.data(PARTITION_SET, {"n": "per_letter_partition_set", "k": "b"})
+    found = data["partitionSetOrError"]
+    assert found["__typename"] == "PartitionSet" and found["pipelineName"] == "per_letter"
+    assert [p["name"] for p in found["partitionsOrError"]["results"]] == ["a", "b", "c"]
+    partition = found["partition"]
+    assert partition["runConfigOrError"]["yaml"] == (
+        "ops:\n  say_letter:\n    config:\n      letter: b\n"
+    )
+    tags = {t["key"]: t["value"] for t in partition["tagsOrError"]["results"]}
+    assert tags["dagster/partition"] == "b"
+    assert tags["dagster/partition_set"] == "per_letter_partition_set"
+    missing = await extras.data(PARTITION_SET, {"n": "per_letter_partition_set", "k": "z"})
+    assert missing["partitionSetOrError"]["partition"] is None
+    unpartitioned = await extras.data(PARTITION_SET, {"n": "talking_partition_set", "k": "a"})
+    assert unpartitioned["partitionSetOrError"]["__typename"] == "PartitionSetNotFoundError"
+    assert "'talking'" in unpartitioned["partitionSetOrError"]["message"]
