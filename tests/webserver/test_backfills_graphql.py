@@ -10,8 +10,16 @@ from typing import Any
 import anyio
 import pytest
 
-from dagloom.messages import Backfill, BackfillStatus
-from dagloom.webserver.schema.backfills import job_of_partition_set, partition_names
+from dagloom.messages import AssetKeyMessage, Backfill, BackfillStatus, PartitionsSnapshot
+from dagloom.messages.rpc import AssetSnapshot, BackfillPolicySnapshot, LocationSnapshot
+from dagloom.webserver.schema.backfills import (
+    Target,
+    job_of_partition_set,
+    partition_names,
+    target_partitions,
+    target_partitions_per_run,
+)
+from dagloom.webserver.schema.partition_sets import config_yaml
 from tests.webserver.conftest import Web
 from tests.webserver.extras_node import serve_extras
 
@@ -50,6 +58,50 @@ def test_partition_set_names_and_partition_choices() -> None:
         partition_names(None, True, None)
     with pytest.raises(ValueError, match="not both"):
         partition_names(["a"], True, known)
+
+
+def _asset(name: str, max_per_run: int | None) -> AssetSnapshot:
+    policy = (
+        None if max_per_run is None else BackfillPolicySnapshot(max_partitions_per_run=max_per_run)
+    )
+    return AssetSnapshot(
+        key=AssetKeyMessage(path=[name]), partitions_index=1, backfill_policy=policy
+    )
+
+
+def test_runs_per_backfill_follow_the_selected_assets_policies() -> None:
+    snapshot = LocationSnapshot(
+        location_name="here",
+        assets=[
+            _asset("single", 0),
+            _asset("single_too", 0),
+            _asset("five", 5),
+            _asset("none", None),
+        ],
+        partitions_defs=[PartitionsSnapshot(type="static", keys=["a", "b"])],
+        job_partitions_index={"per_letter": 1},
+    )
+
+    def per_run(*names: str) -> int:
+        return target_partitions_per_run(
+            snapshot, Target("__ASSET_JOB", tuple((n,) for n in names))
+        )
+
+    assert per_run("single", "single_too") == 0
+    assert per_run("single", "five") == 5
+    assert per_run("none") == 1 and per_run("single", "none") == 1
+    assert target_partitions_per_run(snapshot, Target("per_letter", ())) == 1
+    job_partitions = target_partitions(snapshot, Target("per_letter", ()))
+    assert job_partitions is not None and list(job_partitions.keys) == ["a", "b"]
+    assert target_partitions(snapshot, Target("unpartitioned", ())) is None
+
+
+def test_a_partitions_run_config_reads_as_yaml() -> None:
+    assert config_yaml("") == "" and config_yaml("{}") == ""
+    assert (
+        config_yaml('{"ops": {"o": {"config": {"n": 1}}}}')
+        == "ops:\n  o:\n    config:\n      n: 1\n"
+    )
 
 
 async def _launch(web: Web, params: dict[str, Any]) -> dict[str, Any]:
