@@ -51,7 +51,7 @@ export function AssetPartitions({ assetKey }: { assetKey: string }) {
     const bar = e.currentTarget as HTMLElement;
     const box = bar.getBoundingClientRect();
     const i = Math.min(n - 1, Math.max(0, Math.floor(((e.clientX - box.left) / box.width) * n)));
-    if (!from || (from && to) ) {
+    if (!from || to) {
       setFrom(keys[i]);
       setTo("");
     } else {
