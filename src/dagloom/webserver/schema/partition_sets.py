@@ -17,6 +17,7 @@ from dagloom.execution.partitions import PARTITION_SET_TAG, PARTITION_TAG
 from dagloom.messages import PartitionsSnapshot
 from dagloom.messages.rpc import LocationSnapshot, ValidateRunReply, ValidateRunRequest
 from dagloom.webserver._context import GraphQLContext
+from dagloom.webserver._operations import guarded
 from dagloom.webserver.schema._unions import named_union
 from dagloom.webserver.schema.asset_partitions import partition_keys
 from dagloom.webserver.schema.backfills import (
@@ -151,7 +152,10 @@ PartitionSetOrError = named_union(
 
 @strawberry.type
 class PartitionSetsQuery:
-    @strawberry.field(description="A partitioned job's partition set, `<job>_partition_set`.")
+    @strawberry.field(
+        description="A partitioned job's partition set, `<job>_partition_set`.",
+        extensions=guarded("view_workspace"),
+    )
     async def partitionSetOrError(
         self,
         info: strawberry.Info,
