@@ -10,6 +10,10 @@ Workloads:
                     makes (one row per materialized partition).
     events_floor    the same answer read the slow way: every materialization event of the
                     asset decoded (`get_materializations`), what an index avoids.
+    runs_scan       the failed and unfinished runs read the slow way: every such run of the
+                    instance decoded (`get_runs(statuses=...)`), what the run partition index
+                    avoids. The instance holds `--other-runs` failed runs of another asset,
+                    plus 50 failed and 10 running runs of this one.
 
     python -m benchmarks partitions [--partitions N] [--repeat R]
 """
@@ -29,6 +33,7 @@ import anyio
 
 PARTITIONS = 10_000
 REPEAT = 20
+OTHER_RUNS = 5_000
 
 
 async def _median_ms(fn: Callable[[], Awaitable[Any]], repeat: int) -> float:
@@ -40,7 +45,7 @@ async def _median_ms(fn: Callable[[], Awaitable[Any]], repeat: int) -> float:
     return statistics.median(samples)
 
 
-async def measure(partitions: int, repeat: int) -> dict[str, float]:
+async def measure(partitions: int, repeat: int, other_runs: int = OTHER_RUNS) -> dict[str, float]:
     from dagloom.definitions.partitions import DailyPartitionsDefinition
     from dagloom.instance import DagloomInstance
     from dagloom.messages import (
@@ -48,7 +53,10 @@ async def measure(partitions: int, repeat: int) -> dict[str, float]:
         AssetMaterializationData,
         Event,
         EventType,
+        Run,
+        RunStatus,
     )
+    from dagloom.storage.base import RunsFilter
 
     start = DailyPartitionsDefinition(start_date="1990-01-01")
     keys = start.get_partition_keys()[:partitions]
@@ -71,9 +79,26 @@ async def measure(partitions: int, repeat: int) -> dict[str, float]:
             batch = [materialized(k) for k in keys[::2]]
             for i in range(0, len(batch), 500):
                 await instance.event_log_storage.store_events(batch[i : i + 500])
+            for i in range(other_runs + 60):
+                ours = i >= other_runs
+                await instance.run_storage.add_run(
+                    Run(
+                        run_id=f"run-{i}",
+                        job_name="__ASSET_JOB",
+                        status=RunStatus.STARTED if i >= other_runs + 50 else RunStatus.FAILURE,
+                        create_time=2.0,
+                        tags={"dagster/partition": keys[(i * 7) % len(keys)]},
+                        asset_selection=[AssetKeyMessage(path=["days" if ours else "other"])],
+                    )
+                )
             status = await instance.get_partition_status(["days"], daily)
-            if len(status.materialized) != len(batch):
-                raise RuntimeError(f"expected {len(batch)} materialized partitions")
+            if len(status.in_progress) != 10 or not status.failed:
+                raise RuntimeError("expected 10 partitions in progress and some failed")
+
+            async def runs_scan() -> Any:
+                return await instance.get_runs(
+                    RunsFilter(statuses=[RunStatus.FAILURE, RunStatus.STARTED])
+                )
 
             async def index_only() -> Any:
                 return await instance.get_materialized_partitions(["days"])
@@ -92,6 +117,7 @@ async def measure(partitions: int, repeat: int) -> dict[str, float]:
                 ),
                 "index_floor": await _median_ms(index_only, repeat),
                 "events_floor": await _median_ms(by_events, max(repeat // 4, 3)),
+                "runs_scan": await _median_ms(runs_scan, max(repeat // 4, 3)),
             }
 
 
@@ -99,12 +125,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks partitions", description=__doc__)
     parser.add_argument("--partitions", type=int, default=PARTITIONS)
     parser.add_argument("--repeat", type=int, default=REPEAT)
+    parser.add_argument("--other-runs", type=int, default=OTHER_RUNS)
     ns = parser.parse_args(argv)
-    results = anyio.run(measure, ns.partitions, ns.repeat)
+    results = anyio.run(measure, ns.partitions, ns.repeat, ns.other_runs)
     print(f"{'workload':<14} {'median ms':>10} {'ratio to status':>16}")
     for name, ms in results.items():
         print(f"{name:<14} {ms:>10.2f} {ms / results['status']:>15.2f}x")
-    print(f"{ns.partitions} daily partitions, half materialized, SQLite")
+    print(
+        f"{ns.partitions} daily partitions, half materialized, {ns.other_runs} failed runs "
+        "of another asset, SQLite"
+    )
     return 0
 
 

@@ -62,10 +62,26 @@ def test_show_an_unknown_backfill_exits_1() -> None:
     assert code == 1 and "no backfill 'nope'" in output
 
 
-def test_a_job_with_partitioned_config_is_refused_naming_it(tmp_path: Path) -> None:
+def test_a_job_with_partitioned_config_backfills_one_run_per_partition(tmp_path: Path) -> None:
+    # Each run's config comes from the code when it is submitted (see
+    # tests/actors/test_partitioned_config_runs.py).
     from tests.cli.test_partitions_cli import JOB
 
     source = tmp_path / "pjob.py"
     source.write_text(JOB)
-    code, output = invoke("backfill", "launch", "-f", str(source), "--job", "process_job", "--all")
-    assert code == 2 and "'process_job' takes a partitioned config" in output
+    code, output = invoke(
+        "backfill",
+        "launch",
+        "-f",
+        str(source),
+        "--job",
+        "process_job",
+        "--partitions",
+        "2024-01-01...2024-01-03",
+    )
+    assert code == 0, output
+    assert "3 partition(s) 2024-01-01...2024-01-03 in 3 run(s)" in output
+    code, output = invoke(
+        "backfill", "launch", "-f", str(source), "--job", "process_job", "--partitions", "x...y"
+    )
+    assert code == 2 and "'x'" in output

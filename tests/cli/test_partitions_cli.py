@@ -124,6 +124,15 @@ def test_checks_shows_the_recorded_results_of_an_assets_checks() -> None:
     code, output = invoke("asset", "checks", "--select", "summed_two_sums")
     assert code == 0, output
     assert "total_is_positive" in output and "passed" in output and "2024-01-01" in output
+    code, positional = invoke("asset", "checks", "summed_two_sums")
+    assert code == 0 and "total_is_positive" in positional
+
+
+def test_checks_takes_the_asset_once() -> None:
+    code, output = invoke("asset", "checks", "a", "--select", "b")
+    assert code == 2 and "one of them" in output
+    code, output = invoke("asset", "checks")
+    assert code == 2 and "KEY" in output
 
 
 JOB = """

@@ -152,3 +152,36 @@ def test_selections_with_and_without_checks() -> None:
         resources={"io_manager": io},
     )
     assert evaluations(one) == {"orders_not_empty": True}
+
+
+def test_materialize_result_carries_its_check_results() -> None:
+    @dg.asset(
+        check_specs=[
+            dg.AssetCheckSpec(name="has_rows", asset="scores"),
+            dg.AssetCheckSpec(name="fresh", asset="scores", blocking=True),
+        ]
+    )
+    def scores() -> dg.MaterializeResult:
+        return dg.MaterializeResult(
+            metadata={"rows": 3},
+            check_results=[
+                dg.AssetCheckResult(check_name="has_rows", passed=True),
+                dg.AssetCheckResult(check_name="fresh", passed=False),
+            ],
+        )
+
+    @dg.asset(deps=[scores])
+    def ranking() -> None:
+        pass
+
+    result = dg.materialize([scores, ranking], raise_on_error=False)
+    found = {(e.asset_key, e.check_name, e.passed) for e in result.get_asset_check_evaluations()}
+    assert found == {
+        (dg.AssetKey("scores"), "has_rows", True),
+        (dg.AssetKey("scores"), "fresh", False),
+    }
+    # The failed blocking check stops what reads the asset.
+    assert not result.success
+    assert [e.asset_key for e in result.get_asset_materialization_events()] == [
+        dg.AssetKey("scores")
+    ]

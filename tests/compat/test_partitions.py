@@ -234,6 +234,29 @@ def test_static_partitioned_config() -> None:
         letters.execute_in_process(partition_key="c")
 
 
+def test_partitioned_config_over_any_partitions_definition() -> None:
+    regions = dg.StaticPartitionsDefinition(["eu", "us"])
+
+    @dg.partitioned_config(
+        partitions_def=regions, tags_for_partition_key_fn=lambda key: {"region": key}
+    )
+    def region_config(partition_key: str) -> dict[str, Any]:
+        return {"ops": {"process_day": {"config": {"date": partition_key}}}}
+
+    @dg.job(config=region_config)
+    def per_region() -> None:
+        process_day()
+
+    assert per_region.partitions_def == regions
+    result = per_region.execute_in_process(partition_key="us")
+    assert result.output_for_node("process_day") == "us"
+    assert result.dagster_run.tags["dagster/partition"] == "us"
+    assert result.dagster_run.tags["region"] == "us"
+    assert result.dagster_run.run_config == {"ops": {"process_day": {"config": {"date": "us"}}}}
+    with pytest.raises(TypeError, match="PartitionsDefinition"):
+        dg.partitioned_config(partitions_def=["eu"])  # type: ignore[arg-type]
+
+
 def test_build_asset_context_with_a_partition() -> None:
     context = dg.build_asset_context(partition_key="2024-01-02")
     assert context.partition_key == "2024-01-02"
@@ -310,3 +333,57 @@ def test_a_partitioned_graph_asset(tmp_path: Path) -> None:
     result = dg.materialize([loud_region], partition_key="eu", resources=_io(tmp_path))
     assert result.output_for_node("loud_region") == "EU!"
     assert (tmp_path / "loud_region" / "eu").is_file()
+
+
+def test_a_single_run_backfill_sees_its_range_and_time_windows() -> None:
+    seen: dict[str, Any] = {}
+
+    @dg.asset(partitions_def=daily, backfill_policy=dg.BackfillPolicy.single_run())
+    def events(context: dg.AssetExecutionContext) -> dict[str, int]:
+        seen["keys"] = context.partition_keys
+        seen["range"] = context.partition_key_range
+        seen["window"] = context.partition_time_window
+        seen["output_window"] = context.asset_partitions_time_window_for_output()
+        return {key: 1 for key in context.partition_keys}
+
+    @dg.asset(partitions_def=daily)
+    def per_day(context: dg.AssetExecutionContext, events: dict[str, int]) -> int:
+        seen["input_window"] = context.asset_partitions_time_window_for_input("events")
+        return sum(events.values())
+
+    result = dg.materialize(
+        [events, per_day],
+        tags={
+            "dagster/asset_partition_range_start": "2024-01-02",
+            "dagster/asset_partition_range_end": "2024-01-04",
+        },
+        selection=[events],
+    )
+    assert result.success
+    assert seen["keys"] == ["2024-01-02", "2024-01-03", "2024-01-04"]
+    assert seen["range"] == dg.PartitionKeyRange("2024-01-02", "2024-01-04")
+    window = dg.TimeWindow(
+        datetime.fromisoformat("2024-01-02T00:00:00+00:00"),
+        datetime.fromisoformat("2024-01-05T00:00:00+00:00"),
+    )
+    assert seen["window"] == window and seen["output_window"] == window
+    assert dg.materialize([events, per_day], partition_key="2024-01-03").success
+    assert seen["input_window"] == dg.TimeWindow(
+        datetime.fromisoformat("2024-01-03T00:00:00+00:00"),
+        datetime.fromisoformat("2024-01-04T00:00:00+00:00"),
+    )
+
+
+def test_time_windows_of_a_static_partition_name_the_output() -> None:
+    @dg.asset(partitions_def=dg.StaticPartitionsDefinition(["a"]))
+    def letters(context: dg.AssetExecutionContext) -> None:
+        context.asset_partitions_time_window_for_output()
+
+    with pytest.raises(dg.DagloomError, match="output 'result' is not partitioned by time"):
+        dg.materialize([letters], partition_key="a")
+
+
+def test_validate_loadable_accepts_definitions_and_refuses_other_things() -> None:
+    dg.Definitions.validate_loadable(dg.Definitions(assets=[raw_orders, daily_orders]))
+    with pytest.raises(dg.DefinitionError, match="validate_loadable"):
+        dg.Definitions.validate_loadable([raw_orders])  # type: ignore[arg-type]

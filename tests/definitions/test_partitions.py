@@ -210,3 +210,14 @@ def test_incompatible_mapping_is_refused_naming_the_dependency() -> None:
         )
     with pytest.raises(DagsterInvalidDefinitionError, match="different kinds"):
         infer_partition_mapping(None, static, daily, where="x")
+
+
+def test_a_hundred_thousand_static_keys_index_once() -> None:
+    keys = [f"customer-{i}" for i in range(100_000)]
+    static = StaticPartitionsDefinition(keys)
+    assert static.has_partition_key("customer-99999")
+    assert not static.has_partition_key("customer-100000")
+    span = static.get_partition_keys_in_range(PartitionKeyRange("customer-10", "customer-12"))
+    assert span == ["customer-10", "customer-11", "customer-12"]
+    with pytest.raises(DagsterInvalidDefinitionError, match=r"duplicate partition keys \['x'\]"):
+        StaticPartitionsDefinition(["x", "y", "x", "x"])

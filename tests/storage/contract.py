@@ -54,6 +54,7 @@ from dagloom.storage.base import (
     DurationHistogram,
     EventLogStorage,
     Fence,
+    PartitionRunRecord,
     RunsFilter,
     RunStats,
     RunStorage,
@@ -646,6 +647,64 @@ class StorageContract:
         assert await events.get_materialized_partitions(["plain"]) == {}
         await events.delete_events("r1")
         assert sorted(await events.get_materialized_partitions(["daily"])) == ["2024-01-02"]
+
+    async def test_materialized_partition_keys_come_from_the_index(
+        self, storages: Storages
+    ) -> None:
+        _, events, _ = storages
+        await events.store_events(
+            [materialization("r1", ["daily"], partition=f"2024-01-0{d}") for d in (1, 2, 2)]
+        )
+        await events.store_events([materialization("r1", ["other"], partition="2024-01-05")])
+        assert await events.get_materialized_partition_keys(["daily"]) == {
+            "2024-01-01",
+            "2024-01-02",
+        }
+        assert await events.get_materialized_partition_keys(["nope"]) == set()
+
+    async def test_runs_of_partitions_are_indexed_by_asset(self, storages: Storages) -> None:
+        runs, _, _ = storages
+
+        def selecting(*paths: list[str]) -> list[AssetKeyMessage]:
+            return [AssetKeyMessage(path=p) for p in paths]
+
+        await runs.add_run(
+            make_run(
+                "one",
+                status=RunStatus.FAILURE,
+                create_time=1.0,
+                tags={"dagster/partition": "2024-01-01"},
+                asset_selection=selecting(["a"], ["b", "c"]),
+            )
+        )
+        await runs.add_run(
+            make_run(
+                "range",
+                status=RunStatus.STARTED,
+                create_time=2.0,
+                tags={
+                    "dagster/asset_partition_range_start": "2024-01-02",
+                    "dagster/asset_partition_range_end": "2024-01-09",
+                },
+                asset_selection=selecting(["a"]),
+            )
+        )
+        await runs.add_run(make_run("plain", asset_selection=selecting(["a"])))
+        await runs.add_run(make_run("job", tags={"dagster/partition": "2024-01-01"}))
+        found = await runs.get_partition_runs(["a"], [RunStatus.FAILURE, RunStatus.STARTED])
+        assert found == [
+            PartitionRunRecord("one", RunStatus.FAILURE, 1.0, "2024-01-01", "2024-01-01"),
+            PartitionRunRecord("range", RunStatus.STARTED, 2.0, "2024-01-02", "2024-01-09"),
+        ]
+        assert [r.run_id for r in await runs.get_partition_runs(["a"], [RunStatus.FAILURE])] == [
+            "one"
+        ]
+        assert [
+            r.run_id for r in await runs.get_partition_runs(["b", "c"], [RunStatus.FAILURE])
+        ] == ["one"]
+        assert await runs.get_partition_runs(["a"], []) == []
+        await runs.delete_run("one")
+        assert await runs.get_partition_runs(["b", "c"], [RunStatus.FAILURE]) == []
 
     async def test_asset_check_evaluations_are_indexed_by_asset(self, storages: Storages) -> None:
         from dagloom.messages import AssetCheckEvaluationData

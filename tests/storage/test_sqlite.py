@@ -16,7 +16,7 @@ import pytest
 from anyio.streams.text import TextReceiveStream
 
 from dagloom.errors import SchemaVersionError, StorageError
-from dagloom.messages import Event, EventRecord, EventType, Run, RunStatus
+from dagloom.messages import AssetKeyMessage, Event, EventRecord, EventType, Run, RunStatus
 from dagloom.storage import _sql
 from dagloom.storage.base import RunTransition
 from dagloom.storage.migrations import latest
@@ -126,6 +126,36 @@ async def test_migrating_from_schema_2_keeps_every_event_and_its_storage_id(
     with sqlite3.connect(path) as conn:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         assert "events" not in tables
+
+
+async def test_migrating_indexes_the_partitions_of_runs_stored_before(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    before = next(i for i, m in enumerate(SQLITE_MIGRATIONS) if m.version == 12)
+    with sqlite3.connect(path) as conn:
+        for migration in SQLITE_MIGRATIONS[:before]:
+            for statement in migration.statements:
+                conn.execute(statement)
+        version = SQLITE_MIGRATIONS[before - 1].version
+        conn.execute(f"INSERT INTO dagloom_schema (version, migrated_at) VALUES ({version}, 0)")
+        for run in (
+            Run(
+                run_id="day",
+                job_name="j",
+                status=RunStatus.FAILURE,
+                tags={"dagster/partition": "2024-01-01"},
+                asset_selection=[AssetKeyMessage(path=["a"])],
+            ),
+            Run(run_id="plain", job_name="j", asset_selection=[AssetKeyMessage(path=["a"])]),
+        ):
+            conn.execute(_sql.INSERT_RUN, _sql.run_row(run))
+            conn.executemany(_sql.INSERT_TAG, [(run.run_id, k, v) for k, v in run.tags.items()])
+    runs, _, _ = sqlite_storages(path)
+    assert (await runs.migrate()).up_to_date
+    async with opened(sqlite_storages(path)) as (migrated, _, _):
+        found = await migrated.get_partition_runs(["a"], [RunStatus.FAILURE, RunStatus.NOT_STARTED])
+        assert [(r.run_id, r.range_start, r.range_end) for r in found] == [
+            ("day", "2024-01-01", "2024-01-01")
+        ]
 
 
 async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:

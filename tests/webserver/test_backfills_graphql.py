@@ -10,8 +10,16 @@ from typing import Any
 import anyio
 import pytest
 
-from dagloom.messages import Backfill, BackfillStatus
-from dagloom.webserver.schema.backfills import job_of_partition_set, partition_names
+from dagloom.messages import AssetKeyMessage, Backfill, BackfillStatus, PartitionsSnapshot
+from dagloom.messages.rpc import AssetSnapshot, BackfillPolicySnapshot, LocationSnapshot
+from dagloom.webserver.schema.backfills import (
+    Target,
+    job_of_partition_set,
+    partition_names,
+    target_partitions,
+    target_partitions_per_run,
+)
+from dagloom.webserver.schema.partition_sets import config_yaml
 from tests.webserver.conftest import Web
 from tests.webserver.extras_node import serve_extras
 
@@ -50,6 +58,50 @@ def test_partition_set_names_and_partition_choices() -> None:
         partition_names(None, True, None)
     with pytest.raises(ValueError, match="not both"):
         partition_names(["a"], True, known)
+
+
+def _asset(name: str, max_per_run: int | None) -> AssetSnapshot:
+    policy = (
+        None if max_per_run is None else BackfillPolicySnapshot(max_partitions_per_run=max_per_run)
+    )
+    return AssetSnapshot(
+        key=AssetKeyMessage(path=[name]), partitions_index=1, backfill_policy=policy
+    )
+
+
+def test_runs_per_backfill_follow_the_selected_assets_policies() -> None:
+    snapshot = LocationSnapshot(
+        location_name="here",
+        assets=[
+            _asset("single", 0),
+            _asset("single_too", 0),
+            _asset("five", 5),
+            _asset("none", None),
+        ],
+        partitions_defs=[PartitionsSnapshot(type="static", keys=["a", "b"])],
+        job_partitions_index={"per_letter": 1},
+    )
+
+    def per_run(*names: str) -> int:
+        return target_partitions_per_run(
+            snapshot, Target("__ASSET_JOB", tuple((n,) for n in names))
+        )
+
+    assert per_run("single", "single_too") == 0
+    assert per_run("single", "five") == 5
+    assert per_run("none") == 1 and per_run("single", "none") == 1
+    assert target_partitions_per_run(snapshot, Target("per_letter", ())) == 1
+    job_partitions = target_partitions(snapshot, Target("per_letter", ()))
+    assert job_partitions is not None and list(job_partitions.keys) == ["a", "b"]
+    assert target_partitions(snapshot, Target("unpartitioned", ())) is None
+
+
+def test_a_partitions_run_config_reads_as_yaml() -> None:
+    assert config_yaml("") == "" and config_yaml("{}") == ""
+    assert (
+        config_yaml('{"ops": {"o": {"config": {"n": 1}}}}')
+        == "ops:\n  o:\n    config:\n      n: 1\n"
+    )
 
 
 async def _launch(web: Web, params: dict[str, Any]) -> dict[str, Any]:
@@ -95,6 +147,45 @@ async def test_an_asset_backfill_is_launched_run_by_the_daemon_and_listed(extras
         "{ partitionBackfillsOrError { ... on PartitionBackfills { results { id } } } }"
     )
     assert [b["id"] for b in listed["partitionBackfillsOrError"]["results"]] == [backfill_id]
+
+
+async def test_a_single_run_asset_backfills_its_partitions_in_one_run(extras: Web) -> None:
+    launched = await _launch(
+        extras, {"assetSelection": [{"path": ["lettered_batch"]}], "allPartitions": True}
+    )
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill = await _until_done(extras, launched["backfillId"])
+    assert len(backfill["runs"]) == 1
+    tags = {t["key"]: t["value"] for t in backfill["runs"][0]["tags"]}
+    assert tags["dagster/asset_partition_range_start"] == "a"
+    assert tags["dagster/asset_partition_range_end"] == "c"
+    counts = {c["runStatus"]: c["count"] for c in backfill["partitionStatusCounts"]}
+    assert counts["SUCCESS"] == 3
+    stored = await extras.node.instance.get_materialized_partitions(["lettered_batch"])
+    assert sorted(stored) == ["a", "b", "c"]
+
+
+async def test_a_partitioned_config_job_backfills_each_partition_with_its_config(
+    extras: Web,
+) -> None:
+    launched = await _launch(
+        extras,
+        {
+            "selector": {
+                "partitionSetName": "per_letter_partition_set",
+                "repositorySelector": REPO,
+            },
+            "allPartitions": True,
+        },
+    )
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill = await _until_done(extras, launched["backfillId"])
+    assert backfill["partitionNames"] == ["a", "b", "c"] and not backfill["isAssetBackfill"]
+    runs = await extras.node.instance.get_runs()
+    configs = sorted(r.run_config_json for r in runs if r.job_name == "per_letter")
+    assert configs == [
+        f'{{"ops":{{"say_letter":{{"config":{{"letter":"{letter}"}}}}}}}}' for letter in "abc"
+    ]
 
 
 async def test_a_requested_backfill_is_canceled(extras: Web) -> None:
@@ -168,3 +259,32 @@ async def test_what_cannot_be_backfilled_is_a_typed_error(extras: Web) -> None:
         'mutation { cancelPartitionBackfill(backfillId: "none") { __typename } }'
     )
     assert cancel["cancelPartitionBackfill"]["__typename"] == "BackfillNotFoundError"
+
+
+PARTITION_SET = (
+    "query($n: String!, $k: String!) { partitionSetOrError(partitionSetName: $n) { __typename"
+    " ... on PartitionSet { name pipelineName partitionsOrError { ... on Partitions {"
+    " results { name } } } partition(partitionName: $k) { name runConfigOrError {"
+    " ... on PartitionRunConfig { yaml } ... on PythonError { message } } tagsOrError {"
+    " ... on PartitionTags { results { key value } } } } }"
+    " ... on PartitionSetNotFoundError { message } } }"
+)
+
+
+async def test_a_partition_set_gives_each_partitions_run_config_and_tags(extras: Web) -> None:
+    data = await extras.data(PARTITION_SET, {"n": "per_letter_partition_set", "k": "b"})
+    found = data["partitionSetOrError"]
+    assert found["__typename"] == "PartitionSet" and found["pipelineName"] == "per_letter"
+    assert [p["name"] for p in found["partitionsOrError"]["results"]] == ["a", "b", "c"]
+    partition = found["partition"]
+    assert partition["runConfigOrError"]["yaml"] == (
+        "ops:\n  say_letter:\n    config:\n      letter: b\n"
+    )
+    tags = {t["key"]: t["value"] for t in partition["tagsOrError"]["results"]}
+    assert tags["dagster/partition"] == "b"
+    assert tags["dagster/partition_set"] == "per_letter_partition_set"
+    missing = await extras.data(PARTITION_SET, {"n": "per_letter_partition_set", "k": "z"})
+    assert missing["partitionSetOrError"]["partition"] is None
+    unpartitioned = await extras.data(PARTITION_SET, {"n": "talking_partition_set", "k": "a"})
+    assert unpartitioned["partitionSetOrError"]["__typename"] == "PartitionSetNotFoundError"
+    assert "'talking'" in unpartitioned["partitionSetOrError"]["message"]

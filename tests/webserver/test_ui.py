@@ -9,7 +9,15 @@ from tests.webserver.conftest import Web
 
 
 async def test_every_page_address_answers_the_ui(web: Web) -> None:
-    for path in ("/", "/assets", "/assets/a/b", "/runs/some-run", "/jobs/numbers/x/launchpad"):
+    for path in (
+        "/",
+        "/assets",
+        "/assets/a/b",
+        "/runs/some-run",
+        "/jobs/numbers/x/launchpad",
+        "/backfills",
+        "/backfills/abc123",
+    ):
         async with web.session.get(f"{web.url}{path}") as response:
             assert response.status == 200, path
             assert response.content_type == "text/html"

@@ -2,6 +2,7 @@ import { render } from "preact";
 import { AssetPage } from "./pages/Asset";
 import { AssetsPage } from "./pages/Assets";
 import { AutomationPage } from "./pages/Automation";
+import { BackfillPage, BackfillsPage } from "./pages/Backfills";
 import { DeploymentPage } from "./pages/Deployment";
 import { JobPage, JobsPage } from "./pages/Jobs";
 import { LaunchpadPage } from "./pages/Launchpad";
@@ -16,6 +17,7 @@ const NAV: [string, string][] = [
   ["/runs", "Runs"],
   ["/automation", "Schedules & sensors"],
   ["/deployment", "Deployment"],
+  ["/backfills", "Backfills"],
 ];
 
 function route(pathname: string) {
@@ -33,6 +35,8 @@ function route(pathname: string) {
       return <AutomationPage />;
     case "deployment":
       return <DeploymentPage />;
+    case "backfills":
+      return parts[1] ? <BackfillPage backfillId={parts[1]} /> : <BackfillsPage />;
     default:
       return <div class="page error">No page at {pathname}.</div>;
   }

@@ -79,9 +79,11 @@ __all__ = [
     "EvaluationSettings",
     "LoadedLocation",
     "check_run_config",
+    "checked_run",
     "evaluate_schedule",
     "evaluate_sensor",
     "load_location",
+    "partition_run_config",
     "refusal",
     "resolve_job",
     "run_snapshot_id",
@@ -263,10 +265,43 @@ def validate_run(
         snapshot_id = run_snapshot_id(job, keys, job_snapshot_ids or {})
     except Exception as exc:  # the user-code boundary: building a job may run user code
         return refusal(exc)
-    reply = check_run_config(job, request.run_config_json)
+    return checked_run(job, request.run_config_json, request.tags, snapshot_id)
+
+
+def checked_run(
+    job: JobDefinition, run_config_json: str, tags: Mapping[str, str], snapshot_id: str
+) -> ValidateRunReply:
+    """Check a run of `job`: the config it runs with (its partition's, when the job has a
+    partitioned config, `tags` name a partition and `run_config_json` gives none) must fit.
+    A valid reply carries `snapshot_id`, and the partition's config and tags if it took
+    them. Never raises for bad input (an unknown partition is a refusal)."""
+    try:
+        derived = partition_run_config(job, run_config_json, tags)
+    except Exception as exc:  # the user-code boundary: a partitioned config is user code
+        return refusal(exc)
+    reply = check_run_config(job, derived[0] if derived is not None else run_config_json)
     if reply.valid:
         reply.job_snapshot_id = snapshot_id
+        if derived is not None:
+            reply.partition_run_config_json, reply.partition_tags = derived
     return reply
+
+
+def partition_run_config(
+    job: JobDefinition, run_config_json: str, tags: Mapping[str, str]
+) -> tuple[str, dict[str, str]] | None:
+    """The run config (as JSON) and tags a run of `job` for the partition its `tags` name
+    takes from the job's partitioned config; None when the job has no partitioned config,
+    the tags name no partition, or the run gives its own config. Raises the job's error for
+    a key that is not one of its partitions; may run user code."""
+    from dagloom.execution.partitions import PARTITION_TAG
+
+    key = tags.get(PARTITION_TAG)
+    if job.partitioned_config is None or key is None or _parse_run_config(run_config_json):
+        return None
+    run_config, run_tags = job.partition_run(key, None, {})
+    config_json = orjson.dumps(run_config or {}, default=str).decode()
+    return config_json, {k: v for k, v in run_tags.items() if k != PARTITION_TAG}
 
 
 def run_snapshot_id(

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dagloom._components import ComponentFamily, build_component
 from dagloom.actors._protocol import serves
 from dagloom.actors._runtime import Actor, Clock, Envelope
-from dagloom.actors.code_location import check_run_config, refusal, run_snapshot_id
+from dagloom.actors.code_location import checked_run, refusal, run_snapshot_id
 from dagloom.actors.job_source import JobSource, pick_location, unknown_location
 from dagloom.actors.run_worker import run_end_event
 from dagloom.daemon import QueuedRun, TagConcurrencyLimit, runs_to_admit
@@ -127,10 +127,7 @@ class JobSourceValidator:
             snapshot_id = run_snapshot_id(job, keys, {})
         except DagloomError as exc:
             return refusal(exc)
-        reply = check_run_config(job, request.run_config_json)
-        if reply.valid:
-            reply.job_snapshot_id = snapshot_id
-        return reply
+        return checked_run(job, request.run_config_json, request.tags, snapshot_id)
 
 
 class CodeLocationValidator:
@@ -152,6 +149,7 @@ class CodeLocationValidator:
                 job_name=request.job_name,
                 run_config_json=request.run_config_json,
                 asset_selection=request.asset_selection,
+                tags=request.tags,
             ),
             timeout=self._timeout,
         )
@@ -458,7 +456,12 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
             if not verdict.valid:
                 self._log.info("run_refused", actor=self.name, job=request.job_name)
                 return SubmitRunReply(error=verdict.error, problems=verdict.problems)
+        # A partitioned config gave the run its partition's config and tags.
+        run_config_json = request.run_config_json
         tags = dict(request.tags)
+        if verdict is not None and verdict.partition_run_config_json:
+            run_config_json = verdict.partition_run_config_json
+            tags = {**verdict.partition_tags, **tags}
         if request.request_id:
             tags[REQUEST_ID_TAG] = request.request_id
         try:
@@ -468,7 +471,7 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
                     job_name=request.job_name,
                     status=status,
                     code_location=request.location_name,
-                    run_config_json=request.run_config_json,
+                    run_config_json=run_config_json,
                     # The code that runs must be the code validated here (workers check it).
                     job_snapshot_id=verdict.job_snapshot_id if verdict is not None else "",
                     tags=tags,

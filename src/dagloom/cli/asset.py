@@ -213,7 +213,12 @@ def partitions(
 
 @sub.command("checks")
 def checks(
-    select: Annotated[str, typer.Option("--select", help="The asset whose checks to show.")],
+    asset: Annotated[
+        str | None, typer.Argument(help="The asset whose checks to show (KEY or a/b/c).")
+    ] = None,
+    select: Annotated[
+        str | None, typer.Option("--select", help="The asset, as an option instead.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", help="Evaluations to show, newest first.")] = 20,
 ) -> None:
     """Print the recorded results of an asset's checks, newest first, from the instance."""
@@ -223,6 +228,10 @@ def checks(
     from dagloom.definitions.asset_key import AssetKey
 
     out, err = consoles()
+    if (asset is None) == (select is None):
+        fail(err, "give the asset as KEY or --select KEY (one of them)")
+    select = asset if asset is not None else select
+    assert select is not None
     key = AssetKey.from_user_string(select)
 
     async def read() -> Any:

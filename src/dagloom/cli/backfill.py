@@ -138,13 +138,6 @@ def launch(
     partitions_def = job.partitions_def
     if partitions_def is None:
         fail(err, f"job {job.name!r} is not partitioned")
-    if job.partitioned_config is not None:
-        # The daemon submits without the code: it cannot compute each partition's config.
-        fail(
-            err,
-            f"job {job.name!r} takes a partitioned config; backfills submit one run config "
-            "for every run, so backfill its partitions with `dagloom job execute --partition`",
-        )
     graph = defs.asset_graph
     per_run = partitions_per_run(
         [graph.by_key[k].backfill_policy for k in job.asset_layer.asset_keys]

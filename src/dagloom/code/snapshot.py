@@ -58,6 +58,7 @@ from dagloom.messages import (
 )
 from dagloom.messages.rpc import (
     AssetSnapshot,
+    BackfillPolicySnapshot,
     JobSnapshot,
     LocationSnapshot,
     NodeInputSnapshot,
@@ -99,11 +100,12 @@ def location_snapshot(
     """
     jobs = snapshot_jobs(definitions)
     assets = asset_snapshots(definitions, jobs)
-    partitions_defs, index = partitions_snapshots(definitions)
+    partitions_defs, index, job_index = partitions_snapshots(definitions, jobs)
     for asset in assets:
         if asset.key is not None:
             asset.partitions_index = index.get(tuple(asset.key.path), 0)
     return LocationSnapshot(
+        job_partitions_index=job_index,
         location_name=location_name,
         jobs=[job_snapshot(job) for job in jobs],
         assets=assets,
@@ -270,6 +272,10 @@ def asset_snapshots(
                     spec, item.deps_by_key[spec.key], item.op.name, job_names.get(spec.key)
                 )
                 snapshot.checks = checks.get(spec.key, [])
+                if item.backfill_policy is not None:
+                    snapshot.backfill_policy = BackfillPolicySnapshot(
+                        max_partitions_per_run=item.backfill_policy.max_partitions_per_run or 0
+                    )
                 out.append(snapshot)
         else:
             snapshot = _asset(item, item.dep_keys, "", job_names.get(item.key))
@@ -279,19 +285,16 @@ def asset_snapshots(
 
 
 def partitions_snapshots(
-    definitions: Definitions,
-) -> tuple[list[PartitionsSnapshot], dict[tuple[str, ...], int]]:
-    """Each distinct partitions definition of the assets once, and for each partitioned
-    asset's key path the 1-based index of its own: many assets share one definition, and
-    its keys are sent once."""
+    definitions: Definitions, jobs: Sequence[JobDefinition] = ()
+) -> tuple[list[PartitionsSnapshot], dict[tuple[str, ...], int], dict[str, int]]:
+    """Each distinct partitions definition of the assets and of `jobs` once; for each
+    partitioned asset's key path, and each partitioned job's name, the 1-based index of
+    its own: many share one definition, and its keys are sent once."""
     out: list[PartitionsSnapshot] = []
     seen: dict[int, int] = {}
     same: dict[bytes, int] = {}
-    index: dict[tuple[str, ...], int] = {}
-    for item in definitions.assets:
-        partitions_def = getattr(item, "partitions_def", None)
-        if partitions_def is None:
-            continue
+
+    def place(partitions_def: PartitionsDefinition) -> int:
         position = seen.get(id(partitions_def))
         if position is None:
             snapshot = partitions_snapshot(partitions_def)
@@ -302,12 +305,25 @@ def partitions_snapshots(
                 out.append(snapshot)
                 position = same[wire] = len(out)
             seen[id(partitions_def)] = position
+        return position
+
+    index: dict[tuple[str, ...], int] = {}
+    for item in definitions.assets:
+        partitions_def = getattr(item, "partitions_def", None)
+        if partitions_def is None:
+            continue
+        position = place(partitions_def)
         keys = (
             [spec.key for spec in item.specs] if isinstance(item, AssetsDefinition) else [item.key]
         )
         for key in keys:
             index[tuple(key.path)] = position
-    return out, index
+    job_index: dict[str, int] = {}
+    for job in jobs:
+        job_partitions = job.partitions_def
+        if job_partitions is not None:
+            job_index[job.name] = place(job_partitions)
+    return out, index, job_index
 
 
 def partitions_snapshot(partitions_def: PartitionsDefinition | None) -> PartitionsSnapshot | None:

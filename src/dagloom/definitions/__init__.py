@@ -166,6 +166,7 @@ from dagloom.definitions.partitioned_config import (
     dynamic_partitioned_config,
     hourly_partitioned_config,
     monthly_partitioned_config,
+    partitioned_config,
     static_partitioned_config,
     weekly_partitioned_config,
 )
@@ -396,6 +397,7 @@ __all__ += [
     "hourly_partitioned_config",
     "monthly_partitioned_config",
     "multi_asset_check",
+    "partitioned_config",
     "static_partitioned_config",
     "weekly_partitioned_config",
 ]

@@ -118,6 +118,14 @@ class Definitions:
             return item.with_resources(self.resources)
         return item
 
+    @staticmethod
+    def validate_loadable(defs: Definitions) -> None:
+        """Raise what loading `defs` in a code location would raise. Construction already
+        checks everything (asset graph, checks, jobs, schedule and sensor targets,
+        resources), so this only refuses what is not a Definitions."""
+        if not isinstance(defs, Definitions):
+            raise DefinitionError(f"validate_loadable takes Definitions, got {defs!r}")
+
     # -- lookups ----------------------------------------------------------------------------
 
     def get_job_def(self, name: str) -> JobDefinition:

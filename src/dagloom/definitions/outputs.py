@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -153,13 +153,15 @@ class ExpectationResult:
 @dataclass(frozen=True, slots=True)
 class MaterializeResult:
     """What an asset returns when it stores its data itself: metadata for the
-    materialization, and no value for the IO manager."""
+    materialization, no value for the IO manager, and the results of its checks
+    (`check_results`, each for this asset unless it names another)."""
 
     asset_key: AssetKey | None = None
     metadata: Mapping[str, Any] | None = None
     data_version: str | None = None
     tags: Mapping[str, str] | None = None
     value: Any = field(default=NO_VALUE)
+    check_results: Sequence[Any] = ()
 
     def __init__(
         self,
@@ -169,8 +171,10 @@ class MaterializeResult:
         data_version: str | None = None,
         tags: Mapping[str, str] | None = None,
         value: Any = NO_VALUE,
+        check_results: Sequence[Any] | None = None,
     ) -> None:
         key = None if asset_key is None else AssetKey.from_coercible(asset_key)
+        object.__setattr__(self, "check_results", tuple(check_results or ()))
         object.__setattr__(self, "asset_key", key)
         object.__setattr__(self, "metadata", metadata)
         object.__setattr__(self, "data_version", data_version)

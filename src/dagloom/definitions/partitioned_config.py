@@ -54,6 +54,27 @@ class PartitionedConfig:
         return self.decorated_fn(*args, **kwargs)
 
 
+def partitioned_config(
+    partitions_def: PartitionsDefinition,
+    tags_for_partition_key_fn: Callable[[str], Mapping[str, str]] | None = None,
+) -> Callable[[Callable[[str], Mapping[str, Any]]], PartitionedConfig]:
+    """Decorate `fn(partition_key) -> run config` over any partitions definition."""
+    if not isinstance(partitions_def, PartitionsDefinition):
+        raise TypeError(
+            f"partitioned_config takes a PartitionsDefinition, not {type(partitions_def).__name__}"
+        )
+
+    def wrap(fn: Callable[[str], Mapping[str, Any]]) -> PartitionedConfig:
+        return PartitionedConfig(
+            partitions_def,
+            run_config_for_partition_key_fn=fn,
+            decorated_fn=fn,
+            tags_for_partition_key_fn=tags_for_partition_key_fn,
+        )
+
+    return wrap
+
+
 def static_partitioned_config(
     partition_keys: list[str],
     tags_for_partition_fn: Callable[[str], Mapping[str, str]] | None = None,
@@ -146,6 +167,7 @@ __all__ = [
     "dynamic_partitioned_config",
     "hourly_partitioned_config",
     "monthly_partitioned_config",
+    "partitioned_config",
     "static_partitioned_config",
     "weekly_partitioned_config",
 ]

@@ -4,7 +4,7 @@ and `build_op_context` for unit tests."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -362,13 +362,18 @@ class OpExecutionContext:
     @property
     def partition_time_window(self) -> TimeWindow:
         """The time window the run's partitions cover (time-partitioned assets only)."""
-        part = self.assets_partitions_def
+        return self._time_window(self.assets_partitions_def, self.partition_keys, "the run")
+
+    def _time_window(
+        self, part: PartitionsDefinition | None, keys: Sequence[str], what: str
+    ) -> TimeWindow:
+        """The window from the first of `keys` to the end of the last, in `part` (or its
+        time dimension)."""
         time_def = part
         if isinstance(part, MultiPartitionsDefinition) and part.time_window_dimension:
             time_def = part.time_window_dimension.partitions_def
         if not isinstance(time_def, TimeWindowPartitionsDefinition):
-            raise DagloomError(f"step {self.step_key!r}: not partitioned by time windows")
-        keys = self.partition_keys
+            raise DagloomError(f"step {self.step_key!r}: {what} is not partitioned by time windows")
         if isinstance(part, MultiPartitionsDefinition):
             dim = part.time_window_dimension
             assert dim is not None
@@ -413,6 +418,22 @@ class OpExecutionContext:
     ) -> PartitionKeyRange:
         keys = self.asset_partition_keys_for_output(output_name)
         return PartitionKeyRange(keys[0], keys[-1])
+
+    def asset_partitions_time_window_for_output(self, output_name: str = "result") -> TimeWindow:
+        """The time window the output's partitions cover."""
+        return self._time_window(
+            self.asset_partitions_def_for_output(output_name),
+            self.asset_partition_keys_for_output(output_name),
+            f"output {output_name!r}",
+        )
+
+    def asset_partitions_time_window_for_input(self, input_name: str) -> TimeWindow:
+        """The time window of the upstream partitions input `input_name` reads."""
+        upstream = self._input_asset_key(input_name)
+        part = None if self._partitions is None else self._partitions.partitions_def(upstream)
+        return self._time_window(
+            part, self.asset_partition_keys_for_input(input_name), f"input {input_name!r}"
+        )
 
     def asset_partition_keys_for_input(self, input_name: str) -> list[str]:
         """The upstream partitions input `input_name` reads, through its mapping."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -40,8 +40,12 @@ class ExecuteInProcessResult:
         state: ExecutionState | None,
         io_managers: Mapping[str, IOManager],
         success: bool,
+        tags: Mapping[str, str] | None = None,
+        run_config: Mapping[str, Any] | None = None,
     ) -> None:
         self.job_def = job_def
+        self._tags = dict(tags or {})
+        self._run_config = dict(run_config or {})
         self.run_id = run_id
         self._rows = rows
         self._state = state
@@ -58,11 +62,14 @@ class ExecuteInProcessResult:
 
     @property
     def dagster_run(self) -> RunView:
-        """The run's record: id, job name, status, success."""
+        """The run's record: id, job name, status, tags (its `dagster/partition` among
+        them) and run config."""
         return RunView(
             self.run_id,
             self.job_name,
             RunStatus.SUCCESS if self.success else RunStatus.FAILURE,
+            dict(self._tags),
+            dict(self._run_config),
         )
 
     @property
@@ -249,6 +256,8 @@ class RunView:
     run_id: str
     job_name: str
     status: RunStatus
+    tags: dict[str, str] = field(default_factory=dict)
+    run_config: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_success(self) -> bool:

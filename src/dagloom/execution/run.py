@@ -506,6 +506,8 @@ async def execute_job_in_process(
         state=state,
         io_managers=io_managers,
         success=success,
+        tags=run_tags,
+        run_config=resolved.raw,
     )
     if raise_on_error and not success:
         if run_error is not None:

@@ -3,6 +3,7 @@ outputs, and record each of these as events. `StepRunner` is what every executor
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -618,6 +619,11 @@ class StepRunner:
             output_name = self._output_for_asset(tmpl, item)
             seen.add(output_name)
             self.store_output(tmpl, context, item.value, output_name, item.metadata)
+            own_key = tmpl.asset_keys.get(output_name)
+            for check in item.check_results:
+                if check.asset_key is None and own_key is not None:
+                    check = dataclasses.replace(check, asset_key=own_key)  # this asset's check
+                self.record_check(tmpl, context.step_key, check)
         elif isinstance(item, AssetMaterialization):
             self.emit_materialization(
                 context.step_key,

@@ -685,6 +685,10 @@ class DagloomInstance:
     ) -> dict[str, PartitionMaterialization]:
         return await self._events.get_materialized_partitions(asset_key)
 
+    async def get_materialized_partition_keys(self, asset_key: Sequence[str]) -> set[str]:
+        """The partitions of an asset that have a materialization, from the index alone."""
+        return await self._events.get_materialized_partition_keys(asset_key)
+
     async def get_asset_check_evaluations(
         self, asset_key: Sequence[str], *, limit: int | None = None
     ) -> list[EventRecord]:
@@ -696,31 +700,37 @@ class DagloomInstance:
     ) -> AssetPartitionStatus:
         """Each partition of an asset and whether it is materialized, failed, in progress or
         missing: the materialization index plus the failed and unfinished runs that targeted
-        the asset (see `partition_status`)."""
-        from dagloom.definitions.partitions import dynamic_partition_names
-        from dagloom.execution.partitions import range_from_tags
+        the asset, read from the run partition index (see `partition_status`)."""
+        from dagloom.definitions.partitions import PartitionKeyRange, dynamic_partition_names
         from dagloom.instance.partition_status import PartitionRun, fold_partition_status
 
         store = await self.dynamic_partitions_snapshot(dynamic_partition_names(partitions_def))
         keys = partitions_def.get_partition_keys(dynamic_partitions_store=store)
         materialized = await self._events.get_materialized_partitions(asset_key)
-        path = list(asset_key)
-        candidates = await self._runs.get_runs(
-            RunsFilter(statuses=[RunStatus.FAILURE, *_UNFINISHED_STATUSES])
+        targeted = await self._runs.get_partition_runs(
+            asset_key, [RunStatus.FAILURE, *_UNFINISHED_STATUSES]
         )
         runs: list[PartitionRun] = []
-        for run in candidates:
-            key_range = range_from_tags(run.tags)
-            if key_range is None or not any(k.path == path for k in run.asset_selection):
-                continue
+        for found in targeted:
+            key_range = PartitionKeyRange(found.range_start, found.range_end)
             try:
                 covered = partitions_def.get_partition_keys_in_range(key_range, store)
             except DagloomError:
                 continue  # a run for partitions this definition no longer has
-            runs.append(PartitionRun(run.run_id, run.status, run.create_time, covered))
-        run_ids = sorted({m.run_id for m in materialized.values()})
+            runs.append(PartitionRun(found.run_id, found.status, found.create_time, covered))
+        # Only a failed partition that was also materialized needs its materializing run's
+        # create time (which came later decides), so only those runs are read.
+        run_ids = sorted(
+            {
+                materialized[key].run_id
+                for r in runs
+                if r.status == RunStatus.FAILURE
+                for key in r.partition_keys
+                if key in materialized
+            }
+        )
         created: dict[str, float] = {}
-        if any(r.status == RunStatus.FAILURE for r in runs) and run_ids:
+        if run_ids:
             for run in await self._runs.get_runs(RunsFilter(run_ids=run_ids)):
                 created[run.run_id] = run.create_time
         return fold_partition_status(keys, materialized, runs, created)

@@ -34,6 +34,7 @@ __all__ = [
 
 from dagloom.messages._generated.dagloom.v1.rpc import (
     AssetSnapshot,
+    BackfillPolicySnapshot,
     CodeLocationBase,
     CodeLocationStub,
     ConfigProblem,
@@ -55,6 +56,7 @@ from dagloom.messages._generated.dagloom.v1.rpc import (
 
 __all__ += [
     "AssetSnapshot",
+    "BackfillPolicySnapshot",
     "CodeLocationBase",
     "CodeLocationStub",
     "ConfigProblem",

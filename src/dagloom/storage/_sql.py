@@ -9,7 +9,13 @@ from typing import Any
 import orjson
 
 from dagloom.messages import AssetKeyMessage, ErrorInfo, EventType, Run, RunStatus
-from dagloom.storage.base import RUN_TRANSITION_SOURCES, RunsFilter, RunStatusChange
+from dagloom.storage._codec import asset_key_text
+from dagloom.storage.base import (
+    RUN_TRANSITION_SOURCES,
+    RunsFilter,
+    RunStatusChange,
+    run_partition_range,
+)
 
 RUN_COLUMNS = (
     "run_id",
@@ -73,6 +79,9 @@ def transition_run(change: RunStatusChange) -> str | None:
 
 RUN_STATUS = "SELECT status FROM runs WHERE run_id = ?"
 INSERT_TAG = "INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)"
+INSERT_RUN_PARTITIONS = (
+    "INSERT INTO run_partitions (run_id, asset_key, range_start, range_end) VALUES (?, ?, ?, ?)"
+)
 UPSERT_TAG = (
     "INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?) "
     "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"
@@ -111,6 +120,16 @@ def run_row(run: Run) -> tuple[Any, ...]:
         orjson.dumps(list(run.step_keys_to_execute)).decode(),
         None if run.failure is None else bytes(run.failure),
     )
+
+
+def run_partition_rows(run: Run) -> list[tuple[str, str, str, str]]:
+    """The `run_partitions` rows of a run: one per selected asset when its tags name a
+    partition or a range of them (none otherwise)."""
+    found = run_partition_range(run.tags)
+    if found is None:
+        return []
+    keys = dict.fromkeys(asset_key_text(list(k.path)) for k in run.asset_selection)
+    return [(run.run_id, key, found[0], found[1]) for key in keys]
 
 
 def row_run(row: Sequence[Any]) -> Run:

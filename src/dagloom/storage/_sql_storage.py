@@ -60,6 +60,7 @@ from dagloom.storage.base import (
     Fence,
     Lease,
     PartitionMaterialization,
+    PartitionRunRecord,
     RunMove,
     RunsFilter,
     RunStats,
@@ -457,6 +458,7 @@ class SqlRunStorage(SqlStorage[D]):
                 [
                     (_sql.INSERT_RUN, [row]),
                     (_sql.INSERT_TAG, [(run.run_id, k, v) for k, v in run.tags.items()]),
+                    (_sql.INSERT_RUN_PARTITIONS, _sql.run_partition_rows(run)),
                 ]
             )
         except StorageError as exc:
@@ -488,6 +490,23 @@ class SqlRunStorage(SqlStorage[D]):
             cursor_id = found[0][0]
         sql, params = _sql.runs_query(filters, limit, cursor_id)
         return [_sql.row_run(row) for row in await self.database.fetch(sql, params)]
+
+    async def get_partition_runs(
+        self, asset_key: Sequence[str], statuses: Sequence[RunStatus]
+    ) -> list[PartitionRunRecord]:
+        if not statuses:
+            return []
+        marks = ", ".join("?" for _ in statuses)
+        rows = await self.database.fetch(
+            "SELECT r.run_id, r.status, r.create_time, p.range_start, p.range_end "
+            "FROM run_partitions p JOIN runs r ON r.run_id = p.run_id "
+            f"WHERE p.asset_key = ? AND r.status IN ({marks}) ORDER BY r.id",
+            (asset_key_text(list(asset_key)), *(int(s) for s in statuses)),
+        )
+        return [
+            PartitionRunRecord(run_id, RunStatus(status), create_time, start, end)
+            for run_id, status, create_time, start, end in rows
+        ]
 
     async def get_runs_count(self, filters: RunsFilter | None = None) -> int:
         where, params = _sql.runs_where(filters)
@@ -591,6 +610,7 @@ class SqlRunStorage(SqlStorage[D]):
             if await tx.execute("DELETE FROM runs WHERE run_id = ?", (run_id,)) == 0:
                 raise RunNotFoundError(run_id)
             await tx.execute("DELETE FROM run_tags WHERE run_id = ?", (run_id,))
+            await tx.execute("DELETE FROM run_partitions WHERE run_id = ?", (run_id,))
             await delete_run_events(tx, run_id)
 
     async def add_job_snapshot(self, job_name: str, snapshot: bytes) -> str:
@@ -736,6 +756,15 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
             (asset_key_text(list(asset_key)), int(EventType.ASSET_MATERIALIZATION)),
         )
         return {p: PartitionMaterialization(int(sid), run_id) for p, sid, run_id in rows}
+
+    async def get_materialized_partition_keys(self, asset_key: Sequence[str]) -> set[str]:
+        # The covering index asset_events_by_partition alone, one entry per key read.
+        rows = await self.database.fetch(
+            "SELECT DISTINCT partition FROM asset_events "
+            "WHERE asset_key = ? AND event_type = ? AND partition IS NOT NULL",
+            (asset_key_text(list(asset_key)), int(EventType.ASSET_MATERIALIZATION)),
+        )
+        return {row[0] for row in rows}
 
     async def add_dynamic_partitions(
         self, partitions_def_name: str, partition_keys: Sequence[str]

@@ -57,6 +57,33 @@ class RunsFilter:
     created_before: float | None = None
 
 
+PARTITION_TAG = "dagster/partition"
+PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def run_partition_range(tags: Mapping[str, str]) -> tuple[str, str] | None:
+    """The (first, last) partition keys a run's tags name (a single key is a one-key range),
+    or None for a run of no partitions."""
+    key = tags.get(PARTITION_TAG)
+    if key is not None:
+        return key, key
+    start = tags.get(PARTITION_RANGE_START_TAG)
+    end = tags.get(PARTITION_RANGE_END_TAG)
+    return (start, end) if start is not None and end is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionRunRecord:
+    """A run that targeted a range of an asset's partitions, as the partition index has it."""
+
+    run_id: str
+    status: RunStatus
+    create_time: float
+    range_start: str
+    range_end: str
+
+
 @dataclass(frozen=True, slots=True)
 class PartitionMaterialization:
     """The latest materialization of one partition of an asset: where and by which run."""
@@ -565,6 +592,14 @@ class RunStorage(StorageLifecycle, Protocol):
 
     async def get_runs_count(self, filters: RunsFilter | None = None) -> int: ...
 
+    async def get_partition_runs(
+        self, asset_key: Sequence[str], statuses: Sequence[RunStatus]
+    ) -> list[PartitionRunRecord]:
+        """The runs in `statuses` that targeted partitions of the asset (its key in their
+        asset selection, a partition or range tag at creation), oldest first; answered from
+        an index kept when runs are added, no run is decoded."""
+        ...
+
     async def get_run_stats(
         self, duration_buckets: Sequence[float] = RUN_DURATION_BUCKETS
     ) -> RunStats:
@@ -719,6 +754,10 @@ class EventLogStorage(StorageLifecycle, Protocol):
     ) -> dict[str, PartitionMaterialization]:
         """Each partition of an asset that has a materialization -> its latest one (storage
         id and run); answered from an index alone, no event is decoded."""
+        ...
+
+    async def get_materialized_partition_keys(self, asset_key: Sequence[str]) -> set[str]:
+        """The partitions of an asset that have a materialization; from the index alone."""
         ...
 
     async def add_dynamic_partitions(

@@ -26,6 +26,7 @@ from dagloom.messages import (
     InstigatorState,
     InstigatorType,
     Run,
+    RunStatus,
     Tick,
     TickStatus,
 )
@@ -39,6 +40,7 @@ from dagloom.storage.base import (
     Fence,
     Lease,
     PartitionMaterialization,
+    PartitionRunRecord,
     RunsFilter,
     RunStats,
     RunStatusChange,
@@ -49,6 +51,7 @@ from dagloom.storage.base import (
     fold_run_stats,
     refuse_transition,
     run_matches,
+    run_partition_range,
     without_refused,
 )
 
@@ -159,6 +162,20 @@ class MemoryRunStorage(_MemoryLifecycle):
     async def get_run(self, run_id: str) -> Run | None:
         run = self.database.runs.get(run_id)
         return None if run is None else _copy_run(run)
+
+    async def get_partition_runs(
+        self, asset_key: Sequence[str], statuses: Sequence[RunStatus]
+    ) -> list[PartitionRunRecord]:
+        path = list(asset_key)
+        wanted = set(statuses)
+        out: list[PartitionRunRecord] = []
+        for run in self.database.runs.values():
+            if run.status not in wanted or not any(k.path == path for k in run.asset_selection):
+                continue
+            found = run_partition_range(run.tags)
+            if found is not None:
+                out.append(PartitionRunRecord(run.run_id, run.status, run.create_time, *found))
+        return out
 
     def _matching(self, filters: RunsFilter | None) -> list[Run]:
         return [r for r in reversed(self.database.runs.values()) if run_matches(r, filters)]
@@ -384,6 +401,9 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
             if partition is not None:
                 latest[partition] = PartitionMaterialization(storage_id, db.events[storage_id][0])
         return latest
+
+    async def get_materialized_partition_keys(self, asset_key: Sequence[str]) -> set[str]:
+        return set(await self.get_materialized_partitions(asset_key))
 
     async def add_dynamic_partitions(
         self, partitions_def_name: str, partition_keys: Sequence[str]

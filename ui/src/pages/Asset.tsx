@@ -1,4 +1,5 @@
 import { gql } from "../gql";
+import { AssetPartitions } from "../partitions/AssetPartitions";
 import { useLoad, when } from "../util";
 
 type Entry = { label: string; kind: string; value: unknown };
@@ -81,6 +82,7 @@ export function AssetPage({ assetKey }: { assetKey: string }) {
         <tr><th>Upstream</th><td>{node.dependencyKeys.map((k) => <a href={`/assets/${k.path.join("/")}`}>{k.path.join("/")} </a>)}</td></tr>
         <tr><th>Downstream</th><td>{node.dependedByKeys.map((k) => <a href={`/assets/${k.path.join("/")}`}>{k.path.join("/")} </a>)}</td></tr>
       </table>
+      <AssetPartitions assetKey={assetKey} />
       {series.size > 0 && (
         <>
           <h2>Metadata over time</h2>

@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { gql } from "../gql";
+import { PartitionPicker } from "../partitions/PartitionPicker";
 import { navigate } from "../router";
 import { scaffoldYaml } from "../scaffold";
 import { selectorFor } from "./Jobs";
@@ -30,6 +31,8 @@ export function LaunchpadPage({ location, job }: { location: string; job: string
   const [tags, setTags] = useState("");
   const [launching, setLaunching] = useState(false);
   const [editorReady, setEditorReady] = useState(false);
+  const editor = useRef<import("codemirror").EditorView | null>(null);
+  const [selector, setSelector] = useState<{ repositoryLocationName: string; repositoryName: string } | null>(null);
 
   // The editor (CodeMirror with YAML) is loaded only when a launchpad opens.
   useEffect(() => {
@@ -37,12 +40,14 @@ export function LaunchpadPage({ location, job }: { location: string; job: string
     let live = true;
     (async () => {
       const params = await selectorFor(location, job);
+      setSelector({ repositoryLocationName: params.repositoryLocationName, repositoryName: params.repositoryName });
       const d = await gql<{ pipelineOrError: { runConfigJsonSchema?: object; message?: string } }>(SCAFFOLD_QUERY, { p: params });
       if (!d.pipelineOrError.runConfigJsonSchema) throw new Error(d.pipelineOrError.message ?? "no such job");
       const initial = scaffoldYaml(d.pipelineOrError.runConfigJsonSchema);
       const { createEditor } = await import("../editor");
       if (!live || !host.current) return;
-      view = createEditor(host.current, initial, (doc) => setText(doc));
+      const created = createEditor(host.current, initial, (doc) => setText(doc));
+      view = editor.current = created;
       setText(initial);
       setEditorReady(true);
     })().catch((e: Error) => setFatal(e.message));
@@ -127,6 +132,19 @@ export function LaunchpadPage({ location, job }: { location: string; job: string
               </li>
             ))}
           </ul>
+          <PartitionPicker
+            selector={selector}
+            job={job}
+            onPick={(_key, yaml, partitionTags) => {
+              // The partition's config (a partitioned config's) replaces the editor's; its
+              // tags replace those of the same keys.
+              const view = editor.current;
+              if (yaml && view) view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: yaml } });
+              const own = parseTags(tags);
+              const keep = typeof own === "string" ? [] : own.filter((t) => !partitionTags.some((p) => p.key === t.key));
+              setTags([...keep, ...partitionTags].map((t) => `${t.key}=${t.value}`).join("\n"));
+            }}
+          />
           <h2>Tags</h2>
           <textarea class="tags-input" rows={4} placeholder="key=value, one a line" value={tags} onInput={(e) => setTags((e.target as HTMLTextAreaElement).value)} />
         </div>

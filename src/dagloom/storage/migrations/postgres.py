@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dagloom.storage.migrations import Migration
 from dagloom.storage.migrations._event_chunks import events_to_chunks
+from dagloom.storage.migrations._run_partitions import index_run_partitions
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -187,5 +188,20 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
                 via TEXT NOT NULL
             )""",
         ),
+    ),
+    Migration(
+        version=12,
+        description="an index of the partitions each run targets, by asset",
+        statements=(
+            """CREATE TABLE run_partitions (
+                run_id TEXT NOT NULL,
+                asset_key TEXT NOT NULL,
+                range_start TEXT NOT NULL,
+                range_end TEXT NOT NULL
+            )""",
+            "CREATE INDEX run_partitions_by_asset ON run_partitions (asset_key, run_id)",
+            "CREATE INDEX run_partitions_by_run ON run_partitions (run_id)",
+        ),
+        convert=index_run_partitions,
     ),
 )

@@ -24,6 +24,7 @@ from dagloom.webserver.schema.compute_logs import ComputeLogsQuery, ComputeLogsS
 from dagloom.webserver.schema.errors import CONFIG_ERROR_TYPES
 from dagloom.webserver.schema.inputs import SCALARS
 from dagloom.webserver.schema.mutations import Mutation
+from dagloom.webserver.schema.partition_sets import PartitionSetsQuery
 from dagloom.webserver.schema.query import Query
 from dagloom.webserver.schema.runs import EVENT_TYPES
 from dagloom.webserver.schema.subscriptions import Subscription
@@ -57,7 +58,15 @@ def build_schema() -> strawberry.Schema:
     ]
     return strawberry.Schema(
         query=merge_types(
-            "Query", (Query, ComputeLogsQuery, BackfillsQuery, AssetChecksQuery, AssetLatestQuery)
+            "Query",
+            (
+                Query,
+                ComputeLogsQuery,
+                BackfillsQuery,
+                AssetChecksQuery,
+                AssetLatestQuery,
+                PartitionSetsQuery,
+            ),
         ),
         mutation=merge_types("Mutation", (Mutation, BackfillsMutation)),
         subscription=merge_types("Subscription", (Subscription, ComputeLogsSubscription)),

@@ -2,8 +2,10 @@
 `partitionBackfillOrError`, `launchPartitionBackfill` and `cancelPartitionBackfill`.
 
 A backfill launched here is stored like one from `dagloom backfill launch`; the daemon
-submits its runs, one per partition. The webserver holds no user code: the target and its
-partitions are checked against the location's snapshot.
+submits its runs, one per partition (ranges for assets with a `BackfillPolicy`; a job with a
+partitioned config gets each run's config from its code when the run is submitted). The
+webserver holds no user code: the target and its partitions are checked against the
+location's snapshot.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import strawberry
 
 from dagloom.daemon._backfills import BACKFILL_ID_TAG, backfill_progress, total_runs
 from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
+from dagloom.definitions.backfill_policy import BackfillPolicy, partitions_per_run
 from dagloom.messages import AssetKeyMessage, Backfill, BackfillStatus, PartitionsSnapshot
 from dagloom.messages.rpc import LocationSnapshot
 from dagloom.storage.base import RunsFilter
@@ -99,6 +102,9 @@ def target_partitions(snapshot: LocationSnapshot, target: Target) -> PartitionsS
     selected, or those of the job); None when none of them is partitioned (an op job)."""
     paths = set(target.asset_selection)
     if not paths:
+        position = snapshot.job_partitions_index.get(target.job_name, 0)
+        if 0 < position <= len(snapshot.partitions_defs):
+            return snapshot.partitions_defs[position - 1]
         job = next((j for j in snapshot.jobs if j.name == target.job_name), None)
         paths = {tuple(k.path) for k in job.asset_keys} if job is not None else set()
     for asset in snapshot.assets:
@@ -107,6 +113,27 @@ def target_partitions(snapshot: LocationSnapshot, target: Target) -> PartitionsS
             if partitions is not None:
                 return partitions
     return None
+
+
+def target_partitions_per_run(snapshot: LocationSnapshot, target: Target) -> int:
+    """Partitions per run of a backfill of `target`, by its assets' backfill policies as
+    `dagloom backfill launch` counts them: 0 (one run for all) when every selected asset
+    takes a single run, else the smallest limit; 1 for a job (one run per partition)."""
+    if not target.asset_selection:
+        return 1
+    paths = set(target.asset_selection)
+    policies: list[BackfillPolicy | None] = []
+    for asset in snapshot.assets:
+        if asset.key is None or tuple(asset.key.path) not in paths:
+            continue
+        policy = asset.backfill_policy
+        if policy is None:
+            policies.append(None)
+        elif policy.max_partitions_per_run <= 0:
+            policies.append(BackfillPolicy.single_run())
+        else:
+            policies.append(BackfillPolicy.multi_run(policy.max_partitions_per_run))
+    return partitions_per_run(policies)
 
 
 def partition_names(
@@ -399,7 +426,8 @@ class BackfillsMutation:
         self, info: strawberry.Info, backfillParams: LaunchBackfillParams
     ) -> LaunchBackfillResult:  # type: ignore[valid-type]
         """Store a backfill of the named partitions of a job (`selector`) or of assets
-        (`assetSelection`); the daemon submits its runs, one per partition."""
+        (`assetSelection`); the daemon submits its runs: one per partition, or ranges for
+        assets whose BackfillPolicy lets a run take many."""
         params = backfillParams
         context: GraphQLContext = info.context
         repository = params.selector.repositorySelector if params.selector else None
@@ -436,7 +464,7 @@ class BackfillsMutation:
             job_name=target.job_name,
             asset_selection=[AssetKeyMessage(path=list(k)) for k in target.asset_selection],
             partition_keys=keys,
-            partitions_per_run=1,
+            partitions_per_run=target_partitions_per_run(snapshot, target),
             tags=tags,
             run_config_json="{}",
             create_time=time.time(),
@@ -469,4 +497,5 @@ __all__ = [
     "job_of_partition_set",
     "partition_names",
     "target_partitions",
+    "target_partitions_per_run",
 ]

@@ -35,6 +35,7 @@ __all__ = (
     "ApiSetInstigatorRunningRequest",
     "ApiStreamEventsRequest",
     "AssetSnapshot",
+    "BackfillPolicySnapshot",
     "CancelRunReply",
     "CancelRunRequest",
     "CodeLocationBase",
@@ -610,8 +611,32 @@ class AssetSnapshot(betterproto2.Message):
         31, betterproto2.TYPE_MESSAGE, repeated=True
     )
 
+    backfill_policy: "BackfillPolicySnapshot | None" = betterproto2.field(
+        140, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    unset: the asset has none
+    """
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "AssetSnapshot", AssetSnapshot)
+
+
+@dataclass(eq=False, repr=False)
+class BackfillPolicySnapshot(betterproto2.Message):
+    """
+    An asset's BackfillPolicy: how many partitions one run of a backfill may take.
+    """
+
+    max_partitions_per_run: "int" = betterproto2.field(1, betterproto2.TYPE_INT32)
+    """
+    0: all of them (BackfillPolicy.single_run())
+    """
+
+
+default_message_pool.register_message(
+    "dagloom.v1.rpc", "BackfillPolicySnapshot", BackfillPolicySnapshot
+)
 
 
 @dataclass(eq=False, repr=False)
@@ -878,6 +903,16 @@ class LocationSnapshot(betterproto2.Message):
     )
     """
     The assets' partitions definitions, each once (assets name theirs by index).
+    """
+
+    job_partitions_index: "dict[str, int]" = betterproto2.field(
+        140,
+        betterproto2.TYPE_MAP,
+        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_INT32),
+    )
+    """
+    Partitioned jobs -> 1-based index into partitions_defs of the job's partitions (its
+    partitions_def or partitioned config); a job not here is not partitioned.
     """
 
 
@@ -1230,6 +1265,18 @@ class ValidateRunReply(betterproto2.Message):
 
     job_snapshot_id: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
 
+    partition_run_config_json: "str" = betterproto2.field(140, betterproto2.TYPE_STRING)
+    """
+    Set when the job's partitioned config gave the run its config (the submission had
+    none): the run config to store, and the partition's tags (under the run's own).
+    """
+
+    partition_tags: "dict[str, str]" = betterproto2.field(
+        141,
+        betterproto2.TYPE_MAP,
+        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
+    )
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "ValidateRunReply", ValidateRunReply)
 
@@ -1243,6 +1290,16 @@ class ValidateRunRequest(betterproto2.Message):
     asset_selection: "list[__v1__.AssetKey]" = betterproto2.field(
         3, betterproto2.TYPE_MESSAGE, repeated=True
     )
+
+    tags: "dict[str, str]" = betterproto2.field(
+        140,
+        betterproto2.TYPE_MAP,
+        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
+    )
+    """
+    The run's tags: a dagster/partition tag on a job with a partitioned config picks the
+    partition whose config and tags the run takes.
+    """
 
 
 default_message_pool.register_message("dagloom.v1.rpc", "ValidateRunRequest", ValidateRunRequest)

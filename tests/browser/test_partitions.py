@@ -1,0 +1,179 @@
+"""The partition UI in a browser against examples/daily_numbers.py: an asset's partition
+status bar filling in as partitions are materialized, a range picked and launched as a
+backfill, the backfill's page and its cancel, the Backfills list, and the launchpad's
+partition picker.
+
+The node runs without its daemon, so a launched backfill stays requested (nothing submits
+it) until the test cancels it; the partitions the bar shows are materialized by runs
+launched over GraphQL. (A daemon backfilling the example: tests/integration.)
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+import pytest
+
+from dagloom.execution.origin import CodeOrigin
+from dagloom.instance import DagloomInstance
+from dagloom.topology import dev_topology
+from dagloom.topology.wiring import RunningNode, run_node
+from tests.browser.conftest import Server, screenshot
+
+DAILY = Path(__file__).resolve().parents[2] / "examples" / "daily_numbers.py"
+RUN_TIMEOUT = 60_000
+LAUNCH = """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on Error { message } } }"""
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    """A dev node serving the daily example, without a daemon, on its own thread."""
+    started: dict[str, Any] = {}
+    ready = threading.Event()
+    stop: list[anyio.Event] = []
+    token: list[Any] = []
+
+    async def serve() -> None:
+        topology = dev_topology(
+            {"daily": CodeOrigin(python_file=str(DAILY))},
+            grpc_port=None,
+            api_port=None,
+            reload_on_change=False,
+            daemon=False,
+            webserver_port=0,
+        )
+        stop.append(anyio.Event())
+        token.append(anyio.lowlevel.current_token())
+        try:
+            with tempfile.TemporaryDirectory(prefix="dagloom-ui-") as home:
+                instance = DagloomInstance.from_config({"storage": {"memory": {}}}, home=home)
+                async with instance, anyio.create_task_group() as tg:
+                    node: RunningNode = await tg.start(
+                        functools.partial(run_node, topology, "dev", instance=instance)
+                    )
+                    started["address"] = node.webserver_address
+                    ready.set()
+                    await stop[0].wait()
+                    tg.cancel_scope.cancel()
+        except BaseException as exc:
+            started["error"] = exc
+            raise
+        finally:
+            ready.set()
+
+    thread = threading.Thread(target=lambda: anyio.run(serve), name="daily-node", daemon=True)
+    thread.start()
+    assert ready.wait(60), "the dev node did not start within 60 s"
+    if "error" in started:
+        raise started["error"]
+    try:
+        yield Server(f"http://{started['address']}")
+    finally:
+        anyio.from_thread.run_sync(stop[0].set, token=token[0])
+        thread.join(30)
+
+
+def _materialize(server: Server, partition: str) -> None:
+    data = server.graphql(
+        LAUNCH,
+        {
+            "p": {
+                "selector": {
+                    "repositoryName": "__repository__",
+                    "repositoryLocationName": "daily",
+                    "jobName": "__ASSET_JOB",
+                    "assetSelection": [{"path": ["generated_numbers"]}],
+                },
+                "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
+            }
+        },
+    )
+    assert data["launchRun"]["__typename"] == "LaunchRunSuccess", data
+
+
+def test_the_bar_fills_in_and_a_picked_range_is_backfilled_then_canceled(
+    page: Any, server: Server
+) -> None:
+    for day in ("2024-01-01", "2024-01-02", "2024-01-03"):
+        _materialize(server, day)
+    page.goto("/assets/generated_numbers")
+    bar = page.locator("[data-testid=partitions]")
+    bar.wait_for()
+    # The bar reads the statuses again every few seconds, until the three runs are done.
+    page.wait_for_selector(
+        "[data-state=materialized][data-count='3']", timeout=RUN_TIMEOUT, state="attached"
+    )
+    first = page.locator(".pbar .seg").first
+    assert first.get_attribute("class") == "seg materialized"
+    assert first.get_attribute("data-first") == "2024-01-01"
+    assert first.get_attribute("data-last") == "2024-01-03"
+    assert page.locator(".pbar .seg.missing").count() == 1
+    screenshot(page, "asset-partitions")
+
+    # Two clicks on the bar pick a range; the fields show it.
+    box = page.locator(".pbar").bounding_box()
+    page.mouse.click(box["x"] + 1, box["y"] + box["height"] / 2)
+    page.mouse.click(box["x"] + box["width"] - 1, box["y"] + box["height"] / 2)
+    nodes = server.graphql(
+        '{ assetNodes(assetKeys: [{path: ["generated_numbers"]}]) { partitionKeys } }'
+    )["assetNodes"]
+    total = len(nodes[0]["partitionKeys"])
+    assert page.locator(".selected-range").inner_text() == f"{total} partition(s) selected"
+
+    # A reversed range typed in is the same range; an unknown key is named.
+    page.fill("input[name=from]", "2024-01-10")
+    page.fill("input[name=to]", "2024-13-01")
+    assert page.locator(".selected-range").inner_text() == 'no partition "2024-13-01"'
+    page.fill("input[name=to]", "2024-01-04")
+    assert page.locator(".selected-range").inner_text() == "7 partition(s) selected"
+    page.click("text=Launch backfill")
+    page.wait_for_url(re.compile(r"/backfills/[0-9a-f]+$"))
+    backfill_id = page.url.rsplit("/", 1)[1]
+    page.wait_for_selector(".backfill-counts")
+    counts = page.locator(".backfill-counts").inner_text()
+    assert "7 not submitted" in counts and "of 7" in counts
+    assert "2024-01-04 … 2024-01-10 (7)" in page.locator("table.kv").inner_text()
+    screenshot(page, "backfill")
+
+    page.click("text=Cancel backfill")
+    page.wait_for_selector(".status-canceled")
+    assert page.locator("text=Cancel backfill").count() == 0
+    stored = server.graphql(
+        "query($id: String!) { partitionBackfillOrError(backfillId: $id) {"
+        " ... on PartitionBackfill { status } } }",
+        {"id": backfill_id},
+    )
+    assert stored["partitionBackfillOrError"]["status"] == "CANCELED"
+
+    page.click("nav >> text=Backfills")
+    page.wait_for_selector(f"tr[data-backfill='{backfill_id}'] .status-canceled")
+    screenshot(page, "backfills")
+
+
+def test_the_launchpad_picks_a_partition_for_a_partitioned_job(page: Any, server: Server) -> None:
+    page.goto("/jobs/daily/process_day/launchpad")
+    picker = page.locator("select[name=partition]")
+    picker.wait_for()
+    assert picker.locator("option").nth(1).get_attribute("value") is not None
+    picker.select_option("2024-01-05")
+    page.wait_for_function(
+        "document.querySelector('textarea.tags-input').value.includes('dagster/partition=2024-01-05')"
+    )
+    tags = page.locator("textarea.tags-input").input_value()
+    assert "dagster/partition_set=process_day_partition_set" in tags
+    page.wait_for_selector("[data-valid=true]")
+    screenshot(page, "launchpad-partition")
+    page.click("text=Launch run")
+    page.wait_for_url(re.compile(r"/runs/[0-9a-f-]+$"))
+    page.wait_for_selector(".status-success", timeout=RUN_TIMEOUT)
+    assert "dagster/partition: 2024-01-05" in page.locator(".tags").first.inner_text()
