@@ -252,6 +252,27 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
     async def store_rows(self, run_id: str, rows: Sequence[EventRow]) -> list[RunTransition]:
         return self._store(run_id, rows)
 
+    async def transition_runs(
+        self, events: Sequence[Event], *, fence: Fence | None = None
+    ) -> list[RunTransition | None]:
+        """As `SqlEventLogStorage.transition_runs`: at once, under the fence's check."""
+        if fence is not None:
+            held = self.database.leases.get(fence.name)
+            current = held.token if held is not None else None
+            if current != fence.token:
+                raise LeaseLostError(fence.name, fence.token, current)
+        outcomes: list[RunTransition | None] = []
+        for run_id, rows in rows_by_run(events):
+            if run_id not in self.database.runs:
+                outcomes.append(None)
+                continue
+            outcomes += self._store(run_id, rows)
+        return outcomes
+
+    def fences_with(self, schedule_storage: object) -> bool:
+        """Whether `schedule_storage` keeps its leases in this storage's database."""
+        return getattr(schedule_storage, "database", None) is self.database
+
     def _store(self, run_id: str, rows: Sequence[EventRow]) -> list[RunTransition]:
         if not rows:
             return []
