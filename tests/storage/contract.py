@@ -962,6 +962,33 @@ class StorageContract:
         with pytest.raises(LeaseLostError):
             await schedules.check_fence(Fence("never-taken", 1))
 
+    async def test_purged_leases_go_and_never_hand_out_an_old_token_again(
+        self, storages: Storages
+    ) -> None:
+        _, _, schedules = storages
+        claims = []
+        for i in range(5):
+            lease = await schedules.acquire_lease(f"run_claim/r{i}", "d1", duration=10, now=i)
+            assert lease is not None
+            claims.append(lease)
+        assert await schedules.release_lease("run_claim/r0", "d1")
+        live = await schedules.acquire_lease("scheduler", "d1", duration=1000, now=0)
+        assert live is not None
+        # r0 released, r1..r3 expired before 14, r4 (the greatest token but one) expires
+        # at 14, the scheduler lease (the greatest token) is live.
+        assert await schedules.purge_leases(before=14) == 4
+        assert await schedules.get_lease("scheduler") == live
+        assert await schedules.get_lease("run_claim/r4") is not None
+        assert await schedules.purge_leases(before=14) == 0
+        again = await schedules.acquire_lease("run_claim/r1", "d2", duration=10, now=20)
+        assert again is not None and again.token > max(c.token for c in claims)
+        with pytest.raises(LeaseLostError):
+            await schedules.check_fence(claims[1].fence)
+        await schedules.check_fence(again.fence)
+        # The lease with the greatest token stays even once expired: it is the floor.
+        assert await schedules.purge_leases(before=10_000) == 2
+        assert await schedules.get_lease("run_claim/r1") == again
+
     async def test_transition_runs_moves_many_runs_under_one_fence_check(
         self, storages: Storages
     ) -> None:

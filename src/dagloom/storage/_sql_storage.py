@@ -916,6 +916,10 @@ class SqlScheduleStorage(SqlStorage[D]):
         async with self.database.transaction() as tx:
             return await tx.execute(_sql.RELEASE_LEASE, (name, owner)) > 0
 
+    async def purge_leases(self, before: float) -> int:
+        async with self.database.transaction() as tx:
+            return await tx.execute(_sql.PURGE_LEASES, (before,))
+
     async def get_lease(self, name: str) -> Lease | None:
         return _lease(
             await self.database.fetch(

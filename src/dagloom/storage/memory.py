@@ -508,7 +508,10 @@ class MemoryScheduleStorage(_MemoryLifecycle):
         held = self.database.leases.get(name)
         if held is not None and held.owner != owner and held.expires_at > now:
             return None
-        token = 1 if held is None else held.token + (held.owner != owner)
+        if held is None:
+            token = max((lease.token for lease in self.database.leases.values()), default=0) + 1
+        else:
+            token = held.token + (held.owner != owner)
         lease = Lease(name=name, owner=owner, expires_at=now + duration, token=token)
         self.database.leases[name] = lease
         return lease
@@ -519,6 +522,16 @@ class MemoryScheduleStorage(_MemoryLifecycle):
             return False
         self.database.leases[name] = Lease(name=name, owner="", expires_at=-1.0, token=held.token)
         return True
+
+    async def purge_leases(self, before: float) -> int:
+        leases = self.database.leases
+        floor = max((lease.token for lease in leases.values()), default=0)
+        doomed = [
+            n for n, lease in leases.items() if lease.expires_at < before and lease.token < floor
+        ]
+        for name in doomed:
+            del leases[name]
+        return len(doomed)
 
     async def get_lease(self, name: str) -> Lease | None:
         held = self.database.leases.get(name)

@@ -43,6 +43,7 @@ from dagloom.code.watch import LocationWatcher
 from dagloom.daemon import DaemonLoop
 from dagloom.daemon.backfill_loop import BackfillLoop
 from dagloom.daemon.daemon import Daemon
+from dagloom.daemon.lease_purge_loop import LeasePurgeLoop
 from dagloom.daemon.monitoring_loop import RunMonitoringLoop
 from dagloom.daemon.queue_loop import RunQueueLoop
 from dagloom.daemon.retry_loop import RunRetryLoop
@@ -321,6 +322,7 @@ def wire_daemon(
         SchedulerLoop(instance, locations, coordinator, owner=daemon_id),
         SensorLoop(instance, locations, coordinator, owner=daemon_id),
         BackfillLoop(instance, coordinator, owner=daemon_id),
+        LeasePurgeLoop(instance.schedule_storage),
     ]
     optional = (
         RunQueueLoop.from_instance(instance, launcher),
