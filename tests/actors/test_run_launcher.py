@@ -335,3 +335,48 @@ async def test_a_launcher_cancels_a_run_only_while_it_has_not_ended() -> None:
         assert [e.message for e in events if e.event_type == EventType.RUN_CANCELED] == [
             "Run canceled; its worker w1 was gone."
         ]
+
+
+@pytest.mark.parametrize(
+    ("monitoring", "launcher", "expected"),
+    [
+        ({}, {}, 30.0),  # monitoring off: the default
+        ({"enabled": True}, {}, 30.0),  # the default timeout, 120 s, leaves room for four
+        ({"enabled": True, "heartbeat_timeout_seconds": 10}, {}, 2.5),
+        (
+            {"enabled": True, "heartbeat_timeout_seconds": 10},
+            {"heartbeat_interval_seconds": 5},
+            5.0,
+        ),
+        ({"heartbeat_timeout_seconds": 10}, {"heartbeat_interval_seconds": 50}, 50.0),
+    ],
+)
+def test_workers_beat_often_enough_for_run_monitorings_timeout(
+    tmp_path: Path, monitoring: dict[str, Any], launcher: dict[str, Any], expected: float
+) -> None:
+    """A live worker is never counted lost between two of its heartbeats: left to choose,
+    it beats four times per heartbeat timeout."""
+    origins = write_location(tmp_path)
+    instance = DagloomInstance.from_config(
+        {
+            "run_launcher": {"class": "subprocess", "config": launcher},
+            "run_monitoring": monitoring,
+        },
+        home=tmp_path,
+    )
+    built = build_run_launcher(instance, origins)
+    assert isinstance(built, SubprocessRunLauncher)
+    assert built._heartbeat_interval == expected
+
+
+def test_an_interval_too_long_for_the_heartbeat_timeout_is_refused(tmp_path: Path) -> None:
+    instance = DagloomInstance.from_config(
+        {
+            "run_launcher": {"class": "warm_pool", "config": {"heartbeat_interval_seconds": 30}},
+            "run_monitoring": {"enabled": True, "heartbeat_timeout_seconds": 40},
+        },
+        home=tmp_path,
+    )
+    with pytest.raises(ConfigError, match="more than half") as info:
+        build_run_launcher(instance, write_location(tmp_path))
+    assert info.value.key_paths == ["run_launcher.config.heartbeat_interval_seconds"]

@@ -37,6 +37,7 @@ from dagloom.actors.run_launcher import (
     make_run_launcher,
 )
 from dagloom.actors.run_launcher.base import RunLauncher
+from dagloom.actors.run_launcher.config import heartbeat_interval
 from dagloom.actors.run_worker import RunWorker
 from dagloom.api.server import ApiServer, DagloomApiService
 from dagloom.code.watch import LocationWatcher
@@ -253,6 +254,7 @@ def wire_worker_pool(
             jobs,
             name=worker_name(node_name, i),
             max_concurrent_runs=pool.max_concurrent_runs,
+            heartbeat_interval=heartbeat_interval(pool, instance),
         )
         for i in range(pool.workers)
     ]

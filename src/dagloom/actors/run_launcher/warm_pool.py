@@ -17,7 +17,11 @@ from pydantic import BaseModel
 from dagloom.actors._runtime import Clock
 from dagloom.actors.run_launcher._process import check_shareable, log_path, worker_command
 from dagloom.actors.run_launcher.base import RunLauncher
-from dagloom.actors.run_launcher.config import LauncherContext, WarmPoolRunLauncherConfig
+from dagloom.actors.run_launcher.config import (
+    LauncherContext,
+    WarmPoolRunLauncherConfig,
+    heartbeat_interval,
+)
 from dagloom.actors.run_worker import RunWorker
 from dagloom.errors import ActorUnavailableError, DagloomError
 from dagloom.execution.origin import CodeOrigin
@@ -309,7 +313,7 @@ class WarmPoolRunLauncher(RunLauncher):
             host=config.host,
             name=context.name,
             start_timeout=config.start_timeout_seconds,
-            heartbeat_interval=config.heartbeat_interval_seconds,
+            heartbeat_interval=heartbeat_interval(config, context.instance),
         )
 
 
