@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import pytest
@@ -29,7 +29,7 @@ from dagloom.errors import ConfigError
 from dagloom.execution.origin import CodeOrigin
 from dagloom.instance import DagloomInstance
 from dagloom.messages import Event, EventType, Run, RunStatus
-from dagloom.messages.rpc import CancelRunRequest, LaunchRunRequest, SubmitRunRequest
+from dagloom.messages.rpc import CancelRunRequest, LaunchRunRequest, RunEnded, SubmitRunRequest
 from dagloom.transport import MemoryTransport
 
 from ._runs import EXAMPLE, stored_output, wait_for_end
@@ -380,3 +380,39 @@ def test_an_interval_too_long_for_the_heartbeat_timeout_is_refused(tmp_path: Pat
     with pytest.raises(ConfigError, match="more than half") as info:
         build_run_launcher(instance, write_location(tmp_path))
     assert info.value.key_paths == ["run_launcher.config.heartbeat_interval_seconds"]
+
+
+class EndSpy:
+    """A coordinator ref that forwards to `target` and notes each `RunEnded` told."""
+
+    def __init__(self, target: Any, expected: int) -> None:
+        self.target = target
+        self.ended: dict[str, RunStatus] = {}
+        self.all_ended = anyio.Event()
+        self._expected = expected
+
+    async def tell(self, message: Any) -> None:
+        if isinstance(message, RunEnded):
+            self.ended[message.run_id] = message.status
+            if len(self.ended) == self._expected:
+                self.all_ended.set()
+        await self.target.tell(message)
+
+
+async def test_a_warm_pool_reports_the_end_of_every_run_in_flight(tmp_path: Path) -> None:
+    """The pool watches its runs with one status read per poll: each end reaches the
+    coordinator once, and the pool forgets the run."""
+    origins = write_location(tmp_path)
+    with anyio.fail_after(120):
+        async with DagloomInstance.open(tmp_path / "home") as instance:
+            launcher = WarmPoolRunLauncher(instance, origins, size=1, status_poll_interval=0.05)
+            async with stack(instance, launcher, LoaderJobSource(origins)) as coordinator:
+                spy = EndSpy(launcher._coordinator, expected=3)
+                launcher.report_to(cast(Any, spy))
+                runs = [
+                    await submit_run(coordinator, SubmitRunRequest(job_name="process_numbers"))
+                    for _ in range(3)
+                ]
+                await spy.all_ended.wait()
+                assert spy.ended == {run.run_id: RunStatus.SUCCESS for run in runs}
+                assert launcher._where == {}
