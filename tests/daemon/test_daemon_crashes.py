@@ -36,8 +36,11 @@ from ._fakes import InProcessLocation, storing_coordinator
 from ._stores import move, open_instance
 
 T0 = datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC).timestamp()
-LIMIT = 3
+LIMIT = 4
 ROUNDS = 16
+QUIET = 12
+"""Rounds at the end with no kill and no submission by hand: each kill stalls admission
+and the schedule for at most two rounds (the 90 s leases), so these drain any backlog."""
 ORIGIN = origin_id(InstigatorType.SCHEDULE, "here", "every_minute")
 
 
@@ -209,7 +212,7 @@ async def crash_scenario(backend: str, tmp_path: Path, kills: list[Kill]) -> Non
         down_until = [0.0, 0.0]
         died = 0
         now = T0
-        for round_ in range(ROUNDS + 8):
+        for round_ in range(ROUNDS + QUIET):
             now += 60
             if round_ < ROUNDS:  # a run submitted by hand, besides the scheduled one
                 await instance.create_run(
@@ -254,7 +257,7 @@ async def crash_scenario(backend: str, tmp_path: Path, kills: list[Kill]) -> Non
             starting = await instance.get_events(run.run_id, event_types=[EventType.RUN_STARTING])
             assert len(starting) <= 1, f"run {run.run_id} was admitted twice"
         assert max(launcher.in_progress) <= LIMIT
-        # Eight quiet rounds at the end drain the queue, whoever died when.
+        # The quiet rounds at the end drain the queue, whoever died when.
         left = await instance.get_runs(RunsFilter(statuses=[RunStatus.QUEUED]))
         assert left == []
         assert all(r.status in (RunStatus.SUCCESS, RunStatus.FAILURE) for r in runs)
