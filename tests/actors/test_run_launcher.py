@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import pytest
@@ -29,7 +29,7 @@ from dagloom.errors import ConfigError
 from dagloom.execution.origin import CodeOrigin
 from dagloom.instance import DagloomInstance
 from dagloom.messages import Event, EventType, Run, RunStatus
-from dagloom.messages.rpc import CancelRunRequest, LaunchRunRequest, SubmitRunRequest
+from dagloom.messages.rpc import CancelRunRequest, LaunchRunRequest, RunEnded, SubmitRunRequest
 from dagloom.transport import MemoryTransport
 
 from ._runs import EXAMPLE, stored_output, wait_for_end
@@ -335,3 +335,84 @@ async def test_a_launcher_cancels_a_run_only_while_it_has_not_ended() -> None:
         assert [e.message for e in events if e.event_type == EventType.RUN_CANCELED] == [
             "Run canceled; its worker w1 was gone."
         ]
+
+
+@pytest.mark.parametrize(
+    ("monitoring", "launcher", "expected"),
+    [
+        ({}, {}, 30.0),  # monitoring off: the default
+        ({"enabled": True}, {}, 30.0),  # the default timeout, 120 s, leaves room for four
+        ({"enabled": True, "heartbeat_timeout_seconds": 10}, {}, 2.5),
+        (
+            {"enabled": True, "heartbeat_timeout_seconds": 10},
+            {"heartbeat_interval_seconds": 5},
+            5.0,
+        ),
+        ({"heartbeat_timeout_seconds": 10}, {"heartbeat_interval_seconds": 50}, 50.0),
+    ],
+)
+def test_workers_beat_often_enough_for_run_monitorings_timeout(
+    tmp_path: Path, monitoring: dict[str, Any], launcher: dict[str, Any], expected: float
+) -> None:
+    """A live worker is never counted lost between two of its heartbeats: left to choose,
+    it beats four times per heartbeat timeout."""
+    origins = write_location(tmp_path)
+    instance = DagloomInstance.from_config(
+        {
+            "run_launcher": {"class": "subprocess", "config": launcher},
+            "run_monitoring": monitoring,
+        },
+        home=tmp_path,
+    )
+    built = build_run_launcher(instance, origins)
+    assert isinstance(built, SubprocessRunLauncher)
+    assert built._heartbeat_interval == expected
+
+
+def test_an_interval_too_long_for_the_heartbeat_timeout_is_refused(tmp_path: Path) -> None:
+    instance = DagloomInstance.from_config(
+        {
+            "run_launcher": {"class": "warm_pool", "config": {"heartbeat_interval_seconds": 30}},
+            "run_monitoring": {"enabled": True, "heartbeat_timeout_seconds": 40},
+        },
+        home=tmp_path,
+    )
+    with pytest.raises(ConfigError, match="more than half") as info:
+        build_run_launcher(instance, write_location(tmp_path))
+    assert info.value.key_paths == ["run_launcher.config.heartbeat_interval_seconds"]
+
+
+class EndSpy:
+    """A coordinator ref that forwards to `target` and notes each `RunEnded` told."""
+
+    def __init__(self, target: Any, expected: int) -> None:
+        self.target = target
+        self.ended: dict[str, RunStatus] = {}
+        self.all_ended = anyio.Event()
+        self._expected = expected
+
+    async def tell(self, message: Any) -> None:
+        if isinstance(message, RunEnded):
+            self.ended[message.run_id] = message.status
+            if len(self.ended) == self._expected:
+                self.all_ended.set()
+        await self.target.tell(message)
+
+
+async def test_a_warm_pool_reports_the_end_of_every_run_in_flight(tmp_path: Path) -> None:
+    """The pool watches its runs with one status read per poll: each end reaches the
+    coordinator once, and the pool forgets the run."""
+    origins = write_location(tmp_path)
+    with anyio.fail_after(120):
+        async with DagloomInstance.open(tmp_path / "home") as instance:
+            launcher = WarmPoolRunLauncher(instance, origins, size=1, status_poll_interval=0.05)
+            async with stack(instance, launcher, LoaderJobSource(origins)) as coordinator:
+                spy = EndSpy(launcher._coordinator, expected=3)
+                launcher.report_to(cast(Any, spy))
+                runs = [
+                    await submit_run(coordinator, SubmitRunRequest(job_name="process_numbers"))
+                    for _ in range(3)
+                ]
+                await spy.all_ended.wait()
+                assert spy.ended == {run.run_id: RunStatus.SUCCESS for run in runs}
+                assert launcher._where == {}

@@ -277,3 +277,41 @@ async def test_an_admitter_paused_past_its_lease_admits_nothing_after_a_takeover
         assert len(queued) == 2
         lease = await instance.schedule_storage.get_lease(ADMISSION_LEASE)
         assert lease is not None and lease.owner == "b"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_an_idle_or_full_queue_takes_no_lease(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Admission that can admit nothing writes nothing: it takes no lease, so a busy queue
+    loop does not compete with run workers for the storage's writes."""
+    async with open_instance(backend, tmp_path) as instance:
+        storage = instance.schedule_storage
+        launched: list[str] = []
+        taken: list[str] = []
+        acquire = type(storage).acquire_lease
+
+        async def counted(self: Any, name: str, owner: str, **kwargs: Any) -> Any:
+            taken.append(name)
+            return await acquire(self, name, owner, **kwargs)
+
+        monkeypatch.setattr(type(storage), "acquire_lease", counted)
+
+        async def admit() -> list[str]:
+            return await admit_queued_runs(
+                instance,
+                FakeLauncher(launched),  # type: ignore[arg-type]
+                max_concurrent_runs=1,
+                owner="a",
+                clock=lambda: T0,
+            )
+
+        assert await admit() == []  # nothing queued
+        assert taken == []
+        first = await run_at(instance, RunStatus.QUEUED, at=T0)
+        assert await admit() == [first.run_id]
+        assert taken == [ADMISSION_LEASE]
+        await run_at(instance, RunStatus.QUEUED, at=T0 + 1)
+        assert await admit() == []  # the only slot is taken by the first run
+        assert taken == [ADMISSION_LEASE]
+        assert launched == [first.run_id]

@@ -13,7 +13,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from dagloom.errors import RunNotFoundError, StorageError
+from dagloom.errors import LeaseLostError, RunNotFoundError, StorageError
 from dagloom.instance import DagloomInstance
 from dagloom.messages import Event, EventType, Run, RunStatus
 from dagloom.messages.rows import row_of
@@ -133,6 +133,52 @@ async def test_transition_run_is_a_compare_and_set(
         with pytest.raises(RunNotFoundError):
             await instance.transition_run("nope", lifecycle_event(EventType.RUN_START))
         assert await instance.get_events("nope") == []
+
+
+@pytest.mark.parametrize("config", [None, MIXED], ids=["one-database", "runs-apart"])
+async def test_transition_runs_moves_several_runs_under_a_fence(
+    tmp_path: Path, config: dict[str, object] | None
+) -> None:
+    """Each run moves as its own compare-and-set; a stale fence moves none of them."""
+    instance = (
+        DagloomInstance.open(tmp_path)
+        if config is None
+        else DagloomInstance.from_config(config, home=tmp_path)
+    )
+    async with instance:
+        a, b, c = [
+            await instance.create_run(Run(job_name="job", status=RunStatus.QUEUED))
+            for _ in range(3)
+        ]
+        await instance.transition_run(b.run_id, lifecycle_event(EventType.RUN_CANCELED))
+        storage = instance.schedule_storage
+        lease = await storage.acquire_lease("admission", "d1", duration=10, now=0)
+        assert lease is not None
+
+        def starting(run_id: str) -> Event:
+            event = lifecycle_event(EventType.RUN_STARTING)
+            event.run_id = run_id
+            return event
+
+        outcomes = await instance.transition_runs(
+            [starting(a.run_id), starting(b.run_id), starting("nope")], fence=lease.fence
+        )
+        assert outcomes == [
+            RunTransition(applied=True, status=RunStatus.STARTING),
+            RunTransition(applied=False, status=RunStatus.CANCELED),
+            None,
+        ]
+        assert await storage.acquire_lease("admission", "d2", duration=10, now=20) is not None
+        with pytest.raises(LeaseLostError):
+            await instance.transition_runs([starting(c.run_id)], fence=lease.fence)
+        stored = await instance.get_run(c.run_id)
+        assert stored is not None and stored.status == RunStatus.QUEUED
+        with pytest.raises(ValueError, match="given twice"):
+            await instance.transition_runs([starting(c.run_id), starting(c.run_id)])
+        with pytest.raises(ValueError, match="STEP_START is not a run lifecycle event"):
+            await instance.transition_runs(
+                [Event(run_id=c.run_id, event_type=EventType.STEP_START)]
+            )
 
 
 @pytest.mark.parametrize(

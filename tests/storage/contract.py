@@ -1038,6 +1038,77 @@ class StorageContract:
         with pytest.raises(LeaseLostError):
             await schedules.check_fence(Fence("never-taken", 1))
 
+    async def test_purged_leases_go_and_never_hand_out_an_old_token_again(
+        self, storages: Storages
+    ) -> None:
+        _, _, schedules = storages
+        claims = []
+        for i in range(5):
+            lease = await schedules.acquire_lease(f"run_claim/r{i}", "d1", duration=10, now=i)
+            assert lease is not None
+            claims.append(lease)
+        assert await schedules.release_lease("run_claim/r0", "d1")
+        live = await schedules.acquire_lease("scheduler", "d1", duration=1000, now=0)
+        assert live is not None
+        # r0 released, r1..r3 expired before 14, r4 (the greatest token but one) expires
+        # at 14, the scheduler lease (the greatest token) is live.
+        assert await schedules.purge_leases(before=14) == 4
+        assert await schedules.get_lease("scheduler") == live
+        assert await schedules.get_lease("run_claim/r4") is not None
+        assert await schedules.purge_leases(before=14) == 0
+        again = await schedules.acquire_lease("run_claim/r1", "d2", duration=10, now=20)
+        assert again is not None and again.token > max(c.token for c in claims)
+        with pytest.raises(LeaseLostError):
+            await schedules.check_fence(claims[1].fence)
+        await schedules.check_fence(again.fence)
+        # The lease with the greatest token stays even once expired: it is the floor.
+        assert await schedules.purge_leases(before=10_000) == 2
+        assert await schedules.get_lease("run_claim/r1") == again
+
+    async def test_transition_runs_moves_many_runs_under_one_fence_check(
+        self, storages: Storages
+    ) -> None:
+        runs, events, schedules = storages
+        batch = getattr(events, "transition_runs", None)
+        if batch is None or not events.updates_run_status_in(runs):
+            pytest.skip("runs and events in separate stores")
+        for run_id in ("q1", "q2", "q3"):
+            await runs.add_run(make_run(run_id, status=RunStatus.QUEUED))
+        await runs.add_run(make_run("gone", status=RunStatus.CANCELED))
+        lease = await schedules.acquire_lease("run_queue/admission", "d1", duration=10, now=0)
+        assert lease is not None and events.fences_with(schedules)  # type: ignore[attr-defined]
+
+        def starting(run_id: str) -> Event:
+            return Event(run_id=run_id, event_type=EventType.RUN_STARTING, timestamp=1.0)
+
+        outcomes = await batch(
+            [starting("q1"), starting("gone"), starting("nowhere"), starting("q2")],
+            fence=lease.fence,
+        )
+        assert outcomes == [
+            RunTransition(applied=True, status=RunStatus.STARTING),
+            RunTransition(applied=False, status=RunStatus.CANCELED),
+            None,
+            RunTransition(applied=True, status=RunStatus.STARTING),
+        ]
+        stored = {r.run_id: r.status for r in await runs.get_runs(RunsFilter())}
+        assert stored == {
+            "q1": RunStatus.STARTING,
+            "q2": RunStatus.STARTING,
+            "q3": RunStatus.QUEUED,
+            "gone": RunStatus.CANCELED,
+        }
+        assert [r.event.event_type for r in await events.get_events("q1") if r.event] == [
+            EventType.RUN_STARTING
+        ]
+        assert await events.get_events("gone") == []
+        taken = await schedules.acquire_lease("run_queue/admission", "d2", duration=10, now=20)
+        assert taken is not None
+        with pytest.raises(LeaseLostError):
+            await batch([starting("q3")], fence=lease.fence)
+        assert (await runs.get_run("q3")).status == RunStatus.QUEUED  # type: ignore[union-attr]
+        assert await events.get_events("q3") == []
+
     async def test_daemon_heartbeats_keep_the_latest_per_type(self, storages: Storages) -> None:
         _, _, schedules = storages
         await schedules.add_daemon_heartbeat(

@@ -329,37 +329,54 @@ async def admit_queued_runs(
     """Launch the queued runs `runs_to_admit` picks; return the ids of those a worker took.
 
     The one place queued runs are admitted, by a `QueuedRunCoordinator` and by the daemon's
-    queue loop. It holds the `ADMISSION_LEASE` in storage as `owner` while it reads the
-    queue and the in-progress runs and moves the chosen runs to STARTING, and releases it
-    after: when another owner holds the lease it admits nothing and returns [] (that owner
-    is admitting; the queue is looked at again on the next tick). So two admitters never
-    count the same free slots, and `max_concurrent_runs` and the tag limits hold across
-    daemons and coordinators; each run's QUEUED -> STARTING move is a compare-and-set
-    besides, so no run is launched twice. A holder that dies leaves the lease to expire
-    after `lease_seconds`. The chosen runs move to STARTING in admission order, then are
-    handed to the launcher concurrently (at most `LAUNCH_CONCURRENCY` at once); the call
-    returns once every launch has answered or timed out.
+    queue loop. First two counts without any lease: when nothing is queued, or every slot
+    is taken, it returns [] having written nothing. Otherwise it holds the
+    `ADMISSION_LEASE` in storage as `owner` while it reads the queue and the in-progress
+    runs and moves the chosen runs to STARTING, all of them in one storage transaction
+    that also checks the lease's fencing token (`DagloomInstance.transition_runs`), and
+    releases it before launching them: when another owner holds the lease it admits
+    nothing and returns [] (that owner is admitting; the queue is looked at again on the
+    next tick). So two admitters never count the same free slots, and
+    `max_concurrent_runs` and the tag limits hold across daemons and coordinators; a
+    holder paused past its lease while reading (another has taken it since) moves
+    nothing; each run's QUEUED -> STARTING move is a compare-and-set besides, so no run is
+    launched twice. A holder that dies leaves the lease to expire after `lease_seconds`.
+    The runs moved to STARTING are then handed to the launcher concurrently (at most
+    `LAUNCH_CONCURRENCY` at once); the call returns once every launch has answered or
+    timed out.
     """
+    limited = max_concurrent_runs is not None and max_concurrent_runs >= 0
+    in_progress_filter = RunsFilter(statuses=list(IN_PROGRESS))
+    queued_filter = RunsFilter(statuses=[RunStatus.QUEUED])
+    # Reads only: an idle or full queue takes no lease (a write) at all.
+    if await instance.get_runs_count(queued_filter) == 0:
+        return []
+    if limited and await instance.get_runs_count(in_progress_filter) >= (max_concurrent_runs or 0):
+        return []
     storage = instance.schedule_storage
     lease = await storage.acquire_lease(ADMISSION_LEASE, owner, duration=lease_seconds, now=clock())
     if lease is None:
         return []
+    released = False
+
+    async def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            with anyio.CancelScope(shield=True):
+                await storage.release_lease(ADMISSION_LEASE, owner)
+
     try:
         # Only the tag limits look at the in-progress runs' tags; without them a count
         # serves, and when that count fills every slot the queue need not be read at all.
-        in_progress_filter = RunsFilter(statuses=list(IN_PROGRESS))
         in_progress_tags: list[Mapping[str, str]]
         if tag_limits:
             in_progress_tags = [r.tags for r in await instance.get_runs(in_progress_filter)]
         else:
             in_progress_tags = [{}] * await instance.get_runs_count(in_progress_filter)
-        if (
-            max_concurrent_runs is not None
-            and max_concurrent_runs >= 0
-            and len(in_progress_tags) >= max_concurrent_runs
-        ):
+        if limited and len(in_progress_tags) >= (max_concurrent_runs or 0):
             return []
-        queued = list(reversed(await instance.get_runs(RunsFilter(statuses=[RunStatus.QUEUED]))))
+        queued = list(reversed(await instance.get_runs(queued_filter)))
         if not queued:
             return []
         # Oldest first; storage lists newest first, and the sort is stable for equal times.
@@ -370,27 +387,31 @@ async def admit_queued_runs(
             max_concurrent_runs=max_concurrent_runs,
             tag_limits=tag_limits,
         )
+        if not chosen:
+            return []
         by_id = {r.run_id: r for r in queued}
-        # Runs move to STARTING one by one in admission order; the launcher is then asked
-        # for them concurrently (at most LAUNCH_CONCURRENCY at once), so one round waits
-        # about as long as its slowest launch rather than the sum of them.
-        starting: list[tuple[Run, RunTransition]] = []
-        if chosen:
-            # Paused past the lease while reading, this round's counts may be stale: another
-            # admitter that took the lease since is the one to admit, so this round admits
-            # nothing.
-            try:
-                await storage.check_fence(lease.fence)
-            except LeaseLostError as exc:
-                structlog.get_logger("dagloom.actors").warning(
-                    "admission_lease_lost", actor=name, error=str(exc)
-                )
-                return []
-        for run_id in chosen:
-            run = by_id[run_id]
-            transition = await instance.transition_run(run_id, _starting_event(run, clock))
-            if transition.applied:
-                starting.append((run, transition))
+        # Every chosen run moves to STARTING in one transaction, under the lease's fence:
+        # paused past the lease while reading, this round's counts may be stale, and
+        # another admitter that took the lease since is the one to admit.
+        try:
+            outcomes = await instance.transition_runs(
+                [_starting_event(by_id[run_id], clock) for run_id in chosen], fence=lease.fence
+            )
+        except LeaseLostError as exc:
+            structlog.get_logger("dagloom.actors").warning(
+                "admission_lease_lost", actor=name, error=str(exc)
+            )
+            return []
+        starting = [
+            (by_id[run_id], transition)
+            for run_id, transition in zip(chosen, outcomes, strict=True)
+            if transition is not None and transition.applied
+        ]
+        # The runs now count as in progress: the next admitter may count them.
+        await release()
+        # The launcher is asked for the runs concurrently (at most LAUNCH_CONCURRENCY at
+        # once), so one round waits about as long as its slowest launch rather than the
+        # sum of them.
         taken: dict[str, bool] = {}
         limiter = anyio.CapacityLimiter(LAUNCH_CONCURRENCY)
 
@@ -411,8 +432,7 @@ async def admit_queued_runs(
                 tg.start_soon(launch, run, transition)
         return [run.run_id for run, _ in starting if taken.get(run.run_id)]
     finally:
-        with anyio.CancelScope(shield=True):
-            await storage.release_lease(ADMISSION_LEASE, owner)
+        await release()
 
 
 # -- the coordinators ------------------------------------------------------------------------

@@ -26,7 +26,8 @@ class RunQueueLoop:
     this loop's `owner` (unique per loop unless given) while it counts and moves runs, so
     queue loops in several daemons, and queued coordinators, never admit over a limit
     together; a tick that finds the lease held by another does nothing. The lease expires
-    by `now`, so `now` must be the wall clock the other admitters use. `launched` holds the
+    by `now`, so `now` must be the wall clock the other admitters use; one left by a
+    holder that died expires `lease_seconds` after it was taken. `launched` holds the
     ids of the runs this loop's last tick launched. Cancelling a tick releases the lease
     (shielded); a run moved to STARTING whose launch was cut off is failed by run
     monitoring's start timeout.
@@ -44,6 +45,7 @@ class RunQueueLoop:
         interval: float = 5.0,
         launch_timeout: float = 60.0,
         owner: str | None = None,
+        lease_seconds: float = 300.0,
     ) -> None:
         self.interval = interval
         self.launched: list[str] = []
@@ -52,6 +54,7 @@ class RunQueueLoop:
         self._max_concurrent_runs = max_concurrent_runs
         self._tag_limits = tuple(tag_limits)
         self._launch_timeout = launch_timeout
+        self._lease_seconds = lease_seconds
         self._owner = owner or f"{self.name}/{uuid.uuid4()}"
 
     @classmethod
@@ -96,6 +99,7 @@ class RunQueueLoop:
             tag_limits=self._tag_limits,
             owner=self._owner,
             launch_timeout=self._launch_timeout,
+            lease_seconds=self._lease_seconds,
             clock=lambda: now,
             name=self.name,
         )

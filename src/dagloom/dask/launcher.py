@@ -15,7 +15,7 @@ from dagloom.actors._runtime import Clock
 from dagloom.actors.job_source import pick_location, unknown_location
 from dagloom.actors.run_launcher._process import check_shareable
 from dagloom.actors.run_launcher.base import RunLauncher
-from dagloom.actors.run_launcher.config import LauncherContext
+from dagloom.actors.run_launcher.config import LauncherContext, heartbeat_interval
 from dagloom.execution.origin import CodeOrigin
 from dagloom.messages.rpc import LaunchRunReply, RunEnded, TerminateRunReply, WorkerExited
 
@@ -236,7 +236,7 @@ class DaskRunLauncher(RunLauncher):
             address=config.address,
             home=config.home,
             name=context.name,
-            heartbeat_interval=config.heartbeat_interval_seconds,
+            heartbeat_interval=heartbeat_interval(config, context.instance),
             terminate_grace=config.terminate_grace_seconds,
             connect_timeout=config.connect_timeout_seconds,
         )

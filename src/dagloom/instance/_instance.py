@@ -52,6 +52,7 @@ from dagloom.storage.base import (
     RUN_DURATION_BUCKETS,
     RUN_STATUS_BY_EVENT,
     EventLogStorage,
+    Fence,
     MigratableStorage,
     PartitionMaterialization,
     RunsFilter,
@@ -529,6 +530,48 @@ class DagloomInstance:
         if not moved:  # deleted since the read above
             raise RunNotFoundError(run_id)
         return moved[0]
+
+    async def transition_runs(
+        self, events: Sequence[Event], *, fence: Fence | None = None
+    ) -> list[RunTransition | None]:
+        """Move several runs at once, each as its lifecycle event says (`event.run_id`,
+        one event per run), each a compare-and-set as in `transition_run`: one storage
+        transaction when runs and events share a database. With `fence`, nothing moves
+        unless the lease is still the fence's (`LeaseLostError`): checked in that same
+        transaction when the schedule storage shares the database too, just before
+        otherwise. One outcome per event, None for a run that is not stored.
+        `ValueError` for an event that moves no run, without a run id, or of a run
+        given twice.
+        """
+        seen: set[str] = set()
+        for event in events:
+            if event.event_type not in RUN_STATUS_BY_EVENT:
+                raise ValueError(f"{event.event_type.name} is not a run lifecycle event")
+            if not event.run_id:
+                raise ValueError(f"a {event.event_type.name} event without a run id")
+            if event.run_id in seen:
+                raise ValueError(f"run {event.run_id} is given twice")
+            seen.add(event.run_id)
+        if not events:
+            return []
+        batch = getattr(self._events, "transition_runs", None)
+        fences_with = getattr(self._events, "fences_with", None)
+        if (
+            self._shared_db
+            and batch is not None
+            and (fence is None or (fences_with is not None and fences_with(self._schedules)))
+        ):
+            outcomes: list[RunTransition | None] = await batch(events, fence=fence)
+            return outcomes
+        if fence is not None:
+            await self._schedules.check_fence(fence)
+        found: list[RunTransition | None] = []
+        for event in events:
+            try:
+                found.append(await self.transition_run(event.run_id, event))
+            except RunNotFoundError:
+                found.append(None)
+        return found
 
     def event_sink(
         self, run_id: str, *, batch_size: int = BATCH_SIZE, keep: bool = False

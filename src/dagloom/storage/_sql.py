@@ -87,14 +87,23 @@ UPSERT_TAG = (
     "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"
 )
 ACQUIRE_LEASE = (
-    "INSERT INTO leases (name, owner, expires_at, token) VALUES (?, ?, ?, 1) "
+    "INSERT INTO leases (name, owner, expires_at, token) "
+    "VALUES (?, ?, ?, (SELECT COALESCE(MAX(token), 0) + 1 FROM leases)) "
     "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at, "
     "token = CASE WHEN leases.owner = excluded.owner THEN leases.token "
     "ELSE leases.token + 1 END "
     "WHERE leases.owner = excluded.owner OR leases.expires_at <= ? "
     "RETURNING name, owner, expires_at, token"
 )
-"""Take or renew a lease: the token grows when the lease passes to another owner."""
+"""Take or renew a lease: the token grows when the lease passes to another owner. A new
+lease row starts above every token in the table, so a lease purged (`PURGE_LEASES`) and
+taken again never hands out a token an old holder may still carry."""
+PURGE_LEASES = (
+    "DELETE FROM leases WHERE expires_at < ? "
+    "AND token < (SELECT COALESCE(MAX(token), 0) FROM leases)"
+)
+"""Delete the leases released or expired before a time, keeping the row with the greatest
+token, the floor of every new lease's token."""
 RELEASE_LEASE = (
     "UPDATE leases SET owner = '', expires_at = -1.0 WHERE name = ? AND owner = ? AND owner <> ''"
 )

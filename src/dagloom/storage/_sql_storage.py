@@ -264,7 +264,7 @@ class SqlDatabase(abc.ABC, Generic[C]):
                 await tx.executemany(sql, rows)
 
     async def store_batches(
-        self, batches: Sequence[tuple[str, Sequence[EventRow]]]
+        self, batches: Sequence[tuple[str, Sequence[EventRow]]], *, fence: Fence | None = None
     ) -> list[RunTransition]:
         """Store (run_id, rows) batches and move the runs their lifecycle events concern, in
         one transaction, then wake the runs' watchers; see `EventLogStorage.store_events`.
@@ -273,7 +273,17 @@ class SqlDatabase(abc.ABC, Generic[C]):
         unknown whether the batch was stored, so each retry first looks for the batch's first
         chunk (same run, same bytes); if it is there, the transaction committed with that
         chunk whole, its transitions applied, and the batch is not stored again.
+
+        With `fence`, the lease's token is checked in the same transaction (the leases table
+        is in this database): `LeaseLostError` and nothing stored when it is stale.
         """
+        outcomes = await self.store_batch_outcomes(batches, fence=fence)
+        return [t for t in outcomes if t is not None]
+
+    async def store_batch_outcomes(
+        self, batches: Sequence[tuple[str, Sequence[EventRow]]], *, fence: Fence | None = None
+    ) -> list[RunTransition | None]:
+        """`store_batches` with one outcome per lifecycle event, None for a run not stored."""
         moves = batch_moves(batches)
         chunks = encode_chunks(batches)
         failed = False
@@ -283,13 +293,12 @@ class SqlDatabase(abc.ABC, Generic[C]):
             if failed and await self._stored_already(chunks):
                 return [RunTransition(applied=True, status=change.status) for *_, change in moves]
             try:
-                return await self._store_chunks(batches, chunks, moves)
+                return await self._store_chunks(batches, chunks, moves, fence)
             except StorageUnavailableError:
                 failed = True
                 raise
 
-        outcomes = await self._retrying("writing events", attempt)
-        return [t for t in outcomes if t is not None]
+        return await self._retrying("writing events", attempt)
 
     async def _stored_already(self, chunks: Sequence[Chunk]) -> bool:
         """Whether the transaction that writes `chunks` committed (it wrote all or none)."""
@@ -317,8 +326,10 @@ class SqlDatabase(abc.ABC, Generic[C]):
         batches: Sequence[tuple[str, Sequence[EventRow]]],
         chunks: Sequence[Chunk],
         moves: Sequence[RunMove],
+        fence: Fence | None = None,
     ) -> list[RunTransition | None]:
-        """`store_batches` once encoded (`chunks`), in one transaction: the compare-and-set
+        """`store_batches` once encoded (`chunks`), in one transaction: the check of `fence`
+        (if any; `LeaseLostError` and nothing written when stale), the compare-and-set
         of each of `moves` in order (`transition`), then the chunks of what was not refused
         (`kept_chunks`) with their asset events (`insert_chunks`); then wake the runs'
         watchers. One outcome per move."""
@@ -642,6 +653,23 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
         PROCESS.events_written += len(events)
         return transitions
 
+    async def transition_runs(
+        self, events: Sequence[Event], *, fence: Fence | None = None
+    ) -> list[RunTransition | None]:
+        """Move each event's run as its lifecycle event says (one event per run, each a
+        compare-and-set as in `store_events`) in one transaction, storing the events whose
+        move applied; with `fence`, checked in the same transaction (`LeaseLostError` and
+        nothing written when stale; the fence's lease must be in this database, see
+        `fences_with`). One outcome per event, None for a run that is not stored."""
+        if not events:
+            return []
+        return await self.database.store_batch_outcomes(rows_by_run(events), fence=fence)
+
+    def fences_with(self, schedule_storage: object) -> bool:
+        """Whether `schedule_storage` keeps its leases in this storage's database, so
+        `transition_runs` can check their fences in its own transaction."""
+        return getattr(schedule_storage, "database", None) is self.database
+
     async def store_rows(self, run_id: str, rows: Sequence[EventRow]) -> list[RunTransition]:
         if not rows:
             return []
@@ -929,6 +957,10 @@ class SqlScheduleStorage(SqlStorage[D]):
     async def release_lease(self, name: str, owner: str) -> bool:
         async with self.database.transaction() as tx:
             return await tx.execute(_sql.RELEASE_LEASE, (name, owner)) > 0
+
+    async def purge_leases(self, before: float) -> int:
+        async with self.database.transaction() as tx:
+            return await tx.execute(_sql.PURGE_LEASES, (before,))
 
     async def get_lease(self, name: str) -> Lease | None:
         return _lease(

@@ -892,6 +892,15 @@ class ScheduleStorage(StorageLifecycle, Protocol):
         so the next owner's is greater."""
         ...
 
+    async def purge_leases(self, before: float) -> int:
+        """Delete the leases released, or expired before `before`; return how many went.
+
+        Safe for the fencing tokens: a lease taken anew, purged or never taken, gets a
+        token greater than any this storage has handed out for any lease (the lease with
+        the greatest token is kept for that), so a fence from before the purge stays stale.
+        """
+        ...
+
     async def get_lease(self, name: str) -> Lease | None:
         """The lease `name` as last taken, expired or not; None if never taken or released."""
         ...

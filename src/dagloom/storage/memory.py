@@ -269,6 +269,27 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
     async def store_rows(self, run_id: str, rows: Sequence[EventRow]) -> list[RunTransition]:
         return self._store(run_id, rows)
 
+    async def transition_runs(
+        self, events: Sequence[Event], *, fence: Fence | None = None
+    ) -> list[RunTransition | None]:
+        """As `SqlEventLogStorage.transition_runs`: at once, under the fence's check."""
+        if fence is not None:
+            held = self.database.leases.get(fence.name)
+            current = held.token if held is not None else None
+            if current != fence.token:
+                raise LeaseLostError(fence.name, fence.token, current)
+        outcomes: list[RunTransition | None] = []
+        for run_id, rows in rows_by_run(events):
+            if run_id not in self.database.runs:
+                outcomes.append(None)
+                continue
+            outcomes += self._store(run_id, rows)
+        return outcomes
+
+    def fences_with(self, schedule_storage: object) -> bool:
+        """Whether `schedule_storage` keeps its leases in this storage's database."""
+        return getattr(schedule_storage, "database", None) is self.database
+
     def _store(self, run_id: str, rows: Sequence[EventRow]) -> list[RunTransition]:
         if not rows:
             return []
@@ -518,7 +539,10 @@ class MemoryScheduleStorage(_MemoryLifecycle):
         held = self.database.leases.get(name)
         if held is not None and held.owner != owner and held.expires_at > now:
             return None
-        token = 1 if held is None else held.token + (held.owner != owner)
+        if held is None:
+            token = max((lease.token for lease in self.database.leases.values()), default=0) + 1
+        else:
+            token = held.token + (held.owner != owner)
         lease = Lease(name=name, owner=owner, expires_at=now + duration, token=token)
         self.database.leases[name] = lease
         return lease
@@ -529,6 +553,16 @@ class MemoryScheduleStorage(_MemoryLifecycle):
             return False
         self.database.leases[name] = Lease(name=name, owner="", expires_at=-1.0, token=held.token)
         return True
+
+    async def purge_leases(self, before: float) -> int:
+        leases = self.database.leases
+        floor = max((lease.token for lease in leases.values()), default=0)
+        doomed = [
+            n for n, lease in leases.items() if lease.expires_at < before and lease.token < floor
+        ]
+        for name in doomed:
+            del leases[name]
+        return len(doomed)
 
     async def get_lease(self, name: str) -> Lease | None:
         held = self.database.leases.get(name)

@@ -21,7 +21,7 @@ import anyio
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 import structlog
 
-from dagloom.errors import StorageError, StorageUnavailableError
+from dagloom.errors import LeaseLostError, StorageError, StorageUnavailableError
 from dagloom.messages import EventRecord
 from dagloom.messages.rows import EventRow
 from dagloom.storage._codec import Chunk
@@ -36,7 +36,7 @@ from dagloom.storage._sql_storage import (
     kept_chunks,
     transition,
 )
-from dagloom.storage.base import RunMove, RunTransition
+from dagloom.storage.base import Fence, RunMove, RunTransition
 from dagloom.storage.migrations.postgres import POSTGRES_MIGRATIONS
 
 _TRANSIENT: tuple[type[BaseException], ...] = (
@@ -425,11 +425,18 @@ class PostgresDatabase(SqlDatabase[asyncpg.Connection]):
         batches: Sequence[tuple[str, Sequence[EventRow]]],
         chunks: Sequence[Chunk],
         moves: Sequence[RunMove],
+        fence: Fence | None = None,
     ) -> list[RunTransition | None]:
         run_ids = sorted({run_id for run_id, _ in batches})
         async with self._transaction() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", self._lock_key)
             tx = _PostgresConnection(conn)
+            if fence is not None:
+                current = await conn.fetchval(
+                    "SELECT token FROM leases WHERE name = $1 FOR UPDATE", fence.name
+                )
+                if current != fence.token:
+                    raise LeaseLostError(fence.name, fence.token, current)
             outcomes = [await transition(tx, change) for _, _, change in moves]
             await insert_chunks(tx, kept_chunks(batches, chunks, moves, outcomes))
             await conn.execute(

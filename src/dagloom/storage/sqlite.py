@@ -29,7 +29,7 @@ import aiosqlite
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from dagloom.errors import StorageError, StorageUnavailableError
+from dagloom.errors import LeaseLostError, StorageError, StorageUnavailableError
 from dagloom.messages import RunStatus
 from dagloom.messages.rows import EventRow
 from dagloom.storage import _sql
@@ -44,7 +44,13 @@ from dagloom.storage._sql_storage import (
     chunk_inserts,
     kept_chunks,
 )
-from dagloom.storage.base import RunMove, RunStatusChange, RunTransition, refuse_transition
+from dagloom.storage.base import (
+    Fence,
+    RunMove,
+    RunStatusChange,
+    RunTransition,
+    refuse_transition,
+)
 from dagloom.storage.migrations.sqlite import SQLITE_MIGRATIONS
 
 T = TypeVar("T")
@@ -210,9 +216,10 @@ class _Batch:
     chunks: Sequence[Chunk]
     moves: Sequence[RunMove]
     run_ids: set[str]
+    fence: Fence | None = None
     outcomes: list[RunTransition | None] = field(default_factory=list)
     done: anyio.Event = field(default_factory=anyio.Event)
-    error: StorageError | None = None
+    error: StorageError | LeaseLostError | None = None
 
 
 class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
@@ -504,10 +511,12 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
         batches: Sequence[tuple[str, Sequence[EventRow]]],
         chunks: Sequence[Chunk],
         moves: Sequence[RunMove],
+        fence: Fence | None = None,
     ) -> list[RunTransition | None]:
-        """Combined with concurrent callers into one transaction."""
+        """Combined with concurrent callers into one transaction (a caller whose fence is
+        stale gets `LeaseLostError`, and only its batch is left out)."""
         self._require(self._writer)
-        batch = _Batch(batches, chunks, moves, {run_id for run_id, _ in batches})
+        batch = _Batch(batches, chunks, moves, {run_id for run_id, _ in batches}, fence)
         self._queue.append(batch)
         if not self._committing:
             self._committing = True
@@ -529,6 +538,14 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
             # `_WriterConnection` would be a hop into the writer's thread of its own.
             chunks: list[Chunk] = []
             for b in batches:
+                if b.fence is not None:
+                    found = conn.execute(
+                        "SELECT token FROM leases WHERE name = ?", (b.fence.name,)
+                    ).fetchone()
+                    current = None if found is None else int(found[0])
+                    if current != b.fence.token:
+                        b.error = LeaseLostError(b.fence.name, b.fence.token, current)
+                        continue
                 b.outcomes = [_transition(conn, change) for _, _, change in b.moves]
                 chunks += kept_chunks(b.batches, b.chunks, b.moves, b.outcomes)
             total = sum(c.count for c in chunks)

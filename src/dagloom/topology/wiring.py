@@ -37,12 +37,14 @@ from dagloom.actors.run_launcher import (
     make_run_launcher,
 )
 from dagloom.actors.run_launcher.base import RunLauncher
+from dagloom.actors.run_launcher.config import heartbeat_interval
 from dagloom.actors.run_worker import RunWorker
 from dagloom.api.server import ApiServer, DagloomApiService
 from dagloom.code.watch import LocationWatcher
 from dagloom.daemon import DaemonLoop
 from dagloom.daemon.backfill_loop import BackfillLoop
 from dagloom.daemon.daemon import Daemon
+from dagloom.daemon.lease_purge_loop import LeasePurgeLoop
 from dagloom.daemon.monitoring_loop import RunMonitoringLoop
 from dagloom.daemon.queue_loop import RunQueueLoop
 from dagloom.daemon.retry_loop import RunRetryLoop
@@ -252,6 +254,7 @@ def wire_worker_pool(
             jobs,
             name=worker_name(node_name, i),
             max_concurrent_runs=pool.max_concurrent_runs,
+            heartbeat_interval=heartbeat_interval(pool, instance),
         )
         for i in range(pool.workers)
     ]
@@ -321,6 +324,7 @@ def wire_daemon(
         SchedulerLoop(instance, locations, coordinator, owner=daemon_id),
         SensorLoop(instance, locations, coordinator, owner=daemon_id),
         BackfillLoop(instance, coordinator, owner=daemon_id),
+        LeasePurgeLoop(instance.schedule_storage),
     ]
     optional = (
         RunQueueLoop.from_instance(instance, launcher),

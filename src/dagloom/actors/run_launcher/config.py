@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dagloom._components import ComponentFamily, KeyPath, build_component
 from dagloom.actors.job_source import JobSource, LoaderJobSource
 from dagloom.actors.run_launcher.base import RunLauncher
+from dagloom.errors import ConfigError
 from dagloom.execution.origin import CodeOrigin
 
 if TYPE_CHECKING:
@@ -67,6 +68,46 @@ class LauncherContext:
     def job_source(self) -> JobSource:
         """`jobs`, else a source importing each location of `origins` itself."""
         return self.jobs if self.jobs is not None else LoaderJobSource(self.origins)
+
+
+DEFAULT_HEARTBEAT_INTERVAL_SECONDS = 30.0
+"""How often a launcher's workers write each run's heartbeat, unless configured."""
+
+HEARTBEATS_PER_TIMEOUT = 4
+"""A worker left to choose beats this many times within monitoring's heartbeat timeout."""
+
+
+def heartbeat_interval(
+    config: BaseModel, instance: DagloomInstance, *, key: Sequence[str] = ("run_launcher",)
+) -> float:
+    """How often a launcher's workers write their runs' heartbeats, so that run monitoring
+    never counts a live worker lost (`run_monitoring.heartbeat_timeout_seconds`).
+
+    `config.heartbeat_interval_seconds` when given; `ConfigError` naming both keys when
+    run monitoring is on and that interval is more than half the timeout (a live worker
+    would be failed between two beats). Not given: the 30 s default, or a quarter of the
+    timeout when run monitoring is on and that is shorter.
+    """
+    given: float = getattr(config, "heartbeat_interval_seconds", DEFAULT_HEARTBEAT_INTERVAL_SECONDS)
+    monitoring = instance.config.run_monitoring
+    if not monitoring.enabled:
+        return given
+    timeout = monitoring.heartbeat_timeout_seconds
+    if "heartbeat_interval_seconds" in config.model_fields_set:
+        if given * 2 > timeout:
+            raise ConfigError(
+                "run workers would be counted lost between two of their heartbeats",
+                source=instance.config_source,
+                problems=[
+                    (
+                        (*key, "config", "heartbeat_interval_seconds"),
+                        f"{given:g} s is more than half of "
+                        f"run_monitoring.heartbeat_timeout_seconds ({timeout:g} s)",
+                    )
+                ],
+            )
+        return given
+    return min(given, timeout / HEARTBEATS_PER_TIMEOUT)
 
 
 _LAUNCHERS = "dagloom.actors.run_launcher"

@@ -13,7 +13,11 @@ from pydantic import BaseModel
 from dagloom.actors._runtime import Clock
 from dagloom.actors.job_source import JobSource
 from dagloom.actors.run_launcher.base import RunLauncher
-from dagloom.actors.run_launcher.config import InProcessRunLauncherConfig, LauncherContext
+from dagloom.actors.run_launcher.config import (
+    InProcessRunLauncherConfig,
+    LauncherContext,
+    heartbeat_interval,
+)
 from dagloom.actors.run_worker import RunWorker
 from dagloom.messages.rpc import (
     ExecuteRunReply,
@@ -100,5 +104,5 @@ class InProcessRunLauncher(RunLauncher):
             context.instance,
             context.job_source(),
             name=context.name,
-            heartbeat_interval=config.heartbeat_interval_seconds,
+            heartbeat_interval=heartbeat_interval(config, context.instance),
         )

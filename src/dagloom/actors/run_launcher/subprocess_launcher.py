@@ -16,7 +16,11 @@ from dagloom.actors._runtime import Clock
 from dagloom.actors.job_source import pick_location, unknown_location
 from dagloom.actors.run_launcher._process import check_shareable, log_path, worker_command
 from dagloom.actors.run_launcher.base import RunLauncher
-from dagloom.actors.run_launcher.config import LauncherContext, SubprocessRunLauncherConfig
+from dagloom.actors.run_launcher.config import (
+    LauncherContext,
+    SubprocessRunLauncherConfig,
+    heartbeat_interval,
+)
 from dagloom.actors.run_worker import is_resumed
 from dagloom.execution.origin import CodeOrigin
 from dagloom.messages import Run
@@ -168,5 +172,5 @@ class SubprocessRunLauncher(RunLauncher):
             context.origins,
             name=context.name,
             terminate_grace=config.terminate_grace_seconds,
-            heartbeat_interval=config.heartbeat_interval_seconds,
+            heartbeat_interval=heartbeat_interval(config, context.instance),
         )

@@ -17,7 +17,11 @@ from pydantic import BaseModel
 from dagloom.actors._runtime import Clock
 from dagloom.actors.run_launcher._process import check_shareable, log_path, worker_command
 from dagloom.actors.run_launcher.base import RunLauncher
-from dagloom.actors.run_launcher.config import LauncherContext, WarmPoolRunLauncherConfig
+from dagloom.actors.run_launcher.config import (
+    LauncherContext,
+    WarmPoolRunLauncherConfig,
+    heartbeat_interval,
+)
 from dagloom.actors.run_worker import RunWorker
 from dagloom.errors import ActorUnavailableError, DagloomError
 from dagloom.execution.origin import CodeOrigin
@@ -31,6 +35,7 @@ from dagloom.messages.rpc import (
     TerminateRunReply,
     WorkerExited,
 )
+from dagloom.storage.base import FINISHED_STATUSES, RunsFilter
 from dagloom.transport import GrpcRef, GrpcTransport
 
 if TYPE_CHECKING:
@@ -88,6 +93,7 @@ class WarmPoolRunLauncher(RunLauncher):
         start_timeout: float = 120.0,
         call_timeout: float = 30.0,
         heartbeat_interval: float = 30.0,
+        status_poll_interval: float = 0.25,
         inbox_size: int = 64,
         clock: Clock = time.time,
     ) -> None:
@@ -104,6 +110,8 @@ class WarmPoolRunLauncher(RunLauncher):
         self._start_timeout = start_timeout
         self._call_timeout = call_timeout
         self._heartbeat_interval = heartbeat_interval
+        self._status_poll_interval = status_poll_interval
+        self._in_flight = anyio.Event()  # set when a run is handed to a member
         self._members: dict[str, _Member] = {}
         self._where: dict[str, str] = {}  # run id -> name of the member executing it
         self._terminating: set[str] = set()
@@ -116,6 +124,7 @@ class WarmPoolRunLauncher(RunLauncher):
         self._grpc = GrpcTransport(host=self._host)
         try:
             async with self._open_children() as tg:
+                tg.start_soon(self._watch_runs)
                 for i in range(self.size):
                     await tg.start(self._member, f"{self.name}.{i}")
                 await self.serve(task_status=task_status)
@@ -215,15 +224,34 @@ class WarmPoolRunLauncher(RunLauncher):
         return LaunchRunReply(error="no warm pool worker is serving: " + "; ".join(errors))
 
     def _keep(self, run_id: str, member: _Member) -> None:
-        """Note that `member` has the run, and watch the run until it ends."""
+        """Note that `member` has the run; `_watch_runs` looks out for its end."""
         self._where[run_id] = member.name
-        assert self._children is not None
-        self._children.start_soon(self._watch_run, run_id)
+        self._in_flight.set()
 
-    async def _watch_run(self, run_id: str) -> None:
-        async for _ in self._instance.watch_run_events(run_id):
-            pass
-        await self._notify_self(RunEnded(run_id=run_id))
+    async def _watch_runs(self) -> None:
+        """Tell this launcher `RunEnded` for each run in flight once storage shows it ended:
+        one read of the in-flight runs that ended every `status_poll_interval` seconds,
+        waiting while none is in flight. A failed read is logged and tried again."""
+        reported: set[str] = set()
+        while True:
+            if not self._where:
+                self._in_flight = anyio.Event()
+                await self._in_flight.wait()
+            await anyio.sleep(self._status_poll_interval)
+            watched = [run_id for run_id in self._where if run_id not in reported]
+            reported.intersection_update(self._where)
+            if not watched:
+                continue
+            try:
+                ended = await self._instance.get_runs(
+                    RunsFilter(run_ids=watched, statuses=sorted(FINISHED_STATUSES))
+                )
+            except DagloomError as exc:
+                self._log.warning("run_status_poll_failed", actor=self.name, error=str(exc))
+                continue
+            for run in ended:
+                reported.add(run.run_id)
+                await self._notify_self(RunEnded(run_id=run.run_id))
 
     async def _terminate(self, run_id: str) -> TerminateRunReply:
         member = self._members.get(self._where.get(run_id, ""))
@@ -285,7 +313,7 @@ class WarmPoolRunLauncher(RunLauncher):
             host=config.host,
             name=context.name,
             start_timeout=config.start_timeout_seconds,
-            heartbeat_interval=config.heartbeat_interval_seconds,
+            heartbeat_interval=heartbeat_interval(config, context.instance),
         )
 
 
