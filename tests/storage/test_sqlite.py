@@ -130,7 +130,7 @@ async def test_migrating_from_schema_2_keeps_every_event_and_its_storage_id(
 
 async def test_migrating_indexes_the_partitions_of_runs_stored_before(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    before = next(i for i, m in enumerate(SQLITE_MIGRATIONS) if m.version == 12)
+    before = next(i for i, m in enumerate(SQLITE_MIGRATIONS) if m.version == 10)
     with sqlite3.connect(path) as conn:
         for migration in SQLITE_MIGRATIONS[:before]:
             for statement in migration.statements:

@@ -190,7 +190,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(
-        version=12,
+        version=10,
         description="an index of the partitions each run targets, by asset",
         statements=(
             """CREATE TABLE run_partitions (
