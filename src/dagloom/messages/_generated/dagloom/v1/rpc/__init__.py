@@ -610,6 +610,16 @@ class AssetSnapshot(betterproto2.Message):
         31, betterproto2.TYPE_MESSAGE, repeated=True
     )
 
+    code_version: "str" = betterproto2.field(120, betterproto2.TYPE_STRING)
+    """
+    "": none declared
+    """
+
+    observable: "bool" = betterproto2.field(121, betterproto2.TYPE_BOOL)
+    """
+    an external asset with an observation function
+    """
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "AssetSnapshot", AssetSnapshot)
 
