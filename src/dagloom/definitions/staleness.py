@@ -2,7 +2,7 @@
 
 An asset is STALE when its code version changed since it was last materialized, when an
 upstream asset's data version differs from the one that materialization read (its
-`dagster/input_data_version/<key>` tag), when an upstream asset it recorded no version of
+`dagster/input_data_version/<key>` tag), when an upstream asset without versions to compare
 was updated after it, or when an upstream asset is itself stale. It is MISSING before its
 first materialization and FRESH otherwise; an external asset (made elsewhere, only
 reported or observed) is always FRESH. Pure: the event log's records are read elsewhere
@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dagloom.definitions.asset_key import AssetKey
+from dagloom.definitions.asset_selection import AssetGraph
 from dagloom.definitions.data_version import input_data_versions
 from dagloom.definitions.outputs import CODE_VERSION_TAG, DATA_VERSION_TAG
 
@@ -69,20 +70,15 @@ class AssetVersionRecord:
 
     @property
     def current_data_version(self) -> str | None:
-        """The data version of the newer event of the two that carries one."""
-        newest: tuple[int, str] | None = None
-        for event_id, tags in (
-            (self.materialization_id, self.materialization_tags),
-            (self.observation_id, self.observation_tags),
+        """The data version of the newer of its latest materialization and observation
+        (None when that event carries none)."""
+        if self.observation_id is not None and (
+            self.materialization_id is None or self.observation_id > self.materialization_id
         ):
-            version = tags.get(DATA_VERSION_TAG)
-            if (
-                event_id is not None
-                and version is not None
-                and (newest is None or event_id > newest[0])
-            ):
-                newest = (event_id, version)
-        return newest[1] if newest is not None else None
+            return self.observation_tags.get(DATA_VERSION_TAG)
+        if self.materialization_id is not None:
+            return self.materialization_tags.get(DATA_VERSION_TAG)
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +122,13 @@ def _own_causes(
         dep_record = records.get(dep, _EMPTY)
         recorded = read.get(dep.to_user_string())
         current = dep_record.current_data_version
-        if recorded is not None and current is not None and recorded != current:
-            causes.append(StaleCause(key, StaleCauseCategory.DATA, "has a new data version", dep))
-        elif recorded is None and (dep_record.last_updated_id or 0) > own_id:
+        if recorded is not None and current is not None:
+            if recorded != current:
+                causes.append(
+                    StaleCause(key, StaleCauseCategory.DATA, "has a new data version", dep)
+                )
+        elif (dep_record.last_updated_id or 0) > own_id:
+            # No versions to compare: an update after this materialization is a change.
             causes.append(StaleCause(key, StaleCauseCategory.DATA, "has been updated", dep))
         if dep in stale_deps:
             causes.append(
@@ -160,6 +160,21 @@ def compute_staleness(
             stale.add(key)
         out[key] = result
     return out
+
+
+def version_nodes(graph: AssetGraph) -> dict[AssetKey, AssetVersionNode]:
+    """The staleness view of an asset graph: every computed and external asset."""
+    nodes: dict[AssetKey, AssetVersionNode] = {}
+    for key, assets_def in graph.by_key.items():
+        nodes[key] = AssetVersionNode(
+            key,
+            deps=tuple(sorted(graph.upstream.get(key, ()))),
+            code_version=assets_def.spec_for(key).code_version,
+        )
+    for key, spec in graph.external_specs.items():
+        if key not in nodes:
+            nodes[key] = AssetVersionNode(key, deps=spec.dep_keys, is_external=True)
+    return nodes
 
 
 def _upstream_first(nodes: Mapping[AssetKey, AssetVersionNode]) -> list[AssetKey]:
@@ -196,4 +211,5 @@ __all__ = [
     "StaleStatus",
     "Staleness",
     "compute_staleness",
+    "version_nodes",
 ]

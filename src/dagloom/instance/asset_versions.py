@@ -6,11 +6,16 @@ nothing else of the event log is decoded.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from dagloom.definitions.asset_key import AssetKey
-from dagloom.definitions.staleness import AssetVersionRecord
+from dagloom.definitions.staleness import (
+    AssetVersionNode,
+    AssetVersionRecord,
+    Staleness,
+    compute_staleness,
+)
 from dagloom.messages import EventRecord
 
 if TYPE_CHECKING:
@@ -58,4 +63,19 @@ async def latest_data_versions(
     return out
 
 
-__all__ = ["latest_data_versions", "read_version_record", "read_version_records"]
+async def read_staleness(
+    instance: DagloomInstance, nodes: Mapping[AssetKey, AssetVersionNode]
+) -> dict[AssetKey, Staleness]:
+    """The staleness of every asset of `nodes`, from the instance's records of them and of
+    their upstream assets."""
+    keys = set(nodes) | {dep for node in nodes.values() for dep in node.deps}
+    records = await read_version_records(instance, sorted(keys))
+    return compute_staleness(nodes, records)
+
+
+__all__ = [
+    "latest_data_versions",
+    "read_staleness",
+    "read_version_record",
+    "read_version_records",
+]
