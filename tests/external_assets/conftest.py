@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from dagloom.cli._app import import_all_commands
+from tests.webserver.test_auth import secured  # noqa: F401 - a node with auth, shared
 
 # Commands load on first use; loaded here, before any test records `sys.modules`.
 import_all_commands()

@@ -21,6 +21,7 @@ from dagloom.webserver.schema.asset_checks import AssetChecksQuery
 from dagloom.webserver.schema.backfills import BackfillsMutation, BackfillsQuery
 from dagloom.webserver.schema.compute_logs import ComputeLogsQuery, ComputeLogsSubscription
 from dagloom.webserver.schema.errors import CONFIG_ERROR_TYPES
+from dagloom.webserver.schema.external_assets import ExternalAssetsMutation
 from dagloom.webserver.schema.inputs import SCALARS
 from dagloom.webserver.schema.mutations import Mutation
 from dagloom.webserver.schema.query import Query
@@ -56,7 +57,7 @@ def build_schema() -> strawberry.Schema:
     ]
     return strawberry.Schema(
         query=merge_types("Query", (Query, ComputeLogsQuery, BackfillsQuery, AssetChecksQuery)),
-        mutation=merge_types("Mutation", (Mutation, BackfillsMutation)),
+        mutation=merge_types("Mutation", (Mutation, BackfillsMutation, ExternalAssetsMutation)),
         subscription=merge_types("Subscription", (Subscription, ComputeLogsSubscription)),
         types=[*CONFIG_ERROR_TYPES, *EVENT_TYPES],
         config=StrawberryConfig(scalar_map=SCALARS),
