@@ -614,6 +614,27 @@ class StorageContract:
         assert len(await events.get_materializations(["a"])) == 1
         assert await events.get_observations(["nope"]) == []
 
+    async def test_runless_asset_events_and_their_tags_round_trip(self, storages: Storages) -> None:
+        from dagloom.definitions.outputs import AssetMaterialization, AssetObservation
+        from dagloom.execution.reporting import runless_event
+
+        _, events, _ = storages
+        version = "dagster/data_version"
+        await events.store_events(
+            [
+                runless_event(AssetMaterialization("ext", metadata={"n": 1}, tags={version: "7"})),
+                runless_event(AssetObservation("ext", tags={version: "8"})),
+            ]
+        )
+        [made] = await events.get_materializations(["ext"])
+        [seen] = await events.get_observations(["ext"])
+        assert made.event is not None and seen.event is not None
+        assert made.event.run_id == seen.event.run_id == ""
+        assert made.event.asset_materialization is not None
+        assert made.event.asset_materialization.tags == {version: "7"}
+        assert seen.event.asset_materialization is not None
+        assert seen.event.asset_materialization.tags == {version: "8"}
+
     async def test_materialized_partitions_are_indexed(self, storages: Storages) -> None:
         _, events, _ = storages
         await events.store_events(
