@@ -15,6 +15,8 @@ type AssetNodeData = {
   repositoryLocationName: string;
   dependencyKeys: { path: string[] }[];
   latestMaterialization: { timestamp: string; runId: string } | null;
+  staleStatus: "FRESH" | "STALE" | "MISSING" | null;
+  isMaterializable: boolean;
 };
 
 type Repo = { name: string; location: { name: string }; assetNodes: AssetNodeData[] };
@@ -29,14 +31,20 @@ type Asset = {
 
 const QUERY = `{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name }
   assetNodes { id assetKey { path } groupName description kinds jobNames repositoryLocationName
-    dependencyKeys { path } latestMaterialization { timestamp runId } } } } } }`;
+    dependencyKeys { path } latestMaterialization { timestamp runId } staleStatus isMaterializable } } } } }`;
 
 export const keyOf = (k: { path: string[] }) => k.path.join("/");
 
-/** Missing: never materialized. Stale: a parent was materialized after it. */
+/** The server's stale status (code or upstream data versions changed since it was
+ * materialized); without one: missing when never materialized, stale when a parent was
+ * materialized after it. */
 function states(assets: Map<string, AssetNodeData>): Map<string, Asset["state"]> {
   const out = new Map<string, Asset["state"]>();
   for (const [key, a] of assets) {
+    if (a.staleStatus) {
+      out.set(key, a.staleStatus.toLowerCase() as Asset["state"]);
+      continue;
+    }
     const mine = a.latestMaterialization ? Number(a.latestMaterialization.timestamp) : null;
     if (mine === null) out.set(key, "missing");
     else {
@@ -112,7 +120,9 @@ export function AssetsPage() {
   const selected = fromQuery && fromQuery.keys.size > 0 ? fromQuery.keys : picked;
 
   const materialize = async () => {
-    const keys = selected.size ? [...selected] : model.nodes.map((n) => n.id);
+    // External assets are made elsewhere: reported, never materialized by a run.
+    const runnable = new Set(model.nodes.filter((n) => n.data.isMaterializable !== false).map((n) => n.id));
+    const keys = (selected.size ? [...selected] : model.nodes.map((n) => n.id)).filter((k) => runnable.has(k));
     const byLocation = new Map<string, { repo: string; keys: string[] }>();
     for (const k of keys) {
       const r = model.repoOf.get(k)!;
@@ -189,7 +199,11 @@ export function AssetsPage() {
             <rect width="200" height="64" rx="6" class={`asset asset-${n.state}`} />
             <text x="10" y="20" class="node-title">{n.id.length > 26 ? `${n.id.slice(0, 25)}…` : n.id}</text>
             <text x="10" y="38" class="node-sub">
-              {n.state === "missing" ? "Never materialized" : when(n.data.latestMaterialization!.timestamp)}
+              {!n.data.isMaterializable
+                ? "External"
+                : n.state === "missing"
+                  ? "Never materialized"
+                  : when(n.data.latestMaterialization!.timestamp)}
               {n.state === "stale" ? " · stale" : ""}
             </text>
             <text x="10" y="55" class="node-kind">{[n.group, ...n.data.kinds].join(" · ")}</text>
