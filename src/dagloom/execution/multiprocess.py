@@ -34,6 +34,7 @@ from pydantic import BaseModel
 
 from dagloom.code.snapshot import job_snapshot
 from dagloom.compute_logs.capture import StepLog, redirect_fds
+from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.executor import MultiprocessExecutorConfig
 from dagloom.definitions.io_manager import (
     InMemoryIOManager,
@@ -41,6 +42,7 @@ from dagloom.definitions.io_manager import (
     IOManager,
     OutputContext,
 )
+from dagloom.definitions.outputs import DATA_VERSION_TAG
 from dagloom.definitions.resources import ResourceScope
 from dagloom.errors import DagloomError, DefinitionError
 from dagloom.execution.boundary import describe_user_error, is_cancellation
@@ -50,7 +52,15 @@ from dagloom.execution.origin import CodeOrigin, JobOrigin, infer_code_origin, l
 from dagloom.execution.partitions import run_partitions
 from dagloom.execution.plan import ExecutionPlan
 from dagloom.execution.step import FAILED, ExecutionState, Outcome, RunFacts, StepRunner
-from dagloom.messages.rows import EventRow, loaded_row
+from dagloom.messages import EventType
+from dagloom.messages.rows import (
+    ASSET_MATERIALIZATION_DATA,
+    PAYLOAD,
+    PAYLOAD_KIND,
+    TYPE,
+    EventRow,
+    loaded_row,
+)
 
 if TYPE_CHECKING:
     from dagloom.definitions.config import Config
@@ -90,6 +100,9 @@ class StepTask:
     # capture sys.stdout/sys.stderr in memory, up to this many bytes each, into the result's
     # `output` (for a runner that shares its process with other steps); None: not captured
     capture_limit: int | None = None
+    # (asset key path, data version) of the assets known so far in the run, so the step
+    # records the input data versions it reads
+    data_versions: tuple[tuple[tuple[str, ...], str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +184,7 @@ def _run_step(task: StepTask, on_event: Callable[[EventRow], object] | None) -> 
             tee(event)
 
     try:
-        from dagloom.execution.run import default_resource_defs
+        from dagloom.execution.run import asset_upstream_of, default_resource_defs
         from dagloom.execution.run_config import resolve_run_config
 
         job = load_job(task.origin)
@@ -207,6 +220,8 @@ def _run_step(task: StepTask, on_event: Callable[[EventRow], object] | None) -> 
                 job.asset_layer.asset_graph if job.asset_layer else None, task.run_tags
             ),
             check_specs=job.asset_layer.check_specs_by_node if job.asset_layer else {},
+            asset_upstream=asset_upstream_of(job),
+            data_versions={AssetKey(list(path)): v for path, v in task.data_versions},
         )
         state = ExecutionState()
         _record_outputs(state, plan, task.run_id, job.name, task.outputs, built)
@@ -351,6 +366,7 @@ class RemoteStepRunner(StepRunner):
             attempt=attempt,
             outputs=tuple(_produced(self.state)),
             reused=facts.reused,
+            data_versions=tuple((tuple(k.path), v) for k, v in facts.data_versions.items()),
         )
         if log is not None and self.pool.captures_in_memory:
             task = replace(task, capture_limit=log.limit)
@@ -370,7 +386,9 @@ class RemoteStepRunner(StepRunner):
                     log.write_bytes(stream, data)
         emit = facts.emit
         for data in result.events:
-            emit(loaded_row(orjson.loads(data)))
+            row = loaded_row(orjson.loads(data))
+            note_data_version(facts.data_versions, row)
+            emit(row)
         _record_outputs(
             self.state, facts.plan, facts.run_id, facts.job_name, result.outputs, facts.resources
         )
@@ -383,6 +401,16 @@ class RemoteStepRunner(StepRunner):
 
     def run_sync(self, step_key: str, attempt: int) -> Outcome:
         raise RuntimeError("a remote executor runs every step through run_async")
+
+
+def note_data_version(known: dict[Any, str], row: EventRow) -> None:
+    """Note the data version a materialization row of a step process carries."""
+    data = row[PAYLOAD] if row[PAYLOAD_KIND] == ASSET_MATERIALIZATION_DATA else None
+    if data is None or data.asset_key is None or row[TYPE] != EventType.ASSET_MATERIALIZATION:
+        return
+    version = data.tags.get(DATA_VERSION_TAG)
+    if version is not None:
+        known[AssetKey(list(data.asset_key.path))] = version
 
 
 def check_persistent_io(

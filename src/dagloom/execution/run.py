@@ -263,18 +263,23 @@ async def _end_run_on_storage_error(
         _log.error("run_end_not_stored", run_id=run_id, error=str(again))
 
 
+def asset_upstream_of(job: JobDefinition) -> dict[AssetKey, tuple[AssetKey, ...]]:
+    """Each asset the job materializes -> the keys of the assets it depends on."""
+    layer = job.asset_layer
+    if layer is None or layer.asset_graph is None:
+        return {}
+    graph = layer.asset_graph
+    return {key: tuple(sorted(graph.upstream.get(key, ()))) for key in layer.asset_keys}
+
+
 async def _run_data_versions(
     instance: DagloomInstance | None, job: JobDefinition
 ) -> tuple[dict[AssetKey, tuple[AssetKey, ...]], dict[AssetKey, str]]:
     """Each asset the job materializes -> its upstream keys, and the current data version of
     each upstream asset the job does not materialize (read now, once per run, so steps
     record the input data versions they read without reading storage)."""
-    layer = job.asset_layer
-    if layer is None or layer.asset_graph is None:
-        return {}, {}
-    graph = layer.asset_graph
-    produced = set(layer.asset_keys)
-    upstream = {key: tuple(sorted(graph.upstream.get(key, ()))) for key in produced}
+    upstream = asset_upstream_of(job)
+    produced = set(upstream)
     outside = {up for ups in upstream.values() for up in ups} - produced
     if instance is None or not outside:
         return upstream, {}

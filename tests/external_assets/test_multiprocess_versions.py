@@ -1,0 +1,63 @@
+"""Data version tags when assets run in step processes: each step learns the versions of
+the assets materialized before it, in the run or before the run."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from dagloom.code.loader import load_definitions
+from dagloom.execution.multiprocess import close_pools
+from dagloom.execution.origin import CodeOrigin
+from dagloom.execution.run import execute_job_in_process
+from dagloom.instance import DagloomInstance
+
+MULTIPROCESS = {"execution": {"config": {"multiprocess": {"max_concurrent": 2}}}}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _close_warm_pools() -> Iterator[None]:
+    yield None
+    close_pools()
+
+
+async def test_step_processes_record_input_data_versions(tmp_path: Path) -> None:
+    path = tmp_path / "versioned.py"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            import dagloom as dg
+
+            @dg.asset(code_version="1")
+            def first():
+                return dg.Output(1, data_version="f1")
+
+            @dg.asset(code_version="1")
+            def second(first):
+                return first + 1
+
+            defs = dg.Definitions(
+                assets=[first, second],
+                resources={{"io_manager": dg.FilesystemIOManager(base_dir={str(tmp_path)!r})}},
+            )
+            """
+        )
+    )
+    job = load_definitions(python_file=path).get_implicit_global_asset_job_def()
+    with anyio.fail_after(120):
+        async with DagloomInstance.ephemeral() as instance:
+            result = await execute_job_in_process(
+                job,
+                run_config=MULTIPROCESS,
+                instance=instance,
+                raise_on_error=False,
+                code_origin=CodeOrigin(python_file=str(path)),
+            )
+            assert result.success, [e.message for e in result.all_events]
+            [record] = await instance.get_materializations(["second"], limit=1)
+    assert record.event is not None and record.event.asset_materialization is not None
+    assert record.event.asset_materialization.tags["dagster/input_data_version/first"] == "f1"
