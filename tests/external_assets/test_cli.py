@@ -112,3 +112,17 @@ def test_materializing_an_external_asset_is_refused() -> None:
     assert result.exit_code == 2
     assert "external asset(s) ['raw_orders']" in result.output
     assert "report-materialization raw_orders" in result.output
+
+
+def test_observe_runs_the_observation_functions(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "rates.json").write_text('{"EUR": 1.1}')
+
+    out = run("asset", "observe", "-f", EXAMPLE, "--select", "*")
+
+    assert "Observing 1 asset(s): exchange_rates" in out
+    assert "observed: data version" in run("asset", "show", "exchange_rates", "-f", EXAMPLE)
+    refused = runner.invoke(app, ["asset", "observe", "-f", EXAMPLE, "--select", "raw_orders"])
+    assert refused.exit_code == 2
+    assert "not an observable source asset" in refused.output

@@ -340,6 +340,64 @@ def materialize(
     )
 
 
+@sub.command("observe")
+def observe(
+    select: Annotated[
+        str,
+        typer.Option(
+            "--select",
+            help="Observable source assets to observe: 'key', 'a,b', or '*' (all of them).",
+        ),
+    ],
+    python_file: PythonFileOpt = None,
+    module_name: ModuleNameOpt = None,
+    attribute: AttributeOpt = None,
+    working_directory: WorkingDirOpt = None,
+    tags: TagsOpt = None,
+) -> None:
+    """Run the observation functions of the selected observable source assets in this
+    process, recording each data version they report.
+
+    Exits 0 when the run succeeds, 1 when an observation fails, and 2 when it could not start
+    (a key that is not an observable source asset).
+    """
+    from dagloom.definitions.asset import SourceAsset
+    from dagloom.definitions.asset_key import AssetKey
+    from dagloom.definitions.observable import build_observation_job
+
+    out, err = consoles()
+    defs = load_or_exit(err, python_file, module_name, attribute, working_directory)
+    observable = {
+        key: spec
+        for key, spec in defs.asset_graph.external_specs.items()
+        if isinstance(spec, SourceAsset) and spec.observe_fn is not None
+    }
+    if select.strip() == "*":
+        chosen = list(observable.values())
+    else:
+        chosen = []
+        for part in (p.strip() for p in select.split(",") if p.strip()):
+            key = AssetKey.from_user_string(part)
+            if key not in observable:
+                known = sorted(k.to_user_string() for k in observable)
+                fail(err, f"{part!r} is not an observable source asset; they are {known}")
+            chosen.append(observable[key])
+    if not chosen:
+        fail(err, f"selection {select!r} matches no observable source assets")
+    job = build_observation_job(
+        "__ASSET_OBSERVATION_JOB",
+        chosen,
+        resource_defs=defs.resources,
+        executor_def=defs.executor,
+    )
+    sources, run_tags = run_options_or_exit(err, None, None, tags)
+    names = ", ".join(sorted(s.key.to_user_string() for s in chosen))
+    out.print(Text(f"Observing {len(chosen)} asset(s): {names}"), soft_wrap=True)
+    execute_or_exit(
+        job, sources=sources, tags=run_tags, title=f"observe {select}", out=out, err=err
+    )
+
+
 def _dynamic_store(partitions_def: PartitionsDefinition) -> DynamicPartitionsStore | None:
     """The instance's dynamic partitions the definition uses, read now (None: it uses none)."""
     from dagloom.cli._common import instance_home, open_instance
