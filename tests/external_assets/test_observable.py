@@ -250,3 +250,24 @@ def test_log_event_observation_keeps_its_tags(instance: dg.DagloomInstance) -> N
     [record] = SyncInstance(instance).fetch_observations("table", limit=1).records
     assert record.asset_observation is not None
     assert record.asset_observation.data_version == "t9"
+
+
+def test_a_key_with_dashes_and_dots_gets_a_valid_op_name(instance: dg.DagloomInstance) -> None:
+    source = dg.SourceAsset(key=["s3", "raw-events.v2"], observe_fn=lambda: dg.DataVersion("1"))
+
+    result = dg.observe([source], instance=instance)
+
+    assert result.success
+    [step] = {e.step_key for e in result.get_asset_observation_events()}
+    assert step == "__observe_s3__raw_events_v2"
+
+
+def test_a_multi_asset_observation_must_name_its_keys(instance: dg.DagloomInstance) -> None:
+    @dg.multi_observable_source_asset(specs=[dg.AssetSpec("a"), dg.AssetSpec("b")])
+    def vague() -> dg.DataVersion:
+        return dg.DataVersion("1")
+
+    result = dg.observe([vague], instance=instance, raise_on_error=False)
+
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "observes 2 assets" in str(failure.step_failure_data.error)

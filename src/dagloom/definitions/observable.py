@@ -56,7 +56,7 @@ class MultiObservableSourceAsset:
             )
         self.name = name
         self.observe_fn = observe_fn
-        keys = [spec.key for spec in specs]
+        observer = _SharedObserver(name, observe_fn, [spec.key for spec in specs])
         self.source_assets = [
             SourceAsset(
                 spec.key,
@@ -66,7 +66,7 @@ class MultiObservableSourceAsset:
                 partitions_def=partitions_def,
                 group_name=group_name or spec.group_name,
                 resource_defs=resource_defs,
-                observe_fn=_SharedObserver(name, observe_fn, keys),
+                observe_fn=observer,
                 tags=spec.tags,
                 owners=spec.owners,
                 kinds=spec.kinds,
@@ -248,6 +248,11 @@ def observations_of(
             f"observation function {where!r} returned None; return a DataVersion, an "
             "ObserveResult or a DataVersionsByPartition"
         )
+    if isinstance(result, DataVersion | str | DataVersionsByPartition) and len(keys) > 1:
+        raise DagloomError(
+            f"observation function {where!r} observes {len(keys)} assets; return one "
+            "ObserveResult per asset, each naming its asset_key"
+        )
     if isinstance(result, DataVersion | str):
         yield AssetObservation(key, tags=observation_tags(result))
     elif isinstance(result, DataVersionsByPartition):
@@ -321,7 +326,10 @@ def _observer_op(name: str, source: SourceAsset) -> OpDefinition:
 
 
 def _op_name(key: AssetKey) -> str:
-    return "__observe_" + "__".join(key.path)
+    """The observing op's name: the key's parts joined by `__`, any character an op name
+    cannot hold (asset keys may hold `-` and `.`) replaced by `_`."""
+    joined = "__".join(key.path)
+    return "__observe_" + "".join(c if c.isalnum() or c == "_" else "_" for c in joined)
 
 
 def build_observation_job(
@@ -356,6 +364,8 @@ def build_observation_job(
             if isinstance(source.observe_fn, _SharedObserver)
             else _op_name(source.key)
         )
+        if op_name in nodes:  # two keys that differ only in replaced characters
+            op_name = f"{op_name}_{len(nodes)}"
         nodes[op_name] = Node(op_name, _observer_op(op_name, source), {})
     if not nodes:
         raise DefinitionError(f"observation job {name!r} observes no assets", name=name)
