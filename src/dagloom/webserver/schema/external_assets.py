@@ -36,6 +36,8 @@ class StaleCause:
     category: StaleCauseCategoryEnum  # type: ignore[valid-type]
     reason: str
     dependency: AssetKey | None = None
+    partitionKey: str | None = None
+    dependencyPartitionKey: str | None = None
 
 
 def _version_nodes(snapshot: LocationSnapshot) -> dict[DefinitionsAssetKey, AssetVersionNode]:
@@ -98,12 +100,19 @@ class AssetNodeStaleness:
         description="FRESH, STALE (its code version or an upstream data version changed "
         "since it was last materialized) or MISSING (never materialized)."
     )
-    async def staleStatus(self, info: strawberry.Info) -> StaleStatusEnum | None:  # type: ignore[valid-type]
+    async def staleStatus(
+        self, info: strawberry.Info, partition: str | None = None
+    ) -> StaleStatusEnum | None:  # type: ignore[valid-type]
         found = await staleness_of(info.context, self.location_name, self.snapshot)
         return found.status if found is not None else None
 
-    @strawberry.field(description="Why the asset is stale; empty unless it is.")
-    async def staleCauses(self, info: strawberry.Info) -> list[StaleCause]:
+    @strawberry.field(
+        description="Why the asset is stale; empty unless it is. Staleness is decided per "
+        "asset: `partition` is accepted for Dagster's clients and answers the same."
+    )
+    async def staleCauses(
+        self, info: strawberry.Info, partition: str | None = None
+    ) -> list[StaleCause]:
         found = await staleness_of(info.context, self.location_name, self.snapshot)
         if found is None:
             return []
