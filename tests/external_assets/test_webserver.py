@@ -66,6 +66,13 @@ async def test_rest_report_records_a_runless_materialization(web: Web) -> None:
     assert data.tags[DATA_VERSION_TAG] == "5"
     assert data.metadata["rows"].int == 12
     assert data.description == "loaded"
+    nodes = await web.data(
+        '{ assetNodes(assetKeys: [{path: ["raw_orders"]}]) {'
+        " latestMaterialization { runId tags { key value } } } }"
+    )
+    latest = nodes["assetNodes"][0]["latestMaterialization"]
+    assert latest["runId"] == ""
+    assert {"key": DATA_VERSION_TAG, "value": "5"} in latest["tags"]
 
 
 async def test_rest_reports_take_query_parameters_and_refuse_bad_bodies(web: Web) -> None:
