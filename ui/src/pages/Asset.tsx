@@ -110,7 +110,7 @@ export function AssetPage({ assetKey }: { assetKey: string }) {
             {mats.map((m) => (
               <tr>
                 <td>{when(m.timestamp)}</td>
-                <td><a href={`/runs/${m.runId}`}>{m.runId.slice(0, 8)}</a></td>
+                <td>{m.runId ? <a href={`/runs/${m.runId}`}>{m.runId.slice(0, 8)}</a> : <span class="muted">reported</span>}</td>
                 <td>{m.partition ?? "–"}</td>
                 <td>{m.metadataEntries.map((e) => <span class="tag">{e.label}: {JSON.stringify(e.value)}</span>)}</td>
               </tr>
