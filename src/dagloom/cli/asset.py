@@ -32,9 +32,7 @@ if TYPE_CHECKING:
     from dagloom.definitions.job import JobDefinition
     from dagloom.definitions.partitions import DynamicPartitionsStore, PartitionsDefinition
 
-sub = typer.Typer(
-    help="List, show and materialize assets; report external asset events.", no_args_is_help=True
-)
+sub = typer.Typer(help="List and materialize assets.", no_args_is_help=True)
 app.add_typer(sub, name="asset")
 
 
