@@ -126,3 +126,14 @@ def test_observe_runs_the_observation_functions(tmp_path: Path) -> None:
     refused = runner.invoke(app, ["asset", "observe", "-f", EXAMPLE, "--select", "raw_orders"])
     assert refused.exit_code == 2
     assert "not an observable source asset" in refused.output
+
+
+def test_list_still_prints_when_the_instance_cannot_be_read(home: Path) -> None:
+    home.mkdir(parents=True)
+    (home / "dagloom.yaml").write_text("storage: {nonsense: {}}\n")
+
+    result = runner.invoke(app, ["asset", "list", "-f", EXAMPLE])
+
+    assert result.exit_code == 0, result.output
+    assert "stale status unknown" in result.output
+    assert "orders_summary" in result.output

@@ -62,9 +62,8 @@ def list_assets(
         external = graph.external_specs.get(key)
         group = graph.group_of(key) if external is None else external.group_name
         name = key.to_user_string() + (" (external)" if external is not None else "")
-        table.add_row(
-            Text(name), Text(group), Text(", ".join(deps)), Text(staleness[key].status.value)
-        )
+        status = staleness[key].status.value if staleness is not None else "?"
+        table.add_row(Text(name), Text(group), Text(", ".join(deps)), Text(status))
     out.print(table)
 
 
@@ -125,7 +124,8 @@ def show(
 
 def _read_staleness(err: Any, nodes: Any) -> Any:
     """Each asset of `nodes` -> its Staleness, by the records of the instance at
-    $DAGLOOM_HOME; exits 2 naming the error when the instance cannot be read."""
+    $DAGLOOM_HOME; None, after a warning naming the error, when they cannot be read (the
+    list is still worth printing)."""
     from dagloom.cli._common import instance_home, open_instance
     from dagloom.instance.asset_versions import read_staleness
 
@@ -137,7 +137,8 @@ def _read_staleness(err: Any, nodes: Any) -> Any:
     try:
         return anyio.run(read)
     except DagloomError as exc:
-        fail(err, str(exc))
+        err.print(Text(f"Warning: stale status unknown: {exc}", style="yellow"), soft_wrap=True)
+        return None
 
 
 def _read_asset(err: Any, nodes: Any, key: Any) -> tuple[Any, Any]:
