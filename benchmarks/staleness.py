@@ -11,7 +11,10 @@ Workloads:
     compute         `compute_staleness(nodes, records)`: the pure decision, records in hand.
     read_staleness  `read_staleness(instance, nodes)`: the records read and the decision, as
                     `dagloom asset list` and the GraphQL `staleStatus` field pay for it.
-    records_floor   `read_version_records(instance, keys)`: the reads alone, the floor.
+    records_floor   `read_version_records(instance, keys)`: the reads alone (the asset
+                    index, 500 keys per query), the floor.
+    per_key_reads   the same records read two queries per asset (latest materialization,
+                    latest observation), as without the bulk read.
 
     python -m benchmarks staleness [--assets N] [--repeat R]
 """
@@ -85,7 +88,11 @@ def events(nodes: dict[Any, Any]) -> list[Any]:
 async def measure(assets: int, repeat: int) -> dict[str, float]:
     from dagloom.definitions.staleness import StaleStatus, compute_staleness
     from dagloom.instance import DagloomInstance
-    from dagloom.instance.asset_versions import read_staleness, read_version_records
+    from dagloom.instance.asset_versions import (
+        read_staleness,
+        read_version_record,
+        read_version_records,
+    )
 
     nodes = graph(assets)
     with tempfile.TemporaryDirectory(prefix="dagloom-staleness-") as tmp:
@@ -110,6 +117,11 @@ async def measure(assets: int, repeat: int) -> dict[str, float]:
                     lambda: read_version_records(instance, keys), repeat
                 ),
             }
+
+            async def per_key() -> Any:
+                return {key: await read_version_record(instance, key) for key in keys}
+
+            out["per_key_reads"] = await _median_ms(per_key, max(repeat // 2, 1))
             out["stale_assets"] = float(stale)
             return out
 

@@ -1,7 +1,7 @@
 """Reads of the data versions the event log holds: what staleness and data version tags need.
 
-Each asset costs two indexed reads (its latest materialization and its latest observation);
-nothing else of the event log is decoded.
+Each asset's latest materialization and latest observation are read through the asset index,
+many assets per query; nothing else of the event log is decoded.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dagloom.definitions.staleness import (
     Staleness,
     compute_staleness,
 )
-from dagloom.messages import EventRecord
+from dagloom.messages import EventRecord, EventType
 
 if TYPE_CHECKING:
     from dagloom.instance._instance import DagloomInstance
@@ -46,8 +46,29 @@ async def read_version_record(instance: DagloomInstance, key: AssetKey) -> Asset
 async def read_version_records(
     instance: DagloomInstance, keys: Iterable[AssetKey]
 ) -> dict[AssetKey, AssetVersionRecord]:
-    """`read_version_record` of each key, read one after the other."""
-    return {key: await read_version_record(instance, key) for key in keys}
+    """`read_version_record` of each key, all read together where the event log storage can
+    (`get_latest_asset_events`), else one after the other."""
+    wanted = list(keys)
+    storage = instance.event_log_storage
+    bulk = getattr(storage, "get_latest_asset_events", None)
+    if bulk is None:  # an event log storage from elsewhere, without the bulk read
+        return {key: await read_version_record(instance, key) for key in wanted}
+    found = await bulk(
+        [list(k.path) for k in wanted],
+        [EventType.ASSET_MATERIALIZATION, EventType.ASSET_OBSERVATION],
+    )
+    out: dict[AssetKey, AssetVersionRecord] = {}
+    for key in wanted:
+        path = tuple(key.path)
+        materialized = _record(found.get((path, EventType.ASSET_MATERIALIZATION)))
+        seen = _record(found.get((path, EventType.ASSET_OBSERVATION)))
+        out[key] = AssetVersionRecord(
+            materialization_id=materialized[0] if materialized else None,
+            materialization_tags=materialized[1] if materialized else {},
+            observation_id=seen[0] if seen else None,
+            observation_tags=seen[1] if seen else {},
+        )
+    return out
 
 
 async def latest_data_versions(

@@ -700,6 +700,14 @@ class EventLogStorage(StorageLifecycle, Protocol):
 
     async def get_latest_materialization(self, asset_key: Sequence[str]) -> EventRecord | None: ...
 
+    async def get_latest_asset_events(
+        self, asset_keys: Sequence[Sequence[str]], event_types: Sequence[EventType]
+    ) -> dict[tuple[tuple[str, ...], EventType], EventRecord]:
+        """The latest event of each of `event_types` (ASSET_MATERIALIZATION,
+        ASSET_OBSERVATION) of each of `asset_keys`, by (key path, event type); absent when
+        there is none. What staleness reads for a whole asset graph at once."""
+        ...
+
     async def get_asset_check_evaluations(
         self, asset_key: Sequence[str], *, limit: int | None = None
     ) -> list[EventRecord]:
@@ -761,6 +769,24 @@ class DerivedEventReads:
     ) -> EventRecord | None:
         found = await self.get_materializations(asset_key, limit=1)
         return found[0] if found else None
+
+    async def get_latest_asset_events(
+        self: EventLogStorage,
+        asset_keys: Sequence[Sequence[str]],
+        event_types: Sequence[EventType],
+    ) -> dict[tuple[tuple[str, ...], EventType], EventRecord]:
+        out: dict[tuple[tuple[str, ...], EventType], EventRecord] = {}
+        for key in asset_keys:
+            for event_type in event_types:
+                read = (
+                    self.get_materializations
+                    if event_type == EventType.ASSET_MATERIALIZATION
+                    else self.get_observations
+                )
+                found = await read(key, limit=1)
+                if found:
+                    out[(tuple(key), event_type)] = found[0]
+        return out
 
 
 @runtime_checkable

@@ -18,7 +18,7 @@ from dagloom.definitions.staleness import (
 )
 from dagloom.errors import DagloomError
 from dagloom.execution.reporting import ReportKind, build_report
-from dagloom.instance.asset_versions import read_version_record
+from dagloom.instance.asset_versions import read_version_records
 from dagloom.messages.rpc import AssetSnapshot, LocationSnapshot
 from dagloom.webserver._auth import audit
 from dagloom.webserver._operations import guarded
@@ -83,9 +83,9 @@ async def staleness_of(
     key = DefinitionsAssetKey(list(snapshot.key.path))
     closure = _upstream_closure(_version_nodes(view.snapshot), key)
     records = context.version_records
-    for needed in {*closure, *(d for n in closure.values() for d in n.deps)}:
-        if needed not in records:
-            records[needed] = await read_version_record(context.instance, needed)
+    needed = {*closure, *(d for n in closure.values() for d in n.deps)} - set(records)
+    if needed:
+        records.update(await read_version_records(context.instance, sorted(needed)))
     return compute_staleness(closure, records).get(key)
 
 
