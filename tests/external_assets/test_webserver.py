@@ -134,3 +134,25 @@ async def test_graphql_mutation_reports_per_partition_and_stale_status_follows(w
         }
     ]
     assert after["priced_orders"]["staleStatus"] == "MISSING"
+
+
+async def test_launching_a_run_of_an_external_asset_is_refused(web: Web) -> None:
+    data = await web.data(
+        "mutation($p: ExecutionParams!) { launchRun(executionParams: $p) { __typename"
+        " ... on Error { message } } }",
+        {
+            "p": {
+                "selector": {
+                    "repositoryLocationName": "external",
+                    "repositoryName": "__repository__",
+                    "jobName": "__ASSET_JOB",
+                    "assetSelection": [{"path": ["raw_orders"]}, {"path": ["orders_summary"]}],
+                }
+            }
+        },
+    )
+
+    refused = data["launchRun"]
+    assert refused["__typename"] == "InvalidSubsetError"
+    assert "external asset(s) ['raw_orders']" in refused["message"]
+    assert await web.node.instance.get_runs() == []

@@ -56,6 +56,24 @@ def _version_nodes(snapshot: LocationSnapshot) -> dict[DefinitionsAssetKey, Asse
     return nodes
 
 
+def external_selection_refusal(snapshot: LocationSnapshot, selected: Any) -> str | None:
+    """Why a run cannot be launched for the asset keys `selected` (AssetKeyInputs), when it
+    names external assets (no run materializes them); None when it names none."""
+    wanted = {tuple(k.path) for k in selected}
+    external = sorted(
+        "/".join(a.key.path)
+        for a in snapshot.assets
+        if a.key is not None and not a.op_name and tuple(a.key.path) in wanted
+    )
+    if not external:
+        return None
+    return (
+        f"asset selection names external asset(s) {external}: they are made outside this code "
+        "location and never materialized by a run; report their materializations instead "
+        f"(POST /report_asset_materialization/{external[0]})"
+    )
+
+
 def _upstream_closure(
     nodes: dict[DefinitionsAssetKey, AssetVersionNode], key: DefinitionsAssetKey
 ) -> dict[DefinitionsAssetKey, AssetVersionNode]:
@@ -203,4 +221,9 @@ class ExternalAssetsMutation:
         return ReportRunlessAssetEventsSuccess(assetKey=AssetKey(path=list(key.path)))
 
 
-__all__ = ["AssetNodeStaleness", "ExternalAssetsMutation", "staleness_of"]
+__all__ = [
+    "AssetNodeStaleness",
+    "ExternalAssetsMutation",
+    "external_selection_refusal",
+    "staleness_of",
+]
