@@ -62,6 +62,16 @@ def test_observe_result_carries_metadata_and_context_and_resources(
     assert raw_rows.group_name == "raw" and raw_rows.is_observable
 
 
+def test_dagsters_scheduling_arguments_are_kept() -> None:
+    @dg.observable_source_asset(auto_observe_interval_minutes=30, op_tags={"team": "data"})
+    def feed() -> dg.DataVersion:
+        return dg.DataVersion("1")
+
+    assert feed.auto_observe_interval_minutes == 30
+    assert feed.op_tags == {"team": "data"}
+    assert feed.replace_attributes(group_name="g").auto_observe_interval_minutes == 30
+
+
 def test_multi_observable_source_asset_observes_each_asset_once(
     instance: dg.DagloomInstance,
 ) -> None:

@@ -146,6 +146,9 @@ class SourceAsset(AssetSpec):
     required_resource_keys: frozenset[str] = frozenset()
     resource_defs: Mapping[str, Any] | None = None
     partitions_def: PartitionsDefinition | None = None
+    auto_observe_interval_minutes: float | None = None
+    """How often the observation function should run, for whatever observes on a schedule."""
+    op_tags: Mapping[str, Any] | None = None
 
     def __init__(
         self,
@@ -162,6 +165,8 @@ class SourceAsset(AssetSpec):
         owners: Sequence[str] | None = None,
         kinds: Iterable[str] | None = None,
         required_resource_keys: Iterable[str] | None = None,
+        auto_observe_interval_minutes: float | None = None,
+        op_tags: Mapping[str, Any] | None = None,
         **spec_fields: Any,
     ) -> None:
         # Further AssetSpec fields (deps, code_version) come by name, as `replace` passes them.
@@ -187,6 +192,8 @@ class SourceAsset(AssetSpec):
         object.__setattr__(self, "required_resource_keys", frozenset(required_resource_keys or ()))
         object.__setattr__(self, "resource_defs", dict(resource_defs or {}))
         object.__setattr__(self, "partitions_def", partitions_def)
+        object.__setattr__(self, "auto_observe_interval_minutes", auto_observe_interval_minutes)
+        object.__setattr__(self, "op_tags", dict(op_tags or {}))
 
     @property
     def is_observable(self) -> bool:

@@ -125,6 +125,8 @@ def observable_source_asset(
     owners: Sequence[str] | None = None,
     kinds: Iterable[str] | None = None,
     deps: Iterable[Any] | None = None,
+    auto_observe_interval_minutes: float | None = None,
+    op_tags: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[..., Any]], SourceAsset]: ...
 
 
@@ -145,6 +147,8 @@ def observable_source_asset(
     owners: Sequence[str] | None = None,
     kinds: Iterable[str] | None = None,
     deps: Iterable[Any] | None = None,
+    auto_observe_interval_minutes: float | None = None,
+    op_tags: Mapping[str, Any] | None = None,
 ) -> SourceAsset | Callable[[Callable[..., Any]], SourceAsset]:
     """Declare an external asset whose function observes it: the function (taking an
     optional `context` and resources) returns its current `DataVersion`, an `ObserveResult`,
@@ -176,6 +180,8 @@ def observable_source_asset(
             kinds=kinds,
             required_resource_keys=required_resource_keys,
             deps=tuple(deps or ()),
+            auto_observe_interval_minutes=auto_observe_interval_minutes,
+            op_tags=op_tags,
         )
 
     return wrap(fn) if fn is not None else wrap
@@ -320,6 +326,7 @@ def _observer_op(name: str, source: SourceAsset) -> OpDefinition:
         compute,
         name=name,
         out={},
+        tags=source.op_tags,
         description=source.description,
         required_resource_keys=sorted(source.required_resource_keys),
     )
