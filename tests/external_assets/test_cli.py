@@ -137,3 +137,13 @@ def test_list_still_prints_when_the_instance_cannot_be_read(home: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "stale status unknown" in result.output
     assert "orders_summary" in result.output
+
+
+def test_a_report_error_names_the_asset_and_the_field() -> None:
+    from dagloom.errors import AssetReportError
+    from dagloom.execution.reporting import ReportKind, build_report, parse_asset_key
+
+    key = parse_asset_key("warehouse/orders")
+    with pytest.raises(AssetReportError, match="'warehouse/orders': unknown field") as caught:
+        build_report(ReportKind.MATERIALIZATION, key, {"rows": 3})
+    assert caught.value.asset_key == "warehouse/orders"

@@ -80,13 +80,14 @@ def show(
     from dagloom.definitions.data_version import input_data_versions
     from dagloom.definitions.outputs import DATA_VERSION_TAG
     from dagloom.definitions.staleness import version_nodes
-    from dagloom.execution.reporting import ReportError, parse_asset_key
+    from dagloom.errors import AssetReportError
+    from dagloom.execution.reporting import parse_asset_key
 
     out, err = consoles()
     defs = load_or_exit(err, python_file, module_name, attribute, working_directory)
     try:
         key = parse_asset_key(key_text)
-    except ReportError as exc:
+    except AssetReportError as exc:
         fail(err, str(exc))
     nodes = version_nodes(defs.asset_graph)
     node = nodes.get(key)

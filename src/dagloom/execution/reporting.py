@@ -18,7 +18,7 @@ from dagloom.definitions.asset_checks import AssetCheckEvaluation, AssetCheckSev
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.data_version import observation_tags
 from dagloom.definitions.outputs import AssetMaterialization, AssetObservation
-from dagloom.errors import DagloomError
+from dagloom.errors import AssetReportError, DagloomError
 from dagloom.execution.events import check_evaluation_row, materialization_row, observation_row
 from dagloom.messages import Event
 from dagloom.messages.rows import event_of
@@ -37,10 +37,6 @@ class ReportKind(enum.StrEnum):
     CHECK = "check"
 
 
-class ReportError(DagloomError):
-    """A report that cannot be recorded; the message names the asset key and the field."""
-
-
 class _CheckSpecLike:
     """What `check_evaluation_row` reads of a check spec, for a reported check."""
 
@@ -55,7 +51,7 @@ class _CheckSpecLike:
 
 def runless_event(event: Any) -> Event:
     """The stored form of an AssetMaterialization, AssetObservation or AssetCheckEvaluation
-    reported outside any run. Raises ReportError for anything else."""
+    reported outside any run. Raises AssetReportError for anything else."""
     if isinstance(event, AssetMaterialization):
         row = materialization_row(
             "",
@@ -77,7 +73,7 @@ def runless_event(event: Any) -> Event:
             event.partition,
         )
     else:
-        raise ReportError(
+        raise AssetReportError(
             "a reported asset event is an AssetMaterialization, an AssetObservation or an "
             f"AssetCheckEvaluation, got {type(event).__name__}"
         )
@@ -87,27 +83,34 @@ def runless_event(event: Any) -> Event:
 
 def parse_asset_key(text: str) -> AssetKey:
     """An asset key as a user writes it in a path or on the command line: `a/b` (or
-    `a.b`, or a JSON list `["a", "b"]`). Raises ReportError for an empty key."""
+    `a.b`, or a JSON list `["a", "b"]`). Raises AssetReportError for an empty key."""
     stripped = text.strip()
     if stripped.startswith("["):
         try:
             parts = orjson.loads(stripped)
         except orjson.JSONDecodeError as exc:
-            raise ReportError(f"asset key {text!r} is not a JSON list of strings") from exc
+            raise AssetReportError(f"asset key {text!r} is not a JSON list of strings") from exc
         if not isinstance(parts, list) or not all(isinstance(p, str) and p for p in parts):
-            raise ReportError(f"asset key {text!r} is not a JSON list of strings")
+            raise AssetReportError(f"asset key {text!r} is not a JSON list of strings")
     else:
         parts = [p for p in stripped.split("/") if p]
     if not parts:
-        raise ReportError("the asset key is empty")
+        raise AssetReportError("the asset key is empty")
     try:
         return AssetKey(parts)
     except DagloomError as exc:
-        raise ReportError(f"asset key {text!r}: {exc}") from exc
+        raise AssetReportError(f"asset key {text!r}: {exc}") from exc
+
+
+def _bad(key: AssetKey, message: str) -> AssetReportError:
+    """The error of a report about `key` at fault for `message` (naming the field)."""
+    return AssetReportError(
+        f"report for asset {key.to_user_string()!r}: {message}", asset_key=key.to_user_string()
+    )
 
 
 def parse_metadata(key: AssetKey, raw: Any) -> dict[str, Any]:
-    """Report metadata given as a JSON object (text) or a mapping. Raises ReportError naming
+    """Report metadata given as a JSON object (text) or a mapping. Raises AssetReportError naming
     the asset otherwise."""
     if raw is None or raw == "":
         return {}
@@ -116,14 +119,9 @@ def parse_metadata(key: AssetKey, raw: Any) -> dict[str, Any]:
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise ReportError(
-                f"report for asset {key.to_user_string()!r}: metadata is not valid JSON ({exc})"
-            ) from exc
+            raise _bad(key, f"metadata is not valid JSON ({exc})") from exc
     if not isinstance(value, Mapping):
-        raise ReportError(
-            f"report for asset {key.to_user_string()!r}: metadata must be a JSON object, got "
-            f"{type(value).__name__}"
-        )
+        raise _bad(key, f"metadata must be a JSON object, got {type(value).__name__}")
     return {str(k): v for k, v in value.items()}
 
 
@@ -132,10 +130,7 @@ def _text(key: AssetKey, fields: Mapping[str, Any], name: str) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str | int | float):
-        raise ReportError(
-            f"report for asset {key.to_user_string()!r}: {name} must be a string, got "
-            f"{type(value).__name__}"
-        )
+        raise _bad(key, f"{name} must be a string, got {type(value).__name__}")
     return str(value)
 
 
@@ -145,32 +140,27 @@ def _flag(key: AssetKey, fields: Mapping[str, Any], name: str) -> bool:
         return value
     if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
         return value.lower() in ("true", "1")
-    raise ReportError(
-        f"report for asset {key.to_user_string()!r}: {name} must be true or false, got {value!r}"
-    )
+    raise _bad(key, f"{name} must be true or false, got {value!r}")
 
 
 def build_report(kind: ReportKind, key: AssetKey, fields: Mapping[str, Any]) -> Any:
     """The event a report of `kind` about `key` stands for. `fields` are the report's
     parameters as Dagster's REST endpoints take them: `metadata` (a JSON object),
     `description`, `partition`, `data_version`, `tags` (an object); for a check also
-    `check_name`, `passed` and `severity` (ERROR or WARN). Raises ReportError naming the
+    `check_name`, `passed` and `severity` (ERROR or WARN). Raises AssetReportError naming the
     asset and the field at fault."""
     known = {"metadata", "description", "partition", "data_version", "tags"}
     if kind is ReportKind.CHECK:
         known |= {"check_name", "passed", "severity"}
     unknown = sorted(set(fields) - known)
     if unknown:
-        raise ReportError(
-            f"report for asset {key.to_user_string()!r}: unknown field(s) {unknown}; "
-            f"accepted: {sorted(known)}"
-        )
+        raise _bad(key, f"unknown field(s) {unknown}; accepted: {sorted(known)}")
     metadata = parse_metadata(key, fields.get("metadata"))
     description = _text(key, fields, "description")
     partition = _text(key, fields, "partition")
     raw_tags = fields.get("tags")
     if raw_tags is not None and not isinstance(raw_tags, Mapping):
-        raise ReportError(f"report for asset {key.to_user_string()!r}: tags must be an object")
+        raise _bad(key, "tags must be an object")
     tags = observation_tags(_text(key, fields, "data_version"), raw_tags)
     if kind is ReportKind.MATERIALIZATION:
         return AssetMaterialization(key, description, metadata, partition, tags or None)
@@ -178,15 +168,12 @@ def build_report(kind: ReportKind, key: AssetKey, fields: Mapping[str, Any]) -> 
         return AssetObservation(key, description, metadata, partition, tags or None)
     check_name = _text(key, fields, "check_name")
     if check_name is None:
-        raise ReportError(f"check report for asset {key.to_user_string()!r}: check_name is missing")
+        raise _bad(key, "check_name is missing")
     severity_text = (_text(key, fields, "severity") or "ERROR").upper()
     try:
         severity = AssetCheckSeverity(severity_text)
     except ValueError:
-        raise ReportError(
-            f"check report for asset {key.to_user_string()!r}: severity must be ERROR or WARN, "
-            f"got {severity_text!r}"
-        ) from None
+        raise _bad(key, f"severity must be ERROR or WARN, got {severity_text!r}") from None
     return AssetCheckEvaluation(
         asset_key=key,
         check_name=check_name,
@@ -201,7 +188,6 @@ def build_report(kind: ReportKind, key: AssetKey, fields: Mapping[str, Any]) -> 
 __all__ = [
     "RUNLESS_JOB_NAME",
     "RUNLESS_RUN_ID",
-    "ReportError",
     "ReportKind",
     "build_report",
     "parse_asset_key",
