@@ -90,7 +90,7 @@ async def read_staleness(
     """The staleness of every asset of `nodes`, from the instance's records of them and of
     their upstream assets."""
     keys = set(nodes) | {dep for node in nodes.values() for dep in node.deps}
-    records = await read_version_records(instance, sorted(keys))
+    records = await read_version_records(instance, keys)
     return compute_staleness(nodes, records)
 
 

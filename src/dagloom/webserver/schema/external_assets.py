@@ -103,7 +103,7 @@ async def staleness_of(
     records = context.version_records
     needed = {*closure, *(d for n in closure.values() for d in n.deps)} - set(records)
     if needed:
-        records.update(await read_version_records(context.instance, sorted(needed)))
+        records.update(await read_version_records(context.instance, needed))
     return compute_staleness(closure, records).get(key)
 
 
