@@ -70,6 +70,8 @@ async def test_rest_report_records_a_runless_materialization(web: Web) -> None:
         '{ assetNodes(assetKeys: [{path: ["raw_orders"]}]) {'
         " latestMaterialization { runId tags { key value } } } }"
     )
+    version = await web.data('{ assetNodes(assetKeys: [{path: ["raw_orders"]}]) { dataVersion } }')
+    assert version["assetNodes"][0]["dataVersion"] == "5"
     latest = nodes["assetNodes"][0]["latestMaterialization"]
     assert latest["runId"] == ""
     assert {"key": DATA_VERSION_TAG, "value": "5"} in latest["tags"]

@@ -11,6 +11,7 @@ import strawberry
 from dagloom.definitions.asset_key import AssetKey as DefinitionsAssetKey
 from dagloom.definitions.staleness import (
     AssetVersionNode,
+    AssetVersionRecord,
     StaleCauseCategory,
     Staleness,
     StaleStatus,
@@ -143,6 +144,20 @@ class AssetNodeStaleness:
             )
             for c in found.causes
         ]
+
+    @strawberry.field(
+        description="Its current data version: that of its newest materialization or "
+        "observation (None when that event carries none)."
+    )
+    async def dataVersion(self, info: strawberry.Info, partition: str | None = None) -> str | None:
+        if self.snapshot.key is None:
+            return None
+        key = DefinitionsAssetKey(list(self.snapshot.key.path))
+        records = info.context.version_records
+        if key not in records:
+            records.update(await read_version_records(info.context.instance, [key]))
+        record: AssetVersionRecord = records[key]
+        return record.current_data_version
 
     @strawberry.field(description="Whether a run materializes it (false: an external asset).")
     def isMaterializable(self) -> bool:
