@@ -25,7 +25,7 @@ def _close_warm_pools() -> Iterator[None]:
     close_pools()
 
 
-async def test_step_processes_record_input_data_versions(tmp_path: Path) -> None:
+def _write_versioned(tmp_path: Path) -> Path:
     path = tmp_path / "versioned.py"
     path.write_text(
         textwrap.dedent(
@@ -47,12 +47,16 @@ async def test_step_processes_record_input_data_versions(tmp_path: Path) -> None
             """
         )
     )
+    return path
+
+
+async def _second_reads_first(path: Path, run_config: dict[str, object]) -> str:
     job = load_definitions(python_file=path).get_implicit_global_asset_job_def()
     with anyio.fail_after(120):
         async with DagloomInstance.ephemeral() as instance:
             result = await execute_job_in_process(
                 job,
-                run_config=MULTIPROCESS,
+                run_config=run_config,
                 instance=instance,
                 raise_on_error=False,
                 code_origin=CodeOrigin(python_file=str(path)),
@@ -60,4 +64,24 @@ async def test_step_processes_record_input_data_versions(tmp_path: Path) -> None
             assert result.success, [e.message for e in result.all_events]
             [record] = await instance.get_materializations(["second"], limit=1)
     assert record.event is not None and record.event.asset_materialization is not None
-    assert record.event.asset_materialization.tags["dagster/input_data_version/first"] == "f1"
+    return record.event.asset_materialization.tags["dagster/input_data_version/first"]
+
+
+async def test_step_processes_record_input_data_versions(tmp_path: Path) -> None:
+    assert await _second_reads_first(_write_versioned(tmp_path), MULTIPROCESS) == "f1"
+
+
+async def test_dask_tasks_record_input_data_versions(tmp_path: Path) -> None:
+    from dagloom.dask.executor import (
+        LocalClusterConfig,
+        close_local_clusters,
+        local_cluster_address,
+    )
+    from tests.dask._cluster import dask_run_config
+
+    address = local_cluster_address(LocalClusterConfig(n_workers=1, processes=False))
+    try:
+        run_config = dask_run_config(address)
+        assert await _second_reads_first(_write_versioned(tmp_path), run_config) == "f1"
+    finally:
+        close_local_clusters()

@@ -42,7 +42,6 @@ from dagloom.definitions.io_manager import (
     IOManager,
     OutputContext,
 )
-from dagloom.definitions.outputs import DATA_VERSION_TAG
 from dagloom.definitions.resources import ResourceScope
 from dagloom.errors import DagloomError, DefinitionError
 from dagloom.execution.boundary import describe_user_error, is_cancellation
@@ -52,15 +51,7 @@ from dagloom.execution.origin import CodeOrigin, JobOrigin, infer_code_origin, l
 from dagloom.execution.partitions import run_partitions
 from dagloom.execution.plan import ExecutionPlan
 from dagloom.execution.step import FAILED, ExecutionState, Outcome, RunFacts, StepRunner
-from dagloom.messages import EventType
-from dagloom.messages.rows import (
-    ASSET_MATERIALIZATION_DATA,
-    PAYLOAD,
-    PAYLOAD_KIND,
-    TYPE,
-    EventRow,
-    loaded_row,
-)
+from dagloom.messages.rows import EventRow, loaded_row
 
 if TYPE_CHECKING:
     from dagloom.definitions.config import Config
@@ -116,6 +107,8 @@ class StepResult:
     outputs: tuple[OutputRef, ...]
     started: bool = True  # False: the step could not start (no events; `error` says why)
     output: tuple[bytes, bytes] = (b"", b"")  # stdout, stderr captured with `capture_limit`
+    # (asset key path, data version) of each asset the attempt materialized with a version
+    data_versions: tuple[tuple[tuple[str, ...], str], ...] = ()
 
 
 def _output_context(
@@ -239,8 +232,17 @@ def _run_step(task: StepTask, on_event: Callable[[EventRow], object] | None) -> 
     error = None
     if outcome.error is not None:
         error = f"{type(outcome.error).__name__}: {outcome.error}"
+    given = dict(task.data_versions)
+    versions = tuple(
+        (tuple(k.path), v) for k, v in facts.data_versions.items() if given.get(tuple(k.path)) != v
+    )
     return StepResult(
-        outcome.status, outcome.retry_delay, error, tuple(map(orjson.dumps, events)), new
+        outcome.status,
+        outcome.retry_delay,
+        error,
+        tuple(map(orjson.dumps, events)),
+        new,
+        data_versions=versions,
     )
 
 
@@ -386,9 +388,9 @@ class RemoteStepRunner(StepRunner):
                     log.write_bytes(stream, data)
         emit = facts.emit
         for data in result.events:
-            row = loaded_row(orjson.loads(data))
-            note_data_version(facts.data_versions, row)
-            emit(row)
+            emit(loaded_row(orjson.loads(data)))
+        for path, version in result.data_versions:
+            facts.data_versions[AssetKey(list(path))] = version
         _record_outputs(
             self.state, facts.plan, facts.run_id, facts.job_name, result.outputs, facts.resources
         )
@@ -401,16 +403,6 @@ class RemoteStepRunner(StepRunner):
 
     def run_sync(self, step_key: str, attempt: int) -> Outcome:
         raise RuntimeError("a remote executor runs every step through run_async")
-
-
-def note_data_version(known: dict[Any, str], row: EventRow) -> None:
-    """Note the data version a materialization row of a step process carries."""
-    data = row[PAYLOAD] if row[PAYLOAD_KIND] == ASSET_MATERIALIZATION_DATA else None
-    if data is None or data.asset_key is None or row[TYPE] != EventType.ASSET_MATERIALIZATION:
-        return
-    version = data.tags.get(DATA_VERSION_TAG)
-    if version is not None:
-        known[AssetKey(list(data.asset_key.path))] = version
 
 
 def check_persistent_io(
