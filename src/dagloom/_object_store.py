@@ -310,8 +310,8 @@ class ObjectStoreComputeLogManager(ComputeLogManager):
     An upload that fails (missing bucket, refused credentials, unreachable endpoint) never
     fails the step: it is logged as `compute_log_upload_failed` with the bucket and key, and
     the local copy stays. For a minute after a failure, uploads are not tried (`breaker`),
-    so a store that is down cannot hold a run's end for a timeout per log. Uploads run on `upload_threads` threads; `wait_uploads` waits for
-    those started so far.
+    so a store that is down cannot hold a run's end for a timeout per log. Uploads run on
+    `upload_threads` threads; `wait_uploads` waits for those started so far.
     """
 
     def __init__(

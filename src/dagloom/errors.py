@@ -26,6 +26,7 @@ DagloomError
 ├── ActorUnavailableError    a remote actor did not answer
 ├── AuthenticationError      no credential, or one that is unknown, expired or revoked
 ├── PermissionDeniedError    the caller's role does not allow the operation
+├── AssetReportError         an asset event reported from outside a run is malformed
 └── ObjectStoreError         an object store (S3, GCS, Azure) refused or failed a read or write
 """
 
@@ -339,3 +340,12 @@ class ObjectStoreError(DagloomError):
         self.bucket = bucket
         self.key = key
         self.uri = uri
+
+
+class AssetReportError(DagloomError):
+    """An asset event reported from outside a run (CLI, REST, GraphQL) is malformed; the
+    message names the field, `asset_key` the asset (`a/b`) when known."""
+
+    def __init__(self, message: str, *, asset_key: str | None = None) -> None:
+        super().__init__(message)
+        self.asset_key = asset_key

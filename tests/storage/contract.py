@@ -632,6 +632,48 @@ class StorageContract:
         assert len(await events.get_materializations(["a"])) == 1
         assert await events.get_observations(["nope"]) == []
 
+    async def test_runless_asset_events_and_their_tags_round_trip(self, storages: Storages) -> None:
+        from dagloom.definitions.outputs import AssetMaterialization, AssetObservation
+        from dagloom.execution.reporting import runless_event
+
+        _, events, _ = storages
+        version = "dagster/data_version"
+        await events.store_events(
+            [
+                runless_event(AssetMaterialization("ext", metadata={"n": 1}, tags={version: "7"})),
+                runless_event(AssetObservation("ext", tags={version: "8"})),
+            ]
+        )
+        [made] = await events.get_materializations(["ext"])
+        [seen] = await events.get_observations(["ext"])
+        assert made.event is not None and seen.event is not None
+        assert made.event.run_id == seen.event.run_id == ""
+        assert made.event.asset_materialization is not None
+        assert made.event.asset_materialization.tags == {version: "7"}
+        assert seen.event.asset_materialization is not None
+        assert seen.event.asset_materialization.tags == {version: "8"}
+
+    async def test_latest_asset_events_are_read_for_many_keys_at_once(
+        self, storages: Storages
+    ) -> None:
+        _, events, _ = storages
+        observed = materialization("r2", ["a"], ts=3.0)
+        observed.event_type = EventType.ASSET_OBSERVATION
+        await events.store_events([materialization("r1", ["a"], ts=1.0)])
+        await events.store_events([materialization("r2", ["a"], ts=2.0), observed])
+        await events.store_events([materialization("r3", ["b", "c"], ts=4.0)])
+        kinds = [EventType.ASSET_MATERIALIZATION, EventType.ASSET_OBSERVATION]
+        found = await events.get_latest_asset_events([["a"], ["b", "c"], ["none"]], kinds)
+        runs = {key: r.event.run_id for key, r in found.items() if r.event}
+        assert runs == {
+            (("a",), EventType.ASSET_MATERIALIZATION): "r2",
+            (("a",), EventType.ASSET_OBSERVATION): "r2",
+            (("b", "c"), EventType.ASSET_MATERIALIZATION): "r3",
+        }
+        latest = await events.get_latest_materialization(["a"])
+        assert latest is not None
+        assert found[(("a",), EventType.ASSET_MATERIALIZATION)].storage_id == latest.storage_id
+
     async def test_materialized_partitions_are_indexed(self, storages: Storages) -> None:
         _, events, _ = storages
         await events.store_events(

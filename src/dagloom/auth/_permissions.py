@@ -49,6 +49,7 @@ class Operation(enum.StrEnum):
     LAUNCH_BACKFILL = "launch_backfill"
     DELETE_RUN = "delete_run"
     WIPE_ASSET = "wipe_asset"
+    REPORT_ASSET_EVENT = "report_asset_event"
     MANAGE_TOKENS = "manage_tokens"
 
 
@@ -65,6 +66,7 @@ PERMISSIONS: Mapping[Operation, Role | None] = MappingProxyType(
         Operation.LAUNCH_BACKFILL: Role.EDITOR,
         Operation.DELETE_RUN: Role.EDITOR,
         Operation.WIPE_ASSET: Role.EDITOR,
+        Operation.REPORT_ASSET_EVENT: Role.EDITOR,
         Operation.MANAGE_TOKENS: Role.ADMIN,
     }
 )

@@ -1,4 +1,5 @@
-"""`dagloom asset`: list a code location's assets and materialize a selection of them."""
+"""`dagloom asset`: list and show a code location's assets, materialize a selection of them,
+and report events of assets made outside dagloom."""
 
 from __future__ import annotations
 
@@ -42,18 +43,235 @@ def list_assets(
     attribute: AttributeOpt = None,
     working_directory: WorkingDirOpt = None,
 ) -> None:
-    """Print the assets the code defines, with their groups and the assets they depend on."""
+    """Print the assets the code defines, computed and external, with their groups, the
+    assets they depend on, and whether each is stale by the instance's records."""
+    from dagloom.definitions.staleness import version_nodes
+
     out, err = consoles()
     defs = load_or_exit(err, python_file, module_name, attribute, working_directory)
     graph = defs.asset_graph
+    nodes = version_nodes(graph)
+    staleness = _read_staleness(err, nodes)
     table = Table()
     table.add_column("asset")
     table.add_column("group")
     table.add_column("deps")
-    for key in sorted(graph.keys, key=lambda k: k.path):
-        deps = sorted(k.to_user_string() for k in graph.upstream.get(key, ()))
-        table.add_row(Text(key.to_user_string()), Text(graph.group_of(key)), Text(", ".join(deps)))
+    table.add_column("stale")
+    for key in sorted(nodes, key=lambda k: k.path):
+        deps = sorted(k.to_user_string() for k in nodes[key].deps)
+        external = graph.external_specs.get(key)
+        group = graph.group_of(key) if external is None else external.group_name
+        name = key.to_user_string() + (" (external)" if external is not None else "")
+        status = staleness[key].status.value if staleness is not None else "?"
+        table.add_row(Text(name), Text(group), Text(", ".join(deps)), Text(status))
     out.print(table)
+
+
+@sub.command("show")
+def show(
+    key_text: Annotated[str, typer.Argument(metavar="KEY", help="The asset key, as a/b.")],
+    python_file: PythonFileOpt = None,
+    module_name: ModuleNameOpt = None,
+    attribute: AttributeOpt = None,
+    working_directory: WorkingDirOpt = None,
+) -> None:
+    """Print one asset: its kind, group, code version and upstream assets; its latest
+    materialization and observation with their data versions; and why it is stale."""
+    from dagloom.definitions.data_version import input_data_versions
+    from dagloom.definitions.outputs import DATA_VERSION_TAG
+    from dagloom.definitions.staleness import version_nodes
+    from dagloom.errors import AssetReportError
+    from dagloom.execution.reporting import parse_asset_key
+
+    out, err = consoles()
+    defs = load_or_exit(err, python_file, module_name, attribute, working_directory)
+    try:
+        key = parse_asset_key(key_text)
+    except AssetReportError as exc:
+        fail(err, str(exc))
+    nodes = version_nodes(defs.asset_graph)
+    node = nodes.get(key)
+    if node is None:
+        known = sorted(k.to_user_string() for k in nodes)
+        fail(err, f"no asset {key.to_user_string()!r} in the code; assets are {known}")
+    staleness, record = _read_asset(err, nodes, key)
+    spec = defs.asset_graph.external_specs.get(key)
+    kind = (
+        "computed"
+        if spec is None
+        else "external, observable"
+        if getattr(spec, "observe_fn", None) is not None
+        else "external"
+    )
+    lines = [
+        f"asset: {key.to_user_string()} ({kind})",
+        f"deps: {', '.join(d.to_user_string() for d in node.deps) or '-'}",
+        f"code version: {node.code_version or '-'}",
+    ]
+    if record.materialization_id is not None:
+        tags = record.materialization_tags
+        lines.append(f"materialized: data version {tags.get(DATA_VERSION_TAG, '-')}")
+        for dep, version in sorted(input_data_versions(tags).items()):
+            lines.append(f"  read {dep} at data version {version}")
+    else:
+        lines.append("materialized: never")
+    if record.observation_id is not None:
+        lines.append(f"observed: data version {record.observation_tags.get(DATA_VERSION_TAG, '-')}")
+    lines.append(f"status: {staleness.status.value}")
+    lines.extend(f"  {cause.describe()}" for cause in staleness.causes)
+    for line in lines:
+        out.print(Text(line), soft_wrap=True)
+
+
+def _read_staleness(err: Any, nodes: Any) -> Any:
+    """Each asset of `nodes` -> its Staleness, by the records of the instance at
+    $DAGLOOM_HOME; None, after a warning naming the error, when they cannot be read (the
+    list is still worth printing)."""
+    from dagloom.cli._common import instance_home, open_instance
+    from dagloom.instance.asset_versions import read_staleness
+
+    async def read() -> Any:
+        async with open_instance(instance_home()) as instance:
+            assert instance is not None
+            return await read_staleness(instance, nodes)
+
+    try:
+        return anyio.run(read)
+    except DagloomError as exc:
+        err.print(Text(f"Warning: stale status unknown: {exc}", style="yellow"), soft_wrap=True)
+        return None
+
+
+def _read_asset(err: Any, nodes: Any, key: Any) -> tuple[Any, Any]:
+    """The Staleness and the AssetVersionRecord of one asset."""
+    from dagloom.cli._common import instance_home, open_instance
+    from dagloom.instance.asset_versions import read_staleness, read_version_record
+
+    async def read() -> tuple[Any, Any]:
+        async with open_instance(instance_home()) as instance:
+            assert instance is not None
+            staleness = await read_staleness(instance, nodes)
+            return staleness[key], await read_version_record(instance, key)
+
+    try:
+        return anyio.run(read)
+    except DagloomError as exc:
+        fail(err, str(exc))
+
+
+def _report(kind_name: str, key_text: str, fields: dict[str, Any]) -> None:
+    """Record one event about an asset outside any run, in the instance at $DAGLOOM_HOME;
+    exits 2 naming the asset and field at fault for a bad report."""
+    from dagloom.auth.audit import local_user, record_audit
+    from dagloom.cli._common import instance_home, open_instance
+    from dagloom.execution.reporting import ReportKind, build_report, parse_asset_key
+
+    out, err = consoles()
+    kind = ReportKind(kind_name)
+    try:
+        key = parse_asset_key(key_text)
+        event = build_report(kind, key, {k: v for k, v in fields.items() if v is not None})
+    except DagloomError as exc:
+        fail(err, str(exc))
+
+    async def write() -> None:
+        async with open_instance(instance_home()) as instance:
+            assert instance is not None
+            await instance.report_runless_asset_event(event)
+            await record_audit(
+                instance,
+                local_user(),
+                f"report_asset_{kind.value}",
+                key.to_user_string(),
+                via="cli",
+            )
+
+    try:
+        anyio.run(write)
+    except DagloomError as exc:
+        fail(err, str(exc))
+    out.print(Text(f"Reported {kind.value} of asset {key.to_user_string()}"), soft_wrap=True)
+
+
+_MetadataOpt = Annotated[
+    str | None, typer.Option("--metadata", help="Metadata as a JSON object: '{\"rows\": 10}'.")
+]
+_DescriptionOpt = Annotated[str | None, typer.Option("--description", help="What happened.")]
+_PartitionOpt = Annotated[
+    str | None, typer.Option("--partition", help="The partition the event is about.")
+]
+_DataVersionOpt = Annotated[
+    str | None, typer.Option("--data-version", help="The asset's data version now.")
+]
+_KeyArg = Annotated[str, typer.Argument(metavar="KEY", help="The asset key, as a/b.")]
+
+
+@sub.command("report-materialization")
+def report_materialization(
+    key: _KeyArg,
+    metadata: _MetadataOpt = None,
+    description: _DescriptionOpt = None,
+    partition: _PartitionOpt = None,
+    data_version: _DataVersionOpt = None,
+) -> None:
+    """Record that asset KEY was materialized outside dagloom (an external asset updated by
+    another system); assets downstream of it see the update."""
+    _report(
+        "materialization",
+        key,
+        {
+            "metadata": metadata,
+            "description": description,
+            "partition": partition,
+            "data_version": data_version,
+        },
+    )
+
+
+@sub.command("report-observation")
+def report_observation(
+    key: _KeyArg,
+    metadata: _MetadataOpt = None,
+    description: _DescriptionOpt = None,
+    partition: _PartitionOpt = None,
+    data_version: _DataVersionOpt = None,
+) -> None:
+    """Record what was seen of asset KEY outside dagloom (its data version, metadata)."""
+    _report(
+        "observation",
+        key,
+        {
+            "metadata": metadata,
+            "description": description,
+            "partition": partition,
+            "data_version": data_version,
+        },
+    )
+
+
+@sub.command("report-check")
+def report_check(
+    key: _KeyArg,
+    check_name: Annotated[str, typer.Option("--check-name", help="The check's name.")],
+    passed: Annotated[bool, typer.Option("--passed/--failed", help="The check's outcome.")],
+    severity: Annotated[str, typer.Option("--severity", help="ERROR or WARN.")] = "ERROR",
+    metadata: _MetadataOpt = None,
+    description: _DescriptionOpt = None,
+    partition: _PartitionOpt = None,
+) -> None:
+    """Record the result of a check of asset KEY run outside dagloom."""
+    _report(
+        "check",
+        key,
+        {
+            "check_name": check_name,
+            "passed": passed,
+            "severity": severity,
+            "metadata": metadata,
+            "description": description,
+            "partition": partition,
+        },
+    )
 
 
 @sub.command("materialize")
@@ -119,6 +337,64 @@ def materialize(
         title=f"materialize {select}",
         out=out,
         err=err,
+    )
+
+
+@sub.command("observe")
+def observe(
+    select: Annotated[
+        str,
+        typer.Option(
+            "--select",
+            help="Observable source assets to observe: 'key', 'a,b', or '*' (all of them).",
+        ),
+    ],
+    python_file: PythonFileOpt = None,
+    module_name: ModuleNameOpt = None,
+    attribute: AttributeOpt = None,
+    working_directory: WorkingDirOpt = None,
+    tags: TagsOpt = None,
+) -> None:
+    """Run the observation functions of the selected observable source assets in this
+    process, recording each data version they report.
+
+    Exits 0 when the run succeeds, 1 when an observation fails, and 2 when it could not start
+    (a key that is not an observable source asset).
+    """
+    from dagloom.definitions.asset import SourceAsset
+    from dagloom.definitions.asset_key import AssetKey
+    from dagloom.definitions.observable import build_observation_job
+
+    out, err = consoles()
+    defs = load_or_exit(err, python_file, module_name, attribute, working_directory)
+    observable = {
+        key: spec
+        for key, spec in defs.asset_graph.external_specs.items()
+        if isinstance(spec, SourceAsset) and spec.observe_fn is not None
+    }
+    if select.strip() == "*":
+        chosen = list(observable.values())
+    else:
+        chosen = []
+        for part in (p.strip() for p in select.split(",") if p.strip()):
+            key = AssetKey.from_user_string(part)
+            if key not in observable:
+                known = sorted(k.to_user_string() for k in observable)
+                fail(err, f"{part!r} is not an observable source asset; they are {known}")
+            chosen.append(observable[key])
+    if not chosen:
+        fail(err, f"selection {select!r} matches no observable source assets")
+    job = build_observation_job(
+        "__ASSET_OBSERVATION_JOB",
+        chosen,
+        resource_defs=defs.resources,
+        executor_def=defs.executor,
+    )
+    sources, run_tags = run_options_or_exit(err, None, None, tags)
+    names = ", ".join(sorted(s.key.to_user_string() for s in chosen))
+    out.print(Text(f"Observing {len(chosen)} asset(s): {names}"), soft_wrap=True)
+    execute_or_exit(
+        job, sources=sources, tags=run_tags, title=f"observe {select}", out=out, err=err
     )
 
 

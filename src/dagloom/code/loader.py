@@ -16,6 +16,7 @@ from dagloom.definitions.asset import AssetsDefinition, AssetSpec
 from dagloom.definitions.asset_job import UnresolvedAssetJobDefinition
 from dagloom.definitions.definitions import Definitions
 from dagloom.definitions.job import JobDefinition
+from dagloom.definitions.observable import MultiObservableSourceAsset
 from dagloom.definitions.schedule import ScheduleDefinition
 from dagloom.definitions.sensor import SensorDefinition
 from dagloom.errors import CodeLocationLoadError, DefinitionError
@@ -98,7 +99,9 @@ def definitions_from_module(
         )
 
     jobs = list(_module_level(module, JobDefinition, UnresolvedAssetJobDefinition).values())
-    assets = list(_module_level(module, AssetsDefinition, AssetSpec).values())
+    assets = list(
+        _module_level(module, AssetsDefinition, AssetSpec, MultiObservableSourceAsset).values()
+    )
     schedules = list(_module_level(module, ScheduleDefinition).values())
     sensors = list(_module_level(module, SensorDefinition).values())
     if not (jobs or assets or schedules or sensors):

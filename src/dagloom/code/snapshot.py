@@ -360,6 +360,8 @@ def _asset(
         deps=[asset_key_message(dep) for dep in deps],
         op_name=op_name,
         job_names=list(job_names or ()),
+        code_version=spec.code_version or "",
+        observable=getattr(spec, "observe_fn", None) is not None,
     )
 
 

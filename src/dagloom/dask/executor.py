@@ -204,6 +204,7 @@ def run_step_on_worker(task: StepTask) -> StepResult:
         result.outputs,
         result.started,
         output,
+        result.data_versions,
     )
 
 
@@ -350,6 +351,7 @@ class _DaskSubmitter:
             result.outputs,
             result.started,
             result.output,
+            result.data_versions,
         )
 
 

@@ -58,6 +58,7 @@ from dagloom.definitions.dagster_type import (
     TypeCheckContext,
     check_dagster_type,
 )
+from dagloom.definitions.data_version import DataVersion, DataVersionsByPartition, ObserveResult
 from dagloom.definitions.definitions import Definitions, definitions_decorator
 from dagloom.definitions.event_sensors import (
     AssetSensorDefinition,
@@ -139,6 +140,13 @@ from dagloom.definitions.metadata import (
     TimestampMetadataValue,
     UrlMetadataValue,
 )
+from dagloom.definitions.observable import (
+    MultiObservableSourceAsset,
+    external_assets_from_specs,
+    multi_observable_source_asset,
+    observable_source_asset,
+    observe,
+)
 from dagloom.definitions.op import InputDefinition, OpDefinition, OutputDefinition, op
 from dagloom.definitions.outputs import (
     AssetMaterialization,
@@ -216,6 +224,7 @@ from dagloom.definitions.sensor import (
     build_sensor_context,
     sensor,
 )
+from dagloom.definitions.staleness import StaleCause, StaleCauseCategory, StaleStatus
 
 __all__ = [
     "AssetDep",
@@ -400,6 +409,20 @@ __all__ += [
     "partitioned_config",
     "static_partitioned_config",
     "weekly_partitioned_config",
+]
+# External assets, observations, data versions and staleness.
+__all__ += [
+    "DataVersion",
+    "DataVersionsByPartition",
+    "MultiObservableSourceAsset",
+    "ObserveResult",
+    "StaleCause",
+    "StaleCauseCategory",
+    "StaleStatus",
+    "external_assets_from_specs",
+    "multi_observable_source_asset",
+    "observable_source_asset",
+    "observe",
 ]
 
 

@@ -136,7 +136,19 @@ class SourceAsset(AssetSpec):
     """An asset made outside this code location, as older Dagster code declares one:
     `SourceAsset(key="raw_orders", io_manager_key="warehouse")`. It is an `AssetSpec`
     with Dagster's SourceAsset argument order; assets depending on it by parameter name
-    load its value through its IO manager."""
+    load its value through its IO manager.
+
+    With `observe_fn` (see `observable_source_asset`) it is observable: a run selecting it
+    calls the function, which returns the asset's current `DataVersion` (or an
+    `ObserveResult`), recorded as an ASSET_OBSERVATION event."""
+
+    observe_fn: Callable[..., Any] | None = None
+    required_resource_keys: frozenset[str] = frozenset()
+    resource_defs: Mapping[str, Any] | None = None
+    partitions_def: PartitionsDefinition | None = None
+    auto_observe_interval_minutes: float | None = None
+    """How often the observation function should run, for whatever observes on a schedule."""
+    op_tags: Mapping[str, Any] | None = None
 
     def __init__(
         self,
@@ -144,10 +156,17 @@ class SourceAsset(AssetSpec):
         metadata: Mapping[str, Any] | None = None,
         io_manager_key: str | None = None,
         description: str | None = None,
+        partitions_def: PartitionsDefinition | None = None,
         group_name: str | None = None,
+        resource_defs: Mapping[str, Any] | None = None,
+        observe_fn: Callable[..., Any] | None = None,
+        *,
         tags: Mapping[str, str] | None = None,
         owners: Sequence[str] | None = None,
         kinds: Iterable[str] | None = None,
+        required_resource_keys: Iterable[str] | None = None,
+        auto_observe_interval_minutes: float | None = None,
+        op_tags: Mapping[str, Any] | None = None,
         **spec_fields: Any,
     ) -> None:
         # Further AssetSpec fields (deps, code_version) come by name, as `replace` passes them.
@@ -163,6 +182,22 @@ class SourceAsset(AssetSpec):
             io_manager_key=io_manager_key,
             **spec_fields,
         )
+        if observe_fn is not None and not callable(observe_fn):
+            raise DagsterInvalidDefinitionError(
+                f"source asset {self.key.to_user_string()!r}: observe_fn must be a function, "
+                f"got {observe_fn!r}",
+                name=self.key.to_user_string(),
+            )
+        object.__setattr__(self, "observe_fn", observe_fn)
+        object.__setattr__(self, "required_resource_keys", frozenset(required_resource_keys or ()))
+        object.__setattr__(self, "resource_defs", dict(resource_defs or {}))
+        object.__setattr__(self, "partitions_def", partitions_def)
+        object.__setattr__(self, "auto_observe_interval_minutes", auto_observe_interval_minutes)
+        object.__setattr__(self, "op_tags", dict(op_tags or {}))
+
+    @property
+    def is_observable(self) -> bool:
+        return self.observe_fn is not None
 
 
 def _dep_key(value: Any) -> AssetKey:

@@ -270,6 +270,18 @@ class UnresolvedAssetJobDefinition:
         default_executor_def: ExecutorDefinition | None = None,
     ) -> JobDefinition:
         graph = assets if isinstance(assets, AssetGraph) else AssetGraph(assets)
+        observed = _observable_selection(self.selection, graph)
+        if observed is not None:
+            from dagloom.definitions.observable import build_observation_job
+
+            return build_observation_job(
+                self.name,
+                observed,
+                resource_defs=resource_defs,
+                tags={**self.tags, **self.run_tags},
+                description=self.description,
+                executor_def=self.executor_def or default_executor_def,
+            )
         keys = self.selection.resolve(graph)
         checks = self.selection.resolve_checks(graph)
         if not keys and not checks:
@@ -290,6 +302,18 @@ class UnresolvedAssetJobDefinition:
 
     def __repr__(self) -> str:
         return f"<UnresolvedAssetJobDefinition {self.name}>"
+
+
+def _observable_selection(selection: AssetSelection, graph: AssetGraph) -> list[Any] | None:
+    """The observable source assets a selection of keys names, when it names only those
+    (the job observes them); None for any other selection."""
+    keys = getattr(selection, "selected", None)
+    if not isinstance(keys, tuple) or not keys:
+        return None
+    specs = [graph.external_specs.get(k) for k in keys]
+    if all(getattr(spec, "observe_fn", None) is not None for spec in specs):
+        return specs
+    return None
 
 
 def define_asset_job(
@@ -319,8 +343,10 @@ def define_asset_job(
 
 
 def _split_assets(assets: Sequence[Any]) -> list[AssetsDefinition]:
+    from dagloom.definitions.observable import flatten_external
+
     out: list[AssetsDefinition] = []
-    for item in assets:
+    for item in flatten_external(assets):
         if isinstance(item, AssetsDefinition):
             out.append(item)
         elif isinstance(item, AssetChecksDefinition):
@@ -330,6 +356,12 @@ def _split_assets(assets: Sequence[Any]) -> list[AssetsDefinition]:
         else:
             raise DefinitionError(f"materialize() takes assets, got {item!r}")
     return out
+
+
+def _flat(assets: Sequence[Any]) -> list[Any]:
+    from dagloom.definitions.observable import flatten_external
+
+    return flatten_external(assets)
 
 
 async def materialize_async(
@@ -351,7 +383,7 @@ async def materialize_async(
     assets_defs = _split_assets(assets)
     graph = AssetGraph(
         assets_defs,
-        [item for item in assets if isinstance(item, AssetSpec)],
+        [item for item in _flat(assets) if isinstance(item, AssetSpec)],
         checks=[c for c in assets if isinstance(c, AssetChecksDefinition)],
     )
     chosen = coerce_selection(selection) if selection is not None else None

@@ -233,6 +233,9 @@ class _Keys(AssetSelection):
     selected: tuple[AssetKey, ...]
 
     def _resolve(self, graph: AssetGraph) -> set[AssetKey]:
+        external = [k for k in self.selected if k in graph.external_specs]
+        if external:
+            raise DagloomInvalidSelectionError(external_selection_message(graph, external))
         unknown = [k.to_user_string() for k in self.selected if k not in graph.by_key]
         if unknown:
             raise DagloomInvalidSelectionError(
@@ -240,6 +243,25 @@ class _Keys(AssetSelection):
                 f"{sorted(k.to_user_string() for k in graph.keys)}"
             )
         return set(self.selected)
+
+
+def external_selection_message(graph: AssetGraph, keys: Iterable[AssetKey]) -> str:
+    """Why a run cannot materialize the external assets `keys`, and what to do instead."""
+    names = sorted(k.to_user_string() for k in keys)
+    observable = [
+        k for k in keys if getattr(graph.external_specs[k], "observe_fn", None) is not None
+    ]
+    hint = (
+        "observe it with a job selecting only observable source assets "
+        "(define_asset_job or observe())"
+        if observable and len(observable) == len(names)
+        else f"report its materializations instead (dagloom asset report-materialization "
+        f"{names[0]})"
+    )
+    return (
+        f"asset selection names external asset(s) {names}: they are made outside this code "
+        f"location and never materialized by a run; {hint}"
+    )
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,10 @@ class Definitions:
         loggers: Mapping[str, Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
-        self.assets = list(assets or ())
+        from dagloom.definitions.observable import flatten_external
+
+        # A multi_observable_source_asset stands for one observable SourceAsset per asset.
+        self.assets = flatten_external(assets or ())
         self.schedules = list(schedules or ())
         self.sensors = list(sensors or ())
         self.resources = dict(resources or {})
@@ -58,8 +61,8 @@ class Definitions:
         for item in self.assets:
             if not isinstance(item, AssetsDefinition | AssetSpec):
                 raise DefinitionError(
-                    f"Definitions(assets=...) got {item!r}; expected @asset or @multi_asset "
-                    "definitions"
+                    f"Definitions(assets=...) got {item!r}; expected @asset, @multi_asset, "
+                    "AssetSpec or observable source asset definitions"
                 )
         self.asset_checks = list(asset_checks or ())
         self.asset_graph = AssetGraph(

@@ -14,6 +14,14 @@ T = TypeVar("T")
 
 DEFAULT_OUTPUT = "result"
 
+DATA_VERSION_TAG = "dagster/data_version"
+"""The tag holding an asset event's data version (Dagster's name)."""
+CODE_VERSION_TAG = "dagster/code_version"
+"""The tag holding the code version a materialization was computed with."""
+INPUT_DATA_VERSION_TAG_PREFIX = "dagster/input_data_version/"
+"""Prefix of the tags holding the data version of each upstream asset a materialization read,
+followed by the upstream key (`a/b`)."""
+
 
 class _NoValue:
     """Marks an input with no default value."""
@@ -109,6 +117,7 @@ class _AssetEvent:
     description: str | None = None
     metadata: Mapping[str, Any] | None = None
     partition: str | None = None
+    tags: Mapping[str, str] | None = None
 
     def __init__(
         self,
@@ -116,11 +125,18 @@ class _AssetEvent:
         description: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         partition: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> None:
         object.__setattr__(self, "asset_key", AssetKey.from_coercible(asset_key))
         object.__setattr__(self, "description", description)
         object.__setattr__(self, "metadata", metadata)
         object.__setattr__(self, "partition", partition)
+        object.__setattr__(self, "tags", tags)
+
+    @property
+    def data_version(self) -> str | None:
+        """The `dagster/data_version` tag, if the event carries one."""
+        return (self.tags or {}).get(DATA_VERSION_TAG)
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -183,7 +199,10 @@ class MaterializeResult:
 
 
 __all__ = [
+    "CODE_VERSION_TAG",
+    "DATA_VERSION_TAG",
     "DEFAULT_OUTPUT",
+    "INPUT_DATA_VERSION_TAG_PREFIX",
     "NO_VALUE",
     "AssetMaterialization",
     "AssetObservation",

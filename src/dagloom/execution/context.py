@@ -231,6 +231,7 @@ class OpExecutionContext:
                 event.metadata,
                 event.description,
                 event.partition,
+                event.tags,
             )
         elif isinstance(event, AssetObservation):
             record = observation_row(self.step_key, self.job_name, event)

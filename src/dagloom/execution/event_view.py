@@ -192,7 +192,9 @@ def observation_of(data: AssetMaterializationData) -> AssetObservation:
     typed values."""
     key = AssetKey(list(data.asset_key.path)) if data.asset_key is not None else AssetKey([])
     metadata = metadata_values_of(data.metadata)
-    return AssetObservation(key, data.description or None, metadata, data.partition or None)
+    return AssetObservation(
+        key, data.description or None, metadata, data.partition or None, dict(data.tags) or None
+    )
 
 
 def materialization_of(data: AssetMaterializationData) -> AssetMaterialization:
@@ -200,7 +202,9 @@ def materialization_of(data: AssetMaterializationData) -> AssetMaterialization:
     as typed values (`metadata["rows"].value`)."""
     key = AssetKey(list(data.asset_key.path)) if data.asset_key is not None else AssetKey([])
     metadata = metadata_values_of(data.metadata)
-    return AssetMaterialization(key, data.description or None, metadata, data.partition or None)
+    return AssetMaterialization(
+        key, data.description or None, metadata, data.partition or None, dict(data.tags) or None
+    )
 
 
 class DagsterEvent:

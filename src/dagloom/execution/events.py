@@ -47,6 +47,7 @@ def materialization_row(
     metadata: Mapping[str, Any] | None,
     description: str | None,
     partition: str | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> EventRow:
     """The ASSET_MATERIALIZATION event of `asset_key` (an AssetKey) reported by a step, for
     one `partition` of it when given."""
@@ -60,6 +61,7 @@ def materialization_row(
         metadata,
         description,
         partition,
+        tags,
     )
 
 
@@ -76,6 +78,7 @@ def observation_row(step_key: str, job_name: str, observation: AssetObservation)
         observation.metadata,
         observation.description,
         observation.partition,
+        observation.tags,
     )
 
 
@@ -88,6 +91,7 @@ def _asset_event_row(
     metadata: Mapping[str, Any] | None,
     description: str | None,
     partition: str | None,
+    tags: Mapping[str, str] | None = None,
 ) -> EventRow:
     return row(
         event_type,
@@ -101,6 +105,7 @@ def _asset_event_row(
             metadata=to_metadata_messages(metadata or {}),
             description=description or "",
             partition=partition or "",
+            tags={str(k): str(v) for k, v in (tags or {}).items()},
         ),
     )
 

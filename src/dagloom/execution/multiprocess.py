@@ -34,6 +34,7 @@ from pydantic import BaseModel
 
 from dagloom.code.snapshot import job_snapshot
 from dagloom.compute_logs.capture import StepLog, redirect_fds
+from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.executor import MultiprocessExecutorConfig
 from dagloom.definitions.io_manager import (
     InMemoryIOManager,
@@ -90,6 +91,9 @@ class StepTask:
     # capture sys.stdout/sys.stderr in memory, up to this many bytes each, into the result's
     # `output` (for a runner that shares its process with other steps); None: not captured
     capture_limit: int | None = None
+    # (asset key path, data version) of the assets known so far in the run, so the step
+    # records the input data versions it reads
+    data_versions: tuple[tuple[tuple[str, ...], str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,8 @@ class StepResult:
     outputs: tuple[OutputRef, ...]
     started: bool = True  # False: the step could not start (no events; `error` says why)
     output: tuple[bytes, bytes] = (b"", b"")  # stdout, stderr captured with `capture_limit`
+    # (asset key path, data version) of each asset the attempt materialized with a version
+    data_versions: tuple[tuple[tuple[str, ...], str], ...] = ()
 
 
 def _output_context(
@@ -171,7 +177,7 @@ def _run_step(task: StepTask, on_event: Callable[[EventRow], object] | None) -> 
             tee(event)
 
     try:
-        from dagloom.execution.run import default_resource_defs
+        from dagloom.execution.run import asset_upstream_of, default_resource_defs
         from dagloom.execution.run_config import resolve_run_config
 
         job = load_job(task.origin)
@@ -207,6 +213,8 @@ def _run_step(task: StepTask, on_event: Callable[[EventRow], object] | None) -> 
                 job.asset_layer.asset_graph if job.asset_layer else None, task.run_tags
             ),
             check_specs=job.asset_layer.check_specs_by_node if job.asset_layer else {},
+            asset_upstream=asset_upstream_of(job),
+            data_versions={AssetKey(list(path)): v for path, v in task.data_versions},
         )
         state = ExecutionState()
         _record_outputs(state, plan, task.run_id, job.name, task.outputs, built)
@@ -224,8 +232,17 @@ def _run_step(task: StepTask, on_event: Callable[[EventRow], object] | None) -> 
     error = None
     if outcome.error is not None:
         error = f"{type(outcome.error).__name__}: {outcome.error}"
+    given = dict(task.data_versions)
+    versions = tuple(
+        (tuple(k.path), v) for k, v in facts.data_versions.items() if given.get(tuple(k.path)) != v
+    )
     return StepResult(
-        outcome.status, outcome.retry_delay, error, tuple(map(orjson.dumps, events)), new
+        outcome.status,
+        outcome.retry_delay,
+        error,
+        tuple(map(orjson.dumps, events)),
+        new,
+        data_versions=versions,
     )
 
 
@@ -351,6 +368,7 @@ class RemoteStepRunner(StepRunner):
             attempt=attempt,
             outputs=tuple(_produced(self.state)),
             reused=facts.reused,
+            data_versions=tuple((tuple(k.path), v) for k, v in facts.data_versions.items()),
         )
         if log is not None and self.pool.captures_in_memory:
             task = replace(task, capture_limit=log.limit)
@@ -371,6 +389,8 @@ class RemoteStepRunner(StepRunner):
         emit = facts.emit
         for data in result.events:
             emit(loaded_row(orjson.loads(data)))
+        for path, version in result.data_versions:
+            facts.data_versions[AssetKey(list(path))] = version
         _record_outputs(
             self.state, facts.plan, facts.run_id, facts.job_name, result.outputs, facts.resources
         )

@@ -55,6 +55,7 @@ from dagloom.messages.rows import RUN_FAILURE_DATA, EventRow, event_of, row
 
 if TYPE_CHECKING:
     from dagloom.compute_logs.base import ComputeLogManager
+    from dagloom.definitions.asset_key import AssetKey
     from dagloom.definitions.job import JobDefinition
     from dagloom.execution.origin import CodeOrigin
     from dagloom.instance import DagloomInstance
@@ -262,6 +263,31 @@ async def _end_run_on_storage_error(
         _log.error("run_end_not_stored", run_id=run_id, error=str(again))
 
 
+def asset_upstream_of(job: JobDefinition) -> dict[AssetKey, tuple[AssetKey, ...]]:
+    """Each asset the job materializes -> the keys of the assets it depends on."""
+    layer = job.asset_layer
+    if layer is None or layer.asset_graph is None:
+        return {}
+    graph = layer.asset_graph
+    return {key: tuple(sorted(graph.upstream.get(key, ()))) for key in layer.asset_keys}
+
+
+async def _run_data_versions(
+    instance: DagloomInstance | None, job: JobDefinition
+) -> tuple[dict[AssetKey, tuple[AssetKey, ...]], dict[AssetKey, str]]:
+    """Each asset the job materializes -> its upstream keys, and the current data version of
+    each upstream asset the job does not materialize (read now, once per run, so steps
+    record the input data versions they read without reading storage)."""
+    upstream = asset_upstream_of(job)
+    produced = set(upstream)
+    outside = {up for ups in upstream.values() for up in ups} - produced
+    if instance is None or not outside:
+        return upstream, {}
+    from dagloom.instance.asset_versions import latest_data_versions
+
+    return upstream, await latest_data_versions(instance, sorted(outside))
+
+
 def _capturing_manager(instance: DagloomInstance | None, run_id: str) -> ComputeLogManager | None:
     """The instance's compute log manager when it captures output, else None. A manager
     that cannot be built (a wrong `compute_logs` section) is logged and the run goes on
@@ -393,6 +419,7 @@ async def execute_job_in_process(
         emit(start)
     elif sink is not None:
         sink.emit(start)  # stored with the claim
+    asset_upstream, data_versions = await _run_data_versions(instance, job)
     state: ExecutionState | None = None
     io_managers: dict[str, IOManager] = {}
     run_error: BaseException | None = None
@@ -430,6 +457,8 @@ async def execute_job_in_process(
                     instance=instance,
                     # Only a run off its instance's loop can wait for its own events.
                     flush_events=getattr(events, "flush_blocking", None),
+                    asset_upstream=asset_upstream,
+                    data_versions=data_versions,
                 )
                 context = ExecutorContext(facts, job, executor_config, code_origin, op_selection)
                 beat = (

@@ -19,11 +19,13 @@ import anyio.to_thread
 from dagloom._counters import PENDING_LIMIT, PROCESS
 from dagloom.definitions.asset_checks import AssetCheckResult, AssetCheckSeverity
 from dagloom.definitions.dagster_type import TypeCheckContext, check_value
+from dagloom.definitions.data_version import materialization_tags
 from dagloom.definitions.hook import HookContext
 from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
 from dagloom.definitions.metadata import to_metadata_messages
 from dagloom.definitions.op import OpDefinition
 from dagloom.definitions.outputs import (
+    DATA_VERSION_TAG,
     NO_VALUE,
     AssetMaterialization,
     AssetObservation,
@@ -173,6 +175,11 @@ class RunFacts:
     """The run's DagloomInstance (`context.instance`), or None for a run without storage."""
     flush_events: Callable[[], None] | None = None
     """Makes the run's events so far durable, blocking (before `context.instance` reads)."""
+    asset_upstream: Mapping[Any, Any] = field(default_factory=dict)
+    """Asset key -> the keys of the assets it depends on (for input data version tags)."""
+    data_versions: dict[Any, str] = field(default_factory=dict)
+    """Asset key -> its latest data version: read from storage before the run for upstream
+    assets outside it, and set as the run materializes assets."""
 
 
 @dataclass(slots=True)
@@ -499,6 +506,8 @@ class StepRunner:
         output_name: str,
         metadata: Mapping[str, Any] | None,
         mapping_key: str | None = None,
+        data_version: Any = None,
+        tags: Mapping[str, str] | None = None,
     ) -> None:
         facts = self.facts
         step_key = context.step_key
@@ -581,8 +590,38 @@ class StepRunner:
                 combined.update(out_ctx.user_metadata)
             if metadata:
                 combined.update(metadata)
+            version_tags = self._version_tags(tmpl, out_def, asset_key, data_version, tags)
             for partition in partition_keys or (None,):
-                self.emit_materialization(step_key, asset_key, combined, None, partition)
+                self.emit_materialization(
+                    step_key, asset_key, combined, None, partition, version_tags
+                )
+
+    def _version_tags(
+        self,
+        tmpl: StepTemplate,
+        out_def: Any,
+        asset_key: Any,
+        data_version: Any,
+        tags: Mapping[str, str] | None,
+    ) -> dict[str, str]:
+        """The data version tags of a materialization of `asset_key`; notes its new data
+        version for assets downstream in this run."""
+        facts = self.facts
+        known = facts.data_versions
+        inputs = {
+            up.to_user_string(): known[up]
+            for up in facts.asset_upstream.get(asset_key, ())
+            if up in known
+        }
+        given = getattr(data_version, "value", data_version)
+        version_tags = materialization_tags(
+            code_version=out_def.code_version or tmpl.node.op.code_version or facts.run_id,
+            input_versions=inputs,
+            data_version=str(given) if given is not None else None,
+            user_tags=tags,
+        )
+        known[asset_key] = version_tags[DATA_VERSION_TAG]
+        return version_tags
 
     def emit_materialization(
         self,
@@ -591,12 +630,13 @@ class StepRunner:
         metadata: Mapping[str, Any],
         description: str | None,
         partition: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> None:
         """Record one ASSET_MATERIALIZATION (of one partition, when given)."""
         facts = self.facts
         facts.emit(
             materialization_row(
-                step_key, facts.job_name, asset_key, metadata, description, partition
+                step_key, facts.job_name, asset_key, metadata, description, partition, tags
             )
         )
 
@@ -612,25 +652,49 @@ class StepRunner:
         if isinstance(item, Output | DynamicOutput):
             seen.add(item.output_name)
             mapping_key = item.mapping_key if isinstance(item, DynamicOutput) else None
-            self.store_output(
-                tmpl, context, item.value, item.output_name, item.metadata, mapping_key
-            )
+            if isinstance(item, Output):
+                self.store_output(
+                    tmpl,
+                    context,
+                    item.value,
+                    item.output_name,
+                    item.metadata,
+                    None,
+                    item.data_version,
+                    item.tags,
+                )
+            else:
+                self.store_output(
+                    tmpl, context, item.value, item.output_name, item.metadata, mapping_key
+                )
         elif isinstance(item, MaterializeResult):
             output_name = self._output_for_asset(tmpl, item)
             seen.add(output_name)
-            self.store_output(tmpl, context, item.value, output_name, item.metadata)
+            self.store_output(
+                tmpl,
+                context,
+                item.value,
+                output_name,
+                item.metadata,
+                None,
+                item.data_version,
+                item.tags,
+            )
             own_key = tmpl.asset_keys.get(output_name)
             for check in item.check_results:
                 if check.asset_key is None and own_key is not None:
                     check = dataclasses.replace(check, asset_key=own_key)  # this asset's check
                 self.record_check(tmpl, context.step_key, check)
         elif isinstance(item, AssetMaterialization):
+            if item.data_version is not None:
+                self.facts.data_versions[item.asset_key] = item.data_version
             self.emit_materialization(
                 context.step_key,
                 item.asset_key,
                 item.metadata or {},
                 item.description,
                 item.partition,
+                item.tags,
             )
         elif isinstance(item, AssetObservation):
             self.facts.emit(observation_row(context.step_key, self.facts.job_name, item))

@@ -499,6 +499,15 @@ class DagloomInstance:
         stored). Returns the transitions of stored runs, in order."""
         return await self._writer.store_events(events)
 
+    async def report_runless_asset_event(self, event: Any) -> None:
+        """Record an asset event that happened outside any run (an `AssetMaterialization`,
+        `AssetObservation` or `AssetCheckEvaluation`, as Dagster's method of this name): stored
+        under the empty run id and indexed by its asset key like a run's. Durable on return;
+        reporting the same event twice records it twice."""
+        from dagloom.execution.reporting import runless_event
+
+        await self.store_events([runless_event(event)])
+
     async def transition_run(
         self, run_id: str, event: Event, *, only_from: Collection[RunStatus] | None = None
     ) -> RunTransition:

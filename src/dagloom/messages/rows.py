@@ -262,6 +262,7 @@ def _materialization(d: Mapping[str, Any]) -> AssetMaterializationData:
         metadata=_metadata(d["metadata"]),
         partition=d["partition"],
         description=d["description"],
+        tags=d.get("tags") or {},
     )
 
 

@@ -291,6 +291,27 @@ def latest_materializations_query(asset_keys: Sequence[str]) -> tuple[str, list[
     return sql, [int(EventType.ASSET_MATERIALIZATION), *asset_keys]
 
 
+LATEST_ASSET_EVENTS_KEYS = 500
+"""Asset keys per query of `latest_asset_events_query` (well under SQLite's parameter cap)."""
+
+
+def latest_asset_events_query(
+    asset_keys: Sequence[str], event_types: Sequence[int]
+) -> tuple[str, list[Any]]:
+    """The SELECT for `EventLogStorage.get_latest_asset_events` over at most
+    `LATEST_ASSET_EVENTS_KEYS` keys: each (key, type)'s newest row, found through the
+    asset_events_by_key index."""
+    keys = ", ".join("?" for _ in asset_keys)
+    types = ", ".join("?" for _ in event_types)
+    sql = (
+        "SELECT a.storage_id, a.run_id, a.body, a.asset_key, a.event_type FROM asset_events a "
+        "JOIN (SELECT asset_key, event_type, MAX(storage_id) AS latest FROM asset_events "
+        f"WHERE asset_key IN ({keys}) AND event_type IN ({types}) "
+        "GROUP BY asset_key, event_type) m ON a.storage_id = m.latest"
+    )
+    return sql, [*asset_keys, *event_types]
+
+
 def ticks_query(
     origin_id: str,
     limit: int | None,

@@ -741,6 +741,13 @@ class EventLogStorage(StorageLifecycle, Protocol):
         """Each of `asset_keys` that was ever materialized -> its latest materialization;
         keys never materialized are absent. SQL backends read a few hundred keys per query
         rather than one key per query: the asset graph asks for thousands at once."""
+
+    async def get_latest_asset_events(
+        self, asset_keys: Sequence[Sequence[str]], event_types: Sequence[EventType]
+    ) -> dict[tuple[tuple[str, ...], EventType], EventRecord]:
+        """The latest event of each of `event_types` (ASSET_MATERIALIZATION,
+        ASSET_OBSERVATION) of each of `asset_keys`, by (key path, event type); absent when
+        there is none. What staleness reads for a whole asset graph at once."""
         ...
 
     async def get_asset_check_evaluations(
@@ -819,6 +826,24 @@ class DerivedEventReads:
             if record is not None:
                 found[tuple(key)] = record
         return found
+
+    async def get_latest_asset_events(
+        self: EventLogStorage,
+        asset_keys: Sequence[Sequence[str]],
+        event_types: Sequence[EventType],
+    ) -> dict[tuple[tuple[str, ...], EventType], EventRecord]:
+        out: dict[tuple[tuple[str, ...], EventType], EventRecord] = {}
+        for key in asset_keys:
+            for event_type in event_types:
+                read = (
+                    self.get_materializations
+                    if event_type == EventType.ASSET_MATERIALIZATION
+                    else self.get_observations
+                )
+                found = await read(key, limit=1)
+                if found:
+                    out[(tuple(key), event_type)] = found[0]
+        return out
 
 
 @runtime_checkable

@@ -40,6 +40,7 @@ GRAPHQL_OPERATIONS: Mapping[str, Operation] = MappingProxyType(
         "cancel_partition_backfill": Operation.LAUNCH_BACKFILL,
         "resume_partition_backfill": Operation.LAUNCH_BACKFILL,
         "wipe_assets": Operation.WIPE_ASSET,
+        "report_runless_asset_events": Operation.REPORT_ASSET_EVENT,
         "validate_run_config": Operation.READ,
     }
 )
@@ -49,6 +50,11 @@ GRAPHQL_OPERATIONS: Mapping[str, Operation] = MappingProxyType(
 PUBLIC_PATHS = frozenset({"/health", "/login", "/logout", "/graphql"})
 """HTTP paths that need no token: `/graphql` checks each root field itself, so a refused
 field answers in the GraphQL response rather than as an HTTP error."""
+
+
+REPORT_PATH_PREFIX = "/report_asset_"
+"""The REST endpoints that record asset events from outside (`/report_asset_materialization/
+KEY`, ...): any method on them needs `REPORT_ASSET_EVENT`."""
 
 
 def graphql_operation(name: str) -> Operation | None:
@@ -129,6 +135,8 @@ def http_operation(*, metrics_public: bool, static_public: frozenset[str] = froz
             return None
         if path == "/metrics":
             return None if metrics_public else Operation.READ_METRICS
+        if path.startswith(REPORT_PATH_PREFIX):
+            return Operation.REPORT_ASSET_EVENT
         return Operation.READ
 
     return operation_of

@@ -59,6 +59,8 @@ class GraphQLContext:
     identity: Identity | None = None
     """Who the gate let run this operation; None until it has, or without auth."""
     _views: dict[str, LocationView] = field(default_factory=dict)
+    version_records: dict[Any, Any] = field(default_factory=dict)
+    """Asset key -> its AssetVersionRecord, read once per operation (staleness fields)."""
 
     @property
     def instance(self) -> DagloomInstance:

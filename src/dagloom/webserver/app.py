@@ -21,6 +21,7 @@ from dagloom.metrics import MetricsSources, add_routes
 from dagloom.webserver._auth import webserver_middleware
 from dagloom.webserver._context import Backend, GraphQLContext
 from dagloom.webserver._login import login_routes
+from dagloom.webserver._reporting import add_report_routes
 from dagloom.webserver.logs import add_log_routes
 from dagloom.webserver.schema import MAX_DOCUMENT_BYTES, build_schema
 from dagloom.webserver.ui import add_ui_routes
@@ -117,6 +118,7 @@ def build_app(backend: Backend, *, graphiql: bool = True) -> web.Application:
         app, instance=backend.instance, sources=MetricsSources(locations=_snapshots(backend))
     )
     add_log_routes(app, backend.instance)
+    add_report_routes(app, backend.instance)
     add_ui_routes(app)
     return app
 

@@ -15,6 +15,9 @@ type Node = {
   dependencyKeys: { path: string[] }[];
   dependedByKeys: { path: string[] }[];
   assetMaterializations: Mat[];
+  staleStatus: string | null;
+  staleCauses: { reason: string; dependency: { path: string[] } | null }[];
+  isMaterializable: boolean;
 };
 
 function Plot({ label, points }: { label: string; points: [number, number][] }) {
@@ -48,6 +51,7 @@ export function AssetPage({ assetKey }: { assetKey: string }) {
       gql<{ assetNodes: Node[] }>(
         `query($k: [AssetKeyInput!]) { assetNodes(assetKeys: $k) { assetKey { path } groupName description
           kinds opName jobNames repositoryLocationName dependencyKeys { path } dependedByKeys { path }
+          staleStatus staleCauses { reason dependency { path } } isMaterializable
           assetMaterializations(limit: 200) { timestamp runId partition metadataEntries { label kind value } } } }`,
         { k: [{ path: assetKey.split("/") }] },
       ),
@@ -76,6 +80,15 @@ export function AssetPage({ assetKey }: { assetKey: string }) {
       <p>{node.description ?? <span class="muted">No description.</span>}</p>
       <table class="kv">
         <tr><th>Group</th><td>{node.groupName}</td></tr>
+        <tr>
+          <th>Status</th>
+          <td class={node.staleStatus === "STALE" ? "stale-mark" : ""}>
+            {node.isMaterializable ? (node.staleStatus ?? "–").toLowerCase() : "external"}
+            {node.staleCauses.map((c) => (
+              <div class="muted">{c.dependency ? `${c.dependency.path.join("/")}: ` : ""}{c.reason}</div>
+            ))}
+          </td>
+        </tr>
         <tr><th>Code location</th><td>{node.repositoryLocationName}</td></tr>
         <tr><th>Kinds</th><td>{node.kinds.join(", ") || "–"}</td></tr>
         <tr><th>Jobs</th><td>{node.jobNames.map((j) => <a href={`/jobs/${node.repositoryLocationName}/${j}`}>{j} </a>)}</td></tr>
@@ -99,7 +112,7 @@ export function AssetPage({ assetKey }: { assetKey: string }) {
             {mats.map((m) => (
               <tr>
                 <td>{when(m.timestamp)}</td>
-                <td><a href={`/runs/${m.runId}`}>{m.runId.slice(0, 8)}</a></td>
+                <td>{m.runId ? <a href={`/runs/${m.runId}`}>{m.runId.slice(0, 8)}</a> : <span class="muted">reported</span>}</td>
                 <td>{m.partition ?? "–"}</td>
                 <td>{m.metadataEntries.map((e) => <span class="tag">{e.label}: {JSON.stringify(e.value)}</span>)}</td>
               </tr>

@@ -15,6 +15,7 @@ type AssetNodeData = {
   jobNames: string[];
   repositoryLocationName: string;
   dependencyKeys: { path: string[] }[];
+  isMaterializable: boolean;
 };
 
 type Repo = { name: string; location: { name: string }; assetNodes: AssetNodeData[] };
@@ -28,7 +29,7 @@ type Asset = {
 
 const QUERY = `{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name }
   assetNodes { id assetKey { path } groupName description kinds jobNames repositoryLocationName
-    dependencyKeys { path } } } } } }`;
+    dependencyKeys { path } isMaterializable } } } } }`;
 
 export const keyOf = (k: { path: string[] }) => k.path.join("/");
 
@@ -76,7 +77,9 @@ export function AssetsPage() {
   const selected = fromQuery && fromQuery.keys.size > 0 ? fromQuery.keys : picked;
 
   const materialize = async () => {
-    const keys = selected.size ? [...selected] : model.nodes.map((n) => n.id);
+    // External assets are made elsewhere: reported, never materialized by a run.
+    const runnable = new Set(model.nodes.filter((n) => n.data.isMaterializable !== false).map((n) => n.id));
+    const keys = (selected.size ? [...selected] : model.nodes.map((n) => n.id)).filter((k) => runnable.has(k));
     const byLocation = new Map<string, { repo: string; keys: string[] }>();
     for (const k of keys) {
       const r = model.repoOf.get(k)!;
@@ -152,7 +155,9 @@ export function AssetsPage() {
           <>
             <rect width="200" height="64" rx="6" class={`asset asset-${stateOf(n.id)}`} data-status={stateOf(n.id)} />
             <text x="10" y="20" class="node-title">{n.id.length > 26 ? `${n.id.slice(0, 25)}…` : n.id}</text>
-            <text x="10" y="38" class="node-sub">{statusText(latest?.get(n.id), when)}</text>
+            <text x="10" y="38" class="node-sub">
+              {n.data.isMaterializable === false ? "External" : statusText(latest?.get(n.id), when)}
+            </text>
             <text x="10" y="55" class="node-kind">{[n.group, ...n.data.kinds].join(" · ")}</text>
             <a href={`/assets/${n.id}`}>
               <text x="186" y="20" class="node-link">↗</text>

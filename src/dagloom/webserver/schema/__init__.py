@@ -22,6 +22,7 @@ from dagloom.webserver.schema.asset_latest import AssetLatestQuery
 from dagloom.webserver.schema.backfills import BackfillsMutation, BackfillsQuery
 from dagloom.webserver.schema.compute_logs import ComputeLogsQuery, ComputeLogsSubscription
 from dagloom.webserver.schema.errors import CONFIG_ERROR_TYPES
+from dagloom.webserver.schema.external_assets import ExternalAssetsMutation
 from dagloom.webserver.schema.inputs import SCALARS
 from dagloom.webserver.schema.mutations import Mutation
 from dagloom.webserver.schema.partition_sets import PartitionSetsQuery
@@ -68,7 +69,7 @@ def build_schema() -> strawberry.Schema:
                 PartitionSetsQuery,
             ),
         ),
-        mutation=merge_types("Mutation", (Mutation, BackfillsMutation)),
+        mutation=merge_types("Mutation", (Mutation, BackfillsMutation, ExternalAssetsMutation)),
         subscription=merge_types("Subscription", (Subscription, ComputeLogsSubscription)),
         types=[*CONFIG_ERROR_TYPES, *EVENT_TYPES],
         config=StrawberryConfig(scalar_map=SCALARS),

@@ -53,6 +53,7 @@ from dagloom.webserver.schema.errors import (
     UnauthorizedError,
     config_error,
 )
+from dagloom.webserver.schema.external_assets import external_selection_refusal
 from dagloom.webserver.schema.inputs import (
     ExecutionParams,
     ReexecutionParams,
@@ -274,6 +275,9 @@ async def _launch_request(
         return PythonError(message=view.unavailable, className="ActorUnavailableError")
     if not _job_known(view.snapshot, job_name, bool(selector.assetSelection)):
         return not_found
+    external = external_selection_refusal(view.snapshot, selector.assetSelection or [])
+    if external is not None:
+        return InvalidSubsetError(message=external)
     try:
         config_json = run_config_json(params.runConfigData)
     except ValueError as exc:

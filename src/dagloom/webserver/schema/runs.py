@@ -249,6 +249,24 @@ class AssetEvent:
         data = event.asset_materialization
         return metadata_entries(dict(data.metadata)) if data is not None else []
 
+    @strawberry.field(
+        description="The event's tags: `dagster/data_version`, `dagster/code_version`, "
+        "`dagster/input_data_version/<key>` and any the reporter gave."
+    )
+    def tags(self) -> list[EventTag]:
+        event = self.record.event
+        assert event is not None
+        data = event.asset_materialization
+        if data is None:
+            return []
+        return [EventTag(key=k, value=v) for k, v in sorted(data.tags.items())]
+
+
+@strawberry.type
+class EventTag:
+    key: str
+    value: str
+
 
 def _plain(name: str, *bases: type) -> type:
     return strawberry.type(type(name, (*bases, MessageEvent), {}))

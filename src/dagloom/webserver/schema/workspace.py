@@ -23,6 +23,7 @@ from dagloom.webserver._context import LocationView
 from dagloom.webserver.schema._unions import named_union
 from dagloom.webserver.schema.asset_partitions import AssetNodePartitions
 from dagloom.webserver.schema.errors import PythonError
+from dagloom.webserver.schema.external_assets import AssetNodeStaleness
 from dagloom.webserver.schema.instigators import Schedule, Sensor
 from dagloom.webserver.schema.runs import AssetKey, PipelineTag, event_object
 from dagloom.webserver.schema.runs import MaterializationEvent as MaterializationEventType
@@ -219,7 +220,7 @@ MAX_MATERIALIZATIONS = 1000
 
 
 @strawberry.type
-class AssetNode(AssetNodePartitions):
+class AssetNode(AssetNodePartitions, AssetNodeStaleness):
     snapshot: strawberry.Private[AssetSnapshot]
     location_name: strawberry.Private[str]
     dependents: strawberry.Private[list[tuple[str, ...]]]

@@ -477,6 +477,16 @@ class AssetMaterializationData(betterproto2.Message):
 
     description: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
 
+    tags: "dict[str, str]" = betterproto2.field(
+        120,
+        betterproto2.TYPE_MAP,
+        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
+    )
+    """
+    Tags of the event: dagster/data_version, dagster/code_version,
+    dagster/input_data_version/<key>, and any the reporter gave.
+    """
+
 
 default_message_pool.register_message(
     "dagloom.v1", "AssetMaterializationData", AssetMaterializationData

@@ -611,6 +611,16 @@ class AssetSnapshot(betterproto2.Message):
         31, betterproto2.TYPE_MESSAGE, repeated=True
     )
 
+    code_version: "str" = betterproto2.field(120, betterproto2.TYPE_STRING)
+    """
+    "": none declared
+    """
+
+    observable: "bool" = betterproto2.field(121, betterproto2.TYPE_BOOL)
+    """
+    an external asset with an observation function
+    """
+
     backfill_policy: "BackfillPolicySnapshot | None" = betterproto2.field(
         140, betterproto2.TYPE_MESSAGE, optional=True
     )

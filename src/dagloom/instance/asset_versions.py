@@ -1,0 +1,102 @@
+"""Reads of the data versions the event log holds: what staleness and data version tags need.
+
+Each asset's latest materialization and latest observation are read through the asset index,
+many assets per query; nothing else of the event log is decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from dagloom.definitions.asset_key import AssetKey
+from dagloom.definitions.staleness import (
+    AssetVersionNode,
+    AssetVersionRecord,
+    Staleness,
+    compute_staleness,
+)
+from dagloom.messages import EventRecord, EventType
+
+if TYPE_CHECKING:
+    from dagloom.instance._instance import DagloomInstance
+
+
+def _record(found: EventRecord | None) -> tuple[int, dict[str, str]] | None:
+    if found is None or found.event is None or found.event.asset_materialization is None:
+        return None
+    return found.storage_id, dict(found.event.asset_materialization.tags)
+
+
+async def read_version_record(instance: DagloomInstance, key: AssetKey) -> AssetVersionRecord:
+    """What the event log says of `key`'s versions: its latest materialization's and latest
+    observation's storage ids and tags."""
+    path = list(key.path)
+    materialized = _record(await instance.get_latest_materialization(path))
+    observed = await instance.get_observations(path, limit=1)
+    seen = _record(observed[0] if observed else None)
+    return AssetVersionRecord(
+        materialization_id=materialized[0] if materialized else None,
+        materialization_tags=materialized[1] if materialized else {},
+        observation_id=seen[0] if seen else None,
+        observation_tags=seen[1] if seen else {},
+    )
+
+
+async def read_version_records(
+    instance: DagloomInstance, keys: Iterable[AssetKey]
+) -> dict[AssetKey, AssetVersionRecord]:
+    """`read_version_record` of each key, all read together where the event log storage can
+    (`get_latest_asset_events`), else one after the other."""
+    wanted = list(keys)
+    storage = instance.event_log_storage
+    bulk = getattr(storage, "get_latest_asset_events", None)
+    if bulk is None:  # an event log storage from elsewhere, without the bulk read
+        return {key: await read_version_record(instance, key) for key in wanted}
+    found = await bulk(
+        [list(k.path) for k in wanted],
+        [EventType.ASSET_MATERIALIZATION, EventType.ASSET_OBSERVATION],
+    )
+    out: dict[AssetKey, AssetVersionRecord] = {}
+    for key in wanted:
+        path = tuple(key.path)
+        materialized = _record(found.get((path, EventType.ASSET_MATERIALIZATION)))
+        seen = _record(found.get((path, EventType.ASSET_OBSERVATION)))
+        out[key] = AssetVersionRecord(
+            materialization_id=materialized[0] if materialized else None,
+            materialization_tags=materialized[1] if materialized else {},
+            observation_id=seen[0] if seen else None,
+            observation_tags=seen[1] if seen else {},
+        )
+    return out
+
+
+async def latest_data_versions(
+    instance: DagloomInstance, keys: Iterable[AssetKey]
+) -> dict[AssetKey, str]:
+    """Each of `keys` that has a data version -> its current one (of its newest
+    materialization or observation)."""
+    out: dict[AssetKey, str] = {}
+    for key, record in (await read_version_records(instance, keys)).items():
+        version = record.current_data_version
+        if version is not None:
+            out[key] = version
+    return out
+
+
+async def read_staleness(
+    instance: DagloomInstance, nodes: Mapping[AssetKey, AssetVersionNode]
+) -> dict[AssetKey, Staleness]:
+    """The staleness of every asset of `nodes`, from the instance's records of them and of
+    their upstream assets."""
+    keys = set(nodes) | {dep for node in nodes.values() for dep in node.deps}
+    records = await read_version_records(instance, keys)
+    return compute_staleness(nodes, records)
+
+
+__all__ = [
+    "latest_data_versions",
+    "read_staleness",
+    "read_version_record",
+    "read_version_records",
+]
