@@ -15,6 +15,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, overload
 
+from dagloom._gc import full_collections_deferred
 from dagloom.definitions.config import ConfigMapping
 from dagloom.definitions.node import (
     Binding,
@@ -502,7 +503,9 @@ def compose(
     composition = Composition(owner)
     token = _COMPOSITION.set(composition)
     try:
-        returned = fn(*(GraphInputHandle(n) for n in input_names))
+        # A body wiring many ops keeps every node it makes: full collections would rescan them.
+        with full_collections_deferred():
+            returned = fn(*(GraphInputHandle(n) for n in input_names))
     finally:
         _COMPOSITION.reset(token)
     return composition, returned

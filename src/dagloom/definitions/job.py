@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, overload
 
+from dagloom._gc import defers_run, full_collections_deferred
 from dagloom.definitions.config import ConfigMapping, RunConfig, coerce_run_config
 from dagloom.definitions.executor import ExecutorDefinition, in_process_executor
 from dagloom.definitions.graph import compose
@@ -176,7 +177,8 @@ class JobDefinition:
         if self._plan is None:
             from dagloom.execution.plan import compile_plan
 
-            self._plan = compile_plan(self)
+            with full_collections_deferred(defers_run(len(self.nodes))):
+                self._plan = compile_plan(self)
         return self._plan
 
     def with_resources(self, resource_defs: Mapping[str, Any]) -> JobDefinition:
@@ -382,6 +384,10 @@ def job(
             raise DefinitionError(
                 f"job {job_name!r}: a @job body takes no parameters", name=job_name
             )
+        with full_collections_deferred():
+            return _job_of(job_name, func)
+
+    def _job_of(job_name: str, func: Callable[..., Any]) -> JobDefinition:
         composition, _ = compose(job_name, func, [])
         return JobDefinition(
             name=job_name,
