@@ -25,6 +25,7 @@ SUITES = {
     "auth": "GetRun latency with a token check and with mutual TLS, vs neither",
     "compute_logs": "runs with steps' stdout/stderr captured, against runs without capture",
     "ui": "the web UI in chromium: asset graphs and a 10,000-step run page vs their fetch",
+    "scale": "chain and fan runs of 100,000 steps vs 500: per-step CPU, RSS per step, build",
 }
 
 
