@@ -101,7 +101,7 @@ class JobDefinition:
         self.graph_config_mappings = dict(graph_config_mappings or {})
         # run after every step of the job, besides each node's own (`op.with_hooks`)
         self.hook_defs = check_hooks(hooks, f"job {name!r}")
-        validate_nodes(name, self.nodes, allow_graph_inputs=False)
+        self._node_order = validate_nodes(name, self.nodes, allow_graph_inputs=False)
         self._plan: ExecutionPlan | None = None
 
     @property
@@ -171,6 +171,11 @@ class JobDefinition:
         for hook in self.hook_defs:
             keys |= hook.required_resource_keys
         return keys
+
+    @property
+    def node_order(self) -> list[str]:
+        """The nodes' names in dependency order, as validated when the job was made."""
+        return list(self._node_order)
 
     def get_plan(self) -> ExecutionPlan:
         """The compiled execution plan; built on first use and cached."""

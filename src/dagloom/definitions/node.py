@@ -75,36 +75,43 @@ class Node:
 # Validation
 
 
-def validate_nodes(owner: str, nodes: Mapping[str, Node], *, allow_graph_inputs: bool) -> None:
+def validate_nodes(owner: str, nodes: Mapping[str, Node], *, allow_graph_inputs: bool) -> list[str]:
     """Every binding names an existing node and output; dynamic outputs are only reached
-    through map/collect; no cycles. Raises DefinitionError naming the node and input."""
+    through map/collect; no cycles. Raises DefinitionError naming the node and input.
+    Returns the nodes' names in dependency order (`topological_order`)."""
+
+    def where(node: Node, input_name: str) -> str:  # only built for an error message
+        return f"{owner!r}: input {input_name!r} of {node.name!r}"
+
     for node in nodes.values():
         for input_name, binding in node.inputs.items():
-            where = f"{owner!r}: input {input_name!r} of {node.name!r}"
             for source_node, output, mode in _sources(binding):
                 if source_node is None:
                     if not allow_graph_inputs:
-                        raise DefinitionError(f"{where} refers to a graph input", name=owner)
+                        raise DefinitionError(
+                            f"{where(node, input_name)} refers to a graph input", name=owner
+                        )
                     continue
                 upstream = nodes.get(source_node)
                 if upstream is None:
                     raise DefinitionError(
-                        f"{where} depends on unknown node {source_node!r}", name=owner
+                        f"{where(node, input_name)} depends on unknown node {source_node!r}",
+                        name=owner,
                     )
                 out = upstream.op.outs.get(output)
                 if out is None:
                     raise DefinitionError(
-                        f"{where} depends on output {output!r} of {source_node!r}, which has "
-                        f"outputs {sorted(upstream.op.outs)}",
+                        f"{where(node, input_name)} depends on output {output!r} of "
+                        f"{source_node!r}, which has outputs {sorted(upstream.op.outs)}",
                         name=owner,
                     )
                 if out.is_dynamic and mode == "value":
                     raise DefinitionError(
-                        f"{where}: dynamic output {source_node}.{output} must be used through "
-                        ".map(fn) or .collect()",
+                        f"{where(node, input_name)}: dynamic output {source_node}.{output} "
+                        "must be used through .map(fn) or .collect()",
                         name=owner,
                     )
-    topological_order(owner, nodes)  # raises on a cycle
+    return topological_order(owner, nodes)  # raises on a cycle
 
 
 def _sources(binding: Binding) -> list[tuple[str | None, str, str]]:
