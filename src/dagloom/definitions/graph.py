@@ -225,10 +225,12 @@ class Composition:
         op: OpDefinition = definition
         sig = op.signature
         bound = _bind_args(op.name, [*sig.input_names, *sig.nothing_inputs], args, kwargs)
-        inputs = {
-            key: _binding_of(value, f"{self.owner}: input {key!r} of {name!r}")
-            for key, value in bound.items()
-        }
+        inputs: dict[str, Binding] = {}
+        for key, value in bound.items():
+            if type(value) is InvokedOutput:  # the common case, without building `where`
+                inputs[key] = FromOutput(value.node, value.output)
+            else:
+                inputs[key] = _binding_of(value, f"{self.owner}: input {key!r} of {name!r}")
         self.nodes[name] = Node(name, op, inputs, dict(tags or {}), retry_policy, hooks=hooks)
         handles = [_output_handle(name, out_name, out) for out_name, out in op.outs.items()]
         return _pack_handles(op.name, list(op.outs), handles)
