@@ -7,7 +7,8 @@ every event in a durable SQLite instance), one fresh worker process per size:
   each timed per op in CPU time;
 - runs it: a warm-up run of a small job first (imports and caches), then timed runs of the
   N-step job (1 at the large size, more at the small one), wall and CPU time per step;
-- reports its peak RSS above what it held before building the job, per step.
+- reports its peak RSS above what it held before building the job, per step, and the share
+  of the large run's wall time spent in the garbage collector (`gc %`).
 
 The baseline of each large run is the 500-step run of the same shape and system, measured in
 the same invocation with the sizes interleaved round by round. Targets (as ratios):
@@ -62,6 +63,24 @@ def _reset_peak() -> None:
         pass
 
 
+class _CollectorClock:
+    """Time spent in the garbage collector and full collections done, via `gc.callbacks`:
+    a figure the machine's load does not move the way it moves wall time."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.full = 0
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+            return
+        self.seconds += time.perf_counter() - self._start
+        if info["generation"] == 2:
+            self.full += 1
+
+
 def _worker(shape: str, n: int, system: str, repetitions: int) -> dict[str, Any]:
     """Measure one size in this process; the record's keys are the JSON line's."""
     from benchmarks import core
@@ -100,13 +119,18 @@ def _worker(shape: str, n: int, system: str, repetitions: int) -> dict[str, Any]
     run, close = prepared(job)
     wall: list[float] = []
     cpu: list[float] = []
+    collector: list[_CollectorClock] = []
     try:
         for i in range(repetitions):
             gc.collect()
+            clock = _CollectorClock()
+            gc.callbacks.append(clock)
             start, start_cpu = time.perf_counter(), time.process_time()
             result = run()
             wall.append(time.perf_counter() - start)
             cpu.append(time.process_time() - start_cpu)
+            gc.callbacks.remove(clock)
+            collector.append(clock)
             if i == 0 and result.output_for_node(last) != answer:
                 raise AssertionError(f"{shape}-{n} ({system}): wrong answer")
             del result
@@ -124,6 +148,8 @@ def _worker(shape: str, n: int, system: str, repetitions: int) -> dict[str, Any]
         "wall_us_per_step": [t * 1e6 / n_steps for t in wall],
         "cpu_us_per_step": [t * 1e6 / n_steps for t in cpu],
         "rss_kb_per_step": (peak_kb - base_kb) / n_steps,
+        "gc_share": [c.seconds / t for c, t in zip(collector, wall, strict=True)],
+        "full_collections": [c.full for c in collector],
     }
 
 
@@ -200,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "small_build_us_per_op": _median(small, "build_us_per_op"),
                 "large_build_us_per_op": build,
                 "large_plan_us_per_op": _median(large, "plan_us_per_op"),
+                "large_gc_share": _median(large, "gc_share"),
+                "large_full_collections": _median(large, "full_collections"),
                 "pass": verdicts,
             }
             rows.append(row)
@@ -210,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(
         f"{'shape':<6}{'system':<16}{'cpu us/step':>18}{'ratio':>8}{'wall us/step':>20}"
-        f"{'ratio':>8}{'KiB/step':>10}{'build us/op':>13}"
+        f"{'ratio':>8}{'KiB/step':>10}{'build us/op':>13}{'gc %':>7}"
     )
     for r in rows:
         print(
@@ -220,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{r['small_wall_us_per_step']:>9.1f} ->{r['large_wall_us_per_step']:>8.1f}"
             f"{r['wall_ratio']:>7.2f}x"
             f"{r['large_rss_kb_per_step']:>10.2f}{r['large_build_us_per_op']:>13.1f}"
+            f"{r['large_gc_share'] * 100:>7.1f}"
             f"  {mark(r['pass']['step_ratio'])}/{mark(r['pass']['rss_per_step'])}"
             f"/{mark(r['pass']['build'])}"
         )
