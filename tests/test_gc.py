@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +146,25 @@ def test_building_a_job_defers_full_collections_while_its_body_runs() -> None:
     assert gc.get_threshold() == (700, 10, 10)
     assert one.name == "one"
     assert _gc._depth == 0
+
+
+def test_loading_user_code_defers_full_collections_while_it_imports(tmp_path: Path) -> None:
+    from dagloom.code.loader import LOCATION_PACKAGE, load_definitions
+
+    path = tmp_path / "defs_seen.py"
+    path.write_text(
+        "import gc\n"
+        "from dagloom import job, op\n"
+        "SEEN = gc.get_threshold()\n"
+        "@op\n"
+        "def only() -> None:\n"
+        "    pass\n"
+        "@job\n"
+        "def one() -> None:\n"
+        "    only()\n"
+    )
+    defs = load_definitions(python_file=path)
+    assert defs.get_job_def("one").name == "one"
+    assert sys.modules[f"{LOCATION_PACKAGE}.defs_seen"].SEEN[2] > 1_000_000
+    assert gc.get_threshold() == (700, 10, 10)
+    assert not deferring()
