@@ -238,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(
         f"{'shape':<6}{'system':<16}{'cpu us/step':>18}{'ratio':>8}{'wall us/step':>20}"
-        f"{'ratio':>8}{'KiB/step':>10}{'build us/op':>13}{'gc %':>7}"
+        f"{'ratio':>8}{'KiB/step':>10}{'build us/op':>13}{'gc %':>7}  step/rss/build"
     )
     for r in rows:
         print(
