@@ -13,6 +13,7 @@ import pytest
 import dagloom as dg
 from dagloom import _gc
 from dagloom._gc import (
+    DEFERRED_OLDEST_THRESHOLD,
     LARGE_RUN_STEPS,
     deferred_thresholds,
     deferring,
@@ -32,11 +33,15 @@ def known_thresholds() -> Iterator[None]:
 def test_deferred_thresholds_keep_young_generations_and_lift_the_oldest() -> None:
     young, middle, oldest = deferred_thresholds((700, 10, 10))
     assert (young, middle) == (700, 10)
-    assert oldest > 1_000_000
+    assert oldest == DEFERRED_OLDEST_THRESHOLD
 
 
 def test_deferred_thresholds_leave_a_disabled_collector_alone() -> None:
     assert deferred_thresholds((0, 10, 10)) == (0, 10, 10)
+
+
+def test_deferred_thresholds_keep_an_oldest_threshold_already_higher() -> None:
+    assert deferred_thresholds((700, 10, 50_000)) == (700, 10, 50_000)
 
 
 def test_only_large_runs_defer() -> None:
@@ -48,7 +53,7 @@ def test_a_block_defers_and_restores_the_thresholds() -> None:
     with full_collections_deferred():
         assert deferring()
         assert gc.get_threshold()[:2] == (700, 10)
-        assert gc.get_threshold()[2] > 1_000_000
+        assert gc.get_threshold()[2] == DEFERRED_OLDEST_THRESHOLD
     assert not deferring()
     assert gc.get_threshold() == (700, 10, 10)
 
@@ -64,7 +69,7 @@ def test_nested_blocks_restore_only_when_the_outermost_ends() -> None:
         with full_collections_deferred():
             pass
         assert deferring()
-        assert gc.get_threshold()[2] > 1_000_000
+        assert gc.get_threshold()[2] == DEFERRED_OLDEST_THRESHOLD
     assert gc.get_threshold() == (700, 10, 10)
 
 
@@ -121,7 +126,7 @@ def _thresholds_seen_by_op(n_ops: int) -> list[tuple[int, int, int]]:
 
 def test_a_large_run_defers_full_collections_while_it_executes() -> None:
     (seen,) = _thresholds_seen_by_op(LARGE_RUN_STEPS)
-    assert seen[2] > 1_000_000
+    assert seen[2] == DEFERRED_OLDEST_THRESHOLD
     assert gc.get_threshold() == (700, 10, 10)
 
 
@@ -142,7 +147,7 @@ def test_building_a_job_defers_full_collections_while_its_body_runs() -> None:
         seen.append(gc.get_threshold())
         only()
 
-    assert seen[0][2] > 1_000_000
+    assert seen[0][2] == DEFERRED_OLDEST_THRESHOLD
     assert gc.get_threshold() == (700, 10, 10)
     assert one.name == "one"
     assert _gc._depth == 0
@@ -165,6 +170,6 @@ def test_loading_user_code_defers_full_collections_while_it_imports(tmp_path: Pa
     )
     defs = load_definitions(python_file=path)
     assert defs.get_job_def("one").name == "one"
-    assert sys.modules[f"{LOCATION_PACKAGE}.defs_seen"].SEEN[2] > 1_000_000
+    assert sys.modules[f"{LOCATION_PACKAGE}.defs_seen"].SEEN[2] == DEFERRED_OLDEST_THRESHOLD
     assert gc.get_threshold() == (700, 10, 10)
     assert not deferring()
