@@ -1,4 +1,5 @@
-"""The compute-log package's names load on first use; an in-memory run imports no storage."""
+"""The compute-log package's names load on first use; an in-memory run of a job without
+config imports neither storage nor the config type system."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def test_an_unknown_name_is_an_attribute_error_naming_it() -> None:
         raise AssertionError("expected AttributeError")
 
 
-def test_a_run_without_an_instance_imports_neither_storage_nor_the_managers() -> None:
+def test_a_run_without_an_instance_imports_no_storage_managers_or_config_types() -> None:
     script = (
         "import sys\n"
         "from dagloom import job, op\n"
@@ -40,7 +41,8 @@ def test_a_run_without_an_instance_imports_neither_storage_nor_the_managers() ->
         "    hello()\n"
         "assert one.execute_in_process().success\n"
         "print(sorted(m for m in ('dagloom.storage', 'dagloom.compute_logs.read',\n"
-        "    'dagloom.compute_logs.local') if m in sys.modules))\n"
+        "    'dagloom.compute_logs.local', 'dagloom.definitions.config_types')\n"
+        "    if m in sys.modules))\n"
     )
     env = {
         **os.environ,
