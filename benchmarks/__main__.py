@@ -26,6 +26,7 @@ SUITES = {
     "compute_logs": "runs with steps' stdout/stderr captured, against runs without capture",
     "ui": "the web UI in chromium: asset graphs and a 10,000-step run page vs their fetch",
     "staleness": "stale status of 5,000 assets, decided and read, vs reading their records",
+    "scale": "chain and fan runs of 100,000 steps vs 500: per-step CPU, RSS per step, build",
 }
 
 

@@ -336,3 +336,28 @@ def test_run_with_resources_does_not_recompile_the_plan(monkeypatch: pytest.Monk
     assert compiled == []
     line.execute_in_process(op_selection=["start"], resources={"db": object()})
     assert compiled == ["line"]
+
+
+def test_node_order_lists_each_node_after_the_nodes_it_reads() -> None:
+    @op
+    def top() -> int:
+        return 1
+
+    @op
+    def twice(x: int) -> int:
+        return 2 * x
+
+    @op
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    @job
+    def diamond() -> None:
+        t = top()
+        add(twice.alias("left")(t), twice.alias("right")(t))
+
+    order = diamond.node_order
+    assert sorted(order) == sorted(diamond.nodes)
+    assert order.index("top") < order.index("left") < order.index("add")
+    assert order.index("right") < order.index("add")
+    assert list(diamond.get_plan().steps) == order

@@ -12,6 +12,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+from dagloom._gc import full_collections_deferred
 from dagloom.definitions.asset import AssetsDefinition, AssetSpec
 from dagloom.definitions.asset_job import UnresolvedAssetJobDefinition
 from dagloom.definitions.definitions import Definitions
@@ -56,15 +57,17 @@ def load_definitions(
             "give exactly one of a Python file or a module name",
             location=str(python_file or module_name or "<nothing>"),
         )
-    if python_file is not None:
-        path = Path(python_file).resolve()
-        location = str(python_file)
-        module = _import_file(path, location)
-    else:
-        assert module_name is not None
-        location = module_name
-        module = _import_module(module_name, Path(working_directory or os.getcwd()).resolve())
-    return definitions_from_module(module, attribute, location=location)
+    # Importing user code builds every definition it holds, all kept: defer full collections.
+    with full_collections_deferred():
+        if python_file is not None:
+            path = Path(python_file).resolve()
+            location = str(python_file)
+            module = _import_file(path, location)
+        else:
+            assert module_name is not None
+            location = module_name
+            module = _import_module(module_name, Path(working_directory or os.getcwd()).resolve())
+        return definitions_from_module(module, attribute, location=location)
 
 
 def definitions_from_module(

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextvars
 import inspect
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, overload
 
+from dagloom._gc import full_collections_deferred
 from dagloom.definitions.config import ConfigMapping
 from dagloom.definitions.node import (
     Binding,
@@ -223,14 +224,19 @@ class Composition:
             return definition.inline_into(self, name, bound, hooks=hooks)
         op: OpDefinition = definition
         sig = op.signature
-        bound = _bind_args(op.name, [*sig.input_names, *sig.nothing_inputs], args, kwargs)
-        inputs = {
-            key: _binding_of(value, f"{self.owner}: input {key!r} of {name!r}")
-            for key, value in bound.items()
-        }
-        self.nodes[name] = Node(name, op, inputs, dict(tags or {}), retry_policy, hooks=hooks)
+        names = [*sig.input_names, *sig.nothing_inputs] if sig.nothing_inputs else sig.input_names
+        bound = _bind_args(op.name, names, args, kwargs)
+        inputs: dict[str, Binding] = {}
+        for key, value in bound.items():
+            if type(value) is InvokedOutput:  # the common case, without building `where`
+                inputs[key] = FromOutput(value.node, value.output)
+            else:
+                inputs[key] = _binding_of(value, f"{self.owner}: input {key!r} of {name!r}")
+        self.nodes[name] = Node(
+            name, op, inputs, dict(tags) if tags else {}, retry_policy, hooks=hooks
+        )
         handles = [_output_handle(name, out_name, out) for out_name, out in op.outs.items()]
-        return _pack_handles(op.name, list(op.outs), handles)
+        return _pack_handles(op.name, op.outs, handles)
 
     def add_node(self, node: Node) -> None:
         if node.name in self.nodes:
@@ -241,19 +247,20 @@ class Composition:
 
 
 def _bind_args(
-    name: str, input_names: list[str], args: Sequence[Any], kwargs: Mapping[str, Any]
+    name: str, input_names: Sequence[str], args: Sequence[Any], kwargs: Mapping[str, Any]
 ) -> dict[str, Any]:
     if len(args) > len(input_names):
         raise DefinitionError(
-            f"{name!r} takes {len(input_names)} inputs ({input_names}) but was called with "
-            f"{len(args)} positional arguments",
+            f"{name!r} takes {len(input_names)} inputs ({list(input_names)}) but was called "
+            f"with {len(args)} positional arguments",
             name=name,
         )
     bound = dict(zip(input_names, args, strict=False))
     for key, value in kwargs.items():
         if key not in input_names:
             raise DefinitionError(
-                f"{name!r} has no input named {key!r}; its inputs are {input_names}", name=name
+                f"{name!r} has no input named {key!r}; its inputs are {list(input_names)}",
+                name=name,
             )
         if key in bound:
             raise DefinitionError(f"{name!r}: input {key!r} given twice", name=name)
@@ -266,7 +273,7 @@ def _output_handle(node: str, output: str, out: Out) -> InvokedOutput | InvokedD
     return InvokedDynamicOutput(node, output) if out.is_dynamic else InvokedOutput(node, output)
 
 
-def _pack_handles(owner: str, names: Sequence[str], handles: Sequence[Any]) -> Any:
+def _pack_handles(owner: str, names: Iterable[str], handles: Sequence[Any]) -> Any:
     """What a call returns: None for no outputs, the handle for one, else a NamedTuple
     `<owner>_outputs` of the handles under their output `names`."""
     if not handles:
@@ -502,7 +509,9 @@ def compose(
     composition = Composition(owner)
     token = _COMPOSITION.set(composition)
     try:
-        returned = fn(*(GraphInputHandle(n) for n in input_names))
+        # A body wiring many ops keeps every node it makes: full collections would rescan them.
+        with full_collections_deferred():
+            returned = fn(*(GraphInputHandle(n) for n in input_names))
     finally:
         _COMPOSITION.reset(token)
     return composition, returned

@@ -136,6 +136,9 @@ class HookDefinition:
         return f"<HookDefinition {self.name} ({self.kind})>"
 
 
+_NO_HOOKS: frozenset[HookDefinition] = frozenset()
+
+
 def check_hooks(hooks: Iterable[Any] | None, owner: str) -> frozenset[HookDefinition]:
     """`hooks` as a frozenset, each checked to be a HookDefinition (else
     DagsterInvalidDefinitionError naming `owner`, the job or op they were given to)."""
@@ -148,7 +151,8 @@ def check_hooks(hooks: Iterable[Any] | None, owner: str) -> frozenset[HookDefini
                 name=owner,
             )
         checked.add(hook)
-    return frozenset(checked)
+    # Most nodes have no hooks: one shared empty set saves 216 bytes per node.
+    return frozenset(checked) if checked else _NO_HOOKS
 
 
 def _hook_decorator(

@@ -29,6 +29,9 @@ from dagloom.errors import DagloomError, DagsterInvalidDefinitionError
 
 # Where an IO manager's `context.log` writes when the run hands it no logger of its own.
 _LOGGER_NAME = "dagloom.io_manager"
+# Looked up once: `logging.getLogger` takes the logging module's lock on every call, and a
+# step makes one context per input and output.
+_DEFAULT_LOG = logging.getLogger(_LOGGER_NAME)
 
 
 class _PartitionFields:
@@ -144,7 +147,7 @@ class OutputContext(_PartitionFields):
         self.job_name = job_name
         self.definition_metadata = definition_metadata or {}
         self.resources = resources
-        self.log = log if log is not None else logging.getLogger(_LOGGER_NAME)
+        self.log = log if log is not None else _DEFAULT_LOG
         self.user_metadata: dict[str, Any] = {}
         self.config: Any = None
         self.dagster_type: Any = None
@@ -210,7 +213,7 @@ class InputContext(_PartitionFields):
         self.asset_key = asset_key
         self.definition_metadata = definition_metadata or {}
         self.resources = resources
-        self.log = log if log is not None else logging.getLogger(_LOGGER_NAME)
+        self.log = log if log is not None else _DEFAULT_LOG
         self.config: Any = None
         self.dagster_type: Any = None
         self.resource_config: Any = None

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, overload
 
+from dagloom._gc import defers_run, full_collections_deferred
 from dagloom.definitions.config import ConfigMapping, RunConfig, coerce_run_config
 from dagloom.definitions.executor import ExecutorDefinition, in_process_executor
 from dagloom.definitions.graph import compose
@@ -100,7 +101,7 @@ class JobDefinition:
         self.graph_config_mappings = dict(graph_config_mappings or {})
         # run after every step of the job, besides each node's own (`op.with_hooks`)
         self.hook_defs = check_hooks(hooks, f"job {name!r}")
-        validate_nodes(name, self.nodes, allow_graph_inputs=False)
+        self._node_order = validate_nodes(name, self.nodes, allow_graph_inputs=False)
         self._plan: ExecutionPlan | None = None
 
     @property
@@ -171,12 +172,18 @@ class JobDefinition:
             keys |= hook.required_resource_keys
         return keys
 
+    @property
+    def node_order(self) -> list[str]:
+        """The nodes' names in dependency order, as validated when the job was made."""
+        return list(self._node_order)
+
     def get_plan(self) -> ExecutionPlan:
         """The compiled execution plan; built on first use and cached."""
         if self._plan is None:
             from dagloom.execution.plan import compile_plan
 
-            self._plan = compile_plan(self)
+            with full_collections_deferred(defers_run(len(self.nodes))):
+                self._plan = compile_plan(self)
         return self._plan
 
     def with_resources(self, resource_defs: Mapping[str, Any]) -> JobDefinition:
@@ -382,6 +389,10 @@ def job(
             raise DefinitionError(
                 f"job {job_name!r}: a @job body takes no parameters", name=job_name
             )
+        with full_collections_deferred():
+            return _job_of(job_name, func)
+
+    def _job_of(job_name: str, func: Callable[..., Any]) -> JobDefinition:
         composition, _ = compose(job_name, func, [])
         return JobDefinition(
             name=job_name,

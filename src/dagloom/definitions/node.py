@@ -75,36 +75,49 @@ class Node:
 # Validation
 
 
-def validate_nodes(owner: str, nodes: Mapping[str, Node], *, allow_graph_inputs: bool) -> None:
+def validate_nodes(owner: str, nodes: Mapping[str, Node], *, allow_graph_inputs: bool) -> list[str]:
     """Every binding names an existing node and output; dynamic outputs are only reached
-    through map/collect; no cycles. Raises DefinitionError naming the node and input."""
+    through map/collect; no cycles. Raises DefinitionError naming the node and input.
+    Returns the nodes' names in dependency order (`topological_order`)."""
+
+    def where(node: Node, input_name: str) -> str:  # only built for an error message
+        return f"{owner!r}: input {input_name!r} of {node.name!r}"
+
     for node in nodes.values():
         for input_name, binding in node.inputs.items():
-            where = f"{owner!r}: input {input_name!r} of {node.name!r}"
+            if type(binding) is FromOutput:  # the common case: checked without `_sources`
+                upstream = nodes.get(binding.node)
+                if upstream is not None:
+                    out = upstream.op.outs.get(binding.output)
+                    if out is not None and not out.is_dynamic:
+                        continue
             for source_node, output, mode in _sources(binding):
                 if source_node is None:
                     if not allow_graph_inputs:
-                        raise DefinitionError(f"{where} refers to a graph input", name=owner)
+                        raise DefinitionError(
+                            f"{where(node, input_name)} refers to a graph input", name=owner
+                        )
                     continue
                 upstream = nodes.get(source_node)
                 if upstream is None:
                     raise DefinitionError(
-                        f"{where} depends on unknown node {source_node!r}", name=owner
+                        f"{where(node, input_name)} depends on unknown node {source_node!r}",
+                        name=owner,
                     )
                 out = upstream.op.outs.get(output)
                 if out is None:
                     raise DefinitionError(
-                        f"{where} depends on output {output!r} of {source_node!r}, which has "
-                        f"outputs {sorted(upstream.op.outs)}",
+                        f"{where(node, input_name)} depends on output {output!r} of "
+                        f"{source_node!r}, which has outputs {sorted(upstream.op.outs)}",
                         name=owner,
                     )
                 if out.is_dynamic and mode == "value":
                     raise DefinitionError(
-                        f"{where}: dynamic output {source_node}.{output} must be used through "
-                        ".map(fn) or .collect()",
+                        f"{where(node, input_name)}: dynamic output {source_node}.{output} "
+                        "must be used through .map(fn) or .collect()",
                         name=owner,
                     )
-    topological_order(owner, nodes)  # raises on a cycle
+    return topological_order(owner, nodes)  # raises on a cycle
 
 
 def _sources(binding: Binding) -> list[tuple[str | None, str, str]]:
@@ -123,6 +136,9 @@ def upstream_nodes(node: Node) -> list[str]:
     """Names of the nodes `node` reads from, in binding order, without repeats."""
     seen: dict[str, None] = {}
     for binding in node.inputs.values():
+        if type(binding) is FromOutput:  # the common case, without `_sources`' list
+            seen[binding.node] = None
+            continue
         for source, _, _ in _sources(binding):
             if source is not None:
                 seen[source] = None
@@ -134,23 +150,30 @@ def upstream_nodes(node: Node) -> list[str]:
 def topological_order(owner: str, nodes: Mapping[str, Node]) -> list[str]:
     """Nodes in dependency order (stable: declaration order among ready nodes); a cycle
     raises DefinitionError naming the nodes on it."""
-    pending = {name: set(upstream_nodes(node)) & nodes.keys() for name, node in nodes.items()}
-    order: list[str] = []
-    ready = [name for name, deps in pending.items() if not deps]
+    # Kahn's algorithm with a count of unfinished upstream nodes per node.
+    waiting: dict[str, int] = {}
     downstream: dict[str, list[str]] = {name: [] for name in nodes}
-    for name, deps in pending.items():
-        for dep in deps:
-            downstream[dep].append(name)
+    ready: list[str] = []
+    for name, node in nodes.items():
+        count = 0
+        for dep in upstream_nodes(node):
+            children = downstream.get(dep)
+            if children is not None:  # an upstream outside `nodes` orders nothing here
+                children.append(name)
+                count += 1
+        waiting[name] = count
+        if not count:
+            ready.append(name)
     index = 0
     while index < len(ready):
         name = ready[index]
         index += 1
-        order.append(name)
         for child in downstream[name]:
-            deps = pending[child]
-            deps.discard(name)
-            if not deps:
+            left = waiting[child] - 1
+            waiting[child] = left
+            if not left:
                 ready.append(child)
+    order = ready
     if len(order) != len(nodes):
         stuck = sorted(set(nodes) - set(order))
         raise DefinitionError(f"{owner!r} has a dependency cycle among {stuck}", name=owner)

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from dagloom.definitions.config import Config, validate_model
 from dagloom.definitions.dagster_type import DagsterType, is_nothing
-from dagloom.definitions.hook import check_hooks
+from dagloom.definitions.hook import _NO_HOOKS, check_hooks
 from dagloom.definitions.outputs import DEFAULT_OUTPUT, NO_VALUE, In, Out
 from dagloom.definitions.resources import ConfigurableResource, is_resource_param
 from dagloom.definitions.retry import RetryPolicy
@@ -391,7 +391,7 @@ class PendingNodeInvocation:
         self.given_alias = alias
         self.tags = dict(tags or {})
         self.retry_policy = retry_policy
-        self.hooks = check_hooks(hooks, f"{definition.name!r}")
+        self.hooks = check_hooks(hooks, f"{definition.name!r}") if hooks else _NO_HOOKS
 
     def alias(self, name: str) -> PendingNodeInvocation:
         return PendingNodeInvocation(

@@ -18,7 +18,6 @@ from dagloom.definitions.node import (
     FromFanIn,
     FromOutput,
     Node,
-    topological_order,
 )
 from dagloom.errors import DefinitionError
 
@@ -153,7 +152,7 @@ def _collect_scope(binding: FromCollect, scopes: dict[str, Scope | None]) -> Sco
 def compile_plan(job: JobDefinition) -> ExecutionPlan:
     """Compile `job` into an ExecutionPlan. Raises DefinitionError for shapes it cannot run."""
     nodes = job.nodes
-    order = topological_order(job.name, nodes)
+    order = job.node_order  # validated (and ordered) when the job was made
     layer = job.asset_layer
     scopes: dict[str, Scope | None] = {}
     for name in order:

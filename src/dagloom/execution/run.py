@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import anyio
 import orjson
 
+from dagloom._gc import defers_run, full_collections_deferred
 from dagloom._logging import get_logger
 from dagloom.compute_logs.capture import install_routers, uninstall_routers
 from dagloom.definitions.config import RunConfig
@@ -474,7 +475,8 @@ async def execute_job_in_process(
                     install_routers()
                 try:
                     executor = resolved.executor_def.create(executor_config)
-                    state = await executor.execute(context)
+                    with full_collections_deferred(defers_run(len(facts.plan.steps))):
+                        state = await executor.execute(context)
                 except (DefinitionError, ConfigError) as exc:  # cannot run this way: it fails
                     run_error = exc
                 finally:

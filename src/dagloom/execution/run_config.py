@@ -319,9 +319,8 @@ def _io_configs(
     """The config of outputs and inputs whose IO or input managers declare an
     `output_config_schema` / `input_config_schema`, checked (defaults filled, missing
     required config reported). Input config moves out of `input_values`. A job whose
-    managers declare no such schema (nearly every job) costs a scan of its resources."""
-    from dagloom.definitions.config_types import as_field, process_config
-
+    managers declare no such schema (nearly every job) costs a scan of its resources, and
+    does not import the config type system."""
     output_schemas = {
         key: d.output_config_schema
         for key, d in resource_defs.items()
@@ -356,6 +355,8 @@ def _io_configs(
                 )
     if not output_schemas and not input_schemas:
         return output_configs, input_configs
+    from dagloom.definitions.config_types import as_field, process_config
+
     plan = job.get_plan()
     for name, node in job.nodes.items():
         entry = entries.get(name) or {}
