@@ -48,6 +48,7 @@ from dagloom.definitions.asset_loading import (
     load_assets_from_package_name,
 )
 from dagloom.definitions.asset_selection import AssetSelection
+from dagloom.definitions.automation_condition import AutomationCondition
 from dagloom.definitions.backfill_policy import BackfillPolicy
 from dagloom.definitions.config import Config, ConfigMapping, PermissiveConfig, RunConfig
 from dagloom.definitions.dagster_type import (
@@ -227,6 +228,7 @@ __all__ = [
     "AssetSensorDefinition",
     "AssetSpec",
     "AssetsDefinition",
+    "AutomationCondition",
     "Backoff",
     "BoolMetadataValue",
     "Config",
