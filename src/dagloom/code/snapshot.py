@@ -330,12 +330,22 @@ def partitions_snapshot(partitions_def: PartitionsDefinition | None) -> Partitio
     # Keys that need the instance (a multi-dimension with a dynamic one) are left out.
     with contextlib.suppress(DefinitionError):
         out.keys = list(partitions_def.get_partition_keys())
+    if isinstance(partitions_def, TimeWindowPartitionsDefinition):
+        out.end_times = [
+            partitions_def.time_window_for_partition_key(key).end.timestamp() for key in out.keys
+        ]
     return out
 
 
 def _asset(
     spec: AssetSpec, deps: Sequence[AssetKey], op_name: str, job_names: list[str] | None
 ) -> AssetSnapshot:
+    condition = spec.automation_condition
+    launch_problem = ""
+    if condition is not None and not op_name:
+        launch_problem = "it is an external asset, which only reported events materialize"
+    elif condition is not None and not job_names:
+        launch_problem = "no job of its code location materializes it"
     return AssetSnapshot(
         key=asset_key_message(spec.key),
         group_name=spec.group_name,
@@ -344,6 +354,9 @@ def _asset(
         deps=[asset_key_message(dep) for dep in deps],
         op_name=op_name,
         job_names=list(job_names or ()),
+        automation_condition_json=json.dumps(condition.to_dict()) if condition else "",
+        code_version=spec.code_version or "",
+        automation_launch_problem=launch_problem,
     )
 
 

@@ -713,6 +713,13 @@ class EventLogStorage(StorageLifecycle, Protocol):
         id and run); answered from an index alone, no event is decoded."""
         ...
 
+    async def get_latest_materialization_ids(
+        self, after: int = 0
+    ) -> dict[tuple[str, ...], dict[str | None, int]]:
+        """Each asset key -> each partition (None: unpartitioned) -> its latest
+        materialization's storage id, among those stored after `after`; one read for all."""
+        ...
+
     async def add_dynamic_partitions(
         self, partitions_def_name: str, partition_keys: Sequence[str]
     ) -> None:

@@ -922,6 +922,11 @@ class PartitionsSnapshot(betterproto2.Message):
     dynamic partitions: the instance's name for them
     """
 
+    end_times: "list[float]" = betterproto2.field(100, betterproto2.TYPE_DOUBLE, repeated=True)
+    """
+    time_window: each key's window end (epoch seconds), aligned with keys
+    """
+
 
 default_message_pool.register_message("dagloom.v1", "PartitionsSnapshot", PartitionsSnapshot)
 

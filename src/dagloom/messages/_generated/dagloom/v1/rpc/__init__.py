@@ -610,6 +610,18 @@ class AssetSnapshot(betterproto2.Message):
         31, betterproto2.TYPE_MESSAGE, repeated=True
     )
 
+    automation_condition_json: "str" = betterproto2.field(100, betterproto2.TYPE_STRING)
+    """
+    The asset's AutomationCondition as JSON (AutomationCondition.to_dict); "" for none.
+    """
+
+    code_version: "str" = betterproto2.field(101, betterproto2.TYPE_STRING)
+
+    automation_launch_problem: "str" = betterproto2.field(102, betterproto2.TYPE_STRING)
+    """
+    Why automation cannot launch it (an external asset, in no job); "" when it can.
+    """
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "AssetSnapshot", AssetSnapshot)
 
