@@ -1,0 +1,421 @@
+"""The automation loop: evaluates every asset's AutomationCondition each tick and launches
+the requested assets.
+
+Each round, under the storage lease `automation`, it reads the code locations' snapshots,
+the latest materialization of every asset partition (incrementally: only what is newer than
+the previous round saw), the unfinished and recently failed runs, and the state the previous
+round left; evaluates (`_automation.evaluate_automation`, pure, in a worker thread); submits
+one run per code location, job and partition; then stores the new state and a record for
+every asset whose evaluation changed or requested runs. A run's id is derived from the tick
+time, location, job and partition, so a round redone after a crash launches nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from dagloom.actors.run_coordinator import submit_run
+from dagloom.daemon._automation import (
+    AssetCursor,
+    AssetRecords,
+    AutomationAsset,
+    AutomationTickResult,
+    Subset,
+    evaluate_automation,
+)
+from dagloom.daemon._submit import LeasedInstigatorLoop, Location
+from dagloom.daemon._tags import derived_run_id
+from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
+from dagloom.definitions.asset_key import AssetKey
+from dagloom.definitions.automation_condition import condition_from_dict
+from dagloom.errors import ConfigError, DefinitionError
+from dagloom.messages import Run, RunStatus
+from dagloom.messages.rpc import LocationSnapshot, SubmitRunRequest
+from dagloom.storage.automation import AutomationEvaluationRecord, AutomationStorage
+from dagloom.storage.base import RunsFilter
+
+if TYPE_CHECKING:
+    from dagloom.instance import DagloomInstance
+    from dagloom.transport import ActorRef
+
+PARTITION_TAG = "dagster/partition"
+AUTOMATION_TAG = "dagster/from_automation_condition"
+EVALUATION_TAG = "dagloom/automation_evaluation_time"
+
+_UNFINISHED = (
+    RunStatus.QUEUED,
+    RunStatus.NOT_STARTED,
+    RunStatus.MANAGED,
+    RunStatus.STARTING,
+    RunStatus.STARTED,
+    RunStatus.CANCELING,
+)
+# How many recent finished runs decide `execution_failed` (newest run per partition wins).
+_RECENT_RUNS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class AutomationRun:
+    """One run the automation loop launches: these assets of one job, for one partition."""
+
+    location_name: str
+    job_name: str
+    partition_key: str | None
+    asset_keys: tuple[AssetKey, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AutomationGraph:
+    """The automated view of every loaded code location: the assets, where each is launched
+    (location and job) and which assets each job materializes."""
+
+    assets: tuple[AutomationAsset, ...]
+    launch: Mapping[AssetKey, tuple[str, str]]
+    assets_of_job: Mapping[tuple[str, str], frozenset[AssetKey]]
+
+    @property
+    def automated(self) -> bool:
+        return any(a.condition is not None for a in self.assets)
+
+
+def automation_graph(snapshots: Iterable[LocationSnapshot]) -> AutomationGraph:
+    """The assets of `snapshots` as automation sees them. An asset defined in two locations
+    is taken from the first; a condition that does not read back is that asset's launch
+    problem (recorded on its evaluation)."""
+    assets: dict[AssetKey, AutomationAsset] = {}
+    launch: dict[AssetKey, tuple[str, str]] = {}
+    assets_of_job: dict[tuple[str, str], set[AssetKey]] = {}
+    for snapshot in snapshots:
+        location = snapshot.location_name
+        for asset in snapshot.assets:
+            if asset.key is None:
+                continue
+            key = AssetKey(tuple(asset.key.path))
+            for job in asset.job_names:
+                assets_of_job.setdefault((location, job), set()).add(key)
+            if key in assets:
+                continue
+            partitions = (
+                snapshot.partitions_defs[asset.partitions_index - 1]
+                if asset.partitions_index
+                else None
+            )
+            condition = None
+            problem = asset.automation_launch_problem or None
+            if asset.automation_condition_json:
+                try:
+                    condition = condition_from_dict(json.loads(asset.automation_condition_json))
+                except (ValueError, KeyError, TypeError, DefinitionError) as exc:
+                    condition = condition_from_dict({"kind": "missing"})
+                    problem = f"its automation condition does not load: {exc}"
+            if asset.job_names:
+                job = (
+                    IMPLICIT_ASSET_JOB_NAME
+                    if IMPLICIT_ASSET_JOB_NAME in asset.job_names
+                    else asset.job_names[0]
+                )
+                launch[key] = (location, job)
+            assets[key] = AutomationAsset(
+                key=key,
+                condition=condition,
+                deps=tuple(AssetKey(tuple(d.path)) for d in asset.deps),
+                partition_keys=tuple(partitions.keys) if partitions is not None else None,
+                partition_end_times=(
+                    tuple(partitions.end_times)
+                    if partitions is not None and partitions.end_times
+                    else None
+                ),
+                code_version=asset.code_version or None,
+                launch_problem=problem if condition is not None else None,
+            )
+    return AutomationGraph(
+        tuple(assets.values()),
+        launch,
+        {job: frozenset(keys) for job, keys in assets_of_job.items()},
+    )
+
+
+def run_records(
+    graph: AutomationGraph,
+    materialized: Mapping[AssetKey, Mapping[str | None, int]],
+    unfinished: Sequence[Run],
+    recent: Sequence[Run],
+) -> dict[AssetKey, AssetRecords]:
+    """Each asset's records: its materializations, the partitions of `unfinished` runs that
+    target it, and the partitions whose newest run among `recent` (newest first) failed."""
+    in_progress: dict[AssetKey, set[str | None]] = {}
+    for run in unfinished:
+        partition = run.tags.get(PARTITION_TAG) or None
+        for key in _run_assets(graph, run):
+            in_progress.setdefault(key, set()).add(partition)
+    failed: dict[AssetKey, set[str | None]] = {}
+    decided: set[tuple[AssetKey, str | None]] = set()
+    for run in recent:
+        partition = run.tags.get(PARTITION_TAG) or None
+        for key in _run_assets(graph, run):
+            if (key, partition) in decided:
+                continue
+            decided.add((key, partition))
+            if run.status == RunStatus.FAILURE:
+                failed.setdefault(key, set()).add(partition)
+    out: dict[AssetKey, AssetRecords] = {}
+    for asset in graph.assets:
+        key = asset.key
+        out[key] = AssetRecords(
+            materialized=materialized.get(key, {}),
+            in_progress=frozenset(in_progress.get(key, ())),
+            failed=frozenset(failed.get(key, ())),
+        )
+    return out
+
+
+def _run_assets(graph: AutomationGraph, run: Run) -> Iterable[AssetKey]:
+    if run.asset_selection:
+        return (AssetKey(tuple(k.path)) for k in run.asset_selection)
+    return graph.assets_of_job.get((run.code_location, run.job_name), frozenset())
+
+
+def plan_automation_runs(
+    requested: Mapping[AssetKey, Subset], launch: Mapping[AssetKey, tuple[str, str]]
+) -> list[AutomationRun]:
+    """As few runs as the requested partitions allow: one per code location, job and
+    partition key, each selecting every asset requested for it. Assets with nowhere to
+    launch are left out (their evaluation says why)."""
+    groups: dict[tuple[str, str, str | None], list[AssetKey]] = {}
+    for key, partitions in requested.items():
+        where = launch.get(key)
+        if where is None:
+            continue
+        for partition in partitions:
+            groups.setdefault((*where, partition), []).append(key)
+    return [
+        AutomationRun(location, job, partition, tuple(sorted(keys, key=lambda k: k.path)))
+        for (location, job, partition), keys in sorted(
+            groups.items(), key=lambda item: (item[0][0], item[0][1], item[0][2] or "")
+        )
+    ]
+
+
+_TICK_STATE = ""  # the state entry holding the tick's own time and storage id
+
+
+def split_state(cursors: Mapping[AssetKey, AssetCursor]) -> dict[str, str]:
+    """Stored form of a tick's cursors: one entry per asset without the tick-wide fields,
+    and one entry ("") with them (so an unchanged asset's entry is not rewritten)."""
+    out: dict[str, str] = {}
+    tick: dict[str, float] = {}
+    for key, cursor in cursors.items():
+        data = cursor.to_dict()
+        tick = {"evaluation_time": data.pop("evaluation_time")}
+        tick["max_storage_id"] = data.pop("max_storage_id")
+        out[key.to_user_string()] = json.dumps(data, sort_keys=True)
+    if tick:
+        out[_TICK_STATE] = json.dumps(tick, sort_keys=True)
+    return out
+
+
+def join_state(stored: Mapping[str, str]) -> dict[AssetKey, AssetCursor]:
+    """The cursors `split_state` stored."""
+    tick_text = stored.get(_TICK_STATE)
+    if tick_text is None:
+        return {}
+    tick = json.loads(tick_text)
+    out: dict[AssetKey, AssetCursor] = {}
+    for key_text, body in stored.items():
+        if key_text == _TICK_STATE:
+            continue
+        out[AssetKey.from_user_string(key_text)] = AssetCursor.from_dict(
+            {**json.loads(body), **tick}
+        )
+    return out
+
+
+class AutomationLoop(LeasedInstigatorLoop):
+    """The `automation` daemon loop (see the module). A round that raises records nothing
+    (the next round evaluates again from the stored state); an asset whose run the
+    coordinator refuses gets the refusal as its evaluation's error, and the others go on."""
+
+    name = "automation"
+    lease = "automation"
+
+    def __init__(
+        self,
+        instance: DagloomInstance,
+        locations: Mapping[str, ActorRef[Any, Any]],
+        coordinator: ActorRef[Any, Any],
+        *,
+        owner: str,
+        interval: float = 30.0,
+        lease_seconds: float | None = None,
+        ask_timeout: float = 60.0,
+        keep_seconds: float = 7 * 86400.0,
+    ) -> None:
+        super().__init__(
+            instance,
+            locations,
+            coordinator,
+            owner=owner,
+            interval=interval,
+            lease_seconds=lease_seconds,
+            ask_timeout=ask_timeout,
+        )
+        self._keep_seconds = keep_seconds
+        self.last_result: AutomationTickResult | None = None
+        self.last_runs: list[str] = []
+        # What the previous round saw, reused while this daemon keeps the lease.
+        self._fence_token: int | None = None
+        self._stored: dict[str, str] = {}
+        self._materialized: dict[AssetKey, dict[str | None, int]] = {}
+        self._seen_storage_id = 0
+
+    @classmethod
+    def from_instance(
+        cls,
+        instance: DagloomInstance,
+        locations: Mapping[str, ActorRef[Any, Any]],
+        coordinator: ActorRef[Any, Any],
+        *,
+        owner: str,
+    ) -> AutomationLoop | None:
+        """The loop the instance's `auto_materialize` section configures; None when it is
+        disabled."""
+        config = instance.config.auto_materialize
+        if not config.enabled:
+            return None
+        return cls(
+            instance,
+            locations,
+            coordinator,
+            owner=owner,
+            interval=config.minimum_interval_seconds,
+            keep_seconds=config.max_evaluations_kept_seconds,
+        )
+
+    async def tick(self, now: float) -> None:
+        """One round (see the class). Blocks while storage is read and runs are submitted."""
+        self.last_result = None
+        self.last_runs = []
+        leased = await self._leased_locations(now)
+        if leased is None:
+            self._fence_token = None
+            return
+        locations, _problems = leased
+        graph = automation_graph(loc.snapshot for loc in locations)
+        if not graph.automated:
+            return
+        storage = self._storage()
+        assert self.fence is not None
+        if self._fence_token != self.fence.token:
+            # Newly holding the lease: another daemon may have written since.
+            self._stored = await storage.get_automation_state()
+            self._materialized = {}
+            self._seen_storage_id = 0
+            self._fence_token = self.fence.token
+        records = await self._records(graph)
+        cursors = join_state(self._stored)
+        result = await anyio.to_thread.run_sync(
+            evaluate_automation, graph.assets, records, cursors, now
+        )
+        errors, run_ids = await self._launch(
+            locations, plan_automation_runs(result.requested, graph.launch), now
+        )
+        stored_records = []
+        for key in sorted(result.changed | set(errors), key=lambda k: k.path):
+            evaluation = result.evaluations[key]
+            body = evaluation.to_dict()
+            if key in errors:
+                body["error"] = errors[key]
+            stored_records.append(
+                AutomationEvaluationRecord(
+                    asset_key=key.to_user_string(),
+                    timestamp=now,
+                    num_requested=evaluation.num_requested,
+                    body=json.dumps(body),
+                    run_ids=tuple(run_ids.get(key, ())),
+                )
+            )
+        state = split_state(result.cursors)
+        changed_state = {k: v for k, v in state.items() if self._stored.get(k) != v}
+        await storage.store_automation_tick(changed_state, stored_records, fence=self.fence)
+        self._stored.update(changed_state)
+        if self._keep_seconds:
+            await storage.purge_automation_evaluations(now - self._keep_seconds)
+        self.last_result = result
+
+    def _storage(self) -> AutomationStorage:
+        storage = self._instance.schedule_storage
+        assert isinstance(storage, AutomationStorage), "schedule storage lacks automation"
+        return storage
+
+    async def _records(self, graph: AutomationGraph) -> dict[AssetKey, AssetRecords]:
+        events = self._instance.event_log_storage
+        newer = await events.get_latest_materialization_ids(after=self._seen_storage_id)
+        for path, partitions in newer.items():
+            self._materialized.setdefault(AssetKey(path), {}).update(partitions)
+            self._seen_storage_id = max(self._seen_storage_id, *partitions.values())
+        runs = self._instance.run_storage
+        unfinished = await runs.get_runs(RunsFilter(statuses=list(_UNFINISHED)))
+        recent = await runs.get_runs(limit=_RECENT_RUNS)
+        return run_records(graph, self._materialized, unfinished, recent)
+
+    async def _launch(
+        self, locations: Sequence[Location], planned: Sequence[AutomationRun], now: float
+    ) -> tuple[dict[AssetKey, str], dict[AssetKey, list[str]]]:
+        """Submit `planned`; return the refusals and the run ids, by asset."""
+        errors: dict[AssetKey, str] = {}
+        run_ids: dict[AssetKey, list[str]] = {}
+        if planned and self.fence is not None:
+            await self._instance.schedule_storage.check_fence(self.fence)
+        loaded = {loc.name for loc in locations}
+        for run in planned:
+            if run.location_name not in loaded:
+                continue
+            tags = {AUTOMATION_TAG: "true", EVALUATION_TAG: f"{now:.3f}"}
+            if run.partition_key is not None:
+                tags[PARTITION_TAG] = run.partition_key
+            run_id = derived_run_id(
+                "automation", f"{now:.6f}", run.location_name, run.job_name, run.partition_key or ""
+            )
+            request = SubmitRunRequest(
+                location_name=run.location_name,
+                job_name=run.job_name,
+                run_config_json="{}",
+                tags=tags,
+                asset_selection=[_key_message(k) for k in run.asset_keys],
+                run_id=run_id,
+                request_id=run_id,
+            )
+            try:
+                stored = await submit_run(self._coordinator, request, timeout=self._timeout)
+            except (ConfigError, DefinitionError) as exc:
+                for key in run.asset_keys:
+                    errors[key] = f"asset {key.to_user_string()!r}: run not launched: {exc}"
+                self._log.warning("automation_run_refused", error=str(exc))
+                continue
+            self.last_runs.append(stored.run_id)
+            for key in run.asset_keys:
+                run_ids.setdefault(key, []).append(stored.run_id)
+        return errors, run_ids
+
+
+def _key_message(key: AssetKey) -> Any:
+    from dagloom.code.snapshot import asset_key_message
+
+    return asset_key_message(key)
+
+
+__all__ = [
+    "AutomationGraph",
+    "AutomationLoop",
+    "AutomationRun",
+    "automation_graph",
+    "join_state",
+    "plan_automation_runs",
+    "run_records",
+    "split_state",
+]

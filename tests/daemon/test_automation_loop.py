@@ -1,0 +1,118 @@
+"""The automation loop over a real instance: an upstream asset's materialization makes an
+eager downstream asset's run, the state survives a new loop, evaluations are recorded, and a
+condition on an asset that cannot be launched is recorded as an error while the rest go on."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+import dagloom as dg
+from dagloom.daemon.automation_loop import (
+    AUTOMATION_TAG,
+    AutomationLoop,
+    automation_graph,
+    plan_automation_runs,
+)
+from dagloom.definitions import Definitions
+from dagloom.definitions.asset_key import AssetKey
+from dagloom.instance import DagloomInstance
+from dagloom.storage.automation import AutomationStorage
+
+from ..storage.contract import materialization
+from ._fakes import InProcessLocation, storing_coordinator
+
+T0 = 1_800_000_000.0
+
+
+@dg.asset
+def upstream() -> int:
+    return 1
+
+
+@dg.asset(automation_condition=dg.AutomationCondition.eager())
+def downstream(upstream: int) -> int:
+    return upstream + 1
+
+
+@dg.asset(automation_condition=dg.AutomationCondition.eager())
+def sibling(upstream: int) -> int:
+    return upstream
+
+
+external = dg.AssetSpec("outside", automation_condition=dg.AutomationCondition.on_missing())
+
+DEFS = Definitions(assets=[upstream, downstream, sibling, external])
+
+
+def loop(instance: DagloomInstance, coordinator: Any) -> AutomationLoop:
+    location = InProcessLocation("here", DEFS)
+    return AutomationLoop(instance, {"here": cast(Any, location)}, coordinator, owner="d")
+
+
+async def test_upstream_materialization_launches_eager_downstream_in_one_run() -> None:
+    async with DagloomInstance.ephemeral() as instance, storing_coordinator(instance) as coord:
+        automation = loop(instance, coord)
+        await automation.tick(T0)
+        assert automation.last_runs == []
+        await instance.event_log_storage.store_events(
+            [materialization("outside-run", ["upstream"], partition="")]
+        )
+        await automation.tick(T0 + 30)
+        [run_id] = automation.last_runs
+        run = await instance.run_storage.get_run(run_id)
+        assert run is not None and run.tags[AUTOMATION_TAG] == "true"
+        assert sorted(tuple(k.path) for k in run.asset_selection) == [
+            ("downstream",),
+            ("sibling",),
+        ]
+        # Queued, so in progress: a new loop (a restarted daemon) requests nothing more.
+        again = loop(instance, coord)
+        await again.tick(T0 + 60)
+        assert again.last_runs == []
+
+        storage = instance.schedule_storage
+        assert isinstance(storage, AutomationStorage)
+        [latest, *_] = await storage.get_automation_evaluations("downstream")
+        assert latest.num_requested == 0
+        requested = [
+            r for r in await storage.get_automation_evaluations("downstream") if r.num_requested
+        ]
+        assert requested[0].run_ids == (run_id,)
+        assert json.loads(requested[0].body)["root"]["label"] == "eager"
+
+
+async def test_condition_on_an_external_asset_is_an_error_naming_it() -> None:
+    async with DagloomInstance.ephemeral() as instance, storing_coordinator(instance) as coord:
+        automation = loop(instance, coord)
+        await automation.tick(T0)
+        assert automation.last_result is not None
+        error = automation.last_result.evaluations[AssetKey("outside")].error
+        assert error is not None and "'outside'" in error and "external asset" in error
+        storage = instance.schedule_storage
+        assert isinstance(storage, AutomationStorage)
+        [record] = await storage.get_automation_evaluations("outside")
+        assert "external asset" in json.loads(record.body)["error"]
+
+
+def test_runs_are_grouped_by_location_job_and_partition() -> None:
+    a, b, c = AssetKey("a"), AssetKey("b"), AssetKey("c")
+    launch = {a: ("l1", "__ASSET_JOB"), b: ("l1", "__ASSET_JOB"), c: ("l2", "__ASSET_JOB")}
+    runs = plan_automation_runs(
+        {a: frozenset({"p1", "p2"}), b: frozenset({"p1"}), c: frozenset({None})}, launch
+    )
+    assert [(r.location_name, r.partition_key, r.asset_keys) for r in runs] == [
+        ("l1", "p1", (a, b)),
+        ("l1", "p2", (a,)),
+        ("l2", None, (c,)),
+    ]
+
+
+def test_graph_from_snapshot_carries_conditions_and_launch_jobs() -> None:
+    graph = automation_graph([InProcessLocation("here", DEFS).snapshot])
+    by_key = {a.key: a for a in graph.assets}
+    assert by_key[AssetKey("downstream")].condition == dg.AutomationCondition.eager()
+    assert by_key[AssetKey("downstream")].deps == (AssetKey("upstream"),)
+    assert by_key[AssetKey("upstream")].condition is None
+    assert graph.launch[AssetKey("downstream")] == ("here", "__ASSET_JOB")
+    assert AssetKey("outside") not in graph.launch
