@@ -57,7 +57,12 @@ async def test_a_daemon_node_launches_a_sensors_keyed_run_once(tmp_path: Path) -
             )
             daemon = node.actors[DAEMON]
             assert isinstance(daemon, Daemon)
-            assert [loop.name for loop in daemon.loops] == ["scheduler", "sensors", "backfills"]
+            assert [loop.name for loop in daemon.loops] == [
+                "scheduler",
+                "sensors",
+                "backfills",
+                "automation",
+            ]
             ticks = instance.schedule_storage.get_ticks
             # The next due round finds the key's run and skips: wait for that tick.
             # Ticks have no watch in storage, so this polls (under the fail_after above).
@@ -95,14 +100,23 @@ run_retries: {enabled: true}
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        (None, ["scheduler", "sensors", "backfills"]),
+        (None, ["scheduler", "sensors", "backfills", "automation"]),
         (
-            "run_monitoring: {enabled: false}\nrun_retries: {enabled: false}\n",
+            "run_monitoring: {enabled: false}\nrun_retries: {enabled: false}\n"
+            "auto_materialize: {enabled: false}\n",
             ["scheduler", "sensors", "backfills"],
         ),
         (
             ALL_LOOPS,
-            ["scheduler", "sensors", "backfills", "run_queue", "run_monitoring", "run_retries"],
+            [
+                "scheduler",
+                "sensors",
+                "backfills",
+                "run_queue",
+                "run_monitoring",
+                "run_retries",
+                "automation",
+            ],
         ),
     ],
 )
