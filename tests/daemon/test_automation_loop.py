@@ -116,3 +116,36 @@ def test_graph_from_snapshot_carries_conditions_and_launch_jobs() -> None:
     assert by_key[AssetKey("upstream")].condition is None
     assert graph.launch[AssetKey("downstream")] == ("here", "__ASSET_JOB")
     assert AssetKey("outside") not in graph.launch
+
+
+async def test_automation_condition_sensors_choose_assets_and_tag_runs() -> None:
+    running = dg.AutomationConditionSensorDefinition(
+        "nightly_automation",
+        target=dg.AssetSelection.assets(downstream),
+        run_tags={"team": "data"},
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    stopped = dg.AutomationConditionSensorDefinition("paused", target=["sibling"])
+    defs = Definitions(assets=[upstream, downstream, sibling], sensors=[running, stopped])
+    async with DagloomInstance.ephemeral() as instance, storing_coordinator(instance) as coord:
+        location = InProcessLocation("here", defs)
+        automation = AutomationLoop(instance, {"here": cast(Any, location)}, coord, owner="d")
+        await automation.tick(T0)
+        await instance.event_log_storage.store_events(
+            [materialization("outside-run", ["upstream"], partition="")]
+        )
+        await automation.tick(T0 + 30)
+        [run_id] = automation.last_runs
+        run = await instance.run_storage.get_run(run_id)
+        assert run is not None
+        assert [tuple(k.path) for k in run.asset_selection] == [("downstream",)]
+        assert run.tags["team"] == "data"
+        assert run.tags["dagloom/sensor_name"] == "nightly_automation"
+        assert automation.last_result is not None
+        assert AssetKey("sibling") not in automation.last_result.evaluations
+        # The sensor loop leaves automation condition sensors to the automation loop.
+        from dagloom.daemon.sensors import SensorLoop
+
+        sensors = SensorLoop(instance, {"here": cast(Any, location)}, coord, owner="d")
+        await sensors.tick(T0 + 60)
+        assert location.evaluations == 0

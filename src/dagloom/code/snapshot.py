@@ -20,6 +20,7 @@ import orjson
 from dagloom.definitions.asset import AssetsDefinition, AssetSpec
 from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
 from dagloom.definitions.asset_key import AssetKey
+from dagloom.definitions.automation_condition_sensor import AutomationConditionSensorDefinition
 from dagloom.definitions.definitions import Definitions
 from dagloom.definitions.event_sensors import AssetSensorDefinition, RunStatusSensorDefinition
 from dagloom.definitions.job import JobDefinition
@@ -109,7 +110,7 @@ def location_snapshot(
         assets=assets,
         partitions_defs=partitions_defs,
         schedules=[schedule_snapshot(s) for s in definitions.schedules],
-        sensors=[sensor_snapshot(s) for s in definitions.sensors],
+        sensors=[_with_automation(definitions, s) for s in definitions.sensors],
         resource_keys=sorted(definitions.resources),
         loaded_at=loaded_at,
     )
@@ -384,6 +385,20 @@ def sensor_snapshot(sensor: SensorDefinition) -> SensorSnapshot:
         default_running=sensor.default_status is DefaultSensorStatus.RUNNING,
         **_event_sensor_fields(sensor),
     )
+
+
+def _with_automation(definitions: Definitions, sensor: SensorDefinition) -> SensorSnapshot:
+    """`sensor_snapshot`, with the assets an AutomationConditionSensorDefinition targets
+    (resolved here: the daemon has no asset graph to resolve a selection against)."""
+    snapshot = sensor_snapshot(sensor)
+    if isinstance(sensor, AutomationConditionSensorDefinition):
+        keys = sensor.target.resolve(definitions.asset_graph)
+        snapshot.automation_condition_sensor = True
+        snapshot.automation_targets = [
+            asset_key_message(k) for k in sorted(keys, key=lambda k: k.path)
+        ]
+        snapshot.automation_run_tags = sensor.run_tags
+    return snapshot
 
 
 def _event_sensor_fields(sensor: SensorDefinition) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -28,11 +28,14 @@ from dagloom.daemon._automation import (
     Subset,
     evaluate_automation,
 )
+from dagloom.daemon._instigators import is_running, sensor_state, sync_state
 from dagloom.daemon._submit import LeasedInstigatorLoop, Location
 from dagloom.daemon._tags import derived_run_id
 from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.automation_condition import condition_from_dict
+from dagloom.definitions.automation_condition_sensor import DEFAULT_AUTOMATION_SENSOR_NAME
+from dagloom.definitions.sensor import SENSOR_NAME_TAG
 from dagloom.errors import ConfigError, DefinitionError
 from dagloom.messages import Run, RunStatus
 from dagloom.messages.rpc import LocationSnapshot, SubmitRunRequest
@@ -67,31 +70,56 @@ class AutomationRun:
     job_name: str
     partition_key: str | None
     asset_keys: tuple[AssetKey, ...]
+    sensor_name: str = DEFAULT_AUTOMATION_SENSOR_NAME
 
 
 @dataclass(frozen=True, slots=True)
 class AutomationGraph:
     """The automated view of every loaded code location: the assets, where each is launched
-    (location and job) and which assets each job materializes."""
+    (location and job), which assets each job materializes, which automation sensor covers
+    each automated asset and the run tags of each (location, sensor)."""
 
     assets: tuple[AutomationAsset, ...]
     launch: Mapping[AssetKey, tuple[str, str]]
     assets_of_job: Mapping[tuple[str, str], frozenset[AssetKey]]
+    sensor_of: Mapping[AssetKey, str] = field(default_factory=dict)
+    run_tags: Mapping[tuple[str, str], Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def automated(self) -> bool:
         return any(a.condition is not None for a in self.assets)
 
 
-def automation_graph(snapshots: Iterable[LocationSnapshot]) -> AutomationGraph:
+def automation_graph(
+    snapshots: Iterable[LocationSnapshot],
+    running: Mapping[tuple[str, str], bool] | None = None,
+) -> AutomationGraph:
     """The assets of `snapshots` as automation sees them. An asset defined in two locations
     is taken from the first; a condition that does not read back is that asset's launch
-    problem (recorded on its evaluation)."""
+    problem (recorded on its evaluation).
+
+    An asset targeted by an automation condition sensor is automated only while one such
+    sensor runs (`running`: (location, sensor name) -> running; absent means stopped); the
+    others are covered by the default automation sensor, which always runs.
+    """
+    running = running or {}
     assets: dict[AssetKey, AutomationAsset] = {}
     launch: dict[AssetKey, tuple[str, str]] = {}
     assets_of_job: dict[tuple[str, str], set[AssetKey]] = {}
+    sensor_of: dict[AssetKey, str] = {}
+    run_tags: dict[tuple[str, str], Mapping[str, str]] = {}
     for snapshot in snapshots:
         location = snapshot.location_name
+        targeted: dict[AssetKey, str | None] = {}
+        for sensor in snapshot.sensors:
+            if not sensor.automation_condition_sensor:
+                continue
+            run_tags[(location, sensor.name)] = dict(sensor.automation_run_tags)
+            on = running.get((location, sensor.name), False)
+            for target in sensor.automation_targets:
+                target_key = AssetKey(tuple(target.path))
+                if targeted.get(target_key) is None:
+                    targeted[target_key] = sensor.name if on else None
         for asset in snapshot.assets:
             if asset.key is None:
                 continue
@@ -120,6 +148,11 @@ def automation_graph(snapshots: Iterable[LocationSnapshot]) -> AutomationGraph:
                     else asset.job_names[0]
                 )
                 launch[key] = (location, job)
+            covering = targeted.get(key, DEFAULT_AUTOMATION_SENSOR_NAME)
+            if covering is None:
+                condition = None  # its sensors are stopped
+            elif condition is not None:
+                sensor_of[key] = covering
             assets[key] = AutomationAsset(
                 key=key,
                 condition=condition,
@@ -137,6 +170,8 @@ def automation_graph(snapshots: Iterable[LocationSnapshot]) -> AutomationGraph:
         tuple(assets.values()),
         launch,
         {job: frozenset(keys) for job, keys in assets_of_job.items()},
+        sensor_of,
+        run_tags,
     )
 
 
@@ -181,23 +216,26 @@ def _run_assets(graph: AutomationGraph, run: Run) -> Iterable[AssetKey]:
 
 
 def plan_automation_runs(
-    requested: Mapping[AssetKey, Subset], launch: Mapping[AssetKey, tuple[str, str]]
+    requested: Mapping[AssetKey, Subset],
+    launch: Mapping[AssetKey, tuple[str, str]],
+    sensor_of: Mapping[AssetKey, str] | None = None,
 ) -> list[AutomationRun]:
-    """As few runs as the requested partitions allow: one per code location, job and
-    partition key, each selecting every asset requested for it. Assets with nowhere to
-    launch are left out (their evaluation says why)."""
-    groups: dict[tuple[str, str, str | None], list[AssetKey]] = {}
+    """As few runs as the requested partitions allow: one per code location, job, covering
+    sensor and partition key, each selecting every asset requested for it. Assets with
+    nowhere to launch are left out (their evaluation says why)."""
+    sensor_of = sensor_of or {}
+    groups: dict[tuple[str, str, str, str | None], list[AssetKey]] = {}
     for key, partitions in requested.items():
         where = launch.get(key)
         if where is None:
             continue
+        sensor = sensor_of.get(key, DEFAULT_AUTOMATION_SENSOR_NAME)
         for partition in partitions:
-            groups.setdefault((*where, partition), []).append(key)
+            groups.setdefault((*where, sensor, partition), []).append(key)
+    ordered = sorted(groups.items(), key=lambda item: (*item[0][:3], item[0][3] or ""))
     return [
-        AutomationRun(location, job, partition, tuple(sorted(keys, key=lambda k: k.path)))
-        for (location, job, partition), keys in sorted(
-            groups.items(), key=lambda item: (item[0][0], item[0][1], item[0][2] or "")
-        )
+        AutomationRun(location, job, partition, tuple(sorted(keys, key=lambda k: k.path)), sensor)
+        for (location, job, sensor, partition), keys in ordered
     ]
 
 
@@ -305,7 +343,9 @@ class AutomationLoop(LeasedInstigatorLoop):
             self._fence_token = None
             return
         locations, _problems = leased
-        graph = automation_graph(loc.snapshot for loc in locations)
+        graph = automation_graph(
+            [loc.snapshot for loc in locations], await self._running_sensors(locations, now)
+        )
         if not graph.automated:
             return
         storage = self._storage()
@@ -321,9 +361,8 @@ class AutomationLoop(LeasedInstigatorLoop):
         result = await anyio.to_thread.run_sync(
             evaluate_automation, graph.assets, records, cursors, now
         )
-        errors, run_ids = await self._launch(
-            locations, plan_automation_runs(result.requested, graph.launch), now
-        )
+        planned = plan_automation_runs(result.requested, graph.launch, graph.sensor_of)
+        errors, run_ids = await self._launch(locations, planned, now, graph.run_tags)
         stored_records = []
         for key in sorted(result.changed | set(errors), key=lambda k: k.path):
             evaluation = result.evaluations[key]
@@ -347,6 +386,20 @@ class AutomationLoop(LeasedInstigatorLoop):
             await storage.purge_automation_evaluations(now - self._keep_seconds)
         self.last_result = result
 
+    async def _running_sensors(
+        self, locations: Sequence[Location], now: float
+    ) -> dict[tuple[str, str], bool]:
+        """Whether each automation condition sensor runs (its stored state, created from
+        its default status the first time it is seen)."""
+        storage = self._instance.schedule_storage
+        out: dict[tuple[str, str], bool] = {}
+        for location in locations:
+            for sensor in location.snapshot.sensors:
+                if sensor.automation_condition_sensor:
+                    state = await sync_state(storage, sensor_state(location.name, sensor, now=now))
+                    out[(location.name, sensor.name)] = is_running(state)
+        return out
+
     def _storage(self) -> AutomationStorage:
         storage = self._instance.schedule_storage
         assert isinstance(storage, AutomationStorage), "schedule storage lacks automation"
@@ -364,7 +417,11 @@ class AutomationLoop(LeasedInstigatorLoop):
         return run_records(graph, self._materialized, unfinished, recent)
 
     async def _launch(
-        self, locations: Sequence[Location], planned: Sequence[AutomationRun], now: float
+        self,
+        locations: Sequence[Location],
+        planned: Sequence[AutomationRun],
+        now: float,
+        graph_tags: Mapping[tuple[str, str], Mapping[str, str]],
     ) -> tuple[dict[AssetKey, str], dict[AssetKey, list[str]]]:
         """Submit `planned`; return the refusals and the run ids, by asset."""
         errors: dict[AssetKey, str] = {}
@@ -375,11 +432,21 @@ class AutomationLoop(LeasedInstigatorLoop):
         for run in planned:
             if run.location_name not in loaded:
                 continue
-            tags = {AUTOMATION_TAG: "true", EVALUATION_TAG: f"{now:.3f}"}
+            tags = {
+                **graph_tags.get((run.location_name, run.sensor_name), {}),
+                AUTOMATION_TAG: "true",
+                EVALUATION_TAG: f"{now:.3f}",
+                SENSOR_NAME_TAG: run.sensor_name,
+            }
             if run.partition_key is not None:
                 tags[PARTITION_TAG] = run.partition_key
             run_id = derived_run_id(
-                "automation", f"{now:.6f}", run.location_name, run.job_name, run.partition_key or ""
+                "automation",
+                f"{now:.6f}",
+                run.location_name,
+                run.job_name,
+                run.sensor_name,
+                run.partition_key or "",
             )
             request = SubmitRunRequest(
                 location_name=run.location_name,

@@ -49,6 +49,7 @@ from dagloom.definitions.asset_loading import (
 )
 from dagloom.definitions.asset_selection import AssetSelection
 from dagloom.definitions.automation_condition import AutomationCondition
+from dagloom.definitions.automation_condition_sensor import AutomationConditionSensorDefinition
 from dagloom.definitions.backfill_policy import BackfillPolicy
 from dagloom.definitions.config import Config, ConfigMapping, PermissiveConfig, RunConfig
 from dagloom.definitions.dagster_type import (
@@ -229,6 +230,7 @@ __all__ = [
     "AssetSpec",
     "AssetsDefinition",
     "AutomationCondition",
+    "AutomationConditionSensorDefinition",
     "Backoff",
     "BoolMetadataValue",
     "Config",

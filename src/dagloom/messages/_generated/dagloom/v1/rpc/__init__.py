@@ -1091,6 +1091,22 @@ class SensorSnapshot(betterproto2.Message):
     asset sensors: the key watched
     """
 
+    automation_condition_sensor: "bool" = betterproto2.field(100, betterproto2.TYPE_BOOL)
+    """
+    AutomationConditionSensorDefinition: evaluated by the daemon's automation loop, for
+    the assets it targets, launching runs with these tags.
+    """
+
+    automation_targets: "list[__v1__.AssetKey]" = betterproto2.field(
+        101, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+
+    automation_run_tags: "dict[str, str]" = betterproto2.field(
+        102,
+        betterproto2.TYPE_MAP,
+        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
+    )
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "SensorSnapshot", SensorSnapshot)
 
