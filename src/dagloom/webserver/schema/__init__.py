@@ -18,6 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from dagloom.webserver.schema.asset_checks import AssetChecksQuery
+from dagloom.webserver.schema.automation import AutomationQuery
 from dagloom.webserver.schema.backfills import BackfillsMutation, BackfillsQuery
 from dagloom.webserver.schema.compute_logs import ComputeLogsQuery, ComputeLogsSubscription
 from dagloom.webserver.schema.errors import CONFIG_ERROR_TYPES
@@ -55,7 +56,10 @@ def build_schema() -> strawberry.Schema:
         MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
     ]
     return strawberry.Schema(
-        query=merge_types("Query", (Query, ComputeLogsQuery, BackfillsQuery, AssetChecksQuery)),
+        query=merge_types(
+            "Query",
+            (Query, ComputeLogsQuery, BackfillsQuery, AssetChecksQuery, AutomationQuery),
+        ),
         mutation=merge_types("Mutation", (Mutation, BackfillsMutation)),
         subscription=merge_types("Subscription", (Subscription, ComputeLogsSubscription)),
         types=[*CONFIG_ERROR_TYPES, *EVENT_TYPES],
