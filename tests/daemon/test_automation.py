@@ -324,3 +324,47 @@ def test_bad_cron_and_bad_operands_name_the_problem() -> None:
         AutomationCondition.cron_tick_passed("0 * * * *", "Nowhere/Land")
     with pytest.raises(DagsterInvalidDefinitionError, match="expected an AutomationCondition"):
         AutomationCondition.missing() & "x"  # type: ignore[operator]
+
+
+def test_idle_ticks_reuse_the_previous_result_until_an_input_changes() -> None:
+    eager = AutomationCondition.eager()
+    sim = Sim(
+        [
+            AutomationAsset(A),
+            AutomationAsset(B, eager, deps=(A,)),
+            AutomationAsset(C, eager, deps=(B,)),
+        ]
+    )
+    for key in (A, B, C):
+        sim.materialize(key)
+    results = [sim.tick() for _ in range(5)]
+    assert all(not r.requested for r in results)
+    assert results[-1].evaluations[C].reused and not results[0].evaluations[C].reused
+    sim.materialize(A)
+    result = sim.tick()
+    assert requested(result) == {"b", "c"} and not result.evaluations[B].reused
+    sim.in_progress[B] = sim.in_progress[C] = frozenset({None})
+    for _ in range(4):
+        assert requested(sim.tick()) == set()
+    sim.in_progress[B] = sim.in_progress[C] = frozenset()
+    sim.materialize(B)
+    sim.materialize(C)
+    assert requested(sim.tick()) == set()  # b and c updated: handled
+
+
+def test_idle_cron_ticks_still_see_the_schedule_fire() -> None:
+    sim = Sim([AutomationAsset(A, AutomationCondition.cron_tick_passed("0 * * * *"))])
+    assert [bool(sim.tick(10).requested) for _ in range(12)] == [
+        False,  # 00:10, initial evaluation
+        False,
+        False,
+        False,
+        False,
+        True,  # 01:00
+        False,
+        False,
+        False,
+        False,
+        False,
+        True,  # 02:00
+    ]

@@ -149,3 +149,18 @@ async def test_automation_condition_sensors_choose_assets_and_tag_runs() -> None
         sensors = SensorLoop(instance, {"here": cast(Any, location)}, coord, owner="d")
         await sensors.tick(T0 + 60)
         assert location.evaluations == 0
+
+
+def test_state_entries_round_trip_and_only_changed_ones_are_rewritten() -> None:
+    from dagloom.daemon._automation import AssetCursor
+    from dagloom.daemon.automation_loop import join_state, split_state
+
+    a = AssetCursor(10.0, 5, frozenset({None}), "1", "h", {"0.1": frozenset({"p"})}, "t", 7, True)
+    b = AssetCursor(10.0, 5, frozenset(), None, "h", {}, "u")
+    stored = split_state({AssetKey("a"): a, AssetKey(["x", "b"]): b})
+    assert set(stored) == {"", "a", "x/b"}
+    assert join_state(stored) == {AssetKey("a"): a, AssetKey(["x", "b"]): b}
+    later = AssetCursor(40.0, 9, frozenset(), None, "h", {}, "u")
+    again = split_state({AssetKey("a"): a, AssetKey(["x", "b"]): later}, join_state(stored))
+    assert set(again) == {""}  # neither entry changed, only the tick
+    assert json.loads(again[""]) == {"evaluation_time": 40.0, "max_storage_id": 9}

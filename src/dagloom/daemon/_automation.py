@@ -11,6 +11,7 @@ A partition key `None` stands for the single partition of an unpartitioned asset
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from graphlib import CycleError, TopologicalSorter
-from typing import Any
+from typing import Any, NamedTuple
 
 from dagloom.definitions._cron import iter_cron_ticks, load_timezone
 from dagloom.definitions.asset_key import AssetKey
@@ -81,9 +82,15 @@ class AssetCursor:
     node_state: Mapping[str, Subset]
     # Fingerprint of the last stored evaluation tree, so unchanged trees are not stored again.
     tree_hash: str = ""
+    # What the evaluation read (`_inputs`), and whether it left the state as it found it:
+    # a tick with the same inputs after a stable one would compute the same again.
+    inputs: int = 0
+    stable: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "inputs": self.inputs,
+            "stable": self.stable,
             "evaluation_time": self.evaluation_time,
             "max_storage_id": self.max_storage_id,
             "requested": _subset_to_json(self.requested),
@@ -103,13 +110,14 @@ class AssetCursor:
             condition_hash=str(data.get("condition_hash", "")),
             node_state={k: _subset_from_json(v) for k, v in data.get("node_state", {}).items()},
             tree_hash=str(data.get("tree_hash", "")),
+            inputs=int(data.get("inputs", 0)),
+            stable=bool(data.get("stable", False)),
         )
 
 
-@dataclass(frozen=True, slots=True)
-class EvaluationNode:
+class EvaluationNode(NamedTuple):
     """One node of an evaluation tree: its label, the partitions it was evaluated over and
-    those it is true for."""
+    those it is true for. (A named tuple: a tick makes one per node of every asset's tree.)"""
 
     node_id: str
     label: str
@@ -142,6 +150,8 @@ class AssetEvaluation:
     requested: Subset
     root: EvaluationNode | None
     error: str | None = None
+    # True when the previous result was reused: same inputs, stable state (no tree kept).
+    reused: bool = False
 
     @property
     def num_requested(self) -> int:
@@ -189,15 +199,31 @@ def evaluate_automation(
     changed: set[AssetKey] = set()
     # newly_updated compares storage ids with the newest one the previous tick saw anywhere.
     global_max = max((max(r.materialized.values(), default=0) for r in records.values()), default=0)
+    hashes: dict[int, str] = {}  # by condition object: many assets share one
     for key in _topological(by_key):
         asset = by_key[key]
         if asset.condition is None:
             continue
         previous = cursors.get(key)
-        condition_hash = _condition_hash(asset.condition)
+        condition_hash = hashes.get(id(asset.condition))
+        if condition_hash is None:
+            condition_hash = hashes[id(asset.condition)] = _condition_hash(asset.condition)
         if previous is not None and previous.condition_hash != condition_hash:
             previous = None  # a changed condition starts over, as on its first evaluation
         max_id = global_max if previous is None else max(global_max, previous.max_storage_id)
+        inputs = _inputs(tick, asset, previous) if previous is not None else 0
+        if previous is not None and previous.stable and inputs and inputs == previous.inputs:
+            # Nothing it reads changed and its state held still: the same result again.
+            tick.requested[key] = previous.requested
+            evaluations[key] = AssetEvaluation(
+                key, now, previous.requested, None, None, reused=True
+            )
+            new_cursors[key] = dataclasses.replace(
+                previous, evaluation_time=now, max_storage_id=max_id
+            )
+            if previous.requested:
+                changed.add(key)
+            continue
         try:
             if asset.launch_problem is not None:
                 raise AutomationEvaluationError(asset.launch_problem)
@@ -206,17 +232,27 @@ def evaluate_automation(
             requested = root.true_subset
             error = None
             node_state = evaluator.new_state
+            tree_hash = _trace_hash(evaluator.trace)
         except AutomationEvaluationError as exc:
             root = None
             requested = _EMPTY
             error = f"asset {key.to_user_string()!r}: {exc}"
             node_state = dict(previous.node_state) if previous else {}
+            tree_hash = _trace_hash([error])
         tick.requested[key] = requested
         evaluation = AssetEvaluation(key, now, requested, root, error)
-        tree_hash = _tree_hash(evaluation)
         if previous is None or previous.tree_hash != tree_hash or requested:
             changed.add(key)
         evaluations[key] = evaluation
+        stable = (
+            previous is not None
+            and error is None
+            and inputs != 0
+            and inputs == previous.inputs
+            and requested == previous.requested
+            and node_state == previous.node_state
+            and tree_hash == previous.tree_hash
+        )
         new_cursors[key] = AssetCursor(
             evaluation_time=now,
             max_storage_id=max_id,
@@ -225,9 +261,46 @@ def evaluate_automation(
             condition_hash=condition_hash,
             node_state=node_state,
             tree_hash=tree_hash,
+            inputs=inputs,
+            stable=stable,
         )
     requested_now = {k: v for k, v in tick.requested.items() if v}
     return AutomationTickResult(requested_now, evaluations, frozenset(changed), new_cursors)
+
+
+def _inputs(tick: _Tick, asset: AutomationAsset, previous: AssetCursor) -> int:
+    """A fingerprint of everything `asset`'s condition reads on this tick (0: it reads what
+    a fingerprint does not cover, so it is always evaluated).
+
+    Covered: the records of the asset and of its deps (how many partitions materialized, the
+    newest storage id and whether it is newer than the previous tick saw, in progress,
+    failed, partitions), the deps' requests on this tick, the asset's previous request and
+    code versions, and whether each cron schedule in the condition ticked since the previous
+    tick. Conditions reading other assets' deps (`asset_matches`, nested dependency
+    conditions) are not covered.
+    """
+    assert asset.condition is not None
+    crons = tick.crons(asset.condition)
+    if crons is None:
+        return 0
+    try:
+        passed = tuple(
+            _cron_tick_between(cron, tz, previous.evaluation_time, tick.now) for cron, tz in crons
+        )
+    except AutomationEvaluationError:
+        return 0
+    since = previous.max_storage_id
+    parts: list[object] = [
+        asset.code_version,
+        previous.code_version,
+        previous.requested,
+        passed,
+        tick.record_inputs(asset, since),
+    ]
+    by_key = tick.by_key
+    for dep in asset.deps:
+        parts.append(tick.record_inputs(by_key.get(dep) or AutomationAsset(dep), since))
+    return hash(tuple(parts)) or 1
 
 
 class AutomationEvaluationError(Exception):
@@ -247,6 +320,55 @@ class _Tick:
         self.records = records
         self.now = now
         self.requested: dict[AssetKey, Subset] = {}
+        # Computed once per tick: labels by condition object, dependency node labels.
+        self.labels: dict[int, str] = {}
+        self.dep_labels: dict[tuple[AssetKey, int], tuple[str, str]] = {}
+        self._crons: dict[int, tuple[tuple[str, str], ...] | None] = {}
+        self._record_inputs: dict[tuple[AssetKey, int], tuple[object, ...]] = {}
+
+    def crons(self, condition: AutomationCondition) -> tuple[tuple[str, str], ...] | None:
+        """The cron schedules `condition` reads, or None when it reads what `_inputs` does
+        not cover."""
+        key = id(condition)
+        if key not in self._crons:
+            self._crons[key] = _crons_of(condition, depth=0)
+        return self._crons[key]
+
+    def record_inputs(self, asset: AutomationAsset, since: int) -> tuple[object, ...]:
+        key = (asset.key, since)
+        found = self._record_inputs.get(key)
+        if found is None:
+            records = self.records.get(asset.key, _NO_RECORDS)
+            newest = max(records.materialized.values(), default=0)
+            found = (
+                len(records.materialized),
+                newest,
+                newest > since,
+                records.in_progress,
+                records.failed,
+                self.requested.get(asset.key, _EMPTY),
+                None if asset.partition_keys is None else len(asset.partition_keys),
+                asset.partition_keys[-1] if asset.partition_keys else None,
+            )
+            # A dependency's request is known once it is evaluated: cache only after that.
+            if asset.key in self.requested or asset.condition is None:
+                self._record_inputs[key] = found
+        return found
+
+    def label(self, condition: AutomationCondition) -> str:
+        label = self.labels.get(id(condition))
+        if label is None:
+            label = self.labels[id(condition)] = condition.name
+        return label
+
+    def dep_label(self, dep: AssetKey, condition: AutomationCondition) -> tuple[str, str]:
+        """The node id suffix and label of `condition` evaluated on dependency `dep`."""
+        found = self.dep_labels.get((dep, id(condition)))
+        if found is None:
+            name = dep.to_user_string()
+            found = (f"/{name}", f"{name}: {self.label(condition)}")
+            self.dep_labels[(dep, id(condition))] = found
+        return found
 
 
 class _AssetEvaluator:
@@ -256,7 +378,10 @@ class _AssetEvaluator:
         self.tick = tick
         self.root_asset = asset
         self.previous = previous
-        self.new_state: dict[str, Subset] = {}
+        # Nodes skipped on this tick (no candidates) keep their state.
+        self.new_state: dict[str, Subset] = dict(previous.node_state) if previous else {}
+        # Each evaluated node's true subset, in evaluation order: the tree's fingerprint.
+        self.trace: list[Subset] = []
 
     def evaluate(
         self,
@@ -265,7 +390,11 @@ class _AssetEvaluator:
         target: AutomationAsset,
         candidates: Subset,
     ) -> EvaluationNode:
-        """The node for `condition` evaluated on `target` over `candidates`."""
+        """The node for `condition` evaluated on `target` over `candidates`. Over no
+        candidates it is false and its children are not evaluated (their state is kept)."""
+        if not candidates:
+            self.trace.append(_EMPTY)
+            return EvaluationNode(node_id, self.tick.label(condition), 0, _EMPTY)
         kind = condition.kind
         children: tuple[EvaluationNode, ...] = ()
         match kind:
@@ -273,6 +402,8 @@ class _AssetEvaluator:
                 nodes = []
                 remaining = candidates
                 for i, child in enumerate(condition.children):
+                    if not remaining:
+                        break  # false already: the rest are not evaluated
                     node = self.evaluate(child, f"{node_id}.{i}", target, remaining)
                     nodes.append(node)
                     remaining = remaining & node.true_subset
@@ -323,7 +454,9 @@ class _AssetEvaluator:
                 true = _mapped(node.true_subset, other, target, candidates)
             case _:
                 true = self._leaf(condition, target, candidates)
-        return EvaluationNode(node_id, condition.name, len(candidates), true, children)
+        self.trace.append(true)
+        label = self.tick.label(condition)
+        return EvaluationNode(node_id, label, len(candidates), true, children)
 
     def _previous_state(self, node_id: str) -> Subset | None:
         if self.previous is None:
@@ -337,31 +470,24 @@ class _AssetEvaluator:
         target: AutomationAsset,
         candidates: Subset,
     ) -> tuple[tuple[EvaluationNode, ...], Subset]:
-        deps = [
-            d
-            for d in target.deps
-            if (condition.allow_keys is None or d in condition.allow_keys)
-            and d not in condition.ignore_keys
-        ]
+        deps = target.deps
+        if condition.allow_keys is not None or condition.ignore_keys:
+            deps = tuple(
+                d
+                for d in deps
+                if (condition.allow_keys is None or d in condition.allow_keys)
+                and d not in condition.ignore_keys
+            )
         nodes = []
         any_true = _EMPTY
         all_true = candidates
+        inner = condition.children[0]
+        tick = self.tick
         for dep_key in deps:
-            dep = self.tick.by_key.get(dep_key) or AutomationAsset(dep_key)
-            node = self.evaluate(
-                condition.children[0],
-                f"{node_id}/{dep_key.to_user_string()}",
-                dep,
-                dep.all_partitions,
-            )
-            labelled = EvaluationNode(
-                node.node_id,
-                f"{dep_key.to_user_string()}: {node.label}",
-                node.candidate_size,
-                node.true_subset,
-                node.children,
-            )
-            nodes.append(labelled)
+            dep = tick.by_key.get(dep_key) or AutomationAsset(dep_key)
+            suffix, label = tick.dep_label(dep_key, inner)
+            node = self.evaluate(inner, node_id + suffix, dep, dep.all_partitions)
+            nodes.append(node._replace(label=label))
             mapped = _mapped(node.true_subset, dep, target, candidates)
             any_true = any_true | mapped
             all_true = all_true & mapped
@@ -461,6 +587,24 @@ def _cron_tick_between(cron: str, timezone: str, after: float, until: float) -> 
     return first.timestamp() <= until
 
 
+def _crons_of(condition: AutomationCondition, depth: int) -> tuple[tuple[str, str], ...] | None:
+    if condition.kind == "asset_matches":
+        return None
+    if condition.kind in ("any_deps_match", "all_deps_match"):
+        if depth > 0:
+            return None
+        depth += 1
+    found: list[tuple[str, str]] = []
+    if condition.kind == "cron_tick_passed" and condition.cron_schedule is not None:
+        found.append((condition.cron_schedule, condition.cron_timezone))
+    for child in condition.children:
+        inner = _crons_of(child, depth)
+        if inner is None:
+            return None
+        found.extend(inner)
+    return tuple(dict.fromkeys(found))
+
+
 def _topological(by_key: Mapping[AssetKey, AutomationAsset]) -> list[AssetKey]:
     graph = {k: [d for d in a.deps if d in by_key] for k, a in by_key.items()}
     try:
@@ -475,14 +619,19 @@ def _condition_hash(condition: AutomationCondition) -> str:
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
 
 
-def _tree_hash(evaluation: AssetEvaluation) -> str:
-    parts: list[str] = [evaluation.error or ""]
-    stack = [evaluation.root] if evaluation.root else []
-    while stack:
-        node = stack.pop()
-        parts.append(f"{node.node_id}:{sorted(map(str, node.true_subset))}")
-        stack.extend(node.children)
-    return hashlib.sha1("|".join(parts).encode(), usedforsecurity=False).hexdigest()[:16]
+def _trace_hash(trace: Sequence[Subset | str]) -> str:
+    parts = []
+    for item in trace:
+        if isinstance(item, str):
+            parts.append(item)
+        elif not item:
+            parts.append("0")
+        elif item == _UNPARTITIONED:
+            parts.append("1")
+        else:
+            parts.append(",".join(sorted(str(p) for p in item)))
+    text = "|".join(parts)
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
 
 
 def _subset_to_json(subset: Iterable[PartitionKey]) -> list[str | None]:

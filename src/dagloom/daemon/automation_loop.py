@@ -12,6 +12,7 @@ time, location, job and partition, so a round redone after a crash launches noth
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from dagloom.daemon._submit import LeasedInstigatorLoop, Location
 from dagloom.daemon._tags import derived_run_id
 from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
 from dagloom.definitions.asset_key import AssetKey
-from dagloom.definitions.automation_condition import condition_from_dict
+from dagloom.definitions.automation_condition import AutomationCondition, condition_from_dict
 from dagloom.definitions.automation_condition_sensor import DEFAULT_AUTOMATION_SENSOR_NAME
 from dagloom.definitions.sensor import SENSOR_NAME_TAG
 from dagloom.errors import ConfigError, DefinitionError
@@ -137,7 +138,7 @@ def automation_graph(
             problem = asset.automation_launch_problem or None
             if asset.automation_condition_json:
                 try:
-                    condition = condition_from_dict(json.loads(asset.automation_condition_json))
+                    condition = _parsed_condition(asset.automation_condition_json)
                 except (ValueError, KeyError, TypeError, DefinitionError) as exc:
                     condition = condition_from_dict({"kind": "missing"})
                     problem = f"its automation condition does not load: {exc}"
@@ -173,6 +174,13 @@ def automation_graph(
         sensor_of,
         run_tags,
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_condition(text: str) -> AutomationCondition:
+    """The condition a snapshot carries as JSON; one object per distinct text, so the
+    evaluation's per-condition caches serve every asset sharing it."""
+    return condition_from_dict(json.loads(text))
 
 
 def run_records(
@@ -242,12 +250,24 @@ def plan_automation_runs(
 _TICK_STATE = ""  # the state entry holding the tick's own time and storage id
 
 
-def split_state(cursors: Mapping[AssetKey, AssetCursor]) -> dict[str, str]:
+def split_state(
+    cursors: Mapping[AssetKey, AssetCursor],
+    previous: Mapping[AssetKey, AssetCursor] | None = None,
+) -> dict[str, str]:
     """Stored form of a tick's cursors: one entry per asset without the tick-wide fields,
-    and one entry ("") with them (so an unchanged asset's entry is not rewritten)."""
+    and one entry ("") with them. With `previous` (the cursors last stored), only the assets
+    whose entry differs from theirs are included."""
     out: dict[str, str] = {}
     tick: dict[str, float] = {}
     for key, cursor in cursors.items():
+        if previous is not None:
+            before = previous.get(key)
+            if before is not None and _same_entry(before, cursor):
+                tick = {
+                    "evaluation_time": cursor.evaluation_time,
+                    "max_storage_id": cursor.max_storage_id,
+                }
+                continue
         data = cursor.to_dict()
         tick = {"evaluation_time": data.pop("evaluation_time")}
         tick["max_storage_id"] = data.pop("max_storage_id")
@@ -255,6 +275,18 @@ def split_state(cursors: Mapping[AssetKey, AssetCursor]) -> dict[str, str]:
     if tick:
         out[_TICK_STATE] = json.dumps(tick, sort_keys=True)
     return out
+
+
+def _same_entry(a: AssetCursor, b: AssetCursor) -> bool:
+    return (
+        a.requested == b.requested
+        and a.tree_hash == b.tree_hash
+        and a.inputs == b.inputs
+        and a.stable == b.stable
+        and a.code_version == b.code_version
+        and a.condition_hash == b.condition_hash
+        and a.node_state == b.node_state
+    )
 
 
 def join_state(stored: Mapping[str, str]) -> dict[AssetKey, AssetCursor]:
@@ -307,7 +339,7 @@ class AutomationLoop(LeasedInstigatorLoop):
         self.last_runs: list[str] = []
         # What the previous round saw, reused while this daemon keeps the lease.
         self._fence_token: int | None = None
-        self._stored: dict[str, str] = {}
+        self._cursors: dict[AssetKey, AssetCursor] = {}
         self._materialized: dict[AssetKey, dict[str | None, int]] = {}
         self._seen_storage_id = 0
 
@@ -352,12 +384,12 @@ class AutomationLoop(LeasedInstigatorLoop):
         assert self.fence is not None
         if self._fence_token != self.fence.token:
             # Newly holding the lease: another daemon may have written since.
-            self._stored = await storage.get_automation_state()
+            self._cursors = join_state(await storage.get_automation_state())
             self._materialized = {}
             self._seen_storage_id = 0
             self._fence_token = self.fence.token
         records = await self._records(graph)
-        cursors = join_state(self._stored)
+        cursors = self._cursors
         result = await anyio.to_thread.run_sync(
             evaluate_automation, graph.assets, records, cursors, now
         )
@@ -378,10 +410,9 @@ class AutomationLoop(LeasedInstigatorLoop):
                     run_ids=tuple(run_ids.get(key, ())),
                 )
             )
-        state = split_state(result.cursors)
-        changed_state = {k: v for k, v in state.items() if self._stored.get(k) != v}
+        changed_state = split_state(result.cursors, self._cursors)
         await storage.store_automation_tick(changed_state, stored_records, fence=self.fence)
-        self._stored.update(changed_state)
+        self._cursors = {**self._cursors, **result.cursors}
         if self._keep_seconds:
             await storage.purge_automation_evaluations(now - self._keep_seconds)
         self.last_result = result
