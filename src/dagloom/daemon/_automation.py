@@ -184,8 +184,11 @@ def evaluate_automation(
     records: Mapping[AssetKey, AssetRecords],
     cursors: Mapping[AssetKey, AssetCursor],
     now: float,
+    *,
+    order: Sequence[AssetKey] = (),
 ) -> AutomationTickResult:
-    """Evaluate every asset's condition at `now` (epoch seconds).
+    """Evaluate every asset's condition at `now` (epoch seconds); `order` is
+    `topological_order(assets)` when the caller keeps it between ticks.
 
     Assets are evaluated upstream first, so `will_be_requested` on a dependency sees what
     this tick requests for it. An asset whose evaluation fails (a cron timezone that does not
@@ -200,7 +203,7 @@ def evaluate_automation(
     # newly_updated compares storage ids with the newest one the previous tick saw anywhere.
     global_max = max((max(r.materialized.values(), default=0) for r in records.values()), default=0)
     hashes: dict[int, str] = {}  # by condition object: many assets share one
-    for key in _topological(by_key):
+    for key in order or topological_order(assets):
         asset = by_key[key]
         if asset.condition is None:
             continue
@@ -605,12 +608,14 @@ def _crons_of(condition: AutomationCondition, depth: int) -> tuple[tuple[str, st
     return tuple(dict.fromkeys(found))
 
 
-def _topological(by_key: Mapping[AssetKey, AutomationAsset]) -> list[AssetKey]:
+def topological_order(assets: Iterable[AutomationAsset]) -> tuple[AssetKey, ...]:
+    """The assets' keys, each after its deps (sorted by key when there is a cycle)."""
+    by_key = {a.key: a for a in assets}
     graph = {k: [d for d in a.deps if d in by_key] for k, a in by_key.items()}
     try:
-        return list(TopologicalSorter(graph).static_order())
+        return tuple(TopologicalSorter(graph).static_order())
     except CycleError:
-        return sorted(by_key, key=lambda k: k.path)
+        return tuple(sorted(by_key, key=lambda k: k.path))
 
 
 @lru_cache(maxsize=4096)
@@ -652,4 +657,5 @@ __all__ = [
     "AutomationTickResult",
     "EvaluationNode",
     "evaluate_automation",
+    "topological_order",
 ]

@@ -28,6 +28,7 @@ from dagloom.daemon._automation import (
     AutomationTickResult,
     Subset,
     evaluate_automation,
+    topological_order,
 )
 from dagloom.daemon._instigators import is_running, sensor_state, sync_state
 from dagloom.daemon._submit import LeasedInstigatorLoop, Location
@@ -85,6 +86,7 @@ class AutomationGraph:
     assets_of_job: Mapping[tuple[str, str], frozenset[AssetKey]]
     sensor_of: Mapping[AssetKey, str] = field(default_factory=dict)
     run_tags: Mapping[tuple[str, str], Mapping[str, str]] = field(default_factory=dict)
+    order: tuple[AssetKey, ...] = ()  # upstream first
 
     @property
     def automated(self) -> bool:
@@ -173,6 +175,7 @@ def automation_graph(
         {job: frozenset(keys) for job, keys in assets_of_job.items()},
         sensor_of,
         run_tags,
+        topological_order(assets.values()),
     )
 
 
@@ -188,9 +191,12 @@ def run_records(
     materialized: Mapping[AssetKey, Mapping[str | None, int]],
     unfinished: Sequence[Run],
     recent: Sequence[Run],
+    previous: Mapping[AssetKey, AssetRecords] | None = None,
 ) -> dict[AssetKey, AssetRecords]:
     """Each asset's records: its materializations, the partitions of `unfinished` runs that
-    target it, and the partitions whose newest run among `recent` (newest first) failed."""
+    target it, and the partitions whose newest run among `recent` (newest first) failed.
+    An asset's record in `previous` is reused when it holds the same (the same
+    materializations mapping object, equal in-progress and failed partitions)."""
     in_progress: dict[AssetKey, set[str | None]] = {}
     for run in unfinished:
         partition = run.tags.get(PARTITION_TAG) or None
@@ -207,13 +213,24 @@ def run_records(
             if run.status == RunStatus.FAILURE:
                 failed.setdefault(key, set()).add(partition)
     out: dict[AssetKey, AssetRecords] = {}
+    previous = previous or {}
+    nothing: frozenset[str | None] = frozenset()
+    empty: Mapping[str | None, int] = {}
     for asset in graph.assets:
         key = asset.key
-        out[key] = AssetRecords(
-            materialized=materialized.get(key, {}),
-            in_progress=frozenset(in_progress.get(key, ())),
-            failed=frozenset(failed.get(key, ())),
-        )
+        mat = materialized.get(key, empty)
+        running = frozenset(in_progress[key]) if key in in_progress else nothing
+        broken = frozenset(failed[key]) if key in failed else nothing
+        before = previous.get(key)
+        if (
+            before is not None
+            and before.materialized is mat
+            and before.in_progress == running
+            and before.failed == broken
+        ):
+            out[key] = before
+        else:
+            out[key] = AssetRecords(materialized=mat, in_progress=running, failed=broken)
     return out
 
 
@@ -278,14 +295,14 @@ def split_state(
 
 
 def _same_entry(a: AssetCursor, b: AssetCursor) -> bool:
-    return (
+    return a is b or (
         a.requested == b.requested
         and a.tree_hash == b.tree_hash
         and a.inputs == b.inputs
         and a.stable == b.stable
         and a.code_version == b.code_version
         and a.condition_hash == b.condition_hash
-        and a.node_state == b.node_state
+        and (a.node_state is b.node_state or a.node_state == b.node_state)
     )
 
 
@@ -341,6 +358,8 @@ class AutomationLoop(LeasedInstigatorLoop):
         self._fence_token: int | None = None
         self._cursors: dict[AssetKey, AssetCursor] = {}
         self._materialized: dict[AssetKey, dict[str | None, int]] = {}
+        self._last_records: dict[AssetKey, AssetRecords] = {}
+        self._graph: tuple[object, AutomationGraph] | None = None
         self._seen_storage_id = 0
 
     @classmethod
@@ -375,9 +394,17 @@ class AutomationLoop(LeasedInstigatorLoop):
             self._fence_token = None
             return
         locations, _problems = leased
-        graph = automation_graph(
-            [loc.snapshot for loc in locations], await self._running_sensors(locations, now)
+        running = await self._running_sensors(locations, now)
+        # The graph changes only with a snapshot (a reload) or a sensor's state.
+        graph_key = (
+            tuple((loc.name, loc.snapshot.loaded_at, id(loc.snapshot)) for loc in locations),
+            tuple(sorted(running.items())),
         )
+        if self._graph is not None and self._graph[0] == graph_key:
+            graph = self._graph[1]
+        else:
+            graph = automation_graph([loc.snapshot for loc in locations], running)
+            self._graph = (graph_key, graph)
         if not graph.automated:
             return
         storage = self._storage()
@@ -391,7 +418,11 @@ class AutomationLoop(LeasedInstigatorLoop):
         records = await self._records(graph)
         cursors = self._cursors
         result = await anyio.to_thread.run_sync(
-            evaluate_automation, graph.assets, records, cursors, now
+            functools.partial(evaluate_automation, order=graph.order),
+            graph.assets,
+            records,
+            cursors,
+            now,
         )
         planned = plan_automation_runs(result.requested, graph.launch, graph.sensor_of)
         errors, run_ids = await self._launch(locations, planned, now, graph.run_tags)
@@ -440,12 +471,17 @@ class AutomationLoop(LeasedInstigatorLoop):
         events = self._instance.event_log_storage
         newer = await events.get_latest_materialization_ids(after=self._seen_storage_id)
         for path, partitions in newer.items():
-            self._materialized.setdefault(AssetKey(path), {}).update(partitions)
+            key = AssetKey(path)
+            # A new dict for a changed asset: records built from the old one stay as they were.
+            self._materialized[key] = {**self._materialized.get(key, {}), **partitions}
             self._seen_storage_id = max(self._seen_storage_id, *partitions.values())
         runs = self._instance.run_storage
         unfinished = await runs.get_runs(RunsFilter(statuses=list(_UNFINISHED)))
         recent = await runs.get_runs(limit=_RECENT_RUNS)
-        return run_records(graph, self._materialized, unfinished, recent)
+        self._last_records = run_records(
+            graph, self._materialized, unfinished, recent, self._last_records
+        )
+        return self._last_records
 
     async def _launch(
         self,
