@@ -416,10 +416,10 @@ async def measure_automation(rounds: int) -> tuple[float, float, float]:
     spent = 0.0
     original = _automation.evaluate_automation
 
-    def timed(*args: Any) -> Any:
+    def timed(*args: Any, **kwargs: Any) -> Any:
         nonlocal evaluated, spent
         began = time.perf_counter()
-        result = original(*args)
+        result = original(*args, **kwargs)
         spent += time.perf_counter() - began
         evaluated += len(result.evaluations)
         return result
