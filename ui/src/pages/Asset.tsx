@@ -1,3 +1,4 @@
+import { AutomationPanel } from "../AutomationPanel";
 import { gql } from "../gql";
 import { useLoad, when } from "../util";
 
@@ -81,6 +82,7 @@ export function AssetPage({ assetKey }: { assetKey: string }) {
         <tr><th>Upstream</th><td>{node.dependencyKeys.map((k) => <a href={`/assets/${k.path.join("/")}`}>{k.path.join("/")} </a>)}</td></tr>
         <tr><th>Downstream</th><td>{node.dependedByKeys.map((k) => <a href={`/assets/${k.path.join("/")}`}>{k.path.join("/")} </a>)}</td></tr>
       </table>
+      <AutomationPanel assetKey={assetKey} />
       {series.size > 0 && (
         <>
           <h2>Metadata over time</h2>
