@@ -368,3 +368,13 @@ def test_idle_cron_ticks_still_see_the_schedule_fire() -> None:
         False,
         True,  # 02:00
     ]
+
+
+def test_a_condition_that_fails_unexpectedly_is_recorded_and_others_go_on() -> None:
+    broken = AutomationCondition("cron_tick_passed", cron_schedule="0 * * * *", cron_timezone="")
+    sim = Sim([AutomationAsset(A, broken), AutomationAsset(B, AutomationCondition.missing())])
+    sim.tick()
+    result = sim.tick(60)
+    assert requested(result) == {"b"}
+    error = result.evaluations[A].error
+    assert error is not None and error.startswith("asset 'a': ")

@@ -236,10 +236,11 @@ def evaluate_automation(
             error = None
             node_state = evaluator.new_state
             tree_hash = _trace_hash(evaluator.trace)
-        except AutomationEvaluationError as exc:
+        except Exception as exc:  # a supervision point: one asset's failure stops no other
             root = None
             requested = _EMPTY
-            error = f"asset {key.to_user_string()!r}: {exc}"
+            reason = str(exc) if isinstance(exc, AutomationEvaluationError) else repr(exc)
+            error = f"asset {key.to_user_string()!r}: {reason}"
             node_state = dict(previous.node_state) if previous else {}
             tree_hash = _trace_hash([error])
         tick.requested[key] = requested
