@@ -4,10 +4,12 @@ newest first, with the condition tree as `evaluationNodes`, paged by cursor."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from dagloom.storage.automation import AutomationEvaluationRecord, AutomationStorage
 from tests.webserver.conftest import Web
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "automation.py"
 RECORDS = (
     "query($c: String) { assetConditionEvaluationRecordsOrError("
     'assetKey: {path: ["shop", "orders"]}, limit: 1, cursor: $c) {'
@@ -55,3 +57,21 @@ async def test_evaluations_are_listed_newest_first_with_their_tree(web: Web) -> 
     assert record["evaluationNodes"][0]["childUniqueIds"] == ["0.0"]
     bad = (await web.data(RECORDS, {"c": "x"}))["assetConditionEvaluationRecordsOrError"]
     assert bad["__typename"] == "PythonError" and "'x'" in bad["message"]
+
+
+async def test_asset_nodes_carry_their_automation_condition() -> None:
+    import aiohttp
+
+    from tests.webserver.conftest import open_node
+
+    async with open_node("shop", EXAMPLE) as node, aiohttp.ClientSession() as session:
+        web = Web(f"http://{node.webserver_address}", node, session)
+        data = await web.data(
+            "{ assetNodes { assetKey { path } automationCondition { label expandedLabel } } }"
+        )
+    conditions = {
+        tuple(n["assetKey"]["path"]): n["automationCondition"] for n in data["assetNodes"]
+    }
+    assert conditions[("raw_orders",)] is None
+    assert conditions[("orders",)] == {"label": "eager", "expandedLabel": ["eager"]}
+    assert conditions[("daily_report",)]["label"] == "on_cron(0 0 * * *, UTC)"

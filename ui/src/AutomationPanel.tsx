@@ -4,9 +4,13 @@ import { useLoad, when } from "./util";
 
 type EvalNode = { uniqueId: string; userLabel: string | null; numTrue: number; numCandidates: number | null; childUniqueIds: string[]; truePartitionKeys: string[] };
 type EvalRecord = { id: string; timestamp: number; numRequested: number; runIds: string[]; error: string | null; rootUniqueId: string; evaluationNodes: EvalNode[] };
-type Loaded = { assetConditionEvaluationRecordsOrError: { records?: EvalRecord[]; message?: string } };
+type Loaded = {
+  assetNodes: { automationCondition: { label: string | null; expandedLabel: string[] } | null }[];
+  assetConditionEvaluationRecordsOrError: { records?: EvalRecord[]; message?: string };
+};
 
-const QUERY = `query($k: AssetKeyInput!) { assetConditionEvaluationRecordsOrError(assetKey: $k, limit: 10) {
+const QUERY = `query($k: AssetKeyInput!) { assetNodes(assetKeys: [$k]) { automationCondition { label expandedLabel } }
+  assetConditionEvaluationRecordsOrError(assetKey: $k, limit: 10) {
   ... on AssetConditionEvaluationRecords { records { id timestamp numRequested runIds error rootUniqueId
     evaluationNodes { uniqueId userLabel numTrue numCandidates childUniqueIds truePartitionKeys } } }
   ... on PythonError { message } } }`;
@@ -39,12 +43,19 @@ export function AutomationPanel({ assetKey }: { assetKey: string }) {
   const found = data.assetConditionEvaluationRecordsOrError;
   if (found.message) return <div class="error">{found.message}</div>;
   const records = found.records ?? [];
-  if (records.length === 0) return null;
-  const shown = open ?? records[0].id;
+  const condition = data.assetNodes[0]?.automationCondition ?? null;
+  if (records.length === 0 && !condition) return null;
+  const shown = open ?? records[0]?.id;
   return (
     <div class="automation-panel">
       <h2>Automation</h2>
-      <table class="list">
+      {condition && (
+        <p>
+          Condition: <code>{condition.label ?? condition.expandedLabel.join(" ")}</code>
+        </p>
+      )}
+      {records.length === 0 && <p class="muted">Not evaluated yet.</p>}
+      {records.length > 0 && <table class="list">
         <thead><tr><th>Evaluated</th><th>Requested</th><th>Runs</th><th>Error</th></tr></thead>
         <tbody>
           {records.map((r) => (
@@ -56,7 +67,7 @@ export function AutomationPanel({ assetKey }: { assetKey: string }) {
             </tr>
           ))}
         </tbody>
-      </table>
+      </table>}
       {records
         .filter((r) => r.id === shown && r.rootUniqueId)
         .map((r) => (

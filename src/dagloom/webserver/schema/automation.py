@@ -4,6 +4,7 @@ flattened, children by unique id)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +12,9 @@ import strawberry
 
 from dagloom.daemon.automation_report import EvaluationView, asset_evaluations
 from dagloom.definitions.asset_key import AssetKey as DefinitionsAssetKey
+from dagloom.definitions.automation_condition import condition_from_dict
 from dagloom.errors import DagloomError
+from dagloom.messages.rpc import AssetSnapshot
 from dagloom.webserver._operations import guarded
 from dagloom.webserver.schema._unions import named_union
 from dagloom.webserver.schema.errors import PythonError
@@ -95,6 +98,27 @@ def _nodes(node: dict[str, Any]) -> Iterator[AutomationConditionEvaluationNode]:
 
 
 @strawberry.type
+class AutomationCondition:
+    label: str | None
+    expandedLabel: list[str]
+
+
+@strawberry.type
+class AssetNodeAutomation:
+    """The automation field of `AssetNode` (which inherits it)."""
+
+    snapshot: strawberry.Private[AssetSnapshot]
+
+    @strawberry.field
+    def automationCondition(self) -> AutomationCondition | None:
+        text = self.snapshot.automation_condition_json
+        if not text:
+            return None
+        condition = condition_from_dict(json.loads(text))
+        return AutomationCondition(label=condition.label, expandedLabel=[str(condition)])
+
+
+@strawberry.type
 class AssetConditionEvaluationRecords:
     records: list[AssetConditionEvaluationRecord]
 
@@ -132,4 +156,4 @@ class AutomationQuery:
         )
 
 
-__all__ = ["AssetConditionEvaluationRecord", "AutomationQuery"]
+__all__ = ["AssetConditionEvaluationRecord", "AssetNodeAutomation", "AutomationQuery"]
