@@ -164,3 +164,31 @@ def test_state_entries_round_trip_and_only_changed_ones_are_rewritten() -> None:
     again = split_state({AssetKey("a"): a, AssetKey(["x", "b"]): later}, join_state(stored))
     assert set(again) == {""}  # neither entry changed, only the tick
     assert json.loads(again[""]) == {"evaluation_time": 40.0, "max_storage_id": 9}
+
+
+async def test_partitioned_assets_run_per_partition() -> None:
+    colors = dg.StaticPartitionsDefinition(["red", "blue"])
+
+    @dg.asset(partitions_def=colors)
+    def paint() -> int:
+        return 1
+
+    @dg.asset(partitions_def=colors, automation_condition=dg.AutomationCondition.eager())
+    def dried(paint: int) -> int:
+        return paint
+
+    defs = Definitions(assets=[paint, dried])
+    async with DagloomInstance.ephemeral() as instance, storing_coordinator(instance) as coord:
+        location = InProcessLocation("here", defs)
+        automation = AutomationLoop(instance, {"here": cast(Any, location)}, coord, owner="d")
+        await automation.tick(T0)
+        await instance.event_log_storage.store_events(
+            [materialization("outside-run", ["paint"], partition="blue")]
+        )
+        await automation.tick(T0 + 30)
+        [run_id] = automation.last_runs
+        run = await instance.run_storage.get_run(run_id)
+        assert run is not None and run.tags["dagster/partition"] == "blue"
+        assert [tuple(k.path) for k in run.asset_selection] == [("dried",)]
+        await automation.tick(T0 + 60)  # blue in progress, red's upstream missing
+        assert automation.last_runs == []
