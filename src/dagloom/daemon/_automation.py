@@ -12,6 +12,7 @@ A partition key `None` stands for the single partition of an unpartitioned asset
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -195,6 +196,25 @@ def evaluate_automation(
     load, a condition naming an unknown asset, an asset that cannot be launched) gets an
     evaluation with `error` set and requests nothing; the others go on.
     """
+    # A tick keeps every asset's tree (about 15 nodes each) until it returns, and none of
+    # it forms a cycle. With the cyclic collector on, its collections re-walk the growing
+    # trees: 5,000 assets took 1.1 s of CPU instead of 0.3 s. Off for the evaluation only.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _evaluate(assets, records, cursors, now, order)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _evaluate(
+    assets: Sequence[AutomationAsset],
+    records: Mapping[AssetKey, AssetRecords],
+    cursors: Mapping[AssetKey, AssetCursor],
+    now: float,
+    order: Sequence[AssetKey],
+) -> AutomationTickResult:
     by_key = {a.key: a for a in assets}
     tick = _Tick(by_key, records, now)
     evaluations: dict[AssetKey, AssetEvaluation] = {}
