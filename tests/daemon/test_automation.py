@@ -378,3 +378,16 @@ def test_a_condition_that_fails_unexpectedly_is_recorded_and_others_go_on() -> N
     assert requested(result) == {"b"}
     error = result.evaluations[A].error
     assert error is not None and error.startswith("asset 'a': ")
+
+
+def test_newly_requested_on_a_dependency_reads_its_previous_request() -> None:
+    follows = AutomationCondition.any_deps_match(AutomationCondition.newly_requested())
+    sim = Sim(
+        [
+            AutomationAsset(A, AutomationCondition.on_missing()),
+            AutomationAsset(B, follows, deps=(A,)),
+        ]
+    )
+    assert requested(sim.tick()) == {"a"}
+    assert requested(sim.tick()) == {"b"}  # a was requested on the previous tick
+    assert requested(sim.tick()) == set()

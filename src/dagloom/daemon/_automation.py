@@ -216,7 +216,7 @@ def _evaluate(
     order: Sequence[AssetKey],
 ) -> AutomationTickResult:
     by_key = {a.key: a for a in assets}
-    tick = _Tick(by_key, records, now)
+    tick = _Tick(by_key, records, now, cursors)
     evaluations: dict[AssetKey, AssetEvaluation] = {}
     new_cursors: dict[AssetKey, AssetCursor] = {}
     changed: set[AssetKey] = set()
@@ -339,10 +339,12 @@ class _Tick:
         by_key: Mapping[AssetKey, AutomationAsset],
         records: Mapping[AssetKey, AssetRecords],
         now: float,
+        cursors: Mapping[AssetKey, AssetCursor] | None = None,
     ) -> None:
         self.by_key = by_key
         self.records = records
         self.now = now
+        self.cursors = cursors or {}  # the previous tick's, for deps' previous requests
         self.requested: dict[AssetKey, Subset] = {}
         # Computed once per tick: labels by condition object, dependency node labels.
         self.labels: dict[int, str] = {}
@@ -358,6 +360,10 @@ class _Tick:
             self._crons[key] = _crons_of(condition, depth=0)
         return self._crons[key]
 
+    def _previous_requested(self, key: AssetKey) -> Subset:
+        cursor = self.cursors.get(key)
+        return cursor.requested if cursor is not None else _EMPTY
+
     def record_inputs(self, asset: AutomationAsset, since: int) -> tuple[object, ...]:
         key = (asset.key, since)
         found = self._record_inputs.get(key)
@@ -371,6 +377,7 @@ class _Tick:
                 records.in_progress,
                 records.failed,
                 self.requested.get(asset.key, _EMPTY),
+                self._previous_requested(asset.key),
                 None if asset.partition_keys is None else len(asset.partition_keys),
                 asset.partition_keys[-1] if asset.partition_keys else None,
             )
@@ -535,9 +542,8 @@ class _AssetEvaluator:
                 return candidates & self.tick.requested.get(target.key, _EMPTY)
             case "newly_requested":
                 if target.key != self.root_asset.key:
-                    # A dependency's previous requests live in its own cursor, which this
-                    # asset does not read; the materialization that follows is what counts.
-                    return _EMPTY
+                    # A dependency's request on the previous tick, from its own cursor.
+                    return candidates & self.tick._previous_requested(target.key)
                 return candidates & previous.requested if previous else _EMPTY
             case "newly_updated":
                 if previous is None:
