@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+
 import pytest
 
 from dagloom import (
@@ -112,3 +115,20 @@ def test_bad_conditions_name_the_asset() -> None:
 
     with pytest.raises(DagsterInvalidDefinitionError, match="'0 0 30 2 \\*'"):
         AutomationCondition.on_cron("0 0 30 2 *")
+
+
+def test_replace_swaps_named_sub_conditions() -> None:
+    handled = AutomationCondition.newly_requested() | AutomationCondition.newly_updated()
+    condition = AutomationCondition.on_missing().replace("handled", handled)
+    assert handled in list(_walk(condition))
+    assert '"label": "handled"' not in json.dumps(condition.to_dict())
+    updated_on_schedule = AutomationCondition.newly_updated() & AutomationCondition.in_progress()
+    eager = AutomationCondition.eager().replace("newly_updated", updated_on_schedule)
+    assert updated_on_schedule in list(_walk(eager))
+    assert AutomationCondition.newly_updated() not in list(_walk(eager))
+
+
+def _walk(condition: AutomationCondition) -> Iterator[AutomationCondition]:
+    yield condition
+    for child in condition.children:
+        yield from _walk(child)

@@ -117,8 +117,9 @@ class AutomationCondition:
     def replace(
         self, old: AutomationCondition | str, new: AutomationCondition
     ) -> AutomationCondition:
-        """This tree with every sub-condition equal to `old` (or labelled `old`) replaced."""
-        if (isinstance(old, str) and self.label == old) or self == old:
+        """This tree with every sub-condition equal to `old`, or named `old` (its label, or
+        a constructor's name such as "newly_updated"), replaced by `new`."""
+        if (isinstance(old, str) and self.name == old) or self == old:
             return new
         return replace(self, children=tuple(c.replace(old, new) for c in self.children))
 
