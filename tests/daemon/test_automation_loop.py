@@ -192,3 +192,18 @@ async def test_partitioned_assets_run_per_partition() -> None:
         assert [tuple(k.path) for k in run.asset_selection] == [("dried",)]
         await automation.tick(T0 + 60)  # blue in progress, red's upstream missing
         assert automation.last_runs == []
+
+
+async def test_a_second_daemon_leaves_the_round_to_the_lease_holder() -> None:
+    async with DagloomInstance.ephemeral() as instance, storing_coordinator(instance) as coord:
+        location = cast(Any, InProcessLocation("here", DEFS))
+        first = AutomationLoop(instance, {"here": location}, coord, owner="d1")
+        second = AutomationLoop(instance, {"here": location}, coord, owner="d2")
+        await first.tick(T0)
+        await instance.event_log_storage.store_events(
+            [materialization("outside-run", ["upstream"], partition="")]
+        )
+        await second.tick(T0 + 30)
+        assert second.last_result is None and second.last_runs == []
+        await first.tick(T0 + 30)
+        assert len(first.last_runs) == 1
