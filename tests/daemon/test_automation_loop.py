@@ -207,3 +207,29 @@ async def test_a_second_daemon_leaves_the_round_to_the_lease_holder() -> None:
         assert second.last_result is None and second.last_runs == []
         await first.tick(T0 + 30)
         assert len(first.last_runs) == 1
+
+
+def test_time_partitioned_assets_gain_the_windows_that_started_since_the_code_loaded() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from dagloom.daemon.automation_loop import TimeWindows
+
+    hourly = dg.HourlyPartitionsDefinition(start_date="2026-01-01-00:00")
+
+    @dg.asset(partitions_def=hourly, automation_condition=dg.AutomationCondition.eager())
+    def readings() -> int:
+        return 1
+
+    snapshot = InProcessLocation("here", Definitions(assets=[readings])).snapshot
+    graph = automation_graph([snapshot])
+    [asset] = graph.assets
+    assert asset.partition_keys is not None and asset.partition_end_times is not None
+    later = datetime.now(UTC) + timedelta(hours=3)
+    windows = TimeWindows()
+    [moved] = windows.current(graph, later.timestamp()).assets
+    assert moved.partition_keys == tuple(hourly.get_partition_keys(current_time=later))
+    assert moved.partition_end_times is not None
+    assert moved.partition_keys[: len(asset.partition_keys)] == asset.partition_keys
+    assert len(moved.partition_keys) >= len(asset.partition_keys) + 3
+    assert moved.partition_end_times[-1] - moved.partition_end_times[-2] == 3600
+    assert windows.current(graph, later.timestamp()) is not graph

@@ -332,6 +332,16 @@ def partitions_snapshot(partitions_def: PartitionsDefinition | None) -> Partitio
     with contextlib.suppress(DefinitionError):
         out.keys = list(partitions_def.get_partition_keys())
     if isinstance(partitions_def, TimeWindowPartitionsDefinition):
+        out.time_window_json = json.dumps(
+            {
+                "start": partitions_def.start.isoformat(),
+                "end": partitions_def.end.isoformat() if partitions_def.end else None,
+                "fmt": partitions_def.fmt,
+                "timezone": partitions_def.timezone,
+                "end_offset": partitions_def.end_offset,
+                "cron_schedule": partitions_def.cron_schedule,
+            }
+        )
         out.end_times = [
             partitions_def.time_window_for_partition_key(key).end.timestamp() for key in out.keys
         ]

@@ -12,6 +12,7 @@ time, location, job and partition, so a round redone after a crash launches noth
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -87,6 +88,8 @@ class AutomationGraph:
     sensor_of: Mapping[AssetKey, str] = field(default_factory=dict)
     run_tags: Mapping[tuple[str, str], Mapping[str, str]] = field(default_factory=dict)
     order: tuple[AssetKey, ...] = ()  # upstream first
+    # Time-partitioned assets: their partitions definition as JSON, to list keys as time passes.
+    time_windows: Mapping[AssetKey, str] = field(default_factory=dict)
 
     @property
     def automated(self) -> bool:
@@ -111,6 +114,7 @@ def automation_graph(
     assets_of_job: dict[tuple[str, str], set[AssetKey]] = {}
     sensor_of: dict[AssetKey, str] = {}
     run_tags: dict[tuple[str, str], Mapping[str, str]] = {}
+    time_windows: dict[AssetKey, str] = {}
     for snapshot in snapshots:
         location = snapshot.location_name
         targeted: dict[AssetKey, str | None] = {}
@@ -151,6 +155,8 @@ def automation_graph(
                     else asset.job_names[0]
                 )
                 launch[key] = (location, job)
+            if partitions is not None and partitions.time_window_json:
+                time_windows[key] = partitions.time_window_json
             covering = targeted.get(key, DEFAULT_AUTOMATION_SENSOR_NAME)
             if covering is None:
                 condition = None  # its sensors are stopped
@@ -176,6 +182,7 @@ def automation_graph(
         sensor_of,
         run_tags,
         topological_order(assets.values()),
+        time_windows,
     )
 
 
@@ -184,6 +191,64 @@ def _parsed_condition(text: str) -> AutomationCondition:
     """The condition a snapshot carries as JSON; one object per distinct text, so the
     evaluation's per-condition caches serve every asset sharing it."""
     return condition_from_dict(json.loads(text))
+
+
+class TimeWindows:
+    """The time-partitioned assets' keys as of a tick: a snapshot lists them as of when the
+    code loaded, and a long-running daemon must see the windows that started since. One
+    definition is rebuilt per distinct JSON and kept, so listing new windows is incremental."""
+
+    def __init__(self) -> None:
+        self._defs: dict[str, Any] = {}
+        self._listed: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {}
+
+    def keys(self, text: str, now: float) -> tuple[tuple[str, ...], tuple[float, ...]]:
+        """The keys of the definition `text` at `now`, and each window's end."""
+        from datetime import UTC, datetime
+
+        from dagloom.definitions.partitions import TimeWindowPartitionsDefinition
+
+        definition = self._defs.get(text)
+        if definition is None:
+            data = json.loads(text)
+            definition = TimeWindowPartitionsDefinition(
+                start=datetime.fromisoformat(data["start"]),
+                end=datetime.fromisoformat(data["end"]) if data.get("end") else None,
+                fmt=data["fmt"],
+                timezone=data.get("timezone"),
+                end_offset=int(data.get("end_offset", 0)),
+                cron_schedule=data["cron_schedule"],
+            )
+            self._defs[text] = definition
+        keys = tuple(definition.get_partition_keys(current_time=datetime.fromtimestamp(now, UTC)))
+        known_keys, known_ends = self._listed.get(text, ((), ()))
+        if keys == known_keys:
+            return known_keys, known_ends
+        # Windows only ever start: new keys follow the known ones.
+        reuse = len(known_keys) if keys[: len(known_keys)] == known_keys else 0
+        ends = known_ends[:reuse] + tuple(
+            definition.time_window_for_partition_key(k).end.timestamp() for k in keys[reuse:]
+        )
+        self._listed[text] = (keys, ends)
+        return keys, ends
+
+    def current(self, graph: AutomationGraph, now: float) -> AutomationGraph:
+        """`graph` with its time-partitioned assets' keys as of `now` (itself if unchanged)."""
+        if not graph.time_windows:
+            return graph
+        changed = False
+        assets = []
+        for asset in graph.assets:
+            text = graph.time_windows.get(asset.key)
+            if text is not None:
+                keys, ends = self.keys(text, now)
+                if keys != asset.partition_keys:
+                    asset = dataclasses.replace(
+                        asset, partition_keys=keys, partition_end_times=ends
+                    )
+                    changed = True
+            assets.append(asset)
+        return dataclasses.replace(graph, assets=tuple(assets)) if changed else graph
 
 
 def run_records(
@@ -360,6 +425,7 @@ class AutomationLoop(LeasedInstigatorLoop):
         self._materialized: dict[AssetKey, dict[str | None, int]] = {}
         self._last_records: dict[AssetKey, AssetRecords] = {}
         self._graph: tuple[object, AutomationGraph] | None = None
+        self._time_windows = TimeWindows()
         self._seen_storage_id = 0
 
     @classmethod
@@ -404,7 +470,8 @@ class AutomationLoop(LeasedInstigatorLoop):
             graph = self._graph[1]
         else:
             graph = automation_graph([loc.snapshot for loc in locations], running)
-            self._graph = (graph_key, graph)
+        graph = self._time_windows.current(graph, now)
+        self._graph = (graph_key, graph)
         if not graph.automated:
             return
         storage = self._storage()
@@ -547,6 +614,7 @@ __all__ = [
     "AutomationGraph",
     "AutomationLoop",
     "AutomationRun",
+    "TimeWindows",
     "automation_graph",
     "join_state",
     "plan_automation_runs",
