@@ -117,15 +117,31 @@ def test_on_cron_fires_after_tick_once_deps_updated() -> None:
     assert requested(sim.tick(1)) == {"b"}
 
 
-def test_on_missing_requests_missing_asset_once() -> None:
-    sim = Sim([AutomationAsset(A, AutomationCondition.on_missing())])
+ON_MISSING_FROM_THE_START = AutomationCondition.on_missing().replace(
+    "handled", AutomationCondition.newly_requested() | AutomationCondition.newly_updated()
+)
+
+
+def test_on_missing_requests_partitions_added_later_once() -> None:
+    sim = Sim([AutomationAsset(A, AutomationCondition.on_missing(), partition_keys=("x", "y"))])
+    sim.materialize(A, "x")
+    assert requested(sim.tick()) == set()  # y was missing before the condition applied
+    sim.assets = [
+        AutomationAsset(A, AutomationCondition.on_missing(), partition_keys=("x", "y", "z"))
+    ]
+    assert sim.tick().requested[A] == frozenset({"z"})
+    assert requested(sim.tick()) == set()
+
+
+def test_on_missing_with_handled_replaced_requests_missing_asset_once() -> None:
+    sim = Sim([AutomationAsset(A, ON_MISSING_FROM_THE_START)])
     assert requested(sim.tick()) == {"a"}
     assert requested(sim.tick()) == set()
     assert requested(sim.tick()) == set()
 
 
 def test_on_missing_waits_for_missing_deps() -> None:
-    sim = Sim([AutomationAsset(A), AutomationAsset(B, AutomationCondition.on_missing(), deps=(A,))])
+    sim = Sim([AutomationAsset(A), AutomationAsset(B, ON_MISSING_FROM_THE_START, deps=(A,))])
     assert requested(sim.tick()) == set()
     sim.materialize(A)
     assert requested(sim.tick()) == {"b"}
@@ -384,7 +400,7 @@ def test_newly_requested_on_a_dependency_reads_its_previous_request() -> None:
     follows = AutomationCondition.any_deps_match(AutomationCondition.newly_requested())
     sim = Sim(
         [
-            AutomationAsset(A, AutomationCondition.on_missing()),
+            AutomationAsset(A, ON_MISSING_FROM_THE_START),
             AutomationAsset(B, follows, deps=(A,)),
         ]
     )

@@ -366,20 +366,16 @@ class AutomationCondition:
 
     @staticmethod
     def on_missing() -> AutomationCondition:
-        """Request missing partitions once (per time they go missing), after every upstream
-        asset is present."""
+        """Request partitions that go missing after the condition is first evaluated (a
+        partition added later, say), once each, after every upstream asset is present.
+
+        Partitions missing already on the first evaluation are not requested; to request
+        those too, replace its "handled" reset as Dagster's documentation shows:
+        `on_missing().replace("handled", newly_requested() | newly_updated())`.
+        """
         return (
             AutomationCondition.in_latest_time_window()
-            & (
-                AutomationCondition.missing().newly_true().with_label("missing")
-                | AutomationCondition.missing() & AutomationCondition.initial_evaluation()
-            )
-            .with_label("newly_missing")
-            .since(
-                (
-                    AutomationCondition.newly_requested() | AutomationCondition.newly_updated()
-                ).with_label("handled")
-            )
+            & AutomationCondition.missing().newly_true().with_label("missing").since_last_handled()
             & ~AutomationCondition.any_deps_missing()
         ).with_label("on_missing")
 
