@@ -25,6 +25,16 @@ Workloads:
                 validated against the code location and stored QUEUED). Timed from the first
                 round to the backfill being COMPLETED. Rate = runs submitted / second.
     backfill_floor the same number of runs as bare storage writes: create each run QUEUED.
+    automation  5,000 assets (50 chains of 100, each asset eager on the one before), every
+                one materialized in SQLite; after 3 warm-up rounds an `AutomationLoop` ticks R
+                rounds, each evaluating every asset's condition (snapshot read, records
+                read, evaluation, state write). Rate = assets evaluated / second. Also
+                reported: the pure evaluation's share of a round, and one full evaluation of
+                every condition with no previous result reused (what a round costs when
+                every asset's inputs changed).
+    automation_floor the same rounds as bare reads of what a round reads: the latest
+                materialization of every asset partition, the unfinished and recent runs,
+                and the stored automation state.
 
     python -m benchmarks daemon [--only W] [--runs N] [--rounds R] [--launcher L] [--json PATH]
 """
@@ -338,6 +348,155 @@ async def measure_sensors_floor(rounds: int) -> float:
             return time.perf_counter() - start
 
 
+AUTOMATION_CHAINS = 50
+AUTOMATION_DEPTH = 100
+
+
+def _automation_defs() -> Any:
+    """`AUTOMATION_CHAINS` chains of `AUTOMATION_DEPTH` eager assets."""
+    import dagloom as dg
+
+    assets = []
+    for chain in range(AUTOMATION_CHAINS):
+        for depth in range(AUTOMATION_DEPTH):
+            deps = [f"a_{chain}_{depth - 1}"] if depth else []
+            spec = dg.AssetSpec(
+                f"a_{chain}_{depth}",
+                deps=deps,
+                automation_condition=dg.AutomationCondition.eager(),
+            )
+            assets.append(spec)
+
+    @dg.multi_asset(specs=assets, can_subset=True)
+    def everything() -> None:
+        return None
+
+    return dg.Definitions(assets=[everything])
+
+
+class _SnapshotRef:
+    """A code location ref that answers snapshot requests from a prepared snapshot."""
+
+    def __init__(self, snapshot: Any) -> None:
+        self.snapshot = snapshot
+
+    async def ask(self, message: Any, *, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+        await anyio.lowlevel.checkpoint()
+        return self.snapshot
+
+
+async def _materialize_all(instance: Any, keys: Sequence[str]) -> None:
+    from dagloom.messages import AssetKeyMessage, AssetMaterializationData, Event, EventType
+
+    events = [
+        Event(
+            run_id="seed",
+            event_type=EventType.ASSET_MATERIALIZATION,
+            step_key="everything",
+            timestamp=1.0,
+            asset_materialization=AssetMaterializationData(asset_key=AssetKeyMessage(path=[k])),
+        )
+        for k in keys
+    ]
+    for start in range(0, len(events), 500):
+        await instance.event_log_storage.store_events(events[start : start + 500])
+
+
+async def measure_automation(rounds: int) -> tuple[float, float, float]:
+    """Seconds for `rounds` automation-loop rounds over every asset, and the seconds of
+    those spent in the pure evaluation; checks every asset was evaluated each round."""
+    from dagloom.code.snapshot import location_snapshot
+    from dagloom.daemon import _automation
+    from dagloom.daemon.automation_loop import AutomationLoop
+    from dagloom.instance import DagloomInstance
+
+    snapshot = location_snapshot(_automation_defs(), location_name="one", loaded_at=0.0)
+    keys = [a.key.path[0] for a in snapshot.assets if a.key is not None]
+    evaluated = 0
+    spent = 0.0
+    original = _automation.evaluate_automation
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        nonlocal evaluated, spent
+        began = time.perf_counter()
+        result = original(*args, **kwargs)
+        spent += time.perf_counter() - began
+        evaluated += len(result.evaluations)
+        return result
+
+    with tempfile.TemporaryDirectory(prefix="dagloom-daemon-") as tmp:
+        async with DagloomInstance.open(Path(tmp)) as instance:
+            await _materialize_all(instance, keys)
+            loop = AutomationLoop(
+                instance, {"one": _SnapshotRef(snapshot)}, _SnapshotRef(None), owner="benchmark"
+            )
+            now = time.time()
+            for _ in range(3):  # warm-up: the initial evaluation, then the states settle
+                now += 30
+                await loop.tick(now)
+            from dagloom.daemon import automation_loop
+
+            automation_loop.evaluate_automation = timed  # type: ignore[attr-defined]
+            try:
+                start = time.perf_counter()
+                for _ in range(rounds):
+                    now += 30
+                    await loop.tick(now)
+                elapsed = time.perf_counter() - start
+            finally:
+                automation_loop.evaluate_automation = original  # type: ignore[attr-defined]
+            full = _full_evaluation(snapshot, loop, now + 30)
+    if evaluated != len(keys) * rounds:
+        raise RuntimeError(f"expected {len(keys) * rounds} evaluations, found {evaluated}")
+    return elapsed, spent, full
+
+
+def _full_evaluation(snapshot: Any, loop: Any, now: float) -> float:
+    """Seconds for one evaluation of every asset with no previous result reused."""
+    import dataclasses
+
+    from dagloom.daemon._automation import AssetRecords, evaluate_automation
+    from dagloom.daemon.automation_loop import automation_graph
+
+    graph = automation_graph([snapshot])
+    cursors = {k: dataclasses.replace(c, stable=False) for k, c in loop._cursors.items()}
+    records = {
+        a.key: AssetRecords(materialized=loop._materialized.get(a.key, {})) for a in graph.assets
+    }
+    start = time.perf_counter()
+    result = evaluate_automation(graph.assets, records, cursors, now)
+    elapsed = time.perf_counter() - start
+    if any(e.reused for e in result.evaluations.values()):
+        raise RuntimeError("a full evaluation reused a result")
+    return elapsed
+
+
+async def measure_automation_floor(rounds: int) -> float:
+    """Seconds for the bare reads of `rounds` automation rounds."""
+    from dagloom.daemon.automation_loop import _UNFINISHED
+    from dagloom.instance import DagloomInstance
+    from dagloom.storage.automation import AutomationStorage
+    from dagloom.storage.base import RunsFilter
+
+    keys = [f"a_{c}_{d}" for c in range(AUTOMATION_CHAINS) for d in range(AUTOMATION_DEPTH)]
+    with tempfile.TemporaryDirectory(prefix="dagloom-daemon-") as tmp:
+        async with DagloomInstance.open(Path(tmp)) as instance:
+            await _materialize_all(instance, keys)
+            storage = instance.schedule_storage
+            assert isinstance(storage, AutomationStorage)
+            await storage.store_automation_tick({k: "{}" for k in keys}, [])
+            start = time.perf_counter()
+            for _ in range(rounds):
+                found = await instance.event_log_storage.get_latest_materialization_ids()
+                await instance.run_storage.get_runs(RunsFilter(statuses=list(_UNFINISHED)))
+                await instance.run_storage.get_runs(limit=500)
+                await storage.get_automation_state()
+            elapsed = time.perf_counter() - start
+    if len(found) != len(keys):
+        raise RuntimeError(f"expected {len(keys)} assets read, found {len(found)}")
+    return elapsed
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks daemon", description=__doc__)
     parser.add_argument("--runs", type=int, default=RUNS, help="queued runs to admit")
@@ -355,7 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=("queue", "sensors", "backfill"),
+        choices=("queue", "sensors", "backfill", "automation"),
         help="run only these workloads (repeatable; default: all)",
     )
     ns = parser.parse_args(argv)
@@ -391,6 +550,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "target_per_second": None,
             }
         )
+    if "automation" in only:
+        automation, evaluating, full = anyio.run(measure_automation, ns.rounds)
+        automation_floor = anyio.run(measure_automation_floor, ns.rounds)
+        evaluated = AUTOMATION_CHAINS * AUTOMATION_DEPTH * ns.rounds
+        records.append(
+            {
+                "workload": "automation",
+                "items": evaluated,
+                "seconds": automation,
+                "per_second": evaluated / automation,
+                "floor_per_second": evaluated / automation_floor,
+                "target_per_second": None,
+                "seconds_per_tick": automation / ns.rounds,
+                "evaluation_seconds_per_tick": evaluating / ns.rounds,
+                "floor_seconds_per_tick": automation_floor / ns.rounds,
+                "full_evaluation_seconds": full,
+            }
+        )
     if "backfill" in only:
         backfill = anyio.run(measure_backfill, BACKFILL_PARTITIONS)
         backfill_floor = anyio.run(measure_backfill_floor, BACKFILL_PARTITIONS)
@@ -418,6 +595,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{r['floor_per_second']:>12.1f} {ratio:>6.1f}x  {verdict}"
         )
     print("ratio = floor rate / dagloom rate (how many times slower than the bare writes)")
+    for r in records:
+        if "seconds_per_tick" in r:
+            print(
+                f"{r['workload']}: {r['seconds_per_tick'] * 1000:.0f} ms per tick "
+                f"({r['evaluation_seconds_per_tick'] * 1000:.0f} ms evaluating), "
+                f"reads alone {r['floor_seconds_per_tick'] * 1000:.0f} ms; one full "
+                f"evaluation (nothing reused) {r['full_evaluation_seconds'] * 1000:.0f} ms"
+            )
     if ns.json is not None:
         ns.json.write_text(json.dumps(records, indent=2))
     return 0

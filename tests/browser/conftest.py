@@ -72,6 +72,8 @@ class Server:
     """The dev node on its thread: the webserver's base URL and a GraphQL helper."""
 
     url: str
+    instance: Any = None  # the node's instance, on the node's event loop (`token`)
+    token: Any = None
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         body = json.dumps({"query": query, "variables": variables or {}}).encode()
@@ -144,6 +146,7 @@ def serving(
                         functools.partial(run_node, topology, "dev", instance=instance)
                     )
                     started["address"] = node.webserver_address
+                    started["instance"] = instance
                     ready.set()
                     await stop[0].wait()
                     tg.cancel_scope.cancel()
@@ -159,7 +162,7 @@ def serving(
     if "error" in started:
         raise started["error"]
     try:
-        yield Server(f"http://{started['address']}")
+        yield Server(f"http://{started['address']}", started["instance"], loop_token[0])
     finally:
         anyio.from_thread.run_sync(stop[0].set, token=loop_token[0])
         thread.join(30)

@@ -272,3 +272,36 @@ def test_the_selected_step_is_kept_in_the_address(page: Any, server: Server) -> 
     assert page.locator("select >> nth=2").input_value() == "say_hello"
     page.click(".gantt-row[data-step=say_hello]")
     page.wait_for_url(f"**/runs/{run_id}")
+
+
+def test_asset_page_shows_why_automation_requested_it(page: Any, server: Server) -> None:
+    import json
+
+    import anyio.from_thread
+
+    from dagloom.storage.automation import AutomationEvaluationRecord
+
+    tree = {
+        "node_id": "0",
+        "label": "eager",
+        "candidate_size": 1,
+        "num_true": 1,
+        "children": [
+            {"node_id": "0.0", "label": "any_deps_updated", "candidate_size": 1, "num_true": 1},
+            {"node_id": "0.1", "label": "in_progress", "candidate_size": 1, "num_true": 0},
+        ],
+    }
+    record = AutomationEvaluationRecord(
+        "filtered_even_numbers", 1.0e9, 1, json.dumps({"root": tree}), ("abcdef0123",)
+    )
+
+    async def write() -> None:
+        await server.instance.schedule_storage.store_automation_tick({}, [record])
+
+    anyio.from_thread.run(write, token=server.token)
+    page.goto("/assets/filtered_even_numbers")
+    page.wait_for_selector(".automation-panel >> text=Automation")
+    page.wait_for_selector(".eval-tree .eval-true >> text=eager")
+    assert page.locator(".eval-tree .eval-false").inner_text().strip().startswith("✗ in_progress")
+    assert page.locator(".automation-panel a[href='/runs/abcdef0123']").count() == 1
+    screenshot(page, "asset_automation")

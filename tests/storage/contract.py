@@ -46,6 +46,7 @@ from dagloom.messages import (
 from dagloom.messages.rows import row
 from dagloom.storage import _sql
 from dagloom.storage._sql_storage import SqlEventLogStorage
+from dagloom.storage.automation import AutomationEvaluationRecord, AutomationStorage
 from dagloom.storage.base import (
     FINISHED_STATUSES,
     RUN_DURATION_BUCKETS,
@@ -1020,6 +1021,58 @@ class StorageContract:
         ]
         assert entries[0].entry_id > entries[1].entry_id > 0
         assert {(e.user, e.via) for e in entries} == {("ops", "graphql")}
+
+    async def test_automation_state_and_evaluations_are_kept(self, storages: Storages) -> None:
+        _, _, schedules = storages
+        assert isinstance(schedules, AutomationStorage)
+        assert await schedules.get_automation_state() == {}
+        first = AutomationEvaluationRecord("a/b", 1.0, 1, '{"x": 1}', ("r1", "r2"))
+        await schedules.store_automation_tick({"": "{}", "a/b": "s1"}, [first])
+        await schedules.store_automation_tick(
+            {"a/b": "s2"}, [AutomationEvaluationRecord("a/b", 2.0, 0, "{}")]
+        )
+        await schedules.store_automation_tick({}, [AutomationEvaluationRecord("c", 3.0, 0, "{}")])
+        assert await schedules.get_automation_state() == {"": "{}", "a/b": "s2"}
+        found = await schedules.get_automation_evaluations("a/b")
+        assert [(r.timestamp, r.num_requested, r.run_ids) for r in found] == [
+            (2.0, 0, ()),
+            (1.0, 1, ("r1", "r2")),
+        ]
+        assert found[0].record_id > found[1].record_id > 0 and found[1].body == '{"x": 1}'
+        older = await schedules.get_automation_evaluations("a/b", before=found[0].record_id)
+        assert [r.timestamp for r in older] == [1.0]
+        assert len(await schedules.get_automation_evaluations("a/b", limit=1)) == 1
+        assert await schedules.purge_automation_evaluations(2.5) == 2
+        assert await schedules.get_automation_evaluations("a/b") == []
+        assert len(await schedules.get_automation_evaluations("c")) == 1
+
+    async def test_automation_state_writes_are_fenced(self, storages: Storages) -> None:
+        _, _, schedules = storages
+        held = await schedules.acquire_lease("automation", "d1", duration=10, now=100)
+        assert held is not None
+        await schedules.store_automation_tick({"a": "1"}, [], fence=held.fence)
+        await schedules.acquire_lease("automation", "d2", duration=10, now=120)
+        with pytest.raises(LeaseLostError):
+            await schedules.store_automation_tick({"a": "2"}, [], fence=held.fence)
+        assert await schedules.get_automation_state() == {"a": "1"}
+
+    async def test_latest_materialization_ids_for_every_asset_in_one_read(
+        self, storages: Storages
+    ) -> None:
+        _, events, _ = storages
+        await events.store_events(
+            [materialization("r1", ["daily"], partition=f"2024-01-0{d}") for d in (1, 2)]
+        )
+        await events.store_events([materialization("r1", ["x", "plain"], partition="")])
+        found = await events.get_latest_materialization_ids()
+        first_plain = found[("x", "plain")][None]
+        await events.store_events([materialization("r2", ["daily"], partition="2024-01-02")])
+        again = await events.get_latest_materialization_ids()
+        assert set(again) == {("daily",), ("x", "plain")}
+        assert set(again[("daily",)]) == {"2024-01-01", "2024-01-02"}
+        assert again[("daily",)]["2024-01-02"] > found[("daily",)]["2024-01-02"]
+        newer = await events.get_latest_materialization_ids(after=first_plain)
+        assert newer == {("daily",): {"2024-01-02": again[("daily",)]["2024-01-02"]}}
 
     async def test_a_lease_has_one_owner_until_it_expires(self, storages: Storages) -> None:
         _, _, schedules = storages

@@ -62,6 +62,7 @@ async def test_a_daemon_node_launches_a_sensors_keyed_run_once(tmp_path: Path) -
                 "sensors",
                 "backfills",
                 "lease_purge",
+                "automation",
             ]
             ticks = instance.schedule_storage.get_ticks
             # The next due round finds the key's run and skips: wait for that tick.
@@ -100,9 +101,10 @@ run_retries: {enabled: true}
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        (None, ["scheduler", "sensors", "backfills", "lease_purge"]),
+        (None, ["scheduler", "sensors", "backfills", "lease_purge", "automation"]),
         (
-            "run_monitoring: {enabled: false}\nrun_retries: {enabled: false}\n",
+            "run_monitoring: {enabled: false}\nrun_retries: {enabled: false}\n"
+            "auto_materialize: {enabled: false}\n",
             ["scheduler", "sensors", "backfills", "lease_purge"],
         ),
         (
@@ -115,6 +117,7 @@ run_retries: {enabled: true}
                 "run_queue",
                 "run_monitoring",
                 "run_retries",
+                "automation",
             ],
         ),
     ],

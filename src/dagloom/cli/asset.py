@@ -487,6 +487,54 @@ def partitions(
     out.print(table)
 
 
+@sub.command("automation")
+def automation(
+    key_text: Annotated[str, typer.Argument(metavar="KEY", help="The asset, e.g. a/b.")],
+    limit: Annotated[int, typer.Option("--limit", help="Evaluations to show, newest first.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the evaluations as JSON.")] = False,
+) -> None:
+    """Print why the automation loop did or did not request an asset: its latest recorded
+    evaluations, each with its condition tree."""
+    import json
+    from datetime import datetime
+
+    from dagloom.cli._common import instance_home, open_instance
+    from dagloom.daemon.automation_report import asset_evaluations, tree_lines
+    from dagloom.definitions.asset_key import AssetKey
+
+    out, err = consoles()
+    try:
+        key = AssetKey.from_user_string(key_text)
+    except DagloomError as exc:
+        fail(err, f"asset key {key_text!r}: {exc}")
+
+    async def read() -> Any:
+        async with open_instance(instance_home()) as instance:
+            assert instance is not None
+            return await asset_evaluations(instance.schedule_storage, key, limit=limit)
+
+    try:
+        views = anyio.run(read)
+    except DagloomError as exc:
+        fail(err, str(exc))
+    if as_json:
+        print(json.dumps([v.to_dict() for v in views], indent=2))
+        return
+    if not views:
+        out.print(Text(f"{key_text}: no automation evaluations recorded"), soft_wrap=True)
+        return
+    for view in views:
+        when = datetime.fromtimestamp(view.timestamp).strftime("%Y-%m-%d %H:%M:%S")
+        runs = f", runs {', '.join(view.run_ids)}" if view.run_ids else ""
+        head = f"{key_text} at {when}: {view.num_requested} requested{runs}"
+        out.print(Text(head), soft_wrap=True)
+        if view.error:
+            out.print(Text(f"  error: {view.error}"), soft_wrap=True)
+        if view.root is not None:
+            for line in tree_lines(view.root, 1):
+                out.print(Text(line), soft_wrap=True)
+
+
 @sub.command("checks")
 def checks(
     asset: Annotated[

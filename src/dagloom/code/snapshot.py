@@ -20,6 +20,7 @@ import orjson
 from dagloom.definitions.asset import AssetsDefinition, AssetSpec
 from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
 from dagloom.definitions.asset_key import AssetKey
+from dagloom.definitions.automation_condition_sensor import AutomationConditionSensorDefinition
 from dagloom.definitions.definitions import Definitions
 from dagloom.definitions.event_sensors import AssetSensorDefinition, RunStatusSensorDefinition
 from dagloom.definitions.job import JobDefinition
@@ -111,7 +112,7 @@ def location_snapshot(
         assets=assets,
         partitions_defs=partitions_defs,
         schedules=[schedule_snapshot(s) for s in definitions.schedules],
-        sensors=[sensor_snapshot(s) for s in definitions.sensors],
+        sensors=[_with_automation(definitions, s) for s in definitions.sensors],
         resource_keys=sorted(definitions.resources),
         loaded_at=loaded_at,
     )
@@ -346,12 +347,32 @@ def partitions_snapshot(partitions_def: PartitionsDefinition | None) -> Partitio
     # Keys that need the instance (a multi-dimension with a dynamic one) are left out.
     with contextlib.suppress(DefinitionError):
         out.keys = list(partitions_def.get_partition_keys())
+    if isinstance(partitions_def, TimeWindowPartitionsDefinition):
+        out.time_window_json = json.dumps(
+            {
+                "start": partitions_def.start.isoformat(),
+                "end": partitions_def.end.isoformat() if partitions_def.end else None,
+                "fmt": partitions_def.fmt,
+                "timezone": partitions_def.timezone,
+                "end_offset": partitions_def.end_offset,
+                "cron_schedule": partitions_def.cron_schedule,
+            }
+        )
+        out.end_times = [
+            partitions_def.time_window_for_partition_key(key).end.timestamp() for key in out.keys
+        ]
     return out
 
 
 def _asset(
     spec: AssetSpec, deps: Sequence[AssetKey], op_name: str, job_names: list[str] | None
 ) -> AssetSnapshot:
+    condition = spec.automation_condition
+    launch_problem = ""
+    if condition is not None and not op_name:
+        launch_problem = "it is an external asset, which only reported events materialize"
+    elif condition is not None and not job_names:
+        launch_problem = "no job of its code location materializes it"
     return AssetSnapshot(
         key=asset_key_message(spec.key),
         group_name=spec.group_name,
@@ -360,8 +381,10 @@ def _asset(
         deps=[asset_key_message(dep) for dep in deps],
         op_name=op_name,
         job_names=list(job_names or ()),
+        automation_condition_json=json.dumps(condition.to_dict()) if condition else "",
         code_version=spec.code_version or "",
         observable=getattr(spec, "observe_fn", None) is not None,
+        automation_launch_problem=launch_problem,
     )
 
 
@@ -389,6 +412,20 @@ def sensor_snapshot(sensor: SensorDefinition) -> SensorSnapshot:
         default_running=sensor.default_status is DefaultSensorStatus.RUNNING,
         **_event_sensor_fields(sensor),
     )
+
+
+def _with_automation(definitions: Definitions, sensor: SensorDefinition) -> SensorSnapshot:
+    """`sensor_snapshot`, with the assets an AutomationConditionSensorDefinition targets
+    (resolved here: the daemon has no asset graph to resolve a selection against)."""
+    snapshot = sensor_snapshot(sensor)
+    if isinstance(sensor, AutomationConditionSensorDefinition):
+        keys = sensor.target.resolve(definitions.asset_graph)
+        snapshot.automation_condition_sensor = True
+        snapshot.automation_targets = [
+            asset_key_message(k) for k in sorted(keys, key=lambda k: k.path)
+        ]
+        snapshot.automation_run_tags = sensor.run_tags
+    return snapshot
 
 
 def _event_sensor_fields(sensor: SensorDefinition) -> dict[str, Any]:

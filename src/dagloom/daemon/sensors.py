@@ -128,7 +128,8 @@ class SensorLoop(LeasedInstigatorLoop):
         async with anyio.create_task_group() as tg:
             for location in locations:
                 for sensor in location.snapshot.sensors:
-                    tg.start_soon(one, location, sensor)
+                    if not sensor.automation_condition_sensor:  # the automation loop's
+                        tg.start_soon(one, location, sensor)
         if lost:
             self._log.warning("sensors_lease_lost", error=str(lost[0]))
             return

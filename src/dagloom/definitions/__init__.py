@@ -48,6 +48,8 @@ from dagloom.definitions.asset_loading import (
     load_assets_from_package_name,
 )
 from dagloom.definitions.asset_selection import AssetSelection
+from dagloom.definitions.automation_condition import AutomationCondition
+from dagloom.definitions.automation_condition_sensor import AutomationConditionSensorDefinition
 from dagloom.definitions.backfill_policy import BackfillPolicy
 from dagloom.definitions.config import Config, ConfigMapping, PermissiveConfig, RunConfig
 from dagloom.definitions.dagster_type import (
@@ -237,6 +239,8 @@ __all__ = [
     "AssetSensorDefinition",
     "AssetSpec",
     "AssetsDefinition",
+    "AutomationCondition",
+    "AutomationConditionSensorDefinition",
     "Backoff",
     "BoolMetadataValue",
     "Config",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, overload
 
 from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
+from dagloom.definitions.automation_condition import check_automation_condition
 from dagloom.definitions.backfill_policy import BackfillPolicy
 from dagloom.definitions.op import OpDefinition
 from dagloom.definitions.outputs import DEFAULT_OUTPUT, In, Out
@@ -62,6 +63,7 @@ class AssetOut:
     tags: Mapping[str, str] | None = None
     owners: Sequence[str] | None = None
     dagster_type: Any = None
+    automation_condition: Any = None  # an AutomationCondition
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,7 @@ class AssetSpec:
     owners: tuple[str, ...] = ()
     code_version: str | None = None
     io_manager_key: str | None = None
+    automation_condition: Any = None  # an AutomationCondition: when automation requests it
 
     def __post_init__(self) -> None:
         # Dagster takes a key as a string, a list of strings or an AssetKey everywhere, and
@@ -89,6 +92,9 @@ class AssetSpec:
         object.__setattr__(self, "owners", tuple(self.owners or ()))
         if self.group_name is None:
             object.__setattr__(self, "group_name", "default")
+        check_automation_condition(
+            self.automation_condition, f"asset {self.key.to_user_string()!r}"
+        )
 
     def replace_attributes(self, **changes: Any) -> AssetSpec:
         """This spec with the given attributes replaced (`key`, `deps`, `description`,
@@ -483,6 +489,7 @@ def asset(
     partitions_def: PartitionsDefinition | None = None,
     backfill_policy: BackfillPolicy | None = None,
     check_specs: Sequence[Any] | None = None,
+    automation_condition: Any = None,
 ) -> Callable[[Callable[..., Any]], AssetsDefinition]: ...
 
 
@@ -513,6 +520,7 @@ def asset(
     partitions_def: PartitionsDefinition | None = None,
     backfill_policy: BackfillPolicy | None = None,
     check_specs: Sequence[Any] | None = None,
+    automation_condition: Any = None,
 ) -> AssetsDefinition | Callable[[Callable[..., Any]], AssetsDefinition]:
     """Declare an asset computed by a function; parameters read upstream assets by name.
     With `output_required=False` the function may yield no Output: the asset is then not
@@ -560,6 +568,7 @@ def asset(
             tags=tags,
             owners=tuple(owners or ()),
             code_version=code_version,
+            automation_condition=automation_condition,
         )
         return AssetsDefinition(
             op=op,
@@ -595,6 +604,7 @@ def multi_asset(
     partitions_def: PartitionsDefinition | None = None,
     backfill_policy: BackfillPolicy | None = None,
     check_specs: Sequence[Any] | None = None,
+    automation_condition: Any = None,
 ) -> Callable[[Callable[..., Any]], AssetsDefinition]:
     """Declare several assets computed by one function, one per AssetOut (or AssetSpec).
 
@@ -635,6 +645,7 @@ def multi_asset(
                 tags=asset_out.tags,
                 owners=tuple(asset_out.owners or ()),
                 code_version=asset_out.code_version,
+                automation_condition=asset_out.automation_condition or automation_condition,
             )
         for spec in specs or ():
             out_name = spec.key.to_python_identifier()
@@ -654,6 +665,7 @@ def multi_asset(
                 owners=spec.owners,
                 code_version=spec.code_version,
                 io_manager_key=spec.io_manager_key,
+                automation_condition=spec.automation_condition or automation_condition,
             )
         op = OpDefinition(
             func,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
+from dagloom.definitions.automation_condition import check_automation_condition
 from dagloom.definitions.op import OpDefinition, analyse_compute_fn
 from dagloom.definitions.outputs import In
 from dagloom.definitions.retry import RetryPolicy
@@ -57,6 +58,7 @@ class AssetCheckSpec:
     blocking: bool
     metadata: Mapping[str, Any]
     additional_deps: tuple[AssetKey, ...]
+    automation_condition: Any  # an AutomationCondition, or None
 
     def __init__(
         self,
@@ -67,6 +69,7 @@ class AssetCheckSpec:
         blocking: bool = False,
         additional_deps: Iterable[Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
+        automation_condition: Any = None,
     ) -> None:
         set_ = object.__setattr__
         set_(self, "name", name)
@@ -75,6 +78,8 @@ class AssetCheckSpec:
         set_(self, "blocking", blocking)
         set_(self, "metadata", dict(metadata or {}))
         set_(self, "additional_deps", tuple(_asset_key_of(d) for d in additional_deps or ()))
+        what = f"check {name!r} of {self.asset_key.to_user_string()!r}"
+        set_(self, "automation_condition", check_automation_condition(automation_condition, what))
 
     @property
     def key(self) -> AssetCheckKey:
@@ -195,6 +200,7 @@ def asset_check(
     op_tags: Mapping[str, Any] | None = None,
     retry_policy: RetryPolicy | None = None,
     compute_kind: str | None = None,
+    automation_condition: Any = None,
 ) -> Callable[[Callable[..., Any]], AssetChecksDefinition]:
     """Declare a check of `asset`, computed by a function returning an AssetCheckResult;
     a parameter named after the asset receives its value."""
@@ -208,6 +214,7 @@ def asset_check(
             blocking=blocking,
             additional_deps=additional_deps,
             metadata=metadata,
+            automation_condition=automation_condition,
         )
         op_name = f"{spec.asset_key.to_python_identifier()}_{check_name}"
         ins, keys = _check_inputs(fn, op_name, [spec.asset_key], additional_ins)

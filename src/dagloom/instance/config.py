@@ -161,6 +161,15 @@ class RunRetriesConfig(_Model):
     retry_on_asset_or_op_failure: bool = True
 
 
+class AutoMaterializeConfig(_Model):
+    """`auto_materialize:`: whether the daemon evaluates assets' automation conditions, and
+    how often (Dagster's default automation sensor ticks every 30 seconds)."""
+
+    enabled: bool = True
+    minimum_interval_seconds: float = Field(default=30.0, gt=0)
+    max_evaluations_kept_seconds: float = Field(default=7 * 86400.0, gt=0)
+
+
 class SchedulerSettings(_Model):
     """`scheduler.config`: Dagster's `DagsterDaemonScheduler` settings.
 
@@ -250,6 +259,7 @@ class InstanceConfig(_Model):
     scheduler: SchedulerConfig | None = None
     run_monitoring: RunMonitoringConfig = RunMonitoringConfig()
     run_retries: RunRetriesConfig = RunRetriesConfig()
+    auto_materialize: AutoMaterializeConfig = AutoMaterializeConfig()
     sensors: SensorsConfig = SensorsConfig()
     schedules: SchedulesConfig = SchedulesConfig()
     telemetry: TelemetryConfig = TelemetryConfig()

@@ -53,6 +53,7 @@ from dagloom.storage._codec import (
 )
 from dagloom.storage._retry import RETRY_TIMEOUT, retrying
 from dagloom.storage._watch import RunEventNotifier, watch_event_batches
+from dagloom.storage.automation import AutomationEvaluationRecord
 from dagloom.storage.base import (
     RUN_DURATION_BUCKETS,
     RUN_STATUS_BY_EVENT,
@@ -810,6 +811,22 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
         )
         return {row[0] for row in rows}
 
+    async def get_latest_materialization_ids(
+        self, after: int = 0
+    ) -> dict[tuple[str, ...], dict[str | None, int]]:
+        """Each asset key -> each partition (None: unpartitioned) -> the storage id of its
+        latest materialization, over the materializations stored after storage id `after`
+        (0: all): one query for every asset, for the automation loop's snapshot."""
+        rows = await self.database.fetch(
+            "SELECT asset_key, partition, MAX(storage_id) FROM asset_events "
+            "WHERE event_type = ? AND storage_id > ? GROUP BY asset_key, partition",
+            (int(EventType.ASSET_MATERIALIZATION), after),
+        )
+        out: dict[tuple[str, ...], dict[str | None, int]] = {}
+        for key, partition, storage_id in rows:
+            out.setdefault(tuple(key.split("/")), {})[partition] = int(storage_id)
+        return out
+
     async def add_dynamic_partitions(
         self, partitions_def_name: str, partition_keys: Sequence[str]
     ) -> None:
@@ -1059,6 +1076,64 @@ class SqlScheduleStorage(SqlStorage[D]):
             )
             for row in rows
         ]
+
+    # -- automation (`dagloom.storage.automation.AutomationStorage`) --------------------------
+
+    async def get_automation_state(self) -> dict[str, str]:
+        rows = await self.database.fetch("SELECT asset_key, body FROM automation_state")
+        return {row[0]: row[1] for row in rows}
+
+    async def store_automation_tick(
+        self,
+        state: Mapping[str, str],
+        records: Sequence[AutomationEvaluationRecord],
+        *,
+        fence: Fence | None = None,
+    ) -> None:
+        async with self.database.transaction() as tx:
+            await self._fenced(tx, fence)
+            if state:
+                await tx.executemany(
+                    "INSERT INTO automation_state (asset_key, body) VALUES (?, ?) "
+                    "ON CONFLICT (asset_key) DO UPDATE SET body = excluded.body",
+                    list(state.items()),
+                )
+            if records:
+                await tx.executemany(
+                    "INSERT INTO automation_evaluations "
+                    "(asset_key, timestamp, num_requested, run_ids, body) VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (r.asset_key, r.timestamp, r.num_requested, " ".join(r.run_ids), r.body)
+                        for r in records
+                    ],
+                )
+
+    async def get_automation_evaluations(
+        self, asset_key: str, *, limit: int = 20, before: int | None = None
+    ) -> list[AutomationEvaluationRecord]:
+        rows = await self.database.fetch(
+            "SELECT id, asset_key, timestamp, num_requested, run_ids, body "
+            "FROM automation_evaluations WHERE asset_key = ? AND id < ? "
+            "ORDER BY id DESC LIMIT ?",
+            (asset_key, before if before is not None else 2**62, limit),
+        )
+        return [
+            AutomationEvaluationRecord(
+                asset_key=row[1],
+                timestamp=row[2],
+                num_requested=row[3],
+                run_ids=tuple(row[4].split()),
+                body=row[5],
+                record_id=int(row[0]),
+            )
+            for row in rows
+        ]
+
+    async def purge_automation_evaluations(self, before: float) -> int:
+        async with self.database.transaction() as tx:
+            return await tx.execute(
+                "DELETE FROM automation_evaluations WHERE timestamp < ?", (before,)
+            )
 
 
 _TOKEN_COLUMNS = (

@@ -765,6 +765,12 @@ class EventLogStorage(StorageLifecycle, Protocol):
 
     async def get_materialized_partition_keys(self, asset_key: Sequence[str]) -> set[str]:
         """The partitions of an asset that have a materialization; from the index alone."""
+
+    async def get_latest_materialization_ids(
+        self, after: int = 0
+    ) -> dict[tuple[str, ...], dict[str | None, int]]:
+        """Each asset key -> each partition (None: unpartitioned) -> its latest
+        materialization's storage id, among those stored after `after`; one read for all."""
         ...
 
     async def add_dynamic_partitions(

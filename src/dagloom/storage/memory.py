@@ -33,6 +33,7 @@ from dagloom.messages import (
 from dagloom.messages.rows import EventRow, rows_by_run
 from dagloom.storage._codec import asset_key_of, decode_record, dumps_row
 from dagloom.storage._watch import RunEventNotifier, watch_event_batches
+from dagloom.storage.automation import AutomationEvaluationRecord
 from dagloom.storage.base import (
     RUN_DURATION_BUCKETS,
     RUN_STATUS_BY_EVENT,
@@ -81,6 +82,8 @@ class MemoryDatabase:
     heartbeats: dict[str, DaemonHeartbeat] = field(default_factory=dict)
     api_tokens: dict[str, StoredToken] = field(default_factory=dict)
     audit_log: list[AuditEntry] = field(default_factory=list)
+    automation_state: dict[str, str] = field(default_factory=dict)
+    automation_evaluations: list[AutomationEvaluationRecord] = field(default_factory=list)
     notifier: RunEventNotifier = field(default_factory=RunEventNotifier)
 
     def record(self, storage_id: int) -> EventRecord:
@@ -426,6 +429,19 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
     async def get_materialized_partition_keys(self, asset_key: Sequence[str]) -> set[str]:
         return set(await self.get_materialized_partitions(asset_key))
 
+    async def get_latest_materialization_ids(
+        self, after: int = 0
+    ) -> dict[tuple[str, ...], dict[str | None, int]]:
+        db = self.database
+        wanted = int(EventType.ASSET_MATERIALIZATION)
+        out: dict[tuple[str, ...], dict[str | None, int]] = {}
+        for storage_id in sorted(db.events):
+            _run_id, event_type, key, _body = db.events[storage_id]
+            if storage_id > after and event_type == wanted and key is not None:
+                partition = db.event_partitions.get(storage_id)
+                out.setdefault(tuple(key.split("/")), {})[partition] = storage_id
+        return out
+
     async def add_dynamic_partitions(
         self, partitions_def_name: str, partition_keys: Sequence[str]
     ) -> None:
@@ -604,3 +620,38 @@ class MemoryScheduleStorage(_MemoryLifecycle):
 
     async def get_audit_entries(self, *, limit: int = 100) -> list[AuditEntry]:
         return list(reversed(self.database.audit_log[-limit:])) if limit > 0 else []
+
+    # -- automation (`dagloom.storage.automation.AutomationStorage`) --------------------------
+
+    async def get_automation_state(self) -> dict[str, str]:
+        return dict(self.database.automation_state)
+
+    async def store_automation_tick(
+        self,
+        state: Mapping[str, str],
+        records: Sequence[AutomationEvaluationRecord],
+        *,
+        fence: Fence | None = None,
+    ) -> None:
+        self._fenced(fence)
+        self.database.automation_state.update(state)
+        stored = self.database.automation_evaluations
+        for record in records:
+            last = stored[-1].record_id if stored else 0
+            stored.append(dataclasses.replace(record, record_id=last + 1))
+
+    async def get_automation_evaluations(
+        self, asset_key: str, *, limit: int = 20, before: int | None = None
+    ) -> list[AutomationEvaluationRecord]:
+        found = [
+            r
+            for r in reversed(self.database.automation_evaluations)
+            if r.asset_key == asset_key and (before is None or r.record_id < before)
+        ]
+        return found[:limit]
+
+    async def purge_automation_evaluations(self, before: float) -> int:
+        kept = [r for r in self.database.automation_evaluations if r.timestamp >= before]
+        purged = len(self.database.automation_evaluations) - len(kept)
+        self.database.automation_evaluations = kept
+        return purged

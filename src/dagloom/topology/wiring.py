@@ -42,6 +42,7 @@ from dagloom.actors.run_worker import RunWorker
 from dagloom.api.server import ApiServer, DagloomApiService
 from dagloom.code.watch import LocationWatcher
 from dagloom.daemon import DaemonLoop
+from dagloom.daemon.automation_loop import AutomationLoop
 from dagloom.daemon.backfill_loop import BackfillLoop
 from dagloom.daemon.daemon import Daemon
 from dagloom.daemon.lease_purge_loop import LeasePurgeLoop
@@ -330,6 +331,7 @@ def wire_daemon(
         RunQueueLoop.from_instance(instance, launcher),
         RunMonitoringLoop.from_instance(instance, launcher),
         RunRetryLoop.from_instance(instance, coordinator, launcher=launcher),
+        AutomationLoop.from_instance(instance, locations, coordinator, owner=daemon_id),
     )
     loops.extend(loop for loop in optional if loop is not None)
     return Daemon(instance.schedule_storage, loops, name=DAEMON, daemon_id=daemon_id)

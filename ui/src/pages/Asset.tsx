@@ -1,3 +1,4 @@
+import { AutomationPanel } from "../AutomationPanel";
 import { gql } from "../gql";
 import { AssetPartitions } from "../partitions/AssetPartitions";
 import { useLoad, when } from "../util";
@@ -96,6 +97,7 @@ export function AssetPage({ assetKey }: { assetKey: string }) {
         <tr><th>Downstream</th><td>{node.dependedByKeys.map((k) => <a href={`/assets/${k.path.join("/")}`}>{k.path.join("/")} </a>)}</td></tr>
       </table>
       <AssetPartitions assetKey={assetKey} />
+      <AutomationPanel assetKey={assetKey} />
       {series.size > 0 && (
         <>
           <h2>Metadata over time</h2>

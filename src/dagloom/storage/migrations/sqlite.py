@@ -204,4 +204,25 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
         ),
         convert=index_run_partitions,
     ),
+    Migration(
+        version=11,
+        description="automation: each asset's evaluation state and its evaluation records",
+        statements=(
+            """CREATE TABLE automation_state (
+                asset_key TEXT PRIMARY KEY,
+                body TEXT NOT NULL
+            )""",
+            """CREATE TABLE automation_evaluations (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                asset_key TEXT NOT NULL,
+                timestamp REAL NOT NULL,
+                num_requested INTEGER NOT NULL,
+                run_ids TEXT NOT NULL,
+                body TEXT NOT NULL
+            )""",
+            "CREATE INDEX automation_evaluations_by_asset "
+            "ON automation_evaluations (asset_key, id)",
+            "CREATE INDEX automation_evaluations_by_time ON automation_evaluations (timestamp)",
+        ),
+    ),
 )

@@ -19,6 +19,7 @@ from strawberry.tools import merge_types
 
 from dagloom.webserver.schema.asset_checks import AssetChecksQuery
 from dagloom.webserver.schema.asset_latest import AssetLatestQuery
+from dagloom.webserver.schema.automation import AutomationQuery
 from dagloom.webserver.schema.backfills import BackfillsMutation, BackfillsQuery
 from dagloom.webserver.schema.compute_logs import ComputeLogsQuery, ComputeLogsSubscription
 from dagloom.webserver.schema.errors import CONFIG_ERROR_TYPES
@@ -67,6 +68,7 @@ def build_schema() -> strawberry.Schema:
                 AssetChecksQuery,
                 AssetLatestQuery,
                 PartitionSetsQuery,
+                AutomationQuery,
             ),
         ),
         mutation=merge_types("Mutation", (Mutation, BackfillsMutation, ExternalAssetsMutation)),

@@ -22,6 +22,7 @@ from dagloom.messages.rpc import (
 from dagloom.webserver._context import LocationView
 from dagloom.webserver.schema._unions import named_union
 from dagloom.webserver.schema.asset_partitions import AssetNodePartitions
+from dagloom.webserver.schema.automation import AssetNodeAutomation
 from dagloom.webserver.schema.errors import PythonError
 from dagloom.webserver.schema.external_assets import AssetNodeStaleness
 from dagloom.webserver.schema.instigators import Schedule, Sensor
@@ -220,7 +221,7 @@ MAX_MATERIALIZATIONS = 1000
 
 
 @strawberry.type
-class AssetNode(AssetNodePartitions, AssetNodeStaleness):
+class AssetNode(AssetNodePartitions, AssetNodeStaleness, AssetNodeAutomation):
     snapshot: strawberry.Private[AssetSnapshot]
     location_name: strawberry.Private[str]
     dependents: strawberry.Private[list[tuple[str, ...]]]

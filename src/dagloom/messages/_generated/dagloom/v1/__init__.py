@@ -932,6 +932,17 @@ class PartitionsSnapshot(betterproto2.Message):
     dynamic partitions: the instance's name for them
     """
 
+    end_times: "list[float]" = betterproto2.field(100, betterproto2.TYPE_DOUBLE, repeated=True)
+    """
+    time_window: each key's window end (epoch seconds), aligned with keys
+    """
+
+    time_window_json: "str" = betterproto2.field(101, betterproto2.TYPE_STRING)
+    """
+    time_window: the definition as JSON (start, end, fmt, timezone, end_offset,
+    cron_schedule), so the daemon can list its keys as time passes
+    """
+
 
 default_message_pool.register_message("dagloom.v1", "PartitionsSnapshot", PartitionsSnapshot)
 

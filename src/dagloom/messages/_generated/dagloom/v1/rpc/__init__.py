@@ -611,6 +611,16 @@ class AssetSnapshot(betterproto2.Message):
         31, betterproto2.TYPE_MESSAGE, repeated=True
     )
 
+    automation_condition_json: "str" = betterproto2.field(100, betterproto2.TYPE_STRING)
+    """
+    The asset's AutomationCondition as JSON (AutomationCondition.to_dict); "" for none.
+    """
+
+    automation_launch_problem: "str" = betterproto2.field(102, betterproto2.TYPE_STRING)
+    """
+    Why automation cannot launch it (an external asset, in no job); "" when it can.
+    """
+
     code_version: "str" = betterproto2.field(120, betterproto2.TYPE_STRING)
     """
     "": none declared
@@ -1123,6 +1133,22 @@ class SensorSnapshot(betterproto2.Message):
     """
     asset sensors: the key watched
     """
+
+    automation_condition_sensor: "bool" = betterproto2.field(100, betterproto2.TYPE_BOOL)
+    """
+    AutomationConditionSensorDefinition: evaluated by the daemon's automation loop, for
+    the assets it targets, launching runs with these tags.
+    """
+
+    automation_targets: "list[__v1__.AssetKey]" = betterproto2.field(
+        101, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+
+    automation_run_tags: "dict[str, str]" = betterproto2.field(
+        102,
+        betterproto2.TYPE_MAP,
+        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
+    )
 
 
 default_message_pool.register_message("dagloom.v1.rpc", "SensorSnapshot", SensorSnapshot)

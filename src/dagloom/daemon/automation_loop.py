@@ -1,0 +1,623 @@
+"""The automation loop: evaluates every asset's AutomationCondition each tick and launches
+the requested assets.
+
+Each round, under the storage lease `automation`, it reads the code locations' snapshots,
+the latest materialization of every asset partition (incrementally: only what is newer than
+the previous round saw), the unfinished and recently failed runs, and the state the previous
+round left; evaluates (`_automation.evaluate_automation`, pure, in a worker thread); submits
+one run per code location, job and partition; then stores the new state and a record for
+every asset whose evaluation changed or requested runs. A run's id is derived from the tick
+time, location, job and partition, so a round redone after a crash launches nothing twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from dagloom.actors.run_coordinator import submit_run
+from dagloom.daemon._automation import (
+    AssetCursor,
+    AssetRecords,
+    AutomationAsset,
+    AutomationTickResult,
+    Subset,
+    evaluate_automation,
+    topological_order,
+)
+from dagloom.daemon._instigators import is_running, sensor_state, sync_state
+from dagloom.daemon._submit import LeasedInstigatorLoop, Location
+from dagloom.daemon._tags import derived_run_id
+from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
+from dagloom.definitions.asset_key import AssetKey
+from dagloom.definitions.automation_condition import AutomationCondition, condition_from_dict
+from dagloom.definitions.automation_condition_sensor import DEFAULT_AUTOMATION_SENSOR_NAME
+from dagloom.definitions.sensor import SENSOR_NAME_TAG
+from dagloom.errors import ConfigError, DefinitionError
+from dagloom.messages import Run, RunStatus
+from dagloom.messages.rpc import LocationSnapshot, SubmitRunRequest
+from dagloom.storage.automation import AutomationEvaluationRecord, AutomationStorage
+from dagloom.storage.base import RunsFilter
+
+if TYPE_CHECKING:
+    from dagloom.instance import DagloomInstance
+    from dagloom.transport import ActorRef
+
+PARTITION_TAG = "dagster/partition"
+AUTOMATION_TAG = "dagster/from_automation_condition"
+EVALUATION_TAG = "dagloom/automation_evaluation_time"
+
+_UNFINISHED = (
+    RunStatus.QUEUED,
+    RunStatus.NOT_STARTED,
+    RunStatus.MANAGED,
+    RunStatus.STARTING,
+    RunStatus.STARTED,
+    RunStatus.CANCELING,
+)
+# How many recent finished runs decide `execution_failed` (newest run per partition wins).
+_RECENT_RUNS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class AutomationRun:
+    """One run the automation loop launches: these assets of one job, for one partition."""
+
+    location_name: str
+    job_name: str
+    partition_key: str | None
+    asset_keys: tuple[AssetKey, ...]
+    sensor_name: str = DEFAULT_AUTOMATION_SENSOR_NAME
+
+
+@dataclass(frozen=True, slots=True)
+class AutomationGraph:
+    """The automated view of every loaded code location: the assets, where each is launched
+    (location and job), which assets each job materializes, which automation sensor covers
+    each automated asset and the run tags of each (location, sensor)."""
+
+    assets: tuple[AutomationAsset, ...]
+    launch: Mapping[AssetKey, tuple[str, str]]
+    assets_of_job: Mapping[tuple[str, str], frozenset[AssetKey]]
+    sensor_of: Mapping[AssetKey, str] = field(default_factory=dict)
+    run_tags: Mapping[tuple[str, str], Mapping[str, str]] = field(default_factory=dict)
+    order: tuple[AssetKey, ...] = ()  # upstream first
+    # Time-partitioned assets: their partitions definition as JSON, to list keys as time passes.
+    time_windows: Mapping[AssetKey, str] = field(default_factory=dict)
+
+    @property
+    def automated(self) -> bool:
+        return any(a.condition is not None for a in self.assets)
+
+
+def automation_graph(
+    snapshots: Iterable[LocationSnapshot],
+    running: Mapping[tuple[str, str], bool] | None = None,
+) -> AutomationGraph:
+    """The assets of `snapshots` as automation sees them. An asset defined in two locations
+    is taken from the first; a condition that does not read back is that asset's launch
+    problem (recorded on its evaluation).
+
+    An asset targeted by an automation condition sensor is automated only while one such
+    sensor runs (`running`: (location, sensor name) -> running; absent means stopped); the
+    others are covered by the default automation sensor, which always runs.
+    """
+    running = running or {}
+    assets: dict[AssetKey, AutomationAsset] = {}
+    launch: dict[AssetKey, tuple[str, str]] = {}
+    assets_of_job: dict[tuple[str, str], set[AssetKey]] = {}
+    sensor_of: dict[AssetKey, str] = {}
+    run_tags: dict[tuple[str, str], Mapping[str, str]] = {}
+    time_windows: dict[AssetKey, str] = {}
+    for snapshot in snapshots:
+        location = snapshot.location_name
+        targeted: dict[AssetKey, str | None] = {}
+        for sensor in snapshot.sensors:
+            if not sensor.automation_condition_sensor:
+                continue
+            run_tags[(location, sensor.name)] = dict(sensor.automation_run_tags)
+            on = running.get((location, sensor.name), False)
+            for target in sensor.automation_targets:
+                target_key = AssetKey(tuple(target.path))
+                if targeted.get(target_key) is None:
+                    targeted[target_key] = sensor.name if on else None
+        for asset in snapshot.assets:
+            if asset.key is None:
+                continue
+            key = AssetKey(tuple(asset.key.path))
+            for job in asset.job_names:
+                assets_of_job.setdefault((location, job), set()).add(key)
+            if key in assets:
+                continue
+            partitions = (
+                snapshot.partitions_defs[asset.partitions_index - 1]
+                if asset.partitions_index
+                else None
+            )
+            condition = None
+            problem = asset.automation_launch_problem or None
+            if asset.automation_condition_json:
+                try:
+                    condition = _parsed_condition(asset.automation_condition_json)
+                except (ValueError, KeyError, TypeError, DefinitionError) as exc:
+                    condition = condition_from_dict({"kind": "missing"})
+                    problem = f"its automation condition does not load: {exc}"
+            if asset.job_names:
+                job = (
+                    IMPLICIT_ASSET_JOB_NAME
+                    if IMPLICIT_ASSET_JOB_NAME in asset.job_names
+                    else asset.job_names[0]
+                )
+                launch[key] = (location, job)
+            if partitions is not None and partitions.time_window_json:
+                time_windows[key] = partitions.time_window_json
+            covering = targeted.get(key, DEFAULT_AUTOMATION_SENSOR_NAME)
+            if covering is None:
+                condition = None  # its sensors are stopped
+            elif condition is not None:
+                sensor_of[key] = covering
+            assets[key] = AutomationAsset(
+                key=key,
+                condition=condition,
+                deps=tuple(AssetKey(tuple(d.path)) for d in asset.deps),
+                partition_keys=tuple(partitions.keys) if partitions is not None else None,
+                partition_end_times=(
+                    tuple(partitions.end_times)
+                    if partitions is not None and partitions.end_times
+                    else None
+                ),
+                code_version=asset.code_version or None,
+                launch_problem=problem if condition is not None else None,
+            )
+    return AutomationGraph(
+        tuple(assets.values()),
+        launch,
+        {job: frozenset(keys) for job, keys in assets_of_job.items()},
+        sensor_of,
+        run_tags,
+        topological_order(assets.values()),
+        time_windows,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_condition(text: str) -> AutomationCondition:
+    """The condition a snapshot carries as JSON; one object per distinct text, so the
+    evaluation's per-condition caches serve every asset sharing it."""
+    return condition_from_dict(json.loads(text))
+
+
+class TimeWindows:
+    """The time-partitioned assets' keys as of a tick: a snapshot lists them as of when the
+    code loaded, and a long-running daemon must see the windows that started since. One
+    definition is rebuilt per distinct JSON and kept, so listing new windows is incremental."""
+
+    def __init__(self) -> None:
+        self._defs: dict[str, Any] = {}
+        self._listed: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {}
+
+    def keys(self, text: str, now: float) -> tuple[tuple[str, ...], tuple[float, ...]]:
+        """The keys of the definition `text` at `now`, and each window's end."""
+        from datetime import UTC, datetime
+
+        from dagloom.definitions.partitions import TimeWindowPartitionsDefinition
+
+        definition = self._defs.get(text)
+        if definition is None:
+            data = json.loads(text)
+            definition = TimeWindowPartitionsDefinition(
+                start=datetime.fromisoformat(data["start"]),
+                end=datetime.fromisoformat(data["end"]) if data.get("end") else None,
+                fmt=data["fmt"],
+                timezone=data.get("timezone"),
+                end_offset=int(data.get("end_offset", 0)),
+                cron_schedule=data["cron_schedule"],
+            )
+            self._defs[text] = definition
+        keys = tuple(definition.get_partition_keys(current_time=datetime.fromtimestamp(now, UTC)))
+        known_keys, known_ends = self._listed.get(text, ((), ()))
+        if keys == known_keys:
+            return known_keys, known_ends
+        # Windows only ever start: new keys follow the known ones.
+        reuse = len(known_keys) if keys[: len(known_keys)] == known_keys else 0
+        ends = known_ends[:reuse] + tuple(
+            definition.time_window_for_partition_key(k).end.timestamp() for k in keys[reuse:]
+        )
+        self._listed[text] = (keys, ends)
+        return keys, ends
+
+    def current(self, graph: AutomationGraph, now: float) -> AutomationGraph:
+        """`graph` with its time-partitioned assets' keys as of `now` (itself if unchanged)."""
+        if not graph.time_windows:
+            return graph
+        changed = False
+        assets = []
+        for asset in graph.assets:
+            text = graph.time_windows.get(asset.key)
+            if text is not None:
+                keys, ends = self.keys(text, now)
+                if keys != asset.partition_keys:
+                    asset = dataclasses.replace(
+                        asset, partition_keys=keys, partition_end_times=ends
+                    )
+                    changed = True
+            assets.append(asset)
+        return dataclasses.replace(graph, assets=tuple(assets)) if changed else graph
+
+
+def run_records(
+    graph: AutomationGraph,
+    materialized: Mapping[AssetKey, Mapping[str | None, int]],
+    unfinished: Sequence[Run],
+    recent: Sequence[Run],
+    previous: Mapping[AssetKey, AssetRecords] | None = None,
+) -> dict[AssetKey, AssetRecords]:
+    """Each asset's records: its materializations, the partitions of `unfinished` runs that
+    target it, and the partitions whose newest run among `recent` (newest first) failed.
+    An asset's record in `previous` is reused when it holds the same (the same
+    materializations mapping object, equal in-progress and failed partitions)."""
+    in_progress: dict[AssetKey, set[str | None]] = {}
+    for run in unfinished:
+        partition = run.tags.get(PARTITION_TAG) or None
+        for key in _run_assets(graph, run):
+            in_progress.setdefault(key, set()).add(partition)
+    failed: dict[AssetKey, set[str | None]] = {}
+    decided: set[tuple[AssetKey, str | None]] = set()
+    for run in recent:
+        partition = run.tags.get(PARTITION_TAG) or None
+        for key in _run_assets(graph, run):
+            if (key, partition) in decided:
+                continue
+            decided.add((key, partition))
+            if run.status == RunStatus.FAILURE:
+                failed.setdefault(key, set()).add(partition)
+    out: dict[AssetKey, AssetRecords] = {}
+    previous = previous or {}
+    nothing: frozenset[str | None] = frozenset()
+    empty: Mapping[str | None, int] = {}
+    for asset in graph.assets:
+        key = asset.key
+        mat = materialized.get(key, empty)
+        running = frozenset(in_progress[key]) if key in in_progress else nothing
+        broken = frozenset(failed[key]) if key in failed else nothing
+        before = previous.get(key)
+        if (
+            before is not None
+            and before.materialized is mat
+            and before.in_progress == running
+            and before.failed == broken
+        ):
+            out[key] = before
+        else:
+            out[key] = AssetRecords(materialized=mat, in_progress=running, failed=broken)
+    return out
+
+
+def _run_assets(graph: AutomationGraph, run: Run) -> Iterable[AssetKey]:
+    if run.asset_selection:
+        return (AssetKey(tuple(k.path)) for k in run.asset_selection)
+    return graph.assets_of_job.get((run.code_location, run.job_name), frozenset())
+
+
+def plan_automation_runs(
+    requested: Mapping[AssetKey, Subset],
+    launch: Mapping[AssetKey, tuple[str, str]],
+    sensor_of: Mapping[AssetKey, str] | None = None,
+) -> list[AutomationRun]:
+    """As few runs as the requested partitions allow: one per code location, job, covering
+    sensor and partition key, each selecting every asset requested for it. Assets with
+    nowhere to launch are left out (their evaluation says why)."""
+    sensor_of = sensor_of or {}
+    groups: dict[tuple[str, str, str, str | None], list[AssetKey]] = {}
+    for key, partitions in requested.items():
+        where = launch.get(key)
+        if where is None:
+            continue
+        sensor = sensor_of.get(key, DEFAULT_AUTOMATION_SENSOR_NAME)
+        for partition in partitions:
+            groups.setdefault((*where, sensor, partition), []).append(key)
+    ordered = sorted(groups.items(), key=lambda item: (*item[0][:3], item[0][3] or ""))
+    return [
+        AutomationRun(location, job, partition, tuple(sorted(keys, key=lambda k: k.path)), sensor)
+        for (location, job, sensor, partition), keys in ordered
+    ]
+
+
+_TICK_STATE = ""  # the state entry holding the tick's own time and storage id
+
+
+def split_state(
+    cursors: Mapping[AssetKey, AssetCursor],
+    previous: Mapping[AssetKey, AssetCursor] | None = None,
+) -> dict[str, str]:
+    """Stored form of a tick's cursors: one entry per asset without the tick-wide fields,
+    and one entry ("") with them. With `previous` (the cursors last stored), only the assets
+    whose entry differs from theirs are included."""
+    out: dict[str, str] = {}
+    tick: dict[str, float] = {}
+    for key, cursor in cursors.items():
+        if previous is not None:
+            before = previous.get(key)
+            if before is not None and _same_entry(before, cursor):
+                tick = {
+                    "evaluation_time": cursor.evaluation_time,
+                    "max_storage_id": cursor.max_storage_id,
+                }
+                continue
+        data = cursor.to_dict()
+        tick = {"evaluation_time": data.pop("evaluation_time")}
+        tick["max_storage_id"] = data.pop("max_storage_id")
+        out[key.to_user_string()] = json.dumps(data, sort_keys=True)
+    if tick:
+        out[_TICK_STATE] = json.dumps(tick, sort_keys=True)
+    return out
+
+
+def _same_entry(a: AssetCursor, b: AssetCursor) -> bool:
+    return a is b or (
+        a.requested == b.requested
+        and a.tree_hash == b.tree_hash
+        and a.inputs == b.inputs
+        and a.stable == b.stable
+        and a.code_version == b.code_version
+        and a.condition_hash == b.condition_hash
+        and (a.node_state is b.node_state or a.node_state == b.node_state)
+    )
+
+
+def join_state(stored: Mapping[str, str]) -> dict[AssetKey, AssetCursor]:
+    """The cursors `split_state` stored."""
+    tick_text = stored.get(_TICK_STATE)
+    if tick_text is None:
+        return {}
+    tick = json.loads(tick_text)
+    out: dict[AssetKey, AssetCursor] = {}
+    for key_text, body in stored.items():
+        if key_text == _TICK_STATE:
+            continue
+        out[AssetKey.from_user_string(key_text)] = AssetCursor.from_dict(
+            {**json.loads(body), **tick}
+        )
+    return out
+
+
+class AutomationLoop(LeasedInstigatorLoop):
+    """The `automation` daemon loop (see the module). A round that raises records nothing
+    (the next round evaluates again from the stored state); an asset whose run the
+    coordinator refuses gets the refusal as its evaluation's error, and the others go on."""
+
+    name = "automation"
+    lease = "automation"
+
+    def __init__(
+        self,
+        instance: DagloomInstance,
+        locations: Mapping[str, ActorRef[Any, Any]],
+        coordinator: ActorRef[Any, Any],
+        *,
+        owner: str,
+        interval: float = 30.0,
+        lease_seconds: float | None = None,
+        ask_timeout: float = 60.0,
+        keep_seconds: float = 7 * 86400.0,
+    ) -> None:
+        super().__init__(
+            instance,
+            locations,
+            coordinator,
+            owner=owner,
+            interval=interval,
+            lease_seconds=lease_seconds,
+            ask_timeout=ask_timeout,
+        )
+        self._keep_seconds = keep_seconds
+        self.last_result: AutomationTickResult | None = None
+        self.last_runs: list[str] = []
+        # What the previous round saw, reused while this daemon keeps the lease.
+        self._fence_token: int | None = None
+        self._cursors: dict[AssetKey, AssetCursor] = {}
+        self._materialized: dict[AssetKey, dict[str | None, int]] = {}
+        self._last_records: dict[AssetKey, AssetRecords] = {}
+        self._graph: tuple[object, AutomationGraph] | None = None
+        self._time_windows = TimeWindows()
+        self._seen_storage_id = 0
+
+    @classmethod
+    def from_instance(
+        cls,
+        instance: DagloomInstance,
+        locations: Mapping[str, ActorRef[Any, Any]],
+        coordinator: ActorRef[Any, Any],
+        *,
+        owner: str,
+    ) -> AutomationLoop | None:
+        """The loop the instance's `auto_materialize` section configures; None when it is
+        disabled."""
+        config = instance.config.auto_materialize
+        if not config.enabled:
+            return None
+        return cls(
+            instance,
+            locations,
+            coordinator,
+            owner=owner,
+            interval=config.minimum_interval_seconds,
+            keep_seconds=config.max_evaluations_kept_seconds,
+        )
+
+    async def tick(self, now: float) -> None:
+        """One round (see the class). Blocks while storage is read and runs are submitted."""
+        self.last_result = None
+        self.last_runs = []
+        leased = await self._leased_locations(now)
+        if leased is None:
+            self._fence_token = None
+            return
+        locations, _problems = leased
+        running = await self._running_sensors(locations, now)
+        # The graph changes only with a snapshot (a reload) or a sensor's state.
+        graph_key = (
+            tuple((loc.name, loc.snapshot.loaded_at, id(loc.snapshot)) for loc in locations),
+            tuple(sorted(running.items())),
+        )
+        if self._graph is not None and self._graph[0] == graph_key:
+            graph = self._graph[1]
+        else:
+            graph = automation_graph([loc.snapshot for loc in locations], running)
+        graph = self._time_windows.current(graph, now)
+        self._graph = (graph_key, graph)
+        if not graph.automated:
+            return
+        storage = self._storage()
+        assert self.fence is not None
+        if self._fence_token != self.fence.token:
+            # Newly holding the lease: another daemon may have written since.
+            self._cursors = join_state(await storage.get_automation_state())
+            self._materialized = {}
+            self._seen_storage_id = 0
+            self._fence_token = self.fence.token
+        records = await self._records(graph)
+        cursors = self._cursors
+        result = await anyio.to_thread.run_sync(
+            functools.partial(evaluate_automation, order=graph.order),
+            graph.assets,
+            records,
+            cursors,
+            now,
+        )
+        planned = plan_automation_runs(result.requested, graph.launch, graph.sensor_of)
+        errors, run_ids = await self._launch(locations, planned, now, graph.run_tags)
+        stored_records = []
+        for key in sorted(result.changed | set(errors), key=lambda k: k.path):
+            evaluation = result.evaluations[key]
+            body = evaluation.to_dict()
+            if key in errors:
+                body["error"] = errors[key]
+            stored_records.append(
+                AutomationEvaluationRecord(
+                    asset_key=key.to_user_string(),
+                    timestamp=now,
+                    num_requested=evaluation.num_requested,
+                    body=json.dumps(body),
+                    run_ids=tuple(run_ids.get(key, ())),
+                )
+            )
+        changed_state = split_state(result.cursors, self._cursors)
+        await storage.store_automation_tick(changed_state, stored_records, fence=self.fence)
+        self._cursors = {**self._cursors, **result.cursors}
+        if self._keep_seconds:
+            await storage.purge_automation_evaluations(now - self._keep_seconds)
+        self.last_result = result
+
+    async def _running_sensors(
+        self, locations: Sequence[Location], now: float
+    ) -> dict[tuple[str, str], bool]:
+        """Whether each automation condition sensor runs (its stored state, created from
+        its default status the first time it is seen)."""
+        storage = self._instance.schedule_storage
+        out: dict[tuple[str, str], bool] = {}
+        for location in locations:
+            for sensor in location.snapshot.sensors:
+                if sensor.automation_condition_sensor:
+                    state = await sync_state(storage, sensor_state(location.name, sensor, now=now))
+                    out[(location.name, sensor.name)] = is_running(state)
+        return out
+
+    def _storage(self) -> AutomationStorage:
+        storage = self._instance.schedule_storage
+        assert isinstance(storage, AutomationStorage), "schedule storage lacks automation"
+        return storage
+
+    async def _records(self, graph: AutomationGraph) -> dict[AssetKey, AssetRecords]:
+        events = self._instance.event_log_storage
+        newer = await events.get_latest_materialization_ids(after=self._seen_storage_id)
+        for path, partitions in newer.items():
+            key = AssetKey(path)
+            # A new dict for a changed asset: records built from the old one stay as they were.
+            self._materialized[key] = {**self._materialized.get(key, {}), **partitions}
+            self._seen_storage_id = max(self._seen_storage_id, *partitions.values())
+        runs = self._instance.run_storage
+        unfinished = await runs.get_runs(RunsFilter(statuses=list(_UNFINISHED)))
+        recent = await runs.get_runs(limit=_RECENT_RUNS)
+        self._last_records = run_records(
+            graph, self._materialized, unfinished, recent, self._last_records
+        )
+        return self._last_records
+
+    async def _launch(
+        self,
+        locations: Sequence[Location],
+        planned: Sequence[AutomationRun],
+        now: float,
+        graph_tags: Mapping[tuple[str, str], Mapping[str, str]],
+    ) -> tuple[dict[AssetKey, str], dict[AssetKey, list[str]]]:
+        """Submit `planned`; return the refusals and the run ids, by asset."""
+        errors: dict[AssetKey, str] = {}
+        run_ids: dict[AssetKey, list[str]] = {}
+        if planned and self.fence is not None:
+            await self._instance.schedule_storage.check_fence(self.fence)
+        loaded = {loc.name for loc in locations}
+        for run in planned:
+            if run.location_name not in loaded:
+                continue
+            tags = {
+                **graph_tags.get((run.location_name, run.sensor_name), {}),
+                AUTOMATION_TAG: "true",
+                EVALUATION_TAG: f"{now:.3f}",
+                SENSOR_NAME_TAG: run.sensor_name,
+            }
+            if run.partition_key is not None:
+                tags[PARTITION_TAG] = run.partition_key
+            run_id = derived_run_id(
+                "automation",
+                f"{now:.6f}",
+                run.location_name,
+                run.job_name,
+                run.sensor_name,
+                run.partition_key or "",
+            )
+            request = SubmitRunRequest(
+                location_name=run.location_name,
+                job_name=run.job_name,
+                run_config_json="{}",
+                tags=tags,
+                asset_selection=[_key_message(k) for k in run.asset_keys],
+                run_id=run_id,
+                request_id=run_id,
+            )
+            try:
+                stored = await submit_run(self._coordinator, request, timeout=self._timeout)
+            except (ConfigError, DefinitionError) as exc:
+                for key in run.asset_keys:
+                    errors[key] = f"asset {key.to_user_string()!r}: run not launched: {exc}"
+                self._log.warning("automation_run_refused", error=str(exc))
+                continue
+            self.last_runs.append(stored.run_id)
+            for key in run.asset_keys:
+                run_ids.setdefault(key, []).append(stored.run_id)
+        return errors, run_ids
+
+
+def _key_message(key: AssetKey) -> Any:
+    from dagloom.code.snapshot import asset_key_message
+
+    return asset_key_message(key)
+
+
+__all__ = [
+    "AutomationGraph",
+    "AutomationLoop",
+    "AutomationRun",
+    "TimeWindows",
+    "automation_graph",
+    "join_state",
+    "plan_automation_runs",
+    "run_records",
+    "split_state",
+]
