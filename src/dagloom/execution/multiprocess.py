@@ -48,7 +48,14 @@ from dagloom.execution.captured import open_step_log
 from dagloom.execution.executor import ExecutorContext, execute_plan
 from dagloom.execution.origin import CodeOrigin, JobOrigin, infer_code_origin, load_job
 from dagloom.execution.partitions import run_partitions
-from dagloom.execution.plan import ExecutionPlan
+from dagloom.execution.plan import (
+    FROM_COLLECT,
+    FROM_ELEMENT,
+    FROM_FAN_IN,
+    FROM_OUTPUT,
+    ExecutionPlan,
+    split_step_key,
+)
 from dagloom.execution.step import FAILED, ExecutionState, Outcome, RunFacts, StepRunner
 from dagloom.messages.rows import EventRow, loaded_row
 
@@ -82,7 +89,7 @@ class StepTask:
     run_tags: Mapping[str, str]
     step_key: str
     attempt: int
-    outputs: tuple[OutputRef, ...]  # every output produced so far in the run
+    outputs: tuple[OutputRef, ...]  # the outputs produced so far that the step may read
     # steps a re-execution does not execute: step key -> {output name: run that stored it}
     reused: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # the attempt's stdout and stderr files, which take over fds 1 and 2; None: not captured
@@ -141,6 +148,45 @@ def _produced(state: ExecutionState) -> list[OutputRef]:
     refs: list[OutputRef] = [(s, n, None) for (s, n) in state.outputs]
     for (s, n), by_key in state.dynamic_keys.items():
         refs.extend((s, n, k) for k in by_key)
+    return refs
+
+
+def input_refs(plan: ExecutionPlan, state: ExecutionState, step_key: str) -> list[OutputRef]:
+    """The outputs in `state` that step `step_key` may read (its inputs' upstream outputs,
+    a collected dynamic output's elements in yield order), so a step process is sent only
+    those rather than everything the run produced. Pure."""
+    node, mapping_key = split_step_key(step_key)
+    outputs = state.outputs
+    dynamic = state.dynamic_keys
+    refs: list[OutputRef] = []
+
+    def add_dynamic(source: tuple[str, str]) -> None:
+        refs.extend((source[0], source[1], k) for k in dynamic.get(source, {}))
+
+    for spec in plan.steps[node].inputs:
+        kind = spec.kind
+        if kind == FROM_OUTPUT:
+            upstream, name = spec.sources[0]
+            if mapping_key is not None and plan.steps[upstream].scope is not None:
+                upstream = f"{upstream}[{mapping_key}]"
+            if (upstream, name) in outputs:
+                refs.append((upstream, name, None))
+        elif kind == FROM_FAN_IN:
+            refs.extend((s, n, None) for s, n in spec.sources if (s, n) in outputs)
+        elif kind == FROM_ELEMENT:
+            upstream, name = spec.sources[0]
+            if mapping_key in dynamic.get((upstream, name), {}):
+                refs.append((upstream, name, mapping_key))
+        elif kind == FROM_COLLECT:
+            upstream, name = spec.sources[0]
+            scope = plan.steps[upstream].scope
+            if scope is None:
+                add_dynamic((upstream, name))
+                continue
+            add_dynamic(scope)  # the mapping keys, in order, then each instance's output
+            for key in dynamic.get(scope, {}):
+                if (f"{upstream}[{key}]", name) in outputs:
+                    refs.append((f"{upstream}[{key}]", name, None))
     return refs
 
 
@@ -349,7 +395,7 @@ class RemoteStepRunner(StepRunner):
             run_tags=dict(facts.run_tags),
             step_key=step_key,
             attempt=attempt,
-            outputs=tuple(_produced(self.state)),
+            outputs=tuple(input_refs(facts.plan, self.state, step_key)),
             reused=facts.reused,
         )
         if log is not None and self.pool.captures_in_memory:
