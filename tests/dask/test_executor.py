@@ -282,3 +282,58 @@ def test_a_workers_memory_log_keeps_each_stream_up_to_the_limit() -> None:
     assert log.take() == (b"12345678" + truncation_marker(8), b"err")
     log.write(STDERR, "late")
     assert log.take() == (b"12345678" + truncation_marker(8), b"err")
+
+
+def test_the_batcher_sends_an_attempts_events_only_once_it_has_run_for_the_interval() -> None:
+    """An attempt younger than the interval sends nothing (its result carries its events);
+    an older one sends each pending batch once, numbered from its first row."""
+    from dagloom.dask.executor import _EventBatcher
+
+    batcher = _EventBatcher(0.1)
+    worker = object()
+    batcher._attempts["r:a:0"] = [worker, 10.0, 0, []]  # opened at t=10 (not started)
+    batcher.add("r:a:0", b"e0")
+    batcher.add("r:a:0", b"e1")
+    assert batcher.due(10.05) == []
+    assert batcher.due(10.15) == [(worker, "r:a:0", 0, [b"e0", b"e1"])]
+    assert batcher.due(10.2) == []
+    batcher.add("r:a:0", b"e2")
+    assert batcher.due(10.3) == [(worker, "r:a:0", 2, [b"e2"])]
+    batcher.close("r:a:0")
+    batcher.close("r:a:0")
+    assert batcher.due(11.0) == []
+
+
+def test_streamed_batches_are_emitted_once_and_in_order() -> None:
+    """A batch is taken from the first row not yet emitted; a later or older one is not."""
+    import orjson
+
+    from dagloom.dask.executor import _DaskSubmitter
+    from dagloom.messages import LogLevel
+    from dagloom.messages.rows import row
+
+    emitted: list[str] = []
+    submitter = _DaskSubmitter(
+        None,  # type: ignore[arg-type]  # never submits here
+        "r",
+        lambda event: emitted.append(event[3]),
+        stream=True,
+    )
+    submitter.in_flight["r:a:0"] = None  # type: ignore[assignment]
+
+    def rows(*messages: str) -> list[bytes]:
+        return [
+            orjson.dumps(row(EventType.ENGINE_EVENT, "a", m, LogLevel.DEBUG, "job"))
+            for m in messages
+        ]
+
+    def message(key: str, first: int, *messages: str) -> tuple[float, Any]:
+        return (0.0, {"key": key, "i": first, "rows": rows(*messages)})
+
+    submitter.on_streamed(message("r:a:0", 2, "e2"))  # ahead of what was emitted: skipped
+    submitter.on_streamed(message("r:a:0", 0, "e0", "e1"))
+    submitter.on_streamed(message("r:a:0", 0, "e0", "e1"))  # again: nothing new
+    submitter.on_streamed(message("other:a:0", 2, "x"))  # another run
+    submitter.on_streamed(message("r:b:0", 0, "y"))  # not in flight
+    submitter.on_streamed(message("r:a:0", 1, "e1", "e2", "e3"))  # overlaps: takes the tail
+    assert emitted == ["e0", "e1", "e2", "e3"]

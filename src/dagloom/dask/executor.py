@@ -3,10 +3,11 @@
 The run keeps dagloom's executor core (`execute_plan`: order, skips, retries, dynamic
 mapping) and the multiprocess executor's step entry (`run_step`): a Dask worker imports the
 job's code location, builds the run's resources, loads inputs through the IO manager, runs
-the op and stores its outputs. Its events, led by an engine event naming the worker, stream
-back while the step runs (on Dask's event topic `EVENTS_TOPIC`), so the run's event log
-shows a running step live; the task's result carries them all too, and each is emitted
-once, in order. What the step writes to sys.stdout and sys.stderr (from its own thread) is
+the op and stores its outputs. A task carries only the outputs its step reads. Its events,
+led by an engine event naming the worker, stream back in batches while the step runs (on
+Dask's event topic `EVENTS_TOPIC`, once the step has run for `STREAM_INTERVAL`), so the
+run's event log shows a running step live; the task's result carries them all too, and
+each is emitted once, in order. What the step writes to sys.stdout and sys.stderr (from its own thread) is
 kept in memory on the worker, up to the compute log manager's limit, and comes back with
 the result into the step attempt's compute log. Dask futures only carry the attempts.
 Outputs therefore pass through the IO manager, which must persist across processes: an
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -157,24 +159,90 @@ def run_canceled() -> bool:
     return bool(Event(cancel_event_name(run_id), client=get_client()).is_set())
 
 
-def run_step_on_worker(task: StepTask) -> StepResult:
+STREAM_INTERVAL = 0.1
+"""Seconds between two sends of a running attempt's new events: an attempt shorter than
+this sends none (its result carries them all), a longer one sends each batch as one
+message, so the scheduler sees at most one message per running step per interval."""
+
+
+class _EventBatcher:
+    """The events of this process's running attempts, sent on `EVENTS_TOPIC` by one thread
+    every `interval` seconds as `{"key", "i", "rows"}` (`i`: the index of `rows[0]` among
+    the attempt's events), once an attempt has run for `interval`."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._lock = threading.Condition()
+        # task key -> [worker, opened at, index of the first pending row, pending rows]
+        self._attempts: dict[str, list[Any]] = {}
+        self._thread: threading.Thread | None = None
+
+    def open(self, worker: Any, key: str) -> None:
+        with self._lock:
+            self._attempts[key] = [worker, time.monotonic(), 0, []]
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._send_forever, name="dagloom-step-events", daemon=True
+                )
+                self._thread.start()
+            self._lock.notify()
+
+    def add(self, key: str, data: bytes) -> None:
+        with self._lock:
+            self._attempts[key][3].append(data)
+
+    def close(self, key: str) -> None:
+        """Stop sending `key`'s events: the rest go back with its result."""
+        with self._lock:
+            self._attempts.pop(key, None)
+
+    def due(self, now: float) -> list[tuple[Any, str, int, list[bytes]]]:
+        """Take the pending rows of every attempt that has run for `interval`: (worker, key,
+        index of the first row, rows)."""
+        batches = []
+        with self._lock:
+            for key, entry in self._attempts.items():
+                worker, opened, first, rows = entry
+                if rows and now - opened >= self.interval:
+                    batches.append((worker, key, first, rows))
+                    entry[2] = first + len(rows)
+                    entry[3] = []
+        return batches
+
+    def _send_forever(self) -> None:
+        while True:
+            with self._lock:
+                while not self._attempts:
+                    self._lock.wait()
+            time.sleep(self.interval)
+            for worker, key, first, rows in self.due(time.monotonic()):
+                worker.log_event(EVENTS_TOPIC, {"key": key, "i": first, "rows": rows})
+
+
+_batcher = _EventBatcher(STREAM_INTERVAL)
+
+
+def run_step_on_worker(task: StepTask, stream_events: bool = True) -> StepResult:
     """Run `task` on this Dask worker (`run_step`), its events led by an engine event that
-    names the worker. Each event is also sent on `EVENTS_TOPIC` as it is emitted, as
-    `{"key", "i", "row"}` (`i` its index among the result's events). Blocks for the whole
-    attempt."""
+    names the worker. With `stream_events`, events an attempt emits while it runs are also
+    sent on `EVENTS_TOPIC` in batches (`_EventBatcher`). Blocks for the whole attempt."""
     from distributed import get_worker
 
     worker = get_worker()
     address = worker.address
     key = step_task_key(task)
-    sent = 0
 
-    def stream(event: EventRow) -> bytes:
-        nonlocal sent
-        data = orjson.dumps(event)
-        worker.log_event(EVENTS_TOPIC, {"key": key, "i": sent, "row": data})
-        sent += 1
-        return data
+    def keep(event: EventRow) -> bytes:
+        return orjson.dumps(event)
+
+    stream = keep
+    if stream_events:
+        _batcher.open(worker, key)
+
+        def stream(event: EventRow) -> bytes:
+            data = orjson.dumps(event)
+            _batcher.add(key, data)
+            return data
 
     where = stream(
         row(
@@ -196,6 +264,8 @@ def run_step_on_worker(task: StepTask) -> StepResult:
             result, output = _run_captured(task, stream, task.capture_limit)
     finally:
         _current.run_id = None
+        if stream_events:
+            _batcher.close(key)
     return StepResult(
         result.status,
         result.retry_delay,
@@ -302,25 +372,31 @@ class _DaskSubmitter:
 
     captures_in_memory: ClassVar[bool] = True
 
-    def __init__(self, client: Client, run_id: str, emit: Callable[[EventRow], None]) -> None:
+    def __init__(
+        self, client: Client, run_id: str, emit: Callable[[EventRow], None], *, stream: bool
+    ) -> None:
         self._client = client
+        self._stream = stream
         self._prefix = f"{run_id}:"
         self._emit = emit
         self.in_flight: dict[str, Future[StepResult]] = {}
         self._streamed: dict[str, int] = {}  # task key -> events emitted so far
 
     def on_streamed(self, event: tuple[float, Any]) -> None:
-        """A message on `EVENTS_TOPIC`: emit it if it is the next event of a running attempt
-        of this run."""
+        """A message on `EVENTS_TOPIC`: emit those of its events that come next for a running
+        attempt of this run."""
         message = event[1]
         key = message["key"]
         if not key.startswith(self._prefix) or key not in self.in_flight:
             return
         done = self._streamed.get(key, 0)
-        if message["i"] != done:
+        first: int = message["i"]
+        rows: list[bytes] = message["rows"]
+        if not first <= done < first + len(rows):
             return
-        self._emit(loaded_row(orjson.loads(message["row"])))
-        self._streamed[key] = done + 1
+        for data in rows[done - first :]:
+            self._emit(loaded_row(orjson.loads(data)))
+        self._streamed[key] = first + len(rows)
 
     async def run(self, task: StepTask) -> StepResult:
         key = step_task_key(task)
@@ -328,7 +404,9 @@ class _DaskSubmitter:
         # never points its process's stdout and stderr at one step's log files; the step's
         # output comes back in the result (`captures_in_memory`).
         task = replace(task, log_paths=None)
-        future = self._client.submit(run_step_on_worker, task, key=key, pure=False, retries=0)
+        future = self._client.submit(
+            run_step_on_worker, task, self._stream, key=key, pure=False, retries=0
+        )
         self.in_flight[key] = future
         # Cancelled, the future stays in `in_flight`: the executor stops and releases it.
         try:
@@ -410,7 +488,9 @@ class DaskExecutor:
         where = job_origin(job, origin, context.op_selection)
         client = await Client(address, asynchronous=True, set_as_default=False)
         try:
-            with _releasing(_DaskSubmitter(client, facts.run_id, facts.emit)) as submitter:
+            with _releasing(
+                _DaskSubmitter(client, facts.run_id, facts.emit, stream=self.config.stream_events)
+            ) as submitter:
                 if self.config.stream_events:
                     client.subscribe_topic(EVENTS_TOPIC, submitter.on_streamed)
 
