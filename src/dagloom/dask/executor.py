@@ -7,9 +7,12 @@ the op and stores its outputs. A task carries only the outputs its step reads. I
 led by an engine event naming the worker, stream back in batches while the step runs (on
 Dask's event topic `EVENTS_TOPIC`, once the step has run for `STREAM_INTERVAL`), so the
 run's event log shows a running step live; the task's result carries them all too, and
-each is emitted once, in order. What the step writes to sys.stdout and sys.stderr (from its own thread) is
-kept in memory on the worker, up to the compute log manager's limit, and comes back with
-the result into the step attempt's compute log. Dask futures only carry the attempts.
+each is emitted once, in order. The worker also pushes the finished attempt's result on
+that topic ahead of the task's end, so the run need not fetch it from the worker (it does
+when the push is lost). What the step writes to sys.stdout and sys.stderr (from its own
+thread) is kept in memory on the worker, up to the compute log manager's limit, and comes
+back with the result into the step attempt's compute log. Dask futures only carry the
+attempts.
 Outputs therefore pass through the IO manager, which must persist across processes: an
 in-memory one is refused before any step runs.
 
@@ -24,11 +27,13 @@ step still running is abandoned (its result discarded).
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import pickle
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -266,7 +271,7 @@ def run_step_on_worker(task: StepTask, stream_events: bool = True) -> StepResult
         _current.run_id = None
         if stream_events:
             _batcher.close(key)
-    return StepResult(
+    done = StepResult(
         result.status,
         result.retry_delay,
         result.error,
@@ -275,6 +280,12 @@ def run_step_on_worker(task: StepTask, stream_events: bool = True) -> StepResult
         result.started,
         output,
     )
+    # Sent ahead of the task's end on the same stream, so the run has the result without
+    # fetching it from this worker (two round trips fewer per step).
+    worker.log_event(
+        EVENTS_TOPIC, {"key": key, "result": pickle.dumps(done, pickle.HIGHEST_PROTOCOL)}
+    )
+    return done
 
 
 class _MemoryLog(StepLog):
@@ -381,13 +392,19 @@ class _DaskSubmitter:
         self._emit = emit
         self.in_flight: dict[str, Future[StepResult]] = {}
         self._streamed: dict[str, int] = {}  # task key -> events emitted so far
+        self._results: dict[str, asyncio.Future[bytes]] = {}  # task key -> pushed result
 
     def on_streamed(self, event: tuple[float, Any]) -> None:
-        """A message on `EVENTS_TOPIC`: emit those of its events that come next for a running
-        attempt of this run."""
+        """A message on `EVENTS_TOPIC`: an attempt's result (pickled), or a batch of events of
+        which those that come next for a running attempt of this run are emitted."""
         message = event[1]
         key = message["key"]
         if not key.startswith(self._prefix) or key not in self.in_flight:
+            return
+        if "result" in message:
+            waiter = self._results.get(key)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(message["result"])
             return
         done = self._streamed.get(key, 0)
         first: int = message["i"]
@@ -408,15 +425,19 @@ class _DaskSubmitter:
             run_step_on_worker, task, self._stream, key=key, pure=False, retries=0
         )
         self.in_flight[key] = future
+        pushed = self._results[key] = asyncio.get_running_loop().create_future()
         # Cancelled, the future stays in `in_flight`: the executor stops and releases it.
         try:
-            result: StepResult = await future
+            result = await self._result(future, pushed)
         except Exception as exc:  # the cluster could not run it (lost workers, no scheduler)
             self.in_flight.pop(key, None)
             self._streamed.pop(key, None)
             message = f"Dask could not run task {key!r}: {type(exc).__name__}: {exc}"
             return StepResult(FAILED, None, message, (), (), started=False)
+        finally:
+            self._results.pop(key, None)
         self.in_flight.pop(key, None)
+        future.release()
         emitted = self._streamed.pop(key, 0)
         if not emitted:
             return result
@@ -429,6 +450,29 @@ class _DaskSubmitter:
             result.started,
             result.output,
         )
+
+    @staticmethod
+    async def _result(future: Future[StepResult], pushed: asyncio.Future[bytes]) -> StepResult:
+        """The attempt's result as the worker pushed it, or else (the push lost, the task
+        failed or its worker died) as Dask has it: raises what the task raised."""
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[None] = loop.create_future()
+
+        def wake(_: object) -> None:  # on a thread of Dask's callback pool
+            with suppress(RuntimeError):  # the run's loop closed
+                loop.call_soon_threadsafe(_settle, ended)
+
+        future.add_done_callback(wake)
+        await asyncio.wait((pushed, ended), return_when=asyncio.FIRST_COMPLETED)
+        if pushed.done():
+            result: StepResult = pickle.loads(pushed.result())
+            return result
+        return await future  # type: ignore[no-any-return]
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 @contextmanager
