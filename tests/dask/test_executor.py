@@ -286,19 +286,35 @@ def test_a_workers_memory_log_keeps_each_stream_up_to_the_limit() -> None:
 
 def test_the_batcher_sends_an_attempts_events_only_once_it_has_run_for_the_interval() -> None:
     """An attempt younger than the interval sends nothing (its result carries its events);
-    an older one sends each pending batch once, numbered from its first row."""
+    an older one sends each pending batch once, numbered from its first row, with the
+    output written since the last batch."""
     from dagloom.dask.executor import _EventBatcher
 
+    class Output:
+        data = (bytearray(), bytearray())
+
+        def since(self, offsets: tuple[int, int]) -> tuple[bytes, bytes]:
+            return (bytes(self.data[0][offsets[0] :]), bytes(self.data[1][offsets[1] :]))
+
+    output = Output()
     batcher = _EventBatcher(0.1)
     worker = object()
-    batcher._attempts["r:a:0"] = [worker, 10.0, 0, []]  # opened at t=10 (not started)
+    batcher._attempts["r:a:0"] = [worker, 10.0, 0, [], output, [0, 0]]  # opened at t=10
     batcher.add("r:a:0", b"e0")
     batcher.add("r:a:0", b"e1")
+    output.data[0].extend(b"hello ")
     assert batcher.due(10.05) == []
-    assert batcher.due(10.15) == [(worker, "r:a:0", 0, [b"e0", b"e1"])]
+    assert batcher.due(10.15) == [
+        (worker, {"key": "r:a:0", "i": 0, "rows": [b"e0", b"e1"], "out": [0, b"hello ", 0, b""]})
+    ]
     assert batcher.due(10.2) == []
     batcher.add("r:a:0", b"e2")
-    assert batcher.due(10.3) == [(worker, "r:a:0", 2, [b"e2"])]
+    assert batcher.due(10.3) == [(worker, {"key": "r:a:0", "i": 2, "rows": [b"e2"]})]
+    output.data[0].extend(b"world")
+    output.data[1].extend(b"oops")
+    assert batcher.due(10.4) == [
+        (worker, {"key": "r:a:0", "i": 3, "rows": [], "out": [6, b"world", 0, b"oops"]})
+    ]
     batcher.close("r:a:0")
     batcher.close("r:a:0")
     assert batcher.due(11.0) == []
@@ -337,3 +353,30 @@ def test_streamed_batches_are_emitted_once_and_in_order() -> None:
     submitter.on_streamed(message("r:b:0", 0, "y"))  # not in flight
     submitter.on_streamed(message("r:a:0", 1, "e1", "e2", "e3"))  # overlaps: takes the tail
     assert emitted == ["e0", "e1", "e2", "e3"]
+
+
+def test_streamed_output_reaches_the_attempts_log_once_from_where_it_stands() -> None:
+    """Each streamed chunk is appended from the log's end: a repeated or overlapping chunk
+    adds only what is new, one past the end (a lost chunk) is left for the result."""
+    from dagloom.dask.executor import _DaskSubmitter
+
+    class Log:
+        data = (bytearray(), bytearray())
+
+        def write_bytes(self, stream: int, data: bytes) -> None:
+            self.data[stream].extend(data)
+
+    log = Log()
+    submitter = _DaskSubmitter(None, "r", lambda event: None, stream=True)  # type: ignore[arg-type]
+    submitter.in_flight["r:a:0"] = None  # type: ignore[assignment]
+    submitter._logs["r:a:0"] = log  # type: ignore[assignment]
+
+    def chunk(out_at: int, out: bytes, err_at: int, err: bytes) -> tuple[float, Any]:
+        return (0.0, {"key": "r:a:0", "i": 0, "rows": [], "out": [out_at, out, err_at, err]})
+
+    submitter.on_streamed(chunk(0, b"hel", 0, b""))
+    submitter.on_streamed(chunk(0, b"hel", 0, b"e"))
+    submitter.on_streamed(chunk(1, b"ello", 1, b"rr"))
+    submitter.on_streamed(chunk(9, b"lost", 3, b""))
+    assert log.data == (bytearray(b"hello"), bytearray(b"err"))
+    assert submitter._written["r:a:0"] == [5, 3]

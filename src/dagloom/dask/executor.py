@@ -29,14 +29,17 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import os
 import pickle
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 import anyio
 import anyio.to_thread
@@ -49,6 +52,7 @@ from dagloom.compute_logs.capture import (
     StepLog,
     install_routers,
     routed_to,
+    truncation_marker,
     uninstall_routers,
 )
 from dagloom.definitions.config import Config
@@ -170,21 +174,31 @@ this sends none (its result carries them all), a longer one sends each batch as 
 message, so the scheduler sees at most one message per running step per interval."""
 
 
+class _OutputSource(Protocol):
+    """Where a running attempt's stdout and stderr are kept on the worker."""
+
+    def since(self, offsets: tuple[int, int]) -> tuple[bytes, bytes]:
+        """The stdout and stderr bytes kept past `offsets` so far (within the limit)."""
+        ...
+
+
 class _EventBatcher:
-    """The events of this process's running attempts, sent on `EVENTS_TOPIC` by one thread
-    every `interval` seconds as `{"key", "i", "rows"}` (`i`: the index of `rows[0]` among
-    the attempt's events), once an attempt has run for `interval`."""
+    """The events and output of this process's running attempts, sent on `EVENTS_TOPIC` by
+    one thread every `interval` seconds as `{"key", "i", "rows", "out"}` (`i`: the index of
+    `rows[0]` among the attempt's events; `out`: `[stdout offset, stdout bytes, stderr
+    offset, stderr bytes]`), once an attempt has run for `interval`."""
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
         self._lock = threading.Condition()
-        # task key -> [worker, opened at, index of the first pending row, pending rows]
+        # task key -> [worker, opened at, index of the first pending row, pending rows,
+        #              output source or None, [stdout, stderr] bytes sent]
         self._attempts: dict[str, list[Any]] = {}
         self._thread: threading.Thread | None = None
 
-    def open(self, worker: Any, key: str) -> None:
+    def open(self, worker: Any, key: str, output: _OutputSource | None = None) -> None:
         with self._lock:
-            self._attempts[key] = [worker, time.monotonic(), 0, []]
+            self._attempts[key] = [worker, time.monotonic(), 0, [], output, [0, 0]]
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._send_forever, name="dagloom-step-events", daemon=True
@@ -197,19 +211,27 @@ class _EventBatcher:
             self._attempts[key][3].append(data)
 
     def close(self, key: str) -> None:
-        """Stop sending `key`'s events: the rest go back with its result."""
+        """Stop sending `key`'s events and output: the rest go back with its result."""
         with self._lock:
             self._attempts.pop(key, None)
 
-    def due(self, now: float) -> list[tuple[Any, str, int, list[bytes]]]:
-        """Take the pending rows of every attempt that has run for `interval`: (worker, key,
-        index of the first row, rows)."""
+    def due(self, now: float) -> list[tuple[Any, dict[str, Any]]]:
+        """Take the pending rows and new output of every attempt that has run for
+        `interval`: (worker, message) pairs."""
         batches = []
         with self._lock:
             for key, entry in self._attempts.items():
-                worker, opened, first, rows = entry
-                if rows and now - opened >= self.interval:
-                    batches.append((worker, key, first, rows))
+                worker, opened, first, rows, output, sent = entry
+                if now - opened < self.interval:
+                    continue
+                message: dict[str, Any] = {"key": key, "i": first, "rows": rows}
+                if output is not None:
+                    out, err = output.since((sent[0], sent[1]))
+                    if out or err:
+                        message["out"] = [sent[0], out, sent[1], err]
+                        entry[5] = [sent[0] + len(out), sent[1] + len(err)]
+                if rows or "out" in message:
+                    batches.append((worker, message))
                     entry[2] = first + len(rows)
                     entry[3] = []
         return batches
@@ -220,8 +242,8 @@ class _EventBatcher:
                 while not self._attempts:
                     self._lock.wait()
             time.sleep(self.interval)
-            for worker, key, first, rows in self.due(time.monotonic()):
-                worker.log_event(EVENTS_TOPIC, {"key": key, "i": first, "rows": rows})
+            for worker, message in self.due(time.monotonic()):
+                worker.log_event(EVENTS_TOPIC, message)
 
 
 _batcher = _EventBatcher(STREAM_INTERVAL)
@@ -240,9 +262,15 @@ def run_step_on_worker(task: StepTask, stream_events: bool = True) -> StepResult
     def keep(event: EventRow) -> bytes:
         return orjson.dumps(event)
 
+    output: _MemoryLog | _FileCapture | None = None
+    if task.capture_limit is not None:
+        if _owns_its_process(worker):
+            output = _FileCapture(worker.local_directory, key, task.capture_limit)
+        else:
+            output = _MemoryLog(task, task.capture_limit)
     stream = keep
     if stream_events:
-        _batcher.open(worker, key)
+        _batcher.open(worker, key, output)
 
         def stream(event: EventRow) -> bytes:
             data = orjson.dumps(event)
@@ -261,12 +289,23 @@ def run_step_on_worker(task: StepTask, stream_events: bool = True) -> StepResult
         )
     )
     _current.run_id = task.run_id
-    output: tuple[bytes, bytes] = (b"", b"")
+    captured: tuple[bytes, bytes] = (b"", b"")
     try:
-        if task.capture_limit is None:
-            result = run_step(task, stream)
+        if isinstance(output, _FileCapture):
+            try:
+                result = run_step(replace(task, log_paths=output.paths, capture_limit=None), stream)
+            finally:
+                captured = output.take()
+        elif output is not None:
+            install_routers()
+            try:
+                with routed_to(output):
+                    result = run_step(task, stream)
+            finally:
+                uninstall_routers()
+                captured = output.take()
         else:
-            result, output = _run_captured(task, stream, task.capture_limit)
+            result = run_step(task, stream)
     finally:
         _current.run_id = None
         if stream_events:
@@ -278,7 +317,7 @@ def run_step_on_worker(task: StepTask, stream_events: bool = True) -> StepResult
         (where, *result.events),
         result.outputs,
         result.started,
-        output,
+        captured,
     )
     # Sent ahead of the task's end on the same stream, so the run has the result without
     # fetching it from this worker (two round trips fewer per step).
@@ -290,44 +329,94 @@ def run_step_on_worker(task: StepTask, stream_events: bool = True) -> StepResult
 
 class _MemoryLog(StepLog):
     """A step attempt's stdout and stderr kept in memory on the worker, each cut at `limit`
-    bytes with the usual marker; never echoed, never written to a file."""
+    bytes with the usual marker; never echoed, never written to a file. For a worker that
+    runs several steps at once: it gets this thread's sys.stdout/sys.stderr writes."""
 
-    __slots__ = ("_chunks",)
+    __slots__ = ("_data",)
 
     def __init__(self, task: StepTask, limit: int) -> None:
         super().__init__(
             task.run_id, task.step_key, task.attempt, _no_files, limit=limit, echo=False
         )
-        self._chunks: tuple[list[bytes], list[bytes]] = ([], [])
+        self._data = (bytearray(), bytearray())
 
     def _keep(self, stream: int, data: bytes) -> None:
-        self._chunks[stream].append(data)
+        self._data[stream].extend(data)
+
+    def since(self, offsets: tuple[int, int]) -> tuple[bytes, bytes]:
+        with self._lock:
+            return (
+                bytes(self._data[STDOUT][offsets[0] :]),
+                bytes(self._data[STDERR][offsets[1] :]),
+            )
 
     def take(self) -> tuple[bytes, bytes]:
         """End the log and return what it kept, stdout and stderr."""
         with self._lock:
             self._closed = True
-            return (b"".join(self._chunks[STDOUT]), b"".join(self._chunks[STDERR]))
+            return (bytes(self._data[STDOUT]), bytes(self._data[STDERR]))
 
 
 def _no_files() -> tuple[Path, Path]:
     raise DagloomError("a step's output on a Dask worker is kept in memory, not in files")
 
 
-def _run_captured(
-    task: StepTask, stream: Callable[[EventRow], bytes], limit: int
-) -> tuple[StepResult, tuple[bytes, bytes]]:
-    """`run_step` with this thread's sys.stdout/sys.stderr writes kept in memory (at most
-    `limit` bytes each): other tasks on the worker's threads print to their own logs or the
-    worker's console."""
-    log = _MemoryLog(task, limit)
-    install_routers()
-    try:
-        with routed_to(log):
-            result = run_step(task, stream)
-    finally:
-        uninstall_routers()
-    return result, log.take()
+def _owns_its_process(worker: Any) -> bool:
+    """Whether `worker` runs one task at a time in a process of its own (one thread, started
+    by a nanny), so a step may take over the process's file descriptors 1 and 2."""
+    return int(worker.state.nthreads) == 1 and getattr(worker, "nanny", None) is not None
+
+
+class _FileCapture:
+    """A step attempt's stdout and stderr as two files in the worker's local directory that
+    take over file descriptors 1 and 2 while the step runs (C-level writes and child
+    processes are caught), read back within `limit` bytes each and removed by `take`."""
+
+    def __init__(self, directory: str, key: str, limit: int) -> None:
+        self.limit = limit
+        self.paths = cast(
+            "tuple[str, str]",
+            tuple(
+                _temp_file(directory, f"dagloom-{key.replace(':', '-')}-", s)
+                for s in (".out", ".err")
+            ),
+        )
+
+    def since(self, offsets: tuple[int, int]) -> tuple[bytes, bytes]:
+        # Python's own buffers: a print not yet flushed shows in the next batch.
+        for stream in (sys.stdout, sys.stderr):
+            with suppress(OSError, ValueError):
+                stream.flush()
+        return (self._read(STDOUT, offsets[0]), self._read(STDERR, offsets[1]))
+
+    def _read(self, stream: int, offset: int) -> bytes:
+        if offset >= self.limit:
+            return b""
+        try:
+            with open(self.paths[stream], "rb") as file:
+                file.seek(offset)
+                return file.read(self.limit - offset)
+        except OSError:
+            return b""
+
+    def take(self) -> tuple[bytes, bytes]:
+        """What the step wrote, each stream cut at `limit` with the usual marker; removes the
+        files."""
+        kept = []
+        for stream, path in enumerate(self.paths):
+            data = self._read(stream, 0)
+            with suppress(OSError):
+                if os.path.getsize(path) > self.limit:
+                    data += truncation_marker(self.limit)
+                os.unlink(path)
+            kept.append(data)
+        return (kept[STDOUT], kept[STDERR])
+
+
+def _temp_file(directory: str, prefix: str, suffix: str) -> str:
+    handle, path = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
+    os.close(handle)
+    return path
 
 
 # -- local clusters, kept warm per config ------------------------------------------------------
@@ -393,6 +482,8 @@ class _DaskSubmitter:
         self.in_flight: dict[str, Future[StepResult]] = {}
         self._streamed: dict[str, int] = {}  # task key -> events emitted so far
         self._results: dict[str, asyncio.Future[bytes]] = {}  # task key -> pushed result
+        self._logs: dict[str, StepLog] = {}  # task key -> the attempt's compute log
+        self._written: dict[str, list[int]] = {}  # task key -> stdout, stderr bytes written
 
     def on_streamed(self, event: tuple[float, Any]) -> None:
         """A message on `EVENTS_TOPIC`: an attempt's result (pickled), or a batch of events of
@@ -406,6 +497,8 @@ class _DaskSubmitter:
             if waiter is not None and not waiter.done():
                 waiter.set_result(message["result"])
             return
+        if "out" in message:
+            self._write_output(key, message["out"])
         done = self._streamed.get(key, 0)
         first: int = message["i"]
         rows: list[bytes] = message["rows"]
@@ -415,8 +508,22 @@ class _DaskSubmitter:
             self._emit(loaded_row(orjson.loads(data)))
         self._streamed[key] = first + len(rows)
 
-    async def run(self, task: StepTask) -> StepResult:
+    def _write_output(self, key: str, out: list[Any]) -> None:
+        """Append a streamed chunk of output (`[stdout offset, bytes, stderr offset, bytes]`)
+        to the attempt's log, from where the log stands."""
+        log = self._logs.get(key)
+        if log is None:
+            return
+        written = self._written.setdefault(key, [0, 0])
+        for stream, (offset, data) in enumerate(((out[0], out[1]), (out[2], out[3]))):
+            if offset <= written[stream] < offset + len(data):
+                log.write_bytes(stream, data[written[stream] - offset :])
+                written[stream] = offset + len(data)
+
+    async def run(self, task: StepTask, log: StepLog | None = None) -> StepResult:
         key = step_task_key(task)
+        if log is not None:
+            self._logs[key] = log
         # A Dask worker runs many tasks on its threads at once, on another host perhaps: it
         # never points its process's stdout and stderr at one step's log files; the step's
         # output comes back in the result (`captures_in_memory`).
@@ -436,11 +543,14 @@ class _DaskSubmitter:
             return StepResult(FAILED, None, message, (), (), started=False)
         finally:
             self._results.pop(key, None)
+            self._logs.pop(key, None)
+            written = self._written.pop(key, [0, 0])
         self.in_flight.pop(key, None)
         future.release()
         emitted = self._streamed.pop(key, 0)
-        if not emitted:
+        if not emitted and written == [0, 0]:
             return result
+        out, err = result.output
         return StepResult(
             result.status,
             result.retry_delay,
@@ -448,7 +558,7 @@ class _DaskSubmitter:
             result.events[emitted:],
             result.outputs,
             result.started,
-            result.output,
+            (out[written[STDOUT] :], err[written[STDERR] :]),
         )
 
     @staticmethod

@@ -293,8 +293,9 @@ class StepPool:
             max_workers=size, mp_context=multiprocessing.get_context("spawn")
         )
 
-    async def run(self, task: StepTask) -> StepResult:
-        """Run `task` in a step process; blocks until it ends.
+    async def run(self, task: StepTask, log: StepLog | None = None) -> StepResult:
+        """Run `task` in a step process; blocks until it ends. (`log` is written by the
+        step process itself, through `task.log_paths`.)
 
         Raises `BrokenProcessPool` if a step process died. Cancelling it abandons the
         attempt (the process runs on until `terminate`).
@@ -353,9 +354,11 @@ class StepSubmitter(Protocol):
 
     captures_in_memory: ClassVar[bool]
 
-    async def run(self, task: StepTask) -> StepResult:
+    async def run(self, task: StepTask, log: StepLog | None = None) -> StepResult:
         """Run `task` elsewhere and return its result; blocks until it ends. A failure to
-        run it at all is a result with `error` set and no events (or `BrokenProcessPool`)."""
+        run it at all is a result with `error` set and no events (or `BrokenProcessPool`).
+        One that captures in memory may write output to the attempt's `log` as it arrives;
+        the result's `output` then holds only the rest."""
         ...
 
 
@@ -403,7 +406,7 @@ class RemoteStepRunner(StepRunner):
         elif log is not None:
             task = replace(task, log_paths=log.fd_paths())
         try:
-            result = await self.pool.run(task)
+            result = await self.pool.run(task, log)
         except BrokenProcessPool as exc:
             error = StepProcessError(f"the step process died: {exc}", step_key=step_key)
             return self.fail(step_key, attempt, error)
