@@ -154,6 +154,50 @@ async def test_cancelling_a_run_releases_its_dask_tasks(defs_path: Path, address
                 await anyio.sleep(0.05)  # polling the scheduler until it forgets the tasks
 
 
+async def test_a_step_that_ignores_the_cancel_is_abandoned_after_the_grace_period(
+    tmp_path: Path, address: str
+) -> None:
+    """The op never polls `run_canceled()`: the cancelled run waits out the grace period,
+    not the op, then releases its task, which the scheduler forgets."""
+    import time
+
+    from distributed import Client
+
+    defs_path = write_definitions(tmp_path)  # marks of its own
+    marks_dir = tmp_path
+    release = tmp_path / "release"
+    grace = 1.0
+    try:
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(
+                    lambda: _execute(
+                        defs_path,
+                        "gated",
+                        address,
+                        {"cancel_grace_seconds": grace},
+                        tags={"release": str(release)},
+                    )
+                )
+                await poll_until(lambda: bool(started_marks(marks_dir, kind="gated")))
+                run_id = started_marks(marks_dir, kind="gated")[0][0]
+                cancelled_at = time.monotonic()
+                tg.cancel_scope.cancel()
+            waited = time.monotonic() - cancelled_at
+            assert grace <= waited < grace + 30, waited
+            assert not release.exists()  # the op is still blocked: it was abandoned
+            async with Client(address, asynchronous=True, set_as_default=False) as client:
+                while True:
+                    keys = await client.run_on_scheduler(
+                        lambda dask_scheduler: [str(k) for k in dask_scheduler.tasks]
+                    )
+                    if not [k for k in keys if k.startswith(run_id)]:
+                        break
+                    await anyio.sleep(0.05)  # polling the scheduler until it forgets the task
+    finally:
+        release.touch()  # let the abandoned op end and free its worker thread
+
+
 async def test_a_running_steps_events_reach_the_event_log_before_it_ends(
     defs_path: Path, address: str
 ) -> None:

@@ -565,19 +565,25 @@ class _DaskSubmitter:
     async def _result(future: Future[StepResult], pushed: asyncio.Future[bytes]) -> StepResult:
         """The attempt's result as the worker pushed it, or else (the push lost, the task
         failed or its worker died) as Dask has it: raises what the task raised."""
-        loop = asyncio.get_running_loop()
-        ended: asyncio.Future[None] = loop.create_future()
-
-        def wake(_: object) -> None:  # on a thread of Dask's callback pool
-            with suppress(RuntimeError):  # the run's loop closed
-                loop.call_soon_threadsafe(_settle, ended)
-
-        future.add_done_callback(wake)
-        await asyncio.wait((pushed, ended), return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait((pushed, _ended(future)), return_when=asyncio.FIRST_COMPLETED)
         if pushed.done():
             result: StepResult = pickle.loads(pushed.result())
             return result
         return await future  # type: ignore[no-any-return]
+
+
+def _ended(future: Future[Any]) -> asyncio.Future[None]:
+    """An asyncio future of the running loop that is done once the Dask `future` finished,
+    failed or was cancelled (Dask's `wait` needs a default client; a run's is not)."""
+    loop = asyncio.get_running_loop()
+    ended: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object) -> None:  # on a thread of Dask's callback pool
+        with suppress(RuntimeError):  # the run's loop closed
+            loop.call_soon_threadsafe(_settle, ended)
+
+    future.add_done_callback(wake)
+    return ended
 
 
 def _settle(waiter: asyncio.Future[None]) -> None:
@@ -670,12 +676,14 @@ class DaskExecutor:
     async def _stop_steps(self, client: Client, run_id: str, submitter: _DaskSubmitter) -> None:
         """Tell the run's running steps it was cancelled (`run_canceled`) and give them
         `cancel_grace_seconds` to end; the futures are released after, ended or not."""
-        from distributed import Event, wait
+        from distributed import Event
 
         await Event(cancel_event_name(run_id), client=client).set()
-        futures = list(submitter.in_flight.values())
+        ended = [_ended(future) for future in submitter.in_flight.values()]
         with anyio.move_on_after(self.config.cancel_grace_seconds):
-            await wait(futures)
+            await asyncio.gather(*ended)
+        for waiter in ended:
+            waiter.cancel()
 
 
 dask_executor = ExecutorDefinition(
