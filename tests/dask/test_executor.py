@@ -424,3 +424,42 @@ def test_streamed_output_reaches_the_attempts_log_once_from_where_it_stands() ->
     submitter.on_streamed(chunk(9, b"lost", 3, b""))
     assert log.data == (bytearray(b"hello"), bytearray(b"err"))
     assert submitter._written["r:a:0"] == [5, 3]
+
+
+async def test_a_topology_launcher_of_kind_dask_is_a_dask_run_launcher(
+    tmp_path: Path, address: str
+) -> None:
+    """`launcher: {kind: dask, address, home}` starts a DaskRunLauncher on that scheduler."""
+    import functools
+
+    from dagloom.dask import DaskRunLauncher
+    from dagloom.topology import parse_topology
+    from dagloom.topology.wiring import RunningNode, run_node
+
+    defs = write_definitions(tmp_path)
+    launcher = {"kind": "dask", "address": address, "home": str(tmp_path / "home")}
+    topology = parse_topology(
+        {
+            "locations": {"defs": {"python_file": str(defs)}},
+            "nodes": {
+                "one": {
+                    "api": {"port": None},
+                    "coordinator": {},
+                    "launcher": launcher,
+                    "code_locations": ["defs"],
+                }
+            },
+        }
+    )
+    with anyio.fail_after(60):
+        async with (
+            DagloomInstance.open(tmp_path / "home") as instance,
+            anyio.create_task_group() as tg,
+        ):
+            node: RunningNode = await tg.start(
+                functools.partial(run_node, topology, "one", instance=instance)
+            )
+            actor = node.actors["run_launcher"]
+            tg.cancel_scope.cancel()
+    assert isinstance(actor, DaskRunLauncher)
+    assert actor.address == address
