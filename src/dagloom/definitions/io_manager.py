@@ -8,6 +8,7 @@ Every path it reads or writes is checked to lie inside that directory.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import os
@@ -506,6 +507,13 @@ def default_storage_dir() -> Path:
     return Path(os.environ.get("DAGLOOM_HOME", ".dagloom")) / "storage"
 
 
+@functools.lru_cache(maxsize=64)
+def _resolved(base: str) -> Path:
+    """An absolute `base` resolved, once per process: a storage folder that later becomes
+    a link elsewhere only makes the paths below it resolve outside it, which is refused."""
+    return Path(base).resolve()
+
+
 def contained_path(base: Path, parts: Sequence[str], what: str) -> Path:
     """The file `base/parts[0]/…/parts[-1]`, resolved, after proving it lies inside `base`.
 
@@ -521,7 +529,7 @@ def contained_path(base: Path, parts: Sequence[str], what: str) -> Path:
                 f"{what}: path component {part!r} of {list(parts)!r} {problem}; refusing "
                 f"a path that could leave the storage folder {base}"
             )
-    root = base.resolve()
+    root = _resolved(str(base)) if base.is_absolute() else base.resolve()
     path = root.joinpath(*parts).resolve()
     if path == root or not path.is_relative_to(root):
         raise DagloomError(

@@ -21,6 +21,7 @@ import asyncio
 import atexit
 import multiprocessing
 import os
+import random
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -206,6 +207,9 @@ def run_step(task: StepTask, on_event: Callable[[EventRow], object] | None = Non
         return _run_step(task, on_event)
 
 
+_RNG = random.Random()  # retry jitter: seeding one per step costs more than the step
+
+
 def _run_step(task: StepTask, on_event: Callable[[EventRow], object] | None) -> StepResult:
     events: list[EventRow] = []
     emit: Callable[[EventRow], None] = events.append
@@ -253,6 +257,7 @@ def _run_step(task: StepTask, on_event: Callable[[EventRow], object] | None) -> 
                 job.asset_layer.asset_graph if job.asset_layer else None, task.run_tags
             ),
             check_specs=job.asset_layer.check_specs_by_node if job.asset_layer else {},
+            rng=_RNG,
         )
         state = ExecutionState()
         _record_outputs(state, plan, task.run_id, job.name, task.outputs, built)
