@@ -3,18 +3,20 @@
 The run keeps dagloom's executor core (`execute_plan`: order, skips, retries, dynamic
 mapping) and the multiprocess executor's step entry (`run_step`): a Dask worker imports the
 job's code location, builds the run's resources, loads inputs through the IO manager, runs
-the op and stores its outputs. A task carries only the outputs its step reads. Its events,
-led by an engine event naming the worker, stream back in batches while the step runs (on
-Dask's event topic `EVENTS_TOPIC`, once the step has run for `STREAM_INTERVAL`), so the
-run's event log shows a running step live; the task's result carries them all too, and
-each is emitted once, in order. The worker also pushes the finished attempt's result on
-that topic ahead of the task's end, so the run need not fetch it from the worker (it does
-when the push is lost). What the step writes to sys.stdout and sys.stderr (from its own
-thread) is kept in memory on the worker, up to the compute log manager's limit, and comes
-back with the result into the step attempt's compute log. Dask futures only carry the
-attempts.
-Outputs therefore pass through the IO manager, which must persist across processes: an
-in-memory one is refused before any step runs.
+the op and stores its outputs. A task carries what the run's attempts share, pickled once
+(and unpickled once per worker), and only the outputs its step reads.
+
+Its events, led by an engine event naming the worker, stream back in batches while the
+step runs (on Dask's event topic `EVENTS_TOPIC`, once the step has run for
+`STREAM_INTERVAL`), so the run's event log shows a running step live; the result carries
+them all too, and each is emitted once, in order. The worker pushes the finished attempt's
+result on that topic ahead of the task's end, so the run need not fetch it from the worker
+(it does when the push is lost). The step's stdout and stderr travel the same way into the
+attempt's compute log, up to the compute log manager's limit: on a worker of one thread
+under a nanny the step owns file descriptors 1 and 2 (`_FileCapture`), elsewhere its own
+thread's sys.stdout/sys.stderr writes are kept in memory (`_MemoryLog`). Dask futures only
+carry the attempts. Outputs therefore pass through the IO manager, which must persist
+across processes: an in-memory one is refused before any step runs.
 
 Each attempt is the task `run_id:step_key:attempt`, so concurrent runs of one job never
 share a key. A worker lost under a step makes Dask run the task on another worker; when
@@ -35,7 +37,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
@@ -60,6 +63,7 @@ from dagloom.definitions.executor import ExecutorDefinition
 from dagloom.errors import DagloomError, DefinitionError
 from dagloom.execution.boundary import is_cancellation
 from dagloom.execution.multiprocess import (
+    OutputRef,
     RemoteStepRunner,
     StepResult,
     StepTask,
@@ -67,7 +71,7 @@ from dagloom.execution.multiprocess import (
     job_origin,
     run_step,
 )
-from dagloom.execution.origin import infer_code_origin
+from dagloom.execution.origin import JobOrigin, infer_code_origin
 from dagloom.execution.step import FAILED, ExecutionState
 from dagloom.messages import EventType, LogLevel
 from dagloom.messages.rows import ENGINE_EVENT_DATA, EventRow, loaded_row, row
@@ -249,11 +253,59 @@ class _EventBatcher:
 _batcher = _EventBatcher(STREAM_INTERVAL)
 
 
-def run_step_on_worker(task: StepTask, stream_events: bool = True) -> StepResult:
-    """Run `task` on this Dask worker (`run_step`), its events led by an engine event that
-    names the worker. With `stream_events`, events an attempt emits while it runs are also
-    sent on `EVENTS_TOPIC` in batches (`_EventBatcher`). Blocks for the whole attempt."""
+RunPart = tuple[JobOrigin, str, Mapping[str, Any], Mapping[str, str], Mapping[str, Any]]
+"""What every attempt of a run shares: origin, run id, run config, run tags, reused steps."""
+StepPart = tuple[str, int, tuple[OutputRef, ...], int | None]
+"""What is an attempt's own: step key, attempt, the outputs it reads, capture limit."""
+
+_run_parts: OrderedDict[bytes, RunPart] = OrderedDict()
+_run_parts_lock = threading.Lock()
+
+
+def pickle_run_part(task: StepTask) -> bytes:
+    """`task`'s run part, pickled: done once per run, each attempt ships these bytes."""
+    part: RunPart = (task.origin, task.run_id, task.run_config, task.run_tags, task.reused)
+    return pickle.dumps(part, pickle.HIGHEST_PROTOCOL)
+
+
+def step_part(task: StepTask) -> StepPart:
+    return (task.step_key, task.attempt, task.outputs, task.capture_limit)
+
+
+def unpickle_task(run_part: bytes, step: StepPart) -> StepTask:
+    """The attempt's `StepTask`; a run part is unpickled once per worker process (the last
+    few runs' are kept)."""
+    with _run_parts_lock:
+        part = _run_parts.get(run_part)
+        if part is None:
+            part = _run_parts[run_part] = pickle.loads(run_part)
+            if len(_run_parts) > 16:
+                _run_parts.popitem(last=False)
+        else:
+            _run_parts.move_to_end(run_part)
+    origin, run_id, run_config, run_tags, reused = part
+    step_key, attempt, outputs, capture_limit = step
+    return StepTask(
+        origin,
+        run_id,
+        run_config,
+        run_tags,
+        step_key,
+        attempt,
+        outputs,
+        reused,
+        capture_limit=capture_limit,
+    )
+
+
+def run_step_on_worker(run_part: bytes, step: StepPart, stream_events: bool = True) -> StepResult:
+    """Run the attempt `run_part` (`pickle_run_part`) and `step` describe on this Dask worker
+    (`run_step`), its events led by an engine event that names the worker. With
+    `stream_events`, events an attempt emits while it runs are also sent on `EVENTS_TOPIC`
+    in batches (`_EventBatcher`). Blocks for the whole attempt."""
     from distributed import get_worker
+
+    task = unpickle_task(run_part, step)
 
     worker = get_worker()
     address = worker.address
@@ -483,6 +535,7 @@ class _DaskSubmitter:
         self._streamed: dict[str, int] = {}  # task key -> events emitted so far
         self._results: dict[str, asyncio.Future[bytes]] = {}  # task key -> pushed result
         self._logs: dict[str, StepLog] = {}  # task key -> the attempt's compute log
+        self._run_part: bytes | None = None  # what every attempt shares, pickled once
         self._written: dict[str, list[int]] = {}  # task key -> stdout, stderr bytes written
 
     def on_streamed(self, event: tuple[float, Any]) -> None:
@@ -524,12 +577,19 @@ class _DaskSubmitter:
         key = step_task_key(task)
         if log is not None:
             self._logs[key] = log
-        # A Dask worker runs many tasks on its threads at once, on another host perhaps: it
-        # never points its process's stdout and stderr at one step's log files; the step's
-        # output comes back in the result (`captures_in_memory`).
-        task = replace(task, log_paths=None)
+        # A Dask worker never points its process's stdout and stderr at this process's log
+        # files (`log_paths` is not shipped): the step's output comes back with its events
+        # and result (`captures_in_memory`).
+        if self._run_part is None:
+            self._run_part = pickle_run_part(task)
         future = self._client.submit(
-            run_step_on_worker, task, self._stream, key=key, pure=False, retries=0
+            run_step_on_worker,
+            self._run_part,
+            step_part(task),
+            self._stream,
+            key=key,
+            pure=False,
+            retries=0,
         )
         self.in_flight[key] = future
         pushed = self._results[key] = asyncio.get_running_loop().create_future()
