@@ -625,11 +625,22 @@ class _DaskSubmitter:
     async def _result(future: Future[StepResult], pushed: asyncio.Future[bytes]) -> StepResult:
         """The attempt's result as the worker pushed it, or else (the push lost, the task
         failed or its worker died) as Dask has it: raises what the task raised."""
-        await asyncio.wait((pushed, _ended(future)), return_when=asyncio.FIRST_COMPLETED)
+        # Awaiting a Dask future waits for its state, then fetches the result: the push comes
+        # first on the scheduler's stream, so the fetch is cancelled before it starts.
+        fetched: asyncio.Task[StepResult] = asyncio.ensure_future(_fetch(future))
+        try:
+            await asyncio.wait((pushed, fetched), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not fetched.done():
+                fetched.cancel()
         if pushed.done():
             result: StepResult = pickle.loads(pushed.result())
             return result
-        return await future  # type: ignore[no-any-return]
+        return fetched.result()
+
+
+async def _fetch(future: Future[StepResult]) -> StepResult:
+    return await future  # type: ignore[no-any-return]
 
 
 def _ended(future: Future[Any]) -> asyncio.Future[None]:
