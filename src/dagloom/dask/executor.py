@@ -536,7 +536,6 @@ class _DaskSubmitter:
         self._results: dict[str, asyncio.Future[bytes]] = {}  # task key -> pushed result
         self._logs: dict[str, StepLog] = {}  # task key -> the attempt's compute log
         self._run_part: bytes | None = None  # what every attempt shares, pickled once
-        self.finished: list[Future[StepResult]] = []  # ended attempts not released yet
         self._written: dict[str, list[int]] = {}  # task key -> stdout, stderr bytes written
 
     def on_streamed(self, event: tuple[float, Any]) -> None:
@@ -561,11 +560,6 @@ class _DaskSubmitter:
         for data in rows[done - first :]:
             self._emit(loaded_row(orjson.loads(data)))
         self._streamed[key] = first + len(rows)
-
-    def release_finished(self) -> None:
-        for future in self.finished:
-            future.release()
-        self.finished.clear()
 
     def _write_output(self, key: str, out: list[Any]) -> None:
         """Append a streamed chunk of output (`[stdout offset, bytes, stderr offset, bytes]`)
@@ -598,7 +592,6 @@ class _DaskSubmitter:
             retries=0,
         )
         self.in_flight[key] = future
-        self.release_finished()
         pushed = self._results[key] = asyncio.get_running_loop().create_future()
         # Cancelled, the future stays in `in_flight`: the executor stops and releases it.
         try:
@@ -613,9 +606,7 @@ class _DaskSubmitter:
             self._logs.pop(key, None)
             written = self._written.pop(key, [0, 0])
         self.in_flight.pop(key, None)
-        # Released with the next submission: the client sends a message at once only 10 ms
-        # after its last one, so a release sent alone would hold up the next step's submit.
-        self.finished.append(future)
+        future.release()
         emitted = self._streamed.pop(key, 0)
         if not emitted and written == [0, 0]:
             return result
@@ -679,7 +670,6 @@ def _releasing(submitter: _DaskSubmitter) -> Iterator[_DaskSubmitter]:
         for future in list(submitter.in_flight.values()):
             future.release()
         submitter.in_flight.clear()
-        submitter.release_finished()
 
 
 class DaskExecutor:
