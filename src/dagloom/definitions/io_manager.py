@@ -13,6 +13,7 @@ import inspect
 import logging
 import os
 import pickle
+import stat
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -514,6 +515,23 @@ def _resolved(base: str) -> Path:
     return Path(base).resolve()
 
 
+def _below(root: Path, parts: Sequence[str]) -> Path:
+    """`root/parts…` resolved, for a resolved `root` and plain components: looked at one
+    component at a time (a link among them: resolved in full), not from `/` down."""
+    path = root
+    for index, part in enumerate(parts):
+        path = path / part
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:  # nothing below a missing folder can be a link
+            return path.joinpath(*parts[index + 1 :])
+        except OSError:
+            return root.joinpath(*parts).resolve()
+        if stat.S_ISLNK(mode):
+            return root.joinpath(*parts).resolve()
+    return path
+
+
 def contained_path(base: Path, parts: Sequence[str], what: str) -> Path:
     """The file `base/parts[0]/…/parts[-1]`, resolved, after proving it lies inside `base`.
 
@@ -530,7 +548,7 @@ def contained_path(base: Path, parts: Sequence[str], what: str) -> Path:
                 f"a path that could leave the storage folder {base}"
             )
     root = _resolved(str(base)) if base.is_absolute() else base.resolve()
-    path = root.joinpath(*parts).resolve()
+    path = _below(root, parts)
     if path == root or not path.is_relative_to(root):
         raise DagloomError(
             f"{what}: {'/'.join(parts)!r} resolves to {path}, outside the storage folder {root}"
