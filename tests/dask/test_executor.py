@@ -308,6 +308,75 @@ async def test_a_steps_prints_on_a_worker_reach_its_compute_log(
     assert err.data == b"and its stderr\n"
 
 
+async def test_a_running_steps_prints_on_a_threaded_worker_can_be_tailed(
+    tmp_path: Path, address: str
+) -> None:
+    """On a worker of several threads the step's own prints are kept in memory and still
+    reach its compute log while it runs, then the rest once, without repeats."""
+    from dagloom.compute_logs import read_compute_log
+
+    path = tmp_path / "tailing.py"
+    release = tmp_path / "release"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            import time
+            from pathlib import Path
+
+            from dagloom import Definitions, FilesystemIOManager, job, op
+
+            @op
+            def chatty():
+                print("first line")
+                deadline = time.monotonic() + 120
+                while not Path({str(release)!r}).exists() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                print("last line")
+                return 1
+
+            @job
+            def tailing():
+                chatty()
+
+            defs = Definitions(
+                jobs=[tailing],
+                resources={{"io_manager": FilesystemIOManager(base_dir={str(tmp_path / "io")!r})}},
+            )
+            """
+        )
+    )
+    job = load_definitions(python_file=path).get_job_def("tailing")
+    results: list[Any] = []
+    async with DagloomInstance.open(tmp_path / "home") as instance:
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as tg:
+
+                async def run() -> None:
+                    results.append(
+                        await execute_job_in_process(
+                            job,
+                            run_config=dask_run_config(address),
+                            instance=instance,
+                            raise_on_error=False,
+                            code_origin=CodeOrigin(python_file=str(path)),
+                        )
+                    )
+
+                tg.start_soon(run)
+                live = b""
+                while b"first line\n" not in live:  # tailing, as `run logs -f` does
+                    runs = await instance.get_runs()
+                    if runs:
+                        live = (await read_compute_log(instance, runs[0].run_id, "chatty")).data
+                    await anyio.sleep(0.05)
+                assert not results  # the step still runs
+                release.touch()
+        (result,) = results
+        assert result.success, [e.message for e in result.all_events]
+        out = await read_compute_log(instance, result.run_id, "chatty")
+    assert out.data == b"first line\nlast line\n"
+
+
 def test_a_workers_memory_log_keeps_each_stream_up_to_the_limit() -> None:
     """Past the limit a stream is cut with the marker line and later output is dropped;
     after `take` nothing more is kept."""
