@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import statistics
@@ -40,6 +41,20 @@ def _median_seconds(run: Callable[[], Any], repeats: int) -> float:
         run()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def _interleaved_medians(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Each system's median time over `repeats` rounds, every round timing each system once
+    in turn, so a change in the machine's load weighs on all of them alike."""
+    for run in runs.values():
+        run()  # warm-up: imports, code locations, warm pools
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def _floor(client: Any, workload: str, width: int) -> Callable[[], int]:
@@ -150,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cpu-width", type=int, default=40, help="steps of the CPU-bound fan (50 ms each)"
     )
     parser.add_argument("--quick", action="store_true", help="one timed run, 100 steps")
+    parser.add_argument("--json", metavar="PATH", help="also write the results here as JSON")
     ns = parser.parse_args(argv)
     from distributed import Client
 
@@ -157,7 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     repeats = 1 if ns.quick else ns.repeats
     width = 100 if ns.quick else WIDTH
-    io_dir = tempfile.mkdtemp(prefix="dagloom-bench-io-")
+    # Outputs on tmpfs where there is one: the floor keeps its values in worker memory, so
+    # the measure is the executor's overhead, not the disk's.
+    shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    io_dir = tempfile.mkdtemp(prefix="dagloom-bench-io-", dir=shm)
     os.environ["DAGLOOM_BENCH_IO"] = io_dir  # inherited by the worker processes started below
     print(
         f"dagloom dask benchmark: Python {platform.python_version()}, {os.cpu_count()} CPUs, "
@@ -165,24 +184,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
     failed = 0
+    report: dict[str, Any] = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "workers": ns.workers,
+        "load_start": os.getloadavg(),
+        "overhead": [],
+        "throughput": [],
+    }
     with _cluster(ns.workers) as address, Client(address, set_as_default=False) as client:
         dask_config = _dask_run_config(address)
         mp_config = {"execution": {"config": {"multiprocess": {"max_concurrent": ns.workers}}}}
         print(f"\n{'workload':<10} {'system':<14} {'median s':>9} {'us/step':>9} {'x floor':>8}")
         for workload in ("fan", "chain"):
-            n_steps = width + (2 if workload == "fan" else 0)
-            floor = _median_seconds(_floor(client, workload, width), repeats)
-            rows = [("bare dask", floor)]
-            dask_s = _median_seconds(_dagloom(workload, dask_config, width), repeats)
-            rows.append(("dask executor", dask_s))
-            rows.append(
-                ("multiprocess", _median_seconds(_dagloom(workload, mp_config, width), repeats))
+            steps = width if workload == "fan" else WIDTH  # the chain job has WIDTH steps
+            n_steps = steps + (2 if workload == "fan" else 0)
+            medians = _interleaved_medians(
+                {
+                    "bare dask": _floor(client, workload, steps),
+                    "dask executor": _dagloom(workload, dask_config, steps),
+                    "multiprocess": _dagloom(workload, mp_config, steps),
+                },
+                repeats,
             )
+            rows = list(medians.items())
+            floor = medians["bare dask"]
+            dask_s = medians["dask executor"]
             for system, seconds in rows:
                 print(
-                    f"{workload + '-' + str(width):<10} {system:<14} {seconds:>9.3f} "
+                    f"{workload + '-' + str(steps):<10} {system:<14} {seconds:>9.3f} "
                     f"{seconds * 1e6 / n_steps:>9.0f} {seconds / floor:>7.1f}x",
                     flush=True,
+                )
+            for system, seconds in rows:
+                report["overhead"].append(
+                    {
+                        "workload": f"{workload}-{steps}",
+                        "system": system,
+                        "steps": n_steps,
+                        "median_s": seconds,
+                        "us_per_step": seconds * 1e6 / n_steps,
+                        "x_floor": seconds / floor,
+                    }
                 )
             ratio = dask_s / floor
             verdict = "PASS" if ratio <= TARGET_RATIO else "MISS"
@@ -204,5 +247,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{ns.cpu_width / bare:>8.1f}",
                 flush=True,
             )
+            report["throughput"].append(
+                {
+                    "workers": workers,
+                    "steps": ns.cpu_width,
+                    "dask_executor_s": ours,
+                    "dask_executor_steps_per_s": ns.cpu_width / ours,
+                    "bare_dask_s": bare,
+                    "bare_dask_steps_per_s": ns.cpu_width / bare,
+                }
+            )
     print(f"\nload average at the end {_load()}")
+    report["load_end"] = os.getloadavg()
+    if ns.json:
+        Path(ns.json).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {ns.json}")
     return 1 if failed else 0

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -176,3 +177,89 @@ async def test_the_dask_run_launcher_runs_runs_as_dask_tasks_and_terminates_them
             canceled_events = [e for e in events if e.event_type == EventType.RUN_CANCELED]
             assert len(canceled_events) == 1
             assert "Dask task did not stop" not in canceled_events[0].message
+
+
+def _write_talking_definitions(directory: Path) -> Path:
+    """A job whose one step writes through Python, straight to file descriptor 1 and from a
+    child process, then waits for the file named by its `release` tag."""
+    path = directory / "talking.py"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            import os
+            import subprocess
+            import sys
+            import time
+            from pathlib import Path
+
+            from dagloom import Definitions, FilesystemIOManager, job, op
+
+            @op
+            def talk(context):
+                print("from python", flush=True)
+                os.write(1, b"from the file descriptor\\n")
+                subprocess.run(["sh", "-c", "echo from a child; echo child err >&2"], check=True)
+                sys.stderr.write("python err\\n")
+                release = Path(context.run_tags["release"])
+                deadline = time.monotonic() + 120
+                while not release.exists() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                print("after release")
+                return 1
+
+            @job
+            def talking():
+                talk()
+
+            defs = Definitions(
+                jobs=[talking],
+                resources={{"io_manager": FilesystemIOManager(base_dir={str(directory / "io")!r})}},
+            )
+            """
+        )
+    )
+    return path
+
+
+async def test_a_steps_output_on_a_one_thread_worker_is_caught_by_fd_and_readable_live(
+    tmp_path: Path,
+) -> None:
+    """On a worker of one thread the step owns fds 1 and 2: Python, C-level and child-process
+    writes all reach its compute log, and what it wrote shows there while it still runs."""
+    from dagloom.compute_logs import read_compute_log
+
+    path = _write_talking_definitions(tmp_path)
+    release = tmp_path / "release"
+    job = load_definitions(python_file=path).get_job_def("talking")
+    results: list[Any] = []
+    with dask_cluster(workers=1, threads=1) as own, anyio.fail_after(180):
+        async with DagloomInstance.open(tmp_path / "home") as instance:
+
+            async def run() -> None:
+                results.append(
+                    await execute_job_in_process(
+                        job,
+                        run_config=dask_run_config(own.address),
+                        instance=instance,
+                        raise_on_error=False,
+                        code_origin=CodeOrigin(python_file=str(path)),
+                        tags={"release": str(release)},
+                    )
+                )
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(run)
+                live = b""
+                while b"from a child\n" not in live:  # tailing, as `run logs -f` does
+                    runs = await instance.get_runs()
+                    if runs:
+                        live = (await read_compute_log(instance, runs[0].run_id, "talk")).data
+                    await anyio.sleep(0.05)
+                assert not results  # the step still runs
+                release.touch()
+            (result,) = results
+            assert result.success, [e.message for e in result.all_events]
+            out = await read_compute_log(instance, result.run_id, "talk")
+            err = await read_compute_log(instance, result.run_id, "talk", "stderr")
+    assert out.data == b"from python\nfrom the file descriptor\nfrom a child\nafter release\n"
+    assert b"child err\n" in err.data and b"python err\n" in err.data

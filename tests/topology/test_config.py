@@ -129,3 +129,13 @@ def test_the_shipped_topologies_load(path: Path) -> None:
     topology = load_topology(path)
     for location in topology.locations.values():
         assert location.python_file is None or Path(location.python_file).exists()
+
+
+def test_a_dask_launcher_needs_its_schedulers_address(tmp_path: Path) -> None:
+    data = {"nodes": {"one": {"api": {}, "coordinator": {}, "launcher": {"kind": "dask"}}}}
+    with pytest.raises(ConfigError) as info:
+        parse_topology(data, base=tmp_path)
+    assert info.value.key_paths == ["nodes.one.launcher.address"]
+    data["nodes"]["one"]["launcher"]["address"] = "tcp://127.0.0.1:8786"  # type: ignore[index]
+    launcher = parse_topology(data, base=tmp_path).nodes["one"].launcher
+    assert launcher is not None and launcher.address == "tcp://127.0.0.1:8786"

@@ -8,10 +8,12 @@ Every path it reads or writes is checked to lie inside that directory.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import os
 import pickle
+import stat
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -509,6 +511,30 @@ def default_storage_dir() -> Path:
     return Path(os.environ.get("DAGLOOM_HOME", ".dagloom")) / "storage"
 
 
+@functools.lru_cache(maxsize=64)
+def _resolved(base: str) -> Path:
+    """An absolute `base` resolved, once per process: a storage folder that later becomes
+    a link elsewhere only makes the paths below it resolve outside it, which is refused."""
+    return Path(base).resolve()
+
+
+def _below(root: Path, parts: Sequence[str]) -> Path:
+    """`root/parts…` resolved, for a resolved `root` and plain components: looked at one
+    component at a time (a link among them: resolved in full), not from `/` down."""
+    path = root
+    for index, part in enumerate(parts):
+        path = path / part
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:  # nothing below a missing folder can be a link
+            return path.joinpath(*parts[index + 1 :])
+        except OSError:
+            return root.joinpath(*parts).resolve()
+        if stat.S_ISLNK(mode):
+            return root.joinpath(*parts).resolve()
+    return path
+
+
 def contained_path(base: Path, parts: Sequence[str], what: str) -> Path:
     """The file `base/parts[0]/…/parts[-1]`, resolved, after proving it lies inside `base`.
 
@@ -524,8 +550,8 @@ def contained_path(base: Path, parts: Sequence[str], what: str) -> Path:
                 f"{what}: path component {part!r} of {list(parts)!r} {problem}; refusing "
                 f"a path that could leave the storage folder {base}"
             )
-    root = base.resolve()
-    path = root.joinpath(*parts).resolve()
+    root = _resolved(str(base)) if base.is_absolute() else base.resolve()
+    path = _below(root, parts)
     if path == root or not path.is_relative_to(root):
         raise DagloomError(
             f"{what}: {'/'.join(parts)!r} resolves to {path}, outside the storage folder {root}"

@@ -21,6 +21,7 @@ import asyncio
 import atexit
 import multiprocessing
 import os
+import random
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -49,7 +50,14 @@ from dagloom.execution.captured import open_step_log
 from dagloom.execution.executor import ExecutorContext, execute_plan
 from dagloom.execution.origin import CodeOrigin, JobOrigin, infer_code_origin, load_job
 from dagloom.execution.partitions import run_partitions
-from dagloom.execution.plan import ExecutionPlan
+from dagloom.execution.plan import (
+    FROM_COLLECT,
+    FROM_ELEMENT,
+    FROM_FAN_IN,
+    FROM_OUTPUT,
+    ExecutionPlan,
+    split_step_key,
+)
 from dagloom.execution.step import FAILED, ExecutionState, Outcome, RunFacts, StepRunner
 from dagloom.messages.rows import EventRow, loaded_row
 
@@ -83,7 +91,7 @@ class StepTask:
     run_tags: Mapping[str, str]
     step_key: str
     attempt: int
-    outputs: tuple[OutputRef, ...]  # every output produced so far in the run
+    outputs: tuple[OutputRef, ...]  # the outputs produced so far that the step may read
     # steps a re-execution does not execute: step key -> {output name: run that stored it}
     reused: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # the attempt's stdout and stderr files, which take over fds 1 and 2; None: not captured
@@ -150,6 +158,45 @@ def _produced(state: ExecutionState) -> list[OutputRef]:
     return refs
 
 
+def input_refs(plan: ExecutionPlan, state: ExecutionState, step_key: str) -> list[OutputRef]:
+    """The outputs in `state` that step `step_key` may read (its inputs' upstream outputs,
+    a collected dynamic output's elements in yield order), so a step process is sent only
+    those rather than everything the run produced. Pure."""
+    node, mapping_key = split_step_key(step_key)
+    outputs = state.outputs
+    dynamic = state.dynamic_keys
+    refs: list[OutputRef] = []
+
+    def add_dynamic(source: tuple[str, str]) -> None:
+        refs.extend((source[0], source[1], k) for k in dynamic.get(source, {}))
+
+    for spec in plan.steps[node].inputs:
+        kind = spec.kind
+        if kind == FROM_OUTPUT:
+            upstream, name = spec.sources[0]
+            if mapping_key is not None and plan.steps[upstream].scope is not None:
+                upstream = f"{upstream}[{mapping_key}]"
+            if (upstream, name) in outputs:
+                refs.append((upstream, name, None))
+        elif kind == FROM_FAN_IN:
+            refs.extend((s, n, None) for s, n in spec.sources if (s, n) in outputs)
+        elif kind == FROM_ELEMENT:
+            upstream, name = spec.sources[0]
+            if mapping_key in dynamic.get((upstream, name), {}):
+                refs.append((upstream, name, mapping_key))
+        elif kind == FROM_COLLECT:
+            upstream, name = spec.sources[0]
+            scope = plan.steps[upstream].scope
+            if scope is None:
+                add_dynamic((upstream, name))
+                continue
+            add_dynamic(scope)  # the mapping keys, in order, then each instance's output
+            for key in dynamic.get(scope, {}):
+                if (f"{upstream}[{key}]", name) in outputs:
+                    refs.append((f"{upstream}[{key}]", name, None))
+    return refs
+
+
 def run_step(task: StepTask, on_event: Callable[[EventRow], object] | None = None) -> StepResult:
     """Run one step attempt in this (step) process and report it as plain data.
 
@@ -164,6 +211,9 @@ def run_step(task: StepTask, on_event: Callable[[EventRow], object] | None = Non
         return _run_step(task, on_event)
     with redirect_fds(*task.log_paths):
         return _run_step(task, on_event)
+
+
+_RNG = random.Random()  # retry jitter: seeding one per step costs more than the step
 
 
 def _run_step(task: StepTask, on_event: Callable[[EventRow], object] | None) -> StepResult:
@@ -215,6 +265,7 @@ def _run_step(task: StepTask, on_event: Callable[[EventRow], object] | None) -> 
             check_specs=job.asset_layer.check_specs_by_node if job.asset_layer else {},
             asset_upstream=asset_upstream_of(job),
             data_versions={AssetKey(list(path)): v for path, v in task.data_versions},
+            rng=_RNG,
         )
         state = ExecutionState()
         _record_outputs(state, plan, task.run_id, job.name, task.outputs, built)
@@ -264,8 +315,9 @@ class StepPool:
             max_workers=size, mp_context=multiprocessing.get_context("spawn")
         )
 
-    async def run(self, task: StepTask) -> StepResult:
-        """Run `task` in a step process; blocks until it ends.
+    async def run(self, task: StepTask, log: StepLog | None = None) -> StepResult:
+        """Run `task` in a step process; blocks until it ends. (`log` is written by the
+        step process itself, through `task.log_paths`.)
 
         Raises `BrokenProcessPool` if a step process died. Cancelling it abandons the
         attempt (the process runs on until `terminate`).
@@ -324,9 +376,11 @@ class StepSubmitter(Protocol):
 
     captures_in_memory: ClassVar[bool]
 
-    async def run(self, task: StepTask) -> StepResult:
+    async def run(self, task: StepTask, log: StepLog | None = None) -> StepResult:
         """Run `task` elsewhere and return its result; blocks until it ends. A failure to
-        run it at all is a result with `error` set and no events (or `BrokenProcessPool`)."""
+        run it at all is a result with `error` set and no events (or `BrokenProcessPool`).
+        One that captures in memory may write output to the attempt's `log` as it arrives;
+        the result's `output` then holds only the rest."""
         ...
 
 
@@ -366,7 +420,7 @@ class RemoteStepRunner(StepRunner):
             run_tags=dict(facts.run_tags),
             step_key=step_key,
             attempt=attempt,
-            outputs=tuple(_produced(self.state)),
+            outputs=tuple(input_refs(facts.plan, self.state, step_key)),
             reused=facts.reused,
             data_versions=tuple((tuple(k.path), v) for k, v in facts.data_versions.items()),
         )
@@ -375,7 +429,7 @@ class RemoteStepRunner(StepRunner):
         elif log is not None:
             task = replace(task, log_paths=log.fd_paths())
         try:
-            result = await self.pool.run(task)
+            result = await self.pool.run(task, log)
         except BrokenProcessPool as exc:
             error = StepProcessError(f"the step process died: {exc}", step_key=step_key)
             return self.fail(step_key, attempt, error)

@@ -49,7 +49,7 @@ DEFAULT_WEBSERVER_PORT = 3000
 DEFAULT_CODE_LOCATION_PORT = 4000
 """Code-location nodes listen from here up."""
 
-LauncherKind = Literal["in_process", "subprocess", "warm_pool", "worker_pool"]
+LauncherKind = Literal["in_process", "subprocess", "warm_pool", "worker_pool", "dask"]
 
 
 class _Model(BaseModel):
@@ -118,12 +118,16 @@ class LauncherConfig(_Model):
     dagloom.yaml configures (default: a warm pool). With it: `in_process` runs on a worker
     in the launcher's own event loop; `subprocess` starts a worker process per run;
     `warm_pool` keeps `size` worker processes that imported the code and hands them runs;
-    `worker_pool` hands runs to the run workers of the topology's `worker_pool` nodes. The
-    processes of `subprocess` and `warm_pool` run beside the launcher, on its node, and
-    import every location of the topology."""
+    `worker_pool` hands runs to the run workers of the topology's `worker_pool` nodes;
+    `dask` runs each run's worker as a task on the Dask scheduler at `address`, whose
+    workers find the instance at `home` (default: the launcher's). The processes of
+    `subprocess` and `warm_pool` run beside the launcher, on its node, and import every
+    location of the topology."""
 
     kind: LauncherKind | None = None
     size: int = Field(default=2, ge=1)
+    address: str | None = None  # `dask`: the scheduler, e.g. tcp://dask-scheduler:8786
+    home: str | None = None  # `dask`: DAGLOOM_HOME as the Dask workers see it
 
 
 class WorkerPoolConfig(_Model):
@@ -259,6 +263,13 @@ def placement_problems(topology: TopologyConfig) -> list[tuple[tuple[str | int, 
         )
     launcher = topology.nodes[topology.node_of("launcher")].launcher
     assert launcher is not None
+    if launcher.kind == "dask" and launcher.address is None:
+        problems.append(
+            (
+                ("nodes", topology.node_of("launcher"), "launcher", "address"),
+                "a dask launcher needs the `address` of its Dask scheduler",
+            )
+        )
     if launcher.kind == "worker_pool" and not topology.worker_nodes():
         problems.append(
             (

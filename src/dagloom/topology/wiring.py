@@ -286,6 +286,8 @@ def wire_launcher(
     config: dict[str, Any] = {}
     if kind == "warm_pool":
         config = {"size": node.launcher.size, "host": node.host}
+    elif kind == "dask":
+        config = {"address": node.launcher.address, "home": node.launcher.home}
     path = ("nodes", topology.node_of("launcher"), "launcher")
     return make_run_launcher(None, kind, config, context, path=path)
 

@@ -132,6 +132,7 @@ RUN_LAUNCHERS = ComponentFamily(
                 ("worker_pool", "WorkerPoolRunLauncher"),
                 "dagloom.topology.dispatch:WorkerPoolRunLauncher",
             ),
+            (("dask", "DaskRunLauncher"), "dagloom.dask.launcher:DaskRunLauncher"),
         )
         for name in names
     },
