@@ -255,8 +255,11 @@ _batcher = _EventBatcher(STREAM_INTERVAL)
 
 RunPart = tuple[JobOrigin, str, Mapping[str, Any], Mapping[str, str], Mapping[str, Any]]
 """What every attempt of a run shares: origin, run id, run config, run tags, reused steps."""
-StepPart = tuple[str, int, tuple[OutputRef, ...], int | None]
-"""What is an attempt's own: step key, attempt, the outputs it reads, capture limit."""
+StepPart = tuple[
+    str, int, tuple[OutputRef, ...], int | None, tuple[tuple[tuple[str, ...], str], ...]
+]
+"""What is an attempt's own: step key, attempt, the outputs it reads, capture limit, and the
+data versions the run knows so far (they change as its steps materialize)."""
 
 _run_parts: OrderedDict[bytes, RunPart] = OrderedDict()
 _run_parts_lock = threading.Lock()
@@ -269,7 +272,7 @@ def pickle_run_part(task: StepTask) -> bytes:
 
 
 def step_part(task: StepTask) -> StepPart:
-    return (task.step_key, task.attempt, task.outputs, task.capture_limit)
+    return (task.step_key, task.attempt, task.outputs, task.capture_limit, task.data_versions)
 
 
 def unpickle_task(run_part: bytes, step: StepPart) -> StepTask:
@@ -284,7 +287,7 @@ def unpickle_task(run_part: bytes, step: StepPart) -> StepTask:
         else:
             _run_parts.move_to_end(run_part)
     origin, run_id, run_config, run_tags, reused = part
-    step_key, attempt, outputs, capture_limit = step
+    step_key, attempt, outputs, capture_limit, data_versions = step
     return StepTask(
         origin,
         run_id,
@@ -295,6 +298,7 @@ def unpickle_task(run_part: bytes, step: StepPart) -> StepTask:
         outputs,
         reused,
         capture_limit=capture_limit,
+        data_versions=data_versions,
     )
 
 
