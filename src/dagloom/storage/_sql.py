@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from dagloom.messages import AssetKeyMessage, ErrorInfo, EventType, Run, RunStatus
+from dagloom.messages import AssetKeyMessage, ErrorInfo, Run, RunStatus
 from dagloom.storage._codec import asset_key_text
 from dagloom.storage.base import (
     RUN_TRANSITION_SOURCES,
@@ -274,33 +274,16 @@ def materializations_query(
 
 
 LATEST_BATCH = 500
-"""Asset keys per `latest_materializations_query`: well under SQLite's 32,766 parameters and
+"""Asset keys per `latest_asset_events_query`: well under SQLite's 32,766 parameters and
 Postgres' 32,767, and a 5,000-asset graph in ten queries."""
-
-
-def latest_materializations_query(asset_keys: Sequence[str]) -> tuple[str, list[Any]]:
-    """The SELECT for `EventLogStorage.get_latest_materializations` of up to LATEST_BATCH
-    keys: each key's newest materialization row (storage_id, run_id, body, asset_key), found
-    by the asset_events_by_key index."""
-    marks = ", ".join("?" for _ in asset_keys)
-    sql = (
-        "SELECT storage_id, run_id, body, asset_key FROM asset_events WHERE storage_id IN "
-        "(SELECT MAX(storage_id) FROM asset_events "
-        f"WHERE event_type = ? AND asset_key IN ({marks}) GROUP BY asset_key)"
-    )
-    return sql, [int(EventType.ASSET_MATERIALIZATION), *asset_keys]
-
-
-LATEST_ASSET_EVENTS_KEYS = 500
-"""Asset keys per query of `latest_asset_events_query` (well under SQLite's parameter cap)."""
 
 
 def latest_asset_events_query(
     asset_keys: Sequence[str], event_types: Sequence[int]
 ) -> tuple[str, list[Any]]:
-    """The SELECT for `EventLogStorage.get_latest_asset_events` over at most
-    `LATEST_ASSET_EVENTS_KEYS` keys: each (key, type)'s newest row, found through the
-    asset_events_by_key index."""
+    """The SELECT for `EventLogStorage.get_latest_asset_events` (and so
+    `get_latest_materializations`) over at most `LATEST_BATCH` keys: each (key, type)'s
+    newest row, found through the asset_events_by_key index."""
     keys = ", ".join("?" for _ in asset_keys)
     types = ", ".join("?" for _ in event_types)
     sql = (

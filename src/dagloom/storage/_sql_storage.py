@@ -733,19 +733,6 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
     ) -> list[EventRecord]:
         return await self._asset_records(asset_key, EventType.ASSET_MATERIALIZATION, limit, before)
 
-    async def get_latest_materializations(
-        self, asset_keys: Sequence[Sequence[str]]
-    ) -> dict[tuple[str, ...], EventRecord]:
-        wanted = {asset_key_text(list(k)): tuple(k) for k in asset_keys}
-        texts = list(wanted)
-        found: dict[tuple[str, ...], EventRecord] = {}
-        for start in range(0, len(texts), _sql.LATEST_BATCH):
-            batch = texts[start : start + _sql.LATEST_BATCH]
-            sql, params = _sql.latest_materializations_query(batch)
-            for storage_id, run_id, body, key in await self.database.fetch(sql, params):
-                found[wanted[key]] = decode_record(storage_id, run_id, body)
-        return found
-
     async def get_observations(
         self,
         asset_key: Sequence[str],
@@ -768,7 +755,7 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
         texts = list(dict.fromkeys(asset_key_text(list(k)) for k in asset_keys))
         types = [int(t) for t in event_types]
         out: dict[tuple[tuple[str, ...], EventType], EventRecord] = {}
-        step = _sql.LATEST_ASSET_EVENTS_KEYS
+        step = _sql.LATEST_BATCH
         for begin in range(0, len(texts), step):
             sql, params = _sql.latest_asset_events_query(texts[begin : begin + step], types)
             for storage_id, run_id, body, key, event_type in await self.database.fetch(sql, params):

@@ -739,8 +739,10 @@ class EventLogStorage(StorageLifecycle, Protocol):
         self, asset_keys: Sequence[Sequence[str]]
     ) -> dict[tuple[str, ...], EventRecord]:
         """Each of `asset_keys` that was ever materialized -> its latest materialization;
-        keys never materialized are absent. SQL backends read a few hundred keys per query
-        rather than one key per query: the asset graph asks for thousands at once."""
+        keys never materialized are absent. `get_latest_asset_events` of materializations
+        alone: SQL backends read a few hundred keys per query rather than one key per query,
+        as the asset graph asks for thousands at once."""
+        ...
 
     async def get_latest_asset_events(
         self, asset_keys: Sequence[Sequence[str]], event_types: Sequence[EventType]
@@ -825,19 +827,16 @@ class DerivedEventReads:
     async def get_latest_materializations(
         self: EventLogStorage, asset_keys: Sequence[Sequence[str]]
     ) -> dict[tuple[str, ...], EventRecord]:
-        # One read per key: the built-in backends override this with batched reads.
-        found: dict[tuple[str, ...], EventRecord] = {}
-        for key in asset_keys:
-            record = await self.get_latest_materialization(key)
-            if record is not None:
-                found[tuple(key)] = record
-        return found
+        kind = EventType.ASSET_MATERIALIZATION
+        found = await self.get_latest_asset_events(asset_keys, [kind])
+        return {key: record for (key, _), record in found.items()}
 
     async def get_latest_asset_events(
         self: EventLogStorage,
         asset_keys: Sequence[Sequence[str]],
         event_types: Sequence[EventType],
     ) -> dict[tuple[tuple[str, ...], EventType], EventRecord]:
+        # One read per key and type: the built-in backends override this with batched reads.
         out: dict[tuple[tuple[str, ...], EventType], EventRecord] = {}
         for key in asset_keys:
             for event_type in event_types:

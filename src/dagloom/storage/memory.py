@@ -381,16 +381,20 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
     ) -> list[EventRecord]:
         return self._asset_records(asset_key, EventType.ASSET_MATERIALIZATION, limit, before)
 
-    async def get_latest_materializations(
-        self, asset_keys: Sequence[Sequence[str]]
-    ) -> dict[tuple[str, ...], EventRecord]:
+    async def get_latest_asset_events(
+        self, asset_keys: Sequence[Sequence[str]], event_types: Sequence[EventType]
+    ) -> dict[tuple[tuple[str, ...], EventType], EventRecord]:
+        # One pass over the log for every key and type.
         wanted = {"/".join(k): tuple(k) for k in asset_keys}
-        kind = int(EventType.ASSET_MATERIALIZATION)
-        latest: dict[str, int] = {}
+        kinds = {int(t) for t in event_types}
+        latest: dict[tuple[str, int], int] = {}
         for sid, row in self.database.events.items():
-            if row[1] == kind and row[2] in wanted and sid > latest.get(row[2], -1):
-                latest[row[2]] = sid
-        return {wanted[k]: self.database.record(sid) for k, sid in latest.items()}
+            if row[1] in kinds and row[2] in wanted and sid > latest.get((row[2], row[1]), -1):
+                latest[(row[2], row[1])] = sid
+        return {
+            (wanted[key], EventType(kind)): self.database.record(sid)
+            for (key, kind), sid in latest.items()
+        }
 
     async def get_observations(
         self,
