@@ -9,7 +9,7 @@ import asyncio
 import pickle
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -404,6 +404,11 @@ class ObjectStoreComputeLogManager(ComputeLogManager):
 
     def _put_files(self, log: StepLog) -> tuple[ObjectStoreError, Path] | None:
         """Upload the attempt's non-empty files; the first failure and its file, if any."""
+        return next(self._put_each(log), None)
+
+    def _put_each(self, log: StepLog) -> Iterator[tuple[ObjectStoreError, Path]]:
+        """Upload the attempt's non-empty files one after the other, yielding each failure
+        and its file; stopping the iteration stops the uploads."""
         for path in log.written():
             if path.stat().st_size == 0:
                 continue
@@ -413,8 +418,7 @@ class ObjectStoreComputeLogManager(ComputeLogManager):
             try:
                 self._put(key, path)
             except ObjectStoreError as exc:
-                return exc, path
-        return None
+                yield exc, path
 
     def _put(self, key: str, path: Path) -> None:
         """Upload one file unless an upload failed within the breaker's cooldown (then
@@ -460,16 +464,8 @@ class ObjectStoreComputeLogManager(ComputeLogManager):
             self._final_upload(log)
 
     def _final_upload(self, log: StepLog) -> None:
-        for path in log.written():
-            if path.stat().st_size == 0:
-                continue
-            key = self.location.key(
-                [log.run_id, path.name], f"compute log of step {log.step_key!r}"
-            )
-            try:
-                self._put(key, path)
-            except ObjectStoreError as exc:
-                self._log_failure(log, (exc, path), partial=False)
+        for failure in self._put_each(log):
+            self._log_failure(log, failure, partial=False)
 
     async def wait_uploads(self) -> None:
         await super().wait_uploads()
