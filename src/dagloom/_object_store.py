@@ -5,6 +5,7 @@ obstore)."""
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import pickle
 import threading
@@ -34,6 +35,7 @@ from dagloom.compute_logs.base import (
 from dagloom.compute_logs.capture import StepLog, flush_writes
 from dagloom.definitions.asset_key import path_component_problem
 from dagloom.definitions.io_manager import (
+    ConfigurableIOManager,
     InputContext,
     IOManager,
     IOManagerDefinition,
@@ -266,6 +268,22 @@ UPLOAD_COOLDOWN_SECONDS = 60.0
 """After a failed compute-log upload, how long later uploads are not tried. A store that is
 down would otherwise cost each log its whole retry budget (30 s by default): 1,000 logs
 on 2 threads would hold a run's end for over four hours."""
+
+
+class ConfigurablePickleIOManager(ConfigurableIOManager):
+    """A pickle IO manager configured by its fields: each output and input goes to the
+    `PickleObjectStoreIOManager` its configuration names (`_manager`, kept per
+    configuration so its store and connection pool are reused)."""
+
+    @abc.abstractmethod
+    def _manager(self) -> PickleObjectStoreIOManager:
+        """The manager for this configuration."""
+
+    def handle_output(self, context: OutputContext, obj: Any) -> None:
+        self._manager().handle_output(context, obj)
+
+    def load_input(self, context: InputContext) -> Any:
+        return self._manager().load_input(context)
 
 
 class UploadBreaker:

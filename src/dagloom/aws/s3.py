@@ -16,6 +16,7 @@ from obstore.store import S3Store
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from dagloom._object_store import (
+    ConfigurablePickleIOManager,
     ObjectStoreComputeLogManager,
     ObjectStoreError,
     PickleObjectStoreIOManager,
@@ -26,10 +27,7 @@ from dagloom._object_store import (
 from dagloom.compute_logs.base import DEFAULT_MAX_BYTES
 from dagloom.compute_logs.local import resolve_dir
 from dagloom.definitions.io_manager import (
-    ConfigurableIOManager,
-    InputContext,
     IOManagerDefinition,
-    OutputContext,
 )
 from dagloom.definitions.resources import (
     ConfigurableResource,
@@ -133,7 +131,7 @@ s3_resource = ResourceDefinition(
 its value is an `S3Resource`."""
 
 
-class S3PickleIOManager(ConfigurableIOManager):
+class S3PickleIOManager(ConfigurablePickleIOManager):
     """Pickles outputs to `s3://<s3_bucket>/<s3_prefix>/...` (see
     `dagloom._object_store.PickleObjectStoreIOManager` for the keys and errors)."""
 
@@ -143,12 +141,6 @@ class S3PickleIOManager(ConfigurableIOManager):
 
     def _manager(self) -> PickleObjectStoreIOManager:
         return _pickle_manager(self.s3_resource, self.s3_bucket, self.s3_prefix)
-
-    def handle_output(self, context: OutputContext, obj: Any) -> None:
-        self._manager().handle_output(context, obj)
-
-    def load_input(self, context: InputContext) -> Any:
-        return self._manager().load_input(context)
 
 
 @functools.lru_cache(maxsize=64)

@@ -16,13 +16,13 @@ from obstore.store import AzureStore
 from pydantic import Field, field_validator
 
 from dagloom._object_store import (
+    ConfigurablePickleIOManager,
     PickleObjectStoreIOManager,
     StoreLocation,
     pickle_io_manager_definition,
 )
 from dagloom.azure._store import azure_store, container_root
 from dagloom.definitions.config import Config
-from dagloom.definitions.io_manager import ConfigurableIOManager, InputContext, OutputContext
 from dagloom.definitions.resources import ConfigurableResource, ResourceDefinition
 
 __all__ = [
@@ -119,7 +119,7 @@ adls2_resource = ResourceDefinition(
 ..., "credential": {"key": ...}})`; its value is an `ADLS2Resource`."""
 
 
-class ADLS2PickleIOManager(ConfigurableIOManager):
+class ADLS2PickleIOManager(ConfigurablePickleIOManager):
     """Pickles outputs to `<adls2_file_system>/<adls2_prefix>/...` (see
     `dagloom._object_store.PickleObjectStoreIOManager` for the keys and errors).
     `lease_duration` is accepted for Dagster's configs; each object is written whole, in
@@ -134,12 +134,6 @@ class ADLS2PickleIOManager(ConfigurableIOManager):
         return _pickle_manager(
             self.adls2.model_dump_json(), self.adls2_file_system, self.adls2_prefix
         )
-
-    def handle_output(self, context: OutputContext, obj: Any) -> None:
-        self._manager().handle_output(context, obj)
-
-    def load_input(self, context: InputContext) -> Any:
-        return self._manager().load_input(context)
 
 
 @functools.lru_cache(maxsize=64)

@@ -20,6 +20,7 @@ from obstore.store import GCSStore
 from pydantic import BaseModel, Field
 
 from dagloom._object_store import (
+    ConfigurablePickleIOManager,
     ObjectStoreComputeLogConfig,
     ObjectStoreComputeLogManager,
     ObjectStoreError,
@@ -30,7 +31,6 @@ from dagloom._object_store import (
     retry_config,
 )
 from dagloom.compute_logs.local import resolve_dir
-from dagloom.definitions.io_manager import ConfigurableIOManager, InputContext, OutputContext
 from dagloom.definitions.resources import ConfigurableResource, ResourceDefinition
 from dagloom.errors import ConfigError
 
@@ -129,7 +129,7 @@ gcs_resource = ResourceDefinition(
 value is a `GCSResource`."""
 
 
-class GCSPickleIOManager(ConfigurableIOManager):
+class GCSPickleIOManager(ConfigurablePickleIOManager):
     """Pickles outputs to `gs://<gcs_bucket>/<gcs_prefix>/...` (see
     `dagloom._object_store.PickleObjectStoreIOManager` for the keys and errors)."""
 
@@ -139,12 +139,6 @@ class GCSPickleIOManager(ConfigurableIOManager):
 
     def _manager(self) -> PickleObjectStoreIOManager:
         return _pickle_manager(self.gcs, self.gcs_bucket, self.gcs_prefix)
-
-    def handle_output(self, context: OutputContext, obj: Any) -> None:
-        self._manager().handle_output(context, obj)
-
-    def load_input(self, context: InputContext) -> Any:
-        return self._manager().load_input(context)
 
 
 @functools.lru_cache(maxsize=64)
