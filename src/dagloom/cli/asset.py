@@ -29,6 +29,8 @@ from dagloom.definitions.asset_selection import parse_selection
 from dagloom.errors import ConfigError, DagloomError, DefinitionError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from dagloom.definitions.job import JobDefinition
     from dagloom.definitions.partitions import DynamicPartitionsStore, PartitionsDefinition
 
@@ -206,47 +208,36 @@ _DataVersionOpt = Annotated[
 _KeyArg = Annotated[str, typer.Argument(metavar="KEY", help="The asset key, as a/b.")]
 
 
-@sub.command("report-materialization")
-def report_materialization(
-    key: _KeyArg,
-    metadata: _MetadataOpt = None,
-    description: _DescriptionOpt = None,
-    partition: _PartitionOpt = None,
-    data_version: _DataVersionOpt = None,
-) -> None:
-    """Record that asset KEY was materialized outside dagloom (an external asset updated by
-    another system); assets downstream of it see the update."""
-    _report(
-        "materialization",
-        key,
-        {
+def _report_command(kind_name: str) -> Callable[..., None]:
+    """The `report-<kind_name>` command: its options are the report's fields."""
+
+    def command(
+        key: _KeyArg,
+        metadata: _MetadataOpt = None,
+        description: _DescriptionOpt = None,
+        partition: _PartitionOpt = None,
+        data_version: _DataVersionOpt = None,
+    ) -> None:
+        fields = {
             "metadata": metadata,
             "description": description,
             "partition": partition,
             "data_version": data_version,
-        },
-    )
+        }
+        _report(kind_name, key, fields)
+
+    return command
 
 
-@sub.command("report-observation")
-def report_observation(
-    key: _KeyArg,
-    metadata: _MetadataOpt = None,
-    description: _DescriptionOpt = None,
-    partition: _PartitionOpt = None,
-    data_version: _DataVersionOpt = None,
-) -> None:
-    """Record what was seen of asset KEY outside dagloom (its data version, metadata)."""
-    _report(
-        "observation",
-        key,
-        {
-            "metadata": metadata,
-            "description": description,
-            "partition": partition,
-            "data_version": data_version,
-        },
-    )
+report_materialization = sub.command(
+    "report-materialization",
+    help="Record that asset KEY was materialized outside dagloom (an external asset updated by\n"
+    "another system); assets downstream of it see the update.",
+)(_report_command("materialization"))
+report_observation = sub.command(
+    "report-observation",
+    help="Record what was seen of asset KEY outside dagloom (its data version, metadata).",
+)(_report_command("observation"))
 
 
 @sub.command("report-check")
