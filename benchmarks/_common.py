@@ -15,7 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,17 @@ class Target:
 
 def ratio(dagloom: Result, floor: Result) -> float:
     return dagloom.us_per_step / floor.us_per_step
+
+
+async def median_ms(fn: Callable[[], Awaitable[Any]], repeat: int) -> float:
+    """The median of `repeat` timed awaits of `fn()`, in milliseconds, measured in this
+    process (for suites that time an open instance's reads in place)."""
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        await fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
 
 
 # --- Measuring, inside the worker -------------------------------------------------------

@@ -21,28 +21,19 @@ Workloads:
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from benchmarks._common import median_ms
+
 PARTITIONS = 10_000
 REPEAT = 20
 OTHER_RUNS = 5_000
-
-
-async def _median_ms(fn: Callable[[], Awaitable[Any]], repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        await fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
 
 
 async def measure(partitions: int, repeat: int, other_runs: int = OTHER_RUNS) -> dict[str, float]:
@@ -112,12 +103,12 @@ async def measure(partitions: int, repeat: int, other_runs: int = OTHER_RUNS) ->
                 }
 
             return {
-                "status": await _median_ms(
+                "status": await median_ms(
                     lambda: instance.get_partition_status(["days"], daily), repeat
                 ),
-                "index_floor": await _median_ms(index_only, repeat),
-                "events_floor": await _median_ms(by_events, max(repeat // 4, 3)),
-                "runs_scan": await _median_ms(runs_scan, max(repeat // 4, 3)),
+                "index_floor": await median_ms(index_only, repeat),
+                "events_floor": await median_ms(by_events, max(repeat // 4, 3)),
+                "runs_scan": await median_ms(runs_scan, max(repeat // 4, 3)),
             }
 
 

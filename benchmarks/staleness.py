@@ -22,28 +22,19 @@ Workloads:
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from benchmarks._common import median_ms
+
 ASSETS = 5_000
 LAYER = 50
 REPEAT = 5
-
-
-async def _median_ms(fn: Callable[[], Awaitable[Any]], repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        await fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
 
 
 def graph(assets: int) -> dict[Any, Any]:
@@ -111,9 +102,9 @@ async def measure(assets: int, repeat: int) -> dict[str, float]:
                 return compute_staleness(nodes, records)
 
             out = {
-                "compute": await _median_ms(decide, repeat * 4),
-                "read_staleness": await _median_ms(lambda: read_staleness(instance, nodes), repeat),
-                "records_floor": await _median_ms(
+                "compute": await median_ms(decide, repeat * 4),
+                "read_staleness": await median_ms(lambda: read_staleness(instance, nodes), repeat),
+                "records_floor": await median_ms(
                     lambda: read_version_records(instance, keys), repeat
                 ),
             }
@@ -121,7 +112,7 @@ async def measure(assets: int, repeat: int) -> dict[str, float]:
             async def per_key() -> Any:
                 return {key: await read_version_record(instance, key) for key in keys}
 
-            out["per_key_reads"] = await _median_ms(per_key, max(repeat // 2, 1))
+            out["per_key_reads"] = await median_ms(per_key, max(repeat // 2, 1))
             out["stale_assets"] = float(stale)
             return out
 
