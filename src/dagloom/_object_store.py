@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import functools
 import pickle
 import threading
 import time
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import obstore
 import structlog
@@ -268,6 +269,21 @@ UPLOAD_COOLDOWN_SECONDS = 60.0
 """After a failed compute-log upload, how long later uploads are not tried. A store that is
 down would otherwise cost each log its whole retry budget (30 s by default): 1,000 logs
 on 2 threads would hold a run's end for over four hours."""
+
+
+class LocatingResource(Protocol):
+    """A hashable resource that reaches a bucket and a key prefix in it."""
+
+    def location(self, bucket: str, prefix: str = "") -> StoreLocation: ...
+
+
+@functools.lru_cache(maxsize=128)
+def cached_pickle_manager(
+    resource: LocatingResource, bucket: str, prefix: str
+) -> PickleObjectStoreIOManager:
+    """One manager (and so one store and its connection pool) per settings, bucket and
+    prefix, rather than a new client per output."""
+    return PickleObjectStoreIOManager(resource.location(bucket, prefix))
 
 
 class ConfigurablePickleIOManager(ConfigurableIOManager):

@@ -9,7 +9,6 @@ hands out obstore stores), not a boto3 client. Every failure names the bucket an
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from obstore.store import S3Store
@@ -21,6 +20,7 @@ from dagloom._object_store import (
     ObjectStoreError,
     PickleObjectStoreIOManager,
     StoreLocation,
+    cached_pickle_manager,
     client_options,
     retry_config,
 )
@@ -140,14 +140,7 @@ class S3PickleIOManager(ConfigurablePickleIOManager):
     s3_prefix: str = "dagster"
 
     def _manager(self) -> PickleObjectStoreIOManager:
-        return _pickle_manager(self.s3_resource, self.s3_bucket, self.s3_prefix)
-
-
-@functools.lru_cache(maxsize=64)
-def _pickle_manager(resource: S3Resource, bucket: str, prefix: str) -> PickleObjectStoreIOManager:
-    """One manager (and so one store and its connection pool) per settings, bucket and
-    prefix, rather than a new client per output."""
-    return PickleObjectStoreIOManager(resource.location(bucket, prefix))
+        return cached_pickle_manager(self.s3_resource, self.s3_bucket, self.s3_prefix)
 
 
 def _pickle_manager_from_context(context: InitResourceContext) -> PickleObjectStoreIOManager:

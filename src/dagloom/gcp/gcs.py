@@ -11,7 +11,6 @@ server on GCP). `endpoint_url` points at a GCS emulator, reached without credent
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -26,6 +25,7 @@ from dagloom._object_store import (
     ObjectStoreError,
     PickleObjectStoreIOManager,
     StoreLocation,
+    cached_pickle_manager,
     client_options,
     pickle_io_manager_definition,
     retry_config,
@@ -138,14 +138,7 @@ class GCSPickleIOManager(ConfigurablePickleIOManager):
     gcs_prefix: str = "dagster"
 
     def _manager(self) -> PickleObjectStoreIOManager:
-        return _pickle_manager(self.gcs, self.gcs_bucket, self.gcs_prefix)
-
-
-@functools.lru_cache(maxsize=64)
-def _pickle_manager(resource: GCSResource, bucket: str, prefix: str) -> PickleObjectStoreIOManager:
-    """One manager (and so one store and its connection pool) per settings, bucket and
-    prefix, rather than a new client per output."""
-    return PickleObjectStoreIOManager(resource.location(bucket, prefix))
+        return cached_pickle_manager(self.gcs, self.gcs_bucket, self.gcs_prefix)
 
 
 gcs_pickle_io_manager = pickle_io_manager_definition(
