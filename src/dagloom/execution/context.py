@@ -221,20 +221,10 @@ class OpExecutionContext:
             AssetObservation,
             ExpectationResult,
         )
-        from dagloom.execution.events import expectation_row, materialization_row, observation_row
+        from dagloom.execution.events import expectation_row, reported_asset_row
 
-        if isinstance(event, AssetMaterialization):
-            record = materialization_row(
-                self.step_key,
-                self.job_name,
-                event.asset_key,
-                event.metadata,
-                event.description,
-                event.partition,
-                event.tags,
-            )
-        elif isinstance(event, AssetObservation):
-            record = observation_row(self.step_key, self.job_name, event)
+        if isinstance(event, AssetMaterialization | AssetObservation):
+            record = reported_asset_row(self.step_key, self.job_name, event)
         elif isinstance(event, ExpectationResult):
             record = expectation_row(self.step_key, self.job_name, event)
         else:

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dagloom.definitions.metadata import to_metadata_messages
-from dagloom.definitions.outputs import AssetObservation, ExpectationResult
+from dagloom.definitions.outputs import AssetMaterialization, AssetObservation, ExpectationResult
 from dagloom.errors import DagloomError
 from dagloom.messages import (
     AssetCheckEvaluationData,
@@ -79,6 +79,24 @@ def observation_row(step_key: str, job_name: str, observation: AssetObservation)
         observation.description,
         observation.partition,
         observation.tags,
+    )
+
+
+def reported_asset_row(
+    step_key: str, job_name: str, event: AssetMaterialization | AssetObservation
+) -> EventRow:
+    """The event of an AssetMaterialization or AssetObservation reported by a step (or, with
+    no step, outside any run)."""
+    if isinstance(event, AssetObservation):
+        return observation_row(step_key, job_name, event)
+    return materialization_row(
+        step_key,
+        job_name,
+        event.asset_key,
+        event.metadata,
+        event.description,
+        event.partition,
+        event.tags,
     )
 
 

@@ -19,7 +19,7 @@ from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.data_version import observation_tags
 from dagloom.definitions.outputs import AssetMaterialization, AssetObservation
 from dagloom.errors import AssetReportError, DagloomError
-from dagloom.execution.events import check_evaluation_row, materialization_row, observation_row
+from dagloom.execution.events import check_evaluation_row, reported_asset_row
 from dagloom.messages import Event
 from dagloom.messages.rows import event_of
 
@@ -52,18 +52,8 @@ class _CheckSpecLike:
 def runless_event(event: Any) -> Event:
     """The stored form of an AssetMaterialization, AssetObservation or AssetCheckEvaluation
     reported outside any run. Raises AssetReportError for anything else."""
-    if isinstance(event, AssetMaterialization):
-        row = materialization_row(
-            "",
-            RUNLESS_JOB_NAME,
-            event.asset_key,
-            event.metadata,
-            event.description,
-            event.partition,
-            event.tags,
-        )
-    elif isinstance(event, AssetObservation):
-        row = observation_row("", RUNLESS_JOB_NAME, event)
+    if isinstance(event, AssetMaterialization | AssetObservation):
+        row = reported_asset_row("", RUNLESS_JOB_NAME, event)
     elif isinstance(event, AssetCheckEvaluation):
         row = check_evaluation_row(
             "",
