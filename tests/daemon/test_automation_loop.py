@@ -233,3 +233,36 @@ def test_time_partitioned_assets_gain_the_windows_that_started_since_the_code_lo
     assert len(moved.partition_keys) >= len(asset.partition_keys) + 3
     assert moved.partition_end_times[-1] - moved.partition_end_times[-2] == 3600
     assert windows.current(graph, later.timestamp()) is not graph
+
+
+async def test_partitions_are_matched_through_the_dependency_partition_mapping() -> None:
+    days = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-05")
+    day_before = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
+
+    @dg.asset(partitions_def=days)
+    def sales() -> int:
+        return 1
+
+    @dg.asset(
+        partitions_def=days,
+        ins={"sales": dg.AssetIn(partition_mapping=day_before)},
+        automation_condition=dg.AutomationCondition.any_deps_updated(),
+    )
+    def next_day_plan(sales: int) -> int:
+        return sales
+
+    location = InProcessLocation("here", Definitions(assets=[sales, next_day_plan]))
+    [asset] = [a for a in automation_graph([location.snapshot]).assets if a.condition]
+    assert asset.dep_mappings == {AssetKey("sales"): day_before}
+    assert asset.partitions_def == days
+    async with DagloomInstance.ephemeral() as instance, storing_coordinator(instance) as coord:
+        automation = AutomationLoop(instance, {"here": cast(Any, location)}, coord, owner="d")
+        await automation.tick(T0)
+        await instance.event_log_storage.store_events(
+            [materialization("outside-run", ["sales"], partition="2026-01-02")]
+        )
+        await automation.tick(T0 + 30)
+        [run_id] = automation.last_runs
+        run = await instance.run_storage.get_run(run_id)
+        assert run is not None and run.tags["dagster/partition"] == "2026-01-03"
+        assert [tuple(k.path) for k in run.asset_selection] == [("next_day_plan",)]

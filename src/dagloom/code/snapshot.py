@@ -33,6 +33,7 @@ from dagloom.definitions.node import (
     FromOutput,
     Node,
 )
+from dagloom.definitions.partition_mapping import PartitionMapping, partition_mapping_to_dict
 from dagloom.definitions.partitions import (
     DeleteDynamicPartitionsRequest,
     DynamicPartitionsDefinition,
@@ -272,6 +273,9 @@ def asset_snapshots(
                 snapshot = _asset(
                     spec, item.deps_by_key[spec.key], item.op.name, job_names.get(spec.key)
                 )
+                snapshot.dep_partition_mappings_json = _dep_mappings_json(
+                    item.partition_mappings, item.deps_by_key[spec.key]
+                )
                 snapshot.checks = checks.get(spec.key, [])
                 if item.backfill_policy is not None:
                     snapshot.backfill_policy = BackfillPolicySnapshot(
@@ -283,6 +287,19 @@ def asset_snapshots(
             snapshot.checks = checks.get(item.key, [])
             out.append(snapshot)
     return out
+
+
+def _dep_mappings_json(
+    mappings: Mapping[AssetKey, PartitionMapping], deps: Sequence[AssetKey]
+) -> str:
+    """The partition mappings given on `deps`, as JSON ("" for none)."""
+    out: dict[str, Any] = {}
+    for dep in deps:
+        mapping = mappings.get(dep)
+        data = partition_mapping_to_dict(mapping) if mapping is not None else None
+        if data is not None:
+            out[dep.to_user_string()] = data
+    return json.dumps(out, sort_keys=True) if out else ""
 
 
 def partitions_snapshots(

@@ -38,9 +38,15 @@ from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.automation_condition import AutomationCondition, condition_from_dict
 from dagloom.definitions.automation_condition_sensor import DEFAULT_AUTOMATION_SENSOR_NAME
+from dagloom.definitions.partition_mapping import PartitionMapping, partition_mapping_from_dict
+from dagloom.definitions.partitions import (
+    PartitionsDefinition,
+    StaticPartitionsDefinition,
+    TimeWindowPartitionsDefinition,
+)
 from dagloom.definitions.sensor import SENSOR_NAME_TAG
 from dagloom.errors import ConfigError, DefinitionError
-from dagloom.messages import Run, RunStatus
+from dagloom.messages import PartitionsSnapshot, Run, RunStatus
 from dagloom.messages.rpc import LocationSnapshot, SubmitRunRequest
 from dagloom.storage.automation import AutomationEvaluationRecord, AutomationStorage
 from dagloom.storage.base import RunsFilter
@@ -162,10 +168,18 @@ def automation_graph(
                 condition = None  # its sensors are stopped
             elif condition is not None:
                 sensor_of[key] = covering
+            dep_mappings: dict[AssetKey, PartitionMapping] = {}
+            if asset.dep_partition_mappings_json:
+                try:
+                    dep_mappings = _parsed_mappings(asset.dep_partition_mappings_json)
+                except (ValueError, TypeError) as exc:
+                    problem = problem or f"its partition mappings do not load: {exc}"
             assets[key] = AutomationAsset(
                 key=key,
                 condition=condition,
                 deps=tuple(AssetKey(tuple(d.path)) for d in asset.deps),
+                partitions_def=_partitions_definition(partitions),
+                dep_mappings=dep_mappings,
                 partition_keys=tuple(partitions.keys) if partitions is not None else None,
                 partition_end_times=(
                     tuple(partitions.end_times)
@@ -183,6 +197,48 @@ def automation_graph(
         run_tags,
         topological_order(assets.values()),
         time_windows,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_mappings(text: str) -> dict[AssetKey, PartitionMapping]:
+    data = json.loads(text)
+    return {
+        AssetKey.from_user_string(dep): partition_mapping_from_dict(mapping)
+        for dep, mapping in data.items()
+    }
+
+
+def _partitions_definition(snapshot: PartitionsSnapshot | None) -> PartitionsDefinition | None:
+    """The definition a partitions snapshot describes, when it can be rebuilt without user
+    code (static and time-window partitions); None otherwise, and then a dependency's
+    partitions are matched by key."""
+    if snapshot is None:
+        return None
+    if snapshot.time_window_json:
+        return _time_window_definition(snapshot.time_window_json)
+    if snapshot.type == "static":
+        return _static_definition(tuple(snapshot.keys))
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _static_definition(keys: tuple[str, ...]) -> PartitionsDefinition:
+    return StaticPartitionsDefinition(list(keys))
+
+
+@functools.lru_cache(maxsize=256)
+def _time_window_definition(text: str) -> TimeWindowPartitionsDefinition:
+    from datetime import datetime
+
+    data = json.loads(text)
+    return TimeWindowPartitionsDefinition(
+        start=datetime.fromisoformat(data["start"]),
+        end=datetime.fromisoformat(data["end"]) if data.get("end") else None,
+        fmt=data["fmt"],
+        timezone=data.get("timezone"),
+        end_offset=int(data.get("end_offset", 0)),
+        cron_schedule=data["cron_schedule"],
     )
 
 
@@ -206,20 +262,9 @@ class TimeWindows:
         """The keys of the definition `text` at `now`, and each window's end."""
         from datetime import UTC, datetime
 
-        from dagloom.definitions.partitions import TimeWindowPartitionsDefinition
-
         definition = self._defs.get(text)
         if definition is None:
-            data = json.loads(text)
-            definition = TimeWindowPartitionsDefinition(
-                start=datetime.fromisoformat(data["start"]),
-                end=datetime.fromisoformat(data["end"]) if data.get("end") else None,
-                fmt=data["fmt"],
-                timezone=data.get("timezone"),
-                end_offset=int(data.get("end_offset", 0)),
-                cron_schedule=data["cron_schedule"],
-            )
-            self._defs[text] = definition
+            definition = self._defs[text] = _time_window_definition(text)
         keys = tuple(definition.get_partition_keys(current_time=datetime.fromtimestamp(now, UTC)))
         known_keys, known_ends = self._listed.get(text, ((), ()))
         if keys == known_keys:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any
 
 from dagloom.definitions.partitions import (
     DynamicPartitionsStore,
@@ -395,6 +396,44 @@ def infer_partition_mapping(
     return mapping
 
 
+_SERIALIZABLE: dict[str, type[PartitionMapping]] = {
+    cls.__name__: cls
+    for cls in (
+        IdentityPartitionMapping,
+        AllPartitionMapping,
+        LastPartitionMapping,
+        StaticPartitionMapping,
+        TimeWindowPartitionMapping,
+        MultiToSingleDimensionPartitionMapping,
+    )
+}
+
+
+def partition_mapping_to_dict(mapping: PartitionMapping) -> dict[str, Any] | None:
+    """`mapping` as JSON-ready data (its type and fields), or None for a mapping type that
+    has no such form (a user-defined subclass)."""
+    name = type(mapping).__name__
+    if _SERIALIZABLE.get(name) is not type(mapping) or not is_dataclass(mapping):
+        return None
+    fields = asdict(mapping)
+    if isinstance(mapping, StaticPartitionMapping):
+        fields["downstream_partition_keys_by_upstream_partition_key"] = {
+            up: down if isinstance(down, str) else list(down)
+            for up, down in mapping.downstream_partition_keys_by_upstream_partition_key.items()
+        }
+    return {"type": name, **fields}
+
+
+def partition_mapping_from_dict(data: Mapping[str, Any]) -> PartitionMapping:
+    """The mapping `partition_mapping_to_dict` wrote; ValueError for an unknown type."""
+    fields = dict(data)
+    name = fields.pop("type", None)
+    cls = _SERIALIZABLE.get(str(name))
+    if cls is None:
+        raise ValueError(f"unknown partition mapping type {name!r}")
+    return cls(**fields)
+
+
 __all__ = [
     "AllPartitionMapping",
     "IdentityPartitionMapping",
@@ -404,4 +443,6 @@ __all__ = [
     "StaticPartitionMapping",
     "TimeWindowPartitionMapping",
     "infer_partition_mapping",
+    "partition_mapping_from_dict",
+    "partition_mapping_to_dict",
 ]
