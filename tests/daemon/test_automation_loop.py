@@ -266,3 +266,68 @@ async def test_partitions_are_matched_through_the_dependency_partition_mapping()
         run = await instance.run_storage.get_run(run_id)
         assert run is not None and run.tags["dagster/partition"] == "2026-01-03"
         assert [tuple(k.path) for k in run.asset_selection] == [("next_day_plan",)]
+
+
+def test_a_sensor_is_due_once_its_minimum_interval_passed() -> None:
+    from dagloom.daemon.automation_loop import due_sensors
+
+    fast, slow = ("here", "fast"), ("here", "slow")
+    intervals = {fast: 30.0, slow: 300.0}
+    assert due_sensors(intervals, {}, T0) == {fast, slow}
+    evaluated = {fast: T0, slow: T0}
+    assert due_sensors(intervals, evaluated, T0 + 29) == set()
+    assert due_sensors(intervals, evaluated, T0 + 30) == {fast}
+    evaluated[fast] = T0 + 30
+    assert due_sensors(intervals, evaluated, T0 + 59) == set()
+    evaluated[fast] = T0 + 280
+    assert due_sensors(intervals, evaluated, T0 + 299) == set()
+    assert due_sensors(intervals, evaluated, T0 + 300) == {slow}
+
+
+def test_assets_of_a_sensor_not_due_are_left_out_of_the_round() -> None:
+    from dagloom.daemon.automation_loop import graph_for_sensors
+
+    slow = dg.AutomationConditionSensorDefinition(
+        "slow",
+        target=dg.AssetSelection.assets(downstream),
+        minimum_interval_seconds=300,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    defs = Definitions(assets=[upstream, downstream, sibling], sensors=[slow])
+    graph = automation_graph([InProcessLocation("here", defs).snapshot], {("here", "slow"): True})
+    assert graph.sensor_intervals == {("here", "slow"): 300.0}
+    assert graph.sensor_of_asset == {AssetKey("downstream"): ("here", "slow")}
+    assert graph_for_sensors(graph, frozenset({("here", "slow")})) is graph
+    waiting = graph_for_sensors(graph, frozenset())
+    conditions = {a.key.to_user_string(): a.condition is not None for a in waiting.assets}
+    assert conditions == {"upstream": False, "downstream": False, "sibling": True}
+
+
+async def test_an_automation_sensor_evaluates_at_most_every_minimum_interval() -> None:
+    slow = dg.AutomationConditionSensorDefinition(
+        "slow",
+        target=dg.AssetSelection.assets(downstream),
+        minimum_interval_seconds=120,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    defs = Definitions(assets=[upstream, downstream, sibling], sensors=[slow])
+    async with DagloomInstance.ephemeral() as instance, storing_coordinator(instance) as coord:
+        location = InProcessLocation("here", defs)
+        automation = AutomationLoop(instance, {"here": cast(Any, location)}, coord, owner="d")
+        await automation.tick(T0)
+        await instance.event_log_storage.store_events(
+            [materialization("outside-run", ["upstream"], partition="")]
+        )
+        await automation.tick(T0 + 30)
+        assert automation.last_result is not None
+        assert AssetKey("downstream") not in automation.last_result.evaluations
+        selections = []
+        for run_id in automation.last_runs:
+            run = await instance.run_storage.get_run(run_id)
+            assert run is not None
+            selections.append([tuple(k.path) for k in run.asset_selection])
+        assert selections == [[("sibling",)]]  # the default sensor's asset goes at once
+        await automation.tick(T0 + 120)
+        [run_id] = automation.last_runs
+        run = await instance.run_storage.get_run(run_id)
+        assert run is not None and [tuple(k.path) for k in run.asset_selection] == [("downstream",)]

@@ -96,6 +96,10 @@ class AutomationGraph:
     order: tuple[AssetKey, ...] = ()  # upstream first
     # Time-partitioned assets: their partitions definition as JSON, to list keys as time passes.
     time_windows: Mapping[AssetKey, str] = field(default_factory=dict)
+    # Each automation condition sensor's minimum_interval_seconds, by (location, sensor name),
+    # and the sensor covering each asset targeted by one (the rest: every round).
+    sensor_intervals: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    sensor_of_asset: Mapping[AssetKey, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def automated(self) -> bool:
@@ -119,6 +123,8 @@ def automation_graph(
     launch: dict[AssetKey, tuple[str, str]] = {}
     assets_of_job: dict[tuple[str, str], set[AssetKey]] = {}
     sensor_of: dict[AssetKey, str] = {}
+    sensor_intervals: dict[tuple[str, str], float] = {}
+    sensor_of_asset: dict[AssetKey, tuple[str, str]] = {}
     run_tags: dict[tuple[str, str], Mapping[str, str]] = {}
     time_windows: dict[AssetKey, str] = {}
     for snapshot in snapshots:
@@ -128,6 +134,7 @@ def automation_graph(
             if not sensor.automation_condition_sensor:
                 continue
             run_tags[(location, sensor.name)] = dict(sensor.automation_run_tags)
+            sensor_intervals[(location, sensor.name)] = float(sensor.minimum_interval_seconds)
             on = running.get((location, sensor.name), False)
             for target in sensor.automation_targets:
                 target_key = AssetKey(tuple(target.path))
@@ -168,6 +175,8 @@ def automation_graph(
                 condition = None  # its sensors are stopped
             elif condition is not None:
                 sensor_of[key] = covering
+                if (location, covering) in sensor_intervals:
+                    sensor_of_asset[key] = (location, covering)
             dep_mappings: dict[AssetKey, PartitionMapping] = {}
             if asset.dep_partition_mappings_json:
                 try:
@@ -197,7 +206,36 @@ def automation_graph(
         run_tags,
         topological_order(assets.values()),
         time_windows,
+        sensor_intervals,
+        sensor_of_asset,
     )
+
+
+def due_sensors(
+    intervals: Mapping[tuple[str, str], float],
+    last_evaluated: Mapping[tuple[str, str], float],
+    now: float,
+) -> frozenset[tuple[str, str]]:
+    """The automation condition sensors whose `minimum_interval_seconds` has passed since
+    they last evaluated (or that never did) at `now`."""
+    return frozenset(
+        sensor
+        for sensor, interval in intervals.items()
+        if sensor not in last_evaluated or now - last_evaluated[sensor] >= interval
+    )
+
+
+def graph_for_sensors(graph: AutomationGraph, due: frozenset[tuple[str, str]]) -> AutomationGraph:
+    """`graph` with the assets of sensors that are not due left unevaluated this round
+    (their conditions off: they request nothing and keep their state)."""
+    waiting = {key for key, sensor in graph.sensor_of_asset.items() if sensor not in due}
+    if not waiting:
+        return graph
+    assets = tuple(
+        dataclasses.replace(a, condition=None) if a.key in waiting and a.condition else a
+        for a in graph.assets
+    )
+    return dataclasses.replace(graph, assets=assets)
 
 
 @functools.lru_cache(maxsize=256)
@@ -472,6 +510,8 @@ class AutomationLoop(LeasedInstigatorLoop):
         self._graph: tuple[object, AutomationGraph] | None = None
         self._time_windows = TimeWindows()
         self._seen_storage_id = 0
+        # When each automation condition sensor last evaluated its assets (this process).
+        self._sensor_evaluated: dict[tuple[str, str], float] = {}
 
     @classmethod
     def from_instance(
@@ -517,6 +557,8 @@ class AutomationLoop(LeasedInstigatorLoop):
             graph = automation_graph([loc.snapshot for loc in locations], running)
         graph = self._time_windows.current(graph, now)
         self._graph = (graph_key, graph)
+        due = due_sensors(graph.sensor_intervals, self._sensor_evaluated, now)
+        graph = graph_for_sensors(graph, due)
         if not graph.automated:
             return
         storage = self._storage()
@@ -559,6 +601,7 @@ class AutomationLoop(LeasedInstigatorLoop):
         if self._keep_seconds:
             await storage.purge_automation_evaluations(now - self._keep_seconds)
         self.last_result = result
+        self._sensor_evaluated.update(dict.fromkeys(due, now))
 
     async def _running_sensors(
         self, locations: Sequence[Location], now: float
