@@ -417,7 +417,9 @@ class _Tick:
             return _mapped(true_upstream, upstream, downstream, candidates)
         if downstream.partition_keys is not None and downstream.partitions_def is None:
             return _mapped(true_upstream, upstream, downstream, candidates)
-        reads = self._reads.setdefault((upstream.key, downstream.key), {})
+        reads = self._reads.get((upstream.key, downstream.key))
+        if reads is None:
+            reads = self._reads[(upstream.key, downstream.key)] = _reads_of(upstream, downstream)
         true: set[PartitionKey] = set()
         for partition in candidates:
             read = reads.get(partition)
@@ -630,6 +632,23 @@ def _mapped(
         return candidates
     upstream_keys = upstream.all_partitions
     return frozenset(p for p in candidates if p in true_upstream or p not in upstream_keys)
+
+
+# (id(upstream), id(downstream)) -> both assets and what each downstream partition reads;
+# kept while the same asset objects come back (the loop reuses its graph between ticks).
+_READS: dict[tuple[int, int], tuple[AutomationAsset, AutomationAsset, dict[PartitionKey, Subset]]]
+_READS = {}
+
+
+def _reads_of(upstream: AutomationAsset, downstream: AutomationAsset) -> dict[PartitionKey, Subset]:
+    found = _READS.get((id(upstream), id(downstream)))
+    if found is not None and found[0] is upstream and found[1] is downstream:
+        return found[2]
+    if len(_READS) > 10_000:
+        _READS.clear()
+    reads: dict[PartitionKey, Subset] = {}
+    _READS[(id(upstream), id(downstream))] = (upstream, downstream, reads)
+    return reads
 
 
 def _upstream_partitions(

@@ -8,6 +8,7 @@ definitions it is placed between (`validate_partition_mapping`), raising
 
 from __future__ import annotations
 
+import bisect
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -256,8 +257,7 @@ class TimeWindowPartitionMapping(PartitionMapping):
         windows = [downstream_partitions_def.time_window_for_partition_key(k) for k in keys]
         span = TimeWindow(min(w.start for w in windows), max(w.end for w in windows))
         up_keys = upstream_partitions_def.get_partition_keys()
-        up_windows = upstream_partitions_def.get_partition_time_windows()
-        hits = [i for i, w in enumerate(up_windows) if w.start < span.end and span.start < w.end]
+        hits = _overlapping(upstream_partitions_def, len(up_keys), span)
         if not hits:
             # No upstream window exists there yet: locate where it would be.
             if self.allow_nonexistent_upstream_partitions:
@@ -278,6 +278,22 @@ class TimeWindowPartitionMapping(PartitionMapping):
                 name=keys[0],
             )
         return up_keys[max(first, 0) : min(last, len(up_keys) - 1) + 1]
+
+
+def _overlapping(
+    definition: TimeWindowPartitionsDefinition, count: int, span: TimeWindow
+) -> list[int]:
+    """The first and last index among the first `count` windows of `definition` that
+    overlap `span` (windows are contiguous and sorted: a bisection, not a scan), or []."""
+    if not count:
+        return []
+    definition._window_at(count - 1)  # the window starts are listed through `count`
+    starts = definition._starts
+    first = max(bisect.bisect_right(starts, span.start, 0, count) - 1, 0)
+    last = bisect.bisect_left(starts, span.end, 0, count) - 1
+    if last < first or not (starts[first] < span.end and span.start < starts[first + 1]):
+        return []
+    return [first, last]
 
 
 @dataclass(frozen=True, slots=True)
