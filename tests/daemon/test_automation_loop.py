@@ -331,3 +331,32 @@ async def test_an_automation_sensor_evaluates_at_most_every_minimum_interval() -
         [run_id] = automation.last_runs
         run = await instance.run_storage.get_run(run_id)
         assert run is not None and [tuple(k.path) for k in run.asset_selection] == [("downstream",)]
+
+
+def test_multi_partitions_are_rebuilt_from_the_snapshot_for_mappings() -> None:
+    from dagloom.daemon._automation import AssetRecords, evaluate_automation
+
+    days = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-03")
+    regions = dg.StaticPartitionsDefinition(["eu", "us"])
+    both = dg.MultiPartitionsDefinition({"date": days, "region": regions})
+
+    @dg.asset(partitions_def=both)
+    def sales() -> int:
+        return 1
+
+    @dg.asset(partitions_def=both, automation_condition=dg.AutomationCondition.any_deps_updated())
+    def checked_sales(sales: int) -> int:
+        return sales
+
+    location = InProcessLocation("here", Definitions(assets=[sales, checked_sales]))
+    graph = automation_graph([location.snapshot])
+    by_key = {a.key.to_user_string(): a for a in graph.assets}
+    assert by_key["sales"].partitions_def == both
+    assert by_key["checked_sales"].partitions_def == both
+    keys = by_key["sales"].partition_keys
+    assert keys is not None
+    first = evaluate_automation(graph.assets, {}, {}, T0)
+    eu_day_two = next(k for k in keys if "2026-01-02" in k and "eu" in k)
+    records = {AssetKey("sales"): AssetRecords(materialized={eu_day_two: 1})}
+    result = evaluate_automation(graph.assets, records, first.cursors, T0 + 30)
+    assert result.requested == {AssetKey("checked_sales"): frozenset({eu_day_two})}

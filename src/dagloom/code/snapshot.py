@@ -364,21 +364,42 @@ def partitions_snapshot(partitions_def: PartitionsDefinition | None) -> Partitio
     # Keys that need the instance (a multi-dimension with a dynamic one) are left out.
     with contextlib.suppress(DefinitionError):
         out.keys = list(partitions_def.get_partition_keys())
+    if isinstance(partitions_def, MultiPartitionsDefinition):
+        out.dimensions_json = _dimensions_json(partitions_def)
     if isinstance(partitions_def, TimeWindowPartitionsDefinition):
-        out.time_window_json = json.dumps(
-            {
-                "start": partitions_def.start.isoformat(),
-                "end": partitions_def.end.isoformat() if partitions_def.end else None,
-                "fmt": partitions_def.fmt,
-                "timezone": partitions_def.timezone,
-                "end_offset": partitions_def.end_offset,
-                "cron_schedule": partitions_def.cron_schedule,
-            }
-        )
+        out.time_window_json = _time_window_json(partitions_def)
         out.end_times = [
             partitions_def.time_window_for_partition_key(key).end.timestamp() for key in out.keys
         ]
     return out
+
+
+def _time_window_json(definition: TimeWindowPartitionsDefinition) -> str:
+    return json.dumps(
+        {
+            "start": definition.start.isoformat(),
+            "end": definition.end.isoformat() if definition.end else None,
+            "fmt": definition.fmt,
+            "timezone": definition.timezone,
+            "end_offset": definition.end_offset,
+            "cron_schedule": definition.cron_schedule,
+        }
+    )
+
+
+def _dimensions_json(definition: MultiPartitionsDefinition) -> str:
+    """The dimensions of `definition` as JSON, or "" when one is neither static nor
+    time-window partitioned."""
+    dimensions: list[dict[str, Any]] = []
+    for dimension in definition.partitions_defs:
+        part = dimension.partitions_def
+        if isinstance(part, TimeWindowPartitionsDefinition):
+            dimensions.append({"name": dimension.name, "time_window": _time_window_json(part)})
+        elif isinstance(part, StaticPartitionsDefinition):
+            dimensions.append({"name": dimension.name, "keys": part.get_partition_keys()})
+        else:
+            return ""
+    return json.dumps(dimensions)
 
 
 def _asset(

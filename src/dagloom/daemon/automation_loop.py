@@ -40,6 +40,7 @@ from dagloom.definitions.automation_condition import AutomationCondition, condit
 from dagloom.definitions.automation_condition_sensor import DEFAULT_AUTOMATION_SENSOR_NAME
 from dagloom.definitions.partition_mapping import PartitionMapping, partition_mapping_from_dict
 from dagloom.definitions.partitions import (
+    MultiPartitionsDefinition,
     PartitionsDefinition,
     StaticPartitionsDefinition,
     TimeWindowPartitionsDefinition,
@@ -257,7 +258,20 @@ def _partitions_definition(snapshot: PartitionsSnapshot | None) -> PartitionsDef
         return _time_window_definition(snapshot.time_window_json)
     if snapshot.type == "static":
         return _static_definition(tuple(snapshot.keys))
+    if snapshot.type == "multi" and snapshot.dimensions_json:
+        return _multi_definition(snapshot.dimensions_json)
     return None
+
+
+@functools.lru_cache(maxsize=256)
+def _multi_definition(text: str) -> PartitionsDefinition:
+    dimensions: dict[str, PartitionsDefinition] = {}
+    for dimension in json.loads(text):
+        if "time_window" in dimension:
+            dimensions[dimension["name"]] = _time_window_definition(dimension["time_window"])
+        else:
+            dimensions[dimension["name"]] = _static_definition(tuple(dimension["keys"]))
+    return MultiPartitionsDefinition(dimensions)
 
 
 @functools.lru_cache(maxsize=256)
