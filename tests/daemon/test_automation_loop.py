@@ -284,6 +284,19 @@ def test_a_sensor_is_due_once_its_minimum_interval_passed() -> None:
     assert due_sensors(intervals, evaluated, T0 + 300) == {slow}
 
 
+def test_a_sensor_last_evaluated_when_its_latest_asset_did() -> None:
+    from dagloom.daemon._automation import AssetCursor
+    from dagloom.daemon.automation_loop import sensor_evaluations
+
+    def cursor(at: float) -> AssetCursor:
+        return AssetCursor(at, 0, frozenset(), None, "", {})
+
+    sensor = ("here", "slow")
+    of = {AssetKey("a"): sensor, AssetKey("b"): sensor, AssetKey("c"): ("here", "other")}
+    cursors = {AssetKey("a"): cursor(T0), AssetKey("b"): cursor(T0 + 60)}
+    assert sensor_evaluations(of, cursors) == {sensor: T0 + 60}
+
+
 def test_assets_of_a_sensor_not_due_are_left_out_of_the_round() -> None:
     from dagloom.daemon.automation_loop import graph_for_sensors
 
@@ -331,6 +344,15 @@ async def test_an_automation_sensor_evaluates_at_most_every_minimum_interval() -
         [run_id] = automation.last_runs
         run = await instance.run_storage.get_run(run_id)
         assert run is not None and [tuple(k.path) for k in run.asset_selection] == [("downstream",)]
+        # A restarted daemon takes the sensor's last evaluation from the stored state.
+        await instance.schedule_storage.release_lease("automation", "d")
+        again = AutomationLoop(instance, {"here": cast(Any, location)}, coord, owner="d2")
+        await again.tick(T0 + 150)
+        assert again.last_result is not None
+        assert AssetKey("downstream") not in again.last_result.evaluations
+        await again.tick(T0 + 240)
+        assert again.last_result is not None
+        assert AssetKey("downstream") in again.last_result.evaluations
 
 
 def test_multi_partitions_are_rebuilt_from_the_snapshot_for_mappings() -> None:

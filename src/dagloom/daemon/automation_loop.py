@@ -226,6 +226,18 @@ def due_sensors(
     )
 
 
+def sensor_evaluations(
+    sensor_of_asset: Mapping[AssetKey, tuple[str, str]], cursors: Mapping[AssetKey, AssetCursor]
+) -> dict[tuple[str, str], float]:
+    """When each sensor last evaluated, by its assets' cursors (the latest of them)."""
+    out: dict[tuple[str, str], float] = {}
+    for key, sensor in sensor_of_asset.items():
+        cursor = cursors.get(key)
+        if cursor is not None and cursor.evaluation_time > out.get(sensor, float("-inf")):
+            out[sensor] = cursor.evaluation_time
+    return out
+
+
 def graph_for_sensors(graph: AutomationGraph, due: frozenset[tuple[str, str]]) -> AutomationGraph:
     """`graph` with the assets of sensors that are not due left unevaluated this round
     (their conditions off: they request nothing and keep their state)."""
@@ -571,8 +583,6 @@ class AutomationLoop(LeasedInstigatorLoop):
             graph = automation_graph([loc.snapshot for loc in locations], running)
         graph = self._time_windows.current(graph, now)
         self._graph = (graph_key, graph)
-        due = due_sensors(graph.sensor_intervals, self._sensor_evaluated, now)
-        graph = graph_for_sensors(graph, due)
         if not graph.automated:
             return
         storage = self._storage()
@@ -583,6 +593,13 @@ class AutomationLoop(LeasedInstigatorLoop):
             self._materialized = {}
             self._seen_storage_id = 0
             self._fence_token = self.fence.token
+        # A sensor's last evaluation: this process's, else its assets' stored cursors.
+        last = {
+            **sensor_evaluations(graph.sensor_of_asset, self._cursors),
+            **self._sensor_evaluated,
+        }
+        due = due_sensors(graph.sensor_intervals, last, now)
+        graph = graph_for_sensors(graph, due)
         records = await self._records(graph)
         cursors = self._cursors
         result = await anyio.to_thread.run_sync(
