@@ -7,6 +7,9 @@ automation loop requests them, in one run. `daily_report` runs once a day, after
 upstream updated since midnight.
 
     dagloom dev -f examples/automation.py
+    # in another shell, with the same $DAGLOOM_HOME:
+    dagloom asset report-materialization raw_orders --metadata '{"rows": 120}'
+    dagloom run list                         # orders and order_summary ran, in one run
     dagloom asset automation orders          # why it was (or was not) requested
 """
 

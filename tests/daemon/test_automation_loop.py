@@ -233,3 +233,152 @@ def test_time_partitioned_assets_gain_the_windows_that_started_since_the_code_lo
     assert len(moved.partition_keys) >= len(asset.partition_keys) + 3
     assert moved.partition_end_times[-1] - moved.partition_end_times[-2] == 3600
     assert windows.current(graph, later.timestamp()) is not graph
+
+
+async def test_partitions_are_matched_through_the_dependency_partition_mapping() -> None:
+    days = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-05")
+    day_before = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
+
+    @dg.asset(partitions_def=days)
+    def sales() -> int:
+        return 1
+
+    @dg.asset(
+        partitions_def=days,
+        ins={"sales": dg.AssetIn(partition_mapping=day_before)},
+        automation_condition=dg.AutomationCondition.any_deps_updated(),
+    )
+    def next_day_plan(sales: int) -> int:
+        return sales
+
+    location = InProcessLocation("here", Definitions(assets=[sales, next_day_plan]))
+    [asset] = [a for a in automation_graph([location.snapshot]).assets if a.condition]
+    assert asset.dep_mappings == {AssetKey("sales"): day_before}
+    assert asset.partitions_def == days
+    async with DagloomInstance.ephemeral() as instance, storing_coordinator(instance) as coord:
+        automation = AutomationLoop(instance, {"here": cast(Any, location)}, coord, owner="d")
+        await automation.tick(T0)
+        await instance.event_log_storage.store_events(
+            [materialization("outside-run", ["sales"], partition="2026-01-02")]
+        )
+        await automation.tick(T0 + 30)
+        [run_id] = automation.last_runs
+        run = await instance.run_storage.get_run(run_id)
+        assert run is not None and run.tags["dagster/partition"] == "2026-01-03"
+        assert [tuple(k.path) for k in run.asset_selection] == [("next_day_plan",)]
+
+
+def test_a_sensor_is_due_once_its_minimum_interval_passed() -> None:
+    from dagloom.daemon.automation_loop import due_sensors
+
+    fast, slow = ("here", "fast"), ("here", "slow")
+    intervals = {fast: 30.0, slow: 300.0}
+    assert due_sensors(intervals, {}, T0) == {fast, slow}
+    evaluated = {fast: T0, slow: T0}
+    assert due_sensors(intervals, evaluated, T0 + 29) == set()
+    assert due_sensors(intervals, evaluated, T0 + 30) == {fast}
+    evaluated[fast] = T0 + 30
+    assert due_sensors(intervals, evaluated, T0 + 59) == set()
+    evaluated[fast] = T0 + 280
+    assert due_sensors(intervals, evaluated, T0 + 299) == set()
+    assert due_sensors(intervals, evaluated, T0 + 300) == {slow}
+
+
+def test_a_sensor_last_evaluated_when_its_latest_asset_did() -> None:
+    from dagloom.daemon._automation import AssetCursor
+    from dagloom.daemon.automation_loop import sensor_evaluations
+
+    def cursor(at: float) -> AssetCursor:
+        return AssetCursor(at, 0, frozenset(), None, "", {})
+
+    sensor = ("here", "slow")
+    of = {AssetKey("a"): sensor, AssetKey("b"): sensor, AssetKey("c"): ("here", "other")}
+    cursors = {AssetKey("a"): cursor(T0), AssetKey("b"): cursor(T0 + 60)}
+    assert sensor_evaluations(of, cursors) == {sensor: T0 + 60}
+
+
+def test_assets_of_a_sensor_not_due_are_left_out_of_the_round() -> None:
+    from dagloom.daemon.automation_loop import graph_for_sensors
+
+    slow = dg.AutomationConditionSensorDefinition(
+        "slow",
+        target=dg.AssetSelection.assets(downstream),
+        minimum_interval_seconds=300,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    defs = Definitions(assets=[upstream, downstream, sibling], sensors=[slow])
+    graph = automation_graph([InProcessLocation("here", defs).snapshot], {("here", "slow"): True})
+    assert graph.sensor_intervals == {("here", "slow"): 300.0}
+    assert graph.sensor_of_asset == {AssetKey("downstream"): ("here", "slow")}
+    assert graph_for_sensors(graph, frozenset({("here", "slow")})) is graph
+    waiting = graph_for_sensors(graph, frozenset())
+    conditions = {a.key.to_user_string(): a.condition is not None for a in waiting.assets}
+    assert conditions == {"upstream": False, "downstream": False, "sibling": True}
+
+
+async def test_an_automation_sensor_evaluates_at_most_every_minimum_interval() -> None:
+    slow = dg.AutomationConditionSensorDefinition(
+        "slow",
+        target=dg.AssetSelection.assets(downstream),
+        minimum_interval_seconds=120,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    defs = Definitions(assets=[upstream, downstream, sibling], sensors=[slow])
+    async with DagloomInstance.ephemeral() as instance, storing_coordinator(instance) as coord:
+        location = InProcessLocation("here", defs)
+        automation = AutomationLoop(instance, {"here": cast(Any, location)}, coord, owner="d")
+        await automation.tick(T0)
+        await instance.event_log_storage.store_events(
+            [materialization("outside-run", ["upstream"], partition="")]
+        )
+        await automation.tick(T0 + 30)
+        assert automation.last_result is not None
+        assert AssetKey("downstream") not in automation.last_result.evaluations
+        selections = []
+        for run_id in automation.last_runs:
+            run = await instance.run_storage.get_run(run_id)
+            assert run is not None
+            selections.append([tuple(k.path) for k in run.asset_selection])
+        assert selections == [[("sibling",)]]  # the default sensor's asset goes at once
+        await automation.tick(T0 + 120)
+        [run_id] = automation.last_runs
+        run = await instance.run_storage.get_run(run_id)
+        assert run is not None and [tuple(k.path) for k in run.asset_selection] == [("downstream",)]
+        # A restarted daemon takes the sensor's last evaluation from the stored state.
+        await instance.schedule_storage.release_lease("automation", "d")
+        again = AutomationLoop(instance, {"here": cast(Any, location)}, coord, owner="d2")
+        await again.tick(T0 + 150)
+        assert again.last_result is not None
+        assert AssetKey("downstream") not in again.last_result.evaluations
+        await again.tick(T0 + 240)
+        assert again.last_result is not None
+        assert AssetKey("downstream") in again.last_result.evaluations
+
+
+def test_multi_partitions_are_rebuilt_from_the_snapshot_for_mappings() -> None:
+    from dagloom.daemon._automation import AssetRecords, evaluate_automation
+
+    days = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-03")
+    regions = dg.StaticPartitionsDefinition(["eu", "us"])
+    both = dg.MultiPartitionsDefinition({"date": days, "region": regions})
+
+    @dg.asset(partitions_def=both)
+    def sales() -> int:
+        return 1
+
+    @dg.asset(partitions_def=both, automation_condition=dg.AutomationCondition.any_deps_updated())
+    def checked_sales(sales: int) -> int:
+        return sales
+
+    location = InProcessLocation("here", Definitions(assets=[sales, checked_sales]))
+    graph = automation_graph([location.snapshot])
+    by_key = {a.key.to_user_string(): a for a in graph.assets}
+    assert by_key["sales"].partitions_def == both
+    assert by_key["checked_sales"].partitions_def == both
+    keys = by_key["sales"].partition_keys
+    assert keys is not None
+    first = evaluate_automation(graph.assets, {}, {}, T0)
+    eu_day_two = next(k for k in keys if "2026-01-02" in k and "eu" in k)
+    records = {AssetKey("sales"): AssetRecords(materialized={eu_day_two: 1})}
+    result = evaluate_automation(graph.assets, records, first.cursors, T0 + 30)
+    assert result.requested == {AssetKey("checked_sales"): frozenset({eu_day_two})}

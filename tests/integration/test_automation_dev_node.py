@@ -1,10 +1,13 @@
 """The automation example under a `dagloom dev` node: once the external upstream asset is
-reported materialized, the eager assets downstream of it run by themselves, in one run."""
+reported materialized with `dagloom asset report-materialization`, the eager assets
+downstream of it run by themselves, in one run."""
 
 from __future__ import annotations
 
 import functools
 import json
+import os
+import sys
 from pathlib import Path
 
 import anyio
@@ -13,13 +16,7 @@ import pytest
 from dagloom.daemon.automation_loop import AUTOMATION_TAG
 from dagloom.execution.origin import CodeOrigin
 from dagloom.instance import DagloomInstance
-from dagloom.messages import (
-    AssetKeyMessage,
-    AssetMaterializationData,
-    Event,
-    EventType,
-    RunStatus,
-)
+from dagloom.messages import RunStatus
 from dagloom.storage.automation import AutomationStorage
 from dagloom.storage.base import RunsFilter
 from dagloom.topology import dev_topology
@@ -27,7 +24,8 @@ from dagloom.topology.wiring import RunningNode, run_node
 
 pytestmark = pytest.mark.usefixtures("restore_import_state")
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "automation.py"
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "automation.py"
 ENDED = [RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.CANCELED]
 
 
@@ -54,19 +52,27 @@ async def test_eager_assets_run_by_themselves_after_upstream_is_reported(
             while not await storage.get_automation_evaluations("orders"):  # noqa: ASYNC110
                 await anyio.sleep(0.05)
             assert await instance.get_runs_count(automated) == 0
-            await instance.event_log_storage.store_events(
+            # The outside loader reports its load with the CLI, against the same home.
+            done = await anyio.run_process(
                 [
-                    Event(
-                        run_id="",
-                        event_type=EventType.ASSET_MATERIALIZATION,
-                        step_key="",
-                        timestamp=1.0,
-                        asset_materialization=AssetMaterializationData(
-                            asset_key=AssetKeyMessage(path=["raw_orders"])
-                        ),
-                    )
-                ]
+                    sys.executable,
+                    "-m",
+                    "dagloom.cli",
+                    "asset",
+                    "report-materialization",
+                    "raw_orders",
+                    "--metadata",
+                    '{"rows": 3}',
+                ],
+                check=False,
+                env={
+                    **os.environ,
+                    "DAGLOOM_HOME": str(tmp_path),
+                    "PYTHONPATH": str(ROOT / "src"),
+                },
             )
+            assert done.returncode == 0, done.stderr.decode()
+            assert b"Reported materialization of asset raw_orders" in done.stdout
             # Runs have no watch by tag: poll their count (under fail_after above).
             ended = RunsFilter(tags={AUTOMATION_TAG: "true"}, statuses=ENDED)
             while await instance.get_runs_count(ended) < 1:  # noqa: ASYNC110

@@ -33,6 +33,7 @@ from dagloom.definitions.node import (
     FromOutput,
     Node,
 )
+from dagloom.definitions.partition_mapping import PartitionMapping, partition_mapping_to_dict
 from dagloom.definitions.partitions import (
     DeleteDynamicPartitionsRequest,
     DynamicPartitionsDefinition,
@@ -272,6 +273,9 @@ def asset_snapshots(
                 snapshot = _asset(
                     spec, item.deps_by_key[spec.key], item.op.name, job_names.get(spec.key)
                 )
+                snapshot.dep_partition_mappings_json = _dep_mappings_json(
+                    item.partition_mappings, item.deps_by_key[spec.key]
+                )
                 snapshot.checks = checks.get(spec.key, [])
                 if item.backfill_policy is not None:
                     snapshot.backfill_policy = BackfillPolicySnapshot(
@@ -283,6 +287,19 @@ def asset_snapshots(
             snapshot.checks = checks.get(item.key, [])
             out.append(snapshot)
     return out
+
+
+def _dep_mappings_json(
+    mappings: Mapping[AssetKey, PartitionMapping], deps: Sequence[AssetKey]
+) -> str:
+    """The partition mappings given on `deps`, as JSON ("" for none)."""
+    out: dict[str, Any] = {}
+    for dep in deps:
+        mapping = mappings.get(dep)
+        data = partition_mapping_to_dict(mapping) if mapping is not None else None
+        if data is not None:
+            out[dep.to_user_string()] = data
+    return json.dumps(out, sort_keys=True) if out else ""
 
 
 def partitions_snapshots(
@@ -347,21 +364,42 @@ def partitions_snapshot(partitions_def: PartitionsDefinition | None) -> Partitio
     # Keys that need the instance (a multi-dimension with a dynamic one) are left out.
     with contextlib.suppress(DefinitionError):
         out.keys = list(partitions_def.get_partition_keys())
+    if isinstance(partitions_def, MultiPartitionsDefinition):
+        out.dimensions_json = _dimensions_json(partitions_def)
     if isinstance(partitions_def, TimeWindowPartitionsDefinition):
-        out.time_window_json = json.dumps(
-            {
-                "start": partitions_def.start.isoformat(),
-                "end": partitions_def.end.isoformat() if partitions_def.end else None,
-                "fmt": partitions_def.fmt,
-                "timezone": partitions_def.timezone,
-                "end_offset": partitions_def.end_offset,
-                "cron_schedule": partitions_def.cron_schedule,
-            }
-        )
+        out.time_window_json = _time_window_json(partitions_def)
         out.end_times = [
             partitions_def.time_window_for_partition_key(key).end.timestamp() for key in out.keys
         ]
     return out
+
+
+def _time_window_json(definition: TimeWindowPartitionsDefinition) -> str:
+    return json.dumps(
+        {
+            "start": definition.start.isoformat(),
+            "end": definition.end.isoformat() if definition.end else None,
+            "fmt": definition.fmt,
+            "timezone": definition.timezone,
+            "end_offset": definition.end_offset,
+            "cron_schedule": definition.cron_schedule,
+        }
+    )
+
+
+def _dimensions_json(definition: MultiPartitionsDefinition) -> str:
+    """The dimensions of `definition` as JSON, or "" when one is neither static nor
+    time-window partitioned."""
+    dimensions: list[dict[str, Any]] = []
+    for dimension in definition.partitions_defs:
+        part = dimension.partitions_def
+        if isinstance(part, TimeWindowPartitionsDefinition):
+            dimensions.append({"name": dimension.name, "time_window": _time_window_json(part)})
+        elif isinstance(part, StaticPartitionsDefinition):
+            dimensions.append({"name": dimension.name, "keys": part.get_partition_keys()})
+        else:
+            return ""
+    return json.dumps(dimensions)
 
 
 def _asset(

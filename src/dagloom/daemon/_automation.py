@@ -25,6 +25,13 @@ from typing import Any, NamedTuple
 from dagloom.definitions._cron import iter_cron_ticks, load_timezone
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.automation_condition import AutomationCondition
+from dagloom.definitions.partition_mapping import (
+    LastPartitionMapping,
+    PartitionMapping,
+    infer_partition_mapping,
+)
+from dagloom.definitions.partitions import PartitionsDefinition
+from dagloom.errors import DagloomError, DagsterUnknownPartitionError
 
 PartitionKey = str | None
 Subset = frozenset[PartitionKey]
@@ -39,7 +46,11 @@ MAX_LISTED_PARTITIONS = 100
 class AutomationAsset:
     """One asset as automation sees it: its condition (None: not automated), deps, code
     version, and partitions (None: unpartitioned). `partition_end_times` holds each time
-    partition's window end (epoch seconds), aligned with `partition_keys`."""
+    partition's window end (epoch seconds), aligned with `partition_keys`.
+
+    With `partitions_def` set on both sides of a dependency, a partition reads the upstream
+    partitions its `PartitionMapping` names (`dep_mappings` by dependency key, else Dagster's
+    default for the pair); without, same keys read each other."""
 
     key: AssetKey
     condition: AutomationCondition | None = None
@@ -49,6 +60,8 @@ class AutomationAsset:
     code_version: str | None = None
     # Why this asset cannot be requested (not in any launchable job, ...), else None.
     launch_problem: str | None = None
+    partitions_def: PartitionsDefinition | None = None
+    dep_mappings: Mapping[AssetKey, PartitionMapping] = field(default_factory=dict)
 
     @property
     def all_partitions(self) -> Subset:
@@ -351,6 +364,8 @@ class _Tick:
         self.dep_labels: dict[tuple[AssetKey, int], tuple[str, str]] = {}
         self._crons: dict[int, tuple[tuple[str, str], ...] | None] = {}
         self._record_inputs: dict[tuple[AssetKey, int], tuple[object, ...]] = {}
+        # (upstream, downstream) -> downstream partition -> the upstream partitions it reads.
+        self._reads: dict[tuple[AssetKey, AssetKey], dict[PartitionKey, Subset]] = {}
 
     def crons(self, condition: AutomationCondition) -> tuple[tuple[str, str], ...] | None:
         """The cron schedules `condition` reads, or None when it reads what `_inputs` does
@@ -385,6 +400,34 @@ class _Tick:
             if asset.key in self.requested or asset.condition is None:
                 self._record_inputs[key] = found
         return found
+
+    def mapped(
+        self,
+        true_upstream: Subset,
+        upstream: AutomationAsset,
+        downstream: AutomationAsset,
+        candidates: Subset,
+    ) -> Subset:
+        """The `candidates` of `downstream` that read a partition of `upstream` in
+        `true_upstream`, through the dependency's partition mapping."""
+        if not true_upstream:
+            return _EMPTY
+        up_def = upstream.partitions_def
+        if upstream.partition_keys is None or up_def is None:
+            return _mapped(true_upstream, upstream, downstream, candidates)
+        if downstream.partition_keys is not None and downstream.partitions_def is None:
+            return _mapped(true_upstream, upstream, downstream, candidates)
+        reads = self._reads.get((upstream.key, downstream.key))
+        if reads is None:
+            reads = self._reads[(upstream.key, downstream.key)] = _reads_of(upstream, downstream)
+        true: set[PartitionKey] = set()
+        for partition in candidates:
+            read = reads.get(partition)
+            if read is None:
+                read = reads[partition] = _upstream_partitions(upstream, downstream, partition)
+            if not read.isdisjoint(true_upstream):
+                true.add(partition)
+        return frozenset(true)
 
     def label(self, condition: AutomationCondition) -> str:
         label = self.labels.get(id(condition))
@@ -482,7 +525,7 @@ class _AssetEvaluator:
                     other.all_partitions,
                 )
                 children = (node,)
-                true = _mapped(node.true_subset, other, target, candidates)
+                true = self.tick.mapped(node.true_subset, other, target, candidates)
             case _:
                 true = self._leaf(condition, target, candidates)
         self.trace.append(true)
@@ -519,7 +562,7 @@ class _AssetEvaluator:
             suffix, label = tick.dep_label(dep_key, inner)
             node = self.evaluate(inner, node_id + suffix, dep, dep.all_partitions)
             nodes.append(node._replace(label=label))
-            mapped = _mapped(node.true_subset, dep, target, candidates)
+            mapped = tick.mapped(node.true_subset, dep, target, candidates)
             any_true = any_true | mapped
             all_true = all_true & mapped
         if condition.kind == "any_deps_match":
@@ -589,6 +632,49 @@ def _mapped(
         return candidates
     upstream_keys = upstream.all_partitions
     return frozenset(p for p in candidates if p in true_upstream or p not in upstream_keys)
+
+
+# (id(upstream), id(downstream)) -> both assets and what each downstream partition reads;
+# kept while the same asset objects come back (the loop reuses its graph between ticks).
+_READS: dict[tuple[int, int], tuple[AutomationAsset, AutomationAsset, dict[PartitionKey, Subset]]]
+_READS = {}
+
+
+def _reads_of(upstream: AutomationAsset, downstream: AutomationAsset) -> dict[PartitionKey, Subset]:
+    found = _READS.get((id(upstream), id(downstream)))
+    if found is not None and found[0] is upstream and found[1] is downstream:
+        return found[2]
+    if len(_READS) > 10_000:
+        _READS.clear()
+    reads: dict[PartitionKey, Subset] = {}
+    _READS[(id(upstream), id(downstream))] = (upstream, downstream, reads)
+    return reads
+
+
+def _upstream_partitions(
+    upstream: AutomationAsset, downstream: AutomationAsset, partition: PartitionKey
+) -> Subset:
+    """The partitions of `upstream` that `partition` of `downstream` reads, by the mapping
+    of the dependency (a mapping naming partitions the upstream lacks reads none of them)."""
+    up_def = upstream.partitions_def
+    assert up_def is not None
+    down_def = downstream.partitions_def
+    name = f"{upstream.key.to_user_string()} -> {downstream.key.to_user_string()}"
+    try:
+        mapping = infer_partition_mapping(
+            downstream.dep_mappings.get(upstream.key), up_def, down_def, where=name
+        )
+        assert mapping is not None
+        if partition is None and not isinstance(mapping, LastPartitionMapping):
+            return upstream.all_partitions
+        keys = mapping.upstream_partition_keys(
+            None if partition is None else [partition], down_def, up_def
+        )
+    except DagsterUnknownPartitionError:
+        return _EMPTY
+    except DagloomError as exc:
+        raise AutomationEvaluationError(f"partition mapping {name}: {exc}") from exc
+    return frozenset(keys)
 
 
 def _latest_window(asset: AutomationAsset, lookback_seconds: float | None) -> Subset:

@@ -38,9 +38,16 @@ from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.automation_condition import AutomationCondition, condition_from_dict
 from dagloom.definitions.automation_condition_sensor import DEFAULT_AUTOMATION_SENSOR_NAME
+from dagloom.definitions.partition_mapping import PartitionMapping, partition_mapping_from_dict
+from dagloom.definitions.partitions import (
+    MultiPartitionsDefinition,
+    PartitionsDefinition,
+    StaticPartitionsDefinition,
+    TimeWindowPartitionsDefinition,
+)
 from dagloom.definitions.sensor import SENSOR_NAME_TAG
 from dagloom.errors import ConfigError, DefinitionError
-from dagloom.messages import Run, RunStatus
+from dagloom.messages import PartitionsSnapshot, Run, RunStatus
 from dagloom.messages.rpc import LocationSnapshot, SubmitRunRequest
 from dagloom.storage.automation import AutomationEvaluationRecord, AutomationStorage
 from dagloom.storage.base import RunsFilter
@@ -90,6 +97,10 @@ class AutomationGraph:
     order: tuple[AssetKey, ...] = ()  # upstream first
     # Time-partitioned assets: their partitions definition as JSON, to list keys as time passes.
     time_windows: Mapping[AssetKey, str] = field(default_factory=dict)
+    # Each automation condition sensor's minimum_interval_seconds, by (location, sensor name),
+    # and the sensor covering each asset targeted by one (the rest: every round).
+    sensor_intervals: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    sensor_of_asset: Mapping[AssetKey, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def automated(self) -> bool:
@@ -113,6 +124,8 @@ def automation_graph(
     launch: dict[AssetKey, tuple[str, str]] = {}
     assets_of_job: dict[tuple[str, str], set[AssetKey]] = {}
     sensor_of: dict[AssetKey, str] = {}
+    sensor_intervals: dict[tuple[str, str], float] = {}
+    sensor_of_asset: dict[AssetKey, tuple[str, str]] = {}
     run_tags: dict[tuple[str, str], Mapping[str, str]] = {}
     time_windows: dict[AssetKey, str] = {}
     for snapshot in snapshots:
@@ -122,6 +135,7 @@ def automation_graph(
             if not sensor.automation_condition_sensor:
                 continue
             run_tags[(location, sensor.name)] = dict(sensor.automation_run_tags)
+            sensor_intervals[(location, sensor.name)] = float(sensor.minimum_interval_seconds)
             on = running.get((location, sensor.name), False)
             for target in sensor.automation_targets:
                 target_key = AssetKey(tuple(target.path))
@@ -162,10 +176,20 @@ def automation_graph(
                 condition = None  # its sensors are stopped
             elif condition is not None:
                 sensor_of[key] = covering
+                if (location, covering) in sensor_intervals:
+                    sensor_of_asset[key] = (location, covering)
+            dep_mappings: dict[AssetKey, PartitionMapping] = {}
+            if asset.dep_partition_mappings_json:
+                try:
+                    dep_mappings = _parsed_mappings(asset.dep_partition_mappings_json)
+                except (ValueError, TypeError) as exc:
+                    problem = problem or f"its partition mappings do not load: {exc}"
             assets[key] = AutomationAsset(
                 key=key,
                 condition=condition,
                 deps=tuple(AssetKey(tuple(d.path)) for d in asset.deps),
+                partitions_def=_partitions_definition(partitions),
+                dep_mappings=dep_mappings,
                 partition_keys=tuple(partitions.keys) if partitions is not None else None,
                 partition_end_times=(
                     tuple(partitions.end_times)
@@ -183,6 +207,102 @@ def automation_graph(
         run_tags,
         topological_order(assets.values()),
         time_windows,
+        sensor_intervals,
+        sensor_of_asset,
+    )
+
+
+def due_sensors(
+    intervals: Mapping[tuple[str, str], float],
+    last_evaluated: Mapping[tuple[str, str], float],
+    now: float,
+) -> frozenset[tuple[str, str]]:
+    """The automation condition sensors whose `minimum_interval_seconds` has passed since
+    they last evaluated (or that never did) at `now`."""
+    return frozenset(
+        sensor
+        for sensor, interval in intervals.items()
+        if sensor not in last_evaluated or now - last_evaluated[sensor] >= interval
+    )
+
+
+def sensor_evaluations(
+    sensor_of_asset: Mapping[AssetKey, tuple[str, str]], cursors: Mapping[AssetKey, AssetCursor]
+) -> dict[tuple[str, str], float]:
+    """When each sensor last evaluated, by its assets' cursors (the latest of them)."""
+    out: dict[tuple[str, str], float] = {}
+    for key, sensor in sensor_of_asset.items():
+        cursor = cursors.get(key)
+        if cursor is not None and cursor.evaluation_time > out.get(sensor, float("-inf")):
+            out[sensor] = cursor.evaluation_time
+    return out
+
+
+def graph_for_sensors(graph: AutomationGraph, due: frozenset[tuple[str, str]]) -> AutomationGraph:
+    """`graph` with the assets of sensors that are not due left unevaluated this round
+    (their conditions off: they request nothing and keep their state)."""
+    waiting = {key for key, sensor in graph.sensor_of_asset.items() if sensor not in due}
+    if not waiting:
+        return graph
+    assets = tuple(
+        dataclasses.replace(a, condition=None) if a.key in waiting and a.condition else a
+        for a in graph.assets
+    )
+    return dataclasses.replace(graph, assets=assets)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_mappings(text: str) -> dict[AssetKey, PartitionMapping]:
+    data = json.loads(text)
+    return {
+        AssetKey.from_user_string(dep): partition_mapping_from_dict(mapping)
+        for dep, mapping in data.items()
+    }
+
+
+def _partitions_definition(snapshot: PartitionsSnapshot | None) -> PartitionsDefinition | None:
+    """The definition a partitions snapshot describes, when it can be rebuilt without user
+    code (static and time-window partitions); None otherwise, and then a dependency's
+    partitions are matched by key."""
+    if snapshot is None:
+        return None
+    if snapshot.time_window_json:
+        return _time_window_definition(snapshot.time_window_json)
+    if snapshot.type == "static":
+        return _static_definition(tuple(snapshot.keys))
+    if snapshot.type == "multi" and snapshot.dimensions_json:
+        return _multi_definition(snapshot.dimensions_json)
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _multi_definition(text: str) -> PartitionsDefinition:
+    dimensions: dict[str, PartitionsDefinition] = {}
+    for dimension in json.loads(text):
+        if "time_window" in dimension:
+            dimensions[dimension["name"]] = _time_window_definition(dimension["time_window"])
+        else:
+            dimensions[dimension["name"]] = _static_definition(tuple(dimension["keys"]))
+    return MultiPartitionsDefinition(dimensions)
+
+
+@functools.lru_cache(maxsize=256)
+def _static_definition(keys: tuple[str, ...]) -> PartitionsDefinition:
+    return StaticPartitionsDefinition(list(keys))
+
+
+@functools.lru_cache(maxsize=256)
+def _time_window_definition(text: str) -> TimeWindowPartitionsDefinition:
+    from datetime import datetime
+
+    data = json.loads(text)
+    return TimeWindowPartitionsDefinition(
+        start=datetime.fromisoformat(data["start"]),
+        end=datetime.fromisoformat(data["end"]) if data.get("end") else None,
+        fmt=data["fmt"],
+        timezone=data.get("timezone"),
+        end_offset=int(data.get("end_offset", 0)),
+        cron_schedule=data["cron_schedule"],
     )
 
 
@@ -206,20 +326,9 @@ class TimeWindows:
         """The keys of the definition `text` at `now`, and each window's end."""
         from datetime import UTC, datetime
 
-        from dagloom.definitions.partitions import TimeWindowPartitionsDefinition
-
         definition = self._defs.get(text)
         if definition is None:
-            data = json.loads(text)
-            definition = TimeWindowPartitionsDefinition(
-                start=datetime.fromisoformat(data["start"]),
-                end=datetime.fromisoformat(data["end"]) if data.get("end") else None,
-                fmt=data["fmt"],
-                timezone=data.get("timezone"),
-                end_offset=int(data.get("end_offset", 0)),
-                cron_schedule=data["cron_schedule"],
-            )
-            self._defs[text] = definition
+            definition = self._defs[text] = _time_window_definition(text)
         keys = tuple(definition.get_partition_keys(current_time=datetime.fromtimestamp(now, UTC)))
         known_keys, known_ends = self._listed.get(text, ((), ()))
         if keys == known_keys:
@@ -427,6 +536,8 @@ class AutomationLoop(LeasedInstigatorLoop):
         self._graph: tuple[object, AutomationGraph] | None = None
         self._time_windows = TimeWindows()
         self._seen_storage_id = 0
+        # When each automation condition sensor last evaluated its assets (this process).
+        self._sensor_evaluated: dict[tuple[str, str], float] = {}
 
     @classmethod
     def from_instance(
@@ -482,6 +593,13 @@ class AutomationLoop(LeasedInstigatorLoop):
             self._materialized = {}
             self._seen_storage_id = 0
             self._fence_token = self.fence.token
+        # A sensor's last evaluation: this process's, else its assets' stored cursors.
+        last = {
+            **sensor_evaluations(graph.sensor_of_asset, self._cursors),
+            **self._sensor_evaluated,
+        }
+        due = due_sensors(graph.sensor_intervals, last, now)
+        graph = graph_for_sensors(graph, due)
         records = await self._records(graph)
         cursors = self._cursors
         result = await anyio.to_thread.run_sync(
@@ -514,6 +632,7 @@ class AutomationLoop(LeasedInstigatorLoop):
         if self._keep_seconds:
             await storage.purge_automation_evaluations(now - self._keep_seconds)
         self.last_result = result
+        self._sensor_evaluated.update(dict.fromkeys(due, now))
 
     async def _running_sensors(
         self, locations: Sequence[Location], now: float

@@ -8,9 +8,11 @@ definitions it is placed between (`validate_partition_mapping`), raising
 
 from __future__ import annotations
 
+import bisect
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any
 
 from dagloom.definitions.partitions import (
     DynamicPartitionsStore,
@@ -255,8 +257,7 @@ class TimeWindowPartitionMapping(PartitionMapping):
         windows = [downstream_partitions_def.time_window_for_partition_key(k) for k in keys]
         span = TimeWindow(min(w.start for w in windows), max(w.end for w in windows))
         up_keys = upstream_partitions_def.get_partition_keys()
-        up_windows = upstream_partitions_def.get_partition_time_windows()
-        hits = [i for i, w in enumerate(up_windows) if w.start < span.end and span.start < w.end]
+        hits = _overlapping(upstream_partitions_def, len(up_keys), span)
         if not hits:
             # No upstream window exists there yet: locate where it would be.
             if self.allow_nonexistent_upstream_partitions:
@@ -277,6 +278,22 @@ class TimeWindowPartitionMapping(PartitionMapping):
                 name=keys[0],
             )
         return up_keys[max(first, 0) : min(last, len(up_keys) - 1) + 1]
+
+
+def _overlapping(
+    definition: TimeWindowPartitionsDefinition, count: int, span: TimeWindow
+) -> list[int]:
+    """The first and last index among the first `count` windows of `definition` that
+    overlap `span` (windows are contiguous and sorted: a bisection, not a scan), or []."""
+    if not count:
+        return []
+    definition._window_at(count - 1)  # the window starts are listed through `count`
+    starts = definition._starts
+    first = max(bisect.bisect_right(starts, span.start, 0, count) - 1, 0)
+    last = bisect.bisect_left(starts, span.end, 0, count) - 1
+    if last < first or not (starts[first] < span.end and span.start < starts[first + 1]):
+        return []
+    return [first, last]
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,6 +412,44 @@ def infer_partition_mapping(
     return mapping
 
 
+_SERIALIZABLE: dict[str, type[PartitionMapping]] = {
+    cls.__name__: cls
+    for cls in (
+        IdentityPartitionMapping,
+        AllPartitionMapping,
+        LastPartitionMapping,
+        StaticPartitionMapping,
+        TimeWindowPartitionMapping,
+        MultiToSingleDimensionPartitionMapping,
+    )
+}
+
+
+def partition_mapping_to_dict(mapping: PartitionMapping) -> dict[str, Any] | None:
+    """`mapping` as JSON-ready data (its type and fields), or None for a mapping type that
+    has no such form (a user-defined subclass)."""
+    name = type(mapping).__name__
+    if _SERIALIZABLE.get(name) is not type(mapping) or not is_dataclass(mapping):
+        return None
+    fields = asdict(mapping)
+    if isinstance(mapping, StaticPartitionMapping):
+        fields["downstream_partition_keys_by_upstream_partition_key"] = {
+            up: down if isinstance(down, str) else list(down)
+            for up, down in mapping.downstream_partition_keys_by_upstream_partition_key.items()
+        }
+    return {"type": name, **fields}
+
+
+def partition_mapping_from_dict(data: Mapping[str, Any]) -> PartitionMapping:
+    """The mapping `partition_mapping_to_dict` wrote; ValueError for an unknown type."""
+    fields = dict(data)
+    name = fields.pop("type", None)
+    cls = _SERIALIZABLE.get(str(name))
+    if cls is None:
+        raise ValueError(f"unknown partition mapping type {name!r}")
+    return cls(**fields)
+
+
 __all__ = [
     "AllPartitionMapping",
     "IdentityPartitionMapping",
@@ -404,4 +459,6 @@ __all__ = [
     "StaticPartitionMapping",
     "TimeWindowPartitionMapping",
     "infer_partition_mapping",
+    "partition_mapping_from_dict",
+    "partition_mapping_to_dict",
 ]

@@ -943,6 +943,12 @@ class PartitionsSnapshot(betterproto2.Message):
     cron_schedule), so the daemon can list its keys as time passes
     """
 
+    dimensions_json: "str" = betterproto2.field(102, betterproto2.TYPE_STRING)
+    """
+    multi: its dimensions as JSON, [{"name", "keys"} or {"name", "time_window"}], when each
+    is static or time-window partitioned ("" otherwise), so the daemon can map partitions
+    """
+
 
 default_message_pool.register_message("dagloom.v1", "PartitionsSnapshot", PartitionsSnapshot)
 

@@ -621,6 +621,12 @@ class AssetSnapshot(betterproto2.Message):
     Why automation cannot launch it (an external asset, in no job); "" when it can.
     """
 
+    dep_partition_mappings_json: "str" = betterproto2.field(103, betterproto2.TYPE_STRING)
+    """
+    The partition mappings given on its deps, as JSON: {dep key: partition_mapping_to_dict};
+    a dep not named uses Dagster's default for the pair. "" for none.
+    """
+
     code_version: "str" = betterproto2.field(120, betterproto2.TYPE_STRING)
     """
     "": none declared
