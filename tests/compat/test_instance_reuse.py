@@ -44,6 +44,8 @@ def test_dynamic_partitions_then_materialize_twice_on_one_ephemeral_instance() -
     assert instance.get_dynamic_partitions("fruits") == ["apple"]
     instance.dispose()
     assert not instance.home.exists()
+    with pytest.raises(dg.DagsterError, match="closed"):
+        instance.get_dynamic_partitions("fruits")
 
 
 def test_a_partition_not_added_is_refused_by_name() -> None:

@@ -309,6 +309,12 @@ class DagloomInstance:
         with self._background_lock:
             if self._background is not None:
                 return self
+            if self._entered and not self.is_open:
+                raise StorageError(
+                    "the DagloomInstance is closed (disposed, or its `async with` block "
+                    "ended); open a new instance",
+                    location=str(self.home),
+                )
             if self._entered:
                 raise StorageError(
                     "a DagloomInstance entered with `async with` cannot also be opened for "
