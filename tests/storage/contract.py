@@ -691,6 +691,36 @@ class StorageContract:
         await events.delete_events("r1")
         assert sorted(await events.get_materialized_partitions(["daily"])) == ["2024-01-02"]
 
+    async def test_materialized_partitions_follow_writes_and_deletes_between_reads(
+        self, storages: Storages
+    ) -> None:
+        _, events, _ = storages
+
+        async def read() -> dict[str, str]:
+            found = await events.get_materialized_partitions(["daily"])
+            return {key: m.run_id for key, m in found.items()}
+
+        assert await read() == {}
+        await events.store_events(
+            [materialization("r1", ["daily"], partition=k) for k in ("a", "z")]
+        )
+        assert await read() == {"a": "r1", "z": "r1"}
+        await events.store_events(
+            [materialization("r2", ["daily"], partition=k) for k in ("a", "b")]
+        )
+        assert await read() == {"a": "r2", "b": "r2", "z": "r1"}
+        # Two rows deleted and two added between two reads: as many rows as before.
+        await events.delete_events("r1")
+        await events.store_events(
+            [materialization("r3", ["daily"], partition=k) for k in ("c", "d")]
+        )
+        assert await read() == {"a": "r2", "b": "r2", "c": "r3", "d": "r3"}
+        await events.delete_events("r2")
+        assert await read() == {"c": "r3", "d": "r3"}
+        mutated = await events.get_materialized_partitions(["daily"])
+        mutated.clear()
+        assert await read() == {"c": "r3", "d": "r3"}
+
     async def test_materialized_partition_keys_come_from_the_index(
         self, storages: Storages
     ) -> None:

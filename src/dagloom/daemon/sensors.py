@@ -213,9 +213,11 @@ class SensorLoop(LeasedInstigatorLoop):
         for change in result.dynamic_partitions_requests:
             if change.delete:
                 for key in change.partition_keys:
-                    await self._instance.delete_dynamic_partition(change.partitions_def_name, key)
+                    await self._instance.delete_dynamic_partition_async(
+                        change.partitions_def_name, key
+                    )
             else:
-                await self._instance.add_dynamic_partitions(
+                await self._instance.add_dynamic_partitions_async(
                     change.partitions_def_name, change.partition_keys
                 )
         requests = [_as_request(m) for m in result.run_requests]

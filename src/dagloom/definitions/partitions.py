@@ -282,6 +282,7 @@ class TimeWindowPartitionsDefinition(PartitionsDefinition):
         # Window starts computed so far, in order; extended as time passes.
         self._starts: list[datetime] = []
         self._keys: list[str] = []  # the keys of the first windows of _starts, formatted
+        self._key_positions: dict[str, int] = {}  # each of _keys -> its index
         self._ticks: Iterator[datetime] = self._iter_ticks()
         self._next_tick: datetime | None = None
 
@@ -340,7 +341,11 @@ class TimeWindowPartitionsDefinition(PartitionsDefinition):
         keys = self._keys
         if len(keys) < count:  # format each start once: 10,000 strftime calls cost ~60 ms
             fmt = self.fmt
-            keys.extend(start.strftime(fmt) for start in self._starts[len(keys) : count])
+            first = len(keys)
+            keys.extend(start.strftime(fmt) for start in self._starts[first:count])
+            positions = self._key_positions
+            for i in range(first, count):
+                positions[keys[i]] = i
         return keys[:count]
 
     def get_partition_time_windows(self, current_time: datetime | None = None) -> list[TimeWindow]:
@@ -349,6 +354,9 @@ class TimeWindowPartitionsDefinition(PartitionsDefinition):
     def _index_of(self, partition_key: str) -> int | None:
         """The position of `partition_key` among all windows (existing yet or not), or None
         when it is not the start of a window of this definition."""
+        known = self._key_positions.get(partition_key)
+        if known is not None:  # a key formatted already: no parsing
+            return known
         try:
             start = datetime.strptime(partition_key, self.fmt).replace(tzinfo=self.tz)
         except ValueError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -71,8 +72,6 @@ _log = get_logger("dagloom.execution")
 def run_sync(awaitable: Awaitable[T], *, what: str) -> T:
     """Run a coroutine to completion on a new event loop; refuse inside a running loop."""
     try:
-        import asyncio
-
         asyncio.get_running_loop()
     except RuntimeError:
         pass
@@ -91,12 +90,20 @@ def run_sync(awaitable: Awaitable[T], *, what: str) -> T:
 
 
 def run_sync_with(awaitable: Awaitable[T], instance: DagloomInstance | None, *, what: str) -> T:
-    """`run_sync` for a run that may use `instance`: the instance is opened on a new loop
-    (unless open) and the run executes on a thread of its own, so op code can call
-    `context.instance` synchronously without waiting on its own loop."""
+    """`run_sync` for a run that may use `instance`: the instance is opened for synchronous
+    use (unless open; `DagloomInstance.open_in_background`, so later calls can use it too)
+    and the run executes on a thread of its own, so op code can call `context.instance`
+    synchronously without waiting on its own loop."""
     if instance is None:
         return run_sync(awaitable, what=what)
     from dagloom.execution.run_thread import run_on_own_thread
+
+    if not instance.is_open:
+        # Kept open for the calls that follow, as Dagster's instances are reused.
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            instance.open_in_background()
 
     async def on_own_thread() -> T:
         return await run_on_own_thread(lambda: awaitable, name=f"dagloom {what}")

@@ -8,11 +8,13 @@ import tempfile
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
     Collection,
+    Coroutine,
     Iterable,
     Mapping,
     Sequence,
@@ -28,7 +30,12 @@ from anyio.abc import TaskGroup
 from dagloom._logging import get_logger
 from dagloom.errors import DagloomError, RunNotFoundError, StorageError
 from dagloom.instance._loader import BUILTINS, LoadContext, load_component
-from dagloom.instance._threads import HandoffEventSink, hop_to_owner_loop, on_foreign_loop
+from dagloom.instance._threads import (
+    BackgroundOwner,
+    HandoffEventSink,
+    hop_to_owner_loop,
+    on_foreign_loop,
+)
 from dagloom.instance.config import (
     CONFIG_FILE,
     ComponentConfig,
@@ -201,6 +208,11 @@ class DagloomInstance:
         self._task_group: TaskGroup | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._entered = False
+        # Opened for synchronous use (`open_in_background`): the loop thread keeping it open,
+        # and how many `async with` blocks are using it meanwhile.
+        self._background: BackgroundOwner | None = None
+        self._background_lock = threading.Lock()
+        self._borrowed = 0
         self._compute_logs: ComputeLogManager | None = None
         self._compute_logs_lock = threading.Lock()
 
@@ -285,10 +297,88 @@ class DagloomInstance:
         async with self:
             return await awaitable
 
+    def open_in_background(self) -> Self:
+        """Open this instance on an event loop of a thread of its own, for synchronous use
+        (as Dagster's instances are used: `DagsterInstance.ephemeral()` then several
+        `materialize(..., instance=instance)` and `instance.add_dynamic_partitions(...)`
+        calls). It stays open until `dispose()` (or leaving `with instance:`, or the end of
+        the process). Its coroutine methods remain awaitable from any event loop, and
+        `async with instance:` then uses it without closing it. Nothing happens when it is
+        already open this way; `StorageError` when it was entered and closed, or is open
+        under an `async with`."""
+        with self._background_lock:
+            if self._background is not None:
+                return self
+            if self._entered and not self.is_open:
+                raise StorageError(
+                    "the DagloomInstance is closed (disposed, or its `async with` block "
+                    "ended); open a new instance",
+                    location=str(self.home),
+                )
+            if self._entered:
+                raise StorageError(
+                    "a DagloomInstance entered with `async with` cannot also be opened for "
+                    "synchronous use; use it inside that block, or open it with `with` or "
+                    "by a synchronous call instead",
+                    location=str(self.home),
+                )
+            owner = BackgroundOwner(f"dagloom instance {self.home}")
+            owner.start(self)
+            self._background = owner
+            weakref.finalize(self, owner.stop)
+        return self
+
+    def dispose(self) -> None:
+        """Close an instance opened for synchronous use (`open_in_background`), waiting for
+        its event writes; nothing for one that is not. It cannot be opened again."""
+        with self._background_lock:
+            owner = self._background
+        if owner is not None:
+            owner.stop()
+
+    def __enter__(self) -> Self:
+        return self.open_in_background()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.dispose()
+
+    def _blocking(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` (a coroutine of this instance's) to completion from synchronous code:
+        on the owner loop, opening the instance in the background first when it is not
+        open."""
+        try:
+            if not self.is_open:
+                self.open_in_background()
+            owner = self._loop
+            if owner is None:
+                raise StorageError("the DagloomInstance is closed", location=str(self.home))
+        except BaseException:
+            coro.close()
+            raise
+        return asyncio.run_coroutine_threadsafe(coro, owner).result()
+
+    def _sync_or_async(self, coro: Coroutine[Any, Any, T]) -> Any:
+        """`coro` itself when called with an event loop running in this thread (for the
+        caller to await), else its result, run by `_blocking`: how a method serves both
+        `await instance.m()` and Dagster's synchronous `instance.m()`."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self._blocking(coro)
+        return coro
+
     def _distinct_storages(self) -> list[StorageLifecycle]:
         return [self._runs, self._events, self._schedules]
 
     async def __aenter__(self) -> Self:
+        if self._background is not None and self.is_open:
+            self._borrowed += 1
+            return self
         if self._entered:
             raise StorageError("a DagloomInstance is entered only once", location=str(self.home))
         self._entered = True
@@ -309,6 +399,9 @@ class DagloomInstance:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
+        if self._borrowed:
+            self._borrowed -= 1
+            return None
         stack, self._stack = self._stack, None
         self._task_group = None
         self._loop = None
@@ -706,23 +799,57 @@ class DagloomInstance:
 
     # -- partitions -------------------------------------------------------------------------
 
-    async def add_dynamic_partitions(
+    # The four methods below are awaited from a coroutine; called from synchronous code (no
+    # event loop running in the thread) they block and return the answer, as Dagster's do.
+
+    def add_dynamic_partitions(
+        self, partitions_def_name: str, partition_keys: Sequence[str]
+    ) -> Any:
+        """Add keys to the dynamic partitions `partitions_def_name` (idempotent). Awaitable
+        (None), or blocking from synchronous code."""
+        return self._sync_or_async(
+            self.add_dynamic_partitions_async(partitions_def_name, list(partition_keys))
+        )
+
+    def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> Any:
+        """Remove a key of the dynamic partitions. Awaitable (None), or blocking from
+        synchronous code."""
+        return self._sync_or_async(
+            self.delete_dynamic_partition_async(partitions_def_name, partition_key)
+        )
+
+    def get_dynamic_partitions(self, partitions_def_name: str) -> Any:
+        """The keys of the dynamic partitions, in the order added. Awaitable (list[str]), or
+        blocking from synchronous code."""
+        return self._sync_or_async(self.get_dynamic_partitions_async(partitions_def_name))
+
+    def has_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> Any:
+        """Whether the dynamic partitions have the key. Awaitable (bool), or blocking from
+        synchronous code."""
+        return self._sync_or_async(
+            self.has_dynamic_partition_async(partitions_def_name, partition_key)
+        )
+
+    async def add_dynamic_partitions_async(
         self, partitions_def_name: str, partition_keys: Sequence[str]
     ) -> None:
-        """Add keys to the dynamic partitions `partitions_def_name` (idempotent)."""
         from dagloom.definitions.partitions import check_partition_key
 
         for key in partition_keys:
             check_partition_key(key, f"dynamic partitions {partitions_def_name!r}")
         await self._events.add_dynamic_partitions(partitions_def_name, partition_keys)
 
-    async def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> None:
+    async def delete_dynamic_partition_async(
+        self, partitions_def_name: str, partition_key: str
+    ) -> None:
         await self._events.delete_dynamic_partition(partitions_def_name, partition_key)
 
-    async def get_dynamic_partitions(self, partitions_def_name: str) -> list[str]:
+    async def get_dynamic_partitions_async(self, partitions_def_name: str) -> list[str]:
         return await self._events.get_dynamic_partitions(partitions_def_name)
 
-    async def has_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> bool:
+    async def has_dynamic_partition_async(
+        self, partitions_def_name: str, partition_key: str
+    ) -> bool:
         return partition_key in await self._events.get_dynamic_partitions(partitions_def_name)
 
     async def dynamic_partitions_snapshot(self, names: Iterable[str]) -> DynamicPartitionsSnapshot:

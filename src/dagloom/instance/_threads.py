@@ -10,10 +10,13 @@ batches (`HandoffEventSink`).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import inspect
+import threading
 from collections import deque
 from collections.abc import Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
 
 import anyio
@@ -69,6 +72,65 @@ def hop_to_owner_loop(cls: C) -> C:
             continue
         setattr(cls, name, _hopping(method))
     return cls
+
+
+class BackgroundOwner:
+    """An event loop on a daemon thread of its own that keeps an async context (an instance)
+    entered from `start` until `stop`: what lets synchronous code use an instance no
+    `async with` opened, across several calls, as Dagster's instances are used."""
+
+    __slots__ = ("_kept", "_stop", "_thread", "loop")
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._stop: asyncio.Event | None = None
+        self._kept: concurrent.futures.Future[None] | None = None
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_forever()
+        finally:
+            self.loop.close()
+
+    def start(self, context: AbstractAsyncContextManager[Any]) -> None:
+        """Enter `context` on the loop and return once it is entered; raises what entering
+        raises (the loop is then stopped)."""
+        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        async def keep() -> None:
+            self._stop = asyncio.Event()
+            async with context:
+                ready.set_result(None)
+                await self._stop.wait()
+
+        self._thread.start()
+        self._kept = asyncio.run_coroutine_threadsafe(keep(), self.loop)
+        concurrent.futures.wait([ready, self._kept], return_when=concurrent.futures.FIRST_COMPLETED)
+        if not ready.done():
+            self._end()
+            self._kept.result()  # raises why entering failed
+
+    def stop(self) -> None:
+        """Leave the context (waiting for it to close) and end the thread; idempotent. Not
+        to be called from the loop's own thread."""
+        kept, self._kept = self._kept, None
+        if kept is None:
+            return
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("an instance opened in the background is closed from its loop")
+        if self._stop is not None:
+            self.loop.call_soon_threadsafe(self._stop.set)
+        try:
+            kept.result()
+        finally:
+            self._end()
+
+    def _end(self) -> None:
+        if self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join()
 
 
 def _hopping(

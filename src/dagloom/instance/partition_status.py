@@ -97,30 +97,27 @@ def fold_partition_status(
 ) -> AssetPartitionStatus:
     """Decide each key's state. `run_created` gives the create time of the runs named in
     `materialized` (a run missing from it counts as created at time 0)."""
-    wanted = set(keys)
     failed_at: dict[str, float] = {}
     running: set[str] = set()
     for run in runs:
-        for key in run.partition_keys:
-            if key not in wanted:
-                continue
-            if run.status == RunStatus.FAILURE:
+        if run.status == RunStatus.FAILURE:
+            for key in run.partition_keys:
                 failed_at[key] = max(failed_at.get(key, 0.0), run.create_time)
-            elif run.status in _UNFINISHED:
-                running.add(key)
-    states: dict[str, PartitionState] = {}
-    for key in keys:
+        elif run.status in _UNFINISHED:
+            running.update(run.partition_keys)
+    # Most keys are only materialized or missing: decided in one pass, then the few that
+    # runs name are decided again.
+    done_state, missing_state = PartitionState.MATERIALIZED, PartitionState.MISSING
+    states = {key: done_state if key in materialized else missing_state for key in keys}
+    for key, failed_time in failed_at.items():
+        if key not in states or key in running:
+            continue
         done = materialized.get(key)
-        if key in running:
-            states[key] = PartitionState.IN_PROGRESS
-        elif key in failed_at and (
-            done is None or failed_at[key] > run_created.get(done.run_id, 0.0)
-        ):
+        if done is None or failed_time > run_created.get(done.run_id, 0.0):
             states[key] = PartitionState.FAILED
-        elif done is not None:
-            states[key] = PartitionState.MATERIALIZED
-        else:
-            states[key] = PartitionState.MISSING
+    for key in running:
+        if key in states:
+            states[key] = PartitionState.IN_PROGRESS
     return AssetPartitionStatus(list(keys), states)
 
 

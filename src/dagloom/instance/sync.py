@@ -224,7 +224,8 @@ class SyncInstance:
     def get_dynamic_partitions(self, partitions_def_name: str) -> list[str]:
         """The keys of the dynamic partitions `partitions_def_name`, in the order added."""
         return self._call(
-            "get_dynamic_partitions", self._instance.get_dynamic_partitions(partitions_def_name)
+            "get_dynamic_partitions",
+            self._instance.get_dynamic_partitions_async(partitions_def_name),
         )
 
     def add_dynamic_partitions(
@@ -233,19 +234,19 @@ class SyncInstance:
         """Add keys to the dynamic partitions `partitions_def_name` (those it has stay)."""
         self._call(
             "add_dynamic_partitions",
-            self._instance.add_dynamic_partitions(partitions_def_name, list(partition_keys)),
+            self._instance.add_dynamic_partitions_async(partitions_def_name, list(partition_keys)),
         )
 
     def has_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> bool:
         return self._call(
             "has_dynamic_partition",
-            self._instance.has_dynamic_partition(partitions_def_name, partition_key),
+            self._instance.has_dynamic_partition_async(partitions_def_name, partition_key),
         )
 
     def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> None:
         self._call(
             "delete_dynamic_partition",
-            self._instance.delete_dynamic_partition(partitions_def_name, partition_key),
+            self._instance.delete_dynamic_partition_async(partitions_def_name, partition_key),
         )
 
 

@@ -642,10 +642,30 @@ class SqlRunStorage(SqlStorage[D]):
         return bytes(rows[0][0]) if rows else None
 
 
+class _PartitionIndex:
+    """What `get_materialized_partitions` last read of one asset: each partition's latest
+    materialization, the highest storage id seen and how many index rows there were, so the
+    next read fetches only newer rows (and notices rows deleted since, by the count)."""
+
+    __slots__ = ("last", "latest", "rows")
+
+    def __init__(self, last: int, rows: int, latest: dict[str, PartitionMaterialization]) -> None:
+        self.last = last
+        self.rows = rows
+        self.latest = latest
+
+
+_PARTITION_INDEX_ASSETS = 256
+
+
 class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
     """`EventLogStorage` on a `SqlDatabase`; run status moves in the same transaction."""
 
-    __slots__ = ()
+    __slots__ = ("_partition_index",)
+
+    def __init__(self, database: D) -> None:
+        super().__init__(database)
+        self._partition_index: dict[str, _PartitionIndex] = {}
 
     async def store_events(self, events: Sequence[Event]) -> list[RunTransition]:
         if not events:
@@ -779,15 +799,67 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
     async def get_materialized_partitions(
         self, asset_key: Sequence[str]
     ) -> dict[str, PartitionMaterialization]:
-        # Served by the covering index asset_events_by_partition alone; in storage order, so
-        # each partition's last row is its latest.
+        # Incremental over what this storage read last time: only rows newer than the last
+        # storage id seen are fetched (asset_events_by_key), with the count of the asset's
+        # index rows (covering index asset_events_by_partition) in the same statement; a
+        # count that does not add up means rows were deleted, and the asset is read whole.
+        text = asset_key_text(list(asset_key))
+        seen = self._partition_index.get(text)
+        if seen is not None:
+            found = await self._partition_rows_after(text, seen.last)
+            if found is not None and found[0] == seen.rows + len(found[1]):
+                return dict(self._index_partitions(text, seen, *found).latest)
+        found = await self._partition_rows_after(text, 0)
+        assert found is not None
+        return dict(self._index_partitions(text, None, *found).latest)
+
+    async def _partition_rows_after(
+        self, text: str, after: int
+    ) -> tuple[int, list[tuple[str, int, str]]] | None:
+        kind = int(EventType.ASSET_MATERIALIZATION)
         rows = await self.database.fetch(
             "SELECT partition, storage_id, run_id FROM asset_events "
             "WHERE asset_key = ? AND event_type = ? AND partition IS NOT NULL "
-            "ORDER BY storage_id",
-            (asset_key_text(list(asset_key)), int(EventType.ASSET_MATERIALIZATION)),
+            "AND storage_id > ? "
+            "UNION ALL SELECT NULL, COUNT(*), NULL FROM asset_events "
+            "WHERE asset_key = ? AND event_type = ? AND partition IS NOT NULL",
+            (text, kind, after, text, kind),
         )
-        return {p: PartitionMaterialization(int(sid), run_id) for p, sid, run_id in rows}
+        count: int | None = None
+        newer: list[tuple[str, int, str]] = []
+        for partition, storage_id, run_id in rows:
+            if partition is None:
+                count = int(storage_id)
+            else:
+                newer.append((partition, int(storage_id), run_id))
+        if count is None:
+            return None
+        newer.sort(key=lambda row: row[1])
+        return count, newer
+
+    def _index_partitions(
+        self,
+        text: str,
+        seen: _PartitionIndex | None,
+        count: int,
+        newer: list[tuple[str, int, str]],
+    ) -> _PartitionIndex:
+        """`seen` with `newer` (in storage order) applied; kept for the next read unless
+        another read replaced `seen` meanwhile."""
+        if seen is not None and not newer:
+            return seen
+        latest = {} if seen is None else dict(seen.latest)
+        for partition, storage_id, run_id in newer:
+            latest[partition] = PartitionMaterialization(storage_id, run_id)
+        last = newer[-1][1] if newer else 0
+        entry = _PartitionIndex(max(last, 0 if seen is None else seen.last), count, latest)
+        index = self._partition_index
+        if index.get(text) is seen:
+            index.pop(text, None)
+            while len(index) >= _PARTITION_INDEX_ASSETS:
+                index.pop(next(iter(index)))
+            index[text] = entry
+        return entry
 
     async def get_materialized_partition_keys(self, asset_key: Sequence[str]) -> set[str]:
         # The covering index asset_events_by_partition alone, one entry per key read.
