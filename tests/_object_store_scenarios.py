@@ -123,8 +123,8 @@ async def running_output_is_uploaded(home: Path, store: ObjectStore, manager_cla
     """A running step's output is uploaded by `upload_running`, and all of it when it ends;
     the home's manager must have an upload interval too long to fire on its own."""
     async with DagloomInstance.open(home) as instance:
+        assert isinstance(instance.compute_log_manager, manager_class)
         manager: Any = instance.compute_log_manager
-        assert isinstance(manager, manager_class)
         log = manager.open_step("run-1", "busy", 0)
         log.write(0, "so far\n")
         await anyio.to_thread.run_sync(manager.upload_running)
