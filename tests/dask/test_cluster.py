@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,9 @@ from ._cluster import (
     dask_run_config,
     poll_until,
     started_marks,
+    tail_until,
     write_definitions,
+    write_job_definitions,
 )
 
 pytestmark = pytest.mark.slow
@@ -183,40 +184,35 @@ def _write_talking_definitions(directory: Path) -> Path:
     """A job whose one step writes through Python, straight to file descriptor 1 and from a
     child process, then waits for the file named by its `release` tag."""
     path = directory / "talking.py"
-    path.write_text(
-        textwrap.dedent(
-            f"""
-            import os
-            import subprocess
-            import sys
-            import time
-            from pathlib import Path
+    write_job_definitions(
+        path,
+        """
+        import os
+        import subprocess
+        import sys
+        import time
+        from pathlib import Path
 
-            from dagloom import Definitions, FilesystemIOManager, job, op
 
-            @op
-            def talk(context):
-                print("from python", flush=True)
-                os.write(1, b"from the file descriptor\\n")
-                subprocess.run(["sh", "-c", "echo from a child; echo child err >&2"], check=True)
-                sys.stderr.write("python err\\n")
-                release = Path(context.run_tags["release"])
-                deadline = time.monotonic() + 120
-                while not release.exists() and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                print("after release")
-                return 1
+        @op
+        def talk(context):
+            print("from python", flush=True)
+            os.write(1, b"from the file descriptor\\n")
+            subprocess.run(["sh", "-c", "echo from a child; echo child err >&2"], check=True)
+            sys.stderr.write("python err\\n")
+            release = Path(context.run_tags["release"])
+            deadline = time.monotonic() + 120
+            while not release.exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            print("after release")
+            return 1
 
-            @job
-            def talking():
-                talk()
+        @job
+        def talking():
+            talk()
 
-            defs = Definitions(
-                jobs=[talking],
-                resources={{"io_manager": FilesystemIOManager(base_dir={str(directory / "io")!r})}},
-            )
-            """
-        )
+        """,
+        "talking",
     )
     return path
 
@@ -249,12 +245,7 @@ async def test_a_steps_output_on_a_one_thread_worker_is_caught_by_fd_and_readabl
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(run)
-                live = b""
-                while b"from a child\n" not in live:  # tailing, as `run logs -f` does
-                    runs = await instance.get_runs()
-                    if runs:
-                        live = (await read_compute_log(instance, runs[0].run_id, "talk")).data
-                    await anyio.sleep(0.05)
+                await tail_until(instance, "talk", b"from a child\n")
                 assert not results  # the step still runs
                 release.touch()
             (result,) = results
