@@ -193,7 +193,6 @@ def _write_talking_definitions(directory: Path) -> Path:
         import time
         from pathlib import Path
 
-
         @op
         def talk(context):
             print("from python", flush=True)
@@ -210,7 +209,6 @@ def _write_talking_definitions(directory: Path) -> Path:
         @job
         def talking():
             talk()
-
         """,
         "talking",
     )

@@ -279,7 +279,6 @@ async def test_a_steps_prints_on_a_worker_reach_its_compute_log(
         """
         import sys
 
-
         @op
         def speak():
             print("hello from a dask worker")
@@ -289,7 +288,6 @@ async def test_a_steps_prints_on_a_worker_reach_its_compute_log(
         @job
         def printing():
             speak()
-
         """,
         "printing",
     )
@@ -325,7 +323,6 @@ async def test_a_running_steps_prints_on_a_threaded_worker_can_be_tailed(
         import time
         from pathlib import Path
 
-
         @op
         def chatty():
             print("first line")
@@ -338,7 +335,6 @@ async def test_a_running_steps_prints_on_a_threaded_worker_can_be_tailed(
         @job
         def tailing():
             chatty()
-
         """,
         "tailing",
     )
