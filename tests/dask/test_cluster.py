@@ -21,8 +21,7 @@ from dagloom.execution.run import execute_job_in_process
 from dagloom.instance import DagloomInstance
 from dagloom.messages import EventType, RunStatus
 from dagloom.messages.rpc import CancelRunRequest, SubmitRunRequest
-from tests.actors._runs import stored_output, wait_for_end
-from tests.actors.test_run_launcher import stack
+from tests.actors._runs import coordinator_over, stored_output, wait_for_end
 
 from ._cluster import (
     Cluster,
@@ -160,7 +159,9 @@ async def test_the_dask_run_launcher_runs_runs_as_dask_tasks_and_terminates_them
         async with DagloomInstance.open(home) as instance:
             launcher = build_run_launcher(instance, origins)
             assert isinstance(launcher, DaskRunLauncher)
-            async with stack(instance, launcher, LoaderJobSource(origins)) as coordinator:
+            async with coordinator_over(
+                instance, launcher, LoaderJobSource(origins)
+            ) as coordinator:
                 run = await submit_run(coordinator, SubmitRunRequest(job_name="process_numbers"))
                 ended = await wait_for_end(instance, run.run_id)
                 assert ended.status == RunStatus.SUCCESS, ended.failure
