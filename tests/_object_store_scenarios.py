@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pickle
 import sys
+import textwrap
 import threading
 from collections.abc import MutableMapping
 from pathlib import Path
@@ -71,6 +72,13 @@ def locked() -> None:
 
 
 # -- compute logs ------------------------------------------------------------------------------
+
+
+def write_config(home: Path, text: str, extra: str = "") -> Path:
+    """Creates `home` with the dedented `text`, then `extra`, as its dagloom.yaml."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagloom.yaml").write_text(textwrap.dedent(text) + extra)
+    return home
 
 
 def append_config(home: Path, text: str) -> None:

@@ -5,7 +5,6 @@ another machine, and never fails a step for an upload."""
 from __future__ import annotations
 
 import shutil
-import textwrap
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,35 +25,33 @@ from tests._object_store_scenarios import (
     chatty,
     failed_upload_keeps_local_copy,
     logs_read_back_elsewhere,
+    write_config,
 )
 from tests.aws.conftest import S3Server
 
 
 def write_home(home: Path, endpoint: str, bucket: str, local_dir: str = "compute_logs") -> Path:
     """A home whose dagloom.yaml has the seed's compute_logs section (Dagster's names)."""
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagloom.yaml").write_text(
-        textwrap.dedent(
-            f"""
-            compute_logs:
-              module: "dagster_obstore.s3.compute_log_manager"
-              class: "S3ComputeLogManager"
-              config:
-                access_key_id: root
-                allow_http: true
-                allow_invalid_certificates: true
-                bucket: {bucket}
-                endpoint: {endpoint}
-                prefix: compute-log
-                region: default
-                secret_access_key: root123!
-                local_dir: {local_dir}
-                max_attempts: 1
-                timeout_seconds: 5
-            """
-        )
+    return write_config(
+        home,
+        f"""
+        compute_logs:
+          module: "dagster_obstore.s3.compute_log_manager"
+          class: "S3ComputeLogManager"
+          config:
+            access_key_id: root
+            allow_http: true
+            allow_invalid_certificates: true
+            bucket: {bucket}
+            endpoint: {endpoint}
+            prefix: compute-log
+            region: default
+            secret_access_key: root123!
+            local_dir: {local_dir}
+            max_attempts: 1
+            timeout_seconds: 5
+        """,
     )
-    return home
 
 
 def _store(s3_server: S3Server, bucket: str) -> ObjectStore:

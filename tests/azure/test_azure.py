@@ -6,7 +6,6 @@ and class names."""
 from __future__ import annotations
 
 import base64
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from tests._object_store_scenarios import (
     pickled,
     running_output_is_uploaded,
     step_failure_message,
+    write_config,
 )
 from tests.aws.test_s3_io_manager import evens, socket_nobody_listens_on
 from tests.azure.conftest import ACCOUNT, KEY, AzureServer
@@ -153,27 +153,24 @@ def test_a_value_that_cannot_be_pickled_names_its_output(
 
 
 def write_home(home: Path, endpoint: str, container: str, extra: str = "") -> Path:
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagloom.yaml").write_text(
-        textwrap.dedent(
-            f"""
-            compute_logs:
-              module: dagster_azure.blob.compute_log_manager
-              class: AzureBlobComputeLogManager
-              config:
-                storage_account: {ACCOUNT}
-                container: {container}
-                access_key_or_sas_token: "{KEY}"
-                prefix: compute-log
-                endpoint_url: {endpoint}
-                local_dir: compute_logs
-                max_attempts: 1
-                timeout_seconds: 5
-            """
-        )
-        + extra
+    return write_config(
+        home,
+        f"""
+        compute_logs:
+          module: dagster_azure.blob.compute_log_manager
+          class: AzureBlobComputeLogManager
+          config:
+            storage_account: {ACCOUNT}
+            container: {container}
+            access_key_or_sas_token: "{KEY}"
+            prefix: compute-log
+            endpoint_url: {endpoint}
+            local_dir: compute_logs
+            max_attempts: 1
+            timeout_seconds: 5
+        """,
+        extra,
     )
-    return home
 
 
 async def test_logs_are_uploaded_and_read_back_elsewhere(

@@ -4,7 +4,6 @@ module and class names, uploading while a step runs and when it ends."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from tests._object_store_scenarios import (
     pickled,
     running_output_is_uploaded,
     step_failure_message,
+    write_config,
 )
 from tests.aws.test_s3_io_manager import evens, socket_nobody_listens_on
 from tests.gcp.conftest import GCSServer
@@ -96,25 +96,22 @@ def test_the_io_manager_names_a_missing_bucket_setting() -> None:
 
 
 def write_home(home: Path, endpoint: str, bucket: str, extra: str = "") -> Path:
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagloom.yaml").write_text(
-        textwrap.dedent(
-            f"""
-            compute_logs:
-              module: dagster_gcp.gcs.compute_log_manager
-              class: GCSComputeLogManager
-              config:
-                bucket: {bucket}
-                prefix: compute-log
-                endpoint_url: {endpoint}
-                local_dir: compute_logs
-                max_attempts: 1
-                timeout_seconds: 5
-            """
-        )
-        + extra
+    return write_config(
+        home,
+        f"""
+        compute_logs:
+          module: dagster_gcp.gcs.compute_log_manager
+          class: GCSComputeLogManager
+          config:
+            bucket: {bucket}
+            prefix: compute-log
+            endpoint_url: {endpoint}
+            local_dir: compute_logs
+            max_attempts: 1
+            timeout_seconds: 5
+        """,
+        extra,
     )
-    return home
 
 
 async def test_logs_are_uploaded_and_read_back_elsewhere(
