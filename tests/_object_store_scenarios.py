@@ -81,6 +81,20 @@ def write_config(home: Path, text: str, extra: str = "") -> Path:
     return home
 
 
+def write_compute_logs_home(
+    home: Path, module: str, class_name: str, settings: dict[str, object], extra: str = ""
+) -> Path:
+    """Creates `home` with a dagloom.yaml whose compute_logs section names Dagster's `module`
+    and `class_name`, configured with the backend's `settings` plus what these tests share
+    (the `compute-log` prefix, a `compute_logs` local folder, one attempt, 5 s timeouts);
+    `extra` follows, at the config's indent."""
+    shared = {"prefix": "compute-log", "local_dir": "compute_logs"}
+    config = {**settings, **shared, "max_attempts": 1, "timeout_seconds": 5}
+    lines = ["compute_logs:", f"  module: {module}", f"  class: {class_name}", "  config:"]
+    lines += [f"    {key}: {value}" for key, value in config.items()]
+    return write_config(home, "\n".join(lines) + "\n", extra)
+
+
 def append_config(home: Path, text: str) -> None:
     """Appends `text` to the home's dagloom.yaml."""
     with (home / "dagloom.yaml").open("a") as file:

@@ -32,7 +32,7 @@ from tests._object_store_scenarios import (
     pickled,
     running_output_is_uploaded,
     step_failure_message,
-    write_config,
+    write_compute_logs_home,
 )
 from tests.aws.test_s3_io_manager import evens, socket_nobody_listens_on
 from tests.azure.conftest import ACCOUNT, KEY, AzureServer
@@ -153,22 +153,16 @@ def test_a_value_that_cannot_be_pickled_names_its_output(
 
 
 def write_home(home: Path, endpoint: str, container: str, extra: str = "") -> Path:
-    return write_config(
+    return write_compute_logs_home(
         home,
-        f"""
-        compute_logs:
-          module: dagster_azure.blob.compute_log_manager
-          class: AzureBlobComputeLogManager
-          config:
-            storage_account: {ACCOUNT}
-            container: {container}
-            access_key_or_sas_token: "{KEY}"
-            prefix: compute-log
-            endpoint_url: {endpoint}
-            local_dir: compute_logs
-            max_attempts: 1
-            timeout_seconds: 5
-        """,
+        "dagster_azure.blob.compute_log_manager",
+        "AzureBlobComputeLogManager",
+        {
+            "storage_account": ACCOUNT,
+            "container": container,
+            "access_key_or_sas_token": f'"{KEY}"',
+            "endpoint_url": endpoint,
+        },
         extra,
     )
 

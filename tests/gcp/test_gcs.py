@@ -27,7 +27,7 @@ from tests._object_store_scenarios import (
     pickled,
     running_output_is_uploaded,
     step_failure_message,
-    write_config,
+    write_compute_logs_home,
 )
 from tests.aws.test_s3_io_manager import evens, socket_nobody_listens_on
 from tests.gcp.conftest import GCSServer
@@ -96,20 +96,11 @@ def test_the_io_manager_names_a_missing_bucket_setting() -> None:
 
 
 def write_home(home: Path, endpoint: str, bucket: str, extra: str = "") -> Path:
-    return write_config(
+    return write_compute_logs_home(
         home,
-        f"""
-        compute_logs:
-          module: dagster_gcp.gcs.compute_log_manager
-          class: GCSComputeLogManager
-          config:
-            bucket: {bucket}
-            prefix: compute-log
-            endpoint_url: {endpoint}
-            local_dir: compute_logs
-            max_attempts: 1
-            timeout_seconds: 5
-        """,
+        "dagster_gcp.gcs.compute_log_manager",
+        "GCSComputeLogManager",
+        {"bucket": bucket, "endpoint_url": endpoint},
         extra,
     )
 
