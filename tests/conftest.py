@@ -32,3 +32,13 @@ def restore_import_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     for name in set(sys.modules) - before:
         del sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def close_warm_pools() -> Iterator[None]:
+    """Close the warm step-process pools once the module's tests are done, so the next
+    module's runs start processes that import its own definitions."""
+    yield None
+    from dagloom.execution.multiprocess import close_pools
+
+    close_pools()

@@ -203,3 +203,33 @@ async def running_stack(
         await tg.start(coordinator.run)
         yield transport.ref(coordinator), launcher
         tg.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def coordinator_over(
+    instance: DagloomInstance, launcher: Any, jobs: Any
+) -> AsyncIterator[Any]:
+    """A default coordinator over `launcher`, validating against `jobs`, both running;
+    yields a ref to the coordinator."""
+    transport = MemoryTransport()
+    coordinator = DefaultRunCoordinator(
+        instance, transport.ref(launcher), validator=JobSourceValidator(jobs)
+    )
+    launcher.report_to(transport.ref(coordinator))
+    async with anyio.create_task_group() as tg:
+        await tg.start(launcher.run)
+        await tg.start(coordinator.run)
+        yield transport.ref(coordinator)
+        tg.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def definitions_stack(
+    instance: DagloomInstance, defs: Definitions, location: str = "here"
+) -> AsyncIterator[Any]:
+    """A default coordinator over an in-process launcher running `defs` as `location`, both
+    running; yields a ref to the coordinator."""
+    jobs = DefinitionsJobSource({location: defs})
+    launcher = InProcessRunLauncher(instance, jobs, heartbeat_interval=3600)
+    async with coordinator_over(instance, launcher, jobs) as coordinator:
+        yield coordinator

@@ -12,16 +12,13 @@ import orjson
 
 import dagloom as dg
 from dagloom.actors.code_location import partition_run_config, validate_run
-from dagloom.actors.job_source import DefinitionsJobSource
-from dagloom.actors.run_coordinator import DefaultRunCoordinator, JobSourceValidator, submit_run
-from dagloom.actors.run_launcher import InProcessRunLauncher
+from dagloom.actors.run_coordinator import submit_run
 from dagloom.code.snapshot import location_snapshot
 from dagloom.instance import DagloomInstance
 from dagloom.messages import RunStatus
 from dagloom.messages.rpc import SubmitRunRequest, ValidateRunRequest
-from dagloom.transport import MemoryTransport
 
-from ._runs import wait_for_end
+from ._runs import definitions_stack, wait_for_end
 
 
 @dg.op(config_schema={"date": str})
@@ -89,26 +86,16 @@ def test_the_snapshot_names_each_partitioned_jobs_partitions() -> None:
 
 
 async def test_a_submitted_partition_run_stores_and_runs_with_its_config() -> None:
-    transport = MemoryTransport()
-    jobs = DefinitionsJobSource({"here": DEFS})
     with anyio.fail_after(30):
-        async with DagloomInstance.ephemeral() as instance:
-            launcher = InProcessRunLauncher(instance, jobs, heartbeat_interval=3600)
-            coordinator = DefaultRunCoordinator(
-                instance, transport.ref(launcher), validator=JobSourceValidator(jobs)
+        async with (
+            DagloomInstance.ephemeral() as instance,
+            definitions_stack(instance, DEFS) as coordinator,
+        ):
+            run = await submit_run(
+                coordinator,
+                SubmitRunRequest(job_name="process_job", tags={"dagster/partition": "2024-01-03"}),
             )
-            launcher.report_to(transport.ref(coordinator))
-            async with anyio.create_task_group() as tg:
-                await tg.start(launcher.run)
-                await tg.start(coordinator.run)
-                run = await submit_run(
-                    transport.ref(coordinator),
-                    SubmitRunRequest(
-                        job_name="process_job", tags={"dagster/partition": "2024-01-03"}
-                    ),
-                )
-                ended = await wait_for_end(instance, run.run_id)
-                tg.cancel_scope.cancel()
+            ended = await wait_for_end(instance, run.run_id)
     assert ended.status == RunStatus.SUCCESS
     assert orjson.loads(ended.run_config_json) == DAY_CONFIG
     assert ended.tags["weekday"] == "Wednesday"

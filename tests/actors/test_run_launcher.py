@@ -17,7 +17,7 @@ import pytest
 from anyio.abc import SocketAttribute
 
 from dagloom.actors.job_source import LoaderJobSource
-from dagloom.actors.run_coordinator import DefaultRunCoordinator, JobSourceValidator, submit_run
+from dagloom.actors.run_coordinator import submit_run
 from dagloom.actors.run_launcher import (
     InProcessRunLauncher,
     RunLauncher,
@@ -32,7 +32,7 @@ from dagloom.messages import Event, EventType, Run, RunStatus
 from dagloom.messages.rpc import CancelRunRequest, LaunchRunRequest, RunEnded, SubmitRunRequest
 from dagloom.transport import MemoryTransport
 
-from ._runs import EXAMPLE, stored_output, wait_for_end
+from ._runs import EXAMPLE, coordinator_over, stored_output, wait_for_end
 
 pytestmark = pytest.mark.slow
 
@@ -98,20 +98,6 @@ async def op_started_signal() -> AsyncIterator[tuple[int, anyio.Event]]:
         tg.cancel_scope.cancel()
 
 
-@asynccontextmanager
-async def stack(instance: DagloomInstance, launcher: RunLauncher, jobs: Any) -> AsyncIterator[Any]:
-    transport = MemoryTransport()
-    coordinator = DefaultRunCoordinator(
-        instance, transport.ref(launcher), validator=JobSourceValidator(jobs)
-    )
-    launcher.report_to(transport.ref(coordinator))
-    async with anyio.create_task_group() as tg:
-        await tg.start(launcher.run)
-        await tg.start(coordinator.run)
-        yield transport.ref(coordinator)
-        tg.cancel_scope.cancel()
-
-
 def make_launcher(kind: str, instance: DagloomInstance, origins: Any) -> RunLauncher:
     if kind == "subprocess":
         return SubprocessRunLauncher(instance, origins, terminate_grace=20)
@@ -130,7 +116,9 @@ async def test_the_seed_job_runs_in_a_worker_process_to_55(tmp_path: Path, kind:
     with anyio.fail_after(120):
         async with DagloomInstance.open(tmp_path / "home") as instance:
             launcher = make_launcher(kind, instance, origins)
-            async with stack(instance, launcher, LoaderJobSource(origins)) as coordinator:
+            async with coordinator_over(
+                instance, launcher, LoaderJobSource(origins)
+            ) as coordinator:
                 runs = []
                 members = _member_pids(launcher)
                 for _ in range(2):
@@ -157,7 +145,7 @@ async def test_cancelling_a_run_in_a_worker_process_records_it_canceled(
         async with DagloomInstance.open(tmp_path / "home") as instance:
             launcher = make_launcher(kind, instance, origins)
             async with (
-                stack(instance, launcher, LoaderJobSource(origins)) as coordinator,
+                coordinator_over(instance, launcher, LoaderJobSource(origins)) as coordinator,
                 op_started_signal() as (port, op_started),
             ):
                 run = await submit_run(
@@ -205,7 +193,9 @@ async def test_a_worker_process_that_dies_leaves_its_run_recorded_as_failure(
     with anyio.fail_after(120):
         async with DagloomInstance.open(tmp_path / "home") as instance:
             launcher = SubprocessRunLauncher(instance, origins)
-            async with stack(instance, launcher, LoaderJobSource(origins)) as coordinator:
+            async with coordinator_over(
+                instance, launcher, LoaderJobSource(origins)
+            ) as coordinator:
                 run = await submit_run(coordinator, SubmitRunRequest(job_name="dies"))
                 ended = await wait_for_end(instance, run.run_id)
             assert ended.status == RunStatus.FAILURE
@@ -241,7 +231,7 @@ async def test_a_warm_worker_runs_the_code_a_reloaded_location_validated(tmp_pat
     with anyio.fail_after(120):
         async with DagloomInstance.open(tmp_path / "home") as instance:
             launcher = WarmPoolRunLauncher(instance, origins, size=1)
-            async with stack(instance, launcher, location) as coordinator:
+            async with coordinator_over(instance, launcher, location) as coordinator:
                 members = _member_pids(launcher)
                 first = await submit_run(coordinator, SubmitRunRequest(job_name="versioned"))
                 first = await wait_for_end(instance, first.run_id)
@@ -313,7 +303,9 @@ async def test_a_run_launched_while_the_only_warm_worker_restarts_waits_for_it(
     with anyio.fail_after(180):
         async with DagloomInstance.open(tmp_path / "home") as instance:
             launcher = WarmPoolRunLauncher(instance, origins, size=1)
-            async with stack(instance, launcher, LoaderJobSource(origins)) as coordinator:
+            async with coordinator_over(
+                instance, launcher, LoaderJobSource(origins)
+            ) as coordinator:
                 died = await submit_run(coordinator, SubmitRunRequest(job_name="dies"))
                 assert (await wait_for_end(instance, died.run_id)).status == RunStatus.FAILURE
                 run = await submit_run(coordinator, SubmitRunRequest(job_name="process_numbers"))
@@ -406,7 +398,9 @@ async def test_a_warm_pool_reports_the_end_of_every_run_in_flight(tmp_path: Path
     with anyio.fail_after(120):
         async with DagloomInstance.open(tmp_path / "home") as instance:
             launcher = WarmPoolRunLauncher(instance, origins, size=1, status_poll_interval=0.05)
-            async with stack(instance, launcher, LoaderJobSource(origins)) as coordinator:
+            async with coordinator_over(
+                instance, launcher, LoaderJobSource(origins)
+            ) as coordinator:
                 spy = EndSpy(launcher._coordinator, expected=3)
                 launcher.report_to(cast(Any, spy))
                 runs = [

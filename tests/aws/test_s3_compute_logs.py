@@ -5,8 +5,6 @@ another machine, and never fails a step for an upload."""
 from __future__ import annotations
 
 import shutil
-import sys
-import textwrap
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,6 +12,7 @@ from pathlib import Path
 import anyio
 import obstore
 import pytest
+from obstore.store import ObjectStore
 from structlog.testing import capture_logs
 
 import dagloom as dg
@@ -21,84 +20,64 @@ from dagloom.aws.s3 import S3ComputeLogManager, S3Resource
 from dagloom.compute_logs import read_compute_log
 from dagloom.compute_logs.capture import STDOUT
 from dagloom.instance import DagloomInstance
+from tests._object_store_scenarios import (
+    append_config,
+    chatty,
+    failed_upload_keeps_local_copy,
+    logs_read_back_elsewhere,
+    write_config,
+)
 from tests.aws.conftest import S3Server
 
 
 def write_home(home: Path, endpoint: str, bucket: str, local_dir: str = "compute_logs") -> Path:
     """A home whose dagloom.yaml has the seed's compute_logs section (Dagster's names)."""
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagloom.yaml").write_text(
-        textwrap.dedent(
-            f"""
-            compute_logs:
-              module: "dagster_obstore.s3.compute_log_manager"
-              class: "S3ComputeLogManager"
-              config:
-                access_key_id: root
-                allow_http: true
-                allow_invalid_certificates: true
-                bucket: {bucket}
-                endpoint: {endpoint}
-                prefix: compute-log
-                region: default
-                secret_access_key: root123!
-                local_dir: {local_dir}
-                max_attempts: 1
-                timeout_seconds: 5
-            """
-        )
+    return write_config(
+        home,
+        f"""
+        compute_logs:
+          module: "dagster_obstore.s3.compute_log_manager"
+          class: "S3ComputeLogManager"
+          config:
+            access_key_id: root
+            allow_http: true
+            allow_invalid_certificates: true
+            bucket: {bucket}
+            endpoint: {endpoint}
+            prefix: compute-log
+            region: default
+            secret_access_key: root123!
+            local_dir: {local_dir}
+            max_attempts: 1
+            timeout_seconds: 5
+        """,
     )
-    return home
 
 
-@dg.op
-async def chatty() -> int:
-    print("chatty says hello")
-    print("chatty warns", file=sys.stderr)
-    return 1
-
-
-@dg.job
-def chat() -> None:
-    chatty()
+def _store(s3_server: S3Server, bucket: str) -> ObjectStore:
+    return S3Resource(
+        endpoint_url=s3_server.endpoint,
+        use_ssl=False,
+        aws_access_key_id="root",
+        aws_secret_access_key="root123!",
+    ).get_store(bucket)
 
 
 async def test_logs_are_uploaded_and_read_back_elsewhere(
     tmp_path: Path, s3_server: S3Server, bucket: str
 ) -> None:
     home = write_home(tmp_path / "a", s3_server.endpoint, bucket)
-    async with DagloomInstance.open(home) as instance:
-        manager = instance.compute_log_manager
-        assert isinstance(manager, S3ComputeLogManager)
-        with anyio.fail_after(60):
-            result = await chat.execute_in_process_async(instance=instance)
-    store = S3Resource(
-        endpoint_url=s3_server.endpoint,
-        use_ssl=False,
-        aws_access_key_id="root",
-        aws_secret_access_key="root123!",
-    ).get_store(bucket)
-    key = f"compute-log/{result.run_id}/chatty.0.out"
-    assert bytes(obstore.get(store, key).bytes()) == b"chatty says hello\n"
-
     # Another machine: same storage, its own (empty) local folder.
     other = write_home(tmp_path / "b", s3_server.endpoint, bucket, local_dir="elsewhere")
-    (other / "dagloom.yaml").write_text(
-        (other / "dagloom.yaml").read_text()
-        + "storage:\n  sqlite:\n    base_dir: "
-        + str(home)
-        + "\n"
-    )
+    store = _store(s3_server, bucket)
+    run_id, _ = await logs_read_back_elsewhere(home, other, store, S3ComputeLogManager)
     async with DagloomInstance.open(other) as instance:
         manager = instance.compute_log_manager
-        assert await manager.step_keys(result.run_id) == ["chatty"]
-        assert await manager.attempts(result.run_id, "chatty") == [0]
-        out = await read_compute_log(instance, result.run_id, "chatty")
-        err = await read_compute_log(instance, result.run_id, "chatty", "stderr")
-        tail = await read_compute_log(instance, result.run_id, "chatty", cursor=7, max_bytes=4)
+        assert await manager.attempts(run_id, "chatty") == [0]
+        out = await read_compute_log(instance, run_id, "chatty")
+        tail = await read_compute_log(instance, run_id, "chatty", cursor=7, max_bytes=4)
     assert not (other / "elsewhere").exists()
     assert out.data == b"chatty says hello\n"
-    assert err.data == b"chatty warns\n"
     assert (tail.data, tail.cursor) == (b"says", 11)
 
 
@@ -106,17 +85,7 @@ async def test_a_failed_upload_keeps_the_local_copy_and_the_step_succeeds(
     tmp_path: Path, s3_server: S3Server
 ) -> None:
     home = write_home(tmp_path / "home", s3_server.endpoint, "no-such-bucket")
-    async with DagloomInstance.open(home) as instance:
-        with capture_logs() as logs, anyio.fail_after(60):
-            result = await chat.execute_in_process_async(instance=instance)
-        assert result.success
-        out = await read_compute_log(instance, result.run_id, "chatty")
-    assert out.data == b"chatty says hello\n"
-    failed = [e for e in logs if e["event"] == "compute_log_upload_failed"]
-    assert {e["key"] for e in failed} == {
-        f"compute-log/{result.run_id}/chatty.0.out",
-        f"compute-log/{result.run_id}/chatty.0.err",
-    }
+    failed = await failed_upload_keeps_local_copy(home)
     assert all(e["bucket"] == "no-such-bucket" for e in failed)
     assert "does not exist" in failed[0]["error"]
 
@@ -152,14 +121,8 @@ def test_a_wrong_compute_logs_section_names_the_key_path(tmp_path: Path) -> None
 
 
 def _object(s3_server: S3Server, bucket: str, key: str) -> bytes | None:
-    store = S3Resource(
-        endpoint_url=s3_server.endpoint,
-        use_ssl=False,
-        aws_access_key_id="root",
-        aws_secret_access_key="root123!",
-    ).get_store(bucket)
     try:
-        return bytes(obstore.get(store, key).bytes())
+        return bytes(obstore.get(_store(s3_server, bucket), key).bytes())
     except FileNotFoundError:
         return None
 
@@ -168,8 +131,7 @@ async def test_upload_interval_uploads_a_running_steps_output_before_it_ends(
     tmp_path: Path, s3_server: S3Server, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = write_home(tmp_path / "home", s3_server.endpoint, bucket)
-    config = home / "dagloom.yaml"
-    config.write_text(config.read_text().rstrip("\n") + "\n    upload_interval: 0.05\n")
+    append_config(home, "    upload_interval: 0.05\n")
     async with DagloomInstance.open(home) as instance:
         manager = instance.compute_log_manager
         assert isinstance(manager, S3ComputeLogManager)
@@ -207,8 +169,7 @@ async def test_a_failing_partial_upload_is_logged_once_and_the_step_goes_on(
     tmp_path: Path, s3_server: S3Server
 ) -> None:
     home = write_home(tmp_path / "home", s3_server.endpoint, "no-such-bucket")
-    config = home / "dagloom.yaml"
-    config.write_text(config.read_text().rstrip("\n") + "\n    upload_interval: 3600\n")
+    append_config(home, "    upload_interval: 3600\n")
     async with DagloomInstance.open(home) as instance:
         manager = instance.compute_log_manager
         assert isinstance(manager, S3ComputeLogManager)
@@ -228,8 +189,7 @@ async def test_a_failing_partial_upload_is_logged_once_and_the_step_goes_on(
 
 def test_upload_interval_must_be_positive(tmp_path: Path) -> None:
     home = write_home(tmp_path / "home", "http://127.0.0.1:1", "b")
-    config = home / "dagloom.yaml"
-    config.write_text(config.read_text().rstrip("\n") + "\n    upload_interval: 0\n")
+    append_config(home, "    upload_interval: 0\n")
     with pytest.raises(dg.ConfigError) as caught:
         DagloomInstance.open(home).compute_log_manager  # noqa: B018  # building it is the test
     assert caught.value.key_paths == ["compute_logs.config.upload_interval"]

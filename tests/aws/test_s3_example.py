@@ -14,9 +14,8 @@ from dagloom.aws.s3 import S3Resource
 from dagloom.code.loader import load_definitions
 from dagloom.compute_logs import read_compute_log
 from dagloom.execution.multiprocess import close_pools
-from dagloom.execution.origin import CodeOrigin
-from dagloom.execution.run import execute_job_in_process
 from dagloom.instance import DagloomInstance
+from tests._multiprocess import run_file_job
 from tests.aws.conftest import S3Server
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -48,14 +47,7 @@ async def test_the_seed_example_runs_with_its_outputs_and_logs_in_s3(
     run_config = {"execution": {"config": {executor: {}}}}
     with anyio.fail_after(120):
         async with DagloomInstance.open(home) as instance:
-            result = await execute_job_in_process(
-                job,
-                run_config=run_config,
-                instance=instance,
-                raise_on_error=False,
-                code_origin=CodeOrigin(python_file=str(path)),
-            )
-            assert result.success, [e.message for e in result.all_events]
+            result = await run_file_job(job, path, instance, run_config)
             log = await read_compute_log(instance, result.run_id, "sum_two_sums")
     assert log.data == b"30 + 25 = 55\n"
     store = S3Resource(

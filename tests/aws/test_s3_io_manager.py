@@ -4,11 +4,8 @@ failure names the bucket and key."""
 
 from __future__ import annotations
 
-import pickle
-import threading
 from typing import Any
 
-import obstore
 import pytest
 
 import dagloom as dg
@@ -19,6 +16,7 @@ from dagloom.aws.s3 import (
     s3_pickle_io_manager,
     s3_resource,
 )
+from tests._object_store_scenarios import locked, pickled, step_failure_message
 from tests.aws.conftest import S3Server
 
 
@@ -74,8 +72,7 @@ def test_the_seed_resources_store_each_output_as_an_object(
         aws_access_key_id="test",
         aws_secret_access_key="test",
     ).get_store(bucket)
-    key = f"io/{result.run_id}/filter_even_numbers/result"
-    assert pickle.loads(bytes(obstore.get(store, key).bytes())) == [2, 4, 6, 8, 10]
+    assert pickled(store, f"io/{result.run_id}/filter_even_numbers/result") == [2, 4, 6, 8, 10]
 
 
 def test_the_class_form_stores_assets_by_key(s3_server: S3Server, bucket: str) -> None:
@@ -96,17 +93,14 @@ def test_the_class_form_stores_assets_by_key(s3_server: S3Server, bucket: str) -
     manager = S3PickleIOManager(s3_resource=s3, s3_bucket=bucket, s3_prefix="assets")
     result = dg.materialize([orders, order_count], resources={"io_manager": manager})
     assert result.success
-    stored = obstore.get(s3.get_store(bucket), "assets/warehouse/orders").bytes()
-    assert pickle.loads(bytes(stored)) == {"n": 3}
+    assert pickled(s3.get_store(bucket), "assets/warehouse/orders") == {"n": 3}
     assert result.output_for_node("order_count") == 3
 
 
 def test_a_missing_bucket_fails_the_step_naming_bucket_and_key(s3_server: S3Server) -> None:
     resources = seed_resources(s3_server.endpoint, "no-such-bucket", "io")
     result = evens.execute_in_process(resources=resources, raise_on_error=False)
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    message = failure.message
+    message = step_failure_message(result)
     assert "s3://no-such-bucket/io/" in message and "generate_numbers/result" in message
     assert "bucket 'no-such-bucket' does not exist" in message
 
@@ -138,26 +132,13 @@ def test_refused_credentials_fail_the_step_naming_bucket_and_key(
         result = evens.execute_in_process(resources=resources, raise_on_error=False)
     finally:
         s3_server.require_auth(False)
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert f"writing s3://{bucket}/io/" in failure.message
-    assert "generate_numbers/result" in failure.message
-    assert "the credentials were refused" in failure.message
+    message = step_failure_message(result)
+    assert f"writing s3://{bucket}/io/" in message
+    assert "generate_numbers/result" in message
+    assert "the credentials were refused" in message
 
 
 def test_a_value_that_cannot_be_pickled_names_its_output(s3_server: S3Server, bucket: str) -> None:
-    @dg.op
-    def make_lock() -> Any:
-        return threading.Lock()
-
-    @dg.op
-    def use(x: Any) -> None:
-        del x
-
-    @dg.job
-    def locked() -> None:
-        use(make_lock())
-
     resources = seed_resources(s3_server.endpoint, bucket, "io")
     with pytest.raises(ObjectStoreError, match="output 'result' of step 'make_lock' cannot be"):
         locked.execute_in_process(resources=resources)

@@ -6,17 +6,11 @@ and class names."""
 from __future__ import annotations
 
 import base64
-import pickle
-import sys
-import textwrap
-import threading
 from pathlib import Path
 from typing import Any
 
-import anyio
 import obstore
 import pytest
-from structlog.testing import capture_logs
 
 import dagloom as dg
 from dagloom.azure import (
@@ -29,8 +23,17 @@ from dagloom.azure import (
     adls2_pickle_io_manager,
     adls2_resource,
 )
-from dagloom.compute_logs import read_compute_log
 from dagloom.instance import DagloomInstance
+from tests._object_store_scenarios import (
+    assets_by_key,
+    failed_upload_keeps_local_copy,
+    locked,
+    logs_read_back_elsewhere,
+    pickled,
+    running_output_is_uploaded,
+    step_failure_message,
+    write_compute_logs_home,
+)
 from tests.aws.test_s3_io_manager import evens, socket_nobody_listens_on
 from tests.azure.conftest import ACCOUNT, KEY, AzureServer
 
@@ -56,39 +59,19 @@ def _resource(endpoint: str, key: str = KEY) -> ADLS2Resource:
     )
 
 
-def _failure(result: Any) -> str:
-    assert not result.success
-    event = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    message: str = event.message
-    return message
-
-
 def test_the_function_form_stores_each_output_as_a_blob(
     azure_server: AzureServer, container: str
 ) -> None:
     result = evens.execute_in_process(resources=resources(azure_server.endpoint, container))
     assert result.output_for_node("sum_numbers") == 30
     store = _resource(azure_server.endpoint).get_store(container)
-    key = f"io/{result.run_id}/filter_even_numbers/result"
-    assert pickle.loads(bytes(obstore.get(store, key).bytes())) == [2, 4, 6, 8, 10]
+    assert pickled(store, f"io/{result.run_id}/filter_even_numbers/result") == [2, 4, 6, 8, 10]
 
 
 def test_the_class_form_stores_assets_by_key(azure_server: AzureServer, container: str) -> None:
-    @dg.asset(key_prefix=["warehouse"])
-    def orders() -> dict[str, int]:
-        return {"n": 3}
-
-    @dg.asset(ins={"orders": dg.AssetIn(key=dg.AssetKey(["warehouse", "orders"]))})
-    def order_count(orders: dict[str, int]) -> int:
-        return orders["n"]
-
     adls2 = _resource(azure_server.endpoint)
     manager = ADLS2PickleIOManager(adls2=adls2, adls2_file_system=container, adls2_prefix="a")
-    result = dg.materialize([orders, order_count], resources={"io_manager": manager})
-    assert result.success
-    stored = obstore.get(adls2.get_store(container), "a/warehouse/orders").bytes()
-    assert pickle.loads(bytes(stored)) == {"n": 3}
-    assert result.output_for_node("order_count") == 3
+    assets_by_key(manager, adls2.get_store(container), "a")
 
 
 def test_dagster_credential_forms_are_accepted() -> None:
@@ -125,7 +108,7 @@ def test_a_sas_token_in_dagster_form_signs_the_requests(
 def test_a_missing_container_fails_the_step_naming_it_and_the_key(
     azure_server: AzureServer,
 ) -> None:
-    message = _failure(
+    message = step_failure_message(
         evens.execute_in_process(
             resources=resources(azure_server.endpoint, "no-such-container"), raise_on_error=False
         )
@@ -139,7 +122,7 @@ def test_a_refused_key_fails_the_step_naming_the_key(
     azure_server: AzureServer, container: str
 ) -> None:
     wrong = base64.b64encode(b"not the account key").decode()
-    message = _failure(
+    message = step_failure_message(
         evens.execute_in_process(
             resources=resources(azure_server.endpoint, container, wrong), raise_on_error=False
         )
@@ -162,18 +145,6 @@ def test_an_unreachable_endpoint_fails_the_step_naming_the_key() -> None:
 def test_a_value_that_cannot_be_pickled_names_its_output(
     azure_server: AzureServer, container: str
 ) -> None:
-    @dg.op
-    def make_lock() -> Any:
-        return threading.Lock()
-
-    @dg.op
-    def use(x: Any) -> None:
-        del x
-
-    @dg.job
-    def locked() -> None:
-        use(make_lock())
-
     with pytest.raises(ObjectStoreError, match="output 'result' of step 'make_lock' cannot be"):
         locked.execute_in_process(resources=resources(azure_server.endpoint, container))
 
@@ -182,65 +153,30 @@ def test_a_value_that_cannot_be_pickled_names_its_output(
 
 
 def write_home(home: Path, endpoint: str, container: str, extra: str = "") -> Path:
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagloom.yaml").write_text(
-        textwrap.dedent(
-            f"""
-            compute_logs:
-              module: dagster_azure.blob.compute_log_manager
-              class: AzureBlobComputeLogManager
-              config:
-                storage_account: {ACCOUNT}
-                container: {container}
-                access_key_or_sas_token: "{KEY}"
-                prefix: compute-log
-                endpoint_url: {endpoint}
-                local_dir: compute_logs
-                max_attempts: 1
-                timeout_seconds: 5
-            """
-        )
-        + extra
+    return write_compute_logs_home(
+        home,
+        "dagster_azure.blob.compute_log_manager",
+        "AzureBlobComputeLogManager",
+        {
+            "storage_account": ACCOUNT,
+            "container": container,
+            "access_key_or_sas_token": f'"{KEY}"',
+            "endpoint_url": endpoint,
+        },
+        extra,
     )
-    return home
-
-
-@dg.op
-async def chatty() -> int:
-    print("chatty says hello")
-    print("chatty warns", file=sys.stderr)
-    return 1
-
-
-@dg.job
-def chat() -> None:
-    chatty()
 
 
 async def test_logs_are_uploaded_and_read_back_elsewhere(
     tmp_path: Path, azure_server: AzureServer, container: str
 ) -> None:
     home = write_home(tmp_path / "a", azure_server.endpoint, container)
-    async with DagloomInstance.open(home) as instance:
-        assert isinstance(instance.compute_log_manager, AzureBlobComputeLogManager)
-        with anyio.fail_after(60):
-            result = await chat.execute_in_process_async(instance=instance)
-            await instance.compute_log_manager.wait_uploads()
-    store = _resource(azure_server.endpoint).get_store(container)
-    key = f"compute-log/{result.run_id}/chatty.0.out"
-    assert bytes(obstore.get(store, key).bytes()) == b"chatty says hello\n"
-
     other = write_home(tmp_path / "b", azure_server.endpoint, container)
-    with (other / "dagloom.yaml").open("a") as file:
-        file.write(f"storage:\n  sqlite:\n    base_dir: {home}\n")
-    async with DagloomInstance.open(other) as instance:
-        manager = instance.compute_log_manager
-        assert await manager.step_keys(result.run_id) == ["chatty"]
-        err = await read_compute_log(instance, result.run_id, "chatty", "stderr")
-        assert err.data == b"chatty warns\n"
-        assert manager.log_location(result.run_id, "chatty", 0, 1) == (
-            f"{azure_server.endpoint}/{container}/compute-log/{result.run_id}/chatty.0.err"
-        )
+    store = _resource(azure_server.endpoint).get_store(container)
+    run_id, manager = await logs_read_back_elsewhere(home, other, store, AzureBlobComputeLogManager)
+    assert manager.log_location(run_id, "chatty", 0, 1) == (
+        f"{azure_server.endpoint}/{container}/compute-log/{run_id}/chatty.0.err"
+    )
 
 
 async def test_a_running_steps_output_is_uploaded_every_interval(
@@ -249,39 +185,15 @@ async def test_a_running_steps_output_is_uploaded_every_interval(
     home = write_home(
         tmp_path / "home", azure_server.endpoint, container, "    upload_interval: 3600\n"
     )
-    async with DagloomInstance.open(home) as instance:
-        manager = instance.compute_log_manager
-        assert isinstance(manager, AzureBlobComputeLogManager)
-        log = manager.open_step("run-1", "busy", 0)
-        log.write(0, "so far\n")
-        await anyio.to_thread.run_sync(manager.upload_running)
-        store = _resource(azure_server.endpoint).get_store(container)
-        partial = obstore.get(store, "compute-log/run-1/busy.0.out").bytes()
-        assert bytes(partial) == b"so far\n"
-        log.write(0, "done\n")
-        manager.step_finished(log)
-        with anyio.fail_after(30):
-            await manager.wait_uploads()
-        final = obstore.get(store, "compute-log/run-1/busy.0.out").bytes()
-        assert bytes(final) == b"so far\ndone\n"
+    store = _resource(azure_server.endpoint).get_store(container)
+    await running_output_is_uploaded(home, store, AzureBlobComputeLogManager)
 
 
 async def test_a_failed_upload_keeps_the_local_copy_and_the_step_succeeds(
     tmp_path: Path, azure_server: AzureServer
 ) -> None:
     home = write_home(tmp_path / "home", azure_server.endpoint, "no-such-container")
-    async with DagloomInstance.open(home) as instance:
-        with capture_logs() as logs, anyio.fail_after(60):
-            result = await chat.execute_in_process_async(instance=instance)
-            await instance.compute_log_manager.wait_uploads()
-        assert result.success
-        out = await read_compute_log(instance, result.run_id, "chatty")
-    assert out.data == b"chatty says hello\n"
-    failed = [e for e in logs if e["event"] == "compute_log_upload_failed"]
-    assert {e["key"] for e in failed} == {
-        f"compute-log/{result.run_id}/chatty.0.out",
-        f"compute-log/{result.run_id}/chatty.0.err",
-    }
+    failed = await failed_upload_keeps_local_copy(home)
     assert all(e["bucket"] == "no-such-container" for e in failed)
 
 

@@ -10,24 +10,14 @@ launched over GraphQL. (A daemon backfilling the example: tests/integration.)
 
 from __future__ import annotations
 
-import functools
 import re
-import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
-import anyio.from_thread
-import anyio.lowlevel
 import pytest
 
-from dagloom.execution.origin import CodeOrigin
-from dagloom.instance import DagloomInstance
-from dagloom.topology import dev_topology
-from dagloom.topology.wiring import RunningNode, run_node
-from tests.browser.conftest import Server, screenshot
+from tests.browser.conftest import Server, screenshot, serving
 
 DAILY = Path(__file__).resolve().parents[2] / "examples" / "daily_numbers.py"
 RUN_TIMEOUT = 60_000
@@ -38,49 +28,8 @@ LAUNCH = """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
     """A dev node serving the daily example, without a daemon, on its own thread."""
-    started: dict[str, Any] = {}
-    ready = threading.Event()
-    stop: list[anyio.Event] = []
-    token: list[Any] = []
-
-    async def serve() -> None:
-        topology = dev_topology(
-            {"daily": CodeOrigin(python_file=str(DAILY))},
-            grpc_port=None,
-            api_port=None,
-            reload_on_change=False,
-            daemon=False,
-            webserver_port=0,
-        )
-        stop.append(anyio.Event())
-        token.append(anyio.lowlevel.current_token())
-        try:
-            with tempfile.TemporaryDirectory(prefix="dagloom-ui-") as home:
-                instance = DagloomInstance.from_config({"storage": {"memory": {}}}, home=home)
-                async with instance, anyio.create_task_group() as tg:
-                    node: RunningNode = await tg.start(
-                        functools.partial(run_node, topology, "dev", instance=instance)
-                    )
-                    started["address"] = node.webserver_address
-                    ready.set()
-                    await stop[0].wait()
-                    tg.cancel_scope.cancel()
-        except BaseException as exc:
-            started["error"] = exc
-            raise
-        finally:
-            ready.set()
-
-    thread = threading.Thread(target=lambda: anyio.run(serve), name="daily-node", daemon=True)
-    thread.start()
-    assert ready.wait(60), "the dev node did not start within 60 s"
-    if "error" in started:
-        raise started["error"]
-    try:
-        yield Server(f"http://{started['address']}")
-    finally:
-        anyio.from_thread.run_sync(stop[0].set, token=token[0])
-        thread.join(30)
+    with serving({"daily": DAILY}) as running:
+        yield running
 
 
 def _materialize(server: Server, partition: str) -> None:

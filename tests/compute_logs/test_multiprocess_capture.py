@@ -11,18 +11,10 @@ import pytest
 
 from dagloom.code.loader import load_definitions
 from dagloom.compute_logs import read_compute_log, set_console_echo
-from dagloom.execution.multiprocess import close_pools
-from dagloom.execution.origin import CodeOrigin
-from dagloom.execution.run import execute_job_in_process
 from dagloom.instance import DagloomInstance
+from tests._multiprocess import MULTIPROCESS, run_file_job
 
-MULTIPROCESS = {"execution": {"config": {"multiprocess": {"max_concurrent": 2}}}}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _close_warm_pools() -> object:
-    yield None
-    close_pools()
+pytestmark = pytest.mark.usefixtures("close_warm_pools")
 
 
 def _definitions(tmp_path: Path) -> Path:
@@ -68,14 +60,7 @@ async def test_step_processes_write_their_fds_to_the_step_log(tmp_path: Path) ->
     try:
         with anyio.fail_after(120):
             async with DagloomInstance.open(tmp_path / "home") as instance:
-                result = await execute_job_in_process(
-                    job,
-                    run_config=MULTIPROCESS,
-                    instance=instance,
-                    raise_on_error=False,
-                    code_origin=CodeOrigin(python_file=str(path)),
-                )
-                assert result.success, [e.message for e in result.all_events]
+                result = await run_file_job(job, path, instance, MULTIPROCESS)
                 first = await read_compute_log(instance, result.run_id, "first")
                 first_err = await read_compute_log(instance, result.run_id, "first", "stderr")
                 second = await read_compute_log(instance, result.run_id, "second")

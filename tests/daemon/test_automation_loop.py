@@ -17,6 +17,7 @@ from dagloom.daemon.automation_loop import (
 from dagloom.definitions import Definitions
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.instance import DagloomInstance
+from dagloom.messages import Run
 from dagloom.storage.automation import AutomationStorage
 
 from ..storage.contract import materialization
@@ -50,18 +51,28 @@ def loop(instance: DagloomInstance, coordinator: Any) -> AutomationLoop:
     return AutomationLoop(instance, {"here": cast(Any, location)}, coordinator, owner="d")
 
 
+async def run_after_outside_materialization(
+    automation: AutomationLoop, instance: DagloomInstance, asset: str, partition: str = ""
+) -> Run:
+    """Ticks (launching nothing), stores a materialization of `asset` made outside any run,
+    ticks 30 s later, and returns the one run that second tick launched."""
+    await automation.tick(T0)
+    assert automation.last_runs == []
+    await instance.event_log_storage.store_events(
+        [materialization("outside-run", [asset], partition=partition)]
+    )
+    await automation.tick(T0 + 30)
+    [run_id] = automation.last_runs
+    run = await instance.run_storage.get_run(run_id)
+    assert run is not None
+    return run
+
+
 async def test_upstream_materialization_launches_eager_downstream_in_one_run() -> None:
     async with DagloomInstance.ephemeral() as instance, storing_coordinator(instance) as coord:
         automation = loop(instance, coord)
-        await automation.tick(T0)
-        assert automation.last_runs == []
-        await instance.event_log_storage.store_events(
-            [materialization("outside-run", ["upstream"], partition="")]
-        )
-        await automation.tick(T0 + 30)
-        [run_id] = automation.last_runs
-        run = await instance.run_storage.get_run(run_id)
-        assert run is not None and run.tags[AUTOMATION_TAG] == "true"
+        run = await run_after_outside_materialization(automation, instance, "upstream")
+        assert run.tags[AUTOMATION_TAG] == "true"
         assert sorted(tuple(k.path) for k in run.asset_selection) == [
             ("downstream",),
             ("sibling",),
@@ -78,7 +89,7 @@ async def test_upstream_materialization_launches_eager_downstream_in_one_run() -
         requested = [
             r for r in await storage.get_automation_evaluations("downstream") if r.num_requested
         ]
-        assert requested[0].run_ids == (run_id,)
+        assert requested[0].run_ids == (run.run_id,)
         assert json.loads(requested[0].body)["root"]["label"] == "eager"
 
 
@@ -130,14 +141,7 @@ async def test_automation_condition_sensors_choose_assets_and_tag_runs() -> None
     async with DagloomInstance.ephemeral() as instance, storing_coordinator(instance) as coord:
         location = InProcessLocation("here", defs)
         automation = AutomationLoop(instance, {"here": cast(Any, location)}, coord, owner="d")
-        await automation.tick(T0)
-        await instance.event_log_storage.store_events(
-            [materialization("outside-run", ["upstream"], partition="")]
-        )
-        await automation.tick(T0 + 30)
-        [run_id] = automation.last_runs
-        run = await instance.run_storage.get_run(run_id)
-        assert run is not None
+        run = await run_after_outside_materialization(automation, instance, "upstream")
         assert [tuple(k.path) for k in run.asset_selection] == [("downstream",)]
         assert run.tags["team"] == "data"
         assert run.tags["dagloom/sensor_name"] == "nightly_automation"
@@ -181,14 +185,8 @@ async def test_partitioned_assets_run_per_partition() -> None:
     async with DagloomInstance.ephemeral() as instance, storing_coordinator(instance) as coord:
         location = InProcessLocation("here", defs)
         automation = AutomationLoop(instance, {"here": cast(Any, location)}, coord, owner="d")
-        await automation.tick(T0)
-        await instance.event_log_storage.store_events(
-            [materialization("outside-run", ["paint"], partition="blue")]
-        )
-        await automation.tick(T0 + 30)
-        [run_id] = automation.last_runs
-        run = await instance.run_storage.get_run(run_id)
-        assert run is not None and run.tags["dagster/partition"] == "blue"
+        run = await run_after_outside_materialization(automation, instance, "paint", "blue")
+        assert run.tags["dagster/partition"] == "blue"
         assert [tuple(k.path) for k in run.asset_selection] == [("dried",)]
         await automation.tick(T0 + 60)  # blue in progress, red's upstream missing
         assert automation.last_runs == []

@@ -297,8 +297,7 @@ async def test_a_sigkilled_run_ends_failure_and_its_retry_succeeds_from_failure(
     from dagloom.daemon import RetrySettings, derived_run_id
     from dagloom.daemon.retry_loop import RunRetryLoop
     from dagloom.execution.origin import CodeOrigin
-    from tests.actors._runs import stored_output, wait_for_end
-    from tests.actors.test_run_launcher import stack
+    from tests.actors._runs import coordinator_over, stored_output, wait_for_end
 
     path = tmp_path / "once_defs.py"
     path.write_text(ONCE.format(here=str(tmp_path), io=str(tmp_path / "io")))
@@ -353,7 +352,9 @@ async def test_a_sigkilled_run_ends_failure_and_its_retry_succeeds_from_failure(
 
             (tmp_path / "fixed").touch()
             launcher = SubprocessRunLauncher(instance, origins)
-            async with stack(instance, launcher, LoaderJobSource(origins)) as coordinator:
+            async with coordinator_over(
+                instance, launcher, LoaderJobSource(origins)
+            ) as coordinator:
                 await RunRetryLoop(instance, coordinator, RetrySettings(enabled=True)).tick(0)
                 retry = await wait_for_end(instance, derived_run_id("retry", run.run_id))
             assert retry.status == RunStatus.SUCCESS

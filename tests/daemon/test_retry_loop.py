@@ -3,8 +3,7 @@ retried once, from failure, reusing the outputs its succeeded steps stored."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +11,9 @@ import anyio
 import pytest
 
 from dagloom import Definitions, FilesystemIOManager, job, op
-from dagloom.actors.job_source import DefinitionsJobSource
 from dagloom.actors.run_coordinator import (
-    DefaultRunCoordinator,
-    JobSourceValidator,
     submit_run,
 )
-from dagloom.actors.run_launcher.in_process import InProcessRunLauncher
 from dagloom.daemon import (
     AUTO_RETRY_RUN_ID_TAG,
     RETRY_NUMBER_TAG,
@@ -30,8 +25,7 @@ from dagloom.daemon.retry_loop import ROOT_RUN_ID_TAG, RunRetryLoop
 from dagloom.instance import DagloomInstance
 from dagloom.messages import RunStatus
 from dagloom.messages.rpc import SubmitRunRequest
-from dagloom.transport import MemoryTransport
-from tests.actors._runs import stored_output, wait_for_end
+from tests.actors._runs import definitions_stack, stored_output, wait_for_end
 
 from ._stores import BACKENDS, open_instance
 
@@ -64,25 +58,13 @@ def pipeline() -> None:
     report(flaky(load()))
 
 
-@asynccontextmanager
-async def stack(instance: DagloomInstance, io_dir: Path) -> AsyncIterator[Any]:
+def stack(instance: DagloomInstance, io_dir: Path) -> AbstractAsyncContextManager[Any]:
     """A default coordinator over an in-process launcher running `pipeline`; yields a ref
     to the coordinator."""
-    transport = MemoryTransport()
     defs = Definitions(
         jobs=[pipeline], resources={"io_manager": FilesystemIOManager(base_dir=str(io_dir))}
     )
-    jobs = DefinitionsJobSource({"here": defs})
-    launcher = InProcessRunLauncher(instance, jobs, heartbeat_interval=3600)
-    coordinator = DefaultRunCoordinator(
-        instance, transport.ref(launcher), validator=JobSourceValidator(jobs)
-    )
-    launcher.report_to(transport.ref(coordinator))
-    async with anyio.create_task_group() as tg:
-        await tg.start(launcher.run)
-        await tg.start(coordinator.run)
-        yield transport.ref(coordinator)
-        tg.cancel_scope.cancel()
+    return definitions_stack(instance, defs)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

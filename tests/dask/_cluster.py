@@ -223,6 +223,26 @@ def write_definitions(directory: Path) -> Path:
     return path
 
 
+def write_job_definitions(path: Path, source: str, job_name: str) -> Path:
+    """Writes `path`: the (indented) `source` of some ops and the job `job_name`, which may
+    use dagloom's `job` and `op`, then the Definitions of that job with a filesystem IO
+    manager in the file's folder."""
+    io_dir = path.parent / "io"
+    path.write_text(
+        "from dagloom import Definitions, FilesystemIOManager, job, op\n"
+        + textwrap.dedent(source)
+        + textwrap.dedent(
+            f"""
+            defs = Definitions(
+                jobs=[{job_name}],
+                resources={{"io_manager": FilesystemIOManager(base_dir={str(io_dir)!r})}},
+            )
+            """
+        )
+    )
+    return path
+
+
 def started_marks(
     directory: Path, run_id: str | None = None, kind: str = "slow"
 ) -> list[tuple[str, int]]:
@@ -243,6 +263,20 @@ async def poll_until(predicate: Callable[[], bool], interval: float = 0.05) -> N
         if predicate():
             return
         await anyio.sleep(interval)
+
+
+async def tail_until(instance: Any, step_key: str, text: bytes) -> None:
+    """Return once `step_key`'s compute log in the instance's first run shows `text`, read
+    while the step runs as `run logs -f` tails it (the log is written by a worker, which no
+    event of this loop signals)."""
+    from dagloom.compute_logs import read_compute_log
+
+    live = b""
+    while text not in live:
+        runs = await instance.get_runs()
+        if runs:
+            live = (await read_compute_log(instance, runs[0].run_id, step_key)).data
+        await anyio.sleep(0.05)
 
 
 def worker_pid(proc: subprocess.Popen[bytes]) -> int:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,7 @@ from dagloom.execution.run import execute_job_in_process
 from dagloom.instance import DagloomInstance
 from dagloom.messages import EventType, RunStatus
 from dagloom.messages.rpc import CancelRunRequest, SubmitRunRequest
-from tests.actors._runs import stored_output, wait_for_end
-from tests.actors.test_run_launcher import stack
+from tests.actors._runs import coordinator_over, stored_output, wait_for_end
 
 from ._cluster import (
     Cluster,
@@ -31,7 +29,9 @@ from ._cluster import (
     dask_run_config,
     poll_until,
     started_marks,
+    tail_until,
     write_definitions,
+    write_job_definitions,
 )
 
 pytestmark = pytest.mark.slow
@@ -159,7 +159,9 @@ async def test_the_dask_run_launcher_runs_runs_as_dask_tasks_and_terminates_them
         async with DagloomInstance.open(home) as instance:
             launcher = build_run_launcher(instance, origins)
             assert isinstance(launcher, DaskRunLauncher)
-            async with stack(instance, launcher, LoaderJobSource(origins)) as coordinator:
+            async with coordinator_over(
+                instance, launcher, LoaderJobSource(origins)
+            ) as coordinator:
                 run = await submit_run(coordinator, SubmitRunRequest(job_name="process_numbers"))
                 ended = await wait_for_end(instance, run.run_id)
                 assert ended.status == RunStatus.SUCCESS, ended.failure
@@ -183,40 +185,33 @@ def _write_talking_definitions(directory: Path) -> Path:
     """A job whose one step writes through Python, straight to file descriptor 1 and from a
     child process, then waits for the file named by its `release` tag."""
     path = directory / "talking.py"
-    path.write_text(
-        textwrap.dedent(
-            f"""
-            import os
-            import subprocess
-            import sys
-            import time
-            from pathlib import Path
+    write_job_definitions(
+        path,
+        """
+        import os
+        import subprocess
+        import sys
+        import time
+        from pathlib import Path
 
-            from dagloom import Definitions, FilesystemIOManager, job, op
+        @op
+        def talk(context):
+            print("from python", flush=True)
+            os.write(1, b"from the file descriptor\\n")
+            subprocess.run(["sh", "-c", "echo from a child; echo child err >&2"], check=True)
+            sys.stderr.write("python err\\n")
+            release = Path(context.run_tags["release"])
+            deadline = time.monotonic() + 120
+            while not release.exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            print("after release")
+            return 1
 
-            @op
-            def talk(context):
-                print("from python", flush=True)
-                os.write(1, b"from the file descriptor\\n")
-                subprocess.run(["sh", "-c", "echo from a child; echo child err >&2"], check=True)
-                sys.stderr.write("python err\\n")
-                release = Path(context.run_tags["release"])
-                deadline = time.monotonic() + 120
-                while not release.exists() and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                print("after release")
-                return 1
-
-            @job
-            def talking():
-                talk()
-
-            defs = Definitions(
-                jobs=[talking],
-                resources={{"io_manager": FilesystemIOManager(base_dir={str(directory / "io")!r})}},
-            )
-            """
-        )
+        @job
+        def talking():
+            talk()
+        """,
+        "talking",
     )
     return path
 
@@ -249,12 +244,7 @@ async def test_a_steps_output_on_a_one_thread_worker_is_caught_by_fd_and_readabl
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(run)
-                live = b""
-                while b"from a child\n" not in live:  # tailing, as `run logs -f` does
-                    runs = await instance.get_runs()
-                    if runs:
-                        live = (await read_compute_log(instance, runs[0].run_id, "talk")).data
-                    await anyio.sleep(0.05)
+                await tail_until(instance, "talk", b"from a child\n")
                 assert not results  # the step still runs
                 release.touch()
             (result,) = results

@@ -18,7 +18,14 @@ from dagloom.execution.run import execute_job_in_process
 from dagloom.instance import DagloomInstance
 from dagloom.messages import EventType
 
-from ._cluster import dask_run_config, poll_until, started_marks, write_definitions
+from ._cluster import (
+    dask_run_config,
+    poll_until,
+    started_marks,
+    tail_until,
+    write_definitions,
+    write_job_definitions,
+)
 
 LOCAL = LocalClusterConfig(n_workers=2, threads_per_worker=4, processes=False)
 
@@ -267,29 +274,22 @@ async def test_a_steps_prints_on_a_worker_reach_its_compute_log(
     from dagloom.compute_logs import read_compute_log
 
     path = tmp_path / "printing.py"
-    path.write_text(
-        textwrap.dedent(
-            f"""
-            import sys
+    write_job_definitions(
+        path,
+        """
+        import sys
 
-            from dagloom import Definitions, FilesystemIOManager, job, op
+        @op
+        def speak():
+            print("hello from a dask worker")
+            sys.stderr.write("and its stderr\\n")
+            return 1
 
-            @op
-            def speak():
-                print("hello from a dask worker")
-                sys.stderr.write("and its stderr\\n")
-                return 1
-
-            @job
-            def printing():
-                speak()
-
-            defs = Definitions(
-                jobs=[printing],
-                resources={{"io_manager": FilesystemIOManager(base_dir={str(tmp_path / "io")!r})}},
-            )
-            """
-        )
+        @job
+        def printing():
+            speak()
+        """,
+        "printing",
     )
     job = load_definitions(python_file=path).get_job_def("printing")
     async with DagloomInstance.open(tmp_path / "home") as instance:
@@ -317,33 +317,26 @@ async def test_a_running_steps_prints_on_a_threaded_worker_can_be_tailed(
 
     path = tmp_path / "tailing.py"
     release = tmp_path / "release"
-    path.write_text(
-        textwrap.dedent(
-            f"""
-            import time
-            from pathlib import Path
+    write_job_definitions(
+        path,
+        f"""
+        import time
+        from pathlib import Path
 
-            from dagloom import Definitions, FilesystemIOManager, job, op
+        @op
+        def chatty():
+            print("first line")
+            deadline = time.monotonic() + 120
+            while not Path({str(release)!r}).exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            print("last line")
+            return 1
 
-            @op
-            def chatty():
-                print("first line")
-                deadline = time.monotonic() + 120
-                while not Path({str(release)!r}).exists() and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                print("last line")
-                return 1
-
-            @job
-            def tailing():
-                chatty()
-
-            defs = Definitions(
-                jobs=[tailing],
-                resources={{"io_manager": FilesystemIOManager(base_dir={str(tmp_path / "io")!r})}},
-            )
-            """
-        )
+        @job
+        def tailing():
+            chatty()
+        """,
+        "tailing",
     )
     job = load_definitions(python_file=path).get_job_def("tailing")
     results: list[Any] = []
@@ -363,12 +356,7 @@ async def test_a_running_steps_prints_on_a_threaded_worker_can_be_tailed(
                     )
 
                 tg.start_soon(run)
-                live = b""
-                while b"first line\n" not in live:  # tailing, as `run logs -f` does
-                    runs = await instance.get_runs()
-                    if runs:
-                        live = (await read_compute_log(instance, runs[0].run_id, "chatty")).data
-                    await anyio.sleep(0.05)
+                await tail_until(instance, "chatty", b"first line\n")
                 assert not results  # the step still runs
                 release.touch()
         (result,) = results

@@ -11,14 +11,13 @@ import pytest
 
 from dagloom.code.loader import load_definitions
 from dagloom.errors import DefinitionError
-from dagloom.execution.multiprocess import close_pools
 from dagloom.execution.origin import CodeOrigin
 from dagloom.execution.run import execute_job_in_process
 from dagloom.instance import DagloomInstance
 from dagloom.messages import EventType, RunStatus
+from tests._multiprocess import MULTIPROCESS, run_file_job
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "numbers.py"
-MULTIPROCESS = {"execution": {"config": {"multiprocess": {"max_concurrent": 2}}}}
 
 
 def write_seed_with_filesystem_io(tmp_path: Path) -> Path:
@@ -45,10 +44,7 @@ def write_seed_with_filesystem_io(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _close_warm_pools() -> object:
-    yield None
-    close_pools()
+pytestmark = pytest.mark.usefixtures("close_warm_pools")
 
 
 async def test_the_seed_job_runs_in_step_processes_selected_by_run_config(tmp_path: Path) -> None:
@@ -57,14 +53,7 @@ async def test_the_seed_job_runs_in_step_processes_selected_by_run_config(tmp_pa
     job = load_definitions(python_file=path).get_job_def("process_numbers")
     with anyio.fail_after(120):
         async with DagloomInstance.ephemeral() as instance:
-            result = await execute_job_in_process(
-                job,
-                run_config=MULTIPROCESS,
-                instance=instance,
-                raise_on_error=False,
-                code_origin=CodeOrigin(python_file=str(path)),
-            )
-            assert result.success, [e.message for e in result.all_events]
+            result = await run_file_job(job, path, instance, MULTIPROCESS)
             assert result.output_for_node("sum_two_sums") == 55
             run = await instance.get_run(result.run_id)
             assert run is not None and run.status == RunStatus.SUCCESS

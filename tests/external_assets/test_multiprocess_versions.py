@@ -4,25 +4,16 @@ the assets materialized before it, in the run or before the run."""
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import pytest
 
 from dagloom.code.loader import load_definitions
-from dagloom.execution.multiprocess import close_pools
-from dagloom.execution.origin import CodeOrigin
-from dagloom.execution.run import execute_job_in_process
 from dagloom.instance import DagloomInstance
+from tests._multiprocess import MULTIPROCESS, run_file_job
 
-MULTIPROCESS = {"execution": {"config": {"multiprocess": {"max_concurrent": 2}}}}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _close_warm_pools() -> Iterator[None]:
-    yield None
-    close_pools()
+pytestmark = pytest.mark.usefixtures("close_warm_pools")
 
 
 def _write_versioned(tmp_path: Path) -> Path:
@@ -54,14 +45,7 @@ async def _second_reads_first(path: Path, run_config: dict[str, object]) -> str:
     job = load_definitions(python_file=path).get_implicit_global_asset_job_def()
     with anyio.fail_after(120):
         async with DagloomInstance.ephemeral() as instance:
-            result = await execute_job_in_process(
-                job,
-                run_config=run_config,
-                instance=instance,
-                raise_on_error=False,
-                code_origin=CodeOrigin(python_file=str(path)),
-            )
-            assert result.success, [e.message for e in result.all_events]
+            await run_file_job(job, path, instance, run_config)
             [record] = await instance.get_materializations(["second"], limit=1)
     assert record.event is not None and record.event.asset_materialization is not None
     return record.event.asset_materialization.tags["dagster/input_data_version/first"]

@@ -22,6 +22,15 @@ def instance() -> Iterator[dg.DagloomInstance]:
         yield inst
 
 
+def latest_tags(instance: dg.DagloomInstance, key: str) -> dict[str, str]:
+    """The tags of the asset's latest materialization."""
+    record = SyncInstance(instance).fetch_materializations(key, limit=1).records[0]
+    assert record.asset_materialization is not None
+    tags = record.asset_materialization.tags
+    assert tags is not None
+    return dict(tags)
+
+
 def test_observable_source_asset_records_its_data_version(
     instance: dg.DagloomInstance,
 ) -> None:
@@ -197,12 +206,7 @@ def test_materialization_tags_record_code_and_input_data_versions(
 
     dg.materialize([upstream, downstream], instance=instance)
 
-    tags = (
-        SyncInstance(instance)
-        .fetch_materializations("downstream", limit=1)
-        .records[0]
-        .asset_materialization.tags  # type: ignore[union-attr]
-    )
+    tags = latest_tags(instance, "downstream")
     assert tags is not None
     assert tags[CODE_VERSION_TAG] == "v2"
     assert tags["dagster/input_data_version/upstream"] == "u1"
@@ -210,12 +214,7 @@ def test_materialization_tags_record_code_and_input_data_versions(
 
     # The same code over the same inputs gives the same data version.
     dg.materialize([upstream, downstream], instance=instance)
-    again = (
-        SyncInstance(instance)
-        .fetch_materializations("downstream", limit=1)
-        .records[0]
-        .asset_materialization.tags  # type: ignore[union-attr]
-    )
+    again = latest_tags(instance, "downstream")
     assert again is not None and again[DATA_VERSION_TAG] == tags[DATA_VERSION_TAG]
 
 
@@ -233,12 +232,7 @@ def test_input_data_version_of_an_observed_source_is_read_before_the_run(
     dg.observe([source], instance=instance)
     dg.materialize([source, reader], instance=instance, selection=["reader"])
 
-    tags = (
-        SyncInstance(instance)
-        .fetch_materializations("reader", limit=1)
-        .records[0]
-        .asset_materialization.tags  # type: ignore[union-attr]
-    )
+    tags = latest_tags(instance, "reader")
     assert tags is not None
     assert tags["dagster/input_data_version/source"] == "s7"
     assert tags[DATA_VERSION_TAG] == "r1"

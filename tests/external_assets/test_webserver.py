@@ -3,17 +3,14 @@ staleCauses) against a dev node serving examples/external_assets.py."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-import anyio
 import pytest
 
 from dagloom.definitions.outputs import DATA_VERSION_TAG
-from tests.webserver.conftest import Web, open_node
+from tests.webserver.conftest import Web, open_node, serve_web
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "external_assets.py"
 NODES = (
@@ -25,26 +22,8 @@ NODES = (
 @pytest.fixture
 async def web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Web]:
     monkeypatch.setenv("EXTERNAL_ASSETS_DIR", str(tmp_path))
-    started: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    stop = asyncio.Event()
-
-    async def serve() -> None:
-        async with open_node("external", EXAMPLE) as node:
-            started.set_result(node)
-            await stop.wait()
-
-    task = asyncio.ensure_future(serve())
-    with anyio.fail_after(60):
-        await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
-    if not started.done():
-        await task
-    node = started.result()
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield Web(f"http://{node.webserver_address}", node, session)
-    finally:
-        stop.set()
-        await task
+    async with serve_web(open_node("external", EXAMPLE)) as web:
+        yield web
 
 
 async def _nodes(web: Web) -> dict[str, dict[str, Any]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,18 +75,26 @@ class Web:
 
 
 @asynccontextmanager
-async def open_node(location: str = "numbers", path: Path = NUMBERS) -> AsyncIterator[RunningNode]:
+async def open_node(
+    location: str = "numbers",
+    path: Path = NUMBERS,
+    *,
+    home: Path | None = None,
+    daemon: bool = False,
+) -> AsyncIterator[RunningNode]:
     """A dev node serving one code location (default examples/numbers.py) with its webserver
-    on a free port."""
+    on a free port, over the instance in `home` (default: an ephemeral one), with its daemon
+    when `daemon`."""
     topology = dev_topology(
         {location: CodeOrigin(python_file=str(path))},
         grpc_port=None,
         api_port=None,
         reload_on_change=False,
-        daemon=False,
+        daemon=daemon,
         webserver_port=0,
     )
-    async with DagloomInstance.ephemeral() as instance, anyio.create_task_group() as tg:
+    instance = DagloomInstance.ephemeral() if home is None else DagloomInstance.open(home)
+    async with instance, anyio.create_task_group() as tg:
         node: RunningNode = await tg.start(
             functools.partial(run_node, topology, "dev", instance=instance)
         )
@@ -94,15 +102,16 @@ async def open_node(location: str = "numbers", path: Path = NUMBERS) -> AsyncIte
         tg.cancel_scope.cancel()
 
 
-@pytest.fixture
-async def web() -> AsyncIterator[Web]:
-    # The node lives in one task from start to stop: a fixture's setup and teardown may
-    # run in different tasks, and a task group must be left in the task that entered it.
+@asynccontextmanager
+async def serve_web(nodes: AbstractAsyncContextManager[RunningNode]) -> AsyncIterator[Web]:
+    """The node `nodes` opens, served until the block ends, with an HTTP session. The node
+    lives in one task from start to stop: a fixture's setup and teardown may run in
+    different tasks, and a task group must be left in the task that entered it."""
     started: asyncio.Future[RunningNode] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
 
     async def serve() -> None:
-        async with open_node() as node:
+        async with nodes as node:
             started.set_result(node)
             await stop.wait()
 
@@ -119,3 +128,9 @@ async def web() -> AsyncIterator[Web]:
     finally:
         stop.set()
         await task
+
+
+@pytest.fixture
+async def web() -> AsyncIterator[Web]:
+    async with serve_web(open_node()) as web:
+        yield web
