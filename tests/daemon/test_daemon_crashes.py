@@ -133,11 +133,14 @@ class Launcher:
     async def ask(self, message: Any, *, timeout: float | None = None) -> Any:  # noqa: ASYNC109
         assert isinstance(message, LaunchRunRequest)
         await anyio.lowlevel.checkpoint()
-        self.launched.append(message.run_id)
-        moved = await move(self.instance, message.run_id, EventType.RUN_START, T0)
-        assert moved.applied, f"run {message.run_id} was launched but not STARTING"
-        running = RunsFilter(statuses=[RunStatus.STARTING, RunStatus.STARTED])
-        self.in_progress.append(await self.instance.get_runs_count(running))
+        # The launcher is an actor of its own: a daemon that dies (or gives up waiting) while
+        # a launch is in flight does not stop the launcher from finishing it.
+        with anyio.CancelScope(shield=True):
+            self.launched.append(message.run_id)
+            moved = await move(self.instance, message.run_id, EventType.RUN_START, T0)
+            assert moved.applied, f"run {message.run_id} was launched but not STARTING"
+            running = RunsFilter(statuses=[RunStatus.STARTING, RunStatus.STARTED])
+            self.in_progress.append(await self.instance.get_runs_count(running))
         return LaunchRunReply(worker="w")
 
 
