@@ -13,7 +13,8 @@ EXTRAS = Path(__file__).with_name("extras_defs.py")
 
 
 @asynccontextmanager
-async def serve_extras(home: Path) -> AsyncIterator[Web]:
-    """A dev node with its daemon serving extras_defs.py over the instance in `home`."""
-    async with serve_web(open_node("extras", EXTRAS, home=home, daemon=True)) as web:
+async def serve_extras(home: Path, *, daemon: bool = True) -> AsyncIterator[Web]:
+    """A dev node (with its daemon unless told not to) serving extras_defs.py over the
+    instance in `home`."""
+    async with serve_web(open_node("extras", EXTRAS, home=home, daemon=daemon)) as web:
         yield web

@@ -188,8 +188,13 @@ async def test_a_partitioned_config_job_backfills_each_partition_with_its_config
     ]
 
 
-async def test_a_requested_backfill_is_canceled(extras: Web) -> None:
-    # Stored directly so the daemon has nothing of it submitted when it is canceled.
+async def test_a_requested_backfill_is_canceled(tmp_path: Path) -> None:
+    # Stored directly with no daemon, so nothing advances it before it is canceled.
+    async with serve_extras(tmp_path, daemon=False) as extras:
+        await _cancel_a_requested_backfill(extras)
+
+
+async def _cancel_a_requested_backfill(extras: Web) -> None:
     stored = Backfill(
         backfill_id="waiting",
         status=BackfillStatus.REQUESTED,
@@ -197,7 +202,7 @@ async def test_a_requested_backfill_is_canceled(extras: Web) -> None:
         job_name="__ASSET_JOB",
         partition_keys=["a", "b", "c"],
         partitions_per_run=1,
-        num_submitted=3,
+        num_submitted=0,
         run_config_json="{}",
     )
     await extras.node.instance.run_storage.add_backfill(stored)
