@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 # `import dagloom` loads its names on first use; the API modules load here, before any test
 # records `sys.modules` (`restore_import_state`), so no test unloads modules others share.
@@ -15,6 +16,11 @@ import dagloom.execution.context
 import dagloom.execution.result
 import dagloom.messages  # noqa: F401
 from dagloom.transport import STRICT_ENV
+
+# Property tests assert behaviour, not speed: no per-example deadline, which a loaded machine
+# would trip on a garbage collection or a slow first import.
+settings.register_profile("dagloom", deadline=None)
+settings.load_profile("dagloom")
 
 
 @pytest.fixture(autouse=True)
