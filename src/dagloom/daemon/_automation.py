@@ -23,6 +23,7 @@ from graphlib import CycleError, TopologicalSorter
 from typing import Any, NamedTuple
 
 from dagloom.definitions._cron import iter_cron_ticks, load_timezone
+from dagloom.definitions.asset_checks import AssetCheckKey
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.automation_condition import AutomationCondition
 from dagloom.definitions.partition_mapping import (
@@ -38,6 +39,9 @@ Subset = frozenset[PartitionKey]
 _EMPTY: Subset = frozenset()
 _UNPARTITIONED: Subset = frozenset({None})
 
+# What automation evaluates: an asset, or an asset check (unpartitioned, its asset its dep).
+EntityKey = AssetKey | AssetCheckKey
+
 # A stored evaluation tree lists at most this many partition keys per node; the count is exact.
 MAX_LISTED_PARTITIONS = 100
 
@@ -52,7 +56,7 @@ class AutomationAsset:
     partitions its `PartitionMapping` names (`dep_mappings` by dependency key, else Dagster's
     default for the pair); without, same keys read each other."""
 
-    key: AssetKey
+    key: EntityKey
     condition: AutomationCondition | None = None
     deps: tuple[AssetKey, ...] = ()
     partition_keys: tuple[str, ...] | None = None
@@ -159,7 +163,7 @@ class EvaluationNode(NamedTuple):
 class AssetEvaluation:
     """Why an asset was or was not requested on one tick."""
 
-    asset_key: AssetKey
+    asset_key: EntityKey
     evaluation_time: float
     requested: Subset
     root: EvaluationNode | None
@@ -173,7 +177,12 @@ class AssetEvaluation:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "asset_key": list(self.asset_key.path),
+            "asset_key": list(_asset_of(self.asset_key).path),
+            **(
+                {"check_name": self.asset_key.name}
+                if isinstance(self.asset_key, AssetCheckKey)
+                else {}
+            ),
             "evaluation_time": self.evaluation_time,
             "requested": _subset_to_json(self.requested),
             "num_requested": self.num_requested,
@@ -187,19 +196,19 @@ class AutomationTickResult:
     """One tick's outcome: the requested partitions by asset, each automated asset's
     evaluation, which of them changed since their last stored evaluation, and the cursors."""
 
-    requested: dict[AssetKey, Subset]
-    evaluations: dict[AssetKey, AssetEvaluation]
-    changed: frozenset[AssetKey]
-    cursors: dict[AssetKey, AssetCursor]
+    requested: dict[EntityKey, Subset]
+    evaluations: dict[EntityKey, AssetEvaluation]
+    changed: frozenset[EntityKey]
+    cursors: dict[EntityKey, AssetCursor]
 
 
 def evaluate_automation(
     assets: Sequence[AutomationAsset],
-    records: Mapping[AssetKey, AssetRecords],
-    cursors: Mapping[AssetKey, AssetCursor],
+    records: Mapping[EntityKey, AssetRecords],
+    cursors: Mapping[EntityKey, AssetCursor],
     now: float,
     *,
-    order: Sequence[AssetKey] = (),
+    order: Sequence[EntityKey] = (),
 ) -> AutomationTickResult:
     """Evaluate every asset's condition at `now` (epoch seconds); `order` is
     `topological_order(assets)` when the caller keeps it between ticks.
@@ -223,16 +232,16 @@ def evaluate_automation(
 
 def _evaluate(
     assets: Sequence[AutomationAsset],
-    records: Mapping[AssetKey, AssetRecords],
-    cursors: Mapping[AssetKey, AssetCursor],
+    records: Mapping[EntityKey, AssetRecords],
+    cursors: Mapping[EntityKey, AssetCursor],
     now: float,
-    order: Sequence[AssetKey],
+    order: Sequence[EntityKey],
 ) -> AutomationTickResult:
     by_key = {a.key: a for a in assets}
     tick = _Tick(by_key, records, now, cursors)
-    evaluations: dict[AssetKey, AssetEvaluation] = {}
-    new_cursors: dict[AssetKey, AssetCursor] = {}
-    changed: set[AssetKey] = set()
+    evaluations: dict[EntityKey, AssetEvaluation] = {}
+    new_cursors: dict[EntityKey, AssetCursor] = {}
+    changed: set[EntityKey] = set()
     # newly_updated compares storage ids with the newest one the previous tick saw anywhere.
     global_max = max((max(r.materialized.values(), default=0) for r in records.values()), default=0)
     hashes: dict[int, str] = {}  # by condition object: many assets share one
@@ -273,7 +282,7 @@ def _evaluate(
             root = None
             requested = _EMPTY
             reason = str(exc) if isinstance(exc, AutomationEvaluationError) else repr(exc)
-            error = f"asset {key.to_user_string()!r}: {reason}"
+            error = f"{_kind(key)} {key.to_user_string()!r}: {reason}"
             node_state = dict(previous.node_state) if previous else {}
             tree_hash = _trace_hash([error])
         tick.requested[key] = requested
@@ -349,23 +358,23 @@ class _Tick:
 
     def __init__(
         self,
-        by_key: Mapping[AssetKey, AutomationAsset],
-        records: Mapping[AssetKey, AssetRecords],
+        by_key: Mapping[EntityKey, AutomationAsset],
+        records: Mapping[EntityKey, AssetRecords],
         now: float,
-        cursors: Mapping[AssetKey, AssetCursor] | None = None,
+        cursors: Mapping[EntityKey, AssetCursor] | None = None,
     ) -> None:
         self.by_key = by_key
         self.records = records
         self.now = now
         self.cursors = cursors or {}  # the previous tick's, for deps' previous requests
-        self.requested: dict[AssetKey, Subset] = {}
+        self.requested: dict[EntityKey, Subset] = {}
         # Computed once per tick: labels by condition object, dependency node labels.
         self.labels: dict[int, str] = {}
         self.dep_labels: dict[tuple[AssetKey, int], tuple[str, str]] = {}
         self._crons: dict[int, tuple[tuple[str, str], ...] | None] = {}
-        self._record_inputs: dict[tuple[AssetKey, int], tuple[object, ...]] = {}
+        self._record_inputs: dict[tuple[EntityKey, int], tuple[object, ...]] = {}
         # (upstream, downstream) -> downstream partition -> the upstream partitions it reads.
-        self._reads: dict[tuple[AssetKey, AssetKey], dict[PartitionKey, Subset]] = {}
+        self._reads: dict[tuple[EntityKey, EntityKey], dict[PartitionKey, Subset]] = {}
 
     def crons(self, condition: AutomationCondition) -> tuple[tuple[str, str], ...] | None:
         """The cron schedules `condition` reads, or None when it reads what `_inputs` does
@@ -375,7 +384,7 @@ class _Tick:
             self._crons[key] = _crons_of(condition, depth=0)
         return self._crons[key]
 
-    def _previous_requested(self, key: AssetKey) -> Subset:
+    def _previous_requested(self, key: EntityKey) -> Subset:
         cursor = self.cursors.get(key)
         return cursor.requested if cursor is not None else _EMPTY
 
@@ -662,7 +671,7 @@ def _upstream_partitions(
     name = f"{upstream.key.to_user_string()} -> {downstream.key.to_user_string()}"
     try:
         mapping = infer_partition_mapping(
-            downstream.dep_mappings.get(upstream.key), up_def, down_def, where=name
+            downstream.dep_mappings.get(_asset_of(upstream.key)), up_def, down_def, where=name
         )
         assert mapping is not None
         if partition is None and not isinstance(mapping, LastPartitionMapping):
@@ -721,14 +730,43 @@ def _crons_of(condition: AutomationCondition, depth: int) -> tuple[tuple[str, st
     return tuple(dict.fromkeys(found))
 
 
-def topological_order(assets: Iterable[AutomationAsset]) -> tuple[AssetKey, ...]:
+def topological_order(assets: Iterable[AutomationAsset]) -> tuple[EntityKey, ...]:
     """The assets' keys, each after its deps (sorted by key when there is a cycle)."""
     by_key = {a.key: a for a in assets}
     graph = {k: [d for d in a.deps if d in by_key] for k, a in by_key.items()}
     try:
         return tuple(TopologicalSorter(graph).static_order())
     except CycleError:
-        return tuple(sorted(by_key, key=lambda k: k.path))
+        return tuple(sorted(by_key, key=entity_sort_key))
+
+
+def entity_sort_key(key: EntityKey) -> tuple[tuple[str, ...], str]:
+    """Orders assets and checks by asset path, each asset before its checks."""
+    if isinstance(key, AssetCheckKey):
+        return (key.asset_key.path, key.name)
+    return (key.path, "")
+
+
+def check_entity(
+    key: AssetCheckKey,
+    condition: AutomationCondition | None,
+    *,
+    additional_deps: Iterable[AssetKey] = (),
+    launch_problem: str | None = None,
+) -> AutomationAsset:
+    """An asset check as automation sees it: unpartitioned, its asset (and any additional
+    deps) its dependencies. Its records' `materialized` holds its latest execution's storage
+    id, so `missing()` is "never executed" and `newly_updated()` "executed since last tick"."""
+    deps = tuple(dict.fromkeys([key.asset_key, *additional_deps]))
+    return AutomationAsset(key=key, condition=condition, deps=deps, launch_problem=launch_problem)
+
+
+def _asset_of(key: EntityKey) -> AssetKey:
+    return key.asset_key if isinstance(key, AssetCheckKey) else key
+
+
+def _kind(key: EntityKey) -> str:
+    return "asset check" if isinstance(key, AssetCheckKey) else "asset"
 
 
 @lru_cache(maxsize=4096)

@@ -27,13 +27,16 @@ from dagloom.daemon._automation import (
     AssetRecords,
     AutomationAsset,
     AutomationTickResult,
+    EntityKey,
     Subset,
+    entity_sort_key,
     evaluate_automation,
     topological_order,
 )
 from dagloom.daemon._instigators import is_running, sensor_state, sync_state
 from dagloom.daemon._submit import LeasedInstigatorLoop, Location
 from dagloom.daemon._tags import derived_run_id
+from dagloom.definitions.asset_checks import AssetCheckKey
 from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.automation_condition import AutomationCondition, condition_from_dict
@@ -90,17 +93,17 @@ class AutomationGraph:
     each automated asset and the run tags of each (location, sensor)."""
 
     assets: tuple[AutomationAsset, ...]
-    launch: Mapping[AssetKey, tuple[str, str]]
+    launch: Mapping[EntityKey, tuple[str, str]]
     assets_of_job: Mapping[tuple[str, str], frozenset[AssetKey]]
-    sensor_of: Mapping[AssetKey, str] = field(default_factory=dict)
+    sensor_of: Mapping[EntityKey, str] = field(default_factory=dict)
     run_tags: Mapping[tuple[str, str], Mapping[str, str]] = field(default_factory=dict)
-    order: tuple[AssetKey, ...] = ()  # upstream first
+    order: tuple[EntityKey, ...] = ()  # upstream first
     # Time-partitioned assets: their partitions definition as JSON, to list keys as time passes.
-    time_windows: Mapping[AssetKey, str] = field(default_factory=dict)
+    time_windows: Mapping[EntityKey, str] = field(default_factory=dict)
     # Each automation condition sensor's minimum_interval_seconds, by (location, sensor name),
     # and the sensor covering each asset targeted by one (the rest: every round).
     sensor_intervals: Mapping[tuple[str, str], float] = field(default_factory=dict)
-    sensor_of_asset: Mapping[AssetKey, tuple[str, str]] = field(default_factory=dict)
+    sensor_of_asset: Mapping[EntityKey, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def automated(self) -> bool:
@@ -120,14 +123,14 @@ def automation_graph(
     others are covered by the default automation sensor, which always runs.
     """
     running = running or {}
-    assets: dict[AssetKey, AutomationAsset] = {}
-    launch: dict[AssetKey, tuple[str, str]] = {}
+    assets: dict[EntityKey, AutomationAsset] = {}
+    launch: dict[EntityKey, tuple[str, str]] = {}
     assets_of_job: dict[tuple[str, str], set[AssetKey]] = {}
-    sensor_of: dict[AssetKey, str] = {}
+    sensor_of: dict[EntityKey, str] = {}
     sensor_intervals: dict[tuple[str, str], float] = {}
-    sensor_of_asset: dict[AssetKey, tuple[str, str]] = {}
+    sensor_of_asset: dict[EntityKey, tuple[str, str]] = {}
     run_tags: dict[tuple[str, str], Mapping[str, str]] = {}
-    time_windows: dict[AssetKey, str] = {}
+    time_windows: dict[EntityKey, str] = {}
     for snapshot in snapshots:
         location = snapshot.location_name
         targeted: dict[AssetKey, str | None] = {}
@@ -227,7 +230,7 @@ def due_sensors(
 
 
 def sensor_evaluations(
-    sensor_of_asset: Mapping[AssetKey, tuple[str, str]], cursors: Mapping[AssetKey, AssetCursor]
+    sensor_of_asset: Mapping[EntityKey, tuple[str, str]], cursors: Mapping[EntityKey, AssetCursor]
 ) -> dict[tuple[str, str], float]:
     """When each sensor last evaluated, by its assets' cursors (the latest of them)."""
     out: dict[tuple[str, str], float] = {}
@@ -362,22 +365,22 @@ class TimeWindows:
 
 def run_records(
     graph: AutomationGraph,
-    materialized: Mapping[AssetKey, Mapping[str | None, int]],
+    materialized: Mapping[EntityKey, Mapping[str | None, int]],
     unfinished: Sequence[Run],
     recent: Sequence[Run],
-    previous: Mapping[AssetKey, AssetRecords] | None = None,
-) -> dict[AssetKey, AssetRecords]:
+    previous: Mapping[EntityKey, AssetRecords] | None = None,
+) -> dict[EntityKey, AssetRecords]:
     """Each asset's records: its materializations, the partitions of `unfinished` runs that
     target it, and the partitions whose newest run among `recent` (newest first) failed.
     An asset's record in `previous` is reused when it holds the same (the same
     materializations mapping object, equal in-progress and failed partitions)."""
-    in_progress: dict[AssetKey, set[str | None]] = {}
+    in_progress: dict[EntityKey, set[str | None]] = {}
     for run in unfinished:
         partition = run.tags.get(PARTITION_TAG) or None
         for key in _run_assets(graph, run):
             in_progress.setdefault(key, set()).add(partition)
-    failed: dict[AssetKey, set[str | None]] = {}
-    decided: set[tuple[AssetKey, str | None]] = set()
+    failed: dict[EntityKey, set[str | None]] = {}
+    decided: set[tuple[EntityKey, str | None]] = set()
     for run in recent:
         partition = run.tags.get(PARTITION_TAG) or None
         for key in _run_assets(graph, run):
@@ -386,7 +389,7 @@ def run_records(
             decided.add((key, partition))
             if run.status == RunStatus.FAILURE:
                 failed.setdefault(key, set()).add(partition)
-    out: dict[AssetKey, AssetRecords] = {}
+    out: dict[EntityKey, AssetRecords] = {}
     previous = previous or {}
     nothing: frozenset[str | None] = frozenset()
     empty: Mapping[str | None, int] = {}
@@ -408,23 +411,26 @@ def run_records(
     return out
 
 
-def _run_assets(graph: AutomationGraph, run: Run) -> Iterable[AssetKey]:
+def _run_assets(graph: AutomationGraph, run: Run) -> Iterable[EntityKey]:
     if run.asset_selection:
         return (AssetKey(tuple(k.path)) for k in run.asset_selection)
     return graph.assets_of_job.get((run.code_location, run.job_name), frozenset())
 
 
 def plan_automation_runs(
-    requested: Mapping[AssetKey, Subset],
-    launch: Mapping[AssetKey, tuple[str, str]],
-    sensor_of: Mapping[AssetKey, str] | None = None,
+    requested: Mapping[EntityKey, Subset],
+    launch: Mapping[EntityKey, tuple[str, str]],
+    sensor_of: Mapping[EntityKey, str] | None = None,
 ) -> list[AutomationRun]:
     """As few runs as the requested partitions allow: one per code location, job, covering
     sensor and partition key, each selecting every asset requested for it. Assets with
-    nowhere to launch are left out (their evaluation says why)."""
+    nowhere to launch are left out (their evaluation says why). Requested checks are left
+    out too: a run of an asset executes the asset's checks."""
     sensor_of = sensor_of or {}
     groups: dict[tuple[str, str, str, str | None], list[AssetKey]] = {}
     for key, partitions in requested.items():
+        if isinstance(key, AssetCheckKey):
+            continue  # runs with its asset (see `checks_launched`)
         where = launch.get(key)
         if where is None:
             continue
@@ -442,8 +448,8 @@ _TICK_STATE = ""  # the state entry holding the tick's own time and storage id
 
 
 def split_state(
-    cursors: Mapping[AssetKey, AssetCursor],
-    previous: Mapping[AssetKey, AssetCursor] | None = None,
+    cursors: Mapping[EntityKey, AssetCursor],
+    previous: Mapping[EntityKey, AssetCursor] | None = None,
 ) -> dict[str, str]:
     """Stored form of a tick's cursors: one entry per asset without the tick-wide fields,
     and one entry ("") with them. With `previous` (the cursors last stored), only the assets
@@ -462,7 +468,7 @@ def split_state(
         data = cursor.to_dict()
         tick = {"evaluation_time": data.pop("evaluation_time")}
         tick["max_storage_id"] = data.pop("max_storage_id")
-        out[key.to_user_string()] = json.dumps(data, sort_keys=True)
+        out[_state_key(key)] = json.dumps(data, sort_keys=True)
     if tick:
         out[_TICK_STATE] = json.dumps(tick, sort_keys=True)
     return out
@@ -480,20 +486,59 @@ def _same_entry(a: AssetCursor, b: AssetCursor) -> bool:
     )
 
 
-def join_state(stored: Mapping[str, str]) -> dict[AssetKey, AssetCursor]:
+def join_state(stored: Mapping[str, str]) -> dict[EntityKey, AssetCursor]:
     """The cursors `split_state` stored."""
     tick_text = stored.get(_TICK_STATE)
     if tick_text is None:
         return {}
     tick = json.loads(tick_text)
-    out: dict[AssetKey, AssetCursor] = {}
+    out: dict[EntityKey, AssetCursor] = {}
     for key_text, body in stored.items():
         if key_text == _TICK_STATE:
             continue
-        out[AssetKey.from_user_string(key_text)] = AssetCursor.from_dict(
-            {**json.loads(body), **tick}
-        )
+        out[_parse_state_key(key_text)] = AssetCursor.from_dict({**json.loads(body), **tick})
     return out
+
+
+def _state_key(key: EntityKey) -> str:
+    """A cursor's stored key: `a/b` for an asset, `a/b//name` for a check (no asset key
+    holds an empty component, so `//` never appears in one)."""
+    if isinstance(key, AssetCheckKey):
+        return f"{key.asset_key.to_user_string()}//{key.name}"
+    return key.to_user_string()
+
+
+def _parse_state_key(text: str) -> EntityKey:
+    asset, sep, name = text.partition("//")
+    if sep:
+        return AssetCheckKey(AssetKey.from_user_string(asset), name)
+    return AssetKey.from_user_string(text)
+
+
+def checks_launched(
+    requested: Mapping[EntityKey, Subset],
+    run_ids: Mapping[EntityKey, Sequence[str]],
+    errors: Mapping[EntityKey, str],
+) -> tuple[dict[EntityKey, list[str]], dict[EntityKey, str]]:
+    """The runs each requested check executes in (those launched for its asset this tick),
+    and why the others were not launched: a run executes the checks of its assets, and the
+    loop launches no run of checks alone."""
+    ran: dict[EntityKey, list[str]] = {}
+    refused: dict[EntityKey, str] = {}
+    for key in requested:
+        if not isinstance(key, AssetCheckKey):
+            continue
+        name = key.to_user_string()
+        if key.asset_key in errors:
+            refused[key] = f"asset check {name!r}: its asset's run was not launched"
+        elif run_ids.get(key.asset_key):
+            ran[key] = list(run_ids[key.asset_key])
+        else:
+            refused[key] = (
+                f"asset check {name!r}: not launched: the automation loop runs a check only "
+                f"with its asset, and {key.asset_key.to_user_string()!r} was not requested"
+            )
+    return ran, refused
 
 
 class AutomationLoop(LeasedInstigatorLoop):
@@ -530,9 +575,9 @@ class AutomationLoop(LeasedInstigatorLoop):
         self.last_runs: list[str] = []
         # What the previous round saw, reused while this daemon keeps the lease.
         self._fence_token: int | None = None
-        self._cursors: dict[AssetKey, AssetCursor] = {}
-        self._materialized: dict[AssetKey, dict[str | None, int]] = {}
-        self._last_records: dict[AssetKey, AssetRecords] = {}
+        self._cursors: dict[EntityKey, AssetCursor] = {}
+        self._materialized: dict[EntityKey, dict[str | None, int]] = {}
+        self._last_records: dict[EntityKey, AssetRecords] = {}
         self._graph: tuple[object, AutomationGraph] | None = None
         self._time_windows = TimeWindows()
         self._seen_storage_id = 0
@@ -612,7 +657,10 @@ class AutomationLoop(LeasedInstigatorLoop):
         planned = plan_automation_runs(result.requested, graph.launch, graph.sensor_of)
         errors, run_ids = await self._launch(locations, planned, now, graph.run_tags)
         stored_records = []
-        for key in sorted(result.changed | set(errors), key=lambda k: k.path):
+        checks_run, check_errors = checks_launched(result.requested, run_ids, errors)
+        run_ids.update(checks_run)
+        errors.update(check_errors)
+        for key in sorted(result.changed | set(errors), key=entity_sort_key):
             evaluation = result.evaluations[key]
             body = evaluation.to_dict()
             if key in errors:
@@ -653,7 +701,7 @@ class AutomationLoop(LeasedInstigatorLoop):
         assert isinstance(storage, AutomationStorage), "schedule storage lacks automation"
         return storage
 
-    async def _records(self, graph: AutomationGraph) -> dict[AssetKey, AssetRecords]:
+    async def _records(self, graph: AutomationGraph) -> dict[EntityKey, AssetRecords]:
         events = self._instance.event_log_storage
         newer = await events.get_latest_materialization_ids(after=self._seen_storage_id)
         for path, partitions in newer.items():
@@ -675,10 +723,10 @@ class AutomationLoop(LeasedInstigatorLoop):
         planned: Sequence[AutomationRun],
         now: float,
         graph_tags: Mapping[tuple[str, str], Mapping[str, str]],
-    ) -> tuple[dict[AssetKey, str], dict[AssetKey, list[str]]]:
+    ) -> tuple[dict[EntityKey, str], dict[EntityKey, list[str]]]:
         """Submit `planned`; return the refusals and the run ids, by asset."""
-        errors: dict[AssetKey, str] = {}
-        run_ids: dict[AssetKey, list[str]] = {}
+        errors: dict[EntityKey, str] = {}
+        run_ids: dict[EntityKey, list[str]] = {}
         if planned and self.fence is not None:
             await self._instance.schedule_storage.check_fence(self.fence)
         loaded = {loc.name for loc in locations}

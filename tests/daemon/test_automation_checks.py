@@ -1,0 +1,178 @@
+"""Automation conditions on asset checks, evaluated tick by tick with an injected clock: a
+check is unpartitioned, its asset is its dependency, and its records are its executions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from dagloom import AutomationCondition
+from dagloom.daemon._automation import (
+    AssetCursor,
+    AssetRecords,
+    AutomationAsset,
+    AutomationTickResult,
+    EntityKey,
+    check_entity,
+    evaluate_automation,
+    topological_order,
+)
+from dagloom.daemon.automation_loop import (
+    checks_launched,
+    join_state,
+    plan_automation_runs,
+    split_state,
+)
+from dagloom.definitions.asset_checks import AssetCheckKey
+from dagloom.definitions.asset_key import AssetKey
+
+ORDERS = AssetKey("orders")
+NOT_EMPTY = AssetCheckKey(ORDERS, "not_empty")
+T0 = datetime(2026, 1, 1, 0, 0, tzinfo=UTC).timestamp()
+
+
+class Sim:
+    """Ticks assets and checks: executions change between ticks, cursors carry over through
+    their stored form."""
+
+    def __init__(self, entities: Sequence[AutomationAsset]) -> None:
+        self.entities = list(entities)
+        self.cursors: dict[EntityKey, AssetCursor] = {}
+        self.executed: dict[EntityKey, int] = {}
+        self.running: set[EntityKey] = set()
+        self.storage_id = 0
+        self.now = T0
+
+    def execute(self, key: EntityKey) -> None:
+        self.storage_id += 1
+        self.executed[key] = self.storage_id
+
+    def tick(self, minutes: float = 1) -> AutomationTickResult:
+        self.now += minutes * 60
+        records: Mapping[EntityKey, AssetRecords] = {
+            e.key: AssetRecords(
+                materialized={None: self.executed[e.key]} if e.key in self.executed else {},
+                in_progress=frozenset({None}) if e.key in self.running else frozenset(),
+            )
+            for e in self.entities
+        }
+        result = evaluate_automation(self.entities, records, self.cursors, self.now)
+        self.cursors = join_state(split_state(result.cursors))
+        return result
+
+
+def test_an_eager_check_runs_when_missing_and_after_each_asset_update() -> None:
+    sim = Sim([AutomationAsset(ORDERS), check_entity(NOT_EMPTY, AutomationCondition.eager())])
+    # Its asset was never materialized: nothing to check yet.
+    assert sim.tick().requested == {}
+    sim.execute(ORDERS)
+    assert set(sim.tick().requested) == {NOT_EMPTY}
+    sim.execute(NOT_EMPTY)
+    assert sim.tick().requested == {}
+    assert sim.tick().requested == {}
+    sim.execute(ORDERS)
+    result = sim.tick()
+    assert result.requested == {NOT_EMPTY: frozenset({None})}
+    evaluation = result.evaluations[NOT_EMPTY]
+    assert evaluation.asset_key == NOT_EMPTY
+    assert evaluation.to_dict()["asset_key"] == ["orders"]
+    assert evaluation.to_dict()["check_name"] == "not_empty"
+
+
+def test_an_eager_check_waits_while_its_asset_is_in_progress() -> None:
+    sim = Sim([AutomationAsset(ORDERS), check_entity(NOT_EMPTY, AutomationCondition.eager())])
+    assert sim.tick().requested == {}  # the first evaluation handles what came before
+    sim.execute(ORDERS)
+    sim.running.add(ORDERS)
+    assert sim.tick().requested == {}
+    sim.running.clear()
+    assert set(sim.tick().requested) == {NOT_EMPTY}
+
+
+def test_a_check_is_requested_with_its_asset_on_the_same_tick() -> None:
+    raw = AssetKey("raw")
+    sim = Sim(
+        [
+            AutomationAsset(raw),
+            AutomationAsset(ORDERS, AutomationCondition.eager(), deps=(raw,)),
+            check_entity(NOT_EMPTY, AutomationCondition.eager()),
+        ]
+    )
+    sim.execute(raw)
+    sim.execute(ORDERS)
+    sim.execute(NOT_EMPTY)
+    assert sim.tick().requested == {}
+    sim.execute(raw)
+    result = sim.tick()
+    assert set(result.requested) == {ORDERS, NOT_EMPTY}
+    labels = str(result.evaluations[NOT_EMPTY].to_dict()["root"])
+    assert "will_be_requested" in labels
+
+
+def test_a_cron_check_runs_once_per_cron_tick_after_its_asset_updates() -> None:
+    condition = AutomationCondition.on_cron("0 * * * *")
+    sim = Sim([AutomationAsset(ORDERS), check_entity(NOT_EMPTY, condition)])
+    sim.execute(ORDERS)
+    assert sim.tick(10).requested == {}  # 00:10
+    assert sim.tick(55).requested == {}  # 01:05: the hour passed, the asset is older
+    sim.execute(ORDERS)
+    assert set(sim.tick(10).requested) == {NOT_EMPTY}  # 01:15
+    sim.execute(NOT_EMPTY)
+    assert sim.tick(10).requested == {}  # 01:25
+    sim.execute(ORDERS)
+    assert sim.tick(10).requested == {}  # 01:35: handled for 01:00's tick
+    assert sim.tick(30).requested == {}  # 02:05: not updated since 02:00
+    sim.execute(ORDERS)
+    assert set(sim.tick(5).requested) == {NOT_EMPTY}  # 02:10
+
+
+def test_a_check_that_cannot_be_launched_records_why_and_the_rest_go_on() -> None:
+    other = AssetCheckKey(ORDERS, "positive")
+    sim = Sim(
+        [
+            AutomationAsset(ORDERS),
+            check_entity(NOT_EMPTY, AutomationCondition.eager(), launch_problem="in no job"),
+            check_entity(other, AutomationCondition.eager()),
+        ]
+    )
+    sim.tick()
+    sim.execute(ORDERS)
+    result = sim.tick()
+    assert set(result.requested) == {other}
+    assert result.evaluations[NOT_EMPTY].error == "asset check 'orders:not_empty': in no job"
+
+
+def test_checks_follow_their_asset_and_extra_deps_in_the_evaluation_order() -> None:
+    extra = AssetKey("customers")
+    entities = [
+        check_entity(NOT_EMPTY, AutomationCondition.eager(), additional_deps=[extra]),
+        AutomationAsset(ORDERS),
+        AutomationAsset(extra),
+    ]
+    order = topological_order(entities)
+    assert order.index(NOT_EMPTY) > max(order.index(ORDERS), order.index(extra))
+
+
+def test_check_cursors_round_trip_through_the_stored_state() -> None:
+    sim = Sim([AutomationAsset(ORDERS), check_entity(NOT_EMPTY, AutomationCondition.eager())])
+    sim.tick()
+    sim.execute(ORDERS)
+    result = sim.tick()
+    stored = split_state(result.cursors)
+    assert "orders//not_empty" in stored
+    assert join_state(stored)[NOT_EMPTY].requested == frozenset({None})
+
+
+def test_requested_checks_run_in_their_assets_run_or_say_why_not() -> None:
+    other = AssetCheckKey(AssetKey("customers"), "unique")
+    requested: dict[EntityKey, frozenset[str | None]] = {
+        ORDERS: frozenset({None}),
+        NOT_EMPTY: frozenset({None}),
+        other: frozenset({None}),
+    }
+    runs = plan_automation_runs(requested, {ORDERS: ("loc", "__ASSET_JOB")})
+    assert [r.asset_keys for r in runs] == [(ORDERS,)]
+    ran, refused = checks_launched(requested, {ORDERS: ["run-1"]}, {})
+    assert ran == {NOT_EMPTY: ["run-1"]}
+    assert set(refused) == {other}
+    assert "'customers:unique'" in refused[other]
