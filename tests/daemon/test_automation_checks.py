@@ -3,9 +3,12 @@ check is unpartitioned, its asset is its dependency, and its records are its exe
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any, cast
 
+import dagloom as dg
 from dagloom import AutomationCondition
 from dagloom.daemon._automation import (
     AssetCursor,
@@ -18,6 +21,7 @@ from dagloom.daemon._automation import (
     topological_order,
 )
 from dagloom.daemon.automation_loop import (
+    AutomationLoop,
     checks_launched,
     join_state,
     plan_automation_runs,
@@ -25,10 +29,15 @@ from dagloom.daemon.automation_loop import (
 )
 from dagloom.definitions.asset_checks import AssetCheckKey
 from dagloom.definitions.asset_key import AssetKey
+from dagloom.instance import DagloomInstance
+from dagloom.storage.automation import AutomationStorage
+
+from ..storage.contract import materialization
+from ._fakes import InProcessLocation, storing_coordinator
 
 ORDERS = AssetKey("orders")
 NOT_EMPTY = AssetCheckKey(ORDERS, "not_empty")
-T0 = datetime(2026, 1, 1, 0, 0, tzinfo=UTC).timestamp()
+T0 = datetime(2026, 1, 1, 0, 0, tzinfo=UTC).timestamp()  # midnight, for the cron test
 
 
 class Sim:
@@ -176,3 +185,62 @@ def test_requested_checks_run_in_their_assets_run_or_say_why_not() -> None:
     assert ran == {NOT_EMPTY: ["run-1"]}
     assert set(refused) == {other}
     assert "'customers:unique'" in refused[other]
+
+
+LOOP_T0 = 1_800_000_000.0
+
+
+@dg.asset
+def raw_orders() -> list[int]:
+    return [1, 2]
+
+
+@dg.asset(automation_condition=dg.AutomationCondition.eager())
+def orders(raw_orders: list[int]) -> list[int]:
+    return raw_orders
+
+
+@dg.asset_check(asset=orders, automation_condition=dg.AutomationCondition.eager())
+def orders_not_empty(orders: list[int]) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=bool(orders))
+
+
+@dg.asset_check(asset=raw_orders, automation_condition=dg.AutomationCondition.eager())
+def raw_orders_positive(raw_orders: list[int]) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=all(o > 0 for o in raw_orders))
+
+
+async def test_the_loop_runs_a_requested_check_with_its_asset_and_records_it() -> None:
+    defs = dg.Definitions(
+        assets=[raw_orders, orders], asset_checks=[orders_not_empty, raw_orders_positive]
+    )
+    async with DagloomInstance.ephemeral() as instance, storing_coordinator(instance) as coord:
+        location = InProcessLocation("here", defs)
+        automation = AutomationLoop(instance, {"here": cast(Any, location)}, coord, owner="d")
+        await automation.tick(LOOP_T0)
+        assert automation.last_runs == []
+        await instance.event_log_storage.store_events(
+            [materialization("outside-run", ["raw_orders"], partition="")]
+        )
+        await automation.tick(LOOP_T0 + 30)
+        [run_id] = automation.last_runs
+        run = await instance.run_storage.get_run(run_id)
+        assert run is not None
+        assert [tuple(k.path) for k in run.asset_selection] == [("orders",)]
+        result = automation.last_result
+        assert result is not None
+        checked = AssetCheckKey(AssetKey("orders"), "orders_not_empty")
+        alone = AssetCheckKey(AssetKey("raw_orders"), "raw_orders_positive")
+        assert set(result.requested) == {AssetKey("orders"), checked, alone}
+
+        storage = instance.schedule_storage
+        assert isinstance(storage, AutomationStorage)
+        [latest, *_] = await storage.get_automation_evaluations("orders:orders_not_empty")
+        assert latest.num_requested == 1 and latest.run_ids == (run_id,)
+        assert json.loads(latest.body)["check_name"] == "orders_not_empty"
+        [refused, *_] = await storage.get_automation_evaluations("raw_orders:raw_orders_positive")
+        assert "only with its asset" in json.loads(refused.body)["error"]
+        # The cursors of checks survive a new loop (a restarted daemon).
+        again = AutomationLoop(instance, {"here": cast(Any, location)}, coord, owner="d")
+        await again.tick(LOOP_T0 + 60)
+        assert again.last_runs == []

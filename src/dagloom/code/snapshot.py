@@ -263,7 +263,15 @@ def asset_snapshots(
     for check in check_specs:
         checks.setdefault(check.asset_key, []).append(
             AssetCheckSnapshot(
-                name=check.name, description=check.description or "", blocking=check.blocking
+                name=check.name,
+                description=check.description or "",
+                blocking=check.blocking,
+                automation_condition_json=(
+                    json.dumps(check.automation_condition.to_dict())
+                    if check.automation_condition is not None
+                    else ""
+                ),
+                additional_deps=[dep.to_user_string() for dep in check.additional_deps],
             )
         )
     out: list[AssetSnapshot] = []

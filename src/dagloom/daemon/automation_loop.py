@@ -29,6 +29,7 @@ from dagloom.daemon._automation import (
     AutomationTickResult,
     EntityKey,
     Subset,
+    check_entity,
     entity_sort_key,
     evaluate_automation,
     topological_order,
@@ -202,6 +203,27 @@ def automation_graph(
                 code_version=asset.code_version or None,
                 launch_problem=problem if condition is not None else None,
             )
+            for check in asset.checks:
+                if not check.automation_condition_json:
+                    continue
+                check_key = AssetCheckKey(key, check.name)
+                check_problem = _launch_problem(asset)
+                try:
+                    check_condition = _parsed_condition(check.automation_condition_json)
+                except (ValueError, KeyError, TypeError, DefinitionError) as exc:
+                    check_condition = condition_from_dict({"kind": "missing"})
+                    check_problem = f"its automation condition does not load: {exc}"
+                if covering is None:
+                    continue  # its asset's sensors are stopped
+                sensor_of[check_key] = covering
+                if (location, covering) in sensor_intervals:
+                    sensor_of_asset[check_key] = (location, covering)
+                assets[check_key] = check_entity(
+                    check_key,
+                    check_condition,
+                    additional_deps=[AssetKey.from_user_string(d) for d in check.additional_deps],
+                    launch_problem=check_problem,
+                )
     return AutomationGraph(
         tuple(assets.values()),
         launch,
@@ -213,6 +235,15 @@ def automation_graph(
         sensor_intervals,
         sensor_of_asset,
     )
+
+
+def _launch_problem(asset: Any) -> str | None:
+    """Why a check of `asset` (an AssetSnapshot) cannot run: it runs in its asset's runs."""
+    if asset.automation_launch_problem:
+        return f"its asset cannot be launched: {asset.automation_launch_problem}"
+    if not asset.job_names:
+        return "no job of its code location materializes its asset"
+    return None
 
 
 def due_sensors(
@@ -709,6 +740,7 @@ class AutomationLoop(LeasedInstigatorLoop):
             # A new dict for a changed asset: records built from the old one stay as they were.
             self._materialized[key] = {**self._materialized.get(key, {}), **partitions}
             self._seen_storage_id = max(self._seen_storage_id, *partitions.values())
+        await self._check_executions(graph)
         runs = self._instance.run_storage
         unfinished = await runs.get_runs(RunsFilter(statuses=list(_UNFINISHED)))
         recent = await runs.get_runs(limit=_RECENT_RUNS)
@@ -716,6 +748,25 @@ class AutomationLoop(LeasedInstigatorLoop):
             graph, self._materialized, unfinished, recent, self._last_records
         )
         return self._last_records
+
+    async def _check_executions(self, graph: AutomationGraph) -> None:
+        """Record each automated check's latest execution (its storage id) as the check's
+        `materialized` entry: one read per checked asset."""
+        checked = sorted(
+            {a.key.asset_key for a in graph.assets if isinstance(a.key, AssetCheckKey)},
+            key=lambda k: k.path,
+        )
+        events = self._instance.event_log_storage
+        for asset_key in checked:
+            latest: dict[str, int] = {}
+            for record in await events.get_asset_check_evaluations(list(asset_key.path)):
+                data = record.event.asset_check_evaluation if record.event else None
+                if data is not None and data.check_name not in latest:
+                    latest[data.check_name] = record.storage_id
+            for name, storage_id in latest.items():
+                key = AssetCheckKey(asset_key, name)
+                if self._materialized.get(key, {}).get(None) != storage_id:
+                    self._materialized[key] = {None: storage_id}
 
     async def _launch(
         self,

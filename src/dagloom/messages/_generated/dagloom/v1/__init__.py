@@ -451,6 +451,16 @@ class AssetCheckSnapshot(betterproto2.Message):
 
     blocking: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
 
+    automation_condition_json: "str" = betterproto2.field(260, betterproto2.TYPE_STRING)
+    """
+    The check's AutomationCondition as JSON (AutomationCondition.to_dict); "" for none.
+    """
+
+    additional_deps: "list[str]" = betterproto2.field(261, betterproto2.TYPE_STRING, repeated=True)
+    """
+    Assets the check reads besides its asset (AssetCheckSpec.additional_deps), as "a/b".
+    """
+
 
 default_message_pool.register_message("dagloom.v1", "AssetCheckSnapshot", AssetCheckSnapshot)
 
