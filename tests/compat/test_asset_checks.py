@@ -185,3 +185,24 @@ def test_materialize_result_carries_its_check_results() -> None:
     assert [e.asset_key for e in result.get_asset_materialization_events()] == [
         dg.AssetKey("scores")
     ]
+
+
+def test_a_job_of_checks_alone_reads_the_stored_asset() -> None:
+    # As in Dagster's asset check docs: the checks get their own job, apart from the asset.
+    io = dg.InMemoryIOManager()
+    checks_job = dg.define_asset_job(
+        "orders_checks_job", selection=dg.AssetSelection.checks_for_assets(orders)
+    )
+    defs = dg.Definitions(
+        assets=[orders],
+        asset_checks=[orders_not_empty, no_negative_orders],
+        jobs=[checks_job],
+        resources={"io_manager": io},
+    )
+    dg.materialize([orders], resources={"io_manager": io})
+    result = defs.get_job_def("orders_checks_job").execute_in_process(raise_on_error=False)
+    assert result.get_asset_materialization_events() == []
+    assert evaluations(result) == {"orders_not_empty": True, "no_negative_orders": False}
+    # Only check steps ran; the failed blocking check fails its step, as in Dagster.
+    assert [e.step_key for e in result.get_step_success_events()] == ["orders_orders_not_empty"]
+    assert not result.success
