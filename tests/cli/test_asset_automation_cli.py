@@ -44,14 +44,14 @@ TREE = {
 }
 
 
-def record(home: Path) -> None:
+def record(home: Path, key: str = "shop/orders") -> None:
     async def write() -> None:
         async with DagloomInstance.open(home) as instance:
             storage = instance.schedule_storage
             assert isinstance(storage, AutomationStorage)
             body = json.dumps({"root": TREE, "error": None})
             await storage.store_automation_tick(
-                {}, [AutomationEvaluationRecord("shop/orders", 1.0e9, 1, body, ("run-1",))]
+                {}, [AutomationEvaluationRecord(key, 1.0e9, 1, body, ("run-1",))]
             )
 
     anyio.run(write)
@@ -69,3 +69,15 @@ def test_automation_prints_the_latest_evaluation_tree(home: Path) -> None:
     result = runner.invoke(app, ["asset", "automation", "shop/orders", "--json"])
     [view] = json.loads(result.output)
     assert view["run_ids"] == ["run-1"] and view["root"]["label"] == "eager"
+
+
+def test_automation_reads_an_asset_checks_evaluations_by_asset_and_check_name(home: Path) -> None:
+    record(home, "shop/orders:not_empty")
+    result = runner.invoke(app, ["asset", "automation", "shop/orders:not_empty"])
+    assert result.exit_code == 0, result.output
+    assert "shop/orders:not_empty at " in result.output and "✓ eager (1/1)" in result.output
+    # The asset's own evaluations are kept apart from its check's.
+    result = runner.invoke(app, ["asset", "automation", "shop/orders"])
+    assert "no automation evaluations" in result.output
+    result = runner.invoke(app, ["asset", "automation", "shop/orders:"])
+    assert result.exit_code != 0 and "check name after ':' is empty" in result.output

@@ -480,22 +480,33 @@ def partitions(
 
 @sub.command("automation")
 def automation(
-    key_text: Annotated[str, typer.Argument(metavar="KEY", help="The asset, e.g. a/b.")],
+    key_text: Annotated[
+        str,
+        typer.Argument(metavar="KEY", help="The asset (a/b), or an asset check (a/b:check_name)."),
+    ],
     limit: Annotated[int, typer.Option("--limit", help="Evaluations to show, newest first.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the evaluations as JSON.")] = False,
 ) -> None:
-    """Print why the automation loop did or did not request an asset: its latest recorded
-    evaluations, each with its condition tree."""
+    """Print why the automation loop did or did not request an asset or an asset check: its
+    latest recorded evaluations, each with its condition tree."""
     import json
     from datetime import datetime
 
     from dagloom.cli._common import instance_home, open_instance
     from dagloom.daemon.automation_report import asset_evaluations, tree_lines
+    from dagloom.definitions.asset_checks import AssetCheckKey
     from dagloom.definitions.asset_key import AssetKey
 
     out, err = consoles()
+    asset_text, sep, check_name = key_text.rpartition(":")
+    key: AssetKey | AssetCheckKey
     try:
-        key = AssetKey.from_user_string(key_text)
+        if sep:
+            if not check_name:
+                raise DagloomError("the check name after ':' is empty")
+            key = AssetCheckKey(AssetKey.from_user_string(asset_text), check_name)
+        else:
+            key = AssetKey.from_user_string(key_text)
     except DagloomError as exc:
         fail(err, f"asset key {key_text!r}: {exc}")
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from dagloom.definitions.asset_checks import AssetCheckKey
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.errors import StorageError
 from dagloom.storage.automation import AutomationEvaluationRecord, AutomationStorage
@@ -52,10 +53,14 @@ def decode(record: AutomationEvaluationRecord) -> EvaluationView:
 
 
 async def asset_evaluations(
-    storage: object, asset_key: AssetKey, *, limit: int = 20, before: int | None = None
+    storage: object,
+    asset_key: AssetKey | AssetCheckKey,
+    *,
+    limit: int = 20,
+    before: int | None = None,
 ) -> list[EvaluationView]:
-    """The asset's stored evaluations, newest first; `StorageError` when `storage` keeps
-    none (a schedule storage without automation support)."""
+    """The asset's (or asset check's) stored evaluations, newest first; `StorageError` when
+    `storage` keeps none (a schedule storage without automation support)."""
     if not isinstance(storage, AutomationStorage):
         raise StorageError("this instance's schedule storage keeps no automation evaluations")
     records = await storage.get_automation_evaluations(
