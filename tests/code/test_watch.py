@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from dagloom.api import AsyncClient
-from dagloom.code.watch import watch_paths
+from dagloom.code.watch import CodeFilter, watch_paths
 from dagloom.errors import DefinitionError
 from dagloom.execution.origin import CodeOrigin
 from dagloom.instance import DagloomInstance
@@ -121,3 +121,23 @@ async def test_a_reload_asked_through_the_api_makes_the_next_run_use_the_new_cod
     assert _output(tmp_path, stale.run_id) == 1
     assert _output(tmp_path, fresh.run_id) == 2
     assert [j.snapshot_id for j in snapshot.jobs] == [fresh.job_snapshot_id]
+
+
+def test_installed_packages_beside_the_definitions_do_not_count_as_its_code(
+    tmp_path: Path,
+) -> None:
+    from watchfiles import Change
+
+    keep = CodeFilter()
+    project = tmp_path / "project"
+    assert keep(Change.modified, str(project / "defs.py"))
+    assert keep(Change.added, str(project / "pipelines" / "orders.py"))
+    assert not keep(Change.modified, str(project / "README.md"))
+    for installed in (
+        project / ".venv-ci" / "lib" / "python3.11" / "site-packages" / "pip" / "main.py",
+        project / "venv" / "bin" / "activate_this.py",
+        project / ".venv" / "lib" / "x.py",
+        project / "node_modules" / "x" / "y.py",
+        project / "__pycache__" / "defs.py",
+    ):
+        assert not keep(Change.modified, str(installed)), installed

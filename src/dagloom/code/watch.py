@@ -23,11 +23,25 @@ from dagloom.execution.origin import CodeOrigin
 from dagloom.messages.rpc import LocationSnapshot, ReloadRequest
 from dagloom.transport import ActorRef
 
-__all__ = ["LocationWatcher", "watch_paths"]
+__all__ = ["CodeFilter", "LocationWatcher", "watch_paths"]
 
 READY_WITHIN_MS = 500
 """How often the watching thread wakes without changes; the first wake-up reports the
 watcher ready, so startup waits at most this long (two wake-ups a second cost nothing)."""
+
+
+class CodeFilter(PythonFilter):
+    """Python files, but not those of installed packages: a definitions file's folder often
+    holds a virtualenv (of any name), whose files change on every `pip install`."""
+
+    ignore_dirs = (
+        *PythonFilter.ignore_dirs,
+        "site-packages",
+        "dist-packages",
+        "venv",
+        ".nox",
+        ".ruff_cache",
+    )
 
 
 def watch_paths(origin: CodeOrigin) -> list[Path]:
@@ -97,7 +111,7 @@ class LocationWatcher:
         ready = False
         async for changes in awatch(
             *self.paths,
-            watch_filter=PythonFilter(),
+            watch_filter=CodeFilter(),
             rust_timeout=READY_WITHIN_MS,
             yield_on_timeout=True,
         ):
