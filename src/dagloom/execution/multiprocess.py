@@ -411,6 +411,21 @@ class RemoteStepRunner(StepRunner):
             if manager is not None and log is not None:
                 manager.step_finished(log)
 
+    def _versions_read_by(self, step_key: str) -> tuple[tuple[tuple[str, ...], str], ...]:
+        """The data versions known so far of the assets upstream of what `step_key`
+        materializes: all a step records of them (as its input data version tags)."""
+        facts = self.facts
+        known = facts.data_versions
+        if not known:
+            return ()
+        upstream = facts.asset_upstream
+        return tuple(
+            (tuple(up.path), known[up])
+            for key in facts.plan.template(step_key).asset_keys.values()
+            for up in upstream.get(key, ())
+            if up in known
+        )
+
     async def _run_remote(self, step_key: str, attempt: int, log: StepLog | None) -> Outcome:
         facts = self.facts
         task = StepTask(
@@ -422,7 +437,7 @@ class RemoteStepRunner(StepRunner):
             attempt=attempt,
             outputs=tuple(input_refs(facts.plan, self.state, step_key)),
             reused=facts.reused,
-            data_versions=tuple((tuple(k.path), v) for k, v in facts.data_versions.items()),
+            data_versions=self._versions_read_by(step_key),
         )
         if log is not None and self.pool.captures_in_memory:
             task = replace(task, capture_limit=log.limit)
