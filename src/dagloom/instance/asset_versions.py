@@ -31,29 +31,15 @@ def _record(found: EventRecord | None) -> tuple[int, dict[str, str]] | None:
 async def read_version_record(instance: DagloomInstance, key: AssetKey) -> AssetVersionRecord:
     """What the event log says of `key`'s versions: its latest materialization's and latest
     observation's storage ids and tags."""
-    path = list(key.path)
-    materialized = _record(await instance.get_latest_materialization(path))
-    observed = await instance.get_observations(path, limit=1)
-    seen = _record(observed[0] if observed else None)
-    return AssetVersionRecord(
-        materialization_id=materialized[0] if materialized else None,
-        materialization_tags=materialized[1] if materialized else {},
-        observation_id=seen[0] if seen else None,
-        observation_tags=seen[1] if seen else {},
-    )
+    return (await read_version_records(instance, [key]))[key]
 
 
 async def read_version_records(
     instance: DagloomInstance, keys: Iterable[AssetKey]
 ) -> dict[AssetKey, AssetVersionRecord]:
-    """`read_version_record` of each key, all read together where the event log storage can
-    (`get_latest_asset_events`), else one after the other."""
+    """`read_version_record` of each key, all read together (`get_latest_asset_events`)."""
     wanted = list(keys)
-    storage = instance.event_log_storage
-    bulk = getattr(storage, "get_latest_asset_events", None)
-    if bulk is None:  # an event log storage from elsewhere, without the bulk read
-        return {key: await read_version_record(instance, key) for key in wanted}
-    found = await bulk(
+    found = await instance.event_log_storage.get_latest_asset_events(
         [list(k.path) for k in wanted],
         [EventType.ASSET_MATERIALIZATION, EventType.ASSET_OBSERVATION],
     )
