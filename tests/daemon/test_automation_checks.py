@@ -244,3 +244,44 @@ async def test_the_loop_runs_a_requested_check_with_its_asset_and_records_it() -
         again = AutomationLoop(instance, {"here": cast(Any, location)}, coord, owner="d")
         await again.tick(LOOP_T0 + 60)
         assert again.last_runs == []
+
+
+async def test_the_loop_reads_each_checks_latest_execution_across_rounds() -> None:
+    from dagloom.messages import AssetCheckEvaluationData, AssetKeyMessage, EventType
+
+    from ..storage.contract import ev
+
+    def check(n: int, name: str) -> Any:
+        return ev(
+            f"r{n}",
+            EventType.ASSET_CHECK_EVALUATION,
+            "s",
+            asset_check_evaluation=AssetCheckEvaluationData(
+                asset_key=AssetKeyMessage(path=["orders"]), check_name=name, passed=True
+            ),
+        )
+
+    defs = dg.Definitions(assets=[raw_orders, orders], asset_checks=[orders_not_empty])
+    async with DagloomInstance.ephemeral() as instance, storing_coordinator(instance) as coord:
+        location = InProcessLocation("here", defs)
+        automation = AutomationLoop(instance, {"here": cast(Any, location)}, coord, owner="d")
+        await automation.tick(LOOP_T0)
+        graph = automation._graph[1] if automation._graph else None
+        assert graph is not None
+        events = instance.event_log_storage
+        key = AssetCheckKey(AssetKey("orders"), "orders_not_empty")
+
+        async def executions() -> dict[str | None, int] | None:
+            await automation._check_executions(graph)
+            return automation._materialized.get(key)
+
+        assert await executions() is None
+        await events.store_events([check(1, "orders_not_empty"), check(2, "other")])
+        first = await executions()
+        assert first is not None
+        # More new evaluations than one read's first page, the check's own the oldest.
+        await events.store_events([check(3, "orders_not_empty")])
+        await events.store_events([check(n, "other") for n in range(4, 60)])
+        latest = await executions()
+        assert latest is not None and latest[None] > first[None]
+        assert await executions() == latest  # nothing new: unchanged

@@ -51,7 +51,7 @@ from dagloom.definitions.partitions import (
 )
 from dagloom.definitions.sensor import SENSOR_NAME_TAG
 from dagloom.errors import ConfigError, DefinitionError
-from dagloom.messages import PartitionsSnapshot, Run, RunStatus
+from dagloom.messages import EventRecord, PartitionsSnapshot, Run, RunStatus
 from dagloom.messages.rpc import LocationSnapshot, SubmitRunRequest
 from dagloom.storage.automation import AutomationEvaluationRecord, AutomationStorage
 from dagloom.storage.base import RunsFilter
@@ -612,6 +612,8 @@ class AutomationLoop(LeasedInstigatorLoop):
         self._graph: tuple[object, AutomationGraph] | None = None
         self._time_windows = TimeWindows()
         self._seen_storage_id = 0
+        # Each checked asset -> the newest check evaluation read of it.
+        self._seen_check_ids: dict[AssetKey, int] = {}
         # When each automation condition sensor last evaluated its assets (this process).
         self._sensor_evaluated: dict[tuple[str, str], float] = {}
 
@@ -668,6 +670,7 @@ class AutomationLoop(LeasedInstigatorLoop):
             self._cursors = join_state(await storage.get_automation_state())
             self._materialized = {}
             self._seen_storage_id = 0
+            self._seen_check_ids = {}
             self._fence_token = self.fence.token
         # A sensor's last evaluation: this process's, else its assets' stored cursors.
         last = {
@@ -751,15 +754,15 @@ class AutomationLoop(LeasedInstigatorLoop):
 
     async def _check_executions(self, graph: AutomationGraph) -> None:
         """Record each automated check's latest execution (its storage id) as the check's
-        `materialized` entry: one read per checked asset."""
+        `materialized` entry: one read per checked asset, of the evaluations stored since
+        the previous round (all of them on the first)."""
         checked = sorted(
             {a.key.asset_key for a in graph.assets if isinstance(a.key, AssetCheckKey)},
             key=lambda k: k.path,
         )
-        events = self._instance.event_log_storage
         for asset_key in checked:
             latest: dict[str, int] = {}
-            for record in await events.get_asset_check_evaluations(list(asset_key.path)):
+            for record in await self._new_check_evaluations(asset_key):
                 data = record.event.asset_check_evaluation if record.event else None
                 if data is not None and data.check_name not in latest:
                     latest[data.check_name] = record.storage_id
@@ -767,6 +770,22 @@ class AutomationLoop(LeasedInstigatorLoop):
                 key = AssetCheckKey(asset_key, name)
                 if self._materialized.get(key, {}).get(None) != storage_id:
                     self._materialized[key] = {None: storage_id}
+
+    async def _new_check_evaluations(self, asset_key: AssetKey) -> list[EventRecord]:
+        """The check evaluations of `asset_key` stored since the newest one read before,
+        newest first: a few at first, more only while all of those read are new."""
+        events = self._instance.event_log_storage
+        seen = self._seen_check_ids.get(asset_key, 0)
+        limit: int | None = None if seen == 0 else 16
+        while True:
+            records = await events.get_asset_check_evaluations(list(asset_key.path), limit=limit)
+            if limit is None or len(records) < limit or records[-1].storage_id <= seen:
+                break
+            limit *= 4
+        new = [r for r in records if r.storage_id > seen]
+        if new:
+            self._seen_check_ids[asset_key] = new[0].storage_id
+        return new
 
     async def _launch(
         self,
