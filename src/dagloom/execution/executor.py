@@ -68,12 +68,6 @@ async def execute_plan(
     ready: deque[str] = deque(plan.roots)
     status = state.status
 
-    def upstream_keys(step_key: str) -> tuple[str, ...]:
-        found = upstream_of.get(step_key)
-        if found is not None:
-            return found
-        return plan.steps[step_key].upstream
-
     def expand(step_key: str) -> None:
         """A step with dynamic outputs succeeded: create the mapped steps hanging from it."""
         for (source, output), scope in plan.scopes.items():
@@ -124,8 +118,7 @@ async def execute_plan(
     dynamic_sources = {source for source, _ in plan.scopes}
     reused = facts.reused
 
-    def blocked_by(step_key: str) -> tuple[str, ...]:
-        ups = upstream_keys(step_key)
+    def blocked_by(ups: tuple[str, ...]) -> tuple[str, ...]:
         for up in ups:
             if status.get(up, SUCCESS) != SUCCESS:
                 return tuple(u for u in ups if status.get(u, SUCCESS) != SUCCESS)
@@ -152,6 +145,9 @@ async def execute_plan(
             in_flight += 1
             tg.start_soon(run_task, step_key, attempt + 1, outcome.retry_delay)
 
+        steps = plan.steps
+        concurrent = threads is not None or every_step_concurrent
+        run_sync = runner.run_sync
         while True:
             while ready:
                 step_key = ready.popleft()
@@ -159,7 +155,13 @@ async def execute_plan(
                     runner.reuse(step_key, reused[step_key])
                     complete(step_key, Outcome(SUCCESS))
                     continue
-                blockers = blocked_by(step_key)
+                tmpl = steps.get(step_key)
+                if tmpl is None:  # a mapped step, `node[mapping_key]`
+                    tmpl = plan.template(step_key)
+                ups = upstream_of.get(step_key) if upstream_of else None
+                if ups is None:
+                    ups = tmpl.upstream
+                blockers = blocked_by(ups) if ups else ()
                 if blockers:
                     runner.skip(
                         step_key,
@@ -170,22 +172,24 @@ async def execute_plan(
                     )
                     complete(step_key, Outcome(SKIPPED))
                     continue
-                tmpl = plan.template(step_key)
-                if tmpl.is_async or threads is not None or every_step_concurrent:
+                if tmpl.is_async or concurrent:
                     if in_flight >= max_concurrent:
                         ready.appendleft(step_key)
                         break
                     in_flight += 1
                     tg.start_soon(run_task, step_key, 0, 0.0)
                     continue
-                outcome = runner.run_sync(step_key, 0)
+                outcome = run_sync(step_key, 0)
                 now = perf_counter()
                 if now - last_yield > _YIELD_AFTER:
                     # Long stretches of sync ops would starve the loop: event writers,
                     # heartbeats and cancellation all wait for a checkpoint.
                     await anyio.lowlevel.checkpoint()
                     last_yield = perf_counter()
-                settle(step_key, 0, outcome)
+                if outcome.retry_delay is None:
+                    complete(step_key, outcome)
+                else:
+                    settle(step_key, 0, outcome)
             if in_flight == 0:
                 break
             finished = await receive.receive()

@@ -63,6 +63,15 @@ class StepTemplate:
     retry_policy: RetryPolicy | None
     is_async: bool
     hooks: tuple[HookDefinition, ...] = ()  # the node's and the job's, by name
+    # What the step runner would otherwise work out on every attempt (see `_fast_facts`).
+    sole_output: str | None = None  # the op's only output, when it is not dynamic
+    required_outputs: tuple[str, ...] = ()  # required outputs that are not dynamic
+    plain_inputs: bool = False  # every input reads one upstream output (FROM_OUTPUT)
+    start_message: str = ""  # STEP_START's message of the (unmapped) step
+    # per input: LOADED_INPUT's message of the unmapped step ("" where it depends on more)
+    input_messages: tuple[str, ...] = ()
+    # STEP_OUTPUT's and HANDLED_OUTPUT's messages of the sole output
+    sole_output_messages: tuple[str, str] = ("", "")
 
     @property
     def key(self) -> str:
@@ -149,6 +158,48 @@ def _collect_scope(binding: FromCollect, scopes: dict[str, Scope | None]) -> Sco
     return inner if inner is not None else (binding.node, binding.output)
 
 
+def _fast_facts(
+    node: Node, inputs: list[StepInput], shared: dict[tuple[str, str], tuple[str, str]]
+) -> dict[str, Any]:
+    """The StepTemplate fields a step runner reads instead of working them out per attempt:
+    the sole output and required outputs, whether every input is one upstream output, and
+    the messages of the events of an unmapped step that depend on nothing else (built once
+    per plan instead of once per step and run; `shared` holds the output messages already
+    made, one tuple for all steps with the same output name and IO manager)."""
+    outs = node.op.outs
+    sole: str | None = None
+    sole_messages = ("", "")
+    if len(outs) == 1:
+        out_name, out_def = next(iter(outs.items()))
+        if not out_def.is_dynamic:
+            sole = out_name
+            manager = out_def.io_manager_key
+            sole_messages = shared.setdefault(
+                (out_name, manager),
+                (
+                    f'Yielded output "{out_name}".',
+                    f'Handled output "{out_name}" using IO manager "{manager}"',
+                ),
+            )
+    key = node.name
+    return {
+        "sole_output": sole,
+        "required_outputs": tuple(
+            name for name, out in outs.items() if out.is_required and not out.is_dynamic
+        ),
+        "plain_inputs": all(spec.kind == FROM_OUTPUT for spec in inputs),
+        "start_message": f'Started execution of step "{key}".',
+        "input_messages": tuple(
+            f'Loaded input "{spec.name}" using input manager "{spec.manager_key}", from '
+            f'output "{spec.sources[0][1]}" of step "{spec.sources[0][0]}"'
+            if spec.kind == FROM_OUTPUT
+            else ""
+            for spec in inputs
+        ),
+        "sole_output_messages": sole_messages,
+    }
+
+
 def compile_plan(job: JobDefinition) -> ExecutionPlan:
     """Compile `job` into an ExecutionPlan. Raises DefinitionError for shapes it cannot run."""
     nodes = job.nodes
@@ -181,6 +232,7 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
             downstream[dep].append(name)
 
     steps: dict[str, StepTemplate] = {}
+    shared: dict[tuple[str, str], tuple[str, str]] = {}
     for name in order:
         node = nodes[name]
         op = node.op
@@ -241,6 +293,7 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
             retry_policy=node.retry_policy or op.retry_policy or job.op_retry_policy,
             is_async=op.is_async,
             hooks=tuple(sorted(node.hooks | job.hook_defs, key=lambda hook: hook.name)),
+            **_fast_facts(node, inputs, shared),
         )
 
     dynamic: dict[Scope, tuple[list[str], list[tuple[str, str]]]] = {}
