@@ -492,17 +492,23 @@ class InMemoryIOManager(IOManager):
 
     def load_input(self, context: InputContext) -> Any:
         upstream = context.upstream_output
-        if upstream is None:
-            if context.asset_key is None:
-                raise DagloomError(f"input {context.name!r} has no upstream output to load")
-            key: tuple[str, ...] = ("asset", *context.asset_key.path)
-        else:
-            key = _memory_key(upstream)
+        if upstream is not None:
+            return self.value_of(upstream, context.name)
+        if context.asset_key is None:
+            raise DagloomError(f"input {context.name!r} has no upstream output to load")
+        return self._stored(("asset", *context.asset_key.path), context.name)
+
+    def value_of(self, upstream: OutputContext, input_name: str) -> Any:
+        """What `load_input` gives input `input_name` reading `upstream`: this manager reads
+        nothing else of its context, so the executor calls this without building one."""
+        return self._stored(_memory_key(upstream), input_name)
+
+    def _stored(self, key: tuple[str, ...], input_name: str) -> Any:
         try:
             return self.values[key]
         except KeyError:
             raise DagloomError(
-                f"no value stored in memory for {'/'.join(key)!r} (input {context.name!r})"
+                f"no value stored in memory for {'/'.join(key)!r} (input {input_name!r})"
             ) from None
 
 

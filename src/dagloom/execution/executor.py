@@ -98,7 +98,7 @@ async def execute_plan(
 
     def complete(step_key: str, outcome: Outcome) -> None:
         status[step_key] = outcome.status
-        if outcome.status == SUCCESS and step_key in dynamic_sources:
+        if dynamic_sources and outcome.status == SUCCESS and step_key in dynamic_sources:
             expand(step_key)
         tmpl = plan.steps.get(step_key)
         children: list[str] | tuple[str, ...]
@@ -106,7 +106,7 @@ async def execute_plan(
             children = successors.get(step_key, ())
         else:
             children = tmpl.downstream
-            extra = successors.get(step_key)
+            extra = successors.get(step_key) if successors else None
             if extra:
                 children = (*children, *extra)
         for child in children:
@@ -119,10 +119,7 @@ async def execute_plan(
     reused = facts.reused
 
     def blocked_by(ups: tuple[str, ...]) -> tuple[str, ...]:
-        for up in ups:
-            if status.get(up, SUCCESS) != SUCCESS:
-                return tuple(u for u in ups if status.get(u, SUCCESS) != SUCCESS)
-        return ()
+        return tuple(u for u in ups if status.get(u, SUCCESS) != SUCCESS)
 
     send, receive = anyio.create_memory_object_stream[tuple[str, int, Outcome]](float("inf"))
     in_flight = 0
@@ -161,7 +158,12 @@ async def execute_plan(
                 ups = upstream_of.get(step_key) if upstream_of else None
                 if ups is None:
                     ups = tmpl.upstream
-                blockers = blocked_by(ups) if ups else ()
+                for up in ups:
+                    if status.get(up, SUCCESS) != SUCCESS:
+                        blockers = blocked_by(ups)
+                        break
+                else:
+                    blockers = ()
                 if blockers:
                     runner.skip(
                         step_key,

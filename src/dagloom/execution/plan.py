@@ -66,10 +66,10 @@ class StepTemplate:
     # What the step runner would otherwise work out on every attempt (see `_fast_facts`).
     sole_output: str | None = None  # the op's only output, when it is not dynamic
     required_outputs: tuple[str, ...] = ()  # required outputs that are not dynamic
-    plain_inputs: bool = False  # every input reads one upstream output (FROM_OUTPUT)
+    # With every input one upstream output (FROM_OUTPUT): per input, its name, the (node,
+    # output) it reads, its IO manager and the message of the unmapped step's LOADED_INPUT.
+    plain_reads: tuple[tuple[str, tuple[str, str], str, str], ...] | None = None
     start_message: str = ""  # STEP_START's message of the (unmapped) step
-    # per input: LOADED_INPUT's message of the unmapped step ("" where it depends on more)
-    input_messages: tuple[str, ...] = ()
     # STEP_OUTPUT's and HANDLED_OUTPUT's messages of the sole output
     sole_output_messages: tuple[str, str] = ("", "")
 
@@ -162,10 +162,10 @@ def _fast_facts(
     node: Node, inputs: list[StepInput], shared: dict[tuple[str, str], tuple[str, str]]
 ) -> dict[str, Any]:
     """The StepTemplate fields a step runner reads instead of working them out per attempt:
-    the sole output and required outputs, whether every input is one upstream output, and
-    the messages of the events of an unmapped step that depend on nothing else (built once
-    per plan instead of once per step and run; `shared` holds the output messages already
-    made, one tuple for all steps with the same output name and IO manager)."""
+    the sole output and required outputs, what each input reads when every input is one
+    upstream output, and the messages of an unmapped step's events that depend on nothing
+    else (made once per plan instead of once per step and run; `shared` holds the output
+    messages made so far, one tuple for every step with that output name and IO manager)."""
     outs = node.op.outs
     sole: str | None = None
     sole_messages = ("", "")
@@ -187,15 +187,19 @@ def _fast_facts(
         "required_outputs": tuple(
             name for name, out in outs.items() if out.is_required and not out.is_dynamic
         ),
-        "plain_inputs": all(spec.kind == FROM_OUTPUT for spec in inputs),
-        "start_message": f'Started execution of step "{key}".',
-        "input_messages": tuple(
-            f'Loaded input "{spec.name}" using input manager "{spec.manager_key}", from '
-            f'output "{spec.sources[0][1]}" of step "{spec.sources[0][0]}"'
-            if spec.kind == FROM_OUTPUT
-            else ""
+        "plain_reads": tuple(
+            (
+                spec.name,
+                spec.sources[0],
+                spec.manager_key,
+                f'Loaded input "{spec.name}" using input manager "{spec.manager_key}", from '
+                f'output "{spec.sources[0][1]}" of step "{spec.sources[0][0]}"',
+            )
             for spec in inputs
-        ),
+        )
+        if all(spec.kind == FROM_OUTPUT for spec in inputs)
+        else None,
+        "start_message": f'Started execution of step "{key}".',
         "sole_output_messages": sole_messages,
     }
 

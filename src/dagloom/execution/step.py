@@ -22,7 +22,12 @@ from dagloom.definitions.asset_checks import AssetCheckResult, AssetCheckSeverit
 from dagloom.definitions.dagster_type import TypeCheckContext, check_value
 from dagloom.definitions.data_version import materialization_tags
 from dagloom.definitions.hook import HookContext
-from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
+from dagloom.definitions.io_manager import (
+    InMemoryIOManager,
+    InputContext,
+    IOManager,
+    OutputContext,
+)
 from dagloom.definitions.metadata import to_metadata_messages
 from dagloom.definitions.op import OpDefinition
 from dagloom.definitions.outputs import (
@@ -259,17 +264,24 @@ class StepRunner:
 
     def _load(self, step_key: str, input_name: str, upstream: OutputContext, manager: str) -> Any:
         facts = self.facts
-        context = InputContext(
-            input_name,
-            step_key,
-            upstream,
-            asset_key=upstream.asset_key,
-            resources=facts.resources,
-        )
-        self._set_input_config(context, step_key, input_name)
-        if facts.partitions is not None and upstream.asset_key is not None:
-            self._set_input_partitions(context, step_key, upstream.asset_key)
-        value = facts.io_managers[manager].load_input(context)
+        io_manager = facts.io_managers[manager]
+        if type(io_manager) is InMemoryIOManager and (
+            facts.partitions is None or upstream.asset_key is None
+        ):
+            # It reads nothing of an InputContext but the upstream output.
+            value = io_manager.value_of(upstream, input_name)
+        else:
+            context = InputContext(
+                input_name,
+                step_key,
+                upstream,
+                asset_key=upstream.asset_key,
+                resources=facts.resources,
+            )
+            self._set_input_config(context, step_key, input_name)
+            if facts.partitions is not None and upstream.asset_key is not None:
+                self._set_input_partitions(context, step_key, upstream.asset_key)
+            value = io_manager.load_input(context)
         facts.emit(
             (
                 _LOADED_INPUT,
@@ -426,10 +438,11 @@ class StepRunner:
             tmpl = steps[node_name]
         op = tmpl.node.op
         outputs = self.state.outputs
-        plain = mapping_key is None and tmpl.plain_inputs
-        if plain:
-            for spec in tmpl.inputs:
-                if spec.sources[0] not in outputs:
+        reads = tmpl.plain_reads if mapping_key is None else None
+        plain = reads is not None
+        if reads:
+            for read in reads:
+                if read[1] not in outputs:
                     plain = False  # the general check below names what is missing
                     break
         if not plain:
@@ -476,22 +489,27 @@ class StepRunner:
             io_managers = facts.io_managers
             input_configs = facts.input_configs
             parts = facts.partitions
-            for spec, message in zip(tmpl.inputs, tmpl.input_messages, strict=True):
-                input_name = spec.name
-                upstream = outputs[spec.sources[0]]
-                reading = InputContext(
-                    input_name,
-                    step_key,
-                    upstream,
-                    asset_key=upstream.asset_key,
-                    resources=resources,
-                )
-                if input_configs:
-                    reading.config = input_configs.get((node_name, input_name))
-                if parts is not None and upstream.asset_key is not None:
-                    self._set_input_partitions(reading, step_key, upstream.asset_key)
-                manager = spec.manager_key
-                kwargs[input_name] = io_managers[manager].load_input(reading)
+            for input_name, source, manager, message in reads or ():
+                upstream = outputs[source]
+                io_manager = io_managers[manager]
+                if type(io_manager) is InMemoryIOManager and (
+                    parts is None or upstream.asset_key is None
+                ):
+                    # It reads nothing of an InputContext but the upstream output.
+                    kwargs[input_name] = io_manager.value_of(upstream, input_name)
+                else:
+                    reading = InputContext(
+                        input_name,
+                        step_key,
+                        upstream,
+                        asset_key=upstream.asset_key,
+                        resources=resources,
+                    )
+                    if input_configs:
+                        reading.config = input_configs.get((node_name, input_name))
+                    if parts is not None and upstream.asset_key is not None:
+                        self._set_input_partitions(reading, step_key, upstream.asset_key)
+                    kwargs[input_name] = io_manager.load_input(reading)
                 emit(
                     (
                         _LOADED_INPUT,
