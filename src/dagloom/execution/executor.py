@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 import anyio
 import anyio.lowlevel
+from anyio import create_memory_object_stream, create_task_group
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from pydantic import BaseModel
 
 from dagloom.definitions.config import Config
@@ -35,6 +37,10 @@ if TYPE_CHECKING:
     from dagloom.execution.origin import CodeOrigin
 
 _YIELD_AFTER = 0.01  # seconds of inline sync steps between checkpoints
+
+Finished = tuple[str, int, Outcome]  # an attempt that ran in a task: step key, attempt, outcome
+# Subscripted once here: typing builds (and caches) the alias on first use, ~50 µs.
+_outcome_stream = create_memory_object_stream[Finished]
 
 
 async def execute_plan(
@@ -121,26 +127,35 @@ async def execute_plan(
     def blocked_by(ups: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(u for u in ups if status.get(u, SUCCESS) != SUCCESS)
 
-    send, receive = anyio.create_memory_object_stream[tuple[str, int, Outcome]](float("inf"))
+    # Made when the first step goes to a task: a plan of sync steps inline needs none.
+    finished: tuple[MemoryObjectSendStream[Finished], MemoryObjectReceiveStream[Finished]] | None
+    finished = None
     in_flight = 0
     last_yield = perf_counter()
 
-    async def run_task(step_key: str, attempt: int, delay: float) -> None:
+    async def run_task(
+        send: MemoryObjectSendStream[Finished], step_key: str, attempt: int, delay: float
+    ) -> None:
         if delay > 0:
             await anyio.sleep(delay)
         outcome = await runner.run_async(step_key, attempt, threads)
         send.send_nowait((step_key, attempt, outcome))
 
-    async with anyio.create_task_group() as tg:
+    def start_task(step_key: str, attempt: int, delay: float) -> None:
+        nonlocal finished, in_flight
+        if finished is None:
+            finished = _outcome_stream(float("inf"))
+        in_flight += 1
+        tg.start_soon(run_task, finished[0], step_key, attempt, delay)
+
+    async with create_task_group() as tg:
 
         def settle(step_key: str, attempt: int, outcome: Outcome) -> None:
             """Record an attempt's outcome, or start the next attempt when it asks for one."""
-            nonlocal in_flight
             if outcome.retry_delay is None:
                 complete(step_key, outcome)
                 return
-            in_flight += 1
-            tg.start_soon(run_task, step_key, attempt + 1, outcome.retry_delay)
+            start_task(step_key, attempt + 1, outcome.retry_delay)
 
         steps = plan.steps
         concurrent = threads is not None or every_step_concurrent
@@ -178,8 +193,7 @@ async def execute_plan(
                     if in_flight >= max_concurrent:
                         ready.appendleft(step_key)
                         break
-                    in_flight += 1
-                    tg.start_soon(run_task, step_key, 0, 0.0)
+                    start_task(step_key, 0, 0.0)
                     continue
                 outcome = run_sync(step_key, 0)
                 now = perf_counter()
@@ -194,11 +208,13 @@ async def execute_plan(
                     settle(step_key, 0, outcome)
             if in_flight == 0:
                 break
-            finished = await receive.receive()
+            assert finished is not None
+            done = await finished[1].receive()
             in_flight -= 1
-            settle(*finished)
-    send.close()
-    receive.close()
+            settle(*done)
+    if finished is not None:
+        finished[0].close()
+        finished[1].close()
     return state
 
 

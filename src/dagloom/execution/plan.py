@@ -169,39 +169,44 @@ def _fast_facts(
     outs = node.op.outs
     sole: str | None = None
     sole_messages = ("", "")
+    required: list[str] = []
+    for out_name, out_def in outs.items():
+        if out_def.is_required and not out_def.is_dynamic:
+            required.append(out_name)
     if len(outs) == 1:
         out_name, out_def = next(iter(outs.items()))
         if not out_def.is_dynamic:
             sole = out_name
             manager = out_def.io_manager_key
-            sole_messages = shared.setdefault(
+            sole_messages = shared.get((out_name, manager)) or shared.setdefault(
                 (out_name, manager),
                 (
                     f'Yielded output "{out_name}".',
                     f'Handled output "{out_name}" using IO manager "{manager}"',
                 ),
             )
-    key = node.name
+    reads: list[tuple[str, tuple[str, str], str, str]] = []
+    plain = True
+    for spec in inputs:
+        if spec.kind != FROM_OUTPUT:
+            plain = False
+            break
+        source = spec.sources[0]
+        message = (
+            f'Loaded input "{spec.name}" using input manager "{spec.manager_key}", from '
+            f'output "{source[1]}" of step "{source[0]}"'
+        )
+        reads.append((spec.name, source, spec.manager_key, message))
     return {
         "sole_output": sole,
-        "required_outputs": tuple(
-            name for name, out in outs.items() if out.is_required and not out.is_dynamic
-        ),
-        "plain_reads": tuple(
-            (
-                spec.name,
-                spec.sources[0],
-                spec.manager_key,
-                f'Loaded input "{spec.name}" using input manager "{spec.manager_key}", from '
-                f'output "{spec.sources[0][1]}" of step "{spec.sources[0][0]}"',
-            )
-            for spec in inputs
-        )
-        if all(spec.kind == FROM_OUTPUT for spec in inputs)
-        else None,
-        "start_message": f'Started execution of step "{key}".',
+        "required_outputs": _REQUIRED_RESULT if required == ["result"] else tuple(required),
+        "plain_reads": tuple(reads) if plain else None,
+        "start_message": f'Started execution of step "{node.name}".',
         "sole_output_messages": sole_messages,
     }
+
+
+_REQUIRED_RESULT = ("result",)  # the required outputs of most ops, shared
 
 
 def compile_plan(job: JobDefinition) -> ExecutionPlan:

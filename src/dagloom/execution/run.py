@@ -11,7 +11,9 @@ from time import time
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
+import anyio._backends._asyncio  # what `anyio.run` would import on a first run
 import orjson
+from anyio import run as anyio_run
 
 from dagloom._gc import defers_run, full_collections_deferred
 from dagloom._logging import get_logger
@@ -68,6 +70,10 @@ T = TypeVar("T")
 
 _log = get_logger("dagloom.execution")
 
+# The event loop policy is made once per process, on first use; made here (with everything
+# else a run needs, see `dagloom.definitions.job`), not by the first run.
+asyncio.get_event_loop_policy()
+
 
 def run_sync(awaitable: Awaitable[T], *, what: str) -> T:
     """Run a coroutine to completion on a new event loop; refuse inside a running loop."""
@@ -86,7 +92,7 @@ def run_sync(awaitable: Awaitable[T], *, what: str) -> T:
     async def main() -> T:
         return await awaitable
 
-    return anyio.run(main)
+    return anyio_run(main)
 
 
 def run_sync_with(awaitable: Awaitable[T], instance: DagloomInstance | None, *, what: str) -> T:
