@@ -53,18 +53,19 @@ class CapturingStepRunner(StepRunner):
     sys.stderr to their own log, opened on the attempt's first write; the routers must be
     installed (`dagloom.compute_logs.capture.install_routers`)."""
 
-    __slots__ = ("manager",)
+    __slots__ = ("_opener", "manager")
 
     def __init__(self, facts: RunFacts, state: ExecutionState) -> None:
         super().__init__(facts, state)
         assert facts.compute_logs is not None
         self.manager = facts.compute_logs
+        self._opener = self._open_log  # bound once, not once per attempt
 
     def _open_log(self, step_key: str, attempt: int) -> StepLog | None:
         return open_step_log(self.manager, self.facts.run_id, step_key, attempt)
 
     def run_sync(self, step_key: str, attempt: int) -> Outcome:
-        output = AttemptOutput(self._open_log, step_key, attempt)
+        output = AttemptOutput(self._opener, step_key, attempt)
         token = set_current(output)
         try:
             return StepRunner.run_sync(self, step_key, attempt)
@@ -78,7 +79,7 @@ class CapturingStepRunner(StepRunner):
         self, step_key: str, attempt: int, threads: anyio.CapacityLimiter | None
     ) -> Outcome:
         # Each attempt runs in its own task, so the route set here is this task's alone.
-        output = AttemptOutput(self._open_log, step_key, attempt)
+        output = AttemptOutput(self._opener, step_key, attempt)
         token = set_current(output)
         try:
             return await super().run_async(step_key, attempt, threads)

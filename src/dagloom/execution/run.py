@@ -43,7 +43,7 @@ from dagloom.execution.executor import ExecutorContext
 from dagloom.execution.partitions import dynamic_partition_names_of, run_partitions
 from dagloom.execution.plan import select_nodes
 from dagloom.execution.result import ExecuteInProcessResult
-from dagloom.execution.run_config import resolve_run_config
+from dagloom.execution.run_config import required_resource_keys, resolve_run_config
 from dagloom.execution.sink import EventSink, FanoutEventSink, ListEventSink
 from dagloom.execution.step import ExecutionState, RunFacts
 from dagloom.messages import (
@@ -388,7 +388,7 @@ async def execute_job_in_process(
         reused = await reused_steps(instance, job, run_id, step_keys_to_execute)
     elif instance is not None and parent_run_id and step_keys_to_execute:
         reused = await reused_steps(instance, job, parent_run_id, step_keys_to_execute)
-    missing = sorted(job.required_resource_keys - set(resource_defs))
+    missing = sorted(required_resource_keys(job) - resource_defs.keys())
     if missing:
         raise DefinitionError(
             f"job {job.name!r} needs resources {missing} that are not provided; pass them in "
