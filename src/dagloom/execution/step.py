@@ -192,6 +192,7 @@ _WRAPPED = (Output, MaterializeResult, DynamicOutput)
 _OUTPUT_LIKE = (Output, MaterializeResult)
 # What an op may return that is not simply its only output's value.
 _RETURN_SPECIAL = (AssetCheckResult, list, tuple, Output, MaterializeResult, DynamicOutput)
+_NOT_PLAIN = (*_RETURN_SPECIAL, GeneratorType)  # ... nor a sync op's yielded items
 
 
 class ExecutionState:
@@ -1000,7 +1001,13 @@ class StepRunner:
         try:
             tmpl, scope, fn, kwargs = self.prepare(step_key, attempt)
             result = fn(**kwargs)
-            if isinstance(result, GeneratorType):
+            sole = tmpl.sole_output
+            if sole is not None and result is not None and not isinstance(result, _NOT_PLAIN):
+                # `handle_return`'s common case, inlined: a value for the only output.
+                self.store_output(tmpl, step_key, scope, result, sole, None)
+                if self.state.blocking_failures:
+                    self.check_required(tmpl, {sole})
+            elif isinstance(result, GeneratorType):
                 self._consume(tmpl, step_key, scope, result)
             else:
                 self.handle_return(tmpl, step_key, scope, result)
