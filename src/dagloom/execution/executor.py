@@ -37,9 +37,6 @@ if TYPE_CHECKING:
     from dagloom.execution.origin import CodeOrigin
 
 _YIELD_AFTER = 0.01  # seconds of inline sync steps between checkpoints
-# ... in a run recording its events in storage: its sink's batch writes (on the database's
-# thread) then overlap the steps that follow instead of all waiting for the run's end.
-_YIELD_AFTER_STORED = 0.001
 
 Finished = tuple[str, int, Outcome]  # an attempt that ran in a task: step key, attempt, outcome
 # Subscripted once here: typing builds (and caches) the alias on first use, ~50 µs.
@@ -135,7 +132,6 @@ async def execute_plan(
     finished = None
     in_flight = 0
     last_yield = perf_counter()
-    yield_after = _YIELD_AFTER if facts.instance is None else _YIELD_AFTER_STORED
 
     async def run_task(
         send: MemoryObjectSendStream[Finished], step_key: str, attempt: int, delay: float
@@ -201,7 +197,7 @@ async def execute_plan(
                     continue
                 outcome = run_sync(step_key, 0)
                 now = perf_counter()
-                if now - last_yield > yield_after:
+                if now - last_yield > _YIELD_AFTER:
                     # Long stretches of sync ops would starve the loop: event writers,
                     # heartbeats and cancellation all wait for a checkpoint.
                     await anyio.lowlevel.checkpoint()
