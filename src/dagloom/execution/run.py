@@ -19,6 +19,7 @@ from dagloom._gc import defers_run, full_collections_deferred
 from dagloom._logging import get_logger
 from dagloom.compute_logs.capture import install_routers, uninstall_routers
 from dagloom.definitions.config import RunConfig
+from dagloom.definitions.executor import prepare_default_executor
 from dagloom.definitions.io_manager import InMemoryIOManager, InputManager, IOManager
 from dagloom.definitions.node import (
     Binding,
@@ -70,9 +71,11 @@ T = TypeVar("T")
 
 _log = get_logger("dagloom.execution")
 
-# The event loop policy is made once per process, on first use; made here (with everything
-# else a run needs, see `dagloom.definitions.job`), not by the first run.
+# The event loop policy is made once per process, on first use, and so are the default
+# executor's class and config: made here (with everything else a run needs, see
+# `dagloom.definitions.job`), not by the first run.
 asyncio.get_event_loop_policy()
+prepare_default_executor()
 
 
 def run_sync(awaitable: Awaitable[T], *, what: str) -> T:
