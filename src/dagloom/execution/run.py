@@ -56,6 +56,8 @@ from dagloom.messages import (
 from dagloom.messages.rows import RUN_FAILURE_DATA, EventRow, event_of, row
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from dagloom.compute_logs.base import ComputeLogManager
     from dagloom.definitions.asset_key import AssetKey
     from dagloom.definitions.job import JobDefinition
@@ -209,6 +211,18 @@ async def reused_steps(
         parent = await instance.get_run(run_id)
         run_id = parent.parent_run_id if parent is not None else None
     return found
+
+
+def with_storage_io_manager(job: JobDefinition, storage_dir: Path) -> JobDefinition:
+    """`job` with a filesystem `io_manager` under `storage_dir` (an instance's
+    `storage_dir`), unless it has an io_manager: what a run stored in an instance executes
+    with, as Dagster's default `fs_io_manager`, so a re-execution or retry from failure can
+    load the outputs of the steps it does not execute again. Pure."""
+    from dagloom.definitions.io_manager import FilesystemIOManager
+
+    if "io_manager" in job.resource_defs:
+        return job
+    return job.with_resources({"io_manager": FilesystemIOManager(base_dir=str(storage_dir))})
 
 
 def default_resource_defs(job: JobDefinition) -> dict[str, Any]:
