@@ -19,6 +19,7 @@ from dagloom.auth import Role, TokenStorage, new_token
 from dagloom.auth.audit import AuditEntry, AuditStorage
 from dagloom.errors import LeaseLostError, RunNotFoundError, StorageError
 from dagloom.messages import (
+    AssetCheckKeyMessage,
     AssetKeyMessage,
     AssetMaterializationData,
     DaemonHeartbeat,
@@ -173,6 +174,9 @@ class StorageContract:
             job_snapshot_id="snap",
             step_keys_to_execute=["x", "y"],
             failure=ErrorInfo(cls_name="E", message="m", stack="s"),
+            asset_check_selection=[
+                AssetCheckKeyMessage(asset_key=AssetKeyMessage(path=["a", "b"]), name="positive")
+            ],
         )
         assert await runs.add_run(run) == run
         assert await runs.get_run("r1") == run

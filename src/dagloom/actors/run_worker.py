@@ -279,6 +279,7 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         worker's loop) and actors not at all: their refs belong to the worker's loop, so
         asking one is for `_execute`, before or after this.
         """
+        from dagloom.code.snapshot import check_key_of
         from dagloom.execution.run import execute_job_in_process
 
         jobs = self._jobs
@@ -288,6 +289,7 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             run.job_name,
             [list(k.path) for k in run.asset_selection],
             snapshot_id=run.job_snapshot_id,
+            asset_check_selection=[check_key_of(c) for c in run.asset_check_selection],
         )
         run_config = orjson.loads(run.run_config_json) if run.run_config_json else {}
         origin = jobs.code_origin(run.code_location) if isinstance(jobs, OriginSource) else None

@@ -140,6 +140,7 @@ def _copy_run(run: Run) -> Run:
         run_config_json=run.run_config_json,
         tags=dict(run.tags),
         asset_selection=list(run.asset_selection),
+        asset_check_selection=list(run.asset_check_selection),
         parent_run_id=run.parent_run_id,
         root_run_id=run.root_run_id,
         create_time=run.create_time,

@@ -386,6 +386,13 @@ class ApiLaunchRunRequest(betterproto2.Message):
     the first call stored instead of launching another
     """
 
+    asset_check_selection: "list[__v1__.AssetCheckKey]" = betterproto2.field(
+        120, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    optional: the asset checks the run executes (Run.asset_check_selection)
+    """
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "ApiLaunchRunRequest", ApiLaunchRunRequest)
 
@@ -1239,6 +1246,13 @@ class SubmitRunRequest(betterproto2.Message):
     optional: re-execute only these steps of the parent run's job (empty: every step)
     """
 
+    asset_check_selection: "list[__v1__.AssetCheckKey]" = betterproto2.field(
+        120, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    optional: the asset checks the run executes (Run.asset_check_selection)
+    """
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "SubmitRunRequest", SubmitRunRequest)
 
@@ -1341,6 +1355,13 @@ class ValidateRunRequest(betterproto2.Message):
     """
     The run's tags: a dagster/partition tag on a job with a partitioned config picks the
     partition whose config and tags the run takes.
+    """
+
+    asset_check_selection: "list[__v1__.AssetCheckKey]" = betterproto2.field(
+        120, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    The run's asset checks (Run.asset_check_selection); empty: its assets' checks.
     """
 
 
