@@ -40,14 +40,28 @@ async def read_version_records(
     """`read_version_record` of each key, all read together (`get_latest_asset_events`)."""
     wanted = list(keys)
     found = await instance.event_log_storage.get_latest_asset_events(
-        [list(k.path) for k in wanted],
-        [EventType.ASSET_MATERIALIZATION, EventType.ASSET_OBSERVATION],
+        [list(k.path) for k in wanted], VERSION_EVENT_TYPES
     )
+    return version_records(found, wanted)
+
+
+VERSION_EVENT_TYPES = (EventType.ASSET_MATERIALIZATION, EventType.ASSET_OBSERVATION)
+"""The event types whose latest records hold an asset's versions."""
+
+
+def version_records(
+    found: Mapping[tuple[tuple[str, ...], EventType], EventRecord], keys: Iterable[AssetKey]
+) -> dict[AssetKey, AssetVersionRecord]:
+    """Each of `keys`' version record, from the latest events `get_latest_asset_events` read
+    of `VERSION_EVENT_TYPES` (keyed by asset path and type). Pure."""
     out: dict[AssetKey, AssetVersionRecord] = {}
-    for key in wanted:
-        path = tuple(key.path)
+    for key in keys:
+        path = key.path
         materialized = _record(found.get((path, EventType.ASSET_MATERIALIZATION)))
         seen = _record(found.get((path, EventType.ASSET_OBSERVATION)))
+        if materialized is None and seen is None:
+            out[key] = _NONE
+            continue
         out[key] = AssetVersionRecord(
             materialization_id=materialized[0] if materialized else None,
             materialization_tags=materialized[1] if materialized else {},
@@ -55,6 +69,9 @@ async def read_version_records(
             observation_tags=seen[1] if seen else {},
         )
     return out
+
+
+_NONE = AssetVersionRecord()
 
 
 async def latest_data_versions(
@@ -81,8 +98,10 @@ async def read_staleness(
 
 
 __all__ = [
+    "VERSION_EVENT_TYPES",
     "latest_data_versions",
     "read_staleness",
     "read_version_record",
     "read_version_records",
+    "version_records",
 ]
