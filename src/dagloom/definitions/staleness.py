@@ -7,13 +7,18 @@ was updated after it, or when an upstream asset is itself stale. It is MISSING b
 first materialization and FRESH otherwise; an external asset (made elsewhere, only
 reported or observed) is always FRESH. Pure: the event log's records are read elsewhere
 (`dagloom.instance.asset_versions`).
+
+A partition of a partitioned asset is decided by the same rule over its own latest
+materialization and the upstream partitions it reads through each dependency's partition
+mapping (`compute_partition_staleness`).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.asset_selection import AssetGraph
@@ -48,11 +53,22 @@ class StaleCause:
     category: StaleCauseCategory
     reason: str
     dependency: AssetKey | None = None
+    partition: str | None = None  # the partition of `key` that is stale
+    dependency_partition: str | None = None  # the partition of `dependency` concerned
 
     def describe(self) -> str:
-        """The cause as one line: `b: has a new data version (upstream a)`."""
-        dep = f" ({self.dependency.to_user_string()})" if self.dependency is not None else ""
-        return f"{self.key.to_user_string()}{dep}: {self.reason}"
+        """The cause as one line: `b: has a new data version (upstream a)`, with the
+        partitions in brackets when there are some (`b[2024-01-02] (a[2024-01-02]): ...`)."""
+        own = _with_partition(self.key, self.partition)
+        dep = ""
+        if self.dependency is not None:
+            dep = f" ({_with_partition(self.dependency, self.dependency_partition)})"
+        return f"{own}{dep}: {self.reason}"
+
+
+def _with_partition(key: AssetKey, partition: str | None) -> str:
+    text = key.to_user_string()
+    return text if partition is None else f"{text}[{partition}]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +109,12 @@ class AssetVersionNode:
     deps: Sequence[AssetKey] = ()
     code_version: str | None = None
     is_external: bool = False
+    # Partitioned assets: their partitions definition (None when it cannot be rebuilt, e.g.
+    # dynamic partitions: then a dependency's partitions are matched by key), their keys,
+    # and the partition mapping given for each dependency (absent: inferred).
+    partitions_def: Any = None
+    partition_keys: tuple[str, ...] | None = None
+    dep_mappings: Mapping[AssetKey, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,19 +205,193 @@ def _updated_id(record: AssetVersionRecord) -> int:
     return m if o is None or m > o else o
 
 
+PartitionedKey = tuple[AssetKey, str | None]
+"""An asset and one of its partitions (None: the unpartitioned asset)."""
+
+
+def upstream_partitions(
+    nodes: Mapping[AssetKey, AssetVersionNode],
+    downstream: AssetKey,
+    upstream: AssetKey,
+    partition: str | None,
+) -> tuple[str | None, ...]:
+    """The partitions of `upstream` that `partition` of `downstream` reads through the
+    dependency's partition mapping: `(None,)` when `upstream` is not partitioned (or not in
+    `nodes`), every upstream partition for an unpartitioned downstream, none when the
+    mapping names partitions `upstream` lacks."""
+    from dagloom.definitions.partition_mapping import infer_partition_mapping
+    from dagloom.errors import DagloomError
+
+    up = nodes.get(upstream)
+    if up is None or up.partition_keys is None:
+        return (None,)
+    down = nodes[downstream]
+    if up.partitions_def is None or (
+        down.partition_keys is not None and down.partitions_def is None
+    ):
+        # Definitions not rebuilt from the snapshot: partitions match by key.
+        if partition is None:
+            return up.partition_keys
+        return (partition,) if partition in up.partition_keys else ()
+    try:
+        mapping = infer_partition_mapping(
+            down.dep_mappings.get(upstream),
+            up.partitions_def,
+            down.partitions_def,
+            where=f"asset {downstream.to_user_string()!r} reading {upstream.to_user_string()!r}",
+        )
+        assert mapping is not None
+        keys = mapping.upstream_partition_keys(
+            None if partition is None else [partition], down.partitions_def, up.partitions_def
+        )
+    except DagloomError:  # DagsterUnknownPartitionError among them: reads none
+        return ()
+    return tuple(keys)
+
+
+def partition_closure(
+    nodes: Mapping[AssetKey, AssetVersionNode], wanted: Iterable[PartitionedKey]
+) -> list[PartitionedKey]:
+    """`wanted` and every partition upstream of them (through the partition mappings), each
+    after the partitions it reads: the order `compute_partition_staleness` decides in, and
+    the records it needs (with the reads of those outside `nodes`)."""
+    order: list[PartitionedKey] = []
+    state: dict[PartitionedKey, int] = {}  # 1: entered, 2: done
+    for root in wanted:
+        if root in state:
+            continue
+        state[root] = 1
+        stack = [(root, list(_reads(nodes, root)), 0)]
+        while stack:
+            item, ups, at = stack[-1]
+            if at < len(ups):
+                stack[-1] = (item, ups, at + 1)
+                up = ups[at]
+                if up[0] in nodes and up not in state:
+                    state[up] = 1
+                    stack.append((up, list(_reads(nodes, up)), 0))
+                continue
+            stack.pop()
+            state[item] = 2
+            order.append(item)
+    return order
+
+
+def _reads(
+    nodes: Mapping[AssetKey, AssetVersionNode], item: PartitionedKey
+) -> Iterable[PartitionedKey]:
+    key, partition = item
+    node = nodes.get(key)
+    if node is None or node.is_external:
+        return ()
+    return [
+        (dep, up) for dep in node.deps for up in upstream_partitions(nodes, key, dep, partition)
+    ]
+
+
+def compute_partition_staleness(
+    nodes: Mapping[AssetKey, AssetVersionNode],
+    records: Mapping[PartitionedKey, AssetVersionRecord],
+    wanted: Iterable[PartitionedKey],
+) -> dict[PartitionedKey, Staleness]:
+    """The staleness of each of `wanted` and of every partition upstream of them, given the
+    event log's `records` of each (asset, partition) `partition_closure` lists (and of
+    those it reads outside `nodes`, which count as external).
+
+    The rule of `compute_staleness`, per partition: MISSING before the partition's first
+    materialization; STALE when the asset's code version changed since, when an upstream
+    partition it reads has another data version than the one that materialization read
+    (compared when it reads one partition of that upstream, the one its
+    `dagster/input_data_version/<key>` tag is of), when such an upstream partition without
+    versions to compare was updated after it, or when one is itself stale."""
+    out: dict[PartitionedKey, Staleness] = {}
+    for item in partition_closure(nodes, wanted):
+        key, partition = item
+        node = nodes[key]
+        record = records.get(item, _EMPTY)
+        if node.is_external:
+            out[item] = _FRESH
+            continue
+        own_id = record.materialization_id
+        if own_id is None:
+            out[item] = _MISSING
+            continue
+        tags = record.materialization_tags
+        causes: list[StaleCause] = []
+        if node.code_version is not None and tags.get(CODE_VERSION_TAG) != node.code_version:
+            causes.append(
+                StaleCause(key, StaleCauseCategory.CODE, "has a new code version", None, partition)
+            )
+        for dep in node.deps:
+            ups = upstream_partitions(nodes, key, dep, partition)
+            recorded = None
+            if tags and len(ups) == 1:
+                recorded = tags.get(INPUT_DATA_VERSION_TAG_PREFIX + dep.to_user_string())
+            for up in ups:
+                dep_record = records.get((dep, up), _EMPTY)
+                current = dep_record.current_data_version
+                if recorded is not None and current is not None:
+                    if recorded != current:
+                        causes.append(
+                            StaleCause(
+                                key,
+                                StaleCauseCategory.DATA,
+                                "has a new data version",
+                                dep,
+                                partition,
+                                up,
+                            )
+                        )
+                elif _updated_id(dep_record) > own_id:
+                    causes.append(
+                        StaleCause(
+                            key, StaleCauseCategory.DATA, "has been updated", dep, partition, up
+                        )
+                    )
+                upstream_state = out.get((dep, up))
+                if upstream_state is not None and upstream_state.status == StaleStatus.STALE:
+                    causes.append(
+                        StaleCause(
+                            key,
+                            StaleCauseCategory.DEPENDENCIES,
+                            "is stale upstream",
+                            dep,
+                            partition,
+                            up,
+                        )
+                    )
+        out[item] = Staleness(StaleStatus.STALE, tuple(causes)) if causes else _FRESH
+    return out
+
+
 def version_nodes(graph: AssetGraph) -> dict[AssetKey, AssetVersionNode]:
     """The staleness view of an asset graph: every computed and external asset."""
     nodes: dict[AssetKey, AssetVersionNode] = {}
     for key, assets_def in graph.by_key.items():
+        partitions_def = assets_def.partitions_def
         nodes[key] = AssetVersionNode(
             key,
             deps=tuple(sorted(graph.upstream.get(key, ()))),
             code_version=assets_def.spec_for(key).code_version,
+            partitions_def=partitions_def,
+            partition_keys=(None if partitions_def is None else _static_keys(partitions_def)),
+            dep_mappings=dict(assets_def.partition_mappings),
         )
     for key, spec in graph.external_specs.items():
         if key not in nodes:
             nodes[key] = AssetVersionNode(key, deps=spec.dep_keys, is_external=True)
     return nodes
+
+
+def _static_keys(partitions_def: Any) -> tuple[str, ...]:
+    """The keys of a partitions definition as of now (none for one that needs an instance
+    to list them, such as dynamic partitions)."""
+    from dagloom.errors import DagloomError
+
+    try:
+        return tuple(partitions_def.get_partition_keys())
+    except DagloomError:  # dynamic partitions: listed by the instance, not here
+        return ()
 
 
 def _upstream_first(deps: list[list[int]]) -> list[int]:
@@ -227,10 +423,14 @@ def _upstream_first(deps: list[list[int]]) -> list[int]:
 __all__ = [
     "AssetVersionNode",
     "AssetVersionRecord",
+    "PartitionedKey",
     "StaleCause",
     "StaleCauseCategory",
     "StaleStatus",
     "Staleness",
+    "compute_partition_staleness",
     "compute_staleness",
+    "partition_closure",
+    "upstream_partitions",
     "version_nodes",
 ]

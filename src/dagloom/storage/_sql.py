@@ -306,6 +306,26 @@ def latest_asset_events_query(
     return sql, [*asset_keys, *event_types]
 
 
+def latest_partition_events_query(
+    asset_key: str, event_types: Sequence[int], partitions: Sequence[str] | None
+) -> tuple[str, list[Any]]:
+    """The SELECT for `EventLogStorage.get_latest_partition_events` (of at most
+    `LATEST_BATCH` partitions, or all): each (partition, type)'s newest row of one asset,
+    found through the asset_events_by_partition index."""
+    types = ", ".join("?" for _ in event_types)
+    where = f"asset_key = ? AND event_type IN ({types}) AND partition IS NOT NULL"
+    params: list[Any] = [asset_key, *event_types]
+    if partitions is not None:
+        where += f" AND partition IN ({', '.join('?' for _ in partitions)})"
+        params.extend(partitions)
+    sql = (
+        "SELECT a.storage_id, a.run_id, a.body, a.partition, a.event_type FROM asset_events a "
+        "JOIN (SELECT partition, event_type, MAX(storage_id) AS latest FROM asset_events "
+        f"WHERE {where} GROUP BY partition, event_type) m ON a.storage_id = m.latest"
+    )
+    return sql, params
+
+
 def ticks_query(
     origin_id: str,
     limit: int | None,
