@@ -109,3 +109,47 @@ def test_an_unpartitioned_asset_reading_every_partition_is_stale_when_one_is() -
     assert [(c.category, c.dependency_partition) for c in causes] == [
         (StaleCauseCategory.DEPENDENCIES, D2)
     ]
+
+
+@dg.asset(partitions_def=DAYS)
+def daily_up(context: dg.AssetExecutionContext) -> str:
+    return context.partition_key
+
+
+@dg.asset(partitions_def=DAYS, code_version="1")
+def daily_down(daily_up: str) -> str:
+    return daily_up.upper()
+
+
+async def test_materialized_partitions_record_what_they_read_and_go_stale_alone() -> None:
+    """A run of one partition records the data version of the upstream partition it read
+    (not the upstream's newest partition's), so re-materializing one upstream partition
+    makes only the partition that read it stale."""
+    from dagloom.definitions.asset_job import materialize_async
+    from dagloom.definitions.asset_selection import AssetGraph
+    from dagloom.definitions.staleness import version_nodes
+    from dagloom.instance import DagloomInstance
+    from dagloom.instance.asset_versions import read_partition_staleness
+
+    assets = [daily_up, daily_down]
+    nodes = version_nodes(AssetGraph(assets))
+    down = AssetKey("daily_down")
+    wanted = [(down, k) for k in KEYS]
+    async with DagloomInstance.ephemeral() as instance:
+
+        async def run(selection: list[str], partition: str) -> None:
+            await materialize_async(
+                assets, instance=instance, selection=selection, partition_key=partition
+            )
+
+        async def statuses() -> list[StaleStatus]:
+            found = await read_partition_staleness(instance, nodes, wanted)
+            return [found[w].status for w in wanted]
+
+        await run(["daily_up"], D1)
+        await run(["daily_up"], D2)
+        await run(["daily_down"], D1)  # reads day 1, though day 2 is newer upstream
+        await run(["daily_up", "daily_down"], D2)
+        assert await statuses() == [StaleStatus.FRESH, StaleStatus.FRESH, StaleStatus.MISSING]
+        await run(["daily_up"], D2)  # a new data version of day 2 (no code version)
+        assert await statuses() == [StaleStatus.FRESH, StaleStatus.STALE, StaleStatus.MISSING]

@@ -176,3 +176,58 @@ async def test_the_asset_graph_marks_stale_by_the_asset_pages_rule(web: Web) -> 
     # priced_orders was never materialized: missing on both, however stale its inputs.
     assert nodes["priced_orders"]["staleStatus"] == "MISSING"
     assert marks["priced_orders"] == "MISSING"
+
+
+PARTITIONED = Path(__file__).with_name("partitioned_defs.py")
+BY_PARTITION = (
+    'query($p: String) { assetNodes(assetKeys: [{path: ["letters_down"]}]) {'
+    " staleStatus(partition: $p) staleCauses(partition: $p) { key { path } partitionKey"
+    " category reason dependency { path } dependencyPartitionKey }"
+    ' staleStatusByPartition staleCausesByPartition(partitions: ["b"]) { reason }'
+    " dataVersion(partition: $p) } }"
+)
+
+
+async def test_staleness_per_partition_follows_the_upstream_partition_it_read(
+    tmp_path: Path,
+) -> None:
+    async with serve_web(open_node("parts", PARTITIONED)) as web:
+
+        async def run(keys: list[str], partition: str) -> None:
+            run_id = await web.launch(
+                "__ASSET_JOB",
+                selector={
+                    "repositoryLocationName": "parts",
+                    "assetSelection": [{"path": [k]} for k in keys],
+                },
+                executionMetadata={"tags": [{"key": "dagster/partition", "value": partition}]},
+            )
+            assert await web.wait_for_end(run_id) == "SUCCESS"
+
+        async def node(partition: str | None = None) -> dict[str, Any]:
+            data = await web.data(BY_PARTITION, {"p": partition})
+            found: dict[str, Any] = data["assetNodes"][0]
+            return found
+
+        assert (await node())["staleStatusByPartition"] == ["MISSING"] * 3
+        await run(["letters_up", "letters_down"], "a")
+        await run(["letters_up", "letters_down"], "b")
+        fresh = await node("b")
+        assert fresh["staleStatusByPartition"] == ["FRESH", "FRESH", "MISSING"]
+        assert fresh["staleStatus"] == "FRESH" and fresh["dataVersion"]
+        await run(["letters_up"], "b")
+        stale = await node("b")
+        assert stale["staleStatusByPartition"] == ["FRESH", "STALE", "MISSING"]
+        assert stale["staleStatus"] == "STALE"
+        assert stale["staleCauses"] == [
+            {
+                "key": {"path": ["letters_down"]},
+                "partitionKey": "b",
+                "category": "DATA",
+                "reason": "has a new data version",
+                "dependency": {"path": ["letters_up"]},
+                "dependencyPartitionKey": "b",
+            }
+        ]
+        assert stale["staleCausesByPartition"] == [[{"reason": "has a new data version"}]]
+        assert (await node("a"))["staleStatus"] == "FRESH"

@@ -295,6 +295,25 @@ def graph_for_sensors(graph: AutomationGraph, due: frozenset[tuple[str, str]]) -
     return dataclasses.replace(graph, assets=assets)
 
 
+def snapshot_partitions(
+    snapshot: LocationSnapshot, asset: Any
+) -> tuple[PartitionsDefinition | None, tuple[str, ...] | None, dict[AssetKey, PartitionMapping]]:
+    """What a location snapshot says of one asset's (an AssetSnapshot's) partitions: their
+    definition, when it can be rebuilt without user code; their keys as the code listed
+    them when it loaded (None: unpartitioned); and the partition mapping given for each
+    dependency. Raises ValueError (or TypeError) for mappings that do not load."""
+    partitions = (
+        snapshot.partitions_defs[asset.partitions_index - 1] if asset.partitions_index else None
+    )
+    mappings = (
+        _parsed_mappings(asset.dep_partition_mappings_json)
+        if asset.dep_partition_mappings_json
+        else {}
+    )
+    keys = tuple(partitions.keys) if partitions is not None else None
+    return _partitions_definition(partitions), keys, mappings
+
+
 @functools.lru_cache(maxsize=256)
 def _parsed_mappings(text: str) -> dict[AssetKey, PartitionMapping]:
     data = json.loads(text)
@@ -896,5 +915,6 @@ __all__ = [
     "join_state",
     "plan_automation_runs",
     "run_records",
+    "snapshot_partitions",
     "split_state",
 ]

@@ -261,7 +261,7 @@ def partition_closure(
         if root in state:
             continue
         state[root] = 1
-        stack = [(root, list(_reads(nodes, root)), 0)]
+        stack = [(root, list(partition_reads(nodes, root)), 0)]
         while stack:
             item, ups, at = stack[-1]
             if at < len(ups):
@@ -269,7 +269,7 @@ def partition_closure(
                 up = ups[at]
                 if up[0] in nodes and up not in state:
                     state[up] = 1
-                    stack.append((up, list(_reads(nodes, up)), 0))
+                    stack.append((up, list(partition_reads(nodes, up)), 0))
                 continue
             stack.pop()
             state[item] = 2
@@ -277,9 +277,11 @@ def partition_closure(
     return order
 
 
-def _reads(
+def partition_reads(
     nodes: Mapping[AssetKey, AssetVersionNode], item: PartitionedKey
 ) -> Iterable[PartitionedKey]:
+    """The (asset, partition)s `item` reads: each dependency's partitions its mapping names
+    (none for an external asset, which reads nothing here)."""
     key, partition = item
     node = nodes.get(key)
     if node is None or node.is_external:
@@ -431,6 +433,7 @@ __all__ = [
     "compute_partition_staleness",
     "compute_staleness",
     "partition_closure",
+    "partition_reads",
     "upstream_partitions",
     "version_nodes",
 ]

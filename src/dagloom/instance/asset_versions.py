@@ -13,8 +13,12 @@ from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.staleness import (
     AssetVersionNode,
     AssetVersionRecord,
+    PartitionedKey,
     Staleness,
+    compute_partition_staleness,
     compute_staleness,
+    partition_closure,
+    partition_reads,
 )
 from dagloom.messages import EventRecord, EventType
 
@@ -97,9 +101,59 @@ async def read_staleness(
     return compute_staleness(nodes, records)
 
 
+async def read_partition_version_records(
+    instance: DagloomInstance, items: Iterable[PartitionedKey]
+) -> dict[PartitionedKey, AssetVersionRecord]:
+    """The version record of each (asset, partition) of `items` (None: the unpartitioned
+    asset): one read per partitioned asset, one for all the unpartitioned ones."""
+    wanted = list(dict.fromkeys(items))
+    partitions: dict[AssetKey, list[str]] = {}
+    whole: list[AssetKey] = []
+    for key, partition in wanted:
+        if partition is None:
+            whole.append(key)
+        else:
+            partitions.setdefault(key, []).append(partition)
+    out: dict[PartitionedKey, AssetVersionRecord] = {}
+    if whole:
+        for key, record in (await read_version_records(instance, whole)).items():
+            out[(key, None)] = record
+    events = instance.event_log_storage
+    for key, keys in partitions.items():
+        found = await events.get_latest_partition_events(list(key.path), VERSION_EVENT_TYPES, keys)
+        for partition in keys:
+            made = _record(found.get((partition, EventType.ASSET_MATERIALIZATION)))
+            seen = _record(found.get((partition, EventType.ASSET_OBSERVATION)))
+            out[(key, partition)] = AssetVersionRecord(
+                materialization_id=made[0] if made else None,
+                materialization_tags=made[1] if made else {},
+                observation_id=seen[0] if seen else None,
+                observation_tags=seen[1] if seen else {},
+            )
+    return out
+
+
+async def read_partition_staleness(
+    instance: DagloomInstance,
+    nodes: Mapping[AssetKey, AssetVersionNode],
+    wanted: Iterable[PartitionedKey],
+) -> dict[PartitionedKey, Staleness]:
+    """The staleness of each of `wanted` (and of the partitions upstream of them), from the
+    instance's records of every (asset, partition) they read."""
+    wanted = list(wanted)
+    closure = partition_closure(nodes, wanted)
+    needed = set(closure)
+    for item in closure:
+        needed.update(partition_reads(nodes, item))
+    records = await read_partition_version_records(instance, needed)
+    return compute_partition_staleness(nodes, records, wanted)
+
+
 __all__ = [
     "VERSION_EVENT_TYPES",
     "latest_data_versions",
+    "read_partition_staleness",
+    "read_partition_version_records",
     "read_staleness",
     "read_version_record",
     "read_version_records",
