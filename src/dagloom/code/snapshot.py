@@ -548,6 +548,7 @@ def run_request_message(
         run_config_json=config_json,
         tags=tags,
         asset_selection=[asset_key_message(key) for key in keys],
+        asset_check_selection=[check_key_message(k) for k in request.asset_check_keys or ()],
     )
 
 

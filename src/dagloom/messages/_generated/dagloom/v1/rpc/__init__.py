@@ -1087,6 +1087,13 @@ class RunRequestMessage(betterproto2.Message):
         5, betterproto2.TYPE_MESSAGE, repeated=True
     )
 
+    asset_check_selection: "list[__v1__.AssetCheckKey]" = betterproto2.field(
+        120, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    The asset checks the run executes (RunRequest.asset_check_keys); empty: its assets'.
+    """
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "RunRequestMessage", RunRequestMessage)
 
