@@ -129,7 +129,7 @@ async def test_materialized_partitions_record_what_they_read_and_go_stale_alone(
     from dagloom.definitions.asset_selection import AssetGraph
     from dagloom.definitions.staleness import version_nodes
     from dagloom.instance import DagloomInstance
-    from dagloom.instance.asset_versions import read_partition_staleness
+    from dagloom.instance.asset_versions import read_partition_staleness, read_staleness
 
     assets = [daily_up, daily_down]
     nodes = version_nodes(AssetGraph(assets))
@@ -146,10 +146,16 @@ async def test_materialized_partitions_record_what_they_read_and_go_stale_alone(
             found = await read_partition_staleness(instance, nodes, wanted)
             return [found[w].status for w in wanted]
 
+        async def whole() -> StaleStatus:
+            return (await read_staleness(instance, nodes))[down].status
+
         await run(["daily_up"], D1)
         await run(["daily_up"], D2)
         await run(["daily_down"], D1)  # reads day 1, though day 2 is newer upstream
+        # As a whole: its latest materialization read day 1, not the newest upstream day.
+        assert await whole() is StaleStatus.FRESH
         await run(["daily_up", "daily_down"], D2)
         assert await statuses() == [StaleStatus.FRESH, StaleStatus.FRESH, StaleStatus.MISSING]
         await run(["daily_up"], D2)  # a new data version of day 2 (no code version)
         assert await statuses() == [StaleStatus.FRESH, StaleStatus.STALE, StaleStatus.MISSING]
+        assert await whole() is StaleStatus.STALE  # upstream updated since its latest

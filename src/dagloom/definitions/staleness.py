@@ -143,6 +143,11 @@ def compute_staleness(
     node_list = list(nodes.values())
     index = {key: i for i, key in enumerate(keys)}
     deps = [[index.get(d, -1) for d in node.deps] for node in node_list]
+    # A partitioned asset's latest materialization read the upstream partitions of its own
+    # partition, whose versions an upstream asset's newest one does not say: between two
+    # partitioned assets, an update after it is what counts (per partition, see
+    # `compute_partition_staleness`).
+    partitioned = [node.partition_keys is not None for node in node_list]
     record_list = [records.get(key, _EMPTY) for key in keys]
     # What each asset's record says: its current data version and when it last changed.
     current = [r.current_data_version for r in record_list]
@@ -174,9 +179,9 @@ def compute_staleness(
                     dep_record = records.get(dep, _EMPTY)
                     seen = outside[dep] = (dep_record.current_data_version, _updated_id(dep_record))
                 dep_current, dep_updated = seen
-            recorded = (
-                tags.get(INPUT_DATA_VERSION_TAG_PREFIX + dep.to_user_string()) if tags else None
-            )
+            recorded = None
+            if tags and not (j >= 0 and partitioned[i] and partitioned[j]):
+                recorded = tags.get(INPUT_DATA_VERSION_TAG_PREFIX + dep.to_user_string())
             if recorded is not None and dep_current is not None:
                 if recorded != dep_current:
                     causes.append(

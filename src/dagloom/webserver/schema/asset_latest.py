@@ -26,6 +26,7 @@ from dagloom.webserver._asset_status import (
 from dagloom.webserver._asset_status import AssetStatus as AssetStatusValue
 from dagloom.webserver._context import GraphQLContext
 from dagloom.webserver._operations import guarded
+from dagloom.webserver.schema.external_assets import snapshot_partition_keys
 from dagloom.webserver.schema.runs import AssetKey, AssetKeyInput, Run, event_object
 from dagloom.webserver.schema.runs import MaterializationEvent as MaterializationEventType
 
@@ -156,6 +157,7 @@ def _workspace_graph(locations: Sequence[tuple[str, Any]]) -> _WorkspaceGraph:
                     deps=tuple(key_of(tuple(d.path)) for d in asset.deps),
                     code_version=asset.code_version or None,
                     is_external=not asset.op_name,
+                    partition_keys=snapshot_partition_keys(snapshot, asset),
                 )
             for job in asset.job_names:
                 job_assets.setdefault((name, job), []).append(path)

@@ -63,17 +63,25 @@ def _version_nodes(
             deps=tuple(DefinitionsAssetKey(list(d.path)) for d in asset.deps),
             code_version=asset.code_version or None,
             is_external=not asset.op_name,
+            partition_keys=snapshot_partition_keys(snapshot, asset),
         )
         if partitions and asset.partitions_index:
             try:
-                definition, keys, mappings = snapshot_partitions(snapshot, asset)
+                definition, _, mappings = snapshot_partitions(snapshot, asset)
             except (ValueError, TypeError, DagloomError):
-                definition, keys, mappings = None, None, {}
-            node = replace(
-                node, partitions_def=definition, partition_keys=keys, dep_mappings=mappings
-            )
+                definition, mappings = None, {}  # partitions then match by key
+            node = replace(node, partitions_def=definition, dep_mappings=mappings)
         nodes[key] = node
     return nodes
+
+
+def snapshot_partition_keys(
+    snapshot: LocationSnapshot, asset: AssetSnapshot
+) -> tuple[str, ...] | None:
+    """The partition keys a snapshot lists for an asset; None for an unpartitioned one."""
+    if not asset.partitions_index:
+        return None
+    return tuple(snapshot.partitions_defs[asset.partitions_index - 1].keys)
 
 
 def external_selection_refusal(snapshot: LocationSnapshot, selected: Any) -> str | None:
