@@ -231,6 +231,12 @@ def upstream_partitions(
     if up is None or up.partition_keys is None:
         return (None,)
     down = nodes[downstream]
+    given = down.dep_mappings.get(upstream)
+    if given is None and partition is not None and up.partitions_def == down.partitions_def:
+        # One partitions definition and no mapping given: each partition reads its own.
+        return (
+            (partition,) if up.partitions_def is not None or partition in up.partition_keys else ()
+        )
     if up.partitions_def is None or (
         down.partition_keys is not None and down.partitions_def is None
     ):
@@ -240,7 +246,7 @@ def upstream_partitions(
         return (partition,) if partition in up.partition_keys else ()
     try:
         mapping = infer_partition_mapping(
-            down.dep_mappings.get(upstream),
+            given,
             up.partitions_def,
             down.partitions_def,
             where=f"asset {downstream.to_user_string()!r} reading {upstream.to_user_string()!r}",
@@ -255,18 +261,29 @@ def upstream_partitions(
 
 
 def partition_closure(
-    nodes: Mapping[AssetKey, AssetVersionNode], wanted: Iterable[PartitionedKey]
+    nodes: Mapping[AssetKey, AssetVersionNode],
+    wanted: Iterable[PartitionedKey],
+    reads: dict[PartitionedKey, list[PartitionedKey]] | None = None,
 ) -> list[PartitionedKey]:
     """`wanted` and every partition upstream of them (through the partition mappings), each
     after the partitions it reads: the order `compute_partition_staleness` decides in, and
-    the records it needs (with the reads of those outside `nodes`)."""
+    the records it needs (with the reads of those outside `nodes`). `reads`, when given,
+    receives each listed partition's `partition_reads`."""
+    reads = {} if reads is None else reads
+
+    def read(item: PartitionedKey) -> list[PartitionedKey]:
+        found = reads.get(item)
+        if found is None:
+            found = reads[item] = list(partition_reads(nodes, item))
+        return found
+
     order: list[PartitionedKey] = []
     state: dict[PartitionedKey, int] = {}  # 1: entered, 2: done
     for root in wanted:
         if root in state:
             continue
         state[root] = 1
-        stack = [(root, list(partition_reads(nodes, root)), 0)]
+        stack = [(root, read(root), 0)]
         while stack:
             item, ups, at = stack[-1]
             if at < len(ups):
@@ -274,7 +291,7 @@ def partition_closure(
                 up = ups[at]
                 if up[0] in nodes and up not in state:
                     state[up] = 1
-                    stack.append((up, list(partition_reads(nodes, up)), 0))
+                    stack.append((up, read(up), 0))
                 continue
             stack.pop()
             state[item] = 2
@@ -312,7 +329,8 @@ def compute_partition_staleness(
     `dagster/input_data_version/<key>` tag is of), when such an upstream partition without
     versions to compare was updated after it, or when one is itself stale."""
     out: dict[PartitionedKey, Staleness] = {}
-    for item in partition_closure(nodes, wanted):
+    reads: dict[PartitionedKey, list[PartitionedKey]] = {}
+    for item in partition_closure(nodes, wanted, reads):
         key, partition = item
         node = nodes[key]
         record = records.get(item, _EMPTY)
@@ -329,8 +347,11 @@ def compute_partition_staleness(
             causes.append(
                 StaleCause(key, StaleCauseCategory.CODE, "has a new code version", None, partition)
             )
+        read_of: dict[AssetKey, list[str | None]] = {}
+        for dep_key, dep_partition in reads[item]:
+            read_of.setdefault(dep_key, []).append(dep_partition)
         for dep in node.deps:
-            ups = upstream_partitions(nodes, key, dep, partition)
+            ups = read_of.get(dep, ())
             recorded = None
             if tags and len(ups) == 1:
                 recorded = tags.get(INPUT_DATA_VERSION_TAG_PREFIX + dep.to_user_string())
