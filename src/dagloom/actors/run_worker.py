@@ -281,6 +281,7 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         worker's loop) and actors not at all: their refs belong to the worker's loop, so
         asking one is for `_execute`, before or after this.
         """
+        from dagloom.code.snapshot import check_key_of
         from dagloom.execution.run import execute_job_in_process, with_storage_io_manager
 
         jobs = self._jobs
@@ -290,6 +291,7 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             run.job_name,
             [list(k.path) for k in run.asset_selection],
             snapshot_id=run.job_snapshot_id,
+            asset_check_selection=[check_key_of(c) for c in run.asset_check_selection],
         )
         # Outputs are kept in the instance's storage, so a retry or re-execution from
         # failure (or a resumed run) loads those of the steps it does not execute again.

@@ -38,7 +38,11 @@ from dagloom.execution.boundary import is_cancellation
 from dagloom.execution.captured import UncapturedSink
 from dagloom.execution.events import error_info
 from dagloom.execution.executor import ExecutorContext
-from dagloom.execution.partitions import dynamic_partition_names_of, run_partitions
+from dagloom.execution.partitions import (
+    PARTITION_TAG,
+    dynamic_partition_names_of,
+    run_partitions,
+)
 from dagloom.execution.plan import select_nodes
 from dagloom.execution.result import ExecuteInProcessResult
 from dagloom.execution.run_config import resolve_run_config
@@ -295,19 +299,67 @@ def asset_upstream_of(job: JobDefinition) -> dict[AssetKey, tuple[AssetKey, ...]
 
 
 async def _run_data_versions(
-    instance: DagloomInstance | None, job: JobDefinition
+    instance: DagloomInstance | None, job: JobDefinition, partition: str | None = None
 ) -> tuple[dict[AssetKey, tuple[AssetKey, ...]], dict[AssetKey, str]]:
     """Each asset the job materializes -> its upstream keys, and the current data version of
     each upstream asset the job does not materialize (read now, once per run, so steps
-    record the input data versions they read without reading storage)."""
+    record the input data versions they read without reading storage).
+
+    In a run of one `partition`, a partitioned upstream asset's version is that of the one
+    partition its downstream assets read (`upstream_partitions`), so each partition records
+    what it read; one that they read several partitions of (or different ones) records
+    none, and its staleness compares update times instead."""
     upstream = asset_upstream_of(job)
     produced = set(upstream)
     outside = {up for ups in upstream.values() for up in ups} - produced
     if instance is None or not outside:
         return upstream, {}
-    from dagloom.instance.asset_versions import latest_data_versions
+    from dagloom.instance.asset_versions import (
+        latest_data_versions,
+        read_partition_version_records,
+    )
 
-    return upstream, await latest_data_versions(instance, sorted(outside))
+    read = _partitions_read(job, upstream, outside, partition)
+    whole = sorted(k for k in outside if k not in read)
+    versions = await latest_data_versions(instance, whole) if whole else {}
+    chosen = {key: parts[0] for key, parts in read.items() if len(parts) == 1}
+    if chosen:
+        records = await read_partition_version_records(instance, chosen.items())
+        for (key, _), record in records.items():
+            version = record.current_data_version
+            if version is not None:
+                versions[key] = version
+    return upstream, versions
+
+
+def _partitions_read(
+    job: JobDefinition,
+    upstream: Mapping[AssetKey, Sequence[AssetKey]],
+    outside: set[AssetKey],
+    partition: str | None,
+) -> dict[AssetKey, tuple[str, ...]]:
+    """Each partitioned asset of `outside` -> the partitions the job's assets read of it in
+    a run of `partition` (all of them distinct); empty for a run of no one partition."""
+    layer = job.asset_layer
+    if partition is None or layer is None or layer.asset_graph is None:
+        return {}
+    from dagloom.definitions.staleness import upstream_partitions, version_nodes
+
+    graph = layer.asset_graph
+    partitioned = {k for k in outside if graph.partitions_def(k) is not None}
+    if not partitioned:
+        return {}
+    nodes = version_nodes(graph)
+    read: dict[AssetKey, set[str | None]] = {}
+    for key, ups in upstream.items():
+        own = partition if graph.partitions_def(key) is not None else None
+        for up in ups:
+            if up in partitioned:
+                read.setdefault(up, set()).update(upstream_partitions(nodes, key, up, own))
+    return {
+        key: tuple(sorted(p for p in parts if p is not None)) if None not in parts else ()
+        for key, parts in read.items()
+    }
 
 
 def _capturing_manager(instance: DagloomInstance | None, run_id: str) -> ComputeLogManager | None:
@@ -441,7 +493,9 @@ async def execute_job_in_process(
         emit(start)
     elif sink is not None:
         sink.emit(start)  # stored with the claim
-    asset_upstream, data_versions = await _run_data_versions(instance, job)
+    asset_upstream, data_versions = await _run_data_versions(
+        instance, job, run_tags.get(PARTITION_TAG)
+    )
     state: ExecutionState | None = None
     io_managers: dict[str, IOManager] = {}
     run_error: BaseException | None = None
