@@ -41,11 +41,14 @@ from dagloom.errors import DagsterInvalidDefinitionError, DefinitionError
 class InvokedOutput:
     """An output of a node called in a composition body; pass it to another op call."""
 
-    __slots__ = ("node", "output")
+    __slots__ = ("binding", "node", "output")
 
     def __init__(self, node: str, output: str) -> None:
         self.node = node
         self.output = output
+        # The FromOutput of every input this handle is passed to, made at the first: a
+        # fan-out passes one handle to many calls.
+        self.binding: FromOutput | None = None
 
     def collect(self) -> CollectedOutput:
         """All instances of this output of a mapped node, as one list input."""
@@ -242,7 +245,10 @@ class Composition:
             pairs = zip(names, args, strict=False)
         for key, value in pairs:
             if type(value) is InvokedOutput:  # the common case, without building `where`
-                inputs[key] = from_output(value.node, value.output)
+                binding = value.binding
+                if binding is None:
+                    binding = value.binding = from_output(value.node, value.output)
+                inputs[key] = binding
             else:
                 inputs[key] = _binding_of(value, f"{self.owner}: input {key!r} of {name!r}")
         self.nodes[name] = new_node(
