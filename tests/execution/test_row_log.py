@@ -87,26 +87,36 @@ def test_equal_payloads_of_outputs_are_shared_and_others_kept() -> None:
     assert with_metadata and all(p == ("result", "", {"m": 1}) for p in with_metadata)
 
 
-def test_a_chunk_of_unusual_rows_is_kept_as_given() -> None:
+def test_a_chunk_a_column_cannot_hold_is_kept_as_given() -> None:
     failure = StepFailureData(user_failure=True)
-    odd: list[EventRow] = [
-        (3, "a", 1.0, "int type", LogLevel.DEBUG, "job", NO_PAYLOAD, None),  # plain int type
+    for odd in [
+        (200, "a", 1.0, "no such type", LogLevel.DEBUG, "job", NO_PAYLOAD, None),
         (
             EventType.STEP_FAILURE,
             "a",
-            1,
-            "int time",
+            "1",
+            "text time",
             LogLevel.ERROR,
             "j",
             STEP_FAILURE_DATA,
             failure,
         ),
+    ]:
+        rows = [*many_rows(CHUNK // 5 - 1), odd, *many_rows(CHUNK // 5)]
+        log = RowLog(rows)
+        assert list(log) == rows
+        assert log[rows.index(odd)] is odd
+
+
+def test_rows_read_back_from_json_compare_equal() -> None:
+    """Their types and levels are ints: read back as the equal enum members."""
+    rows = [
+        (int(r[0]), r[1], r[2], r[3], int(r[4]), r[5], r[6], r[7])
+        for r in many_rows(CHUNK // 5 + 1)
     ]
-    rows = many_rows(CHUNK // 5 - 1) + odd + many_rows(CHUNK // 5)
     log = RowLog(rows)
     assert list(log) == rows
-    assert type(log[len(rows) - len(many_rows(CHUNK // 5)) - 2][0]) is int
-    assert log[len(rows) - len(many_rows(CHUNK // 5)) - 1][2] == 1
+    assert type(log[0][0]) is EventType
 
 
 def test_rows_of_several_job_names() -> None:
