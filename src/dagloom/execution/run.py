@@ -7,6 +7,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Mapping, Sequence
+from itertools import chain
 from time import time
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -57,6 +58,7 @@ from dagloom.messages import (
     RunFailureData,
     RunStatus,
 )
+from dagloom.messages.row_log import RowLog
 from dagloom.messages.rows import RUN_FAILURE_DATA, EventRow, event_of, row
 
 if TYPE_CHECKING:
@@ -608,7 +610,8 @@ async def execute_job_in_process(
     result = ExecuteInProcessResult(
         job_def=job,
         run_id=run_id,
-        rows=[start, *events.rows] if claimed else events.rows,
+        # A claimed run's start was stored with the claim, not emitted to `events`.
+        rows=RowLog(chain((start,), events.rows)) if claimed else events.rows,
         state=state,
         io_managers=io_managers,
         success=success,
