@@ -499,6 +499,9 @@ class _FunctionInputManager(InputManager):
         return value
 
 
+_ABSENT = object()
+
+
 def _memory_key(context: OutputContext) -> tuple[str, ...]:
     if context.asset_key is not None:
         return ("asset", *context.asset_key.path)
@@ -514,21 +517,34 @@ class InMemoryIOManager(IOManager):
         self.values: dict[tuple[str, ...], Any] = {}
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:
-        self.values[_memory_key(context)] = obj
+        if context.asset_key is None and context.mapping_key is None:  # `_memory_key`, inlined
+            self.values[(context.run_id, context.step_key, context.name)] = obj
+        else:
+            self.values[_memory_key(context)] = obj
 
     def load_input(self, context: InputContext) -> Any:
         upstream = context.upstream_output
-        if upstream is None:
-            if context.asset_key is None:
-                raise DagloomError(f"input {context.name!r} has no upstream output to load")
-            key: tuple[str, ...] = ("asset", *context.asset_key.path)
-        else:
-            key = _memory_key(upstream)
+        if upstream is not None:
+            return self.value_of(upstream, context.name)
+        if context.asset_key is None:
+            raise DagloomError(f"input {context.name!r} has no upstream output to load")
+        return self._stored(("asset", *context.asset_key.path), context.name)
+
+    def value_of(self, upstream: OutputContext, input_name: str) -> Any:
+        """What `load_input` gives input `input_name` reading `upstream`: this manager reads
+        nothing else of its context, so the executor calls this without building one."""
+        if upstream.asset_key is None and upstream.mapping_key is None:  # the common case
+            found = self.values.get((upstream.run_id, upstream.step_key, upstream.name), _ABSENT)
+            if found is not _ABSENT:
+                return found
+        return self._stored(_memory_key(upstream), input_name)
+
+    def _stored(self, key: tuple[str, ...], input_name: str) -> Any:
         try:
             return self.values[key]
         except KeyError:
             raise DagloomError(
-                f"no value stored in memory for {'/'.join(key)!r} (input {context.name!r})"
+                f"no value stored in memory for {'/'.join(key)!r} (input {input_name!r})"
             ) from None
 
 

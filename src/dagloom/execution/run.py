@@ -12,12 +12,15 @@ from time import time
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
+import anyio._backends._asyncio  # what `anyio.run` would import on a first run
 import orjson
+from anyio import run as anyio_run
 
 from dagloom._gc import defers_run, full_collections_deferred
 from dagloom._logging import get_logger
 from dagloom.compute_logs.capture import install_routers, uninstall_routers
 from dagloom.definitions.config import RunConfig
+from dagloom.definitions.executor import prepare_default_executor
 from dagloom.definitions.io_manager import InMemoryIOManager, InputManager, IOManager
 from dagloom.definitions.node import (
     Binding,
@@ -46,7 +49,7 @@ from dagloom.execution.partitions import (
 )
 from dagloom.execution.plan import select_nodes
 from dagloom.execution.result import ExecuteInProcessResult
-from dagloom.execution.run_config import resolve_run_config
+from dagloom.execution.run_config import required_resource_keys, resolve_run_config
 from dagloom.execution.sink import EventSink, FanoutEventSink, ListEventSink
 from dagloom.execution.step import ExecutionState, RunFacts
 from dagloom.messages import (
@@ -76,6 +79,12 @@ T = TypeVar("T")
 
 _log = get_logger("dagloom.execution")
 
+# The event loop policy is made once per process, on first use, and so are the default
+# executor's class and config: made here (with everything else a run needs, see
+# `dagloom.definitions.job`), not by the first run.
+asyncio.get_event_loop_policy()
+prepare_default_executor()
+
 
 def run_sync(awaitable: Awaitable[T], *, what: str) -> T:
     """Run a coroutine to completion on a new event loop; refuse inside a running loop."""
@@ -94,7 +103,7 @@ def run_sync(awaitable: Awaitable[T], *, what: str) -> T:
     async def main() -> T:
         return await awaitable
 
-    return anyio.run(main)
+    return anyio_run(main)
 
 
 def run_sync_with(awaitable: Awaitable[T], instance: DagloomInstance | None, *, what: str) -> T:
@@ -450,7 +459,7 @@ async def execute_job_in_process(
         reused = await reused_steps(instance, job, run_id, step_keys_to_execute)
     elif instance is not None and parent_run_id and step_keys_to_execute:
         reused = await reused_steps(instance, job, parent_run_id, step_keys_to_execute)
-    missing = sorted(job.required_resource_keys - set(resource_defs))
+    missing = sorted(required_resource_keys(job) - resource_defs.keys())
     if missing:
         raise DefinitionError(
             f"job {job.name!r} needs resources {missing} that are not provided; pass them in "

@@ -132,6 +132,7 @@ class _ConfigShape:
     known: _KnownNames  # node names and their graph prefixes
     needs_config: frozenset[str]  # nodes with a config schema or config-fed inputs
     config_inputs: dict[str, tuple[str, ...]]
+    required_resources: frozenset[str]  # the job's `required_resource_keys`
 
 
 _SHAPES: weakref.WeakKeyDictionary[JobDefinition, _ConfigShape] = weakref.WeakKeyDictionary()
@@ -152,9 +153,15 @@ def _shape_of(job: JobDefinition) -> _ConfigShape:
         _KnownNames(job.nodes),
         frozenset(needs | config_inputs.keys()),
         config_inputs,
+        frozenset(job.required_resource_keys),
     )
     _SHAPES[job] = shape
     return shape
+
+
+def required_resource_keys(job: JobDefinition) -> frozenset[str]:
+    """`job.required_resource_keys`, worked out once per job (a walk of every node)."""
+    return _shape_of(job).required_resources
 
 
 def resolve_run_config(
