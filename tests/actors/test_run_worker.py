@@ -20,6 +20,7 @@ from dagloom.actors.code_location import load_location
 from dagloom.actors.job_source import DefinitionsJobSource, JobSource, LoaderJobSource
 from dagloom.actors.run_coordinator import RunCoordinatorReply, RunCoordinatorRequest
 from dagloom.actors.run_worker import HEARTBEAT_TAG, WORKER_TAG, RunWorker
+from dagloom.code.loader import load_definitions
 from dagloom.code.snapshot import job_snapshot
 from dagloom.errors import SnapshotMismatchError
 from dagloom.execution.multiprocess import close_pools
@@ -134,6 +135,27 @@ async def test_a_stored_run_executes_heartbeats_and_is_reported_ended(tmp_path: 
             finished = await ref.ask(ExecuteRunRequest(run_id=run.run_id))
             assert not finished.accepted and "already finished" in finished.message  # type: ignore[union-attr]
     assert stored_output(tmp_path, run.run_id, "sum_two_sums") == 55
+
+
+async def test_a_job_without_an_io_manager_keeps_its_outputs_in_the_instances_storage(
+    tmp_path: Path,
+) -> None:
+    """As with Dagster's default `fs_io_manager`: a retry or re-execution from failure of
+    the run (another run, perhaps on another worker) can load what its steps returned."""
+    plain = load_definitions(python_file=EXAMPLE)
+    jobs = DefinitionsJobSource({"numbers": plain})
+    with anyio.fail_after(30):
+        async with (
+            DagloomInstance.open(tmp_path / "home") as instance,
+            serving(instance, jobs) as (ref, worker, _),
+        ):
+            run = await instance.create_run(Run(job_name="process_numbers"))
+            await ref.ask(ExecuteRunRequest(run_id=run.run_id))
+            await worker.wait_idle()
+            ended = await instance.get_run(run.run_id)
+            storage_dir = instance.storage_dir
+    assert ended is not None and ended.status == RunStatus.SUCCESS
+    assert stored_output(storage_dir, run.run_id, "sum_two_sums") == 55
 
 
 async def test_a_runs_events_are_stored_in_the_order_it_executed_them(tmp_path: Path) -> None:

@@ -80,9 +80,11 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
     (its RUN_START), and is left alone, logging `run_not_claimed`, when another executor
     claimed or ended it first; so a run handed to two workers executes once. The run loads
     the job from `jobs` (by the run's code location, job name and asset selection),
-    executes it with the executor the job or its run config selects, and writes every event
-    to the instance's storage; a job that fails to load, a run config that no longer
-    validates, or loaded code whose job snapshot id is not the one stored on the run
+    executes it with the executor the job or its run config selects (and, when the job names
+    no `io_manager`, a filesystem one under the instance's `storage_dir`, as Dagster's
+    default, so a retry from failure can load the outputs of steps that succeeded), and
+    writes every event to the instance's storage; a job that fails to load, a run config
+    that no longer validates, or loaded code whose job snapshot id is not the one stored on the run
     (`SnapshotMismatchError`, after the source reloaded it where it can) ends the run as
     FAILURE, with a message naming both ids.
 
@@ -279,7 +281,8 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         worker's loop) and actors not at all: their refs belong to the worker's loop, so
         asking one is for `_execute`, before or after this.
         """
-        from dagloom.execution.run import execute_job_in_process
+        from dagloom.code.snapshot import check_key_of
+        from dagloom.execution.run import execute_job_in_process, with_storage_io_manager
 
         jobs = self._jobs
         # A run validated against a job snapshot runs that snapshot or fails naming both.
@@ -288,7 +291,11 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             run.job_name,
             [list(k.path) for k in run.asset_selection],
             snapshot_id=run.job_snapshot_id,
+            asset_check_selection=[check_key_of(c) for c in run.asset_check_selection],
         )
+        # Outputs are kept in the instance's storage, so a retry or re-execution from
+        # failure (or a resumed run) loads those of the steps it does not execute again.
+        job = with_storage_io_manager(job, self._instance.storage_dir)
         run_config = orjson.loads(run.run_config_json) if run.run_config_json else {}
         origin = jobs.code_origin(run.code_location) if isinstance(jobs, OriginSource) else None
         resuming = is_resumed(run)

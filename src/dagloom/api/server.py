@@ -189,6 +189,7 @@ class DagloomApiService(DagloomApiBase):
             run_config_json=message.run_config_json,
             tags=_with_user(message.tags),
             asset_selection=list(message.asset_selection),
+            asset_check_selection=list(message.asset_check_selection),
             request_id=message.request_id,
         )
         run = await self._submit(request)

@@ -287,15 +287,6 @@ def execute_or_exit(
     raise typer.Exit(code)
 
 
-def with_storage_io_manager(job: JobDefinition, storage_dir: Path) -> JobDefinition:
-    """`job` with a filesystem IO manager under `storage_dir`, unless it has an io_manager."""
-    from dagloom.definitions.io_manager import FilesystemIOManager
-
-    if "io_manager" in job.resource_defs:
-        return job
-    return job.with_resources({"io_manager": FilesystemIOManager(base_dir=str(storage_dir))})
-
-
 async def _execute(
     job: JobDefinition,
     sources: RunConfigSources,
@@ -307,7 +298,11 @@ async def _execute(
     run: Run | None = None,
 ) -> int:
     from dagloom.cli._progress import RunProgress
-    from dagloom.execution.run import default_resource_defs, execute_job_in_process
+    from dagloom.execution.run import (
+        default_resource_defs,
+        execute_job_in_process,
+        with_storage_io_manager,
+    )
     from dagloom.execution.run_config import resolve_run_config
     from dagloom.execution.run_thread import run_on_own_thread
     from dagloom.messages import EventType

@@ -7,6 +7,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Mapping, Sequence
+from itertools import chain
 from time import time
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -41,7 +42,11 @@ from dagloom.execution.boundary import is_cancellation
 from dagloom.execution.captured import UncapturedSink
 from dagloom.execution.events import error_info
 from dagloom.execution.executor import ExecutorContext
-from dagloom.execution.partitions import dynamic_partition_names_of, run_partitions
+from dagloom.execution.partitions import (
+    PARTITION_TAG,
+    dynamic_partition_names_of,
+    run_partitions,
+)
 from dagloom.execution.plan import select_nodes
 from dagloom.execution.result import ExecuteInProcessResult
 from dagloom.execution.run_config import required_resource_keys, resolve_run_config
@@ -56,9 +61,12 @@ from dagloom.messages import (
     RunFailureData,
     RunStatus,
 )
+from dagloom.messages.row_log import RowLog
 from dagloom.messages.rows import RUN_FAILURE_DATA, EventRow, event_of, row
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from dagloom.compute_logs.base import ComputeLogManager
     from dagloom.definitions.asset_key import AssetKey
     from dagloom.definitions.job import JobDefinition
@@ -220,6 +228,18 @@ async def reused_steps(
     return found
 
 
+def with_storage_io_manager(job: JobDefinition, storage_dir: Path) -> JobDefinition:
+    """`job` with a filesystem `io_manager` under `storage_dir` (an instance's
+    `storage_dir`), unless it has an io_manager: what a run stored in an instance executes
+    with, as Dagster's default `fs_io_manager`, so a re-execution or retry from failure can
+    load the outputs of the steps it does not execute again. Pure."""
+    from dagloom.definitions.io_manager import FilesystemIOManager
+
+    if "io_manager" in job.resource_defs:
+        return job
+    return job.with_resources({"io_manager": FilesystemIOManager(base_dir=str(storage_dir))})
+
+
 def default_resource_defs(job: JobDefinition) -> dict[str, Any]:
     """The job's resources, with an in-memory `io_manager` when none is given."""
     defs = dict(job.resource_defs)
@@ -290,19 +310,67 @@ def asset_upstream_of(job: JobDefinition) -> dict[AssetKey, tuple[AssetKey, ...]
 
 
 async def _run_data_versions(
-    instance: DagloomInstance | None, job: JobDefinition
+    instance: DagloomInstance | None, job: JobDefinition, partition: str | None = None
 ) -> tuple[dict[AssetKey, tuple[AssetKey, ...]], dict[AssetKey, str]]:
     """Each asset the job materializes -> its upstream keys, and the current data version of
     each upstream asset the job does not materialize (read now, once per run, so steps
-    record the input data versions they read without reading storage)."""
+    record the input data versions they read without reading storage).
+
+    In a run of one `partition`, a partitioned upstream asset's version is that of the one
+    partition its downstream assets read (`upstream_partitions`), so each partition records
+    what it read; one that they read several partitions of (or different ones) records
+    none, and its staleness compares update times instead."""
     upstream = asset_upstream_of(job)
     produced = set(upstream)
     outside = {up for ups in upstream.values() for up in ups} - produced
     if instance is None or not outside:
         return upstream, {}
-    from dagloom.instance.asset_versions import latest_data_versions
+    from dagloom.instance.asset_versions import (
+        latest_data_versions,
+        read_partition_version_records,
+    )
 
-    return upstream, await latest_data_versions(instance, sorted(outside))
+    read = _partitions_read(job, upstream, outside, partition)
+    whole = sorted(k for k in outside if k not in read)
+    versions = await latest_data_versions(instance, whole) if whole else {}
+    chosen = {key: parts[0] for key, parts in read.items() if len(parts) == 1}
+    if chosen:
+        records = await read_partition_version_records(instance, chosen.items())
+        for (key, _), record in records.items():
+            version = record.current_data_version
+            if version is not None:
+                versions[key] = version
+    return upstream, versions
+
+
+def _partitions_read(
+    job: JobDefinition,
+    upstream: Mapping[AssetKey, Sequence[AssetKey]],
+    outside: set[AssetKey],
+    partition: str | None,
+) -> dict[AssetKey, tuple[str, ...]]:
+    """Each partitioned asset of `outside` -> the partitions the job's assets read of it in
+    a run of `partition` (all of them distinct); empty for a run of no one partition."""
+    layer = job.asset_layer
+    if partition is None or layer is None or layer.asset_graph is None:
+        return {}
+    from dagloom.definitions.staleness import upstream_partitions, version_nodes
+
+    graph = layer.asset_graph
+    partitioned = {k for k in outside if graph.partitions_def(k) is not None}
+    if not partitioned:
+        return {}
+    nodes = version_nodes(graph)
+    read: dict[AssetKey, set[str | None]] = {}
+    for key, ups in upstream.items():
+        own = partition if graph.partitions_def(key) is not None else None
+        for up in ups:
+            if up in partitioned:
+                read.setdefault(up, set()).update(upstream_partitions(nodes, key, up, own))
+    return {
+        key: tuple(sorted(p for p in parts if p is not None)) if None not in parts else ()
+        for key, parts in read.items()
+    }
 
 
 def _capturing_manager(instance: DagloomInstance | None, run_id: str) -> ComputeLogManager | None:
@@ -436,7 +504,9 @@ async def execute_job_in_process(
         emit(start)
     elif sink is not None:
         sink.emit(start)  # stored with the claim
-    asset_upstream, data_versions = await _run_data_versions(instance, job)
+    asset_upstream, data_versions = await _run_data_versions(
+        instance, job, run_tags.get(PARTITION_TAG)
+    )
     state: ExecutionState | None = None
     io_managers: dict[str, IOManager] = {}
     run_error: BaseException | None = None
@@ -549,7 +619,8 @@ async def execute_job_in_process(
     result = ExecuteInProcessResult(
         job_def=job,
         run_id=run_id,
-        rows=[start, *events.rows] if claimed else events.rows,
+        # A claimed run's start was stored with the claim, not emitted to `events`.
+        rows=RowLog(chain((start,), events.rows)) if claimed else events.rows,
         state=state,
         io_managers=io_managers,
         success=success,

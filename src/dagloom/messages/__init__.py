@@ -35,11 +35,15 @@ from dagloom.messages._generated.dagloom.v1 import (
     StepSkippedData,
 )
 from dagloom.messages._generated.dagloom.v1 import (
+    AssetCheckKey as AssetCheckKeyMessage,
+)
+from dagloom.messages._generated.dagloom.v1 import (
     AssetKey as AssetKeyMessage,
 )
 
 __all__ = [
     "AssetCheckEvaluationData",
+    "AssetCheckKeyMessage",
     "AssetCheckSnapshot",
     "AssetKeyMessage",
     "AssetMaterializationData",

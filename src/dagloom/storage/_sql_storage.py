@@ -783,6 +783,28 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
                 out[(tuple(key.split("/")), EventType(event_type))] = record
         return out
 
+    async def get_latest_partition_events(
+        self,
+        asset_key: Sequence[str],
+        event_types: Sequence[EventType],
+        partitions: Sequence[str] | None = None,
+    ) -> dict[tuple[str, EventType], EventRecord]:
+        text = asset_key_text(list(asset_key))
+        types = [int(t) for t in event_types]
+        chunks: list[Sequence[str] | None] = [None]
+        if partitions is not None:
+            wanted = list(dict.fromkeys(partitions))
+            step = _sql.LATEST_BATCH
+            chunks = [wanted[i : i + step] for i in range(0, len(wanted), step)]
+        out: dict[tuple[str, EventType], EventRecord] = {}
+        for chunk in chunks:
+            sql, params = _sql.latest_partition_events_query(text, types, chunk)
+            for storage_id, run_id, body, partition, event_type in await self.database.fetch(
+                sql, params
+            ):
+                out[(partition, EventType(event_type))] = decode_record(storage_id, run_id, body)
+        return out
+
     async def _asset_records(
         self,
         asset_key: Sequence[str],
