@@ -18,7 +18,7 @@ from dagloom.errors import RunClaimRefusedError, StorageError
 from dagloom.execution.events import error_info
 from dagloom.execution.run_tags import HEARTBEAT_TAG as HEARTBEAT_TAG
 from dagloom.execution.run_tags import WORKER_TAG as WORKER_TAG
-from dagloom.execution.run_thread import run_on_own_thread
+from dagloom.execution.run_thread import RunThreads
 from dagloom.messages import Event, EventType, LogLevel, Run, RunFailureData, RunStatus
 from dagloom.messages.rpc import (
     ExecuteRunReply,
@@ -89,7 +89,8 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
     FAILURE, with a message naming both ids.
 
     Loading and executing happen on a thread of the run's own, in an event loop of its own
-    (`run_on_own_thread`): ops (inline by default, async ones concurrently, as anywhere),
+    (a `RunThreads` pool's: a thread and its loop serve one run at a time and are kept for
+    the next): ops (inline by default, async ones concurrently, as anywhere),
     resources, IO managers, hooks and the import of user code run there, so a sync op that
     sleeps or spins never delays this worker's loop, its heartbeats or the actors sharing
     it. The run reaches storage through the instance, which hands its calls and event rows
@@ -135,6 +136,7 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         self._max_runs = max_concurrent_runs
         self._heartbeat_interval = heartbeat_interval
         self._runs: dict[str, anyio.CancelScope] = {}
+        self._threads = RunThreads()
         self.unrecorded: list[StorageError] = []
         """Storage errors that kept a failed run's end from being stored (see `_execute`)."""
         self._idle = anyio.Event()
@@ -158,10 +160,14 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             await self._idle.wait()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Serve until cancelled; runs execute as children of this call's task group."""
-        async with self._open_children() as children:
-            children.start_soon(self._beat, name=f"{self.name} heartbeats")
-            await self.serve(task_status=task_status)
+        """Serve until cancelled; runs execute as children of this call's task group. Ends
+        the run threads, idle by then, before it returns."""
+        try:
+            async with self._open_children() as children:
+                children.start_soon(self._beat, name=f"{self.name} heartbeats")
+                await self.serve(task_status=task_status)
+        finally:
+            self._threads.close()
 
     async def handle(self, message: RunWorkerRequest) -> RunWorkerReply:
         match message:
@@ -245,7 +251,7 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         """Execute `run` on a thread of its own and return the status storage kept for it;
         None when it was not this worker's to execute (its claim was refused)."""
         try:
-            result = await run_on_own_thread(
+            result = await self._threads.run(
                 functools.partial(self._load_and_execute, run), name=f"dagloom run {run.run_id}"
             )
         except RunClaimRefusedError as exc:
