@@ -252,6 +252,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parser.parse_args(argv)
 
     if ns.one:
+        import logging
+
+        import structlog
+
+        # As a `dagloom serve` node logs: info lines to stderr, debug ones left out.
+        structlog.configure(
+            logger_factory=lambda *_: structlog.PrintLogger(file=sys.stderr),
+            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        )
         times = anyio.run(measure, ns.one, ns.runs or RUNS, backend="asyncio")
         print(json.dumps(transport.record(ns.one, "dagloom", times)))
         return 0
