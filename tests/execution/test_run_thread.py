@@ -37,7 +37,7 @@ async def test_the_coroutine_runs_on_another_thread_and_loop_and_returns_its_res
     assert own_threads() == []
 
 
-async def test_the_next_call_reuses_the_idle_thread_and_loop_with_nothing_left_of_the_last() -> None:
+async def test_the_next_call_reuses_the_idle_thread_and_loop_with_nothing_of_the_last() -> None:
     """A task the first call left behind is cancelled (its cleanup ran) before the call
     returns; the thread bears the call's name while it runs, the idle name after."""
     cleaned = CrossThreadEvent()

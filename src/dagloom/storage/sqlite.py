@@ -17,6 +17,7 @@ alongside the event loop instead of stalling one commit in about six of a busy r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -197,10 +198,9 @@ class _WriterThread:
                 result = call()
             except BaseException as exc:  # handed to the caller, which raises it
                 error = exc
-            try:
+            # A closed loop raises RuntimeError: nobody waits for this call any more.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, future, result, error)
-            except RuntimeError:
-                pass  # the caller's loop is closed: nobody waits for this call any more
 
     async def run(self, call: Callable[[], T]) -> T:
         """Run `call` on the thread and return its result; the call runs to its end, and
@@ -209,7 +209,8 @@ class _WriterThread:
         future: asyncio.Future[T] = loop.create_future()
         self._calls.put((loop, future, call))
         with anyio.CancelScope(shield=True):
-            return await future
+            result = await future
+        return result
 
     def stop(self) -> None:
         """End the thread once the calls already given have run; idempotent, never blocks."""
