@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import sys
 import threading
@@ -261,6 +262,11 @@ class _RunThreads:
                 return
         worker.stop()
 
+    def forget(self) -> None:
+        """In a forked child: the idle threads were not forked with it."""
+        self._lock = threading.Lock()
+        self._idle = []
+
     def retire(self, worker: _RunThread) -> bool:
         """On `worker`'s thread, idle too long: whether it may end (True, and it is handed
         out no more) or was just handed out (False)."""
@@ -272,6 +278,7 @@ class _RunThreads:
 
 
 _POOL = _RunThreads()
+os.register_at_fork(after_in_child=_POOL.forget)
 
 
 async def run_on_own_thread(fn: Callable[[], Awaitable[T]], *, name: str) -> T:
