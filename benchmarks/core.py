@@ -62,10 +62,10 @@ WORKLOADS: dict[str, tuple[str, int]] = {
 }
 
 TARGETS = (
-    Target("chain-500", "<=10x floor/step", max_ratio=10),
-    Target("fan-500", "<=10x floor/step", max_ratio=10),
-    Target("chain-500", "<=10x floor/step", max_ratio=10, system=SQLITE),
-    Target("fan-500", "<=10x floor/step", max_ratio=10, system=SQLITE),
+    Target("chain-500", "<=5x floor/step", max_ratio=5),
+    Target("fan-500", "<=5x floor/step", max_ratio=5),
+    Target("chain-500", "<=8x floor/step", max_ratio=8, system=SQLITE),
+    Target("fan-500", "<=8x floor/step", max_ratio=8, system=SQLITE),
     Target("seed-assets", "<5 ms", max_seconds=0.005),
     Target("wide-10000", "peak RSS <300 MB", max_rss_mb=300),
     Target("import", "<0.3 s", max_seconds=0.3),

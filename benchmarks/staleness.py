@@ -16,7 +16,18 @@ Workloads:
     per_key_reads   the same records read two queries per asset (latest materialization,
                     latest observation), as without the bulk read.
 
-    python -m benchmarks staleness [--assets N] [--repeat R]
+Per partition (`--partitions P`, 0 to skip): a daily-partitioned asset reading the same
+day of a daily-partitioned upstream, both materialized for P days, the upstream again for one
+day in ten since.
+
+    partition_compute   `compute_partition_staleness`: every day of the downstream decided,
+                        records in hand.
+    read_partitions     `read_partition_staleness`: the per-partition reads and the decision,
+                        as GraphQL's `staleStatusByPartition` pays for it.
+    partitions_floor    `read_partition_version_records`: the reads alone (one query per
+                        asset), the floor.
+
+    python -m benchmarks staleness [--assets N] [--partitions P] [--repeat R]
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ from benchmarks._common import median_ms
 ASSETS = 5_000
 LAYER = 50
 REPEAT = 5
+PARTITIONS = 1_000
 
 
 def graph(assets: int) -> dict[Any, Any]:
@@ -117,18 +129,96 @@ async def measure(assets: int, repeat: int) -> dict[str, float]:
             return out
 
 
+async def measure_partitions(days: int, repeat: int) -> dict[str, float]:
+    import datetime
+
+    import dagloom as dg
+    from dagloom.definitions.asset_key import AssetKey
+    from dagloom.definitions.outputs import AssetMaterialization
+    from dagloom.definitions.staleness import (
+        AssetVersionNode,
+        StaleStatus,
+        compute_partition_staleness,
+        partition_closure,
+        partition_reads,
+    )
+    from dagloom.execution.reporting import runless_event
+    from dagloom.instance import DagloomInstance
+    from dagloom.instance.asset_versions import (
+        read_partition_staleness,
+        read_partition_version_records,
+    )
+
+    start = datetime.date(2000, 1, 1)
+    end = start + datetime.timedelta(days=days)
+    daily = dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_date=end.isoformat())
+    keys = tuple(daily.get_partition_keys())
+    up, down = AssetKey("up"), AssetKey("down")
+    nodes = {
+        up: AssetVersionNode(up, partitions_def=daily, partition_keys=keys),
+        down: AssetVersionNode(
+            down, deps=(up,), code_version="1", partitions_def=daily, partition_keys=keys
+        ),
+    }
+    stored = []
+    for day in keys:
+        stored.append(
+            runless_event(
+                AssetMaterialization(up, partition=day, tags={"dagster/data_version": day})
+            )
+        )
+        tags = {"dagster/code_version": "1", "dagster/input_data_version/up": day}
+        stored.append(runless_event(AssetMaterialization(down, partition=day, tags=tags)))
+    for day in keys[::10]:
+        tags = {"dagster/data_version": f"{day}-again"}
+        stored.append(runless_event(AssetMaterialization(up, partition=day, tags=tags)))
+    wanted = [(down, day) for day in keys]
+    needed = set(partition_closure(nodes, wanted))
+    for item in list(needed):
+        needed.update(partition_reads(nodes, item))
+    with tempfile.TemporaryDirectory(prefix="dagloom-staleness-") as tmp:
+        async with DagloomInstance.open(Path(tmp)) as instance:
+            for i in range(0, len(stored), 500):
+                await instance.store_events(stored[i : i + 500])
+            records = await read_partition_version_records(instance, needed)
+            result = compute_partition_staleness(nodes, records, wanted)
+            stale = sum(1 for w in wanted if result[w].status == StaleStatus.STALE)
+            if stale != len(keys[::10]):
+                raise RuntimeError(f"expected {len(keys[::10])} stale partitions, got {stale}")
+
+            async def decide() -> Any:
+                return compute_partition_staleness(nodes, records, wanted)
+
+            return {
+                "partition_compute": await median_ms(decide, repeat * 4),
+                "read_partitions": await median_ms(
+                    lambda: read_partition_staleness(instance, nodes, wanted), repeat
+                ),
+                "partitions_floor": await median_ms(
+                    lambda: read_partition_version_records(instance, needed), repeat
+                ),
+            }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks staleness", description=__doc__)
     parser.add_argument("--assets", type=int, default=ASSETS)
+    parser.add_argument("--partitions", type=int, default=PARTITIONS)
     parser.add_argument("--repeat", type=int, default=REPEAT)
     ns = parser.parse_args(argv)
     results = anyio.run(measure, ns.assets, ns.repeat)
     stale = int(results.pop("stale_assets"))
     floor = results["records_floor"]
-    print(f"{'workload':<15} {'median ms':>10} {'ratio to records_floor':>23}")
+    print(f"{'workload':<17} {'median ms':>10} {'ratio to floor':>15}")
     for name, ms in results.items():
-        print(f"{name:<15} {ms:>10.2f} {ms / floor:>22.3f}x")
+        print(f"{name:<17} {ms:>10.2f} {ms / floor:>14.3f}x")
     print(f"{ns.assets} assets ({stale} stale), layers of {LAYER}, SQLite")
+    if ns.partitions:
+        parts = anyio.run(measure_partitions, ns.partitions, ns.repeat)
+        floor = parts["partitions_floor"]
+        for name, ms in parts.items():
+            print(f"{name:<17} {ms:>10.2f} {ms / floor:>14.3f}x")
+        print(f"{ns.partitions} daily partitions of 2 assets, one in ten stale, SQLite")
     return 0
 
 

@@ -7,7 +7,8 @@ SQLite instance (`dagloom-sqlite`, from the core suite) beside their asyncio flo
                                  [--json PATH]
 
 Targets: at least 100k events/s written to SQLite and 50k/s to Postgres, and the executor
-within 10x of the floor per step while it records every event in SQLite.
+within 8x of the floor per step while it records every event in SQLite (the core suite's
+target).
 
 Postgres runs against `DAGLOOM_BENCH_PG_URL` (default: `DAGLOOM_TEST_PG_URL`, else
 postgresql://postgres@127.0.0.1:5432/test) in a scratch schema, and is left out with a note

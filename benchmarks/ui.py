@@ -15,6 +15,10 @@ Workloads:
                 same `pipelineRunLogs` subscription (`messagesJson`) read by a bare client.
 
     python -m benchmarks ui [--sizes 500,2000,5000] [--steps S] [--repeats R] [--json PATH]
+    python -m benchmarks ui --server-only [--sizes ...] [--repeats R]
+
+`--server-only` times the server side alone, without a browser: the asset graph's two
+queries sent together (the floor above) and `assetsLatestInfo` (the status marks) alone.
 
 Needs the built bundle (`npm run build` in ui/), the `playwright` package and chromium
 (`DAGLOOM_CHROMIUM`, default /usr/bin/chromium). Not a test: it asserts no times.
@@ -190,15 +194,60 @@ async def bench(sizes: list[int], steps: int, repeats: int) -> dict[str, Any]:
     return out
 
 
+async def bench_server(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
+    """The server side of each asset graph: both queries together, and the marks alone."""
+    out: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        (home / "dagloom.yaml").write_text("")
+        async with DagloomInstance.open(home) as instance, aiohttp.ClientSession() as session:
+            await _seed_materializations(instance, max(sizes))
+            for count in sizes:
+                backend = Backend(
+                    instance, _NoCoordinator(), {"bench": _SnapshotRef(_asset_snapshot(count))}
+                )
+                async with anyio.create_task_group() as tg:
+                    address = await tg.start(Webserver(backend, port=0, graphiql=False).run)
+                    url = f"http://{address}/graphql"
+                    await _fetch(session, url)  # warm: the snapshot's first read
+                    both, latest = [], []
+                    for _ in range(repeats):
+                        both.append(await _fetch(session, url))
+                        start = time.perf_counter()
+                        await _post(session, url, UI_LATEST_QUERY)
+                        latest.append(time.perf_counter() - start)
+                    out.append(
+                        {
+                            "assets": count,
+                            "fetch_s": statistics.median(both),
+                            "latest_s": statistics.median(latest),
+                        }
+                    )
+                    tg.cancel_scope.cancel()
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks ui")
     parser.add_argument("--sizes", default="500,2000,5000")
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument("--server-only", action="store_true", help="no browser: the queries")
     ns = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     sizes = [int(s) for s in ns.sizes.split(",") if s.strip()]
+    if ns.server_only:
+        figures = anyio.run(bench_server, sizes, ns.repeats)
+        print(f"{'assets':>6}  {'both queries':>12}  {'assetsLatestInfo':>16}")
+        for g in figures:
+            print(
+                f"{g['assets']:>6}  {g['fetch_s'] * 1000:>9.0f} ms"
+                f"  {g['latest_s'] * 1000:>13.0f} ms"
+            )
+        if ns.json:
+            Path(ns.json).write_text(json.dumps(figures, indent=2))
+        return 0
     out = anyio.run(bench, sizes, ns.steps, ns.repeats)
 
     rows = []

@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 import structlog
 
+import dagloom as dg
 from dagloom.actors import Supervisor
 from dagloom.actors.code_location import (
     CodeLocationReply,
@@ -26,6 +28,7 @@ from dagloom.actors.code_location import (
     validate_run,
 )
 from dagloom.code import load_definitions
+from dagloom.definitions.asset_checks import AssetCheckKey
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.errors import CodeLocationLoadError, DagloomInvalidSelectionError, DefinitionError
 from dagloom.execution.origin import CodeOrigin
@@ -365,6 +368,41 @@ def test_resolve_job_refuses_assets_outside_a_named_asset_job(tmp_path: Path) ->
     assert list(resolve_job(defs, "raw_only", [AssetKey("raw")]).nodes) == ["raw"]
     with pytest.raises(DagloomInvalidSelectionError, match="not materialized by job"):
         resolve_job(defs, "raw_only", [AssetKey("cooked")])
+
+
+def test_resolve_job_runs_a_check_selection_alone_or_refuses_it_naming_why() -> None:
+    @dg.asset
+    def orders() -> list[int]:
+        return [1]
+
+    @dg.asset(check_specs=[dg.AssetCheckSpec("fresh", asset="cooked")])
+    def cooked(orders: list[int]) -> Any:
+        yield dg.Output(orders)
+        yield dg.AssetCheckResult(check_name="fresh", passed=True)
+
+    @dg.asset_check(asset=orders)
+    def orders_not_empty(orders: list[int]) -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=bool(orders))
+
+    defs = dg.Definitions(
+        assets=[orders, cooked],
+        asset_checks=[orders_not_empty],
+        jobs=[dg.define_asset_job("cooked_only", selection=[cooked])],
+    )
+    not_empty = AssetCheckKey(AssetKey("orders"), "orders_not_empty")
+    fresh = AssetCheckKey(AssetKey("cooked"), "fresh")
+    alone = resolve_job(defs, "__ASSET_JOB", (), [not_empty])
+    assert list(alone.nodes) == ["orders_orders_not_empty"]
+    assert alone.asset_layer is not None and alone.asset_layer.asset_keys == []
+    # Assets with only some of their checks: the asset and the checks named.
+    both = resolve_job(defs, "__ASSET_JOB", [AssetKey("orders")], [not_empty])
+    assert sorted(both.nodes) == ["orders", "orders_orders_not_empty"]
+    with pytest.raises(DagloomInvalidSelectionError, match="no asset checks"):
+        resolve_job(defs, "__ASSET_JOB", (), [AssetCheckKey(AssetKey("orders"), "nope")])
+    with pytest.raises(DagloomInvalidSelectionError, match="computed by their asset's op"):
+        resolve_job(defs, "__ASSET_JOB", (), [fresh])
+    with pytest.raises(DagloomInvalidSelectionError, match="not executed by job 'cooked_only'"):
+        resolve_job(defs, "cooked_only", (), [not_empty])
 
 
 # -- import errors and reloads ---------------------------------------------------------------

@@ -242,6 +242,23 @@ def test_a_request_without_assets_gets_the_sensor_selection_sorted() -> None:
     assert [k.path for k in message.asset_selection] == [["a"], ["b"]]
 
 
+def test_a_request_of_checks_alone_carries_them_and_no_assets() -> None:
+    from dagloom.daemon._submit import submission
+
+    check = dg.AssetCheckKey(AssetKey("orders"), "not_empty")
+    message = run_request_message(
+        dg.RunRequest(asset_selection=[], asset_check_keys=[check]),
+        default_asset_selection={AssetKey("orders")},
+    )
+    assert list(message.asset_selection) == []
+    [selected] = message.asset_check_selection
+    assert (selected.asset_key.path, selected.name) == (["orders"], "not_empty")
+    submitted = submission("loc", message, default_job="__ASSET_JOB", run_id="r", tags={})
+    assert list(submitted.asset_check_selection) == [selected]
+    with pytest.raises(DefinitionError, match="must be AssetCheckKeys"):
+        dg.RunRequest(asset_check_keys=["orders:not_empty"])
+
+
 def test_run_config_that_is_not_json_is_a_definition_error() -> None:
     with pytest.raises(DefinitionError, match="not JSON-serializable"):
         run_request_message(dg.RunRequest(run_key="k", run_config={"ops": {1, 2}}))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
 import dagloom as dg
@@ -185,6 +186,35 @@ def test_requested_checks_run_in_their_assets_run_or_say_why_not() -> None:
     assert ran == {NOT_EMPTY: ["run-1"]}
     assert set(refused) == {other}
     assert "'customers:unique'" in refused[other]
+    assert "computed by its asset's op" in refused[other]
+
+
+def test_a_check_requested_without_its_asset_is_planned_in_a_run_of_checks_alone() -> None:
+    customers = AssetKey("customers")
+    unique = AssetCheckKey(customers, "unique")
+    fresh = AssetCheckKey(customers, "fresh")
+    requested: dict[EntityKey, frozenset[str | None]] = {
+        ORDERS: frozenset({None}),
+        NOT_EMPTY: frozenset({None}),
+        unique: frozenset({None}),
+        fresh: frozenset({None}),
+    }
+    launch = {
+        ORDERS: ("loc", "__ASSET_JOB"),
+        NOT_EMPTY: ("loc", "__ASSET_JOB"),  # its asset is requested: runs with it
+        customers: ("loc", "__ASSET_JOB"),
+        unique: ("loc", "__ASSET_JOB"),
+        fresh: ("loc", "__ASSET_JOB"),
+    }
+    orders_run, checks_run = plan_automation_runs(requested, launch)
+    assert (orders_run.asset_keys, orders_run.check_keys) == ((ORDERS,), ())
+    assert (checks_run.asset_keys, checks_run.check_keys) == ((), (fresh, unique))
+    assert checks_run.partition_key is None and checks_run.keys == (fresh, unique)
+    # Run ids already credited to a check (its own run) are not credited again.
+    ran, refused = checks_launched(
+        requested, {ORDERS: ["run-1"], unique: ["run-2"], fresh: ["run-2"]}, {}
+    )
+    assert ran == {NOT_EMPTY: ["run-1"]} and refused == {}
 
 
 LOOP_T0 = 1_800_000_000.0
@@ -210,7 +240,7 @@ def raw_orders_positive(raw_orders: list[int]) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=all(o > 0 for o in raw_orders))
 
 
-async def test_the_loop_runs_a_requested_check_with_its_asset_and_records_it() -> None:
+async def test_the_loop_runs_a_requested_check_with_its_asset_or_alone_and_records_it() -> None:
     defs = dg.Definitions(
         assets=[raw_orders, orders], asset_checks=[orders_not_empty, raw_orders_positive]
     )
@@ -223,10 +253,17 @@ async def test_the_loop_runs_a_requested_check_with_its_asset_and_records_it() -
             [materialization("outside-run", ["raw_orders"], partition="")]
         )
         await automation.tick(LOOP_T0 + 30)
-        [run_id] = automation.last_runs
+        run_id, checks_run_id = automation.last_runs
         run = await instance.run_storage.get_run(run_id)
         assert run is not None
         assert [tuple(k.path) for k in run.asset_selection] == [("orders",)]
+        assert list(run.asset_check_selection) == []  # its asset's checks
+        # raw_orders was not requested: its check runs alone, materializing nothing.
+        checks_run = await instance.run_storage.get_run(checks_run_id)
+        assert checks_run is not None and list(checks_run.asset_selection) == []
+        assert [(tuple(c.asset_key.path), c.name) for c in checks_run.asset_check_selection] == [
+            (("raw_orders",), "raw_orders_positive")
+        ]
         result = automation.last_result
         assert result is not None
         checked = AssetCheckKey(AssetKey("orders"), "orders_not_empty")
@@ -238,8 +275,11 @@ async def test_the_loop_runs_a_requested_check_with_its_asset_and_records_it() -
         [latest, *_] = await storage.get_automation_evaluations("orders:orders_not_empty")
         assert latest.num_requested == 1 and latest.run_ids == (run_id,)
         assert json.loads(latest.body)["check_name"] == "orders_not_empty"
-        [refused, *_] = await storage.get_automation_evaluations("raw_orders:raw_orders_positive")
-        assert "only with its asset" in json.loads(refused.body)["error"]
+        [alone_record, *_] = await storage.get_automation_evaluations(
+            "raw_orders:raw_orders_positive"
+        )
+        assert alone_record.run_ids == (checks_run_id,)
+        assert json.loads(alone_record.body)["error"] is None
         # The cursors of checks survive a new loop (a restarted daemon).
         again = AutomationLoop(instance, {"here": cast(Any, location)}, coord, owner="d")
         await again.tick(LOOP_T0 + 60)
@@ -285,3 +325,60 @@ async def test_the_loop_reads_each_checks_latest_execution_across_rounds() -> No
         latest = await executions()
         assert latest is not None and latest[None] > first[None]
         assert await executions() == latest  # nothing new: unchanged
+
+
+@dg.asset
+def readings() -> list[int]:
+    return [3, 4]
+
+
+@dg.asset_check(asset=readings, automation_condition=dg.AutomationCondition.on_cron("0 * * * *"))
+def readings_positive(readings: list[int]) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=all(r > 0 for r in readings))
+
+
+async def test_a_cron_check_without_its_asset_requested_runs_alone(tmp_path: Path) -> None:
+    """The check's condition requests it on the hour once its asset updated; its asset has
+    no condition, so the loop launches a run of the check alone: the check executes (its
+    evaluation is stored) and the asset is not materialized again."""
+    from dagloom.definitions.asset_job import materialize_async
+    from dagloom.messages import EventType
+
+    from ..actors._runs import definitions_stack, wait_for_end
+
+    io_manager = dg.FilesystemIOManager(base_dir=str(tmp_path))
+    defs = dg.Definitions(
+        assets=[readings], asset_checks=[readings_positive], resources={"io_manager": io_manager}
+    )
+    check = AssetCheckKey(AssetKey("readings"), "readings_positive")
+    async with DagloomInstance.ephemeral() as instance, definitions_stack(instance, defs) as coord:
+        location = InProcessLocation("here", defs)
+        automation = AutomationLoop(instance, {"here": cast(Any, location)}, coord, owner="d")
+        await automation.tick(LOOP_T0 + 600)  # 00:10
+        await automation.tick(LOOP_T0 + 3900)  # 01:05: the hour passed, nothing updated
+        assert automation.last_runs == []
+        await materialize_async([readings], instance=instance, resources={"io_manager": io_manager})
+        await automation.tick(LOOP_T0 + 4500)  # 01:15
+        [run_id] = automation.last_runs
+        result = automation.last_result
+        assert result is not None and set(result.requested) == {check}
+        run = await wait_for_end(instance, run_id)
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        assert list(run.asset_selection) == []
+        records = await instance.get_events(run_id)
+        types = [r.event.event_type for r in records if r.event is not None]
+        assert EventType.ASSET_CHECK_EVALUATION in types
+        assert EventType.ASSET_MATERIALIZATION not in types
+        [evaluation] = [
+            r.event.asset_check_evaluation
+            for r in records
+            if r.event is not None and r.event.asset_check_evaluation is not None
+        ]
+        assert evaluation.check_name == "readings_positive" and evaluation.passed
+        storage = instance.schedule_storage
+        assert isinstance(storage, AutomationStorage)
+        [latest, *_] = await storage.get_automation_evaluations("readings:readings_positive")
+        assert latest.run_ids == (run_id,)
+        # The next round sees the check executed: not requested again within the hour.
+        await automation.tick(LOOP_T0 + 5100)
+        assert automation.last_runs == []

@@ -1,21 +1,19 @@
 """run_on_own_thread: a coroutine on a thread and loop of its own, cancellable from the
-caller's loop, leaving no thread behind; RunThreads: the same on threads kept between runs."""
+caller's loop, leaving nothing of it behind: the thread waits for the next call, idle."""
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import sys
 import threading
 
 import anyio
 import anyio.lowlevel
-import anyio.to_thread
 import pytest
 
 from dagloom.errors import DagloomError
-from dagloom.execution.run_thread import SWITCH_INTERVAL, RunThreads, run_on_own_thread
+from dagloom.execution.run_thread import IDLE_NAME, SWITCH_INTERVAL, run_on_own_thread
 from tests.actors._runs import CrossThreadEvent
 
 NAME = "dagloom run test"
@@ -35,8 +33,41 @@ async def test_the_coroutine_runs_on_another_thread_and_loop_and_returns_its_res
     with anyio.fail_after(30):
         ident, loop = await run_on_own_thread(where, name=NAME)
     assert ident != caller[0] and loop is not caller[1]
-    assert loop.is_closed()
+    assert not loop.is_running()
     assert own_threads() == []
+
+
+async def test_the_next_call_reuses_the_idle_thread_and_loop_with_nothing_of_the_last() -> None:
+    """A task the first call left behind is cancelled (its cleanup ran) before the call
+    returns; the thread bears the call's name while it runs, the idle name after."""
+    cleaned = CrossThreadEvent()
+    names: list[str] = []
+
+    async def leave_a_task() -> tuple[int, asyncio.AbstractEventLoop]:
+        async def forever() -> None:
+            try:
+                await asyncio.sleep(3600)
+            finally:
+                cleaned.set()
+
+        asyncio.get_running_loop().create_task(forever())
+        await anyio.lowlevel.checkpoint()
+        names.append(threading.current_thread().name)
+        return threading.get_ident(), asyncio.get_running_loop()
+
+    async def where() -> tuple[int, asyncio.AbstractEventLoop]:
+        names.append(threading.current_thread().name)
+        return threading.get_ident(), asyncio.get_running_loop()
+
+    with anyio.fail_after(30):
+        first = await run_on_own_thread(leave_a_task, name=NAME)
+        assert cleaned.is_set()
+        idle = [t for t in threading.enumerate() if t.ident == first[0]]
+        assert [t.name for t in idle] == [IDLE_NAME]
+        second = await run_on_own_thread(where, name=NAME)
+    assert second == first
+    assert names == [NAME, NAME]
+    assert asyncio.all_tasks(first[1]) == set()
 
 
 async def test_the_callers_loop_stays_free_while_the_coroutine_blocks_in_sync_code() -> None:
@@ -136,117 +167,3 @@ async def test_the_switch_interval_is_short_while_a_run_thread_lives_then_restor
         during = await run_on_own_thread(read_interval, name=NAME)
     assert during == pytest.approx(min(before, SWITCH_INTERVAL))
     assert sys.getswitchinterval() == before
-
-
-IDLE = "dagloom run test (idle)"
-
-
-def pool_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name in (NAME, IDLE)]
-
-
-async def test_a_pooled_thread_runs_the_next_coroutine_in_a_fresh_context() -> None:
-    """The second coroutine runs on the thread and loop the first one used, named for it
-    while it runs, and sees nothing the first set in context variables."""
-    threads = RunThreads(idle_name=IDLE)
-    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
-
-    async def where(value: str) -> tuple[int, asyncio.AbstractEventLoop, str, str]:
-        seen = var.get()
-        var.set(value)
-        await anyio.lowlevel.checkpoint()
-        return (
-            threading.get_ident(),
-            asyncio.get_running_loop(),
-            seen,
-            threading.current_thread().name,
-        )
-
-    try:
-        with anyio.fail_after(30):
-            first = await threads.run(functools.partial(where, "first"), name=NAME)
-            second = await threads.run(functools.partial(where, "second"), name=NAME)
-        assert first[0] == second[0] and first[1] is second[1]
-        assert first[1] is not asyncio.get_running_loop()
-        assert (first[2], second[2]) == ("unset", "unset")
-        assert (first[3], second[3]) == (NAME, NAME)
-        assert [t.name for t in pool_threads()] == [IDLE]
-    finally:
-        threads.close()
-    assert pool_threads() == []
-    assert first[1].is_closed()
-
-
-async def test_coroutines_run_at_once_each_get_a_thread_and_tasks_left_are_cancelled() -> None:
-    threads = RunThreads(idle_name=IDLE)
-    both = [CrossThreadEvent(), CrossThreadEvent()]
-    left: list[asyncio.Task[None]] = []
-
-    async def wait_for_the_other(mine: int) -> int:
-        both[mine].set()
-        await both[1 - mine].wait()
-        left.append(asyncio.get_running_loop().create_task(anyio.sleep_forever()))
-        return threading.get_ident()
-
-    try:
-        with anyio.fail_after(30):
-            idents: list[int] = []
-
-            async def one(mine: int) -> None:
-                idents.append(
-                    await threads.run(functools.partial(wait_for_the_other, mine), name=NAME)
-                )
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(one, 0)
-                tg.start_soon(one, 1)
-        assert len(set(idents)) == 2
-        assert [task.cancelled() for task in left] == [True, True]
-        assert [t.name for t in pool_threads()] == [IDLE, IDLE]
-    finally:
-        threads.close()
-    assert pool_threads() == []
-
-
-async def test_cancelling_a_pooled_run_cancels_the_coroutine_and_the_thread_serves_again() -> None:
-    threads = RunThreads(idle_name=IDLE)
-    waiting = CrossThreadEvent()
-
-    async def wait_forever() -> None:
-        waiting.set()
-        await anyio.sleep_forever()
-
-    async def ident() -> int:
-        return threading.get_ident()
-
-    try:
-        with anyio.fail_after(30):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(functools.partial(threads.run, wait_forever, name=NAME))
-                await waiting.wait()
-                tg.cancel_scope.cancel()
-            assert [t.name for t in pool_threads()] == [IDLE]
-            (thread,) = pool_threads()
-            assert await threads.run(ident, name=NAME) == thread.ident
-    finally:
-        threads.close()
-    assert pool_threads() == []
-
-
-async def test_a_pooled_thread_idle_for_its_time_ends() -> None:
-    threads = RunThreads(idle_name=IDLE, idle_seconds=0.01)
-
-    async def nothing() -> None:
-        return None
-
-    try:
-        with anyio.fail_after(30):
-            await threads.run(nothing, name=NAME)
-            for thread in pool_threads():
-                await anyio.to_thread.run_sync(thread.join)
-        assert pool_threads() == []
-        with anyio.fail_after(30):
-            await threads.run(nothing, name=NAME)  # a new thread serves after that
-    finally:
-        threads.close()
-    assert pool_threads() == []

@@ -147,3 +147,23 @@ def test_a_report_error_names_the_asset_and_the_field() -> None:
     with pytest.raises(AssetReportError, match="'warehouse/orders': unknown field") as caught:
         build_report(ReportKind.MATERIALIZATION, key, {"rows": 3})
     assert caught.value.asset_key == "warehouse/orders"
+
+
+PARTITIONED = str(Path(__file__).with_name("partitioned_defs.py"))
+
+
+def test_show_with_a_partition_gives_that_partitions_staleness() -> None:
+    for partition in ("a", "b"):
+        run("asset", "materialize", "-f", PARTITIONED, "--select", "*", "--partition", partition)
+    run("asset", "materialize", "-f", PARTITIONED, "--select", "letters_up", "--partition", "b")
+    fresh = run("asset", "show", "letters_down", "-f", PARTITIONED, "--partition", "a")
+    assert "partition: a" in fresh and "status: FRESH" in fresh
+    shown = run("asset", "show", "letters_down", "-f", PARTITIONED, "--partition", "b")
+    assert "status: STALE" in shown
+    assert "letters_down[b] (letters_up[b]): has a new data version" in shown
+    missing = run("asset", "show", "letters_down", "-f", PARTITIONED, "--partition", "c")
+    assert "status: MISSING" in missing
+    refused = runner.invoke(
+        app, ["asset", "show", "letters_down", "-f", PARTITIONED, "--partition", "z"]
+    )
+    assert refused.exit_code != 0 and "no partition 'z'" in refused.output

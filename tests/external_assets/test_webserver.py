@@ -137,3 +137,97 @@ async def test_launching_a_run_of_an_external_asset_is_refused(web: Web) -> None
     assert refused["__typename"] == "InvalidSubsetError"
     assert "external asset(s) ['raw_orders']" in refused["message"]
     assert await web.node.instance.get_runs() == []
+
+
+LATEST = "{ assetsLatestInfo(assetKeys: []) { assetKey { path } status } }"
+
+
+async def _marks(web: Web) -> dict[str, str]:
+    data = await web.data(LATEST)
+    return {"/".join(i["assetKey"]["path"]): i["status"] for i in data["assetsLatestInfo"]}
+
+
+async def _report(web: Web, version: str) -> None:
+    async with web.session.post(
+        f"{web.url}/report_asset_materialization/raw_orders", json={"data_version": version}
+    ) as response:
+        assert response.status == 200, await response.text()
+
+
+async def test_the_asset_graph_marks_stale_by_the_asset_pages_rule(web: Web) -> None:
+    """The graph's STALE mark is `staleStatus`'s: an upstream reported again at the data
+    version the asset read leaves it fresh (though reported after it); a new version makes
+    it stale, on the graph and on the asset's page alike."""
+    await _report(web, "5")
+    run_id = await web.launch("summarize", selector={"repositoryLocationName": "external"})
+    assert await web.wait_for_end(run_id) == "SUCCESS"
+    await _report(web, "5")
+    assert (await _nodes(web))["orders_summary"]["staleStatus"] == "FRESH"
+    assert (await _marks(web))["orders_summary"] == "MATERIALIZED"
+
+    await _report(web, "6")
+    nodes = await _nodes(web)
+    assert nodes["orders_summary"]["staleStatus"] == "STALE"
+    assert [c["reason"] for c in nodes["orders_summary"]["staleCauses"]] == [
+        "has a new data version"
+    ]
+    marks = await _marks(web)
+    assert marks["orders_summary"] == "STALE"
+    # priced_orders was never materialized: missing on both, however stale its inputs.
+    assert nodes["priced_orders"]["staleStatus"] == "MISSING"
+    assert marks["priced_orders"] == "MISSING"
+
+
+PARTITIONED = Path(__file__).with_name("partitioned_defs.py")
+BY_PARTITION = (
+    'query($p: String) { assetNodes(assetKeys: [{path: ["letters_down"]}]) {'
+    " staleStatus(partition: $p) staleCauses(partition: $p) { key { path } partitionKey"
+    " category reason dependency { path } dependencyPartitionKey }"
+    ' staleStatusByPartition staleCausesByPartition(partitions: ["b"]) { reason }'
+    " dataVersion(partition: $p) } }"
+)
+
+
+async def test_staleness_per_partition_follows_the_upstream_partition_it_read(
+    tmp_path: Path,
+) -> None:
+    async with serve_web(open_node("parts", PARTITIONED)) as web:
+
+        async def run(keys: list[str], partition: str) -> None:
+            run_id = await web.launch(
+                "__ASSET_JOB",
+                selector={
+                    "repositoryLocationName": "parts",
+                    "assetSelection": [{"path": [k]} for k in keys],
+                },
+                executionMetadata={"tags": [{"key": "dagster/partition", "value": partition}]},
+            )
+            assert await web.wait_for_end(run_id) == "SUCCESS"
+
+        async def node(partition: str | None = None) -> dict[str, Any]:
+            data = await web.data(BY_PARTITION, {"p": partition})
+            found: dict[str, Any] = data["assetNodes"][0]
+            return found
+
+        assert (await node())["staleStatusByPartition"] == ["MISSING"] * 3
+        await run(["letters_up", "letters_down"], "a")
+        await run(["letters_up", "letters_down"], "b")
+        fresh = await node("b")
+        assert fresh["staleStatusByPartition"] == ["FRESH", "FRESH", "MISSING"]
+        assert fresh["staleStatus"] == "FRESH" and fresh["dataVersion"]
+        await run(["letters_up"], "b")
+        stale = await node("b")
+        assert stale["staleStatusByPartition"] == ["FRESH", "STALE", "MISSING"]
+        assert stale["staleStatus"] == "STALE"
+        assert stale["staleCauses"] == [
+            {
+                "key": {"path": ["letters_down"]},
+                "partitionKey": "b",
+                "category": "DATA",
+                "reason": "has a new data version",
+                "dependency": {"path": ["letters_up"]},
+                "dependencyPartitionKey": "b",
+            }
+        ]
+        assert stale["staleCausesByPartition"] == [[{"reason": "has a new data version"}]]
+        assert (await node("a"))["staleStatus"] == "FRESH"

@@ -19,6 +19,7 @@ from dagloom.auth import Role, TokenStorage, new_token
 from dagloom.auth.audit import AuditEntry, AuditStorage
 from dagloom.errors import LeaseLostError, RunNotFoundError, StorageError
 from dagloom.messages import (
+    AssetCheckKeyMessage,
     AssetKeyMessage,
     AssetMaterializationData,
     DaemonHeartbeat,
@@ -173,6 +174,9 @@ class StorageContract:
             job_snapshot_id="snap",
             step_keys_to_execute=["x", "y"],
             failure=ErrorInfo(cls_name="E", message="m", stack="s"),
+            asset_check_selection=[
+                AssetCheckKeyMessage(asset_key=AssetKeyMessage(path=["a", "b"]), name="positive")
+            ],
         )
         assert await runs.add_run(run) == run
         assert await runs.get_run("r1") == run
@@ -674,6 +678,31 @@ class StorageContract:
         latest = await events.get_latest_materialization(["a"])
         assert latest is not None
         assert found[(("a",), EventType.ASSET_MATERIALIZATION)].storage_id == latest.storage_id
+
+    async def test_latest_partition_events_are_read_per_partition(self, storages: Storages) -> None:
+        _, events, _ = storages
+        observed = materialization("r3", ["daily"], partition="2024-01-02")
+        observed.event_type = EventType.ASSET_OBSERVATION
+        await events.store_events(
+            [materialization("r1", ["daily"], partition=f"2024-01-0{d}") for d in (1, 2)]
+        )
+        await events.store_events([materialization("r2", ["daily"], partition="2024-01-02")])
+        await events.store_events([observed, materialization("r3", ["daily"], partition="")])
+        await events.store_events([materialization("r3", ["other"], partition="2024-01-01")])
+        kinds = [EventType.ASSET_MATERIALIZATION, EventType.ASSET_OBSERVATION]
+        found = await events.get_latest_partition_events(["daily"], kinds)
+        runs = {key: r.event.run_id for key, r in found.items() if r.event}
+        assert runs == {
+            ("2024-01-01", EventType.ASSET_MATERIALIZATION): "r1",
+            ("2024-01-02", EventType.ASSET_MATERIALIZATION): "r2",
+            ("2024-01-02", EventType.ASSET_OBSERVATION): "r3",
+        }
+        some = await events.get_latest_partition_events(
+            ["daily"], [EventType.ASSET_MATERIALIZATION], ["2024-01-02", "2024-01-09"]
+        )
+        assert {key: r.event.run_id for key, r in some.items() if r.event} == {
+            ("2024-01-02", EventType.ASSET_MATERIALIZATION): "r2"
+        }
 
     async def test_materialized_partitions_are_indexed(self, storages: Storages) -> None:
         _, events, _ = storages

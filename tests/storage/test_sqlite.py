@@ -147,7 +147,14 @@ async def test_migrating_indexes_the_partitions_of_runs_stored_before(tmp_path: 
             ),
             Run(run_id="plain", job_name="j", asset_selection=[AssetKeyMessage(path=["a"])]),
         ):
-            conn.execute(_sql.INSERT_RUN, _sql.run_row(run))
+            # The run's row as schema 9 held it: the columns it had then.
+            columns = [row[1] for row in conn.execute("PRAGMA table_info(runs)")][1:]
+            values = dict(zip(_sql.RUN_COLUMNS, _sql.run_row(run), strict=True))
+            conn.execute(
+                f"INSERT INTO runs ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' for _ in columns)})",
+                [values[c] for c in columns],
+            )
             conn.executemany(_sql.INSERT_TAG, [(run.run_id, k, v) for k, v in run.tags.items()])
     runs, _, _ = sqlite_storages(path)
     assert (await runs.migrate()).up_to_date

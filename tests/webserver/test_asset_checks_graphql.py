@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dagloom.messages import EventType
 from tests.webserver.conftest import Web
 from tests.webserver.extras_node import serve_extras
 
@@ -122,3 +123,43 @@ def test_partition_snapshots_name_dynamic_partitions_and_list_the_others() -> No
     )
     assert len(snapshot.partitions_defs) == 1  # the keys are sent once
     assert [a.partitions_index for a in snapshot.assets] == [1, 1, 0]
+
+
+async def test_a_run_of_a_check_alone_executes_only_the_check(extras: Web) -> None:
+    """`assetCheckSelection` without `assetSelection`: the run's one step is the check's.
+    (Its input, the asset's stored value, is gone here: extras_defs.py keeps outputs in
+    memory, per run; tests/daemon/test_automation_checks.py runs one that passes.)"""
+    selector = {
+        "repositoryLocationName": "extras",
+        "repositoryName": "__repository__",
+        "jobName": "__ASSET_JOB",
+        "assetCheckSelection": [{"assetKey": {"path": ["lettered"]}, "name": "is_a_letter"}],
+    }
+    data = await extras.data(
+        "mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {"
+        " __typename ... on LaunchRunSuccess { run { runId } } ... on Error { message } } }",
+        {
+            "p": {
+                "selector": selector,
+                "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "b"}]},
+            }
+        },
+    )
+    assert data["launchRun"]["__typename"] == "LaunchRunSuccess", data
+    run_id = data["launchRun"]["run"]["runId"]
+    await extras.wait_for_end(run_id)
+    run = (
+        await extras.data(
+            "query($r: ID!) { runOrError(runId: $r) { ... on Run { assetSelection { path }"
+            " assetCheckSelection { name assetKey { path } } } } }",
+            {"r": run_id},
+        )
+    )["runOrError"]
+    assert run["assetSelection"] is None
+    assert run["assetCheckSelection"] == [
+        {"name": "is_a_letter", "assetKey": {"path": ["lettered"]}}
+    ]
+    events = [r.event for r in await extras.node.instance.get_events(run_id) if r.event]
+    started = {e.step_key for e in events if e.event_type == EventType.STEP_START}
+    assert started == {"lettered_is_a_letter"}
+    assert not any(e.event_type == EventType.ASSET_MATERIALIZATION for e in events)

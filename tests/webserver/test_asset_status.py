@@ -1,4 +1,4 @@
-"""The asset graph's status marks, decided from materializations and runs."""
+"""The asset graph's status marks, decided from materializations, staleness and runs."""
 
 from __future__ import annotations
 
@@ -59,18 +59,18 @@ def test_runs_by_asset_keeps_the_newest_and_the_unfinished() -> None:
 def test_status_marks_in_order_of_urgency() -> None:
     failed = AssetRuns(latest=run("f", RunStatus.FAILURE, 10, started=11))
     done = AssetRuns(latest=run("s", RunStatus.SUCCESS, 10, started=11))
-    assert asset_status(None, [], AssetRuns(unstarted=("q",))) is AssetStatus.IN_PROGRESS
-    assert asset_status(20, [30], AssetRuns(in_progress=("r",))) is AssetStatus.IN_PROGRESS
-    assert asset_status(None, [], failed) is AssetStatus.FAILED
-    assert asset_status(5, [], failed) is AssetStatus.FAILED
-    assert asset_status(12, [], failed) is AssetStatus.MATERIALIZED
-    assert asset_status(None, [], done) is AssetStatus.MISSING
-    assert asset_status(None, [], AssetRuns()) is AssetStatus.MISSING
-    assert asset_status(12, [None, 13], done) is AssetStatus.STALE
-    assert asset_status(12, [None, 11], done) is AssetStatus.MATERIALIZED
+    assert asset_status(None, False, AssetRuns(unstarted=("q",))) is AssetStatus.IN_PROGRESS
+    assert asset_status(20, True, AssetRuns(in_progress=("r",))) is AssetStatus.IN_PROGRESS
+    assert asset_status(None, False, failed) is AssetStatus.FAILED
+    assert asset_status(5, True, failed) is AssetStatus.FAILED
+    assert asset_status(12, False, failed) is AssetStatus.MATERIALIZED
+    assert asset_status(None, False, done) is AssetStatus.MISSING
+    assert asset_status(None, False, AssetRuns()) is AssetStatus.MISSING
+    assert asset_status(12, True, done) is AssetStatus.STALE
+    assert asset_status(12, False, done) is AssetStatus.MATERIALIZED
 
 
 def test_a_run_that_failed_before_starting_counts_from_its_creation() -> None:
     never_started = AssetRuns(latest=run("f", RunStatus.FAILURE, 10))
-    assert asset_status(9, [], never_started) is AssetStatus.FAILED
-    assert asset_status(10.5, [], never_started) is AssetStatus.MATERIALIZED
+    assert asset_status(9, False, never_started) is AssetStatus.FAILED
+    assert asset_status(10.5, False, never_started) is AssetStatus.MATERIALIZED

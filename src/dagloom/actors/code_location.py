@@ -33,6 +33,7 @@ from dagloom.actors._instigator_pool import EvaluationSettings, InstigatorKind, 
 from dagloom.actors._runtime import Actor, Clock, ReplySlot
 from dagloom.code.loader import load_definitions
 from dagloom.code.snapshot import (
+    check_key_of,
     failed_snapshot,
     job_snapshot,
     load_error_info,
@@ -261,8 +262,9 @@ def validate_run(
     """
     try:
         keys = _asset_keys(request.asset_selection)
-        job = resolve_job(definitions, request.job_name, keys)
-        snapshot_id = run_snapshot_id(job, keys, job_snapshot_ids or {})
+        checks = [check_key_of(c) for c in request.asset_check_selection]
+        job = resolve_job(definitions, request.job_name, keys, checks)
+        snapshot_id = run_snapshot_id(job, [*keys, *checks], job_snapshot_ids or {})
     except Exception as exc:  # the user-code boundary: building a job may run user code
         return refusal(exc)
     return checked_run(job, request.run_config_json, request.tags, snapshot_id)
@@ -305,9 +307,10 @@ def partition_run_config(
 
 
 def run_snapshot_id(
-    job: JobDefinition, asset_selection: Collection[AssetKey], job_snapshot_ids: Mapping[str, str]
+    job: JobDefinition, asset_selection: Collection[object], job_snapshot_ids: Mapping[str, str]
 ) -> str:
-    """The snapshot id of `job`, as `resolve_job` made it for a run over `asset_selection`.
+    """The snapshot id of `job`, as `resolve_job` made it for a run over `asset_selection`
+    (its asset keys and asset check keys).
 
     A whole job's id comes from `job_snapshot_ids` (the location snapshot's) when it is
     there; an asset subset's is computed. The code location validates runs and workers check

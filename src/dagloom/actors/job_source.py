@@ -20,6 +20,7 @@ from dagloom.execution.origin import CodeOrigin, resolve_job
 
 if TYPE_CHECKING:
     from dagloom.actors.code_location import LoadedLocation
+    from dagloom.definitions.asset_checks import AssetCheckKey
     from dagloom.definitions.definitions import Definitions
     from dagloom.definitions.job import JobDefinition
 
@@ -43,6 +44,7 @@ class JobSource(Protocol):
         asset_selection: Sequence[Sequence[str]] = (),
         *,
         snapshot_id: str = "",
+        asset_check_selection: Sequence[AssetCheckKey] = (),
     ) -> JobDefinition: ...
 
 
@@ -70,18 +72,19 @@ def checked_job(
     job_name: str,
     asset_selection: Sequence[Sequence[str]] = (),
     snapshot_id: str = "",
+    asset_check_selection: Sequence[AssetCheckKey] = (),
 ) -> JobDefinition:
     """The job of a run (`resolve_job`), checked against the run's `snapshot_id` when it has
     one; `SnapshotMismatchError` names both ids when they differ. Blocks while user code
     builds the job."""
     keys = [AssetKey(list(path)) for path in asset_selection]
-    job = resolve_job(definitions, job_name, keys)
+    job = resolve_job(definitions, job_name, keys, asset_check_selection)
     if snapshot_id:
         # Imported here: the code location module loads the gRPC stubs, which a run in this
         # process from definitions already loaded does not need.
         from dagloom.actors.code_location import run_snapshot_id
 
-        actual = run_snapshot_id(job, keys, job_snapshot_ids)
+        actual = run_snapshot_id(job, [*keys, *asset_check_selection], job_snapshot_ids)
         if actual != snapshot_id:
             raise SnapshotMismatchError(
                 location=location_name, job_name=job.name, expected=snapshot_id, actual=actual
@@ -120,6 +123,7 @@ class DefinitionsJobSource:
         asset_selection: Sequence[Sequence[str]] = (),
         *,
         snapshot_id: str = "",
+        asset_check_selection: Sequence[AssetCheckKey] = (),
     ) -> JobDefinition:
         """The job from the in-process Definitions, which never reload; does not import."""
         name = pick_location(location_name, self._locations)
@@ -133,6 +137,7 @@ class DefinitionsJobSource:
             job_name=job_name,
             asset_selection=asset_selection,
             snapshot_id=snapshot_id,
+            asset_check_selection=asset_check_selection,
         )
 
     def code_origin(self, location_name: str) -> CodeOrigin | None:
@@ -199,6 +204,7 @@ class LoaderJobSource:
         asset_selection: Sequence[Sequence[str]] = (),
         *,
         snapshot_id: str = "",
+        asset_check_selection: Sequence[AssetCheckKey] = (),
     ) -> JobDefinition:
         """The job, importing its location first if needed (blocks while importing)."""
         name = pick_location(location_name, self._origins)
@@ -212,6 +218,7 @@ class LoaderJobSource:
                 job_name=job_name,
                 asset_selection=asset_selection,
                 snapshot_id=snapshot_id,
+                asset_check_selection=asset_check_selection,
             )
 
         try:

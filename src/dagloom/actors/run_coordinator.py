@@ -32,6 +32,7 @@ from dagloom.actors._runtime import Actor, Clock, Envelope
 from dagloom.actors.code_location import checked_run, refusal, run_snapshot_id
 from dagloom.actors.job_source import JobSource, pick_location, unknown_location
 from dagloom.actors.run_worker import run_end_event
+from dagloom.code.snapshot import check_key_of
 from dagloom.daemon import QueuedRun, TagConcurrencyLimit, runs_to_admit
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.errors import (
@@ -117,14 +118,16 @@ class JobSourceValidator:
         self._jobs = jobs
 
     async def validate(self, request: SubmitRunRequest) -> ValidateRunReply:
+        checks = [check_key_of(c) for c in request.asset_check_selection]
         try:
             job = self._jobs.get_job(
                 request.location_name,
                 request.job_name,
                 [list(k.path) for k in request.asset_selection],
+                asset_check_selection=checks,
             )
             keys = [AssetKey(k.path) for k in request.asset_selection]
-            snapshot_id = run_snapshot_id(job, keys, {})
+            snapshot_id = run_snapshot_id(job, [*keys, *checks], {})
         except DagloomError as exc:
             return refusal(exc)
         return checked_run(job, request.run_config_json, request.tags, snapshot_id)
@@ -150,6 +153,7 @@ class CodeLocationValidator:
                 run_config_json=request.run_config_json,
                 asset_selection=request.asset_selection,
                 tags=request.tags,
+                asset_check_selection=request.asset_check_selection,
             ),
             timeout=self._timeout,
         )
@@ -496,6 +500,7 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
                     job_snapshot_id=verdict.job_snapshot_id if verdict is not None else "",
                     tags=tags,
                     asset_selection=list(request.asset_selection),
+                    asset_check_selection=list(request.asset_check_selection),
                     parent_run_id=request.parent_run_id,
                     root_run_id=request.root_run_id,
                     step_keys_to_execute=list(request.step_keys_to_execute),

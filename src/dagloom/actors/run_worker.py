@@ -18,7 +18,7 @@ from dagloom.errors import RunClaimRefusedError, StorageError
 from dagloom.execution.events import error_info
 from dagloom.execution.run_tags import HEARTBEAT_TAG as HEARTBEAT_TAG
 from dagloom.execution.run_tags import WORKER_TAG as WORKER_TAG
-from dagloom.execution.run_thread import RunThreads
+from dagloom.execution.run_thread import run_on_own_thread
 from dagloom.messages import Event, EventType, LogLevel, Run, RunFailureData, RunStatus
 from dagloom.messages.rpc import (
     ExecuteRunReply,
@@ -89,8 +89,7 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
     FAILURE, with a message naming both ids.
 
     Loading and executing happen on a thread of the run's own, in an event loop of its own
-    (a `RunThreads` pool's: a thread and its loop serve one run at a time and are kept for
-    the next): ops (inline by default, async ones concurrently, as anywhere),
+    (`run_on_own_thread`): ops (inline by default, async ones concurrently, as anywhere),
     resources, IO managers, hooks and the import of user code run there, so a sync op that
     sleeps or spins never delays this worker's loop, its heartbeats or the actors sharing
     it. The run reaches storage through the instance, which hands its calls and event rows
@@ -132,11 +131,12 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         super().__init__(name, inbox_size=inbox_size, clock=clock)
         self._instance = instance
         self._jobs = jobs
+        # A protocol check lists the protocol's members each time: once, not per run.
+        self._origins: OriginSource | None = jobs if isinstance(jobs, OriginSource) else None
         self._coordinator = coordinator
         self._max_runs = max_concurrent_runs
         self._heartbeat_interval = heartbeat_interval
         self._runs: dict[str, anyio.CancelScope] = {}
-        self._threads = RunThreads()
         self.unrecorded: list[StorageError] = []
         """Storage errors that kept a failed run's end from being stored (see `_execute`)."""
         self._idle = anyio.Event()
@@ -160,14 +160,10 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             await self._idle.wait()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Serve until cancelled; runs execute as children of this call's task group. Ends
-        the run threads, idle by then, before it returns."""
-        try:
-            async with self._open_children() as children:
-                children.start_soon(self._beat, name=f"{self.name} heartbeats")
-                await self.serve(task_status=task_status)
-        finally:
-            self._threads.close()
+        """Serve until cancelled; runs execute as children of this call's task group."""
+        async with self._open_children() as children:
+            children.start_soon(self._beat, name=f"{self.name} heartbeats")
+            await self.serve(task_status=task_status)
 
     async def handle(self, message: RunWorkerRequest) -> RunWorkerReply:
         match message:
@@ -251,7 +247,7 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         """Execute `run` on a thread of its own and return the status storage kept for it;
         None when it was not this worker's to execute (its claim was refused)."""
         try:
-            result = await self._threads.run(
+            result = await run_on_own_thread(
                 functools.partial(self._load_and_execute, run), name=f"dagloom run {run.run_id}"
             )
         except RunClaimRefusedError as exc:
@@ -287,6 +283,7 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         worker's loop) and actors not at all: their refs belong to the worker's loop, so
         asking one is for `_execute`, before or after this.
         """
+        from dagloom.code.snapshot import check_key_of
         from dagloom.execution.run import execute_job_in_process, with_storage_io_manager
 
         jobs = self._jobs
@@ -296,12 +293,14 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             run.job_name,
             [list(k.path) for k in run.asset_selection],
             snapshot_id=run.job_snapshot_id,
+            asset_check_selection=[check_key_of(c) for c in run.asset_check_selection],
         )
         # Outputs are kept in the instance's storage, so a retry or re-execution from
         # failure (or a resumed run) loads those of the steps it does not execute again.
         job = with_storage_io_manager(job, self._instance.storage_dir)
         run_config = orjson.loads(run.run_config_json) if run.run_config_json else {}
-        origin = jobs.code_origin(run.code_location) if isinstance(jobs, OriginSource) else None
+        origins = self._origins
+        origin = origins.code_origin(run.code_location) if origins is not None else None
         resuming = is_resumed(run)
         steps = list(run.step_keys_to_execute)
         if resuming:

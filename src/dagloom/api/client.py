@@ -28,7 +28,14 @@ from dagloom.errors import (
     PermissionDeniedError,
     RunNotFoundError,
 )
-from dagloom.messages import AssetKeyMessage, EventRecord, InstigatorType, Run, Tick
+from dagloom.messages import (
+    AssetCheckKeyMessage,
+    AssetKeyMessage,
+    EventRecord,
+    InstigatorType,
+    Run,
+    Tick,
+)
 from dagloom.messages.rpc import (
     ApiCancelRunReply,
     ApiCancelRunRequest,
@@ -215,10 +222,13 @@ class AsyncClient:
         tags: Mapping[str, str] | None = None,
         asset_selection: Sequence[Sequence[str]] = (),
         request_id: str | None = None,
+        asset_check_selection: Sequence[tuple[Sequence[str], str]] = (),
     ) -> Run:
         """Submit a run of `job_name` and return it as stored (it may not have started).
 
-        `location_name` may be empty when the API serves one location. `request_id` names
+        `asset_check_selection` ((asset key path, check name) pairs) names the checks the
+        run executes; with no `asset_selection` it executes only those checks, materializing
+        nothing. `location_name` may be empty when the API serves one location. `request_id` names
         this launch (default: a fresh uuid4): when a call raises `ActorUnavailableError`
         the run may or may not be stored, and calling again with the same `request_id` is
         safe: it returns the run the first call stored, or launches it once.
@@ -229,6 +239,10 @@ class AsyncClient:
             run_config_json=json.dumps(run_config) if run_config else "",
             tags=dict(tags or {}),
             asset_selection=[AssetKeyMessage(path=list(k)) for k in asset_selection],
+            asset_check_selection=[
+                AssetCheckKeyMessage(asset_key=AssetKeyMessage(path=list(path)), name=name)
+                for path, name in asset_check_selection
+            ],
             request_id=request_id or str(uuid.uuid4()),
         )
         reply = await self._call(self._api.launch_run, request, job=job_name)

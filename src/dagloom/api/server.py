@@ -189,6 +189,7 @@ class DagloomApiService(DagloomApiBase):
             run_config_json=message.run_config_json,
             tags=_with_user(message.tags),
             asset_selection=list(message.asset_selection),
+            asset_check_selection=list(message.asset_check_selection),
             request_id=message.request_id,
         )
         run = await self._submit(request)
@@ -292,7 +293,11 @@ class DagloomApiService(DagloomApiBase):
             )
             async for batch in batches:
                 last = batch[-1].event
-                if message.until_run_ends and last and last.event_type in RUN_END_EVENTS:
+                if (
+                    message.until_run_ends
+                    and last is not None
+                    and last.event_type in RUN_END_EVENTS
+                ):
                     # The end is stored, so is the status it set: save the follower a GetRun.
                     yield ApiEventBatch(
                         records=batch, run=await self._instance.get_run(message.run_id)

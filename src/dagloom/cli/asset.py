@@ -76,9 +76,15 @@ def show(
     module_name: ModuleNameOpt = None,
     attribute: AttributeOpt = None,
     working_directory: WorkingDirOpt = None,
+    partition: Annotated[
+        str | None,
+        typer.Option("--partition", help="Show this partition of a partitioned asset."),
+    ] = None,
 ) -> None:
     """Print one asset: its kind, group, code version and upstream assets; its latest
-    materialization and observation with their data versions; and why it is stale."""
+    materialization and observation with their data versions; and why it is stale. With
+    `--partition`, that partition's materialization and staleness (against the upstream
+    partitions it reads)."""
     from dagloom.definitions.data_version import input_data_versions
     from dagloom.definitions.outputs import DATA_VERSION_TAG
     from dagloom.definitions.staleness import version_nodes
@@ -96,7 +102,12 @@ def show(
     if node is None:
         known = sorted(k.to_user_string() for k in nodes)
         fail(err, f"no asset {key.to_user_string()!r} in the code; assets are {known}")
-    staleness, record = _read_asset(err, nodes, key)
+    if partition is not None:
+        if node.partition_keys is None:
+            fail(err, f"asset {key.to_user_string()!r} is not partitioned; drop --partition")
+        if node.partition_keys and partition not in node.partition_keys:
+            fail(err, f"asset {key.to_user_string()!r} has no partition {partition!r}")
+    staleness, record = _read_asset(err, nodes, key, partition)
     spec = defs.asset_graph.external_specs.get(key)
     kind = (
         "computed"
@@ -107,6 +118,7 @@ def show(
     )
     lines = [
         f"asset: {key.to_user_string()} ({kind})",
+        *([f"partition: {partition}"] if partition is not None else []),
         f"deps: {', '.join(d.to_user_string() for d in node.deps) or '-'}",
         f"code version: {node.code_version or '-'}",
     ]
@@ -144,14 +156,24 @@ def _read_staleness(err: Any, nodes: Any) -> Any:
         return None
 
 
-def _read_asset(err: Any, nodes: Any, key: Any) -> tuple[Any, Any]:
-    """The Staleness and the AssetVersionRecord of one asset."""
+def _read_asset(err: Any, nodes: Any, key: Any, partition: str | None) -> tuple[Any, Any]:
+    """The Staleness and the AssetVersionRecord of one asset, or of one of its partitions."""
     from dagloom.cli._common import instance_home, open_instance
-    from dagloom.instance.asset_versions import read_staleness, read_version_record
+    from dagloom.instance.asset_versions import (
+        read_partition_staleness,
+        read_partition_version_records,
+        read_staleness,
+        read_version_record,
+    )
 
     async def read() -> tuple[Any, Any]:
         async with open_instance(instance_home()) as instance:
             assert instance is not None
+            if partition is not None:
+                item = (key, partition)
+                found = await read_partition_staleness(instance, nodes, [item])
+                records = await read_partition_version_records(instance, [item])
+                return found[item], records[item]
             staleness = await read_staleness(instance, nodes)
             return staleness[key], await read_version_record(instance, key)
 

@@ -330,6 +330,7 @@ def reexecute(
         instance_home,
         load_or_exit,
     )
+    from dagloom.code.snapshot import check_key_of
     from dagloom.daemon.retry_loop import reexecution_steps, reexecution_tags
     from dagloom.instance import DagloomInstance
 
@@ -351,7 +352,10 @@ def reexecute(
     defs = load_or_exit(err, python_file, module_name, attribute, working_directory)
     try:
         job = DefinitionsJobSource({"": defs}).get_job(
-            "", parent.job_name, [list(k.path) for k in parent.asset_selection]
+            "",
+            parent.job_name,
+            [list(k.path) for k in parent.asset_selection],
+            asset_check_selection=[check_key_of(c) for c in parent.asset_check_selection],
         )
     except DagloomError as exc:
         fail(err, str(exc))
@@ -362,6 +366,7 @@ def reexecute(
         run_config_json=parent.run_config_json,
         tags=reexecution_tags(parent),
         asset_selection=list(parent.asset_selection),
+        asset_check_selection=list(parent.asset_check_selection),
         parent_run_id=parent.run_id,
         root_run_id=parent.root_run_id or parent.run_id,
         step_keys_to_execute=steps,

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from dagloom.definitions.asset import AssetsDefinition, AssetSpec
+from dagloom.definitions.asset_checks import AssetCheckKey
 from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.automation_condition_sensor import AutomationConditionSensorDefinition
@@ -52,6 +53,7 @@ from dagloom.definitions.sensor import DefaultSensorStatus, SensorDefinition, Se
 from dagloom.errors import CodeLocationLoadError, DefinitionError
 from dagloom.execution.events import error_info
 from dagloom.messages import (
+    AssetCheckKeyMessage,
     AssetCheckSnapshot,
     AssetKeyMessage,
     DynamicPartitionsRequestMessage,
@@ -74,6 +76,8 @@ from dagloom.messages.rpc import (
 __all__ = [
     "asset_key_message",
     "asset_snapshots",
+    "check_key_message",
+    "check_key_of",
     "failed_snapshot",
     "job_snapshot",
     "load_error_info",
@@ -253,14 +257,15 @@ def asset_snapshots(
             for key in job.asset_layer.asset_keys:
                 job_names.setdefault(key, []).append(job.name)
     checks: dict[AssetKey, list[AssetCheckSnapshot]] = {}
-    check_specs = [spec for c in definitions.asset_checks for spec in c.specs]
+    # (spec, whether its op is its own: @asset_check, not the asset's op's check_specs)
+    check_specs = [(spec, True) for c in definitions.asset_checks for spec in c.specs]
     check_specs += [
-        spec
+        (spec, False)
         for item in definitions.assets
         if isinstance(item, AssetsDefinition)
         for spec in item.check_specs
     ]
-    for check in check_specs:
+    for check, alone in check_specs:
         checks.setdefault(check.asset_key, []).append(
             AssetCheckSnapshot(
                 name=check.name,
@@ -272,6 +277,7 @@ def asset_snapshots(
                     else ""
                 ),
                 additional_deps=[dep.to_user_string() for dep in check.additional_deps],
+                executable_alone=alone,
             )
         )
     out: list[AssetSnapshot] = []
@@ -492,6 +498,17 @@ def asset_key_message(key: AssetKey) -> AssetKeyMessage:
     return AssetKeyMessage(path=list(key.path))
 
 
+def check_key_message(key: AssetCheckKey) -> AssetCheckKeyMessage:
+    """An AssetCheckKey as its wire message."""
+    return AssetCheckKeyMessage(asset_key=asset_key_message(key.asset_key), name=key.name)
+
+
+def check_key_of(message: AssetCheckKeyMessage) -> AssetCheckKey:
+    """The AssetCheckKey a wire message names."""
+    path = message.asset_key.path if message.asset_key is not None else []
+    return AssetCheckKey(AssetKey(tuple(path)), message.name)
+
+
 def _string_map(values: Mapping[str, Any]) -> dict[str, str]:
     # Sorted so the serialized map, and so the snapshot id, do not depend on insertion order.
     return {str(k): str(values[k]) for k in sorted(values, key=str)}
@@ -531,6 +548,7 @@ def run_request_message(
         run_config_json=config_json,
         tags=tags,
         asset_selection=[asset_key_message(key) for key in keys],
+        asset_check_selection=[check_key_message(k) for k in request.asset_check_keys or ()],
     )
 
 

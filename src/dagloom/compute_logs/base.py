@@ -96,7 +96,9 @@ class ComputeLogManager(ABC):
     async def wait_uploads(self) -> None:
         """Wait until logs of ended attempts are stored: written to disk (and, for a remote
         store, uploaded or given up)."""
-        await asyncio.wrap_future(flush_writes())
+        written = flush_writes()
+        if not written.done():  # done already when no step ever wrote: no loop round trip
+            await asyncio.wrap_future(written)
 
     @abstractmethod
     async def attempts(self, run_id: str, step_key: str) -> list[int]:

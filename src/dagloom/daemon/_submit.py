@@ -160,6 +160,7 @@ def submission(
         run_config_json=request.run_config_json,
         tags={**request.tags, **tags},
         asset_selection=list(request.asset_selection),
+        asset_check_selection=list(request.asset_check_selection),
         run_id=run_id,
         request_id=run_id,
     )

@@ -78,13 +78,20 @@ _RECENT_RUNS = 500
 
 @dataclass(frozen=True, slots=True)
 class AutomationRun:
-    """One run the automation loop launches: these assets of one job, for one partition."""
+    """One run the automation loop launches: these assets of one job, for one partition, or
+    these asset checks alone (`check_keys`, with no assets: the run executes only them)."""
 
     location_name: str
     job_name: str
     partition_key: str | None
     asset_keys: tuple[AssetKey, ...]
     sensor_name: str = DEFAULT_AUTOMATION_SENSOR_NAME
+    check_keys: tuple[AssetCheckKey, ...] = ()
+
+    @property
+    def keys(self) -> tuple[EntityKey, ...]:
+        """What the run launches: its assets, then its checks."""
+        return (*self.asset_keys, *self.check_keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +215,9 @@ def automation_graph(
                     continue
                 check_key = AssetCheckKey(key, check.name)
                 check_problem = _launch_problem(asset)
+                if check_problem is None and check.executable_alone and key in launch:
+                    # Its own op: launched alone in its asset's job when its asset is not.
+                    launch[check_key] = launch[key]
                 try:
                     check_condition = _parsed_condition(check.automation_condition_json)
                 except (ValueError, KeyError, TypeError, DefinitionError) as exc:
@@ -283,6 +293,25 @@ def graph_for_sensors(graph: AutomationGraph, due: frozenset[tuple[str, str]]) -
         for a in graph.assets
     )
     return dataclasses.replace(graph, assets=assets)
+
+
+def snapshot_partitions(
+    snapshot: LocationSnapshot, asset: Any
+) -> tuple[PartitionsDefinition | None, tuple[str, ...] | None, dict[AssetKey, PartitionMapping]]:
+    """What a location snapshot says of one asset's (an AssetSnapshot's) partitions: their
+    definition, when it can be rebuilt without user code; their keys as the code listed
+    them when it loaded (None: unpartitioned); and the partition mapping given for each
+    dependency. Raises ValueError (or TypeError) for mappings that do not load."""
+    partitions = (
+        snapshot.partitions_defs[asset.partitions_index - 1] if asset.partitions_index else None
+    )
+    mappings = (
+        _parsed_mappings(asset.dep_partition_mappings_json)
+        if asset.dep_partition_mappings_json
+        else {}
+    )
+    keys = tuple(partitions.keys) if partitions is not None else None
+    return _partitions_definition(partitions), keys, mappings
 
 
 @functools.lru_cache(maxsize=256)
@@ -443,6 +472,13 @@ def run_records(
 
 
 def _run_assets(graph: AutomationGraph, run: Run) -> Iterable[EntityKey]:
+    """What `run` targets: its selected assets and checks, else every asset of its job."""
+    if run.asset_check_selection:
+        checks = [
+            AssetCheckKey(AssetKey(tuple(c.asset_key.path if c.asset_key else ())), c.name)
+            for c in run.asset_check_selection
+        ]
+        return [*(AssetKey(tuple(k.path)) for k in run.asset_selection), *checks]
     if run.asset_selection:
         return (AssetKey(tuple(k.path)) for k in run.asset_selection)
     return graph.assets_of_job.get((run.code_location, run.job_name), frozenset())
@@ -455,13 +491,22 @@ def plan_automation_runs(
 ) -> list[AutomationRun]:
     """As few runs as the requested partitions allow: one per code location, job, covering
     sensor and partition key, each selecting every asset requested for it. Assets with
-    nowhere to launch are left out (their evaluation says why). Requested checks are left
-    out too: a run of an asset executes the asset's checks."""
+    nowhere to launch are left out (their evaluation says why).
+
+    A requested check runs in its asset's run when its asset is requested too (a run of an
+    asset executes the asset's checks). Otherwise, when it has somewhere to launch (its own
+    op, see `automation_graph`), it runs in a run of checks alone: one per code location,
+    job and covering sensor, executing only those checks (see `checks_launched`)."""
     sensor_of = sensor_of or {}
     groups: dict[tuple[str, str, str, str | None], list[AssetKey]] = {}
+    check_groups: dict[tuple[str, str, str], list[AssetCheckKey]] = {}
     for key, partitions in requested.items():
         if isinstance(key, AssetCheckKey):
-            continue  # runs with its asset (see `checks_launched`)
+            where = launch.get(key)
+            if where is not None and key.asset_key not in requested:
+                sensor = sensor_of.get(key, DEFAULT_AUTOMATION_SENSOR_NAME)
+                check_groups.setdefault((*where, sensor), []).append(key)
+            continue
         where = launch.get(key)
         if where is None:
             continue
@@ -469,10 +514,14 @@ def plan_automation_runs(
         for partition in partitions:
             groups.setdefault((*where, sensor, partition), []).append(key)
     ordered = sorted(groups.items(), key=lambda item: (*item[0][:3], item[0][3] or ""))
-    return [
+    runs = [
         AutomationRun(location, job, partition, tuple(sorted(keys, key=lambda k: k.path)), sensor)
         for (location, job, sensor, partition), keys in ordered
     ]
+    for (location, job, sensor), checks in sorted(check_groups.items()):
+        ordered_checks = tuple(sorted(checks, key=lambda k: (k.asset_key.path, k.name)))
+        runs.append(AutomationRun(location, job, None, (), sensor, ordered_checks))
+    return runs
 
 
 _TICK_STATE = ""  # the state entry holding the tick's own time and storage id
@@ -551,13 +600,14 @@ def checks_launched(
     run_ids: Mapping[EntityKey, Sequence[str]],
     errors: Mapping[EntityKey, str],
 ) -> tuple[dict[EntityKey, list[str]], dict[EntityKey, str]]:
-    """The runs each requested check executes in (those launched for its asset this tick),
-    and why the others were not launched: a run executes the checks of its assets, and the
-    loop launches no run of checks alone."""
+    """The runs each requested check executes in that `run_ids` does not already name (those
+    launched for its asset this tick), and why the others were not launched: a run executes
+    the checks of its assets, and a check computed by its asset's op (not launched in a run
+    of checks alone, see `plan_automation_runs`) runs only with its asset."""
     ran: dict[EntityKey, list[str]] = {}
     refused: dict[EntityKey, str] = {}
     for key in requested:
-        if not isinstance(key, AssetCheckKey):
+        if not isinstance(key, AssetCheckKey) or key in run_ids or key in errors:
             continue
         name = key.to_user_string()
         if key.asset_key in errors:
@@ -566,8 +616,8 @@ def checks_launched(
             ran[key] = list(run_ids[key.asset_key])
         else:
             refused[key] = (
-                f"asset check {name!r}: not launched: the automation loop runs a check only "
-                f"with its asset, and {key.asset_key.to_user_string()!r} was not requested"
+                f"asset check {name!r}: not launched: it is computed by its asset's op, so it "
+                f"runs only with {key.asset_key.to_user_string()!r}, which was not requested"
             )
     return ran, refused
 
@@ -818,6 +868,7 @@ class AutomationLoop(LeasedInstigatorLoop):
                 run.job_name,
                 run.sensor_name,
                 run.partition_key or "",
+                *(["checks"] if run.check_keys else []),
             )
             request = SubmitRunRequest(
                 location_name=run.location_name,
@@ -825,18 +876,20 @@ class AutomationLoop(LeasedInstigatorLoop):
                 run_config_json="{}",
                 tags=tags,
                 asset_selection=[_key_message(k) for k in run.asset_keys],
+                asset_check_selection=[_check_key_message(k) for k in run.check_keys],
                 run_id=run_id,
                 request_id=run_id,
             )
             try:
                 stored = await submit_run(self._coordinator, request, timeout=self._timeout)
             except (ConfigError, DefinitionError) as exc:
-                for key in run.asset_keys:
-                    errors[key] = f"asset {key.to_user_string()!r}: run not launched: {exc}"
+                for key in run.keys:
+                    kind = "asset check" if isinstance(key, AssetCheckKey) else "asset"
+                    errors[key] = f"{kind} {key.to_user_string()!r}: run not launched: {exc}"
                 self._log.warning("automation_run_refused", error=str(exc))
                 continue
             self.last_runs.append(stored.run_id)
-            for key in run.asset_keys:
+            for key in run.keys:
                 run_ids.setdefault(key, []).append(stored.run_id)
         return errors, run_ids
 
@@ -845,6 +898,12 @@ def _key_message(key: AssetKey) -> Any:
     from dagloom.code.snapshot import asset_key_message
 
     return asset_key_message(key)
+
+
+def _check_key_message(key: AssetCheckKey) -> Any:
+    from dagloom.code.snapshot import check_key_message as message
+
+    return message(key)
 
 
 __all__ = [
@@ -856,5 +915,6 @@ __all__ = [
     "join_state",
     "plan_automation_runs",
     "run_records",
+    "snapshot_partitions",
     "split_state",
 ]

@@ -94,6 +94,7 @@ def reexecution_request(
         run_config_json=parent.run_config_json,
         tags=reexecution_tags(parent, tags),
         asset_selection=list(parent.asset_selection),
+        asset_check_selection=list(parent.asset_check_selection),
         run_id=run_id,
         parent_run_id=parent.run_id,
         root_run_id=parent.root_run_id or parent.run_id,

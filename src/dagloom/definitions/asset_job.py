@@ -95,6 +95,8 @@ def build_asset_job(
             outputs[(op.name, out_name)] = key
     selected_checks = graph.check_keys_for(chosen) if checks is None else checks
     check_specs = _add_checks(graph, produced, nodes, sources, selected_checks)
+    # A run of checks is for a partition of the assets they check, as a run of the assets is.
+    partitioned_keys = set(outputs.values()) | {k.asset_key for k in selected_checks}
     return JobDefinition(
         name=name,
         nodes=nodes,
@@ -106,7 +108,7 @@ def build_asset_job(
         op_retry_policy=op_retry_policy,
         asset_layer=AssetLayer(outputs, sources, graph, check_specs),
         graph_outputs=graph_outputs,
-        partitions_def=_job_partitions(name, graph, set(outputs.values()), partitions_def),
+        partitions_def=_job_partitions(name, graph, partitioned_keys, partitions_def),
     )
 
 

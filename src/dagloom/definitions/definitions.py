@@ -244,15 +244,20 @@ class Definitions:
         )
 
     def get_asset_job(
-        self, selection: set[AssetKey], name: str = IMPLICIT_ASSET_JOB_NAME
+        self,
+        selection: set[AssetKey],
+        name: str = IMPLICIT_ASSET_JOB_NAME,
+        checks: set[Any] | None = None,
     ) -> JobDefinition:
-        """A job materializing exactly `selection` (assets outside it are loaded)."""
+        """A job materializing exactly `selection` (assets outside it are loaded), executing
+        the checks `checks` names (AssetCheckKeys; by default every check of `selection`)."""
         return build_asset_job(
             name,
             self.asset_graph,
             selection,
             resource_defs=self.resources,
             executor_def=self.executor,
+            checks=checks,
         )
 
     @staticmethod

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, runtime_checkable
 
 from pydantic import Field
 
@@ -73,6 +73,11 @@ EXECUTORS = ComponentFamily(
 )
 """The executor family: built-ins by short name and class name; a user's is an `Executor`
 class named by `module` and `class`."""
+
+
+_BUILTIN_CLASSES: dict[str, type] = {}  # built-in executor name -> its class, once resolved
+# config model -> its instance with every default (validating {} took ~10 µs a run)
+_DEFAULT_CONFIGS: dict[type[Config], Config] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +147,29 @@ class ExecutorDefinition:
         if set(given) == {self.name} and isinstance(given[self.name], Mapping):
             given = dict(given[self.name])
         merged = {**self.config, **given}
+        if not merged:  # most runs: the model's defaults, the same (frozen) config each time
+            found = _DEFAULT_CONFIGS.get(self.config_model)
+            if found is not None:
+                return found
         model = validate_model(
             self.config_model, merged, ("execution", "config"), what=f"executor {self.name!r}"
         )
         assert isinstance(model, Config)
+        if not merged:
+            _DEFAULT_CONFIGS[self.config_model] = model
         return model
+
+    def _class(self) -> type:
+        """The Executor class this definition names (a built-in's, resolved once)."""
+        name = self.class_name or self.name
+        if self.module is None:
+            found = _BUILTIN_CLASSES.get(name)
+            if found is None:
+                found = _BUILTIN_CLASSES[name] = component_class(
+                    EXECUTORS, None, name, path=("execution",)
+                )
+            return found
+        return component_class(EXECUTORS, self.module, name, path=("execution",))
 
     def create(self, config: Config) -> Executor:
         """The executor for one run, given its validated `config` (`resolve_config`).
@@ -154,17 +177,30 @@ class ExecutorDefinition:
         if self.executor_creation_fn is not None:
             made: object = self.executor_creation_fn(InitExecutorContext(config))
         else:
-            executor_cls = component_class(
-                EXECUTORS, self.module, self.class_name or self.name, path=("execution",)
-            )
+            executor_cls = self._class()
             from_config = getattr(executor_cls, "from_config", None)
             made = from_config(config, None) if callable(from_config) else executor_cls()
-        if not isinstance(made, Executor):
+        if not _is_executor(made):
             raise ConfigError(
                 f"executor {self.name!r} did not make an Executor",
                 problems=[(("execution", "class"), f"got {type(made).__qualname__}")],
             )
         return made
+
+
+_EXECUTOR_CLASSES: set[type] = set()
+"""Classes whose instances passed the `Executor` check: a protocol `isinstance` lists the
+protocol's members each time (~0.1 ms), and a run makes an executor of the same class."""
+
+
+def _is_executor(made: object) -> TypeGuard[Executor]:
+    """`isinstance(made, Executor)`, remembered per class once true."""
+    if type(made) in _EXECUTOR_CLASSES:
+        return True
+    if isinstance(made, Executor):
+        _EXECUTOR_CLASSES.add(type(made))
+        return True
+    return False
 
 
 def executor(
@@ -188,6 +224,14 @@ in_process_executor = ExecutorDefinition("in_process", InProcessExecutorConfig)
 multiprocess_executor = ExecutorDefinition("multiprocess", MultiprocessExecutorConfig)
 
 
+def prepare_default_executor() -> None:
+    """Resolve the default executor's class and its default config now, once per process,
+    rather than in the first run that needs them (~60 µs there); called as the execution
+    modules load (`dagloom.execution.run`)."""
+    in_process_executor._class()
+    in_process_executor.resolve_config(None)
+
+
 def select_executor(default: ExecutorDefinition, run_config_value: Any) -> ExecutorDefinition:
     """The executor a run uses: the built-in `execution.config` names, else the job's own.
 
@@ -195,7 +239,12 @@ def select_executor(default: ExecutorDefinition, run_config_value: Any) -> Execu
     name: `execution: {config: {multiprocess: {max_concurrent: 4}}}`. The job's executor
     keeps the config it was `configured` with when run config names that same executor.
     """
-    if isinstance(run_config_value, Mapping) and len(run_config_value) == 1:
+    # `is not None` first: an ABC's first isinstance check of None costs ~40 µs.
+    if (
+        run_config_value is not None
+        and isinstance(run_config_value, Mapping)
+        and len(run_config_value) == 1
+    ):
         (name,) = run_config_value
         if name != default.name and name in EXECUTORS.builtins:
             return ExecutorDefinition.from_component(None, name)
@@ -210,5 +259,6 @@ __all__ = [
     "executor",
     "in_process_executor",
     "multiprocess_executor",
+    "prepare_default_executor",
     "select_executor",
 ]

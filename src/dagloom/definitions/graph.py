@@ -8,7 +8,6 @@ compiler wants.
 
 from __future__ import annotations
 
-import contextvars
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -18,6 +17,7 @@ from typing import Any, NamedTuple, overload
 from dagloom._gc import full_collections_deferred
 from dagloom.definitions.config import ConfigMapping
 from dagloom.definitions.node import (
+    NO_TAGS,
     Binding,
     FromCollect,
     FromDynamicElement,
@@ -25,9 +25,11 @@ from dagloom.definitions.node import (
     FromGraphInput,
     FromOutput,
     Node,
+    from_output,
+    new_node,
     validate_nodes,
 )
-from dagloom.definitions.op import OpDefinition, PendingNodeInvocation, check_name
+from dagloom.definitions.op import COMPOSITION, OpDefinition, PendingNodeInvocation, check_name
 from dagloom.definitions.outputs import DEFAULT_OUTPUT, Out
 from dagloom.definitions.retry import RetryPolicy
 from dagloom.errors import DagsterInvalidDefinitionError, DefinitionError
@@ -39,11 +41,14 @@ from dagloom.errors import DagsterInvalidDefinitionError, DefinitionError
 class InvokedOutput:
     """An output of a node called in a composition body; pass it to another op call."""
 
-    __slots__ = ("node", "output")
+    __slots__ = ("binding", "node", "output")
 
     def __init__(self, node: str, output: str) -> None:
         self.node = node
         self.output = output
+        # The FromOutput of every input this handle is passed to, made at the first: a
+        # fan-out passes one handle to many calls.
+        self.binding: FromOutput | None = None
 
     def collect(self) -> CollectedOutput:
         """All instances of this output of a mapped node, as one list input."""
@@ -156,7 +161,7 @@ def _binding_of(value: Any, where: str) -> Binding:
                 raise DefinitionError(
                     f"{where}: a fan-in list may only hold outputs of op calls, got {item!r}"
                 )
-            sources.append(FromOutput(item.node, item.output))
+            sources.append(from_output(item.node, item.output))
         return FromFanIn(tuple(sources))
     raise DefinitionError(
         f"{where}: got {value!r}; inside a @job or @graph body an op input must be the output "
@@ -168,9 +173,7 @@ def _binding_of(value: Any, where: str) -> Binding:
 # Composition
 
 
-_COMPOSITION: contextvars.ContextVar[Composition | None] = contextvars.ContextVar(
-    "dagloom_composition", default=None
-)
+_COMPOSITION = COMPOSITION
 
 
 def current_composition() -> Composition | None:
@@ -218,25 +221,47 @@ class Composition:
         *,
         hooks: frozenset[Any] = frozenset(),
     ) -> Any:
-        name = self._unique_name(alias or definition.name, alias is not None)
-        if isinstance(definition, GraphDefinition):
-            bound = _bind_args(definition.name, list(definition.input_names), args, kwargs)
-            return definition.inline_into(self, name, bound, hooks=hooks)
+        if type(definition) is not OpDefinition:
+            name = self._unique_name(alias or definition.name, alias is not None)
+            if isinstance(definition, GraphDefinition):
+                bound = _bind_args(definition.name, list(definition.input_names), args, kwargs)
+                return definition.inline_into(self, name, bound, hooks=hooks)
+        elif alias is not None:
+            # An op under an alias (the common case of large jobs): its node holds the name,
+            # so `nodes` alone tells a repeat (`_uses` only matters for a graph's name, which
+            # names no node, and for the counts of names made without an alias).
+            if alias in self.nodes or alias in self._uses:
+                self._unique_name(alias, True)  # raises, naming both
+            name = alias
+        else:
+            name = self._unique_name(definition.name, False)
         op: OpDefinition = definition
         sig = op.signature
         names = [*sig.input_names, *sig.nothing_inputs] if sig.nothing_inputs else sig.input_names
-        bound = _bind_args(op.name, names, args, kwargs)
         inputs: dict[str, Binding] = {}
-        for key, value in bound.items():
+        if kwargs or len(args) > len(names):
+            pairs: Iterable[tuple[str, Any]] = _bind_args(op.name, names, args, kwargs).items()
+        else:
+            pairs = zip(names, args, strict=False)
+        for key, value in pairs:
             if type(value) is InvokedOutput:  # the common case, without building `where`
-                inputs[key] = FromOutput(value.node, value.output)
+                binding = value.binding
+                if binding is None:
+                    binding = value.binding = from_output(value.node, value.output)
+                inputs[key] = binding
             else:
                 inputs[key] = _binding_of(value, f"{self.owner}: input {key!r} of {name!r}")
-        self.nodes[name] = Node(
-            name, op, inputs, dict(tags) if tags else {}, retry_policy, hooks=hooks
+        self.nodes[name] = new_node(
+            name, op, inputs, dict(tags) if tags else NO_TAGS, retry_policy, (), hooks
         )
-        handles = [_output_handle(name, out_name, out) for out_name, out in op.outs.items()]
-        return _pack_handles(op.name, op.outs, handles)
+        outs = op.outs
+        if len(outs) == 1:
+            for out_name, out in outs.items():
+                if out.is_dynamic:
+                    return InvokedDynamicOutput(name, out_name)
+                return InvokedOutput(name, out_name)
+        handles = [_output_handle(name, out_name, out) for out_name, out in outs.items()]
+        return _pack_handles(op.name, outs, handles)
 
     def add_node(self, node: Node) -> None:
         if node.name in self.nodes:

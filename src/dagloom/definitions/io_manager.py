@@ -114,10 +114,11 @@ class OutputContext(_PartitionFields):
     """What an IO manager knows about an output it stores."""
 
     __slots__ = (
+        "_definition_metadata",
+        "_user_metadata",
         "asset_key",
         "config",
         "dagster_type",
-        "definition_metadata",
         "job_name",
         "log",
         "mapping_key",
@@ -125,7 +126,6 @@ class OutputContext(_PartitionFields):
         "resources",
         "run_id",
         "step_key",
-        "user_metadata",
     )
 
     def __init__(
@@ -147,15 +147,41 @@ class OutputContext(_PartitionFields):
         self.mapping_key = mapping_key
         self.asset_key = asset_key
         self.job_name = job_name
-        self.definition_metadata = definition_metadata or {}
+        # Both made on first read when empty: a run keeps every output's context, and two
+        # empty dicts each are 128 bytes a step.
+        self._definition_metadata: Mapping[str, Any] | None = definition_metadata or None
         self.resources = resources
         self.log = log if log is not None else _DEFAULT_LOG
-        self.user_metadata: dict[str, Any] = {}
+        self._user_metadata: dict[str, Any] | None = None
         self.config: Any = None
         self.dagster_type: Any = None
         self._asset_partition_keys: tuple[str, ...] | None = None
         self._run_partition_key: str | None = None
         self.asset_partitions_def: Any = None
+
+    @property
+    def definition_metadata(self) -> Mapping[str, Any]:
+        """The metadata the output was declared with (`Out(metadata=...)`)."""
+        found = self._definition_metadata
+        if found is None:
+            found = self._definition_metadata = {}
+        return found
+
+    @definition_metadata.setter
+    def definition_metadata(self, value: Mapping[str, Any]) -> None:
+        self._definition_metadata = value
+
+    @property
+    def user_metadata(self) -> dict[str, Any]:
+        """The metadata the IO manager added while storing the output."""
+        found = self._user_metadata
+        if found is None:
+            found = self._user_metadata = {}
+        return found
+
+    @user_metadata.setter
+    def user_metadata(self, value: dict[str, Any]) -> None:
+        self._user_metadata = value
 
     @property
     def has_asset_key(self) -> bool:
@@ -473,6 +499,9 @@ class _FunctionInputManager(InputManager):
         return value
 
 
+_ABSENT = object()
+
+
 def _memory_key(context: OutputContext) -> tuple[str, ...]:
     if context.asset_key is not None:
         return ("asset", *context.asset_key.path)
@@ -488,21 +517,34 @@ class InMemoryIOManager(IOManager):
         self.values: dict[tuple[str, ...], Any] = {}
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:
-        self.values[_memory_key(context)] = obj
+        if context.asset_key is None and context.mapping_key is None:  # `_memory_key`, inlined
+            self.values[(context.run_id, context.step_key, context.name)] = obj
+        else:
+            self.values[_memory_key(context)] = obj
 
     def load_input(self, context: InputContext) -> Any:
         upstream = context.upstream_output
-        if upstream is None:
-            if context.asset_key is None:
-                raise DagloomError(f"input {context.name!r} has no upstream output to load")
-            key: tuple[str, ...] = ("asset", *context.asset_key.path)
-        else:
-            key = _memory_key(upstream)
+        if upstream is not None:
+            return self.value_of(upstream, context.name)
+        if context.asset_key is None:
+            raise DagloomError(f"input {context.name!r} has no upstream output to load")
+        return self._stored(("asset", *context.asset_key.path), context.name)
+
+    def value_of(self, upstream: OutputContext, input_name: str) -> Any:
+        """What `load_input` gives input `input_name` reading `upstream`: this manager reads
+        nothing else of its context, so the executor calls this without building one."""
+        if upstream.asset_key is None and upstream.mapping_key is None:  # the common case
+            found = self.values.get((upstream.run_id, upstream.step_key, upstream.name), _ABSENT)
+            if found is not _ABSENT:
+                return found
+        return self._stored(_memory_key(upstream), input_name)
+
+    def _stored(self, key: tuple[str, ...], input_name: str) -> Any:
         try:
             return self.values[key]
         except KeyError:
             raise DagloomError(
-                f"no value stored in memory for {'/'.join(key)!r} (input {context.name!r})"
+                f"no value stored in memory for {'/'.join(key)!r} (input {input_name!r})"
             ) from None
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, overload
 
@@ -48,6 +48,24 @@ class AssetLayer:
     @property
     def asset_keys(self) -> list[AssetKey]:
         return list(self.asset_keys_by_output.values())
+
+    @property
+    def check_keys(self) -> set[Any]:
+        """The AssetCheckKeys of every check the job executes."""
+        return {spec.key for specs in self.check_specs_by_node.values() for spec in specs}
+
+
+_execution_imported = False
+
+
+def _import_execution() -> None:
+    """Import what running a job needs (the executor, the step runner, the event loop's
+    backend), once per process, as the first job is made: a job is made to be run, and its
+    first run would otherwise wait ~30 ms for these imports, seventy times a warm run."""
+    global _execution_imported
+    if not _execution_imported:
+        _execution_imported = True
+        import dagloom.execution.run  # noqa: F401
 
 
 class JobDefinition:
@@ -103,6 +121,7 @@ class JobDefinition:
         self.hook_defs = check_hooks(hooks, f"job {name!r}")
         self._node_order = validate_nodes(name, self.nodes, allow_graph_inputs=False)
         self._plan: ExecutionPlan | None = None
+        _import_execution()
 
     @property
     def partitions_def(self) -> PartitionsDefinition | None:
@@ -298,12 +317,15 @@ class JobDefinition:
             tags=tags,
         )
 
-    def asset_subset(self, selection: Any) -> JobDefinition:
+    def asset_subset(self, selection: Any, checks: Collection[Any] | None = None) -> JobDefinition:
         """This asset job reduced to the assets `selection` names (keys, strings, lists of
         either, or an AssetSelection), with its resources, executor and config.
 
+        It executes the checks `checks` names (AssetCheckKeys), by default those the
+        selection selects (every check of its assets, or only the checks of
+        `AssetSelection.checks(...)`); a subset of checks alone materializes no asset.
         `DagsterInvalidInvocationError` names the job when it has no assets, and the keys
-        when the selection names assets the job does not materialize.
+        when the selection names assets or checks the job does not execute.
         """
         from dagloom.definitions.asset_job import build_asset_job
         from dagloom.definitions.asset_key import AssetKey
@@ -319,12 +341,25 @@ class JobDefinition:
         if isinstance(selection, Sequence) and not isinstance(selection, str):
             # Dagster takes keys here: a list of strings is a list of one-part keys.
             selection = [AssetKey.from_coercible(k) if isinstance(k, str) else k for k in selection]
-        keys = coerce_selection(selection).resolve(layer.asset_graph)
+        chosen = coerce_selection(selection)
+        keys = chosen.resolve(layer.asset_graph)
         outside = keys - set(layer.asset_keys)
         if outside:
             raise DagsterInvalidInvocationError(
                 f"job {self.name!r}: asset_selection names assets it does not materialize: "
                 f"{sorted(k.to_user_string() for k in outside)}",
+                name=self.name,
+            )
+        if checks is None:
+            # Those of the selection's checks this job executes.
+            selected_checks = chosen.resolve_checks(layer.asset_graph) & layer.check_keys
+        else:
+            selected_checks = set(checks)
+        foreign = selected_checks - layer.check_keys
+        if foreign:
+            raise DagsterInvalidInvocationError(
+                f"job {self.name!r}: asset_check_selection names checks it does not execute: "
+                f"{sorted(k.to_user_string() for k in foreign)}",
                 name=self.name,
             )
         return build_asset_job(
@@ -337,6 +372,7 @@ class JobDefinition:
             executor_def=self.executor_def,
             config=self.default_run_config,
             op_retry_policy=self.op_retry_policy,
+            checks=selected_checks,
         )
 
     def __repr__(self) -> str:

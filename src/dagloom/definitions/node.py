@@ -3,8 +3,9 @@ orderings computed over a set of nodes (pure; no composition, no execution)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from dagloom.definitions.op import OpDefinition
@@ -57,6 +58,10 @@ class FromGraphInput:
 
 Binding = FromOutput | FromFanIn | FromDynamicElement | FromCollect | FromGraphInput
 
+NO_TAGS: Mapping[str, Any] = MappingProxyType({})
+"""The tags of a node given none: one empty mapping shared by all (a job of 100,000 nodes
+would otherwise keep 100,000 empty dicts, 6 MB)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Node:
@@ -71,6 +76,47 @@ class Node:
     hooks: frozenset[Any] = frozenset()  # HookDefinitions run after this node's steps
 
 
+# A frozen dataclass's __init__ sets each field through `object.__setattr__`; composing a
+# job makes one Node and one FromOutput per op call, and setting their slots directly is 2x
+# faster (1.8 -> 0.9 µs for a Node). Both make exactly what the dataclass __init__ makes.
+_new = object.__new__
+_set_source_node = FromOutput.__dict__["node"].__set__
+_set_source_output = FromOutput.__dict__["output"].__set__
+_set_name, _set_op, _set_inputs, _set_tags, _set_retry_policy, _set_after, _set_hooks = (
+    Node.__dict__[name].__set__
+    for name in ("name", "op", "inputs", "tags", "retry_policy", "after", "hooks")
+)
+
+
+def from_output(node: str, output: str) -> FromOutput:
+    """`FromOutput(node, output)`, made faster."""
+    made: FromOutput = _new(FromOutput)
+    _set_source_node(made, node)
+    _set_source_output(made, output)
+    return made
+
+
+def new_node(
+    name: str,
+    op: OpDefinition,
+    inputs: Mapping[str, Binding],
+    tags: Mapping[str, Any],
+    retry_policy: RetryPolicy | None,
+    after: tuple[str, ...],
+    hooks: frozenset[Any],
+) -> Node:
+    """`Node(name, op, inputs, tags, retry_policy, after, hooks)`, made faster."""
+    made: Node = _new(Node)
+    _set_name(made, name)
+    _set_op(made, op)
+    _set_inputs(made, inputs)
+    _set_tags(made, tags)
+    _set_retry_policy(made, retry_policy)
+    _set_after(made, after)
+    _set_hooks(made, hooks)
+    return made
+
+
 # ---------------------------------------------------------------------------------------
 # Validation
 
@@ -83,6 +129,14 @@ def validate_nodes(owner: str, nodes: Mapping[str, Node], *, allow_graph_inputs:
     def where(node: Node, input_name: str) -> str:  # only built for an error message
         return f"{owner!r}: input {input_name!r} of {node.name!r}"
 
+    def plain(source: FromOutput) -> bool:
+        """Whether `source` is a value output of a node in `nodes` (what most are)."""
+        upstream = nodes.get(source.node)
+        if upstream is not None:
+            out = upstream.op.outs.get(source.output)
+            return out is not None and not out.is_dynamic
+        return False
+
     for node in nodes.values():
         for input_name, binding in node.inputs.items():
             if type(binding) is FromOutput:  # the common case: checked without `_sources`
@@ -91,6 +145,8 @@ def validate_nodes(owner: str, nodes: Mapping[str, Node], *, allow_graph_inputs:
                     out = upstream.op.outs.get(binding.output)
                     if out is not None and not out.is_dynamic:
                         continue
+            elif type(binding) is FromFanIn and all(map(plain, binding.sources)):
+                continue
             for source_node, output, mode in _sources(binding):
                 if source_node is None:
                     if not allow_graph_inputs:
@@ -150,29 +206,43 @@ def upstream_nodes(node: Node) -> list[str]:
 def topological_order(owner: str, nodes: Mapping[str, Node]) -> list[str]:
     """Nodes in dependency order (stable: declaration order among ready nodes); a cycle
     raises DefinitionError naming the nodes on it."""
-    # Kahn's algorithm with a count of unfinished upstream nodes per node.
+    # Kahn's algorithm with a count of unfinished upstream nodes per node (kept only for
+    # nodes that wait for some, as are children lists only for nodes that have some).
     waiting: dict[str, int] = {}
-    downstream: dict[str, list[str]] = {name: [] for name in nodes}
+    downstream: dict[str, list[str]] = {}
     ready: list[str] = []
     for name, node in nodes.items():
-        count = 0
-        for dep in upstream_nodes(node):
-            children = downstream.get(dep)
-            if children is not None:  # an upstream outside `nodes` orders nothing here
-                children.append(name)
-                count += 1
-        waiting[name] = count
-        if not count:
+        deps: Sequence[str]
+        inputs = node.inputs
+        if node.after or len(inputs) > 1:
+            deps = upstream_nodes(node)
+        elif not inputs:
             ready.append(name)
-    index = 0
-    while index < len(ready):
-        name = ready[index]
-        index += 1
-        for child in downstream[name]:
-            left = waiting[child] - 1
-            waiting[child] = left
-            if not left:
-                ready.append(child)
+            continue
+        else:  # one input: most often one upstream output, read without `upstream_nodes`
+            (binding,) = inputs.values()
+            deps = (binding.node,) if type(binding) is FromOutput else upstream_nodes(node)
+        count = 0
+        for dep in deps:
+            if dep in nodes:  # an upstream outside `nodes` orders nothing here
+                children = downstream.get(dep)
+                if children is None:
+                    downstream[dep] = [name]
+                else:
+                    children.append(name)
+                count += 1
+        if count:
+            waiting[name] = count
+        else:
+            ready.append(name)
+    for name in ready:  # grows as nodes become ready: each is visited once, in order
+        children = downstream.get(name)
+        if children is not None:
+            for child in children:
+                left = waiting[child] - 1
+                waiting[child] = left
+                if not left:
+                    ready.append(child)
     order = ready
     if len(order) != len(nodes):
         stuck = sorted(set(nodes) - set(order))

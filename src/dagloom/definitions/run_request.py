@@ -26,7 +26,9 @@ class RunRequest:
     request with `run_key=None` always launches. `run_config` is a dict, or a `RunConfig`-like
     object with `to_config_dict()`, stored as a plain dict. `job_name` picks the target when
     the instigator has several jobs. `asset_selection` (asset keys) narrows the run to those
-    assets. Tags must be strings.
+    assets; `asset_check_keys` (AssetCheckKeys) names the checks it executes (by default
+    its assets'), so `asset_selection=[]` with checks runs the checks alone. Tags must be
+    strings.
     """
 
     run_key: str | None
@@ -36,6 +38,7 @@ class RunRequest:
     asset_selection: Sequence[Any] | None
     stale_assets_only: bool
     partition_key: str | None
+    asset_check_keys: Sequence[Any] | None
 
     def __init__(
         self,
@@ -46,6 +49,7 @@ class RunRequest:
         asset_selection: Sequence[Any] | None = None,
         stale_assets_only: bool = False,
         partition_key: str | None = None,
+        asset_check_keys: Sequence[Any] | None = None,
     ) -> None:
         if run_key is not None and not isinstance(run_key, str):
             raise DefinitionError(f"RunRequest run_key must be a string, got {run_key!r}")
@@ -67,6 +71,7 @@ class RunRequest:
         _set(self, "asset_selection", None if asset_selection is None else list(asset_selection))
         _set(self, "stale_assets_only", bool(stale_assets_only))
         _set(self, "partition_key", partition_key)
+        _set(self, "asset_check_keys", _check_keys(asset_check_keys))
 
     def with_replaced_attrs(self, **changes: Any) -> RunRequest:
         """Return a copy with the given fields replaced (the original is unchanged)."""
@@ -80,6 +85,21 @@ class RunRequest:
     def with_tags(self, tags: Mapping[str, str]) -> RunRequest:
         """Return a copy whose tags are `tags` merged over this request's own tags."""
         return self.with_replaced_attrs(tags={**self.tags, **tags})
+
+
+def _check_keys(keys: Sequence[Any] | None) -> list[Any] | None:
+    """`keys` as AssetCheckKeys; DefinitionError for anything else."""
+    from dagloom.definitions.asset_checks import AssetCheckKey
+
+    if keys is None:
+        return None
+    if isinstance(keys, str | bytes):
+        raise DefinitionError("RunRequest asset_check_keys must be a sequence of AssetCheckKeys")
+    found = list(keys)
+    wrong = [k for k in found if not isinstance(k, AssetCheckKey)]
+    if wrong:
+        raise DefinitionError(f"RunRequest asset_check_keys must be AssetCheckKeys, got {wrong!r}")
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import anyio
 
 from dagloom._logging import get_logger
 from dagloom.compute_logs.base import ComputeLogManager
-from dagloom.compute_logs.capture import StepLog, reset_current, set_current
+from dagloom.compute_logs.capture import AttemptOutput, StepLog, reset_current, set_current
 from dagloom.errors import DagloomError
 from dagloom.execution.sink import EventSink
 from dagloom.execution.step import ExecutionState, Outcome, RunFacts, StepRunner
@@ -50,23 +50,28 @@ def open_step_log(
 
 class CapturingStepRunner(StepRunner):
     """A `StepRunner` whose attempts (inputs, op, outputs, hooks) write sys.stdout and
-    sys.stderr to their own log; the routers must be installed
-    (`dagloom.compute_logs.capture.install_routers`)."""
+    sys.stderr to their own log, opened on the attempt's first write; the routers must be
+    installed (`dagloom.compute_logs.capture.install_routers`)."""
 
-    __slots__ = ("manager",)
+    __slots__ = ("_opener", "manager")
 
     def __init__(self, facts: RunFacts, state: ExecutionState) -> None:
         super().__init__(facts, state)
         assert facts.compute_logs is not None
         self.manager = facts.compute_logs
+        self._opener = self._open_log  # bound once, not once per attempt
+
+    def _open_log(self, step_key: str, attempt: int) -> StepLog | None:
+        return open_step_log(self.manager, self.facts.run_id, step_key, attempt)
 
     def run_sync(self, step_key: str, attempt: int) -> Outcome:
-        log = open_step_log(self.manager, self.facts.run_id, step_key, attempt)
-        token = set_current(log)
+        output = AttemptOutput(self._opener, step_key, attempt)
+        token = set_current(output)
         try:
-            return super().run_sync(step_key, attempt)
+            return StepRunner.run_sync(self, step_key, attempt)
         finally:
             reset_current(token)
+            log = output.end()
             if log is not None:
                 self.manager.step_finished(log)
 
@@ -74,11 +79,12 @@ class CapturingStepRunner(StepRunner):
         self, step_key: str, attempt: int, threads: anyio.CapacityLimiter | None
     ) -> Outcome:
         # Each attempt runs in its own task, so the route set here is this task's alone.
-        log = open_step_log(self.manager, self.facts.run_id, step_key, attempt)
-        token = set_current(log)
+        output = AttemptOutput(self._opener, step_key, attempt)
+        token = set_current(output)
         try:
             return await super().run_async(step_key, attempt, threads)
         finally:
             reset_current(token)
+            log = output.end()
             if log is not None:
                 self.manager.step_finished(log)

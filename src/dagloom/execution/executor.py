@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 import anyio
 import anyio.lowlevel
+from anyio import create_memory_object_stream, create_task_group
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from pydantic import BaseModel
 
 from dagloom.definitions.config import Config
@@ -35,6 +37,10 @@ if TYPE_CHECKING:
     from dagloom.execution.origin import CodeOrigin
 
 _YIELD_AFTER = 0.01  # seconds of inline sync steps between checkpoints
+
+Finished = tuple[str, int, Outcome]  # an attempt that ran in a task: step key, attempt, outcome
+# Subscripted once here: typing builds (and caches) the alias on first use, ~50 µs.
+_outcome_stream = create_memory_object_stream[Finished]
 
 
 async def execute_plan(
@@ -68,12 +74,6 @@ async def execute_plan(
     ready: deque[str] = deque(plan.roots)
     status = state.status
 
-    def upstream_keys(step_key: str) -> tuple[str, ...]:
-        found = upstream_of.get(step_key)
-        if found is not None:
-            return found
-        return plan.steps[step_key].upstream
-
     def expand(step_key: str) -> None:
         """A step with dynamic outputs succeeded: create the mapped steps hanging from it."""
         for (source, output), scope in plan.scopes.items():
@@ -104,7 +104,7 @@ async def execute_plan(
 
     def complete(step_key: str, outcome: Outcome) -> None:
         status[step_key] = outcome.status
-        if outcome.status == SUCCESS and step_key in dynamic_sources:
+        if dynamic_sources and outcome.status == SUCCESS and step_key in dynamic_sources:
             expand(step_key)
         tmpl = plan.steps.get(step_key)
         children: list[str] | tuple[str, ...]
@@ -112,7 +112,7 @@ async def execute_plan(
             children = successors.get(step_key, ())
         else:
             children = tmpl.downstream
-            extra = successors.get(step_key)
+            extra = successors.get(step_key) if successors else None
             if extra:
                 children = (*children, *extra)
         for child in children:
@@ -124,34 +124,42 @@ async def execute_plan(
     dynamic_sources = {source for source, _ in plan.scopes}
     reused = facts.reused
 
-    def blocked_by(step_key: str) -> tuple[str, ...]:
-        ups = upstream_keys(step_key)
-        for up in ups:
-            if status.get(up, SUCCESS) != SUCCESS:
-                return tuple(u for u in ups if status.get(u, SUCCESS) != SUCCESS)
-        return ()
+    def blocked_by(ups: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(u for u in ups if status.get(u, SUCCESS) != SUCCESS)
 
-    send, receive = anyio.create_memory_object_stream[tuple[str, int, Outcome]](float("inf"))
+    # Made when the first step goes to a task: a plan of sync steps inline needs none.
+    finished: tuple[MemoryObjectSendStream[Finished], MemoryObjectReceiveStream[Finished]] | None
+    finished = None
     in_flight = 0
     last_yield = perf_counter()
 
-    async def run_task(step_key: str, attempt: int, delay: float) -> None:
+    async def run_task(
+        send: MemoryObjectSendStream[Finished], step_key: str, attempt: int, delay: float
+    ) -> None:
         if delay > 0:
             await anyio.sleep(delay)
         outcome = await runner.run_async(step_key, attempt, threads)
         send.send_nowait((step_key, attempt, outcome))
 
-    async with anyio.create_task_group() as tg:
+    def start_task(step_key: str, attempt: int, delay: float) -> None:
+        nonlocal finished, in_flight
+        if finished is None:
+            finished = _outcome_stream(float("inf"))
+        in_flight += 1
+        tg.start_soon(run_task, finished[0], step_key, attempt, delay)
+
+    async with create_task_group() as tg:
 
         def settle(step_key: str, attempt: int, outcome: Outcome) -> None:
             """Record an attempt's outcome, or start the next attempt when it asks for one."""
-            nonlocal in_flight
             if outcome.retry_delay is None:
                 complete(step_key, outcome)
                 return
-            in_flight += 1
-            tg.start_soon(run_task, step_key, attempt + 1, outcome.retry_delay)
+            start_task(step_key, attempt + 1, outcome.retry_delay)
 
+        steps = plan.steps
+        concurrent = threads is not None or every_step_concurrent
+        run_sync = runner.run_sync
         while True:
             while ready:
                 step_key = ready.popleft()
@@ -159,7 +167,18 @@ async def execute_plan(
                     runner.reuse(step_key, reused[step_key])
                     complete(step_key, Outcome(SUCCESS))
                     continue
-                blockers = blocked_by(step_key)
+                tmpl = steps.get(step_key)
+                if tmpl is None:  # a mapped step, `node[mapping_key]`
+                    tmpl = plan.template(step_key)
+                ups = upstream_of.get(step_key) if upstream_of else None
+                if ups is None:
+                    ups = tmpl.upstream
+                for up in ups:
+                    if status.get(up, SUCCESS) != SUCCESS:
+                        blockers = blocked_by(ups)
+                        break
+                else:
+                    blockers = ()
                 if blockers:
                     runner.skip(
                         step_key,
@@ -170,29 +189,32 @@ async def execute_plan(
                     )
                     complete(step_key, Outcome(SKIPPED))
                     continue
-                tmpl = plan.template(step_key)
-                if tmpl.is_async or threads is not None or every_step_concurrent:
+                if tmpl.is_async or concurrent:
                     if in_flight >= max_concurrent:
                         ready.appendleft(step_key)
                         break
-                    in_flight += 1
-                    tg.start_soon(run_task, step_key, 0, 0.0)
+                    start_task(step_key, 0, 0.0)
                     continue
-                outcome = runner.run_sync(step_key, 0)
+                outcome = run_sync(step_key, 0)
                 now = perf_counter()
                 if now - last_yield > _YIELD_AFTER:
                     # Long stretches of sync ops would starve the loop: event writers,
                     # heartbeats and cancellation all wait for a checkpoint.
                     await anyio.lowlevel.checkpoint()
                     last_yield = perf_counter()
-                settle(step_key, 0, outcome)
+                if outcome.retry_delay is None:
+                    complete(step_key, outcome)
+                else:
+                    settle(step_key, 0, outcome)
             if in_flight == 0:
                 break
-            finished = await receive.receive()
+            assert finished is not None
+            done = await finished[1].receive()
             in_flight -= 1
-            settle(*finished)
-    send.close()
-    receive.close()
+            settle(*done)
+    if finished is not None:
+        finished[0].close()
+        finished[1].close()
     return state
 
 

@@ -502,9 +502,17 @@ def job_origin(
 ) -> JobOrigin:
     layer = job.asset_layer
     keys = sorted({k.path for k in layer.asset_keys}) if layer is not None else []
+    checks: list[tuple[tuple[str, ...], str]] = []
+    if layer is not None and layer.asset_graph is not None:
+        own = layer.check_keys
+        if own != layer.asset_graph.check_keys_for(set(layer.asset_keys)):
+            # Not its assets' checks (a run of checks alone, or of some of them): say which.
+            checks = sorted((k.asset_key.path, k.name) for k in own)
     # Step processes check they run this very job (a warm one may hold older code).
     snapshot_id = job_snapshot(job).snapshot_id
-    return JobOrigin(code, job.name, tuple(keys), tuple(op_selection or ()), snapshot_id)
+    return JobOrigin(
+        code, job.name, tuple(keys), tuple(op_selection or ()), snapshot_id, tuple(checks)
+    )
 
 
 async def execute_plan_multiprocess(

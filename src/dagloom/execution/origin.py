@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 from dagloom.errors import DagloomInvalidSelectionError, SnapshotMismatchError
 
 if TYPE_CHECKING:
+    from dagloom.definitions.asset_checks import AssetCheckKey
     from dagloom.definitions.asset_key import AssetKey
+    from dagloom.definitions.asset_selection import AssetGraph
     from dagloom.definitions.definitions import Definitions
     from dagloom.definitions.job import JobDefinition
 
@@ -91,14 +93,16 @@ class CodeOrigin:
 
 @dataclass(frozen=True, slots=True)
 class JobOrigin:
-    """One job of a code location, with the asset selection it was subset to (if any) and
-    the snapshot id of the job the parent executes ("": unchecked)."""
+    """One job of a code location, with the asset selection it was subset to (if any), the
+    asset checks it executes when they are not its assets' checks ((asset path, check name)
+    pairs), and the snapshot id of the job the parent executes ("": unchecked)."""
 
     code: CodeOrigin
     job_name: str
     asset_selection: tuple[tuple[str, ...], ...] = ()
     op_selection: tuple[str, ...] = field(default=())
     snapshot_id: str = ""
+    asset_check_selection: tuple[tuple[tuple[str, ...], str], ...] = ()
 
 
 def _under(base: Path, path: str | None) -> str | None:
@@ -108,49 +112,97 @@ def _under(base: Path, path: str | None) -> str | None:
 
 
 def resolve_job(
-    definitions: Definitions, job_name: str, asset_selection: Collection[AssetKey] = ()
+    definitions: Definitions,
+    job_name: str,
+    asset_selection: Collection[AssetKey] = (),
+    asset_check_selection: Collection[AssetCheckKey] = (),
 ) -> JobDefinition:
-    """The job a run of `job_name` over `asset_selection` executes: the one rule the code
-    location validates with and every worker executes with.
+    """The job a run of `job_name` over `asset_selection` and `asset_check_selection`
+    executes: the one rule the code location validates with and every worker executes with.
 
     Without a selection it is the job itself (`__ASSET_JOB` is the implicit asset job). With
     one it is an asset job materializing exactly those assets, which must exist and, when
     `job_name` is a declared asset job, belong to it (that job itself when the selection is
-    all of its assets, else its subset, with its executor, config, tags and resources).
-    Raises `DefinitionError` (or its `DagloomInvalidSelectionError`) naming what is missing.
+    all of its assets, else its subset, with its executor, config, tags and resources). It
+    executes the checks `asset_check_selection` names, or when that is empty every check of
+    its assets (those the declared job executes); with checks and no assets it executes
+    only the checks. A check computed by its asset's own op (`check_specs`) runs only with
+    that asset selected. Raises `DefinitionError` (or its `DagloomInvalidSelectionError`)
+    naming what is missing.
     """
     from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
 
-    if not asset_selection:
+    if not asset_selection and not asset_check_selection:
         return definitions.get_job_def(job_name)
     keys = set(asset_selection)
-    unknown = keys - definitions.asset_graph.keys
+    graph = definitions.asset_graph
+    unknown = keys - graph.keys
     if unknown:
         names = sorted(k.to_user_string() for k in unknown)
         raise DagloomInvalidSelectionError(f"no assets {names} in this location")
+    checks = set(asset_check_selection) or None
+    if checks is not None:
+        _check_selection_problem(graph, keys, checks)
     name = job_name or IMPLICIT_ASSET_JOB_NAME
     if name != IMPLICIT_ASSET_JOB_NAME:
         job = definitions.get_job_def(name)
-        allowed = set(job.asset_layer.asset_keys) if job.asset_layer is not None else set()
+        layer = job.asset_layer
+        allowed = set(layer.asset_keys) if layer is not None else set()
         outside = keys - allowed
         if outside:
             names = sorted(k.to_user_string() for k in outside)
             raise DagloomInvalidSelectionError(
                 f"assets {names} are not materialized by job {name!r}", name=name
             )
+        if checks is not None:
+            foreign = checks - (layer.check_keys if layer is not None else set())
+            if foreign:
+                names = sorted(k.to_user_string() for k in foreign)
+                raise DagloomInvalidSelectionError(
+                    f"asset checks {names} are not executed by job {name!r}", name=name
+                )
+            return job.asset_subset(keys, checks=checks)
         # A declared asset job keeps its own executor, config, tags and resources, over all
         # its assets or a subset of them.
         return job if keys == allowed else job.asset_subset(keys)
-    return definitions.get_asset_job(keys, name=name)
+    return definitions.get_asset_job(keys, name=name, checks=checks)
+
+
+def _check_selection_problem(
+    graph: AssetGraph, keys: set[AssetKey], checks: set[AssetCheckKey]
+) -> None:
+    """Raise `DagloomInvalidSelectionError` when `checks` names a check that does not exist,
+    or one computed by its asset's op (`check_specs`) without that asset in `keys`."""
+    unknown = checks - graph.check_keys_for(graph.keys)
+    if unknown:
+        names = sorted(k.to_user_string() for k in unknown)
+        raise DagloomInvalidSelectionError(f"no asset checks {names} in this location")
+    alone = {spec.key for checks_def in graph.checks_defs for spec in checks_def.specs}
+    bound = sorted(k.to_user_string() for k in checks - alone if k.asset_key not in keys)
+    if bound:
+        raise DagloomInvalidSelectionError(
+            f"asset checks {bound} are computed by their asset's op and run only with "
+            "their asset selected"
+        )
 
 
 def job_from_definitions(
-    defs: Definitions, job_name: str, asset_selection: Sequence[Sequence[str]] = ()
+    defs: Definitions,
+    job_name: str,
+    asset_selection: Sequence[Sequence[str]] = (),
+    asset_check_selection: Sequence[tuple[Sequence[str], str]] = (),
 ) -> JobDefinition:
-    """`resolve_job` with the selection given as key paths (as runs and origins hold it)."""
+    """`resolve_job` with the selection given as key paths and checks as (asset path, check
+    name) pairs (as runs and origins hold them)."""
+    from dagloom.definitions.asset_checks import AssetCheckKey
     from dagloom.definitions.asset_key import AssetKey
 
-    return resolve_job(defs, job_name, [AssetKey(list(path)) for path in asset_selection])
+    return resolve_job(
+        defs,
+        job_name,
+        [AssetKey(list(path)) for path in asset_selection],
+        [AssetCheckKey(AssetKey(list(path)), name) for path, name in asset_check_selection],
+    )
 
 
 _loaded: dict[CodeOrigin, Definitions] = {}
@@ -199,7 +251,9 @@ def _job(origin: JobOrigin, *, fresh: bool) -> JobDefinition:
         else:
             defs = origin.code.load()
         _loaded[origin.code] = defs
-    job = job_from_definitions(defs, origin.job_name, origin.asset_selection)
+    job = job_from_definitions(
+        defs, origin.job_name, origin.asset_selection, origin.asset_check_selection
+    )
     if origin.op_selection:
         from dagloom.execution.plan import select_nodes
         from dagloom.execution.run import subset_job

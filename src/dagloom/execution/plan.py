@@ -63,6 +63,15 @@ class StepTemplate:
     retry_policy: RetryPolicy | None
     is_async: bool
     hooks: tuple[HookDefinition, ...] = ()  # the node's and the job's, by name
+    # What the step runner would otherwise work out on every attempt (see `_fast_facts`).
+    sole_output: str | None = None  # the op's only output, when it is not dynamic
+    required_outputs: tuple[str, ...] = ()  # required outputs that are not dynamic
+    # With every input one upstream output (FROM_OUTPUT): per input, its name, the (node,
+    # output) it reads, its IO manager and the message of the unmapped step's LOADED_INPUT.
+    plain_reads: tuple[tuple[str, tuple[str, str], str, str], ...] | None = None
+    start_message: str = ""  # STEP_START's message of the (unmapped) step
+    # STEP_OUTPUT's and HANDLED_OUTPUT's messages of the sole output
+    sole_output_messages: tuple[str, str] = ("", "")
 
     @property
     def key(self) -> str:
@@ -149,6 +158,73 @@ def _collect_scope(binding: FromCollect, scopes: dict[str, Scope | None]) -> Sco
     return inner if inner is not None else (binding.node, binding.output)
 
 
+# The asset keys of the steps of nodes that produce no asset (most, in an op job): one empty
+# dict for all of them, which nothing writes to once the plan is made.
+_NO_ASSET_KEYS: dict[str, AssetKey] = {}
+
+
+def _shared(
+    inputs: tuple[StepInput, ...], seen: dict[tuple[StepInput, ...], tuple[StepInput, ...]]
+) -> tuple[StepInput, ...]:
+    """`inputs`, or the equal tuple an earlier step of the plan has (the many steps reading
+    the same outputs, as in a fan-out, share one: ~230 bytes a step)."""
+    try:
+        return seen.setdefault(inputs, inputs)
+    except TypeError:  # a default value that cannot be hashed: not shared
+        return inputs
+
+
+def _fast_facts(
+    node: Node, inputs: list[StepInput], shared: dict[tuple[str, str], tuple[str, str]]
+) -> dict[str, Any]:
+    """The StepTemplate fields a step runner reads instead of working them out per attempt:
+    the sole output and required outputs, what each input reads when every input is one
+    upstream output, and the messages of an unmapped step's events that depend on nothing
+    else (made once per plan instead of once per step and run; `shared` holds the output
+    messages made so far, one tuple for every step with that output name and IO manager)."""
+    outs = node.op.outs
+    sole: str | None = None
+    sole_messages = ("", "")
+    required: list[str] = []
+    for out_name, out_def in outs.items():
+        if out_def.is_required and not out_def.is_dynamic:
+            required.append(out_name)
+    if len(outs) == 1:
+        out_name, out_def = next(iter(outs.items()))
+        if not out_def.is_dynamic:
+            sole = out_name
+            manager = out_def.io_manager_key
+            sole_messages = shared.get((out_name, manager)) or shared.setdefault(
+                (out_name, manager),
+                (
+                    f'Yielded output "{out_name}".',
+                    f'Handled output "{out_name}" using IO manager "{manager}"',
+                ),
+            )
+    reads: list[tuple[str, tuple[str, str], str, str]] = []
+    plain = True
+    for spec in inputs:
+        if spec.kind != FROM_OUTPUT:
+            plain = False
+            break
+        source = spec.sources[0]
+        message = (
+            f'Loaded input "{spec.name}" using input manager "{spec.manager_key}", from '
+            f'output "{source[1]}" of step "{source[0]}"'
+        )
+        reads.append((spec.name, source, spec.manager_key, message))
+    return {
+        "sole_output": sole,
+        "required_outputs": _REQUIRED_RESULT if required == ["result"] else tuple(required),
+        "plain_reads": tuple(reads) if plain else None,
+        "start_message": f'Started execution of step "{node.name}".',
+        "sole_output_messages": sole_messages,
+    }
+
+
+_REQUIRED_RESULT = ("result",)  # the required outputs of most ops, shared
+
+
 def compile_plan(job: JobDefinition) -> ExecutionPlan:
     """Compile `job` into an ExecutionPlan. Raises DefinitionError for shapes it cannot run."""
     nodes = job.nodes
@@ -181,6 +257,8 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
             downstream[dep].append(name)
 
     steps: dict[str, StepTemplate] = {}
+    same_inputs: dict[tuple[StepInput, ...], tuple[StepInput, ...]] = {}
+    shared: dict[tuple[str, str], tuple[str, str]] = {}
     for name in order:
         node = nodes[name]
         op = node.op
@@ -225,15 +303,17 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
                 first_node, first_output = sources[0]
                 manager = nodes[first_node].op.outs[first_output].io_manager_key
             inputs.append(StepInput(input_name, kind, sources, manager_key=manager))
-        asset_keys = {}
+        asset_keys = _NO_ASSET_KEYS
         if layer is not None:
             for out_name in op.outs:
                 key = layer.asset_keys_by_output.get((name, out_name))
                 if key is not None:
+                    if asset_keys is _NO_ASSET_KEYS:
+                        asset_keys = {}
                     asset_keys[out_name] = key
         steps[name] = StepTemplate(
             node=node,
-            inputs=tuple(inputs),
+            inputs=_shared(tuple(inputs), same_inputs),
             upstream=tuple(upstream[name]),
             downstream=tuple(d for d in downstream[name] if scopes[d] is None),
             scope=scopes[name],
@@ -241,6 +321,7 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
             retry_policy=node.retry_policy or op.retry_policy or job.op_retry_policy,
             is_async=op.is_async,
             hooks=tuple(sorted(node.hooks | job.hook_defs, key=lambda hook: hook.name)),
+            **_fast_facts(node, inputs, shared),
         )
 
     dynamic: dict[Scope, tuple[list[str], list[tuple[str, str]]]] = {}

@@ -7,16 +7,20 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Mapping, Sequence
+from itertools import chain
 from time import time
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
+import anyio._backends._asyncio  # what `anyio.run` would import on a first run
 import orjson
+from anyio import run as anyio_run
 
 from dagloom._gc import defers_run, full_collections_deferred
 from dagloom._logging import get_logger
 from dagloom.compute_logs.capture import install_routers, uninstall_routers
 from dagloom.definitions.config import RunConfig
+from dagloom.definitions.executor import prepare_default_executor
 from dagloom.definitions.io_manager import InMemoryIOManager, InputManager, IOManager
 from dagloom.definitions.node import (
     Binding,
@@ -38,10 +42,14 @@ from dagloom.execution.boundary import is_cancellation
 from dagloom.execution.captured import UncapturedSink
 from dagloom.execution.events import error_info
 from dagloom.execution.executor import ExecutorContext
-from dagloom.execution.partitions import dynamic_partition_names_of, run_partitions
+from dagloom.execution.partitions import (
+    PARTITION_TAG,
+    dynamic_partition_names_of,
+    run_partitions,
+)
 from dagloom.execution.plan import select_nodes
 from dagloom.execution.result import ExecuteInProcessResult
-from dagloom.execution.run_config import resolve_run_config
+from dagloom.execution.run_config import required_resource_keys, resolve_run_config
 from dagloom.execution.sink import EventSink, FanoutEventSink, ListEventSink
 from dagloom.execution.step import ExecutionState, RunFacts
 from dagloom.messages import (
@@ -53,6 +61,7 @@ from dagloom.messages import (
     RunFailureData,
     RunStatus,
 )
+from dagloom.messages.row_log import RowLog
 from dagloom.messages.rows import RUN_FAILURE_DATA, EventRow, event_of, row
 
 if TYPE_CHECKING:
@@ -69,6 +78,12 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _log = get_logger("dagloom.execution")
+
+# The event loop policy is made once per process, on first use, and so are the default
+# executor's class and config: made here (with everything else a run needs, see
+# `dagloom.definitions.job`), not by the first run.
+asyncio.get_event_loop_policy()
+prepare_default_executor()
 
 
 def run_sync(awaitable: Awaitable[T], *, what: str) -> T:
@@ -88,7 +103,7 @@ def run_sync(awaitable: Awaitable[T], *, what: str) -> T:
     async def main() -> T:
         return await awaitable
 
-    return anyio.run(main)
+    return anyio_run(main)
 
 
 def run_sync_with(awaitable: Awaitable[T], instance: DagloomInstance | None, *, what: str) -> T:
@@ -295,19 +310,67 @@ def asset_upstream_of(job: JobDefinition) -> dict[AssetKey, tuple[AssetKey, ...]
 
 
 async def _run_data_versions(
-    instance: DagloomInstance | None, job: JobDefinition
+    instance: DagloomInstance | None, job: JobDefinition, partition: str | None = None
 ) -> tuple[dict[AssetKey, tuple[AssetKey, ...]], dict[AssetKey, str]]:
     """Each asset the job materializes -> its upstream keys, and the current data version of
     each upstream asset the job does not materialize (read now, once per run, so steps
-    record the input data versions they read without reading storage)."""
+    record the input data versions they read without reading storage).
+
+    In a run of one `partition`, a partitioned upstream asset's version is that of the one
+    partition its downstream assets read (`upstream_partitions`), so each partition records
+    what it read; one that they read several partitions of (or different ones) records
+    none, and its staleness compares update times instead."""
     upstream = asset_upstream_of(job)
     produced = set(upstream)
     outside = {up for ups in upstream.values() for up in ups} - produced
     if instance is None or not outside:
         return upstream, {}
-    from dagloom.instance.asset_versions import latest_data_versions
+    from dagloom.instance.asset_versions import (
+        latest_data_versions,
+        read_partition_version_records,
+    )
 
-    return upstream, await latest_data_versions(instance, sorted(outside))
+    read = _partitions_read(job, upstream, outside, partition)
+    whole = sorted(k for k in outside if k not in read)
+    versions = await latest_data_versions(instance, whole) if whole else {}
+    chosen = {key: parts[0] for key, parts in read.items() if len(parts) == 1}
+    if chosen:
+        records = await read_partition_version_records(instance, chosen.items())
+        for (key, _), record in records.items():
+            version = record.current_data_version
+            if version is not None:
+                versions[key] = version
+    return upstream, versions
+
+
+def _partitions_read(
+    job: JobDefinition,
+    upstream: Mapping[AssetKey, Sequence[AssetKey]],
+    outside: set[AssetKey],
+    partition: str | None,
+) -> dict[AssetKey, tuple[str, ...]]:
+    """Each partitioned asset of `outside` -> the partitions the job's assets read of it in
+    a run of `partition` (all of them distinct); empty for a run of no one partition."""
+    layer = job.asset_layer
+    if partition is None or layer is None or layer.asset_graph is None:
+        return {}
+    from dagloom.definitions.staleness import upstream_partitions, version_nodes
+
+    graph = layer.asset_graph
+    partitioned = {k for k in outside if graph.partitions_def(k) is not None}
+    if not partitioned:
+        return {}
+    nodes = version_nodes(graph)
+    read: dict[AssetKey, set[str | None]] = {}
+    for key, ups in upstream.items():
+        own = partition if graph.partitions_def(key) is not None else None
+        for up in ups:
+            if up in partitioned:
+                read.setdefault(up, set()).update(upstream_partitions(nodes, key, up, own))
+    return {
+        key: tuple(sorted(p for p in parts if p is not None)) if None not in parts else ()
+        for key, parts in read.items()
+    }
 
 
 def _capturing_manager(instance: DagloomInstance | None, run_id: str) -> ComputeLogManager | None:
@@ -396,7 +459,7 @@ async def execute_job_in_process(
         reused = await reused_steps(instance, job, run_id, step_keys_to_execute)
     elif instance is not None and parent_run_id and step_keys_to_execute:
         reused = await reused_steps(instance, job, parent_run_id, step_keys_to_execute)
-    missing = sorted(job.required_resource_keys - set(resource_defs))
+    missing = sorted(required_resource_keys(job) - resource_defs.keys())
     if missing:
         raise DefinitionError(
             f"job {job.name!r} needs resources {missing} that are not provided; pass them in "
@@ -441,7 +504,9 @@ async def execute_job_in_process(
         emit(start)
     elif sink is not None:
         sink.emit(start)  # stored with the claim
-    asset_upstream, data_versions = await _run_data_versions(instance, job)
+    asset_upstream, data_versions = await _run_data_versions(
+        instance, job, run_tags.get(PARTITION_TAG)
+    )
     state: ExecutionState | None = None
     io_managers: dict[str, IOManager] = {}
     run_error: BaseException | None = None
@@ -554,7 +619,8 @@ async def execute_job_in_process(
     result = ExecuteInProcessResult(
         job_def=job,
         run_id=run_id,
-        rows=[start, *events.rows] if claimed else events.rows,
+        # A claimed run's start was stored with the claim, not emitted to `events`.
+        rows=RowLog(chain((start,), events.rows)) if claimed else events.rows,
         state=state,
         io_managers=io_managers,
         success=success,

@@ -13,7 +13,7 @@ ConfigError) naming its key path.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +66,7 @@ def _flatten_ops(
     ops: Any,
     prefix: str,
     path: tuple[str | int, ...],
-    known: frozenset[str],
+    known: _KnownNames,
     out: dict[str, Any],
 ) -> None:
     if not isinstance(ops, Mapping):
@@ -101,14 +101,38 @@ def _node_path(name: str) -> tuple[str, ...]:
     return tuple(path)
 
 
+class _KnownNames:
+    """The names run config may give under `ops`: every node's, and each graph prefix of a
+    nested node's (`outer`, `outer.inner`). The node names are the job's own dict's keys,
+    not a copy: a set of a 100,000-node job's names would keep ~4 MB per job."""
+
+    __slots__ = ("nodes", "prefixes")
+
+    def __init__(self, nodes: Mapping[str, Any]) -> None:
+        self.nodes = nodes
+        prefixes: set[str] = set()
+        for name in nodes:
+            if "." in name:
+                parts = name.split(".")
+                prefixes.update(".".join(parts[:i]) for i in range(1, len(parts)))
+        self.prefixes = frozenset(prefixes - nodes.keys())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.nodes or name in self.prefixes
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.nodes
+        yield from self.prefixes
+
+
 @dataclass(frozen=True, slots=True)
 class _ConfigShape:
     """What run-config validation needs to know of a job, computed once per job."""
 
-    known: frozenset[str]  # node names and their graph prefixes
-    order: dict[str, int]  # node name -> position, for stable error order
+    known: _KnownNames  # node names and their graph prefixes
     needs_config: frozenset[str]  # nodes with a config schema or config-fed inputs
     config_inputs: dict[str, tuple[str, ...]]
+    required_resources: frozenset[str]  # the job's `required_resource_keys`
 
 
 _SHAPES: weakref.WeakKeyDictionary[JobDefinition, _ConfigShape] = weakref.WeakKeyDictionary()
@@ -118,11 +142,6 @@ def _shape_of(job: JobDefinition) -> _ConfigShape:
     shape = _SHAPES.get(job)
     if shape is not None:
         return shape
-    known: set[str] = set()
-    for name in job.nodes:
-        parts = name.split(".")
-        for i in range(1, len(parts) + 1):
-            known.add(".".join(parts[:i]))
     plan = job.get_plan()
     config_inputs = {
         name: names
@@ -131,13 +150,18 @@ def _shape_of(job: JobDefinition) -> _ConfigShape:
     }
     needs = {name for name, node in job.nodes.items() if node.op.has_config}
     shape = _ConfigShape(
-        frozenset(known),
-        {name: i for i, name in enumerate(job.nodes)},
+        _KnownNames(job.nodes),
         frozenset(needs | config_inputs.keys()),
         config_inputs,
+        frozenset(job.required_resource_keys),
     )
     _SHAPES[job] = shape
     return shape
+
+
+def required_resource_keys(job: JobDefinition) -> frozenset[str]:
+    """`job.required_resource_keys`, worked out once per job (a walk of every node)."""
+    return _shape_of(job).required_resources
 
 
 def resolve_run_config(
@@ -247,8 +271,9 @@ def _resolve(
     input_values: dict[tuple[str, str], Any] = {}
     problems: list[tuple[tuple[str | int, ...], str]] = []
     # Nodes without config, config inputs or an entry have nothing to check: most of them.
-    chosen = shape.needs_config | (entries.keys() & shape.order.keys())
-    for name in sorted(chosen, key=shape.order.__getitem__):
+    chosen = shape.needs_config | (entries.keys() & job.nodes.keys())
+    # In the job's node order, for a stable order of errors.
+    for name in [name for name in job.nodes if name in chosen] if chosen else ():
         node = job.nodes[name]
         entry = entries.get(name, {})
         base = _node_path(name)

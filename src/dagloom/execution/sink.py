@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from dagloom.messages.row_log import CHUNK, RowLog
 from dagloom.messages.rows import EventRow
 
 
@@ -24,15 +25,21 @@ class EventSink(Protocol):
 
 
 class ListEventSink:
-    """Keeps rows in a list in memory; `flush` has nothing to do."""
+    """Keeps rows in memory, in a `RowLog` (compacted as they accumulate); `flush` has
+    nothing to do."""
 
     __slots__ = ("rows",)
 
     def __init__(self) -> None:
-        self.rows: list[EventRow] = []
+        self.rows = RowLog()
 
     def emit(self, row: EventRow) -> None:
-        self.rows.append(row)
+        # `RowLog.append` inlined: this is called ~5 times per step.
+        rows = self.rows
+        tail = rows.tail
+        tail.append(row)
+        if len(tail) >= CHUNK:
+            rows.seal()
 
     async def flush(self) -> None:
         return None

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from time import perf_counter, time
+from types import GeneratorType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -21,7 +22,12 @@ from dagloom.definitions.asset_checks import AssetCheckResult, AssetCheckSeverit
 from dagloom.definitions.dagster_type import TypeCheckContext, check_value
 from dagloom.definitions.data_version import materialization_tags
 from dagloom.definitions.hook import HookContext
-from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
+from dagloom.definitions.io_manager import (
+    InMemoryIOManager,
+    InputContext,
+    IOManager,
+    OutputContext,
+)
 from dagloom.definitions.metadata import to_metadata_messages
 from dagloom.definitions.op import OpDefinition
 from dagloom.definitions.outputs import (
@@ -123,18 +129,6 @@ class StepScope(Protocol):
     def output_metadata_for(self, output_name: str) -> dict[str, Any] | None: ...
 
 
-class _BareScope:
-    """The StepScope of an op that takes no context: nothing can add metadata."""
-
-    __slots__ = ("step_key",)
-
-    def __init__(self, step_key: str) -> None:
-        self.step_key = step_key
-
-    def output_metadata_for(self, output_name: str) -> dict[str, Any] | None:
-        return None
-
-
 class _Skip(Exception):
     """A step cannot run because an upstream output it needs was not produced."""
 
@@ -196,6 +190,9 @@ _SUCCEEDED = Outcome(SUCCESS)
 _SEQUENCES = (list, tuple)
 _WRAPPED = (Output, MaterializeResult, DynamicOutput)
 _OUTPUT_LIKE = (Output, MaterializeResult)
+# What an op may return that is not simply its only output's value.
+_RETURN_SPECIAL = (AssetCheckResult, list, tuple, Output, MaterializeResult, DynamicOutput)
+_NOT_PLAIN = (*_RETURN_SPECIAL, GeneratorType)  # ... nor a sync op's yielded items
 
 
 class ExecutionState:
@@ -268,17 +265,24 @@ class StepRunner:
 
     def _load(self, step_key: str, input_name: str, upstream: OutputContext, manager: str) -> Any:
         facts = self.facts
-        context = InputContext(
-            input_name,
-            step_key,
-            upstream,
-            asset_key=upstream.asset_key,
-            resources=facts.resources,
-        )
-        self._set_input_config(context, step_key, input_name)
-        if facts.partitions is not None and upstream.asset_key is not None:
-            self._set_input_partitions(context, step_key, upstream.asset_key)
-        value = facts.io_managers[manager].load_input(context)
+        io_manager = facts.io_managers[manager]
+        if type(io_manager) is InMemoryIOManager and (
+            facts.partitions is None or upstream.asset_key is None
+        ):
+            # It reads nothing of an InputContext but the upstream output.
+            value = io_manager.value_of(upstream, input_name)
+        else:
+            context = InputContext(
+                input_name,
+                step_key,
+                upstream,
+                asset_key=upstream.asset_key,
+                resources=facts.resources,
+            )
+            self._set_input_config(context, step_key, input_name)
+            if facts.partitions is not None and upstream.asset_key is not None:
+                self._set_input_partitions(context, step_key, upstream.asset_key)
+            value = io_manager.load_input(context)
         facts.emit(
             (
                 _LOADED_INPUT,
@@ -417,49 +421,110 @@ class StepRunner:
 
     def prepare(
         self, step_key: str, attempt: int
-    ) -> tuple[StepTemplate, StepScope, Callable[[], Any]]:
-        """Emit the start event, build the context and load inputs; return a thunk that calls
-        the op. Raises what input loading raises (the caller turns it into an outcome).
+    ) -> tuple[StepTemplate, StepScope | None, Callable[..., Any], dict[str, Any]]:
+        """Emit the start event, build the context and load inputs; return the template, the
+        op's context (None for an op that takes none), and the function and keyword
+        arguments that call the op. Raises what input loading raises (the caller turns it
+        into an outcome).
 
         An op that takes no context gets none: building one costs ~1 µs, a tenth of a step.
         """
         facts = self.facts
-        node_name, mapping_key = split_step_key(step_key)
-        tmpl = facts.plan.steps[node_name]
+        steps = facts.plan.steps
+        tmpl = steps.get(step_key)
+        if tmpl is not None and tmpl.scope is None:  # an unmapped step: its node's name
+            node_name, mapping_key = step_key, None
+        else:
+            node_name, mapping_key = split_step_key(step_key)
+            tmpl = steps[node_name]
         op = tmpl.node.op
-        absent = self.missing_outputs(tmpl, mapping_key)
-        if absent:
-            names = ", ".join(f'"{a}"' for a in absent)
-            raise _Skip(f"outputs it reads were not produced by {names}", absent)
+        outputs = self.state.outputs
+        reads = tmpl.plain_reads if mapping_key is None else None
+        plain = reads is not None
+        if reads:
+            for read in reads:
+                if read[1] not in outputs:
+                    plain = False  # the general check below names what is missing
+                    break
+        if not plain:
+            absent = self.missing_outputs(tmpl, mapping_key)
+            if absent:
+                names = ", ".join(f'"{a}"' for a in absent)
+                raise _Skip(f"outputs it reads were not produced by {names}", absent)
+        emit = facts.emit
+        job_name = facts.job_name
         # The step get_dagster_logger records to, from here in this task (and the threads
         # and tasks it starts) until the next step is prepared in it.
-        _set_current_step((step_key, facts.job_name, facts.emit))
+        _set_current_step((step_key, job_name, emit))
         if attempt == 0:
-            facts.emit(
+            emit(
                 (
                     _STEP_START,
                     step_key,
                     time(),
-                    f'Started execution of step "{step_key}".',
+                    tmpl.start_message
+                    if mapping_key is None
+                    else f'Started execution of step "{step_key}".',
                     _DEBUG,
-                    facts.job_name,
+                    job_name,
                     NO_PAYLOAD,
                     None,
                 )
             )
         else:
-            facts.emit(
+            emit(
                 row(
                     _STEP_RESTARTED,
                     step_key,
                     f'Started re-execution (attempt # {attempt + 1}) of step "{step_key}".',
                     _DEBUG,
-                    facts.job_name,
+                    job_name,
                 )
             )
         sig = op.signature
-        op_config = facts.op_configs.get(node_name)
-        kwargs = self.load_inputs(tmpl, step_key, mapping_key)
+        if plain:
+            # Every input is an upstream output, each there (checked above): the loop of
+            # `load_inputs` and `_load` inlined, with the messages the plan made.
+            kwargs: dict[str, Any] = {}
+            resources = facts.resources
+            io_managers = facts.io_managers
+            input_configs = facts.input_configs
+            parts = facts.partitions
+            for input_name, source, manager, message in reads or ():
+                upstream = outputs[source]
+                io_manager = io_managers[manager]
+                if type(io_manager) is InMemoryIOManager and (
+                    parts is None or upstream.asset_key is None
+                ):
+                    # It reads nothing of an InputContext but the upstream output.
+                    kwargs[input_name] = io_manager.value_of(upstream, input_name)
+                else:
+                    reading = InputContext(
+                        input_name,
+                        step_key,
+                        upstream,
+                        asset_key=upstream.asset_key,
+                        resources=resources,
+                    )
+                    if input_configs:
+                        reading.config = input_configs.get((node_name, input_name))
+                    if parts is not None and upstream.asset_key is not None:
+                        self._set_input_partitions(reading, step_key, upstream.asset_key)
+                    kwargs[input_name] = io_manager.load_input(reading)
+                emit(
+                    (
+                        _LOADED_INPUT,
+                        step_key,
+                        time(),
+                        message,
+                        _DEBUG,
+                        job_name,
+                        LOADED_INPUT_DATA,
+                        (input_name, manager, upstream.step_key, upstream.name),
+                    )
+                )
+        else:
+            kwargs = self.load_inputs(tmpl, step_key, mapping_key)
         if op.input_type_checks:
             for input_name, dagster_type in op.input_type_checks:
                 if input_name in kwargs:
@@ -470,21 +535,22 @@ class StepRunner:
                         where=f'input "{input_name}"',
                         step_key=step_key,
                     )
+        op_config = facts.op_configs.get(node_name)
         if sig.config_param is not None:
             kwargs[sig.config_param] = op_config
         for name in sig.resource_params:
             kwargs[name] = facts.resources.get(name)
         if not sig.takes_context:
-            return tmpl, _BareScope(step_key), partial(op.compute_fn, **kwargs)
+            return tmpl, None, op.compute_fn, kwargs
         context_type = AssetExecutionContext if tmpl.asset_keys else OpExecutionContext
         context = context_type(
             run_id=facts.run_id,
-            job_name=facts.job_name,
+            job_name=job_name,
             step_key=step_key,
             op_def=op,
             op_config=op_config,
             resources=facts.resources,
-            emit=facts.emit,
+            emit=emit,
             retry_number=attempt,
             mapping_key=mapping_key,
             asset_keys=tmpl.asset_keys or None,
@@ -494,14 +560,15 @@ class StepRunner:
             instance=facts.instance,
             flush_events=facts.flush_events,
         )
-        return tmpl, context, partial(op.compute_fn, context, **kwargs)
+        return tmpl, context, partial(op.compute_fn, context), kwargs
 
     # -- outputs --------------------------------------------------------------------------
 
     def store_output(
         self,
         tmpl: StepTemplate,
-        context: StepScope,
+        step_key: str,
+        scope: StepScope | None,
         value: Any,
         output_name: str,
         metadata: Mapping[str, Any] | None,
@@ -509,18 +576,21 @@ class StepRunner:
         data_version: Any = None,
         tags: Mapping[str, str] | None = None,
     ) -> None:
+        """Store one output of step `step_key` through its IO manager, with its events;
+        `scope` is the op's context (None for an op that takes none: it added no
+        metadata)."""
         facts = self.facts
-        step_key = context.step_key
-        out_def = tmpl.node.op.outs.get(output_name)
+        op = tmpl.node.op
+        out_def = op.outs.get(output_name)
         if out_def is None:
             raise DagloomError(
-                f'op "{tmpl.node.op.name}" returned output "{output_name}", which it does not '
-                f"declare; its outputs are {sorted(tmpl.node.op.outs)}"
+                f'op "{op.name}" returned output "{output_name}", which it does not '
+                f"declare; its outputs are {sorted(op.outs)}"
             )
         if out_def.is_dynamic != (mapping_key is not None):
             kind = "a DynamicOutput" if out_def.is_dynamic else "an Output"
             raise DagloomError(f'output "{output_name}" of "{step_key}" must be given as {kind}')
-        checks = tmpl.node.op.output_type_checks
+        checks = op.output_type_checks
         if checks and output_name in checks and value is not NO_VALUE:
             check_value(
                 checks[output_name],
@@ -529,18 +599,27 @@ class StepRunner:
                 where=f'output "{output_name}"',
                 step_key=step_key,
             )
-        asset_key = tmpl.asset_keys.get(output_name)
-        added = context.output_metadata_for(output_name)
-        if added:
-            metadata = {**added, **(metadata or {})}
-        facts.emit(
+        asset_key = tmpl.asset_keys.get(output_name) if tmpl.asset_keys else None
+        if scope is not None:
+            added = scope.output_metadata_for(output_name)
+            if added:
+                metadata = {**added, **(metadata or {})}
+        manager = out_def.io_manager_key
+        if output_name == tmpl.sole_output:
+            yielded, handled = tmpl.sole_output_messages
+        else:
+            yielded = f'Yielded output "{output_name}".'
+            handled = f'Handled output "{output_name}" using IO manager "{manager}"'
+        emit = facts.emit
+        job_name = facts.job_name
+        emit(
             (
                 _STEP_OUTPUT,
                 step_key,
                 time(),
-                f'Yielded output "{output_name}".',
+                yielded,
                 _DEBUG,
-                facts.job_name,
+                job_name,
                 STEP_OUTPUT_DATA,
                 (output_name, mapping_key or "", to_metadata_messages(metadata))
                 if metadata
@@ -553,7 +632,7 @@ class StepRunner:
             facts.run_id,
             mapping_key=mapping_key,
             asset_key=asset_key,
-            job_name=facts.job_name,
+            job_name=job_name,
             definition_metadata=out_def.metadata,
             resources=facts.resources,
         )
@@ -568,22 +647,24 @@ class StepRunner:
                 out_ctx.set_partitions(partition_keys, parts.partitions_def(asset_key), run_key)
             else:
                 out_ctx.set_partitions(None, None, run_key)
-        manager = out_def.io_manager_key
         if value is not NO_VALUE:
             facts.io_managers[manager].handle_output(out_ctx, value)
-            facts.emit(
+            emit(
                 (
                     _HANDLED_OUTPUT,
                     step_key,
                     time(),
-                    f'Handled output "{output_name}" using IO manager "{manager}"',
+                    handled,
                     _DEBUG,
-                    facts.job_name,
+                    job_name,
                     HANDLED_OUTPUT_DATA,
                     (output_name, manager, mapping_key or ""),
                 )
             )
-        self.state.record_output(out_ctx)
+        if mapping_key is None:
+            self.state.outputs[(step_key, output_name)] = out_ctx  # `record_output`, inlined
+        else:
+            self.state.record_output(out_ctx)
         if asset_key is not None:
             combined: dict[str, Any] = {}
             if out_ctx.user_metadata:
@@ -646,16 +727,23 @@ class StepRunner:
         return TypeCheckContext(facts.run_id, facts.resources, log)
 
     def handle_item(
-        self, tmpl: StepTemplate, context: StepScope, item: Any, seen: set[str]
+        self,
+        tmpl: StepTemplate,
+        step_key: str,
+        scope: StepScope | None,
+        item: Any,
+        seen: set[str],
     ) -> None:
-        """One yielded (or returned) object of an op."""
+        """One yielded (or returned) object of an op (`scope`: its context, if it takes
+        one)."""
         if isinstance(item, Output | DynamicOutput):
             seen.add(item.output_name)
             mapping_key = item.mapping_key if isinstance(item, DynamicOutput) else None
             if isinstance(item, Output):
                 self.store_output(
                     tmpl,
-                    context,
+                    step_key,
+                    scope,
                     item.value,
                     item.output_name,
                     item.metadata,
@@ -665,14 +753,15 @@ class StepRunner:
                 )
             else:
                 self.store_output(
-                    tmpl, context, item.value, item.output_name, item.metadata, mapping_key
+                    tmpl, step_key, scope, item.value, item.output_name, item.metadata, mapping_key
                 )
         elif isinstance(item, MaterializeResult):
             output_name = self._output_for_asset(tmpl, item)
             seen.add(output_name)
             self.store_output(
                 tmpl,
-                context,
+                step_key,
+                scope,
                 item.value,
                 output_name,
                 item.metadata,
@@ -684,12 +773,12 @@ class StepRunner:
             for check in item.check_results:
                 if check.asset_key is None and own_key is not None:
                     check = dataclasses.replace(check, asset_key=own_key)  # this asset's check
-                self.record_check(tmpl, context.step_key, check)
+                self.record_check(tmpl, step_key, check)
         elif isinstance(item, AssetMaterialization):
             if item.data_version is not None:
                 self.facts.data_versions[item.asset_key] = item.data_version
             self.emit_materialization(
-                context.step_key,
+                step_key,
                 item.asset_key,
                 item.metadata or {},
                 item.description,
@@ -697,17 +786,17 @@ class StepRunner:
                 item.tags,
             )
         elif isinstance(item, AssetObservation):
-            self.facts.emit(observation_row(context.step_key, self.facts.job_name, item))
+            self.facts.emit(observation_row(step_key, self.facts.job_name, item))
         elif isinstance(item, ExpectationResult):
-            self.facts.emit(expectation_row(context.step_key, self.facts.job_name, item))
+            self.facts.emit(expectation_row(step_key, self.facts.job_name, item))
         elif isinstance(item, AssetCheckResult):
-            self.record_check(tmpl, context.step_key, item)
+            self.record_check(tmpl, step_key, item)
         else:
             outs = tmpl.node.op.outs
             if len(outs) == 1:
                 name = next(iter(outs))
                 seen.add(name)
-                self.store_output(tmpl, context, item, name, None)
+                self.store_output(tmpl, step_key, scope, item, name, None)
             else:
                 raise DagloomError(
                     f'op "{tmpl.node.op.name}" yielded {type(item).__name__}; an op with several '
@@ -741,8 +830,18 @@ class StepRunner:
             "it does not define"
         )
 
-    def handle_return(self, tmpl: StepTemplate, context: StepScope, value: Any) -> None:
+    def handle_return(
+        self, tmpl: StepTemplate, step_key: str, scope: StepScope | None, value: Any
+    ) -> None:
         """What an op returned, spread over its outputs; checks required outputs."""
+        sole = tmpl.sole_output
+        if sole is not None and value is not None and not isinstance(value, _RETURN_SPECIAL):
+            # The common case: a plain value for the op's only output. It was required or
+            # not, it is there now; only a failed blocking check can fail the step.
+            self.store_output(tmpl, step_key, scope, value, sole, None)
+            if self.state.blocking_failures:
+                self.check_required(tmpl, {sole})
+            return
         op = tmpl.node.op
         seen: set[str] = set()
         outs = op.outs
@@ -750,34 +849,34 @@ class StepRunner:
             isinstance(value, _SEQUENCES) and value and isinstance(value[0], AssetCheckResult)
         ):
             for item in value if isinstance(value, _SEQUENCES) else (value,):
-                self.handle_item(tmpl, context, item, seen)
+                self.handle_item(tmpl, step_key, scope, item, seen)
             self.check_required(tmpl, seen)
             return
         if len(outs) == 1:
             out_name, out_def = next(iter(outs.items()))
             if out_def.is_dynamic and isinstance(value, _SEQUENCES):
                 for item in value:
-                    self.handle_item(tmpl, context, item, seen)
+                    self.handle_item(tmpl, step_key, scope, item, seen)
                 seen.add(out_name)  # an empty list is a valid dynamic result
             elif isinstance(value, _WRAPPED):
-                self.handle_item(tmpl, context, value, seen)
+                self.handle_item(tmpl, step_key, scope, value, seen)
             elif value is None and not out_def.is_required:
                 pass
             else:
                 seen.add(out_name)
-                self.store_output(tmpl, context, value, out_name, None)
+                self.store_output(tmpl, step_key, scope, value, out_name, None)
         elif value is None:
             pass
         elif isinstance(value, tuple) and len(value) == len(outs):
             for (out_name, _), item in zip(outs.items(), value, strict=True):
                 if isinstance(item, _OUTPUT_LIKE):
-                    self.handle_item(tmpl, context, item, seen)
+                    self.handle_item(tmpl, step_key, scope, item, seen)
                 else:
                     seen.add(out_name)
-                    self.store_output(tmpl, context, item, out_name, None)
+                    self.store_output(tmpl, step_key, scope, item, out_name, None)
         elif isinstance(value, tuple) and all(isinstance(v, MaterializeResult) for v in value):
             for item in value:
-                self.handle_item(tmpl, context, item, seen)
+                self.handle_item(tmpl, step_key, scope, item, seen)
         else:
             raise DagloomError(
                 f'op "{op.name}" has outputs {list(outs)} but returned {type(value).__name__}; '
@@ -792,8 +891,8 @@ class StepRunner:
                 f'blocking asset check "{failed_check}" failed; assets downstream of it are '
                 "not materialized"
             )
-        for out_name, out_def in tmpl.node.op.outs.items():
-            if out_def.is_required and out_name not in seen and not out_def.is_dynamic:
+        for out_name in tmpl.required_outputs:
+            if out_name not in seen:
                 raise DagloomError(
                     f'op "{tmpl.node.op.name}" did not return or yield required output "{out_name}"'
                 )
@@ -879,27 +978,39 @@ class StepRunner:
             self.run_hooks(tmpl, step_key, exc)
         return Outcome(FAILED, error=exc)
 
-    def _consume(self, tmpl: StepTemplate, context: StepScope, result: Any) -> None:
+    def _consume(
+        self, tmpl: StepTemplate, step_key: str, scope: StepScope | None, result: Any
+    ) -> None:
         """What a sync op produced: the items it yielded (drained in a worker thread, or not
         yet), or the value it returned."""
-        if inspect.isgenerator(result):
+        if isinstance(result, GeneratorType):
             items: Any = result
         elif isinstance(result, _Drained):
             items = result.items
         else:
-            self.handle_return(tmpl, context, result)
+            self.handle_return(tmpl, step_key, scope, result)
             return
         seen: set[str] = set()
         for item in items:
-            self.handle_item(tmpl, context, item, seen)
+            self.handle_item(tmpl, step_key, scope, item, seen)
         self.check_required(tmpl, seen)
 
     def run_sync(self, step_key: str, attempt: int) -> Outcome:
         """One attempt of a sync op, inline."""
         started = perf_counter()
         try:
-            tmpl, context, call = self.prepare(step_key, attempt)
-            self._consume(tmpl, context, call())
+            tmpl, scope, fn, kwargs = self.prepare(step_key, attempt)
+            result = fn(**kwargs)
+            sole = tmpl.sole_output
+            if sole is not None and result is not None and not isinstance(result, _NOT_PLAIN):
+                # `handle_return`'s common case, inlined: a value for the only output.
+                self.store_output(tmpl, step_key, scope, result, sole, None)
+                if self.state.blocking_failures:
+                    self.check_required(tmpl, {sole})
+            elif isinstance(result, GeneratorType):
+                self._consume(tmpl, step_key, scope, result)
+            else:
+                self.handle_return(tmpl, step_key, scope, result)
         except _Skip as skip:
             return self.skip(step_key, str(skip), skip.upstream)
         except BaseException as exc:  # the user-code boundary of an op, at the cost of a `try`
@@ -917,20 +1028,22 @@ class StepRunner:
         """One attempt of an async op (or of a sync op in a worker thread)."""
         started = perf_counter()
         try:
-            tmpl, context, call = self.prepare(step_key, attempt)
+            tmpl, scope, fn, kwargs = self.prepare(step_key, attempt)
             if threads is not None and not tmpl.is_async:
-                result = await anyio.to_thread.run_sync(_call_and_drain, call, limiter=threads)
+                result = await anyio.to_thread.run_sync(
+                    _call_and_drain, partial(fn, **kwargs), limiter=threads
+                )
             else:
-                result = call()
+                result = fn(**kwargs)
             if inspect.isasyncgen(result):
                 seen: set[str] = set()
                 async for item in result:
-                    self.handle_item(tmpl, context, item, seen)
+                    self.handle_item(tmpl, step_key, scope, item, seen)
                 self.check_required(tmpl, seen)
             elif inspect.isawaitable(result):
-                self.handle_return(tmpl, context, await result)
+                self.handle_return(tmpl, step_key, scope, await result)
             else:
-                self._consume(tmpl, context, result)
+                self._consume(tmpl, step_key, scope, result)
         except _Skip as skip:
             return self.skip(step_key, str(skip), skip.upstream)
         except BaseException as exc:  # the user-code boundary of an op, at the cost of a `try`

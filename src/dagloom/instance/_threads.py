@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 import anyio
 
 from dagloom.execution.sink import EventSink
+from dagloom.messages.row_log import RowLog
 from dagloom.messages.rows import EventRow
 
 T = TypeVar("T")
@@ -180,7 +181,7 @@ class HandoffEventSink:
         self._queue: deque[EventRow] = deque()
         self._scheduled = False
         self._keep = keep
-        self._rows: list[EventRow] = []
+        self._rows = RowLog()
 
     def emit(self, row: EventRow) -> None:
         # Append before reading the flag, and the owner clears the flag before it drains the
@@ -221,6 +222,6 @@ class HandoffEventSink:
         asyncio.run_coroutine_threadsafe(self._flush_on_owner(), self._owner).result()
 
     @property
-    def rows(self) -> list[EventRow]:
-        """With `keep`, every row emitted so far, in order (the list itself, not a copy)."""
+    def rows(self) -> RowLog:
+        """With `keep`, every row emitted so far, in order (the log itself, not a copy)."""
         return self._rows

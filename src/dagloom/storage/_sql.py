@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from dagloom.messages import AssetKeyMessage, ErrorInfo, Run, RunStatus
+from dagloom.messages import AssetCheckKeyMessage, AssetKeyMessage, ErrorInfo, Run, RunStatus
 from dagloom.storage._codec import asset_key_text
 from dagloom.storage.base import (
     RUN_TRANSITION_SOURCES,
@@ -33,6 +33,7 @@ RUN_COLUMNS = (
     "job_snapshot_id",
     "step_keys_to_execute",
     "failure",
+    "asset_check_selection",
 )
 RUN_SELECT = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
 INSERT_RUN = (
@@ -128,6 +129,12 @@ def run_row(run: Run) -> tuple[Any, ...]:
         run.job_snapshot_id,
         orjson.dumps(list(run.step_keys_to_execute)).decode(),
         None if run.failure is None else bytes(run.failure),
+        orjson.dumps(
+            [
+                [list(c.asset_key.path) if c.asset_key is not None else [], c.name]
+                for c in run.asset_check_selection
+            ]
+        ).decode(),
     )
 
 
@@ -159,6 +166,10 @@ def row_run(row: Sequence[Any]) -> Run:
         job_snapshot_id=row[12],
         step_keys_to_execute=orjson.loads(row[13]),
         failure=None if row[14] is None else ErrorInfo.parse(bytes(row[14])),
+        asset_check_selection=[
+            AssetCheckKeyMessage(asset_key=AssetKeyMessage(path=path), name=name)
+            for path, name in orjson.loads(row[15])
+        ],
     )
 
 
@@ -293,6 +304,26 @@ def latest_asset_events_query(
         "GROUP BY asset_key, event_type) m ON a.storage_id = m.latest"
     )
     return sql, [*asset_keys, *event_types]
+
+
+def latest_partition_events_query(
+    asset_key: str, event_types: Sequence[int], partitions: Sequence[str] | None
+) -> tuple[str, list[Any]]:
+    """The SELECT for `EventLogStorage.get_latest_partition_events` (of at most
+    `LATEST_BATCH` partitions, or all): each (partition, type)'s newest row of one asset,
+    found through the asset_events_by_partition index."""
+    types = ", ".join("?" for _ in event_types)
+    where = f"asset_key = ? AND event_type IN ({types}) AND partition IS NOT NULL"
+    params: list[Any] = [asset_key, *event_types]
+    if partitions is not None:
+        where += f" AND partition IN ({', '.join('?' for _ in partitions)})"
+        params.extend(partitions)
+    sql = (
+        "SELECT a.storage_id, a.run_id, a.body, a.partition, a.event_type FROM asset_events a "
+        "JOIN (SELECT partition, event_type, MAX(storage_id) AS latest FROM asset_events "
+        f"WHERE {where} GROUP BY partition, event_type) m ON a.storage_id = m.latest"
+    )
+    return sql, params
 
 
 def ticks_query(

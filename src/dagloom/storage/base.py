@@ -752,6 +752,18 @@ class EventLogStorage(StorageLifecycle, Protocol):
         there is none. What staleness reads for a whole asset graph at once."""
         ...
 
+    async def get_latest_partition_events(
+        self,
+        asset_key: Sequence[str],
+        event_types: Sequence[EventType],
+        partitions: Sequence[str] | None = None,
+    ) -> dict[tuple[str, EventType], EventRecord]:
+        """The latest event of each of `event_types` (ASSET_MATERIALIZATION,
+        ASSET_OBSERVATION) of each partition of an asset (of `partitions`, when given), by
+        (partition, event type); absent when there is none. What per-partition staleness
+        reads of an asset."""
+        ...
+
     async def get_asset_check_evaluations(
         self, asset_key: Sequence[str], *, limit: int | None = None
     ) -> list[EventRecord]:
@@ -848,6 +860,28 @@ class DerivedEventReads:
                 found = await read(key, limit=1)
                 if found:
                     out[(tuple(key), event_type)] = found[0]
+        return out
+
+    async def get_latest_partition_events(
+        self: EventLogStorage,
+        asset_key: Sequence[str],
+        event_types: Sequence[EventType],
+        partitions: Sequence[str] | None = None,
+    ) -> dict[tuple[str, EventType], EventRecord]:
+        # Every event of the asset, newest first: the built-in backends read the latest alone.
+        wanted = None if partitions is None else set(partitions)
+        out: dict[tuple[str, EventType], EventRecord] = {}
+        for event_type in event_types:
+            read = (
+                self.get_materializations
+                if event_type == EventType.ASSET_MATERIALIZATION
+                else self.get_observations
+            )
+            for record in await read(asset_key):
+                data = record.event.asset_materialization if record.event else None
+                partition = data.partition if data is not None else ""
+                if partition and (wanted is None or partition in wanted):
+                    out.setdefault((partition, event_type), record)
         return out
 
 

@@ -140,6 +140,7 @@ def _copy_run(run: Run) -> Run:
         run_config_json=run.run_config_json,
         tags=dict(run.tags),
         asset_selection=list(run.asset_selection),
+        asset_check_selection=list(run.asset_check_selection),
         parent_run_id=run.parent_run_id,
         root_run_id=run.root_run_id,
         create_time=run.create_time,
@@ -394,6 +395,30 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
         return {
             (wanted[key], EventType(kind)): self.database.record(sid)
             for (key, kind), sid in latest.items()
+        }
+
+    async def get_latest_partition_events(
+        self,
+        asset_key: Sequence[str],
+        event_types: Sequence[EventType],
+        partitions: Sequence[str] | None = None,
+    ) -> dict[tuple[str, EventType], EventRecord]:
+        db = self.database
+        key = "/".join(asset_key)
+        kinds = {int(t) for t in event_types}
+        wanted = None if partitions is None else set(partitions)
+        latest: dict[tuple[str, int], int] = {}
+        for sid, row in db.events.items():
+            if row[2] != key or row[1] not in kinds:
+                continue
+            partition = db.event_partitions.get(sid)
+            if partition is None or (wanted is not None and partition not in wanted):
+                continue
+            if sid > latest.get((partition, row[1]), -1):
+                latest[(partition, row[1])] = sid
+        return {
+            (partition, EventType(kind)): db.record(sid)
+            for (partition, kind), sid in latest.items()
         }
 
     async def get_observations(

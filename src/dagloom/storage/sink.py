@@ -12,6 +12,7 @@ import anyio.lowlevel
 from anyio.abc import TaskGroup
 
 from dagloom.errors import StorageError
+from dagloom.messages.row_log import RowLog
 from dagloom.messages.rows import EventRow
 
 BATCH_SIZE = 500
@@ -53,7 +54,8 @@ class StorageEventSink:
     taken for writing is still written.
 
     With `keep`, the sink also keeps every row emitted in `rows` (a run's executor gets its
-    result's events there, without a second sink).
+    result's events there, without a second sink): once written, in a `RowLog`, which keeps
+    them compactly.
     """
 
     __slots__ = (
@@ -61,6 +63,7 @@ class StorageEventSink:
         "_error",
         "_idle",
         "_keep",
+        "_kept",
         "_linger_scope",
         "_lingering",
         "_max_delay",
@@ -92,8 +95,9 @@ class StorageEventSink:
         self._batch_size = max(1, batch_size)
         self._keep = keep
         # Every event emitted and not yet dropped; those before `_written` are durable (and
-        # dropped after each write, unless kept).
+        # dropped after each write; with `keep`, moved to `_kept` first).
         self._rows: list[EventRow] = []
+        self._kept = RowLog()
         self._written = 0
         self._writing = False
         self._idle = anyio.Event()
@@ -209,9 +213,10 @@ class StorageEventSink:
                     self._fail(self._error_from(exc))
                     return
                 self._written += len(batch)
-                if not self._keep:
-                    del self._rows[: self._written]
-                    self._written = 0
+                if self._keep:
+                    self._kept.extend(batch)
+                del self._rows[: self._written]
+                self._written = 0
         finally:
             self._stop_writing()
 
@@ -248,9 +253,15 @@ class StorageEventSink:
         return self._error
 
     @property
-    def rows(self) -> list[EventRow]:
-        """With `keep`, every row emitted so far, in order (the list itself, not a copy)."""
-        return self._rows
+    def rows(self) -> Sequence[EventRow]:
+        """With `keep`, every row emitted so far, in order: the sink's own `RowLog` when
+        every row is written, else a snapshot of it followed by the rows not yet written.
+        Without `keep`, the rows not yet written."""
+        if not self._keep:
+            return self._rows
+        if not self._rows:
+            return self._kept
+        return self._kept.snapshot(self._rows)
 
     @property
     def pending(self) -> int:

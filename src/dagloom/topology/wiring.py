@@ -51,6 +51,7 @@ from dagloom.daemon.queue_loop import RunQueueLoop
 from dagloom.daemon.retry_loop import RunRetryLoop
 from dagloom.daemon.scheduler import SchedulerLoop
 from dagloom.daemon.sensors import SensorLoop
+from dagloom.definitions.asset_checks import AssetCheckKey
 from dagloom.definitions.job import JobDefinition
 from dagloom.errors import ConfigError
 from dagloom.execution.origin import CodeOrigin
@@ -168,6 +169,7 @@ class NodeJobSource:
         asset_selection: Sequence[Sequence[str]] = (),
         *,
         snapshot_id: str = "",
+        asset_check_selection: Sequence[AssetCheckKey] = (),
     ) -> JobDefinition:
         """The job; blocks while a location first imports here (never for local ones).
 
@@ -185,8 +187,15 @@ class NodeJobSource:
                 job_name=job_name,
                 asset_selection=asset_selection,
                 snapshot_id=snapshot_id,
+                asset_check_selection=asset_check_selection,
             )
-        return self._loader.get_job(name, job_name, asset_selection, snapshot_id=snapshot_id)
+        return self._loader.get_job(
+            name,
+            job_name,
+            asset_selection,
+            snapshot_id=snapshot_id,
+            asset_check_selection=asset_check_selection,
+        )
 
     def code_origin(self, location_name: str) -> CodeOrigin | None:
         return self._origins.get(pick_location(location_name, self._origins))

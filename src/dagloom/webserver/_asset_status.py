@@ -1,5 +1,6 @@
 """Each asset's status on the asset graph, decided from its latest materialization, its
-parents' and the runs that target it: pure functions, no I/O."""
+staleness (`dagloom.definitions.staleness`, the rule the asset page's `staleStatus` uses)
+and the runs that target it: pure functions, no I/O."""
 
 from __future__ import annotations
 
@@ -26,9 +27,10 @@ class AssetStatus(enum.Enum):
     MISSING = "MISSING"
     """Never materialized."""
     STALE = "STALE"
-    """A parent was materialized after it."""
+    """Its code version or an upstream data version changed since it was last materialized
+    (`compute_staleness`'s STALE)."""
     MATERIALIZED = "MATERIALIZED"
-    """Materialized, and no parent since."""
+    """Materialized, and not stale."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +89,15 @@ def runs_by_asset(
 
 def asset_status(
     materialized_at: float | None,
-    parents_materialized_at: Iterable[float | None],
+    stale: bool,
     runs: AssetRuns,
 ) -> AssetStatus:
     """The mark of one asset: in progress over failed over missing over stale.
 
-    Times are seconds since the epoch; a failed run counts from when it started (or was
-    created, when it failed before starting), so a materialization by a later run clears it.
+    `materialized_at` is when it was last materialized (seconds since the epoch; None:
+    never), `stale` whether `compute_staleness` finds it STALE. A failed run counts from when
+    it started (or was created, when it failed before starting), so a materialization by a
+    later run clears it.
     """
     if runs.unstarted or runs.in_progress:
         return AssetStatus.IN_PROGRESS
@@ -104,6 +108,6 @@ def asset_status(
             return AssetStatus.FAILED
     if materialized_at is None:
         return AssetStatus.MISSING
-    if any(p is not None and p > materialized_at for p in parents_materialized_at):
+    if stale:
         return AssetStatus.STALE
     return AssetStatus.MATERIALIZED

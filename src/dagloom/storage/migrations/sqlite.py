@@ -225,4 +225,11 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX automation_evaluations_by_time ON automation_evaluations (timestamp)",
         ),
     ),
+    Migration(
+        version=12,
+        description="the asset checks a run executes (its asset check selection)",
+        statements=(
+            "ALTER TABLE runs ADD COLUMN asset_check_selection TEXT NOT NULL DEFAULT '[]'",
+        ),
+    ),
 )

@@ -4,6 +4,7 @@ staleness and kind fields of `AssetNode` (`staleStatus`, `staleCauses`, `isObser
 from __future__ import annotations
 
 import enum
+from dataclasses import replace
 from typing import Any
 
 import strawberry
@@ -19,7 +20,11 @@ from dagloom.definitions.staleness import (
 )
 from dagloom.errors import DagloomError
 from dagloom.execution.reporting import ReportKind, build_report
-from dagloom.instance.asset_versions import read_version_records
+from dagloom.instance.asset_versions import (
+    read_partition_staleness,
+    read_partition_version_records,
+    read_version_records,
+)
 from dagloom.messages.rpc import AssetSnapshot, LocationSnapshot
 from dagloom.webserver._auth import audit
 from dagloom.webserver._operations import guarded
@@ -41,20 +46,42 @@ class StaleCause:
     dependencyPartitionKey: str | None = None
 
 
-def _version_nodes(snapshot: LocationSnapshot) -> dict[DefinitionsAssetKey, AssetVersionNode]:
-    """The staleness view of a location's assets (an asset without an op is external)."""
+def _version_nodes(
+    snapshot: LocationSnapshot, *, partitions: bool = False
+) -> dict[DefinitionsAssetKey, AssetVersionNode]:
+    """The staleness view of a location's assets (an asset without an op is external), with
+    their partitions when `partitions` (for per-partition staleness)."""
+    from dagloom.daemon.automation_loop import snapshot_partitions
+
     nodes: dict[DefinitionsAssetKey, AssetVersionNode] = {}
     for asset in snapshot.assets:
         if asset.key is None:
             continue
         key = DefinitionsAssetKey(list(asset.key.path))
-        nodes[key] = AssetVersionNode(
+        node = AssetVersionNode(
             key,
             deps=tuple(DefinitionsAssetKey(list(d.path)) for d in asset.deps),
             code_version=asset.code_version or None,
             is_external=not asset.op_name,
+            partition_keys=snapshot_partition_keys(snapshot, asset),
         )
+        if partitions and asset.partitions_index:
+            try:
+                definition, _, mappings = snapshot_partitions(snapshot, asset)
+            except (ValueError, TypeError, DagloomError):
+                definition, mappings = None, {}  # partitions then match by key
+            node = replace(node, partitions_def=definition, dep_mappings=mappings)
+        nodes[key] = node
     return nodes
+
+
+def snapshot_partition_keys(
+    snapshot: LocationSnapshot, asset: AssetSnapshot
+) -> tuple[str, ...] | None:
+    """The partition keys a snapshot lists for an asset; None for an unpartitioned one."""
+    if not asset.partitions_index:
+        return None
+    return tuple(snapshot.partitions_defs[asset.partitions_index - 1].keys)
 
 
 def external_selection_refusal(snapshot: LocationSnapshot, selected: Any) -> str | None:
@@ -108,6 +135,36 @@ async def staleness_of(
     return compute_staleness(closure, records).get(key)
 
 
+async def partition_staleness_of(
+    context: Any, location_name: str, snapshot: AssetSnapshot, partitions: list[str] | None
+) -> list[tuple[str, Staleness]] | None:
+    """The staleness of each of `partitions` of one partitioned asset of a location (every
+    partition the snapshot lists when None), in that order; None for an asset that is not
+    partitioned (or a location not loaded)."""
+    view = await context.location(location_name)
+    if view.snapshot is None or snapshot.key is None:
+        return None
+    key = DefinitionsAssetKey(list(snapshot.key.path))
+    nodes = _version_nodes(view.snapshot, partitions=True)
+    node = nodes.get(key)
+    if node is None or node.partition_keys is None:
+        return None
+    wanted = list(node.partition_keys) if partitions is None else list(partitions)
+    found = await read_partition_staleness(context.instance, nodes, [(key, p) for p in wanted])
+    return [(p, found[(key, p)]) for p in wanted]
+
+
+def _cause(c: Any) -> StaleCause:
+    return StaleCause(
+        key=AssetKey(path=list(c.key.path)),
+        category=c.category,
+        reason=c.reason,
+        dependency=AssetKey(path=list(c.dependency.path)) if c.dependency else None,
+        partitionKey=c.partition,
+        dependencyPartitionKey=c.dependency_partition,
+    )
+
+
 @strawberry.type
 class AssetNodeStaleness:
     """The staleness and kind fields of `AssetNode` (which inherits them)."""
@@ -115,49 +172,106 @@ class AssetNodeStaleness:
     snapshot: strawberry.Private[AssetSnapshot]
     location_name: strawberry.Private[str]
 
+    async def _staleness(self, info: strawberry.Info, partition: str | None) -> Staleness | None:
+        """The asset's staleness, or its `partition`'s when it is partitioned."""
+        if partition is not None and self.snapshot.partitions_index:
+            found = await partition_staleness_of(
+                info.context, self.location_name, self.snapshot, [partition]
+            )
+            if found is not None:
+                return found[0][1]
+        return await staleness_of(info.context, self.location_name, self.snapshot)
+
     @strawberry.field(
         description="FRESH, STALE (its code version or an upstream data version changed "
-        "since it was last materialized) or MISSING (never materialized)."
+        "since it was last materialized) or MISSING (never materialized). With `partition`, "
+        "that partition's, against the upstream partitions its partition mappings read; "
+        "without, the asset's as a whole (its latest materialization of any partition)."
     )
     async def staleStatus(
         self, info: strawberry.Info, partition: str | None = None
     ) -> StaleStatusEnum | None:  # type: ignore[valid-type]
-        found = await staleness_of(info.context, self.location_name, self.snapshot)
+        found = await self._staleness(info, partition)
         return found.status if found is not None else None
 
     @strawberry.field(
-        description="Why the asset is stale; empty unless it is. Staleness is decided per "
-        "asset: `partition` is accepted for Dagster's clients and answers the same."
+        description="Why the asset (or its `partition`) is stale; empty unless it is."
     )
     async def staleCauses(
         self, info: strawberry.Info, partition: str | None = None
     ) -> list[StaleCause]:
-        found = await staleness_of(info.context, self.location_name, self.snapshot)
+        found = await self._staleness(info, partition)
+        return [] if found is None else [_cause(c) for c in found.causes]
+
+    @strawberry.field(
+        description="The stale status of each of `partitions` (every partition when "
+        "omitted), in that order; empty for an asset that is not partitioned."
+    )
+    async def staleStatusByPartition(
+        self, info: strawberry.Info, partitions: list[str] | None = None
+    ) -> list[StaleStatusEnum]:  # type: ignore[valid-type]
+        found = await partition_staleness_of(
+            info.context, self.location_name, self.snapshot, partitions
+        )
+        return [] if found is None else [s.status for _, s in found]
+
+    @strawberry.field(
+        description="Why each of `partitions` (every partition when omitted) is stale, in "
+        "that order; null for an asset that is not partitioned."
+    )
+    async def staleCausesByPartition(
+        self, info: strawberry.Info, partitions: list[str] | None = None
+    ) -> list[list[StaleCause]] | None:
+        found = await partition_staleness_of(
+            info.context, self.location_name, self.snapshot, partitions
+        )
         if found is None:
-            return []
-        return [
-            StaleCause(
-                key=AssetKey(path=list(c.key.path)),
-                category=c.category,
-                reason=c.reason,
-                dependency=AssetKey(path=list(c.dependency.path)) if c.dependency else None,
-            )
-            for c in found.causes
-        ]
+            return None
+        return [[_cause(c) for c in s.causes] for _, s in found]
 
     @strawberry.field(
         description="Its current data version: that of its newest materialization or "
-        "observation (None when that event carries none)."
+        "observation (None when that event carries none); of `partition`, when given."
     )
     async def dataVersion(self, info: strawberry.Info, partition: str | None = None) -> str | None:
         if self.snapshot.key is None:
             return None
         key = DefinitionsAssetKey(list(self.snapshot.key.path))
+        if partition is not None and self.snapshot.partitions_index:
+            return (await self._partition_versions(info, [partition]))[0]
         records = info.context.version_records
         if key not in records:
             records.update(await read_version_records(info.context.instance, [key]))
         record: AssetVersionRecord = records[key]
         return record.current_data_version
+
+    @strawberry.field(
+        description="The current data version of each of `partitions` (every partition "
+        "when omitted), in that order; empty for an asset that is not partitioned."
+    )
+    async def dataVersionByPartition(
+        self, info: strawberry.Info, partitions: list[str] | None = None
+    ) -> list[str | None]:
+        if not self.snapshot.partitions_index:
+            return []
+        return await self._partition_versions(info, partitions)
+
+    async def _partition_versions(
+        self, info: strawberry.Info, partitions: list[str] | None
+    ) -> list[str | None]:
+        if self.snapshot.key is None:
+            return []
+        key = DefinitionsAssetKey(list(self.snapshot.key.path))
+        if partitions is None:
+            view = await info.context.location(self.location_name)
+            if view.snapshot is None:
+                return []
+            node = _version_nodes(view.snapshot, partitions=True).get(key)
+            partitions = list(node.partition_keys or ()) if node is not None else []
+        records = await read_partition_version_records(
+            info.context.instance, [(key, p) for p in partitions]
+        )
+        return [records[(key, p)].current_data_version for p in partitions]
 
     @strawberry.field(description="Whether a run materializes it (false: an external asset).")
     def isMaterializable(self) -> bool:

@@ -11,7 +11,7 @@ import orjson
 import strawberry
 import yaml
 
-from dagloom.webserver.schema.runs import AssetKeyInput, ExecutionTag
+from dagloom.webserver.schema.runs import AssetCheckHandleInput, AssetKeyInput, ExecutionTag
 
 
 def _parse_run_config(value: Any) -> Any:
@@ -72,7 +72,7 @@ class JobOrPipelineSelector:
     jobName: str | None = None
     solidSelection: list[str] | None = None
     assetSelection: list[AssetKeyInput] | None = None
-    assetCheckSelection: list[strawberry.scalars.JSON] | None = None
+    assetCheckSelection: list[AssetCheckHandleInput] | None = None
 
 
 @strawberry.input

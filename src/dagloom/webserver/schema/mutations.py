@@ -20,7 +20,13 @@ from dagloom.daemon.retry_loop import reexecution_request, reexecution_steps
 from dagloom.definitions.asset_job import IMPLICIT_ASSET_JOB_NAME
 from dagloom.errors import ActorUnavailableError, DagloomError
 from dagloom.errors import RunNotFoundError as NoRun
-from dagloom.messages import AssetKeyMessage, Event, EventType, InstigatorState
+from dagloom.messages import (
+    AssetCheckKeyMessage,
+    AssetKeyMessage,
+    Event,
+    EventType,
+    InstigatorState,
+)
 from dagloom.messages.rpc import (
     CancelRunReply,
     CancelRunRequest,
@@ -273,7 +279,11 @@ async def _launch_request(
     view = await context.location(location)
     if view.snapshot is None:
         return PythonError(message=view.unavailable, className="ActorUnavailableError")
-    if not _job_known(view.snapshot, job_name, bool(selector.assetSelection)):
+    checks = [
+        AssetCheckKeyMessage(asset_key=AssetKeyMessage(path=list(c.assetKey.path)), name=c.name)
+        for c in selector.assetCheckSelection or []
+    ]
+    if not _job_known(view.snapshot, job_name, bool(selector.assetSelection or checks)):
         return not_found
     external = external_selection_refusal(view.snapshot, selector.assetSelection or [])
     if external is not None:
@@ -293,6 +303,7 @@ async def _launch_request(
         run_config_json=config_json,
         tags=with_user(tags, context),
         asset_selection=[AssetKeyMessage(path=list(k.path)) for k in selector.assetSelection or []],
+        asset_check_selection=checks,
         parent_run_id=(metadata.parentRunId or "") if metadata else "",
         root_run_id=(metadata.rootRunId or "") if metadata else "",
         step_keys_to_execute=list(params.stepKeys or []),

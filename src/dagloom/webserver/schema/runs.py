@@ -57,6 +57,20 @@ class AssetKeyInput:
 
 
 @strawberry.type
+class AssetCheckhandle:
+    """An asset check's identity (Dagster's spelling of the type name)."""
+
+    name: str
+    assetKey: AssetKey
+
+
+@strawberry.input
+class AssetCheckHandleInput:
+    assetKey: AssetKeyInput
+    name: str
+
+
+@strawberry.type
 class PipelineTag:
     key: str
     value: str
@@ -485,6 +499,19 @@ class PipelineRun:
         if not self.run.asset_selection:
             return None
         return [AssetKey(path=list(k.path)) for k in self.run.asset_selection]
+
+    @strawberry.field
+    def assetCheckSelection(self) -> list[AssetCheckhandle] | None:
+        """The checks the run executes when it names them; null: its assets' checks."""
+        if not self.run.asset_check_selection:
+            return None
+        return [
+            AssetCheckhandle(
+                name=c.name,
+                assetKey=AssetKey(path=list(c.asset_key.path) if c.asset_key else []),
+            )
+            for c in self.run.asset_check_selection
+        ]
 
     @strawberry.field
     def stepKeysToExecute(self) -> list[str] | None:

@@ -5,6 +5,7 @@
 
 __all__ = (
     "AssetCheckEvaluationData",
+    "AssetCheckKey",
     "AssetCheckSnapshot",
     "AssetKey",
     "AssetMaterializationData",
@@ -444,6 +445,20 @@ default_message_pool.register_message(
 
 
 @dataclass(eq=False, repr=False)
+class AssetCheckKey(betterproto2.Message):
+    """
+    An asset check's identity: the asset it checks and its name (Dagster's AssetCheckKey).
+    """
+
+    asset_key: "AssetKey | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+    name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message("dagloom.v1", "AssetCheckKey", AssetCheckKey)
+
+
+@dataclass(eq=False, repr=False)
 class AssetCheckSnapshot(betterproto2.Message):
     name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
@@ -459,6 +474,12 @@ class AssetCheckSnapshot(betterproto2.Message):
     additional_deps: "list[str]" = betterproto2.field(261, betterproto2.TYPE_STRING, repeated=True)
     """
     Assets the check reads besides its asset (AssetCheckSpec.additional_deps), as "a/b".
+    """
+
+    executable_alone: "bool" = betterproto2.field(120, betterproto2.TYPE_BOOL)
+    """
+    Whether the check is its own op (@asset_check), so a run can execute it without
+    materializing its asset; a check_spec of the asset's own op runs only with the asset.
     """
 
 
@@ -1018,6 +1039,14 @@ class Run(betterproto2.Message):
     failure: "ErrorInfo | None" = betterproto2.field(30, betterproto2.TYPE_MESSAGE, optional=True)
     """
     why the run failed, stored with its RUN_FAILURE (unset otherwise)
+    """
+
+    asset_check_selection: "list[AssetCheckKey]" = betterproto2.field(
+        120, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    The asset checks the run executes (Dagster's asset_check_selection); empty: the checks
+    of its selected assets. With no asset_selection the run executes only these checks.
     """
 
 

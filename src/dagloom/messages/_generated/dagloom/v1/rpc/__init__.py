@@ -386,6 +386,13 @@ class ApiLaunchRunRequest(betterproto2.Message):
     the first call stored instead of launching another
     """
 
+    asset_check_selection: "list[__v1__.AssetCheckKey]" = betterproto2.field(
+        120, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    optional: the asset checks the run executes (Run.asset_check_selection)
+    """
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "ApiLaunchRunRequest", ApiLaunchRunRequest)
 
@@ -1080,6 +1087,13 @@ class RunRequestMessage(betterproto2.Message):
         5, betterproto2.TYPE_MESSAGE, repeated=True
     )
 
+    asset_check_selection: "list[__v1__.AssetCheckKey]" = betterproto2.field(
+        120, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    The asset checks the run executes (RunRequest.asset_check_keys); empty: its assets'.
+    """
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "RunRequestMessage", RunRequestMessage)
 
@@ -1239,6 +1253,13 @@ class SubmitRunRequest(betterproto2.Message):
     optional: re-execute only these steps of the parent run's job (empty: every step)
     """
 
+    asset_check_selection: "list[__v1__.AssetCheckKey]" = betterproto2.field(
+        120, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    optional: the asset checks the run executes (Run.asset_check_selection)
+    """
+
 
 default_message_pool.register_message("dagloom.v1.rpc", "SubmitRunRequest", SubmitRunRequest)
 
@@ -1341,6 +1362,13 @@ class ValidateRunRequest(betterproto2.Message):
     """
     The run's tags: a dagster/partition tag on a job with a partitioned config picks the
     partition whose config and tags the run takes.
+    """
+
+    asset_check_selection: "list[__v1__.AssetCheckKey]" = betterproto2.field(
+        120, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    The run's asset checks (Run.asset_check_selection); empty: its assets' checks.
     """
 
 
