@@ -1,5 +1,5 @@
 """run_on_own_thread: a coroutine on a thread and loop of its own, cancellable from the
-caller's loop, leaving no thread behind."""
+caller's loop, leaving nothing of it behind: the thread waits for the next call, idle."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import anyio.lowlevel
 import pytest
 
 from dagloom.errors import DagloomError
-from dagloom.execution.run_thread import SWITCH_INTERVAL, run_on_own_thread
+from dagloom.execution.run_thread import IDLE_NAME, SWITCH_INTERVAL, run_on_own_thread
 from tests.actors._runs import CrossThreadEvent
 
 NAME = "dagloom run test"
@@ -33,8 +33,41 @@ async def test_the_coroutine_runs_on_another_thread_and_loop_and_returns_its_res
     with anyio.fail_after(30):
         ident, loop = await run_on_own_thread(where, name=NAME)
     assert ident != caller[0] and loop is not caller[1]
-    assert loop.is_closed()
+    assert not loop.is_running()
     assert own_threads() == []
+
+
+async def test_the_next_call_reuses_the_idle_thread_and_loop_with_nothing_of_the_last() -> None:
+    """A task the first call left behind is cancelled (its cleanup ran) before the call
+    returns; the thread bears the call's name while it runs, the idle name after."""
+    cleaned = CrossThreadEvent()
+    names: list[str] = []
+
+    async def leave_a_task() -> tuple[int, asyncio.AbstractEventLoop]:
+        async def forever() -> None:
+            try:
+                await asyncio.sleep(3600)
+            finally:
+                cleaned.set()
+
+        asyncio.get_running_loop().create_task(forever())
+        await anyio.lowlevel.checkpoint()
+        names.append(threading.current_thread().name)
+        return threading.get_ident(), asyncio.get_running_loop()
+
+    async def where() -> tuple[int, asyncio.AbstractEventLoop]:
+        names.append(threading.current_thread().name)
+        return threading.get_ident(), asyncio.get_running_loop()
+
+    with anyio.fail_after(30):
+        first = await run_on_own_thread(leave_a_task, name=NAME)
+        assert cleaned.is_set()
+        idle = [t for t in threading.enumerate() if t.ident == first[0]]
+        assert [t.name for t in idle] == [IDLE_NAME]
+        second = await run_on_own_thread(where, name=NAME)
+    assert second == first
+    assert names == [NAME, NAME]
+    assert asyncio.all_tasks(first[1]) == set()
 
 
 async def test_the_callers_loop_stays_free_while_the_coroutine_blocks_in_sync_code() -> None:

@@ -131,6 +131,8 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         super().__init__(name, inbox_size=inbox_size, clock=clock)
         self._instance = instance
         self._jobs = jobs
+        # A protocol check lists the protocol's members each time: once, not per run.
+        self._origins: OriginSource | None = jobs if isinstance(jobs, OriginSource) else None
         self._coordinator = coordinator
         self._max_runs = max_concurrent_runs
         self._heartbeat_interval = heartbeat_interval
@@ -297,7 +299,8 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         # failure (or a resumed run) loads those of the steps it does not execute again.
         job = with_storage_io_manager(job, self._instance.storage_dir)
         run_config = orjson.loads(run.run_config_json) if run.run_config_json else {}
-        origin = jobs.code_origin(run.code_location) if isinstance(jobs, OriginSource) else None
+        origins = self._origins
+        origin = origins.code_origin(run.code_location) if origins is not None else None
         resuming = is_resumed(run)
         steps = list(run.step_keys_to_execute)
         if resuming:

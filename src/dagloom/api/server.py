@@ -293,7 +293,11 @@ class DagloomApiService(DagloomApiBase):
             )
             async for batch in batches:
                 last = batch[-1].event
-                if message.until_run_ends and last and last.event_type in RUN_END_EVENTS:
+                if (
+                    message.until_run_ends
+                    and last is not None
+                    and last.event_type in RUN_END_EVENTS
+                ):
                     # The end is stored, so is the status it set: save the follower a GetRun.
                     yield ApiEventBatch(
                         records=batch, run=await self._instance.get_run(message.run_id)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import queue
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -54,17 +56,28 @@ class _Canceled(Exception):
     """The thread's coroutine ended canceled, and not by `OwnThread.cancel`."""
 
 
-class OwnThread(Generic[T]):
-    """One thread running `fn()` in an asyncio loop of its own, and what both sides know of it.
+IDLE_SECONDS = 30.0
+"""How long a run thread with nothing to run waits for the next run before it ends."""
 
-    The caller makes the loop and closes it once the thread has ended: making and closing
-    a loop are system calls that release the GIL, and a thread that gives the GIL up while
-    the caller's loop is busy waits up to a switch interval to get it back (measured: ~0.5 ms
-    of a launch each). The loop lives only for `fn`: tasks `fn` left behind are cancelled
-    when it ends, the loop's default executor is joined, and `anyio.to_thread`'s worker
-    threads, idle by then, are told to exit (anyio stops them with the loop's root task).
-    State read by both threads is guarded by `_lock`, except the outcome, which the thread
-    writes before it sets `_done`.
+MAX_IDLE = 8
+"""Run threads kept waiting for the next run at most; one more that ends its run ends."""
+
+IDLE_NAME = "dagloom idle run thread"
+"""The name of a run thread between runs (while it executes one, it bears the run's)."""
+
+
+class OwnThread(Generic[T]):
+    """One execution of `fn()` on a run thread's event loop, and what both sides know of it.
+
+    The loop is the thread's, made once and reused run after run: making and closing a loop
+    and starting a thread cost about half a millisecond a run, and are system calls that
+    release the GIL (a thread giving it up while the caller's loop is busy waits up to a
+    switch interval to get it back). Nothing of a run stays on the loop for the next: tasks
+    `fn` left behind are cancelled when it ends and its async generators closed, and
+    `anyio.to_thread`'s worker threads, idle by then, are told to exit (anyio stops them
+    with the loop's root task, each run's). State read by both threads is guarded by
+    `_lock`, except the outcome and `reusable`, which the thread writes before it sets
+    `_done`.
     """
 
     __slots__ = (
@@ -77,21 +90,30 @@ class OwnThread(Generic[T]):
         "_outcome",
         "_running",
         "_scope",
+        "reusable",
     )
 
-    def __init__(self, fn: Callable[[], Awaitable[T]], caller: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        fn: Callable[[], Awaitable[T]],
+        caller: asyncio.AbstractEventLoop,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
         self._fn = fn
         self._caller = caller
-        self._loop = asyncio.new_event_loop()
+        self._loop = loop
         self._lock = threading.Lock()
         self._running = False  # whether `_scope` may be cancelled through `_loop`
         self._scope: anyio.CancelScope | None = None
         self._cancel_asked = False
         self._done = anyio.Event()  # of the caller's loop
         self._outcome: tuple[T] | BaseException | None = None
+        self.reusable = True
+        """Whether the thread may run another `fn` after this one (not after an exit
+        asked for on it, nor after its loop failed)."""
 
     def main(self) -> None:
-        """The thread's body: run `fn` to its end, then tell the caller's loop, last."""
+        """On the run thread: run `fn` to its end, then tell the caller's loop, last."""
         try:
             self._outcome = (_run_until_complete(self._loop, self._root()),)
         except asyncio.CancelledError:
@@ -102,9 +124,12 @@ class OwnThread(Generic[T]):
             error = DagloomError(f"{threading.current_thread().name} raised {exc!r}")
             error.__cause__ = exc
             self._outcome = error
+            self.reusable = False
         except BaseException as exc:  # handed to the caller's loop, which raises it
             self._outcome = exc
         finally:
+            if self._loop.is_running() or self._loop.is_closed():
+                self.reusable = False
             self._caller.call_soon_threadsafe(self._done.set)
 
     async def _root(self) -> T:
@@ -130,10 +155,6 @@ class OwnThread(Generic[T]):
             if self._running and self._scope is not None:
                 self._loop.call_soon_threadsafe(self._scope.cancel)
 
-    def close(self) -> None:
-        """Close the thread's loop; call once the thread has ended. Idempotent."""
-        self._loop.close()
-
     async def wait(self) -> T:
         """Block until the thread has run `fn`; return its result or raise its exception.
 
@@ -157,49 +178,137 @@ class OwnThread(Generic[T]):
 
 
 def _run_until_complete(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
-    """Run `coro` in `loop` on this thread and wind the loop down as `asyncio.run` does
-    (tasks left behind are cancelled, async generators finalized, the default executor's
-    threads joined), without its signal handling and without closing the loop."""
-    asyncio.set_event_loop(loop)
+    """Run `coro` in `loop` on this thread and wind down what it left on the loop as
+    `asyncio.run` does (tasks left behind are cancelled, async generators closed), without
+    its signal handling and leaving the loop open for the next run."""
     try:
         return loop.run_until_complete(coro)
     finally:
+        left = asyncio.all_tasks(loop)
+        for task in left:
+            task.cancel()
+        if left:
+            loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        # `shutdown_asyncgens` would close them, and every later one unfinalized with them.
+        generators: Any = getattr(loop, "_asyncgens", None)
+        if generators:
+            closing = list(generators)
+            generators.clear()
+            loop.run_until_complete(
+                asyncio.gather(*(g.aclose() for g in closing), return_exceptions=True)
+            )
+
+
+class _RunThread:
+    """A daemon thread with an event loop of its own that runs one `OwnThread` at a time,
+    waiting `IDLE_SECONDS` at most for the next before it ends."""
+
+    __slots__ = ("_jobs", "loop", "thread")
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[OwnThread[Any] | None] = queue.SimpleQueue()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._main, name=IDLE_NAME, daemon=True)
+        self.thread.start()
+
+    def submit(self, own: OwnThread[Any]) -> None:
+        self._jobs.put(own)
+
+    def stop(self) -> None:
+        """End the thread after what was submitted; never blocks."""
+        self._jobs.put(None)
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
         try:
-            left = asyncio.all_tasks(loop)
-            for task in left:
-                task.cancel()
-            if left:
-                loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
+            while True:
+                try:
+                    own = self._jobs.get(timeout=IDLE_SECONDS)
+                except queue.Empty:
+                    if _POOL.retire(self):
+                        return
+                    continue  # handed out meanwhile: its run is on the way
+                if own is None:
+                    return
+                own.main()
+                if not own.reusable:
+                    return
         finally:
             asyncio.set_event_loop(None)
+            if not self.loop.is_running():
+                self.loop.close()
+
+
+class _RunThreads:
+    """The run threads waiting for a run (at most `MAX_IDLE`); thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[_RunThread] = []
+
+    def take(self) -> _RunThread:
+        """An idle run thread, or a new one."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return _RunThread()
+
+    def give_back(self, worker: _RunThread) -> None:
+        """Keep `worker`, whose run has ended, for the next run, or end it if enough are
+        kept."""
+        with self._lock:
+            if len(self._idle) < MAX_IDLE:
+                self._idle.append(worker)
+                return
+        worker.stop()
+
+    def forget(self) -> None:
+        """In a forked child: the idle threads were not forked with it."""
+        self._lock = threading.Lock()
+        self._idle = []
+
+    def retire(self, worker: _RunThread) -> bool:
+        """On `worker`'s thread, idle too long: whether it may end (True, and it is handed
+        out no more) or was just handed out (False)."""
+        with self._lock:
+            if worker in self._idle:
+                self._idle.remove(worker)
+                return True
+            return False
+
+
+_POOL = _RunThreads()
+os.register_at_fork(after_in_child=_POOL.forget)
 
 
 async def run_on_own_thread(fn: Callable[[], Awaitable[T]], *, name: str) -> T:
-    """Run `fn()` on a new thread named `name`, in an event loop of its own, and return its
-    result or raise its exception.
+    """Run `fn()` on a run thread named `name` (for the run), in an event loop of its own,
+    and return its result or raise its exception.
 
     The calling loop stays free meanwhile; whatever `fn` does (sync code included) blocks
     only its own thread. Cancelling the caller cancels `fn` (its loop's root scope, from
-    this loop, thread-safely), waits for the thread to end, and then raises the caller's
+    this loop, thread-safely), waits for `fn` to end, and then raises the caller's
     cancellation: what `fn` does when cancelled (record a run CANCELED, close resources)
     is done by then. A sync call that never returns cannot be cancelled, so neither can this
-    wait. No thread outlives the call. While it lives, the interpreter hands the GIL over
-    every `SWITCH_INTERVAL` seconds, so an op spinning on the CPU delays this loop by about
-    that much per wake-up rather than 5 ms. Objects of the caller's loop are reached from `fn`
-    through `dagloom.instance._threads.on_loop`; an instance hops by itself.
+    wait. The thread and its loop are kept for the next call once `fn` has ended (named
+    `IDLE_NAME` meanwhile; see `OwnThread`), and end after `IDLE_SECONDS` without one. While
+    a call runs, the interpreter hands the GIL over every `SWITCH_INTERVAL` seconds, so an
+    op spinning on the CPU delays this loop by about that much per wake-up rather than 5 ms.
+    Objects of the caller's loop are reached from `fn` through
+    `dagloom.instance._threads.on_loop`; an instance hops by itself.
     """
-    own = OwnThread(fn, asyncio.get_running_loop())
-    try:
-        thread = threading.Thread(target=own.main, name=name, daemon=True)
-        with _short_switch_interval():
-            thread.start()
-            try:
-                return await own.wait()
-            finally:
+    worker = _POOL.take()
+    own = OwnThread(fn, asyncio.get_running_loop(), worker.loop)
+    worker.thread.name = name
+    with _short_switch_interval():
+        worker.submit(own)
+        try:
+            return await own.wait()
+        finally:
+            if own.reusable:
+                worker.thread.name = IDLE_NAME
+                _POOL.give_back(worker)
+            else:
                 # The thread told this loop it was done as its last act: this join ends at
                 # once.
-                thread.join()
-    finally:
-        own.close()
+                worker.thread.join()

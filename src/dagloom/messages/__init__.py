@@ -6,8 +6,9 @@ this module re-exports the ones the rest of the package uses.
 
 from __future__ import annotations
 
-# Imported for its effect: betterproto2 messages compare fields with cached defaults.
-from dagloom.messages import _defaults  # noqa: F401
+# Imported for their effect: betterproto2 messages compare fields with cached defaults
+# and encode them with prebuilt keys and faster varints.
+from dagloom.messages import _defaults, _encoding  # noqa: F401
 from dagloom.messages._generated.dagloom.v1 import (
     AssetCheckEvaluationData,
     AssetCheckSnapshot,

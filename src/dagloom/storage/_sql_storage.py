@@ -248,6 +248,12 @@ class SqlDatabase(abc.ABC, Generic[C]):
         Retried as the class docstring says."""
         return await self._retrying("reading", lambda: self._fetch(sql, params))
 
+    async def fetch_small(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """`fetch` for a query that reads a few rows through an index (a run by its id, a
+        page of a run's chunks): one a backend may answer without leaving the event loop's
+        thread. The same rows and errors as `fetch`."""
+        return await self.fetch(sql, params)
+
     async def write(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
         """Run each statement once per parameter row, all in one write transaction. Retried
         as the class docstring says (a failed attempt rolled back or never reached the
@@ -484,7 +490,7 @@ class SqlRunStorage(SqlStorage[D]):
         return _sql.row_run(row)
 
     async def get_run(self, run_id: str) -> Run | None:
-        rows = await self.database.fetch(f"{_sql.RUN_SELECT} WHERE run_id = ?", (run_id,))
+        rows = await self.database.fetch_small(f"{_sql.RUN_SELECT} WHERE run_id = ?", (run_id,))
         return _sql.row_run(rows[0]) if rows else None
 
     async def get_runs(
@@ -716,7 +722,9 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
         cursor = after
         while True:
             sql, params = _sql.chunks_query(run_id, cursor, page)
-            chunks = await self.database.fetch(sql, params)
+            # A page is a few chunks by the run's index; all of them may be many more.
+            read = self.database.fetch if page is None else self.database.fetch_small
+            chunks = await read(sql, params)
             for first, _last, body in chunks:
                 decode_chunk(run_id, first, body, out, after=after, event_types=wanted, limit=limit)
             if page is None or len(chunks) < page or (limit is not None and len(out) >= limit):
