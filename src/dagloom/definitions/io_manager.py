@@ -511,14 +511,23 @@ def _memory_key(context: OutputContext) -> tuple[str, ...]:
 
 
 class InMemoryIOManager(IOManager):
-    """Keeps every value in a dict for the life of this object (one run, unless shared)."""
+    """Keeps every value in a dict for the life of this object (one run, unless shared).
+
+    A step's plain output (no asset, no mapping key) is kept in its run's own dict, under
+    the step key for output "result" and (step key, output) otherwise: no key tuple is made
+    per value. Assets' and mapped outputs' values are in `values`, under `_memory_key`."""
 
     def __init__(self) -> None:
         self.values: dict[tuple[str, ...], Any] = {}
+        self._runs: dict[str, dict[str | tuple[str, str], Any]] = {}
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:
-        if context.asset_key is None and context.mapping_key is None:  # `_memory_key`, inlined
-            self.values[(context.run_id, context.step_key, context.name)] = obj
+        if context.asset_key is None and context.mapping_key is None:
+            run = self._runs.get(context.run_id)
+            if run is None:
+                run = self._runs[context.run_id] = {}
+            name = context.name
+            run[context.step_key if name == "result" else (context.step_key, name)] = obj
         else:
             self.values[_memory_key(context)] = obj
 
@@ -534,9 +543,14 @@ class InMemoryIOManager(IOManager):
         """What `load_input` gives input `input_name` reading `upstream`: this manager reads
         nothing else of its context, so the executor calls this without building one."""
         if upstream.asset_key is None and upstream.mapping_key is None:  # the common case
-            found = self.values.get((upstream.run_id, upstream.step_key, upstream.name), _ABSENT)
-            if found is not _ABSENT:
-                return found
+            run = self._runs.get(upstream.run_id)
+            if run is not None:
+                name = upstream.name
+                found = run.get(
+                    upstream.step_key if name == "result" else (upstream.step_key, name), _ABSENT
+                )
+                if found is not _ABSENT:
+                    return found
         return self._stored(_memory_key(upstream), input_name)
 
     def _stored(self, key: tuple[str, ...], input_name: str) -> Any:
