@@ -72,6 +72,9 @@ class StepTemplate:
     start_message: str = ""  # STEP_START's message of the (unmapped) step
     # STEP_OUTPUT's and HANDLED_OUTPUT's messages of the sole output
     sole_output_messages: tuple[str, str] = ("", "")
+    # (node, sole output): the key of its output in a run's state, the same tuple the plain
+    # reads of its downstream steps hold
+    sole_output_key: tuple[str, str] | None = None
 
     @property
     def key(self) -> str:
@@ -179,6 +182,7 @@ def _fast_facts(
     inputs: list[StepInput],
     shared: dict[tuple[str, str], tuple[str, str]],
     same_reads: dict[Any, Any],
+    output_keys: dict[tuple[str, str], tuple[str, str]],
 ) -> dict[str, Any]:
     """The StepTemplate fields a step runner reads instead of working them out per attempt:
     the sole output and required outputs, what each input reads when every input is one
@@ -186,9 +190,11 @@ def _fast_facts(
     else (made once per plan instead of once per step and run; `shared` holds the output
     messages made so far, one tuple for every step with that output name and IO manager;
     `same_reads` the reads made so far, one tuple for every step reading the same outputs,
-    as a fan-out's steps do: ~260 bytes a step)."""
+    as a fan-out's steps do: ~260 bytes a step; `output_keys` the sole outputs' keys made so
+    far, which the inputs reading them share)."""
     outs = node.op.outs
     sole: str | None = None
+    sole_key: tuple[str, str] | None = None
     sole_messages = ("", "")
     required: list[str] = []
     for out_name, out_def in outs.items():
@@ -198,6 +204,7 @@ def _fast_facts(
         out_name, out_def = next(iter(outs.items()))
         if not out_def.is_dynamic:
             sole = out_name
+            sole_key = output_keys[(node.name, out_name)] = (node.name, out_name)
             manager = out_def.io_manager_key
             sole_messages = shared.get((out_name, manager)) or shared.setdefault(
                 (out_name, manager),
@@ -224,6 +231,7 @@ def _fast_facts(
         "plain_reads": _one_of(tuple(reads), same_reads) if plain else None,
         "start_message": f'Started execution of step "{node.name}".',
         "sole_output_messages": sole_messages,
+        "sole_output_key": sole_key,
     }
 
 
@@ -270,6 +278,7 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
     same_inputs: dict[tuple[StepInput, ...], tuple[StepInput, ...]] = {}
     shared: dict[tuple[str, str], tuple[str, str]] = {}
     same_reads: dict[Any, Any] = {}
+    output_keys: dict[tuple[str, str], tuple[str, str]] = {}
     for name in order:
         node = nodes[name]
         op = node.op
@@ -281,7 +290,8 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
             manager = spec.input_manager_key or "io_manager"
             if isinstance(bound, FromOutput):
                 kind = FROM_OUTPUT
-                sources: tuple[tuple[str, str], ...] = ((bound.node, bound.output),)
+                read = (bound.node, bound.output)
+                sources: tuple[tuple[str, str], ...] = (output_keys.get(read, read),)
             elif isinstance(bound, FromFanIn):
                 kind = FROM_FAN_IN
                 sources = tuple((s.node, s.output) for s in bound.sources)
@@ -332,7 +342,7 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
             retry_policy=node.retry_policy or op.retry_policy or job.op_retry_policy,
             is_async=op.is_async,
             hooks=tuple(sorted(node.hooks | job.hook_defs, key=lambda hook: hook.name)),
-            **_fast_facts(node, inputs, shared, same_reads),
+            **_fast_facts(node, inputs, shared, same_reads, output_keys),
         )
 
     dynamic: dict[Scope, tuple[list[str], list[tuple[str, str]]]] = {}

@@ -670,8 +670,12 @@ class StepRunner:
                     (output_name, manager, mapping_key or ""),
                 )
             )
-        if mapping_key is None:
-            self.state.outputs[(step_key, output_name)] = out_ctx  # `record_output`, inlined
+        if mapping_key is None:  # `record_output`, inlined
+            if output_name == tmpl.sole_output and tmpl.scope is None:
+                # An unmapped step (its key is its node's name): the plan's tuple
+                self.state.outputs[tmpl.sole_output_key or (step_key, output_name)] = out_ctx
+            else:
+                self.state.outputs[(step_key, output_name)] = out_ctx
         else:
             self.state.record_output(out_ctx)
         if asset_key is not None:
