@@ -68,7 +68,10 @@ async def execute_plan(
         make_runner = CapturingStepRunner
     runner = make_runner(facts, state)
     threads = anyio.CapacityLimiter(sync_op_threads) if sync_op_threads > 0 else None
-    pending = dict(plan.dep_counts)
+    # Steps still waiting with some of their upstream done: the others' counts are the
+    # plan's `dep_counts`, not copied per run.
+    dep_counts = plan.dep_counts
+    pending: dict[str, int] = {}
     successors: dict[str, list[str]] = {}
     upstream_of: dict[str, tuple[str, ...]] = {}
     ready: deque[str] = deque(plan.roots)
@@ -97,7 +100,9 @@ async def execute_plan(
                 if collected == source:
                     continue
                 instances = [f"{collected}[{k}]" for k in mapping_keys]
-                pending[collector] += len(instances)
+                pending[collector] = pending.get(
+                    collector, dep_counts.get(collector, 0)
+                ) + len(instances)
                 upstream_of[collector] = (*plan.steps[collector].upstream, *instances)
                 for instance in instances:
                     successors.setdefault(instance, []).append(collector)
@@ -116,10 +121,18 @@ async def execute_plan(
             if extra:
                 children = (*children, *extra)
         for child in children:
-            left = pending[child] - 1
-            pending[child] = left
-            if left == 0:
-                ready.append(child)
+            left = pending.get(child)
+            if left is None:  # the first upstream step of `child` to end
+                left = dep_counts[child] - 1
+                if left:
+                    pending[child] = left
+                else:
+                    ready.append(child)
+            else:
+                left -= 1
+                pending[child] = left
+                if left == 0:
+                    ready.append(child)
 
     dynamic_sources = {source for source, _ in plan.scopes}
     reused = facts.reused
