@@ -100,9 +100,8 @@ async def execute_plan(
                 if collected == source:
                     continue
                 instances = [f"{collected}[{k}]" for k in mapping_keys]
-                pending[collector] = pending.get(
-                    collector, dep_counts.get(collector, 0)
-                ) + len(instances)
+                left = pending.get(collector, dep_counts.get(collector, 0))
+                pending[collector] = left + len(instances)
                 upstream_of[collector] = (*plan.steps[collector].upstream, *instances)
                 for instance in instances:
                     successors.setdefault(instance, []).append(collector)
