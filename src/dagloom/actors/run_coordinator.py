@@ -637,15 +637,12 @@ class DefaultRunCoordinator(_Coordinator):
             launch_timeout=config.launch_timeout_seconds,
         )
 
+    batched = (SubmitRunRequest,)
+
     async def handle(self, message: RunCoordinatorRequest) -> RunCoordinatorReply:
         match message:
             case SubmitRunRequest():
-                submitted = await self._submit(message, (EventType.RUN_STARTING, "Launching run."))
-                if isinstance(submitted, SubmitRunReply):
-                    return submitted
-                run, starting = submitted
-                await self._launch(run, starting)
-                return SubmitRunReply(run=run)
+                return await self._submit_and_launch(message)
             case CancelRunRequest():
                 return await self._cancel(message.run_id)
             case RunEnded():
@@ -654,6 +651,33 @@ class DefaultRunCoordinator(_Coordinator):
                 return AdmitRunsReply()
             case _:
                 assert_never(message)
+
+    async def handle_batch(
+        self, messages: Sequence[RunCoordinatorRequest]
+    ) -> list[RunCoordinatorReply | Exception | None]:
+        """Submissions asked together are handled side by side: their runs are stored in
+        one storage transaction where storage allows (`create_run_moved` calls meeting in
+        its writer) and launched concurrently; each answered or failed on its own."""
+        outcomes: list[RunCoordinatorReply | Exception | None] = [None] * len(messages)
+
+        async def one(index: int, message: RunCoordinatorRequest) -> None:
+            try:
+                outcomes[index] = await self.handle(message)
+            except Exception as exc:
+                outcomes[index] = exc
+
+        async with anyio.create_task_group() as tg:
+            for index, message in enumerate(messages):
+                tg.start_soon(one, index, message)
+        return outcomes
+
+    async def _submit_and_launch(self, message: SubmitRunRequest) -> SubmitRunReply:
+        submitted = await self._submit(message, (EventType.RUN_STARTING, "Launching run."))
+        if isinstance(submitted, SubmitRunReply):
+            return submitted
+        run, starting = submitted
+        await self._launch(run, starting)
+        return SubmitRunReply(run=run)
 
 
 class QueuedRunCoordinator(_Coordinator):
