@@ -4,6 +4,7 @@ instance where a daemon round has recorded the schedules and sensors."""
 from __future__ import annotations
 
 import itertools
+import re
 import textwrap
 from datetime import datetime
 from pathlib import Path
@@ -153,3 +154,40 @@ def test_config_opens_the_instance_a_dagloom_yaml_describes(home: Path, tmp_path
     assert "hourly" in listed.output
     missing = runner.invoke(app, ["schedule", "list", "--config", str(tmp_path / "no.yaml")])
     assert missing.exit_code == 1 and "no such file" in missing.output
+
+
+def test_names_and_run_ids_are_whole_in_a_narrow_terminal(home: Path, tmp_path: Path) -> None:
+    """In 80 columns a long schedule name wraps rather than being cut to `process_numb…`,
+    which could not be told from another one or typed into `schedule start`."""
+    source = tmp_path / "defs.py"
+    source.write_text(textwrap.dedent(DEFS).replace('name="hourly"', f'name="{LONG_NAME}"'))
+    location = InProcessLocation("defs", load_definitions(python_file=source))
+
+    async def main() -> None:
+        async with DagloomInstance.open(home) as instance, storing_coordinator(instance) as coord:
+            refs = {"defs": cast(Any, location)}
+            loops = [
+                SchedulerLoop(instance, refs, coord, owner="d"),
+                SensorLoop(instance, refs, coord, owner="d"),
+            ]
+            daemon = Daemon(instance.schedule_storage, loops, daemon_id="d")
+            await daemon.run_round("scheduler")
+            await daemon.run_round("sensors")
+
+    anyio.run(main)
+    narrow = CliRunner(env={"COLUMNS": "80"})
+    listed = narrow.invoke(app, ["schedule", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert LONG_NAME in column(listed.output, 1)
+    ticks = narrow.invoke(app, ["sensor", "ticks", "watcher"])
+    assert ticks.exit_code == 0, ticks.output
+    assert re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", column(ticks.output, 4))
+
+
+def column(table: str, index: int) -> str:
+    """The cells of a printed table's column `index` (1 is the first), rows joined."""
+    rows = [line.split("│") for line in table.splitlines() if line.startswith("│")]
+    return "".join(row[index].strip() for row in rows)
+
+
+LONG_NAME = "process_numbers_asset_schedule_with_a_long_name"

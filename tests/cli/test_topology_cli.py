@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -153,3 +154,29 @@ def test_dev_refuses_a_workspace_location_served_elsewhere(tmp_path: Path) -> No
     result = CliRunner().invoke(app, ["dev", "-w", str(workspace)])
     assert result.exit_code == 2
     assert "remote" in result.output
+
+
+async def test_a_node_that_never_gets_ready_still_stops_on_sigterm(tmp_path: Path) -> None:
+    """`dagloom daemon run` on code that does not import: its warm pool's workers cannot
+    start, so the launcher restarts with backoff and the node never gets ready; SIGTERM
+    still stops it."""
+    broken = tmp_path / "broken.py"
+    broken.write_text('raise RuntimeError("this code does not import")\n')
+    home = tmp_path / "home"
+    home.mkdir()
+    command = [sys.executable, "-m", "dagloom.cli", "daemon", "run", "-f", str(broken)]
+    env = {**os.environ, "DAGLOOM_HOME": str(home)}
+    process: Process = await anyio.open_process(command, env=env)
+    try:
+        assert process.stderr is not None
+        seen = ""
+        with anyio.fail_after(START_TIMEOUT):
+            while "actor_crashed" not in seen:
+                seen += (await process.stderr.receive()).decode(errors="replace")
+        process.send_signal(signal.SIGTERM)
+        with anyio.fail_after(60):
+            await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

@@ -104,6 +104,28 @@ async def test_a_queue_loop_admits_by_priority_and_a_paused_queue_admits_nothing
         assert stored is not None and stored.status == RunStatus.QUEUED
 
 
+async def test_a_paused_queue_reads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`max_concurrent_runs: 0` admits nothing whatever is stored, so a coordinator asked to
+    admit at every run's end costs no storage read."""
+    async with open_instance("memory", Path()) as instance:
+        await run_at(instance, RunStatus.QUEUED, at=T0)
+
+        async def no_read(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("a paused queue read storage")
+
+        monkeypatch.setattr(instance, "get_runs_count", no_read)
+        monkeypatch.setattr(instance, "get_runs", no_read)
+        launched: list[str] = []
+        admitted = await admit_queued_runs(
+            instance,
+            FakeLauncher(launched),  # type: ignore[arg-type]
+            max_concurrent_runs=0,
+            owner="a",
+            clock=lambda: T0,
+        )
+        assert admitted == launched == []
+
+
 class CountingLauncher:
     """Takes every run, and records the most runs it ever saw in progress while taking one."""
 

@@ -334,7 +334,8 @@ async def admit_queued_runs(
     """Launch the queued runs `runs_to_admit` picks; return the ids of those a worker took.
 
     The one place queued runs are admitted, by a `QueuedRunCoordinator` and by the daemon's
-    queue loop. First two counts without any lease: when nothing is queued, or every slot
+    queue loop. A paused queue (`max_concurrent_runs` 0) returns [] having read nothing.
+    Otherwise first two counts without any lease: when nothing is queued, or every slot
     is taken, it returns [] having written nothing. Otherwise it holds the
     `ADMISSION_LEASE` in storage as `owner` while it reads the queue and the in-progress
     runs and moves the chosen runs to STARTING, all of them in one storage transaction
@@ -351,6 +352,8 @@ async def admit_queued_runs(
     timed out.
     """
     limited = max_concurrent_runs is not None and max_concurrent_runs >= 0
+    if limited and max_concurrent_runs == 0:
+        return []  # a paused queue: nothing to read (a coordinator asks at each run's end)
     in_progress_filter = RunsFilter(statuses=list(IN_PROGRESS))
     queued_filter = RunsFilter(statuses=[RunStatus.QUEUED])
     # Reads only: an idle or full queue takes no lease (a write) at all.

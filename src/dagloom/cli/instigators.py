@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from dagloom.cli._app import app
 from dagloom.cli._common import AttributeOpt, ModuleNameOpt, PythonFileOpt, WorkingDirOpt
@@ -126,7 +126,15 @@ def _ticks(
             storage = instance.schedule_storage
             state = await _stored_state(storage, kind, name, location)
             ticks = await storage.get_ticks(state.origin_id, limit=limit)
-        table = Table("tick", "time", "status", "runs", "run keys", "cursor", "skip reason / error")
+        table = Table(
+            "tick",
+            "time",
+            "status",
+            _whole("runs"),
+            _whole("run keys"),
+            "cursor",
+            "skip reason / error",
+        )
         for tick in ticks:
             note = tick.skip_reason
             if tick.error is not None:
@@ -145,6 +153,12 @@ def _ticks(
     run_command(main)
 
 
+def _whole(header: str) -> Column:
+    """A column of names or ids that people type into the next command: in a narrow
+    terminal they wrap onto more lines rather than end cut short with an ellipsis."""
+    return Column(header, overflow="fold")
+
+
 # -- schedules ------------------------------------------------------------------------------
 
 
@@ -154,7 +168,7 @@ def schedule_list(home: HomeOption = None, config: ConfigOption = None) -> None:
 
     async def main() -> None:
         rows = await _states(home, config, InstigatorType.SCHEDULE)
-        table = Table("schedule", "location", "status", "cron", "timezone", "last tick")
+        table = Table(_whole("schedule"), "location", "status", "cron", "timezone", "last tick")
         for state, tick in rows:
             table.add_row(
                 state.name,
@@ -229,7 +243,7 @@ def sensor_list(home: HomeOption = None, config: ConfigOption = None) -> None:
 
     async def main() -> None:
         rows = await _states(home, config, InstigatorType.SENSOR)
-        table = Table("sensor", "location", "status", "interval", "cursor", "last tick")
+        table = Table(_whole("sensor"), "location", "status", "interval", "cursor", "last tick")
         for state, tick in rows:
             table.add_row(
                 state.name,

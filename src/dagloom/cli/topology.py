@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
@@ -95,8 +96,12 @@ def listening_lines(node: RunningNode) -> list[str]:
 async def _serve_until_signalled(
     topology: TopologyConfig, node_name: str, insecure: bool = False
 ) -> None:
-    async with anyio.create_task_group() as tg:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    """Run the node until SIGINT or SIGTERM, which also stops a node still starting (an
+    actor that keeps failing to start, such as a warm pool whose workers cannot load the
+    code, restarts with backoff and would keep the node from ever being ready)."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_cancel_on_signal, signals, tg.cancel_scope)
             node: RunningNode = await tg.start(
                 functools.partial(
                     run_node, topology, node_name, insecure=insecure, export_security=True
@@ -105,9 +110,12 @@ async def _serve_until_signalled(
             for line in listening_lines(node):
                 print(line, flush=True)
             print(f"dagloom node {node_name!r}: ready", flush=True)
-            async for _ in signals:
-                tg.cancel_scope.cancel()
-                break
+
+
+async def _cancel_on_signal(signals: AsyncIterator[int], scope: anyio.CancelScope) -> None:
+    async for _ in signals:
+        scope.cancel()
+        return
 
 
 def _run(topology: TopologyConfig, node_name: str, insecure: bool = False) -> None:
