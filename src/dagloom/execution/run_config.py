@@ -69,7 +69,7 @@ def _flatten_ops(
     known: _KnownNames,
     out: dict[str, Any],
 ) -> None:
-    if not isinstance(ops, Mapping):
+    if type(ops) is not dict and not isinstance(ops, Mapping):  # a dict skips the ABC check
         raise _fail(path, f"expected a mapping of op names, got {type(ops).__name__}")
     for key, entry in ops.items():
         name = f"{prefix}{key}"

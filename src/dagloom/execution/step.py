@@ -587,7 +587,9 @@ class StepRunner:
                 f'op "{op.name}" returned output "{output_name}", which it does not '
                 f"declare; its outputs are {sorted(op.outs)}"
             )
-        if out_def.is_dynamic != (mapping_key is not None):
+        mapped = mapping_key is not None
+        # The sole output is not dynamic (see `StepTemplate.sole_output`): no check needed.
+        if (mapped or output_name != tmpl.sole_output) and out_def.is_dynamic != mapped:
             kind = "a DynamicOutput" if out_def.is_dynamic else "an Output"
             raise DagloomError(f'output "{output_name}" of "{step_key}" must be given as {kind}')
         checks = op.output_type_checks
@@ -626,16 +628,23 @@ class StepRunner:
                 else (output_name, mapping_key or ""),
             )
         )
-        out_ctx = OutputContext(
-            step_key,
-            output_name,
-            facts.run_id,
-            mapping_key=mapping_key,
-            asset_key=asset_key,
-            job_name=job_name,
-            definition_metadata=out_def.metadata,
-            resources=facts.resources,
-        )
+        if mapping_key is None and asset_key is None and not out_def.metadata:
+            # The same context, given only what differs from the defaults: each keyword
+            # argument passed costs ~0.15 µs.
+            out_ctx = OutputContext(
+                step_key, output_name, facts.run_id, job_name=job_name, resources=facts.resources
+            )
+        else:
+            out_ctx = OutputContext(
+                step_key,
+                output_name,
+                facts.run_id,
+                mapping_key=mapping_key,
+                asset_key=asset_key,
+                job_name=job_name,
+                definition_metadata=out_def.metadata,
+                resources=facts.resources,
+            )
         if facts.output_configs:
             out_ctx.config = facts.output_configs.get((tmpl.key, output_name))
         partition_keys: list[str] | None = None
