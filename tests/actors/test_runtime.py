@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import anyio
+import anyio.abc
+import anyio.lowlevel
 import pytest
 
 from dagloom.actors import Actor, Envelope, HealthReporter, ReplySlot, ServiceSpec
@@ -246,3 +250,74 @@ async def test_an_actor_may_drop_the_asks_nobody_waits_for(
             await ref.ask(PingRequest())
             tg.cancel_scope.cancel()
     assert actor.handled == handled + 1
+
+
+class _Batching(Actor[PingRequest, PingReply]):
+    """Holds its first ping until `gate` opens; fails the third ping it handles."""
+
+    service = HealthBase
+    batched = (PingRequest,)
+
+    def __init__(self) -> None:
+        super().__init__("batching")
+        self.entered = anyio.Event()
+        self.gate = anyio.Event()
+        self.handled = 0
+        self.batches: list[int] = []
+
+    async def handle(self, message: PingRequest) -> PingReply:
+        self.handled += 1
+        if self.handled == 1:
+            self.entered.set()
+            await self.gate.wait()
+        if self.handled == 3:
+            raise ValueError("the third ping")
+        return PingReply()
+
+    async def handle_batch(
+        self, messages: Sequence[PingRequest]
+    ) -> list[PingReply | Exception | None]:
+        self.batches.append(len(messages))
+        return await super().handle_batch(messages)
+
+
+async def test_asks_waiting_together_are_handled_as_a_batch_with_their_own_errors() -> None:
+    """Asks of a batched type queued next to each other reach `handle_batch` together; the
+    one that fails fails only its own ask, and the actor then crashes with its error."""
+    actor = _Batching()
+    ref = MemoryTransport().ref(actor)
+    crashed: list[BaseException] = []
+    outcomes: dict[int, object] = {}
+
+    async def run(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        try:
+            await actor.run(task_status=task_status)
+        except ValueError as exc:
+            crashed.append(exc)
+
+    async def ask(index: int) -> None:
+        try:
+            outcomes[index] = await ref.ask(PingRequest())
+        except ActorUnavailableError as exc:
+            outcomes[index] = exc
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            await tg.start(run)
+            tg.start_soon(ask, 1)
+            await actor.entered.wait()
+            for index in (2, 3, 4):
+                tg.start_soon(ask, index)
+            while actor.statistics().current_buffer_used < 3:
+                await anyio.lowlevel.checkpoint()
+            actor.gate.set()
+    assert actor.batches == [3]
+    assert [type(outcomes[i]).__name__ for i in (1, 2, 3, 4)] == [
+        "PingReply",
+        "PingReply",
+        "ActorUnavailableError",
+        "PingReply",
+    ]
+    assert isinstance(outcomes[3], ActorUnavailableError)
+    assert isinstance(outcomes[3].__cause__, ValueError)
+    assert [str(e) for e in crashed] == ["the third ping"]

@@ -135,6 +135,62 @@ async def test_transition_run_is_a_compare_and_set(
         assert await instance.get_events("nope") == []
 
 
+@pytest.mark.parametrize(
+    "config", [None, "sqlite", MIXED], ids=["memory", "one-database", "runs-apart"]
+)
+async def test_a_run_is_created_moved_by_its_first_event(
+    tmp_path: Path, config: dict[str, object] | str | None
+) -> None:
+    """`create_run_moved` stores the run and its first lifecycle event as `create_run` then
+    `transition_run` would; submissions stored at once keep their errors apart, and one
+    refused as a duplicate stores nothing and leaves the stored run as it was."""
+    instance = (
+        DagloomInstance.ephemeral()
+        if config is None
+        else DagloomInstance.open(tmp_path)
+        if config == "sqlite"
+        else DagloomInstance.from_config(config, home=tmp_path)
+    )
+    async with instance:
+
+        def starting(run: Run) -> Event:
+            return Event(event_type=EventType.RUN_STARTING, timestamp=run.create_time, message="go")
+
+        run, moved = await instance.create_run_moved(Run(job_name="job", tags={"a": "1"}), starting)
+        assert run.status == RunStatus.NOT_STARTED and run.run_id and run.create_time
+        assert moved == RunTransition(applied=True, status=RunStatus.STARTING)
+        stored = await instance.get_run(run.run_id)
+        assert stored is not None and stored.status == RunStatus.STARTING
+        assert stored.tags == {"a": "1"}
+        events = [r.event for r in await instance.get_events(run.run_id) if r.event]
+        assert [(e.event_type, e.run_id, e.timestamp) for e in events] == [
+            (EventType.RUN_STARTING, run.run_id, run.create_time)
+        ]
+
+        outcomes: dict[str, object] = {}
+
+        async def submit(run_id: str) -> None:
+            try:
+                outcomes[run_id] = (await instance.create_run_moved(Run(run_id=run_id), starting))[
+                    1
+                ]
+            except StorageError as exc:
+                outcomes[run_id] = exc
+
+        async with anyio.create_task_group() as tg:
+            for run_id in ("n1", run.run_id, "n2"):
+                tg.start_soon(submit, run_id)
+        assert outcomes["n1"] == outcomes["n2"] == moved
+        assert isinstance(outcomes[run.run_id], StorageError)
+        assert "already stored" in str(outcomes[run.run_id])
+        assert await instance.get_run(run.run_id) == stored
+        assert len(await instance.get_events(run.run_id)) == 1
+        with pytest.raises(ValueError, match="STEP_START is not a run lifecycle event"):
+            await instance.create_run_moved(
+                Run(), lambda r: Event(event_type=EventType.STEP_START, timestamp=1.0)
+            )
+
+
 @pytest.mark.parametrize("config", [None, MIXED], ids=["one-database", "runs-apart"])
 async def test_transition_runs_moves_several_runs_under_a_fence(
     tmp_path: Path, config: dict[str, object] | None

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, assert_never
 
 import anyio
+import anyio.lowlevel
 import structlog
 from anyio.abc import TaskStatus
 from pydantic import BaseModel, ConfigDict, Field
@@ -469,9 +470,13 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
         self._launch_timeout = launch_timeout
         self._log = structlog.get_logger("dagloom.actors")
 
-    async def _submit(self, request: SubmitRunRequest, status: RunStatus) -> SubmitRunReply | Run:
-        """Validate and store the submitted run; return it to be handed on, or the reply
-        when there is nothing more to do (refused, or stored by an earlier try)."""
+    async def _submit(
+        self, request: SubmitRunRequest, first: tuple[EventType, str]
+    ) -> SubmitRunReply | tuple[Run, RunTransition]:
+        """Validate and store the submitted run, moved by its first lifecycle event (`first`:
+        its type and message); return the run as stored before the move and the move, to be
+        handed on, or the reply when there is nothing more to do (refused, or stored by an
+        earlier try)."""
         run_id = submission_run_id(request)
         if request.request_id:
             earlier = await self._instance.get_run(run_id)
@@ -492,11 +497,11 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
         if request.request_id:
             tags[REQUEST_ID_TAG] = request.request_id
         try:
-            return await self._instance.create_run(
+            return await self._store_new(
                 Run(
                     run_id=run_id,
                     job_name=request.job_name,
-                    status=status,
+                    status=RunStatus.NOT_STARTED,
                     code_location=request.location_name,
                     run_config_json=run_config_json,
                     # The code that runs must be the code validated here (workers check it).
@@ -507,7 +512,8 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
                     parent_run_id=request.parent_run_id,
                     root_run_id=request.root_run_id,
                     step_keys_to_execute=list(request.step_keys_to_execute),
-                )
+                ),
+                *first,
             )
         except StorageError:
             # Another coordinator stored this submission's run between the read and here.
@@ -520,11 +526,19 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
         self._log.info("run_resubmitted", actor=self.name, run_id=run.run_id)
         return SubmitRunReply(run=run)
 
-    async def _store_or_roll_back(self, run: Run, event: Event) -> RunTransition:
-        """Move the just-stored `run` by its first lifecycle `event`; if that fails or is
-        cancelled, delete the run, so a submission that raises leaves nothing stored."""
+    async def _store_new(
+        self, run: Run, event_type: EventType, message: str
+    ) -> tuple[Run, RunTransition]:
+        """Store new `run` moved by its first lifecycle event (`create_run_moved`: one
+        storage write where storage allows, and neither stored if either fails). Storing
+        finishes even if the submission is cancelled meanwhile; then the run is deleted, so
+        a submission that raises leaves nothing stored."""
+        with anyio.CancelScope(shield=True):
+            stored = await self._instance.create_run_moved(
+                run, lambda new: self._event(new, event_type, message)
+            )
         try:
-            return await self._instance.transition_run(run.run_id, event)
+            await anyio.lowlevel.checkpoint()  # a cancellation that came meanwhile
         except BaseException:
             with anyio.CancelScope(shield=True):
                 try:
@@ -534,6 +548,7 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
                         "run_roll_back_failed", actor=self.name, run_id=run.run_id, error=str(exc)
                     )
             raise
+        return stored
 
     def _event(self, run: Run, event_type: EventType, message: str) -> Event:
         return Event(
@@ -545,17 +560,9 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
             level=LogLevel.INFO,
         )
 
-    async def _launch(self, run: Run, *, submitted: bool = False) -> bool:
-        """Mark the run STARTING and hand it to the launcher (`launch_stored_run`).
-
-        `submitted`: the run was stored by the submission being handled, which is rolled
-        back if marking it fails.
-        """
-        event = self._event(run, EventType.RUN_STARTING, "Launching run.")
-        if submitted:
-            starting = await self._store_or_roll_back(run, event)
-            if not starting.applied:
-                return False
+    async def _launch(self, run: Run, starting: RunTransition) -> bool:
+        """Hand the run its submission stored and moved to STARTING (`starting`) to the
+        launcher (`launch_stored_run`)."""
         return await launch_stored_run(
             self._instance,
             self._launcher,
@@ -563,7 +570,7 @@ class _Coordinator(Actor[RunCoordinatorRequest, RunCoordinatorReply]):
             timeout=self._launch_timeout,
             clock=self._clock,
             name=self.name,
-            starting=None if not submitted else starting,
+            starting=starting,
         )
 
     async def _cancel(self, run_id: str) -> CancelRunReply:
@@ -633,14 +640,12 @@ class DefaultRunCoordinator(_Coordinator):
             launch_timeout=config.launch_timeout_seconds,
         )
 
+    batched = (SubmitRunRequest,)
+
     async def handle(self, message: RunCoordinatorRequest) -> RunCoordinatorReply:
         match message:
             case SubmitRunRequest():
-                run = await self._submit(message, RunStatus.NOT_STARTED)
-                if isinstance(run, SubmitRunReply):
-                    return run
-                await self._launch(run, submitted=True)
-                return SubmitRunReply(run=run)
+                return await self._submit_and_launch(message)
             case CancelRunRequest():
                 return await self._cancel(message.run_id)
             case RunEnded():
@@ -649,6 +654,33 @@ class DefaultRunCoordinator(_Coordinator):
                 return AdmitRunsReply()
             case _:
                 assert_never(message)
+
+    async def handle_batch(
+        self, messages: Sequence[RunCoordinatorRequest]
+    ) -> list[RunCoordinatorReply | Exception | None]:
+        """Submissions asked together are handled side by side: their runs are stored in
+        one storage transaction where storage allows (`create_run_moved` calls meeting in
+        its writer) and launched concurrently; each answered or failed on its own."""
+        outcomes: list[RunCoordinatorReply | Exception | None] = [None] * len(messages)
+
+        async def one(index: int, message: RunCoordinatorRequest) -> None:
+            try:
+                outcomes[index] = await self.handle(message)
+            except Exception as exc:
+                outcomes[index] = exc
+
+        async with anyio.create_task_group() as tg:
+            for index, message in enumerate(messages):
+                tg.start_soon(one, index, message)
+        return outcomes
+
+    async def _submit_and_launch(self, message: SubmitRunRequest) -> SubmitRunReply:
+        submitted = await self._submit(message, (EventType.RUN_STARTING, "Launching run."))
+        if isinstance(submitted, SubmitRunReply):
+            return submitted
+        run, starting = submitted
+        await self._launch(run, starting)
+        return SubmitRunReply(run=run)
 
 
 class QueuedRunCoordinator(_Coordinator):
@@ -732,12 +764,10 @@ class QueuedRunCoordinator(_Coordinator):
     async def handle(self, message: RunCoordinatorRequest) -> RunCoordinatorReply:
         match message:
             case SubmitRunRequest():
-                run = await self._submit(message, RunStatus.NOT_STARTED)
-                if isinstance(run, SubmitRunReply):
-                    return run
-                queued = await self._store_or_roll_back(
-                    run, self._event(run, EventType.RUN_ENQUEUED, "Run queued.")
-                )
+                submitted = await self._submit(message, (EventType.RUN_ENQUEUED, "Run queued."))
+                if isinstance(submitted, SubmitRunReply):
+                    return submitted
+                run, queued = submitted
                 run.status = queued.status
                 self._log.info("run_queued", actor=self.name, run_id=run.run_id)
                 await self._admit()

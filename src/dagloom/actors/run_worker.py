@@ -213,7 +213,8 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
                 self._idle.set()
         if status is None:
             return
-        self._log.info("run_ended", run_id=run.run_id, actor=self.name, status=status.name)
+        # Debug: the run's end is stored as its end event, with the status it set.
+        self._log.debug("run_ended", run_id=run.run_id, actor=self.name, status=status.name)
         if self._coordinator is not None:
             await self._coordinator.tell(RunEnded(run_id=run.run_id, status=status))
 

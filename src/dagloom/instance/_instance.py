@@ -19,7 +19,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
@@ -534,6 +534,37 @@ class DagloomInstance:
         Fills what the caller left unset: a uuid4 `run_id`, `create_time` now, status
         NOT_STARTED, and `root_run_id` from the parent run. `StorageError` if the id exists.
         """
+        await self._fill_new_run(run)
+        return await self._runs.add_run(run)
+
+    async def create_run_moved(
+        self, run: Run, first_event: Callable[[Run], Event]
+    ) -> tuple[Run, RunTransition]:
+        """`create_run`, then `transition_run` by the lifecycle event `first_event` makes of
+        the run once its unset fields are filled: the run as stored before the move, and the
+        move. One storage transaction when runs and events share a database (then neither
+        is stored if either fails), two writes otherwise. Errors as those two raise."""
+        await self._fill_new_run(run)
+        event = first_event(run)
+        if event.event_type not in RUN_STATUS_BY_EVENT:
+            raise ValueError(f"{event.event_type.name} is not a run lifecycle event")
+        if event.run_id and event.run_id != run.run_id:
+            raise ValueError(f"the event is of run {event.run_id}, not {run.run_id}")
+        event.run_id = run.run_id
+        together = getattr(self._events, "add_run_with_event", None)
+        if self._shared_db and together is not None:
+            stored: tuple[Run, RunTransition] = await together(run, event)
+            return stored
+        created = await self._runs.add_run(run)
+        try:
+            return created, await self.transition_run(run.run_id, event)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                with suppress(RunNotFoundError):
+                    await self.delete_run(run.run_id)
+            raise
+
+    async def _fill_new_run(self, run: Run) -> None:
         if not run.run_id:
             run.run_id = str(uuid.uuid4())
         if not run.create_time:
@@ -543,7 +574,6 @@ class DagloomInstance:
         if run.parent_run_id and not run.root_run_id:
             parent = await self._runs.get_run(run.parent_run_id)
             run.root_run_id = (parent.root_run_id if parent else "") or run.parent_run_id
-        return await self._runs.add_run(run)
 
     async def get_run(self, run_id: str) -> Run | None:
         return await self._runs.get_run(run_id)

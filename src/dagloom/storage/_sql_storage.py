@@ -9,6 +9,7 @@ Postgres.
 from __future__ import annotations
 
 import abc
+import contextlib
 import hashlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -168,6 +169,9 @@ C = TypeVar("C", bound=_Closeable)
 """A backend's raw driver connection."""
 R = TypeVar("R")
 
+Statements = Sequence[tuple[str, Sequence[Sequence[Any]]]]
+"""SQL statements, each with the parameter rows it runs once for, in order."""
+
 
 class SqlDatabase(abc.ABC, Generic[C]):
     """One SQL database shared by a backend's three storages.
@@ -288,9 +292,17 @@ class SqlDatabase(abc.ABC, Generic[C]):
         return [t for t in outcomes if t is not None]
 
     async def store_batch_outcomes(
-        self, batches: Sequence[tuple[str, Sequence[EventRow]]], *, fence: Fence | None = None
+        self,
+        batches: Sequence[tuple[str, Sequence[EventRow]]],
+        *,
+        fence: Fence | None = None,
+        inserts: Statements = (),
     ) -> list[RunTransition | None]:
-        """`store_batches` with one outcome per lifecycle event, None for a run not stored."""
+        """`store_batches` with one outcome per lifecycle event, None for a run not stored.
+
+        `inserts` (statements with their parameter rows, as `write` takes) are run first in
+        the same transaction, e.g. the rows of a new run its events then move; when they
+        fail (a duplicate key), nothing of this call is stored."""
         moves = batch_moves(batches)
         chunks = encode_chunks(batches)
         failed = False
@@ -300,7 +312,7 @@ class SqlDatabase(abc.ABC, Generic[C]):
             if failed and await self._stored_already(chunks):
                 return [RunTransition(applied=True, status=change.status) for *_, change in moves]
             try:
-                return await self._store_chunks(batches, chunks, moves, fence)
+                return await self._store_chunks(batches, chunks, moves, fence, inserts)
             except StorageUnavailableError:
                 failed = True
                 raise
@@ -334,9 +346,11 @@ class SqlDatabase(abc.ABC, Generic[C]):
         chunks: Sequence[Chunk],
         moves: Sequence[RunMove],
         fence: Fence | None = None,
+        inserts: Statements = (),
     ) -> list[RunTransition | None]:
         """`store_batches` once encoded (`chunks`), in one transaction: the check of `fence`
-        (if any; `LeaseLostError` and nothing written when stale), the compare-and-set
+        (if any; `LeaseLostError` and nothing written when stale), the `inserts` (nothing of
+        this call written when they fail), the compare-and-set
         of each of `moves` in order (`transition`), then the chunks of what was not refused
         (`kept_chunks`) with their asset events (`insert_chunks`); then wake the runs'
         watchers. One outcome per move."""
@@ -464,6 +478,29 @@ class SqlStorage(Generic[D]):
         return await self.database.migrate()
 
 
+def run_inserts(run: Run, row: Sequence[Any]) -> Statements:
+    """The statements storing new `run` whose `_sql.run_row` is `row`, with its tags and
+    partitions."""
+    return [
+        (_sql.INSERT_RUN, [row]),
+        (_sql.INSERT_TAG, [(run.run_id, k, v) for k, v in run.tags.items()]),
+        (_sql.INSERT_RUN_PARTITIONS, _sql.run_partition_rows(run)),
+    ]
+
+
+@contextlib.asynccontextmanager
+async def _adding(database: SqlDatabase[Any], run: Run) -> AsyncIterator[None]:
+    """Around storing new `run`: a duplicate key says which run is already stored."""
+    try:
+        yield
+    except StorageError as exc:
+        if database.rejected_as_duplicate(exc.__cause__):
+            raise StorageError(
+                f"a run with id {run.run_id!r} is already stored", location=database.location
+            ) from exc
+        raise
+
+
 class SqlRunStorage(SqlStorage[D]):
     """`RunStorage` on a `SqlDatabase`."""
 
@@ -471,21 +508,8 @@ class SqlRunStorage(SqlStorage[D]):
 
     async def add_run(self, run: Run) -> Run:
         row = _sql.run_row(run)
-        try:
-            await self.database.write(
-                [
-                    (_sql.INSERT_RUN, [row]),
-                    (_sql.INSERT_TAG, [(run.run_id, k, v) for k, v in run.tags.items()]),
-                    (_sql.INSERT_RUN_PARTITIONS, _sql.run_partition_rows(run)),
-                ]
-            )
-        except StorageError as exc:
-            if self.database.rejected_as_duplicate(exc.__cause__):
-                raise StorageError(
-                    f"a run with id {run.run_id!r} is already stored",
-                    location=self.database.location,
-                ) from exc
-            raise
+        async with _adding(self.database, run):
+            await self.database.write(run_inserts(run, row))
         # The run as a read would return it, without the read: the row converters round-trip.
         return _sql.row_run(row)
 
@@ -691,6 +715,20 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
         if not events:
             return []
         return await self.database.store_batch_outcomes(rows_by_run(events), fence=fence)
+
+    async def add_run_with_event(self, run: Run, event: Event) -> tuple[Run, RunTransition]:
+        """Store new `run` (as `SqlRunStorage.add_run`, whose database this must be, see
+        `updates_run_status_in`) and move it by its lifecycle `event` (as `store_events`),
+        in one transaction: both or neither are stored."""
+        row = _sql.run_row(run)
+        async with _adding(self.database, run):
+            outcomes = await self.database.store_batch_outcomes(
+                rows_by_run([event]), inserts=run_inserts(run, row)
+            )
+        PROCESS.events_written += 1
+        moved = outcomes[0]
+        assert moved is not None, "the run was stored in the same transaction"
+        return _sql.row_run(row), moved
 
     def fences_with(self, schedule_storage: object) -> bool:
         """Whether `schedule_storage` keeps its leases in this storage's database, so

@@ -32,6 +32,7 @@ from dagloom.storage._sql_storage import (
     SqlEventLogStorage,
     SqlRunStorage,
     SqlScheduleStorage,
+    Statements,
     insert_chunks,
     kept_chunks,
     transition,
@@ -426,6 +427,7 @@ class PostgresDatabase(SqlDatabase[asyncpg.Connection]):
         chunks: Sequence[Chunk],
         moves: Sequence[RunMove],
         fence: Fence | None = None,
+        inserts: Statements = (),
     ) -> list[RunTransition | None]:
         run_ids = sorted({run_id for run_id, _ in batches})
         async with self._transaction() as conn:
@@ -437,6 +439,9 @@ class PostgresDatabase(SqlDatabase[asyncpg.Connection]):
                 )
                 if current != fence.token:
                     raise LeaseLostError(fence.name, fence.token, current)
+            for sql, rows in inserts:
+                if rows:
+                    await tx.executemany(sql, rows)
             outcomes = [await transition(tx, change) for _, _, change in moves]
             await insert_chunks(tx, kept_chunks(batches, chunks, moves, outcomes))
             await conn.execute(

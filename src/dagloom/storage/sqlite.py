@@ -44,6 +44,7 @@ from dagloom.storage._sql_storage import (
     SqlEventLogStorage,
     SqlRunStorage,
     SqlScheduleStorage,
+    Statements,
     chunk_inserts,
     kept_chunks,
 )
@@ -268,6 +269,24 @@ def _transition(conn: sqlite3.Connection, change: RunStatusChange) -> RunTransit
     return None if found is None else refuse_transition(change, RunStatus(found[0]))
 
 
+def _insert(conn: sqlite3.Connection, batch: _Batch, location: str) -> bool:
+    """Run `batch.inserts` inside the writer's transaction, under a savepoint: when one
+    breaks a constraint, what they wrote is undone, `batch.error` says so, and False."""
+    conn.execute("SAVEPOINT inserts")
+    try:
+        for sql, rows in batch.inserts:
+            if rows:
+                conn.executemany(sql, rows)
+    except sqlite3.IntegrityError as exc:
+        conn.execute("ROLLBACK TO inserts")
+        conn.execute("RELEASE inserts")
+        batch.error = StorageError(f"writing failed: {exc}", location=location, operation="writing")
+        batch.error.__cause__ = exc
+        return False
+    conn.execute("RELEASE inserts")
+    return True
+
+
 @dataclass(slots=True)
 class _Batch:
     """One `_store_chunks` call waiting for the commit that writes it with others."""
@@ -277,6 +296,7 @@ class _Batch:
     moves: Sequence[RunMove]
     run_ids: set[str]
     fence: Fence | None = None
+    inserts: Statements = ()
     outcomes: list[RunTransition | None] = field(default_factory=list)
     done: anyio.Event = field(default_factory=anyio.Event)
     error: StorageError | LeaseLostError | None = None
@@ -660,11 +680,13 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
         chunks: Sequence[Chunk],
         moves: Sequence[RunMove],
         fence: Fence | None = None,
+        inserts: Statements = (),
     ) -> list[RunTransition | None]:
         """Combined with concurrent callers into one transaction (a caller whose fence is
-        stale gets `LeaseLostError`, and only its batch is left out)."""
+        stale gets `LeaseLostError`, one whose `inserts` break a constraint `StorageError`,
+        and only its batch is left out)."""
         self._require(self._writer)
-        batch = _Batch(batches, chunks, moves, {run_id for run_id, _ in batches}, fence)
+        batch = _Batch(batches, chunks, moves, {run_id for run_id, _ in batches}, fence, inserts)
         self._queue.append(batch)
         if not self._committing:
             self._committing = True
@@ -694,6 +716,8 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
                     if current != b.fence.token:
                         b.error = LeaseLostError(b.fence.name, b.fence.token, current)
                         continue
+                if b.inserts and not _insert(conn, b, self.location):
+                    continue
                 b.outcomes = [_transition(conn, change) for _, _, change in b.moves]
                 chunks += kept_chunks(b.batches, b.chunks, b.moves, b.outcomes)
             total = sum(c.count for c in chunks)
