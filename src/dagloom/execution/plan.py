@@ -182,7 +182,6 @@ def _fast_facts(
     inputs: list[StepInput],
     shared: dict[tuple[str, str], tuple[str, str]],
     same_reads: dict[Any, Any],
-    output_keys: dict[tuple[str, str], tuple[str, str]],
 ) -> dict[str, Any]:
     """The StepTemplate fields a step runner reads instead of working them out per attempt:
     the sole output and required outputs, what each input reads when every input is one
@@ -190,8 +189,8 @@ def _fast_facts(
     else (made once per plan instead of once per step and run; `shared` holds the output
     messages made so far, one tuple for every step with that output name and IO manager;
     `same_reads` the reads made so far, one tuple for every step reading the same outputs,
-    as a fan-out's steps do: ~260 bytes a step; `output_keys` the sole outputs' keys made so
-    far, which the inputs reading them share)."""
+    as a fan-out's steps do: ~260 bytes a step; the sole output's key is the tuple its readers'
+    inputs hold)."""
     outs = node.op.outs
     sole: str | None = None
     sole_key: tuple[str, str] | None = None
@@ -204,7 +203,7 @@ def _fast_facts(
         out_name, out_def = next(iter(outs.items()))
         if not out_def.is_dynamic:
             sole = out_name
-            sole_key = output_keys[(node.name, out_name)] = (node.name, out_name)
+            sole_key = (node.name, out_name)
             manager = out_def.io_manager_key
             sole_messages = shared.get((out_name, manager)) or shared.setdefault(
                 (out_name, manager),
@@ -278,7 +277,6 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
     same_inputs: dict[tuple[StepInput, ...], tuple[StepInput, ...]] = {}
     shared: dict[tuple[str, str], tuple[str, str]] = {}
     same_reads: dict[Any, Any] = {}
-    output_keys: dict[tuple[str, str], tuple[str, str]] = {}
     for name in order:
         node = nodes[name]
         op = node.op
@@ -290,8 +288,13 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
             manager = spec.input_manager_key or "io_manager"
             if isinstance(bound, FromOutput):
                 kind = FROM_OUTPUT
-                read = (bound.node, bound.output)
-                sources: tuple[tuple[str, str], ...] = (output_keys.get(read, read),)
+                # The upstream step's key of its sole output, when that is what it reads
+                # (steps are compiled upstream first).
+                upstream_step = steps.get(bound.node)
+                read = upstream_step.sole_output_key if upstream_step is not None else None
+                if read is None or read[1] != bound.output:
+                    read = (bound.node, bound.output)
+                sources: tuple[tuple[str, str], ...] = (read,)
             elif isinstance(bound, FromFanIn):
                 kind = FROM_FAN_IN
                 sources = tuple((s.node, s.output) for s in bound.sources)
@@ -342,7 +345,7 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
             retry_policy=node.retry_policy or op.retry_policy or job.op_retry_policy,
             is_async=op.is_async,
             hooks=tuple(sorted(node.hooks | job.hook_defs, key=lambda hook: hook.name)),
-            **_fast_facts(node, inputs, shared, same_reads, output_keys),
+            **_fast_facts(node, inputs, shared, same_reads),
         )
 
     dynamic: dict[Scope, tuple[list[str], list[tuple[str, str]]]] = {}
