@@ -338,8 +338,10 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
         steps[name] = StepTemplate(
             node=node,
             inputs=_shared(tuple(inputs), same_inputs),
-            upstream=tuple(upstream[name]),
-            downstream=tuple(d for d in downstream[name] if scopes[d] is None),
+            # Each list is let go once its tuple is made: the templates made next reuse
+            # their memory, which lowers the compile's peak.
+            upstream=tuple(upstream.pop(name)),
+            downstream=tuple(d for d in downstream.pop(name) if scopes[d] is None),
             scope=scopes[name],
             asset_keys=asset_keys,
             retry_policy=node.retry_policy or op.retry_policy or job.op_retry_policy,
@@ -359,7 +361,7 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
                 dynamic.setdefault(collect_scope, ([], []))[1].append((name, binding.node))
     for (source_node, _), (templates, _collectors) in dynamic.items():
         for template in templates:
-            for dep in upstream[template]:
+            for dep in steps[template].upstream:
                 if scopes[dep] is None and dep != source_node:
                     raise DefinitionError(
                         f"mapped node {template!r} also depends on {dep!r} outside the "
@@ -368,7 +370,7 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
                     )
 
     static_keys = tuple(name for name in order if scopes[name] is None)
-    dep_counts = {name: len(upstream[name]) for name in static_keys}
+    dep_counts = {name: len(steps[name].upstream) for name in static_keys}
     return ExecutionPlan(
         job_name=job.name,
         steps=steps,
