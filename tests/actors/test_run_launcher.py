@@ -294,6 +294,64 @@ async def test_a_run_whose_execute_run_times_out_stays_with_its_worker_and_runs_
     assert types.count(EventType.RUN_SUCCESS) == 1
 
 
+async def test_a_warm_pool_launches_runs_concurrently_around_a_stuck_worker(
+    tmp_path: Path,
+) -> None:
+    """Launches are answered from child tasks: while the first member is stopped (its
+    `ExecuteRun` unanswered), a second run goes to the other member (the run being offered
+    counts toward the first's load) and is answered first; once the first resumes, both
+    runs execute once and succeed."""
+    origins = write_location(tmp_path)
+    with anyio.fail_after(120):
+        async with DagloomInstance.open(tmp_path / "home") as instance:
+            launcher = WarmPoolRunLauncher(instance, origins, size=2, call_timeout=60)
+            ref = MemoryTransport().ref(launcher)
+            answered: list[tuple[str, str]] = []
+            first_answer = anyio.Event()
+            async with anyio.create_task_group() as tg:
+                await tg.start(launcher.run)
+                first = launcher._members["run_launcher.0"].process
+                runs = []
+                for _ in range(2):
+                    run = await instance.create_run(
+                        Run(job_name="process_numbers", code_location="location")
+                    )
+                    await instance.transition_run(
+                        run.run_id,
+                        Event(
+                            run_id=run.run_id,
+                            event_type=EventType.RUN_STARTING,
+                            timestamp=time.time(),
+                            job_name=run.job_name,
+                        ),
+                    )
+                    runs.append(run)
+
+                async def launch(run_id: str) -> None:
+                    reply = await ref.ask(LaunchRunRequest(run_id=run_id))
+                    answered.append((run_id, reply.worker))
+                    first_answer.set()
+
+                os.kill(first.pid, signal.SIGSTOP)
+                try:
+                    async with anyio.create_task_group() as launches:
+                        launches.start_soon(launch, runs[0].run_id)
+                        while runs[0].run_id not in launcher._asked:
+                            await anyio.lowlevel.checkpoint()
+                        launches.start_soon(launch, runs[1].run_id)
+                        await first_answer.wait()
+                        os.kill(first.pid, signal.SIGCONT)
+                finally:
+                    os.kill(first.pid, signal.SIGCONT)
+                ended = [await wait_for_end(instance, run.run_id) for run in runs]
+                tg.cancel_scope.cancel()
+    assert answered == [
+        (runs[1].run_id, "run_launcher.1"),
+        (runs[0].run_id, "run_launcher.0"),
+    ]
+    assert [run.status for run in ended] == [RunStatus.SUCCESS, RunStatus.SUCCESS]
+
+
 async def test_a_run_launched_while_the_only_warm_worker_restarts_waits_for_it(
     tmp_path: Path,
 ) -> None:

@@ -190,7 +190,7 @@ class RunLauncher(Actor[RunLauncherRequest, RunLauncherReply]):
         with contextlib.suppress(ActorUnavailableError):
             await self.deliver(Envelope(message))
 
-    async def handle(self, message: RunLauncherRequest) -> RunLauncherReply:
+    async def handle(self, message: RunLauncherRequest) -> RunLauncherReply | None:
         match message:
             case LaunchRunRequest():
                 return await self._launch(message.run_id)
@@ -206,8 +206,9 @@ class RunLauncher(Actor[RunLauncherRequest, RunLauncherReply]):
                 assert_never(message)
 
     @abstractmethod
-    async def _launch(self, run_id: str) -> LaunchRunReply:
-        """Give the stored run `run_id` a worker; the reply names it or says why none took it."""
+    async def _launch(self, run_id: str) -> LaunchRunReply | None:
+        """Give the stored run `run_id` a worker; the reply names it or says why none took it.
+        None: the reply was taken over (`_detach_reply`) and is given from a child task."""
 
     @abstractmethod
     async def _terminate(self, run_id: str) -> TerminateRunReply:

@@ -14,9 +14,9 @@ import anyio
 from anyio.abc import Process, TaskStatus
 from pydantic import BaseModel
 
-from dagloom.actors._runtime import Clock
+from dagloom.actors._runtime import Clock, ReplySlot
 from dagloom.actors.run_launcher._process import check_shareable, log_path, worker_command
-from dagloom.actors.run_launcher.base import RunLauncher
+from dagloom.actors.run_launcher.base import RunLauncher, RunLauncherReply
 from dagloom.actors.run_launcher.config import (
     LauncherContext,
     WarmPoolRunLauncherConfig,
@@ -118,6 +118,8 @@ class WarmPoolRunLauncher(RunLauncher):
         self._in_flight = anyio.Event()  # set when a run is handed to a member
         self._members: dict[str, _Member] = {}
         self._where: dict[str, str] = {}  # run id -> name of the member executing it
+        self._launching: dict[str, anyio.Event] = {}  # run id -> set once its launch ends
+        self._asked: dict[str, str] = {}  # run id being launched -> member asked now
         self._terminating: set[str] = set()
         self._grpc: GrpcTransport | None = None
         self._restarting = 0  # members being started again after they exited
@@ -203,9 +205,47 @@ class WarmPoolRunLauncher(RunLauncher):
         self._terminating.discard(run_id)
         await self._report_end(run_id)
 
-    async def _launch(self, run_id: str) -> LaunchRunReply:
+    async def _launch(self, run_id: str) -> None:
+        # Answered from a child task, so the inbox moves on: the runs of one admission
+        # round reach the members together rather than one gRPC round trip after another.
+        assert self._children is not None, "launches are handled only while serving"
+        self._children.start_soon(self._answer_launch, self._detach_reply(), run_id)
+
+    async def _answer_launch(self, slot: ReplySlot[RunLauncherReply] | None, run_id: str) -> None:
+        try:
+            reply = await self._launch_once(run_id)
+        except Exception as exc:  # a supervision point: one launch fails, the launcher lives
+            self._log.exception("run_launch_crashed", actor=self.name, run_id=run_id)
+            reply = LaunchRunReply(error=f"the launcher failed to launch it: {exc!r}")
+        except BaseException:
+            if slot is not None:
+                slot.set_error(
+                    ActorUnavailableError(
+                        f"run launcher {self.name!r} stopped while launching run {run_id}",
+                        actor=self.name,
+                    )
+                )
+            raise
+        if slot is not None:
+            slot.set_reply(reply)
+
+    async def _launch_once(self, run_id: str) -> LaunchRunReply:
+        """Launch `run_id` unless it is launched or being launched (then wait for that
+        launch and answer as it did): one launch of a run at a time, as when launches
+        were served one after another."""
+        while (pending := self._launching.get(run_id)) is not None:
+            await pending.wait()
         if run_id in self._where:
             return LaunchRunReply(worker=self._where[run_id])
+        done = self._launching[run_id] = anyio.Event()
+        try:
+            return await self._give_to_member(run_id)
+        finally:
+            del self._launching[run_id]
+            self._asked.pop(run_id, None)
+            done.set()
+
+    async def _give_to_member(self, run_id: str) -> LaunchRunReply:
         if not self._members and self._restarting:
             # Every member exited and is being started again (a retry launched right after
             # its run's worker died): wait for one rather than refuse the run.
@@ -213,8 +253,11 @@ class WarmPoolRunLauncher(RunLauncher):
                 while not self._members:
                     await self._joined.wait()
         errors = []
+        # Runs being offered count toward a member's load, so concurrent launches spread.
         load = Counter(self._where.values())
+        load.update(self._asked.values())
         for member in sorted(self._members.values(), key=lambda m: load[m.name]):
+            self._asked[run_id] = member.name
             try:
                 reply = await member.ref.ask(
                     ExecuteRunRequest(run_id=run_id), timeout=self._call_timeout
@@ -224,21 +267,36 @@ class WarmPoolRunLauncher(RunLauncher):
                 errors.append(f"{member.name}: {exc}")
                 continue
             except TimeoutError:
-                self._keep(run_id, member)
+                await self._keep(run_id, member)
                 return await self._unanswered(
                     run_id, member.ref, self._call_timeout, name=member.name
                 )
             assert isinstance(reply, ExecuteRunReply)
             if not reply.accepted:
                 return LaunchRunReply(error=reply.message)
-            self._keep(run_id, member)
+            await self._keep(run_id, member)
             return LaunchRunReply(worker=member.name)
         return LaunchRunReply(error="no warm pool worker is serving: " + "; ".join(errors))
 
-    def _keep(self, run_id: str, member: _Member) -> None:
-        """Note that `member` has the run; `_watch_runs` looks out for its end."""
-        self._where[run_id] = member.name
-        self._in_flight.set()
+    async def _keep(self, run_id: str, member: _Member) -> None:
+        """Note that `member` has the run; `_watch_runs` looks out for its end. A member
+        that exited while it was being asked (`_worker_exited` has run for it) lost the
+        run with it: recorded as `_worker_exited` records its runs."""
+        if self._members.get(member.name) is member:
+            self._where[run_id] = member.name
+            self._in_flight.set()
+            return
+        run = await self._instance.get_run(run_id)
+        if run is None:
+            return
+        await self._record_worker_lost(
+            run,
+            terminating=run_id in self._terminating,
+            canceled="Run canceled with its worker.",
+            failure=f"warm pool worker {member.name} exited",
+        )
+        self._terminating.discard(run_id)
+        await self._report_end(run_id)
 
     async def _watch_runs(self) -> None:
         """Tell this launcher `RunEnded` for each run in flight once storage shows it ended:
@@ -266,6 +324,8 @@ class WarmPoolRunLauncher(RunLauncher):
                 await self._notify_self(RunEnded(run_id=run.run_id))
 
     async def _terminate(self, run_id: str) -> TerminateRunReply:
+        while (pending := self._launching.get(run_id)) is not None:
+            await pending.wait()  # a run being launched is stopped once its member has it
         member = self._members.get(self._where.get(run_id, ""))
         if member is None:
             return TerminateRunReply(terminated=False)
