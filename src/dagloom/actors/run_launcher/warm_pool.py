@@ -200,6 +200,8 @@ class WarmPoolRunLauncher(RunLauncher):
     async def _run_ended(self, run_id: str) -> None:
         # The run's end event is stored: streams of the run in this process read it now.
         self._instance.event_log_storage.wake_run_watchers(run_id)
+        while (pending := self._launching.get(run_id)) is not None:
+            await pending.wait()  # a member may tell the end before its `ExecuteRun` reply
         if self._where.pop(run_id, None) is None:
             return  # its end was reported already: told by its member and found by the poll
         self._terminating.discard(run_id)
