@@ -468,3 +468,41 @@ async def test_a_warm_pool_reports_the_end_of_every_run_in_flight(tmp_path: Path
                 await spy.all_ended.wait()
                 assert spy.ended == {run.run_id: RunStatus.SUCCESS for run in runs}
                 assert launcher._where == {}
+
+
+async def test_a_warm_pool_run_is_watched_to_its_end_without_waiting_for_a_poll(
+    tmp_path: Path,
+) -> None:
+    """A member tells the launcher each run's end: the run's watchers in the launcher's
+    process read the end then, though storage is polled only every hour and so is the
+    pool's status read."""
+    origins = write_location(tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagloom.yaml").write_text("storage:\n  sqlite:\n    poll_interval_seconds: 3600\n")
+    with anyio.fail_after(120):
+        async with DagloomInstance.open(home) as instance:
+            launcher = WarmPoolRunLauncher(instance, origins, size=1, status_poll_interval=3600)
+            async with coordinator_over(
+                instance, launcher, LoaderJobSource(origins)
+            ) as coordinator:
+                spy = EndSpy(launcher._coordinator, expected=2)
+                launcher.report_to(cast(Any, spy))
+                for _ in range(2):
+                    run = await submit_run(
+                        coordinator, SubmitRunRequest(job_name="process_numbers")
+                    )
+                    ended = await wait_for_end(instance, run.run_id)
+                    assert ended.status == RunStatus.SUCCESS
+                await spy.all_ended.wait()
+                assert set(spy.ended.values()) == {RunStatus.SUCCESS}
+                assert launcher._where == {}
+
+
+def test_report_to_names_a_launcher_at_an_address() -> None:
+    from dagloom.cli.run_worker import _launcher_address
+
+    assert _launcher_address("run_launcher@127.0.0.1:5000") == ("run_launcher", "127.0.0.1:5000")
+    assert _launcher_address("a@b@[::1]:5000") == ("a@b", "[::1]:5000")
+    for bad in ("127.0.0.1:5000", "@127.0.0.1:5000", "run_launcher@localhost"):
+        assert _launcher_address(bad) is None

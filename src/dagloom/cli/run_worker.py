@@ -92,6 +92,12 @@ def run_worker(
     heartbeat_interval: Annotated[
         float, typer.Option(help="Seconds between a run's heartbeats.")
     ] = 30.0,
+    report_to: Annotated[
+        str | None,
+        typer.Option(
+            help="With --serve: NAME@HOST:PORT of the launcher told `RunEnded` as each run ends."
+        ),
+    ] = None,
 ) -> None:
     """Execute runs for a launcher: one run (--run-id) or many, served over gRPC (--serve).
 
@@ -101,6 +107,12 @@ def run_worker(
     if (run_id is None) == (not serve):
         errors.print("give exactly one of --run-id ID and --serve")
         raise typer.Exit(2)
+    launcher = None
+    if report_to is not None:
+        launcher = _launcher_address(report_to)
+        if launcher is None:
+            errors.print(f"--report-to {report_to!r} is not NAME@HOST:PORT")
+            raise typer.Exit(2)
     # stdout carries the address (with --serve); logs must not fill its pipe.
     # sys.stderr is looked up per logger: a stream held from now could be closed later.
     structlog.configure(logger_factory=lambda *_: structlog.PrintLogger(file=sys.stderr))
@@ -112,7 +124,7 @@ def run_worker(
         if run_id is not None:
             await execute_one(home, origins, run_id, heartbeat_interval)
         else:
-            await _serve(home, origins, host, port, heartbeat_interval)
+            await _serve(home, origins, host, port, heartbeat_interval, launcher)
 
     run_command(main)
 
@@ -165,16 +177,26 @@ async def execute_one(
         raise worker.unrecorded[-1]
 
 
+def _launcher_address(report_to: str) -> tuple[str, str] | None:
+    """(name, address) of a `--report-to NAME@HOST:PORT`; None when it is not one."""
+    name, at, address = report_to.rpartition("@")
+    if not at or not name or ":" not in address:
+        return None
+    return name, address
+
+
 async def _serve(
     home: Path | None,
     origins: dict[str, CodeOrigin],
     host: str,
     port: int,
     heartbeat_interval: float,
+    launcher: tuple[str, str] | None = None,
 ) -> None:
     import os
 
     from dagloom.actors.job_source import LoaderJobSource
+    from dagloom.actors.run_launcher.warm_pool import WarmPoolRunLauncher
     from dagloom.actors.run_worker import RunWorker
     from dagloom.instance import DagloomInstance
     from dagloom.transport import GrpcTransport
@@ -187,6 +209,11 @@ async def _serve(
         )
         transport = GrpcTransport(host=host, port=port)
         transport.expose(worker)
+        if launcher is not None:
+            # The run's end reaches the launcher's node at once: its watchers of the run
+            # read storage then, not at their next poll.
+            name, address = launcher
+            worker.report_to(transport.ref(WarmPoolRunLauncher, name=name, address=address))
         await tg.start(worker.run)
         address = await tg.start(transport.run)
         print(address, flush=True)

@@ -782,6 +782,9 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
             retry_timeout=self.database.retry_timeout,
         )
 
+    def wake_run_watchers(self, run_id: str) -> None:
+        self.database.notifier.notify(run_id)
+
     async def get_events_stored(self) -> int:
         rows = await self.database.fetch("SELECT last_storage_id FROM event_storage_ids")
         return int(rows[0][0]) if rows else 0

@@ -707,6 +707,12 @@ class EventLogStorage(StorageLifecycle, Protocol):
         """The events of `watch_run_events`, as one non-empty list per read of storage."""
         ...
 
+    def wake_run_watchers(self, run_id: str) -> None:
+        """Have this process's watchers of `run_id` read storage now, as after a write here:
+        for a process told that another one stored the run's events (without it they find
+        them at their next poll). Never blocks."""
+        ...
+
     async def get_step_stats(self, run_id: str) -> list[StepStats]: ...
 
     async def get_asset_keys(self) -> list[tuple[str, ...]]:

@@ -353,6 +353,9 @@ class MemoryEventLogStorage(_MemoryLifecycle, DerivedEventReads):
             poll_interval=None,
         )
 
+    def wake_run_watchers(self, run_id: str) -> None:
+        self.database.notifier.notify(run_id)
+
     def _asset_rows(
         self, key: str, event_type: EventType = EventType.ASSET_MATERIALIZATION
     ) -> list[int]:

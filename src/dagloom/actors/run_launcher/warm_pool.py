@@ -63,11 +63,15 @@ class WorkerStartError(DagloomError):
 class WarmPoolRunLauncher(RunLauncher):
     """Keeps `size` worker processes (`dagloom run-worker --serve`) that imported every code
     location in `origins` at start, and launches a run by telling the least busy one
-    `ExecuteRun` over gRPC: launching is a message, not a process start.
+    `ExecuteRun` over gRPC: launching is a message, not a process start. The launcher
+    serves itself on `host` for its members, which tell it `RunEnded` as each run ends:
+    the run's watchers in this process (event streams, waits for the end) then read its
+    end at once rather than at their next storage poll.
 
     `run` starts the members one by one and reports ready once all serve (a member that
     fails to start raises `WorkerStartError` naming its log). Each launched run is watched
-    in storage; its end is forwarded to the coordinator. A member that does not answer
+    in storage too (the fallback when a member's notice is lost); its end is forwarded to
+    the coordinator. A member that does not answer
     `ExecuteRun` within `call_timeout` keeps the run (see `RunLauncher._unanswered`); an
     unreachable one is skipped for the next. `TerminateRun` asks the member to
     stop the run (recorded CANCELED by it); when the member is unreachable the launcher
@@ -120,12 +124,15 @@ class WarmPoolRunLauncher(RunLauncher):
         self._grpc: GrpcTransport | None = None
         self._restarting = 0  # members being started again after they exited
         self._joined = anyio.Event()  # set (then replaced) each time a member serves
+        self._address = ""  # where this launcher serves its members' `RunEnded`
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Start the members, serve until cancelled, then terminate the members."""
         self._grpc = GrpcTransport(host=self._host)
+        self._grpc.expose(self)
         try:
             async with self._open_children() as tg:
+                self._address = await tg.start(self._grpc.run)
                 tg.start_soon(self._watch_runs)
                 for i in range(self.size):
                     await tg.start(self._member, f"{self.name}.{i}")
@@ -147,6 +154,8 @@ class WarmPoolRunLauncher(RunLauncher):
                 "0",
                 "--heartbeat-interval",
                 str(self._heartbeat_interval),
+                "--report-to",
+                f"{self.name}@{self._address}",
             ],
         )
         log = log_path(self._instance, name)
@@ -189,7 +198,12 @@ class WarmPoolRunLauncher(RunLauncher):
         return address
 
     async def _run_ended(self, run_id: str) -> None:
-        self._where.pop(run_id, None)
+        # The run's end event is stored: streams of the run in this process read it now.
+        self._instance.event_log_storage.wake_run_watchers(run_id)
+        while (pending := self._launching.get(run_id)) is not None:
+            await pending.wait()  # a member may tell the end before its `ExecuteRun` reply
+        if self._where.pop(run_id, None) is None:
+            return  # its end was reported already: told by its member and found by the poll
         self._terminating.discard(run_id)
         await self._report_end(run_id)
 
