@@ -73,6 +73,7 @@ from dagloom.transport import (
     TLS_CERT_ENV,
     TLS_KEY_ENV,
     BoundedProtoCodec,
+    cork_connections,
     split_address,
 )
 
@@ -181,6 +182,7 @@ class AsyncClient:
             )
         ssl = client_ssl_context(tls) if isinstance(tls, TlsConfig) else tls
         channel = Channel(host, port, codec=BoundedProtoCodec(), ssl=ssl)
+        cork_connections(channel)
         metadata = bearer_metadata(token)
         batches = DagloomApiEventsStub(channel, metadata=metadata).stream_run_event_batches
         client = cls(
