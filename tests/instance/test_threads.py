@@ -88,6 +88,43 @@ async def test_the_event_sink_of_a_run_thread_stores_every_row_in_order(
     assert after is not None and after.status == RunStatus.SUCCESS
 
 
+async def test_rows_of_a_live_run_are_stored_without_a_flush(
+    open_instance: Callable[[], DagloomInstance],
+) -> None:
+    """Rows emitted on the run's thread and not flushed reach storage by themselves (after
+    the sink's linger), so a watcher of the live run sees them while the run goes on."""
+    async with open_instance() as instance:
+        run = await instance.create_run(Run(job_name="live"))
+        events = run_events(run.run_id, 1)[:3]
+        # The run's loop, and its event the watcher sets once it has read every row.
+        run_side: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+        async def execute() -> None:
+            read = asyncio.Event()
+            run_side.append((asyncio.get_running_loop(), read))
+            sink = instance.event_sink(run.run_id)
+            for event in events:
+                sink.emit(row_of(event))
+            await read.wait()  # no flush until the watcher has seen them
+            await sink.flush()
+
+        async def watch() -> list[object]:
+            got: list[object] = []
+            async for batch in instance.watch_run_event_batches(run.run_id, stop_at_end=False):
+                got += [r.event for r in batch]
+                if len(got) >= len(events):
+                    loop, read = run_side[0]
+                    loop.call_soon_threadsafe(read.set)
+                    return got
+            return got
+
+        with anyio.fail_after(30):
+            watched = asyncio.ensure_future(watch())
+            await run_on_own_thread(execute, name="dagloom run t")
+            got = await watched
+    assert got == events
+
+
 async def test_the_event_sink_on_the_owner_loop_is_the_storage_sink_itself() -> None:
     async with DagloomInstance.ephemeral() as instance:
         assert not isinstance(instance.event_sink("r"), HandoffEventSink)

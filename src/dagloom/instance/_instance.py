@@ -73,7 +73,7 @@ from dagloom.storage.base import (
     batch_moves,
     without_refused,
 )
-from dagloom.storage.sink import BATCH_SIZE, StorageEventSink
+from dagloom.storage.sink import BATCH_SIZE, MAX_DELAY, StorageEventSink
 
 if TYPE_CHECKING:
     from dagloom.compute_logs.base import ComputeLogManager
@@ -722,13 +722,21 @@ class DagloomInstance:
                 "the instance is not open; use `async with instance:`", location=str(self.home)
             )
 
-        def storage_sink(keep: bool) -> StorageEventSink:
+        def storage_sink(keep: bool, max_delay: float | None = MAX_DELAY) -> StorageEventSink:
             return StorageEventSink(
-                self._writer, task_group, run_id, batch_size=batch_size, keep=keep
+                self._writer,
+                task_group,
+                run_id,
+                batch_size=batch_size,
+                keep=keep,
+                max_delay=max_delay,
             )
 
         if self._loop is not None and on_foreign_loop(self._loop):
-            return HandoffEventSink(self._loop, lambda: storage_sink(False), keep=keep)
+            # The hand-over lingers on the run's loop and has its sink write when it ends.
+            return HandoffEventSink(
+                self._loop, lambda: storage_sink(False, None), keep=keep, batch_size=batch_size
+            )
         return storage_sink(keep)
 
     def start_run_heartbeat(

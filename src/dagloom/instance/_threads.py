@@ -16,14 +16,16 @@ import inspect
 import threading
 from collections import deque
 from collections.abc import Callable, Coroutine
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, suppress
 from typing import Any, Protocol, TypeVar
 
 import anyio
 
+from dagloom.errors import StorageError
 from dagloom.execution.sink import EventSink
 from dagloom.messages.row_log import RowLog
 from dagloom.messages.rows import EventRow
+from dagloom.storage.sink import BATCH_SIZE, MAX_DELAY
 
 T = TypeVar("T")
 C = TypeVar("C", bound=type)
@@ -151,22 +153,39 @@ class HandoffEventSink:
     """The event sink of a run executing on a thread other than its instance's owner loop:
     hands every row, in emit order, to a sink living on the owner loop.
 
-    `emit` (on the run's thread) appends to a queue and, unless a hand-over is already
-    scheduled, schedules one on the owner loop; the hand-over moves every queued row into the
-    target sink, which batches writes as it does for any run. So a busy run costs one
-    cross-thread wake-up per hand-over, not per event, and `emit` never blocks nor raises.
-    The target is made by `make_target` on the owner loop, at the first hand-over.
+    `emit` (on the run's thread) appends to a queue. The queue is handed over to the owner
+    loop, and written there, `max_delay` seconds after its first row (a timer of the run's
+    loop), or at once when it holds `batch_size` rows, or at `flush`: so watchers of a live
+    run see its events within about `max_delay`, a busy run costs one cross-thread wake-up
+    per hand-over, not per event, and a run shorter than `max_delay` costs just one, its
+    final flush. `emit` never blocks nor raises. The target, made by `make_target` on the
+    owner loop at the first hand-over, writes only when told to (full batches, flushes).
 
     `flush` returns once every row emitted before it is durable (it hands over what is queued
     and awaits the target's `flush` on the owner loop; the run's loop stays free meanwhile),
     and raises what that flush raises (`StorageError`). Calling it twice is safe. With `keep`
     the sink also keeps every row emitted in `rows`, on the run's thread.
 
-    One thread emits; the queue (a `deque`, whose appends and pops are atomic) and the
-    scheduled flag are the only state both threads touch.
+    One thread emits, normally the run's loop's; rows emitted from any other thread are
+    handed over at once, as a timer of that loop cannot be set from there. The queue (a
+    `deque`, whose appends and pops are atomic) and the scheduled flag are the only state
+    both threads touch.
     """
 
-    __slots__ = ("_keep", "_make_target", "_owner", "_queue", "_rows", "_scheduled", "_target")
+    __slots__ = (
+        "_batch_size",
+        "_here",
+        "_here_thread",
+        "_keep",
+        "_make_target",
+        "_max_delay",
+        "_owner",
+        "_queue",
+        "_rows",
+        "_scheduled",
+        "_target",
+        "_timer",
+    )
 
     def __init__(
         self,
@@ -174,6 +193,8 @@ class HandoffEventSink:
         make_target: Callable[[], EventSink],
         *,
         keep: bool = False,
+        batch_size: int = BATCH_SIZE,
+        max_delay: float = MAX_DELAY,
     ) -> None:
         self._owner = owner
         self._make_target = make_target
@@ -182,18 +203,45 @@ class HandoffEventSink:
         self._scheduled = False
         self._keep = keep
         self._rows = RowLog()
+        self._batch_size = max(1, batch_size)
+        self._max_delay = max_delay
+        try:
+            self._here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._here = None
+        self._here_thread = threading.get_ident()
+        self._timer: asyncio.TimerHandle | None = None
 
     def emit(self, row: EventRow) -> None:
         # Append before reading the flag, and the owner clears the flag before it drains the
         # queue: a row is then either drained by a hand-over under way or schedules one.
-        self._queue.append(row)
+        queue = self._queue
+        queue.append(row)
         if self._keep:
             self._rows.append(row)
-        if not self._scheduled:
-            self._scheduled = True
-            # A task, not a bare callback: the target starts its writes in a task group,
-            # which needs to know the loop's async library, as only a task tells.
-            self._owner.call_soon_threadsafe(self._owner.create_task, self._hand_over_soon())
+        if self._scheduled:
+            return
+        here = self._here
+        if len(queue) >= self._batch_size:
+            self._schedule(written=False)  # the target writes a full batch by itself
+        elif here is None or threading.get_ident() != self._here_thread:
+            self._schedule(written=True)
+        elif self._timer is None:
+            self._timer = here.call_later(self._max_delay, self._linger_ended)
+
+    def _linger_ended(self) -> None:
+        """On the run's loop, `max_delay` after a first row: hand the queue over, and have
+        it written."""
+        self._timer = None
+        if self._queue and not self._scheduled:
+            self._schedule(written=True)
+
+    def _schedule(self, *, written: bool) -> None:
+        self._scheduled = True
+        # A task, not a bare callback: the target starts its writes in a task group,
+        # which needs to know the loop's async library, as only a task tells.
+        hand_over = self._hand_over_and_write() if written else self._hand_over_soon()
+        self._owner.call_soon_threadsafe(self._owner.create_task, hand_over)
 
     def _hand_over(self) -> EventSink:
         """On the owner loop: move every queued row into the target; return the target."""
@@ -210,10 +258,18 @@ class HandoffEventSink:
     async def _hand_over_soon(self) -> None:
         self._hand_over()
 
+    async def _hand_over_and_write(self) -> None:
+        # A target that failed keeps its error, and the run's own flush raises it.
+        with suppress(StorageError):
+            await self._hand_over().flush()
+
     async def _flush_on_owner(self) -> None:
         await self._hand_over().flush()
 
     async def flush(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()  # on the run's loop: what it would hand over goes now
         await on_loop(self._owner, self._flush_on_owner())
 
     def flush_blocking(self) -> None:
