@@ -16,7 +16,7 @@ from dagloom.errors import StorageError
 from dagloom.execution.run_thread import run_on_own_thread
 from dagloom.execution.sink import ListEventSink
 from dagloom.instance import DagloomInstance
-from dagloom.instance._threads import HandoffEventSink, on_foreign_loop
+from dagloom.instance._threads import HandoffEventSink, HandoffSweeper, on_foreign_loop
 from dagloom.messages import Run, RunStatus
 from dagloom.messages.rows import row_of
 from tests.instance.test_instance import run_events
@@ -145,11 +145,50 @@ async def test_a_failed_flush_on_the_owner_loop_is_raised_on_the_run_thread() ->
     owner = asyncio.get_running_loop()
     first = row_of(run_events("r", 0)[0])
 
+    sweeper = HandoffSweeper(owner)
+
     async def emit_and_flush() -> None:
-        sink = HandoffEventSink(owner, make_target)
+        sink = HandoffEventSink(owner, make_target, sweeper)
         sink.emit(first)
         await sink.flush()
 
-    with anyio.fail_after(30), pytest.raises(StorageError, match="disk full"):
-        await run_on_own_thread(emit_and_flush, name="dagloom run t")
+    try:
+        with anyio.fail_after(30), pytest.raises(StorageError, match="disk full"):
+            await run_on_own_thread(emit_and_flush, name="dagloom run t")
+    finally:
+        sweeper.close()
     assert [t.rows for t in targets] == [[first]]
+
+
+async def test_the_sweeper_runs_while_sinks_are_listed_and_starts_again_after_idling() -> None:
+    """Rows a run thread emits are handed over by the sweeper's rounds; once no sink is
+    listed the sweeping task ends, and the next sink listed from a run thread starts it."""
+    owner = asyncio.get_running_loop()
+    sweeper = HandoffSweeper(owner, interval=0.001, idle_rounds=1)
+    targets: list[ListEventSink] = []
+
+    def make_target() -> ListEventSink:
+        targets.append(ListEventSink())
+        return targets[-1]
+
+    first, second = (row_of(e) for e in run_events("r", 1)[:2])
+
+    async def emit(row: object) -> HandoffEventSink:
+        sink = HandoffEventSink(owner, make_target, sweeper)
+        sink.emit(row)  # type: ignore[arg-type]
+        return sink
+
+    async def until(condition: Callable[[], bool]) -> None:
+        while not condition():
+            await anyio.lowlevel.checkpoint()
+
+    try:
+        with anyio.fail_after(30):
+            sink = await run_on_own_thread(functools.partial(emit, first), name="dagloom run t")
+            await until(lambda: bool(targets) and targets[0].rows == [first])  # no flush
+            await sink._flush_on_owner()  # unlisted: the sweeper idles, then ends
+            await until(lambda: sweeper._task is None)
+            await run_on_own_thread(functools.partial(emit, second), name="dagloom run t")
+            await until(lambda: len(targets) == 2 and targets[1].rows == [second])
+    finally:
+        sweeper.close()

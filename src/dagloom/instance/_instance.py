@@ -33,6 +33,7 @@ from dagloom.instance._loader import BUILTINS, LoadContext, load_component
 from dagloom.instance._threads import (
     BackgroundOwner,
     HandoffEventSink,
+    HandoffSweeper,
     hop_to_owner_loop,
     on_foreign_loop,
 )
@@ -206,6 +207,7 @@ class DagloomInstance:
         self._remove_home = remove_home_on_exit
         self._stack: AsyncExitStack | None = None
         self._task_group: TaskGroup | None = None
+        self._sweeper: HandoffSweeper | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._entered = False
         # Opened for synchronous use (`open_in_background`): the loop thread keeping it open,
@@ -391,6 +393,7 @@ class DagloomInstance:
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
             self._stack = stack.pop_all()
         self._loop = asyncio.get_running_loop()
+        self._sweeper = HandoffSweeper(self._loop)
         return self
 
     async def __aexit__(
@@ -405,6 +408,9 @@ class DagloomInstance:
         stack, self._stack = self._stack, None
         self._task_group = None
         self._loop = None
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.close()
         try:
             if stack is not None:
                 # The body's own exception is not handed to the task group, which would wrap
@@ -740,9 +746,14 @@ class DagloomInstance:
             )
 
         if self._loop is not None and on_foreign_loop(self._loop):
-            # The hand-over lingers on the run's loop and has its sink write when it ends.
+            assert self._sweeper is not None, "an instance entered has its sweeper"
+            # The sweeper hands rows over every MAX_DELAY and has the sink write them then.
             return HandoffEventSink(
-                self._loop, lambda: storage_sink(False, None), keep=keep, batch_size=batch_size
+                self._loop,
+                lambda: storage_sink(False, None),
+                self._sweeper,
+                keep=keep,
+                batch_size=batch_size,
             )
         return storage_sink(keep)
 
