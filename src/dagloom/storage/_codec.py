@@ -32,6 +32,7 @@ from dagloom.messages.rows import (
     TYPE,
     EventRow,
     event_of,
+    loaded_row,
 )
 
 MAX_CHUNK = 1000
@@ -136,16 +137,27 @@ def encode_chunks(
 # -- decoding --------------------------------------------------------------------------------
 
 
-def decode_row(run_id: str, row: Sequence[Any]) -> Event:
-    """Rebuild the `Event` a row (as stored, read back from JSON) was encoded from."""
+def _current_row(row: Sequence[Any]) -> Sequence[Any]:
+    """A row as stored (read back from JSON), a legacy one in today's eight columns."""
     if len(row) == _LEGACY_WIDTH:
         kind, payload = NO_PAYLOAD, None
         for index, data in enumerate(row[_LEGACY_HEAD:]):
             if data is not None:
                 kind, payload = index, data
                 break
-        row = (*row[:_LEGACY_HEAD], kind, payload)
-    return event_of(run_id, row)
+        return (*row[:_LEGACY_HEAD], kind, payload)
+    return row
+
+
+def decode_row(run_id: str, row: Sequence[Any]) -> Event:
+    """Rebuild the `Event` a row (as stored, read back from JSON) was encoded from."""
+    return event_of(run_id, _current_row(row))
+
+
+def decode_rows(body: bytes) -> list[EventRow]:
+    """A chunk's rows as the executor emits them (`loaded_row`: payloads messages again,
+    event types and levels their int values)."""
+    return [loaded_row(_current_row(row)) for row in orjson.loads(body)]
 
 
 def decode_chunk(

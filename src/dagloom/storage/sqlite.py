@@ -48,6 +48,7 @@ from dagloom.storage._sql_storage import (
     chunk_inserts,
     kept_chunks,
 )
+from dagloom.storage._stored_rows import StoredRunRows
 from dagloom.storage.base import (
     Fence,
     RunMove,
@@ -794,6 +795,13 @@ class SqliteEventLogStorage(SqlEventLogStorage[SqliteDatabase]):
     """`EventLogStorage` on a `SqliteDatabase`; run status moves in the same transaction."""
 
     __slots__ = ()
+
+    def stored_rows(self, run_id: str) -> StoredRunRows:
+        """Run `run_id`'s stored event rows, read back from the file when first used: on any
+        thread, open or closed, as long as the file is there (see `StoredRunRows`). Never
+        blocks until then."""
+        database = self.database
+        return StoredRunRows(database.path, run_id, busy_timeout=database.busy_timeout)
 
 
 class SqliteScheduleStorage(SqlScheduleStorage[SqliteDatabase]):
