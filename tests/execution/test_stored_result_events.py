@@ -22,7 +22,7 @@ from dagloom.execution.run import execute_job_in_process
 from dagloom.execution.sink import ListEventSink
 from dagloom.instance import DagloomInstance
 from dagloom.instance.for_test import instance_for_test
-from dagloom.messages import EventType
+from dagloom.messages import EventType, Run, RunStatus
 from dagloom.messages.rows import event_of
 from dagloom.storage._stored_rows import StoredRunRows, read_run_rows
 
@@ -100,3 +100,27 @@ def test_rows_of_a_file_that_is_gone_raise_storage_error(tmp_path: Path) -> None
     assert not missing.exists()  # never created by reading
     with pytest.raises(StorageError):
         read_run_rows(missing, "r")
+
+
+@op
+def one() -> int:
+    return 1
+
+
+@job
+def single():
+    one()
+
+
+async def test_a_claimed_runs_result_reads_the_runs_stored_events(tmp_path: Path) -> None:
+    async with DagloomInstance.open(tmp_path) as instance:
+        run = await instance.create_run(Run(job_name="single", status=RunStatus.NOT_STARTED))
+        result = await execute_job_in_process(
+            single, instance=instance, run_id=run.run_id, run_is_stored=True
+        )
+        stored = [r.event for r in await instance.get_events(run.run_id)]
+    assert isinstance(result._rows, StoredRunRows)
+    assert [e.event for e in result.all_events] == stored
+    types = [e.event.event_type for e in result.all_events]
+    assert types.count(EventType.RUN_START) == 1
+    assert types[-1] == EventType.RUN_SUCCESS

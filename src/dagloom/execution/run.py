@@ -491,11 +491,10 @@ async def execute_job_in_process(
             )
         )
     # The run's own record of its events (for the result) is the storage sink's, when there
-    # is one: a second sink would cost the executor another call per event. A new run's
-    # events that storage can give back later are not kept at all: the result reads them.
-    stored_rows = (
-        instance.stored_run_rows(run_id) if instance is not None and not run_is_stored else None
-    )
+    # is one: a second sink would cost the executor another call per event. Events that
+    # storage can give back later are not kept at all: the result reads them (a stored
+    # run's result then holds every event stored for the run, those before its claim too).
+    stored_rows = instance.stored_run_rows(run_id) if instance is not None else None
     events: ListEventSink | StorageEventSink | HandoffEventSink = (
         ListEventSink()
         if instance is None
