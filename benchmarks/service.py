@@ -19,7 +19,12 @@ counted), this process for the baseline; unlike latency it barely moves with loa
 other work on the machine, and its ratio says what the service path costs beyond the run.
 The load average is printed with the figures: the machine may be shared.
 
-    python -m benchmarks service [--runs N] [--in-flight K] [--json PATH]
+    python -m benchmarks service [--runs N] [--in-flight K] [--json PATH] [--profile PATH]
+
+With `--profile PATH` the dev server runs under cProfile (by its event loop thread's CPU
+time, see `benchmarks/_profiled.py`) and writes its profile to PATH as it stops: read it with
+`python -m pstats PATH`. The profiler slows the server several times over, so the figures
+of such a run measure the profiler too; the profile tells where the loop's time goes.
 """
 
 from __future__ import annotations
@@ -49,14 +54,17 @@ TARGET_RATE = 300.0
 TARGET_P50 = 0.005
 
 
-def start_dev(home: Path) -> tuple[Any, str]:
-    """`dagloom dev` on the one-op job with its API on a free port; it and the address."""
+def start_dev(home: Path, profile: Path | None = None) -> tuple[Any, str]:
+    """`dagloom dev` on the one-op job with its API on a free port; it and the address.
+    With `profile`, the server runs under cProfile and writes its profile there on exit."""
     import subprocess
 
+    runner = ["-m", "dagloom.cli"]
+    if profile is not None:
+        runner = ["-m", "benchmarks._profiled", str(profile.resolve())]
     command = [
         sys.executable,
-        "-m",
-        "dagloom.cli",
+        *runner,
         "dev",
         "-f",
         str(DEFS),
@@ -240,6 +248,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--in-flight", type=int, default=IN_FLIGHT, help=f"concurrent runs (default {IN_FLIGHT})"
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the rows here")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="PATH",
+        help="run the dev server under cProfile and write its profile here",
+    )
     ns = parser.parse_args(argv)
 
     import logging
@@ -249,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     baseline = anyio.run(measure_in_process, ns.runs, backend="asyncio")
     with tempfile.TemporaryDirectory(prefix="dagloom-service-") as tmp:
-        dev, address = start_dev(Path(tmp))
+        dev, address = start_dev(Path(tmp), ns.profile)
         try:
             api = anyio.run(measure_api, address, ns.runs, ns.in_flight, dev.pid, backend="asyncio")
         finally:

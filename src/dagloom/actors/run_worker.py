@@ -15,11 +15,12 @@ from dagloom._logging import get_logger
 from dagloom.actors._runtime import Actor, Clock
 from dagloom.actors.job_source import JobSource, OriginSource
 from dagloom.errors import RunClaimRefusedError, StorageError
-from dagloom.execution.events import error_info
+from dagloom.execution.events import error_info, run_start_row
 from dagloom.execution.run_tags import HEARTBEAT_TAG as HEARTBEAT_TAG
 from dagloom.execution.run_tags import WORKER_TAG as WORKER_TAG
 from dagloom.execution.run_thread import run_on_own_thread
 from dagloom.messages import Event, EventType, LogLevel, Run, RunFailureData, RunStatus
+from dagloom.messages.rows import EventRow, event_of
 from dagloom.messages.rpc import (
     ExecuteRunReply,
     ExecuteRunRequest,
@@ -248,8 +249,15 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
         """Execute `run` on a thread of its own and return the status storage kept for it;
         None when it was not this worker's to execute (its claim was refused)."""
         try:
+            # The claim is stored from this loop: from the run's thread it would be a round
+            # trip to this loop and back (two cross-thread wake-ups) before anything ran.
+            start = run_start_row(run.job_name)
+            claim = await self._instance.transition_run(run.run_id, event_of(run.run_id, start))
+            if not claim.applied:
+                raise RunClaimRefusedError(run.run_id, claim.status)
             result = await run_on_own_thread(
-                functools.partial(self._load_and_execute, run), name=f"dagloom run {run.run_id}"
+                functools.partial(self._load_and_execute, run, start),
+                name=f"dagloom run {run.run_id}",
             )
         except RunClaimRefusedError as exc:
             self._log.info(
@@ -276,9 +284,10 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             return moved.status
         return RunStatus.SUCCESS if result.success else RunStatus.FAILURE
 
-    async def _load_and_execute(self, run: Run) -> ExecuteInProcessResult:
-        """Load the run's job and execute it; on the run's own thread and loop, so neither
-        the import of user code nor the ops block this worker's loop.
+    async def _load_and_execute(self, run: Run, start: EventRow) -> ExecuteInProcessResult:
+        """Load the run's job and execute it, the run claimed already with RUN_START row
+        `start`; on the run's own thread and loop, so neither the import of user code nor
+        the ops block this worker's loop.
 
         What runs here reaches storage only through the instance (whose calls hop to this
         worker's loop) and actors not at all: their refs belong to the worker's loop, so
@@ -326,6 +335,7 @@ class RunWorker(Actor[RunWorkerRequest, RunWorkerReply]):
             step_keys_to_execute=steps,
             heartbeat_interval=None,  # this worker beats for its runs (`_beat`)
             resuming=resuming,
+            claimed=start,
         )
 
     async def _beat(self) -> None:

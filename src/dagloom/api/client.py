@@ -6,8 +6,16 @@ import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import aclosing, contextmanager
 from ssl import SSLContext
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
@@ -73,6 +81,7 @@ from dagloom.transport import (
     TLS_CERT_ENV,
     TLS_KEY_ENV,
     BoundedProtoCodec,
+    cork_connections,
     split_address,
 )
 
@@ -181,6 +190,7 @@ class AsyncClient:
             )
         ssl = client_ssl_context(tls) if isinstance(tls, TlsConfig) else tls
         channel = Channel(host, port, codec=BoundedProtoCodec(), ssl=ssl)
+        cork_connections(channel)
         metadata = bearer_metadata(token)
         batches = DagloomApiEventsStub(channel, metadata=metadata).stream_run_event_batches
         client = cls(
@@ -286,7 +296,7 @@ class AsyncClient:
 
     async def _batches(
         self, run_id: str, *, after: int, until_run_ends: bool
-    ) -> AsyncIterator[ApiEventBatch]:
+    ) -> AsyncGenerator[ApiEventBatch, None]:
         """The run's events as the server sends them: several per message, one message per
         read of its storage, the run as stored with the last (`until_run_ends`). From an
         API without batches, one event per batch and no run."""
@@ -295,11 +305,16 @@ class AsyncClient:
         )
         with self._errors(run=run_id):
             if self._event_batches is None:
-                async for record in self._api.stream_run_events(request):
-                    yield ApiEventBatch(records=[record])
+                stream = self._api.stream_run_events(request)
+                # An async generator, typed as the iterator it is.
+                async with aclosing(stream) as records:  # type: ignore[type-var]
+                    async for record in records:
+                        yield ApiEventBatch(records=[record])
                 return
-            async for batch in self._event_batches(request):
-                yield batch
+            stream_batches = self._event_batches(request)
+            async with aclosing(stream_batches) as batches:  # type: ignore[type-var]
+                async for batch in batches:
+                    yield batch
 
     async def wait_for_run(
         self,
@@ -319,20 +334,32 @@ class AsyncClient:
         failures = 0
         first_failure: float | None = None
         while True:
+            ended: Run | None = None
+            end_seen = False
             try:
-                ended: Run | None = None
-                async for batch in self._batches(run_id, after=cursor, until_run_ends=True):
-                    for record in batch.records:
-                        cursor = record.storage_id
-                        failures, first_failure = 0, None
-                        if on_event is not None:
-                            result = on_event(record)
-                            if result is not None:
-                                await result
-                    last = batch.records[-1].event if batch.records else None
-                    if last is not None and last.event_type in RUN_END_EVENTS:
-                        ended = batch.run  # the run as it ended, when the API sends it
-                        break
+                try:
+                    batches = self._batches(run_id, after=cursor, until_run_ends=True)
+                    async with aclosing(batches):
+                        async for batch in batches:
+                            if end_seen:
+                                break  # the stream should have ended with the run's end
+                            for record in batch.records:
+                                cursor = record.storage_id
+                                failures, first_failure = 0, None
+                                if on_event is not None:
+                                    result = on_event(record)
+                                    if result is not None:
+                                        await result
+                            last = batch.records[-1].event if batch.records else None
+                            if last is not None and last.event_type in RUN_END_EVENTS:
+                                ended = batch.run  # the run as it ended, if the API sends it
+                                # Read on to the stream's end, which comes with the run's
+                                # end (its trailers in the same packet): a call left open
+                                # would be reset.
+                                end_seen = True
+                except ActorUnavailableError:
+                    if not end_seen:
+                        raise  # cut short after the end, there was nothing more to come
                 return ended if ended is not None else await self.get_run(run_id)
             except ActorUnavailableError:
                 now = time.monotonic()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import aclosing, contextmanager
 from ssl import SSLContext
 from typing import Any
 
@@ -286,24 +286,28 @@ class DagloomApiService(DagloomApiBase):
         """`StreamRunEvents`, as one message per read of storage (DagloomApiEvents)."""
         with _storage_errors():
             await self._known_run(message.run_id)
-            batches = self._instance.watch_run_event_batches(
+            watch = self._instance.watch_run_event_batches(
                 message.run_id,
                 after=message.after_storage_id or None,
                 stop_at_end=message.until_run_ends,
             )
-            async for batch in batches:
-                last = batch[-1].event
-                if (
-                    message.until_run_ends
-                    and last is not None
-                    and last.event_type in RUN_END_EVENTS
-                ):
-                    # The end is stored, so is the status it set: save the follower a GetRun.
-                    yield ApiEventBatch(
-                        records=batch, run=await self._instance.get_run(message.run_id)
-                    )
-                    return
-                yield ApiEventBatch(records=batch)
+            # Closed here, not left to the garbage collector: asyncio finalizes an unclosed
+            # generator by a wake-up of the loop from outside, a system call each stream.
+            async with aclosing(watch) as batches:  # type: ignore[type-var]  # a generator
+                async for batch in batches:
+                    last = batch[-1].event
+                    if (
+                        message.until_run_ends
+                        and last is not None
+                        and last.event_type in RUN_END_EVENTS
+                    ):
+                        # The end is stored, so is the status it set: save the follower a
+                        # GetRun.
+                        yield ApiEventBatch(
+                            records=batch, run=await self._instance.get_run(message.run_id)
+                        )
+                        return
+                    yield ApiEventBatch(records=batch)
 
     async def cancel_run(self, message: ApiCancelRunRequest) -> ApiCancelRunReply:
         await self._audit(message.run_id, "cancel_run")

@@ -40,6 +40,17 @@ def error_info(exc: BaseException) -> ErrorInfo:
     )
 
 
+def run_start_row(job_name: str) -> EventRow:
+    """The RUN_START row of a run of job `job_name`, stamped now: what claims a stored run."""
+    return row(
+        EventType.RUN_START,
+        "",
+        f'Started execution of run for "{job_name}".',
+        LogLevel.DEBUG,
+        job_name,
+    )
+
+
 def materialization_row(
     step_key: str,
     job_name: str,

@@ -40,7 +40,7 @@ from dagloom.errors import (
 )
 from dagloom.execution.boundary import is_cancellation
 from dagloom.execution.captured import UncapturedSink
-from dagloom.execution.events import error_info
+from dagloom.execution.events import error_info, run_start_row
 from dagloom.execution.executor import ExecutorContext
 from dagloom.execution.partitions import (
     PARTITION_TAG,
@@ -404,6 +404,7 @@ async def execute_job_in_process(
     step_keys_to_execute: Sequence[str] = (),
     heartbeat_interval: float | None = 30.0,
     resuming: bool = False,
+    claimed: EventRow | None = None,
 ) -> ExecuteInProcessResult:
     """Execute `job` on the running loop and return its result (see
     JobDefinition.execute_in_process_async for the contract).
@@ -413,7 +414,10 @@ async def execute_job_in_process(
     it is claimed first, by moving it to STARTED in storage (`transition_run` with RUN_START),
     and when storage refuses that (another executor claimed it, or it was canceled or has
     ended) `RunClaimRefusedError` is raised before anything else is done, so a stored run is
-    executed at most once. `code_origin` says where the job's code lives, for an executor whose
+    executed at most once. A caller that claimed the stored run already (a run worker, on its
+    own loop, before handing the run to this thread) passes the RUN_START row it stored
+    with the claim (`run_start_row`) as `claimed`, and the run is not claimed again.
+    `code_origin` says where the job's code lives, for an executor whose
     step processes import it themselves (multiprocess); without it, it is inferred from the
     job's module.
 
@@ -435,18 +439,16 @@ async def execute_job_in_process(
     `StorageError` is raised either way.
     """
     run_id = run_id or str(uuid.uuid4())
-    start = row(
-        EventType.RUN_START,
-        "",
-        f'Started execution of run for "{job.name}".',
-        LogLevel.DEBUG,
-        job.name,
-    )
-    claimed = instance is not None and run_is_stored
-    if instance is not None and run_is_stored:
-        moved = await instance.transition_run(run_id, event_of(run_id, start))
-        if not moved.applied:
-            raise RunClaimRefusedError(run_id, moved.status)
+    if claimed is not None:
+        start = claimed
+        run_is_stored = True
+    else:
+        start = run_start_row(job.name)
+        if instance is not None and run_is_stored:
+            moved = await instance.transition_run(run_id, event_of(run_id, start))
+            if not moved.applied:
+                raise RunClaimRefusedError(run_id, moved.status)
+    is_claimed = instance is not None and run_is_stored
     if op_selection:
         job = subset_job(job, select_nodes(job, op_selection))
     if resources:
@@ -505,7 +507,7 @@ async def execute_job_in_process(
         sink = UncapturedSink(sink)  # what it prints stays out of the steps' logs
     out: EventSink = events if sink is None else FanoutEventSink(events, sink)
     emit = out.emit
-    if not claimed:
+    if not is_claimed:
         emit(start)
     elif sink is not None:
         sink.emit(start)  # stored with the claim
@@ -629,7 +631,7 @@ async def execute_job_in_process(
             stored_rows
             if stored_rows is not None
             else RowLog(chain((start,), events.rows))
-            if claimed
+            if is_claimed
             else events.rows
         ),
         state=state,

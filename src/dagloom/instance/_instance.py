@@ -33,6 +33,7 @@ from dagloom.instance._loader import BUILTINS, LoadContext, load_component
 from dagloom.instance._threads import (
     BackgroundOwner,
     HandoffEventSink,
+    HandoffSweeper,
     hop_to_owner_loop,
     on_foreign_loop,
 )
@@ -73,7 +74,7 @@ from dagloom.storage.base import (
     batch_moves,
     without_refused,
 )
-from dagloom.storage.sink import BATCH_SIZE, StorageEventSink
+from dagloom.storage.sink import BATCH_SIZE, MAX_DELAY, StorageEventSink
 
 if TYPE_CHECKING:
     from dagloom.compute_logs.base import ComputeLogManager
@@ -209,6 +210,7 @@ class DagloomInstance:
         self._temporary_home = temporary_home or remove_home_on_exit
         self._stack: AsyncExitStack | None = None
         self._task_group: TaskGroup | None = None
+        self._sweeper: HandoffSweeper | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._entered = False
         # Opened for synchronous use (`open_in_background`): the loop thread keeping it open,
@@ -398,6 +400,7 @@ class DagloomInstance:
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
             self._stack = stack.pop_all()
         self._loop = asyncio.get_running_loop()
+        self._sweeper = HandoffSweeper(self._loop)
         return self
 
     async def __aexit__(
@@ -412,6 +415,9 @@ class DagloomInstance:
         stack, self._stack = self._stack, None
         self._task_group = None
         self._loop = None
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.close()
         try:
             if stack is not None:
                 # The body's own exception is not handed to the task group, which would wrap
@@ -729,13 +735,26 @@ class DagloomInstance:
                 "the instance is not open; use `async with instance:`", location=str(self.home)
             )
 
-        def storage_sink(keep: bool) -> StorageEventSink:
+        def storage_sink(keep: bool, max_delay: float | None = MAX_DELAY) -> StorageEventSink:
             return StorageEventSink(
-                self._writer, task_group, run_id, batch_size=batch_size, keep=keep
+                self._writer,
+                task_group,
+                run_id,
+                batch_size=batch_size,
+                keep=keep,
+                max_delay=max_delay,
             )
 
         if self._loop is not None and on_foreign_loop(self._loop):
-            return HandoffEventSink(self._loop, lambda: storage_sink(False), keep=keep)
+            assert self._sweeper is not None, "an instance entered has its sweeper"
+            # The sweeper hands rows over every MAX_DELAY and has the sink write them then.
+            return HandoffEventSink(
+                self._loop,
+                lambda: storage_sink(False, None),
+                self._sweeper,
+                keep=keep,
+                batch_size=batch_size,
+            )
         return storage_sink(keep)
 
     def stored_run_rows(self, run_id: str) -> Sequence[EventRow] | None:

@@ -8,6 +8,7 @@ processes. Both refs satisfy `ActorRef` and raise the same errors.
 from __future__ import annotations
 
 from dagloom.transport._codec import DEFAULT_MAX_MESSAGE_SIZE, BoundedProtoCodec, check_wire
+from dagloom.transport._corked import CorkedTransport, cork_connections
 from dagloom.transport._grpc import (
     ACTOR_HEADER,
     DEFAULT_RECONNECT_BACKOFF,
@@ -46,11 +47,13 @@ __all__ = [
     "ActorRef",
     "BoundedProtoCodec",
     "ClusterSecurity",
+    "CorkedTransport",
     "GrpcRef",
     "GrpcTransport",
     "MemoryRef",
     "MemoryTransport",
     "check_wire",
+    "cork_connections",
     "cross_wire",
     "open_grpc_server",
     "split_address",

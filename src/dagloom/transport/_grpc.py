@@ -23,6 +23,7 @@ from dagloom.actors._runtime import Actor, Clock, Envelope, ReplySlot, RepT, Req
 from dagloom.auth import RequestGuard
 from dagloom.errors import ActorUnavailableError
 from dagloom.transport._codec import DEFAULT_MAX_MESSAGE_SIZE, BoundedProtoCodec
+from dagloom.transport._corked import cork_connections
 from dagloom.transport._security import ClusterSecurity
 
 ACTOR_HEADER = "dagloom-actor"
@@ -127,6 +128,7 @@ async def open_grpc_server(
     """
     sock = _listening_socket(host, port)
     server = Server(list(handlers), codec=codec)
+    cork_connections(server)
     _guarded(server, guard, codec.max_message_size)
     try:
         await server.start(sock=sock, ssl=ssl)
@@ -233,6 +235,7 @@ class _Peer:
             self._channel = Channel(
                 self._host, self._port, codec=self._codec, ssl=self.security.client_ssl
             )
+            cork_connections(self._channel)
         stub = self._stubs.get(spec.stub)
         if stub is None:
             stub = self._stubs[spec.stub] = spec.stub(self._channel)
