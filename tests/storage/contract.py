@@ -1257,6 +1257,7 @@ class StorageContract:
             EventType.RUN_STARTING
         ]
         assert await events.get_events("gone") == []
+        assert await events.get_events("nowhere") == []  # no orphan events
         taken = await schedules.acquire_lease("run_queue/admission", "d2", duration=10, now=20)
         assert taken is not None
         with pytest.raises(LeaseLostError):

@@ -148,10 +148,13 @@ def kept_chunks(
     chunks: Sequence[Chunk],
     moves: Sequence[RunMove],
     outcomes: Sequence[RunTransition | None],
+    *,
+    only_stored_runs: bool = False,
 ) -> Sequence[Chunk]:
     """The chunks to insert once the `moves` of these batches had these outcomes: `chunks`
-    (their encoding) as they are, or the batches encoded again without the refused rows."""
-    kept = without_refused(batches, moves, outcomes)
+    (their encoding) as they are, or the batches encoded again without the refused rows
+    (see `without_refused`)."""
+    kept = without_refused(batches, moves, outcomes, only_stored_runs=only_stored_runs)
     return chunks if kept is None else encode_chunks(kept)
 
 
@@ -297,12 +300,14 @@ class SqlDatabase(abc.ABC, Generic[C]):
         *,
         fence: Fence | None = None,
         inserts: Statements = (),
+        only_stored_runs: bool = False,
     ) -> list[RunTransition | None]:
         """`store_batches` with one outcome per lifecycle event, None for a run not stored.
 
         `inserts` (statements with their parameter rows, as `write` takes) are run first in
         the same transaction, e.g. the rows of a new run its events then move; when they
-        fail (a duplicate key), nothing of this call is stored."""
+        fail (a duplicate key), nothing of this call is stored. With `only_stored_runs`, the
+        events of a run that is not stored are not stored either."""
         moves = batch_moves(batches)
         chunks = encode_chunks(batches)
         failed = False
@@ -312,7 +317,9 @@ class SqlDatabase(abc.ABC, Generic[C]):
             if failed and await self._stored_already(chunks):
                 return [RunTransition(applied=True, status=change.status) for *_, change in moves]
             try:
-                return await self._store_chunks(batches, chunks, moves, fence, inserts)
+                return await self._store_chunks(
+                    batches, chunks, moves, fence, inserts, only_stored_runs
+                )
             except StorageUnavailableError:
                 failed = True
                 raise
@@ -355,13 +362,14 @@ class SqlDatabase(abc.ABC, Generic[C]):
         moves: Sequence[RunMove],
         fence: Fence | None = None,
         inserts: Statements = (),
+        only_stored_runs: bool = False,
     ) -> list[RunTransition | None]:
         """`store_batches` once encoded (`chunks`), in one transaction: the check of `fence`
         (if any; `LeaseLostError` and nothing written when stale), the `inserts` (nothing of
         this call written when they fail), the compare-and-set
         of each of `moves` in order (`transition`), then the chunks of what was not refused
-        (`kept_chunks`) with their asset events (`insert_chunks`); then wake the runs'
-        watchers. One outcome per move."""
+        (`kept_chunks`, passed `only_stored_runs`) with their asset events
+        (`insert_chunks`); then wake the runs' watchers. One outcome per move."""
 
     # -- shared ------------------------------------------------------------------------------
 
@@ -722,7 +730,9 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
         `fences_with`). One outcome per event, None for a run that is not stored."""
         if not events:
             return []
-        return await self.database.store_batch_outcomes(rows_by_run(events), fence=fence)
+        return await self.database.store_batch_outcomes(
+            rows_by_run(events), fence=fence, only_stored_runs=True
+        )
 
     async def add_run_with_event(self, run: Run, event: Event) -> tuple[Run, RunTransition]:
         """Store new `run` (as `SqlRunStorage.add_run`, whose database this must be, see

@@ -433,11 +433,14 @@ def without_refused(
     batches: Sequence[tuple[str, Sequence[EventRow]]],
     moves: Sequence[RunMove],
     outcomes: Sequence[RunTransition | None],
+    *,
+    only_stored_runs: bool = False,
 ) -> list[tuple[str, Sequence[EventRow]]] | None:
-    """The batches without the rows whose transition was refused; None when none was."""
+    """The batches without the rows whose transition was refused (with `only_stored_runs`,
+    also those of a run that is not stored, outcome None); None when none was."""
     refused: dict[int, set[int]] = {}
     for (b, i, _), outcome in zip(moves, outcomes, strict=True):
-        if outcome is not None and not outcome.applied:
+        if (outcome is None and only_stored_runs) or (outcome is not None and not outcome.applied):
             refused.setdefault(b, set()).add(i)
     if not refused:
         return None

@@ -428,6 +428,7 @@ class PostgresDatabase(SqlDatabase[asyncpg.Connection]):
         moves: Sequence[RunMove],
         fence: Fence | None = None,
         inserts: Statements = (),
+        only_stored_runs: bool = False,
     ) -> list[RunTransition | None]:
         run_ids = sorted({run_id for run_id, _ in batches})
         async with self._transaction() as conn:
@@ -443,7 +444,8 @@ class PostgresDatabase(SqlDatabase[asyncpg.Connection]):
                 if rows:
                     await tx.executemany(sql, rows)
             outcomes = [await transition(tx, change) for _, _, change in moves]
-            await insert_chunks(tx, kept_chunks(batches, chunks, moves, outcomes))
+            kept = kept_chunks(batches, chunks, moves, outcomes, only_stored_runs=only_stored_runs)
+            await insert_chunks(tx, kept)
             await conn.execute(
                 "SELECT pg_notify($1, r) FROM unnest($2::text[]) AS r", self.channel, run_ids
             )

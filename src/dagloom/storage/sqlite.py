@@ -299,6 +299,7 @@ class _Batch:
     run_ids: set[str]
     fence: Fence | None = None
     inserts: Statements = ()
+    only_stored_runs: bool = False
     outcomes: list[RunTransition | None] = field(default_factory=list)
     done: anyio.Event = field(default_factory=anyio.Event)
     error: StorageError | LeaseLostError | None = None
@@ -684,12 +685,14 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
         moves: Sequence[RunMove],
         fence: Fence | None = None,
         inserts: Statements = (),
+        only_stored_runs: bool = False,
     ) -> list[RunTransition | None]:
         """Combined with concurrent callers into one transaction (a caller whose fence is
         stale gets `LeaseLostError`, one whose `inserts` break a constraint `StorageError`,
         and only its batch is left out)."""
         self._require(self._writer)
-        batch = _Batch(batches, chunks, moves, {run_id for run_id, _ in batches}, fence, inserts)
+        run_ids = {run_id for run_id, _ in batches}
+        batch = _Batch(batches, chunks, moves, run_ids, fence, inserts, only_stored_runs)
         self._queue.append(batch)
         if not self._committing:
             self._committing = True
@@ -723,7 +726,9 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
             if b.inserts and not _insert(conn, b, self.location):
                 continue
             b.outcomes = [_transition(conn, change) for _, _, change in b.moves]
-            chunks += kept_chunks(b.batches, b.chunks, b.moves, b.outcomes)
+            chunks += kept_chunks(
+                b.batches, b.chunks, b.moves, b.outcomes, only_stored_runs=b.only_stored_runs
+            )
         total = sum(c.count for c in chunks)
         (last,) = conn.execute(_sql.ALLOCATE_STORAGE_IDS, (total,)).fetchone()
         chunk_rows, asset_rows = chunk_inserts(chunks, last - total + 1)
