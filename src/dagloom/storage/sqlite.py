@@ -720,6 +720,9 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
             self._committing = True
             try:
                 with anyio.CancelScope(shield=True):
+                    # Tasks already ready in this loop iteration queue their batches first,
+                    # so concurrent runs' writes share one commit.
+                    await asyncio.sleep(0)
                     while self._queue:
                         queued, self._queue = self._queue, []
                         await self._commit(queued)
