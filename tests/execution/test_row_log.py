@@ -7,7 +7,7 @@ import pytest
 
 from dagloom.execution.sink import ListEventSink
 from dagloom.messages import EventType, LogLevel, StepFailureData
-from dagloom.messages.row_log import CHUNK, RowLog
+from dagloom.messages.row_log import CHUNK, RowLog, _Columns
 from dagloom.messages.rows import (
     HANDLED_OUTPUT_DATA,
     LOADED_INPUT_DATA,
@@ -140,3 +140,93 @@ def test_list_sink_keeps_every_row_emitted() -> None:
     for r in rows:
         sink.emit(r)
     assert list(sink.rows) == rows
+
+
+def test_messages_of_a_chunk_are_joined_and_read_back_as_given() -> None:
+    rows = many_rows(CHUNK // 5 + 1)
+    rows[7] = (*rows[7][:3], "", *rows[7][4:])  # an empty message among them
+    log = RowLog(rows)
+    assert isinstance(log._chunks[0], _Columns)
+    assert isinstance(log._chunks[0].messages, str)
+    assert list(log) == rows
+    assert [log[i] for i in (0, 7, CHUNK - 1)] == [rows[i] for i in (0, 7, CHUNK - 1)]
+
+
+def test_messages_that_cannot_be_joined_are_kept_each() -> None:
+    for odd in ["caf\u00e9", "nul\x00in it"]:
+        rows = many_rows(CHUNK // 5 + 1)
+        rows[3] = (*rows[3][:3], odd, *rows[3][4:])
+        log = RowLog(rows)
+        assert isinstance(log._chunks[0], _Columns)
+        assert isinstance(log._chunks[0].messages, tuple)
+        assert list(log) == rows
+
+
+def without_messages(rows: list[EventRow]) -> list[EventRow]:
+    """`rows` as a run keeping its events only for its result emits them: no message where
+    the row's other fields tell it."""
+    standard = {
+        EventType.STEP_START,
+        EventType.LOADED_INPUT,
+        EventType.STEP_OUTPUT,
+        EventType.HANDLED_OUTPUT,
+    }
+    return [(*r[:3], None, *r[4:]) if r[0] in standard else r for r in rows]
+
+
+def with_standard_messages(rows: list[EventRow]) -> list[EventRow]:
+    out = []
+    for r in rows:
+        kind, key, payload, message = r[0], r[1], r[7], r[3]
+        if kind == EventType.STEP_START:
+            message = f'Started execution of step "{key}".'
+        elif kind == EventType.LOADED_INPUT:
+            message = (
+                f'Loaded input "{payload[0]}" using input manager "{payload[1]}", from '
+                f'output "{payload[3]}" of step "{payload[2]}"'
+            )
+        elif kind == EventType.STEP_OUTPUT:
+            message = f'Yielded output "{payload[0]}".'
+        elif kind == EventType.HANDLED_OUTPUT:
+            message = f'Handled output "{payload[0]}" using IO manager "{payload[1]}"'
+        out.append((*r[:3], message, *r[4:]))
+    return out
+
+
+def test_rows_without_messages_read_back_with_their_standard_messages() -> None:
+    rows = many_rows(CHUNK // 5 * 2 + 3)  # chunks and a tail
+    log = RowLog(without_messages(rows))
+    expected = with_standard_messages(rows)
+    assert list(log) == expected
+    assert [log[i] for i in (0, 1, CHUNK + 2, len(rows) - 4)] == [
+        expected[i] for i in (0, 1, CHUNK + 2, len(rows) - 4)
+    ]
+    # A chunk kept as given gets its messages too.
+    odd = (200, "a", 1.0, "no such type", LogLevel.DEBUG, "job", NO_PAYLOAD, None)
+    kept = RowLog([*without_messages(many_rows(CHUNK // 5)), odd])
+    assert list(kept) == [*with_standard_messages(many_rows(CHUNK // 5)), odd]
+
+
+def test_a_run_without_other_sinks_reads_back_the_messages_dagster_gives() -> None:
+    import dagloom as dg
+
+    @dg.op
+    def one() -> int:
+        return 1
+
+    @dg.op
+    def plus(x: int) -> int:
+        return x + 1
+
+    @dg.job
+    def pair() -> None:
+        plus(one())
+
+    messages = [e.message for e in pair.execute_in_process().all_events if e.step_key == "plus"]
+    assert messages[:4] == [
+        'Started execution of step "plus".',
+        'Loaded input "x" using input manager "io_manager", from output "result" of step "one"',
+        'Yielded output "result".',
+        'Handled output "result" using IO manager "io_manager"',
+    ]
+    assert messages[4].startswith('Finished execution of step "plus" in ')

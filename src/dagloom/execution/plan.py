@@ -66,10 +66,9 @@ class StepTemplate:
     # What the step runner would otherwise work out on every attempt (see `_fast_facts`).
     sole_output: str | None = None  # the op's only output, when it is not dynamic
     required_outputs: tuple[str, ...] = ()  # required outputs that are not dynamic
-    # With every input one upstream output (FROM_OUTPUT): per input, its name, the (node,
-    # output) it reads, its IO manager and the message of the unmapped step's LOADED_INPUT.
-    plain_reads: tuple[tuple[str, tuple[str, str], str, str], ...] | None = None
-    start_message: str = ""  # STEP_START's message of the (unmapped) step
+    # With every input one upstream output (FROM_OUTPUT): the inputs, each read from the
+    # (node, output) of its `sources[0]`; None otherwise.
+    plain_reads: tuple[StepInput, ...] | None = None
     # STEP_OUTPUT's and HANDLED_OUTPUT's messages of the sole output
     sole_output_messages: tuple[str, str] = ("", "")
     # (node, sole output): the key of its output in a run's state, the same tuple the plain
@@ -94,9 +93,12 @@ class ExecutionPlan:
     job_name: str
     steps: dict[str, StepTemplate]  # every node, in topological order
     static_keys: tuple[str, ...]  # nodes that are steps from the start
-    dep_counts: dict[str, int]  # static step -> steps it waits for
     scopes: dict[Scope, DynamicScope]
     roots: tuple[str, ...]
+
+    def dep_count(self, step_key: str) -> int:
+        """How many steps the static step `step_key` waits for (its upstream)."""
+        return len(self.steps[step_key].upstream)
 
     def template(self, step_key: str) -> StepTemplate:
         """The template of a step key, `node` or `node[mapping_key]`."""
@@ -179,18 +181,15 @@ def _shared(
 
 def _fast_facts(
     node: Node,
-    inputs: list[StepInput],
+    inputs: tuple[StepInput, ...],
     shared: dict[tuple[str, str], tuple[str, str]],
-    same_reads: dict[Any, Any],
 ) -> dict[str, Any]:
     """The StepTemplate fields a step runner reads instead of working them out per attempt:
-    the sole output and required outputs, what each input reads when every input is one
-    upstream output, and the messages of an unmapped step's events that depend on nothing
-    else (made once per plan instead of once per step and run; `shared` holds the output
-    messages made so far, one tuple for every step with that output name and IO manager;
-    `same_reads` the reads made so far, one tuple for every step reading the same outputs,
-    as a fan-out's steps do: ~260 bytes a step; the sole output's key is the tuple its readers'
-    inputs hold)."""
+    the sole output and required outputs, whether every input is one upstream output, and
+    the messages of the sole output's events (one tuple for every step with that output
+    name and IO manager, held in `shared`); the sole output's key is the tuple its readers'
+    inputs hold. Messages naming the step itself are made as its events are: a plan holding
+    them would keep ~230 bytes a step that a run's events do not need (see `RowLog`)."""
     outs = node.op.outs
     sole: str | None = None
     sole_key: tuple[str, str] | None = None
@@ -212,23 +211,11 @@ def _fast_facts(
                     f'Handled output "{out_name}" using IO manager "{manager}"',
                 ),
             )
-    reads: list[tuple[str, tuple[str, str], str, str]] = []
-    plain = True
-    for spec in inputs:
-        if spec.kind != FROM_OUTPUT:
-            plain = False
-            break
-        source = spec.sources[0]
-        message = (
-            f'Loaded input "{spec.name}" using input manager "{spec.manager_key}", from '
-            f'output "{source[1]}" of step "{source[0]}"'
-        )
-        reads.append((spec.name, source, spec.manager_key, message))
+    plain = all(spec.kind == FROM_OUTPUT for spec in inputs)
     return {
         "sole_output": sole,
         "required_outputs": _REQUIRED_RESULT if required == ["result"] else tuple(required),
-        "plain_reads": _one_of(tuple(reads), same_reads) if plain else None,
-        "start_message": f'Started execution of step "{node.name}".',
+        "plain_reads": inputs if plain else None,
         "sole_output_messages": sole_messages,
         "sole_output_key": sole_key,
     }
@@ -237,8 +224,20 @@ def _fast_facts(
 _REQUIRED_RESULT = ("result",)  # the required outputs of most ops, shared
 
 
+def _read_of(upstream: StepTemplate | None, node: str, output: str) -> tuple[str, str]:
+    """The (node, output) an input reads: the upstream step's key of its sole output when
+    that is the output read (steps are compiled upstream first), else a new pair."""
+    if upstream is not None:
+        key = upstream.sole_output_key
+        if key is not None and key[1] == output:
+            return key
+    return (node, output)
+
+
 def _one_of(value: Any, seen: dict[Any, Any]) -> Any:
-    """`value`, or the equal one `seen` already holds (then kept there)."""
+    """`value`, or the equal one `seen` already holds (then kept there): the upstream and
+    downstream tuples of the steps of a chain or a fan-out are mostly equal to another
+    step's (48 bytes each)."""
     return seen.setdefault(value, value)
 
 
@@ -276,7 +275,7 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
     steps: dict[str, StepTemplate] = {}
     same_inputs: dict[tuple[StepInput, ...], tuple[StepInput, ...]] = {}
     shared: dict[tuple[str, str], tuple[str, str]] = {}
-    same_reads: dict[Any, Any] = {}
+    same_tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
     for name in order:
         node = nodes[name]
         op = node.op
@@ -290,14 +289,16 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
                 kind = FROM_OUTPUT
                 # The upstream step's key of its sole output, when that is what it reads
                 # (steps are compiled upstream first).
-                upstream_step = steps.get(bound.node)
-                read = upstream_step.sole_output_key if upstream_step is not None else None
-                if read is None or read[1] != bound.output:
-                    read = (bound.node, bound.output)
-                sources: tuple[tuple[str, str], ...] = (read,)
+                sources: tuple[tuple[str, str], ...] = (
+                    _read_of(steps.get(bound.node), bound.node, bound.output),
+                )
             elif isinstance(bound, FromFanIn):
                 kind = FROM_FAN_IN
-                sources = tuple((s.node, s.output) for s in bound.sources)
+                # Each upstream step's key of its sole output where that is what is read,
+                # as for FromOutput: a fan-in of N outputs makes no N new pairs.
+                sources = tuple(
+                    _read_of(steps.get(s.node), s.node, s.output) for s in bound.sources
+                )
             elif isinstance(bound, FromDynamicElement):
                 kind = FROM_ELEMENT
                 sources = ((bound.node, bound.output),)
@@ -335,19 +336,22 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
                     if asset_keys is _NO_ASSET_KEYS:
                         asset_keys = {}
                     asset_keys[out_name] = key
+        step_inputs = _shared(tuple(inputs), same_inputs)
         steps[name] = StepTemplate(
             node=node,
-            inputs=_shared(tuple(inputs), same_inputs),
+            inputs=step_inputs,
             # Each list is let go once its tuple is made: the templates made next reuse
             # their memory, which lowers the compile's peak.
-            upstream=tuple(upstream.pop(name)),
-            downstream=tuple(d for d in downstream.pop(name) if scopes[d] is None),
+            upstream=_one_of(tuple(upstream.pop(name)), same_tuples),
+            downstream=_one_of(
+                tuple(d for d in downstream.pop(name) if scopes[d] is None), same_tuples
+            ),
             scope=scopes[name],
             asset_keys=asset_keys,
             retry_policy=node.retry_policy or op.retry_policy or job.op_retry_policy,
             is_async=op.is_async,
             hooks=tuple(sorted(node.hooks | job.hook_defs, key=lambda hook: hook.name)),
-            **_fast_facts(node, inputs, shared, same_reads),
+            **_fast_facts(node, step_inputs, shared),
         )
 
     dynamic: dict[Scope, tuple[list[str], list[tuple[str, str]]]] = {}
@@ -369,15 +373,14 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
                         name=template,
                     )
 
+    del same_tuples, same_inputs
     static_keys = tuple(name for name in order if scopes[name] is None)
-    dep_counts = {name: len(steps[name].upstream) for name in static_keys}
     return ExecutionPlan(
         job_name=job.name,
         steps=steps,
         static_keys=static_keys,
-        dep_counts=dep_counts,
         scopes={scope: DynamicScope(tuple(t), tuple(c)) for scope, (t, c) in dynamic.items()},
-        roots=tuple(name for name in static_keys if dep_counts[name] == 0),
+        roots=tuple(name for name in static_keys if not steps[name].upstream),
     )
 
 

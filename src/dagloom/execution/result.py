@@ -204,17 +204,17 @@ class ExecuteInProcessResult:
         dynamic = state.dynamic_keys.get((node_name, output_name))
         if dynamic is not None:
             return {key: self._load(ctx) for key, ctx in dynamic.items()}
-        found = state.outputs.get((node_name, output_name))
+        found = state.output((node_name, output_name))
         if found is not None:
             return self._load(found)
         prefix = f"{node_name}["
         mapped = {
-            key[len(prefix) : -1]: ctx
-            for (key, name), ctx in state.outputs.items()
+            key[len(prefix) : -1]: state.output((key, name))
+            for key, name in state.outputs
             if name == output_name and key.startswith(prefix)
         }
         if mapped:
-            return {key: self._load(ctx) for key, ctx in mapped.items()}
+            return {key: self._load(ctx) for key, ctx in mapped.items() if ctx is not None}
         raise DagloomError(
             f"node {node_name!r} produced no output {output_name!r} in run {self.run_id}"
         )

@@ -67,6 +67,7 @@ from dagloom.execution.plan import (
     FROM_MANAGER,
     FROM_OUTPUT,
     ExecutionPlan,
+    StepInput,
     StepTemplate,
     split_step_key,
 )
@@ -174,6 +175,9 @@ class RunFacts:
     data_versions: dict[Any, str] = field(default_factory=dict)
     """Asset key -> its latest data version: read from storage before the run for upstream
     assets outside it, and set as the run materializes assets."""
+    lazy_messages: bool = False
+    """`emit` goes only to the `RowLog` kept for the run's result: the events whose message
+    their row's other fields tell are emitted without it (see `standard_message`)."""
 
 
 @dataclass(slots=True)
@@ -186,6 +190,7 @@ class Outcome:
 
 
 _SUCCEEDED = Outcome(SUCCESS)
+_ABSENT = object()
 # Tuples, not `A | B`: a union object is built anew each time the expression runs.
 _SEQUENCES = (list, tuple)
 _WRAPPED = (Output, MaterializeResult, DynamicOutput)
@@ -195,23 +200,54 @@ _RETURN_SPECIAL = (AssetCheckResult, list, tuple, Output, MaterializeResult, Dyn
 _NOT_PLAIN = (*_RETURN_SPECIAL, GeneratorType)  # ... nor a sync op's yielded items
 
 
+class PlainOutput:
+    """The mark of a plain output in `ExecutionState.outputs`: one stored by the in-memory
+    IO manager with nothing but its step, name and run to tell (no asset, mapping key,
+    metadata, config or partitions). Its context is made when something reads it
+    (`ExecutionState.output`): a run keeps every output's, ~150 bytes each."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "PLAIN_OUTPUT"
+
+
+PLAIN_OUTPUT = PlainOutput()
+
+
 class ExecutionState:
     """The run's progress: step statuses, produced outputs, and user errors by step."""
 
-    __slots__ = ("blocking_failures", "dynamic_keys", "errors", "outputs", "status")
+    __slots__ = ("blocking_failures", "dynamic_keys", "errors", "outputs", "plain", "status")
 
     def __init__(self) -> None:
         self.status: dict[str, int] = {}
         # node -> the blocking check that failed in its current attempt
         self.blocking_failures: dict[str, str] = {}
-        self.outputs: dict[tuple[str, str], OutputContext] = {}
+        # (step key, output) -> its context, or PLAIN_OUTPUT (read them with `output`)
+        self.outputs: dict[tuple[str, str], OutputContext | PlainOutput] = {}
         # (step key, dynamic output) -> {mapping key: OutputContext}, in yield order
         self.dynamic_keys: dict[tuple[str, str], dict[str, OutputContext]] = {}
         self.errors: dict[str, BaseException] = {}
+        # (run id, job name, resources) of the outputs stored as PLAIN_OUTPUT
+        self.plain: tuple[str, str, Any] | None = None
 
     @property
     def failed_steps(self) -> list[str]:
         return [key for key, value in self.status.items() if value == FAILED]
+
+    def output(self, key: tuple[str, str]) -> OutputContext | None:
+        """The context of the output (step key, output name) stored, or None."""
+        found = self.outputs.get(key)
+        if found is None or isinstance(found, OutputContext):
+            return found
+        return self.plain_context(key)
+
+    def plain_context(self, key: tuple[str, str]) -> OutputContext:
+        """The context a PLAIN_OUTPUT under `key` was stored with."""
+        assert self.plain is not None, "a plain output is stored by a StepRunner"
+        run_id, job_name, resources = self.plain
+        return OutputContext(key[0], key[1], run_id, job_name=job_name, resources=resources)
 
     def record_output(self, output: OutputContext) -> None:
         """Note that `output` is stored (a dynamic output's elements, by mapping key)."""
@@ -236,6 +272,7 @@ class StepRunner:
     def __init__(self, facts: RunFacts, state: ExecutionState) -> None:
         self.facts = facts
         self.state = state
+        state.plain = (facts.run_id, facts.job_name, facts.resources)
 
     def reuse(self, step_key: str, outputs: Mapping[str, str]) -> None:
         """Record the outputs of a step this run does not execute, as stored by the runs
@@ -288,7 +325,9 @@ class StepRunner:
                 _LOADED_INPUT,
                 step_key,
                 time(),
-                f'Loaded input "{input_name}" using input manager "{manager}", from '
+                None
+                if facts.lazy_messages
+                else f'Loaded input "{input_name}" using input manager "{manager}", from '
                 f'output "{upstream.name}" of step "{upstream.step_key}"',
                 _DEBUG,
                 facts.job_name,
@@ -297,6 +336,27 @@ class StepRunner:
             )
         )
         return value
+
+    def _read(
+        self,
+        step_key: str,
+        node_name: str,
+        spec: StepInput,
+        source: tuple[str, str],
+        stored: OutputContext | PlainOutput,
+    ) -> Any:
+        """Load the plain input `spec` of unmapped step `step_key` (reading `source`,
+        stored as `stored`) through its IO manager's `load_input`."""
+        facts = self.facts
+        upstream = stored if isinstance(stored, OutputContext) else self.state.plain_context(source)
+        reading = InputContext(
+            spec.name, step_key, upstream, asset_key=upstream.asset_key, resources=facts.resources
+        )
+        if facts.input_configs:
+            reading.config = facts.input_configs.get((node_name, spec.name))
+        if facts.partitions is not None and upstream.asset_key is not None:
+            self._set_input_partitions(reading, step_key, upstream.asset_key)
+        return facts.io_managers[spec.manager_key].load_input(reading)
 
     def missing_outputs(self, tmpl: StepTemplate, mapping_key: str | None) -> tuple[str, ...]:
         """Upstream steps that finished without the output this step reads (an optional
@@ -326,7 +386,8 @@ class StepRunner:
                 node, output = spec.sources[0]
                 source = node if mapping_key is None else self._source_key(node, mapping_key)
                 # `prepare` checked with `missing_outputs` that this output exists.
-                upstream = state.outputs[(source, output)]
+                upstream = state.output((source, output))
+                assert upstream is not None
                 values[spec.name] = self._load(step_key, spec.name, upstream, spec.manager_key)
             elif kind == FROM_ELEMENT:
                 node, output = spec.sources[0]
@@ -335,7 +396,7 @@ class StepRunner:
             elif kind == FROM_FAN_IN:
                 items = []
                 for node, output in spec.sources:
-                    produced = state.outputs.get((node, output))
+                    produced = state.output((node, output))
                     if produced is not None:  # a fan-in skips outputs that were not yielded
                         items.append(self._load(step_key, spec.name, produced, spec.manager_key))
                 values[spec.name] = items
@@ -412,7 +473,7 @@ class StepRunner:
                 items.append(self._load(step_key, input_name, element, manager))
             return items
         for mapping_key in state.dynamic_keys.get(scope, {}):
-            instance = state.outputs.get((f"{node}[{mapping_key}]", output))
+            instance = state.output((f"{node}[{mapping_key}]", output))
             if instance is not None:
                 items.append(self._load(step_key, input_name, instance, manager))
         return items
@@ -438,12 +499,13 @@ class StepRunner:
             node_name, mapping_key = split_step_key(step_key)
             tmpl = steps[node_name]
         op = tmpl.node.op
-        outputs = self.state.outputs
+        state = self.state
+        outputs = state.outputs
         reads = tmpl.plain_reads if mapping_key is None else None
         plain = reads is not None
         if reads:
-            for read in reads:
-                if read[1] not in outputs:
+            for spec in reads:
+                if spec.sources[0] not in outputs:
                     plain = False  # the general check below names what is missing
                     break
         if not plain:
@@ -462,9 +524,7 @@ class StepRunner:
                     _STEP_START,
                     step_key,
                     time(),
-                    tmpl.start_message
-                    if mapping_key is None
-                    else f'Started execution of step "{step_key}".',
+                    None if facts.lazy_messages else f'Started execution of step "{step_key}".',
                     _DEBUG,
                     job_name,
                     NO_PAYLOAD,
@@ -483,44 +543,44 @@ class StepRunner:
             )
         sig = op.signature
         if plain:
-            # Every input is an upstream output, each there (checked above): the loop of
-            # `load_inputs` and `_load` inlined, with the messages the plan made.
+            # Every input is an upstream output of an unmapped step, each there (checked
+            # above): the loop of `load_inputs` and `_load` inlined.
             kwargs: dict[str, Any] = {}
-            resources = facts.resources
             io_managers = facts.io_managers
-            input_configs = facts.input_configs
             parts = facts.partitions
-            for input_name, source, manager, message in reads or ():
-                upstream = outputs[source]
+            lazy = facts.lazy_messages
+            for spec in reads or ():
+                input_name = spec.name
+                source = spec.sources[0]
+                manager = spec.manager_key
+                stored = outputs[source]
                 io_manager = io_managers[manager]
-                if type(io_manager) is InMemoryIOManager and (
-                    parts is None or upstream.asset_key is None
-                ):
+                if type(io_manager) is not InMemoryIOManager:
+                    kwargs[input_name] = self._read(step_key, node_name, spec, source, stored)
+                elif isinstance(stored, PlainOutput):
+                    # Stored by `handle_plain`: read back without any context.
+                    found = io_manager.plain_value(facts.run_id, source[0], source[1], _ABSENT)
+                    if found is _ABSENT:  # not where it was put: `value_of` says so
+                        found = io_manager.value_of(state.plain_context(source), input_name)
+                    kwargs[input_name] = found
+                elif parts is None or stored.asset_key is None:
                     # It reads nothing of an InputContext but the upstream output.
-                    kwargs[input_name] = io_manager.value_of(upstream, input_name)
+                    kwargs[input_name] = io_manager.value_of(stored, input_name)
                 else:
-                    reading = InputContext(
-                        input_name,
-                        step_key,
-                        upstream,
-                        asset_key=upstream.asset_key,
-                        resources=resources,
-                    )
-                    if input_configs:
-                        reading.config = input_configs.get((node_name, input_name))
-                    if parts is not None and upstream.asset_key is not None:
-                        self._set_input_partitions(reading, step_key, upstream.asset_key)
-                    kwargs[input_name] = io_manager.load_input(reading)
+                    kwargs[input_name] = self._read(step_key, node_name, spec, source, stored)
                 emit(
                     (
                         _LOADED_INPUT,
                         step_key,
                         time(),
-                        message,
+                        None
+                        if lazy
+                        else f'Loaded input "{input_name}" using input manager "{manager}", '
+                        f'from output "{source[1]}" of step "{source[0]}"',
                         _DEBUG,
                         job_name,
                         LOADED_INPUT_DATA,
-                        (input_name, manager, upstream.step_key, upstream.name),
+                        (input_name, manager, source[0], source[1]),
                     )
                 )
         else:
@@ -607,7 +667,11 @@ class StepRunner:
             if added:
                 metadata = {**added, **(metadata or {})}
         manager = out_def.io_manager_key
-        if output_name == tmpl.sole_output:
+        yielded: str | None
+        handled: str | None
+        if facts.lazy_messages:
+            yielded = handled = None
+        elif output_name == tmpl.sole_output:
             yielded, handled = tmpl.sole_output_messages
         else:
             yielded = f'Yielded output "{output_name}".'
@@ -628,6 +692,36 @@ class StepRunner:
                 else (output_name, mapping_key or ""),
             )
         )
+        io_manager = facts.io_managers.get(manager)
+        if (
+            mapping_key is None
+            and asset_key is None
+            and type(io_manager) is InMemoryIOManager
+            and not out_def.metadata
+            and not facts.output_configs
+            and facts.partitions is None
+        ):
+            # A plain output: stored and recorded without a context (see PlainOutput).
+            if value is not NO_VALUE:
+                io_manager.handle_plain(facts.run_id, step_key, output_name, value)
+                emit(
+                    (
+                        _HANDLED_OUTPUT,
+                        step_key,
+                        time(),
+                        handled,
+                        _DEBUG,
+                        job_name,
+                        HANDLED_OUTPUT_DATA,
+                        (output_name, manager, ""),
+                    )
+                )
+            if output_name == tmpl.sole_output and tmpl.scope is None:
+                # An unmapped step (its key is its node's name): the plan's tuple
+                self.state.outputs[tmpl.sole_output_key or (step_key, output_name)] = PLAIN_OUTPUT
+            else:
+                self.state.outputs[(step_key, output_name)] = PLAIN_OUTPUT
+            return
         if mapping_key is None and asset_key is None and not out_def.metadata:
             # The same context, given only what differs from the defaults: each keyword
             # argument passed costs ~0.15 µs.
@@ -1143,7 +1237,7 @@ class StepRunner:
                     for key, element in elements.items()
                 }
                 continue
-            stored = state.outputs.get((step_key, out_name))
+            stored = state.output((step_key, out_name))
             if stored is not None:
                 values[out_name] = manager.load_input(self._reader(step_key, stored))
         return values
