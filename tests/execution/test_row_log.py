@@ -230,3 +230,39 @@ def test_a_run_without_other_sinks_reads_back_the_messages_dagster_gives() -> No
         'Handled output "result" using IO manager "io_manager"',
     ]
     assert messages[4].startswith('Finished execution of step "plus" in ')
+
+
+def test_columns_of_unusual_chunks_read_back_as_given() -> None:
+    """Stamps far apart, keys repeated apart, loaded inputs' payloads of every shape."""
+    from dagloom.messages import LoadedInputData
+
+    rows = many_rows(CHUNK // 5 + 1)
+    rows[1] = (*rows[1][:7], LoadedInputData(input_name="x"))  # a message: kept as it is
+    rows[6] = (*rows[6][:7], ["x", "io_manager", "step_0", "result"])  # read back from JSON
+    rows[11] = (*rows[11][:2], 1.0e12, *rows[11][3:])  # centuries apart
+    rows[12] = (*rows[12][:1], "step_0", *rows[12][2:])  # an earlier key again
+    log = RowLog(rows)
+    assert isinstance(log._chunks[0], _Columns)
+    assert list(log) == rows
+    assert log[1] == rows[1] and log[6] == rows[6] and log[11] == rows[11]
+    assert [type(r[2]) for r in log] == [float] * len(rows)
+
+
+def test_stamps_and_keys_are_kept_compactly_and_exactly() -> None:
+    rows = many_rows(CHUNK // 5 + 1)
+    rows = [(*r[:2], r[2] + i * 1e-7, *r[3:]) for i, r in enumerate(rows)]
+    chunk = RowLog(rows)._chunks[0]
+    assert isinstance(chunk, _Columns)
+    assert chunk.stamp_base is not None and chunk.stamps.typecode == "i"
+    assert len(chunk.keys) < CHUNK // 4  # one per run of a step's rows
+    assert list(RowLog(rows)) == rows
+
+
+def test_a_lazy_success_row_reads_back_with_its_message_and_no_payload() -> None:
+    success = (EventType.STEP_SUCCESS, "s", 1.5, None, LogLevel.DEBUG, "job", NO_PAYLOAD, 1.234)
+    expected = (*success[:3], 'Finished execution of step "s" in 1.23ms.', *success[4:7], None)
+    rows = [*many_rows(CHUNK // 5), success, *many_rows(2)]
+    log = RowLog(rows)
+    assert log[CHUNK // 5 * 5] == expected
+    assert list(log)[CHUNK // 5 * 5] == expected
+    assert list(RowLog([success])) == [expected]

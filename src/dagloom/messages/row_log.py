@@ -24,7 +24,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, compress, islice, repeat
-from operator import countOf, is_not, itemgetter
+from operator import add, countOf, eq, is_not, itemgetter, mul, sub
 from struct import error as struct_error
 from struct import pack
 from typing import Any, overload
@@ -36,6 +36,7 @@ from dagloom.messages.rows import (
     LEVEL,
     LOADED_INPUT_DATA,
     MESSAGE,
+    NO_PAYLOAD,
     PAYLOAD,
     PAYLOAD_KIND,
     STEP_KEY,
@@ -75,10 +76,14 @@ class _Columns:
         "keys",
         "kinds",
         "levels",
+        "loaded",
         "messages",
         "payloads",
         "present",
+        "stamp_base",
         "stamps",
+        "starts",
+        "stored",
         "types",
     )
 
@@ -94,15 +99,43 @@ class _Columns:
         payloads: tuple[Any, ...],
     ) -> None:
         self.types = types
-        self.keys = keys
-        self.stamps = stamps
+        self.starts, self.keys = _runs(keys)
+        self.stamp_base, self.stamps = _offsets(stamps)
         self.present, self.messages = _joined(messages)
         self.levels = levels
         self.job_name = job_names[0]
         # One name for the whole chunk (a run's rows all have its job's), else one a row.
         self.job_names: tuple[str, ...] | None = None if len(job_names) == 1 else job_names
         self.kinds = kinds
-        self.payloads = payloads
+        self.stored, self.payloads, self.loaded = _sparse(kinds, payloads)
+
+    def __len__(self) -> int:
+        return len(self.types)
+
+    def _keys(self) -> Sequence[str]:
+        """The step keys column, one a row."""
+        starts = self.starts
+        if starts is None:
+            return self.keys
+        runs = iter(self.keys)
+        out: list[str] = []
+        append = out.append
+        key = ""
+        for start in starts:
+            if start:
+                key = next(runs)
+            append(key)
+        return out
+
+    def _stamps(self) -> Sequence[float]:
+        """The timestamps column, one a row."""
+        base = self.stamp_base
+        if base is None:
+            return self.stamps
+        bits = array("q", map(add, self.stamps, repeat(base)))
+        stamps = array("d")
+        stamps.frombytes(bits.tobytes())
+        return stamps
 
     def _messages(self) -> Sequence[str | None]:
         """The messages column, None where a row was given none."""
@@ -115,44 +148,75 @@ class _Columns:
         given = iter(messages.split(_SEPARATOR))
         return [next(given) if there else None for there in present]
 
+    def _payloads(self) -> Sequence[Any]:
+        """The payloads column, one a row."""
+        stored = self.stored
+        if stored is None:
+            return self.payloads
+        loaded = self.loaded
+        others = iter(self.payloads)
+        inputs: Iterator[Any] = iter(())
+        if loaded is not None:
+            count = stored.count(2)
+            columns = [repeat(value, count) if same else value for same, value in loaded]
+            inputs = zip(*columns, strict=True)
+        out: list[Any] = []
+        append = out.append
+        for there in stored:
+            if there == 1:
+                append(next(others))
+            elif there:
+                append(next(inputs))
+            else:
+                append(None)
+        return out
+
     def __iter__(self) -> Iterator[EventRow]:
         types = _TYPES
         levels = _LEVELS
         job_names: Iterable[str] = (
-            repeat(self.job_name, len(self.keys)) if self.job_names is None else self.job_names
+            repeat(self.job_name, len(self.types)) if self.job_names is None else self.job_names
         )
         for type_, key, stamp, message, level, job_name, kind, payload in zip(
             self.types,
-            self.keys,
-            self.stamps,
+            self._keys(),
+            self._stamps(),
             self._messages(),
             self.levels,
             job_names,
             self.kinds,
-            self.payloads,
+            self._payloads(),
             strict=True,
         ):
             if message is None:
-                message = standard_message(type_, key, payload)
+                message, payload = told(type_, key, kind, payload)
             yield (types[type_], key, stamp, message, levels[level], job_name, kind, payload)
 
     def __getitem__(self, index: int) -> EventRow:
         job_names = self.job_names
-        key = self.keys[index]
-        payload = self.payloads[index]
+        key = self._keys()[index]
+        kind = self.kinds[index]
+        payload = self._payloads()[index]
         message = self._messages()[index]
         if message is None:
-            message = standard_message(self.types[index], key, payload)
+            message, payload = told(self.types[index], key, kind, payload)
         return (
             _TYPES[self.types[index]],
             key,
-            self.stamps[index],
+            self._stamps()[index],
             message,
             _LEVELS[self.levels[index]],
             self.job_name if job_names is None else job_names[index],
-            self.kinds[index],
+            kind,
             payload,
         )
+
+
+def told(event_type: int, step_key: str, kind: int, payload: Any) -> tuple[str, Any]:
+    """The message and payload of a row given without a message (see `standard_message`):
+    a row with no payload kind has no payload once its message is made of it."""
+    message = standard_message(event_type, step_key, payload)
+    return message, (None if kind == NO_PAYLOAD else payload)
 
 
 _SEPARATOR = "\x00"
@@ -172,6 +236,62 @@ def _joined(messages: tuple[str | None, ...]) -> tuple[bytes | None, tuple[str |
     if not joined.isascii() or joined.count(_SEPARATOR) != max(len(given) - 1, 0):
         return None, messages
     return present, joined
+
+
+def _runs(keys: tuple[str, ...]) -> tuple[bytes | None, tuple[str, ...]]:
+    """Step keys as (where a run of one key starts, each run's key): a step's events are
+    consecutive, ~5 rows of one key object, 8 bytes each kept as one and a byte a row."""
+    if not keys:
+        return None, keys
+    starts = b"\x01" + bytes(map(is_not, keys[1:], keys[:-1]))
+    return starts, tuple(compress(keys, starts))
+
+
+def _offsets(stamps: array[float]) -> tuple[int | None, array[Any]]:
+    """Timestamps as (the bits of the first, each one's bits less those, 4 bytes each): the
+    doubles of a chunk's stamps, minutes apart at most, differ in their low 32 bits alone,
+    and are given back exactly. Or (None, the doubles) where that does not hold."""
+    if not stamps:
+        return None, stamps
+    bits = array("q")
+    bits.frombytes(stamps.tobytes())
+    base = bits[0]
+    try:
+        return base, _packed("i", map(sub, bits, repeat(base)), len(bits))
+    except struct_error:  # further apart
+        return None, stamps
+
+
+# `stored` codes: no payload, a payload in `payloads`, a LOADED_INPUT payload in `loaded`.
+_NONE, _OTHER, _INPUT = 0, 1, 2
+_STORED_CODES = bytes(_INPUT if value == LOADED_INPUT_DATA else _OTHER for value in range(256))
+
+
+def _sparse(
+    kinds: array[int], payloads: tuple[Any, ...]
+) -> tuple[bytes | None, tuple[Any, ...], tuple[tuple[bool, Any], ...] | None]:
+    """Payloads as (which rows have one, and which kind: `_STORED_CODES`; those not of loaded
+    inputs, equal ones shared; those of loaded inputs by field, each field one value where
+    all are equal). A step's events are ~5 rows, two or three with a payload; a loaded
+    input's payload, (input, IO manager, upstream step, output), differs from another's by
+    its step alone: 8 bytes a row where a tuple of its own takes 72 and its reference 8."""
+    stored = bytes(map(is_not, payloads, repeat(None)))
+    # Kinds as unsigned bytes (NO_PAYLOAD is 255), mapped to `stored` codes, 0 without one
+    codes = bytes(map(mul, stored, kinds.tobytes().translate(_STORED_CODES)))
+    inputs = tuple(compress(payloads, map(eq, codes, repeat(_INPUT))))
+    loaded: tuple[tuple[bool, Any], ...] | None = None
+    if inputs:
+        count = len(inputs)
+        if countOf(map(type, inputs), tuple) == count and countOf(map(len, inputs), 4) == count:
+            loaded = tuple(
+                (True, column[0]) if countOf(column, column[0]) == count else (False, column)
+                for column in zip(*inputs, strict=True)
+            )
+        else:  # kept with the others
+            codes = codes.replace(bytes((_INPUT,)), bytes((_OTHER,)))
+    other = bytes(map(eq, codes, repeat(_OTHER)))
+    others = tuple(compress(payloads, other))
+    return codes, _shared_payloads(list(compress(kinds, other)), others), loaded
 
 
 def _shared_payloads(kinds: Sequence[int], payloads: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -237,8 +357,8 @@ def _with_message(row: EventRow) -> EventRow:
     """`row`, or, given without a message, a copy with its standard message."""
     if row[MESSAGE] is not None:
         return row
-    message = standard_message(row[TYPE], row[STEP_KEY], row[PAYLOAD])
-    return (*row[:MESSAGE], message, *row[MESSAGE + 1 :])
+    message, payload = told(row[TYPE], row[STEP_KEY], row[PAYLOAD_KIND], row[PAYLOAD])
+    return (*row[:MESSAGE], message, *row[MESSAGE + 1 : PAYLOAD], payload)
 
 
 class RowLog(Sequence[EventRow]):

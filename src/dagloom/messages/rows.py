@@ -108,14 +108,16 @@ _STEP_START = int(EventType.STEP_START)
 _LOADED_INPUT = int(EventType.LOADED_INPUT)
 _STEP_OUTPUT = int(EventType.STEP_OUTPUT)
 _HANDLED_OUTPUT = int(EventType.HANDLED_OUTPUT)
+_STEP_SUCCESS = int(EventType.STEP_SUCCESS)
 
 
 def standard_message(event_type: int, step_key: str, payload: Any) -> str:
     """The message of a row given without one (None): the executor leaves out the messages of
-    STEP_START, LOADED_INPUT, STEP_OUTPUT and HANDLED_OUTPUT when its run's only sink is the
-    `RowLog` kept for its result (`RunFacts.lazy_messages`), which makes them when read:
-    ~230 bytes a step a run need not keep. The positional payloads of those events hold
-    what their messages say; a row of another type gets ""."""
+    STEP_START, LOADED_INPUT, STEP_OUTPUT, HANDLED_OUTPUT and STEP_SUCCESS when its run's
+    only sink is the `RowLog` kept for its result (`RunFacts.lazy_messages`), which makes
+    them when read: ~280 bytes a step a run need not keep. The positional payloads of those
+    events hold what their messages say; a STEP_SUCCESS row (of no payload kind) has its
+    duration in ms as its payload until then. A row of another type gets ""."""
     if event_type == _STEP_START:
         return f'Started execution of step "{step_key}".'
     if event_type == _LOADED_INPUT:
@@ -128,6 +130,8 @@ def standard_message(event_type: int, step_key: str, payload: Any) -> str:
         return f'Yielded output "{payload[0]}".'
     if event_type == _HANDLED_OUTPUT:
         return f'Handled output "{payload[0]}" using IO manager "{payload[1]}"'
+    if event_type == _STEP_SUCCESS:
+        return f'Finished execution of step "{step_key}" in {payload:.2f}ms.'
     return ""
 
 
