@@ -132,10 +132,10 @@ def _scope_of(node: Node, scopes: dict[str, Scope | None], nodes: dict[str, Node
         if isinstance(binding, FromDynamicElement):
             merge((binding.node, binding.output), input_name)
         elif isinstance(binding, FromOutput):
-            merge(scopes[binding.node], input_name)
+            merge(scopes.get(binding.node), input_name)
         elif isinstance(binding, FromFanIn):
             for source in binding.sources:
-                if scopes[source.node] is not None:
+                if scopes.get(source.node) is not None:
                     raise DefinitionError(
                         f"node {node.name!r} input {input_name!r}: fan-in of a mapped output; "
                         "use .collect()",
@@ -143,13 +143,13 @@ def _scope_of(node: Node, scopes: dict[str, Scope | None], nodes: dict[str, Node
                     )
         elif isinstance(binding, FromCollect):
             source_op = nodes[binding.node].op
-            if scopes[binding.node] is None and not source_op.outs[binding.output].is_dynamic:
+            if scopes.get(binding.node) is None and not source_op.outs[binding.output].is_dynamic:
                 raise DefinitionError(
                     f"node {node.name!r} input {input_name!r} collects {binding.node!r}, which "
                     "is neither dynamic nor mapped",
                     name=node.name,
                 )
-            inner = scopes[binding.node]
+            inner = scopes.get(binding.node)
             if inner is not None and scopes.get(inner[0]) is not None:
                 raise DefinitionError(
                     f"node {node.name!r}: nested dynamic outputs are not supported",
@@ -159,7 +159,7 @@ def _scope_of(node: Node, scopes: dict[str, Scope | None], nodes: dict[str, Node
 
 
 def _collect_scope(binding: FromCollect, scopes: dict[str, Scope | None]) -> Scope:
-    inner = scopes[binding.node]
+    inner = scopes.get(binding.node)
     return inner if inner is not None else (binding.node, binding.output)
 
 
@@ -168,15 +168,35 @@ def _collect_scope(binding: FromCollect, scopes: dict[str, Scope | None]) -> Sco
 _NO_ASSET_KEYS: dict[str, AssetKey] = {}
 
 
-def _shared(
-    inputs: tuple[StepInput, ...], seen: dict[tuple[StepInput, ...], tuple[StepInput, ...]]
-) -> tuple[StepInput, ...]:
-    """`inputs`, or the equal tuple an earlier step of the plan has (the many steps reading
-    the same outputs, as in a fan-out, share one: ~230 bytes a step)."""
-    try:
-        return seen.setdefault(inputs, inputs)
-    except TypeError:  # a default value that cannot be hashed: not shared
-        return inputs
+class _Recent:
+    """Shares equal values made close together in a plan: the upstream and downstream
+    tuples of a chain's or a fan-out's steps (48 bytes each), the inputs of a fan-out's steps
+    (~230 bytes each). Only the last ~`WINDOW` to ~2x`WINDOW` distinct values are looked up,
+    so what it holds while a plan is compiled stays small (a dict of every value took ~50
+    bytes a step at the compile's peak)."""
+
+    __slots__ = ("older", "recent")
+    WINDOW = 256
+
+    def __init__(self) -> None:
+        self.recent: dict[Any, Any] = {}
+        self.older: dict[Any, Any] = {}
+
+    def one_of(self, value: Any) -> Any:
+        """`value`, or an equal value given lately (then given back instead)."""
+        recent = self.recent
+        try:
+            found = recent.get(value)
+        except TypeError:  # a default value that cannot be hashed: not shared
+            return value
+        if found is not None:
+            return found
+        found = self.older.get(value, value)
+        if len(recent) >= self.WINDOW:
+            self.older = recent
+            self.recent = recent = {}
+        recent[found] = found
+        return found
 
 
 def _fast_facts(
@@ -234,23 +254,24 @@ def _read_of(upstream: StepTemplate | None, node: str, output: str) -> tuple[str
     return (node, output)
 
 
-def _one_of(value: Any, seen: dict[Any, Any]) -> Any:
-    """`value`, or the equal one `seen` already holds (then kept there): the upstream and
-    downstream tuples of the steps of a chain or a fan-out are mostly equal to another
-    step's (48 bytes each)."""
-    return seen.setdefault(value, value)
-
-
 def compile_plan(job: JobDefinition) -> ExecutionPlan:
     """Compile `job` into an ExecutionPlan. Raises DefinitionError for shapes it cannot run."""
     nodes = job.nodes
     order = job.node_order  # validated (and ordered) when the job was made
     layer = job.asset_layer
+    # Only the nodes that are mapped: most jobs have none (and `.get` is None for the rest).
     scopes: dict[str, Scope | None] = {}
     for name in order:
-        scopes[name] = _scope_of(nodes[name], scopes, nodes)
+        scope = _scope_of(nodes[name], scopes, nodes)
+        if scope is not None:
+            scopes[name] = scope
 
-    upstream: dict[str, list[str]] = {}
+    # Each node's upstream as the tuple its template keeps, equal ones shared; and the
+    # downstream nodes of those that have some. (Lists of every node's upstream kept beside
+    # them took ~100 bytes a step at the compile's peak.)
+    recent = _Recent()
+    upstream: dict[str, tuple[str, ...]] = {}
+    downstream: dict[str, list[str]] = {}
     for name in order:
         node = nodes[name]
         waits: dict[str, None] = {}
@@ -265,17 +286,16 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
                 waits[_collect_scope(binding, scopes)[0]] = None
         for dep in node.after:
             waits[dep] = None
-        upstream[name] = list(waits)
-
-    downstream: dict[str, list[str]] = {name: [] for name in order}
-    for name in order:
-        for dep in upstream[name]:
-            downstream[dep].append(name)
+        ups = upstream[name] = recent.one_of(tuple(waits))
+        for dep in ups:
+            children = downstream.get(dep)
+            if children is None:
+                downstream[dep] = [name]
+            else:
+                children.append(name)
 
     steps: dict[str, StepTemplate] = {}
-    same_inputs: dict[tuple[StepInput, ...], tuple[StepInput, ...]] = {}
     shared: dict[tuple[str, str], tuple[str, str]] = {}
-    same_tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
     for name in order:
         node = nodes[name]
         op = node.op
@@ -336,17 +356,17 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
                     if asset_keys is _NO_ASSET_KEYS:
                         asset_keys = {}
                     asset_keys[out_name] = key
-        step_inputs = _shared(tuple(inputs), same_inputs)
+        step_inputs = recent.one_of(tuple(inputs))
+        children = downstream.pop(name, None)  # let go: the next templates reuse its memory
         steps[name] = StepTemplate(
             node=node,
             inputs=step_inputs,
-            # Each list is let go once its tuple is made: the templates made next reuse
-            # their memory, which lowers the compile's peak.
-            upstream=_one_of(tuple(upstream.pop(name)), same_tuples),
-            downstream=_one_of(
-                tuple(d for d in downstream.pop(name) if scopes[d] is None), same_tuples
-            ),
-            scope=scopes[name],
+            # (again: an equal downstream tuple made since, a chain's, is kept instead)
+            upstream=recent.one_of(upstream.pop(name)),
+            downstream=recent.one_of(tuple(d for d in children if d not in scopes))
+            if children
+            else (),
+            scope=scopes.get(name),
             asset_keys=asset_keys,
             retry_policy=node.retry_policy or op.retry_policy or job.op_retry_policy,
             is_async=op.is_async,
@@ -356,7 +376,7 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
 
     dynamic: dict[Scope, tuple[list[str], list[tuple[str, str]]]] = {}
     for name in order:
-        scope = scopes[name]
+        scope = scopes.get(name)
         if scope is not None:
             dynamic.setdefault(scope, ([], []))[0].append(name)
         for binding in nodes[name].inputs.values():
@@ -366,15 +386,14 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
     for (source_node, _), (templates, _collectors) in dynamic.items():
         for template in templates:
             for dep in steps[template].upstream:
-                if scopes[dep] is None and dep != source_node:
+                if dep not in scopes and dep != source_node:
                     raise DefinitionError(
                         f"mapped node {template!r} also depends on {dep!r} outside the "
                         f"mapping of {source_node!r}; pass that value into the op before mapping",
                         name=template,
                     )
 
-    del same_tuples, same_inputs
-    static_keys = tuple(name for name in order if scopes[name] is None)
+    static_keys = tuple(name for name in order if name not in scopes) if scopes else tuple(order)
     return ExecutionPlan(
         job_name=job.name,
         steps=steps,

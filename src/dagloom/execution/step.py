@@ -300,6 +300,41 @@ class StepRunner:
             return f"{node}[{mapping_key}]"
         return node
 
+    def _load_stored(
+        self,
+        step_key: str,
+        input_name: str,
+        key: tuple[str, str],
+        stored: OutputContext | PlainOutput,
+        manager: str,
+    ) -> Any:
+        """`_load` of the output (step key, name) `key`, recorded in the run's state as
+        `stored`: a plain output the in-memory IO manager holds is read without a context."""
+        if isinstance(stored, OutputContext):
+            return self._load(step_key, input_name, stored, manager)
+        facts = self.facts
+        io_manager = facts.io_managers[manager]
+        if type(io_manager) is InMemoryIOManager:
+            value = io_manager.plain_value(facts.run_id, key[0], key[1], _ABSENT)
+            if value is not _ABSENT:
+                facts.emit(
+                    (
+                        _LOADED_INPUT,
+                        step_key,
+                        time(),
+                        None
+                        if facts.lazy_messages
+                        else f'Loaded input "{input_name}" using input manager "{manager}", '
+                        f'from output "{key[1]}" of step "{key[0]}"',
+                        _DEBUG,
+                        facts.job_name,
+                        LOADED_INPUT_DATA,
+                        (input_name, manager, key[0], key[1]),
+                    )
+                )
+                return value
+        return self._load(step_key, input_name, self.state.plain_context(key), manager)
+
     def _load(self, step_key: str, input_name: str, upstream: OutputContext, manager: str) -> Any:
         facts = self.facts
         io_manager = facts.io_managers[manager]
@@ -386,19 +421,25 @@ class StepRunner:
                 node, output = spec.sources[0]
                 source = node if mapping_key is None else self._source_key(node, mapping_key)
                 # `prepare` checked with `missing_outputs` that this output exists.
-                upstream = state.output((source, output))
-                assert upstream is not None
-                values[spec.name] = self._load(step_key, spec.name, upstream, spec.manager_key)
+                key = (source, output)
+                values[spec.name] = self._load_stored(
+                    step_key, spec.name, key, state.outputs[key], spec.manager_key
+                )
             elif kind == FROM_ELEMENT:
                 node, output = spec.sources[0]
                 upstream = state.dynamic_keys[(node, output)][mapping_key or ""]
                 values[spec.name] = self._load(step_key, spec.name, upstream, spec.manager_key)
             elif kind == FROM_FAN_IN:
                 items = []
-                for node, output in spec.sources:
-                    produced = state.output((node, output))
+                outputs = state.outputs
+                for source_key in spec.sources:
+                    produced = outputs.get(source_key)
                     if produced is not None:  # a fan-in skips outputs that were not yielded
-                        items.append(self._load(step_key, spec.name, produced, spec.manager_key))
+                        items.append(
+                            self._load_stored(
+                                step_key, spec.name, source_key, produced, spec.manager_key
+                            )
+                        )
                 values[spec.name] = items
             elif kind == FROM_COLLECT:
                 values[spec.name] = self._collect(
@@ -473,9 +514,10 @@ class StepRunner:
                 items.append(self._load(step_key, input_name, element, manager))
             return items
         for mapping_key in state.dynamic_keys.get(scope, {}):
-            instance = state.output((f"{node}[{mapping_key}]", output))
+            key = (f"{node}[{mapping_key}]", output)
+            instance = state.outputs.get(key)
             if instance is not None:
-                items.append(self._load(step_key, input_name, instance, manager))
+                items.append(self._load_stored(step_key, input_name, key, instance, manager))
         return items
 
     # -- calling --------------------------------------------------------------------------

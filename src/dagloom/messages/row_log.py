@@ -22,9 +22,9 @@ type or level no member has, a timestamp not a number) is kept as it was given. 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain, compress, islice, repeat
-from operator import add, countOf, eq, is_not, itemgetter, mul, sub
+from operator import countOf, is_not, itemgetter
 from struct import error as struct_error
 from struct import pack
 from typing import Any, overload
@@ -71,6 +71,8 @@ class _Columns:
     """CHUNK rows by column (see the module docstring)."""
 
     __slots__ = (
+        "codes",
+        "durations",
         "job_name",
         "job_names",
         "keys",
@@ -80,10 +82,8 @@ class _Columns:
         "messages",
         "payloads",
         "present",
-        "stamp_base",
         "stamps",
         "starts",
-        "stored",
         "types",
     )
 
@@ -100,14 +100,14 @@ class _Columns:
     ) -> None:
         self.types = types
         self.starts, self.keys = _runs(keys)
-        self.stamp_base, self.stamps = _offsets(stamps)
+        self.stamps = _planes(stamps)
         self.present, self.messages = _joined(messages)
         self.levels = levels
         self.job_name = job_names[0]
         # One name for the whole chunk (a run's rows all have its job's), else one a row.
         self.job_names: tuple[str, ...] | None = None if len(job_names) == 1 else job_names
         self.kinds = kinds
-        self.stored, self.payloads, self.loaded = _sparse(kinds, payloads)
+        self.codes, self.durations, self.payloads, self.loaded = _sparse(kinds, payloads)
 
     def __len__(self) -> int:
         return len(self.types)
@@ -129,12 +129,12 @@ class _Columns:
 
     def _stamps(self) -> Sequence[float]:
         """The timestamps column, one a row."""
-        base = self.stamp_base
-        if base is None:
-            return self.stamps
-        bits = array("q", map(add, self.stamps, repeat(base)))
+        count = len(self.types)
+        raw = bytearray(8 * count)
+        for index, plane in enumerate(self.stamps):
+            raw[index::8] = plane if isinstance(plane, bytes) else bytes((plane,)) * count
         stamps = array("d")
-        stamps.frombytes(bits.tobytes())
+        stamps.frombytes(raw)
         return stamps
 
     def _messages(self) -> Sequence[str | None]:
@@ -150,25 +150,30 @@ class _Columns:
 
     def _payloads(self) -> Sequence[Any]:
         """The payloads column, one a row."""
-        stored = self.stored
-        if stored is None:
+        codes = self.codes
+        if codes is None:
             return self.payloads
-        loaded = self.loaded
         others = iter(self.payloads)
+        loaded = self.loaded
         inputs: Iterator[Any] = iter(())
         if loaded is not None:
-            count = stored.count(2)
-            columns = [repeat(value, count) if same else value for same, value in loaded]
-            inputs = zip(*columns, strict=True)
+            count = codes.count(_INPUT)
+            inputs = zip(*(repeat(v, count) if same else v for same, v in loaded), strict=True)
+        durations = self.durations
+        beside: Iterator[Any] = repeat(None)
+        if isinstance(durations, array):
+            beside = (None if d == _NO_DURATION else d for d in durations)
+        elif durations is not None:
+            beside = iter(durations)
         out: list[Any] = []
         append = out.append
-        for there in stored:
-            if there == 1:
+        for code in codes:
+            if code == _OTHER:
                 append(next(others))
-            elif there:
+            elif code:
                 append(next(inputs))
             else:
-                append(None)
+                append(next(beside))
         return out
 
     def __iter__(self) -> Iterator[EventRow]:
@@ -247,39 +252,56 @@ def _runs(keys: tuple[str, ...]) -> tuple[bytes | None, tuple[str, ...]]:
     return starts, tuple(compress(keys, starts))
 
 
-def _offsets(stamps: array[float]) -> tuple[int | None, array[Any]]:
-    """Timestamps as (the bits of the first, each one's bits less those, 4 bytes each): the
-    doubles of a chunk's stamps, minutes apart at most, differ in their low 32 bits alone,
-    and are given back exactly. Or (None, the doubles) where that does not hold."""
-    if not stamps:
-        return None, stamps
-    bits = array("q")
-    bits.frombytes(stamps.tobytes())
-    base = bits[0]
-    try:
-        return base, _packed("i", map(sub, bits, repeat(base)), len(bits))
-    except struct_error:  # further apart
-        return None, stamps
+def _planes(stamps: array[float]) -> tuple[int | bytes, ...]:
+    """Timestamps as the 8 byte planes of their doubles, a plane whose bytes are all one
+    value as that value: a chunk's stamps, seconds apart, share their 4 or 5 high bytes, so
+    ~3.5 bytes a row where a double takes 8. Exact; each plane sliced in C."""
+    raw = stamps.tobytes()
+    count = len(stamps)
+    planes: list[int | bytes] = []
+    for index in range(8):
+        plane = raw[index::8]
+        planes.append(plane[0] if count and plane.count(plane[0]) == count else plane)
+    return tuple(planes)
 
 
-# `stored` codes: no payload, a payload in `payloads`, a LOADED_INPUT payload in `loaded`.
+# Per row, where its payload is: none (or, for a row of no payload kind, in `durations`),
+# in `payloads`, or a loaded input's in `loaded`.
 _NONE, _OTHER, _INPUT = 0, 1, 2
-_STORED_CODES = bytes(_INPUT if value == LOADED_INPUT_DATA else _OTHER for value in range(256))
+_CODES = bytes(
+    _NONE if value == NO_PAYLOAD & 0xFF else _INPUT if value == LOADED_INPUT_DATA else _OTHER
+    for value in range(256)
+)
+_WHERE = [bytes(1 if value == code else 0 for value in range(256)) for code in range(3)]
+_NO_DURATION = -1.0e308  # a row of no payload kind without a duration, among durations
 
 
 def _sparse(
     kinds: array[int], payloads: tuple[Any, ...]
-) -> tuple[bytes | None, tuple[Any, ...], tuple[tuple[bool, Any], ...] | None]:
-    """Payloads as (which rows have one, and which kind: `_STORED_CODES`; those not of loaded
-    inputs, equal ones shared; those of loaded inputs by field, each field one value where
+) -> tuple[
+    bytes | None,
+    array[float] | tuple[Any, ...] | None,
+    tuple[Any, ...],
+    tuple[tuple[bool, Any], ...] | None,
+]:
+    """Payloads as (where each row's is: `_CODES`; the payloads of rows of no payload kind,
+    None when all are None, as doubles when all are durations or None; the other payloads,
+    equal ones shared, but for loaded inputs'; those by field, each field one value where
     all are equal). A step's events are ~5 rows, two or three with a payload; a loaded
     input's payload, (input, IO manager, upstream step, output), differs from another's by
-    its step alone: 8 bytes a row where a tuple of its own takes 72 and its reference 8."""
-    stored = bytes(map(is_not, payloads, repeat(None)))
-    # Kinds as unsigned bytes (NO_PAYLOAD is 255), mapped to `stored` codes, 0 without one
-    codes = bytes(map(mul, stored, kinds.tobytes().translate(_STORED_CODES)))
-    inputs = tuple(compress(payloads, map(eq, codes, repeat(_INPUT))))
+    its step alone: 8 bytes a row, where a tuple of its own takes 72 and its reference 8.
+    Done in C: masks by `bytes.translate`, columns by `compress`."""
+    codes = kinds.tobytes().translate(_CODES)
+    beside = tuple(compress(payloads, codes.translate(_WHERE[_NONE])))
+    durations: array[float] | tuple[Any, ...] | None = None
+    given = len(beside) - countOf(beside, None)
+    if given:  # a lazy run's STEP_SUCCESS rows carry their duration
+        if countOf(map(type, beside), float) == given and not countOf(beside, _NO_DURATION):
+            durations = _packed("d", map({None: _NO_DURATION}.get, beside, beside), len(beside))
+        else:
+            durations = beside
     loaded: tuple[tuple[bool, Any], ...] | None = None
+    inputs = tuple(compress(payloads, codes.translate(_WHERE[_INPUT])))
     if inputs:
         count = len(inputs)
         if countOf(map(type, inputs), tuple) == count and countOf(map(len, inputs), 4) == count:
@@ -289,13 +311,16 @@ def _sparse(
             )
         else:  # kept with the others
             codes = codes.replace(bytes((_INPUT,)), bytes((_OTHER,)))
-    other = bytes(map(eq, codes, repeat(_OTHER)))
+    other = codes.translate(_WHERE[_OTHER])
     others = tuple(compress(payloads, other))
-    return codes, _shared_payloads(list(compress(kinds, other)), others), loaded
+    return codes, durations, _shared_payloads(lambda: list(compress(kinds, other)), others), loaded
 
 
-def _shared_payloads(kinds: Sequence[int], payloads: tuple[Any, ...]) -> tuple[Any, ...]:
-    """`payloads`, with equal positional payloads of outputs and inputs made one object."""
+def _shared_payloads(
+    kinds: Callable[[], Sequence[int]], payloads: tuple[Any, ...]
+) -> tuple[Any, ...]:
+    """`payloads`, with equal positional payloads of outputs and inputs made one object;
+    `kinds` gives their payload kinds, when needed."""
     shared: dict[Any, Any] = {}
     try:  # most chunks: every payload hashable (None, or a tuple of strings); done in C
         return tuple(map(shared.setdefault, payloads, payloads))
@@ -304,7 +329,7 @@ def _shared_payloads(kinds: Sequence[int], payloads: tuple[Any, ...]) -> tuple[A
     out: list[Any] = []
     append = out.append
     share = shared.setdefault
-    for kind, payload in zip(kinds, payloads, strict=True):
+    for kind, payload in zip(kinds(), payloads, strict=True):
         if type(payload) is tuple and kind in _SHARED_KINDS:
             try:  # noqa: SIM105 (`contextlib.suppress` costs ~0.5 µs a row here)
                 payload = share(payload, payload)
@@ -349,7 +374,7 @@ def _compacted(rows: list[EventRow]) -> _Columns | list[EventRow]:
         levels,
         job_names,
         kinds,
-        _shared_payloads(kinds, tuple(map(_PAYLOAD, rows))),
+        tuple(map(_PAYLOAD, rows)),
     )
 
 
