@@ -50,7 +50,7 @@ def test_a_step_with_one_output_and_plain_inputs_has_its_reads_and_messages() ->
         ("y", (("source", "result"),), "io_manager"),
     ]
     # Both read the key the upstream step's output is recorded under.
-    assert step.inputs[0].sources[0] is plan.steps["source"].sole_output_key
+    assert step.inputs[0].source is plan.steps["source"].sole_output_key
     assert step.sole_output_messages == (
         'Yielded output "result".',
         'Handled output "result" using IO manager "io_manager"',

@@ -400,7 +400,7 @@ class StepRunner:
         missing: list[str] = []
         for spec in tmpl.inputs:
             if spec.kind == FROM_OUTPUT:
-                node, output = spec.sources[0]
+                node, output = spec.source
                 if mapping_key is not None:
                     node = self._source_key(node, mapping_key)
                 if (node, output) not in outputs:
@@ -418,7 +418,7 @@ class StepRunner:
         for spec in tmpl.inputs:
             kind = spec.kind
             if kind == FROM_OUTPUT:
-                node, output = spec.sources[0]
+                node, output = spec.source
                 source = node if mapping_key is None else self._source_key(node, mapping_key)
                 # `prepare` checked with `missing_outputs` that this output exists.
                 key = (source, output)
@@ -426,7 +426,7 @@ class StepRunner:
                     step_key, spec.name, key, state.outputs[key], spec.manager_key
                 )
             elif kind == FROM_ELEMENT:
-                node, output = spec.sources[0]
+                node, output = spec.source
                 upstream = state.dynamic_keys[(node, output)][mapping_key or ""]
                 values[spec.name] = self._load(step_key, spec.name, upstream, spec.manager_key)
             elif kind == FROM_FAN_IN:
@@ -443,7 +443,7 @@ class StepRunner:
                 values[spec.name] = items
             elif kind == FROM_COLLECT:
                 values[spec.name] = self._collect(
-                    step_key, spec.name, spec.sources[0], spec.manager_key
+                    step_key, spec.name, spec.source, spec.manager_key
                 )
             elif kind == FROM_ASSET:
                 assert spec.asset_key is not None
@@ -547,7 +547,7 @@ class StepRunner:
         plain = reads is not None
         if reads:
             for spec in reads:
-                if spec.sources[0] not in outputs:
+                if spec.source not in outputs:
                     plain = False  # the general check below names what is missing
                     break
         if not plain:
@@ -593,7 +593,7 @@ class StepRunner:
             lazy = facts.lazy_messages
             for spec in reads or ():
                 input_name = spec.name
-                source = spec.sources[0]
+                source = spec.source
                 manager = spec.manager_key
                 stored = outputs[source]
                 io_manager = io_managers[manager]

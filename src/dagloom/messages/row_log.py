@@ -24,7 +24,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain, compress, islice, repeat
-from operator import countOf, is_not, itemgetter
+from operator import add, countOf, is_not, itemgetter, mul
 from struct import error as struct_error
 from struct import pack
 from typing import Any, overload
@@ -151,29 +151,24 @@ class _Columns:
     def _payloads(self) -> Sequence[Any]:
         """The payloads column, one a row."""
         codes = self.codes
-        if codes is None:
-            return self.payloads
         others = iter(self.payloads)
         loaded = self.loaded
         inputs: Iterator[Any] = iter(())
         if loaded is not None:
             count = codes.count(_INPUT)
             inputs = zip(*(repeat(v, count) if same else v for same, v in loaded), strict=True)
-        durations = self.durations
-        beside: Iterator[Any] = repeat(None)
-        if isinstance(durations, array):
-            beside = (None if d == _NO_DURATION else d for d in durations)
-        elif durations is not None:
-            beside = iter(durations)
+        beside = iter(self.durations)
         out: list[Any] = []
         append = out.append
         for code in codes:
             if code == _OTHER:
                 append(next(others))
-            elif code:
+            elif code == _INPUT:
                 append(next(inputs))
-            else:
+            elif code:
                 append(next(beside))
+            else:
+                append(None)
         return out
 
     def __iter__(self) -> Iterator[EventRow]:
@@ -265,41 +260,41 @@ def _planes(stamps: array[float]) -> tuple[int | bytes, ...]:
     return tuple(planes)
 
 
-# Per row, where its payload is: none (or, for a row of no payload kind, in `durations`),
-# in `payloads`, or a loaded input's in `loaded`.
-_NONE, _OTHER, _INPUT = 0, 1, 2
+# Per row, where its payload is: none; in `payloads`; a loaded input's, in `loaded`; that
+# of a row of no payload kind (a lazy run's STEP_SUCCESS: its duration), in `durations`.
+_NONE, _OTHER, _INPUT, _BESIDE = 0, 1, 2, 3
 _CODES = bytes(
     _NONE if value == NO_PAYLOAD & 0xFF else _INPUT if value == LOADED_INPUT_DATA else _OTHER
     for value in range(256)
 )
-_WHERE = [bytes(1 if value == code else 0 for value in range(256)) for code in range(3)]
-_NO_DURATION = -1.0e308  # a row of no payload kind without a duration, among durations
+_WHERE = [bytes(1 if value == code else 0 for value in range(256)) for code in range(4)]
 
 
 def _sparse(
     kinds: array[int], payloads: tuple[Any, ...]
 ) -> tuple[
-    bytes | None,
-    array[float] | tuple[Any, ...] | None,
+    bytes,
+    array[float] | tuple[Any, ...],
     tuple[Any, ...],
     tuple[tuple[bool, Any], ...] | None,
 ]:
-    """Payloads as (where each row's is: `_CODES`; the payloads of rows of no payload kind,
-    None when all are None, as doubles when all are durations or None; the other payloads,
+    """Payloads as (where each row's is: a `_CODES` value or `_BESIDE`; the payloads of rows
+    of no payload kind that have one, as doubles when all are floats; the other payloads,
     equal ones shared, but for loaded inputs'; those by field, each field one value where
     all are equal). A step's events are ~5 rows, two or three with a payload; a loaded
     input's payload, (input, IO manager, upstream step, output), differs from another's by
     its step alone: 8 bytes a row, where a tuple of its own takes 72 and its reference 8.
     Done in C: masks by `bytes.translate`, columns by `compress`."""
     codes = kinds.tobytes().translate(_CODES)
-    beside = tuple(compress(payloads, codes.translate(_WHERE[_NONE])))
-    durations: array[float] | tuple[Any, ...] | None = None
-    given = len(beside) - countOf(beside, None)
-    if given:  # a lazy run's STEP_SUCCESS rows carry their duration
-        if countOf(map(type, beside), float) == given and not countOf(beside, _NO_DURATION):
-            durations = _packed("d", map({None: _NO_DURATION}.get, beside, beside), len(beside))
-        else:
-            durations = beside
+    none = codes.translate(_WHERE[_NONE])
+    durations: array[float] | tuple[Any, ...] = ()
+    if countOf(compress(payloads, none), None) != none.count(1):
+        # Rows of no payload kind with a payload: a lazy run's STEP_SUCCESS rows
+        beside = bytes(map(mul, none, map(is_not, payloads, repeat(None))))
+        codes = bytes(map(add, codes, map(mul, beside, repeat(_BESIDE))))
+        durations = tuple(compress(payloads, beside))
+        if countOf(map(type, durations), float) == len(durations):
+            durations = _packed("d", durations, len(durations))
     loaded: tuple[tuple[bool, Any], ...] | None = None
     inputs = tuple(compress(payloads, codes.translate(_WHERE[_INPUT])))
     if inputs:
