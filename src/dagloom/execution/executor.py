@@ -202,7 +202,7 @@ async def execute_plan(
                     )
                     complete(step_key, Outcome(SKIPPED))
                     continue
-                if tmpl.is_async or concurrent:
+                if tmpl.facts.is_async or concurrent:
                     if in_flight >= max_concurrent:
                         ready.appendleft(step_key)
                         break

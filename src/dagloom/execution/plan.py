@@ -67,6 +67,21 @@ class StepInput:
 
 
 @dataclass(frozen=True, slots=True)
+class StepFacts:
+    """What the steps of one op, with the same retry policy and hooks, have alike: one for
+    all of them (the ~50 bytes a step of a large job's steps of one op)."""
+
+    is_async: bool
+    retry_policy: RetryPolicy | None = None
+    hooks: tuple[HookDefinition, ...] = ()  # the node's and the job's, by name
+    # What the step runner would otherwise work out on every attempt (see `_facts`).
+    sole_output: str | None = None  # the op's only output, when it is not dynamic
+    required_outputs: tuple[str, ...] = ()  # required outputs that are not dynamic
+    # STEP_OUTPUT's and HANDLED_OUTPUT's messages of the sole output
+    sole_output_messages: tuple[str, str] = ("", "")
+
+
+@dataclass(frozen=True, slots=True)
 class StepTemplate:
     """One node compiled: what it reads, what it writes, whom it waits for."""
 
@@ -76,17 +91,10 @@ class StepTemplate:
     downstream: tuple[str, ...]  # static steps waiting for it
     scope: Scope | None  # set for mapped nodes
     asset_keys: dict[str, AssetKey]  # output name -> asset key
-    retry_policy: RetryPolicy | None
-    is_async: bool
-    hooks: tuple[HookDefinition, ...] = ()  # the node's and the job's, by name
-    # What the step runner would otherwise work out on every attempt (see `_fast_facts`).
-    sole_output: str | None = None  # the op's only output, when it is not dynamic
-    required_outputs: tuple[str, ...] = ()  # required outputs that are not dynamic
+    facts: StepFacts
     # With every input one upstream output (FROM_OUTPUT): the inputs, each read from the
     # (node, output) of its `source`; None otherwise.
     plain_reads: tuple[StepInput, ...] | None = None
-    # STEP_OUTPUT's and HANDLED_OUTPUT's messages of the sole output
-    sole_output_messages: tuple[str, str] = ("", "")
     # (node, sole output): the key of its output in a run's state, the same tuple the plain
     # reads of its downstream steps hold
     sole_output_key: tuple[str, str] | None = None
@@ -94,6 +102,30 @@ class StepTemplate:
     @property
     def key(self) -> str:
         return self.node.name
+
+    @property
+    def is_async(self) -> bool:
+        return self.facts.is_async
+
+    @property
+    def retry_policy(self) -> RetryPolicy | None:
+        return self.facts.retry_policy
+
+    @property
+    def hooks(self) -> tuple[HookDefinition, ...]:
+        return self.facts.hooks
+
+    @property
+    def sole_output(self) -> str | None:
+        return self.facts.sole_output
+
+    @property
+    def required_outputs(self) -> tuple[str, ...]:
+        return self.facts.required_outputs
+
+    @property
+    def sole_output_messages(self) -> tuple[str, str]:
+        return self.facts.sole_output_messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,20 +247,15 @@ class _Recent:
         return found
 
 
-def _fast_facts(
-    node: Node,
-    inputs: tuple[StepInput, ...],
-    shared: dict[tuple[str, str], tuple[str, str]],
-) -> dict[str, Any]:
-    """The StepTemplate fields a step runner reads instead of working them out per attempt:
-    the sole output and required outputs, whether every input is one upstream output, and
-    the messages of the sole output's events (one tuple for every step with that output
-    name and IO manager, held in `shared`); the sole output's key is the tuple its readers'
-    inputs hold. Messages naming the step itself are made as its events are: a plan holding
-    them would keep ~230 bytes a step that a run's events do not need (see `RowLog`)."""
-    outs = node.op.outs
+def _facts(node: Node, job: JobDefinition) -> StepFacts:
+    """The StepFacts of `node`'s steps: whether its op is async, its retry policy and hooks,
+    and what a step runner reads instead of working it out per attempt: the sole output,
+    the required outputs and the messages of the sole output's events. Messages naming the
+    step itself are made as its events are (or when read, see `RowLog`): a plan holding
+    them would keep ~230 bytes a step."""
+    op = node.op
+    outs = op.outs
     sole: str | None = None
-    sole_key: tuple[str, str] | None = None
     sole_messages = ("", "")
     required: list[str] = []
     for out_name, out_def in outs.items():
@@ -238,23 +265,19 @@ def _fast_facts(
         out_name, out_def = next(iter(outs.items()))
         if not out_def.is_dynamic:
             sole = out_name
-            sole_key = (node.name, out_name)
             manager = out_def.io_manager_key
-            sole_messages = shared.get((out_name, manager)) or shared.setdefault(
-                (out_name, manager),
-                (
-                    f'Yielded output "{out_name}".',
-                    f'Handled output "{out_name}" using IO manager "{manager}"',
-                ),
+            sole_messages = (
+                f'Yielded output "{out_name}".',
+                f'Handled output "{out_name}" using IO manager "{manager}"',
             )
-    plain = all(spec.kind == FROM_OUTPUT for spec in inputs)
-    return {
-        "sole_output": sole,
-        "required_outputs": _REQUIRED_RESULT if required == ["result"] else tuple(required),
-        "plain_reads": inputs if plain else None,
-        "sole_output_messages": sole_messages,
-        "sole_output_key": sole_key,
-    }
+    return StepFacts(
+        is_async=op.is_async,
+        retry_policy=node.retry_policy or op.retry_policy or job.op_retry_policy,
+        hooks=tuple(sorted(node.hooks | job.hook_defs, key=lambda hook: hook.name)),
+        sole_output=sole,
+        required_outputs=_REQUIRED_RESULT if required == ["result"] else tuple(required),
+        sole_output_messages=sole_messages,
+    )
 
 
 _REQUIRED_RESULT = ("result",)  # the required outputs of most ops, shared
@@ -311,7 +334,7 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
                 children.append(name)
 
     steps: dict[str, StepTemplate] = {}
-    shared: dict[tuple[str, str], tuple[str, str]] = {}
+    same_facts: dict[tuple[Any, ...], StepFacts] = {}
     for name in order:
         node = nodes[name]
         op = node.op
@@ -370,6 +393,11 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
                     if asset_keys is _NO_ASSET_KEYS:
                         asset_keys = {}
                     asset_keys[out_name] = key
+        # Shared by the steps of one op with the same retry policy and hooks.
+        facts_key = (id(op), id(node.retry_policy), node.hooks)
+        facts = same_facts.get(facts_key)
+        if facts is None:
+            facts = same_facts[facts_key] = _facts(node, job)
         step_inputs = recent.one_of(tuple(inputs))
         children = downstream.pop(name, None)  # let go: the next templates reuse its memory
         steps[name] = StepTemplate(
@@ -382,10 +410,11 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
             else (),
             scope=scopes.get(name),
             asset_keys=asset_keys,
-            retry_policy=node.retry_policy or op.retry_policy or job.op_retry_policy,
-            is_async=op.is_async,
-            hooks=tuple(sorted(node.hooks | job.hook_defs, key=lambda hook: hook.name)),
-            **_fast_facts(node, step_inputs, shared),
+            facts=facts,
+            plain_reads=step_inputs
+            if all(spec.kind == FROM_OUTPUT for spec in step_inputs)
+            else None,
+            sole_output_key=(name, facts.sole_output) if facts.sole_output is not None else None,
         )
 
     dynamic: dict[Scope, tuple[list[str], list[tuple[str, str]]]] = {}

@@ -691,7 +691,7 @@ class StepRunner:
             )
         mapped = mapping_key is not None
         # The sole output is not dynamic (see `StepTemplate.sole_output`): no check needed.
-        if (mapped or output_name != tmpl.sole_output) and out_def.is_dynamic != mapped:
+        if (mapped or output_name != tmpl.facts.sole_output) and out_def.is_dynamic != mapped:
             kind = "a DynamicOutput" if out_def.is_dynamic else "an Output"
             raise DagloomError(f'output "{output_name}" of "{step_key}" must be given as {kind}')
         checks = op.output_type_checks
@@ -713,8 +713,8 @@ class StepRunner:
         handled: str | None
         if facts.lazy_messages:
             yielded = handled = None
-        elif output_name == tmpl.sole_output:
-            yielded, handled = tmpl.sole_output_messages
+        elif output_name == tmpl.facts.sole_output:
+            yielded, handled = tmpl.facts.sole_output_messages
         else:
             yielded = f'Yielded output "{output_name}".'
             handled = f'Handled output "{output_name}" using IO manager "{manager}"'
@@ -758,7 +758,7 @@ class StepRunner:
                         (output_name, manager, ""),
                     )
                 )
-            if output_name == tmpl.sole_output and tmpl.scope is None:
+            if output_name == tmpl.facts.sole_output and tmpl.scope is None:
                 # An unmapped step (its key is its node's name): the plan's tuple
                 self.state.outputs[tmpl.sole_output_key or (step_key, output_name)] = PLAIN_OUTPUT
             else:
@@ -807,7 +807,7 @@ class StepRunner:
                 )
             )
         if mapping_key is None:  # `record_output`, inlined
-            if output_name == tmpl.sole_output and tmpl.scope is None:
+            if output_name == tmpl.facts.sole_output and tmpl.scope is None:
                 # An unmapped step (its key is its node's name): the plan's tuple
                 self.state.outputs[tmpl.sole_output_key or (step_key, output_name)] = out_ctx
             else:
@@ -983,7 +983,7 @@ class StepRunner:
         self, tmpl: StepTemplate, step_key: str, scope: StepScope | None, value: Any
     ) -> None:
         """What an op returned, spread over its outputs; checks required outputs."""
-        sole = tmpl.sole_output
+        sole = tmpl.facts.sole_output
         if sole is not None and value is not None and not isinstance(value, _RETURN_SPECIAL):
             # The common case: a plain value for the op's only output. It was required or
             # not, it is there now; only a failed blocking check can fail the step.
@@ -1040,7 +1040,7 @@ class StepRunner:
                 f'blocking asset check "{failed_check}" failed; assets downstream of it are '
                 "not materialized"
             )
-        for out_name in tmpl.required_outputs:
+        for out_name in tmpl.facts.required_outputs:
             if out_name not in seen:
                 raise DagloomError(
                     f'op "{tmpl.node.op.name}" did not return or yield required output "{out_name}"'
@@ -1087,7 +1087,7 @@ class StepRunner:
         """Turn an exception from an attempt into a retry or a failure, with its event."""
         facts = self.facts
         tmpl = facts.plan.template(step_key)
-        policy = tmpl.retry_policy
+        policy = tmpl.facts.retry_policy
         delay: float | None = None
         max_retries = 0
         if isinstance(exc, RetryRequested):
@@ -1137,7 +1137,7 @@ class StepRunner:
             )
         )
         self.state.errors[step_key] = exc
-        if tmpl.hooks:
+        if tmpl.facts.hooks:
             self.run_hooks(tmpl, step_key, exc)
         return Outcome(FAILED, error=exc)
 
@@ -1164,7 +1164,7 @@ class StepRunner:
         try:
             tmpl, scope, fn, kwargs = self.prepare(step_key, attempt)
             result = fn(**kwargs)
-            sole = tmpl.sole_output
+            sole = tmpl.facts.sole_output
             if sole is not None and result is not None and not isinstance(result, _NOT_PLAIN):
                 # `handle_return`'s common case, inlined: a value for the only output.
                 self.store_output(tmpl, step_key, scope, result, sole, None)
@@ -1181,7 +1181,7 @@ class StepRunner:
                 raise
             return self.fail(step_key, attempt, exc)
         outcome = self.succeed(step_key, started)
-        if tmpl.hooks:
+        if tmpl.facts.hooks:
             self.run_hooks(tmpl, step_key, None)
         return outcome
 
@@ -1192,7 +1192,7 @@ class StepRunner:
         started = perf_counter()
         try:
             tmpl, scope, fn, kwargs = self.prepare(step_key, attempt)
-            if threads is not None and not tmpl.is_async:
+            if threads is not None and not tmpl.facts.is_async:
                 result = await anyio.to_thread.run_sync(
                     _call_and_drain, partial(fn, **kwargs), limiter=threads
                 )
@@ -1214,7 +1214,7 @@ class StepRunner:
                 raise
             return self.fail(step_key, attempt, exc)
         outcome = self.succeed(step_key, started)
-        if tmpl.hooks:
+        if tmpl.facts.hooks:
             self.run_hooks(tmpl, step_key, None)
         return outcome
 
@@ -1229,7 +1229,7 @@ class StepRunner:
         node_name, _ = split_step_key(step_key)
         op = tmpl.node.op
         log = DagloomLogManager(facts.run_id, facts.job_name, step_key, facts.emit)
-        for hook in tmpl.hooks:
+        for hook in tmpl.facts.hooks:
             if not hook.triggers_on(error is None):
                 facts.emit(
                     row(
