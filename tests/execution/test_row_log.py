@@ -272,3 +272,18 @@ def test_a_lazy_success_row_reads_back_with_its_message_and_no_payload() -> None
     rows = [*many_rows(CHUNK // 5 - 1), success, odd, *many_rows(2)]
     read = list(RowLog(rows))
     assert read[CHUNK // 5 * 5 - 5] == expected and read[CHUNK // 5 * 5 - 4] == odd
+
+
+def test_a_chunk_of_rows_without_messages_one_level_and_usual_kinds() -> None:
+    rows = [
+        (*r[:3], None, LogLevel.DEBUG, *r[5:])
+        for r in without_messages(many_rows(CHUNK // 4 + 1))
+        if r[0] != EventType.STEP_SUCCESS
+    ]
+    log = RowLog(rows)
+    chunk = log._chunks[0]
+    assert isinstance(chunk, _Columns)
+    assert chunk.kinds is None and isinstance(chunk.levels, int) and chunk.present == b""
+    expected = with_standard_messages(rows)
+    assert list(log) == expected
+    assert [log[i] for i in (0, 5, CHUNK - 1)] == [expected[i] for i in (0, 5, CHUNK - 1)]

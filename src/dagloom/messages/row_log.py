@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import chain, compress, islice, repeat
+from itertools import chain, compress, count, islice, repeat
 from operator import add, countOf, is_not, itemgetter, mul
 from struct import error as struct_error
 from struct import pack
@@ -38,6 +38,7 @@ from dagloom.messages.rows import (
     MESSAGE,
     NO_PAYLOAD,
     PAYLOAD,
+    PAYLOAD_FIELDS,
     PAYLOAD_KIND,
     STEP_KEY,
     STEP_OUTPUT_DATA,
@@ -81,6 +82,7 @@ class _Columns:
         "loaded",
         "messages",
         "payloads",
+        "positions",
         "present",
         "stamps",
         "starts",
@@ -102,15 +104,34 @@ class _Columns:
         self.starts, self.keys = _runs(keys)
         self.stamps = _planes(stamps)
         self.present, self.messages = _joined(messages)
-        self.levels = levels
+        # One level for the whole chunk (most often), else one a row
+        self.levels: bytes | int = (
+            levels[0] if levels and levels.count(levels[0]) == len(levels) else levels
+        )
         self.job_name = job_names[0]
         # One name for the whole chunk (a run's rows all have its job's), else one a row.
         self.job_names: tuple[str, ...] | None = None if len(job_names) == 1 else job_names
-        self.kinds = kinds
-        self.codes, self.durations, self.payloads, self.loaded = _sparse(kinds, payloads)
+        # None where each row's kind is its type's (`_KIND_OF`), as most are
+        self.kinds: array[int] | None = (
+            None if kinds.tobytes() == types.translate(_KIND_OF) else kinds
+        )
+        self.codes, self.durations, (self.positions, self.payloads), self.loaded = _sparse(
+            kinds, payloads
+        )
 
     def __len__(self) -> int:
         return len(self.types)
+
+    def _levels(self) -> Iterable[int]:
+        levels = self.levels
+        return repeat(levels, len(self.types)) if isinstance(levels, int) else levels
+
+    def _kinds(self) -> Sequence[int]:
+        kinds = self.kinds
+        if kinds is None:
+            kinds = array("b")
+            kinds.frombytes(self.types.translate(_KIND_OF))
+        return kinds
 
     def _keys(self) -> Sequence[str]:
         """The step keys column, one a row."""
@@ -144,6 +165,8 @@ class _Columns:
         if present is None:
             assert isinstance(messages, tuple)
             return messages
+        if not present:  # no row has one
+            return [None] * len(self.types)
         assert isinstance(messages, str)
         given = iter(messages.split(_SEPARATOR))
         return [next(given) if there else None for there in present]
@@ -151,7 +174,14 @@ class _Columns:
     def _payloads(self) -> Sequence[Any]:
         """The payloads column, one a row."""
         codes = self.codes
-        others = iter(self.payloads)
+        given = self.payloads
+        positions = self.positions
+        others: Iterator[Any]
+        if positions is not None:
+            assert isinstance(given, dict)
+            others = map(given.__getitem__, positions)
+        else:
+            others = iter(given)
         loaded = self.loaded
         inputs: Iterator[Any] = iter(())
         if loaded is not None:
@@ -182,9 +212,9 @@ class _Columns:
             self._keys(),
             self._stamps(),
             self._messages(),
-            self.levels,
+            self._levels(),
             job_names,
-            self.kinds,
+            self._kinds(),
             self._payloads(),
             strict=True,
         ):
@@ -195,7 +225,8 @@ class _Columns:
     def __getitem__(self, index: int) -> EventRow:
         job_names = self.job_names
         key = self._keys()[index]
-        kind = self.kinds[index]
+        kind = self._kinds()[index]
+        levels = self.levels
         payload = self._payloads()[index]
         message = self._messages()[index]
         if message is None:
@@ -205,7 +236,7 @@ class _Columns:
             key,
             self._stamps()[index],
             message,
-            _LEVELS[self.levels[index]],
+            _LEVELS[levels if isinstance(levels, int) else levels[index]],
             self.job_name if job_names is None else job_names[index],
             kind,
             payload,
@@ -228,6 +259,8 @@ def _joined(messages: tuple[str | None, ...]) -> tuple[bytes | None, tuple[str |
     A message of its own costs ~50 bytes beside its text and its reference; joined, one
     byte. Each step is done in C: ~15 ns a row."""
     present = bytes(map(is_not, messages, repeat(None)))
+    if not present.count(1):  # a lazy run's chunk, most often
+        return b"", ""
     given = list(compress(messages, present))
     try:
         joined = _SEPARATOR.join(given)  # type: ignore[arg-type]  # TypeError: not all str
@@ -260,6 +293,19 @@ def _planes(stamps: array[float]) -> tuple[int | bytes, ...]:
     return tuple(planes)
 
 
+def _kind_of(event_type: EventType) -> int:
+    """The payload kind of the events of a type, as an unsigned byte: the field of Event's
+    `data` oneof named as the type (`STEP_OUTPUT`: `step_output`), else NO_PAYLOAD."""
+    name = event_type.name.lower()
+    return PAYLOAD_FIELDS.index(name) if name in PAYLOAD_FIELDS else NO_PAYLOAD & 0xFF
+
+
+_KIND_OF = bytes(
+    _kind_of(_TYPES[value]) if _TYPES[value] is not None else 0  # type: ignore[arg-type]
+    for value in range(256)
+)
+
+
 # Per row, where its payload is: none; in `payloads`; a loaded input's, in `loaded`; that
 # of a row of no payload kind (a lazy run's STEP_SUCCESS: its duration), in `durations`.
 _NONE, _OTHER, _INPUT, _BESIDE = 0, 1, 2, 3
@@ -275,12 +321,12 @@ def _sparse(
 ) -> tuple[
     bytes,
     array[float] | tuple[Any, ...],
-    tuple[Any, ...],
+    tuple[array[int] | None, tuple[Any, ...] | dict[int, Any]],
     tuple[tuple[bool, Any], ...] | None,
 ]:
     """Payloads as (where each row's is: a `_CODES` value or `_BESIDE`; the payloads of rows
     of no payload kind that have one, as doubles when all are floats; the other payloads,
-    equal ones shared, but for loaded inputs'; those by field, each field one value where
+    but for loaded inputs', by `_indexed`; those by field, each field one value where
     all are equal). A step's events are ~5 rows, two or three with a payload; a loaded
     input's payload, (input, IO manager, upstream step, output), differs from another's by
     its step alone: 8 bytes a row, where a tuple of its own takes 72 and its reference 8.
@@ -308,7 +354,22 @@ def _sparse(
             codes = codes.replace(bytes((_INPUT,)), bytes((_OTHER,)))
     other = codes.translate(_WHERE[_OTHER])
     others = tuple(compress(payloads, other))
-    return codes, durations, _shared_payloads(lambda: list(compress(kinds, other)), others), loaded
+    return codes, durations, _indexed(lambda: list(compress(kinds, other)), others), loaded
+
+
+def _indexed(
+    kinds: Callable[[], Sequence[int]], payloads: tuple[Any, ...]
+) -> tuple[array[int] | None, tuple[Any, ...] | dict[int, Any]]:
+    """`payloads` as (each one's position of the first equal one, 2 bytes each; those
+    first ones by position): a step's output and handled output payloads are equal from
+    step to step (a reference each would take 8 bytes). Or, when one cannot be hashed, the
+    payloads with equal positional ones shared (`_shared_payloads`)."""
+    first: dict[Any, int] = {}
+    try:
+        positions = array("H", map(first.setdefault, payloads, count()))
+    except (TypeError, OverflowError):  # a message or metadata (a dict) in one; or too many
+        return None, _shared_payloads(kinds, payloads)
+    return positions, {position: payload for payload, position in first.items()}
 
 
 def _shared_payloads(
