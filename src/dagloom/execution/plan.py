@@ -9,7 +9,7 @@ expanded instance.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dagloom.definitions.node import (
@@ -68,10 +68,14 @@ class StepInput:
 
 @dataclass(frozen=True, slots=True)
 class StepFacts:
-    """What the steps of one op, with the same retry policy and hooks, have alike: one for
-    all of them (the ~50 bytes a step of a large job's steps of one op)."""
+    """What the steps of one op have alike when their nodes have the same retry policy,
+    hooks, scope, asset keys (none, in an op job) and plainness: one for all of them (~60
+    bytes a step of a large job's steps of one op)."""
 
     is_async: bool
+    scope: Scope | None = None  # set for mapped nodes
+    asset_keys: dict[str, AssetKey] = field(default_factory=dict)  # output -> asset key
+    plain: bool = False  # every input is one upstream output (FROM_OUTPUT)
     retry_policy: RetryPolicy | None = None
     hooks: tuple[HookDefinition, ...] = ()  # the node's and the job's, by name
     # What the step runner would otherwise work out on every attempt (see `_facts`).
@@ -89,12 +93,7 @@ class StepTemplate:
     inputs: tuple[StepInput, ...]
     upstream: tuple[str, ...]  # static steps (or dynamic sources) it waits for
     downstream: tuple[str, ...]  # static steps waiting for it
-    scope: Scope | None  # set for mapped nodes
-    asset_keys: dict[str, AssetKey]  # output name -> asset key
     facts: StepFacts
-    # With every input one upstream output (FROM_OUTPUT): the inputs, each read from the
-    # (node, output) of its `source`; None otherwise.
-    plain_reads: tuple[StepInput, ...] | None = None
     # (node, sole output): the key of its output in a run's state, the same tuple the plain
     # reads of its downstream steps hold
     sole_output_key: tuple[str, str] | None = None
@@ -102,6 +101,20 @@ class StepTemplate:
     @property
     def key(self) -> str:
         return self.node.name
+
+    @property
+    def scope(self) -> Scope | None:
+        return self.facts.scope
+
+    @property
+    def asset_keys(self) -> dict[str, AssetKey]:
+        return self.facts.asset_keys
+
+    @property
+    def plain_reads(self) -> tuple[StepInput, ...] | None:
+        """With every input one upstream output (FROM_OUTPUT): the inputs, each read from the
+        (node, output) of its `source`; None otherwise."""
+        return self.inputs if self.facts.plain else None
 
     @property
     def is_async(self) -> bool:
@@ -247,7 +260,13 @@ class _Recent:
         return found
 
 
-def _facts(node: Node, job: JobDefinition) -> StepFacts:
+def _facts(
+    node: Node,
+    job: JobDefinition,
+    scope: Scope | None,
+    asset_keys: dict[str, AssetKey],
+    plain: bool,
+) -> StepFacts:
     """The StepFacts of `node`'s steps: whether its op is async, its retry policy and hooks,
     and what a step runner reads instead of working it out per attempt: the sole output,
     the required outputs and the messages of the sole output's events. Messages naming the
@@ -272,6 +291,9 @@ def _facts(node: Node, job: JobDefinition) -> StepFacts:
             )
     return StepFacts(
         is_async=op.is_async,
+        scope=scope,
+        asset_keys=asset_keys,
+        plain=plain,
         retry_policy=node.retry_policy or op.retry_policy or job.op_retry_policy,
         hooks=tuple(sorted(node.hooks | job.hook_defs, key=lambda hook: hook.name)),
         sole_output=sole,
@@ -393,12 +415,14 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
                     if asset_keys is _NO_ASSET_KEYS:
                         asset_keys = {}
                     asset_keys[out_name] = key
-        # Shared by the steps of one op with the same retry policy and hooks.
-        facts_key = (id(op), id(node.retry_policy), node.hooks)
+        step_inputs = recent.one_of(tuple(inputs))
+        scope = scopes.get(name)
+        plain = all(spec.kind == FROM_OUTPUT for spec in step_inputs)
+        # Shared by the steps of one op alike in all else (see StepFacts).
+        facts_key = (id(op), id(node.retry_policy), node.hooks, scope, id(asset_keys), plain)
         facts = same_facts.get(facts_key)
         if facts is None:
-            facts = same_facts[facts_key] = _facts(node, job)
-        step_inputs = recent.one_of(tuple(inputs))
+            facts = same_facts[facts_key] = _facts(node, job, scope, asset_keys, plain)
         children = downstream.pop(name, None)  # let go: the next templates reuse its memory
         steps[name] = StepTemplate(
             node=node,
@@ -408,12 +432,7 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
             downstream=recent.one_of(tuple(d for d in children if d not in scopes))
             if children
             else (),
-            scope=scopes.get(name),
-            asset_keys=asset_keys,
             facts=facts,
-            plain_reads=step_inputs
-            if all(spec.kind == FROM_OUTPUT for spec in step_inputs)
-            else None,
             sole_output_key=(name, facts.sole_output) if facts.sole_output is not None else None,
         )
 

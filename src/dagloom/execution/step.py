@@ -286,7 +286,7 @@ class StepRunner:
                     step_key,
                     output_name,
                     run_id,
-                    asset_key=tmpl.asset_keys.get(output_name),
+                    asset_key=tmpl.facts.asset_keys.get(output_name),
                     job_name=facts.job_name,
                     definition_metadata=out_def.metadata,
                     resources=facts.resources,
@@ -535,7 +535,7 @@ class StepRunner:
         facts = self.facts
         steps = facts.plan.steps
         tmpl = steps.get(step_key)
-        if tmpl is not None and tmpl.scope is None:  # an unmapped step: its node's name
+        if tmpl is not None and tmpl.facts.scope is None:  # an unmapped step: its node's name
             node_name, mapping_key = step_key, None
         else:
             node_name, mapping_key = split_step_key(step_key)
@@ -543,7 +543,7 @@ class StepRunner:
         op = tmpl.node.op
         state = self.state
         outputs = state.outputs
-        reads = tmpl.plain_reads if mapping_key is None else None
+        reads = tmpl.inputs if mapping_key is None and tmpl.facts.plain else None
         plain = reads is not None
         if reads:
             for spec in reads:
@@ -644,7 +644,7 @@ class StepRunner:
             kwargs[name] = facts.resources.get(name)
         if not sig.takes_context:
             return tmpl, None, op.compute_fn, kwargs
-        context_type = AssetExecutionContext if tmpl.asset_keys else OpExecutionContext
+        context_type = AssetExecutionContext if tmpl.facts.asset_keys else OpExecutionContext
         context = context_type(
             run_id=facts.run_id,
             job_name=job_name,
@@ -655,7 +655,7 @@ class StepRunner:
             emit=emit,
             retry_number=attempt,
             mapping_key=mapping_key,
-            asset_keys=tmpl.asset_keys or None,
+            asset_keys=tmpl.facts.asset_keys or None,
             run_config=facts.run_config,
             run_tags=facts.run_tags,
             partitions=facts.partitions,
@@ -703,7 +703,7 @@ class StepRunner:
                 where=f'output "{output_name}"',
                 step_key=step_key,
             )
-        asset_key = tmpl.asset_keys.get(output_name) if tmpl.asset_keys else None
+        asset_key = tmpl.facts.asset_keys.get(output_name) if tmpl.facts.asset_keys else None
         if scope is not None:
             added = scope.output_metadata_for(output_name)
             if added:
@@ -758,7 +758,7 @@ class StepRunner:
                         (output_name, manager, ""),
                     )
                 )
-            if output_name == tmpl.facts.sole_output and tmpl.scope is None:
+            if output_name == tmpl.facts.sole_output and tmpl.facts.scope is None:
                 # An unmapped step (its key is its node's name): the plan's tuple
                 self.state.outputs[tmpl.sole_output_key or (step_key, output_name)] = PLAIN_OUTPUT
             else:
@@ -807,7 +807,7 @@ class StepRunner:
                 )
             )
         if mapping_key is None:  # `record_output`, inlined
-            if output_name == tmpl.facts.sole_output and tmpl.scope is None:
+            if output_name == tmpl.facts.sole_output and tmpl.facts.scope is None:
                 # An unmapped step (its key is its node's name): the plan's tuple
                 self.state.outputs[tmpl.sole_output_key or (step_key, output_name)] = out_ctx
             else:
@@ -918,7 +918,7 @@ class StepRunner:
                 item.data_version,
                 item.tags,
             )
-            own_key = tmpl.asset_keys.get(output_name)
+            own_key = tmpl.facts.asset_keys.get(output_name)
             for check in item.check_results:
                 if check.asset_key is None and own_key is not None:
                     check = dataclasses.replace(check, asset_key=own_key)  # this asset's check
@@ -971,7 +971,7 @@ class StepRunner:
                     "MaterializeResult"
                 )
             return next(iter(tmpl.node.op.outs))
-        for output_name, key in tmpl.asset_keys.items():
+        for output_name, key in tmpl.facts.asset_keys.items():
             if key == result.asset_key:
                 return output_name
         raise DagloomError(
