@@ -283,9 +283,10 @@ def topological_order(owner: str, nodes: Mapping[str, Node]) -> list[str]:
     """Nodes in dependency order (stable: declaration order among ready nodes); a cycle
     raises DefinitionError naming the nodes on it."""
     # Kahn's algorithm with a count of unfinished upstream nodes per node (kept only for
-    # nodes that wait for some, as are children lists only for nodes that have some).
+    # nodes that wait for some, as are children only for nodes that have some: the name of
+    # one, a list of several; a list for every node of a chain took ~64 bytes a node).
     waiting: dict[str, int] = {}
-    downstream: dict[str, list[str]] = {}
+    downstream: dict[str, str | list[str]] = {}
     ready: list[str] = []
     for name, node in nodes.items():
         deps: Sequence[str]
@@ -303,7 +304,9 @@ def topological_order(owner: str, nodes: Mapping[str, Node]) -> list[str]:
             if dep in nodes:  # an upstream outside `nodes` orders nothing here
                 children = downstream.get(dep)
                 if children is None:
-                    downstream[dep] = [name]
+                    downstream[dep] = name
+                elif isinstance(children, str):
+                    downstream[dep] = [children, name]
                 else:
                     children.append(name)
                 count += 1
@@ -312,9 +315,9 @@ def topological_order(owner: str, nodes: Mapping[str, Node]) -> list[str]:
         else:
             ready.append(name)
     for name in ready:  # grows as nodes become ready: each is visited once, in order
-        children = downstream.get(name)
-        if children is not None:
-            for child in children:
+        below = downstream.get(name)
+        if below is not None:
+            for child in (below,) if isinstance(below, str) else below:
                 left = waiting[child] - 1
                 waiting[child] = left
                 if not left:

@@ -328,11 +328,11 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
             scopes[name] = scope
 
     # Each node's upstream as the tuple its template keeps, equal ones shared; and the
-    # downstream nodes of those that have some. (Lists of every node's upstream kept beside
-    # them took ~100 bytes a step at the compile's peak.)
+    # downstream nodes of those that have some: the name of one, a list of several. (Lists
+    # of every node's upstream and downstream took ~150 bytes a step at the compile's peak.)
     recent = _Recent()
     upstream: dict[str, tuple[str, ...]] = {}
-    downstream: dict[str, list[str]] = {}
+    downstream: dict[str, str | list[str]] = {}
     for name in order:
         node = nodes[name]
         waits: dict[str, None] = {}
@@ -351,7 +351,9 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
         for dep in ups:
             children = downstream.get(dep)
             if children is None:
-                downstream[dep] = [name]
+                downstream[dep] = name
+            elif isinstance(children, str):
+                downstream[dep] = [children, name]
             else:
                 children.append(name)
 
@@ -423,15 +425,15 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
         facts = same_facts.get(facts_key)
         if facts is None:
             facts = same_facts[facts_key] = _facts(node, job, scope, asset_keys, plain)
-        children = downstream.pop(name, None)  # let go: the next templates reuse its memory
+        # Let go of each list here: the next templates reuse its memory.
+        waiting = downstream.pop(name, None)
+        below = (waiting,) if isinstance(waiting, str) else waiting
         steps[name] = StepTemplate(
             node=node,
             inputs=step_inputs,
             # (again: an equal downstream tuple made since, a chain's, is kept instead)
             upstream=recent.one_of(upstream.pop(name)),
-            downstream=recent.one_of(tuple(d for d in children if d not in scopes))
-            if children
-            else (),
+            downstream=recent.one_of(tuple(d for d in below if d not in scopes)) if below else (),
             facts=facts,
             sole_output_key=(name, facts.sole_output) if facts.sole_output is not None else None,
         )
