@@ -1,5 +1,6 @@
 """Plain outputs (in-memory IO manager; no asset, mapping key, metadata, config or
-partitions) are recorded without a context, which is made when something reads them."""
+partitions) are kept as their values in the run's state, without a context, which is made
+when something asks for it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import dagloom as dg
 from dagloom.definitions.io_manager import OutputContext
-from dagloom.execution.step import PLAIN_OUTPUT
+from dagloom.execution.step import PlainOutput
 
 
 @dg.op
@@ -36,13 +37,13 @@ def plain() -> None:
     add(plus(one()), add.alias("ab")(a, b))
 
 
-def test_plain_outputs_are_recorded_without_a_context_and_read_back() -> None:
+def test_plain_outputs_are_kept_as_values_and_read_back() -> None:
     result = plain.execute_in_process()
     assert result.success
     state = result._state
     assert state is not None
-    assert state.outputs[("one", "result")] is PLAIN_OUTPUT
-    assert state.outputs[("two", "b")] is PLAIN_OUTPUT
+    assert state.outputs[("one", "result")] == 1
+    assert state.outputs[("two", "b")] == 4
     context = state.output(("two", "b"))
     assert isinstance(context, OutputContext)
     assert (context.step_key, context.name, context.run_id) == ("two", "b", result.run_id)
@@ -50,6 +51,32 @@ def test_plain_outputs_are_recorded_without_a_context_and_read_back() -> None:
     assert result.output_for_node("add") == 9
     assert result.output_for_node("two", "b") == 4
     assert state.output(("nothing", "result")) is None
+
+
+def test_values_that_look_like_something_else_are_boxed() -> None:
+    @dg.op
+    def nothing() -> None:
+        return None
+
+    @dg.op
+    def context_like() -> Any:
+        return OutputContext("s", "result", "r")
+
+    @dg.op
+    def takes(x: Any, y: Any) -> bool:
+        return x is None and isinstance(y, OutputContext)
+
+    @dg.job
+    def odd() -> None:
+        takes(nothing(), context_like())
+
+    result = odd.execute_in_process()
+    assert result.success
+    assert result._state is not None
+    assert isinstance(result._state.outputs[("nothing", "result")], PlainOutput)
+    assert result.output_for_node("nothing") is None
+    assert isinstance(result.output_for_node("context_like"), OutputContext)
+    assert result.output_for_node("takes") is True
 
 
 def test_a_hook_reads_a_plain_output() -> None:

@@ -528,19 +528,11 @@ class InMemoryIOManager(IOManager):
             self.values[_memory_key(context)] = obj
 
     def handle_plain(self, run_id: str, step_key: str, name: str, obj: Any) -> None:
-        """What `handle_output` does with a plain output (no asset key, no mapping key): it
-        reads nothing else of the context, so the executor calls this without making one."""
+        """What `handle_output` does with a plain output (no asset key, no mapping key)."""
         run = self._runs.get(run_id)
         if run is None:
             run = self._runs[run_id] = {}
         run[step_key if name == "result" else (step_key, name)] = obj
-
-    def plain_value(self, run_id: str, step_key: str, name: str, default: Any) -> Any:
-        """The value of a plain output stored by `handle_plain`, or `default`."""
-        run = self._runs.get(run_id)
-        if run is None:
-            return default
-        return run.get(step_key if name == "result" else (step_key, name), default)
 
     def load_input(self, context: InputContext) -> Any:
         upstream = context.upstream_output

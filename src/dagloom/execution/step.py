@@ -190,7 +190,6 @@ class Outcome:
 
 
 _SUCCEEDED = Outcome(SUCCESS)
-_ABSENT = object()
 # Tuples, not `A | B`: a union object is built anew each time the expression runs.
 _SEQUENCES = (list, tuple)
 _WRAPPED = (Output, MaterializeResult, DynamicOutput)
@@ -201,22 +200,33 @@ _NOT_PLAIN = (*_RETURN_SPECIAL, GeneratorType)  # ... nor a sync op's yielded it
 
 
 class PlainOutput:
-    """The mark of a plain output in `ExecutionState.outputs`: one stored by the in-memory
-    IO manager with nothing but its step, name and run to tell (no asset, mapping key,
-    metadata, config or partitions). Its context is made when something reads it
-    (`ExecutionState.output`): a run keeps every output's, ~150 bytes each."""
+    """A plain output's value in `ExecutionState.outputs` where it could be taken for
+    something else (None, an OutputContext, a PlainOutput)."""
 
-    __slots__ = ()
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
     def __repr__(self) -> str:
-        return "PLAIN_OUTPUT"
+        return f"PlainOutput({self.value!r})"
 
 
-PLAIN_OUTPUT = PlainOutput()
+def plain_value(stored: Any) -> Any:
+    """The value of a plain output as `ExecutionState.outputs` holds it."""
+    return stored.value if type(stored) is PlainOutput else stored
+
+
+_MISSING = object()
 
 
 class ExecutionState:
-    """The run's progress: step statuses, produced outputs, and user errors by step."""
+    """The run's progress: step statuses, produced outputs, and user errors by step.
+
+    A plain output (a value for the in-memory IO manager, with no asset, mapping key,
+    metadata, config or partitions: most outputs of a large op job) is kept here as its
+    value, not stored through the manager with a context: a context and an entry in the
+    manager took ~190 bytes a step of a run. `output` makes its context when asked."""
 
     __slots__ = ("blocking_failures", "dynamic_keys", "errors", "outputs", "plain", "status")
 
@@ -224,12 +234,12 @@ class ExecutionState:
         self.status: dict[str, int] = {}
         # node -> the blocking check that failed in its current attempt
         self.blocking_failures: dict[str, str] = {}
-        # (step key, output) -> its context, or PLAIN_OUTPUT (read them with `output`)
-        self.outputs: dict[tuple[str, str], OutputContext | PlainOutput] = {}
+        # (step key, output) -> its OutputContext, or a plain output's value (`plain_value`)
+        self.outputs: dict[tuple[str, str], Any] = {}
         # (step key, dynamic output) -> {mapping key: OutputContext}, in yield order
         self.dynamic_keys: dict[tuple[str, str], dict[str, OutputContext]] = {}
         self.errors: dict[str, BaseException] = {}
-        # (run id, job name, resources) of the outputs stored as PLAIN_OUTPUT
+        # (run id, job name, resources) of the run's plain outputs
         self.plain: tuple[str, str, Any] | None = None
 
     @property
@@ -238,13 +248,15 @@ class ExecutionState:
 
     def output(self, key: tuple[str, str]) -> OutputContext | None:
         """The context of the output (step key, output name) stored, or None."""
-        found = self.outputs.get(key)
-        if found is None or isinstance(found, OutputContext):
+        found = self.outputs.get(key, _MISSING)
+        if found is _MISSING:
+            return None
+        if isinstance(found, OutputContext):
             return found
         return self.plain_context(key)
 
     def plain_context(self, key: tuple[str, str]) -> OutputContext:
-        """The context a PLAIN_OUTPUT under `key` was stored with."""
+        """The context of the plain output under `key`, as the IO manager would have got it."""
         assert self.plain is not None, "a plain output is stored by a StepRunner"
         run_id, job_name, resources = self.plain
         return OutputContext(key[0], key[1], run_id, job_name=job_name, resources=resources)
@@ -301,39 +313,31 @@ class StepRunner:
         return node
 
     def _load_stored(
-        self,
-        step_key: str,
-        input_name: str,
-        key: tuple[str, str],
-        stored: OutputContext | PlainOutput,
-        manager: str,
+        self, step_key: str, input_name: str, key: tuple[str, str], stored: Any, manager: str
     ) -> Any:
-        """`_load` of the output (step key, name) `key`, recorded in the run's state as
-        `stored`: a plain output the in-memory IO manager holds is read without a context."""
+        """`_load` of the output (step key, name) `key`, kept in the run's state as
+        `stored`: a plain output read through the in-memory IO manager is its value."""
         if isinstance(stored, OutputContext):
             return self._load(step_key, input_name, stored, manager)
         facts = self.facts
-        io_manager = facts.io_managers[manager]
-        if type(io_manager) is InMemoryIOManager:
-            value = io_manager.plain_value(facts.run_id, key[0], key[1], _ABSENT)
-            if value is not _ABSENT:
-                facts.emit(
-                    (
-                        _LOADED_INPUT,
-                        step_key,
-                        time(),
-                        None
-                        if facts.lazy_messages
-                        else f'Loaded input "{input_name}" using input manager "{manager}", '
-                        f'from output "{key[1]}" of step "{key[0]}"',
-                        _DEBUG,
-                        facts.job_name,
-                        LOADED_INPUT_DATA,
-                        (input_name, manager, key[0], key[1]),
-                    )
-                )
-                return value
-        return self._load(step_key, input_name, self.state.plain_context(key), manager)
+        if type(facts.io_managers[manager]) is not InMemoryIOManager:
+            return self._load(step_key, input_name, self.state.plain_context(key), manager)
+        facts.emit(
+            (
+                _LOADED_INPUT,
+                step_key,
+                time(),
+                None
+                if facts.lazy_messages
+                else f'Loaded input "{input_name}" using input manager "{manager}", '
+                f'from output "{key[1]}" of step "{key[0]}"',
+                _DEBUG,
+                facts.job_name,
+                LOADED_INPUT_DATA,
+                (input_name, manager, key[0], key[1]),
+            )
+        )
+        return plain_value(stored)
 
     def _load(self, step_key: str, input_name: str, upstream: OutputContext, manager: str) -> Any:
         facts = self.facts
@@ -378,10 +382,10 @@ class StepRunner:
         node_name: str,
         spec: StepInput,
         source: tuple[str, str],
-        stored: OutputContext | PlainOutput,
+        stored: Any,
     ) -> Any:
         """Load the plain input `spec` of unmapped step `step_key` (reading `source`,
-        stored as `stored`) through its IO manager's `load_input`."""
+        kept as `stored`) through its IO manager's `load_input`."""
         facts = self.facts
         upstream = stored if isinstance(stored, OutputContext) else self.state.plain_context(source)
         reading = InputContext(
@@ -599,12 +603,8 @@ class StepRunner:
                 io_manager = io_managers[manager]
                 if type(io_manager) is not InMemoryIOManager:
                     kwargs[input_name] = self._read(step_key, node_name, spec, source, stored)
-                elif isinstance(stored, PlainOutput):
-                    # Stored by `handle_plain`: read back without any context.
-                    found = io_manager.plain_value(facts.run_id, source[0], source[1], _ABSENT)
-                    if found is _ABSENT:  # not where it was put: `value_of` says so
-                        found = io_manager.value_of(state.plain_context(source), input_name)
-                    kwargs[input_name] = found
+                elif not isinstance(stored, OutputContext):  # a plain output: its value
+                    kwargs[input_name] = plain_value(stored)
                 elif parts is None or stored.asset_key is None:
                     # It reads nothing of an InputContext but the upstream output.
                     kwargs[input_name] = io_manager.value_of(stored, input_name)
@@ -742,27 +742,28 @@ class StepRunner:
             and not out_def.metadata
             and not facts.output_configs
             and facts.partitions is None
+            and value is not NO_VALUE
         ):
-            # A plain output: stored and recorded without a context (see PlainOutput).
-            if value is not NO_VALUE:
-                io_manager.handle_plain(facts.run_id, step_key, output_name, value)
-                emit(
-                    (
-                        _HANDLED_OUTPUT,
-                        step_key,
-                        time(),
-                        handled,
-                        _DEBUG,
-                        job_name,
-                        HANDLED_OUTPUT_DATA,
-                        (output_name, manager, ""),
-                    )
+            # A plain output: kept as its value in the run's state (see ExecutionState).
+            if value is None or isinstance(value, OutputContext | PlainOutput):
+                value = PlainOutput(value)
+            emit(
+                (
+                    _HANDLED_OUTPUT,
+                    step_key,
+                    time(),
+                    handled,
+                    _DEBUG,
+                    job_name,
+                    HANDLED_OUTPUT_DATA,
+                    (output_name, manager, ""),
                 )
+            )
             if output_name == tmpl.facts.sole_output and tmpl.facts.scope is None:
                 # An unmapped step (its key is its node's name): the plan's tuple
-                self.state.outputs[tmpl.sole_output_key or (step_key, output_name)] = PLAIN_OUTPUT
+                self.state.outputs[tmpl.sole_output_key or (step_key, output_name)] = value
             else:
-                self.state.outputs[(step_key, output_name)] = PLAIN_OUTPUT
+                self.state.outputs[(step_key, output_name)] = value
             return
         if mapping_key is None and asset_key is None and not out_def.metadata:
             # The same context, given only what differs from the defaults: each keyword
@@ -1293,9 +1294,13 @@ class StepRunner:
                     for key, element in elements.items()
                 }
                 continue
-            stored = state.output((step_key, out_name))
-            if stored is not None:
+            stored = state.outputs.get((step_key, out_name))
+            if stored is None:
+                continue
+            if isinstance(stored, OutputContext):
                 values[out_name] = manager.load_input(self._reader(step_key, stored))
+            else:  # a plain output (see ExecutionState)
+                values[out_name] = plain_value(stored)
         return values
 
     def _reader(self, step_key: str, upstream: OutputContext) -> InputContext:
