@@ -38,7 +38,14 @@ def failing_events(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             "writing failed: disk I/O error", location=str(self.path), operation="writing"
         )
 
+    def down_now(self: SqliteDatabase, *args: Any) -> None:
+        raise StorageUnavailableError(
+            "writing failed: disk I/O error", location=str(self.path), operation="writing"
+        )
+
+    # Both ways an event batch is committed: in the background, and at once by the sink.
     monkeypatch.setattr(SqliteDatabase, "_store_chunks", down)
+    monkeypatch.setattr(SqliteDatabase, "store_batches_nowait", down_now)
 
 
 @pytest.mark.usefixtures("failing_events")

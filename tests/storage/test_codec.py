@@ -15,8 +15,14 @@ from dagloom.messages import (
     MetadataValue,
     StepOutputData,
 )
-from dagloom.messages.rows import rows_by_run
-from dagloom.storage._codec import decode_chunk, decode_record, decode_row, encode_chunks
+from dagloom.messages.rows import event_of, rows_by_run
+from dagloom.storage._codec import (
+    decode_chunk,
+    decode_record,
+    decode_row,
+    decode_rows,
+    encode_chunks,
+)
 
 
 def step(run_id: str, i: int) -> Event:
@@ -105,3 +111,28 @@ def test_rows_of_chunks_written_before_payload_kinds_still_decode() -> None:
     )
     plain = orjson.loads(b'[10,"s",1.5,"m",10,"j",null,null,null,null,null,null,null,null,null]')
     assert decode_row("r", plain).step_output is None
+
+
+def test_a_chunks_rows_read_back_give_the_events_they_were_encoded_from() -> None:
+    events = [step("r", 0), step("r", 1), _legacy_output()]
+    body = encode_chunks(rows_by_run(events))[0].body
+    assert [event_of("r", row) for row in decode_rows(body)] == events
+    legacy = (
+        b'[[11,"s",1.5,"m",20,"j",{"output_name":"o","mapping_key":"k"},'
+        b"null,null,null,null,null,null,null,null]]"
+    )
+    (row,) = decode_rows(legacy)
+    assert event_of("r", row) == _legacy_output()
+
+
+def _legacy_output() -> Event:
+    return Event(
+        run_id="r",
+        event_type=EventType.STEP_OUTPUT,
+        step_key="s",
+        timestamp=1.5,
+        message="m",
+        level=LogLevel.INFO,
+        job_name="j",
+        step_output=StepOutputData(output_name="o", mapping_key="k"),
+    )

@@ -491,9 +491,14 @@ async def execute_job_in_process(
             )
         )
     # The run's own record of its events (for the result) is the storage sink's, when there
-    # is one: a second sink would cost the executor another call per event.
+    # is one: a second sink would cost the executor another call per event. Events that
+    # storage can give back later are not kept at all: the result reads them (a stored
+    # run's result then holds every event stored for the run, those before its claim too).
+    stored_rows = instance.stored_run_rows(run_id) if instance is not None else None
     events: ListEventSink | StorageEventSink | HandoffEventSink = (
-        ListEventSink() if instance is None else instance.event_sink(run_id, keep=True)
+        ListEventSink()
+        if instance is None
+        else instance.event_sink(run_id, keep=stored_rows is None)
     )
     compute_logs = _capturing_manager(instance, run_id)
     if sink is not None and compute_logs is not None:
@@ -623,7 +628,13 @@ async def execute_job_in_process(
         job_def=job,
         run_id=run_id,
         # A claimed run's start was stored with the claim, not emitted to `events`.
-        rows=RowLog(chain((start,), events.rows)) if claimed else events.rows,
+        rows=(
+            stored_rows
+            if stored_rows is not None
+            else RowLog(chain((start,), events.rows))
+            if claimed
+            else events.rows
+        ),
         state=state,
         io_managers=io_managers,
         success=success,

@@ -189,6 +189,7 @@ class DagloomInstance:
         source: str | None = None,
         context: LoadContext | None = None,
         remove_home_on_exit: bool = False,
+        temporary_home: bool = False,
     ) -> None:
         self._home = home
         self._config = config
@@ -204,6 +205,8 @@ class DagloomInstance:
             else _SplitEventWriter(run_storage, event_log_storage)
         )
         self._remove_home = remove_home_on_exit
+        # Removed by whoever made it once done (a test's home): results keep their events.
+        self._temporary_home = temporary_home or remove_home_on_exit
         self._stack: AsyncExitStack | None = None
         self._task_group: TaskGroup | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -238,8 +241,11 @@ class DagloomInstance:
         *,
         home: str | Path | None = None,
         source: str | None = None,
+        temporary_home: bool = False,
     ) -> DagloomInstance:
-        """An instance from a config model or a dagloom.yaml-shaped mapping."""
+        """An instance from a config model or a dagloom.yaml-shaped mapping. With
+        `temporary_home`, `home` is removed by the caller once done with the instance, and
+        run results keep their events in memory (see `stored_run_rows`)."""
         root = Path(home).resolve() if home is not None else default_home()
         model = (
             config
@@ -256,6 +262,7 @@ class DagloomInstance:
             schedule_storage=schedules,
             source=source,
             context=context,
+            temporary_home=temporary_home,
         )
 
     @classmethod
@@ -730,6 +737,20 @@ class DagloomInstance:
         if self._loop is not None and on_foreign_loop(self._loop):
             return HandoffEventSink(self._loop, lambda: storage_sink(False), keep=keep)
         return storage_sink(keep)
+
+    def stored_run_rows(self, run_id: str) -> Sequence[EventRow] | None:
+        """Run `run_id`'s event rows as this instance's event log stores them, read back
+        from storage when first used (blocking then, on any thread, also once the instance
+        is closed, while its files remain), or None when the event log cannot read them
+        back so (only an event loop reaches it, or its home is temporary and may be gone
+        by then): who needs a run's rows afterwards then keeps them as they are emitted
+        (`event_sink` with `keep`). Never blocks itself."""
+        if self._temporary_home:
+            return None
+        reader: Callable[[str], Sequence[EventRow]] | None = getattr(
+            self._events, "stored_rows", None
+        )
+        return None if reader is None else reader(run_id)
 
     def start_run_heartbeat(
         self,

@@ -72,7 +72,9 @@ def instance_for_test(
             if temp_dir is not None
             else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dagloom-test-")))
         )
-        instance = DagloomInstance.from_config(dict(overrides or {}), home=home)
+        instance = DagloomInstance.from_config(
+            dict(overrides or {}), home=home, temporary_home=temp_dir is None
+        )
         yield stack.enter_context(held_open(instance))
 
 

@@ -32,6 +32,7 @@ from dagloom.messages.rows import (
     TYPE,
     EventRow,
     event_of,
+    loaded_row,
 )
 
 MAX_CHUNK = 1000
@@ -136,16 +137,30 @@ def encode_chunks(
 # -- decoding --------------------------------------------------------------------------------
 
 
+def _current_row(row: Sequence[Any]) -> Sequence[Any]:
+    """A legacy row (`_LEGACY_WIDTH` columns, as stored) in today's eight columns."""
+    kind, payload = NO_PAYLOAD, None
+    for index, data in enumerate(row[_LEGACY_HEAD:]):
+        if data is not None:
+            kind, payload = index, data
+            break
+    return (*row[:_LEGACY_HEAD], kind, payload)
+
+
 def decode_row(run_id: str, row: Sequence[Any]) -> Event:
     """Rebuild the `Event` a row (as stored, read back from JSON) was encoded from."""
     if len(row) == _LEGACY_WIDTH:
-        kind, payload = NO_PAYLOAD, None
-        for index, data in enumerate(row[_LEGACY_HEAD:]):
-            if data is not None:
-                kind, payload = index, data
-                break
-        row = (*row[:_LEGACY_HEAD], kind, payload)
+        row = _current_row(row)
     return event_of(run_id, row)
+
+
+def decode_rows(body: bytes) -> list[EventRow]:
+    """A chunk's rows as the executor emits them (`loaded_row`: payloads messages again,
+    event types and levels their int values)."""
+    return [
+        loaded_row(_current_row(row) if len(row) == _LEGACY_WIDTH else row)
+        for row in orjson.loads(body)
+    ]
 
 
 def decode_chunk(

@@ -319,6 +319,14 @@ class SqlDatabase(abc.ABC, Generic[C]):
 
         return await self._retrying("writing events", attempt)
 
+    def store_batches_nowait(
+        self, batches: Sequence[tuple[str, Sequence[EventRow]]]
+    ) -> list[RunTransition]:
+        """`store_batches` done at once, without waiting for anything, or not at all:
+        `anyio.WouldBlock` (nothing written) when it cannot be. A backend whose writes are
+        round trips to a server always raises it, as this default does."""
+        raise anyio.WouldBlock
+
     async def _stored_already(self, chunks: Sequence[Chunk]) -> bool:
         """Whether the transaction that writes `chunks` committed (it wrote all or none)."""
         first = next((c for c in chunks if c.count), None)
@@ -739,6 +747,17 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
         if not rows:
             return []
         transitions = await self.database.store_batches([(run_id, rows)])
+        PROCESS.events_written += len(rows)
+        return transitions
+
+    def store_rows_nowait(self, run_id: str, rows: Sequence[EventRow]) -> list[RunTransition]:
+        """`store_rows` done at once on the calling thread, or not at all: raises
+        `anyio.WouldBlock`, having written nothing, when the database cannot write without
+        waiting (see `store_batches_nowait`). Not retried: a `StorageError` is raised as is,
+        with nothing written."""
+        if not rows:
+            return []
+        transitions = self.database.store_batches_nowait([(run_id, rows)])
         PROCESS.events_written += len(rows)
         return transitions
 

@@ -19,6 +19,10 @@ BATCH_SIZE = 500
 """Events buffered before a background write starts: 500 rows per transaction is ~25x to
 ~400x faster than one."""
 
+MAX_BATCH = 4 * BATCH_SIZE
+"""Events in one background write at most, however far writes have fallen behind: each
+transaction, and the encoded body it holds while it writes, stays bounded."""
+
 MAX_DELAY = 0.05
 """Seconds an event may wait in the buffer before a write starts anyway, so watchers of a
 live run see it within about this long even when fewer than BATCH_SIZE events come."""
@@ -31,7 +35,11 @@ storage retries a failed write for 30 s), so it only ends a wait that would neve
 
 class RowStore(Protocol):
     """Where a sink writes: `EventLogStorage.store_rows`, or the instance's writer over a
-    run storage apart from its event log."""
+    run storage apart from its event log.
+
+    A store may also have `store_rows_nowait(run_id, rows)`: the same write done at once on
+    the calling thread, or not at all (raising `anyio.WouldBlock`); the sink then writes a
+    full batch in `emit` itself when it can (see `StorageEventSink`)."""
 
     async def store_rows(self, run_id: str, rows: Sequence[EventRow], /) -> object: ...
 
@@ -42,7 +50,12 @@ class StorageEventSink:
 
     `emit` never blocks and never raises: once `batch_size` events are buffered, or
     `max_delay` seconds after the first buffered one, it starts one background write in
-    `task_group`; events emitted while a write is in flight go in the next one. `flush`
+    `task_group`; events emitted while a write is in flight go in later ones, `MAX_BATCH`
+    at most each. When `storage` has `store_rows_nowait` (SQLite, on its loop's thread), a
+    full batch is written in `emit` itself when that needs no waiting, and in the background
+    otherwise: a background write waits for the emitting task's checkpoints (every ~10 ms
+    of a run of sync steps), long enough for a busy run to buffer tens of thousands of
+    events, and each one the collector scans until written. `flush`
     returns once every event emitted before it is durable. Calling `flush` twice is safe. A
     lifecycle event whose run transition storage refuses is dropped there (see
     `EventLogStorage.store_events`), and logged, not raised.
@@ -70,6 +83,7 @@ class StorageEventSink:
         "_rows",
         "_run_id",
         "_storage",
+        "_store_nowait",
         "_task_group",
         "_wake_at",
         "_write_timeout",
@@ -89,6 +103,9 @@ class StorageEventSink:
         write_timeout: float = WRITE_TIMEOUT,
     ) -> None:
         self._storage = storage
+        self._store_nowait: Callable[[str, Sequence[EventRow]], object] | None = getattr(
+            storage, "store_rows_nowait", None
+        )
         self._write_timeout = write_timeout
         self._run_id = run_id
         self._task_group = task_group
@@ -121,12 +138,32 @@ class StorageEventSink:
         if self._writing or self._error is not None:
             pass
         elif self.pending >= self._batch_size:
-            self._start_writing()
-            self._start_soon(self._drain_soon)
+            if not self._write_now(self._rows):
+                self._start_writing()
+                self._start_soon(self._drain_soon)
         elif not self._lingering and self._max_delay is not None:
             self._lingering = True
             self._start_soon(self._linger, self._max_delay)
         self._set_wake_at()
+
+    def _write_now(self, batch: list[EventRow]) -> bool:
+        """Write `batch` (the first rows not yet written) at once through `store_rows_nowait`
+        and drop it from the buffer; False, with nothing written, when the store cannot."""
+        store_nowait = self._store_nowait
+        if store_nowait is None:
+            return False
+        try:
+            store_nowait(self._run_id, batch)
+        except Exception:
+            # WouldBlock, or a failure: `emit` never raises, and a background write tries
+            # again, retrying and failing the sink as it does for any write.
+            return False
+        self._written += len(batch)
+        if self._keep:
+            self._kept.extend(batch)
+        del self._rows[: self._written]
+        self._written = 0
+        return True
 
     def _start_soon(self, task: Callable[..., Coroutine[Any, Any, None]], *args: object) -> None:
         """Start `task` in the task group; a group that no longer takes tasks fails the sink
@@ -198,7 +235,9 @@ class StorageEventSink:
     async def _drain(self) -> None:
         try:
             while self.pending and self._error is None:
-                batch = self._rows[self._written :]
+                batch = self._rows[self._written : self._written + MAX_BATCH]
+                if self._write_now(batch):
+                    continue
                 try:
                     # A batch taken for writing is written even if the caller is cancelled,
                     # so no event is lost between buffer and database.
