@@ -287,3 +287,29 @@ def test_a_chunk_of_rows_without_messages_one_level_and_usual_kinds() -> None:
     expected = with_standard_messages(rows)
     assert list(log) == expected
     assert [log[i] for i in (0, 5, CHUNK - 1)] == [expected[i] for i in (0, 5, CHUNK - 1)]
+
+
+async def test_a_run_with_another_sink_gives_it_every_message() -> None:
+    """Only a run whose events nothing but its result reads leaves messages out."""
+    import dagloom as dg
+    from dagloom.execution.run import execute_job_in_process
+
+    @dg.op
+    def one() -> int:
+        return 1
+
+    @dg.op
+    def plus(x: int) -> int:
+        return x + 1
+
+    @dg.job
+    def pair() -> None:
+        plus(one())
+
+    watching = ListEventSink()
+    result = await execute_job_in_process(pair, sink=watching)
+    assert result.success
+    seen = list(watching.rows.tail)
+    assert all(isinstance(r[3], str) for r in seen)
+    assert [r[7] for r in seen if r[0] == EventType.STEP_SUCCESS] == [None, None]
+    assert [r[3] for r in seen] == [e.message for e in result.all_events]
