@@ -3,12 +3,14 @@
 A row as the executor emits it (`dagloom.messages.rows`) is a tuple of eight fields plus its
 float timestamp: ~130 bytes before its message and payload, and a run of N steps keeps ~5N
 of them for its result. Every `CHUNK` rows, a RowLog turns the rows gathered so far into
-columns: event types, log levels and payload kinds as one byte each, timestamps as 8-byte
-doubles, a run's one job name once, step keys and payloads as references (the payloads of
-outputs and inputs, equal from step to step, shared), and messages joined into one string
-(one byte a character, where each message of its own would cost ~50 bytes more). That is
-~35 bytes a row beside what the rows reference, for ~0.1 µs a row, done in C loops over
-each chunk.
+columns: event types as one byte each, a chunk's one log level and a run's one job name
+once (else one a row), payload kinds not at all where each is its type's; step keys as
+runs (a step's rows are consecutive); timestamps by byte plane (a chunk's share their high
+bytes); messages joined into one string (one byte a character, where each message of its
+own would cost ~50 bytes more); payloads sparsely: loaded inputs' by field, the others'
+as 2-byte positions of the first equal one. That is ~10-15 bytes a row beside what the
+rows reference (in a run whose events only its result reads, `RunFacts.lazy_messages`,
+most rows have no message), for ~0.25 µs a row, done in C loops over each chunk.
 
 Reading a RowLog gives back rows equal to those appended: tuples of the same fields, event
 types and levels as enum members (as the executor emits them; a row read back from JSON
