@@ -319,3 +319,41 @@ def test_dependency_on_an_unknown_input_is_a_definition_error() -> None:
         GraphDefinition.from_dependencies(
             "bad_input", [one, add_one], {"add_one": {"nope": DependencyDefinition("one")}}
         )
+
+
+def test_a_node_with_one_input_holds_it_in_a_read_only_mapping_a_fan_out_shares() -> None:
+    import pickle
+
+    from dagloom.definitions.node import FromOutput, OneBinding
+
+    @op
+    def emit_one() -> int:
+        return 1
+
+    @op
+    def bump(x: int) -> int:
+        return x + 1
+
+    @job
+    def fanned() -> None:
+        one = emit_one()
+        for i in range(3):
+            bump.alias(f"bump_{i}")(one)
+        bump.alias("chained")(bump.alias("first")(one))
+
+    nodes = fanned.nodes
+    inputs = nodes["bump_0"].inputs
+    assert isinstance(inputs, OneBinding)
+    assert inputs is nodes["bump_1"].inputs is nodes["bump_2"].inputs
+    assert inputs == {"x": FromOutput("emit_one", "result")}
+    assert dict(inputs) == {"x": FromOutput("emit_one", "result")}
+    assert list(inputs.items()) == [("x", FromOutput("emit_one", "result"))]
+    assert list(inputs.keys()) == ["x"] and list(inputs.values()) == [inputs["x"]]
+    assert "x" in inputs and "y" not in inputs and len(inputs) == 1
+    assert inputs.get("y") is None
+    with pytest.raises(KeyError):
+        inputs["y"]
+    assert repr(inputs) == repr({"x": FromOutput("emit_one", "result")})
+    assert pickle.loads(pickle.dumps(inputs)) == inputs
+    assert nodes["chained"].inputs == {"x": FromOutput("first", "result")}
+    assert fanned.execute_in_process().output_for_node("chained") == 3

@@ -40,30 +40,39 @@ def shapes() -> None:
 
 
 def test_a_step_with_one_output_and_plain_inputs_has_its_reads_and_messages() -> None:
-    step = shapes.get_plan().steps["add"]
+    plan = shapes.get_plan()
+    step = plan.steps["add"]
     assert step.sole_output == "result"
     assert step.required_outputs == ("result",)
-    assert step.start_message == 'Started execution of step "add".'
-    assert step.plain_reads == (
-        (
-            "x",
-            ("source", "result"),
-            "io_manager",
-            'Loaded input "x" using input manager "io_manager", from output "result" of '
-            'step "source"',
-        ),
-        (
-            "y",
-            ("source", "result"),
-            "io_manager",
-            'Loaded input "y" using input manager "io_manager", from output "result" of '
-            'step "source"',
-        ),
-    )
+    assert step.plain_reads is step.inputs
+    assert [(spec.name, spec.sources, spec.manager_key) for spec in step.plain_reads] == [
+        ("x", (("source", "result"),), "io_manager"),
+        ("y", (("source", "result"),), "io_manager"),
+    ]
+    # Both read the key the upstream step's output is recorded under.
+    assert step.inputs[0].source is plan.steps["source"].sole_output_key
     assert step.sole_output_messages == (
         'Yielded output "result".',
         'Handled output "result" using IO manager "io_manager"',
     )
+
+
+def test_steps_share_equal_upstream_and_downstream_tuples() -> None:
+    @dg.job
+    def fanned() -> None:
+        one = source()
+        total([add(one, one), add.alias("again")(one, one)])
+
+    plan = fanned.get_plan()
+    steps = plan.steps
+    assert steps["add"].upstream == ("source",)
+    assert steps["add"].upstream is steps["again"].upstream
+    assert steps["add"].downstream == ("total",)
+    assert steps["add"].downstream is steps["again"].downstream
+    # The fan-in reads each step's recorded output key.
+    assert steps["total"].inputs[0].sources[1] is steps["again"].sole_output_key
+    assert plan.dep_count("total") == 2 and plan.dep_count("source") == 0
+    assert plan.roots == ("source",)
 
 
 def test_several_outputs_have_no_sole_one_and_a_fan_in_is_no_plain_read() -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from dagloom.execution.sink import ListEventSink
 from dagloom.messages import EventType, LogLevel, StepFailureData
-from dagloom.messages.row_log import CHUNK, RowLog
+from dagloom.messages.row_log import CHUNK, RowLog, _Columns
 from dagloom.messages.rows import (
     HANDLED_OUTPUT_DATA,
     LOADED_INPUT_DATA,
@@ -140,3 +140,176 @@ def test_list_sink_keeps_every_row_emitted() -> None:
     for r in rows:
         sink.emit(r)
     assert list(sink.rows) == rows
+
+
+def test_messages_of_a_chunk_are_joined_and_read_back_as_given() -> None:
+    rows = many_rows(CHUNK // 5 + 1)
+    rows[7] = (*rows[7][:3], "", *rows[7][4:])  # an empty message among them
+    log = RowLog(rows)
+    assert isinstance(log._chunks[0], _Columns)
+    assert isinstance(log._chunks[0].messages, str)
+    assert list(log) == rows
+    assert [log[i] for i in (0, 7, CHUNK - 1)] == [rows[i] for i in (0, 7, CHUNK - 1)]
+
+
+def test_messages_that_cannot_be_joined_are_kept_each() -> None:
+    for odd in ["caf\u00e9", "nul\x00in it"]:
+        rows = many_rows(CHUNK // 5 + 1)
+        rows[3] = (*rows[3][:3], odd, *rows[3][4:])
+        log = RowLog(rows)
+        assert isinstance(log._chunks[0], _Columns)
+        assert isinstance(log._chunks[0].messages, tuple)
+        assert list(log) == rows
+
+
+def without_messages(rows: list[EventRow]) -> list[EventRow]:
+    """`rows` as a run keeping its events only for its result emits them: no message where
+    the row's other fields tell it."""
+    standard = {
+        EventType.STEP_START,
+        EventType.LOADED_INPUT,
+        EventType.STEP_OUTPUT,
+        EventType.HANDLED_OUTPUT,
+    }
+    return [(*r[:3], None, *r[4:]) if r[0] in standard else r for r in rows]
+
+
+def with_standard_messages(rows: list[EventRow]) -> list[EventRow]:
+    out = []
+    for r in rows:
+        kind, key, payload, message = r[0], r[1], r[7], r[3]
+        if kind == EventType.STEP_START:
+            message = f'Started execution of step "{key}".'
+        elif kind == EventType.LOADED_INPUT:
+            message = (
+                f'Loaded input "{payload[0]}" using input manager "{payload[1]}", from '
+                f'output "{payload[3]}" of step "{payload[2]}"'
+            )
+        elif kind == EventType.STEP_OUTPUT:
+            message = f'Yielded output "{payload[0]}".'
+        elif kind == EventType.HANDLED_OUTPUT:
+            message = f'Handled output "{payload[0]}" using IO manager "{payload[1]}"'
+        out.append((*r[:3], message, *r[4:]))
+    return out
+
+
+def test_rows_without_messages_read_back_with_their_standard_messages() -> None:
+    rows = many_rows(CHUNK // 5 * 2 + 3)  # chunks and a tail
+    log = RowLog(without_messages(rows))
+    expected = with_standard_messages(rows)
+    assert list(log) == expected
+    assert [log[i] for i in (0, 1, CHUNK + 2, len(rows) - 4)] == [
+        expected[i] for i in (0, 1, CHUNK + 2, len(rows) - 4)
+    ]
+    # A chunk kept as given gets its messages too.
+    odd = (200, "a", 1.0, "no such type", LogLevel.DEBUG, "job", NO_PAYLOAD, None)
+    kept = RowLog([*without_messages(many_rows(CHUNK // 5)), odd])
+    assert list(kept) == [*with_standard_messages(many_rows(CHUNK // 5)), odd]
+
+
+def test_a_run_without_other_sinks_reads_back_the_messages_dagster_gives() -> None:
+    import dagloom as dg
+
+    @dg.op
+    def one() -> int:
+        return 1
+
+    @dg.op
+    def plus(x: int) -> int:
+        return x + 1
+
+    @dg.job
+    def pair() -> None:
+        plus(one())
+
+    messages = [e.message for e in pair.execute_in_process().all_events if e.step_key == "plus"]
+    assert messages[:4] == [
+        'Started execution of step "plus".',
+        'Loaded input "x" using input manager "io_manager", from output "result" of step "one"',
+        'Yielded output "result".',
+        'Handled output "result" using IO manager "io_manager"',
+    ]
+    assert messages[4].startswith('Finished execution of step "plus" in ')
+
+
+def test_columns_of_unusual_chunks_read_back_as_given() -> None:
+    """Stamps far apart, keys repeated apart, loaded inputs' payloads of every shape."""
+    from dagloom.messages import LoadedInputData
+
+    rows = many_rows(CHUNK // 5 + 1)
+    rows[1] = (*rows[1][:7], LoadedInputData(input_name="x"))  # a message: kept as it is
+    rows[6] = (*rows[6][:7], ["x", "io_manager", "step_0", "result"])  # read back from JSON
+    rows[11] = (*rows[11][:2], 1.0e12, *rows[11][3:])  # centuries apart
+    rows[12] = (*rows[12][:1], "step_0", *rows[12][2:])  # an earlier key again
+    log = RowLog(rows)
+    assert isinstance(log._chunks[0], _Columns)
+    assert list(log) == rows
+    assert log[1] == rows[1] and log[6] == rows[6] and log[11] == rows[11]
+    assert [type(r[2]) for r in log] == [float] * len(rows)
+
+
+def test_stamps_and_keys_are_kept_compactly_and_exactly() -> None:
+    rows = many_rows(CHUNK // 5 + 1)
+    rows = [(*r[:2], r[2] + i * 1e-7, *r[3:]) for i, r in enumerate(rows)]
+    chunk = RowLog(rows)._chunks[0]
+    assert isinstance(chunk, _Columns)
+    # The high bytes of stamps minutes apart are one value each.
+    assert sum(isinstance(plane, int) for plane in chunk.stamps) >= 2
+    assert len(chunk.keys) < CHUNK // 4  # one per run of a step's rows
+    assert list(RowLog(rows)) == rows
+
+
+def test_a_lazy_success_row_reads_back_with_its_message_and_no_payload() -> None:
+    success = (EventType.STEP_SUCCESS, "s", 1.5, None, LogLevel.DEBUG, "job", NO_PAYLOAD, 1.234)
+    expected = (*success[:3], 'Finished execution of step "s" in 1.23ms.', *success[4:7], None)
+    rows = [*many_rows(CHUNK // 5), success, *many_rows(2)]
+    log = RowLog(rows)
+    assert log[CHUNK // 5 * 5] == expected
+    assert list(log)[CHUNK // 5 * 5] == expected
+    assert list(RowLog([success])) == [expected]
+    # Among other payloads of rows of no payload kind: kept as they are.
+    odd = (EventType.ENGINE_EVENT, "", 1.0, "odd", LogLevel.DEBUG, "job", NO_PAYLOAD, "text")
+    rows = [*many_rows(CHUNK // 5 - 1), success, odd, *many_rows(2)]
+    read = list(RowLog(rows))
+    assert read[CHUNK // 5 * 5 - 5] == expected and read[CHUNK // 5 * 5 - 4] == odd
+
+
+def test_a_chunk_of_rows_without_messages_one_level_and_usual_kinds() -> None:
+    rows = [
+        (*r[:3], None, LogLevel.DEBUG, *r[5:])
+        for r in without_messages(many_rows(CHUNK // 4 + 1))
+        if r[0] != EventType.STEP_SUCCESS
+    ]
+    log = RowLog(rows)
+    chunk = log._chunks[0]
+    assert isinstance(chunk, _Columns)
+    assert chunk.kinds is None and isinstance(chunk.levels, int) and chunk.present == b""
+    expected = with_standard_messages(rows)
+    assert list(log) == expected
+    assert [log[i] for i in (0, 5, CHUNK - 1)] == [expected[i] for i in (0, 5, CHUNK - 1)]
+
+
+async def test_a_run_with_another_sink_gives_it_every_message() -> None:
+    """Only a run whose events nothing but its result reads leaves messages out."""
+    import dagloom as dg
+    from dagloom.execution.run import execute_job_in_process
+
+    @dg.op
+    def one() -> int:
+        return 1
+
+    @dg.op
+    def plus(x: int) -> int:
+        return x + 1
+
+    @dg.job
+    def pair() -> None:
+        plus(one())
+
+    watching = ListEventSink()
+    result = await execute_job_in_process(pair, sink=watching)
+    assert result.success
+    seen = list(watching.rows.tail)
+    assert all(isinstance(r[3], str) for r in seen)
+    assert [r[7] for r in seen if r[0] == EventType.STEP_SUCCESS] == [None, None]
+    assert [r[3] for r in seen] == [e.message for e in result.all_events]

@@ -25,6 +25,7 @@ from dagloom.definitions.node import (
     FromGraphInput,
     FromOutput,
     Node,
+    OneBinding,
     from_output,
     new_node,
     validate_nodes,
@@ -191,6 +192,9 @@ class Composition:
         # graph node name -> its ConfigMapping, for every inlined graph that has one
         self.config_mappings: dict[str, ConfigMapping] = {}
         self._uses: dict[str, int] = {}
+        # The inputs of the last node made with one input: the next node bound the same way
+        # (the nodes of a fan-out) shares them.
+        self._last_one: OneBinding | None = None
 
     def _unique_name(self, base: str, explicit: bool) -> str:
         if explicit:
@@ -238,21 +242,27 @@ class Composition:
         op: OpDefinition = definition
         sig = op.signature
         names = [*sig.input_names, *sig.nothing_inputs] if sig.nothing_inputs else sig.input_names
-        inputs: dict[str, Binding] = {}
-        if kwargs or len(args) > len(names):
-            pairs: Iterable[tuple[str, Any]] = _bind_args(op.name, names, args, kwargs).items()
+        node_inputs: Mapping[str, Binding]
+        if len(args) == 1 and not kwargs and names and type(args[0]) is InvokedOutput:
+            # One upstream output passed to the first input (a chain's, a fan-out's node)
+            node_inputs = self._one_binding(names[0], args[0])
         else:
-            pairs = zip(names, args, strict=False)
-        for key, value in pairs:
-            if type(value) is InvokedOutput:  # the common case, without building `where`
-                binding = value.binding
-                if binding is None:
-                    binding = value.binding = from_output(value.node, value.output)
-                inputs[key] = binding
+            inputs: dict[str, Binding] = {}
+            if kwargs or len(args) > len(names):
+                pairs: Iterable[tuple[str, Any]] = _bind_args(op.name, names, args, kwargs).items()
             else:
-                inputs[key] = _binding_of(value, f"{self.owner}: input {key!r} of {name!r}")
+                pairs = zip(names, args, strict=False)
+            for key, value in pairs:
+                if type(value) is InvokedOutput:  # the common case, without building `where`
+                    inputs[key] = self._binding(value)
+                else:
+                    inputs[key] = _binding_of(value, f"{self.owner}: input {key!r} of {name!r}")
+            node_inputs = inputs
+            if len(inputs) == 1:
+                ((only_name, only),) = inputs.items()
+                node_inputs = self._one(only_name, only)
         self.nodes[name] = new_node(
-            name, op, inputs, dict(tags) if tags else NO_TAGS, retry_policy, (), hooks
+            name, op, node_inputs, dict(tags) if tags else NO_TAGS, retry_policy, (), hooks
         )
         outs = op.outs
         if len(outs) == 1:
@@ -262,6 +272,28 @@ class Composition:
                 return InvokedOutput(name, out_name)
         handles = [_output_handle(name, out_name, out) for out_name, out in outs.items()]
         return _pack_handles(op.name, outs, handles)
+
+    @staticmethod
+    def _binding(value: InvokedOutput) -> Binding:
+        binding = value.binding
+        if binding is None:
+            binding = value.binding = from_output(value.node, value.output)
+        return binding
+
+    def _one_binding(self, input_name: str, value: InvokedOutput) -> OneBinding:
+        binding = value.binding
+        if binding is None:
+            binding = value.binding = from_output(value.node, value.output)
+        return self._one(input_name, binding)
+
+    def _one(self, input_name: str, binding: Binding) -> OneBinding:
+        """The inputs of a node with the one input `input_name` bound to `binding`: those of
+        the node made before it when equal (the nodes of a fan-out share them)."""
+        last = self._last_one
+        if last is not None and last.binding is binding and last.key == input_name:
+            return last
+        made = self._last_one = OneBinding(input_name, binding)
+        return made
 
     def add_node(self, node: Node) -> None:
         if node.name in self.nodes:

@@ -523,13 +523,16 @@ class InMemoryIOManager(IOManager):
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:
         if context.asset_key is None and context.mapping_key is None:
-            run = self._runs.get(context.run_id)
-            if run is None:
-                run = self._runs[context.run_id] = {}
-            name = context.name
-            run[context.step_key if name == "result" else (context.step_key, name)] = obj
+            self.handle_plain(context.run_id, context.step_key, context.name, obj)
         else:
             self.values[_memory_key(context)] = obj
+
+    def handle_plain(self, run_id: str, step_key: str, name: str, obj: Any) -> None:
+        """What `handle_output` does with a plain output (no asset key, no mapping key)."""
+        run = self._runs.get(run_id)
+        if run is None:
+            run = self._runs[run_id] = {}
+        run[step_key if name == "result" else (step_key, name)] = obj
 
     def load_input(self, context: InputContext) -> Any:
         upstream = context.upstream_output

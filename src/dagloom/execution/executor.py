@@ -68,10 +68,10 @@ async def execute_plan(
         make_runner = CapturingStepRunner
     runner = make_runner(facts, state)
     threads = anyio.CapacityLimiter(sync_op_threads) if sync_op_threads > 0 else None
-    # Steps still waiting with some of their upstream done: the others' counts are the
-    # plan's `dep_counts`, not copied per run.
-    dep_counts = plan.dep_counts
+    # Steps still waiting with some of their upstream done: the others wait for all of
+    # their template's upstream, not counted per run.
     pending: dict[str, int] = {}
+    steps = plan.steps
     successors: dict[str, list[str]] = {}
     upstream_of: dict[str, tuple[str, ...]] = {}
     ready: deque[str] = deque(plan.roots)
@@ -100,7 +100,9 @@ async def execute_plan(
                 if collected == source:
                     continue
                 instances = [f"{collected}[{k}]" for k in mapping_keys]
-                left = pending.get(collector, dep_counts.get(collector, 0))
+                left = pending.get(collector)
+                if left is None:
+                    left = len(plan.steps[collector].upstream)
                 pending[collector] = left + len(instances)
                 upstream_of[collector] = (*plan.steps[collector].upstream, *instances)
                 for instance in instances:
@@ -110,7 +112,7 @@ async def execute_plan(
         status[step_key] = outcome.status
         if dynamic_sources and outcome.status == SUCCESS and step_key in dynamic_sources:
             expand(step_key)
-        tmpl = plan.steps.get(step_key)
+        tmpl = steps.get(step_key)
         children: list[str] | tuple[str, ...]
         if tmpl is None:  # a mapped step: its successors were made when it was
             children = successors.get(step_key, ())
@@ -122,7 +124,7 @@ async def execute_plan(
         for child in children:
             left = pending.get(child)
             if left is None:  # the first upstream step of `child` to end
-                left = dep_counts[child] - 1
+                left = len(steps[child].upstream) - 1
                 if left:
                     pending[child] = left
                 else:
@@ -169,7 +171,6 @@ async def execute_plan(
                 return
             start_task(step_key, attempt + 1, outcome.retry_delay)
 
-        steps = plan.steps
         concurrent = threads is not None or every_step_concurrent
         run_sync = runner.run_sync
         while True:
@@ -201,7 +202,7 @@ async def execute_plan(
                     )
                     complete(step_key, Outcome(SKIPPED))
                     continue
-                if tmpl.is_async or concurrent:
+                if tmpl.facts.is_async or concurrent:
                     if in_flight >= max_concurrent:
                         ready.appendleft(step_key)
                         break

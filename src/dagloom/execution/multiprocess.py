@@ -173,7 +173,7 @@ def input_refs(plan: ExecutionPlan, state: ExecutionState, step_key: str) -> lis
     for spec in plan.steps[node].inputs:
         kind = spec.kind
         if kind == FROM_OUTPUT:
-            upstream, name = spec.sources[0]
+            upstream, name = spec.source
             if mapping_key is not None and plan.steps[upstream].scope is not None:
                 upstream = f"{upstream}[{mapping_key}]"
             if (upstream, name) in outputs:
@@ -181,11 +181,11 @@ def input_refs(plan: ExecutionPlan, state: ExecutionState, step_key: str) -> lis
         elif kind == FROM_FAN_IN:
             refs.extend((s, n, None) for s, n in spec.sources if (s, n) in outputs)
         elif kind == FROM_ELEMENT:
-            upstream, name = spec.sources[0]
+            upstream, name = spec.source
             if mapping_key in dynamic.get((upstream, name), {}):
                 refs.append((upstream, name, mapping_key))
         elif kind == FROM_COLLECT:
-            upstream, name = spec.sources[0]
+            upstream, name = spec.source
             scope = plan.steps[upstream].scope
             if scope is None:
                 add_dynamic((upstream, name))

@@ -209,12 +209,12 @@ class ExecuteInProcessResult:
             return self._load(found)
         prefix = f"{node_name}["
         mapped = {
-            key[len(prefix) : -1]: ctx
-            for (key, name), ctx in state.outputs.items()
+            key[len(prefix) : -1]: stored
+            for (key, name), stored in state.outputs.items()
             if name == output_name and key.startswith(prefix)
         }
         if mapped:
-            return {key: self._load(ctx) for key, ctx in mapped.items()}
+            return {key: self._load(stored) for key, stored in mapped.items()}
         raise DagloomError(
             f"node {node_name!r} produced no output {output_name!r} in run {self.run_id}"
         )
@@ -236,7 +236,14 @@ class ExecuteInProcessResult:
                 return self.output_for_node(node, output)
         raise DagloomError(f"asset {key.to_user_string()!r} is not part of job {self.job_name!r}")
 
-    def _load(self, ctx: OutputContext) -> Any:
+    def _load(self, ctx: Any) -> Any:
+        """The value of an output as the run's state keeps it: through the IO manager that
+        stored it, given its context; a plain output's value as it is (see
+        `ExecutionState`)."""
+        if not isinstance(ctx, OutputContext):
+            from dagloom.execution.step import plain_value
+
+            return plain_value(ctx)
         op = self.job_def.nodes[_node_of(ctx.step_key)].op
         manager = self._io_managers[op.outs[ctx.name].io_manager_key]
         return manager.load_input(

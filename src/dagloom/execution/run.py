@@ -553,6 +553,9 @@ async def execute_job_in_process(
                     flush_events=getattr(events, "flush_blocking", None),
                     asset_upstream=asset_upstream,
                     data_versions=data_versions,
+                    # Nothing but the result reads its events: their RowLog makes the
+                    # messages their rows tell when they are read.
+                    lazy_messages=out is events and isinstance(events, ListEventSink),
                 )
                 context = ExecutorContext(facts, job, executor_config, code_origin, op_selection)
                 beat = (

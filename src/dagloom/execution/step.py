@@ -67,6 +67,7 @@ from dagloom.execution.plan import (
     FROM_MANAGER,
     FROM_OUTPUT,
     ExecutionPlan,
+    StepInput,
     StepTemplate,
     split_step_key,
 )
@@ -174,6 +175,9 @@ class RunFacts:
     data_versions: dict[Any, str] = field(default_factory=dict)
     """Asset key -> its latest data version: read from storage before the run for upstream
     assets outside it, and set as the run materializes assets."""
+    lazy_messages: bool = False
+    """`emit` goes only to the `RowLog` kept for the run's result: the events whose message
+    their row's other fields tell are emitted without it (see `standard_message`)."""
 
 
 @dataclass(slots=True)
@@ -195,23 +199,67 @@ _RETURN_SPECIAL = (AssetCheckResult, list, tuple, Output, MaterializeResult, Dyn
 _NOT_PLAIN = (*_RETURN_SPECIAL, GeneratorType)  # ... nor a sync op's yielded items
 
 
-class ExecutionState:
-    """The run's progress: step statuses, produced outputs, and user errors by step."""
+class PlainOutput:
+    """A plain output's value in `ExecutionState.outputs` where it could be taken for
+    something else (None, an OutputContext, a PlainOutput)."""
 
-    __slots__ = ("blocking_failures", "dynamic_keys", "errors", "outputs", "status")
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"PlainOutput({self.value!r})"
+
+
+def plain_value(stored: Any) -> Any:
+    """The value of a plain output as `ExecutionState.outputs` holds it."""
+    return stored.value if type(stored) is PlainOutput else stored
+
+
+_MISSING = object()
+
+
+class ExecutionState:
+    """The run's progress: step statuses, produced outputs, and user errors by step.
+
+    A plain output (a value for the in-memory IO manager, with no asset, mapping key,
+    metadata, config or partitions: most outputs of a large op job) is kept here as its
+    value, not stored through the manager with a context: a context and an entry in the
+    manager took ~190 bytes a step of a run. `output` makes its context when asked."""
+
+    __slots__ = ("blocking_failures", "dynamic_keys", "errors", "outputs", "plain", "status")
 
     def __init__(self) -> None:
         self.status: dict[str, int] = {}
         # node -> the blocking check that failed in its current attempt
         self.blocking_failures: dict[str, str] = {}
-        self.outputs: dict[tuple[str, str], OutputContext] = {}
+        # (step key, output) -> its OutputContext, or a plain output's value (`plain_value`)
+        self.outputs: dict[tuple[str, str], Any] = {}
         # (step key, dynamic output) -> {mapping key: OutputContext}, in yield order
         self.dynamic_keys: dict[tuple[str, str], dict[str, OutputContext]] = {}
         self.errors: dict[str, BaseException] = {}
+        # (run id, job name, resources) of the run's plain outputs
+        self.plain: tuple[str, str, Any] | None = None
 
     @property
     def failed_steps(self) -> list[str]:
         return [key for key, value in self.status.items() if value == FAILED]
+
+    def output(self, key: tuple[str, str]) -> OutputContext | None:
+        """The context of the output (step key, output name) stored, or None."""
+        found = self.outputs.get(key, _MISSING)
+        if found is _MISSING:
+            return None
+        if isinstance(found, OutputContext):
+            return found
+        return self.plain_context(key)
+
+    def plain_context(self, key: tuple[str, str]) -> OutputContext:
+        """The context of the plain output under `key`, as the IO manager would have got it."""
+        assert self.plain is not None, "a plain output is stored by a StepRunner"
+        run_id, job_name, resources = self.plain
+        return OutputContext(key[0], key[1], run_id, job_name=job_name, resources=resources)
 
     def record_output(self, output: OutputContext) -> None:
         """Note that `output` is stored (a dynamic output's elements, by mapping key)."""
@@ -236,6 +284,7 @@ class StepRunner:
     def __init__(self, facts: RunFacts, state: ExecutionState) -> None:
         self.facts = facts
         self.state = state
+        state.plain = (facts.run_id, facts.job_name, facts.resources)
 
     def reuse(self, step_key: str, outputs: Mapping[str, str]) -> None:
         """Record the outputs of a step this run does not execute, as stored by the runs
@@ -249,7 +298,7 @@ class StepRunner:
                     step_key,
                     output_name,
                     run_id,
-                    asset_key=tmpl.asset_keys.get(output_name),
+                    asset_key=tmpl.facts.asset_keys.get(output_name),
                     job_name=facts.job_name,
                     definition_metadata=out_def.metadata,
                     resources=facts.resources,
@@ -262,6 +311,33 @@ class StepRunner:
         if mapping_key is not None and self.facts.plan.steps[node].scope is not None:
             return f"{node}[{mapping_key}]"
         return node
+
+    def _load_stored(
+        self, step_key: str, input_name: str, key: tuple[str, str], stored: Any, manager: str
+    ) -> Any:
+        """`_load` of the output (step key, name) `key`, kept in the run's state as
+        `stored`: a plain output read through the in-memory IO manager is its value."""
+        if isinstance(stored, OutputContext):
+            return self._load(step_key, input_name, stored, manager)
+        facts = self.facts
+        if type(facts.io_managers[manager]) is not InMemoryIOManager:
+            return self._load(step_key, input_name, self.state.plain_context(key), manager)
+        facts.emit(
+            (
+                _LOADED_INPUT,
+                step_key,
+                time(),
+                None
+                if facts.lazy_messages
+                else f'Loaded input "{input_name}" using input manager "{manager}", '
+                f'from output "{key[1]}" of step "{key[0]}"',
+                _DEBUG,
+                facts.job_name,
+                LOADED_INPUT_DATA,
+                (input_name, manager, key[0], key[1]),
+            )
+        )
+        return plain_value(stored)
 
     def _load(self, step_key: str, input_name: str, upstream: OutputContext, manager: str) -> Any:
         facts = self.facts
@@ -288,7 +364,9 @@ class StepRunner:
                 _LOADED_INPUT,
                 step_key,
                 time(),
-                f'Loaded input "{input_name}" using input manager "{manager}", from '
+                None
+                if facts.lazy_messages
+                else f'Loaded input "{input_name}" using input manager "{manager}", from '
                 f'output "{upstream.name}" of step "{upstream.step_key}"',
                 _DEBUG,
                 facts.job_name,
@@ -298,6 +376,27 @@ class StepRunner:
         )
         return value
 
+    def _read(
+        self,
+        step_key: str,
+        node_name: str,
+        spec: StepInput,
+        source: tuple[str, str],
+        stored: Any,
+    ) -> Any:
+        """Load the plain input `spec` of unmapped step `step_key` (reading `source`,
+        kept as `stored`) through its IO manager's `load_input`."""
+        facts = self.facts
+        upstream = stored if isinstance(stored, OutputContext) else self.state.plain_context(source)
+        reading = InputContext(
+            spec.name, step_key, upstream, asset_key=upstream.asset_key, resources=facts.resources
+        )
+        if facts.input_configs:
+            reading.config = facts.input_configs.get((node_name, spec.name))
+        if facts.partitions is not None and upstream.asset_key is not None:
+            self._set_input_partitions(reading, step_key, upstream.asset_key)
+        return facts.io_managers[spec.manager_key].load_input(reading)
+
     def missing_outputs(self, tmpl: StepTemplate, mapping_key: str | None) -> tuple[str, ...]:
         """Upstream steps that finished without the output this step reads (an optional
         output not yielded); empty when every input can be loaded."""
@@ -305,7 +404,7 @@ class StepRunner:
         missing: list[str] = []
         for spec in tmpl.inputs:
             if spec.kind == FROM_OUTPUT:
-                node, output = spec.sources[0]
+                node, output = spec.source
                 if mapping_key is not None:
                     node = self._source_key(node, mapping_key)
                 if (node, output) not in outputs:
@@ -323,25 +422,32 @@ class StepRunner:
         for spec in tmpl.inputs:
             kind = spec.kind
             if kind == FROM_OUTPUT:
-                node, output = spec.sources[0]
+                node, output = spec.source
                 source = node if mapping_key is None else self._source_key(node, mapping_key)
                 # `prepare` checked with `missing_outputs` that this output exists.
-                upstream = state.outputs[(source, output)]
-                values[spec.name] = self._load(step_key, spec.name, upstream, spec.manager_key)
+                key = (source, output)
+                values[spec.name] = self._load_stored(
+                    step_key, spec.name, key, state.outputs[key], spec.manager_key
+                )
             elif kind == FROM_ELEMENT:
-                node, output = spec.sources[0]
+                node, output = spec.source
                 upstream = state.dynamic_keys[(node, output)][mapping_key or ""]
                 values[spec.name] = self._load(step_key, spec.name, upstream, spec.manager_key)
             elif kind == FROM_FAN_IN:
                 items = []
-                for node, output in spec.sources:
-                    produced = state.outputs.get((node, output))
+                outputs = state.outputs
+                for source_key in spec.sources:
+                    produced = outputs.get(source_key)
                     if produced is not None:  # a fan-in skips outputs that were not yielded
-                        items.append(self._load(step_key, spec.name, produced, spec.manager_key))
+                        items.append(
+                            self._load_stored(
+                                step_key, spec.name, source_key, produced, spec.manager_key
+                            )
+                        )
                 values[spec.name] = items
             elif kind == FROM_COLLECT:
                 values[spec.name] = self._collect(
-                    step_key, spec.name, spec.sources[0], spec.manager_key
+                    step_key, spec.name, spec.source, spec.manager_key
                 )
             elif kind == FROM_ASSET:
                 assert spec.asset_key is not None
@@ -412,9 +518,10 @@ class StepRunner:
                 items.append(self._load(step_key, input_name, element, manager))
             return items
         for mapping_key in state.dynamic_keys.get(scope, {}):
-            instance = state.outputs.get((f"{node}[{mapping_key}]", output))
+            key = (f"{node}[{mapping_key}]", output)
+            instance = state.outputs.get(key)
             if instance is not None:
-                items.append(self._load(step_key, input_name, instance, manager))
+                items.append(self._load_stored(step_key, input_name, key, instance, manager))
         return items
 
     # -- calling --------------------------------------------------------------------------
@@ -432,18 +539,19 @@ class StepRunner:
         facts = self.facts
         steps = facts.plan.steps
         tmpl = steps.get(step_key)
-        if tmpl is not None and tmpl.scope is None:  # an unmapped step: its node's name
+        if tmpl is not None and tmpl.facts.scope is None:  # an unmapped step: its node's name
             node_name, mapping_key = step_key, None
         else:
             node_name, mapping_key = split_step_key(step_key)
             tmpl = steps[node_name]
         op = tmpl.node.op
-        outputs = self.state.outputs
-        reads = tmpl.plain_reads if mapping_key is None else None
+        state = self.state
+        outputs = state.outputs
+        reads = tmpl.inputs if mapping_key is None and tmpl.facts.plain else None
         plain = reads is not None
         if reads:
-            for read in reads:
-                if read[1] not in outputs:
+            for spec in reads:
+                if spec.source not in outputs:
                     plain = False  # the general check below names what is missing
                     break
         if not plain:
@@ -462,9 +570,7 @@ class StepRunner:
                     _STEP_START,
                     step_key,
                     time(),
-                    tmpl.start_message
-                    if mapping_key is None
-                    else f'Started execution of step "{step_key}".',
+                    None if facts.lazy_messages else f'Started execution of step "{step_key}".',
                     _DEBUG,
                     job_name,
                     NO_PAYLOAD,
@@ -483,44 +589,40 @@ class StepRunner:
             )
         sig = op.signature
         if plain:
-            # Every input is an upstream output, each there (checked above): the loop of
-            # `load_inputs` and `_load` inlined, with the messages the plan made.
+            # Every input is an upstream output of an unmapped step, each there (checked
+            # above): the loop of `load_inputs` and `_load` inlined.
             kwargs: dict[str, Any] = {}
-            resources = facts.resources
             io_managers = facts.io_managers
-            input_configs = facts.input_configs
             parts = facts.partitions
-            for input_name, source, manager, message in reads or ():
-                upstream = outputs[source]
+            lazy = facts.lazy_messages
+            for spec in reads or ():
+                input_name = spec.name
+                source = spec.source
+                manager = spec.manager_key
+                stored = outputs[source]
                 io_manager = io_managers[manager]
-                if type(io_manager) is InMemoryIOManager and (
-                    parts is None or upstream.asset_key is None
-                ):
+                if type(io_manager) is not InMemoryIOManager:
+                    kwargs[input_name] = self._read(step_key, node_name, spec, source, stored)
+                elif not isinstance(stored, OutputContext):  # a plain output: its value
+                    kwargs[input_name] = plain_value(stored)
+                elif parts is None or stored.asset_key is None:
                     # It reads nothing of an InputContext but the upstream output.
-                    kwargs[input_name] = io_manager.value_of(upstream, input_name)
+                    kwargs[input_name] = io_manager.value_of(stored, input_name)
                 else:
-                    reading = InputContext(
-                        input_name,
-                        step_key,
-                        upstream,
-                        asset_key=upstream.asset_key,
-                        resources=resources,
-                    )
-                    if input_configs:
-                        reading.config = input_configs.get((node_name, input_name))
-                    if parts is not None and upstream.asset_key is not None:
-                        self._set_input_partitions(reading, step_key, upstream.asset_key)
-                    kwargs[input_name] = io_manager.load_input(reading)
+                    kwargs[input_name] = self._read(step_key, node_name, spec, source, stored)
                 emit(
                     (
                         _LOADED_INPUT,
                         step_key,
                         time(),
-                        message,
+                        None
+                        if lazy
+                        else f'Loaded input "{input_name}" using input manager "{manager}", '
+                        f'from output "{source[1]}" of step "{source[0]}"',
                         _DEBUG,
                         job_name,
                         LOADED_INPUT_DATA,
-                        (input_name, manager, upstream.step_key, upstream.name),
+                        (input_name, manager, source[0], source[1]),
                     )
                 )
         else:
@@ -542,7 +644,7 @@ class StepRunner:
             kwargs[name] = facts.resources.get(name)
         if not sig.takes_context:
             return tmpl, None, op.compute_fn, kwargs
-        context_type = AssetExecutionContext if tmpl.asset_keys else OpExecutionContext
+        context_type = AssetExecutionContext if tmpl.facts.asset_keys else OpExecutionContext
         context = context_type(
             run_id=facts.run_id,
             job_name=job_name,
@@ -553,7 +655,7 @@ class StepRunner:
             emit=emit,
             retry_number=attempt,
             mapping_key=mapping_key,
-            asset_keys=tmpl.asset_keys or None,
+            asset_keys=tmpl.facts.asset_keys or None,
             run_config=facts.run_config,
             run_tags=facts.run_tags,
             partitions=facts.partitions,
@@ -589,7 +691,7 @@ class StepRunner:
             )
         mapped = mapping_key is not None
         # The sole output is not dynamic (see `StepTemplate.sole_output`): no check needed.
-        if (mapped or output_name != tmpl.sole_output) and out_def.is_dynamic != mapped:
+        if (mapped or output_name != tmpl.facts.sole_output) and out_def.is_dynamic != mapped:
             kind = "a DynamicOutput" if out_def.is_dynamic else "an Output"
             raise DagloomError(f'output "{output_name}" of "{step_key}" must be given as {kind}')
         checks = op.output_type_checks
@@ -601,14 +703,18 @@ class StepRunner:
                 where=f'output "{output_name}"',
                 step_key=step_key,
             )
-        asset_key = tmpl.asset_keys.get(output_name) if tmpl.asset_keys else None
+        asset_key = tmpl.facts.asset_keys.get(output_name) if tmpl.facts.asset_keys else None
         if scope is not None:
             added = scope.output_metadata_for(output_name)
             if added:
                 metadata = {**added, **(metadata or {})}
         manager = out_def.io_manager_key
-        if output_name == tmpl.sole_output:
-            yielded, handled = tmpl.sole_output_messages
+        yielded: str | None
+        handled: str | None
+        if facts.lazy_messages:
+            yielded = handled = None
+        elif output_name == tmpl.facts.sole_output:
+            yielded, handled = tmpl.facts.sole_output_messages
         else:
             yielded = f'Yielded output "{output_name}".'
             handled = f'Handled output "{output_name}" using IO manager "{manager}"'
@@ -628,6 +734,37 @@ class StepRunner:
                 else (output_name, mapping_key or ""),
             )
         )
+        io_manager = facts.io_managers.get(manager)
+        if (
+            mapping_key is None
+            and asset_key is None
+            and type(io_manager) is InMemoryIOManager
+            and not out_def.metadata
+            and not facts.output_configs
+            and facts.partitions is None
+            and value is not NO_VALUE
+        ):
+            # A plain output: kept as its value in the run's state (see ExecutionState).
+            if value is None or isinstance(value, OutputContext | PlainOutput):
+                value = PlainOutput(value)
+            emit(
+                (
+                    _HANDLED_OUTPUT,
+                    step_key,
+                    time(),
+                    handled,
+                    _DEBUG,
+                    job_name,
+                    HANDLED_OUTPUT_DATA,
+                    (output_name, manager, ""),
+                )
+            )
+            if output_name == tmpl.facts.sole_output and tmpl.facts.scope is None:
+                # An unmapped step (its key is its node's name): the plan's tuple
+                self.state.outputs[tmpl.sole_output_key or (step_key, output_name)] = value
+            else:
+                self.state.outputs[(step_key, output_name)] = value
+            return
         if mapping_key is None and asset_key is None and not out_def.metadata:
             # The same context, given only what differs from the defaults: each keyword
             # argument passed costs ~0.15 µs.
@@ -671,7 +808,7 @@ class StepRunner:
                 )
             )
         if mapping_key is None:  # `record_output`, inlined
-            if output_name == tmpl.sole_output and tmpl.scope is None:
+            if output_name == tmpl.facts.sole_output and tmpl.facts.scope is None:
                 # An unmapped step (its key is its node's name): the plan's tuple
                 self.state.outputs[tmpl.sole_output_key or (step_key, output_name)] = out_ctx
             else:
@@ -782,7 +919,7 @@ class StepRunner:
                 item.data_version,
                 item.tags,
             )
-            own_key = tmpl.asset_keys.get(output_name)
+            own_key = tmpl.facts.asset_keys.get(output_name)
             for check in item.check_results:
                 if check.asset_key is None and own_key is not None:
                     check = dataclasses.replace(check, asset_key=own_key)  # this asset's check
@@ -835,7 +972,7 @@ class StepRunner:
                     "MaterializeResult"
                 )
             return next(iter(tmpl.node.op.outs))
-        for output_name, key in tmpl.asset_keys.items():
+        for output_name, key in tmpl.facts.asset_keys.items():
             if key == result.asset_key:
                 return output_name
         raise DagloomError(
@@ -847,7 +984,7 @@ class StepRunner:
         self, tmpl: StepTemplate, step_key: str, scope: StepScope | None, value: Any
     ) -> None:
         """What an op returned, spread over its outputs; checks required outputs."""
-        sole = tmpl.sole_output
+        sole = tmpl.facts.sole_output
         if sole is not None and value is not None and not isinstance(value, _RETURN_SPECIAL):
             # The common case: a plain value for the op's only output. It was required or
             # not, it is there now; only a failed blocking check can fail the step.
@@ -904,7 +1041,7 @@ class StepRunner:
                 f'blocking asset check "{failed_check}" failed; assets downstream of it are '
                 "not materialized"
             )
-        for out_name in tmpl.required_outputs:
+        for out_name in tmpl.facts.required_outputs:
             if out_name not in seen:
                 raise DagloomError(
                     f'op "{tmpl.node.op.name}" did not return or yield required output "{out_name}"'
@@ -919,6 +1056,20 @@ class StepRunner:
         if len(_STEP_DURATIONS_PENDING) >= PENDING_LIMIT:
             _STEP_DURATIONS.fold()
         elapsed_ms = elapsed * 1000
+        if facts.lazy_messages:  # the message is made of the duration when read
+            facts.emit(
+                (
+                    _STEP_SUCCESS,
+                    step_key,
+                    time(),
+                    None,
+                    _DEBUG,
+                    facts.job_name,
+                    NO_PAYLOAD,
+                    elapsed_ms,
+                )
+            )
+            return _SUCCEEDED
         facts.emit(
             (
                 _STEP_SUCCESS,
@@ -937,7 +1088,7 @@ class StepRunner:
         """Turn an exception from an attempt into a retry or a failure, with its event."""
         facts = self.facts
         tmpl = facts.plan.template(step_key)
-        policy = tmpl.retry_policy
+        policy = tmpl.facts.retry_policy
         delay: float | None = None
         max_retries = 0
         if isinstance(exc, RetryRequested):
@@ -987,7 +1138,7 @@ class StepRunner:
             )
         )
         self.state.errors[step_key] = exc
-        if tmpl.hooks:
+        if tmpl.facts.hooks:
             self.run_hooks(tmpl, step_key, exc)
         return Outcome(FAILED, error=exc)
 
@@ -1014,7 +1165,7 @@ class StepRunner:
         try:
             tmpl, scope, fn, kwargs = self.prepare(step_key, attempt)
             result = fn(**kwargs)
-            sole = tmpl.sole_output
+            sole = tmpl.facts.sole_output
             if sole is not None and result is not None and not isinstance(result, _NOT_PLAIN):
                 # `handle_return`'s common case, inlined: a value for the only output.
                 self.store_output(tmpl, step_key, scope, result, sole, None)
@@ -1031,7 +1182,7 @@ class StepRunner:
                 raise
             return self.fail(step_key, attempt, exc)
         outcome = self.succeed(step_key, started)
-        if tmpl.hooks:
+        if tmpl.facts.hooks:
             self.run_hooks(tmpl, step_key, None)
         return outcome
 
@@ -1042,7 +1193,7 @@ class StepRunner:
         started = perf_counter()
         try:
             tmpl, scope, fn, kwargs = self.prepare(step_key, attempt)
-            if threads is not None and not tmpl.is_async:
+            if threads is not None and not tmpl.facts.is_async:
                 result = await anyio.to_thread.run_sync(
                     _call_and_drain, partial(fn, **kwargs), limiter=threads
                 )
@@ -1064,7 +1215,7 @@ class StepRunner:
                 raise
             return self.fail(step_key, attempt, exc)
         outcome = self.succeed(step_key, started)
-        if tmpl.hooks:
+        if tmpl.facts.hooks:
             self.run_hooks(tmpl, step_key, None)
         return outcome
 
@@ -1079,7 +1230,7 @@ class StepRunner:
         node_name, _ = split_step_key(step_key)
         op = tmpl.node.op
         log = DagloomLogManager(facts.run_id, facts.job_name, step_key, facts.emit)
-        for hook in tmpl.hooks:
+        for hook in tmpl.facts.hooks:
             if not hook.triggers_on(error is None):
                 facts.emit(
                     row(
@@ -1144,8 +1295,12 @@ class StepRunner:
                 }
                 continue
             stored = state.outputs.get((step_key, out_name))
-            if stored is not None:
+            if stored is None:
+                continue
+            if isinstance(stored, OutputContext):
                 values[out_name] = manager.load_input(self._reader(step_key, stored))
+            else:  # a plain output (see ExecutionState)
+                values[out_name] = plain_value(stored)
         return values
 
     def _reader(self, step_key: str, upstream: OutputContext) -> InputContext:

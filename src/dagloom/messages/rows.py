@@ -10,11 +10,12 @@ A row is the tuple
     (event_type, step_key, timestamp, message, level, job_name, payload_kind, payload)
 
 for one event of a run; the run id is kept beside the rows (by the sink, the chunk), not in
-each. `payload_kind` is the index in `PAYLOAD_FIELDS` of the field of Event's `data` oneof
-that is set, or `NO_PAYLOAD`. `payload` is that message; or, for the three payloads of every
-step (output, handled output, loaded input), its field values in field order, as a tuple (a
-list once read back from JSON); or its JSON object, as read back from JSON. Stored rows depend
-on the order of `PAYLOAD_FIELDS` and of each message's fields, so a new one only ever goes at
+each. `message` is None only in rows kept for a run's result alone (see `standard_message`).
+`payload_kind` is the index in `PAYLOAD_FIELDS` of the field of Event's `data` oneof that is
+set, or `NO_PAYLOAD`. `payload` is that message; or, for the three payloads of every step
+(output, handled output, loaded input), its field values in field order, as a tuple (a list
+once read back from JSON); or its JSON object, as read back from JSON. Stored rows depend on
+the order of `PAYLOAD_FIELDS` and of each message's fields, so a new one only ever goes at
 the end.
 """
 
@@ -101,6 +102,37 @@ _POSITIONAL_FIELDS: dict[int, tuple[str, ...]] = {
 _POSITIONAL_BLANKS: dict[int, dict[str, object]] = {
     kind: dict(cls().__dict__) for kind, cls in _POSITIONAL_TYPES.items()
 }
+
+
+_STEP_START = int(EventType.STEP_START)
+_LOADED_INPUT = int(EventType.LOADED_INPUT)
+_STEP_OUTPUT = int(EventType.STEP_OUTPUT)
+_HANDLED_OUTPUT = int(EventType.HANDLED_OUTPUT)
+_STEP_SUCCESS = int(EventType.STEP_SUCCESS)
+
+
+def standard_message(event_type: int, step_key: str, payload: Any) -> str:
+    """The message of a row given without one (None): the executor leaves out the messages of
+    STEP_START, LOADED_INPUT, STEP_OUTPUT, HANDLED_OUTPUT and STEP_SUCCESS when its run's
+    only sink is the `RowLog` kept for its result (`RunFacts.lazy_messages`), which makes
+    them when read: ~280 bytes a step a run need not keep. The positional payloads of those
+    events hold what their messages say; a STEP_SUCCESS row (of no payload kind) has its
+    duration in ms as its payload until then. A row of another type gets ""."""
+    if event_type == _STEP_START:
+        return f'Started execution of step "{step_key}".'
+    if event_type == _LOADED_INPUT:
+        name, manager, upstream_step, upstream_output = payload[:4]
+        return (
+            f'Loaded input "{name}" using input manager "{manager}", from output '
+            f'"{upstream_output}" of step "{upstream_step}"'
+        )
+    if event_type == _STEP_OUTPUT:
+        return f'Yielded output "{payload[0]}".'
+    if event_type == _HANDLED_OUTPUT:
+        return f'Handled output "{payload[0]}" using IO manager "{payload[1]}"'
+    if event_type == _STEP_SUCCESS:
+        return f'Finished execution of step "{step_key}" in {payload:.2f}ms.'
+    return ""
 
 
 def row(
