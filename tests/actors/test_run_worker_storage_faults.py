@@ -28,7 +28,7 @@ def _break_writes(instance: DagloomInstance, monkeypatch: pytest.MonkeyPatch) ->
     """Make event and tag writes fail while the returned flag's `down` is true."""
     state = {"down": True}
     # The instance's event log is a slotted memory storage: its class takes the wrappers.
-    for name in ("store_rows", "store_events"):
+    for name in ("store_rows", "store_events", "transition_runs"):
         original = getattr(MemoryEventLogStorage, name)
 
         async def failing(*args: Any, _original: Any = original, **kwargs: Any) -> Any:

@@ -261,6 +261,38 @@ async def test_several_writer_processes_never_hit_database_is_locked(tmp_path: P
         await runs.close()
 
 
+async def test_a_write_after_one_on_the_loops_thread_waits_for_a_lock_held_elsewhere(
+    tmp_path: Path,
+) -> None:
+    """A write on the loop's thread leaves the writer not waiting for the file's lock; the
+    next write that finds the lock taken waits for it on the writer's thread all the same."""
+    path = tmp_path / "dagloom.db"
+    runs, events, _ = sqlite_storages(path)
+    await runs.open()
+    try:
+        await runs.add_run(make_run("r"))
+        await events.store_events([Event(run_id="r", event_type=EventType.ENGINE_EVENT)])
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with anyio.fail_after(60):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(
+                        events.store_events,
+                        [Event(run_id="r", event_type=EventType.ENGINE_EVENT, message="late")],
+                    )
+                    await anyio.wait_all_tasks_blocked()  # waiting on the writer's thread
+                    other.execute("COMMIT")
+        finally:
+            if other.in_transaction:
+                other.execute("ROLLBACK")
+            other.close()
+        stored = await events.get_events("r")
+        assert [r.event.message for r in stored if r.event] == ["", "late"]
+    finally:
+        await runs.close()
+
+
 async def test_a_watcher_finds_events_written_by_another_process(tmp_path: Path) -> None:
     path = tmp_path / "dagloom.db"
     runs, events, _ = sqlite_storages(path, poll_interval=0.05)

@@ -669,6 +669,13 @@ class DagloomInstance:
                 event.run_failure = RunFailureData()
             event.run_failure.only_from_statuses = sorted(int(s) for s in only_from)
         event.run_id = run_id
+        together = getattr(self._events, "transition_runs", None)
+        if self._shared_db and together is not None:
+            # One write that stores nothing for a run not stored, rather than a read first.
+            (outcome,) = await together([event])
+            if outcome is None:
+                raise RunNotFoundError(run_id)
+            return outcome  # type: ignore[no-any-return]
         if await self._runs.get_run(run_id) is None:
             raise RunNotFoundError(run_id)
         moved = await self._writer.store_events([event])

@@ -730,9 +730,11 @@ class SqlEventLogStorage(SqlStorage[D], DerivedEventReads):
         `fences_with`). One outcome per event, None for a run that is not stored."""
         if not events:
             return []
-        return await self.database.store_batch_outcomes(
+        outcomes = await self.database.store_batch_outcomes(
             rows_by_run(events), fence=fence, only_stored_runs=True
         )
+        PROCESS.events_written += sum(1 for t in outcomes if t is not None and t.applied)
+        return outcomes
 
     async def add_run_with_event(self, run: Run, event: Event) -> tuple[Run, RunTransition]:
         """Store new `run` (as `SqlRunStorage.add_run`, whose database this must be, see

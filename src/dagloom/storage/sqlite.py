@@ -343,6 +343,13 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
         self._inline_thread = 0
         self._queue: list[_Batch] = []
         self._committing = False
+        # Whether the writer waits for the file's lock (`busy_timeout`) or not (0, as a write
+        # on the loop's thread needs): switched only when the other kind of write comes, as
+        # each switch is a statement of its own.
+        self._writer_waits = True
+        # Whether the file is in WAL mode, where a transaction holding the write lock never
+        # waits for another lock again (in any other, COMMIT waits for readers).
+        self._writer_wal = True
 
     @property
     def location(self) -> str:
@@ -430,9 +437,13 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
         )
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            self._retry_busy_sync(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+            (mode,) = self._retry_busy_sync(
+                lambda: conn.execute("PRAGMA journal_mode = WAL")
+            ).fetchone()
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
+            self._writer_waits = True
+            self._writer_wal = str(mode).lower() == "wal"
         except BaseException:
             conn.close()
             raise
@@ -653,15 +664,15 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
     ) -> bool:
         """`_write_once`'s transaction on this thread, holding the write lock; False (nothing
         done) when the file's write lock is taken, rather than waiting for it here."""
-        conn.execute("PRAGMA busy_timeout = 0")
+        self._writer_waiting(conn, False)
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             if _is_busy(exc):
                 return False
             raise
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        if not self._writer_wal:
+            self._writer_waiting(conn, True)
         try:
             body(conn)
             _end(conn)
@@ -675,7 +686,18 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
         if self._checkpointer is not None:
             self._checkpointer.committed(nbytes)
 
+    def _writer_waiting(self, conn: sqlite3.Connection, waits: bool) -> None:
+        """Have the writer wait for the file's lock up to `busy_timeout` (`waits`) or not at
+        all; a statement only when that changes. Called holding the writer: on its thread,
+        or on the loop's thread for an inline write."""
+        if self._writer_waits != waits:
+            timeout = int(self.busy_timeout * 1000) if waits else 0
+            conn.execute(f"PRAGMA busy_timeout = {timeout}")
+            self._writer_waits = waits
+
     def _begin(self, conn: sqlite3.Connection) -> None:
+        """`BEGIN IMMEDIATE` on the writer's thread, waiting for the file's lock."""
+        self._writer_waiting(conn, True)
         self._retry_busy_sync(lambda: conn.execute("BEGIN IMMEDIATE"))
 
     async def _store_chunks(
@@ -698,6 +720,9 @@ class SqliteDatabase(SqlDatabase[aiosqlite.Connection]):
             self._committing = True
             try:
                 with anyio.CancelScope(shield=True):
+                    # Tasks already ready in this loop iteration queue their batches first,
+                    # so concurrent runs' writes share one commit.
+                    await asyncio.sleep(0)
                     while self._queue:
                         queued, self._queue = self._queue, []
                         await self._commit(queued)
