@@ -3,6 +3,7 @@ pool; both run the seed job to 55 and terminate a running run as CANCELED."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import textwrap
@@ -25,7 +26,7 @@ from dagloom.actors.run_launcher import (
     WarmPoolRunLauncher,
     build_run_launcher,
 )
-from dagloom.errors import ConfigError
+from dagloom.errors import ActorUnavailableError, ConfigError
 from dagloom.execution.origin import CodeOrigin
 from dagloom.instance import DagloomInstance
 from dagloom.messages import Event, EventType, Run, RunStatus
@@ -369,6 +370,51 @@ async def test_a_run_launched_while_the_only_warm_worker_restarts_waits_for_it(
                 run = await submit_run(coordinator, SubmitRunRequest(job_name="process_numbers"))
                 ended = await wait_for_end(instance, run.run_id)
             assert ended.status == RunStatus.SUCCESS, ended.failure
+
+
+async def test_a_member_that_claims_a_run_and_dies_before_answering_keeps_it(
+    tmp_path: Path,
+) -> None:
+    """A member can store its claim of a run (RUN_START) and die before its `ExecuteRun`
+    reply leaves: the launcher finds the run claimed, so it is that member's, and the
+    member's exit records it FAILURE rather than leaving it STARTED for good."""
+    origins = write_location(tmp_path)
+    with anyio.fail_after(120):
+        async with DagloomInstance.open(tmp_path / "home") as instance:
+            launcher = WarmPoolRunLauncher(instance, origins, size=1)
+            async with anyio.create_task_group() as tg:
+                await tg.start(launcher.run)
+                member = launcher._members["run_launcher.0"]
+                run = await instance.create_run(
+                    Run(job_name="process_numbers", code_location="location")
+                )
+                await instance.transition_run(
+                    run.run_id,
+                    Event(run_id=run.run_id, event_type=EventType.RUN_STARTING, timestamp=1.0),
+                )
+
+                class ClaimsThenDies:
+                    """The member's ref, as it answers when its process dies mid-call."""
+
+                    async def ask(self, message: Any, **_: Any) -> Any:
+                        await instance.transition_run(
+                            run.run_id,
+                            Event(run_id=run.run_id, event_type=EventType.RUN_START, timestamp=2.0),
+                        )
+                        member.process.kill()
+                        raise ActorUnavailableError("connection lost", actor="member")
+
+                launcher._members[member.name] = dataclasses.replace(
+                    member, ref=cast(Any, ClaimsThenDies())
+                )
+                reply = (
+                    await MemoryTransport().ref(launcher).ask(LaunchRunRequest(run_id=run.run_id))
+                )
+                assert (reply.worker, reply.error) == ("run_launcher.0", "")
+                ended = await wait_for_end(instance, run.run_id)
+                tg.cancel_scope.cancel()
+    assert ended.status == RunStatus.FAILURE
+    assert "run_launcher.0 exited" in ended.failure.message
 
 
 async def test_a_launcher_cancels_a_run_only_while_it_has_not_ended() -> None:

@@ -25,6 +25,7 @@ from dagloom.actors.run_launcher.config import (
 from dagloom.actors.run_worker import RunWorker
 from dagloom.errors import ActorUnavailableError, DagloomError
 from dagloom.execution.origin import CodeOrigin
+from dagloom.messages import RunStatus
 from dagloom.messages.rpc import (
     ExecuteRunReply,
     ExecuteRunRequest,
@@ -41,6 +42,10 @@ from dagloom.transport import GrpcRef, GrpcTransport
 if TYPE_CHECKING:
     from dagloom.instance import DagloomInstance
     from dagloom.transport import ActorRef
+
+
+_UNCLAIMED = frozenset({RunStatus.NOT_STARTED, RunStatus.QUEUED, RunStatus.STARTING})
+"""Statuses of a run no worker has claimed yet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +270,11 @@ class WarmPoolRunLauncher(RunLauncher):
                     ExecuteRunRequest(run_id=run_id), timeout=self._call_timeout
                 )
             except ActorUnavailableError as exc:
+                if await self._claimed(run_id):
+                    # The member took the run, then its connection broke (it died running
+                    # it): the run is its, so its exit records it (`_worker_exited`).
+                    await self._keep(run_id, member)
+                    return LaunchRunReply(worker=member.name)
                 # Not served: the next member may take the run (its claim keeps it single).
                 errors.append(f"{member.name}: {exc}")
                 continue
@@ -279,6 +289,12 @@ class WarmPoolRunLauncher(RunLauncher):
             await self._keep(run_id, member)
             return LaunchRunReply(worker=member.name)
         return LaunchRunReply(error="no warm pool worker is serving: " + "; ".join(errors))
+
+    async def _claimed(self, run_id: str) -> bool:
+        """Whether a worker claimed the run (it has moved past STARTING) since it was
+        handed to this launcher, which asks one member at a time."""
+        run = await self._instance.get_run(run_id)
+        return run is not None and run.status not in _UNCLAIMED
 
     async def _keep(self, run_id: str, member: _Member) -> None:
         """Note that `member` has the run; `_watch_runs` looks out for its end. A member
