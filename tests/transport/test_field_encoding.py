@@ -58,6 +58,11 @@ def test_a_varint_below_int64_fails_as_upstream() -> None:
         _encoding.encode_varint(-(1 << 63) - 1)
 
 
+def test_a_field_of_an_unknown_type_names_the_field_and_type() -> None:
+    with pytest.raises(TypeError, match="field 7: 'quaternion' is not a protobuf field type"):
+        _encoding._serialize_single(7, "quaternion", 1)
+
+
 def test_messages_of_every_field_kind_are_the_same_bytes() -> None:
     event = Event(
         run_id="r-é",

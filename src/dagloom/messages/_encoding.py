@@ -117,7 +117,7 @@ def _serialize_single(
     if key is None:
         wire = _WIRE.get(proto_type)
         if wire is None:
-            raise NotImplementedError(proto_type)
+            raise TypeError(f"field {field_number}: {proto_type!r} is not a protobuf field type")
         key = _keys[(field_number, proto_type)] = encode_varint((field_number << 3) | wire)
     if _WIRE[proto_type] == _LEN_DELIM:
         return key + encode_varint(len(payload)) + payload
