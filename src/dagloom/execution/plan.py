@@ -19,6 +19,7 @@ from dagloom.definitions.node import (
     FromFanIn,
     FromOutput,
     Node,
+    add_child,
 )
 from dagloom.errors import DefinitionError
 
@@ -349,13 +350,7 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
             waits[dep] = None
         ups = upstream[name] = recent.one_of(tuple(waits))
         for dep in ups:
-            children = downstream.get(dep)
-            if children is None:
-                downstream[dep] = name
-            elif isinstance(children, str):
-                downstream[dep] = [children, name]
-            else:
-                children.append(name)
+            add_child(downstream, dep, name)
 
     steps: dict[str, StepTemplate] = {}
     same_facts: dict[tuple[Any, ...], StepFacts] = {}
