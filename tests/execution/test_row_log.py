@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+import dagloom as dg
 from dagloom.execution.sink import ListEventSink
 from dagloom.messages import EventType, LogLevel, StepFailureData
 from dagloom.messages.row_log import CHUNK, RowLog, _Columns
@@ -16,6 +17,22 @@ from dagloom.messages.rows import (
     STEP_OUTPUT_DATA,
     EventRow,
 )
+
+
+@dg.op
+def one() -> int:
+    return 1
+
+
+@dg.op
+def plus(x: int) -> int:
+    return x + 1
+
+
+@dg.job
+def pair() -> None:
+    """Two steps, the second reading the first's output."""
+    plus(one())
 
 
 def step_rows(i: int, job: str = "job") -> list[EventRow]:
@@ -208,20 +225,6 @@ def test_rows_without_messages_read_back_with_their_standard_messages() -> None:
 
 
 def test_a_run_without_other_sinks_reads_back_the_messages_dagster_gives() -> None:
-    import dagloom as dg
-
-    @dg.op
-    def one() -> int:
-        return 1
-
-    @dg.op
-    def plus(x: int) -> int:
-        return x + 1
-
-    @dg.job
-    def pair() -> None:
-        plus(one())
-
     messages = [e.message for e in pair.execute_in_process().all_events if e.step_key == "plus"]
     assert messages[:4] == [
         'Started execution of step "plus".',
@@ -291,20 +294,7 @@ def test_a_chunk_of_rows_without_messages_one_level_and_usual_kinds() -> None:
 
 async def test_a_run_with_another_sink_gives_it_every_message() -> None:
     """Only a run whose events nothing but its result reads leaves messages out."""
-    import dagloom as dg
     from dagloom.execution.run import execute_job_in_process
-
-    @dg.op
-    def one() -> int:
-        return 1
-
-    @dg.op
-    def plus(x: int) -> int:
-        return x + 1
-
-    @dg.job
-    def pair() -> None:
-        plus(one())
 
     watching = ListEventSink()
     result = await execute_job_in_process(pair, sink=watching)
