@@ -227,8 +227,9 @@ multiprocess_executor = ExecutorDefinition("multiprocess", MultiprocessExecutorC
 def prepare_default_executor() -> None:
     """Resolve the default executor's class and its default config now, once per process,
     rather than in the first run that needs them (~60 µs there); called as the execution
-    modules load (`dagloom.execution.run`)."""
-    in_process_executor._class()
+    modules load (`dagloom.execution.run`). The class passed `EXECUTORS`' check that it
+    is an `Executor`, so its instances are known to be (`_is_executor`)."""
+    _EXECUTOR_CLASSES.add(in_process_executor._class())
     in_process_executor.resolve_config(None)
 
 
