@@ -122,3 +122,115 @@ def test_an_asset_key_path_equals_and_extends_with_lists() -> None:
     # concatenation, as code written for Dagster builds paths (hence the RUF005 ignores)
     assert dg.AssetKey(path + ["x"]) == dg.AssetKey(["core", "fix", "x"])  # noqa: RUF005
     assert ["db"] + path == ["db", "core", "fix"]  # noqa: RUF005
+
+
+@dg.op
+def one() -> int:
+    return 1
+
+
+@dg.op
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@dg.op
+def add_ten(x: int) -> int:
+    return x + 10
+
+
+@dg.op
+def fails(x: int) -> int:
+    raise ValueError("no value")
+
+
+@dg.op
+def total(values: list[int]) -> int:
+    return sum(values)
+
+
+@dg.op(out=dg.DynamicOut())
+def dynamic_values() -> Iterator[dg.DynamicOutput[int]]:
+    for i in range(2):
+        yield dg.DynamicOutput(i, mapping_key=f"num_{i}")
+
+
+@dg.job
+def other_arg() -> None:
+    non_dynamic = one()
+    dynamic_values().map(lambda val: add(val, non_dynamic))
+
+
+@dg.job
+def other_arg_ready_after_the_mapping() -> None:
+    # `add_ten` ends after `dynamic_values` has fanned out: the mapped steps wait for it.
+    non_dynamic = add_ten(one())
+    total(dynamic_values().map(lambda val: add(val, non_dynamic)).collect())
+
+
+@dg.job
+def other_arg_that_fails() -> None:
+    non_dynamic = fails(one())
+    dynamic_values().map(lambda val: add(val, non_dynamic))
+
+
+def test_a_mapped_op_also_reads_an_output_outside_the_mapping() -> None:
+    result = other_arg.execute_in_process()
+    assert result.success
+    assert result.output_for_node("add") == {"num_0": 1, "num_1": 2}
+    later = other_arg_ready_after_the_mapping.execute_in_process()
+    assert later.output_for_node("total") == 11 + 12
+
+
+def test_mapped_steps_are_skipped_when_the_output_outside_the_mapping_fails() -> None:
+    result = other_arg_that_fails.execute_in_process(raise_on_error=False)
+    assert not result.success
+    skipped = {
+        e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_SKIPPED
+    }
+    assert skipped == {"add[num_0]", "add[num_1]"}
+
+
+@dg.op(out={"int_out": dg.Out(), "str_out": dg.Out()})
+def my_multiple_generic_output_op() -> tuple[dg.Output[int], dg.Output[str]]:
+    return (dg.Output(5), dg.Output("foo", metadata={"size": 3}))
+
+
+def test_a_returned_tuple_of_unnamed_outputs_fills_the_outputs_in_order() -> None:
+    @dg.job
+    def outputs() -> None:
+        my_multiple_generic_output_op()
+
+    result = outputs.execute_in_process()
+    assert result.output_for_node("my_multiple_generic_output_op", "int_out") == 5
+    assert result.output_for_node("my_multiple_generic_output_op", "str_out") == "foo"
+    (str_out,) = [
+        e
+        for e in result.all_events
+        if e.is_successful_output and e.step_output_data.output_name == "str_out"
+    ]
+    assert str_out.step_output_data.metadata == {"size": dg.IntMetadataValue(3)}
+
+
+def my_op_factory(name: str = "default_name", ins: Any = None, **kwargs: Any) -> Any:
+    @dg.op(name=name, ins=ins or {"start": dg.In(dg.Nothing)}, **kwargs)
+    def my_inner_op(**kwargs: Any) -> Any:
+        return kwargs
+
+    return my_inner_op
+
+
+def test_the_op_factory_pattern_takes_its_ins_through_kwargs() -> None:
+    first = my_op_factory(name="first", description="the first", tags={"team": "a"})
+    second = my_op_factory(name="second", ins={"x": dg.In(int), "y": dg.In(int)})
+
+    @dg.job
+    def factory_job() -> None:
+        first()
+        second(x=one(), y=add_ten(one()))
+
+    result = factory_job.execute_in_process()
+    assert result.output_for_node("first") == {}
+    assert result.output_for_node("second") == {"x": 1, "y": 11}
+    assert first.description == "the first" and first.tags == {"team": "a"}
+    assert second(1, y=2) == {"x": 1, "y": 2}

@@ -44,9 +44,15 @@ def _bind_positional(op: OpDefinition, args: Sequence[Any], kwargs: dict[str, An
     configurable resource (or any value once no input is left) to a resource parameter,
     anything else to the next input."""
     sig = op.signature
-    params = list(inspect.signature(op.compute_fn).parameters)
+    params = [
+        p.name
+        for p in inspect.signature(op.compute_fn).parameters.values()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
     if sig.takes_context:
         params = params[1:]
+    # Inputs taken through `**kwargs` follow the named parameters, in the order of `ins`.
+    params += [n for n in sig.input_names if n not in params]
     free = [p for p in params if p not in kwargs]
     for value in args:
         inputs_left = any(p in sig.input_names for p in free)
