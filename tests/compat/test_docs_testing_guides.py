@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
 import dagloom as dg
 
 
@@ -234,3 +236,172 @@ def test_the_op_factory_pattern_takes_its_ins_through_kwargs() -> None:
     assert result.output_for_node("second") == {"x": 1, "y": 11}
     assert first.description == "the first" and first.tags == {"team": "a"}
     assert second(1, y=2) == {"x": 1, "y": 2}
+
+
+class AddNConfig(dg.Config):
+    n: float
+
+
+@dg.op
+def add_n(config: AddNConfig, number: float) -> float:
+    return number + config.n
+
+
+class MultiplyByMConfig(dg.Config):
+    m: float
+
+
+@dg.op
+def multiply_by_m(config: MultiplyByMConfig, number: float) -> float:
+    return number * config.m
+
+
+class ToFahrenheitConfig(dg.Config):
+    from_unit: str
+
+
+@dg.config_mapping
+def generate_config(config_in: ToFahrenheitConfig) -> dict[str, Any]:
+    if config_in.from_unit == "celsius":
+        n = 32.0
+    elif config_in.from_unit == "kelvin":
+        n = -459.67
+    else:
+        raise ValueError()
+    return {"multiply_by_m": {"config": {"m": 1.8}}, "add_n": {"config": {"n": n}}}
+
+
+@dg.graph(config=generate_config)
+def to_fahrenheit(number: float) -> Any:
+    return multiply_by_m(add_n(number))
+
+
+@dg.op
+def return_fifty() -> float:
+    return 50.0
+
+
+class DoSomethingConfig(dg.Config):
+    config_param: str
+
+
+@dg.op
+def do_something(context: dg.OpExecutionContext, config: DoSomethingConfig) -> str:
+    context.log.info("config_param: " + config.config_param)
+    return config.config_param
+
+
+class SimplifiedConfig(dg.Config):
+    simplified_param: str
+
+
+@dg.config_mapping
+def simplified_config(val: SimplifiedConfig) -> dg.RunConfig:
+    return dg.RunConfig(ops={"do_something": DoSomethingConfig(config_param=val.simplified_param)})
+
+
+@dg.job(config=simplified_config)
+def do_it_all_with_simplified_config() -> None:
+    do_something()
+
+
+def test_the_config_mapping_decorator_on_a_graph_and_on_a_job() -> None:
+    @dg.job
+    def to_f_job() -> None:
+        to_fahrenheit(return_fifty())
+
+    result = to_f_job.execute_in_process(
+        run_config={"ops": {"to_fahrenheit": {"config": {"from_unit": "kelvin"}}}}
+    )
+    assert result.output_for_node("to_fahrenheit") == (50.0 - 459.67) * 1.8
+    simplified = do_it_all_with_simplified_config.execute_in_process(
+        run_config={"simplified_param": "stuff"}
+    )
+    assert simplified.output_for_node("do_something") == "stuff"
+
+    @dg.config_mapping(config_schema={"param": str})
+    def with_schema(val: dict[str, Any]) -> dict[str, Any]:
+        return {"ops": {"do_something": {"config": {"config_param": val["param"]}}}}
+
+    assert isinstance(with_schema, dg.ConfigMapping)
+    schema_job = dg.GraphDefinition(name="g", node_defs=[do_something]).to_job(config=with_schema)
+    assert (
+        schema_job.execute_in_process(run_config={"param": "x"}).output_for_node("do_something")
+        == "x"
+    )
+
+
+@dg.op
+def return_one(context: dg.OpExecutionContext) -> int:
+    return 1
+
+
+@dg.op
+def add_one(context: dg.OpExecutionContext, number: int) -> int:
+    return number + 1
+
+
+def test_graph_definition_built_from_node_defs_and_dependencies() -> None:
+    one_plus_one_from_constructor = dg.GraphDefinition(
+        name="one_plus_one",
+        node_defs=[return_one, add_one],
+        dependencies={"add_one": {"number": dg.DependencyDefinition("return_one")}},
+    ).to_job()
+    assert one_plus_one_from_constructor.execute_in_process().output_for_node("add_one") == 2
+
+
+@dg.op
+def op_with_input(x: int) -> int:
+    return x * 10
+
+
+@dg.graph
+def wires_input(x: int) -> None:
+    op_with_input(x)
+
+
+def test_a_graphs_inputs_are_the_jobs_inputs() -> None:
+    the_job = wires_input.to_job(input_values={"x": 5})
+    graph_result = wires_input.execute_in_process(input_values={"x": 5})
+    assert graph_result.output_for_node("op_with_input") == 50
+    job_result = the_job.execute_in_process(input_values={"x": 6})  # overrides the job's
+    assert job_result.output_for_node("op_with_input") == 60
+    assert the_job.execute_in_process().output_for_node("op_with_input") == 50
+    from_config = wires_input.to_job().execute_in_process(
+        run_config={"inputs": {"x": {"value": 7}}}
+    )
+    assert from_config.output_for_node("op_with_input") == 70
+
+    @dg.job
+    def my_job(x: int) -> None:
+        op_with_input(x)
+
+    assert (
+        my_job.execute_in_process(run_config={"inputs": {"x": 2}}).output_for_node("op_with_input")
+        == 20
+    )
+
+
+def test_a_missing_or_unknown_job_input_is_named() -> None:
+    with pytest.raises(dg.DagsterInvalidConfigError, match=r"inputs\.x: missing"):
+        wires_input.to_job().execute_in_process()
+    with pytest.raises(dg.DagsterInvalidConfigError, match=r"inputs\.y: unknown input"):
+        wires_input.to_job().execute_in_process(run_config={"inputs": {"x": 1, "y": 2}})
+    with pytest.raises(dg.DefinitionError, match="'y'"):
+        wires_input.to_job(input_values={"y": 1})
+    with pytest.raises(dg.DagsterInvalidInvocationError, match="'y'"):
+        wires_input.to_job().execute_in_process(input_values={"y": 1})
+
+
+def test_job_metadata_values_are_metadata_values() -> None:
+    @dg.graph
+    def my_graph() -> None:
+        return_fifty()
+
+    job = my_graph.to_job(
+        metadata={"owner": "api team", "docs": dg.MetadataValue.url("https://docs.dagster.io")}
+    )
+    assert job.metadata == {
+        "owner": dg.MetadataValue.text("api team"),
+        "docs": dg.MetadataValue.url("https://docs.dagster.io"),
+    }

@@ -51,7 +51,13 @@ from dagloom.definitions.asset_selection import AssetSelection
 from dagloom.definitions.automation_condition import AutomationCondition
 from dagloom.definitions.automation_condition_sensor import AutomationConditionSensorDefinition
 from dagloom.definitions.backfill_policy import BackfillPolicy
-from dagloom.definitions.config import Config, ConfigMapping, PermissiveConfig, RunConfig
+from dagloom.definitions.config import (
+    Config,
+    ConfigMapping,
+    PermissiveConfig,
+    RunConfig,
+    config_mapping,
+)
 from dagloom.definitions.dagster_type import (
     DagsterType,
     Nothing,
@@ -342,6 +348,7 @@ __all__ = [
     "build_schedule_context",
     "build_sensor_context",
     "check_dagster_type",
+    "config_mapping",
     "define_asset_job",
     "executor",
     "failure_hook",

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from dagloom.definitions.config import Config
     from dagloom.definitions.job import JobDefinition
 
-_TOP_LEVEL = frozenset({"ops", "resources", "execution", "loggers"})
+_TOP_LEVEL = frozenset({"ops", "resources", "execution", "loggers", "inputs"})
 _NODE_KEYS = frozenset({"config", "inputs", "ops", "outputs"})
 
 
@@ -248,6 +248,41 @@ def apply_graph_config_mappings(
     return out
 
 
+def _top_level_inputs(
+    job: JobDefinition,
+    given: Any,
+    input_values: dict[tuple[str, str], Any],
+    problems: list[tuple[tuple[str | int, ...], str]],
+) -> None:
+    """Fill `input_values` for the inputs the job's own inputs feed: from run config
+    `inputs: {name: value}` (or `{name: {value: ...}}`), else the job's `input_values`."""
+    if not isinstance(given, Mapping):
+        problems.append((("inputs",), "expected a mapping of the job's input names"))
+        return
+    for name in given:
+        if name not in job.top_level_inputs:
+            problems.append(
+                (
+                    ("inputs", name),
+                    f"unknown input; the job's inputs are {sorted(job.top_level_inputs)}",
+                )
+            )
+    for name, pairs in job.top_level_inputs.items():
+        if name in given:
+            value = given[name]
+            if isinstance(value, Mapping) and set(value) == {"value"}:
+                value = value["value"]
+        elif name in job.input_values:
+            value = job.input_values[name]
+        else:
+            problems.append(
+                (("inputs", name), f"missing: input {name!r} of job {job.name!r} has no value")
+            )
+            value = None  # the run does not start; this only keeps one error per input
+        for pair in pairs:
+            input_values[pair] = value
+
+
 def _resolve(
     job: JobDefinition,
     run_config: Mapping[str, Any] | RunConfig | None,
@@ -270,6 +305,8 @@ def _resolve(
     op_configs: dict[str, Any] = {}
     input_values: dict[tuple[str, str], Any] = {}
     problems: list[tuple[tuple[str | int, ...], str]] = []
+    if job.top_level_inputs or raw.get("inputs"):
+        _top_level_inputs(job, raw.get("inputs") or {}, input_values, problems)
     # Nodes without config, config inputs or an entry have nothing to check: most of them.
     chosen = shape.needs_config | (entries.keys() & job.nodes.keys())
     # In the job's node order, for a stable order of errors.
