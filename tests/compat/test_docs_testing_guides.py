@@ -405,3 +405,76 @@ def test_job_metadata_values_are_metadata_values() -> None:
         "owner": dg.MetadataValue.text("api team"),
         "docs": dg.MetadataValue.url("https://docs.dagster.io"),
     }
+
+
+@dg.resource
+def my_resource(_: dg.InitResourceContext) -> str:
+    return "foo"
+
+
+opened: list[str] = []
+
+
+@dg.resource
+def my_cm_resource(_: dg.InitResourceContext) -> Iterator[str]:
+    opened.append("open")
+    try:
+        yield "foo"
+    finally:
+        opened.append("close")
+
+
+@dg.resource(config_schema={"suffix": str})
+def configured_resource(init_context: dg.InitResourceContext) -> str:
+    return "foo" + init_context.resource_config["suffix"]
+
+
+@dg.op(required_resource_keys={"foo"})
+def op_requires_resources(context: dg.OpExecutionContext) -> str:
+    return context.resources.foo
+
+
+def test_build_op_context_sets_up_resource_definitions() -> None:
+    context = dg.build_op_context(resources={"foo": my_resource})
+    assert op_requires_resources(context) == "foo"
+    configured = configured_resource.configured({"suffix": "bar"})
+    assert op_requires_resources(dg.build_op_context(resources={"foo": configured})) == "foobar"
+    mocked = dg.build_op_context(resources={"foo": "a plain value"})
+    assert op_requires_resources(mocked) == "a plain value"
+
+
+def test_build_op_context_as_a_context_manager_tears_resources_down() -> None:
+    opened.clear()
+    with dg.build_op_context(resources={"foo": my_cm_resource}) as context:
+        assert op_requires_resources(context) == "foo"
+        assert opened == ["open"]
+    assert opened == ["open", "close"]
+    with dg.build_asset_context(resources={"foo": my_cm_resource}) as asset_context:
+        assert asset_context.resources.foo == "foo"
+    assert opened == ["open", "close", "open", "close"]
+
+
+@dg.asset
+def upstream_numbers() -> list[int]:
+    return [1, 2, 3]
+
+
+@dg.asset
+def summed(upstream_numbers: list[int]) -> int:
+    return sum(upstream_numbers)
+
+
+def test_an_ephemeral_instance_answers_dagsters_synchronous_reads() -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([upstream_numbers, summed], instance=instance)
+    assert result.success
+    run = instance.get_run_by_id(result.run_id)
+    assert run is not None and run.is_success and run.run_id == result.run_id
+    assert instance.get_run_by_id("no-such-run") is None
+    latest = instance.get_latest_materialization_event(dg.AssetKey("summed"))
+    assert latest is not None and latest.run_id == result.run_id
+    assert latest.asset_materialization.asset_key == dg.AssetKey("summed")
+    assert instance.get_latest_materialization_event("nothing_here") is None
+    types = [entry.dagster_event.event_type for entry in instance.all_logs(result.run_id)]
+    assert types.count(dg.DagsterEventType.ASSET_MATERIALIZATION) == 2
+    assert types[-1] == dg.DagsterEventType.RUN_SUCCESS
