@@ -478,3 +478,65 @@ def test_an_ephemeral_instance_answers_dagsters_synchronous_reads() -> None:
     types = [entry.dagster_event.event_type for entry in instance.all_logs(result.run_id)]
     assert types.count(dg.DagsterEventType.ASSET_MATERIALIZATION) == 2
     assert types[-1] == dg.DagsterEventType.RUN_SUCCESS
+
+
+@dg.op
+def add_one_to(input_num: int) -> int:
+    return input_num + 1
+
+
+@dg.asset
+def upstream_asset() -> int:
+    return 1
+
+
+@dg.graph
+def middle_asset(upstream_asset: int) -> Any:
+    return add_one_to(upstream_asset)
+
+
+@dg.asset
+def downstream_asset(middle_asset: int) -> int:
+    return middle_asset + 1
+
+
+@dg.op(out={"one": dg.Out(), "two": dg.Out()})
+def two_outputs(upstream: int) -> Iterator[dg.Output[int]]:
+    yield dg.Output(output_name="one", value=upstream)
+    yield dg.Output(output_name="two", value=upstream * 2)
+
+
+@dg.graph(out={"one": dg.GraphOut(), "two": dg.GraphOut()})
+def return_one_and_two(zero: int) -> Any:
+    one, two = two_outputs(zero)
+    return {"one": one, "two": two}
+
+
+def test_assets_definition_from_graph() -> None:
+    middle = dg.AssetsDefinition.from_graph(middle_asset)
+    assert middle.key == dg.AssetKey("middle_asset")
+    result = dg.materialize([upstream_asset, middle, downstream_asset])
+    assert result.asset_value("downstream_asset") == 3
+    explicit = dg.AssetsDefinition.from_graph(
+        return_one_and_two,
+        keys_by_input_name={"zero": dg.AssetKey("upstream_asset")},
+        keys_by_output_name={"one": dg.AssetKey("asset_one"), "two": dg.AssetKey("asset_two")},
+        group_name="numbers",
+    )
+    assert explicit.keys == {dg.AssetKey("asset_one"), dg.AssetKey("asset_two")}
+    assert explicit.group_names_by_key[dg.AssetKey("asset_two")] == "numbers"
+    result = dg.materialize([upstream_asset, explicit])
+    assert result.asset_value("asset_two") == 2
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="'three'"):
+        dg.AssetsDefinition.from_graph(return_one_and_two, keys_by_output_name={"three": "x"})
+
+
+def test_assets_definition_from_op() -> None:
+    assets = dg.AssetsDefinition.from_op(
+        two_outputs,
+        keys_by_input_name={"upstream": dg.AssetKey("upstream_asset")},
+        key_prefix="lake",
+    )
+    assert assets.keys == {dg.AssetKey(["lake", "one"]), dg.AssetKey(["lake", "two"])}
+    result = dg.materialize([upstream_asset, assets])
+    assert result.asset_value(dg.AssetKey(["lake", "two"])) == 2
