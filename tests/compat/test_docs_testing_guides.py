@@ -3,6 +3,8 @@ them with only the import changed."""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -540,3 +542,105 @@ def test_assets_definition_from_op() -> None:
     assert assets.keys == {dg.AssetKey(["lake", "one"]), dg.AssetKey(["lake", "two"])}
     result = dg.materialize([upstream_asset, assets])
     assert result.asset_value(dg.AssetKey(["lake", "two"])) == 2
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+captured = _Records()
+
+
+@dg.logger(
+    {
+        "log_level": dg.Field(str, is_required=False, default_value="INFO"),
+        "name": dg.Field(str, is_required=False, default_value="dagster"),
+    },
+    description="A JSON-formatted console logger",
+)
+def json_console_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
+    level = init_context.logger_config["log_level"]
+    name = init_context.logger_config["name"]
+    klass = logging.getLoggerClass()
+    logger_ = klass(name, level=level)
+    handler = logging.StreamHandler()
+
+    class JsonFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return json.dumps({"msg": record.getMessage(), "level": record.levelname})
+
+    handler.setFormatter(JsonFormatter())
+    logger_.addHandler(handler)
+    logger_.addHandler(captured)
+    return logger_
+
+
+@dg.op
+def hello_logs(context: dg.OpExecutionContext) -> None:
+    context.log.info("Hello, world!")
+    context.log.debug("quiet")
+
+
+@dg.job(logger_defs={"my_json_logger": json_console_logger})
+def demo_job() -> None:
+    hello_logs()
+
+
+def test_a_custom_logger_receives_the_runs_events() -> None:
+    captured.records.clear()
+    result = demo_job.execute_in_process(
+        run_config={"loggers": {"my_json_logger": {"config": {"log_level": "INFO"}}}}
+    )
+    assert result.success
+    hello = [r for r in captured.records if r.getMessage() == "Hello, world!"]
+    assert len(hello) == 1 and hello[0].levelno == logging.INFO
+    assert hello[0].run_id == result.run_id and hello[0].step_key == "hello_logs"
+    assert "quiet" not in [r.getMessage() for r in captured.records]
+    # The run's own events are logged at DEBUG, as Dagster logs them.
+    captured.records.clear()
+    demo_job.execute_in_process(
+        run_config={"loggers": {"my_json_logger": {"config": {"log_level": "DEBUG"}}}}
+    )
+    assert "quiet" in [r.getMessage() for r in captured.records]
+    kinds = {r.dagster_event_type for r in captured.records}
+    assert {"RUN_START", "STEP_SUCCESS", "RUN_SUCCESS"} <= kinds
+    with pytest.raises(dg.DagsterInvalidConfigError, match=r"loggers\.other: unknown logger"):
+        demo_job.execute_in_process(run_config={"loggers": {"other": {}}})
+
+
+def test_a_logger_function_is_called_directly_in_a_unit_test() -> None:
+    logger_ = json_console_logger(None)
+    assert logger_.level == 20
+    assert logger_.name == "dagster"
+    logger_ = json_console_logger(dg.build_init_logger_context(logger_config={"name": "my_logger"}))
+    assert logger_.level == 20
+    assert logger_.name == "my_logger"
+
+
+def test_definitions_loggers_are_the_loggers_of_its_jobs() -> None:
+    @dg.asset
+    def some_asset() -> int:
+        get_dagster_logger_message()
+        return 1
+
+    defs = dg.Definitions(
+        jobs=[dg.define_asset_job("the_job", selection="*")],
+        assets=[some_asset],
+        loggers={"json_logger": json_console_logger},
+    )
+    captured.records.clear()
+    assert defs.get_job_def("the_job").execute_in_process().success
+    assert "from get_dagster_logger" in [r.getMessage() for r in captured.records]
+    local_logs = dg.GraphDefinition(name="g", node_defs=[hello_logs]).to_job(
+        name="local_logs", logger_defs={"console": dg.colored_console_logger}
+    )
+    assert local_logs.execute_in_process().success
+
+
+def get_dagster_logger_message() -> None:
+    dg.get_dagster_logger().info("from get_dagster_logger")

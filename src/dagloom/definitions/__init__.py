@@ -125,6 +125,14 @@ from dagloom.definitions.io_manager import (
     mem_io_manager,
 )
 from dagloom.definitions.job import JobDefinition, job
+from dagloom.definitions.logger import (
+    InitLoggerContext,
+    LoggerDefinition,
+    build_init_logger_context,
+    colored_console_logger,
+    default_loggers,
+    logger,
+)
 from dagloom.definitions.metadata import (
     BoolMetadataValue,
     DagsterAssetMetadataValue,
@@ -282,6 +290,7 @@ __all__ = [
     "In",
     "InMemoryIOManager",
     "InitExecutorContext",
+    "InitLoggerContext",
     "InitResourceContext",
     "InputContext",
     "InputDefinition",
@@ -291,6 +300,7 @@ __all__ = [
     "Jitter",
     "JobDefinition",
     "JsonMetadataValue",
+    "LoggerDefinition",
     "MarkdownMetadataValue",
     "MaterializeResult",
     "MetadataValue",
@@ -340,6 +350,7 @@ __all__ = [
     "asset",
     "asset_sensor",
     "build_hook_context",
+    "build_init_logger_context",
     "build_init_resource_context",
     "build_input_context",
     "build_output_context",
@@ -348,7 +359,9 @@ __all__ = [
     "build_schedule_context",
     "build_sensor_context",
     "check_dagster_type",
+    "colored_console_logger",
     "config_mapping",
+    "default_loggers",
     "define_asset_job",
     "executor",
     "failure_hook",
@@ -365,6 +378,7 @@ __all__ = [
     "load_assets_from_modules",
     "load_assets_from_package_module",
     "load_assets_from_package_name",
+    "logger",
     "materialize",
     "materialize_to_memory",
     "mem_io_manager",

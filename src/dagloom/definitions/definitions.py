@@ -116,10 +116,15 @@ class Definitions:
 
     def _resolve_job(self, item: JobDefinition | UnresolvedAssetJobDefinition) -> JobDefinition:
         if isinstance(item, UnresolvedAssetJobDefinition):
-            return item.resolve(self.asset_graph, self.resources, self.executor)
-        if self.resources:
-            return item.with_resources(self.resources)
-        return item
+            job = item.resolve(self.asset_graph, self.resources, self.executor)
+        elif self.resources:
+            job = item.with_resources(self.resources)
+        else:
+            job = item
+        if self.loggers and not job.logger_defs:
+            # As in Dagster: the Definitions' loggers are those of each job that has none.
+            job = job.with_replaced_attrs(logger_defs=self.loggers)
+        return job
 
     @staticmethod
     def validate_loadable(defs: Definitions) -> None:

@@ -14,6 +14,7 @@ from dagloom.definitions.config import ConfigMapping, RunConfig, coerce_run_conf
 from dagloom.definitions.executor import ExecutorDefinition, in_process_executor
 from dagloom.definitions.graph import compose
 from dagloom.definitions.hook import HookDefinition, check_hooks
+from dagloom.definitions.logger import LoggerDefinition
 from dagloom.definitions.metadata import normalize_metadata
 from dagloom.definitions.node import FromGraphInput, Node, validate_nodes
 from dagloom.definitions.op import check_name
@@ -94,8 +95,18 @@ class JobDefinition:
         hooks: AbstractSet[HookDefinition] | None = None,
         partitions_def: PartitionsDefinition | None = None,
         input_values: Mapping[str, Any] | None = None,
+        logger_defs: Mapping[str, LoggerDefinition] | None = None,
     ) -> None:
         check_name(name, "job")
+        # Loggers each run builds from run config `loggers:` (see logger.py).
+        self.logger_defs = dict(logger_defs or {})
+        for key, value in self.logger_defs.items():
+            if not isinstance(value, LoggerDefinition):
+                raise DefinitionError(
+                    f"job {name!r}: logger_defs[{key!r}] must be a LoggerDefinition (made with "
+                    f"@logger), got {type(value).__name__}",
+                    name=name,
+                )
         nodes, self.top_level_inputs = _split_top_level_inputs(nodes)
         # Values of the job's own inputs (a graph's inputs, made a job); run config
         # `inputs:` and `execute_in_process(input_values=...)` override them.
@@ -251,6 +262,7 @@ class JobDefinition:
         asset_layer: AssetLayer | None = None,
         graph_outputs: Mapping[tuple[str, str], tuple[str, str]] | None = None,
         hooks: AbstractSet[HookDefinition] | None = None,
+        logger_defs: Mapping[str, LoggerDefinition] | None = None,
     ) -> JobDefinition:
         """A new job like this one, with the parts given (not None) replaced. A compiled plan
         carries over unless `nodes`, `asset_layer` or `hooks` is replaced: besides those, it
@@ -271,8 +283,18 @@ class JobDefinition:
             graph_config_mappings=self.graph_config_mappings,
             hooks=self.hook_defs if hooks is None else hooks,
             partitions_def=self._partitions_def,
+            logger_defs=self.logger_defs if logger_defs is None else logger_defs,
         )
         replaced.partitioned_config = self.partitioned_config
+        # The job's inputs feed the nodes it still has (its nodes no longer name them).
+        kept = {
+            name: tuple(pair for pair in pairs if pair[0] in replaced.nodes)
+            for name, pairs in self.top_level_inputs.items()
+        }
+        replaced.top_level_inputs = {name: pairs for name, pairs in kept.items() if pairs}
+        replaced.input_values = {
+            k: v for k, v in self.input_values.items() if k in replaced.top_level_inputs
+        }
         if nodes is None and asset_layer is None and hooks is None:
             replaced._plan = self._plan
         return replaced
@@ -336,6 +358,8 @@ class JobDefinition:
         from dagloom.execution.run import execute_job_in_process
 
         job = self if asset_selection is None else self.asset_subset(asset_selection)
+        if self.logger_defs and not job.logger_defs:
+            job = job.with_replaced_attrs(logger_defs=self.logger_defs)
         job = job.with_input_values(input_values or {})
         store = None
         if partition_key is not None and instance is not None:
@@ -436,6 +460,7 @@ def job(
     op_retry_policy: RetryPolicy | None = None,
     hooks: AbstractSet[HookDefinition] | None = None,
     partitions_def: PartitionsDefinition | None = None,
+    logger_defs: Mapping[str, LoggerDefinition] | None = None,
 ) -> Callable[[Callable[..., Any]], JobDefinition]: ...
 
 
@@ -453,6 +478,7 @@ def job(
     op_retry_policy: RetryPolicy | None = None,
     hooks: AbstractSet[HookDefinition] | None = None,
     partitions_def: PartitionsDefinition | None = None,
+    logger_defs: Mapping[str, LoggerDefinition] | None = None,
 ) -> JobDefinition | Callable[[Callable[..., Any]], JobDefinition]:
     """Declare a job: the body calls ops to wire them; it runs once, at definition time.
     `hooks` run after every step of the job (success or failure hooks)."""
@@ -481,6 +507,7 @@ def job(
             op_retry_policy=op_retry_policy,
             hooks=hooks,
             partitions_def=partitions_def,
+            logger_defs=logger_defs,
         )
         unused = [p for p in params if p not in defined.top_level_inputs]
         if unused:
