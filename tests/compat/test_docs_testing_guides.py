@@ -644,3 +644,29 @@ def test_definitions_loggers_are_the_loggers_of_its_jobs() -> None:
 
 def get_dagster_logger_message() -> None:
     dg.get_dagster_logger().info("from get_dagster_logger")
+
+
+class FiveIOManager(dg.IOManager):
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        raise AssertionError("loading only")
+
+    def load_input(self, context: dg.InputContext) -> int:
+        return 5
+
+
+def test_asset_values_load_through_the_io_manager_bound_to_the_assets() -> None:
+    @dg.asset
+    def asset1() -> None: ...
+
+    @dg.asset
+    def asset2() -> None: ...
+
+    assets = dg.with_resources(
+        [asset1, asset2],
+        resource_defs={"io_manager": dg.IOManagerDefinition.hardcoded_io_manager(FiveIOManager())},
+    )
+    defs = dg.Definitions(assets=assets)
+    assert defs.load_asset_value(dg.AssetKey("asset1")) == 5
+    with defs.get_asset_value_loader() as loader:
+        assert loader.load_asset_value(dg.AssetKey("asset1")) == 5
+        assert loader.load_asset_value(dg.AssetKey("asset2")) == 5
