@@ -670,3 +670,17 @@ def test_asset_values_load_through_the_io_manager_bound_to_the_assets() -> None:
     with defs.get_asset_value_loader() as loader:
         assert loader.load_asset_value(dg.AssetKey("asset1")) == 5
         assert loader.load_asset_value(dg.AssetKey("asset2")) == 5
+
+
+def test_observations_reported_by_a_node_are_read_from_the_result() -> None:
+    @dg.op
+    def observes(context: dg.OpExecutionContext) -> None:
+        context.log_event(dg.AssetObservation(asset_key="my_dataset", metadata={"rows": 7}))
+
+    @dg.job
+    def observing() -> None:
+        observes()
+
+    (observation,) = observing.execute_in_process().asset_observations_for_node("observes")
+    assert observation.asset_key == dg.AssetKey("my_dataset")
+    assert observation.metadata == {"rows": dg.IntMetadataValue(7)}
