@@ -684,3 +684,24 @@ def test_observations_reported_by_a_node_are_read_from_the_result() -> None:
     (observation,) = observing.execute_in_process().asset_observations_for_node("observes")
     assert observation.asset_key == dg.AssetKey("my_dataset")
     assert observation.metadata == {"rows": dg.IntMetadataValue(7)}
+
+
+@dg.asset
+def total_population_meta(state_population_file: list[dict[str, str]]) -> dg.MaterializeResult:
+    total = sum(int(x["Population"]) for x in state_population_file)
+    return dg.MaterializeResult(metadata={"total_population": total})
+
+
+@dg.asset
+def total_population_meta_yield(
+    state_population_file: list[dict[str, str]],
+) -> Iterator[dg.MaterializeResult]:
+    total = sum(int(x["Population"]) for x in state_population_file)
+    yield dg.MaterializeResult(metadata={"total_population": total})
+
+
+def test_an_asset_returning_or_yielding_a_materialize_result_called_directly() -> None:
+    rows = [{"Population": "10"}, {"Population": "5"}]
+    expected = dg.MaterializeResult(asset_key=None, metadata={"total_population": 15})
+    assert total_population_meta(rows) == expected
+    assert total_population_meta_yield(rows).__next__() == expected
