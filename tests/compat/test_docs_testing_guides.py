@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -705,3 +706,40 @@ def test_an_asset_returning_or_yielding_a_materialize_result_called_directly() -
     expected = dg.MaterializeResult(asset_key=None, metadata={"total_population": 15})
     assert total_population_meta(rows) == expected
     assert total_population_meta_yield(rows).__next__() == expected
+
+
+@dg.daily_partitioned_config(start_date=datetime(2020, 1, 1), minute_offset=15)
+def my_offset_partitioned_config(start: datetime, _end: datetime) -> dict[str, Any]:
+    return {
+        "ops": {
+            "process_data": {
+                "config": {
+                    "start": start.strftime("%Y-%m-%d-%H:%M"),
+                    "end": _end.strftime("%Y-%m-%d-%H:%M"),
+                }
+            }
+        }
+    }
+
+
+@dg.op(config_schema={"start": str, "end": str})
+def process_data(context: dg.OpExecutionContext) -> str:
+    return str(context.op_config["start"])
+
+
+@dg.job(config=my_offset_partitioned_config)
+def partitioned_op_job() -> None:
+    process_data()
+
+
+def test_the_partition_keys_and_run_config_of_a_partitioned_config() -> None:
+    keys = my_offset_partitioned_config.get_partition_keys()
+    assert keys[0] == "2020-01-01"
+    assert keys[1] == "2020-01-02"
+    run_config = my_offset_partitioned_config.get_run_config_for_partition_key(keys[0])
+    assert dg.validate_run_config(partitioned_op_job, run_config)
+    assert run_config == {
+        "ops": {
+            "process_data": {"config": {"start": "2020-01-01-00:15", "end": "2020-01-02-00:15"}}
+        }
+    }
