@@ -54,6 +54,7 @@ if TYPE_CHECKING:
         build_asset_context,
         build_op_context,
     )
+    from dagloom.execution.context import DagloomLogManager as DagsterLogManager
     from dagloom.execution.event_view import DagsterEvent, DagsterEventType
     from dagloom.execution.result import ExecuteInProcessResult
     from dagloom.execution.run_config import validate_run_config
@@ -139,6 +140,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "DagloomEventType": ("dagloom.messages", "EventType"),
     "DagloomRunStatus": ("dagloom.messages", "RunStatus"),
     "DagsterEvent": ("dagloom.execution.event_view", "DagsterEvent"),
+    "DagsterLogManager": (_CONTEXT, "DagloomLogManager"),
     "DagsterEventType": ("dagloom.execution.event_view", "DagsterEventType"),
     "validate_run_config": ("dagloom.execution.run_config", "validate_run_config"),
     "get_dagster_logger": ("dagloom.execution.step_log", "get_dagster_logger"),
@@ -202,6 +204,7 @@ if TYPE_CHECKING:
         "DagsterInvalidConfigError",
         "DagsterInvalidDefinitionError",
         "DagsterInvalidInvocationError",
+        "DagsterLogManager",
         "DagsterTypeCheckDidNotPass",
         "DagsterUnknownPartitionError",
         "DefinitionError",

@@ -124,10 +124,13 @@ def test_invalid_invocation_is_a_definition_error() -> None:
     assert issubclass(dg.DagsterInvalidInvocationError, dg.DagloomError)
 
 
-def test_generator_op_returns_its_outputs() -> None:
+def test_generator_op_returns_a_generator_of_its_outputs() -> None:
     @dg.op(out={"a": dg.Out(), "b": dg.Out()})
     def two() -> Any:
         yield dg.Output(1, output_name="a")
         yield dg.Output(2, output_name="b")
 
-    assert two() == [1, 2]
+    # As Dagster's: a generator of the Output objects it yields
+    outputs = two()
+    assert next(outputs) == dg.Output(1, output_name="a")
+    assert [o.value for o in outputs] == [2]

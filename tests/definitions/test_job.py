@@ -86,8 +86,8 @@ def test_output_for_unknown_node_raises() -> None:
         result.output_for_node("nope")
 
 
-def test_job_body_with_parameters_is_a_definition_error() -> None:
-    with pytest.raises(DefinitionError):
+def test_a_job_body_parameter_passed_to_no_op_is_a_definition_error() -> None:
+    with pytest.raises(DefinitionError, match=r"parameters \['x'\] are passed to no op"):
 
         @job
         def bad(x):

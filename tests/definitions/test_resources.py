@@ -226,10 +226,13 @@ def test_resources_in_build_op_context_for_a_unit_test() -> None:
     def read(context: OpExecutionContext, db: Database) -> str:
         return db.query(context.op_config["sql"])
 
-    context = build_op_context(resources={"db": Database(url="test")}, op_config={"sql": "s"})
-    assert read(context) == "test: s"
-    # build_op_context does not set resources up
-    assert lifecycle == []
+    with build_op_context(
+        resources={"db": Database(url="test")}, op_config={"sql": "s"}
+    ) as context:
+        assert read(context) == "test: s"
+        # set up as a run sets them up; torn down on leaving the block
+        assert lifecycle == ["setup test"]
+    assert lifecycle == ["setup test", "teardown test"]
 
 
 def test_resource_passed_as_keyword_in_a_direct_call() -> None:

@@ -51,7 +51,13 @@ from dagloom.definitions.asset_selection import AssetSelection
 from dagloom.definitions.automation_condition import AutomationCondition
 from dagloom.definitions.automation_condition_sensor import AutomationConditionSensorDefinition
 from dagloom.definitions.backfill_policy import BackfillPolicy
-from dagloom.definitions.config import Config, ConfigMapping, PermissiveConfig, RunConfig
+from dagloom.definitions.config import (
+    Config,
+    ConfigMapping,
+    PermissiveConfig,
+    RunConfig,
+    config_mapping,
+)
 from dagloom.definitions.dagster_type import (
     DagsterType,
     Nothing,
@@ -119,6 +125,14 @@ from dagloom.definitions.io_manager import (
     mem_io_manager,
 )
 from dagloom.definitions.job import JobDefinition, job
+from dagloom.definitions.logger import (
+    InitLoggerContext,
+    LoggerDefinition,
+    build_init_logger_context,
+    colored_console_logger,
+    default_loggers,
+    logger,
+)
 from dagloom.definitions.metadata import (
     BoolMetadataValue,
     DagsterAssetMetadataValue,
@@ -276,6 +290,7 @@ __all__ = [
     "In",
     "InMemoryIOManager",
     "InitExecutorContext",
+    "InitLoggerContext",
     "InitResourceContext",
     "InputContext",
     "InputDefinition",
@@ -285,6 +300,7 @@ __all__ = [
     "Jitter",
     "JobDefinition",
     "JsonMetadataValue",
+    "LoggerDefinition",
     "MarkdownMetadataValue",
     "MaterializeResult",
     "MetadataValue",
@@ -334,6 +350,7 @@ __all__ = [
     "asset",
     "asset_sensor",
     "build_hook_context",
+    "build_init_logger_context",
     "build_init_resource_context",
     "build_input_context",
     "build_output_context",
@@ -342,6 +359,9 @@ __all__ = [
     "build_schedule_context",
     "build_sensor_context",
     "check_dagster_type",
+    "colored_console_logger",
+    "config_mapping",
+    "default_loggers",
     "define_asset_job",
     "executor",
     "failure_hook",
@@ -358,6 +378,7 @@ __all__ = [
     "load_assets_from_modules",
     "load_assets_from_package_module",
     "load_assets_from_package_name",
+    "logger",
     "materialize",
     "materialize_to_memory",
     "mem_io_manager",

@@ -290,6 +290,35 @@ class AssetsDefinition:
             merged = dict.fromkeys([*self.keys_by_input.values(), *spec.dep_keys])
             self.deps_by_key[spec.key] = tuple(merged)
 
+    @staticmethod
+    def from_graph(graph_def: Any, **kwargs: Any) -> AssetsDefinition:
+        """Assets computed by an existing @graph: each graph output is an asset, each graph
+        input reads one. Takes `keys_by_input_name`, `keys_by_output_name`, `key_prefix`,
+        `group_name`, `group_names_by_output_name`, `descriptions_by_output_name`,
+        `metadata_by_output_name`, `tags_by_output_name`, `code_versions_by_output_name`,
+        `resource_defs` and `partitions_def`, as Dagster's does."""
+        from dagloom.definitions.graph import GraphDefinition
+        from dagloom.definitions.graph_asset import assets_from_node
+
+        if not isinstance(graph_def, GraphDefinition):
+            raise DagsterInvalidDefinitionError(
+                f"AssetsDefinition.from_graph takes a GraphDefinition, got "
+                f"{type(graph_def).__name__}; use from_op for an op"
+            )
+        return assets_from_node(graph_def, **kwargs)
+
+    @staticmethod
+    def from_op(op_def: OpDefinition, **kwargs: Any) -> AssetsDefinition:
+        """Assets computed by an existing @op: each output is an asset, each input reads
+        one; takes the keyword arguments of `from_graph`, and `can_subset`."""
+        from dagloom.definitions.graph_asset import assets_from_node
+
+        if not isinstance(op_def, OpDefinition):
+            raise DagsterInvalidDefinitionError(
+                f"AssetsDefinition.from_op takes an OpDefinition, got {type(op_def).__name__}"
+            )
+        return assets_from_node(op_def, **kwargs)
+
     @property
     def key(self) -> AssetKey:
         if len(self.keys_by_output) != 1:

@@ -34,17 +34,43 @@ def path_component_problem(part: object) -> str | None:
     return None
 
 
+class AssetKeyPath(tuple[str, ...]):
+    """An asset key's components: an immutable tuple that also equals the list of the same
+    strings and concatenates with lists, since Dagster's keys hold a list and user code
+    compares `context.asset_key.path == ["a", "b"]` or builds `path + ["c"]`."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, list):
+            return list(self) == other
+        return tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return tuple.__hash__(self)
+
+    def __add__(self, other: Sequence[str]) -> AssetKeyPath:  # type: ignore[override]
+        # A list added to a key's path gives a path, as adding to Dagster's list does.
+        return AssetKeyPath((*self, *other))
+
+    def __radd__(self, other: Sequence[str]) -> AssetKeyPath:
+        return AssetKeyPath((*other, *self))
+
+
 class AssetKey:
     """An immutable, hashable asset path. `AssetKey("a")`, `AssetKey(["a", "b"])`, or
     `AssetKey.from_user_string("a/b")`."""
 
     __slots__ = ("_hash", "path")
 
-    path: tuple[str, ...]
+    path: AssetKeyPath
     _hash: int
 
     def __init__(self, path: str | Sequence[str]) -> None:
-        parts = (path,) if isinstance(path, str) else tuple(path)
+        parts = AssetKeyPath((path,) if isinstance(path, str) else path)
         if not parts:
             raise DefinitionError("an AssetKey needs at least one path component")
         for part in parts:
@@ -59,7 +85,7 @@ class AssetKey:
                     name="/".join(str(p) for p in parts),
                 )
         object.__setattr__(self, "path", parts)
-        object.__setattr__(self, "_hash", hash(parts))
+        object.__setattr__(self, "_hash", hash(tuple(parts)))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("AssetKey is immutable")
@@ -67,7 +93,7 @@ class AssetKey:
     def __reduce__(self) -> tuple[type[AssetKey], tuple[tuple[str, ...]]]:
         # Pickled (an output value holding keys, a process boundary) as its path, so
         # unpickling goes through __init__ rather than setting the immutable slots.
-        return (AssetKey, (self.path,))
+        return (AssetKey, (tuple(self.path),))
 
     @classmethod
     def from_user_string(cls, text: str) -> AssetKey:
@@ -157,4 +183,4 @@ class AssetKey:
 CoercibleToAssetKey = Union[AssetKey, str, Sequence[str]]  # noqa: UP007 - runtime alias
 
 
-__all__ = ["AssetKey", "CoercibleToAssetKey", "path_component_problem"]
+__all__ = ["AssetKey", "AssetKeyPath", "CoercibleToAssetKey", "path_component_problem"]

@@ -109,6 +109,23 @@ class ConfigMapping:
         return coerce_run_config(self.config_fn(value))
 
 
+def config_mapping(
+    config_fn: Callable[[Any], Any] | None = None,
+    *,
+    config_schema: Any = None,
+    receive_processed_config_values: bool | None = None,
+) -> Any:
+    """Decorate a function into a ConfigMapping, bare (`@config_mapping`, the schema read from
+    the Config class its parameter is annotated with) or called with a `config_schema`."""
+    if config_fn is not None:
+        return ConfigMapping(config_fn, config_schema, receive_processed_config_values)
+
+    def decorate(fn: Callable[[Any], Any]) -> ConfigMapping:
+        return ConfigMapping(fn, config_schema, receive_processed_config_values)
+
+    return decorate
+
+
 def _first_param_model(fn: Callable[..., Any]) -> type[BaseModel] | None:
     import inspect
     import typing

@@ -353,8 +353,10 @@ class GraphDefinition:
     def __init__(
         self,
         name: str,
-        nodes: Mapping[str, Node],
+        nodes: Mapping[str, Node] | None = None,
         *,
+        node_defs: Sequence[OpDefinition] | None = None,
+        dependencies: Mapping[Any, Mapping[str, Any]] | None = None,
         input_names: Sequence[str] = (),
         output_bindings: Mapping[str, Binding] | None = None,
         description: str | None = None,
@@ -364,6 +366,17 @@ class GraphDefinition:
         config_mappings: Mapping[str, ConfigMapping] | None = None,
     ) -> None:
         check_name(name, "graph")
+        if node_defs is not None:
+            # Dagster's explicit form: `GraphDefinition(name=..., node_defs=[...],
+            # dependencies={"b": {"x": DependencyDefinition("a")}})`.
+            if nodes is not None:
+                raise DefinitionError(
+                    f"graph {name!r}: give node_defs with dependencies, or nodes, not both",
+                    name=name,
+                )
+            nodes = _nodes_from_dependencies(name, node_defs, dependencies)
+        elif nodes is None:
+            raise DefinitionError(f"graph {name!r}: node_defs is required", name=name)
         self.name = name
         self.nodes = dict(nodes)
         self.input_names = tuple(input_names)
@@ -387,44 +400,13 @@ class GraphDefinition:
     ) -> GraphDefinition:
         """Build a graph the explicit way:
         `dependencies={"b": {"x": DependencyDefinition("a")}}`."""
-        defs = {d.name: d for d in node_defs}
-        nodes: dict[str, Node] = {}
-        deps = dict(dependencies or {})
-        named: dict[str, tuple[OpDefinition, Mapping[str, Any]]] = {}
-        for key, value in deps.items():
-            base = key.name if isinstance(key, NodeInvocation) else key
-            if base not in defs:
-                raise DefinitionError(
-                    f"graph {name!r}: dependencies name {base!r}, which is not among the "
-                    f"node_defs {sorted(defs)}",
-                    name=name,
-                )
-            node_name = (key.alias or key.name) if isinstance(key, NodeInvocation) else key
-            named[node_name] = (defs[base], value)
-        for d in node_defs:
-            if not any(op is d for op, _ in named.values()):
-                named[d.name] = (d, {})
-        for node_name, (op_def, input_deps) in named.items():
-            inputs: dict[str, Binding] = {}
-            for input_name, dep in input_deps.items():
-                if input_name not in op_def.ins:
-                    raise DefinitionError(
-                        f"graph {name!r}: {node_name!r} has no input {input_name!r}", name=name
-                    )
-                if isinstance(dep, DependencyDefinition):
-                    inputs[input_name] = FromOutput(dep.node, dep.output)
-                elif isinstance(dep, MultiDependencyDefinition):
-                    inputs[input_name] = FromFanIn(
-                        tuple(FromOutput(d.node, d.output) for d in dep.dependencies)
-                    )
-                else:
-                    raise DefinitionError(
-                        f"graph {name!r}: dependency of {node_name}.{input_name} must be a "
-                        "DependencyDefinition or MultiDependencyDefinition",
-                        name=name,
-                    )
-            nodes[node_name] = Node(node_name, op_def, inputs)
-        return GraphDefinition(name, nodes, description=description, tags=tags)
+        return GraphDefinition(
+            name,
+            node_defs=node_defs,
+            dependencies=dependencies,
+            description=description,
+            tags=tags,
+        )
 
     def inline_into(
         self,
@@ -534,6 +516,54 @@ class GraphOut:
     body returns, in this order or by these names, fills the outputs."""
 
     description: str | None = None
+
+
+def _nodes_from_dependencies(
+    name: str,
+    node_defs: Sequence[OpDefinition],
+    dependencies: Mapping[Any, Mapping[str, Any]] | None,
+) -> dict[str, Node]:
+    """The nodes of graph `name` given as Dagster's `node_defs` and `dependencies`: each
+    input's DependencyDefinition (or MultiDependencyDefinition), keyed by node name or by a
+    NodeInvocation that aliases a definition."""
+    defs = {d.name: d for d in node_defs}
+    nodes: dict[str, Node] = {}
+    deps = dict(dependencies or {})
+    named: dict[str, tuple[OpDefinition, Mapping[str, Any]]] = {}
+    for key, value in deps.items():
+        base = key.name if isinstance(key, NodeInvocation) else key
+        if base not in defs:
+            raise DefinitionError(
+                f"graph {name!r}: dependencies name {base!r}, which is not among the "
+                f"node_defs {sorted(defs)}",
+                name=name,
+            )
+        node_name = (key.alias or key.name) if isinstance(key, NodeInvocation) else key
+        named[node_name] = (defs[base], value)
+    for d in node_defs:
+        if not any(op is d for op, _ in named.values()):
+            named[d.name] = (d, {})
+    for node_name, (op_def, input_deps) in named.items():
+        inputs: dict[str, Binding] = {}
+        for input_name, dep in input_deps.items():
+            if input_name not in op_def.ins:
+                raise DefinitionError(
+                    f"graph {name!r}: {node_name!r} has no input {input_name!r}", name=name
+                )
+            if isinstance(dep, DependencyDefinition):
+                inputs[input_name] = FromOutput(dep.node, dep.output)
+            elif isinstance(dep, MultiDependencyDefinition):
+                inputs[input_name] = FromFanIn(
+                    tuple(FromOutput(d.node, d.output) for d in dep.dependencies)
+                )
+            else:
+                raise DefinitionError(
+                    f"graph {name!r}: dependency of {node_name}.{input_name} must be a "
+                    "DependencyDefinition or MultiDependencyDefinition",
+                    name=name,
+                )
+        nodes[node_name] = Node(node_name, op_def, inputs)
+    return nodes
 
 
 @dataclass(frozen=True, slots=True)

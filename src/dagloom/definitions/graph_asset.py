@@ -23,10 +23,11 @@ from dagloom.definitions.asset import (
 from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
 from dagloom.definitions.graph import GraphDefinition, graph
 from dagloom.definitions.node import FromOutput
+from dagloom.definitions.op import OpDefinition
 from dagloom.definitions.outputs import DEFAULT_OUTPUT
 from dagloom.errors import DagsterInvalidDefinitionError, DagsterInvalidInvocationError
 
-__all__ = ["GraphAssetsDefinition", "graph_asset", "graph_multi_asset"]
+__all__ = ["GraphAssetsDefinition", "assets_from_node", "graph_asset", "graph_multi_asset"]
 
 
 class GraphAssetsDefinition(AssetsDefinition):
@@ -221,3 +222,83 @@ def graph_multi_asset(
         )
 
     return wrap
+
+
+def assets_from_node(
+    node_def: GraphDefinition | OpDefinition,
+    *,
+    keys_by_input_name: Mapping[str, AssetKey] | None = None,
+    keys_by_output_name: Mapping[str, AssetKey] | None = None,
+    key_prefix: str | Sequence[str] | None = None,
+    group_name: str | None = None,
+    group_names_by_output_name: Mapping[str, str | None] | None = None,
+    descriptions_by_output_name: Mapping[str, str] | None = None,
+    metadata_by_output_name: Mapping[str, Mapping[str, Any] | None] | None = None,
+    tags_by_output_name: Mapping[str, Mapping[str, str] | None] | None = None,
+    code_versions_by_output_name: Mapping[str, str | None] | None = None,
+    resource_defs: Mapping[str, Any] | None = None,
+    partitions_def: Any = None,
+    can_subset: bool = False,
+) -> AssetsDefinition:
+    """Assets from an existing graph or op (`AssetsDefinition.from_graph` / `.from_op`).
+
+    An output is the asset keyed by `keys_by_output_name`, else by its name (the node's
+    name for a sole `result` output), under `key_prefix`; an input reads the asset keyed by
+    `keys_by_input_name`, else by its name. Naming an output or input the node lacks is a
+    DagsterInvalidDefinitionError.
+    """
+    name = node_def.name
+    if isinstance(node_def, GraphDefinition):
+        outputs = list(node_def.output_bindings)
+        inputs = list(node_def.input_names)
+    else:
+        outputs = list(node_def.outs)
+        inputs = [n for n in node_def.ins if n not in node_def.signature.nothing_inputs]
+    by_output = dict(keys_by_output_name or {})
+    by_input = dict(keys_by_input_name or {})
+    for given, known, what in ((by_output, outputs, "outputs"), (by_input, inputs, "inputs")):
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise DagsterInvalidDefinitionError(
+                f"{name!r}: keys_by_{what[:-1]}_name names {unknown}, which are not among its "
+                f"{what} {known}",
+                name=name,
+            )
+    specs: dict[str, AssetSpec] = {}
+    for out_name in outputs:
+        if out_name in by_output:
+            key = AssetKey.from_coercible(by_output[out_name])
+        else:
+            key = _prefixed(name if out_name == DEFAULT_OUTPUT else out_name, key_prefix)
+
+        def of(mapping: Mapping[str, Any] | None, out: str = out_name) -> Any:
+            return (mapping or {}).get(out)
+
+        specs[out_name] = AssetSpec(
+            key=key,
+            description=of(descriptions_by_output_name),
+            group_name=of(group_names_by_output_name) or group_name or "default",
+            metadata=of(metadata_by_output_name),
+            tags=of(tags_by_output_name),
+            code_version=of(code_versions_by_output_name),
+        )
+    keys_by_input = {
+        input_name: AssetKey.from_coercible(by_input.get(input_name, input_name))
+        for input_name in inputs
+    }
+    if isinstance(node_def, GraphDefinition):
+        return GraphAssetsDefinition(
+            graph_def=node_def,
+            specs_by_output=specs,
+            keys_by_input=keys_by_input,
+            resource_defs=resource_defs,
+            partitions_def=partitions_def,
+        )
+    return AssetsDefinition(
+        op=node_def,
+        specs_by_output=specs,
+        keys_by_input=keys_by_input,
+        can_subset=can_subset,
+        resource_defs=resource_defs,
+        partitions_def=partitions_def,
+    )

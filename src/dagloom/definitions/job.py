@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Callable, Collection, Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, overload
 
 from dagloom._gc import defers_run, full_collections_deferred
@@ -12,7 +14,9 @@ from dagloom.definitions.config import ConfigMapping, RunConfig, coerce_run_conf
 from dagloom.definitions.executor import ExecutorDefinition, in_process_executor
 from dagloom.definitions.graph import compose
 from dagloom.definitions.hook import HookDefinition, check_hooks
-from dagloom.definitions.node import Node, validate_nodes
+from dagloom.definitions.logger import LoggerDefinition
+from dagloom.definitions.metadata import normalize_metadata
+from dagloom.definitions.node import FromGraphInput, Node, validate_nodes
 from dagloom.definitions.op import check_name
 from dagloom.definitions.partitioned_config import PartitionedConfig
 from dagloom.definitions.partitions import PartitionsDefinition
@@ -90,8 +94,30 @@ class JobDefinition:
         graph_config_mappings: Mapping[str, ConfigMapping] | None = None,
         hooks: AbstractSet[HookDefinition] | None = None,
         partitions_def: PartitionsDefinition | None = None,
+        input_values: Mapping[str, Any] | None = None,
+        logger_defs: Mapping[str, LoggerDefinition] | None = None,
     ) -> None:
         check_name(name, "job")
+        # Loggers each run builds from run config `loggers:` (see logger.py).
+        self.logger_defs = dict(logger_defs or {})
+        for key, value in self.logger_defs.items():
+            if not isinstance(value, LoggerDefinition):
+                raise DefinitionError(
+                    f"job {name!r}: logger_defs[{key!r}] must be a LoggerDefinition (made with "
+                    f"@logger), got {type(value).__name__}",
+                    name=name,
+                )
+        nodes, self.top_level_inputs = _split_top_level_inputs(nodes)
+        # Values of the job's own inputs (a graph's inputs, made a job); run config
+        # `inputs:` and `execute_in_process(input_values=...)` override them.
+        self.input_values = dict(input_values or {})
+        unknown = sorted(set(self.input_values) - set(self.top_level_inputs))
+        if unknown:
+            raise DefinitionError(
+                f"job {name!r}: input_values {unknown} name no input of the job; its inputs "
+                f"are {sorted(self.top_level_inputs)}",
+                name=name,
+            )
         # A PartitionedConfig makes the job partitioned; its run config comes per partition.
         self.partitioned_config = config if isinstance(config, PartitionedConfig) else None
         if isinstance(config, PartitionedConfig):
@@ -103,7 +129,8 @@ class JobDefinition:
         self.description = description
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
         self.run_tags = {str(k): str(v) for k, v in (run_tags or {}).items()}
-        self.metadata = dict(metadata or {})
+        # As Dagster keeps it: each value a MetadataValue (a str becomes a text value).
+        self.metadata = normalize_metadata(metadata)
         self.resource_defs = dict(resource_defs or {})
         self.executor_def = executor_def or in_process_executor
         # With a ConfigMapping, run config is the mapping's outer config (see run_config.py).
@@ -122,6 +149,23 @@ class JobDefinition:
         self._node_order = validate_nodes(name, self.nodes, allow_graph_inputs=False)
         self._plan: ExecutionPlan | None = None
         _import_execution()
+
+    def with_input_values(self, input_values: Mapping[str, Any]) -> JobDefinition:
+        """This job with `input_values` laid over its own; the same job when empty."""
+        if not input_values:
+            return self
+        unknown = sorted(set(input_values) - set(self.top_level_inputs))
+        if unknown:
+            from dagloom.errors import DagsterInvalidInvocationError
+
+            raise DagsterInvalidInvocationError(
+                f"job {self.name!r}: input_values {unknown} name no input of the job; its "
+                f"inputs are {sorted(self.top_level_inputs)}",
+                name=self.name,
+            )
+        job = copy.copy(self)
+        job.input_values = {**self.input_values, **input_values}
+        return job
 
     @property
     def partitions_def(self) -> PartitionsDefinition | None:
@@ -218,6 +262,7 @@ class JobDefinition:
         asset_layer: AssetLayer | None = None,
         graph_outputs: Mapping[tuple[str, str], tuple[str, str]] | None = None,
         hooks: AbstractSet[HookDefinition] | None = None,
+        logger_defs: Mapping[str, LoggerDefinition] | None = None,
     ) -> JobDefinition:
         """A new job like this one, with the parts given (not None) replaced. A compiled plan
         carries over unless `nodes`, `asset_layer` or `hooks` is replaced: besides those, it
@@ -238,8 +283,18 @@ class JobDefinition:
             graph_config_mappings=self.graph_config_mappings,
             hooks=self.hook_defs if hooks is None else hooks,
             partitions_def=self._partitions_def,
+            logger_defs=self.logger_defs if logger_defs is None else logger_defs,
         )
         replaced.partitioned_config = self.partitioned_config
+        # The job's inputs feed the nodes it still has (its nodes no longer name them).
+        kept = {
+            name: tuple(pair for pair in pairs if pair[0] in replaced.nodes)
+            for name, pairs in self.top_level_inputs.items()
+        }
+        replaced.top_level_inputs = {name: pairs for name, pairs in kept.items() if pairs}
+        replaced.input_values = {
+            k: v for k, v in self.input_values.items() if k in replaced.top_level_inputs
+        }
         if nodes is None and asset_layer is None and hooks is None:
             replaced._plan = self._plan
         return replaced
@@ -255,6 +310,7 @@ class JobDefinition:
         tags: Mapping[str, str] | None = None,
         asset_selection: Any = None,
         partition_key: str | None = None,
+        input_values: Mapping[str, Any] | None = None,
     ) -> ExecuteInProcessResult:
         """Run this job here and now, blocking until it ends; see `execute_in_process_async`.
         Raises RuntimeError when called from inside a running event loop."""
@@ -270,6 +326,7 @@ class JobDefinition:
             run_id=run_id,
             tags=tags,
             asset_selection=asset_selection,
+            input_values=input_values,
         )
         return run_sync_with(run, instance, what=f"{self.name}.execute_in_process()")
 
@@ -284,6 +341,7 @@ class JobDefinition:
         tags: Mapping[str, str] | None = None,
         asset_selection: Any = None,
         partition_key: str | None = None,
+        input_values: Mapping[str, Any] | None = None,
     ) -> ExecuteInProcessResult:
         """Run this job in the running event loop with the in-process executor.
 
@@ -294,11 +352,15 @@ class JobDefinition:
         step that fails is recorded and its downstream steps skipped; with `raise_on_error`
         the first step error is re-raised once the run has ended and its events are flushed.
         `asset_selection` (asset keys, strings or an AssetSelection) runs only those assets
-        of an asset job.
+        of an asset job. `input_values` gives values to the job's own inputs (those of the
+        graph it was made from), over those it was made with.
         """
         from dagloom.execution.run import execute_job_in_process
 
         job = self if asset_selection is None else self.asset_subset(asset_selection)
+        if self.logger_defs and not job.logger_defs:
+            job = job.with_replaced_attrs(logger_defs=self.logger_defs)
+        job = job.with_input_values(input_values or {})
         store = None
         if partition_key is not None and instance is not None:
             from dagloom.definitions.partitions import dynamic_partition_names
@@ -398,6 +460,7 @@ def job(
     op_retry_policy: RetryPolicy | None = None,
     hooks: AbstractSet[HookDefinition] | None = None,
     partitions_def: PartitionsDefinition | None = None,
+    logger_defs: Mapping[str, LoggerDefinition] | None = None,
 ) -> Callable[[Callable[..., Any]], JobDefinition]: ...
 
 
@@ -415,22 +478,21 @@ def job(
     op_retry_policy: RetryPolicy | None = None,
     hooks: AbstractSet[HookDefinition] | None = None,
     partitions_def: PartitionsDefinition | None = None,
+    logger_defs: Mapping[str, LoggerDefinition] | None = None,
 ) -> JobDefinition | Callable[[Callable[..., Any]], JobDefinition]:
     """Declare a job: the body calls ops to wire them; it runs once, at definition time.
     `hooks` run after every step of the job (success or failure hooks)."""
 
     def wrap(func: Callable[..., Any]) -> JobDefinition:
         job_name = name or func.__name__
-        if inspect.signature(func).parameters:
-            raise DefinitionError(
-                f"job {job_name!r}: a @job body takes no parameters", name=job_name
-            )
         with full_collections_deferred():
             return _job_of(job_name, func)
 
     def _job_of(job_name: str, func: Callable[..., Any]) -> JobDefinition:
-        composition, _ = compose(job_name, func, [])
-        return JobDefinition(
+        # The body's parameters are the job's inputs (run config `inputs:`).
+        params = list(inspect.signature(func).parameters)
+        composition, _ = compose(job_name, func, params)
+        defined = JobDefinition(
             name=job_name,
             nodes=composition.nodes,
             graph_outputs=composition.graph_outputs,
@@ -445,9 +507,39 @@ def job(
             op_retry_policy=op_retry_policy,
             hooks=hooks,
             partitions_def=partitions_def,
+            logger_defs=logger_defs,
         )
+        unused = [p for p in params if p not in defined.top_level_inputs]
+        if unused:
+            raise DefinitionError(
+                f"job {job_name!r}: parameters {unused} are passed to no op; remove them or "
+                "pass them to the ops that read them",
+                name=job_name,
+            )
+        return defined
 
     return wrap(fn) if fn is not None else wrap
+
+
+def _split_top_level_inputs(
+    nodes: Mapping[str, Node],
+) -> tuple[dict[str, Node], dict[str, tuple[tuple[str, str], ...]]]:
+    """The nodes with every input bound to a graph input unbound, and the job's inputs: each
+    graph input's name -> the (node, input) pairs it feeds. Run config `inputs:` or the
+    job's `input_values` fill those (see run_config.py)."""
+    fed: dict[str, list[tuple[str, str]]] = {}
+    out: dict[str, Node] = {}
+    for name, node in nodes.items():
+        unbound = [k for k, b in node.inputs.items() if isinstance(b, FromGraphInput)]
+        if unbound:
+            for input_name in unbound:
+                binding = node.inputs[input_name]
+                assert isinstance(binding, FromGraphInput)
+                fed.setdefault(binding.name, []).append((name, input_name))
+            kept = {k: b for k, b in node.inputs.items() if k not in unbound}
+            node = replace(node, inputs=kept)
+        out[name] = node
+    return out, {name: tuple(pairs) for name, pairs in fed.items()}
 
 
 __all__ = ["AssetLayer", "JobDefinition", "job"]

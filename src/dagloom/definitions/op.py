@@ -129,9 +129,18 @@ def analyse_compute_fn(
     resource_params: list[str] = []
     explicit = dict(explicit_ins or {})
     hints = _type_hints(fn)
+    takes_kwargs = False
     for param in params:
-        if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
-            raise DefinitionError(f"op {name!r}: *args and **kwargs are not supported", name=name)
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            # `**kwargs` receives the declared ins that are not named parameters, by name.
+            takes_kwargs = True
+            continue
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            raise DefinitionError(
+                f"op {name!r}: *{param.name} is not supported; declare each input as a "
+                "parameter, or take the ins by name with **kwargs",
+                name=name,
+            )
         annotation = hints.get(param.name, param.annotation)
         if param.name == "config" and param.name not in explicit and isinstance(annotation, str):
             raise DefinitionError(
@@ -179,6 +188,9 @@ def analyse_compute_fn(
         if isinstance(declared, In) and is_nothing(declared.dagster_type):
             inputs[input_name] = explicit.pop(input_name)
             nothing_inputs.append(input_name)
+        elif takes_kwargs and isinstance(declared, In):
+            inputs[input_name] = explicit.pop(input_name)
+            input_names.append(input_name)
     if explicit:
         raise DefinitionError(
             f"op {name!r}: ins {sorted(explicit)} do not match any parameter of {fn.__name__}",

@@ -138,14 +138,25 @@ class _AssetEvent:
         """The `dagster/data_version` tag, if the event carries one."""
         return (self.tags or {}).get(DATA_VERSION_TAG)
 
+    @property
+    def label(self) -> str:
+        """The asset key's parts joined by spaces, as Dagster labels the event."""
+        return " ".join(self.asset_key.path)
+
 
 @dataclass(frozen=True, slots=True, init=False)
 class AssetMaterialization(_AssetEvent):
     """Reports that an asset was materialized, from an op that does not define it."""
 
     @staticmethod
-    def file(path: str, description: str | None = None) -> AssetMaterialization:
-        return AssetMaterialization(AssetKey(path), description, {"path": path})
+    def file(
+        path: str,
+        description: str | None = None,
+        asset_key: CoercibleToAssetKey | None = None,
+    ) -> AssetMaterialization:
+        """A materialization of the file at `path`, keyed by `asset_key` or else the path."""
+        key = AssetKey(path) if asset_key is None else AssetKey.from_coercible(asset_key)
+        return AssetMaterialization(key, description, {"path": path})
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -158,12 +169,16 @@ class AssetObservation(_AssetEvent):
 class ExpectationResult:
     """The outcome of a data quality check an op ran, yielded by it or given to
     `context.log_event`; recorded as a STEP_EXPECTATION_RESULT event (a failed expectation
-    does not fail the step)."""
+    does not fail the step). Without a label it is labelled "result", as in Dagster."""
 
     success: bool
-    label: str | None = None
+    label: str | None = "result"
     description: str | None = None
     metadata: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.label is None:
+            object.__setattr__(self, "label", "result")
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,11 @@ class PartitionedConfig:
         self._tags_fn = tags_for_partition_key_fn or tags_for_partition_fn
         self.decorated_fn = decorated_fn
 
+    def get_partition_keys(self, current_time: datetime | None = None) -> list[str]:
+        """The keys of its partitions definition, in order, as of `current_time` (default:
+        now)."""
+        return self.partitions_def.get_partition_keys(current_time)
+
     def get_run_config_for_partition_key(self, partition_key: str) -> dict[str, Any]:
         return dict(self._config_fn(partition_key)) if self._config_fn is not None else {}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.partitions import (
@@ -16,7 +16,7 @@ from dagloom.definitions.partitions import (
     TimeWindow,
     TimeWindowPartitionsDefinition,
 )
-from dagloom.definitions.resources import Resources
+from dagloom.definitions.resources import Resources, ResourceScope, validate_resource_config
 from dagloom.errors import DagloomError, DagsterInvalidInvocationError
 from dagloom.messages import EventType, LogLevel, RunStatus
 from dagloom.messages.rows import EventRow, row
@@ -123,6 +123,7 @@ class OpExecutionContext:
         "_log",
         "_output_metadata",
         "_partitions",
+        "_resource_scope",  # set by build_op_context only; a step's context leaves it unset
         "job_name",
         "mapping_key",
         "op_config",
@@ -134,6 +135,8 @@ class OpExecutionContext:
         "run_tags",
         "step_key",
     )
+
+    _resource_scope: ResourceScope | None
 
     def __init__(
         self,
@@ -171,6 +174,17 @@ class OpExecutionContext:
         self._partitions = partitions
         self._instance = instance
         self._flush_events = flush_events
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Tear down the resources `build_op_context` / `build_asset_context` set up (a
+        generator or context-manager resource finishes here); nothing for a step's own
+        context. Safe to call twice."""
+        scope: ResourceScope | None = getattr(self, "_resource_scope", None)
+        if scope is not None:
+            scope.close()
 
     @property
     def instance(self) -> SyncInstance:
@@ -480,22 +494,42 @@ def build_op_context(
     instance: DagloomInstance | None = None,
 ) -> OpExecutionContext:
     """A context for calling an op function directly in a unit test. Log calls go to the
-    Python logger only; resources are used as given (not set up or torn down)."""
+    Python logger only.
+
+    Resources are set up as a run sets them up: a `@resource` function is called, a
+    configurable resource set up, a plain object (a mock) used as it is. Used as a context
+    manager (`with build_op_context(resources=...) as context:`), leaving the block tears
+    them down, which a generator resource needs."""
     from dagloom.execution.partitions import partition_tags, run_partitions
 
     tags = {**(run_tags or {}), **partition_tags(partition_key, partition_key_range)}
-    return OpExecutionContext(
+    scope, built = _set_up_resources(resources, run_id)
+    context = OpExecutionContext(
         run_id=run_id or "ephemeral",
         job_name=job_name,
         step_key=step_key,
         op_def=None,
         op_config=op_config if op_config is not None else config,
-        resources=Resources(dict(resources or {})),
+        resources=built,
         emit=None,
         run_tags=tags,
         partitions=run_partitions(None, tags),
         instance=instance,
     )
+    context._resource_scope = scope
+    return context
+
+
+def _set_up_resources(
+    resources: Mapping[str, Any] | None, run_id: str | None
+) -> tuple[ResourceScope | None, Resources]:
+    """The resources of a built context, set up; their scope, to tear them down, or None
+    when there are none."""
+    if not resources:
+        return None, Resources({})
+    defs = dict(resources)
+    scope = ResourceScope(defs, validate_resource_config(defs, None), run_id)
+    return scope, scope.__enter__()
 
 
 def build_asset_context(
@@ -507,22 +541,26 @@ def build_asset_context(
     instance: DagloomInstance | None = None,
 ) -> AssetExecutionContext:
     """A context for calling an asset function directly in a unit test; `partition_key` or
-    `partition_key_range` makes it a partitioned run's."""
+    `partition_key_range` makes it a partitioned run's. Resources are set up, and torn down
+    on leaving `with`, as `build_op_context` does."""
     from dagloom.execution.partitions import partition_tags, run_partitions
 
     tags = partition_tags(partition_key, partition_key_range)
-    return AssetExecutionContext(
+    scope, built = _set_up_resources(resources, run_id)
+    context = AssetExecutionContext(
         run_id=run_id or "ephemeral",
         job_name="__ephemeral__",
         step_key="asset",
         op_def=None,
         op_config=asset_config,
-        resources=Resources(dict(resources or {})),
+        resources=built,
         emit=None,
         run_tags=tags,
         partitions=run_partitions(None, tags),
         instance=instance,
     )
+    context._resource_scope = scope
+    return context
 
 
 __all__ = [

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dagloom.definitions.config import Config
-from dagloom.definitions.outputs import DynamicOutput, Output
+from dagloom.definitions.outputs import Output
 from dagloom.definitions.resources import ConfigurableResourceFactory
 from dagloom.errors import DagsterInvalidInvocationError
 from dagloom.execution.context import OpExecutionContext, build_op_context
@@ -44,9 +44,15 @@ def _bind_positional(op: OpDefinition, args: Sequence[Any], kwargs: dict[str, An
     configurable resource (or any value once no input is left) to a resource parameter,
     anything else to the next input."""
     sig = op.signature
-    params = list(inspect.signature(op.compute_fn).parameters)
+    params = [
+        p.name
+        for p in inspect.signature(op.compute_fn).parameters.values()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
     if sig.takes_context:
         params = params[1:]
+    # Inputs taken through `**kwargs` follow the named parameters, in the order of `ins`.
+    params += [n for n in sig.input_names if n not in params]
     free = [p for p in params if p not in kwargs]
     for value in args:
         inputs_left = any(p in sig.input_names for p in free)
@@ -77,7 +83,7 @@ def invoke_op_directly(op: OpDefinition, args: Sequence[Any], kwargs: Mapping[st
     Arguments bind as Dagster binds them: a context first (or `None` for an empty one), then
     positional arguments to the remaining parameters in order (a `Config` object goes to the
     config parameter, a resource to a resource parameter). An async op returns an awaitable;
-    a generator op returns its items as a list. Bad arguments raise
+    a generator op returns the generator of what it yields. Bad arguments raise
     `DagsterInvalidInvocationError` naming the op and the parameter.
     """
     sig = op.signature
@@ -124,7 +130,9 @@ def invoke_op_directly(op: OpDefinition, args: Sequence[Any], kwargs: Mapping[st
         op.compute_fn(context, **call_kwargs) if sig.takes_context else op.compute_fn(**call_kwargs)
     )
     if inspect.isgenerator(result):
-        return [_unwrap(v) if not isinstance(v, DynamicOutput) else v for v in result]
+        # As Dagster's: a generator of what the op yields, Output objects and events alike
+        # (`next(my_asset())`, `list(my_op())`).
+        return result
     if inspect.isawaitable(result):
         return _await_unwrapped(result)
     if isinstance(result, tuple):

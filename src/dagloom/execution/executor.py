@@ -87,14 +87,23 @@ async def execute_plan(
             for template in scope.templates:
                 tmpl = plan.steps[template]
                 mapped_ups = [u for u in tmpl.upstream if u in in_scope]
+                # Static steps a mapped step also reads, besides its DynamicOut's source:
+                # each instance waits for those still to end.
+                static_ups = [u for u in tmpl.upstream if u not in in_scope and u != source]
+                waiting = [u for u in static_ups if u not in status]
                 for mapping_key in mapping_keys:
                     instance = f"{template}[{mapping_key}]"
                     ups = tuple(f"{u}[{mapping_key}]" for u in mapped_ups)
-                    upstream_of[instance] = ups or (source,)
-                    pending[instance] = len(ups)
-                    for up in ups:
+                    if static_ups:
+                        upstream_of[instance] = (
+                            (*ups, *static_ups) if ups else (source, *static_ups)
+                        )
+                    else:
+                        upstream_of[instance] = ups or (source,)
+                    pending[instance] = len(ups) + len(waiting)
+                    for up in (*ups, *waiting):
                         successors.setdefault(up, []).append(instance)
-                    if not ups:
+                    if not ups and not waiting:
                         ready.append(instance)
             for collector, collected in scope.collectors:
                 if collected == source:

@@ -445,10 +445,13 @@ def compile_plan(job: JobDefinition) -> ExecutionPlan:
     for (source_node, _), (templates, _collectors) in dynamic.items():
         for template in templates:
             for dep in steps[template].upstream:
-                if dep not in scopes and dep != source_node:
+                # A static node (`dynamic_values().map(lambda v: add(v, one()))`) is waited
+                # for by every mapped step (see the executor's `expand`); a node mapped
+                # from another DynamicOut has no one step to wait for.
+                if dep in scopes and scopes[dep] != scopes[template]:
                     raise DefinitionError(
-                        f"mapped node {template!r} also depends on {dep!r} outside the "
-                        f"mapping of {source_node!r}; pass that value into the op before mapping",
+                        f"mapped node {template!r} depends on {dep!r}, mapped from another "
+                        f"DynamicOut than {source_node!r}; collect {dep!r} first",
                         name=template,
                     )
 

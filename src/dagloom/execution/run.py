@@ -38,7 +38,7 @@ from dagloom.errors import (
     RunClaimRefusedError,
     StorageError,
 )
-from dagloom.execution.boundary import is_cancellation
+from dagloom.execution.boundary import is_cancellation, user_code
 from dagloom.execution.captured import UncapturedSink
 from dagloom.execution.events import error_info, run_start_row
 from dagloom.execution.executor import ExecutorContext
@@ -49,8 +49,12 @@ from dagloom.execution.partitions import (
 )
 from dagloom.execution.plan import select_nodes
 from dagloom.execution.result import ExecuteInProcessResult
-from dagloom.execution.run_config import required_resource_keys, resolve_run_config
-from dagloom.execution.sink import EventSink, FanoutEventSink, ListEventSink
+from dagloom.execution.run_config import (
+    ResolvedRunConfig,
+    required_resource_keys,
+    resolve_run_config,
+)
+from dagloom.execution.sink import EventSink, FanoutEventSink, ListEventSink, LoggerEventSink
 from dagloom.execution.step import ExecutionState, RunFacts
 from dagloom.messages import (
     AssetKeyMessage,
@@ -387,6 +391,18 @@ def _capturing_manager(instance: DagloomInstance | None, run_id: str) -> Compute
     return manager if manager.captures else None
 
 
+def _run_loggers(job: JobDefinition, resolved: ResolvedRunConfig, run_id: str) -> list[Any]:
+    """The Python loggers the job's `logger_defs` build for run `run_id`, in their order;
+    what a logger function raises is a UserCodeError naming the logger."""
+    built = []
+    for name, logger_def in job.logger_defs.items():
+        with user_code("logger", name, "setup"):
+            built.append(
+                logger_def.initialize(resolved.logger_configs.get(name), job_def=job, run_id=run_id)
+            )
+    return built
+
+
 async def execute_job_in_process(
     job: JobDefinition,
     *,
@@ -506,6 +522,9 @@ async def execute_job_in_process(
     if sink is not None and compute_logs is not None:
         sink = UncapturedSink(sink)  # what it prints stays out of the steps' logs
     out: EventSink = events if sink is None else FanoutEventSink(events, sink)
+    if job.logger_defs:
+        # The job's loggers see every event of the run, as Dagster's do.
+        out = FanoutEventSink(out, LoggerEventSink(_run_loggers(job, resolved, run_id), run_id))
     emit = out.emit
     if not is_claimed:
         emit(start)

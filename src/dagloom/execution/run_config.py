@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from dagloom.definitions.config import Config
     from dagloom.definitions.job import JobDefinition
 
-_TOP_LEVEL = frozenset({"ops", "resources", "execution", "loggers"})
+_TOP_LEVEL = frozenset({"ops", "resources", "execution", "loggers", "inputs"})
 _NODE_KEYS = frozenset({"config", "inputs", "ops", "outputs"})
 
 
@@ -45,6 +45,8 @@ class ResolvedRunConfig:
     """(node, output) -> config for its IO manager's `output_config_schema`."""
     input_configs: dict[tuple[str, str], Any] = field(default_factory=dict)
     """(node, input) -> config for its loader's `input_config_schema`."""
+    logger_configs: dict[str, Any] = field(default_factory=dict)
+    """logger name -> validated config, for each of the job's `logger_defs`."""
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -248,6 +250,75 @@ def apply_graph_config_mappings(
     return out
 
 
+def _logger_configs(
+    job: JobDefinition, given: Any, problems: list[tuple[tuple[str | int, ...], str]]
+) -> dict[str, Any]:
+    """Each of the job's loggers' config from run config `loggers: {name: {config: ...}}`,
+    checked against its schema. A job without `logger_defs` logs as it always does and
+    takes any `loggers:` section (`console: {config: {log_level: ...}}` among them)."""
+    if not job.logger_defs:
+        return {}
+    if not isinstance(given, Mapping):
+        problems.append((("loggers",), "expected a mapping of logger names"))
+        return {}
+    for name in given:
+        if name not in job.logger_defs:
+            problems.append(
+                (
+                    ("loggers", name),
+                    f"unknown logger; the job's loggers are {sorted(job.logger_defs)}",
+                )
+            )
+    configs: dict[str, Any] = {}
+    for name, logger_def in job.logger_defs.items():
+        entry = given.get(name) or {}
+        if not isinstance(entry, Mapping) or set(entry) - {"config"}:
+            problems.append((("loggers", name), "expected a mapping with one key, 'config'"))
+            continue
+        try:
+            configs[name] = logger_def.process_config(
+                entry.get("config"), ("loggers", name, "config")
+            )
+        except ConfigError as exc:
+            problems += exc.problems
+    return configs
+
+
+def _top_level_inputs(
+    job: JobDefinition,
+    given: Any,
+    input_values: dict[tuple[str, str], Any],
+    problems: list[tuple[tuple[str | int, ...], str]],
+) -> None:
+    """Fill `input_values` for the inputs the job's own inputs feed: from run config
+    `inputs: {name: value}` (or `{name: {value: ...}}`), else the job's `input_values`."""
+    if not isinstance(given, Mapping):
+        problems.append((("inputs",), "expected a mapping of the job's input names"))
+        return
+    for name in given:
+        if name not in job.top_level_inputs:
+            problems.append(
+                (
+                    ("inputs", name),
+                    f"unknown input; the job's inputs are {sorted(job.top_level_inputs)}",
+                )
+            )
+    for name, pairs in job.top_level_inputs.items():
+        if name in given:
+            value = given[name]
+            if isinstance(value, Mapping) and set(value) == {"value"}:
+                value = value["value"]
+        elif name in job.input_values:
+            value = job.input_values[name]
+        else:
+            problems.append(
+                (("inputs", name), f"missing: input {name!r} of job {job.name!r} has no value")
+            )
+            value = None  # the run does not start; this only keeps one error per input
+        for pair in pairs:
+            input_values[pair] = value
+
+
 def _resolve(
     job: JobDefinition,
     run_config: Mapping[str, Any] | RunConfig | None,
@@ -270,6 +341,8 @@ def _resolve(
     op_configs: dict[str, Any] = {}
     input_values: dict[tuple[str, str], Any] = {}
     problems: list[tuple[tuple[str | int, ...], str]] = []
+    if job.top_level_inputs or raw.get("inputs"):
+        _top_level_inputs(job, raw.get("inputs") or {}, input_values, problems)
     # Nodes without config, config inputs or an entry have nothing to check: most of them.
     chosen = shape.needs_config | (entries.keys() & job.nodes.keys())
     # In the job's node order, for a stable order of errors.
@@ -304,6 +377,7 @@ def _resolve(
                 )
     defs = job.resource_defs if resource_defs is None else resource_defs
     output_configs, input_configs = _io_configs(job, entries, defs, input_values, problems)
+    logger_configs = _logger_configs(job, raw.get("loggers") or {}, problems)
     if problems:
         raise DagsterInvalidConfigError(
             f"invalid run config for job {job.name!r}", problems=problems
@@ -331,6 +405,7 @@ def _resolve(
         executor_def,
         output_configs,
         input_configs,
+        logger_configs,
     )
 
 

@@ -3,6 +3,8 @@ implement it."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from typing import Protocol
 
 from dagloom.messages.row_log import CHUNK, RowLog
@@ -61,3 +63,32 @@ class FanoutEventSink:
     async def flush(self) -> None:
         for sink in self._sinks:
             await sink.flush()
+
+
+class LoggerEventSink:
+    """Logs each row to the Python loggers a job's `logger_defs` built for the run, at its
+    level, with `run_id`, `job_name`, `step_key` and `dagster_event_type` as record
+    attributes; `flush` has nothing to do."""
+
+    __slots__ = ("_loggers", "_run_id")
+
+    def __init__(self, loggers: Sequence[logging.Logger], run_id: str) -> None:
+        self._loggers = tuple(loggers)
+        self._run_id = run_id
+
+    def emit(self, row: EventRow) -> None:
+        event_type, step_key, _, message, level, job_name = row[:6]
+        number = int(level) or logging.INFO
+        name = getattr(event_type, "name", str(event_type))
+        extra = {
+            "run_id": self._run_id,
+            "job_name": job_name,
+            "step_key": step_key or None,
+            "dagster_event_type": name,
+        }
+        for target in self._loggers:
+            if target.isEnabledFor(number):
+                target.log(number, "%s", message if message is not None else name, extra=extra)
+
+    async def flush(self) -> None:
+        return None

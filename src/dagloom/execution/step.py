@@ -32,6 +32,7 @@ from dagloom.definitions.metadata import to_metadata_messages
 from dagloom.definitions.op import OpDefinition
 from dagloom.definitions.outputs import (
     DATA_VERSION_TAG,
+    DEFAULT_OUTPUT,
     NO_VALUE,
     AssetMaterialization,
     AssetObservation,
@@ -1008,6 +1009,9 @@ class StepRunner:
             pass
         elif isinstance(value, tuple) and len(value) == len(outs):
             for (out_name, _), item in zip(outs.items(), value, strict=True):
+                if isinstance(item, Output) and item.output_name == DEFAULT_OUTPUT:
+                    # An unnamed Output in a returned tuple fills the output at its place.
+                    item = dataclasses.replace(item, output_name=out_name)
                 if isinstance(item, _OUTPUT_LIKE):
                     self.handle_item(tmpl, step_key, scope, item, seen)
                 else:

@@ -874,6 +874,53 @@ class DagloomInstance:
         """An asset's observations (AssetObservation events), newest first."""
         return await self._events.get_observations(asset_key, limit=limit, before=before)
 
+    # -- Dagster's synchronous reads --------------------------------------------------------
+
+    # As the partition methods below: awaited from a coroutine, blocking from synchronous
+    # code (a test reading what `materialize(..., instance=instance)` stored).
+
+    def get_run_by_id(self, run_id: str) -> Any:
+        """The run's record as Dagster's `DagsterRun` reads (`run_id`, `job_name`,
+        `status`, `tags`, `run_config`, `is_success`), or None when there is no such run.
+        Awaitable, or blocking from synchronous code."""
+        return self._sync_or_async(self._run_view(run_id))
+
+    async def _run_view(self, run_id: str) -> Any:
+        import orjson
+
+        from dagloom.execution.result import RunView
+
+        run = await self._runs.get_run(run_id)
+        if run is None:
+            return None
+        config = orjson.loads(run.run_config_json) if run.run_config_json else {}
+        return RunView(run.run_id, run.job_name, run.status, dict(run.tags), config)
+
+    def get_latest_materialization_event(self, asset_key: Any) -> Any:
+        """The newest materialization of `asset_key` (an AssetKey, a string or a list of
+        strings) as an EventLogEntry, or None when it has none. Awaitable, or blocking from
+        synchronous code."""
+        from dagloom.definitions.asset_key import AssetKey
+
+        key = AssetKey.from_coercible(asset_key)
+        return self._sync_or_async(self._latest_materialization_entry(key.path))
+
+    async def _latest_materialization_entry(self, path: Sequence[str]) -> Any:
+        from dagloom.definitions.event_sensors import EventLogEntry
+
+        record = await self._events.get_latest_materialization(path)
+        return EventLogEntry.of(record) if record is not None else None
+
+    def all_logs(self, run_id: str) -> Any:
+        """Every event of the run, in order, as EventLogEntry objects. Awaitable, or
+        blocking from synchronous code."""
+        return self._sync_or_async(self._log_entries(run_id))
+
+    async def _log_entries(self, run_id: str) -> list[Any]:
+        from dagloom.definitions.event_sensors import EventLogEntry
+
+        return [EventLogEntry.of(r) for r in await self._events.get_events(run_id)]
+
     # -- partitions -------------------------------------------------------------------------
 
     # The four methods below are awaited from a coroutine; called from synchronous code (no
