@@ -1,7 +1,11 @@
 """Samples from Dagster's guides on resources, run configuration, IO managers, metadata and
 assets, run as the docs show them with only the import changed."""
 
+# ruff: noqa: RUF005 - the docs concatenate lists with `+`; that is what these samples test
+
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
@@ -114,3 +118,81 @@ def test_get_resource_context_in_a_unit_test_and_in_a_run() -> None:
         assert result.output_for_node("where") == instance.storage_directory()
     with pytest.raises(dg.DagsterInvalidInvocationError, match="no resource context"):
         MyContextResource().get_resource_context()
+
+
+STORE: dict[str, Any] = {}
+
+
+class PrefixIOManager(dg.ConfigurableIOManager):
+    path_prefix: list[str] = []
+
+    def _get_path(self, context: Any) -> str:
+        return "/".join(self.path_prefix + context.asset_key.path)
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        STORE[self._get_path(context)] = obj
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        return STORE[self._get_path(context)]
+
+
+class PartitionedIOManager(dg.IOManager):
+    def _get_path(self, context: Any) -> str:
+        if context.has_partition_key:
+            return "/".join(context.asset_key.path + [context.asset_partition_key])
+        return "/".join(context.asset_key.path)
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        STORE[self._get_path(context)] = obj
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        return STORE[self._get_path(context)]
+
+
+def test_io_manager_guide_joins_a_list_prefix_with_the_asset_key_path() -> None:
+    """The IO manager guide's samples add lists to `context.asset_key.path`, a list in
+    Dagster, on either side."""
+
+    @dg.asset
+    def upstream() -> list[int]:
+        return [1, 2]
+
+    @dg.asset
+    def downstream(upstream: list[int]) -> list[int]:
+        return upstream + [3]
+
+    STORE.clear()
+    defs = dg.Definitions(
+        assets=[upstream, downstream], resources={"io_manager": PrefixIOManager(path_prefix=["a"])}
+    )
+    defs.get_implicit_global_asset_job_def().execute_in_process()
+    assert STORE == {"a/upstream": [1, 2], "a/downstream": [1, 2, 3]}
+
+    daily = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+
+    @dg.asset(partitions_def=daily)
+    def p_up(context: dg.AssetExecutionContext) -> str:
+        return context.partition_key
+
+    @dg.asset(partitions_def=daily)
+    def p_down(p_up: str) -> str:
+        return p_up + "!"
+
+    dg.materialize(
+        [p_up, p_down],
+        resources={"io_manager": PartitionedIOManager()},
+        partition_key="2024-01-02",
+    )
+    assert STORE["p_down/2024-01-02"] == "2024-01-02!"
+
+
+def test_an_asset_key_path_compares_equal_to_its_list_and_stays_hashable() -> None:
+    key = dg.AssetKey(["a", "b"])
+    assert key.path == ["a", "b"]
+    assert key.path == ("a", "b")
+    assert key.path != ["a"]
+    assert ["x"] + key.path == ["x", "a", "b"]
+    assert key.path + ["c"] == ["a", "b", "c"]
+    assert ("x",) + key.path == ("x", "a", "b")
+    assert {key.path: 1}[("a", "b")] == 1
+    assert key.with_prefix("p") == dg.AssetKey(["p", "a", "b"])

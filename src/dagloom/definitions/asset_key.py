@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Union
+from typing import Any, Union
 
 from dagloom.errors import DefinitionError
 
@@ -34,13 +34,46 @@ def path_component_problem(part: object) -> str | None:
     return None
 
 
+class AssetPath(tuple[str, ...]):
+    """An asset key's components: a tuple (hashable, immutable) that also works where
+    Dagster's code uses its list, so `context.asset_key.path + [partition_key]` and
+    `prefix_list + context.asset_key.path` give lists, and `key.path == ["a", "b"]` holds."""
+
+    __slots__ = ()
+
+    def __add__(self, other: Any) -> Any:
+        if isinstance(other, list):
+            return [*self, *other]
+        return tuple.__add__(self, other)
+
+    def __radd__(self, other: Any) -> Any:
+        if isinstance(other, list):
+            return [*other, *self]
+        if isinstance(other, tuple):
+            return tuple.__add__(other, self)
+        return NotImplemented
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, list):
+            return list(self) == other
+        return tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = tuple.__hash__
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+
 class AssetKey:
     """An immutable, hashable asset path. `AssetKey("a")`, `AssetKey(["a", "b"])`, or
     `AssetKey.from_user_string("a/b")`."""
 
     __slots__ = ("_hash", "path")
 
-    path: tuple[str, ...]
+    path: AssetPath
     _hash: int
 
     def __init__(self, path: str | Sequence[str]) -> None:
@@ -58,7 +91,7 @@ class AssetKey:
                     "'.' or '..'",
                     name="/".join(str(p) for p in parts),
                 )
-        object.__setattr__(self, "path", parts)
+        object.__setattr__(self, "path", AssetPath(parts))
         object.__setattr__(self, "_hash", hash(parts))
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -157,4 +190,4 @@ class AssetKey:
 CoercibleToAssetKey = Union[AssetKey, str, Sequence[str]]  # noqa: UP007 - runtime alias
 
 
-__all__ = ["AssetKey", "CoercibleToAssetKey", "path_component_problem"]
+__all__ = ["AssetKey", "AssetPath", "CoercibleToAssetKey", "path_component_problem"]
