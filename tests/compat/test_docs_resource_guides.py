@@ -5,6 +5,7 @@ assets, run as the docs show them with only the import changed."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -196,3 +197,15 @@ def test_an_asset_key_path_compares_equal_to_its_list_and_stays_hashable() -> No
     assert ("x",) + key.path == ("x", "a", "b")
     assert {key.path: 1}[("a", "b")] == 1
     assert key.with_prefix("p") == dg.AssetKey(["p", "a", "b"])
+
+
+def test_filesystem_io_manager_records_the_path_as_path_metadata(tmp_path: Path) -> None:
+    @dg.asset
+    def stored() -> int:
+        return 1
+
+    result = dg.materialize(
+        [stored], resources={"io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path))}
+    )
+    metadata = result.asset_materializations_for_node("stored")[0].metadata
+    assert metadata["path"] == dg.MetadataValue.path(str(tmp_path / "stored"))
