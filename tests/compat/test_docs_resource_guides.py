@@ -209,3 +209,59 @@ def test_filesystem_io_manager_records_the_path_as_path_metadata(tmp_path: Path)
     )
     metadata = result.asset_materializations_for_node("stored")[0].metadata
     assert metadata["path"] == dg.MetadataValue.path(str(tmp_path / "stored"))
+
+
+def test_subsetting_a_multi_asset_reads_selected_output_names_off_op_execution_context() -> None:
+    """The multi-asset guide's subsetting sample, with outs and with skippable specs."""
+
+    @dg.multi_asset(
+        outs={"a": dg.AssetOut(is_required=False), "b": dg.AssetOut(is_required=False)},
+        can_subset=True,
+    )
+    def split_actions(context: dg.AssetExecutionContext) -> Any:
+        if "a" in context.op_execution_context.selected_output_names:
+            yield dg.Output(value=123, output_name="a")
+        if "b" in context.op_execution_context.selected_output_names:
+            yield dg.Output(value=456, output_name="b")
+
+    result = dg.materialize([split_actions], selection=["b"])
+    assert [e.asset_key for e in result.get_asset_materialization_events()] == [dg.AssetKey("b")]
+
+    @dg.multi_asset(
+        specs=[dg.AssetSpec("c1", skippable=True), dg.AssetSpec("c2", skippable=True)],
+        can_subset=True,
+    )
+    def from_specs(context: dg.AssetExecutionContext) -> Any:
+        for key in context.selected_asset_keys:
+            yield dg.MaterializeResult(asset_key=key)
+
+    result = dg.materialize([from_specs], selection=["c2"])
+    assert [e.asset_key for e in result.get_asset_materialization_events()] == [dg.AssetKey("c2")]
+    assert from_specs.get_asset_spec("c1").skippable
+
+
+def test_add_asset_metadata_and_asset_key_for_input() -> None:
+    @dg.asset
+    def source() -> int:
+        return 1
+
+    @dg.multi_asset(specs=[dg.AssetSpec("one", deps=[source]), dg.AssetSpec("two")])
+    def pair(context: dg.AssetExecutionContext, source: int) -> Any:
+        context.add_asset_metadata({"read": context.asset_key_for_input("source").path[-1]}, "one")
+        context.add_asset_metadata(metadata={"n": 2}, asset_key=dg.AssetKey("two"))
+        yield dg.MaterializeResult(asset_key="one")
+        yield dg.MaterializeResult(asset_key="two")
+
+    result = dg.materialize([source, pair])
+    by_key = {
+        e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()
+    }
+    assert by_key[dg.AssetKey("one")]["read"] == dg.MetadataValue.text("source")
+    assert by_key[dg.AssetKey("two")]["n"] == dg.MetadataValue.int(2)
+
+    @dg.asset
+    def wrong(context: dg.AssetExecutionContext) -> None:
+        context.add_asset_metadata({"x": 1}, asset_key="elsewhere")
+
+    with pytest.raises(dg.DagsterInvalidInvocationError, match="elsewhere"):
+        dg.materialize([wrong])

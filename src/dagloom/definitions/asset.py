@@ -81,6 +81,7 @@ class AssetSpec:
     code_version: str | None = None
     io_manager_key: str | None = None
     automation_condition: Any = None  # an AutomationCondition: when automation requests it
+    skippable: bool = False  # in a multi_asset: the function may not yield it
 
     def __post_init__(self) -> None:
         # Dagster takes a key as a string, a list of strings or an AssetKey everywhere, and
@@ -650,7 +651,9 @@ def multi_asset(
         for spec in specs or ():
             out_name = spec.key.to_python_identifier()
             op_outs[out_name] = Out(
-                io_manager_key=spec.io_manager_key or "io_manager", metadata=spec.metadata
+                io_manager_key=spec.io_manager_key or "io_manager",
+                metadata=spec.metadata,
+                is_required=not spec.skippable,
             )
             specs_by_output[out_name] = AssetSpec(
                 key=spec.key,
@@ -666,6 +669,7 @@ def multi_asset(
                 code_version=spec.code_version,
                 io_manager_key=spec.io_manager_key,
                 automation_condition=spec.automation_condition or automation_condition,
+                skippable=spec.skippable,
             )
         op = OpDefinition(
             func,

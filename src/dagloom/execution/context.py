@@ -287,6 +287,51 @@ class OpExecutionContext:
             self._output_metadata = {}
         self._output_metadata.setdefault(output_name, {}).update(metadata)
 
+    def add_asset_metadata(
+        self,
+        metadata: Mapping[str, Any],
+        asset_key: AssetKey | str | Sequence[str] | None = None,
+        partition_key: str | None = None,
+    ) -> None:
+        """Attach metadata to the materialization of `asset_key` (may be omitted when the
+        step materializes one asset). `partition_key`, when given, must be the run's one
+        partition. DagsterInvalidInvocationError names what does not fit."""
+        keys = self._asset_keys or {}
+        if asset_key is None:
+            if len(keys) != 1:
+                raise DagsterInvalidInvocationError(
+                    f"step {self.step_key!r} materializes {len(keys)} assets; pass asset_key "
+                    "to add_asset_metadata",
+                    name=self.step_key,
+                )
+            output_name = next(iter(keys))
+        else:
+            wanted = AssetKey.from_coercible(asset_key)
+            found = [name for name, key in keys.items() if key == wanted]
+            if not found:
+                raise DagsterInvalidInvocationError(
+                    f"step {self.step_key!r} does not materialize asset "
+                    f"{wanted.to_user_string()!r}; it materializes "
+                    f"{sorted(k.to_user_string() for k in keys.values())}",
+                    name=self.step_key,
+                )
+            output_name = found[0]
+        if partition_key is not None and (
+            not self.has_partition_key or partition_key != self.partition_key
+        ):
+            raise DagsterInvalidInvocationError(
+                f"step {self.step_key!r}: partition {partition_key!r} is not the partition "
+                "this run materializes",
+                name=self.step_key,
+            )
+        self.add_output_metadata(metadata, output_name)
+
+    def get_output_metadata(
+        self, output_name: str = "result", mapping_key: str | None = None
+    ) -> Mapping[str, Any] | None:
+        """The metadata added so far for an output with `add_output_metadata`, or None."""
+        return self.output_metadata_for(output_name)
+
     def output_metadata_for(self, output_name: str) -> dict[str, Any] | None:
         if self._output_metadata is None:
             return None
@@ -447,6 +492,10 @@ class OpExecutionContext:
             )
         return keys[0]
 
+    def asset_key_for_input(self, input_name: str) -> AssetKey:
+        """The key of the asset an input reads."""
+        return self._input_asset_key(input_name)
+
     def _input_asset_key(self, input_name: str) -> AssetKey:
         spec = None if self.op_def is None else self.op_def.ins.get(input_name)
         key = None if spec is None else spec.asset_key
@@ -465,6 +514,11 @@ class AssetExecutionContext(OpExecutionContext):
     """The `context` argument of an asset; the same object as an op's, named for assets."""
 
     __slots__ = ()
+
+    @property
+    def op_execution_context(self) -> OpExecutionContext:
+        """The op's context of this step: this same object, which answers both."""
+        return self
 
 
 def build_op_context(
