@@ -265,3 +265,38 @@ def test_add_asset_metadata_and_asset_key_for_input() -> None:
 
     with pytest.raises(dg.DagsterInvalidInvocationError, match="elsewhere"):
         dg.materialize([wrong])
+
+
+def test_asset_jobs_select_by_tag_kind_owner_and_selection_strings() -> None:
+    @dg.asset(group_name="sales", tags={"priority": "high"}, owners=["team:sales"])
+    def s1() -> int:
+        return 1
+
+    @dg.asset(group_name="sales", kinds={"python"})
+    def s2(s1: int) -> int:
+        return s1 + 1
+
+    @dg.asset(group_name="finance", kinds={"python", "snowflake"})
+    def f1(s2: int) -> int:
+        return s2 + 1
+
+    assets = [s1, s2, f1]
+    expected = {
+        dg.AssetSelection.tag("priority", "high"): {"s1"},
+        dg.AssetSelection.tag_string("priority=high"): {"s1"},
+        dg.AssetSelection.kind("python"): {"s2", "f1"},
+        dg.AssetSelection.tag("dagster/kind/snowflake", ""): {"f1"},
+        dg.AssetSelection.owner("team:sales"): {"s1"},
+        dg.AssetSelection.key_substring("1"): {"s1", "f1"},
+        dg.AssetSelection.kind("python") - dg.AssetSelection.groups("finance"): {"s2"},
+        dg.AssetSelection.from_string("tag:priority=high"): {"s1"},
+        dg.AssetSelection.from_string("kind:snowflake"): {"f1"},
+        dg.AssetSelection.from_string("owner:team:sales+"): {"s1", "s2"},
+    }
+    for selection, names in expected.items():
+        assert {k.path[-1] for k in selection.resolve(assets)} == names, selection
+
+    job = dg.define_asset_job("high", selection="tag:priority=high")
+    defs = dg.Definitions(assets=assets, jobs=[job])
+    result = defs.get_job_def("high").execute_in_process()
+    assert [e.asset_key for e in result.get_asset_materialization_events()] == [dg.AssetKey("s1")]
