@@ -300,3 +300,59 @@ def test_asset_jobs_select_by_tag_kind_owner_and_selection_strings() -> None:
     defs = dg.Definitions(assets=assets, jobs=[job])
     result = defs.get_job_def("high").execute_in_process()
     assert [e.asset_key for e in result.get_asset_materialization_events()] == [dg.AssetKey("s1")]
+
+
+class GreetingConfig(dg.Config):
+    person_name: str
+    times: int = 1
+
+
+class OuterConfig(dg.Config):
+    greeting: GreetingConfig
+
+
+def test_op_config_fields_read_env_references_from_run_config(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The run configuration guide: `person_name: {env: PERSON_NAME}` in run config reads
+    the variable for a Config field, as for a resource's."""
+
+    @dg.op
+    def print_greeting(config: GreetingConfig) -> str:
+        return f"hello {config.person_name}" * config.times
+
+    @dg.op
+    def nested(config: OuterConfig) -> str:
+        return config.greeting.person_name
+
+    @dg.job
+    def greeting_job() -> None:
+        print_greeting()
+        nested()
+
+    monkeypatch.setenv("PERSON_NAME", "Env")
+    monkeypatch.setenv("TIMES", "2")
+    result = greeting_job.execute_in_process(
+        run_config={
+            "ops": {
+                "print_greeting": {
+                    "config": {"person_name": {"env": "PERSON_NAME"}, "times": {"env": "TIMES"}}
+                },
+                "nested": {"config": {"greeting": {"person_name": {"env": "PERSON_NAME"}}}},
+            }
+        }
+    )
+    assert result.output_for_node("print_greeting") == "hello Envhello Env"
+    assert result.output_for_node("nested") == "Env"
+
+    monkeypatch.delenv("PERSON_NAME")
+    with pytest.raises(dg.DagsterInvalidConfigError, match="PERSON_NAME") as caught:
+        greeting_job.execute_in_process(
+            run_config={
+                "ops": {
+                    "print_greeting": {"config": {"person_name": {"env": "PERSON_NAME"}}},
+                    "nested": {"config": {"greeting": {"person_name": "x"}}},
+                }
+            }
+        )
+    assert "ops.print_greeting.config.person_name" in str(caught.value)

@@ -6,6 +6,9 @@ user writes them in run config (`ops.fetch.config.limit`).
 
 from __future__ import annotations
 
+import os
+import types
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -167,12 +170,60 @@ def validate_model(
         value = {}
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="python")
+    elif isinstance(value, Mapping):
+        value = read_env_references(model, value, tuple(path))
     try:
         return model.model_validate(value)
     except pydantic.ValidationError as exc:
         raise DagsterInvalidConfigError(
             f"invalid config for {what}", problems=problems_from(exc, tuple(path))
         ) from exc
+
+
+_ENV_SCALARS: tuple[type, ...] = (str, int, float, bool)
+
+
+def read_env_references(
+    model: type[BaseModel], value: Mapping[str, Any], path: KeyPath
+) -> Mapping[str, Any]:
+    """`value` with each `{"env": "NAME"}` given for a str, int, float or bool field (also
+    in nested Config) replaced by the variable's value, as Dagster reads such fields (its
+    StringSource, IntSource...). Pure but for reading the environment; `value` is copied
+    only when something is replaced. DagsterInvalidConfigError names the key path of a
+    variable that is not set."""
+    out: dict[str, Any] | None = None
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        item = value.get(key)
+        if not isinstance(item, Mapping):
+            continue
+        kind = _without_none(field.annotation)
+        if kind in _ENV_SCALARS and set(item) == {"env"} and isinstance(item["env"], str):
+            found = os.environ.get(item["env"])
+            if found is None:
+                raise DagsterInvalidConfigError(
+                    "invalid config",
+                    problems=[((*path, key), f"environment variable {item['env']!r} is not set")],
+                )
+            replaced: Any = found
+        elif isinstance(kind, type) and issubclass(kind, BaseModel):
+            replaced = read_env_references(kind, item, (*path, key))
+            if replaced is item:
+                continue
+        else:
+            continue
+        if out is None:
+            out = dict(value)
+        out[key] = replaced
+    return value if out is None else out
+
+
+def _without_none(annotation: Any) -> Any:
+    """`X` for `X | None` (or `Optional[X]`); the annotation itself otherwise."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return annotation
 
 
 def problems_from(exc: pydantic.ValidationError, prefix: KeyPath) -> list[tuple[KeyPath, str]]:
