@@ -6,9 +6,10 @@ assets, run as the docs show them with only the import changed."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
+from pydantic import Field
 
 import dagloom as dg
 
@@ -356,3 +357,41 @@ def test_op_config_fields_read_env_references_from_run_config(
             }
         )
     assert "ops.print_greeting.config.person_name" in str(caught.value)
+
+
+class Cat(dg.Config):
+    pet_type: Literal["cat"] = "cat"
+    meows: int
+
+
+class Dog(dg.Config):
+    pet_type: Literal["dog"] = "dog"
+    barks: float
+
+
+class ConfigWithUnion(dg.Config):
+    pet: Cat | Dog = Field(discriminator="pet_type")
+
+
+def test_a_discriminated_union_is_given_in_run_config_as_a_selector() -> None:
+    """The advanced config types guide: a union field is given as a Config object, or in
+    run config keyed by the member's discriminator value."""
+
+    @dg.asset
+    def pet_stats(config: ConfigWithUnion) -> str:
+        if isinstance(config.pet, Cat):
+            return f"Cat meows {config.pet.meows} times"
+        return f"Dog barks {config.pet.barks} times"
+
+    result = dg.materialize(
+        [pet_stats], run_config=dg.RunConfig({"pet_stats": ConfigWithUnion(pet=Cat(meows=10))})
+    )
+    assert result.output_for_node("pet_stats") == "Cat meows 10 times"
+    result = dg.materialize(
+        [pet_stats], run_config={"ops": {"pet_stats": {"config": {"pet": {"dog": {"barks": 2}}}}}}
+    )
+    assert result.output_for_node("pet_stats") == "Dog barks 2.0 times"
+    with pytest.raises(dg.DagsterInvalidConfigError, match=r"ops\.pet_stats\.config\.pet"):
+        dg.materialize(
+            [pet_stats], run_config={"ops": {"pet_stats": {"config": {"pet": {"cow": {}}}}}}
+        )

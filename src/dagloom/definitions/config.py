@@ -171,7 +171,7 @@ def validate_model(
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="python")
     elif isinstance(value, Mapping):
-        value = read_env_references(model, value, tuple(path))
+        value = from_run_config_form(model, value, tuple(path))
     try:
         return model.model_validate(value)
     except pydantic.ValidationError as exc:
@@ -183,14 +183,16 @@ def validate_model(
 _ENV_SCALARS: tuple[type, ...] = (str, int, float, bool)
 
 
-def read_env_references(
+def from_run_config_form(
     model: type[BaseModel], value: Mapping[str, Any], path: KeyPath
 ) -> Mapping[str, Any]:
-    """`value` with each `{"env": "NAME"}` given for a str, int, float or bool field (also
-    in nested Config) replaced by the variable's value, as Dagster reads such fields (its
-    StringSource, IntSource...). Pure but for reading the environment; `value` is copied
-    only when something is replaced. DagsterInvalidConfigError names the key path of a
-    variable that is not set."""
+    """`value`, as run config writes it for `model`, in the form pydantic validates: each
+    `{"env": "NAME"}` given for a str, int, float or bool field replaced by the variable's
+    value (Dagster's StringSource, IntSource...), and each member of a discriminated union
+    written as Dagster's selector, `{"cat": {"meows": 10}}`, made
+    `{"pet_type": "cat", "meows": 10}`; also in nested Config. Pure but for reading the
+    environment; `value` is copied only when something changes. DagsterInvalidConfigError
+    names the key path of a variable that is not set."""
     out: dict[str, Any] | None = None
     for name, field in model.model_fields.items():
         key = field.alias or name
@@ -198,6 +200,7 @@ def read_env_references(
         if not isinstance(item, Mapping):
             continue
         kind = _without_none(field.annotation)
+        replaced: Any = item
         if kind in _ENV_SCALARS and set(item) == {"env"} and isinstance(item["env"], str):
             found = os.environ.get(item["env"])
             if found is None:
@@ -205,17 +208,34 @@ def read_env_references(
                     "invalid config",
                     problems=[((*path, key), f"environment variable {item['env']!r} is not set")],
                 )
-            replaced: Any = found
+            replaced = found
+        elif isinstance(field.discriminator, str) and len(item) == 1:
+            ((tag, inner),) = item.items()
+            member = _union_member(kind, field.discriminator, tag)
+            if member is not None and isinstance(inner, Mapping | None):
+                replaced = {
+                    field.discriminator: tag,
+                    **from_run_config_form(member, inner or {}, (*path, key, tag)),
+                }
         elif isinstance(kind, type) and issubclass(kind, BaseModel):
-            replaced = read_env_references(kind, item, (*path, key))
-            if replaced is item:
-                continue
-        else:
+            replaced = from_run_config_form(kind, item, (*path, key))
+        if replaced is item:
             continue
         if out is None:
             out = dict(value)
         out[key] = replaced
     return value if out is None else out
+
+
+def _union_member(union: Any, discriminator: str, tag: str) -> type[BaseModel] | None:
+    """The model of `union` whose `discriminator` field is the literal `tag`, if any."""
+    for member in typing.get_args(union):
+        if not (isinstance(member, type) and issubclass(member, BaseModel)):
+            continue
+        field = member.model_fields.get(discriminator)
+        if field is not None and tag in typing.get_args(field.annotation):
+            return member
+    return None
 
 
 def _without_none(annotation: Any) -> Any:
