@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 import dagloom as dg
 
@@ -395,3 +395,67 @@ def test_a_discriminated_union_is_given_in_run_config_as_a_selector() -> None:
         dg.materialize(
             [pet_stats], run_config={"ops": {"pet_stats": {"config": {"pet": {"cow": {}}}}}}
         )
+
+
+CLIENT_LOG: list[str] = []
+
+
+class ClientResource(dg.ConfigurableResource):
+    """A resource whose client exists only between setup and teardown, as the resources
+    guide writes one with a PrivateAttr."""
+
+    token: str
+    _client: dict[str, str] | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._client = {"token": self.token}
+        CLIENT_LOG.append("setup")
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        CLIENT_LOG.append("teardown")
+
+    def fetch(self) -> str:
+        assert self._client is not None, "used before setup"
+        return self._client["token"]
+
+
+@dg.asset
+def fetched(client: ClientResource) -> str:
+    return client.fetch()
+
+
+@dg.resource
+def answer_resource(context: dg.InitResourceContext) -> int:
+    return 42
+
+
+def test_testing_an_asset_builds_the_resources_it_is_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The testing guide calls assets with resources as arguments or through
+    build_asset_context / build_op_context: resources are set up (EnvVars read) as in a
+    run, and torn down afterwards."""
+    monkeypatch.setenv("API_TOKEN", "secret")
+    CLIENT_LOG.clear()
+    assert fetched(client=ClientResource(token=dg.EnvVar("API_TOKEN"))) == "secret"
+    assert CLIENT_LOG == ["setup", "teardown"]
+
+    CLIENT_LOG.clear()
+    with dg.build_asset_context(resources={"client": ClientResource(token="t")}) as context:
+        assert context.resources.client.fetch() == "t"
+    assert CLIENT_LOG == ["setup", "teardown"]
+
+    @dg.op(required_resource_keys={"answer"})
+    def uses_answer(context: dg.OpExecutionContext) -> int:
+        return context.resources.answer
+
+    assert uses_answer(dg.build_op_context(resources={"answer": answer_resource})) == 42
+
+    @dg.resource(config_schema={"n": int})
+    def configured(context: dg.InitResourceContext) -> int:
+        return context.resource_config["n"]
+
+    context = dg.build_op_context(
+        resources={"answer": configured}, resources_config={"answer": {"config": {"n": 7}}}
+    )
+    assert uses_answer(context) == 7

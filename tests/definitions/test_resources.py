@@ -226,10 +226,13 @@ def test_resources_in_build_op_context_for_a_unit_test() -> None:
     def read(context: OpExecutionContext, db: Database) -> str:
         return db.query(context.op_config["sql"])
 
-    context = build_op_context(resources={"db": Database(url="test")}, op_config={"sql": "s"})
-    assert read(context) == "test: s"
-    # build_op_context does not set resources up
-    assert lifecycle == []
+    with build_op_context(
+        resources={"db": Database(url="test")}, op_config={"sql": "s"}
+    ) as context:
+        # build_op_context sets resources up as a run does; leaving the block tears them down
+        assert lifecycle == ["setup test"]
+        assert read(context) == "test: s"
+    assert lifecycle == ["setup test", "teardown test"]
 
 
 def test_resource_passed_as_keyword_in_a_direct_call() -> None:
@@ -238,6 +241,7 @@ def test_resource_passed_as_keyword_in_a_direct_call() -> None:
         return db.url
 
     assert read(db=Database(url="kw")) == "kw"
+    assert lifecycle == ["setup kw", "teardown kw"]
 
 
 def test_direct_call_without_a_needed_resource_is_a_definition_error() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.partitions import (
@@ -16,7 +16,7 @@ from dagloom.definitions.partitions import (
     TimeWindow,
     TimeWindowPartitionsDefinition,
 )
-from dagloom.definitions.resources import Resources
+from dagloom.definitions.resources import Resources, ResourceScope, validate_resource_config
 from dagloom.errors import DagloomError, DagsterInvalidInvocationError
 from dagloom.messages import EventType, LogLevel, RunStatus
 from dagloom.messages.rows import EventRow, row
@@ -123,6 +123,7 @@ class OpExecutionContext:
         "_log",
         "_output_metadata",
         "_partitions",
+        "_resource_scope",
         "job_name",
         "mapping_key",
         "op_config",
@@ -171,6 +172,16 @@ class OpExecutionContext:
         self._partitions = partitions
         self._instance = instance
         self._flush_events = flush_events
+        self._resource_scope: ResourceScope | None = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Tear down the resources `build_op_context` or `build_asset_context` built (in
+        reverse order); calling it twice is safe."""
+        if self._resource_scope is not None:
+            self._resource_scope.close()
 
     @property
     def instance(self) -> SyncInstance:
@@ -532,24 +543,47 @@ def build_op_context(
     partition_key: str | None = None,
     partition_key_range: PartitionKeyRange | None = None,
     instance: DagloomInstance | None = None,
+    resources_config: Mapping[str, Any] | None = None,
 ) -> OpExecutionContext:
     """A context for calling an op function directly in a unit test. Log calls go to the
-    Python logger only; resources are used as given (not set up or torn down)."""
+    Python logger only.
+
+    Resources are built now, as a run builds them (`@resource` functions called,
+    configurable resources given their config, EnvVars read, `setup_for_execution` called);
+    `resources_config` is shaped as run config's `resources:`. Leaving `with
+    build_op_context(...) as context:` tears them down."""
     from dagloom.execution.partitions import partition_tags, run_partitions
 
     tags = {**(run_tags or {}), **partition_tags(partition_key, partition_key_range)}
-    return OpExecutionContext(
+    scope = _resource_scope(resources, resources_config, run_id, instance)
+    context = OpExecutionContext(
         run_id=run_id or "ephemeral",
         job_name=job_name,
         step_key=step_key,
         op_def=None,
         op_config=op_config if op_config is not None else config,
-        resources=Resources(dict(resources or {})),
+        resources=scope.resources,
         emit=None,
         run_tags=tags,
         partitions=run_partitions(None, tags),
         instance=instance,
     )
+    context._resource_scope = scope
+    return context
+
+
+def _resource_scope(
+    resources: Mapping[str, Any] | None,
+    resources_config: Mapping[str, Any] | None,
+    run_id: str | None,
+    instance: DagloomInstance | None,
+) -> ResourceScope:
+    """`resources` built for a context made outside a run; the scope tears them down."""
+    defs = dict(resources or {})
+    config = validate_resource_config(defs, resources_config)
+    scope = ResourceScope(defs, config, run_id or "ephemeral", instance=instance)
+    scope.__enter__()
+    return scope
 
 
 def build_asset_context(
@@ -559,24 +593,29 @@ def build_asset_context(
     partition_key: str | None = None,
     partition_key_range: PartitionKeyRange | None = None,
     instance: DagloomInstance | None = None,
+    resources_config: Mapping[str, Any] | None = None,
 ) -> AssetExecutionContext:
     """A context for calling an asset function directly in a unit test; `partition_key` or
-    `partition_key_range` makes it a partitioned run's."""
+    `partition_key_range` makes it a partitioned run's. Resources are built as by
+    `build_op_context`, and torn down on leaving `with build_asset_context(...)`."""
     from dagloom.execution.partitions import partition_tags, run_partitions
 
     tags = partition_tags(partition_key, partition_key_range)
-    return AssetExecutionContext(
+    scope = _resource_scope(resources, resources_config, run_id, instance)
+    context = AssetExecutionContext(
         run_id=run_id or "ephemeral",
         job_name="__ephemeral__",
         step_key="asset",
         op_def=None,
         op_config=asset_config,
-        resources=Resources(dict(resources or {})),
+        resources=scope.resources,
         emit=None,
         run_tags=tags,
         partitions=run_partitions(None, tags),
         instance=instance,
     )
+    context._resource_scope = scope
+    return context
 
 
 __all__ = [
