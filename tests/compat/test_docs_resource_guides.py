@@ -459,3 +459,32 @@ def test_testing_an_asset_builds_the_resources_it_is_given(
         resources={"answer": configured}, resources_config={"answer": {"config": {"n": 7}}}
     )
     assert uses_answer(context) == 7
+
+
+def test_loading_asset_values_outside_a_run(tmp_path: Path) -> None:
+    """The assets guide loads stored values in a notebook with `load_asset_value` and
+    `get_asset_value_loader`, also one partition's."""
+    colors = dg.StaticPartitionsDefinition(["red", "blue"])
+
+    @dg.asset
+    def asset1() -> list[int]:
+        return [1, 2]
+
+    @dg.asset(partitions_def=colors)
+    def asset2(context: dg.AssetExecutionContext) -> str:
+        return context.partition_key
+
+    defs = dg.Definitions(
+        assets=[asset1, asset2],
+        resources={"io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path))},
+    )
+    dg.materialize(
+        [asset1, asset2], resources=defs.resources, partition_key="blue", selection=[asset2]
+    )
+    dg.materialize([asset1], resources=defs.resources)
+    with defs.get_asset_value_loader() as loader:
+        assert loader.load_asset_value(dg.AssetKey("asset1")) == [1, 2]
+        assert loader.load_asset_value("asset2", partition_key="blue") == "blue"
+    assert defs.load_asset_value("asset2", partition_key="blue") == "blue"
+    with pytest.raises(dg.DagsterError, match="no asset 'nope'"):
+        defs.load_asset_value("nope")

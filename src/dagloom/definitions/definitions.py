@@ -4,7 +4,7 @@ sensors and resources — checked together when it is built."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagloom.definitions.asset import AssetsDefinition, AssetSpec
 from dagloom.definitions.asset_job import (
@@ -19,6 +19,9 @@ from dagloom.definitions.job import JobDefinition
 from dagloom.definitions.schedule import ScheduleDefinition
 from dagloom.definitions.sensor import SensorDefinition
 from dagloom.errors import DagsterInvalidDefinitionError, DefinitionError
+
+if TYPE_CHECKING:
+    from dagloom.definitions.asset_value_loader import AssetValueLoader
 
 
 def _unique(kind: str, items: Iterable[Any]) -> dict[str, Any]:
@@ -202,37 +205,28 @@ class Definitions:
         asset_key: CoercibleToAssetKey,
         *,
         python_type: type | None = None,
+        partition_key: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         resource_config: Mapping[str, Any] | None = None,
+        instance: Any = None,
     ) -> Any:
-        """The stored value of asset `asset_key`, loaded through the IO manager that stores it
-        (its `io_manager_key`; `io_manager` defaults to the filesystem IO manager under
-        `$DAGLOOM_HOME/storage`, as `materialize` stores). This location's resources are
-        built for the call (`resource_config` as run config's `resources:` section) and
-        torn down after it. `python_type` is the type the IO manager sees as the input's
-        `dagster_type`, for managers that load differently by type."""
-        from dagloom.definitions.io_manager import FilesystemIOManager, InputContext
-        from dagloom.definitions.resources import build_resources
-
-        key = AssetKey.from_coercible(asset_key)
-        if key not in self.asset_graph.keys and key not in self.asset_graph.external_specs:
-            raise DefinitionError(f"no asset {key.to_user_string()!r}", name=key.to_user_string())
-        manager_key = self.asset_graph.io_manager_key_of(key)
-        resources = dict(self.resources)
-        if manager_key == "io_manager" and manager_key not in resources:
-            resources[manager_key] = FilesystemIOManager()
-        with build_resources(resources, resource_config=resource_config) as built:
-            context = InputContext(
-                key.path[-1],
-                None,
-                None,
-                asset_key=key,
-                definition_metadata=metadata,
-                resources=built,
+        """The stored value of asset `asset_key`, loaded as `AssetValueLoader` loads it,
+        with this location's resources built for the call and torn down after it."""
+        with self.get_asset_value_loader(instance) as loader:
+            return loader.load_asset_value(
+                asset_key,
+                python_type=python_type,
+                partition_key=partition_key,
+                metadata=metadata,
+                resource_config=resource_config,
             )
-            if python_type is not None:
-                context.dagster_type = python_type
-            return getattr(built, manager_key).load_input(context)
+
+    def get_asset_value_loader(self, instance: Any = None) -> AssetValueLoader:
+        """A loader of several assets' values that builds this location's resources once:
+        `with defs.get_asset_value_loader() as loader: loader.load_asset_value("a")`."""
+        from dagloom.definitions.asset_value_loader import AssetValueLoader
+
+        return AssetValueLoader(self, instance)
 
     def get_implicit_global_asset_job_def(self) -> JobDefinition:
         """A job that can materialize any selection of this location's assets."""
