@@ -488,3 +488,45 @@ def test_loading_asset_values_outside_a_run(tmp_path: Path) -> None:
     assert defs.load_asset_value("asset2", partition_key="blue") == "blue"
     with pytest.raises(dg.DagsterError, match="no asset 'nope'"):
         defs.load_asset_value("nope")
+
+
+class ColumnsIOManager(dg.ConfigurableIOManager):
+    """Loads only the columns an input asks for in its metadata, as the warehouse IO
+    managers' guides select columns with `AssetIn(metadata={"columns": [...]})`."""
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        STORE["/".join(context.get_identifier())] = obj
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        table = STORE["/".join(context.get_identifier())]
+        if not isinstance(table, dict):
+            return table
+        columns = context.definition_metadata.get("columns") or list(table)
+        return {name: table[name] for name in columns}
+
+
+def test_input_metadata_reaches_the_io_manager_loading_the_input() -> None:
+    @dg.asset
+    def iris() -> dict[str, list[int]]:
+        return {"sepal": [1], "petal": [2], "species": [3]}
+
+    @dg.asset(ins={"iris": dg.AssetIn(metadata={"columns": ["sepal", "species"]})})
+    def sepal_data(iris: dict[str, list[int]]) -> list[str]:
+        return sorted(iris)
+
+    @dg.op(ins={"table": dg.In(metadata={"columns": ["petal"]})})
+    def petal_op(table: dict[str, list[int]]) -> list[str]:
+        return sorted(table)
+
+    @dg.op
+    def make_table() -> dict[str, list[int]]:
+        return {"sepal": [1], "petal": [2]}
+
+    @dg.job(resource_defs={"io_manager": ColumnsIOManager()})
+    def petal_job() -> None:
+        petal_op(make_table())
+
+    STORE.clear()
+    result = dg.materialize([iris, sepal_data], resources={"io_manager": ColumnsIOManager()})
+    assert result.output_for_node("sepal_data") == ["sepal", "species"]
+    assert petal_job.execute_in_process().output_for_node("petal_op") == ["petal"]
