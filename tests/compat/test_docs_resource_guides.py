@@ -530,3 +530,38 @@ def test_input_metadata_reaches_the_io_manager_loading_the_input() -> None:
     result = dg.materialize([iris, sepal_data], resources={"io_manager": ColumnsIOManager()})
     assert result.output_for_node("sepal_data") == ["sepal", "species"]
     assert petal_job.execute_in_process().output_for_node("petal_op") == ["petal"]
+
+
+def test_map_asset_specs_adds_attributes_to_assets_and_specs() -> None:
+    @dg.asset(owners=["team:a"])
+    def orders() -> int:
+        return 1
+
+    @dg.multi_asset(
+        specs=[dg.AssetSpec("x"), dg.AssetSpec("y", deps=["x"])],
+        internal_asset_deps={"y": {dg.AssetKey("x")}},
+    )
+    def xy() -> Any:
+        yield dg.MaterializeResult(asset_key="x")
+        yield dg.MaterializeResult(asset_key="y")
+
+    raw = dg.AssetSpec("raw")
+    mapped = dg.map_asset_specs(
+        lambda spec: spec.merge_attributes(tags={"team": "data"}, owners=["team:data"]),
+        [orders, xy, raw],
+    )
+    tagged = [
+        spec
+        for item in mapped
+        for spec in (item.specs if isinstance(item, dg.AssetsDefinition) else [item])
+    ]
+    assert {spec.key.path[-1]: dict(spec.tags or {}) for spec in tagged} == {
+        key: {"team": "data"} for key in ["orders", "x", "y", "raw"]
+    }
+    new_orders = mapped[0]
+    assert isinstance(new_orders, dg.AssetsDefinition)
+    assert new_orders.get_asset_spec().owners == ("team:a", "team:data")
+    result = dg.materialize([new_orders, mapped[1]])
+    assert result.output_for_node("orders") == 1
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="changed its key"):
+        dg.map_asset_specs(lambda spec: spec.replace_attributes(key="other"), [orders])
