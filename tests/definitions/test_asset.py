@@ -422,7 +422,7 @@ def test_materialize_with_filesystem_io_manager_writes_under_base_dir(tmp_path: 
     path = tmp_path / "wh" / "stored"
     assert pickle.loads(path.read_bytes()) == {"x": 1}
     (event,) = result.filter_events(EventType.ASSET_MATERIALIZATION)
-    assert event.asset_materialization.metadata["path"].text == str(path)
+    assert event.asset_materialization.metadata["path"].path == str(path)
 
 
 def test_materialize_defaults_to_storage_under_dagloom_home(

@@ -229,9 +229,9 @@ def test_resources_in_build_op_context_for_a_unit_test() -> None:
     with build_op_context(
         resources={"db": Database(url="test")}, op_config={"sql": "s"}
     ) as context:
-        assert read(context) == "test: s"
-        # set up as a run sets them up; torn down on leaving the block
+        # build_op_context sets resources up as a run does; leaving the block tears them down
         assert lifecycle == ["setup test"]
+        assert read(context) == "test: s"
     assert lifecycle == ["setup test", "teardown test"]
 
 
@@ -241,6 +241,7 @@ def test_resource_passed_as_keyword_in_a_direct_call() -> None:
         return db.url
 
     assert read(db=Database(url="kw")) == "kw"
+    assert lifecycle == ["setup kw", "teardown kw"]
 
 
 def test_direct_call_without_a_needed_resource_is_a_definition_error() -> None:

@@ -21,6 +21,7 @@ from dagloom.definitions.asset import (
     AssetSpec,
     SourceAsset,
     asset,
+    map_asset_specs,
     multi_asset,
     with_resources,
 )
@@ -379,6 +380,7 @@ __all__ = [
     "load_assets_from_package_module",
     "load_assets_from_package_name",
     "logger",
+    "map_asset_specs",
     "materialize",
     "materialize_to_memory",
     "mem_io_manager",

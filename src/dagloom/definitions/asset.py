@@ -81,6 +81,7 @@ class AssetSpec:
     code_version: str | None = None
     io_manager_key: str | None = None
     automation_condition: Any = None  # an AutomationCondition: when automation requests it
+    skippable: bool = False  # in a multi_asset: the function may not yield it
 
     def __post_init__(self) -> None:
         # Dagster takes a key as a string, a list of strings or an AssetKey everywhere, and
@@ -396,6 +397,44 @@ class AssetsDefinition:
             check_specs=self.check_specs,
         )
 
+    def map_asset_specs(self, func: Callable[[AssetSpec], AssetSpec]) -> AssetsDefinition:
+        """This definition with each asset's spec replaced by `func(spec)` (tags, metadata,
+        owners, deps, group...). DagsterInvalidDefinitionError names an asset whose key
+        `func` changes, or that `func` does not return an AssetSpec for."""
+        specs: dict[str, AssetSpec] = {}
+        for out_name, spec in self.specs_by_output.items():
+            mapped = func(spec)
+            where = f"map_asset_specs on asset {spec.key.to_user_string()!r}"
+            if not isinstance(mapped, AssetSpec):
+                raise DagsterInvalidDefinitionError(
+                    f"{where}: the function returned {type(mapped).__name__}, not an AssetSpec",
+                    name=spec.key.to_user_string(),
+                )
+            if mapped.key != spec.key:
+                raise DagsterInvalidDefinitionError(
+                    f"{where}: the function changed its key to "
+                    f"{mapped.key.to_user_string()!r}; an asset computed by a function keeps "
+                    "its key",
+                    name=spec.key.to_user_string(),
+                )
+            specs[out_name] = mapped
+        result = AssetsDefinition(
+            op=self.op,
+            specs_by_output=specs,
+            keys_by_input=self.keys_by_input,
+            can_subset=self.can_subset,
+            resource_defs=self.resource_defs,
+            partitions_def=self.partitions_def,
+            partition_mappings=self.partition_mappings,
+            backfill_policy=self.backfill_policy,
+            check_specs=self.check_specs,
+        )
+        for out_name, spec in self.specs_by_output.items():
+            if specs[out_name].deps == spec.deps:
+                # Keep deps narrowed by internal_asset_deps when func left them alone.
+                result.deps_by_key[spec.key] = self.deps_by_key[spec.key]
+        return result
+
     def get_partition_mapping(self, upstream: CoercibleToAssetKey) -> PartitionMapping | None:
         """The mapping given for `upstream` (AssetIn or AssetDep), if any."""
         return self.partition_mappings.get(AssetKey.from_coercible(upstream))
@@ -679,7 +718,9 @@ def multi_asset(
         for spec in specs or ():
             out_name = spec.key.to_python_identifier()
             op_outs[out_name] = Out(
-                io_manager_key=spec.io_manager_key or "io_manager", metadata=spec.metadata
+                io_manager_key=spec.io_manager_key or "io_manager",
+                metadata=spec.metadata,
+                is_required=not spec.skippable,
             )
             specs_by_output[out_name] = AssetSpec(
                 key=spec.key,
@@ -695,6 +736,7 @@ def multi_asset(
                 code_version=spec.code_version,
                 io_manager_key=spec.io_manager_key,
                 automation_condition=spec.automation_condition or automation_condition,
+                skippable=spec.skippable,
             )
         op = OpDefinition(
             func,
@@ -734,6 +776,25 @@ def multi_asset(
     return wrap
 
 
+def map_asset_specs(
+    func: Callable[[AssetSpec], AssetSpec], iterable: Iterable[AssetsDefinition | AssetSpec]
+) -> list[AssetsDefinition | AssetSpec]:
+    """Each AssetSpec replaced by `func(spec)`, and each AssetsDefinition by one whose
+    assets' specs are (see `AssetsDefinition.map_asset_specs`), in order:
+    `map_asset_specs(lambda spec: spec.merge_attributes(tags={"team": "x"}), assets)`."""
+    out: list[AssetsDefinition | AssetSpec] = []
+    for item in iterable:
+        if isinstance(item, AssetsDefinition):
+            out.append(item.map_asset_specs(func))
+        elif isinstance(item, AssetSpec):
+            out.append(func(item))
+        else:
+            raise DagsterInvalidDefinitionError(
+                f"map_asset_specs maps AssetsDefinitions and AssetSpecs, got {item!r}"
+            )
+    return out
+
+
 def with_resources(
     definitions: Iterable[AssetsDefinition],
     resource_defs: Mapping[str, Any],
@@ -771,6 +832,7 @@ __all__ = [
     "AssetSpec",
     "AssetsDefinition",
     "asset",
+    "map_asset_specs",
     "multi_asset",
     "with_resources",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Union
+from typing import Any, Union
 
 from dagloom.errors import DefinitionError
 
@@ -34,12 +34,24 @@ def path_component_problem(part: object) -> str | None:
     return None
 
 
-class AssetKeyPath(tuple[str, ...]):
-    """An asset key's components: an immutable tuple that also equals the list of the same
-    strings and concatenates with lists, since Dagster's keys hold a list and user code
-    compares `context.asset_key.path == ["a", "b"]` or builds `path + ["c"]`."""
+class AssetPath(tuple[str, ...]):
+    """An asset key's components: a tuple (hashable, immutable) that also works where
+    Dagster's code uses its list, so `context.asset_key.path + [partition_key]` and
+    `prefix_list + context.asset_key.path` give lists, and `key.path == ["a", "b"]` holds."""
 
     __slots__ = ()
+
+    def __add__(self, other: Any) -> Any:
+        if isinstance(other, list):
+            return [*self, *other]
+        return tuple.__add__(self, other)
+
+    def __radd__(self, other: Any) -> Any:
+        if isinstance(other, list):
+            return [*other, *self]
+        if isinstance(other, tuple):
+            return tuple.__add__(other, self)
+        return NotImplemented
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, list):
@@ -49,15 +61,10 @@ class AssetKeyPath(tuple[str, ...]):
     def __ne__(self, other: object) -> bool:
         return not self == other
 
-    def __hash__(self) -> int:
-        return tuple.__hash__(self)
+    __hash__ = tuple.__hash__
 
-    def __add__(self, other: Sequence[str]) -> AssetKeyPath:  # type: ignore[override]
-        # A list added to a key's path gives a path, as adding to Dagster's list does.
-        return AssetKeyPath((*self, *other))
-
-    def __radd__(self, other: Sequence[str]) -> AssetKeyPath:
-        return AssetKeyPath((*other, *self))
+    def __repr__(self) -> str:
+        return repr(list(self))
 
 
 class AssetKey:
@@ -66,11 +73,11 @@ class AssetKey:
 
     __slots__ = ("_hash", "path")
 
-    path: AssetKeyPath
+    path: AssetPath
     _hash: int
 
     def __init__(self, path: str | Sequence[str]) -> None:
-        parts = AssetKeyPath((path,) if isinstance(path, str) else path)
+        parts = AssetPath((path,) if isinstance(path, str) else path)
         if not parts:
             raise DefinitionError("an AssetKey needs at least one path component")
         for part in parts:
@@ -85,7 +92,7 @@ class AssetKey:
                     name="/".join(str(p) for p in parts),
                 )
         object.__setattr__(self, "path", parts)
-        object.__setattr__(self, "_hash", hash(tuple(parts)))
+        object.__setattr__(self, "_hash", hash(parts))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("AssetKey is immutable")
@@ -183,4 +190,4 @@ class AssetKey:
 CoercibleToAssetKey = Union[AssetKey, str, Sequence[str]]  # noqa: UP007 - runtime alias
 
 
-__all__ = ["AssetKey", "AssetKeyPath", "CoercibleToAssetKey", "path_component_problem"]
+__all__ = ["AssetKey", "AssetPath", "CoercibleToAssetKey", "path_component_problem"]

@@ -183,6 +183,33 @@ class AssetSelection:
         return _Prefixes(tuple((p,) if isinstance(p, str) else tuple(p) for p in prefixes))
 
     @staticmethod
+    def key_substring(key_substring: str) -> AssetSelection:
+        """The assets whose key, as `a/b` text, contains `key_substring`."""
+        return _Attribute("key_substring", key_substring)
+
+    @staticmethod
+    def tag(key: str, value: str, include_sources: bool = False) -> AssetSelection:
+        """The assets tagged `key` with `value`; an asset's kinds count as its tags
+        `dagster/kind/<kind>` with value `""`, as in Dagster."""
+        return _Attribute("tag", key, value)
+
+    @staticmethod
+    def tag_string(string: str, include_sources: bool = False) -> AssetSelection:
+        """`tag` from `key=value` text (`key` alone: the tag with an empty value)."""
+        key, _, value = string.partition("=")
+        return _Attribute("tag", key, value)
+
+    @staticmethod
+    def kind(kind: str, include_sources: bool = False) -> AssetSelection:
+        """The assets of this kind (`@asset(kinds={"python"})`)."""
+        return _Attribute("kind", kind)
+
+    @staticmethod
+    def owner(owner: str) -> AssetSelection:
+        """The assets `owner` owns (an email address or `team:name`)."""
+        return _Attribute("owner", owner)
+
+    @staticmethod
     def from_string(text: str) -> AssetSelection:
         return parse_selection(text)
 
@@ -272,6 +299,32 @@ class _Prefixes(AssetSelection):
         return {k for k in graph.keys if any(k.path[: len(p)] == p for p in self.prefixes)}
 
 
+_KIND_TAG_PREFIX = "dagster/kind/"
+
+
+@dataclass(frozen=True)
+class _Attribute(AssetSelection):
+    """The assets whose spec has a tag, kind or owner, or whose key contains a text."""
+
+    what: str  # "tag", "kind", "owner" or "key_substring"
+    name: str
+    value: str = ""
+
+    def _resolve(self, graph: AssetGraph) -> set[AssetKey]:
+        return {k for k in graph.keys if self._matches(k, graph.by_key[k].spec_for(k))}
+
+    def _matches(self, key: AssetKey, spec: AssetSpec) -> bool:
+        if self.what == "key_substring":
+            return self.name in key.to_user_string()
+        if self.what == "kind":
+            return self.name in spec.kinds
+        if self.what == "owner":
+            return self.name in spec.owners
+        if self.name.startswith(_KIND_TAG_PREFIX) and self.value == "":
+            return self.name[len(_KIND_TAG_PREFIX) :] in spec.kinds
+        return (spec.tags or {}).get(self.name) == self.value
+
+
 @dataclass(frozen=True)
 class _Walk(AssetSelection):
     inner: AssetSelection
@@ -355,8 +408,9 @@ class _WithoutChecks(AssetSelection):
 
 
 def parse_selection(text: str) -> AssetSelection:
-    """Parse the command-line form: `group:name`, `key`, `a/b` (a key path), `key+`
-    (downstream), `+key` (upstream), `*`, and comma-separated unions of these."""
+    """Parse the command-line form: `group:name`, `tag:k=v`, `kind:k`, `owner:o`, `key`,
+    `a/b` (a key path), `key+` (downstream), `+key` (upstream), `*`, and comma-separated
+    unions of these."""
     clauses = [c.strip() for c in text.split(",") if c.strip()]
     if not clauses:
         raise DagloomInvalidSelectionError(f"empty asset selection {text!r}")
@@ -388,6 +442,12 @@ def _parse_clause(clause: str) -> AssetSelection:
         raise DagloomInvalidSelectionError(f"asset selection clause {clause!r} names nothing")
     if body.startswith("group:"):
         base: AssetSelection = AssetSelection.groups(body[len("group:") :])
+    elif body.startswith("tag:"):
+        base = AssetSelection.tag_string(body[len("tag:") :])
+    elif body.startswith("kind:"):
+        base = AssetSelection.kind(body[len("kind:") :])
+    elif body.startswith("owner:"):
+        base = AssetSelection.owner(body[len("owner:") :])
     elif body.startswith("key:"):
         base = AssetSelection.keys(AssetKey.from_user_string(body[len("key:") :]))
     else:

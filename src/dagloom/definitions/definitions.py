@@ -210,26 +210,28 @@ class Definitions:
         asset_key: CoercibleToAssetKey,
         *,
         python_type: type | None = None,
+        partition_key: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         resource_config: Mapping[str, Any] | None = None,
+        instance: Any = None,
     ) -> Any:
-        """The stored value of asset `asset_key` (see `AssetValueLoader.load_asset_value`);
-        the resources it needs are built for the call and torn down after it."""
-        with self.get_asset_value_loader() as loader:
+        """The stored value of asset `asset_key`, loaded as `AssetValueLoader` loads it,
+        with this location's resources built for the call and torn down after it."""
+        with self.get_asset_value_loader(instance) as loader:
             return loader.load_asset_value(
                 asset_key,
                 python_type=python_type,
+                partition_key=partition_key,
                 metadata=metadata,
                 resource_config=resource_config,
             )
 
     def get_asset_value_loader(self, instance: Any = None) -> AssetValueLoader:
-        """A loader for several asset values, its resources built once: use it as a
-        context manager, which tears them down on leaving. `instance` is taken as Dagster
-        takes it; values are read through IO managers, never from the instance."""
+        """A loader of several assets' values that builds this location's resources once:
+        `with defs.get_asset_value_loader() as loader: loader.load_asset_value("a")`."""
         from dagloom.definitions.asset_value_loader import AssetValueLoader
 
-        return AssetValueLoader(self)
+        return AssetValueLoader(self, instance)
 
     def get_implicit_global_asset_job_def(self) -> JobDefinition:
         """A job that can materialize any selection of this location's assets."""

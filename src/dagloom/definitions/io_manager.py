@@ -672,7 +672,9 @@ class FilesystemIOManager(ConfigurableIOManager):
                 return
         path = self._path(context)
         self._write(path, obj)
-        context.add_output_metadata({"path": str(path)})
+        from dagloom.definitions.metadata import MetadataValue
+
+        context.add_output_metadata({"path": MetadataValue.path(str(path))})
 
     def _write(self, path: Path, obj: Any) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

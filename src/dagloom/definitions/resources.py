@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ContextDecorator, ExitStack, contextmanager
 from typing import Any, Generic, Self, TypeVar, overload
 
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
 from dagloom.definitions.config import Config, KeyPath, validate_model
 from dagloom.definitions.resource_types import (
@@ -29,6 +29,7 @@ from dagloom.definitions.resource_types import (
 from dagloom.errors import (
     ConfigError,
     DagsterInvalidDefinitionError,
+    DagsterInvalidInvocationError,
     DefinitionError,
 )
 from dagloom.execution.boundary import user_code
@@ -79,12 +80,36 @@ class ConfigurableResourceFactory(Config, Generic[T]):
     """
 
     def __init__(self, **data: Any) -> None:
-        env = {key: value for key, value in data.items() if isinstance(value, EnvVar)}
-        # The variables are read when a run builds the resource: validate the other fields
-        # now (with a stand-in for each variable) and keep the EnvVar objects as the values.
-        super().__init__(**with_stand_ins(type(self), data))
-        for key, value in env.items():
+        late = {
+            key: value for key, value in data.items() if isinstance(value, EnvVar | PartialResource)
+        }
+        # The variables are read, and resources configured at launch are built, when a run
+        # builds this resource: validate the other fields now (with a stand-in for each) and
+        # keep the EnvVar and PartialResource objects as the values.
+        super().__init__(**_with_stand_ins(type(self), data))
+        for key, value in late.items():
             self.__dict__[key] = value
+
+    _resource_context: InitResourceContext | None = PrivateAttr(default=None)
+
+    def get_resource_context(self) -> InitResourceContext:
+        """The init context this resource was built with for the run (its instance, log,
+        run id); `DagsterInvalidInvocationError` outside a run unless
+        `with_resource_context` gave one."""
+        if self._resource_context is None:
+            raise DagsterInvalidInvocationError(
+                f"resource {type(self).__name__} has no resource context: it is given when a "
+                "run builds the resource, or by with_resource_context(context)",
+                name=type(self).__name__,
+            )
+        return self._resource_context
+
+    def with_resource_context(self, context: InitResourceContext) -> Self:
+        """A copy of this resource that `get_resource_context()` answers with `context`, for
+        testing: `MyResource().with_resource_context(build_init_resource_context())`."""
+        copy = self.model_copy()
+        copy._resource_context = context
+        return copy
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         """Called when a run builds this resource, before any step uses it."""
@@ -150,6 +175,16 @@ class PartialResource:
 
     def __repr__(self) -> str:
         return f"{self.resource_cls.__name__}.configure_at_launch({self.values!r})"
+
+
+def _with_stand_ins(cls: type[BaseModel], data: Mapping[str, Any]) -> dict[str, Any]:
+    """`data` with a stand-in for each EnvVar and for each nested resource configured at
+    launch (an unvalidated instance of its class), so the other fields can be validated."""
+    out = {
+        key: value.resource_cls.model_construct() if isinstance(value, PartialResource) else value
+        for key, value in data.items()
+    }
+    return with_stand_ins(cls, out)
 
 
 class ResourceDefinition:
@@ -341,7 +376,7 @@ def validate_resource_config(
         config = entry.get("config")
         schema = resource_config_schema(resource_defs[key])
         if isinstance(schema, type) and issubclass(schema, BaseModel):
-            merged = with_stand_ins(
+            merged = _with_stand_ins(
                 schema, {**_given_fields(resource_defs[key]), **env_references(schema, config)}
             )
             validate_model(schema, merged, ("resources", key, "config"), what=f"resource {key!r}")
@@ -377,6 +412,7 @@ def resource_order(resource_defs: Mapping[str, Any]) -> list[str]:
     """
     order: list[str] = []
     state: dict[str, int] = {}  # 1 while visiting, 2 once placed
+    shared = shared_resource_keys(resource_defs)
 
     def visit(key: str, path: tuple[str, ...]) -> None:
         if state.get(key) == 2:
@@ -388,7 +424,9 @@ def resource_order(resource_defs: Mapping[str, Any]) -> list[str]:
             )
         state[key] = 1
         definition = resource_defs[key]
-        for needed in sorted(getattr(definition, "required_resource_keys", ()) or ()):
+        needs = set(getattr(definition, "required_resource_keys", ()) or ())
+        needs |= _nested_keys(definition, shared)
+        for needed in sorted(needs):
             if needed not in resource_defs:
                 raise DagsterInvalidDefinitionError(
                     f"resource {key!r} requires resource {needed!r}, which is not provided; "
@@ -402,6 +440,29 @@ def resource_order(resource_defs: Mapping[str, Any]) -> list[str]:
     for key in resource_defs:
         visit(key, ())
     return order
+
+
+def shared_resource_keys(resource_defs: Mapping[str, Any]) -> dict[int, str]:
+    """The key of each configurable resource object in `resource_defs`, by the object's id:
+    a field of another resource holding that same object (`credentials =
+    Credentials.configure_at_launch()` given at the top and in a field) gets the resource
+    built for that key."""
+    return {
+        id(value): key
+        for key, value in resource_defs.items()
+        if isinstance(value, PartialResource | ConfigurableResourceFactory)
+    }
+
+
+def _nested_keys(definition: Any, shared: Mapping[int, str]) -> set[str]:
+    """The top-level keys whose resource objects `definition`'s fields hold."""
+    if not isinstance(definition, PartialResource | ConfigurableResourceFactory):
+        return set()
+    return {
+        shared[id(value)]
+        for value in _given_fields(definition).values()
+        if id(value) in shared and value is not definition
+    }
 
 
 class ResourceScope:
@@ -419,16 +480,20 @@ class ResourceScope:
         resources_config: Mapping[str, Any],
         run_id: str | None = None,
         log: Any = None,
+        instance: Any = None,
     ) -> None:
         self._defs = resource_defs
+        self._instance = instance
         self._config = resources_config
         self._run_id = run_id
         self._log = log
         self._stack = ExitStack()
         self.resources = Resources({})
+        self._shared = shared_resource_keys(resource_defs)
+        self._built: dict[str, Any] = {}
 
     def __enter__(self) -> Resources:
-        built: dict[str, Any] = {}
+        built = self._built
         try:
             for key in resource_order(self._defs):
                 built[key] = self._build(key, self._defs[key], built)
@@ -440,7 +505,9 @@ class ResourceScope:
 
     def _build(self, key: str, definition: Any, built: dict[str, Any]) -> Any:
         config = self._config.get(key)
-        context = InitResourceContext(config, Resources(built), self._run_id, self._log)
+        context = InitResourceContext(
+            config, Resources(built), self._run_id, self._log, self._instance
+        )
         if isinstance(definition, PartialResource | ConfigurableResourceFactory):
             return self._build_configurable(key, definition, config, context)
         if isinstance(definition, ResourceDefinition):
@@ -499,6 +566,7 @@ class ResourceScope:
     ) -> Any:
         """Enter `resource.yield_for_execution` (a context manager, or a bare generator an
         override forgot to decorate) and leave it when the scope closes."""
+        resource._resource_context = context
         with user_code("resource", key, "setup"):
             manager: Any = resource.yield_for_execution(context)
             if inspect.isgenerator(manager):
@@ -520,7 +588,19 @@ class ResourceScope:
         resolved: dict[str, Any] = {}
         for name, field_value in fields.items():
             field_path = (*path, name)
-            if isinstance(field_value, EnvVar):
+            shared_key = self._shared.get(id(field_value))
+            if shared_key is not None and shared_key in self._built:
+                # The same object as a top-level resource: share what was built for it.
+                resolved[name] = self._built[shared_key]
+            elif isinstance(field_value, PartialResource):
+                raise DagsterInvalidDefinitionError(
+                    f"field {name!r} of resource {key!r} is "
+                    f"{field_value.resource_cls.__name__}.configure_at_launch(), which must "
+                    "also be given as a top-level resource (its config comes from "
+                    "resources.<key>.config)",
+                    name=key,
+                )
+            elif isinstance(field_value, EnvVar):
                 resolved[name] = field_value.resolve(field_path)
             elif isinstance(field_value, ConfigurableResourceFactory):
                 nested = self._resolve_fields(
@@ -564,7 +644,7 @@ def build_resources(
     """
     config = validate_resource_config(resources, resource_config)
     run_id = getattr(dagster_run, "run_id", None)
-    with ResourceScope(resources, config, run_id, log_manager) as built:
+    with ResourceScope(resources, config, run_id, log_manager, instance) as built:
         yield built
 
 

@@ -123,7 +123,7 @@ class OpExecutionContext:
         "_log",
         "_output_metadata",
         "_partitions",
-        "_resource_scope",  # set by build_op_context only; a step's context leaves it unset
+        "_resource_scope",
         "job_name",
         "mapping_key",
         "op_config",
@@ -174,17 +174,16 @@ class OpExecutionContext:
         self._partitions = partitions
         self._instance = instance
         self._flush_events = flush_events
+        self._resource_scope: ResourceScope | None = None
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        """Tear down the resources `build_op_context` / `build_asset_context` set up (a
-        generator or context-manager resource finishes here); nothing for a step's own
-        context. Safe to call twice."""
-        scope: ResourceScope | None = getattr(self, "_resource_scope", None)
-        if scope is not None:
-            scope.close()
+        """Tear down the resources `build_op_context` or `build_asset_context` built (in
+        reverse order); calling it twice is safe."""
+        if self._resource_scope is not None:
+            self._resource_scope.close()
 
     @property
     def instance(self) -> SyncInstance:
@@ -300,6 +299,51 @@ class OpExecutionContext:
         if self._output_metadata is None:
             self._output_metadata = {}
         self._output_metadata.setdefault(output_name, {}).update(metadata)
+
+    def add_asset_metadata(
+        self,
+        metadata: Mapping[str, Any],
+        asset_key: AssetKey | str | Sequence[str] | None = None,
+        partition_key: str | None = None,
+    ) -> None:
+        """Attach metadata to the materialization of `asset_key` (may be omitted when the
+        step materializes one asset). `partition_key`, when given, must be the run's one
+        partition. DagsterInvalidInvocationError names what does not fit."""
+        keys = self._asset_keys or {}
+        if asset_key is None:
+            if len(keys) != 1:
+                raise DagsterInvalidInvocationError(
+                    f"step {self.step_key!r} materializes {len(keys)} assets; pass asset_key "
+                    "to add_asset_metadata",
+                    name=self.step_key,
+                )
+            output_name = next(iter(keys))
+        else:
+            wanted = AssetKey.from_coercible(asset_key)
+            found = [name for name, key in keys.items() if key == wanted]
+            if not found:
+                raise DagsterInvalidInvocationError(
+                    f"step {self.step_key!r} does not materialize asset "
+                    f"{wanted.to_user_string()!r}; it materializes "
+                    f"{sorted(k.to_user_string() for k in keys.values())}",
+                    name=self.step_key,
+                )
+            output_name = found[0]
+        if partition_key is not None and (
+            not self.has_partition_key or partition_key != self.partition_key
+        ):
+            raise DagsterInvalidInvocationError(
+                f"step {self.step_key!r}: partition {partition_key!r} is not the partition "
+                "this run materializes",
+                name=self.step_key,
+            )
+        self.add_output_metadata(metadata, output_name)
+
+    def get_output_metadata(
+        self, output_name: str = "result", mapping_key: str | None = None
+    ) -> Mapping[str, Any] | None:
+        """The metadata added so far for an output with `add_output_metadata`, or None."""
+        return self.output_metadata_for(output_name)
 
     def output_metadata_for(self, output_name: str) -> dict[str, Any] | None:
         if self._output_metadata is None:
@@ -461,6 +505,10 @@ class OpExecutionContext:
             )
         return keys[0]
 
+    def asset_key_for_input(self, input_name: str) -> AssetKey:
+        """The key of the asset an input reads."""
+        return self._input_asset_key(input_name)
+
     def _input_asset_key(self, input_name: str) -> AssetKey:
         spec = None if self.op_def is None else self.op_def.ins.get(input_name)
         key = None if spec is None else spec.asset_key
@@ -480,6 +528,11 @@ class AssetExecutionContext(OpExecutionContext):
 
     __slots__ = ()
 
+    @property
+    def op_execution_context(self) -> OpExecutionContext:
+        """The op's context of this step: this same object, which answers both."""
+        return self
+
 
 def build_op_context(
     resources: Mapping[str, Any] | None = None,
@@ -492,25 +545,26 @@ def build_op_context(
     partition_key: str | None = None,
     partition_key_range: PartitionKeyRange | None = None,
     instance: DagloomInstance | None = None,
+    resources_config: Mapping[str, Any] | None = None,
 ) -> OpExecutionContext:
     """A context for calling an op function directly in a unit test. Log calls go to the
     Python logger only.
 
-    Resources are set up as a run sets them up: a `@resource` function is called, a
-    configurable resource set up, a plain object (a mock) used as it is. Used as a context
-    manager (`with build_op_context(resources=...) as context:`), leaving the block tears
-    them down, which a generator resource needs."""
+    Resources are built now, as a run builds them (`@resource` functions called,
+    configurable resources given their config, EnvVars read, `setup_for_execution` called);
+    `resources_config` is shaped as run config's `resources:`. Leaving `with
+    build_op_context(...) as context:` tears them down."""
     from dagloom.execution.partitions import partition_tags, run_partitions
 
     tags = {**(run_tags or {}), **partition_tags(partition_key, partition_key_range)}
-    scope, built = _set_up_resources(resources, run_id)
+    scope = _resource_scope(resources, resources_config, run_id, instance)
     context = OpExecutionContext(
         run_id=run_id or "ephemeral",
         job_name=job_name,
         step_key=step_key,
         op_def=None,
         op_config=op_config if op_config is not None else config,
-        resources=built,
+        resources=scope.resources,
         emit=None,
         run_tags=tags,
         partitions=run_partitions(None, tags),
@@ -520,16 +574,18 @@ def build_op_context(
     return context
 
 
-def _set_up_resources(
-    resources: Mapping[str, Any] | None, run_id: str | None
-) -> tuple[ResourceScope | None, Resources]:
-    """The resources of a built context, set up; their scope, to tear them down, or None
-    when there are none."""
-    if not resources:
-        return None, Resources({})
-    defs = dict(resources)
-    scope = ResourceScope(defs, validate_resource_config(defs, None), run_id)
-    return scope, scope.__enter__()
+def _resource_scope(
+    resources: Mapping[str, Any] | None,
+    resources_config: Mapping[str, Any] | None,
+    run_id: str | None,
+    instance: DagloomInstance | None,
+) -> ResourceScope:
+    """`resources` built for a context made outside a run; the scope tears them down."""
+    defs = dict(resources or {})
+    config = validate_resource_config(defs, resources_config)
+    scope = ResourceScope(defs, config, run_id or "ephemeral", instance=instance)
+    scope.__enter__()
+    return scope
 
 
 def build_asset_context(
@@ -539,21 +595,22 @@ def build_asset_context(
     partition_key: str | None = None,
     partition_key_range: PartitionKeyRange | None = None,
     instance: DagloomInstance | None = None,
+    resources_config: Mapping[str, Any] | None = None,
 ) -> AssetExecutionContext:
     """A context for calling an asset function directly in a unit test; `partition_key` or
-    `partition_key_range` makes it a partitioned run's. Resources are set up, and torn down
-    on leaving `with`, as `build_op_context` does."""
+    `partition_key_range` makes it a partitioned run's. Resources are built as by
+    `build_op_context`, and torn down on leaving `with build_asset_context(...)`."""
     from dagloom.execution.partitions import partition_tags, run_partitions
 
     tags = partition_tags(partition_key, partition_key_range)
-    scope, built = _set_up_resources(resources, run_id)
+    scope = _resource_scope(resources, resources_config, run_id, instance)
     context = AssetExecutionContext(
         run_id=run_id or "ephemeral",
         job_name="__ephemeral__",
         step_key="asset",
         op_def=None,
         op_config=asset_config,
-        resources=built,
+        resources=scope.resources,
         emit=None,
         run_tags=tags,
         partitions=run_partitions(None, tags),

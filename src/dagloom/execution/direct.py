@@ -8,7 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from dagloom.definitions.config import Config
 from dagloom.definitions.outputs import Output
-from dagloom.definitions.resources import ConfigurableResourceFactory
+from dagloom.definitions.resources import (
+    ConfigurableResourceFactory,
+    ResourceDefinition,
+    ResourceScope,
+)
 from dagloom.errors import DagsterInvalidInvocationError
 from dagloom.execution.context import OpExecutionContext, build_op_context
 
@@ -109,6 +113,7 @@ def invoke_op_directly(op: OpDefinition, args: Sequence[Any], kwargs: Mapping[st
             call_kwargs[sig.config_param] = op.validate_config(raw, ("config",))
     elif op.has_config and context is not None:
         context.op_config = op.validate_config(context.op_config, ("config",))
+    given = set(call_kwargs)
     for name in sig.resource_params:
         if name not in call_kwargs:
             if context is None or name not in context.resources:
@@ -118,6 +123,33 @@ def invoke_op_directly(op: OpDefinition, args: Sequence[Any], kwargs: Mapping[st
                     name=op.name,
                 )
             call_kwargs[name] = context.resources.get(name)
+    # Resources given as arguments are built as a run builds them (EnvVars read, nested
+    # resources built, setup_for_execution called) and torn down once the call returns.
+    to_build = {
+        name: call_kwargs[name]
+        for name in sig.resource_params
+        if name in given
+        and isinstance(call_kwargs[name], ConfigurableResourceFactory | ResourceDefinition)
+    }
+    scope = ResourceScope(to_build, {}, context.run_id if context else None) if to_build else None
+    if scope is not None:
+        call_kwargs.update(scope.__enter__().as_dict())
+    try:
+        result = _call(op, context, call_kwargs)
+    except BaseException:
+        if scope is not None:
+            scope.close()
+        raise
+    if scope is None:
+        return result
+    if inspect.isawaitable(result):
+        return _closing_after(result, scope)
+    scope.close()
+    return result
+
+
+def _call(op: OpDefinition, context: OpExecutionContext | None, call_kwargs: dict[str, Any]) -> Any:
+    sig = op.signature
     for name in sig.input_names:
         if name not in call_kwargs and op.ins[name].has_default:
             call_kwargs[name] = op.ins[name].default_value
@@ -142,3 +174,10 @@ def invoke_op_directly(op: OpDefinition, args: Sequence[Any], kwargs: Mapping[st
 
 async def _await_unwrapped(awaitable: Any) -> Any:
     return _unwrap(await awaitable)
+
+
+async def _closing_after(awaitable: Any, scope: ResourceScope) -> Any:
+    try:
+        return await awaitable
+    finally:
+        scope.close()

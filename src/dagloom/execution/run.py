@@ -537,7 +537,17 @@ async def execute_job_in_process(
     io_managers: dict[str, IOManager] = {}
     run_error: BaseException | None = None
     try:
-        scope = ResourceScope(resource_defs, resolved.resources, run_id)
+        from dagloom.instance.sync import SyncInstance
+
+        scope = ResourceScope(
+            resource_defs,
+            resolved.resources,
+            run_id,
+            # Resources see the instance as op code does: called synchronously.
+            instance=None
+            if instance is None
+            else SyncInstance(instance, getattr(events, "flush_blocking", None)),
+        )
         try:
             built = scope.__enter__()
         except Exception as exc:

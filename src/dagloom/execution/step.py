@@ -354,6 +354,7 @@ class StepRunner:
                 step_key,
                 upstream,
                 asset_key=upstream.asset_key,
+                definition_metadata=self._input_metadata(step_key, input_name),
                 resources=facts.resources,
             )
             self._set_input_config(context, step_key, input_name)
@@ -390,7 +391,12 @@ class StepRunner:
         facts = self.facts
         upstream = stored if isinstance(stored, OutputContext) else self.state.plain_context(source)
         reading = InputContext(
-            spec.name, step_key, upstream, asset_key=upstream.asset_key, resources=facts.resources
+            spec.name,
+            step_key,
+            upstream,
+            asset_key=upstream.asset_key,
+            definition_metadata=self._input_metadata(step_key, spec.name),
+            resources=facts.resources,
         )
         if facts.input_configs:
             reading.config = facts.input_configs.get((node_name, spec.name))
@@ -457,6 +463,7 @@ class StepRunner:
                     step_key,
                     None,
                     asset_key=spec.asset_key,
+                    definition_metadata=self._input_metadata(step_key, spec.name),
                     resources=self.facts.resources,
                 )
                 self._set_input_config(context, step_key, spec.name)
@@ -469,10 +476,23 @@ class StepRunner:
             elif kind == FROM_CONFIG:
                 values[spec.name] = self.facts.input_values[(tmpl.key, spec.name)]
             elif kind == FROM_MANAGER:
-                context = InputContext(spec.name, step_key, None, resources=self.facts.resources)
+                context = InputContext(
+                    spec.name,
+                    step_key,
+                    None,
+                    definition_metadata=self._input_metadata(step_key, spec.name),
+                    resources=self.facts.resources,
+                )
                 self._set_input_config(context, step_key, spec.name)
                 values[spec.name] = self.facts.io_managers[spec.manager_key].load_input(context)
         return values
+
+    def _input_metadata(self, step_key: str, input_name: str) -> Mapping[str, Any] | None:
+        """The metadata input `input_name` was declared with (`In(metadata=...)`,
+        `AssetIn(metadata=...)`), which its loader's context carries."""
+        tmpl = self.facts.plan.steps.get(split_step_key(step_key)[0])
+        spec = None if tmpl is None else tmpl.node.op.ins.get(input_name)
+        return None if spec is None else spec.metadata
 
     def _set_input_config(self, context: InputContext, step_key: str, input_name: str) -> None:
         """Give the loader's context the config its `input_config_schema` took, if any."""

@@ -460,6 +460,10 @@ class DagloomInstance:
         """Where the default filesystem IO manager keeps outputs: `home/storage`."""
         return self._home / "storage"
 
+    def storage_directory(self) -> str:
+        """Dagster's name for `storage_dir`, as a string: where outputs are kept."""
+        return str(self.storage_dir)
+
     @property
     def compute_logs_dir(self) -> Path:
         """Where the default compute log manager keeps captured output: `home/logs`."""

@@ -107,6 +107,10 @@ class SyncInstance:
     def instance(self) -> DagloomInstance:
         return self._instance
 
+    def storage_directory(self) -> str:
+        """Where the default filesystem IO manager keeps outputs."""
+        return self._instance.storage_directory()
+
     def _call(self, what: str, coro: Coroutine[Any, Any, T]) -> T:
         owner = self._instance.owner_loop
         if owner is None:
