@@ -16,6 +16,7 @@ from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
 from dagloom.definitions.asset_selection import AssetGraph
 from dagloom.definitions.executor import ExecutorDefinition
 from dagloom.definitions.job import JobDefinition
+from dagloom.definitions.partitioned_schedule import UnresolvedPartitionedAssetScheduleDefinition
 from dagloom.definitions.schedule import ScheduleDefinition
 from dagloom.definitions.sensor import SensorDefinition
 from dagloom.errors import DagsterInvalidDefinitionError, DefinitionError
@@ -40,7 +41,8 @@ class Definitions:
         self,
         assets: Iterable[AssetsDefinition | AssetSpec] | None = None,
         jobs: Iterable[JobDefinition | UnresolvedAssetJobDefinition] | None = None,
-        schedules: Iterable[ScheduleDefinition] | None = None,
+        schedules: Iterable[ScheduleDefinition | UnresolvedPartitionedAssetScheduleDefinition]
+        | None = None,
         sensors: Iterable[SensorDefinition] | None = None,
         resources: Mapping[str, Any] | None = None,
         executor: ExecutorDefinition | None = None,
@@ -52,7 +54,8 @@ class Definitions:
 
         # A multi_observable_source_asset stands for one observable SourceAsset per asset.
         self.assets = flatten_external(assets or ())
-        self.schedules = list(schedules or ())
+        given_schedules = list(schedules or ())
+        self._given_schedules = given_schedules
         self.sensors = list(sensors or ())
         self.resources = dict(resources or {})
         self.executor = executor
@@ -70,7 +73,7 @@ class Definitions:
             [a for a in self.assets if isinstance(a, AssetSpec)],
             checks=self.asset_checks,
         )
-        self._schedules = _unique("schedule", self.schedules)
+        _unique("schedule", given_schedules)
         self._sensors = _unique("sensor", self.sensors)
 
         declared = list(jobs or ())
@@ -80,9 +83,9 @@ class Definitions:
                     f"Definitions(jobs=...) got {job_item!r}; expected @job or define_asset_job"
                 )
         targets: list[Any] = list(declared)
-        for schedule in self.schedules:
-            if schedule.has_job:
-                targets.append(schedule.job)
+        for given in given_schedules:
+            if given.has_job:
+                targets.append(given.job)
         for sensor in self.sensors:
             if sensor.has_jobs:
                 targets.extend(sensor.jobs)
@@ -91,6 +94,15 @@ class Definitions:
         for name, item in raw.items():
             self._jobs[name] = self._resolve_job(item)
         self.jobs = declared
+        # A schedule of an asset job that takes its assets' partitions is built now that
+        # the job is resolved.
+        self.schedules: list[ScheduleDefinition] = [
+            s.resolve(self._jobs[s.job_name])
+            if isinstance(s, UnresolvedPartitionedAssetScheduleDefinition)
+            else s
+            for s in given_schedules
+        ]
+        self._schedules = _unique("schedule", self.schedules)
         for schedule in self.schedules:
             if schedule.job_name not in self._jobs:
                 raise DefinitionError(
@@ -275,7 +287,7 @@ class Definitions:
         return Definitions(
             assets=[a for d in defs for a in d.assets],
             jobs=[j for d in defs for j in d.jobs],
-            schedules=[s for d in defs for s in d.schedules],
+            schedules=[s for d in defs for s in d._given_schedules],
             sensors=[s for d in defs for s in d.sensors],
             resources=resources,
             executor=next(iter(executors.values()), None),
