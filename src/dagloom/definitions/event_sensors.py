@@ -225,7 +225,7 @@ class _EventSensor(SensorDefinition):
         super().__init__(evaluation_fn=self._refuse_plain_tick, **kwargs)
         self._user_fn = user_fn
 
-    def _refuse_plain_tick(self, context: SensorEvaluationContext) -> None:
+    def _refuse_plain_tick(self, context: SensorEvaluationContext) -> Any:
         raise DefinitionError(
             f"sensor {self.name!r} is evaluated on stored runs or events: the daemon passes "
             "them with each tick",
@@ -375,6 +375,31 @@ class AssetSensorDefinition(_EventSensor):
         super().__init__(user_fn=asset_materialization_fn, name=name, **kwargs)
         self._asset_key = asset_key
 
+    def _refuse_plain_tick(self, context: SensorEvaluationContext) -> Any:
+        if context.instance is None:
+            return super()._refuse_plain_tick(context)
+        return self._evaluate_on_instance(context)
+
+    def _evaluate_on_instance(self, context: SensorEvaluationContext) -> Iterator[Any]:
+        """Evaluate as Dagster does where the context holds an instance (a test's
+        `build_sensor_context(instance)`): read the newest materialization of the asset after
+        the cursor from `context.instance`, and call the function on it, or skip when there
+        is none. The cursor moves to that materialization before the call, as on the
+        daemon's ticks. A generator: it reads and calls when iterated."""
+        from dagloom.instance.sync import AssetRecordsFilter, sync_instance_of
+
+        instance = sync_instance_of(context.instance)
+        found = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=self._asset_key), limit=1
+        ).records
+        after = _storage_id(context.cursor)
+        if not found or (after is not None and found[0].storage_id <= after):
+            yield SkipReason(f"No new materialization events found for asset key {self._asset_key}")
+            return
+        record = found[0]
+        context.update_cursor(str(record.storage_id))
+        yield from self._flatten(self._user_fn(context, record.event_log_entry))
+
     @property
     def asset_key(self) -> AssetKey:
         return self._asset_key
@@ -392,8 +417,31 @@ class AssetSensorDefinition(_EventSensor):
             yield context, (EventLogEntry.of(record),)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Invoke the function directly with `(context, asset_event)`."""
+        """Invoke the function directly with `(context, asset_event)`; or, as Dagster's
+        tests do, with only a context that holds an instance (`build_sensor_context(
+        instance)`), which evaluates it on the instance's materializations (see
+        `_evaluate_on_instance`) and returns the items as a generator."""
+        given = [*args, *kwargs.values()]
+        if len(given) == 1 and isinstance(given[0], SensorEvaluationContext):
+            context = given[0]
+            if context.instance is None:
+                raise DefinitionError(
+                    f"asset sensor {self.name!r} invoked with only a context reads the "
+                    "asset's materializations from context.instance, which is None; build "
+                    "the context with build_sensor_context(instance=...) or pass the "
+                    "asset_event too",
+                    name=self.name,
+                )
+            return self._evaluate_on_instance(context)
         return self._user_fn(*args, **kwargs)
+
+
+def _storage_id(cursor: str | None) -> int | None:
+    """The storage id an asset sensor's cursor holds; None for none (or an unreadable one)."""
+    try:
+        return int(cursor) if cursor else None
+    except ValueError:
+        return None
 
 
 def run_status_sensor(

@@ -250,10 +250,22 @@ class SyncInstance:
         )
 
 
+def sync_instance_of(instance: DagloomInstance | SyncInstance) -> SyncInstance:
+    """`instance` seen synchronously, as code outside a run (a sensor invoked in a test)
+    reads it: a `DagloomInstance` is opened for synchronous use first when it is not open
+    (`open_in_background`, which does nothing when it already is)."""
+    if isinstance(instance, SyncInstance):
+        return instance
+    if not instance.is_open:
+        instance.open_in_background()
+    return SyncInstance(instance)
+
+
 __all__ = [
     "AssetRecordsFilter",
     "EventLogRecord",
     "EventRecordsFilter",
     "EventRecordsResult",
     "SyncInstance",
+    "sync_instance_of",
 ]
