@@ -164,3 +164,69 @@ def test_an_asset_sensor_tick_evaluated_on_an_instance() -> None:
 def test_an_asset_sensor_invoked_with_a_context_without_instance_says_what_it_needs() -> None:
     with pytest.raises(dg.DefinitionError, match=r"my_asset_sensor.*build_sensor_context"):
         my_asset_sensor(dg.build_sensor_context())
+
+
+# -- testing sensors and schedules that use resources -----------------------------------------
+
+
+class UsersAPI(dg.ConfigurableResource):
+    url: str
+
+    def fetch_users(self) -> list[str]:
+        raise AssertionError("the test passes a fake")
+
+
+@dg.job
+def process_user() -> None: ...
+
+
+@dg.sensor(job=process_user)
+def process_new_users_sensor(context: dg.SensorEvaluationContext, users_api: UsersAPI):  # type: ignore[no-untyped-def]
+    last_user = int(context.cursor) if context.cursor else 0
+    users = users_api.fetch_users()
+
+    num_users = len(users)
+    for user_id in users[last_user:]:
+        yield dg.RunRequest(run_key=user_id, tags={"user_id": user_id})
+
+    context.update_cursor(str(num_users))
+
+
+def test_process_new_users_sensor() -> None:
+    """The docs' test of a sensor using a resource, with the context built in `with`."""
+
+    class FakeUsersAPI:
+        def fetch_users(self) -> list[str]:
+            return ["1", "2", "3"]
+
+    with dg.build_sensor_context() as context:
+        run_requests = list(process_new_users_sensor(context, users_api=FakeUsersAPI()))
+        assert len(run_requests) == 3
+    assert context.cursor == "3"
+
+
+class DateFormatter(dg.ConfigurableResource):
+    format: str
+
+    def strftime(self, dt: datetime.datetime) -> str:
+        return dt.strftime(self.format)
+
+
+@dg.job
+def process_data() -> None: ...
+
+
+@dg.schedule(job=process_data, cron_schedule="* * * * *")
+def process_data_schedule(context: dg.ScheduleEvaluationContext, date_formatter: DateFormatter):  # type: ignore[no-untyped-def]
+    formatted_date = date_formatter.strftime(context.scheduled_execution_time)
+    return dg.RunRequest(run_key=None, tags={"date": formatted_date})
+
+
+def test_process_data_schedule() -> None:
+    with dg.build_schedule_context(
+        scheduled_execution_time=datetime.datetime(2020, 1, 1)
+    ) as context:
+        run_request = process_data_schedule(
+            context, date_formatter=DateFormatter(format="%Y-%m-%d")
+        )
+        assert run_request.tags == {"date": "2020-01-01"}

@@ -11,7 +11,7 @@ import inspect
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from dagloom.definitions.resources import Resources
 from dagloom.errors import DefinitionError
@@ -119,6 +119,15 @@ class InstigatorContext:
     def log(self) -> logging.Logger:
         """A logger for this evaluation."""
         return self._log
+
+    def __enter__(self) -> Self:
+        """`with build_sensor_context() as context:`, as Dagster's tests write it. Entering
+        and leaving are safe to repeat: the context holds resources as given and builds
+        nothing, so leaving has nothing to release."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
 
 
 def coerce_run_config(run_config: Any) -> dict[str, Any]:
