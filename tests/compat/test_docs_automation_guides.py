@@ -230,3 +230,30 @@ def test_process_data_schedule() -> None:
             context, date_formatter=DateFormatter(format="%Y-%m-%d")
         )
         assert run_request.tags == {"date": "2020-01-01"}
+
+
+# -- run status sensors: monitoring every code location ---------------------------------------
+
+
+def send_slack_alert() -> None: ...
+
+
+@dg.run_status_sensor(
+    monitor_all_repositories=True,
+    run_status=dg.DagsterRunStatus.SUCCESS,
+)
+def instance_sensor() -> None:
+    # when any job in the Dagster instance succeeds, this sensor will trigger
+    send_slack_alert()
+
+
+def test_monitor_all_repositories_is_the_older_name_of_monitor_all_code_locations() -> None:
+    assert instance_sensor.monitor_all_code_locations
+
+    @dg.run_failure_sensor(monitor_all_repositories=True)
+    def everywhere_failures() -> None: ...
+
+    assert everywhere_failures.monitor_all_code_locations
+
+    with pytest.raises(dg.DefinitionError, match="monitor_all_repositories"):
+        dg.run_status_sensor(monitor_all_code_locations=True, monitor_all_repositories=True)

@@ -451,20 +451,22 @@ def run_status_sensor(
     description: str | None = None,
     monitored_jobs: Sequence[Any] | None = None,
     job_selection: Sequence[Any] | None = None,
-    monitor_all_code_locations: bool = False,
+    monitor_all_code_locations: bool | None = None,
     request_job: HasName | None = None,
     request_jobs: Sequence[HasName] | None = None,
     default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
     required_resource_keys: set[str] | None = None,
     tags: Mapping[str, str] | None = None,
     metadata: Mapping[str, Any] | None = None,
+    monitor_all_repositories: bool | None = None,
 ) -> Callable[[Callable[..., Any]], RunStatusSensorDefinition]:
     """A sensor whose function `(context: RunStatusSensorContext)` is called once for each
     run of a monitored job that reached `run_status` (SUCCESS, FAILURE or CANCELED) since the
     sensor started; it may return RunRequests for `request_job` or a SkipReason.
     `monitored_jobs` (jobs or job names; `job_selection` is Dagster's older name) defaults to
     every job of the sensor's code location; `monitor_all_code_locations` watches every
-    location. Each run is seen once, also when its evaluation failed."""
+    location (`monitor_all_repositories` is Dagster's older name). Each run is seen once,
+    also when its evaluation failed."""
     if monitored_jobs is not None and job_selection is not None:
         raise DefinitionError("run_status_sensor: give monitored_jobs or job_selection")
     return _run_sensor_decorator(
@@ -474,7 +476,9 @@ def run_status_sensor(
         minimum_interval_seconds=minimum_interval_seconds,
         description=description,
         monitored_jobs=monitored_jobs if monitored_jobs is not None else job_selection,
-        monitor_all_code_locations=monitor_all_code_locations,
+        monitor_all_code_locations=_monitor_all(
+            monitor_all_code_locations, monitor_all_repositories
+        ),
         request_job=request_job,
         request_jobs=request_jobs,
         default_status=default_status,
@@ -490,13 +494,14 @@ def run_failure_sensor(
     description: str | None = None,
     monitored_jobs: Sequence[Any] | None = None,
     job_selection: Sequence[Any] | None = None,
-    monitor_all_code_locations: bool = False,
+    monitor_all_code_locations: bool | None = None,
     request_job: HasName | None = None,
     request_jobs: Sequence[HasName] | None = None,
     default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
     required_resource_keys: set[str] | None = None,
     tags: Mapping[str, str] | None = None,
     metadata: Mapping[str, Any] | None = None,
+    monitor_all_repositories: bool | None = None,
 ) -> Any:
     """`run_status_sensor(DagsterRunStatus.FAILURE)` whose function receives a
     `RunFailureSensorContext`; usable bare (`@run_failure_sensor`)."""
@@ -511,7 +516,9 @@ def run_failure_sensor(
         minimum_interval_seconds=minimum_interval_seconds,
         description=description,
         monitored_jobs=monitored_jobs if monitored_jobs is not None else job_selection,
-        monitor_all_code_locations=monitor_all_code_locations,
+        monitor_all_code_locations=_monitor_all(
+            monitor_all_code_locations, monitor_all_repositories
+        ),
         request_job=request_job,
         request_jobs=request_jobs,
         default_status=default_status,
@@ -519,6 +526,16 @@ def run_failure_sensor(
         tags=tags,
         metadata=metadata,
     )
+
+
+def _monitor_all(code_locations: bool | None, repositories: bool | None) -> bool:
+    """`monitor_all_code_locations`, or its older name `monitor_all_repositories`."""
+    if code_locations is not None and repositories is not None:
+        raise DefinitionError(
+            "run status sensor: give monitor_all_code_locations or its older name "
+            "monitor_all_repositories, not both"
+        )
+    return bool(code_locations if code_locations is not None else repositories)
 
 
 def _run_sensor_decorator(
