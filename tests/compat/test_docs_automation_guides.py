@@ -257,3 +257,40 @@ def test_monitor_all_repositories_is_the_older_name_of_monitor_all_code_location
 
     with pytest.raises(dg.DefinitionError, match="monitor_all_repositories"):
         dg.run_status_sensor(monitor_all_code_locations=True, monitor_all_repositories=True)
+
+
+# -- run failure sensors: the failed steps of a run -------------------------------------------
+
+
+@dg.op
+def fails() -> None:
+    raise Exception("failure!")
+
+
+@dg.job
+def my_job_fails() -> None:
+    fails()
+
+
+FAILED_STEPS: list[str] = []
+
+
+@dg.run_failure_sensor
+def my_step_failure_sensor(context: dg.RunFailureSensorContext) -> None:
+    for event in context.get_step_failure_events():
+        FAILED_STEPS.append(f"{event.step_key}: {event.event_specific_data.error.message}")
+
+
+def test_a_built_failure_context_reads_the_runs_step_failures_from_its_instance() -> None:
+    FAILED_STEPS.clear()
+    instance = dg.DagsterInstance.ephemeral()
+    result = my_job_fails.execute_in_process(instance=instance, raise_on_error=False)
+    run_failure_sensor_context = dg.build_run_status_sensor_context(
+        sensor_name="my_step_failure_sensor",
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        dagster_event=result.get_job_failure_event(),
+    ).for_run_failure()
+    my_step_failure_sensor(run_failure_sensor_context)
+    assert len(FAILED_STEPS) == 1
+    assert FAILED_STEPS[0].startswith("fails: ") and "failure!" in FAILED_STEPS[0]

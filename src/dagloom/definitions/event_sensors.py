@@ -28,7 +28,7 @@ from dagloom.definitions.sensor import (
 from dagloom.errors import DefinitionError
 from dagloom.execution.boundary import user_code
 from dagloom.execution.event_view import DagsterEvent, materialization_of, observation_of
-from dagloom.messages import EventRecord, Run
+from dagloom.messages import EventRecord, EventType, Run
 from dagloom.messages import RunStatus as DagsterRunStatus
 
 __all__ = [
@@ -152,9 +152,10 @@ class RunStatusSensorContext:
         return self._log
 
     def for_run_failure(
-        self, step_failure_events: Sequence[DagsterEvent] = ()
+        self, step_failure_events: Sequence[DagsterEvent] | None = None
     ) -> RunFailureSensorContext:
-        """This context as a `RunFailureSensorContext`, with the run's STEP_FAILURE events."""
+        """This context as a `RunFailureSensorContext`, with the run's STEP_FAILURE events
+        (read from the instance when not given)."""
         return RunFailureSensorContext(
             sensor_name=self._sensor_name,
             dagster_run=self._run,
@@ -168,14 +169,17 @@ class RunStatusSensorContext:
 
 class RunFailureSensorContext(RunStatusSensorContext):
     """A run status context for a failed run; `failure_event` is its RUN_FAILURE event and
-    `get_step_failure_events()` the STEP_FAILURE events of the run (as the daemon found them
-    in storage; none for a context built by `build_run_status_sensor_context`)."""
+    `get_step_failure_events()` the STEP_FAILURE events of the run: as the daemon found them
+    in storage, or, for a context built by `build_run_status_sensor_context(...)
+    .for_run_failure()`, as its instance holds them (none without an instance)."""
 
     __slots__ = ("_step_failures",)
 
-    def __init__(self, *, step_failure_events: Sequence[DagsterEvent] = (), **kwargs: Any) -> None:
+    def __init__(
+        self, *, step_failure_events: Sequence[DagsterEvent] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        self._step_failures = list(step_failure_events)
+        self._step_failures = None if step_failure_events is None else list(step_failure_events)
 
     @property
     def failure_event(self) -> DagsterEvent:
@@ -183,7 +187,16 @@ class RunFailureSensorContext(RunStatusSensorContext):
 
     def get_step_failure_events(self) -> list[DagsterEvent]:
         """The run's STEP_FAILURE events, in run order."""
-        return list(self._step_failures)
+        if self._step_failures is not None:
+            return list(self._step_failures)
+        if self.instance is None:
+            return []
+        from dagloom.instance.sync import sync_instance_of
+
+        entries = sync_instance_of(self.instance).all_logs(
+            self.dagster_run.run_id, of_type=EventType.STEP_FAILURE
+        )
+        return [entry.dagster_event for entry in entries]
 
 
 def build_run_status_sensor_context(

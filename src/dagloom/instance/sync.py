@@ -219,6 +219,31 @@ class SyncInstance:
             has_more=len(rows) > limit,
         )
 
+    # -- run events -------------------------------------------------------------------------
+
+    def all_logs(self, run_id: str, of_type: Any = None) -> list[EventLogEntry]:
+        """The events of run `run_id`, in order; `of_type` (a `DagsterEventType`, or a set
+        of them) keeps only those kinds."""
+        from dagloom.definitions.event_sensors import EventLogEntry
+        from dagloom.messages import EventType
+
+        if of_type is None:
+            kinds: list[Any] = []
+        elif isinstance(of_type, set | frozenset | list | tuple):
+            kinds = list(of_type)
+        else:
+            kinds = [of_type]
+        try:
+            event_types = [EventType[str(getattr(kind, "name", kind))] for kind in kinds]
+        except KeyError:
+            raise DagsterInvalidInvocationError(
+                f"instance.all_logs: of_type={of_type!r} names no event type"
+            ) from None
+        rows: list[EventRecord] = self._call(
+            "all_logs", self._instance.get_events(run_id, event_types=event_types)
+        )
+        return [EventLogEntry.of(row) for row in rows]
+
     # -- dynamic partitions -----------------------------------------------------------------
 
     def get_dynamic_partitions(self, partitions_def_name: str) -> list[str]:
