@@ -294,3 +294,67 @@ def test_a_built_failure_context_reads_the_runs_step_failures_from_its_instance(
     my_step_failure_sensor(run_failure_sensor_context)
     assert len(FAILED_STEPS) == 1
     assert FAILED_STEPS[0].startswith("fails: ") and "failure!" in FAILED_STEPS[0]
+
+
+# -- run_request_for_partition ----------------------------------------------------------------
+
+weekly_partitions_def = dg.WeeklyPartitionsDefinition(start_date="2022-08-01")
+
+
+@dg.asset(partitions_def=weekly_partitions_def)
+def downstream_weekly_asset() -> int:
+    return 1
+
+
+weekly_asset_job = dg.define_asset_job(
+    "weekly_asset_job",
+    dg.AssetSelection.assets("downstream_weekly_asset"),
+    partitions_def=weekly_partitions_def,
+)
+
+
+@dg.sensor(job=weekly_asset_job)
+def weekly_sensor():  # type: ignore[no-untyped-def]
+    return [weekly_asset_job.run_request_for_partition("2022-08-07")]
+
+
+def test_an_asset_job_makes_the_run_request_for_one_of_its_partitions() -> None:
+    [request] = weekly_sensor.evaluate_tick(dg.build_sensor_context()).run_requests
+    assert request.partition_key == "2022-08-07"
+    assert request.job_name == "weekly_asset_job"
+    with pytest.raises(dg.DagsterUnknownPartitionError, match="weekly_asset_job"):
+        weekly_asset_job.run_request_for_partition("2022-08-08")
+
+
+def test_a_partitioned_job_fills_in_its_partitions_run_config() -> None:
+    @dg.op(config_schema={"date": str})
+    def process_data_for_date(context: dg.OpExecutionContext) -> str:
+        return str(context.op_config["date"])
+
+    @dg.daily_partitioned_config(start_date="2020-01-01")
+    def my_partitioned_config(start: datetime.datetime, _end: datetime.datetime):  # type: ignore[no-untyped-def]
+        return {"ops": {"process_data_for_date": {"config": {"date": start.strftime("%Y-%m-%d")}}}}
+
+    @dg.job(config=my_partitioned_config)
+    def do_stuff_partitioned() -> None:
+        process_data_for_date()
+
+    @dg.schedule(job=do_stuff_partitioned, cron_schedule="0 0 * * *")
+    def my_schedule(context: dg.ScheduleEvaluationContext):  # type: ignore[no-untyped-def]
+        return do_stuff_partitioned.run_request_for_partition(
+            partition_key="2020-01-02", run_key="2020-01-02", tags={"team": "a"}
+        )
+
+    [request] = my_schedule.evaluate_tick(dg.build_schedule_context()).run_requests
+    assert request.run_key == "2020-01-02"
+    assert request.partition_key == "2020-01-02"
+    assert request.tags["team"] == "a"
+    assert request.run_config == {
+        "ops": {"process_data_for_date": {"config": {"date": "2020-01-02"}}}
+    }
+
+
+def test_an_asset_job_without_partitions_def_says_how_to_request_a_partition() -> None:
+    job = dg.define_asset_job("plain_asset_job", [downstream_weekly_asset])
+    with pytest.raises(dg.DagsterInvalidInvocationError, match=r"plain_asset_job.*partitions_def"):
+        job.run_request_for_partition("2022-08-07")
