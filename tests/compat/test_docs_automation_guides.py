@@ -321,6 +321,7 @@ def weekly_sensor():  # type: ignore[no-untyped-def]
 def test_an_asset_job_makes_the_run_request_for_one_of_its_partitions() -> None:
     [request] = weekly_sensor.evaluate_tick(dg.build_sensor_context()).run_requests
     assert request.partition_key == "2022-08-07"
+    assert request.tags["dagster/partition"] == "2022-08-07"
     assert request.job_name == "weekly_asset_job"
     with pytest.raises(dg.DagsterUnknownPartitionError, match="weekly_asset_job"):
         weekly_asset_job.run_request_for_partition("2022-08-08")

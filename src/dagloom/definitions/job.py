@@ -45,7 +45,8 @@ def partition_run_request(
 ) -> RunRequest:
     """A `RunRequest` of job `job_name` for one of its partitions, as Dagster's
     `run_request_for_partition`: the run config is `run_config`, else the partitioned
-    config's for the key; the partitioned config's tags for the key are added to `tags`.
+    config's for the key; the partitioned config's tags for the key and the
+    `dagster/partition` tag are added to `tags`.
 
     Raises `DagsterInvalidInvocationError` naming `what` when the job is not partitioned or
     its partitions are dynamic ones stored in the instance (use `RunRequest(partition_key=)`:
@@ -55,6 +56,7 @@ def partition_run_request(
     from dagloom.definitions.partitions import DynamicPartitionsDefinition
     from dagloom.definitions.run_request import RunRequest
     from dagloom.errors import DagsterInvalidInvocationError
+    from dagloom.execution.partitions import partition_tags
 
     if partitions_def is None:
         raise DagsterInvalidInvocationError(
@@ -82,6 +84,7 @@ def partition_run_request(
         merged.update(partitioned_config.get_tags_for_partition_key(partition_key))
         if run_config is None:
             run_config = partitioned_config.get_run_config_for_partition_key(partition_key)
+    merged.update(partition_tags(partition_key))
     return RunRequest(
         run_key=run_key,
         run_config=run_config,
