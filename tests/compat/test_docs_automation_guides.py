@@ -4,6 +4,7 @@ docs write them with only the import changed."""
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import pytest
 
@@ -359,3 +360,270 @@ def test_an_asset_job_without_partitions_def_says_how_to_request_a_partition() -
     job = dg.define_asset_job("plain_asset_job", [downstream_weekly_asset])
     with pytest.raises(dg.DagsterInvalidInvocationError, match=r"plain_asset_job.*partitions_def"):
         job.run_request_for_partition("2022-08-07")
+
+
+# -- multi-asset sensors ----------------------------------------------------------------------
+
+
+@dg.multi_asset_sensor(
+    monitored_assets=[dg.AssetKey("asset_a"), dg.AssetKey("asset_b")],
+    job=my_job,
+)
+def asset_a_and_b_sensor(context):  # type: ignore[no-untyped-def]
+    asset_events = context.latest_materialization_records_by_key()
+    if all(asset_events.values()):
+        context.advance_all_cursors()
+        return dg.RunRequest(run_key=context.cursor, run_config={})
+    return None
+
+
+@dg.multi_asset_sensor(asset_keys=[dg.AssetKey("asset_c")], job=my_job)
+def every_fifth_asset_c_sensor(context):  # type: ignore[no-untyped-def]
+    # this sensor will return a run request every fifth materialization of asset_c
+    asset_events = context.materialization_records_for_key(
+        asset_key=dg.AssetKey("asset_c"), limit=5
+    )
+    if len(asset_events) == 5:
+        context.advance_cursor({dg.AssetKey("asset_c"): asset_events[-1]})
+        return dg.RunRequest(run_key=f"{context.cursor}")
+    else:
+        # we don't update the cursor here since we want to keep fetching the same events
+        # until we fetch 5 events
+        return dg.SkipReason(f"asset_c only materialized {len(asset_events)} times.")
+
+
+@dg.asset
+def asset_a() -> int:
+    return 1
+
+
+@dg.asset
+def asset_b() -> int:
+    return 2
+
+
+@dg.asset
+def asset_c() -> int:
+    return 3
+
+
+def test_a_multi_asset_sensor_requests_a_run_once_both_assets_materialized() -> None:
+    defs = dg.Definitions(
+        assets=[asset_a, asset_b, asset_c], jobs=[my_job], sensors=[asset_a_and_b_sensor]
+    )
+    with dg.instance_for_test() as instance:
+        dg.materialize([asset_a, asset_b], instance=instance)
+        ctx = dg.build_multi_asset_sensor_context(
+            monitored_assets=[dg.AssetKey("asset_a"), dg.AssetKey("asset_b")],
+            instance=instance,
+            repository_def=defs,
+        )
+        request = asset_a_and_b_sensor(ctx)
+        assert isinstance(request, dg.RunRequest)
+        assert request.run_key == ctx.cursor
+
+        # Both cursors moved: nothing new until both assets materialize again.
+        dg.materialize([asset_a], instance=instance)
+        tick = asset_a_and_b_sensor.evaluate_tick(
+            dg.build_sensor_context(instance=instance, cursor=ctx.cursor)
+        )
+        assert tick.run_requests == [] and tick.cursor == ctx.cursor
+        dg.materialize([asset_b], instance=instance)
+        tick = asset_a_and_b_sensor.evaluate_tick(
+            dg.build_sensor_context(instance=instance, cursor=ctx.cursor)
+        )
+        [again] = tick.run_requests
+        assert again.job_name == "my_job" and tick.cursor == again.run_key != ctx.cursor
+
+
+def test_a_multi_asset_sensor_counts_materializations_after_its_cursor() -> None:
+    with dg.instance_for_test() as instance:
+        for _ in range(6):
+            dg.materialize([asset_c], instance=instance)
+        ctx = dg.build_multi_asset_sensor_context(
+            monitored_assets=[dg.AssetKey("asset_c")], instance=instance
+        )
+        assert isinstance(every_fifth_asset_c_sensor(ctx), dg.RunRequest)
+        skipped = every_fifth_asset_c_sensor(ctx)
+        assert isinstance(skipped, dg.SkipReason)
+        assert skipped.skip_message == "asset_c only materialized 1 times."
+
+
+def test_a_multi_asset_sensor_the_daemon_evaluates_says_it_needs_an_instance() -> None:
+    with pytest.raises(dg.DefinitionError, match=r"asset_a_and_b_sensor.*instance"):
+        asset_a_and_b_sensor.evaluate_tick(dg.build_sensor_context())
+
+
+daily_partitions_def = dg.DailyPartitionsDefinition(start_date="2022-08-01")
+
+
+@dg.asset(partitions_def=daily_partitions_def)
+def upstream_daily_1() -> int:
+    return 1
+
+
+@dg.asset(partitions_def=daily_partitions_def)
+def upstream_daily_2() -> int:
+    return 1
+
+
+@dg.asset(partitions_def=daily_partitions_def)
+def downstream_daily_asset() -> int:
+    return 1
+
+
+downstream_daily_job = dg.define_asset_job(
+    "downstream_daily_job",
+    dg.AssetSelection.keys("downstream_daily_asset"),
+    partitions_def=daily_partitions_def,
+)
+
+
+@dg.multi_asset_sensor(monitored_assets=[dg.AssetKey("upstream_daily_1")], job=weekly_asset_job)
+def trigger_weekly_asset_from_daily_asset(context):  # type: ignore[no-untyped-def]
+    run_requests_by_partition = {}
+    materializations_by_partition = context.latest_materialization_records_by_partition(
+        dg.AssetKey("upstream_daily_1")
+    )
+
+    # Get all corresponding weekly partitions for any materialized daily partitions
+    for partition, materialization in materializations_by_partition.items():
+        weekly_partitions = context.get_downstream_partition_keys(
+            partition,
+            from_asset_key=dg.AssetKey("upstream_daily_1"),
+            to_asset_key=dg.AssetKey("downstream_weekly_asset"),
+        )
+
+        if weekly_partitions:  # Check that a downstream weekly partition exists
+            # Upstream daily partition can only map to at most one downstream weekly partition
+            daily_partitions_in_week = context.get_downstream_partition_keys(
+                weekly_partitions[0],
+                from_asset_key=dg.AssetKey("downstream_weekly_asset"),
+                to_asset_key=dg.AssetKey("upstream_daily_1"),
+            )
+            if context.all_partitions_materialized(
+                dg.AssetKey("upstream_daily_1"), daily_partitions_in_week
+            ):
+                run_requests_by_partition[weekly_partitions[0]] = (
+                    weekly_asset_job.run_request_for_partition(weekly_partitions[0])
+                )
+                # Advance the cursor so we only check event log records past the cursor
+                context.advance_cursor({dg.AssetKey("upstream_daily_1"): materialization})
+    return list(run_requests_by_partition.values())
+
+
+@dg.multi_asset_sensor(
+    monitored_assets=[dg.AssetKey("upstream_daily_1"), dg.AssetKey("upstream_daily_2")],
+    job=downstream_daily_job,
+)
+def trigger_daily_asset_if_both_upstream_partitions_materialized(context):  # type: ignore[no-untyped-def]
+    run_requests = []
+    for (
+        partition,
+        materializations_by_asset,
+    ) in context.latest_materialization_records_by_partition_and_asset().items():
+        if set(materializations_by_asset.keys()) == set(context.asset_keys):
+            run_requests.append(downstream_daily_job.run_request_for_partition(partition))
+            for asset_key, materialization in materializations_by_asset.items():
+                context.advance_cursor({asset_key: materialization})
+    return run_requests
+
+
+@dg.multi_asset_sensor(
+    monitored_assets=[dg.AssetKey("upstream_daily_1"), dg.AssetKey("upstream_daily_2")],
+    job=downstream_daily_job,
+)
+def trigger_daily_asset_when_any_upstream_partitions_have_new_materializations(context):  # type: ignore[no-untyped-def]
+    run_requests = []
+    for (
+        partition,
+        materializations_by_asset,
+    ) in context.latest_materialization_records_by_partition_and_asset().items():
+        if all(
+            [
+                context.all_partitions_materialized(asset_key, [partition])
+                for asset_key in context.asset_keys
+            ]
+        ):
+            run_requests.append(downstream_daily_job.run_request_for_partition(partition))
+            for asset_key, materialization in materializations_by_asset.items():
+                if asset_key in context.asset_keys:
+                    context.advance_cursor({asset_key: materialization})
+    return run_requests
+
+
+partitioned_defs = dg.Definitions(
+    assets=[upstream_daily_1, upstream_daily_2, downstream_daily_asset, downstream_weekly_asset],
+    jobs=[downstream_daily_job, weekly_asset_job],
+    sensors=[
+        trigger_weekly_asset_from_daily_asset,
+        trigger_daily_asset_if_both_upstream_partitions_materialized,
+        trigger_daily_asset_when_any_upstream_partitions_have_new_materializations,
+    ],
+)
+
+
+def _upstream_context(instance: Any, *keys: str) -> dg.MultiAssetSensorEvaluationContext:
+    return dg.build_multi_asset_sensor_context(
+        monitored_assets=[dg.AssetKey(key) for key in keys],
+        instance=instance,
+        repository_def=partitioned_defs,
+    )
+
+
+def test_multi_asset_sensor_AND() -> None:
+    with dg.instance_for_test() as instance:
+        dg.materialize(
+            [upstream_daily_1, upstream_daily_2], instance=instance, partition_key="2022-08-01"
+        )
+        and_ctx = _upstream_context(instance, "upstream_daily_1", "upstream_daily_2")
+        run_requests = list(trigger_daily_asset_if_both_upstream_partitions_materialized(and_ctx))
+        assert len(run_requests) == 1
+        assert run_requests[0].tags["dagster/partition"] == "2022-08-01"
+
+        dg.materialize([upstream_daily_1], instance=instance, partition_key="2022-08-02")
+        assert list(trigger_daily_asset_if_both_upstream_partitions_materialized(and_ctx)) == []
+
+        dg.materialize([upstream_daily_2], instance=instance, partition_key="2022-08-02")
+        run_requests = list(trigger_daily_asset_if_both_upstream_partitions_materialized(and_ctx))
+        assert len(run_requests) == 1
+        assert run_requests[0].tags["dagster/partition"] == "2022-08-02"
+
+
+def test_multi_asset_sensor_OR() -> None:
+    with dg.instance_for_test() as instance:
+        dg.materialize(
+            [upstream_daily_1, upstream_daily_2], instance=instance, partition_key="2022-08-01"
+        )
+        or_ctx = _upstream_context(instance, "upstream_daily_1", "upstream_daily_2")
+        sensor = trigger_daily_asset_when_any_upstream_partitions_have_new_materializations
+        run_requests = list(sensor(or_ctx))
+        assert len(run_requests) == 1
+        assert run_requests[0].tags["dagster/partition"] == "2022-08-01"
+
+        dg.materialize([upstream_daily_1], instance=instance, partition_key="2022-08-01")
+        run_requests = list(sensor(or_ctx))
+        assert len(run_requests) == 1
+        assert run_requests[0].tags["dagster/partition"] == "2022-08-01"
+
+
+def test_multi_asset_sensor_weekly_from_daily() -> None:
+    """A partition stepped over by a later advance stays unconsumed: 2022-08-21 is seen
+    again after the cursor moved past it to a newer materialization of 2022-08-20."""
+    with dg.instance_for_test() as instance:
+        for date in [f"2022-08-{day}" for day in range(14, 21)]:
+            dg.materialize([upstream_daily_1], instance=instance, partition_key=date)
+        ctx = _upstream_context(instance, "upstream_daily_1")
+        run_requests = list(trigger_weekly_asset_from_daily_asset(ctx))
+        assert len(run_requests) == 1
+        assert run_requests[0].tags["dagster/partition"] == "2022-08-14"
+
+        dg.materialize([upstream_daily_1], instance=instance, partition_key="2022-08-21")
+        assert list(trigger_weekly_asset_from_daily_asset(ctx)) == []
+
+        dg.materialize([upstream_daily_1], instance=instance, partition_key="2022-08-20")
+        run_requests = list(trigger_weekly_asset_from_daily_asset(ctx))
+        assert len(run_requests) == 1
+        assert run_requests[0].tags["dagster/partition"] == "2022-08-14"
+        pending = ctx.latest_materialization_records_by_partition(dg.AssetKey("upstream_daily_1"))
+        assert list(pending) == ["2022-08-21"]

@@ -142,6 +142,12 @@ from dagloom.definitions.metadata import (
     TimestampMetadataValue,
     UrlMetadataValue,
 )
+from dagloom.definitions.multi_asset_sensor import (
+    MultiAssetSensorDefinition,
+    MultiAssetSensorEvaluationContext,
+    build_multi_asset_sensor_context,
+    multi_asset_sensor,
+)
 from dagloom.definitions.observable import (
     MultiObservableSourceAsset,
     external_assets_from_specs,
@@ -413,6 +419,13 @@ __all__ += [
     "partitioned_config",
     "static_partitioned_config",
     "weekly_partitioned_config",
+]
+# Multi-asset sensors.
+__all__ += [
+    "MultiAssetSensorDefinition",
+    "MultiAssetSensorEvaluationContext",
+    "build_multi_asset_sensor_context",
+    "multi_asset_sensor",
 ]
 # External assets, observations, data versions and staleness.
 __all__ += [

@@ -219,6 +219,14 @@ class SyncInstance:
             has_more=len(rows) > limit,
         )
 
+    def get_materialized_partitions(self, asset_key: CoercibleToAssetKey) -> set[str]:
+        """The partitions of `asset_key` that have been materialized."""
+        key = AssetKey.from_coercible(asset_key)
+        return self._call(
+            "get_materialized_partitions",
+            self._instance.get_materialized_partition_keys(key.path),
+        )
+
     # -- run events -------------------------------------------------------------------------
 
     def all_logs(self, run_id: str, of_type: Any = None) -> list[EventLogEntry]:
