@@ -627,3 +627,47 @@ def test_multi_asset_sensor_weekly_from_daily() -> None:
         assert run_requests[0].tags["dagster/partition"] == "2022-08-14"
         pending = ctx.latest_materialization_records_by_partition(dg.AssetKey("upstream_daily_1"))
         assert list(pending) == ["2022-08-21"]
+
+
+# -- schedules: the tick's time in the schedule's timezone ------------------------------------
+
+
+@dg.op(config_schema={"scheduled_date": str})
+def configurable_op(context: dg.OpExecutionContext) -> None:
+    context.log.info(context.op_config["scheduled_date"])
+
+
+@dg.job
+def configurable_job() -> None:
+    configurable_op()
+
+
+@dg.schedule(job=configurable_job, cron_schedule="0 22 * * *", execution_timezone="US/Pacific")
+def configurable_job_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    scheduled_date = context.scheduled_execution_time.strftime("%Y-%m-%d")
+    return dg.RunRequest(
+        run_key=None,
+        run_config={"ops": {"configurable_op": {"config": {"scheduled_date": scheduled_date}}}},
+        tags={"date": scheduled_date},
+    )
+
+
+def test_a_scheduled_tick_is_seen_in_the_schedules_execution_timezone() -> None:
+    """10 pm in California is 6 am the next day in UTC: the run is for the Californian
+    date, as Dagster's scheduler passes the tick's time in the execution timezone."""
+    from zoneinfo import ZoneInfo
+
+    from dagloom.actors.code_location import evaluate_schedule
+    from dagloom.messages.rpc import EvaluateScheduleRequest
+
+    defs = dg.Definitions(jobs=[configurable_job], schedules=[configurable_job_schedule])
+    tick = datetime.datetime(2024, 1, 1, 22, tzinfo=ZoneInfo("US/Pacific"))
+    result = evaluate_schedule(
+        defs,
+        EvaluateScheduleRequest(
+            schedule_name="configurable_job_schedule", scheduled_execution_time=tick.timestamp()
+        ),
+        now=0,
+    )
+    [request] = result.run_requests
+    assert request.tags["date"] == "2024-01-01"
