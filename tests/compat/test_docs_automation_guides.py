@@ -671,3 +671,75 @@ def test_a_scheduled_tick_is_seen_in_the_schedules_execution_timezone() -> None:
     )
     [request] = result.run_requests
     assert request.tags["date"] == "2024-01-01"
+
+
+# -- alerting: make_email_on_run_failure_sensor -----------------------------------------------
+
+
+class _RecordingSMTP:
+    """Stands in for smtplib's SMTP_SSL / SMTP: records what would be sent."""
+
+    sent: list[tuple[str, list[str], str]] = []
+    logins: list[tuple[str, str]] = []
+
+    def __init__(self, host: str, port: int, **_: Any) -> None:
+        self.host, self.port = host, port
+
+    def __enter__(self) -> _RecordingSMTP:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def starttls(self, **_: Any) -> None: ...
+
+    def login(self, user: str, password: str) -> None:
+        self.logins.append((user, password))
+
+    def sendmail(self, from_addr: str, to_addrs: list[str], msg: str) -> None:
+        self.sent.append((from_addr, to_addrs, msg))
+
+
+def test_email_on_run_failure_sends_one_email_per_failed_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import smtplib
+
+    monkeypatch.setattr(smtplib, "SMTP_SSL", _RecordingSMTP)
+    _RecordingSMTP.sent, _RecordingSMTP.logins = [], []
+    email_on_run_failure = dg.make_email_on_run_failure_sensor(
+        email_from="no-reply@example.com",
+        email_password="secret",
+        email_to=["xxx@example.com", "xyz@example.com"],
+        webserver_base_url="http://localhost:3000",
+    )
+    assert email_on_run_failure.name == "email_on_run_failure"
+    defs = dg.Definitions(jobs=[my_job_fails], sensors=[email_on_run_failure])
+    assert defs.get_sensor_def("email_on_run_failure") is email_on_run_failure
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = my_job_fails.execute_in_process(instance=instance, raise_on_error=False)
+    context = dg.build_run_status_sensor_context(
+        sensor_name="email_on_run_failure",
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        dagster_event=result.get_job_failure_event(),
+    ).for_run_failure()
+    email_on_run_failure(context)
+
+    [(sender, recipients, message)] = _RecordingSMTP.sent
+    assert sender == "no-reply@example.com"
+    assert recipients == ["xxx@example.com", "xyz@example.com"]
+    assert "Subject: Dagster Run Failed: my_job_fails" in message
+    assert f"/runs/{result.run_id}" in message
+    assert _RecordingSMTP.logins == [("no-reply@example.com", "secret")]
+
+
+def test_email_on_run_failure_refuses_an_unknown_smtp_type() -> None:
+    with pytest.raises(dg.DefinitionError, match="smtp_type"):
+        dg.make_email_on_run_failure_sensor(
+            email_from="a@example.com",
+            email_password="",
+            email_to=["b@example.com"],
+            smtp_type="PLAIN",
+        )

@@ -13,6 +13,7 @@ import sys
 import types
 from collections.abc import Callable
 
+from dagloom.definitions.alerts import make_email_on_run_failure_sensor
 from dagloom.definitions.asset import (
     AssetDep,
     AssetIn,
@@ -420,11 +421,12 @@ __all__ += [
     "static_partitioned_config",
     "weekly_partitioned_config",
 ]
-# Multi-asset sensors.
+# Multi-asset sensors and alerting sensors.
 __all__ += [
     "MultiAssetSensorDefinition",
     "MultiAssetSensorEvaluationContext",
     "build_multi_asset_sensor_context",
+    "make_email_on_run_failure_sensor",
     "multi_asset_sensor",
 ]
 # External assets, observations, data versions and staleness.
