@@ -743,3 +743,18 @@ def test_email_on_run_failure_refuses_an_unknown_smtp_type() -> None:
             email_to=["b@example.com"],
             smtp_type="PLAIN",
         )
+
+
+def test_a_module_with_only_the_docs_globals_loads_its_partitioned_asset_schedule() -> None:
+    """The docs' "schedule with partition" file defines no Definitions: a code location
+    loading it gathers the asset, the asset job and the schedule from its globals."""
+    import types
+
+    from dagloom.code.loader import definitions_from_module
+
+    module = types.ModuleType("schedule_with_partition")
+    module.daily_asset = daily_asset  # type: ignore[attr-defined]
+    module.partitioned_asset_job = partitioned_asset_job  # type: ignore[attr-defined]
+    module.asset_partitioned_schedule = asset_partitioned_schedule  # type: ignore[attr-defined]
+    defs = definitions_from_module(module, location="schedule_with_partition.py")
+    assert defs.get_schedule_def("partitioned_job_schedule").cron_schedule == "0 0 * * *"
