@@ -758,3 +758,57 @@ def test_a_module_with_only_the_docs_globals_loads_its_partitioned_asset_schedul
     module.asset_partitioned_schedule = asset_partitioned_schedule  # type: ignore[attr-defined]
     defs = definitions_from_module(module, location="schedule_with_partition.py")
     assert defs.get_schedule_def("partitioned_job_schedule").cron_schedule == "0 0 * * *"
+
+
+# -- sensors reading the instance in tests ----------------------------------------------------
+
+images_partitions_def = dg.DynamicPartitionsDefinition(name="images")
+
+
+@dg.asset(partitions_def=images_partitions_def)
+def images(context: dg.AssetExecutionContext) -> None: ...
+
+
+images_job = dg.define_asset_job(
+    "images_job", dg.AssetSelection.assets(images), partitions_def=images_partitions_def
+)
+
+
+@dg.sensor(job=images_job)
+def image_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    new_images = [
+        img_filename
+        for img_filename in ["a.png", "b.png"]
+        if not context.instance.has_dynamic_partition(images_partitions_def.name, img_filename)
+    ]
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(partition_key=img_filename) for img_filename in new_images],
+        dynamic_partitions_requests=[images_partitions_def.build_add_request(new_images)],
+    )
+
+
+@dg.sensor(job=my_job)
+def latest_table_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    event = context.instance.get_latest_materialization_event(dg.AssetKey("my_table"))
+    if event is None:
+        return dg.SkipReason("my_table was never materialized")
+    return dg.RunRequest(run_key=event.run_id)
+
+
+def test_a_sensor_reads_the_instance_its_test_context_was_built_with() -> None:
+    @dg.asset
+    def my_table() -> int:
+        return 1
+
+    instance = dg.DagsterInstance.ephemeral()
+    context = dg.build_sensor_context(instance=instance)
+    assert isinstance(latest_table_sensor(context), dg.SkipReason)
+    result = dg.materialize([my_table], instance=instance)
+    request = latest_table_sensor(context)
+    assert isinstance(request, dg.RunRequest) and request.run_key == result.run_id
+
+    instance.add_dynamic_partitions("images", ["a.png"])
+    tick = image_sensor.evaluate_tick(context)
+    assert [r.partition_key for r in tick.run_requests] == ["b.png"]
+    [add] = tick.dynamic_partitions_requests
+    assert add.partition_keys == ["b.png"]

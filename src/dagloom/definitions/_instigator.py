@@ -107,7 +107,17 @@ class InstigatorContext:
 
     @property
     def instance(self) -> Any:
-        """The dagloom instance evaluating the schedule or sensor, or None."""
+        """The instance, called synchronously as in op code (`get_latest_materialization_event`,
+        `fetch_materializations`, `get_dynamic_partitions`, `all_logs`...): a
+        `DagloomInstance` given to the context is seen through a `SyncInstance`, opened for
+        synchronous use on first read. None when the context has no instance (sensors and
+        schedules the daemon evaluates get none; a test may build one without)."""
+        from dagloom.instance import DagloomInstance
+
+        if isinstance(self._instance, DagloomInstance):
+            from dagloom.instance.sync import sync_instance_of
+
+            return sync_instance_of(self._instance)
         return self._instance
 
     @property

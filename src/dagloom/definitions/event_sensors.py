@@ -105,8 +105,8 @@ class EventLogEntry:
 class RunStatusSensorContext:
     """What a run status sensor's function sees for one run: `dagster_run` (the run, with
     `run_id`, `job_name`, `status`, `tags`), `dagster_event` (the event that ended it),
-    `sensor_name`, `resources`, `log`, and `instance` (None inside a code location, which
-    holds no storage)."""
+    `sensor_name`, `resources`, `log`, and `instance` (called synchronously; None inside a
+    code location, which holds no storage)."""
 
     __slots__ = ("_event", "_instance", "_log", "_resources", "_run", "_sensor_name")
 
@@ -141,6 +141,14 @@ class RunStatusSensorContext:
 
     @property
     def instance(self) -> Any:
+        """The instance, called synchronously (a `DagloomInstance` given is seen through a
+        `SyncInstance`, as a sensor context's is); None when there is none."""
+        from dagloom.instance import DagloomInstance
+
+        if isinstance(self._instance, DagloomInstance):
+            from dagloom.instance.sync import sync_instance_of
+
+            return sync_instance_of(self._instance)
         return self._instance
 
     @property
