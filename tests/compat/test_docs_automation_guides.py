@@ -812,3 +812,22 @@ def test_a_sensor_reads_the_instance_its_test_context_was_built_with() -> None:
     assert [r.partition_key for r in tick.run_requests] == ["b.png"]
     [add] = tick.dynamic_partitions_requests
     assert add.partition_keys == ["b.png"]
+
+
+def test_a_multi_asset_context_can_start_from_the_latest_materializations() -> None:
+    defs = dg.Definitions(assets=[asset_a, asset_b, asset_c])
+    with dg.instance_for_test() as instance:
+        dg.materialize([asset_a, asset_b], instance=instance)
+        ctx = dg.build_multi_asset_sensor_context(
+            monitored_assets=dg.AssetSelection.assets(asset_a, asset_b),
+            instance=instance,
+            definitions=defs,
+            cursor_from_latest_materializations=True,
+        )
+        assert ctx.asset_keys == [dg.AssetKey("asset_a"), dg.AssetKey("asset_b")]
+        assert ctx.latest_materialization_records_by_key() == {
+            dg.AssetKey("asset_a"): None,
+            dg.AssetKey("asset_b"): None,
+        }
+        with pytest.raises(dg.DefinitionError, match="does not monitor asset 'asset_c'"):
+            ctx.materialization_records_for_key(dg.AssetKey("asset_c"))
