@@ -831,3 +831,66 @@ def test_a_multi_asset_context_can_start_from_the_latest_materializations() -> N
         }
         with pytest.raises(dg.DefinitionError, match="does not monitor asset 'asset_c'"):
             ctx.materialization_records_for_key(dg.AssetKey("asset_c"))
+
+
+# -- an asset sensor whose function takes no parameters ---------------------------------------
+
+
+@dg.asset
+def daily_sales_data(context: dg.AssetExecutionContext) -> None:
+    context.log.info("Asset to watch")
+
+
+@dg.asset
+def weekly_report(context: dg.AssetExecutionContext) -> None:
+    context.log.info("Asset to trigger")
+
+
+# Job that materializes the `weekly_report` asset
+report_job = dg.define_asset_job("report_job", [weekly_report])
+
+
+# Trigger `report_job` when the `daily_sales_data` asset is materialized
+@dg.asset_sensor(asset_key=dg.AssetKey("daily_sales_data"), job_name="report_job")
+def daily_sales_data_sensor() -> dg.RunRequest:
+    return dg.RunRequest()
+
+
+def test_an_asset_sensor_function_may_take_no_parameters() -> None:
+    from dagloom.actors.code_location import evaluate_sensor
+    from dagloom.messages import (
+        AssetKeyMessage,
+        AssetMaterializationData,
+        Event,
+        EventRecord,
+        EventType,
+    )
+    from dagloom.messages.rpc import EvaluateSensorRequest
+
+    defs = dg.Definitions(
+        assets=[daily_sales_data, weekly_report],
+        jobs=[report_job],
+        sensors=[daily_sales_data_sensor],
+    )
+    with dg.instance_for_test() as instance:
+        dg.materialize([daily_sales_data], instance=instance)
+        tick = daily_sales_data_sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+        [request] = tick.run_requests
+        assert request.job_name == "report_job"
+
+    materialized = EventRecord(
+        storage_id=7,
+        event=Event(
+            run_id="m",
+            event_type=EventType.ASSET_MATERIALIZATION,
+            asset_materialization=AssetMaterializationData(
+                asset_key=AssetKeyMessage(path=["daily_sales_data"])
+            ),
+        ),
+    )
+    result = evaluate_sensor(
+        defs, EvaluateSensorRequest(sensor_name="daily_sales_data_sensor", events=[materialized])
+    )
+    assert result.error is None
+    assert [r.job_name for r in result.run_requests] == ["report_job"]
+    assert result.cursor == "7"

@@ -10,12 +10,18 @@ materialization and gathers what the calls requested into one tick.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dagloom.definitions._instigator import HasName, call_user_function, job_name_of
+from dagloom.definitions._instigator import (
+    HasName,
+    call_user_function,
+    context_param_name,
+    job_name_of,
+)
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.outputs import AssetMaterialization, AssetObservation
 from dagloom.definitions.run_request import RunRequest, SkipReason
@@ -419,7 +425,25 @@ class AssetSensorDefinition(_EventSensor):
             return
         record = found[0]
         context.update_cursor(str(record.storage_id))
-        yield from self._flatten(self._user_fn(context, record.event_log_entry))
+        yield from self._flatten(self._call_with_event(context, record.event_log_entry))
+
+    def _call(self, context: Any, extra: tuple[Any, ...]) -> list[Any]:
+        (entry,) = extra
+        with user_code("sensor", self.name):
+            return self._flatten(self._call_with_event(context, entry))
+
+    def _call_with_event(self, context: SensorEvaluationContext, entry: EventLogEntry) -> Any:
+        """Call the function as Dagster does: its first parameter that is not a resource
+        gets the context, the next the event (any of them may be left out); other
+        parameters are resources."""
+        event_param = _asset_event_param_name(self._user_fn)
+        return call_user_function(
+            self._user_fn,
+            context,
+            kind="sensor",
+            name=self.name,
+            extra_resources={event_param: entry} if event_param else None,
+        )
 
     @property
     def asset_key(self) -> AssetKey:
@@ -455,6 +479,21 @@ class AssetSensorDefinition(_EventSensor):
                 )
             return self._evaluate_on_instance(context)
         return self._user_fn(*args, **kwargs)
+
+
+def _asset_event_param_name(fn: Callable[..., Any]) -> str | None:
+    """The parameter of an asset sensor function that takes the event: the first after the
+    context one that is named `asset_event`, unannotated, or annotated as an
+    `EventLogEntry` (others are resources); None when it takes none."""
+    ctx_name = context_param_name(fn)
+    for param in inspect.signature(fn).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or param.name == ctx_name:
+            continue
+        annotation = param.annotation
+        text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+        if param.name == "asset_event" or annotation is param.empty or "EventLogEntry" in text:
+            return param.name
+    return None
 
 
 def _storage_id(cursor: str | None) -> int | None:
