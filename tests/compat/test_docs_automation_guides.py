@@ -894,3 +894,73 @@ def test_an_asset_sensor_function_may_take_no_parameters() -> None:
     assert result.error is None
     assert [r.job_name for r in result.run_requests] == ["report_job"]
     assert result.cursor == "7"
+
+
+# -- schedules and sensors whose targets bring their assets -----------------------------------
+
+
+@dg.asset
+def customer_data() -> None: ...
+
+
+@dg.asset
+def sales_report() -> None: ...
+
+
+daily_schedule = dg.ScheduleDefinition(
+    name="daily_refresh",
+    cron_schedule="0 0 * * *",  # Runs at midnight daily
+    target=[customer_data, sales_report],
+)
+
+
+def test_the_basic_schedule_brings_the_assets_it_targets() -> None:
+    """The schedules guide's first sample: the assets are only in the schedule's target."""
+    defs = dg.Definitions(schedules=[daily_schedule])
+    schedule = defs.get_schedule_def("daily_refresh")
+    job = defs.get_job_def(schedule.job_name)
+    assert job.execute_in_process().success
+    assert {a.key for a in defs.assets} == {
+        dg.AssetKey("customer_data"),
+        dg.AssetKey("sales_report"),
+    }
+    # Listing them as well changes nothing.
+    both = dg.Definitions(assets=[customer_data], schedules=[daily_schedule])
+    assert sorted(a.key.to_user_string() for a in both.assets) == ["customer_data", "sales_report"]
+
+
+class AssetConfig(dg.Config):
+    scheduled_date: str
+
+
+@dg.asset
+def configurable_asset(context: dg.AssetExecutionContext, config: AssetConfig) -> None:
+    context.log.info(config.scheduled_date)
+
+
+@dg.schedule(target=configurable_asset, cron_schedule="0 0 * * *")
+def configurable_asset_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    scheduled_date = context.scheduled_execution_time.strftime("%Y-%m-%d")
+    return dg.RunRequest(
+        run_key=None,
+        run_config={"ops": {"configurable_asset": {"config": {"scheduled_date": scheduled_date}}}},
+        tags={"date": scheduled_date},
+    )
+
+
+@dg.sensor(target=[customer_data])
+def customer_data_sensor() -> dg.RunRequest:
+    return dg.RunRequest()
+
+
+def test_a_schedule_and_a_sensor_targeting_one_asset_bring_it() -> None:
+    defs = dg.Definitions(schedules=[configurable_asset_schedule], sensors=[customer_data_sensor])
+    assert {a.key for a in defs.assets} == {
+        dg.AssetKey("configurable_asset"),
+        dg.AssetKey("customer_data"),
+    }
+    schedule = defs.get_schedule_def("configurable_asset_schedule")
+    context = dg.build_schedule_context(scheduled_execution_time=datetime.datetime(2024, 5, 1))
+    [request] = schedule.evaluate_tick(context).run_requests
+    result = defs.get_job_def(schedule.job_name).execute_in_process(run_config=request.run_config)
+    assert result.success

@@ -3,7 +3,7 @@ sensors and resources — checked together when it is built."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from dagloom.definitions.asset import AssetsDefinition, AssetSpec
@@ -32,6 +32,25 @@ def _unique(kind: str, items: Iterable[Any]) -> dict[str, Any]:
     return out
 
 
+def _target_assets(listed: Sequence[Any], targets: Iterable[Any]) -> list[AssetsDefinition]:
+    """The asset definitions among schedule and sensor targets that `listed` lacks (by
+    object, then by key), once each."""
+    have = {id(a) for a in listed}
+    keys = {key for a in listed if isinstance(a, AssetsDefinition) for key in a.keys}
+    found: list[AssetsDefinition] = []
+    for target in targets:
+        items = target if isinstance(target, Sequence) and not isinstance(target, str) else [target]
+        for item in items:
+            if not isinstance(item, AssetsDefinition) or id(item) in have:
+                continue
+            if keys & set(item.keys):
+                continue  # the same asset, listed in assets= as another object
+            have.add(id(item))
+            keys |= set(item.keys)
+            found.append(item)
+    return found
+
+
 class Definitions:
     """Everything one code location defines. Building it resolves asset jobs, binds
     resources to jobs, and checks that names are unique and every target exists; errors
@@ -57,6 +76,12 @@ class Definitions:
         given_schedules = list(schedules or ())
         self._given_schedules = given_schedules
         self.sensors = list(sensors or ())
+        # As in Dagster, assets a schedule or sensor targets (`target=[asset, ...]`) belong
+        # to the definitions without being listed in `assets=`.
+        self.assets += _target_assets(
+            self.assets,
+            [getattr(s, "target", None) for s in [*given_schedules, *self.sensors]],
+        )
         self.resources = dict(resources or {})
         self.executor = executor
         self.metadata = dict(metadata or {})
