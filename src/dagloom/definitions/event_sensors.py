@@ -249,10 +249,12 @@ class _EventSensor(SensorDefinition):
     """A sensor whose function is called once per stored run or event (`evaluate_events`)."""
 
     def __init__(self, *, user_fn: Callable[..., Any], **kwargs: Any) -> None:
-        super().__init__(evaluation_fn=self._refuse_plain_tick, **kwargs)
+        super().__init__(evaluation_fn=self._plain_tick, **kwargs)
         self._user_fn = user_fn
 
-    def _refuse_plain_tick(self, context: SensorEvaluationContext) -> Any:
+    def _plain_tick(self, context: SensorEvaluationContext) -> Any:
+        """A tick evaluated without the stored runs or events (`evaluate_tick`): refused,
+        unless a subclass can read them itself."""
         raise DefinitionError(
             f"sensor {self.name!r} is evaluated on stored runs or events: the daemon passes "
             "them with each tick",
@@ -402,9 +404,9 @@ class AssetSensorDefinition(_EventSensor):
         super().__init__(user_fn=asset_materialization_fn, name=name, **kwargs)
         self._asset_key = asset_key
 
-    def _refuse_plain_tick(self, context: SensorEvaluationContext) -> Any:
+    def _plain_tick(self, context: SensorEvaluationContext) -> Any:
         if context.instance is None:
-            return super()._refuse_plain_tick(context)
+            return super()._plain_tick(context)
         return self._evaluate_on_instance(context)
 
     def _evaluate_on_instance(self, context: SensorEvaluationContext) -> Iterator[Any]:
