@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, assert_never
+from zoneinfo import ZoneInfo
 
 import anyio
 import orjson
@@ -199,15 +200,19 @@ def evaluate_schedule(
 ) -> TickResult:
     """Run one tick of the schedule `request` names; blocks while user code runs.
 
-    The tick's time is `request.scheduled_execution_time`, or `now` when it is 0. The
-    schedule sees the location's resources. Anything raised (an unknown schedule, user code,
-    a result of the wrong shape) comes back as `TickResult.error`.
+    The tick's time is `request.scheduled_execution_time`, or `now` when it is 0; the
+    schedule sees it in its `execution_timezone` (UTC by default), as Dagster's scheduler
+    passes it, so the date of a tick is the date where the schedule runs. The schedule sees
+    the location's resources. Anything raised (an unknown schedule, user code, a result of
+    the wrong shape) comes back as `TickResult.error`.
     """
     seconds = request.scheduled_execution_time or now
     try:
         schedule = definitions.get_schedule_def(request.schedule_name)
+        # the timezone was checked when the schedule was defined
+        zone = ZoneInfo(schedule.execution_timezone) if schedule.execution_timezone else UTC
         context = build_schedule_context(
-            scheduled_execution_time=datetime.fromtimestamp(seconds, UTC),
+            scheduled_execution_time=datetime.fromtimestamp(seconds, zone),
             resources=definitions.resources,
         )
         return schedule_tick_result(schedule.evaluate_tick(context))

@@ -18,6 +18,7 @@ from dagloom.definitions.asset_job import UnresolvedAssetJobDefinition
 from dagloom.definitions.definitions import Definitions
 from dagloom.definitions.job import JobDefinition
 from dagloom.definitions.observable import MultiObservableSourceAsset
+from dagloom.definitions.partitioned_schedule import UnresolvedPartitionedAssetScheduleDefinition
 from dagloom.definitions.schedule import ScheduleDefinition
 from dagloom.definitions.sensor import SensorDefinition
 from dagloom.errors import CodeLocationLoadError, DefinitionError
@@ -105,7 +106,11 @@ def definitions_from_module(
     assets = list(
         _module_level(module, AssetsDefinition, AssetSpec, MultiObservableSourceAsset).values()
     )
-    schedules = list(_module_level(module, ScheduleDefinition).values())
+    schedules = list(
+        _module_level(
+            module, ScheduleDefinition, UnresolvedPartitionedAssetScheduleDefinition
+        ).values()
+    )
     sensors = list(_module_level(module, SensorDefinition).values())
     if not (jobs or assets or schedules or sensors):
         raise CodeLocationLoadError(

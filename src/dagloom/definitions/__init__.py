@@ -13,6 +13,7 @@ import sys
 import types
 from collections.abc import Callable
 
+from dagloom.definitions.alerts import make_email_on_run_failure_sensor
 from dagloom.definitions.asset import (
     AssetDep,
     AssetIn,
@@ -156,6 +157,12 @@ from dagloom.definitions.metadata import (
     TextMetadataValue,
     TimestampMetadataValue,
     UrlMetadataValue,
+)
+from dagloom.definitions.multi_asset_sensor import (
+    MultiAssetSensorDefinition,
+    MultiAssetSensorEvaluationContext,
+    build_multi_asset_sensor_context,
+    multi_asset_sensor,
 )
 from dagloom.definitions.observable import (
     MultiObservableSourceAsset,
@@ -436,6 +443,14 @@ __all__ += [
     "partitioned_config",
     "static_partitioned_config",
     "weekly_partitioned_config",
+]
+# Multi-asset sensors and alerting sensors.
+__all__ += [
+    "MultiAssetSensorDefinition",
+    "MultiAssetSensorEvaluationContext",
+    "build_multi_asset_sensor_context",
+    "make_email_on_run_failure_sensor",
+    "multi_asset_sensor",
 ]
 # External assets, observations, data versions and staleness.
 __all__ += [

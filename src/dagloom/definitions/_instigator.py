@@ -11,7 +11,7 @@ import inspect
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from dagloom.definitions.resources import Resources
 from dagloom.errors import DefinitionError
@@ -107,7 +107,17 @@ class InstigatorContext:
 
     @property
     def instance(self) -> Any:
-        """The dagloom instance evaluating the schedule or sensor, or None."""
+        """The instance, called synchronously as in op code (`get_latest_materialization_event`,
+        `fetch_materializations`, `get_dynamic_partitions`, `all_logs`...): a
+        `DagloomInstance` given to the context is seen through a `SyncInstance`, opened for
+        synchronous use on first read. None when the context has no instance (sensors and
+        schedules the daemon evaluates get none; a test may build one without)."""
+        from dagloom.instance import DagloomInstance
+
+        if isinstance(self._instance, DagloomInstance):
+            from dagloom.instance.sync import sync_instance_of
+
+            return sync_instance_of(self._instance)
         return self._instance
 
     @property
@@ -119,6 +129,15 @@ class InstigatorContext:
     def log(self) -> logging.Logger:
         """A logger for this evaluation."""
         return self._log
+
+    def __enter__(self) -> Self:
+        """`with build_sensor_context() as context:`, as Dagster's tests write it. Entering
+        and leaving are safe to repeat: the context holds resources as given and builds
+        nothing, so leaving has nothing to release."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
 
 
 def coerce_run_config(run_config: Any) -> dict[str, Any]:

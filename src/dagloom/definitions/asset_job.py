@@ -14,14 +14,22 @@ from dagloom.definitions.config import RunConfig
 from dagloom.definitions.executor import ExecutorDefinition
 from dagloom.definitions.graph import rebase_binding
 from dagloom.definitions.graph_asset import GraphAssetsDefinition
-from dagloom.definitions.job import AssetLayer, JobDefinition
+from dagloom.definitions.job import AssetLayer, JobDefinition, partition_run_request
 from dagloom.definitions.node import Binding, FromGraphInput, FromOutput, Node
 from dagloom.definitions.op import check_name
+from dagloom.definitions.partitioned_config import PartitionedConfig
 from dagloom.definitions.partitions import PartitionsDefinition
 from dagloom.definitions.retry import RetryPolicy
-from dagloom.errors import DagsterInvalidDefinitionError, DefinitionError
+from dagloom.errors import (
+    DagsterInvalidDefinitionError,
+    DagsterInvalidInvocationError,
+    DefinitionError,
+)
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from dagloom.definitions.run_request import RunRequest
     from dagloom.execution.result import ExecuteInProcessResult
     from dagloom.instance import DagloomInstance
 
@@ -300,6 +308,46 @@ class UnresolvedAssetJobDefinition:
             op_retry_policy=self.op_retry_policy,
             partitions_def=self.partitions_def,
             checks=checks,
+        )
+
+    def run_request_for_partition(
+        self,
+        partition_key: str,
+        run_key: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        asset_selection: Sequence[AssetKey] | None = None,
+        run_config: Mapping[str, Any] | RunConfig | None = None,
+        current_time: datetime | None = None,
+        dynamic_partitions_store: Any = None,
+    ) -> RunRequest:
+        """A `RunRequest` of this job for `partition_key`, checked against its
+        `partitions_def` (see `partition_run_request`); a job declared without one takes
+        its assets' partitions, known once resolved: resolve it, or return
+        `RunRequest(partition_key=...)`."""
+        partitioned = self.config if isinstance(self.config, PartitionedConfig) else None
+        partitions_def = self.partitions_def
+        if partitions_def is None and partitioned is not None:
+            partitions_def = partitioned.partitions_def
+        if partitions_def is None:
+            raise DagsterInvalidInvocationError(
+                f"asset job {self.name!r}: run_request_for_partition needs the job's "
+                "partitions, and it was declared without partitions_def (its assets' "
+                "partitions are known only once Definitions resolves it); give "
+                "define_asset_job(partitions_def=...) or return RunRequest(partition_key=...)",
+                name=self.name,
+            )
+        return partition_run_request(
+            f"asset job {self.name!r}",
+            self.name,
+            partitions_def,
+            partitioned,
+            partition_key,
+            run_key=run_key,
+            tags=tags,
+            asset_selection=asset_selection,
+            run_config=run_config,
+            current_time=current_time,
+            dynamic_partitions_store=dynamic_partitions_store,
         )
 
     def __repr__(self) -> str:

@@ -3,7 +3,7 @@ sensors and resources — checked together when it is built."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dagloom.definitions.asset import AssetsDefinition, AssetSpec
@@ -16,6 +16,7 @@ from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
 from dagloom.definitions.asset_selection import AssetGraph
 from dagloom.definitions.executor import ExecutorDefinition
 from dagloom.definitions.job import JobDefinition
+from dagloom.definitions.partitioned_schedule import UnresolvedPartitionedAssetScheduleDefinition
 from dagloom.definitions.schedule import ScheduleDefinition
 from dagloom.definitions.sensor import SensorDefinition
 from dagloom.errors import DagsterInvalidDefinitionError, DefinitionError
@@ -34,6 +35,25 @@ def _unique(kind: str, items: Iterable[Any]) -> dict[str, Any]:
     return out
 
 
+def _target_assets(listed: Sequence[Any], targets: Iterable[Any]) -> list[AssetsDefinition]:
+    """The asset definitions among schedule and sensor targets that `listed` lacks (by
+    object, then by key), once each."""
+    have = {id(a) for a in listed}
+    keys = {key for a in listed if isinstance(a, AssetsDefinition) for key in a.keys}
+    found: list[AssetsDefinition] = []
+    for target in targets:
+        items = target if isinstance(target, Sequence) and not isinstance(target, str) else [target]
+        for item in items:
+            if not isinstance(item, AssetsDefinition) or id(item) in have:
+                continue
+            if keys & set(item.keys):
+                continue  # the same asset, listed in assets= as another object
+            have.add(id(item))
+            keys |= set(item.keys)
+            found.append(item)
+    return found
+
+
 class Definitions:
     """Everything one code location defines. Building it resolves asset jobs, binds
     resources to jobs, and checks that names are unique and every target exists; errors
@@ -43,7 +63,8 @@ class Definitions:
         self,
         assets: Iterable[AssetsDefinition | AssetSpec] | None = None,
         jobs: Iterable[JobDefinition | UnresolvedAssetJobDefinition] | None = None,
-        schedules: Iterable[ScheduleDefinition] | None = None,
+        schedules: Iterable[ScheduleDefinition | UnresolvedPartitionedAssetScheduleDefinition]
+        | None = None,
         sensors: Iterable[SensorDefinition] | None = None,
         resources: Mapping[str, Any] | None = None,
         executor: ExecutorDefinition | None = None,
@@ -55,8 +76,15 @@ class Definitions:
 
         # A multi_observable_source_asset stands for one observable SourceAsset per asset.
         self.assets = flatten_external(assets or ())
-        self.schedules = list(schedules or ())
+        given_schedules = list(schedules or ())
+        self._given_schedules = given_schedules
         self.sensors = list(sensors or ())
+        # As in Dagster, assets a schedule or sensor targets (`target=[asset, ...]`) belong
+        # to the definitions without being listed in `assets=`.
+        self.assets += _target_assets(
+            self.assets,
+            [getattr(s, "target", None) for s in [*given_schedules, *self.sensors]],
+        )
         self.resources = dict(resources or {})
         self.executor = executor
         self.metadata = dict(metadata or {})
@@ -73,7 +101,7 @@ class Definitions:
             [a for a in self.assets if isinstance(a, AssetSpec)],
             checks=self.asset_checks,
         )
-        self._schedules = _unique("schedule", self.schedules)
+        _unique("schedule", given_schedules)
         self._sensors = _unique("sensor", self.sensors)
 
         declared = list(jobs or ())
@@ -83,9 +111,9 @@ class Definitions:
                     f"Definitions(jobs=...) got {job_item!r}; expected @job or define_asset_job"
                 )
         targets: list[Any] = list(declared)
-        for schedule in self.schedules:
-            if schedule.has_job:
-                targets.append(schedule.job)
+        for given in given_schedules:
+            if given.has_job:
+                targets.append(given.job)
         for sensor in self.sensors:
             if sensor.has_jobs:
                 targets.extend(sensor.jobs)
@@ -94,6 +122,15 @@ class Definitions:
         for name, item in raw.items():
             self._jobs[name] = self._resolve_job(item)
         self.jobs = declared
+        # A schedule of an asset job that takes its assets' partitions is built now that
+        # the job is resolved.
+        self.schedules: list[ScheduleDefinition] = [
+            s.resolve(self._jobs[s.job_name])
+            if isinstance(s, UnresolvedPartitionedAssetScheduleDefinition)
+            else s
+            for s in given_schedules
+        ]
+        self._schedules = _unique("schedule", self.schedules)
         for schedule in self.schedules:
             if schedule.job_name not in self._jobs:
                 raise DefinitionError(
@@ -274,7 +311,7 @@ class Definitions:
         return Definitions(
             assets=[a for d in defs for a in d.assets],
             jobs=[j for d in defs for j in d.jobs],
-            schedules=[s for d in defs for s in d.schedules],
+            schedules=[s for d in defs for s in d._given_schedules],
             sensors=[s for d in defs for s in d.sensors],
             resources=resources,
             executor=next(iter(executors.values()), None),

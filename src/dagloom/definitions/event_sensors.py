@@ -10,12 +10,18 @@ materialization and gathers what the calls requested into one tick.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dagloom.definitions._instigator import HasName, call_user_function, job_name_of
+from dagloom.definitions._instigator import (
+    HasName,
+    call_user_function,
+    context_param_name,
+    job_name_of,
+)
 from dagloom.definitions.asset_key import AssetKey
 from dagloom.definitions.outputs import AssetMaterialization, AssetObservation
 from dagloom.definitions.run_request import RunRequest, SkipReason
@@ -28,7 +34,7 @@ from dagloom.definitions.sensor import (
 from dagloom.errors import DefinitionError
 from dagloom.execution.boundary import user_code
 from dagloom.execution.event_view import DagsterEvent, materialization_of, observation_of
-from dagloom.messages import EventRecord, Run
+from dagloom.messages import EventRecord, EventType, Run
 from dagloom.messages import RunStatus as DagsterRunStatus
 
 __all__ = [
@@ -105,8 +111,8 @@ class EventLogEntry:
 class RunStatusSensorContext:
     """What a run status sensor's function sees for one run: `dagster_run` (the run, with
     `run_id`, `job_name`, `status`, `tags`), `dagster_event` (the event that ended it),
-    `sensor_name`, `resources`, `log`, and `instance` (None inside a code location, which
-    holds no storage)."""
+    `sensor_name`, `resources`, `log`, and `instance` (called synchronously; None inside a
+    code location, which holds no storage)."""
 
     __slots__ = ("_event", "_instance", "_log", "_resources", "_run", "_sensor_name")
 
@@ -141,6 +147,14 @@ class RunStatusSensorContext:
 
     @property
     def instance(self) -> Any:
+        """The instance, called synchronously (a `DagloomInstance` given is seen through a
+        `SyncInstance`, as a sensor context's is); None when there is none."""
+        from dagloom.instance import DagloomInstance
+
+        if isinstance(self._instance, DagloomInstance):
+            from dagloom.instance.sync import sync_instance_of
+
+            return sync_instance_of(self._instance)
         return self._instance
 
     @property
@@ -152,9 +166,10 @@ class RunStatusSensorContext:
         return self._log
 
     def for_run_failure(
-        self, step_failure_events: Sequence[DagsterEvent] = ()
+        self, step_failure_events: Sequence[DagsterEvent] | None = None
     ) -> RunFailureSensorContext:
-        """This context as a `RunFailureSensorContext`, with the run's STEP_FAILURE events."""
+        """This context as a `RunFailureSensorContext`, with the run's STEP_FAILURE events
+        (read from the instance when not given)."""
         return RunFailureSensorContext(
             sensor_name=self._sensor_name,
             dagster_run=self._run,
@@ -168,14 +183,17 @@ class RunStatusSensorContext:
 
 class RunFailureSensorContext(RunStatusSensorContext):
     """A run status context for a failed run; `failure_event` is its RUN_FAILURE event and
-    `get_step_failure_events()` the STEP_FAILURE events of the run (as the daemon found them
-    in storage; none for a context built by `build_run_status_sensor_context`)."""
+    `get_step_failure_events()` the STEP_FAILURE events of the run: as the daemon found them
+    in storage, or, for a context built by `build_run_status_sensor_context(...)
+    .for_run_failure()`, as its instance holds them (none without an instance)."""
 
     __slots__ = ("_step_failures",)
 
-    def __init__(self, *, step_failure_events: Sequence[DagsterEvent] = (), **kwargs: Any) -> None:
+    def __init__(
+        self, *, step_failure_events: Sequence[DagsterEvent] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        self._step_failures = list(step_failure_events)
+        self._step_failures = None if step_failure_events is None else list(step_failure_events)
 
     @property
     def failure_event(self) -> DagsterEvent:
@@ -183,7 +201,16 @@ class RunFailureSensorContext(RunStatusSensorContext):
 
     def get_step_failure_events(self) -> list[DagsterEvent]:
         """The run's STEP_FAILURE events, in run order."""
-        return list(self._step_failures)
+        if self._step_failures is not None:
+            return list(self._step_failures)
+        if self.instance is None:
+            return []
+        from dagloom.instance.sync import sync_instance_of
+
+        entries = sync_instance_of(self.instance).all_logs(
+            self.dagster_run.run_id, of_type=EventType.STEP_FAILURE
+        )
+        return [entry.dagster_event for entry in entries]
 
 
 def build_run_status_sensor_context(
@@ -222,10 +249,12 @@ class _EventSensor(SensorDefinition):
     """A sensor whose function is called once per stored run or event (`evaluate_events`)."""
 
     def __init__(self, *, user_fn: Callable[..., Any], **kwargs: Any) -> None:
-        super().__init__(evaluation_fn=self._refuse_plain_tick, **kwargs)
+        super().__init__(evaluation_fn=self._plain_tick, **kwargs)
         self._user_fn = user_fn
 
-    def _refuse_plain_tick(self, context: SensorEvaluationContext) -> None:
+    def _plain_tick(self, context: SensorEvaluationContext) -> Any:
+        """A tick evaluated without the stored runs or events (`evaluate_tick`): refused,
+        unless a subclass can read them itself."""
         raise DefinitionError(
             f"sensor {self.name!r} is evaluated on stored runs or events: the daemon passes "
             "them with each tick",
@@ -375,6 +404,49 @@ class AssetSensorDefinition(_EventSensor):
         super().__init__(user_fn=asset_materialization_fn, name=name, **kwargs)
         self._asset_key = asset_key
 
+    def _plain_tick(self, context: SensorEvaluationContext) -> Any:
+        if context.instance is None:
+            return super()._plain_tick(context)
+        return self._evaluate_on_instance(context)
+
+    def _evaluate_on_instance(self, context: SensorEvaluationContext) -> Iterator[Any]:
+        """Evaluate as Dagster does where the context holds an instance (a test's
+        `build_sensor_context(instance)`): read the newest materialization of the asset after
+        the cursor from `context.instance`, and call the function on it, or skip when there
+        is none. The cursor moves to that materialization before the call, as on the
+        daemon's ticks. A generator: it reads and calls when iterated."""
+        from dagloom.instance.sync import AssetRecordsFilter, sync_instance_of
+
+        instance = sync_instance_of(context.instance)
+        found = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=self._asset_key), limit=1
+        ).records
+        after = _storage_id(context.cursor)
+        if not found or (after is not None and found[0].storage_id <= after):
+            yield SkipReason(f"No new materialization events found for asset key {self._asset_key}")
+            return
+        record = found[0]
+        context.update_cursor(str(record.storage_id))
+        yield from self._flatten(self._call_with_event(context, record.event_log_entry))
+
+    def _call(self, context: Any, extra: tuple[Any, ...]) -> list[Any]:
+        (entry,) = extra
+        with user_code("sensor", self.name):
+            return self._flatten(self._call_with_event(context, entry))
+
+    def _call_with_event(self, context: SensorEvaluationContext, entry: EventLogEntry) -> Any:
+        """Call the function as Dagster does: its first parameter that is not a resource
+        gets the context, the next the event (any of them may be left out); other
+        parameters are resources."""
+        event_param = _asset_event_param_name(self._user_fn)
+        return call_user_function(
+            self._user_fn,
+            context,
+            kind="sensor",
+            name=self.name,
+            extra_resources={event_param: entry} if event_param else None,
+        )
+
     @property
     def asset_key(self) -> AssetKey:
         return self._asset_key
@@ -392,8 +464,46 @@ class AssetSensorDefinition(_EventSensor):
             yield context, (EventLogEntry.of(record),)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Invoke the function directly with `(context, asset_event)`."""
+        """Invoke the function directly with `(context, asset_event)`; or, as Dagster's
+        tests do, with only a context that holds an instance (`build_sensor_context(
+        instance)`), which evaluates it on the instance's materializations (see
+        `_evaluate_on_instance`) and returns the items as a generator."""
+        given = [*args, *kwargs.values()]
+        if len(given) == 1 and isinstance(given[0], SensorEvaluationContext):
+            context = given[0]
+            if context.instance is None:
+                raise DefinitionError(
+                    f"asset sensor {self.name!r} invoked with only a context reads the "
+                    "asset's materializations from context.instance, which is None; build "
+                    "the context with build_sensor_context(instance=...) or pass the "
+                    "asset_event too",
+                    name=self.name,
+                )
+            return self._evaluate_on_instance(context)
         return self._user_fn(*args, **kwargs)
+
+
+def _asset_event_param_name(fn: Callable[..., Any]) -> str | None:
+    """The parameter of an asset sensor function that takes the event: the first after the
+    context one that is named `asset_event`, unannotated, or annotated as an
+    `EventLogEntry` (others are resources); None when it takes none."""
+    ctx_name = context_param_name(fn)
+    for param in inspect.signature(fn).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or param.name == ctx_name:
+            continue
+        annotation = param.annotation
+        text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+        if param.name == "asset_event" or annotation is param.empty or "EventLogEntry" in text:
+            return param.name
+    return None
+
+
+def _storage_id(cursor: str | None) -> int | None:
+    """The storage id an asset sensor's cursor holds; None for none (or an unreadable one)."""
+    try:
+        return int(cursor) if cursor else None
+    except ValueError:
+        return None
 
 
 def run_status_sensor(
@@ -403,20 +513,22 @@ def run_status_sensor(
     description: str | None = None,
     monitored_jobs: Sequence[Any] | None = None,
     job_selection: Sequence[Any] | None = None,
-    monitor_all_code_locations: bool = False,
+    monitor_all_code_locations: bool | None = None,
     request_job: HasName | None = None,
     request_jobs: Sequence[HasName] | None = None,
     default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
     required_resource_keys: set[str] | None = None,
     tags: Mapping[str, str] | None = None,
     metadata: Mapping[str, Any] | None = None,
+    monitor_all_repositories: bool | None = None,
 ) -> Callable[[Callable[..., Any]], RunStatusSensorDefinition]:
     """A sensor whose function `(context: RunStatusSensorContext)` is called once for each
     run of a monitored job that reached `run_status` (SUCCESS, FAILURE or CANCELED) since the
     sensor started; it may return RunRequests for `request_job` or a SkipReason.
     `monitored_jobs` (jobs or job names; `job_selection` is Dagster's older name) defaults to
     every job of the sensor's code location; `monitor_all_code_locations` watches every
-    location. Each run is seen once, also when its evaluation failed."""
+    location (`monitor_all_repositories` is Dagster's older name). Each run is seen once,
+    also when its evaluation failed."""
     if monitored_jobs is not None and job_selection is not None:
         raise DefinitionError("run_status_sensor: give monitored_jobs or job_selection")
     return _run_sensor_decorator(
@@ -426,7 +538,9 @@ def run_status_sensor(
         minimum_interval_seconds=minimum_interval_seconds,
         description=description,
         monitored_jobs=monitored_jobs if monitored_jobs is not None else job_selection,
-        monitor_all_code_locations=monitor_all_code_locations,
+        monitor_all_code_locations=_monitor_all(
+            monitor_all_code_locations, monitor_all_repositories
+        ),
         request_job=request_job,
         request_jobs=request_jobs,
         default_status=default_status,
@@ -442,13 +556,14 @@ def run_failure_sensor(
     description: str | None = None,
     monitored_jobs: Sequence[Any] | None = None,
     job_selection: Sequence[Any] | None = None,
-    monitor_all_code_locations: bool = False,
+    monitor_all_code_locations: bool | None = None,
     request_job: HasName | None = None,
     request_jobs: Sequence[HasName] | None = None,
     default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
     required_resource_keys: set[str] | None = None,
     tags: Mapping[str, str] | None = None,
     metadata: Mapping[str, Any] | None = None,
+    monitor_all_repositories: bool | None = None,
 ) -> Any:
     """`run_status_sensor(DagsterRunStatus.FAILURE)` whose function receives a
     `RunFailureSensorContext`; usable bare (`@run_failure_sensor`)."""
@@ -463,7 +578,9 @@ def run_failure_sensor(
         minimum_interval_seconds=minimum_interval_seconds,
         description=description,
         monitored_jobs=monitored_jobs if monitored_jobs is not None else job_selection,
-        monitor_all_code_locations=monitor_all_code_locations,
+        monitor_all_code_locations=_monitor_all(
+            monitor_all_code_locations, monitor_all_repositories
+        ),
         request_job=request_job,
         request_jobs=request_jobs,
         default_status=default_status,
@@ -471,6 +588,16 @@ def run_failure_sensor(
         tags=tags,
         metadata=metadata,
     )
+
+
+def _monitor_all(code_locations: bool | None, repositories: bool | None) -> bool:
+    """`monitor_all_code_locations`, or its older name `monitor_all_repositories`."""
+    if code_locations is not None and repositories is not None:
+        raise DefinitionError(
+            "run status sensor: give monitor_all_code_locations or its older name "
+            "monitor_all_repositories, not both"
+        )
+    return bool(code_locations if code_locations is not None else repositories)
 
 
 def _run_sensor_decorator(

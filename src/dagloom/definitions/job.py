@@ -24,10 +24,79 @@ from dagloom.definitions.retry import RetryPolicy
 from dagloom.errors import DefinitionError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from dagloom.definitions.asset_key import AssetKey
+    from dagloom.definitions.run_request import RunRequest
     from dagloom.execution.plan import ExecutionPlan
     from dagloom.execution.result import ExecuteInProcessResult
     from dagloom.instance import DagloomInstance
+
+
+def partition_run_request(
+    what: str,
+    job_name: str,
+    partitions_def: PartitionsDefinition | None,
+    partitioned_config: PartitionedConfig | None,
+    partition_key: str,
+    *,
+    run_key: str | None,
+    tags: Mapping[str, str] | None,
+    asset_selection: Sequence[AssetKey] | None,
+    run_config: Mapping[str, Any] | RunConfig | None,
+    current_time: datetime | None,
+    dynamic_partitions_store: Any,
+) -> RunRequest:
+    """A `RunRequest` of job `job_name` for one of its partitions, as Dagster's
+    `run_request_for_partition`: the run config is `run_config`, else the partitioned
+    config's for the key; the partitioned config's tags for the key and the
+    `dagster/partition` tag are added to `tags`.
+
+    Raises `DagsterInvalidInvocationError` naming `what` when the job is not partitioned or
+    its partitions are dynamic ones stored in the instance (use `RunRequest(partition_key=)`:
+    the key is then checked when the run is submitted), and `DagsterUnknownPartitionError`
+    when the key is not one of its partitions.
+    """
+    from dagloom.definitions.partitions import DynamicPartitionsDefinition
+    from dagloom.definitions.run_request import RunRequest
+    from dagloom.errors import DagsterInvalidInvocationError
+    from dagloom.execution.partitions import partition_tags
+
+    if partitions_def is None:
+        raise DagsterInvalidInvocationError(
+            f"{what}: run_request_for_partition needs a partitioned job", name=job_name
+        )
+    if (
+        isinstance(partitions_def, DynamicPartitionsDefinition)
+        and partitions_def.name is not None
+        and dynamic_partitions_store is None
+    ):
+        raise DagsterInvalidInvocationError(
+            f"{what}: run_request_for_partition does not read the dynamic partitions "
+            f"{partitions_def.name!r} from the instance; return "
+            "RunRequest(partition_key=...) instead",
+            name=job_name,
+        )
+    partitions_def.validate_partition_key(
+        partition_key,
+        what=what,
+        current_time=current_time,
+        dynamic_partitions_store=dynamic_partitions_store,
+    )
+    merged = dict(tags or {})
+    if partitioned_config is not None:
+        merged.update(partitioned_config.get_tags_for_partition_key(partition_key))
+        if run_config is None:
+            run_config = partitioned_config.get_run_config_for_partition_key(partition_key)
+    merged.update(partition_tags(partition_key))
+    return RunRequest(
+        run_key=run_key,
+        run_config=run_config,
+        tags=merged,
+        job_name=job_name,
+        asset_selection=asset_selection,
+        partition_key=partition_key,
+    )
 
 
 class AssetLayer:
@@ -214,6 +283,31 @@ class JobDefinition:
             if run_config is None:
                 run_config = self.partitioned_config.get_run_config_for_partition_key(partition_key)
         return run_config, merged
+
+    def run_request_for_partition(
+        self,
+        partition_key: str,
+        run_key: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        asset_selection: Sequence[AssetKey] | None = None,
+        run_config: Mapping[str, Any] | RunConfig | None = None,
+        current_time: datetime | None = None,
+        dynamic_partitions_store: Any = None,
+    ) -> RunRequest:
+        """A `RunRequest` of this job for `partition_key` (see `partition_run_request`)."""
+        return partition_run_request(
+            f"job {self.name!r}",
+            self.name,
+            self.partitions_def,
+            self.partitioned_config,
+            partition_key,
+            run_key=run_key,
+            tags=tags,
+            asset_selection=asset_selection,
+            run_config=run_config,
+            current_time=current_time,
+            dynamic_partitions_store=dynamic_partitions_store,
+        )
 
     @property
     def node_names(self) -> list[str]:

@@ -5,14 +5,20 @@ here) runs the latest partition that has ended by the tick: the daily tick at mi
 the 2nd runs the 1st. Because the partition comes from the tick's scheduled time, ticks the
 scheduler catches up on (after downtime) run exactly the partitions they missed. For any
 other partitions, each tick (of `cron_schedule`, required) runs every partition.
+
+An asset job declared without `partitions_def` takes its assets' partitions, which are known
+only once `Definitions` resolves the job: its schedule is then an
+`UnresolvedPartitionedAssetScheduleDefinition` that `Definitions` resolves alongside it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from dagloom.definitions.asset_job import UnresolvedAssetJobDefinition
 from dagloom.definitions.partitions import (
     PartitionsDefinition,
     TimeWindowPartitionsDefinition,
@@ -68,6 +74,38 @@ def _partitions_def_of(job: Any) -> PartitionsDefinition:
     return partitions_def
 
 
+@dataclass(frozen=True, slots=True)
+class UnresolvedPartitionedAssetScheduleDefinition:
+    """A schedule built from an asset job whose partitions come from its assets: `resolve`
+    builds the schedule once the job is resolved (`Definitions` does this)."""
+
+    name: str
+    job: UnresolvedAssetJobDefinition
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_job(self) -> bool:
+        return True
+
+    @property
+    def job_name(self) -> str:
+        return self.job.name
+
+    def resolve(self, resolved_job: Any) -> ScheduleDefinition:
+        """The schedule for `resolved_job` (this job, resolved). Raises
+        `DagsterInvalidDefinitionError` naming the schedule when the job's assets are not
+        partitioned."""
+        if not isinstance(getattr(resolved_job, "partitions_def", None), PartitionsDefinition):
+            raise DagsterInvalidDefinitionError(
+                f"schedule {self.name!r}: build_schedule_from_partitioned_job needs a "
+                f"partitioned job, but the assets of job {self.job.name!r} are not partitioned",
+                name=self.name,
+            )
+        schedule = build_schedule_from_partitioned_job(resolved_job, name=self.name, **self.options)
+        assert isinstance(schedule, ScheduleDefinition)  # the job is resolved
+        return schedule
+
+
 def build_schedule_from_partitioned_job(
     job: Any,
     description: str | None = None,
@@ -80,10 +118,28 @@ def build_schedule_from_partitioned_job(
     tags: Mapping[str, str] | None = None,
     cron_schedule: str | None = None,
     execution_timezone: str | None = None,
-) -> ScheduleDefinition:
-    """A schedule running `job`'s partitions (see the module docstring). Raises
+) -> ScheduleDefinition | UnresolvedPartitionedAssetScheduleDefinition:
+    """A schedule running `job`'s partitions (see the module docstring): a
+    `ScheduleDefinition`, or for an asset job that takes its assets' partitions an
+    `UnresolvedPartitionedAssetScheduleDefinition` that `Definitions` resolves. Raises
     `DagsterInvalidDefinitionError` naming the job when it is not partitioned, or when a
     job not partitioned by time gets no `cron_schedule`."""
+    if isinstance(job, UnresolvedAssetJobDefinition) and job.partitions_def is None:
+        return UnresolvedPartitionedAssetScheduleDefinition(
+            name=name or f"{job.name}_schedule",
+            job=job,
+            options={
+                "description": description,
+                "minute_of_hour": minute_of_hour,
+                "hour_of_day": hour_of_day,
+                "day_of_week": day_of_week,
+                "day_of_month": day_of_month,
+                "default_status": default_status,
+                "tags": tags,
+                "cron_schedule": cron_schedule,
+                "execution_timezone": execution_timezone,
+            },
+        )
     partitions_def = _partitions_def_of(job)
     partitioned_config = getattr(job, "partitioned_config", None)
     job_name = job.name
@@ -151,4 +207,8 @@ def build_schedule_from_partitioned_job(
     )
 
 
-__all__ = ["build_schedule_from_partitioned_job", "partition_for_tick"]
+__all__ = [
+    "UnresolvedPartitionedAssetScheduleDefinition",
+    "build_schedule_from_partitioned_job",
+    "partition_for_tick",
+]

@@ -255,6 +255,7 @@ class SensorDefinition:
             ),
             name=self._name,
         )
+        self._given_target = target
         if target is not None:
             if is_job_like(target):
                 job = target
@@ -369,6 +370,11 @@ class SensorDefinition:
     def asset_selection(self) -> Any:
         """The asset selection this sensor materializes, if it targets assets."""
         return self._asset_selection
+
+    @property
+    def target(self) -> Any:
+        """The `target=` given (a job, or assets to materialize), or None."""
+        return self._given_target
 
     @property
     def required_resource_keys(self) -> set[str]:

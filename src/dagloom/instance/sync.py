@@ -223,6 +223,39 @@ class SyncInstance:
             has_more=len(rows) > limit,
         )
 
+    def get_materialized_partitions(self, asset_key: CoercibleToAssetKey) -> set[str]:
+        """The partitions of `asset_key` that have been materialized."""
+        key = AssetKey.from_coercible(asset_key)
+        return self._call(
+            "get_materialized_partitions",
+            self._instance.get_materialized_partition_keys(key.path),
+        )
+
+    # -- run events -------------------------------------------------------------------------
+
+    def all_logs(self, run_id: str, of_type: Any = None) -> list[EventLogEntry]:
+        """The events of run `run_id`, in order; `of_type` (a `DagsterEventType`, or a set
+        of them) keeps only those kinds."""
+        from dagloom.definitions.event_sensors import EventLogEntry
+        from dagloom.messages import EventType
+
+        if of_type is None:
+            kinds: list[Any] = []
+        elif isinstance(of_type, set | frozenset | list | tuple):
+            kinds = list(of_type)
+        else:
+            kinds = [of_type]
+        try:
+            event_types = [EventType[str(getattr(kind, "name", kind))] for kind in kinds]
+        except KeyError:
+            raise DagsterInvalidInvocationError(
+                f"instance.all_logs: of_type={of_type!r} names no event type"
+            ) from None
+        rows: list[EventRecord] = self._call(
+            "all_logs", self._instance.get_events(run_id, event_types=event_types)
+        )
+        return [EventLogEntry.of(row) for row in rows]
+
     # -- dynamic partitions -----------------------------------------------------------------
 
     def get_dynamic_partitions(self, partitions_def_name: str) -> list[str]:
@@ -254,10 +287,22 @@ class SyncInstance:
         )
 
 
+def sync_instance_of(instance: DagloomInstance | SyncInstance) -> SyncInstance:
+    """`instance` seen synchronously, as code outside a run (a sensor invoked in a test)
+    reads it: a `DagloomInstance` is opened for synchronous use first when it is not open
+    (`open_in_background`, which does nothing when it already is)."""
+    if isinstance(instance, SyncInstance):
+        return instance
+    if not instance.is_open:
+        instance.open_in_background()
+    return SyncInstance(instance)
+
+
 __all__ = [
     "AssetRecordsFilter",
     "EventLogRecord",
     "EventRecordsFilter",
     "EventRecordsResult",
     "SyncInstance",
+    "sync_instance_of",
 ]
