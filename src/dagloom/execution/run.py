@@ -537,17 +537,14 @@ async def execute_job_in_process(
     io_managers: dict[str, IOManager] = {}
     run_error: BaseException | None = None
     try:
-        from dagloom.instance.sync import SyncInstance
+        # Resources see the instance as op code does: called synchronously. A run without
+        # one imports nothing of the instance's.
+        resource_instance = None
+        if instance is not None:
+            from dagloom.instance.sync import SyncInstance
 
-        scope = ResourceScope(
-            resource_defs,
-            resolved.resources,
-            run_id,
-            # Resources see the instance as op code does: called synchronously.
-            instance=None
-            if instance is None
-            else SyncInstance(instance, getattr(events, "flush_blocking", None)),
-        )
+            resource_instance = SyncInstance(instance, getattr(events, "flush_blocking", None))
+        scope = ResourceScope(resource_defs, resolved.resources, run_id, instance=resource_instance)
         try:
             built = scope.__enter__()
         except Exception as exc:
