@@ -964,3 +964,72 @@ def test_a_schedule_and_a_sensor_targeting_one_asset_bring_it() -> None:
     [request] = schedule.evaluate_tick(context).run_requests
     result = defs.get_job_def(schedule.job_name).execute_in_process(run_config=request.run_config)
     assert result.success
+
+
+# -- resources built for sensor and schedule ticks --------------------------------------------
+
+CONNECTIONS: list[str] = []
+
+
+@dg.resource
+def the_db_connection(_: dg.InitResourceContext):  # type: ignore[no-untyped-def]
+    CONNECTIONS.append("open")
+    yield "connection"
+    CONNECTIONS.append("closed")
+
+
+@dg.resource(config_schema={"url": str})
+def run_only_api(init_context: dg.InitResourceContext) -> str:
+    return str(init_context.resource_config["url"])
+
+
+@dg.job
+def the_job() -> None: ...
+
+
+@dg.sensor(job=the_job, required_resource_keys={"db_connection"})
+def uses_db_connection(context: dg.SensorEvaluationContext) -> dg.RunRequest:
+    return dg.RunRequest(tags={"conn": context.resources.db_connection})
+
+
+@dg.schedule(job=the_job, cron_schedule="0 0 * * *", required_resource_keys={"db_connection"})
+def uses_db_connection_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    return dg.RunRequest(tags={"conn": context.resources.db_connection})
+
+
+def test_a_resource_function_is_built_for_a_test_context_and_torn_down_after() -> None:
+    CONNECTIONS.clear()
+    with dg.build_sensor_context(resources={"db_connection": the_db_connection}) as context:
+        [request] = uses_db_connection.evaluate_tick(context).run_requests
+        assert request.tags["conn"] == "connection"
+        assert CONNECTIONS == ["open"]
+    assert CONNECTIONS == ["open", "closed"]
+
+    with dg.build_schedule_context(resources={"db_connection": the_db_connection}) as context:
+        assert uses_db_connection_schedule(context).tags == {"conn": "connection"}
+    with pytest.raises(dg.DefinitionError, match=r"uses_db_connection_schedule.*db_connection"):
+        uses_db_connection_schedule.evaluate_tick(dg.build_schedule_context())
+
+
+def test_a_tick_builds_only_the_resources_it_uses() -> None:
+    """`run_only_api` needs config that only runs give: the ticks neither build nor fail
+    on it, and the connection they use is closed when each tick ends."""
+    from dagloom.actors.code_location import evaluate_schedule, evaluate_sensor
+    from dagloom.messages.rpc import EvaluateScheduleRequest, EvaluateSensorRequest
+
+    CONNECTIONS.clear()
+    defs = dg.Definitions(
+        jobs=[the_job],
+        sensors=[uses_db_connection],
+        schedules=[uses_db_connection_schedule],
+        resources={"db_connection": the_db_connection, "api": run_only_api},
+    )
+    sensor_tick = evaluate_sensor(defs, EvaluateSensorRequest(sensor_name="uses_db_connection"))
+    assert sensor_tick.error is None
+    assert sensor_tick.run_requests[0].tags["conn"] == "connection"
+    schedule_tick = evaluate_schedule(
+        defs, EvaluateScheduleRequest(schedule_name="uses_db_connection_schedule"), now=1e9
+    )
+    assert schedule_tick.error is None
+    assert schedule_tick.run_requests[0].tags["conn"] == "connection"
+    assert CONNECTIONS == ["open", "closed", "open", "closed"]

@@ -252,6 +252,10 @@ class _EventSensor(SensorDefinition):
         super().__init__(evaluation_fn=self._plain_tick, **kwargs)
         self._user_fn = user_fn
 
+    @property
+    def _resource_function(self) -> Callable[..., Any]:
+        return self._user_fn
+
     def _plain_tick(self, context: SensorEvaluationContext) -> Any:
         """A tick evaluated without the stored runs or events (`evaluate_tick`): refused,
         unless a subclass can read them itself."""

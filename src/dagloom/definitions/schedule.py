@@ -27,6 +27,7 @@ from dagloom.definitions._instigator import (
     is_job_like,
     job_name_of,
     normalize_tags,
+    resource_keys_used,
     validate_name,
 )
 from dagloom.definitions.run_request import RunRequest, SkipReason
@@ -168,6 +169,7 @@ class ScheduleDefinition:
         target: Any = None,
         metadata: Mapping[str, Any] | None = None,
         catch_up: str | None = None,
+        required_resource_keys: set[str] | None = None,
     ) -> None:
         self._job, self._job_name, self._target = _resolve_schedule_target(
             name, job=job, job_name=job_name, target=target
@@ -243,8 +245,25 @@ class ScheduleDefinition:
                 name=self._name,
             )
         self._catch_up = catch_up
+        self._required_resource_keys = set(required_resource_keys or ())
 
     # -- identity -------------------------------------------------------------------------
+
+    @property
+    def required_resource_keys(self) -> set[str]:
+        """Resource keys that must be in the context's resources."""
+        return set(self._required_resource_keys)
+
+    def resource_keys_for_tick(self, available: Mapping[str, Any]) -> set[str]:
+        """The keys of the `available` resources a tick of this schedule uses (see
+        `resource_keys_used`): a code location builds only those for it."""
+        functions = [
+            self._execution_fn,
+            self._run_config_fn,
+            self._tags_fn,
+            self._should_execute,
+        ]
+        return resource_keys_used(functions, self._required_resource_keys, available)
 
     @property
     def name(self) -> str:
@@ -370,6 +389,14 @@ class ScheduleDefinition:
         wrong shape raises `DefinitionError`. Sync: it runs user code and may block as long
         as that code does.
         """
+        missing = sorted(
+            key for key in self._required_resource_keys if key not in context.resources
+        )
+        if missing:
+            raise DefinitionError(
+                f"schedule {self._name!r} requires resources {missing}, which the context lacks",
+                name=self._name,
+            )
         results = self._evaluate(context)
         skip_message: str | None = None
         run_requests: list[RunRequest] = []
@@ -483,6 +510,7 @@ def schedule(
     default_status: DefaultScheduleStatus = DefaultScheduleStatus.STOPPED,
     target: Any = None,
     catch_up: str | None = None,
+    required_resource_keys: set[str] | None = None,
 ) -> Callable[[ScheduleEvaluationFunction], ScheduleDefinition]:
     """Make a schedule from a function `(context) -> ...` (the context parameter is optional).
 
@@ -519,6 +547,7 @@ def schedule(
             target=target,
             metadata=metadata,
             catch_up=catch_up,
+            required_resource_keys=required_resource_keys,
         )
         definition.__doc__ = fn.__doc__
         definition.__wrapped__ = fn  # type: ignore[attr-defined]  # as functools.wraps sets it
