@@ -1033,3 +1033,18 @@ def test_a_tick_builds_only_the_resources_it_uses() -> None:
     assert schedule_tick.error is None
     assert schedule_tick.run_requests[0].tags["conn"] == "connection"
     assert CONNECTIONS == ["open", "closed", "open", "closed"]
+
+
+def test_a_schedule_context_carries_its_definitions() -> None:
+    from dagloom.actors.code_location import evaluate_schedule
+    from dagloom.messages.rpc import EvaluateScheduleRequest
+
+    @dg.schedule(job=the_job, cron_schedule="0 0 * * *")
+    def names_jobs(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        return dg.RunRequest(tags={"jobs": ",".join(context.repository_def.job_names)})
+
+    defs = dg.Definitions(jobs=[the_job], schedules=[names_jobs])
+    context = dg.build_schedule_context(repository_def=defs)
+    assert names_jobs(context).tags == {"jobs": "the_job"}
+    tick = evaluate_schedule(defs, EvaluateScheduleRequest(schedule_name="names_jobs"), now=1e9)
+    assert tick.error is None and tick.run_requests[0].tags["jobs"] == "the_job"

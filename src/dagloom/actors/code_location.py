@@ -225,6 +225,7 @@ def evaluate_schedule(
         context = build_schedule_context(
             scheduled_execution_time=datetime.fromtimestamp(seconds, zone),
             resources=_resources_for(definitions, schedule.resource_keys_for_tick),
+            repository_def=definitions,
         )
         with context:
             return schedule_tick_result(schedule.evaluate_tick(context))

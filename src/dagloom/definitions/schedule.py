@@ -75,10 +75,11 @@ class ScheduleEvaluationContext(InstigatorContext):
     `scheduled_execution_time` is the tick's time (timezone-aware); it may differ slightly
     from the moment the function actually runs. `instance` is the dagloom instance, or None
     when built in a test without one. `resources` gives attribute access to the resources
-    given to the context. `log` is a logger for messages about this tick.
+    given to the context. `log` is a logger for messages about this tick. `repository_def`
+    is the definitions the schedule was loaded from, when given.
     """
 
-    __slots__ = ("_schedule_name", "_scheduled_execution_time")
+    __slots__ = ("_repository_def", "_schedule_name", "_scheduled_execution_time")
 
     def __init__(
         self,
@@ -88,6 +89,7 @@ class ScheduleEvaluationContext(InstigatorContext):
         resources: Mapping[str, Any] | None = None,
         schedule_name: str | None = None,
         log: logging.Logger | None = None,
+        repository_def: Any = None,
     ) -> None:
         when = datetime.now(UTC) if scheduled_execution_time is None else scheduled_execution_time
         if not isinstance(when, datetime):
@@ -98,6 +100,12 @@ class ScheduleEvaluationContext(InstigatorContext):
         # A naive time is read as UTC, the default schedule timezone.
         self._scheduled_execution_time = when if when.tzinfo else when.replace(tzinfo=UTC)
         self._schedule_name = schedule_name
+        self._repository_def = repository_def
+
+    @property
+    def repository_def(self) -> Any:
+        """The definitions the schedule was loaded from, when given."""
+        return self._repository_def
 
     @property
     def scheduled_execution_time(self) -> datetime:
@@ -114,6 +122,7 @@ def build_schedule_context(
     instance: Any = None,
     scheduled_execution_time: datetime | None = None,
     resources: Mapping[str, Any] | None = None,
+    repository_def: Any = None,
 ) -> ScheduleEvaluationContext:
     """Build a context to evaluate or invoke a schedule with, as in tests.
 
@@ -123,6 +132,7 @@ def build_schedule_context(
         instance=instance,
         scheduled_execution_time=scheduled_execution_time,
         resources=resources,
+        repository_def=repository_def,
     )
 
 
