@@ -68,6 +68,21 @@ def test_a_schedule_of_an_asset_job_whose_assets_are_not_partitioned_names_itsel
         dg.Definitions(assets=[plain], schedules=[schedule])
 
 
+def test_a_module_with_only_the_docs_globals_loads_its_partitioned_asset_schedule() -> None:
+    """The docs' "schedule with partition" file defines no Definitions: a code location
+    loading it gathers the asset, the asset job and the schedule from its globals."""
+    import types
+
+    from dagloom.code.loader import definitions_from_module
+
+    module = types.ModuleType("schedule_with_partition")
+    module.daily_asset = daily_asset  # type: ignore[attr-defined]
+    module.partitioned_asset_job = partitioned_asset_job  # type: ignore[attr-defined]
+    module.asset_partitioned_schedule = asset_partitioned_schedule  # type: ignore[attr-defined]
+    defs = definitions_from_module(module, location="schedule_with_partition.py")
+    assert defs.get_schedule_def("partitioned_job_schedule").cron_schedule == "0 0 * * *"
+
+
 # -- sensors: testing an asset sensor on an instance's materializations -----------------------
 
 
@@ -454,6 +469,25 @@ def test_a_multi_asset_sensor_the_daemon_evaluates_says_it_needs_an_instance() -
         asset_a_and_b_sensor.evaluate_tick(dg.build_sensor_context())
 
 
+def test_a_multi_asset_context_can_start_from_the_latest_materializations() -> None:
+    defs = dg.Definitions(assets=[asset_a, asset_b, asset_c])
+    with dg.instance_for_test() as instance:
+        dg.materialize([asset_a, asset_b], instance=instance)
+        ctx = dg.build_multi_asset_sensor_context(
+            monitored_assets=dg.AssetSelection.assets(asset_a, asset_b),
+            instance=instance,
+            definitions=defs,
+            cursor_from_latest_materializations=True,
+        )
+        assert ctx.asset_keys == [dg.AssetKey("asset_a"), dg.AssetKey("asset_b")]
+        assert ctx.latest_materialization_records_by_key() == {
+            dg.AssetKey("asset_a"): None,
+            dg.AssetKey("asset_b"): None,
+        }
+        with pytest.raises(dg.DefinitionError, match="does not monitor asset 'asset_c'"):
+            ctx.materialization_records_for_key(dg.AssetKey("asset_c"))
+
+
 daily_partitions_def = dg.DailyPartitionsDefinition(start_date="2022-08-01")
 
 
@@ -745,21 +779,6 @@ def test_email_on_run_failure_refuses_an_unknown_smtp_type() -> None:
         )
 
 
-def test_a_module_with_only_the_docs_globals_loads_its_partitioned_asset_schedule() -> None:
-    """The docs' "schedule with partition" file defines no Definitions: a code location
-    loading it gathers the asset, the asset job and the schedule from its globals."""
-    import types
-
-    from dagloom.code.loader import definitions_from_module
-
-    module = types.ModuleType("schedule_with_partition")
-    module.daily_asset = daily_asset  # type: ignore[attr-defined]
-    module.partitioned_asset_job = partitioned_asset_job  # type: ignore[attr-defined]
-    module.asset_partitioned_schedule = asset_partitioned_schedule  # type: ignore[attr-defined]
-    defs = definitions_from_module(module, location="schedule_with_partition.py")
-    assert defs.get_schedule_def("partitioned_job_schedule").cron_schedule == "0 0 * * *"
-
-
 # -- sensors reading the instance in tests ----------------------------------------------------
 
 images_partitions_def = dg.DynamicPartitionsDefinition(name="images")
@@ -812,25 +831,6 @@ def test_a_sensor_reads_the_instance_its_test_context_was_built_with() -> None:
     assert [r.partition_key for r in tick.run_requests] == ["b.png"]
     [add] = tick.dynamic_partitions_requests
     assert add.partition_keys == ["b.png"]
-
-
-def test_a_multi_asset_context_can_start_from_the_latest_materializations() -> None:
-    defs = dg.Definitions(assets=[asset_a, asset_b, asset_c])
-    with dg.instance_for_test() as instance:
-        dg.materialize([asset_a, asset_b], instance=instance)
-        ctx = dg.build_multi_asset_sensor_context(
-            monitored_assets=dg.AssetSelection.assets(asset_a, asset_b),
-            instance=instance,
-            definitions=defs,
-            cursor_from_latest_materializations=True,
-        )
-        assert ctx.asset_keys == [dg.AssetKey("asset_a"), dg.AssetKey("asset_b")]
-        assert ctx.latest_materialization_records_by_key() == {
-            dg.AssetKey("asset_a"): None,
-            dg.AssetKey("asset_b"): None,
-        }
-        with pytest.raises(dg.DefinitionError, match="does not monitor asset 'asset_c'"):
-            ctx.materialization_records_for_key(dg.AssetKey("asset_c"))
 
 
 # -- an asset sensor whose function takes no parameters ---------------------------------------
