@@ -121,7 +121,9 @@ def test_my_asset_sensor() -> None:
     result = list(my_asset_sensor(ctx))
     assert len(result) == 1
     assert isinstance(result[0], dg.SkipReason)
-    assert "my_table" in result[0].skip_message
+    assert result[0].skip_message == (
+        "No new materialization events found for asset key AssetKey(['my_table'])"
+    )
 
     dg.materialize([my_table], instance=instance)
 

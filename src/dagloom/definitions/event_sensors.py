@@ -427,7 +427,9 @@ class AssetSensorDefinition(_EventSensor):
         ).records
         after = _storage_id(context.cursor)
         if not found or (after is not None and found[0].storage_id <= after):
-            yield SkipReason(f"No new materialization events found for asset key {self._asset_key}")
+            yield SkipReason(
+                f"No new materialization events found for asset key {self._asset_key!r}"
+            )
             return
         record = found[0]
         context.update_cursor(str(record.storage_id))
