@@ -1050,3 +1050,27 @@ def test_a_schedule_context_carries_its_definitions() -> None:
     assert names_jobs(context).tags == {"jobs": "the_job"}
     tick = evaluate_schedule(defs, EvaluateScheduleRequest(schedule_name="names_jobs"), now=1e9)
     assert tick.error is None and tick.run_requests[0].tags["jobs"] == "the_job"
+
+
+def test_a_run_status_context_names_the_runs_partition() -> None:
+    partitions = dg.StaticPartitionsDefinition(["a", "b"])
+
+    @dg.asset(partitions_def=partitions)
+    def lettered() -> None: ...
+
+    seen: list[str | None] = []
+
+    @dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS)
+    def partition_sensor(context: dg.RunStatusSensorContext) -> None:
+        seen.append(context.partition_key)
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([lettered], instance=instance, partition_key="b")
+    with dg.build_run_status_sensor_context(
+        sensor_name="partition_sensor",
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        dagster_event=result.get_job_success_event(),
+    ) as context:
+        partition_sensor(context)
+    assert seen == ["b"]

@@ -14,7 +14,7 @@ import inspect
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from dagloom.definitions._instigator import (
     HasName,
@@ -34,6 +34,7 @@ from dagloom.definitions.sensor import (
 from dagloom.errors import DefinitionError
 from dagloom.execution.boundary import user_code
 from dagloom.execution.event_view import DagsterEvent, materialization_of, observation_of
+from dagloom.execution.partitions import PARTITION_TAG
 from dagloom.messages import EventRecord, EventType, Run
 from dagloom.messages import RunStatus as DagsterRunStatus
 
@@ -164,6 +165,20 @@ class RunStatusSensorContext:
     @property
     def log(self) -> logging.Logger:
         return self._log
+
+    @property
+    def partition_key(self) -> str | None:
+        """The partition the run was for (its `dagster/partition` tag), or None."""
+        tags = getattr(self._run, "tags", None) or {}
+        key = tags.get(PARTITION_TAG)
+        return str(key) if key is not None else None
+
+    def __enter__(self) -> Self:
+        """`with build_run_status_sensor_context(...) as context:`; nothing to release."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
 
     def for_run_failure(
         self, step_failure_events: Sequence[DagsterEvent] | None = None
