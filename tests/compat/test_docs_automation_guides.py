@@ -68,6 +68,21 @@ def test_a_schedule_of_an_asset_job_whose_assets_are_not_partitioned_names_itsel
         dg.Definitions(assets=[plain], schedules=[schedule])
 
 
+def test_a_module_with_only_the_docs_globals_loads_its_partitioned_asset_schedule() -> None:
+    """The docs' "schedule with partition" file defines no Definitions: a code location
+    loading it gathers the asset, the asset job and the schedule from its globals."""
+    import types
+
+    from dagloom.code.loader import definitions_from_module
+
+    module = types.ModuleType("schedule_with_partition")
+    module.daily_asset = daily_asset  # type: ignore[attr-defined]
+    module.partitioned_asset_job = partitioned_asset_job  # type: ignore[attr-defined]
+    module.asset_partitioned_schedule = asset_partitioned_schedule  # type: ignore[attr-defined]
+    defs = definitions_from_module(module, location="schedule_with_partition.py")
+    assert defs.get_schedule_def("partitioned_job_schedule").cron_schedule == "0 0 * * *"
+
+
 # -- sensors: testing an asset sensor on an instance's materializations -----------------------
 
 
@@ -106,7 +121,9 @@ def test_my_asset_sensor() -> None:
     result = list(my_asset_sensor(ctx))
     assert len(result) == 1
     assert isinstance(result[0], dg.SkipReason)
-    assert "my_table" in result[0].skip_message
+    assert result[0].skip_message == (
+        "No new materialization events found for asset key AssetKey(['my_table'])"
+    )
 
     dg.materialize([my_table], instance=instance)
 
@@ -454,6 +471,25 @@ def test_a_multi_asset_sensor_the_daemon_evaluates_says_it_needs_an_instance() -
         asset_a_and_b_sensor.evaluate_tick(dg.build_sensor_context())
 
 
+def test_a_multi_asset_context_can_start_from_the_latest_materializations() -> None:
+    defs = dg.Definitions(assets=[asset_a, asset_b, asset_c])
+    with dg.instance_for_test() as instance:
+        dg.materialize([asset_a, asset_b], instance=instance)
+        ctx = dg.build_multi_asset_sensor_context(
+            monitored_assets=dg.AssetSelection.assets(asset_a, asset_b),
+            instance=instance,
+            definitions=defs,
+            cursor_from_latest_materializations=True,
+        )
+        assert ctx.asset_keys == [dg.AssetKey("asset_a"), dg.AssetKey("asset_b")]
+        assert ctx.latest_materialization_records_by_key() == {
+            dg.AssetKey("asset_a"): None,
+            dg.AssetKey("asset_b"): None,
+        }
+        with pytest.raises(dg.DefinitionError, match="does not monitor asset 'asset_c'"):
+            ctx.materialization_records_for_key(dg.AssetKey("asset_c"))
+
+
 daily_partitions_def = dg.DailyPartitionsDefinition(start_date="2022-08-01")
 
 
@@ -745,21 +781,6 @@ def test_email_on_run_failure_refuses_an_unknown_smtp_type() -> None:
         )
 
 
-def test_a_module_with_only_the_docs_globals_loads_its_partitioned_asset_schedule() -> None:
-    """The docs' "schedule with partition" file defines no Definitions: a code location
-    loading it gathers the asset, the asset job and the schedule from its globals."""
-    import types
-
-    from dagloom.code.loader import definitions_from_module
-
-    module = types.ModuleType("schedule_with_partition")
-    module.daily_asset = daily_asset  # type: ignore[attr-defined]
-    module.partitioned_asset_job = partitioned_asset_job  # type: ignore[attr-defined]
-    module.asset_partitioned_schedule = asset_partitioned_schedule  # type: ignore[attr-defined]
-    defs = definitions_from_module(module, location="schedule_with_partition.py")
-    assert defs.get_schedule_def("partitioned_job_schedule").cron_schedule == "0 0 * * *"
-
-
 # -- sensors reading the instance in tests ----------------------------------------------------
 
 images_partitions_def = dg.DynamicPartitionsDefinition(name="images")
@@ -812,25 +833,6 @@ def test_a_sensor_reads_the_instance_its_test_context_was_built_with() -> None:
     assert [r.partition_key for r in tick.run_requests] == ["b.png"]
     [add] = tick.dynamic_partitions_requests
     assert add.partition_keys == ["b.png"]
-
-
-def test_a_multi_asset_context_can_start_from_the_latest_materializations() -> None:
-    defs = dg.Definitions(assets=[asset_a, asset_b, asset_c])
-    with dg.instance_for_test() as instance:
-        dg.materialize([asset_a, asset_b], instance=instance)
-        ctx = dg.build_multi_asset_sensor_context(
-            monitored_assets=dg.AssetSelection.assets(asset_a, asset_b),
-            instance=instance,
-            definitions=defs,
-            cursor_from_latest_materializations=True,
-        )
-        assert ctx.asset_keys == [dg.AssetKey("asset_a"), dg.AssetKey("asset_b")]
-        assert ctx.latest_materialization_records_by_key() == {
-            dg.AssetKey("asset_a"): None,
-            dg.AssetKey("asset_b"): None,
-        }
-        with pytest.raises(dg.DefinitionError, match="does not monitor asset 'asset_c'"):
-            ctx.materialization_records_for_key(dg.AssetKey("asset_c"))
 
 
 # -- an asset sensor whose function takes no parameters ---------------------------------------
@@ -964,3 +966,111 @@ def test_a_schedule_and_a_sensor_targeting_one_asset_bring_it() -> None:
     [request] = schedule.evaluate_tick(context).run_requests
     result = defs.get_job_def(schedule.job_name).execute_in_process(run_config=request.run_config)
     assert result.success
+
+
+# -- resources built for sensor and schedule ticks --------------------------------------------
+
+CONNECTIONS: list[str] = []
+
+
+@dg.resource
+def the_db_connection(_: dg.InitResourceContext):  # type: ignore[no-untyped-def]
+    CONNECTIONS.append("open")
+    yield "connection"
+    CONNECTIONS.append("closed")
+
+
+@dg.resource(config_schema={"url": str})
+def run_only_api(init_context: dg.InitResourceContext) -> str:
+    return str(init_context.resource_config["url"])
+
+
+@dg.job
+def the_job() -> None: ...
+
+
+@dg.sensor(job=the_job, required_resource_keys={"db_connection"})
+def uses_db_connection(context: dg.SensorEvaluationContext) -> dg.RunRequest:
+    return dg.RunRequest(tags={"conn": context.resources.db_connection})
+
+
+@dg.schedule(job=the_job, cron_schedule="0 0 * * *", required_resource_keys={"db_connection"})
+def uses_db_connection_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    return dg.RunRequest(tags={"conn": context.resources.db_connection})
+
+
+def test_a_resource_function_is_built_for_a_test_context_and_torn_down_after() -> None:
+    CONNECTIONS.clear()
+    with dg.build_sensor_context(resources={"db_connection": the_db_connection}) as context:
+        [request] = uses_db_connection.evaluate_tick(context).run_requests
+        assert request.tags["conn"] == "connection"
+        assert CONNECTIONS == ["open"]
+    assert CONNECTIONS == ["open", "closed"]
+
+    with dg.build_schedule_context(resources={"db_connection": the_db_connection}) as context:
+        assert uses_db_connection_schedule(context).tags == {"conn": "connection"}
+    with pytest.raises(dg.DefinitionError, match=r"uses_db_connection_schedule.*db_connection"):
+        uses_db_connection_schedule.evaluate_tick(dg.build_schedule_context())
+
+
+def test_a_tick_builds_only_the_resources_it_uses() -> None:
+    """`run_only_api` needs config that only runs give: the ticks neither build nor fail
+    on it, and the connection they use is closed when each tick ends."""
+    from dagloom.actors.code_location import evaluate_schedule, evaluate_sensor
+    from dagloom.messages.rpc import EvaluateScheduleRequest, EvaluateSensorRequest
+
+    CONNECTIONS.clear()
+    defs = dg.Definitions(
+        jobs=[the_job],
+        sensors=[uses_db_connection],
+        schedules=[uses_db_connection_schedule],
+        resources={"db_connection": the_db_connection, "api": run_only_api},
+    )
+    sensor_tick = evaluate_sensor(defs, EvaluateSensorRequest(sensor_name="uses_db_connection"))
+    assert sensor_tick.error is None
+    assert sensor_tick.run_requests[0].tags["conn"] == "connection"
+    schedule_tick = evaluate_schedule(
+        defs, EvaluateScheduleRequest(schedule_name="uses_db_connection_schedule"), now=1e9
+    )
+    assert schedule_tick.error is None
+    assert schedule_tick.run_requests[0].tags["conn"] == "connection"
+    assert CONNECTIONS == ["open", "closed", "open", "closed"]
+
+
+def test_a_schedule_context_carries_its_definitions() -> None:
+    from dagloom.actors.code_location import evaluate_schedule
+    from dagloom.messages.rpc import EvaluateScheduleRequest
+
+    @dg.schedule(job=the_job, cron_schedule="0 0 * * *")
+    def names_jobs(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        return dg.RunRequest(tags={"jobs": ",".join(context.repository_def.job_names)})
+
+    defs = dg.Definitions(jobs=[the_job], schedules=[names_jobs])
+    context = dg.build_schedule_context(repository_def=defs)
+    assert names_jobs(context).tags == {"jobs": "the_job"}
+    tick = evaluate_schedule(defs, EvaluateScheduleRequest(schedule_name="names_jobs"), now=1e9)
+    assert tick.error is None and tick.run_requests[0].tags["jobs"] == "the_job"
+
+
+def test_a_run_status_context_names_the_runs_partition() -> None:
+    partitions = dg.StaticPartitionsDefinition(["a", "b"])
+
+    @dg.asset(partitions_def=partitions)
+    def lettered() -> None: ...
+
+    seen: list[str | None] = []
+
+    @dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS)
+    def partition_sensor(context: dg.RunStatusSensorContext) -> None:
+        seen.append(context.partition_key)
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([lettered], instance=instance, partition_key="b")
+    with dg.build_run_status_sensor_context(
+        sensor_name="partition_sensor",
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        dagster_event=result.get_job_success_event(),
+    ) as context:
+        partition_sensor(context)
+    assert seen == ["b"]

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -195,6 +195,17 @@ def _restore(forgotten: dict[str, types.ModuleType]) -> None:
     sys.modules.update(forgotten)
 
 
+def _resources_for(
+    definitions: Definitions, keys_for_tick: Callable[[Mapping[str, Any]], set[str]]
+) -> dict[str, Any]:
+    """The location's resources a tick uses, and only those: as in Dagster, a tick builds
+    the resources its schedule or sensor requires (declared, or taken as parameters), so a
+    resource configured only for runs does not fail every tick. The context builds them on
+    first use and tears them down when the tick ends."""
+    wanted = keys_for_tick(definitions.resources)
+    return {key: value for key, value in definitions.resources.items() if key in wanted}
+
+
 def evaluate_schedule(
     definitions: Definitions, request: EvaluateScheduleRequest, *, now: float
 ) -> TickResult:
@@ -213,9 +224,11 @@ def evaluate_schedule(
         zone = ZoneInfo(schedule.execution_timezone) if schedule.execution_timezone else UTC
         context = build_schedule_context(
             scheduled_execution_time=datetime.fromtimestamp(seconds, zone),
-            resources=definitions.resources,
+            resources=_resources_for(definitions, schedule.resource_keys_for_tick),
+            repository_def=definitions,
         )
-        return schedule_tick_result(schedule.evaluate_tick(context))
+        with context:
+            return schedule_tick_result(schedule.evaluate_tick(context))
     except Exception as exc:  # the user-code boundary: a tick's failure is its result
         return tick_error(exc)
 
@@ -234,17 +247,18 @@ def evaluate_sensor(definitions: Definitions, request: EvaluateSensorRequest) ->
         context = build_sensor_context(
             cursor=cursor,
             sensor_name=sensor.name,
-            resources=definitions.resources,
+            resources=_resources_for(definitions, sensor.resource_keys_for_tick),
             definitions=definitions,
             last_tick_completion_time=request.last_tick_completion_time or None,
             last_run_key=request.last_run_key or None,
         )
-        if isinstance(sensor, RunStatusSensorDefinition | AssetSensorDefinition):
-            data = sensor.evaluate_events(
-                context, request.runs, request.events, request.step_failure_events
-            )
-        else:
-            data = sensor.evaluate_tick(context)
+        with context:
+            if isinstance(sensor, RunStatusSensorDefinition | AssetSensorDefinition):
+                data = sensor.evaluate_events(
+                    context, request.runs, request.events, request.step_failure_events
+                )
+            else:
+                data = sensor.evaluate_tick(context)
         selection: set[AssetKey] | None = None
         if sensor.asset_selection is not None:
             selection = coerce_selection(sensor.asset_selection).resolve(definitions.asset_graph)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, Self
 
-from dagloom.definitions.resources import Resources
+from dagloom.definitions.resources import Resources, ResourceScope, validate_resource_config
 from dagloom.errors import DefinitionError
 
 __all__ = [
@@ -86,11 +86,11 @@ class InstigatorContext:
     """What a schedule or sensor function sees on any tick: the instance, resources, a logger.
 
     `instance` is the dagloom instance, or None when built in a test without one;
-    `resources` gives attribute access to the resources given to the context; `log` is
-    `log` if given, else the logger `dagloom.<kind>.<name>`.
+    `resources` gives attribute access to the resources given to the context, built on
+    first use; `log` is `log` if given, else the logger `dagloom.<kind>.<name>`.
     """
 
-    __slots__ = ("_instance", "_log", "_resources")
+    __slots__ = ("_instance", "_log", "_resource_defs", "_resource_scope", "_resources")
 
     def __init__(
         self,
@@ -102,7 +102,9 @@ class InstigatorContext:
         log: logging.Logger | None,
     ) -> None:
         self._instance = instance
-        self._resources = Resources(resources)
+        self._resource_defs = dict(resources or {})
+        self._resources: Resources | None = None
+        self._resource_scope: ResourceScope | None = None
         self._log = log or logging.getLogger(f"dagloom.{kind}" + (f".{name}" if name else ""))
 
     @property
@@ -122,8 +124,28 @@ class InstigatorContext:
 
     @property
     def resources(self) -> Resources:
-        """The resources available to the schedule or sensor function, by attribute."""
+        """The resources available to the schedule or sensor function, by attribute: built
+        on first use, as a run builds them (`@resource` functions called, configurable
+        resources set up, plain objects as given), and torn down when a `with` block on the
+        context ends. A resource that fails to build raises `UserCodeError` naming it."""
+        if self._resources is None:
+            scope = ResourceScope(
+                self._resource_defs, validate_resource_config(self._resource_defs, None)
+            )
+            self._resources = scope.__enter__()
+            self._resource_scope = scope
         return self._resources
+
+    @property
+    def resource_defs(self) -> dict[str, Any]:
+        """The resources as given to the context, before building."""
+        return dict(self._resource_defs)
+
+    def _share_resources(self, other: InstigatorContext) -> None:
+        """Use `other`'s resources (built, or to be built), so an evaluation that wraps one
+        context in another builds them once."""
+        self._resource_defs = other.resource_defs
+        self._resources = other.resources
 
     @property
     def log(self) -> logging.Logger:
@@ -131,13 +153,39 @@ class InstigatorContext:
         return self._log
 
     def __enter__(self) -> Self:
-        """`with build_sensor_context() as context:`, as Dagster's tests write it. Entering
-        and leaving are safe to repeat: the context holds resources as given and builds
-        nothing, so leaving has nothing to release."""
+        """`with build_sensor_context() as context:`, as Dagster's tests write it; leaving
+        tears down the resources built inside (a later use builds them again). Safe to
+        repeat."""
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        return None
+        scope, self._resource_scope = self._resource_scope, None
+        self._resources = None
+        if scope is not None:
+            scope.close()
+
+
+def resource_keys_used(
+    functions: Iterable[Callable[..., Any] | None],
+    declared: Iterable[str],
+    available: Mapping[str, Any],
+) -> set[str]:
+    """The keys of the `available` resources an evaluation uses: those `declared`
+    (`required_resource_keys`), those the `functions` take as parameters, and what those
+    resources require in turn. Pure: reads signatures only."""
+    names = set(declared)
+    for fn in functions:
+        if fn is not None:
+            unwrapped = inspect.unwrap(fn)
+            names |= {p for p in inspect.signature(unwrapped).parameters if p in available}
+    todo = [key for key in names if key in available]
+    while todo:
+        key = todo.pop()
+        for dep in getattr(available[key], "required_resource_keys", None) or ():
+            if dep in available and dep not in names:
+                names.add(dep)
+                todo.append(dep)
+    return {key for key in names if key in available}
 
 
 def coerce_run_config(run_config: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import inspect
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from dagloom.definitions._instigator import (
     HasName,
@@ -34,6 +34,7 @@ from dagloom.definitions.sensor import (
 from dagloom.errors import DefinitionError
 from dagloom.execution.boundary import user_code
 from dagloom.execution.event_view import DagsterEvent, materialization_of, observation_of
+from dagloom.execution.partitions import PARTITION_TAG
 from dagloom.messages import EventRecord, EventType, Run
 from dagloom.messages import RunStatus as DagsterRunStatus
 
@@ -165,6 +166,20 @@ class RunStatusSensorContext:
     def log(self) -> logging.Logger:
         return self._log
 
+    @property
+    def partition_key(self) -> str | None:
+        """The partition the run was for (its `dagster/partition` tag), or None."""
+        tags = getattr(self._run, "tags", None) or {}
+        key = tags.get(PARTITION_TAG)
+        return str(key) if key is not None else None
+
+    def __enter__(self) -> Self:
+        """`with build_run_status_sensor_context(...) as context:`; nothing to release."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
     def for_run_failure(
         self, step_failure_events: Sequence[DagsterEvent] | None = None
     ) -> RunFailureSensorContext:
@@ -251,6 +266,10 @@ class _EventSensor(SensorDefinition):
     def __init__(self, *, user_fn: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(evaluation_fn=self._plain_tick, **kwargs)
         self._user_fn = user_fn
+
+    @property
+    def _resource_function(self) -> Callable[..., Any]:
+        return self._user_fn
 
     def _plain_tick(self, context: SensorEvaluationContext) -> Any:
         """A tick evaluated without the stored runs or events (`evaluate_tick`): refused,
@@ -423,7 +442,9 @@ class AssetSensorDefinition(_EventSensor):
         ).records
         after = _storage_id(context.cursor)
         if not found or (after is not None and found[0].storage_id <= after):
-            yield SkipReason(f"No new materialization events found for asset key {self._asset_key}")
+            yield SkipReason(
+                f"No new materialization events found for asset key {self._asset_key!r}"
+            )
             return
         record = found[0]
         context.update_cursor(str(record.storage_id))

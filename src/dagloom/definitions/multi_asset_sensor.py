@@ -507,6 +507,10 @@ class MultiAssetSensorDefinition(SensorDefinition):
         self._materialization_fn = asset_materialization_fn
 
     @property
+    def _resource_function(self) -> Callable[..., Any]:
+        return self._materialization_fn
+
+    @property
     def monitored_assets(self) -> Sequence[Any] | AssetSelection:
         """The assets watched, as given."""
         return self._monitored_assets
@@ -528,11 +532,11 @@ class MultiAssetSensorDefinition(SensorDefinition):
                 repository_name=outer.repository_name,
                 repository_def=outer.repository_def,
                 sensor_name=self.name,
-                resources=outer.resources.as_dict(),
                 last_tick_completion_time=outer.last_tick_completion_time,
                 last_run_key=outer.last_run_key,
                 last_sensor_start_time=outer.last_sensor_start_time,
             )
+            context._share_resources(outer)
             items = self._flatten(
                 call_user_function(self._materialization_fn, context, kind="sensor", name=self.name)
             )

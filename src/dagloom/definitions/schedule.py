@@ -27,6 +27,7 @@ from dagloom.definitions._instigator import (
     is_job_like,
     job_name_of,
     normalize_tags,
+    resource_keys_used,
     validate_name,
 )
 from dagloom.definitions.run_request import RunRequest, SkipReason
@@ -74,10 +75,11 @@ class ScheduleEvaluationContext(InstigatorContext):
     `scheduled_execution_time` is the tick's time (timezone-aware); it may differ slightly
     from the moment the function actually runs. `instance` is the dagloom instance, or None
     when built in a test without one. `resources` gives attribute access to the resources
-    given to the context. `log` is a logger for messages about this tick.
+    given to the context. `log` is a logger for messages about this tick. `repository_def`
+    is the definitions the schedule was loaded from, when given.
     """
 
-    __slots__ = ("_schedule_name", "_scheduled_execution_time")
+    __slots__ = ("_repository_def", "_schedule_name", "_scheduled_execution_time")
 
     def __init__(
         self,
@@ -87,6 +89,7 @@ class ScheduleEvaluationContext(InstigatorContext):
         resources: Mapping[str, Any] | None = None,
         schedule_name: str | None = None,
         log: logging.Logger | None = None,
+        repository_def: Any = None,
     ) -> None:
         when = datetime.now(UTC) if scheduled_execution_time is None else scheduled_execution_time
         if not isinstance(when, datetime):
@@ -97,6 +100,12 @@ class ScheduleEvaluationContext(InstigatorContext):
         # A naive time is read as UTC, the default schedule timezone.
         self._scheduled_execution_time = when if when.tzinfo else when.replace(tzinfo=UTC)
         self._schedule_name = schedule_name
+        self._repository_def = repository_def
+
+    @property
+    def repository_def(self) -> Any:
+        """The definitions the schedule was loaded from, when given."""
+        return self._repository_def
 
     @property
     def scheduled_execution_time(self) -> datetime:
@@ -113,6 +122,7 @@ def build_schedule_context(
     instance: Any = None,
     scheduled_execution_time: datetime | None = None,
     resources: Mapping[str, Any] | None = None,
+    repository_def: Any = None,
 ) -> ScheduleEvaluationContext:
     """Build a context to evaluate or invoke a schedule with, as in tests.
 
@@ -122,6 +132,7 @@ def build_schedule_context(
         instance=instance,
         scheduled_execution_time=scheduled_execution_time,
         resources=resources,
+        repository_def=repository_def,
     )
 
 
@@ -168,6 +179,7 @@ class ScheduleDefinition:
         target: Any = None,
         metadata: Mapping[str, Any] | None = None,
         catch_up: str | None = None,
+        required_resource_keys: set[str] | None = None,
     ) -> None:
         self._job, self._job_name, self._target = _resolve_schedule_target(
             name, job=job, job_name=job_name, target=target
@@ -243,8 +255,25 @@ class ScheduleDefinition:
                 name=self._name,
             )
         self._catch_up = catch_up
+        self._required_resource_keys = set(required_resource_keys or ())
 
     # -- identity -------------------------------------------------------------------------
+
+    @property
+    def required_resource_keys(self) -> set[str]:
+        """Resource keys that must be in the context's resources."""
+        return set(self._required_resource_keys)
+
+    def resource_keys_for_tick(self, available: Mapping[str, Any]) -> set[str]:
+        """The keys of the `available` resources a tick of this schedule uses (see
+        `resource_keys_used`): a code location builds only those for it."""
+        functions = [
+            self._execution_fn,
+            self._run_config_fn,
+            self._tags_fn,
+            self._should_execute,
+        ]
+        return resource_keys_used(functions, self._required_resource_keys, available)
 
     @property
     def name(self) -> str:
@@ -370,6 +399,14 @@ class ScheduleDefinition:
         wrong shape raises `DefinitionError`. Sync: it runs user code and may block as long
         as that code does.
         """
+        missing = sorted(
+            key for key in self._required_resource_keys if key not in context.resources
+        )
+        if missing:
+            raise DefinitionError(
+                f"schedule {self._name!r} requires resources {missing}, which the context lacks",
+                name=self._name,
+            )
         results = self._evaluate(context)
         skip_message: str | None = None
         run_requests: list[RunRequest] = []
@@ -483,6 +520,7 @@ def schedule(
     default_status: DefaultScheduleStatus = DefaultScheduleStatus.STOPPED,
     target: Any = None,
     catch_up: str | None = None,
+    required_resource_keys: set[str] | None = None,
 ) -> Callable[[ScheduleEvaluationFunction], ScheduleDefinition]:
     """Make a schedule from a function `(context) -> ...` (the context parameter is optional).
 
@@ -519,6 +557,7 @@ def schedule(
             target=target,
             metadata=metadata,
             catch_up=catch_up,
+            required_resource_keys=required_resource_keys,
         )
         definition.__doc__ = fn.__doc__
         definition.__wrapped__ = fn  # type: ignore[attr-defined]  # as functools.wraps sets it

@@ -25,6 +25,7 @@ from dagloom.definitions._instigator import (
     is_job_like,
     job_name_of,
     normalize_tags,
+    resource_keys_used,
     validate_name,
 )
 from dagloom.definitions.run_request import RunRequest, SensorResult, SkipReason
@@ -370,6 +371,18 @@ class SensorDefinition:
     def asset_selection(self) -> Any:
         """The asset selection this sensor materializes, if it targets assets."""
         return self._asset_selection
+
+    def resource_keys_for_tick(self, available: Mapping[str, Any]) -> set[str]:
+        """The keys of the `available` resources a tick of this sensor uses (see
+        `resource_keys_used`): a code location builds only those for it."""
+        return resource_keys_used(
+            [self._resource_function], self._required_resource_keys, available
+        )
+
+    @property
+    def _resource_function(self) -> Callable[..., Any]:
+        """The user's function, whose parameters may name resources."""
+        return self._evaluation_fn
 
     @property
     def target(self) -> Any:
