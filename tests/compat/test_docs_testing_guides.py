@@ -743,3 +743,20 @@ def test_the_partition_keys_and_run_config_of_a_partitioned_config() -> None:
             "process_data": {"config": {"start": "2020-01-01-00:15", "end": "2020-01-02-00:15"}}
         }
     }
+
+
+def test_define_asset_job_takes_hooks_and_metadata() -> None:
+    seen: list[str] = []
+
+    @dg.success_hook
+    def note_success(context: dg.HookContext) -> None:
+        seen.append(context.op.name)
+
+    defs = dg.Definitions(
+        assets=[upstream_numbers, summed],
+        jobs=[dg.define_asset_job("hooked", hooks={note_success}, metadata={"owner": "data team"})],
+    )
+    job = defs.get_job_def("hooked")
+    assert job.metadata == {"owner": dg.MetadataValue.text("data team")}
+    assert job.execute_in_process().success
+    assert sorted(seen) == ["summed", "upstream_numbers"]
