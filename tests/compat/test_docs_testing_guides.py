@@ -760,3 +760,22 @@ def test_define_asset_job_takes_hooks_and_metadata() -> None:
     assert job.metadata == {"owner": dg.MetadataValue.text("data team")}
     assert job.execute_in_process().success
     assert sorted(seen) == ["summed", "upstream_numbers"]
+
+
+def test_a_test_instance_answers_run_and_materialization_queries_synchronously() -> None:
+    with dg.instance_for_test() as instance:
+        dg.materialize([upstream_numbers], instance=instance)
+        result = dg.materialize([upstream_numbers], instance=instance)
+        assert len(instance.get_runs()) == 2
+        assert instance.get_runs_count() == 2
+        assert instance.has_run(result.run_id) and not instance.has_run("no-such-run")
+        page = instance.fetch_materializations(dg.AssetKey("upstream_numbers"), limit=1)
+        assert [r.run_id for r in page.records] == [result.run_id] and page.has_more
+        rest = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("upstream_numbers")),
+            limit=5,
+            cursor=page.cursor,
+        )
+        assert len(rest.records) == 1 and not rest.has_more
+        with pytest.raises(dg.DagsterInvalidInvocationError, match="ascending"):
+            instance.fetch_materializations(dg.AssetKey("upstream_numbers"), 1, ascending=True)
