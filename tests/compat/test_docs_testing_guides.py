@@ -779,3 +779,21 @@ def test_a_test_instance_answers_run_and_materialization_queries_synchronously()
         assert len(rest.records) == 1 and not rest.has_more
         with pytest.raises(dg.DagsterInvalidInvocationError, match="ascending"):
             instance.fetch_materializations(dg.AssetKey("upstream_numbers"), 1, ascending=True)
+
+
+@dg.op
+def my_asset_op(context: dg.OpExecutionContext) -> list[int]:
+    context.log_event(dg.AssetMaterialization(asset_key="my_asset", description="stored"))
+    context.log_event(dg.ExpectationResult(success=True, description="has rows"))
+    context.add_output_metadata({"rows": 3})
+    return [1, 2, 3]
+
+
+def test_a_built_context_keeps_the_events_and_output_metadata_an_op_logs() -> None:
+    context = dg.build_op_context()
+    assert my_asset_op(context) == [1, 2, 3]
+    materialization, expectation = context.get_events()
+    assert materialization.asset_key == dg.AssetKey("my_asset")
+    assert expectation.success and expectation.label == "result"
+    assert context.get_output_metadata("result") == {"rows": 3}
+    assert dg.build_op_context().get_events() == []
