@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -797,3 +798,53 @@ def test_a_built_context_keeps_the_events_and_output_metadata_an_op_logs() -> No
     assert expectation.success and expectation.label == "result"
     assert context.get_output_metadata("result") == {"rows": 3}
     assert dg.build_op_context().get_events() == []
+
+
+failing = {"flaky": True}
+
+
+@dg.op
+def first_step() -> int:
+    return 1
+
+
+@dg.op
+def flaky_step(x: int) -> int:
+    if failing["flaky"]:
+        raise ValueError("flaky failed")
+    return x + 1
+
+
+@dg.op
+def last_step(y: int) -> int:
+    return y * 10
+
+
+def test_execute_job_and_reexecute_a_failed_run_from_failure(tmp_path: Path) -> None:
+    @dg.job(resource_defs={"io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path))})
+    def flaky_job() -> None:
+        last_step(flaky_step(first_step()))
+
+    with dg.instance_for_test() as instance:
+        failing["flaky"] = True
+        with dg.execute_job(dg.reconstructable(flaky_job), instance=instance) as result:
+            assert not result.success  # a failed step does not raise
+        failing["flaky"] = False
+        options = dg.ReexecutionOptions.from_failure(result.run_id, instance)
+        assert sorted(options.step_selection) == ["flaky_step", "last_step"]
+        again = dg.execute_job(
+            dg.reconstructable(flaky_job), instance=instance, reexecution_options=options
+        )
+        assert again.success and again.output_for_node("last_step") == 20
+        started = [
+            e.step_key for e in again.all_events if e.event_type == dg.DagsterEventType.STEP_START
+        ]
+        assert started == ["flaky_step", "last_step"]  # first_step's output is reused
+        assert again.dagster_run.tags["dagster/parent_run_id"] == result.run_id
+        with pytest.raises(dg.DagsterInvalidInvocationError, match="only a failed run"):
+            dg.ReexecutionOptions.from_failure(again.run_id, instance)
+
+
+def test_reconstructable_refuses_what_is_not_a_job() -> None:
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="takes a job"):
+        dg.reconstructable(lambda: "not a job")
