@@ -15,6 +15,12 @@ import pytest
 import dagloom as dg
 
 
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Assets materialized here are stored under a temporary DAGLOOM_HOME."""
+    monkeypatch.setenv("DAGLOOM_HOME", str(tmp_path / "home"))
+
+
 @dg.op(out={"a_num": dg.Out(dagster_type=int)})
 def emit_events_op() -> Iterator[Any]:
     a_num = 2
