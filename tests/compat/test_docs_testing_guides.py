@@ -854,3 +854,12 @@ def test_execute_job_and_reexecute_a_failed_run_from_failure(tmp_path: Path) -> 
 def test_reconstructable_refuses_what_is_not_a_job() -> None:
     with pytest.raises(dg.DagsterInvalidDefinitionError, match="takes a job"):
         dg.reconstructable(lambda: "not a job")
+
+
+def test_a_graph_given_to_definitions_as_a_job_is_made_one() -> None:
+    @dg.graph
+    def do_stuff() -> None:
+        first_step()
+
+    defs = dg.Definitions(jobs=[do_stuff])
+    assert defs.get_job_def("do_stuff").execute_in_process().success

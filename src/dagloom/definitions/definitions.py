@@ -15,6 +15,7 @@ from dagloom.definitions.asset_job import (
 from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
 from dagloom.definitions.asset_selection import AssetGraph
 from dagloom.definitions.executor import ExecutorDefinition
+from dagloom.definitions.graph import GraphDefinition
 from dagloom.definitions.job import JobDefinition
 from dagloom.definitions.schedule import ScheduleDefinition
 from dagloom.definitions.sensor import SensorDefinition
@@ -42,7 +43,8 @@ class Definitions:
     def __init__(
         self,
         assets: Iterable[AssetsDefinition | AssetSpec] | None = None,
-        jobs: Iterable[JobDefinition | UnresolvedAssetJobDefinition] | None = None,
+        jobs: Iterable[JobDefinition | UnresolvedAssetJobDefinition | GraphDefinition]
+        | None = None,
         schedules: Iterable[ScheduleDefinition] | None = None,
         sensors: Iterable[SensorDefinition] | None = None,
         resources: Mapping[str, Any] | None = None,
@@ -76,11 +78,16 @@ class Definitions:
         self._schedules = _unique("schedule", self.schedules)
         self._sensors = _unique("sensor", self.sensors)
 
-        declared = list(jobs or ())
+        # A graph given as a job is made one with the defaults, as Dagster coerces it.
+        declared = [
+            item.coerce_to_job() if isinstance(item, GraphDefinition) else item
+            for item in jobs or ()
+        ]
         for job_item in declared:
             if not isinstance(job_item, JobDefinition | UnresolvedAssetJobDefinition):
                 raise DefinitionError(
-                    f"Definitions(jobs=...) got {job_item!r}; expected @job or define_asset_job"
+                    f"Definitions(jobs=...) got {job_item!r}; expected @job, a @graph or "
+                    "define_asset_job"
                 )
         targets: list[Any] = list(declared)
         for schedule in self.schedules:
