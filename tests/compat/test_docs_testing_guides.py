@@ -863,3 +863,18 @@ def test_a_graph_given_to_definitions_as_a_job_is_made_one() -> None:
 
     defs = dg.Definitions(jobs=[do_stuff])
     assert defs.get_job_def("do_stuff").execute_in_process().success
+
+
+def test_a_tagged_or_hooked_op_called_outside_a_job_runs_directly() -> None:
+    @dg.op
+    def basic_op_to_hook() -> int:
+        return 5
+
+    @dg.op
+    def basic_op_with_tag(context: dg.OpExecutionContext) -> str | None:
+        assert context.has_tag("foo")
+        return context.get_tag("foo")
+
+    assert basic_op_to_hook.with_hooks(set())() == 5
+    assert basic_op_with_tag.tag({"foo": "bar"})(None) == "bar"
+    assert basic_op_with_tag.alias("other").tag({"foo": "baz"})(dg.build_op_context()) == "baz"
