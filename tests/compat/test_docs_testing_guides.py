@@ -68,6 +68,7 @@ def test_asset_event_labels_and_the_default_expectation_label() -> None:
     assert dg.ExpectationResult(success=True).label == "result"
     by_key = dg.AssetMaterialization.file("/tmp/out.csv", asset_key=["lake", "out"])
     assert by_key.asset_key == dg.AssetKey(["lake", "out"])
+    assert by_key.metadata == {"path": dg.MetadataValue.path("/tmp/out.csv")}
     assert dg.AssetMaterialization.file("out.csv").asset_key == dg.AssetKey("out.csv")
 
 
