@@ -56,7 +56,9 @@ if TYPE_CHECKING:
     )
     from dagloom.execution.context import DagloomLogManager as DagsterLogManager
     from dagloom.execution.event_view import DagsterEvent, DagsterEventType
+    from dagloom.execution.execute_job import ReexecutionOptions, execute_job, reconstructable
     from dagloom.execution.result import ExecuteInProcessResult
+    from dagloom.execution.result import ExecuteInProcessResult as JobExecutionResult
     from dagloom.execution.run_config import validate_run_config
     from dagloom.execution.step_log import get_dagster_logger
     from dagloom.instance import DagloomInstance
@@ -137,6 +139,10 @@ _LAZY: dict[str, tuple[str, str]] = {
         )
     },
     "ExecuteInProcessResult": ("dagloom.execution.result", "ExecuteInProcessResult"),
+    "JobExecutionResult": ("dagloom.execution.result", "ExecuteInProcessResult"),
+    "ReexecutionOptions": ("dagloom.execution.execute_job", "ReexecutionOptions"),
+    "execute_job": ("dagloom.execution.execute_job", "execute_job"),
+    "reconstructable": ("dagloom.execution.execute_job", "reconstructable"),
     "DagloomEventType": ("dagloom.messages", "EventType"),
     "DagloomRunStatus": ("dagloom.messages", "RunStatus"),
     "DagsterEvent": ("dagloom.execution.event_view", "DagsterEvent"),
@@ -219,10 +225,12 @@ if TYPE_CHECKING:
         "Float",
         "Int",
         "IntSource",
+        "JobExecutionResult",
         "Map",
         "Noneable",
         "OpExecutionContext",
         "Permissive",
+        "ReexecutionOptions",
         "RetryRequested",
         "RunNotFoundError",
         "ScalarUnion",
@@ -237,7 +245,9 @@ if TYPE_CHECKING:
         "config_from_files",
         "config_from_yaml_strings",
         "definitions",
+        "execute_job",
         "get_dagster_logger",
         "instance_for_test",
+        "reconstructable",
         "validate_run_config",
     ]

@@ -7,11 +7,18 @@ import json
 import logging
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import dagloom as dg
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Assets materialized here are stored under a temporary DAGLOOM_HOME."""
+    monkeypatch.setenv("DAGLOOM_HOME", str(tmp_path / "home"))
 
 
 @dg.op(out={"a_num": dg.Out(dagster_type=int)})
@@ -61,6 +68,7 @@ def test_asset_event_labels_and_the_default_expectation_label() -> None:
     assert dg.ExpectationResult(success=True).label == "result"
     by_key = dg.AssetMaterialization.file("/tmp/out.csv", asset_key=["lake", "out"])
     assert by_key.asset_key == dg.AssetKey(["lake", "out"])
+    assert by_key.metadata == {"path": dg.MetadataValue.path("/tmp/out.csv")}
     assert dg.AssetMaterialization.file("out.csv").asset_key == dg.AssetKey("out.csv")
 
 
@@ -743,3 +751,131 @@ def test_the_partition_keys_and_run_config_of_a_partitioned_config() -> None:
             "process_data": {"config": {"start": "2020-01-01-00:15", "end": "2020-01-02-00:15"}}
         }
     }
+
+
+def test_define_asset_job_takes_hooks_and_metadata() -> None:
+    seen: list[str] = []
+
+    @dg.success_hook
+    def note_success(context: dg.HookContext) -> None:
+        seen.append(context.op.name)
+
+    defs = dg.Definitions(
+        assets=[upstream_numbers, summed],
+        jobs=[dg.define_asset_job("hooked", hooks={note_success}, metadata={"owner": "data team"})],
+    )
+    job = defs.get_job_def("hooked")
+    assert job.metadata == {"owner": dg.MetadataValue.text("data team")}
+    assert job.execute_in_process().success
+    assert sorted(seen) == ["summed", "upstream_numbers"]
+
+
+def test_a_test_instance_answers_run_and_materialization_queries_synchronously() -> None:
+    with dg.instance_for_test() as instance:
+        dg.materialize([upstream_numbers], instance=instance)
+        result = dg.materialize([upstream_numbers], instance=instance)
+        assert len(instance.get_runs()) == 2
+        assert instance.get_runs_count() == 2
+        assert instance.has_run(result.run_id) and not instance.has_run("no-such-run")
+        page = instance.fetch_materializations(dg.AssetKey("upstream_numbers"), limit=1)
+        assert [r.run_id for r in page.records] == [result.run_id] and page.has_more
+        rest = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("upstream_numbers")),
+            limit=5,
+            cursor=page.cursor,
+        )
+        assert len(rest.records) == 1 and not rest.has_more
+        with pytest.raises(dg.DagsterInvalidInvocationError, match="ascending"):
+            instance.fetch_materializations(dg.AssetKey("upstream_numbers"), 1, ascending=True)
+
+
+@dg.op
+def my_asset_op(context: dg.OpExecutionContext) -> list[int]:
+    context.log_event(dg.AssetMaterialization(asset_key="my_asset", description="stored"))
+    context.log_event(dg.ExpectationResult(success=True, description="has rows"))
+    context.add_output_metadata({"rows": 3})
+    return [1, 2, 3]
+
+
+def test_a_built_context_keeps_the_events_and_output_metadata_an_op_logs() -> None:
+    context = dg.build_op_context()
+    assert my_asset_op(context) == [1, 2, 3]
+    materialization, expectation = context.get_events()
+    assert materialization.asset_key == dg.AssetKey("my_asset")
+    assert expectation.success and expectation.label == "result"
+    assert context.get_output_metadata("result") == {"rows": 3}
+    assert dg.build_op_context().get_events() == []
+
+
+failing = {"flaky": True}
+
+
+@dg.op
+def first_step() -> int:
+    return 1
+
+
+@dg.op
+def flaky_step(x: int) -> int:
+    if failing["flaky"]:
+        raise ValueError("flaky failed")
+    return x + 1
+
+
+@dg.op
+def last_step(y: int) -> int:
+    return y * 10
+
+
+def test_execute_job_and_reexecute_a_failed_run_from_failure(tmp_path: Path) -> None:
+    @dg.job(resource_defs={"io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path))})
+    def flaky_job() -> None:
+        last_step(flaky_step(first_step()))
+
+    with dg.instance_for_test() as instance:
+        failing["flaky"] = True
+        with dg.execute_job(dg.reconstructable(flaky_job), instance=instance) as result:
+            assert not result.success  # a failed step does not raise
+        failing["flaky"] = False
+        options = dg.ReexecutionOptions.from_failure(result.run_id, instance)
+        assert sorted(options.step_selection) == ["flaky_step", "last_step"]
+        again = dg.execute_job(
+            dg.reconstructable(flaky_job), instance=instance, reexecution_options=options
+        )
+        assert again.success and again.output_for_node("last_step") == 20
+        started = [
+            e.step_key for e in again.all_events if e.event_type == dg.DagsterEventType.STEP_START
+        ]
+        assert started == ["flaky_step", "last_step"]  # first_step's output is reused
+        assert again.dagster_run.tags["dagster/parent_run_id"] == result.run_id
+        with pytest.raises(dg.DagsterInvalidInvocationError, match="only a failed run"):
+            dg.ReexecutionOptions.from_failure(again.run_id, instance)
+
+
+def test_reconstructable_refuses_what_is_not_a_job() -> None:
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="takes a job"):
+        dg.reconstructable(lambda: "not a job")
+
+
+def test_a_graph_given_to_definitions_as_a_job_is_made_one() -> None:
+    @dg.graph
+    def do_stuff() -> None:
+        first_step()
+
+    defs = dg.Definitions(jobs=[do_stuff])
+    assert defs.get_job_def("do_stuff").execute_in_process().success
+
+
+def test_a_tagged_or_hooked_op_called_outside_a_job_runs_directly() -> None:
+    @dg.op
+    def basic_op_to_hook() -> int:
+        return 5
+
+    @dg.op
+    def basic_op_with_tag(context: dg.OpExecutionContext) -> str | None:
+        assert context.has_tag("foo")
+        return context.get_tag("foo")
+
+    assert basic_op_to_hook.with_hooks(set())() == 5
+    assert basic_op_with_tag.tag({"foo": "bar"})(None) == "bar"
+    assert basic_op_with_tag.alias("other").tag({"foo": "baz"})(dg.build_op_context()) == "baz"

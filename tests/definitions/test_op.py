@@ -12,6 +12,7 @@ from dagloom import (
     Out,
     Output,
     build_op_context,
+    graph,
     job,
     op,
 )
@@ -361,13 +362,25 @@ def test_op_alias_and_tag_name_the_node() -> None:
     assert result.output_for_node("renamed") == 5
 
 
-def test_op_with_alias_called_outside_a_job_is_a_definition_error() -> None:
+def test_op_with_alias_called_outside_a_job_runs_directly() -> None:
     @op
     def base() -> int:
         return 5
 
-    with pytest.raises(DefinitionError):
-        base.alias("x")()
+    assert base.alias("x")() == 5
+
+
+def test_graph_with_alias_called_outside_a_job_is_a_definition_error() -> None:
+    @op
+    def base() -> int:
+        return 5
+
+    @graph
+    def wrapping() -> None:
+        base()
+
+    with pytest.raises(DefinitionError, match="inside a @job or @graph body"):
+        wrapping.alias("x")()
 
 
 def test_passing_a_plain_value_to_an_op_inside_a_job_body_is_a_definition_error() -> None:

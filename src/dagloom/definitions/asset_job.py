@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,8 @@ def build_asset_job(
     op_retry_policy: RetryPolicy | None = None,
     partitions_def: Any = None,
     checks: set[Any] | None = None,
+    hooks: AbstractSet[Any] | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> JobDefinition:
     """A job with one node per assets definition that has a selected key, and one per
     selected check (`checks`: AssetCheckKeys; default: every check of the selected assets).
@@ -117,6 +120,8 @@ def build_asset_job(
         asset_layer=AssetLayer(outputs, sources, graph, check_specs),
         graph_outputs=graph_outputs,
         partitions_def=_job_partitions(name, graph, partitioned_keys, partitions_def),
+        hooks=hooks,
+        metadata=metadata,
     )
 
 
@@ -261,10 +266,14 @@ class UnresolvedAssetJobDefinition:
         executor_def: ExecutorDefinition | None = None,
         op_retry_policy: RetryPolicy | None = None,
         partitions_def: Any = None,
+        hooks: AbstractSet[Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
         check_name(name, "job")
         self.name = name
         self.partitions_def = partitions_def
+        self.hooks = frozenset(hooks or ())  # success/failure hooks run after each step
+        self.metadata = dict(metadata or {})
         self.selection = coerce_selection(selection)
         self.config = config
         self.description = description
@@ -308,6 +317,8 @@ class UnresolvedAssetJobDefinition:
             op_retry_policy=self.op_retry_policy,
             partitions_def=self.partitions_def,
             checks=checks,
+            hooks=self.hooks,
+            metadata=self.metadata,
         )
 
     def run_request_for_partition(
@@ -376,9 +387,12 @@ def define_asset_job(
     executor_def: ExecutorDefinition | None = None,
     op_retry_policy: RetryPolicy | None = None,
     partitions_def: Any = None,
+    hooks: AbstractSet[Any] | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> UnresolvedAssetJobDefinition:
     """Declare a job that materializes the selected assets (all of them by default);
-    `partitions_def` names its partitions (by default, those its assets share)."""
+    `partitions_def` names its partitions (by default, those its assets share); `hooks`
+    run after each of its steps."""
     return UnresolvedAssetJobDefinition(
         name,
         selection if selection is not None else AssetSelection.all(),
@@ -389,6 +403,8 @@ def define_asset_job(
         executor_def=executor_def,
         op_retry_policy=op_retry_policy,
         partitions_def=partitions_def,
+        hooks=hooks,
+        metadata=metadata,
     )
 
 

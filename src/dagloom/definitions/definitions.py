@@ -15,6 +15,7 @@ from dagloom.definitions.asset_job import (
 from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
 from dagloom.definitions.asset_selection import AssetGraph
 from dagloom.definitions.executor import ExecutorDefinition
+from dagloom.definitions.graph import GraphDefinition
 from dagloom.definitions.job import JobDefinition
 from dagloom.definitions.partitioned_schedule import UnresolvedPartitionedAssetScheduleDefinition
 from dagloom.definitions.schedule import ScheduleDefinition
@@ -62,7 +63,8 @@ class Definitions:
     def __init__(
         self,
         assets: Iterable[AssetsDefinition | AssetSpec] | None = None,
-        jobs: Iterable[JobDefinition | UnresolvedAssetJobDefinition] | None = None,
+        jobs: Iterable[JobDefinition | UnresolvedAssetJobDefinition | GraphDefinition]
+        | None = None,
         schedules: Iterable[ScheduleDefinition | UnresolvedPartitionedAssetScheduleDefinition]
         | None = None,
         sensors: Iterable[SensorDefinition] | None = None,
@@ -104,11 +106,16 @@ class Definitions:
         _unique("schedule", given_schedules)
         self._sensors = _unique("sensor", self.sensors)
 
-        declared = list(jobs or ())
+        # A graph given as a job is made one with the defaults, as Dagster coerces it.
+        declared = [
+            item.coerce_to_job() if isinstance(item, GraphDefinition) else item
+            for item in jobs or ()
+        ]
         for job_item in declared:
             if not isinstance(job_item, JobDefinition | UnresolvedAssetJobDefinition):
                 raise DefinitionError(
-                    f"Definitions(jobs=...) got {job_item!r}; expected @job or define_asset_job"
+                    f"Definitions(jobs=...) got {job_item!r}; expected @job, a @graph or "
+                    "define_asset_job"
                 )
         targets: list[Any] = list(declared)
         for given in given_schedules:

@@ -481,6 +481,18 @@ class GraphDefinition:
             **kwargs,
         )
 
+    def coerce_to_job(self) -> Any:
+        """This graph as a job with the defaults (`to_job()`), as Definitions takes a graph
+        among its jobs; a DefinitionError naming the graph when that cannot be made."""
+        try:
+            return self.to_job()
+        except DefinitionError as exc:
+            raise DefinitionError(
+                f"graph {self.name!r} cannot be made a job with the defaults ({exc}); call "
+                "to_job with what it needs",
+                name=self.name,
+            ) from exc
+
     def execute_in_process(self, **kwargs: Any) -> Any:
         return self.to_job().execute_in_process(**kwargs)
 

@@ -529,6 +529,8 @@ class JobDefinition:
             config=self.default_run_config,
             op_retry_policy=self.op_retry_policy,
             checks=selected_checks,
+            hooks=self.hook_defs,
+            metadata=self.metadata,
         )
 
     def __repr__(self) -> str:

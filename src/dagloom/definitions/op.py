@@ -462,6 +462,13 @@ class PendingNodeInvocation:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         composition = COMPOSITION.get()
         if composition is None:
+            if isinstance(self.definition, OpDefinition):
+                # Outside a @job or @graph body: the op runs directly, as a unit test calls
+                # it, its tags visible to its context (its hooks and retry policy apply in
+                # a run only).
+                from dagloom.execution.direct import invoke_op_directly
+
+                return invoke_op_directly(self.definition, args, kwargs, tags=self.tags)
             raise DefinitionError(
                 f"{self.definition.name!r} with an alias, tags or retry policy can only be "
                 "called inside a @job or @graph body",

@@ -155,8 +155,10 @@ class AssetMaterialization(_AssetEvent):
         asset_key: CoercibleToAssetKey | None = None,
     ) -> AssetMaterialization:
         """A materialization of the file at `path`, keyed by `asset_key` or else the path."""
+        from dagloom.definitions.metadata import MetadataValue
+
         key = AssetKey(path) if asset_key is None else AssetKey.from_coercible(asset_key)
-        return AssetMaterialization(key, description, {"path": path})
+        return AssetMaterialization(key, description, {"path": MetadataValue.path(path)})
 
 
 @dataclass(frozen=True, slots=True, init=False)

@@ -121,6 +121,7 @@ class OpExecutionContext:
         "_flush_events",
         "_instance",
         "_log",
+        "_logged_events",  # a built context's log_event calls; a step's context leaves it unset
         "_output_metadata",
         "_partitions",
         "_resource_scope",
@@ -137,6 +138,7 @@ class OpExecutionContext:
     )
 
     _resource_scope: ResourceScope | None
+    _logged_events: list[Any]
 
     def __init__(
         self,
@@ -227,8 +229,8 @@ class OpExecutionContext:
     def log_event(self, event: Any) -> None:
         """Record an AssetMaterialization, AssetObservation or ExpectationResult as an event
         of this step (as yielding it would). Anything else raises
-        DagsterInvalidInvocationError. Without a run (a context from build_op_context),
-        nothing is recorded."""
+        DagsterInvalidInvocationError. Without a run (a context from build_op_context), the
+        event is kept for `get_events`."""
         from dagloom.definitions.outputs import (
             AssetMaterialization,
             AssetObservation,
@@ -248,6 +250,23 @@ class OpExecutionContext:
             )
         if self._emit is not None:
             self._emit(record)
+        else:
+            try:
+                self._logged_events.append(event)
+            except AttributeError:
+                self._logged_events = [event]
+
+    def get_events(self) -> list[Any]:
+        """The events given to `log_event` so far, in order, of a context built with
+        `build_op_context` / `build_asset_context` (a unit test's). A step's context in a
+        run records them as the run's events instead: DagsterInvalidInvocationError."""
+        if self._emit is not None:
+            raise DagsterInvalidInvocationError(
+                f"step {self.step_key!r}: get_events reads the events of a context from "
+                "build_op_context; in a run they are the run's events (result.all_events)",
+                name=self.step_key,
+            )
+        return list(getattr(self, "_logged_events", ()))
 
     @property
     def job_def_name(self) -> str:

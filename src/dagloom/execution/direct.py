@@ -80,7 +80,12 @@ def _bind_positional(op: OpDefinition, args: Sequence[Any], kwargs: dict[str, An
             )
 
 
-def invoke_op_directly(op: OpDefinition, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+def invoke_op_directly(
+    op: OpDefinition,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    tags: Mapping[str, Any] | None = None,
+) -> Any:
     """Run `op`'s function with a context (given, or built empty), validated config, the
     given resources and inputs; return its value with Output wrappers removed.
 
@@ -106,6 +111,9 @@ def invoke_op_directly(op: OpDefinition, args: Sequence[Any], kwargs: Mapping[st
         )
     if sig.takes_context and context is None:
         context = build_op_context()
+    if tags and context is not None:
+        # `op.tag({...})(context)`: the invocation's tags, read by context.has_tag/get_tag.
+        context.run_tags = {**context.run_tags, **{str(k): str(v) for k, v in tags.items()}}
     if sig.config_param is not None:
         given = call_kwargs.get(sig.config_param)
         if not isinstance(given, Config):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
 from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
@@ -51,6 +51,14 @@ class ExecuteInProcessResult:
         self._state = state
         self._io_managers = io_managers
         self.success = success
+
+    def __enter__(self) -> Self:
+        """The result itself: `with execute_job(...) as result:` reads it as Dagster's
+        JobExecutionResult is read (outputs load through IO managers either way)."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
 
     @cached_property
     def all_events(self) -> list[DagsterEvent]:

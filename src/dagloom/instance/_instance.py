@@ -595,18 +595,28 @@ class DagloomInstance:
     async def get_run(self, run_id: str) -> Run | None:
         return await self._runs.get_run(run_id)
 
-    async def get_runs(
+    def get_runs(
         self,
         filters: RunsFilter | None = None,
         *,
         limit: int | None = None,
         cursor: str | None = None,
-    ) -> list[Run]:
-        """Runs matching `filters`, newest first; see `RunStorage.get_runs`."""
-        return await self._runs.get_runs(filters, limit=limit, cursor=cursor)
+    ) -> Any:
+        """Runs matching `filters`, newest first; see `RunStorage.get_runs`. Awaitable
+        (list[Run]), or blocking from synchronous code (a test's `instance.get_runs()`)."""
+        return self._sync_or_async(self._runs.get_runs(filters, limit=limit, cursor=cursor))
 
-    async def get_runs_count(self, filters: RunsFilter | None = None) -> int:
-        return await self._runs.get_runs_count(filters)
+    def get_runs_count(self, filters: RunsFilter | None = None) -> Any:
+        """How many runs match `filters`. Awaitable (int), or blocking from synchronous
+        code."""
+        return self._sync_or_async(self._runs.get_runs_count(filters))
+
+    def has_run(self, run_id: str) -> Any:
+        """Whether the run exists. Awaitable (bool), or blocking from synchronous code."""
+        return self._sync_or_async(self._has_run(run_id))
+
+    async def _has_run(self, run_id: str) -> bool:
+        return await self._runs.get_run(run_id) is not None
 
     async def get_run_stats(
         self, duration_buckets: Sequence[float] = RUN_DURATION_BUCKETS
@@ -914,6 +924,38 @@ class DagloomInstance:
 
         record = await self._events.get_latest_materialization(path)
         return EventLogEntry.of(record) if record is not None else None
+
+    def fetch_materializations(
+        self,
+        records_filter: Any,
+        limit: int,
+        cursor: str | None = None,
+        ascending: bool = False,
+    ) -> Any:
+        """Up to `limit` materializations of an asset (an asset key, or an
+        AssetRecordsFilter naming one), newest first, as an EventRecordsResult whose
+        `cursor` continues from the last one. Awaitable, or blocking from synchronous
+        code; what is not supported (`ascending=True`, partition filters) raises
+        DagsterInvalidInvocationError."""
+        return self._fetch("fetch_materializations", records_filter, limit, cursor, ascending)
+
+    def fetch_observations(
+        self,
+        records_filter: Any,
+        limit: int,
+        cursor: str | None = None,
+        ascending: bool = False,
+    ) -> Any:
+        """Up to `limit` observations of an asset, as `fetch_materializations`."""
+        return self._fetch("fetch_observations", records_filter, limit, cursor, ascending)
+
+    def _fetch(
+        self, what: str, records_filter: Any, limit: int, cursor: str | None, ascending: bool
+    ) -> Any:
+        from dagloom.instance.sync import fetch_arguments, fetch_page
+
+        key, before = fetch_arguments(f"instance.{what}", records_filter, limit, cursor, ascending)
+        return self._sync_or_async(fetch_page(self, what, key, limit, before, cursor))
 
     def all_logs(self, run_id: str) -> Any:
         """Every event of the run, in order, as EventLogEntry objects. Awaitable, or

@@ -88,6 +88,68 @@ class EventRecordsResult:
     has_more: bool
 
 
+def fetch_arguments(
+    where: str, records_filter: Any, limit: int, cursor: str | None, ascending: bool
+) -> tuple[AssetKey, int | None]:
+    """The asset key and `before` storage id of a `fetch_materializations` /
+    `fetch_observations` call; DagsterInvalidInvocationError (naming `where`) for what is
+    not supported: `ascending=True`, a limit below 1, a filter without an asset key or
+    filtering on partitions or on `after`, a cursor these methods did not return."""
+    if ascending:
+        raise DagsterInvalidInvocationError(
+            f"{where}: records are read newest first; ascending=True is not supported"
+        )
+    if limit < 1:
+        raise DagsterInvalidInvocationError(f"{where}: limit must be >= 1")
+    raw_key = getattr(records_filter, "asset_key", records_filter)
+    if raw_key is None:
+        raise DagsterInvalidInvocationError(f"{where}: the filter names no asset_key")
+    for unsupported in ("asset_partitions", "after_storage_id", "after_cursor"):
+        if getattr(records_filter, unsupported, None) is not None:
+            raise DagsterInvalidInvocationError(
+                f"{where}: filtering by {unsupported} is not supported"
+            )
+    key = AssetKey.from_coercible(raw_key)
+    before: int | None = getattr(records_filter, "before_storage_id", None) or getattr(
+        records_filter, "before_cursor", None
+    )
+    if cursor is not None:
+        try:
+            before = int(cursor)
+        except ValueError:
+            raise DagsterInvalidInvocationError(
+                f"{where}: cursor {cursor!r} is not one this method returned"
+            ) from None
+    return key, before
+
+
+async def fetch_page(
+    instance: DagloomInstance,
+    what: str,
+    key: AssetKey,
+    limit: int,
+    before: int | None,
+    cursor: str | None,
+) -> EventRecordsResult:
+    """Up to `limit` materializations (`what` = "fetch_materializations") or observations
+    of `key` stored before `before`, newest first, with the cursor of the next page."""
+    from dagloom.definitions.event_sensors import EventLogEntry
+
+    read = (
+        instance.get_materializations
+        if what == "fetch_materializations"
+        else instance.get_observations
+    )
+    rows: list[EventRecord] = await read(key.path, limit=limit + 1, before=before)
+    page = rows[:limit]
+    records = [EventLogRecord(r.storage_id, EventLogEntry.of(r)) for r in page]
+    return EventRecordsResult(
+        records=records,
+        cursor=str(records[-1].storage_id) if records else cursor,
+        has_more=len(rows) > limit,
+    )
+
+
 class SyncInstance:
     """The run's instance seen from op code, answering as Dagster's `DagsterInstance` does.
 
@@ -179,49 +241,10 @@ class SyncInstance:
     def _fetch(
         self, what: str, records_filter: Any, limit: int, cursor: str | None, ascending: bool
     ) -> EventRecordsResult:
-        from dagloom.definitions.event_sensors import EventLogEntry
-
-        if ascending:
-            raise DagsterInvalidInvocationError(
-                f"context.instance.{what}: records are read newest first; ascending=True "
-                "is not supported"
-            )
-        if limit < 1:
-            raise DagsterInvalidInvocationError(f"context.instance.{what}: limit must be >= 1")
-        raw_key = getattr(records_filter, "asset_key", records_filter)
-        if raw_key is None:
-            raise DagsterInvalidInvocationError(
-                f"context.instance.{what}: the filter names no asset_key"
-            )
-        for unsupported in ("asset_partitions", "after_storage_id", "after_cursor"):
-            if getattr(records_filter, unsupported, None) is not None:
-                raise DagsterInvalidInvocationError(
-                    f"context.instance.{what}: filtering by {unsupported} is not supported"
-                )
-        key = AssetKey.from_coercible(raw_key)
-        before: int | None = getattr(records_filter, "before_storage_id", None) or getattr(
-            records_filter, "before_cursor", None
+        key, before = fetch_arguments(
+            f"context.instance.{what}", records_filter, limit, cursor, ascending
         )
-        if cursor is not None:
-            try:
-                before = int(cursor)
-            except ValueError:
-                raise DagsterInvalidInvocationError(
-                    f"context.instance.{what}: cursor {cursor!r} is not one this method returned"
-                ) from None
-        read = (
-            self._instance.get_materializations
-            if what == "fetch_materializations"
-            else self._instance.get_observations
-        )
-        rows: list[EventRecord] = self._call(what, read(key.path, limit=limit + 1, before=before))
-        page = rows[:limit]
-        records = [EventLogRecord(r.storage_id, EventLogEntry.of(r)) for r in page]
-        return EventRecordsResult(
-            records=records,
-            cursor=str(records[-1].storage_id) if records else cursor,
-            has_more=len(rows) > limit,
-        )
+        return self._call(what, fetch_page(self._instance, what, key, limit, before, cursor))
 
     def get_materialized_partitions(self, asset_key: CoercibleToAssetKey) -> set[str]:
         """The partitions of `asset_key` that have been materialized."""
