@@ -565,3 +565,73 @@ def test_map_asset_specs_adds_attributes_to_assets_and_specs() -> None:
     assert result.output_for_node("orders") == 1
     with pytest.raises(dg.DagsterInvalidDefinitionError, match="changed its key"):
         dg.map_asset_specs(lambda spec: spec.replace_attributes(key="other"), [orders])
+
+
+def _selection_graph() -> list[dg.AssetsDefinition]:
+    @dg.asset(group_name="ingest", kinds={"s3"})
+    def raw_data_a() -> None: ...
+
+    @dg.asset(group_name="ingest", tags={"pii": ""}, owners=["alice@example.com"])
+    def raw_data_b() -> None: ...
+
+    @dg.asset(deps=[raw_data_a, raw_data_b], tags={"stage": "clean"})
+    def cleaned() -> None: ...
+
+    @dg.asset(deps=[cleaned], group_name="sales")
+    def summary_stats_1() -> None: ...
+
+    @dg.asset(deps=[cleaned], group_name="sales", tags={"stage": "report"})
+    def summary_stats_2() -> None: ...
+
+    @dg.asset(deps=[summary_stats_2], group_name="sales")
+    def b_c_for_sales() -> None: ...
+
+    return [raw_data_a, raw_data_b, cleaned, summary_stats_1, summary_stats_2, b_c_for_sales]
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        (
+            'key:"raw_data_b"+ and +key:"summary_stats_2"',
+            {"raw_data_b", "cleaned", "summary_stats_2"},
+        ),
+        (
+            '(key:"raw_data_a" or key:"raw_data_b")+ and +key:"b_c_for_sales"',
+            {"raw_data_a", "raw_data_b", "cleaned", "summary_stats_2", "b_c_for_sales"},
+        ),
+        ('key:"raw_*"', {"raw_data_a", "raw_data_b"}),
+        ('key:"summary_stats_2"+1', {"summary_stats_2", "b_c_for_sales"}),
+        ('1+key:"summary_stats_2"', {"summary_stats_2", "cleaned"}),
+        ("2+key:summary_stats_2", {"summary_stats_2", "cleaned", "raw_data_a", "raw_data_b"}),
+        ('group:"sales" and not tag:"stage"="report"', {"summary_stats_1", "b_c_for_sales"}),
+        ('tag:"stage"', {"cleaned", "summary_stats_2"}),
+        ('tag:"pii" or kind:"s3"', {"raw_data_a", "raw_data_b"}),
+        ('owner:"alice@example.com"', {"raw_data_b"}),
+        ('sinks(group:"sales")', {"summary_stats_1", "b_c_for_sales"}),
+        ("roots(*)", {"raw_data_a", "raw_data_b"}),
+        ("NOT group:ingest AND NOT group:sales", {"cleaned"}),
+        ("+cleaned", {"cleaned", "raw_data_a", "raw_data_b"}),
+        ("summary_stats_1,summary_stats_2", {"summary_stats_1", "summary_stats_2"}),
+    ],
+)
+def test_asset_selection_syntax_from_the_selection_guide(text: str, names: set[str]) -> None:
+    assets = _selection_graph()
+    resolved = dg.AssetSelection.from_string(text).resolve(assets)
+    assert {key.path[-1] for key in resolved} == names
+
+
+def test_define_asset_job_takes_a_selection_syntax_string() -> None:
+    job = dg.define_asset_job(
+        "raw_data_b_summary_stats_2_job",
+        selection='key:"raw_data_b"+ and +key:"summary_stats_2"',
+    )
+    defs = dg.Definitions(assets=_selection_graph(), jobs=[job])
+    result = defs.get_job_def("raw_data_b_summary_stats_2_job").execute_in_process()
+    assert {e.asset_key.path[-1] for e in result.get_asset_materialization_events()} == {
+        "raw_data_b",
+        "cleaned",
+        "summary_stats_2",
+    }
+    with pytest.raises(dg.DagsterError, match=r"expected '\)'"):
+        dg.AssetSelection.from_string('(key:"a" or key:"b"')
