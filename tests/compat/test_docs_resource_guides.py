@@ -635,3 +635,40 @@ def test_define_asset_job_takes_a_selection_syntax_string() -> None:
     }
     with pytest.raises(dg.DagsterError, match=r"expected '\)'"):
         dg.AssetSelection.from_string('(key:"a" or key:"b"')
+
+
+class TypeRecordingIOManager(dg.IOManager):
+    """Stores by asset key and records the Python type each context names, as IO managers
+    that store each type differently read `context.dagster_type.typing_type`."""
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        STORE[context.asset_key.to_user_string()] = obj
+        STORE[f"out type {context.name}"] = context.dagster_type.typing_type
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        STORE[f"in type {context.name}"] = context.dagster_type.typing_type
+        return STORE[context.asset_key.to_user_string()]
+
+
+def test_io_manager_contexts_name_the_python_type_of_inputs_and_outputs() -> None:
+    @dg.asset
+    def numbers() -> list[int]:
+        return [1, 2]
+
+    @dg.asset
+    def total(numbers: list[int]) -> int:
+        return sum(numbers)
+
+    @dg.asset
+    def untyped(total):
+        return total
+
+    STORE.clear()
+    dg.materialize([numbers, total, untyped], resources={"io_manager": TypeRecordingIOManager()})
+    assert STORE["in type numbers"] == list[int]
+    assert STORE["in type total"] is Any
+    assert STORE["out type result"] is Any  # the last output stored: untyped's
+    dg.materialize([numbers], resources={"io_manager": TypeRecordingIOManager()})
+    assert STORE["out type result"] == list[int]
+    context = dg.build_output_context(dagster_type=int)
+    assert context.dagster_type.typing_type is int
