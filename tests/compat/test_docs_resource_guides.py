@@ -672,3 +672,34 @@ def test_io_manager_contexts_name_the_python_type_of_inputs_and_outputs() -> Non
     assert STORE["out type result"] == list[int]
     context = dg.build_output_context(dagster_type=int)
     assert context.dagster_type.typing_type is int
+
+
+def test_an_op_logs_materializations_and_observations_of_external_assets() -> None:
+    """The metadata guide's op logging AssetMaterialization and AssetObservation events."""
+
+    @dg.op
+    def persist(context: dg.OpExecutionContext) -> str:
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key="my_dataset",
+                description="Persisted result to storage",
+                metadata={
+                    "path": dg.MetadataValue.path("/tmp/my_dataset"),
+                    "dashboard_url": dg.MetadataValue.url("http://mycoolsite.com/my_data"),
+                    "size (bytes)": 12,
+                },
+            )
+        )
+        context.log_event(dg.AssetObservation(asset_key="my_dataset", metadata={"rows": 3}))
+        return "/tmp/my_dataset"
+
+    @dg.job
+    def persist_job() -> None:
+        persist()
+
+    result = persist_job.execute_in_process()
+    (materialization,) = result.asset_materializations_for_node("persist")
+    assert materialization.asset_key == dg.AssetKey("my_dataset")
+    assert materialization.metadata["size (bytes)"] == dg.MetadataValue.int(12)
+    (observation,) = result.asset_observations_for_node("persist")
+    assert observation.metadata["rows"] == dg.MetadataValue.int(3)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
 from dagloom.definitions.io_manager import InputContext, IOManager, OutputContext
-from dagloom.definitions.outputs import DEFAULT_OUTPUT, AssetMaterialization
+from dagloom.definitions.outputs import DEFAULT_OUTPUT, AssetMaterialization, AssetObservation
 from dagloom.errors import DagloomError
 from dagloom.execution.plan import split_step_key
 from dagloom.messages import EventType, RunStatus
@@ -138,6 +138,14 @@ class ExecuteInProcessResult:
             e.materialization
             for e in self.events_for_node(node_name)
             if e.event_type == "ASSET_MATERIALIZATION"
+        ]
+
+    def asset_observations_for_node(self, node_name: str) -> list[AssetObservation]:
+        """The observations (asset key, metadata, partition) the node's steps reported."""
+        return [
+            e.asset_observation_data.asset_observation
+            for e in self.events_for_node(node_name)
+            if e.event_type == "ASSET_OBSERVATION"
         ]
 
     def get_job_success_event(self) -> DagsterEvent:
