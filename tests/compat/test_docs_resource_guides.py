@@ -703,3 +703,84 @@ def test_an_op_logs_materializations_and_observations_of_external_assets() -> No
     assert materialization.metadata["size (bytes)"] == dg.MetadataValue.int(12)
     (observation,) = result.asset_observations_for_node("persist")
     assert observation.metadata["rows"] == dg.MetadataValue.int(3)
+
+
+API_LOG: list[str] = []
+
+
+class UsersAPI(dg.ConfigurableResource):
+    api_key: str
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        API_LOG.append(f"setup {self.api_key}")
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        API_LOG.append("teardown")
+
+    def fetch_users(self) -> list[str]:
+        return [f"{self.api_key}-1", f"{self.api_key}-2"]
+
+
+class Unused(dg.ConfigurableResource):
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        API_LOG.append("unused built")
+
+
+@dg.op
+def process_user() -> None: ...
+
+
+@dg.job
+def process_user_job() -> None:
+    process_user()
+
+
+@dg.sensor(job=process_user_job)
+def process_new_users_sensor(
+    context: dg.SensorEvaluationContext, users_api: UsersAPI
+) -> dg.SensorResult:
+    users = users_api.fetch_users()
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=user) for user in users])
+
+
+@dg.schedule(job=process_user_job, cron_schedule="0 0 * * *", required_resource_keys={"users_api"})
+def users_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    return dg.RunRequest(tags={"first": context.resources.users_api.fetch_users()[0]})
+
+
+def test_sensors_and_schedules_get_their_resources_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The resources guide's sensor and schedule using a resource configured from the
+    environment: the resource is built (EnvVar read, set up) for the evaluation, the
+    location's other resources are not, and it is torn down after."""
+    from dagloom.actors.code_location import evaluate_schedule, evaluate_sensor
+    from dagloom.messages.rpc import EvaluateScheduleRequest, EvaluateSensorRequest
+
+    monkeypatch.setenv("USERS_API_KEY", "k")
+    defs = dg.Definitions(
+        jobs=[process_user_job],
+        sensors=[process_new_users_sensor],
+        schedules=[users_schedule],
+        resources={"users_api": UsersAPI(api_key=dg.EnvVar("USERS_API_KEY")), "unused": Unused()},
+    )
+    API_LOG.clear()
+    tick = evaluate_sensor(defs, EvaluateSensorRequest(sensor_name="process_new_users_sensor"))
+    assert not tick.error, tick.error
+    assert [r.run_key for r in tick.run_requests] == ["k-1", "k-2"]
+    assert API_LOG == ["setup k", "teardown"]
+
+    API_LOG.clear()
+    tick = evaluate_schedule(
+        defs, EvaluateScheduleRequest(schedule_name="users_schedule"), now=1_700_000_000.0
+    )
+    assert not tick.error, tick.error
+    assert API_LOG == ["setup k", "teardown"]
+
+    API_LOG.clear()
+    with dg.build_sensor_context(resources={"users_api": UsersAPI(api_key="t")}) as context:
+        result = process_new_users_sensor(context)
+    assert [r.run_key for r in result.run_requests] == ["t-1", "t-2"]
+    result = process_new_users_sensor(
+        dg.build_sensor_context(), users_api=UsersAPI(api_key=dg.EnvVar("USERS_API_KEY"))
+    )
+    assert [r.run_key for r in result.run_requests] == ["k-1", "k-2"]
+    assert API_LOG == ["setup t", "teardown", "setup k", "teardown"]

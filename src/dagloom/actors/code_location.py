@@ -206,11 +206,11 @@ def evaluate_schedule(
     seconds = request.scheduled_execution_time or now
     try:
         schedule = definitions.get_schedule_def(request.schedule_name)
-        context = build_schedule_context(
+        with build_schedule_context(
             scheduled_execution_time=datetime.fromtimestamp(seconds, UTC),
             resources=definitions.resources,
-        )
-        return schedule_tick_result(schedule.evaluate_tick(context))
+        ) as context:  # resources the schedule reads are built, and torn down after
+            return schedule_tick_result(schedule.evaluate_tick(context))
     except Exception as exc:  # the user-code boundary: a tick's failure is its result
         return tick_error(exc)
 
@@ -226,20 +226,20 @@ def evaluate_sensor(definitions: Definitions, request: EvaluateSensorRequest) ->
     cursor = request.cursor or None
     try:
         sensor = definitions.get_sensor_def(request.sensor_name)
-        context = build_sensor_context(
+        with build_sensor_context(
             cursor=cursor,
             sensor_name=sensor.name,
             resources=definitions.resources,
             definitions=definitions,
             last_tick_completion_time=request.last_tick_completion_time or None,
             last_run_key=request.last_run_key or None,
-        )
-        if isinstance(sensor, RunStatusSensorDefinition | AssetSensorDefinition):
-            data = sensor.evaluate_events(
-                context, request.runs, request.events, request.step_failure_events
-            )
-        else:
-            data = sensor.evaluate_tick(context)
+        ) as context:  # resources the sensor reads are built, and torn down after
+            if isinstance(sensor, RunStatusSensorDefinition | AssetSensorDefinition):
+                data = sensor.evaluate_events(
+                    context, request.runs, request.events, request.step_failure_events
+                )
+            else:
+                data = sensor.evaluate_tick(context)
         selection: set[AssetKey] | None = None
         if sensor.asset_selection is not None:
             selection = coerce_selection(sensor.asset_selection).resolve(definitions.asset_graph)

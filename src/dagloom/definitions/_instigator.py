@@ -11,9 +11,14 @@ import inspect
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
-from dagloom.definitions.resources import Resources
+from dagloom.definitions.resources import (
+    ConfigurableResourceFactory,
+    ResourceDefinition,
+    Resources,
+    ResourceScope,
+)
 from dagloom.errors import DefinitionError
 
 __all__ = [
@@ -90,7 +95,7 @@ class InstigatorContext:
     `log` if given, else the logger `dagloom.<kind>.<name>`.
     """
 
-    __slots__ = ("_instance", "_log", "_resources")
+    __slots__ = ("_instance", "_log", "_resources", "_scope")
 
     def __init__(
         self,
@@ -102,8 +107,18 @@ class InstigatorContext:
         log: logging.Logger | None,
     ) -> None:
         self._instance = instance
-        self._resources = Resources(resources)
+        # Each resource is built as a run builds it (EnvVars read, setup called) when the
+        # function first reads it: a location's other resources are never built for a tick.
+        self._scope = ResourceScope(dict(resources or {}), {}, instance=instance)
+        self._resources = self._scope.lazily()
         self._log = log or logging.getLogger(f"dagloom.{kind}" + (f".{name}" if name else ""))
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Tear down the resources built for this evaluation; calling it twice is safe."""
+        self._scope.close()
 
     @property
     def instance(self) -> Any:
@@ -280,10 +295,24 @@ def invoke_directly(
     does, and return what it returns.
 
     The context comes as `split_invocation_args` finds it, or from `build_context()` when
-    none is given; other keyword arguments are resources. Exceptions from `fn` propagate
-    unchanged.
+    none is given; other keyword arguments are resources (configurable ones and `@resource`
+    definitions built for the call; a generator's items are then returned as a list).
+    Exceptions from `fn` propagate unchanged.
     """
     context, resources = split_invocation_args(fn, args, kwargs, kind=kind, name=name)
     if context is None:
         context = build_context()
-    return call_user_function(fn, context, kind=kind, name=name, extra_resources=resources)
+    to_build = {
+        key: value
+        for key, value in resources.items()
+        if isinstance(value, ConfigurableResourceFactory | ResourceDefinition)
+    }
+    if not to_build:
+        return call_user_function(fn, context, kind=kind, name=name, extra_resources=resources)
+    # Resources passed as arguments are built as a tick builds them (EnvVars read, setup
+    # called) and torn down once the function's result is complete.
+    with ResourceScope(to_build, {}) as built:
+        result = call_user_function(
+            fn, context, kind=kind, name=name, extra_resources={**resources, **built.as_dict()}
+        )
+        return list(result) if inspect.isgenerator(result) else result

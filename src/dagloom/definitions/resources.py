@@ -503,6 +503,32 @@ class ResourceScope:
         self.resources = Resources(built)
         return self.resources
 
+    def lazily(self) -> Resources:
+        """The resources as a view that builds each one (after the ones it needs) when it
+        is first read, for contexts that may use few of many: a schedule's or sensor's.
+        `close` tears down what was built."""
+        return _LazyResources(self)
+
+    def build_key(self, key: str) -> Any:
+        """Resource `key`, built now (after the resources it needs) unless it was built
+        already; KeyError when there is no such resource."""
+        found = self._built.get(key, _MISSING)
+        if found is not _MISSING:
+            return found
+        definition = self._defs[key]
+        needs = set(getattr(definition, "required_resource_keys", ()) or ())
+        needs |= _nested_keys(definition, self._shared)
+        for needed in sorted(needs):
+            if needed not in self._defs:
+                raise DagsterInvalidDefinitionError(
+                    f"resource {key!r} requires resource {needed!r}, which is not provided; "
+                    f"provided: {sorted(self._defs)}",
+                    name=key,
+                )
+            self.build_key(needed)
+        value = self._built[key] = self._build(key, definition, self._built)
+        return value
+
     def _build(self, key: str, definition: Any, built: dict[str, Any]) -> Any:
         config = self._config.get(key)
         context = InitResourceContext(
@@ -620,6 +646,44 @@ class ResourceScope:
 
     def close(self) -> None:
         self._stack.close()
+
+
+_MISSING = object()
+
+
+class _LazyResources(Resources):
+    """Resources a ResourceScope builds on first read (see `ResourceScope.lazily`)."""
+
+    __slots__ = ("_scope",)
+
+    def __init__(self, scope: ResourceScope) -> None:
+        super().__init__({})
+        object.__setattr__(self, "_scope", scope)
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self._scope._defs:
+            raise AttributeError(
+                f"no resource named {name!r}; available: {sorted(self._scope._defs)}"
+            )
+        return self._scope.build_key(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._scope._defs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._scope._defs)
+
+    def __len__(self) -> int:
+        return len(self._scope._defs)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._scope.build_key(name) if name in self._scope._defs else default
+
+    def as_dict(self) -> dict[str, Any]:
+        return {key: self._scope.build_key(key) for key in self._scope._defs}
+
+    def __repr__(self) -> str:
+        return f"Resources({sorted(self._scope._defs)})"
 
 
 def _exit_context_manager(manager: Any, key: str) -> None:

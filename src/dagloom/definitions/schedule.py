@@ -168,7 +168,9 @@ class ScheduleDefinition:
         target: Any = None,
         metadata: Mapping[str, Any] | None = None,
         catch_up: str | None = None,
+        required_resource_keys: set[str] | None = None,
     ) -> None:
+        self._required_resource_keys = set(required_resource_keys or ())
         self._job, self._job_name, self._target = _resolve_schedule_target(
             name, job=job, job_name=job_name, target=target
         )
@@ -429,8 +431,19 @@ class ScheduleDefinition:
 
     # -- internals ------------------------------------------------------------------------
 
+    @property
+    def required_resource_keys(self) -> set[str]:
+        """Resource keys that must be in the context's resources."""
+        return set(self._required_resource_keys)
+
     def _evaluate(self, context: ScheduleEvaluationContext) -> list[Any]:
         """User code's result for this tick, flattened to a list of items."""
+        missing = sorted(k for k in self._required_resource_keys if k not in context.resources)
+        if missing:
+            raise DefinitionError(
+                f"schedule {self._name!r} requires resources {missing}, which the context lacks",
+                name=self._name,
+            )
         with user_code("schedule", self._name):
             if self._execution_fn is not None:
                 raw = _call(self._execution_fn, context, self._name)
@@ -483,6 +496,7 @@ def schedule(
     default_status: DefaultScheduleStatus = DefaultScheduleStatus.STOPPED,
     target: Any = None,
     catch_up: str | None = None,
+    required_resource_keys: set[str] | None = None,
 ) -> Callable[[ScheduleEvaluationFunction], ScheduleDefinition]:
     """Make a schedule from a function `(context) -> ...` (the context parameter is optional).
 
@@ -519,6 +533,7 @@ def schedule(
             target=target,
             metadata=metadata,
             catch_up=catch_up,
+            required_resource_keys=required_resource_keys,
         )
         definition.__doc__ = fn.__doc__
         definition.__wrapped__ = fn  # type: ignore[attr-defined]  # as functools.wraps sets it
