@@ -281,17 +281,22 @@ def test_asset_jobs_select_by_tag_kind_owner_and_selection_strings() -> None:
     def f1(s2: int) -> int:
         return s2 + 1
 
-    assets = [s1, s2, f1]
+    @dg.asset(group_name="finance", tags={"dagster/kind/snowflake": ""})
+    def f2(f1: int) -> int:
+        return f1 + 1
+
+    assets = [s1, s2, f1, f2]
     expected = {
         dg.AssetSelection.tag("priority", "high"): {"s1"},
         dg.AssetSelection.tag_string("priority=high"): {"s1"},
         dg.AssetSelection.kind("python"): {"s2", "f1"},
-        dg.AssetSelection.tag("dagster/kind/snowflake", ""): {"f1"},
+        dg.AssetSelection.tag("dagster/kind/snowflake", ""): {"f1", "f2"},
+        dg.AssetSelection.kind("snowflake"): {"f1", "f2"},
         dg.AssetSelection.owner("team:sales"): {"s1"},
         dg.AssetSelection.key_substring("1"): {"s1", "f1"},
         dg.AssetSelection.kind("python") - dg.AssetSelection.groups("finance"): {"s2"},
         dg.AssetSelection.from_string("tag:priority=high"): {"s1"},
-        dg.AssetSelection.from_string("kind:snowflake"): {"f1"},
+        dg.AssetSelection.from_string("kind:snowflake"): {"f1", "f2"},
         dg.AssetSelection.from_string("owner:team:sales+"): {"s1", "s2"},
     }
     for selection, names in expected.items():

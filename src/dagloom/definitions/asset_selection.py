@@ -317,11 +317,13 @@ class _Attribute(AssetSelection):
         if self.what == "key_substring":
             return self.name in key.to_user_string()
         if self.what == "kind":
-            return self.name in spec.kinds
+            # A kind given as a tag (`tags={"dagster/kind/snowflake": ""}`) counts too.
+            return self.name in spec.kinds or f"{_KIND_TAG_PREFIX}{self.name}" in (spec.tags or {})
         if self.what == "owner":
             return self.name in spec.owners
-        if self.name.startswith(_KIND_TAG_PREFIX) and self.value == "":
-            return self.name[len(_KIND_TAG_PREFIX) :] in spec.kinds
+        is_kind = self.name.startswith(_KIND_TAG_PREFIX) and self.value == ""
+        if is_kind and self.name[len(_KIND_TAG_PREFIX) :] in spec.kinds:
+            return True
         return (spec.tags or {}).get(self.name) == self.value
 
 
