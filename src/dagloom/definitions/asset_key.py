@@ -77,7 +77,7 @@ class AssetKey:
     _hash: int
 
     def __init__(self, path: str | Sequence[str]) -> None:
-        parts = (path,) if isinstance(path, str) else tuple(path)
+        parts = AssetPath((path,) if isinstance(path, str) else path)
         if not parts:
             raise DefinitionError("an AssetKey needs at least one path component")
         for part in parts:
@@ -91,7 +91,7 @@ class AssetKey:
                     "'.' or '..'",
                     name="/".join(str(p) for p in parts),
                 )
-        object.__setattr__(self, "path", AssetPath(parts))
+        object.__setattr__(self, "path", parts)
         object.__setattr__(self, "_hash", hash(parts))
 
     def __setattr__(self, name: str, value: object) -> None:
