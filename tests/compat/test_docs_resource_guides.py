@@ -789,3 +789,13 @@ def test_sensors_and_schedules_get_their_resources_built(monkeypatch: pytest.Mon
     )
     assert [r.run_key for r in result.run_requests] == ["k-1", "k-2"]
     assert API_LOG == ["setup t", "teardown", "setup k", "teardown"]
+
+
+def test_an_assets_definition_lists_owners_and_code_versions_by_key() -> None:
+    @dg.asset(owners=["richard.hendricks@hooli.com", "team:data-eng"], code_version="1")
+    def owned() -> None: ...
+
+    assert owned.owners_by_key == {
+        dg.AssetKey("owned"): ["richard.hendricks@hooli.com", "team:data-eng"]
+    }
+    assert owned.code_versions_by_key == {dg.AssetKey("owned"): "1"}

@@ -337,6 +337,14 @@ class AssetsDefinition:
         return {spec.key: dict(spec.tags or {}) for spec in self.specs_by_output.values()}
 
     @property
+    def owners_by_key(self) -> dict[AssetKey, Sequence[str]]:
+        return {spec.key: list(spec.owners) for spec in self.specs_by_output.values()}
+
+    @property
+    def code_versions_by_key(self) -> dict[AssetKey, str | None]:
+        return {spec.key: spec.code_version for spec in self.specs_by_output.values()}
+
+    @property
     def asset_deps(self) -> dict[AssetKey, set[AssetKey]]:
         """Each asset's upstream asset keys."""
         return {key: set(deps) for key, deps in self.deps_by_key.items()}
