@@ -799,3 +799,29 @@ def test_an_assets_definition_lists_owners_and_code_versions_by_key() -> None:
         dg.AssetKey("owned"): ["richard.hendricks@hooli.com", "team:data-eng"]
     }
     assert owned.code_versions_by_key == {dg.AssetKey("owned"): "1"}
+
+
+def test_validate_loadable_names_a_resource_no_one_provides() -> None:
+    """The testing guide checks definitions load with `Definitions.validate_loadable`; an
+    asset's resource or IO manager missing from them is named there, not at the first run."""
+
+    @dg.asset
+    def needs_conn(my_conn: CredentialsResource) -> None: ...
+
+    @dg.asset(io_manager_key="s3_io_manager")
+    def stored_in_s3() -> int:
+        return 1
+
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="'my_conn' required by op"):
+        dg.Definitions.validate_loadable(dg.Definitions(assets=[needs_conn]))
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="'s3_io_manager'"):
+        dg.Definitions.validate_loadable(dg.Definitions(assets=[stored_in_s3]))
+    dg.Definitions.validate_loadable(
+        dg.Definitions(
+            assets=[needs_conn, stored_in_s3],
+            resources={
+                "my_conn": CredentialsResource(username="u", password="p"),
+                "s3_io_manager": dg.InMemoryIOManager(),
+            },
+        )
+    )
