@@ -825,3 +825,109 @@ def test_validate_loadable_names_a_resource_no_one_provides() -> None:
             },
         )
     )
+
+
+@dg.resource(
+    config_schema={"region": str, "use_unsigned_session": dg.Field(bool, default_value=True)}
+)
+def s3_session(init_context: dg.InitResourceContext) -> tuple[str, bool]:
+    config = init_context.resource_config
+    return (config["region"], config["use_unsigned_session"])
+
+
+east_unsigned_s3_session = s3_session.configured(
+    {"region": "us-east-1", "use_unsigned_session": False}
+)
+
+
+@dg.configured(s3_session)
+def west_unsigned_s3_session(_init_context: Any) -> dict[str, Any]:
+    return {"region": "us-west-1", "use_unsigned_session": False}
+
+
+@dg.configured(s3_session, config_schema={"region": str})
+def unsigned_s3_session(config: dict[str, Any]) -> dict[str, Any]:
+    return {"region": config["region"]}
+
+
+@dg.op(config_schema={"iterations": int, "word": str})
+def example(context: dg.OpExecutionContext) -> str:
+    return context.op_config["word"] * context.op_config["iterations"]
+
+
+@dg.configured(example, config_schema={"times": dg.Field(int)})
+def configured_example(config: dict[str, Any]) -> dict[str, Any]:
+    return {"iterations": config["times"], "word": "ab"}
+
+
+class ComplexConfig(dg.Config):
+    a_bool: bool
+    an_int: int
+
+
+class SimpleConfig(dg.Config):
+    an_int: int
+
+
+@dg.op
+def complex_op(config: ComplexConfig) -> int:
+    return config.an_int if config.a_bool else -1
+
+
+@dg.configured(complex_op)
+def simpler_op(config: SimpleConfig) -> ComplexConfig:
+    return ComplexConfig(a_bool=True, an_int=config.an_int)
+
+
+def test_the_configured_api_fixes_or_maps_config() -> None:
+    """The configured API guide: resources and ops with fixed config, or config mapped by a
+    function from a smaller schema (a dict schema or a Config class)."""
+
+    @dg.op(required_resource_keys={"east", "west", "unsigned"})
+    def sessions(context: dg.OpExecutionContext) -> list[tuple[str, bool]]:
+        return [context.resources.east, context.resources.west, context.resources.unsigned]
+
+    another_configured_example = example.configured(
+        {"iterations": 2, "word": "wheat"}, name="another_example"
+    )
+
+    @dg.job(
+        resource_defs={
+            "east": east_unsigned_s3_session,
+            "west": west_unsigned_s3_session,
+            "unsigned": unsigned_s3_session,
+        }
+    )
+    def configured_job() -> None:
+        sessions()
+        configured_example()
+        another_configured_example()
+        simpler_op()
+
+    result = configured_job.execute_in_process(
+        run_config={
+            "resources": {"unsigned": {"config": {"region": "eu-west-1"}}},
+            "ops": {
+                "configured_example": {"config": {"times": 3}},
+                "simpler_op": {"config": {"an_int": 7}},
+            },
+        }
+    )
+    assert result.output_for_node("sessions") == [
+        ("us-east-1", False),
+        ("us-west-1", False),
+        ("eu-west-1", True),
+    ]
+    assert result.output_for_node("configured_example") == "ababab"
+    assert result.output_for_node("another_example") == "wheatwheat"
+    assert result.output_for_node("simpler_op") == 7
+    with pytest.raises(dg.DagsterInvalidConfigError, match="times"):
+        configured_job.execute_in_process(
+            run_config={
+                "resources": {"unsigned": {"config": {"region": "eu-west-1"}}},
+                "ops": {
+                    "configured_example": {"config": {}},
+                    "simpler_op": {"config": {"an_int": 1}},
+                },
+            }
+        )

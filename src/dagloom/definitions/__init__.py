@@ -53,6 +53,7 @@ from dagloom.definitions.automation_condition import AutomationCondition
 from dagloom.definitions.automation_condition_sensor import AutomationConditionSensorDefinition
 from dagloom.definitions.backfill_policy import BackfillPolicy
 from dagloom.definitions.config import Config, ConfigMapping, PermissiveConfig, RunConfig
+from dagloom.definitions.configured import configured
 from dagloom.definitions.dagster_type import (
     DagsterType,
     Nothing,
@@ -343,6 +344,7 @@ __all__ = [
     "build_schedule_context",
     "build_sensor_context",
     "check_dagster_type",
+    "configured",
     "define_asset_job",
     "executor",
     "failure_hook",

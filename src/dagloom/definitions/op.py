@@ -378,6 +378,19 @@ class OpDefinition:
             return root if root is not NO_VALUE else model.model_dump(mode="python")
         return model
 
+    def configured(
+        self,
+        config_or_config_fn: Any,
+        name: str,
+        config_schema: Any = None,
+        description: str | None = None,
+    ) -> OpDefinition:
+        """A copy of this op named `name` whose config is fixed to a mapping, or mapped by
+        a function from the config `config_schema` describes."""
+        from dagloom.definitions.configured import configure_op
+
+        return configure_op(self, config_or_config_fn, name, config_schema, description)
+
     def alias(self, name: str) -> PendingNodeInvocation:
         # What `PendingNodeInvocation(self, alias=name)` makes, in a third of the time: a
         # large job is often written as one aliased call per node.
