@@ -128,8 +128,12 @@ def configure_op(
     configured.name = name
     configured.description = description or definition.description
     configured._inner_op = definition
-    configured._outer = _OuterConfig(config_or_fn, config_schema)
+    configured._outer = outer = _OuterConfig(config_or_fn, config_schema)
     configured._output_types = {}
+    # Its own config schema is the outer one (what run config gives it; none when fixed).
+    configured.config_model = outer.model
+    configured.config_field = outer.field
+    configured.config_from_schema = False
     return configured
 
 
