@@ -109,7 +109,8 @@ class InstigatorContext:
         self._instance = instance
         # Each resource is built as a run builds it (EnvVars read, setup called) when the
         # function first reads it: a location's other resources are never built for a tick.
-        self._scope = ResourceScope(dict(resources or {}), {}, instance=instance)
+        given = resources.as_dict() if isinstance(resources, Resources) else dict(resources or {})
+        self._scope = ResourceScope(given, {}, instance=instance)
         self._resources = self._scope.lazily()
         self._log = log or logging.getLogger(f"dagloom.{kind}" + (f".{name}" if name else ""))
 
