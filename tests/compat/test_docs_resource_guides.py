@@ -931,3 +931,32 @@ def test_the_configured_api_fixes_or_maps_config() -> None:
                 },
             }
         )
+
+
+def test_a_multi_asset_takes_its_partitions_from_its_specs() -> None:
+    daily = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec("first", partitions_def=daily),
+            dg.AssetSpec("second", partitions_def=daily),
+        ]
+    )
+    def both(context: dg.AssetExecutionContext) -> Any:
+        yield dg.MaterializeResult(asset_key="first", metadata={"day": context.partition_key})
+        yield dg.MaterializeResult(asset_key="second")
+
+    assert both.partitions_def == daily
+    result = dg.materialize([both], partition_key="2024-01-05")
+    assert {e.materialization.partition for e in result.get_asset_materialization_events()} == {
+        "2024-01-05"
+    }
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="'mixed'"):
+
+        @dg.multi_asset(
+            specs=[
+                dg.AssetSpec("x", partitions_def=daily),
+                dg.AssetSpec("y", partitions_def=dg.StaticPartitionsDefinition(["a"])),
+            ]
+        )
+        def mixed() -> None: ...
