@@ -148,7 +148,7 @@ def test_load_asset_value_reads_what_materialize_stored(
             raise AssertionError("not stored here")
 
         def load_input(self, context: dg.InputContext) -> Any:
-            return (context.asset_key.to_user_string(), context.dagster_type)
+            return (context.asset_key.to_user_string(), context.dagster_type.typing_type)
 
     raw = dg.AssetSpec("raw").with_io_manager_key("lake")
     defs = dg.Definitions(assets=[numbers, raw], resources={"lake": Lake()})

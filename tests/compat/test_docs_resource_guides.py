@@ -281,17 +281,22 @@ def test_asset_jobs_select_by_tag_kind_owner_and_selection_strings() -> None:
     def f1(s2: int) -> int:
         return s2 + 1
 
-    assets = [s1, s2, f1]
+    @dg.asset(group_name="finance", tags={"dagster/kind/snowflake": ""})
+    def f2(f1: int) -> int:
+        return f1 + 1
+
+    assets = [s1, s2, f1, f2]
     expected = {
         dg.AssetSelection.tag("priority", "high"): {"s1"},
         dg.AssetSelection.tag_string("priority=high"): {"s1"},
         dg.AssetSelection.kind("python"): {"s2", "f1"},
-        dg.AssetSelection.tag("dagster/kind/snowflake", ""): {"f1"},
+        dg.AssetSelection.tag("dagster/kind/snowflake", ""): {"f1", "f2"},
+        dg.AssetSelection.kind("snowflake"): {"f1", "f2"},
         dg.AssetSelection.owner("team:sales"): {"s1"},
         dg.AssetSelection.key_substring("1"): {"s1", "f1"},
         dg.AssetSelection.kind("python") - dg.AssetSelection.groups("finance"): {"s2"},
         dg.AssetSelection.from_string("tag:priority=high"): {"s1"},
-        dg.AssetSelection.from_string("kind:snowflake"): {"f1"},
+        dg.AssetSelection.from_string("kind:snowflake"): {"f1", "f2"},
         dg.AssetSelection.from_string("owner:team:sales+"): {"s1", "s2"},
     }
     for selection, names in expected.items():
@@ -565,3 +570,393 @@ def test_map_asset_specs_adds_attributes_to_assets_and_specs() -> None:
     assert result.output_for_node("orders") == 1
     with pytest.raises(dg.DagsterInvalidDefinitionError, match="changed its key"):
         dg.map_asset_specs(lambda spec: spec.replace_attributes(key="other"), [orders])
+
+
+def _selection_graph() -> list[dg.AssetsDefinition]:
+    @dg.asset(group_name="ingest", kinds={"s3"})
+    def raw_data_a() -> None: ...
+
+    @dg.asset(group_name="ingest", tags={"pii": ""}, owners=["alice@example.com"])
+    def raw_data_b() -> None: ...
+
+    @dg.asset(deps=[raw_data_a, raw_data_b], tags={"stage": "clean"})
+    def cleaned() -> None: ...
+
+    @dg.asset(deps=[cleaned], group_name="sales")
+    def summary_stats_1() -> None: ...
+
+    @dg.asset(deps=[cleaned], group_name="sales", tags={"stage": "report"})
+    def summary_stats_2() -> None: ...
+
+    @dg.asset(deps=[summary_stats_2], group_name="sales")
+    def b_c_for_sales() -> None: ...
+
+    return [raw_data_a, raw_data_b, cleaned, summary_stats_1, summary_stats_2, b_c_for_sales]
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        (
+            'key:"raw_data_b"+ and +key:"summary_stats_2"',
+            {"raw_data_b", "cleaned", "summary_stats_2"},
+        ),
+        (
+            '(key:"raw_data_a" or key:"raw_data_b")+ and +key:"b_c_for_sales"',
+            {"raw_data_a", "raw_data_b", "cleaned", "summary_stats_2", "b_c_for_sales"},
+        ),
+        ('key:"raw_*"', {"raw_data_a", "raw_data_b"}),
+        ('key:"summary_stats_2"+1', {"summary_stats_2", "b_c_for_sales"}),
+        ('1+key:"summary_stats_2"', {"summary_stats_2", "cleaned"}),
+        ("2+key:summary_stats_2", {"summary_stats_2", "cleaned", "raw_data_a", "raw_data_b"}),
+        ('group:"sales" and not tag:"stage"="report"', {"summary_stats_1", "b_c_for_sales"}),
+        ('tag:"stage"', {"cleaned", "summary_stats_2"}),
+        ('tag:"pii" or kind:"s3"', {"raw_data_a", "raw_data_b"}),
+        ('owner:"alice@example.com"', {"raw_data_b"}),
+        ('sinks(group:"sales")', {"summary_stats_1", "b_c_for_sales"}),
+        ("roots(*)", {"raw_data_a", "raw_data_b"}),
+        ("NOT group:ingest AND NOT group:sales", {"cleaned"}),
+        ("+cleaned", {"cleaned", "raw_data_a", "raw_data_b"}),
+        ("summary_stats_1,summary_stats_2", {"summary_stats_1", "summary_stats_2"}),
+    ],
+)
+def test_asset_selection_syntax_from_the_selection_guide(text: str, names: set[str]) -> None:
+    assets = _selection_graph()
+    resolved = dg.AssetSelection.from_string(text).resolve(assets)
+    assert {key.path[-1] for key in resolved} == names
+
+
+def test_define_asset_job_takes_a_selection_syntax_string() -> None:
+    job = dg.define_asset_job(
+        "raw_data_b_summary_stats_2_job",
+        selection='key:"raw_data_b"+ and +key:"summary_stats_2"',
+    )
+    defs = dg.Definitions(assets=_selection_graph(), jobs=[job])
+    result = defs.get_job_def("raw_data_b_summary_stats_2_job").execute_in_process()
+    assert {e.asset_key.path[-1] for e in result.get_asset_materialization_events()} == {
+        "raw_data_b",
+        "cleaned",
+        "summary_stats_2",
+    }
+    with pytest.raises(dg.DagsterError, match=r"expected '\)'"):
+        dg.AssetSelection.from_string('(key:"a" or key:"b"')
+
+
+class TypeRecordingIOManager(dg.IOManager):
+    """Stores by asset key and records the Python type each context names, as IO managers
+    that store each type differently read `context.dagster_type.typing_type`."""
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        STORE[context.asset_key.to_user_string()] = obj
+        STORE[f"out type {context.name}"] = context.dagster_type.typing_type
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        STORE[f"in type {context.name}"] = context.dagster_type.typing_type
+        return STORE[context.asset_key.to_user_string()]
+
+
+def test_io_manager_contexts_name_the_python_type_of_inputs_and_outputs() -> None:
+    @dg.asset
+    def numbers() -> list[int]:
+        return [1, 2]
+
+    @dg.asset
+    def total(numbers: list[int]) -> int:
+        return sum(numbers)
+
+    @dg.asset
+    def untyped(total):
+        return total
+
+    STORE.clear()
+    dg.materialize([numbers, total, untyped], resources={"io_manager": TypeRecordingIOManager()})
+    assert STORE["in type numbers"] == list[int]
+    assert STORE["in type total"] is Any
+    assert STORE["out type result"] is Any  # the last output stored: untyped's
+    dg.materialize([numbers], resources={"io_manager": TypeRecordingIOManager()})
+    assert STORE["out type result"] == list[int]
+    context = dg.build_output_context(dagster_type=int)
+    assert context.dagster_type.typing_type is int
+
+
+def test_an_op_logs_materializations_and_observations_of_external_assets() -> None:
+    """The metadata guide's op logging AssetMaterialization and AssetObservation events."""
+
+    @dg.op
+    def persist(context: dg.OpExecutionContext) -> str:
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key="my_dataset",
+                description="Persisted result to storage",
+                metadata={
+                    "path": dg.MetadataValue.path("/tmp/my_dataset"),
+                    "dashboard_url": dg.MetadataValue.url("http://mycoolsite.com/my_data"),
+                    "size (bytes)": 12,
+                },
+            )
+        )
+        context.log_event(dg.AssetObservation(asset_key="my_dataset", metadata={"rows": 3}))
+        return "/tmp/my_dataset"
+
+    @dg.job
+    def persist_job() -> None:
+        persist()
+
+    result = persist_job.execute_in_process()
+    (materialization,) = result.asset_materializations_for_node("persist")
+    assert materialization.asset_key == dg.AssetKey("my_dataset")
+    assert materialization.metadata["size (bytes)"] == dg.MetadataValue.int(12)
+    (observation,) = result.asset_observations_for_node("persist")
+    assert observation.metadata["rows"] == dg.MetadataValue.int(3)
+
+
+API_LOG: list[str] = []
+
+
+class UsersAPI(dg.ConfigurableResource):
+    api_key: str
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        API_LOG.append(f"setup {self.api_key}")
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        API_LOG.append("teardown")
+
+    def fetch_users(self) -> list[str]:
+        return [f"{self.api_key}-1", f"{self.api_key}-2"]
+
+
+class Unused(dg.ConfigurableResource):
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        API_LOG.append("unused built")
+
+
+@dg.op
+def process_user() -> None: ...
+
+
+@dg.job
+def process_user_job() -> None:
+    process_user()
+
+
+@dg.sensor(job=process_user_job)
+def process_new_users_sensor(
+    context: dg.SensorEvaluationContext, users_api: UsersAPI
+) -> dg.SensorResult:
+    users = users_api.fetch_users()
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=user) for user in users])
+
+
+@dg.schedule(job=process_user_job, cron_schedule="0 0 * * *", required_resource_keys={"users_api"})
+def users_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    return dg.RunRequest(tags={"first": context.resources.users_api.fetch_users()[0]})
+
+
+def test_sensors_and_schedules_get_their_resources_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The resources guide's sensor and schedule using a resource configured from the
+    environment: the resource is built (EnvVar read, set up) for the evaluation, the
+    location's other resources are not, and it is torn down after."""
+    from dagloom.actors.code_location import evaluate_schedule, evaluate_sensor
+    from dagloom.messages.rpc import EvaluateScheduleRequest, EvaluateSensorRequest
+
+    monkeypatch.setenv("USERS_API_KEY", "k")
+    defs = dg.Definitions(
+        jobs=[process_user_job],
+        sensors=[process_new_users_sensor],
+        schedules=[users_schedule],
+        resources={"users_api": UsersAPI(api_key=dg.EnvVar("USERS_API_KEY")), "unused": Unused()},
+    )
+    API_LOG.clear()
+    tick = evaluate_sensor(defs, EvaluateSensorRequest(sensor_name="process_new_users_sensor"))
+    assert not tick.error, tick.error
+    assert [r.run_key for r in tick.run_requests] == ["k-1", "k-2"]
+    assert API_LOG == ["setup k", "teardown"]
+
+    API_LOG.clear()
+    tick = evaluate_schedule(
+        defs, EvaluateScheduleRequest(schedule_name="users_schedule"), now=1_700_000_000.0
+    )
+    assert not tick.error, tick.error
+    assert API_LOG == ["setup k", "teardown"]
+
+    API_LOG.clear()
+    with dg.build_sensor_context(resources={"users_api": UsersAPI(api_key="t")}) as context:
+        result = process_new_users_sensor(context)
+    assert [r.run_key for r in result.run_requests] == ["t-1", "t-2"]
+    result = process_new_users_sensor(
+        dg.build_sensor_context(), users_api=UsersAPI(api_key=dg.EnvVar("USERS_API_KEY"))
+    )
+    assert [r.run_key for r in result.run_requests] == ["k-1", "k-2"]
+    assert API_LOG == ["setup t", "teardown", "setup k", "teardown"]
+
+
+def test_an_assets_definition_lists_owners_and_code_versions_by_key() -> None:
+    @dg.asset(owners=["richard.hendricks@hooli.com", "team:data-eng"], code_version="1")
+    def owned() -> None: ...
+
+    assert owned.owners_by_key == {
+        dg.AssetKey("owned"): ["richard.hendricks@hooli.com", "team:data-eng"]
+    }
+    assert owned.code_versions_by_key == {dg.AssetKey("owned"): "1"}
+
+
+def test_validate_loadable_names_a_resource_no_one_provides() -> None:
+    """The testing guide checks definitions load with `Definitions.validate_loadable`; an
+    asset's resource or IO manager missing from them is named there, not at the first run."""
+
+    @dg.asset
+    def needs_conn(my_conn: CredentialsResource) -> None: ...
+
+    @dg.asset(io_manager_key="s3_io_manager")
+    def stored_in_s3() -> int:
+        return 1
+
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="'my_conn' required by op"):
+        dg.Definitions.validate_loadable(dg.Definitions(assets=[needs_conn]))
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="'s3_io_manager'"):
+        dg.Definitions.validate_loadable(dg.Definitions(assets=[stored_in_s3]))
+    dg.Definitions.validate_loadable(
+        dg.Definitions(
+            assets=[needs_conn, stored_in_s3],
+            resources={
+                "my_conn": CredentialsResource(username="u", password="p"),
+                "s3_io_manager": dg.InMemoryIOManager(),
+            },
+        )
+    )
+
+
+@dg.resource(
+    config_schema={"region": str, "use_unsigned_session": dg.Field(bool, default_value=True)}
+)
+def s3_session(init_context: dg.InitResourceContext) -> tuple[str, bool]:
+    config = init_context.resource_config
+    return (config["region"], config["use_unsigned_session"])
+
+
+east_unsigned_s3_session = s3_session.configured(
+    {"region": "us-east-1", "use_unsigned_session": False}
+)
+
+
+@dg.configured(s3_session)
+def west_unsigned_s3_session(_init_context: Any) -> dict[str, Any]:
+    return {"region": "us-west-1", "use_unsigned_session": False}
+
+
+@dg.configured(s3_session, config_schema={"region": str})
+def unsigned_s3_session(config: dict[str, Any]) -> dict[str, Any]:
+    return {"region": config["region"]}
+
+
+@dg.op(config_schema={"iterations": int, "word": str})
+def example(context: dg.OpExecutionContext) -> str:
+    return context.op_config["word"] * context.op_config["iterations"]
+
+
+@dg.configured(example, config_schema={"times": dg.Field(int)})
+def configured_example(config: dict[str, Any]) -> dict[str, Any]:
+    return {"iterations": config["times"], "word": "ab"}
+
+
+class ComplexConfig(dg.Config):
+    a_bool: bool
+    an_int: int
+
+
+class SimpleConfig(dg.Config):
+    an_int: int
+
+
+@dg.op
+def complex_op(config: ComplexConfig) -> int:
+    return config.an_int if config.a_bool else -1
+
+
+@dg.configured(complex_op)
+def simpler_op(config: SimpleConfig) -> ComplexConfig:
+    return ComplexConfig(a_bool=True, an_int=config.an_int)
+
+
+def test_the_configured_api_fixes_or_maps_config() -> None:
+    """The configured API guide: resources and ops with fixed config, or config mapped by a
+    function from a smaller schema (a dict schema or a Config class)."""
+
+    @dg.op(required_resource_keys={"east", "west", "unsigned"})
+    def sessions(context: dg.OpExecutionContext) -> list[tuple[str, bool]]:
+        return [context.resources.east, context.resources.west, context.resources.unsigned]
+
+    another_configured_example = example.configured(
+        {"iterations": 2, "word": "wheat"}, name="another_example"
+    )
+
+    @dg.job(
+        resource_defs={
+            "east": east_unsigned_s3_session,
+            "west": west_unsigned_s3_session,
+            "unsigned": unsigned_s3_session,
+        }
+    )
+    def configured_job() -> None:
+        sessions()
+        configured_example()
+        another_configured_example()
+        simpler_op()
+
+    result = configured_job.execute_in_process(
+        run_config={
+            "resources": {"unsigned": {"config": {"region": "eu-west-1"}}},
+            "ops": {
+                "configured_example": {"config": {"times": 3}},
+                "simpler_op": {"config": {"an_int": 7}},
+            },
+        }
+    )
+    assert result.output_for_node("sessions") == [
+        ("us-east-1", False),
+        ("us-west-1", False),
+        ("eu-west-1", True),
+    ]
+    assert result.output_for_node("configured_example") == "ababab"
+    assert result.output_for_node("another_example") == "wheatwheat"
+    assert result.output_for_node("simpler_op") == 7
+    with pytest.raises(dg.DagsterInvalidConfigError, match="times"):
+        configured_job.execute_in_process(
+            run_config={
+                "resources": {"unsigned": {"config": {"region": "eu-west-1"}}},
+                "ops": {
+                    "configured_example": {"config": {}},
+                    "simpler_op": {"config": {"an_int": 1}},
+                },
+            }
+        )
+
+
+def test_a_multi_asset_takes_its_partitions_from_its_specs() -> None:
+    daily = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec("first", partitions_def=daily),
+            dg.AssetSpec("second", partitions_def=daily),
+        ]
+    )
+    def both(context: dg.AssetExecutionContext) -> Any:
+        yield dg.MaterializeResult(asset_key="first", metadata={"day": context.partition_key})
+        yield dg.MaterializeResult(asset_key="second")
+
+    assert both.partitions_def == daily
+    result = dg.materialize([both], partition_key="2024-01-05")
+    assert {e.materialization.partition for e in result.get_asset_materialization_events()} == {
+        "2024-01-05"
+    }
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="'mixed'"):
+
+        @dg.multi_asset(
+            specs=[
+                dg.AssetSpec("x", partitions_def=daily),
+                dg.AssetSpec("y", partitions_def=dg.StaticPartitionsDefinition(["a"])),
+            ]
+        )
+        def mixed() -> None: ...

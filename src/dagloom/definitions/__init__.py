@@ -60,6 +60,7 @@ from dagloom.definitions.config import (
     RunConfig,
     config_mapping,
 )
+from dagloom.definitions.configured import configured
 from dagloom.definitions.dagster_type import (
     DagsterType,
     Nothing,
@@ -369,6 +370,7 @@ __all__ = [
     "check_dagster_type",
     "colored_console_logger",
     "config_mapping",
+    "configured",
     "default_loggers",
     "define_asset_job",
     "executor",

@@ -13,7 +13,13 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, Self
 
-from dagloom.definitions.resources import Resources, ResourceScope, validate_resource_config
+from dagloom.definitions.resources import (
+    ConfigurableResourceFactory,
+    ResourceDefinition,
+    Resources,
+    ResourceScope,
+    validate_resource_config,
+)
 from dagloom.errors import DefinitionError
 
 __all__ = [
@@ -347,10 +353,24 @@ def invoke_directly(
     does, and return what it returns.
 
     The context comes as `split_invocation_args` finds it, or from `build_context()` when
-    none is given; other keyword arguments are resources. Exceptions from `fn` propagate
-    unchanged.
+    none is given; other keyword arguments are resources (configurable ones and `@resource`
+    definitions built for the call; a generator's items are then returned as a list).
+    Exceptions from `fn` propagate unchanged.
     """
     context, resources = split_invocation_args(fn, args, kwargs, kind=kind, name=name)
     if context is None:
         context = build_context()
-    return call_user_function(fn, context, kind=kind, name=name, extra_resources=resources)
+    to_build = {
+        key: value
+        for key, value in resources.items()
+        if isinstance(value, ConfigurableResourceFactory | ResourceDefinition)
+    }
+    if not to_build:
+        return call_user_function(fn, context, kind=kind, name=name, extra_resources=resources)
+    # Resources passed as arguments are built as a tick builds them (EnvVars read, setup
+    # called) and torn down once the function's result is complete.
+    with ResourceScope(to_build, {}) as built:
+        result = call_user_function(
+            fn, context, kind=kind, name=name, extra_resources={**resources, **built.as_dict()}
+        )
+        return list(result) if inspect.isgenerator(result) else result

@@ -82,6 +82,7 @@ class AssetSpec:
     io_manager_key: str | None = None
     automation_condition: Any = None  # an AutomationCondition: when automation requests it
     skippable: bool = False  # in a multi_asset: the function may not yield it
+    partitions_def: PartitionsDefinition | None = None
 
     def __post_init__(self) -> None:
         # Dagster takes a key as a string, a list of strings or an AssetKey everywhere, and
@@ -364,6 +365,14 @@ class AssetsDefinition:
     @property
     def tags_by_key(self) -> dict[AssetKey, Mapping[str, str]]:
         return {spec.key: dict(spec.tags or {}) for spec in self.specs_by_output.values()}
+
+    @property
+    def owners_by_key(self) -> dict[AssetKey, Sequence[str]]:
+        return {spec.key: list(spec.owners) for spec in self.specs_by_output.values()}
+
+    @property
+    def code_versions_by_key(self) -> dict[AssetKey, str | None]:
+        return {spec.key: spec.code_version for spec in self.specs_by_output.values()}
 
     @property
     def asset_deps(self) -> dict[AssetKey, set[AssetKey]]:
@@ -737,6 +746,7 @@ def multi_asset(
                 io_manager_key=spec.io_manager_key,
                 automation_condition=spec.automation_condition or automation_condition,
                 skippable=spec.skippable,
+                partitions_def=spec.partitions_def,
             )
         op = OpDefinition(
             func,
@@ -755,7 +765,7 @@ def multi_asset(
             keys_by_input=keys_by_input,
             can_subset=can_subset,
             resource_defs=resource_defs,
-            partitions_def=partitions_def,
+            partitions_def=_specs_partitions_def(op_name, partitions_def, specs or ()),
             partition_mappings=_partition_mappings(
                 ins, keys_by_input, [d for spec in specs_by_output.values() for d in spec.deps]
             ),
@@ -774,6 +784,24 @@ def multi_asset(
         return assets_def
 
     return wrap
+
+
+def _specs_partitions_def(
+    op_name: str, given: PartitionsDefinition | None, specs: Sequence[AssetSpec]
+) -> PartitionsDefinition | None:
+    """A multi_asset's partitions: `partitions_def=`, else its specs' (which must agree);
+    DagsterInvalidDefinitionError names the multi_asset when they differ."""
+    found: list[PartitionsDefinition] = []
+    for spec in specs:
+        if spec.partitions_def is not None and spec.partitions_def not in found:
+            found.append(spec.partitions_def)
+    if len(found) > 1 or (given is not None and found and found[0] != given):
+        raise DagsterInvalidDefinitionError(
+            f"multi_asset {op_name!r}: its AssetSpecs' partitions_def differ from each other "
+            "or from its partitions_def; the assets of one function share one",
+            name=op_name,
+        )
+    return given if given is not None else (found[0] if found else None)
 
 
 def map_asset_specs(

@@ -317,11 +317,13 @@ class _Attribute(AssetSelection):
         if self.what == "key_substring":
             return self.name in key.to_user_string()
         if self.what == "kind":
-            return self.name in spec.kinds
+            # A kind given as a tag (`tags={"dagster/kind/snowflake": ""}`) counts too.
+            return self.name in spec.kinds or f"{_KIND_TAG_PREFIX}{self.name}" in (spec.tags or {})
         if self.what == "owner":
             return self.name in spec.owners
-        if self.name.startswith(_KIND_TAG_PREFIX) and self.value == "":
-            return self.name[len(_KIND_TAG_PREFIX) :] in spec.kinds
+        is_kind = self.name.startswith(_KIND_TAG_PREFIX) and self.value == ""
+        if is_kind and self.name[len(_KIND_TAG_PREFIX) :] in spec.kinds:
+            return True
         return (spec.tags or {}).get(self.name) == self.value
 
 
@@ -408,9 +410,27 @@ class _WithoutChecks(AssetSelection):
 
 
 def parse_selection(text: str) -> AssetSelection:
-    """Parse the command-line form: `group:name`, `tag:k=v`, `kind:k`, `owner:o`, `key`,
-    `a/b` (a key path), `key+` (downstream), `+key` (upstream), `*`, and comma-separated
-    unions of these."""
+    """Parse a selection string: Dagster's selection syntax (`key:"a"+ and not
+    tag:"pii"`, see `asset_selection_syntax`), else the older form: `group:name`,
+    `tag:k=v`, `kind:k`, `owner:o`, `key`, `a/b` (a key path), `key+` (one layer
+    downstream), `+key` (upstream), `*`, and comma-separated unions of these.
+    DagloomInvalidSelectionError (or DefinitionError for a malformed key) when it is
+    neither."""
+    from dagloom.definitions.asset_selection_syntax import (
+        SelectionSyntaxError,
+        parse_selection_syntax,
+    )
+
+    try:
+        return parse_selection_syntax(text)
+    except SelectionSyntaxError as exc:
+        try:
+            return _parse_older_form(text)
+        except DefinitionError:
+            raise exc from None
+
+
+def _parse_older_form(text: str) -> AssetSelection:
     clauses = [c.strip() for c in text.split(",") if c.strip()]
     if not clauses:
         raise DagloomInvalidSelectionError(f"empty asset selection {text!r}")

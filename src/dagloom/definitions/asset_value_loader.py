@@ -54,8 +54,9 @@ class AssetValueLoader:
         loaded through the IO manager that stores it (its `io_manager_key`; `io_manager`
         defaults to the filesystem IO manager under `$DAGLOOM_HOME/storage`, where
         `materialize` stores). `python_type` is the type the IO manager sees as the
-        input's `dagster_type`; `resource_config` is shaped as run config's `resources:`.
-        DefinitionError names an asset the location does not have."""
+        input's `dagster_type.typing_type`; `resource_config` is shaped as run config's
+        `resources:`. DefinitionError names an asset the location does not have."""
+        from dagloom.definitions.dagster_type import resolve_dagster_type
         from dagloom.definitions.io_manager import InputContext
 
         defs = self._defs
@@ -76,8 +77,7 @@ class AssetValueLoader:
             definition_metadata=input_definition_metadata or metadata,
             resources=built,
         )
-        if python_type is not None:
-            context.dagster_type = python_type
+        context.dagster_type = resolve_dagster_type(python_type)
         if partition_key is not None:
             context.set_partitions([partition_key], graph.partitions_def(key), partition_key)
         return getattr(built, manager_key).load_input(context)

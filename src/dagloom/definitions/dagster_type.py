@@ -10,6 +10,7 @@ after the op whose output it is wired to.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ __all__ = [
     "check_dagster_type",
     "check_value",
     "is_nothing",
+    "resolve_dagster_type",
 ]
 
 
@@ -61,6 +63,7 @@ class DagsterType:
         "name",
         "required_resource_keys",
         "type_check_fn",
+        "typing_type",
     )
 
     def __init__(
@@ -71,7 +74,8 @@ class DagsterType:
         description: str | None = None,
         required_resource_keys: set[str] | frozenset[str] | None = None,
         metadata: Mapping[str, Any] | None = None,
-        **_ignored: Any,  # Dagster's loader=, kind=, typing_type=: no meaning here
+        typing_type: Any = Any,
+        **_ignored: Any,  # Dagster's loader=, kind=: no meaning here
     ) -> None:
         if not callable(type_check_fn):
             raise DagsterInvalidDefinitionError(
@@ -85,6 +89,8 @@ class DagsterType:
         self.description = description
         self.required_resource_keys = frozenset(required_resource_keys or ())
         self.metadata = dict(metadata or {})
+        # The Python type of the values, as IO managers read it (`context.dagster_type`).
+        self.typing_type = typing_type
 
     @property
     def display_name(self) -> str:
@@ -143,7 +149,13 @@ class PythonObjectDagsterType(DagsterType):
                 f"expected value to be of Python type {default}.",
             )
 
-        super().__init__(check, key=key or type_name, name=type_name, description=description)
+        super().__init__(
+            check,
+            key=key or type_name,
+            name=type_name,
+            description=description,
+            typing_type=python_type,
+        )
 
 
 def _is_none(_context: Any, value: Any) -> TypeCheck:
@@ -155,6 +167,37 @@ def _is_none(_context: Any, value: Any) -> TypeCheck:
 Nothing = DagsterType(_is_none, name="Nothing", description="An input that carries no value.")
 """The type of an input that orders its op after another and receives no value:
 `@op(ins={"start": In(Nothing)})`, wired as `my_op(start=other_op())`."""
+
+
+def _any_value(_context: Any, _value: Any) -> bool:
+    return True
+
+
+AnyType = DagsterType(_any_value, name="Any", description="Any value.")
+"""The type of an input or output declared with no type."""
+
+_ANNOTATION_TYPES: dict[Any, DagsterType] = {}
+
+
+def resolve_dagster_type(declared: Any) -> DagsterType:
+    """The DagsterType an IO manager sees for an input or output declared as `declared`: a
+    DagsterType as it is, `Any` for no type, else one named after the annotation whose
+    `typing_type` is it (`list[int]`, `pd.DataFrame`...). Only the DagsterTypes an op
+    declares are checked when it runs; these stand for annotations, checking nothing."""
+    if isinstance(declared, DagsterType):
+        return declared
+    if declared is None or declared is inspect.Parameter.empty or declared is Any:
+        return AnyType
+    name = getattr(declared, "__name__", None) or str(declared)
+    try:
+        found = _ANNOTATION_TYPES.get(declared)
+    except TypeError:  # an unhashable annotation: made each time
+        return DagsterType(_any_value, name=name, typing_type=declared)
+    if found is None:
+        found = _ANNOTATION_TYPES[declared] = DagsterType(
+            _any_value, name=name, typing_type=declared
+        )
+    return found
 
 
 def is_nothing(dagster_type: Any) -> bool:

@@ -55,6 +55,32 @@ def _target_assets(listed: Sequence[Any], targets: Iterable[Any]) -> list[Assets
     return found
 
 
+def _check_resources_provided(job: JobDefinition) -> None:
+    """DagsterInvalidDefinitionError naming the first resource key a node of `job` needs
+    that the job's resources lack (`io_manager` always has a default)."""
+    provided = {*job.resource_defs, "io_manager"}
+    for hook in job.hook_defs:
+        for key in sorted(hook.required_resource_keys - provided):
+            raise DagsterInvalidDefinitionError(
+                f"resource with key {key!r} required by hook {hook.name!r} of job "
+                f"{job.name!r} was not provided; provided: {sorted(provided)}",
+                name=job.name,
+            )
+    for node in job.nodes.values():
+        op = node.op
+        needed = set(op.required_resource_keys)
+        needed.update(out.io_manager_key for out in op.outs.values())
+        needed.update(spec.input_manager_key for spec in op.ins.values() if spec.input_manager_key)
+        for hook in node.hooks:
+            needed |= hook.required_resource_keys
+        for key in sorted(needed - provided):
+            raise DagsterInvalidDefinitionError(
+                f"resource with key {key!r} required by op {op.name!r} of job {job.name!r} "
+                f"was not provided; provided: {sorted(provided)}",
+                name=op.name,
+            )
+
+
 class Definitions:
     """Everything one code location defines. Building it resolves asset jobs, binds
     resources to jobs, and checks that names are unique and every target exists; errors
@@ -176,10 +202,17 @@ class Definitions:
     @staticmethod
     def validate_loadable(defs: Definitions) -> None:
         """Raise what loading `defs` in a code location would raise. Construction already
-        checks everything (asset graph, checks, jobs, schedule and sensor targets,
-        resources), so this only refuses what is not a Definitions."""
+        checks the asset graph, checks, jobs and schedule and sensor targets; this also
+        refuses what is not a Definitions, and a job whose op, IO manager, input manager or
+        hook needs a resource key that neither the job nor `defs` provides
+        (DagsterInvalidDefinitionError naming the key, the op and the job)."""
         if not isinstance(defs, Definitions):
             raise DefinitionError(f"validate_loadable takes Definitions, got {defs!r}")
+        jobs = defs.get_all_job_defs()
+        if defs.asset_graph.keys and not defs.has_job(IMPLICIT_ASSET_JOB_NAME):
+            jobs.append(defs.get_implicit_global_asset_job_def())
+        for job in jobs:
+            _check_resources_provided(job)
 
     # -- lookups ----------------------------------------------------------------------------
 

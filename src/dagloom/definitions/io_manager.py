@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dagloom.definitions.asset_key import AssetKey, path_component_problem
+from dagloom.definitions.dagster_type import resolve_dagster_type
 from dagloom.definitions.resources import (
     ConfigurableResource,
     ConfigurableResourceFactory,
@@ -296,7 +297,7 @@ def build_output_context(
         resources=Resources(resources),
     )
     context.config = config
-    context.dagster_type = dagster_type
+    context.dagster_type = resolve_dagster_type(dagster_type)
     if partition_key is not None:
         context.set_partitions([partition_key], None, partition_key)
     return context
@@ -325,7 +326,7 @@ def build_input_context(
         resources=Resources(resources),
     )
     context.config = config
-    context.dagster_type = dagster_type
+    context.dagster_type = resolve_dagster_type(dagster_type)
     if asset_partition_key_range is not None:
         ends = [asset_partition_key_range.start, asset_partition_key_range.end]
         context.set_partitions(list(dict.fromkeys(ends)), None, partition_key)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, overload
 from pydantic import BaseModel
 
 from dagloom.definitions.config import Config, validate_model
-from dagloom.definitions.dagster_type import DagsterType, is_nothing
+from dagloom.definitions.dagster_type import DagsterType, is_nothing, resolve_dagster_type
 from dagloom.definitions.hook import _NO_HOOKS, check_hooks
 from dagloom.definitions.outputs import DEFAULT_OUTPUT, NO_VALUE, In, Out
 from dagloom.definitions.resources import ConfigurableResource, is_resource_param
@@ -292,11 +292,39 @@ class OpDefinition:
             for input_name, spec in self.ins.items()
             if isinstance(spec.dagster_type, DagsterType) and not is_nothing(spec.dagster_type)
         )
+        self._output_types: dict[str, DagsterType] = {}  # see output_type
         self.output_type_checks: dict[str, DagsterType] = {
             out_name: out.dagster_type
             for out_name, out in self.outs.items()
             if isinstance(out.dagster_type, DagsterType)
         }
+
+    def input_type(self, input_name: str) -> DagsterType:
+        """The DagsterType of input `input_name` as its loader's context shows it
+        (`context.dagster_type`): its declared DagsterType or annotation, else `Any`."""
+        spec = self.ins.get(input_name)
+        return resolve_dagster_type(None if spec is None else spec.dagster_type)
+
+    def output_type(self, output_name: str) -> DagsterType:
+        """The DagsterType of output `output_name` as its IO manager's context shows it:
+        its Out's type, or the function's return annotation for a sole output, else `Any`.
+        Worked out once per output (reading annotations costs ~20 µs)."""
+        found = self._output_types.get(output_name)
+        if found is None:
+            out = self.outs.get(output_name)
+            declared = None if out is None else out.dagster_type
+            if declared is None and len(self.outs) == 1 and out is not None:
+                declared = self._return_annotation()
+            found = self._output_types[output_name] = resolve_dagster_type(declared)
+        return found
+
+    def _return_annotation(self) -> Any:
+        try:
+            return typing.get_type_hints(self.compute_fn).get("return")
+        except (NameError, TypeError):
+            # An annotation that does not resolve here (a name imported for type checking
+            # only) types nothing, as if absent.
+            return None
 
     @property
     def input_defs(self) -> list[InputDefinition]:
@@ -361,6 +389,19 @@ class OpDefinition:
             root = getattr(model, "root", NO_VALUE)
             return root if root is not NO_VALUE else model.model_dump(mode="python")
         return model
+
+    def configured(
+        self,
+        config_or_config_fn: Any,
+        name: str,
+        config_schema: Any = None,
+        description: str | None = None,
+    ) -> OpDefinition:
+        """A copy of this op named `name` whose config is fixed to a mapping, or mapped by
+        a function from the config `config_schema` describes."""
+        from dagloom.definitions.configured import configure_op
+
+        return configure_op(self, config_or_config_fn, name, config_schema, description)
 
     def alias(self, name: str) -> PendingNodeInvocation:
         # What `PendingNodeInvocation(self, alias=name)` makes, in a third of the time: a

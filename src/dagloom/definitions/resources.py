@@ -244,16 +244,18 @@ class ResourceDefinition:
         """A resource whose value is its config, a string."""
         return ResourceDefinition(lambda ctx: ctx.resource_config, str, description)
 
-    def configured(self, config: Mapping[str, Any]) -> ResourceDefinition:
-        """The same resource with its config fixed to `config`."""
-        fixed = dict(config)
-        outer = self
+    def configured(
+        self,
+        config_or_config_fn: Any,
+        name: str | None = None,
+        config_schema: Any = None,
+        description: str | None = None,
+    ) -> ResourceDefinition:
+        """The same resource with its config fixed to a mapping, or mapped by a function
+        from the config `config_schema` describes (see `dagloom.definitions.configured`)."""
+        from dagloom.definitions.configured import configure_resource
 
-        def build(ctx: InitResourceContext) -> Any:
-            inner = InitResourceContext(fixed, ctx.resources, ctx.run_id, ctx.log)
-            return outer.resource_fn(inner)
-
-        return ResourceDefinition(build, None, self.description, self.required_resource_keys)
+        return configure_resource(self, config_or_config_fn, config_schema, description)
 
 
 R = TypeVar("R")
@@ -384,6 +386,21 @@ def validate_resource_config(
             _process_schema_config(schema, config, key)
         out[key] = config
     return out
+
+
+def check_resource_config(
+    definition: ResourceDefinition, config: Any, what: str, path: KeyPath = ("config",)
+) -> Any:
+    """`config` checked against `definition`'s config schema (a Config class or Dagster's
+    schema), defaults filled; DagsterInvalidConfigError names the key path."""
+    schema = definition.config_schema
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        return validate_model(schema, config, path, what=what)
+    if schema is None:
+        return config
+    from dagloom.definitions.config_types import as_field, process_config
+
+    return process_config(as_field(schema), config, tuple(path), what)
 
 
 def _process_schema_config(schema: Any, config: Any, key: str) -> Any:
@@ -670,6 +687,7 @@ __all__ = [
     "Resources",
     "build_init_resource_context",
     "build_resources",
+    "check_resource_config",
     "is_resource_param",
     "resource",
     "resource_order",

@@ -181,6 +181,7 @@ class ScheduleDefinition:
         catch_up: str | None = None,
         required_resource_keys: set[str] | None = None,
     ) -> None:
+        self._required_resource_keys = set(required_resource_keys or ())
         self._job, self._job_name, self._target = _resolve_schedule_target(
             name, job=job, job_name=job_name, target=target
         )
@@ -255,7 +256,6 @@ class ScheduleDefinition:
                 name=self._name,
             )
         self._catch_up = catch_up
-        self._required_resource_keys = set(required_resource_keys or ())
 
     # -- identity -------------------------------------------------------------------------
 
@@ -399,14 +399,6 @@ class ScheduleDefinition:
         wrong shape raises `DefinitionError`. Sync: it runs user code and may block as long
         as that code does.
         """
-        missing = sorted(
-            key for key in self._required_resource_keys if key not in context.resources
-        )
-        if missing:
-            raise DefinitionError(
-                f"schedule {self._name!r} requires resources {missing}, which the context lacks",
-                name=self._name,
-            )
         results = self._evaluate(context)
         skip_message: str | None = None
         run_requests: list[RunRequest] = []
@@ -468,6 +460,12 @@ class ScheduleDefinition:
 
     def _evaluate(self, context: ScheduleEvaluationContext) -> list[Any]:
         """User code's result for this tick, flattened to a list of items."""
+        missing = sorted(k for k in self._required_resource_keys if k not in context.resources)
+        if missing:
+            raise DefinitionError(
+                f"schedule {self._name!r} requires resources {missing}, which the context lacks",
+                name=self._name,
+            )
         with user_code("schedule", self._name):
             if self._execution_fn is not None:
                 raw = _call(self._execution_fn, context, self._name)

@@ -125,7 +125,7 @@ def _output_context(
     step_key, name, mapping_key = ref
     tmpl = plan.template(step_key)
     out_def = tmpl.node.op.outs.get(name)
-    return OutputContext(
+    context = OutputContext(
         step_key,
         name,
         run_id,
@@ -135,6 +135,8 @@ def _output_context(
         definition_metadata=out_def.metadata if out_def is not None else None,
         resources=resources,
     )
+    context.dagster_type = tmpl.node.op.output_type(name)
+    return context
 
 
 def _record_outputs(

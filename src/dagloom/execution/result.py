@@ -149,7 +149,7 @@ class ExecuteInProcessResult:
         ]
 
     def asset_observations_for_node(self, node_name: str) -> list[AssetObservation]:
-        """The observations (asset key, metadata) the node's steps reported."""
+        """The observations (asset key, metadata, partition) the node's steps reported."""
         return [
             e.asset_observation_data.asset_observation
             for e in self.events_for_node(node_name)

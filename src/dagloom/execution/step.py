@@ -294,17 +294,17 @@ class StepRunner:
         tmpl = facts.plan.steps[step_key]
         for output_name, run_id in outputs.items():
             out_def = tmpl.node.op.outs[output_name]
-            self.state.record_output(
-                OutputContext(
-                    step_key,
-                    output_name,
-                    run_id,
-                    asset_key=tmpl.facts.asset_keys.get(output_name),
-                    job_name=facts.job_name,
-                    definition_metadata=out_def.metadata,
-                    resources=facts.resources,
-                )
+            context = OutputContext(
+                step_key,
+                output_name,
+                run_id,
+                asset_key=tmpl.facts.asset_keys.get(output_name),
+                job_name=facts.job_name,
+                definition_metadata=out_def.metadata,
+                resources=facts.resources,
             )
+            context.dagster_type = tmpl.node.op.output_type(output_name)
+            self.state.record_output(context)
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -354,9 +354,9 @@ class StepRunner:
                 step_key,
                 upstream,
                 asset_key=upstream.asset_key,
-                definition_metadata=self._input_metadata(step_key, input_name),
                 resources=facts.resources,
             )
+            self._describe_input(context, step_key, input_name)
             self._set_input_config(context, step_key, input_name)
             if facts.partitions is not None and upstream.asset_key is not None:
                 self._set_input_partitions(context, step_key, upstream.asset_key)
@@ -395,9 +395,9 @@ class StepRunner:
             step_key,
             upstream,
             asset_key=upstream.asset_key,
-            definition_metadata=self._input_metadata(step_key, spec.name),
             resources=facts.resources,
         )
+        self._describe_input(reading, step_key, spec.name)
         if facts.input_configs:
             reading.config = facts.input_configs.get((node_name, spec.name))
         if facts.partitions is not None and upstream.asset_key is not None:
@@ -463,9 +463,9 @@ class StepRunner:
                     step_key,
                     None,
                     asset_key=spec.asset_key,
-                    definition_metadata=self._input_metadata(step_key, spec.name),
                     resources=self.facts.resources,
                 )
+                self._describe_input(context, step_key, spec.name)
                 self._set_input_config(context, step_key, spec.name)
                 if self.facts.partitions is not None:
                     self._set_input_partitions(context, step_key, spec.asset_key)
@@ -480,19 +480,24 @@ class StepRunner:
                     spec.name,
                     step_key,
                     None,
-                    definition_metadata=self._input_metadata(step_key, spec.name),
                     resources=self.facts.resources,
                 )
+                self._describe_input(context, step_key, spec.name)
                 self._set_input_config(context, step_key, spec.name)
                 values[spec.name] = self.facts.io_managers[spec.manager_key].load_input(context)
         return values
 
-    def _input_metadata(self, step_key: str, input_name: str) -> Mapping[str, Any] | None:
-        """The metadata input `input_name` was declared with (`In(metadata=...)`,
-        `AssetIn(metadata=...)`), which its loader's context carries."""
+    def _describe_input(self, context: InputContext, step_key: str, input_name: str) -> None:
+        """Give a loader's context what the input was declared with: its metadata
+        (`In(metadata=...)`, `AssetIn(metadata=...)`) and its DagsterType."""
         tmpl = self.facts.plan.steps.get(split_step_key(step_key)[0])
-        spec = None if tmpl is None else tmpl.node.op.ins.get(input_name)
-        return None if spec is None else spec.metadata
+        if tmpl is None:
+            return
+        op = tmpl.node.op
+        spec = op.ins.get(input_name)
+        if spec is not None and spec.metadata:
+            context.definition_metadata = spec.metadata
+        context.dagster_type = op.input_type(input_name)
 
     def _set_input_config(self, context: InputContext, step_key: str, input_name: str) -> None:
         """Give the loader's context the config its `input_config_schema` took, if any."""
@@ -792,6 +797,7 @@ class StepRunner:
                     definition_metadata=out_def.metadata,
                     resources=facts.resources,
                 )
+            out_ctx.dagster_type = tmpl.node.op.output_type(output_name)
             if facts.output_configs:
                 out_ctx.config = facts.output_configs.get((tmpl.key, output_name))
             parts = facts.partitions
