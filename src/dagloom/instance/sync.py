@@ -287,11 +287,121 @@ class SyncInstance:
         )
 
 
-def sync_instance_of(instance: DagloomInstance | SyncInstance) -> SyncInstance:
+INSTANCE_METHODS = frozenset(
+    {
+        "storage_directory",
+        "get_latest_materialization_event",
+        "fetch_materializations",
+        "fetch_observations",
+        "get_materialized_partitions",
+        "all_logs",
+        "get_dynamic_partitions",
+        "add_dynamic_partitions",
+        "has_dynamic_partition",
+        "delete_dynamic_partition",
+    }
+)
+"""The `SyncInstance` methods a `ForwardedInstance` forwards: its whole public API but the
+async `instance`, which lives in another process."""
+
+Forward = Callable[[str, tuple[Any, ...], dict[str, Any]], Any]
+"""Calls the `SyncInstance` method named by its first argument, with the given positional
+and keyword arguments, wherever the instance is, and returns its result (or raises its
+error)."""
+
+
+class ForwardedInstance:
+    """A `SyncInstance` in another process, as a schedule's or sensor's `context.instance`
+    sees it when the tick is evaluated away from the instance.
+
+    Each method has `SyncInstance`'s signature and answer, and blocks while `forward` carries
+    the call to the process holding the instance and brings back its result or error. Making
+    one costs nothing: the instance is reached only when a method is called.
+    """
+
+    __slots__ = ("_forward",)
+
+    def __init__(self, forward: Forward) -> None:
+        self._forward = forward
+
+    def storage_directory(self) -> str:
+        """Where the default filesystem IO manager keeps outputs."""
+        return str(self._forward("storage_directory", (), {}))
+
+    def get_latest_materialization_event(
+        self, asset_key: CoercibleToAssetKey
+    ) -> EventLogEntry | None:
+        """The newest materialization of `asset_key`, or None if it has none."""
+        entry: EventLogEntry | None = self._forward(
+            "get_latest_materialization_event", (asset_key,), {}
+        )
+        return entry
+
+    def fetch_materializations(
+        self,
+        records_filter: Any,
+        limit: int,
+        cursor: str | None = None,
+        ascending: bool = False,
+    ) -> EventRecordsResult:
+        """Up to `limit` materializations of an asset, newest first (see `SyncInstance`)."""
+        result: EventRecordsResult = self._forward(
+            "fetch_materializations", (records_filter, limit, cursor, ascending), {}
+        )
+        return result
+
+    def fetch_observations(
+        self,
+        records_filter: Any,
+        limit: int,
+        cursor: str | None = None,
+        ascending: bool = False,
+    ) -> EventRecordsResult:
+        """Up to `limit` observations of an asset, newest first (see `SyncInstance`)."""
+        result: EventRecordsResult = self._forward(
+            "fetch_observations", (records_filter, limit, cursor, ascending), {}
+        )
+        return result
+
+    def get_materialized_partitions(self, asset_key: CoercibleToAssetKey) -> set[str]:
+        """The partitions of `asset_key` that have been materialized."""
+        keys: set[str] = self._forward("get_materialized_partitions", (asset_key,), {})
+        return keys
+
+    def all_logs(self, run_id: str, of_type: Any = None) -> list[EventLogEntry]:
+        """The events of run `run_id`, in order, optionally only those of `of_type`."""
+        entries: list[EventLogEntry] = self._forward("all_logs", (run_id, of_type), {})
+        return entries
+
+    def get_dynamic_partitions(self, partitions_def_name: str) -> list[str]:
+        """The keys of the dynamic partitions `partitions_def_name`, in the order added."""
+        keys: list[str] = self._forward("get_dynamic_partitions", (partitions_def_name,), {})
+        return keys
+
+    def add_dynamic_partitions(
+        self, partitions_def_name: str, partition_keys: Sequence[str]
+    ) -> None:
+        """Add keys to the dynamic partitions `partitions_def_name` (those it has stay)."""
+        self._forward("add_dynamic_partitions", (partitions_def_name, list(partition_keys)), {})
+
+    def has_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> bool:
+        return bool(
+            self._forward("has_dynamic_partition", (partitions_def_name, partition_key), {})
+        )
+
+    def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> None:
+        self._forward("delete_dynamic_partition", (partitions_def_name, partition_key), {})
+
+
+InstanceView = SyncInstance | ForwardedInstance
+"""The instance as schedule, sensor and op code calls it: synchronously, here or forwarded."""
+
+
+def sync_instance_of(instance: DagloomInstance | InstanceView) -> InstanceView:
     """`instance` seen synchronously, as code outside a run (a sensor invoked in a test)
     reads it: a `DagloomInstance` is opened for synchronous use first when it is not open
-    (`open_in_background`, which does nothing when it already is)."""
-    if isinstance(instance, SyncInstance):
+    (`open_in_background`, which does nothing when it already is); a view is itself."""
+    if isinstance(instance, SyncInstance | ForwardedInstance):
         return instance
     if not instance.is_open:
         instance.open_in_background()
@@ -299,10 +409,14 @@ def sync_instance_of(instance: DagloomInstance | SyncInstance) -> SyncInstance:
 
 
 __all__ = [
+    "INSTANCE_METHODS",
     "AssetRecordsFilter",
     "EventLogRecord",
     "EventRecordsFilter",
     "EventRecordsResult",
+    "Forward",
+    "ForwardedInstance",
+    "InstanceView",
     "SyncInstance",
     "sync_instance_of",
 ]
