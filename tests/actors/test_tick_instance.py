@@ -9,18 +9,23 @@ import textwrap
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
 import dagloom as dg
+from dagloom.actors import Supervisor
+from dagloom.actors.code_location import CodeLocationServer, TickInstance
 from dagloom.daemon._instigators import origin_id
 from dagloom.daemon._tags import RUN_KEY_TAG
 from dagloom.execution.origin import CodeOrigin
 from dagloom.instance import DagloomInstance
 from dagloom.messages import InstigatorType, Tick, TickStatus
+from dagloom.messages.rpc import EvaluateScheduleRequest, EvaluateSensorRequest, TickResult
 from dagloom.topology import dev_topology
 from dagloom.topology.wiring import RunningNode, run_node
+from dagloom.transport import MemoryTransport
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("restore_import_state")]
 
@@ -81,6 +86,26 @@ DEFS = textwrap.dedent(
             return dg.SkipReason("no new materialization of upstream")
         context.advance_all_cursors()
         return dg.RunRequest(run_key=f"upstream-{record.storage_id}")
+
+
+    @dg.schedule(job=release_job, cron_schedule="0 * * * *")
+    def every_release(context):
+        return [
+            dg.RunRequest(run_key=key, partition_key=key)
+            for key in context.instance.get_dynamic_partitions("releases")
+        ]
+
+
+    @dg.sensor(job=release_job)
+    def quiet(context):
+        return dg.SkipReason("reads nothing")
+
+
+    @dg.sensor(job=release_job)
+    def backwards(context):
+        context.instance.fetch_materializations(
+            dg.AssetKey("upstream"), limit=1, ascending=True
+        )
     """
 )
 
@@ -140,3 +165,69 @@ async def test_a_multi_asset_sensor_ticks_through_the_daemon(tmp_path: Path) -> 
         assert tick.status == TickStatus.SUCCESS, tick.error
         runs = [run for run in await instance.get_runs() if run.job_name == "follow"]
         assert [run.tags[RUN_KEY_TAG] for run in runs] == [f"upstream-{record.storage_id}"]
+
+
+@asynccontextmanager
+async def serving(actor: CodeLocationServer) -> AsyncIterator[Any]:
+    supervisor = Supervisor()
+    supervisor.add(actor)
+    async with anyio.create_task_group() as tg:
+        await tg.start(supervisor.run)
+        yield MemoryTransport(strict=True).ref(actor)
+        tg.cancel_scope.cancel()
+
+
+async def evaluate(
+    ref: Any, request: EvaluateScheduleRequest | EvaluateSensorRequest
+) -> TickResult:
+    reply = await ref.ask(request, timeout=120)
+    assert isinstance(reply, TickResult)
+    return reply
+
+
+async def test_a_code_location_opens_its_instance_when_a_tick_first_reads_it(
+    tmp_path: Path,
+) -> None:
+    """A code server's instance is opened by the first tick that calls context.instance,
+    once, and closed when the location stops; a tick that never calls it opens nothing."""
+    home = tmp_path / "home"
+    async with DagloomInstance.open(home) as instance:
+        await instance.add_dynamic_partitions("releases", ["v1", "v2"])
+    opened: list[DagloomInstance] = []
+
+    def open_instance() -> DagloomInstance:
+        opened.append(DagloomInstance.open(home))
+        return opened[-1]
+
+    path = tmp_path / "defs.py"
+    path.write_text(DEFS)
+    holder = TickInstance(open_instance=open_instance)
+    actor = CodeLocationServer("here", CodeOrigin(python_file=str(path)), instance=holder)
+    with anyio.fail_after(60):
+        async with serving(actor) as ref:
+            skipped = await evaluate(ref, EvaluateSensorRequest(sensor_name="quiet"))
+            assert opened == []
+            first = await evaluate(ref, EvaluateScheduleRequest(schedule_name="every_release"))
+            second = await evaluate(ref, EvaluateScheduleRequest(schedule_name="every_release"))
+            assert holder.is_open
+    assert skipped.skip_message == "reads nothing"
+    assert [r.run_key for r in first.run_requests] == ["v1", "v2"]
+    assert [r.run_key for r in second.run_requests] == ["v1", "v2"]
+    [instance] = opened
+    assert not holder.is_open
+    assert not instance.is_open
+
+
+async def test_an_instance_call_that_raises_fails_the_tick_with_its_error(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "defs.py"
+    path.write_text(DEFS)
+    async with DagloomInstance.ephemeral() as instance:
+        actor = CodeLocationServer("here", CodeOrigin(python_file=str(path)), instance=instance)
+        with anyio.fail_after(60):
+            async with serving(actor) as ref:
+                result = await evaluate(ref, EvaluateSensorRequest(sensor_name="backwards"))
+    assert result.error is not None
+    assert result.error.cls_name == "DagsterInvalidInvocationError"
+    assert "ascending=True is not supported" in result.error.message
