@@ -21,7 +21,7 @@ from dagloom.daemon._instigators import origin_id
 from dagloom.daemon._tags import RUN_KEY_TAG
 from dagloom.execution.origin import CodeOrigin
 from dagloom.instance import DagloomInstance
-from dagloom.messages import InstigatorType, Tick, TickStatus
+from dagloom.messages import InstigatorType, Run, RunStatus, Tick, TickStatus
 from dagloom.messages.rpc import EvaluateScheduleRequest, EvaluateSensorRequest, TickResult
 from dagloom.topology import dev_topology
 from dagloom.topology.wiring import RunningNode, run_node
@@ -93,6 +93,26 @@ DEFS = textwrap.dedent(
         return [
             dg.RunRequest(run_key=key, partition_key=key)
             for key in context.instance.get_dynamic_partitions("releases")
+        ]
+
+
+    @dg.sensor(job=follow)
+    def after_releases(context):
+        released = dg.RunsFilter(job_name="release_job")
+        done = context.instance.get_runs(
+            dg.RunsFilter(job_name="release_job", statuses=[dg.DagsterRunStatus.SUCCESS])
+        )
+        records = context.instance.get_run_records(released, limit=10)
+        return [
+            dg.RunRequest(
+                run_key=run.run_id,
+                tags={
+                    "of_job": context.instance.get_run_by_id(run.run_id).job_name,
+                    "released": str(context.instance.get_runs_count(released)),
+                    "ended": ",".join(str(bool(r.end_time)) for r in records),
+                },
+            )
+            for run in done
         ]
 
 
@@ -231,3 +251,26 @@ async def test_an_instance_call_that_raises_fails_the_tick_with_its_error(
     assert result.error is not None
     assert result.error.cls_name == "DagsterInvalidInvocationError"
     assert "ascending=True is not supported" in result.error.message
+
+
+async def test_a_sensor_reads_runs_from_the_instance(tmp_path: Path) -> None:
+    """get_runs / get_run_records / get_run_by_id / get_runs_count with Dagster's
+    RunsFilter, forwarded from the evaluation process."""
+    path = tmp_path / "defs.py"
+    path.write_text(DEFS)
+    async with DagloomInstance.ephemeral() as instance:
+        await instance.create_run(Run(run_id="a", job_name="release_job", status=RunStatus.STARTED))
+        await instance.create_run(
+            Run(run_id="b", job_name="release_job", status=RunStatus.SUCCESS, end_time=5.0)
+        )
+        await instance.create_run(Run(run_id="c", job_name="follow", status=RunStatus.SUCCESS))
+        actor = CodeLocationServer("here", CodeOrigin(python_file=str(path)), instance=instance)
+        with anyio.fail_after(60):
+            async with serving(actor) as ref:
+                result = await evaluate(ref, EvaluateSensorRequest(sensor_name="after_releases"))
+    assert result.error is None
+    [request] = result.run_requests
+    assert request.run_key == "b"
+    assert request.tags["of_job"] == "release_job"
+    assert request.tags["released"] == "2"
+    assert sorted(request.tags["ended"].split(",")) == ["False", "True"]

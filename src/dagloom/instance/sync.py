@@ -10,8 +10,10 @@ and `execute_in_process(instance=...)` do), and sync ops in worker threads wait 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
@@ -21,7 +23,8 @@ if TYPE_CHECKING:
     from dagloom.definitions.event_sensors import EventLogEntry
     from dagloom.definitions.outputs import AssetMaterialization, AssetObservation
     from dagloom.instance._instance import DagloomInstance
-    from dagloom.messages import EventRecord
+    from dagloom.messages import EventRecord, Run
+    from dagloom.storage.base import RunsFilter
 
 T = TypeVar("T")
 
@@ -86,6 +89,47 @@ class EventRecordsResult:
     records: Sequence[EventLogRecord]
     cursor: str | None
     has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A stored run as Dagster's `RunRecord` shows it: the run (`dagster_run`, with
+    `run_id`, `job_name`, `status`, `tags`), when it was created, and its start and end
+    times (None until it started or ended)."""
+
+    dagster_run: Run
+    create_timestamp: datetime
+    start_time: float | None
+    end_time: float | None
+
+    @staticmethod
+    def of(run: Run) -> RunRecord:
+        return RunRecord(
+            dagster_run=run,
+            create_timestamp=datetime.fromtimestamp(run.create_time, UTC),
+            start_time=run.start_time or None,
+            end_time=run.end_time or None,
+        )
+
+
+def _storage_filter(what: str, filters: Any) -> RunsFilter | None:
+    """`filters` (a `RunsFilter`, or None) as storage reads it: Dagster's datetimes for
+    `created_after` / `created_before` become timestamps."""
+    from dagloom.storage.base import RunsFilter
+
+    if filters is None:
+        return None
+    if not isinstance(filters, RunsFilter):
+        raise DagsterInvalidInvocationError(
+            f"context.instance.{what}: filters must be a RunsFilter, not {type(filters).__name__}"
+        )
+    after: Any = filters.created_after
+    before: Any = filters.created_before
+    return dataclasses.replace(
+        filters,
+        created_after=after.timestamp() if isinstance(after, datetime) else after,
+        created_before=before.timestamp() if isinstance(before, datetime) else before,
+    )
 
 
 class SyncInstance:
@@ -231,6 +275,58 @@ class SyncInstance:
             self._instance.get_materialized_partition_keys(key.path),
         )
 
+    # -- runs -------------------------------------------------------------------------------
+
+    def get_run_by_id(self, run_id: str) -> Run | None:
+        """The run `run_id` (`run_id`, `job_name`, `status`, `tags`...), or None."""
+        return self._call("get_run_by_id", self._instance.get_run(run_id))
+
+    def get_runs(
+        self,
+        filters: RunsFilter | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        ascending: bool = False,
+    ) -> list[Run]:
+        """The runs `filters` matches (every field given must match), newest first, at most
+        `limit`; `cursor` is the run id the previous page ended with."""
+        if ascending:
+            raise DagsterInvalidInvocationError(
+                "context.instance.get_runs: runs are read newest first; ascending=True is "
+                "not supported"
+            )
+        return self._call(
+            "get_runs",
+            self._instance.get_runs(
+                _storage_filter("get_runs", filters), limit=limit, cursor=cursor
+            ),
+        )
+
+    def get_runs_count(self, filters: RunsFilter | None = None) -> int:
+        """How many runs `filters` matches."""
+        return self._call(
+            "get_runs_count",
+            self._instance.get_runs_count(_storage_filter("get_runs_count", filters)),
+        )
+
+    def get_run_records(
+        self,
+        filters: RunsFilter | None = None,
+        limit: int | None = None,
+        order_by: str | None = None,
+        ascending: bool = False,
+        cursor: str | None = None,
+    ) -> list[RunRecord]:
+        """The runs `filters` matches as `RunRecord`s, newest first (see `get_runs`);
+        ordering by another field is refused."""
+        if order_by is not None:
+            raise DagsterInvalidInvocationError(
+                f"context.instance.get_run_records: order_by={order_by!r} is not supported; "
+                "records are read newest first"
+            )
+        runs = self.get_runs(filters, cursor=cursor, limit=limit, ascending=ascending)
+        return [RunRecord.of(run) for run in runs]
+
     # -- run events -------------------------------------------------------------------------
 
     def all_logs(self, run_id: str, of_type: Any = None) -> list[EventLogEntry]:
@@ -290,6 +386,10 @@ class SyncInstance:
 INSTANCE_METHODS = frozenset(
     {
         "storage_directory",
+        "get_run_by_id",
+        "get_runs",
+        "get_runs_count",
+        "get_run_records",
         "get_latest_materialization_event",
         "fetch_materializations",
         "fetch_observations",
@@ -327,6 +427,40 @@ class ForwardedInstance:
     def storage_directory(self) -> str:
         """Where the default filesystem IO manager keeps outputs."""
         return str(self._forward("storage_directory", (), {}))
+
+    def get_run_by_id(self, run_id: str) -> Run | None:
+        """The run `run_id`, or None."""
+        run: Run | None = self._forward("get_run_by_id", (run_id,), {})
+        return run
+
+    def get_runs(
+        self,
+        filters: RunsFilter | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        ascending: bool = False,
+    ) -> list[Run]:
+        """The runs `filters` matches, newest first (see `SyncInstance`)."""
+        runs: list[Run] = self._forward("get_runs", (filters, cursor, limit, ascending), {})
+        return runs
+
+    def get_runs_count(self, filters: RunsFilter | None = None) -> int:
+        """How many runs `filters` matches."""
+        return int(self._forward("get_runs_count", (filters,), {}))
+
+    def get_run_records(
+        self,
+        filters: RunsFilter | None = None,
+        limit: int | None = None,
+        order_by: str | None = None,
+        ascending: bool = False,
+        cursor: str | None = None,
+    ) -> list[RunRecord]:
+        """The runs `filters` matches as `RunRecord`s, newest first (see `SyncInstance`)."""
+        records: list[RunRecord] = self._forward(
+            "get_run_records", (filters, limit, order_by, ascending, cursor), {}
+        )
+        return records
 
     def get_latest_materialization_event(
         self, asset_key: CoercibleToAssetKey
@@ -417,6 +551,7 @@ __all__ = [
     "Forward",
     "ForwardedInstance",
     "InstanceView",
+    "RunRecord",
     "SyncInstance",
     "sync_instance_of",
 ]
