@@ -18,6 +18,7 @@ import multiprocessing
 import multiprocessing.connection
 import pickle
 import signal
+import threading
 from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
 from typing import TYPE_CHECKING, Any, Literal
@@ -34,6 +35,7 @@ from dagloom.messages.rpc import EvaluateScheduleRequest, EvaluateSensorRequest,
 if TYPE_CHECKING:
     from dagloom.actors._tick_instance import TickInstance
     from dagloom.execution.origin import CodeOrigin
+    from dagloom.instance.sync import ForwardedInstance
 
 __all__ = ["EvaluationSettings", "InstigatorKind", "InstigatorPool"]
 
@@ -307,10 +309,14 @@ def _pickled_error(exc: Exception) -> bytes:
         return pickle.dumps(("error", DagloomError(f"{type(exc).__name__}: {exc}")))
 
 
-def _forwarder(conn: multiprocessing.connection.Connection) -> Any:
-    """A `ForwardedInstance` whose calls go to the parent over `conn` (in a worker)."""
+def _forwarder(conn: multiprocessing.connection.Connection) -> ForwardedInstance:
+    """A `ForwardedInstance` whose calls go to the parent over `conn` (in a worker); each
+    blocks until the parent answers."""
     from dagloom.errors import DagsterInvalidInvocationError
     from dagloom.instance.sync import ForwardedInstance
+
+    # A tick may call the instance from threads of its own: one call at a time on the pipe.
+    turn = threading.Lock()
 
     def forward(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
@@ -320,8 +326,9 @@ def _forwarder(conn: multiprocessing.connection.Connection) -> Any:
                 f"context.instance.{name}: its arguments cannot be sent to the instance "
                 f"({type(exc).__name__}: {exc})"
             ) from exc
-        conn.send((_INSTANCE_CALL, call))
-        _, reply = conn.recv()
+        with turn:
+            conn.send((_INSTANCE_CALL, call))
+            _, reply = conn.recv()
         status, value = pickle.loads(reply)
         if status == "error":
             raise value
