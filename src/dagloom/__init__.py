@@ -158,6 +158,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "EventRecordsFilter": ("dagloom.instance.sync", "EventRecordsFilter"),
     "EventRecordsResult": ("dagloom.instance.sync", "EventRecordsResult"),
     "EventLogRecord": ("dagloom.instance.sync", "EventLogRecord"),
+    "RunRecord": ("dagloom.instance.sync", "RunRecord"),
+    "RunsFilter": ("dagloom.storage.base", "RunsFilter"),
     "instance_for_test": ("dagloom.instance.for_test", "instance_for_test"),
 }
 

@@ -131,6 +131,41 @@ def test_sensor_ticks_cursor_and_preview(home: Path, tmp_path: Path) -> None:
     assert state_status(home, InstigatorType.SENSOR, "watcher") == InstigatorStatus.STOPPED
 
 
+def test_sensor_preview_gives_the_sensor_the_homes_instance(home: Path, tmp_path: Path) -> None:
+    source = tmp_path / "partitions.py"
+    source.write_text(
+        textwrap.dedent(
+            """
+            import dagloom as dg
+
+            @dg.op
+            def noop():
+                pass
+
+            @dg.job
+            def nothing():
+                noop()
+
+            @dg.sensor(job=nothing)
+            def regions(context):
+                for key in context.instance.get_dynamic_partitions("regions"):
+                    yield dg.RunRequest(run_key=key)
+            """
+        )
+    )
+
+    async def add() -> None:
+        async with DagloomInstance.open(home) as instance:
+            await instance.add_dynamic_partitions("regions", ["eu", "us"])
+
+    anyio.run(add)
+    preview = runner.invoke(
+        app, ["sensor", "preview", "regions", "-f", str(source), "--cursor", ""]
+    )
+    assert preview.exit_code == 0, preview.output
+    assert "run_key=eu" in preview.output and "run_key=us" in preview.output
+
+
 def test_daemon_status_shows_each_loop_and_fails_without_a_daemon(
     home: Path, tmp_path: Path
 ) -> None:

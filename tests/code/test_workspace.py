@@ -228,6 +228,28 @@ def test_a_managed_server_command_runs_the_code_server_cli() -> None:
     assert code_server_command(plan, port=4003)[-2:] == ["--port", "4003"]
 
 
+def test_a_managed_server_is_pointed_at_the_workspaces_instance(tmp_path: Path) -> None:
+    """Its ticks' context.instance is the workspace's instance: the command names its home
+    and config file; an in-memory instance, which no other process reaches, is not named."""
+    import shutil
+
+    from dagloom.code.workspace import instance_args_of
+    from dagloom.instance import DagloomInstance
+
+    config = tmp_path / "custom.yaml"
+    config.write_text("sensors:\n  num_workers: 2\n")
+    on_disk = DagloomInstance.from_config({}, home=tmp_path, source=str(config))
+    plan = ManagedLocation("etl", CodeOrigin(module_name="etl.defs"), "/venv/bin/python")
+    command = code_server_command(plan, instance_args=instance_args_of(on_disk))
+    assert command[-4:] == ["--home", str(tmp_path), "--config", str(config)]
+    in_memory = DagloomInstance.ephemeral()
+    try:
+        assert instance_args_of(in_memory) == []
+    finally:
+        shutil.rmtree(in_memory.home)
+    assert instance_args_of(None) == []
+
+
 def test_the_listening_line_round_trips() -> None:
     line = listening_line("etl", "127.0.0.1:4002")
     assert parse_listening_line(line + "\n") == "127.0.0.1:4002"

@@ -113,8 +113,8 @@ async def test_a_paused_queue_reads_nothing(monkeypatch: pytest.MonkeyPatch) -> 
         async def no_read(*args: Any, **kwargs: Any) -> Any:
             raise AssertionError("a paused queue read storage")
 
-        monkeypatch.setattr(instance, "get_runs_count", no_read)
-        monkeypatch.setattr(instance, "get_runs", no_read)
+        monkeypatch.setattr(instance, "get_runs_count_async", no_read)
+        monkeypatch.setattr(instance, "get_runs_async", no_read)
         launched: list[str] = []
         admitted = await admit_queued_runs(
             instance,
@@ -274,7 +274,7 @@ async def test_an_admitter_paused_past_its_lease_admits_nothing_after_a_takeover
     async with open_instance("memory", Path()) as instance:
         for i in range(2):
             await run_at(instance, RunStatus.QUEUED, at=T0 + i)
-        reads = instance.get_runs
+        reads = instance.get_runs_async
 
         async def paused_read(*args: Any, **kwargs: Any) -> Any:
             found = await reads(*args, **kwargs)
@@ -284,7 +284,7 @@ async def test_an_admitter_paused_past_its_lease_admits_nothing_after_a_takeover
             assert taken is not None
             return found
 
-        monkeypatch.setattr(instance, "get_runs", paused_read)
+        monkeypatch.setattr(instance, "get_runs_async", paused_read)
         launched: list[str] = []
         admitted = await admit_queued_runs(
             instance,

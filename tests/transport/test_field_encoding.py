@@ -161,3 +161,26 @@ def test_truncated_bytes_give_or_raise_the_same() -> None:
     for cut in range(len(data)):
         fast, slow = parsed_both(ApiEventBatch, data[:cut])
         assert fast == slow
+
+
+def test_a_message_pickles_under_the_faster_parse() -> None:
+    """A message pickles as `cls.parse` and its bytes: the faster parse installed in its
+    place must unpickle under that name (messages cross process pipes pickled)."""
+    import pickle
+
+    record = EventRecord(
+        storage_id=7,
+        event=Event(run_id="r", event_type=EventType.ASSET_MATERIALIZATION, message="m"),
+    )
+    assert pickle.loads(pickle.dumps(record)) == record
+
+
+def test_a_dagster_event_view_pickles_as_its_message() -> None:
+    import pickle
+
+    from dagloom.execution.event_view import DagsterEvent
+
+    event = DagsterEvent(Event(run_id="r", event_type=EventType.STEP_FAILURE))
+    copy = pickle.loads(pickle.dumps(event))
+    assert copy == event
+    assert copy.event_type_value == event.event_type_value

@@ -4,28 +4,38 @@ A schedule or sensor function is user code that may block for ever (a sensor pol
 database that hangs). A thread running it cannot be stopped, so the code location runs them
 in child processes instead: each imports the location's code once, then evaluates ticks one
 at a time; one that runs past its timeout is killed, so nothing of it is left running.
+
+A tick's `context.instance` stays in the parent, which holds the instance: in the worker it
+is a `ForwardedInstance` whose calls travel over the worker's pipe, are answered by the
+parent from its `TickInstance` while it waits for the tick, and come back as their result or
+error. A tick that never calls it sends nothing more than before.
 """
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import multiprocessing.connection
+import pickle
 import signal
+import threading
 from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import anyio.to_thread
 
 from dagloom._logging import get_logger
-from dagloom.errors import UserCodeError, UserCodeTimeoutError
+from dagloom.errors import DagloomError, UserCodeError, UserCodeTimeoutError
 from dagloom.execution.events import error_info
 from dagloom.messages import ErrorInfo
 from dagloom.messages.rpc import EvaluateScheduleRequest, EvaluateSensorRequest, TickResult
 
 if TYPE_CHECKING:
+    from dagloom.actors._tick_instance import TickInstance
     from dagloom.execution.origin import CodeOrigin
+    from dagloom.instance.sync import ForwardedInstance
 
 __all__ = ["EvaluationSettings", "InstigatorKind", "InstigatorPool"]
 
@@ -39,6 +49,8 @@ import into workers killed one after another."""
 _READY = "ready"
 _LOAD_ERROR = "load_error"
 _TICK = "tick"
+_INSTANCE_CALL = "instance_call"
+_INSTANCE_REPLY = "instance_reply"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +118,21 @@ class _Worker:
             raise _WorkerGone(self._gone()) from exc
         return str(kind), bytes(data)
 
-    def send(self, kind: InstigatorKind, request: bytes, now: float) -> None:
-        """Hand the worker one evaluation; does not wait for it (a request is a few hundred
+    def send(self, kind: InstigatorKind, request: bytes, now: float, forward: bool) -> None:
+        """Hand the worker one evaluation (`forward`: whether its `context.instance` calls
+        come back to this process); does not wait for it (a request is a few hundred
         bytes, or for a run status sensor a few KB per run it carries, at most 25: within a
         pipe's buffer, and read whole by the idle worker)."""
         try:
-            self.conn.send((kind, request, now))
+            self.conn.send((kind, request, now, forward))
+        except OSError as exc:
+            raise _WorkerGone(self._gone()) from exc
+
+    def answer(self, reply: bytes) -> None:
+        """Hand the worker the answer to its `context.instance` call; it is waiting for it,
+        reading, so this does not block for long whatever the answer's size."""
+        try:
+            self.conn.send((_INSTANCE_REPLY, reply))
         except OSError as exc:
             raise _WorkerGone(self._gone()) from exc
 
@@ -147,14 +168,22 @@ class InstigatorPool:
     replaced) when an evaluation runs past `settings.timeout_seconds` or the worker dies.
     `reset` makes later evaluations use freshly imported code. `evaluate` never raises for
     what user code does; cancelling it kills the worker it was using.
+
+    With `instance`, a tick's `context.instance` is that instance (its calls answered here
+    while the tick runs, within the tick's timeout); without, it is None.
     """
 
     def __init__(
-        self, location_name: str, source: CodeOrigin, settings: EvaluationSettings
+        self,
+        location_name: str,
+        source: CodeOrigin,
+        settings: EvaluationSettings,
+        instance: TickInstance | None = None,
     ) -> None:
         self.location_name = location_name
         self.source = source
         self.settings = settings
+        self.instance = instance
         self._idle: list[_Worker] = []
         self._live: set[_Worker] = set()
         self._generation = 0
@@ -204,9 +233,12 @@ class InstigatorPool:
                 if ready == _LOAD_ERROR:
                     return TickResult(error=ErrorInfo.parse(data)), False
                 worker.ready = True
-            worker.send(kind, request, now)
+            worker.send(kind, request, now, self.instance is not None)
             with anyio.move_on_after(timeout) as evaluating:
-                _, data = await worker.receive()
+                what, data = await worker.receive()
+                while what == _INSTANCE_CALL:
+                    worker.answer(await self._instance_call(data))
+                    what, data = await worker.receive()
         except _WorkerGone as exc:
             error = UserCodeError(f"evaluating {kind} {name!r} failed: {exc}")
             self._log.warning("instigator_worker_died", kind=kind, name=name, error=str(exc))
@@ -214,6 +246,28 @@ class InstigatorPool:
         if evaluating.cancelled_caught:
             return self._timed_out(kind, name, "evaluating", timeout), False
         return TickResult.parse(data), True
+
+    async def _instance_call(self, call: bytes) -> bytes:
+        """Answer a worker's `context.instance` call (a pickled method name, positional and
+        keyword arguments): the pickled ("ok", result) or ("error", exception)."""
+        try:
+            name, args, kwargs = pickle.loads(call)
+            if self.instance is None:
+                raise DagloomError(
+                    f"code location {self.location_name!r} evaluates ticks without an instance"
+                )
+            from dagloom.instance.sync import INSTANCE_METHODS
+
+            if name not in INSTANCE_METHODS:
+                raise DagloomError(f"context.instance has no method {name!r} here")
+            view = await self.instance.view()
+            method = functools.partial(getattr(view, name), *args, **kwargs)
+            result = await anyio.to_thread.run_sync(method, abandon_on_cancel=True)
+            return pickle.dumps(("ok", result))
+        # The call's failure (bad arguments, storage down, an answer that does not pickle)
+        # belongs to the tick that made it: it is raised there, in user code.
+        except Exception as exc:
+            return _pickled_error(exc)
 
     def _timed_out(self, kind: InstigatorKind, name: str, doing: str, timeout: float) -> TickResult:
         self._log.warning("instigator_timed_out", kind=kind, name=name, timeout=timeout)
@@ -248,6 +302,41 @@ class InstigatorPool:
             await worker.kill()
 
 
+def _pickled_error(exc: Exception) -> bytes:
+    try:
+        return pickle.dumps(("error", exc))
+    except Exception:  # an exception that does not pickle travels as its text
+        return pickle.dumps(("error", DagloomError(f"{type(exc).__name__}: {exc}")))
+
+
+def _forwarder(conn: multiprocessing.connection.Connection) -> ForwardedInstance:
+    """A `ForwardedInstance` whose calls go to the parent over `conn` (in a worker); each
+    blocks until the parent answers."""
+    from dagloom.errors import DagsterInvalidInvocationError
+    from dagloom.instance.sync import ForwardedInstance
+
+    # A tick may call the instance from threads of its own: one call at a time on the pipe.
+    turn = threading.Lock()
+
+    def forward(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            call = pickle.dumps((name, args, kwargs))
+        except Exception as exc:
+            raise DagsterInvalidInvocationError(
+                f"context.instance.{name}: its arguments cannot be sent to the instance "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+        with turn:
+            conn.send((_INSTANCE_CALL, call))
+            _, reply = conn.recv()
+        status, value = pickle.loads(reply)
+        if status == "error":
+            raise value
+        return value
+
+    return ForwardedInstance(forward)
+
+
 def _serve(conn: multiprocessing.connection.Connection, source: CodeOrigin) -> None:
     """A worker process's life: import the code, say so, then evaluate ticks until the pipe
     closes. Interrupts are the parent's to handle (it kills this process), so SIGINT from a
@@ -263,13 +352,19 @@ def _serve(conn: multiprocessing.connection.Connection, source: CodeOrigin) -> N
         conn.send((_LOAD_ERROR, bytes(load_error_info(exc))))
         return
     conn.send((_READY, b""))
+    forwarded = _forwarder(conn)
     while True:
         try:
-            kind, request, now = conn.recv()
+            kind, request, now, forward = conn.recv()
         except EOFError:
             return
+        instance = forwarded if forward else None
         if kind == "schedule":
-            result = evaluate_schedule(definitions, EvaluateScheduleRequest.parse(request), now=now)
+            result = evaluate_schedule(
+                definitions, EvaluateScheduleRequest.parse(request), now=now, instance=instance
+            )
         else:
-            result = evaluate_sensor(definitions, EvaluateSensorRequest.parse(request))
+            result = evaluate_sensor(
+                definitions, EvaluateSensorRequest.parse(request), instance=instance
+            )
         conn.send((_TICK, bytes(result)))

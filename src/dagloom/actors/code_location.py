@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 from zoneinfo import ZoneInfo
 
 import anyio
@@ -32,6 +32,7 @@ from anyio.abc import TaskStatus
 from dagloom._logging import get_logger
 from dagloom.actors._instigator_pool import EvaluationSettings, InstigatorKind, InstigatorPool
 from dagloom.actors._runtime import Actor, Clock, ReplySlot
+from dagloom.actors._tick_instance import TickInstance
 from dagloom.code.loader import load_definitions
 from dagloom.code.snapshot import (
     check_key_of,
@@ -74,12 +75,16 @@ from dagloom.messages.rpc import (
     ValidateRunRequest,
 )
 
+if TYPE_CHECKING:
+    from dagloom.instance import DagloomInstance
+
 __all__ = [
     "CodeLocationReply",
     "CodeLocationRequest",
     "CodeLocationServer",
     "EvaluationSettings",
     "LoadedLocation",
+    "TickInstance",
     "check_run_config",
     "checked_run",
     "evaluate_schedule",
@@ -207,15 +212,16 @@ def _resources_for(
 
 
 def evaluate_schedule(
-    definitions: Definitions, request: EvaluateScheduleRequest, *, now: float
+    definitions: Definitions, request: EvaluateScheduleRequest, *, now: float, instance: Any = None
 ) -> TickResult:
     """Run one tick of the schedule `request` names; blocks while user code runs.
 
     The tick's time is `request.scheduled_execution_time`, or `now` when it is 0; the
     schedule sees it in its `execution_timezone` (UTC by default), as Dagster's scheduler
     passes it, so the date of a tick is the date where the schedule runs. The schedule sees
-    the location's resources. Anything raised (an unknown schedule, user code, a result of
-    the wrong shape) comes back as `TickResult.error`.
+    the location's resources, and `instance` as `context.instance`. Anything raised (an
+    unknown schedule, user code, a result of the wrong shape) comes back as
+    `TickResult.error`.
     """
     seconds = request.scheduled_execution_time or now
     try:
@@ -226,6 +232,7 @@ def evaluate_schedule(
             scheduled_execution_time=datetime.fromtimestamp(seconds, zone),
             resources=_resources_for(definitions, schedule.resource_keys_for_tick),
             repository_def=definitions,
+            instance=instance,
         )
         with context:
             return schedule_tick_result(schedule.evaluate_tick(context))
@@ -233,8 +240,11 @@ def evaluate_schedule(
         return tick_error(exc)
 
 
-def evaluate_sensor(definitions: Definitions, request: EvaluateSensorRequest) -> TickResult:
-    """Run one tick of the sensor `request` names; blocks while user code runs.
+def evaluate_sensor(
+    definitions: Definitions, request: EvaluateSensorRequest, *, instance: Any = None
+) -> TickResult:
+    """Run one tick of the sensor `request` names, with `instance` as `context.instance`;
+    blocks while user code runs.
 
     An empty cursor or run key and a zero completion time mean "none". A run status or
     asset sensor is called once per run or event the request carries. A sensor that targets
@@ -251,6 +261,7 @@ def evaluate_sensor(definitions: Definitions, request: EvaluateSensorRequest) ->
             definitions=definitions,
             last_tick_completion_time=request.last_tick_completion_time or None,
             last_run_key=request.last_run_key or None,
+            instance=instance,
         )
         with context:
             if isinstance(sensor, RunStatusSensorDefinition | AssetSensorDefinition):
@@ -402,6 +413,11 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
     killed and its tick answered with `UserCodeTimeoutError`), so a slow sensor never delays
     `ValidateRun` or `GetSnapshot`; stopping the actor kills them.
 
+    A tick's `context.instance` is `instance` (a `DagloomInstance` this node holds open, or
+    a `TickInstance` that opens one on first use), seen synchronously, its calls answered
+    here; stopping the actor closes an instance the `TickInstance` opened. Without one it is
+    None.
+
     Replies are shared, not copied: callers must not mutate them. Restarting the actor
     keeps what it loaded; it imports again only if it never loaded successfully.
     """
@@ -416,12 +432,20 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
         inbox_size: int = 64,
         clock: Clock = time.time,
         evaluation: EvaluationSettings = EvaluationSettings(),  # noqa: B008 - frozen
+        instance: DagloomInstance | TickInstance | None = None,
     ) -> None:
         super().__init__(location_name, inbox_size=inbox_size, clock=clock)
         self.location_name = location_name
         self.source = source
         self.evaluation = evaluation
-        self._instigators = InstigatorPool(location_name, source, evaluation)
+        self.tick_instance = (
+            instance
+            if instance is None or isinstance(instance, TickInstance)
+            else TickInstance(instance)
+        )
+        self._instigators = InstigatorPool(
+            location_name, source, evaluation, instance=self.tick_instance
+        )
         self._loaded: LoadedLocation | None = None
         self._load_error: ErrorInfo | None = None
         self._load_exception: CodeLocationLoadError | None = None
@@ -492,6 +516,8 @@ class CodeLocationServer(Actor[CodeLocationRequest, CodeLocationReply]):
                 await self.serve(task_status=task_status)
         finally:
             await self._instigators.aclose()
+            if self.tick_instance is not None:
+                await self.tick_instance.aclose()
 
     def _evaluate_later(
         self,

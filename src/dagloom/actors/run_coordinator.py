@@ -357,9 +357,11 @@ async def admit_queued_runs(
     in_progress_filter = RunsFilter(statuses=list(IN_PROGRESS))
     queued_filter = RunsFilter(statuses=[RunStatus.QUEUED])
     # Reads only: an idle or full queue takes no lease (a write) at all.
-    if await instance.get_runs_count(queued_filter) == 0:
+    if await instance.get_runs_count_async(queued_filter) == 0:
         return []
-    if limited and await instance.get_runs_count(in_progress_filter) >= (max_concurrent_runs or 0):
+    if limited and await instance.get_runs_count_async(in_progress_filter) >= (
+        max_concurrent_runs or 0
+    ):
         return []
     storage = instance.schedule_storage
     lease = await storage.acquire_lease(ADMISSION_LEASE, owner, duration=lease_seconds, now=clock())
@@ -379,12 +381,12 @@ async def admit_queued_runs(
         # serves, and when that count fills every slot the queue need not be read at all.
         in_progress_tags: list[Mapping[str, str]]
         if tag_limits:
-            in_progress_tags = [r.tags for r in await instance.get_runs(in_progress_filter)]
+            in_progress_tags = [r.tags for r in await instance.get_runs_async(in_progress_filter)]
         else:
-            in_progress_tags = [{}] * await instance.get_runs_count(in_progress_filter)
+            in_progress_tags = [{}] * await instance.get_runs_count_async(in_progress_filter)
         if limited and len(in_progress_tags) >= (max_concurrent_runs or 0):
             return []
-        queued = list(reversed(await instance.get_runs(queued_filter)))
+        queued = list(reversed(await instance.get_runs_async(queued_filter)))
         if not queued:
             return []
         # Oldest first; storage lists newest first, and the sort is stable for equal times.

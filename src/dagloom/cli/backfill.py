@@ -227,7 +227,7 @@ def show(backfill_id: str, home: HomeOption = None) -> None:
     async def main() -> None:
         async with DagloomInstance.open(home) as instance:
             backfill = await _stored(instance, backfill_id)
-            runs = await instance.get_runs(RunsFilter(tags={BACKFILL_ID_TAG: backfill_id}))
+            runs = await instance.get_runs_async(RunsFilter(tags={BACKFILL_ID_TAG: backfill_id}))
         progress = backfill_progress(backfill, runs)
         keys = list(backfill.partition_keys)
         fields = Table("field", "value", show_header=False)

@@ -15,8 +15,9 @@ import typer
 from anyio.abc import TaskStatus
 
 from dagloom.actors import HealthReporter, Supervisor, unwrap_exception_group
-from dagloom.actors.code_location import CodeLocationServer, EvaluationSettings
+from dagloom.actors.code_location import CodeLocationServer, EvaluationSettings, TickInstance
 from dagloom.cli._app import app
+from dagloom.cli._instance_option import ConfigOption, HomeOption, open_instance
 from dagloom.code.workspace import listening_line, parse_listening_line
 from dagloom.execution.origin import CodeOrigin
 from dagloom.transport import GrpcTransport
@@ -40,6 +41,7 @@ async def run_code_server(
     host: str = DEFAULT_HOST,
     port: int | None = None,
     evaluation: EvaluationSettings = EvaluationSettings(),  # noqa: B008 - frozen
+    instance: TickInstance | None = None,
     task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the location and a `Health` reporter over gRPC until cancelled.
@@ -47,9 +49,10 @@ async def run_code_server(
     The code is imported first (an import error is served as the location's `load_error`),
     then the server binds `host:port` and reports its address through `task_status`. With
     `port` None it takes the first free port from 4000 up; port 0 asks the OS for one. A
-    given port that is taken raises `OSError`. `evaluation` is how ticks are evaluated.
+    given port that is taken raises `OSError`. `evaluation` is how ticks are evaluated;
+    their `context.instance` is `instance` (None without one).
     """
-    location = CodeLocationServer(location_name, source, evaluation=evaluation)
+    location = CodeLocationServer(location_name, source, evaluation=evaluation, instance=instance)
     supervisor = Supervisor(f"code-server-{location_name}")
     health = HealthReporter(supervisor.health)
     supervisor.add(location)
@@ -82,6 +85,7 @@ async def _serve_until_signalled(
     host: str,
     port: int | None,
     evaluation: EvaluationSettings,
+    instance: TickInstance,
 ) -> None:
     async with anyio.create_task_group() as tg:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -93,6 +97,7 @@ async def _serve_until_signalled(
                     host=host,
                     port=port,
                     evaluation=evaluation,
+                    instance=instance,
                 )
             )
             print(listening_line(location_name, address), flush=True)
@@ -146,6 +151,8 @@ def start(
         bool,
         typer.Option("--insecure", help="Listen beyond loopback without a cluster secret."),
     ] = False,
+    home: HomeOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Import the code once and serve it over gRPC until SIGINT or SIGTERM.
 
@@ -153,6 +160,9 @@ def start(
     as the location's error, so the server still starts; fix the code and reload it. Calls
     must carry `$DAGLOOM_CLUSTER_SECRET` when it is set; listening beyond loopback without
     it (or a TLS CA in `$DAGLOOM_TLS_CA`) exits 2 unless --insecure.
+
+    Schedule and sensor ticks see the instance of --home (default `$DAGLOOM_HOME`) as
+    `context.instance`; it is opened when a tick first calls it, and closed on exit.
     """
     if (python_file is None) == (module_name is None):
         raise typer.BadParameter("give exactly one of --python-file/-f and --module-name/-m")
@@ -185,7 +195,8 @@ def start(
         evaluation = EvaluationSettings(
             timeout_seconds=evaluation_timeout, processes=evaluation_processes
         )
-        anyio.run(_serve_until_signalled, name, source, host, port, evaluation)
+        instance = TickInstance(open_instance=functools.partial(open_instance, home, config))
+        anyio.run(_serve_until_signalled, name, source, host, port, evaluation, instance)
     except (OSError, BaseExceptionGroup) as exc:
         error = _only_os_error(exc)
         if error is None:

@@ -327,9 +327,11 @@ def sensor_preview(
     config: ConfigOption = None,
 ) -> None:
     """Evaluate a sensor once, in this process, and print what it asks for; nothing is
-    launched or stored. The code is given with -f or -m."""
+    launched or stored. The code is given with -f or -m; the sensor's `context.instance` is
+    the instance of --home, opened only if the sensor reads it."""
     from dagloom.actors.code_location import evaluate_sensor
     from dagloom.cli._common import consoles, load_or_exit
+    from dagloom.errors import DagloomError
     from dagloom.messages.rpc import EvaluateSensorRequest
 
     _, err = consoles()
@@ -342,7 +344,17 @@ def sensor_preview(
         return found[0].cursor if len(found) == 1 else ""
 
     start = cursor if cursor is not None else run_command(stored_cursor)
-    result = evaluate_sensor(defs, EvaluateSensorRequest(sensor_name=name, cursor=start))
+    try:
+        instance = open_instance(home, config)
+    except DagloomError as exc:
+        errors.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+        raise typer.Exit(1) from None
+    try:
+        # The context opens the instance for synchronous use when the sensor first reads it.
+        evaluation = EvaluateSensorRequest(sensor_name=name, cursor=start)
+        result = evaluate_sensor(defs, evaluation, instance=instance)
+    finally:
+        instance.dispose()
     if result.error is not None:
         errors.print(
             f"sensor {name!r} failed: {result.error.cls_name}: {result.error.message}", markup=False

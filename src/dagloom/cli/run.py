@@ -96,7 +96,9 @@ def list_runs(
 
     async def main() -> None:
         async with DagloomInstance.open(home) as instance:
-            runs = await instance.get_runs(RunsFilter(job_name=job, statuses=statuses), limit=limit)
+            runs = await instance.get_runs_async(
+                RunsFilter(job_name=job, statuses=statuses), limit=limit
+            )
         if as_json:
             typer.echo(orjson.dumps([run_summary(run) for run in runs]).decode())
             return

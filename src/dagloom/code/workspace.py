@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import ByteReceiveStream, Process, TaskStatus
@@ -49,6 +49,9 @@ from dagloom.instance.config import problems_of, read_yaml_file
 from dagloom.messages.rpc import PingRequest
 from dagloom.transport import ActorRef, GrpcTransport, MemoryTransport, split_address
 
+if TYPE_CHECKING:
+    from dagloom.instance import DagloomInstance
+
 __all__ = [
     "WORKSPACE_FILE",
     "GrpcServerTarget",
@@ -62,6 +65,7 @@ __all__ = [
     "Workspace",
     "WorkspaceConfig",
     "code_server_command",
+    "instance_args_of",
     "listening_line",
     "load_workspace_config",
     "open_workspace",
@@ -278,9 +282,12 @@ def _under(base_dir: Path, path: str | None) -> Path | None:
     return (base_dir / os.path.expanduser(path)).resolve()
 
 
-def code_server_command(plan: ManagedLocation, *, port: int | None = None) -> list[str]:
+def code_server_command(
+    plan: ManagedLocation, *, port: int | None = None, instance_args: Sequence[str] = ()
+) -> list[str]:
     """The command line that serves `plan`: `dagloom code-server start` run by its Python,
-    on `port`, or on the first free port from 4000 when None."""
+    on `port`, or on the first free port from 4000 when None; `instance_args` name the
+    instance its ticks read (`--home`, `--config`; see `instance_args_of`)."""
     source = plan.source
     command = [plan.executable, "-m", "dagloom.cli", "code-server", "start"]
     if source.python_file is not None:
@@ -295,7 +302,19 @@ def code_server_command(plan: ManagedLocation, *, port: int | None = None) -> li
     command += ["--location-name", plan.location_name, "--host", plan.host]
     if port is not None:
         command += ["--port", str(port)]
-    return command
+    return [*command, *instance_args]
+
+
+def instance_args_of(instance: DagloomInstance | None) -> list[str]:
+    """The `--home` / `--config` options that point a code server at `instance`; none for
+    no instance or an ephemeral one, which no other process can reach (that server's ticks
+    then read the instance of its `$DAGLOOM_HOME`)."""
+    if instance is None or instance.is_ephemeral:
+        return []
+    args = ["--home", str(instance.home)]
+    if instance.config_source is not None:
+        args += ["--config", instance.config_source]
+    return args
 
 
 def read_workspace_plans(path: Path) -> list[LocationPlan]:
@@ -363,6 +382,7 @@ async def open_workspace(
     memory: MemoryTransport | None = None,
     grpc: GrpcTransport | None = None,
     restart_backoff: Backoff = Backoff(initial=0.5, maximum=10.0),  # noqa: B008 - frozen
+    instance: DagloomInstance | None = None,
 ) -> AsyncIterator[Workspace]:
     """Start every location of `plans` and yield the workspace once each can answer.
 
@@ -371,7 +391,9 @@ async def open_workspace(
     processes, each on the first free port from 4000, and are ready once they answer a
     health ping; one that exits is started again on its port after `restart_backoff`, and
     refs reconnect to it. Remote ones are not contacted. `memory` and `grpc` make the refs
-    (defaults: a new `MemoryTransport`, and a `GrpcTransport` closed on exit).
+    (defaults: a new `MemoryTransport`, and a `GrpcTransport` closed on exit). The ticks of
+    in-process and managed locations read `instance` as `context.instance` (see
+    `instance_args_of` for managed ones).
 
     Raises `ActorUnavailableError` if a managed server exits before it serves. On exit every
     location is stopped and every child process terminated (killed after 5 s).
@@ -386,7 +408,9 @@ async def open_workspace(
     supervisor = Supervisor("workspace")
     for plan in plans:
         if isinstance(plan, InProcessLocation):
-            servers[plan.location_name] = CodeLocationServer(plan.location_name, plan.source)
+            servers[plan.location_name] = CodeLocationServer(
+                plan.location_name, plan.source, instance=instance
+            )
             supervisor.add(servers[plan.location_name])
     try:
         async with anyio.create_task_group() as tg:
@@ -396,7 +420,14 @@ async def open_workspace(
                     case InProcessLocation(location_name=name):
                         refs[name] = memory.ref(servers[name])
                     case ManagedLocation(location_name=name):
-                        address = await tg.start(_run_managed, plan, client, restart_backoff, pids)
+                        address = await tg.start(
+                            _run_managed,
+                            plan,
+                            client,
+                            restart_backoff,
+                            pids,
+                            instance_args_of(instance),
+                        )
                         addresses[name] = address
                         refs[name] = client.ref(CodeLocationServer, name=name, address=address)
                     case RemoteLocation(location_name=name, address=address):
@@ -411,14 +442,18 @@ async def open_workspace(
 
 @asynccontextmanager
 async def open_workspace_file(
-    path: Path, *, memory: MemoryTransport | None = None, grpc: GrpcTransport | None = None
+    path: Path,
+    *,
+    memory: MemoryTransport | None = None,
+    grpc: GrpcTransport | None = None,
+    instance: DagloomInstance | None = None,
 ) -> AsyncIterator[Workspace]:
     """Read `path` (a `workspace.yaml`) and open its workspace; see `open_workspace`.
 
     Raises `ConfigError` naming the file and key path before anything starts.
     """
     plans = await anyio.to_thread.run_sync(read_workspace_plans, path)
-    async with open_workspace(plans, memory=memory, grpc=grpc) as workspace:
+    async with open_workspace(plans, memory=memory, grpc=grpc, instance=instance) as workspace:
         yield workspace
 
 
@@ -447,10 +482,12 @@ async def _run_managed(
     client: GrpcTransport,
     backoff: Backoff,
     pids: dict[str, int],
+    instance_args: Sequence[str] = (),
     *,
     task_status: TaskStatus[str],
 ) -> None:
-    """Keep a code server process running for `plan`; report its address once it serves.
+    """Keep a code server process running for `plan` (its instance named by
+    `instance_args`); report its address once it serves.
 
     The first start must serve (else `ActorUnavailableError`); later starts reuse its port,
     so refs made from the reported address keep working, and are retried after `backoff`.
@@ -460,7 +497,7 @@ async def _run_managed(
     reported = False
     failures = 0
     while True:
-        async with _code_server_process(plan, port) as (process, address):
+        async with _code_server_process(plan, port, instance_args) as (process, address):
             pids[plan.location_name] = process.pid
             healthy = False
             if address is not None:
@@ -472,7 +509,7 @@ async def _run_managed(
                     raise ActorUnavailableError(
                         f"the code server for location {plan.location_name!r} did not serve "
                         f"(exit code {process.returncode}); its command was "
-                        f"{' '.join(code_server_command(plan))}",
+                        f"{' '.join(code_server_command(plan, instance_args=instance_args))}",
                         actor=plan.location_name,
                     )
                 port = split_address(address)[1]
@@ -489,12 +526,12 @@ async def _run_managed(
 
 @asynccontextmanager
 async def _code_server_process(
-    plan: ManagedLocation, port: int | None
+    plan: ManagedLocation, port: int | None, instance_args: Sequence[str] = ()
 ) -> AsyncIterator[tuple[Process, str | None]]:
     """Start a code server; yield it with its address (None if it exited before printing
     one). What it prints afterwards is copied to this process's stdout, so its pipe never
     fills. Terminates it on exit, killing it if it has not stopped within 5 s."""
-    command = code_server_command(plan, port=port)
+    command = code_server_command(plan, port=port, instance_args=instance_args)
     try:
         process = await anyio.open_process(command, stdin=subprocess.DEVNULL, stderr=None)
     except OSError as exc:

@@ -112,7 +112,7 @@ class RunMonitoringLoop:
 
     async def tick(self, now: float) -> None:
         """Judge every monitored run at `now` and act on the verdicts (see the class)."""
-        runs = await self._instance.get_runs(RunsFilter(statuses=list(MONITORED_STATUSES)))
+        runs = await self._instance.get_runs_async(RunsFilter(statuses=list(MONITORED_STATUSES)))
         for run in runs:
             await self._monitor(run, now)
 

@@ -144,7 +144,7 @@ async def failed_run_view(instance: DagloomInstance, run: Run) -> FailedRun:
 async def run_group(instance: DagloomInstance, run: Run) -> list[GroupRun]:
     """The runs of `run`'s group: its root and every re-execution tagged with that root."""
     root = run.root_run_id or run.run_id
-    members = await instance.get_runs(RunsFilter(tags={ROOT_RUN_ID_TAG: root}))
+    members = await instance.get_runs_async(RunsFilter(tags={ROOT_RUN_ID_TAG: root}))
     first = await instance.get_run(root)
     if first is not None:
         members.append(first)
@@ -213,7 +213,7 @@ class RunRetryLoop:
         """Decide on and act for every undecided failed run (see the class)."""
         if not self._settings.enabled:
             return
-        failed = await self._instance.get_runs(RunsFilter(statuses=[RunStatus.FAILURE]))
+        failed = await self._instance.get_runs_async(RunsFilter(statuses=[RunStatus.FAILURE]))
         for run in reversed(failed):  # oldest first
             if not await self._undecided(run):
                 continue

@@ -230,7 +230,7 @@ class SensorLoop(LeasedInstigatorLoop):
         existing: dict[str, KeyedRun] = {}
         if identities:
             by_id = {i.run_id: key for key, i in identities.items()}
-            for run in await self._instance.get_runs(RunsFilter(run_ids=list(by_id))):
+            for run in await self._instance.get_runs_async(RunsFilter(run_ids=list(by_id))):
                 existing[by_id[run.run_id]] = KeyedRun(run.run_id, run.status)
         plan = sensor_submissions(requests, existing)
         submissions: list[SubmitRunRequest] = []
@@ -289,7 +289,7 @@ class SensorLoop(LeasedInstigatorLoop):
             selection = select_runs(
                 sensor,
                 location.name,
-                await self._instance.get_runs(RunsFilter(statuses=[status])),
+                await self._instance.get_runs_async(RunsFilter(statuses=[status])),
                 cursor or None,
             )
             records = [await self._end_event(run) for run in selection.runs]

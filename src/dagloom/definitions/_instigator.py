@@ -118,8 +118,9 @@ class InstigatorContext:
         """The instance, called synchronously as in op code (`get_latest_materialization_event`,
         `fetch_materializations`, `get_dynamic_partitions`, `all_logs`...): a
         `DagloomInstance` given to the context is seen through a `SyncInstance`, opened for
-        synchronous use on first read. None when the context has no instance (sensors and
-        schedules the daemon evaluates get none; a test may build one without)."""
+        synchronous use on first read. On the daemon's ticks it is the deployment's instance
+        (a `ForwardedInstance` when the tick runs in another process). None when the context
+        has no instance (a test may build one without)."""
         from dagloom.instance import DagloomInstance
 
         if isinstance(self._instance, DagloomInstance):

@@ -1,11 +1,12 @@
 """Sensors on runs and materializations: `run_status_sensor`, `run_failure_sensor` and
 `asset_sensor`, with Dagster's signatures and context fields.
 
-They are sensors whose ticks look at what storage recorded. The code location that
-evaluates them holds no storage: the daemon finds the runs that ended with the watched
-status, or the new materializations of the watched asset, since the sensor's cursor, and
-passes them in. `evaluate_events` then calls the user's function once per run or
-materialization and gathers what the calls requested into one tick.
+They are sensors whose ticks look at what storage recorded. The daemon finds the runs that
+ended with the watched status, or the new materializations of the watched asset, since the
+sensor's cursor, and passes them in with the tick, so the code location evaluating it reads
+no storage for them (the function may still read `context.instance`). `evaluate_events`
+then calls the user's function once per run or materialization and gathers what the calls
+requested into one tick.
 """
 
 from __future__ import annotations
@@ -112,8 +113,8 @@ class EventLogEntry:
 class RunStatusSensorContext:
     """What a run status sensor's function sees for one run: `dagster_run` (the run, with
     `run_id`, `job_name`, `status`, `tags`), `dagster_event` (the event that ended it),
-    `sensor_name`, `resources`, `log`, and `instance` (called synchronously; None inside a
-    code location, which holds no storage)."""
+    `sensor_name`, `resources`, `log`, and `instance` (called synchronously, as a sensor
+    context's; None when the context has none)."""
 
     __slots__ = ("_event", "_instance", "_log", "_resources", "_run", "_sensor_name")
 

@@ -9,10 +9,10 @@ advance stepped over without consuming: those stay visible to
 sensor's cursor, a JSON object `{asset key: [partition, storage id, {partition: storage
 id}]}` as Dagster writes it.
 
-The context reads materializations from its instance. Sensors the daemon evaluates run in
-the code location, which holds no storage: a multi-asset sensor is evaluated where its
-context has an instance, as in tests (`build_multi_asset_sensor_context(instance=...)`);
-a tick without one fails, naming the sensor.
+The context reads materializations from its instance: on the daemon's ticks the deployment's
+(forwarded by the code location that evaluates the tick), in tests the one given to
+`build_multi_asset_sensor_context(instance=...)`. A tick whose context has no instance (a
+code location served without one) fails, naming the sensor.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from dagloom.definitions.sensor import (
 from dagloom.errors import DagsterUnknownPartitionError, DefinitionError
 
 if TYPE_CHECKING:
-    from dagloom.instance.sync import EventLogRecord, SyncInstance
+    from dagloom.instance.sync import EventLogRecord, InstanceView
 
 __all__ = [
     "MultiAssetSensorDefinition",
@@ -198,14 +198,14 @@ class MultiAssetSensorEvaluationContext(SensorEvaluationContext):
 
     # -- reading materializations --------------------------------------------------------
 
-    def _instance_view(self) -> SyncInstance:
+    def _instance_view(self) -> InstanceView:
         from dagloom.instance.sync import sync_instance_of
 
         if self.instance is None:
             raise DefinitionError(
                 f"{self._label} reads materializations from its context's instance, and this "
-                "context has none: sensors the daemon evaluates get no instance; evaluate it "
-                "with build_multi_asset_sensor_context(instance=...)"
+                "context has none; evaluate it through a daemon whose code location has the "
+                "instance, or with build_multi_asset_sensor_context(instance=...)"
             )
         return sync_instance_of(self.instance)
 
@@ -520,8 +520,9 @@ class MultiAssetSensorDefinition(SensorDefinition):
             if context.instance is None:
                 raise DefinitionError(
                     f"multi-asset sensor {self.name!r} reads materializations from its "
-                    "context's instance, which sensors the daemon evaluates do not get; "
-                    "evaluate it with build_multi_asset_sensor_context(instance=...)",
+                    "context's instance, and this context has none (its code location serves "
+                    "without an instance); evaluate it through a daemon whose code location has "
+                    "the instance, or with build_multi_asset_sensor_context(instance=...)",
                     name=self.name,
                 )
             outer = context

@@ -405,6 +405,11 @@ class DagsterEvent:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._event, name)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as its message: unpickling field by field would ask `__getattr__` for
+        # `_event` before it is set, which recurses.
+        return (DagsterEvent, (self._event,))
+
     def __bytes__(self) -> bytes:
         return bytes(self._event)
 

@@ -604,12 +604,26 @@ class DagloomInstance:
     ) -> Any:
         """Runs matching `filters`, newest first; see `RunStorage.get_runs`. Awaitable
         (list[Run]), or blocking from synchronous code (a test's `instance.get_runs()`)."""
-        return self._sync_or_async(self._runs.get_runs(filters, limit=limit, cursor=cursor))
+        return self._sync_or_async(self.get_runs_async(filters, limit=limit, cursor=cursor))
+
+    async def get_runs_async(
+        self,
+        filters: RunsFilter | None = None,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> list[Run]:
+        """`get_runs`, always awaitable."""
+        return await self._runs.get_runs(filters, limit=limit, cursor=cursor)
 
     def get_runs_count(self, filters: RunsFilter | None = None) -> Any:
         """How many runs match `filters`. Awaitable (int), or blocking from synchronous
         code."""
-        return self._sync_or_async(self._runs.get_runs_count(filters))
+        return self._sync_or_async(self.get_runs_count_async(filters))
+
+    async def get_runs_count_async(self, filters: RunsFilter | None = None) -> int:
+        """`get_runs_count`, always awaitable."""
+        return await self._runs.get_runs_count(filters)
 
     def has_run(self, run_id: str) -> Any:
         """Whether the run exists. Awaitable (bool), or blocking from synchronous code."""

@@ -10,8 +10,10 @@ and `execute_in_process(instance=...)` do), and sync ops in worker threads wait 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
@@ -21,7 +23,8 @@ if TYPE_CHECKING:
     from dagloom.definitions.event_sensors import EventLogEntry
     from dagloom.definitions.outputs import AssetMaterialization, AssetObservation
     from dagloom.instance._instance import DagloomInstance
-    from dagloom.messages import EventRecord
+    from dagloom.messages import EventRecord, Run
+    from dagloom.storage.base import RunsFilter
 
 T = TypeVar("T")
 
@@ -150,6 +153,47 @@ async def fetch_page(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A stored run as Dagster's `RunRecord` shows it: the run (`dagster_run`, with
+    `run_id`, `job_name`, `status`, `tags`), when it was created, and its start and end
+    times (None until it started or ended)."""
+
+    dagster_run: Run
+    create_timestamp: datetime
+    start_time: float | None
+    end_time: float | None
+
+    @staticmethod
+    def of(run: Run) -> RunRecord:
+        return RunRecord(
+            dagster_run=run,
+            create_timestamp=datetime.fromtimestamp(run.create_time, UTC),
+            start_time=run.start_time or None,
+            end_time=run.end_time or None,
+        )
+
+
+def _storage_filter(what: str, filters: Any) -> RunsFilter | None:
+    """`filters` (a `RunsFilter`, or None) as storage reads it: Dagster's datetimes for
+    `created_after` / `created_before` become timestamps."""
+    from dagloom.storage.base import RunsFilter
+
+    if filters is None:
+        return None
+    if not isinstance(filters, RunsFilter):
+        raise DagsterInvalidInvocationError(
+            f"context.instance.{what}: filters must be a RunsFilter, not {type(filters).__name__}"
+        )
+    after: Any = filters.created_after
+    before: Any = filters.created_before
+    return dataclasses.replace(
+        filters,
+        created_after=after.timestamp() if isinstance(after, datetime) else after,
+        created_before=before.timestamp() if isinstance(before, datetime) else before,
+    )
+
+
 class SyncInstance:
     """The run's instance seen from op code, answering as Dagster's `DagsterInstance` does.
 
@@ -254,6 +298,58 @@ class SyncInstance:
             self._instance.get_materialized_partition_keys(key.path),
         )
 
+    # -- runs -------------------------------------------------------------------------------
+
+    def get_run_by_id(self, run_id: str) -> Run | None:
+        """The run `run_id` (`run_id`, `job_name`, `status`, `tags`...), or None."""
+        return self._call("get_run_by_id", self._instance.get_run(run_id))
+
+    def get_runs(
+        self,
+        filters: RunsFilter | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        ascending: bool = False,
+    ) -> list[Run]:
+        """The runs `filters` matches (every field given must match), newest first, at most
+        `limit`; `cursor` is the run id the previous page ended with."""
+        if ascending:
+            raise DagsterInvalidInvocationError(
+                "context.instance.get_runs: runs are read newest first; ascending=True is "
+                "not supported"
+            )
+        return self._call(
+            "get_runs",
+            self._instance.get_runs_async(
+                _storage_filter("get_runs", filters), limit=limit, cursor=cursor
+            ),
+        )
+
+    def get_runs_count(self, filters: RunsFilter | None = None) -> int:
+        """How many runs `filters` matches."""
+        return self._call(
+            "get_runs_count",
+            self._instance.get_runs_count_async(_storage_filter("get_runs_count", filters)),
+        )
+
+    def get_run_records(
+        self,
+        filters: RunsFilter | None = None,
+        limit: int | None = None,
+        order_by: str | None = None,
+        ascending: bool = False,
+        cursor: str | None = None,
+    ) -> list[RunRecord]:
+        """The runs `filters` matches as `RunRecord`s, newest first (see `get_runs`);
+        ordering by another field is refused."""
+        if order_by is not None:
+            raise DagsterInvalidInvocationError(
+                f"context.instance.get_run_records: order_by={order_by!r} is not supported; "
+                "records are read newest first"
+            )
+        runs = self.get_runs(filters, cursor=cursor, limit=limit, ascending=ascending)
+        return [RunRecord.of(run) for run in runs]
+
     # -- run events -------------------------------------------------------------------------
 
     def all_logs(self, run_id: str, of_type: Any = None) -> list[EventLogEntry]:
@@ -310,11 +406,159 @@ class SyncInstance:
         )
 
 
-def sync_instance_of(instance: DagloomInstance | SyncInstance) -> SyncInstance:
+INSTANCE_METHODS = frozenset(
+    {
+        "storage_directory",
+        "get_run_by_id",
+        "get_runs",
+        "get_runs_count",
+        "get_run_records",
+        "get_latest_materialization_event",
+        "fetch_materializations",
+        "fetch_observations",
+        "get_materialized_partitions",
+        "all_logs",
+        "get_dynamic_partitions",
+        "add_dynamic_partitions",
+        "has_dynamic_partition",
+        "delete_dynamic_partition",
+    }
+)
+"""The `SyncInstance` methods a `ForwardedInstance` forwards: its whole public API but the
+async `instance`, which lives in another process."""
+
+Forward = Callable[[str, tuple[Any, ...], dict[str, Any]], Any]
+"""Calls the `SyncInstance` method named by its first argument, with the given positional
+and keyword arguments, wherever the instance is, and returns its result (or raises its
+error)."""
+
+
+class ForwardedInstance:
+    """A `SyncInstance` in another process, as a schedule's or sensor's `context.instance`
+    sees it when the tick is evaluated away from the instance.
+
+    Each method has `SyncInstance`'s signature and answer, and blocks while `forward` carries
+    the call to the process holding the instance and brings back its result or error. Making
+    one costs nothing: the instance is reached only when a method is called.
+    """
+
+    __slots__ = ("_forward",)
+
+    def __init__(self, forward: Forward) -> None:
+        self._forward = forward
+
+    def storage_directory(self) -> str:
+        """Where the default filesystem IO manager keeps outputs."""
+        return str(self._forward("storage_directory", (), {}))
+
+    def get_run_by_id(self, run_id: str) -> Run | None:
+        """The run `run_id`, or None."""
+        run: Run | None = self._forward("get_run_by_id", (run_id,), {})
+        return run
+
+    def get_runs(
+        self,
+        filters: RunsFilter | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        ascending: bool = False,
+    ) -> list[Run]:
+        """The runs `filters` matches, newest first (see `SyncInstance`)."""
+        runs: list[Run] = self._forward("get_runs", (filters, cursor, limit, ascending), {})
+        return runs
+
+    def get_runs_count(self, filters: RunsFilter | None = None) -> int:
+        """How many runs `filters` matches."""
+        return int(self._forward("get_runs_count", (filters,), {}))
+
+    def get_run_records(
+        self,
+        filters: RunsFilter | None = None,
+        limit: int | None = None,
+        order_by: str | None = None,
+        ascending: bool = False,
+        cursor: str | None = None,
+    ) -> list[RunRecord]:
+        """The runs `filters` matches as `RunRecord`s, newest first (see `SyncInstance`)."""
+        records: list[RunRecord] = self._forward(
+            "get_run_records", (filters, limit, order_by, ascending, cursor), {}
+        )
+        return records
+
+    def get_latest_materialization_event(
+        self, asset_key: CoercibleToAssetKey
+    ) -> EventLogEntry | None:
+        """The newest materialization of `asset_key`, or None if it has none."""
+        entry: EventLogEntry | None = self._forward(
+            "get_latest_materialization_event", (asset_key,), {}
+        )
+        return entry
+
+    def fetch_materializations(
+        self,
+        records_filter: Any,
+        limit: int,
+        cursor: str | None = None,
+        ascending: bool = False,
+    ) -> EventRecordsResult:
+        """Up to `limit` materializations of an asset, newest first (see `SyncInstance`)."""
+        result: EventRecordsResult = self._forward(
+            "fetch_materializations", (records_filter, limit, cursor, ascending), {}
+        )
+        return result
+
+    def fetch_observations(
+        self,
+        records_filter: Any,
+        limit: int,
+        cursor: str | None = None,
+        ascending: bool = False,
+    ) -> EventRecordsResult:
+        """Up to `limit` observations of an asset, newest first (see `SyncInstance`)."""
+        result: EventRecordsResult = self._forward(
+            "fetch_observations", (records_filter, limit, cursor, ascending), {}
+        )
+        return result
+
+    def get_materialized_partitions(self, asset_key: CoercibleToAssetKey) -> set[str]:
+        """The partitions of `asset_key` that have been materialized."""
+        keys: set[str] = self._forward("get_materialized_partitions", (asset_key,), {})
+        return keys
+
+    def all_logs(self, run_id: str, of_type: Any = None) -> list[EventLogEntry]:
+        """The events of run `run_id`, in order, optionally only those of `of_type`."""
+        entries: list[EventLogEntry] = self._forward("all_logs", (run_id, of_type), {})
+        return entries
+
+    def get_dynamic_partitions(self, partitions_def_name: str) -> list[str]:
+        """The keys of the dynamic partitions `partitions_def_name`, in the order added."""
+        keys: list[str] = self._forward("get_dynamic_partitions", (partitions_def_name,), {})
+        return keys
+
+    def add_dynamic_partitions(
+        self, partitions_def_name: str, partition_keys: Sequence[str]
+    ) -> None:
+        """Add keys to the dynamic partitions `partitions_def_name` (those it has stay)."""
+        self._forward("add_dynamic_partitions", (partitions_def_name, list(partition_keys)), {})
+
+    def has_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> bool:
+        return bool(
+            self._forward("has_dynamic_partition", (partitions_def_name, partition_key), {})
+        )
+
+    def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> None:
+        self._forward("delete_dynamic_partition", (partitions_def_name, partition_key), {})
+
+
+InstanceView = SyncInstance | ForwardedInstance
+"""The instance as schedule, sensor and op code calls it: synchronously, here or forwarded."""
+
+
+def sync_instance_of(instance: DagloomInstance | InstanceView) -> InstanceView:
     """`instance` seen synchronously, as code outside a run (a sensor invoked in a test)
     reads it: a `DagloomInstance` is opened for synchronous use first when it is not open
-    (`open_in_background`, which does nothing when it already is)."""
-    if isinstance(instance, SyncInstance):
+    (`open_in_background`, which does nothing when it already is); a view is itself."""
+    if isinstance(instance, SyncInstance | ForwardedInstance):
         return instance
     if not instance.is_open:
         instance.open_in_background()
@@ -322,10 +566,15 @@ def sync_instance_of(instance: DagloomInstance | SyncInstance) -> SyncInstance:
 
 
 __all__ = [
+    "INSTANCE_METHODS",
     "AssetRecordsFilter",
     "EventLogRecord",
     "EventRecordsFilter",
     "EventRecordsResult",
+    "Forward",
+    "ForwardedInstance",
+    "InstanceView",
+    "RunRecord",
     "SyncInstance",
     "sync_instance_of",
 ]

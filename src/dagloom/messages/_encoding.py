@@ -216,6 +216,11 @@ def _parse(cls: type[M], data: bytes) -> M:
     return cls().load(_Whole(data))
 
 
+# A message pickles as `cls.parse` and its bytes, and a bound method pickles by its
+# function's name: under its own name `_parse`, unpickling would look up `cls._parse`.
+_parse.__name__ = _parse.__qualname__ = "parse"
+
+
 def install() -> None:
     """Make betterproto2 encode and parse with these functions (idempotent)."""
     betterproto2.encode_varint = encode_varint

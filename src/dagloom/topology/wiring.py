@@ -230,13 +230,17 @@ class _Refs:
 # -- one function per role ---------------------------------------------------------------
 
 
-def wire_code_locations(topology: TopologyConfig, node: NodeConfig) -> list[CodeLocationServer]:
-    """The code-location actors the node serves, each named for its location."""
+def wire_code_locations(
+    topology: TopologyConfig, node: NodeConfig, instance: DagloomInstance | None = None
+) -> list[CodeLocationServer]:
+    """The code-location actors the node serves, each named for its location; their
+    schedule and sensor ticks read `instance` as `context.instance`."""
     return [
         CodeLocationServer(
             name,
             topology.locations[name],
             evaluation=_evaluation(topology.locations[name]),
+            instance=instance,
         )
         for name in node.code_locations
     ]
@@ -472,7 +476,7 @@ async def run_node(
         refs = _Refs(topology, node_name, memory, grpc, local)
         supervisor = Supervisor(f"node {node_name}")
 
-        locations = wire_code_locations(topology, node)
+        locations = wire_code_locations(topology, node, instance)
         local.update((a.name, a) for a in locations)
         jobs = NodeJobSource(
             {a.name: a for a in locations},

@@ -86,7 +86,7 @@ async def _health(request: web.Request) -> web.Response:
     backend = request.app[BACKEND_KEY]
     try:
         with anyio.fail_after(HEALTH_TIMEOUT):
-            await backend.instance.get_runs(limit=1)
+            await backend.instance.get_runs_async(limit=1)
     except (StorageError, TimeoutError) as exc:
         body = {"status": "unavailable", "error": str(exc) or type(exc).__name__}
         return web.Response(status=503, body=orjson.dumps(body), content_type="application/json")

@@ -331,7 +331,7 @@ class WarmPoolRunLauncher(RunLauncher):
             if not watched:
                 continue
             try:
-                ended = await self._instance.get_runs(
+                ended = await self._instance.get_runs_async(
                     RunsFilter(run_ids=watched, statuses=sorted(FINISHED_STATUSES))
                 )
             except DagloomError as exc:

@@ -98,8 +98,8 @@ async def assets_latest_info(
         version_records(found, (keys[p] for p in read)),
     )
     unfinished = [s for s in RunStatusMessage if s not in FINISHED_STATUSES]
-    runs: list[RunMessage] = await context.instance.get_runs(RunsFilter(statuses=unfinished))
-    runs += await context.instance.get_runs(limit=RECENT_RUNS)
+    runs: list[RunMessage] = await context.instance.get_runs_async(RunsFilter(statuses=unfinished))
+    runs += await context.instance.get_runs_async(limit=RECENT_RUNS)
     targeted = runs_by_asset(runs, job_assets, wanted)
     out = []
     for path in wanted:

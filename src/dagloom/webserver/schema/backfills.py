@@ -236,7 +236,7 @@ class PartitionBackfill:
 
     @strawberry.field(description="The backfill's runs, newest first.")
     async def runs(self, info: strawberry.Info, limit: int | None = None) -> list[Run]:
-        runs = await info.context.instance.get_runs(
+        runs = await info.context.instance.get_runs_async(
             RunsFilter(tags={BACKFILL_ID_TAG: self.backfill.backfill_id}),
             limit=min(max(limit, 1), MAX_BACKFILLS_LIMIT) if limit is not None else None,
         )
@@ -247,7 +247,7 @@ class PartitionBackfill:
         "STARTED (queued or running), SUCCESS and FAILURE (failed or canceled)."
     )
     async def partitionStatusCounts(self, info: strawberry.Info) -> list[PartitionStatusCounts]:
-        runs = await info.context.instance.get_runs(
+        runs = await info.context.instance.get_runs_async(
             RunsFilter(tags={BACKFILL_ID_TAG: self.backfill.backfill_id})
         )
         progress = backfill_progress(self.backfill, runs)

@@ -298,12 +298,14 @@ class Query:
             return InvalidPipelineRunsFilterError(
                 message=f"unknown cursor {cursor!r}: not a run id"
             )
-        runs = await info.context.instance.get_runs(filters, limit=size, cursor=cursor or None)
+        runs = await info.context.instance.get_runs_async(
+            filters, limit=size, cursor=cursor or None
+        )
         return Runs(results=[Run(run=r) for r in runs], count=len(runs))
 
     @strawberry.field(extensions=guarded("view_runs"))
     async def runsCount(self, info: strawberry.Info, filter: RunsFilterInput | None = None) -> int:
-        count: int = await info.context.instance.get_runs_count(_runs_filter(filter))
+        count: int = await info.context.instance.get_runs_count_async(_runs_filter(filter))
         return count
 
     @strawberry.field(extensions=guarded("view_runs"))

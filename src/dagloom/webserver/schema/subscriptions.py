@@ -200,11 +200,11 @@ class Subscription:
         seen: dict[str, RunStatus] = {}
         first = True
         while True:
-            runs = await instance.get_runs(RunsFilter(), limit=STATUS_WINDOW)
+            runs = await instance.get_runs_async(RunsFilter(), limit=STATUS_WINDOW)
             newest = {r.run_id for r in runs}
             open_ids = [i for i, s in seen.items() if s not in _ENDED and i not in newest]
             if open_ids:
-                runs += await instance.get_runs(RunsFilter(run_ids=open_ids))
+                runs += await instance.get_runs_async(RunsFilter(run_ids=open_ids))
             changes = _changes(seen, runs)
             if changes or first:
                 yield RunStatusChanges(changes=changes)
