@@ -88,6 +88,7 @@ from dagloom.definitions.executor import (
     InitExecutorContext,
     executor,
     in_process_executor,
+    multi_or_in_process_executor,
     multiprocess_executor,
 )
 from dagloom.definitions.graph import (
@@ -392,6 +393,7 @@ __all__ = [
     "materialize_to_memory",
     "mem_io_manager",
     "multi_asset",
+    "multi_or_in_process_executor",
     "multiprocess_executor",
     "op",
     "resource",
