@@ -148,3 +148,204 @@ def test_multiprocess_and_in_process_together_are_a_config_error() -> None:
     with pytest.raises(dg.DagsterInvalidConfigError) as caught:
         dg.validate_run_config(either, bad_start)
     assert "execution.config.start_method.fork" in caught.value.key_paths
+
+
+# -- the type system (docs: "Dagster types", API "Types") ------------------------------------
+
+
+def test_wrapper_types_check_the_container_and_every_item() -> None:
+    @dg.op(out=dg.Out(dg.List[int]))
+    def numbers() -> list[object]:
+        return [1, 2, "three"]
+
+    @dg.op(ins={"values": dg.In(dagster_type=dg.List[int])})
+    def total(values: list[int]) -> int:
+        return sum(values)
+
+    @dg.job
+    def summed() -> None:
+        total(numbers())
+
+    with pytest.raises(dg.DagsterTypeCheckDidNotPass, match=r"List\[Int\].*item 2"):
+        summed.execute_in_process()
+
+    @dg.op(ins={"values": dg.In(dagster_type=dg.List[int])})
+    def total_ok(values: list[int]) -> int:
+        return sum(values)
+
+    @dg.op
+    def good_numbers() -> list[int]:
+        return [1, 2, 3]
+
+    @dg.job
+    def summed_ok() -> None:
+        total_ok(good_numbers())
+
+    assert summed_ok.execute_in_process().output_for_node("total_ok") == 6
+
+
+def test_optional_dict_set_and_tuple_wrappers() -> None:
+    assert dg.check_dagster_type(dg.Dict[Any, Any], {"foo": "bar"}).success
+    assert dg.check_dagster_type(dg.Dict[str, int], {"a": 1}).success
+    failed = dg.check_dagster_type(dg.Dict[str, int], {"a": "1"})
+    assert not failed.success and "value of key 'a'" in (failed.description or "")
+    assert dg.check_dagster_type(dg.Optional[int], None).success
+    assert dg.check_dagster_type(dg.Optional[int], 3).success
+    assert not dg.check_dagster_type(dg.Optional[int], "3").success
+    assert dg.check_dagster_type(dg.Set[str], {"a", "b"}).success
+    assert not dg.check_dagster_type(dg.Set[str], ["a"]).success
+    assert dg.check_dagster_type(dg.Tuple[int, str], (1, "a")).success
+    assert not dg.check_dagster_type(dg.Tuple[int, str], (1, "a", 2)).success
+    assert not dg.check_dagster_type(dg.Tuple[int, str], ("a", 1)).success
+    assert dg.check_dagster_type(dg.List, [1, "x"]).success
+    assert not dg.check_dagster_type(dg.List, (1,)).success
+    assert dg.check_dagster_type(dg.List[dg.Optional[int]], [1, None]).success
+    assert dg.check_dagster_type(dg.List[list[int]], [[1], [2]]).success
+    assert not dg.check_dagster_type(dg.List[list[int]], [[1], ["2"]]).success
+
+    @dg.op(ins={"maybe": dg.In(dg.Optional[str])}, out=dg.Out(dg.Tuple[str, int]))
+    def describe(maybe: str | None) -> tuple[str, int]:
+        return (maybe or "", len(maybe or ""))
+
+    @dg.op
+    def nothing_given() -> None:
+        return None
+
+    @dg.job
+    def optional_job() -> None:
+        describe(nothing_given())
+
+    assert optional_job.execute_in_process().output_for_node("describe") == ("", 0)
+
+
+def test_optional_needs_its_parameter() -> None:
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match=r"Optional\[int\]"):
+
+        @dg.op(ins={"x": dg.In(dg.Optional)})
+        def bare(x: object) -> None:
+            return None
+
+
+class EvenType:
+    def __init__(self, num: int) -> None:
+        self.num = num
+
+
+EvenTypeDagsterType = dg.PythonObjectDagsterType(EvenType, name="EvenTypeDagsterType")
+dg.make_python_type_usable_as_dagster_type(EvenType, EvenTypeDagsterType)
+
+
+def test_a_python_type_made_usable_as_a_dagster_type_checks_annotated_inputs() -> None:
+    @dg.op
+    def double_even(even_num: EvenType) -> EvenType:
+        return EvenType(even_num.num * 2)
+
+    @dg.op
+    def not_even_type() -> int:
+        return 4
+
+    @dg.op
+    def an_even() -> EvenType:
+        return EvenType(2)
+
+    @dg.job
+    def wrong() -> None:
+        double_even(not_even_type())
+
+    @dg.job
+    def right() -> None:
+        double_even(an_even())
+
+    assert double_even.input_type_checks == (("even_num", EvenTypeDagsterType),)
+    assert right.execute_in_process().output_for_node("double_even").num == 4
+    with pytest.raises(dg.DagsterTypeCheckDidNotPass, match="EvenTypeDagsterType"):
+        wrong.execute_in_process()
+    assert dg.check_dagster_type(EvenType, EvenType(2)).success
+    other = dg.PythonObjectDagsterType(EvenType, name="Other")
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="EvenTypeDagsterType"):
+        dg.make_python_type_usable_as_dagster_type(EvenType, other)
+
+
+@dg.dagster_type_loader(config_schema={"diameter": float, "juiciness": float, "cultivar": str})
+def apple_loader(_context: dg.DagsterTypeLoaderContext, config: dict[str, Any]) -> Apple:
+    return Apple(
+        diameter=config["diameter"], juiciness=config["juiciness"], cultivar=config["cultivar"]
+    )
+
+
+@dg.usable_as_dagster_type(loader=apple_loader)
+class Apple:
+    def __init__(self, diameter: float, juiciness: float, cultivar: str) -> None:
+        self.diameter = diameter
+        self.juiciness = juiciness
+        self.cultivar = cultivar
+
+
+@dg.usable_as_dagster_type
+class Pear:
+    pass
+
+
+def test_a_usable_as_dagster_type_class_loads_an_input_from_run_config() -> None:
+    seen: list[float] = []
+
+    @dg.op
+    def my_op(context: dg.OpExecutionContext, input_apple: Apple) -> None:
+        context.log.info(f"input apple diameter: {input_apple.diameter}")
+        seen.append(input_apple.diameter)
+
+    @dg.job
+    def my_job() -> None:
+        my_op()
+
+    apple = {"diameter": 2.4, "juiciness": 6.0, "cultivar": "honeycrisp"}
+    result = my_job.execute_in_process(
+        run_config={"ops": {"my_op": {"inputs": {"input_apple": apple}}}}
+    )
+    assert result.success
+    assert seen == [2.4]
+    with pytest.raises(dg.DagsterInvalidConfigError) as caught:
+        my_job.execute_in_process(
+            run_config={"ops": {"my_op": {"inputs": {"input_apple": {"diameter": 2.4}}}}}
+        )
+    assert "ops.my_op.inputs.input_apple.juiciness" in caught.value.key_paths
+
+
+def test_bare_usable_as_dagster_type_checks_its_class_by_name() -> None:
+    @dg.op
+    def eat(pear: Pear) -> str:
+        return "eaten"
+
+    @dg.op
+    def apple_not_pear() -> str:
+        return "apple"
+
+    @dg.job
+    def confused() -> None:
+        eat(apple_not_pear())
+
+    with pytest.raises(dg.DagsterTypeCheckDidNotPass, match='"Pear"'):
+        confused.execute_in_process()
+
+
+def test_a_dagster_type_with_a_loader_and_resources() -> None:
+    @dg.dagster_type_loader(config_schema=int, required_resource_keys={"scale"})
+    def scaled(context: dg.DagsterTypeLoaderContext, config: int) -> int:
+        return config * context.resources.scale
+
+    Scaled = dg.DagsterType(
+        type_check_fn=lambda _, value: isinstance(value, int), name="Scaled", loader=scaled
+    )
+
+    @dg.op(ins={"n": dg.In(Scaled)})
+    def show(n: int) -> int:
+        return n
+
+    @dg.job(resource_defs={"scale": dg.ResourceDefinition.hardcoded_resource(10)})
+    def scaled_job() -> None:
+        show()
+
+    result = scaled_job.execute_in_process(run_config={"ops": {"show": {"inputs": {"n": 4}}}})
+    assert result.output_for_node("show") == 40
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="dagster_type_loader"):
+        dg.DagsterType(lambda _, v: True, name="Bad", loader=lambda c, v: v)  # type: ignore[arg-type]
