@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import yaml
 
 import dagloom as dg
 from dagloom.code.loader import load_definitions
+from dagloom.definitions.asset_job import materialize_async
 
 pytestmark = pytest.mark.usefixtures("close_warm_pools")
 
@@ -22,6 +24,7 @@ pytestmark = pytest.mark.usefixtures("close_warm_pools")
 
 EXECUTOR_SAMPLES = """
 import os
+from datetime import UTC, datetime
 
 import dagloom as dg
 from dagloom import job, multi_or_in_process_executor, op
@@ -349,3 +352,207 @@ def test_a_dagster_type_with_a_loader_and_resources() -> None:
     assert result.output_for_node("show") == 40
     with pytest.raises(dg.DagsterInvalidDefinitionError, match="dagster_type_loader"):
         dg.DagsterType(lambda _, v: True, name="Bad", loader=lambda c, v: v)  # type: ignore[arg-type]
+
+
+# -- the instance's records API (docs: "Testing", sensors reading runs and materializations) -
+
+
+@dg.op
+def emit_one() -> int:
+    return 1
+
+
+@dg.op
+def fail_always() -> None:
+    raise ValueError("always")
+
+
+@dg.job
+def my_job() -> None:
+    emit_one()
+
+
+@dg.job
+def failing_job() -> None:
+    fail_always()
+
+
+@dg.asset
+def my_asset() -> int:
+    return 1
+
+
+@dg.asset
+def other_asset() -> int:
+    return 2
+
+
+def test_get_run_records_after_execute_in_process() -> None:
+    with dg.instance_for_test() as instance:
+        first = my_job.execute_in_process(instance=instance)
+        second = my_job.execute_in_process(instance=instance)
+        failed = failing_job.execute_in_process(instance=instance, raise_on_error=False)
+        run_records = instance.get_run_records(filters=dg.RunsFilter(job_name="my_job"), limit=1)
+        assert len(run_records) == 1
+        record = run_records[0]
+        assert isinstance(record, dg.RunRecord)
+        run = record.dagster_run
+        assert run.run_id == second.run_id
+        assert run.job_name == "my_job"
+        assert run.is_success and run.is_finished and not run.is_failure
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        assert record.start_time is not None and record.end_time is not None
+        assert record.start_time <= record.end_time
+        assert record.create_timestamp.timestamp() <= record.end_time
+        assert record.update_timestamp >= record.create_timestamp
+
+        everything = instance.get_run_records()
+        assert [r.dagster_run.run_id for r in everything] == [
+            failed.run_id,
+            second.run_id,
+            first.run_id,
+        ]
+        oldest_first = instance.get_run_records(ascending=True, limit=2)
+        assert [r.dagster_run.run_id for r in oldest_first] == [first.run_id, second.run_id]
+        assert [r.storage_id for r in everything] == sorted(
+            (r.storage_id for r in everything), reverse=True
+        )
+        failures = instance.get_run_records(
+            filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE])
+        )
+        assert [r.dagster_run.run_id for r in failures] == [failed.run_id]
+        assert failures[0].dagster_run.is_failure and failures[0].dagster_run.is_finished
+        page = instance.get_run_records(cursor=failed.run_id)
+        assert [r.dagster_run.run_id for r in page] == [second.run_id, first.run_id]
+        tagged = instance.get_run_records(
+            filters=dg.RunsFilter(run_ids=[first.run_id], created_before=datetime.now(UTC))
+        )
+        assert [r.dagster_run.tags for r in tagged] == [first.dagster_run.tags]
+        with pytest.raises(dg.DagsterInvalidInvocationError, match="order_by"):
+            instance.get_run_records(order_by="update_timestamp")
+
+
+def test_get_event_records_of_asset_materializations() -> None:
+    with dg.instance_for_test() as instance:
+        for _ in range(3):
+            assert dg.materialize([my_asset], instance=instance).success
+        assert dg.materialize([other_asset], instance=instance).success
+        records = instance.get_event_records(
+            dg.EventRecordsFilter(
+                event_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
+                asset_key=dg.AssetKey("my_asset"),
+            ),
+            limit=2,
+            ascending=False,
+        )
+        assert len(records) == 2
+        assert all(isinstance(r, dg.EventLogRecord) for r in records)
+        assert all(r.asset_key == dg.AssetKey("my_asset") for r in records)
+        assert records[0].storage_id > records[1].storage_id
+        assert records[0].event_log_entry.dagster_event.event_type_value == (
+            "ASSET_MATERIALIZATION"
+        )
+        oldest = instance.get_event_records(
+            dg.EventRecordsFilter(
+                event_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
+                asset_key=dg.AssetKey("my_asset"),
+            ),
+            limit=1,
+            ascending=True,
+        )
+        every = instance.get_event_records(
+            dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+        )
+        assert [r.asset_key for r in every] == [dg.AssetKey("other_asset")] + [
+            dg.AssetKey("my_asset")
+        ] * 3
+        assert oldest[0].storage_id == every[-1].storage_id
+        after = instance.get_event_records(
+            dg.EventRecordsFilter(
+                event_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
+                after_cursor=every[2].storage_id,
+            ),
+            ascending=True,
+        )
+        assert [r.storage_id for r in after] == [every[1].storage_id, every[0].storage_id]
+        with pytest.raises(dg.DagsterInvalidInvocationError, match="RUN_SUCCESS"):
+            instance.get_event_records(
+                dg.EventRecordsFilter(event_type=dg.DagsterEventType.RUN_SUCCESS)
+            )
+
+
+async def test_records_are_awaitable_from_a_coroutine() -> None:
+    async with dg.DagloomInstance.ephemeral() as instance:
+        result = await materialize_async([my_asset], instance=instance)
+        records = await instance.get_run_records(limit=5)
+        events = await instance.get_event_records(
+            dg.EventRecordsFilter(
+                event_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
+                asset_key=dg.AssetKey("my_asset"),
+            )
+        )
+        assert [r.dagster_run.run_id for r in records] == [result.run_id]
+        assert [e.event_log_entry.run_id for e in events] == [result.run_id]
+
+
+def test_an_op_reads_run_records_through_its_context_instance() -> None:
+    seen: list[tuple[str, bool]] = []
+
+    @dg.op
+    def look_back(context: dg.OpExecutionContext) -> None:
+        [record] = context.instance.get_run_records(
+            filters=dg.RunsFilter(job_name="my_job", statuses=[dg.DagsterRunStatus.SUCCESS]),
+            limit=1,
+        )
+        seen.append((record.dagster_run.run_id, record.dagster_run.is_success))
+        [event] = context.instance.get_event_records(
+            dg.EventRecordsFilter(
+                event_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
+                asset_key=dg.AssetKey("my_asset"),
+            ),
+            limit=1,
+        )
+        assert event.asset_key == dg.AssetKey("my_asset")
+        own = context.instance.get_run_by_id(context.run_id)
+        assert own is not None and not own.is_finished
+
+    @dg.job
+    def looking() -> None:
+        look_back()
+
+    with dg.instance_for_test() as instance:
+        earlier = my_job.execute_in_process(instance=instance)
+        assert dg.materialize([my_asset], instance=instance).success
+        assert looking.execute_in_process(instance=instance).success
+    assert seen == [(earlier.run_id, True)]
+
+
+def test_a_sensor_reads_materialization_records_after_its_cursor() -> None:
+    @dg.sensor(job=my_job)
+    def my_asset_sensor(context: dg.SensorEvaluationContext) -> Any:
+        after = int(context.cursor) if context.cursor else None
+        records = context.instance.get_event_records(
+            dg.EventRecordsFilter(
+                event_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
+                asset_key=dg.AssetKey("my_asset"),
+                after_cursor=after,
+            ),
+            ascending=False,
+            limit=1,
+        )
+        if not records:
+            return dg.SkipReason("no new materialization")
+        context.update_cursor(str(records[0].storage_id))
+        return dg.RunRequest(run_key=str(records[0].storage_id))
+
+    with dg.instance_for_test() as instance:
+        empty = my_asset_sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+        assert not empty.run_requests
+        assert dg.materialize([my_asset], instance=instance).success
+        context = dg.build_sensor_context(instance=instance)
+        first = my_asset_sensor.evaluate_tick(context)
+        assert len(first.run_requests) == 1
+        again = my_asset_sensor.evaluate_tick(
+            dg.build_sensor_context(instance=instance, cursor=first.cursor)
+        )
+        assert not again.run_requests

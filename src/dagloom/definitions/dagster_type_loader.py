@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dagloom.definitions.config_types import Field, process_config
 from dagloom.errors import DagsterInvalidDefinitionError
 
 LoaderFn = Callable[[Any, Any], Any]
@@ -41,6 +40,9 @@ class DagsterTypeLoader:
         loader_fn: LoaderFn,
         required_resource_keys: set[str] | frozenset[str] | None = None,
     ) -> None:
+        # Imported here: a run whose ops declare no loader never loads config schemas.
+        from dagloom.definitions.config_types import Field
+
         self.config_field = (
             config_schema if isinstance(config_schema, Field) else Field(config_schema)
         )
@@ -55,6 +57,8 @@ class DagsterTypeLoader:
     def validate(self, value: Any, path: tuple[str | int, ...], what: str) -> Any:
         """`value` checked against the config schema, defaults filled; raises
         DagsterInvalidConfigError naming each failing key path below `path`."""
+        from dagloom.definitions.config_types import process_config
+
         return process_config(self.config_field, value, path, what)
 
     def construct_from_config_value(self, context: DagsterTypeLoaderContext, config: Any) -> Any:

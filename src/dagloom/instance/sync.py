@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from dagloom.definitions.outputs import AssetMaterialization, AssetObservation
     from dagloom.instance._instance import DagloomInstance
     from dagloom.messages import EventRecord
+    from dagloom.storage.base import RunsFilter
 
 T = TypeVar("T")
 
@@ -246,6 +247,22 @@ class SyncInstance:
         )
         return self._call(what, fetch_page(self._instance, what, key, limit, before, cursor))
 
+    def get_event_records(
+        self,
+        event_records_filter: Any = None,
+        limit: int | None = None,
+        ascending: bool = False,
+    ) -> list[Any]:
+        """Up to `limit` EventLogRecords of the asset events an EventRecordsFilter selects,
+        as `DagloomInstance.get_event_records`."""
+        from dagloom.instance.records import event_records, event_records_arguments
+
+        event_records_arguments(event_records_filter)
+        return self._call(
+            "get_event_records",
+            event_records(self._instance, event_records_filter, limit, ascending),
+        )
+
     def get_materialized_partitions(self, asset_key: CoercibleToAssetKey) -> set[str]:
         """The partitions of `asset_key` that have been materialized."""
         key = AssetKey.from_coercible(asset_key)
@@ -253,6 +270,30 @@ class SyncInstance:
             "get_materialized_partitions",
             self._instance.get_materialized_partition_keys(key.path),
         )
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def get_run_records(
+        self,
+        filters: RunsFilter | None = None,
+        limit: int | None = None,
+        order_by: str | None = None,
+        ascending: bool = False,
+        cursor: str | None = None,
+        bucket_by: Any = None,
+    ) -> list[Any]:
+        """Up to `limit` RunRecords of the runs matching `filters`, as
+        `DagloomInstance.get_run_records`."""
+        from dagloom.instance.records import record_order, run_records
+
+        record_order("context.instance.get_run_records", order_by, bucket_by)
+        return self._call(
+            "get_run_records", run_records(self._instance, filters, limit, cursor, ascending)
+        )
+
+    def get_run_by_id(self, run_id: str) -> Any:
+        """The run as a `DagsterRun`, or None when there is no such run."""
+        return self._call("get_run_by_id", self._instance._run_view(run_id))
 
     # -- run events -------------------------------------------------------------------------
 
