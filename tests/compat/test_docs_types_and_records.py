@@ -32,7 +32,7 @@ from dagloom import job, multi_or_in_process_executor, op
 
 @op
 def where_am_i():
-    return os.getpid()
+    return os.getpid(), os.getppid()
 
 
 @job(executor_def=multi_or_in_process_executor)
@@ -78,12 +78,16 @@ def executor_defs(tmp_path: Path) -> dg.Definitions:
     return load_definitions(python_file=path)
 
 
-def _step_pid(defs: dg.Definitions, job_name: str, run_config: Any = None) -> int:
+def _step_process(defs: dg.Definitions, job_name: str, run_config: Any = None) -> tuple[int, int]:
+    """The process id of the op's step and that of its parent process."""
     result = defs.get_job_def(job_name).execute_in_process(run_config=run_config)
     assert result.success
-    pid = result.output_for_node("where_am_i")
-    assert isinstance(pid, int)
-    return pid
+    pid, parent = result.output_for_node("where_am_i")
+    return pid, parent
+
+
+def _step_pid(defs: dg.Definitions, job_name: str, run_config: Any = None) -> int:
+    return _step_process(defs, job_name, run_config)[0]
 
 
 def test_multi_or_in_process_executor_runs_each_step_in_its_own_process_by_default(
@@ -114,7 +118,11 @@ def test_definitions_executor_is_the_default_of_jobs_without_one(
 def test_the_docs_forkserver_job_runs_its_steps_in_forked_server_children(
     executor_defs: dg.Definitions,
 ) -> None:
-    assert _step_pid(executor_defs, "forkserver_job") != os.getpid()
+    pid, parent = _step_process(executor_defs, "forkserver_job")
+    assert pid != os.getpid()
+    assert parent != os.getpid()  # forked by the fork server, not started by this process
+    spawned_pid, spawned_parent = _step_process(executor_defs, "default_executor_job")
+    assert spawned_pid != os.getpid() and spawned_parent == os.getpid()
 
 
 def test_configured_multi_or_in_process_executor_keeps_its_choice() -> None:
@@ -556,3 +564,25 @@ def test_a_sensor_reads_materialization_records_after_its_cursor() -> None:
             dg.build_sensor_context(instance=instance, cursor=first.cursor)
         )
         assert not again.run_requests
+
+
+def test_resources_of_types_and_loaders_are_required_by_the_op() -> None:
+    @dg.dagster_type_loader(config_schema=str, required_resource_keys={"catalog"})
+    def from_catalog(context: dg.DagsterTypeLoaderContext, config: str) -> str:
+        return str(context.resources.catalog[config])
+
+    Named = dg.DagsterType(lambda _, v: isinstance(v, str), name="Named", loader=from_catalog)
+    Checked = dg.DagsterType(lambda _, v: True, name="Checked", required_resource_keys={"db"})
+
+    @dg.op(ins={"name": dg.In(Named)}, out=dg.Out(Checked))
+    def lookup(name: str) -> str:
+        return name
+
+    assert {"catalog", "db"} <= lookup.required_resource_keys
+
+    @dg.job
+    def needs_catalog() -> None:
+        lookup()
+
+    with pytest.raises(dg.DefinitionError, match=r"needs resources \['catalog', 'db'\]"):
+        dg.Definitions(jobs=[needs_catalog])

@@ -304,6 +304,12 @@ class OpDefinition:
             for out_name, dagster_type in out_types.items()
             if isinstance(dagster_type, DagsterType)
         }
+        # As in Dagster, the resources its types' checks and loaders use are the op's too.
+        for dagster_type in (*in_types.values(), *out_types.values()):
+            if isinstance(dagster_type, DagsterType):
+                self.required_resource_keys |= dagster_type.required_resource_keys
+                if dagster_type.loader is not None:
+                    self.required_resource_keys |= dagster_type.loader.required_resource_keys
 
     @property
     def input_defs(self) -> list[InputDefinition]:
