@@ -272,6 +272,18 @@ def test_a_python_type_made_usable_as_a_dagster_type_checks_annotated_inputs() -
     with pytest.raises(dg.DagsterTypeCheckDidNotPass, match="EvenTypeDagsterType"):
         wrong.execute_in_process()
     assert dg.check_dagster_type(EvenType, EvenType(2)).success
+
+    @dg.op
+    def claims_even() -> EvenType:
+        return 4  # type: ignore[return-value]
+
+    @dg.job
+    def wrong_output() -> None:
+        claims_even()
+
+    assert claims_even.output_type_checks == {"result": EvenTypeDagsterType}
+    with pytest.raises(dg.DagsterTypeCheckDidNotPass, match=r'output "result"'):
+        wrong_output.execute_in_process()
     other = dg.PythonObjectDagsterType(EvenType, name="Other")
     with pytest.raises(dg.DagsterInvalidDefinitionError, match="EvenTypeDagsterType"):
         dg.make_python_type_usable_as_dagster_type(EvenType, other)

@@ -274,6 +274,11 @@ def resolve_dagster_type(declared: Any) -> Any:
     return declared
 
 
+def any_registered_dagster_types() -> bool:
+    """Whether any class has been made usable as a DagsterType."""
+    return bool(_REGISTERED)
+
+
 def registered_dagster_type(python_type: type) -> DagsterType | None:
     """The DagsterType registered for `python_type`, if any."""
     return _REGISTERED.get(python_type)

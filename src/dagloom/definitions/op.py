@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any, overload
 from pydantic import BaseModel
 
 from dagloom.definitions.config import Config, validate_model
-from dagloom.definitions.dagster_type import DagsterType, is_nothing, resolve_dagster_type
+from dagloom.definitions.dagster_type import (
+    DagsterType,
+    any_registered_dagster_types,
+    is_nothing,
+    resolve_dagster_type,
+)
 from dagloom.definitions.hook import _NO_HOOKS, check_hooks
 from dagloom.definitions.outputs import DEFAULT_OUTPUT, NO_VALUE, In, Out
 from dagloom.definitions.resources import ConfigurableResource, is_resource_param
@@ -299,6 +304,11 @@ class OpDefinition:
         out_types = {
             name: resolve_dagster_type(out.dagster_type) for name, out in self.outs.items()
         }
+        if out is None and any_registered_dagster_types():
+            # `-> Cls` of a class usable as a DagsterType types the op's one output.
+            returned = _type_hints(compute_fn).get("return")
+            if isinstance(returned, type) and DEFAULT_OUTPUT in out_types:
+                out_types[DEFAULT_OUTPUT] = resolve_dagster_type(returned)
         self.output_type_checks: dict[str, DagsterType] = {
             out_name: dagster_type
             for out_name, dagster_type in out_types.items()
