@@ -495,6 +495,21 @@ def test_get_event_records_of_asset_materializations() -> None:
             ascending=True,
         )
         assert [r.storage_id for r in after] == [every[1].storage_id, every[0].storage_id]
+        chosen = instance.get_event_records(
+            dg.EventRecordsFilter(
+                event_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
+                storage_ids=[every[0].storage_id, every[3].storage_id],
+            )
+        )
+        assert [r.storage_id for r in chosen] == [every[0].storage_id, every[3].storage_id]
+        since = instance.get_event_records(
+            dg.EventRecordsFilter(
+                event_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
+                after_timestamp=every[1].event_log_entry.timestamp,
+            )
+        )
+        assert every[0].storage_id in [r.storage_id for r in since]
+        assert every[1].storage_id not in [r.storage_id for r in since]
         with pytest.raises(dg.DagsterInvalidInvocationError, match="RUN_SUCCESS"):
             instance.get_event_records(
                 dg.EventRecordsFilter(event_type=dg.DagsterEventType.RUN_SUCCESS)

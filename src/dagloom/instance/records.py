@@ -129,9 +129,8 @@ async def event_records(
     limit: int | None,
     ascending: bool,
 ) -> list[EventLogRecord]:
-    """Up to `limit` asset events the filter selects (of its asset, or of every asset),
-    newest first (oldest first with `ascending`), within its `after_cursor` /
-    `before_cursor` storage ids and of its `asset_partitions`."""
+    """Up to `limit` asset events the filter selects (see EventRecordsFilter), newest first
+    (oldest first with `ascending`)."""
     from dagloom.definitions.event_sensors import EventLogEntry
 
     if limit is not None and limit < 1:
@@ -142,7 +141,10 @@ async def event_records(
     partitions = records_filter.asset_partitions
     # Storage reads newest first, `limit` rows below `before`: that is the answer unless
     # rows are dropped afterwards or the oldest are wanted, which need every row.
-    exact = not ascending and after is None and partitions is None
+    after_time, before_time = records_filter.after_timestamp, records_filter.before_timestamp
+    ids = None if records_filter.storage_ids is None else set(records_filter.storage_ids)
+    exact = not ascending and after is None and partitions is None and ids is None
+    exact = exact and after_time is None and before_time is None
     keys = [key.path] if key is not None else await instance.get_asset_keys()
     per_key: list[list[EventRecord]] = [
         await read(path, limit=limit if exact else None, before=before) for path in keys
@@ -152,8 +154,14 @@ async def event_records(
     for row in rows:
         if after is not None and row.storage_id <= after:
             break
+        if ids is not None and row.storage_id not in ids:
+            continue
         record = EventLogRecord(row.storage_id, EventLogEntry.of(row))
         if partitions is not None and _partition(record) not in partitions:
+            continue
+        if after_time is not None and record.timestamp <= after_time:
+            continue
+        if before_time is not None and record.timestamp >= before_time:
             continue
         records.append(record)
         if exact and limit is not None and len(records) == limit:

@@ -69,14 +69,20 @@ class AssetRecordsFilter:
 
 @dataclass(frozen=True, slots=True)
 class EventRecordsFilter:
-    """The older filter form: `event_type` and `asset_key` (the method chooses the event
-    type; `asset_key` is what is read)."""
+    """Which asset events `get_event_records` reads: of `event_type` (materializations or
+    observations), of `asset_key` (None: every asset), of `asset_partitions`, between
+    storage ids (`after_cursor` < id < `before_cursor`) and timestamps, among `storage_ids`.
+    `fetch_materializations` / `fetch_observations` read only `asset_key` and
+    `before_cursor` of it (their method chooses the event type)."""
 
     event_type: Any
     asset_key: CoercibleToAssetKey | None = None
     asset_partitions: Sequence[str] | None = None
     after_cursor: int | None = None
     before_cursor: int | None = None
+    after_timestamp: float | None = None
+    before_timestamp: float | None = None
+    storage_ids: Sequence[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +111,14 @@ def fetch_arguments(
     raw_key = getattr(records_filter, "asset_key", records_filter)
     if raw_key is None:
         raise DagsterInvalidInvocationError(f"{where}: the filter names no asset_key")
-    for unsupported in ("asset_partitions", "after_storage_id", "after_cursor"):
+    for unsupported in (
+        "asset_partitions",
+        "after_storage_id",
+        "after_cursor",
+        "after_timestamp",
+        "before_timestamp",
+        "storage_ids",
+    ):
         if getattr(records_filter, unsupported, None) is not None:
             raise DagsterInvalidInvocationError(
                 f"{where}: filtering by {unsupported} is not supported"
