@@ -59,11 +59,13 @@ if TYPE_CHECKING:
     from dagloom.execution.execute_job import ReexecutionOptions, execute_job, reconstructable
     from dagloom.execution.result import ExecuteInProcessResult
     from dagloom.execution.result import ExecuteInProcessResult as JobExecutionResult
+    from dagloom.execution.result import RunView as DagsterRun
     from dagloom.execution.run_config import validate_run_config
     from dagloom.execution.step_log import get_dagster_logger
     from dagloom.instance import DagloomInstance
     from dagloom.instance import DagloomInstance as DagsterInstance
     from dagloom.instance.for_test import instance_for_test
+    from dagloom.instance.records import RunRecord
     from dagloom.instance.sync import (
         AssetRecordsFilter,
         EventLogRecord,
@@ -72,6 +74,7 @@ if TYPE_CHECKING:
     )
     from dagloom.messages import EventType as DagloomEventType
     from dagloom.messages import RunStatus as DagloomRunStatus
+    from dagloom.storage.base import RunsFilter
 
 __version__ = "0.1.0"
 
@@ -158,9 +161,10 @@ _LAZY: dict[str, tuple[str, str]] = {
     "EventRecordsFilter": ("dagloom.instance.sync", "EventRecordsFilter"),
     "EventRecordsResult": ("dagloom.instance.sync", "EventRecordsResult"),
     "EventLogRecord": ("dagloom.instance.sync", "EventLogRecord"),
-    "RunRecord": ("dagloom.instance.sync", "RunRecord"),
-    "RunsFilter": ("dagloom.storage.base", "RunsFilter"),
     "instance_for_test": ("dagloom.instance.for_test", "instance_for_test"),
+    "DagsterRun": ("dagloom.execution.result", "RunView"),
+    "RunRecord": ("dagloom.instance.records", "RunRecord"),
+    "RunsFilter": ("dagloom.storage.base", "RunsFilter"),
 }
 
 
@@ -173,6 +177,9 @@ def __getattr__(name: str) -> Any:
         value: Any = [*package.__all__, *sorted(_LAZY), *_SCALARS, "definitions"]
     elif name in _LAZY:
         module_name, attribute = _LAZY[name]
+        # The definitions package first: modules it imports (event_view, via the event
+        # sensors) import it in turn, and would find it half-initialized otherwise.
+        importlib.import_module("dagloom.definitions")
         value = getattr(importlib.import_module(module_name), attribute)
     elif name == "definitions":
         value = importlib.import_module("dagloom.definitions")
@@ -213,6 +220,7 @@ if TYPE_CHECKING:
         "DagsterInvalidDefinitionError",
         "DagsterInvalidInvocationError",
         "DagsterLogManager",
+        "DagsterRun",
         "DagsterTypeCheckDidNotPass",
         "DagsterUnknownPartitionError",
         "DefinitionError",
@@ -235,6 +243,8 @@ if TYPE_CHECKING:
         "ReexecutionOptions",
         "RetryRequested",
         "RunNotFoundError",
+        "RunRecord",
+        "RunsFilter",
         "ScalarUnion",
         "Selector",
         "Shape",

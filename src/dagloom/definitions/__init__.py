@@ -68,7 +68,15 @@ from dagloom.definitions.dagster_type import (
     TypeCheck,
     TypeCheckContext,
     check_dagster_type,
+    make_python_type_usable_as_dagster_type,
+    usable_as_dagster_type,
 )
+from dagloom.definitions.dagster_type_loader import (
+    DagsterTypeLoader,
+    DagsterTypeLoaderContext,
+    dagster_type_loader,
+)
+from dagloom.definitions.dagster_type_wrappers import Dict, List, Optional, Set, Tuple
 from dagloom.definitions.data_version import DataVersion, DataVersionsByPartition, ObserveResult
 from dagloom.definitions.definitions import Definitions, definitions_decorator
 from dagloom.definitions.event_sensors import (
@@ -89,6 +97,7 @@ from dagloom.definitions.executor import (
     InitExecutorContext,
     executor,
     in_process_executor,
+    multi_or_in_process_executor,
     multiprocess_executor,
 )
 from dagloom.definitions.graph import (
@@ -276,10 +285,13 @@ __all__ = [
     "DagsterRunMetadataValue",
     "DagsterRunStatus",
     "DagsterType",
+    "DagsterTypeLoader",
+    "DagsterTypeLoaderContext",
     "DefaultScheduleStatus",
     "DefaultSensorStatus",
     "Definitions",
     "DependencyDefinition",
+    "Dict",
     "DynamicOut",
     "DynamicOutput",
     "EnvVar",
@@ -309,6 +321,7 @@ __all__ = [
     "Jitter",
     "JobDefinition",
     "JsonMetadataValue",
+    "List",
     "LoggerDefinition",
     "MarkdownMetadataValue",
     "MaterializeResult",
@@ -319,6 +332,7 @@ __all__ = [
     "Nothing",
     "NullMetadataValue",
     "OpDefinition",
+    "Optional",
     "Out",
     "Output",
     "OutputContext",
@@ -340,6 +354,7 @@ __all__ = [
     "SensorDefinition",
     "SensorEvaluationContext",
     "SensorResult",
+    "Set",
     "SkipReason",
     "SourceAsset",
     "TableColumn",
@@ -351,6 +366,7 @@ __all__ = [
     "TableSchemaMetadataValue",
     "TextMetadataValue",
     "TimestampMetadataValue",
+    "Tuple",
     "TypeCheck",
     "TypeCheckContext",
     "UPathIOManager",
@@ -371,6 +387,7 @@ __all__ = [
     "colored_console_logger",
     "config_mapping",
     "configured",
+    "dagster_type_loader",
     "default_loggers",
     "define_asset_job",
     "executor",
@@ -389,11 +406,13 @@ __all__ = [
     "load_assets_from_package_module",
     "load_assets_from_package_name",
     "logger",
+    "make_python_type_usable_as_dagster_type",
     "map_asset_specs",
     "materialize",
     "materialize_to_memory",
     "mem_io_manager",
     "multi_asset",
+    "multi_or_in_process_executor",
     "multiprocess_executor",
     "op",
     "resource",
@@ -402,6 +421,7 @@ __all__ = [
     "schedule",
     "sensor",
     "success_hook",
+    "usable_as_dagster_type",
     "with_resources",
 ]
 # Partitions: kept as their own list so the definitions above stay one sorted block.

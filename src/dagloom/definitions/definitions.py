@@ -197,6 +197,8 @@ class Definitions:
         if self.loggers and not job.logger_defs:
             # As in Dagster: the Definitions' loggers are those of each job that has none.
             job = job.with_replaced_attrs(logger_defs=self.loggers)
+        if self.executor is not None and not job.has_specified_executor:
+            job = job.with_replaced_attrs(executor_def=self.executor)
         return job
 
     @staticmethod

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, runtime_checkable
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from dagloom._components import ComponentFamily, KeyPath, component_class
 from dagloom.definitions.config import Config, validate_model
@@ -33,11 +33,71 @@ class InProcessExecutorConfig(Config):
     retries: dict[str, Any] | None = None
 
 
+class ForkserverConfig(Config):
+    """`start_method: {forkserver: ...}`: modules the fork server imports before forking."""
+
+    preload_modules: list[str] | None = None
+
+
+class StartMethodConfig(Config):
+    """`start_method:` of the multiprocess executor, Dagster's selector of `spawn: {}` (the
+    default) or `forkserver: {preload_modules: [...]}`; `fork` is not offered, since the
+    parent runs an event loop and threads that a fork would copy in an unusable state."""
+
+    spawn: dict[str, Any] | None = None
+    forkserver: ForkserverConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _present_means_chosen(cls, value: Any) -> Any:
+        """`forkserver:` written with nothing after it (None) chooses it."""
+        if isinstance(value, Mapping):
+            return {k: {} if v is None else v for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _at_most_one(self) -> StartMethodConfig:
+        if self.spawn is not None and self.forkserver is not None:
+            raise ValueError("give one of 'spawn' or 'forkserver', not both")
+        return self
+
+    @property
+    def method(self) -> str:
+        """The `multiprocessing` start method: `forkserver` or `spawn`."""
+        return "forkserver" if self.forkserver is not None else "spawn"
+
+
 class MultiprocessExecutorConfig(Config):
     """`execution: {config: ...}` for the multiprocess executor."""
 
     max_concurrent: int = Field(default=0, ge=0)  # 0: one process per core
     retries: dict[str, Any] | None = None
+    start_method: StartMethodConfig | None = None
+
+
+class MultiOrInProcessExecutorConfig(Config):
+    """`execution: {config: ...}` for `multi_or_in_process_executor`: Dagster's selector of
+    `multiprocess: {...}` (the default) or `in_process: {...}`, at most one of them."""
+
+    multiprocess: MultiprocessExecutorConfig | None = None
+    in_process: InProcessExecutorConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _present_means_chosen(cls, value: Any) -> Any:
+        """`in_process:` written with nothing after it (None) chooses it with its defaults."""
+        if isinstance(value, Mapping):
+            return {k: {} if v is None and k in _MODES else v for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _at_most_one(self) -> MultiOrInProcessExecutorConfig:
+        if self.multiprocess is not None and self.in_process is not None:
+            raise ValueError("give one of 'multiprocess' or 'in_process', not both")
+        return self
+
+
+_MODES = ("multiprocess", "in_process")
 
 
 class EmptyExecutorConfig(Config):
@@ -143,9 +203,12 @@ class ExecutorDefinition:
         """This executor's config for a run: defaults, then `execution.config` from run
         config."""
         given = dict(run_config_value or {})
-        # Dagster nests executor config under the executor's name; accept both shapes.
-        if set(given) == {self.name} and isinstance(given[self.name], Mapping):
-            given = dict(given[self.name])
+        # Dagster nests executor config under the executor's name (YAML `in_process:` with
+        # nothing after it is None); accept both shapes.
+        if set(given) == {self.name} and (
+            given[self.name] is None or isinstance(given[self.name], Mapping)
+        ):
+            given = dict(given[self.name] or {})
         merged = {**self.config, **given}
         if not merged:  # most runs: the model's defaults, the same (frozen) config each time
             found = _DEFAULT_CONFIGS.get(self.config_model)
@@ -224,6 +287,26 @@ in_process_executor = ExecutorDefinition("in_process", InProcessExecutorConfig)
 multiprocess_executor = ExecutorDefinition("multiprocess", MultiprocessExecutorConfig)
 
 
+def _multi_or_in_process(context: InitExecutorContext) -> Executor:
+    """The executor `MultiOrInProcessExecutorConfig` chooses: in-process when `in_process`
+    is given, else multiprocess (with `multiprocess`'s config or its defaults)."""
+    config = context.executor_config
+    assert isinstance(config, MultiOrInProcessExecutorConfig)
+    if config.in_process is not None:
+        return in_process_executor.create(config.in_process)
+    return multiprocess_executor.create(config.multiprocess or MultiprocessExecutorConfig())
+
+
+multi_or_in_process_executor = ExecutorDefinition(
+    "multi_or_in_process",
+    MultiOrInProcessExecutorConfig,
+    executor_creation_fn=_multi_or_in_process,
+)
+"""Dagster's default executor: each step in its own process (`multiprocess`) unless run
+config chooses `execution: {config: {in_process: {}}}`. (dagloom's jobs default to
+`in_process_executor`; this one is for code that names it.)"""
+
+
 def prepare_default_executor() -> None:
     """Resolve the default executor's class and its default config now, once per process,
     rather than in the first run that needs them (~60 µs there); called as the execution
@@ -259,6 +342,7 @@ __all__ = [
     "InitExecutorContext",
     "executor",
     "in_process_executor",
+    "multi_or_in_process_executor",
     "multiprocess_executor",
     "prepare_default_executor",
     "select_executor",

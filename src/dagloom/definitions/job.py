@@ -202,6 +202,8 @@ class JobDefinition:
         self.metadata = normalize_metadata(metadata)
         self.resource_defs = dict(resource_defs or {})
         self.executor_def = executor_def or in_process_executor
+        # As in Dagster: a job given no executor takes its Definitions' `executor`.
+        self.has_specified_executor = executor_def is not None
         # With a ConfigMapping, run config is the mapping's outer config (see run_config.py).
         self.config_mapping = config if isinstance(config, ConfigMapping) else None
         self.default_run_config = (
@@ -357,6 +359,7 @@ class JobDefinition:
         graph_outputs: Mapping[tuple[str, str], tuple[str, str]] | None = None,
         hooks: AbstractSet[HookDefinition] | None = None,
         logger_defs: Mapping[str, LoggerDefinition] | None = None,
+        executor_def: ExecutorDefinition | None = None,
     ) -> JobDefinition:
         """A new job like this one, with the parts given (not None) replaced. A compiled plan
         carries over unless `nodes`, `asset_layer` or `hooks` is replaced: besides those, it
@@ -369,7 +372,13 @@ class JobDefinition:
             run_tags=self.run_tags,
             metadata=self.metadata,
             resource_defs=self.resource_defs if resource_defs is None else resource_defs,
-            executor_def=self.executor_def,
+            executor_def=(
+                executor_def
+                if executor_def is not None
+                else self.executor_def
+                if self.has_specified_executor
+                else None
+            ),
             config=self.config_mapping or self.default_run_config,
             op_retry_policy=self.op_retry_policy,
             asset_layer=self.asset_layer if asset_layer is None else asset_layer,

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any, overload
 from pydantic import BaseModel
 
 from dagloom.definitions.config import Config, validate_model
-from dagloom.definitions.dagster_type import DagsterType, is_nothing, resolve_dagster_type
+from dagloom.definitions.dagster_type import (
+    DagsterType,
+    any_registered_dagster_types,
+    declared_dagster_type,
+    is_nothing,
+    resolve_dagster_type,
+)
 from dagloom.definitions.hook import _NO_HOOKS, check_hooks
 from dagloom.definitions.outputs import DEFAULT_OUTPUT, NO_VALUE, In, Out
 from dagloom.definitions.resources import ConfigurableResource, is_resource_param
@@ -287,17 +293,35 @@ class OpDefinition:
         self.code_version = code_version
         # The inputs and outputs whose DagsterType is checked when the step runs; empty (and
         # so free on the executor's path) unless the op declares a DagsterType.
+        # A class registered with `usable_as_dagster_type` is checked by its DagsterType.
+        in_types = {
+            name: declared_dagster_type(spec.dagster_type) for name, spec in self.ins.items()
+        }
         self.input_type_checks: tuple[tuple[str, DagsterType], ...] = tuple(
-            (input_name, spec.dagster_type)
-            for input_name, spec in self.ins.items()
-            if isinstance(spec.dagster_type, DagsterType) and not is_nothing(spec.dagster_type)
+            (input_name, dagster_type)
+            for input_name, dagster_type in in_types.items()
+            if isinstance(dagster_type, DagsterType) and not is_nothing(dagster_type)
         )
+        out_types = {
+            name: declared_dagster_type(out.dagster_type) for name, out in self.outs.items()
+        }
+        if out is None and any_registered_dagster_types():
+            # `-> Cls` of a class usable as a DagsterType types the op's one output.
+            returned = _type_hints(compute_fn).get("return")
+            if isinstance(returned, type) and DEFAULT_OUTPUT in out_types:
+                out_types[DEFAULT_OUTPUT] = declared_dagster_type(returned)
         self._output_types: dict[str, DagsterType] = {}  # see output_type
         self.output_type_checks: dict[str, DagsterType] = {
-            out_name: out.dagster_type
-            for out_name, out in self.outs.items()
-            if isinstance(out.dagster_type, DagsterType)
+            out_name: dagster_type
+            for out_name, dagster_type in out_types.items()
+            if isinstance(dagster_type, DagsterType)
         }
+        # As in Dagster, the resources its types' checks and loaders use are the op's too.
+        for dagster_type in (*in_types.values(), *out_types.values()):
+            if isinstance(dagster_type, DagsterType):
+                self.required_resource_keys |= dagster_type.required_resource_keys
+                if dagster_type.loader is not None:
+                    self.required_resource_keys |= dagster_type.loader.required_resource_keys
 
     def input_type(self, input_name: str) -> DagsterType:
         """The DagsterType of input `input_name` as its loader's context shows it

@@ -36,7 +36,7 @@ from pydantic import BaseModel
 from dagloom.code.snapshot import job_snapshot
 from dagloom.compute_logs.capture import StepLog, redirect_fds
 from dagloom.definitions.asset_key import AssetKey
-from dagloom.definitions.executor import MultiprocessExecutorConfig
+from dagloom.definitions.executor import MultiprocessExecutorConfig, StartMethodConfig
 from dagloom.definitions.io_manager import (
     InMemoryIOManager,
     InputManager,
@@ -302,20 +302,30 @@ def _run_step(task: StepTask, on_event: Callable[[EventRow], object] | None) -> 
 # -- warm pools ------------------------------------------------------------------------------
 
 
-class StepPool:
-    """A `ProcessPoolExecutor` of `size` step processes, started with `spawn`.
+PoolKind = tuple[int, str, tuple[str, ...]]
+"""What makes pools interchangeable: size, start method, the fork server's preloaded
+modules."""
 
-    `spawn` because the parent runs an event loop and threads, which `fork` would copy in
-    an unusable state. The processes start lazily on first use and stay until `close`.
+
+class StepPool:
+    """A `ProcessPoolExecutor` of `size` step processes, started with `spawn` (default) or
+    `forkserver`.
+
+    Never `fork`: the parent runs an event loop and threads, which `fork` would copy in
+    an unusable state (a fork server is a fresh process that forks only itself). The
+    processes start lazily on first use and stay until `close`. `preload` is the modules the
+    fork server imports; it takes effect only when this process starts its fork server.
     """
 
     captures_in_memory: ClassVar[bool] = False  # one attempt at a time: fds are redirected
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, method: str = "spawn", preload: tuple[str, ...] = ()) -> None:
         self.size = size
-        self._executor = ProcessPoolExecutor(
-            max_workers=size, mp_context=multiprocessing.get_context("spawn")
-        )
+        self.kind: PoolKind = (size, method, preload)
+        context = multiprocessing.get_context(method)
+        if preload and isinstance(context, multiprocessing.context.ForkServerContext):
+            context.set_forkserver_preload(list(preload))
+        self._executor = ProcessPoolExecutor(max_workers=size, mp_context=context)
 
     async def run(self, task: StepTask, log: StepLog | None = None) -> StepResult:
         """Run `task` in a step process; blocks until it ends. (`log` is written by the
@@ -342,18 +352,19 @@ class StepPool:
                 process.terminate()
 
 
-_idle: dict[int, list[StepPool]] = {}
+_idle: dict[PoolKind, list[StepPool]] = {}
 
 
-def checkout_pool(size: int) -> StepPool:
-    """An idle warm pool of `size` processes, or a new one; give it back with `checkin_pool`."""
-    pools = _idle.get(size)
-    return pools.pop() if pools else StepPool(size)
+def checkout_pool(size: int, method: str = "spawn", preload: tuple[str, ...] = ()) -> StepPool:
+    """An idle warm pool of `size` processes started by `method`, or a new one; give it back
+    with `checkin_pool`."""
+    pools = _idle.get((size, method, preload))
+    return pools.pop() if pools else StepPool(size, method, preload)
 
 
 def checkin_pool(pool: StepPool) -> None:
     """Make `pool` available to the next run."""
-    _idle.setdefault(pool.size, []).append(pool)
+    _idle.setdefault(pool.kind, []).append(pool)
 
 
 def close_pools() -> None:
@@ -544,7 +555,13 @@ async def execute_plan_multiprocess(
         )
     check_persistent_io(facts.plan, facts.io_managers)
     size = int(getattr(config, "max_concurrent", 0) or 0) or os.cpu_count() or 1
-    pool = checkout_pool(size)
+    start = getattr(config, "start_method", None)
+    if isinstance(start, StartMethodConfig):
+        fork_server = start.forkserver
+        preload = tuple(fork_server.preload_modules or ()) if fork_server is not None else ()
+        pool = checkout_pool(size, start.method, preload)
+    else:
+        pool = checkout_pool(size)
 
     make_runner = partial(RemoteStepRunner, origin=job_origin(job, origin, op_selection), pool=pool)
     reusable = False

@@ -12,7 +12,7 @@ from dagloom.definitions.io_manager import InputContext, IOManager, OutputContex
 from dagloom.definitions.outputs import DEFAULT_OUTPUT, AssetMaterialization, AssetObservation
 from dagloom.errors import DagloomError
 from dagloom.execution.plan import split_step_key
-from dagloom.messages import EventType, RunStatus
+from dagloom.messages import EventType, Run, RunStatus
 from dagloom.messages.rows import EventRow, event_of
 
 if TYPE_CHECKING:
@@ -272,15 +272,37 @@ class ExecuteInProcessResult:
         )
 
 
+_FINISHED = frozenset({RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.CANCELED})
+
+
 @dataclass(frozen=True, slots=True)
 class RunView:
-    """What `result.dagster_run` tells of the run."""
+    """A run as Dagster's `DagsterRun` reads: `result.dagster_run`,
+    `instance.get_run_by_id(...)`, a run record's `dagster_run`."""
 
     run_id: str
     job_name: str
     status: RunStatus
     tags: dict[str, str] = field(default_factory=dict)
     run_config: dict[str, Any] = field(default_factory=dict)
+    parent_run_id: str | None = None
+    root_run_id: str | None = None
+
+    @classmethod
+    def of(cls, run: Run) -> RunView:
+        """The view of a stored run."""
+        import orjson
+
+        config = orjson.loads(run.run_config_json) if run.run_config_json else {}
+        return cls(
+            run.run_id,
+            run.job_name,
+            run.status,
+            dict(run.tags),
+            config,
+            run.parent_run_id or None,
+            run.root_run_id or None,
+        )
 
     @property
     def is_success(self) -> bool:
@@ -289,6 +311,15 @@ class RunView:
     @property
     def is_failure(self) -> bool:
         return self.status == RunStatus.FAILURE
+
+    @property
+    def is_failure_or_canceled(self) -> bool:
+        return self.status in (RunStatus.FAILURE, RunStatus.CANCELED)
+
+    @property
+    def is_finished(self) -> bool:
+        """Whether the run ended: SUCCESS, FAILURE or CANCELED."""
+        return self.status in _FINISHED
 
 
 def _node_of(step_key: str) -> str:

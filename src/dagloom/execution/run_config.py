@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dagloom.definitions.config import RunConfig, coerce_run_config
+from dagloom.definitions.dagster_type_loader import input_loader
 from dagloom.definitions.executor import ExecutorDefinition, select_executor
 from dagloom.definitions.resources import validate_resource_config
 from dagloom.errors import ConfigError, DagsterInvalidConfigError
@@ -363,7 +364,17 @@ def _resolve(
             if input_name not in node.op.ins:
                 problems.append(((*base, "inputs", input_name), "unknown input"))
                 continue
-            if isinstance(value, Mapping) and set(value) == {"value"}:
+            loader = input_loader(node.op.ins[input_name].dagster_type)
+            if loader is not None:
+                # Its DagsterType's loader makes the value in the step from this config.
+                try:
+                    value = loader.validate(
+                        value, (*base, "inputs", input_name), f"input {input_name!r}"
+                    )
+                except ConfigError as exc:
+                    problems += exc.problems
+                    continue
+            elif isinstance(value, Mapping) and set(value) == {"value"}:
                 value = value["value"]
             input_values[(name, input_name)] = value
         for input_name in config_inputs:

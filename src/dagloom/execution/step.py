@@ -20,6 +20,7 @@ import anyio.to_thread
 from dagloom._counters import PENDING_LIMIT, PROCESS
 from dagloom.definitions.asset_checks import AssetCheckResult, AssetCheckSeverity
 from dagloom.definitions.dagster_type import TypeCheckContext, check_value
+from dagloom.definitions.dagster_type_loader import DagsterTypeLoaderContext, input_loader
 from dagloom.definitions.data_version import materialization_tags
 from dagloom.definitions.hook import HookContext
 from dagloom.definitions.io_manager import (
@@ -474,7 +475,13 @@ class StepRunner:
             elif kind == FROM_DEFAULT:
                 values[spec.name] = spec.default
             elif kind == FROM_CONFIG:
-                values[spec.name] = self.facts.input_values[(tmpl.key, spec.name)]
+                value = self.facts.input_values[(tmpl.key, spec.name)]
+                loader = input_loader(tmpl.node.op.ins[spec.name].dagster_type)
+                if loader is not None:
+                    value = loader.construct_from_config_value(
+                        self._loader_context(step_key, tmpl), value
+                    )
+                values[spec.name] = value
             elif kind == FROM_MANAGER:
                 context = InputContext(
                     spec.name,
@@ -885,6 +892,13 @@ class StepRunner:
             materialization_row(
                 step_key, facts.job_name, asset_key, metadata, description, partition, tags
             )
+        )
+
+    def _loader_context(self, step_key: str, tmpl: Any) -> DagsterTypeLoaderContext:
+        facts = self.facts
+        log = DagloomLogManager(facts.run_id, facts.job_name, step_key, facts.emit)
+        return DagsterTypeLoaderContext(
+            facts.run_id, facts.resources, log, tmpl.node.op, facts.op_configs.get(tmpl.key)
         )
 
     def _type_check_context(self, step_key: str) -> TypeCheckContext:

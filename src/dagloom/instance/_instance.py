@@ -914,15 +914,44 @@ class DagloomInstance:
         return self._sync_or_async(self._run_view(run_id))
 
     async def _run_view(self, run_id: str) -> Any:
-        import orjson
-
         from dagloom.execution.result import RunView
 
         run = await self._runs.get_run(run_id)
-        if run is None:
-            return None
-        config = orjson.loads(run.run_config_json) if run.run_config_json else {}
-        return RunView(run.run_id, run.job_name, run.status, dict(run.tags), config)
+        return None if run is None else RunView.of(run)
+
+    def get_run_records(
+        self,
+        filters: RunsFilter | None = None,
+        limit: int | None = None,
+        order_by: str | None = None,
+        ascending: bool = False,
+        cursor: str | None = None,
+        bucket_by: Any = None,
+    ) -> Any:
+        """Up to `limit` RunRecords of the runs matching `filters` (a RunsFilter), newest
+        first (oldest first with `ascending`), after the run with id `cursor`. Awaitable
+        (list[RunRecord]), or blocking from synchronous code. Runs are ordered by creation:
+        `order_by` may only name that order; `bucket_by` is not supported
+        (DagsterInvalidInvocationError)."""
+        from dagloom.instance.records import record_order, run_records
+
+        record_order("instance.get_run_records", order_by, bucket_by)
+        return self._sync_or_async(run_records(self, filters, limit, cursor, ascending))
+
+    def get_event_records(
+        self,
+        event_records_filter: Any = None,
+        limit: int | None = None,
+        ascending: bool = False,
+    ) -> Any:
+        """Up to `limit` EventLogRecords of the asset materializations or observations an
+        EventRecordsFilter selects, newest first (oldest first with `ascending`). Awaitable
+        (list[EventLogRecord]), or blocking from synchronous code; an unsupported filter
+        raises DagsterInvalidInvocationError."""
+        from dagloom.instance.records import event_records, event_records_arguments
+
+        event_records_arguments(event_records_filter)  # refuses a bad filter before awaiting
+        return self._sync_or_async(event_records(self, event_records_filter, limit, ascending))
 
     def get_latest_materialization_event(self, asset_key: Any) -> Any:
         """The newest materialization of `asset_key` (an AssetKey, a string or a list of

@@ -10,10 +10,8 @@ and `execute_in_process(instance=...)` do), and sync ops in worker threads wait 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
@@ -23,6 +21,7 @@ if TYPE_CHECKING:
     from dagloom.definitions.event_sensors import EventLogEntry
     from dagloom.definitions.outputs import AssetMaterialization, AssetObservation
     from dagloom.instance._instance import DagloomInstance
+    from dagloom.instance.records import RunRecord
     from dagloom.messages import EventRecord, Run
     from dagloom.storage.base import RunsFilter
 
@@ -71,14 +70,20 @@ class AssetRecordsFilter:
 
 @dataclass(frozen=True, slots=True)
 class EventRecordsFilter:
-    """The older filter form: `event_type` and `asset_key` (the method chooses the event
-    type; `asset_key` is what is read)."""
+    """Which asset events `get_event_records` reads: of `event_type` (materializations or
+    observations), of `asset_key` (None: every asset), of `asset_partitions`, between
+    storage ids (`after_cursor` < id < `before_cursor`) and timestamps, among `storage_ids`.
+    `fetch_materializations` / `fetch_observations` read only `asset_key` and
+    `before_cursor` of it (their method chooses the event type)."""
 
     event_type: Any
     asset_key: CoercibleToAssetKey | None = None
     asset_partitions: Sequence[str] | None = None
     after_cursor: int | None = None
     before_cursor: int | None = None
+    after_timestamp: float | None = None
+    before_timestamp: float | None = None
+    storage_ids: Sequence[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +112,14 @@ def fetch_arguments(
     raw_key = getattr(records_filter, "asset_key", records_filter)
     if raw_key is None:
         raise DagsterInvalidInvocationError(f"{where}: the filter names no asset_key")
-    for unsupported in ("asset_partitions", "after_storage_id", "after_cursor"):
+    for unsupported in (
+        "asset_partitions",
+        "after_storage_id",
+        "after_cursor",
+        "after_timestamp",
+        "before_timestamp",
+        "storage_ids",
+    ):
         if getattr(records_filter, unsupported, None) is not None:
             raise DagsterInvalidInvocationError(
                 f"{where}: filtering by {unsupported} is not supported"
@@ -153,45 +165,16 @@ async def fetch_page(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class RunRecord:
-    """A stored run as Dagster's `RunRecord` shows it: the run (`dagster_run`, with
-    `run_id`, `job_name`, `status`, `tags`), when it was created, and its start and end
-    times (None until it started or ended)."""
-
-    dagster_run: Run
-    create_timestamp: datetime
-    start_time: float | None
-    end_time: float | None
-
-    @staticmethod
-    def of(run: Run) -> RunRecord:
-        return RunRecord(
-            dagster_run=run,
-            create_timestamp=datetime.fromtimestamp(run.create_time, UTC),
-            start_time=run.start_time or None,
-            end_time=run.end_time or None,
-        )
-
-
 def _storage_filter(what: str, filters: Any) -> RunsFilter | None:
-    """`filters` (a `RunsFilter`, or None) as storage reads it: Dagster's datetimes for
-    `created_after` / `created_before` become timestamps."""
+    """`filters` checked to be a `RunsFilter` (or None); DagsterInvalidInvocationError
+    naming `what` otherwise."""
     from dagloom.storage.base import RunsFilter
 
-    if filters is None:
-        return None
-    if not isinstance(filters, RunsFilter):
+    if filters is not None and not isinstance(filters, RunsFilter):
         raise DagsterInvalidInvocationError(
             f"context.instance.{what}: filters must be a RunsFilter, not {type(filters).__name__}"
         )
-    after: Any = filters.created_after
-    before: Any = filters.created_before
-    return dataclasses.replace(
-        filters,
-        created_after=after.timestamp() if isinstance(after, datetime) else after,
-        created_before=before.timestamp() if isinstance(before, datetime) else before,
-    )
+    return filters
 
 
 class SyncInstance:
@@ -290,6 +273,22 @@ class SyncInstance:
         )
         return self._call(what, fetch_page(self._instance, what, key, limit, before, cursor))
 
+    def get_event_records(
+        self,
+        event_records_filter: Any = None,
+        limit: int | None = None,
+        ascending: bool = False,
+    ) -> list[Any]:
+        """Up to `limit` EventLogRecords of the asset events an EventRecordsFilter selects,
+        as `DagloomInstance.get_event_records`."""
+        from dagloom.instance.records import event_records, event_records_arguments
+
+        event_records_arguments(event_records_filter)
+        return self._call(
+            "get_event_records",
+            event_records(self._instance, event_records_filter, limit, ascending),
+        )
+
     def get_materialized_partitions(self, asset_key: CoercibleToAssetKey) -> set[str]:
         """The partitions of `asset_key` that have been materialized."""
         key = AssetKey.from_coercible(asset_key)
@@ -299,10 +298,6 @@ class SyncInstance:
         )
 
     # -- runs -------------------------------------------------------------------------------
-
-    def get_run_by_id(self, run_id: str) -> Run | None:
-        """The run `run_id` (`run_id`, `job_name`, `status`, `tags`...), or None."""
-        return self._call("get_run_by_id", self._instance.get_run(run_id))
 
     def get_runs(
         self,
@@ -339,16 +334,20 @@ class SyncInstance:
         order_by: str | None = None,
         ascending: bool = False,
         cursor: str | None = None,
-    ) -> list[RunRecord]:
-        """The runs `filters` matches as `RunRecord`s, newest first (see `get_runs`);
-        ordering by another field is refused."""
-        if order_by is not None:
-            raise DagsterInvalidInvocationError(
-                f"context.instance.get_run_records: order_by={order_by!r} is not supported; "
-                "records are read newest first"
-            )
-        runs = self.get_runs(filters, cursor=cursor, limit=limit, ascending=ascending)
-        return [RunRecord.of(run) for run in runs]
+        bucket_by: Any = None,
+    ) -> list[Any]:
+        """Up to `limit` RunRecords of the runs matching `filters`, as
+        `DagloomInstance.get_run_records`."""
+        from dagloom.instance.records import record_order, run_records
+
+        record_order("context.instance.get_run_records", order_by, bucket_by)
+        return self._call(
+            "get_run_records", run_records(self._instance, filters, limit, cursor, ascending)
+        )
+
+    def get_run_by_id(self, run_id: str) -> Any:
+        """The run as a `DagsterRun`, or None when there is no such run."""
+        return self._call("get_run_by_id", self._instance._run_view(run_id))
 
     # -- run events -------------------------------------------------------------------------
 
@@ -478,10 +477,11 @@ class ForwardedInstance:
         order_by: str | None = None,
         ascending: bool = False,
         cursor: str | None = None,
+        bucket_by: Any = None,
     ) -> list[RunRecord]:
-        """The runs `filters` matches as `RunRecord`s, newest first (see `SyncInstance`)."""
+        """The runs `filters` matches as `RunRecord`s (see `SyncInstance.get_run_records`)."""
         records: list[RunRecord] = self._forward(
-            "get_run_records", (filters, limit, order_by, ascending, cursor), {}
+            "get_run_records", (filters, limit, order_by, ascending, cursor, bucket_by), {}
         )
         return records
 
@@ -574,7 +574,6 @@ __all__ = [
     "Forward",
     "ForwardedInstance",
     "InstanceView",
-    "RunRecord",
     "SyncInstance",
     "sync_instance_of",
 ]

@@ -10,10 +10,11 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import accumulate, compress, pairwise
 from operator import itemgetter
 from types import MappingProxyType
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from dagloom._logging import get_logger
 from dagloom.messages import (
@@ -47,7 +48,10 @@ _log = get_logger("dagloom.storage")
 
 @dataclass(frozen=True, slots=True)
 class RunsFilter:
-    """Which runs a query returns; every field set must match (tags: every pair must match)."""
+    """Which runs a query returns; every field set must match (tags: every pair must match).
+
+    `created_after` / `created_before` are timestamps; a `datetime` (as Dagster's
+    RunsFilter takes) is made one (a naive one is read as UTC)."""
 
     run_ids: Sequence[str] = ()
     job_name: str | None = None
@@ -55,6 +59,14 @@ class RunsFilter:
     tags: Mapping[str, str] = field(default_factory=dict)
     created_after: float | None = None
     created_before: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("created_after", "created_before"):
+            value: Any = getattr(self, name)
+            if isinstance(value, datetime):
+                if value.tzinfo is None:
+                    value = value.replace(tzinfo=UTC)
+                object.__setattr__(self, name, value.timestamp())
 
 
 PARTITION_TAG = "dagster/partition"
