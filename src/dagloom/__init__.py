@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         UserCodeError,
     )
     from dagloom.execution.context import (
+        AssetCheckExecutionContext,
         AssetExecutionContext,
         OpExecutionContext,
         build_asset_context,
@@ -132,6 +133,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     **{
         name: (_CONTEXT, name)
         for name in (
+            "AssetCheckExecutionContext",
             "AssetExecutionContext",
             "OpExecutionContext",
             "build_asset_context",
@@ -192,6 +194,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     __all__ = [
         "Array",
+        "AssetCheckExecutionContext",
         "AssetExecutionContext",
         "AssetRecordsFilter",
         "Bool",

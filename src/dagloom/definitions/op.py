@@ -88,7 +88,7 @@ def _is_context_annotation(annotation: Any) -> bool:
             "AssetCheckExecutionContext",
         }
     name = getattr(annotation, "__name__", "")
-    return name in {"OpExecutionContext", "AssetExecutionContext"}
+    return name in {"OpExecutionContext", "AssetExecutionContext", "AssetCheckExecutionContext"}
 
 
 def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:

@@ -553,6 +553,32 @@ class AssetExecutionContext(OpExecutionContext):
         return self
 
 
+class AssetCheckExecutionContext(OpExecutionContext):
+    """The `context` argument of an asset check (`@asset_check`, `@multi_asset_check`): the
+    op's context of the step, with the specs of the checks the step computes."""
+
+    __slots__ = ("_check_specs",)
+
+    def __init__(self, *args: Any, check_specs: Sequence[Any] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._check_specs = tuple(check_specs)
+
+    @property
+    def op_execution_context(self) -> OpExecutionContext:
+        """The op's context of this step: this same object, which answers both."""
+        return self
+
+    @property
+    def check_specs(self) -> Sequence[Any]:
+        """The AssetCheckSpecs of the checks this step computes."""
+        return self._check_specs
+
+    @property
+    def selected_asset_check_keys(self) -> frozenset[Any]:
+        """The keys of the checks this step computes."""
+        return frozenset(spec.key for spec in self._check_specs)
+
+
 def build_op_context(
     resources: Mapping[str, Any] | None = None,
     op_config: Any = None,

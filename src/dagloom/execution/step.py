@@ -45,6 +45,7 @@ from dagloom.definitions.resources import Resources
 from dagloom.errors import DagloomError, Failure, RetryRequested
 from dagloom.execution.boundary import describe_user_error, is_cancellation, user_code
 from dagloom.execution.context import (
+    AssetCheckExecutionContext,
     AssetExecutionContext,
     DagloomLogManager,
     OpExecutionContext,
@@ -665,7 +666,13 @@ class StepRunner:
             kwargs[name] = facts.resources.get(name)
         if not sig.takes_context:
             return tmpl, None, op.compute_fn, kwargs
-        context_type = AssetExecutionContext if tmpl.facts.asset_keys else OpExecutionContext
+        checks = facts.check_specs.get(tmpl.key, ())
+        extra: dict[str, Any] = {}
+        context_type: type[OpExecutionContext] = OpExecutionContext
+        if tmpl.facts.asset_keys:
+            context_type = AssetExecutionContext
+        elif checks:  # an @asset_check / @multi_asset_check op
+            context_type, extra = AssetCheckExecutionContext, {"check_specs": checks}
         context = context_type(
             run_id=facts.run_id,
             job_name=job_name,
@@ -682,6 +689,7 @@ class StepRunner:
             partitions=facts.partitions,
             instance=facts.instance,
             flush_events=facts.flush_events,
+            **extra,
         )
         return tmpl, context, partial(op.compute_fn, context), kwargs
 
