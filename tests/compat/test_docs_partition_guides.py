@@ -36,3 +36,4 @@ def test_a_check_takes_an_asset_check_execution_context() -> None:
     assert result.success
     (evaluation,) = result.get_asset_check_evaluations()
     assert evaluation.check_name == "orders_id_has_no_nulls" and evaluation.passed
+    assert evaluation.metadata["checks"] == dg.MetadataValue.int(1)

@@ -113,10 +113,11 @@ class ExecuteInProcessResult:
         return self.filter_events("ASSET_MATERIALIZATION")
 
     def get_asset_check_evaluations(self) -> list[AssetCheckEvaluation]:
-        """The results of the asset checks the run executed, in order."""
+        """The results of the asset checks the run executed, in order; their metadata as
+        MetadataValues, as a materialization's."""
         from dagloom.definitions.asset_checks import AssetCheckEvaluation, AssetCheckSeverity
         from dagloom.definitions.asset_key import AssetKey
-        from dagloom.definitions.metadata import from_metadata_message
+        from dagloom.definitions.metadata import metadata_value_of
 
         out: list[AssetCheckEvaluation] = []
         for e in self.filter_events("ASSET_CHECK_EVALUATION"):
@@ -129,7 +130,7 @@ class ExecuteInProcessResult:
                     check_name=data.check_name,
                     passed=data.passed,
                     severity=AssetCheckSeverity(data.severity or "ERROR"),
-                    metadata={k: from_metadata_message(v) for k, v in data.metadata.items()},
+                    metadata={k: metadata_value_of(v) for k, v in data.metadata.items()},
                     description=data.description or None,
                     blocking=data.blocking,
                     partition=data.partition or None,
