@@ -151,6 +151,11 @@ class AssetSelection:
             keys.extend(item.check_keys if hasattr(item, "check_keys") else [item])
         return _CheckKeys(tuple(keys))
 
+    @staticmethod
+    def all_asset_checks() -> AssetSelection:
+        """Every asset check (standalone or in an asset's check_specs), no asset."""
+        return _ChecksOnly(_All())
+
     def without_checks(self) -> AssetSelection:
         """This selection's assets, none of their checks."""
         return _WithoutChecks(self)
