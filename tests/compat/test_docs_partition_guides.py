@@ -3,6 +3,8 @@ only the import changed."""
 
 from __future__ import annotations
 
+import types
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,127 @@ def test_a_check_takes_an_asset_check_execution_context() -> None:
     (evaluation,) = result.get_asset_check_evaluations()
     assert evaluation.check_name == "orders_id_has_no_nulls" and evaluation.passed
     assert evaluation.metadata["checks"] == dg.MetadataValue.int(1)
+
+
+# -- built-in checks ------------------------------------------------------------------------
+
+
+def _evaluations(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+
+
+def test_metadata_bounds_checks_read_the_latest_materialization() -> None:
+    @dg.asset
+    def my_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={"my_metadata": int(context.get_tag("my_value"))})
+
+    checks = dg.build_metadata_bounds_checks(
+        assets=[my_asset], metadata_key="my_metadata", min_value=1, max_value=10
+    )
+    assert len(checks) == 1
+    instance = dg.DagsterInstance.ephemeral()
+    ok = dg.materialize([my_asset, *checks], instance=instance, tags={"my_value": "5"})
+    assert _evaluations(ok) == {"my_metadata_bounds_check": True}
+    high = dg.materialize([my_asset, *checks], instance=instance, tags={"my_value": "11"})
+    assert high.success  # the check's default severity is WARN
+    (evaluation,) = high.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="min_value or max_value"):
+        dg.build_metadata_bounds_checks(assets=[my_asset], metadata_key="my_metadata")
+
+
+def test_column_schema_change_checks_compare_the_last_two_materializations() -> None:
+    @dg.asset
+    def my_other_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        columns = [dg.TableColumn(name, "int") for name in context.get_tag("columns").split(",")]
+        return dg.MaterializeResult(
+            metadata={"dagster/column_schema": dg.TableSchema(columns=columns)}
+        )
+
+    schema_checks = dg.build_column_schema_change_checks(assets=[my_other_asset])
+    defs = dg.Definitions(assets=[my_other_asset], asset_checks=schema_checks)
+    job = defs.get_implicit_global_asset_job_def()
+    instance = dg.DagsterInstance.ephemeral()
+    first = job.execute_in_process(instance=instance, tags={"columns": "id,name"})
+    assert _evaluations(first) == {"column_schema_change": True}  # nothing to compare with
+    same = job.execute_in_process(instance=instance, tags={"columns": "id,name"})
+    assert _evaluations(same) == {"column_schema_change": True}
+    changed = job.execute_in_process(instance=instance, tags={"columns": "id,email"})
+    (evaluation,) = changed.get_asset_check_evaluations()
+    assert not evaluation.passed
+    assert evaluation.metadata["added_columns"].value == ["email"]
+    assert evaluation.metadata["removed_columns"].value == ["name"]
+
+
+def test_last_update_freshness_checks_fail_until_the_asset_is_materialized() -> None:
+    @dg.asset
+    def hourly_sales() -> int:
+        return 1
+
+    hourly_sales_freshness_check = dg.build_last_update_freshness_checks(
+        assets=[hourly_sales], lower_bound_delta=timedelta(hours=2)
+    )
+    defs = dg.Definitions(assets=[hourly_sales], asset_checks=hourly_sales_freshness_check)
+    instance = dg.DagsterInstance.ephemeral()
+    checks_only = dg.define_asset_job(
+        "checks_only", selection=dg.AssetSelection.checks_for_assets(hourly_sales)
+    )
+    defs = dg.Definitions(
+        assets=[hourly_sales], asset_checks=hourly_sales_freshness_check, jobs=[checks_only]
+    )
+    stale = defs.get_job_def("checks_only").execute_in_process(instance=instance)
+    assert _evaluations(stale) == {"freshness_check": False}
+    dg.materialize([hourly_sales], instance=instance)
+    fresh = defs.get_job_def("checks_only").execute_in_process(instance=instance)
+    assert _evaluations(fresh) == {"freshness_check": True}
+    (evaluation,) = fresh.get_asset_check_evaluations()
+    assert "dagster/last_updated_timestamp" in evaluation.metadata
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="deadline_cron"):
+        dg.build_last_update_freshness_checks(
+            assets=[hourly_sales], lower_bound_delta=timedelta(hours=1), deadline_cron="nope"
+        )
+
+
+def test_time_partition_freshness_checks_want_the_partition_due_by_the_deadline() -> None:
+    @dg.asset(partitions_def=dg.DailyPartitionsDefinition(start_date="2024-01-01"))
+    def daily_sales() -> int:
+        return 1
+
+    checks = dg.build_time_partition_freshness_checks(
+        assets=[daily_sales], deadline_cron="0 0 * * *"
+    )
+    defs = dg.Definitions(
+        assets=[daily_sales],
+        asset_checks=checks,
+        jobs=[dg.define_asset_job("freshness", selection=dg.AssetSelection.all_asset_checks())],
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    missing = defs.get_job_def("freshness").execute_in_process(instance=instance)
+    (evaluation,) = missing.get_asset_check_evaluations()
+    assert not evaluation.passed
+    expected = evaluation.metadata["dagster/expected_partition"].value
+    assert expected == (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+    dg.materialize([daily_sales], partition_key=expected, instance=instance)
+    found = defs.get_job_def("freshness").execute_in_process(instance=instance)
+    assert _evaluations(found) == {"freshness_check": True}
+
+    @dg.asset
+    def unpartitioned() -> int:
+        return 1
+
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="unpartitioned"):
+        dg.build_time_partition_freshness_checks(assets=[unpartitioned], deadline_cron="0 9 * * *")
+
+
+def test_load_asset_checks_from_modules_with_a_prefix() -> None:
+    module = types.ModuleType("checks_module")
+    module.orders_id_has_no_nulls = orders_id_has_no_nulls  # type: ignore[attr-defined]
+    module.orders = orders  # type: ignore[attr-defined]
+    (loaded,) = dg.load_asset_checks_from_modules([module])
+    assert loaded is orders_id_has_no_nulls
+    (prefixed,) = dg.load_asset_checks_from_modules([module], asset_key_prefix="sales")
+    assert prefixed.asset_keys == {dg.AssetKey(["sales", "orders"])}
+    assets = dg.load_assets_from_modules([module], key_prefix="sales")
+    defs = dg.Definitions(assets=assets, asset_checks=[prefixed])
+    result = defs.get_implicit_global_asset_job_def().execute_in_process()
+    assert _evaluations(result) == {"orders_id_has_no_nulls": True}

@@ -53,6 +53,16 @@ from dagloom.definitions.asset_selection import AssetSelection
 from dagloom.definitions.automation_condition import AutomationCondition
 from dagloom.definitions.automation_condition_sensor import AutomationConditionSensorDefinition
 from dagloom.definitions.backfill_policy import BackfillPolicy
+from dagloom.definitions.builtin_checks import (
+    build_column_schema_change_checks,
+    build_last_update_freshness_checks,
+    build_metadata_bounds_checks,
+    build_time_partition_freshness_checks,
+    load_asset_checks_from_current_module,
+    load_asset_checks_from_modules,
+    load_asset_checks_from_package_module,
+    load_asset_checks_from_package_name,
+)
 from dagloom.definitions.config import (
     Config,
     ConfigMapping,
@@ -443,6 +453,17 @@ __all__ += [
     "partitioned_config",
     "static_partitioned_config",
     "weekly_partitioned_config",
+]
+# Ready-made asset checks and the loaders of a module's checks.
+__all__ += [
+    "build_column_schema_change_checks",
+    "build_last_update_freshness_checks",
+    "build_metadata_bounds_checks",
+    "build_time_partition_freshness_checks",
+    "load_asset_checks_from_current_module",
+    "load_asset_checks_from_modules",
+    "load_asset_checks_from_package_module",
+    "load_asset_checks_from_package_name",
 ]
 # Multi-asset sensors and alerting sensors.
 __all__ += [
