@@ -163,3 +163,31 @@ def test_load_asset_checks_from_modules_with_a_prefix() -> None:
     defs = dg.Definitions(assets=assets, asset_checks=[prefixed])
     result = defs.get_implicit_global_asset_job_def().execute_in_process()
     assert _evaluations(result) == {"orders_id_has_no_nulls": True}
+
+
+def test_a_sensor_for_freshness_checks_requests_a_run_of_the_checks_alone() -> None:
+    @dg.asset
+    def hourly_sales() -> int:
+        return 1
+
+    hourly_sales_freshness_check = dg.build_last_update_freshness_checks(
+        assets=[hourly_sales], lower_bound_delta=timedelta(hours=2)
+    )
+    freshness_checks_sensor = dg.build_sensor_for_freshness_checks(
+        freshness_checks=hourly_sales_freshness_check
+    )
+    defs = dg.Definitions(
+        assets=[hourly_sales],
+        asset_checks=hourly_sales_freshness_check,
+        sensors=[freshness_checks_sensor],
+    )
+    sensor_def = defs.get_sensor_def("freshness_checks_sensor")
+    assert sensor_def.default_status == dg.DefaultSensorStatus.STOPPED
+    with dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral()) as context:
+        request = sensor_def(context)
+    assert request.asset_selection == []
+    assert request.asset_check_keys == [
+        dg.AssetCheckKey(dg.AssetKey("hourly_sales"), "freshness_check")
+    ]
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="freshness_checks"):
+        dg.build_sensor_for_freshness_checks(freshness_checks=[])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
@@ -449,10 +449,49 @@ def build_time_partition_freshness_checks(
     return [_fresh]
 
 
+def build_sensor_for_freshness_checks(
+    *,
+    freshness_checks: Sequence[AssetChecksDefinition],
+    minimum_interval_seconds: int | None = None,
+    name: str = "freshness_checks_sensor",
+    default_status: Any = None,
+    tags: Mapping[str, str] | None = None,
+) -> Any:
+    """A sensor that runs `freshness_checks` (from `build_last_update_freshness_checks` /
+    `build_time_partition_freshness_checks`) on each tick, so their results follow the
+    clock without a schedule; its target is those checks, without their assets."""
+    from dagloom.definitions.asset_selection import AssetSelection
+    from dagloom.definitions.run_request import RunRequest
+    from dagloom.definitions.sensor import DefaultSensorStatus, sensor
+
+    checks = list(freshness_checks)
+    if not checks or not all(isinstance(c, AssetChecksDefinition) for c in checks):
+        raise DagsterInvalidDefinitionError(
+            f"build_sensor_for_freshness_checks {name!r}: freshness_checks must be a non-empty "
+            "list of AssetChecksDefinitions",
+            name=name,
+        )
+    keys = sorted((k for c in checks for k in c.check_keys), key=lambda k: k.to_user_string())
+
+    @sensor(
+        name=name,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status or DefaultSensorStatus.STOPPED,
+        asset_selection=AssetSelection.checks(*checks),
+        tags=tags,
+        description="Evaluates freshness checks as time passes",
+    )
+    def _freshness_sensor() -> RunRequest:
+        return RunRequest(asset_selection=[], asset_check_keys=keys)
+
+    return _freshness_sensor
+
+
 __all__ = [
     "build_column_schema_change_checks",
     "build_last_update_freshness_checks",
     "build_metadata_bounds_checks",
+    "build_sensor_for_freshness_checks",
     "build_time_partition_freshness_checks",
     "load_asset_checks_from_current_module",
     "load_asset_checks_from_modules",
