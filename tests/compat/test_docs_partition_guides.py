@@ -6,6 +6,7 @@ from __future__ import annotations
 import types
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -191,3 +192,59 @@ def test_a_sensor_for_freshness_checks_requests_a_run_of_the_checks_alone() -> N
     ]
     with pytest.raises(dg.DagsterInvalidDefinitionError, match="freshness_checks"):
         dg.build_sensor_for_freshness_checks(freshness_checks=[])
+
+
+# -- partitioning ops -----------------------------------------------------------------------
+
+
+@dg.daily_partitioned_config(start_date=datetime(2020, 1, 1))
+def my_partitioned_config(start: datetime, _end: datetime) -> dict[str, Any]:
+    return {"ops": {"process_data_for_date": {"config": {"date": start.strftime("%Y-%m-%d")}}}}
+
+
+@dg.op(config_schema={"date": str})
+def process_data_for_date(context: dg.OpExecutionContext) -> dict[str, Any]:
+    date = context.op_config["date"]
+    context.log.info(f"processing data for {date}")
+    return {
+        "key": context.partition_key,
+        "keys": context.partition_keys,
+        "window": context.partition_time_window,
+    }
+
+
+@dg.job(config=my_partitioned_config)
+def do_stuff_partitioned() -> None:
+    process_data_for_date()
+
+
+def test_an_op_of_a_partitioned_config_job_sees_its_partition_and_time_window() -> None:
+    result = do_stuff_partitioned.execute_in_process(partition_key="2020-01-01")
+    assert result.success
+    seen = result.output_for_node("process_data_for_date")
+    assert seen["key"] == "2020-01-01" and seen["keys"] == ["2020-01-01"]
+    assert seen["window"] == dg.TimeWindow(
+        datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 1, 2, tzinfo=UTC)
+    )
+
+
+def test_an_op_of_a_multi_partitioned_job_gets_a_multi_partition_key() -> None:
+    partitions = dg.MultiPartitionsDefinition(
+        {
+            "date": dg.DailyPartitionsDefinition(start_date="2024-01-01"),
+            "region": dg.StaticPartitionsDefinition(["us", "eu"]),
+        }
+    )
+
+    @dg.op
+    def region_op(context: dg.OpExecutionContext) -> tuple[str, dg.TimeWindow]:
+        return context.partition_key.keys_by_dimension["region"], context.partition_time_window
+
+    @dg.job(partitions_def=partitions)
+    def region_job() -> None:
+        region_op()
+
+    result = region_job.execute_in_process(partition_key="2024-01-02|eu")
+    region, window = result.output_for_node("region_op")
+    assert region == "eu"
+    assert window.start == datetime(2024, 1, 2, tzinfo=UTC)

@@ -396,7 +396,7 @@ class OpExecutionContext:
                 f"step {self.step_key!r}: the run is for partitions "
                 f"{key_range.start}...{key_range.end}; use partition_key_range"
             )
-        keys = self._asset_keys_partitions()
+        keys = self._asset_keys_partitions() or parts.job_keys()
         return keys[0] if keys else key
 
     @property
@@ -414,9 +414,16 @@ class OpExecutionContext:
         return None
 
     @property
+    def asset_partition_key_range(self) -> PartitionKeyRange:
+        """Dagster's older name for `partition_key_range`."""
+        return self.partition_key_range
+
+    @property
     def partition_keys(self) -> list[str]:
         """Every partition key the run covers, in the asset's definition."""
         keys = self._asset_keys_partitions()
+        if keys is None:
+            keys = self._run_partitions().job_keys()
         if keys is not None:
             return keys
         key_range = self.partition_key_range
@@ -429,8 +436,12 @@ class OpExecutionContext:
 
     @property
     def partition_time_window(self) -> TimeWindow:
-        """The time window the run's partitions cover (time-partitioned assets only)."""
-        return self._time_window(self.assets_partitions_def, self.partition_keys, "the run")
+        """The time window the run's partitions cover, in its assets' partitions (or, in an
+        op job, the job's); an error when those are not time windows."""
+        part = self.assets_partitions_def
+        if part is None and not self._asset_keys and self._partitions is not None:
+            part = self._partitions.job_partitions_def
+        return self._time_window(part, self.partition_keys, "the run")
 
     def _time_window(
         self, part: PartitionsDefinition | None, keys: Sequence[str], what: str
