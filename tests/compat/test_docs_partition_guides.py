@@ -248,3 +248,47 @@ def test_an_op_of_a_multi_partitioned_job_gets_a_multi_partition_key() -> None:
     region, window = result.output_for_node("region_op")
     assert region == "eu"
     assert window.start == datetime(2024, 1, 2, tzinfo=UTC)
+
+
+# -- partition mappings ---------------------------------------------------------------------
+
+
+def test_specific_partitions_mapping_reads_the_named_upstream_partitions() -> None:
+    daily = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+
+    @dg.asset(partitions_def=daily)
+    def upstream_daily(context: dg.AssetExecutionContext) -> str:
+        return context.partition_key
+
+    @dg.asset(
+        ins={
+            "upstream_daily": dg.AssetIn(
+                partition_mapping=dg.SpecificPartitionsPartitionMapping(
+                    ["2024-01-02", "2024-01-03"]
+                )
+            )
+        }
+    )
+    def pinned(upstream_daily: dict[str, str]) -> list[str]:
+        return sorted(upstream_daily)
+
+    instance = dg.DagsterInstance.ephemeral()
+    for key in ("2024-01-02", "2024-01-03"):
+        assert dg.materialize([upstream_daily], partition_key=key, instance=instance).success
+    result = dg.materialize([upstream_daily, pinned], selection=[pinned], instance=instance)
+    assert result.output_for_node("pinned") == ["2024-01-02", "2024-01-03"]
+
+    @dg.asset(
+        ins={
+            "upstream_daily": dg.AssetIn(
+                partition_mapping=dg.SpecificPartitionsPartitionMapping(["1999-01-01"])
+            )
+        }
+    )
+    def too_early(upstream_daily: Any) -> None:
+        return None
+
+    failed = dg.materialize(
+        [upstream_daily, too_early], selection=[too_early], instance=instance, raise_on_error=False
+    )
+    assert not failed.success

@@ -200,6 +200,7 @@ from dagloom.definitions.partition_mapping import (
     LastPartitionMapping,
     MultiToSingleDimensionPartitionMapping,
     PartitionMapping,
+    SpecificPartitionsPartitionMapping,
     StaticPartitionMapping,
     TimeWindowPartitionMapping,
 )
@@ -438,6 +439,7 @@ __all__ += [
     "PartitionMapping",
     "PartitionedConfig",
     "PartitionsDefinition",
+    "SpecificPartitionsPartitionMapping",
     "StaticPartitionMapping",
     "StaticPartitionsDefinition",
     "TimeWindow",

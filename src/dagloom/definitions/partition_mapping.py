@@ -154,6 +154,44 @@ class LastPartitionMapping(PartitionMapping):
 
 
 @dataclass(frozen=True, slots=True)
+class SpecificPartitionsPartitionMapping(PartitionMapping):
+    """Every downstream partition (or an unpartitioned downstream) reads the same fixed
+    upstream partitions, `partition_keys`."""
+
+    partition_keys: Sequence[str]
+
+    def __post_init__(self) -> None:
+        keys = self.partition_keys
+        if isinstance(keys, str) or not all(isinstance(k, str) for k in keys):
+            raise DagsterInvalidDefinitionError(
+                f"SpecificPartitionsPartitionMapping takes a list of partition keys, got {keys!r}"
+            )
+        object.__setattr__(self, "partition_keys", tuple(keys))
+
+    def upstream_partition_keys(
+        self,
+        downstream_partition_keys: Sequence[str] | None,
+        downstream_partitions_def: PartitionsDefinition | None,
+        upstream_partitions_def: PartitionsDefinition,
+        dynamic_partitions_store: DynamicPartitionsStore | None = None,
+    ) -> list[str]:
+        missing = [
+            k
+            for k in self.partition_keys
+            if not upstream_partitions_def.has_partition_key(
+                k, dynamic_partitions_store=dynamic_partitions_store
+            )
+        ]
+        if missing:
+            raise DagsterUnknownPartitionError(
+                f"SpecificPartitionsPartitionMapping: partitions {missing} do not exist "
+                f"upstream in {upstream_partitions_def}",
+                name=missing[0],
+            )
+        return _ordered(upstream_partitions_def, set(self.partition_keys), dynamic_partitions_store)
+
+
+@dataclass(frozen=True, slots=True)
 class StaticPartitionMapping(PartitionMapping):
     """Upstream key -> the downstream key (or keys) that read it, between static partitions
     (`StaticPartitionMapping({"us-east": "us", "us-west": "us"})`)."""
@@ -399,12 +437,13 @@ def infer_partition_mapping(
         else:
             mapping = IdentityPartitionMapping()
     if downstream_partitions_def is None and not isinstance(
-        mapping, AllPartitionMapping | LastPartitionMapping
+        mapping, AllPartitionMapping | LastPartitionMapping | SpecificPartitionsPartitionMapping
     ):
         raise _refuse(
             where,
             f"{type(mapping).__name__} needs a partitioned downstream; an unpartitioned asset "
-            "reads its upstream through AllPartitionMapping or LastPartitionMapping",
+            "reads its upstream through AllPartitionMapping, LastPartitionMapping or "
+            "SpecificPartitionsPartitionMapping",
         )
     mapping.validate_partition_mapping(
         upstream_partitions_def, downstream_partitions_def, where=where
@@ -418,6 +457,7 @@ _SERIALIZABLE: dict[str, type[PartitionMapping]] = {
         IdentityPartitionMapping,
         AllPartitionMapping,
         LastPartitionMapping,
+        SpecificPartitionsPartitionMapping,
         StaticPartitionMapping,
         TimeWindowPartitionMapping,
         MultiToSingleDimensionPartitionMapping,
@@ -437,6 +477,8 @@ def partition_mapping_to_dict(mapping: PartitionMapping) -> dict[str, Any] | Non
             up: down if isinstance(down, str) else list(down)
             for up, down in mapping.downstream_partition_keys_by_upstream_partition_key.items()
         }
+    if isinstance(mapping, SpecificPartitionsPartitionMapping):
+        fields["partition_keys"] = list(mapping.partition_keys)
     return {"type": name, **fields}
 
 
@@ -456,6 +498,7 @@ __all__ = [
     "LastPartitionMapping",
     "MultiToSingleDimensionPartitionMapping",
     "PartitionMapping",
+    "SpecificPartitionsPartitionMapping",
     "StaticPartitionMapping",
     "TimeWindowPartitionMapping",
     "infer_partition_mapping",
