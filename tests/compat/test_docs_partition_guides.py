@@ -292,3 +292,77 @@ def test_specific_partitions_mapping_reads_the_named_upstream_partitions() -> No
         [upstream_daily, too_early], selection=[too_early], instance=instance, raise_on_error=False
     )
     assert not failed.success
+
+
+def test_multi_partition_mapping_maps_each_dimension() -> None:
+    weekly_abc = dg.MultiPartitionsDefinition(
+        {
+            "abc": dg.StaticPartitionsDefinition(["a", "b", "c"]),
+            "weekly": dg.WeeklyPartitionsDefinition("2023-01-01"),
+        }
+    )
+    daily_123 = dg.MultiPartitionsDefinition(
+        {
+            "123": dg.StaticPartitionsDefinition(["1", "2", "3"]),
+            "daily": dg.DailyPartitionsDefinition("2023-01-01"),
+        }
+    )
+
+    @dg.asset(partitions_def=weekly_abc)
+    def weekly_letters(context: dg.AssetExecutionContext) -> str:
+        return str(context.partition_key)
+
+    @dg.asset(
+        partitions_def=daily_123,
+        ins={
+            "weekly_letters": dg.AssetIn(
+                partition_mapping=dg.MultiPartitionMapping(
+                    {
+                        "abc": dg.DimensionPartitionMapping(
+                            dimension_name="123",
+                            partition_mapping=dg.StaticPartitionMapping(
+                                {"a": "1", "b": "2", "c": "3"}
+                            ),
+                        ),
+                        "weekly": dg.DimensionPartitionMapping(
+                            dimension_name="daily",
+                            partition_mapping=dg.TimeWindowPartitionMapping(),
+                        ),
+                    }
+                )
+            )
+        },
+    )
+    def daily_numbers(context: dg.AssetExecutionContext, weekly_letters: str) -> list[str]:
+        return [str(k) for k in context.asset_partition_keys_for_input("weekly_letters")]
+
+    instance = dg.DagsterInstance.ephemeral()
+    assert dg.materialize([weekly_letters], partition_key="b|2023-01-01", instance=instance).success
+    result = dg.materialize(
+        [weekly_letters, daily_numbers],
+        partition_key="2|2023-01-04",
+        selection=[daily_numbers],
+        instance=instance,
+    )
+    assert result.output_for_node("daily_numbers") == ["b|2023-01-01"]
+
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="'nope' is not a dimension"):
+
+        @dg.asset(
+            partitions_def=daily_123,
+            ins={
+                "weekly_letters": dg.AssetIn(
+                    partition_mapping=dg.MultiPartitionMapping(
+                        {
+                            "nope": dg.DimensionPartitionMapping(
+                                "daily", dg.IdentityPartitionMapping()
+                            )
+                        }
+                    )
+                )
+            },
+        )
+        def broken(weekly_letters: str) -> None:
+            return None
+
+        dg.Definitions(assets=[weekly_letters, broken])
