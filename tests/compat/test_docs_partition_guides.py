@@ -366,3 +366,30 @@ def test_multi_partition_mapping_maps_each_dimension() -> None:
             return None
 
         dg.Definitions(assets=[weekly_letters, broken])
+
+
+# -- backfills ------------------------------------------------------------------------------
+
+
+def test_a_single_run_backfill_of_an_asset_returning_none() -> None:
+    windows: list[tuple[datetime, datetime]] = []
+
+    @dg.asset(
+        partitions_def=dg.DailyPartitionsDefinition(start_date="2020-01-01"),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def events(context: dg.AssetExecutionContext) -> None:
+        start_datetime, end_datetime = context.partition_time_window
+        windows.append((start_datetime, end_datetime))
+
+    defs = dg.Definitions(assets=[events])
+    result = defs.get_implicit_global_asset_job_def().execute_in_process(
+        tags={
+            "dagster/asset_partition_range_start": "2020-01-01",
+            "dagster/asset_partition_range_end": "2020-01-03",
+        }
+    )
+    assert result.success
+    assert windows == [(datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 1, 4, tzinfo=UTC))]
+    partitions = [m.partition for m in result.asset_materializations_for_node("events")]
+    assert partitions == ["2020-01-01", "2020-01-02", "2020-01-03"]

@@ -1030,6 +1030,11 @@ class StepRunner:
                 self.handle_item(tmpl, step_key, scope, value, seen)
             elif value is None and not out_def.is_required:
                 pass
+            elif value is None and op.signature.returns_none and tmpl.facts.asset_keys:
+                # As Dagster's Nothing-typed output: the asset is materialized, its IO
+                # manager not called (a range run of `-> None` has no value per partition).
+                seen.add(out_name)
+                self.store_output(tmpl, step_key, scope, NO_VALUE, out_name, None)
             else:
                 seen.add(out_name)
                 self.store_output(tmpl, step_key, scope, value, out_name, None)
