@@ -4,6 +4,7 @@ only the import changed."""
 from __future__ import annotations
 
 import types
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,45 @@ def test_a_check_takes_an_asset_check_execution_context() -> None:
     (evaluation,) = result.get_asset_check_evaluations()
     assert evaluation.check_name == "orders_id_has_no_nulls" and evaluation.passed
     assert evaluation.metadata["checks"] == dg.MetadataValue.int(1)
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec("asset1"), dg.AssetSpec("asset2")],
+    check_specs=[
+        dg.AssetCheckSpec("check1", asset="asset1"),
+        dg.AssetCheckSpec("check2", asset="asset2"),
+    ],
+    can_subset=True,
+)
+def subsettable_asset(context: dg.AssetExecutionContext) -> Iterator[Any]:
+    if dg.AssetKey("asset1") in context.selected_asset_keys:
+        yield dg.MaterializeResult(asset_key="asset1")
+    if dg.AssetKey("asset2") in context.selected_asset_keys:
+        yield dg.MaterializeResult(asset_key="asset2")
+    if dg.AssetCheckKey(dg.AssetKey("asset1"), "check1") in context.selected_asset_check_keys:
+        yield dg.AssetCheckResult(passed=True, asset_key="asset1", check_name="check1")
+    if dg.AssetCheckKey(dg.AssetKey("asset2"), "check2") in context.selected_asset_check_keys:
+        yield dg.AssetCheckResult(passed=True, asset_key="asset2", check_name="check2")
+
+
+def test_a_subsettable_multi_asset_computes_the_selected_assets_and_checks() -> None:
+    everything = dg.materialize([subsettable_asset])
+    assert sorted(e.check_name for e in everything.get_asset_check_evaluations()) == [
+        "check1",
+        "check2",
+    ]
+    one = dg.materialize([subsettable_asset], selection=["asset1"])
+    assert one.success
+    assert [e.check_name for e in one.get_asset_check_evaluations()] == ["check1"]
+    assert [m.asset_key for m in one.asset_materializations_for_node("subsettable_asset")] == [
+        dg.AssetKey("asset1")
+    ]
+    job = dg.define_asset_job(
+        "asset1_only", selection=dg.AssetSelection.assets("asset1").without_checks()
+    )
+    defs = dg.Definitions(assets=[subsettable_asset], jobs=[job])
+    no_checks = defs.get_job_def("asset1_only").execute_in_process()
+    assert no_checks.success and no_checks.get_asset_check_evaluations() == []
 
 
 # -- built-in checks ------------------------------------------------------------------------

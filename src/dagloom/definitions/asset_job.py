@@ -138,7 +138,13 @@ def _add_checks(
     specs_by_node: dict[str, list[Any]] = {}
     for assets_def in graph.assets_defs:
         if assets_def.check_specs and assets_def.op.name in nodes:
-            specs_by_node[assets_def.op.name] = list(assets_def.check_specs)
+            # a subsettable op computes only the selected checks (its context's
+            # `selected_asset_check_keys`); any other computes all of them
+            specs = [
+                s for s in assets_def.check_specs if s.key in selected or not assets_def.can_subset
+            ]
+            if specs:
+                specs_by_node[assets_def.op.name] = specs
     blocking: dict[AssetKey, list[str]] = {}
     for checks_def in graph.checks_defs:
         if not any(spec.key in selected for spec in checks_def.specs):
@@ -159,7 +165,9 @@ def _add_checks(
             )
         )
         nodes[op.name] = Node(op.name, op, inputs, after=after)
-        specs_by_node[op.name] = list(checks_def.specs)
+        specs_by_node[op.name] = [
+            s for s in checks_def.specs if s.key in selected or not checks_def.can_subset
+        ]
         for spec in checks_def.specs:
             if spec.blocking:
                 blocking.setdefault(spec.asset_key, []).append(op.name)

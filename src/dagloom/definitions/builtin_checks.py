@@ -113,6 +113,7 @@ def _with_prefix(
         specs=specs,
         keys_by_input={name: move(k) for name, k in checks.keys_by_input.items()},
         resource_defs=checks.resource_defs,
+        can_subset=checks.can_subset,
     )
 
 

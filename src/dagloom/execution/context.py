@@ -117,6 +117,7 @@ class OpExecutionContext:
 
     __slots__ = (
         "_asset_keys",
+        "_check_specs",
         "_emit",
         "_flush_events",
         "_instance",
@@ -158,6 +159,7 @@ class OpExecutionContext:
         partitions: RunPartitions | None = None,
         instance: DagloomInstance | None = None,
         flush_events: Callable[[], None] | None = None,
+        check_specs: Sequence[Any] = (),
     ) -> None:
         self.run_id = run_id
         self.job_name = job_name
@@ -177,6 +179,7 @@ class OpExecutionContext:
         self._instance = instance
         self._flush_events = flush_events
         self._resource_scope: ResourceScope | None = None
+        self._check_specs = check_specs
 
     def __enter__(self) -> Self:
         return self
@@ -290,6 +293,12 @@ class OpExecutionContext:
     @property
     def selected_asset_keys(self) -> set[AssetKey]:
         return set((self._asset_keys or {}).values())
+
+    @property
+    def selected_asset_check_keys(self) -> set[Any]:
+        """The AssetCheckKeys this run asks the step to compute (a subsettable asset or
+        check may be asked for some of its checks only)."""
+        return {spec.key for spec in self._check_specs}
 
     @property
     def selected_output_names(self) -> set[str]:
@@ -568,11 +577,7 @@ class AssetCheckExecutionContext(OpExecutionContext):
     """The `context` argument of an asset check (`@asset_check`, `@multi_asset_check`): the
     op's context of the step, with the specs of the checks the step computes."""
 
-    __slots__ = ("_check_specs",)
-
-    def __init__(self, *args: Any, check_specs: Sequence[Any] = (), **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._check_specs = tuple(check_specs)
+    __slots__ = ()
 
     @property
     def op_execution_context(self) -> OpExecutionContext:
@@ -582,12 +587,7 @@ class AssetCheckExecutionContext(OpExecutionContext):
     @property
     def check_specs(self) -> Sequence[Any]:
         """The AssetCheckSpecs of the checks this step computes."""
-        return self._check_specs
-
-    @property
-    def selected_asset_check_keys(self) -> frozenset[Any]:
-        """The keys of the checks this step computes."""
-        return frozenset(spec.key for spec in self._check_specs)
+        return tuple(self._check_specs)
 
 
 def build_op_context(

@@ -667,12 +667,11 @@ class StepRunner:
         if not sig.takes_context:
             return tmpl, None, op.compute_fn, kwargs
         checks = facts.check_specs.get(tmpl.key, ())
-        extra: dict[str, Any] = {}
         context_type: type[OpExecutionContext] = OpExecutionContext
         if tmpl.facts.asset_keys:
             context_type = AssetExecutionContext
         elif checks:  # an @asset_check / @multi_asset_check op
-            context_type, extra = AssetCheckExecutionContext, {"check_specs": checks}
+            context_type = AssetCheckExecutionContext
         context = context_type(
             run_id=facts.run_id,
             job_name=job_name,
@@ -689,7 +688,7 @@ class StepRunner:
             partitions=facts.partitions,
             instance=facts.instance,
             flush_events=facts.flush_events,
-            **extra,
+            check_specs=checks,
         )
         return tmpl, context, partial(op.compute_fn, context), kwargs
 
