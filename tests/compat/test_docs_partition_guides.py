@@ -433,3 +433,27 @@ def test_a_single_run_backfill_of_an_asset_returning_none() -> None:
     assert windows == [(datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 1, 4, tzinfo=UTC))]
     partitions = [m.partition for m in result.asset_materializations_for_node("events")]
     assert partitions == ["2020-01-01", "2020-01-02", "2020-01-03"]
+
+
+def test_checks_of_an_external_asset_run_without_materializing_it() -> None:
+    @dg.asset_check(asset="raw_orders")
+    def raw_orders_fresh(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=True)
+
+    checks_job = dg.define_asset_job(
+        "raw_orders_checks", selection=dg.AssetSelection.checks_for_assets("raw_orders")
+    )
+    all_checks = dg.define_asset_job("all_checks", selection=dg.AssetSelection.all_asset_checks())
+    defs = dg.Definitions(
+        assets=[dg.AssetSpec("raw_orders")],
+        asset_checks=[raw_orders_fresh],
+        jobs=[checks_job, all_checks],
+    )
+    for job in (
+        defs.get_job_def("raw_orders_checks"),
+        defs.get_job_def("all_checks"),
+        defs.get_implicit_global_asset_job_def(),
+    ):
+        result = job.execute_in_process()
+        assert _evaluations(result) == {"raw_orders_fresh": True}
+        assert result.get_asset_materialization_events() == []

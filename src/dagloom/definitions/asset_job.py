@@ -104,7 +104,12 @@ def build_asset_job(
         nodes[op.name] = Node(op.name, op, inputs, after=after)
         for out_name, key in _materialized(assets_def, chosen):
             outputs[(op.name, out_name)] = key
-    selected_checks = graph.check_keys_for(chosen) if checks is None else checks
+    if checks is not None:
+        selected_checks = checks
+    elif selection is None:  # the whole graph: its checks of external assets too
+        selected_checks = graph.check_keys_for(chosen | set(graph.external_specs))
+    else:
+        selected_checks = graph.check_keys_for(chosen)
     check_specs = _add_checks(graph, produced, nodes, sources, selected_checks)
     # A run of checks is for a partition of the assets they check, as a run of the assets is.
     partitioned_keys = set(outputs.values()) | {k.asset_key for k in selected_checks}

@@ -52,7 +52,7 @@ class AssetGraph:
                     self.partition_mapping(key, up)  # refuses incompatible definitions now
         for checks_def in self.checks_defs:
             for spec in checks_def.specs:
-                if spec.asset_key not in self.by_key:
+                if spec.asset_key not in self.by_key and spec.asset_key not in self.external_specs:
                     raise DefinitionError(
                         f"asset check {spec.name!r} ({checks_def.name!r}) checks asset "
                         f"{spec.asset_key.to_user_string()!r}, which is not defined",
@@ -383,6 +383,23 @@ class _ChecksOnly(AssetSelection):
         return set()
 
     def _resolve_checks(self, graph: AssetGraph) -> set[Any]:
+        if isinstance(self.inner, _Keys):
+            # the checks of external assets run (reading what was reported of them), though
+            # the assets themselves are never materialized
+            keys = set(self.inner.selected)
+            unknown = [
+                k.to_user_string()
+                for k in self.inner.selected
+                if k not in graph.by_key and k not in graph.external_specs
+            ]
+            if unknown:
+                raise DagloomInvalidSelectionError(
+                    f"asset selection names unknown asset(s) {unknown}; assets are "
+                    f"{sorted(k.to_user_string() for k in graph.keys)}"
+                )
+            return graph.check_keys_for(keys)
+        if isinstance(self.inner, _All):
+            return graph.check_keys_for(graph.keys | set(graph.external_specs))
         return graph.check_keys_for(self.inner._resolve(graph))
 
 
@@ -394,7 +411,7 @@ class _CheckKeys(AssetSelection):
         return set()
 
     def _resolve_checks(self, graph: AssetGraph) -> set[Any]:
-        known = graph.check_keys_for(graph.keys)
+        known = graph.check_keys_for(graph.keys | set(graph.external_specs))
         unknown = [k.to_user_string() for k in self.selected if k not in known]
         if unknown:
             raise DagloomInvalidSelectionError(f"asset selection names unknown check(s) {unknown}")
