@@ -3,6 +3,7 @@ only the import changed."""
 
 from __future__ import annotations
 
+import json
 import types
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -457,3 +458,33 @@ def test_checks_of_an_external_asset_run_without_materializing_it() -> None:
         result = job.execute_in_process()
         assert _evaluations(result) == {"raw_orders_fresh": True}
         assert result.get_asset_materialization_events() == []
+
+
+class PartitionedPickleIOManager(dg.ConfigurableIOManager):
+    """An IO manager storing one file per partition, as the partitioned IO manager docs show."""
+
+    base_dir: str
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        path = Path(self.base_dir) / context.asset_partition_key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(obj))
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        return {
+            key: json.loads((Path(self.base_dir) / key).read_text())
+            for key in context.asset_partition_keys
+        }
+
+
+def test_output_for_node_of_a_partitioned_asset_loads_its_partition(tmp_path: Path) -> None:
+    daily = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+
+    @dg.asset(partitions_def=daily)
+    def daily_totals(context: dg.AssetExecutionContext) -> int:
+        return int(context.partition_key[-2:])
+
+    resources = {"io_manager": PartitionedPickleIOManager(base_dir=str(tmp_path / "io"))}
+    result = dg.materialize([daily_totals], partition_key="2024-01-02", resources=resources)
+    assert result.output_for_node("daily_totals") == {"2024-01-02": 2}
+    assert result.asset_value("daily_totals") == {"2024-01-02": 2}

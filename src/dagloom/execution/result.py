@@ -263,9 +263,14 @@ class ExecuteInProcessResult:
             return plain_value(ctx)
         op = self.job_def.nodes[_node_of(ctx.step_key)].op
         manager = self._io_managers[op.outs[ctx.name].io_manager_key]
-        return manager.load_input(
-            InputContext(ctx.name, None, ctx, asset_key=ctx.asset_key, resources=ctx.resources)
+        input_ctx = InputContext(
+            ctx.name, None, ctx, asset_key=ctx.asset_key, resources=ctx.resources
         )
+        # the partitions the output was stored for are the ones read back
+        input_ctx.set_partitions(
+            ctx._asset_partition_keys, ctx.asset_partitions_def, ctx._run_partition_key
+        )
+        return manager.load_input(input_ctx)
 
     def __repr__(self) -> str:
         return (
