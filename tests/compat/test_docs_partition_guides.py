@@ -488,3 +488,52 @@ def test_output_for_node_of_a_partitioned_asset_loads_its_partition(tmp_path: Pa
     result = dg.materialize([daily_totals], partition_key="2024-01-02", resources=resources)
     assert result.output_for_node("daily_totals") == {"2024-01-02": 2}
     assert result.asset_value("daily_totals") == {"2024-01-02": 2}
+
+
+def test_a_multi_partitioned_asset_with_a_time_dimension_windows_and_schedules() -> None:
+    two_dimensional_partitions = dg.MultiPartitionsDefinition(
+        {
+            "date": dg.DailyPartitionsDefinition(start_date="2024-01-01"),
+            "region": dg.StaticPartitionsDefinition(["us", "eu", "jp"]),
+        }
+    )
+    windows: list[dg.TimeWindow] = []
+
+    class WindowIOManager(dg.ConfigurableIOManager):
+        def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+            windows.append(context.asset_partitions_time_window)
+
+        def load_input(self, context: dg.InputContext) -> Any:
+            return None
+
+    @dg.asset(partitions_def=two_dimensional_partitions, io_manager_key="window_io")
+    def daily_regional_sales_data(context: dg.AssetExecutionContext) -> str:
+        return context.partition_key.keys_by_dimension["region"]
+
+    result = dg.materialize(
+        [daily_regional_sales_data],
+        partition_key=dg.MultiPartitionKey({"date": "2024-01-02", "region": "eu"}),
+        resources={"window_io": WindowIOManager()},
+    )
+    assert result.success
+    assert windows == [
+        dg.TimeWindow(datetime(2024, 1, 2, tzinfo=UTC), datetime(2024, 1, 3, tzinfo=UTC))
+    ]
+
+    sales_job = dg.define_asset_job("sales_job", selection=[daily_regional_sales_data])
+    schedule = dg.build_schedule_from_partitioned_job(sales_job)
+    defs = dg.Definitions(
+        assets=[daily_regional_sales_data],
+        jobs=[sales_job],
+        schedules=[schedule],
+        resources={"window_io": WindowIOManager()},
+    )
+    schedule_def = defs.get_schedule_def("sales_job_schedule")
+    assert schedule_def.cron_schedule == "0 0 * * *"
+    with dg.build_schedule_context(scheduled_execution_time=datetime(2024, 1, 5)) as context:
+        data = schedule_def.evaluate_tick(context)
+    assert sorted(r.partition_key for r in data.run_requests) == [
+        "2024-01-04|eu",
+        "2024-01-04|jp",
+        "2024-01-04|us",
+    ]

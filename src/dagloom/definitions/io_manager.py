@@ -86,12 +86,21 @@ class _PartitionFields:
 
     @property
     def asset_partitions_time_window(self) -> Any:
-        from dagloom.definitions.partitions import TimeWindow, TimeWindowPartitionsDefinition
+        from dagloom.definitions.partitions import (
+            MultiPartitionsDefinition,
+            TimeWindow,
+            TimeWindowPartitionsDefinition,
+        )
 
         part = self.asset_partitions_def
+        keys = self.asset_partition_keys if part is not None else []
+        if isinstance(part, MultiPartitionsDefinition) and part.time_window_dimension:
+            # a multi-partitioned asset's window is that of its time dimension
+            dim = part.time_window_dimension
+            keys = [part.get_partition_key_from_str(k).keys_by_dimension[dim.name] for k in keys]
+            part = dim.partitions_def
         if not isinstance(part, TimeWindowPartitionsDefinition):
             raise DagloomError(f"{self.name!r}: the asset is not partitioned by time windows")
-        keys = self.asset_partition_keys
         first = part.time_window_for_partition_key(keys[0])
         last = part.time_window_for_partition_key(keys[-1])
         return TimeWindow(first.start, last.end)
