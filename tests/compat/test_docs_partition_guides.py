@@ -537,3 +537,32 @@ def test_a_multi_partitioned_asset_with_a_time_dimension_windows_and_schedules()
         "2024-01-04|jp",
         "2024-01-04|us",
     ]
+
+
+def test_a_time_partitioned_asset_reads_its_own_previous_partition() -> None:
+    @dg.asset(
+        partitions_def=dg.DailyPartitionsDefinition(start_date="2022-01-01"),
+        ins={
+            "asset1": dg.AssetIn(
+                partition_mapping=dg.TimeWindowPartitionMapping(
+                    start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
+                )
+            )
+        },
+    )
+    def asset1(asset1: int | None) -> int:
+        return 1 if asset1 is None else asset1 + 1
+
+    instance = dg.DagsterInstance.ephemeral()
+    first = dg.materialize([asset1], partition_key="2022-01-01", instance=instance)
+    assert first.output_for_node("asset1") == 1
+    second = dg.materialize([asset1], partition_key="2022-01-02", instance=instance)
+    assert second.output_for_node("asset1") == 2
+
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="depends on itself"):
+
+        @dg.asset(partitions_def=dg.DailyPartitionsDefinition(start_date="2022-01-01"))
+        def same_day(same_day: int) -> int:
+            return same_day
+
+        dg.Definitions(assets=[same_day])

@@ -87,8 +87,11 @@ def build_asset_job(
         op = assets_def.op
         inputs: dict[str, Any] = {}
         for input_name, key in assets_def.keys_by_input.items():
-            if key in produced:
+            if key in produced and produced[key][0] != op.name:
                 inputs[input_name] = FromOutput(*produced[key])
+            elif key in produced:
+                # a self-dependency (earlier partitions of this asset): read what is stored
+                sources[(op.name, input_name)] = key
             elif op.ins[input_name].has_default:
                 continue
             else:

@@ -12,7 +12,11 @@ from typing import Any
 
 from dagloom.definitions.asset import AssetsDefinition, AssetSpec
 from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
-from dagloom.errors import DagloomInvalidSelectionError, DefinitionError
+from dagloom.errors import (
+    DagloomInvalidSelectionError,
+    DagsterInvalidDefinitionError,
+    DefinitionError,
+)
 
 
 class AssetGraph:
@@ -49,7 +53,15 @@ class AssetGraph:
         for key, ups in self.upstream.items():
             for up in ups:
                 if up in self.by_key:
-                    self.partition_mapping(key, up)  # refuses incompatible definitions now
+                    mapping = self.partition_mapping(key, up)  # refuses incompatible ones now
+                    if up == key and not _reads_earlier_partitions(mapping):
+                        raise DagsterInvalidDefinitionError(
+                            f"asset {key.to_user_string()!r} depends on itself; an asset may "
+                            "only read its own earlier time partitions (a "
+                            "TimeWindowPartitionMapping with a negative end_offset, or a "
+                            "MultiPartitionMapping mapping its time dimension so)",
+                            name=key.to_user_string(),
+                        )
         for checks_def in self.checks_defs:
             for spec in checks_def.specs:
                 if spec.asset_key not in self.by_key and spec.asset_key not in self.external_specs:
@@ -116,6 +128,23 @@ class AssetGraph:
             seen |= frontier
             level += 1
         return seen
+
+
+def _reads_earlier_partitions(mapping: Any) -> bool:
+    """Whether a self-dependency through `mapping` reads only earlier time partitions."""
+    from dagloom.definitions.partition_mapping import (
+        MultiPartitionMapping,
+        TimeWindowPartitionMapping,
+    )
+
+    if isinstance(mapping, TimeWindowPartitionMapping):
+        return mapping.end_offset < 0 and mapping.start_offset <= mapping.end_offset
+    if isinstance(mapping, MultiPartitionMapping):
+        return any(
+            _reads_earlier_partitions(d.partition_mapping)
+            for d in mapping.downstream_mappings_by_upstream_dimension.values()
+        )
+    return False
 
 
 class AssetSelection:

@@ -694,10 +694,13 @@ class FilesystemIOManager(ConfigurableIOManager):
 
     def load_input(self, context: InputContext) -> Any:
         """Load what the input reads; from a partitioned asset, its one mapped partition's
-        value, or a dict of partition key -> value when the mapping picks several."""
+        value, a dict of partition key -> value when the mapping picks several, or None when
+        it picks none (the first partition of an asset reading its previous one)."""
         if context.asset_key is not None and context.has_asset_partitions:
             keys = context.asset_partition_keys
             paths = {k: self._partition_path(context.asset_key, k) for k in keys}
+            if not keys:
+                return None
             if len(keys) == 1:
                 return self._read(context, paths[keys[0]])
             return {k: self._read(context, p) for k, p in paths.items()}

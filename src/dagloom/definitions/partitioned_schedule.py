@@ -5,8 +5,8 @@ here) runs the latest partition that has ended by the tick: the daily tick at mi
 the 2nd runs the 1st. A job partitioned by time and another dimension runs, per tick, that
 window's partition for every key of the other dimension. Because the partition comes from
 the tick's scheduled time, ticks the scheduler catches up on (after downtime) run exactly the
-partitions they missed. For any
-other partitions, each tick (of `cron_schedule`, required) runs every partition.
+partitions they missed. For any other partitions, each tick (of `cron_schedule`, required)
+runs every partition.
 
 An asset job declared without `partitions_def` takes its assets' partitions, which are known
 only once `Definitions` resolves the job: its schedule is then an
