@@ -566,3 +566,30 @@ def test_a_time_partitioned_asset_reads_its_own_previous_partition() -> None:
             return same_day
 
         dg.Definitions(assets=[same_day])
+
+
+def test_table_metadata_set_feeds_the_column_schema_change_check() -> None:
+    @dg.asset
+    def my_other_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        columns = [dg.TableColumn(name, "int") for name in context.get_tag("columns").split(",")]
+        return dg.MaterializeResult(
+            metadata={
+                **dg.TableMetadataSet(column_schema=dg.TableSchema(columns=columns), row_count=2)
+            }
+        )
+
+    schema_checks = dg.build_column_schema_change_checks(assets=[my_other_asset])
+    instance = dg.DagsterInstance.ephemeral()
+    for columns in ("id", "id,name"):
+        result = dg.materialize(
+            [my_other_asset, *schema_checks], instance=instance, tags={"columns": columns}
+        )
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert not evaluation.passed
+    assert evaluation.metadata["added_columns"].value == ["name"]
+    (materialization,) = result.asset_materializations_for_node("my_other_asset")
+    table = dg.TableMetadataSet.extract(materialization.metadata)
+    assert table.row_count == 2
+    assert [c.name for c in table.column_schema.columns] == ["id", "name"]
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="row_count"):
+        dg.TableMetadataSet(row_count="many")  # type: ignore[arg-type]
