@@ -593,3 +593,21 @@ def test_table_metadata_set_feeds_the_column_schema_change_check() -> None:
     assert [c.name for c in table.column_schema.columns] == ["id", "name"]
     with pytest.raises(dg.DagsterInvalidDefinitionError, match="row_count"):
         dg.TableMetadataSet(row_count="many")  # type: ignore[arg-type]
+
+
+def test_time_window_partitions_api_windows_and_cron() -> None:
+    daily = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+    assert daily.get_cron_schedule(hour_of_day=3, minute_of_hour=15) == "15 3 * * *"
+    first = daily.get_first_partition_window()
+    assert first == dg.TimeWindow(
+        datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC)
+    )
+    last = daily.get_last_partition_window(current_time=datetime(2024, 1, 5, tzinfo=UTC))
+    assert last is not None and last.start == datetime(2024, 1, 4, tzinfo=UTC)
+    window = dg.TimeWindow(datetime(2024, 1, 2, 12, tzinfo=UTC), datetime(2024, 1, 4, tzinfo=UTC))
+    assert daily.get_partition_key_range_for_time_window(window) == dg.PartitionKeyRange(
+        "2024-01-02", "2024-01-03"
+    )
+    before = dg.TimeWindow(datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 1, 2, tzinfo=UTC))
+    with pytest.raises(dg.DagsterUnknownPartitionError):
+        daily.get_partition_key_range_for_time_window(before)

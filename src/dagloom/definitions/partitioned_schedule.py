@@ -54,16 +54,7 @@ def _cron_for(
 ) -> str:
     """The partitions' cron with the given fields replaced (the tick may come later in the
     period than the partition boundary, as in Dagster)."""
-    fields = partitions_def.cron_schedule.split()
-    if minute_of_hour is not None:
-        fields[0] = str(minute_of_hour)
-    if hour_of_day is not None:
-        fields[1] = str(hour_of_day)
-    if day_of_month is not None:
-        fields[2] = str(day_of_month)
-    if day_of_week is not None:
-        fields[4] = str(day_of_week)
-    return " ".join(fields)
+    return partitions_def.get_cron_schedule(minute_of_hour, hour_of_day, day_of_week, day_of_month)
 
 
 def _partitions_def_of(job: Any) -> PartitionsDefinition:
