@@ -502,6 +502,7 @@ def test_a_multi_partitioned_asset_with_a_time_dimension_windows_and_schedules()
     class WindowIOManager(dg.ConfigurableIOManager):
         def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
             windows.append(context.asset_partitions_time_window)
+            assert context.partition_key.keys_by_dimension == {"date": "2024-01-02", "region": "eu"}
 
         def load_input(self, context: dg.InputContext) -> Any:
             return None

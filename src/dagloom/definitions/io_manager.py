@@ -54,8 +54,13 @@ class _PartitionFields:
 
     @property
     def partition_key(self) -> str:
+        """The run's partition key; a MultiPartitionKey when the asset is multi-partitioned."""
+        from dagloom.definitions.partitions import MultiPartitionsDefinition
+
         if self._run_partition_key is None:
             raise DagloomError(f"{self.name!r}: the run is not for one partition")
+        if isinstance(self.asset_partitions_def, MultiPartitionsDefinition):
+            return self.asset_partitions_def.get_partition_key_from_str(self._run_partition_key)
         return self._run_partition_key
 
     @property
