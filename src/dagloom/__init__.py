@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         UserCodeError,
     )
     from dagloom.execution.context import (
+        AssetCheckExecutionContext,
         AssetExecutionContext,
         OpExecutionContext,
         build_asset_context,
@@ -135,6 +136,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     **{
         name: (_CONTEXT, name)
         for name in (
+            "AssetCheckExecutionContext",
             "AssetExecutionContext",
             "OpExecutionContext",
             "build_asset_context",
@@ -201,6 +203,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     __all__ = [
         "Array",
+        "AssetCheckExecutionContext",
         "AssetExecutionContext",
         "AssetRecordsFilter",
         "Bool",

@@ -44,7 +44,7 @@ def test_checks_run_with_their_asset_and_are_recorded() -> None:
     assert evaluation.asset_key == dg.AssetKey("orders")
     assert evaluation.check_name == "orders_not_empty"
     assert evaluation.passed
-    assert evaluation.metadata == {"rows": 4}
+    assert evaluation.metadata == {"rows": dg.MetadataValue.int(4)}
     assert evaluation.severity == dg.AssetCheckSeverity.ERROR
 
 

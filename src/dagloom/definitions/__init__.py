@@ -53,6 +53,17 @@ from dagloom.definitions.asset_selection import AssetSelection
 from dagloom.definitions.automation_condition import AutomationCondition
 from dagloom.definitions.automation_condition_sensor import AutomationConditionSensorDefinition
 from dagloom.definitions.backfill_policy import BackfillPolicy
+from dagloom.definitions.builtin_checks import (
+    build_column_schema_change_checks,
+    build_last_update_freshness_checks,
+    build_metadata_bounds_checks,
+    build_sensor_for_freshness_checks,
+    build_time_partition_freshness_checks,
+    load_asset_checks_from_current_module,
+    load_asset_checks_from_modules,
+    load_asset_checks_from_package_module,
+    load_asset_checks_from_package_name,
+)
 from dagloom.definitions.config import (
     Config,
     ConfigMapping,
@@ -160,6 +171,7 @@ from dagloom.definitions.metadata import (
     TableColumn,
     TableColumnConstraints,
     TableConstraints,
+    TableMetadataSet,
     TableMetadataValue,
     TableRecord,
     TableSchema,
@@ -195,10 +207,13 @@ from dagloom.definitions.outputs import (
 )
 from dagloom.definitions.partition_mapping import (
     AllPartitionMapping,
+    DimensionPartitionMapping,
     IdentityPartitionMapping,
     LastPartitionMapping,
+    MultiPartitionMapping,
     MultiToSingleDimensionPartitionMapping,
     PartitionMapping,
+    SpecificPartitionsPartitionMapping,
     StaticPartitionMapping,
     TimeWindowPartitionMapping,
 )
@@ -360,6 +375,7 @@ __all__ = [
     "TableColumn",
     "TableColumnConstraints",
     "TableConstraints",
+    "TableMetadataSet",
     "TableMetadataValue",
     "TableRecord",
     "TableSchema",
@@ -437,18 +453,21 @@ __all__ += [
     "BackfillPolicy",
     "DailyPartitionsDefinition",
     "DeleteDynamicPartitionsRequest",
+    "DimensionPartitionMapping",
     "DynamicPartitionsDefinition",
     "HourlyPartitionsDefinition",
     "IdentityPartitionMapping",
     "LastPartitionMapping",
     "MonthlyPartitionsDefinition",
     "MultiPartitionKey",
+    "MultiPartitionMapping",
     "MultiPartitionsDefinition",
     "MultiToSingleDimensionPartitionMapping",
     "PartitionKeyRange",
     "PartitionMapping",
     "PartitionedConfig",
     "PartitionsDefinition",
+    "SpecificPartitionsPartitionMapping",
     "StaticPartitionMapping",
     "StaticPartitionsDefinition",
     "TimeWindow",
@@ -465,6 +484,18 @@ __all__ += [
     "partitioned_config",
     "static_partitioned_config",
     "weekly_partitioned_config",
+]
+# Ready-made asset checks and the loaders of a module's checks.
+__all__ += [
+    "build_column_schema_change_checks",
+    "build_last_update_freshness_checks",
+    "build_metadata_bounds_checks",
+    "build_sensor_for_freshness_checks",
+    "build_time_partition_freshness_checks",
+    "load_asset_checks_from_current_module",
+    "load_asset_checks_from_modules",
+    "load_asset_checks_from_package_module",
+    "load_asset_checks_from_package_name",
 ]
 # Multi-asset sensors and alerting sensors.
 __all__ += [

@@ -128,11 +128,13 @@ class AssetChecksDefinition:
         specs: Sequence[AssetCheckSpec],
         keys_by_input: Mapping[str, AssetKey],
         resource_defs: Mapping[str, Any] | None = None,
+        can_subset: bool = False,
     ) -> None:
         self.op = op
         self.specs = list(specs)
         self.keys_by_input = dict(keys_by_input)
         self.resource_defs = dict(resource_defs or {})
+        self.can_subset = can_subset  # may compute only the selected specs
 
     @property
     def check_keys(self) -> set[AssetCheckKey]:
@@ -272,7 +274,11 @@ def multi_asset_check(
             retry_policy=retry_policy,
         )
         return AssetChecksDefinition(
-            op=op, specs=specs, keys_by_input=keys, resource_defs=resource_defs
+            op=op,
+            specs=specs,
+            keys_by_input=keys,
+            resource_defs=resource_defs,
+            can_subset=can_subset,
         )
 
     return wrap

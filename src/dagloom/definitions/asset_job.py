@@ -87,8 +87,11 @@ def build_asset_job(
         op = assets_def.op
         inputs: dict[str, Any] = {}
         for input_name, key in assets_def.keys_by_input.items():
-            if key in produced:
+            if key in produced and produced[key][0] != op.name:
                 inputs[input_name] = FromOutput(*produced[key])
+            elif key in produced:
+                # a self-dependency (earlier partitions of this asset): read what is stored
+                sources[(op.name, input_name)] = key
             elif op.ins[input_name].has_default:
                 continue
             else:
@@ -104,7 +107,12 @@ def build_asset_job(
         nodes[op.name] = Node(op.name, op, inputs, after=after)
         for out_name, key in _materialized(assets_def, chosen):
             outputs[(op.name, out_name)] = key
-    selected_checks = graph.check_keys_for(chosen) if checks is None else checks
+    if checks is not None:
+        selected_checks = checks
+    elif selection is None:  # the whole graph: its checks of external assets too
+        selected_checks = graph.check_keys_for(chosen | set(graph.external_specs))
+    else:
+        selected_checks = graph.check_keys_for(chosen)
     check_specs = _add_checks(graph, produced, nodes, sources, selected_checks)
     # A run of checks is for a partition of the assets they check, as a run of the assets is.
     partitioned_keys = set(outputs.values()) | {k.asset_key for k in selected_checks}
@@ -138,7 +146,13 @@ def _add_checks(
     specs_by_node: dict[str, list[Any]] = {}
     for assets_def in graph.assets_defs:
         if assets_def.check_specs and assets_def.op.name in nodes:
-            specs_by_node[assets_def.op.name] = list(assets_def.check_specs)
+            # a subsettable op computes only the selected checks (its context's
+            # `selected_asset_check_keys`); any other computes all of them
+            specs = [
+                s for s in assets_def.check_specs if s.key in selected or not assets_def.can_subset
+            ]
+            if specs:
+                specs_by_node[assets_def.op.name] = specs
     blocking: dict[AssetKey, list[str]] = {}
     for checks_def in graph.checks_defs:
         if not any(spec.key in selected for spec in checks_def.specs):
@@ -159,7 +173,9 @@ def _add_checks(
             )
         )
         nodes[op.name] = Node(op.name, op, inputs, after=after)
-        specs_by_node[op.name] = list(checks_def.specs)
+        specs_by_node[op.name] = [
+            s for s in checks_def.specs if s.key in selected or not checks_def.can_subset
+        ]
         for spec in checks_def.specs:
             if spec.blocking:
                 blocking.setdefault(spec.asset_key, []).append(op.name)

@@ -12,7 +12,11 @@ from typing import Any
 
 from dagloom.definitions.asset import AssetsDefinition, AssetSpec
 from dagloom.definitions.asset_key import AssetKey, CoercibleToAssetKey
-from dagloom.errors import DagloomInvalidSelectionError, DefinitionError
+from dagloom.errors import (
+    DagloomInvalidSelectionError,
+    DagsterInvalidDefinitionError,
+    DefinitionError,
+)
 
 
 class AssetGraph:
@@ -49,10 +53,18 @@ class AssetGraph:
         for key, ups in self.upstream.items():
             for up in ups:
                 if up in self.by_key:
-                    self.partition_mapping(key, up)  # refuses incompatible definitions now
+                    mapping = self.partition_mapping(key, up)  # refuses incompatible ones now
+                    if up == key and not _reads_earlier_partitions(mapping):
+                        raise DagsterInvalidDefinitionError(
+                            f"asset {key.to_user_string()!r} depends on itself; an asset may "
+                            "only read its own earlier time partitions (a "
+                            "TimeWindowPartitionMapping with a negative end_offset, or a "
+                            "MultiPartitionMapping mapping its time dimension so)",
+                            name=key.to_user_string(),
+                        )
         for checks_def in self.checks_defs:
             for spec in checks_def.specs:
-                if spec.asset_key not in self.by_key:
+                if spec.asset_key not in self.by_key and spec.asset_key not in self.external_specs:
                     raise DefinitionError(
                         f"asset check {spec.name!r} ({checks_def.name!r}) checks asset "
                         f"{spec.asset_key.to_user_string()!r}, which is not defined",
@@ -118,6 +130,23 @@ class AssetGraph:
         return seen
 
 
+def _reads_earlier_partitions(mapping: Any) -> bool:
+    """Whether a self-dependency through `mapping` reads only earlier time partitions."""
+    from dagloom.definitions.partition_mapping import (
+        MultiPartitionMapping,
+        TimeWindowPartitionMapping,
+    )
+
+    if isinstance(mapping, TimeWindowPartitionMapping):
+        return mapping.end_offset < 0 and mapping.start_offset <= mapping.end_offset
+    if isinstance(mapping, MultiPartitionMapping):
+        return any(
+            _reads_earlier_partitions(d.partition_mapping)
+            for d in mapping.downstream_mappings_by_upstream_dimension.values()
+        )
+    return False
+
+
 class AssetSelection:
     """A set of assets, resolved against the assets a job or command can see."""
 
@@ -150,6 +179,11 @@ class AssetSelection:
         for item in checks:
             keys.extend(item.check_keys if hasattr(item, "check_keys") else [item])
         return _CheckKeys(tuple(keys))
+
+    @staticmethod
+    def all_asset_checks() -> AssetSelection:
+        """Every asset check (standalone or in an asset's check_specs), no asset."""
+        return _ChecksOnly(_All())
 
     def without_checks(self) -> AssetSelection:
         """This selection's assets, none of their checks."""
@@ -380,6 +414,23 @@ class _ChecksOnly(AssetSelection):
         return set()
 
     def _resolve_checks(self, graph: AssetGraph) -> set[Any]:
+        if isinstance(self.inner, _Keys):
+            # the checks of external assets run (reading what was reported of them), though
+            # the assets themselves are never materialized
+            keys = set(self.inner.selected)
+            unknown = [
+                k.to_user_string()
+                for k in self.inner.selected
+                if k not in graph.by_key and k not in graph.external_specs
+            ]
+            if unknown:
+                raise DagloomInvalidSelectionError(
+                    f"asset selection names unknown asset(s) {unknown}; assets are "
+                    f"{sorted(k.to_user_string() for k in graph.keys)}"
+                )
+            return graph.check_keys_for(keys)
+        if isinstance(self.inner, _All):
+            return graph.check_keys_for(graph.keys | set(graph.external_specs))
         return graph.check_keys_for(self.inner._resolve(graph))
 
 
@@ -391,7 +442,7 @@ class _CheckKeys(AssetSelection):
         return set()
 
     def _resolve_checks(self, graph: AssetGraph) -> set[Any]:
-        known = graph.check_keys_for(graph.keys)
+        known = graph.check_keys_for(graph.keys | set(graph.external_specs))
         unknown = [k.to_user_string() for k in self.selected if k not in known]
         if unknown:
             raise DagloomInvalidSelectionError(f"asset selection names unknown check(s) {unknown}")

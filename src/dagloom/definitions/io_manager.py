@@ -55,8 +55,13 @@ class _PartitionFields:
 
     @property
     def partition_key(self) -> str:
+        """The run's partition key; a MultiPartitionKey when the asset is multi-partitioned."""
+        from dagloom.definitions.partitions import MultiPartitionsDefinition
+
         if self._run_partition_key is None:
             raise DagloomError(f"{self.name!r}: the run is not for one partition")
+        if isinstance(self.asset_partitions_def, MultiPartitionsDefinition):
+            return self.asset_partitions_def.get_partition_key_from_str(self._run_partition_key)
         return self._run_partition_key
 
     @property
@@ -87,12 +92,21 @@ class _PartitionFields:
 
     @property
     def asset_partitions_time_window(self) -> Any:
-        from dagloom.definitions.partitions import TimeWindow, TimeWindowPartitionsDefinition
+        from dagloom.definitions.partitions import (
+            MultiPartitionsDefinition,
+            TimeWindow,
+            TimeWindowPartitionsDefinition,
+        )
 
         part = self.asset_partitions_def
+        keys = self.asset_partition_keys if part is not None else []
+        if isinstance(part, MultiPartitionsDefinition) and part.time_window_dimension:
+            # a multi-partitioned asset's window is that of its time dimension
+            dim = part.time_window_dimension
+            keys = [part.get_partition_key_from_str(k).keys_by_dimension[dim.name] for k in keys]
+            part = dim.partitions_def
         if not isinstance(part, TimeWindowPartitionsDefinition):
             raise DagloomError(f"{self.name!r}: the asset is not partitioned by time windows")
-        keys = self.asset_partition_keys
         first = part.time_window_for_partition_key(keys[0])
         last = part.time_window_for_partition_key(keys[-1])
         return TimeWindow(first.start, last.end)
@@ -686,10 +700,13 @@ class FilesystemIOManager(ConfigurableIOManager):
 
     def load_input(self, context: InputContext) -> Any:
         """Load what the input reads; from a partitioned asset, its one mapped partition's
-        value, or a dict of partition key -> value when the mapping picks several."""
+        value, a dict of partition key -> value when the mapping picks several, or None when
+        it picks none (the first partition of an asset reading its previous one)."""
         if context.asset_key is not None and context.has_asset_partitions:
             keys = context.asset_partition_keys
             paths = {k: self._partition_path(context.asset_key, k) for k in keys}
+            if not keys:
+                return None
             if len(keys) == 1:
                 return self._read(context, paths[keys[0]])
             return {k: self._read(context, p) for k, p in paths.items()}

@@ -484,6 +484,81 @@ def to_metadata_messages(metadata: Mapping[str, Any] | None) -> dict[str, Metada
     return {str(key): to_metadata_message(value) for key, value in metadata.items()}
 
 
+class TableMetadataSet(Mapping[str, Any]):
+    """Dagster's standard table metadata under its `dagster/` keys: a mapping to spread into
+    an asset's or a materialization's metadata (`{**TableMetadataSet(row_count=3)}`); the
+    fields left None are absent. `extract` reads them back from metadata."""
+
+    _FIELDS: ClassVar[tuple[str, ...]] = (
+        "column_schema",
+        "row_count",
+        "partition_row_count",
+        "table_name",
+        "column_lineage",
+    )
+
+    def __init__(
+        self,
+        *,
+        column_schema: TableSchema | None = None,
+        row_count: int | None = None,
+        partition_row_count: int | None = None,
+        table_name: str | None = None,
+        column_lineage: Any = None,
+    ) -> None:
+        if column_schema is not None and not isinstance(column_schema, TableSchema):
+            raise DagsterInvalidDefinitionError(
+                f"TableMetadataSet column_schema must be a TableSchema, got {column_schema!r}"
+            )
+        for name, count in (("row_count", row_count), ("partition_row_count", partition_row_count)):
+            if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
+                raise DagsterInvalidDefinitionError(
+                    f"TableMetadataSet {name} must be an int, got {count!r}"
+                )
+        self.column_schema = column_schema
+        self.row_count = row_count
+        self.partition_row_count = partition_row_count
+        self.table_name = table_name
+        self.column_lineage = column_lineage
+
+    @staticmethod
+    def namespace() -> str:
+        return "dagster"
+
+    def _present(self) -> dict[str, Any]:
+        return {
+            f"dagster/{name}": getattr(self, name)
+            for name in self._FIELDS
+            if getattr(self, name) is not None
+        }
+
+    def __getitem__(self, key: str) -> Any:
+        return self._present()[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._present())
+
+    def __len__(self) -> int:
+        return len(self._present())
+
+    @classmethod
+    def extract(cls, metadata: Mapping[str, Any]) -> TableMetadataSet:
+        """The table metadata among `metadata` (values or MetadataValues)."""
+        found: dict[str, Any] = {}
+        for name in cls._FIELDS:
+            entry = metadata.get(f"dagster/{name}")
+            if entry is None:
+                continue
+            if isinstance(entry, MetadataValue):
+                entry = entry.value
+            found[name] = entry
+        return cls(**found)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if v is not None)
+        return f"TableMetadataSet({fields})"
+
+
 def metadata_value_of(message: MetadataValueMessage) -> MetadataValue:
     """A stored metadata message as the typed value it was written from."""
     import betterproto2
@@ -546,6 +621,7 @@ __all__ = [
     "TableColumn",
     "TableColumnConstraints",
     "TableConstraints",
+    "TableMetadataSet",
     "TableMetadataValue",
     "TableRecord",
     "TableSchema",

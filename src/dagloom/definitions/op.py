@@ -84,6 +84,7 @@ class ComputeSignature:
     is_async: bool
     is_generator: bool
     nothing_inputs: tuple[str, ...] = ()  # `In(Nothing)` inputs: wired, never passed
+    returns_none: bool = False  # annotated `-> None`: an asset's None is stored nowhere
 
 
 def _is_context_annotation(annotation: Any) -> bool:
@@ -94,7 +95,7 @@ def _is_context_annotation(annotation: Any) -> bool:
             "AssetCheckExecutionContext",
         }
     name = getattr(annotation, "__name__", "")
-    return name in {"OpExecutionContext", "AssetExecutionContext"}
+    return name in {"OpExecutionContext", "AssetExecutionContext", "AssetCheckExecutionContext"}
 
 
 def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -210,6 +211,7 @@ def analyse_compute_fn(
         is_async=inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn),
         is_generator=inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn),
         nothing_inputs=tuple(nothing_inputs),
+        returns_none=hints.get("return", inspect.Signature.empty) in (None, type(None), "None"),
     )
     return signature, inputs, config_model
 

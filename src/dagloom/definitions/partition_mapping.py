@@ -154,6 +154,44 @@ class LastPartitionMapping(PartitionMapping):
 
 
 @dataclass(frozen=True, slots=True)
+class SpecificPartitionsPartitionMapping(PartitionMapping):
+    """Every downstream partition (or an unpartitioned downstream) reads the same fixed
+    upstream partitions, `partition_keys`."""
+
+    partition_keys: Sequence[str]
+
+    def __post_init__(self) -> None:
+        keys = self.partition_keys
+        if isinstance(keys, str) or not all(isinstance(k, str) for k in keys):
+            raise DagsterInvalidDefinitionError(
+                f"SpecificPartitionsPartitionMapping takes a list of partition keys, got {keys!r}"
+            )
+        object.__setattr__(self, "partition_keys", tuple(keys))
+
+    def upstream_partition_keys(
+        self,
+        downstream_partition_keys: Sequence[str] | None,
+        downstream_partitions_def: PartitionsDefinition | None,
+        upstream_partitions_def: PartitionsDefinition,
+        dynamic_partitions_store: DynamicPartitionsStore | None = None,
+    ) -> list[str]:
+        missing = [
+            k
+            for k in self.partition_keys
+            if not upstream_partitions_def.has_partition_key(
+                k, dynamic_partitions_store=dynamic_partitions_store
+            )
+        ]
+        if missing:
+            raise DagsterUnknownPartitionError(
+                f"SpecificPartitionsPartitionMapping: partitions {missing} do not exist "
+                f"upstream in {upstream_partitions_def}",
+                name=missing[0],
+            )
+        return _ordered(upstream_partitions_def, set(self.partition_keys), dynamic_partitions_store)
+
+
+@dataclass(frozen=True, slots=True)
 class StaticPartitionMapping(PartitionMapping):
     """Upstream key -> the downstream key (or keys) that read it, between static partitions
     (`StaticPartitionMapping({"us-east": "us", "us-west": "us"})`)."""
@@ -369,6 +407,109 @@ class MultiToSingleDimensionPartitionMapping(PartitionMapping):
         return _ordered(upstream_partitions_def, picked, dynamic_partitions_store)
 
 
+@dataclass(frozen=True, slots=True)
+class DimensionPartitionMapping:
+    """In a MultiPartitionMapping: the downstream dimension an upstream dimension maps to,
+    and the mapping between the two dimensions' partitions."""
+
+    dimension_name: str
+    partition_mapping: PartitionMapping
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.partition_mapping, PartitionMapping):
+            raise DagsterInvalidDefinitionError(
+                f"DimensionPartitionMapping {self.dimension_name!r}: partition_mapping must be "
+                f"a PartitionMapping, got {self.partition_mapping!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class MultiPartitionMapping(PartitionMapping):
+    """Between two multi-partitioned assets: upstream dimension name -> the downstream
+    dimension and mapping it follows. An upstream dimension not named maps all its
+    partitions; a downstream dimension not named does not narrow what is read."""
+
+    downstream_mappings_by_upstream_dimension: Mapping[str, DimensionPartitionMapping]
+
+    def validate_partition_mapping(
+        self,
+        upstream_partitions_def: PartitionsDefinition | None,
+        downstream_partitions_def: PartitionsDefinition | None,
+        *,
+        where: str = "partition mapping",
+    ) -> None:
+        _require_both(
+            where,
+            "MultiPartitionMapping needs multi-partitions",
+            MultiPartitionsDefinition,
+            upstream_partitions_def,
+            downstream_partitions_def,
+        )
+        assert isinstance(upstream_partitions_def, MultiPartitionsDefinition)
+        assert isinstance(downstream_partitions_def, MultiPartitionsDefinition)
+        up_names = upstream_partitions_def.partition_dimension_names
+        down_names = downstream_partitions_def.partition_dimension_names
+        used: set[str] = set()
+        for up_dim, dim_mapping in self.downstream_mappings_by_upstream_dimension.items():
+            down_dim = dim_mapping.dimension_name
+            if up_dim not in up_names:
+                raise _refuse(
+                    where,
+                    f"MultiPartitionMapping: {up_dim!r} is not a dimension upstream ({up_names})",
+                )
+            if down_dim not in down_names:
+                raise _refuse(
+                    where,
+                    f"MultiPartitionMapping: {down_dim!r} is not a dimension downstream "
+                    f"({down_names})",
+                )
+            if down_dim in used:
+                raise _refuse(
+                    where,
+                    f"MultiPartitionMapping: downstream dimension {down_dim!r} is mapped twice",
+                )
+            used.add(down_dim)
+            dim_mapping.partition_mapping.validate_partition_mapping(
+                upstream_partitions_def.get_partitions_def_for_dimension(up_dim),
+                downstream_partitions_def.get_partitions_def_for_dimension(down_dim),
+                where=f"{where} (dimension {up_dim!r} -> {down_dim!r})",
+            )
+
+    def upstream_partition_keys(
+        self,
+        downstream_partition_keys: Sequence[str] | None,
+        downstream_partitions_def: PartitionsDefinition | None,
+        upstream_partitions_def: PartitionsDefinition,
+        dynamic_partitions_store: DynamicPartitionsStore | None = None,
+    ) -> list[str]:
+        assert isinstance(upstream_partitions_def, MultiPartitionsDefinition)
+        assert isinstance(downstream_partitions_def, MultiPartitionsDefinition)
+        # per downstream key, each upstream dimension's allowed keys (absent: all of them)
+        wanted: list[dict[str, set[str]]] = []
+        for key in downstream_partition_keys or ():
+            down_key = downstream_partitions_def.get_partition_key_from_str(key)
+            allowed: dict[str, set[str]] = {}
+            for up_dim, dim_mapping in self.downstream_mappings_by_upstream_dimension.items():
+                down_dim = dim_mapping.dimension_name
+                allowed[up_dim] = set(
+                    dim_mapping.partition_mapping.upstream_partition_keys(
+                        [down_key.keys_by_dimension[down_dim]],
+                        downstream_partitions_def.get_partitions_def_for_dimension(down_dim),
+                        upstream_partitions_def.get_partitions_def_for_dimension(up_dim),
+                        dynamic_partitions_store,
+                    )
+                )
+            wanted.append(allowed)
+        found: list[str] = []
+        for up_key in upstream_partitions_def.get_partition_keys(
+            dynamic_partitions_store=dynamic_partitions_store
+        ):
+            dims = upstream_partitions_def.get_partition_key_from_str(up_key).keys_by_dimension
+            if any(all(dims[d] in keys for d, keys in a.items()) for a in wanted):
+                found.append(up_key)
+        return found
+
+
 def infer_partition_mapping(
     partition_mapping: PartitionMapping | None,
     upstream_partitions_def: PartitionsDefinition | None,
@@ -399,12 +540,13 @@ def infer_partition_mapping(
         else:
             mapping = IdentityPartitionMapping()
     if downstream_partitions_def is None and not isinstance(
-        mapping, AllPartitionMapping | LastPartitionMapping
+        mapping, AllPartitionMapping | LastPartitionMapping | SpecificPartitionsPartitionMapping
     ):
         raise _refuse(
             where,
             f"{type(mapping).__name__} needs a partitioned downstream; an unpartitioned asset "
-            "reads its upstream through AllPartitionMapping or LastPartitionMapping",
+            "reads its upstream through AllPartitionMapping, LastPartitionMapping or "
+            "SpecificPartitionsPartitionMapping",
         )
     mapping.validate_partition_mapping(
         upstream_partitions_def, downstream_partitions_def, where=where
@@ -418,6 +560,7 @@ _SERIALIZABLE: dict[str, type[PartitionMapping]] = {
         IdentityPartitionMapping,
         AllPartitionMapping,
         LastPartitionMapping,
+        SpecificPartitionsPartitionMapping,
         StaticPartitionMapping,
         TimeWindowPartitionMapping,
         MultiToSingleDimensionPartitionMapping,
@@ -437,6 +580,8 @@ def partition_mapping_to_dict(mapping: PartitionMapping) -> dict[str, Any] | Non
             up: down if isinstance(down, str) else list(down)
             for up, down in mapping.downstream_partition_keys_by_upstream_partition_key.items()
         }
+    if isinstance(mapping, SpecificPartitionsPartitionMapping):
+        fields["partition_keys"] = list(mapping.partition_keys)
     return {"type": name, **fields}
 
 
@@ -452,10 +597,13 @@ def partition_mapping_from_dict(data: Mapping[str, Any]) -> PartitionMapping:
 
 __all__ = [
     "AllPartitionMapping",
+    "DimensionPartitionMapping",
     "IdentityPartitionMapping",
     "LastPartitionMapping",
+    "MultiPartitionMapping",
     "MultiToSingleDimensionPartitionMapping",
     "PartitionMapping",
+    "SpecificPartitionsPartitionMapping",
     "StaticPartitionMapping",
     "TimeWindowPartitionMapping",
     "infer_partition_mapping",

@@ -2,9 +2,11 @@
 
 For a time-partitioned job, each tick of the partitions' own cadence (or a cadence given
 here) runs the latest partition that has ended by the tick: the daily tick at midnight of
-the 2nd runs the 1st. Because the partition comes from the tick's scheduled time, ticks the
-scheduler catches up on (after downtime) run exactly the partitions they missed. For any
-other partitions, each tick (of `cron_schedule`, required) runs every partition.
+the 2nd runs the 1st. A job partitioned by time and another dimension runs, per tick, that
+window's partition for every key of the other dimension. Because the partition comes from
+the tick's scheduled time, ticks the scheduler catches up on (after downtime) run exactly the
+partitions they missed. For any other partitions, each tick (of `cron_schedule`, required)
+runs every partition.
 
 An asset job declared without `partitions_def` takes its assets' partitions, which are known
 only once `Definitions` resolves the job: its schedule is then an
@@ -20,6 +22,8 @@ from typing import Any
 
 from dagloom.definitions.asset_job import UnresolvedAssetJobDefinition
 from dagloom.definitions.partitions import (
+    MultiPartitionKey,
+    MultiPartitionsDefinition,
     PartitionsDefinition,
     TimeWindowPartitionsDefinition,
 )
@@ -50,16 +54,7 @@ def _cron_for(
 ) -> str:
     """The partitions' cron with the given fields replaced (the tick may come later in the
     period than the partition boundary, as in Dagster)."""
-    fields = partitions_def.cron_schedule.split()
-    if minute_of_hour is not None:
-        fields[0] = str(minute_of_hour)
-    if hour_of_day is not None:
-        fields[1] = str(hour_of_day)
-    if day_of_month is not None:
-        fields[2] = str(day_of_month)
-    if day_of_week is not None:
-        fields[4] = str(day_of_week)
-    return " ".join(fields)
+    return partitions_def.get_cron_schedule(minute_of_hour, hour_of_day, day_of_week, day_of_month)
 
 
 def _partitions_def_of(job: Any) -> PartitionsDefinition:
@@ -157,6 +152,25 @@ def build_schedule_from_partitioned_job(
             partition_key=key,
         )
 
+    if (
+        isinstance(partitions_def, MultiPartitionsDefinition)
+        and partitions_def.time_window_dimension is not None
+        and cron_schedule is None
+    ):
+        return _multi_time_schedule(
+            job,
+            partitions_def,
+            request_for,
+            name=name,
+            minute_of_hour=minute_of_hour,
+            hour_of_day=hour_of_day,
+            day_of_week=day_of_week,
+            day_of_month=day_of_month,
+            description=description,
+            default_status=default_status,
+            execution_timezone=execution_timezone,
+        )
+
     if isinstance(partitions_def, TimeWindowPartitionsDefinition):
         time_def = partitions_def
         cron = cron_schedule or _cron_for(
@@ -202,6 +216,54 @@ def build_schedule_from_partitioned_job(
         job=job,
         execution_fn=every_partition,
         execution_timezone=execution_timezone,
+        description=description,
+        default_status=default_status,
+    )
+
+
+def _multi_time_schedule(
+    job: Any,
+    partitions_def: MultiPartitionsDefinition,
+    request_for: Any,
+    *,
+    name: str | None,
+    minute_of_hour: int | None,
+    hour_of_day: int | None,
+    day_of_week: int | None,
+    day_of_month: int | None,
+    description: str | None,
+    default_status: DefaultScheduleStatus,
+    execution_timezone: str | None,
+) -> ScheduleDefinition:
+    """The schedule of a job partitioned by time and another dimension: each tick of the
+    time dimension's cadence runs every partition of the latest window that has ended, one
+    run per key of the other dimension."""
+    time_dim = partitions_def.time_window_dimension
+    assert time_dim is not None
+    time_def = time_dim.partitions_def
+    assert isinstance(time_def, TimeWindowPartitionsDefinition)
+    other = next(d for d in partitions_def.partitions_defs if d.name != time_dim.name)
+    job_name = job.name
+
+    def latest_window(context: ScheduleEvaluationContext) -> Any:
+        tick = context.scheduled_execution_time
+        key = partition_for_tick(time_def, tick)
+        if key is None:
+            return SkipReason(f"no partition of job {job_name!r} has ended by {tick}")
+        others = other.partitions_def.get_partition_keys(
+            current_time=tick, dynamic_partitions_store=context.instance
+        )
+        requests = [
+            request_for(MultiPartitionKey({time_dim.name: key, other.name: o})) for o in others
+        ]
+        return requests or SkipReason(f"dimension {other.name!r} of job {job_name!r} is empty")
+
+    return ScheduleDefinition(
+        name=name or f"{job_name}_schedule",
+        cron_schedule=_cron_for(time_def, minute_of_hour, hour_of_day, day_of_week, day_of_month),
+        job=job,
+        execution_fn=latest_window,
+        execution_timezone=execution_timezone or time_def.timezone,
         description=description,
         default_status=default_status,
     )

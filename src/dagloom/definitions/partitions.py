@@ -408,6 +408,46 @@ class TimeWindowPartitionsDefinition(PartitionsDefinition):
             if _overlap(w, window)
         ]
 
+    def get_partition_key_range_for_time_window(self, time_window: TimeWindow) -> PartitionKeyRange:
+        """The range of the existing partitions that overlap `time_window`; raises
+        DagsterUnknownPartitionError when none does."""
+        keys = self.get_partition_keys_in_time_window(time_window)
+        if not keys:
+            raise DagsterUnknownPartitionError(
+                f"no partition of {self} overlaps {time_window.start}...{time_window.end}"
+            )
+        return PartitionKeyRange(keys[0], keys[-1])
+
+    def get_first_partition_window(self, current_time: datetime | None = None) -> TimeWindow | None:
+        """The window of the first partition, or None when none has ended yet."""
+        key = self.get_first_partition_key(current_time)
+        return None if key is None else self.time_window_for_partition_key(key)
+
+    def get_last_partition_window(self, current_time: datetime | None = None) -> TimeWindow | None:
+        """The window of the last partition (as of `current_time`), or None when none."""
+        key = self.get_last_partition_key(current_time)
+        return None if key is None else self.time_window_for_partition_key(key)
+
+    def get_cron_schedule(
+        self,
+        minute_of_hour: int | None = None,
+        hour_of_day: int | None = None,
+        day_of_week: int | None = None,
+        day_of_month: int | None = None,
+    ) -> str:
+        """The partitions' cron with the given fields replaced (a schedule of them may tick
+        later in the period than the partition boundary)."""
+        fields = self.cron_schedule.split()
+        for index, value in (
+            (0, minute_of_hour),
+            (1, hour_of_day),
+            (2, day_of_month),
+            (4, day_of_week),
+        ):
+            if value is not None:
+                fields[index] = str(value)
+        return " ".join(fields)
+
     def _windows_for(self, count: int) -> list[TimeWindow]:
         if count:
             self._window_at(count - 1)

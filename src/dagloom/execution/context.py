@@ -117,6 +117,7 @@ class OpExecutionContext:
 
     __slots__ = (
         "_asset_keys",
+        "_check_specs",
         "_emit",
         "_flush_events",
         "_instance",
@@ -158,6 +159,7 @@ class OpExecutionContext:
         partitions: RunPartitions | None = None,
         instance: DagloomInstance | None = None,
         flush_events: Callable[[], None] | None = None,
+        check_specs: Sequence[Any] = (),
     ) -> None:
         self.run_id = run_id
         self.job_name = job_name
@@ -177,6 +179,7 @@ class OpExecutionContext:
         self._instance = instance
         self._flush_events = flush_events
         self._resource_scope: ResourceScope | None = None
+        self._check_specs = check_specs
 
     def __enter__(self) -> Self:
         return self
@@ -292,6 +295,12 @@ class OpExecutionContext:
         return set((self._asset_keys or {}).values())
 
     @property
+    def selected_asset_check_keys(self) -> set[Any]:
+        """The AssetCheckKeys this run asks the step to compute (a subsettable asset or
+        check may be asked for some of its checks only)."""
+        return {spec.key for spec in self._check_specs}
+
+    @property
     def selected_output_names(self) -> set[str]:
         """The outputs this run asks the step to produce: for an asset step, those of the
         selected assets (a subset of a multi-asset may select some); otherwise every output."""
@@ -396,7 +405,7 @@ class OpExecutionContext:
                 f"step {self.step_key!r}: the run is for partitions "
                 f"{key_range.start}...{key_range.end}; use partition_key_range"
             )
-        keys = self._asset_keys_partitions()
+        keys = self._asset_keys_partitions() or parts.job_keys()
         return keys[0] if keys else key
 
     @property
@@ -414,9 +423,16 @@ class OpExecutionContext:
         return None
 
     @property
+    def asset_partition_key_range(self) -> PartitionKeyRange:
+        """Dagster's older name for `partition_key_range`."""
+        return self.partition_key_range
+
+    @property
     def partition_keys(self) -> list[str]:
         """Every partition key the run covers, in the asset's definition."""
         keys = self._asset_keys_partitions()
+        if keys is None:
+            keys = self._run_partitions().job_keys()
         if keys is not None:
             return keys
         key_range = self.partition_key_range
@@ -429,8 +445,12 @@ class OpExecutionContext:
 
     @property
     def partition_time_window(self) -> TimeWindow:
-        """The time window the run's partitions cover (time-partitioned assets only)."""
-        return self._time_window(self.assets_partitions_def, self.partition_keys, "the run")
+        """The time window the run's partitions cover, in its assets' partitions (or, in an
+        op job, the job's); an error when those are not time windows."""
+        part = self.assets_partitions_def
+        if part is None and not self._asset_keys and self._partitions is not None:
+            part = self._partitions.job_partitions_def
+        return self._time_window(part, self.partition_keys, "the run")
 
     def _time_window(
         self, part: PartitionsDefinition | None, keys: Sequence[str], what: str
@@ -551,6 +571,23 @@ class AssetExecutionContext(OpExecutionContext):
     def op_execution_context(self) -> OpExecutionContext:
         """The op's context of this step: this same object, which answers both."""
         return self
+
+
+class AssetCheckExecutionContext(OpExecutionContext):
+    """The `context` argument of an asset check (`@asset_check`, `@multi_asset_check`): the
+    op's context of the step, with the specs of the checks the step computes."""
+
+    __slots__ = ()
+
+    @property
+    def op_execution_context(self) -> OpExecutionContext:
+        """The op's context of this step: this same object, which answers both."""
+        return self
+
+    @property
+    def check_specs(self) -> Sequence[Any]:
+        """The AssetCheckSpecs of the checks this step computes."""
+        return tuple(self._check_specs)
 
 
 def build_op_context(

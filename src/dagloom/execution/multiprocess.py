@@ -262,7 +262,9 @@ def _run_step(task: StepTask, on_event: Callable[[EventRow], object] | None) -> 
             run_tags=task.run_tags,
             reused=task.reused,
             partitions=run_partitions(
-                job.asset_layer.asset_graph if job.asset_layer else None, task.run_tags
+                job.asset_layer.asset_graph if job.asset_layer else None,
+                task.run_tags,
+                job_partitions_def=job.partitions_def,
             ),
             check_specs=job.asset_layer.check_specs_by_node if job.asset_layer else {},
             asset_upstream=asset_upstream_of(job),

@@ -77,6 +77,19 @@ class RunPartitions:
     key_range: PartitionKeyRange | None  # None: a run of no partition (reading partitions)
     graph: AssetGraph | None
     store: Any = None  # a DynamicPartitionsStore (the instance) for dynamic definitions
+    job_partitions_def: PartitionsDefinition | None = None
+    """The job's partitions (`@job(partitions_def=)`, a partitioned config): what an op's
+    context lists and windows the run's keys in."""
+
+    def job_keys(self) -> list[str] | None:
+        """The run's keys in the job's partitions (None: the job has none, or the run is
+        for no partition)."""
+        part, key_range = self.job_partitions_def, self.key_range
+        if part is None or key_range is None:
+            return None
+        if self.is_single:
+            return [_as_key(part, key_range.start)]
+        return [_as_key(part, k) for k in part.get_partition_keys_in_range(key_range, self.store)]
 
     @property
     def is_single(self) -> bool:
@@ -132,16 +145,19 @@ def dynamic_partition_names_of(graph: AssetGraph | None) -> list[str]:
 
 
 def run_partitions(
-    graph: AssetGraph | None, tags: Mapping[str, str], store: Any = None
+    graph: AssetGraph | None,
+    tags: Mapping[str, str],
+    store: Any = None,
+    job_partitions_def: PartitionsDefinition | None = None,
 ) -> RunPartitions | None:
-    """The RunPartitions of a run with `tags`; None when neither the run nor any asset it
-    knows is partitioned."""
+    """The RunPartitions of a run with `tags` of a job partitioned by `job_partitions_def`;
+    None when neither the run nor any asset it knows is partitioned."""
     key_range = range_from_tags(tags)
     if key_range is None and (
         graph is None or all(d.partitions_def is None for d in graph.assets_defs)
     ):
         return None
-    return RunPartitions(key_range, graph, store)
+    return RunPartitions(key_range, graph, store, job_partitions_def)
 
 
 __all__ = [

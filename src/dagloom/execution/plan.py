@@ -261,6 +261,16 @@ class _Recent:
         return found
 
 
+def _is_asset_out(node: Node, output_name: str, job: JobDefinition) -> bool:
+    """Whether `output_name` of `node` is an asset's output (of the multi-asset whose op the
+    node runs), so a run that leaves that asset out does not require it."""
+    layer = job.asset_layer
+    graph = None if layer is None else layer.asset_graph
+    if graph is None:
+        return False
+    return any(d.op is node.op and output_name in d.specs_by_output for d in graph.assets_defs)
+
+
 def _facts(
     node: Node,
     job: JobDefinition,
@@ -281,6 +291,9 @@ def _facts(
     for out_name, out_def in outs.items():
         if out_def.is_required and not out_def.is_dynamic:
             required.append(out_name)
+    if asset_keys and len(asset_keys) < len(outs):
+        # a subset of a multi-asset: only the selected assets' outputs are asked for
+        required = [o for o in required if o in asset_keys or not _is_asset_out(node, o, job)]
     if len(outs) == 1:
         out_name, out_def = next(iter(outs.items()))
         if not out_def.is_dynamic:

@@ -113,10 +113,11 @@ class ExecuteInProcessResult:
         return self.filter_events("ASSET_MATERIALIZATION")
 
     def get_asset_check_evaluations(self) -> list[AssetCheckEvaluation]:
-        """The results of the asset checks the run executed, in order."""
+        """The results of the asset checks the run executed, in order; their metadata as
+        MetadataValues, as a materialization's."""
         from dagloom.definitions.asset_checks import AssetCheckEvaluation, AssetCheckSeverity
         from dagloom.definitions.asset_key import AssetKey
-        from dagloom.definitions.metadata import from_metadata_message
+        from dagloom.definitions.metadata import metadata_value_of
 
         out: list[AssetCheckEvaluation] = []
         for e in self.filter_events("ASSET_CHECK_EVALUATION"):
@@ -129,7 +130,7 @@ class ExecuteInProcessResult:
                     check_name=data.check_name,
                     passed=data.passed,
                     severity=AssetCheckSeverity(data.severity or "ERROR"),
-                    metadata={k: from_metadata_message(v) for k, v in data.metadata.items()},
+                    metadata={k: metadata_value_of(v) for k, v in data.metadata.items()},
                     description=data.description or None,
                     blocking=data.blocking,
                     partition=data.partition or None,
@@ -262,9 +263,14 @@ class ExecuteInProcessResult:
             return plain_value(ctx)
         op = self.job_def.nodes[_node_of(ctx.step_key)].op
         manager = self._io_managers[op.outs[ctx.name].io_manager_key]
-        return manager.load_input(
-            InputContext(ctx.name, None, ctx, asset_key=ctx.asset_key, resources=ctx.resources)
+        input_ctx = InputContext(
+            ctx.name, None, ctx, asset_key=ctx.asset_key, resources=ctx.resources
         )
+        # the partitions the output was stored for are the ones read back
+        input_ctx.set_partitions(
+            ctx._asset_partition_keys, ctx.asset_partitions_def, ctx._run_partition_key
+        )
+        return manager.load_input(input_ctx)
 
     def __repr__(self) -> str:
         return (

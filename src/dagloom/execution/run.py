@@ -571,7 +571,7 @@ async def execute_job_in_process(
                     run_config=resolved.raw,
                     run_tags=run_tags,
                     reused=reused,
-                    partitions=run_partitions(graph, run_tags, store),
+                    partitions=run_partitions(graph, run_tags, store, job.partitions_def),
                     check_specs=job.asset_layer.check_specs_by_node if job.asset_layer else {},
                     compute_logs=compute_logs,
                     instance=instance,

@@ -46,6 +46,7 @@ from dagloom.definitions.resources import Resources
 from dagloom.errors import DagloomError, Failure, RetryRequested
 from dagloom.execution.boundary import describe_user_error, is_cancellation, user_code
 from dagloom.execution.context import (
+    AssetCheckExecutionContext,
     AssetExecutionContext,
     DagloomLogManager,
     OpExecutionContext,
@@ -677,7 +678,12 @@ class StepRunner:
             kwargs[name] = facts.resources.get(name)
         if not sig.takes_context:
             return tmpl, None, op.compute_fn, kwargs
-        context_type = AssetExecutionContext if tmpl.facts.asset_keys else OpExecutionContext
+        checks = facts.check_specs.get(tmpl.key, ())
+        context_type: type[OpExecutionContext] = OpExecutionContext
+        if tmpl.facts.asset_keys:
+            context_type = AssetExecutionContext
+        elif checks:  # an @asset_check / @multi_asset_check op
+            context_type = AssetCheckExecutionContext
         context = context_type(
             run_id=facts.run_id,
             job_name=job_name,
@@ -694,6 +700,7 @@ class StepRunner:
             partitions=facts.partitions,
             instance=facts.instance,
             flush_events=facts.flush_events,
+            check_specs=checks,
         )
         return tmpl, context, partial(op.compute_fn, context), kwargs
 
@@ -1042,6 +1049,11 @@ class StepRunner:
                 self.handle_item(tmpl, step_key, scope, value, seen)
             elif value is None and not out_def.is_required:
                 pass
+            elif value is None and op.signature.returns_none and tmpl.facts.asset_keys:
+                # As Dagster's Nothing-typed output: the asset is materialized, its IO
+                # manager not called (a range run of `-> None` has no value per partition).
+                seen.add(out_name)
+                self.store_output(tmpl, step_key, scope, NO_VALUE, out_name, None)
             else:
                 seen.add(out_name)
                 self.store_output(tmpl, step_key, scope, value, out_name, None)
