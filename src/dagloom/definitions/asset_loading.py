@@ -80,20 +80,29 @@ def load_assets_from_current_module(
 
     Raises `DagsterInvalidDefinitionError` when the caller is not a module's code (an
     interactive prompt, `exec` without a module name)."""
+    module = calling_module("load_assets_from_current_module", "load_assets_from_modules")
+    return load_assets_from_modules([module], group_name, key_prefix)
+
+
+def calling_module(loader: str, instead: str) -> ModuleType:
+    """The module whose code called the function that calls this one (`loader`, a
+    `load_*_from_current_module`); DagsterInvalidDefinitionError, pointing at `instead`, when
+    that caller is not a module's code."""
     import inspect
     import sys
 
     frame = inspect.currentframe()
-    caller = frame.f_back if frame is not None else None
+    loader_frame = frame.f_back if frame is not None else None
+    caller = loader_frame.f_back if loader_frame is not None else None
     module_name = caller.f_globals.get("__name__") if caller is not None else None
-    del frame, caller
+    del frame, loader_frame, caller
     module = sys.modules.get(module_name) if isinstance(module_name, str) else None
     if module is None:
         raise DagsterInvalidDefinitionError(
-            "load_assets_from_current_module could not find the calling module "
-            f"({module_name!r} is not in sys.modules); use load_assets_from_modules"
+            f"{loader} could not find the calling module ({module_name!r} is not in "
+            f"sys.modules); use {instead}"
         )
-    return load_assets_from_modules([module], group_name, key_prefix)
+    return module
 
 
 def _package_modules(package: ModuleType) -> list[ModuleType]:

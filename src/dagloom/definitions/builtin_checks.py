@@ -26,7 +26,7 @@ from dagloom.definitions.asset_checks import (
     multi_asset_check,
 )
 from dagloom.definitions.asset_key import AssetKey
-from dagloom.definitions.asset_loading import _package_modules
+from dagloom.definitions.asset_loading import _package_modules, calling_module
 from dagloom.definitions.metadata import TableSchema
 from dagloom.errors import DagsterInvalidDefinitionError
 from dagloom.execution.boundary import user_code
@@ -74,19 +74,9 @@ def load_asset_checks_from_current_module(
     asset_key_prefix: str | Sequence[str] | None = None,
 ) -> list[AssetChecksDefinition]:
     """`load_asset_checks_from_modules` over the module that calls it."""
-    import inspect
-    import sys
-
-    frame = inspect.currentframe()
-    caller = frame.f_back if frame is not None else None
-    module_name = caller.f_globals.get("__name__") if caller is not None else None
-    del frame, caller
-    module = sys.modules.get(module_name) if isinstance(module_name, str) else None
-    if module is None:
-        raise DagsterInvalidDefinitionError(
-            "load_asset_checks_from_current_module could not find the calling module "
-            f"({module_name!r} is not in sys.modules); use load_asset_checks_from_modules"
-        )
+    module = calling_module(
+        "load_asset_checks_from_current_module", "load_asset_checks_from_modules"
+    )
     return load_asset_checks_from_modules([module], asset_key_prefix)
 
 
