@@ -79,6 +79,7 @@ from dagloom.storage.sink import BATCH_SIZE, MAX_DELAY, StorageEventSink
 if TYPE_CHECKING:
     from dagloom.compute_logs.base import ComputeLogManager
     from dagloom.definitions.partitions import PartitionsDefinition
+    from dagloom.execution.result import RunView
     from dagloom.instance.partition_status import AssetPartitionStatus
 
 _log = get_logger("dagloom.instance")
@@ -913,7 +914,7 @@ class DagloomInstance:
         Awaitable, or blocking from synchronous code."""
         return self._sync_or_async(self._run_view(run_id))
 
-    async def _run_view(self, run_id: str) -> Any:
+    async def _run_view(self, run_id: str) -> RunView | None:
         from dagloom.execution.result import RunView
 
         run = await self._runs.get_run(run_id)
@@ -1000,15 +1001,19 @@ class DagloomInstance:
         key, before = fetch_arguments(f"instance.{what}", records_filter, limit, cursor, ascending)
         return self._sync_or_async(fetch_page(self, what, key, limit, before, cursor))
 
-    def all_logs(self, run_id: str) -> Any:
-        """Every event of the run, in order, as EventLogEntry objects. Awaitable, or
-        blocking from synchronous code."""
-        return self._sync_or_async(self._log_entries(run_id))
+    def all_logs(self, run_id: str, of_type: Any = None) -> Any:
+        """Every event of the run, in order, as EventLogEntry objects; `of_type` (a
+        `DagsterEventType`, or a set of them) keeps only those kinds. Awaitable, or blocking
+        from synchronous code."""
+        from dagloom.instance.sync import event_types_of
 
-    async def _log_entries(self, run_id: str) -> list[Any]:
+        return self._sync_or_async(self._log_entries(run_id, event_types_of(of_type)))
+
+    async def _log_entries(self, run_id: str, event_types: Sequence[EventType]) -> list[Any]:
         from dagloom.definitions.event_sensors import EventLogEntry
 
-        return [EventLogEntry.of(r) for r in await self._events.get_events(run_id)]
+        rows = await self._events.get_events(run_id, event_types=event_types)
+        return [EventLogEntry.of(r) for r in rows]
 
     # -- partitions -------------------------------------------------------------------------
 

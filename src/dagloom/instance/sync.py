@@ -20,9 +20,10 @@ from dagloom.errors import DagsterInvalidInvocationError
 if TYPE_CHECKING:
     from dagloom.definitions.event_sensors import EventLogEntry
     from dagloom.definitions.outputs import AssetMaterialization, AssetObservation
+    from dagloom.execution.result import RunView
     from dagloom.instance._instance import DagloomInstance
     from dagloom.instance.records import RunRecord
-    from dagloom.messages import EventRecord, Run
+    from dagloom.messages import EventRecord, EventType, Run
     from dagloom.storage.base import RunsFilter
 
 T = TypeVar("T")
@@ -177,6 +178,23 @@ def _storage_filter(what: str, filters: Any) -> RunsFilter | None:
     return filters
 
 
+def event_types_of(of_type: Any) -> list[EventType]:
+    """The event types `all_logs(of_type=...)` keeps: none given keeps every kind; a
+    `DagsterEventType` (or its name), or a set, list or tuple of them.
+    DagsterInvalidInvocationError when one names no event type."""
+    from dagloom.messages import EventType
+
+    if of_type is None:
+        return []
+    kinds = list(of_type) if isinstance(of_type, set | frozenset | list | tuple) else [of_type]
+    try:
+        return [EventType[str(getattr(kind, "name", kind))] for kind in kinds]
+    except KeyError:
+        raise DagsterInvalidInvocationError(
+            f"instance.all_logs: of_type={of_type!r} names no event type"
+        ) from None
+
+
 class SyncInstance:
     """The run's instance seen from op code, answering as Dagster's `DagsterInstance` does.
 
@@ -235,14 +253,12 @@ class SyncInstance:
         self, asset_key: CoercibleToAssetKey
     ) -> EventLogEntry | None:
         """The newest materialization of `asset_key`, or None if it has none."""
-        from dagloom.definitions.event_sensors import EventLogEntry
-
         key = AssetKey.from_coercible(asset_key)
-        record = self._call(
+        entry: EventLogEntry | None = self._call(
             "get_latest_materialization_event",
-            self._instance.get_latest_materialization(key.path),
+            self._instance._latest_materialization_entry(key.path),
         )
-        return EventLogEntry.of(record) if record is not None else None
+        return entry
 
     def fetch_materializations(
         self,
@@ -345,7 +361,7 @@ class SyncInstance:
             "get_run_records", run_records(self._instance, filters, limit, cursor, ascending)
         )
 
-    def get_run_by_id(self, run_id: str) -> Any:
+    def get_run_by_id(self, run_id: str) -> RunView | None:
         """The run as a `DagsterRun`, or None when there is no such run."""
         return self._call("get_run_by_id", self._instance._run_view(run_id))
 
@@ -354,25 +370,10 @@ class SyncInstance:
     def all_logs(self, run_id: str, of_type: Any = None) -> list[EventLogEntry]:
         """The events of run `run_id`, in order; `of_type` (a `DagsterEventType`, or a set
         of them) keeps only those kinds."""
-        from dagloom.definitions.event_sensors import EventLogEntry
-        from dagloom.messages import EventType
-
-        if of_type is None:
-            kinds: list[Any] = []
-        elif isinstance(of_type, set | frozenset | list | tuple):
-            kinds = list(of_type)
-        else:
-            kinds = [of_type]
-        try:
-            event_types = [EventType[str(getattr(kind, "name", kind))] for kind in kinds]
-        except KeyError:
-            raise DagsterInvalidInvocationError(
-                f"instance.all_logs: of_type={of_type!r} names no event type"
-            ) from None
-        rows: list[EventRecord] = self._call(
-            "all_logs", self._instance.get_events(run_id, event_types=event_types)
+        entries: list[EventLogEntry] = self._call(
+            "all_logs", self._instance._log_entries(run_id, event_types_of(of_type))
         )
-        return [EventLogEntry.of(row) for row in rows]
+        return entries
 
     # -- dynamic partitions -----------------------------------------------------------------
 
@@ -450,9 +451,9 @@ class ForwardedInstance:
         """Where the default filesystem IO manager keeps outputs."""
         return str(self._forward("storage_directory", (), {}))
 
-    def get_run_by_id(self, run_id: str) -> Run | None:
-        """The run `run_id`, or None."""
-        run: Run | None = self._forward("get_run_by_id", (run_id,), {})
+    def get_run_by_id(self, run_id: str) -> RunView | None:
+        """The run `run_id` as a `DagsterRun`, or None."""
+        run: RunView | None = self._forward("get_run_by_id", (run_id,), {})
         return run
 
     def get_runs(
