@@ -325,21 +325,7 @@ class StepRunner:
         facts = self.facts
         if type(facts.io_managers[manager]) is not InMemoryIOManager:
             return self._load(step_key, input_name, self.state.plain_context(key), manager)
-        facts.emit(
-            (
-                _LOADED_INPUT,
-                step_key,
-                time(),
-                None
-                if facts.lazy_messages
-                else f'Loaded input "{input_name}" using input manager "{manager}", '
-                f'from output "{key[1]}" of step "{key[0]}"',
-                _DEBUG,
-                facts.job_name,
-                LOADED_INPUT_DATA,
-                (input_name, manager, key[0], key[1]),
-            )
-        )
+        self._loaded_input(step_key, input_name, manager, key[0], key[1])
         return plain_value(stored)
 
     def _load(self, step_key: str, input_name: str, upstream: OutputContext, manager: str) -> Any:
@@ -363,6 +349,15 @@ class StepRunner:
             if facts.partitions is not None and upstream.asset_key is not None:
                 self._set_input_partitions(context, step_key, upstream.asset_key)
             value = io_manager.load_input(context)
+        self._loaded_input(step_key, input_name, manager, upstream.step_key, upstream.name)
+        return value
+
+    def _loaded_input(
+        self, step_key: str, input_name: str, manager: str, from_step: str, from_output: str
+    ) -> None:
+        """Emit LOADED_INPUT: `input_name` of `step_key` was read through `manager` from
+        output `from_output` of step `from_step`."""
+        facts = self.facts
         facts.emit(
             (
                 _LOADED_INPUT,
@@ -371,14 +366,13 @@ class StepRunner:
                 None
                 if facts.lazy_messages
                 else f'Loaded input "{input_name}" using input manager "{manager}", from '
-                f'output "{upstream.name}" of step "{upstream.step_key}"',
+                f'output "{from_output}" of step "{from_step}"',
                 _DEBUG,
                 facts.job_name,
                 LOADED_INPUT_DATA,
-                (input_name, manager, upstream.step_key, upstream.name),
+                (input_name, manager, from_step, from_output),
             )
         )
-        return value
 
     def _read(
         self,
