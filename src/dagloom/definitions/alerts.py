@@ -93,15 +93,16 @@ def make_email_on_run_failure_sensor(
         message["Subject"] = email_subject_fn(context)
         message.attach(MIMEText(body, "html"))
         login_user = smtp_user or email_from
-        if smtp_type == "SSL":
-            with smtplib.SMTP_SSL(smtp_host, port, context=ssl.create_default_context()) as server:
-                server.login(login_user, email_password or "")
-                server.sendmail(email_from, recipients, message.as_string())
-        else:
-            with smtplib.SMTP(smtp_host, port) as server:
-                server.starttls(context=ssl.create_default_context())
-                server.login(login_user, email_password or "")
-                server.sendmail(email_from, recipients, message.as_string())
+        tls = ssl.create_default_context()
+        with (
+            smtplib.SMTP_SSL(smtp_host, port, context=tls)
+            if smtp_type == "SSL"
+            else smtplib.SMTP(smtp_host, port)
+        ) as server:
+            if smtp_type != "SSL":
+                server.starttls(context=tls)
+            server.login(login_user, email_password or "")
+            server.sendmail(email_from, recipients, message.as_string())
 
     decorate = run_failure_sensor(
         name=name or "email_on_run_failure",
